@@ -1,0 +1,202 @@
+/* store — durable storage of terminals, sessions, waveform blocks, status, events and commands.
+ *
+ * First backend: SQLite in WAL mode. A store_t has two faces:
+ *  - a synchronous API (terminals, commands, queries) on one connection owned by the thread that
+ *    opened the store (the loop thread in the server, main in the CLI). Not thread-safe: call
+ *    from that thread only. Writes here are small and rare (provisioning, command state).
+ *  - an asynchronous writer: a dedicated thread with its own connection that takes items from a
+ *    queue, writes them in batched transactions and reports each committed batch through a
+ *    callback. Acknowledged means durable: callers acknowledge data to terminals only from that
+ *    callback. Exactly-once: (terminal_id, seq) is unique, duplicates are ignored and reported.
+ * Several processes (the server and admin commands) may open the same data dir at once.
+ */
+#ifndef GS_STORE_H
+#define GS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store_t;
+
+#define STORE_ID_MAX 32
+#define STORE_SECRET_LEN 32
+#define STORE_ARGS_MAX 512
+
+/* ---- Lifecycle ---- */
+
+/* Options for store_open; zero-initialise and set what you need. */
+typedef struct {
+    int sync_full;       /* 1: PRAGMA synchronous=FULL (durable across power loss; default),
+                            0: NORMAL (durable across process crash only) */
+    int busy_timeout_ms; /* wait for locks held by other connections; default 5000 */
+} store_opts_t;
+
+/* Creates data_dir if missing (mode 0750), opens or creates data_dir/gridsense.db, enables WAL
+ * and applies pending schema migrations (numbered, in one transaction each, recorded in
+ * schema_version). opts may be NULL for defaults. On failure returns a negative code and writes a
+ * one-line reason into err. The caller owns *out and releases it with store_close(). */
+int store_open(const char *data_dir, const store_opts_t *opts, store_t **out, char *err,
+               size_t errlen);
+
+/* Stops the writer if running (after draining and committing its queue) and closes everything.
+ * NULL is a no-op. */
+void store_close(store_t *s);
+
+/* Returns the schema version after migrations. */
+int store_schema_version(store_t *s);
+
+/* ---- Terminals (synchronous) ---- */
+
+typedef struct {
+    char id[STORE_ID_MAX + 1];
+    char name[65];
+    int has_location;
+    double lat, lon;
+    int nominal_hz;          /* 50 or 60 */
+    double vt_ratio;         /* 1 if unknown */
+    double ct_ratio;
+    uint8_t secret[STORE_SECRET_LEN];
+    int64_t created_ns;      /* UTC */
+    uint64_t durable_seq;    /* highest block seq committed for this terminal */
+} store_terminal_t;
+
+/* Inserts a terminal. GS_EEXISTS if the id is taken, GS_EINVAL if the id is not valid. */
+int store_terminal_add(store_t *s, const store_terminal_t *t);
+/* Fills *out. GS_ENOTFOUND if absent. */
+int store_terminal_get(store_t *s, const char *id, store_terminal_t *out);
+/* Calls cb for each terminal ordered by id; a non-zero return from cb stops and is returned. */
+int store_terminal_list(store_t *s, int (*cb)(void *ud, const store_terminal_t *t), void *ud);
+/* Removes the terminal and its queued commands (stored data is kept). GS_ENOTFOUND if absent. */
+int store_terminal_remove(store_t *s, const char *id);
+/* Replaces the secret. GS_ENOTFOUND if absent. */
+int store_terminal_set_secret(store_t *s, const char *id, const uint8_t secret[STORE_SECRET_LEN]);
+/* Number of terminals. */
+int store_terminal_count(store_t *s, int64_t *n);
+
+/* ---- Commands (synchronous) ---- */
+
+typedef enum {
+    STORE_CMD_QUEUED = 0,
+    STORE_CMD_SENT,
+    STORE_CMD_ACKED,
+    STORE_CMD_DONE,
+    STORE_CMD_FAILED,
+    STORE_CMD_EXPIRED
+} store_cmd_state_t;
+
+/* "queued", "sent", ... ; NULL for an invalid value. */
+const char *store_cmd_state_name(int state);
+
+typedef struct {
+    int64_t id;
+    char terminal_id[STORE_ID_MAX + 1];
+    int verb;                          /* GSTP verb code */
+    uint8_t args[STORE_ARGS_MAX];      /* GSTP TLV arguments */
+    size_t args_len;
+    int state;                         /* store_cmd_state_t */
+    int64_t created_ns, updated_ns, expires_ns;
+    int result_status;                 /* GSTP result status, -1 if none yet */
+    uint8_t result[STORE_ARGS_MAX];    /* GSTP TLV result payload */
+    size_t result_len;
+} store_command_t;
+
+/* Creates a queued command expiring at now + ttl_ns. GS_ENOTFOUND if the terminal does not exist,
+ * GS_ERANGE if args_len > STORE_ARGS_MAX. Writes the new id (> 0) to *id_out. */
+int store_command_create(store_t *s, const char *terminal_id, int verb, const uint8_t *args,
+                         size_t args_len, int64_t ttl_ns, int64_t *id_out);
+int store_command_get(store_t *s, int64_t id, store_command_t *out);
+/* Newest first, at most `limit`; cb as for store_terminal_list. terminal_id NULL = all. */
+int store_command_list(store_t *s, const char *terminal_id, int limit,
+                       int (*cb)(void *ud, const store_command_t *c), void *ud);
+/* Commands of the terminal in state queued, sent or acked that have not expired, oldest first. */
+int store_command_pending(store_t *s, const char *terminal_id,
+                          int (*cb)(void *ud, const store_command_t *c), void *ud);
+/* Queued commands (any terminal) with id > after_id, oldest first: how the server notices
+ * commands created by other processes. */
+int store_command_new_since(store_t *s, int64_t after_id,
+                            int (*cb)(void *ud, const store_command_t *c), void *ud);
+/* Sets state (and the result when result_status >= 0). A command already in a final state (done,
+ * failed, expired) is left unchanged and GS_ESTATE is returned. */
+int store_command_update(store_t *s, int64_t id, int state, int result_status,
+                         const uint8_t *result, size_t result_len);
+/* Moves every non-final command whose expiry is <= now_ns to expired; *n gets the count. */
+int store_command_expire(store_t *s, int64_t now_ns, int *n);
+
+/* ---- Queries (synchronous) ---- */
+
+/* Number of stored blocks of a terminal and their min/max seq (0 when none). */
+int store_block_stats(store_t *s, const char *terminal_id, int64_t *count, uint64_t *min_seq,
+                      uint64_t *max_seq);
+
+/* ---- Asynchronous writer ---- */
+
+typedef enum {
+    STORE_ITEM_BLOCK = 1,   /* waveform or event block */
+    STORE_ITEM_STATUS,      /* status report */
+    STORE_ITEM_SESSION_OPEN,
+    STORE_ITEM_SESSION_CLOSE
+} store_item_kind_t;
+
+typedef struct store_item {
+    struct store_item *next; /* queue link; owned by whoever holds the item */
+    int kind;                /* store_item_kind_t */
+    char terminal_id[STORE_ID_MAX + 1];
+    uint64_t cookie;         /* caller's value, returned untouched (e.g. the session id) */
+    int result;              /* set by the writer: 0 stored, 1 duplicate ignored, <0 error */
+
+    /* STORE_ITEM_BLOCK */
+    uint64_t seq;
+    int is_event;
+    int64_t t0_ns;
+    uint32_t sample_rate;
+    uint32_t channel_mask;
+    uint8_t nchannels, sample_fmt, time_quality;
+    uint32_t nsamples;
+    uint8_t *data;     /* interleaved little-endian samples, malloc'ed, owned by the item */
+    size_t data_len;
+    int64_t trigger_ns; /* events */
+    int trigger, pretrigger, value_permille, trigger_channel;
+
+    /* STORE_ITEM_STATUS (GSTP status fields; -32768 / 65535 mean not available) */
+    int64_t time_ns;
+    int rsrp_dbm, rssi_dbm, csq, supply_mv, temp_c10, gps_fix, gps_sats, buffer_permille;
+    int64_t uptime_s, buffered_blocks;
+
+    /* STORE_ITEM_SESSION_OPEN / _CLOSE: cookie is the session id */
+    char remote[64];
+    int64_t when_ns;
+    char reason[64];
+    int64_t frames, bytes, blocks;
+} store_item_t;
+
+/* Allocates a zeroed item of the given kind (aborts on OOM). */
+store_item_t *store_item_new(int kind);
+/* Frees an item and its data. NULL is a no-op. */
+void store_item_free(store_item_t *it);
+
+/* Called on the writer thread after each batch commits (or fails: items then carry result < 0),
+ * with the batch as a linked list in submission order. Ownership of the items passes to the
+ * callee, which must free them with store_item_free (typically after handing them to the loop
+ * thread with uv_async_send). */
+typedef void (*store_done_cb)(store_item_t *batch, void *ud);
+
+/* Starts the writer thread with its own connection. Returns 0 or a negative code. */
+int store_writer_start(store_t *s, store_done_cb cb, void *ud);
+
+/* Queues an item for the writer; thread-safe; ownership passes to the store. Items are written
+ * in submission order. Returns GS_ESTATE if the writer is not running (the item is freed). */
+int store_submit(store_t *s, store_item_t *it);
+
+/* Items queued and not yet committed, and their data bytes (for backpressure). Thread-safe. */
+void store_queue_depth(store_t *s, size_t *items, size_t *bytes);
+
+/* Writer counters, thread-safe. */
+typedef struct {
+    uint64_t batches, items, blocks_stored, blocks_duplicate, errors;
+} store_writer_stats_t;
+void store_writer_stats(store_t *s, store_writer_stats_t *out);
+
+/* Drains the queue, commits, calls the last callbacks and joins the thread. Idempotent. */
+void store_writer_stop(store_t *s);
+
+#endif
