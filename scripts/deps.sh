@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages gridsense needs to build, run and test, if any are missing.
+# Idempotent and quiet when everything is present. Uses sudo when not root.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config clang clang-format
+  libuv1-dev libwebsockets-dev libwebsockets-evlib-uv
+  libsqlite3-dev sqlite3 libsodium-dev libinih-dev libjansson-dev libcmocka-dev
+  python3 curl
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/tmp/gridsense-deps.log 2>&1; then
+  # Fresh machines often have empty package lists: refresh once and retry.
+  $SUDO apt-get update -q >>/tmp/gridsense-deps.log 2>&1 || true
+  if ! $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >>/tmp/gridsense-deps.log 2>&1; then
+    echo "deps: apt-get failed; see /tmp/gridsense-deps.log" >&2
+    tail -n 20 /tmp/gridsense-deps.log >&2
+    exit 1
+  fi
+fi
+echo "deps: done" >&2

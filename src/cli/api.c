@@ -1,0 +1,396 @@
+/* HTTP API: /api/v1 (health, terminals, commands) and /metrics (Prometheus text format). */
+#include "cli.h"
+
+#include "core/err.h"
+#include "gstp/gstp.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+static int json_error(web_response_t *r, int status, const char *code, const char *msg)
+{
+    r->status = status;
+    r->content_type = "application/json";
+    buf_reset(&r->body);
+    buf_printf(&r->body, "{\"error\":{\"code\":\"%s\",\"message\":", code);
+    buf_json_str(&r->body, msg, (size_t)-1);
+    buf_puts(&r->body, "}}");
+    return 0;
+}
+
+static void ts_json(buf_t *b, const char *name, int64_t ns)
+{
+    char t[40];
+    if (ns)
+        buf_printf(b, ",\"%s\":\"%s\"", name, time_fmt_utc(ns, t, sizeof t));
+    else
+        buf_printf(b, ",\"%s\":null", name);
+}
+
+/* One terminal: provisioning data from the store merged with the gateway's runtime state. */
+static void terminal_json(api_t *a, buf_t *b, const store_terminal_t *t)
+{
+    gw_term_info_t ti;
+    int seen = gw_term_info(a->gw, t->id, &ti) == 0;
+    buf_puts(b, "{\"id\":");
+    buf_json_str(b, t->id, (size_t)-1);
+    buf_puts(b, ",\"name\":");
+    buf_json_str(b, t->name, (size_t)-1);
+    if (t->has_location)
+        buf_printf(b, ",\"location\":{\"lat\":%.6f,\"lon\":%.6f}", t->lat, t->lon);
+    else
+        buf_puts(b, ",\"location\":null");
+    buf_printf(b, ",\"nominal_hz\":%d,\"vt_ratio\":%g,\"ct_ratio\":%g", t->nominal_hz, t->vt_ratio,
+               t->ct_ratio);
+    buf_printf(b, ",\"online\":%s", seen && ti.online ? "true" : "false");
+    buf_puts(b, ",\"remote\":");
+    if (seen && ti.remote[0])
+        buf_json_str(b, ti.remote, (size_t)-1);
+    else
+        buf_puts(b, "null");
+    ts_json(b, "connected_since", seen ? ti.connected_since_ns : 0);
+    ts_json(b, "last_seen", seen ? ti.last_seen_ns : 0);
+    buf_printf(b,
+               ",\"frames\":%llu,\"blocks\":%llu,\"bytes\":%llu,\"reconnects\":%llu,"
+               "\"duplicates\":%llu,\"durable_seq\":%llu",
+               seen ? (unsigned long long)ti.frames : 0ULL,
+               seen ? (unsigned long long)ti.blocks : 0ULL,
+               seen ? (unsigned long long)ti.bytes : 0ULL,
+               seen ? (unsigned long long)ti.reconnects : 0ULL,
+               seen ? (unsigned long long)ti.duplicates : 0ULL,
+               (unsigned long long)(seen && ti.durable_seq > t->durable_seq ? ti.durable_seq
+                                                                            : t->durable_seq));
+    if (seen && ti.sample_rate) {
+        buf_printf(b, ",\"sample_rate\":%u,\"channels\":%d,\"firmware\":", ti.sample_rate,
+                   ti.nchannels);
+        buf_json_str(b, ti.fw_version, (size_t)-1);
+        buf_puts(b, ",\"hardware\":");
+        buf_json_str(b, ti.hw_version, (size_t)-1);
+    }
+    if (seen && ti.has_status) {
+        const gstp_status_t *s = &ti.status;
+        buf_puts(b, ",\"status\":{");
+        char tt[40];
+        buf_printf(b, "\"received\":\"%s\"", time_fmt_utc(ti.status_received_ns, tt, sizeof tt));
+        if (s->rsrp_dbm != GSTP_NA_I16)
+            buf_printf(b, ",\"rsrp_dbm\":%d", s->rsrp_dbm);
+        if (s->rssi_dbm != GSTP_NA_I16)
+            buf_printf(b, ",\"rssi_dbm\":%d", s->rssi_dbm);
+        if (s->csq != 99)
+            buf_printf(b, ",\"csq\":%u", s->csq);
+        if (s->supply_mv != GSTP_NA_U16)
+            buf_printf(b, ",\"supply_v\":%.3f", s->supply_mv / 1000.0);
+        if (s->temp_c10 != GSTP_NA_I16)
+            buf_printf(b, ",\"temperature_c\":%.1f", s->temp_c10 / 10.0);
+        buf_printf(b,
+                   ",\"uptime_s\":%u,\"gps_fix\":%u,\"gps_sats\":%u,\"time_quality\":%u,"
+                   "\"buffer_permille\":%u,\"buffered_blocks\":%u}",
+                   s->uptime_s, s->gps_fix, s->gps_sats, s->time_quality, s->buffer_permille,
+                   s->buffered_blocks);
+    } else {
+        buf_puts(b, ",\"status\":null");
+    }
+    buf_puts(b, "}");
+}
+
+typedef struct {
+    api_t *a;
+    buf_t *b;
+    int n;
+} list_ctx_t;
+
+static int list_cb(void *ud, const store_terminal_t *t)
+{
+    list_ctx_t *x = ud;
+    if (x->n++)
+        buf_puts(x->b, ",");
+    terminal_json(x->a, x->b, t);
+    return 0;
+}
+
+static int cmd_list_cb(void *ud, const store_command_t *c)
+{
+    list_ctx_t *x = ud;
+    if (x->n++)
+        buf_puts(x->b, ",");
+    command_json(x->b, c);
+    return 0;
+}
+
+static void metric(buf_t *b, const char *name, const char *type, const char *help, double v)
+{
+    buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
+}
+
+static void metrics(api_t *a, web_response_t *r)
+{
+    gw_stats_t s;
+    gw_stats(a->gw, &s);
+    store_writer_stats_t ws;
+    store_writer_stats(a->st, &ws);
+    buf_t *b = &r->body;
+    metric(b, "gridsense_connections_open", "gauge", "Open terminal TCP connections.",
+           (double)s.connections_open);
+    metric(b, "gridsense_connections_total", "counter", "Accepted terminal connections.",
+           (double)s.connections_total);
+    metric(b, "gridsense_connections_refused_total", "counter",
+           "Connections refused by connection limits.", (double)s.connections_refused);
+    metric(b, "gridsense_terminals_online", "gauge", "Authenticated terminal sessions.",
+           (double)s.online);
+    metric(b, "gridsense_handshakes_ok_total", "counter", "Successful terminal logins.",
+           (double)s.handshakes_ok);
+    metric(b, "gridsense_handshakes_failed_total", "counter", "Refused terminal logins.",
+           (double)s.handshakes_failed);
+    buf_puts(b, "# HELP gridsense_rejects_total REJECT frames sent, by reason.\n"
+                "# TYPE gridsense_rejects_total counter\n");
+    for (int i = 1; i < 16; i++)
+        if (s.reject_by_reason[i])
+            buf_printf(b, "gridsense_rejects_total{reason=\"%s\"} %llu\n", gstp_reason_name(i),
+                       (unsigned long long)s.reject_by_reason[i]);
+    buf_puts(b, "# HELP gridsense_frames_received_total GSTP frames received, by type.\n"
+                "# TYPE gridsense_frames_received_total counter\n");
+    for (int i = 0; i < 256; i++)
+        if (s.frames_rx[i])
+            buf_printf(b, "gridsense_frames_received_total{type=\"%s\"} %llu\n",
+                       gstp_type_name((uint8_t)i), (unsigned long long)s.frames_rx[i]);
+    buf_puts(b, "# HELP gridsense_frames_sent_total GSTP frames sent, by type.\n"
+                "# TYPE gridsense_frames_sent_total counter\n");
+    for (int i = 0; i < 256; i++)
+        if (s.frames_tx[i])
+            buf_printf(b, "gridsense_frames_sent_total{type=\"%s\"} %llu\n",
+                       gstp_type_name((uint8_t)i), (unsigned long long)s.frames_tx[i]);
+    metric(b, "gridsense_bytes_received_total", "counter", "Bytes received from terminals.",
+           (double)s.bytes_rx);
+    metric(b, "gridsense_bytes_sent_total", "counter", "Bytes sent to terminals.",
+           (double)s.bytes_tx);
+    metric(b, "gridsense_blocks_received_total", "counter", "Complete blocks received.",
+           (double)s.blocks_received);
+    metric(b, "gridsense_blocks_stored_total", "counter", "Blocks committed to the store.",
+           (double)s.blocks_stored);
+    metric(b, "gridsense_blocks_duplicate_total", "counter",
+           "Blocks received again and ignored (exactly-once).", (double)s.blocks_duplicate);
+    metric(b, "gridsense_blocks_failed_total", "counter", "Blocks the store could not commit.",
+           (double)s.blocks_failed);
+    metric(b, "gridsense_acks_sent_total", "counter", "ACK frames sent.", (double)s.acks_sent);
+    metric(b, "gridsense_decode_skipped_bytes_total", "counter",
+           "Bytes skipped while resynchronising.", (double)s.decode_skipped_bytes);
+    metric(b, "gridsense_decode_header_errors_total", "counter", "Rejected frame headers.",
+           (double)s.decode_header_errors);
+    metric(b, "gridsense_decode_crc_errors_total", "counter", "Frames with a bad CRC.",
+           (double)s.decode_crc_errors);
+    metric(b, "gridsense_parse_errors_total", "counter", "Frames whose payload did not parse.",
+           (double)s.parse_errors);
+    metric(b, "gridsense_protocol_errors_total", "counter", "Sessions closed for protocol errors.",
+           (double)s.protocol_errors);
+    metric(b, "gridsense_sessions_replaced_total", "counter", "Sessions replaced by a new login.",
+           (double)s.sessions_replaced);
+    metric(b, "gridsense_sessions_dead_total", "counter", "Sessions closed for missed heartbeats.",
+           (double)s.sessions_dead);
+    metric(b, "gridsense_sessions_stalled_total", "counter",
+           "Sessions closed because the peer stopped reading.", (double)s.sessions_stalled);
+    metric(b, "gridsense_commands_sent_total", "counter", "COMMAND frames sent.",
+           (double)s.commands_sent);
+    metric(b, "gridsense_commands_done_total", "counter", "Commands completed.",
+           (double)s.commands_done);
+    metric(b, "gridsense_commands_failed_total", "counter", "Commands failed.",
+           (double)s.commands_failed);
+    metric(b, "gridsense_commands_expired_total", "counter", "Commands expired.",
+           (double)s.commands_expired);
+    metric(b, "gridsense_sessions_paused", "gauge", "Sessions not being read (backpressure).",
+           (double)s.paused_reading);
+    metric(b, "gridsense_ingest_inflight_bytes", "gauge",
+           "Block bytes received and not yet committed.", (double)s.inflight_bytes);
+    metric(b, "gridsense_store_queue_items", "gauge", "Items waiting for the store writer.",
+           (double)s.store_queue_items);
+    metric(b, "gridsense_store_queue_bytes", "gauge", "Bytes waiting for the store writer.",
+           (double)s.store_queue_bytes);
+    metric(b, "gridsense_store_batches_total", "counter", "Store transactions committed.",
+           (double)ws.batches);
+    metric(b, "gridsense_store_errors_total", "counter", "Store transactions that failed.",
+           (double)ws.errors);
+    r->status = 200;
+    r->content_type = "text/plain; version=0.0.4";
+}
+
+static void post_command(api_t *a, const char *id, const web_request_t *req, web_response_t *r)
+{
+    json_error_t je;
+    json_t *root = json_loadb((const char *)req->body, req->body_len, 0, &je);
+    if (!root || !json_is_object(root)) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "body must be a JSON object: %s", root ? "not an object" : je.text);
+        json_decref(root);
+        json_error(r, 400, "bad_request", msg);
+        return;
+    }
+    const char *vname = json_string_value(json_object_get(root, "verb"));
+    int verb = vname ? verb_parse(vname) : GS_EINVAL;
+    if (verb < 0) {
+        json_decref(root);
+        json_error(r, 400, "bad_verb",
+                   "verb must be one of get-status, capture, stream-start, stream-stop, "
+                   "set-config, time-sync, reboot");
+        return;
+    }
+    json_t *args = json_object_get(root, "args");
+    const char *kv[16];
+    char kvbuf[16][96];
+    int n = 0;
+    if (args && !json_is_object(args)) {
+        json_decref(root);
+        json_error(r, 400, "bad_args", "args must be an object");
+        return;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(args, key, val)
+    {
+        if (n == 16) {
+            json_decref(root);
+            json_error(r, 400, "bad_args", "too many arguments");
+            return;
+        }
+        if (json_is_integer(val))
+            snprintf(kvbuf[n], sizeof kvbuf[n], "%s=%lld", key, (long long)json_integer_value(val));
+        else if (json_is_real(val))
+            snprintf(kvbuf[n], sizeof kvbuf[n], "%s=%.17g", key, json_real_value(val));
+        else if (json_is_boolean(val))
+            snprintf(kvbuf[n], sizeof kvbuf[n], "%s=%s", key, json_is_true(val) ? "on" : "off");
+        else if (json_is_string(val))
+            snprintf(kvbuf[n], sizeof kvbuf[n], "%s=%s", key, json_string_value(val));
+        else {
+            json_decref(root);
+            json_error(r, 400, "bad_args", "argument values must be numbers, booleans or strings");
+            return;
+        }
+        kv[n] = kvbuf[n];
+        n++;
+    }
+    int64_t ttl_s = 0;
+    json_t *ttl = json_object_get(root, "ttl_s");
+    if (ttl) {
+        if (!json_is_integer(ttl) || json_integer_value(ttl) < 1 ||
+            json_integer_value(ttl) > 365 * 86400) {
+            json_decref(root);
+            json_error(r, 400, "bad_ttl", "ttl_s must be an integer in 1..31536000");
+            return;
+        }
+        ttl_s = json_integer_value(ttl);
+    }
+    uint8_t tlv[STORE_ARGS_MAX];
+    size_t tlen = 0;
+    char err[256];
+    if (verb_args_from_kv(verb, n, kv, tlv, sizeof tlv, &tlen, err, sizeof err) < 0) {
+        json_decref(root);
+        json_error(r, 400, "bad_args", err);
+        return;
+    }
+    json_decref(root);
+    int64_t cid;
+    int rc = gw_command_submit(a->gw, id, verb, tlv, tlen, ttl_s * 1000000000LL, &cid);
+    if (rc == GS_ENOTFOUND) {
+        json_error(r, 404, "not_found", "no such terminal");
+        return;
+    }
+    if (rc < 0) {
+        json_error(r, 500, "internal", err_str(rc));
+        return;
+    }
+    store_command_t c;
+    if (store_command_get(a->st, cid, &c) < 0) {
+        json_error(r, 500, "internal", "command vanished");
+        return;
+    }
+    r->status = 201;
+    r->content_type = "application/json";
+    command_json(&r->body, &c);
+}
+
+static int route(api_t *a, const web_request_t *req, web_response_t *r)
+{
+    const char *p = req->path;
+    int get = strcmp(req->method, "GET") == 0;
+    r->content_type = "application/json";
+    if (strcmp(p, "/metrics") == 0) {
+        if (!get)
+            return json_error(r, 405, "method_not_allowed", "use GET");
+        metrics(a, r);
+        return 0;
+    }
+    if (strcmp(p, "/api/v1/health") == 0) {
+        if (!get)
+            return json_error(r, 405, "method_not_allowed", "use GET");
+        gw_stats_t s;
+        gw_stats(a->gw, &s);
+        buf_printf(&r->body,
+                   "{\"status\":\"ok\",\"version\":\"%s\",\"uptime_s\":%lld,"
+                   "\"terminals_online\":%llu,\"store_queue_items\":%zu}",
+                   GS_VERSION, (long long)((time_utc_ns() - a->started_ns) / 1000000000LL),
+                   (unsigned long long)s.online, s.store_queue_items);
+        r->status = 200;
+        return 0;
+    }
+    if (strcmp(p, "/api/v1/terminals") == 0) {
+        if (!get)
+            return json_error(r, 405, "method_not_allowed", "use GET");
+        list_ctx_t x = {a, &r->body, 0};
+        buf_puts(&r->body, "{\"terminals\":[");
+        int rc = store_terminal_list(a->st, list_cb, &x);
+        if (rc < 0)
+            return json_error(r, 500, "internal", err_str(rc));
+        buf_puts(&r->body, "]}");
+        r->status = 200;
+        return 0;
+    }
+    const char *pre = "/api/v1/terminals/";
+    if (strncmp(p, pre, strlen(pre)) == 0) {
+        char id[GSTP_MAX_ID + 1];
+        const char *rest = p + strlen(pre);
+        const char *slash = strchr(rest, '/');
+        size_t il = slash ? (size_t)(slash - rest) : strlen(rest);
+        if (il == 0 || il > GSTP_MAX_ID)
+            return json_error(r, 404, "not_found", "no such terminal");
+        memcpy(id, rest, il);
+        id[il] = 0;
+        if (!gstp_valid_id(id))
+            return json_error(r, 404, "not_found", "no such terminal");
+        store_terminal_t t;
+        int rc = store_terminal_get(a->st, id, &t);
+        if (rc == GS_ENOTFOUND)
+            return json_error(r, 404, "not_found", "no such terminal");
+        if (rc < 0)
+            return json_error(r, 500, "internal", err_str(rc));
+        if (!slash) {
+            if (!get)
+                return json_error(r, 405, "method_not_allowed", "use GET");
+            terminal_json(a, &r->body, &t);
+            r->status = 200;
+            return 0;
+        }
+        if (strcmp(slash, "/commands") == 0) {
+            if (get) {
+                list_ctx_t x = {a, &r->body, 0};
+                buf_puts(&r->body, "{\"commands\":[");
+                rc = store_command_list(a->st, id, 1000, cmd_list_cb, &x);
+                if (rc < 0)
+                    return json_error(r, 500, "internal", err_str(rc));
+                buf_puts(&r->body, "]}");
+                r->status = 200;
+                return 0;
+            }
+            if (strcmp(req->method, "POST") == 0) {
+                post_command(a, id, req, r);
+                return 0;
+            }
+            return json_error(r, 405, "method_not_allowed", "use GET or POST");
+        }
+    }
+    json_error(r, 404, "not_found", "no such resource");
+    return 0;
+}
+
+void api_handle(void *ud, const web_request_t *req, web_response_t *r)
+{
+    route(ud, req, r);
+}

@@ -1,0 +1,79 @@
+/* cli — the `gridsense` program: server composition (serve) and admin subcommands.
+ * Internal header shared by the files of this folder only.
+ */
+#ifndef GS_CLI_H
+#define GS_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "gw/gw.h"
+#include "store/store.h"
+
+/* Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
+#define EXIT_USAGE 2
+
+/* Everything `serve` can be configured with; defaults first, then the INI file, then flags. */
+typedef struct {
+    char data_dir[512];
+    char config_file[512];
+    log_level_t log_level;
+    char term_host[64];
+    int term_port;
+    char http_host[64];
+    int http_port;
+    int sync_full;
+    char port_file[512];
+    gw_opts_t gw;
+} config_t;
+
+/* Fills defaults (data ./data, terminals 0.0.0.0:7100, HTTP 127.0.0.1:8080, info). */
+void config_defaults(config_t *c);
+
+/* Loads an INI file over *c. Returns 0 or GS_ECONFIG with "FILE:LINE: reason" in err. */
+int config_load(config_t *c, const char *path, char *err, size_t errlen);
+
+/* Applies one "section.key = value" setting (used by the INI loader and usable for tests).
+ * Returns 0 or GS_ECONFIG with the reason in err. */
+int config_set(config_t *c, const char *section, const char *key, const char *value, char *err,
+               size_t errlen);
+
+/* Loads the file named by a --config option in argv, if any, so that flags applied afterwards
+ * override it. Returns 0, or -1 after printing the error. */
+int config_prescan(config_t *c, int argc, char **argv);
+
+/* Common options of every subcommand: --config FILE, --data DIR, --log-level L. If argv[*i] is
+ * one of them, consumes it (and its value), updates *c and returns 1; returns 0 if not a common
+ * option, -1 after printing an error. --config is only skipped here (see config_prescan). */
+int config_common_opt(config_t *c, int argc, char **argv, int *i);
+
+/* Verb names <-> GSTP codes, and "key=value" arguments <-> GSTP TLV. */
+int verb_parse(const char *name);
+const char *verb_name(int verb);
+/* Encodes key=value pairs for verb into TLV; err gets a reason on failure (GS_EINVAL). */
+int verb_args_from_kv(int verb, int n, const char *const *kv, uint8_t *out, size_t cap,
+                      size_t *len, char *err, size_t errlen);
+/* Appends a JSON object describing a TLV argument/result list. */
+void verb_tlv_json(buf_t *b, const uint8_t *tlv, size_t n);
+/* Appends a JSON object for one command row. */
+void command_json(buf_t *b, const store_command_t *c);
+
+/* Subcommands. Each returns the process exit code. */
+int cmd_serve(int argc, char **argv);
+int cmd_terminal(int argc, char **argv);
+int cmd_command(int argc, char **argv);
+
+/* HTTP API handler context. */
+typedef struct {
+    gw_t *gw;
+    store_t *st;
+    int64_t started_ns;
+} api_t;
+
+#include "web/web.h"
+/* The web_handler_fn of the server: REST /api/v1 and /metrics. ud is an api_t. */
+void api_handle(void *ud, const web_request_t *req, web_response_t *resp);
+
+#endif

@@ -1,0 +1,206 @@
+/* Configuration: embedded defaults, INI file (libinih), command-line overrides. */
+#include "cli.h"
+
+#include "core/err.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <string.h>
+
+void config_defaults(config_t *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->data_dir, sizeof c->data_dir, "./data");
+    c->log_level = LOG_INFO;
+    snprintf(c->term_host, sizeof c->term_host, "0.0.0.0");
+    c->term_port = 7100;
+    snprintf(c->http_host, sizeof c->http_host, "127.0.0.1");
+    c->http_port = 8080;
+    c->sync_full = 1;
+    gw_opts_default(&c->gw);
+}
+
+static int set_int(const char *value, int64_t min, int64_t max, int *out, char *err, size_t n,
+                   const char *what)
+{
+    int64_t v;
+    if (parse_i64(value, min, max, &v) < 0) {
+        snprintf(err, n, "%s must be an integer in %lld..%lld, got '%s'", what, (long long)min,
+                 (long long)max, value);
+        return GS_ECONFIG;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int set_addr(const char *value, char *host, size_t hostcap, int *port, char *err, size_t n,
+                    const char *what)
+{
+    if (addr_parse(value, host, hostcap, port) < 0) {
+        snprintf(err, n, "%s must be ADDR:PORT (e.g. 0.0.0.0:7100), got '%s'", what, value);
+        return GS_ECONFIG;
+    }
+    return 0;
+}
+
+int config_set(config_t *c, const char *section, const char *key, const char *value, char *err,
+               size_t errlen)
+{
+    int tmp;
+    if (strcmp(section, "server") == 0) {
+        if (strcmp(key, "data") == 0) {
+            if (!*value || strlen(value) >= sizeof c->data_dir) {
+                snprintf(err, errlen, "data must be a directory path");
+                return GS_ECONFIG;
+            }
+            snprintf(c->data_dir, sizeof c->data_dir, "%s", value);
+            return 0;
+        }
+        if (strcmp(key, "log_level") == 0) {
+            if (log_parse_level(value, &c->log_level) < 0) {
+                snprintf(err, errlen, "log_level must be error|warn|info|debug|trace, got '%s'",
+                         value);
+                return GS_ECONFIG;
+            }
+            return 0;
+        }
+    } else if (strcmp(section, "terminals") == 0) {
+        gw_opts_t *g = &c->gw;
+        if (strcmp(key, "listen") == 0)
+            return set_addr(value, c->term_host, sizeof c->term_host, &c->term_port, err, errlen,
+                            "terminals.listen");
+        if (strcmp(key, "heartbeat") == 0)
+            return set_int(value, 5, 600, &g->heartbeat_s, err, errlen, "terminals.heartbeat");
+        if (strcmp(key, "ack_window") == 0)
+            return set_int(value, 1, 4096, &g->ack_window, err, errlen, "terminals.ack_window");
+        if (strcmp(key, "handshake_timeout") == 0) {
+            if (set_int(value, 1, 300, &tmp, err, errlen, "terminals.handshake_timeout") < 0)
+                return GS_ECONFIG;
+            g->handshake_timeout_ms = tmp * 1000;
+            return 0;
+        }
+        if (strcmp(key, "max_connections") == 0)
+            return set_int(value, 1, 1000000, &g->max_connections, err, errlen,
+                           "terminals.max_connections");
+        if (strcmp(key, "max_per_ip") == 0)
+            return set_int(value, 1, 1000000, &g->max_per_ip, err, errlen, "terminals.max_per_ip");
+        if (strcmp(key, "auth_fail_per_ip") == 0)
+            return set_int(value, 1, 1000000, &g->auth_fail_per_ip, err, errlen,
+                           "terminals.auth_fail_per_ip");
+        if (strcmp(key, "auth_fail_per_id") == 0)
+            return set_int(value, 1, 1000000, &g->auth_fail_per_id, err, errlen,
+                           "terminals.auth_fail_per_id");
+        if (strcmp(key, "command_ttl") == 0) {
+            if (set_int(value, 1, 365 * 86400, &tmp, err, errlen, "terminals.command_ttl") < 0)
+                return GS_ECONFIG;
+            g->command_ttl_ns = (int64_t)tmp * 1000000000LL;
+            return 0;
+        }
+    } else if (strcmp(section, "http") == 0) {
+        if (strcmp(key, "listen") == 0)
+            return set_addr(value, c->http_host, sizeof c->http_host, &c->http_port, err, errlen,
+                            "http.listen");
+    } else if (strcmp(section, "store") == 0) {
+        if (strcmp(key, "sync") == 0) {
+            if (strcmp(value, "full") == 0)
+                c->sync_full = 1;
+            else if (strcmp(value, "normal") == 0)
+                c->sync_full = 0;
+            else {
+                snprintf(err, errlen, "store.sync must be full or normal, got '%s'", value);
+                return GS_ECONFIG;
+            }
+            return 0;
+        }
+    } else {
+        snprintf(err, errlen, "unknown section [%s]", section);
+        return GS_ECONFIG;
+    }
+    snprintf(err, errlen, "unknown setting '%s' in [%s]", key, section);
+    return GS_ECONFIG;
+}
+
+typedef struct {
+    config_t *c;
+    char err[256];
+} ini_ctx_t;
+
+/* libinih reports the line of the first handler failure as ini_parse_file's result. */
+static int ini_cb(void *ud, const char *section, const char *name, const char *value)
+{
+    ini_ctx_t *x = ud;
+    if (x->err[0])
+        return 1;
+    if (config_set(x->c, section, name, value, x->err, sizeof x->err) < 0)
+        return 0;
+    return 1;
+}
+
+int config_load(config_t *c, const char *path, char *err, size_t errlen)
+{
+    ini_ctx_t x = {.c = c};
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
+        return GS_ECONFIG;
+    }
+    int rc = ini_parse_file(f, ini_cb, &x);
+    fclose(f);
+    if (x.err[0]) {
+        snprintf(err, errlen, "%s:%d: %s", path, rc, x.err);
+        return GS_ECONFIG;
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "%s:%d: syntax error", path, rc);
+        return GS_ECONFIG;
+    }
+    snprintf(c->config_file, sizeof c->config_file, "%s", path);
+    return 0;
+}
+
+int config_common_opt(config_t *c, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i];
+    char err[512];
+    if (strcmp(a, "--config") && strcmp(a, "--data") && strcmp(a, "--log-level"))
+        return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "gridsense: option %s needs a value\n", a);
+        return -1;
+    }
+    const char *v = argv[++*i];
+    if (strcmp(a, "--config") == 0) {
+        /* Already loaded by config_prescan, so that flags override the file. */
+    } else if (strcmp(a, "--data") == 0) {
+        if (config_set(c, "server", "data", v, err, sizeof err) < 0) {
+            fprintf(stderr, "gridsense: --data: %s\n", err);
+            return -1;
+        }
+    } else {
+        if (config_set(c, "server", "log_level", v, err, sizeof err) < 0) {
+            fprintf(stderr, "gridsense: --log-level: %s\n", err);
+            return -1;
+        }
+    }
+    return 1;
+}
+
+int config_prescan(config_t *c, int argc, char **argv)
+{
+    char err[512];
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "gridsense: option --config needs a value\n");
+                return -1;
+            }
+            if (config_load(c, argv[i + 1], err, sizeof err) < 0) {
+                fprintf(stderr, "gridsense: %s\n", err);
+                return -1;
+            }
+            i++;
+        }
+    }
+    return 0;
+}

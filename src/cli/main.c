@@ -1,0 +1,244 @@
+/* gridsense: the server (`serve`) and its admin subcommands. */
+#include "cli.h"
+
+#include "core/err.h"
+
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "gridsense %s - server for CT/VT measurement terminals\n"
+            "\n"
+            "Usage: gridsense COMMAND [OPTIONS]\n"
+            "\n"
+            "Commands:\n"
+            "  serve                      run the server (see gridsense serve --help)\n"
+            "  terminal add|list|remove|rotate-secret\n"
+            "                             provision terminals (see gridsense terminal --help)\n"
+            "  command send|list          commands to terminals (see gridsense command --help)\n"
+            "  --version                  print the version\n"
+            "  --help                     this text\n"
+            "\n"
+            "Every command takes --data DIR (default ./data), --config FILE and --log-level.\n",
+            GS_VERSION);
+}
+
+static void serve_usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: gridsense serve [OPTIONS]\n"
+            "\n"
+            "Runs the server on embedded defaults unless told otherwise. Precedence: defaults,\n"
+            "then the config file, then these flags.\n"
+            "\n"
+            "  --config FILE          INI file (sections [server] [terminals] [http] [store],\n"
+            "                         see docs/operations.md)\n"
+            "  --data DIR             data directory holding gridsense.db (default ./data)\n"
+            "  --terminals ADDR:PORT  terminal (GSTP) listener (default 0.0.0.0:7100)\n"
+            "  --http ADDR:PORT       HTTP API and metrics listener (default 127.0.0.1:8080)\n"
+            "  --log-level LEVEL      error|warn|info|debug|trace (default info)\n"
+            "  --heartbeat S          PING interval in seconds, 3 missed close a session\n"
+            "                         (default 30)\n"
+            "  --ack-window N         unacknowledged blocks per terminal (default 64)\n"
+            "  --max-per-ip N         connections per remote address (default 2000)\n"
+            "  --max-connections N    terminal connections in total (default 19000)\n"
+            "  --sync full|normal     full: acknowledged data survives power loss (default);\n"
+            "                         normal: survives a process crash only, faster\n"
+            "  --port-file FILE       write {\"terminals\":P,\"http\":P} once listening (for\n"
+            "                         scripts using port 0)\n"
+            "  --help                 this text\n"
+            "\n"
+            "Signals: SIGINT/SIGTERM stop gracefully (everything received is committed and\n"
+            "acknowledged first); a second signal exits at once.\n");
+}
+
+/* ---- serve ------------------------------------------------------------------------------------ */
+
+typedef struct {
+    uv_loop_t *loop;
+    gw_t *gw;
+    web_t *web;
+    uv_signal_t sigint, sigterm;
+    int stopping;
+} server_t;
+
+static void gw_stopped(void *ud)
+{
+    server_t *sv = ud;
+    uv_close((uv_handle_t *)&sv->sigint, NULL);
+    uv_close((uv_handle_t *)&sv->sigterm, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    server_t *sv = h->data;
+    if (sv->stopping) {
+        log_warn(NULL, "second signal: exiting now");
+        _exit(1);
+    }
+    sv->stopping = 1;
+    log_info(NULL, "%s received: shutting down (send again to exit at once)",
+             signum == SIGINT ? "SIGINT" : "SIGTERM");
+    if (sv->web)
+        web_stop(sv->web);
+    gw_stop(sv->gw, gw_stopped, sv);
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int write_port_file(const char *path, int tport, int hport)
+{
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "{\"terminals\":%d,\"http\":%d}\n", tport, hport);
+    if (fclose(f) != 0)
+        return -1;
+    return rename(tmp, path);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    config_t c;
+    config_defaults(&c);
+    char err[512];
+    if (config_prescan(&c, argc, argv) < 0)
+        return EXIT_USAGE;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int r = config_common_opt(&c, argc, argv, &i);
+        if (r < 0)
+            return EXIT_USAGE;
+        if (r > 0)
+            continue;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            serve_usage(stdout);
+            return 0;
+        }
+        if (i + 1 >= argc || strncmp(a, "--", 2) != 0) {
+            fprintf(stderr, "gridsense serve: %s '%s' (see --help)\n",
+                    strncmp(a, "--", 2) ? "unexpected argument" : "missing value for", a);
+            return EXIT_USAGE;
+        }
+        const char *v = argv[++i];
+        const char *sec = NULL, *key = NULL;
+        if (strcmp(a, "--terminals") == 0)
+            sec = "terminals", key = "listen";
+        else if (strcmp(a, "--http") == 0)
+            sec = "http", key = "listen";
+        else if (strcmp(a, "--heartbeat") == 0)
+            sec = "terminals", key = "heartbeat";
+        else if (strcmp(a, "--ack-window") == 0)
+            sec = "terminals", key = "ack_window";
+        else if (strcmp(a, "--max-per-ip") == 0)
+            sec = "terminals", key = "max_per_ip";
+        else if (strcmp(a, "--max-connections") == 0)
+            sec = "terminals", key = "max_connections";
+        else if (strcmp(a, "--sync") == 0)
+            sec = "store", key = "sync";
+        else if (strcmp(a, "--port-file") == 0) {
+            snprintf(c.port_file, sizeof c.port_file, "%s", v);
+            continue;
+        } else {
+            fprintf(stderr, "gridsense serve: unknown option %s (see --help)\n", a);
+            return EXIT_USAGE;
+        }
+        if (config_set(&c, sec, key, v, err, sizeof err) < 0) {
+            fprintf(stderr, "gridsense serve: %s: %s\n", a, err);
+            return EXIT_USAGE;
+        }
+    }
+    log_set_level(c.log_level);
+    if (sodium_init() < 0) {
+        log_error(NULL, "libsodium initialisation failed");
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
+
+    int rc = 1;
+    store_t *st = NULL;
+    server_t sv;
+    memset(&sv, 0, sizeof sv);
+    store_opts_t so = {.sync_full = c.sync_full, .busy_timeout_ms = 5000};
+    if (store_open(c.data_dir, &so, &st, err, sizeof err) < 0) {
+        log_error(NULL, "%s", err);
+        return 1;
+    }
+    sv.loop = uv_default_loop();
+    snprintf(c.gw.host, sizeof c.gw.host, "%s", c.term_host);
+    c.gw.port = c.term_port;
+    if (gw_start(sv.loop, st, &c.gw, &sv.gw, err, sizeof err) < 0) {
+        log_error(NULL, "%s", err);
+        goto fail;
+    }
+    api_t api = {.gw = sv.gw, .st = st, .started_ns = time_utc_ns()};
+    if (web_start(sv.loop, c.http_host, c.http_port, api_handle, &api, &sv.web, err,
+                  sizeof err) < 0) {
+        log_error(NULL, "%s", err);
+        gw_stop(sv.gw, NULL, NULL);
+        uv_run(sv.loop, UV_RUN_DEFAULT);
+        goto fail;
+    }
+    uv_signal_init(sv.loop, &sv.sigint);
+    uv_signal_init(sv.loop, &sv.sigterm);
+    sv.sigint.data = sv.sigterm.data = &sv;
+    uv_signal_start(&sv.sigint, on_signal, SIGINT);
+    uv_signal_start(&sv.sigterm, on_signal, SIGTERM);
+    int hport = web_port(sv.web);
+    log_info(NULL, "gridsense %s: terminals on %s:%d, HTTP on http://%s:%d/, data in %s",
+             GS_VERSION, c.term_host, gw_port(sv.gw), c.http_host, hport, c.data_dir);
+    if (c.port_file[0] && write_port_file(c.port_file, gw_port(sv.gw), hport) < 0)
+        log_warn(NULL, "cannot write port file %s", c.port_file);
+    uv_run(sv.loop, UV_RUN_DEFAULT);
+    log_info(NULL, "stopped cleanly");
+    rc = 0;
+fail:
+    web_free(sv.web);
+    gw_free(sv.gw);
+    store_close(st);
+    if (uv_loop_close(sv.loop) != 0)
+        log_debug(NULL, "loop closed with open handles");
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("gridsense %s\n", GS_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "terminal") == 0)
+        return cmd_terminal(argc - 1, argv + 1);
+    if (strcmp(cmd, "command") == 0)
+        return cmd_command(argc - 1, argv + 1);
+    fprintf(stderr, "gridsense: unknown command '%s' (see gridsense --help)\n", cmd);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,1420 @@
+/* Terminal gateway: sessions, handshake, reassembly, durable acks, commands, liveness. */
+#include "gw.h"
+
+#include "core/err.h"
+#include "core/hmap.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define READ_BUF_SIZE (64 * 1024)
+#define DEC_BUF_SIZE (GSTP_MAX_FRAME + 1024)
+#define CLOSE_GRACE_NS (5 * 1000000000LL)
+#define AUTH_WINDOW_NS (60 * 1000000000LL)
+#define AUTH_MAP_MAX 100000
+#define TIMESYNC_SLOTS 8
+/* Server-computed tags appended to a TIME_SYNC result (outside the terminal's tag range). */
+#define TAG_OFFSET_NS 100
+#define TAG_RTT_NS 101
+
+enum { S_HELLO, S_AUTH, S_ONLINE, S_CLOSING };
+
+typedef struct sess sess_t;
+
+/* A terminal known to the registry. Created on first successful login, never freed before the
+ * gateway (so store callbacks and API snapshots can refer to it by id safely). */
+typedef struct term {
+    char id[GSTP_MAX_ID + 1];
+    sess_t *sess; /* current session, NULL when offline */
+    char remote[64];
+    int64_t connected_since_ns, last_seen_ns;
+    uint64_t frames, blocks, bytes, sessions, duplicates;
+    uint64_t durable_seq;   /* highest seq the store reported committed */
+    uint64_t submitted_seq; /* highest seq handed to the store (>= durable_seq) */
+    uint32_t inflight;      /* blocks handed to the store and not yet reported back */
+    int ack_dirty;          /* an ACK should be sent at the end of this batch */
+    struct term *dirty_next;
+    uint32_t sample_rate;
+    int nominal_hz, nchannels;
+    char fw[GSTP_MAX_STR + 1], hw[GSTP_MAX_STR + 1];
+    int has_status;
+    int64_t status_rx_ns;
+    gstp_status_t status;
+} term_t;
+
+typedef struct {
+    int64_t window_start;
+    int count;
+} authfail_t;
+
+struct sess {
+    uv_tcp_t tcp; /* must stay first: handle->data is not used, we cast */
+    gw_t *gw;
+    sess_t *prev, *next;
+    int state;
+    int handle_closing; /* uv_close called */
+    int reading;
+    int counted_ip;
+    int close_logged;
+    uint32_t id;
+    char remote[64];
+    char ip[48];
+    term_t *term;
+    int64_t accepted_ns, last_rx_ns, last_ping_ns, closing_since_ns;
+    uint8_t version;
+    gstp_decoder_t dec;
+    uint8_t *decbuf;
+    /* handshake */
+    uint8_t *hello; /* copy of the HELLO payload for the MAC */
+    size_t hello_len;
+    char hello_id[GSTP_MAX_ID + 1];
+    uint8_t secret[GSTP_SECRET_LEN];
+    uint8_t nonce[GSTP_NONCE_LEN];
+    uint64_t store_durable; /* durable seq read from the store at HELLO */
+    uint32_t sample_rate;
+    int nominal_hz, nchannels;
+    char fw[GSTP_MAX_STR + 1], hw[GSTP_MAX_STR + 1];
+    /* block reassembly */
+    uint8_t *blk;
+    size_t blk_len, blk_size;
+    int blk_type;
+    gstp_block_hdr_t blk_hdr;
+    gstp_event_hdr_t blk_ev;
+    uint8_t blk_next_chunk;
+    uint32_t blk_next_sample;
+    /* counters */
+    uint64_t frames, bytes, blocks;
+    /* TIME_SYNC commands in flight: server send time by command id */
+    int64_t ts_id[TIMESYNC_SLOTS], ts_tx[TIMESYNC_SLOTS];
+    int ts_pos;
+    uv_shutdown_t shut;
+    char close_reason[64];
+};
+
+struct gw {
+    uv_loop_t *loop;
+    store_t *st;
+    gw_opts_t o;
+    uv_tcp_t listener;
+    uv_timer_t tick;
+    uv_async_t async;
+    int port;
+    int stopping;
+    int open_handles; /* listener, tick, async + sessions not yet closed */
+    void (*stop_done)(void *ud);
+    void *stop_ud;
+    sess_t *sessions; /* all sessions, any state */
+    hmap_t terms;     /* id -> term_t */
+    hmap_t per_ip;    /* ip -> (uintptr_t) connection count */
+    hmap_t authfail;  /* "i:<ip>" / "t:<id>" -> authfail_t */
+    uint32_t next_sess_id;
+    int64_t last_cmd_id;
+    int64_t last_poll_ns;
+    int paused;
+    size_t inflight_bytes;
+    uint8_t readbuf[READ_BUF_SIZE];
+    int readbuf_busy;
+    /* committed batches from the writer thread */
+    uv_mutex_t done_lock;
+    store_item_t *done_head, *done_tail;
+    term_t *dirty;
+    gw_stats_t st_;
+};
+
+/* ---------------------------------------------------------------------------------------------- */
+
+void gw_opts_default(gw_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    snprintf(o->host, sizeof o->host, "0.0.0.0");
+    o->port = 7100;
+    o->heartbeat_s = 30;
+    o->ack_window = 64;
+    o->handshake_timeout_ms = 10000;
+    o->max_connections = 19000;
+    o->max_per_ip = 2000;
+    o->auth_fail_per_ip = 20;
+    o->auth_fail_per_id = 5;
+    o->max_block_bytes = 256 * 1024;
+    o->inflight_high = 64u << 20;
+    o->inflight_low = 32u << 20;
+    o->max_write_queue = 1u << 20;
+    o->command_ttl_ns = 24LL * 3600 * 1000000000LL;
+}
+
+static const char *who(const sess_t *s)
+{
+    if (s->term)
+        return s->term->id;
+    if (s->hello_id[0])
+        return s->hello_id;
+    return s->remote;
+}
+
+static void handle_close_cb(uv_handle_t *h);
+static void sess_close(sess_t *s, const char *reason);
+static void update_reading(sess_t *s);
+static void send_pending_commands(sess_t *s);
+
+/* ---- output ----------------------------------------------------------------------------------- */
+
+typedef struct {
+    uv_write_t req;
+    uv_buf_t buf;
+    uint8_t data[];
+} wreq_t;
+
+static void write_cb(uv_write_t *req, int status)
+{
+    (void)status; /* errors surface on the read side or at close */
+    free(req);
+}
+
+/* Queues one encoded frame. Closes the session if the peer is not reading (bounded memory). */
+static void sess_write(sess_t *s, const uint8_t *frame, int len)
+{
+    if (len <= 0 || s->handle_closing)
+        return;
+    wreq_t *w = xmalloc(sizeof *w + (size_t)len);
+    memcpy(w->data, frame, (size_t)len);
+    w->buf = uv_buf_init((char *)w->data, (unsigned)len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&s->tcp, &w->buf, 1, write_cb);
+    if (rc < 0) {
+        free(w);
+        log_debug(who(s), "write failed: %s", uv_strerror(rc));
+        sess_close(s, "write error");
+        return;
+    }
+    gw_t *g = s->gw;
+    g->st_.bytes_tx += (uint64_t)len;
+    g->st_.frames_tx[frame[3]]++;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) > g->o.max_write_queue &&
+        s->state != S_CLOSING) {
+        log_warn(who(s), "peer not reading (%zu bytes queued), closing",
+                 uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp));
+        g->st_.sessions_stalled++;
+        sess_close(s, "stalled");
+    }
+}
+
+#define SEND(s, fn, msg)                                                                           \
+    do {                                                                                           \
+        uint8_t fb_[GSTP_MAX_FRAME];                                                               \
+        int n_ = fn(fb_, sizeof fb_, msg);                                                         \
+        if (n_ < 0)                                                                                \
+            log_error(who(s), "%s failed: %d", #fn, n_);                                           \
+        else                                                                                       \
+            sess_write(s, fb_, n_);                                                                \
+    } while (0)
+
+static void send_reject(sess_t *s, int frame_bye, uint16_t reason, uint16_t retry, const char *msg)
+{
+    gstp_reject_t r;
+    memset(&r, 0, sizeof r);
+    r.reason = reason;
+    r.retry_after_s = retry;
+    snprintf(r.message, sizeof r.message, "%s", msg);
+    if (frame_bye) {
+        SEND(s, gstp_encode_bye, &r);
+    } else {
+        SEND(s, gstp_encode_reject, &r);
+        if (reason < 16)
+            s->gw->st_.reject_by_reason[reason]++;
+    }
+}
+
+static void send_error(sess_t *s, uint16_t code, uint8_t type, const char *msg)
+{
+    gstp_error_t e;
+    memset(&e, 0, sizeof e);
+    e.code = code;
+    e.frame_type = type;
+    snprintf(e.message, sizeof e.message, "%s", msg);
+    SEND(s, gstp_encode_error, &e);
+}
+
+static void send_ack(sess_t *s, uint64_t seq)
+{
+    gstp_ack_t a = {.seq = seq};
+    SEND(s, gstp_encode_ack, &a);
+    s->gw->st_.acks_sent++;
+}
+
+/* Ends the handshake with a REJECT and closes. */
+static void reject(sess_t *s, uint16_t reason, uint16_t retry, const char *msg)
+{
+    log_warn(who(s), "login from %s rejected: %s (%s)", s->remote, gstp_reason_name(reason), msg);
+    s->gw->st_.handshakes_failed++;
+    send_reject(s, 0, reason, retry, msg);
+    sess_close(s, gstp_reason_name(reason));
+}
+
+/* ---- session lifecycle ------------------------------------------------------------------------ */
+
+static void ip_count_add(gw_t *g, const char *ip, int delta)
+{
+    uintptr_t n = (uintptr_t)hmap_get(&g->per_ip, ip);
+    n = (uintptr_t)((intptr_t)n + delta);
+    if (n == 0)
+        hmap_del(&g->per_ip, ip);
+    else
+        hmap_put(&g->per_ip, ip, (void *)n);
+}
+
+static void free_block(sess_t *s)
+{
+    if (s->blk) {
+        s->gw->inflight_bytes -= s->blk_size;
+        free(s->blk);
+        s->blk = NULL;
+    }
+    s->blk_len = s->blk_size = 0;
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+    sess_t *s = req->data;
+    (void)status;
+    if (!s->handle_closing) {
+        s->handle_closing = 1;
+        uv_close((uv_handle_t *)&s->tcp, handle_close_cb);
+    }
+}
+
+static void maybe_finish_stop(gw_t *g)
+{
+    if (g->stopping && g->open_handles == 0 && g->stop_done) {
+        void (*cb)(void *) = g->stop_done;
+        g->stop_done = NULL;
+        cb(g->stop_ud);
+    }
+}
+
+static void sess_free_cb(uv_handle_t *h)
+{
+    sess_t *s = (sess_t *)h;
+    gw_t *g = s->gw;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        g->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    free(s->decbuf);
+    free(s->hello);
+    free(s);
+    g->open_handles--;
+    maybe_finish_stop(g);
+}
+
+static void handle_close_cb(uv_handle_t *h)
+{
+    sess_free_cb(h);
+}
+
+/* Writes the end of an online session to the sessions log (once). */
+static void log_session_close(sess_t *s, const char *reason)
+{
+    if (s->close_logged || !s->term)
+        return;
+    s->close_logged = 1;
+    store_item_t *it = store_item_new(STORE_ITEM_SESSION_CLOSE);
+    snprintf(it->terminal_id, sizeof it->terminal_id, "%s", s->term->id);
+    it->cookie = s->id;
+    it->when_ns = time_utc_ns();
+    snprintf(it->reason, sizeof it->reason, "%s", reason);
+    it->frames = (int64_t)s->frames;
+    it->bytes = (int64_t)s->bytes;
+    it->blocks = (int64_t)s->blocks;
+    if (store_submit(s->gw->st, it) < 0)
+        log_warn(s->term->id, "session log not written (store stopped)");
+}
+
+/* Moves a session to CLOSING: detaches it from its terminal, logs the session end, then lets
+ * queued writes finish (shutdown) before the handle is closed. Idempotent. */
+static void sess_close(sess_t *s, const char *reason)
+{
+    gw_t *g = s->gw;
+    if (s->state == S_CLOSING)
+        return;
+    int was_online = s->state == S_ONLINE;
+    s->state = S_CLOSING;
+    s->closing_since_ns = time_mono_ns();
+    snprintf(s->close_reason, sizeof s->close_reason, "%s", reason);
+    if (s->reading) {
+        uv_read_stop((uv_stream_t *)&s->tcp);
+        s->reading = 0;
+    }
+    free_block(s);
+    if (s->counted_ip) {
+        ip_count_add(g, s->ip, -1);
+        s->counted_ip = 0;
+    }
+    g->st_.connections_open--;
+    if (was_online && s->term && s->term->sess == s) {
+        term_t *t = s->term;
+        t->sess = NULL;
+        g->st_.online--;
+        log_info(t->id, "offline (%s) after %llu frames, %llu blocks", reason,
+                 (unsigned long long)s->frames, (unsigned long long)s->blocks);
+        log_session_close(s, reason);
+    } else {
+        log_debug(who(s), "connection from %s closed (%s)", s->remote, reason);
+    }
+    s->term = NULL;
+    s->shut.data = s;
+    if (uv_shutdown(&s->shut, (uv_stream_t *)&s->tcp, shutdown_cb) < 0) {
+        s->handle_closing = 1;
+        uv_close((uv_handle_t *)&s->tcp, handle_close_cb);
+    }
+}
+
+/* ---- reading and backpressure ----------------------------------------------------------------- */
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    sess_t *s = (sess_t *)h;
+    gw_t *g = s->gw;
+    (void)suggested;
+    /* One shared buffer: the loop is single-threaded and read_cb consumes it completely. */
+    if (g->readbuf_busy) {
+        buf->base = NULL;
+        buf->len = 0;
+        return;
+    }
+    g->readbuf_busy = 1;
+    buf->base = (char *)g->readbuf;
+    buf->len = sizeof g->readbuf;
+}
+
+static int want_read(const sess_t *s)
+{
+    const gw_t *g = s->gw;
+    if (s->state == S_CLOSING || g->stopping || g->paused)
+        return 0;
+    if (s->term && s->term->inflight >= (uint32_t)g->o.ack_window)
+        return 0;
+    return 1;
+}
+
+static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+static void update_reading(sess_t *s)
+{
+    int want = want_read(s);
+    if (want && !s->reading) {
+        if (uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, read_cb) == 0) {
+            s->reading = 1;
+            if (s->gw->st_.paused_reading)
+                s->gw->st_.paused_reading--;
+        }
+    } else if (!want && s->reading && s->state != S_CLOSING) {
+        uv_read_stop((uv_stream_t *)&s->tcp);
+        s->reading = 0;
+        s->gw->st_.paused_reading++;
+    }
+}
+
+/* Global backpressure: when bytes waiting for the store pass the high mark, every session stops
+ * reading (TCP flow control then slows the terminals); below the low mark they resume. */
+static void check_pressure(gw_t *g)
+{
+    store_queue_depth(g->st, &g->st_.store_queue_items, &g->st_.store_queue_bytes);
+    int was = g->paused;
+    if (!g->paused && g->inflight_bytes > g->o.inflight_high)
+        g->paused = 1;
+    else if (g->paused && g->inflight_bytes < g->o.inflight_low)
+        g->paused = 0;
+    if (was != g->paused) {
+        log_warn(NULL, "store backlog %zu bytes: %s reading from terminals", g->inflight_bytes,
+                 g->paused ? "pausing" : "resuming");
+        for (sess_t *s = g->sessions; s; s = s->next)
+            update_reading(s);
+    }
+}
+
+/* ---- handshake -------------------------------------------------------------------------------- */
+
+static authfail_t *authfail_get(gw_t *g, const char *prefix, const char *key, int create)
+{
+    char k[96];
+    snprintf(k, sizeof k, "%s%s", prefix, key);
+    authfail_t *a = hmap_get(&g->authfail, k);
+    int64_t now = time_mono_ns();
+    if (a && now - a->window_start > AUTH_WINDOW_NS) {
+        a->window_start = now;
+        a->count = 0;
+    }
+    if (!a && create) {
+        if (g->authfail.count >= AUTH_MAP_MAX) {
+            /* Under a wide attack, forget old entries rather than grow without bound. */
+            size_t pos = 0;
+            const char *kk;
+            void *v;
+            while (hmap_next(&g->authfail, &pos, &kk, &v))
+                free(v);
+            hmap_free(&g->authfail);
+            hmap_init(&g->authfail);
+        }
+        a = xcalloc(1, sizeof *a);
+        a->window_start = now;
+        hmap_put(&g->authfail, k, a);
+    }
+    return a;
+}
+
+static void auth_failed(gw_t *g, sess_t *s, int count_id)
+{
+    authfail_get(g, "i:", s->ip, 1)->count++;
+    if (count_id && s->hello_id[0])
+        authfail_get(g, "t:", s->hello_id, 1)->count++;
+}
+
+static void on_hello(sess_t *s, const gstp_frame_t *f)
+{
+    gw_t *g = s->gw;
+    gstp_hello_t h;
+    int rc = gstp_parse_hello(f, &h);
+    if (rc < 0) {
+        g->st_.parse_errors++;
+        auth_failed(g, s, 0);
+        reject(s, rc == GSTP_E_RANGE ? GSTP_REJ_BAD_CONFIG : GSTP_REJ_PROTOCOL, 0,
+               "malformed HELLO");
+        return;
+    }
+    snprintf(s->hello_id, sizeof s->hello_id, "%s", h.terminal_id);
+    if (h.version_min > GSTP_VERSION || h.version_max < 1) {
+        reject(s, GSTP_REJ_VERSION, 0, "no common protocol version (server speaks 1)");
+        return;
+    }
+    s->version = h.version_max < GSTP_VERSION ? h.version_max : (uint8_t)GSTP_VERSION;
+    authfail_t *ai = authfail_get(g, "i:", s->ip, 0);
+    authfail_t *at = authfail_get(g, "t:", h.terminal_id, 0);
+    if ((ai && ai->count >= g->o.auth_fail_per_ip) || (at && at->count >= g->o.auth_fail_per_id)) {
+        reject(s, GSTP_REJ_RATE_LIMIT, 60, "too many failed logins, retry later");
+        return;
+    }
+    store_terminal_t t;
+    rc = store_terminal_get(g->st, h.terminal_id, &t);
+    if (rc == GS_ENOTFOUND) {
+        auth_failed(g, s, 0);
+        reject(s, GSTP_REJ_UNKNOWN_ID, 0, "terminal not provisioned");
+        return;
+    }
+    if (rc < 0) {
+        reject(s, GSTP_REJ_BUSY, 30, "server storage unavailable");
+        return;
+    }
+    if (h.nominal_hz != 50 && h.nominal_hz != 60) {
+        reject(s, GSTP_REJ_BAD_CONFIG, 0, "nominal frequency must be 50 or 60");
+        return;
+    }
+    memcpy(s->secret, t.secret, sizeof s->secret);
+    s->store_durable = t.durable_seq;
+    s->sample_rate = h.sample_rate;
+    s->nominal_hz = h.nominal_hz;
+    s->nchannels = h.nchannels;
+    snprintf(s->fw, sizeof s->fw, "%s", h.fw_version);
+    snprintf(s->hw, sizeof s->hw, "%s", h.hw_version);
+    s->hello = xmalloc(f->len ? f->len : 1);
+    memcpy(s->hello, f->payload, f->len);
+    s->hello_len = f->len;
+    gstp_challenge_t c;
+    memset(&c, 0, sizeof c);
+    c.version = s->version;
+    randombytes_buf(c.nonce, sizeof c.nonce);
+    memcpy(s->nonce, c.nonce, sizeof s->nonce);
+    SEND(s, gstp_encode_challenge, &c);
+    s->state = S_AUTH;
+}
+
+static term_t *term_get(gw_t *g, const char *id)
+{
+    term_t *t = hmap_get(&g->terms, id);
+    if (!t) {
+        t = xcalloc(1, sizeof *t);
+        snprintf(t->id, sizeof t->id, "%s", id);
+        hmap_put(&g->terms, id, t);
+    }
+    return t;
+}
+
+static void on_auth(sess_t *s, const gstp_frame_t *f)
+{
+    gw_t *g = s->gw;
+    gstp_auth_t a;
+    if (gstp_parse_auth(f, &a) < 0) {
+        g->st_.parse_errors++;
+        reject(s, GSTP_REJ_PROTOCOL, 0, "malformed AUTH");
+        return;
+    }
+    uint8_t mac[GSTP_MAC_LEN];
+    crypto_auth_hmacsha256_state hs;
+    crypto_auth_hmacsha256_init(&hs, s->secret, sizeof s->secret);
+    crypto_auth_hmacsha256_update(&hs, s->nonce, sizeof s->nonce);
+    crypto_auth_hmacsha256_update(&hs, s->hello, s->hello_len);
+    crypto_auth_hmacsha256_final(&hs, mac);
+    sodium_memzero(&hs, sizeof hs);
+    sodium_memzero(s->secret, sizeof s->secret);
+    free(s->hello);
+    s->hello = NULL;
+    if (crypto_verify_32(mac, a.mac) != 0) {
+        auth_failed(g, s, 1);
+        reject(s, GSTP_REJ_BAD_AUTH, 0, "authentication failed");
+        return;
+    }
+    term_t *t = term_get(g, s->hello_id);
+    if (t->sess) {
+        sess_t *old = t->sess;
+        log_info(t->id, "new login from %s replaces session from %s", s->remote, old->remote);
+        g->st_.sessions_replaced++;
+        send_reject(old, 1, GSTP_REJ_REPLACED, 0, "replaced by a newer session");
+        sess_close(old, "replaced");
+    }
+    if (s->store_durable > t->durable_seq)
+        t->durable_seq = s->store_durable;
+    if (t->submitted_seq < t->durable_seq)
+        t->submitted_seq = t->durable_seq;
+    t->sess = s;
+    s->term = t;
+    s->state = S_ONLINE;
+    t->sessions++;
+    t->connected_since_ns = time_utc_ns();
+    t->last_seen_ns = t->connected_since_ns;
+    snprintf(t->remote, sizeof t->remote, "%s", s->remote);
+    t->sample_rate = s->sample_rate;
+    t->nominal_hz = s->nominal_hz;
+    t->nchannels = s->nchannels;
+    snprintf(t->fw, sizeof t->fw, "%s", s->fw);
+    snprintf(t->hw, sizeof t->hw, "%s", s->hw);
+    authfail_t *at = authfail_get(g, "t:", t->id, 0);
+    if (at)
+        at->count = 0;
+    g->st_.handshakes_ok++;
+    g->st_.online++;
+
+    gstp_welcome_t w;
+    memset(&w, 0, sizeof w);
+    w.server_time_ns = time_utc_ns();
+    w.heartbeat_s = (uint16_t)g->o.heartbeat_s;
+    w.ack_window = (uint16_t)g->o.ack_window;
+    w.resume_seq = t->durable_seq;
+    w.session_id = s->id;
+    SEND(s, gstp_encode_welcome, &w);
+    s->last_ping_ns = time_mono_ns();
+    log_info(t->id, "online from %s (session %u, resume after seq %llu, fw %s)", s->remote, s->id,
+             (unsigned long long)t->durable_seq, s->fw[0] ? s->fw : "?");
+
+    store_item_t *it = store_item_new(STORE_ITEM_SESSION_OPEN);
+    snprintf(it->terminal_id, sizeof it->terminal_id, "%s", t->id);
+    it->cookie = s->id;
+    it->when_ns = t->connected_since_ns;
+    snprintf(it->remote, sizeof it->remote, "%s", s->remote);
+    store_submit(g->st, it);
+    send_pending_commands(s);
+    update_reading(s);
+}
+
+/* ---- data ------------------------------------------------------------------------------------- */
+
+static size_t sample_width(uint8_t fmt)
+{
+    return fmt == GSTP_FMT_INT32 ? 4 : 2;
+}
+
+/* A protocol violation in the data path ends the session: the terminal reconnects and re-sends
+ * from the resume point, so nothing is silently skipped (a cumulative ACK must never cover a
+ * block we dropped). */
+static void data_violation(sess_t *s, uint16_t code, uint8_t type, const char *msg)
+{
+    s->gw->st_.protocol_errors++;
+    log_warn(who(s), "protocol violation: %s; closing session", msg);
+    send_error(s, code, type, msg);
+    send_reject(s, 1, GSTP_REJ_PROTOCOL, 0, msg);
+    sess_close(s, "protocol error");
+}
+
+static void block_complete(sess_t *s)
+{
+    gw_t *g = s->gw;
+    term_t *t = s->term;
+    const gstp_block_hdr_t *h = &s->blk_hdr;
+    s->blocks++;
+    t->blocks++;
+    g->st_.blocks_received++;
+    if (h->seq <= t->submitted_seq) {
+        /* Already stored or on its way: ignore, but make sure the terminal hears the ACK. */
+        t->duplicates++;
+        g->st_.blocks_duplicate++;
+        free_block(s);
+        if (t->inflight == 0) {
+            send_ack(s, t->durable_seq);
+        }
+        return;
+    }
+    store_item_t *it = store_item_new(STORE_ITEM_BLOCK);
+    snprintf(it->terminal_id, sizeof it->terminal_id, "%s", t->id);
+    it->cookie = s->id;
+    it->seq = h->seq;
+    it->is_event = s->blk_type == GSTP_EVENT;
+    it->t0_ns = h->t0_ns;
+    it->sample_rate = h->sample_rate;
+    it->channel_mask = h->channel_mask;
+    it->nchannels = h->nchannels;
+    it->sample_fmt = h->sample_fmt;
+    it->time_quality = h->time_quality;
+    it->nsamples = h->nsamples;
+    it->data = s->blk; /* ownership moves to the item; bytes stay counted in inflight_bytes */
+    it->data_len = s->blk_size;
+    if (it->is_event) {
+        it->trigger_ns = s->blk_ev.trigger_ns;
+        it->trigger = s->blk_ev.trigger;
+        it->pretrigger = s->blk_ev.pretrigger;
+        it->value_permille = s->blk_ev.value_permille;
+        it->trigger_channel = s->blk_ev.channel;
+    }
+    s->blk = NULL;
+    s->blk_len = s->blk_size = 0;
+    if (store_submit(g->st, it) < 0) {
+        g->inflight_bytes -= it->data_len;
+        sess_close(s, "store stopped");
+        return;
+    }
+    t->submitted_seq = h->seq;
+    t->inflight++;
+    check_pressure(g);
+    update_reading(s);
+}
+
+static int same_block(const gstp_block_hdr_t *a, const gstp_block_hdr_t *b)
+{
+    return a->seq == b->seq && a->t0_ns == b->t0_ns && a->sample_rate == b->sample_rate &&
+           a->channel_mask == b->channel_mask && a->nsamples == b->nsamples &&
+           a->sample_fmt == b->sample_fmt && a->chunk_count == b->chunk_count;
+}
+
+static void on_block(sess_t *s, const gstp_frame_t *f)
+{
+    gw_t *g = s->gw;
+    gstp_block_t b;
+    if (gstp_parse_block(f, &b) < 0) {
+        g->st_.parse_errors++;
+        data_violation(s, GSTP_ERR_MALFORMED, f->type, "malformed block chunk");
+        return;
+    }
+    const gstp_block_hdr_t *h = &b.hdr;
+    if (h->chunk_index == 0) {
+        if (s->blk) {
+            data_violation(s, GSTP_ERR_SEQUENCE, f->type, "new block before previous completed");
+            return;
+        }
+        size_t size = (size_t)h->nsamples * h->nchannels * sample_width(h->sample_fmt);
+        if (size > g->o.max_block_bytes) {
+            data_violation(s, GSTP_ERR_MALFORMED, f->type, "block larger than server limit");
+            return;
+        }
+        s->blk = xmalloc(size);
+        s->blk_size = size;
+        s->blk_len = 0;
+        s->blk_type = f->type;
+        s->blk_hdr = *h;
+        s->blk_ev = b.event;
+        s->blk_next_chunk = 0;
+        s->blk_next_sample = 0;
+        g->inflight_bytes += size;
+    } else if (!s->blk || !same_block(&s->blk_hdr, h) || s->blk_type != f->type) {
+        data_violation(s, GSTP_ERR_SEQUENCE, f->type, "chunk does not continue the open block");
+        return;
+    }
+    if (h->chunk_index != s->blk_next_chunk || h->first_sample != s->blk_next_sample ||
+        s->blk_len + b.samples_len > s->blk_size) {
+        data_violation(s, GSTP_ERR_SEQUENCE, f->type, "chunk out of order");
+        return;
+    }
+    memcpy(s->blk + s->blk_len, b.samples, b.samples_len);
+    s->blk_len += b.samples_len;
+    s->blk_next_chunk++;
+    s->blk_next_sample += h->n_in_chunk;
+    if (s->blk_next_chunk == h->chunk_count) {
+        if (s->blk_len != s->blk_size) {
+            data_violation(s, GSTP_ERR_SEQUENCE, f->type, "block incomplete after last chunk");
+            return;
+        }
+        block_complete(s);
+    }
+}
+
+static void on_status(sess_t *s, const gstp_frame_t *f)
+{
+    gw_t *g = s->gw;
+    gstp_status_t st;
+    if (gstp_parse_status(f, &st) < 0) {
+        g->st_.parse_errors++;
+        send_error(s, GSTP_ERR_MALFORMED, f->type, "malformed STATUS");
+        return;
+    }
+    term_t *t = s->term;
+    t->has_status = 1;
+    t->status = st;
+    t->status_rx_ns = time_utc_ns();
+    store_item_t *it = store_item_new(STORE_ITEM_STATUS);
+    snprintf(it->terminal_id, sizeof it->terminal_id, "%s", t->id);
+    it->cookie = s->id;
+    it->time_ns = st.time_ns;
+    it->rsrp_dbm = st.rsrp_dbm;
+    it->rssi_dbm = st.rssi_dbm;
+    it->csq = st.csq;
+    it->supply_mv = st.supply_mv;
+    it->temp_c10 = st.temp_c10;
+    it->gps_fix = st.gps_fix;
+    it->gps_sats = st.gps_sats;
+    it->buffer_permille = st.buffer_permille;
+    it->uptime_s = st.uptime_s;
+    it->buffered_blocks = st.buffered_blocks;
+    store_submit(g->st, it);
+}
+
+/* ---- commands --------------------------------------------------------------------------------- */
+
+static void send_command(sess_t *s, const store_command_t *c)
+{
+    gw_t *g = s->gw;
+    uint8_t args[GSTP_MAX_TLV];
+    size_t alen = 0;
+    int64_t now = time_utc_ns();
+    if (c->verb == GSTP_VERB_TIME_SYNC) {
+        /* The server's send time is stamped now, not when the command was created. */
+        gstp_tlv_writer_t w;
+        gstp_tlv_writer_init(&w, args, sizeof args);
+        gstp_tlv_put_i64(&w, GSTP_AT_SERVER_TIME, now);
+        alen = w.len;
+        s->ts_id[s->ts_pos] = c->id;
+        s->ts_tx[s->ts_pos] = now;
+        s->ts_pos = (s->ts_pos + 1) % TIMESYNC_SLOTS;
+    } else {
+        alen = c->args_len < sizeof args ? c->args_len : sizeof args;
+        memcpy(args, c->args, alen);
+    }
+    gstp_command_t m = {.id = (uint64_t)c->id,
+                        .verb = (uint16_t)c->verb,
+                        .tlv_len = (uint16_t)alen,
+                        .tlv = args};
+    SEND(s, gstp_encode_command, &m);
+    g->st_.commands_sent++;
+    if (c->state == STORE_CMD_QUEUED)
+        store_command_update(g->st, c->id, STORE_CMD_SENT, -1, NULL, 0);
+    log_info(s->term->id, "command %lld (verb %d) sent", (long long)c->id, c->verb);
+}
+
+static int pending_cb(void *ud, const store_command_t *c)
+{
+    sess_t *s = ud;
+    if (s->state == S_ONLINE)
+        send_command(s, c);
+    return 0;
+}
+
+static void send_pending_commands(sess_t *s)
+{
+    int rc = store_command_pending(s->gw->st, s->term->id, pending_cb, s);
+    if (rc < 0)
+        log_warn(s->term->id, "cannot read pending commands: %s", err_str(rc));
+}
+
+static void on_result(sess_t *s, const gstp_frame_t *f)
+{
+    gw_t *g = s->gw;
+    gstp_result_t r;
+    if (gstp_parse_result(f, &r) < 0) {
+        g->st_.parse_errors++;
+        send_error(s, GSTP_ERR_MALFORMED, f->type, "malformed RESULT");
+        return;
+    }
+    store_command_t c;
+    if (r.id > INT64_MAX || store_command_get(g->st, (int64_t)r.id, &c) < 0 ||
+        strcmp(c.terminal_id, s->term->id) != 0) {
+        log_warn(s->term->id, "RESULT for unknown command %llu ignored", (unsigned long long)r.id);
+        send_error(s, GSTP_ERR_UNEXPECTED, f->type, "unknown command id");
+        return;
+    }
+    int state = r.status == GSTP_RS_OK         ? STORE_CMD_DONE
+                : r.status == GSTP_RS_ACCEPTED ? STORE_CMD_ACKED
+                                               : STORE_CMD_FAILED;
+    uint8_t res[STORE_ARGS_MAX];
+    size_t rlen = r.tlv_len <= sizeof res ? r.tlv_len : 0;
+    memcpy(res, r.tlv, rlen);
+    if (c.verb == GSTP_VERB_TIME_SYNC && r.status == GSTP_RS_OK) {
+        /* NTP-style offset and round trip from the four timestamps (RFC 5905 section 8). */
+        int64_t t4 = time_utc_ns(), t1 = 0, t2 = 0, t3 = 0;
+        gstp_tlv_t tv;
+        for (int i = 0; i < TIMESYNC_SLOTS; i++)
+            if (s->ts_id[i] == c.id)
+                t1 = s->ts_tx[i];
+        if (t1 && gstp_tlv_find(r.tlv, r.tlv_len, GSTP_AT_TERM_RX_TIME, &tv) == 1 &&
+            gstp_tlv_i64(&tv, &t2) == 0 &&
+            gstp_tlv_find(r.tlv, r.tlv_len, GSTP_AT_TERM_TX_TIME, &tv) == 1 &&
+            gstp_tlv_i64(&tv, &t3) == 0) {
+            int64_t offset = ((t2 - t1) + (t3 - t4)) / 2;
+            int64_t rtt = (t4 - t1) - (t3 - t2);
+            gstp_tlv_writer_t w;
+            gstp_tlv_writer_init(&w, res + rlen, sizeof res - rlen);
+            gstp_tlv_put_i64(&w, TAG_OFFSET_NS, offset);
+            gstp_tlv_put_i64(&w, TAG_RTT_NS, rtt);
+            if (w.err == GSTP_OK)
+                rlen += w.len;
+            log_info(s->term->id, "time sync: offset %.3f ms, round trip %.3f ms", offset / 1e6,
+                     rtt / 1e6);
+        }
+    }
+    int rc = store_command_update(g->st, c.id, state, r.status, res, rlen);
+    if (rc == 0) {
+        if (state == STORE_CMD_DONE)
+            g->st_.commands_done++;
+        else if (state == STORE_CMD_FAILED)
+            g->st_.commands_failed++;
+        log_info(s->term->id, "command %lld: %s (status %u)", (long long)c.id,
+                 store_cmd_state_name(state), r.status);
+    } else if (rc != GS_ESTATE) {
+        log_warn(s->term->id, "command %lld result not stored: %s", (long long)c.id, err_str(rc));
+    }
+}
+
+int gw_command_submit(gw_t *g, const char *id, int verb, const uint8_t *args, size_t args_len,
+                      int64_t ttl_ns, int64_t *cmd_id)
+{
+    int rc = store_command_create(g->st, id, verb, args, args_len,
+                                  ttl_ns > 0 ? ttl_ns : g->o.command_ttl_ns, cmd_id);
+    if (rc < 0)
+        return rc;
+    term_t *t = hmap_get(&g->terms, id);
+    if (t && t->sess && t->sess->state == S_ONLINE) {
+        store_command_t c;
+        if (store_command_get(g->st, *cmd_id, &c) == 0)
+            send_command(t->sess, &c);
+    }
+    return 0;
+}
+
+static int newcmd_cb(void *ud, const store_command_t *c)
+{
+    gw_t *g = ud;
+    if (c->id > g->last_cmd_id)
+        g->last_cmd_id = c->id;
+    term_t *t = hmap_get(&g->terms, c->terminal_id);
+    if (t && t->sess && t->sess->state == S_ONLINE)
+        send_command(t->sess, c);
+    return 0;
+}
+
+/* ---- frame dispatch --------------------------------------------------------------------------- */
+
+static void on_frame(sess_t *s, const gstp_frame_t *f)
+{
+    gw_t *g = s->gw;
+    s->frames++;
+    g->st_.frames_rx[f->type]++;
+    s->last_rx_ns = time_mono_ns();
+    if (s->term) {
+        s->term->frames++;
+        s->term->last_seen_ns = time_utc_ns();
+    }
+    switch (s->state) {
+    case S_HELLO:
+        if (f->type != GSTP_HELLO) {
+            reject(s, GSTP_REJ_PROTOCOL, 0, "expected HELLO");
+            return;
+        }
+        on_hello(s, f);
+        return;
+    case S_AUTH:
+        if (f->type != GSTP_AUTH) {
+            reject(s, GSTP_REJ_PROTOCOL, 0, "expected AUTH");
+            return;
+        }
+        on_auth(s, f);
+        return;
+    case S_ONLINE:
+        break;
+    default:
+        return;
+    }
+    switch (f->type) {
+    case GSTP_WAVEFORM:
+    case GSTP_EVENT:
+        on_block(s, f);
+        break;
+    case GSTP_STATUS:
+        on_status(s, f);
+        break;
+    case GSTP_RESULT:
+        on_result(s, f);
+        break;
+    case GSTP_PING: {
+        gstp_ping_t p;
+        if (gstp_parse_ping(f, &p) < 0) {
+            g->st_.parse_errors++;
+            send_error(s, GSTP_ERR_MALFORMED, f->type, "malformed PING");
+            break;
+        }
+        p.sender_time_ns = time_utc_ns();
+        SEND(s, gstp_encode_pong, &p);
+        break;
+    }
+    case GSTP_PONG:
+        break; /* liveness is any received frame */
+    case GSTP_BYE: {
+        gstp_reject_t r;
+        if (gstp_parse_reject(f, &r) == 0)
+            log_info(s->term->id, "terminal said BYE: %s %s", gstp_reason_name(r.reason),
+                     r.message);
+        sess_close(s, "bye");
+        break;
+    }
+    case GSTP_ERROR: {
+        gstp_error_t e;
+        if (gstp_parse_error(f, &e) == 0)
+            log_warn(s->term->id, "terminal reports error %u on frame %s: %s", e.code,
+                     gstp_type_name(e.frame_type), e.message);
+        break;
+    }
+    case GSTP_HELLO:
+    case GSTP_AUTH:
+        send_error(s, GSTP_ERR_UNEXPECTED, f->type, "already authenticated");
+        break;
+    default:
+        /* Extension rule: unknown types are answered with ERROR and otherwise ignored. */
+        log_debug(s->term->id, "unknown frame type 0x%02x ignored", f->type);
+        send_error(s, GSTP_ERR_UNKNOWN_TYPE, f->type, "unknown frame type");
+        break;
+    }
+}
+
+static void account_decoder(gw_t *g, const gstp_decoder_stats_t *before, const gstp_decoder_t *d)
+{
+    g->st_.decode_skipped_bytes += d->stats.skipped_bytes - before->skipped_bytes;
+    g->st_.decode_header_errors += d->stats.header_errors - before->header_errors;
+    g->st_.decode_crc_errors += d->stats.crc_errors - before->crc_errors;
+}
+
+static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    sess_t *s = (sess_t *)stream;
+    gw_t *g = s->gw;
+    if (buf->base == (char *)g->readbuf)
+        g->readbuf_busy = 0;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        sess_close(s, nread == UV_EOF ? "peer closed" : uv_err_name((int)nread));
+        return;
+    }
+    g->st_.bytes_rx += (uint64_t)nread;
+    s->bytes += (uint64_t)nread;
+    if (s->term)
+        s->term->bytes += (uint64_t)nread;
+    gstp_decoder_stats_t before = s->dec.stats;
+    const uint8_t *p = (const uint8_t *)buf->base;
+    size_t n = (size_t)nread;
+    while (n > 0 && s->state != S_CLOSING) {
+        size_t used = gstp_decoder_feed(&s->dec, p, n);
+        p += used;
+        n -= used;
+        gstp_frame_t f;
+        int got = 0;
+        while (s->state != S_CLOSING && gstp_decoder_next(&s->dec, &f) == GSTP_FRAME) {
+            got = 1;
+            on_frame(s, &f);
+        }
+        if (used == 0 && !got) {
+            /* Cannot happen with a correct decoder; never spin on it. */
+            log_error(who(s), "decoder made no progress; closing");
+            sess_close(s, "decoder stall");
+        }
+    }
+    account_decoder(g, &before, &s->dec);
+}
+
+/* ---- accept ----------------------------------------------------------------------------------- */
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    gw_t *g = server->data;
+    if (status < 0) {
+        log_warn(NULL, "accept error: %s", uv_strerror(status));
+        return;
+    }
+    sess_t *s = xcalloc(1, sizeof *s);
+    s->gw = g;
+    s->state = S_HELLO;
+    if (uv_tcp_init(g->loop, &s->tcp) < 0) {
+        free(s);
+        return;
+    }
+    g->open_handles++;
+    s->next = g->sessions;
+    if (g->sessions)
+        g->sessions->prev = s;
+    g->sessions = s;
+    g->st_.connections_open++;
+    g->st_.connections_total++;
+    if (uv_accept(server, (uv_stream_t *)&s->tcp) < 0) {
+        sess_close(s, "accept failed");
+        return;
+    }
+    s->id = ++g->next_sess_id;
+    s->accepted_ns = s->last_rx_ns = time_mono_ns();
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    snprintf(s->ip, sizeof s->ip, "?");
+    snprintf(s->remote, sizeof s->remote, "?");
+    if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            uv_ip6_name(a, s->ip, sizeof s->ip);
+            snprintf(s->remote, sizeof s->remote, "[%s]:%d", s->ip, ntohs(a->sin6_port));
+        } else {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            uv_ip4_name(a, s->ip, sizeof s->ip);
+            snprintf(s->remote, sizeof s->remote, "%s:%d", s->ip, ntohs(a->sin_port));
+        }
+    }
+    uintptr_t per_ip = (uintptr_t)hmap_get(&g->per_ip, s->ip);
+    if (g->st_.connections_open > (uint64_t)g->o.max_connections ||
+        per_ip >= (uintptr_t)g->o.max_per_ip) {
+        g->st_.connections_refused++;
+        log_warn(NULL, "connection from %s refused: %s limit reached", s->remote,
+                 per_ip >= (uintptr_t)g->o.max_per_ip ? "per-address" : "global");
+        send_reject(s, 0, GSTP_REJ_BUSY, 30, "connection limit reached");
+        sess_close(s, "limit");
+        return;
+    }
+    ip_count_add(g, s->ip, +1);
+    s->counted_ip = 1;
+    uv_tcp_nodelay(&s->tcp, 1);
+    uv_tcp_keepalive(&s->tcp, 1, 60); /* backstop for half-open links; heartbeats come first */
+    s->decbuf = xmalloc(DEC_BUF_SIZE);
+    gstp_decoder_init(&s->dec, s->decbuf, DEC_BUF_SIZE);
+    update_reading(s);
+}
+
+/* ---- store completions ------------------------------------------------------------------------ */
+
+/* Writer thread: only queue and wake the loop. */
+static void store_done(store_item_t *batch, void *ud)
+{
+    gw_t *g = ud;
+    store_item_t *tail = batch;
+    while (tail && tail->next)
+        tail = tail->next;
+    uv_mutex_lock(&g->done_lock);
+    if (g->done_tail)
+        g->done_tail->next = batch;
+    else
+        g->done_head = batch;
+    g->done_tail = tail;
+    uv_mutex_unlock(&g->done_lock);
+    uv_async_send(&g->async);
+}
+
+static void mark_dirty(gw_t *g, term_t *t)
+{
+    if (!t->ack_dirty) {
+        t->ack_dirty = 1;
+        t->dirty_next = g->dirty;
+        g->dirty = t;
+    }
+}
+
+static void process_done(gw_t *g)
+{
+    uv_mutex_lock(&g->done_lock);
+    store_item_t *it = g->done_head;
+    g->done_head = g->done_tail = NULL;
+    uv_mutex_unlock(&g->done_lock);
+    while (it) {
+        store_item_t *next = it->next;
+        if (it->kind == STORE_ITEM_BLOCK) {
+            g->inflight_bytes -= it->data_len;
+            term_t *t = hmap_get(&g->terms, it->terminal_id);
+            if (it->result == 0)
+                g->st_.blocks_stored++;
+            else if (it->result == 1)
+                g->st_.blocks_duplicate++;
+            else
+                g->st_.blocks_failed++;
+            if (t) {
+                if (t->inflight)
+                    t->inflight--;
+                if (it->result >= 0) {
+                    if (it->seq > t->durable_seq)
+                        t->durable_seq = it->seq;
+                    mark_dirty(g, t);
+                } else {
+                    /* Not durable: make the terminal re-send from what is. */
+                    log_error(t->id, "block %llu not stored: %s",
+                              (unsigned long long)it->seq, err_str(it->result));
+                    t->submitted_seq = t->durable_seq;
+                    if (t->sess)
+                        sess_close(t->sess, "store failure");
+                }
+            }
+        } else if (it->result < 0) {
+            log_warn(it->terminal_id, "store item kind %d failed: %s", it->kind,
+                     err_str(it->result));
+        }
+        store_item_free(it);
+        it = next;
+    }
+    /* One cumulative ACK per terminal per batch. */
+    for (term_t *t = g->dirty; t;) {
+        term_t *next = t->dirty_next;
+        t->ack_dirty = 0;
+        t->dirty_next = NULL;
+        if (t->sess && t->sess->state == S_ONLINE) {
+            send_ack(t->sess, t->durable_seq);
+            update_reading(t->sess);
+        }
+        t = next;
+    }
+    g->dirty = NULL;
+    check_pressure(g);
+}
+
+static void async_cb(uv_async_t *a)
+{
+    process_done(a->data);
+}
+
+/* ---- periodic work ---------------------------------------------------------------------------- */
+
+static void tick_cb(uv_timer_t *timer)
+{
+    gw_t *g = timer->data;
+    int64_t now = time_mono_ns();
+    int64_t hb = (int64_t)g->o.heartbeat_s * 1000000000LL;
+    int64_t hs = (int64_t)g->o.handshake_timeout_ms * 1000000LL;
+    for (sess_t *s = g->sessions, *next; s; s = next) {
+        next = s->next;
+        switch (s->state) {
+        case S_HELLO:
+        case S_AUTH:
+            if (now - s->accepted_ns > hs)
+                reject(s, GSTP_REJ_TIMEOUT, 0, "handshake timeout");
+            break;
+        case S_ONLINE:
+            if (now - s->last_rx_ns > 3 * hb) {
+                log_warn(s->term->id, "no frame for %d s (3 heartbeats), closing",
+                         3 * g->o.heartbeat_s);
+                g->st_.sessions_dead++;
+                send_reject(s, 1, GSTP_REJ_DEAD, 0, "heartbeat timeout");
+                sess_close(s, "heartbeat timeout");
+            } else if (now - s->last_ping_ns >= hb) {
+                gstp_ping_t p = {.token = (uint32_t)(now / 1000000), .sender_time_ns = time_utc_ns()};
+                SEND(s, gstp_encode_ping, &p);
+                s->last_ping_ns = now;
+            }
+            break;
+        case S_CLOSING:
+            if (!s->handle_closing && now - s->closing_since_ns > CLOSE_GRACE_NS) {
+                /* The peer does not take our last bytes: stop waiting for the shutdown. */
+                s->handle_closing = 1;
+                uv_close((uv_handle_t *)&s->tcp, handle_close_cb);
+            }
+            break;
+        }
+    }
+    /* Commands: expiry and commands created by other processes (CLI), once a second. */
+    int64_t wall = time_utc_ns();
+    if (wall - g->last_poll_ns >= 1000000000LL) {
+        g->last_poll_ns = wall;
+        int n = 0;
+        if (store_command_expire(g->st, wall, &n) == 0 && n > 0) {
+            g->st_.commands_expired += (uint64_t)n;
+            log_info(NULL, "%d command(s) expired", n);
+        }
+        store_command_new_since(g->st, g->last_cmd_id, newcmd_cb, g);
+    }
+    check_pressure(g);
+}
+
+/* ---- start/stop ------------------------------------------------------------------------------- */
+
+static void plain_close_cb(uv_handle_t *h)
+{
+    gw_t *g = h->data;
+    g->open_handles--;
+    maybe_finish_stop(g);
+}
+
+static int init_cmd_cb(void *ud, const store_command_t *c)
+{
+    gw_t *g = ud;
+    if (c->id > g->last_cmd_id)
+        g->last_cmd_id = c->id;
+    return 0;
+}
+
+int gw_start(uv_loop_t *loop, store_t *st, const gw_opts_t *opts, gw_t **out, char *err,
+             size_t errlen)
+{
+    gw_t *g = xcalloc(1, sizeof *g);
+    int rc;
+    g->loop = loop;
+    g->st = st;
+    g->o = *opts;
+    hmap_init(&g->terms);
+    hmap_init(&g->per_ip);
+    hmap_init(&g->authfail);
+    uv_mutex_init(&g->done_lock);
+    struct sockaddr_storage addr;
+    if (strchr(g->o.host, ':'))
+        rc = uv_ip6_addr(g->o.host, g->o.port, (struct sockaddr_in6 *)&addr);
+    else
+        rc = uv_ip4_addr(g->o.host, g->o.port, (struct sockaddr_in *)&addr);
+    if (rc < 0) {
+        snprintf(err, errlen, "invalid terminal listen address %s", g->o.host);
+        goto fail;
+    }
+    uv_tcp_init(loop, &g->listener);
+    g->listener.data = g;
+    g->open_handles++;
+    rc = uv_tcp_bind(&g->listener, (struct sockaddr *)&addr, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&g->listener, 4096, on_connection);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot listen for terminals on %s:%d: %s", g->o.host, g->o.port,
+                 uv_strerror(rc));
+        uv_close((uv_handle_t *)&g->listener, NULL);
+        g->open_handles--;
+        goto fail;
+    }
+    struct sockaddr_storage bound;
+    int blen = sizeof bound;
+    uv_tcp_getsockname(&g->listener, (struct sockaddr *)&bound, &blen);
+    g->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+
+    rc = store_writer_start(st, store_done, g);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot start the store writer: %s", err_str(rc));
+        uv_close((uv_handle_t *)&g->listener, NULL);
+        g->open_handles--;
+        goto fail;
+    }
+    store_command_new_since(st, 0, init_cmd_cb, g);
+    uv_async_init(loop, &g->async, async_cb);
+    g->async.data = g;
+    g->open_handles++;
+    uv_timer_init(loop, &g->tick);
+    g->tick.data = g;
+    g->open_handles++;
+    uv_timer_start(&g->tick, tick_cb, 250, 250);
+    *out = g;
+    return 0;
+fail:
+    hmap_free(&g->terms);
+    hmap_free(&g->per_ip);
+    hmap_free(&g->authfail);
+    uv_mutex_destroy(&g->done_lock);
+    free(g);
+    return rc < 0 ? rc : GS_EINVAL;
+}
+
+int gw_port(const gw_t *g)
+{
+    return g->port;
+}
+
+void gw_stop(gw_t *g, void (*done)(void *ud), void *ud)
+{
+    if (g->stopping)
+        return;
+    g->stopping = 1;
+    g->stop_done = done;
+    g->stop_ud = ud;
+    uv_close((uv_handle_t *)&g->listener, plain_close_cb);
+    uv_timer_stop(&g->tick);
+    uv_close((uv_handle_t *)&g->tick, plain_close_cb);
+    for (sess_t *s = g->sessions; s; s = s->next) {
+        update_reading(s); /* stopping: no more input */
+        if (s->state == S_ONLINE)
+            log_session_close(s, "server shutdown");
+    }
+    /* Commit everything received, then tell the terminals before saying goodbye. */
+    store_writer_stop(g->st);
+    process_done(g);
+    for (sess_t *s = g->sessions, *next; s; s = next) {
+        next = s->next;
+        if (s->state == S_ONLINE)
+            send_reject(s, 1, GSTP_REJ_SHUTDOWN, 5, "server shutting down");
+        sess_close(s, "server shutdown");
+    }
+    uv_close((uv_handle_t *)&g->async, plain_close_cb);
+    maybe_finish_stop(g);
+}
+
+void gw_free(gw_t *g)
+{
+    if (!g)
+        return;
+    size_t pos = 0;
+    const char *k;
+    void *v;
+    while (hmap_next(&g->terms, &pos, &k, &v))
+        free(v);
+    pos = 0;
+    while (hmap_next(&g->authfail, &pos, &k, &v))
+        free(v);
+    hmap_free(&g->terms);
+    hmap_free(&g->per_ip);
+    hmap_free(&g->authfail);
+    /* Anything the writer delivered after the last processing (none after gw_stop). */
+    store_item_t *it = g->done_head;
+    while (it) {
+        store_item_t *next = it->next;
+        store_item_free(it);
+        it = next;
+    }
+    uv_mutex_destroy(&g->done_lock);
+    free(g);
+}
+
+/* ---- registry --------------------------------------------------------------------------------- */
+
+int gw_term_info(gw_t *g, const char *id, gw_term_info_t *out)
+{
+    term_t *t = hmap_get(&g->terms, id);
+    if (!t)
+        return GS_ENOTFOUND;
+    memset(out, 0, sizeof *out);
+    snprintf(out->id, sizeof out->id, "%s", t->id);
+    out->online = t->sess != NULL;
+    snprintf(out->remote, sizeof out->remote, "%s", t->remote);
+    out->connected_since_ns = t->connected_since_ns;
+    out->last_seen_ns = t->last_seen_ns;
+    out->frames = t->frames;
+    out->blocks = t->blocks;
+    out->bytes = t->bytes;
+    out->sessions = t->sessions;
+    out->reconnects = t->sessions ? t->sessions - 1 : 0;
+    out->durable_seq = t->durable_seq;
+    out->duplicates = t->duplicates;
+    out->sample_rate = t->sample_rate;
+    out->nominal_hz = t->nominal_hz;
+    out->nchannels = t->nchannels;
+    snprintf(out->fw_version, sizeof out->fw_version, "%s", t->fw);
+    snprintf(out->hw_version, sizeof out->hw_version, "%s", t->hw);
+    out->has_status = t->has_status;
+    out->status_received_ns = t->status_rx_ns;
+    out->status = t->status;
+    return 0;
+}
+
+void gw_stats(gw_t *g, gw_stats_t *out)
+{
+    store_queue_depth(g->st, &g->st_.store_queue_items, &g->st_.store_queue_bytes);
+    g->st_.inflight_bytes = g->inflight_bytes;
+    *out = g->st_;
+}

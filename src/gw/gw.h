@@ -1,0 +1,113 @@
+/* gw — the terminal gateway: GSTP sessions over TCP on the libuv loop.
+ *
+ * Accepts terminal connections, runs the handshake (HELLO, CHALLENGE, AUTH, WELCOME/REJECT),
+ * reassembles waveform blocks, hands them to the store writer and acknowledges them only after
+ * the store reports them committed (acknowledged = durable), deduplicates by (terminal, seq),
+ * delivers persistent commands, keeps sessions alive with PING/PONG, and keeps the registry of
+ * terminals' online state and counters. One bad terminal never affects another: every input is
+ * bounded and every protocol error ends only that session.
+ *
+ * Threads: everything runs on the loop thread except the store's commit callback, which only
+ * queues the committed batch and wakes the loop with uv_async_send.
+ */
+#ifndef GS_GW_H
+#define GS_GW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "gstp/gstp.h"
+#include "store/store.h"
+
+typedef struct gw gw_t;
+
+/* Gateway settings. gw_opts_default() fills the defaults documented here. */
+typedef struct {
+    char host[64];             /* listen address, default "0.0.0.0" */
+    int port;                  /* default 7100; 0 = OS-chosen */
+    int heartbeat_s;           /* PING interval, default 30; 3 missed closes the session */
+    int ack_window;            /* max unacknowledged blocks per terminal, default 64 */
+    int handshake_timeout_ms;  /* default 10000 */
+    int max_connections;       /* global, default 19000 */
+    int max_per_ip;            /* per remote address, default 2000 */
+    int auth_fail_per_ip;      /* failed logins per address per minute before rate limiting, 20 */
+    int auth_fail_per_id;      /* failed logins per terminal id per minute, default 5 */
+    size_t max_block_bytes;    /* largest reassembled block accepted, default 256 KiB */
+    size_t inflight_high;      /* stop reading when bytes waiting for the store exceed, 64 MiB */
+    size_t inflight_low;       /* resume below, default 32 MiB */
+    size_t max_write_queue;    /* a session whose unsent output exceeds this is closed, 1 MiB */
+    int64_t command_ttl_ns;    /* default TTL for commands, 24 h */
+} gw_opts_t;
+
+/* Fills *o with the defaults above. */
+void gw_opts_default(gw_opts_t *o);
+
+/* Binds the listener and starts the gateway on `loop`, using `st` (whose writer it starts and
+ * whose commit callback it owns). The store must outlive the gateway. On failure returns a
+ * negative code with a one-line reason in err. */
+int gw_start(uv_loop_t *loop, store_t *st, const gw_opts_t *opts, gw_t **out, char *err,
+             size_t errlen);
+
+/* The bound TCP port (useful with port 0). */
+int gw_port(const gw_t *g);
+
+/* Graceful stop, called on the loop thread: stops accepting and reading, drains the store
+ * writer (committing everything received), sends the final ACKs, sends BYE (SHUTDOWN) to every
+ * session, and closes all handles once their writes are done. `done` is called on the loop when
+ * every handle of the gateway is closed. */
+void gw_stop(gw_t *g, void (*done)(void *ud), void *ud);
+
+/* Frees the gateway after gw_stop's callback (or after uv_run returned). NULL is a no-op. */
+void gw_free(gw_t *g);
+
+/* ---- Registry (loop thread) ---- */
+
+/* Snapshot of one terminal's runtime state (only terminals seen since start have one). */
+typedef struct {
+    char id[GSTP_MAX_ID + 1];
+    int online;
+    char remote[64];
+    int64_t connected_since_ns; /* current or last session start, 0 if never */
+    int64_t last_seen_ns;       /* last frame received */
+    uint64_t frames, blocks, bytes, sessions, reconnects;
+    uint64_t durable_seq;       /* highest committed seq */
+    uint64_t duplicates;        /* blocks received again and ignored */
+    uint32_t sample_rate;
+    int nominal_hz, nchannels;
+    char fw_version[GSTP_MAX_STR + 1];
+    char hw_version[GSTP_MAX_STR + 1];
+    int has_status;
+    int64_t status_received_ns;
+    gstp_status_t status;
+} gw_term_info_t;
+
+/* Fills *out for terminal id. Returns 0, or GS_ENOTFOUND if not seen since start. */
+int gw_term_info(gw_t *g, const char *id, gw_term_info_t *out);
+
+/* Gateway counters for /metrics. */
+typedef struct {
+    uint64_t connections_open, connections_total, connections_refused;
+    uint64_t handshakes_ok, handshakes_failed;
+    uint64_t reject_by_reason[16];
+    uint64_t frames_rx[256], frames_tx[256];
+    uint64_t bytes_rx, bytes_tx;
+    uint64_t blocks_received, blocks_stored, blocks_duplicate, blocks_failed;
+    uint64_t acks_sent;
+    uint64_t decode_skipped_bytes, decode_header_errors, decode_crc_errors, parse_errors;
+    uint64_t protocol_errors, sessions_replaced, sessions_dead, sessions_stalled;
+    uint64_t commands_sent, commands_done, commands_failed, commands_expired;
+    uint64_t online, paused_reading;
+    size_t inflight_bytes, store_queue_items, store_queue_bytes;
+} gw_stats_t;
+
+/* Fills *out with current counters. */
+void gw_stats(gw_t *g, gw_stats_t *out);
+
+/* Creates a persistent command for terminal `id` (verb and TLV args as in GSTP) with the given
+ * TTL (0 = default) and sends it at once if the terminal is online. Writes the command id.
+ * GS_ENOTFOUND if the terminal is not provisioned. */
+int gw_command_submit(gw_t *g, const char *id, int verb, const uint8_t *args, size_t args_len,
+                      int64_t ttl_ns, int64_t *cmd_id);
+
+#endif

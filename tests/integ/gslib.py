@@ -1,0 +1,323 @@
+"""Helpers for gridsense integration tests: start the real binaries on loopback with OS-chosen
+ports and temp dirs, provision terminals, run the simulator, read the database, and speak raw
+GSTP from Python (an independent encoder, so the tests do not trust the C codec blindly)."""
+
+import hmac
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import urllib.error
+
+BUILD = os.environ.get("GS_BUILD_DIR") or os.path.join(os.path.dirname(__file__), "..", "..", "build")
+GRIDSENSE = os.path.join(BUILD, "gridsense")
+SIM = os.path.join(BUILD, "gridsense-sim")
+SANITIZED = os.environ.get("GS_SANITIZED") == "1"
+
+
+def fail(msg):
+    print("FAIL: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+    print("ok: " + msg)
+
+
+def wait_for(pred, timeout, what):
+    """Polls pred() until true or the bounded timeout passes (then fails the test)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    fail("timed out after %.0f s waiting for %s" % (timeout, what))
+
+
+class TempDir:
+    def __init__(self):
+        self.path = tempfile.mkdtemp(prefix="gs-integ-")
+
+    def __enter__(self):
+        return self.path
+
+    def __exit__(self, *a):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def run(args, check_rc=True, timeout=120, **kw):
+    p = subprocess.run(args, capture_output=True, text=True, timeout=timeout, **kw)
+    if check_rc and p.returncode != 0:
+        fail("%s exited %d: %s" % (" ".join(args), p.returncode, p.stderr.strip()))
+    return p
+
+
+def provision(data, count, prefix="T", secrets=None):
+    secrets = secrets or os.path.join(data, "secrets-%s.txt" % prefix)
+    run([GRIDSENSE, "terminal", "add", "--count", str(count), "--prefix", prefix,
+         "--secrets-out", secrets, "--data", data])
+    return secrets
+
+
+def read_secrets(path):
+    out = {}
+    for line in open(path):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            i, s = line.split()
+            out[i] = bytes.fromhex(s)
+    return out
+
+
+class Server:
+    """The real `gridsense serve` on 127.0.0.1 with port 0 and a port file."""
+
+    def __init__(self, data, extra=(), log_level="info"):
+        self.data = data
+        self.extra = list(extra)
+        self.log_level = log_level
+        self.proc = None
+        self.log_path = os.path.join(data, "server-%d.log" % int(time.time() * 1000))
+
+    def start(self, timeout=30):
+        pf = os.path.join(self.data, "ports.json")
+        if os.path.exists(pf):
+            os.unlink(pf)
+        self.logf = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [GRIDSENSE, "serve", "--data", self.data, "--terminals", "127.0.0.1:0",
+             "--http", "127.0.0.1:0", "--port-file", pf, "--log-level", self.log_level]
+            + self.extra, stdout=self.logf, stderr=subprocess.STDOUT)
+
+        def ready():
+            if self.proc.poll() is not None:
+                fail("server exited early (%d); log:\n%s" % (self.proc.returncode, self.log()))
+            return os.path.exists(pf)
+
+        wait_for(ready, timeout, "server port file")
+        ports = json.load(open(pf))
+        self.tport, self.hport = ports["terminals"], ports["http"]
+        return self
+
+    def log(self):
+        try:
+            return open(self.log_path).read()
+        except OSError:
+            return ""
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                fail("server did not stop within %d s after signal %d" % (timeout, sig))
+        rc = self.proc.returncode if self.proc else None
+        if self.proc:
+            self.logf.close()
+        return rc
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.logf.close()
+
+    def http(self, path, method="GET", body=None):
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.hport, path), method=method,
+                                     data=body.encode() if isinstance(body, str) else body)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def json(self, path, method="GET", body=None):
+        st, txt = self.http(path, method, body)
+        return st, json.loads(txt)
+
+    def metric(self, name):
+        st, txt = self.http("/metrics")
+        total = 0.0
+        found = False
+        for line in txt.splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                total += float(line.rsplit(" ", 1)[1])
+                found = True
+        return total if found else None
+
+
+def sim(server_port, secrets, terminals, duration, extra=(), timeout=300):
+    """Runs gridsense-sim to completion and returns (exit code, summary dict, stderr)."""
+    args = [SIM, "--server", "127.0.0.1:%d" % server_port, "--secrets", secrets,
+            "--terminals", str(terminals), "--duration", str(duration), "--quiet"] + list(extra)
+    p = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
+    summary = json.loads(lines[-1]) if lines else None
+    return p.returncode, summary, p.stderr
+
+
+def sim_start(server_port, secrets, terminals, duration, extra=()):
+    args = [SIM, "--server", "127.0.0.1:%d" % server_port, "--secrets", secrets,
+            "--terminals", str(terminals), "--duration", str(duration), "--quiet"] + list(extra)
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def sim_finish(p, timeout=300):
+    out, err = p.communicate(timeout=timeout)
+    lines = [l for l in out.splitlines() if l.startswith("{")]
+    return p.returncode, (json.loads(lines[-1]) if lines else None), err
+
+
+def db(data):
+    c = sqlite3.connect(os.path.join(data, "gridsense.db"), timeout=30)
+    return c
+
+
+def block_report(data):
+    """Per terminal: (count, distinct seqs, min, max). Exactly-once and gap checks use these."""
+    c = db(data)
+    rows = c.execute("SELECT terminal_id, COUNT(*), COUNT(DISTINCT seq), MIN(seq), MAX(seq) "
+                     "FROM blocks GROUP BY terminal_id").fetchall()
+    c.close()
+    return {r[0]: r[1:] for r in rows}
+
+
+# ---- raw GSTP (independent Python implementation of docs/protocol.md) ----
+
+def _crc32c_table():
+    t = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        t.append(c)
+    return t
+
+
+_T = _crc32c_table()
+
+
+def crc32c(data, crc=0):
+    crc ^= 0xFFFFFFFF
+    for b in data:
+        crc = _T[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+HELLO, CHALLENGE, AUTH, WELCOME, REJECT, BYE = 1, 2, 3, 4, 5, 6
+WAVEFORM, STATUS, EVENT, ACK = 0x10, 0x11, 0x12, 0x13
+COMMAND, RESULT, PING, PONG, ERROR = 0x20, 0x21, 0x30, 0x31, 0x3F
+REJ_NAMES = {1: "PROTOCOL", 2: "VERSION", 3: "UNKNOWN_ID", 4: "BAD_AUTH", 5: "RATE_LIMIT",
+             6: "BUSY", 7: "TIMEOUT", 8: "REPLACED", 9: "SHUTDOWN", 10: "DEAD", 11: "BAD_CONFIG"}
+
+
+def frame(ftype, payload, version=1, flags=0):
+    hdr = struct.pack("<BBBBBBH", 0xC5, 0x47, version, ftype, flags, 0, len(payload))
+    hdr += struct.pack("<H", crc32c(hdr) & 0xFFFF)
+    return hdr + payload + struct.pack("<I", crc32c(hdr + payload))
+
+
+def tlv(tag, value):
+    return struct.pack("<BH", tag, len(value)) + value
+
+
+def hello_payload(tid, rate=4000, hz=50):
+    p = struct.pack("<BBH", 1, 1, 0)
+    p += tlv(1, tid.encode()) + tlv(2, b"py-1.0") + tlv(6, struct.pack("<I", rate))
+    p += tlv(7, bytes([hz]))
+    for i, (name, kind, ph, unit) in enumerate([("UA", 1, 1, 1), ("UB", 1, 2, 1), ("UC", 1, 3, 1)]):
+        p += tlv(12, struct.pack("<BBBBf", i, kind, ph, unit, 0.01) + name.encode())
+    return p
+
+
+def block_payload(seq, t0, rate, nsamples, samples, chunk_index=0, chunk_count=1, first=0, n=None,
+                  nch=3):
+    n = nsamples if n is None else n
+    mask = (1 << nch) - 1
+    h = struct.pack("<QqIIHHBBBBBBHHH", seq, t0, rate, mask, nsamples, first, 1, 1, nch,
+                    chunk_index, chunk_count, 0, 0, n, 0)
+    return h + samples
+
+
+class RawClient:
+    """A minimal terminal over a plain socket, for handshake and garbage tests."""
+
+    def __init__(self, port, timeout=10):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def recv_frame(self, timeout=10):
+        deadline = time.monotonic() + timeout
+        while True:
+            i = self.buf.find(b"\xC5\x47")
+            if i >= 0 and len(self.buf) >= i + 10:
+                ln = struct.unpack_from("<H", self.buf, i + 6)[0]
+                if len(self.buf) >= i + 14 + ln:
+                    ftype = self.buf[i + 3]
+                    payload = self.buf[i + 10:i + 10 + ln]
+                    self.buf = self.buf[i + 14 + ln:]
+                    return ftype, payload
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None, None
+            self.s.settimeout(left)
+            try:
+                d = self.s.recv(65536)
+            except socket.timeout:
+                return None, None
+            except ConnectionResetError:
+                return None, None
+            if not d:
+                return None, None
+            self.buf += d
+
+    def login(self, tid, secret):
+        """Returns (frame type, payload) of the server's answer to AUTH (WELCOME or REJECT)."""
+        hp = hello_payload(tid)
+        self.send(frame(HELLO, hp))
+        t, p = self.recv_frame()
+        if t != CHALLENGE:
+            return t, p
+        nonce = p[4:36]
+        mac = hmac.new(secret, nonce + hp, hashlib.sha256).digest()
+        self.send(frame(AUTH, mac))
+        return self.recv_frame()
+
+    def closed(self, timeout=10):
+        """True once the server has closed the connection (EOF or reset)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.s.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                d = self.s.recv(65536)
+            except socket.timeout:
+                return False
+            except (ConnectionResetError, BrokenPipeError):
+                return True
+            if not d:
+                return True
+        return False
+
+    def close(self):
+        self.s.close()
+
+
+def reject_reason(payload):
+    return REJ_NAMES.get(struct.unpack_from("<H", payload, 0)[0], "?")
