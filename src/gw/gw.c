@@ -111,6 +111,7 @@ struct gw {
     hmap_t per_ip;    /* ip -> (uintptr_t) connection count */
     hmap_t authfail;  /* "i:<ip>" / "t:<id>" -> authfail_t */
     uint32_t next_sess_id;
+    uint64_t cookie_base; /* start time in the high half: session ids unique across restarts */
     int64_t last_cmd_id;
     int64_t last_poll_ns;
     int paused;
@@ -323,7 +324,7 @@ static void log_session_close(sess_t *s, const char *reason)
     s->close_logged = 1;
     store_item_t *it = store_item_new(STORE_ITEM_SESSION_CLOSE);
     snprintf(it->terminal_id, sizeof it->terminal_id, "%s", s->term->id);
-    it->cookie = s->id;
+    it->cookie = s->gw->cookie_base | s->id;
     it->when_ns = time_utc_ns();
     snprintf(it->reason, sizeof it->reason, "%s", reason);
     it->frames = (int64_t)s->frames;
@@ -610,7 +611,7 @@ static void on_auth(sess_t *s, const gstp_frame_t *f)
 
     store_item_t *it = store_item_new(STORE_ITEM_SESSION_OPEN);
     snprintf(it->terminal_id, sizeof it->terminal_id, "%s", t->id);
-    it->cookie = s->id;
+    it->cookie = s->gw->cookie_base | s->id;
     it->when_ns = t->connected_since_ns;
     snprintf(it->remote, sizeof it->remote, "%s", s->remote);
     store_submit(g->st, it);
@@ -657,7 +658,7 @@ static void block_complete(sess_t *s)
     }
     store_item_t *it = store_item_new(STORE_ITEM_BLOCK);
     snprintf(it->terminal_id, sizeof it->terminal_id, "%s", t->id);
-    it->cookie = s->id;
+    it->cookie = s->gw->cookie_base | s->id;
     it->seq = h->seq;
     it->is_event = s->blk_type == GSTP_EVENT;
     it->t0_ns = h->t0_ns;
@@ -762,7 +763,7 @@ static void on_status(sess_t *s, const gstp_frame_t *f)
     t->status_rx_ns = time_utc_ns();
     store_item_t *it = store_item_new(STORE_ITEM_STATUS);
     snprintf(it->terminal_id, sizeof it->terminal_id, "%s", t->id);
-    it->cookie = s->id;
+    it->cookie = s->gw->cookie_base | s->id;
     it->time_ns = st.time_ns;
     it->rsrp_dbm = st.rsrp_dbm;
     it->rssi_dbm = st.rssi_dbm;
@@ -774,6 +775,7 @@ static void on_status(sess_t *s, const gstp_frame_t *f)
     it->buffer_permille = st.buffer_permille;
     it->uptime_s = st.uptime_s;
     it->buffered_blocks = st.buffered_blocks;
+    it->time_quality = st.time_quality;
     store_submit(g->st, it);
 }
 
@@ -1269,6 +1271,7 @@ int gw_start(uv_loop_t *loop, store_t *st, const gw_opts_t *opts, gw_t **out, ch
     hmap_init(&g->per_ip);
     hmap_init(&g->authfail);
     uv_mutex_init(&g->done_lock);
+    g->cookie_base = (uint64_t)(time_utc_ns() / 1000000000LL) << 32;
     struct sockaddr_storage addr;
     if (strchr(g->o.host, ':'))
         rc = uv_ip6_addr(g->o.host, g->o.port, (struct sockaddr_in6 *)&addr);

@@ -18,17 +18,20 @@
 
 typedef struct store store_t;
 
-#define STORE_ID_MAX 32
+#define STORE_ID_MAX     32
 #define STORE_SECRET_LEN 32
-#define STORE_ARGS_MAX 512
+#define STORE_ARGS_MAX   512
 
 /* ---- Lifecycle ---- */
 
-/* Options for store_open; zero-initialise and set what you need. */
+/* Options for store_open. opts == NULL means all defaults (FULL, 5000 ms). With an opts struct,
+ * sync_full is taken literally, so a zero-initialised struct selects NORMAL: set sync_full = 1
+ * for FULL. busy_timeout_ms <= 0 selects the default. */
 typedef struct {
-    int sync_full;       /* 1: PRAGMA synchronous=FULL (durable across power loss; default),
-                            0: NORMAL (durable across process crash only) */
-    int busy_timeout_ms; /* wait for locks held by other connections; default 5000 */
+    int sync_full;       /* non-zero: PRAGMA synchronous=FULL (durable across power loss; the
+                            default when opts is NULL), 0: NORMAL (durable across process crash
+                            only) */
+    int busy_timeout_ms; /* wait for locks held by other connections; <= 0: 5000 */
 } store_opts_t;
 
 /* Creates data_dir if missing (mode 0750), opens or creates data_dir/gridsense.db, enables WAL
@@ -52,15 +55,18 @@ typedef struct {
     char name[65];
     int has_location;
     double lat, lon;
-    int nominal_hz;          /* 50 or 60 */
-    double vt_ratio;         /* 1 if unknown */
+    int nominal_hz;  /* 50 or 60 */
+    double vt_ratio; /* 1 if unknown */
     double ct_ratio;
     uint8_t secret[STORE_SECRET_LEN];
-    int64_t created_ns;      /* UTC */
-    uint64_t durable_seq;    /* highest block seq committed for this terminal */
+    int64_t created_ns;   /* UTC */
+    uint64_t durable_seq; /* highest block seq committed for this terminal */
 } store_terminal_t;
 
-/* Inserts a terminal. GS_EEXISTS if the id is taken, GS_EINVAL if the id is not valid. */
+/* Inserts a terminal. GS_EEXISTS if the id is taken, GS_EINVAL if the id is not valid (1..32 of
+ * [A-Za-z0-9._-]), nominal_hz is not 0/50/60 or the location is out of range. Defaults: nominal_hz
+ * 0 -> 50, ratios <= 0 -> 1, created_ns 0 -> now. durable_seq is ignored: it starts at the highest
+ * seq already stored for the id (0 for a new terminal). */
 int store_terminal_add(store_t *s, const store_terminal_t *t);
 /* Fills *out. GS_ENOTFOUND if absent. */
 int store_terminal_get(store_t *s, const char *id, store_terminal_t *out);
@@ -90,13 +96,13 @@ const char *store_cmd_state_name(int state);
 typedef struct {
     int64_t id;
     char terminal_id[STORE_ID_MAX + 1];
-    int verb;                          /* GSTP verb code */
-    uint8_t args[STORE_ARGS_MAX];      /* GSTP TLV arguments */
+    int verb;                     /* GSTP verb code */
+    uint8_t args[STORE_ARGS_MAX]; /* GSTP TLV arguments */
     size_t args_len;
-    int state;                         /* store_cmd_state_t */
+    int state; /* store_cmd_state_t */
     int64_t created_ns, updated_ns, expires_ns;
-    int result_status;                 /* GSTP result status, -1 if none yet */
-    uint8_t result[STORE_ARGS_MAX];    /* GSTP TLV result payload */
+    int result_status;              /* GSTP result status, -1 if none yet */
+    uint8_t result[STORE_ARGS_MAX]; /* GSTP TLV result payload */
     size_t result_len;
 } store_command_t;
 
@@ -104,8 +110,10 @@ typedef struct {
  * GS_ERANGE if args_len > STORE_ARGS_MAX. Writes the new id (> 0) to *id_out. */
 int store_command_create(store_t *s, const char *terminal_id, int verb, const uint8_t *args,
                          size_t args_len, int64_t ttl_ns, int64_t *id_out);
+/* Fills *out. GS_ENOTFOUND if absent. */
 int store_command_get(store_t *s, int64_t id, store_command_t *out);
-/* Newest first, at most `limit`; cb as for store_terminal_list. terminal_id NULL = all. */
+/* Newest first, at most `limit` (<= 0: no limit); cb as for store_terminal_list. terminal_id
+ * NULL = all. */
 int store_command_list(store_t *s, const char *terminal_id, int limit,
                        int (*cb)(void *ud, const store_command_t *c), void *ud);
 /* Commands of the terminal in state queued, sent or acked that have not expired, oldest first. */
@@ -116,7 +124,8 @@ int store_command_pending(store_t *s, const char *terminal_id,
 int store_command_new_since(store_t *s, int64_t after_id,
                             int (*cb)(void *ud, const store_command_t *c), void *ud);
 /* Sets state (and the result when result_status >= 0). A command already in a final state (done,
- * failed, expired) is left unchanged and GS_ESTATE is returned. */
+ * failed, expired) is left unchanged and GS_ESTATE is returned; GS_ENOTFOUND if absent, GS_EINVAL
+ * for an invalid state, GS_ERANGE if result_len > STORE_ARGS_MAX. */
 int store_command_update(store_t *s, int64_t id, int state, int result_status,
                          const uint8_t *result, size_t result_len);
 /* Moves every non-final command whose expiry is <= now_ns to expired; *n gets the count. */
@@ -131,8 +140,8 @@ int store_block_stats(store_t *s, const char *terminal_id, int64_t *count, uint6
 /* ---- Asynchronous writer ---- */
 
 typedef enum {
-    STORE_ITEM_BLOCK = 1,   /* waveform or event block */
-    STORE_ITEM_STATUS,      /* status report */
+    STORE_ITEM_BLOCK = 1, /* waveform or event block */
+    STORE_ITEM_STATUS,    /* status report */
     STORE_ITEM_SESSION_OPEN,
     STORE_ITEM_SESSION_CLOSE
 } store_item_kind_t;
@@ -141,8 +150,8 @@ typedef struct store_item {
     struct store_item *next; /* queue link; owned by whoever holds the item */
     int kind;                /* store_item_kind_t */
     char terminal_id[STORE_ID_MAX + 1];
-    uint64_t cookie;         /* caller's value, returned untouched (e.g. the session id) */
-    int result;              /* set by the writer: 0 stored, 1 duplicate ignored, <0 error */
+    uint64_t cookie; /* caller's value, returned untouched (e.g. the session id) */
+    int result;      /* set by the writer: 0 stored, 1 duplicate ignored, <0 error */
 
     /* STORE_ITEM_BLOCK */
     uint64_t seq;
@@ -152,17 +161,20 @@ typedef struct store_item {
     uint32_t channel_mask;
     uint8_t nchannels, sample_fmt, time_quality;
     uint32_t nsamples;
-    uint8_t *data;     /* interleaved little-endian samples, malloc'ed, owned by the item */
+    uint8_t *data; /* interleaved little-endian samples, malloc'ed, owned by the item */
     size_t data_len;
     int64_t trigger_ns; /* events */
     int trigger, pretrigger, value_permille, trigger_channel;
 
-    /* STORE_ITEM_STATUS (GSTP status fields; -32768 / 65535 mean not available) */
+    /* STORE_ITEM_STATUS (GSTP status fields; -32768 / 65535 mean not available and are stored
+     * as NULL). time_quality above also carries the status time quality. */
     int64_t time_ns;
     int rsrp_dbm, rssi_dbm, csq, supply_mv, temp_c10, gps_fix, gps_sats, buffer_permille;
     int64_t uptime_s, buffered_blocks;
 
-    /* STORE_ITEM_SESSION_OPEN / _CLOSE: cookie is the session id */
+    /* STORE_ITEM_SESSION_OPEN / _CLOSE: cookie is the session id, unique in the database across
+     * server restarts (an OPEN with a known id gets result 1; a CLOSE without a stored OPEN gets
+     * GS_ENOTFOUND). */
     char remote[64];
     int64_t when_ns;
     char reason[64];
@@ -180,7 +192,9 @@ void store_item_free(store_item_t *it);
  * thread with uv_async_send). */
 typedef void (*store_done_cb)(store_item_t *batch, void *ud);
 
-/* Starts the writer thread with its own connection. Returns 0 or a negative code. */
+/* Starts the writer thread with its own connection. cb may be NULL (the store then frees the
+ * items itself); cb must not call store_writer_stop or store_close. Returns 0, GS_ESTATE if
+ * already running, or a negative code. Call from the owner thread. */
 int store_writer_start(store_t *s, store_done_cb cb, void *ud);
 
 /* Queues an item for the writer; thread-safe; ownership passes to the store. Items are written
@@ -192,11 +206,16 @@ void store_queue_depth(store_t *s, size_t *items, size_t *bytes);
 
 /* Writer counters, thread-safe. */
 typedef struct {
-    uint64_t batches, items, blocks_stored, blocks_duplicate, errors;
+    uint64_t batches;          /* transactions committed */
+    uint64_t items;            /* items processed (committed or failed) */
+    uint64_t blocks_stored;    /* BLOCK items with result 0 */
+    uint64_t blocks_duplicate; /* BLOCK items with result 1 */
+    uint64_t errors;           /* items with result < 0 */
 } store_writer_stats_t;
 void store_writer_stats(store_t *s, store_writer_stats_t *out);
 
-/* Drains the queue, commits, calls the last callbacks and joins the thread. Idempotent. */
+/* Drains the queue, commits, calls the last callbacks and joins the thread. Submissions made
+ * after this starts are refused with GS_ESTATE. Idempotent; call from the owner thread. */
 void store_writer_stop(store_t *s);
 
 #endif

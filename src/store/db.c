@@ -1,0 +1,271 @@
+/* SQLite connection set-up and schema migrations. */
+#include "store/internal.h"
+
+#include "core/err.h"
+#include "core/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Numbered migration scripts: migrations[i] brings the schema from version i to i + 1. Append
+ * only; never edit a script once released, because databases in the field already ran it. */
+static const char *const migrations[] = {
+    /* v1: initial schema */
+    "CREATE TABLE terminals("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  lat REAL,"
+    "  lon REAL,"
+    "  nominal_hz INTEGER NOT NULL DEFAULT 50,"
+    "  vt_ratio REAL NOT NULL DEFAULT 1,"
+    "  ct_ratio REAL NOT NULL DEFAULT 1,"
+    "  secret BLOB NOT NULL,"
+    "  created_ns INTEGER NOT NULL,"
+    "  durable_seq INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE sessions("
+    "  id INTEGER PRIMARY KEY,"
+    "  session_id INTEGER NOT NULL UNIQUE,"
+    "  terminal_id TEXT NOT NULL,"
+    "  remote TEXT,"
+    "  opened_ns INTEGER,"
+    "  closed_ns INTEGER,"
+    "  close_reason TEXT,"
+    "  frames INTEGER,"
+    "  bytes INTEGER,"
+    "  blocks INTEGER);"
+    "CREATE INDEX sessions_terminal ON sessions(terminal_id, opened_ns);"
+    "CREATE TABLE blocks("
+    "  id INTEGER PRIMARY KEY,"
+    "  terminal_id TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  kind INTEGER NOT NULL," /* 0 waveform, 1 event */
+    "  t0_ns INTEGER,"
+    "  sample_rate INTEGER,"
+    "  channel_mask INTEGER,"
+    "  nchannels INTEGER,"
+    "  sample_fmt INTEGER,"
+    "  time_quality INTEGER,"
+    "  nsamples INTEGER,"
+    "  data BLOB,"
+    "  received_ns INTEGER NOT NULL,"
+    "  UNIQUE(terminal_id, seq));"
+    "CREATE TABLE events("
+    "  id INTEGER PRIMARY KEY,"
+    "  terminal_id TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  trigger INTEGER,"
+    "  trigger_ns INTEGER,"
+    "  pretrigger INTEGER,"
+    "  value_permille INTEGER,"
+    "  channel INTEGER,"
+    "  UNIQUE(terminal_id, seq));"
+    "CREATE TABLE status("
+    "  id INTEGER PRIMARY KEY,"
+    "  terminal_id TEXT NOT NULL,"
+    "  time_ns INTEGER,"
+    "  received_ns INTEGER NOT NULL,"
+    "  rsrp_dbm INTEGER,"
+    "  rssi_dbm INTEGER,"
+    "  csq INTEGER,"
+    "  supply_mv INTEGER,"
+    "  temp_c10 INTEGER,"
+    "  uptime_s INTEGER,"
+    "  gps_fix INTEGER,"
+    "  gps_sats INTEGER,"
+    "  time_quality INTEGER,"
+    "  buffer_permille INTEGER,"
+    "  buffered_blocks INTEGER);"
+    "CREATE INDEX status_terminal_time ON status(terminal_id, time_ns);"
+    /* AUTOINCREMENT: ids are never reused, terminals deduplicate commands by id */
+    "CREATE TABLE commands("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  terminal_id TEXT NOT NULL,"
+    "  verb INTEGER NOT NULL,"
+    "  args BLOB,"
+    "  state INTEGER NOT NULL DEFAULT 0,"
+    "  created_ns INTEGER NOT NULL,"
+    "  updated_ns INTEGER NOT NULL,"
+    "  expires_ns INTEGER NOT NULL,"
+    "  result_status INTEGER NOT NULL DEFAULT -1,"
+    "  result BLOB);"
+    "CREATE INDEX commands_terminal_state ON commands(terminal_id, state);"
+    "CREATE INDEX commands_state_expiry ON commands(state, expires_ns);",
+};
+
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+void store__seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+int store__db_fail(sqlite3 *db, const char *what)
+{
+    log_error(STORE_LOG_WHO, "%s: %s", what, sqlite3_errmsg(db));
+    return GS_EDB;
+}
+
+int store__prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out)
+{
+    *out = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, out, NULL) != SQLITE_OK)
+        return store__db_fail(db, "prepare");
+    return 0;
+}
+
+int store__db_open(const char *path, int sync_full, int busy_timeout_ms, sqlite3 **out, char *err,
+                   size_t errlen)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char why[160] = "";
+    *out = NULL;
+
+    if (!sqlite3_threadsafe()) {
+        snprintf(why, sizeof why, "SQLite was built without thread support");
+        goto fail;
+    }
+    int rc = sqlite3_open_v2(
+        path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK)
+        goto fail;
+    sqlite3_busy_timeout(db, busy_timeout_ms);
+
+    /* The first statement is where a non-database file is detected ("file is not a database").
+     */
+    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK)
+        goto fail;
+    if (sqlite3_step(st) != SQLITE_ROW)
+        goto fail;
+    const char *mode = (const char *)sqlite3_column_text(st, 0);
+    if (!mode || strcmp(mode, "wal") != 0) {
+        snprintf(why, sizeof why, "cannot enable WAL journal mode (got %s)", mode ? mode : "?");
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+
+    const char *sync = sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
+    if (sqlite3_exec(db, sync, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(db, "PRAGMA foreign_keys=OFF", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+
+    *out = db;
+    return 0;
+
+fail:
+    store__seterr(err, errlen, "cannot open %s: %s", path,
+                  why[0] ? why : (db ? sqlite3_errmsg(db) : "out of memory"));
+    log_error(STORE_LOG_WHO, "cannot open %s: %s", path,
+              why[0] ? why : (db ? sqlite3_errmsg(db) : "out of memory"));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return GS_EDB;
+}
+
+/* Reads the current schema version (0 for an empty database) into *version. */
+static int read_version(sqlite3 *db, int *version)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store__prepare(db,
+                            "SELECT count(*) FROM sqlite_master"
+                            " WHERE type = 'table' AND name = 'schema_version'",
+                            &st);
+    if (rc < 0)
+        goto fail;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = store__db_fail(db, "read schema version");
+        goto fail;
+    }
+    int exists = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    *version = 0;
+    if (!exists)
+        return 0;
+
+    rc = store__prepare(db, "SELECT coalesce(max(version), 0) FROM schema_version", &st);
+    if (rc < 0)
+        goto fail;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = store__db_fail(db, "read schema version");
+        goto fail;
+    }
+    *version = sqlite3_column_int(st, 0);
+    rc = 0;
+fail:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Applies migration number `to` (1-based) unless another connection already did. Runs in one
+ * BEGIN IMMEDIATE transaction: taking the write lock first and re-reading the version inside it
+ * makes concurrent openers wait for each other instead of applying the script twice. */
+static int apply_one(sqlite3 *db, int to, char *err, size_t errlen)
+{
+    int in_tx = 0, rc, version = 0;
+    char sql[96];
+
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    in_tx = 1;
+    if (sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)",
+                     NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    rc = read_version(db, &version);
+    if (rc < 0)
+        goto fail;
+    if (version < to) {
+        if (sqlite3_exec(db, migrations[to - 1], NULL, NULL, NULL) != SQLITE_OK)
+            goto fail;
+        snprintf(sql, sizeof sql, "INSERT INTO schema_version(version) VALUES(%d)", to);
+        if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+            goto fail;
+        log_info(STORE_LOG_WHO, "applied schema migration %d", to);
+    }
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    return 0;
+
+fail:
+    store__seterr(err, errlen, "schema migration %d failed: %s", to, sqlite3_errmsg(db));
+    log_error(STORE_LOG_WHO, "schema migration %d failed: %s", to, sqlite3_errmsg(db));
+    if (in_tx)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return GS_EDB;
+}
+
+int store__migrate(sqlite3 *db, const char *path, int *version, char *err, size_t errlen)
+{
+    int v = 0;
+    int rc = read_version(db, &v);
+    if (rc < 0) {
+        store__seterr(err, errlen, "cannot read schema version of %s: %s", path,
+                      sqlite3_errmsg(db));
+        goto fail;
+    }
+    if (v > NMIGRATIONS) {
+        store__seterr(err, errlen, "%s has schema version %d, newer than this program's %d", path,
+                      v, NMIGRATIONS);
+        log_error(STORE_LOG_WHO, "%s has schema version %d, newer than this program's %d", path, v,
+                  NMIGRATIONS);
+        rc = GS_EDB;
+        goto fail;
+    }
+    /* The common case (already current) takes no write lock. */
+    for (int to = v + 1; to <= NMIGRATIONS; to++) {
+        rc = apply_one(db, to, err, errlen);
+        if (rc < 0)
+            goto fail;
+    }
+    *version = NMIGRATIONS;
+    return 0;
+fail:
+    return rc;
+}

@@ -1,0 +1,76 @@
+/* store internals shared by the store's own .c files; not part of the contract.
+ *
+ * Threading: `db` and everything under "owner thread" belong to the thread that called
+ * store_open. The writer connection and its statements belong to the writer thread while it runs
+ * (they are created and destroyed by the owner thread around pthread_create / pthread_join). The
+ * queue, counters and flags under "mu" are shared.
+ */
+#ifndef GS_STORE_INTERNAL_H
+#define GS_STORE_INTERNAL_H
+
+#include "store/store.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#define STORE_DB_FILE "gridsense.db"
+#define STORE_LOG_WHO "store"
+
+/* Per-terminal highest seq seen in one writer batch. */
+typedef struct {
+    const char *terminal_id; /* borrowed from an item of the batch */
+    uint64_t seq;
+} seq_max_t;
+
+struct store {
+    /* owner thread */
+    sqlite3 *db;   /* synchronous connection */
+    char *path;    /* data_dir/gridsense.db, owned */
+    int sync_full; /* resolved options, reused for the writer connection */
+    int busy_timeout_ms;
+    int schema_version;
+    int running; /* writer thread started and not yet joined */
+    pthread_t thread;
+
+    /* writer thread while running */
+    sqlite3 *wdb;
+    sqlite3_stmt *ins_block, *ins_event, *upd_durable, *ins_status, *ins_session, *upd_session;
+    seq_max_t *maxes; /* scratch for durable_seq updates, capacity nmaxes_cap */
+    size_t nmaxes_cap;
+    store_done_cb done_cb;
+    void *done_ud;
+
+    /* shared, under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    store_item_t *head, *tail; /* FIFO of submitted items not yet taken by the writer */
+    size_t depth_items;        /* queued plus in the batch being written */
+    size_t depth_bytes;        /* their data bytes */
+    int accepting;             /* store_submit allowed */
+    int stopping;              /* writer must drain the queue and exit */
+    store_writer_stats_t stats;
+};
+
+/* Opens (creating if needed) the SQLite database at path with the store's pragmas: WAL, the
+ * given synchronous level, busy timeout, foreign keys off, no SQLite mutexes (the connection is
+ * used by one thread at a time). On failure writes "cannot open <path>: <reason>" into err, logs
+ * it and returns GS_EDB; *out is then NULL. */
+int store__db_open(const char *path, int sync_full, int busy_timeout_ms, sqlite3 **out, char *err,
+                   size_t errlen);
+
+/* Applies pending schema migrations, each in its own BEGIN IMMEDIATE transaction so that
+ * concurrent openers serialise and none applies a script twice. Writes the resulting version to
+ * *version. Returns 0 or GS_EDB with a reason in err. */
+int store__migrate(sqlite3 *db, const char *path, int *version, char *err, size_t errlen);
+
+/* Logs the connection's last SQLite error as "<what>: <message>" and returns GS_EDB. */
+int store__db_fail(sqlite3 *db, const char *what);
+
+/* Prepares sql on db; returns 0 or GS_EDB (logged). */
+int store__prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out);
+
+/* Writes a formatted message into err (if err and errlen are non-zero). */
+void store__seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

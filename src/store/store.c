@@ -1,0 +1,632 @@
+/* store lifecycle and the synchronous API (terminals, commands, queries).
+ *
+ * Statements here are prepared per call rather than cached: these calls are rare, and a fresh
+ * statement keeps the list functions re-entrant (a callback may call back into the store).
+ */
+#include "store/internal.h"
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#define DEFAULT_BUSY_TIMEOUT_MS 5000
+
+/* ---- Lifecycle ---- */
+
+/* mkdir -p with mode 0750 for the directories it creates. Returns 0 or -errno. */
+static int mkdir_p(const char *dir, char *err, size_t errlen)
+{
+    char *p = xstrdup(dir);
+    int rc = 0;
+    size_t n = strlen(p);
+    while (n > 1 && p[n - 1] == '/')
+        p[--n] = 0;
+    for (char *q = p + 1; *q; q++) {
+        if (*q != '/')
+            continue;
+        *q = 0;
+        if (mkdir(p, 0750) != 0 && errno != EEXIST) {
+            rc = -errno;
+            goto fail;
+        }
+        *q = '/';
+    }
+    if (mkdir(p, 0750) != 0) {
+        struct stat sb;
+        if (errno != EEXIST) {
+            rc = -errno;
+            goto fail;
+        }
+        if (stat(p, &sb) != 0) {
+            rc = -errno;
+            goto fail;
+        }
+        if (!S_ISDIR(sb.st_mode)) {
+            rc = -ENOTDIR;
+            goto fail;
+        }
+    }
+    free(p);
+    return 0;
+fail:
+    store__seterr(err, errlen, "cannot create directory %s: %s", p, err_str(rc));
+    log_error(STORE_LOG_WHO, "cannot create directory %s: %s", p, err_str(rc));
+    free(p);
+    return rc;
+}
+
+int store_open(const char *data_dir, const store_opts_t *opts, store_t **out, char *err,
+               size_t errlen)
+{
+    store_t *s = NULL;
+    int rc;
+
+    *out = NULL;
+    if (!data_dir || !*data_dir) {
+        store__seterr(err, errlen, "no data directory given");
+        rc = GS_EINVAL;
+        goto fail;
+    }
+    rc = mkdir_p(data_dir, err, errlen);
+    if (rc < 0)
+        goto fail;
+
+    s = xcalloc(1, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    s->sync_full = opts ? opts->sync_full != 0 : 1;
+    s->busy_timeout_ms =
+        opts && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : DEFAULT_BUSY_TIMEOUT_MS;
+    size_t n = strlen(data_dir) + sizeof "/" STORE_DB_FILE;
+    s->path = xmalloc(n);
+    snprintf(s->path, n, "%s/%s", data_dir, STORE_DB_FILE);
+
+    rc = store__db_open(s->path, s->sync_full, s->busy_timeout_ms, &s->db, err, errlen);
+    if (rc < 0)
+        goto fail;
+    rc = store__migrate(s->db, s->path, &s->schema_version, err, errlen);
+    if (rc < 0)
+        goto fail;
+    *out = s;
+    return 0;
+fail:
+    store_close(s);
+    return rc;
+}
+
+void store_close(store_t *s)
+{
+    if (!s)
+        return;
+    store_writer_stop(s);
+    if (s->db && sqlite3_close(s->db) != SQLITE_OK)
+        store__db_fail(s->db, "close");
+    free(s->path);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+int store_schema_version(store_t *s)
+{
+    return s->schema_version;
+}
+
+/* ---- Helpers ---- */
+
+/* Terminal ids appear in file names, logs and URLs: 1..32 of [A-Za-z0-9._-]. */
+static int valid_id(const char *id)
+{
+    size_t n = 0;
+    if (!id)
+        return 0;
+    for (; id[n]; n++) {
+        char c = id[n];
+        if (n >= STORE_ID_MAX)
+            return 0;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return n > 0;
+}
+
+/* Copies a text column into dst (cap bytes, always NUL-terminated, truncating). */
+static void column_str(sqlite3_stmt *st, int col, char *dst, size_t cap)
+{
+    const unsigned char *z = sqlite3_column_text(st, col);
+    size_t n = z ? (size_t)sqlite3_column_bytes(st, col) : 0;
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(dst, z, n);
+    dst[n] = 0;
+}
+
+/* Runs a statement that returns no rows; returns 0 or GS_EDB (logged as `what`). */
+static int step_done(sqlite3 *db, sqlite3_stmt *st, const char *what)
+{
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return store__db_fail(db, what);
+    return 0;
+}
+
+/* ---- Terminals ---- */
+
+#define TERMINAL_COLS                                                                              \
+    "id, name, lat, lon, nominal_hz, vt_ratio, ct_ratio, secret, created_ns, durable_seq"
+
+/* Fills *t from a row selected with TERMINAL_COLS. GS_EDB if the stored secret is malformed. */
+static int row_terminal(sqlite3_stmt *st, store_terminal_t *t)
+{
+    memset(t, 0, sizeof *t);
+    column_str(st, 0, t->id, sizeof t->id);
+    column_str(st, 1, t->name, sizeof t->name);
+    t->has_location =
+        sqlite3_column_type(st, 2) != SQLITE_NULL && sqlite3_column_type(st, 3) != SQLITE_NULL;
+    if (t->has_location) {
+        t->lat = sqlite3_column_double(st, 2);
+        t->lon = sqlite3_column_double(st, 3);
+    }
+    t->nominal_hz = sqlite3_column_int(st, 4);
+    t->vt_ratio = sqlite3_column_double(st, 5);
+    t->ct_ratio = sqlite3_column_double(st, 6);
+    const void *secret = sqlite3_column_blob(st, 7);
+    if (sqlite3_column_bytes(st, 7) != STORE_SECRET_LEN || !secret) {
+        log_error(STORE_LOG_WHO, "terminal %s: stored secret has %d bytes, expected %d", t->id,
+                  sqlite3_column_bytes(st, 7), STORE_SECRET_LEN);
+        return GS_EDB;
+    }
+    memcpy(t->secret, secret, STORE_SECRET_LEN);
+    t->created_ns = sqlite3_column_int64(st, 8);
+    t->durable_seq = (uint64_t)sqlite3_column_int64(st, 9);
+    return 0;
+}
+
+int store_terminal_add(store_t *s, const store_terminal_t *t)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (!t || !valid_id(t->id))
+        return GS_EINVAL;
+    if (t->nominal_hz != 0 && t->nominal_hz != 50 && t->nominal_hz != 60)
+        return GS_EINVAL;
+    if (t->has_location && !(t->lat >= -90 && t->lat <= 90 && t->lon >= -180 && t->lon <= 180))
+        return GS_EINVAL;
+
+    /* durable_seq starts at what is already stored, so a re-added terminal is acknowledged
+     * consistently with the blocks kept from its previous life. */
+    rc = store__prepare(s->db,
+                        "INSERT INTO terminals(" TERMINAL_COLS ")"
+                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+                        " coalesce((SELECT max(seq) FROM blocks WHERE terminal_id = ?1), 0))",
+                        &st);
+    if (rc < 0)
+        goto fail;
+    sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, t->name, (int)strnlen(t->name, sizeof t->name - 1), SQLITE_STATIC);
+    if (t->has_location) {
+        sqlite3_bind_double(st, 3, t->lat);
+        sqlite3_bind_double(st, 4, t->lon);
+    }
+    sqlite3_bind_int(st, 5, t->nominal_hz ? t->nominal_hz : 50);
+    sqlite3_bind_double(st, 6, t->vt_ratio > 0 ? t->vt_ratio : 1.0);
+    sqlite3_bind_double(st, 7, t->ct_ratio > 0 ? t->ct_ratio : 1.0);
+    sqlite3_bind_blob(st, 8, t->secret, STORE_SECRET_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 9, t->created_ns ? t->created_ns : time_utc_ns());
+    int src = sqlite3_step(st);
+    if (src == SQLITE_CONSTRAINT) {
+        rc = GS_EEXISTS;
+        goto fail;
+    }
+    if (src != SQLITE_DONE) {
+        rc = store__db_fail(s->db, "add terminal");
+        goto fail;
+    }
+    rc = 0;
+fail:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_terminal_get(store_t *s, const char *id, store_terminal_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store__prepare(s->db, "SELECT " TERMINAL_COLS " FROM terminals WHERE id = ?1", &st);
+    if (rc < 0)
+        goto fail;
+    sqlite3_bind_text(st, 1, id ? id : "", -1, SQLITE_STATIC);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_DONE) {
+        rc = GS_ENOTFOUND;
+        goto fail;
+    }
+    if (src != SQLITE_ROW) {
+        rc = store__db_fail(s->db, "get terminal");
+        goto fail;
+    }
+    rc = row_terminal(st, out);
+fail:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_terminal_list(store_t *s, int (*cb)(void *ud, const store_terminal_t *t), void *ud)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store__prepare(s->db, "SELECT " TERMINAL_COLS " FROM terminals ORDER BY id", &st);
+    if (rc < 0)
+        goto fail;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        store_terminal_t t;
+        rc = row_terminal(st, &t);
+        if (rc < 0)
+            goto fail;
+        rc = cb(ud, &t);
+        if (rc != 0)
+            goto fail;
+    }
+    if (src != SQLITE_DONE) {
+        rc = store__db_fail(s->db, "list terminals");
+        goto fail;
+    }
+    rc = 0;
+fail:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_terminal_remove(store_t *s, const char *id)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, in_tx = 0;
+
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = store__db_fail(s->db, "remove terminal");
+        goto fail;
+    }
+    in_tx = 1;
+    rc = store__prepare(s->db, "DELETE FROM terminals WHERE id = ?1", &st);
+    if (rc < 0)
+        goto fail;
+    sqlite3_bind_text(st, 1, id ? id : "", -1, SQLITE_STATIC);
+    rc = step_done(s->db, st, "remove terminal");
+    if (rc < 0)
+        goto fail;
+    if (sqlite3_changes(s->db) == 0) {
+        rc = GS_ENOTFOUND;
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    rc = store__prepare(s->db, "DELETE FROM commands WHERE terminal_id = ?1 AND state < 3", &st);
+    if (rc < 0)
+        goto fail;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    rc = step_done(s->db, st, "remove terminal commands");
+    if (rc < 0)
+        goto fail;
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = store__db_fail(s->db, "remove terminal");
+        goto fail;
+    }
+    in_tx = 0;
+    rc = 0;
+fail:
+    sqlite3_finalize(st);
+    if (in_tx)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int store_terminal_set_secret(store_t *s, const char *id, const uint8_t secret[STORE_SECRET_LEN])
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store__prepare(s->db, "UPDATE terminals SET secret = ?2 WHERE id = ?1", &st);
+    if (rc < 0)
+        goto fail;
+    sqlite3_bind_text(st, 1, id ? id : "", -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, secret, STORE_SECRET_LEN, SQLITE_STATIC);
+    rc = step_done(s->db, st, "set secret");
+    if (rc < 0)
+        goto fail;
+    rc = sqlite3_changes(s->db) ? 0 : GS_ENOTFOUND;
+fail:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_terminal_count(store_t *s, int64_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store__prepare(s->db, "SELECT count(*) FROM terminals", &st);
+    if (rc < 0)
+        goto fail;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = store__db_fail(s->db, "count terminals");
+        goto fail;
+    }
+    *n = sqlite3_column_int64(st, 0);
+fail:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- Commands ---- */
+
+const char *store_cmd_state_name(int state)
+{
+    static const char *const names[] = {"queued", "sent", "acked", "done", "failed", "expired"};
+    if (state < 0 || state > STORE_CMD_EXPIRED)
+        return NULL;
+    return names[state];
+}
+
+#define COMMAND_COLS                                                                               \
+    "id, terminal_id, verb, args, state, created_ns, updated_ns, expires_ns, result_status, "      \
+    "result"
+
+/* Fills *c from a row selected with COMMAND_COLS. GS_EDB if a stored blob is oversized. */
+static int row_command(sqlite3_stmt *st, store_command_t *c)
+{
+    memset(c, 0, sizeof *c);
+    c->id = sqlite3_column_int64(st, 0);
+    column_str(st, 1, c->terminal_id, sizeof c->terminal_id);
+    c->verb = sqlite3_column_int(st, 2);
+    int nargs = sqlite3_column_bytes(st, 3);
+    const void *args = sqlite3_column_blob(st, 3);
+    c->state = sqlite3_column_int(st, 4);
+    c->created_ns = sqlite3_column_int64(st, 5);
+    c->updated_ns = sqlite3_column_int64(st, 6);
+    c->expires_ns = sqlite3_column_int64(st, 7);
+    c->result_status = sqlite3_column_int(st, 8);
+    int nresult = sqlite3_column_bytes(st, 9);
+    const void *result = sqlite3_column_blob(st, 9);
+    if (nargs > STORE_ARGS_MAX || nresult > STORE_ARGS_MAX) {
+        log_error(STORE_LOG_WHO, "command %lld: stored arguments or result too long",
+                  (long long)c->id);
+        return GS_EDB;
+    }
+    if (args && nargs > 0)
+        memcpy(c->args, args, (size_t)nargs);
+    c->args_len = (size_t)nargs;
+    if (result && nresult > 0)
+        memcpy(c->result, result, (size_t)nresult);
+    c->result_len = (size_t)nresult;
+    return 0;
+}
+
+/* Steps st (prepared with COMMAND_COLS) calling cb for each row; finalizes st. A non-zero cb
+ * return stops and is returned. */
+static int each_command(sqlite3 *db, sqlite3_stmt *st, const char *what,
+                        int (*cb)(void *ud, const store_command_t *c), void *ud)
+{
+    store_command_t *c = xmalloc(sizeof *c);
+    int rc, src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = row_command(st, c);
+        if (rc < 0)
+            goto fail;
+        rc = cb(ud, c);
+        if (rc != 0)
+            goto fail;
+    }
+    if (src != SQLITE_DONE) {
+        rc = store__db_fail(db, what);
+        goto fail;
+    }
+    rc = 0;
+fail:
+    free(c);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_command_create(store_t *s, const char *terminal_id, int verb, const uint8_t *args,
+                         size_t args_len, int64_t ttl_ns, int64_t *id_out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (args_len > STORE_ARGS_MAX)
+        return GS_ERANGE;
+    if (!terminal_id || (args_len && !args))
+        return GS_EINVAL;
+    int64_t now = time_utc_ns();
+    /* One statement, so the existence check and the insert are atomic against a concurrent
+     * terminal removal in another process. */
+    rc = store__prepare(s->db,
+                        "INSERT INTO commands(terminal_id, verb, args, state, created_ns,"
+                        " updated_ns, expires_ns, result_status)"
+                        " SELECT ?1, ?2, ?3, 0, ?4, ?4, ?5, -1"
+                        " WHERE EXISTS(SELECT 1 FROM terminals WHERE id = ?1)",
+                        &st);
+    if (rc < 0)
+        goto fail;
+    sqlite3_bind_text(st, 1, terminal_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, verb);
+    sqlite3_bind_blob(st, 3, args_len ? (const void *)args : "", (int)args_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_int64(st, 5, now + ttl_ns);
+    rc = step_done(s->db, st, "create command");
+    if (rc < 0)
+        goto fail;
+    if (sqlite3_changes(s->db) == 0) {
+        rc = GS_ENOTFOUND;
+        goto fail;
+    }
+    if (id_out)
+        *id_out = sqlite3_last_insert_rowid(s->db);
+fail:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_command_get(store_t *s, int64_t id, store_command_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store__prepare(s->db, "SELECT " COMMAND_COLS " FROM commands WHERE id = ?1", &st);
+    if (rc < 0)
+        goto fail;
+    sqlite3_bind_int64(st, 1, id);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_DONE) {
+        rc = GS_ENOTFOUND;
+        goto fail;
+    }
+    if (src != SQLITE_ROW) {
+        rc = store__db_fail(s->db, "get command");
+        goto fail;
+    }
+    rc = row_command(st, out);
+fail:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_command_list(store_t *s, const char *terminal_id, int limit,
+                       int (*cb)(void *ud, const store_command_t *c), void *ud)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store__prepare(s->db,
+                            "SELECT " COMMAND_COLS " FROM commands"
+                            " WHERE ?1 IS NULL OR terminal_id = ?1 ORDER BY id DESC LIMIT ?2",
+                            &st);
+    if (rc < 0)
+        return rc;
+    if (terminal_id)
+        sqlite3_bind_text(st, 1, terminal_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, limit > 0 ? limit : -1); /* negative LIMIT: no limit */
+    return each_command(s->db, st, "list commands", cb, ud);
+}
+
+int store_command_pending(store_t *s, const char *terminal_id,
+                          int (*cb)(void *ud, const store_command_t *c), void *ud)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store__prepare(s->db,
+                            "SELECT " COMMAND_COLS " FROM commands"
+                            " WHERE terminal_id = ?1 AND state < 3 AND expires_ns > ?2"
+                            " ORDER BY id",
+                            &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, terminal_id ? terminal_id : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, time_utc_ns());
+    return each_command(s->db, st, "pending commands", cb, ud);
+}
+
+int store_command_new_since(store_t *s, int64_t after_id,
+                            int (*cb)(void *ud, const store_command_t *c), void *ud)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store__prepare(s->db,
+                            "SELECT " COMMAND_COLS " FROM commands"
+                            " WHERE id > ?1 AND state = 0 ORDER BY id",
+                            &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, after_id);
+    return each_command(s->db, st, "new commands", cb, ud);
+}
+
+int store_command_update(store_t *s, int64_t id, int state, int result_status,
+                         const uint8_t *result, size_t result_len)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (!store_cmd_state_name(state))
+        return GS_EINVAL;
+    if (result_len > STORE_ARGS_MAX)
+        return GS_ERANGE;
+    if (result_len && !result)
+        return GS_EINVAL;
+    /* Final states (>= done) are immutable: the WHERE clause makes the check and the write one
+     * atomic step even if another process updates the same command. */
+    rc = store__prepare(s->db,
+                        "UPDATE commands SET state = ?2, updated_ns = ?3,"
+                        " result_status = CASE WHEN ?4 >= 0 THEN ?4 ELSE result_status END,"
+                        " result = CASE WHEN ?4 >= 0 THEN ?5 ELSE result END"
+                        " WHERE id = ?1 AND state < 3",
+                        &st);
+    if (rc < 0)
+        goto fail;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, state);
+    sqlite3_bind_int64(st, 3, time_utc_ns());
+    sqlite3_bind_int(st, 4, result_status);
+    sqlite3_bind_blob(st, 5, result_len ? (const void *)result : "", (int)result_len,
+                      SQLITE_STATIC);
+    rc = step_done(s->db, st, "update command");
+    if (rc < 0)
+        goto fail;
+    if (sqlite3_changes(s->db) == 0) {
+        store_command_t *c = xmalloc(sizeof *c);
+        rc = store_command_get(s, id, c);
+        free(c);
+        if (rc == 0)
+            rc = GS_ESTATE;
+        goto fail;
+    }
+    rc = 0;
+fail:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_command_expire(store_t *s, int64_t now_ns, int *n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store__prepare(s->db,
+                            "UPDATE commands SET state = 5, updated_ns = ?1"
+                            " WHERE state < 3 AND expires_ns <= ?1",
+                            &st);
+    if (rc < 0)
+        goto fail;
+    sqlite3_bind_int64(st, 1, now_ns);
+    rc = step_done(s->db, st, "expire commands");
+    if (rc < 0)
+        goto fail;
+    if (n)
+        *n = sqlite3_changes(s->db);
+fail:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- Queries ---- */
+
+int store_block_stats(store_t *s, const char *terminal_id, int64_t *count, uint64_t *min_seq,
+                      uint64_t *max_seq)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store__prepare(s->db,
+                            "SELECT count(*), coalesce(min(seq), 0), coalesce(max(seq), 0)"
+                            " FROM blocks WHERE terminal_id = ?1",
+                            &st);
+    if (rc < 0)
+        goto fail;
+    sqlite3_bind_text(st, 1, terminal_id ? terminal_id : "", -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = store__db_fail(s->db, "block stats");
+        goto fail;
+    }
+    if (count)
+        *count = sqlite3_column_int64(st, 0);
+    if (min_seq)
+        *min_seq = (uint64_t)sqlite3_column_int64(st, 1);
+    if (max_seq)
+        *max_seq = (uint64_t)sqlite3_column_int64(st, 2);
+fail:
+    sqlite3_finalize(st);
+    return rc;
+}

@@ -1,0 +1,483 @@
+/* The asynchronous writer: a thread with its own connection that commits queued items in
+ * batched transactions and reports every batch through the done callback.
+ *
+ * Batching is what makes durable storage affordable: with synchronous=FULL each COMMIT costs an
+ * fsync, so one transaction carries up to BATCH_MAX_ITEMS items or BATCH_MAX_BYTES of sample data.
+ */
+#include "store/internal.h"
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BATCH_MAX_ITEMS 2000
+#define BATCH_MAX_BYTES (16u << 20)
+#define RETRY_ATTEMPTS  5        /* tries per batch before its items are failed */
+#define RETRY_BASE_MS   100      /* backoff doubles after each failed try */
+#define NA_I16          (-32768) /* status "not available" sentinels (GSTP_NA_I16 / GSTP_NA_U16) */
+#define NA_U16          65535
+
+store_item_t *store_item_new(int kind)
+{
+    store_item_t *it = xcalloc(1, sizeof *it);
+    it->kind = kind;
+    return it;
+}
+
+void store_item_free(store_item_t *it)
+{
+    if (!it)
+        return;
+    free(it->data);
+    free(it);
+}
+
+/* ---- Statement helpers ---- */
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static void bind_terminal(sqlite3_stmt *st, int col, const store_item_t *it)
+{
+    sqlite3_bind_text(st, col, it->terminal_id,
+                      (int)strnlen(it->terminal_id, sizeof it->terminal_id), SQLITE_STATIC);
+}
+
+/* Status values equal to a GSTP "not available" sentinel are stored as NULL. */
+static void bind_status_int(sqlite3_stmt *st, int col, int v)
+{
+    if (v == NA_I16 || v == NA_U16)
+        sqlite3_bind_null(st, col);
+    else
+        sqlite3_bind_int(st, col, v);
+}
+
+/* Steps a bound writer statement and resets it. Returns 0 when it ran, 1 when it failed in a way
+ * that concerns only this item (a constraint or a value SQLite refuses; SQLite then undoes just
+ * that statement and the transaction stays usable; it->result is set), or GS_EDB when the
+ * transaction itself failed (busy, I/O, disk full) and the batch must be retried. */
+static int run(store_t *s, sqlite3_stmt *st, store_item_t *it, const char *what)
+{
+    int src = sqlite3_step(st);
+    int rc = 0;
+    if (src != SQLITE_DONE) {
+        int primary = src & 0xff;
+        if (primary == SQLITE_CONSTRAINT || primary == SQLITE_MISMATCH ||
+            primary == SQLITE_TOOBIG || primary == SQLITE_RANGE) {
+            log_error(it->terminal_id, "%s: %s", what, sqlite3_errmsg(s->wdb));
+            it->result = GS_EDB;
+            rc = 1;
+        } else {
+            rc = store__db_fail(s->wdb, what);
+        }
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* Remembers the highest seq of it->terminal_id in this batch (s->maxes has room for one entry
+ * per item of the batch). */
+static void note_seq(store_t *s, size_t *nmaxes, const store_item_t *it)
+{
+    for (size_t i = *nmaxes; i-- > 0;) {
+        if (strncmp(s->maxes[i].terminal_id, it->terminal_id, sizeof it->terminal_id) == 0) {
+            if (it->seq > s->maxes[i].seq)
+                s->maxes[i].seq = it->seq;
+            return;
+        }
+    }
+    s->maxes[*nmaxes].terminal_id = it->terminal_id;
+    s->maxes[*nmaxes].seq = it->seq;
+    (*nmaxes)++;
+}
+
+/* ---- Items ---- */
+
+static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes)
+{
+    sqlite3_stmt *st = s->ins_block;
+    bind_terminal(st, 1, it);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)it->seq);
+    sqlite3_bind_int(st, 3, it->is_event ? 1 : 0);
+    sqlite3_bind_int64(st, 4, it->t0_ns);
+    sqlite3_bind_int64(st, 5, it->sample_rate);
+    sqlite3_bind_int64(st, 6, it->channel_mask);
+    sqlite3_bind_int(st, 7, it->nchannels);
+    sqlite3_bind_int(st, 8, it->sample_fmt);
+    sqlite3_bind_int(st, 9, it->time_quality);
+    sqlite3_bind_int64(st, 10, it->nsamples);
+    if (it->data)
+        sqlite3_bind_blob64(st, 11, it->data, it->data_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 11);
+    sqlite3_bind_int64(st, 12, now);
+    int rc = run(s, st, it, "store block");
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+
+    if (sqlite3_changes(s->wdb) == 0) {
+        it->result = 1; /* (terminal_id, seq) already stored: exactly-once */
+    } else if (it->is_event) {
+        st = s->ins_event;
+        bind_terminal(st, 1, it);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)it->seq);
+        sqlite3_bind_int(st, 3, it->trigger);
+        sqlite3_bind_int64(st, 4, it->trigger_ns);
+        sqlite3_bind_int(st, 5, it->pretrigger);
+        sqlite3_bind_int(st, 6, it->value_permille);
+        sqlite3_bind_int(st, 7, it->trigger_channel);
+        rc = run(s, st, it, "store event");
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
+    }
+    note_seq(s, nmaxes, it);
+    return 0;
+}
+
+static int write_status(store_t *s, store_item_t *it, int64_t now)
+{
+    sqlite3_stmt *st = s->ins_status;
+    bind_terminal(st, 1, it);
+    sqlite3_bind_int64(st, 2, it->time_ns);
+    sqlite3_bind_int64(st, 3, now);
+    bind_status_int(st, 4, it->rsrp_dbm);
+    bind_status_int(st, 5, it->rssi_dbm);
+    bind_status_int(st, 6, it->csq);
+    bind_status_int(st, 7, it->supply_mv);
+    bind_status_int(st, 8, it->temp_c10);
+    sqlite3_bind_int64(st, 9, it->uptime_s);
+    bind_status_int(st, 10, it->gps_fix);
+    bind_status_int(st, 11, it->gps_sats);
+    sqlite3_bind_int(st, 12, it->time_quality);
+    bind_status_int(st, 13, it->buffer_permille);
+    sqlite3_bind_int64(st, 14, it->buffered_blocks);
+    int rc = run(s, st, it, "store status");
+    return rc < 0 ? rc : 0;
+}
+
+static int write_session_open(store_t *s, store_item_t *it)
+{
+    sqlite3_stmt *st = s->ins_session;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)it->cookie);
+    bind_terminal(st, 2, it);
+    sqlite3_bind_text(st, 3, it->remote, (int)strnlen(it->remote, sizeof it->remote),
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, it->when_ns);
+    int rc = run(s, st, it, "store session open");
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    if (sqlite3_changes(s->wdb) == 0)
+        it->result = 1; /* this session id is already recorded */
+    return 0;
+}
+
+static int write_session_close(store_t *s, store_item_t *it)
+{
+    sqlite3_stmt *st = s->upd_session;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)it->cookie);
+    sqlite3_bind_int64(st, 2, it->when_ns);
+    sqlite3_bind_text(st, 3, it->reason, (int)strnlen(it->reason, sizeof it->reason),
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, it->frames);
+    sqlite3_bind_int64(st, 5, it->bytes);
+    sqlite3_bind_int64(st, 6, it->blocks);
+    int rc = run(s, st, it, "store session close");
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    if (sqlite3_changes(s->wdb) == 0)
+        it->result = GS_ENOTFOUND; /* no SESSION_OPEN was stored for this id */
+    return 0;
+}
+
+/* One attempt at committing the batch in a single transaction. Returns 0 (committed; per-item
+ * outcomes in it->result) or GS_EDB (rolled back). */
+static int try_batch(store_t *s, store_item_t *batch)
+{
+    size_t nmaxes = 0;
+    int64_t now = time_utc_ns();
+    int rc;
+
+    if (sqlite3_exec(s->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = store__db_fail(s->wdb, "begin batch");
+        goto fail;
+    }
+    for (store_item_t *it = batch; it; it = it->next) {
+        it->result = 0;
+        switch (it->kind) {
+        case STORE_ITEM_BLOCK:
+            rc = write_block(s, it, now, &nmaxes);
+            break;
+        case STORE_ITEM_STATUS:
+            rc = write_status(s, it, now);
+            break;
+        case STORE_ITEM_SESSION_OPEN:
+            rc = write_session_open(s, it);
+            break;
+        case STORE_ITEM_SESSION_CLOSE:
+            rc = write_session_close(s, it);
+            break;
+        default:
+            it->result = GS_EINVAL;
+            rc = 0;
+            break;
+        }
+        if (rc < 0)
+            goto fail;
+    }
+    /* One durable_seq update per terminal per batch, never moving backwards. */
+    for (size_t i = 0; i < nmaxes; i++) {
+        sqlite3_stmt *st = s->upd_durable;
+        sqlite3_bind_text(st, 1, s->maxes[i].terminal_id,
+                          (int)strnlen(s->maxes[i].terminal_id, STORE_ID_MAX + 1), SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)s->maxes[i].seq);
+        int src = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (src != SQLITE_DONE) {
+            rc = store__db_fail(s->wdb, "update durable_seq");
+            goto fail;
+        }
+    }
+    if (sqlite3_exec(s->wdb, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = store__db_fail(s->wdb, "commit batch");
+        goto fail;
+    }
+    return 0;
+fail:
+    if (!sqlite3_get_autocommit(s->wdb))
+        sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/* Commits the batch, retrying with backoff. Returns 0, or the error after the last attempt, in
+ * which case every item got result < 0. */
+static int write_batch(store_t *s, store_item_t *batch, size_t n)
+{
+    if (s->nmaxes_cap < n) {
+        s->maxes = xrealloc(s->maxes, n * sizeof *s->maxes);
+        s->nmaxes_cap = n;
+    }
+    int rc = 0;
+    for (int attempt = 1; attempt <= RETRY_ATTEMPTS; attempt++) {
+        rc = try_batch(s, batch);
+        if (rc == 0)
+            return 0;
+        if (attempt < RETRY_ATTEMPTS) {
+            log_warn(STORE_LOG_WHO, "batch of %zu items failed (attempt %d of %d), retrying", n,
+                     attempt, RETRY_ATTEMPTS);
+            sleep_ms(RETRY_BASE_MS << (attempt - 1));
+        }
+    }
+    log_error(STORE_LOG_WHO, "batch of %zu items not stored after %d attempts: %s", n,
+              RETRY_ATTEMPTS, err_str(rc));
+    for (store_item_t *it = batch; it; it = it->next)
+        it->result = rc;
+    return rc;
+}
+
+/* ---- Thread ---- */
+
+static void *writer_main(void *arg)
+{
+    store_t *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->head && !s->stopping)
+            pthread_cond_wait(&s->cv, &s->mu);
+        if (!s->head)
+            break; /* stopping and drained */
+
+        /* Take a batch from the front of the FIFO; the first item is always taken, whatever its
+         * size. */
+        store_item_t *batch = s->head, *last = s->head;
+        size_t n = 1, bytes = batch->data_len;
+        while (last->next && n < BATCH_MAX_ITEMS &&
+               bytes + last->next->data_len <= BATCH_MAX_BYTES) {
+            last = last->next;
+            n++;
+            bytes += last->data_len;
+        }
+        s->head = last->next;
+        if (!s->head)
+            s->tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&s->mu);
+
+        int rc = write_batch(s, batch, n);
+
+        uint64_t stored = 0, dup = 0, errors = 0;
+        for (store_item_t *it = batch; it; it = it->next) {
+            if (it->result < 0)
+                errors++;
+            else if (it->kind == STORE_ITEM_BLOCK && it->result == 0)
+                stored++;
+            else if (it->kind == STORE_ITEM_BLOCK)
+                dup++;
+        }
+        pthread_mutex_lock(&s->mu);
+        s->depth_items -= n;
+        s->depth_bytes -= bytes;
+        if (rc == 0)
+            s->stats.batches++;
+        s->stats.items += n;
+        s->stats.blocks_stored += stored;
+        s->stats.blocks_duplicate += dup;
+        s->stats.errors += errors;
+        pthread_mutex_unlock(&s->mu);
+
+        if (s->done_cb) {
+            s->done_cb(batch, s->done_ud);
+        } else {
+            while (batch) {
+                store_item_t *next = batch->next;
+                store_item_free(batch);
+                batch = next;
+            }
+        }
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static void writer_close_db(store_t *s)
+{
+    sqlite3_stmt **stmts[] = {&s->ins_block,  &s->ins_event,   &s->upd_durable,
+                              &s->ins_status, &s->ins_session, &s->upd_session};
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        sqlite3_finalize(*stmts[i]);
+        *stmts[i] = NULL;
+    }
+    if (s->wdb && sqlite3_close(s->wdb) != SQLITE_OK)
+        store__db_fail(s->wdb, "close writer connection");
+    s->wdb = NULL;
+    free(s->maxes);
+    s->maxes = NULL;
+    s->nmaxes_cap = 0;
+}
+
+int store_writer_start(store_t *s, store_done_cb cb, void *ud)
+{
+    char err[256];
+    int rc;
+
+    if (s->running)
+        return GS_ESTATE;
+    rc = store__db_open(s->path, s->sync_full, s->busy_timeout_ms, &s->wdb, err, sizeof err);
+    if (rc < 0)
+        goto fail;
+    struct {
+        sqlite3_stmt **st;
+        const char *sql;
+    } prep[] = {
+        {&s->ins_block, "INSERT OR IGNORE INTO blocks(terminal_id, seq, kind, t0_ns, sample_rate,"
+                        " channel_mask, nchannels, sample_fmt, time_quality, nsamples, data,"
+                        " received_ns) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
+        {&s->ins_event, "INSERT OR IGNORE INTO events(terminal_id, seq, trigger, trigger_ns,"
+                        " pretrigger, value_permille, channel) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+        {&s->upd_durable,
+         "UPDATE terminals SET durable_seq = ?2 WHERE id = ?1 AND durable_seq < ?2"},
+        {&s->ins_status, "INSERT INTO status(terminal_id, time_ns, received_ns, rsrp_dbm, rssi_dbm,"
+                         " csq, supply_mv, temp_c10, uptime_s, gps_fix, gps_sats, time_quality,"
+                         " buffer_permille, buffered_blocks)"
+                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"},
+        {&s->ins_session, "INSERT OR IGNORE INTO sessions(session_id, terminal_id, remote,"
+                          " opened_ns) VALUES(?1, ?2, ?3, ?4)"},
+        {&s->upd_session, "UPDATE sessions SET closed_ns = ?2, close_reason = ?3, frames = ?4,"
+                          " bytes = ?5, blocks = ?6 WHERE session_id = ?1"},
+    };
+    for (size_t i = 0; i < sizeof prep / sizeof prep[0]; i++) {
+        rc = store__prepare(s->wdb, prep[i].sql, prep[i].st);
+        if (rc < 0)
+            goto fail;
+    }
+    s->done_cb = cb;
+    s->done_ud = ud;
+    pthread_mutex_lock(&s->mu);
+    s->accepting = 1;
+    s->stopping = 0;
+    pthread_mutex_unlock(&s->mu);
+
+    /* Signals belong to the loop thread, not to ours. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int e = pthread_create(&s->thread, NULL, writer_main, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e != 0) {
+        rc = -e;
+        log_error(STORE_LOG_WHO, "cannot start writer thread: %s", err_str(rc));
+        pthread_mutex_lock(&s->mu);
+        s->accepting = 0;
+        pthread_mutex_unlock(&s->mu);
+        goto fail;
+    }
+    s->running = 1;
+    return 0;
+fail:
+    writer_close_db(s);
+    return rc;
+}
+
+int store_submit(store_t *s, store_item_t *it)
+{
+    if (!it)
+        return GS_EINVAL;
+    it->next = NULL;
+    pthread_mutex_lock(&s->mu);
+    if (!s->accepting) {
+        pthread_mutex_unlock(&s->mu);
+        store_item_free(it);
+        return GS_ESTATE;
+    }
+    if (s->tail)
+        s->tail->next = it;
+    else
+        s->head = it;
+    s->tail = it;
+    s->depth_items++;
+    s->depth_bytes += it->data_len;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+void store_queue_depth(store_t *s, size_t *items, size_t *bytes)
+{
+    pthread_mutex_lock(&s->mu);
+    if (items)
+        *items = s->depth_items;
+    if (bytes)
+        *bytes = s->depth_bytes;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void store_writer_stats(store_t *s, store_writer_stats_t *out)
+{
+    pthread_mutex_lock(&s->mu);
+    *out = s->stats;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void store_writer_stop(store_t *s)
+{
+    if (!s || !s->running)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->accepting = 0;
+    s->stopping = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    s->running = 0;
+    writer_close_db(s);
+}

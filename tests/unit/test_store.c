@@ -1,0 +1,1003 @@
+/* Unit tests for src/store (store.h contract) against real SQLite databases in temp dirs. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "store/store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- Helpers ---- */
+
+static void rm_rf(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                continue;
+            char sub[1024];
+            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+            rm_rf(sub);
+        }
+        closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+typedef struct {
+    char dir[64];
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/gs_store_XXXXXX");
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    rm_rf(f->dir);
+    free(f);
+    return 0;
+}
+
+static store_t *open_ok(const char *dir)
+{
+    store_t *s = NULL;
+    char err[256] = "";
+    int rc = store_open(dir, NULL, &s, err, sizeof err);
+    if (rc != 0)
+        print_error("store_open(%s): %s (%s)\n", dir, err, err_name(rc));
+    assert_int_equal(rc, 0);
+    assert_non_null(s);
+    return s;
+}
+
+/* Runs a one-value query on a separate raw connection; *is_null tells NULL apart. */
+static int64_t sql_value(const char *dir, const char *sql, int *is_null)
+{
+    char path[256];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    snprintf(path, sizeof path, "%s/gridsense.db", dir);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    if (is_null)
+        *is_null = sqlite3_column_type(st, 0) == SQLITE_NULL;
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static int64_t sql_int(const char *dir, const char *sql)
+{
+    return sql_value(dir, sql, NULL);
+}
+
+static store_terminal_t make_terminal(const char *id)
+{
+    store_terminal_t t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.id, sizeof t.id, "%s", id);
+    snprintf(t.name, sizeof t.name, "Substation %s", id);
+    t.has_location = 1;
+    t.lat = 47.5;
+    t.lon = 19.04;
+    t.nominal_hz = 50;
+    t.vt_ratio = 200;
+    t.ct_ratio = 40;
+    for (int i = 0; i < STORE_SECRET_LEN; i++)
+        t.secret[i] = (uint8_t)(i + id[0]);
+    return t;
+}
+
+/* Collects writer callbacks; the test thread waits on it. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t n, ok, dup, err, batches;
+    uint64_t last_cookie;
+    int out_of_order;
+} collector_t;
+
+static void collector_init(collector_t *c)
+{
+    memset(c, 0, sizeof *c);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+}
+
+static void collector_reset(collector_t *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->n = c->ok = c->dup = c->err = c->batches = 0;
+    c->last_cookie = 0;
+    c->out_of_order = 0;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void collector_destroy(collector_t *c)
+{
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+}
+
+static void collect_cb(store_item_t *batch, void *ud)
+{
+    collector_t *c = ud;
+    pthread_mutex_lock(&c->mu);
+    c->batches++;
+    while (batch) {
+        store_item_t *next = batch->next;
+        c->n++;
+        if (batch->result == 0)
+            c->ok++;
+        else if (batch->result == 1)
+            c->dup++;
+        else
+            c->err++;
+        if (batch->cookie <= c->last_cookie)
+            c->out_of_order = 1;
+        c->last_cookie = batch->cookie;
+        store_item_free(batch);
+        batch = next;
+    }
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Waits until n items were delivered (bounded: 30 s). Returns 0 or -1 on timeout. */
+static int collector_wait(collector_t *c, size_t n)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 30;
+    int rc = 0;
+    pthread_mutex_lock(&c->mu);
+    while (c->n < n && rc == 0)
+        rc = pthread_cond_timedwait(&c->cv, &c->mu, &deadline);
+    int ok = c->n >= n;
+    pthread_mutex_unlock(&c->mu);
+    return ok ? 0 : -1;
+}
+
+static store_item_t *make_block(const char *tid, uint64_t seq, uint64_t cookie, size_t data_len)
+{
+    store_item_t *it = store_item_new(STORE_ITEM_BLOCK);
+    snprintf(it->terminal_id, sizeof it->terminal_id, "%s", tid);
+    it->cookie = cookie;
+    it->seq = seq;
+    it->t0_ns = 1700000000000000000LL + (int64_t)seq * 20000000LL;
+    it->sample_rate = 6400;
+    it->channel_mask = 0x3f;
+    it->nchannels = 6;
+    it->sample_fmt = 1;
+    it->time_quality = 2;
+    it->nsamples = (uint32_t)(data_len / 12);
+    it->data_len = data_len;
+    it->data = xmalloc(data_len);
+    for (size_t i = 0; i < data_len; i++)
+        it->data[i] = (uint8_t)(seq + i);
+    if (seq % 100 == 7) {
+        it->is_event = 1;
+        it->trigger = 1;
+        it->trigger_ns = it->t0_ns + 1000;
+        it->pretrigger = 5;
+        it->value_permille = 850;
+        it->trigger_channel = 2;
+    }
+    return it;
+}
+
+static double now_s(void)
+{
+    return (double)time_mono_ns() / 1e9;
+}
+
+/* ---- Lifecycle ---- */
+
+static void test_open_migrate_reopen(void **state)
+{
+    fixture_t *f = *state;
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s/a/b/data", f->dir); /* mkdir -p */
+
+    store_t *s = open_ok(dir);
+    assert_int_equal(store_schema_version(s), 1);
+    store_close(s);
+
+    struct stat sb;
+    assert_int_equal(stat(dir, &sb), 0);
+    assert_true(S_ISDIR(sb.st_mode));
+    assert_int_equal(sb.st_mode & 0700, 0700);
+    assert_int_equal(sb.st_mode & 0007, 0); /* created 0750 */
+
+    assert_int_equal(sql_int(dir, "SELECT count(*) FROM schema_version"), 1);
+    assert_int_equal(sql_int(dir, "SELECT max(version) FROM schema_version"), 1);
+
+    /* Reopen: same version, nothing re-applied, data kept. */
+    s = open_ok(dir);
+    assert_int_equal(store_schema_version(s), 1);
+    store_terminal_t t = make_terminal("T1");
+    assert_int_equal(store_terminal_add(s, &t), 0);
+    store_close(s);
+    s = open_ok(dir);
+    assert_int_equal(store_schema_version(s), 1);
+    int64_t n = 0;
+    assert_int_equal(store_terminal_count(s, &n), 0);
+    assert_int_equal(n, 1);
+    store_close(s);
+    assert_int_equal(sql_int(dir, "SELECT count(*) FROM schema_version"), 1);
+
+    /* WAL is persistent in the file. */
+    char path[300];
+    snprintf(path, sizeof path, "%s/gridsense.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+
+    store_close(NULL); /* no-op */
+}
+
+typedef struct {
+    const char *dir;
+    int rc;
+    int version;
+} opener_t;
+
+static void *opener_main(void *arg)
+{
+    opener_t *o = arg;
+    store_t *s = NULL;
+    char err[256];
+    o->rc = store_open(o->dir, NULL, &s, err, sizeof err);
+    if (o->rc == 0) {
+        o->version = store_schema_version(s);
+        store_close(s);
+    }
+    return NULL;
+}
+
+static void test_open_concurrent(void **state)
+{
+    fixture_t *f = *state;
+    enum { N = 6 };
+    pthread_t th[N];
+    opener_t o[N];
+    for (int i = 0; i < N; i++) {
+        o[i] = (opener_t){f->dir, -1, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, opener_main, &o[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(o[i].rc, 0);
+        assert_int_equal(o[i].version, 1);
+    }
+    /* Exactly one opener applied the migration. */
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM schema_version"), 1);
+}
+
+static void test_open_errors(void **state)
+{
+    fixture_t *f = *state;
+    char path[256], err[256];
+    store_t *s = (store_t *)1;
+
+    /* A file that is not a database. */
+    snprintf(path, sizeof path, "%s/gridsense.db", f->dir);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    for (int i = 0; i < 200; i++)
+        fputs("this is not a database, just text. ", fp);
+    fclose(fp);
+    err[0] = 0;
+    assert_int_equal(store_open(f->dir, NULL, &s, err, sizeof err), GS_EDB);
+    assert_null(s);
+    assert_non_null(strstr(err, "cannot open "));
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "file is not a database"));
+
+    /* data_dir is a regular file. */
+    s = (store_t *)1;
+    assert_int_not_equal(store_open(path, NULL, &s, err, sizeof err), 0);
+    assert_null(s);
+    assert_non_null(strstr(err, "cannot create directory"));
+
+    /* gridsense.db is a directory. */
+    char dir2[256], sub[300];
+    snprintf(dir2, sizeof dir2, "%s/d2", f->dir);
+    snprintf(sub, sizeof sub, "%s/gridsense.db", dir2);
+    assert_int_equal(mkdir(dir2, 0700), 0);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    s = (store_t *)1;
+    assert_int_equal(store_open(dir2, NULL, &s, err, sizeof err), GS_EDB);
+    assert_null(s);
+    assert_non_null(strstr(err, "cannot open "));
+
+    /* err may be omitted. */
+    assert_int_equal(store_open(dir2, NULL, &s, NULL, 0), GS_EDB);
+    assert_int_equal(store_open("", NULL, &s, err, sizeof err), GS_EINVAL);
+}
+
+static void test_open_opts(void **state)
+{
+    fixture_t *f = *state;
+    store_opts_t o = {0};
+    o.busy_timeout_ms = 100;
+    store_t *s = NULL;
+    char err[256];
+    assert_int_equal(store_open(f->dir, &o, &s, err, sizeof err), 0);
+    store_close(s);
+    o.sync_full = 1;
+    o.busy_timeout_ms = 0;
+    assert_int_equal(store_open(f->dir, &o, &s, err, sizeof err), 0);
+    store_close(s);
+}
+
+/* ---- Terminals ---- */
+
+typedef struct {
+    char ids[8][STORE_ID_MAX + 1];
+    int n;
+    int stop_after;
+} list_t;
+
+static int list_cb(void *ud, const store_terminal_t *t)
+{
+    list_t *l = ud;
+    if (l->n < 8)
+        snprintf(l->ids[l->n], sizeof l->ids[0], "%s", t->id);
+    l->n++;
+    return l->stop_after && l->n >= l->stop_after ? 42 : 0;
+}
+
+static void test_terminals(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->dir);
+
+    store_terminal_t t = make_terminal("PQ-0002");
+    assert_int_equal(store_terminal_add(s, &t), 0);
+    store_terminal_t t2 = make_terminal("pq.0001_a");
+    t2.has_location = 0;
+    t2.nominal_hz = 0; /* defaults */
+    t2.vt_ratio = 0;
+    t2.ct_ratio = 0;
+    assert_int_equal(store_terminal_add(s, &t2), 0);
+    assert_int_equal(store_terminal_add(s, &t), GS_EEXISTS);
+
+    /* Invalid ids and values. */
+    store_terminal_t bad = make_terminal("x");
+    const char *bad_ids[] = {"", "has space", "slash/", "semi;colon", "\xc3\xbcn", "a\nb"};
+    for (size_t i = 0; i < sizeof bad_ids / sizeof bad_ids[0]; i++) {
+        snprintf(bad.id, sizeof bad.id, "%s", bad_ids[i]);
+        assert_int_equal(store_terminal_add(s, &bad), GS_EINVAL);
+    }
+    memset(bad.id, 'x', sizeof bad.id); /* 33 characters, unterminated: refused, not overrun */
+    assert_int_equal(store_terminal_add(s, &bad), GS_EINVAL);
+    snprintf(bad.id, sizeof bad.id, "%s", "12345678901234567890123456789012"); /* 32: ok */
+    assert_int_equal(store_terminal_add(s, &bad), 0);
+    store_terminal_t bad_hz = make_terminal("hz");
+    bad_hz.nominal_hz = 55;
+    assert_int_equal(store_terminal_add(s, &bad_hz), GS_EINVAL);
+    bad_hz.nominal_hz = 60;
+    bad_hz.lat = 91;
+    assert_int_equal(store_terminal_add(s, &bad_hz), GS_EINVAL);
+
+    store_terminal_t g;
+    assert_int_equal(store_terminal_get(s, "PQ-0002", &g), 0);
+    assert_string_equal(g.id, "PQ-0002");
+    assert_string_equal(g.name, "Substation PQ-0002");
+    assert_true(g.has_location);
+    assert_true(g.lat == 47.5 && g.lon == 19.04);
+    assert_int_equal(g.nominal_hz, 50);
+    assert_true(g.vt_ratio == 200 && g.ct_ratio == 40);
+    assert_memory_equal(g.secret, t.secret, STORE_SECRET_LEN);
+    assert_true(g.created_ns > 0);
+    assert_int_equal(g.durable_seq, 0);
+
+    assert_int_equal(store_terminal_get(s, "pq.0001_a", &g), 0);
+    assert_false(g.has_location);
+    assert_int_equal(g.nominal_hz, 50);
+    assert_true(g.vt_ratio == 1 && g.ct_ratio == 1);
+    assert_int_equal(store_terminal_get(s, "nope", &g), GS_ENOTFOUND);
+
+    int64_t n = 0;
+    assert_int_equal(store_terminal_count(s, &n), 0);
+    assert_int_equal(n, 3);
+
+    list_t l = {0};
+    assert_int_equal(store_terminal_list(s, list_cb, &l), 0);
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.ids[0], "12345678901234567890123456789012");
+    assert_string_equal(l.ids[1], "PQ-0002");
+    assert_string_equal(l.ids[2], "pq.0001_a");
+    list_t l2 = {.stop_after = 2};
+    assert_int_equal(store_terminal_list(s, list_cb, &l2), 42);
+    assert_int_equal(l2.n, 2);
+
+    uint8_t secret[STORE_SECRET_LEN];
+    memset(secret, 0xAB, sizeof secret);
+    assert_int_equal(store_terminal_set_secret(s, "PQ-0002", secret), 0);
+    assert_int_equal(store_terminal_get(s, "PQ-0002", &g), 0);
+    assert_memory_equal(g.secret, secret, STORE_SECRET_LEN);
+    assert_int_equal(store_terminal_set_secret(s, "nope", secret), GS_ENOTFOUND);
+
+    assert_int_equal(store_terminal_remove(s, "PQ-0002"), 0);
+    assert_int_equal(store_terminal_remove(s, "PQ-0002"), GS_ENOTFOUND);
+    assert_int_equal(store_terminal_get(s, "PQ-0002", &g), GS_ENOTFOUND);
+    assert_int_equal(store_terminal_count(s, &n), 0);
+    assert_int_equal(n, 2);
+    /* Can be re-added after removal. */
+    assert_int_equal(store_terminal_add(s, &t), 0);
+    store_close(s);
+}
+
+/* ---- Commands ---- */
+
+typedef struct {
+    int64_t ids[16];
+    int n;
+} cmds_t;
+
+static int cmd_cb(void *ud, const store_command_t *c)
+{
+    cmds_t *l = ud;
+    if (l->n < 16)
+        l->ids[l->n] = c->id;
+    l->n++;
+    return 0;
+}
+
+static void test_commands(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->dir);
+    store_terminal_t t = make_terminal("T1"), t2 = make_terminal("T2");
+    assert_int_equal(store_terminal_add(s, &t), 0);
+    assert_int_equal(store_terminal_add(s, &t2), 0);
+
+    const uint8_t args[] = {1, 2, 0, 10, 0};
+    int64_t id1 = 0, id2 = 0, id3 = 0, id4 = 0;
+    int64_t before = time_utc_ns();
+    assert_int_equal(store_command_create(s, "T1", 2, args, sizeof args, 60000000000LL, &id1), 0);
+    assert_true(id1 > 0);
+    assert_int_equal(store_command_create(s, "T1", 1, NULL, 0, 60000000000LL, &id2), 0);
+    assert_int_equal(store_command_create(s, "T2", 7, NULL, 0, 60000000000LL, &id3), 0);
+    assert_true(id1 < id2 && id2 < id3);
+    assert_int_equal(store_command_create(s, "nope", 1, NULL, 0, 1000, &id4), GS_ENOTFOUND);
+    uint8_t big[STORE_ARGS_MAX + 1] = {0};
+    assert_int_equal(store_command_create(s, "T1", 1, big, sizeof big, 1000, &id4), GS_ERANGE);
+    assert_int_equal(store_command_create(s, "T1", 1, big, STORE_ARGS_MAX, 1000, &id4), 0);
+    assert_int_equal(store_command_update(s, id4, STORE_CMD_FAILED, 5, NULL, 0), 0);
+
+    store_command_t c;
+    assert_int_equal(store_command_get(s, id1, &c), 0);
+    assert_int_equal(c.id, id1);
+    assert_string_equal(c.terminal_id, "T1");
+    assert_int_equal(c.verb, 2);
+    assert_int_equal(c.args_len, sizeof args);
+    assert_memory_equal(c.args, args, sizeof args);
+    assert_int_equal(c.state, STORE_CMD_QUEUED);
+    assert_int_equal(c.result_status, -1);
+    assert_int_equal(c.result_len, 0);
+    assert_true(c.created_ns >= before && c.updated_ns == c.created_ns);
+    assert_int_equal(c.expires_ns, c.created_ns + 60000000000LL);
+    assert_int_equal(store_command_get(s, 999999, &c), GS_ENOTFOUND);
+
+    cmds_t l = {0};
+    assert_int_equal(store_command_list(s, NULL, 0, cmd_cb, &l), 0);
+    assert_int_equal(l.n, 4);
+    assert_int_equal(l.ids[0], id4); /* newest first */
+    l = (cmds_t){0};
+    assert_int_equal(store_command_list(s, "T1", 2, cmd_cb, &l), 0);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(l.ids[0], id4);
+    assert_int_equal(l.ids[1], id2);
+
+    l = (cmds_t){0};
+    assert_int_equal(store_command_pending(s, "T1", cmd_cb, &l), 0);
+    assert_int_equal(l.n, 2); /* id4 is failed */
+    assert_int_equal(l.ids[0], id1);
+    assert_int_equal(l.ids[1], id2);
+
+    l = (cmds_t){0};
+    assert_int_equal(store_command_new_since(s, id1, cmd_cb, &l), 0);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(l.ids[0], id2);
+    assert_int_equal(l.ids[1], id3);
+
+    /* State machine: non-final states change freely, final ones are immutable. */
+    assert_int_equal(store_command_update(s, id1, STORE_CMD_SENT, -1, NULL, 0), 0);
+    assert_int_equal(store_command_get(s, id1, &c), 0);
+    assert_int_equal(c.state, STORE_CMD_SENT);
+    assert_int_equal(c.result_status, -1);
+    l = (cmds_t){0};
+    assert_int_equal(store_command_new_since(s, 0, cmd_cb, &l), 0);
+    assert_int_equal(l.n, 2); /* only queued ones */
+    const uint8_t res[] = {11, 8, 0, 0, 0, 0, 0, 0, 0, 0, 42};
+    assert_int_equal(store_command_update(s, id1, STORE_CMD_ACKED, 1, NULL, 0), 0);
+    assert_int_equal(store_command_update(s, id1, STORE_CMD_DONE, 0, res, sizeof res), 0);
+    assert_int_equal(store_command_get(s, id1, &c), 0);
+    assert_int_equal(c.state, STORE_CMD_DONE);
+    assert_int_equal(c.result_status, 0);
+    assert_int_equal(c.result_len, sizeof res);
+    assert_memory_equal(c.result, res, sizeof res);
+    assert_true(c.updated_ns >= c.created_ns);
+    assert_int_equal(store_command_update(s, id1, STORE_CMD_SENT, -1, NULL, 0), GS_ESTATE);
+    assert_int_equal(store_command_update(s, id1, STORE_CMD_FAILED, 5, NULL, 0), GS_ESTATE);
+    assert_int_equal(store_command_get(s, id1, &c), 0);
+    assert_int_equal(c.state, STORE_CMD_DONE);
+    assert_int_equal(c.result_status, 0);
+    assert_int_equal(store_command_update(s, 999999, STORE_CMD_SENT, -1, NULL, 0), GS_ENOTFOUND);
+    assert_int_equal(store_command_update(s, id2, 6, -1, NULL, 0), GS_EINVAL);
+    assert_int_equal(store_command_update(s, id2, STORE_CMD_DONE, 0, big, sizeof big), GS_ERANGE);
+
+    /* Expiry: id2 (T1, queued) and id3 (T2, queued) expire; done/failed ones do not. */
+    int n = -1;
+    assert_int_equal(store_command_expire(s, time_utc_ns(), &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_command_expire(s, time_utc_ns() + 61000000000LL, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(store_command_get(s, id2, &c), 0);
+    assert_int_equal(c.state, STORE_CMD_EXPIRED);
+    assert_int_equal(store_command_get(s, id4, &c), 0);
+    assert_int_equal(c.state, STORE_CMD_FAILED);
+    assert_int_equal(store_command_update(s, id2, STORE_CMD_SENT, -1, NULL, 0), GS_ESTATE);
+    assert_int_equal(store_command_expire(s, time_utc_ns() + 61000000000LL, &n), 0);
+    assert_int_equal(n, 0);
+
+    /* A command with ttl 0 is never pending. */
+    int64_t id5 = 0;
+    assert_int_equal(store_command_create(s, "T2", 1, NULL, 0, 0, &id5), 0);
+    l = (cmds_t){0};
+    assert_int_equal(store_command_pending(s, "T2", cmd_cb, &l), 0);
+    assert_int_equal(l.n, 0);
+
+    /* Removing a terminal drops its non-final commands and keeps the history; ids are never
+     * reused. */
+    int64_t id6 = 0;
+    assert_int_equal(store_command_create(s, "T2", 1, NULL, 0, 60000000000LL, &id6), 0);
+    assert_int_equal(store_terminal_remove(s, "T2"), 0);
+    assert_int_equal(store_command_get(s, id6, &c), GS_ENOTFOUND);
+    assert_int_equal(store_command_get(s, id5, &c), GS_ENOTFOUND);
+    assert_int_equal(store_command_get(s, id3, &c), 0); /* expired: kept */
+    assert_int_equal(store_command_create(s, "T2", 1, NULL, 0, 1000, &id4), GS_ENOTFOUND);
+    assert_int_equal(store_terminal_add(s, &t2), 0);
+    int64_t id7 = 0;
+    assert_int_equal(store_command_create(s, "T2", 1, NULL, 0, 60000000000LL, &id7), 0);
+    assert_true(id7 > id6);
+
+    assert_string_equal(store_cmd_state_name(STORE_CMD_QUEUED), "queued");
+    assert_string_equal(store_cmd_state_name(STORE_CMD_EXPIRED), "expired");
+    assert_null(store_cmd_state_name(6));
+    assert_null(store_cmd_state_name(-1));
+    store_close(s);
+}
+
+/* ---- Writer ---- */
+
+#define NTERM 4
+static const char *const tids[NTERM] = {"W0", "W1", "W2", "W3"};
+
+static void test_writer_blocks(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->dir);
+    collector_t col;
+    collector_init(&col);
+    for (int i = 0; i < NTERM; i++) {
+        store_terminal_t t = make_terminal(tids[i]);
+        assert_int_equal(store_terminal_add(s, &t), 0);
+    }
+    assert_int_equal(store_submit(s, make_block("W0", 1, 1, 10)), GS_ESTATE); /* not running */
+    assert_int_equal(store_writer_start(s, collect_cb, &col), 0);
+    assert_int_equal(store_writer_start(s, collect_cb, &col), GS_ESTATE);
+
+    enum { N = 10000, DATA = 2048 };
+    double t0 = now_s();
+    uint64_t cookie = 0;
+    for (int i = 0; i < N; i++) {
+        const char *tid = tids[i % NTERM];
+        uint64_t seq = (uint64_t)(i / NTERM) + 1;
+        assert_int_equal(store_submit(s, make_block(tid, seq, ++cookie, DATA)), 0);
+    }
+    size_t qi = 0, qb = 0;
+    store_queue_depth(s, &qi, &qb);
+    assert_true(qi <= N && qb <= (size_t)N * DATA);
+    assert_int_equal(collector_wait(&col, N), 0);
+    double dt = now_s() - t0;
+    print_message("writer: %d blocks of %d B in %.3f s (%.0f blocks/s, %zu batches)\n", N, DATA, dt,
+                  N / dt, col.batches);
+    assert_int_equal(col.ok, N);
+    assert_int_equal(col.dup, 0);
+    assert_int_equal(col.err, 0);
+    assert_false(col.out_of_order);
+    store_queue_depth(s, &qi, &qb);
+    assert_int_equal(qi, 0);
+    assert_int_equal(qb, 0);
+
+    for (int i = 0; i < NTERM; i++) {
+        int64_t count = 0;
+        uint64_t lo = 0, hi = 0;
+        assert_int_equal(store_block_stats(s, tids[i], &count, &lo, &hi), 0);
+        assert_int_equal(count, N / NTERM);
+        assert_int_equal(lo, 1);
+        assert_int_equal(hi, N / NTERM);
+        store_terminal_t t;
+        assert_int_equal(store_terminal_get(s, tids[i], &t), 0);
+        assert_int_equal(t.durable_seq, N / NTERM);
+    }
+    int64_t count = -1;
+    uint64_t lo = 9, hi = 9;
+    assert_int_equal(store_block_stats(s, "none", &count, &lo, &hi), 0);
+    assert_int_equal(count, 0);
+    assert_int_equal(lo, 0);
+    assert_int_equal(hi, 0);
+
+    /* Duplicates: resubmit a subset (plus a few new ones) -> result 1, nothing stored twice. */
+    collector_reset(&col);
+    cookie = 0;
+    size_t ndup = 0;
+    for (uint64_t seq = 100; seq < 600; seq++, ndup++)
+        assert_int_equal(store_submit(s, make_block("W1", seq, ++cookie, DATA)), 0);
+    /* duplicate inside one batch too */
+    assert_int_equal(store_submit(s, make_block("W2", 5000, ++cookie, DATA)), 0);
+    assert_int_equal(store_submit(s, make_block("W2", 5000, ++cookie, DATA)), 0);
+    assert_int_equal(collector_wait(&col, ndup + 2), 0);
+    assert_int_equal(col.dup, ndup + 1);
+    assert_int_equal(col.ok, 1);
+    assert_int_equal(col.err, 0);
+    assert_int_equal(store_block_stats(s, "W1", &count, &lo, &hi), 0);
+    assert_int_equal(count, N / NTERM);
+    assert_int_equal(store_block_stats(s, "W2", &count, &lo, &hi), 0);
+    assert_int_equal(count, N / NTERM + 1);
+    assert_int_equal(hi, 5000);
+    store_terminal_t t;
+    assert_int_equal(store_terminal_get(s, "W2", &t), 0);
+    assert_int_equal(t.durable_seq, 5000);
+    /* durable_seq never moves backwards */
+    collector_reset(&col);
+    assert_int_equal(store_submit(s, make_block("W2", 4000, 1, DATA)), 0);
+    assert_int_equal(collector_wait(&col, 1), 0);
+    assert_int_equal(store_terminal_get(s, "W2", &t), 0);
+    assert_int_equal(t.durable_seq, 5000);
+
+    /* Blocks of unknown terminals are stored (no durable_seq to update). */
+    collector_reset(&col);
+    assert_int_equal(store_submit(s, make_block("ghost", 3, 1, 16)), 0);
+    assert_int_equal(collector_wait(&col, 1), 0);
+    assert_int_equal(col.ok, 1);
+
+    store_writer_stats_t ws;
+    store_writer_stats(s, &ws);
+    assert_int_equal(ws.items, N + ndup + 2 + 1 + 1);
+    assert_int_equal(ws.blocks_stored, N + 1 + 1 + 1);
+    assert_int_equal(ws.blocks_duplicate, ndup + 1);
+    assert_int_equal(ws.errors, 0);
+    assert_true(ws.batches >= 4);
+
+    store_writer_stop(s);
+    store_writer_stop(s); /* idempotent */
+    assert_int_equal(store_submit(s, make_block("W0", 1, 1, 10)), GS_ESTATE);
+
+    /* Content round trip and events. */
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM blocks"), N + 3);
+    assert_int_equal(sql_int(f->dir, "SELECT length(data) FROM blocks WHERE terminal_id = 'W3'"
+                                     " AND seq = 17"),
+                     DATA);
+    assert_int_equal(sql_int(f->dir, "SELECT unicode(substr(data, 2, 1)) FROM blocks"
+                                     " WHERE terminal_id = 'W3' AND seq = 17"),
+                     18);
+    int64_t nevents = sql_int(f->dir, "SELECT count(*) FROM blocks WHERE kind = 1");
+    assert_true(nevents > 0);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM events"), nevents);
+    assert_int_equal(sql_int(f->dir, "SELECT value_permille FROM events WHERE terminal_id = 'W0'"
+                                     " AND seq = 107"),
+                     850);
+
+    /* Restart the writer on the same store. */
+    collector_reset(&col);
+    assert_int_equal(store_writer_start(s, collect_cb, &col), 0);
+    assert_int_equal(store_submit(s, make_block("W0", 9999, 1, 10)), 0);
+    assert_int_equal(collector_wait(&col, 1), 0);
+    store_close(s);
+    collector_destroy(&col);
+}
+
+static void test_writer_drain_on_close(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->dir);
+    store_terminal_t t = make_terminal("D1");
+    assert_int_equal(store_terminal_add(s, &t), 0);
+    collector_t col;
+    collector_init(&col);
+    assert_int_equal(store_writer_start(s, collect_cb, &col), 0);
+    enum { N = 6000 };
+    for (int i = 0; i < N; i++)
+        assert_int_equal(store_submit(s, make_block("D1", (uint64_t)i + 1, (uint64_t)i + 1, 512)),
+                         0);
+    size_t qi = 0;
+    store_queue_depth(s, &qi, NULL);
+    print_message("drain: %zu of %d items still queued at close\n", qi, N);
+    store_close(s); /* must drain and commit */
+    assert_int_equal(col.n, N);
+    assert_int_equal(col.ok, N);
+
+    s = open_ok(f->dir);
+    int64_t count = 0;
+    uint64_t hi = 0;
+    assert_int_equal(store_block_stats(s, "D1", &count, NULL, &hi), 0);
+    assert_int_equal(count, N);
+    assert_int_equal(hi, N);
+    assert_int_equal(store_terminal_get(s, "D1", &t), 0);
+    assert_int_equal(t.durable_seq, N);
+    store_close(s);
+    collector_destroy(&col);
+
+    /* A writer without a callback frees items itself. */
+    s = open_ok(f->dir);
+    assert_int_equal(store_writer_start(s, NULL, NULL), 0);
+    assert_int_equal(store_submit(s, make_block("D1", N + 1, 1, 64)), 0);
+    store_close(s);
+    assert_int_equal(sql_int(f->dir, "SELECT max(seq) FROM blocks"), N + 1);
+}
+
+/* A batch whose transaction cannot start (another connection holds the write lock past the busy
+ * timeout) is retried with backoff; if the lock goes away it commits, otherwise every item is
+ * delivered with result < 0 and nothing is half-written. */
+static void test_writer_busy_retry(void **state)
+{
+    fixture_t *f = *state;
+    store_opts_t o = {.sync_full = 1, .busy_timeout_ms = 50};
+    store_t *s = NULL;
+    char err[256], path[300];
+    assert_int_equal(store_open(f->dir, &o, &s, err, sizeof err), 0);
+    collector_t col;
+    collector_init(&col);
+    assert_int_equal(store_writer_start(s, collect_cb, &col), 0);
+
+    snprintf(path, sizeof path, "%s/gridsense.db", f->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+
+    /* Lock held for a while, then released: the retry succeeds. */
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(store_submit(s, make_block("R1", 1, 1, 64)), 0);
+    struct timespec ts = {0, 250000000L};
+    nanosleep(&ts, NULL);
+    assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(collector_wait(&col, 1), 0);
+    assert_int_equal(col.ok, 1);
+
+    /* Lock held through every attempt: the items fail, the writer carries on afterwards. */
+    collector_reset(&col);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(store_submit(s, make_block("R1", 2, 1, 64)), 0);
+    assert_int_equal(store_submit(s, make_block("R1", 3, 2, 64)), 0);
+    assert_int_equal(collector_wait(&col, 2), 0);
+    assert_int_equal(col.err, 2);
+    assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    store_writer_stats_t ws;
+    store_writer_stats(s, &ws);
+    assert_int_equal(ws.errors, 2);
+    assert_int_equal(ws.blocks_stored, 1);
+
+    collector_reset(&col);
+    assert_int_equal(store_submit(s, make_block("R1", 2, 1, 64)), 0);
+    assert_int_equal(collector_wait(&col, 1), 0);
+    assert_int_equal(col.ok, 1);
+    int64_t count = 0;
+    assert_int_equal(store_block_stats(s, "R1", &count, NULL, NULL), 0);
+    assert_int_equal(count, 2);
+    sqlite3_close(db);
+    store_close(s);
+    collector_destroy(&col);
+}
+
+static void test_two_stores(void **state)
+{
+    fixture_t *f = *state;
+    store_t *server = open_ok(f->dir);
+    store_t *admin = open_ok(f->dir);
+    collector_t col;
+    collector_init(&col);
+    store_terminal_t t = make_terminal("S1");
+    assert_int_equal(store_terminal_add(server, &t), 0);
+    assert_int_equal(store_writer_start(server, collect_cb, &col), 0);
+
+    /* Keep the server's writer busy with large blocks. */
+    enum { N = 4000, DATA = 16384 };
+    for (int i = 0; i < N; i++)
+        assert_int_equal(
+            store_submit(server, make_block("S1", (uint64_t)i + 1, (uint64_t)i + 1, DATA)), 0);
+
+    /* The admin CLI provisions a terminal and queues a command meanwhile. */
+    store_terminal_t a = make_terminal("A1");
+    assert_int_equal(store_terminal_add(admin, &a), 0);
+    int64_t cid = 0;
+    assert_int_equal(store_command_create(admin, "A1", 6, NULL, 0, 60000000000LL, &cid), 0);
+    assert_int_equal(store_terminal_add(admin, &t), GS_EEXISTS); /* sees the server's terminal */
+
+    size_t qi = 0;
+    store_queue_depth(server, &qi, NULL);
+    print_message("two stores: writer had %zu items queued while the admin wrote\n", qi);
+
+    store_terminal_t g;
+    assert_int_equal(store_terminal_get(server, "A1", &g), 0);
+    assert_memory_equal(g.secret, a.secret, STORE_SECRET_LEN);
+    cmds_t l = {0};
+    assert_int_equal(store_command_new_since(server, 0, cmd_cb, &l), 0);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.ids[0], cid);
+
+    /* And the other way round, still while the writer works. */
+    store_terminal_t b = make_terminal("B1");
+    assert_int_equal(store_terminal_add(server, &b), 0);
+    assert_int_equal(store_terminal_get(admin, "B1", &g), 0);
+    assert_int_equal(store_command_update(server, cid, STORE_CMD_SENT, -1, NULL, 0), 0);
+    store_command_t c;
+    assert_int_equal(store_command_get(admin, cid, &c), 0);
+    assert_int_equal(c.state, STORE_CMD_SENT);
+
+    assert_int_equal(collector_wait(&col, N), 0);
+    assert_int_equal(col.ok, N);
+    int64_t count = 0;
+    assert_int_equal(store_block_stats(admin, "S1", &count, NULL, NULL), 0);
+    assert_int_equal(count, N);
+    assert_int_equal(store_terminal_get(admin, "S1", &g), 0);
+    assert_int_equal(g.durable_seq, N);
+    store_close(admin);
+    store_close(server);
+    collector_destroy(&col);
+}
+
+static void test_status_sessions(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->dir);
+    collector_t col;
+    collector_init(&col);
+    assert_int_equal(store_writer_start(s, collect_cb, &col), 0);
+
+    store_item_t *it = store_item_new(STORE_ITEM_SESSION_OPEN);
+    snprintf(it->terminal_id, sizeof it->terminal_id, "T9");
+    it->cookie = 0x1234567890ULL;
+    snprintf(it->remote, sizeof it->remote, "10.0.0.7:40000");
+    it->when_ns = 1000;
+    assert_int_equal(store_submit(s, it), 0);
+
+    it = store_item_new(STORE_ITEM_STATUS);
+    snprintf(it->terminal_id, sizeof it->terminal_id, "T9");
+    it->cookie = 2;
+    it->time_ns = 2000;
+    it->rsrp_dbm = -95;
+    it->rssi_dbm = -32768; /* not available */
+    it->csq = 20;
+    it->supply_mv = 65535; /* not available */
+    it->temp_c10 = -32768; /* not available */
+    it->uptime_s = 86400;
+    it->gps_fix = 3;
+    it->gps_sats = 9;
+    it->time_quality = 2;
+    it->buffer_permille = 12;
+    it->buffered_blocks = 3;
+    assert_int_equal(store_submit(s, it), 0);
+
+    it = store_item_new(STORE_ITEM_SESSION_CLOSE);
+    snprintf(it->terminal_id, sizeof it->terminal_id, "T9");
+    it->cookie = 0x1234567890ULL;
+    it->when_ns = 3000;
+    snprintf(it->reason, sizeof it->reason, "peer closed");
+    it->frames = 10;
+    it->bytes = 4096;
+    it->blocks = 7;
+    it->cookie = 0x1234567890ULL;
+    assert_int_equal(store_submit(s, it), 0);
+    assert_int_equal(collector_wait(&col, 3), 0);
+    assert_int_equal(col.ok, 3);
+
+    /* Session edge cases: a repeated open is a duplicate, a close without an open an error, an
+     * unknown kind an error; none of them fails the batch. */
+    collector_reset(&col);
+    it = store_item_new(STORE_ITEM_SESSION_OPEN);
+    snprintf(it->terminal_id, sizeof it->terminal_id, "T9");
+    it->cookie = 0x1234567890ULL;
+    assert_int_equal(store_submit(s, it), 0);
+    it = store_item_new(STORE_ITEM_SESSION_CLOSE);
+    it->cookie = 77;
+    assert_int_equal(store_submit(s, it), 0);
+    it = store_item_new(99);
+    it->cookie = 78;
+    assert_int_equal(store_submit(s, it), 0);
+    assert_int_equal(store_submit(s, make_block("T9", 1, 79, 8)), 0);
+    assert_int_equal(collector_wait(&col, 4), 0);
+    assert_int_equal(col.dup, 1);
+    assert_int_equal(col.err, 2);
+    assert_int_equal(col.ok, 1);
+    store_close(s);
+    collector_destroy(&col);
+
+    int null = 0;
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM status"), 1);
+    assert_int_equal(sql_value(f->dir, "SELECT rsrp_dbm FROM status", &null), -95);
+    assert_false(null);
+    sql_value(f->dir, "SELECT rssi_dbm FROM status", &null);
+    assert_true(null);
+    sql_value(f->dir, "SELECT supply_mv FROM status", &null);
+    assert_true(null);
+    sql_value(f->dir, "SELECT temp_c10 FROM status", &null);
+    assert_true(null);
+    assert_int_equal(sql_int(f->dir, "SELECT csq FROM status"), 20);
+    assert_int_equal(sql_int(f->dir, "SELECT uptime_s FROM status"), 86400);
+    assert_int_equal(sql_int(f->dir, "SELECT gps_sats FROM status"), 9);
+    assert_int_equal(sql_int(f->dir, "SELECT time_quality FROM status"), 2);
+    assert_int_equal(sql_int(f->dir, "SELECT buffered_blocks FROM status"), 3);
+    assert_int_equal(sql_int(f->dir, "SELECT time_ns FROM status"), 2000);
+    assert_true(sql_int(f->dir, "SELECT received_ns FROM status") > 0);
+
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM sessions"), 1);
+    assert_int_equal(sql_int(f->dir, "SELECT session_id FROM sessions"), 0x1234567890LL);
+    assert_int_equal(sql_int(f->dir, "SELECT opened_ns FROM sessions"), 1000);
+    assert_int_equal(sql_int(f->dir, "SELECT closed_ns FROM sessions"), 3000);
+    assert_int_equal(sql_int(f->dir, "SELECT frames + bytes + blocks FROM sessions"),
+                     10 + 4096 + 7);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM sessions WHERE terminal_id = 'T9'"
+                                     " AND remote = '10.0.0.7:40000'"
+                                     " AND close_reason = 'peer closed'"),
+                     1);
+}
+
+int main(void)
+{
+    log_set_level(LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_migrate_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_opts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_terminals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_drain_on_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_busy_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_stores, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_sessions, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
