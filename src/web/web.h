@@ -20,11 +20,14 @@ typedef struct web web_t;
 
 typedef struct {
     const char *method;  /* "GET", "POST", ... */
-    const char *path;    /* decoded path without the query, e.g. "/api/v1/terminals/T1" */
-    const char *query;   /* raw query string without '?', "" if none */
+    const char *path;    /* decoded path without the query, e.g. "/api/v1/terminals/T1"; lws has
+                            already resolved "." / ".." segments */
+    const char *query;   /* query string without '?', "" if none; lws decodes it, so web re-encodes
+                            the non-empty '&' parts ('%', '&', '+', '#', later '=', spaces and
+                            non-ASCII as %XX): parse it with an ordinary query decoder */
     const uint8_t *body; /* request body (NULL if none) */
     size_t body_len;
-    const char *remote;  /* peer address text */
+    const char *remote; /* peer address text */
 } web_request_t;
 
 typedef struct {
@@ -36,10 +39,12 @@ typedef struct {
 /* Application handler. Fills *resp; called once per complete request. */
 typedef void (*web_handler_fn)(void *ud, const web_request_t *req, web_response_t *resp);
 
-/* Starts listening on host:port (port 0 = OS-chosen) with `loop` as lws's foreign loop. On
- * failure returns a negative code with a one-line reason in err. */
-int web_start(uv_loop_t *loop, const char *host, int port, web_handler_fn fn, void *ud,
-              web_t **out, char *err, size_t errlen);
+/* Starts listening on host:port (port 0 = OS-chosen) with `loop` as lws's foreign loop. host is
+ * a numeric IPv4/IPv6 address, or NULL / "" / "*" for any. On failure returns a negative code
+ * (-errno from bind, e.g. UV_EADDRINUSE, or GS_EINVAL / GS_EIO) with a one-line reason in err;
+ * if lws itself failed, the loop must run once more for lws to release its handles. */
+int web_start(uv_loop_t *loop, const char *host, int port, web_handler_fn fn, void *ud, web_t **out,
+              char *err, size_t errlen);
 
 /* The port actually bound (useful with port 0). */
 int web_port(const web_t *w);
@@ -48,7 +53,8 @@ int web_port(const web_t *w);
  * needs lws_context_destroy once here and once after uv_run returns). */
 void web_stop(web_t *w);
 
-/* Final release after uv_run has returned. NULL is a no-op. */
+/* Final release after uv_run has returned; web_stop must have run inside the loop before.
+ * NULL is a no-op. */
 void web_free(web_t *w);
 
 #endif

@@ -1,0 +1,603 @@
+/* web — HTTP/1.1 transport on libwebsockets 4.1, driven by the application's libuv loop.
+ *
+ * Shape (as in ttyd): one lws context created with LWS_SERVER_OPTION_LIBUV and the caller's loop
+ * as its only foreign loop, one explicit vhost that listens on host:port, one protocol whose
+ * callback turns lws events into web_request_t / web_response_t.
+ *
+ * Per request (lws allocates the per-session data afresh for every HTTP transaction, and frees
+ * it on LWS_CALLBACK_HTTP_DROP_PROTOCOL; our heap parts are released there and on
+ * LWS_CALLBACK_CLOSED_HTTP, whichever comes first):
+ *
+ *   LWS_CALLBACK_HTTP             method, path, query, peer; no body → dispatch now
+ *   LWS_CALLBACK_HTTP_BODY        append (the Content-Length was checked against WEB_MAX_BODY)
+ *   LWS_CALLBACK_HTTP_BODY_COMPLETION  dispatch
+ *   LWS_CALLBACK_HTTP_WRITEABLE   headers, then the body in WEB_CHUNK pieces, one per callback,
+ *                                 then lws_http_transaction_completed (keep-alive) or close
+ *
+ * Early rejections (405, 411, 413, 400) are answered at once with "connection: close"; lws may
+ * still deliver body chunks meanwhile, which are ignored.
+ */
+#include "web/web.h"
+
+#include "core/err.h"
+#include "core/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <libwebsockets.h>
+
+/* Concurrent HTTP connections. lws sizes its per-thread fd tables by fd_limit_per_thread; a
+ * value below the process fd limit makes lws use compact tables with a linear lookup instead of
+ * tables indexed by fd number (which would be sized for the whole process, ~20k fds). */
+#define WEB_MAX_CONNS 1024
+#define WEB_FD_SPARE  32          /* listen sockets, lws's cancel pipe, slack */
+#define WEB_CHUNK     (16 * 1024) /* body bytes written per WRITEABLE callback */
+#define WEB_HDR_CAP   1024        /* response header block */
+#define WEB_MAX_HDR   8192        /* request header bytes lws keeps per connection */
+#define WEB_TIMEOUT_S 30          /* lws network round-trip timeout */
+#define WEB_KEEPALIVE 15          /* idle keep-alive connection lifetime, seconds */
+
+struct web {
+    uv_loop_t *loop;
+    struct lws_context *ctx;
+    struct lws_vhost *vh;
+    web_handler_fn fn;
+    void *ud;
+    int port;         /* bound port */
+    int stopped;      /* web_stop has run (first lws_context_destroy) */
+    char iface[64];   /* lws keeps a pointer to this for the vhost's lifetime */
+    uv_idle_t reaper; /* completes the release of a context whose vhost failed */
+    int reap_busy;    /* reaper saw lws handles still on the loop */
+};
+
+typedef enum {
+    SS_IDLE = 0, /* waiting for / parsing a request */
+    SS_BODY,     /* collecting the request body */
+    SS_SEND,     /* response queued or being written */
+    SS_CLOSE,    /* response written, close once lws has flushed it */
+} sess_state_t;
+
+/* Per-request state; lws zero-allocates it per HTTP transaction. */
+typedef struct {
+    sess_state_t state;
+    const char *method; /* static string */
+    char *path;         /* owned, NUL-terminated, decoded */
+    char *query;        /* owned */
+    buf_t body;         /* request body */
+    size_t body_expect; /* Content-Length */
+    char remote[64];    /* peer address text */
+
+    int status;          /* response status */
+    const char *ctype;   /* response content type (static) */
+    buf_t out;           /* response body, owned */
+    size_t out_off;      /* bytes of out already written */
+    int hdr_sent;        /* header block written */
+    int close_after;     /* close instead of keep-alive */
+    unsigned char *wbuf; /* LWS_PRE + WEB_CHUNK write buffer, owned */
+} sess_t;
+
+/* Releases everything a session owns; idempotent (called on DROP_PROTOCOL and CLOSED_HTTP). */
+static void sess_clear(sess_t *s)
+{
+    free(s->path);
+    free(s->query);
+    free(s->wbuf);
+    s->path = s->query = NULL;
+    s->wbuf = NULL;
+    buf_free(&s->body);
+    buf_free(&s->out);
+}
+
+/* ---- lws logging through core/log ------------------------------------------------------- */
+
+static void lws_log_emit(int level, const char *line)
+{
+    char msg[512];
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
+        n--;
+    if (n >= sizeof msg)
+        n = sizeof msg - 1;
+    memcpy(msg, line, n);
+    msg[n] = 0;
+    if (level & (LLL_ERR | LLL_WARN))
+        log_warn("lws", "%s", msg); /* lws reports a peer's malformed request as an error */
+    else
+        log_debug("lws", "%s", msg);
+}
+
+/* Errors and warnings always; notices at debug, everything the library has at trace. */
+static void lws_log_setup(void)
+{
+    int lll = LLL_ERR | LLL_WARN;
+    if (log_get_level() >= LOG_DEBUG)
+        lll |= LLL_NOTICE;
+    if (log_get_level() >= LOG_TRACE)
+        lll |= LLL_INFO | LLL_DEBUG;
+    lws_set_log_level(lll, lws_log_emit);
+}
+
+/* ---- request side ----------------------------------------------------------------------- */
+
+static const struct {
+    enum lws_token_indexes tok;
+    const char *name;
+} methods[] = {
+    {WSI_TOKEN_GET_URI, "GET"},     {WSI_TOKEN_POST_URI, "POST"},     {WSI_TOKEN_PUT_URI, "PUT"},
+    {WSI_TOKEN_PATCH_URI, "PATCH"}, {WSI_TOKEN_DELETE_URI, "DELETE"},
+};
+
+/* Appends one query fragment as lws split it at '&' (and percent-decoded it), re-encoding the
+ * bytes that would change its meaning inside a query string, so that the joined result parses
+ * back into the same key/value pairs. The first '=' stays the key/value separator. */
+static void query_append(buf_t *b, const char *frag, size_t n)
+{
+    int seen_eq = 0;
+    if (b->len)
+        buf_append(b, "&", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)frag[i];
+        if (c == '=' && !seen_eq) {
+            seen_eq = 1;
+            buf_append(b, "=", 1);
+        } else if (c <= 0x20 || c >= 0x7f || c == '%' || c == '&' || c == '+' || c == '#' ||
+                   c == '=') {
+            buf_printf(b, "%%%02X", c);
+        } else {
+            buf_append(b, &frag[i], 1);
+        }
+    }
+}
+
+/* Builds the query string from WSI_TOKEN_HTTP_URI_ARGS, the non-empty fragments joined with '&';
+ * "" if none. Returns an owned string. */
+static char *query_build(struct lws *wsi)
+{
+    buf_t q = {0};
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+    if (total > 0) {
+        char *tmp = xmalloc((size_t)total + 1);
+        for (int i = 0;; i++) {
+            int n = lws_hdr_copy_fragment(wsi, tmp, total + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
+            if (n < 0)
+                break;
+            /* lws 4.1 quirk: a query ending in '?' or '&' yields a last fragment "/". */
+            if (n == 0 ||
+                (n == 1 && tmp[0] == '/' &&
+                 lws_hdr_copy_fragment(wsi, tmp, total + 1, WSI_TOKEN_HTTP_URI_ARGS, i + 1) < 0))
+                continue;
+            query_append(&q, tmp, (size_t)n);
+        }
+        free(tmp);
+    }
+    if (!q.data)
+        return xstrdup("");
+    return q.data; /* buf_t keeps its data NUL-terminated */
+}
+
+/* Queues a response made here (not by the handler); text is a static string. */
+static void respond_text(struct lws *wsi, sess_t *s, int status, const char *text, int close)
+{
+    buf_free(&s->out);
+    buf_puts(&s->out, text);
+    s->status = status;
+    s->ctype = "text/plain; charset=utf-8";
+    s->close_after = close;
+    s->state = SS_SEND;
+    lws_callback_on_writable(wsi);
+}
+
+static void dispatch(web_t *w, struct lws *wsi, sess_t *s)
+{
+    web_request_t req = {
+        .method = s->method,
+        .path = s->path,
+        .query = s->query,
+        .body = s->body.len ? (const uint8_t *)s->body.data : NULL,
+        .body_len = s->body.len,
+        .remote = s->remote,
+    };
+    web_response_t resp = {0};
+    w->fn(w->ud, &req, &resp);
+    if (resp.status < 200 || resp.status > 599) {
+        if (resp.status != 0)
+            log_warn("web", "%s %s: handler returned status %d", s->method, s->path, resp.status);
+        buf_free(&resp.body);
+        respond_text(wsi, s, 500, "internal server error\n", 0);
+        return;
+    }
+    if (resp.status == 204 || resp.status == 304)
+        buf_free(&resp.body); /* RFC 9110 15.3.5, 15.4.5: no content */
+    buf_free(&s->out);
+    s->out = resp.body;
+    s->status = resp.status;
+    s->ctype = resp.content_type ? resp.content_type : "application/octet-stream";
+    s->state = SS_SEND;
+    lws_callback_on_writable(wsi);
+}
+
+static int on_request(web_t *w, struct lws *wsi, sess_t *s, const char *uri, size_t len)
+{
+    sess_clear(s);
+    memset(s, 0, sizeof *s);
+    if (!lws_get_peer_simple(wsi, s->remote, sizeof s->remote))
+        snprintf(s->remote, sizeof s->remote, "?");
+    else if (strncmp(s->remote, "::ffff:", 7) == 0 && strchr(s->remote + 7, '.'))
+        memmove(s->remote, s->remote + 7, strlen(s->remote + 7) + 1);
+
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        if (lws_hdr_total_length(wsi, methods[i].tok) > 0) {
+            s->method = methods[i].name;
+            break;
+        }
+    }
+    /* The body of a rejected request is never read, so rejections close the connection. */
+    if (!s->method) {
+        respond_text(wsi, s, 405, "method not allowed\n", 1);
+        return 0;
+    }
+    if (!uri || memchr(uri, 0, len)) {
+        respond_text(wsi, s, 400, "bad request\n", 1);
+        return 0;
+    }
+    s->path = xmalloc(len + 1);
+    memcpy(s->path, uri, len);
+    s->path[len] = 0;
+    s->query = query_build(wsi);
+
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+        /* lws 4.1 does not de-chunk request bodies: demand a Content-Length. */
+        respond_text(wsi, s, 411, "length required\n", 1);
+        return 0;
+    }
+    int clen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    int64_t expect = 0;
+    if (clen > 0) {
+        char tmp[32];
+        if (clen >= (int)sizeof tmp ||
+            lws_hdr_copy(wsi, tmp, sizeof tmp, WSI_TOKEN_HTTP_CONTENT_LENGTH) < 0 ||
+            parse_i64(tmp, 0, INT64_MAX, &expect) != 0) {
+            respond_text(wsi, s, 400, "bad content-length\n", 1);
+            return 0;
+        }
+    }
+    if (expect > WEB_MAX_BODY) {
+        respond_text(wsi, s, 413, "request body too large\n", 1);
+        return 0;
+    }
+    if (expect > 0) {
+        s->body_expect = (size_t)expect;
+        buf_reserve(&s->body, s->body_expect);
+        s->state = SS_BODY;
+        return 0;
+    }
+    dispatch(w, wsi, s);
+    return 0;
+}
+
+static int on_body(struct lws *wsi, sess_t *s, const void *in, size_t len)
+{
+    if (s->state != SS_BODY)
+        return 0; /* rejected request: discard */
+    if (s->body.len + len > s->body_expect) {
+        respond_text(wsi, s, 400, "body longer than content-length\n", 1);
+        return 0;
+    }
+    buf_append(&s->body, in, len);
+    return 0;
+}
+
+/* ---- response side ---------------------------------------------------------------------- */
+
+static int send_headers(struct lws *wsi, sess_t *s)
+{
+    unsigned char hdr[LWS_PRE + WEB_HDR_CAP];
+    unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
+    static const char nostore[] = "no-store", nosniff[] = "nosniff", close[] = "close",
+                      allow[] = "GET, POST, PUT, PATCH, DELETE";
+
+    if (lws_add_http_common_headers(wsi, (unsigned)s->status, s->ctype, (lws_filepos_t)s->out.len,
+                                    &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)nostore, sizeof nostore - 1, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
+                                    (const unsigned char *)nosniff, sizeof nosniff - 1, &p, end))
+        return -1;
+    if (s->status == 405 && lws_add_http_header_by_name(
+                                wsi, (const unsigned char *)"allow:", (const unsigned char *)allow,
+                                sizeof allow - 1, &p, end))
+        return -1; /* RFC 9110 15.5.6 */
+    if (s->close_after &&
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)close,
+                                     sizeof close - 1, &p, end))
+        return -1;
+    if (lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    s->hdr_sent = 1;
+    return 0;
+}
+
+/* Called when the response is completely handed to lws. Returns the callback's result. */
+static int finish(struct lws *wsi, sess_t *s)
+{
+    if (s->close_after) {
+        /* Close only after lws has flushed what it may have buffered: wait one more
+         * WRITEABLE, which lws delivers only once its pending output is gone. */
+        s->state = SS_CLOSE;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    s->state = SS_IDLE;
+    sess_clear(s);
+    if (lws_http_transaction_completed(wsi))
+        return -1;
+    return 0;
+}
+
+static int on_writeable(struct lws *wsi, sess_t *s)
+{
+    if (s->state == SS_CLOSE)
+        return -1;
+    if (s->state != SS_SEND)
+        return 0;
+    if (!s->hdr_sent) {
+        if (send_headers(wsi, s))
+            return -1;
+        if (s->out.len == 0)
+            return finish(wsi, s);
+        if (lws_send_pipe_choked(wsi)) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+    if (!s->wbuf)
+        s->wbuf = xmalloc(LWS_PRE + WEB_CHUNK);
+    size_t n = s->out.len - s->out_off;
+    if (n > WEB_CHUNK)
+        n = WEB_CHUNK;
+    int last = s->out_off + n == s->out.len;
+    memcpy(s->wbuf + LWS_PRE, s->out.data + s->out_off, n);
+    int m = lws_write(wsi, s->wbuf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
+    if (m < 0 || (size_t)m < n)
+        return -1;
+    s->out_off += n;
+    if (!last) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    return finish(wsi, s);
+}
+
+static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                   size_t len)
+{
+    sess_t *s = user;
+    web_t *w = lws_context_user(lws_get_context(wsi));
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        if (!s)
+            return -1;
+        return on_request(w, wsi, s, in, len);
+    case LWS_CALLBACK_HTTP_BODY:
+        if (!s)
+            return -1;
+        return on_body(wsi, s, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (!s)
+            return -1;
+        if (s->state != SS_BODY)
+            return 0;
+        if (s->body.len != s->body_expect) {
+            respond_text(wsi, s, 400, "incomplete body\n", 1);
+            return 0;
+        }
+        dispatch(w, wsi, s);
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (!s)
+            return -1;
+        return on_writeable(wsi, s);
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (s)
+            sess_clear(s);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static const struct lws_protocols protocols[] = {
+    {"http", http_cb, sizeof(sess_t), 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* ---- lifecycle -------------------------------------------------------------------------- */
+
+static void reap_close_cb(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void reap_walk(uv_handle_t *h, void *arg)
+{
+    web_t *w = arg;
+    /* lws's static uv handles carry the context in .data; its closes come in two waves (the
+     * cancel-pipe poll first, whose close callback then closes the idle and timer handles). */
+    if (h != (uv_handle_t *)&w->reaper && (h->data == (void *)w->ctx || uv_is_closing(h)))
+        w->reap_busy = 1;
+}
+
+/* Completes the release of a context whose start failed, once none of lws's handles is left on
+ * the loop: the last lws_context_destroy unloads the libuv event-lib plugin, so a close callback
+ * still pending into it would jump into unmapped code. */
+static void reap_cb(uv_idle_t *t)
+{
+    web_t *w = t->data;
+    w->reap_busy = 0;
+    uv_walk(t->loop, reap_walk, w);
+    if (w->reap_busy)
+        return;
+    lws_context_destroy(w->ctx);
+    uv_close((uv_handle_t *)t, reap_close_cb);
+}
+
+/* Binds (without listening) a throwaway socket to iface:port, so that the usual failures
+ * (address in use, address not local, permission) are reported precisely and before lws has put
+ * any handle on the loop. Interface names are left to lws. Returns 0 or -errno. */
+static int probe_bind(const char *iface, int port, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    socklen_t sl;
+    int one = 1;
+
+    memset(&ss, 0, sizeof ss);
+    if (!iface) {
+        s4->sin_family = AF_INET;
+        s4->sin_addr.s_addr = htonl(INADDR_ANY);
+        s4->sin_port = htons((uint16_t)port);
+        sl = sizeof *s4;
+    } else if (inet_pton(AF_INET, iface, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        sl = sizeof *s4;
+    } else if (inet_pton(AF_INET6, iface, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        sl = sizeof *s6;
+    } else {
+        return 0;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;                                               /* let lws try and report */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* as lws does */
+    int rc = bind(fd, (struct sockaddr *)&ss, sl) == 0 ? 0 : -errno;
+    close(fd);
+    if (rc)
+        snprintf(err, errlen, "web: cannot listen on %s:%d: %s", iface ? iface : "*", port,
+                 strerror(-rc));
+    return rc;
+}
+
+int web_start(uv_loop_t *loop, const char *host, int port, web_handler_fn fn, void *ud, web_t **out,
+              char *err, size_t errlen)
+{
+    struct lws_context_creation_info info;
+    void *loops[1] = {loop};
+    web_t *w = NULL;
+    int rc = GS_EINVAL;
+
+    *out = NULL;
+    if (!loop || !fn || port < 0 || port > 65535) {
+        snprintf(err, errlen, "web: invalid arguments");
+        goto fail;
+    }
+    if (host && strlen(host) >= sizeof w->iface) {
+        snprintf(err, errlen, "web: host name too long");
+        goto fail;
+    }
+    w = xcalloc(1, sizeof *w);
+    w->loop = loop;
+    w->fn = fn;
+    w->ud = ud;
+    if (host && strcmp(host, "*") != 0)
+        snprintf(w->iface, sizeof w->iface, "%s", host);
+
+    rc = probe_bind(w->iface[0] ? w->iface : NULL, port, err, errlen);
+    if (rc)
+        goto fail;
+    lws_log_setup();
+
+    memset(&info, 0, sizeof info);
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    info.foreign_loops = loops;
+    info.user = w;
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.fd_limit_per_thread = WEB_MAX_CONNS + WEB_FD_SPARE;
+    info.max_http_header_data = WEB_MAX_HDR;
+    info.gid = -1;
+    info.uid = -1;
+    w->ctx = lws_create_context(&info);
+    if (!w->ctx) {
+        snprintf(err, errlen, "web: cannot create libwebsockets context");
+        rc = GS_EIO;
+        goto fail;
+    }
+
+    memset(&info, 0, sizeof info);
+    info.vhost_name = "gridsense";
+    info.protocols = protocols;
+    info.port = port;
+    info.iface = w->iface[0] ? w->iface : NULL;
+    info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+    {
+        struct in_addr a4;
+        if (info.iface && inet_pton(AF_INET, info.iface, &a4) == 1)
+            info.options |= LWS_SERVER_OPTION_DISABLE_IPV6; /* plain AF_INET listener */
+    }
+    info.keepalive_timeout = WEB_KEEPALIVE;
+    info.timeout_secs = WEB_TIMEOUT_S;
+    info.server_string = "gridsense";
+    info.user = w;
+    w->vh = lws_create_vhost(w->ctx, &info);
+    if (!w->vh) {
+        snprintf(err, errlen, "web: cannot listen on %s:%d", host && *host ? host : "*", port);
+        rc = GS_EIO;
+        goto fail;
+    }
+    w->port = lws_get_vhost_listen_port(w->vh);
+    log_info("web", "listening on %s:%d", host && *host ? host : "*", w->port);
+    *out = w;
+    return 0;
+
+fail:
+    if (w) {
+        if (w->ctx) {
+            /* Foreign-loop lws closes its uv handles asynchronously, so the context can only be
+             * released after the loop has run their close callbacks: the first destroy here,
+             * the second from an idle handle once they are gone. The caller's loop must run
+             * for that (uv_run returns once it is done); probe_bind makes this path rare. */
+            lws_context_destroy(w->ctx);
+            uv_idle_init(loop, &w->reaper);
+            w->reaper.data = w;
+            uv_idle_start(&w->reaper, reap_cb);
+        } else {
+            free(w);
+        }
+    }
+    return rc;
+}
+
+int web_port(const web_t *w)
+{
+    return w ? w->port : -1;
+}
+
+void web_stop(web_t *w)
+{
+    if (!w || w->stopped)
+        return;
+    w->stopped = 1;
+    lws_context_destroy(w->ctx); /* closes connections and the listener, starts closing lws's
+                                    uv handles; the loop finishes them */
+}
+
+void web_free(web_t *w)
+{
+    if (!w)
+        return;
+    if (!w->stopped)
+        lws_context_destroy(w->ctx);
+    lws_context_destroy(w->ctx); /* final release of the context memory */
+    free(w);
+}

@@ -1,0 +1,954 @@
+/* Unit tests for web: the real server on 127.0.0.1:0 on a libuv loop run by the main thread,
+ * driven by a client thread that speaks raw HTTP/1.1 over POSIX sockets.
+ *
+ * cmocka assertions must run on the test's own thread (they longjmp), so the client thread only
+ * records the first failed check (CHECK) and the main thread asserts after joining it. Every
+ * wait is bounded: client sockets have receive/send timeouts and the loop has a watchdog timer.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "web/web.h"
+
+#define BIG_LEN     (2 * 1024 * 1024)
+#define IO_TIMEOUT  5 /* seconds, per socket operation */
+#define WATCHDOG_MS 30000
+
+/* ---- what the handler saw ---------------------------------------------------------------- */
+
+typedef struct {
+    pthread_mutex_t mu;
+    int calls;
+    char method[16];
+    char path[256];
+    char query[256];
+    buf_t body;
+    int has_body; /* req->body != NULL */
+    char remote[64];
+} seen_t;
+
+static seen_t seen = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void seen_reset(void)
+{
+    pthread_mutex_lock(&seen.mu);
+    seen.calls = 0;
+    seen.method[0] = seen.path[0] = seen.query[0] = seen.remote[0] = 0;
+    buf_free(&seen.body);
+    seen.has_body = 0;
+    pthread_mutex_unlock(&seen.mu);
+}
+
+/* Routes: /big → 2 MB, /missing → 404, /nostatus → status 0, /json → JSON, else echo. */
+static void handler(void *ud, const web_request_t *req, web_response_t *resp)
+{
+    (void)ud;
+    pthread_mutex_lock(&seen.mu);
+    seen.calls++;
+    snprintf(seen.method, sizeof seen.method, "%s", req->method);
+    snprintf(seen.path, sizeof seen.path, "%s", req->path);
+    snprintf(seen.query, sizeof seen.query, "%s", req->query);
+    snprintf(seen.remote, sizeof seen.remote, "%s", req->remote);
+    buf_reset(&seen.body);
+    seen.has_body = req->body != NULL;
+    if (req->body)
+        buf_append(&seen.body, req->body, req->body_len);
+    pthread_mutex_unlock(&seen.mu);
+
+    if (strcmp(req->path, "/big") == 0) {
+        buf_reserve(&resp->body, BIG_LEN);
+        for (size_t i = 0; i < BIG_LEN; i++) {
+            char c = (char)('a' + (i * 7 + i / 4096) % 26);
+            buf_append(&resp->body, &c, 1);
+        }
+        resp->status = 200;
+        resp->content_type = "application/json";
+    } else if (strcmp(req->path, "/missing") == 0) {
+        resp->status = 404;
+        resp->content_type = "application/json";
+        buf_puts(&resp->body, "{\"error\":\"not found\"}");
+    } else if (strcmp(req->path, "/nostatus") == 0) {
+        buf_puts(&resp->body, "forgotten");
+    } else if (strcmp(req->path, "/empty") == 0) {
+        resp->status = 204;
+    } else {
+        resp->status = 200;
+        resp->content_type = "text/plain";
+        buf_printf(&resp->body, "%s %s ?%s #%zu", req->method, req->path, req->query,
+                   req->body_len);
+    }
+}
+
+/* ---- client side ------------------------------------------------------------------------- */
+
+typedef struct client client_t;
+typedef void (*scenario_fn)(client_t *c);
+
+struct client {
+    int port;
+    scenario_fn fn;
+    uv_async_t *stop; /* signalled when the scenario ends */
+    char fail[1024];  /* first failed CHECK, "" if none */
+    void *arg;
+};
+
+#define CHECK(c, cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            if (!(c)->fail[0])                                                                     \
+                snprintf((c)->fail, sizeof(c)->fail, "%s:%d: %s", __FILE__, __LINE__, #cond);      \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+static int cl_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {.tv_sec = IO_TIMEOUT};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int cl_send(int fd, const void *data, size_t n)
+{
+    const char *p = data;
+    while (n > 0) {
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static int cl_sendf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int cl_sendf(int fd, const char *fmt, ...)
+{
+    buf_t b = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    int rc = cl_send(fd, b.data, b.len);
+    buf_free(&b);
+    return rc;
+}
+
+typedef struct {
+    int status;
+    char headers[2048]; /* header block, lower-cased */
+    long clen;          /* Content-Length or -1 */
+    buf_t body;
+} resp_t;
+
+/* A client connection with its read-ahead buffer (bytes received past the last response). */
+typedef struct {
+    int fd;
+    char buf[65536]; /* always NUL-terminated at len */
+    size_t len;
+} conn_t;
+
+static int conn_fill(conn_t *cn)
+{
+    if (cn->len + 1 >= sizeof cn->buf)
+        return -1;
+    for (;;) {
+        ssize_t k = recv(cn->fd, cn->buf + cn->len, sizeof cn->buf - 1 - cn->len, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1; /* EOF, reset or timeout */
+        cn->len += (size_t)k;
+        cn->buf[cn->len] = 0; /* lets the header search use string functions */
+        return 0;
+    }
+}
+
+static void conn_consume(conn_t *cn, size_t n)
+{
+    memmove(cn->buf, cn->buf + n, cn->len - n);
+    cn->len -= n;
+    cn->buf[cn->len] = 0;
+}
+
+/* Reads one response, framed by Content-Length. 0, or -1 on EOF / timeout / bad framing. */
+static int read_response(conn_t *cn, resp_t *r)
+{
+    char *eoh;
+    buf_free(&r->body);
+    memset(r, 0, sizeof *r);
+    r->clen = -1;
+    for (;;) {
+        if (cn->len) {
+            cn->buf[cn->len] = 0;
+            eoh = strstr(cn->buf, "\r\n\r\n"); /* header bytes contain no NUL */
+            if (eoh)
+                break;
+        }
+        if (conn_fill(cn))
+            return -1;
+    }
+    size_t hlen = (size_t)(eoh - cn->buf) + 4;
+    if (hlen >= sizeof r->headers)
+        return -1;
+    for (size_t i = 0; i < hlen; i++)
+        r->headers[i] =
+            (char)((cn->buf[i] >= 'A' && cn->buf[i] <= 'Z') ? cn->buf[i] + 32 : cn->buf[i]);
+    r->headers[hlen] = 0;
+    if (sscanf(r->headers, "http/1.1 %d", &r->status) != 1)
+        return -1;
+    const char *cl = strstr(r->headers, "\r\ncontent-length:");
+    if (cl)
+        r->clen = strtol(cl + 17, NULL, 10);
+    conn_consume(cn, hlen);
+    size_t want = r->clen > 0 ? (size_t)r->clen : 0;
+    while (r->body.len < want) {
+        if (cn->len == 0 && conn_fill(cn))
+            return -1;
+        size_t n = cn->len < want - r->body.len ? cn->len : want - r->body.len;
+        buf_append(&r->body, cn->buf, n);
+        conn_consume(cn, n);
+    }
+    return 0;
+}
+
+static int has_header(const resp_t *r, const char *line)
+{
+    char needle[256];
+    snprintf(needle, sizeof needle, "\r\n%s\r\n", line);
+    return strstr(r->headers, needle) != NULL;
+}
+
+/* Reads until EOF; returns 0 on EOF (or reset), -1 on timeout. */
+static int wait_eof(int fd)
+{
+    char tmp[4096];
+    for (;;) {
+        ssize_t k = recv(fd, tmp, sizeof tmp, 0);
+        if (k == 0)
+            return 0;
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : 0;
+    }
+}
+
+/* ---- harness ----------------------------------------------------------------------------- */
+
+typedef struct {
+    web_t *web;
+    uv_timer_t watchdog;
+    int timed_out;
+    client_t *client;
+} harness_t;
+
+static void on_stop(uv_async_t *a)
+{
+    harness_t *h = a->data;
+    web_stop(h->web);
+    uv_close((uv_handle_t *)a, NULL);
+    uv_close((uv_handle_t *)&h->watchdog, NULL);
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    harness_t *h = t->data;
+    h->timed_out = 1;
+    web_stop(h->web);
+    uv_close((uv_handle_t *)t, NULL);
+    uv_close((uv_handle_t *)h->client->stop, NULL);
+}
+
+static void *client_main(void *arg)
+{
+    client_t *c = arg;
+    c->fn(c);
+    uv_async_send(c->stop);
+    return NULL;
+}
+
+/* Starts web, runs `fn` on a client thread while the loop runs here, stops web from inside the
+ * loop when the client is done, and checks the loop closes cleanly. */
+static const char *scenario_host = "127.0.0.1";
+
+static void run_scenario(scenario_fn fn, void *arg)
+{
+    uv_loop_t loop;
+    harness_t h = {0};
+    uv_async_t stop;
+    client_t c = {.fn = fn, .stop = &stop, .arg = arg};
+    char err[256] = "";
+    pthread_t th;
+
+    seen_reset();
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(web_start(&loop, scenario_host, 0, handler, NULL, &h.web, err, sizeof err), 0);
+    assert_non_null(h.web);
+    c.port = web_port(h.web);
+    assert_true(c.port > 0 && c.port < 65536);
+    h.client = &c;
+    stop.data = &h;
+    assert_int_equal(uv_async_init(&loop, &stop, on_stop), 0);
+    h.watchdog.data = &h;
+    assert_int_equal(uv_timer_init(&loop, &h.watchdog), 0);
+    assert_int_equal(uv_timer_start(&h.watchdog, on_watchdog, WATCHDOG_MS, 0), 0);
+
+    assert_int_equal(pthread_create(&th, NULL, client_main, &c), 0);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    pthread_join(th, NULL);
+    web_free(h.web);
+    assert_int_equal(uv_loop_close(&loop), 0); /* no handle left behind by lws or us */
+    assert_false(h.timed_out);
+    if (c.fail[0])
+        fail_msg("client: %s", c.fail);
+    pthread_mutex_lock(&seen.mu);
+    buf_free(&seen.body);
+    pthread_mutex_unlock(&seen.mu);
+}
+
+/* ---- scenarios --------------------------------------------------------------------------- */
+
+static void sc_get(client_t *c)
+{
+    conn_t cn = {.fd = cl_connect(c->port)};
+    resp_t r = {0};
+    CHECK(c, cn.fd >= 0);
+    CHECK(c, cl_sendf(cn.fd, "GET /api/v1/terminals/T%%201?limit=5&from=a%%26b HTTP/1.1\r\n"
+                             "Host: x\r\n\r\n") == 0);
+    int rc = read_response(&cn, &r);
+    close(cn.fd);
+    CHECK(c, rc == 0);
+    CHECK(c, r.status == 200);
+    CHECK(c, has_header(&r, "content-type: text/plain"));
+    CHECK(c, has_header(&r, "cache-control: no-store"));
+    CHECK(c, has_header(&r, "x-content-type-options: nosniff"));
+    CHECK(c, r.clen == (long)r.body.len);
+    pthread_mutex_lock(&seen.mu);
+    int ok = seen.calls == 1 && strcmp(seen.method, "GET") == 0 &&
+             strcmp(seen.path, "/api/v1/terminals/T 1") == 0 &&
+             strcmp(seen.query, "limit=5&from=a%26b") == 0 && !seen.has_body &&
+             strcmp(seen.remote, "127.0.0.1") == 0;
+    if (!ok)
+        snprintf(c->fail, sizeof c->fail, "seen %d %s '%s' '%s' %d %s", seen.calls, seen.method,
+                 seen.path, seen.query, seen.has_body, seen.remote);
+    pthread_mutex_unlock(&seen.mu);
+    CHECK(c, r.body.data &&
+                 strcmp(r.body.data, "GET /api/v1/terminals/T 1 ?limit=5&from=a%26b #0") == 0);
+
+    /* Query normalisation: lws splits at '&' and decodes ('+' too); web re-encodes. */
+    static const char *const qs[][2] = {
+        {"/q?q=a+b&e=x%3Dy&flag&&z=", "q=a%20b&e=x%3Dy&flag&z="},
+        {"/q?", ""},
+        {"/q?a&", "a"},
+        {"/q?a=%2F", "a=/"},
+        {"/q?x=%C3%A9", "x=%C3%A9"},
+        {"/q/%2e%2e/%2e%2e/etc", ""},
+    };
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        cn = (conn_t){.fd = cl_connect(c->port)};
+        CHECK(c, cn.fd >= 0);
+        CHECK(c, cl_sendf(cn.fd, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", qs[i][0]) == 0);
+        rc = read_response(&cn, &r);
+        close(cn.fd);
+        CHECK(c, rc == 0 && r.status == 200);
+        pthread_mutex_lock(&seen.mu);
+        ok = strcmp(seen.query, qs[i][1]) == 0 && strstr(seen.path, "..") == NULL;
+        if (!ok)
+            snprintf(c->fail, sizeof c->fail, "%s: path '%s' query '%s'", qs[i][0], seen.path,
+                     seen.query);
+        pthread_mutex_unlock(&seen.mu);
+        CHECK(c, ok);
+    }
+    buf_free(&r.body);
+}
+
+static void test_get(void **state)
+{
+    (void)state;
+    run_scenario(sc_get, NULL);
+}
+
+/* POST, PUT, PATCH, DELETE with and without bodies, all on one keep-alive connection. */
+static void sc_methods(client_t *c)
+{
+    static const char *const ms[] = {"POST", "PUT", "PATCH", "DELETE"};
+    conn_t cn = {.fd = cl_connect(c->port)};
+    resp_t r = {0};
+    CHECK(c, cn.fd >= 0);
+    for (size_t i = 0; i < 4; i++) {
+        char body[64];
+        int n = snprintf(body, sizeof body, "{\"i\":%zu}", i);
+        CHECK(c, cl_sendf(cn.fd,
+                          "%s /things/%zu HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          "Content-Length: %d\r\n\r\n%s",
+                          ms[i], i, n, body) == 0);
+        CHECK(c, read_response(&cn, &r) == 0);
+        CHECK(c, r.status == 200);
+        pthread_mutex_lock(&seen.mu);
+        int ok = strcmp(seen.method, ms[i]) == 0 && seen.has_body && seen.body.len == (size_t)n &&
+                 memcmp(seen.body.data, body, (size_t)n) == 0 && strcmp(seen.query, "") == 0;
+        pthread_mutex_unlock(&seen.mu);
+        CHECK(c, ok);
+    }
+    /* DELETE and POST without a body. */
+    CHECK(c, cl_sendf(cn.fd, "DELETE /things/9 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(c, read_response(&cn, &r) == 0);
+    CHECK(c, r.status == 200);
+    CHECK(c, strcmp(r.body.data, "DELETE /things/9 ? #0") == 0);
+    CHECK(c, cl_sendf(cn.fd, "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n") == 0);
+    CHECK(c, read_response(&cn, &r) == 0);
+    CHECK(c, r.status == 200);
+    CHECK(c, strcmp(r.body.data, "POST /p ? #0") == 0);
+    pthread_mutex_lock(&seen.mu);
+    int calls = seen.calls;
+    pthread_mutex_unlock(&seen.mu);
+    CHECK(c, calls == 6);
+    close(cn.fd);
+    buf_free(&r.body);
+}
+
+static void test_methods_and_bodies(void **state)
+{
+    (void)state;
+    run_scenario(sc_methods, NULL);
+}
+
+/* A body sent in several TCP segments with pauses is reassembled. */
+static void sc_split_body(client_t *c)
+{
+    conn_t cn = {.fd = cl_connect(c->port)};
+    resp_t r = {0};
+    buf_t body = {0};
+    CHECK(c, cn.fd >= 0);
+    for (int i = 0; i < WEB_MAX_BODY; i++)
+        buf_append(&body, &"0123456789abcdef"[i % 16], 1);
+    int one = 1;
+    setsockopt(cn.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int rc = cl_sendf(cn.fd, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
+                      body.len);
+    for (size_t off = 0; rc == 0 && off < body.len; off += 10000) {
+        size_t n = body.len - off < 10000 ? body.len - off : 10000;
+        rc = cl_send(cn.fd, body.data + off, n);
+        usleep(1000); /* spreads the body over many reads; not a synchronisation */
+    }
+    if (rc == 0)
+        rc = read_response(&cn, &r);
+    close(cn.fd);
+    pthread_mutex_lock(&seen.mu);
+    int ok = seen.body.len == body.len && memcmp(seen.body.data, body.data, body.len) == 0;
+    pthread_mutex_unlock(&seen.mu);
+    buf_free(&body);
+    CHECK(c, rc == 0);
+    CHECK(c, r.status == 200);
+    buf_free(&r.body);
+    CHECK(c, ok);
+}
+
+static void test_body_at_limit_in_pieces(void **state)
+{
+    (void)state;
+    run_scenario(sc_split_body, NULL);
+}
+
+static void sc_big(client_t *c)
+{
+    conn_t cn = {.fd = cl_connect(c->port)};
+    resp_t r = {0};
+    CHECK(c, cn.fd >= 0);
+    /* Twice on one connection: the second response must start exactly after the first. */
+    for (int round = 0; round < 2; round++) {
+        CHECK(c, cl_sendf(cn.fd, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+        CHECK(c, read_response(&cn, &r) == 0);
+        CHECK(c, r.status == 200);
+        CHECK(c, has_header(&r, "content-type: application/json"));
+        CHECK(c, r.clen == BIG_LEN);
+        CHECK(c, r.body.len == BIG_LEN);
+        for (size_t i = 0; i < BIG_LEN; i++)
+            CHECK(c, r.body.data[i] == (char)('a' + (i * 7 + i / 4096) % 26));
+    }
+    CHECK(c, cn.len == 0);
+    close(cn.fd);
+    buf_free(&r.body);
+}
+
+static void test_big_response(void **state)
+{
+    (void)state;
+    run_scenario(sc_big, NULL);
+}
+
+/* Slow reader: the server must not give up while the client drains 2 MB slowly. */
+static void sc_big_slow_reader(client_t *c)
+{
+    int fd = cl_connect(c->port);
+    CHECK(c, fd >= 0);
+    int small = 65536;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    CHECK(c, cl_sendf(fd, "GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") == 0);
+    size_t total = 0;
+    char tmp[8192];
+    for (;;) {
+        ssize_t k = recv(fd, tmp, sizeof tmp, 0);
+        if (k <= 0)
+            break;
+        total += (size_t)k;
+    }
+    close(fd);
+    CHECK(c, total > BIG_LEN);
+}
+
+static void test_big_response_slow_reader(void **state)
+{
+    (void)state;
+    run_scenario(sc_big_slow_reader, NULL);
+}
+
+static void sc_keepalive(client_t *c)
+{
+    conn_t cn = {.fd = cl_connect(c->port)};
+    resp_t r = {0};
+    CHECK(c, cn.fd >= 0);
+    CHECK(c, cl_sendf(cn.fd, "GET /one HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(c, read_response(&cn, &r) == 0);
+    CHECK(c, r.status == 200);
+    CHECK(c, strcmp(r.body.data, "GET /one ? #0") == 0);
+    CHECK(c, !has_header(&r, "connection: close"));
+    CHECK(c, cl_sendf(cn.fd, "GET /two?x=1 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(c, read_response(&cn, &r) == 0);
+    CHECK(c, r.status == 200);
+    CHECK(c, strcmp(r.body.data, "GET /two ?x=1 #0") == 0);
+    /* Pipelined: two requests in one write. */
+    CHECK(c, cl_sendf(cn.fd, "GET /three HTTP/1.1\r\nHost: x\r\n\r\n"
+                             "GET /four HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(c, read_response(&cn, &r) == 0);
+    CHECK(c, strcmp(r.body.data, "GET /three ? #0") == 0);
+    CHECK(c, read_response(&cn, &r) == 0);
+    CHECK(c, strcmp(r.body.data, "GET /four ? #0") == 0);
+    /* Connection: close is honoured. */
+    CHECK(c, cl_sendf(cn.fd, "GET /five HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") == 0);
+    CHECK(c, read_response(&cn, &r) == 0);
+    CHECK(c, strcmp(r.body.data, "GET /five ? #0") == 0);
+    CHECK(c, cn.len == 0 && wait_eof(cn.fd) == 0);
+    close(cn.fd);
+    buf_free(&r.body);
+}
+
+static void test_keepalive(void **state)
+{
+    (void)state;
+    run_scenario(sc_keepalive, NULL);
+}
+
+static void sc_too_large(client_t *c)
+{
+    conn_t cn = {.fd = cl_connect(c->port)};
+    resp_t r = {0};
+    size_t n = WEB_MAX_BODY + 1;
+    char *body = xmalloc(n);
+    memset(body, 'x', n);
+    CHECK(c, cn.fd >= 0);
+    int rc = cl_sendf(cn.fd, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", n);
+    if (rc == 0)
+        rc = cl_send(cn.fd, body, n); /* may fail once the server has closed: fine */
+    free(body);
+    CHECK(c, read_response(&cn, &r) == 0);
+    CHECK(c, r.status == 413);
+    CHECK(c, has_header(&r, "connection: close"));
+    CHECK(c, wait_eof(cn.fd) == 0);
+    close(cn.fd);
+    buf_free(&r.body);
+    pthread_mutex_lock(&seen.mu);
+    int calls = seen.calls;
+    pthread_mutex_unlock(&seen.mu);
+    CHECK(c, calls == 0);
+
+    /* A huge announced length is refused before any body is sent. */
+    cn = (conn_t){.fd = cl_connect(c->port)};
+    CHECK(c, cn.fd >= 0);
+    CHECK(c, cl_sendf(cn.fd, "PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n") ==
+                 0);
+    CHECK(c, read_response(&cn, &r) == 0);
+    CHECK(c, r.status == 413);
+    CHECK(c, wait_eof(cn.fd) == 0);
+    close(cn.fd);
+    buf_free(&r.body);
+}
+
+static void test_body_too_large(void **state)
+{
+    (void)state;
+    run_scenario(sc_too_large, NULL);
+}
+
+static void sc_statuses(client_t *c)
+{
+    conn_t cn = {.fd = cl_connect(c->port)};
+    resp_t r = {0};
+    CHECK(c, cn.fd >= 0);
+    CHECK(c, cl_sendf(cn.fd, "GET /missing HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(c, read_response(&cn, &r) == 0);
+    CHECK(c, r.status == 404);
+    CHECK(c, has_header(&r, "content-type: application/json"));
+    CHECK(c, strcmp(r.body.data, "{\"error\":\"not found\"}") == 0);
+    /* Status left 0 by the handler: 500, body dropped, connection still usable. */
+    CHECK(c, cl_sendf(cn.fd, "GET /nostatus HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(c, read_response(&cn, &r) == 0);
+    CHECK(c, r.status == 500);
+    CHECK(c, r.body.data && strstr(r.body.data, "forgotten") == NULL);
+    CHECK(c, cl_sendf(cn.fd, "GET /empty HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(c, read_response(&cn, &r) == 0);
+    CHECK(c, r.status == 204);
+    CHECK(c, r.body.len == 0);
+    CHECK(c, cl_sendf(cn.fd, "GET /after HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(c, read_response(&cn, &r) == 0);
+    CHECK(c, r.status == 200);
+    close(cn.fd);
+
+    /* Methods we do not serve: 405 and the handler is not called. */
+    static const char *const bad[] = {"OPTIONS", "HEAD"};
+    for (size_t i = 0; i < 2; i++) {
+        seen_reset();
+        cn = (conn_t){.fd = cl_connect(c->port)};
+        CHECK(c, cn.fd >= 0);
+        CHECK(c, cl_sendf(cn.fd, "%s / HTTP/1.1\r\nHost: x\r\n\r\n", bad[i]) == 0);
+        int rc = read_response(&cn, &r);
+        close(cn.fd);
+        CHECK(c, rc == 0);
+        CHECK(c, r.status == 405);
+        CHECK(c, has_header(&r, "allow: get, post, put, patch, delete"));
+        CHECK(c, has_header(&r, "connection: close"));
+        pthread_mutex_lock(&seen.mu);
+        int calls = seen.calls;
+        pthread_mutex_unlock(&seen.mu);
+        CHECK(c, calls == 0);
+    }
+    buf_free(&r.body);
+}
+
+static void test_statuses(void **state)
+{
+    (void)state;
+    run_scenario(sc_statuses, NULL);
+}
+
+/* Garbage must not crash the server; each junk connection is answered and/or closed (never left
+ * hanging) and the next client is served normally. status 0 = any answer or none. */
+static void sc_garbage(client_t *c)
+{
+    static const struct {
+        const char *bytes;
+        int status; /* expected first status, 0 = don't care */
+        int calls;  /* handler calls expected */
+    } junk[] = {
+        {"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 TLS hello\r\n\r\n", 0, 0},
+        {"FOO / HTTP/1.1\r\nHost: x\r\n\r\n", 0, 0},
+        {"GET\r\n\r\n", 0, 0},
+        {"GET / HTTP/9.9\r\n\r\n", 0, 1}, /* lws serves it as HTTP/1.0 */
+        {"GET /%00x HTTP/1.1\r\nHost: x\r\n\r\n", 400, 0},
+        {"POST / HTTP/1.1\r\nContent-Length: -5\r\n\r\n", 400, 0},
+        {"POST / HTTP/1.1\r\nContent-Length: 12abc\r\n\r\n", 400, 0},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 411, 0},
+        {"\r\n\r\n\r\n\r\n", 0, 0},
+        {NULL, 0, 0}, /* 4 KiB of pseudo-random bytes */
+    };
+    uint8_t rnd[4096];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof rnd; i++) {
+        x = x * 1103515245u + 12345u;
+        rnd[i] = (uint8_t)(x >> 16);
+    }
+    for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
+        seen_reset();
+        conn_t cn = {.fd = cl_connect(c->port)};
+        resp_t r = {0};
+        CHECK(c, cn.fd >= 0);
+        if (junk[i].bytes)
+            cl_send(cn.fd, junk[i].bytes, strlen(junk[i].bytes));
+        else
+            cl_send(cn.fd, rnd, sizeof rnd);
+        int got = read_response(&cn, &r) == 0;
+        int eof = wait_eof(cn.fd); /* server closes; must not hang */
+        close(cn.fd);
+        buf_free(&r.body);
+        pthread_mutex_lock(&seen.mu);
+        int calls = seen.calls;
+        pthread_mutex_unlock(&seen.mu);
+        if (eof != 0 || (junk[i].status && (!got || r.status != junk[i].status)) ||
+            calls != junk[i].calls)
+            snprintf(c->fail, sizeof c->fail, "junk #%zu: eof %d status %d calls %d", i, eof,
+                     got ? r.status : -1, calls);
+        CHECK(c, !c->fail[0]);
+
+        cn = (conn_t){.fd = cl_connect(c->port)};
+        CHECK(c, cn.fd >= 0);
+        CHECK(c, cl_sendf(cn.fd, "GET /alive HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+        int rc = read_response(&cn, &r);
+        close(cn.fd);
+        buf_free(&r.body);
+        CHECK(c, rc == 0 && r.status == 200);
+    }
+}
+
+static void test_garbage(void **state)
+{
+    (void)state;
+    run_scenario(sc_garbage, NULL);
+}
+
+/* Many connections at once, each with a request outstanding. */
+static void sc_concurrent(client_t *c)
+{
+    enum { N = 64 };
+    conn_t *cn = xcalloc(N, sizeof *cn);
+    resp_t r = {0};
+    int i;
+    for (i = 0; i < N; i++) {
+        cn[i].fd = cl_connect(c->port);
+        if (cn[i].fd < 0)
+            break;
+        if (cl_sendf(cn[i].fd, "GET /c/%d HTTP/1.1\r\nHost: x\r\n\r\n", i))
+            break;
+    }
+    int ok = i == N;
+    for (int j = N - 1; ok && j >= 0; j--) {
+        char want[64];
+        snprintf(want, sizeof want, "GET /c/%d ? #0", j);
+        ok = read_response(&cn[j], &r) == 0 && r.status == 200 && strcmp(r.body.data, want) == 0;
+    }
+    for (int j = 0; j < i; j++)
+        close(cn[j].fd);
+    free(cn);
+    buf_free(&r.body);
+    CHECK(c, ok);
+}
+
+static void test_concurrent(void **state)
+{
+    (void)state;
+    run_scenario(sc_concurrent, NULL);
+}
+
+/* Listening on any address (dual-stack where available): IPv4 peers still show as a.b.c.d. */
+static void test_any_host(void **state)
+{
+    (void)state;
+    scenario_host = "*";
+    run_scenario(sc_get, NULL);
+    scenario_host = "";
+    run_scenario(sc_get, NULL);
+    scenario_host = "127.0.0.1";
+}
+
+/* The process may hold thousands of fds; lws must cope with fd numbers above its own table. */
+static void test_high_fd_numbers(void **state)
+{
+    (void)state;
+    struct rlimit rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < 4096 && rl.rlim_max >= 4096) {
+        rl.rlim_cur = 4096;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < 4096)
+        skip();
+    enum { FILL = 3000 };
+    int *fds = xmalloc(FILL * sizeof *fds);
+    int n = 0;
+    while (n < FILL) {
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            break;
+        fds[n++] = fd;
+    }
+    assert_int_equal(n, FILL);
+    run_scenario(sc_keepalive, NULL);
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    free(fds);
+}
+
+/* web_stop while a client holds an idle keep-alive connection: the client sees EOF, the loop
+ * ends and closes with no handles left. */
+typedef struct {
+    uv_loop_t loop;
+    web_t *web;
+    uv_timer_t t;
+    uv_async_t go;
+    int port;
+    int client_eof;
+    int client_ok;
+} stop_t;
+
+static void on_go(uv_async_t *a)
+{
+    stop_t *st = a->data;
+    web_stop(st->web);
+    web_stop(st->web); /* idempotent */
+    uv_close((uv_handle_t *)a, NULL);
+    uv_close((uv_handle_t *)&st->t, NULL);
+}
+
+static void on_stop_watchdog(uv_timer_t *t)
+{
+    stop_t *st = t->data;
+    web_stop(st->web);
+    uv_close((uv_handle_t *)t, NULL);
+    uv_close((uv_handle_t *)&st->go, NULL);
+}
+
+static void *stop_client(void *arg)
+{
+    stop_t *st = arg;
+    conn_t cn = {.fd = cl_connect(st->port)};
+    resp_t r = {0};
+    if (cn.fd >= 0 && cl_sendf(cn.fd, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n") == 0 &&
+        read_response(&cn, &r) == 0 && r.status == 200)
+        st->client_ok = 1;
+    uv_async_send(&st->go);
+    if (cn.fd >= 0) {
+        st->client_eof = wait_eof(cn.fd) == 0;
+        close(cn.fd);
+    }
+    buf_free(&r.body);
+    return NULL;
+}
+
+static void test_stop_with_open_connection(void **state)
+{
+    (void)state;
+    stop_t st = {0};
+    char err[256];
+    pthread_t th;
+    assert_int_equal(uv_loop_init(&st.loop), 0);
+    assert_int_equal(web_start(&st.loop, "127.0.0.1", 0, handler, NULL, &st.web, err, sizeof err),
+                     0);
+    st.port = web_port(st.web);
+    st.go.data = st.t.data = &st;
+    assert_int_equal(uv_async_init(&st.loop, &st.go, on_go), 0);
+    assert_int_equal(uv_timer_init(&st.loop, &st.t), 0);
+    assert_int_equal(uv_timer_start(&st.t, on_stop_watchdog, WATCHDOG_MS, 0), 0);
+    assert_int_equal(pthread_create(&th, NULL, stop_client, &st), 0);
+    assert_int_equal(uv_run(&st.loop, UV_RUN_DEFAULT), 0);
+    pthread_join(th, NULL);
+    web_free(st.web);
+    assert_int_equal(uv_loop_close(&st.loop), 0);
+    assert_true(st.client_ok);
+    assert_true(st.client_eof);
+}
+
+/* Start and stop with no traffic at all, from a timer. */
+static void on_stop_timer(uv_timer_t *t)
+{
+    web_stop(t->data);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static void test_start_stop_idle(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 3; round++) {
+        uv_loop_t loop;
+        uv_timer_t t;
+        web_t *w = NULL;
+        char err[256];
+        assert_int_equal(uv_loop_init(&loop), 0);
+        assert_int_equal(web_start(&loop, "127.0.0.1", 0, handler, NULL, &w, err, sizeof err), 0);
+        uv_timer_init(&loop, &t);
+        t.data = w;
+        uv_timer_start(&t, on_stop_timer, 1, 0);
+        assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+        web_free(w);
+        assert_int_equal(uv_loop_close(&loop), 0);
+    }
+    web_free(NULL);
+}
+
+/* A port already in use is reported as an error, without leaving handles on the loop. */
+static void test_port_in_use(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_timer_t t;
+    web_t *a = NULL, *b = (web_t *)1;
+    char err[256] = "";
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(web_start(&loop, "127.0.0.1", 0, handler, NULL, &a, err, sizeof err), 0);
+    int rc = web_start(&loop, "127.0.0.1", web_port(a), handler, NULL, &b, err, sizeof err);
+    assert_int_equal(rc, UV_EADDRINUSE);
+    assert_null(b);
+    assert_non_null(strstr(err, "listen"));
+    uv_timer_init(&loop, &t);
+    t.data = a;
+    uv_timer_start(&t, on_stop_timer, 1, 0);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    web_free(a);
+    assert_int_equal(uv_loop_close(&loop), 0);
+
+    /* An interface that does not exist fails inside lws, after it has put handles on the loop:
+     * they must be gone once the loop has run. */
+    assert_int_equal(uv_loop_init(&loop), 0);
+    b = (web_t *)1;
+    assert_true(web_start(&loop, "gsnoiface0", 0, handler, NULL, &b, err, sizeof err) < 0);
+    assert_null(b);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_true(web_start(&loop, "127.0.0.1", 70000, handler, NULL, &b, err, sizeof err) < 0);
+    assert_true(web_start(&loop, "127.0.0.1", 80, NULL, NULL, &b, err, sizeof err) < 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+int main(void)
+{
+    log_set_level(LOG_WARN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_start_stop_idle),    cmocka_unit_test(test_get),
+        cmocka_unit_test(test_methods_and_bodies), cmocka_unit_test(test_body_at_limit_in_pieces),
+        cmocka_unit_test(test_big_response),       cmocka_unit_test(test_big_response_slow_reader),
+        cmocka_unit_test(test_keepalive),          cmocka_unit_test(test_body_too_large),
+        cmocka_unit_test(test_statuses),           cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_concurrent),         cmocka_unit_test(test_stop_with_open_connection),
+        cmocka_unit_test(test_port_in_use),        cmocka_unit_test(test_any_host),
+        cmocka_unit_test(test_high_fd_numbers),
+    };
+    if (getenv("TEST_FILTER"))
+        cmocka_set_test_filter(getenv("TEST_FILTER"));
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1 @@
+gs_unit_test(test_web SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_web.c LIBS gs_web)
