@@ -37,7 +37,7 @@ extern "C" {
 #define GSTP_MAGIC1 0x47u /* 'G' */
 #define GSTP_VERSION 1u   /* protocol version implemented by this codec */
 #define GSTP_HEADER_LEN 10u
-#define GSTP_TRAILER_LEN 4u   /* CRC-32C of the payload */
+#define GSTP_TRAILER_LEN 4u   /* CRC-32C of header and payload */
 #define GSTP_MAX_PAYLOAD 2048u /* hard limit; a larger length field is a header error */
 #define GSTP_MAX_FRAME (GSTP_HEADER_LEN + GSTP_MAX_PAYLOAD + GSTP_TRAILER_LEN)
 #define GSTP_NONCE_LEN 32u
@@ -73,7 +73,8 @@ typedef enum {
 /* Header flag bits. Unknown bits must be ignored by receivers and sent as zero. */
 #define GSTP_FLAG_RESENT 0x01u /* data frame re-sent after reconnect (diagnostics only) */
 
-/* Return codes of codec functions. Negative values are errors. */
+/* Return codes of codec functions. Negative values are errors. (Named gstp_rc_t: the name
+ * gstp_result_t belongs to the RESULT message below.) */
 typedef enum {
     GSTP_OK = 0,
     GSTP_NEED_MORE = 0, /* gstp_decoder_next: no complete frame buffered yet */
@@ -84,7 +85,7 @@ typedef enum {
     GSTP_E_TYPE = -4,   /* wrong frame type for this parser */
     GSTP_E_TLV = -5,    /* malformed TLV list */
     GSTP_E_ARG = -6     /* invalid argument from the caller */
-} gstp_result_t;
+} gstp_rc_t;
 
 /* ---- CRC and framing -------------------------------------------------------------------------- */
 
@@ -131,9 +132,10 @@ size_t gstp_decoder_feed(gstp_decoder_t *d, const uint8_t *data, size_t n);
 
 /* Looks for the next valid frame in the buffered bytes. Returns GSTP_FRAME and fills *out, or
  * GSTP_NEED_MORE when more bytes are needed. Never fails: garbage before a frame, headers whose
- * check, version major or length is wrong, and frames whose payload CRC is wrong are skipped (the
- * search resumes one byte after the rejected magic) and counted in stats. A frame of an unknown
- * type is returned; the caller answers it with GSTP_ERROR. */
+ * check, version (0 or >= 128), reserved byte or length is wrong, and frames whose CRC is wrong
+ * are skipped (the search resumes one byte after the rejected magic) and counted in stats. Every
+ * byte fed ends up in exactly one of: a returned frame, stats.skipped_bytes, or the pending
+ * bytes. A frame of an unknown type is returned; the caller answers it with GSTP_ERROR. */
 int gstp_decoder_next(gstp_decoder_t *d, gstp_frame_t *out);
 
 /* Number of buffered bytes not yet consumed (a partial frame or garbage). */
@@ -144,6 +146,11 @@ size_t gstp_decoder_pending(const gstp_decoder_t *d);
  * `payload` may alias out + GSTP_HEADER_LEN (the encoders below build payloads in place). */
 int gstp_frame_write(uint8_t *out, size_t cap, uint8_t type, uint8_t flags, const uint8_t *payload,
                      size_t len);
+
+/* Rewrites the flags byte of a complete frame previously written into frame[0..len) (for example
+ * GSTP_FLAG_RESENT on a stored data frame re-sent after reconnect) and recomputes its header
+ * check and CRC. Returns GSTP_OK, or GSTP_E_ARG if frame[0..len) is not one well-formed frame. */
+int gstp_frame_set_flags(uint8_t *frame, size_t len, uint8_t flags);
 
 /* ---- TLV -------------------------------------------------------------------------------------- */
 /* TLV lists (HELLO extensions, COMMAND arguments, RESULT payloads, WELCOME extensions):
@@ -168,12 +175,13 @@ void gstp_tlv_iter_init(gstp_tlv_iter_t *it, const uint8_t *buf, size_t n);
  * GSTP_E_TLV if an element's length runs past the end. */
 int gstp_tlv_next(gstp_tlv_iter_t *it, gstp_tlv_t *out);
 
-/* TLV writer over a caller buffer; errors are sticky (check w.err once at the end). */
+/* TLV writer over a caller buffer; errors are sticky (check w.err once at the end). An element
+ * that does not fit is not written (w.len stays at the end of the last complete element). */
 typedef struct {
     uint8_t *buf;
     size_t cap;
     size_t len;
-    int err; /* GSTP_OK or GSTP_E_SPACE */
+    int err; /* GSTP_OK, GSTP_E_SPACE, or GSTP_E_ARG (NULL value with len > 0) */
 } gstp_tlv_writer_t;
 
 void gstp_tlv_writer_init(gstp_tlv_writer_t *w, uint8_t *buf, size_t cap);
@@ -457,7 +465,8 @@ typedef struct {
 
 /* ---- Encoders --------------------------------------------------------------------------------- */
 /* Each writes one complete frame into out[0..cap) and returns its length (> 0), or a negative
- * gstp_result_t. Strings longer than their limit are GSTP_E_RANGE. */
+ * gstp_rc_t. Header version byte = GSTP_VERSION, flags 0. Strings longer than their limit are
+ * GSTP_E_RANGE. */
 
 int gstp_encode_hello(uint8_t *out, size_t cap, const gstp_hello_t *m);
 int gstp_encode_challenge(uint8_t *out, size_t cap, const gstp_challenge_t *m);
@@ -487,7 +496,7 @@ uint16_t gstp_block_chunk_capacity(uint8_t nchannels, uint8_t sample_fmt, int is
 
 /* ---- Parsers ---------------------------------------------------------------------------------- */
 /* Each parses the payload of a frame of the matching type into *m. Returns GSTP_OK or a negative
- * gstp_result_t; on error *m is unspecified. Pointers in *m point into `f`'s payload. Fields are
+ * gstp_rc_t; on error *m is unspecified. Pointers in *m point into `f`'s payload. Fields are
  * range-checked (lengths, enums where closed, counts); trailing bytes after fixed layouts are
  * ignored for forward compatibility. */
 
@@ -502,8 +511,9 @@ int gstp_parse_command(const gstp_frame_t *f, gstp_command_t *m);
 int gstp_parse_result(const gstp_frame_t *f, gstp_result_t *m);
 int gstp_parse_ping(const gstp_frame_t *f, gstp_ping_t *m); /* PING or PONG */
 int gstp_parse_error(const gstp_frame_t *f, gstp_error_t *m);
-/* WAVEFORM or EVENT: checks nchannels == popcount(mask), format, chunk_index < chunk_count,
- * first_sample + n_in_chunk <= nsamples, and that the sample bytes are a whole number of sets. */
+/* WAVEFORM or EVENT: checks seq >= 1, sample rate, mask, nchannels == popcount(mask), format,
+ * codec == 0, chunk_index < chunk_count, first_sample + n_in_chunk <= nsamples, and that the
+ * sample bytes are exactly n_in_chunk sets (no trailing bytes). */
 int gstp_parse_block(const gstp_frame_t *f, gstp_block_t *m);
 
 /* Returns a static name for a frame type ("HELLO", ...) or "UNKNOWN". */
