@@ -84,8 +84,9 @@ def read_secrets(path):
 class Server:
     """The real `gridsense serve` on 127.0.0.1 with port 0 and a port file."""
 
-    def __init__(self, data, extra=(), log_level="info"):
+    def __init__(self, data, extra=(), log_level="info", tport=0):
         self.data = data
+        self.want_tport = tport
         self.extra = list(extra)
         self.log_level = log_level
         self.proc = None
@@ -97,7 +98,7 @@ class Server:
             os.unlink(pf)
         self.logf = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [GRIDSENSE, "serve", "--data", self.data, "--terminals", "127.0.0.1:0",
+            [GRIDSENSE, "serve", "--data", self.data, "--terminals", "127.0.0.1:%d" % self.want_tport,
              "--http", "127.0.0.1:0", "--port-file", pf, "--log-level", self.log_level]
             + self.extra, stdout=self.logf, stderr=subprocess.STDOUT)
 
