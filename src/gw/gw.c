@@ -846,8 +846,9 @@ static void on_result(sess_t *s, const gstp_frame_t *f)
                 : r.status == GSTP_RS_ACCEPTED ? STORE_CMD_ACKED
                                                : STORE_CMD_FAILED;
     uint8_t res[STORE_ARGS_MAX];
-    size_t rlen = r.tlv_len <= sizeof res ? r.tlv_len : 0;
-    memcpy(res, r.tlv, rlen);
+    size_t rlen = r.tlv && r.tlv_len <= sizeof res ? r.tlv_len : 0;
+    if (rlen)
+        memcpy(res, r.tlv, rlen);
     if (c.verb == GSTP_VERB_TIME_SYNC && r.status == GSTP_RS_OK) {
         /* NTP-style offset and round trip from the four timestamps (RFC 5905 section 8). */
         int64_t t4 = time_utc_ns(), t1 = 0, t2 = 0, t3 = 0;

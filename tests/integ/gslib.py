@@ -24,8 +24,16 @@ SIM = os.path.join(BUILD, "gridsense-sim")
 SANITIZED = os.environ.get("GS_SANITIZED") == "1"
 
 
+_SERVERS = []
+
+
 def fail(msg):
     print("FAIL: " + msg, file=sys.stderr)
+    for srv in _SERVERS:
+        lines = srv.log().splitlines()
+        print("---- last lines of %s ----" % srv.log_path, file=sys.stderr)
+        for l in lines[-60:]:
+            print(l, file=sys.stderr)
     sys.exit(1)
 
 
@@ -91,6 +99,7 @@ class Server:
         self.log_level = log_level
         self.proc = None
         self.log_path = os.path.join(data, "server-%d.log" % int(time.time() * 1000))
+        _SERVERS.append(self)
 
     def start(self, timeout=30):
         pf = os.path.join(self.data, "ports.json")

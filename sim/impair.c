@@ -1,0 +1,123 @@
+/* gridsense-sim: outgoing link of a terminal, with optional latency and jitter.
+ *
+ * With no impairment a frame goes straight to uv_write. Otherwise it waits in a per-terminal
+ * FIFO until its due time: now + latency + uniform(-jitter, +jitter), but never before the frame
+ * queued ahead of it, because TCP preserves order. One timer per terminal serves the FIFO.
+ */
+#include <stdlib.h>
+
+#include "core/util.h"
+#include "terminal.h"
+
+wreq_t *link_wreq(term_t *t, uint32_t cap)
+{
+    wreq_t *w = xmalloc(sizeof *w + cap);
+    w->next = NULL;
+    w->t = t;
+    w->mark_seq = 0;
+    w->due_ms = 0;
+    w->len = 0;
+    return w;
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    wreq_t *w = (wreq_t *)req;
+    term_t *t = w->t;
+    free(w);
+    if (status == UV_ECANCELED)
+        return; /* the connection is closing */
+    if (status < 0) {
+        term_write_failed(t, status);
+        return;
+    }
+    if (t->state == TS_ONLINE && link_queued(t) < SIM_WQ_LIMIT / 2)
+        term_writable(t);
+}
+
+/* Hands w to libuv. Takes ownership. */
+static int write_now(term_t *t, wreq_t *w)
+{
+    uv_buf_t b = uv_buf_init((char *)w->data, w->len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&t->tcp, &b, 1, on_write);
+    if (rc < 0) {
+        free(w);
+        return rc;
+    }
+    t->sim->st.bytes_sent += w->len;
+    if (w->mark_seq)
+        term_block_written(t, w->mark_seq);
+    return 0;
+}
+
+int link_send_direct(term_t *t, wreq_t *w)
+{
+    return write_now(t, w);
+}
+
+static void on_delay(uv_timer_t *h)
+{
+    term_t *t = h->data;
+    uint64_t now = uv_now(t->sim->loop);
+    while (t->dq_head && t->dq_head->due_ms <= now) {
+        wreq_t *w = t->dq_head;
+        t->dq_head = w->next;
+        if (!t->dq_head)
+            t->dq_tail = NULL;
+        t->dq_bytes -= w->len;
+        int rc = write_now(t, w);
+        if (rc < 0) {
+            term_write_failed(t, rc);
+            return;
+        }
+    }
+    if (t->dq_head)
+        uv_timer_start(&t->delay, on_delay, t->dq_head->due_ms - now, 0);
+}
+
+int link_send(term_t *t, wreq_t *w)
+{
+    const sim_config_t *c = &t->sim->cfg;
+    if (c->latency_ms == 0 && c->jitter_ms == 0)
+        return write_now(t, w);
+    uint64_t now = uv_now(t->sim->loop);
+    int64_t d = c->latency_ms;
+    if (c->jitter_ms)
+        d += (int64_t)(term_rand(t) % (2ull * c->jitter_ms + 1)) - (int64_t)c->jitter_ms;
+    uint64_t due = now + (uint64_t)(d > 0 ? d : 0);
+    if (due < t->dq_last_due)
+        due = t->dq_last_due;
+    t->dq_last_due = due;
+    w->due_ms = due;
+    w->next = NULL;
+    if (t->dq_tail)
+        t->dq_tail->next = w;
+    else
+        t->dq_head = w;
+    t->dq_tail = w;
+    t->dq_bytes += w->len;
+    if (t->dq_head == w)
+        uv_timer_start(&t->delay, on_delay, due - now, 0);
+    return 0;
+}
+
+size_t link_queued(const term_t *t)
+{
+    size_t q = t->dq_bytes;
+    if (t->state != TS_IDLE && t->state != TS_WAIT)
+        q += uv_stream_get_write_queue_size((const uv_stream_t *)&t->tcp);
+    return q;
+}
+
+void link_flush(term_t *t)
+{
+    while (t->dq_head) {
+        wreq_t *w = t->dq_head;
+        t->dq_head = w->next;
+        free(w);
+    }
+    t->dq_tail = NULL;
+    t->dq_bytes = 0;
+    t->dq_last_due = 0;
+    uv_timer_stop(&t->delay);
+}
