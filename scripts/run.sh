@@ -21,7 +21,10 @@ if [ ! -s "$SECRETS" ]; then
     --log-level warn
 fi
 
-"$B/gridsense" serve --data "$D" --http "$HTTP" --terminals "$TERM_ADDR" >"$D/server.log" 2>&1 &
+# Own sessions (setsid): Ctrl-C reaches only this script, which then stops the simulator
+# (it drains its acknowledgements) and the server with exactly one signal each; a second signal
+# would make them exit at once.
+setsid "$B/gridsense" serve --data "$D" --http "$HTTP" --terminals "$TERM_ADDR" >"$D/server.log" 2>&1 &
 SERVER=$!
 SIM=""
 cleanup() {
@@ -45,7 +48,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
-"$B/gridsense-sim" --server "127.0.0.1:$TPORT" --secrets "$SECRETS" --terminals "$N" \
+setsid "$B/gridsense-sim" --server "127.0.0.1:$TPORT" --secrets "$SECRETS" --terminals "$N" \
   --duration 0 --disturbed-fraction 0.35 --disturb 2 >"$D/sim.log" 2>&1 &
 SIM=$!
 
