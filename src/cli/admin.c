@@ -16,19 +16,18 @@
 
 static void terminal_usage(FILE *f)
 {
-    fprintf(f,
-            "Usage:\n"
-            "  gridsense terminal add ID [--name N] [--location LAT,LON] [--nominal-hz 50|60]\n"
-            "                            [--vt-ratio R] [--ct-ratio R]\n"
-            "      provisions one terminal and prints its secret (64 hex digits) once\n"
-            "  gridsense terminal add --count N --prefix P --secrets-out FILE [--force] [...]\n"
-            "      provisions P0001..PNNNN and writes 'ID SECRET' lines to FILE (mode 0600;\n"
-            "      an existing FILE is only replaced with --force)\n"
-            "  gridsense terminal list [--json]\n"
-            "  gridsense terminal remove ID\n"
-            "  gridsense terminal rotate-secret ID     prints the new secret once\n"
-            "\n"
-            "All take --data DIR (default ./data), --config FILE and --log-level LEVEL.\n");
+    fprintf(f, "Usage:\n"
+               "  gridsense terminal add ID [--name N] [--location LAT,LON] [--nominal-hz 50|60]\n"
+               "                            [--vt-ratio R] [--ct-ratio R]\n"
+               "      provisions one terminal and prints its secret (64 hex digits) once\n"
+               "  gridsense terminal add --count N --prefix P --secrets-out FILE [--force] [...]\n"
+               "      provisions P0001..PNNNN and writes 'ID SECRET' lines to FILE (mode 0600;\n"
+               "      an existing FILE is only replaced with --force)\n"
+               "  gridsense terminal list [--json]\n"
+               "  gridsense terminal remove ID\n"
+               "  gridsense terminal rotate-secret ID     prints the new secret once\n"
+               "\n"
+               "All take --data DIR (default ./data), --config FILE and --log-level LEVEL.\n");
 }
 
 static void command_usage(FILE *f)
@@ -122,7 +121,8 @@ static int admin_open(admin_t *a)
     return 0;
 }
 
-/* ---- terminal --------------------------------------------------------------------------------- */
+/* ---- terminal ---------------------------------------------------------------------------------
+ */
 
 static int parse_terminal_fields(store_terminal_t *t, const char **v)
 {
@@ -148,7 +148,8 @@ static int parse_terminal_fields(store_terminal_t *t, const char **v)
         *comma = 0;
         if (parse_double(lat, -90, 90, &t->lat) < 0 ||
             parse_double(comma + 1, -180, 180, &t->lon) < 0) {
-            fprintf(stderr, "gridsense: --location must be LAT,LON in degrees (-90..90,-180..180)\n");
+            fprintf(stderr,
+                    "gridsense: --location must be LAT,LON in degrees (-90..90,-180..180)\n");
             return EXIT_USAGE;
         }
         t->has_location = 1;
@@ -183,8 +184,9 @@ static int list_print_cb(void *ud, const store_terminal_t *t)
         buf_json_str(&b, t->id, (size_t)-1);
         buf_puts(&b, ",\"name\":");
         buf_json_str(&b, t->name, (size_t)-1);
-        buf_printf(&b, ",\"nominal_hz\":%d,\"vt_ratio\":%g,\"ct_ratio\":%g,\"durable_seq\":%llu,"
-                       "\"created\":\"%s\"}",
+        buf_printf(&b,
+                   ",\"nominal_hz\":%d,\"vt_ratio\":%g,\"ct_ratio\":%g,\"durable_seq\":%llu,"
+                   "\"created\":\"%s\"}",
                    t->nominal_hz, t->vt_ratio, t->ct_ratio, (unsigned long long)t->durable_seq,
                    when);
         puts(b.data);
@@ -203,9 +205,9 @@ int cmd_terminal(int argc, char **argv)
         return argc < 2 ? EXIT_USAGE : 0;
     }
     const char *sub = argv[1];
-    static const char *const valopts[] = {"--name",  "--location", "--nominal-hz", "--vt-ratio",
-                                          "--ct-ratio", "--count",  "--prefix",     "--secrets-out",
-                                          NULL};
+    static const char *const valopts[] = {"--name",     "--location",    "--nominal-hz",
+                                          "--vt-ratio", "--ct-ratio",    "--count",
+                                          "--prefix",   "--secrets-out", NULL};
     static const char *const flags[] = {"--json", "--force", NULL};
     const char *vals[9] = {0};
     int flagv[2] = {0};
@@ -235,8 +237,10 @@ int cmd_terminal(int argc, char **argv)
             char probe[GSTP_MAX_ID + 16];
             snprintf(probe, sizeof probe, "%s%04lld", vals[6], (long long)count);
             if (!gstp_valid_id(probe)) {
-                fprintf(stderr, "gridsense: --prefix gives invalid ids like '%s' (1..32 of "
-                                "A-Z a-z 0-9 . _ -)\n", probe);
+                fprintf(stderr,
+                        "gridsense: --prefix gives invalid ids like '%s' (1..32 of "
+                        "A-Z a-z 0-9 . _ -)\n",
+                        probe);
                 return EXIT_USAGE;
             }
             int fd = open(vals[7], O_WRONLY | O_CREAT | (flagv[1] ? O_TRUNC : O_EXCL), 0600);
@@ -351,7 +355,8 @@ int cmd_terminal(int argc, char **argv)
     return EXIT_USAGE;
 }
 
-/* ---- command ---------------------------------------------------------------------------------- */
+/* ---- command ----------------------------------------------------------------------------------
+ */
 
 static int cmd_print_cb(void *ud, const store_command_t *c)
 {
@@ -365,8 +370,7 @@ static int cmd_print_cb(void *ud, const store_command_t *c)
         verb_tlv_json(&b, c->result, c->result_len);
         printf("%-8lld %-16s %-13s %-8s %s %s\n", (long long)c->id, c->terminal_id,
                verb_name(c->verb), store_cmd_state_name(c->state),
-               time_fmt_utc(c->updated_ns, when, sizeof when),
-               c->result_status >= 0 ? b.data : "");
+               time_fmt_utc(c->updated_ns, when, sizeof when), c->result_status >= 0 ? b.data : "");
     }
     buf_free(&b);
     return 0;
@@ -420,8 +424,7 @@ int cmd_command(int argc, char **argv)
         int64_t id;
         int r = store_command_create(a.st, a.pos[0], verb, tlv, tlen, ttl * 1000000000LL, &id);
         if (r < 0) {
-            fprintf(stderr, "gridsense: %s\n",
-                    r == GS_ENOTFOUND ? "no such terminal" : err_str(r));
+            fprintf(stderr, "gridsense: %s\n", r == GS_ENOTFOUND ? "no such terminal" : err_str(r));
             store_close(a.st);
             return 1;
         }

@@ -53,8 +53,8 @@ int config_common_opt(config_t *c, int argc, char **argv, int *i);
 int verb_parse(const char *name);
 const char *verb_name(int verb);
 /* Encodes key=value pairs for verb into TLV; err gets a reason on failure (GS_EINVAL). */
-int verb_args_from_kv(int verb, int n, const char *const *kv, uint8_t *out, size_t cap,
-                      size_t *len, char *err, size_t errlen);
+int verb_args_from_kv(int verb, int n, const char *const *kv, uint8_t *out, size_t cap, size_t *len,
+                      char *err, size_t errlen);
 /* Appends a JSON object describing a TLV argument/result list. */
 void verb_tlv_json(buf_t *b, const uint8_t *tlv, size_t n);
 /* Appends a JSON object for one command row. */

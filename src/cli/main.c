@@ -32,34 +32,34 @@ static void usage(FILE *f)
 
 static void serve_usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: gridsense serve [OPTIONS]\n"
-            "\n"
-            "Runs the server on embedded defaults unless told otherwise. Precedence: defaults,\n"
-            "then the config file, then these flags.\n"
-            "\n"
-            "  --config FILE          INI file (sections [server] [terminals] [http] [store],\n"
-            "                         see docs/operations.md)\n"
-            "  --data DIR             data directory holding gridsense.db (default ./data)\n"
-            "  --terminals ADDR:PORT  terminal (GSTP) listener (default 0.0.0.0:7100)\n"
-            "  --http ADDR:PORT       HTTP API and metrics listener (default 127.0.0.1:8080)\n"
-            "  --log-level LEVEL      error|warn|info|debug|trace (default info)\n"
-            "  --heartbeat S          PING interval in seconds, 3 missed close a session\n"
-            "                         (default 30)\n"
-            "  --ack-window N         unacknowledged blocks per terminal (default 64)\n"
-            "  --max-per-ip N         connections per remote address (default 2000)\n"
-            "  --max-connections N    terminal connections in total (default 19000)\n"
-            "  --sync full|normal     full: acknowledged data survives power loss (default);\n"
-            "                         normal: survives a process crash only, faster\n"
-            "  --port-file FILE       write {\"terminals\":P,\"http\":P} once listening (for\n"
-            "                         scripts using port 0)\n"
-            "  --help                 this text\n"
-            "\n"
-            "Signals: SIGINT/SIGTERM stop gracefully (everything received is committed and\n"
-            "acknowledged first); a second signal exits at once.\n");
+    fprintf(f, "Usage: gridsense serve [OPTIONS]\n"
+               "\n"
+               "Runs the server on embedded defaults unless told otherwise. Precedence: defaults,\n"
+               "then the config file, then these flags.\n"
+               "\n"
+               "  --config FILE          INI file (sections [server] [terminals] [http] [store],\n"
+               "                         see docs/operations.md)\n"
+               "  --data DIR             data directory holding gridsense.db (default ./data)\n"
+               "  --terminals ADDR:PORT  terminal (GSTP) listener (default 0.0.0.0:7100)\n"
+               "  --http ADDR:PORT       HTTP API and metrics listener (default 127.0.0.1:8080)\n"
+               "  --log-level LEVEL      error|warn|info|debug|trace (default info)\n"
+               "  --heartbeat S          PING interval in seconds, 3 missed close a session\n"
+               "                         (default 30)\n"
+               "  --ack-window N         unacknowledged blocks per terminal (default 64)\n"
+               "  --max-per-ip N         connections per remote address (default 2000)\n"
+               "  --max-connections N    terminal connections in total (default 19000)\n"
+               "  --sync full|normal     full: acknowledged data survives power loss (default);\n"
+               "                         normal: survives a process crash only, faster\n"
+               "  --port-file FILE       write {\"terminals\":P,\"http\":P} once listening (for\n"
+               "                         scripts using port 0)\n"
+               "  --help                 this text\n"
+               "\n"
+               "Signals: SIGINT/SIGTERM stop gracefully (everything received is committed and\n"
+               "acknowledged first); a second signal exits at once.\n");
 }
 
-/* ---- serve ------------------------------------------------------------------------------------ */
+/* ---- serve ------------------------------------------------------------------------------------
+ */
 
 typedef struct {
     uv_loop_t *loop;
@@ -189,8 +189,8 @@ int cmd_serve(int argc, char **argv)
         goto fail;
     }
     api_t api = {.gw = sv.gw, .st = st, .started_ns = time_utc_ns()};
-    if (web_start(sv.loop, c.http_host, c.http_port, api_handle, &api, &sv.web, err,
-                  sizeof err) < 0) {
+    if (web_start(sv.loop, c.http_host, c.http_port, api_handle, &api, &sv.web, err, sizeof err) <
+        0) {
         log_error(NULL, "%s", err);
         gw_stop(sv.gw, NULL, NULL);
         uv_run(sv.loop, UV_RUN_DEFAULT);

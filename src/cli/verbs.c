@@ -11,9 +11,12 @@ static const struct {
     int verb;
     const char *name;
 } verbs[] = {
-    {GSTP_VERB_GET_STATUS, "get-status"}, {GSTP_VERB_CAPTURE, "capture"},
-    {GSTP_VERB_STREAM_START, "stream-start"}, {GSTP_VERB_STREAM_STOP, "stream-stop"},
-    {GSTP_VERB_SET_CONFIG, "set-config"},     {GSTP_VERB_TIME_SYNC, "time-sync"},
+    {GSTP_VERB_GET_STATUS, "get-status"},
+    {GSTP_VERB_CAPTURE, "capture"},
+    {GSTP_VERB_STREAM_START, "stream-start"},
+    {GSTP_VERB_STREAM_STOP, "stream-stop"},
+    {GSTP_VERB_SET_CONFIG, "set-config"},
+    {GSTP_VERB_TIME_SYNC, "time-sync"},
     {GSTP_VERB_REBOOT, "reboot"},
 };
 
@@ -50,8 +53,8 @@ const char *verb_name(int verb)
     return "unknown";
 }
 
-int verb_args_from_kv(int verb, int n, const char *const *kv, uint8_t *out, size_t cap,
-                      size_t *len, char *err, size_t errlen)
+int verb_args_from_kv(int verb, int n, const char *const *kv, uint8_t *out, size_t cap, size_t *len,
+                      char *err, size_t errlen)
 {
     gstp_tlv_writer_t w;
     gstp_tlv_writer_init(&w, out, cap);

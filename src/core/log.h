@@ -26,8 +26,8 @@ void log_msg(log_level_t level, const char *who, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define log_error(who, ...) log_msg(LOG_ERROR, who, __VA_ARGS__)
-#define log_warn(who, ...) log_msg(LOG_WARN, who, __VA_ARGS__)
-#define log_info(who, ...) log_msg(LOG_INFO, who, __VA_ARGS__)
+#define log_warn(who, ...)  log_msg(LOG_WARN, who, __VA_ARGS__)
+#define log_info(who, ...)  log_msg(LOG_INFO, who, __VA_ARGS__)
 #define log_debug(who, ...)                                                                        \
     do {                                                                                           \
         if (log_get_level() >= LOG_DEBUG)                                                          \

@@ -33,22 +33,23 @@ extern "C" {
 
 /* ---- Constants ------------------------------------------------------------------------------ */
 
-#define GSTP_MAGIC0 0xC5u /* first magic byte: not ASCII, so text injected by modems never starts a frame */
-#define GSTP_MAGIC1 0x47u /* 'G' */
-#define GSTP_VERSION 1u   /* protocol version implemented by this codec */
-#define GSTP_HEADER_LEN 10u
-#define GSTP_TRAILER_LEN 4u   /* CRC-32C of header and payload */
-#define GSTP_MAX_PAYLOAD 2048u /* hard limit; a larger length field is a header error */
-#define GSTP_MAX_FRAME (GSTP_HEADER_LEN + GSTP_MAX_PAYLOAD + GSTP_TRAILER_LEN)
-#define GSTP_NONCE_LEN 32u
-#define GSTP_MAC_LEN 32u /* HMAC-SHA256 */
-#define GSTP_SECRET_LEN 32u
-#define GSTP_MAX_ID 32u        /* terminal id: 1..32 bytes of [A-Za-z0-9._-] */
-#define GSTP_MAX_STR 64u       /* other strings in HELLO (versions, IMEI, ICCID, channel names) */
-#define GSTP_MAX_CHANNELS 16u
-#define GSTP_MAX_TLV 512u      /* bytes of TLV arguments in COMMAND / RESULT */
-#define GSTP_BLOCK_HDR_LEN 40u /* fixed part of WAVEFORM and EVENT payloads */
-#define GSTP_EVENT_HDR_LEN 16u /* extra fixed part of an EVENT payload after the block header */
+#define GSTP_MAGIC0                                                                                \
+    0xC5u /* first magic byte: not ASCII, so text injected by modems never starts a frame */
+#define GSTP_MAGIC1            0x47u /* 'G' */
+#define GSTP_VERSION           1u    /* protocol version implemented by this codec */
+#define GSTP_HEADER_LEN        10u
+#define GSTP_TRAILER_LEN       4u    /* CRC-32C of header and payload */
+#define GSTP_MAX_PAYLOAD       2048u /* hard limit; a larger length field is a header error */
+#define GSTP_MAX_FRAME         (GSTP_HEADER_LEN + GSTP_MAX_PAYLOAD + GSTP_TRAILER_LEN)
+#define GSTP_NONCE_LEN         32u
+#define GSTP_MAC_LEN           32u /* HMAC-SHA256 */
+#define GSTP_SECRET_LEN        32u
+#define GSTP_MAX_ID            32u /* terminal id: 1..32 bytes of [A-Za-z0-9._-] */
+#define GSTP_MAX_STR           64u /* other strings in HELLO (versions, IMEI, ICCID, channel names) */
+#define GSTP_MAX_CHANNELS      16u
+#define GSTP_MAX_TLV           512u /* bytes of TLV arguments in COMMAND / RESULT */
+#define GSTP_BLOCK_HDR_LEN     40u  /* fixed part of WAVEFORM and EVENT payloads */
+#define GSTP_EVENT_HDR_LEN     16u /* extra fixed part of an EVENT payload after the block header */
 #define GSTP_MAX_BLOCK_SAMPLES 8192u /* sample sets per block (per channel) */
 
 /* Frame types. 0x01-0x0F session, 0x10-0x1F data, 0x20-0x2F commands, 0x30-0x3F control. */
@@ -87,7 +88,8 @@ typedef enum {
     GSTP_E_ARG = -6     /* invalid argument from the caller */
 } gstp_rc_t;
 
-/* ---- CRC and framing -------------------------------------------------------------------------- */
+/* ---- CRC and framing --------------------------------------------------------------------------
+ */
 
 /* CRC-32C (Castagnoli, reflected polynomial 0x82F63B78, init and final xor 0xFFFFFFFF), as in
  * RFC 3720 appendix B.4. Returns the CRC of n bytes. Incremental use: pass the previous return
@@ -152,7 +154,8 @@ int gstp_frame_write(uint8_t *out, size_t cap, uint8_t type, uint8_t flags, cons
  * check and CRC. Returns GSTP_OK, or GSTP_E_ARG if frame[0..len) is not one well-formed frame. */
 int gstp_frame_set_flags(uint8_t *frame, size_t len, uint8_t flags);
 
-/* ---- TLV -------------------------------------------------------------------------------------- */
+/* ---- TLV --------------------------------------------------------------------------------------
+ */
 /* TLV lists (HELLO extensions, COMMAND arguments, RESULT payloads, WELCOME extensions):
  * u8 tag, u16 length, value. Receivers skip tags they do not know (extension rule). */
 
@@ -206,7 +209,8 @@ int gstp_tlv_str(const gstp_tlv_t *t, char *out, size_t cap);
 /* Finds the first element with `tag` in a TLV list. Returns 1 (found), 0 (absent) or GSTP_E_TLV. */
 int gstp_tlv_find(const uint8_t *buf, size_t n, uint8_t tag, gstp_tlv_t *out);
 
-/* ---- Session messages ------------------------------------------------------------------------- */
+/* ---- Session messages -------------------------------------------------------------------------
+ */
 
 typedef enum { GSTP_KIND_VOLTAGE = 1, GSTP_KIND_CURRENT = 2 } gstp_chan_kind_t;
 typedef enum { GSTP_PHASE_A = 1, GSTP_PHASE_B, GSTP_PHASE_C, GSTP_PHASE_N } gstp_phase_t;
@@ -240,18 +244,18 @@ typedef struct {
 
 /* HELLO tags (TLV). Mandatory: TERMINAL_ID, SAMPLE_RATE, NOMINAL_HZ, at least one CHANNEL. */
 enum {
-    GSTP_HT_TERMINAL_ID = 1, /* str */
-    GSTP_HT_FW_VERSION = 2,  /* str */
-    GSTP_HT_HW_VERSION = 3,  /* str */
-    GSTP_HT_IMEI = 4,        /* str */
-    GSTP_HT_ICCID = 5,       /* str */
-    GSTP_HT_SAMPLE_RATE = 6, /* u32, samples/s per channel */
-    GSTP_HT_NOMINAL_HZ = 7,  /* u8, 50 or 60 */
-    GSTP_HT_VT_RATIO = 8,    /* f32 LE, primary/secondary */
-    GSTP_HT_CT_RATIO = 9,    /* f32 LE */
+    GSTP_HT_TERMINAL_ID = 1,   /* str */
+    GSTP_HT_FW_VERSION = 2,    /* str */
+    GSTP_HT_HW_VERSION = 3,    /* str */
+    GSTP_HT_IMEI = 4,          /* str */
+    GSTP_HT_ICCID = 5,         /* str */
+    GSTP_HT_SAMPLE_RATE = 6,   /* u32, samples/s per channel */
+    GSTP_HT_NOMINAL_HZ = 7,    /* u8, 50 or 60 */
+    GSTP_HT_VT_RATIO = 8,      /* f32 LE, primary/secondary */
+    GSTP_HT_CT_RATIO = 9,      /* f32 LE */
     GSTP_HT_TIME_SOURCE = 10,  /* u8 gstp_time_source_t */
     GSTP_HT_TIME_QUALITY = 11, /* u8 gstp_time_quality_t */
-    GSTP_HT_CHANNEL = 12,    /* u8 index, u8 kind, u8 phase, u8 unit, f32 scale, name bytes */
+    GSTP_HT_CHANNEL = 12,      /* u8 index, u8 kind, u8 phase, u8 unit, f32 scale, name bytes */
     GSTP_HT_BUFFER_BLOCKS = 13 /* u32, capacity of the terminal's unacked-block buffer */
 };
 
@@ -292,17 +296,17 @@ typedef struct {
 } gstp_welcome_t;
 
 typedef enum {
-    GSTP_REJ_PROTOCOL = 1,    /* malformed handshake or wrong frame order */
-    GSTP_REJ_VERSION = 2,     /* no common protocol version */
-    GSTP_REJ_UNKNOWN_ID = 3,  /* terminal id not provisioned */
-    GSTP_REJ_BAD_AUTH = 4,    /* HMAC mismatch */
-    GSTP_REJ_RATE_LIMIT = 5,  /* too many failed logins; retry later */
-    GSTP_REJ_BUSY = 6,        /* server at its connection or load limit */
-    GSTP_REJ_TIMEOUT = 7,     /* handshake not completed in time */
-    GSTP_REJ_REPLACED = 8,    /* (in BYE) a newer session of the same terminal took over */
-    GSTP_REJ_SHUTDOWN = 9,    /* (in BYE) server shutting down */
-    GSTP_REJ_DEAD = 10,       /* (in BYE) heartbeats missed */
-    GSTP_REJ_BAD_CONFIG = 11  /* HELLO capabilities invalid (rate, channels) */
+    GSTP_REJ_PROTOCOL = 1,   /* malformed handshake or wrong frame order */
+    GSTP_REJ_VERSION = 2,    /* no common protocol version */
+    GSTP_REJ_UNKNOWN_ID = 3, /* terminal id not provisioned */
+    GSTP_REJ_BAD_AUTH = 4,   /* HMAC mismatch */
+    GSTP_REJ_RATE_LIMIT = 5, /* too many failed logins; retry later */
+    GSTP_REJ_BUSY = 6,       /* server at its connection or load limit */
+    GSTP_REJ_TIMEOUT = 7,    /* handshake not completed in time */
+    GSTP_REJ_REPLACED = 8,   /* (in BYE) a newer session of the same terminal took over */
+    GSTP_REJ_SHUTDOWN = 9,   /* (in BYE) server shutting down */
+    GSTP_REJ_DEAD = 10,      /* (in BYE) heartbeats missed */
+    GSTP_REJ_BAD_CONFIG = 11 /* HELLO capabilities invalid (rate, channels) */
 } gstp_reason_t;
 
 /* REJECT and BYE share a layout: u16 reason, u16 retry_after_s, message bytes. */
@@ -316,7 +320,8 @@ typedef struct {
  * (32 bytes) followed by the HELLO payload exactly as sent). The codec does not implement SHA-256
  * (firmware has hardware or its own library); callers compute the MAC. */
 
-/* ---- Data messages ---------------------------------------------------------------------------- */
+/* ---- Data messages ----------------------------------------------------------------------------
+ */
 
 typedef enum { GSTP_FMT_INT16 = 1, GSTP_FMT_INT32 = 2 } gstp_sample_fmt_t;
 
@@ -335,10 +340,10 @@ typedef struct {
     uint8_t sample_fmt;    /* gstp_sample_fmt_t */
     uint8_t nchannels;     /* popcount(channel_mask), repeated as a check */
     uint8_t chunk_index;
-    uint8_t chunk_count;   /* 1..255 */
-    uint8_t codec;         /* 0 = raw interleaved; others reserved for compression */
-    uint16_t reserved;     /* 0 */
-    uint16_t n_in_chunk;   /* sample sets carried by this chunk (set by the encoder/parser) */
+    uint8_t chunk_count; /* 1..255 */
+    uint8_t codec;       /* 0 = raw interleaved; others reserved for compression */
+    uint16_t reserved;   /* 0 */
+    uint16_t n_in_chunk; /* sample sets carried by this chunk (set by the encoder/parser) */
 } gstp_block_hdr_t;
 
 /* EVENT extra header (after the block header, before samples, in every chunk). */
@@ -352,11 +357,11 @@ typedef enum {
 } gstp_trigger_t;
 
 typedef struct {
-    int64_t trigger_ns;       /* UTC time of the trigger */
-    uint16_t trigger;         /* gstp_trigger_t */
-    uint16_t pretrigger;      /* sample sets before the trigger */
-    uint16_t value_permille;  /* residual (dip) or peak (swell) in 0.1 % of nominal, 0 unknown */
-    uint16_t channel;         /* channel index that triggered, 0xFFFF = several/unknown */
+    int64_t trigger_ns;      /* UTC time of the trigger */
+    uint16_t trigger;        /* gstp_trigger_t */
+    uint16_t pretrigger;     /* sample sets before the trigger */
+    uint16_t value_permille; /* residual (dip) or peak (swell) in 0.1 % of nominal, 0 unknown */
+    uint16_t channel;        /* channel index that triggered, 0xFFFF = several/unknown */
 } gstp_event_hdr_t;
 
 /* A parsed WAVEFORM or EVENT chunk. `samples` points into the frame (little-endian, interleaved
@@ -372,15 +377,15 @@ typedef struct {
 #define GSTP_NA_I16 INT16_MIN
 #define GSTP_NA_U16 UINT16_MAX
 typedef struct {
-    int64_t time_ns;         /* terminal UTC time of the reading */
-    int16_t rsrp_dbm;        /* LTE RSRP, dBm (-140..-44), or GSTP_NA_I16 */
-    int16_t rssi_dbm;        /* RSSI, dBm, or GSTP_NA_I16 */
-    uint8_t csq;             /* AT+CSQ 0..31, 99 unknown */
-    uint8_t gps_fix;         /* 0 none, 2 = 2D, 3 = 3D */
-    uint8_t gps_sats;        /* satellites used */
-    uint8_t time_quality;    /* gstp_time_quality_t */
-    uint16_t supply_mv;      /* supply voltage mV, or GSTP_NA_U16 */
-    int16_t temp_c10;        /* board temperature in 0.1 degC, or GSTP_NA_I16 */
+    int64_t time_ns;          /* terminal UTC time of the reading */
+    int16_t rsrp_dbm;         /* LTE RSRP, dBm (-140..-44), or GSTP_NA_I16 */
+    int16_t rssi_dbm;         /* RSSI, dBm, or GSTP_NA_I16 */
+    uint8_t csq;              /* AT+CSQ 0..31, 99 unknown */
+    uint8_t gps_fix;          /* 0 none, 2 = 2D, 3 = 3D */
+    uint8_t gps_sats;         /* satellites used */
+    uint8_t time_quality;     /* gstp_time_quality_t */
+    uint16_t supply_mv;       /* supply voltage mV, or GSTP_NA_U16 */
+    int16_t temp_c10;         /* board temperature in 0.1 degC, or GSTP_NA_I16 */
     uint16_t buffer_permille; /* unsent-buffer fill, 0..1000 */
     uint32_t uptime_s;
     uint32_t buffered_blocks; /* blocks waiting for acknowledgement or transmission */
@@ -392,16 +397,17 @@ typedef struct {
     uint64_t seq; /* every block with seq <= this is durably stored */
 } gstp_ack_t;
 
-/* ---- Commands --------------------------------------------------------------------------------- */
+/* ---- Commands ---------------------------------------------------------------------------------
+ */
 
 typedef enum {
     GSTP_VERB_GET_STATUS = 1,   /* result: a STATUS frame is also sent; RESULT OK */
     GSTP_VERB_CAPTURE = 2,      /* args CYCLES, PRETRIGGER; result BLOCK_SEQ of the EVENT block */
     GSTP_VERB_STREAM_START = 3, /* start continuous WAVEFORM streaming */
     GSTP_VERB_STREAM_STOP = 4,
-    GSTP_VERB_SET_CONFIG = 5,   /* args REPORT_INTERVAL, STREAM, DIP_PERMILLE, SWELL_PERMILLE */
-    GSTP_VERB_TIME_SYNC = 6,    /* arg SERVER_TIME; result TERM_RX_TIME, TERM_TX_TIME */
-    GSTP_VERB_REBOOT = 7        /* RESULT ACCEPTED then the terminal restarts */
+    GSTP_VERB_SET_CONFIG = 5, /* args REPORT_INTERVAL, STREAM, DIP_PERMILLE, SWELL_PERMILLE */
+    GSTP_VERB_TIME_SYNC = 6,  /* arg SERVER_TIME; result TERM_RX_TIME, TERM_TX_TIME */
+    GSTP_VERB_REBOOT = 7      /* RESULT ACCEPTED then the terminal restarts */
 } gstp_verb_t;
 
 /* Argument and result TLV tags (shared space). */
@@ -420,8 +426,8 @@ enum {
 };
 
 typedef enum {
-    GSTP_RS_OK = 0,          /* done */
-    GSTP_RS_ACCEPTED = 1,    /* received and started; a final RESULT follows */
+    GSTP_RS_OK = 0,       /* done */
+    GSTP_RS_ACCEPTED = 1, /* received and started; a final RESULT follows */
     GSTP_RS_UNKNOWN_VERB = 2,
     GSTP_RS_BAD_ARGS = 3,
     GSTP_RS_BUSY = 4,
@@ -442,7 +448,8 @@ typedef struct {
     const uint8_t *tlv;
 } gstp_result_t;
 
-/* ---- Control ---------------------------------------------------------------------------------- */
+/* ---- Control ----------------------------------------------------------------------------------
+ */
 
 typedef struct {
     uint32_t token;         /* echoed in PONG */
@@ -463,7 +470,8 @@ typedef struct {
     char message[GSTP_MAX_STR + 1];
 } gstp_error_t;
 
-/* ---- Encoders --------------------------------------------------------------------------------- */
+/* ---- Encoders ---------------------------------------------------------------------------------
+ */
 /* Each writes one complete frame into out[0..cap) and returns its length (> 0), or a negative
  * gstp_rc_t. Header version byte = GSTP_VERSION, flags 0. Strings longer than their limit are
  * GSTP_E_RANGE. */
@@ -494,7 +502,8 @@ int gstp_encode_block(uint8_t *out, size_t cap, const gstp_block_hdr_t *hdr,
 uint16_t gstp_block_chunk_capacity(uint8_t nchannels, uint8_t sample_fmt, int is_event,
                                    size_t max_payload);
 
-/* ---- Parsers ---------------------------------------------------------------------------------- */
+/* ---- Parsers ----------------------------------------------------------------------------------
+ */
 /* Each parses the payload of a frame of the matching type into *m. Returns GSTP_OK or a negative
  * gstp_rc_t; on error *m is unspecified. Pointers in *m point into `f`'s payload. Fields are
  * range-checked (lengths, enums where closed, counts); trailing bytes after fixed layouts are

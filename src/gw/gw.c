@@ -10,15 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define READ_BUF_SIZE (64 * 1024)
-#define DEC_BUF_SIZE (GSTP_MAX_FRAME + 1024)
+#define READ_BUF_SIZE  (64 * 1024)
+#define DEC_BUF_SIZE   (GSTP_MAX_FRAME + 1024)
 #define CLOSE_GRACE_NS (5 * 1000000000LL)
 #define AUTH_WINDOW_NS (60 * 1000000000LL)
-#define AUTH_MAP_MAX 100000
+#define AUTH_MAP_MAX   100000
 #define TIMESYNC_SLOTS 8
 /* Server-computed tags appended to a TIME_SYNC result (outside the terminal's tag range). */
 #define TAG_OFFSET_NS 100
-#define TAG_RTT_NS 101
+#define TAG_RTT_NS    101
 
 enum { S_HELLO, S_AUTH, S_ONLINE, S_CLOSING };
 
@@ -160,7 +160,8 @@ static void sess_close(sess_t *s, const char *reason);
 static void update_reading(sess_t *s);
 static void send_pending_commands(sess_t *s);
 
-/* ---- output ----------------------------------------------------------------------------------- */
+/* ---- output -----------------------------------------------------------------------------------
+ */
 
 typedef struct {
     uv_write_t req;
@@ -253,7 +254,8 @@ static void reject(sess_t *s, uint16_t reason, uint16_t retry, const char *msg)
     sess_close(s, gstp_reason_name(reason));
 }
 
-/* ---- session lifecycle ------------------------------------------------------------------------ */
+/* ---- session lifecycle ------------------------------------------------------------------------
+ */
 
 static void ip_count_add(gw_t *g, const char *ip, int delta)
 {
@@ -373,7 +375,8 @@ static void sess_close(sess_t *s, const char *reason)
     }
 }
 
-/* ---- reading and backpressure ----------------------------------------------------------------- */
+/* ---- reading and backpressure -----------------------------------------------------------------
+ */
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
@@ -437,7 +440,8 @@ static void check_pressure(gw_t *g)
     }
 }
 
-/* ---- handshake -------------------------------------------------------------------------------- */
+/* ---- handshake --------------------------------------------------------------------------------
+ */
 
 static authfail_t *authfail_get(gw_t *g, const char *prefix, const char *key, int create)
 {
@@ -619,7 +623,8 @@ static void on_auth(sess_t *s, const gstp_frame_t *f)
     update_reading(s);
 }
 
-/* ---- data ------------------------------------------------------------------------------------- */
+/* ---- data -------------------------------------------------------------------------------------
+ */
 
 static size_t sample_width(uint8_t fmt)
 {
@@ -779,7 +784,8 @@ static void on_status(sess_t *s, const gstp_frame_t *f)
     store_submit(g->st, it);
 }
 
-/* ---- commands --------------------------------------------------------------------------------- */
+/* ---- commands ---------------------------------------------------------------------------------
+ */
 
 static void send_command(sess_t *s, const store_command_t *c)
 {
@@ -800,10 +806,8 @@ static void send_command(sess_t *s, const store_command_t *c)
         alen = c->args_len < sizeof args ? c->args_len : sizeof args;
         memcpy(args, c->args, alen);
     }
-    gstp_command_t m = {.id = (uint64_t)c->id,
-                        .verb = (uint16_t)c->verb,
-                        .tlv_len = (uint16_t)alen,
-                        .tlv = args};
+    gstp_command_t m = {
+        .id = (uint64_t)c->id, .verb = (uint16_t)c->verb, .tlv_len = (uint16_t)alen, .tlv = args};
     SEND(s, gstp_encode_command, &m);
     g->st_.commands_sent++;
     if (c->state == STORE_CMD_QUEUED)
@@ -912,7 +916,8 @@ static int newcmd_cb(void *ud, const store_command_t *c)
     return 0;
 }
 
-/* ---- frame dispatch --------------------------------------------------------------------------- */
+/* ---- frame dispatch ---------------------------------------------------------------------------
+ */
 
 static void on_frame(sess_t *s, const gstp_frame_t *f)
 {
@@ -1040,7 +1045,8 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     account_decoder(g, &before, &s->dec);
 }
 
-/* ---- accept ----------------------------------------------------------------------------------- */
+/* ---- accept -----------------------------------------------------------------------------------
+ */
 
 static void on_connection(uv_stream_t *server, int status)
 {
@@ -1103,7 +1109,8 @@ static void on_connection(uv_stream_t *server, int status)
     update_reading(s);
 }
 
-/* ---- store completions ------------------------------------------------------------------------ */
+/* ---- store completions ------------------------------------------------------------------------
+ */
 
 /* Writer thread: only queue and wake the loop. */
 static void store_done(store_item_t *batch, void *ud)
@@ -1157,8 +1164,8 @@ static void process_done(gw_t *g)
                     mark_dirty(g, t);
                 } else {
                     /* Not durable: make the terminal re-send from what is. */
-                    log_error(t->id, "block %llu not stored: %s",
-                              (unsigned long long)it->seq, err_str(it->result));
+                    log_error(t->id, "block %llu not stored: %s", (unsigned long long)it->seq,
+                              err_str(it->result));
                     t->submitted_seq = t->durable_seq;
                     if (t->sess)
                         sess_close(t->sess, "store failure");
@@ -1191,7 +1198,8 @@ static void async_cb(uv_async_t *a)
     process_done(a->data);
 }
 
-/* ---- periodic work ---------------------------------------------------------------------------- */
+/* ---- periodic work ----------------------------------------------------------------------------
+ */
 
 static void tick_cb(uv_timer_t *timer)
 {
@@ -1215,7 +1223,8 @@ static void tick_cb(uv_timer_t *timer)
                 send_reject(s, 1, GSTP_REJ_DEAD, 0, "heartbeat timeout");
                 sess_close(s, "heartbeat timeout");
             } else if (now - s->last_ping_ns >= hb) {
-                gstp_ping_t p = {.token = (uint32_t)(now / 1000000), .sender_time_ns = time_utc_ns()};
+                gstp_ping_t p = {.token = (uint32_t)(now / 1000000),
+                                 .sender_time_ns = time_utc_ns()};
                 SEND(s, gstp_encode_ping, &p);
                 s->last_ping_ns = now;
             }
@@ -1243,7 +1252,8 @@ static void tick_cb(uv_timer_t *timer)
     check_pressure(g);
 }
 
-/* ---- start/stop ------------------------------------------------------------------------------- */
+/* ---- start/stop -------------------------------------------------------------------------------
+ */
 
 static void plain_close_cb(uv_handle_t *h)
 {
@@ -1385,7 +1395,8 @@ void gw_free(gw_t *g)
     free(g);
 }
 
-/* ---- registry --------------------------------------------------------------------------------- */
+/* ---- registry ---------------------------------------------------------------------------------
+ */
 
 int gw_term_info(gw_t *g, const char *id, gw_term_info_t *out)
 {

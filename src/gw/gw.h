@@ -24,20 +24,20 @@ typedef struct gw gw_t;
 
 /* Gateway settings. gw_opts_default() fills the defaults documented here. */
 typedef struct {
-    char host[64];             /* listen address, default "0.0.0.0" */
-    int port;                  /* default 7100; 0 = OS-chosen */
-    int heartbeat_s;           /* PING interval, default 30; 3 missed closes the session */
-    int ack_window;            /* max unacknowledged blocks per terminal, default 64 */
-    int handshake_timeout_ms;  /* default 10000 */
-    int max_connections;       /* global, default 19000 */
-    int max_per_ip;            /* per remote address, default 2000 */
-    int auth_fail_per_ip;      /* failed logins per address per minute before rate limiting, 20 */
-    int auth_fail_per_id;      /* failed logins per terminal id per minute, default 5 */
-    size_t max_block_bytes;    /* largest reassembled block accepted, default 256 KiB */
-    size_t inflight_high;      /* stop reading when bytes waiting for the store exceed, 64 MiB */
-    size_t inflight_low;       /* resume below, default 32 MiB */
-    size_t max_write_queue;    /* a session whose unsent output exceeds this is closed, 1 MiB */
-    int64_t command_ttl_ns;    /* default TTL for commands, 24 h */
+    char host[64];            /* listen address, default "0.0.0.0" */
+    int port;                 /* default 7100; 0 = OS-chosen */
+    int heartbeat_s;          /* PING interval, default 30; 3 missed closes the session */
+    int ack_window;           /* max unacknowledged blocks per terminal, default 64 */
+    int handshake_timeout_ms; /* default 10000 */
+    int max_connections;      /* global, default 19000 */
+    int max_per_ip;           /* per remote address, default 2000 */
+    int auth_fail_per_ip;     /* failed logins per address per minute before rate limiting, 20 */
+    int auth_fail_per_id;     /* failed logins per terminal id per minute, default 5 */
+    size_t max_block_bytes;   /* largest reassembled block accepted, default 256 KiB */
+    size_t inflight_high;     /* stop reading when bytes waiting for the store exceed, 64 MiB */
+    size_t inflight_low;      /* resume below, default 32 MiB */
+    size_t max_write_queue;   /* a session whose unsent output exceeds this is closed, 1 MiB */
+    int64_t command_ttl_ns;   /* default TTL for commands, 24 h */
 } gw_opts_t;
 
 /* Fills *o with the defaults above. */
@@ -71,8 +71,8 @@ typedef struct {
     int64_t connected_since_ns; /* current or last session start, 0 if never */
     int64_t last_seen_ns;       /* last frame received */
     uint64_t frames, blocks, bytes, sessions, reconnects;
-    uint64_t durable_seq;       /* highest committed seq */
-    uint64_t duplicates;        /* blocks received again and ignored */
+    uint64_t durable_seq; /* highest committed seq */
+    uint64_t duplicates;  /* blocks received again and ignored */
     uint32_t sample_rate;
     int nominal_hz, nchannels;
     char fw_version[GSTP_MAX_STR + 1];
