@@ -38,7 +38,7 @@ fuzz: deps
 	@cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang -DGS_FUZZ=ON >/dev/null
 	@cmake --build $(BUILD_FUZZ) -j$(JOBS) --target fuzz_gstp
 	@mkdir -p $(BUILD_FUZZ)/corpus-gstp
-	@$(BUILD_FUZZ)/tests/fuzz_gstp -max_total_time=$(FUZZ_SECONDS) $(BUILD_FUZZ)/corpus-gstp tests/fuzz/corpus/gstp
+	@$(BUILD_FUZZ)/fuzz_gstp -max_total_time=$(FUZZ_SECONDS) $(BUILD_FUZZ)/corpus-gstp tests/fuzz/corpus/gstp
 
 bench: build
 	@bench/run.sh
