@@ -586,7 +586,28 @@ fail:
 int store_command_expire(store_t *s, int64_t now_ns, int *n)
 {
     sqlite3_stmt *st = NULL;
+    if (n)
+        *n = 0;
+    /* The server calls this every second on its loop thread: look first with a read (never
+     * blocked in WAL mode) so the UPDATE, which must wait for the writer thread's lock, only
+     * runs when something has actually expired. */
     int rc = store__prepare(s->db,
+                            "SELECT EXISTS(SELECT 1 FROM commands"
+                            " WHERE state < 3 AND expires_ns <= ?1)",
+                            &st);
+    if (rc < 0)
+        goto fail;
+    sqlite3_bind_int64(st, 1, now_ns);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = store__db_fail(s->db, "expire commands");
+        goto fail;
+    }
+    int any = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!any)
+        return 0;
+    rc = store__prepare(s->db,
                             "UPDATE commands SET state = 5, updated_ns = ?1"
                             " WHERE state < 3 AND expires_ns <= ?1",
                             &st);
