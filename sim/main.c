@@ -62,6 +62,25 @@ static const char usage_text[] =
     "  --disturb RATE            mean random dips/swells/interruptions per minute on each\n"
     "                            disturbed terminal (default 0.5)\n"
     "  --disturbed-fraction F    fraction of terminals with disturbances (default 0.25)\n"
+    "  --schedule SPEC           a scheduled disturbance, in addition to the random ones;\n"
+    "                            repeatable (up to 15, not overlapping on a terminal).\n"
+    "                            SPEC is KIND@T[+DUR][:LEVEL][/TERMS][,phases=P]:\n"
+    "                              KIND   dip, swell or interruption\n"
+    "                              T      start, seconds after the simulator start (t = 0:\n"
+    "                                     the UTC second it started in, index 0 of every\n"
+    "                                     terminal's sample timeline), e.g. 10 or 5.5\n"
+    "                              DUR    duration in ms, 1..3600000 (default 100)\n"
+    "                              LEVEL  % of nominal: residual of a dip (0..<100, default\n"
+    "                                     50) or interruption (0..<5, default 0), peak of a\n"
+    "                                     swell (>100..150, default 120)\n"
+    "                              TERMS  N or N-M, 1-based in FILE order (default: all)\n"
+    "                              P      phases, e.g. A or BC (default ABC; interruptions\n"
+    "                                     always hit all three)\n"
+    "                            Streaming terminals report a crossing of the dip / swell\n"
+    "                            threshold (90 % / 110 %) as an EVENT block, as for random ones.\n"
+    "                            e.g. --schedule dip@10+200:60 --schedule swell@5.5+100:115/3\n"
+    "                                 --schedule interruption@30+1000/1-5\n"
+    "                                 --schedule dip@12+80:40,phases=A\n"
     "Data:\n"
     "  --block-ms MS             waveform block length (default 100)\n"
     "  --max-payload BYTES       largest chunk payload (default 1024)\n"
@@ -80,7 +99,15 @@ static const char usage_text[] =
     "  --log-level LEVEL         error, warn, info, debug or trace (default info)\n"
     "  --quiet                   no progress line every 10 s\n"
     "  --help                    this text\n"
-    "  --version                 print the version\n";
+    "  --version                 print the version\n"
+    "\n"
+    "Summary line keys: terminals, online (at the end), blocks_generated, blocks_sent\n"
+    "(transmissions, re-sends included), blocks_acked, blocks_resent, blocks_dropped (evicted\n"
+    "from a full buffer), events_sent, status_sent, commands_answered, reconnects (successful\n"
+    "re-logins: WELCOMEs after each terminal's first), connect_attempts (TCP connection\n"
+    "attempts, each terminal's first and failed ones included), auth_rejected,\n"
+    "samples_generated, unacked, max_acked_seq_sum; with --ack-latency also ack_p50_ms and\n"
+    "ack_p99_ms.\n";
 
 enum {
     OPT_SERVER = 256,
@@ -100,6 +127,7 @@ enum {
     OPT_STATUS_INTERVAL,
     OPT_DISTURB,
     OPT_DISTURBED_FRACTION,
+    OPT_SCHEDULE,
     OPT_LATENCY,
     OPT_JITTER,
     OPT_DISCONNECT,
@@ -131,6 +159,7 @@ static const struct option long_opts[] = {
     {"status-interval", required_argument, NULL, OPT_STATUS_INTERVAL},
     {"disturb", required_argument, NULL, OPT_DISTURB},
     {"disturbed-fraction", required_argument, NULL, OPT_DISTURBED_FRACTION},
+    {"schedule", required_argument, NULL, OPT_SCHEDULE},
     {"latency-ms", required_argument, NULL, OPT_LATENCY},
     {"jitter-ms", required_argument, NULL, OPT_JITTER},
     {"disconnect-every", required_argument, NULL, OPT_DISCONNECT},
@@ -261,6 +290,15 @@ static void parse_args(int argc, char **argv, sim_config_t *c)
         case OPT_DISTURBED_FRACTION:
             c->disturbed_fraction = opt_double("disturbed-fraction", a, 0, 1);
             break;
+        case OPT_SCHEDULE: {
+            char why[160];
+            if (c->nsched == SCHED_MAX)
+                die_usage("--schedule: at most %d disturbances", SCHED_MAX);
+            if (sched_parse(a, &c->sched[c->nsched], why, sizeof why) != 0)
+                die_usage("--schedule '%s': %s", a, why);
+            c->nsched++;
+            break;
+        }
         case OPT_LATENCY:
             c->latency_ms = opt_u32("latency-ms", a, 0, 60000);
             break;
@@ -374,16 +412,16 @@ static void print_summary(app_t *app)
                "{\"terminals\":%u,\"online\":%u,\"blocks_generated\":%llu,\"blocks_sent\":%llu,"
                "\"blocks_acked\":%llu,\"blocks_resent\":%llu,\"blocks_dropped\":%llu,"
                "\"events_sent\":%llu,\"status_sent\":%llu,\"commands_answered\":%llu,"
-               "\"reconnects\":%llu,\"auth_rejected\":%llu,\"samples_generated\":%llu,"
-               "\"unacked\":%llu,\"max_acked_seq_sum\":%llu",
+               "\"reconnects\":%llu,\"connect_attempts\":%llu,\"auth_rejected\":%llu,"
+               "\"samples_generated\":%llu,\"unacked\":%llu,\"max_acked_seq_sum\":%llu",
                s->nterms, s->phase == SIM_STOP ? app->final_online : st->online,
                (unsigned long long)st->blocks_generated, (unsigned long long)st->blocks_sent,
                (unsigned long long)st->blocks_acked, (unsigned long long)st->blocks_resent,
                (unsigned long long)st->blocks_dropped, (unsigned long long)st->events_sent,
                (unsigned long long)st->status_sent, (unsigned long long)st->commands_answered,
-               (unsigned long long)st->reconnects, (unsigned long long)st->auth_rejected,
-               (unsigned long long)st->samples_generated, (unsigned long long)st->unacked,
-               (unsigned long long)max_acked);
+               (unsigned long long)st->reconnects, (unsigned long long)st->connect_attempts,
+               (unsigned long long)st->auth_rejected, (unsigned long long)st->samples_generated,
+               (unsigned long long)st->unacked, (unsigned long long)max_acked);
     if (s->cfg.ack_latency)
         buf_printf(&b, ",\"ack_p50_ms\":%.3f,\"ack_p99_ms\":%.3f", sim_hist_quantile(&s->lat, 0.5),
                    sim_hist_quantile(&s->lat, 0.99));
@@ -401,7 +439,8 @@ static void progress(app_t *app, uint64_t now)
         return;
     fprintf(stderr,
             "gridsense-sim: %.0f s %s: online %u/%u, blocks generated %llu sent %llu acked %llu "
-            "resent %llu dropped %llu unacked %llu, events %llu, reconnects %llu, rejected %llu\n",
+            "resent %llu dropped %llu unacked %llu, events %llu, reconnects %llu (connect attempts "
+            "%llu), rejected %llu\n",
             (now - app->begin_ms) / 1000.0,
             s->phase == SIM_RUN     ? "running"
             : s->phase == SIM_DRAIN ? "draining"
@@ -410,7 +449,8 @@ static void progress(app_t *app, uint64_t now)
             (unsigned long long)st->blocks_sent, (unsigned long long)st->blocks_acked,
             (unsigned long long)st->blocks_resent, (unsigned long long)st->blocks_dropped,
             (unsigned long long)st->unacked, (unsigned long long)st->events_sent,
-            (unsigned long long)st->reconnects, (unsigned long long)st->auth_rejected);
+            (unsigned long long)st->reconnects, (unsigned long long)st->connect_attempts,
+            (unsigned long long)st->auth_rejected);
 }
 
 /* Ends the run: BYE and close every terminal, stop our handles; uv_run then returns. */
@@ -561,6 +601,16 @@ int main(int argc, char **argv)
         status = 2;
         goto fail;
     }
+    if (sched_check(s->cfg.sched, s->cfg.nsched, s->cfg.rate, (uint32_t)nsecrets, err,
+                    sizeof err) != 0) {
+        fprintf(stderr, "gridsense-sim: %s (see --help)\n", err);
+        status = 2;
+        goto fail;
+    }
+    for (uint32_t i = 0; i < s->cfg.nsched; i++)
+        if (s->cfg.duration_s > 0 && s->cfg.sched[i].start_s >= s->cfg.duration_s)
+            log_warn(NULL, "--schedule '%s' starts after the run (--duration %g)",
+                     s->cfg.sched[i].spec, s->cfg.duration_s);
     if (resolve(s->cfg.host, s->cfg.port, &s->addr) != 0) {
         fprintf(stderr, "gridsense-sim: cannot resolve %s\n", s->cfg.host);
         goto fail;
@@ -578,7 +628,7 @@ int main(int argc, char **argv)
     s->terms = xcalloc(s->nterms, sizeof *s->terms);
     for (uint32_t i = 0; i < s->nterms; i++) {
         rc = term_init(&s->terms[i], s, i, secrets[i].id, secrets[i].secret);
-        if (rc != 0) { /* only invalid signal parameters fail here */
+        if (rc != 0) { /* only invalid signal parameters or schedules fail here */
             fprintf(stderr, "gridsense-sim: terminal %s: %s\n", secrets[i].id, err_str(rc));
             status = 2;
             goto fail;

@@ -19,11 +19,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SIG_NCH        6 /* channels per sample set: UA UB UC IA IB IC */
-#define SIG_NPHASE     3 /* voltage (and current) phases */
-#define SIG_NHARM      3 /* modelled harmonics: 3rd, 5th, 7th */
-#define SIG_MAX_DIST   8 /* scheduled disturbances held at once */
-#define SIG_MAX_EVENTS 4 /* detected events queued until sig_event_pop() */
+#define SIG_NCH        6  /* channels per sample set: UA UB UC IA IB IC */
+#define SIG_NPHASE     3  /* voltage (and current) phases */
+#define SIG_NHARM      3  /* modelled harmonics: 3rd, 5th, 7th */
+#define SIG_MAX_DIST   16 /* scheduled disturbances held at once */
+#define SIG_MAX_EVENTS 4  /* detected events queued until sig_event_pop() */
 
 /* Disturbance kinds; the numbers equal the GSTP trigger codes (DIP 1, SWELL 2, INTERRUPTION 3). */
 typedef enum { SIG_DIP = 1, SIG_SWELL = 2, SIG_INTERRUPTION = 3 } sig_kind_t;

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "gstp/gstp.h"
+#include "schedule.h"
 
 #define SIM_MAX_TERMINALS 10000
 #define SIM_WQ_LIMIT      (64 * 1024) /* stop sending data while more than this is queued */
@@ -32,6 +33,8 @@ typedef struct {
     uint32_t status_interval_s;
     double disturb_per_min; /* random disturbances on disturbed terminals */
     double disturbed_fraction;
+    sched_t sched[SCHED_MAX]; /* --schedule, in option order */
+    uint32_t nsched;
     uint32_t latency_ms, jitter_ms;
     double disconnect_every_s; /* 0 = never */
     uint32_t backoff_min_ms, backoff_max_ms;
@@ -51,7 +54,8 @@ typedef struct {
     uint64_t events_sent;    /* EVENT blocks sent for the first time */
     uint64_t status_sent;
     uint64_t commands_answered; /* first executions (repeats answered from the cache excluded) */
-    uint64_t reconnects;        /* connection attempts after a terminal's first */
+    uint64_t reconnects;        /* successful re-logins: WELCOMEs after a terminal's first */
+    uint64_t connect_attempts;  /* TCP connection attempts, first and failed ones included */
     uint64_t auth_rejected;     /* REJECT frames received */
     uint64_t samples_generated; /* sample sets (one value per channel) */
     uint64_t unacked;           /* blocks currently held in retransmit rings */

@@ -839,6 +839,8 @@ static void on_welcome(term_t *t, const gstp_frame_t *f)
         t->next_seq += shift;
         log_debug(t->id, "continuing after server's seq %llu", (unsigned long long)w.resume_seq);
     }
+    if (t->welcomed_once)
+        s->st.reconnects++; /* a re-login: the first WELCOME is the initial login */
     t->welcomed_once = 1;
     while (t->count > 0 && ring_at(t, 0)->seq <= w.resume_seq) {
         ring_pop(t); /* durable on the server */
@@ -1030,6 +1032,7 @@ static void on_retry(uv_timer_t *h);
 
 static void connect_now(term_t *t)
 {
+    t->sim->st.connect_attempts++; /* a socket that cannot even be created is a failed attempt */
     int rc = uv_tcp_init(t->sim->loop, &t->tcp);
     if (rc < 0) {
         log_warn(t->id, "socket: %s", uv_strerror(rc));
@@ -1053,7 +1056,6 @@ static void on_retry(uv_timer_t *h)
     term_t *t = h->data;
     if (t->stopping || t->state != TS_WAIT)
         return;
-    t->sim->st.reconnects++;
     connect_now(t);
 }
 
@@ -1165,6 +1167,15 @@ int term_init(term_t *t, sim_t *sim, uint32_t index, const char *id, const uint8
                       .disturb_per_min = disturbed ? c->disturb_per_min : 0};
     if (sig_init(&t->sig, &p) != 0)
         return GS_EINVAL;
+    /* --schedule: on the terminal's own sample timeline, whose index 0 is sim->start_ns */
+    for (uint32_t i = 0; i < c->nsched; i++) {
+        sig_dist_t d;
+        if (!sched_selects(&c->sched[i], index))
+            continue;
+        sched_dist(&c->sched[i], c->rate, &d);
+        if (sig_schedule(&t->sig, &d) != 0)
+            return GS_ELIMIT; /* sched_check() and SCHED_MAX rule this out */
+    }
 
     uv_timer_init(sim->loop, &t->tick);
     uv_timer_init(sim->loop, &t->retry);

@@ -119,7 +119,9 @@ typedef struct term {
 } term_t;
 
 /* Initialises t (zeroed by the caller) as terminal `index` with its id and secret; sets up the
- * signal generator and uv handles. Returns 0 or a negative code. */
+ * signal generator with the --schedule disturbances that select `index`, and the uv handles.
+ * Returns 0, GS_EINVAL for invalid signal parameters or GS_ELIMIT if the generator cannot hold
+ * the scheduled disturbances. */
 int term_init(term_t *t, sim_t *sim, uint32_t index, const char *id, const uint8_t *secret);
 
 /* Starts the terminal: first connection attempt and the tick timer. */
