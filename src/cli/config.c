@@ -4,6 +4,7 @@
 #include "core/err.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <ini.h>
 #include <stdio.h>
 #include <string.h>
@@ -123,36 +124,66 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
 
 typedef struct {
     config_t *c;
+    FILE *f;
+    int line;     /* line number of the text handed to libinih last */
+    int at_start; /* the next read starts a new line */
+    int err_line; /* line of the first rejected setting */
     char err[256];
 } ini_ctx_t;
 
-/* libinih reports the line of the first handler failure as ini_parse_file's result. */
+/* libinih reader that counts lines, so a rejected setting is reported with its own line even
+ * when libinih's return value names an earlier syntax error. */
+static char *read_line(char *str, int num, void *stream)
+{
+    ini_ctx_t *x = stream;
+    char *r = fgets(str, num, x->f);
+    if (r) {
+        if (x->at_start)
+            x->line++;
+        size_t n = strlen(r);
+        x->at_start = n > 0 && r[n - 1] == '\n';
+    }
+    return r;
+}
+
 static int ini_cb(void *ud, const char *section, const char *name, const char *value)
 {
     ini_ctx_t *x = ud;
     if (x->err[0])
         return 1;
-    if (config_set(x->c, section, name, value, x->err, sizeof x->err) < 0)
+    if (config_set(x->c, section, name, value, x->err, sizeof x->err) < 0) {
+        x->err_line = x->line;
         return 0;
+    }
     return 1;
 }
 
 int config_load(config_t *c, const char *path, char *err, size_t errlen)
 {
-    ini_ctx_t x = {.c = c};
-    FILE *f = fopen(path, "r");
-    if (!f) {
+    ini_ctx_t x = {.c = c, .at_start = 1};
+    struct stat sb;
+    x.f = fopen(path, "r");
+    if (!x.f) {
         snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
         return GS_ECONFIG;
     }
-    int rc = ini_parse_file(f, ini_cb, &x);
-    fclose(f);
-    if (x.err[0]) {
-        snprintf(err, errlen, "%s:%d: %s", path, rc, x.err);
+    if (fstat(fileno(x.f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(x.f);
+        snprintf(err, errlen, "config file %s is not a regular file", path);
         return GS_ECONFIG;
     }
-    if (rc != 0) {
-        snprintf(err, errlen, "%s:%d: syntax error", path, rc);
+    int rc = ini_parse_stream(read_line, &x, ini_cb, &x);
+    fclose(x.f);
+    /* rc is the first line libinih objected to: a syntax error or a line we rejected. */
+    if (rc != 0 && (!x.err[0] || rc < x.err_line)) {
+        if (rc < 0)
+            snprintf(err, errlen, "%s: cannot parse", path);
+        else
+            snprintf(err, errlen, "%s:%d: syntax error", path, rc);
+        return GS_ECONFIG;
+    }
+    if (x.err[0]) {
+        snprintf(err, errlen, "%s:%d: %s", path, x.err_line, x.err);
         return GS_ECONFIG;
     }
     snprintf(c->config_file, sizeof c->config_file, "%s", path);

@@ -37,6 +37,22 @@ static const struct {
     {"swell", GSTP_AT_SWELL_PERMILLE, 2, 1000, 2000, GSTP_VERB_SET_CONFIG, 10},
 };
 
+/* True if text is digits, optionally with one decimal point followed by digits when frac is
+ * allowed: no signs, exponents, hex or spaces (strtod would take all of those). */
+static int plain_decimal(const char *text, int frac)
+{
+    int digits = 0, dot = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p >= '0' && *p <= '9')
+            digits++;
+        else if (*p == '.' && frac && !dot && digits)
+            dot = 1;
+        else
+            return 0;
+    }
+    return digits > 0 && text[strlen(text) - 1] != '.';
+}
+
 int verb_parse(const char *name)
 {
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
@@ -96,7 +112,7 @@ int verb_args_from_kv(int verb, int n, const char *const *kv, uint8_t *out, size
         }
         double d;
         double lo = (double)keys[k].min / keys[k].scale, hi = (double)keys[k].max / keys[k].scale;
-        if (parse_double(val, lo, hi, &d) < 0) {
+        if (!plain_decimal(val, keys[k].scale != 1) || parse_double(val, lo, hi, &d) < 0) {
             snprintf(err, errlen, "%s must be a number in %g..%g", key, lo, hi);
             return GS_EINVAL;
         }

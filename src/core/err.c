@@ -1,8 +1,18 @@
+#define _GNU_SOURCE /* strerrorname_np (glibc 2.32) */
 #include "err.h"
 
 #include <errno.h>
 #include <string.h>
 #include <uv.h>
+
+/* libuv returns a freshly allocated string for codes it has no name for (leaked by the caller,
+ * and not the static string our contract promises); ask its reentrant variant first. */
+static int uv_knows(int code)
+{
+    char name[64];
+    uv_err_name_r(code, name, sizeof name);
+    return strncmp(name, "Unknown system error", 20) != 0;
+}
 
 const char *err_str(int code)
 {
@@ -18,7 +28,7 @@ const char *err_str(int code)
         break;
     }
     if (code < 0 && code > GS_ERR_BASE_)
-        return uv_strerror(code);
+        return uv_knows(code) ? uv_strerror(code) : strerror(-code);
     return "unknown error";
 }
 
@@ -35,7 +45,12 @@ const char *err_name(int code)
     default:
         break;
     }
-    if (code < 0 && code > GS_ERR_BASE_)
-        return uv_err_name(code);
+    if (code < 0 && code > GS_ERR_BASE_) {
+        if (uv_knows(code))
+            return uv_err_name(code);
+        const char *n = strerrorname_np(-code);
+        if (n)
+            return n;
+    }
     return "UNKNOWN";
 }

@@ -63,12 +63,14 @@ int64_t time_mono_ns(void)
 
 char *time_fmt_utc(int64_t ns, char *out, size_t cap)
 {
-    time_t s = (time_t)(ns / 1000000000LL);
-    long ms = (long)((ns % 1000000000LL) / 1000000LL);
-    if (ms < 0) {
-        ms += 1000;
-        s -= 1;
+    /* Floor division, so times before the epoch truncate towards the past like later ones. */
+    int64_t sec = ns / 1000000000LL, rem = ns % 1000000000LL;
+    if (rem < 0) {
+        rem += 1000000000LL;
+        sec -= 1;
     }
+    time_t s = (time_t)sec;
+    long ms = (long)(rem / 1000000LL);
     struct tm tm;
     gmtime_r(&s, &tm);
     char tmp[32];
@@ -215,6 +217,8 @@ int addr_parse(const char *text, char *host, size_t hostcap, int *port)
         h++;
         hl -= 2;
     }
+    if (memchr(h, '[', hl) || memchr(h, ']', hl))
+        return GS_EINVAL; /* unbalanced or misplaced brackets */
     if (hl + 1 > hostcap)
         return GS_EINVAL;
     int64_t p;
