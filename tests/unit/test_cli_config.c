@@ -448,7 +448,6 @@ static void test_config_load_errors(void **state)
     assert_string_equal(c.config_file, "");
 }
 
-#if 1 /* fixed: was a bug found by this test */
 static void test_config_load_error_line_matches_reason(void **state)
 {
     /* Line 2 is a syntax error, line 4 an invalid value. libinih returns the FIRST error line (2)
@@ -477,9 +476,7 @@ static void test_config_load_error_line_matches_reason(void **state)
     if (strcmp(err, want2) != 0 && strcmp(err, want4) != 0)
         fail_msg("line and reason do not match: %s", err);
 }
-#endif
 
-#if 1 /* fixed: was a bug found by this test */
 static void test_config_load_directory(void **state)
 {
     /* fopen(dir, "r") succeeds on Linux; ini_parse_file then reads nothing (EISDIR) and returns
@@ -490,7 +487,6 @@ static void test_config_load_directory(void **state)
     assert_int_equal(config_load(&c, tmpdir, err, sizeof err), GS_ECONFIG);
     assert_string_equal(c.config_file, "");
 }
-#endif
 
 /* ---- config_prescan / config_common_opt ---- */
 
@@ -860,7 +856,6 @@ static void test_verb_args_rejected(void **state)
     assert_string_equal(err, "too many arguments");
 }
 
-#if 1 /* fixed: was a bug found by this test */
 static void test_verb_args_integer_keys_reject_fractions(void **state)
 {
     /* cycles, pretrigger and report_interval are counts of cycles/seconds but are parsed with
@@ -879,7 +874,6 @@ static void test_verb_args_integer_keys_reject_fractions(void **state)
         verb_args_from_kv(GSTP_VERB_SET_CONFIG, 1, ri, out, sizeof out, &len, err, sizeof err),
         GS_EINVAL);
 }
-#endif
 
 static void test_verb_tlv_json_each_tag(void **state)
 {
@@ -1086,21 +1080,15 @@ int main(void)
         cmocka_unit_test(test_config_set_unknown),
         cmocka_unit_test(test_config_load_good),
         cmocka_unit_test(test_config_load_errors),
-#if 1 /* fixed: was a bug found by this test */
         cmocka_unit_test(test_config_load_error_line_matches_reason),
-#endif
-#if 1 /* fixed: was a bug found by this test */
         cmocka_unit_test(test_config_load_directory),
-#endif
         cmocka_unit_test(test_config_flags_override_file),
         cmocka_unit_test(test_config_common_opt),
         cmocka_unit_test(test_config_opt_errors),
         cmocka_unit_test(test_verb_names),
         cmocka_unit_test(test_verb_args_each_key),
         cmocka_unit_test(test_verb_args_rejected),
-#if 1 /* fixed: was a bug found by this test */
         cmocka_unit_test(test_verb_args_integer_keys_reject_fractions),
-#endif
         cmocka_unit_test(test_verb_tlv_json_each_tag),
         cmocka_unit_test(test_verb_tlv_json_edge),
         cmocka_unit_test(test_command_json),

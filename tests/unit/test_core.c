@@ -381,7 +381,6 @@ static void test_addr_parse(void **state)
     assert_string_equal(small, "1234567");
 }
 
-#if 1 /* fixed: was a bug found by this test */
 static void test_addr_parse_unbalanced_bracket(void **state)
 {
     char host[64];
@@ -389,7 +388,6 @@ static void test_addr_parse_unbalanced_bracket(void **state)
     assert_int_equal(addr_parse("[::1:80", host, sizeof host, &port), GS_EINVAL);
     assert_int_equal(addr_parse("::1]:80", host, sizeof host, &port), GS_EINVAL);
 }
-#endif
 
 /* ---- parse_i64 / parse_double ---- */
 
@@ -521,7 +519,6 @@ static void test_time_fmt_utc(void **state)
     assert_string_equal(small, "1970-01-01");
 }
 
-#if 1 /* fixed: was a bug found by this test */
 static void test_time_fmt_utc_negative_submilli(void **state)
 {
     char out[32];
@@ -533,7 +530,6 @@ static void test_time_fmt_utc_negative_submilli(void **state)
     time_fmt_utc(-1500000LL, out, sizeof out);
     assert_string_equal(out, "1969-12-31T23:59:59.998Z");
 }
-#endif
 
 static void test_clocks(void **state)
 {
@@ -771,7 +767,6 @@ static void test_err_errno(void **state)
     assert_string_equal(err_str(-ENOENT), "no such file or directory");
 }
 
-#if 1 /* fixed: was a bug found by this test */
 static void test_err_errno_unknown_to_libuv(void **state)
 {
     /* -EDEADLK, -ECHILD, -ESTALE, -EDQUOT, -EBADMSG are real Linux errno values outside libuv's
@@ -790,7 +785,6 @@ static void test_err_errno_unknown_to_libuv(void **state)
         assert_string_equal(err_name(sys[i].code), sys[i].name);
     }
 }
-#endif
 
 /* ---- log ---- */
 
@@ -950,25 +944,19 @@ int main(void)
         cmocka_unit_test(test_json_str_invalid_utf8),
         cmocka_unit_test(test_json_str_random_bytes),
         cmocka_unit_test(test_addr_parse),
-#if 1 /* fixed: was a bug found by this test */
         cmocka_unit_test(test_addr_parse_unbalanced_bracket),
-#endif
         cmocka_unit_test(test_parse_i64),
         cmocka_unit_test(test_parse_double),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_time_fmt_utc),
-#if 1 /* fixed: was a bug found by this test */
         cmocka_unit_test(test_time_fmt_utc_negative_submilli),
-#endif
         cmocka_unit_test(test_clocks),
         cmocka_unit_test(test_hmap_basic),
         cmocka_unit_test(test_hmap_random_vs_reference),
         cmocka_unit_test(test_hmap_growth_and_tombstones),
         cmocka_unit_test(test_err_codes),
         cmocka_unit_test(test_err_errno),
-#if 1 /* fixed: was a bug found by this test */
         cmocka_unit_test(test_err_errno_unknown_to_libuv),
-#endif
         cmocka_unit_test(test_log_parse_level),
         cmocka_unit_test(test_log_escapes_control),
         cmocka_unit_test(test_log_truncates),
