@@ -250,6 +250,11 @@ int cmd_terminal(int argc, char **argv)
                 return 1;
             }
             FILE *f = fdopen(fd, "w");
+            if (!f) {
+                fprintf(stderr, "gridsense: cannot write %s: %s\n", vals[7], strerror(errno));
+                close(fd);
+                return 1;
+            }
             if (admin_open(&a)) {
                 fclose(f);
                 return 1;

@@ -257,9 +257,14 @@ static void post_command(api_t *a, const char *id, const web_request_t *req, web
             snprintf(kvbuf[n], sizeof kvbuf[n], "%s=%.17g", key, json_real_value(val));
         else if (json_is_boolean(val))
             snprintf(kvbuf[n], sizeof kvbuf[n], "%s=%s", key, json_is_true(val) ? "on" : "off");
-        else if (json_is_string(val))
+        else if (json_is_string(val) &&
+                 strlen(key) + strlen(json_string_value(val)) + 2 <= sizeof kvbuf[n])
             snprintf(kvbuf[n], sizeof kvbuf[n], "%s=%s", key, json_string_value(val));
-        else {
+        else if (json_is_string(val)) {
+            json_decref(root);
+            json_error(r, 400, "bad_args", "argument too long");
+            return;
+        } else {
             json_decref(root);
             json_error(r, 400, "bad_args", "argument values must be numbers, booleans or strings");
             return;

@@ -1,18 +1,34 @@
 #include "hmap.h"
 #include "util.h"
 
+#include <pthread.h>
 #include <stdint.h>
+#include <sys/random.h>
 #include <stdlib.h>
 #include <string.h>
 
 static char tombstone_key[1];
 #define TOMBSTONE (tombstone_key)
 
-/* FNV-1a: fast and good enough for short ids; the map is not exposed to keys chosen to collide
- * before authentication except for per-address counters, which are small. */
+/* FNV-1a over a per-process random basis. Keys can come from the network (remote addresses,
+ * terminal ids before authentication); the random basis stops anyone from precomputing keys
+ * that collide. (It is not a keyed PRF like SipHash: an attacker who can observe timing
+ * adaptively could still work at it; the maps it guards are bounded in size.) */
+static uint64_t basis;
+static pthread_once_t basis_once = PTHREAD_ONCE_INIT;
+
+static void basis_init(void)
+{
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+        r = (uint64_t)time_mono_ns();
+    basis = 1469598103934665603ULL ^ r;
+}
+
 static uint64_t hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;
+    pthread_once(&basis_once, basis_init);
+    uint64_t h = basis;
     for (; *s; s++) {
         h ^= (unsigned char)*s;
         h *= 1099511628211ULL;

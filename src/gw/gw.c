@@ -59,6 +59,7 @@ struct sess {
     int reading;
     int counted_ip;
     int close_logged;
+    int close_asap; /* close at the next tick (see close_asap()) */
     uint32_t id;
     char remote[64];
     char ip[48];
@@ -115,7 +116,8 @@ struct gw {
     int64_t last_cmd_id;
     int64_t last_poll_ns;
     int paused;
-    size_t inflight_bytes;
+    size_t backlog_bytes; /* block bytes handed to the store and not yet committed */
+    size_t reasm_bytes;   /* block bytes under reassembly */
     uint8_t readbuf[READ_BUF_SIZE];
     int readbuf_busy;
     /* committed batches from the writer thread */
@@ -142,6 +144,7 @@ void gw_opts_default(gw_opts_t *o)
     o->max_block_bytes = 256 * 1024;
     o->inflight_high = 64u << 20;
     o->inflight_low = 32u << 20;
+    o->max_reassembly = 128u << 20;
     o->max_write_queue = 1u << 20;
     o->command_ttl_ns = 24LL * 3600 * 1000000000LL;
 }
@@ -156,6 +159,7 @@ static const char *who(const sess_t *s)
 }
 
 static void handle_close_cb(uv_handle_t *h);
+static void plain_close_cb(uv_handle_t *h);
 static void sess_close(sess_t *s, const char *reason);
 static void update_reading(sess_t *s);
 static void send_pending_commands(sess_t *s);
@@ -175,10 +179,26 @@ static void write_cb(uv_write_t *req, int status)
     free(req);
 }
 
-/* Queues one encoded frame. Closes the session if the peer is not reading (bounded memory). */
+/* Marks a session to be closed by the next tick instead of closing it in the middle of a call
+ * chain (callers may still use s and s->term after a write); it stops reading and writing at
+ * once, so it holds no more memory meanwhile. */
+static void close_asap(sess_t *s, const char *reason)
+{
+    if (s->close_asap || s->state == S_CLOSING)
+        return;
+    s->close_asap = 1;
+    snprintf(s->close_reason, sizeof s->close_reason, "%s", reason);
+    if (s->reading) {
+        uv_read_stop((uv_stream_t *)&s->tcp);
+        s->reading = 0;
+    }
+}
+
+/* Queues one encoded frame. A peer that does not take its output (more than max_write_queue
+ * bytes pending) gets its session closed: bounded memory per session. */
 static void sess_write(sess_t *s, const uint8_t *frame, int len)
 {
-    if (len <= 0 || s->handle_closing)
+    if (len <= 0 || s->handle_closing || s->close_asap)
         return;
     wreq_t *w = xmalloc(sizeof *w + (size_t)len);
     memcpy(w->data, frame, (size_t)len);
@@ -187,7 +207,7 @@ static void sess_write(sess_t *s, const uint8_t *frame, int len)
     if (rc < 0) {
         free(w);
         log_debug(who(s), "write failed: %s", uv_strerror(rc));
-        sess_close(s, "write error");
+        close_asap(s, "write error");
         return;
     }
     gw_t *g = s->gw;
@@ -198,7 +218,7 @@ static void sess_write(sess_t *s, const uint8_t *frame, int len)
         log_warn(who(s), "peer not reading (%zu bytes queued), closing",
                  uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp));
         g->st_.sessions_stalled++;
-        sess_close(s, "stalled");
+        close_asap(s, "stalled");
     }
 }
 
@@ -270,7 +290,7 @@ static void ip_count_add(gw_t *g, const char *ip, int delta)
 static void free_block(sess_t *s)
 {
     if (s->blk) {
-        s->gw->inflight_bytes -= s->blk_size;
+        s->gw->reasm_bytes -= s->blk_size;
         free(s->blk);
         s->blk = NULL;
     }
@@ -397,7 +417,11 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static int want_read(const sess_t *s)
 {
     const gw_t *g = s->gw;
-    if (s->state == S_CLOSING || g->stopping || g->paused)
+    if (s->state == S_CLOSING || s->close_asap || g->stopping)
+        return 0;
+    if (s->state != S_ONLINE)
+        return 1; /* handshakes never wait for the store */
+    if (g->paused)
         return 0;
     if (s->term && s->term->inflight >= (uint32_t)g->o.ack_window)
         return 0;
@@ -410,30 +434,28 @@ static void update_reading(sess_t *s)
 {
     int want = want_read(s);
     if (want && !s->reading) {
-        if (uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, read_cb) == 0) {
+        if (uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, read_cb) == 0)
             s->reading = 1;
-            if (s->gw->st_.paused_reading)
-                s->gw->st_.paused_reading--;
-        }
     } else if (!want && s->reading && s->state != S_CLOSING) {
         uv_read_stop((uv_stream_t *)&s->tcp);
         s->reading = 0;
-        s->gw->st_.paused_reading++;
     }
 }
 
-/* Global backpressure: when bytes waiting for the store pass the high mark, every session stops
- * reading (TCP flow control then slows the terminals); below the low mark they resume. */
+/* Global backpressure: when block bytes handed to the store and not yet committed pass the high
+ * mark, every online session stops reading (TCP flow control then slows the terminals); below
+ * the low mark they resume. Only the store backlog counts: it drains by itself, whereas blocks
+ * still being reassembled need more reading to complete (they are capped separately). */
 static void check_pressure(gw_t *g)
 {
     store_queue_depth(g->st, &g->st_.store_queue_items, &g->st_.store_queue_bytes);
     int was = g->paused;
-    if (!g->paused && g->inflight_bytes > g->o.inflight_high)
+    if (!g->paused && g->backlog_bytes > g->o.inflight_high)
         g->paused = 1;
-    else if (g->paused && g->inflight_bytes < g->o.inflight_low)
+    else if (g->paused && g->backlog_bytes < g->o.inflight_low)
         g->paused = 0;
     if (was != g->paused) {
-        log_warn(NULL, "store backlog %zu bytes: %s reading from terminals", g->inflight_bytes,
+        log_warn(NULL, "store backlog %zu bytes: %s reading from terminals", g->backlog_bytes,
                  g->paused ? "pausing" : "resuming");
         for (sess_t *s = g->sessions; s; s = s->next)
             update_reading(s);
@@ -673,8 +695,10 @@ static void block_complete(sess_t *s)
     it->sample_fmt = h->sample_fmt;
     it->time_quality = h->time_quality;
     it->nsamples = h->nsamples;
-    it->data = s->blk; /* ownership moves to the item; bytes stay counted in inflight_bytes */
+    it->data = s->blk; /* ownership moves to the item */
     it->data_len = s->blk_size;
+    size_t nbytes = it->data_len; /* store_submit may free the item */
+    g->reasm_bytes -= nbytes;
     if (it->is_event) {
         it->trigger_ns = s->blk_ev.trigger_ns;
         it->trigger = s->blk_ev.trigger;
@@ -685,10 +709,10 @@ static void block_complete(sess_t *s)
     s->blk = NULL;
     s->blk_len = s->blk_size = 0;
     if (store_submit(g->st, it) < 0) {
-        g->inflight_bytes -= it->data_len;
         sess_close(s, "store stopped");
         return;
     }
+    g->backlog_bytes += nbytes;
     t->submitted_seq = h->seq;
     t->inflight++;
     check_pressure(g);
@@ -722,6 +746,14 @@ static void on_block(sess_t *s, const gstp_frame_t *f)
             data_violation(s, GSTP_ERR_MALFORMED, f->type, "block larger than server limit");
             return;
         }
+        if (g->reasm_bytes + size > g->o.max_reassembly) {
+            /* Too many half-received blocks at once (slow links or a flood): shed this session
+             * rather than pause everyone; the terminal re-sends the block later. */
+            log_warn(who(s), "reassembly memory full (%zu bytes), asking to retry", g->reasm_bytes);
+            send_reject(s, 1, GSTP_REJ_BUSY, 10, "server busy, retry later");
+            sess_close(s, "reassembly full");
+            return;
+        }
         s->blk = xmalloc(size);
         s->blk_size = size;
         s->blk_len = 0;
@@ -730,7 +762,7 @@ static void on_block(sess_t *s, const gstp_frame_t *f)
         s->blk_ev = b.event;
         s->blk_next_chunk = 0;
         s->blk_next_sample = 0;
-        g->inflight_bytes += size;
+        g->reasm_bytes += size;
     } else if (!s->blk || !same_block(&s->blk_hdr, h) || s->blk_type != f->type) {
         data_violation(s, GSTP_ERR_SEQUENCE, f->type, "chunk does not continue the open block");
         return;
@@ -808,11 +840,12 @@ static void send_command(sess_t *s, const store_command_t *c)
     }
     gstp_command_t m = {
         .id = (uint64_t)c->id, .verb = (uint16_t)c->verb, .tlv_len = (uint16_t)alen, .tlv = args};
+    term_t *t = s->term; /* terms outlive sessions; s may be marked for closing by the write */
     SEND(s, gstp_encode_command, &m);
     g->st_.commands_sent++;
     if (c->state == STORE_CMD_QUEUED)
         store_command_update(g->st, c->id, STORE_CMD_SENT, -1, NULL, 0);
-    log_info(s->term->id, "command %lld (verb %d) sent", (long long)c->id, c->verb);
+    log_info(t->id, "command %lld (verb %d) sent", (long long)c->id, c->verb);
 }
 
 static int pending_cb(void *ud, const store_command_t *c)
@@ -846,6 +879,15 @@ static void on_result(sess_t *s, const gstp_frame_t *f)
         send_error(s, GSTP_ERR_UNEXPECTED, f->type, "unknown command id");
         return;
     }
+    if (c.state >= STORE_CMD_DONE || (c.state == STORE_CMD_ACKED && r.status == GSTP_RS_ACCEPTED)) {
+        /* A repeated or late RESULT: nothing changes, and no write lock is taken for it. */
+        log_debug(s->term->id, "RESULT for command %lld in state %s ignored", (long long)c.id,
+                  store_cmd_state_name(c.state));
+        return;
+    }
+    if (r.tlv_len > STORE_ARGS_MAX)
+        log_warn(s->term->id, "RESULT payload of command %lld too long (%u bytes), not stored",
+                 (long long)c.id, r.tlv_len);
     int state = r.status == GSTP_RS_OK         ? STORE_CMD_DONE
                 : r.status == GSTP_RS_ACCEPTED ? STORE_CMD_ACKED
                                                : STORE_CMD_FAILED;
@@ -928,6 +970,12 @@ static void on_frame(sess_t *s, const gstp_frame_t *f)
     if (s->term) {
         s->term->frames++;
         s->term->last_seen_ns = time_utc_ns();
+    }
+    if (s->state != S_ONLINE && strcmp(gstp_type_name(f->type), "UNKNOWN") == 0) {
+        /* Extension rule (protocol.md 6.1): unknown types are answered and ignored, even
+         * during the handshake. */
+        send_error(s, GSTP_ERR_UNKNOWN_TYPE, f->type, "unknown frame type");
+        return;
     }
     switch (s->state) {
     case S_HELLO:
@@ -1147,7 +1195,7 @@ static void process_done(gw_t *g)
     while (it) {
         store_item_t *next = it->next;
         if (it->kind == STORE_ITEM_BLOCK) {
-            g->inflight_bytes -= it->data_len;
+            g->backlog_bytes -= it->data_len;
             term_t *t = hmap_get(&g->terms, it->terminal_id);
             if (it->result == 0)
                 g->st_.blocks_stored++;
@@ -1183,9 +1231,10 @@ static void process_done(gw_t *g)
         term_t *next = t->dirty_next;
         t->ack_dirty = 0;
         t->dirty_next = NULL;
-        if (t->sess && t->sess->state == S_ONLINE) {
-            send_ack(t->sess, t->durable_seq);
-            update_reading(t->sess);
+        sess_t *s = t->sess;
+        if (s && s->state == S_ONLINE) {
+            send_ack(s, t->durable_seq);
+            update_reading(s);
         }
         t = next;
     }
@@ -1209,6 +1258,13 @@ static void tick_cb(uv_timer_t *timer)
     int64_t hs = (int64_t)g->o.handshake_timeout_ms * 1000000LL;
     for (sess_t *s = g->sessions, *next; s; s = next) {
         next = s->next;
+        if (s->close_asap && s->state != S_CLOSING) {
+            char reason[64];
+            snprintf(reason, sizeof reason, "%s", s->close_reason);
+            sess_close(s, reason);
+        }
+        if (g->stopping && s->state != S_CLOSING)
+            continue; /* gw_stop closes every session itself */
         switch (s->state) {
         case S_HELLO:
         case S_AUTH:
@@ -1216,7 +1272,10 @@ static void tick_cb(uv_timer_t *timer)
                 reject(s, GSTP_REJ_TIMEOUT, 0, "handshake timeout");
             break;
         case S_ONLINE:
-            if (now - s->last_rx_ns > 3 * hb) {
+            if (!s->reading) {
+                /* We stopped reading (backpressure): silence is ours, not the terminal's. */
+                s->last_rx_ns = now;
+            } else if (now - s->last_rx_ns > 3 * hb) {
                 log_warn(s->term->id, "no frame for %d s (3 heartbeats), closing",
                          3 * g->o.heartbeat_s);
                 g->st_.sessions_dead++;
@@ -1237,6 +1296,12 @@ static void tick_cb(uv_timer_t *timer)
             }
             break;
         }
+    }
+    if (g->stopping) {
+        /* After gw_stop the tick only enforces the close grace; it ends with the last session. */
+        if (!g->sessions && !uv_is_closing((uv_handle_t *)&g->tick))
+            uv_close((uv_handle_t *)&g->tick, plain_close_cb);
+        return;
     }
     /* Commands: expiry and commands created by other processes (CLI), once a second. */
     int64_t wall = time_utc_ns();
@@ -1349,8 +1414,8 @@ void gw_stop(gw_t *g, void (*done)(void *ud), void *ud)
     g->stop_done = done;
     g->stop_ud = ud;
     uv_close((uv_handle_t *)&g->listener, plain_close_cb);
-    uv_timer_stop(&g->tick);
-    uv_close((uv_handle_t *)&g->tick, plain_close_cb);
+    /* The tick keeps running until the last session is gone: it closes sessions whose peer does
+     * not take their final bytes within the grace period (see tick_cb). */
     for (sess_t *s = g->sessions; s; s = s->next) {
         update_reading(s); /* stopping: no more input */
         if (s->state == S_ONLINE)
@@ -1430,6 +1495,10 @@ int gw_term_info(gw_t *g, const char *id, gw_term_info_t *out)
 void gw_stats(gw_t *g, gw_stats_t *out)
 {
     store_queue_depth(g->st, &g->st_.store_queue_items, &g->st_.store_queue_bytes);
-    g->st_.inflight_bytes = g->inflight_bytes;
+    g->st_.inflight_bytes = g->reasm_bytes + g->backlog_bytes;
+    g->st_.paused_reading = 0;
+    for (sess_t *s = g->sessions; s; s = s->next)
+        if (s->state == S_ONLINE && !s->reading)
+            g->st_.paused_reading++;
     *out = g->st_;
 }

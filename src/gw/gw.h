@@ -36,6 +36,7 @@ typedef struct {
     size_t max_block_bytes;   /* largest reassembled block accepted, default 256 KiB */
     size_t inflight_high;     /* stop reading when bytes waiting for the store exceed, 64 MiB */
     size_t inflight_low;      /* resume below, default 32 MiB */
+    size_t max_reassembly;    /* bytes of half-received blocks in total, default 128 MiB */
     size_t max_write_queue;   /* a session whose unsent output exceeds this is closed, 1 MiB */
     int64_t command_ttl_ns;   /* default TTL for commands, 24 h */
 } gw_opts_t;

@@ -37,6 +37,11 @@ struct store {
     sqlite3_stmt *ins_block, *ins_event, *upd_durable, *ins_status, *ins_session, *upd_session;
     seq_max_t *maxes; /* scratch for durable_seq updates, capacity nmaxes_cap */
     size_t nmaxes_cap;
+    struct {
+        char terminal_id[STORE_ID_MAX + 1];
+        uint64_t seq; /* lowest block seq that failed; later blocks fail until re-sent */
+    } poison[64], poison_save[64];
+    int npoison;
     store_done_cb done_cb;
     void *done_ud;
 

@@ -404,28 +404,38 @@ static int row_command(sqlite3_stmt *st, store_command_t *c)
     return 0;
 }
 
-/* Steps st (prepared with COMMAND_COLS) calling cb for each row; finalizes st. A non-zero cb
- * return stops and is returned. */
+/* Reads every row of st (prepared with COMMAND_COLS) and finalizes it, then calls cb for each
+ * row; a non-zero cb return stops and is returned. The rows are read first so that the read
+ * transaction has ended before cb runs: callbacks write (the gateway marks commands sent), and
+ * in WAL mode a connection that still holds a read snapshot cannot start writing once another
+ * connection has committed (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out). */
 static int each_command(sqlite3 *db, sqlite3_stmt *st, const char *what,
                         int (*cb)(void *ud, const store_command_t *c), void *ud)
 {
-    store_command_t *c = xmalloc(sizeof *c);
+    store_command_t *rows = NULL;
+    size_t n = 0, cap = 0;
     int rc, src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = row_command(st, c);
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            rows = xrealloc(rows, cap * sizeof *rows);
+        }
+        rc = row_command(st, &rows[n]);
         if (rc < 0)
             goto fail;
-        rc = cb(ud, c);
-        if (rc != 0)
-            goto fail;
+        n++;
     }
     if (src != SQLITE_DONE) {
         rc = store__db_fail(db, what);
         goto fail;
     }
+    sqlite3_finalize(st);
+    st = NULL;
     rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = cb(ud, &rows[i]);
 fail:
-    free(c);
+    free(rows);
     sqlite3_finalize(st);
     return rc;
 }
@@ -608,9 +618,9 @@ int store_command_expire(store_t *s, int64_t now_ns, int *n)
     if (!any)
         return 0;
     rc = store__prepare(s->db,
-                            "UPDATE commands SET state = 5, updated_ns = ?1"
-                            " WHERE state < 3 AND expires_ns <= ?1",
-                            &st);
+                        "UPDATE commands SET state = 5, updated_ns = ?1"
+                        " WHERE state < 3 AND expires_ns <= ?1",
+                        &st);
     if (rc < 0)
         goto fail;
     sqlite3_bind_int64(st, 1, now_ns);

@@ -12,14 +12,17 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define BATCH_MAX_ITEMS 2000
 #define BATCH_MAX_BYTES (16u << 20)
-#define RETRY_ATTEMPTS  5        /* tries per batch before its items are failed */
-#define RETRY_BASE_MS   100      /* backoff doubles after each failed try */
+#define RETRY_ATTEMPTS  5        /* tries per batch during shutdown before its items are failed */
+#define RETRY_BASE_MS   100      /* backoff doubles after each failed try ... */
+#define RETRY_MAX_MS    5000     /* ... up to this */
+#define POISON_MAX      64       /* terminals with a failed block remembered at once */
 #define NA_I16          (-32768) /* status "not available" sentinels (GSTP_NA_I16 / GSTP_NA_U16) */
 #define NA_U16          65535
 
@@ -103,8 +106,57 @@ static void note_seq(store_t *s, size_t *nmaxes, const store_item_t *it)
 
 /* ---- Items ---- */
 
+/* ---- Poison: no gap may hide under durable_seq ----
+ * If a block fails for a reason of its own (not the transaction), the blocks of the same terminal
+ * behind it must not be stored either: durable_seq (and so the terminal's cumulative ACK and
+ * resume point) would jump over the missing one. Such blocks fail too, until the terminal
+ * re-sends from below the failed seq (which it does: the gateway closes its session). */
+
+static uint64_t poison_get(const store_t *s, const char *tid)
+{
+    for (int i = 0; i < s->npoison; i++)
+        if (strncmp(s->poison[i].terminal_id, tid, STORE_ID_MAX + 1) == 0)
+            return s->poison[i].seq;
+    return 0;
+}
+
+static void poison_set(store_t *s, const char *tid, uint64_t seq)
+{
+    for (int i = 0; i < s->npoison; i++) {
+        if (strncmp(s->poison[i].terminal_id, tid, STORE_ID_MAX + 1) == 0) {
+            if (seq < s->poison[i].seq)
+                s->poison[i].seq = seq;
+            return;
+        }
+    }
+    if (s->npoison == POISON_MAX) {
+        log_error(STORE_LOG_WHO, "too many terminals with failed blocks; forgetting %s",
+                  s->poison[0].terminal_id);
+        memmove(&s->poison[0], &s->poison[1], (POISON_MAX - 1) * sizeof s->poison[0]);
+        s->npoison--;
+    }
+    snprintf(s->poison[s->npoison].terminal_id, sizeof s->poison[0].terminal_id, "%s", tid);
+    s->poison[s->npoison].seq = seq;
+    s->npoison++;
+}
+
+static void poison_clear(store_t *s, const char *tid)
+{
+    for (int i = 0; i < s->npoison; i++) {
+        if (strncmp(s->poison[i].terminal_id, tid, STORE_ID_MAX + 1) == 0) {
+            s->poison[i] = s->poison[--s->npoison];
+            return;
+        }
+    }
+}
+
 static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes)
 {
+    uint64_t poisoned = poison_get(s, it->terminal_id);
+    if (poisoned && it->seq > poisoned) {
+        it->result = GS_ESTATE; /* behind a failed block: see the poison comment */
+        return 0;
+    }
     sqlite3_stmt *st = s->ins_block;
     bind_terminal(st, 1, it);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)it->seq);
@@ -122,8 +174,12 @@ static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes
         sqlite3_bind_null(st, 11);
     sqlite3_bind_int64(st, 12, now);
     int rc = run(s, st, it, "store block");
+    if (rc > 0)
+        poison_set(s, it->terminal_id, it->seq);
     if (rc != 0)
         return rc < 0 ? rc : 0;
+    if (poisoned)
+        poison_clear(s, it->terminal_id); /* re-sent from at or below the failed block */
 
     if (sqlite3_changes(s->wdb) == 0) {
         it->result = 1; /* (terminal_id, seq) already stored: exactly-once */
@@ -137,6 +193,8 @@ static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes
         sqlite3_bind_int(st, 6, it->value_permille);
         sqlite3_bind_int(st, 7, it->trigger_channel);
         rc = run(s, st, it, "store event");
+        if (rc > 0)
+            poison_set(s, it->terminal_id, it->seq);
         if (rc != 0)
             return rc < 0 ? rc : 0;
     }
@@ -258,26 +316,45 @@ fail:
     return rc;
 }
 
-/* Commits the batch, retrying with backoff. Returns 0, or the error after the last attempt, in
- * which case every item got result < 0. */
+static int is_stopping(store_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int v = s->stopping;
+    pthread_mutex_unlock(&s->mu);
+    return v;
+}
+
+/* Commits the batch, retrying with backoff for as long as it takes while the server runs: a
+ * locked or full database must delay acknowledgements (the gateway applies backpressure), never
+ * lose or skip data. Once stopping, it gives up after RETRY_ATTEMPTS so shutdown cannot hang;
+ * then every item gets result < 0 (unacknowledged: the terminals re-send after restart). */
 static int write_batch(store_t *s, store_item_t *batch, size_t n)
 {
     if (s->nmaxes_cap < n) {
         s->maxes = xrealloc(s->maxes, n * sizeof *s->maxes);
         s->nmaxes_cap = n;
     }
-    int rc = 0;
-    for (int attempt = 1; attempt <= RETRY_ATTEMPTS; attempt++) {
+    int rc = 0, delay = RETRY_BASE_MS;
+    for (int attempt = 1;; attempt++) {
+        /* try_batch may poison and clear within an attempt that is then rolled back; the same
+         * items produce the same outcome on the next attempt, so keep a copy to restore. */
+        int npoison = s->npoison;
+        memcpy(s->poison_save, s->poison, sizeof s->poison);
         rc = try_batch(s, batch);
         if (rc == 0)
             return 0;
-        if (attempt < RETRY_ATTEMPTS) {
-            log_warn(STORE_LOG_WHO, "batch of %zu items failed (attempt %d of %d), retrying", n,
-                     attempt, RETRY_ATTEMPTS);
-            sleep_ms(RETRY_BASE_MS << (attempt - 1));
-        }
+        s->npoison = npoison;
+        memcpy(s->poison, s->poison_save, sizeof s->poison);
+        int stopping = is_stopping(s);
+        if (stopping && attempt >= RETRY_ATTEMPTS)
+            break;
+        if (attempt <= 3 || attempt % 20 == 0)
+            log_warn(STORE_LOG_WHO, "batch of %zu items failed (attempt %d), retrying in %d ms", n,
+                     attempt, delay);
+        sleep_ms(delay);
+        delay = delay * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : delay * 2;
     }
-    log_error(STORE_LOG_WHO, "batch of %zu items not stored after %d attempts: %s", n,
+    log_error(STORE_LOG_WHO, "batch of %zu items not stored at shutdown after %d attempts: %s", n,
               RETRY_ATTEMPTS, err_str(rc));
     for (store_item_t *it = batch; it; it = it->next)
         it->result = rc;

@@ -93,7 +93,7 @@ def checks(srv, data, secrets):
     # unknown command id in a RESULT
     c.send(result(999999, 0))
     t, p = c.recv_frame()
-    check(t == ERROR, "RESULT for an unknown command id answered with ERROR")
+    check(t == ERROR, "RESULT for an unknown command id answered with ERROR (%r)" % ((t, p),))
 
     # CLI --wait while the terminal is online: the server notices the new row and sends it
     proc = subprocess.Popen([GRIDSENSE, "command", "send", "T0001", "get-status", "--wait", "20",
