@@ -19,6 +19,25 @@ def main():
         finally:
             rc = srv.stop()
         check(rc == 0, "server exits 0 on SIGTERM")
+        srv = Server(data, ["--max-per-ip", "3"]).start()
+        try:
+            conns = [RawClient(srv.tport) for _ in range(3)]
+            extra = RawClient(srv.tport)
+            t, p = extra.recv_frame()
+            check(t == REJECT and reject_reason(p) == "BUSY",
+                  "4th connection from one address refused with BUSY (--max-per-ip 3)")
+            check(extra.closed(), "refused connection closed")
+            t, p = conns[0].login("T0001", secrets["T0001"])
+            check(t == WELCOME, "connections within the limit still log in")
+            check(srv.metric("gridsense_connections_refused_total") == 1, "refusal counted")
+            for c in conns:
+                c.close()
+            c = RawClient(srv.tport)
+            wait_for(lambda: srv.metric("gridsense_connections_open") <= 1, 10, "closed connections released")
+            t, p = c.login("T0003", secrets["T0003"])
+            check(t == WELCOME, "a slot frees up when a connection closes")
+        finally:
+            check(srv.stop() == 0, "second server exits 0")
 
 
 def run_checks(srv, data, secrets):
@@ -138,6 +157,14 @@ def run_checks(srv, data, secrets):
             break
     check(got_ping, "server sends PING every heartbeat")
     check(reason == "DEAD", "silent terminal closed with BYE DEAD after 3 heartbeats")
+
+    # --- HELLO extension: unknown TLV tags are skipped ---
+    c = RawClient(port)
+    hp = hello_payload("T0001") + tlv(200, b"future capability")
+    c.send(frame(HELLO, hp))
+    t, p = c.recv_frame()
+    check(t == CHALLENGE, "HELLO with an unknown TLV tag is accepted (extension rule)")
+    c.close()
 
     # --- metrics reflect all of it ---
     check(srv.metric("gridsense_handshakes_failed_total") >= 9, "failed handshakes counted")
