@@ -30,6 +30,7 @@ typedef struct {
     uv_signal_t sigint, sigterm;
     uint64_t begin_ms, drain_deadline_ms, next_progress_ms;
     double ramp_budget;
+    uint64_t ramp_last_ms; /* uv_now of the previous ramp tick, 0 before the first */
     int signals;
     uint32_t final_online;
 } app_t;
@@ -513,7 +514,13 @@ static void on_ramp(uv_timer_t *h)
     sim_t *s = &app->sim;
     if (s->phase == SIM_STOP)
         return;
-    app->ramp_budget += s->cfg.connect_rate * (RAMP_TICK_MS / 1000.0);
+    /* Scale by the time that really passed: when the loop is busy the timer fires late, and a
+     * fixed budget per tick would slow the ramp below --connect-rate. */
+    uint64_t now = uv_now(h->loop);
+    if (!app->ramp_last_ms)
+        app->ramp_last_ms = now - RAMP_TICK_MS;
+    app->ramp_budget += s->cfg.connect_rate * ((double)(now - app->ramp_last_ms) / 1000.0);
+    app->ramp_last_ms = now;
     while (app->ramp_budget >= 1 && s->started < s->nterms) {
         term_start(&s->terms[s->started++]);
         app->ramp_budget -= 1;
