@@ -122,6 +122,18 @@ static void metric(buf_t *b, const char *name, const char *type, const char *hel
     buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
 }
 
+/* Writes scalar metrics from a table: one place per metric for its name, type and help. */
+typedef struct {
+    const char *name, *type, *help;
+    double v;
+} metric_t;
+
+static void metric_table(buf_t *b, const metric_t *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        metric(b, m[i].name, m[i].type, m[i].help, m[i].v);
+}
+
 static void metrics(api_t *a, web_response_t *r)
 {
     gw_stats_t s;
@@ -129,18 +141,21 @@ static void metrics(api_t *a, web_response_t *r)
     store_writer_stats_t ws;
     store_writer_stats(a->st, &ws);
     buf_t *b = &r->body;
-    metric(b, "gridsense_connections_open", "gauge", "Open terminal TCP connections.",
-           (double)s.connections_open);
-    metric(b, "gridsense_connections_total", "counter", "Accepted terminal connections.",
-           (double)s.connections_total);
-    metric(b, "gridsense_connections_refused_total", "counter",
-           "Connections refused by connection limits.", (double)s.connections_refused);
-    metric(b, "gridsense_terminals_online", "gauge", "Authenticated terminal sessions.",
-           (double)s.online);
-    metric(b, "gridsense_handshakes_ok_total", "counter", "Successful terminal logins.",
-           (double)s.handshakes_ok);
-    metric(b, "gridsense_handshakes_failed_total", "counter", "Refused terminal logins.",
-           (double)s.handshakes_failed);
+    const metric_t head[] = {
+        {"gridsense_connections_open", "gauge", "Open terminal TCP connections.",
+         (double)s.connections_open},
+        {"gridsense_connections_total", "counter", "Accepted terminal connections.",
+         (double)s.connections_total},
+        {"gridsense_connections_refused_total", "counter",
+         "Connections refused by connection limits.", (double)s.connections_refused},
+        {"gridsense_terminals_online", "gauge", "Authenticated terminal sessions.",
+         (double)s.online},
+        {"gridsense_handshakes_ok_total", "counter", "Successful terminal logins.",
+         (double)s.handshakes_ok},
+        {"gridsense_handshakes_failed_total", "counter", "Refused terminal logins.",
+         (double)s.handshakes_failed},
+    };
+    metric_table(b, head, sizeof head / sizeof head[0]);
     buf_puts(b, "# HELP gridsense_rejects_total REJECT frames sent, by reason.\n"
                 "# TYPE gridsense_rejects_total counter\n");
     for (int i = 1; i < 16; i++)
@@ -159,55 +174,57 @@ static void metrics(api_t *a, web_response_t *r)
         if (s.frames_tx[i])
             buf_printf(b, "gridsense_frames_sent_total{type=\"%s\"} %llu\n",
                        gstp_type_name((uint8_t)i), (unsigned long long)s.frames_tx[i]);
-    metric(b, "gridsense_bytes_received_total", "counter", "Bytes received from terminals.",
-           (double)s.bytes_rx);
-    metric(b, "gridsense_bytes_sent_total", "counter", "Bytes sent to terminals.",
-           (double)s.bytes_tx);
-    metric(b, "gridsense_blocks_received_total", "counter", "Complete blocks received.",
-           (double)s.blocks_received);
-    metric(b, "gridsense_blocks_stored_total", "counter", "Blocks committed to the store.",
-           (double)s.blocks_stored);
-    metric(b, "gridsense_blocks_duplicate_total", "counter",
-           "Blocks received again and ignored (exactly-once).", (double)s.blocks_duplicate);
-    metric(b, "gridsense_blocks_failed_total", "counter", "Blocks the store could not commit.",
-           (double)s.blocks_failed);
-    metric(b, "gridsense_acks_sent_total", "counter", "ACK frames sent.", (double)s.acks_sent);
-    metric(b, "gridsense_decode_skipped_bytes_total", "counter",
-           "Bytes skipped while resynchronising.", (double)s.decode_skipped_bytes);
-    metric(b, "gridsense_decode_header_errors_total", "counter", "Rejected frame headers.",
-           (double)s.decode_header_errors);
-    metric(b, "gridsense_decode_crc_errors_total", "counter", "Frames with a bad CRC.",
-           (double)s.decode_crc_errors);
-    metric(b, "gridsense_parse_errors_total", "counter", "Frames whose payload did not parse.",
-           (double)s.parse_errors);
-    metric(b, "gridsense_protocol_errors_total", "counter", "Sessions closed for protocol errors.",
-           (double)s.protocol_errors);
-    metric(b, "gridsense_sessions_replaced_total", "counter", "Sessions replaced by a new login.",
-           (double)s.sessions_replaced);
-    metric(b, "gridsense_sessions_dead_total", "counter", "Sessions closed for missed heartbeats.",
-           (double)s.sessions_dead);
-    metric(b, "gridsense_sessions_stalled_total", "counter",
-           "Sessions closed because the peer stopped reading.", (double)s.sessions_stalled);
-    metric(b, "gridsense_commands_sent_total", "counter", "COMMAND frames sent.",
-           (double)s.commands_sent);
-    metric(b, "gridsense_commands_done_total", "counter", "Commands completed.",
-           (double)s.commands_done);
-    metric(b, "gridsense_commands_failed_total", "counter", "Commands failed.",
-           (double)s.commands_failed);
-    metric(b, "gridsense_commands_expired_total", "counter", "Commands expired.",
-           (double)s.commands_expired);
-    metric(b, "gridsense_sessions_paused", "gauge", "Sessions not being read (backpressure).",
-           (double)s.paused_reading);
-    metric(b, "gridsense_ingest_inflight_bytes", "gauge",
-           "Block bytes received and not yet committed.", (double)s.inflight_bytes);
-    metric(b, "gridsense_store_queue_items", "gauge", "Items waiting for the store writer.",
-           (double)s.store_queue_items);
-    metric(b, "gridsense_store_queue_bytes", "gauge", "Bytes waiting for the store writer.",
-           (double)s.store_queue_bytes);
-    metric(b, "gridsense_store_batches_total", "counter", "Store transactions committed.",
-           (double)ws.batches);
-    metric(b, "gridsense_store_errors_total", "counter", "Store transactions that failed.",
-           (double)ws.errors);
+    const metric_t tail[] = {
+        {"gridsense_bytes_received_total", "counter", "Bytes received from terminals.",
+         (double)s.bytes_rx},
+        {"gridsense_bytes_sent_total", "counter", "Bytes sent to terminals.", (double)s.bytes_tx},
+        {"gridsense_blocks_received_total", "counter", "Complete blocks received.",
+         (double)s.blocks_received},
+        {"gridsense_blocks_stored_total", "counter", "Blocks committed to the store.",
+         (double)s.blocks_stored},
+        {"gridsense_blocks_duplicate_total", "counter",
+         "Blocks received again and ignored (exactly-once).", (double)s.blocks_duplicate},
+        {"gridsense_blocks_failed_total", "counter", "Blocks the store could not commit.",
+         (double)s.blocks_failed},
+        {"gridsense_acks_sent_total", "counter", "ACK frames sent.", (double)s.acks_sent},
+        {"gridsense_decode_skipped_bytes_total", "counter", "Bytes skipped while resynchronising.",
+         (double)s.decode_skipped_bytes},
+        {"gridsense_decode_header_errors_total", "counter", "Rejected frame headers.",
+         (double)s.decode_header_errors},
+        {"gridsense_decode_crc_errors_total", "counter", "Frames with a bad CRC.",
+         (double)s.decode_crc_errors},
+        {"gridsense_parse_errors_total", "counter", "Frames whose payload did not parse.",
+         (double)s.parse_errors},
+        {"gridsense_protocol_errors_total", "counter", "Sessions closed for protocol errors.",
+         (double)s.protocol_errors},
+        {"gridsense_sessions_replaced_total", "counter", "Sessions replaced by a new login.",
+         (double)s.sessions_replaced},
+        {"gridsense_sessions_dead_total", "counter", "Sessions closed for missed heartbeats.",
+         (double)s.sessions_dead},
+        {"gridsense_sessions_stalled_total", "counter",
+         "Sessions closed because the peer stopped reading.", (double)s.sessions_stalled},
+        {"gridsense_commands_sent_total", "counter", "COMMAND frames sent.",
+         (double)s.commands_sent},
+        {"gridsense_commands_done_total", "counter", "Commands completed.",
+         (double)s.commands_done},
+        {"gridsense_commands_failed_total", "counter", "Commands failed.",
+         (double)s.commands_failed},
+        {"gridsense_commands_expired_total", "counter", "Commands expired.",
+         (double)s.commands_expired},
+        {"gridsense_sessions_paused", "gauge", "Sessions not being read (backpressure).",
+         (double)s.paused_reading},
+        {"gridsense_ingest_inflight_bytes", "gauge", "Block bytes received and not yet committed.",
+         (double)s.inflight_bytes},
+        {"gridsense_store_queue_items", "gauge", "Items waiting for the store writer.",
+         (double)s.store_queue_items},
+        {"gridsense_store_queue_bytes", "gauge", "Bytes waiting for the store writer.",
+         (double)s.store_queue_bytes},
+        {"gridsense_store_batches_total", "counter", "Store transactions committed.",
+         (double)ws.batches},
+        {"gridsense_store_errors_total", "counter", "Items the store writer could not commit.",
+         (double)ws.errors},
+    };
+    metric_table(b, tail, sizeof tail / sizeof tail[0]);
     r->status = 200;
     r->content_type = "text/plain; version=0.0.4";
 }
