@@ -62,7 +62,7 @@ struct sess {
     int close_asap; /* close at the next tick (see close_asap()) */
     uint32_t id;
     char remote[64];
-    char ip[48];
+    char ip[48]; /* address key for limits: IPv4 text, or the IPv6 /64 prefix */
     term_t *term;
     int64_t accepted_ns, last_rx_ns, last_ping_ns, closing_since_ns;
     uint8_t version;
@@ -1130,8 +1130,19 @@ static void on_connection(uv_stream_t *server, int status)
     if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &len) == 0) {
         if (ss.ss_family == AF_INET6) {
             struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-            uv_ip6_name(a, s->ip, sizeof s->ip);
-            snprintf(s->remote, sizeof s->remote, "[%s]:%d", s->ip, ntohs(a->sin6_port));
+            char full[INET6_ADDRSTRLEN];
+            uv_ip6_name(a, full, sizeof full);
+            snprintf(s->remote, sizeof s->remote, "[%s]:%d", full, ntohs(a->sin6_port));
+            const uint8_t *b = a->sin6_addr.s6_addr;
+            static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+            if (memcmp(b, v4mapped, sizeof v4mapped) == 0) {
+                snprintf(s->ip, sizeof s->ip, "%u.%u.%u.%u", b[12], b[13], b[14], b[15]);
+            } else {
+                /* Limits and login-failure counters apply per /64: one subscriber usually gets
+                 * a whole /64, so counting single IPv6 addresses would be no limit at all. */
+                snprintf(s->ip, sizeof s->ip, "%02x%02x:%02x%02x:%02x%02x:%02x%02x::/64", b[0],
+                         b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
+            }
         } else {
             struct sockaddr_in *a = (struct sockaddr_in *)&ss;
             uv_ip4_name(a, s->ip, sizeof s->ip);
