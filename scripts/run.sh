@@ -7,7 +7,6 @@ D=${GS_DATA:-./data}
 N=${GS_SIM_TERMINALS:-12}
 HTTP=${GS_HTTP:-127.0.0.1:8080}
 TERM_ADDR=${GS_TERMINALS:-0.0.0.0:7100}
-TPORT=${TERM_ADDR##*:}
 
 mkdir -p "$D"
 SECRETS="$D/demo-secrets.txt"
@@ -24,7 +23,9 @@ fi
 # Own sessions (setsid): Ctrl-C reaches only this script, which then stops the simulator
 # (it drains its acknowledgements) and the server with exactly one signal each; a second signal
 # would make them exit at once.
-setsid "$B/gridsense" serve --data "$D" --http "$HTTP" --terminals "$TERM_ADDR" >"$D/server.log" 2>&1 &
+rm -f "$D/ports.json"
+setsid "$B/gridsense" serve --data "$D" --http "$HTTP" --terminals "$TERM_ADDR" \
+  --port-file "$D/ports.json" >"$D/server.log" 2>&1 &
 SERVER=$!
 SIM=""
 cleanup() {
@@ -38,7 +39,7 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 for _ in $(seq 1 100); do
-  curl -fs "http://$HTTP/api/v1/health" >/dev/null 2>&1 && break
+  [ -s "$D/ports.json" ] && break
   if ! kill -0 "$SERVER" 2>/dev/null; then
     echo "gridsense failed to start:" >&2
     tail -n 20 "$D/server.log" >&2
@@ -47,11 +48,18 @@ for _ in $(seq 1 100); do
   fi
   sleep 0.1
 done
+[ -s "$D/ports.json" ] || { echo "gridsense did not start; see $D/server.log" >&2; exit 1; }
+# The actual ports (the defaults, or what the OS chose for :0).
+TPORT=$(sed -n 's/.*"terminals":\([0-9]*\).*/\1/p' "$D/ports.json")
+HPORT=$(sed -n 's/.*"http":\([0-9]*\).*/\1/p' "$D/ports.json")
+HTTP="${HTTP%:*}:$HPORT"
 
 setsid "$B/gridsense-sim" --server "127.0.0.1:$TPORT" --secrets "$SECRETS" --terminals "$N" \
   --duration 0 --disturbed-fraction 0.35 --disturb 2 >"$D/sim.log" 2>&1 &
 SIM=$!
 
+DATA_OPT=""
+[ "$D" = "./data" ] || DATA_OPT=" --data $D"
 cat <<MSG
 
   gridsense is running with $N simulated 4G terminals (some with dips and swells).
@@ -60,7 +68,7 @@ cat <<MSG
     One         curl http://$HTTP/api/v1/terminals/DEMO-0001
     Health      curl http://$HTTP/api/v1/health
     Metrics     curl http://$HTTP/metrics
-    Command     build/gridsense command send DEMO-0001 capture cycles=20 --wait 10
+    Command     $B/gridsense command send DEMO-0001 capture cycles=20 --wait 10$DATA_OPT
     Logs        $D/server.log  $D/sim.log
 
   Press Ctrl-C to stop (everything received is committed before exit).
@@ -69,7 +77,8 @@ MSG
 
 metric() { awk -v m="$1" '$1==m {print $2}' <<<"$2"; }
 while kill -0 "$SERVER" 2>/dev/null; do
-  sleep 10
+  sleep 10 &
+  wait $! || true # a backgrounded sleep lets Ctrl-C run the trap at once
   M=$(curl -fs "http://$HTTP/metrics" 2>/dev/null || true)
   [ -n "$M" ] || continue
   printf '%s  online %s  blocks stored %s  MB received %.1f\n' "$(date +%H:%M:%S)" \
