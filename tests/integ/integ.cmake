@@ -11,7 +11,7 @@ function(gs_integ_test name)
                        ENVIRONMENT "GS_BUILD_DIR=${CMAKE_BINARY_DIR};PYTHONDONTWRITEBYTECODE=1")
 endfunction()
 
-file(GLOB GS_INTEG_SCRIPTS ${CMAKE_SOURCE_DIR}/tests/integ/test_*.py)
+file(GLOB GS_INTEG_SCRIPTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integ/test_*.py)
 foreach(script ${GS_INTEG_SCRIPTS})
   get_filename_component(n ${script} NAME_WE)
   string(REGEX REPLACE "^test_" "" n ${n})
