@@ -260,15 +260,18 @@ int cmd_terminal(int argc, char **argv)
                 return 1;
             }
             fprintf(f, "# gridsense terminal secrets: ID SECRET (keep private)\n");
+            /* All or nothing, in one transaction: a fleet is provisioned completely, or not at
+             * all and without a secrets file (secrets of terminals that do not exist). */
             int added = 0;
-            for (int64_t k = 1; k <= count; k++) {
+            int r = store_transaction(a.st, STORE_TX_BEGIN);
+            for (int64_t k = 1; r == 0 && k <= count; k++) {
                 snprintf(t.id, sizeof t.id, "%s%04lld", vals[6], (long long)k);
                 randombytes_buf(t.secret, sizeof t.secret);
                 t.created_ns = time_utc_ns();
-                int r = store_terminal_add(a.st, &t);
+                r = store_terminal_add(a.st, &t);
                 if (r < 0) {
-                    fprintf(stderr, "gridsense: cannot add %s: %s\n", t.id, err_str(r));
-                    rc = 1;
+                    fprintf(stderr, "gridsense: cannot add %s: %s\n", t.id,
+                            r == GS_EEXISTS ? "a terminal with this id exists" : err_str(r));
                     break;
                 }
                 char hex[2 * STORE_SECRET_LEN + 1];
@@ -276,9 +279,18 @@ int cmd_terminal(int argc, char **argv)
                 fprintf(f, "%s %s\n", t.id, hex);
                 added++;
             }
-            if (fclose(f) != 0) {
+            if (fclose(f) != 0 && r == 0) {
                 fprintf(stderr, "gridsense: writing %s failed\n", vals[7]);
-                rc = 1;
+                r = GS_EIO;
+            }
+            if (r == 0)
+                r = store_transaction(a.st, STORE_TX_COMMIT);
+            if (r < 0) {
+                store_transaction(a.st, STORE_TX_ROLLBACK);
+                unlink(vals[7]);
+                fprintf(stderr, "gridsense: no terminals added\n");
+                store_close(a.st);
+                return 1;
             }
             printf("added %d terminals (%s%04d..), secrets in %s\n", added, vals[6], 1, vals[7]);
             store_close(a.st);

@@ -344,6 +344,16 @@ fail:
     return rc;
 }
 
+int store_transaction(store_t *s, int op)
+{
+    static const char *const sql[] = {"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"};
+    if (op < STORE_TX_BEGIN || op > STORE_TX_ROLLBACK)
+        return GS_EINVAL;
+    if (sqlite3_exec(s->db, sql[op], NULL, NULL, NULL) != SQLITE_OK)
+        return store__db_fail(s->db, sql[op]);
+    return 0;
+}
+
 int store_terminal_count(store_t *s, int64_t *n)
 {
     sqlite3_stmt *st = NULL;

@@ -79,6 +79,12 @@ int store_terminal_set_secret(store_t *s, const char *id, const uint8_t secret[S
 /* Number of terminals. */
 int store_terminal_count(store_t *s, int64_t *n);
 
+/* Groups the synchronous calls that follow into one transaction: STORE_TX_BEGIN (takes the
+ * write lock, waiting up to the busy timeout), STORE_TX_COMMIT or STORE_TX_ROLLBACK. Used for
+ * bulk provisioning, where one commit instead of one per terminal saves an fsync each. */
+enum { STORE_TX_BEGIN, STORE_TX_COMMIT, STORE_TX_ROLLBACK };
+int store_transaction(store_t *s, int op);
+
 /* ---- Commands (synchronous) ---- */
 
 typedef enum {

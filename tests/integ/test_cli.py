@@ -65,6 +65,11 @@ def main():
         p = run([GRIDSENSE, "terminal", "add", "--count", "2", "--prefix", "G", "--secrets-out",
                  sec, "--data", d], check_rc=False)
         check(p.returncode == 1 and "--force" in p.stderr, "existing secrets file is not overwritten")
+        sec2 = os.path.join(d, "fleet2.txt")
+        p = run([GRIDSENSE, "terminal", "add", "--count", "30", "--prefix", "F", "--secrets-out",
+                 sec2, "--data", d], check_rc=False)
+        check(p.returncode == 1 and "F0001" in p.stderr and not os.path.exists(sec2),
+              "fleet add that collides adds nothing and leaves no secrets file")
         p = run([GRIDSENSE, "terminal", "list", "--json", "--data", d])
         rows = [json.loads(l) for l in p.stdout.splitlines()]
         f7 = [r for r in rows if r["id"] == "FEEDER-7"][0]
