@@ -3,6 +3,10 @@
  * With no impairment a frame goes straight to uv_write. Otherwise it waits in a per-terminal
  * FIFO until its due time: now + latency + uniform(-jitter, +jitter), but never before the frame
  * queued ahead of it, because TCP preserves order. One timer per terminal serves the FIFO.
+ *
+ * Frames in the FIFO model the network path: a dropped link loses them (link_flush), so for the
+ * terminal they were transmitted. It counts such blocks as sent, keeps them until acknowledged
+ * and re-sends them with RESENT, as firmware whose modem took the bytes would.
  */
 #include <stdlib.h>
 
@@ -78,6 +82,12 @@ static void on_delay(uv_timer_t *h)
 int link_send(term_t *t, wreq_t *w)
 {
     const sim_config_t *c = &t->sim->cfg;
+    /* Blocks stop at SIM_WQ_LIMIT; only small control frames (PONG, RESULT, ERROR) pass it. A
+     * server that sends without ever reading would make those grow without bound. */
+    if (link_queued(t) + w->len > SIM_WQ_HARD) {
+        free(w);
+        return UV_ENOBUFS;
+    }
     if (c->latency_ms == 0 && c->jitter_ms == 0)
         return write_now(t, w);
     uint64_t now = uv_now(t->sim->loop);

@@ -85,8 +85,11 @@ static const char usage_text[] =
     "Data:\n"
     "  --block-ms MS             waveform block length (default 100)\n"
     "  --max-payload BYTES       largest chunk payload (default 1024)\n"
-    "  --buffer-blocks N         retransmit buffer per terminal; when full the oldest\n"
-    "                            unacknowledged block is dropped (default 600)\n"
+    "  --buffer-blocks N         retransmit buffer per terminal, >= 2 (default 600); at\n"
+    "                            most N - 1 blocks are in flight, and when it is full the\n"
+    "                            oldest block not yet transmitted is dropped (one that was\n"
+    "                            may be stored, so it is kept until acknowledged): every\n"
+    "                            dropped block is a gap in the store\n"
     "  --no-stream               do not stream waveforms (idle terminals; STATUS, events on\n"
     "                            command only)\n"
     "  --status-interval S       STATUS period (default 10)\n"
@@ -277,7 +280,7 @@ static void parse_args(int argc, char **argv, sim_config_t *c)
             c->max_payload = opt_u32("max-payload", a, 128, GSTP_MAX_PAYLOAD);
             break;
         case OPT_BUFFER_BLOCKS:
-            c->buffer_blocks = opt_u32("buffer-blocks", a, 1, 1000000);
+            c->buffer_blocks = opt_u32("buffer-blocks", a, 2, 1000000);
             break;
         case OPT_NO_STREAM:
             c->stream = 0;

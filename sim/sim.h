@@ -12,7 +12,8 @@
 #include "schedule.h"
 
 #define SIM_MAX_TERMINALS 10000
-#define SIM_WQ_LIMIT      (64 * 1024) /* stop sending data while more than this is queued */
+#define SIM_WQ_LIMIT      (64 * 1024)   /* stop sending data while more than this is queued */
+#define SIM_WQ_HARD       (1024 * 1024) /* a peer that lets more pile up is dropped */
 
 /* Command-line configuration; defaults in sim_config_defaults(). */
 typedef struct {
@@ -50,7 +51,7 @@ typedef struct {
     uint64_t blocks_sent;      /* block transmissions, first or re-sent */
     uint64_t blocks_acked;
     uint64_t blocks_resent;
-    uint64_t blocks_dropped; /* evicted from a full retransmit ring */
+    uint64_t blocks_dropped; /* never transmitted, evicted from a full ring: gaps in the store */
     uint64_t events_sent;    /* EVENT blocks sent for the first time */
     uint64_t status_sent;
     uint64_t commands_answered; /* first executions (repeats answered from the cache excluded) */

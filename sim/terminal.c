@@ -209,8 +209,50 @@ static void ring_pop(term_t *t)
         t->inflight--;
 }
 
-/* Appends a new block (samples: n sets, host order) with the next seq; evicts the oldest block
- * when the ring is full, like a terminal whose flash buffer overflows. */
+/* Blocks that may be in flight at once: WELCOME.ack_window, but always fewer than the ring
+ * holds, so that a full ring has a block that was never transmitted to evict (see ring_evict). */
+static uint32_t send_window(const term_t *t)
+{
+    uint32_t cap = t->sim->cfg.buffer_blocks - 1; /* --buffer-blocks >= 2 */
+    return t->ack_window < cap ? t->ack_window : cap;
+}
+
+/* Makes room in a full ring by dropping the oldest block that was never transmitted.
+ *
+ * Transmitted blocks form a prefix of the ring (every session sends from the head in seq order
+ * and only unsent blocks are evicted), and send_window() keeps that prefix shorter than the
+ * ring. A block that was handed to a socket is kept until acknowledged: the server may store it
+ * even if this session breaks, so dropping it would make blocks_dropped claim a gap the store
+ * does not have. Evicting from behind the prefix keeps the counters exact: every dropped block
+ * is a gap in the store, every acknowledged one is stored. */
+static void ring_evict(term_t *t)
+{
+    sim_t *s = t->sim;
+    uint32_t cap = s->cfg.buffer_blocks, i = t->inflight;
+    while (i < t->count && ring_at(t, i)->sent)
+        i++;
+    if (i == t->count) {
+        /* Unreachable while send_window() < capacity; kept so a broken invariant costs
+         * accuracy of the counters, not memory. */
+        log_warn(t->id, "buffer full of transmitted blocks, dropping block %llu",
+                 (unsigned long long)ring_at(t, 0)->seq);
+        ring_pop(t);
+        s->st.blocks_dropped++;
+        return;
+    }
+    log_debug(t->id, "buffer full, dropping block %llu", (unsigned long long)ring_at(t, i)->seq);
+    free(ring_at(t, i));
+    for (; i > 0; i--) /* shift the transmitted prefix up by one: O(window), not O(capacity) */
+        t->ring[(t->head + i) % cap] = ring_at(t, i - 1);
+    t->ring[t->head] = NULL;
+    t->head = (t->head + 1) % cap;
+    t->count--;
+    s->st.unacked--;
+    s->st.blocks_dropped++;
+}
+
+/* Appends a new block (samples: n sets, host order) with the next seq; makes room first when
+ * the ring is full, like a terminal whose flash buffer overflows. */
 static blk_t *ring_push(term_t *t, const int16_t *samples, uint16_t n, uint64_t first_index,
                         const gstp_event_hdr_t *ev)
 {
@@ -218,12 +260,8 @@ static blk_t *ring_push(term_t *t, const int16_t *samples, uint16_t n, uint64_t 
     uint32_t cap = s->cfg.buffer_blocks;
     if (!t->ring)
         t->ring = xcalloc(cap, sizeof *t->ring);
-    if (t->count == cap) {
-        log_debug(t->id, "buffer full, dropping block %llu",
-                  (unsigned long long)ring_at(t, 0)->seq);
-        ring_pop(t);
-        s->st.blocks_dropped++;
-    }
+    if (t->count == cap)
+        ring_evict(t);
     size_t nval = (size_t)n * NCH;
     blk_t *b = xmalloc(sizeof *b + nval * sizeof(int16_t));
     b->seq = t->next_seq++;
@@ -279,8 +317,10 @@ static int send_block(term_t *t, blk_t *b)
                                 (const uint8_t *)(b->samples + (size_t)first * NCH), n);
         if (len < 0)
             break;
-        if (b->sent)
-            gstp_frame_set_flags(w->data + off, (size_t)len, GSTP_FLAG_RESENT);
+        if (b->sent && gstp_frame_set_flags(w->data + off, (size_t)len, GSTP_FLAG_RESENT) < 0) {
+            len = GSTP_E_ARG; /* cannot happen for a frame just encoded */
+            break;
+        }
         off += (size_t)len;
     }
     if (s->cfg.ack_latency)
@@ -299,7 +339,7 @@ static int send_block(term_t *t, blk_t *b)
 /* Sends ring blocks while the ack window and the write queue allow. */
 static void pump(term_t *t)
 {
-    while (t->state == TS_ONLINE && t->inflight < t->count && t->inflight < t->ack_window &&
+    while (t->state == TS_ONLINE && t->inflight < t->count && t->inflight < send_window(t) &&
            link_queued(t) < SIM_WQ_LIMIT) {
         if (send_block(t, ring_at(t, t->inflight)) < 0)
             return;
@@ -319,24 +359,43 @@ void term_write_failed(term_t *t, int status)
 
 void term_block_written(term_t *t, uint64_t seq)
 {
-    if (t->count == 0)
-        return;
-    uint64_t first = ring_at(t, 0)->seq;
-    if (seq >= first && seq - first < t->count)
-        ring_at(t, (uint32_t)(seq - first))->written_ns = time_mono_ns();
+    /* seqs increase along the ring, with gaps where blocks were evicted: binary search */
+    uint32_t lo = 0, hi = t->count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ring_at(t, mid)->seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < t->count && ring_at(t, lo)->seq == seq)
+        ring_at(t, lo)->written_ns = time_mono_ns();
 }
 
-static void on_ack(term_t *t, uint64_t seq)
+/* Retires the blocks the server reports stored (seq <= upto); measure: record their ACK
+ * latency. Only transmitted blocks can be covered: a server acknowledging beyond them is wrong,
+ * and counting such blocks as acked would claim data the store does not hold. */
+static void retire(term_t *t, uint64_t upto, int measure, const char *what)
 {
     sim_t *s = t->sim;
-    int64_t now = s->cfg.ack_latency ? time_mono_ns() : 0;
-    while (t->count > 0 && ring_at(t, 0)->seq <= seq) {
+    int64_t now = measure && s->cfg.ack_latency ? time_mono_ns() : 0;
+    while (t->count > 0 && ring_at(t, 0)->seq <= upto) {
         blk_t *b = ring_at(t, 0);
-        if (s->cfg.ack_latency && b->written_ns)
+        if (!b->sent) {
+            log_warn(t->id, "%s %llu covers block %llu, which was never sent; ignoring the rest",
+                     what, (unsigned long long)upto, (unsigned long long)b->seq);
+            break;
+        }
+        if (now && b->written_ns)
             sim_hist_add(&s->lat, now - b->written_ns);
         ring_pop(t);
         s->st.blocks_acked++;
     }
+}
+
+static void on_ack(term_t *t, uint64_t seq)
+{
+    retire(t, seq, 1, "ACK");
     if (seq > t->acked_seq)
         t->acked_seq = seq;
     pump(t);
@@ -349,7 +408,7 @@ static cmd_slot_t *cmd_find(term_t *t, uint64_t id)
     if (!t->cmds)
         return NULL;
     for (unsigned i = 0; i < TERM_CMD_CACHE; i++)
-        if (t->cmds[i].id == id)
+        if (t->cmds[i].used && t->cmds[i].id == id)
             return &t->cmds[i];
     return NULL;
 }
@@ -368,10 +427,14 @@ static void answer(term_t *t, uint64_t id, uint16_t status, const gstp_tlv_write
     if (!c) {
         if (!t->cmds)
             t->cmds = xcalloc(TERM_CMD_CACHE, sizeof *t->cmds);
-        c = &t->cmds[t->cmd_next];
-        t->cmd_next = (t->cmd_next + 1) % TERM_CMD_CACHE;
+        /* round robin, but never evict the capture in progress: its repeat must stay silent */
+        do {
+            c = &t->cmds[t->cmd_next];
+            t->cmd_next = (t->cmd_next + 1) % TERM_CMD_CACHE;
+        } while (c->used && c->status == TERM_RS_PENDING);
     }
     c->id = id;
+    c->used = 1;
     c->status = status;
     c->tlv_len = 0;
     if (tlv && tlv->err == GSTP_OK && tlv->len <= sizeof c->tlv) {
@@ -817,6 +880,23 @@ static void on_challenge(term_t *t, const gstp_frame_t *f)
         t->state = TS_AUTH;
 }
 
+/* Protocol 7.1: a terminal whose counter is behind WELCOME.resume_seq continues from
+ * resume_seq + 1, or the server would discard its new blocks as duplicates (and acknowledge
+ * them). Called after the blocks up to resume_seq were retired, so a ring head at or below
+ * resume_seq was never sent, and neither was any block after it: renumbering is safe. */
+static void continue_after(term_t *t, uint64_t resume)
+{
+    uint64_t first = t->count ? ring_at(t, 0)->seq : t->next_seq;
+    if (first > resume)
+        return;
+    uint64_t shift = resume + 1 - first;
+    log_warn(t->id, "server holds seqs up to %llu, beyond this terminal's %llu: renumbering",
+             (unsigned long long)resume, (unsigned long long)first - 1);
+    for (uint32_t i = 0; i < t->count; i++)
+        ring_at(t, i)->seq += shift;
+    t->next_seq += shift;
+}
+
 static void on_welcome(term_t *t, const gstp_frame_t *f)
 {
     sim_t *s = t->sim;
@@ -842,10 +922,8 @@ static void on_welcome(term_t *t, const gstp_frame_t *f)
     if (t->welcomed_once)
         s->st.reconnects++; /* a re-login: the first WELCOME is the initial login */
     t->welcomed_once = 1;
-    while (t->count > 0 && ring_at(t, 0)->seq <= w.resume_seq) {
-        ring_pop(t); /* durable on the server */
-        s->st.blocks_acked++;
-    }
+    retire(t, w.resume_seq, 0, "WELCOME.resume_seq"); /* durable on the server */
+    continue_after(t, w.resume_seq);
     if (w.resume_seq > t->acked_seq)
         t->acked_seq = w.resume_seq;
     t->inflight = 0;
@@ -882,6 +960,13 @@ static void on_reject(term_t *t, const gstp_frame_t *f)
     uint64_t delay = backoff_ms(t), after = (uint64_t)r.retry_after_s * 1000;
     if (after > delay)
         delay = after;
+    if (bye && r.reason == GSTP_REJ_REPLACED && delay < t->sim->cfg.backoff_max_ms) {
+        /* Protocol 9.4: this connection must not trigger a reconnect of its own. A simulated
+         * terminal has no other connection, so another client logged in with its id: retry
+         * only after the longest backoff rather than fight it over the session. */
+        log_warn(t->id, "session taken over by another client with this id");
+        delay = t->sim->cfg.backoff_max_ms;
+    }
     if (bye)
         log_info(t->id, "server said BYE: %s (%s), reconnecting in %llu ms",
                  gstp_reason_name(r.reason), r.message, (unsigned long long)delay);

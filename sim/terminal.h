@@ -55,7 +55,8 @@ typedef struct {
 #define TERM_CMD_TLV_MAX 48
 #define TERM_RS_PENDING  0xFFFFu /* answer not known yet (capture in progress) */
 typedef struct {
-    uint64_t id;     /* 0 = free slot */
+    uint64_t id;     /* any value, 0 included (the wire allows it) */
+    uint8_t used;    /* 0 = free slot */
     uint16_t status; /* gstp_result_status_t or TERM_RS_PENDING */
     uint16_t tlv_len;
     uint8_t tlv[TERM_CMD_TLV_MAX];
@@ -154,8 +155,9 @@ static inline uint64_t term_rand(term_t *t)
 }
 
 /* Link layer (impair.c): queues one complete frame for sending, directly or after the
- * configured latency and jitter. Takes ownership of w. Returns 0 or a negative libuv code (the
- * caller then drops the connection). */
+ * configured latency and jitter. Takes ownership of w. Returns 0 or a negative libuv code, e.g.
+ * UV_ENOBUFS when more than SIM_WQ_HARD bytes would be queued (the caller then drops the
+ * connection). */
 int link_send(term_t *t, wreq_t *w);
 
 /* Writes one frame now, bypassing the delay queue (BYE at shutdown). Takes ownership of w. */
