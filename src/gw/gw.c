@@ -43,6 +43,7 @@ typedef struct term {
     int has_status;
     int64_t status_rx_ns;
     gstp_status_t status;
+    uint8_t secret_fp[16]; /* BLAKE2b of the secret the current session logged in with */
 } term_t;
 
 typedef struct {
@@ -75,6 +76,7 @@ struct sess {
     uint8_t secret[GSTP_SECRET_LEN];
     uint8_t nonce[GSTP_NONCE_LEN];
     uint64_t store_durable; /* durable seq read from the store at HELLO */
+    uint8_t secret_fp[16];  /* fingerprint of the secret, kept after the secret is wiped */
     uint32_t sample_rate;
     int nominal_hz, nchannels;
     char fw[GSTP_MAX_STR + 1], hw[GSTP_MAX_STR + 1];
@@ -115,6 +117,7 @@ struct gw {
     uint64_t cookie_base; /* start time in the high half: session ids unique across restarts */
     int64_t last_cmd_id;
     int64_t last_poll_ns;
+    int64_t cred_version; /* store_credentials_version seen last */
     int paused;
     size_t backlog_bytes; /* block bytes handed to the store and not yet committed */
     size_t reasm_bytes;   /* block bytes under reassembly */
@@ -540,6 +543,7 @@ static void on_hello(sess_t *s, const gstp_frame_t *f)
         return;
     }
     memcpy(s->secret, t.secret, sizeof s->secret);
+    crypto_generichash(s->secret_fp, sizeof s->secret_fp, t.secret, sizeof t.secret, NULL, 0);
     s->store_durable = t.durable_seq;
     s->sample_rate = h.sample_rate;
     s->nominal_hz = h.nominal_hz;
@@ -608,6 +612,7 @@ static void on_auth(sess_t *s, const gstp_frame_t *f)
     t->sess = s;
     s->term = t;
     s->state = S_ONLINE;
+    memcpy(t->secret_fp, s->secret_fp, sizeof t->secret_fp);
     t->sessions++;
     t->connected_since_ns = time_utc_ns();
     t->last_seen_ns = t->connected_since_ns;
@@ -1258,6 +1263,37 @@ static void async_cb(uv_async_t *a)
     process_done(a->data);
 }
 
+/* Ends the sessions of terminals that were removed or got a new secret since they logged in
+ * (e.g. `gridsense terminal remove` for a stolen device): revocation takes effect within a second,
+ * not at the next reconnect. Costs one point query per online terminal, only when something
+ * changed. */
+static void check_credentials(gw_t *g)
+{
+    int64_t v;
+    if (store_credentials_version(g->st, &v) < 0 || v == g->cred_version)
+        return;
+    g->cred_version = v;
+    for (sess_t *s = g->sessions; s; s = s->next) {
+        if (s->state != S_ONLINE)
+            continue;
+        store_terminal_t t;
+        int rc = store_terminal_get(g->st, s->term->id, &t);
+        uint8_t fp[16];
+        if (rc == 0)
+            crypto_generichash(fp, sizeof fp, t.secret, sizeof t.secret, NULL, 0);
+        sodium_memzero(t.secret, sizeof t.secret);
+        if (rc == GS_ENOTFOUND) {
+            log_warn(s->term->id, "terminal removed: ending its session");
+            send_reject(s, 1, GSTP_REJ_UNKNOWN_ID, 0, "terminal removed");
+            sess_close(s, "terminal removed");
+        } else if (rc == 0 && sodium_memcmp(fp, s->term->secret_fp, sizeof fp) != 0) {
+            log_warn(s->term->id, "secret replaced: ending its session");
+            send_reject(s, 1, GSTP_REJ_BAD_AUTH, 0, "credentials changed, log in again");
+            sess_close(s, "credentials changed");
+        }
+    }
+}
+
 /* ---- periodic work ----------------------------------------------------------------------------
  */
 
@@ -1324,6 +1360,7 @@ static void tick_cb(uv_timer_t *timer)
             log_info(NULL, "%d command(s) expired", n);
         }
         store_command_new_since(g->st, g->last_cmd_id, newcmd_cb, g);
+        check_credentials(g);
     }
     check_pressure(g);
 }
@@ -1394,6 +1431,7 @@ int gw_start(uv_loop_t *loop, store_t *st, const gw_opts_t *opts, gw_t **out, ch
         goto fail;
     }
     store_command_new_since(st, 0, init_cmd_cb, g);
+    store_credentials_version(st, &g->cred_version);
     uv_async_init(loop, &g->async, async_cb);
     g->async.data = g;
     g->open_handles++;

@@ -91,6 +91,17 @@ static const char *const migrations[] = {
     "  result BLOB);"
     "CREATE INDEX commands_terminal_state ON commands(terminal_id, state);"
     "CREATE INDEX commands_state_expiry ON commands(state, expires_ns);",
+
+    /* 2: a counter that changes whenever a terminal is removed or its secret replaced, so a
+     * running server (another process) notices cheaply and ends sessions whose credentials
+     * were revoked. Triggers keep it right whoever edits the table. */
+    "CREATE TABLE credentials_version(id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  version INTEGER NOT NULL);"
+    "INSERT INTO credentials_version VALUES(1, 0);"
+    "CREATE TRIGGER terminals_deleted AFTER DELETE ON terminals BEGIN"
+    "  UPDATE credentials_version SET version = version + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER terminals_secret AFTER UPDATE OF secret ON terminals BEGIN"
+    "  UPDATE credentials_version SET version = version + 1 WHERE id = 1; END;",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -344,6 +344,22 @@ fail:
     return rc;
 }
 
+int store_credentials_version(store_t *s, int64_t *version)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store__prepare(s->db, "SELECT version FROM credentials_version WHERE id = 1", &st);
+    if (rc < 0)
+        return rc;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *version = sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else {
+        rc = store__db_fail(s->db, "credentials version");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int store_transaction(store_t *s, int op)
 {
     static const char *const sql[] = {"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"};

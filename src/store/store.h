@@ -79,6 +79,10 @@ int store_terminal_set_secret(store_t *s, const char *id, const uint8_t secret[S
 /* Number of terminals. */
 int store_terminal_count(store_t *s, int64_t *n);
 
+/* A counter that changes whenever any terminal is removed or gets a new secret (by any process).
+ * Cheap to poll; the server uses it to end sessions whose credentials were revoked. */
+int store_credentials_version(store_t *s, int64_t *version);
+
 /* Groups the synchronous calls that follow into one transaction: STORE_TX_BEGIN (takes the
  * write lock, waiting up to the busy timeout), STORE_TX_COMMIT or STORE_TX_ROLLBACK. Used for
  * bulk provisioning, where one commit instead of one per terminal saves an fsync each. */

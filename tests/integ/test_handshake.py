@@ -36,6 +36,18 @@ def main():
             wait_for(lambda: srv.metric("gridsense_connections_open") <= 1, 10, "closed connections released")
             t, p = c.login("T0003", secrets["T0003"])
             check(t == WELCOME, "a slot frees up when a connection closes")
+            # revocation from another process takes effect on the running session
+            out = run([GRIDSENSE, "terminal", "rotate-secret", "T0003", "--data", data]).stdout
+            t, p = c.recv_frame(timeout=10)
+            check(t == BYE and reject_reason(p) == "BAD_AUTH",
+                  "rotate-secret ends the online session (BYE BAD_AUTH)")
+            c = RawClient(srv.tport)
+            t, p = c.login("T0003", bytes.fromhex(out.split()[1]))
+            check(t == WELCOME, "the terminal logs in with its new secret")
+            run([GRIDSENSE, "terminal", "remove", "T0003", "--data", data])
+            t, p = c.recv_frame(timeout=10)
+            check(t == BYE and reject_reason(p) == "UNKNOWN_ID",
+                  "terminal remove ends the online session (BYE UNKNOWN_ID)")
         finally:
             check(srv.stop() == 0, "second server exits 0")
 

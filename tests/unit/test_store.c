@@ -42,6 +42,9 @@ static void rm_rf(const char *path)
     }
 }
 
+/* Number of schema migrations in src/store/db.c: one row each in schema_version. */
+#define SCHEMA_LATEST 2
+
 typedef struct {
     char dir[64];
 } fixture_t;
@@ -225,6 +228,29 @@ static double now_s(void)
 
 /* ---- Lifecycle ---- */
 
+/* Removing a terminal or replacing its secret changes the credentials version (triggers),
+ * whichever connection does it; adding one does not. */
+static void test_credentials_version(void **state)
+{
+    fixture_t *f = *state;
+    store_t *a = open_ok(f->dir), *b = open_ok(f->dir);
+    int64_t v0, v;
+    assert_int_equal(store_credentials_version(a, &v0), 0);
+    store_terminal_t t = make_terminal("CV1");
+    assert_int_equal(store_terminal_add(b, &t), 0);
+    assert_int_equal(store_credentials_version(a, &v), 0);
+    assert_true(v == v0);
+    uint8_t secret[STORE_SECRET_LEN] = {9};
+    assert_int_equal(store_terminal_set_secret(b, "CV1", secret), 0);
+    assert_int_equal(store_credentials_version(a, &v), 0);
+    assert_true(v == v0 + 1);
+    assert_int_equal(store_terminal_remove(b, "CV1"), 0);
+    assert_int_equal(store_credentials_version(a, &v), 0);
+    assert_true(v == v0 + 2);
+    store_close(a);
+    store_close(b);
+}
+
 static void test_open_migrate_reopen(void **state)
 {
     fixture_t *f = *state;
@@ -232,7 +258,7 @@ static void test_open_migrate_reopen(void **state)
     snprintf(dir, sizeof dir, "%s/a/b/data", f->dir); /* mkdir -p */
 
     store_t *s = open_ok(dir);
-    assert_int_equal(store_schema_version(s), 1);
+    assert_int_equal(store_schema_version(s), SCHEMA_LATEST);
     store_close(s);
 
     struct stat sb;
@@ -241,22 +267,22 @@ static void test_open_migrate_reopen(void **state)
     assert_int_equal(sb.st_mode & 0700, 0700);
     assert_int_equal(sb.st_mode & 0007, 0); /* created 0750 */
 
-    assert_int_equal(sql_int(dir, "SELECT count(*) FROM schema_version"), 1);
-    assert_int_equal(sql_int(dir, "SELECT max(version) FROM schema_version"), 1);
+    assert_int_equal(sql_int(dir, "SELECT count(*) FROM schema_version"), SCHEMA_LATEST);
+    assert_int_equal(sql_int(dir, "SELECT max(version) FROM schema_version"), SCHEMA_LATEST);
 
     /* Reopen: same version, nothing re-applied, data kept. */
     s = open_ok(dir);
-    assert_int_equal(store_schema_version(s), 1);
+    assert_int_equal(store_schema_version(s), SCHEMA_LATEST);
     store_terminal_t t = make_terminal("T1");
     assert_int_equal(store_terminal_add(s, &t), 0);
     store_close(s);
     s = open_ok(dir);
-    assert_int_equal(store_schema_version(s), 1);
+    assert_int_equal(store_schema_version(s), SCHEMA_LATEST);
     int64_t n = 0;
     assert_int_equal(store_terminal_count(s, &n), 0);
     assert_int_equal(n, 1);
     store_close(s);
-    assert_int_equal(sql_int(dir, "SELECT count(*) FROM schema_version"), 1);
+    assert_int_equal(sql_int(dir, "SELECT count(*) FROM schema_version"), SCHEMA_LATEST);
 
     /* WAL is persistent in the file. */
     char path[300];
@@ -305,10 +331,10 @@ static void test_open_concurrent(void **state)
     for (int i = 0; i < N; i++) {
         pthread_join(th[i], NULL);
         assert_int_equal(o[i].rc, 0);
-        assert_int_equal(o[i].version, 1);
+        assert_int_equal(o[i].version, SCHEMA_LATEST);
     }
     /* Exactly one opener applied the migration. */
-    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM schema_version"), 1);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM schema_version"), SCHEMA_LATEST);
 }
 
 static void test_open_errors(void **state)
@@ -1008,6 +1034,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writer_blocks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_drain_on_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_busy_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_credentials_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_stores, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_sessions, setup, teardown),
     };
