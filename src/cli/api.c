@@ -324,6 +324,8 @@ static void post_command(api_t *a, const char *id, const web_request_t *req, web
         json_error(r, 500, "internal", "command vanished");
         return;
     }
+    if (rc == 1 && c.state == STORE_CMD_QUEUED)
+        c.state = STORE_CMD_SENT; /* sent just now; the row follows when the writer commits */
     r->status = 201;
     r->content_type = "application/json";
     command_json(&r->body, &c);

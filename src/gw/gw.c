@@ -824,6 +824,26 @@ static void on_status(sess_t *s, const gstp_frame_t *f)
 /* ---- commands ---------------------------------------------------------------------------------
  */
 
+/* Command state changes go through the store writer like everything else the terminals cause:
+ * the loop thread never waits for the database's write lock on their behalf. The writer applies
+ * them in order and leaves final states alone (see store_command_update). */
+static void submit_command_update(gw_t *g, const char *tid, int64_t id, int state,
+                                  int result_status, const uint8_t *res, size_t rlen)
+{
+    store_item_t *it = store_item_new(STORE_ITEM_COMMAND_UPDATE);
+    snprintf(it->terminal_id, sizeof it->terminal_id, "%s", tid);
+    it->cmd_id = id;
+    it->cmd_state = state;
+    it->cmd_result_status = result_status;
+    if (rlen) {
+        it->data = xmalloc(rlen);
+        memcpy(it->data, res, rlen);
+        it->data_len = rlen;
+    }
+    if (store_submit(g->st, it) < 0)
+        log_warn(tid, "command %lld state not stored (store stopped)", (long long)id);
+}
+
 static void send_command(sess_t *s, const store_command_t *c)
 {
     gw_t *g = s->gw;
@@ -849,7 +869,7 @@ static void send_command(sess_t *s, const store_command_t *c)
     SEND(s, gstp_encode_command, &m);
     g->st_.commands_sent++;
     if (c->state == STORE_CMD_QUEUED)
-        store_command_update(g->st, c->id, STORE_CMD_SENT, -1, NULL, 0);
+        submit_command_update(g, t->id, c->id, STORE_CMD_SENT, -1, NULL, 0);
     log_info(t->id, "command %lld (verb %d) sent", (long long)c->id, c->verb);
 }
 
@@ -923,17 +943,13 @@ static void on_result(sess_t *s, const gstp_frame_t *f)
                      rtt / 1e6);
         }
     }
-    int rc = store_command_update(g->st, c.id, state, r.status, res, rlen);
-    if (rc == 0) {
-        if (state == STORE_CMD_DONE)
-            g->st_.commands_done++;
-        else if (state == STORE_CMD_FAILED)
-            g->st_.commands_failed++;
-        log_info(s->term->id, "command %lld: %s (status %u)", (long long)c.id,
-                 store_cmd_state_name(state), r.status);
-    } else if (rc != GS_ESTATE) {
-        log_warn(s->term->id, "command %lld result not stored: %s", (long long)c.id, err_str(rc));
-    }
+    submit_command_update(g, s->term->id, c.id, state, r.status, res, rlen);
+    if (state == STORE_CMD_DONE)
+        g->st_.commands_done++;
+    else if (state == STORE_CMD_FAILED)
+        g->st_.commands_failed++;
+    log_info(s->term->id, "command %lld: %s (status %u)", (long long)c.id,
+             store_cmd_state_name(state), r.status);
 }
 
 int gw_command_submit(gw_t *g, const char *id, int verb, const uint8_t *args, size_t args_len,
@@ -943,13 +959,16 @@ int gw_command_submit(gw_t *g, const char *id, int verb, const uint8_t *args, si
                                   ttl_ns > 0 ? ttl_ns : g->o.command_ttl_ns, cmd_id);
     if (rc < 0)
         return rc;
+    rc = 0;
     term_t *t = hmap_get(&g->terms, id);
     if (t && t->sess && t->sess->state == S_ONLINE) {
         store_command_t c;
-        if (store_command_get(g->st, *cmd_id, &c) == 0)
+        if (store_command_get(g->st, *cmd_id, &c) == 0) {
             send_command(t->sess, &c);
+            rc = 1;
+        }
     }
-    return 0;
+    return rc;
 }
 
 static int newcmd_cb(void *ud, const store_command_t *c)
@@ -1235,6 +1254,9 @@ static void process_done(gw_t *g)
                         sess_close(t->sess, "store failure");
                 }
             }
+        } else if (it->kind == STORE_ITEM_COMMAND_UPDATE && it->result == GS_ESTATE) {
+            log_debug(it->terminal_id, "command %lld was already final; update ignored",
+                      (long long)it->cmd_id);
         } else if (it->result < 0) {
             log_warn(it->terminal_id, "store item kind %d failed: %s", it->kind,
                      err_str(it->result));

@@ -107,7 +107,8 @@ void gw_stats(gw_t *g, gw_stats_t *out);
 
 /* Creates a persistent command for terminal `id` (verb and TLV args as in GSTP) with the given
  * TTL (0 = default) and sends it at once if the terminal is online. Writes the command id.
- * GS_ENOTFOUND if the terminal is not provisioned. */
+ * Returns 1 if it was sent (its state becomes `sent` once the store writer has applied it),
+ * 0 if it waits queued, or GS_ENOTFOUND if the terminal is not provisioned. */
 int gw_command_submit(gw_t *g, const char *id, int verb, const uint8_t *args, size_t args_len,
                       int64_t ttl_ns, int64_t *cmd_id);
 

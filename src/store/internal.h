@@ -34,7 +34,8 @@ struct store {
 
     /* writer thread while running */
     sqlite3 *wdb;
-    sqlite3_stmt *ins_block, *ins_event, *upd_durable, *ins_status, *ins_session, *upd_session;
+    sqlite3_stmt *ins_block, *ins_event, *upd_durable, *ins_status, *ins_session, *upd_session,
+        *upd_command;
     seq_max_t *maxes; /* scratch for durable_seq updates, capacity nmaxes_cap */
     size_t nmaxes_cap;
     struct {

@@ -153,7 +153,8 @@ typedef enum {
     STORE_ITEM_BLOCK = 1, /* waveform or event block */
     STORE_ITEM_STATUS,    /* status report */
     STORE_ITEM_SESSION_OPEN,
-    STORE_ITEM_SESSION_CLOSE
+    STORE_ITEM_SESSION_CLOSE,
+    STORE_ITEM_COMMAND_UPDATE /* command state change, same rules as store_command_update */
 } store_item_kind_t;
 
 typedef struct store_item {
@@ -189,6 +190,11 @@ typedef struct store_item {
     int64_t when_ns;
     char reason[64];
     int64_t frames, bytes, blocks;
+
+    /* STORE_ITEM_COMMAND_UPDATE: the result TLV travels in data/data_len. result is set to
+     * GS_ESTATE when the command was already final (or no longer exists). */
+    int64_t cmd_id;
+    int cmd_state, cmd_result_status;
 } store_item_t;
 
 /* Allocates a zeroed item of the given kind (aborts on OOM). */

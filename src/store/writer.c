@@ -257,6 +257,23 @@ static int write_session_close(store_t *s, store_item_t *it)
     return 0;
 }
 
+static int write_command_update(store_t *s, store_item_t *it, int64_t now)
+{
+    sqlite3_stmt *st = s->upd_command;
+    sqlite3_bind_int64(st, 1, it->cmd_id);
+    sqlite3_bind_int(st, 2, it->cmd_state);
+    sqlite3_bind_int64(st, 3, now);
+    sqlite3_bind_int(st, 4, it->cmd_result_status);
+    sqlite3_bind_blob(st, 5, it->data_len ? (const void *)it->data : "", (int)it->data_len,
+                      SQLITE_STATIC);
+    int rc = run(s, st, it, "store command update");
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    if (sqlite3_changes(s->wdb) == 0)
+        it->result = GS_ESTATE; /* already final, or removed with its terminal */
+    return 0;
+}
+
 /* One attempt at committing the batch in a single transaction. Returns 0 (committed; per-item
  * outcomes in it->result) or GS_EDB (rolled back). */
 static int try_batch(store_t *s, store_item_t *batch)
@@ -283,6 +300,9 @@ static int try_batch(store_t *s, store_item_t *batch)
             break;
         case STORE_ITEM_SESSION_CLOSE:
             rc = write_session_close(s, it);
+            break;
+        case STORE_ITEM_COMMAND_UPDATE:
+            rc = write_command_update(s, it, now);
             break;
         default:
             it->result = GS_EINVAL;
@@ -428,8 +448,8 @@ static void *writer_main(void *arg)
 
 static void writer_close_db(store_t *s)
 {
-    sqlite3_stmt **stmts[] = {&s->ins_block,  &s->ins_event,   &s->upd_durable,
-                              &s->ins_status, &s->ins_session, &s->upd_session};
+    sqlite3_stmt **stmts[] = {&s->ins_block,   &s->ins_event,   &s->upd_durable, &s->ins_status,
+                              &s->ins_session, &s->upd_session, &s->upd_command};
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
         sqlite3_finalize(*stmts[i]);
         *stmts[i] = NULL;
@@ -469,6 +489,10 @@ int store_writer_start(store_t *s, store_done_cb cb, void *ud)
                          " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"},
         {&s->ins_session, "INSERT OR IGNORE INTO sessions(session_id, terminal_id, remote,"
                           " opened_ns) VALUES(?1, ?2, ?3, ?4)"},
+        {&s->upd_command, "UPDATE commands SET state = ?2, updated_ns = ?3,"
+                          " result_status = CASE WHEN ?4 >= 0 THEN ?4 ELSE result_status END,"
+                          " result = CASE WHEN ?4 >= 0 THEN ?5 ELSE result END"
+                          " WHERE id = ?1 AND state < 3"},
         {&s->upd_session, "UPDATE sessions SET closed_ns = ?2, close_reason = ?3, frames = ?4,"
                           " bytes = ?5, blocks = ?6 WHERE session_id = ?1"},
     };

@@ -251,6 +251,48 @@ static void test_credentials_version(void **state)
     store_close(b);
 }
 
+/* Command state changes submitted to the writer apply in order, carry the result blob, and leave
+ * a final state alone (GS_ESTATE), like store_command_update. */
+static void test_writer_command_update(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->dir);
+    store_terminal_t t = make_terminal("CU1");
+    assert_int_equal(store_terminal_add(s, &t), 0);
+    int64_t id;
+    assert_int_equal(store_command_create(s, "CU1", 2, NULL, 0, 3600000000000LL, &id), 0);
+    collector_t col;
+    collector_init(&col);
+    assert_int_equal(store_writer_start(s, collect_cb, &col), 0);
+    static const int states[] = {STORE_CMD_SENT, STORE_CMD_DONE, STORE_CMD_FAILED};
+    static const uint8_t res[] = {11, 8, 0, 42, 0, 0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < 3; i++) {
+        store_item_t *it = store_item_new(STORE_ITEM_COMMAND_UPDATE);
+        snprintf(it->terminal_id, sizeof it->terminal_id, "CU1");
+        it->cookie = (uint64_t)i + 1;
+        it->cmd_id = id;
+        it->cmd_state = states[i];
+        it->cmd_result_status = i == 0 ? -1 : (i == 1 ? 0 : 5);
+        if (i > 0) {
+            it->data = xmalloc(sizeof res);
+            memcpy(it->data, res, sizeof res);
+            it->data_len = sizeof res;
+        }
+        assert_int_equal(store_submit(s, it), 0);
+    }
+    assert_int_equal(collector_wait(&col, 3), 0);
+    assert_int_equal(col.ok, 2);
+    assert_int_equal(col.err, 1); /* the late FAILED after DONE: GS_ESTATE */
+    store_command_t c;
+    assert_int_equal(store_command_get(s, id, &c), 0);
+    assert_int_equal(c.state, STORE_CMD_DONE);
+    assert_int_equal(c.result_status, 0);
+    assert_int_equal(c.result_len, sizeof res);
+    assert_memory_equal(c.result, res, sizeof res);
+    store_close(s);
+    collector_destroy(&col);
+}
+
 static void test_open_migrate_reopen(void **state)
 {
     fixture_t *f = *state;
@@ -1035,6 +1077,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writer_drain_on_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_busy_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credentials_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_command_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_stores, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_sessions, setup, teardown),
     };
