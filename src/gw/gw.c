@@ -44,6 +44,7 @@ typedef struct term {
     int64_t status_rx_ns;
     gstp_status_t status;
     uint8_t secret_fp[16]; /* BLAKE2b of the secret the current session logged in with */
+    char last_ok_ip[48];   /* address key of the last successful login */
 } term_t;
 
 typedef struct {
@@ -523,6 +524,12 @@ static void on_hello(sess_t *s, const gstp_frame_t *f)
     s->version = h.version_max < GSTP_VERSION ? h.version_max : (uint8_t)GSTP_VERSION;
     authfail_t *ai = authfail_get(g, "i:", s->ip, 0);
     authfail_t *at = authfail_get(g, "t:", h.terminal_id, 0);
+    /* Whoever knows a terminal id could otherwise keep it locked out with a few bad logins a
+     * minute. The address it last logged in from is exempt from the per-id limit (it stays
+     * under the per-address limit), so such an attack from elsewhere does not lock it out. */
+    term_t *known = hmap_get(&g->terms, h.terminal_id);
+    if (at && known && strcmp(known->last_ok_ip, s->ip) == 0)
+        at = NULL;
     if ((ai && ai->count >= g->o.auth_fail_per_ip) || (at && at->count >= g->o.auth_fail_per_id)) {
         reject(s, GSTP_REJ_RATE_LIMIT, 60, "too many failed logins, retry later");
         return;
@@ -613,6 +620,7 @@ static void on_auth(sess_t *s, const gstp_frame_t *f)
     s->term = t;
     s->state = S_ONLINE;
     memcpy(t->secret_fp, s->secret_fp, sizeof t->secret_fp);
+    snprintf(t->last_ok_ip, sizeof t->last_ok_ip, "%s", s->ip);
     t->sessions++;
     t->connected_since_ns = time_utc_ns();
     t->last_seen_ns = t->connected_since_ns;

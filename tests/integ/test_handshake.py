@@ -145,6 +145,14 @@ def run_checks(srv, data, secrets):
           "after 5 failures even the right secret is rate-limited")
     retry = struct.unpack_from("<HH", p)[1]
     check(retry > 0, "RATE_LIMIT carries retry_after (%d s)" % retry)
+    for i in range(5):
+        c = RawClient(port)
+        c.login("T0001", b"\x01" * 32)
+        c.close()
+    c = RawClient(port)
+    t, p = c.login("T0001", secrets["T0001"])
+    check(t == WELCOME, "bad logins cannot lock a terminal out of the address it last logged in from")
+    c.close()
 
     # --- handshake timeout (2 s from the config file) ---
     c = RawClient(port)
@@ -181,7 +189,7 @@ def run_checks(srv, data, secrets):
     # --- metrics reflect all of it ---
     check(srv.metric("gridsense_handshakes_failed_total") >= 9, "failed handshakes counted")
     st, txt = srv.http("/metrics")
-    check('gridsense_rejects_total{reason="BAD_AUTH"} 6' in txt, "BAD_AUTH rejects counted by reason")
+    check('gridsense_rejects_total{reason="BAD_AUTH"} 11' in txt, "BAD_AUTH rejects counted by reason")
     check(srv.metric("gridsense_blocks_stored_total") == 2, "2 blocks stored per metrics")
     check(srv.metric("gridsense_blocks_duplicate_total") >= 1, "duplicate counted")
     check("ERROR" in srv.log() or "WARN" in srv.log(), "rejects are logged")
