@@ -75,6 +75,20 @@ int store__db_fail(sqlite3 *db, const char *what);
 /* Prepares sql on db; returns 0 or GS_EDB (logged). */
 int store__prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out);
 
+/* The command state change shared by store_command_update (loop thread) and the writer's
+ * STORE_ITEM_COMMAND_UPDATE. Final states (>= done) are immutable: the WHERE clause makes the
+ * check and the write one atomic step even if another process updates the same command. */
+#define STORE__SQL_COMMAND_UPDATE                                                                  \
+    "UPDATE commands SET state = ?2, updated_ns = ?3,"                                             \
+    " result_status = CASE WHEN ?4 >= 0 THEN ?4 ELSE result_status END,"                           \
+    " result = CASE WHEN ?4 >= 0 THEN ?5 ELSE result END"                                          \
+    " WHERE id = ?1 AND state < 3"
+
+/* Binds the parameters of STORE__SQL_COMMAND_UPDATE (result may be NULL when result_len is 0;
+ * the blob is bound without copying, so it must outlive the step). */
+void store__bind_command_update(sqlite3_stmt *st, int64_t id, int state, int64_t now,
+                                int result_status, const uint8_t *result, size_t result_len);
+
 /* Writes a formatted message into err (if err and errlen are non-zero). */
 void store__seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

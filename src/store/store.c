@@ -574,6 +574,17 @@ int store_command_new_since(store_t *s, int64_t after_id,
     return each_command(s->db, st, "new commands", cb, ud);
 }
 
+void store__bind_command_update(sqlite3_stmt *st, int64_t id, int state, int64_t now,
+                                int result_status, const uint8_t *result, size_t result_len)
+{
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, state);
+    sqlite3_bind_int64(st, 3, now);
+    sqlite3_bind_int(st, 4, result_status);
+    sqlite3_bind_blob(st, 5, result_len ? (const void *)result : "", (int)result_len,
+                      SQLITE_STATIC);
+}
+
 int store_command_update(store_t *s, int64_t id, int state, int result_status,
                          const uint8_t *result, size_t result_len)
 {
@@ -586,22 +597,10 @@ int store_command_update(store_t *s, int64_t id, int state, int result_status,
         return GS_ERANGE;
     if (result_len && !result)
         return GS_EINVAL;
-    /* Final states (>= done) are immutable: the WHERE clause makes the check and the write one
-     * atomic step even if another process updates the same command. */
-    rc = store__prepare(s->db,
-                        "UPDATE commands SET state = ?2, updated_ns = ?3,"
-                        " result_status = CASE WHEN ?4 >= 0 THEN ?4 ELSE result_status END,"
-                        " result = CASE WHEN ?4 >= 0 THEN ?5 ELSE result END"
-                        " WHERE id = ?1 AND state < 3",
-                        &st);
+    rc = store__prepare(s->db, STORE__SQL_COMMAND_UPDATE, &st);
     if (rc < 0)
         goto fail;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int(st, 2, state);
-    sqlite3_bind_int64(st, 3, time_utc_ns());
-    sqlite3_bind_int(st, 4, result_status);
-    sqlite3_bind_blob(st, 5, result_len ? (const void *)result : "", (int)result_len,
-                      SQLITE_STATIC);
+    store__bind_command_update(st, id, state, time_utc_ns(), result_status, result, result_len);
     rc = step_done(s->db, st, "update command");
     if (rc < 0)
         goto fail;

@@ -260,12 +260,8 @@ static int write_session_close(store_t *s, store_item_t *it)
 static int write_command_update(store_t *s, store_item_t *it, int64_t now)
 {
     sqlite3_stmt *st = s->upd_command;
-    sqlite3_bind_int64(st, 1, it->cmd_id);
-    sqlite3_bind_int(st, 2, it->cmd_state);
-    sqlite3_bind_int64(st, 3, now);
-    sqlite3_bind_int(st, 4, it->cmd_result_status);
-    sqlite3_bind_blob(st, 5, it->data_len ? (const void *)it->data : "", (int)it->data_len,
-                      SQLITE_STATIC);
+    store__bind_command_update(st, it->cmd_id, it->cmd_state, now, it->cmd_result_status, it->data,
+                               it->data_len);
     int rc = run(s, st, it, "store command update");
     if (rc != 0)
         return rc < 0 ? rc : 0;
@@ -489,10 +485,7 @@ int store_writer_start(store_t *s, store_done_cb cb, void *ud)
                          " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"},
         {&s->ins_session, "INSERT OR IGNORE INTO sessions(session_id, terminal_id, remote,"
                           " opened_ns) VALUES(?1, ?2, ?3, ?4)"},
-        {&s->upd_command, "UPDATE commands SET state = ?2, updated_ns = ?3,"
-                          " result_status = CASE WHEN ?4 >= 0 THEN ?4 ELSE result_status END,"
-                          " result = CASE WHEN ?4 >= 0 THEN ?5 ELSE result END"
-                          " WHERE id = ?1 AND state < 3"},
+        {&s->upd_command, STORE__SQL_COMMAND_UPDATE},
         {&s->upd_session, "UPDATE sessions SET closed_ns = ?2, close_reason = ?3, frames = ?4,"
                           " bytes = ?5, blocks = ?6 WHERE session_id = ?1"},
     };
