@@ -452,7 +452,6 @@ static void update_reading(sess_t *s)
  * still being reassembled need more reading to complete (they are capped separately). */
 static void check_pressure(gw_t *g)
 {
-    store_queue_depth(g->st, &g->st_.store_queue_items, &g->st_.store_queue_bytes);
     int was = g->paused;
     if (!g->paused && g->backlog_bytes > g->o.inflight_high)
         g->paused = 1;
@@ -469,6 +468,17 @@ static void check_pressure(gw_t *g)
 /* ---- handshake --------------------------------------------------------------------------------
  */
 
+/* Frees a map whose values are malloc'ed (terms, authfail). */
+static void free_map(hmap_t *m)
+{
+    size_t pos = 0;
+    const char *k;
+    void *v;
+    while (hmap_next(m, &pos, &k, &v))
+        free(v);
+    hmap_free(m);
+}
+
 static authfail_t *authfail_get(gw_t *g, const char *prefix, const char *key, int create)
 {
     char k[96];
@@ -482,12 +492,7 @@ static authfail_t *authfail_get(gw_t *g, const char *prefix, const char *key, in
     if (!a && create) {
         if (g->authfail.count >= AUTH_MAP_MAX) {
             /* Under a wide attack, forget old entries rather than grow without bound. */
-            size_t pos = 0;
-            const char *kk;
-            void *v;
-            while (hmap_next(&g->authfail, &pos, &kk, &v))
-                free(v);
-            hmap_free(&g->authfail);
+            free_map(&g->authfail);
             hmap_init(&g->authfail);
         }
         a = xcalloc(1, sizeof *a);
@@ -1517,17 +1522,9 @@ void gw_free(gw_t *g)
 {
     if (!g)
         return;
-    size_t pos = 0;
-    const char *k;
-    void *v;
-    while (hmap_next(&g->terms, &pos, &k, &v))
-        free(v);
-    pos = 0;
-    while (hmap_next(&g->authfail, &pos, &k, &v))
-        free(v);
-    hmap_free(&g->terms);
+    free_map(&g->terms);
     hmap_free(&g->per_ip);
-    hmap_free(&g->authfail);
+    free_map(&g->authfail);
     /* Anything the writer delivered after the last processing (none after gw_stop). */
     store_item_t *it = g->done_head;
     while (it) {
