@@ -1,0 +1,1102 @@
+/* One terminal's analysis: conditioning, frequency tracking, resampled basic windows and the
+ * measurements on them. See dsp.h for the pipeline. */
+#include "dsp/internal.h"
+
+#include "core/err.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NS         1000000000LL
+#define TEN_MIN_NS (600 * NS)
+#define TWO_H_NS   (7200 * NS)
+#define TEN_S_NS   (10 * NS)
+#define CHUNK      1024 /* input sample sets converted per round */
+#define FMIN_REL   0.8  /* tracker range: 0.8..1.2 x nominal (40-60 Hz at 50 Hz) */
+#define FMAX_REL   1.2
+#define FINE_TOL   5e-5 /* window length within 0.005 % of C cycles (4-7 asks 0.03 %) */
+#define COARSE_TOL 2e-3 /* switch from the per-cycle to the half-window estimator */
+#define MAX_ITER   8
+
+struct dsp_stream {
+    dsp_config_t cfg;
+    dsp_sink_t sink;
+    int nch, C, N, M;
+    double f0;
+    double fs_in, fs; /* input rate; rate after decimation */
+
+    /* decimation (fs_in > 12.8 kS/s) */
+    int decim, ndtaps, dhmask;
+    double *dtaps;
+    double *dhist; /* [nch][dhmask + 1] circular history */
+    uint64_t din;  /* input samples fed to the decimator in this segment */
+
+    /* ring of conditioned samples, channel-major; positions count from the segment start */
+    float *ring;
+    uint64_t cap, mask, nw;
+
+    /* segment and time mapping: input index i (in segment) was sampled at
+     * anchor_t + (i - anchor_in) / fs_in; ring position p is input index p * decim + off */
+    int in_seg;
+    int64_t anchor_t;
+    uint64_t anchor_in, nin, off;
+    uint32_t push_flags;
+
+    /* windowing and tracking */
+    double pos; /* next window's first (fractional) ring position */
+    int acquiring, resync_next, have_last, have_prev_half;
+    double f_hint, f_last, rocof_last;
+    int64_t tref_last;
+    uint64_t nwin;
+
+    int vabc[3], iabc[3], in_ch;    /* channel index per phase, -1 if absent */
+    int refch[3], nref, ref_posseq; /* frequency reference channels */
+    int evch[DSP_MAX_CH], nev;      /* channels watched for voltage events */
+    double *x[DSP_MAX_CH];          /* resampled window per channel (fftw_malloc, N) */
+    double *tmp;                    /* N scratch (line-to-line, neutral) */
+    fftw_complex *spec;             /* N/2 + 1 */
+    fftw_plan plan;
+    double *kc, *ks;                 /* cos/sin(2 pi m / M), m = 0..M-1 */
+    double complex fund[DSP_MAX_CH]; /* fundamental RMS phasors, UTC-referenced, this window */
+    double prev_half[DSP_MAX_CH];
+
+    dsp_events_t ev;
+    dsp_acc_t a3, a10, a2h;
+    int a3_on, a10_on, a2h_on;
+    int64_t a3_key10;
+
+    /* 10-s frequency */
+    int f10_on;
+    int64_t f10_key, f10_covered;
+    double f10_cyc, f10_dur;
+    uint32_t f10_flags;
+
+    dsp_window_t w;
+    dsp_agg_t agg;
+};
+
+/* ---- small helpers ----------------------------------------------------------------------- */
+
+static double wrap_pi(double a)
+{
+    a = fmod(a, 2 * M_PI);
+    if (a > M_PI)
+        a -= 2 * M_PI;
+    else if (a <= -M_PI)
+        a += 2 * M_PI;
+    return a;
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0)))
+        q--;
+    return q;
+}
+
+/* Phase of the nominal-frequency UTC cosine at time t (C37.118.1 4.2: the reference is a cosine
+ * at nominal frequency whose maxima fall on the UTC second). f0 is an integer, so whole seconds
+ * contribute whole cycles and only the fraction of the second matters. */
+static double utc_ref_phase(int64_t t_ns, double f0)
+{
+    int64_t sub = t_ns - floor_div(t_ns, NS) * NS;
+    double cyc = fmod(f0 * (double)sub / 1e9, 1.0);
+    return 2 * M_PI * cyc;
+}
+
+static int smooth235(int n)
+{
+    while (n % 2 == 0)
+        n /= 2;
+    while (n % 3 == 0)
+        n /= 3;
+    while (n % 5 == 0)
+        n /= 5;
+    return n == 1;
+}
+
+/* Ring position p (fractional) -> UTC ns. */
+static int64_t pos_time(const dsp_stream_t *s, double p)
+{
+    double in_idx = p * s->decim + (double)s->off;
+    double dt = (in_idx - (double)s->anchor_in) * 1e9 / s->fs_in;
+    return s->anchor_t + (int64_t)llround(dt);
+}
+
+static double time_pos(const dsp_stream_t *s, int64_t t)
+{
+    double in_idx = (double)(t - s->anchor_t) * s->fs_in / 1e9 + (double)s->anchor_in;
+    return (in_idx - (double)s->off) / s->decim;
+}
+
+static float *ring_ch(const dsp_stream_t *s, int c)
+{
+    return s->ring + (size_t)c * s->cap;
+}
+
+/* ---- configuration ------------------------------------------------------------------------ */
+
+void dsp_config_default(dsp_config_t *c, double sample_rate, int nominal_hz, int nchannels)
+{
+    memset(c, 0, sizeof *c);
+    c->sample_rate = sample_rate;
+    c->nominal_hz = nominal_hz;
+    c->nchannels = nchannels;
+    for (int i = 0; i < DSP_MAX_CH; i++)
+        c->ch[i].scale = 1;
+    c->dip_pct = 90;
+    c->swell_pct = 110;
+    c->intr_pct = 10;
+    c->hyst_pct = 2;
+    c->phasor_cycles = 1;
+    c->resync_10min = 1;
+}
+
+static int check_config(const dsp_config_t *c, char *err, size_t errlen)
+{
+#define BAD(...)                                                                                   \
+    do {                                                                                           \
+        snprintf(err, errlen, __VA_ARGS__);                                                        \
+        return GS_ECONFIG;                                                                         \
+    } while (0)
+    if (!(c->sample_rate >= 1600 && c->sample_rate <= 25600))
+        BAD("sample rate %g S/s: must be 1600..25600", c->sample_rate);
+    if (c->nominal_hz != 50 && c->nominal_hz != 60)
+        BAD("nominal frequency %d Hz: must be 50 or 60", c->nominal_hz);
+    if (c->nchannels < 1 || c->nchannels > DSP_MAX_CH)
+        BAD("%d channels: must be 1..%d", c->nchannels, DSP_MAX_CH);
+    for (int i = 0; i < c->nchannels; i++) {
+        if (!(isfinite(c->ch[i].scale) && c->ch[i].scale > 0))
+            BAD("channel %d: scale must be finite and > 0", i);
+        if (c->ch[i].kind > DSP_KIND_CURRENT || c->ch[i].phase > DSP_PHASE_N)
+            BAD("channel %d: unknown kind or phase", i);
+    }
+    if (!(isfinite(c->declared_v) && c->declared_v >= 0))
+        BAD("declared voltage must be >= 0 (0 = sliding reference)");
+    if (!(c->hyst_pct >= 0 && c->hyst_pct < 10))
+        BAD("hysteresis %g %%: must be 0..<10", c->hyst_pct);
+    if (!(c->intr_pct > 0 && c->intr_pct + c->hyst_pct < c->dip_pct &&
+          c->dip_pct + c->hyst_pct < 100 && c->swell_pct - c->hyst_pct > 100 &&
+          c->swell_pct < 1000))
+        BAD("thresholds must satisfy 0 < interruption < dip < 100 < swell (with hysteresis)");
+    if (c->phasor_cycles < 1 || c->phasor_cycles > 4)
+        BAD("phasor window %d cycles: must be 1..4", c->phasor_cycles);
+    return 0;
+#undef BAD
+}
+
+/* Picks the channel roles: phase voltages and currents by phase, the frequency reference
+ * (positive sequence of Va, Vb, Vc when all three exist, else the first voltage channel, else
+ * channel 0), and the channels watched for voltage events. */
+static void assign_roles(dsp_stream_t *s)
+{
+    const dsp_config_t *c = &s->cfg;
+    for (int p = 0; p < 3; p++)
+        s->vabc[p] = s->iabc[p] = -1;
+    s->in_ch = -1;
+    int first_v = -1;
+    for (int i = 0; i < c->nchannels; i++) {
+        int ph = c->ch[i].phase;
+        if (c->ch[i].kind == DSP_KIND_VOLTAGE) {
+            if (first_v < 0)
+                first_v = i;
+            if (ph >= DSP_PHASE_A && ph <= DSP_PHASE_C && s->vabc[ph - 1] < 0)
+                s->vabc[ph - 1] = i;
+        } else if (c->ch[i].kind == DSP_KIND_CURRENT) {
+            if (ph >= DSP_PHASE_A && ph <= DSP_PHASE_C && s->iabc[ph - 1] < 0)
+                s->iabc[ph - 1] = i;
+            else if (ph == DSP_PHASE_N && s->in_ch < 0)
+                s->in_ch = i;
+        }
+    }
+    if (s->vabc[0] >= 0 && s->vabc[1] >= 0 && s->vabc[2] >= 0) {
+        s->nref = 3;
+        s->ref_posseq = 1;
+        for (int p = 0; p < 3; p++)
+            s->refch[p] = s->vabc[p];
+    } else {
+        s->nref = 1;
+        s->ref_posseq = 0;
+        s->refch[0] = first_v >= 0 ? first_v : 0;
+    }
+    s->nev = 0;
+    for (int p = 0; p < 3; p++)
+        if (s->vabc[p] >= 0)
+            s->evch[s->nev++] = s->vabc[p];
+    if (s->nev == 0) /* voltage channels without phase information */
+        for (int i = 0; i < c->nchannels; i++)
+            if (c->ch[i].kind == DSP_KIND_VOLTAGE)
+                s->evch[s->nev++] = i;
+}
+
+int dsp_stream_new(const dsp_config_t *cfg, const dsp_sink_t *sink, dsp_stream_t **out, char *err,
+                   size_t errlen)
+{
+    int rc = check_config(cfg, err, errlen);
+    if (rc < 0)
+        return rc;
+    dsp_stream_t *s = dsp__calloc(1, sizeof *s);
+    s->cfg = *cfg;
+    if (sink)
+        s->sink = *sink;
+    s->nch = cfg->nchannels;
+    s->f0 = cfg->nominal_hz;
+    s->C = cfg->nominal_hz == 50 ? 10 : 12; /* 4-30 4.4: 10/12-cycle basic interval */
+    s->fs_in = cfg->sample_rate;
+
+    /* Above 12.8 kS/s, decimate: the analysis band ends at the 50th harmonic (3 kHz at 60 Hz). */
+    s->decim = 1;
+    if (s->fs_in > 12800) {
+        s->decim = (int)ceil(s->fs_in / 12800);
+        s->ndtaps = dsp__design_decimator(s->fs_in, s->decim, 50.0 * 60, &s->dtaps);
+        int hp = 1;
+        while (hp < s->ndtaps)
+            hp <<= 1;
+        s->dhmask = hp - 1;
+        s->dhist = dsp__calloc((size_t)hp * (size_t)s->nch, sizeof(double));
+    }
+    s->fs = s->fs_in / s->decim;
+
+    /* N: about one point per input sample over the nominal 200 ms, a multiple of 2C (whole half
+     * cycles for Urms(1/2)) and 2-3-5 smooth (fast FFT). */
+    int n = (int)ceil(s->fs / 5);
+    while (n % (2 * s->C) != 0 || !smooth235(n))
+        n++;
+    s->N = n;
+    s->M = n / s->C;
+
+    double lmax = s->C * s->fs / (FMIN_REL * s->f0);
+    uint64_t need = (uint64_t)(lmax * 1.3) + 4 * DSP_KH + CHUNK + 16;
+    s->cap = 1;
+    while (s->cap < need)
+        s->cap <<= 1;
+    s->mask = s->cap - 1;
+    s->ring = dsp__calloc((size_t)s->cap * (size_t)s->nch, sizeof(float));
+
+    for (int c = 0; c < s->nch; c++)
+        s->x[c] = fftw_alloc_real((size_t)s->N);
+    s->tmp = fftw_alloc_real((size_t)s->N);
+    s->spec = fftw_alloc_complex((size_t)s->N / 2 + 1);
+    s->kc = dsp__malloc(sizeof(double) * (size_t)s->M);
+    s->ks = dsp__malloc(sizeof(double) * (size_t)s->M);
+    for (int m = 0; m < s->M; m++) {
+        s->kc[m] = cos(2 * M_PI * m / s->M);
+        s->ks[m] = sin(2 * M_PI * m / s->M);
+    }
+    s->plan = dsp__plan_r2c(s->N);
+    if (!s->plan) {
+        snprintf(err, errlen, "FFTW could not plan a %d-point transform", s->N);
+        dsp_stream_free(s);
+        return GS_ENOMEM;
+    }
+    dsp__kernel_table();
+    assign_roles(s);
+    s->f_hint = s->f0;
+    *out = s;
+    return 0;
+}
+
+void dsp_stream_geometry(const dsp_stream_t *s, int *n_points, int *cycles)
+{
+    if (n_points)
+        *n_points = s->N;
+    if (cycles)
+        *cycles = s->C;
+}
+
+void dsp_stream_free(dsp_stream_t *s)
+{
+    if (!s)
+        return;
+    for (int c = 0; c < s->nch; c++)
+        fftw_free(s->x[c]);
+    fftw_free(s->tmp);
+    fftw_free(s->spec);
+    free(s->kc);
+    free(s->ks);
+    free(s->ring);
+    free(s->dtaps);
+    free(s->dhist);
+    free(s);
+}
+
+const char *dsp_event_name(int kind)
+{
+    switch (kind) {
+    case DSP_EV_DIP:
+        return "dip";
+    case DSP_EV_SWELL:
+        return "swell";
+    case DSP_EV_INTERRUPTION:
+        return "interruption";
+    }
+    return "unknown";
+}
+
+const char *dsp_agg_name(int kind)
+{
+    switch (kind) {
+    case DSP_AGG_3S:
+        return "3s";
+    case DSP_AGG_10MIN:
+        return "10min";
+    case DSP_AGG_2H:
+        return "2h";
+    }
+    return "unknown";
+}
+
+/* ---- aggregation plumbing ----------------------------------------------------------------- */
+
+static void emit_agg(dsp_stream_t *s, const dsp_acc_t *a, uint32_t expected, int64_t nominal_ns,
+                     int64_t t_start, int64_t t_end)
+{
+    dsp__acc_finish(a, expected, nominal_ns, &s->agg);
+    if (t_end > t_start) { /* UTC-aligned intervals carry their tick boundaries */
+        s->agg.t_start_ns = t_start;
+        s->agg.t_end_ns = t_end;
+    }
+    if (s->sink.agg)
+        s->sink.agg(s->sink.ud, &s->agg);
+}
+
+static void close_2h(dsp_stream_t *s)
+{
+    if (!s->a2h_on)
+        return;
+    emit_agg(s, &s->a2h, 12, 0, s->a2h.key * TWO_H_NS, (s->a2h.key + 1) * TWO_H_NS);
+    s->a2h_on = 0;
+}
+
+static void close_10min(dsp_stream_t *s)
+{
+    if (!s->a10_on)
+        return;
+    uint32_t expected = (uint32_t)llround(600.0 * s->f0 / s->C);
+    emit_agg(s, &s->a10, expected, TEN_MIN_NS, s->a10.key * TEN_MIN_NS,
+             (s->a10.key + 1) * TEN_MIN_NS);
+    s->a10_on = 0;
+    /* 2 h values aggregate the twelve 10-min values (4-30 4.5.4). */
+    dsp_agg_t g = s->agg;
+    int64_t key2 = floor_div(g.t_start_ns, TWO_H_NS);
+    if (s->a2h_on && s->a2h.key != key2)
+        close_2h(s);
+    if (!s->a2h_on) {
+        dsp__acc_reset(&s->a2h, DSP_AGG_2H, key2, s->nch);
+        s->a2h_on = 1;
+    }
+    dsp__acc_add_agg(&s->a2h, &g);
+}
+
+static void close_3s(dsp_stream_t *s)
+{
+    if (!s->a3_on)
+        return;
+    emit_agg(s, &s->a3, 15, 0, 0, 0); /* 150 cycles / 10 = 180 / 12 = 15 windows */
+    s->a3_on = 0;
+}
+
+static void close_f10(dsp_stream_t *s)
+{
+    if (!s->f10_on)
+        return;
+    if (s->f10_dur > 0 && s->sink.freq10) {
+        dsp_freq10_t f;
+        memset(&f, 0, sizeof f);
+        f.t_start_ns = s->f10_key * TEN_S_NS;
+        f.t_end_ns = f.t_start_ns + TEN_S_NS;
+        f.freq = s->f10_cyc / (s->f10_dur / 1e9);
+        f.cycles = (uint32_t)floor(s->f10_cyc);
+        f.flags = s->f10_flags;
+        if (s->f10_dur < 0.99 * (double)TEN_S_NS)
+            f.flags |= DSP_F_INCOMPLETE;
+        s->sink.freq10(s->sink.ud, &f);
+    }
+    s->f10_on = 0;
+}
+
+/* The 10-s frequency (4-30 5.1.2) counts cycles of the fundamental: each window holds
+ * freq x duration cycles; a window crossing a 10-s tick is shared in proportion to time, and
+ * time already counted (a window overlapping the previous one after a resync) is skipped. */
+static void add_f10(dsp_stream_t *s, const dsp_window_t *w)
+{
+    if (w->flags & DSP_F_FREQ_HELD)
+        return;
+    int64_t a = w->t_start_ns > s->f10_covered ? w->t_start_ns : s->f10_covered;
+    int64_t b = w->t_end_ns;
+    double span = (double)(w->t_end_ns - w->t_start_ns);
+    while (a < b && span > 0) {
+        int64_t key = floor_div(a, TEN_S_NS);
+        if (s->f10_on && key != s->f10_key)
+            close_f10(s);
+        if (!s->f10_on) {
+            s->f10_on = 1;
+            s->f10_key = key;
+            s->f10_cyc = s->f10_dur = 0;
+            s->f10_flags = 0;
+        }
+        int64_t tick = (key + 1) * TEN_S_NS;
+        int64_t e = b < tick ? b : tick;
+        double part = (double)(e - a);
+        s->f10_cyc += w->freq * part / 1e9;
+        s->f10_dur += part;
+        s->f10_flags |= w->flags & DSP_F_EVENT;
+        a = e;
+        if (e == tick)
+            close_f10(s);
+    }
+    if (b > s->f10_covered)
+        s->f10_covered = b;
+}
+
+static void aggregate(dsp_stream_t *s, const dsp_window_t *w)
+{
+    int64_t key10 = floor_div(w->t_start_ns, TEN_MIN_NS);
+    /* 150/180-cycle intervals restart at each 10-min tick (4-30 4.5.3). */
+    if (s->a3_on && s->a3_key10 != key10)
+        close_3s(s);
+    if (!s->a3_on) {
+        dsp__acc_reset(&s->a3, DSP_AGG_3S, w->t_start_ns, s->nch);
+        s->a3_on = 1;
+        s->a3_key10 = key10;
+    }
+    dsp__acc_add_window(&s->a3, w);
+    if (s->a3.count >= 15)
+        close_3s(s);
+
+    if (s->a10_on && s->a10.key != key10)
+        close_10min(s);
+    if (!s->a10_on) {
+        dsp__acc_reset(&s->a10, DSP_AGG_10MIN, key10, s->nch);
+        s->a10_on = 1;
+    }
+    dsp__acc_add_window(&s->a10, w);
+    add_f10(s, w);
+}
+
+/* ---- resampling and estimation ------------------------------------------------------------ */
+
+/* Resamples channels `chs` over [pos, pos + len) onto the N-point grid with the tabulated
+ * windowed-sinc kernel (weights interpolated between table phases, computed once per point and
+ * shared by all channels). */
+static void resample(dsp_stream_t *s, const int *chs, int n, double pos, double len)
+{
+    const double *tab = dsp__kernel_table();
+    double step = len / s->N;
+    double w[2 * DSP_KH];
+    for (int m = 0; m < s->N; m++) {
+        double p = pos + m * step;
+        double ip = floor(p);
+        double q = (p - ip) * DSP_KPHASES;
+        int qi = (int)q;
+        if (qi >= DSP_KPHASES)
+            qi = DSP_KPHASES - 1;
+        double qf = q - qi;
+        const double *r0 = tab + (size_t)qi * 2 * DSP_KH, *r1 = r0 + 2 * DSP_KH;
+        for (int k = 0; k < 2 * DSP_KH; k++)
+            w[k] = r0[k] + qf * (r1[k] - r0[k]);
+        uint64_t base = (uint64_t)ip - DSP_KH + 1;
+        for (int j = 0; j < n; j++) {
+            const float *x = ring_ch(s, chs[j]);
+            double acc = 0;
+            uint64_t b = base;
+            if (((b + 2 * DSP_KH - 1) & s->mask) > (b & s->mask)) {
+                const float *xp = x + (b & s->mask);
+                for (int k = 0; k < 2 * DSP_KH; k++)
+                    acc += w[k] * xp[k];
+            } else {
+                for (int k = 0; k < 2 * DSP_KH; k++)
+                    acc += w[k] * x[(b + (uint64_t)k) & s->mask];
+            }
+            s->x[chs[j]][m] = acc;
+        }
+    }
+}
+
+/* Per-cycle fundamental phasors Y_i = sum over cycle i of x_m e^{-j 2 pi m / M}. Their sum is
+ * DFT bin C of the window; their phase progression measures the frequency error. */
+static void cycle_phasors(const dsp_stream_t *s, const double *x, double complex *y)
+{
+    for (int i = 0; i < s->C; i++) {
+        const double *xi = x + (size_t)i * s->M;
+        double re = 0, im = 0;
+        for (int m = 0; m < s->M; m++) {
+            re += xi[m] * s->kc[m];
+            im -= xi[m] * s->ks[m];
+        }
+        y[i] = re + im * I;
+    }
+}
+
+/* Reference phasors per cycle: the positive sequence of the three phase voltages when present
+ * (immune to unbalance), else the single reference channel. */
+static void ref_phasors(dsp_stream_t *s, double complex *y, double *rms)
+{
+    double complex a = cexp(I * 2 * M_PI / 3);
+    double complex tmp[3][12];
+    double ss = 0;
+    for (int r = 0; r < s->nref; r++) {
+        cycle_phasors(s, s->x[s->refch[r]], tmp[r]);
+        const double *x = s->x[s->refch[r]];
+        for (int m = 0; m < s->N; m++)
+            ss += x[m] * x[m];
+    }
+    *rms = sqrt(ss / s->N / s->nref);
+    for (int i = 0; i < s->C; i++)
+        y[i] = s->ref_posseq ? (tmp[0][i] + a * tmp[1][i] + a * a * tmp[2][i]) / 3 : tmp[0][i];
+}
+
+/* ---- one basic window --------------------------------------------------------------------- */
+
+static double clamp_f(const dsp_stream_t *s, double f)
+{
+    if (f < FMIN_REL * s->f0)
+        return FMIN_REL * s->f0;
+    if (f > FMAX_REL * s->f0)
+        return FMAX_REL * s->f0;
+    return f;
+}
+
+/* Fundamental usable for tracking: it dominates the reference signal and is above 5 % of the
+ * voltage reference level (an interruption holds the frequency instead of chasing noise). */
+static int usable(const dsp_stream_t *s, double fund, double rms)
+{
+    if (!(fund > 0) || fund < 0.2 * rms)
+        return 0;
+    double level = s->cfg.declared_v > 0 ? s->cfg.declared_v : s->ev.usr;
+    if (s->cfg.ch[s->refch[0]].kind == DSP_KIND_VOLTAGE && level > 0 && fund < 0.05 * level)
+        return 0;
+    return 1;
+}
+
+static void channel_results(dsp_stream_t *s, int c, double eps, double ref_phase)
+{
+    dsp_chan_result_t *r = &s->w.ch[c];
+    const double *x = s->x[c];
+    int N = s->N, C = s->C, M = s->M;
+    double ss = 0;
+    for (int m = 0; m < N; m++)
+        ss += x[m] * x[m];
+    r->rms = sqrt(ss / N);
+
+    fftw_execute_dft_r2c(s->plan, s->x[c], s->spec);
+    const fftw_complex *X = s->spec;
+    r->dc = creal(X[0]) / N;
+
+    /* Fundamental: bin C is the phasor at the window centre (grid point N/2) up to a phase
+     * term pi C eps / N from the residual frequency error (derivation in docs/dsp.md). */
+    double complex xc = X[C] * (M_SQRT2 / N);
+    double ang = carg(xc) + M_PI * C * eps / N - ref_phase;
+    s->fund[c] = cabs(xc) * cexp(I * ang);
+    r->fund_mag = cabs(xc);
+    r->fund_ang = wrap_pi(ang);
+
+    /* Synchrophasor: DFT over the centred `phasor_cycles` cycles, kernel phase zero at N/2 (a
+     * multiple of M), so it also refers to the window centre. */
+    int P = s->cfg.phasor_cycles, m0 = N / 2 - P * M / 2;
+    double re = 0, im = 0;
+    for (int m = m0; m < m0 + P * M; m++) {
+        int k = m % M;
+        re += x[m] * s->kc[k];
+        im -= x[m] * s->ks[k];
+    }
+    double complex z = (re + im * I) * (M_SQRT2 / (P * M));
+    r->ph_mag = cabs(z);
+    r->ph_ang = wrap_pi(carg(z) - ref_phase);
+
+    /* Harmonic and interharmonic (sub)groups, IEC 61000-4-7 3.2-3.3 (50 Hz: C = 10, 5 Hz bins;
+     * 60 Hz: C = 12). e[k] is the mean-square contribution of bin k. */
+    int half = C / 2, nyq = N / 2;
+    int hmax = (nyq - 1 - half) / C;
+    if (hmax > DSP_MAX_H)
+        hmax = DSP_MAX_H;
+    r->hmax = hmax;
+    double norm = 2.0 / ((double)N * N);
+#define E(k) (norm * (creal(X[k]) * creal(X[k]) + cimag(X[k]) * cimag(X[k])))
+    r->hg[0] = r->hsg[0] = fabs(r->dc);
+    for (int h = 1; h <= hmax; h++) {
+        int b = h * C;
+        double g = 0.5 * (E(b - half) + E(b + half)), sg = 0;
+        for (int k = b - half + 1; k <= b + half - 1; k++)
+            g += E(k);
+        for (int k = b - 1; k <= b + 1; k++)
+            sg += E(k);
+        r->hg[h] = sqrt(g);
+        r->hsg[h] = sqrt(sg);
+    }
+    for (int h = 0; h < hmax; h++) {
+        int b = h * C;
+        double g = 0, sg = 0;
+        for (int k = b + 1; k <= b + C - 1; k++)
+            g += E(k);
+        for (int k = b + 2; k <= b + C - 2; k++)
+            sg += E(k);
+        r->ihg[h] = sqrt(g);
+        r->ihsg[h] = sqrt(sg);
+    }
+#undef E
+    for (int h = hmax + 1; h <= DSP_MAX_H; h++)
+        r->hg[h] = r->hsg[h] = r->ihg[h] = r->ihsg[h] = 0;
+    r->ihg[hmax] = r->ihsg[hmax] = 0;
+    double t = 0, ts = 0;
+    for (int h = 2; h <= hmax; h++) {
+        t += r->hg[h] * r->hg[h];
+        ts += r->hsg[h] * r->hsg[h];
+    }
+    r->thd = r->hg[1] > 0 ? sqrt(t) / r->hg[1] : 0;
+    r->thds = r->hsg[1] > 0 ? sqrt(ts) / r->hsg[1] : 0;
+}
+
+static void seq_components(const double complex *ph, double *mag, double *ang, double *r0,
+                           double *r2)
+{
+    double complex a = cexp(I * 2 * M_PI / 3), a2 = a * a;
+    double complex s0 = (ph[0] + ph[1] + ph[2]) / 3;
+    double complex s1 = (ph[0] + a * ph[1] + a2 * ph[2]) / 3;
+    double complex s2 = (ph[0] + a2 * ph[1] + a * ph[2]) / 3;
+    double complex sq[3] = {s0, s1, s2};
+    for (int k = 0; k < 3; k++) {
+        mag[k] = cabs(sq[k]);
+        ang[k] = wrap_pi(carg(sq[k]));
+    }
+    /* 4-30 5.7.1: u0 = |U0|/|U1|, u2 = |U2|/|U1| */
+    *r0 = mag[1] > 0 ? mag[0] / mag[1] : 0;
+    *r2 = mag[1] > 0 ? mag[2] / mag[1] : 0;
+}
+
+static double mean_sq(const double *x, int n)
+{
+    double ss = 0;
+    for (int m = 0; m < n; m++)
+        ss += x[m] * x[m];
+    return ss / n;
+}
+
+static void three_phase(dsp_stream_t *s)
+{
+    dsp_window_t *w = &s->w;
+    int N = s->N;
+    w->has_v3 = s->vabc[0] >= 0 && s->vabc[1] >= 0 && s->vabc[2] >= 0;
+    w->has_i3 = s->iabc[0] >= 0 && s->iabc[1] >= 0 && s->iabc[2] >= 0;
+    double vll2[3] = {0, 0, 0};
+    if (w->has_v3) {
+        double complex ph[3];
+        for (int p = 0; p < 3; p++)
+            ph[p] = s->fund[s->vabc[p]];
+        seq_components(ph, w->v_seq_mag, w->v_seq_ang, &w->u0, &w->u2);
+        for (int p = 0; p < 3; p++) { /* derived line-to-line: AB, BC, CA */
+            const double *a = s->x[s->vabc[p]], *b = s->x[s->vabc[(p + 1) % 3]];
+            for (int m = 0; m < N; m++)
+                s->tmp[m] = a[m] - b[m];
+            vll2[p] = mean_sq(s->tmp, N);
+            w->vll_rms[p] = sqrt(vll2[p]);
+            w->vll_fund[p] = cabs(ph[p] - ph[(p + 1) % 3]);
+        }
+    }
+    if (w->has_i3) {
+        double complex ph[3];
+        for (int p = 0; p < 3; p++)
+            ph[p] = s->fund[s->iabc[p]];
+        seq_components(ph, w->i_seq_mag, w->i_seq_ang, &w->i0, &w->i2);
+    }
+    /* Power per IEEE 1459-2010: P = mean(v i) includes every frequency; Q is the fundamental
+     * reactive power Q1 = V1 I1 sin(theta_v - theta_i); S = Vrms Irms; PF = P / S. */
+    w->power_mask = 0;
+    for (int p = 0; p < 3; p++) {
+        int v = s->vabc[p], i = s->iabc[p];
+        if (v < 0 || i < 0)
+            continue;
+        const double *xv = s->x[v], *xi = s->x[i];
+        double acc = 0;
+        for (int m = 0; m < N; m++)
+            acc += xv[m] * xi[m];
+        dsp_power_t *pw = &w->pw[p];
+        pw->p = acc / N;
+        pw->q = cimag(s->fund[v] * conj(s->fund[i]));
+        pw->s = w->ch[v].rms * w->ch[i].rms;
+        pw->pf = pw->s > 0 ? pw->p / pw->s : 0;
+        w->power_mask |= 1u << p;
+    }
+    if (w->power_mask == 7 && w->has_v3) {
+        /* Effective apparent power for four-wire systems, IEEE 1459-2010 3.2.2.8:
+         * Ve^2 = (3 (Va^2 + Vb^2 + Vc^2) + Vab^2 + Vbc^2 + Vca^2) / 18,
+         * Ie^2 = (Ia^2 + Ib^2 + Ic^2 + In^2) / 3, Se = 3 Ve Ie. In is measured when a neutral
+         * current channel exists, else computed as ia + ib + ic. */
+        double va2 = 0, ia2 = 0;
+        for (int p = 0; p < 3; p++) {
+            va2 += w->ch[s->vabc[p]].rms * w->ch[s->vabc[p]].rms;
+            ia2 += w->ch[s->iabc[p]].rms * w->ch[s->iabc[p]].rms;
+        }
+        double in2;
+        if (s->in_ch >= 0) {
+            in2 = w->ch[s->in_ch].rms * w->ch[s->in_ch].rms;
+        } else {
+            const double *a = s->x[s->iabc[0]], *b = s->x[s->iabc[1]], *c = s->x[s->iabc[2]];
+            for (int m = 0; m < N; m++)
+                s->tmp[m] = a[m] + b[m] + c[m];
+            in2 = mean_sq(s->tmp, N);
+        }
+        double ve = sqrt((3 * va2 + vll2[0] + vll2[1] + vll2[2]) / 18);
+        double ie = sqrt((ia2 + in2) / 3);
+        w->p_tot = w->pw[0].p + w->pw[1].p + w->pw[2].p;
+        w->q_tot = w->pw[0].q + w->pw[1].q + w->pw[2].q;
+        w->s_eff = 3 * ve * ie;
+        w->pf_tot = w->s_eff > 0 ? w->p_tot / w->s_eff : 0;
+    }
+}
+
+/* Urms(1/2): RMS over one cycle, refreshed every half cycle (4-30 5.4.2.1), on the resampled
+ * grid where a cycle is exactly M points. Value j covers half cycles j-1 and j and is stamped at
+ * their boundary, the centre of its cycle. Returns 1 if any value lay within an event. */
+static int half_cycle_rms(dsp_stream_t *s, double pos, double len)
+{
+    int H = s->M / 2, nh = 2 * s->C, flagged = 0;
+    double hs[DSP_MAX_CH][24];
+    for (int c = 0; c < s->nch; c++) {
+        const double *x = s->x[c];
+        for (int j = 0; j < nh; j++) {
+            double acc = 0;
+            for (int m = j * H; m < (j + 1) * H; m++)
+                acc += x[m] * x[m];
+            hs[c][j] = acc;
+        }
+        s->w.ch[c].urms_half_min = INFINITY;
+        s->w.ch[c].urms_half_max = 0;
+    }
+    double u[DSP_MAX_CH];
+    for (int j = s->have_prev_half ? 0 : 1; j < nh; j++) {
+        for (int c = 0; c < s->nch; c++) {
+            double prev = j > 0 ? hs[c][j - 1] : s->prev_half[c];
+            double v = sqrt((prev + hs[c][j]) / s->M);
+            dsp_chan_result_t *r = &s->w.ch[c];
+            if (v < r->urms_half_min)
+                r->urms_half_min = v;
+            if (v > r->urms_half_max)
+                r->urms_half_max = v;
+        }
+        if (s->nev > 0) {
+            for (int k = 0; k < s->nev; k++) {
+                int c = s->evch[k];
+                double prev = j > 0 ? hs[c][j - 1] : s->prev_half[c];
+                u[k] = sqrt((prev + hs[c][j]) / s->M);
+            }
+            int64_t t = pos_time(s, pos + len * j / nh);
+            flagged |= dsp__events_step(&s->ev, &s->cfg, &s->sink, t, u, s->evch, s->nev);
+        }
+    }
+    for (int c = 0; c < s->nch; c++) {
+        s->prev_half[c] = hs[c][nh - 1];
+        if (!isfinite(s->w.ch[c].urms_half_min))
+            s->w.ch[c].urms_half_min = 0;
+    }
+    s->have_prev_half = 1;
+    return flagged;
+}
+
+static void analyse_window(dsp_stream_t *s)
+{
+    dsp_window_t *w = &s->w;
+    double complex y[12];
+    double f = s->f_hint, f_meas = f, eps = 0, len = 0, rms_ref = 0;
+    int held = 0;
+
+    /* Frequency tracking: resample the reference at the current estimate, measure the residual
+     * error from the phase progression of the fundamental, repeat until the window spans C
+     * cycles within FINE_TOL. Far off (acquisition), the per-cycle phase step is unambiguous
+     * up to half a cycle; close in, the two half windows give the precise figure. */
+    /* The lowest frequency the samples at hand allow (a longer window would read ahead). */
+    double f_avail = s->C * s->fs / ((double)s->nw - DSP_KH - 2 - s->pos);
+    for (int it = 0; it < MAX_ITER; it++) {
+        if (f < f_avail)
+            f = f_avail;
+        len = s->C * s->fs / f;
+        resample(s, s->refch, s->nref, s->pos, len);
+        ref_phasors(s, y, &rms_ref);
+        double complex h1 = 0, h2 = 0, steps = 0;
+        double amp = 0; /* mean per-cycle magnitude: the whole-window sum cancels far off */
+        for (int i = 0; i < s->C; i++) {
+            amp += cabs(y[i]);
+            if (i < s->C / 2)
+                h1 += y[i];
+            else
+                h2 += y[i];
+            if (i > 0)
+                steps += y[i] * conj(y[i - 1]);
+        }
+        if (!usable(s, amp * M_SQRT2 / s->N, rms_ref)) {
+            held = 1;
+            break;
+        }
+        double ec = carg(steps) / (2 * M_PI);
+        if ((s->acquiring || it == 0) && fabs(ec) > COARSE_TOL) {
+            f = clamp_f(s, f * (1 + ec));
+            continue;
+        }
+        eps = carg(h2 * conj(h1)) / (M_PI * s->C);
+        f_meas = f * (1 + eps);
+        if (fabs(eps) < FINE_TOL || it == MAX_ITER - 1)
+            break;
+        f = clamp_f(s, f_meas);
+    }
+
+    memset(w, 0, sizeof *w);
+    w->nch = s->nch;
+    w->index = s->nwin++;
+    w->flags = (s->push_flags & DSP_F_TIME_UNSYNC) | (s->resync_next ? DSP_F_RESYNC : 0);
+    if (held) {
+        f = s->have_last ? s->f_last : s->f_hint;
+        f_meas = f;
+        eps = 0;
+        len = s->C * s->fs / f;
+        w->flags |= DSP_F_FREQ_HELD | DSP_F_NO_ROCOF;
+        s->acquiring = 1;
+        int all[DSP_MAX_CH];
+        for (int c = 0; c < s->nch; c++)
+            all[c] = c;
+        resample(s, all, s->nch, s->pos, len);
+    } else {
+        s->acquiring = 0;
+        int rest[DSP_MAX_CH], n = 0;
+        for (int c = 0; c < s->nch; c++) {
+            int is_ref = 0;
+            for (int r = 0; r < s->nref; r++)
+                is_ref |= s->refch[r] == c;
+            if (!is_ref)
+                rest[n++] = c;
+        }
+        if (n)
+            resample(s, rest, n, s->pos, len);
+    }
+
+    w->t_start_ns = pos_time(s, s->pos);
+    w->t_end_ns = pos_time(s, s->pos + len);
+    w->t_ref_ns = pos_time(s, s->pos + len / 2);
+    w->freq = f_meas;
+    double ref_phase = utc_ref_phase(w->t_ref_ns, s->f0);
+
+    if (half_cycle_rms(s, s->pos, len))
+        w->flags |= DSP_F_EVENT;
+    for (int c = 0; c < s->nch; c++)
+        channel_results(s, c, f_meas / f - 1, ref_phase);
+    three_phase(s);
+
+    if (!held && s->have_last && w->t_ref_ns > s->tref_last) {
+        w->rocof = (f_meas - s->f_last) / ((double)(w->t_ref_ns - s->tref_last) / 1e9);
+    } else {
+        w->flags |= DSP_F_NO_ROCOF;
+    }
+    if (!held) {
+        s->f_last = f_meas;
+        s->tref_last = w->t_ref_ns;
+        s->have_last = 1;
+        s->rocof_last = (w->flags & DSP_F_NO_ROCOF) ? 0 : w->rocof;
+        /* Predict the next window's frequency: a ramp continues, anything else stays. */
+        double r = fabs(s->rocof_last) < 5 ? s->rocof_last : 0;
+        s->f_hint = clamp_f(s, f_meas + r * len / s->fs);
+    }
+
+    /* Sliding reference voltage, 4-30 5.4.4: Usr(n) = 0.9967 Usr(n-1) + 0.0033 U10/12rms, from
+     * unflagged windows (mean of the event channels). */
+    if (s->nev > 0 && !(w->flags & (DSP_F_EVENT | DSP_F_FREQ_HELD))) {
+        double m = 0;
+        for (int k = 0; k < s->nev; k++)
+            m += w->ch[s->evch[k]].rms;
+        m /= s->nev;
+        s->ev.usr = s->ev.usr > 0 ? 0.9967 * s->ev.usr + 0.0033 * m : m;
+    }
+
+    if (s->sink.window)
+        s->sink.window(s->sink.ud, w);
+    aggregate(s, w);
+
+    /* Next window: gapless, except that a window containing a 10-min tick is followed by one
+     * starting at the tick (4-30 4.6 resynchronisation; the two overlap). */
+    double next = s->pos + len;
+    s->resync_next = 0;
+    if (s->cfg.resync_10min) {
+        int64_t tick = (floor_div(w->t_start_ns, TEN_MIN_NS) + 1) * TEN_MIN_NS;
+        if (tick > w->t_start_ns && tick < w->t_end_ns) {
+            double p = time_pos(s, tick);
+            if (p > s->pos && p < next) {
+                next = p;
+                s->resync_next = 1;
+                s->have_prev_half = 0;
+            }
+        }
+    }
+    s->pos = next;
+}
+
+static void process_ready(dsp_stream_t *s)
+{
+    for (;;) {
+        double margin = s->acquiring ? 1.0 / FMIN_REL - 1 + 0.05 : 0.03;
+        double len = s->C * s->fs / s->f_hint;
+        double need = s->pos + len * (1 + margin) + DSP_KH + 2;
+        if ((double)s->nw < need)
+            break;
+        analyse_window(s);
+    }
+}
+
+/* ---- input -------------------------------------------------------------------------------- */
+
+static void end_segment(dsp_stream_t *s)
+{
+    if (!s->in_seg)
+        return;
+    dsp__events_end(&s->ev, &s->cfg, &s->sink);
+    close_3s(s);
+    s->in_seg = 0;
+}
+
+static void start_segment(dsp_stream_t *s, int64_t t0)
+{
+    s->in_seg = 1;
+    s->anchor_t = t0;
+    s->anchor_in = 0;
+    s->nin = 0;
+    s->din = 0;
+    s->nw = 0;
+    s->pos = DSP_KH; /* the kernel reaches DSP_KH - 1 samples back */
+    s->off = s->decim > 1 ? (uint64_t)(s->ndtaps - 1) / 2 : 0;
+    s->acquiring = 1;
+    s->resync_next = 0;
+    s->have_last = 0;
+    s->have_prev_half = 0;
+    if (s->decim > 1)
+        memset(s->dhist, 0, sizeof(double) * (size_t)(s->dhmask + 1) * (size_t)s->nch);
+}
+
+static void append(dsp_stream_t *s, const double *v) /* one sample set, engineering units */
+{
+    s->nin++;
+    if (s->decim == 1) {
+        uint64_t at = s->nw & s->mask;
+        for (int c = 0; c < s->nch; c++)
+            ring_ch(s, c)[at] = (float)v[c];
+        s->nw++;
+        return;
+    }
+    int hp = s->dhmask + 1;
+    uint64_t at = s->din & (uint64_t)s->dhmask;
+    for (int c = 0; c < s->nch; c++)
+        s->dhist[(size_t)c * hp + at] = v[c];
+    s->din++;
+    /* Output for centre input index (din - 1 - half) = off + j * decim. */
+    if (s->din < (uint64_t)s->ndtaps || (s->din - (uint64_t)s->ndtaps) % (uint64_t)s->decim != 0)
+        return;
+    uint64_t first = s->din - (uint64_t)s->ndtaps, ring_at = s->nw & s->mask;
+    for (int c = 0; c < s->nch; c++) {
+        const double *h = s->dhist + (size_t)c * hp;
+        double acc = 0;
+        for (int k = 0; k < s->ndtaps; k++)
+            acc += s->dtaps[k] * h[(first + (uint64_t)k) & (uint64_t)s->dhmask];
+        ring_ch(s, c)[ring_at] = (float)acc;
+    }
+    s->nw++;
+}
+
+static double sample_at(const void *samples, int fmt, size_t idx)
+{
+    switch (fmt) {
+    case DSP_FMT_I16: {
+        int16_t v;
+        memcpy(&v, (const uint8_t *)samples + idx * 2, 2);
+        return v;
+    }
+    case DSP_FMT_I32: {
+        int32_t v;
+        memcpy(&v, (const uint8_t *)samples + idx * 4, 4);
+        return v;
+    }
+    case DSP_FMT_F32: {
+        float v;
+        memcpy(&v, (const uint8_t *)samples + idx * 4, 4);
+        return v;
+    }
+    default: {
+        double v;
+        memcpy(&v, (const uint8_t *)samples + idx * 8, 8);
+        return v;
+    }
+    }
+}
+
+static void report_gap(dsp_stream_t *s, int64_t from, int64_t to)
+{
+    if (s->sink.gap) {
+        dsp_gap_t g = {from, to};
+        s->sink.gap(s->sink.ud, &g);
+    }
+}
+
+int dsp_stream_push(dsp_stream_t *s, int64_t t0_ns, int fmt, const void *samples, size_t nsets,
+                    uint32_t flags)
+{
+    if (fmt < DSP_FMT_I16 || fmt > DSP_FMT_F64 || (nsets > 0 && !samples) ||
+        nsets > (size_t)1 << 30)
+        return GS_EINVAL;
+    if (nsets == 0)
+        return 0;
+    s->push_flags = flags;
+    double period_ns = 1e9 / s->fs_in;
+    if (s->in_seg) {
+        double expected = (double)s->anchor_t + (double)(s->nin - s->anchor_in) * period_ns;
+        if (fabs((double)t0_ns - expected) > 0.5 * period_ns) {
+            report_gap(s, (int64_t)llround(expected), t0_ns);
+            end_segment(s);
+        }
+    }
+    if (!s->in_seg)
+        start_segment(s, t0_ns);
+    else { /* re-anchor: follow the terminal's clock, absorbing sub-sample jitter */
+        s->anchor_t = t0_ns;
+        s->anchor_in = s->nin;
+    }
+
+    double v[DSP_MAX_CH];
+    int gap_open = 0;
+    int64_t gap_from = 0;
+    for (size_t i = 0; i < nsets; i++) {
+        int finite = 1;
+        for (int c = 0; c < s->nch; c++) {
+            v[c] = sample_at(samples, fmt, i * (size_t)s->nch + (size_t)c) * s->cfg.ch[c].scale;
+            finite &= isfinite(v[c]) != 0;
+        }
+        int64_t t_i = t0_ns + (int64_t)llround((double)i * period_ns);
+        if (!finite) { /* missing values end the segment; analysis resumes after them */
+            if (s->in_seg) {
+                gap_open = 1;
+                gap_from = t_i;
+                end_segment(s);
+            }
+            continue;
+        }
+        if (gap_open) {
+            report_gap(s, gap_from, t_i);
+            gap_open = 0;
+        }
+        if (!s->in_seg)
+            start_segment(s, t_i);
+        append(s, v);
+        if ((s->nin & (CHUNK - 1)) == 0)
+            process_ready(s);
+    }
+    if (gap_open)
+        report_gap(s, gap_from, t0_ns + (int64_t)llround((double)nsets * period_ns));
+    process_ready(s);
+    return 0;
+}
+
+void dsp_stream_flush(dsp_stream_t *s)
+{
+    end_segment(s);
+    close_10min(s);
+    close_2h(s);
+    close_f10(s);
+}
