@@ -417,7 +417,8 @@ static void print_summary(app_t *app)
                "\"blocks_acked\":%llu,\"blocks_resent\":%llu,\"blocks_dropped\":%llu,"
                "\"events_sent\":%llu,\"status_sent\":%llu,\"commands_answered\":%llu,"
                "\"reconnects\":%llu,\"connect_attempts\":%llu,\"auth_rejected\":%llu,"
-               "\"samples_generated\":%llu,\"unacked\":%llu,\"max_acked_seq_sum\":%llu",
+               "\"samples_generated\":%llu,\"unacked\":%llu,\"max_acked_seq_sum\":%llu,"
+               "\"start_ns\":%lld",
                s->nterms, s->phase == SIM_STOP ? app->final_online : st->online,
                (unsigned long long)st->blocks_generated, (unsigned long long)st->blocks_sent,
                (unsigned long long)st->blocks_acked, (unsigned long long)st->blocks_resent,
@@ -425,7 +426,8 @@ static void print_summary(app_t *app)
                (unsigned long long)st->status_sent, (unsigned long long)st->commands_answered,
                (unsigned long long)st->reconnects, (unsigned long long)st->connect_attempts,
                (unsigned long long)st->auth_rejected, (unsigned long long)st->samples_generated,
-               (unsigned long long)st->unacked, (unsigned long long)max_acked);
+               (unsigned long long)st->unacked, (unsigned long long)max_acked,
+               (long long)s->start_ns);
     if (s->cfg.ack_latency)
         buf_printf(&b, ",\"ack_p50_ms\":%.3f,\"ack_p99_ms\":%.3f", sim_hist_quantile(&s->lat, 0.5),
                    sim_hist_quantile(&s->lat, 0.99));

@@ -18,12 +18,16 @@ static void terminal_usage(FILE *f)
 {
     fprintf(f, "Usage:\n"
                "  gridsense terminal add ID [--name N] [--location LAT,LON] [--nominal-hz 50|60]\n"
-               "                            [--vt-ratio R] [--ct-ratio R]\n"
-               "      provisions one terminal and prints its secret (64 hex digits) once\n"
+               "                            [--vt-ratio R] [--ct-ratio R] [--declared-voltage V]\n"
+               "      provisions one terminal and prints its secret (64 hex digits) once;\n"
+               "      V is the declared input voltage Udin (secondary RMS, phase-to-neutral)\n"
+               "      for dip/swell/interruption thresholds (default: sliding reference)\n"
                "  gridsense terminal add --count N --prefix P --secrets-out FILE [--force] [...]\n"
                "      provisions P0001..PNNNN and writes 'ID SECRET' lines to FILE (mode 0600;\n"
                "      an existing FILE is only replaced with --force)\n"
                "  gridsense terminal list [--json]\n"
+               "  gridsense terminal set ID --declared-voltage V   (0 clears; applies at the\n"
+               "      terminal's next login)\n"
                "  gridsense terminal remove ID\n"
                "  gridsense terminal rotate-secret ID     prints the new secret once\n"
                "\n"
@@ -170,6 +174,10 @@ static int parse_terminal_fields(store_terminal_t *t, const char **v)
         fprintf(stderr, "gridsense: --ct-ratio must be a positive number\n");
         return EXIT_USAGE;
     }
+    if (v[8] && parse_double(v[8], 0, 1e8, &t->declared_v) < 0) {
+        fprintf(stderr, "gridsense: --declared-voltage must be a number of volts >= 0\n");
+        return EXIT_USAGE;
+    }
     return 0;
 }
 
@@ -185,10 +193,10 @@ static int list_print_cb(void *ud, const store_terminal_t *t)
         buf_puts(&b, ",\"name\":");
         buf_json_str(&b, t->name, (size_t)-1);
         buf_printf(&b,
-                   ",\"nominal_hz\":%d,\"vt_ratio\":%g,\"ct_ratio\":%g,\"durable_seq\":%llu,"
-                   "\"created\":\"%s\"}",
-                   t->nominal_hz, t->vt_ratio, t->ct_ratio, (unsigned long long)t->durable_seq,
-                   when);
+                   ",\"nominal_hz\":%d,\"vt_ratio\":%g,\"ct_ratio\":%g,\"declared_voltage\":%g,"
+                   "\"durable_seq\":%llu,\"created\":\"%s\"}",
+                   t->nominal_hz, t->vt_ratio, t->ct_ratio, t->declared_v,
+                   (unsigned long long)t->durable_seq, when);
         puts(b.data);
         buf_free(&b);
     } else {
@@ -205,11 +213,11 @@ int cmd_terminal(int argc, char **argv)
         return argc < 2 ? EXIT_USAGE : 0;
     }
     const char *sub = argv[1];
-    static const char *const valopts[] = {"--name",     "--location",    "--nominal-hz",
-                                          "--vt-ratio", "--ct-ratio",    "--count",
-                                          "--prefix",   "--secrets-out", NULL};
+    static const char *const valopts[] = {
+        "--name",  "--location", "--nominal-hz",  "--vt-ratio",         "--ct-ratio",
+        "--count", "--prefix",   "--secrets-out", "--declared-voltage", NULL};
     static const char *const flags[] = {"--json", "--force", NULL};
-    const char *vals[9] = {0};
+    const char *vals[10] = {0};
     int flagv[2] = {0};
     admin_t a;
     memset(&a, 0, sizeof a);
@@ -334,6 +342,34 @@ int cmd_terminal(int argc, char **argv)
         int r = store_terminal_list(a.st, list_print_cb, &json);
         store_close(a.st);
         return r < 0 ? 1 : 0;
+    }
+    if (strcmp(sub, "set") == 0) {
+        double v;
+        if (a.npos != 1 || !vals[8]) {
+            fprintf(stderr, "gridsense: terminal set needs one ID and --declared-voltage V\n");
+            return EXIT_USAGE;
+        }
+        if (parse_double(vals[8], 0, 1e8, &v) < 0) {
+            fprintf(stderr, "gridsense: --declared-voltage must be a number of volts >= 0\n");
+            return EXIT_USAGE;
+        }
+        if (admin_open(&a))
+            return 1;
+        int r = store_terminal_set_declared_v(a.st, a.pos[0], v);
+        store_close(a.st);
+        if (r == GS_ENOTFOUND) {
+            fprintf(stderr, "gridsense: no terminal '%s'\n", a.pos[0]);
+            return 1;
+        }
+        if (r < 0) {
+            fprintf(stderr, "gridsense: %s\n", err_str(r));
+            return 1;
+        }
+        if (v > 0)
+            printf("terminal %s: declared voltage %g V (from its next login)\n", a.pos[0], v);
+        else
+            printf("terminal %s: declared voltage cleared (sliding reference)\n", a.pos[0]);
+        return 0;
     }
     if (strcmp(sub, "remove") == 0 || strcmp(sub, "rotate-secret") == 0) {
         if (a.npos != 1) {

@@ -4,9 +4,12 @@
 #include "core/err.h"
 #include "gstp/gstp.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int json_error(web_response_t *r, int status, const char *code, const char *msg)
 {
@@ -43,6 +46,10 @@ static void terminal_json(api_t *a, buf_t *b, const store_terminal_t *t)
         buf_puts(b, ",\"location\":null");
     buf_printf(b, ",\"nominal_hz\":%d,\"vt_ratio\":%g,\"ct_ratio\":%g", t->nominal_hz, t->vt_ratio,
                t->ct_ratio);
+    if (t->declared_v > 0)
+        buf_printf(b, ",\"declared_voltage\":%.6g", t->declared_v);
+    else
+        buf_puts(b, ",\"declared_voltage\":null");
     buf_printf(b, ",\"online\":%s", seen && ti.online ? "true" : "false");
     buf_puts(b, ",\"remote\":");
     if (seen && ti.remote[0])
@@ -89,6 +96,11 @@ static void terminal_json(api_t *a, buf_t *b, const store_terminal_t *t)
                    s->buffered_blocks);
     } else {
         buf_puts(b, ",\"status\":null");
+    }
+    if (a->with_latest) {
+        buf_puts(b, ",\"latest\":");
+        if (!a->ana || ana_latest_json(a->ana, t->id, b) < 0)
+            buf_puts(b, "null");
     }
     buf_puts(b, "}");
 }
@@ -225,6 +237,42 @@ static void metrics(api_t *a, web_response_t *r)
          (double)ws.errors},
     };
     metric_table(b, tail, sizeof tail / sizeof tail[0]);
+    if (a->ana) {
+        ana_stats_t as;
+        ana_stats(a->ana, &as);
+        const metric_t an[] = {
+            {"gridsense_analysis_workers", "gauge", "DSP worker threads.", (double)as.workers},
+            {"gridsense_analysis_blocks_total", "counter", "Waveform blocks analysed.",
+             (double)as.blocks_analysed},
+            {"gridsense_analysis_blocks_skipped_total", "counter",
+             "Blocks not analysed because the analysis queue was full (stored as usual).",
+             (double)as.blocks_skipped},
+            {"gridsense_analysis_samples_total", "counter", "Sample sets analysed.",
+             (double)as.samples},
+            {"gridsense_analysis_windows_total", "counter", "10/12-cycle windows computed.",
+             (double)as.windows},
+            {"gridsense_analysis_events_total", "counter", "Dips, swells and interruptions.",
+             (double)as.events},
+            {"gridsense_analysis_aggregates_total", "counter",
+             "Aggregated values stored (3 s, 10 s, 10 min, 2 h).", (double)as.aggregates},
+            {"gridsense_analysis_gaps_total", "counter", "Breaks in terminals' sample streams.",
+             (double)as.gaps},
+            {"gridsense_analysis_stream_restarts_total", "counter",
+             "Analysis restarted because a terminal's rate or channels changed.",
+             (double)as.stream_restarts},
+            {"gridsense_analysis_queue_bytes", "gauge", "Sample bytes waiting for analysis.",
+             (double)as.queue_bytes},
+            {"gridsense_analysis_terminals", "gauge", "Terminals with analysis results.",
+             (double)as.terminals},
+            {"gridsense_analysis_terminals_behind", "gauge",
+             "Terminals whose analysis skipped blocks in the last minute or lags by > 5 s.",
+             (double)as.terminals_behind},
+            {"gridsense_analysis_max_delay_seconds", "gauge",
+             "Worst delay from block receipt to its analysis among the latest results.",
+             as.max_delay_s},
+        };
+        metric_table(b, an, sizeof an / sizeof an[0]);
+    }
     r->status = 200;
     r->content_type = "text/plain; version=0.0.4";
 }
@@ -331,6 +379,162 @@ static void post_command(api_t *a, const char *id, const web_request_t *req, web
     command_json(&r->body, &c);
 }
 
+/* Value of query parameter `name` (percent-decoded) into out; returns 1 if present. */
+static int qparam(const char *query, const char *name, char *out, size_t cap)
+{
+    size_t nl = strlen(name);
+    for (const char *p = query; p && *p;) {
+        const char *amp = strchr(p, '&');
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+            size_t o = 0;
+            for (size_t i = nl + 1; i < len && o + 1 < cap; i++) {
+                if (p[i] == '%' && i + 2 < len && isxdigit((unsigned char)p[i + 1]) &&
+                    isxdigit((unsigned char)p[i + 2])) {
+                    char hx[3] = {p[i + 1], p[i + 2], 0};
+                    out[o++] = (char)strtol(hx, NULL, 16);
+                    i += 2;
+                } else {
+                    out[o++] = p[i] == '+' ? ' ' : p[i];
+                }
+            }
+            out[o] = 0;
+            return 1;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return 0;
+}
+
+/* A time in a query: integer ns since the epoch, or UTC "YYYY-MM-DDTHH:MM:SS[.fff][Z]". */
+static int parse_time_param(const char *v, int64_t *out)
+{
+    if (parse_i64(v, INT64_MIN, INT64_MAX, out) == 0)
+        return 0;
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    int used = 0;
+    if (sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &used) != 6 ||
+        used < 19 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+        return GS_EINVAL;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    const char *e = v + used;
+    int64_t frac = 0, scale = 1000000000;
+    if (*e == '.') {
+        e++;
+        while (isdigit((unsigned char)*e)) {
+            if (scale > 1) {
+                scale /= 10;
+                frac += (*e - '0') * scale;
+            }
+            e++;
+        }
+    }
+    if (*e == 'Z')
+        e++;
+    if (*e)
+        return GS_EINVAL;
+    *out = (int64_t)timegm(&tm) * 1000000000LL + frac;
+    return 0;
+}
+
+/* Common window/limit parameters: from, to (default: everything), limit. */
+static int range_params(const web_request_t *req, web_response_t *r, int64_t *from, int64_t *to,
+                        int *limit, int max_limit)
+{
+    char v[64];
+    *from = INT64_MIN;
+    *to = INT64_MAX;
+    if (qparam(req->query, "from", v, sizeof v) && parse_time_param(v, from) < 0)
+        return json_error(r, 400, "bad_request", "from: expected ns or YYYY-MM-DDTHH:MM:SSZ"), -1;
+    if (qparam(req->query, "to", v, sizeof v) && parse_time_param(v, to) < 0)
+        return json_error(r, 400, "bad_request", "to: expected ns or YYYY-MM-DDTHH:MM:SSZ"), -1;
+    if (qparam(req->query, "limit", v, sizeof v)) {
+        int64_t l;
+        if (parse_i64(v, 1, max_limit, &l) < 0) {
+            char m[80];
+            snprintf(m, sizeof m, "limit: expected 1..%d", max_limit);
+            return json_error(r, 400, "bad_request", m), -1;
+        }
+        *limit = (int)l;
+    }
+    return 0;
+}
+
+static int event_cb(void *ud, const store_pq_event_t *e)
+{
+    list_ctx_t *x = ud;
+    char t[40];
+    if (x->n++)
+        buf_puts(x->b, ",");
+    buf_printf(x->b, "{\"id\":%lld,\"terminal\":", (long long)e->id);
+    buf_json_str(x->b, e->terminal_id, (size_t)-1);
+    buf_printf(x->b, ",\"kind\":\"%s\",\"start\":\"%s\",\"start_ns\":%lld,", e->kind,
+               time_fmt_utc(e->start_ns, t, sizeof t), (long long)e->start_ns);
+    buf_printf(x->b,
+               "\"duration_s\":%.6f,\"%s\":%.6g,\"%s_pct\":%.4f,\"reference\":%.6g,"
+               "\"reference_kind\":\"%s\",\"channels\":%u,\"worst_channel\":%d,"
+               "\"cut_short\":%s}",
+               (double)e->duration_ns / 1e9, strcmp(e->kind, "swell") ? "residual" : "maximum",
+               e->extreme, strcmp(e->kind, "swell") ? "residual" : "maximum", e->extreme_pct,
+               e->reference, (e->flags & 2) ? "sliding" : "declared", e->channels, e->worst_channel,
+               (e->flags & 1) ? "true" : "false");
+    return 0;
+}
+
+static int measurement_cb(void *ud, const store_measurement_t *m)
+{
+    list_ctx_t *x = ud;
+    if (x->n++)
+        buf_puts(x->b, ",");
+    buf_puts(x->b, m->data); /* JSON written by the analysis */
+    return 0;
+}
+
+static void get_events(api_t *a, const char *id, const web_request_t *req, web_response_t *r)
+{
+    int64_t from, to;
+    int limit = 100;
+    if (range_params(req, r, &from, &to, &limit, 10000) < 0)
+        return;
+    list_ctx_t x = {a, &r->body, 0};
+    buf_puts(&r->body, "{\"events\":[");
+    int rc = store_pq_event_list(a->st, id, from, to, limit, event_cb, &x);
+    if (rc < 0) {
+        json_error(r, 500, "internal", err_str(rc));
+        return;
+    }
+    buf_puts(&r->body, "]}");
+    r->status = 200;
+}
+
+static void get_measurements(api_t *a, const char *id, const web_request_t *req, web_response_t *r)
+{
+    char interval[16] = "10min";
+    if (qparam(req->query, "interval", interval, sizeof interval) && strcmp(interval, "3s") != 0 &&
+        strcmp(interval, "10s") != 0 && strcmp(interval, "10min") != 0 &&
+        strcmp(interval, "2h") != 0) {
+        json_error(r, 400, "bad_request", "interval: one of 3s, 10s, 10min, 2h");
+        return;
+    }
+    int64_t from, to;
+    int limit = 1000;
+    if (range_params(req, r, &from, &to, &limit, 100000) < 0)
+        return;
+    list_ctx_t x = {a, &r->body, 0};
+    buf_printf(&r->body, "{\"interval\":\"%s\",\"measurements\":[", interval);
+    int rc = store_measurement_list(a->st, id, interval, from, to, limit, measurement_cb, &x);
+    if (rc < 0) {
+        json_error(r, 500, "internal", err_str(rc));
+        return;
+    }
+    buf_puts(&r->body, "]}");
+    r->status = 200;
+}
+
 static int route(api_t *a, const web_request_t *req, web_response_t *r)
 {
     const char *p = req->path;
@@ -367,6 +571,12 @@ static int route(api_t *a, const web_request_t *req, web_response_t *r)
         r->status = 200;
         return 0;
     }
+    if (strcmp(p, "/api/v1/events") == 0) {
+        if (!get)
+            return json_error(r, 405, "method_not_allowed", "use GET");
+        get_events(a, NULL, req, r);
+        return 0;
+    }
     const char *pre = "/api/v1/terminals/";
     if (strncmp(p, pre, strlen(pre)) == 0) {
         char id[GSTP_MAX_ID + 1];
@@ -388,8 +598,32 @@ static int route(api_t *a, const web_request_t *req, web_response_t *r)
         if (!slash) {
             if (!get)
                 return json_error(r, 405, "method_not_allowed", "use GET");
+            a->with_latest = 1;
             terminal_json(a, &r->body, &t);
+            a->with_latest = 0;
             r->status = 200;
+            return 0;
+        }
+        if (strcmp(slash, "/latest") == 0) {
+            if (!get)
+                return json_error(r, 405, "method_not_allowed", "use GET");
+            if (!a->ana || ana_latest_json(a->ana, id, &r->body) < 0)
+                return json_error(r, 404, "not_found",
+                                  a->ana ? "no analysis results for this terminal yet"
+                                         : "analysis is disabled on this server");
+            r->status = 200;
+            return 0;
+        }
+        if (strcmp(slash, "/events") == 0) {
+            if (!get)
+                return json_error(r, 405, "method_not_allowed", "use GET");
+            get_events(a, id, req, r);
+            return 0;
+        }
+        if (strcmp(slash, "/measurements") == 0) {
+            if (!get)
+                return json_error(r, 405, "method_not_allowed", "use GET");
+            get_measurements(a, id, req, r);
             return 0;
         }
         if (strcmp(slash, "/commands") == 0) {

@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "ana/ana.h"
 #include "gw/gw.h"
 #include "store/store.h"
 
@@ -27,6 +28,9 @@ typedef struct {
     int sync_full;
     char port_file[512];
     gw_opts_t gw;
+    int dsp_workers;  /* [analysis] workers: 0 = one per CPU */
+    int dsp_queue_mb; /* [analysis] queue_mb: samples waiting for analysis, default 64 */
+    int analysis_off; /* [analysis] enabled = false */
 } config_t;
 
 /* Fills defaults (data ./data, terminals 0.0.0.0:7100, HTTP 127.0.0.1:8080, info). */
@@ -69,7 +73,9 @@ int cmd_command(int argc, char **argv);
 typedef struct {
     gw_t *gw;
     store_t *st;
+    ana_t *ana; /* NULL when analysis is disabled */
     int64_t started_ns;
+    int with_latest; /* terminal_json includes the latest analysis values */
 } api_t;
 
 #include "web/web.h"

@@ -20,6 +20,8 @@ void config_defaults(config_t *c)
     c->http_port = 8080;
     c->sync_full = 1;
     gw_opts_default(&c->gw);
+    c->dsp_workers = 0;
+    c->dsp_queue_mb = 64;
 }
 
 static int set_int(const char *value, int64_t min, int64_t max, int *out, char *err, size_t n,
@@ -110,6 +112,22 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
                 c->sync_full = 0;
             else {
                 snprintf(err, errlen, "store.sync must be full or normal, got '%s'", value);
+                return GS_ECONFIG;
+            }
+            return 0;
+        }
+    } else if (strcmp(section, "analysis") == 0) {
+        if (strcmp(key, "workers") == 0)
+            return set_int(value, 0, 256, &c->dsp_workers, err, errlen, "analysis.workers");
+        if (strcmp(key, "queue_mb") == 0)
+            return set_int(value, 1, 65536, &c->dsp_queue_mb, err, errlen, "analysis.queue_mb");
+        if (strcmp(key, "enabled") == 0) {
+            if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
+                c->analysis_off = 0;
+            else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
+                c->analysis_off = 1;
+            else {
+                snprintf(err, errlen, "analysis.enabled must be true or false, got '%s'", value);
                 return GS_ECONFIG;
             }
             return 0;

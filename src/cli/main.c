@@ -37,8 +37,8 @@ static void serve_usage(FILE *f)
                "Runs the server on embedded defaults unless told otherwise. Precedence: defaults,\n"
                "then the config file, then these flags.\n"
                "\n"
-               "  --config FILE          INI file (sections [server] [terminals] [http] [store],\n"
-               "                         see docs/operations.md)\n"
+               "  --config FILE          INI file (sections [server] [terminals] [http] [store]\n"
+               "                         [analysis], see docs/operations.md)\n"
                "  --data DIR             data directory holding gridsense.db (default ./data)\n"
                "  --terminals ADDR:PORT  terminal (GSTP) listener (default 0.0.0.0:7100)\n"
                "  --http ADDR:PORT       HTTP API and metrics listener (default 127.0.0.1:8080)\n"
@@ -50,6 +50,8 @@ static void serve_usage(FILE *f)
                "  --max-connections N    terminal connections in total (default 19000)\n"
                "  --sync full|normal     full: acknowledged data survives power loss (default);\n"
                "                         normal: survives a process crash only, faster\n"
+               "  --dsp-workers N        analysis threads (default: one per CPU)\n"
+               "  --no-analysis          store and acknowledge waveforms without analysing them\n"
                "  --port-file FILE       write {\"terminals\":P,\"http\":P} once listening (for\n"
                "                         scripts using port 0)\n"
                "  --help                 this text\n"
@@ -64,6 +66,7 @@ static void serve_usage(FILE *f)
 typedef struct {
     uv_loop_t *loop;
     gw_t *gw;
+    ana_t *ana;
     web_t *web;
     uv_signal_t sigint, sigterm;
     int stopping;
@@ -88,6 +91,12 @@ static void on_signal(uv_signal_t *h, int signum)
              signum == SIGINT ? "SIGINT" : "SIGTERM");
     if (sv->web)
         web_stop(sv->web);
+    /* Analysis first: its last results (events, partial aggregates) still reach the store,
+     * whose writer the gateway stops after committing everything received. */
+    if (sv->ana) {
+        gw_set_block_observer(sv->gw, NULL, NULL);
+        ana_stop(sv->ana);
+    }
     gw_stop(sv->gw, gw_stopped, sv);
 }
 
@@ -131,6 +140,10 @@ int cmd_serve(int argc, char **argv)
             serve_usage(stdout);
             return 0;
         }
+        if (strcmp(a, "--no-analysis") == 0) {
+            c.analysis_off = 1;
+            continue;
+        }
         if (i + 1 >= argc || strncmp(a, "--", 2) != 0) {
             fprintf(stderr, "gridsense serve: %s '%s' (see --help)\n",
                     strncmp(a, "--", 2) ? "unexpected argument" : "missing value for", a);
@@ -152,6 +165,8 @@ int cmd_serve(int argc, char **argv)
             sec = "terminals", key = "max_connections";
         else if (strcmp(a, "--sync") == 0)
             sec = "store", key = "sync";
+        else if (strcmp(a, "--dsp-workers") == 0)
+            sec = "analysis", key = "workers";
         else if (strcmp(a, "--port-file") == 0) {
             snprintf(c.port_file, sizeof c.port_file, "%s", v);
             continue;
@@ -188,10 +203,30 @@ int cmd_serve(int argc, char **argv)
         log_error(NULL, "%s", err);
         goto fail;
     }
-    api_t api = {.gw = sv.gw, .st = st, .started_ns = time_utc_ns()};
+    if (!c.analysis_off) {
+        ana_opts_t ao;
+        ana_opts_default(&ao);
+        ao.workers = c.dsp_workers;
+        ao.max_queue_bytes = (size_t)c.dsp_queue_mb << 20;
+        if ((size_t)snprintf(ao.wisdom_path, sizeof ao.wisdom_path, "%s/fftw-wisdom", c.data_dir) >=
+            sizeof ao.wisdom_path)
+            ao.wisdom_path[0] = 0; /* data dir path too long: plan without saved wisdom */
+        if (ana_start(sv.loop, st, &ao, &sv.ana, err, sizeof err) < 0) {
+            log_error(NULL, "%s", err);
+            gw_stop(sv.gw, NULL, NULL);
+            uv_run(sv.loop, UV_RUN_DEFAULT);
+            goto fail;
+        }
+        gw_set_block_observer(sv.gw, ana_block, sv.ana);
+    }
+    api_t api = {.gw = sv.gw, .st = st, .ana = sv.ana, .started_ns = time_utc_ns()};
     if (web_start(sv.loop, c.http_host, c.http_port, api_handle, &api, &sv.web, err, sizeof err) <
         0) {
         log_error(NULL, "%s", err);
+        if (sv.ana) {
+            gw_set_block_observer(sv.gw, NULL, NULL);
+            ana_stop(sv.ana);
+        }
         gw_stop(sv.gw, NULL, NULL);
         uv_run(sv.loop, UV_RUN_DEFAULT);
         goto fail;
@@ -211,6 +246,7 @@ int cmd_serve(int argc, char **argv)
     rc = 0;
 fail:
     web_free(sv.web);
+    ana_free(sv.ana);
     gw_free(sv.gw);
     store_close(st);
     if (uv_loop_close(sv.loop) != 0)

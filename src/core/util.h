@@ -39,6 +39,8 @@ void buf_reset(buf_t *b);
 void buf_reserve(buf_t *b, size_t extra);
 void buf_append(buf_t *b, const void *data, size_t n);
 void buf_puts(buf_t *b, const char *s);
+/* Appends one character. */
+void buf_putc(buf_t *b, char c);
 void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_vprintf(buf_t *b, const char *fmt, va_list ap);
 /* Appends s as a JSON string literal with quotes, escaping per RFC 8259 section 7; bytes that

@@ -81,6 +81,9 @@ struct sess {
     uint32_t sample_rate;
     int nominal_hz, nchannels;
     char fw[GSTP_MAX_STR + 1], hw[GSTP_MAX_STR + 1];
+    gw_chan_t chans[GSTP_MAX_CHANNELS]; /* HELLO channels, by index */
+    uint16_t chan_present;              /* bit i: chans[i] described */
+    double declared_v;
     /* block reassembly */
     uint8_t *blk;
     size_t blk_len, blk_size;
@@ -110,10 +113,12 @@ struct gw {
     int open_handles; /* listener, tick, async + sessions not yet closed */
     void (*stop_done)(void *ud);
     void *stop_ud;
-    sess_t *sessions; /* all sessions, any state */
-    hmap_t terms;     /* id -> term_t */
-    hmap_t per_ip;    /* ip -> (uintptr_t) connection count */
-    hmap_t authfail;  /* "i:<ip>" / "t:<id>" -> authfail_t */
+    sess_t *sessions;     /* all sessions, any state */
+    gw_block_cb block_cb; /* block observer (analysis), may be NULL */
+    void *block_ud;
+    hmap_t terms;    /* id -> term_t */
+    hmap_t per_ip;   /* ip -> (uintptr_t) connection count */
+    hmap_t authfail; /* "i:<ip>" / "t:<id>" -> authfail_t */
     uint32_t next_sess_id;
     uint64_t cookie_base; /* start time in the high half: session ids unique across restarts */
     int64_t last_cmd_id;
@@ -560,6 +565,19 @@ static void on_hello(sess_t *s, const gstp_frame_t *f)
     s->sample_rate = h.sample_rate;
     s->nominal_hz = h.nominal_hz;
     s->nchannels = h.nchannels;
+    s->declared_v = t.declared_v;
+    s->chan_present = 0;
+    for (int i = 0; i < h.nchannels; i++) {
+        const gstp_channel_t *hc = &h.channels[i];
+        if (hc->index >= GSTP_MAX_CHANNELS)
+            continue; /* the parser bounds it; be safe anyway */
+        s->chans[hc->index] = (gw_chan_t){.index = hc->index,
+                                          .kind = hc->kind,
+                                          .phase = hc->phase,
+                                          .unit = hc->unit,
+                                          .scale = hc->scale};
+        s->chan_present |= (uint16_t)(1u << hc->index);
+    }
     snprintf(s->fw, sizeof s->fw, "%s", h.fw_version);
     snprintf(s->hw, sizeof s->hw, "%s", h.hw_version);
     s->hello = xmalloc(f->len ? f->len : 1);
@@ -572,6 +590,35 @@ static void on_hello(sess_t *s, const gstp_frame_t *f)
     memcpy(s->nonce, c.nonce, sizeof s->nonce);
     SEND(s, gstp_encode_challenge, &c);
     s->state = S_AUTH;
+}
+
+/* Hands a new waveform block to the observer with the channel descriptions of its session. */
+static void observe_block(sess_t *s, const gstp_block_hdr_t *h, const uint8_t *data, size_t len)
+{
+    gw_t *g = s->gw;
+    gw_block_info_t bi;
+    memset(&bi, 0, sizeof bi);
+    bi.seq = h->seq;
+    bi.t0_ns = h->t0_ns;
+    bi.sample_rate = h->sample_rate;
+    bi.nominal_hz = s->nominal_hz;
+    bi.channel_mask = h->channel_mask;
+    bi.nchannels = h->nchannels;
+    bi.sample_fmt = h->sample_fmt;
+    bi.time_quality = h->time_quality;
+    bi.nsamples = h->nsamples;
+    bi.declared_v = s->declared_v;
+    int n = 0;
+    for (int i = 0; i < (int)GSTP_MAX_CHANNELS && n < (int)GSTP_MAX_CHANNELS; i++) {
+        if (!(h->channel_mask & (1u << i)))
+            continue;
+        if (s->chan_present & (1u << i))
+            bi.ch[n] = s->chans[i];
+        else /* sent without a HELLO description: analysed as an unscaled, unknown channel */
+            bi.ch[n] = (gw_chan_t){.index = (uint8_t)i, .scale = 1};
+        n++;
+    }
+    g->block_cb(g->block_ud, s->term->id, &bi, data, len);
 }
 
 static term_t *term_get(gw_t *g, const char *id)
@@ -726,6 +773,8 @@ static void block_complete(sess_t *s)
     }
     s->blk = NULL;
     s->blk_len = s->blk_size = 0;
+    if (g->block_cb && !it->is_event)
+        observe_block(s, h, it->data, it->data_len);
     if (store_submit(g->st, it) < 0) {
         sess_close(s, "store stopped");
         return;
@@ -1577,4 +1626,10 @@ void gw_stats(gw_t *g, gw_stats_t *out)
         if (s->state == S_ONLINE && !s->reading)
             g->st_.paused_reading++;
     *out = g->st_;
+}
+
+void gw_set_block_observer(gw_t *g, gw_block_cb cb, void *ud)
+{
+    g->block_cb = cb;
+    g->block_ud = ud;
 }

@@ -105,6 +105,36 @@ typedef struct {
 /* Fills *out with current counters. */
 void gw_stats(gw_t *g, gw_stats_t *out);
 
+/* ---- Block observer (the analysis taps the stream here) ---- */
+
+/* One sampled channel as the terminal described it in HELLO. */
+typedef struct {
+    uint8_t index, kind, phase, unit; /* GSTP channel fields */
+    float scale;                      /* engineering units (secondary) per count */
+} gw_chan_t;
+
+/* A new (not duplicate) WAVEFORM block accepted from a terminal. */
+typedef struct {
+    uint64_t seq;
+    int64_t t0_ns;
+    uint32_t sample_rate;
+    int nominal_hz;
+    uint32_t channel_mask;
+    uint8_t nchannels, sample_fmt, time_quality;
+    uint32_t nsamples;
+    double declared_v;               /* the terminal's declared voltage at login, 0 = not set */
+    gw_chan_t ch[GSTP_MAX_CHANNELS]; /* the block's channels (those in channel_mask), in order */
+} gw_block_info_t;
+
+/* Called on the loop thread once per new WAVEFORM block, when it is handed to the store (before
+ * it is durable: the observer must not delay acknowledgement). `samples` (interleaved,
+ * little-endian) is borrowed for the duration of the call. */
+typedef void (*gw_block_cb)(void *ud, const char *terminal_id, const gw_block_info_t *b,
+                            const uint8_t *samples, size_t len);
+
+/* Installs (or with NULL removes) the block observer. Loop thread. */
+void gw_set_block_observer(gw_t *g, gw_block_cb cb, void *ud);
+
 /* Creates a persistent command for terminal `id` (verb and TLV args as in GSTP) with the given
  * TTL (0 = default) and sends it at once if the terminal is online. Writes the command id.
  * Returns 1 if it was sent (its state becomes `sent` once the store writer has applied it),

@@ -102,6 +102,38 @@ static const char *const migrations[] = {
     "  UPDATE credentials_version SET version = version + 1 WHERE id = 1; END;"
     "CREATE TRIGGER terminals_secret AFTER UPDATE OF secret ON terminals BEGIN"
     "  UPDATE credentials_version SET version = version + 1 WHERE id = 1; END;",
+
+    /* 3: analysis results. Voltage events (IEC 61000-4-30 dips, swells, interruptions) and
+     * aggregated measurements (3 s, 10 s frequency, 10 min, 2 h) as JSON documents; the
+     * historian will refine this storage. UNIQUE keys make a repeated result a no-op. The
+     * declared input voltage Udin of a terminal (secondary RMS, phase-to-neutral; NULL = the
+     * sliding reference voltage is used for event thresholds). */
+    "ALTER TABLE terminals ADD COLUMN declared_v REAL;"
+    "CREATE TABLE pq_events("
+    "  id INTEGER PRIMARY KEY,"
+    "  terminal_id TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  start_ns INTEGER NOT NULL,"
+    "  duration_ns INTEGER NOT NULL,"
+    "  extreme REAL,"
+    "  extreme_pct REAL,"
+    "  reference REAL,"
+    "  channels INTEGER,"
+    "  worst_channel INTEGER,"
+    "  flags INTEGER NOT NULL DEFAULT 0,"
+    "  detected_ns INTEGER NOT NULL,"
+    "  UNIQUE(terminal_id, kind, start_ns));"
+    "CREATE INDEX pq_events_time ON pq_events(start_ns);"
+    "CREATE TABLE measurements("
+    "  id INTEGER PRIMARY KEY,"
+    "  terminal_id TEXT NOT NULL,"
+    "  interval TEXT NOT NULL,"
+    "  t_start_ns INTEGER NOT NULL,"
+    "  t_end_ns INTEGER NOT NULL,"
+    "  flags INTEGER NOT NULL DEFAULT 0,"
+    "  count INTEGER NOT NULL DEFAULT 0,"
+    "  data TEXT NOT NULL,"
+    "  UNIQUE(terminal_id, interval, t_end_ns));",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -35,7 +35,7 @@ struct store {
     /* writer thread while running */
     sqlite3 *wdb;
     sqlite3_stmt *ins_block, *ins_event, *upd_durable, *ins_status, *ins_session, *upd_session,
-        *upd_command;
+        *upd_command, *ins_pq_event, *ins_measurement;
     seq_max_t *maxes; /* scratch for durable_seq updates, capacity nmaxes_cap */
     size_t nmaxes_cap;
     struct {

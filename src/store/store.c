@@ -161,7 +161,8 @@ static int step_done(sqlite3 *db, sqlite3_stmt *st, const char *what)
 /* ---- Terminals ---- */
 
 #define TERMINAL_COLS                                                                              \
-    "id, name, lat, lon, nominal_hz, vt_ratio, ct_ratio, secret, created_ns, durable_seq"
+    "id, name, lat, lon, nominal_hz, vt_ratio, ct_ratio, secret, created_ns, durable_seq, "        \
+    "declared_v"
 
 /* Fills *t from a row selected with TERMINAL_COLS. GS_EDB if the stored secret is malformed. */
 static int row_terminal(sqlite3_stmt *st, store_terminal_t *t)
@@ -187,6 +188,7 @@ static int row_terminal(sqlite3_stmt *st, store_terminal_t *t)
     memcpy(t->secret, secret, STORE_SECRET_LEN);
     t->created_ns = sqlite3_column_int64(st, 8);
     t->durable_seq = (uint64_t)sqlite3_column_int64(st, 9);
+    t->declared_v = sqlite3_column_type(st, 10) == SQLITE_NULL ? 0 : sqlite3_column_double(st, 10);
     return 0;
 }
 
@@ -201,13 +203,15 @@ int store_terminal_add(store_t *s, const store_terminal_t *t)
         return GS_EINVAL;
     if (t->has_location && !(t->lat >= -90 && t->lat <= 90 && t->lon >= -180 && t->lon <= 180))
         return GS_EINVAL;
+    if (!(t->declared_v >= 0 && t->declared_v < 1e9))
+        return GS_EINVAL;
 
     /* durable_seq starts at what is already stored, so a re-added terminal is acknowledged
      * consistently with the blocks kept from its previous life. */
     rc = store__prepare(s->db,
                         "INSERT INTO terminals(" TERMINAL_COLS ")"
                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-                        " coalesce((SELECT max(seq) FROM blocks WHERE terminal_id = ?1), 0))",
+                        " coalesce((SELECT max(seq) FROM blocks WHERE terminal_id = ?1), 0), ?10)",
                         &st);
     if (rc < 0)
         goto fail;
@@ -222,6 +226,8 @@ int store_terminal_add(store_t *s, const store_terminal_t *t)
     sqlite3_bind_double(st, 7, t->ct_ratio > 0 ? t->ct_ratio : 1.0);
     sqlite3_bind_blob(st, 8, t->secret, STORE_SECRET_LEN, SQLITE_STATIC);
     sqlite3_bind_int64(st, 9, t->created_ns ? t->created_ns : time_utc_ns());
+    if (t->declared_v > 0)
+        sqlite3_bind_double(st, 10, t->declared_v);
     int src = sqlite3_step(st);
     if (src == SQLITE_CONSTRAINT) {
         rc = GS_EEXISTS;
@@ -682,6 +688,111 @@ int store_block_stats(store_t *s, const char *terminal_id, int64_t *count, uint6
         *min_seq = (uint64_t)sqlite3_column_int64(st, 1);
     if (max_seq)
         *max_seq = (uint64_t)sqlite3_column_int64(st, 2);
+fail:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- Analysis results ---- */
+
+int store_terminal_set_declared_v(store_t *s, const char *id, double v)
+{
+    sqlite3_stmt *st = NULL;
+    if (!(v >= 0 && v < 1e9))
+        return GS_EINVAL;
+    int rc = store__prepare(s->db, "UPDATE terminals SET declared_v = ?2 WHERE id = ?1", &st);
+    if (rc < 0)
+        goto fail;
+    sqlite3_bind_text(st, 1, id ? id : "", -1, SQLITE_STATIC);
+    if (v > 0)
+        sqlite3_bind_double(st, 2, v);
+    rc = step_done(s->db, st, "set declared voltage");
+    if (rc == 0 && sqlite3_changes(s->db) == 0)
+        rc = GS_ENOTFOUND;
+fail:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_pq_event_list(store_t *s, const char *terminal_id, int64_t from_ns, int64_t to_ns,
+                        int limit, int (*cb)(void *ud, const store_pq_event_t *e), void *ud)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store__prepare(s->db,
+                            "SELECT id, terminal_id, kind, start_ns, duration_ns, detected_ns,"
+                            " extreme, extreme_pct, reference, channels, flags, worst_channel"
+                            " FROM pq_events WHERE (?1 IS NULL OR terminal_id = ?1)"
+                            " AND start_ns >= ?2 AND start_ns < ?3"
+                            " ORDER BY start_ns DESC, id DESC LIMIT ?4",
+                            &st);
+    if (rc < 0)
+        goto fail;
+    if (terminal_id)
+        sqlite3_bind_text(st, 1, terminal_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, from_ns);
+    sqlite3_bind_int64(st, 3, to_ns);
+    sqlite3_bind_int(st, 4, limit < 1 ? 1 : limit > 10000 ? 10000 : limit);
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        store_pq_event_t e;
+        memset(&e, 0, sizeof e);
+        e.id = sqlite3_column_int64(st, 0);
+        column_str(st, 1, e.terminal_id, sizeof e.terminal_id);
+        column_str(st, 2, e.kind, sizeof e.kind);
+        e.start_ns = sqlite3_column_int64(st, 3);
+        e.duration_ns = sqlite3_column_int64(st, 4);
+        e.detected_ns = sqlite3_column_int64(st, 5);
+        e.extreme = sqlite3_column_double(st, 6);
+        e.extreme_pct = sqlite3_column_double(st, 7);
+        e.reference = sqlite3_column_double(st, 8);
+        e.channels = (uint32_t)sqlite3_column_int64(st, 9);
+        e.flags = (uint32_t)sqlite3_column_int64(st, 10);
+        e.worst_channel = sqlite3_column_int(st, 11);
+        if (cb(ud, &e))
+            break;
+    }
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        rc = store__db_fail(s->db, "list events");
+fail:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_measurement_list(store_t *s, const char *terminal_id, const char *interval,
+                           int64_t from_ns, int64_t to_ns, int limit,
+                           int (*cb)(void *ud, const store_measurement_t *m), void *ud)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store__prepare(s->db,
+                            "SELECT terminal_id, interval, t_start_ns, t_end_ns, flags, count,"
+                            " data FROM measurements WHERE terminal_id = ?1 AND interval = ?2"
+                            " AND t_end_ns > ?3 AND t_end_ns <= ?4 ORDER BY t_end_ns LIMIT ?5",
+                            &st);
+    if (rc < 0)
+        goto fail;
+    sqlite3_bind_text(st, 1, terminal_id ? terminal_id : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, interval ? interval : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, from_ns);
+    sqlite3_bind_int64(st, 4, to_ns);
+    sqlite3_bind_int(st, 5, limit < 1 ? 1 : limit > 100000 ? 100000 : limit);
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        store_measurement_t m;
+        memset(&m, 0, sizeof m);
+        column_str(st, 0, m.terminal_id, sizeof m.terminal_id);
+        column_str(st, 1, m.interval, sizeof m.interval);
+        m.t_start_ns = sqlite3_column_int64(st, 2);
+        m.t_end_ns = sqlite3_column_int64(st, 3);
+        m.flags = (uint32_t)sqlite3_column_int64(st, 4);
+        m.count = (uint32_t)sqlite3_column_int64(st, 5);
+        m.data = (const char *)sqlite3_column_text(st, 6);
+        if (!m.data)
+            m.data = "{}";
+        if (cb(ud, &m))
+            break;
+    }
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        rc = store__db_fail(s->db, "list measurements");
 fail:
     sqlite3_finalize(st);
     return rc;

@@ -61,6 +61,8 @@ typedef struct {
     uint8_t secret[STORE_SECRET_LEN];
     int64_t created_ns;   /* UTC */
     uint64_t durable_seq; /* highest block seq committed for this terminal */
+    double declared_v;    /* declared input voltage Udin (secondary RMS, phase-to-neutral);
+                             0 = not set: events use the sliding reference voltage */
 } store_terminal_t;
 
 /* Inserts a terminal. GS_EEXISTS if the id is taken, GS_EINVAL if the id is not valid (1..32 of
@@ -147,6 +149,43 @@ int store_command_expire(store_t *s, int64_t now_ns, int *n);
 int store_block_stats(store_t *s, const char *terminal_id, int64_t *count, uint64_t *min_seq,
                       uint64_t *max_seq);
 
+/* ---- Analysis results ---- */
+
+/* One stored voltage event. */
+typedef struct {
+    int64_t id;
+    char terminal_id[STORE_ID_MAX + 1];
+    char kind[16];
+    int64_t start_ns, duration_ns, detected_ns;
+    double extreme, extreme_pct, reference;
+    uint32_t channels, flags;
+    int worst_channel;
+} store_pq_event_t;
+
+/* Calls cb for the newest `limit` events (1..10000) of terminal_id (NULL = all terminals) that
+ * start in [from_ns, to_ns), newest first. cb returns non-zero to stop. Returns 0 or GS_EDB. */
+int store_pq_event_list(store_t *s, const char *terminal_id, int64_t from_ns, int64_t to_ns,
+                        int limit, int (*cb)(void *ud, const store_pq_event_t *e), void *ud);
+
+/* One stored aggregate; `data` is its JSON object (valid during the callback). */
+typedef struct {
+    char terminal_id[STORE_ID_MAX + 1];
+    char interval[8];
+    int64_t t_start_ns, t_end_ns;
+    uint32_t flags, count;
+    const char *data;
+} store_measurement_t;
+
+/* Calls cb for terminal_id's `interval` aggregates ending in (from_ns, to_ns], oldest first, at
+ * most `limit` (1..100000). Returns 0 or GS_EDB. */
+int store_measurement_list(store_t *s, const char *terminal_id, const char *interval,
+                           int64_t from_ns, int64_t to_ns, int limit,
+                           int (*cb)(void *ud, const store_measurement_t *m), void *ud);
+
+/* Sets (v > 0) or clears (v == 0) a terminal's declared input voltage. GS_ENOTFOUND if no such
+ * terminal, GS_EINVAL for a negative or non-finite value. */
+int store_terminal_set_declared_v(store_t *s, const char *id, double v);
+
 /* ---- Asynchronous writer ---- */
 
 typedef enum {
@@ -154,7 +193,9 @@ typedef enum {
     STORE_ITEM_STATUS,    /* status report */
     STORE_ITEM_SESSION_OPEN,
     STORE_ITEM_SESSION_CLOSE,
-    STORE_ITEM_COMMAND_UPDATE /* command state change, same rules as store_command_update */
+    STORE_ITEM_COMMAND_UPDATE, /* command state change, same rules as store_command_update */
+    STORE_ITEM_PQ_EVENT,       /* voltage event from the analysis */
+    STORE_ITEM_MEASUREMENT     /* aggregated measurement from the analysis */
 } store_item_kind_t;
 
 typedef struct store_item {
@@ -195,6 +236,18 @@ typedef struct store_item {
      * GS_ESTATE when the command was already final (or no longer exists). */
     int64_t cmd_id;
     int cmd_state, cmd_result_status;
+
+    /* STORE_ITEM_PQ_EVENT: kind name ("dip", "swell", "interruption") in `reason`. A repeated
+     * (terminal, kind, start) gets result 1. */
+    int64_t ev_start_ns, ev_duration_ns;
+    double ev_extreme, ev_extreme_pct, ev_reference;
+    uint32_t ev_channels, ev_flags;
+    int ev_worst_channel;
+
+    /* STORE_ITEM_MEASUREMENT: interval name ("3s", "10s", "10min", "2h") in `reason`, the values
+     * as a JSON object in data/data_len. A repeated (terminal, interval, end) gets result 1. */
+    int64_t m_start_ns, m_end_ns;
+    uint32_t m_flags, m_count;
 } store_item_t;
 
 /* Allocates a zeroed item of the given kind (aborts on OOM). */

@@ -270,6 +270,49 @@ static int write_command_update(store_t *s, store_item_t *it, int64_t now)
     return 0;
 }
 
+static int write_pq_event(store_t *s, store_item_t *it, int64_t now)
+{
+    sqlite3_stmt *st = s->ins_pq_event;
+    bind_terminal(st, 1, it);
+    sqlite3_bind_text(st, 2, it->reason, (int)strnlen(it->reason, sizeof it->reason),
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, it->ev_start_ns);
+    sqlite3_bind_int64(st, 4, it->ev_duration_ns);
+    sqlite3_bind_double(st, 5, it->ev_extreme);
+    sqlite3_bind_double(st, 6, it->ev_extreme_pct);
+    sqlite3_bind_double(st, 7, it->ev_reference);
+    sqlite3_bind_int64(st, 8, it->ev_channels);
+    sqlite3_bind_int(st, 9, it->ev_worst_channel);
+    sqlite3_bind_int64(st, 10, it->ev_flags);
+    sqlite3_bind_int64(st, 11, now);
+    int rc = run(s, st, it, "store voltage event");
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    if (sqlite3_changes(s->wdb) == 0)
+        it->result = 1; /* already stored */
+    return 0;
+}
+
+static int write_measurement(store_t *s, store_item_t *it)
+{
+    sqlite3_stmt *st = s->ins_measurement;
+    bind_terminal(st, 1, it);
+    sqlite3_bind_text(st, 2, it->reason, (int)strnlen(it->reason, sizeof it->reason),
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, it->m_start_ns);
+    sqlite3_bind_int64(st, 4, it->m_end_ns);
+    sqlite3_bind_int64(st, 5, it->m_flags);
+    sqlite3_bind_int64(st, 6, it->m_count);
+    sqlite3_bind_text(st, 7, it->data ? (const char *)it->data : "{}",
+                      it->data ? (int)it->data_len : 2, SQLITE_STATIC);
+    int rc = run(s, st, it, "store measurement");
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    if (sqlite3_changes(s->wdb) == 0)
+        it->result = 1;
+    return 0;
+}
+
 /* One attempt at committing the batch in a single transaction. Returns 0 (committed; per-item
  * outcomes in it->result) or GS_EDB (rolled back). */
 static int try_batch(store_t *s, store_item_t *batch)
@@ -299,6 +342,12 @@ static int try_batch(store_t *s, store_item_t *batch)
             break;
         case STORE_ITEM_COMMAND_UPDATE:
             rc = write_command_update(s, it, now);
+            break;
+        case STORE_ITEM_PQ_EVENT:
+            rc = write_pq_event(s, it, now);
+            break;
+        case STORE_ITEM_MEASUREMENT:
+            rc = write_measurement(s, it);
             break;
         default:
             it->result = GS_EINVAL;
@@ -444,8 +493,9 @@ static void *writer_main(void *arg)
 
 static void writer_close_db(store_t *s)
 {
-    sqlite3_stmt **stmts[] = {&s->ins_block,   &s->ins_event,   &s->upd_durable, &s->ins_status,
-                              &s->ins_session, &s->upd_session, &s->upd_command};
+    sqlite3_stmt **stmts[] = {&s->ins_block,   &s->ins_event,    &s->upd_durable,
+                              &s->ins_status,  &s->ins_session,  &s->upd_session,
+                              &s->upd_command, &s->ins_pq_event, &s->ins_measurement};
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
         sqlite3_finalize(*stmts[i]);
         *stmts[i] = NULL;
@@ -488,6 +538,13 @@ int store_writer_start(store_t *s, store_done_cb cb, void *ud)
         {&s->upd_command, STORE__SQL_COMMAND_UPDATE},
         {&s->upd_session, "UPDATE sessions SET closed_ns = ?2, close_reason = ?3, frames = ?4,"
                           " bytes = ?5, blocks = ?6 WHERE session_id = ?1"},
+        {&s->ins_pq_event,
+         "INSERT OR IGNORE INTO pq_events(terminal_id, kind, start_ns, duration_ns, extreme,"
+         " extreme_pct, reference, channels, worst_channel, flags, detected_ns)"
+         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+        {&s->ins_measurement,
+         "INSERT OR IGNORE INTO measurements(terminal_id, interval, t_start_ns, t_end_ns, flags,"
+         " count, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
     };
     for (size_t i = 0; i < sizeof prep / sizeof prep[0]; i++) {
         rc = store__prepare(s->wdb, prep[i].sql, prep[i].st);

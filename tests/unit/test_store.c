@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -43,7 +44,7 @@ static void rm_rf(const char *path)
 }
 
 /* Number of schema migrations in src/store/db.c: one row each in schema_version. */
-#define SCHEMA_LATEST 2
+#define SCHEMA_LATEST 3
 
 typedef struct {
     char dir[64];
@@ -289,6 +290,104 @@ static void test_writer_command_update(void **state)
     assert_int_equal(c.result_status, 0);
     assert_int_equal(c.result_len, sizeof res);
     assert_memory_equal(c.result, res, sizeof res);
+    store_close(s);
+    collector_destroy(&col);
+}
+
+static int ev_list_cb(void *ud, const store_pq_event_t *e)
+{
+    store_pq_event_t *out = ud;
+    int n = out[0].worst_channel; /* slot 0 counts */
+    if (n < 4)
+        out[1 + n] = *e;
+    out[0].worst_channel = n + 1;
+    return 0;
+}
+
+static int m_list_cb(void *ud, const store_measurement_t *m)
+{
+    char *out = ud;
+    strncat(out, m->interval, 255 - strlen(out));
+    strncat(out, "=", 255 - strlen(out));
+    strncat(out, m->data, 255 - strlen(out));
+    strncat(out, ";", 255 - strlen(out));
+    return 0;
+}
+
+/* Analysis results through the writer: events and measurements stored once (a repeat is a
+ * duplicate), listed by terminal, time and interval; the declared voltage round-trips. */
+static void test_analysis_results(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->dir);
+    store_terminal_t t = make_terminal("AN1");
+    t.declared_v = 57.735;
+    assert_int_equal(store_terminal_add(s, &t), 0);
+    store_terminal_t got;
+    assert_int_equal(store_terminal_get(s, "AN1", &got), 0);
+    assert_true(fabs(got.declared_v - 57.735) < 1e-9);
+    assert_int_equal(store_terminal_set_declared_v(s, "AN1", 0), 0);
+    assert_int_equal(store_terminal_get(s, "AN1", &got), 0);
+    assert_true(got.declared_v == 0);
+    assert_int_equal(store_terminal_set_declared_v(s, "NOPE", 1), GS_ENOTFOUND);
+    assert_int_equal(store_terminal_set_declared_v(s, "AN1", -1), GS_EINVAL);
+
+    collector_t col;
+    collector_init(&col);
+    assert_int_equal(store_writer_start(s, collect_cb, &col), 0);
+    for (int i = 0; i < 3; i++) { /* the third repeats the first */
+        store_item_t *it = store_item_new(STORE_ITEM_PQ_EVENT);
+        snprintf(it->terminal_id, sizeof it->terminal_id, "AN1");
+        snprintf(it->reason, sizeof it->reason, "%s", i == 1 ? "swell" : "dip");
+        it->ev_start_ns = 1000 + (i == 1) * 5000;
+        it->ev_duration_ns = 200000000;
+        it->ev_extreme = 30.5;
+        it->ev_extreme_pct = 52.8;
+        it->ev_reference = 57.735;
+        it->ev_channels = 5;
+        it->ev_worst_channel = 2;
+        it->ev_flags = 1;
+        assert_int_equal(store_submit(s, it), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        store_item_t *it = store_item_new(STORE_ITEM_MEASUREMENT);
+        snprintf(it->terminal_id, sizeof it->terminal_id, "AN1");
+        snprintf(it->reason, sizeof it->reason, "%s", i == 1 ? "10min" : "3s");
+        it->m_start_ns = 0;
+        it->m_end_ns = i == 1 ? 600 : 3;
+        it->m_count = 15;
+        const char *js = i == 1 ? "{\"b\":2}" : "{\"a\":1}";
+        it->data = (uint8_t *)xstrdup(js);
+        it->data_len = strlen(js);
+        assert_int_equal(store_submit(s, it), 0);
+    }
+    assert_int_equal(collector_wait(&col, 6), 0);
+    assert_int_equal(col.err, 0);
+
+    store_pq_event_t ev[5];
+    memset(ev, 0, sizeof ev);
+    assert_int_equal(store_pq_event_list(s, "AN1", INT64_MIN, INT64_MAX, 10, ev_list_cb, ev), 0);
+    assert_int_equal(ev[0].worst_channel, 2); /* two events: the repeat was ignored */
+    assert_string_equal(ev[1].kind, "swell"); /* newest first */
+    assert_string_equal(ev[2].kind, "dip");
+    assert_int_equal(ev[2].start_ns, 1000);
+    assert_int_equal(ev[2].channels, 5);
+    assert_int_equal(ev[2].flags, 1);
+    assert_true(fabs(ev[2].extreme_pct - 52.8) < 1e-9);
+    memset(ev, 0, sizeof ev);
+    assert_int_equal(store_pq_event_list(s, NULL, 2000, INT64_MAX, 10, ev_list_cb, ev), 0);
+    assert_int_equal(ev[0].worst_channel, 1); /* time filter, all terminals */
+
+    char out[256] = "";
+    assert_int_equal(
+        store_measurement_list(s, "AN1", "3s", INT64_MIN, INT64_MAX, 100, m_list_cb, out), 0);
+    assert_string_equal(out, "3s={\"a\":1};");
+    out[0] = 0;
+    assert_int_equal(store_measurement_list(s, "AN1", "10min", 0, 600, 100, m_list_cb, out), 0);
+    assert_string_equal(out, "10min={\"b\":2};");
+    out[0] = 0;
+    assert_int_equal(store_measurement_list(s, "AN1", "10min", 600, 1200, 100, m_list_cb, out), 0);
+    assert_string_equal(out, "");
     store_close(s);
     collector_destroy(&col);
 }
@@ -1080,6 +1179,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writer_command_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_stores, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_sessions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_analysis_results, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

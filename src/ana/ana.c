@@ -1,0 +1,594 @@
+/* The analysis service: DSP worker threads fed from the gateway, results to the store and the
+ * loop. See ana.h for the data flow. */
+#include "ana/ana.h"
+
+#include "ana/json.h"
+#include "core/err.h"
+#include "core/hmap.h"
+#include "core/log.h"
+#include "dsp/dsp.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ANA_WHO        "analysis"
+#define BEHIND_DELAY_S 5.0
+#define BEHIND_SKIP_NS (60LL * 1000000000LL)
+
+/* ---- messages between threads --------------------------------------------------------------- */
+
+enum { JOB_BLOCK = 1 };
+
+typedef struct job {
+    struct job *next;
+    char id[GSTP_MAX_ID + 1];
+    gw_block_info_t bi;
+    uint8_t *data;
+    size_t len;
+    int64_t rx_mono_ns; /* when the loop received the block */
+} job_t;
+
+enum { RES_LATEST = 1, RES_EVENT, RES_GAP };
+
+typedef struct res {
+    struct res *next;
+    int kind;
+    char id[GSTP_MAX_ID + 1];
+    char *json;     /* RES_LATEST: owned */
+    double delay_s; /* RES_LATEST: receipt -> analysed */
+    dsp_event_t ev;
+    dsp_gap_t gap;
+} res_t;
+
+/* ---- worker-side state ------------------------------------------------------------------------
+ */
+
+/* What a stream was configured from; a block that differs restarts the stream. */
+typedef struct {
+    uint32_t rate;
+    int nominal_hz;
+    int nch;
+    double declared_v;
+    gw_chan_t ch[GSTP_MAX_CHANNELS];
+} streamsig_t;
+
+typedef struct worker worker_t;
+
+typedef struct {
+    char id[GSTP_MAX_ID + 1];
+    worker_t *w;
+    dsp_stream_t *ds;
+    streamsig_t sig;
+    int64_t last_latest_ns; /* t_ref of the last "latest" sent */
+    int64_t rx_mono_ns;     /* receipt time of the block being analysed */
+    json_names_t names;
+} tstate_t;
+
+struct worker {
+    ana_t *a;
+    int index;
+    uv_thread_t thread;
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    job_t *head, *tail;
+    size_t bytes;
+    int stop;
+    hmap_t streams; /* id -> tstate_t, worker thread only */
+};
+
+/* Loop-side view of a terminal. */
+typedef struct {
+    char *latest; /* JSON object, owned */
+    double delay_s;
+    int64_t last_skip_mono_ns;
+    uint64_t skipped;
+} lterm_t;
+
+struct ana {
+    uv_loop_t *loop;
+    store_t *st;
+    ana_opts_t o;
+    int nworkers;
+    worker_t *workers;
+    uv_async_t async;
+    uv_mutex_t res_mu;
+    res_t *res_head, *res_tail;
+    hmap_t terms; /* loop thread: id -> lterm_t */
+    int stopped;
+    size_t per_worker_cap;
+    /* counters: written by workers with atomics, read by the loop */
+    uint64_t n_blocks, n_skipped, n_samples, n_windows, n_events, n_aggs, n_gaps, n_restarts;
+};
+
+#define ADD(field, v) __atomic_fetch_add(&(field), (v), __ATOMIC_RELAXED)
+#define GET(field)    __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+void ana_opts_default(ana_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->workers = 0;
+    o->max_queue_bytes = (size_t)64 << 20;
+    o->latest_ms = 1000;
+}
+
+static void post(ana_t *a, res_t *r)
+{
+    uv_mutex_lock(&a->res_mu);
+    if (a->res_tail)
+        a->res_tail->next = r;
+    else
+        a->res_head = r;
+    a->res_tail = r;
+    uv_mutex_unlock(&a->res_mu);
+    uv_async_send(&a->async);
+}
+
+/* ---- sink callbacks (worker thread) ------------------------------------------------------------
+ */
+
+static void on_window(void *ud, const dsp_window_t *w)
+{
+    tstate_t *t = ud;
+    ana_t *a = t->w->a;
+    ADD(a->n_windows, 1);
+    int64_t every = (int64_t)a->o.latest_ms * 1000000;
+    if (t->last_latest_ns && w->t_ref_ns - t->last_latest_ns < every &&
+        w->t_ref_ns >= t->last_latest_ns)
+        return;
+    t->last_latest_ns = w->t_ref_ns;
+    buf_t b = {0};
+    ana_json_window(&b, w, &t->names);
+    res_t *r = xcalloc(1, sizeof *r);
+    r->kind = RES_LATEST;
+    snprintf(r->id, sizeof r->id, "%s", t->id);
+    r->json = b.data; /* ownership moves to the message */
+    r->delay_s = (double)(time_mono_ns() - t->rx_mono_ns) / 1e9;
+    post(a, r);
+}
+
+static void on_event(void *ud, const dsp_event_t *e)
+{
+    tstate_t *t = ud;
+    ana_t *a = t->w->a;
+    ADD(a->n_events, 1);
+    store_item_t *it = store_item_new(STORE_ITEM_PQ_EVENT);
+    snprintf(it->terminal_id, sizeof it->terminal_id, "%s", t->id);
+    snprintf(it->reason, sizeof it->reason, "%s", dsp_event_name(e->kind));
+    it->ev_start_ns = e->start_ns;
+    it->ev_duration_ns = e->duration_ns;
+    it->ev_extreme = e->extreme;
+    it->ev_extreme_pct = e->extreme_pct;
+    it->ev_reference = e->reference;
+    it->ev_channels = e->channels;
+    it->ev_flags = e->flags;
+    it->ev_worst_channel = e->worst_channel;
+    store_submit(a->st, it);
+    res_t *r = xcalloc(1, sizeof *r);
+    r->kind = RES_EVENT;
+    snprintf(r->id, sizeof r->id, "%s", t->id);
+    r->ev = *e;
+    post(a, r);
+}
+
+static void submit_measurement(tstate_t *t, const char *interval, int64_t t0, int64_t t1,
+                               uint32_t flags, uint32_t count, buf_t *json)
+{
+    store_item_t *it = store_item_new(STORE_ITEM_MEASUREMENT);
+    snprintf(it->terminal_id, sizeof it->terminal_id, "%s", t->id);
+    snprintf(it->reason, sizeof it->reason, "%s", interval);
+    it->m_start_ns = t0;
+    it->m_end_ns = t1;
+    it->m_flags = flags;
+    it->m_count = count;
+    it->data = (uint8_t *)json->data; /* ownership moves to the item */
+    it->data_len = json->len;
+    json->data = NULL;
+    json->len = json->cap = 0;
+    store_submit(t->w->a->st, it);
+    ADD(t->w->a->n_aggs, 1);
+}
+
+static void on_agg(void *ud, const dsp_agg_t *g)
+{
+    tstate_t *t = ud;
+    buf_t b = {0};
+    /* Harmonic spectra are kept for 10-min and 2-h values (what EN 50160 and reports use);
+     * 3 s values carry the rest. */
+    ana_json_agg(&b, g, &t->names, g->kind != DSP_AGG_3S);
+    submit_measurement(t, dsp_agg_name(g->kind), g->t_start_ns, g->t_end_ns, g->flags, g->count,
+                       &b);
+    buf_free(&b);
+}
+
+static void on_freq10(void *ud, const dsp_freq10_t *f)
+{
+    tstate_t *t = ud;
+    buf_t b = {0};
+    ana_json_freq10(&b, f);
+    submit_measurement(t, "10s", f->t_start_ns, f->t_end_ns, f->flags, f->cycles, &b);
+    buf_free(&b);
+}
+
+static void on_gap(void *ud, const dsp_gap_t *g)
+{
+    tstate_t *t = ud;
+    ADD(t->w->a->n_gaps, 1);
+    res_t *r = xcalloc(1, sizeof *r);
+    r->kind = RES_GAP;
+    snprintf(r->id, sizeof r->id, "%s", t->id);
+    r->gap = *g;
+    post(t->w->a, r);
+}
+
+/* ---- worker thread ------------------------------------------------------------------------------
+ */
+
+static void make_sig(const gw_block_info_t *b, streamsig_t *s)
+{
+    memset(s, 0, sizeof *s);
+    s->rate = b->sample_rate;
+    s->nominal_hz = b->nominal_hz;
+    s->nch = b->nchannels;
+    s->declared_v = b->declared_v;
+    for (int i = 0; i < b->nchannels && i < (int)GSTP_MAX_CHANNELS; i++)
+        s->ch[i] = b->ch[i];
+}
+
+static int open_stream(tstate_t *t, const gw_block_info_t *b)
+{
+    dsp_config_t cfg;
+    dsp_config_default(&cfg, b->sample_rate, b->nominal_hz, b->nchannels);
+    cfg.declared_v = b->declared_v;
+    for (int i = 0; i < b->nchannels && i < DSP_MAX_CH; i++) {
+        cfg.ch[i].kind = b->ch[i].kind <= DSP_KIND_CURRENT ? b->ch[i].kind : DSP_KIND_OTHER;
+        cfg.ch[i].phase = b->ch[i].phase <= DSP_PHASE_N ? b->ch[i].phase : DSP_PHASE_NONE;
+        cfg.ch[i].scale = b->ch[i].scale;
+    }
+    ana_json_names(&t->names, &cfg);
+    dsp_sink_t sink = {.window = on_window,
+                       .event = on_event,
+                       .agg = on_agg,
+                       .freq10 = on_freq10,
+                       .gap = on_gap,
+                       .ud = t};
+    char err[256];
+    int rc = dsp_stream_new(&cfg, &sink, &t->ds, err, sizeof err);
+    if (rc < 0) {
+        /* e.g. a sample rate outside 1.6..25.6 kS/s: stored, but not analysed */
+        log_warn(t->id, "waveforms not analysed: %s", err);
+        t->ds = NULL;
+    }
+    return rc;
+}
+
+static void analyse(worker_t *w, job_t *j)
+{
+    tstate_t *t = hmap_get(&w->streams, j->id);
+    if (!t) {
+        t = xcalloc(1, sizeof *t);
+        snprintf(t->id, sizeof t->id, "%s", j->id);
+        t->w = w;
+        hmap_put(&w->streams, t->id, t);
+    }
+    streamsig_t sig;
+    make_sig(&j->bi, &sig);
+    if (memcmp(&sig, &t->sig, sizeof sig) != 0) {
+        if (t->ds) {
+            dsp_stream_flush(t->ds);
+            dsp_stream_free(t->ds);
+            t->ds = NULL;
+            ADD(w->a->n_restarts, 1);
+        }
+        t->sig = sig;
+        open_stream(t, &j->bi);
+    }
+    if (!t->ds)
+        return;
+    int fmt = j->bi.sample_fmt == GSTP_FMT_INT32 ? DSP_FMT_I32 : DSP_FMT_I16;
+    size_t width = fmt == DSP_FMT_I32 ? 4 : 2;
+    if ((size_t)j->bi.nsamples * j->bi.nchannels * width != j->len)
+        return; /* the gateway checked this; never trust a size twice removed */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    for (size_t k = 0; k + width <= j->len; k += width)
+        for (size_t m = 0; m < width / 2; m++) {
+            uint8_t x = j->data[k + m];
+            j->data[k + m] = j->data[k + width - 1 - m];
+            j->data[k + width - 1 - m] = x;
+        }
+#endif
+    uint32_t flags = j->bi.time_quality == GSTP_TQ_GPS_LOCKED ? 0 : DSP_F_TIME_UNSYNC;
+    t->rx_mono_ns = j->rx_mono_ns;
+    dsp_stream_push(t->ds, j->bi.t0_ns, fmt, j->data, j->bi.nsamples, flags);
+    ADD(w->a->n_blocks, 1);
+    ADD(w->a->n_samples, j->bi.nsamples);
+}
+
+static void worker_main(void *arg)
+{
+    worker_t *w = arg;
+    for (;;) {
+        uv_mutex_lock(&w->mu);
+        while (!w->head && !w->stop)
+            uv_cond_wait(&w->cv, &w->mu);
+        job_t *j = w->head;
+        if (j) {
+            w->head = j->next;
+            if (!w->head)
+                w->tail = NULL;
+        }
+        int stop = w->stop;
+        uv_mutex_unlock(&w->mu);
+        if (!j && stop)
+            break;
+        analyse(w, j);
+        uv_mutex_lock(&w->mu);
+        w->bytes -= j->len;
+        uv_mutex_unlock(&w->mu);
+        free(j->data);
+        free(j);
+    }
+    /* Shutdown: close events in progress and store the partial aggregates. */
+    const char *k;
+    void *v;
+    for (size_t i = 0; hmap_next(&w->streams, &i, &k, &v);) {
+        tstate_t *t = v;
+        if (t->ds)
+            dsp_stream_flush(t->ds);
+    }
+}
+
+/* ---- loop thread ----------------------------------------------------------------------------- */
+
+static lterm_t *lterm_get(ana_t *a, const char *id)
+{
+    lterm_t *l = hmap_get(&a->terms, id);
+    if (!l) {
+        l = xcalloc(1, sizeof *l);
+        hmap_put(&a->terms, id, l);
+    }
+    return l;
+}
+
+static void process_results(ana_t *a)
+{
+    uv_mutex_lock(&a->res_mu);
+    res_t *r = a->res_head;
+    a->res_head = a->res_tail = NULL;
+    uv_mutex_unlock(&a->res_mu);
+    while (r) {
+        res_t *next = r->next;
+        switch (r->kind) {
+        case RES_LATEST: {
+            lterm_t *l = lterm_get(a, r->id);
+            free(l->latest);
+            l->latest = r->json;
+            r->json = NULL;
+            l->delay_s = r->delay_s;
+            break;
+        }
+        case RES_EVENT: {
+            char when[40];
+            time_fmt_utc(r->ev.start_ns, when, sizeof when);
+            log_info(r->id, "%s at %s for %.3f s: %s %.2f %% of %s %.4g%s",
+                     dsp_event_name(r->ev.kind), when, (double)r->ev.duration_ns / 1e9,
+                     r->ev.kind == DSP_EV_SWELL ? "maximum" : "residual", r->ev.extreme_pct,
+                     (r->ev.flags & DSP_EVF_SLIDING) ? "sliding reference" : "Udin",
+                     r->ev.reference, (r->ev.flags & DSP_EVF_GAP) ? " (cut short by a gap)" : "");
+            break;
+        }
+        case RES_GAP: {
+            char from[40];
+            time_fmt_utc(r->gap.from_ns, from, sizeof from);
+            log_info(r->id, "analysis: gap in the waveform stream at %s (%.3f s)", from,
+                     (double)(r->gap.to_ns - r->gap.from_ns) / 1e9);
+            break;
+        }
+        }
+        free(r->json);
+        free(r);
+        r = next;
+    }
+}
+
+static void async_cb(uv_async_t *h)
+{
+    process_results(h->data);
+}
+
+static uint32_t pick_hash(const char *id)
+{
+    uint32_t h = 2166136261u; /* FNV-1a: stable pinning of a terminal to a worker */
+    for (; *id; id++)
+        h = (h ^ (uint8_t)*id) * 16777619u;
+    return h;
+}
+
+void ana_block(void *ud, const char *terminal_id, const gw_block_info_t *b, const uint8_t *samples,
+               size_t len)
+{
+    ana_t *a = ud;
+    if (a->stopped)
+        return;
+    worker_t *w = &a->workers[pick_hash(terminal_id) % (uint32_t)a->nworkers];
+    uv_mutex_lock(&w->mu);
+    int full = w->bytes + len > a->per_worker_cap;
+    uv_mutex_unlock(&w->mu);
+    if (full) {
+        /* Analysis falls behind: skip this block for analysis only (it is stored and acked as
+         * usual); the stream sees a gap. */
+        ADD(a->n_skipped, 1);
+        lterm_t *l = lterm_get(a, terminal_id);
+        l->skipped++;
+        if (time_mono_ns() - l->last_skip_mono_ns > BEHIND_SKIP_NS)
+            log_warn(terminal_id, "analysis falling behind: block %llu skipped for analysis",
+                     (unsigned long long)b->seq);
+        l->last_skip_mono_ns = time_mono_ns();
+        return;
+    }
+    job_t *j = xcalloc(1, sizeof *j);
+    snprintf(j->id, sizeof j->id, "%s", terminal_id);
+    j->bi = *b;
+    j->data = xmalloc(len ? len : 1);
+    memcpy(j->data, samples, len);
+    j->len = len;
+    j->rx_mono_ns = time_mono_ns();
+    uv_mutex_lock(&w->mu);
+    if (w->tail)
+        w->tail->next = j;
+    else
+        w->head = j;
+    w->tail = j;
+    w->bytes += len;
+    uv_cond_signal(&w->cv);
+    uv_mutex_unlock(&w->mu);
+}
+
+int ana_latest_json(ana_t *a, const char *terminal_id, buf_t *out)
+{
+    lterm_t *l = hmap_get(&a->terms, terminal_id);
+    if (!l || !l->latest)
+        return GS_ENOTFOUND;
+    buf_puts(out, l->latest);
+    return 0;
+}
+
+void ana_stats(ana_t *a, ana_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->workers = a->nworkers;
+    out->blocks_analysed = GET(a->n_blocks);
+    out->blocks_skipped = GET(a->n_skipped);
+    out->samples = GET(a->n_samples);
+    out->windows = GET(a->n_windows);
+    out->events = GET(a->n_events);
+    out->aggregates = GET(a->n_aggs);
+    out->gaps = GET(a->n_gaps);
+    out->stream_restarts = GET(a->n_restarts);
+    for (int i = 0; i < a->nworkers; i++) {
+        uv_mutex_lock(&a->workers[i].mu);
+        out->queue_bytes += a->workers[i].bytes;
+        uv_mutex_unlock(&a->workers[i].mu);
+    }
+    int64_t now = time_mono_ns();
+    const char *k;
+    void *v;
+    for (size_t i = 0; hmap_next(&a->terms, &i, &k, &v);) {
+        lterm_t *l = v;
+        out->terminals++;
+        if (l->delay_s > out->max_delay_s)
+            out->max_delay_s = l->delay_s;
+        if (l->delay_s > BEHIND_DELAY_S ||
+            (l->last_skip_mono_ns && now - l->last_skip_mono_ns < BEHIND_SKIP_NS))
+            out->terminals_behind++;
+    }
+}
+
+int ana_start(uv_loop_t *loop, store_t *st, const ana_opts_t *o, ana_t **out, char *err,
+              size_t errlen)
+{
+    ana_t *a = xcalloc(1, sizeof *a);
+    a->loop = loop;
+    a->st = st;
+    a->o = *o;
+    if (a->o.latest_ms <= 0)
+        a->o.latest_ms = 1000;
+    if (a->o.max_queue_bytes == 0)
+        a->o.max_queue_bytes = (size_t)64 << 20;
+    a->nworkers = o->workers > 0 ? o->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (a->nworkers < 1)
+        a->nworkers = 1;
+    if (a->nworkers > 256)
+        a->nworkers = 256;
+    a->per_worker_cap = a->o.max_queue_bytes / (size_t)a->nworkers;
+    dsp_global_init(a->o.wisdom_path[0] ? a->o.wisdom_path : NULL);
+    hmap_init(&a->terms);
+    uv_mutex_init(&a->res_mu);
+    uv_async_init(loop, &a->async, async_cb);
+    a->async.data = a;
+    a->workers = xcalloc((size_t)a->nworkers, sizeof *a->workers);
+    for (int i = 0; i < a->nworkers; i++) {
+        worker_t *w = &a->workers[i];
+        w->a = a;
+        w->index = i;
+        uv_mutex_init(&w->mu);
+        uv_cond_init(&w->cv);
+        hmap_init(&w->streams);
+        int rc = uv_thread_create(&w->thread, worker_main, w);
+        if (rc < 0) {
+            snprintf(err, errlen, "cannot start analysis worker: %s", uv_strerror(rc));
+            a->nworkers = i; /* stop and free the ones running */
+            ana_stop(a);
+            *out = a;
+            return rc;
+        }
+    }
+    log_info(ANA_WHO, "%d DSP worker%s", a->nworkers, a->nworkers == 1 ? "" : "s");
+    *out = a;
+    return 0;
+}
+
+void ana_stop(ana_t *a)
+{
+    if (!a || a->stopped)
+        return;
+    a->stopped = 1;
+    for (int i = 0; i < a->nworkers; i++) {
+        worker_t *w = &a->workers[i];
+        uv_mutex_lock(&w->mu);
+        w->stop = 1;
+        uv_cond_signal(&w->cv);
+        uv_mutex_unlock(&w->mu);
+    }
+    for (int i = 0; i < a->nworkers; i++)
+        uv_thread_join(&a->workers[i].thread);
+    process_results(a);
+    if (a->o.wisdom_path[0]) {
+        int rc = dsp_global_save_wisdom(a->o.wisdom_path);
+        if (rc < 0)
+            log_warn(ANA_WHO, "cannot save FFTW wisdom to %s: %s", a->o.wisdom_path, err_str(rc));
+    }
+    uv_close((uv_handle_t *)&a->async, NULL);
+}
+
+void ana_free(ana_t *a)
+{
+    if (!a)
+        return;
+    for (int i = 0; i < a->nworkers; i++) {
+        worker_t *w = &a->workers[i];
+        const char *k;
+        void *v;
+        for (size_t p = 0; hmap_next(&w->streams, &p, &k, &v);) {
+            tstate_t *t = v;
+            dsp_stream_free(t->ds);
+            free(t);
+        }
+        hmap_free(&w->streams);
+        for (job_t *j = w->head, *n; j; j = n) {
+            n = j->next;
+            free(j->data);
+            free(j);
+        }
+        uv_mutex_destroy(&w->mu);
+        uv_cond_destroy(&w->cv);
+    }
+    free(a->workers);
+    const char *k;
+    void *v;
+    for (size_t p = 0; hmap_next(&a->terms, &p, &k, &v);) {
+        lterm_t *l = v;
+        free(l->latest);
+        free(l);
+    }
+    hmap_free(&a->terms);
+    for (res_t *r = a->res_head, *n; r; r = n) {
+        n = r->next;
+        free(r->json);
+        free(r);
+    }
+    uv_mutex_destroy(&a->res_mu);
+    free(a);
+}

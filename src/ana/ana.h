@@ -1,0 +1,73 @@
+/* ana — the analysis service: runs the dsp engine on every terminal's live waveform stream.
+ *
+ * The gateway hands each new waveform block to ana_block() on the loop thread (it never waits:
+ * blocks are copied into the queue of the DSP worker the terminal is pinned to; a full queue
+ * skips the block for analysis only, which the stream then reports as a gap, and the terminal
+ * counts as behind). Workers (threads, one per core by default) own their terminals' dsp
+ * streams, so no locks guard analysis state. Results:
+ *   - aggregates (3 s, 10 s frequency, 10 min, 2 h) and voltage events go straight to the store
+ *     writer (a thread itself) as STORE_ITEM_MEASUREMENT / STORE_ITEM_PQ_EVENT;
+ *   - the latest window values (about once a second per terminal), events and gaps come back
+ *     to the loop thread through uv_async_send: the loop keeps "latest" per terminal for the API
+ *     and logs events.
+ */
+#ifndef GS_ANA_ANA_H
+#define GS_ANA_ANA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/util.h"
+#include "gw/gw.h"
+#include "store/store.h"
+
+typedef struct ana ana_t;
+
+typedef struct {
+    int workers;            /* DSP threads; 0 = one per online CPU */
+    size_t max_queue_bytes; /* sample bytes waiting for analysis, all workers; default 64 MiB */
+    int latest_ms;          /* minimum interval between "latest" updates per terminal, 1000 */
+    char wisdom_path[512];  /* FFTW wisdom file (loaded at start, saved at stop); "" = none */
+} ana_opts_t;
+
+/* Fills the defaults documented in ana_opts_t. */
+void ana_opts_default(ana_opts_t *o);
+
+/* Starts the workers on `loop` (for result delivery) submitting to `st` (whose writer must be
+ * running while ana runs). Returns 0 or a negative code with a message in err. */
+int ana_start(uv_loop_t *loop, store_t *st, const ana_opts_t *o, ana_t **out, char *err,
+              size_t errlen);
+
+/* gw_block_cb for gw_set_block_observer (ud = the ana_t). Loop thread. Copies the samples. */
+void ana_block(void *ud, const char *terminal_id, const gw_block_info_t *b, const uint8_t *samples,
+               size_t len);
+
+/* Appends the latest analysis values of a terminal as a JSON object to `out`. Returns 0, or
+ * GS_ENOTFOUND when none exist yet. Loop thread. */
+int ana_latest_json(ana_t *a, const char *terminal_id, buf_t *out);
+
+typedef struct {
+    int workers;
+    uint64_t blocks_analysed, blocks_skipped; /* skipped: worker queue full */
+    uint64_t samples;                         /* sample sets analysed */
+    uint64_t windows, events, aggregates, gaps;
+    uint64_t stream_restarts; /* a terminal's stream recreated (rate or channels changed) */
+    size_t queue_bytes;       /* waiting now */
+    int terminals;            /* terminals with an analysis state */
+    int terminals_behind;     /* skipped a block in the last minute, or results > 5 s late */
+    double max_delay_s;       /* worst time from block receipt to its analysis, last results */
+} ana_stats_t;
+
+/* Fills *out. Loop thread. */
+void ana_stats(ana_t *a, ana_stats_t *out);
+
+/* Stops accepting blocks, lets the workers finish what is queued, flushes every stream (events
+ * in progress are closed, partial aggregates stored flagged incomplete), joins the workers and
+ * closes the async handle. Call on the loop thread before the store writer stops. */
+void ana_stop(ana_t *a);
+
+/* Frees everything after ana_stop and the loop has closed the handle. NULL is a no-op. */
+void ana_free(ana_t *a);
+
+#endif

@@ -1,0 +1,32 @@
+/* JSON forms of analysis results (internal to ana; the API and the measurements table use
+ * them, docs/api.md describes them). Values are in the channel's units (secondary side). */
+#ifndef GS_ANA_JSON_H
+#define GS_ANA_JSON_H
+
+#include "core/util.h"
+#include "dsp/dsp.h"
+
+/* Display names of a stream's channels ("Ua", "Ib", "In", "ch3"). */
+typedef struct {
+    int nch;
+    char name[DSP_MAX_CH][8];
+    const char *kind[DSP_MAX_CH]; /* "voltage", "current", "other" */
+} json_names_t;
+
+/* Derives names from the channel kinds and phases of cfg. */
+void ana_json_names(json_names_t *n, const dsp_config_t *cfg);
+
+/* One basic window: time, frequency, per-channel values and harmonic groups, three-phase
+ * values, power. */
+void ana_json_window(buf_t *b, const dsp_window_t *w, const json_names_t *n);
+
+/* One aggregate; harmonic groups only when `harmonics` is set. */
+void ana_json_agg(buf_t *b, const dsp_agg_t *g, const json_names_t *n, int harmonics);
+
+/* One 10-s frequency value. */
+void ana_json_freq10(buf_t *b, const dsp_freq10_t *f);
+
+/* An event, as the API shows it. */
+void ana_json_flags(buf_t *b, uint32_t flags);
+
+#endif
