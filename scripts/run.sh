@@ -16,7 +16,8 @@ if [ ! -s "$SECRETS" ]; then
     "$B/gridsense" terminal remove "$id" --data "$D" >/dev/null
   done
   "$B/gridsense" terminal add --count "$N" --prefix DEMO- --secrets-out "$SECRETS" --force \
-    --name "demo feeder" --location 47.37,8.54 --vt-ratio 100 --ct-ratio 200 --data "$D" \
+    --name "demo feeder" --location 47.37,8.54 --vt-ratio 100 --ct-ratio 200 \
+    --declared-voltage 57.735 --data "$D" \
     --log-level warn
 fi
 
@@ -66,6 +67,9 @@ cat <<MSG
 
     Terminals   curl http://$HTTP/api/v1/terminals
     One         curl http://$HTTP/api/v1/terminals/DEMO-0001
+    Analysis    curl http://$HTTP/api/v1/terminals/DEMO-0001/latest
+    Events      curl http://$HTTP/api/v1/events
+    10-min      curl 'http://$HTTP/api/v1/terminals/DEMO-0001/measurements?interval=10min'
     Health      curl http://$HTTP/api/v1/health
     Metrics     curl http://$HTTP/metrics
     Command     $B/gridsense command send DEMO-0001 capture cycles=20 --wait 10$DATA_OPT
@@ -81,7 +85,9 @@ while kill -0 "$SERVER" 2>/dev/null; do
   wait $! || true # a backgrounded sleep lets Ctrl-C run the trap at once
   M=$(curl -fs "http://$HTTP/metrics" 2>/dev/null || true)
   [ -n "$M" ] || continue
-  printf '%s  online %s  blocks stored %s  MB received %.1f\n' "$(date +%H:%M:%S)" \
-    "$(metric gridsense_terminals_online "$M")" "$(metric gridsense_blocks_stored_total "$M")" \
-    "$(awk '{print $1/1e6}' <<<"$(metric gridsense_bytes_received_total "$M")")"
+  printf '%s  online %s  blocks stored %s  MB received %.1f  voltage events %s\n' \
+    "$(date +%H:%M:%S)" "$(metric gridsense_terminals_online "$M")" \
+    "$(metric gridsense_blocks_stored_total "$M")" \
+    "$(awk '{print $1/1e6}' <<<"$(metric gridsense_bytes_received_total "$M")")" \
+    "$(metric gridsense_analysis_events_total "$M")"
 done
