@@ -14,7 +14,7 @@
 #define TEN_MIN_NS (600 * NS)
 #define TWO_H_NS   (7200 * NS)
 #define TEN_S_NS   (10 * NS)
-#define CHUNK      1024 /* input sample sets converted per round */
+#define CHUNK 256 /* input sample sets appended between checks for complete windows */
 #define FMIN_REL   0.8  /* tracker range: 0.8..1.2 x nominal (40-60 Hz at 50 Hz) */
 #define FMAX_REL   1.2
 #define FINE_TOL   5e-5 /* window length within 0.005 % of C cycles (4-7 asks 0.03 %) */
