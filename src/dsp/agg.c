@@ -27,7 +27,16 @@ void dsp__acc_add_window(dsp_acc_t *a, const dsp_window_t *w)
     a->t_end = w->t_end_ns;
     a->count++;
     a->flags |= w->flags & DSP_F_EVENT;
-    a->covered_ns += (double)(w->t_end_ns - w->t_start_ns);
+    if (a->hi > a->lo) { /* UTC-aligned interval: count each instant inside it once */
+        int64_t b = w->t_start_ns > a->cov_until ? w->t_start_ns : a->cov_until;
+        int64_t e = w->t_end_ns < a->hi ? w->t_end_ns : a->hi;
+        if (e > b)
+            a->covered_ns += (double)(e - b);
+        if (e > a->cov_until)
+            a->cov_until = e;
+    } else {
+        a->covered_ns += (double)(w->t_end_ns - w->t_start_ns);
+    }
     a->f_sum += w->freq;
     a->f_min = fmin(a->f_min, w->freq);
     a->f_max = fmax(a->f_max, w->freq);
@@ -93,9 +102,14 @@ void dsp__acc_finish(const dsp_acc_t *a, uint32_t expected, int64_t nominal_ns, 
     out->count = a->count;
     out->expected = expected;
     out->flags = a->flags;
-    /* Incomplete: fewer values than a full interval, or (for window-based intervals) windows that
-     * cover less than 99 % of it (a gap in the data). */
-    if (a->count < expected || (nominal_ns > 0 && a->covered_ns < 0.99 * (double)nominal_ns))
+    /* Incomplete: a break in the stream during the interval; for UTC-aligned window intervals,
+     * windows covering less than the interval (the tolerance, 1e-4 of it, absorbs sub-sample
+     * holes left by following the terminal's clock); for the others, fewer values than a full
+     * interval holds. The window count depends on the frequency, so it is not a criterion for
+     * the 10-min interval. */
+    if (a->gap)
+        out->flags |= DSP_F_INCOMPLETE;
+    if (nominal_ns > 0 ? a->covered_ns < (double)nominal_ns * (1 - 1e-4) : a->count < expected)
         out->flags |= DSP_F_INCOMPLETE;
     out->freq_mean = a->f_sum / n;
     out->freq_min = a->count ? a->f_min : 0;

@@ -4,11 +4,15 @@
 #include <math.h>
 #include <string.h>
 
-/* Time at which a value moving from `u0` (at t0) to `u1` (at t1) crosses `th`: linear
- * interpolation between the two Urms(1/2) values, so the instant does not depend on where the
- * half-cycle grid happens to fall. */
+/* Time at which a value moving from `u0` (at t0) to `u1` (at t1) crosses `th`, so the instant
+ * does not depend on where the half-cycle grid happens to fall. The interpolation is linear in
+ * u^2: while a voltage step lies inside the one-cycle window, the mean square changes linearly
+ * with the window's position, so this finds the threshold crossing of a step exactly. */
 static int64_t crossing(int64_t t0, double u0, int64_t t1, double u1, double th)
 {
+    u0 *= u0;
+    u1 *= u1;
+    th *= th;
     if (u0 == u1 || t1 <= t0)
         return t1;
     double r = (u0 - th) / (u0 - u1);

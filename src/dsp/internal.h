@@ -50,7 +50,9 @@ typedef struct {
     int64_t t_start, t_end;
     uint32_t count;
     uint32_t flags;
-    double covered_ns;
+    double covered_ns; /* time covered by the values (clipped to [lo, hi) when hi > lo) */
+    int64_t lo, hi, cov_until;
+    int gap; /* the stream broke during the interval */
     int nch, hmax;
     double f_sum, f_min, f_max;
     double u0, u2, i0, i2; /* sums of squares */

@@ -10,16 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NS         1000000000LL
-#define TEN_MIN_NS (600 * NS)
-#define TWO_H_NS   (7200 * NS)
-#define TEN_S_NS   (10 * NS)
-#define CHUNK 256 /* input sample sets appended between checks for complete windows */
-#define FMIN_REL   0.8  /* tracker range: 0.8..1.2 x nominal (40-60 Hz at 50 Hz) */
-#define FMAX_REL   1.2
-#define FINE_TOL   5e-5 /* window length within 0.005 % of C cycles (4-7 asks 0.03 %) */
-#define COARSE_TOL 2e-3 /* switch from the per-cycle to the half-window estimator */
-#define MAX_ITER   8
+#define NS          1000000000LL
+#define TEN_MIN_NS  (600 * NS)
+#define TWO_H_NS    (7200 * NS)
+#define TEN_S_NS    (10 * NS)
+#define CHUNK       256 /* input sample sets appended between checks for complete windows */
+#define FMIN_REL    0.8 /* tracker range: 0.8..1.2 x nominal (40-60 Hz at 50 Hz) */
+#define FMAX_REL    1.2
+#define FINE_TOL    5e-5 /* window length within 0.005 % of C cycles (4-7 asks 0.03 %) */
+#define COARSE_TOL  2e-3 /* switch from the per-cycle to the half-window estimator */
+#define MAX_ITER    8
+#define KERNEL_FLAT 0.66 /* fraction of Nyquist where the kernel's error stays below 1 % */
 
 struct dsp_stream {
     dsp_config_t cfg;
@@ -52,6 +53,7 @@ struct dsp_stream {
     int64_t tref_last;
     uint64_t nwin;
 
+    int hmax_cap;                   /* highest harmonic order the interpolator passes within 1 % */
     int vabc[3], iabc[3], in_ch;    /* channel index per phase, -1 if absent */
     int refch[3], nref, ref_posseq; /* frequency reference channels */
     int evch[DSP_MAX_CH], nev;      /* channels watched for voltage events */
@@ -73,6 +75,7 @@ struct dsp_stream {
     int64_t f10_key, f10_covered;
     double f10_cyc, f10_dur;
     uint32_t f10_flags;
+    int f10_gap; /* the stream broke during this 10-s interval */
 
     dsp_window_t w;
     dsp_agg_t agg;
@@ -268,6 +271,13 @@ int dsp_stream_new(const dsp_config_t *cfg, const dsp_sink_t *sink, dsp_stream_t
         n++;
     s->N = n;
     s->M = n / s->C;
+    /* Harmonic orders: up to 50 (4-30 5.8), and only while h x 1.05 f0 (the top of the 4-7
+     * frequency range) stays in the interpolation kernel's flat band, 0.66 of the input Nyquist
+     * frequency (< 1 % error; beyond it the 16-tap kernel rolls off). 4 kS/s: 25 at 50 Hz, 20 at
+     * 60 Hz; 1.6 kS/s: 10 / 8; 6.4 kS/s and up: 50. */
+    s->hmax_cap = (int)floor(KERNEL_FLAT * s->fs / 2 / (1.05 * s->f0));
+    if (s->hmax_cap > DSP_MAX_H)
+        s->hmax_cap = DSP_MAX_H;
 
     double lmax = s->C * s->fs / (FMIN_REL * s->f0);
     uint64_t need = (uint64_t)(lmax * 1.3) + 4 * DSP_KH + CHUNK + 16;
@@ -412,7 +422,9 @@ static void close_f10(dsp_stream_t *s)
         f.freq = s->f10_cyc / (s->f10_dur / 1e9);
         f.cycles = (uint32_t)floor(s->f10_cyc);
         f.flags = s->f10_flags;
-        if (s->f10_dur < 0.99 * (double)TEN_S_NS)
+        /* Incomplete: a gap, or windows covering less than the 10 s (1 ms tolerance for the
+         * sub-sample holes that following the terminal's clock can leave between windows). */
+        if (s->f10_gap || s->f10_dur < (double)TEN_S_NS - 1e6)
             f.flags |= DSP_F_INCOMPLETE;
         s->sink.freq10(s->sink.ud, &f);
     }
@@ -438,6 +450,7 @@ static void add_f10(dsp_stream_t *s, const dsp_window_t *w)
             s->f10_key = key;
             s->f10_cyc = s->f10_dur = 0;
             s->f10_flags = 0;
+            s->f10_gap = 0;
         }
         int64_t tick = (key + 1) * TEN_S_NS;
         int64_t e = b < tick ? b : tick;
@@ -472,6 +485,9 @@ static void aggregate(dsp_stream_t *s, const dsp_window_t *w)
         close_10min(s);
     if (!s->a10_on) {
         dsp__acc_reset(&s->a10, DSP_AGG_10MIN, key10, s->nch);
+        s->a10.lo = key10 * TEN_MIN_NS;
+        s->a10.hi = s->a10.lo + TEN_MIN_NS;
+        s->a10.cov_until = s->a10.lo;
         s->a10_on = 1;
     }
     dsp__acc_add_window(&s->a10, w);
@@ -483,12 +499,13 @@ static void aggregate(dsp_stream_t *s, const dsp_window_t *w)
 /* Resamples channels `chs` over [pos, pos + len) onto the N-point grid with the tabulated
  * windowed-sinc kernel (weights interpolated between table phases, computed once per point and
  * shared by all channels). */
-static void resample(dsp_stream_t *s, const int *chs, int n, double pos, double len)
+static void resample_points(dsp_stream_t *s, const int *chs, int n, double pos, double len,
+                            int npoints)
 {
     const double *tab = dsp__kernel_table();
     double step = len / s->N;
     double w[2 * DSP_KH];
-    for (int m = 0; m < s->N; m++) {
+    for (int m = 0; m < npoints; m++) {
         double p = pos + m * step;
         double ip = floor(p);
         double q = (p - ip) * DSP_KPHASES;
@@ -515,6 +532,11 @@ static void resample(dsp_stream_t *s, const int *chs, int n, double pos, double 
             s->x[chs[j]][m] = acc;
         }
     }
+}
+
+static void resample(dsp_stream_t *s, const int *chs, int n, double pos, double len)
+{
+    resample_points(s, chs, n, pos, len, s->N);
 }
 
 /* Per-cycle fundamental phasors Y_i = sum over cycle i of x_m e^{-j 2 pi m / M}. Their sum is
@@ -612,8 +634,8 @@ static void channel_results(dsp_stream_t *s, int c, double eps, double ref_phase
      * 60 Hz: C = 12). e[k] is the mean-square contribution of bin k. */
     int half = C / 2, nyq = N / 2;
     int hmax = (nyq - 1 - half) / C;
-    if (hmax > DSP_MAX_H)
-        hmax = DSP_MAX_H;
+    if (hmax > s->hmax_cap)
+        hmax = s->hmax_cap;
     r->hmax = hmax;
     double norm = 2.0 / ((double)N * N);
 #define E(k) (norm * (creal(X[k]) * creal(X[k]) + cimag(X[k]) * cimag(X[k])))
@@ -945,12 +967,51 @@ static void process_ready(dsp_stream_t *s)
 
 /* ---- input -------------------------------------------------------------------------------- */
 
+/* The samples after the last complete window, at a gap or the end of the input: not enough
+ * for a basic window, but their whole half cycles still go through event detection (a dip in
+ * the last 100 ms before a gap must not vanish), resampled at the last frequency. */
+static void tail_events(dsp_stream_t *s)
+{
+    if (s->nev == 0 || !s->have_last || !s->have_prev_half)
+        return;
+    double len = s->C * s->fs / s->f_last; /* a full window's span, for the grid step */
+    double avail = (double)s->nw - DSP_KH - 2 - s->pos;
+    int H = s->M / 2;
+    double half_len = len / (2 * s->C);
+    int nh = avail > 0 ? (int)floor(avail / half_len) : 0;
+    if (nh > 2 * s->C - 1)
+        nh = 2 * s->C - 1;
+    if (nh < 1)
+        return;
+    resample_points(s, s->evch, s->nev, s->pos, len, nh * H);
+    double u[DSP_MAX_CH], hs_prev[DSP_MAX_CH];
+    for (int k = 0; k < s->nev; k++)
+        hs_prev[k] = s->prev_half[s->evch[k]];
+    for (int j = 0; j < nh; j++) {
+        for (int k = 0; k < s->nev; k++) {
+            const double *x = s->x[s->evch[k]] + (size_t)j * H;
+            double acc = 0;
+            for (int m = 0; m < H; m++)
+                acc += x[m] * x[m];
+            u[k] = sqrt((hs_prev[k] + acc) / s->M);
+            hs_prev[k] = acc;
+        }
+        int64_t t = pos_time(s, s->pos + len * j / (2 * s->C));
+        dsp__events_step(&s->ev, &s->cfg, &s->sink, t, u, s->evch, s->nev);
+    }
+}
+
 static void end_segment(dsp_stream_t *s)
 {
     if (!s->in_seg)
         return;
+    tail_events(s);
     dsp__events_end(&s->ev, &s->cfg, &s->sink);
     close_3s(s);
+    if (s->a10_on)
+        s->a10.gap = 1;
+    if (s->f10_on)
+        s->f10_gap = 1;
     s->in_seg = 0;
 }
 
@@ -1046,9 +1107,11 @@ int dsp_stream_push(dsp_stream_t *s, int64_t t0_ns, int fmt, const void *samples
     s->push_flags = flags;
     double period_ns = 1e9 / s->fs_in;
     if (s->in_seg) {
-        double expected = (double)s->anchor_t + (double)(s->nin - s->anchor_in) * period_ns;
-        if (fabs((double)t0_ns - expected) > 0.5 * period_ns) {
-            report_gap(s, (int64_t)llround(expected), t0_ns);
+        /* int64 arithmetic for the epoch part: a double holds epoch ns only to 256 ns */
+        int64_t expected =
+            s->anchor_t + (int64_t)llround((double)(s->nin - s->anchor_in) * period_ns);
+        if (fabs((double)(t0_ns - expected)) > 0.5 * period_ns) {
+            report_gap(s, expected, t0_ns);
             end_segment(s);
         }
     }

@@ -66,6 +66,10 @@ void sg_fill(sg_t *g, uint64_t first, size_t n, double *out)
             double v = g->dc[c] + a * cos(th);
             for (int k = 0; k < g->nharm; k++)
                 v += a * g->h_rel[k] * cos(g->h_order[k] * th + g->h_phase[k]);
+            for (int k = 0; k < g->ntone; k++)
+                if (g->tone_mask[k] == 0 || (g->tone_mask[k] >> c & 1u))
+                    v += M_SQRT2 * g->tone_rms[k] *
+                         cos(2 * M_PI * g->tone_freq[k] * tau + g->tone_phase[k]);
             if (g->noise_rms > 0)
                 v += g->noise_rms * gauss(&g->seed);
             out[i * (size_t)g->nch + (size_t)c] = v;

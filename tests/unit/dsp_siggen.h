@@ -9,6 +9,7 @@
 
 #define SG_MAX_CH   8
 #define SG_MAX_HARM 8
+#define SG_MAX_TONE 4
 
 typedef struct {
     double fs;         /* sample rate */
@@ -31,6 +32,15 @@ typedef struct {
     double step_from, step_to;
     double step_gain[SG_MAX_CH];
     uint64_t seed;
+    /* Tones at arbitrary frequencies (interharmonics, out-of-band content): tone k has RMS
+     * tone_rms[k] (absolute, channel units), frequency tone_freq[k] (Hz) and
+     * angle tone_phase[k] at tau = 0, on the channels in tone_mask[k] (0 = every channel).
+     * Not affected by modulation or steps. */
+    int ntone;
+    double tone_freq[SG_MAX_TONE];
+    double tone_rms[SG_MAX_TONE];
+    double tone_phase[SG_MAX_TONE];
+    uint32_t tone_mask[SG_MAX_TONE];
 } sg_t;
 
 /* Defaults: 3 channels, 57.735 V RMS balanced (A 0, B -120, C +120 degrees), f = f0. */
