@@ -422,9 +422,11 @@ static void close_f10(dsp_stream_t *s)
         f.freq = s->f10_cyc / (s->f10_dur / 1e9);
         f.cycles = (uint32_t)floor(s->f10_cyc);
         f.flags = s->f10_flags;
-        /* Incomplete: a gap, or windows covering less than the 10 s (1 ms tolerance for the
-         * sub-sample holes that following the terminal's clock can leave between windows). */
-        if (s->f10_gap || s->f10_dur < (double)TEN_S_NS - 1e6)
+        /* Incomplete: a gap, or windows covering less than the 10 s. The tolerance is one
+         * nominal cycle: 4-30 counts only the integral cycles inside the interval anyway, so a
+         * shortfall below a cycle (the first samples of a stream, sub-sample holes from
+         * following the terminal's clock) does not change the definition's value. */
+        if (s->f10_gap || s->f10_dur < (double)TEN_S_NS - 1e9 / s->f0)
             f.flags |= DSP_F_INCOMPLETE;
         s->sink.freq10(s->sink.ud, &f);
     }
