@@ -241,3 +241,29 @@ void ana_json_freq10(buf_t *b, const dsp_freq10_t *f)
     ana_json_flags(b, f->flags);
     buf_putc(b, '}');
 }
+
+void ana_json_event(buf_t *b, const dsp_event_t *e, const json_names_t *n)
+{
+    int swell = e->kind == DSP_EV_SWELL;
+    buf_printf(b, "{\"kind\":\"%s\",", dsp_event_name(e->kind));
+    ts(b, "start", e->start_ns);
+    buf_putc(b, ',');
+    num(b, "duration_s", (double)e->duration_ns / 1e9);
+    buf_putc(b, ',');
+    num(b, swell ? "maximum" : "residual", e->extreme);
+    buf_putc(b, ',');
+    num(b, swell ? "maximum_pct" : "residual_pct", e->extreme_pct);
+    buf_putc(b, ',');
+    num(b, "reference", e->reference);
+    buf_printf(b, ",\"reference_kind\":\"%s\",\"channels\":[",
+               (e->flags & DSP_EVF_SLIDING) ? "sliding" : "declared");
+    int first = 1;
+    for (int c = 0; c < n->nch; c++)
+        if (e->channels & (1u << c)) {
+            buf_printf(b, "%s\"%s\"", first ? "" : ",", n->name[c]);
+            first = 0;
+        }
+    buf_printf(b, "],\"worst_channel\":\"%s\",\"cut_short\":%s}",
+               e->worst_channel >= 0 && e->worst_channel < n->nch ? n->name[e->worst_channel] : "",
+               (e->flags & DSP_EVF_GAP) ? "true" : "false");
+}

@@ -1,5 +1,6 @@
-/* JSON forms of analysis results (internal to ana; the API and the measurements table use
- * them, docs/api.md describes them). Values are in the channel's units (secondary side). */
+/* JSON forms of analysis results, shared by the server (latest values, the measurements table)
+ * and `gridsense analyze`; docs/api.md describes them. Values are in the channel's units (secondary
+ * side). */
 #ifndef GS_ANA_JSON_H
 #define GS_ANA_JSON_H
 
@@ -9,7 +10,7 @@
 /* Display names of a stream's channels ("Ua", "Ib", "In", "ch3"). */
 typedef struct {
     int nch;
-    char name[DSP_MAX_CH][8];
+    char name[DSP_MAX_CH][16];
     const char *kind[DSP_MAX_CH]; /* "voltage", "current", "other" */
 } json_names_t;
 
@@ -26,7 +27,10 @@ void ana_json_agg(buf_t *b, const dsp_agg_t *g, const json_names_t *n, int harmo
 /* One 10-s frequency value. */
 void ana_json_freq10(buf_t *b, const dsp_freq10_t *f);
 
-/* An event, as the API shows it. */
+/* One voltage event (as the API shows stored ones). */
+void ana_json_event(buf_t *b, const dsp_event_t *e, const json_names_t *n);
+
+/* The "flags" member listing the DSP_F_* names set in flags. */
 void ana_json_flags(buf_t *b, uint32_t flags);
 
 #endif

@@ -68,6 +68,7 @@ void command_json(buf_t *b, const store_command_t *c);
 int cmd_serve(int argc, char **argv);
 int cmd_terminal(int argc, char **argv);
 int cmd_command(int argc, char **argv);
+int cmd_analyze(int argc, char **argv);
 
 /* HTTP API handler context. */
 typedef struct {

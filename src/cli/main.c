@@ -23,6 +23,8 @@ static void usage(FILE *f)
             "  terminal add|list|remove|rotate-secret\n"
             "                             provision terminals (see gridsense terminal --help)\n"
             "  command send|list          commands to terminals (see gridsense command --help)\n"
+            "  analyze FILE.cfg           IEC 61000-4-30 / C37.118 analysis of a COMTRADE record\n"
+            "                             (see gridsense analyze --help)\n"
             "  --version                  print the version\n"
             "  --help                     this text\n"
             "\n"
@@ -273,6 +275,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "terminal") == 0)
         return cmd_terminal(argc - 1, argv + 1);
+    if (strcmp(cmd, "analyze") == 0)
+        return cmd_analyze(argc - 1, argv + 1);
     if (strcmp(cmd, "command") == 0)
         return cmd_command(argc - 1, argv + 1);
     fprintf(stderr, "gridsense: unknown command '%s' (see gridsense --help)\n", cmd);
