@@ -13,9 +13,11 @@
 #           terminal port, time until all N are online again (handshakes/s)
 #   ingest  N streaming terminals for INGEST_DURATION s each, --sync normal and full:
 #           stored samples/s, server and simulator CPU, backlog, ack latency p50/p99
+#   dsp     analysis engine: accuracy sweeps and cost per sample (bench/dsp.sh, which lists
+#           its own DSP_* knobs; QUICK=1 runs sparse sweeps); its section follows the report
 #
 # Environment (defaults: full / QUICK=1):
-#   BENCHES               "idle ingest"
+#   BENCHES               "idle ingest dsp"
 #   IDLE_N                10000 / 2000       terminals held idle
 #   IDLE_REPS             3 / 1
 #   IDLE_CONNECT_RATE     5000               simulator --connect-rate
@@ -57,7 +59,7 @@ py() { python3 "$PYH" "$@"; }
 QUICK=${QUICK:-0}
 q() { if [ "$QUICK" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 
-BENCHES=${BENCHES:-"idle ingest"}
+BENCHES=${BENCHES:-"idle ingest dsp"}
 IDLE_N=${IDLE_N:-$(q 10000 2000)}
 IDLE_REPS=${IDLE_REPS:-$(q 3 1)}
 IDLE_CONNECT_RATE=${IDLE_CONNECT_RATE:-5000}
@@ -408,9 +410,11 @@ for b in $BENCHES; do
     case $b in
         idle) bench_idle ;;
         ingest) bench_ingest ;;
-        *) log "unknown benchmark '$b' (known: idle ingest)"; exit 2 ;;
+        dsp) RESULTS="$RESULTS/dsp" QUICK="$QUICK" GS_BUILD="$GS_BUILD" "$HERE/dsp.sh" >"$W/dsp.md" ;;
+        *) log "unknown benchmark '$b' (known: idle ingest dsp)"; exit 2 ;;
     esac
 done
 log "suite took $(sub "$(now)" "$T_BEGIN") s"
 
 py report "$RESULTS" | tee "$RESULTS/report.md"
+if [ -s "$W/dsp.md" ]; then printf '\n' | cat - "$W/dsp.md" | tee -a "$RESULTS/report.md"; fi

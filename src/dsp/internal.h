@@ -31,8 +31,8 @@ fftw_plan dsp__plan_r2c(int n);
 
 /* Tabulated Kaiser-windowed sinc for fractional-delay interpolation: row p (0..DSP_KPHASES)
  * holds the 2*DSP_KH weights for a fractional offset p / DSP_KPHASES, normalised to unit DC
- * gain. Built once (thread-safe). */
-const double *dsp__kernel_table(void);
+ * gain (computed in double, stored as float). Built once (thread-safe). */
+const float *dsp__kernel_table(void);
 
 /* Designs a linear-phase low-pass FIR for decimation from `fs_in` to `fs_in / decim`: passband
  * to `pass_hz`, stopband from fs_out - pass_hz (the band that folds onto the passband), at least

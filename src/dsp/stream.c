@@ -136,9 +136,21 @@ static double time_pos(const dsp_stream_t *s, int64_t t)
     return (in_idx - (double)s->off) / s->decim;
 }
 
+/* Each channel's ring has RING_GUARD extra slots mirroring its first slots, so that the
+ * interpolation kernel reads 2*DSP_KH consecutive floats without a wrap test. */
+#define RING_GUARD (2 * DSP_KH)
+
 static float *ring_ch(const dsp_stream_t *s, int c)
 {
-    return s->ring + (size_t)c * s->cap;
+    return s->ring + (size_t)c * (s->cap + RING_GUARD);
+}
+
+static void ring_put(dsp_stream_t *s, int c, uint64_t at, float v)
+{
+    float *x = ring_ch(s, c);
+    x[at] = v;
+    if (at < RING_GUARD)
+        x[s->cap + at] = v;
 }
 
 /* ---- configuration ------------------------------------------------------------------------ */
@@ -285,7 +297,7 @@ int dsp_stream_new(const dsp_config_t *cfg, const dsp_sink_t *sink, dsp_stream_t
     while (s->cap < need)
         s->cap <<= 1;
     s->mask = s->cap - 1;
-    s->ring = dsp__calloc((size_t)s->cap * (size_t)s->nch, sizeof(float));
+    s->ring = dsp__calloc((size_t)(s->cap + RING_GUARD) * (size_t)s->nch, sizeof(float));
 
     for (int c = 0; c < s->nch; c++)
         s->x[c] = fftw_alloc_real((size_t)s->N);
@@ -504,9 +516,9 @@ static void aggregate(dsp_stream_t *s, const dsp_window_t *w)
 static void resample_points(dsp_stream_t *s, const int *chs, int n, double pos, double len,
                             int npoints)
 {
-    const double *tab = dsp__kernel_table();
+    const float *tab = dsp__kernel_table();
     double step = len / s->N;
-    double w[2 * DSP_KH];
+    float w[2 * DSP_KH];
     for (int m = 0; m < npoints; m++) {
         double p = pos + m * step;
         double ip = floor(p);
@@ -514,23 +526,21 @@ static void resample_points(dsp_stream_t *s, const int *chs, int n, double pos, 
         int qi = (int)q;
         if (qi >= DSP_KPHASES)
             qi = DSP_KPHASES - 1;
-        double qf = q - qi;
-        const double *r0 = tab + (size_t)qi * 2 * DSP_KH, *r1 = r0 + 2 * DSP_KH;
+        float qf = (float)(q - qi);
+        const float *r0 = tab + (size_t)qi * 2 * DSP_KH, *r1 = r0 + 2 * DSP_KH;
+#pragma omp simd
         for (int k = 0; k < 2 * DSP_KH; k++)
             w[k] = r0[k] + qf * (r1[k] - r0[k]);
-        uint64_t base = (uint64_t)ip - DSP_KH + 1;
+        uint64_t base = ((uint64_t)ip - DSP_KH + 1) & s->mask;
         for (int j = 0; j < n; j++) {
-            const float *x = ring_ch(s, chs[j]);
-            double acc = 0;
-            uint64_t b = base;
-            if (((b + 2 * DSP_KH - 1) & s->mask) > (b & s->mask)) {
-                const float *xp = x + (b & s->mask);
-                for (int k = 0; k < 2 * DSP_KH; k++)
-                    acc += w[k] * xp[k];
-            } else {
-                for (int k = 0; k < 2 * DSP_KH; k++)
-                    acc += w[k] * x[(b + (uint64_t)k) & s->mask];
-            }
+            /* Single precision: the samples are floats already and 16 products summed in
+             * float keep ~1e-7 relative error, far below the accuracy figures; it lets the
+             * compiler vectorise the reduction (omp simd, -fopenmp-simd). */
+            const float *xp = ring_ch(s, chs[j]) + base;
+            float acc = 0;
+#pragma omp simd reduction(+ : acc)
+            for (int k = 0; k < 2 * DSP_KH; k++)
+                acc += w[k] * xp[k];
             s->x[chs[j]][m] = acc;
         }
     }
@@ -1041,7 +1051,7 @@ static void append(dsp_stream_t *s, const double *v) /* one sample set, engineer
     if (s->decim == 1) {
         uint64_t at = s->nw & s->mask;
         for (int c = 0; c < s->nch; c++)
-            ring_ch(s, c)[at] = (float)v[c];
+            ring_put(s, c, at, (float)v[c]);
         s->nw++;
         return;
     }
@@ -1059,7 +1069,7 @@ static void append(dsp_stream_t *s, const double *v) /* one sample set, engineer
         double acc = 0;
         for (int k = 0; k < s->ndtaps; k++)
             acc += s->dtaps[k] * h[(first + (uint64_t)k) & (uint64_t)s->dhmask];
-        ring_ch(s, c)[ring_at] = (float)acc;
+        ring_put(s, c, ring_at, (float)acc);
     }
     s->nw++;
 }
@@ -1086,6 +1096,38 @@ static double sample_at(const void *samples, int fmt, size_t idx)
         double v;
         memcpy(&v, (const uint8_t *)samples + idx * 8, 8);
         return v;
+    }
+    }
+}
+
+/* Converts sample set `first`..+n of the input to engineering units; returns 0 if a value is
+ * not finite (integer formats always are). memcpy: the input need not be aligned. */
+static int convert_set(const void *samples, int fmt, size_t first, int n, const double *scale,
+                       double *v)
+{
+    const uint8_t *b = samples;
+    switch (fmt) {
+    case DSP_FMT_I16:
+        for (int c = 0; c < n; c++) {
+            int16_t x;
+            memcpy(&x, b + (first + (size_t)c) * 2, 2);
+            v[c] = x * scale[c];
+        }
+        return 1;
+    case DSP_FMT_I32:
+        for (int c = 0; c < n; c++) {
+            int32_t x;
+            memcpy(&x, b + (first + (size_t)c) * 4, 4);
+            v[c] = x * scale[c];
+        }
+        return 1;
+    default: {
+        int finite = 1;
+        for (int c = 0; c < n; c++) {
+            v[c] = sample_at(samples, fmt, first + (size_t)c) * scale[c];
+            finite &= isfinite(v[c]) != 0;
+        }
+        return finite;
     }
     }
 }
@@ -1124,15 +1166,13 @@ int dsp_stream_push(dsp_stream_t *s, int64_t t0_ns, int fmt, const void *samples
         s->anchor_in = s->nin;
     }
 
-    double v[DSP_MAX_CH];
+    double v[DSP_MAX_CH], scale[DSP_MAX_CH];
+    for (int c = 0; c < s->nch; c++)
+        scale[c] = s->cfg.ch[c].scale;
     int gap_open = 0;
     int64_t gap_from = 0;
     for (size_t i = 0; i < nsets; i++) {
-        int finite = 1;
-        for (int c = 0; c < s->nch; c++) {
-            v[c] = sample_at(samples, fmt, i * (size_t)s->nch + (size_t)c) * s->cfg.ch[c].scale;
-            finite &= isfinite(v[c]) != 0;
-        }
+        int finite = convert_set(samples, fmt, i * (size_t)s->nch, s->nch, scale, v);
         int64_t t_i = t0_ns + (int64_t)llround((double)i * period_ns);
         if (!finite) { /* missing values end the segment; analysis resumes after them */
             if (s->in_seg) {
