@@ -36,9 +36,11 @@ test-asan: deps
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	@cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang -DGS_FUZZ=ON >/dev/null
-	@cmake --build $(BUILD_FUZZ) -j$(JOBS) --target fuzz_gstp
-	@mkdir -p $(BUILD_FUZZ)/corpus-gstp
+	@cmake --build $(BUILD_FUZZ) -j$(JOBS) --target fuzz_gstp fuzz_comtrade_cfg
+	@mkdir -p $(BUILD_FUZZ)/corpus-gstp $(BUILD_FUZZ)/corpus-comtrade
 	@$(BUILD_FUZZ)/fuzz_gstp -max_total_time=$(FUZZ_SECONDS) $(BUILD_FUZZ)/corpus-gstp tests/fuzz/corpus/gstp
+	@$(BUILD_FUZZ)/fuzz_comtrade_cfg -max_total_time=$(FUZZ_SECONDS) $(BUILD_FUZZ)/corpus-comtrade \
+	  tests/fuzz/corpus/comtrade
 
 bench: build
 	@bench/run.sh
