@@ -17,6 +17,9 @@
 #define ANA_WHO        "analysis"
 #define BEHIND_DELAY_S 5.0
 #define BEHIND_SKIP_NS (60LL * 1000000000LL)
+#define IDLE_FREE_NS   (15LL * 60 * 1000000000LL) /* a terminal's stream is freed after 15 min */
+#define IDLE_SCAN_NS   (10LL * 1000000000LL)
+#define GAP_LOG_NS     (60LL * 1000000000LL) /* at most one gap log line per terminal/min */
 
 /* ---- messages between threads --------------------------------------------------------------- */
 
@@ -64,6 +67,8 @@ typedef struct {
     streamsig_t sig;
     int64_t last_latest_ns; /* t_ref of the last "latest" sent */
     int64_t rx_mono_ns;     /* receipt time of the block being analysed */
+    int64_t last_mono_ns;   /* when its last block was analysed (idle streams are freed) */
+    int warned_time;        /* logged a block time outside the engine's range */
     json_names_t names;
 } tstate_t;
 
@@ -76,6 +81,7 @@ struct worker {
     job_t *head, *tail;
     size_t bytes;
     int stop;
+    int paused;     /* under mu: wait before taking jobs (ana_opts_t.start_paused) */
     hmap_t streams; /* id -> tstate_t, worker thread only */
 };
 
@@ -85,6 +91,8 @@ typedef struct {
     double delay_s;
     int64_t last_skip_mono_ns;
     uint64_t skipped;
+    int64_t last_gap_log_ns; /* rate limit of the gap log line */
+    uint64_t gaps_unlogged;
 } lterm_t;
 
 struct ana {
@@ -271,6 +279,7 @@ static void analyse(worker_t *w, job_t *j)
         t = xcalloc(1, sizeof *t);
         snprintf(t->id, sizeof t->id, "%s", j->id);
         t->w = w;
+        t->last_mono_ns = time_mono_ns();
         hmap_put(&w->streams, t->id, t);
     }
     streamsig_t sig;
@@ -301,18 +310,58 @@ static void analyse(worker_t *w, job_t *j)
 #endif
     uint32_t flags = j->bi.time_quality == GSTP_TQ_GPS_LOCKED ? 0 : DSP_F_TIME_UNSYNC;
     t->rx_mono_ns = j->rx_mono_ns;
-    dsp_stream_push(t->ds, j->bi.t0_ns, fmt, j->data, j->bi.nsamples, flags);
+    t->last_mono_ns = time_mono_ns();
+    int rc = dsp_stream_push(t->ds, j->bi.t0_ns, fmt, j->data, j->bi.nsamples, flags);
+    if (rc == GS_ERANGE) {
+        if (!t->warned_time)
+            log_warn(t->id, "block %llu: time %lld ns is outside 1970..2199; not analysed",
+                     (unsigned long long)j->bi.seq, (long long)j->bi.t0_ns);
+        t->warned_time = 1;
+        return;
+    }
     ADD(w->a->n_blocks, 1);
     ADD(w->a->n_samples, j->bi.nsamples);
+}
+
+/* Frees the streams of terminals that sent nothing for IDLE_FREE_NS (offline, removed): their
+ * events in progress are closed and partial aggregates stored, as at a gap. Bounds memory by
+ * the terminals actually streaming rather than every id seen since start. */
+static void free_idle(worker_t *w)
+{
+    int64_t now = time_mono_ns();
+    const char *k;
+    void *v;
+    char *victims[64];
+    int n = 0;
+    for (size_t i = 0; n < 64 && hmap_next(&w->streams, &i, &k, &v);) {
+        tstate_t *t = v;
+        if (now - t->last_mono_ns > IDLE_FREE_NS)
+            victims[n++] = t->id;
+    }
+    for (int i = 0; i < n; i++) {
+        tstate_t *t = hmap_del(&w->streams, victims[i]);
+        if (!t)
+            continue;
+        if (t->ds) {
+            dsp_stream_flush(t->ds);
+            dsp_stream_free(t->ds);
+        }
+        free(t);
+    }
 }
 
 static void worker_main(void *arg)
 {
     worker_t *w = arg;
+    int64_t last_scan = time_mono_ns();
     for (;;) {
         uv_mutex_lock(&w->mu);
-        while (!w->head && !w->stop)
+        while (w->paused && !w->stop)
             uv_cond_wait(&w->cv, &w->mu);
+        while (!w->head && !w->stop) {
+            if (uv_cond_timedwait(&w->cv, &w->mu, (uint64_t)IDLE_SCAN_NS) != 0)
+                break; /* timed out: time for the idle scan */
+        }
         job_t *j = w->head;
         if (j) {
             w->head = j->next;
@@ -323,9 +372,15 @@ static void worker_main(void *arg)
         uv_mutex_unlock(&w->mu);
         if (!j && stop)
             break;
+        if (time_mono_ns() - last_scan > IDLE_SCAN_NS) {
+            free_idle(w);
+            last_scan = time_mono_ns();
+        }
+        if (!j)
+            continue;
         analyse(w, j);
         uv_mutex_lock(&w->mu);
-        w->bytes -= j->len;
+        w->bytes -= sizeof(job_t) + j->len;
         uv_mutex_unlock(&w->mu);
         free(j->data);
         free(j);
@@ -380,10 +435,19 @@ static void process_results(ana_t *a)
             break;
         }
         case RES_GAP: {
-            char from[40];
-            time_fmt_utc(r->gap.from_ns, from, sizeof from);
-            log_info(r->id, "analysis: gap in the waveform stream at %s (%.3f s)", from,
-                     (double)(r->gap.to_ns - r->gap.from_ns) / 1e9);
+            lterm_t *l = lterm_get(a, r->id);
+            int64_t now = time_mono_ns();
+            l->gaps_unlogged++;
+            if (now - l->last_gap_log_ns >= GAP_LOG_NS || l->last_gap_log_ns == 0) {
+                char from[40];
+                time_fmt_utc(r->gap.from_ns, from, sizeof from);
+                log_info(r->id, "analysis: gap in the waveform stream at %s (%.3f s)%s", from,
+                         (double)(r->gap.to_ns - r->gap.from_ns) / 1e9,
+                         l->gaps_unlogged > 1 ? " (and earlier ones, at most one line a minute)"
+                                              : "");
+                l->last_gap_log_ns = now;
+                l->gaps_unlogged = 0;
+            }
             break;
         }
         }
@@ -413,8 +477,11 @@ void ana_block(void *ud, const char *terminal_id, const gw_block_info_t *b, cons
     if (a->stopped)
         return;
     worker_t *w = &a->workers[pick_hash(terminal_id) % (uint32_t)a->nworkers];
+    /* A job costs its samples plus its descriptor; a worker with an empty queue always takes
+     * a block, however large, so that no block size is refused for ever. */
+    size_t cost = sizeof(job_t) + len;
     uv_mutex_lock(&w->mu);
-    int full = w->bytes + len > a->per_worker_cap;
+    int full = w->head && w->bytes + cost > a->per_worker_cap;
     uv_mutex_unlock(&w->mu);
     if (full) {
         /* Analysis falls behind: skip this block for analysis only (it is stored and acked as
@@ -441,7 +508,7 @@ void ana_block(void *ud, const char *terminal_id, const gw_block_info_t *b, cons
     else
         w->head = j;
     w->tail = j;
-    w->bytes += len;
+    w->bytes += cost;
     uv_cond_signal(&w->cv);
     uv_mutex_unlock(&w->mu);
 }
@@ -513,12 +580,16 @@ int ana_start(uv_loop_t *loop, store_t *st, const ana_opts_t *o, ana_t **out, ch
         worker_t *w = &a->workers[i];
         w->a = a;
         w->index = i;
+        w->paused = o->start_paused;
         uv_mutex_init(&w->mu);
         uv_cond_init(&w->cv);
         hmap_init(&w->streams);
         int rc = uv_thread_create(&w->thread, worker_main, w);
         if (rc < 0) {
             snprintf(err, errlen, "cannot start analysis worker: %s", uv_strerror(rc));
+            uv_mutex_destroy(&w->mu);
+            uv_cond_destroy(&w->cv);
+            hmap_free(&w->streams);
             a->nworkers = i; /* stop and free the ones running */
             ana_stop(a);
             *out = a;
@@ -528,6 +599,17 @@ int ana_start(uv_loop_t *loop, store_t *st, const ana_opts_t *o, ana_t **out, ch
     log_info(ANA_WHO, "%d DSP worker%s", a->nworkers, a->nworkers == 1 ? "" : "s");
     *out = a;
     return 0;
+}
+
+void ana_resume(ana_t *a)
+{
+    for (int i = 0; i < a->nworkers; i++) {
+        worker_t *w = &a->workers[i];
+        uv_mutex_lock(&w->mu);
+        w->paused = 0;
+        uv_cond_broadcast(&w->cv);
+        uv_mutex_unlock(&w->mu);
+    }
 }
 
 void ana_stop(ana_t *a)

@@ -29,6 +29,8 @@ typedef struct {
     size_t max_queue_bytes; /* sample bytes waiting for analysis, all workers; default 64 MiB */
     int latest_ms;          /* minimum interval between "latest" updates per terminal, 1000 */
     char wisdom_path[512];  /* FFTW wisdom file (loaded at start, saved at stop); "" = none */
+    int start_paused;       /* workers wait for ana_resume() before taking jobs (blocks queue
+                               and, beyond the queue limit, are skipped: used by tests) */
 } ana_opts_t;
 
 /* Fills the defaults documented in ana_opts_t. */
@@ -61,6 +63,9 @@ typedef struct {
 
 /* Fills *out. Loop thread. */
 void ana_stats(ana_t *a, ana_stats_t *out);
+
+/* Lets workers started with start_paused take jobs. Any thread. */
+void ana_resume(ana_t *a);
 
 /* Stops accepting blocks, lets the workers finish what is queued, flushes every stream (events
  * in progress are closed, partial aggregates stored flagged incomplete), joins the workers and

@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,8 @@ typedef struct {
     api_t *a;
     buf_t *b;
     int n;
+    int full;        /* stopped at the reply size limit */
+    int64_t last_ns; /* end time of the last row written */
 } list_ctx_t;
 
 static int list_cb(void *ud, const store_terminal_t *t)
@@ -414,17 +417,21 @@ static int parse_time_param(const char *v, int64_t *out)
     struct tm tm;
     memset(&tm, 0, sizeof tm);
     int used = 0;
+    /* Years 1970..2199 (what gridsense stores; ns since 1970 fit an int64 with room to spare). */
     if (sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
                &tm.tm_min, &tm.tm_sec, &used) != 6 ||
-        used < 19 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+        used != 19 || tm.tm_year < 1970 || tm.tm_year > 2199 || tm.tm_mon < 1 || tm.tm_mon > 12 ||
+        tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 59)
         return GS_EINVAL;
+    int year = tm.tm_year, mon = tm.tm_mon, mday = tm.tm_mday;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
     const char *e = v + used;
     int64_t frac = 0, scale = 1000000000;
     if (*e == '.') {
         e++;
+        if (!isdigit((unsigned char)*e))
+            return GS_EINVAL;
         while (isdigit((unsigned char)*e)) {
             if (scale > 1) {
                 scale /= 10;
@@ -437,7 +444,12 @@ static int parse_time_param(const char *v, int64_t *out)
         e++;
     if (*e)
         return GS_EINVAL;
-    *out = (int64_t)timegm(&tm) * 1000000000LL + frac;
+    time_t secs = timegm(&tm);
+    struct tm back;
+    if (secs == (time_t)-1 || !gmtime_r(&secs, &back) || back.tm_year + 1900 != year ||
+        back.tm_mon + 1 != mon || back.tm_mday != mday)
+        return GS_EINVAL; /* e.g. 2026-02-30 */
+    *out = (int64_t)secs * 1000000000LL + frac;
     return 0;
 }
 
@@ -485,12 +497,19 @@ static int event_cb(void *ud, const store_pq_event_t *e)
     return 0;
 }
 
+#define MAX_REPLY (8u << 20)
+
 static int measurement_cb(void *ud, const store_measurement_t *m)
 {
     list_ctx_t *x = ud;
+    if (x->b->len > MAX_REPLY) {
+        x->full = 1;
+        return 1;
+    }
     if (x->n++)
         buf_puts(x->b, ",");
     buf_puts(x->b, m->data); /* JSON written by the analysis */
+    x->last_ns = m->t_end_ns;
     return 0;
 }
 
@@ -500,7 +519,7 @@ static void get_events(api_t *a, const char *id, const web_request_t *req, web_r
     int limit = 100;
     if (range_params(req, r, &from, &to, &limit, 10000) < 0)
         return;
-    list_ctx_t x = {a, &r->body, 0};
+    list_ctx_t x = {.a = a, .b = &r->body};
     buf_puts(&r->body, "{\"events\":[");
     int rc = store_pq_event_list(a->st, id, from, to, limit, event_cb, &x);
     if (rc < 0) {
@@ -522,16 +541,23 @@ static void get_measurements(api_t *a, const char *id, const web_request_t *req,
     }
     int64_t from, to;
     int limit = 1000;
-    if (range_params(req, r, &from, &to, &limit, 100000) < 0)
+    if (range_params(req, r, &from, &to, &limit, 10000) < 0)
         return;
-    list_ctx_t x = {a, &r->body, 0};
+    list_ctx_t x = {.a = a, .b = &r->body};
     buf_printf(&r->body, "{\"interval\":\"%s\",\"measurements\":[", interval);
+    x.last_ns = 0;
+    x.full = 0;
     int rc = store_measurement_list(a->st, id, interval, from, to, limit, measurement_cb, &x);
     if (rc < 0) {
         json_error(r, 500, "internal", err_str(rc));
         return;
     }
-    buf_puts(&r->body, "]}");
+    /* The reply is built on the loop thread: it stops at MAX_REPLY bytes, and "next_from"
+     * tells the client where to continue (from = the last end time returned). */
+    if (x.full)
+        buf_printf(&r->body, "],\"more\":true,\"next_from\":%lld}", (long long)x.last_ns);
+    else
+        buf_puts(&r->body, "],\"more\":false}");
     r->status = 200;
 }
 
@@ -562,7 +588,7 @@ static int route(api_t *a, const web_request_t *req, web_response_t *r)
     if (strcmp(p, "/api/v1/terminals") == 0) {
         if (!get)
             return json_error(r, 405, "method_not_allowed", "use GET");
-        list_ctx_t x = {a, &r->body, 0};
+        list_ctx_t x = {.a = a, .b = &r->body};
         buf_puts(&r->body, "{\"terminals\":[");
         int rc = store_terminal_list(a->st, list_cb, &x);
         if (rc < 0)
@@ -628,7 +654,7 @@ static int route(api_t *a, const web_request_t *req, web_response_t *r)
         }
         if (strcmp(slash, "/commands") == 0) {
             if (get) {
-                list_ctx_t x = {a, &r->body, 0};
+                list_ctx_t x = {.a = a, .b = &r->body};
                 buf_puts(&r->body, "{\"commands\":[");
                 rc = store_command_list(a->st, id, 1000, cmd_list_cb, &x);
                 if (rc < 0)

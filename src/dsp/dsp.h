@@ -27,7 +27,9 @@
 #include <stdint.h>
 
 #define DSP_MAX_CH 16 /* channels per stream */
-#define DSP_MAX_H  50 /* highest harmonic order (IEC 61000-4-30 5.8: up to the 50th) */
+/* Sample times accepted: UTC 1970-01-01 .. 2200-01-01 (ns since the epoch). */
+#define DSP_MAX_TIME_NS 7258118400000000000LL
+#define DSP_MAX_H       50 /* highest harmonic order (IEC 61000-4-30 5.8: up to the 50th) */
 
 typedef enum { DSP_KIND_OTHER = 0, DSP_KIND_VOLTAGE = 1, DSP_KIND_CURRENT = 2 } dsp_kind_t;
 typedef enum {
@@ -227,8 +229,9 @@ int dsp_stream_new(const dsp_config_t *cfg, const dsp_sink_t *sink, dsp_stream_t
  * time that does not continue the previous push (more than half a sample off) ends the current
  * segment: a gap is reported, events in progress are closed, and analysis restarts here.
  * `flags`: DSP_F_TIME_UNSYNC when the terminal's clock is not UTC-locked. Results go to the sink
- * before this returns. Returns 0, or GS_EINVAL for a bad format or count. Non-finite samples
- * are treated as a gap in the data. */
+ * before this returns. Returns 0, GS_EINVAL for a bad format or count, or GS_ERANGE (nothing
+ * consumed) when t0_ns lies outside [0, DSP_MAX_TIME_NS). Non-finite samples, and values whose
+ * magnitude after scaling exceeds 1e30, are treated as missing (a gap in the data). */
 int dsp_stream_push(dsp_stream_t *s, int64_t t0_ns, int fmt, const void *samples, size_t nsets,
                     uint32_t flags);
 

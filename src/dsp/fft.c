@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_PLANS 32
+#define MAX_PLANS 128 /* window sizes: a few dozen are possible (rates x 50/60 Hz) */
 
 void *dsp__malloc(size_t n)
 {
@@ -81,9 +81,10 @@ fail:
     return rc;
 }
 
-fftw_plan dsp__plan_r2c(int n)
+fftw_plan dsp__plan_r2c(int n, int *owned)
 {
     fftw_plan p = NULL;
+    *owned = 0;
     pthread_mutex_lock(&plan_lock);
     for (int i = 0; i < nplans; i++)
         if (plans[i].n == n) {
@@ -101,8 +102,17 @@ fftw_plan dsp__plan_r2c(int n)
         plans[nplans].n = n;
         plans[nplans].plan = p;
         nplans++;
+    } else if (p) {
+        *owned = 1; /* cache full: the stream destroys it (dsp__plan_release) */
     }
 done:
     pthread_mutex_unlock(&plan_lock);
     return p;
+}
+
+void dsp__plan_release(fftw_plan p)
+{
+    pthread_mutex_lock(&plan_lock); /* the planner's data structures are not thread-safe */
+    fftw_destroy_plan(p);
+    pthread_mutex_unlock(&plan_lock);
 }

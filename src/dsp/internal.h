@@ -19,9 +19,12 @@ void *dsp__calloc(size_t count, size_t n);
 /* ---- FFT plans (fft.c) ------------------------------------------------------------------------
  */
 
-/* Returns the r2c plan for length n, creating it under the planner lock on first use. Plans live
- * until process exit and are shared by all streams (fftw_execute_dft_r2c is thread-safe). */
-fftw_plan dsp__plan_r2c(int n);
+/* Returns the r2c plan for length n, creating it under the planner lock on first use. Cached
+ * plans live until process exit and are shared by all streams (fftw_execute_dft_r2c is
+ * thread-safe). If the cache is full, *owned is set and the caller must free the plan with
+ * dsp__plan_release. */
+fftw_plan dsp__plan_r2c(int n, int *owned);
+void dsp__plan_release(fftw_plan p);
 
 /* ---- Interpolation kernel and decimator (kernel.c) --------------------------------------------
  */

@@ -61,6 +61,7 @@ struct dsp_stream {
     double *tmp;                    /* N scratch (line-to-line, neutral) */
     fftw_complex *spec;             /* N/2 + 1 */
     fftw_plan plan;
+    int plan_owned; /* not in the shared cache: destroyed with the stream */
     double *kc, *ks;                 /* cos/sin(2 pi m / M), m = 0..M-1 */
     double complex fund[DSP_MAX_CH]; /* fundamental RMS phasors, UTC-referenced, this window */
     double prev_half[DSP_MAX_CH];
@@ -309,7 +310,7 @@ int dsp_stream_new(const dsp_config_t *cfg, const dsp_sink_t *sink, dsp_stream_t
         s->kc[m] = cos(2 * M_PI * m / s->M);
         s->ks[m] = sin(2 * M_PI * m / s->M);
     }
-    s->plan = dsp__plan_r2c(s->N);
+    s->plan = dsp__plan_r2c(s->N, &s->plan_owned);
     if (!s->plan) {
         snprintf(err, errlen, "FFTW could not plan a %d-point transform", s->N);
         dsp_stream_free(s);
@@ -338,6 +339,8 @@ void dsp_stream_free(dsp_stream_t *s)
         fftw_free(s->x[c]);
     fftw_free(s->tmp);
     fftw_free(s->spec);
+    if (s->plan && s->plan_owned)
+        dsp__plan_release(s->plan);
     free(s->kc);
     free(s->ks);
     free(s->ring);
@@ -586,9 +589,11 @@ static void ref_phasors(dsp_stream_t *s, double complex *y, double *rms)
 
 /* ---- one basic window --------------------------------------------------------------------- */
 
+/* Keeps a frequency estimate in the tracking range; NaN (from overflowing input) becomes the
+ * lower bound rather than poisoning the window length. */
 static double clamp_f(const dsp_stream_t *s, double f)
 {
-    if (f < FMIN_REL * s->f0)
+    if (!(f >= FMIN_REL * s->f0))
         return FMIN_REL * s->f0;
     if (f > FMAX_REL * s->f0)
         return FMAX_REL * s->f0;
@@ -861,7 +866,7 @@ static void analyse_window(dsp_stream_t *s)
             if (i > 0)
                 steps += y[i] * conj(y[i - 1]);
         }
-        if (!usable(s, amp * M_SQRT2 / s->N, rms_ref)) {
+        if (!isfinite(amp) || !isfinite(rms_ref) || !usable(s, amp * M_SQRT2 / s->N, rms_ref)) {
             held = 1;
             break;
         }
@@ -872,6 +877,10 @@ static void analyse_window(dsp_stream_t *s)
         }
         eps = carg(h2 * conj(h1)) / (M_PI * s->C);
         f_meas = f * (1 + eps);
+        if (!isfinite(f_meas)) {
+            held = 1;
+            break;
+        }
         if (fabs(eps) < FINE_TOL || it == MAX_ITER - 1)
             break;
         f = clamp_f(s, f_meas);
@@ -882,7 +891,10 @@ static void analyse_window(dsp_stream_t *s)
     w->index = s->nwin++;
     w->flags = (s->push_flags & DSP_F_TIME_UNSYNC) | (s->resync_next ? DSP_F_RESYNC : 0);
     if (held) {
-        f = s->have_last ? s->f_last : s->f_hint;
+        /* the last good frequency, within the range the look-ahead was sized for */
+        f = clamp_f(s, s->have_last ? s->f_last : s->f_hint);
+        if (f < f_avail)
+            f = f_avail;
         f_meas = f;
         eps = 0;
         len = s->C * s->fs / f;
@@ -1041,6 +1053,8 @@ static void start_segment(dsp_stream_t *s, int64_t t0)
     s->resync_next = 0;
     s->have_last = 0;
     s->have_prev_half = 0;
+    /* time jumps back after a gap: do not keep skipping "already counted" 10-s time */
+    s->f10_covered = INT64_MIN;
     if (s->decim > 1)
         memset(s->dhist, 0, sizeof(double) * (size_t)(s->dhmask + 1) * (size_t)s->nch);
 }
@@ -1100,34 +1114,45 @@ static double sample_at(const void *samples, int fmt, size_t idx)
     }
 }
 
+/* Largest magnitude accepted after scaling: beyond it a value is treated as missing (sums of
+ * squares and the float ring would overflow; no instrument transformer secondary is near it). */
+#define MAX_VALUE 1e30
+
 /* Converts sample set `first`..+n of the input to engineering units; returns 0 if a value is
- * not finite (integer formats always are). memcpy: the input need not be aligned. */
+ * not finite or beyond MAX_VALUE (a wild channel scale). memcpy: the input need not be
+ * aligned. */
 static int convert_set(const void *samples, int fmt, size_t first, int n, const double *scale,
                        double *v)
 {
     const uint8_t *b = samples;
     switch (fmt) {
-    case DSP_FMT_I16:
+    case DSP_FMT_I16: {
+        int ok = 1;
         for (int c = 0; c < n; c++) {
             int16_t x;
             memcpy(&x, b + (first + (size_t)c) * 2, 2);
             v[c] = x * scale[c];
+            ok &= fabs(v[c]) <= MAX_VALUE;
         }
-        return 1;
-    case DSP_FMT_I32:
+        return ok;
+    }
+    case DSP_FMT_I32: {
+        int ok = 1;
         for (int c = 0; c < n; c++) {
             int32_t x;
             memcpy(&x, b + (first + (size_t)c) * 4, 4);
             v[c] = x * scale[c];
+            ok &= fabs(v[c]) <= MAX_VALUE;
         }
-        return 1;
+        return ok;
+    }
     default: {
-        int finite = 1;
+        int ok = 1;
         for (int c = 0; c < n; c++) {
             v[c] = sample_at(samples, fmt, first + (size_t)c) * scale[c];
-            finite &= isfinite(v[c]) != 0;
+            ok &= fabs(v[c]) <= MAX_VALUE; /* false for NaN too */
         }
-        return finite;
+        return ok;
     }
     }
 }
@@ -1146,6 +1171,10 @@ int dsp_stream_push(dsp_stream_t *s, int64_t t0_ns, int fmt, const void *samples
     if (fmt < DSP_FMT_I16 || fmt > DSP_FMT_F64 || (nsets > 0 && !samples) ||
         nsets > (size_t)1 << 30)
         return GS_EINVAL;
+    /* UTC 1970..2199: keeps every tick computation (10 s .. 2 h keys, their ends) far from
+     * int64 overflow whatever a terminal or file claims. */
+    if (t0_ns < 0 || t0_ns >= DSP_MAX_TIME_NS)
+        return GS_ERANGE;
     if (nsets == 0)
         return 0;
     s->push_flags = flags;

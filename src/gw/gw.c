@@ -83,6 +83,7 @@ struct sess {
     char fw[GSTP_MAX_STR + 1], hw[GSTP_MAX_STR + 1];
     gw_chan_t chans[GSTP_MAX_CHANNELS]; /* HELLO channels, by index */
     uint16_t chan_present;              /* bit i: chans[i] described */
+    int warned_block_cfg;               /* logged a block that does not match HELLO */
     double declared_v;
     /* block reassembly */
     uint8_t *blk;
@@ -596,6 +597,20 @@ static void on_hello(sess_t *s, const gstp_frame_t *f)
 static void observe_block(sess_t *s, const gstp_block_hdr_t *h, const uint8_t *data, size_t len)
 {
     gw_t *g = s->gw;
+    /* The analysis is configured from HELLO: a block at another rate, or with channels HELLO
+     * did not describe, is stored but not analysed (it would restart the terminal's analysis
+     * on every such block). */
+    if (h->sample_rate != s->sample_rate || (h->channel_mask & ~(uint32_t)s->chan_present)) {
+        if (!s->warned_block_cfg) {
+            log_warn(s->term->id,
+                     "block %llu: rate %u S/s or channels 0x%x differ from HELLO (%u S/s, 0x%x); "
+                     "such blocks are stored but not analysed",
+                     (unsigned long long)h->seq, h->sample_rate, h->channel_mask, s->sample_rate,
+                     s->chan_present);
+            s->warned_block_cfg = 1;
+        }
+        return;
+    }
     gw_block_info_t bi;
     memset(&bi, 0, sizeof bi);
     bi.seq = h->seq;

@@ -245,7 +245,8 @@ typedef struct store_item {
     int ev_worst_channel;
 
     /* STORE_ITEM_MEASUREMENT: interval name ("3s", "10s", "10min", "2h") in `reason`, the values
-     * as a JSON object in data/data_len. A repeated (terminal, interval, end) gets result 1. */
+     * as a JSON object in data/data_len. For a repeated (terminal, interval, end) the value with
+     * the larger m_count is kept; result 1 when the stored one was kept. */
     int64_t m_start_ns, m_end_ns;
     uint32_t m_flags, m_count;
 } store_item_t;

@@ -543,8 +543,13 @@ int store_writer_start(store_t *s, store_done_cb cb, void *ud)
          " extreme_pct, reference, channels, worst_channel, flags, detected_ns)"
          " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
         {&s->ins_measurement,
-         "INSERT OR IGNORE INTO measurements(terminal_id, interval, t_start_ns, t_end_ns, flags,"
-         " count, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+         /* An interval reported twice (a restart inside it, each run's partial value): keep
+          * the one that aggregates more values. */
+         "INSERT INTO measurements(terminal_id, interval, t_start_ns, t_end_ns, flags, count,"
+         " data) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+         " ON CONFLICT(terminal_id, interval, t_end_ns) DO UPDATE SET"
+         " t_start_ns = excluded.t_start_ns, flags = excluded.flags, count = excluded.count,"
+         " data = excluded.data WHERE excluded.count > measurements.count"},
     };
     for (size_t i = 0; i < sizeof prep / sizeof prep[0]; i++) {
         rc = store__prepare(s->wdb, prep[i].sql, prep[i].st);

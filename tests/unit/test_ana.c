@@ -199,15 +199,17 @@ static void test_stream_to_store(void **state)
         sql_int(f, "SELECT count(*) FROM measurements WHERE interval='10min' AND flags & 16"), 1);
 }
 
-/* A queue too small for any block: every block is skipped for analysis, counted, and the
- * terminal is reported behind; nothing else breaks. */
+/* Workers paused and a queue with room for one block: the first block is queued, the other
+ * nine are skipped for analysis, counted, and the terminal is reported behind; after resuming,
+ * the queued block is analysed and nothing else breaks. */
 static void test_skip_when_full(void **state)
 {
     fx_t *f = *state;
     ana_opts_t o;
     ana_opts_default(&o);
     o.workers = 1;
-    o.max_queue_bytes = 1000; /* one 100 ms block is 2400 bytes */
+    o.max_queue_bytes = 1000; /* one 100 ms block is 2400 bytes: an empty queue still takes it */
+    o.start_paused = 1;
     ana_t *a;
     char err[256];
     assert_int_equal(ana_start(&f->loop, f->st, &o, &a, err, sizeof err), 0);
@@ -217,9 +219,14 @@ static void test_skip_when_full(void **state)
     feed(a, "T2", &g, 1.0, 0, &seq);
     ana_stats_t s;
     ana_stats(a, &s);
-    assert_int_equal(s.blocks_skipped, 10);
+    assert_int_equal(s.blocks_skipped, 9);
     assert_int_equal(s.blocks_analysed, 0);
     assert_int_equal(s.terminals_behind, 1);
+    ana_resume(a);
+    wait_t w = {a, "T2", 1};
+    assert_true(run_until(f, analysed, &w));
+    ana_stats(a, &s);
+    assert_int_equal(s.blocks_analysed, 1);
     ana_stop(a);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     ana_free(a);

@@ -2112,6 +2112,90 @@ static void test_config_validation(void **state)
     }
 }
 
+static void count_window(void *ud, const dsp_window_t *w)
+{
+    assert_true(isfinite(w->freq));
+    ((int *)ud)[0]++;
+}
+
+static void count_gap(void *ud, const dsp_gap_t *g)
+{
+    (void)g;
+    ((int *)ud)[1]++;
+}
+
+/* Hostile input from a terminal must not crash, hang or poison the stream: a channel scale
+ * that makes values overflow (treated as missing), times outside 1970..2199 (GS_ERANGE, nothing
+ * consumed), and one block stamped a year ahead between normal ones (the 10-s frequency goes
+ * on afterwards). */
+static void test_hostile_input(void **state)
+{
+    (void)state;
+    dsp_global_init(NULL);
+    /* 1: scale 9.8e33, a square wave of int16 counts */
+    dsp_config_t cfg;
+    dsp_config_default(&cfg, 4000, 50, 1);
+    cfg.ch[0].kind = DSP_KIND_VOLTAGE;
+    cfg.ch[0].phase = DSP_PHASE_A;
+    cfg.ch[0].scale = 9.8e33;
+    int counts[2] = {0, 0}; /* windows, gaps */
+    dsp_sink_t cs = {.window = count_window, .gap = count_gap, .ud = counts};
+    dsp_stream_t *s;
+    char err[128];
+    assert_int_equal(dsp_stream_new(&cfg, &cs, &s, err, sizeof err), 0);
+    int16_t sq[400];
+    int64_t t0 = 1767225600LL * NS;
+    for (int b = 0; b < 50; b++) {
+        for (int i = 0; i < 400; i++)
+            sq[i] = (int16_t)(((b * 400 + i) % 73) < 21 ? 32767 : 0);
+        assert_int_equal(dsp_stream_push(s, t0 + (int64_t)b * 100000000, DSP_FMT_I16, sq, 400, 0),
+                         0);
+    }
+    dsp_stream_flush(s);
+    assert_int_equal(counts[0], 0); /* every set with a huge value is missing: no window */
+    assert_true(counts[1] > 100);   /* each run of them is a gap */
+    dsp_stream_free(s);
+
+    /* 2: times out of range */
+    rec_t r;
+    dsp_config_default(&cfg, 4000, 50, 1);
+    rec_init(&r, 0);
+    s = open_stream(&cfg, &r);
+    double v[400] = {0};
+    assert_int_equal(dsp_stream_push(s, 9223372036000000000LL, DSP_FMT_F64, v, 400, 0), GS_ERANGE);
+    assert_int_equal(dsp_stream_push(s, -1, DSP_FMT_F64, v, 400, 0), GS_ERANGE);
+    assert_int_equal(dsp_stream_push(s, DSP_MAX_TIME_NS, DSP_FMT_F64, v, 400, 0), GS_ERANGE);
+    dsp_stream_flush(s);
+    assert_int_equal(r.nws + r.nf10 + r.nagg, 0);
+    dsp_stream_free(s);
+    rec_free(&r);
+
+    /* 3: 25 s, one block a year ahead, then the next 25 s of the original timeline */
+    sg_t g;
+    sg_default(&g, 4000, 50);
+    dsp_config_default(&cfg, 4000, 50, 3);
+    cfg_for(&cfg, &g);
+    rec_init(&r, 0);
+    s = open_stream(&cfg, &r);
+    feed(s, &g, 0, nsamp(&g, 25), 400);
+    double blk[400 * 3];
+    sg_fill(&g, 0, 400, blk);
+    assert_int_equal(dsp_stream_push(s, g.t_base_ns + 365LL * 86400 * NS, DSP_FMT_F64, blk, 400, 0),
+                     0);
+    int before = r.nf10;
+    feed(s, &g, nsamp(&g, 25), nsamp(&g, 25), 400);
+    dsp_stream_flush(s);
+    int after_complete = 0;
+    for (int i = before; i < r.nf10; i++)
+        if (!(r.f10[i].flags & DSP_F_INCOMPLETE) && r.f10[i].t_start_ns < g.t_base_ns + 60 * NS) {
+            after_complete++;
+            assert_true(fabs(r.f10[i].freq - g.f) < 0.01);
+        }
+    assert_true(after_complete >= 1);
+    dsp_stream_free(s);
+    rec_free(&r);
+}
+
 int main(void)
 {
     dsp_global_init(NULL);
@@ -2138,6 +2222,7 @@ int main(void)
         cmocka_unit_test(test_time_jump_back),
         cmocka_unit_test(test_block_sizes),
         cmocka_unit_test(test_config_validation),
+        cmocka_unit_test(test_hostile_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

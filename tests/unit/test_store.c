@@ -361,7 +361,16 @@ static void test_analysis_results(void **state)
         it->data_len = strlen(js);
         assert_int_equal(store_submit(s, it), 0);
     }
-    assert_int_equal(collector_wait(&col, 6), 0);
+    /* the same 3 s interval again, aggregating more windows: this one is kept */
+    store_item_t *more = store_item_new(STORE_ITEM_MEASUREMENT);
+    snprintf(more->terminal_id, sizeof more->terminal_id, "AN1");
+    snprintf(more->reason, sizeof more->reason, "3s");
+    more->m_end_ns = 3;
+    more->m_count = 20;
+    more->data = (uint8_t *)xstrdup("{\"a\":9}");
+    more->data_len = 7;
+    assert_int_equal(store_submit(s, more), 0);
+    assert_int_equal(collector_wait(&col, 7), 0);
     assert_int_equal(col.err, 0);
 
     store_pq_event_t ev[5];
@@ -381,7 +390,7 @@ static void test_analysis_results(void **state)
     char out[256] = "";
     assert_int_equal(
         store_measurement_list(s, "AN1", "3s", INT64_MIN, INT64_MAX, 100, m_list_cb, out), 0);
-    assert_string_equal(out, "3s={\"a\":1};");
+    assert_string_equal(out, "3s={\"a\":9};"); /* 15 windows, again 15 (kept), then 20 */
     out[0] = 0;
     assert_int_equal(store_measurement_list(s, "AN1", "10min", 0, 600, 100, m_list_cb, out), 0);
     assert_string_equal(out, "10min={\"b\":2};");
