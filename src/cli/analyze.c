@@ -593,7 +593,14 @@ int cmd_analyze(int argc, char **argv)
                 buf[i * (size_t)nmap + (size_t)k] = col[i];
         }
         int64_t t0 = start + (int64_t)llround((double)first * 1e9 / fs);
-        dsp_stream_push(ds, t0, DSP_FMT_F64, buf, cnt, 0);
+        if (dsp_stream_push(ds, t0, DSP_FMT_F64, buf, cnt, 0) == GS_ERANGE) {
+            char t[40];
+            fprintf(stderr,
+                    "gridsense analyze: the record's time (%s) is outside 1970..2199; "
+                    "check the start date in the cfg\n",
+                    time_fmt_utc(t0, t, sizeof t));
+            goto fail;
+        }
     }
     dsp_stream_flush(ds);
     fflush(stdout);

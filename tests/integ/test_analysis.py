@@ -62,6 +62,12 @@ def main():
             check(code == 400, "bad interval is a 400, got %d" % code)
             code, body = srv.json("/api/v1/terminals/A0001/events?limit=0")
             check(code == 400, "bad limit is a 400, got %d" % code)
+            for bad in ("2026-02-30T00:00:00Z", "9999-12-31T23:59:59Z", "2026-01-01T00:00:00.Z",
+                        "2026-01-01T00:00:60Z", "yesterday"):
+                code, body = srv.json("/api/v1/events?from=" + bad)
+                check(code == 400, "from=%s is a 400, got %d" % (bad, code))
+            code, body = srv.json("/api/v1/events?from=2026-01-01T00:00:00.5Z&to=%d" % (2**62))
+            check(code == 200 and "events" in body, "valid from/to accepted")
 
             rc, summary, err = sim_finish(p, timeout=120)
             check(rc == 0, "simulator exit 0 (rc=%s, stderr=%s)" % (rc, err[-500:]))
