@@ -61,7 +61,7 @@ struct dsp_stream {
     double *tmp;                    /* N scratch (line-to-line, neutral) */
     fftw_complex *spec;             /* N/2 + 1 */
     fftw_plan plan;
-    int plan_owned; /* not in the shared cache: destroyed with the stream */
+    int plan_owned;                  /* not in the shared cache: destroyed with the stream */
     double *kc, *ks;                 /* cos/sin(2 pi m / M), m = 0..M-1 */
     double complex fund[DSP_MAX_CH]; /* fundamental RMS phasors, UTC-referenced, this window */
     double prev_half[DSP_MAX_CH];
@@ -561,6 +561,7 @@ static void cycle_phasors(const dsp_stream_t *s, const double *x, double complex
     for (int i = 0; i < s->C; i++) {
         const double *xi = x + (size_t)i * s->M;
         double re = 0, im = 0;
+#pragma omp simd reduction(+ : re, im)
         for (int m = 0; m < s->M; m++) {
             re += xi[m] * s->kc[m];
             im -= xi[m] * s->ks[m];
@@ -579,6 +580,7 @@ static void ref_phasors(dsp_stream_t *s, double complex *y, double *rms)
     for (int r = 0; r < s->nref; r++) {
         cycle_phasors(s, s->x[s->refch[r]], tmp[r]);
         const double *x = s->x[s->refch[r]];
+#pragma omp simd reduction(+ : ss)
         for (int m = 0; m < s->N; m++)
             ss += x[m] * x[m];
     }
@@ -618,6 +620,7 @@ static void channel_results(dsp_stream_t *s, int c, double eps, double ref_phase
     const double *x = s->x[c];
     int N = s->N, C = s->C, M = s->M;
     double ss = 0;
+#pragma omp simd reduction(+ : ss)
     for (int m = 0; m < N; m++)
         ss += x[m] * x[m];
     r->rms = sqrt(ss / N);
@@ -710,6 +713,7 @@ static void seq_components(const double complex *ph, double *mag, double *ang, d
 static double mean_sq(const double *x, int n)
 {
     double ss = 0;
+#pragma omp simd reduction(+ : ss)
     for (int m = 0; m < n; m++)
         ss += x[m] * x[m];
     return ss / n;
@@ -751,6 +755,7 @@ static void three_phase(dsp_stream_t *s)
             continue;
         const double *xv = s->x[v], *xi = s->x[i];
         double acc = 0;
+#pragma omp simd reduction(+ : acc)
         for (int m = 0; m < N; m++)
             acc += xv[m] * xi[m];
         dsp_power_t *pw = &w->pw[p];
@@ -799,6 +804,7 @@ static int half_cycle_rms(dsp_stream_t *s, double pos, double len)
         const double *x = s->x[c];
         for (int j = 0; j < nh; j++) {
             double acc = 0;
+#pragma omp simd reduction(+ : acc)
             for (int m = j * H; m < (j + 1) * H; m++)
                 acc += x[m] * x[m];
             hs[c][j] = acc;
@@ -1015,6 +1021,7 @@ static void tail_events(dsp_stream_t *s)
         for (int k = 0; k < s->nev; k++) {
             const double *x = s->x[s->evch[k]] + (size_t)j * H;
             double acc = 0;
+#pragma omp simd reduction(+ : acc)
             for (int m = 0; m < H; m++)
                 acc += x[m] * x[m];
             u[k] = sqrt((hs_prev[k] + acc) / s->M);
@@ -1202,21 +1209,23 @@ int dsp_stream_push(dsp_stream_t *s, int64_t t0_ns, int fmt, const void *samples
     int64_t gap_from = 0;
     for (size_t i = 0; i < nsets; i++) {
         int finite = convert_set(samples, fmt, i * (size_t)s->nch, s->nch, scale, v);
-        int64_t t_i = t0_ns + (int64_t)llround((double)i * period_ns);
         if (!finite) { /* missing values end the segment; analysis resumes after them */
             if (s->in_seg) {
                 gap_open = 1;
-                gap_from = t_i;
+                gap_from = t0_ns + (int64_t)llround((double)i * period_ns);
                 end_segment(s);
             }
             continue;
         }
-        if (gap_open) {
-            report_gap(s, gap_from, t_i);
-            gap_open = 0;
+        if (gap_open || !s->in_seg) { /* times only where a segment breaks or starts */
+            int64_t t_i = t0_ns + (int64_t)llround((double)i * period_ns);
+            if (gap_open) {
+                report_gap(s, gap_from, t_i);
+                gap_open = 0;
+            }
+            if (!s->in_seg)
+                start_segment(s, t_i);
         }
-        if (!s->in_seg)
-            start_segment(s, t_i);
         append(s, v);
         if ((s->nin & (CHUNK - 1)) == 0)
             process_ready(s);
