@@ -63,6 +63,7 @@ def checks(srv, data, secrets):
     check(struct.unpack("<H", tl[1])[0] == 20 and struct.unpack("<H", tl[2])[0] == 4,
           "capture arguments cycles=20 pretrigger=4 encoded as TLV")
     t, p = c.recv_frame()
+    ts_rx = time.time_ns()  # when "the terminal" received TIME_SYNC: its t_rx
     cid2, verb2, tl2 = parse_command(p)
     check(t == COMMAND and cid2 == ts_id and verb2 == 6 and 7 in tl2,
           "time-sync delivered with the server's send time")
@@ -82,7 +83,9 @@ def checks(srv, data, secrets):
     server_tx = struct.unpack("<q", tl2[7])[0]
     now = time.time_ns()
     skew = 250_000_000  # pretend our clock is 250 ms ahead
-    c.send(result(ts_id, 0, tlv(8, struct.pack("<q", now + skew)) + tlv(9, struct.pack("<q", now + skew))))
+    # NTP-style: the real receive time and the real send time, both on the skewed clock (the
+    # exchanges in between take a while on a loaded machine; they must not bias the offset)
+    c.send(result(ts_id, 0, tlv(8, struct.pack("<q", ts_rx + skew)) + tlv(9, struct.pack("<q", now + skew))))
     wait_for(lambda: state_of(srv, "T0001", ts_id)["state"] == "done", 10, "time-sync done")
     r = state_of(srv, "T0001", ts_id)["result"]
     off = r["clock_offset_ns"]
