@@ -522,6 +522,23 @@ int ana_latest_json(ana_t *a, const char *terminal_id, buf_t *out)
     return 0;
 }
 
+static int is_behind(const lterm_t *l, int64_t now)
+{
+    return l->delay_s > BEHIND_DELAY_S ||
+           (l->last_skip_mono_ns && now - l->last_skip_mono_ns < BEHIND_SKIP_NS);
+}
+
+int ana_term_state(ana_t *a, const char *terminal_id, ana_term_state_t *out)
+{
+    lterm_t *l = hmap_get(&a->terms, terminal_id);
+    if (!l)
+        return GS_ENOTFOUND;
+    out->behind = is_behind(l, time_mono_ns());
+    out->skipped = l->skipped;
+    out->delay_s = l->delay_s;
+    return 0;
+}
+
 void ana_stats(ana_t *a, ana_stats_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -547,8 +564,7 @@ void ana_stats(ana_t *a, ana_stats_t *out)
         out->terminals++;
         if (l->delay_s > out->max_delay_s)
             out->max_delay_s = l->delay_s;
-        if (l->delay_s > BEHIND_DELAY_S ||
-            (l->last_skip_mono_ns && now - l->last_skip_mono_ns < BEHIND_SKIP_NS))
+        if (is_behind(l, now))
             out->terminals_behind++;
     }
 }

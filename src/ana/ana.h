@@ -64,6 +64,16 @@ typedef struct {
 /* Fills *out. Loop thread. */
 void ana_stats(ana_t *a, ana_stats_t *out);
 
+/* One terminal's analysis state, for the API. */
+typedef struct {
+    int behind;       /* skipped a block in the last minute, or results > 5 s late */
+    uint64_t skipped; /* blocks skipped for analysis since start */
+    double delay_s;   /* receipt -> analysis of its latest results */
+} ana_term_state_t;
+
+/* Fills *out for a terminal; GS_ENOTFOUND if the analysis has not seen it. Loop thread. */
+int ana_term_state(ana_t *a, const char *terminal_id, ana_term_state_t *out);
+
 /* Lets workers started with start_paused take jobs. Any thread. */
 void ana_resume(ana_t *a);
 

@@ -99,6 +99,12 @@ static void terminal_json(api_t *a, buf_t *b, const store_terminal_t *t)
         buf_puts(b, ",\"status\":null");
     }
     if (a->with_latest) {
+        ana_term_state_t as;
+        if (a->ana && ana_term_state(a->ana, t->id, &as) == 0)
+            buf_printf(b, ",\"analysis\":{\"behind\":%s,\"blocks_skipped\":%llu,\"delay_s\":%.3f}",
+                       as.behind ? "true" : "false", (unsigned long long)as.skipped, as.delay_s);
+        else
+            buf_puts(b, ",\"analysis\":null");
         buf_puts(b, ",\"latest\":");
         if (!a->ana || ana_latest_json(a->ana, t->id, b) < 0)
             buf_puts(b, "null");

@@ -58,6 +58,9 @@ def main():
             code, term = srv.json("/api/v1/terminals/A0001")
             check(code == 200 and term.get("latest") and term["declared_voltage"] == UDIN,
                   "terminal resource carries latest values and the declared voltage")
+            check(term.get("analysis") and term["analysis"]["behind"] is False
+                  and term["analysis"]["blocks_skipped"] == 0,
+                  "terminal resource: analysis keeping up: %r" % term.get("analysis"))
             code, body = srv.json("/api/v1/terminals/A0001/measurements?interval=bogus")
             check(code == 400, "bad interval is a 400, got %d" % code)
             code, body = srv.json("/api/v1/terminals/A0001/events?limit=0")

@@ -222,6 +222,11 @@ static void test_skip_when_full(void **state)
     assert_int_equal(s.blocks_skipped, 9);
     assert_int_equal(s.blocks_analysed, 0);
     assert_int_equal(s.terminals_behind, 1);
+    ana_term_state_t ts;
+    assert_int_equal(ana_term_state(a, "T2", &ts), 0);
+    assert_true(ts.behind);
+    assert_int_equal(ts.skipped, 9);
+    assert_int_equal(ana_term_state(a, "NOPE", &ts), GS_ENOTFOUND);
     ana_resume(a);
     wait_t w = {a, "T2", 1};
     assert_true(run_until(f, analysed, &w));
