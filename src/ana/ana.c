@@ -120,6 +120,7 @@ void ana_opts_default(ana_opts_t *o)
     o->workers = 0;
     o->max_queue_bytes = (size_t)64 << 20;
     o->latest_ms = 1000;
+    o->dc_removal = 1;
 }
 
 static void post(ana_t *a, res_t *r)
@@ -250,6 +251,7 @@ static int open_stream(tstate_t *t, const gw_block_info_t *b)
     dsp_config_t cfg;
     dsp_config_default(&cfg, b->sample_rate, b->nominal_hz, b->nchannels);
     cfg.declared_v = b->declared_v;
+    cfg.dc_removal = t->w->a->o.dc_removal;
     for (int i = 0; i < b->nchannels && i < DSP_MAX_CH; i++) {
         cfg.ch[i].kind = b->ch[i].kind <= DSP_KIND_CURRENT ? b->ch[i].kind : DSP_KIND_OTHER;
         cfg.ch[i].phase = b->ch[i].phase <= DSP_PHASE_N ? b->ch[i].phase : DSP_PHASE_NONE;

@@ -29,6 +29,7 @@ typedef struct {
     size_t max_queue_bytes; /* sample bytes waiting for analysis, all workers; default 64 MiB */
     int latest_ms;          /* minimum interval between "latest" updates per terminal, 1000 */
     char wisdom_path[512];  /* FFTW wisdom file (loaded at start, saved at stop); "" = none */
+    int dc_removal;         /* remove each window's DC before RMS/power (dsp_config_t), 1 */
     int start_paused;       /* workers wait for ana_resume() before taking jobs (blocks queue
                                and, beyond the queue limit, are skipped: used by tests) */
 } ana_opts_t;

@@ -37,6 +37,9 @@ static void analyze_usage(FILE *f)
            "  --what LIST              records to print, comma separated from window, event,\n"
            "                           3s, 10min, 2h, 10s, gap (default: all; csv: window)\n"
            "  --phasor-cycles N        synchrophasor estimation window, 1..4 cycles (default 1)\n"
+           "  --keep-dc                RMS, Urms(1/2) and power include each window's DC\n"
+           "                           component (default: removed, e.g. an ADC offset; the DC\n"
+           "                           is reported either way)\n"
            "  --help                   this text\n"
            "\n"
            "Exit status: 0 ok, 1 the record cannot be read or analysed, 2 usage error.\n");
@@ -422,13 +425,17 @@ static int fixed_rate(const comtrade_rec_t *rec, double *fs)
 int cmd_analyze(int argc, char **argv)
 {
     const char *file = NULL, *chmap = NULL, *what = NULL;
-    int nominal = 0, csv = 0, side = COMTRADE_AS_RECORDED, phasor_cycles = 1;
+    int nominal = 0, csv = 0, side = COMTRADE_AS_RECORDED, phasor_cycles = 1, keep_dc = 0;
     double udin = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             analyze_usage(stdout);
             return 0;
+        }
+        if (!strcmp(a, "--keep-dc")) {
+            keep_dc = 1;
+            continue;
         }
         if (strncmp(a, "--", 2) != 0) {
             if (file) {
@@ -556,6 +563,7 @@ int cmd_analyze(int argc, char **argv)
     dsp_config_default(&dc, fs, nominal, nmap);
     dc.declared_v = udin;
     dc.phasor_cycles = phasor_cycles;
+    dc.dc_removal = !keep_dc;
     for (int k = 0; k < nmap; k++) {
         dc.ch[k].kind = map[k].kind;
         dc.ch[k].phase = map[k].phase;

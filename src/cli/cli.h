@@ -31,6 +31,7 @@ typedef struct {
     int dsp_workers;  /* [analysis] workers: 0 = one per CPU */
     int dsp_queue_mb; /* [analysis] queue_mb: samples waiting for analysis, default 64 */
     int analysis_off; /* [analysis] enabled = false */
+    int dsp_keep_dc;  /* [analysis] dc_removal = false: RMS includes DC */
 } config_t;
 
 /* Fills defaults (data ./data, terminals 0.0.0.0:7100, HTTP 127.0.0.1:8080, info). */

@@ -121,6 +121,17 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
             return set_int(value, 0, 256, &c->dsp_workers, err, errlen, "analysis.workers");
         if (strcmp(key, "queue_mb") == 0)
             return set_int(value, 1, 65536, &c->dsp_queue_mb, err, errlen, "analysis.queue_mb");
+        if (strcmp(key, "dc_removal") == 0) {
+            if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
+                c->dsp_keep_dc = 0;
+            else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
+                c->dsp_keep_dc = 1;
+            else {
+                snprintf(err, errlen, "analysis.dc_removal must be true or false, got '%s'", value);
+                return GS_ECONFIG;
+            }
+            return 0;
+        }
         if (strcmp(key, "enabled") == 0) {
             if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
                 c->analysis_off = 0;

@@ -210,6 +210,7 @@ int cmd_serve(int argc, char **argv)
         ana_opts_default(&ao);
         ao.workers = c.dsp_workers;
         ao.max_queue_bytes = (size_t)c.dsp_queue_mb << 20;
+        ao.dc_removal = !c.dsp_keep_dc;
         if ((size_t)snprintf(ao.wisdom_path, sizeof ao.wisdom_path, "%s/fftw-wisdom", c.data_dir) >=
             sizeof ao.wisdom_path)
             ao.wisdom_path[0] = 0; /* data dir path too long: plan without saved wisdom */

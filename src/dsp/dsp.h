@@ -61,6 +61,10 @@ typedef struct {
     double hyst_pct;   /* hysteresis (default 2) */
     int phasor_cycles; /* synchrophasor estimation window in cycles, 1..4 (default 1) */
     int resync_10min;  /* 1 (default): basic windows restart at each 10-min UTC tick (4-30 4.6) */
+    /* 1: remove each window's DC component (its mean over the integer cycles, exact) before RMS,
+     * Urms(1/2), power and line-to-line values, e.g. an ADC offset; `dc` still reports it.
+     * 0 (default): RMS is the true RMS of the signal, DC included. */
+    int dc_removal;
 } dsp_config_t;
 
 /* Fills `c` with defaults for `nchannels` channels of kind OTHER, scale 1, at `sample_rate` and

@@ -65,6 +65,7 @@ struct dsp_stream {
     double *kc, *ks;                 /* cos/sin(2 pi m / M), m = 0..M-1 */
     double complex fund[DSP_MAX_CH]; /* fundamental RMS phasors, UTC-referenced, this window */
     double prev_half[DSP_MAX_CH];
+    double dcv[DSP_MAX_CH]; /* this window's DC per channel when dc_removal is on */
 
     dsp_events_t ev;
     dsp_acc_t a3, a10, a2h;
@@ -627,7 +628,7 @@ static void channel_results(dsp_stream_t *s, int c, double eps, double ref_phase
 
     fftw_execute_dft_r2c(s->plan, s->x[c], s->spec);
     const fftw_complex *X = s->spec;
-    r->dc = creal(X[0]) / N;
+    r->dc = s->cfg.dc_removal ? s->dcv[c] : creal(X[0]) / N;
 
     /* Fundamental: bin C is the phasor at the window centre (grid point N/2) up to a phase
      * term pi C eps / N from the residual frequency error (derivation in docs/dsp.md). */
@@ -930,6 +931,18 @@ static void analyse_window(dsp_stream_t *s)
     w->freq = f_meas;
     double ref_phase = utc_ref_phase(w->t_ref_ns, s->f0);
 
+    if (s->cfg.dc_removal) {
+        for (int c = 0; c < s->nch; c++) {
+            double *x = s->x[c], m = 0;
+#pragma omp simd reduction(+ : m)
+            for (int k = 0; k < s->N; k++)
+                m += x[k];
+            m /= s->N;
+            s->dcv[c] = m;
+            for (int k = 0; k < s->N; k++)
+                x[k] -= m;
+        }
+    }
     if (half_cycle_rms(s, s->pos, len))
         w->flags |= DSP_F_EVENT;
     for (int c = 0; c < s->nch; c++)

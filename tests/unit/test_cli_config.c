@@ -250,6 +250,24 @@ static void test_config_set_strings(void **state)
     assert_string_equal(err, "store.sync must be full or normal, got 'off'");
     assert_int_equal(c.sync_full, 1);
     assert_int_equal(config_set(&c, "store", "sync", "FULL", err, sizeof err), GS_ECONFIG);
+
+    /* [analysis] */
+    assert_int_equal(c.dsp_workers, 0);
+    assert_int_equal(c.dsp_queue_mb, 64);
+    assert_int_equal(c.dsp_keep_dc, 0);
+    assert_int_equal(config_set(&c, "analysis", "workers", "3", err, sizeof err), 0);
+    assert_int_equal(c.dsp_workers, 3);
+    assert_int_equal(config_set(&c, "analysis", "workers", "-1", err, sizeof err), GS_ECONFIG);
+    assert_int_equal(config_set(&c, "analysis", "queue_mb", "0", err, sizeof err), GS_ECONFIG);
+    assert_int_equal(config_set(&c, "analysis", "dc_removal", "false", err, sizeof err), 0);
+    assert_int_equal(c.dsp_keep_dc, 1);
+    assert_int_equal(config_set(&c, "analysis", "dc_removal", "maybe", err, sizeof err),
+                     GS_ECONFIG);
+    assert_string_equal(err, "analysis.dc_removal must be true or false, got 'maybe'");
+    assert_int_equal(config_set(&c, "analysis", "enabled", "false", err, sizeof err), 0);
+    assert_int_equal(c.analysis_off, 1);
+    assert_int_equal(config_set(&c, "analysis", "nope", "1", err, sizeof err), GS_ECONFIG);
+    assert_string_equal(err, "unknown setting 'nope' in [analysis]");
 }
 
 static void test_config_set_listen(void **state)

@@ -2112,6 +2112,44 @@ static void test_config_validation(void **state)
     }
 }
 
+/* dc_removal: each window's DC (an ADC offset here) is reported but removed before RMS,
+ * Urms(1/2) and power; without it RMS is the true RMS including DC. */
+static void test_dc_removal(void **state)
+{
+    (void)state;
+    for (int on = 0; on <= 1; on++) {
+        sg_t g;
+        sg_default(&g, 4000, 50);
+        g.nch = 6;
+        for (int c = 3; c < 6; c++)
+            g.rms[c] = 5;
+        g.dc[0] = 5.0;  /* volts */
+        g.dc[3] = 0.25; /* amps */
+        dsp_config_t cfg;
+        cfg_for(&cfg, &g);
+        cfg.dc_removal = on;
+        rec_t r;
+        rec_init(&r, 1);
+        run_cfg(&g, &cfg, 3.0, &r);
+        assert_true(r.nw > 5);
+        for (size_t k = 3; k < r.nw; k++) {
+            const dsp_window_t *w = &r.w[k];
+            double ac = g.rms[0], with_dc = sqrt(ac * ac + 25.0);
+            double want = on ? ac : with_dc;
+            assert_true(fabs(w->ch[0].rms - want) <= 0.001 * UDIN);
+            assert_true(fabs(w->ch[0].dc - 5.0) <= 0.001 * UDIN);
+            assert_true(fabs(w->ch[0].hg[0] - 5.0) <= 0.001 * UDIN);
+            /* Urms(1/2) of the offset channel follows the same definition */
+            assert_true(fabs(w->ch[0].urms_half_max - want) <= 0.002 * UDIN);
+            /* P of phase A: the DC product 5 V x 0.25 A counts only without removal */
+            double p_ac = g.rms[0] * g.rms[3] * cos(g.phase[0] - g.phase[3]);
+            double p_want = on ? p_ac : p_ac + 5.0 * 0.25;
+            assert_true(fabs(w->pw[0].p - p_want) <= 0.002 * g.rms[0] * g.rms[3]);
+        }
+        rec_free(&r);
+    }
+}
+
 static void count_window(void *ud, const dsp_window_t *w)
 {
     assert_true(isfinite(w->freq));
@@ -2223,6 +2261,7 @@ int main(void)
         cmocka_unit_test(test_block_sizes),
         cmocka_unit_test(test_config_validation),
         cmocka_unit_test(test_hostile_input),
+        cmocka_unit_test(test_dc_removal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
