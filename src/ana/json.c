@@ -36,6 +36,13 @@ static void num(buf_t *b, const char *key, double v)
         buf_puts(b, "null");
 }
 
+/* `,"key":value`: a further member after the first one of an object. */
+static void field(buf_t *b, const char *key, double v)
+{
+    buf_putc(b, ',');
+    num(b, key, v);
+}
+
 static void ts(buf_t *b, const char *key, int64_t ns)
 {
     char t[40];
@@ -73,16 +80,11 @@ static void seq(buf_t *b, const char *key, const double *mag, const double *ang,
 {
     buf_printf(b, "\"%s\":{\"zero\":", key);
     num(b, NULL, mag[0]);
-    buf_puts(b, ",\"positive\":");
-    num(b, NULL, mag[1]);
-    buf_puts(b, ",\"negative\":");
-    num(b, NULL, mag[2]);
-    buf_puts(b, ",\"positive_deg\":");
-    num(b, NULL, ang[1] * DEG);
-    buf_puts(b, ",\"unbalance_zero_pct\":");
-    num(b, NULL, r0 * 100);
-    buf_puts(b, ",\"unbalance_neg_pct\":");
-    num(b, NULL, r2 * 100);
+    field(b, "positive", mag[1]);
+    field(b, "negative", mag[2]);
+    field(b, "positive_deg", ang[1] * DEG);
+    field(b, "unbalance_zero_pct", r0 * 100);
+    field(b, "unbalance_neg_pct", r2 * 100);
     buf_putc(b, '}');
 }
 
@@ -96,8 +98,7 @@ void ana_json_window(buf_t *b, const dsp_window_t *w, const json_names_t *n)
     ts(b, "t_ref", w->t_ref_ns);
     buf_printf(b, ",\"window\":%llu,", (unsigned long long)w->index);
     num(b, "freq", w->freq);
-    buf_putc(b, ',');
-    num(b, "rocof", w->rocof);
+    field(b, "rocof", w->rocof);
     buf_putc(b, ',');
     ana_json_flags(b, w->flags);
     buf_puts(b, ",\"channels\":[");
@@ -106,24 +107,18 @@ void ana_json_window(buf_t *b, const dsp_window_t *w, const json_names_t *n)
         buf_printf(b, "%s{\"name\":\"%s\",\"kind\":\"%s\",", c ? "," : "", n->name[c],
                    n->kind[c] ? n->kind[c] : "other");
         num(b, "rms", r->rms);
-        buf_putc(b, ',');
-        num(b, "dc", r->dc);
+        field(b, "dc", r->dc);
         buf_puts(b, ",\"fundamental\":{");
         num(b, "mag", r->fund_mag);
-        buf_putc(b, ',');
-        num(b, "deg", r->fund_ang * DEG);
+        field(b, "deg", r->fund_ang * DEG);
         buf_puts(b, "},\"phasor\":{");
         num(b, "mag", r->ph_mag);
-        buf_putc(b, ',');
-        num(b, "deg", r->ph_ang * DEG);
+        field(b, "deg", r->ph_ang * DEG);
         buf_puts(b, "},");
         num(b, "thd_pct", r->thd * 100);
-        buf_putc(b, ',');
-        num(b, "thds_pct", r->thds * 100);
-        buf_putc(b, ',');
-        num(b, "urms_half_min", r->urms_half_min);
-        buf_putc(b, ',');
-        num(b, "urms_half_max", r->urms_half_max);
+        field(b, "thds_pct", r->thds * 100);
+        field(b, "urms_half_min", r->urms_half_min);
+        field(b, "urms_half_max", r->urms_half_max);
         buf_putc(b, ',');
         harmonics(b, "harmonic_groups", r->hg, r->hmax);
         buf_putc(b, ',');
@@ -155,24 +150,17 @@ void ana_json_window(buf_t *b, const dsp_window_t *w, const json_names_t *n)
             buf_printf(b, "%s{\"phase\":\"%c\",", first ? "" : ",", 'a' + p);
             first = 0;
             num(b, "p", w->pw[p].p);
-            buf_putc(b, ',');
-            num(b, "q", w->pw[p].q);
-            buf_putc(b, ',');
-            num(b, "s", w->pw[p].s);
-            buf_putc(b, ',');
-            num(b, "pf", w->pw[p].pf);
+            field(b, "q", w->pw[p].q);
+            field(b, "s", w->pw[p].s);
+            field(b, "pf", w->pw[p].pf);
             buf_putc(b, '}');
         }
         buf_putc(b, ']');
         if (w->power_mask == 7) {
-            buf_putc(b, ',');
-            num(b, "p", w->p_tot);
-            buf_putc(b, ',');
-            num(b, "q", w->q_tot);
-            buf_putc(b, ',');
-            num(b, "s_eff", w->s_eff);
-            buf_putc(b, ',');
-            num(b, "pf", w->pf_tot);
+            field(b, "p", w->p_tot);
+            field(b, "q", w->q_tot);
+            field(b, "s_eff", w->s_eff);
+            field(b, "pf", w->pf_tot);
         }
         buf_putc(b, '}');
     }
@@ -189,37 +177,25 @@ void ana_json_agg(buf_t *b, const dsp_agg_t *g, const json_names_t *n, int with_
     ana_json_flags(b, g->flags);
     buf_puts(b, ",\"freq\":{");
     num(b, "mean", g->freq_mean);
-    buf_putc(b, ',');
-    num(b, "min", g->freq_min);
-    buf_putc(b, ',');
-    num(b, "max", g->freq_max);
+    field(b, "min", g->freq_min);
+    field(b, "max", g->freq_max);
     buf_puts(b, "},");
     num(b, "u0_pct", g->u0 * 100);
-    buf_putc(b, ',');
-    num(b, "u2_pct", g->u2 * 100);
-    buf_putc(b, ',');
-    num(b, "i0_pct", g->i0 * 100);
-    buf_putc(b, ',');
-    num(b, "i2_pct", g->i2 * 100);
-    buf_putc(b, ',');
-    num(b, "p", g->p_tot);
-    buf_putc(b, ',');
-    num(b, "q", g->q_tot);
-    buf_putc(b, ',');
-    num(b, "s_eff", g->s_eff);
+    field(b, "u2_pct", g->u2 * 100);
+    field(b, "i0_pct", g->i0 * 100);
+    field(b, "i2_pct", g->i2 * 100);
+    field(b, "p", g->p_tot);
+    field(b, "q", g->q_tot);
+    field(b, "s_eff", g->s_eff);
     buf_puts(b, ",\"channels\":[");
     for (int c = 0; c < g->nch; c++) {
         const dsp_agg_chan_t *r = &g->ch[c];
         buf_printf(b, "%s{\"name\":\"%s\",", c ? "," : "", n->name[c]);
         num(b, "rms", r->rms);
-        buf_putc(b, ',');
-        num(b, "rms_min", r->rms_min);
-        buf_putc(b, ',');
-        num(b, "rms_max", r->rms_max);
-        buf_putc(b, ',');
-        num(b, "fundamental", r->fund_mag);
-        buf_putc(b, ',');
-        num(b, "thd_pct", r->thd * 100);
+        field(b, "rms_min", r->rms_min);
+        field(b, "rms_max", r->rms_max);
+        field(b, "fundamental", r->fund_mag);
+        field(b, "thd_pct", r->thd * 100);
         if (with_harmonics) {
             buf_putc(b, ',');
             harmonics(b, "harmonic_groups", r->hg, g->hmax);
@@ -235,8 +211,7 @@ void ana_json_freq10(buf_t *b, const dsp_freq10_t *f)
     ts(b, "t_start", f->t_start_ns);
     buf_putc(b, ',');
     ts(b, "t_end", f->t_end_ns);
-    buf_putc(b, ',');
-    num(b, "freq", f->freq);
+    field(b, "freq", f->freq);
     buf_printf(b, ",\"cycles\":%u,", f->cycles);
     ana_json_flags(b, f->flags);
     buf_putc(b, '}');
@@ -247,14 +222,12 @@ void ana_json_event(buf_t *b, const dsp_event_t *e, const json_names_t *n)
     int swell = e->kind == DSP_EV_SWELL;
     buf_printf(b, "{\"kind\":\"%s\",", dsp_event_name(e->kind));
     ts(b, "start", e->start_ns);
-    buf_putc(b, ',');
-    num(b, "duration_s", (double)e->duration_ns / 1e9);
+    field(b, "duration_s", (double)e->duration_ns / 1e9);
     buf_putc(b, ',');
     num(b, swell ? "maximum" : "residual", e->extreme);
     buf_putc(b, ',');
     num(b, swell ? "maximum_pct" : "residual_pct", e->extreme_pct);
-    buf_putc(b, ',');
-    num(b, "reference", e->reference);
+    field(b, "reference", e->reference);
     buf_printf(b, ",\"reference_kind\":\"%s\",\"channels\":[",
                (e->flags & DSP_EVF_SLIDING) ? "sliding" : "declared");
     int first = 1;
