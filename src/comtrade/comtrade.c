@@ -22,12 +22,6 @@
 #define YEAR_MIN    1900
 #define YEAR_MAX    2261 /* int64 ns since 1970 end in April 2262 */
 
-/* A piece of the input: p[0..n). p is never dereferenced when n == 0. */
-typedef struct {
-    const char *p;
-    size_t n;
-} span_t;
-
 /* The fields of one comma-separated line. n counts all fields, even beyond MAX_FIELDS (only the
  * first MAX_FIELDS are kept); lines with that many fields are rejected by their count check. */
 typedef struct {
@@ -160,8 +154,7 @@ static int num_char(char c)
     return (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.' || c == 'e' || c == 'E';
 }
 
-/* Parses a finite decimal number (no hex, inf or nan). 0 or -1. */
-static int num_of(span_t s, double *out)
+int comtrade__num_of(span_t s, double *out)
 {
     char tmp[65], *end;
     double v;
@@ -444,7 +437,7 @@ static int get_num(lexer_t *lx, const fields_t *fs, int i, const char *name, int
         *out = dflt;
         return 0;
     }
-    if (num_of(v, out))
+    if (comtrade__num_of(v, out))
         return field_err(lx, i, name, "not a number", v);
     return 0;
 }

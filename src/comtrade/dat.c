@@ -171,11 +171,6 @@ trunc: /* the size was checked up front; this is the reader's own guard */
                           r.off / rec_bytes(cfg, rec->ndw) + 1);
 }
 
-typedef struct {
-    const char *p;
-    size_t n;
-} span_t;
-
 static int is_blank(char c)
 {
     return c == ' ' || c == '\t';
@@ -231,30 +226,6 @@ static int next_data_line(span_t *text, span_t *line, size_t *lineno)
         *line = l;
         return 1;
     }
-    return 0;
-}
-
-static int num_char(char c)
-{
-    return (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.' || c == 'e' || c == 'E';
-}
-
-static int num_of(span_t s, double *out)
-{
-    char tmp[65], *end;
-    double v;
-
-    if (s.n == 0 || s.n >= sizeof tmp)
-        return -1;
-    for (size_t i = 0; i < s.n; i++)
-        if (!num_char(s.p[i]))
-            return -1;
-    memcpy(tmp, s.p, s.n);
-    tmp[s.n] = 0;
-    v = strtod(tmp, &end);
-    if (end != tmp + s.n || !isfinite(v))
-        return -1;
-    *out = v;
     return 0;
 }
 
@@ -325,7 +296,7 @@ static int decode_ascii(dec_t *d, span_t text)
             got++;
             if (f.n == 0) {
                 v = NAN;
-            } else if (num_of(f, &v)) {
+            } else if (comtrade__num_of(f, &v)) {
                 snprintf(name, sizeof name, "A%zu", ch + 1);
                 return ascii_err(d, lineno, (int)got, name, "not a number", f);
             } else if (cfg->rev_year <= 1999 && v == 99999) {

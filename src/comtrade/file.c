@@ -18,11 +18,6 @@
 enum { SEC_CFG, SEC_INF, SEC_HDR, SEC_DAT, SEC_OTHER, NSEC };
 
 typedef struct {
-    const char *p;
-    size_t n;
-} span_t;
-
-typedef struct {
     int type;      /* SEC_* */
     int binary;    /* DAT: binary data */
     int has_count; /* DAT: ": <nbytes>" given */

@@ -38,6 +38,15 @@ int comtrade__cfg_check(const comtrade_cfg_t *cfg, char *err, size_t errlen);
 /* Deep-copies src into dst (dst is overwritten, not freed). src must pass comtrade__cfg_check. */
 void comtrade__cfg_copy(comtrade_cfg_t *dst, const comtrade_cfg_t *src);
 
+/* A piece of the input: p[0..n). p is never dereferenced when n == 0. */
+typedef struct {
+    const char *p;
+    size_t n;
+} span_t;
+
+/* Parses a finite decimal number (no hex, inf or nan) filling all of s. 0 or -1. */
+int comtrade__num_of(span_t s, double *out);
+
 /* Appends v in the shortest %g form that strtod() reads back exactly. */
 void comtrade__put_num(buf_t *b, double v);
 
