@@ -74,7 +74,6 @@ typedef struct {
 
 struct worker {
     ana_t *a;
-    int index;
     uv_thread_t thread;
     uv_mutex_t mu;
     uv_cond_t cv;
@@ -597,7 +596,6 @@ int ana_start(uv_loop_t *loop, store_t *st, const ana_opts_t *o, ana_t **out, ch
     for (int i = 0; i < a->nworkers; i++) {
         worker_t *w = &a->workers[i];
         w->a = a;
-        w->index = i;
         w->paused = o->start_paused;
         uv_mutex_init(&w->mu);
         uv_cond_init(&w->cv);

@@ -49,7 +49,7 @@ struct dsp_stream {
     /* windowing and tracking */
     double pos; /* next window's first (fractional) ring position */
     int acquiring, resync_next, have_last, have_prev_half;
-    double f_hint, f_last, rocof_last;
+    double f_hint, f_last;
     int64_t tref_last;
     uint64_t nwin;
 
@@ -958,9 +958,9 @@ static void analyse_window(dsp_stream_t *s)
         s->f_last = f_meas;
         s->tref_last = w->t_ref_ns;
         s->have_last = 1;
-        s->rocof_last = (w->flags & DSP_F_NO_ROCOF) ? 0 : w->rocof;
+        double rocof = (w->flags & DSP_F_NO_ROCOF) ? 0 : w->rocof;
         /* Predict the next window's frequency: a ramp continues, anything else stays. */
-        double r = fabs(s->rocof_last) < 5 ? s->rocof_last : 0;
+        double r = fabs(rocof) < 5 ? rocof : 0;
         s->f_hint = clamp_f(s, f_meas + r * len / s->fs);
     }
 
