@@ -526,12 +526,15 @@ int store__tighten_dir(const char *dir, const char *key_path)
         nfiles++;
     }
     closedir(d);
-    if (dir_before || nfiles)
-        log_warn(STORE_LOG_WHO,
-                 "data directory %s was readable by others: made private (directory %s%04o -> "
-                 "0700; %d files -> 0600%s%s%s)",
-                 dir, dir_before ? "" : "already ", (unsigned)(dir_before ? dir_before : 0700),
-                 nfiles, nfiles ? ": " : "", nfiles ? names.data : "", nfiles > 8 ? ", ..." : "");
+    if (dir_before || nfiles) {
+        char what[64] = "";
+        if (dir_before)
+            snprintf(what, sizeof what, "directory %04o -> 0700%s", (unsigned)dir_before,
+                     nfiles ? "; " : "");
+        log_warn(STORE_LOG_WHO, "data directory %s was open to others: made private (%s%s%s%s)",
+                 dir, what, nfiles ? "files -> 0600: " : "", nfiles ? names.data : "",
+                 nfiles > 8 ? ", ..." : "");
+    }
     buf_free(&names);
     buf_free(&full);
     return 0;

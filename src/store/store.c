@@ -114,10 +114,8 @@ int store_open(const char *data_dir, const store_opts_t *opts, store_t **out, ch
         goto fail;
     }
     rc = store__keys_open(s, opts ? opts->key_reset : 0, err, errlen);
-    if (rc < 0) {
-        log_error(STORE_LOG_WHO, "%s", err ? err : "master key unusable");
-        goto fail;
-    }
+    if (rc < 0)
+        goto fail; /* the reason is in err, which callers print */
     rc = store__migrate(s->db, s->path, s->key, &s->schema_version, err, errlen);
     if (rc < 0)
         goto fail;
