@@ -5,7 +5,6 @@
 #include "core/log.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -188,23 +187,22 @@ int store__db_open(const char *path, int sync_full, int busy_timeout_ms, sqlite3
         snprintf(why, sizeof why, "SQLite was built without thread support");
         goto fail;
     }
-    /* The file exists, private, before SQLite opens it: SQLite would create it 0644 less the
-     * umask (SQLITE_DEFAULT_FILE_PERMISSIONS), and it gives -wal and -shm the database file's
-     * mode (os_unix.c findCreateFileMode, unixOpenSharedMemory), so they are private too. An
-     * empty file is a valid new database. */
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
-    if (fd < 0) {
-        snprintf(why, sizeof why, "%s", strerror(errno));
-        goto fail;
-    }
-    struct stat sb;
-    if (fstat(fd, &sb) == 0 && (sb.st_mode & 077))
-        fchmod(fd, sb.st_mode & 07700);
-    close(fd);
     int rc = sqlite3_open_v2(
         path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK)
         goto fail;
+    /* Private before anything is written: SQLite creates a new database 0644 less the umask
+     * (SQLITE_DEFAULT_FILE_PERMISSIONS) and gives -wal and -shm the database file's mode when it
+     * creates them (os_unix.c findCreateFileMode, unixOpenSharedMemory), which happens only at
+     * the first statement below. By path, never through a file descriptor of our own: closing
+     * one would drop every POSIX lock this process holds on the database (fcntl(2)), including
+     * those of the other connections, and let another process checkpoint and delete the WAL
+     * under them. */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && (sb.st_mode & 077) && chmod(path, sb.st_mode & 07700) != 0) {
+        snprintf(why, sizeof why, "cannot make it private: %s", strerror(errno));
+        goto fail;
+    }
     sqlite3_busy_timeout(db, busy_timeout_ms);
 
     /* Large pages for a new database: a 100 ms waveform block (~5 KB) then sits inside one page

@@ -1271,12 +1271,6 @@ static void test_secret_sealed_roundtrip(void **state)
     /* Stored sealed: 89 bytes (format, key id, nonce, ciphertext + tag), not the plaintext. */
     assert_int_equal(sql_int(f->dir, "SELECT length(secret) FROM terminals WHERE id = 'S1'"), 89);
     assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM master_key"), 1);
-    char dbpath[300];
-    path_in(dbpath, sizeof dbpath, f->dir, "gridsense.db");
-    char wal[320];
-    snprintf(wal, sizeof wal, "%s-wal", dbpath);
-    assert_false(file_contains(dbpath, t.secret, STORE_SECRET_LEN));
-    assert_false(file_contains(wal, t.secret, STORE_SECRET_LEN));
 
     /* The key file: exactly 32 bytes, 0600, and its id is what the store reports. */
     path_in(kpath, sizeof kpath, f->dir, "master.key");
@@ -1294,6 +1288,14 @@ static void test_secret_sealed_roundtrip(void **state)
     assert_memory_equal(g.secret, t.secret, STORE_SECRET_LEN);
     assert_int_equal(store_terminal_set_secret(s, "nope", t.secret), GS_ENOTFOUND);
     store_close(s);
+
+    /* The files never held the plaintext. Read after closing: a descriptor of ours closed while
+     * the store is open would drop its POSIX locks (fcntl(2)). */
+    char dbpath[300], wal[320];
+    path_in(dbpath, sizeof dbpath, f->dir, "gridsense.db");
+    snprintf(wal, sizeof wal, "%s-wal", dbpath);
+    assert_false(file_contains(dbpath, t.secret, STORE_SECRET_LEN));
+    assert_false(file_contains(wal, t.secret, STORE_SECRET_LEN));
 
     /* Reopen: same key, same secret. */
     s = open_ok(f->dir);
