@@ -32,7 +32,8 @@ typedef struct {
     int dsp_queue_mb; /* [analysis] queue_mb: samples waiting for analysis, default 64 */
     int analysis_off; /* [analysis] enabled = false */
     int dsp_keep_dc;  /* [analysis] dc_removal = false: RMS includes DC */
-    char master_key_file[512]; /* [security] master_key_file; "" = <data>/master.key */
+    /* [security] master_key_file; "" = <data>/master.key */
+    char master_key_file[512];
 } config_t;
 
 /* Fills defaults (data ./data, terminals 0.0.0.0:7100, HTTP 127.0.0.1:8080, info). */

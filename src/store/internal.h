@@ -13,9 +13,9 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
-#define STORE_DB_FILE "gridsense.db"
+#define STORE_DB_FILE  "gridsense.db"
 #define STORE_KEY_FILE "master.key"
-#define STORE_LOG_WHO "store"
+#define STORE_LOG_WHO  "store"
 
 /* The master key and its id (see keys.c). Always sodium_malloc'ed. */
 typedef struct {
@@ -40,8 +40,10 @@ struct store {
     int sync_full; /* resolved options, reused for the writer connection */
     int busy_timeout_ms;
     int schema_version;
-    char *key_path;   /* master key file, owned */
-    store_key_t *key; /* the key the database's secrets are sealed under */
+    char *key_path;           /* master key file, owned */
+    store_key_t *key;         /* the key the database's secrets are sealed under */
+    int64_t seclog_window_ns; /* rate limit of "unusable secret" log lines (keys.c) */
+    int seclog_count, seclog_suppressed;
     int running; /* writer thread started and not yet joined */
     pthread_t thread;
 
@@ -77,9 +79,9 @@ struct store {
 int store__db_open(const char *path, int sync_full, int busy_timeout_ms, sqlite3 **out, char *err,
                    size_t errlen);
 
-/* Applies pending schema migrations (migration 4 seals plaintext secrets under key), each in its own BEGIN IMMEDIATE transaction so that
- * concurrent openers serialise and none applies a script twice. Writes the resulting version to
- * *version. Returns 0 or GS_EDB with a reason in err. */
+/* Applies pending schema migrations (migration 4 seals plaintext secrets under key), each in its
+ * own BEGIN IMMEDIATE transaction so that concurrent openers serialise and none applies a script
+ * twice. Writes the resulting version to *version. Returns 0 or GS_EDB with a reason in err. */
 int store__migrate(sqlite3 *db, const char *path, const store_key_t *key, int *version, char *err,
                    size_t errlen);
 

@@ -105,8 +105,8 @@ void store__secret_seal(const store_key_t *k, const char *tid, const uint8_t *se
     randombytes_buf(out + SEAL_HDR, SEAL_NONCE);
     size_t adlen = seal_ad(ad, tid, out);
     crypto_aead_xchacha20poly1305_ietf_encrypt(out + SEAL_HDR + SEAL_NONCE, NULL, secret,
-                                               STORE_SECRET_LEN, ad, adlen, NULL,
-                                               out + SEAL_HDR, k->key);
+                                               STORE_SECRET_LEN, ad, adlen, NULL, out + SEAL_HDR,
+                                               k->key);
 }
 
 int store__secret_unseal(const store_key_t *k, const char *tid, const uint8_t *blob, size_t n,
@@ -211,8 +211,7 @@ static int fsync_dir_of(const char *path)
  * fchmod after open), fsyncs it and then either renames it over path (replace != 0) or links it
  * to path only if path does not exist yet (replace == 0: -EEXIST then, so two processes creating
  * the first key at once end up with the same one). */
-static int key_write(const char *path, const store_key_t *k, int replace, char *err,
-                     size_t errlen)
+static int key_write(const char *path, const store_key_t *k, int replace, char *err, size_t errlen)
 {
     size_t n = strlen(path) + 48;
     char *tmp = xmalloc(n);
@@ -269,8 +268,8 @@ fail:
 /* Looks for the key with the given id in the key file and its rotation companions (.new, .old).
  * Returns the key (caller frees) or NULL. Files that are missing are skipped silently; files that
  * exist but are unusable (mode, size) are logged. */
-static store_key_t *key_find(const char *key_path, const uint8_t id[STORE_KEY_ID_LEN],
-                             char *which, size_t whichlen)
+static store_key_t *key_find(const char *key_path, const uint8_t id[STORE_KEY_ID_LEN], char *which,
+                             size_t whichlen)
 {
     static const char *const suffix[] = {"", ".new", ".old"};
     size_t n = strlen(key_path) + 8;
@@ -449,8 +448,10 @@ int store__migrate_seal(sqlite3 *db, const store_key_t *k, char *err, size_t err
     for (size_t i = 0; i < n; i++) {
         uint8_t sealed[STORE_SEALED_LEN];
         if (rows[i].n != STORE_SECRET_LEN) {
-            store__seterr(err, errlen, "terminal %s: stored plaintext secret has %d bytes, "
-                                       "expected %d", rows[i].id, rows[i].n, STORE_SECRET_LEN);
+            store__seterr(err, errlen,
+                          "terminal %s: stored plaintext secret has %d bytes, "
+                          "expected %d",
+                          rows[i].id, rows[i].n, STORE_SECRET_LEN);
             rc = GS_EDB;
             goto fail;
         }
@@ -592,8 +593,9 @@ int store__keys_open(store_t *s, int key_reset, char *err, size_t errlen)
                 return GS_ECONFIG;
             }
         } else if (key_reset) {
-            store__seterr(err, errlen, "key reset: the database has no sealed secrets; nothing "
-                                       "to reset");
+            store__seterr(err, errlen,
+                          "key reset: the database has no sealed secrets; nothing "
+                          "to reset");
             key_free(k);
             return GS_ESTATE;
         }
@@ -686,19 +688,45 @@ void store__keys_close(store_t *s)
 
 /* ---- use ---- */
 
+/* At most 5 "unusable secret" lines per minute: such a terminal retries its login every few
+ * seconds to minutes, and a whole fleet does after a key reset. The next line allowed says how
+ * many were left out. */
+static int secret_log_allowed(store_t *s)
+{
+    int64_t now = time_mono_ns();
+    if (s->seclog_count == 0 || now - s->seclog_window_ns >= 60000000000LL) {
+        if (s->seclog_suppressed)
+            log_warn(STORE_LOG_WHO,
+                     "suppressed %d similar messages about unusable terminal secrets in the "
+                     "last 60 s",
+                     s->seclog_suppressed);
+        s->seclog_window_ns = now;
+        s->seclog_count = 0;
+        s->seclog_suppressed = 0;
+    }
+    if (s->seclog_count < 5) {
+        s->seclog_count++;
+        return 1;
+    }
+    s->seclog_suppressed++;
+    return 0;
+}
+
 int store__secret_open(store_t *s, const char *tid, const void *blob, size_t n,
                        uint8_t secret[STORE_SECRET_LEN])
 {
     char hex[2 * STORE_KEY_ID_LEN + 1];
     if (n == 0) {
-        log_error(STORE_LOG_WHO,
-                  "terminal %s has no usable secret (the master key was reset): give it a new "
-                  "one with `gridsense terminal rotate-secret %s`",
-                  tid, tid);
+        if (secret_log_allowed(s))
+            log_error(STORE_LOG_WHO,
+                      "terminal %s has no usable secret (the master key was reset): give it a new "
+                      "one with `gridsense terminal rotate-secret %s`",
+                      tid, tid);
         return GS_EAUTH;
     }
     if (n != STORE_SEALED_LEN || !blob || ((const uint8_t *)blob)[0] != SEAL_FORMAT) {
-        log_error(STORE_LOG_WHO, "terminal %s: stored secret is malformed (%zu bytes)", tid, n);
+        if (secret_log_allowed(s))
+            log_error(STORE_LOG_WHO, "terminal %s: stored secret is malformed (%zu bytes)", tid, n);
         return GS_EDB;
     }
     int rc = store__secret_unseal(s->key, tid, blob, n, secret);
@@ -709,10 +737,11 @@ int store__secret_open(store_t *s, const char *tid, const void *blob, size_t n,
         store_key_t *k = key_find(s->key_path, id, NULL, 0);
         if (!k) {
             store__key_id_hex(id, hex);
-            log_error(STORE_LOG_WHO,
-                      "terminal %s: secret is sealed under key id %s, which no key file (%s, "
-                      ".new, .old) holds",
-                      tid, hex, s->key_path);
+            if (secret_log_allowed(s))
+                log_error(STORE_LOG_WHO,
+                          "terminal %s: secret is sealed under key id %s, which no key file (%s, "
+                          ".new, .old) holds",
+                          tid, hex, s->key_path);
             return GS_EAUTH;
         }
         store__key_id_hex(k->id, hex);
@@ -721,7 +750,7 @@ int store__secret_open(store_t *s, const char *tid, const void *blob, size_t n,
         s->key = k;
         rc = store__secret_unseal(s->key, tid, blob, n, secret);
     }
-    if (rc == GS_EAUTH)
+    if (rc == GS_EAUTH && secret_log_allowed(s))
         log_error(STORE_LOG_WHO,
                   "terminal %s: stored secret does not authenticate under the master key "
                   "(altered, or copied from another terminal's row)",
@@ -741,8 +770,8 @@ int store__key_refresh(store_t *s)
     if (!k) {
         char hex[2 * STORE_KEY_ID_LEN + 1];
         store__key_id_hex(dbid, hex);
-        log_error(STORE_LOG_WHO, "the database's key id %s is in no key file (%s, .new, .old)",
-                  hex, s->key_path);
+        log_error(STORE_LOG_WHO, "the database's key id %s is in no key file (%s, .new, .old)", hex,
+                  s->key_path);
         return GS_ECONFIG;
     }
     key_free(s->key);
@@ -921,7 +950,8 @@ int store__key_reset(store_t *s, const char *old_hex, char *err, size_t errlen)
     if (stat(s->key_path, &sb) == 0) {
         size_t n = strlen(s->key_path) + 40;
         char *aside = xmalloc(n);
-        snprintf(aside, n, "%s.replaced-%lld", s->key_path, (long long)(time_utc_ns() / 1000000000));
+        snprintf(aside, n, "%s.replaced-%lld", s->key_path,
+                 (long long)(time_utc_ns() / 1000000000));
         if (rename(s->key_path, aside) != 0) {
             rc = -errno;
             store__seterr(err, errlen, "cannot move %s aside: %s", s->key_path, strerror(errno));

@@ -251,8 +251,7 @@ int store_terminal_add(store_t *s, const store_terminal_t *t)
         store__secret_seal(s->key, t->id, t->secret, sealed);
         sqlite3_reset(st);
         sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, t->name, (int)strnlen(t->name, sizeof t->name - 1),
-                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, t->name, (int)strnlen(t->name, sizeof t->name - 1), SQLITE_STATIC);
         if (t->has_location) {
             sqlite3_bind_double(st, 3, t->lat);
             sqlite3_bind_double(st, 4, t->lon);
@@ -289,7 +288,8 @@ fail:
     return rc;
 }
 
-int store_terminal_get(store_t *s, const char *id, store_terminal_t *out)
+/* store_terminal_get / store_terminal_info: unseal selects whether the secret is opened. */
+static int terminal_get(store_t *s, const char *id, store_terminal_t *out, int unseal)
 {
     sqlite3_stmt *st = NULL;
     int rc = store__prepare(s->db, "SELECT " TERMINAL_COLS " FROM terminals WHERE id = ?1", &st);
@@ -305,10 +305,20 @@ int store_terminal_get(store_t *s, const char *id, store_terminal_t *out)
         rc = store__db_fail(s->db, "get terminal");
         goto fail;
     }
-    rc = row_terminal(s, st, out);
+    rc = row_terminal(unseal ? s : NULL, st, out);
 fail:
     sqlite3_finalize(st);
     return rc;
+}
+
+int store_terminal_get(store_t *s, const char *id, store_terminal_t *out)
+{
+    return terminal_get(s, id, out, 1);
+}
+
+int store_terminal_info(store_t *s, const char *id, store_terminal_t *out)
+{
+    return terminal_get(s, id, out, 0);
 }
 
 int store_terminal_list(store_t *s, int (*cb)(void *ud, const store_terminal_t *t), void *ud)

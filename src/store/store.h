@@ -106,6 +106,9 @@ int store_terminal_add(store_t *s, const store_terminal_t *t);
  * after a key reset, it does not authenticate under the master key because it was altered or
  * copied from another row, or its key is in no key file): logged with the reason. */
 int store_terminal_get(store_t *s, const char *id, store_terminal_t *out);
+/* As store_terminal_get without the secret (all zeros): for display (API, CLI), which then
+ * neither holds the plaintext nor fails for a terminal whose secret cannot be unsealed. */
+int store_terminal_info(store_t *s, const char *id, store_terminal_t *out);
 /* Calls cb for each terminal ordered by id; a non-zero return from cb stops and is returned.
  * The secret is not unsealed: t->secret is all zeros (use store_terminal_get). */
 int store_terminal_list(store_t *s, int (*cb)(void *ud, const store_terminal_t *t), void *ud);

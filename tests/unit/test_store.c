@@ -1172,7 +1172,6 @@ static void test_status_sessions(void **state)
                      1);
 }
 
-
 /* ---- Secrets at rest (issue 7 section 3) ---- */
 
 static void path_in(char *out, size_t cap, const char *dir, const char *name)
