@@ -320,11 +320,47 @@ def test_rotate_while_running(top):
         check(srv.stop() == 0, "server exits 0")
 
 
+def test_lost_key(top):
+    data = os.path.join(top, "lost")
+    sec = read_secrets(provision(data, 2, "L", os.path.join(top, "lost-secrets.txt")))
+    key = os.path.join(data, "master.key")
+    os.unlink(key)
+    p = run([GRIDSENSE, "terminal", "list", "--data", data], check_rc=False)
+    check(p.returncode == 1 and "is missing" in p.stderr and "key reset" in p.stderr,
+          "CLI refuses a missing key file and names the way out")
+    p = run([GRIDSENSE, "key", "reset", "--data", data], check_rc=False)
+    check(p.returncode == 2 and "--discard-secrets" in p.stderr,
+          "key reset needs --discard-secrets")
+    p = run([GRIDSENSE, "key", "reset", "--discard-secrets", "--data", data])
+    check("rotate-secret" in p.stdout and mode(key) == 0o600, "key reset makes a new 0600 key")
+    p = run([GRIDSENSE, "key", "reset", "--discard-secrets", "--data", data], check_rc=False)
+    check(p.returncode == 1 and "refused" in p.stderr, "a second key reset is refused (key present)")
+    p = run([GRIDSENSE, "key", "show", "--data", data])
+    check("key id " in p.stdout and key in p.stdout, "key show prints the key file and its id")
+    srv = Server(data).start()
+    try:
+        c = RawClient(srv.tport)
+        t, _ = c.login("L0001", sec["L0001"])
+        check(t != WELCOME, "the old secret no longer logs in after a key reset")
+        c.close()
+        st, j = srv.json("/api/v1/terminals/L0001")
+        check(st == 200 and j.get("id") == "L0001",
+              "the API still shows a terminal without a usable secret")
+        out = run([GRIDSENSE, "terminal", "rotate-secret", "L0001", "--data", data]).stdout
+        c = RawClient(srv.tport)
+        t, _ = c.login("L0001", bytes.fromhex(out.split()[1]))
+        check(t == WELCOME, "after rotate-secret the terminal logs in with its new secret")
+        c.close()
+    finally:
+        check(srv.stop() == 0, "server exits 0")
+
+
 def main():
     with TempDir() as top:
         test_modes_and_copy(top)
         test_migration(top)
         test_rotate_while_running(top)
+        test_lost_key(top)
 
 
 if __name__ == "__main__":
