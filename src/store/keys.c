@@ -138,7 +138,9 @@ static int key_read(const char *path, store_key_t **out, char *err, size_t errle
 {
     struct stat sb;
     store_key_t *k = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), rc;
+    /* O_NONBLOCK: a FIFO put in the key's place must not hang the server at start (it is then
+     * refused as not a regular file); reads of a regular file ignore the flag. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), rc;
     *out = NULL;
     if (fd < 0) {
         rc = -errno;
@@ -563,8 +565,10 @@ int store__keys_open(store_t *s, int key_reset, char *err, size_t errlen)
                       sqlite3_errmsg(s->db));
         return has;
     }
+    /* A key file that exists but cannot be used is refused, also by a key reset: it may be the
+     * right key with the wrong mode, which a reset would throw away with every secret. */
     rc = key_read(s->key_path, &k, why, sizeof why);
-    if (rc < 0 && rc != -ENOENT && !(key_reset && has)) {
+    if (rc < 0 && rc != -ENOENT) {
         store__seterr(err, errlen, "%s", why);
         return rc;
     }
@@ -833,6 +837,24 @@ int store_key_rotate(store_t *s, char *new_id_hex, char *err, size_t errlen)
         store__seterr(err, errlen, "the database's current master key cannot be found");
         goto fail;
     }
+    /* A rotation cut short after its commit left the database's key in .new (or .old) only:
+     * put it back in the key file first, so that the companions written below, and removed if
+     * this rotation fails, never hold the only copy of a key the database needs. */
+    store_key_t *onfile = NULL;
+    char why[600];
+    if (key_read(s->key_path, &onfile, why, sizeof why) < 0 ||
+        sodium_memcmp(onfile->id, s->key->id, STORE_KEY_ID_LEN) != 0) {
+        rc = key_write(s->key_path, s->key, 1, err, errlen);
+        if (rc < 0) {
+            key_free(onfile);
+            goto fail;
+        }
+        log_info(STORE_LOG_WHO,
+                 "completed an interrupted key rotation: %s holds the database's "
+                 "key again",
+                 s->key_path);
+    }
+    key_free(onfile);
     nk = key_new();
     randombytes_buf(nk->key, sizeof nk->key);
     key_set_id(nk);

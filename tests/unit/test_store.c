@@ -1556,6 +1556,16 @@ static void test_key_rotate(void **state)
     server = open_ok(f->dir);
     assert_int_equal(store_terminal_get(server, "R1", &g), 0);
     assert_memory_equal(g.secret, a.secret, STORE_SECRET_LEN);
+    /* A rotation that fails in that state (a secret that does not open) must not throw away
+     * the only copy of the database's key with its companion files. */
+    sql_exec(f->dir, "INSERT INTO terminals(id, secret, created_ns) VALUES('BAD', X'00', 1)");
+    assert_int_equal(store_key_rotate(server, id1, err, sizeof err) < 0, 1);
+    assert_non_null(strstr(err, "BAD"));
+    store_close(server);
+    server = open_ok(f->dir);
+    assert_int_equal(store_terminal_get(server, "R1", &g), 0);
+    assert_memory_equal(g.secret, a.secret, STORE_SECRET_LEN);
+    assert_int_equal(store_terminal_remove(server, "BAD"), 0);
     assert_int_equal(store_key_rotate(server, id1, err, sizeof err), 0);
     store_close(server);
     assert_int_equal(file_info(side, NULL), -1);
