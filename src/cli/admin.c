@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void terminal_usage(FILE *f)
@@ -114,15 +115,25 @@ static int admin_parse(admin_t *a, int argc, char **argv, const char *const *val
     return 0;
 }
 
-static int admin_open(admin_t *a)
+static int admin_open_opts(admin_t *a, int key_reset)
 {
-    char err[512];
-    store_opts_t so = {.sync_full = a->c.sync_full, .busy_timeout_ms = 10000};
+    char err[1024];
+    /* Files the store creates (database, key) are private whatever the caller's umask. */
+    umask(umask(077) | 077);
+    store_opts_t so = {.sync_full = a->c.sync_full,
+                       .busy_timeout_ms = 10000,
+                       .master_key_file = a->c.master_key_file[0] ? a->c.master_key_file : NULL,
+                       .key_reset = key_reset};
     if (store_open(a->c.data_dir, &so, &a->st, err, sizeof err) < 0) {
         fprintf(stderr, "gridsense: %s\n", err);
         return 1;
     }
     return 0;
+}
+
+static int admin_open(admin_t *a)
+{
+    return admin_open_opts(a, 0);
 }
 
 /* ---- terminal ---------------------------------------------------------------------------------
@@ -328,6 +339,8 @@ int cmd_terminal(int argc, char **argv)
         char hex[2 * STORE_SECRET_LEN + 1];
         hex_encode(t.secret, sizeof t.secret, hex);
         printf("%s %s\n", t.id, hex);
+        sodium_memzero(hex, sizeof hex);
+        sodium_memzero(t.secret, sizeof t.secret);
         fprintf(stderr, "terminal %s added; the secret above is shown only once\n", t.id);
         return 0;
     }
@@ -401,6 +414,8 @@ int cmd_terminal(int argc, char **argv)
             char hex[2 * STORE_SECRET_LEN + 1];
             hex_encode(secret, sizeof secret, hex);
             printf("%s %s\n", a.pos[0], hex);
+            sodium_memzero(hex, sizeof hex);
+            sodium_memzero(secret, sizeof secret);
         }
         return 0;
     }
@@ -518,5 +533,94 @@ int cmd_command(int argc, char **argv)
         return r < 0 ? 1 : 0;
     }
     fprintf(stderr, "gridsense: unknown command subcommand '%s' (see --help)\n", sub);
+    return EXIT_USAGE;
+}
+
+/* ---- key ---------------------------------------------------------------------------------------
+ */
+
+static void key_usage(FILE *f)
+{
+    fprintf(f, "Usage:\n"
+               "  gridsense key show\n"
+               "      prints the master key file and its key id (the id names the key for\n"
+               "      backups; it does not reveal it)\n"
+               "  gridsense key rotate\n"
+               "      re-seals every terminal secret under a new random key in one transaction\n"
+               "      and replaces the key file atomically (the previous key stays as\n"
+               "      <file>.old until done); safe while the server runs, which picks up the new\n"
+               "      key by itself. Back up the new key file afterwards.\n"
+               "  gridsense key reset --discard-secrets\n"
+               "      only when the key file is lost: makes a new key and discards every\n"
+               "      terminal's secret; each terminal then needs `terminal rotate-secret`\n"
+               "\n"
+               "The key file is [security] master_key_file in the config (default\n"
+               "<data>/master.key). All take --data DIR, --config FILE and --log-level LEVEL.\n");
+}
+
+int cmd_key(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        key_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    const char *sub = argv[1];
+    static const char *const flags[] = {"--discard-secrets", NULL};
+    int flagv[1] = {0};
+    admin_t a;
+    memset(&a, 0, sizeof a);
+    int rc = admin_parse(&a, argc - 1, argv + 1, NULL, NULL, flags, flagv, key_usage);
+    if (rc)
+        return rc;
+    if (a.npos) {
+        fprintf(stderr, "gridsense: key %s takes no arguments\n", sub);
+        return EXIT_USAGE;
+    }
+    if (sodium_init() < 0)
+        return 1;
+    char id[2 * STORE_KEY_ID_LEN + 1];
+    if (strcmp(sub, "show") == 0) {
+        if (admin_open(&a))
+            return 1;
+        int64_t n = 0;
+        store_key_id(a.st, id);
+        store_terminal_count(a.st, &n);
+        printf("master key file %s\nkey id %s\nterminals %lld\n", store_key_path(a.st), id,
+               (long long)n);
+        store_close(a.st);
+        return 0;
+    }
+    if (strcmp(sub, "rotate") == 0) {
+        char err[1024];
+        if (admin_open(&a))
+            return 1;
+        rc = store_key_rotate(a.st, id, err, sizeof err);
+        if (rc < 0) {
+            fprintf(stderr, "gridsense: key rotation failed: %s\n", err);
+            store_close(a.st);
+            return 1;
+        }
+        printf("master key rotated: key id %s in %s; back up this file now (the previous key "
+               "no longer opens the database)\n",
+               id, store_key_path(a.st));
+        store_close(a.st);
+        return 0;
+    }
+    if (strcmp(sub, "reset") == 0) {
+        if (!flagv[0]) {
+            fprintf(stderr, "gridsense: key reset discards every terminal's secret; run it with "
+                            "--discard-secrets if the key file is really lost\n");
+            return EXIT_USAGE;
+        }
+        if (admin_open_opts(&a, 1))
+            return 1;
+        store_key_id(a.st, id);
+        printf("new master key id %s in %s; every terminal needs `gridsense terminal "
+               "rotate-secret ID` now\n",
+               id, store_key_path(a.st));
+        store_close(a.st);
+        return 0;
+    }
+    fprintf(stderr, "gridsense: unknown key subcommand '%s' (see --help)\n", sub);
     return EXIT_USAGE;
 }

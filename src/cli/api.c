@@ -622,7 +622,7 @@ static int route(api_t *a, const web_request_t *req, web_response_t *r)
         if (!gstp_valid_id(id))
             return json_error(r, 404, "not_found", "no such terminal");
         store_terminal_t t;
-        int rc = store_terminal_get(a->st, id, &t);
+        int rc = store_terminal_info(a->st, id, &t);
         if (rc == GS_ENOTFOUND)
             return json_error(r, 404, "not_found", "no such terminal");
         if (rc < 0)

@@ -32,6 +32,8 @@ typedef struct {
     int dsp_queue_mb; /* [analysis] queue_mb: samples waiting for analysis, default 64 */
     int analysis_off; /* [analysis] enabled = false */
     int dsp_keep_dc;  /* [analysis] dc_removal = false: RMS includes DC */
+    /* [security] master_key_file; "" = <data>/master.key */
+    char master_key_file[512];
 } config_t;
 
 /* Fills defaults (data ./data, terminals 0.0.0.0:7100, HTTP 127.0.0.1:8080, info). */
@@ -70,6 +72,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_terminal(int argc, char **argv);
 int cmd_command(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
+int cmd_key(int argc, char **argv);
 
 /* HTTP API handler context. */
 typedef struct {

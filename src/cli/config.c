@@ -143,6 +143,15 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
             }
             return 0;
         }
+    } else if (strcmp(section, "security") == 0) {
+        if (strcmp(key, "master_key_file") == 0) {
+            if (!*value || strlen(value) >= sizeof c->master_key_file) {
+                snprintf(err, errlen, "security.master_key_file must be a file path");
+                return GS_ECONFIG;
+            }
+            snprintf(c->master_key_file, sizeof c->master_key_file, "%s", value);
+            return 0;
+        }
     } else {
         snprintf(err, errlen, "unknown section [%s]", section);
         return GS_ECONFIG;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void usage(FILE *f)
@@ -23,6 +24,8 @@ static void usage(FILE *f)
             "  terminal add|list|remove|rotate-secret\n"
             "                             provision terminals (see gridsense terminal --help)\n"
             "  command send|list          commands to terminals (see gridsense command --help)\n"
+            "  key show|rotate|reset      the master key sealing terminal secrets (see gridsense\n"
+            "                             key --help)\n"
             "  analyze FILE.cfg           IEC 61000-4-30 / C37.118 analysis of a COMTRADE record\n"
             "                             (see gridsense analyze --help)\n"
             "  --version                  print the version\n"
@@ -40,7 +43,7 @@ static void serve_usage(FILE *f)
                "then the config file, then these flags.\n"
                "\n"
                "  --config FILE          INI file (sections [server] [terminals] [http] [store]\n"
-               "                         [analysis], see docs/operations.md)\n"
+               "                         [analysis] [security], see docs/operations.md)\n"
                "  --data DIR             data directory holding gridsense.db (default ./data)\n"
                "  --terminals ADDR:PORT  terminal (GSTP) listener (default 0.0.0.0:7100)\n"
                "  --http ADDR:PORT       HTTP API and metrics listener (default 127.0.0.1:8080)\n"
@@ -188,12 +191,18 @@ int cmd_serve(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     raise_nofile();
+    /* Everything the server creates (the database's files, FFTW wisdom, the port file) is
+     * private to its user whatever umask it was started with; the store sets its own files'
+     * modes explicitly as well. */
+    umask(umask(077) | 077);
 
     int rc = 1;
     store_t *st = NULL;
     server_t sv;
     memset(&sv, 0, sizeof sv);
-    store_opts_t so = {.sync_full = c.sync_full, .busy_timeout_ms = 5000};
+    store_opts_t so = {.sync_full = c.sync_full,
+                       .busy_timeout_ms = 5000,
+                       .master_key_file = c.master_key_file[0] ? c.master_key_file : NULL};
     if (store_open(c.data_dir, &so, &st, err, sizeof err) < 0) {
         log_error(NULL, "%s", err);
         return 1;
@@ -280,6 +289,8 @@ int main(int argc, char **argv)
         return cmd_analyze(argc - 1, argv + 1);
     if (strcmp(cmd, "command") == 0)
         return cmd_command(argc - 1, argv + 1);
+    if (strcmp(cmd, "key") == 0)
+        return cmd_key(argc - 1, argv + 1);
     fprintf(stderr, "gridsense: unknown command '%s' (see gridsense --help)\n", cmd);
     return EXIT_USAGE;
 }

@@ -4,9 +4,12 @@
 #include "core/err.h"
 #include "core/log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Numbered migration scripts: migrations[i] brings the schema from version i to i + 1. Append
  * only; never edit a script once released, because databases in the field already ran it. */
@@ -134,7 +137,17 @@ static const char *const migrations[] = {
     "  count INTEGER NOT NULL DEFAULT 0,"
     "  data TEXT NOT NULL,"
     "  UNIQUE(terminal_id, interval, t_end_ns));",
+
+    /* 4: terminal secrets sealed at rest under a master key kept outside the database (keys.c).
+     * The script records which key; store__migrate_seal (run in the same transaction) seals
+     * every plaintext secret in place, so a database is never half plaintext, half sealed. */
+    "CREATE TABLE master_key(id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  key_id BLOB NOT NULL,"
+    "  changed_ns INTEGER NOT NULL);",
 };
+
+/* The migration whose script is followed by sealing the secrets (store__migrate_seal). */
+#define MIGRATION_SEAL 4
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -178,6 +191,18 @@ int store__db_open(const char *path, int sync_full, int busy_timeout_ms, sqlite3
         path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK)
         goto fail;
+    /* Private before anything is written: SQLite creates a new database 0644 less the umask
+     * (SQLITE_DEFAULT_FILE_PERMISSIONS) and gives -wal and -shm the database file's mode when it
+     * creates them (os_unix.c findCreateFileMode, unixOpenSharedMemory), which happens only at
+     * the first statement below. By path, never through a file descriptor of our own: closing
+     * one would drop every POSIX lock this process holds on the database (fcntl(2)), including
+     * those of the other connections, and let another process checkpoint and delete the WAL
+     * under them. */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && (sb.st_mode & 077) && chmod(path, sb.st_mode & 07700) != 0) {
+        snprintf(why, sizeof why, "cannot make it private: %s", strerror(errno));
+        goto fail;
+    }
     sqlite3_busy_timeout(db, busy_timeout_ms);
 
     /* Large pages for a new database: a 100 ms waveform block (~5 KB) then sits inside one page
@@ -256,10 +281,10 @@ fail:
 /* Applies migration number `to` (1-based) unless another connection already did. Runs in one
  * BEGIN IMMEDIATE transaction: taking the write lock first and re-reading the version inside it
  * makes concurrent openers wait for each other instead of applying the script twice. */
-static int apply_one(sqlite3 *db, int to, char *err, size_t errlen)
+static int apply_one(sqlite3 *db, int to, const store_key_t *key, char *err, size_t errlen)
 {
-    int in_tx = 0, rc, version = 0;
-    char sql[96];
+    int in_tx = 0, rc, version = 0, sealed = 0;
+    char sql[96], why[400] = "";
 
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         goto fail;
@@ -273,6 +298,11 @@ static int apply_one(sqlite3 *db, int to, char *err, size_t errlen)
     if (version < to) {
         if (sqlite3_exec(db, migrations[to - 1], NULL, NULL, NULL) != SQLITE_OK)
             goto fail;
+        if (to == MIGRATION_SEAL) {
+            sealed = store__migrate_seal(db, key, why, sizeof why);
+            if (sealed < 0)
+                goto fail;
+        }
         snprintf(sql, sizeof sql, "INSERT INTO schema_version(version) VALUES(%d)", to);
         if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
             goto fail;
@@ -280,17 +310,22 @@ static int apply_one(sqlite3 *db, int to, char *err, size_t errlen)
     }
     if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         goto fail;
+    if (sealed > 0)
+        store__checkpoint_truncate(db);
     return 0;
 
 fail:
-    store__seterr(err, errlen, "schema migration %d failed: %s", to, sqlite3_errmsg(db));
-    log_error(STORE_LOG_WHO, "schema migration %d failed: %s", to, sqlite3_errmsg(db));
+    if (!why[0])
+        snprintf(why, sizeof why, "%s", sqlite3_errmsg(db));
+    store__seterr(err, errlen, "schema migration %d failed: %s", to, why);
+    log_error(STORE_LOG_WHO, "schema migration %d failed: %s", to, why);
     if (in_tx)
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return GS_EDB;
 }
 
-int store__migrate(sqlite3 *db, const char *path, int *version, char *err, size_t errlen)
+int store__migrate(sqlite3 *db, const char *path, const store_key_t *key, int *version, char *err,
+                   size_t errlen)
 {
     int v = 0;
     int rc = read_version(db, &v);
@@ -309,7 +344,7 @@ int store__migrate(sqlite3 *db, const char *path, int *version, char *err, size_
     }
     /* The common case (already current) takes no write lock. */
     for (int to = v + 1; to <= NMIGRATIONS; to++) {
-        rc = apply_one(db, to, err, errlen);
+        rc = apply_one(db, to, key, err, errlen);
         if (rc < 0)
             goto fail;
     }

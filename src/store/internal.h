@@ -13,8 +13,19 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
-#define STORE_DB_FILE "gridsense.db"
-#define STORE_LOG_WHO "store"
+#define STORE_DB_FILE  "gridsense.db"
+#define STORE_KEY_FILE "master.key"
+#define STORE_LOG_WHO  "store"
+
+/* The master key and its id (see keys.c). Always sodium_malloc'ed. */
+typedef struct {
+    uint8_t key[STORE_KEY_LEN];
+    uint8_t id[STORE_KEY_ID_LEN]; /* BLAKE2b-128 keyed with key: names the key without
+                                     revealing it */
+} store_key_t;
+
+/* Bytes of a sealed secret in terminals.secret (format in keys.c). */
+#define STORE_SEALED_LEN 89
 
 /* Per-terminal highest seq seen in one writer batch. */
 typedef struct {
@@ -29,6 +40,10 @@ struct store {
     int sync_full; /* resolved options, reused for the writer connection */
     int busy_timeout_ms;
     int schema_version;
+    char *key_path;           /* master key file, owned */
+    store_key_t *key;         /* the key the database's secrets are sealed under */
+    int64_t seclog_window_ns; /* rate limit of "unusable secret" log lines (keys.c) */
+    int seclog_count, seclog_suppressed;
     int running; /* writer thread started and not yet joined */
     pthread_t thread;
 
@@ -64,10 +79,11 @@ struct store {
 int store__db_open(const char *path, int sync_full, int busy_timeout_ms, sqlite3 **out, char *err,
                    size_t errlen);
 
-/* Applies pending schema migrations, each in its own BEGIN IMMEDIATE transaction so that
- * concurrent openers serialise and none applies a script twice. Writes the resulting version to
- * *version. Returns 0 or GS_EDB with a reason in err. */
-int store__migrate(sqlite3 *db, const char *path, int *version, char *err, size_t errlen);
+/* Applies pending schema migrations (migration 4 seals plaintext secrets under key), each in its
+ * own BEGIN IMMEDIATE transaction so that concurrent openers serialise and none applies a script
+ * twice. Writes the resulting version to *version. Returns 0 or GS_EDB with a reason in err. */
+int store__migrate(sqlite3 *db, const char *path, const store_key_t *key, int *version, char *err,
+                   size_t errlen);
 
 /* Logs the connection's last SQLite error as "<what>: <message>" and returns GS_EDB. */
 int store__db_fail(sqlite3 *db, const char *what);
@@ -88,6 +104,59 @@ int store__prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out);
  * the blob is bound without copying, so it must outlive the step). */
 void store__bind_command_update(sqlite3_stmt *st, int64_t id, int state, int64_t now,
                                 int result_status, const uint8_t *result, size_t result_len);
+
+/* ---- secrets at rest (keys.c) ---- */
+
+/* Loads the master key for the database (before migrations): the key file if present, checked
+ * (regular file, mode without group/other bits, exactly 32 bytes) and matched against the key id
+ * the database records; created (0600, atomically, never replacing one made by a concurrent
+ * opener) when the database records none yet. A key id found only in key_path.new / .old (a
+ * rotation cut short) is used with a warning. key_reset: replace a missing or non-matching key by
+ * a new one and discard every sealed secret. Returns 0 with s->key set, or GS_ECONFIG / GS_EDB /
+ * GS_ESTATE with the reason in err. */
+int store__keys_open(store_t *s, int key_reset, char *err, size_t errlen);
+
+/* After migrations: the database's key id must be s->key's. GS_ECONFIG otherwise. */
+int store__keys_check(store_t *s, char *err, size_t errlen);
+
+/* Frees s->key (zeroing it). */
+void store__keys_close(store_t *s);
+
+/* Migration 4: seals every plaintext secret under k and records k's id, inside the caller's
+ * transaction. Returns the number of secrets sealed or a negative code with the reason in err. */
+int store__migrate_seal(sqlite3 *db, const store_key_t *k, char *err, size_t errlen);
+
+/* PRAGMA wal_checkpoint(TRUNCATE), best effort: after sealing plaintext secrets, so that the
+ * old page images leave the WAL. */
+void store__checkpoint_truncate(sqlite3 *db);
+
+/* Seals a 32-byte secret for terminal tid under k into out (fresh random nonce). */
+void store__secret_seal(const store_key_t *k, const char *tid, const uint8_t *secret,
+                        uint8_t out[STORE_SEALED_LEN]);
+
+/* Opens a sealed secret with k. 0, GS_EINVAL (malformed), GS_ENOTFOUND (sealed under another
+ * key id) or GS_EAUTH (does not authenticate: altered, or another terminal's row). */
+int store__secret_unseal(const store_key_t *k, const char *tid, const uint8_t *blob, size_t n,
+                         uint8_t secret[STORE_SECRET_LEN]);
+
+/* store__secret_unseal with s->key, reloading the key files when the row names another key id
+ * (a rotation by another process). Logs the reason of a failure (never the secret): GS_EAUTH
+ * for no usable secret / not authenticating / key not found, GS_EDB if malformed. */
+int store__secret_open(store_t *s, const char *tid, const void *blob, size_t n,
+                       uint8_t secret[STORE_SECRET_LEN]);
+
+/* Makes s->key the database's current key (reloading key files after a rotation elsewhere). */
+int store__key_refresh(store_t *s);
+
+/* Replaces a lost key: new key file, every secret discarded (see store__keys_open). */
+int store__key_reset(store_t *s, const char *old_hex, char *err, size_t errlen);
+
+/* Data dir 0700 and its regular files 0600 (key files excepted), logged once when something was
+ * looser. Returns 0 or -errno. */
+int store__tighten_dir(const char *dir, const char *key_path);
+
+/* Hex of a key id (32 digits). */
+void store__key_id_hex(const uint8_t id[STORE_KEY_ID_LEN], char out[2 * STORE_KEY_ID_LEN + 1]);
 
 /* Writes a formatted message into err (if err and errlen are non-zero). */
 void store__seterr(char *err, size_t errlen, const char *fmt, ...)

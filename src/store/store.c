@@ -20,7 +20,8 @@
 
 /* ---- Lifecycle ---- */
 
-/* mkdir -p with mode 0750 for the directories it creates. Returns 0 or -errno. */
+/* mkdir -p with mode 0700 for the directories it creates (the data dir holds the database and
+ * usually the master key: nobody else needs to list it). Returns 0 or -errno. */
 static int mkdir_p(const char *dir, char *err, size_t errlen)
 {
     char *p = xstrdup(dir);
@@ -32,13 +33,13 @@ static int mkdir_p(const char *dir, char *err, size_t errlen)
         if (*q != '/')
             continue;
         *q = 0;
-        if (mkdir(p, 0750) != 0 && errno != EEXIST) {
+        if (mkdir(p, 0700) != 0 && errno != EEXIST) {
             rc = -errno;
             goto fail;
         }
         *q = '/';
     }
-    if (mkdir(p, 0750) != 0) {
+    if (mkdir(p, 0700) != 0) {
         struct stat sb;
         if (errno != EEXIST) {
             rc = -errno;
@@ -87,11 +88,38 @@ int store_open(const char *data_dir, const store_opts_t *opts, store_t **out, ch
     size_t n = strlen(data_dir) + sizeof "/" STORE_DB_FILE;
     s->path = xmalloc(n);
     snprintf(s->path, n, "%s/%s", data_dir, STORE_DB_FILE);
+    if (opts && opts->master_key_file && *opts->master_key_file) {
+        s->key_path = xstrdup(opts->master_key_file);
+    } else {
+        n = strlen(data_dir) + sizeof "/" STORE_KEY_FILE;
+        s->key_path = xmalloc(n);
+        snprintf(s->key_path, n, "%s/%s", data_dir, STORE_KEY_FILE);
+    }
+    rc = store__tighten_dir(data_dir, s->key_path);
+    if (rc < 0) {
+        store__seterr(err, errlen, "cannot make data directory %s private: %s", data_dir,
+                      err_str(rc));
+        goto fail;
+    }
 
     rc = store__db_open(s->path, s->sync_full, s->busy_timeout_ms, &s->db, err, errlen);
     if (rc < 0)
         goto fail;
-    rc = store__migrate(s->db, s->path, &s->schema_version, err, errlen);
+    /* secure_delete on this connection (the only one that changes secrets): a replaced secret,
+     * plaintext before migration 4 or sealed under a retired key, is overwritten with zeros in
+     * the file instead of lingering in a free block of every later copy of the database. */
+    if (sqlite3_exec(s->db, "PRAGMA secure_delete=ON", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = store__db_fail(s->db, "secure_delete");
+        store__seterr(err, errlen, "cannot set secure_delete on %s", s->path);
+        goto fail;
+    }
+    rc = store__keys_open(s, opts ? opts->key_reset : 0, err, errlen);
+    if (rc < 0)
+        goto fail; /* the reason is in err, which callers print */
+    rc = store__migrate(s->db, s->path, s->key, &s->schema_version, err, errlen);
+    if (rc < 0)
+        goto fail;
+    rc = store__keys_check(s, err, errlen);
     if (rc < 0)
         goto fail;
     *out = s;
@@ -108,7 +136,9 @@ void store_close(store_t *s)
     store_writer_stop(s);
     if (s->db && sqlite3_close(s->db) != SQLITE_OK)
         store__db_fail(s->db, "close");
+    store__keys_close(s);
     free(s->path);
+    free(s->key_path);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
@@ -164,8 +194,9 @@ static int step_done(sqlite3 *db, sqlite3_stmt *st, const char *what)
     "id, name, lat, lon, nominal_hz, vt_ratio, ct_ratio, secret, created_ns, durable_seq, "        \
     "declared_v"
 
-/* Fills *t from a row selected with TERMINAL_COLS. GS_EDB if the stored secret is malformed. */
-static int row_terminal(sqlite3_stmt *st, store_terminal_t *t)
+/* Fills *t from a row selected with TERMINAL_COLS, unsealing the secret when s is not NULL
+ * (store__secret_open's codes when it cannot be). */
+static int row_terminal(store_t *s, sqlite3_stmt *st, store_terminal_t *t)
 {
     memset(t, 0, sizeof *t);
     column_str(st, 0, t->id, sizeof t->id);
@@ -179,22 +210,19 @@ static int row_terminal(sqlite3_stmt *st, store_terminal_t *t)
     t->nominal_hz = sqlite3_column_int(st, 4);
     t->vt_ratio = sqlite3_column_double(st, 5);
     t->ct_ratio = sqlite3_column_double(st, 6);
-    const void *secret = sqlite3_column_blob(st, 7);
-    if (sqlite3_column_bytes(st, 7) != STORE_SECRET_LEN || !secret) {
-        log_error(STORE_LOG_WHO, "terminal %s: stored secret has %d bytes, expected %d", t->id,
-                  sqlite3_column_bytes(st, 7), STORE_SECRET_LEN);
-        return GS_EDB;
-    }
-    memcpy(t->secret, secret, STORE_SECRET_LEN);
     t->created_ns = sqlite3_column_int64(st, 8);
     t->durable_seq = (uint64_t)sqlite3_column_int64(st, 9);
     t->declared_v = sqlite3_column_type(st, 10) == SQLITE_NULL ? 0 : sqlite3_column_double(st, 10);
-    return 0;
+    if (!s)
+        return 0;
+    const void *sealed = sqlite3_column_blob(st, 7);
+    return store__secret_open(s, t->id, sealed, (size_t)sqlite3_column_bytes(st, 7), t->secret);
 }
 
 int store_terminal_add(store_t *s, const store_terminal_t *t)
 {
     sqlite3_stmt *st = NULL;
+    uint8_t sealed[STORE_SEALED_LEN];
     int rc;
 
     if (!t || !valid_id(t->id))
@@ -207,43 +235,61 @@ int store_terminal_add(store_t *s, const store_terminal_t *t)
         return GS_EINVAL;
 
     /* durable_seq starts at what is already stored, so a re-added terminal is acknowledged
-     * consistently with the blocks kept from its previous life. */
+     * consistently with the blocks kept from its previous life. The secret is sealed under our
+     * key, and the row only inserted if that is still the database's key (?11): a rotation by
+     * another process in between would otherwise leave a row under a key about to be deleted.
+     * Then the key is refreshed and the insert tried once more. */
     rc = store__prepare(s->db,
                         "INSERT INTO terminals(" TERMINAL_COLS ")"
-                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-                        " coalesce((SELECT max(seq) FROM blocks WHERE terminal_id = ?1), 0), ?10)",
+                        " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+                        " coalesce((SELECT max(seq) FROM blocks WHERE terminal_id = ?1), 0), ?10"
+                        " WHERE EXISTS(SELECT 1 FROM master_key WHERE id = 1 AND key_id = ?11)",
                         &st);
     if (rc < 0)
         goto fail;
-    sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, t->name, (int)strnlen(t->name, sizeof t->name - 1), SQLITE_STATIC);
-    if (t->has_location) {
-        sqlite3_bind_double(st, 3, t->lat);
-        sqlite3_bind_double(st, 4, t->lon);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        store__secret_seal(s->key, t->id, t->secret, sealed);
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, t->name, (int)strnlen(t->name, sizeof t->name - 1), SQLITE_STATIC);
+        if (t->has_location) {
+            sqlite3_bind_double(st, 3, t->lat);
+            sqlite3_bind_double(st, 4, t->lon);
+        }
+        sqlite3_bind_int(st, 5, t->nominal_hz ? t->nominal_hz : 50);
+        sqlite3_bind_double(st, 6, t->vt_ratio > 0 ? t->vt_ratio : 1.0);
+        sqlite3_bind_double(st, 7, t->ct_ratio > 0 ? t->ct_ratio : 1.0);
+        sqlite3_bind_blob(st, 8, sealed, sizeof sealed, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 9, t->created_ns ? t->created_ns : time_utc_ns());
+        if (t->declared_v > 0)
+            sqlite3_bind_double(st, 10, t->declared_v);
+        sqlite3_bind_blob(st, 11, s->key->id, STORE_KEY_ID_LEN, SQLITE_STATIC);
+        int src = sqlite3_step(st);
+        if (src == SQLITE_CONSTRAINT) {
+            rc = GS_EEXISTS;
+            goto fail;
+        }
+        if (src != SQLITE_DONE) {
+            rc = store__db_fail(s->db, "add terminal");
+            goto fail;
+        }
+        if (sqlite3_changes(s->db) == 1) {
+            rc = 0;
+            goto fail;
+        }
+        rc = store__key_refresh(s); /* the key changed under us */
+        if (rc < 0)
+            goto fail;
     }
-    sqlite3_bind_int(st, 5, t->nominal_hz ? t->nominal_hz : 50);
-    sqlite3_bind_double(st, 6, t->vt_ratio > 0 ? t->vt_ratio : 1.0);
-    sqlite3_bind_double(st, 7, t->ct_ratio > 0 ? t->ct_ratio : 1.0);
-    sqlite3_bind_blob(st, 8, t->secret, STORE_SECRET_LEN, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 9, t->created_ns ? t->created_ns : time_utc_ns());
-    if (t->declared_v > 0)
-        sqlite3_bind_double(st, 10, t->declared_v);
-    int src = sqlite3_step(st);
-    if (src == SQLITE_CONSTRAINT) {
-        rc = GS_EEXISTS;
-        goto fail;
-    }
-    if (src != SQLITE_DONE) {
-        rc = store__db_fail(s->db, "add terminal");
-        goto fail;
-    }
-    rc = 0;
+    log_error(STORE_LOG_WHO, "add terminal %s: the master key keeps changing", t->id);
+    rc = GS_EBUSY;
 fail:
     sqlite3_finalize(st);
     return rc;
 }
 
-int store_terminal_get(store_t *s, const char *id, store_terminal_t *out)
+/* store_terminal_get / store_terminal_info: unseal selects whether the secret is opened. */
+static int terminal_get(store_t *s, const char *id, store_terminal_t *out, int unseal)
 {
     sqlite3_stmt *st = NULL;
     int rc = store__prepare(s->db, "SELECT " TERMINAL_COLS " FROM terminals WHERE id = ?1", &st);
@@ -259,10 +305,20 @@ int store_terminal_get(store_t *s, const char *id, store_terminal_t *out)
         rc = store__db_fail(s->db, "get terminal");
         goto fail;
     }
-    rc = row_terminal(st, out);
+    rc = row_terminal(unseal ? s : NULL, st, out);
 fail:
     sqlite3_finalize(st);
     return rc;
+}
+
+int store_terminal_get(store_t *s, const char *id, store_terminal_t *out)
+{
+    return terminal_get(s, id, out, 1);
+}
+
+int store_terminal_info(store_t *s, const char *id, store_terminal_t *out)
+{
+    return terminal_get(s, id, out, 0);
 }
 
 int store_terminal_list(store_t *s, int (*cb)(void *ud, const store_terminal_t *t), void *ud)
@@ -274,7 +330,7 @@ int store_terminal_list(store_t *s, int (*cb)(void *ud, const store_terminal_t *
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         store_terminal_t t;
-        rc = row_terminal(st, &t);
+        rc = row_terminal(NULL, st, &t);
         if (rc < 0)
             goto fail;
         rc = cb(ud, &t);
@@ -336,15 +392,33 @@ fail:
 int store_terminal_set_secret(store_t *s, const char *id, const uint8_t secret[STORE_SECRET_LEN])
 {
     sqlite3_stmt *st = NULL;
-    int rc = store__prepare(s->db, "UPDATE terminals SET secret = ?2 WHERE id = ?1", &st);
+    uint8_t sealed[STORE_SEALED_LEN];
+    const char *tid = id ? id : "";
+    /* As in store_terminal_add: written only under the database's current key. */
+    int rc = store__prepare(s->db,
+                            "UPDATE terminals SET secret = ?2 WHERE id = ?1"
+                            " AND EXISTS(SELECT 1 FROM master_key WHERE id = 1 AND key_id = ?3)",
+                            &st);
     if (rc < 0)
         goto fail;
-    sqlite3_bind_text(st, 1, id ? id : "", -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, secret, STORE_SECRET_LEN, SQLITE_STATIC);
-    rc = step_done(s->db, st, "set secret");
-    if (rc < 0)
-        goto fail;
-    rc = sqlite3_changes(s->db) ? 0 : GS_ENOTFOUND;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        store__secret_seal(s->key, tid, secret, sealed);
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, tid, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, sealed, sizeof sealed, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 3, s->key->id, STORE_KEY_ID_LEN, SQLITE_STATIC);
+        rc = step_done(s->db, st, "set secret");
+        if (rc < 0)
+            goto fail;
+        if (sqlite3_changes(s->db))
+            goto fail; /* rc == 0 */
+        rc = store__key_refresh(s);
+        if (rc == 0 && attempt == 0)
+            continue; /* the key changed under us (or no such terminal: found out below) */
+        if (rc < 0)
+            goto fail;
+    }
+    rc = GS_ENOTFOUND;
 fail:
     sqlite3_finalize(st);
     return rc;

@@ -20,6 +20,8 @@ typedef struct store store_t;
 
 #define STORE_ID_MAX     32
 #define STORE_SECRET_LEN 32
+#define STORE_KEY_LEN    32 /* master key */
+#define STORE_KEY_ID_LEN 16
 #define STORE_ARGS_MAX   512
 
 /* ---- Lifecycle ---- */
@@ -32,12 +34,22 @@ typedef struct {
                             default when opts is NULL), 0: NORMAL (durable across process crash
                             only) */
     int busy_timeout_ms; /* wait for locks held by other connections; <= 0: 5000 */
+    const char *master_key_file; /* key the terminal secrets are sealed under; NULL:
+                                    data_dir/master.key (format and rules in keys.c and
+                                    docs/operations.md "Secrets and keys") */
+    int key_reset; /* replace a lost master key by a new one, discarding every terminal's
+                      secret (`gridsense key reset`); refused if the key is not lost */
 } store_opts_t;
 
-/* Creates data_dir if missing (mode 0750), opens or creates data_dir/gridsense.db, enables WAL
- * and applies pending schema migrations (numbered, in one transaction each, recorded in
- * schema_version). opts may be NULL for defaults. On failure returns a negative code and writes a
- * one-line reason into err. The caller owns *out and releases it with store_close(). */
+/* Creates data_dir if missing (mode 0700; an existing one and the regular files in it are made
+ * private, 0700 / 0600, logged once), opens or creates data_dir/gridsense.db (0600 whatever the
+ * umask; SQLite gives -wal/-shm the same mode), enables WAL, loads the master key (creating the
+ * key file, 0600, when the database has no sealed secret yet) and applies pending schema
+ * migrations (numbered, in one transaction each, recorded in schema_version; migration 4 seals
+ * plaintext secrets). Refused with GS_ECONFIG and a reason naming the key file when the key file
+ * is missing, unreadable, not 32 bytes, readable by group/others, or not the database's key.
+ * opts may be NULL for defaults. On failure returns a negative code and writes a one-line reason
+ * into err. The caller owns *out and releases it with store_close(). */
 int store_open(const char *data_dir, const store_opts_t *opts, store_t **out, char *err,
                size_t errlen);
 
@@ -47,6 +59,25 @@ void store_close(store_t *s);
 
 /* Returns the schema version after migrations. */
 int store_schema_version(store_t *s);
+
+/* ---- Master key ---- */
+
+/* Re-seals every terminal secret under a new random master key in one transaction, while other
+ * processes (the running server) keep working: the previous key is kept as <key>.old and the new
+ * one written to <key>.new (atomically, 0600) before the commit; after it <key>.new is renamed
+ * over the key file and <key>.old removed. Other processes holding the previous key find the new
+ * one in the key files when they meet a row sealed under it; the secrets themselves do not
+ * change, so sessions stay up. Writes the new key id (32 hex digits + NUL) to new_id_hex.
+ * Returns 0 or a negative code with the reason in err (nothing changed unless err says the
+ * rename failed). Owner thread. */
+int store_key_rotate(store_t *s, char *new_id_hex, char *err, size_t errlen);
+
+/* The id of the master key in use (32 hex digits + NUL): names the key (for backups) without
+ * revealing it. Returns 0. */
+int store_key_id(store_t *s, char out[2 * STORE_KEY_ID_LEN + 1]);
+
+/* The master key file path in use (owned by the store). */
+const char *store_key_path(store_t *s);
 
 /* ---- Terminals (synchronous) ---- */
 
@@ -70,13 +101,20 @@ typedef struct {
  * 0 -> 50, ratios <= 0 -> 1, created_ns 0 -> now. durable_seq is ignored: it starts at the highest
  * seq already stored for the id (0 for a new terminal). */
 int store_terminal_add(store_t *s, const store_terminal_t *t);
-/* Fills *out. GS_ENOTFOUND if absent. */
+/* Fills *out, with the secret unsealed (callers wipe it with sodium_memzero when done).
+ * GS_ENOTFOUND if absent; GS_EAUTH if the stored secret cannot be used (the terminal has none
+ * after a key reset, it does not authenticate under the master key because it was altered or
+ * copied from another row, or its key is in no key file): logged with the reason. */
 int store_terminal_get(store_t *s, const char *id, store_terminal_t *out);
-/* Calls cb for each terminal ordered by id; a non-zero return from cb stops and is returned. */
+/* As store_terminal_get without the secret (all zeros): for display (API, CLI), which then
+ * neither holds the plaintext nor fails for a terminal whose secret cannot be unsealed. */
+int store_terminal_info(store_t *s, const char *id, store_terminal_t *out);
+/* Calls cb for each terminal ordered by id; a non-zero return from cb stops and is returned.
+ * The secret is not unsealed: t->secret is all zeros (use store_terminal_get). */
 int store_terminal_list(store_t *s, int (*cb)(void *ud, const store_terminal_t *t), void *ud);
 /* Removes the terminal and its queued commands (stored data is kept). GS_ENOTFOUND if absent. */
 int store_terminal_remove(store_t *s, const char *id);
-/* Replaces the secret. GS_ENOTFOUND if absent. */
+/* Replaces the secret (sealed under the master key). GS_ENOTFOUND if absent. */
 int store_terminal_set_secret(store_t *s, const char *id, const uint8_t secret[STORE_SECRET_LEN]);
 /* Number of terminals. */
 int store_terminal_count(store_t *s, int64_t *n);

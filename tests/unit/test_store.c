@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -44,7 +45,7 @@ static void rm_rf(const char *path)
 }
 
 /* Number of schema migrations in src/store/db.c: one row each in schema_version. */
-#define SCHEMA_LATEST 3
+#define SCHEMA_LATEST 4
 
 typedef struct {
     char dir[64];
@@ -415,7 +416,7 @@ static void test_open_migrate_reopen(void **state)
     assert_int_equal(stat(dir, &sb), 0);
     assert_true(S_ISDIR(sb.st_mode));
     assert_int_equal(sb.st_mode & 0700, 0700);
-    assert_int_equal(sb.st_mode & 0007, 0); /* created 0750 */
+    assert_int_equal(sb.st_mode & 0077, 0); /* created 0700 */
 
     assert_int_equal(sql_int(dir, "SELECT count(*) FROM schema_version"), SCHEMA_LATEST);
     assert_int_equal(sql_int(dir, "SELECT max(version) FROM schema_version"), SCHEMA_LATEST);
@@ -1171,6 +1172,476 @@ static void test_status_sessions(void **state)
                      1);
 }
 
+/* ---- Secrets at rest (issue 7 section 3) ---- */
+
+static void path_in(char *out, size_t cap, const char *dir, const char *name)
+{
+    snprintf(out, cap, "%s/%s", dir, name);
+}
+
+/* Returns the file's size and mode bits (or -1 when absent). */
+static long file_info(const char *path, unsigned *mode)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return -1;
+    if (mode)
+        *mode = (unsigned)(sb.st_mode & 07777);
+    return (long)sb.st_size;
+}
+
+static void write_file(const char *path, const void *data, size_t n, mode_t mode)
+{
+    unlink(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, data, n), (ssize_t)n);
+    assert_int_equal(fchmod(fd, mode), 0);
+    close(fd);
+}
+
+static size_t read_file(const char *path, uint8_t *buf, size_t cap)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return 0;
+    size_t n = fread(buf, 1, cap, fp);
+    fclose(fp);
+    return n;
+}
+
+/* Does the file contain the byte string? (the whole file is scanned) */
+static int file_contains(const char *path, const uint8_t *needle, size_t n)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return 0;
+    fseek(fp, 0, SEEK_END);
+    long len = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    uint8_t *buf = malloc((size_t)len + 1);
+    size_t got = fread(buf, 1, (size_t)len, fp);
+    fclose(fp);
+    int found = 0;
+    for (size_t i = 0; !found && i + n <= got; i++)
+        found = memcmp(buf + i, needle, n) == 0;
+    free(buf);
+    return found;
+}
+
+/* Runs one statement on a raw connection to dir's database. */
+static void sql_exec(const char *dir, const char *sql)
+{
+    char path[300];
+    sqlite3 *db = NULL;
+    path_in(path, sizeof path, dir, "gridsense.db");
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+static int open_err(const char *dir, const store_opts_t *o, char *err, size_t errlen)
+{
+    store_t *s = (store_t *)1;
+    err[0] = 0;
+    int rc = store_open(dir, o, &s, err, errlen);
+    if (rc == 0)
+        store_close(s);
+    else
+        assert_null(s);
+    return rc;
+}
+
+static void test_secret_sealed_roundtrip(void **state)
+{
+    fixture_t *f = *state;
+    char kpath[300];
+    uint8_t key[64];
+    unsigned mode = 0;
+    store_t *s = open_ok(f->dir);
+    store_terminal_t t = make_terminal("S1"), g;
+    assert_int_equal(store_terminal_add(s, &t), 0);
+    assert_int_equal(store_terminal_get(s, "S1", &g), 0);
+    assert_memory_equal(g.secret, t.secret, STORE_SECRET_LEN);
+
+    /* Stored sealed: 89 bytes (format, key id, nonce, ciphertext + tag), not the plaintext. */
+    assert_int_equal(sql_int(f->dir, "SELECT length(secret) FROM terminals WHERE id = 'S1'"), 89);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM master_key"), 1);
+
+    /* The key file: exactly 32 bytes, 0600, and its id is what the store reports. */
+    path_in(kpath, sizeof kpath, f->dir, "master.key");
+    assert_int_equal(file_info(kpath, &mode), 32);
+    assert_int_equal(mode, 0600);
+    assert_int_equal(read_file(kpath, key, sizeof key), 32);
+    assert_string_equal(store_key_path(s), kpath);
+    char id[33];
+    store_key_id(s, id);
+    assert_int_equal(strlen(id), 32);
+
+    /* Two seals of the same secret differ (fresh nonce); list does not unseal. */
+    assert_int_equal(store_terminal_set_secret(s, "S1", t.secret), 0);
+    assert_int_equal(store_terminal_get(s, "S1", &g), 0);
+    assert_memory_equal(g.secret, t.secret, STORE_SECRET_LEN);
+    assert_int_equal(store_terminal_set_secret(s, "nope", t.secret), GS_ENOTFOUND);
+    store_close(s);
+
+    /* The files never held the plaintext. Read after closing: a descriptor of ours closed while
+     * the store is open would drop its POSIX locks (fcntl(2)). */
+    char dbpath[300], wal[320];
+    path_in(dbpath, sizeof dbpath, f->dir, "gridsense.db");
+    snprintf(wal, sizeof wal, "%s-wal", dbpath);
+    assert_false(file_contains(dbpath, t.secret, STORE_SECRET_LEN));
+    assert_false(file_contains(wal, t.secret, STORE_SECRET_LEN));
+
+    /* Reopen: same key, same secret. */
+    s = open_ok(f->dir);
+    assert_int_equal(store_terminal_get(s, "S1", &g), 0);
+    assert_memory_equal(g.secret, t.secret, STORE_SECRET_LEN);
+    store_close(s);
+}
+
+static void test_secret_wrong_key(void **state)
+{
+    fixture_t *f = *state;
+    char kpath[300], err[1024], copy[300], cdb[320], ckey[320], dbpath[300];
+    uint8_t key[32], other[32];
+    store_t *s = open_ok(f->dir);
+    store_terminal_t t = make_terminal("W1");
+    assert_int_equal(store_terminal_add(s, &t), 0);
+    store_close(s);
+    path_in(kpath, sizeof kpath, f->dir, "master.key");
+    path_in(dbpath, sizeof dbpath, f->dir, "gridsense.db");
+    assert_int_equal(read_file(kpath, key, sizeof key), 32);
+
+    /* The database copied without its key: refused, naming the missing key file. */
+    snprintf(copy, sizeof copy, "%s/copy", f->dir);
+    assert_int_equal(mkdir(copy, 0700), 0);
+    path_in(cdb, sizeof cdb, copy, "gridsense.db");
+    path_in(ckey, sizeof ckey, copy, "master.key");
+    uint8_t *buf = malloc(4 << 20);
+    size_t n = read_file(dbpath, buf, 4 << 20);
+    assert_true(n > 0);
+    write_file(cdb, buf, n, 0600);
+    free(buf);
+    assert_int_equal(open_err(copy, NULL, err, sizeof err), GS_ECONFIG);
+    assert_non_null(strstr(err, ckey));
+    assert_non_null(strstr(err, "is missing"));
+    assert_int_equal(file_info(ckey, NULL), -1); /* not replaced by a new key */
+
+    /* Another key: refused as not the database's key. */
+    for (int i = 0; i < 32; i++)
+        other[i] = (uint8_t)(key[i] ^ 0x5a);
+    write_file(ckey, other, 32, 0600);
+    assert_int_equal(open_err(copy, NULL, err, sizeof err), GS_ECONFIG);
+    assert_non_null(strstr(err, "is not the key of"));
+
+    /* Wrong size, too open, not a regular file: refused with the reason. */
+    write_file(ckey, key, 31, 0600);
+    assert_int_equal(open_err(copy, NULL, err, sizeof err), GS_ECONFIG);
+    assert_non_null(strstr(err, "has 31 bytes, expected exactly 32"));
+    write_file(ckey, key, 32, 0640);
+    assert_int_equal(open_err(copy, NULL, err, sizeof err), GS_ECONFIG);
+    assert_non_null(strstr(err, "mode 0640"));
+    unlink(ckey);
+    assert_int_equal(mkdir(ckey, 0700), 0);
+    assert_int_not_equal(open_err(copy, NULL, err, sizeof err), 0);
+    assert_non_null(strstr(err, ckey));
+    rmdir(ckey);
+
+    /* The right key (given by path, as [security] master_key_file): opens, secret intact. */
+    char elsewhere[300];
+    snprintf(elsewhere, sizeof elsewhere, "%s/elsewhere.key", f->dir);
+    write_file(elsewhere, key, 32, 0400);
+    store_opts_t o = {.sync_full = 1, .master_key_file = elsewhere};
+    s = NULL;
+    assert_int_equal(store_open(copy, &o, &s, err, sizeof err), 0);
+    store_terminal_t g;
+    assert_int_equal(store_terminal_get(s, "W1", &g), 0);
+    assert_memory_equal(g.secret, t.secret, STORE_SECRET_LEN);
+    store_close(s);
+    assert_int_equal(file_info(ckey, NULL), -1); /* the configured file is used, none made */
+}
+
+static void test_secret_moved_row(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->dir);
+    store_terminal_t a = make_terminal("A1"), b = make_terminal("B1"), g;
+    assert_int_equal(store_terminal_add(s, &a), 0);
+    assert_int_equal(store_terminal_add(s, &b), 0);
+    store_close(s);
+    /* A1's sealed secret copied into B1's row: the terminal id is in the AEAD's associated data,
+     * so it does not open as B1's (else whoever can write the database but not read the key
+     * could give B1 the secret A1 knows). */
+    sql_exec(f->dir, "UPDATE terminals SET secret = (SELECT secret FROM terminals WHERE id = "
+                     "'A1') WHERE id = 'B1'");
+    s = open_ok(f->dir);
+    assert_int_equal(store_terminal_get(s, "B1", &g), GS_EAUTH);
+    assert_int_equal(store_terminal_get(s, "A1", &g), 0);
+    assert_memory_equal(g.secret, a.secret, STORE_SECRET_LEN);
+    store_close(s);
+    /* One altered byte of the ciphertext: does not authenticate either. */
+    sql_exec(f->dir, "UPDATE terminals SET secret = substr(secret, 1, 60) || CASE WHEN "
+                     "substr(secret, 61, 1) = X'00' THEN X'01' ELSE X'00' END || "
+                     "substr(secret, 62) WHERE id = 'A1'");
+    s = open_ok(f->dir);
+    assert_int_equal(store_terminal_get(s, "A1", &g), GS_EAUTH);
+    /* Truncated: malformed. */
+    store_close(s);
+    sql_exec(f->dir, "UPDATE terminals SET secret = substr(secret, 1, 40) WHERE id = 'A1'");
+    s = open_ok(f->dir);
+    assert_int_equal(store_terminal_get(s, "A1", &g), GS_EDB);
+    /* A new secret repairs it. */
+    assert_int_equal(store_terminal_set_secret(s, "A1", a.secret), 0);
+    assert_int_equal(store_terminal_get(s, "A1", &g), 0);
+    store_close(s);
+}
+
+/* Turns a current database back into the layout before migration 4 (the same tables without
+ * master_key) with plaintext secrets, as a database written by the previous release. */
+static void make_old_layout(const char *dir, const store_terminal_t *ts, int n)
+{
+    store_t *s = open_ok(dir);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(store_terminal_add(s, &ts[i]), 0);
+    store_close(s);
+    char path[300];
+    path_in(path, sizeof path, dir, "gridsense.db");
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "BEGIN; DROP TABLE master_key;"
+                                  " DELETE FROM schema_version WHERE version >= 4;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    for (int i = 0; i < n; i++) {
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(
+            sqlite3_prepare_v2(db, "UPDATE terminals SET secret = ?2 WHERE id = ?1", -1, &st, NULL),
+            SQLITE_OK);
+        sqlite3_bind_text(st, 1, ts[i].id, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, ts[i].secret, STORE_SECRET_LEN, SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_finalize(st);
+    }
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    char key[300];
+    path_in(key, sizeof key, dir, "master.key");
+    unlink(key); /* the old release had none */
+}
+
+static void test_secret_migration(void **state)
+{
+    fixture_t *f = *state;
+    store_terminal_t ts[3] = {make_terminal("M1"), make_terminal("M2"), make_terminal("M3")};
+    make_old_layout(f->dir, ts, 3);
+    assert_int_equal(sql_int(f->dir, "SELECT max(version) FROM schema_version"), 3);
+    assert_int_equal(sql_int(f->dir, "SELECT length(secret) FROM terminals WHERE id = 'M2'"), 32);
+    int64_t cv0 = sql_int(f->dir, "SELECT version FROM credentials_version");
+
+    /* First start of the new release: key created, secrets sealed in place, same secrets. */
+    store_t *s = open_ok(f->dir);
+    assert_int_equal(store_schema_version(s), SCHEMA_LATEST);
+    for (int i = 0; i < 3; i++) {
+        store_terminal_t g;
+        assert_int_equal(store_terminal_get(s, ts[i].id, &g), 0);
+        assert_memory_equal(g.secret, ts[i].secret, STORE_SECRET_LEN);
+    }
+    store_close(s);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM terminals WHERE length(secret) = 89"),
+                     3);
+    assert_true(sql_int(f->dir, "SELECT version FROM credentials_version") > cv0);
+    char kpath[300], dbpath[300], wal[320];
+    unsigned mode = 0;
+    path_in(kpath, sizeof kpath, f->dir, "master.key");
+    assert_int_equal(file_info(kpath, &mode), 32);
+    assert_int_equal(mode, 0600);
+    /* No plaintext left anywhere in the files (secure_delete, WAL truncated). */
+    path_in(dbpath, sizeof dbpath, f->dir, "gridsense.db");
+    snprintf(wal, sizeof wal, "%s-wal", dbpath);
+    for (int i = 0; i < 3; i++) {
+        assert_false(file_contains(dbpath, ts[i].secret, STORE_SECRET_LEN));
+        assert_false(file_contains(wal, ts[i].secret, STORE_SECRET_LEN));
+    }
+
+    /* A plaintext secret of the wrong length: the migration fails as a whole, nothing sealed. */
+    char dir2[300];
+    snprintf(dir2, sizeof dir2, "%s/two", f->dir);
+    store_terminal_t t2[2] = {make_terminal("N1"), make_terminal("N2")};
+    make_old_layout(dir2, t2, 2);
+    sql_exec(dir2, "UPDATE terminals SET secret = X'0102' WHERE id = 'N2'");
+    char err[512];
+    assert_int_equal(open_err(dir2, NULL, err, sizeof err), GS_EDB);
+    assert_non_null(strstr(err, "N2"));
+    assert_int_equal(sql_int(dir2, "SELECT max(version) FROM schema_version"), 3);
+    assert_int_equal(sql_int(dir2, "SELECT length(secret) FROM terminals WHERE id = 'N1'"), 32);
+}
+
+static void test_key_rotate(void **state)
+{
+    fixture_t *f = *state;
+    char err[512], id0[33], id1[33], kpath[300], oldkey[300];
+    uint8_t k0[32];
+    store_t *server = open_ok(f->dir); /* the running server's connection */
+    store_terminal_t a = make_terminal("R1"), b = make_terminal("R2"), g;
+    assert_int_equal(store_terminal_add(server, &a), 0);
+    assert_int_equal(store_terminal_add(server, &b), 0);
+    store_key_id(server, id0);
+    path_in(kpath, sizeof kpath, f->dir, "master.key");
+    assert_int_equal(read_file(kpath, k0, sizeof k0), 32);
+    int64_t cv0 = 0, cv1 = 0;
+    assert_int_equal(store_credentials_version(server, &cv0), 0);
+
+    /* The admin rotates from another connection while the server's is open. */
+    store_t *admin = open_ok(f->dir);
+    assert_int_equal(store_key_rotate(admin, id1, err, sizeof err), 0);
+    assert_string_not_equal(id0, id1);
+    char id1b[33];
+    store_key_id(admin, id1b);
+    assert_string_equal(id1, id1b);
+    store_close(admin);
+    char side[320];
+    snprintf(side, sizeof side, "%s.old", kpath);
+    assert_int_equal(file_info(side, NULL), -1);
+    snprintf(side, sizeof side, "%s.new", kpath);
+    assert_int_equal(file_info(side, NULL), -1);
+    unsigned mode = 0;
+    assert_int_equal(file_info(kpath, &mode), 32);
+    assert_int_equal(mode, 0600);
+
+    /* The server notices through credentials_version and keeps reading the same secrets with
+     * the new key (loaded from the key file when a row names it). */
+    assert_int_equal(store_credentials_version(server, &cv1), 0);
+    assert_true(cv1 != cv0);
+    assert_int_equal(store_terminal_get(server, "R1", &g), 0);
+    assert_memory_equal(g.secret, a.secret, STORE_SECRET_LEN);
+    store_key_id(server, id1b);
+    assert_string_equal(id1, id1b);
+    store_close(server);
+
+    /* A process still holding the old key that writes a secret: written under the new one. */
+    server = open_ok(f->dir);
+    admin = open_ok(f->dir);
+    assert_int_equal(store_key_rotate(admin, id1, err, sizeof err), 0);
+    store_terminal_t c = make_terminal("R3");
+    assert_int_equal(store_terminal_add(server, &c), 0);
+    assert_int_equal(store_terminal_set_secret(server, "R2", b.secret), 0);
+    store_close(server);
+    store_close(admin);
+    server = open_ok(f->dir);
+    assert_int_equal(store_terminal_get(server, "R3", &g), 0);
+    assert_memory_equal(g.secret, c.secret, STORE_SECRET_LEN);
+    assert_int_equal(store_terminal_get(server, "R2", &g), 0);
+    assert_memory_equal(g.secret, b.secret, STORE_SECRET_LEN);
+    store_close(server);
+
+    /* The retired key no longer opens the database. */
+    snprintf(oldkey, sizeof oldkey, "%s/old.key", f->dir);
+    write_file(oldkey, k0, 32, 0600);
+    store_opts_t o = {.sync_full = 1, .master_key_file = oldkey};
+    assert_int_equal(open_err(f->dir, &o, err, sizeof err), GS_ECONFIG);
+    assert_non_null(strstr(err, "is not the key of"));
+
+    /* A rotation cut short after its commit (the new key only in master.key.new): still opens,
+     * and the next rotation completes it. */
+    uint8_t k1[32];
+    assert_int_equal(read_file(kpath, k1, sizeof k1), 32);
+    snprintf(side, sizeof side, "%s.new", kpath);
+    assert_int_equal(rename(kpath, side), 0);
+    write_file(kpath, k0, 32, 0600); /* master.key holds an older key */
+    server = open_ok(f->dir);
+    assert_int_equal(store_terminal_get(server, "R1", &g), 0);
+    assert_memory_equal(g.secret, a.secret, STORE_SECRET_LEN);
+    /* A rotation that fails in that state (a secret that does not open) must not throw away
+     * the only copy of the database's key with its companion files. */
+    sql_exec(f->dir, "INSERT INTO terminals(id, secret, created_ns) VALUES('BAD', X'00', 1)");
+    assert_int_equal(store_key_rotate(server, id1, err, sizeof err) < 0, 1);
+    assert_non_null(strstr(err, "BAD"));
+    store_close(server);
+    server = open_ok(f->dir);
+    assert_int_equal(store_terminal_get(server, "R1", &g), 0);
+    assert_memory_equal(g.secret, a.secret, STORE_SECRET_LEN);
+    assert_int_equal(store_terminal_remove(server, "BAD"), 0);
+    assert_int_equal(store_key_rotate(server, id1, err, sizeof err), 0);
+    store_close(server);
+    assert_int_equal(file_info(side, NULL), -1);
+    server = open_ok(f->dir);
+    store_key_id(server, id1b);
+    assert_string_equal(id1, id1b);
+    store_close(server);
+}
+
+static void test_key_reset(void **state)
+{
+    fixture_t *f = *state;
+    char err[512], kpath[300];
+    store_t *s = open_ok(f->dir);
+    store_terminal_t a = make_terminal("K1"), g;
+    assert_int_equal(store_terminal_add(s, &a), 0);
+    store_close(s);
+    store_opts_t o = {.sync_full = 1, .key_reset = 1};
+    /* Refused while the key is there. */
+    assert_int_equal(open_err(f->dir, &o, err, sizeof err), GS_ESTATE);
+    assert_non_null(strstr(err, "key rotate"));
+    /* Lost key: a new one, the secrets discarded (each terminal needs a new one). */
+    path_in(kpath, sizeof kpath, f->dir, "master.key");
+    unlink(kpath);
+    s = NULL;
+    assert_int_equal(store_open(f->dir, &o, &s, err, sizeof err), 0);
+    assert_int_equal(store_terminal_get(s, "K1", &g), GS_EAUTH);
+    assert_int_equal(store_terminal_set_secret(s, "K1", a.secret), 0);
+    assert_int_equal(store_terminal_get(s, "K1", &g), 0);
+    assert_memory_equal(g.secret, a.secret, STORE_SECRET_LEN);
+    store_close(s);
+}
+
+static void test_file_modes(void **state)
+{
+    fixture_t *f = *state;
+    char dir[300], p[340];
+    unsigned mode = 0;
+    mode_t old = umask(022);
+    snprintf(dir, sizeof dir, "%s/data", f->dir);
+    store_t *s = open_ok(dir);
+    assert_int_equal(store_writer_start(s, NULL, NULL), 0);
+    store_item_t *it = store_item_new(STORE_ITEM_STATUS);
+    snprintf(it->terminal_id, sizeof it->terminal_id, "X1");
+    assert_int_equal(store_submit(s, it), 0);
+    store_writer_stop(s); /* committed: -wal and -shm exist while the store is open */
+    file_info(dir, &mode);
+    assert_int_equal(mode, 0700);
+    static const char *const names[] = {"gridsense.db", "gridsense.db-wal", "gridsense.db-shm",
+                                        "master.key"};
+    for (int i = 0; i < 4; i++) {
+        path_in(p, sizeof p, dir, names[i]);
+        assert_true(file_info(p, &mode) >= 0);
+        if (mode != 0600)
+            fail_msg("%s has mode %04o with umask 022", p, mode);
+    }
+    store_close(s);
+
+    /* A data dir from the previous release (0755, files 0644): made private at open. */
+    assert_int_equal(chmod(dir, 0755), 0);
+    path_in(p, sizeof p, dir, "gridsense.db");
+    assert_int_equal(chmod(p, 0644), 0);
+    path_in(p, sizeof p, dir, "fftw-wisdom");
+    write_file(p, "(wisdom)", 8, 0644);
+    s = open_ok(dir);
+    store_close(s);
+    file_info(dir, &mode);
+    assert_int_equal(mode, 0700);
+    assert_true(file_info(p, &mode) > 0);
+    assert_int_equal(mode, 0600);
+    path_in(p, sizeof p, dir, "gridsense.db");
+    file_info(p, &mode);
+    assert_int_equal(mode, 0600);
+    umask(old);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -1189,6 +1660,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_stores, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_analysis_results, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_sealed_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_wrong_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_moved_row, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_migration, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_rotate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
