@@ -855,12 +855,10 @@ static void on_command(term_t *t, const gstp_frame_t *f)
         answer(t, c.id, GSTP_RS_ACCEPTED, NULL);
         t->reboot_ids[t->nreboot++] = c.id;
         log_info(t->id, "rebooting (command %llu)", (unsigned long long)c.id);
-        if (!t->rebooting) {
-            t->rebooting = 1;
-            /* close once the ACCEPTED result has left the delay queue */
-            const sim_config_t *cfg = &t->sim->cfg;
-            uv_timer_start(&t->retry, on_tick, cfg->latency_ms + cfg->jitter_ms + 20, 0);
-        }
+        t->rebooting = 1;
+        /* close once the (last) ACCEPTED result has left the delay queue */
+        const sim_config_t *cfg = &t->sim->cfg;
+        uv_timer_start(&t->retry, on_tick, cfg->latency_ms + cfg->jitter_ms + 20, 0);
         break;
     }
     default:
@@ -961,8 +959,19 @@ static void on_welcome(term_t *t, const gstp_frame_t *f)
         t->drop_at_ms = UINT64_MAX;
     log_debug(t->id, "online, session %u, resume %llu, window %u", w.session_id,
               (unsigned long long)w.resume_seq, t->ack_window);
-    for (uint8_t i = 0; i < t->nreboot; i++)
+    /* protocol.md 8.2: RESULTs are not acknowledged, so the final RESULTs of accepted commands
+     * sent in the previous session are sent once more (the server ignores repeats), then the
+     * ones owed since the restart. */
+    for (uint8_t i = 0; i < t->nresend; i++) {
+        cmd_slot_t *c = cmd_find(t, t->resend_ids[i]);
+        if (c && c->status != TERM_RS_PENDING)
+            send_result(t, c);
+    }
+    t->nresend = 0;
+    for (uint8_t i = 0; i < t->nreboot; i++) {
         answer(t, t->reboot_ids[i], GSTP_RS_OK, NULL);
+        t->resend_ids[t->nresend++] = t->reboot_ids[i];
+    }
     t->nreboot = 0;
     pump(t);
 }
@@ -1208,6 +1217,23 @@ static void on_tcp_close(uv_handle_t *h)
     uv_timer_start(&t->retry, on_retry, t->retry_ms, 0);
 }
 
+/* Writes BYE at once, behind what the delay queue already holds (the close that follows drops
+ * the queue, so the BYE goes first and the queued frames are lost with the link). */
+static void send_bye_now(term_t *t, uint16_t reason, const char *msg)
+{
+    gstp_reject_t r = {.reason = reason};
+    snprintf(r.message, sizeof r.message, "%s", msg);
+    link_flush(t);
+    wreq_t *w = link_wreq(t, GSTP_MAX_FRAME);
+    int n = gstp_encode_bye(w->data, GSTP_MAX_FRAME, &r);
+    if (n > 0) {
+        w->len = (uint32_t)n;
+        link_send_direct(t, w);
+    } else {
+        free(w);
+    }
+}
+
 /* Closes the connection; reconnects after delay_ms unless the terminal is stopping. */
 static void term_close(term_t *t, uint64_t delay_ms, const char *why)
 {
@@ -1228,8 +1254,10 @@ static void on_tick(uv_timer_t *h)
         return;
     uint64_t now = now_ms(t);
     if (h == &t->retry) { /* reboot: the ACCEPTED result has been written */
-        if (t->rebooting && t->state == TS_ONLINE)
+        if (t->rebooting && t->state == TS_ONLINE) {
+            send_bye_now(t, GSTP_REJ_SHUTDOWN, "rebooting"); /* protocol.md 6.10 */
             term_close(t, 1000 + term_rand(t) % 1001, "reboot");
+        }
         return;
     }
     generate_due(t);
@@ -1360,19 +1388,8 @@ void term_stop(term_t *t)
 {
     if (t->stopping)
         return;
-    if (t->state == TS_ONLINE) {
-        gstp_reject_t r = {.reason = GSTP_REJ_SHUTDOWN};
-        snprintf(r.message, sizeof r.message, "simulation ended");
-        link_flush(t);
-        wreq_t *w = link_wreq(t, GSTP_MAX_FRAME);
-        int n = gstp_encode_bye(w->data, GSTP_MAX_FRAME, &r);
-        if (n > 0) {
-            w->len = (uint32_t)n;
-            link_send_direct(t, w);
-        } else {
-            free(w);
-        }
-    }
+    if (t->state == TS_ONLINE)
+        send_bye_now(t, GSTP_REJ_SHUTDOWN, "simulation ended");
     t->stopping = 1;
     term_close(t, 0, "stop");
     uv_close((uv_handle_t *)&t->tick, NULL);

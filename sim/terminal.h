@@ -101,6 +101,7 @@ typedef struct term {
     uint8_t time_source, time_quality;
     uint8_t rebooting; /* the current close is a simulated reboot */
     uint8_t nreboot;   /* REBOOT commands to answer OK after the next WELCOME: reboot_ids[] */
+    uint8_t nresend;   /* final RESULTs of accepted commands sent this session: resend_ids[] */
     uint8_t gps_sats;
     uint16_t heartbeat_s, ack_window;
     uint32_t status_interval_s;
@@ -110,6 +111,7 @@ typedef struct term {
     uint8_t secret[GSTP_SECRET_LEN];
     uint64_t rng;
     uint64_t reboot_ids[TERM_REBOOT_MAX]; /* every REBOOT accepted before the restart */
+    uint64_t resend_ids[TERM_REBOOT_MAX]; /* re-sent once after the next WELCOME (8.2) */
     uint64_t next_seq;
     uint64_t acked_seq; /* highest seq acknowledged (ACK or WELCOME.resume_seq) */
     uint64_t last_rx_ms, next_status_ms, drop_at_ms, retry_ms, boot_ms;

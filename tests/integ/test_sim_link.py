@@ -7,7 +7,9 @@
    normally, PROTOCOL/BAD_AUTH/UNKNOWN_ID (REJECT, or BYE after rotate-secret) go to the cap at
    once (they retried after the base delay before);
 3. two REBOOT commands before the restart are both answered ACCEPTED, then both OK in the next
-   session (the second one overwrote the first before); a repeated id gets the stored RESULT;
+   session (the second one overwrote the first before); the terminal says BYE SHUTDOWN before it
+   restarts (6.10); the final RESULTs are sent once more in the session after (8.2: RESULTs are
+   not acknowledged), and not again in the one after that; a repeated id gets the stored RESULT;
 4. --latency-ms delays incoming frames too: a PING -> PONG round trip takes 2 x latency (it took
    1 x before), and a BYE sent just before the server closes is still acted on.
 """
@@ -91,12 +93,26 @@ def reboot_twice(data):
         c.send(cmd(7) + cmd(8))
         r = c.results(2)
         check(sorted(r) == [(7, 1), (8, 1)], "both REBOOTs answered ACCEPTED: %r" % r)
+        p = c.expect(BYE, timeout=15, what="BYE before the restart")
+        check(reject_reason(p) == "SHUTDOWN", "terminal says BYE SHUTDOWN before it restarts")
         check(c.wait_eof(15) is not None, "terminal restarts (closes the connection)")
         c.close()
         c, _ = sp.accept(what="after the reboot")
         c.handshake(session=2)
         r = c.results(2)
         check(sorted(r) == [(7, 0), (8, 0)], "after the restart both REBOOTs answered OK: %r" % r)
+        time.sleep(0.5)
+        c.close()  # the session breaks: the OKs may have been lost with it
+        c, _ = sp.accept(what="after a broken session")
+        c.handshake(session=3)
+        r = c.results(2)
+        check(sorted(r) == [(7, 0), (8, 0)], "final RESULTs re-sent once in the next session: %r" % r)
+        time.sleep(0.5)
+        c.close()
+        c, _ = sp.accept(what="one more session")
+        c.handshake(session=4)
+        r = c.results(1, timeout=3)
+        check(r == [], "and not again in the session after that")
         c.send(cmd(7))  # a repeated id (an older server re-sending): stored RESULT, no new reboot
         r = c.results(1)
         check(r == [(7, 0)], "repeated REBOOT id answered from the stored result: %r" % r)
