@@ -1021,6 +1021,18 @@ static void on_reject(term_t *t, const gstp_frame_t *f)
 
 static void on_frame(term_t *t, const gstp_frame_t *f)
 {
+    /* protocol.md 6.3: from CHALLENGE on every frame carries the session version (this
+     * simulator speaks only GSTP_VERSION). Another one ends a handshake; once established the
+     * frame is answered with ERROR UNEXPECTED and ignored (an ERROR is never answered). */
+    if ((t->state == TS_AUTH || t->state == TS_ONLINE) && f->version != GSTP_VERSION) {
+        log_warn(t->id, "%s with header version %u in a version %u session",
+                 gstp_type_name(f->type), f->version, GSTP_VERSION);
+        if (t->state == TS_AUTH)
+            term_close(t, backoff_ms(t), "wrong header version");
+        else if (f->type != GSTP_ERROR)
+            send_error(t, GSTP_ERR_UNEXPECTED, f->type, "header version is not the session's");
+        return;
+    }
     switch (f->type) {
     case GSTP_CHALLENGE:
         if (t->state != TS_HELLO)

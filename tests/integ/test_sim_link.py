@@ -10,7 +10,9 @@
    session (the second one overwrote the first before); the terminal says BYE SHUTDOWN before it
    restarts (6.10); the final RESULTs are sent once more in the session after (8.2: RESULTs are
    not acknowledged), and not again in the one after that; a repeated id gets the stored RESULT;
-4. --latency-ms delays incoming frames too: a PING -> PONG round trip takes 2 x latency (it took
+4. header version (6.3): once established, a PING with header version 2 in a version-1 session
+   gets ERROR UNEXPECTED and no PONG;
+5. --latency-ms delays incoming frames too: a PING -> PONG round trip takes 2 x latency (it took
    1 x before), and a BYE sent just before the server closes is still acted on.
 """
 import struct
@@ -122,6 +124,28 @@ def reboot_twice(data):
         sp.stop()
 
 
+def header_version(data):
+    sp = SimPeer(data)
+    try:
+        c, _ = sp.accept(what="first")
+        c.handshake()
+        c.send(frame(PING, struct.pack("<Iq", 5, time.time_ns()), version=2))
+        c.send(frame(PING, struct.pack("<Iq", 6, time.time_ns())))
+        got = []
+        deadline = time.monotonic() + 10
+        while len(got) < 2 and time.monotonic() < deadline:
+            t, p = c.recv_frame(1)
+            if t == ERROR:
+                got.append(("ERROR", struct.unpack_from("<HB", p, 0)))
+            elif t == PONG:
+                got.append(("PONG", struct.unpack_from("<I", p, 0)[0]))
+        check(got == [("ERROR", (3, PING)), ("PONG", 6)],
+              "PING with header version 2: ERROR UNEXPECTED, no PONG; version 1 answered: %r" % got)
+        c.close()
+    finally:
+        sp.stop()
+
+
 def latency_both_ways(data):
     sp = SimPeer(data, ["--latency-ms", "700", "--backoff-min-ms", "200"])
     try:
@@ -158,6 +182,7 @@ def main():
         handshake_timeouts(data)
         reject_actions(data)
         reboot_twice(data)
+        header_version(data)
         latency_both_ways(data)
 
 
