@@ -17,15 +17,14 @@
 #include "core/log.h"
 #include "core/util.h"
 
-#define HANDSHAKE_TIMEOUT_MS 30000u
-#define IDLE_TICK_MS         1000u
-#define MAX_CATCHUP_BLOCKS   20
-#define MAX_LAG_S            10 /* further behind real time than this: jump to now */
-#define HIST_CYCLES          10 /* pretrigger history, cycles; CAPTURE PRETRIGGER <= this */
-#define EVENT_CYCLES         10 /* detector-triggered EVENT length */
-#define EVENT_PRE_CYCLES     2
-#define CAPTURE_MAX_CYCLES   100
-#define NCH                  SIG_NCH
+#define IDLE_TICK_MS       1000u
+#define MAX_CATCHUP_BLOCKS 20
+#define MAX_LAG_S          10 /* further behind real time than this: jump to now */
+#define HIST_CYCLES        10 /* pretrigger history, cycles; CAPTURE PRETRIGGER <= this */
+#define EVENT_CYCLES       10 /* detector-triggered EVENT length */
+#define EVENT_PRE_CYCLES   2
+#define CAPTURE_MAX_CYCLES 100
+#define NCH                SIG_NCH
 
 static uint8_t rx_shared[64 * 1024]; /* read buffer shared by all terminals (loop thread) */
 
@@ -61,18 +60,29 @@ static uint32_t cycles_to_samples(const sim_t *s, uint32_t cycles)
     return (uint32_t)(((uint64_t)cycles * s->cfg.rate + s->cfg.nominal_hz / 2) / s->cfg.nominal_hz);
 }
 
-/* Full-jitter exponential backoff (delay uniform in [0, min(max, min * 2^attempt)]). */
+/* Exponential backoff with jitter (protocol.md 9.4): delay d = min(max, min * 2^attempt), the
+ * wait uniform in [d/2, d]; each call counts one more failed attempt. The count is reset only
+ * after a session stayed ESTABLISHED for TERM_STABLE_MS (see on_tick), not at WELCOME: a server
+ * that welcomes and then drops every session must still see the terminals back off. */
 static uint64_t backoff_ms(term_t *t)
 {
     const sim_config_t *c = &t->sim->cfg;
-    uint64_t cap = c->backoff_min_ms;
-    for (uint32_t i = 0; i < t->attempt && cap < c->backoff_max_ms; i++)
-        cap *= 2;
-    if (cap > c->backoff_max_ms)
-        cap = c->backoff_max_ms;
+    uint64_t d = c->backoff_min_ms;
+    for (uint32_t i = 0; i < t->attempt && d < c->backoff_max_ms; i++)
+        d *= 2;
+    if (d > c->backoff_max_ms)
+        d = c->backoff_max_ms;
     if (t->attempt < 64)
         t->attempt++;
-    return term_rand(t) % (cap + 1);
+    return d / 2 + term_rand(t) % (d - d / 2 + 1); /* uniform in [d/2, d] */
+}
+
+/* A configuration problem (protocol.md 6.8: PROTOCOL, VERSION, BAD_CONFIG, UNKNOWN_ID,
+ * BAD_AUTH) does not go away by retrying soon: back off to the cap at once, and stay there. */
+static uint64_t backoff_cap_ms(term_t *t)
+{
+    t->attempt = 64;
+    return backoff_ms(t);
 }
 
 static double rand_unit(term_t *t)
@@ -341,6 +351,8 @@ static void pump(term_t *t)
 {
     while (t->state == TS_ONLINE && t->inflight < t->count && t->inflight < send_window(t) &&
            link_queued(t) < SIM_WQ_LIMIT) {
+        if (t->inflight == 0)
+            t->ack_wait_ms = now_ms(t); /* the ACK timeout runs from the first block in flight */
         if (send_block(t, ring_at(t, t->inflight)) < 0)
             return;
         t->inflight++;
@@ -395,6 +407,7 @@ static void retire(term_t *t, uint64_t upto, int measure, const char *what)
 
 static void on_ack(term_t *t, uint64_t seq)
 {
+    t->ack_wait_ms = now_ms(t);
     retire(t, seq, 1, "ACK");
     if (seq > t->acked_seq)
         t->acked_seq = seq;
@@ -832,12 +845,18 @@ static void on_command(term_t *t, const gstp_frame_t *f)
         break;
     }
     case GSTP_VERB_REBOOT: {
+        /* Every REBOOT accepted before the restart is answered OK after it (protocol.md 8.2):
+         * a second one arriving while the first is pending (both queued while offline, or sent
+         * back to back) must not make the first one's id be forgotten. */
+        if (t->nreboot == TERM_REBOOT_MAX) {
+            answer_msg(t, c.id, GSTP_RS_BUSY, "too many reboots pending");
+            break;
+        }
         answer(t, c.id, GSTP_RS_ACCEPTED, NULL);
-        t->has_reboot = 1;
-        t->reboot_id = c.id;
-        t->rebooting = 1;
+        t->reboot_ids[t->nreboot++] = c.id;
         log_info(t->id, "rebooting (command %llu)", (unsigned long long)c.id);
-        /* close once the ACCEPTED result has left the delay queue */
+        t->rebooting = 1;
+        /* close once the (last) ACCEPTED result has left the delay queue */
         const sim_config_t *cfg = &t->sim->cfg;
         uv_timer_start(&t->retry, on_tick, cfg->latency_ms + cfg->jitter_ms + 20, 0);
         break;
@@ -928,9 +947,10 @@ static void on_welcome(term_t *t, const gstp_frame_t *f)
         t->acked_seq = w.resume_seq;
     t->inflight = 0;
     t->state = TS_ONLINE;
-    t->attempt = 0;
     s->st.online++;
     uint64_t now = now_ms(t);
+    t->online_since_ms = now; /* the backoff resets after TERM_STABLE_MS of this (on_tick) */
+    t->ack_wait_ms = now;
     t->next_status_ms = now + term_rand(t) % ((uint64_t)t->status_interval_s * 1000 + 1);
     if (s->cfg.disconnect_every_s > 0)
         t->drop_at_ms =
@@ -939,10 +959,20 @@ static void on_welcome(term_t *t, const gstp_frame_t *f)
         t->drop_at_ms = UINT64_MAX;
     log_debug(t->id, "online, session %u, resume %llu, window %u", w.session_id,
               (unsigned long long)w.resume_seq, t->ack_window);
-    if (t->has_reboot) {
-        t->has_reboot = 0;
-        answer(t, t->reboot_id, GSTP_RS_OK, NULL);
+    /* protocol.md 8.2: RESULTs are not acknowledged, so the final RESULTs of accepted commands
+     * sent in the previous session are sent once more (the server ignores repeats), then the
+     * ones owed since the restart. */
+    for (uint8_t i = 0; i < t->nresend; i++) {
+        cmd_slot_t *c = cmd_find(t, t->resend_ids[i]);
+        if (c && c->status != TERM_RS_PENDING)
+            send_result(t, c);
     }
+    t->nresend = 0;
+    for (uint8_t i = 0; i < t->nreboot; i++) {
+        answer(t, t->reboot_ids[i], GSTP_RS_OK, NULL);
+        t->resend_ids[t->nresend++] = t->reboot_ids[i];
+    }
+    t->nreboot = 0;
     pump(t);
 }
 
@@ -957,7 +987,20 @@ static void on_reject(term_t *t, const gstp_frame_t *f)
     }
     if (!bye)
         t->sim->st.auth_rejected++;
-    uint64_t delay = backoff_ms(t), after = (uint64_t)r.retry_after_s * 1000;
+    /* protocol.md 6.8, the terminal's action per reason */
+    uint64_t delay, after = (uint64_t)r.retry_after_s * 1000;
+    switch (r.reason) {
+    case GSTP_REJ_PROTOCOL:
+    case GSTP_REJ_VERSION:
+    case GSTP_REJ_BAD_CONFIG:
+    case GSTP_REJ_UNKNOWN_ID:
+    case GSTP_REJ_BAD_AUTH:
+        delay = backoff_cap_ms(t); /* a configuration problem: retrying soon cannot help */
+        break;
+    default: /* TIMEOUT, DEAD, SHUTDOWN, BUSY, RATE_LIMIT, and reasons of later versions */
+        delay = backoff_ms(t);
+        break;
+    }
     if (after > delay)
         delay = after;
     if (bye && r.reason == GSTP_REJ_REPLACED && delay < t->sim->cfg.backoff_max_ms) {
@@ -978,6 +1021,18 @@ static void on_reject(term_t *t, const gstp_frame_t *f)
 
 static void on_frame(term_t *t, const gstp_frame_t *f)
 {
+    /* protocol.md 6.3: from CHALLENGE on every frame carries the session version (this
+     * simulator speaks only GSTP_VERSION). Another one ends a handshake; once established the
+     * frame is answered with ERROR UNEXPECTED and ignored (an ERROR is never answered). */
+    if ((t->state == TS_AUTH || t->state == TS_ONLINE) && f->version != GSTP_VERSION) {
+        log_warn(t->id, "%s with header version %u in a version %u session",
+                 gstp_type_name(f->type), f->version, GSTP_VERSION);
+        if (t->state == TS_AUTH)
+            term_close(t, backoff_ms(t), "wrong header version");
+        else if (f->type != GSTP_ERROR)
+            send_error(t, GSTP_ERR_UNEXPECTED, f->type, "header version is not the session's");
+        return;
+    }
     switch (f->type) {
     case GSTP_CHALLENGE:
         if (t->state != TS_HELLO)
@@ -1058,17 +1113,27 @@ static int session_open(const term_t *t)
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     term_t *t = stream->data;
-    if (nread < 0) {
-        if (nread != UV_EOF)
-            log_debug(t->id, "read: %s", uv_strerror((int)nread));
-        term_close(t, backoff_ms(t), nread == UV_EOF ? "server closed" : "read error");
-        return;
-    }
     if (nread == 0)
         return;
+    /* through the link: --latency-ms/--jitter-ms delay what the terminal hears, too */
+    int rc = nread < 0 ? link_recv(t, NULL, 0, (int)nread)
+                       : link_recv(t, (const uint8_t *)buf->base, (size_t)nread, 0);
+    if (rc < 0)
+        term_close(t, backoff_ms(t), "receive queue full");
+}
+
+void term_received(term_t *t, const uint8_t *data, size_t n, int eof)
+{
+    if (eof) {
+        if (eof != UV_EOF)
+            log_debug(t->id, "read: %s", uv_strerror(eof));
+        term_close(t, backoff_ms(t), eof == UV_EOF ? "server closed" : "read error");
+        return;
+    }
+    if (n == 0 || !session_open(t))
+        return;
     t->last_rx_ms = now_ms(t);
-    const uint8_t *p = (const uint8_t *)buf->base;
-    size_t n = (size_t)nread;
+    const uint8_t *p = data;
     while (n > 0 && session_open(t)) {
         size_t used = gstp_decoder_feed(&t->dec, p, n);
         p += used;
@@ -1110,6 +1175,7 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     t->state = TS_HELLO;
+    t->hs_start_ms = now_ms(t); /* CHALLENGE and WELCOME are due within the handshake timeout */
     send_hello(t);
 }
 
@@ -1129,6 +1195,7 @@ static void connect_now(term_t *t)
     t->creq.data = t;
     t->state = TS_CONNECTING;
     t->last_rx_ms = now_ms(t);
+    t->hs_start_ms = t->last_rx_ms;
     rc = uv_tcp_connect(&t->creq, &t->tcp, (const struct sockaddr *)&t->sim->addr, on_connect);
     if (rc < 0) {
         log_debug(t->id, "connect: %s", uv_strerror(rc));
@@ -1162,6 +1229,23 @@ static void on_tcp_close(uv_handle_t *h)
     uv_timer_start(&t->retry, on_retry, t->retry_ms, 0);
 }
 
+/* Writes BYE at once, behind what the delay queue already holds (the close that follows drops
+ * the queue, so the BYE goes first and the queued frames are lost with the link). */
+static void send_bye_now(term_t *t, uint16_t reason, const char *msg)
+{
+    gstp_reject_t r = {.reason = reason};
+    snprintf(r.message, sizeof r.message, "%s", msg);
+    link_flush(t);
+    wreq_t *w = link_wreq(t, GSTP_MAX_FRAME);
+    int n = gstp_encode_bye(w->data, GSTP_MAX_FRAME, &r);
+    if (n > 0) {
+        w->len = (uint32_t)n;
+        link_send_direct(t, w);
+    } else {
+        free(w);
+    }
+}
+
 /* Closes the connection; reconnects after delay_ms unless the terminal is stopping. */
 static void term_close(term_t *t, uint64_t delay_ms, const char *why)
 {
@@ -1182,17 +1266,26 @@ static void on_tick(uv_timer_t *h)
         return;
     uint64_t now = now_ms(t);
     if (h == &t->retry) { /* reboot: the ACCEPTED result has been written */
-        if (t->rebooting && t->state == TS_ONLINE)
+        if (t->rebooting && t->state == TS_ONLINE) {
+            send_bye_now(t, GSTP_REJ_SHUTDOWN, "rebooting"); /* protocol.md 6.10 */
             term_close(t, 1000 + term_rand(t) % 1001, "reboot");
+        }
         return;
     }
     generate_due(t);
     switch (t->state) {
-    case TS_CONNECTING:
+    case TS_CONNECTING: /* protocol.md 6.1, terminal-side timeouts */
+        if (now - t->hs_start_ms > TERM_CONNECT_TIMEOUT_MS)
+            term_close(t, backoff_ms(t), "connect timeout");
+        break;
     case TS_HELLO:
     case TS_AUTH:
-        if (now - t->last_rx_ms > HANDSHAKE_TIMEOUT_MS)
+        if (now - t->hs_start_ms > TERM_HANDSHAKE_TIMEOUT_MS) {
+            log_info(t->id, "no %s within %u s of HELLO, reconnecting",
+                     t->state == TS_HELLO ? "CHALLENGE" : "WELCOME",
+                     TERM_HANDSHAKE_TIMEOUT_MS / 1000);
             term_close(t, backoff_ms(t), "handshake timeout");
+        }
         break;
     case TS_ONLINE:
         if (now - t->last_rx_ms > 3000ull * t->heartbeat_s) {
@@ -1200,6 +1293,14 @@ static void on_tick(uv_timer_t *h)
             term_close(t, backoff_ms(t), "heartbeat timeout");
             break;
         }
+        if (t->inflight > 0 && now - t->ack_wait_ms > TERM_ACK_TIMEOUT_MS) {
+            log_info(t->id, "no ACK for %u s with blocks in flight, reconnecting",
+                     TERM_ACK_TIMEOUT_MS / 1000);
+            term_close(t, backoff_ms(t), "ack timeout");
+            break;
+        }
+        if (t->attempt && now - t->online_since_ms >= TERM_STABLE_MS)
+            t->attempt = 0; /* protocol.md 9.4: stable for 60 s, the backoff starts over */
         if (now >= t->drop_at_ms) {
             term_close(t, backoff_ms(t), "simulated link loss");
             break;
@@ -1265,7 +1366,8 @@ int term_init(term_t *t, sim_t *sim, uint32_t index, const char *id, const uint8
     uv_timer_init(sim->loop, &t->tick);
     uv_timer_init(sim->loop, &t->retry);
     uv_timer_init(sim->loop, &t->delay);
-    t->tick.data = t->retry.data = t->delay.data = t;
+    uv_timer_init(sim->loop, &t->rx_delay);
+    t->tick.data = t->retry.data = t->delay.data = t->rx_delay.data = t;
     t->tcp.data = t;
     t->state = TS_IDLE;
     return 0;
@@ -1298,24 +1400,14 @@ void term_stop(term_t *t)
 {
     if (t->stopping)
         return;
-    if (t->state == TS_ONLINE) {
-        gstp_reject_t r = {.reason = GSTP_REJ_SHUTDOWN};
-        snprintf(r.message, sizeof r.message, "simulation ended");
-        link_flush(t);
-        wreq_t *w = link_wreq(t, GSTP_MAX_FRAME);
-        int n = gstp_encode_bye(w->data, GSTP_MAX_FRAME, &r);
-        if (n > 0) {
-            w->len = (uint32_t)n;
-            link_send_direct(t, w);
-        } else {
-            free(w);
-        }
-    }
+    if (t->state == TS_ONLINE)
+        send_bye_now(t, GSTP_REJ_SHUTDOWN, "simulation ended");
     t->stopping = 1;
     term_close(t, 0, "stop");
     uv_close((uv_handle_t *)&t->tick, NULL);
     uv_close((uv_handle_t *)&t->retry, NULL);
     uv_close((uv_handle_t *)&t->delay, NULL);
+    uv_close((uv_handle_t *)&t->rx_delay, NULL);
 }
 
 void term_free(term_t *t)

@@ -62,6 +62,24 @@ typedef struct {
     uint8_t tlv[TERM_CMD_TLV_MAX];
 } cmd_slot_t;
 
+/* Received bytes (or the end of the stream) waiting out --latency-ms/--jitter-ms. */
+typedef struct rxq {
+    struct rxq *next;
+    uint64_t due_ms; /* loop time at which the terminal gets them */
+    int eof;         /* 0, or the libuv read error / UV_EOF that ended the stream */
+    uint32_t len;
+    uint8_t data[];
+} rxq_t;
+
+/* REBOOT commands remembered across one restart (each is answered OK after it). */
+#define TERM_REBOOT_MAX 8
+
+/* Terminal-side timeouts and backoff rules of docs/protocol.md 6.1 and 9.4. */
+#define TERM_CONNECT_TIMEOUT_MS   20000u  /* TCP connect */
+#define TERM_HANDSHAKE_TIMEOUT_MS 12000u  /* HELLO sent -> CHALLENGE and WELCOME */
+#define TERM_ACK_TIMEOUT_MS       120000u /* blocks in flight and no ACK for this long */
+#define TERM_STABLE_MS            60000u  /* ESTABLISHED this long: the backoff starts over */
+
 typedef enum {
     TS_IDLE = 0,   /* not started, or stopped */
     TS_CONNECTING, /* TCP connect in progress */
@@ -81,8 +99,9 @@ typedef struct term {
     uint8_t welcomed_once;
     uint8_t stopping; /* term_stop() called: never reconnect */
     uint8_t time_source, time_quality;
-    uint8_t rebooting;  /* the current close is a simulated reboot */
-    uint8_t has_reboot; /* reboot_id must be answered OK after the next WELCOME */
+    uint8_t rebooting; /* the current close is a simulated reboot */
+    uint8_t nreboot;   /* REBOOT commands to answer OK after the next WELCOME: reboot_ids[] */
+    uint8_t nresend;   /* final RESULTs of accepted commands sent this session: resend_ids[] */
     uint8_t gps_sats;
     uint16_t heartbeat_s, ack_window;
     uint32_t status_interval_s;
@@ -91,15 +110,19 @@ typedef struct term {
     char id[GSTP_MAX_ID + 1];
     uint8_t secret[GSTP_SECRET_LEN];
     uint64_t rng;
-    uint64_t reboot_id;
+    uint64_t reboot_ids[TERM_REBOOT_MAX]; /* every REBOOT accepted before the restart */
+    uint64_t resend_ids[TERM_REBOOT_MAX]; /* re-sent once after the next WELCOME (8.2) */
     uint64_t next_seq;
     uint64_t acked_seq; /* highest seq acknowledged (ACK or WELCOME.resume_seq) */
     uint64_t last_rx_ms, next_status_ms, drop_at_ms, retry_ms, boot_ms;
+    uint64_t hs_start_ms;     /* connect started (CONNECTING) or HELLO sent (HELLO, AUTH) */
+    uint64_t online_since_ms; /* WELCOME received; the backoff resets after TERM_STABLE_MS */
+    uint64_t ack_wait_ms;     /* last ACK, or first block sent with none in flight */
     uint32_t session_id;
     int16_t rsrp_dbm, temp_c10;
     uv_tcp_t tcp;
     uv_connect_t creq;
-    uv_timer_t tick, retry, delay;
+    uv_timer_t tick, retry, delay, rx_delay;
     /* retransmit ring, lazily allocated: blocks [head, head + count) in seq order */
     blk_t **ring;
     uint32_t head, count, inflight; /* inflight: ring blocks [head, head+inflight) sent */
@@ -107,6 +130,10 @@ typedef struct term {
     wreq_t *dq_head, *dq_tail;
     uint32_t dq_bytes;
     uint64_t dq_last_due;
+    /* incoming delay queue: received bytes wait here with the same latency and jitter */
+    struct rxq *rq_head, *rq_tail;
+    uint32_t rq_bytes;
+    uint64_t rq_last_due;
     /* sample history (last hist_cap sets before sig index) for pretrigger, lazily allocated */
     int16_t *hist;
     uint32_t hist_cap;
@@ -169,8 +196,16 @@ wreq_t *link_wreq(term_t *t, uint32_t cap);
 /* Bytes queued for sending (libuv write queue plus the delay queue). */
 size_t link_queued(const term_t *t);
 
-/* Drops every frame still in the delay queue (connection closed). */
+/* Drops every frame still in the delay queues, both directions (connection closed). */
 void link_flush(term_t *t);
+
+/* Link layer (impair.c): hands received bytes to the terminal, directly or after the configured
+ * latency and jitter (order kept). eof != 0 ends the stream (UV_EOF or a read error) after the
+ * bytes queued before it. Returns 0, or UV_ENOBUFS when more than SIM_WQ_HARD bytes wait. */
+int link_recv(term_t *t, const uint8_t *data, size_t n, int eof);
+
+/* Called by the link layer with bytes whose delay has passed (or eof != 0: the stream ended). */
+void term_received(term_t *t, const uint8_t *data, size_t n, int eof);
 
 /* Called by the link layer when a block's last chunk was handed to the socket. */
 void term_block_written(term_t *t, uint64_t seq);
