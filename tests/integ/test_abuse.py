@@ -290,7 +290,8 @@ def reassembly_hogs(srv, h, sec):
     for i in range(1, NHOGS + 1):
         tid = "R%04d" % i
         c = RawClient(srv.tport)
-        t, _ = c.login(tid, sec[tid])
+        # the HELLO declares the 16 channels its blocks carry (a block's channels must be)
+        t, _ = c.login(tid, sec[tid], hello_payload(tid, nch=BIG_NCH))
         if t != WELCOME:
             fail("hog %s could not log in (%r)" % (tid, t))
         c.send(big_chunk(1, t0, 0))
