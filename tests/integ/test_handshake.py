@@ -457,6 +457,14 @@ def protocol_checks(srv, data, secrets):
     wait_for(lambda: "HELLO ratios VT 100 CT 200 differ from provisioned VT 100 CT 400" in srv.log(),
              10, "ratio conflict logged")
     print("ok: ratio conflict logged")
+    st, j = srv.json("/api/v1/terminals/F60")
+    check(st == 200 and j.get("config_conflict") is True and j.get("reported_ct_ratio") == 200 and
+          j.get("reported_vt_ratio") == 100 and j.get("ct_ratio") == 400 and j.get("nominal_hz") == 60,
+          "API: provisioned ratios kept, reported ones shown, config_conflict true (%r)"
+          % {k: j.get(k) for k in ("ct_ratio", "reported_ct_ratio", "config_conflict")})
+    st, j = srv.json("/api/v1/terminals/P0001")
+    check(j.get("config_conflict") is False and j.get("reported_vt_ratio") is None,
+          "API: no ratios reported, no conflict")
     c.close()
 
 
