@@ -892,7 +892,7 @@ static void on_block(sess_t *s, const gstp_frame_t *f)
              * rather than pause everyone; the terminal re-sends the block later. */
             log_limited(LOG_WARN, s->ip, "%s: reassembly memory full (%zu bytes), asking to retry",
                         who(s), g->reasm_bytes);
-            send_reject(s, 1, GSTP_REJ_BUSY, 10, "server busy, retry later");
+            send_reject(s, 1, GSTP_REJ_BUSY, 5, "server busy, retry later"); /* decision 9 */
             sess_close(s, "reassembly full");
             return;
         }
