@@ -226,7 +226,8 @@ static void sess_write(sess_t *s, const uint8_t *frame, int len)
     int rc = uv_write(&w->req, (uv_stream_t *)&s->tcp, &w->buf, 1, write_cb);
     if (rc < 0) {
         free(w);
-        log_debug(who(s), "write failed: %s", uv_strerror(rc));
+        if (log_get_level() >= LOG_DEBUG)
+            log_limited(LOG_DEBUG, s->ip, "%s: write failed: %s", who(s), uv_strerror(rc));
         close_asap(s, "write error");
         return;
     }
@@ -360,6 +361,7 @@ static void sess_free_cb(uv_handle_t *h)
         s->next->prev = s->prev;
     free(s->decbuf);
     free(s->hello);
+    sodium_memzero(s->secret, sizeof s->secret); /* a handshake may end before AUTH wiped it */
     free(s);
     g->open_handles--;
     maybe_finish_stop(g);
@@ -709,7 +711,9 @@ static void on_auth(sess_t *s, const gstp_frame_t *f)
     term_t *t = term_get(g, s->hello_id);
     if (t->sess) {
         sess_t *old = t->sess;
-        log_info(t->id, "new login from %s replaces session from %s", s->remote, old->remote);
+        /* Two devices sharing an id replace each other in a loop: rate-limited. */
+        log_limited(LOG_INFO, s->ip, "%s: new login from %s replaces session from %s", t->id,
+                    s->remote, old->remote);
         g->st_.sessions_replaced++;
         send_reject(old, 1, GSTP_REJ_REPLACED, 0, "replaced by a newer session");
         sess_close(old, "replaced");
@@ -1316,7 +1320,7 @@ static void on_connection(uv_stream_t *server, int status)
 {
     gw_t *g = server->data;
     if (status < 0) {
-        log_warn(NULL, "accept error: %s", uv_strerror(status));
+        log_limited(LOG_WARN, "accept", "accept error: %s", uv_strerror(status)); /* EMFILE floods */
         return;
     }
     sess_t *s = xcalloc(1, sizeof *s);
