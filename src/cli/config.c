@@ -92,7 +92,7 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
                            key[4] == 'p' ? "terminals.max_per_ip"
                                          : "terminals.max_connections_per_address");
         if (strcmp(key, "max_handshakes_per_address") == 0)
-            return set_int(value, 1, 1000000, &g->max_handshakes_per_ip, err, errlen,
+            return set_int(value, 1, 1000000, &g->max_hs_per_ip, err, errlen,
                            "terminals.max_handshakes_per_address");
         if (strcmp(key, "auth_fail_per_ip") == 0)
             return set_int(value, 1, 1000000, &g->auth_fail_per_ip, err, errlen,

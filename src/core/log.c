@@ -91,8 +91,8 @@ typedef struct {
     char key[64];           /* source, truncated; "" = free */
     long long window_start; /* start of the source's current window */
     long long last_used;
-    int count;              /* lines written in the window */
-    int level;              /* level of the last suppressed line */
+    int count; /* lines written in the window */
+    int level; /* level of the last suppressed line */
     unsigned long suppressed;
 } ll_slot_t;
 
@@ -127,8 +127,8 @@ static void ll_global_roll(long long now)
     if (now - ll_global_start >= LL_WINDOW) {
         if (ll_global_suppressed)
             log_msg((log_level_t)ll_global_level, "*",
-                    "suppressed %lu similar messages from * in the last %d s",
-                    ll_global_suppressed, LOG_LIMIT_WINDOW_S);
+                    "suppressed %lu similar messages from * in the last %d s", ll_global_suppressed,
+                    LOG_LIMIT_WINDOW_S);
         ll_global_start = now;
         ll_global_count = 0;
         ll_global_suppressed = 0;
@@ -155,8 +155,8 @@ static void ll_summary(ll_slot_t *sl, long long now)
         return;
     if (ll_global_take(now, sl->level))
         log_msg((log_level_t)sl->level, sl->key,
-                "suppressed %lu similar messages from %s in the last %d s", sl->suppressed,
-                sl->key, LOG_LIMIT_WINDOW_S);
+                "suppressed %lu similar messages from %s in the last %d s", sl->suppressed, sl->key,
+                LOG_LIMIT_WINDOW_S);
     else
         ll_global_suppressed += sl->suppressed - 1; /* the take above counted one */
     sl->suppressed = 0;

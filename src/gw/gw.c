@@ -64,7 +64,7 @@ struct sess {
     int handle_closing; /* uv_close called */
     int reading;
     int counted_ip;
-    int counted_hs; /* counted in the address's unauthenticated handshakes */
+    int counted_hs;     /* counted in the address's unauthenticated handshakes */
     int id_provisioned; /* HELLO named a provisioned id: its failures count for the id too */
     int close_logged;
     int close_asap; /* close at the next tick (see close_asap()) */
@@ -158,7 +158,7 @@ void gw_opts_default(gw_opts_t *o)
     o->handshake_timeout_ms = 10000;
     o->max_connections = 19000;
     o->max_per_ip = 0; /* = max_connections */
-    o->max_handshakes_per_ip = 256;
+    o->max_hs_per_ip = 256;
     o->auth_fail_per_ip = 600;
     o->auth_fail_per_id = 5;
     o->max_block_bytes = 256 * 1024;
@@ -290,8 +290,9 @@ static void send_ack(sess_t *s, uint64_t seq)
  * can be caused by anyone who can connect. */
 static void reject(sess_t *s, uint16_t reason, uint16_t retry, const char *msg)
 {
-    log_limited(LOG_WARN, s->ip, "login%s%s from %s rejected: %s (%s)", s->hello_id[0] ? " of " : "",
-                s->hello_id, s->remote, gstp_reason_name(reason), msg);
+    log_limited(LOG_WARN, s->ip, "login%s%s from %s rejected: %s (%s)",
+                s->hello_id[0] ? " of " : "", s->hello_id, s->remote, gstp_reason_name(reason),
+                msg);
     s->gw->st_.handshakes_failed++;
     send_reject(s, 0, reason, retry, msg);
     sess_close(s, gstp_reason_name(reason));
@@ -1183,8 +1184,7 @@ static void on_frame(sess_t *s, const gstp_frame_t *f)
         /* Extension rule (protocol.md 6.1): unknown types are answered and ignored in every
          * state, even during the handshake. */
         if (log_get_level() >= LOG_DEBUG)
-            log_limited(LOG_DEBUG, s->ip, "%s: unknown frame type 0x%02x ignored", who(s),
-                        f->type);
+            log_limited(LOG_DEBUG, s->ip, "%s: unknown frame type 0x%02x ignored", who(s), f->type);
         send_error(s, GSTP_ERR_UNKNOWN_TYPE, f->type, "unknown frame type");
         return;
     }
@@ -1320,7 +1320,8 @@ static void on_connection(uv_stream_t *server, int status)
 {
     gw_t *g = server->data;
     if (status < 0) {
-        log_limited(LOG_WARN, "accept", "accept error: %s", uv_strerror(status)); /* EMFILE floods */
+        log_limited(LOG_WARN, "accept", "accept error: %s",
+                    uv_strerror(status)); /* EMFILE floods */
         return;
     }
     sess_t *s = xcalloc(1, sizeof *s);
@@ -1375,9 +1376,9 @@ static void on_connection(uv_stream_t *server, int status)
     uintptr_t hs = (uintptr_t)hmap_get(&g->hs_ip, s->ip);
     int max_ip = g->o.max_per_ip > 0 ? g->o.max_per_ip : g->o.max_connections;
     const char *limit = g->st_.connections_open > (uint64_t)g->o.max_connections ? "global"
-                        : per_ip >= (uintptr_t)max_ip                          ? "per-address"
-                        : hs >= (uintptr_t)g->o.max_handshakes_per_ip ? "per-address handshake"
-                                                                      : NULL;
+                        : per_ip >= (uintptr_t)max_ip                            ? "per-address"
+                        : hs >= (uintptr_t)g->o.max_hs_per_ip ? "per-address handshake"
+                                                              : NULL;
     if (limit) {
         g->st_.connections_refused++;
         log_limited(LOG_WARN, s->ip, "connection from %s refused: %s limit reached", s->remote,

@@ -34,7 +34,7 @@ typedef struct {
     int max_per_ip;           /* connections per remote address (IPv4, IPv6 /64), setting
                                  max_connections_per_address; 0 (default) = max_connections, so
                                  a carrier NAT's terminals are not capped below the global cap */
-    int max_handshakes_per_ip; /* concurrent unauthenticated sessions per address, default 256 */
+    int max_hs_per_ip;        /* concurrent unauthenticated sessions per address, default 256 */
     int auth_fail_per_ip;     /* failed logins per address per minute before RATE_LIMIT, 600 */
     int auth_fail_per_id;     /* failed logins per provisioned id per minute, default 5 */
     size_t max_block_bytes;   /* largest reassembled block accepted, default 256 KiB */

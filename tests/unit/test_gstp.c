@@ -1511,7 +1511,7 @@ static void test_hello_validation(void **state)
         [16] = GSTP_OK,       [17] = GSTP_E_CONFIG, [18] = GSTP_E_CONFIG, [19] = GSTP_E_CONFIG,
         [20] = GSTP_E_CONFIG, [21] = GSTP_E_CONFIG, [22] = GSTP_E_CONFIG, [23] = GSTP_E_CONFIG,
         [24] = GSTP_E_CONFIG, [25] = GSTP_E_CONFIG, [26] = GSTP_E_CONFIG, [27] = GSTP_E_RANGE,
-        [28] = GSTP_E_TLV,   [29] = GSTP_E_RANGE,
+        [28] = GSTP_E_TLV,    [29] = GSTP_E_RANGE,
     };
     uint8_t buf[1024], out[GSTP_MAX_FRAME];
     gstp_hello_t h, h2;
