@@ -74,6 +74,19 @@ static void terminal_json(api_t *a, buf_t *b, const store_terminal_t *t)
         buf_json_str(b, ti.fw_version, (size_t)-1);
         buf_puts(b, ",\"hardware\":");
         buf_json_str(b, ti.hw_version, (size_t)-1);
+        /* Ratios as the terminal reported them at login (null: not reported); the provisioned
+         * vt_ratio/ct_ratio above are the ones used, config_conflict flags a difference. */
+        buf_puts(b, ",\"reported_vt_ratio\":");
+        if (ti.hello_vt_ratio > 0)
+            buf_printf(b, "%g", ti.hello_vt_ratio);
+        else
+            buf_puts(b, "null");
+        buf_puts(b, ",\"reported_ct_ratio\":");
+        if (ti.hello_ct_ratio > 0)
+            buf_printf(b, "%g", ti.hello_ct_ratio);
+        else
+            buf_puts(b, "null");
+        buf_printf(b, ",\"config_conflict\":%s", ti.config_conflict ? "true" : "false");
     }
     if (seen && ti.has_status) {
         const gstp_status_t *s = &ti.status;

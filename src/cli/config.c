@@ -86,8 +86,14 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
         if (strcmp(key, "max_connections") == 0)
             return set_int(value, 1, 1000000, &g->max_connections, err, errlen,
                            "terminals.max_connections");
-        if (strcmp(key, "max_per_ip") == 0)
-            return set_int(value, 1, 1000000, &g->max_per_ip, err, errlen, "terminals.max_per_ip");
+        /* max_per_ip: the earlier name (and serve --max-per-ip), kept as an alias. */
+        if (strcmp(key, "max_connections_per_address") == 0 || strcmp(key, "max_per_ip") == 0)
+            return set_int(value, 0, 1000000, &g->max_per_ip, err, errlen,
+                           key[4] == 'p' ? "terminals.max_per_ip"
+                                         : "terminals.max_connections_per_address");
+        if (strcmp(key, "max_handshakes_per_address") == 0)
+            return set_int(value, 1, 1000000, &g->max_hs_per_ip, err, errlen,
+                           "terminals.max_handshakes_per_address");
         if (strcmp(key, "auth_fail_per_ip") == 0)
             return set_int(value, 1, 1000000, &g->auth_fail_per_ip, err, errlen,
                            "terminals.auth_fail_per_ip");

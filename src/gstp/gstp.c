@@ -1079,12 +1079,12 @@ static int hello_tlv(const gstp_tlv_t *t, gstp_hello_t *m, uint32_t *seen, uint3
     case GSTP_HT_SAMPLE_RATE:
         rc = gstp_tlv_u32(t, &m->sample_rate);
         if (rc == GSTP_OK && (m->sample_rate < 1 || m->sample_rate > MAX_SAMPLE_RATE))
-            rc = GSTP_E_RANGE;
+            rc = GSTP_E_CONFIG;
         break;
     case GSTP_HT_NOMINAL_HZ:
         rc = gstp_tlv_u8(t, &nhz);
         if (rc == GSTP_OK && nhz != 50 && nhz != 60)
-            rc = GSTP_E_RANGE;
+            rc = GSTP_E_CONFIG;
         m->nominal_hz = nhz;
         break;
     case GSTP_HT_VT_RATIO:
@@ -1111,7 +1111,7 @@ static int hello_tlv(const gstp_tlv_t *t, gstp_hello_t *m, uint32_t *seen, uint3
         rd_t r;
 
         if (m->nchannels >= GSTP_MAX_CHANNELS)
-            return GSTP_E_RANGE;
+            return GSTP_E_CONFIG;
         if (t->len < 8)
             return GSTP_E_RANGE;
         c = &m->channels[m->nchannels];
@@ -1123,7 +1123,7 @@ static int hello_tlv(const gstp_tlv_t *t, gstp_hello_t *m, uint32_t *seen, uint3
         c->scale = f32_from_bits(rd_u32(&r));
         rc = copy_wire_str(c->name, sizeof c->name, t->value + r.off, rd_left(&r));
         if (rc == GSTP_OK && (!channel_ok(c) || (*chan_seen & (1u << c->index))))
-            rc = GSTP_E_RANGE;
+            rc = GSTP_E_CONFIG; /* well-formed element, unusable channel description */
         if (rc == GSTP_OK) {
             *chan_seen |= 1u << c->index;
             m->nchannels++;
@@ -1142,7 +1142,7 @@ int gstp_parse_hello(const gstp_frame_t *f, gstp_hello_t *m)
     gstp_tlv_t t;
     uint32_t seen = 0, chan_seen = 0;
     rd_t r;
-    int rc;
+    int rc, cfg = GSTP_OK;
 
     if ((rc = parse_begin(f, m, GSTP_HELLO, GSTP_HELLO, &r)) != GSTP_OK)
         return rc;
@@ -1157,15 +1157,22 @@ int gstp_parse_hello(const gstp_frame_t *f, gstp_hello_t *m)
         return GSTP_E_RANGE;
     gstp_tlv_iter_init(&it, f->payload + r.off, rd_left(&r));
     while ((rc = gstp_tlv_next(&it, &t)) == 1) {
-        if ((rc = hello_tlv(&t, m, &seen, &chan_seen)) != GSTP_OK)
+        /* An unusable capability is reported only if the whole HELLO parses: a HELLO that is
+         * both malformed and unusable is malformed (PROTOCOL before BAD_CONFIG). */
+        rc = hello_tlv(&t, m, &seen, &chan_seen);
+        if (rc == GSTP_E_CONFIG)
+            cfg = GSTP_E_CONFIG;
+        else if (rc != GSTP_OK)
             return rc;
     }
     if (rc < 0)
         return rc;
     if (!(seen & (1u << GSTP_HT_TERMINAL_ID)) || !(seen & (1u << GSTP_HT_SAMPLE_RATE)) ||
-        !(seen & (1u << GSTP_HT_NOMINAL_HZ)) || m->nchannels == 0)
-        return GSTP_E_RANGE;
-    return GSTP_OK;
+        !(seen & (1u << GSTP_HT_NOMINAL_HZ)))
+        return GSTP_E_RANGE; /* a required tag is missing: the HELLO does not parse */
+    if (m->nchannels == 0)
+        return GSTP_E_CONFIG; /* parses, but declares nothing to sample */
+    return cfg;
 }
 
 int gstp_parse_challenge(const gstp_frame_t *f, gstp_challenge_t *m)

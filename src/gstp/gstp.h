@@ -85,7 +85,10 @@ typedef enum {
     GSTP_E_RANGE = -3,  /* a field is outside its allowed range */
     GSTP_E_TYPE = -4,   /* wrong frame type for this parser */
     GSTP_E_TLV = -5,    /* malformed TLV list */
-    GSTP_E_ARG = -6     /* invalid argument from the caller */
+    GSTP_E_ARG = -6,    /* invalid argument from the caller */
+    GSTP_E_CONFIG = -7  /* gstp_parse_hello: well-formed, but a capability (sample rate, nominal
+                           frequency, channel set) has a value no receiver can use; a receiver
+                           answers REJECT BAD_CONFIG rather than PROTOCOL (protocol.md 6.1) */
 } gstp_rc_t;
 
 /* ---- CRC and framing --------------------------------------------------------------------------
@@ -509,6 +512,8 @@ uint16_t gstp_block_chunk_capacity(uint8_t nchannels, uint8_t sample_fmt, int is
  * range-checked (lengths, enums where closed, counts); trailing bytes after fixed layouts are
  * ignored for forward compatibility. */
 
+/* HELLO: GSTP_E_CONFIG (rather than E_RANGE/E_TLV) when the HELLO is well-formed but its
+ * sample rate, nominal frequency or channel set is unusable; *m is then filled. */
 int gstp_parse_hello(const gstp_frame_t *f, gstp_hello_t *m);
 int gstp_parse_challenge(const gstp_frame_t *f, gstp_challenge_t *m);
 int gstp_parse_auth(const gstp_frame_t *f, gstp_auth_t *m);

@@ -16,6 +16,9 @@
 #define AUTH_WINDOW_NS (60 * 1000000000LL)
 #define AUTH_MAP_MAX   100000
 #define TIMESYNC_SLOTS 8
+/* Missed heartbeats: BYE DEAD when this many PINGs in a row are unanswered at the moment the next
+ * one would be sent (protocol.md 9.1), i.e. WELCOME + (DEAD_PINGS + 1) x heartbeat_s. */
+#define DEAD_PINGS 3
 /* Server-computed tags appended to a TIME_SYNC result (outside the terminal's tag range). */
 #define TAG_OFFSET_NS 100
 #define TAG_RTT_NS    101
@@ -39,12 +42,13 @@ typedef struct term {
     struct term *dirty_next;
     uint32_t sample_rate;
     int nominal_hz, nchannels;
+    double hello_vt, hello_ct; /* ratios the terminal reported at its last login, 0 = none */
+    int config_conflict;       /* they differ from the provisioned (authoritative) ratios */
     char fw[GSTP_MAX_STR + 1], hw[GSTP_MAX_STR + 1];
     int has_status;
     int64_t status_rx_ns;
     gstp_status_t status;
     uint8_t secret_fp[16]; /* BLAKE2b of the secret the current session logged in with */
-    char last_ok_ip[48];   /* address key of the last successful login */
 } term_t;
 
 typedef struct {
@@ -60,6 +64,8 @@ struct sess {
     int handle_closing; /* uv_close called */
     int reading;
     int counted_ip;
+    int counted_hs;     /* counted in the address's unauthenticated handshakes */
+    int id_provisioned; /* HELLO named a provisioned id: its failures count for the id too */
     int close_logged;
     int close_asap; /* close at the next tick (see close_asap()) */
     uint32_t id;
@@ -67,7 +73,9 @@ struct sess {
     char ip[48]; /* address key for limits: IPv4 text, or the IPv6 /64 prefix */
     term_t *term;
     int64_t accepted_ns, last_rx_ns, last_ping_ns, closing_since_ns;
-    uint8_t version;
+    uint32_t ping_token; /* token of the last PING sent (incrementing) */
+    int pings_out;       /* PINGs in a row not answered yet (protocol.md 9.1) */
+    uint8_t version;     /* session version (from CHALLENGE on, every frame carries it) */
     gstp_decoder_t dec;
     uint8_t *decbuf;
     /* handshake */
@@ -80,10 +88,10 @@ struct sess {
     uint8_t secret_fp[16];  /* fingerprint of the secret, kept after the secret is wiped */
     uint32_t sample_rate;
     int nominal_hz, nchannels;
+    double hello_vt, hello_ct, prov_vt, prov_ct; /* HELLO and provisioned ratios */
     char fw[GSTP_MAX_STR + 1], hw[GSTP_MAX_STR + 1];
     gw_chan_t chans[GSTP_MAX_CHANNELS]; /* HELLO channels, by index */
     uint16_t chan_present;              /* bit i: chans[i] described */
-    int warned_block_cfg;               /* logged a block that does not match HELLO */
     double declared_v;
     /* block reassembly */
     uint8_t *blk;
@@ -119,6 +127,7 @@ struct gw {
     void *block_ud;
     hmap_t terms;    /* id -> term_t */
     hmap_t per_ip;   /* ip -> (uintptr_t) connection count */
+    hmap_t hs_ip;    /* ip -> (uintptr_t) sessions still in the handshake */
     hmap_t authfail; /* "i:<ip>" / "t:<id>" -> authfail_t */
     uint32_t next_sess_id;
     uint64_t cookie_base; /* start time in the high half: session ids unique across restarts */
@@ -148,8 +157,9 @@ void gw_opts_default(gw_opts_t *o)
     o->ack_window = 64;
     o->handshake_timeout_ms = 10000;
     o->max_connections = 19000;
-    o->max_per_ip = 2000;
-    o->auth_fail_per_ip = 20;
+    o->max_per_ip = 0; /* = max_connections */
+    o->max_hs_per_ip = 256;
+    o->auth_fail_per_ip = 600;
     o->auth_fail_per_id = 5;
     o->max_block_bytes = 256 * 1024;
     o->inflight_high = 64u << 20;
@@ -216,7 +226,8 @@ static void sess_write(sess_t *s, const uint8_t *frame, int len)
     int rc = uv_write(&w->req, (uv_stream_t *)&s->tcp, &w->buf, 1, write_cb);
     if (rc < 0) {
         free(w);
-        log_debug(who(s), "write failed: %s", uv_strerror(rc));
+        if (log_get_level() >= LOG_DEBUG)
+            log_limited(LOG_DEBUG, s->ip, "%s: write failed: %s", who(s), uv_strerror(rc));
         close_asap(s, "write error");
         return;
     }
@@ -225,8 +236,8 @@ static void sess_write(sess_t *s, const uint8_t *frame, int len)
     g->st_.frames_tx[frame[3]]++;
     if (uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) > g->o.max_write_queue &&
         s->state != S_CLOSING) {
-        log_warn(who(s), "peer not reading (%zu bytes queued), closing",
-                 uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp));
+        log_limited(LOG_WARN, s->ip, "%s: peer not reading (%zu bytes queued), closing", who(s),
+                    uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp));
         g->st_.sessions_stalled++;
         close_asap(s, "stalled");
     }
@@ -275,10 +286,13 @@ static void send_ack(sess_t *s, uint64_t seq)
     s->gw->st_.acks_sent++;
 }
 
-/* Ends the handshake with a REJECT and closes. */
+/* Ends the handshake with a REJECT and closes. Logged rate-limited per address: every line here
+ * can be caused by anyone who can connect. */
 static void reject(sess_t *s, uint16_t reason, uint16_t retry, const char *msg)
 {
-    log_warn(who(s), "login from %s rejected: %s (%s)", s->remote, gstp_reason_name(reason), msg);
+    log_limited(LOG_WARN, s->ip, "login%s%s from %s rejected: %s (%s)",
+                s->hello_id[0] ? " of " : "", s->hello_id, s->remote, gstp_reason_name(reason),
+                msg);
     s->gw->st_.handshakes_failed++;
     send_reject(s, 0, reason, retry, msg);
     sess_close(s, gstp_reason_name(reason));
@@ -287,14 +301,24 @@ static void reject(sess_t *s, uint16_t reason, uint16_t retry, const char *msg)
 /* ---- session lifecycle ------------------------------------------------------------------------
  */
 
-static void ip_count_add(gw_t *g, const char *ip, int delta)
+static void ip_count_add(hmap_t *m, const char *ip, int delta)
 {
-    uintptr_t n = (uintptr_t)hmap_get(&g->per_ip, ip);
+    uintptr_t n = (uintptr_t)hmap_get(m, ip);
     n = (uintptr_t)((intptr_t)n + delta);
     if (n == 0)
-        hmap_del(&g->per_ip, ip);
+        hmap_del(m, ip);
     else
-        hmap_put(&g->per_ip, ip, (void *)n);
+        hmap_put(m, ip, (void *)n);
+}
+
+/* The session has left the handshake (online or closing): it no longer counts against its
+ * address's cap on concurrent unauthenticated sessions. */
+static void hs_release(sess_t *s)
+{
+    if (s->counted_hs) {
+        ip_count_add(&s->gw->hs_ip, s->ip, -1);
+        s->counted_hs = 0;
+    }
 }
 
 static void free_block(sess_t *s)
@@ -338,6 +362,7 @@ static void sess_free_cb(uv_handle_t *h)
         s->next->prev = s->prev;
     free(s->decbuf);
     free(s->hello);
+    sodium_memzero(s->secret, sizeof s->secret); /* a handshake may end before AUTH wiped it */
     free(s);
     g->open_handles--;
     maybe_finish_stop(g);
@@ -383,9 +408,10 @@ static void sess_close(sess_t *s, const char *reason)
     }
     free_block(s);
     if (s->counted_ip) {
-        ip_count_add(g, s->ip, -1);
+        ip_count_add(&g->per_ip, s->ip, -1);
         s->counted_ip = 0;
     }
+    hs_release(s);
     g->st_.connections_open--;
     if (was_online && s->term && s->term->sess == s) {
         term_t *t = s->term;
@@ -394,8 +420,9 @@ static void sess_close(sess_t *s, const char *reason)
         log_info(t->id, "offline (%s) after %llu frames, %llu blocks", reason,
                  (unsigned long long)s->frames, (unsigned long long)s->blocks);
         log_session_close(s, reason);
-    } else {
-        log_debug(who(s), "connection from %s closed (%s)", s->remote, reason);
+    } else if (log_get_level() >= LOG_DEBUG) {
+        log_limited(LOG_DEBUG, s->ip, "%s: connection from %s closed (%s)", who(s), s->remote,
+                    reason);
     }
     s->term = NULL;
     s->shut.data = s;
@@ -508,65 +535,92 @@ static authfail_t *authfail_get(gw_t *g, const char *prefix, const char *key, in
     return a;
 }
 
-static void auth_failed(gw_t *g, sess_t *s, int count_id)
+/* A handshake refused because of what the client sent (UNKNOWN_ID, BAD_AUTH, PROTOCOL, VERSION,
+ * BAD_CONFIG, TIMEOUT) is a failed login of its address, and of its terminal id when the HELLO
+ * named a provisioned one (unknown ids are not counted: they would fill the table). A source that
+ * had already reached its limit in the current one-minute window gets REJECT RATE_LIMIT instead
+ * of the reason, at the point where the handshake fails. This is the only place rate limiting
+ * acts, so a terminal that proves its key (a correct AUTH) is never refused by it: a provisioned
+ * id always gets its CHALLENGE and a correct MAC always gets WELCOME (protocol decision 6; a
+ * carrier NAT's bad neighbours cannot lock out the good terminals behind the same address). */
+static void login_failed(sess_t *s, uint16_t reason, const char *msg)
 {
-    authfail_get(g, "i:", s->ip, 1)->count++;
-    if (count_id && s->hello_id[0])
-        authfail_get(g, "t:", s->hello_id, 1)->count++;
+    gw_t *g = s->gw;
+    authfail_t *ai = authfail_get(g, "i:", s->ip, 1);
+    authfail_t *at = s->id_provisioned ? authfail_get(g, "t:", s->hello_id, 1) : NULL;
+    int over = ai->count >= g->o.auth_fail_per_ip || (at && at->count >= g->o.auth_fail_per_id);
+    ai->count++;
+    if (at)
+        at->count++;
+    if (over)
+        reject(s, GSTP_REJ_RATE_LIMIT, 60, "too many failed logins, retry later");
+    else
+        reject(s, reason, 0, msg);
+}
+
+/* Provisioned ratios are 1 when not provisioned (store.h); a ratio the terminal did not report
+ * is 0. Float on the wire vs double in the store: compare to 1e-6 relative. */
+static int ratio_conflict(double hello, double prov)
+{
+    if (hello <= 0 || prov == 1)
+        return 0;
+    double d = hello > prov ? hello - prov : prov - hello;
+    return d > 1e-6 * (hello > prov ? hello : prov);
 }
 
 static void on_hello(sess_t *s, const gstp_frame_t *f)
 {
     gw_t *g = s->gw;
     gstp_hello_t h;
-    int rc = gstp_parse_hello(f, &h);
-    if (rc < 0) {
+    char msg[GSTP_MAX_STR + 1];
+    /* protocol.md 6.1: a HELLO that does not parse is PROTOCOL; BAD_CONFIG only for one that
+     * parses but whose capabilities the server cannot use (GSTP_E_CONFIG, *h filled). */
+    int prc = gstp_parse_hello(f, &h);
+    if (prc < 0 && prc != GSTP_E_CONFIG) {
         g->st_.parse_errors++;
-        auth_failed(g, s, 0);
-        reject(s, rc == GSTP_E_RANGE ? GSTP_REJ_BAD_CONFIG : GSTP_REJ_PROTOCOL, 0,
-               "malformed HELLO");
+        login_failed(s, GSTP_REJ_PROTOCOL, "malformed HELLO");
         return;
     }
     snprintf(s->hello_id, sizeof s->hello_id, "%s", h.terminal_id);
-    if (h.version_min > GSTP_VERSION || h.version_max < 1) {
-        reject(s, GSTP_REJ_VERSION, 0, "no common protocol version (server speaks 1)");
-        return;
-    }
-    s->version = h.version_max < GSTP_VERSION ? h.version_max : (uint8_t)GSTP_VERSION;
-    authfail_t *ai = authfail_get(g, "i:", s->ip, 0);
-    authfail_t *at = authfail_get(g, "t:", h.terminal_id, 0);
-    /* Whoever knows a terminal id could otherwise keep it locked out with a few bad logins a
-     * minute. The address it last logged in from is exempt from the per-id limit (it stays
-     * under the per-address limit), so such an attack from elsewhere does not lock it out. */
-    term_t *known = hmap_get(&g->terms, h.terminal_id);
-    if (at && known && strcmp(known->last_ok_ip, s->ip) == 0)
-        at = NULL;
-    if ((ai && ai->count >= g->o.auth_fail_per_ip) || (at && at->count >= g->o.auth_fail_per_id)) {
-        reject(s, GSTP_REJ_RATE_LIMIT, 60, "too many failed logins, retry later");
-        return;
-    }
     store_terminal_t t;
-    rc = store_terminal_get(g->st, h.terminal_id, &t);
+    int rc = store_terminal_get(g->st, h.terminal_id, &t);
     if (rc == GS_ENOTFOUND) {
-        auth_failed(g, s, 0);
-        reject(s, GSTP_REJ_UNKNOWN_ID, 0, "terminal not provisioned");
+        login_failed(s, GSTP_REJ_UNKNOWN_ID, "terminal not provisioned");
         return;
     }
     if (rc < 0) {
         reject(s, GSTP_REJ_BUSY, 30, "server storage unavailable");
         return;
     }
-    if (h.nominal_hz != 50 && h.nominal_hz != 60) {
-        reject(s, GSTP_REJ_BAD_CONFIG, 0, "nominal frequency must be 50 or 60");
+    s->id_provisioned = 1;
+    if (h.version_min > GSTP_VERSION) {
+        sodium_memzero(t.secret, sizeof t.secret);
+        login_failed(s, GSTP_REJ_VERSION, "no common protocol version (server speaks 1)");
         return;
     }
+    if (prc == GSTP_E_CONFIG || h.nominal_hz != t.nominal_hz) {
+        if (prc == GSTP_E_CONFIG)
+            snprintf(msg, sizeof msg, "unusable sample rate, nominal frequency or channels");
+        else /* protocol decision 10: the provisioned nominal frequency is authoritative */
+            snprintf(msg, sizeof msg, "NOMINAL_HZ %d conflicts with provisioned %d", h.nominal_hz,
+                     t.nominal_hz);
+        sodium_memzero(t.secret, sizeof t.secret);
+        login_failed(s, GSTP_REJ_BAD_CONFIG, msg);
+        return;
+    }
+    s->version = h.version_max < GSTP_VERSION ? h.version_max : (uint8_t)GSTP_VERSION;
     memcpy(s->secret, t.secret, sizeof s->secret);
     crypto_generichash(s->secret_fp, sizeof s->secret_fp, t.secret, sizeof t.secret, NULL, 0);
+    sodium_memzero(t.secret, sizeof t.secret);
     s->store_durable = t.durable_seq;
     s->sample_rate = h.sample_rate;
-    s->nominal_hz = h.nominal_hz;
+    s->nominal_hz = t.nominal_hz;
     s->nchannels = h.nchannels;
     s->declared_v = t.declared_v;
+    s->hello_vt = h.vt_ratio;
+    s->hello_ct = h.ct_ratio;
+    s->prov_vt = t.vt_ratio;
+    s->prov_ct = t.ct_ratio;
     s->chan_present = 0;
     for (int i = 0; i < h.nchannels; i++) {
         const gstp_channel_t *hc = &h.channels[i];
@@ -597,20 +651,7 @@ static void on_hello(sess_t *s, const gstp_frame_t *f)
 static void observe_block(sess_t *s, const gstp_block_hdr_t *h, const uint8_t *data, size_t len)
 {
     gw_t *g = s->gw;
-    /* The analysis is configured from HELLO: a block at another rate, or with channels HELLO
-     * did not describe, is stored but not analysed (it would restart the terminal's analysis
-     * on every such block). */
-    if (h->sample_rate != s->sample_rate || (h->channel_mask & ~(uint32_t)s->chan_present)) {
-        if (!s->warned_block_cfg) {
-            log_warn(s->term->id,
-                     "block %llu: rate %u S/s or channels 0x%x differ from HELLO (%u S/s, 0x%x); "
-                     "such blocks are stored but not analysed",
-                     (unsigned long long)h->seq, h->sample_rate, h->channel_mask, s->sample_rate,
-                     s->chan_present);
-            s->warned_block_cfg = 1;
-        }
-        return;
-    }
+    /* on_block refused any block whose rate or channels differ from HELLO (decision 8). */
     gw_block_info_t bi;
     memset(&bi, 0, sizeof bi);
     bi.seq = h->seq;
@@ -627,11 +668,7 @@ static void observe_block(sess_t *s, const gstp_block_hdr_t *h, const uint8_t *d
     for (int i = 0; i < (int)GSTP_MAX_CHANNELS && n < (int)GSTP_MAX_CHANNELS; i++) {
         if (!(h->channel_mask & (1u << i)))
             continue;
-        if (s->chan_present & (1u << i))
-            bi.ch[n] = s->chans[i];
-        else /* sent without a HELLO description: analysed as an unscaled, unknown channel */
-            bi.ch[n] = (gw_chan_t){.index = (uint8_t)i, .scale = 1};
-        n++;
+        bi.ch[n++] = s->chans[i];
     }
     g->block_cb(g->block_ud, s->term->id, &bi, data, len);
 }
@@ -653,7 +690,8 @@ static void on_auth(sess_t *s, const gstp_frame_t *f)
     gstp_auth_t a;
     if (gstp_parse_auth(f, &a) < 0) {
         g->st_.parse_errors++;
-        reject(s, GSTP_REJ_PROTOCOL, 0, "malformed AUTH");
+        sodium_memzero(s->secret, sizeof s->secret);
+        login_failed(s, GSTP_REJ_PROTOCOL, "malformed AUTH");
         return;
     }
     uint8_t mac[GSTP_MAC_LEN];
@@ -667,14 +705,16 @@ static void on_auth(sess_t *s, const gstp_frame_t *f)
     free(s->hello);
     s->hello = NULL;
     if (crypto_verify_32(mac, a.mac) != 0) {
-        auth_failed(g, s, 1);
-        reject(s, GSTP_REJ_BAD_AUTH, 0, "authentication failed");
+        login_failed(s, GSTP_REJ_BAD_AUTH, "authentication failed");
         return;
     }
+    /* Proved its key: WELCOME whatever the failure counters say (decision 6). */
     term_t *t = term_get(g, s->hello_id);
     if (t->sess) {
         sess_t *old = t->sess;
-        log_info(t->id, "new login from %s replaces session from %s", s->remote, old->remote);
+        /* Two devices sharing an id replace each other in a loop: rate-limited. */
+        log_limited(LOG_INFO, s->ip, "%s: new login from %s replaces session from %s", t->id,
+                    s->remote, old->remote);
         g->st_.sessions_replaced++;
         send_reject(old, 1, GSTP_REJ_REPLACED, 0, "replaced by a newer session");
         sess_close(old, "replaced");
@@ -686,8 +726,8 @@ static void on_auth(sess_t *s, const gstp_frame_t *f)
     t->sess = s;
     s->term = t;
     s->state = S_ONLINE;
+    hs_release(s);
     memcpy(t->secret_fp, s->secret_fp, sizeof t->secret_fp);
-    snprintf(t->last_ok_ip, sizeof t->last_ok_ip, "%s", s->ip);
     t->sessions++;
     t->connected_since_ns = time_utc_ns();
     t->last_seen_ns = t->connected_since_ns;
@@ -695,11 +735,19 @@ static void on_auth(sess_t *s, const gstp_frame_t *f)
     t->sample_rate = s->sample_rate;
     t->nominal_hz = s->nominal_hz;
     t->nchannels = s->nchannels;
+    /* Decision 10: provisioned ratios are authoritative; what the terminal reports is kept for
+     * display and a difference is flagged, not refused (the terminal still measures). */
+    t->hello_vt = s->hello_vt;
+    t->hello_ct = s->hello_ct;
+    t->config_conflict =
+        ratio_conflict(s->hello_vt, s->prov_vt) || ratio_conflict(s->hello_ct, s->prov_ct);
+    if (t->config_conflict)
+        log_limited(LOG_WARN, t->id,
+                    "%s: HELLO ratios VT %g CT %g differ from provisioned VT %g CT %g; the "
+                    "provisioned ones are used",
+                    t->id, s->hello_vt, s->hello_ct, s->prov_vt, s->prov_ct);
     snprintf(t->fw, sizeof t->fw, "%s", s->fw);
     snprintf(t->hw, sizeof t->hw, "%s", s->hw);
-    authfail_t *at = authfail_get(g, "t:", t->id, 0);
-    if (at)
-        at->count = 0;
     g->st_.handshakes_ok++;
     g->st_.online++;
 
@@ -711,7 +759,8 @@ static void on_auth(sess_t *s, const gstp_frame_t *f)
     w.resume_seq = t->durable_seq;
     w.session_id = s->id;
     SEND(s, gstp_encode_welcome, &w);
-    s->last_ping_ns = time_mono_ns();
+    s->last_ping_ns = time_mono_ns(); /* the first PING is due heartbeat_s after WELCOME */
+    s->pings_out = 0;
     log_info(t->id, "online from %s (session %u, resume after seq %llu, fw %s)", s->remote, s->id,
              (unsigned long long)t->durable_seq, s->fw[0] ? s->fw : "?");
 
@@ -739,7 +788,7 @@ static size_t sample_width(uint8_t fmt)
 static void data_violation(sess_t *s, uint16_t code, uint8_t type, const char *msg)
 {
     s->gw->st_.protocol_errors++;
-    log_warn(who(s), "protocol violation: %s; closing session", msg);
+    log_limited(LOG_WARN, s->ip, "%s: protocol violation: %s; closing session", who(s), msg);
     send_error(s, code, type, msg);
     send_reject(s, 1, GSTP_REJ_PROTOCOL, 0, msg);
     sess_close(s, "protocol error");
@@ -801,6 +850,12 @@ static void block_complete(sess_t *s)
     update_reading(s);
 }
 
+/* Time quality order: a higher number is worse, and 0 (unknown) is the worst of all. */
+static int tq_rank(uint8_t q)
+{
+    return q == 0 ? 256 : q;
+}
+
 static int same_block(const gstp_block_hdr_t *a, const gstp_block_hdr_t *b)
 {
     return a->seq == b->seq && a->t0_ns == b->t0_ns && a->sample_rate == b->sample_rate &&
@@ -823,6 +878,15 @@ static void on_block(sess_t *s, const gstp_frame_t *f)
             data_violation(s, GSTP_ERR_SEQUENCE, f->type, "new block before previous completed");
             return;
         }
+        /* Decision 8: a block is sampled as HELLO said (the stored block and the analysis are
+         * described by it); later chunks must repeat these fields (same_block). */
+        if (h->sample_rate != s->sample_rate || (h->channel_mask & ~(uint32_t)s->chan_present)) {
+            char m[GSTP_MAX_STR + 1];
+            snprintf(m, sizeof m, "block rate %u or channels 0x%x not as in HELLO",
+                     (unsigned)h->sample_rate, (unsigned)h->channel_mask);
+            data_violation(s, GSTP_ERR_MALFORMED, f->type, m);
+            return;
+        }
         size_t size = (size_t)h->nsamples * h->nchannels * sample_width(h->sample_fmt);
         if (size > g->o.max_block_bytes) {
             data_violation(s, GSTP_ERR_MALFORMED, f->type, "block larger than server limit");
@@ -831,8 +895,9 @@ static void on_block(sess_t *s, const gstp_frame_t *f)
         if (g->reasm_bytes + size > g->o.max_reassembly) {
             /* Too many half-received blocks at once (slow links or a flood): shed this session
              * rather than pause everyone; the terminal re-sends the block later. */
-            log_warn(who(s), "reassembly memory full (%zu bytes), asking to retry", g->reasm_bytes);
-            send_reject(s, 1, GSTP_REJ_BUSY, 10, "server busy, retry later");
+            log_limited(LOG_WARN, s->ip, "%s: reassembly memory full (%zu bytes), asking to retry",
+                        who(s), g->reasm_bytes);
+            send_reject(s, 1, GSTP_REJ_BUSY, 5, "server busy, retry later"); /* decision 9 */
             sess_close(s, "reassembly full");
             return;
         }
@@ -854,6 +919,9 @@ static void on_block(sess_t *s, const gstp_frame_t *f)
         data_violation(s, GSTP_ERR_SEQUENCE, f->type, "chunk out of order");
         return;
     }
+    /* Time quality may vary between chunks: the block keeps the worst (decision 8). */
+    if (tq_rank(h->time_quality) > tq_rank(s->blk_hdr.time_quality))
+        s->blk_hdr.time_quality = h->time_quality;
     memcpy(s->blk + s->blk_len, b.samples, b.samples_len);
     s->blk_len += b.samples_len;
     s->blk_next_chunk++;
@@ -1062,6 +1130,32 @@ static int newcmd_cb(void *ud, const store_command_t *c)
 /* ---- frame dispatch ---------------------------------------------------------------------------
  */
 
+/* Frame types only the server sends (protocol.md 5). */
+static int server_only(uint8_t type)
+{
+    return type == GSTP_CHALLENGE || type == GSTP_WELCOME || type == GSTP_REJECT ||
+           type == GSTP_ACK || type == GSTP_COMMAND;
+}
+
+/* Decision 3: a PONG keeps the session alive only if it echoes the token of an outstanding
+ * PING; it then answers that PING and every earlier one (a terminal may answer only the
+ * latest). Tokens increment per PING, so the outstanding ones are the last pings_out tokens. */
+static void on_pong(sess_t *s, const gstp_frame_t *f)
+{
+    gstp_ping_t p;
+    if (gstp_parse_ping(f, &p) < 0) {
+        s->gw->st_.parse_errors++;
+        send_error(s, GSTP_ERR_MALFORMED, f->type, "malformed PONG");
+        return;
+    }
+    uint32_t behind = s->ping_token - p.token; /* 0 = the latest PING; modulo 2^32 */
+    if (behind < (uint32_t)s->pings_out)
+        s->pings_out = (int)behind; /* the PINGs after it are still outstanding */
+    else if (log_get_level() >= LOG_DEBUG)
+        log_limited(LOG_DEBUG, s->ip, "%s: PONG token %u answers no outstanding PING", who(s),
+                    p.token);
+}
+
 static void on_frame(sess_t *s, const gstp_frame_t *f)
 {
     gw_t *g = s->gw;
@@ -1072,30 +1166,55 @@ static void on_frame(sess_t *s, const gstp_frame_t *f)
         s->term->frames++;
         s->term->last_seen_ns = time_utc_ns();
     }
-    if (s->state != S_ONLINE && strcmp(gstp_type_name(f->type), "UNKNOWN") == 0) {
-        /* Extension rule (protocol.md 6.1): unknown types are answered and ignored, even
-         * during the handshake. */
+    /* Decision 7: HELLO carries the sender's own preferred version; from CHALLENGE on, every
+     * frame carries the session version. */
+    if (s->state != S_HELLO && f->version != s->version) {
+        char m[GSTP_MAX_STR + 1];
+        snprintf(m, sizeof m, "header version %u, session version %u", f->version, s->version);
+        if (s->state == S_AUTH) {
+            login_failed(s, GSTP_REJ_PROTOCOL, m);
+        } else if (s->state == S_ONLINE) {
+            log_limited(LOG_WARN, s->ip, "%s: frame %s ignored: %s", who(s),
+                        gstp_type_name(f->type), m);
+            send_error(s, GSTP_ERR_UNEXPECTED, f->type, m);
+        }
+        return;
+    }
+    if (strcmp(gstp_type_name(f->type), "UNKNOWN") == 0) {
+        /* Extension rule (protocol.md 6.1): unknown types are answered and ignored in every
+         * state, even during the handshake. */
+        if (log_get_level() >= LOG_DEBUG)
+            log_limited(LOG_DEBUG, s->ip, "%s: unknown frame type 0x%02x ignored", who(s), f->type);
         send_error(s, GSTP_ERR_UNKNOWN_TYPE, f->type, "unknown frame type");
         return;
     }
     switch (s->state) {
     case S_HELLO:
-        if (f->type != GSTP_HELLO) {
-            reject(s, GSTP_REJ_PROTOCOL, 0, "expected HELLO");
-            return;
+    case S_AUTH: {
+        /* Decision 2: during the handshake any known type but the expected one is PROTOCOL. */
+        uint8_t want = s->state == S_HELLO ? GSTP_HELLO : GSTP_AUTH;
+        if (f->type != want) {
+            char m[GSTP_MAX_STR + 1];
+            snprintf(m, sizeof m, "expected %s, got %s", gstp_type_name(want),
+                     gstp_type_name(f->type));
+            login_failed(s, GSTP_REJ_PROTOCOL, m);
+        } else if (want == GSTP_HELLO) {
+            on_hello(s, f);
+        } else {
+            on_auth(s, f);
         }
-        on_hello(s, f);
         return;
-    case S_AUTH:
-        if (f->type != GSTP_AUTH) {
-            reject(s, GSTP_REJ_PROTOCOL, 0, "expected AUTH");
-            return;
-        }
-        on_auth(s, f);
-        return;
+    }
     case S_ONLINE:
         break;
     default:
+        return;
+    }
+    if (server_only(f->type)) {
+        /* Decision 2: answered, ignored; the session continues. */
+        log_limited(LOG_WARN, s->ip, "%s: sent %s, a server-only frame type; ignored", who(s),
+                    gstp_type_name(f->type));
+        send_error(s, GSTP_ERR_UNEXPECTED, f->type, "frame type sent only by the server");
         return;
     }
     switch (f->type) {
@@ -1121,7 +1240,8 @@ static void on_frame(sess_t *s, const gstp_frame_t *f)
         break;
     }
     case GSTP_PONG:
-        break; /* liveness is any received frame */
+        on_pong(s, f);
+        break;
     case GSTP_BYE: {
         gstp_reject_t r;
         if (gstp_parse_reject(f, &r) == 0)
@@ -1133,8 +1253,8 @@ static void on_frame(sess_t *s, const gstp_frame_t *f)
     case GSTP_ERROR: {
         gstp_error_t e;
         if (gstp_parse_error(f, &e) == 0)
-            log_warn(s->term->id, "terminal reports error %u on frame %s: %s", e.code,
-                     gstp_type_name(e.frame_type), e.message);
+            log_limited(LOG_WARN, s->ip, "%s: terminal reports error %u on frame %s: %s", who(s),
+                        e.code, gstp_type_name(e.frame_type), e.message);
         break;
     }
     case GSTP_HELLO:
@@ -1142,8 +1262,7 @@ static void on_frame(sess_t *s, const gstp_frame_t *f)
         send_error(s, GSTP_ERR_UNEXPECTED, f->type, "already authenticated");
         break;
     default:
-        /* Extension rule: unknown types are answered with ERROR and otherwise ignored. */
-        log_debug(s->term->id, "unknown frame type 0x%02x ignored", f->type);
+        /* A type gstp_type_name knows but this version does not handle (none today). */
         send_error(s, GSTP_ERR_UNKNOWN_TYPE, f->type, "unknown frame type");
         break;
     }
@@ -1187,7 +1306,7 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         }
         if (used == 0 && !got) {
             /* Cannot happen with a correct decoder; never spin on it. */
-            log_error(who(s), "decoder made no progress; closing");
+            log_limited(LOG_ERROR, s->ip, "%s: decoder made no progress; closing", who(s));
             sess_close(s, "decoder stall");
         }
     }
@@ -1201,7 +1320,8 @@ static void on_connection(uv_stream_t *server, int status)
 {
     gw_t *g = server->data;
     if (status < 0) {
-        log_warn(NULL, "accept error: %s", uv_strerror(status));
+        log_limited(LOG_WARN, "accept", "accept error: %s",
+                    uv_strerror(status)); /* EMFILE floods */
         return;
     }
     sess_t *s = xcalloc(1, sizeof *s);
@@ -1250,18 +1370,27 @@ static void on_connection(uv_stream_t *server, int status)
             snprintf(s->remote, sizeof s->remote, "%s:%d", s->ip, ntohs(a->sin_port));
         }
     }
+    /* Caps (decision 6): global, per address, and concurrent handshakes per address. Refusals
+     * are BUSY with retry_after 5 s and are not failed logins: the client did nothing wrong. */
     uintptr_t per_ip = (uintptr_t)hmap_get(&g->per_ip, s->ip);
-    if (g->st_.connections_open > (uint64_t)g->o.max_connections ||
-        per_ip >= (uintptr_t)g->o.max_per_ip) {
+    uintptr_t hs = (uintptr_t)hmap_get(&g->hs_ip, s->ip);
+    int max_ip = g->o.max_per_ip > 0 ? g->o.max_per_ip : g->o.max_connections;
+    const char *limit = g->st_.connections_open > (uint64_t)g->o.max_connections ? "global"
+                        : per_ip >= (uintptr_t)max_ip                            ? "per-address"
+                        : hs >= (uintptr_t)g->o.max_hs_per_ip ? "per-address handshake"
+                                                              : NULL;
+    if (limit) {
         g->st_.connections_refused++;
-        log_warn(NULL, "connection from %s refused: %s limit reached", s->remote,
-                 per_ip >= (uintptr_t)g->o.max_per_ip ? "per-address" : "global");
-        send_reject(s, 0, GSTP_REJ_BUSY, 30, "connection limit reached");
+        log_limited(LOG_WARN, s->ip, "connection from %s refused: %s limit reached", s->remote,
+                    limit);
+        send_reject(s, 0, GSTP_REJ_BUSY, 5, "connection limit reached");
         sess_close(s, "limit");
         return;
     }
-    ip_count_add(g, s->ip, +1);
+    ip_count_add(&g->per_ip, s->ip, +1);
     s->counted_ip = 1;
+    ip_count_add(&g->hs_ip, s->ip, +1);
+    s->counted_hs = 1;
     uv_tcp_nodelay(&s->tcp, 1);
     uv_tcp_keepalive(&s->tcp, 1, 60); /* backstop for half-open links; heartbeats come first */
     s->decbuf = xmalloc(DEC_BUF_SIZE);
@@ -1415,24 +1544,30 @@ static void tick_cb(uv_timer_t *timer)
         case S_HELLO:
         case S_AUTH:
             if (now - s->accepted_ns > hs)
-                reject(s, GSTP_REJ_TIMEOUT, 0, "handshake timeout");
+                login_failed(s, GSTP_REJ_TIMEOUT, "handshake timeout");
             break;
         case S_ONLINE:
-            if (!s->reading) {
-                /* We stopped reading (backpressure): silence is ours, not the terminal's. */
-                s->last_rx_ns = now;
-            } else if (now - s->last_rx_ns > 3 * hb) {
-                log_warn(s->term->id, "no frame for %d s (3 heartbeats), closing",
-                         3 * g->o.heartbeat_s);
+            /* Decision 3 (protocol.md 9.1). While we do not read (backpressure) the terminal's
+             * PONGs wait in the socket: those PINGs are not counted as missed. */
+            if (!s->reading)
+                s->pings_out = 0;
+            if (now - s->last_ping_ns < hb)
+                break;
+            if (s->pings_out >= DEAD_PINGS) {
+                log_limited(LOG_WARN, s->ip, "%s: %d PINGs unanswered (heartbeat %d s), closing",
+                            s->term->id, s->pings_out, g->o.heartbeat_s);
                 g->st_.sessions_dead++;
                 send_reject(s, 1, GSTP_REJ_DEAD, 0, "heartbeat timeout");
                 sess_close(s, "heartbeat timeout");
-            } else if (now - s->last_ping_ns >= hb) {
-                gstp_ping_t p = {.token = (uint32_t)(now / 1000000),
-                                 .sender_time_ns = time_utc_ns()};
-                SEND(s, gstp_encode_ping, &p);
-                s->last_ping_ns = now;
+                break;
             }
+            /* Keep the schedule (tick jitter does not accumulate) unless the loop fell behind. */
+            s->last_ping_ns = now - s->last_ping_ns < 2 * hb ? s->last_ping_ns + hb : now;
+            {
+                gstp_ping_t p = {.token = ++s->ping_token, .sender_time_ns = time_utc_ns()};
+                SEND(s, gstp_encode_ping, &p);
+            }
+            s->pings_out++;
             break;
         case S_CLOSING:
             if (!s->handle_closing && now - s->closing_since_ns > CLOSE_GRACE_NS) {
@@ -1460,6 +1595,7 @@ static void tick_cb(uv_timer_t *timer)
         }
         store_command_new_since(g->st, g->last_cmd_id, newcmd_cb, g);
         check_credentials(g);
+        log_limited_flush(); /* "suppressed N" summaries of sources that went quiet */
     }
     check_pressure(g);
 }
@@ -1492,6 +1628,7 @@ int gw_start(uv_loop_t *loop, store_t *st, const gw_opts_t *opts, gw_t **out, ch
     g->o = *opts;
     hmap_init(&g->terms);
     hmap_init(&g->per_ip);
+    hmap_init(&g->hs_ip);
     hmap_init(&g->authfail);
     uv_mutex_init(&g->done_lock);
     g->cookie_base = (uint64_t)(time_utc_ns() / 1000000000LL) << 32;
@@ -1543,6 +1680,7 @@ int gw_start(uv_loop_t *loop, store_t *st, const gw_opts_t *opts, gw_t **out, ch
 fail:
     hmap_free(&g->terms);
     hmap_free(&g->per_ip);
+    hmap_free(&g->hs_ip);
     hmap_free(&g->authfail);
     uv_mutex_destroy(&g->done_lock);
     free(g);
@@ -1588,6 +1726,7 @@ void gw_free(gw_t *g)
         return;
     free_map(&g->terms);
     hmap_free(&g->per_ip);
+    hmap_free(&g->hs_ip);
     free_map(&g->authfail);
     /* Anything the writer delivered after the last processing (none after gw_stop). */
     store_item_t *it = g->done_head;
@@ -1624,6 +1763,9 @@ int gw_term_info(gw_t *g, const char *id, gw_term_info_t *out)
     out->sample_rate = t->sample_rate;
     out->nominal_hz = t->nominal_hz;
     out->nchannels = t->nchannels;
+    out->hello_vt_ratio = t->hello_vt;
+    out->hello_ct_ratio = t->hello_ct;
+    out->config_conflict = t->config_conflict;
     snprintf(out->fw_version, sizeof out->fw_version, "%s", t->fw);
     snprintf(out->hw_version, sizeof out->hw_version, "%s", t->hw);
     out->has_status = t->has_status;

@@ -26,13 +26,17 @@ typedef struct gw gw_t;
 typedef struct {
     char host[64];            /* listen address, default "0.0.0.0" */
     int port;                 /* default 7100; 0 = OS-chosen */
-    int heartbeat_s;          /* PING interval, default 30; 3 missed closes the session */
+    int heartbeat_s;          /* PING interval, default 30; BYE DEAD when 3 PINGs in a row are
+                                 unanswered when the 4th is due */
     int ack_window;           /* max unacknowledged blocks per terminal, default 64 */
     int handshake_timeout_ms; /* default 10000 */
     int max_connections;      /* global, default 19000 */
-    int max_per_ip;           /* per remote address, default 2000 */
-    int auth_fail_per_ip;     /* failed logins per address per minute before rate limiting, 20 */
-    int auth_fail_per_id;     /* failed logins per terminal id per minute, default 5 */
+    int max_per_ip;           /* connections per remote address (IPv4, IPv6 /64), setting
+                                 max_connections_per_address; 0 (default) = max_connections, so
+                                 a carrier NAT's terminals are not capped below the global cap */
+    int max_hs_per_ip;        /* concurrent unauthenticated sessions per address, default 256 */
+    int auth_fail_per_ip;     /* failed logins per address per minute before RATE_LIMIT, 600 */
+    int auth_fail_per_id;     /* failed logins per provisioned id per minute, default 5 */
     size_t max_block_bytes;   /* largest reassembled block accepted, default 256 KiB */
     size_t inflight_high;     /* stop reading when bytes waiting for the store exceed, 64 MiB */
     size_t inflight_low;      /* resume below, default 32 MiB */
@@ -76,6 +80,8 @@ typedef struct {
     uint64_t duplicates;  /* blocks received again and ignored */
     uint32_t sample_rate;
     int nominal_hz, nchannels;
+    double hello_vt_ratio, hello_ct_ratio; /* as the terminal reported them, 0 = not reported */
+    int config_conflict; /* HELLO ratios differ from the provisioned ones (which are used) */
     char fw_version[GSTP_MAX_STR + 1];
     char hw_version[GSTP_MAX_STR + 1];
     int has_status;

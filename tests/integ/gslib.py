@@ -245,12 +245,18 @@ def tlv(tag, value):
     return struct.pack("<BH", tag, len(value)) + value
 
 
-def hello_payload(tid, rate=4000, hz=50):
+def hello_payload(tid, rate=4000, hz=50, nch=3, vt=None, ct=None):
+    """HELLO payload: nch voltage channels 0..nch-1 (UA, UB, UC, ...), optional VT/CT ratios."""
     p = struct.pack("<BBH", 1, 1, 0)
     p += tlv(1, tid.encode()) + tlv(2, b"py-1.0") + tlv(6, struct.pack("<I", rate))
     p += tlv(7, bytes([hz]))
-    for i, (name, kind, ph, unit) in enumerate([("UA", 1, 1, 1), ("UB", 1, 2, 1), ("UC", 1, 3, 1)]):
-        p += tlv(12, struct.pack("<BBBBf", i, kind, ph, unit, 0.01) + name.encode())
+    if vt is not None:
+        p += tlv(8, struct.pack("<f", vt))
+    if ct is not None:
+        p += tlv(9, struct.pack("<f", ct))
+    for i in range(nch):
+        name = ("UA", "UB", "UC")[i] if i < 3 else "U%d" % i
+        p += tlv(12, struct.pack("<BBBBf", i, 1, i % 3 + 1, 1, 0.01) + name.encode())
     return p
 
 
@@ -298,9 +304,10 @@ class RawClient:
                 return None, None
             self.buf += d
 
-    def login(self, tid, secret):
-        """Returns (frame type, payload) of the server's answer to AUTH (WELCOME or REJECT)."""
-        hp = hello_payload(tid)
+    def login(self, tid, secret, hp=None):
+        """Returns (frame type, payload) of the server's answer to AUTH (WELCOME or REJECT).
+        hp: the HELLO payload (default hello_payload(tid))."""
+        hp = hp or hello_payload(tid)
         self.send(frame(HELLO, hp))
         t, p = self.recv_frame()
         if t != CHALLENGE:

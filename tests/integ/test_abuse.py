@@ -6,7 +6,8 @@ others (regressions from review):
 2. a database held write-locked by another connection delays ACKs (none while locked) and after
    the lock goes every block is stored once and acknowledged in order, without a gap;
 3. hundreds of sessions each holding a half-received big block do not pause reading for all;
-4. sessions paused by the server (ack window full while the store waits) outlive 3 heartbeats;
+4. sessions paused by the server (ack window full while the store waits) outlive the heartbeat
+   limit (BYE DEAD comes at 4 heartbeats of unanswered PINGs; their PONGs sit unread);
 5. SIGTERM completes within the close grace while a connected terminal does not read.
 
 Every scenario also checks that a separate well-behaved terminal keeps getting its blocks
@@ -290,7 +291,8 @@ def reassembly_hogs(srv, h, sec):
     for i in range(1, NHOGS + 1):
         tid = "R%04d" % i
         c = RawClient(srv.tport)
-        t, _ = c.login(tid, sec[tid])
+        # the HELLO declares the 16 channels its blocks carry (a block's channels must be)
+        t, _ = c.login(tid, sec[tid], hello_payload(tid, nch=BIG_NCH))
         if t != WELCOME:
             fail("hog %s could not log in (%r)" % (tid, t))
         c.send(big_chunk(1, t0, 0))
@@ -397,8 +399,10 @@ def run_locked_db(srv, data, sec, n):
     v.send_blocks(n - 3)  # 4..n wait in the socket buffers while the session is paused
     h.send_blocks(1)      # within its window: this session keeps reading
     wait_for(lambda: "items failed (attempt 1" in srv.log(), 20, "the writer to hit the lock")
-    # hold the lock over 3 heartbeats (+ margin): a paused session must not be reaped as dead
-    hold = 3 * HEARTBEAT + 2.5
+    # hold the lock past the point where unanswered PINGs end a session (BYE DEAD when the 4th
+    # PING is due, i.e. 4 heartbeats) plus one heartbeat: a paused session must not be reaped as
+    # dead, because the PONGs the victim sends sit unread while the server does not read it
+    hold = 5 * HEARTBEAT + 2.5
     while time.monotonic() - locked_at < hold:
         v.pump(0.2)
         h.pump(0.2)
@@ -407,7 +411,7 @@ def run_locked_db(srv, data, sec, n):
     check(h.acks == [1] and h.bye is None, "no ACK for the healthy terminal while locked")
     check(h.pings >= 2, "healthy terminal got and answered %d PINGs while locked" % h.pings)
     check(metric(srv, "gridsense_sessions_paused") == 1 and server_unread(v.c.s, srv.tport) > 0,
-          "victim paused by the server (its blocks %d..%d unread) for %.1f s (> 3 heartbeats)"
+          "victim paused by the server (its blocks %d..%d unread) for %.1f s (> 5 heartbeats)"
           % (4, n, hold))
     check(metric(srv, "gridsense_sessions_dead_total") == 0 and
           metric(srv, "gridsense_terminals_online") == 2,

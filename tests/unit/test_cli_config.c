@@ -133,8 +133,9 @@ static void test_config_defaults(void **state)
     assert_int_equal(c.gw.ack_window, 64);
     assert_int_equal(c.gw.handshake_timeout_ms, 10000);
     assert_int_equal(c.gw.max_connections, 19000);
-    assert_int_equal(c.gw.max_per_ip, 2000);
-    assert_int_equal(c.gw.auth_fail_per_ip, 20);
+    assert_int_equal(c.gw.max_per_ip, 0); /* = max_connections */
+    assert_int_equal(c.gw.max_hs_per_ip, 256);
+    assert_int_equal(c.gw.auth_fail_per_ip, 600);
     assert_int_equal(c.gw.auth_fail_per_id, 5);
     assert_true(c.gw.command_ttl_ns == 24LL * 3600 * 1000000000LL);
 }
@@ -151,7 +152,9 @@ static const struct {
     {"ack_window", 1, 4096, offsetof(config_t, gw.ack_window), 0, 1},
     {"handshake_timeout", 1, 300, offsetof(config_t, gw.handshake_timeout_ms), 0, 1000},
     {"max_connections", 1, 1000000, offsetof(config_t, gw.max_connections), 0, 1},
-    {"max_per_ip", 1, 1000000, offsetof(config_t, gw.max_per_ip), 0, 1},
+    {"max_per_ip", 0, 1000000, offsetof(config_t, gw.max_per_ip), 0, 1},
+    {"max_connections_per_address", 0, 1000000, offsetof(config_t, gw.max_per_ip), 0, 1},
+    {"max_handshakes_per_address", 1, 1000000, offsetof(config_t, gw.max_hs_per_ip), 0, 1},
     {"auth_fail_per_ip", 1, 1000000, offsetof(config_t, gw.auth_fail_per_ip), 0, 1},
     {"auth_fail_per_id", 1, 1000000, offsetof(config_t, gw.auth_fail_per_id), 0, 1},
     {"command_ttl", 1, 365 * 86400, offsetof(config_t, gw.command_ttl_ns), 1, 1000000000LL},

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -931,6 +932,165 @@ static void test_log_level_filter(void **state)
     free(out);
 }
 
+/* ---- log_limited ---- */
+
+static long long fake_now;
+static long long fake_clock(void)
+{
+    return fake_now;
+}
+
+static int count_lines(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *l = s; *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t len = nl ? (size_t)(nl - l) : strlen(l);
+        char line[2048];
+        snprintf(line, sizeof line, "%.*s", (int)len, l);
+        if (!needle || strstr(line, needle))
+            n++;
+        l += len + (nl ? 1 : 0);
+    }
+    return n;
+}
+
+#define SEC 1000000000LL
+
+/* One source: 5 lines a window, then a single summary when its next line is allowed. Another
+ * source is not affected by the first one's limit. */
+static void ll_burst_fn(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 20; i++)
+        log_limited(LOG_WARN, "10.0.0.1", "bad login %d", i);
+    for (int i = 0; i < 3; i++)
+        log_limited(LOG_WARN, "10.0.0.2", "other %d", i);
+    fake_now += 59 * SEC;
+    log_limited(LOG_WARN, "10.0.0.1", "still limited");
+    fake_now += 2 * SEC;
+    log_limited(LOG_WARN, "10.0.0.1", "allowed again");
+}
+
+static void test_log_limited_burst_and_summary(void **state)
+{
+    (void)state;
+    log_level_t old = log_get_level();
+    log_set_level(LOG_INFO);
+    fake_now = 1000 * SEC;
+    log_limited_set_clock(fake_clock);
+    char *out = capture_stderr(ll_burst_fn, NULL);
+    assert_int_equal(count_lines(out, "[10.0.0.1] bad login"), 5);
+    assert_non_null(strstr(out, "bad login 4\n"));
+    assert_null(strstr(out, "bad login 5"));
+    assert_int_equal(count_lines(out, "[10.0.0.2] other"), 3);
+    assert_null(strstr(out, "still limited"));
+    assert_non_null(
+        strstr(out, "WARN  [10.0.0.1] suppressed 16 similar messages from 10.0.0.1 in the last 60 s\n"));
+    /* The summary comes before the line that is allowed again. */
+    assert_true(strstr(out, "suppressed 16") < strstr(out, "allowed again"));
+    assert_int_equal(count_lines(out, NULL), 5 + 3 + 2);
+    free(out);
+    log_limited_set_clock(NULL);
+    log_set_level(old);
+}
+
+/* log_limited_flush writes the summary of a source that went quiet, once its window is over. */
+static void ll_flush_fn(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 12; i++)
+        log_limited(LOG_WARN, "src", "x %d", i);
+    log_limited_flush(); /* window not over: nothing */
+    fake_now += 60 * SEC;
+    log_limited_flush();
+    log_limited_flush(); /* once only */
+    log_limited(LOG_DEBUG, "src", "below the level: neither written nor counted");
+}
+
+static void test_log_limited_flush(void **state)
+{
+    (void)state;
+    log_level_t old = log_get_level();
+    log_set_level(LOG_INFO);
+    fake_now = 5 * SEC;
+    log_limited_set_clock(fake_clock);
+    char *out = capture_stderr(ll_flush_fn, NULL);
+    assert_int_equal(count_lines(out, "] x "), 5);
+    assert_int_equal(count_lines(out, "suppressed 7 similar messages from src in the last 60 s"), 1);
+    assert_int_equal(count_lines(out, NULL), 6);
+    free(out);
+    log_limited_set_clock(NULL);
+    log_set_level(old);
+}
+
+/* Many sources: the table stays fixed-size (entries are recycled) and the total stays within
+ * the global budget, with a "*" summary for the rest. */
+static void ll_many_fn(void *arg)
+{
+    (void)arg;
+    char src[32];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(src, sizeof src, "2001:db8:%x::/64", i);
+        log_limited(LOG_WARN, src, "hello from %d", i);
+        log_limited(LOG_WARN, src, "again from %d", i);
+    }
+    fake_now += 61 * SEC;
+    log_limited_flush();
+}
+
+static void test_log_limited_bounded(void **state)
+{
+    (void)state;
+    log_level_t old = log_get_level();
+    log_set_level(LOG_INFO);
+    fake_now = 7 * SEC;
+    log_limited_set_clock(fake_clock);
+    char *out = capture_stderr(ll_many_fn, NULL);
+    assert_int_equal(count_lines(out, "from "), LOG_LIMIT_GLOBAL + 1);
+    assert_int_equal(count_lines(out, "suppressed 39800 similar messages from * in the last 60 s"), 1);
+    free(out);
+    log_limited_set_clock(NULL);
+    log_set_level(old);
+}
+
+/* Threads logging from one source at once: exactly the burst is written and every other call
+ * is counted in the summary (no lost or doubled counts). */
+static void *ll_thread(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 2000; i++)
+        log_limited(LOG_WARN, "shared", "line %d", i);
+    return NULL;
+}
+
+static void ll_threads_fn(void *arg)
+{
+    (void)arg;
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, ll_thread, NULL), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    fake_now += 60 * SEC;
+    log_limited_flush();
+}
+
+static void test_log_limited_threads(void **state)
+{
+    (void)state;
+    log_level_t old = log_get_level();
+    log_set_level(LOG_INFO);
+    fake_now = 9 * SEC;
+    log_limited_set_clock(fake_clock);
+    char *out = capture_stderr(ll_threads_fn, NULL);
+    assert_int_equal(count_lines(out, "[shared] line "), 5);
+    assert_int_equal(count_lines(out, "suppressed 7995 similar messages from shared"), 1);
+    free(out);
+    log_limited_set_clock(NULL);
+    log_set_level(old);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -961,6 +1121,10 @@ int main(void)
         cmocka_unit_test(test_log_escapes_control),
         cmocka_unit_test(test_log_truncates),
         cmocka_unit_test(test_log_level_filter),
+        cmocka_unit_test(test_log_limited_burst_and_summary),
+        cmocka_unit_test(test_log_limited_flush),
+        cmocka_unit_test(test_log_limited_bounded),
+        cmocka_unit_test(test_log_limited_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1502,14 +1502,16 @@ static int hello_with(uint8_t *buf, size_t cap, int variant)
 static void test_hello_validation(void **state)
 {
     static const int expect[30] = {
-        [0] = GSTP_OK,       [1] = GSTP_E_RANGE,  [2] = GSTP_E_RANGE,  [3] = GSTP_E_RANGE,
-        [4] = GSTP_E_RANGE,  [5] = GSTP_E_RANGE,  [6] = GSTP_E_RANGE,  [7] = GSTP_E_RANGE,
-        [8] = GSTP_E_RANGE,  [9] = GSTP_E_RANGE,  [10] = GSTP_E_RANGE, [11] = GSTP_OK,
-        [12] = GSTP_OK,      [13] = GSTP_E_RANGE, [14] = GSTP_E_RANGE, [15] = GSTP_E_RANGE,
-        [16] = GSTP_OK,      [17] = GSTP_E_RANGE, [18] = GSTP_E_RANGE, [19] = GSTP_E_RANGE,
-        [20] = GSTP_E_RANGE, [21] = GSTP_E_RANGE, [22] = GSTP_E_RANGE, [23] = GSTP_E_RANGE,
-        [24] = GSTP_E_RANGE, [25] = GSTP_E_RANGE, [26] = GSTP_E_RANGE, [27] = GSTP_E_RANGE,
-        [28] = GSTP_E_TLV,   [29] = GSTP_E_RANGE,
+        /* E_RANGE: does not parse (REJECT PROTOCOL); E_CONFIG: parses, capabilities unusable
+         * (REJECT BAD_CONFIG). */
+        [0] = GSTP_OK,        [1] = GSTP_E_RANGE,   [2] = GSTP_E_RANGE,   [3] = GSTP_E_RANGE,
+        [4] = GSTP_E_RANGE,   [5] = GSTP_E_RANGE,   [6] = GSTP_E_CONFIG,  [7] = GSTP_E_CONFIG,
+        [8] = GSTP_E_RANGE,   [9] = GSTP_E_CONFIG,  [10] = GSTP_E_RANGE,  [11] = GSTP_OK,
+        [12] = GSTP_OK,       [13] = GSTP_E_RANGE,  [14] = GSTP_E_RANGE,  [15] = GSTP_E_RANGE,
+        [16] = GSTP_OK,       [17] = GSTP_E_CONFIG, [18] = GSTP_E_CONFIG, [19] = GSTP_E_CONFIG,
+        [20] = GSTP_E_CONFIG, [21] = GSTP_E_CONFIG, [22] = GSTP_E_CONFIG, [23] = GSTP_E_CONFIG,
+        [24] = GSTP_E_CONFIG, [25] = GSTP_E_CONFIG, [26] = GSTP_E_CONFIG, [27] = GSTP_E_RANGE,
+        [28] = GSTP_E_TLV,    [29] = GSTP_E_RANGE,
     };
     uint8_t buf[1024], out[GSTP_MAX_FRAME];
     gstp_hello_t h, h2;
