@@ -588,6 +588,12 @@ static void on_hello(sess_t *s, const gstp_frame_t *f)
         login_failed(s, GSTP_REJ_UNKNOWN_ID, "terminal not provisioned");
         return;
     }
+    if (rc == GS_EAUTH) {
+        /* Provisioned, but its stored secret cannot be unsealed (master key reset, tampered
+         * row): no key can match, so it is a failed login, not a storage fault to retry. */
+        login_failed(s, GSTP_REJ_BAD_AUTH, "no usable secret stored; rotate the terminal's secret");
+        return;
+    }
     if (rc < 0) {
         reject(s, GSTP_REJ_BUSY, 30, "server storage unavailable");
         return;

@@ -340,8 +340,9 @@ def test_lost_key(top):
     srv = Server(data).start()
     try:
         c = RawClient(srv.tport)
-        t, _ = c.login("L0001", sec["L0001"])
-        check(t != WELCOME, "the old secret no longer logs in after a key reset")
+        t, p = c.login("L0001", sec["L0001"])
+        check(t == REJECT and reject_reason(p) == "BAD_AUTH",
+              "the old secret no longer logs in after a key reset: REJECT BAD_AUTH (%r)" % (t,))
         c.close()
         st, j = srv.json("/api/v1/terminals/L0001")
         check(st == 200 and j.get("id") == "L0001",
