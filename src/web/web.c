@@ -54,17 +54,17 @@
 
 #include <libwebsockets.h>
 
-#define WEB_CHUNK     (16 * 1024) /* body bytes written per WRITEABLE callback */
-#define WEB_HDR_CAP   1024        /* response header block */
+#define WEB_CHUNK   (16 * 1024) /* body bytes written per WRITEABLE callback */
+#define WEB_HDR_CAP 1024        /* response header block */
 /* lws keeps the parsed head in one buffer per connection: the values of known headers, plus
  * name, value and an 8-byte record for each unknown one, so a WEB_MAX_HEAD raw head can need up
  * to 4 more bytes per line than it had on the wire. */
-#define WEB_LWS_HDR   (WEB_MAX_HEAD + 8 * WEB_MAX_FIELDS + 512)
-#define WEB_TIMEOUT_S 30          /* lws network round-trip timeout (body, writes) */
-#define WEB_LINGER_MS 2000        /* after an answer from web: read and drop input this long */
-#define WEB_SWEEP_MS  250         /* deadline check period */
-#define WEB_ACCEPT_BURST 64       /* accepts per listener wake-up, for fairness */
-#define WEB_WARN_NS   (10 * 1000000000LL) /* at most one connection-limit warning per 10 s */
+#define WEB_LWS_HDR      (WEB_MAX_HEAD + 8 * WEB_MAX_FIELDS + 512)
+#define WEB_TIMEOUT_S    30   /* lws network round-trip timeout (body, writes) */
+#define WEB_LINGER_MS    2000 /* after an answer from web: read and drop input this long */
+#define WEB_SWEEP_MS     250  /* deadline check period */
+#define WEB_ACCEPT_BURST 64   /* accepts per listener wake-up, for fairness */
+#define WEB_WARN_NS      (10 * 1000000000LL) /* at most one connection-limit warning per 10 s */
 
 typedef struct hconn hconn_t;
 
@@ -73,8 +73,8 @@ typedef struct hconn hconn_t;
  * opaque user data; it is freed when the last one closes. */
 typedef struct {
     char key[48];
-    int n;                   /* open connections of this address */
-    hconn_t *phead, *ptail;  /* of those, the ones web is reading, oldest first */
+    int n;                  /* open connections of this address */
+    hconn_t *phead, *ptail; /* of those, the ones web is reading, oldest first */
 } addr_t;
 
 typedef enum {
@@ -108,19 +108,19 @@ struct web {
     uv_idle_t reaper; /* completes the release of a context whose vhost failed */
     int reap_busy;    /* reaper saw lws handles still on the loop */
 
-    int lfd;                /* listening socket, -1 if none */
-    uv_poll_t lpoll;        /* readable = connections to accept */
-    int lpoll_init;         /* lpoll initialised (must be closed) */
-    int64_t lpause_until;   /* accepting paused after EMFILE until then (monotonic ns), 0 = not */
-    uv_timer_t sweep;       /* deadlines of hconn_t, resuming the listener */
-    int sweep_init;         /* sweep initialised (must be closed) */
-    hmap_t addrs;           /* address key -> addr_t */
-    hconn_t *phead, *ptail; /* connections web is reading, oldest first */
-    int nopen;              /* open connections, read by web or served by lws */
-    addr_t *adopting;       /* address of the socket being handed to lws right now */
-    int adopt_claimed;      /* lws's new wsi took over `adopting` */
-    web_stats_t st;         /* counters (open is nopen) */
-    int64_t warn_ns;        /* last connection-limit warning (monotonic), 0 = none yet */
+    int lfd;                  /* listening socket, -1 if none */
+    uv_poll_t lpoll;          /* readable = connections to accept */
+    int lpoll_init;           /* lpoll initialised (must be closed) */
+    int64_t lpause_until;     /* accepting paused after EMFILE until then (monotonic ns), 0 = not */
+    uv_timer_t sweep;         /* deadlines of hconn_t, resuming the listener */
+    int sweep_init;           /* sweep initialised (must be closed) */
+    hmap_t addrs;             /* address key -> addr_t */
+    hconn_t *phead, *ptail;   /* connections web is reading, oldest first */
+    int nopen;                /* open connections, read by web or served by lws */
+    addr_t *adopting;         /* address of the socket being handed to lws right now */
+    int adopt_claimed;        /* lws's new wsi took over `adopting` */
+    web_stats_t st;           /* counters (open is nopen) */
+    int64_t warn_ns;          /* last connection-limit warning (monotonic), 0 = none yet */
     unsigned warn_suppressed; /* warnings not printed since */
     char scratch[WEB_MAX_HEAD + 1]; /* where a head is peeked at (one at a time) */
 };
@@ -307,11 +307,16 @@ static void hconn_end(hconn_t *hc, int handover)
 static const char *status_text(int status)
 {
     switch (status) {
-    case 400: return "Bad Request";
-    case 408: return "Request Timeout";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    default: return "Error";
+    case 400:
+        return "Bad Request";
+    case 408:
+        return "Request Timeout";
+    case 414:
+        return "URI Too Long";
+    case 431:
+        return "Request Header Fields Too Large";
+    default:
+        return "Error";
     }
 }
 
@@ -538,8 +543,8 @@ static void hconn_process(hconn_t *hc, const char *p, size_t n)
             hconn_answer(hc, 400, "bare LF in request head\n");
             return;
         }
-        if (rl > 0 && i >= line_end + 3 && p[i] == '\n' && p[i - 1] == '\r' &&
-            p[i - 2] == '\n' && p[i - 3] == '\r') {
+        if (rl > 0 && i >= line_end + 3 && p[i] == '\n' && p[i - 1] == '\r' && p[i - 2] == '\n' &&
+            p[i - 3] == '\r') {
             hlen = i + 1;
             break;
         }
@@ -599,8 +604,8 @@ static void hconn_read_cb(uv_poll_t *h, int status, int events)
         return;
     }
     for (;;) {
-        ssize_t k = recv(hc->fd, w->scratch, sizeof w->scratch,
-                         hc->state == HC_HEAD ? MSG_PEEK : 0);
+        ssize_t k =
+            recv(hc->fd, w->scratch, sizeof w->scratch, hc->state == HC_HEAD ? MSG_PEEK : 0);
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -636,15 +641,19 @@ static void admit(web_t *w, int fd, const struct sockaddr_storage *ss)
     addr_t *a = hmap_get(&w->addrs, key);
     if (a && a->n >= w->o.max_per_address && !evict_oldest(w, a->phead)) {
         w->st.refused++;
-        warn_limited(w, "HTTP connection from %s refused: %d open from this address "
-                        "([http] max_connections_per_address)", key, a->n);
+        warn_limited(w,
+                     "HTTP connection from %s refused: %d open from this address "
+                     "([http] max_connections_per_address)",
+                     key, a->n);
         close(fd);
         return;
     }
     if (w->nopen >= w->cap && !evict_oldest(w, w->phead)) {
         w->st.refused++;
-        warn_limited(w, "HTTP connection from %s refused: %d open in total "
-                        "([http] max_connections)", key, w->nopen);
+        warn_limited(w,
+                     "HTTP connection from %s refused: %d open in total "
+                     "([http] max_connections)",
+                     key, w->nopen);
         close(fd);
         return;
     }
@@ -771,8 +780,8 @@ static int listen_open(const char *host, int port, char *err, size_t errlen)
         s6->sin6_port = htons((uint16_t)port);
         sl = sizeof *s6;
     } else {
-        snprintf(err, errlen, "web: cannot listen on %s:%d: not a numeric IPv4/IPv6 address",
-                 host, port);
+        snprintf(err, errlen, "web: cannot listen on %s:%d: not a numeric IPv4/IPv6 address", host,
+                 port);
         return GS_EINVAL;
     }
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -1207,8 +1216,9 @@ int web_start_opts(uv_loop_t *loop, const char *host, int port, const web_opts_t
         snprintf(w->iface, sizeof w->iface, "%s", host);
     w->cap = fd_budget(&o);
     if (w->cap < o.max_connections)
-        log_warn("web", "HTTP connections capped at %d (not %d): the open-file limit leaves no "
-                        "more room; raise it (e.g. LimitNOFILE) to allow more",
+        log_warn("web",
+                 "HTTP connections capped at %d (not %d): the open-file limit leaves no "
+                 "more room; raise it (e.g. LimitNOFILE) to allow more",
                  w->cap, o.max_connections);
 
     /* Our own listener, bound before lws puts anything on the loop, so that the usual failures
