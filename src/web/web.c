@@ -67,15 +67,27 @@
 #define WEB_WARN_NS      (10 * 1000000000LL) /* at most one connection-limit warning per 10 s */
 
 typedef struct hconn hconn_t;
+typedef struct lconn lconn_t;
 
 /* Connections of one peer address (IPv4 address or IPv6 /64), in web->addrs. Connections being
- * read by web hold it through hconn_t.addr, connections served by lws through their wsi's
- * opaque user data; it is freed when the last one closes. */
+ * read by web hold it through hconn_t.addr, connections served by lws through the lconn_t in
+ * their wsi's opaque user data; it is freed when the last one closes. */
 typedef struct {
     char key[48];
     int n;                  /* open connections of this address */
     hconn_t *phead, *ptail; /* of those, the ones web is reading, oldest first */
+    lconn_t *ihead, *itail; /* of those, lws's kept-alive ones between requests, oldest first */
 } addr_t;
+
+/* A connection lws serves (its wsi's opaque user data, from adoption to LWS_CALLBACK_WSI_DESTROY,
+ * which releases the address slot). */
+struct lconn {
+    addr_t *addr;
+    struct lws *wsi;
+    int idle;               /* between requests on a kept-alive connection: may be evicted */
+    lconn_t *prev, *next;   /* web->ihead list while idle, oldest first */
+    lconn_t *aprev, *anext; /* addr->ihead list while idle */
+};
 
 typedef enum {
     HC_HEAD = 0, /* reading the first request head */
@@ -117,6 +129,7 @@ struct web {
     hmap_t addrs;             /* address key -> addr_t */
     hconn_t *phead, *ptail;   /* connections web is reading, oldest first */
     int nopen;                /* open connections, read by web or served by lws */
+    lconn_t *ihead, *itail;   /* lws's kept-alive connections between requests, oldest first */
     addr_t *adopting;         /* address of the socket being handed to lws right now */
     int adopt_claimed;        /* lws's new wsi took over `adopting` */
     web_stats_t st;           /* counters (open is nopen) */
@@ -622,16 +635,72 @@ static void hconn_read_cb(uv_poll_t *h, int status, int events)
     }
 }
 
-/* Closes the oldest connection of the list starting at `hc` (via next or anext) that web is
- * still reading: it has not sent a complete request, so it loses nothing it asked for.
- * Returns 1 if one was closed. */
-static int evict_oldest(web_t *w, hconn_t *hc)
+/* Marks an lws connection as between requests (evictable) or busy. */
+static void lconn_set_idle(web_t *w, lconn_t *lc, int idle)
 {
-    if (!hc)
-        return 0;
-    w->st.evicted++;
-    hconn_end(hc, 0);
-    return 1;
+    if (!lc || lc->idle == idle)
+        return;
+    addr_t *a = lc->addr;
+    if (idle) {
+        lc->prev = w->itail;
+        lc->next = NULL;
+        if (w->itail)
+            w->itail->next = lc;
+        else
+            w->ihead = lc;
+        w->itail = lc;
+        lc->aprev = a->itail;
+        lc->anext = NULL;
+        if (a->itail)
+            a->itail->anext = lc;
+        else
+            a->ihead = lc;
+        a->itail = lc;
+    } else {
+        if (lc->prev)
+            lc->prev->next = lc->next;
+        else
+            w->ihead = lc->next;
+        if (lc->next)
+            lc->next->prev = lc->prev;
+        else
+            w->itail = lc->prev;
+        if (lc->aprev)
+            lc->aprev->anext = lc->anext;
+        else
+            a->ihead = lc->anext;
+        if (lc->anext)
+            lc->anext->aprev = lc->aprev;
+        else
+            a->itail = lc->aprev;
+        lc->prev = lc->next = lc->aprev = lc->anext = NULL;
+    }
+    lc->idle = idle;
+}
+
+/* Makes room for one connection by closing the oldest one that has no request outstanding:
+ * first those web is still reading (from `hc` on: they have not sent a complete request), then
+ * lws's kept-alive ones between requests (from `lc` on; RFC 9112 section 9.5 lets a server close
+ * an idle connection at any time, and clients retry on a new one). The slot of an lws connection
+ * is released when lws has closed it, a loop iteration later: until then the count runs one
+ * over the cap, which the fd reserve absorbs. Returns 1 if one was closed. */
+static int evict_oldest(web_t *w, hconn_t *hc, lconn_t *lc)
+{
+    if (hc) {
+        w->st.evicted++;
+        hconn_end(hc, 0);
+        return 1;
+    }
+    if (lc) {
+        w->st.evicted++;
+        lconn_set_idle(w, lc, 0);
+        /* Shutting both directions down ends lws's graceful close at once (it would otherwise
+         * wait up to WEB_TIMEOUT_S for the peer's FIN, holding the fd). */
+        shutdown(lws_get_socket_fd(lc->wsi), SHUT_RDWR);
+        lws_set_timeout(lc->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        return 1;
+    }
+    return 0;
 }
 
 static void admit(web_t *w, int fd, const struct sockaddr_storage *ss)
@@ -639,7 +708,7 @@ static void admit(web_t *w, int fd, const struct sockaddr_storage *ss)
     char key[48];
     addr_key(ss, key, sizeof key);
     addr_t *a = hmap_get(&w->addrs, key);
-    if (a && a->n >= w->o.max_per_address && !evict_oldest(w, a->phead)) {
+    if (a && a->n >= w->o.max_per_address && !evict_oldest(w, a->phead, a->ihead)) {
         w->st.refused++;
         warn_limited(w,
                      "HTTP connection from %s refused: %d open from this address "
@@ -648,7 +717,7 @@ static void admit(web_t *w, int fd, const struct sockaddr_storage *ss)
         close(fd);
         return;
     }
-    if (w->nopen >= w->cap && !evict_oldest(w, w->phead)) {
+    if (w->nopen >= w->cap && !evict_oldest(w, w->phead, w->ihead)) {
         w->st.refused++;
         warn_limited(w,
                      "HTTP connection from %s refused: %d open in total "
@@ -913,6 +982,7 @@ static void dispatch(web_t *w, struct lws *wsi, sess_t *s)
 
 static int on_request(web_t *w, struct lws *wsi, sess_t *s, const char *uri, size_t len)
 {
+    lconn_set_idle(w, lws_get_opaque_user_data(wsi), 0);
     sess_clear(s);
     memset(s, 0, sizeof *s);
     if (!lws_get_peer_simple(wsi, s->remote, sizeof s->remote))
@@ -1026,6 +1096,7 @@ static int finish(struct lws *wsi, sess_t *s)
     sess_clear(s);
     if (lws_http_transaction_completed(wsi))
         return -1;
+    lconn_set_idle(lws_context_user(lws_get_context(wsi)), lws_get_opaque_user_data(wsi), 1);
     return 0;
 }
 
@@ -1101,15 +1172,20 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
         /* Inside lws_adopt_socket_vhost_readbuf: the wsi takes over the address slot. */
         if (w && w->adopting && !w->adopt_claimed) {
-            lws_set_opaque_user_data(wsi, w->adopting);
+            lconn_t *lc = xcalloc(1, sizeof *lc);
+            lc->addr = w->adopting;
+            lc->wsi = wsi;
+            lws_set_opaque_user_data(wsi, lc);
             w->adopt_claimed = 1;
         }
         return 0;
     case LWS_CALLBACK_WSI_DESTROY: {
-        addr_t *a = lws_get_opaque_user_data(wsi);
-        if (w && a) {
+        lconn_t *lc = lws_get_opaque_user_data(wsi);
+        if (w && lc) {
             lws_set_opaque_user_data(wsi, NULL);
-            addr_release(w, a);
+            lconn_set_idle(w, lc, 0);
+            addr_release(w, lc->addr);
+            free(lc);
         }
         return 0;
     }

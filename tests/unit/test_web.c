@@ -1100,6 +1100,43 @@ static void test_caps_and_timeouts(void **state)
     scenario_opts = NULL;
 }
 
+/* Per-address cap 2: two kept-alive connections between requests; a third client is served and
+ * the oldest idle one is closed, the other stays usable. */
+static void sc_keepalive_eviction(client_t *c)
+{
+    conn_t ka[2];
+    resp_t r = {0};
+    for (int i = 0; i < 2; i++) {
+        ka[i] = (conn_t){.fd = cl_connect(c->port)};
+        CHECK(c, ka[i].fd >= 0);
+        CHECK(c, cl_sendf(ka[i].fd, "GET /ka/%d HTTP/1.1\r\nHost: x\r\n\r\n", i) == 0);
+        CHECK(c, read_response(&ka[i], &r) == 0 && r.status == 200);
+        usleep(50 * 1000); /* orders the two as idle; not a synchronisation */
+    }
+    conn_t cn = {.fd = cl_connect(c->port)};
+    CHECK(c, cn.fd >= 0);
+    CHECK(c, cl_sendf(cn.fd, "GET /third HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(c, read_response(&cn, &r) == 0 && r.status == 200);
+    CHECK(c, wait_eof(ka[0].fd) == 0); /* the oldest idle one made room */
+    close(ka[0].fd);
+    close(cn.fd);
+    CHECK(c, cl_sendf(ka[1].fd, "GET /still HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(c, read_response(&ka[1], &r) == 0 && r.status == 200);
+    close(ka[1].fd);
+    buf_free(&r.body);
+}
+
+static void test_keepalive_eviction(void **state)
+{
+    (void)state;
+    web_opts_t o;
+    web_opts_default(&o);
+    o.max_per_address = 2;
+    scenario_opts = &o;
+    run_scenario(sc_keepalive_eviction, NULL);
+    scenario_opts = NULL;
+}
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -1113,6 +1150,7 @@ int main(void)
         cmocka_unit_test(test_port_in_use),        cmocka_unit_test(test_any_host),
         cmocka_unit_test(test_high_fd_numbers),    cmocka_unit_test(test_prefix_headers),
         cmocka_unit_test(test_head_limits),        cmocka_unit_test(test_caps_and_timeouts),
+        cmocka_unit_test(test_keepalive_eviction),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));
