@@ -6,7 +6,8 @@
  * run on the loop thread.
  *
  * Connections are accepted by web itself, not by lws: web admits them against the connection
- * caps (web_opts_t), reads and checks the first request head (431 over WEB_MAX_HEAD bytes or
+ * caps (web_opts_t; at a cap the oldest connection without a request outstanding is closed to
+ * make room), reads and checks the first request head (431 over WEB_MAX_HEAD bytes or
  * WEB_MAX_FIELDS lines, 400 for a malformed one, 408/close when it does not arrive within
  * request_timeout_s), drops the header lines lws 4.1's parser would stall on (see web.c), and
  * only then hands the socket and the head to lws. Later requests on a kept-alive connection are
