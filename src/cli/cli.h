@@ -12,6 +12,7 @@
 #include "ana/ana.h"
 #include "gw/gw.h"
 #include "store/store.h"
+#include "web/web.h"
 
 /* Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
 #define EXIT_USAGE 2
@@ -25,6 +26,7 @@ typedef struct {
     int term_port;
     char http_host[64];
     int http_port;
+    web_opts_t web; /* [http] connection limits and timeouts */
     int sync_full;
     char port_file[512];
     gw_opts_t gw;

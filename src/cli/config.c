@@ -18,6 +18,7 @@ void config_defaults(config_t *c)
     c->term_port = 7100;
     snprintf(c->http_host, sizeof c->http_host, "127.0.0.1");
     c->http_port = 8080;
+    web_opts_default(&c->web);
     c->sync_full = 1;
     gw_opts_default(&c->gw);
     c->dsp_workers = 0;
@@ -110,6 +111,18 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
         if (strcmp(key, "listen") == 0)
             return set_addr(value, c->http_host, sizeof c->http_host, &c->http_port, err, errlen,
                             "http.listen");
+        if (strcmp(key, "max_connections") == 0)
+            return set_int(value, 1, 1000000, &c->web.max_connections, err, errlen,
+                           "http.max_connections");
+        if (strcmp(key, "max_connections_per_address") == 0)
+            return set_int(value, 1, 1000000, &c->web.max_per_address, err, errlen,
+                           "http.max_connections_per_address");
+        if (strcmp(key, "request_timeout") == 0)
+            return set_int(value, 1, 300, &c->web.request_timeout_s, err, errlen,
+                           "http.request_timeout");
+        if (strcmp(key, "keepalive_timeout") == 0)
+            return set_int(value, 1, 3600, &c->web.keepalive_s, err, errlen,
+                           "http.keepalive_timeout");
     } else if (strcmp(section, "store") == 0) {
         if (strcmp(key, "sync") == 0) {
             if (strcmp(value, "full") == 0)

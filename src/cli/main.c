@@ -234,8 +234,10 @@ int cmd_serve(int argc, char **argv)
         gw_set_block_observer(sv.gw, ana_block, sv.ana);
     }
     api_t api = {.gw = sv.gw, .st = st, .ana = sv.ana, .started_ns = time_utc_ns()};
-    if (web_start(sv.loop, c.http_host, c.http_port, api_handle, &api, &sv.web, err, sizeof err) <
-        0) {
+    /* HTTP gets the open files the terminal connections and the rest leave (web_start). */
+    c.web.reserved_fds = c.gw.max_connections + 64;
+    if (web_start_opts(sv.loop, c.http_host, c.http_port, &c.web, api_handle, &api, &sv.web, err,
+                       sizeof err) < 0) {
         log_error(NULL, "%s", err);
         if (sv.ana) {
             gw_set_block_observer(sv.gw, NULL, NULL);

@@ -3,37 +3,49 @@
 
 #include <pthread.h>
 #include <stdint.h>
-#include <sys/random.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
+
+_Static_assert(HMAP_KEYBYTES == crypto_shorthash_KEYBYTES, "hmap key is a SipHash-2-4 key");
 
 static char tombstone_key[1];
 #define TOMBSTONE (tombstone_key)
 
-/* FNV-1a over a per-process random basis. Keys can come from the network (remote addresses,
- * terminal ids before authentication); the random basis stops anyone from precomputing keys
- * that collide. (It is not a keyed PRF like SipHash: an attacker who can observe timing
- * adaptively could still work at it; the maps it guards are bounded in size.) */
-static uint64_t basis;
-static pthread_once_t basis_once = PTHREAD_ONCE_INIT;
+/* libsodium must be initialised once before randombytes_buf (sodium_init is idempotent and
+ * thread-safe; the server calls it at start too). */
+static pthread_once_t sodium_once = PTHREAD_ONCE_INIT;
 
-static void basis_init(void)
+static void sodium_start(void)
 {
-    uint64_t r = 0;
-    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
-        r = (uint64_t)time_mono_ns();
-    basis = 1469598103934665603ULL ^ r;
+    if (sodium_init() < 0)
+        abort(); /* no random source: nothing in the process can be keyed */
 }
 
-static uint64_t hash(const char *s)
+static void draw_key(hmap_t *m)
 {
-    pthread_once(&basis_once, basis_init);
-    uint64_t h = basis;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
+    pthread_once(&sodium_once, sodium_start);
+    randombytes_buf(m->key, sizeof m->key);
+    m->keyed = 1;
+}
+
+/* SipHash-2-4 (crypto_shorthash): a PRF under the map's random key, so an attacker who picks the
+ * keys (ids, addresses) cannot aim them at one probe chain, even adaptively. */
+static uint64_t hash(const hmap_t *m, const char *s)
+{
+    unsigned char out[crypto_shorthash_BYTES];
+    uint64_t h;
+    crypto_shorthash(out, (const unsigned char *)s, strlen(s), m->key);
+    memcpy(&h, out, sizeof h);
     return h;
+}
+
+uint64_t hmap_hash(hmap_t *m, const char *key)
+{
+    if (!m->keyed)
+        draw_key(m);
+    return hash(m, key);
 }
 
 void hmap_init(hmap_t *m)
@@ -56,7 +68,7 @@ static hmap_slot_t *find(const hmap_t *m, const char *key)
     if (!m->cap)
         return NULL;
     size_t mask = m->cap - 1;
-    for (size_t i = hash(key) & mask;; i = (i + 1) & mask) {
+    for (size_t i = hash(m, key) & mask;; i = (i + 1) & mask) {
         hmap_slot_t *s = &m->slots[i];
         if (!s->key)
             return NULL;
@@ -79,7 +91,7 @@ static void grow(hmap_t *m)
         if (!old[i].key || old[i].key == TOMBSTONE)
             continue;
         size_t mask = ncap - 1;
-        size_t j = hash(old[i].key) & mask;
+        size_t j = hash(m, old[i].key) & mask;
         while (m->slots[j].key)
             j = (j + 1) & mask;
         m->slots[j] = old[i];
@@ -101,10 +113,12 @@ void *hmap_put(hmap_t *m, const char *key, void *value)
         s->value = value;
         return prev;
     }
+    if (!m->keyed)
+        draw_key(m);
     if ((m->used + 1) * 4 >= m->cap * 3)
         grow(m);
     size_t mask = m->cap - 1;
-    size_t i = hash(key) & mask;
+    size_t i = hash(m, key) & mask;
     while (m->slots[i].key && m->slots[i].key != TOMBSTONE)
         i = (i + 1) & mask;
     if (!m->slots[i].key)

@@ -16,14 +16,25 @@
  *
  * Early rejections (405, 411, 413, 400) are answered at once with "connection: close"; lws may
  * still deliver body chunks meanwhile, which are ignored.
+ *
+ * In front of lws, admit.c owns the listening socket: it admits each connection against the
+ * caps, checks the first request head (answering what is malformed or too large, dropping the
+ * header lines lws 4.1.6's lexer would stall on) and adopts the socket into our vhost, which has
+ * no listener of its own. Its per-connection record rides on the wsi (opaque user data): this
+ * file reports adoption, destruction and the idle time between requests (adm_wsi_*).
  */
 #include "web/web.h"
+#include "web/admit.h"
 
 #include "core/err.h"
 #include "core/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <strings.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,16 +43,13 @@
 
 #include <libwebsockets.h>
 
-/* Concurrent HTTP connections. lws sizes its per-thread fd tables by fd_limit_per_thread; a
- * value below the process fd limit makes lws use compact tables with a linear lookup instead of
- * tables indexed by fd number (which would be sized for the whole process, ~20k fds). */
-#define WEB_MAX_CONNS 1024
-#define WEB_FD_SPARE  32          /* listen sockets, lws's cancel pipe, slack */
-#define WEB_CHUNK     (16 * 1024) /* body bytes written per WRITEABLE callback */
-#define WEB_HDR_CAP   1024        /* response header block */
-#define WEB_MAX_HDR   8192        /* request header bytes lws keeps per connection */
-#define WEB_TIMEOUT_S 30          /* lws network round-trip timeout */
-#define WEB_KEEPALIVE 15          /* idle keep-alive connection lifetime, seconds */
+#define WEB_CHUNK   (16 * 1024) /* body bytes written per WRITEABLE callback */
+#define WEB_HDR_CAP 1024        /* response header block */
+/* lws keeps the parsed head in one buffer per connection: the values of known headers, plus
+ * name, value and an 8-byte record for each unknown one, so a WEB_MAX_HEAD raw head can need up
+ * to 4 more bytes per line than it had on the wire. */
+#define WEB_LWS_HDR   (WEB_MAX_HEAD + 8 * WEB_MAX_FIELDS + 512)
+#define WEB_TIMEOUT_S 30 /* lws network round-trip timeout (body, writes) */
 
 struct web {
     uv_loop_t *loop;
@@ -49,11 +57,14 @@ struct web {
     struct lws_vhost *vh;
     web_handler_fn fn;
     void *ud;
+    web_opts_t o;
     int port;         /* bound port */
     int stopped;      /* web_stop has run (first lws_context_destroy) */
-    char iface[64];   /* lws keeps a pointer to this for the vhost's lifetime */
+    char iface[64];   /* the host we listen on, "" = any */
     uv_idle_t reaper; /* completes the release of a context whose vhost failed */
     int reap_busy;    /* reaper saw lws handles still on the loop */
+    int lfd;          /* listening socket until adm takes it, else -1 */
+    adm_t *adm;       /* connection admission (admit.c), NULL until started */
 };
 
 typedef enum {
@@ -106,7 +117,8 @@ static void lws_log_emit(int level, const char *line)
         n = sizeof msg - 1;
     memcpy(msg, line, n);
     msg[n] = 0;
-    if (level & (LLL_ERR | LLL_WARN))
+    /* lws 4.1.6 reports every adoption with a head at error level: not a problem. */
+    if ((level & (LLL_ERR | LLL_WARN)) && !strstr(msg, "adopt_socket_readbuf"))
         log_warn("lws", "%s", msg); /* lws reports a peer's malformed request as an error */
     else
         log_debug("lws", "%s", msg);
@@ -224,6 +236,7 @@ static void dispatch(web_t *w, struct lws *wsi, sess_t *s)
 
 static int on_request(web_t *w, struct lws *wsi, sess_t *s, const char *uri, size_t len)
 {
+    adm_wsi_idle(w->adm, wsi, 0);
     sess_clear(s);
     memset(s, 0, sizeof *s);
     if (!lws_get_peer_simple(wsi, s->remote, sizeof s->remote))
@@ -337,6 +350,7 @@ static int finish(struct lws *wsi, sess_t *s)
     sess_clear(s);
     if (lws_http_transaction_completed(wsi))
         return -1;
+    adm_wsi_idle(((web_t *)lws_context_user(lws_get_context(wsi)))->adm, wsi, 1);
     return 0;
 }
 
@@ -409,6 +423,15 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         if (s)
             sess_clear(s);
         return 0;
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        /* Inside adm's adoption: the wsi takes over the address slot. */
+        if (w)
+            adm_wsi_adopted(w->adm, wsi);
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (w)
+            adm_wsi_destroyed(w->adm, wsi);
+        return 0;
     default:
         return 0;
     }
@@ -449,56 +472,38 @@ static void reap_cb(uv_idle_t *t)
     uv_close((uv_handle_t *)t, reap_close_cb);
 }
 
-/* Binds (without listening) a throwaway socket to iface:port, so that the usual failures
- * (address in use, address not local, permission) are reported precisely and before lws has put
- * any handle on the loop. Interface names are left to lws. Returns 0 or -errno. */
-static int probe_bind(const char *iface, int port, char *err, size_t errlen)
+void web_opts_default(web_opts_t *o)
 {
-    struct sockaddr_storage ss;
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    socklen_t sl;
-    int one = 1;
-
-    memset(&ss, 0, sizeof ss);
-    if (!iface) {
-        s4->sin_family = AF_INET;
-        s4->sin_addr.s_addr = htonl(INADDR_ANY);
-        s4->sin_port = htons((uint16_t)port);
-        sl = sizeof *s4;
-    } else if (inet_pton(AF_INET, iface, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)port);
-        sl = sizeof *s4;
-    } else if (inet_pton(AF_INET6, iface, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)port);
-        sl = sizeof *s6;
-    } else {
-        return 0;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return 0;                                               /* let lws try and report */
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* as lws does */
-    int rc = bind(fd, (struct sockaddr *)&ss, sl) == 0 ? 0 : -errno;
-    close(fd);
-    if (rc)
-        snprintf(err, errlen, "web: cannot listen on %s:%d: %s", iface ? iface : "*", port,
-                 strerror(-rc));
-    return rc;
+    o->max_connections = 4096;
+    o->max_per_address = 64;
+    o->request_timeout_s = 5;
+    o->keepalive_s = 15;
+    o->reserved_fds = 64;
 }
 
 int web_start(uv_loop_t *loop, const char *host, int port, web_handler_fn fn, void *ud, web_t **out,
               char *err, size_t errlen)
 {
+    return web_start_opts(loop, host, port, NULL, fn, ud, out, err, errlen);
+}
+
+int web_start_opts(uv_loop_t *loop, const char *host, int port, const web_opts_t *opts,
+                   web_handler_fn fn, void *ud, web_t **out, char *err, size_t errlen)
+{
     struct lws_context_creation_info info;
     void *loops[1] = {loop};
     web_t *w = NULL;
     int rc = GS_EINVAL;
+    web_opts_t o;
 
     *out = NULL;
-    if (!loop || !fn || port < 0 || port > 65535) {
+    if (opts)
+        o = *opts;
+    else
+        web_opts_default(&o);
+    if (!loop || !fn || port < 0 || port > 65535 || o.max_connections < 1 ||
+        o.max_per_address < 1 || o.request_timeout_s < 1 || o.keepalive_s < 1 ||
+        o.reserved_fds < 0) {
         snprintf(err, errlen, "web: invalid arguments");
         goto fail;
     }
@@ -510,12 +515,24 @@ int web_start(uv_loop_t *loop, const char *host, int port, web_handler_fn fn, vo
     w->loop = loop;
     w->fn = fn;
     w->ud = ud;
-    if (host && strcmp(host, "*") != 0)
+    w->o = o;
+    w->lfd = -1;
+    if (host && *host && strcmp(host, "*") != 0)
         snprintf(w->iface, sizeof w->iface, "%s", host);
+    int cap = adm_fd_budget(&o);
+    if (cap < o.max_connections)
+        log_warn("web",
+                 "HTTP connections capped at %d (not %d): the open-file limit leaves no "
+                 "more room; raise it (e.g. LimitNOFILE) to allow more",
+                 cap, o.max_connections);
 
-    rc = probe_bind(w->iface[0] ? w->iface : NULL, port, err, errlen);
-    if (rc)
+    /* Our own listener, bound before lws puts anything on the loop, so that the usual failures
+     * (address in use, not local, permission) are reported precisely. */
+    rc = adm_listen(w->iface[0] ? w->iface : NULL, port, err, errlen);
+    if (rc < 0)
         goto fail;
+    w->lfd = rc;
+    rc = 0;
     lws_log_setup();
 
     memset(&info, 0, sizeof info);
@@ -523,8 +540,10 @@ int web_start(uv_loop_t *loop, const char *host, int port, web_handler_fn fn, vo
     info.foreign_loops = loops;
     info.user = w;
     info.port = CONTEXT_PORT_NO_LISTEN;
-    info.fd_limit_per_thread = WEB_MAX_CONNS + WEB_FD_SPARE;
-    info.max_http_header_data = WEB_MAX_HDR;
+    /* No fd_limit_per_thread: lws then sizes its tables by the process's open-file limit and
+     * finds a connection by indexing them with its fd (16 bytes per possible fd, 320 KiB at
+     * 20,000). A smaller limit would make every lookup a linear search. web enforces the cap. */
+    info.max_http_header_data = WEB_LWS_HDR;
     info.gid = -1;
     info.uid = -1;
     w->ctx = lws_create_context(&info);
@@ -537,36 +556,46 @@ int web_start(uv_loop_t *loop, const char *host, int port, web_handler_fn fn, vo
     memset(&info, 0, sizeof info);
     info.vhost_name = "gridsense";
     info.protocols = protocols;
-    info.port = port;
-    info.iface = w->iface[0] ? w->iface : NULL;
-    info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
-    {
-        struct in_addr a4;
-        if (info.iface && inet_pton(AF_INET, info.iface, &a4) == 1)
-            info.options |= LWS_SERVER_OPTION_DISABLE_IPV6; /* plain AF_INET listener */
-    }
-    info.keepalive_timeout = WEB_KEEPALIVE;
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* a server vhost that only adopts */
+    info.keepalive_timeout = o.keepalive_s;
     info.timeout_secs = WEB_TIMEOUT_S;
+    info.timeout_secs_ah_idle = o.request_timeout_s; /* a later request's head, kept-alive */
     info.server_string = "gridsense";
     info.user = w;
     w->vh = lws_create_vhost(w->ctx, &info);
     if (!w->vh) {
-        snprintf(err, errlen, "web: cannot listen on %s:%d", host && *host ? host : "*", port);
+        snprintf(err, errlen, "web: cannot create libwebsockets vhost");
         rc = GS_EIO;
         goto fail;
     }
-    w->port = lws_get_vhost_listen_port(w->vh);
-    log_info("web", "listening on %s:%d", host && *host ? host : "*", w->port);
+
+    {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (getsockname(w->lfd, (struct sockaddr *)&ss, &sl) == 0)
+            w->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                     : ((struct sockaddr_in *)&ss)->sin_port);
+    }
+    rc = adm_start(loop, w->lfd, w->vh, &o, cap, &w->adm);
+    w->lfd = -1; /* adm owns it now, also on failure */
+    if (rc < 0) {
+        snprintf(err, errlen, "web: cannot poll the listening socket: %s", err_str(rc));
+        goto fail;
+    }
+    log_info("web", "listening on %s:%d (up to %d connections, %d per address)",
+             host && *host ? host : "*", w->port, cap, o.max_per_address);
     *out = w;
     return 0;
 
 fail:
     if (w) {
+        if (w->lfd >= 0)
+            close(w->lfd);
         if (w->ctx) {
             /* Foreign-loop lws closes its uv handles asynchronously, so the context can only be
              * released after the loop has run their close callbacks: the first destroy here,
              * the second from an idle handle once they are gone. The caller's loop must run
-             * for that (uv_run returns once it is done); probe_bind makes this path rare. */
+             * for that (uv_run returns once it is done). */
             lws_context_destroy(w->ctx);
             uv_idle_init(loop, &w->reaper);
             w->reaper.data = w;
@@ -583,11 +612,21 @@ int web_port(const web_t *w)
     return w ? w->port : -1;
 }
 
+void web_stats(const web_t *w, web_stats_t *st)
+{
+    if (w->adm) {
+        adm_stats(w->adm, st);
+    } else {
+        memset(st, 0, sizeof *st);
+    }
+}
+
 void web_stop(web_t *w)
 {
     if (!w || w->stopped)
         return;
     w->stopped = 1;
+    adm_stop(w->adm);            /* no more connections; those lws serves it closes below */
     lws_context_destroy(w->ctx); /* closes connections and the listener, starts closing lws's
                                     uv handles; the loop finishes them */
 }
@@ -597,7 +636,8 @@ void web_free(web_t *w)
     if (!w)
         return;
     if (!w->stopped)
-        lws_context_destroy(w->ctx);
+        web_stop(w); /* the handles it closes are not waited for: call web_stop in the loop */
     lws_context_destroy(w->ctx); /* final release of the context memory */
+    adm_free(w->adm);            /* after lws: every wsi destroyed has released its address */
     free(w);
 }

@@ -4,6 +4,14 @@
  * WEB_MAX_BODY bytes), hands each request to one application handler and sends the response.
  * Routing and content (REST /api/v1, /metrics) live with the handler. All calls and the handler
  * run on the loop thread.
+ *
+ * Connections are accepted by web itself, not by lws: web admits them against the connection
+ * caps (web_opts_t; at a cap the oldest connection without a request outstanding is closed to
+ * make room), reads and checks the first request head (431 over WEB_MAX_HEAD bytes or
+ * WEB_MAX_FIELDS lines, 400 for a malformed one, 408/close when it does not arrive within
+ * request_timeout_s), drops the header lines lws 4.1's parser would stall on (see web.c), and
+ * only then hands the socket and the head to lws. Later requests on a kept-alive connection are
+ * read by lws directly.
  */
 #ifndef GS_WEB_H
 #define GS_WEB_H
@@ -14,7 +22,24 @@
 
 #include "core/util.h"
 
-#define WEB_MAX_BODY (64 * 1024)
+#define WEB_MAX_BODY   (64 * 1024)
+#define WEB_MAX_HEAD   8192 /* request line + header lines + CRLFs; more gets 431 */
+#define WEB_MAX_FIELDS 64   /* header lines per request; more gets 431 (RFC 6585 section 5) */
+
+/* Connection limits and timeouts; web_opts_default fills the defaults. */
+typedef struct {
+    int max_connections;   /* HTTP connections open at once (default 4096); web_start lowers it
+                              to the process's open-file limit minus reserved_fds */
+    int max_per_address;   /* per IPv4 address or IPv6 /64 (default 64) */
+    int request_timeout_s; /* a request head must be complete this long after the connection
+                              opened (or, on a kept-alive connection, after it began) (default 5) */
+    int keepalive_s;       /* idle time allowed between requests on one connection (default 15) */
+    int reserved_fds;      /* open files the rest of the process may use (default 64); the server
+                              adds its terminal connection cap */
+} web_opts_t;
+
+/* Fills *o with the defaults above. */
+void web_opts_default(web_opts_t *o);
 
 typedef struct web web_t;
 
@@ -45,6 +70,25 @@ typedef void (*web_handler_fn)(void *ud, const web_request_t *req, web_response_
  * if lws itself failed, the loop must run once more for lws to release its handles. */
 int web_start(uv_loop_t *loop, const char *host, int port, web_handler_fn fn, void *ud, web_t **out,
               char *err, size_t errlen);
+
+/* web_start with explicit limits (opts NULL = defaults). Values out of range (< 1) are
+ * GS_EINVAL. */
+int web_start_opts(uv_loop_t *loop, const char *host, int port, const web_opts_t *opts,
+                   web_handler_fn fn, void *ud, web_t **out, char *err, size_t errlen);
+
+/* Connection counters, for metrics and tests. */
+typedef struct {
+    int open;              /* connections open now (being read by web or served by lws) */
+    int max_connections;   /* the cap in force (after the open-file limit) */
+    uint64_t accepted;     /* admitted */
+    uint64_t refused;      /* closed at once: over a cap with nothing idle to evict */
+    uint64_t evicted;      /* idle connections (no complete request yet) closed to make room */
+    uint64_t timed_out;    /* closed because the request head did not arrive in time */
+    uint64_t bad_requests; /* answered 400/414/431 by web before lws saw them */
+} web_stats_t;
+
+/* Copies the counters into *st. */
+void web_stats(const web_t *w, web_stats_t *st);
 
 /* The port actually bound (useful with port 0). */
 int web_port(const web_t *w);

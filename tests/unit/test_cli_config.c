@@ -209,6 +209,54 @@ static void test_config_set_ints(void **state)
     }
 }
 
+/* [http] connection limits: defaults, where they land, ranges. */
+static void test_config_http_limits(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *key;
+        int64_t min, max;
+        size_t off;
+        int def;
+    } hs[] = {
+        {"max_connections", 1, 1000000, offsetof(config_t, web.max_connections), 4096},
+        {"max_connections_per_address", 1, 1000000, offsetof(config_t, web.max_per_address), 64},
+        {"request_timeout", 1, 300, offsetof(config_t, web.request_timeout_s), 5},
+        {"keepalive_timeout", 1, 3600, offsetof(config_t, web.keepalive_s), 15},
+    };
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
+        config_t c;
+        char err[256], val[32], want[200];
+        int v;
+        config_defaults(&c);
+        memcpy(&v, (const char *)&c + hs[i].off, sizeof v);
+        assert_int_equal(v, hs[i].def);
+        int64_t probes[] = {hs[i].min, hs[i].max, (hs[i].min + hs[i].max) / 2};
+        for (size_t p = 0; p < 3; p++) {
+            config_defaults(&c);
+            snprintf(val, sizeof val, "%lld", (long long)probes[p]);
+            if (config_set(&c, "http", hs[i].key, val, err, sizeof err) != 0)
+                fail_msg("http.%s = %s rejected: %s", hs[i].key, val, err);
+            memcpy(&v, (const char *)&c + hs[i].off, sizeof v);
+            assert_true(v == probes[p]);
+        }
+        char below[32], above[32];
+        snprintf(below, sizeof below, "%lld", (long long)hs[i].min - 1);
+        snprintf(above, sizeof above, "%lld", (long long)hs[i].max + 1);
+        const char *bad[] = {below, above, "abc", "10x", ""};
+        for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+            config_defaults(&c);
+            assert_int_equal(config_set(&c, "http", hs[i].key, bad[b], err, sizeof err),
+                             GS_ECONFIG);
+            memcpy(&v, (const char *)&c + hs[i].off, sizeof v);
+            assert_int_equal(v, hs[i].def);
+            snprintf(want, sizeof want, "http.%s must be an integer in %lld..%lld, got '%s'",
+                     hs[i].key, (long long)hs[i].min, (long long)hs[i].max, bad[b]);
+            assert_string_equal(err, want);
+        }
+    }
+}
+
 static void test_config_set_strings(void **state)
 {
     config_t c;
@@ -1095,6 +1143,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_defaults),
+        cmocka_unit_test(test_config_http_limits),
         cmocka_unit_test(test_config_set_ints),
         cmocka_unit_test(test_config_set_strings),
         cmocka_unit_test(test_config_set_listen),

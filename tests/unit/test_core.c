@@ -593,6 +593,99 @@ static void test_hmap_basic(void **state)
     hmap_free(&m); /* free of a freed map is a no-op */
 }
 
+/* Slots come from SipHash-2-4 under a random key per map: the same key lands differently in two
+ * maps (so nobody can precompute colliding ids), and the hash depends on every byte of the key. */
+static void test_hmap_keyed_hash(void **state)
+{
+    (void)state;
+    hmap_t a, b;
+    hmap_init(&a);
+    hmap_init(&b);
+    /* SipHash-2-4 reference vector (Aumasson & Bernstein, vectors.h): key 00..0f, empty message
+     * -> 31 0e 0e dd 47 db 6f 72, read little-endian. */
+    for (int i = 0; i < HMAP_KEYBYTES; i++)
+        a.key[i] = (unsigned char)i;
+    a.keyed = 1;
+    assert_true(hmap_hash(&a, "") == 0x726fdb47dd0e0e31ULL);
+    hmap_free(&a);
+
+    hmap_init(&a);
+    int differ = 0;
+    char key[64];
+    for (int i = 0; i < 32; i++) {
+        snprintf(key, sizeof key, "T%04d", i);
+        uint64_t ha = hmap_hash(&a, key);
+        assert_true(ha == hmap_hash(&a, key)); /* stable within a map */
+        if (ha != hmap_hash(&b, key))
+            differ++;
+    }
+    assert_int_equal(differ, 32); /* equal by chance with probability 2^-64 each */
+    assert_true(hmap_hash(&a, "T0001") != hmap_hash(&a, "T0002"));
+    assert_true(hmap_hash(&a, "T0001") != hmap_hash(&a, "T0001 "));
+    assert_true(memcmp(a.key, b.key, HMAP_KEYBYTES) != 0);
+    /* A map used after hmap_free gets a fresh key. */
+    unsigned char old[HMAP_KEYBYTES];
+    memcpy(old, a.key, sizeof old);
+    hmap_free(&a);
+    int x = 1;
+    assert_null(hmap_put(&a, "k", &x));
+    assert_true(a.keyed && memcmp(a.key, old, sizeof old) != 0);
+    hmap_free(&a);
+    hmap_free(&b);
+
+    /* A zeroed map (static or calloc'd, never hmap_init'ed) works and draws its key itself. */
+    hmap_t z;
+    memset(&z, 0, sizeof z);
+    assert_null(hmap_get(&z, "k"));
+    assert_null(hmap_put(&z, "k", &x));
+    assert_ptr_equal(hmap_get(&z, "k"), &x);
+    hmap_free(&z);
+}
+
+/* Many keys that share a long prefix (as ids chosen by an attacker would) still behave exactly as
+ * a map, and their slots spread: no probe chain grows far beyond what a random function gives. */
+static void test_hmap_common_prefix_keys(void **state)
+{
+    (void)state;
+    enum { N = 20000, PREFIX = 200 };
+    hmap_t m;
+    hmap_init(&m);
+    char key[PREFIX + 16];
+    memset(key, 'A', PREFIX);
+    for (int i = 0; i < N; i++) {
+        snprintf(key + PREFIX, sizeof key - PREFIX, "%d", i);
+        assert_null(hmap_put(&m, key, (void *)(uintptr_t)(i + 1)));
+    }
+    assert_int_equal(m.count, N);
+    for (int i = 0; i < N; i++) {
+        snprintf(key + PREFIX, sizeof key - PREFIX, "%d", i);
+        assert_ptr_equal(hmap_get(&m, key), (void *)(uintptr_t)(i + 1));
+    }
+    /* Longest run of occupied slots: with load <= 3/4 and a random function it stays in the
+     * hundreds at most; colliding hashes would make it ~N. */
+    size_t run = 0, longest = 0;
+    for (size_t i = 0; i < 2 * m.cap; i++) {
+        if (m.slots[i & (m.cap - 1)].key) {
+            run++;
+            if (run > longest)
+                longest = run;
+        } else {
+            run = 0;
+        }
+    }
+    assert_true(longest < 1000);
+    for (int i = 0; i < N; i += 2) {
+        snprintf(key + PREFIX, sizeof key - PREFIX, "%d", i);
+        assert_ptr_equal(hmap_del(&m, key), (void *)(uintptr_t)(i + 1));
+    }
+    assert_int_equal(m.count, N / 2);
+    for (int i = 0; i < N; i++) {
+        snprintf(key + PREFIX, sizeof key - PREFIX, "%d", i);
+        assert_ptr_equal(hmap_get(&m, key), (i % 2) ? (void *)(uintptr_t)(i + 1) : NULL);
+    }
+    hmap_free(&m);
+}
+
 #define KEYSPACE 20000
 
 static void check_hmap_against(const hmap_t *m, void **ref)
@@ -1114,6 +1207,8 @@ int main(void)
         cmocka_unit_test(test_hmap_basic),
         cmocka_unit_test(test_hmap_random_vs_reference),
         cmocka_unit_test(test_hmap_growth_and_tombstones),
+        cmocka_unit_test(test_hmap_keyed_hash),
+        cmocka_unit_test(test_hmap_common_prefix_keys),
         cmocka_unit_test(test_err_codes),
         cmocka_unit_test(test_err_errno),
         cmocka_unit_test(test_err_errno_unknown_to_libuv),

@@ -305,6 +305,7 @@ static void *client_main(void *arg)
 /* Starts web, runs `fn` on a client thread while the loop runs here, stops web from inside the
  * loop when the client is done, and checks the loop closes cleanly. */
 static const char *scenario_host = "127.0.0.1";
+static const web_opts_t *scenario_opts; /* NULL = defaults */
 
 static void run_scenario(scenario_fn fn, void *arg)
 {
@@ -317,7 +318,9 @@ static void run_scenario(scenario_fn fn, void *arg)
 
     seen_reset();
     assert_int_equal(uv_loop_init(&loop), 0);
-    assert_int_equal(web_start(&loop, scenario_host, 0, handler, NULL, &h.web, err, sizeof err), 0);
+    assert_int_equal(web_start_opts(&loop, scenario_host, 0, scenario_opts, handler, NULL, &h.web,
+                                    err, sizeof err),
+                     0);
     assert_non_null(h.web);
     c.port = web_port(h.web);
     assert_true(c.port > 0 && c.port < 65536);
@@ -935,6 +938,205 @@ static void test_port_in_use(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* Header names that are strict prefixes of names lws knows stall lws 4.1.6's parser for ever:
+ * web drops them, so the request is served at once; with a body it answers 400. */
+static void sc_prefix_headers(client_t *c)
+{
+    static const char *const names[] = {"Acc", "Cont", "Us", "Origi", "X-A", "A", "Ge", "Ho"};
+    resp_t r = {0};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        conn_t cn = {.fd = cl_connect(c->port)};
+        CHECK(c, cn.fd >= 0);
+        CHECK(c,
+              cl_sendf(cn.fd, "GET /p/%zu HTTP/1.1\r\n%s: x\r\nHost: x\r\n\r\n", i, names[i]) == 0);
+        int rc = read_response(&cn, &r);
+        /* The same connection stays usable (keep-alive). */
+        int rc2 = rc == 0 ? cl_sendf(cn.fd, "GET /again HTTP/1.1\r\nHost: x\r\n\r\n") : -1;
+        int st1 = r.status;
+        if (rc2 == 0)
+            rc2 = read_response(&cn, &r);
+        close(cn.fd);
+        if (rc != 0 || st1 != 200 || rc2 != 0 || r.status != 200)
+            snprintf(c->fail, sizeof c->fail, "%s: rc %d status %d, then rc %d status %d", names[i],
+                     rc, st1, rc2, r.status);
+        CHECK(c, !c->fail[0]);
+    }
+    conn_t cn = {.fd = cl_connect(c->port)};
+    CHECK(c, cn.fd >= 0);
+    CHECK(c,
+          cl_sendf(cn.fd,
+                   "POST /b HTTP/1.1\r\nHost: x\r\nCont: x\r\nContent-Length: 2\r\n\r\n{}") == 0);
+    CHECK(c, read_response(&cn, &r) == 0);
+    CHECK(c, r.status == 400);
+    CHECK(c, has_header(&r, "connection: close"));
+    CHECK(c, wait_eof(cn.fd) == 0);
+    close(cn.fd);
+    buf_free(&r.body);
+}
+
+static void test_prefix_headers(void **state)
+{
+    (void)state;
+    run_scenario(sc_prefix_headers, NULL);
+}
+
+/* Heads over WEB_MAX_HEAD bytes or WEB_MAX_FIELDS lines: 431; malformed heads: 400. */
+static void sc_head_limits(client_t *c)
+{
+    static const struct {
+        int kind; /* 0 long value, 1 many lines, 2..: literal */
+        const char *raw;
+        int status;
+    } cases[] = {
+        {0, NULL, 431},
+        {1, NULL, 431},
+        {2, "GET / HTTP/1.1\r\nNoColon\r\n\r\n", 400},
+        {2, "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", 400},
+        {2, "GET / HTTP/1.1\r\n folded\r\n\r\n", 400},
+        {2, "GET / HTTP/1.1\r\nA: b\x01c\r\n\r\n", 400},
+        {2, "GET / HTTP/1.1\nHost: x\n\n", 400},
+        {2, "GET /x HTTP/1.1\r\nHost: x\rY: z\r\n\r\n", 400},
+    };
+    resp_t r = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        buf_t b = {0};
+        if (cases[i].kind == 0) {
+            buf_puts(&b, "GET / HTTP/1.1\r\nX-Big: ");
+            for (int k = 0; k < WEB_MAX_HEAD; k++)
+                buf_putc(&b, 'a');
+            buf_puts(&b, "\r\n\r\n");
+        } else if (cases[i].kind == 1) {
+            buf_puts(&b, "GET / HTTP/1.1\r\n");
+            for (int k = 0; k <= WEB_MAX_FIELDS; k++)
+                buf_printf(&b, "X-F%d: v\r\n", k);
+            buf_puts(&b, "\r\n");
+        } else {
+            buf_puts(&b, cases[i].raw);
+        }
+        conn_t cn = {.fd = cl_connect(c->port)};
+        CHECK(c, cn.fd >= 0);
+        cl_send(cn.fd, b.data, b.len); /* may fail part-way once the server answered */
+        buf_free(&b);
+        int rc = read_response(&cn, &r);
+        int eof = wait_eof(cn.fd);
+        close(cn.fd);
+        if (rc != 0 || r.status != cases[i].status || !has_header(&r, "connection: close") ||
+            eof != 0)
+            snprintf(c->fail, sizeof c->fail, "case %zu: rc %d status %d eof %d", i, rc, r.status,
+                     eof);
+        CHECK(c, !c->fail[0]);
+    }
+    /* Exactly at the limits: served. */
+    buf_t b = {0};
+    buf_puts(&b, "GET /ok HTTP/1.1\r\n");
+    for (int k = 0; k < WEB_MAX_FIELDS - 1; k++)
+        buf_printf(&b, "X-F%d: v\r\n", k);
+    buf_puts(&b, "X-Pad: ");
+    while (b.len < WEB_MAX_HEAD - 4)
+        buf_putc(&b, 'p');
+    buf_puts(&b, "\r\n\r\n");
+    conn_t cn = {.fd = cl_connect(c->port)};
+    CHECK(c, cn.fd >= 0);
+    CHECK(c, b.len == WEB_MAX_HEAD);
+    CHECK(c, cl_send(cn.fd, b.data, b.len) == 0);
+    buf_free(&b);
+    int rc = read_response(&cn, &r);
+    close(cn.fd);
+    CHECK(c, rc == 0 && r.status == 200);
+    buf_free(&r.body);
+}
+
+static void test_head_limits(void **state)
+{
+    (void)state;
+    run_scenario(sc_head_limits, NULL);
+}
+
+/* Per-address cap 3, request timeout 1 s: idle connections are evicted oldest first to serve a
+ * new one; one that sent nothing is closed after the timeout, one with part of a head gets 408. */
+static void sc_caps_and_timeouts(client_t *c)
+{
+    int idle[3];
+    resp_t r = {0};
+    for (int i = 0; i < 3; i++) {
+        idle[i] = cl_connect(c->port);
+        CHECK(c, idle[i] >= 0);
+    }
+    usleep(200 * 1000); /* let the server accept them in order; not a synchronisation */
+    conn_t cn = {.fd = cl_connect(c->port)};
+    CHECK(c, cn.fd >= 0);
+    CHECK(c, cl_sendf(cn.fd, "GET /fresh HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(c, read_response(&cn, &r) == 0 && r.status == 200);
+    close(cn.fd);
+    CHECK(c, wait_eof(idle[0]) == 0); /* the oldest idle one made room */
+    for (int i = 0; i < 3; i++)
+        close(idle[i]);
+
+    int fd = cl_connect(c->port);
+    CHECK(c, fd >= 0);
+    int64_t t0 = time_mono_ns();
+    CHECK(c, wait_eof(fd) == 0);
+    int64_t took_ms = (time_mono_ns() - t0) / 1000000;
+    close(fd);
+    CHECK(c, took_ms >= 700 && took_ms < 4500);
+
+    cn = (conn_t){.fd = cl_connect(c->port)};
+    CHECK(c, cn.fd >= 0);
+    CHECK(c, cl_sendf(cn.fd, "GET / HTTP/1.1\r\nHo") == 0);
+    CHECK(c, read_response(&cn, &r) == 0 && r.status == 408);
+    close(cn.fd);
+    buf_free(&r.body);
+}
+
+static void test_caps_and_timeouts(void **state)
+{
+    (void)state;
+    web_opts_t o;
+    web_opts_default(&o);
+    o.max_per_address = 3;
+    o.request_timeout_s = 1;
+    scenario_opts = &o;
+    run_scenario(sc_caps_and_timeouts, NULL);
+    scenario_opts = NULL;
+}
+
+/* Per-address cap 2: two kept-alive connections between requests; a third client is served and
+ * the oldest idle one is closed, the other stays usable. */
+static void sc_keepalive_eviction(client_t *c)
+{
+    conn_t ka[2];
+    resp_t r = {0};
+    for (int i = 0; i < 2; i++) {
+        ka[i] = (conn_t){.fd = cl_connect(c->port)};
+        CHECK(c, ka[i].fd >= 0);
+        CHECK(c, cl_sendf(ka[i].fd, "GET /ka/%d HTTP/1.1\r\nHost: x\r\n\r\n", i) == 0);
+        CHECK(c, read_response(&ka[i], &r) == 0 && r.status == 200);
+        usleep(50 * 1000); /* orders the two as idle; not a synchronisation */
+    }
+    conn_t cn = {.fd = cl_connect(c->port)};
+    CHECK(c, cn.fd >= 0);
+    CHECK(c, cl_sendf(cn.fd, "GET /third HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(c, read_response(&cn, &r) == 0 && r.status == 200);
+    CHECK(c, wait_eof(ka[0].fd) == 0); /* the oldest idle one made room */
+    close(ka[0].fd);
+    close(cn.fd);
+    CHECK(c, cl_sendf(ka[1].fd, "GET /still HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(c, read_response(&ka[1], &r) == 0 && r.status == 200);
+    close(ka[1].fd);
+    buf_free(&r.body);
+}
+
+static void test_keepalive_eviction(void **state)
+{
+    (void)state;
+    web_opts_t o;
+    web_opts_default(&o);
+    o.max_per_address = 2;
+    scenario_opts = &o;
+    run_scenario(sc_keepalive_eviction, NULL);
+    scenario_opts = NULL;
+}
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -946,7 +1148,9 @@ int main(void)
         cmocka_unit_test(test_statuses),           cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_concurrent),         cmocka_unit_test(test_stop_with_open_connection),
         cmocka_unit_test(test_port_in_use),        cmocka_unit_test(test_any_host),
-        cmocka_unit_test(test_high_fd_numbers),
+        cmocka_unit_test(test_high_fd_numbers),    cmocka_unit_test(test_prefix_headers),
+        cmocka_unit_test(test_head_limits),        cmocka_unit_test(test_caps_and_timeouts),
+        cmocka_unit_test(test_keepalive_eviction),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));
