@@ -59,6 +59,7 @@ struct web {
 typedef enum {
     SS_IDLE = 0, /* waiting for / parsing a request */
     SS_BODY,     /* collecting the request body */
+    SS_WAIT,     /* deferred: waiting for web_complete */
     SS_SEND,     /* response queued or being written */
     SS_CLOSE,    /* response written, close once lws has flushed it */
 } sess_state_t;
@@ -80,11 +81,25 @@ typedef struct {
     int hdr_sent;        /* header block written */
     int close_after;     /* close instead of keep-alive */
     unsigned char *wbuf; /* LWS_PRE + WEB_CHUNK write buffer, owned */
+    struct web_pending *pending; /* deferred response handle (owned by the application) */
 } sess_t;
+
+/* A deferred response. The application owns it from web_defer to web_complete; the session
+ * points to it while it waits, and cuts the link (sess = NULL) when the connection goes away, so
+ * a late completion finds nothing to write to. */
+struct web_pending {
+    struct lws *wsi; /* NULL once the connection is gone */
+    sess_t *sess;
+};
 
 /* Releases everything a session owns; idempotent (called on DROP_PROTOCOL and CLOSED_HTTP). */
 static void sess_clear(sess_t *s)
 {
+    if (s->pending) {
+        s->pending->sess = NULL; /* orphaned: web_complete only releases it */
+        s->pending->wsi = NULL;
+        s->pending = NULL;
+    }
     free(s->path);
     free(s->query);
     free(s->wbuf);
@@ -193,8 +208,63 @@ static void respond_text(struct lws *wsi, sess_t *s, int status, const char *tex
     lws_callback_on_writable(wsi);
 }
 
+/* What web_defer needs to find the request's connection. */
+typedef struct {
+    struct lws *wsi;
+    sess_t *sess;
+} defer_ctx_t;
+
+web_pending_t *web_defer(const web_request_t *req)
+{
+    defer_ctx_t *x = req->web_priv_;
+    web_pending_t *p = xcalloc(1, sizeof *p);
+    p->wsi = x->wsi;
+    p->sess = x->sess;
+    x->sess->pending = p;
+    x->sess->state = SS_WAIT;
+    /* Not lws's usual content timeouts: the application answers; this is only a backstop. */
+    lws_set_timeout(x->wsi, PENDING_TIMEOUT_USER_OK, WEB_DEFER_MAX_S);
+    return p;
+}
+
+void web_complete(web_pending_t *p, int status, const char *content_type, buf_t *body)
+{
+    if (!p)
+        return;
+    sess_t *s = p->sess;
+    if (!s || s->state != SS_WAIT || s->pending != p) {
+        if (body)
+            buf_free(body); /* the client went away: nothing to answer */
+        free(p);
+        return;
+    }
+    s->pending = NULL;
+    lws_set_timeout(p->wsi, NO_PENDING_TIMEOUT, 0);
+    if (status < 200 || status > 599) {
+        log_warn("web", "%s %s: deferred status %d", s->method, s->path, status);
+        if (body)
+            buf_free(body);
+        respond_text(p->wsi, s, 500, "internal server error\n", 0);
+        free(p);
+        return;
+    }
+    buf_free(&s->out);
+    if (body && status != 204 && status != 304) {
+        s->out = *body;
+        memset(body, 0, sizeof *body);
+    } else if (body) {
+        buf_free(body);
+    }
+    s->status = status;
+    s->ctype = content_type ? content_type : "application/octet-stream";
+    s->state = SS_SEND;
+    lws_callback_on_writable(p->wsi);
+    free(p);
+}
+
 static void dispatch(web_t *w, struct lws *wsi, sess_t *s)
 {
+    defer_ctx_t dx = {wsi, s};
     web_request_t req = {
         .method = s->method,
         .path = s->path,
@@ -202,9 +272,14 @@ static void dispatch(web_t *w, struct lws *wsi, sess_t *s)
         .body = s->body.len ? (const uint8_t *)s->body.data : NULL,
         .body_len = s->body.len,
         .remote = s->remote,
+        .web_priv_ = &dx,
     };
     web_response_t resp = {0};
     w->fn(w->ud, &req, &resp);
+    if (s->state == SS_WAIT) {
+        buf_free(&resp.body); /* deferred: web_complete answers */
+        return;
+    }
     if (resp.status < 200 || resp.status > 599) {
         if (resp.status != 0)
             log_warn("web", "%s %s: handler returned status %d", s->method, s->path, resp.status);
