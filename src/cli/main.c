@@ -193,7 +193,9 @@ int cmd_serve(int argc, char **argv)
     store_t *st = NULL;
     server_t sv;
     memset(&sv, 0, sizeof sv);
-    store_opts_t so = {.sync_full = c.sync_full, .busy_timeout_ms = 5000};
+    /* The loop thread owns the synchronous connection: read-only, so it never waits for the
+     * write lock (every write goes through the store writer). */
+    store_opts_t so = {.sync_full = c.sync_full, .busy_timeout_ms = 5000, .sync_read_only = 1};
     if (store_open(c.data_dir, &so, &st, err, sizeof err) < 0) {
         log_error(NULL, "%s", err);
         return 1;
@@ -222,7 +224,12 @@ int cmd_serve(int argc, char **argv)
         }
         gw_set_block_observer(sv.gw, ana_block, sv.ana);
     }
-    api_t api = {.gw = sv.gw, .st = st, .ana = sv.ana, .started_ns = time_utc_ns()};
+    api_t api = {.gw = sv.gw,
+                 .st = st,
+                 .ana = sv.ana,
+                 .started_ns = time_utc_ns(),
+                 .max_pending = c.gw.cmd_max_pending,
+                 .create_timeout_s = (int)(c.gw.cmd_create_timeout_ns / 1000000000LL)};
     if (web_start(sv.loop, c.http_host, c.http_port, api_handle, &api, &sv.web, err, sizeof err) <
         0) {
         log_error(NULL, "%s", err);

@@ -206,6 +206,31 @@ static void test_config_set_ints(void **state)
     }
 }
 
+/* [commands]: pending cap, in-flight window, create timeout (defaults and ranges). */
+static void test_config_commands(void **state)
+{
+    config_t c;
+    char err[256];
+    (void)state;
+    config_defaults(&c);
+    assert_int_equal(c.gw.cmd_max_pending, 100);
+    assert_int_equal(c.gw.cmd_max_inflight, 16);
+    assert_true(c.gw.cmd_create_timeout_ns == 30LL * 1000000000LL);
+    assert_int_equal(config_set(&c, "commands", "max_pending_per_terminal", "20000", err, sizeof err),
+                     0);
+    assert_int_equal(c.gw.cmd_max_pending, 20000);
+    assert_int_equal(config_set(&c, "commands", "max_in_flight", "64", err, sizeof err), 0);
+    assert_int_equal(c.gw.cmd_max_inflight, 64);
+    assert_int_equal(config_set(&c, "commands", "max_in_flight", "65", err, sizeof err),
+                     GS_ECONFIG);
+    assert_string_equal(err, "commands.max_in_flight must be an integer in 1..64, got '65'");
+    assert_int_equal(config_set(&c, "commands", "create_timeout", "2", err, sizeof err), 0);
+    assert_true(c.gw.cmd_create_timeout_ns == 2LL * 1000000000LL);
+    assert_int_equal(config_set(&c, "commands", "max_pending_per_terminal", "0", err, sizeof err),
+                     GS_ECONFIG);
+    assert_int_equal(config_set(&c, "commands", "nope", "1", err, sizeof err), GS_ECONFIG);
+}
+
 static void test_config_set_strings(void **state)
 {
     config_t c;
@@ -1094,6 +1119,7 @@ int main(void)
         cmocka_unit_test(test_config_defaults),
         cmocka_unit_test(test_config_set_ints),
         cmocka_unit_test(test_config_set_strings),
+        cmocka_unit_test(test_config_commands),
         cmocka_unit_test(test_config_set_listen),
         cmocka_unit_test(test_config_set_unknown),
         cmocka_unit_test(test_config_load_good),
