@@ -949,9 +949,11 @@ static void test_verb_tlv_json_each_tag(void **state)
     assert_int_equal(json_int_field(j, "cycles"), 20);
     assert_int_equal(json_int_field(j, "pretrigger"), 5);
     assert_int_equal(json_int_field(j, "report_interval"), 86400);
-    assert_int_equal(json_int_field(j, "stream"), 1);
-    assert_int_equal(json_int_field(j, "dip_permille"), 900);
-    assert_int_equal(json_int_field(j, "swell_permille"), 1100);
+    /* public names and units, as `command send` and the REST API take them */
+    assert_true(json_is_true(json_object_get(j, "stream")));
+    assert_int_equal(json_int_field(j, "dip"), 90);
+    assert_int_equal(json_int_field(j, "swell"), 110);
+    assert_null(json_object_get(j, "dip_permille"));
     assert_true(json_int_field(j, "server_time_ns") == 1795564509123456789LL);
     assert_true(json_int_field(j, "terminal_rx_time_ns") == -5);
     assert_true(json_int_field(j, "terminal_tx_time_ns") == 1795564509123999999LL);
@@ -1016,8 +1018,8 @@ static void test_verb_tlv_json_edge(void **state)
         0);
     buf_reset(&b);
     verb_tlv_json(&b, args, len);
-    assert_string_equal(b.data, "{\"report_interval\":900,\"stream\":0,\"dip_permille\":888,"
-                                "\"swell_permille\":1111}");
+    assert_string_equal(b.data,
+                        "{\"report_interval\":900,\"stream\":false,\"dip\":88.8,\"swell\":111.1}");
     j = parse_json(&b);
     json_decref(j);
     buf_free(&b);
