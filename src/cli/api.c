@@ -70,7 +70,9 @@ static void terminal_json(api_t *a, buf_t *b, const store_terminal_t *t)
         b,
         ",\"frames\":%llu,\"blocks\":%llu,\"bytes\":%llu,\"reconnects\":%llu,"
         "\"duplicates\":%llu,\"durable_seq\":%llu",
-        seen ? (unsigned long long)ti.frames : 0ULL, seen ? (unsigned long long)ti.blocks : 0ULL,
+        seen ? (unsigned long long)ti.frames : 0ULL,
+        /* new blocks only: re-sent ones (already stored) are counted in duplicates */
+        seen ? (unsigned long long)(ti.blocks - ti.duplicates) : 0ULL,
         seen ? (unsigned long long)ti.bytes : 0ULL, seen ? (unsigned long long)ti.reconnects : 0ULL,
         seen ? (unsigned long long)ti.duplicates : 0ULL,
         (unsigned long long)(seen && ti.durable_seq > t->durable_seq ? ti.durable_seq
@@ -81,22 +83,36 @@ static void terminal_json(api_t *a, buf_t *b, const store_terminal_t *t)
         buf_json_str(b, ti.fw_version, (size_t)-1);
         buf_puts(b, ",\"hardware\":");
         buf_json_str(b, ti.hw_version, (size_t)-1);
+    } else {
+        buf_puts(b, ",\"sample_rate\":null,\"channels\":null,\"firmware\":null,\"hardware\":null");
     }
     if (seen && ti.has_status) {
         const gstp_status_t *s = &ti.status;
         buf_puts(b, ",\"status\":{");
         char tt[40];
         buf_printf(b, "\"received\":\"%s\"", time_fmt_utc(ti.status_received_ns, tt, sizeof tt));
+        /* Every field is always present; one the terminal reported as not available (GSTP
+         * sentinel) is null, so clients need no "missing key" case. */
         if (s->rsrp_dbm != GSTP_NA_I16)
             buf_printf(b, ",\"rsrp_dbm\":%d", s->rsrp_dbm);
+        else
+            buf_puts(b, ",\"rsrp_dbm\":null");
         if (s->rssi_dbm != GSTP_NA_I16)
             buf_printf(b, ",\"rssi_dbm\":%d", s->rssi_dbm);
+        else
+            buf_puts(b, ",\"rssi_dbm\":null");
         if (s->csq != 99)
             buf_printf(b, ",\"csq\":%u", s->csq);
+        else
+            buf_puts(b, ",\"csq\":null");
         if (s->supply_mv != GSTP_NA_U16)
             buf_printf(b, ",\"supply_v\":%.3f", s->supply_mv / 1000.0);
+        else
+            buf_puts(b, ",\"supply_v\":null");
         if (s->temp_c10 != GSTP_NA_I16)
             buf_printf(b, ",\"temperature_c\":%.1f", s->temp_c10 / 10.0);
+        else
+            buf_puts(b, ",\"temperature_c\":null");
         buf_printf(b,
                    ",\"uptime_s\":%u,\"gps_fix\":%u,\"gps_sats\":%u,\"time_quality\":%u,"
                    "\"buffer_permille\":%u,\"buffered_blocks\":%u}",
