@@ -970,7 +970,9 @@ static int inflight_has(const sess_t *s, int64_t id)
 
 static int inflight_room(sess_t *s)
 {
-    return s->gw->o.cmd_max_inflight - inflight_count(s, time_mono_ns());
+    int k = s->gw->o.cmd_max_inflight;
+    k = k < 1 ? 1 : k > GW_CMD_INFLIGHT_MAX ? GW_CMD_INFLIGHT_MAX : k;
+    return k - inflight_count(s, time_mono_ns());
 }
 
 static void send_command(sess_t *s, const store_command_t *c)
@@ -1143,7 +1145,8 @@ int gw_command_submit(gw_t *g, const char *id, int verb, const uint8_t *args, si
     q->item = it;
     q->cb = cb;
     q->ud = ud;
-    q->deadline_ns = time_mono_ns() + g->o.cmd_create_timeout_ns;
+    q->deadline_ns = time_mono_ns() + (g->o.cmd_create_timeout_ns > 0 ? g->o.cmd_create_timeout_ns
+                                                                       : 30 * 1000000000LL);
     it->cookie = (uint64_t)(uintptr_t)q;
     if (store_submit(g->st, it) < 0) { /* frees the item */
         free(q);
