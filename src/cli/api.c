@@ -66,17 +66,17 @@ static void terminal_json(api_t *a, buf_t *b, const store_terminal_t *t)
         buf_puts(b, "null");
     ts_json(b, "connected_since", seen ? ti.connected_since_ns : 0);
     ts_json(b, "last_seen", seen ? ti.last_seen_ns : 0);
-    buf_printf(
-        b,
-        ",\"frames\":%llu,\"blocks\":%llu,\"bytes\":%llu,\"reconnects\":%llu,"
-        "\"duplicates\":%llu,\"durable_seq\":%llu",
-        seen ? (unsigned long long)ti.frames : 0ULL,
-        /* new blocks only: re-sent ones (already stored) are counted in duplicates */
-        seen ? (unsigned long long)(ti.blocks - ti.duplicates) : 0ULL,
-        seen ? (unsigned long long)ti.bytes : 0ULL, seen ? (unsigned long long)ti.reconnects : 0ULL,
-        seen ? (unsigned long long)ti.duplicates : 0ULL,
-        (unsigned long long)(seen && ti.durable_seq > t->durable_seq ? ti.durable_seq
-                                                                     : t->durable_seq));
+    buf_printf(b,
+               ",\"frames\":%llu,\"blocks\":%llu,\"bytes\":%llu,\"reconnects\":%llu,"
+               "\"duplicates\":%llu,\"durable_seq\":%llu",
+               seen ? (unsigned long long)ti.frames : 0ULL,
+               /* new blocks only: re-sent ones (already stored) are counted in duplicates */
+               seen ? (unsigned long long)(ti.blocks - ti.duplicates) : 0ULL,
+               seen ? (unsigned long long)ti.bytes : 0ULL,
+               seen ? (unsigned long long)ti.reconnects : 0ULL,
+               seen ? (unsigned long long)ti.duplicates : 0ULL,
+               (unsigned long long)(seen && ti.durable_seq > t->durable_seq ? ti.durable_seq
+                                                                            : t->durable_seq));
     if (seen && ti.sample_rate) {
         buf_printf(b, ",\"sample_rate\":%u,\"channels\":%d,\"firmware\":", ti.sample_rate,
                    ti.nchannels);

@@ -78,7 +78,7 @@ typedef struct {
     store_t *st;
     ana_t *ana; /* NULL when analysis is disabled */
     int64_t started_ns;
-    int with_latest; /* terminal_json includes the latest analysis values */
+    int with_latest;      /* terminal_json includes the latest analysis values */
     int max_pending;      /* [commands] max_pending_per_terminal (for error messages) */
     int create_timeout_s; /* [commands] create_timeout (for error messages) */
 } api_t;

@@ -134,8 +134,6 @@ struct gw {
     uint64_t cookie_base; /* start time in the high half: session ids unique across restarts */
     int64_t last_cmd_id;
     int64_t last_poll_ns;
-    struct cmd_req *cmd_reqs; /* command creations handed to the writer, not yet reported */
-    int expire_pending;       /* a STORE_ITEM_COMMAND_EXPIRE is with the writer */
     int64_t cred_version; /* store_credentials_version seen last */
     int paused;
     size_t backlog_bytes; /* block bytes handed to the store and not yet committed */
@@ -147,6 +145,10 @@ struct gw {
     store_item_t *done_head, *done_tail;
     term_t *dirty;
     gw_stats_t st_;
+    /* command creations handed to the writer and not yet reported (gw_command_submit) */
+    struct cmd_req *cmd_reqs;
+    /* a STORE_ITEM_COMMAND_EXPIRE is with the writer */
+    int expire_pending;
 };
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -1145,8 +1147,9 @@ int gw_command_submit(gw_t *g, const char *id, int verb, const uint8_t *args, si
     q->item = it;
     q->cb = cb;
     q->ud = ud;
-    q->deadline_ns = time_mono_ns() + (g->o.cmd_create_timeout_ns > 0 ? g->o.cmd_create_timeout_ns
-                                                                       : 30 * 1000000000LL);
+    int64_t timeout =
+        g->o.cmd_create_timeout_ns > 0 ? g->o.cmd_create_timeout_ns : 30 * 1000000000LL;
+    q->deadline_ns = time_mono_ns() + timeout;
     it->cookie = (uint64_t)(uintptr_t)q;
     if (store_submit(g->st, it) < 0) { /* frees the item */
         free(q);

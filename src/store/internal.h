@@ -29,9 +29,9 @@ struct store {
     int sync_full; /* resolved options, reused for the writer connection */
     int busy_timeout_ms;
     int schema_version;
-    int sync_read_only; /* PRAGMA query_only on db (store_opts_t.sync_read_only) */
     int running; /* writer thread started and not yet joined */
     pthread_t thread;
+    int sync_read_only; /* PRAGMA query_only on db (store_opts_t.sync_read_only) */
 
     /* writer thread while running */
     sqlite3 *wdb;

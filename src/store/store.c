@@ -521,16 +521,15 @@ int store__command_create(sqlite3 *db, sqlite3_stmt *st, const char *terminal_id
         return rc;
     sqlite3_bind_text(q, 1, terminal_id, -1, SQLITE_STATIC);
     src = sqlite3_step(q);
-    rc = src != SQLITE_ROW ? store__db_fail(db, "create command")
+    rc = src != SQLITE_ROW          ? store__db_fail(db, "create command")
          : sqlite3_column_int(q, 0) ? GS_ELIMIT
                                     : GS_ENOTFOUND;
     sqlite3_finalize(q);
     return rc;
 }
 
-int store_command_create_limited(store_t *s, const char *terminal_id, int verb,
-                                 const uint8_t *args, size_t args_len, int64_t ttl_ns,
-                                 int max_pending, int64_t *id_out)
+int store_command_create_limited(store_t *s, const char *terminal_id, int verb, const uint8_t *args,
+                                 size_t args_len, int64_t ttl_ns, int max_pending, int64_t *id_out)
 {
     sqlite3_stmt *st = NULL;
     int rc;

@@ -132,9 +132,8 @@ int store_command_create(store_t *s, const char *terminal_id, int verb, const ui
  * (> 0; <= 0 = no limit) pending commands (queued, sent or acked, not yet expired). The count
  * and the insert are one statement, so concurrent creators (the server's writer, CLI processes)
  * cannot overshoot the limit. */
-int store_command_create_limited(store_t *s, const char *terminal_id, int verb,
-                                 const uint8_t *args, size_t args_len, int64_t ttl_ns,
-                                 int max_pending, int64_t *id_out);
+int store_command_create_limited(store_t *s, const char *terminal_id, int verb, const uint8_t *args,
+                                 size_t args_len, int64_t ttl_ns, int max_pending, int64_t *id_out);
 /* Fills *out. GS_ENOTFOUND if absent. */
 int store_command_get(store_t *s, int64_t id, store_command_t *out);
 /* Newest first, at most `limit` (<= 0: no limit); cb as for store_terminal_list. terminal_id

@@ -81,7 +81,9 @@ typedef struct {
     int hdr_sent;        /* header block written */
     int close_after;     /* close instead of keep-alive */
     unsigned char *wbuf; /* LWS_PRE + WEB_CHUNK write buffer, owned */
-    struct web_pending *pending; /* deferred response handle (owned by the application) */
+
+    /* deferred response handle (owned by the application), NULL when not deferred */
+    struct web_pending *pending;
 } sess_t;
 
 /* A deferred response. The application owns it from web_defer to web_complete; the session

@@ -216,8 +216,8 @@ static void test_config_commands(void **state)
     assert_int_equal(c.gw.cmd_max_pending, 100);
     assert_int_equal(c.gw.cmd_max_inflight, 16);
     assert_true(c.gw.cmd_create_timeout_ns == 30LL * 1000000000LL);
-    assert_int_equal(config_set(&c, "commands", "max_pending_per_terminal", "20000", err, sizeof err),
-                     0);
+    assert_int_equal(
+        config_set(&c, "commands", "max_pending_per_terminal", "20000", err, sizeof err), 0);
     assert_int_equal(c.gw.cmd_max_pending, 20000);
     assert_int_equal(config_set(&c, "commands", "max_in_flight", "64", err, sizeof err), 0);
     assert_int_equal(c.gw.cmd_max_inflight, 64);

@@ -814,8 +814,8 @@ static void test_command_limit(void **state)
     assert_int_equal(store_terminal_add(s, &t), 0);
     int64_t id[4] = {0}, x = 0;
     for (int i = 0; i < 3; i++)
-        assert_int_equal(store_command_create_limited(s, "L1", 1, NULL, 0, 60000000000LL, 3, &id[i]),
-                         0);
+        assert_int_equal(
+            store_command_create_limited(s, "L1", 1, NULL, 0, 60000000000LL, 3, &id[i]), 0);
     assert_int_equal(store_command_create_limited(s, "L1", 1, NULL, 0, 60000000000LL, 3, &x),
                      GS_ELIMIT);
     assert_int_equal(store_command_create_limited(s, "L2", 1, NULL, 0, 60000000000LL, 3, &x),
