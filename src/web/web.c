@@ -235,6 +235,7 @@ void web_complete(web_pending_t *p, int status, const char *content_type, buf_t 
         return;
     sess_t *s = p->sess;
     if (!s || s->state != SS_WAIT || s->pending != p) {
+        log_debug("web", "deferred answer (%d) dropped: the client has gone", status);
         if (body)
             buf_free(body); /* the client went away: nothing to answer */
         free(p);

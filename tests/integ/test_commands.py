@@ -9,6 +9,7 @@ the lock goes (each command created exactly once), and a POST the database does 
 [commands] create_timeout gets 503 and is never created."""
 import json
 import os
+import socket
 import sqlite3
 import struct
 import subprocess
@@ -406,6 +407,15 @@ def check_lock(data):
         for p in posters:
             p.start()
             time.sleep(0.2)
+        # a client that gives up and disconnects while its POST waits: completing its deferred
+        # answer later must be a harmless no-op (the command is still created, once)
+        body = b'{"verb":"stream-stop"}'
+        gone = socket.create_connection(("127.0.0.1", srv.hport), timeout=10)
+        gone.sendall(b"POST /api/v1/terminals/L0004/commands HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(body), body))
+        time.sleep(0.3)
+        gone.close()
         worst_ping = worst_metrics = 0.0
         pings = 0
         token = 1000
@@ -447,11 +457,15 @@ def check_lock(data):
         check(posters[2].j["args"] == {"stream": True, "dip": 90}, "deferred reply echoes the args")
         # created exactly once each, delivered to the online terminals
         d = db(data)
-        rows = d.execute("SELECT terminal_id, verb, COUNT(*) FROM commands WHERE verb IN (1, 5)"
+        wait_for(lambda: d.execute("SELECT COUNT(*) FROM commands WHERE verb = 4").fetchone()[0] > 0,
+                 30, "the abandoned POST's command")
+        rows = d.execute("SELECT terminal_id, verb, COUNT(*) FROM commands WHERE verb IN (1, 4, 5)"
                          " GROUP BY terminal_id, verb ORDER BY terminal_id, verb").fetchall()
         d.close()
-        check(rows == [("L0001", 1, 1), ("L0003", 1, 1), ("L0003", 5, 1)],
-              "each POSTed command created exactly once (%r)" % rows)
+        check(rows == [("L0001", 1, 1), ("L0003", 1, 1), ("L0003", 5, 1), ("L0004", 4, 1)],
+              "each POSTed command created exactly once, also the one whose client left (%r)" % rows)
+        st, j = srv.json("/api/v1/health")
+        check(st == 200, "server fine after answering a client that had gone")
         got = set()
         for _ in range(2):
             t, p = recv_type(c, COMMAND, 15)
