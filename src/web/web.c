@@ -54,6 +54,9 @@ struct web {
     char iface[64];   /* lws keeps a pointer to this for the vhost's lifetime */
     uv_idle_t reaper; /* completes the release of a context whose vhost failed */
     int reap_busy;    /* reaper saw lws handles still on the loop */
+
+    /* deferred responses waiting for web_complete (cut loose by web_stop) */
+    struct web_pending *pendings;
 };
 
 typedef enum {
@@ -92,16 +95,34 @@ typedef struct {
 struct web_pending {
     struct lws *wsi; /* NULL once the connection is gone */
     sess_t *sess;
+    web_t *w; /* on w->pendings while connected */
+    struct web_pending *prev, *next;
 };
+
+/* Cuts the link between a deferred response and its connection (gone, or being answered). */
+static void pending_detach(web_pending_t *p)
+{
+    if (p->w) {
+        if (p->prev)
+            p->prev->next = p->next;
+        else
+            p->w->pendings = p->next;
+        if (p->next)
+            p->next->prev = p->prev;
+    }
+    if (p->sess)
+        p->sess->pending = NULL;
+    p->prev = p->next = NULL;
+    p->w = NULL;
+    p->sess = NULL;
+    p->wsi = NULL;
+}
 
 /* Releases everything a session owns; idempotent (called on DROP_PROTOCOL and CLOSED_HTTP). */
 static void sess_clear(sess_t *s)
 {
-    if (s->pending) {
-        s->pending->sess = NULL; /* orphaned: web_complete only releases it */
-        s->pending->wsi = NULL;
-        s->pending = NULL;
-    }
+    if (s->pending)
+        pending_detach(s->pending); /* orphaned: web_complete only releases it */
     free(s->path);
     free(s->query);
     free(s->wbuf);
@@ -212,6 +233,7 @@ static void respond_text(struct lws *wsi, sess_t *s, int status, const char *tex
 
 /* What web_defer needs to find the request's connection. */
 typedef struct {
+    web_t *w;
     struct lws *wsi;
     sess_t *sess;
 } defer_ctx_t;
@@ -222,6 +244,11 @@ web_pending_t *web_defer(const web_request_t *req)
     web_pending_t *p = xcalloc(1, sizeof *p);
     p->wsi = x->wsi;
     p->sess = x->sess;
+    p->w = x->w;
+    p->next = x->w->pendings;
+    if (p->next)
+        p->next->prev = p;
+    x->w->pendings = p;
     x->sess->pending = p;
     x->sess->state = SS_WAIT;
     /* Not lws's usual content timeouts: the application answers; this is only a backstop. */
@@ -234,20 +261,22 @@ void web_complete(web_pending_t *p, int status, const char *content_type, buf_t 
     if (!p)
         return;
     sess_t *s = p->sess;
+    struct lws *wsi = p->wsi;
     if (!s || s->state != SS_WAIT || s->pending != p) {
         log_debug("web", "deferred answer (%d) dropped: the client has gone", status);
+        pending_detach(p);
         if (body)
             buf_free(body); /* the client went away: nothing to answer */
         free(p);
         return;
     }
-    s->pending = NULL;
-    lws_set_timeout(p->wsi, NO_PENDING_TIMEOUT, 0);
+    pending_detach(p);
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
     if (status < 200 || status > 599) {
         log_warn("web", "%s %s: deferred status %d", s->method, s->path, status);
         if (body)
             buf_free(body);
-        respond_text(p->wsi, s, 500, "internal server error\n", 0);
+        respond_text(wsi, s, 500, "internal server error\n", 0);
         free(p);
         return;
     }
@@ -261,13 +290,13 @@ void web_complete(web_pending_t *p, int status, const char *content_type, buf_t 
     s->status = status;
     s->ctype = content_type ? content_type : "application/octet-stream";
     s->state = SS_SEND;
-    lws_callback_on_writable(p->wsi);
+    lws_callback_on_writable(wsi);
     free(p);
 }
 
 static void dispatch(web_t *w, struct lws *wsi, sess_t *s)
 {
-    defer_ctx_t dx = {wsi, s};
+    defer_ctx_t dx = {w, wsi, s};
     web_request_t req = {
         .method = s->method,
         .path = s->path,
@@ -666,6 +695,9 @@ void web_stop(web_t *w)
     if (!w || w->stopped)
         return;
     w->stopped = 1;
+    /* Deferred responses completed from now on find no connection (lws frees them). */
+    while (w->pendings)
+        pending_detach(w->pendings);
     lws_context_destroy(w->ctx); /* closes connections and the listener, starts closing lws's
                                     uv handles; the loop finishes them */
 }
