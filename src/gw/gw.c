@@ -22,6 +22,9 @@
 /* A command sent and not answered within this time stops counting against the in-flight limit
  * (a terminal that ignores commands must not stop delivery for good). */
 #define CMD_ANSWER_TIMEOUT_NS (30 * 1000000000LL)
+/* New commands read per look (once a second and after the writer's creations): a burst created
+ * by a script is picked up over several looks, never read into memory at once. */
+#define NEWCMD_PAGE 1000
 
 enum { S_HELLO, S_AUTH, S_ONLINE, S_CLOSING };
 
@@ -1186,7 +1189,7 @@ static int newcmd_cb(void *ud, const store_command_t *c)
  * writer. */
 static void deliver_new_commands(gw_t *g)
 {
-    store_command_new_since(g->st, g->last_cmd_id, newcmd_cb, g);
+    store_command_new_since(g->st, g->last_cmd_id, NEWCMD_PAGE, newcmd_cb, g);
 }
 
 static void cmd_req_unlink(gw_t *g, cmd_req_t *q)
@@ -1685,14 +1688,6 @@ static void plain_close_cb(uv_handle_t *h)
     maybe_finish_stop(g);
 }
 
-static int init_cmd_cb(void *ud, const store_command_t *c)
-{
-    gw_t *g = ud;
-    if (c->id > g->last_cmd_id)
-        g->last_cmd_id = c->id;
-    return 0;
-}
-
 int gw_start(uv_loop_t *loop, store_t *st, const gw_opts_t *opts, gw_t **out, char *err,
              size_t errlen)
 {
@@ -1740,7 +1735,8 @@ int gw_start(uv_loop_t *loop, store_t *st, const gw_opts_t *opts, gw_t **out, ch
         g->open_handles--;
         goto fail;
     }
-    store_command_new_since(st, 0, init_cmd_cb, g);
+    /* New commands are those created from now on (queued ones are found at each login). */
+    store_command_max_id(st, &g->last_cmd_id);
     store_credentials_version(st, &g->cred_version);
     uv_async_init(loop, &g->async, async_cb);
     g->async.data = g;

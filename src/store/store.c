@@ -621,18 +621,35 @@ int store_command_count_pending(store_t *s, const char *terminal_id, int64_t *n)
     return rc;
 }
 
-int store_command_new_since(store_t *s, int64_t after_id,
+int store_command_new_since(store_t *s, int64_t after_id, int limit,
                             int (*cb)(void *ud, const store_command_t *c), void *ud)
 {
     sqlite3_stmt *st = NULL;
     int rc = store__prepare(s->db,
                             "SELECT " COMMAND_COLS " FROM commands"
-                            " WHERE id > ?1 AND state = 0 ORDER BY id",
+                            " WHERE id > ?1 AND state = 0 ORDER BY id LIMIT ?2",
                             &st);
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, after_id);
+    sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
     return each_command(s->db, st, "new commands", cb, ud);
+}
+
+int store_command_max_id(store_t *s, int64_t *id)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store__prepare(s->db, "SELECT COALESCE(MAX(id), 0) FROM commands", &st);
+    if (rc < 0)
+        return rc;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else {
+        rc = store__db_fail(s->db, "max command id");
+    }
+    sqlite3_finalize(st);
+    return rc;
 }
 
 void store__bind_command_update(sqlite3_stmt *st, int64_t id, int state, int64_t now,

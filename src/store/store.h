@@ -151,10 +151,14 @@ int store_command_count_pending(store_t *s, const char *terminal_id, int64_t *n)
 /* 1 if some non-final command has an expiry <= now_ns, else 0; negative on error. A read: the
  * server checks with it before submitting a STORE_ITEM_COMMAND_EXPIRE. */
 int store_command_any_expired(store_t *s, int64_t now_ns);
-/* Queued commands (any terminal) with id > after_id, oldest first: how the server notices
- * commands created by other processes. */
-int store_command_new_since(store_t *s, int64_t after_id,
+/* Queued commands (any terminal) with id > after_id, oldest first, at most `limit` (<= 0: no
+ * limit): how the server notices commands created by other processes (and by its writer); with a
+ * limit, page by passing the last id seen. */
+int store_command_new_since(store_t *s, int64_t after_id, int limit,
                             int (*cb)(void *ud, const store_command_t *c), void *ud);
+/* The highest command id ever created (0 if none): where the server starts looking for new
+ * ones. */
+int store_command_max_id(store_t *s, int64_t *id);
 /* Sets state (and the result when result_status >= 0). A command already in a final state (done,
  * failed, expired) is left unchanged and GS_ESTATE is returned; GS_ENOTFOUND if absent, GS_EINVAL
  * for an invalid state, GS_ERANGE if result_len > STORE_ARGS_MAX. */

@@ -724,7 +724,7 @@ static void test_commands(void **state)
     assert_int_equal(np, 2);
 
     l = (cmds_t){0};
-    assert_int_equal(store_command_new_since(s, id1, cmd_cb, &l), 0);
+    assert_int_equal(store_command_new_since(s, id1, 0, cmd_cb, &l), 0);
     assert_int_equal(l.n, 2);
     assert_int_equal(l.ids[0], id2);
     assert_int_equal(l.ids[1], id3);
@@ -735,8 +735,14 @@ static void test_commands(void **state)
     assert_int_equal(c.state, STORE_CMD_SENT);
     assert_int_equal(c.result_status, -1);
     l = (cmds_t){0};
-    assert_int_equal(store_command_new_since(s, 0, cmd_cb, &l), 0);
+    assert_int_equal(store_command_new_since(s, 0, 0, cmd_cb, &l), 0);
     assert_int_equal(l.n, 2); /* only queued ones */
+    l = (cmds_t){0};
+    assert_int_equal(store_command_new_since(s, 0, 1, cmd_cb, &l), 0);
+    assert_int_equal(l.n, 1); /* paged */
+    int64_t maxid = 0;
+    assert_int_equal(store_command_max_id(s, &maxid), 0);
+    assert_int_equal(maxid, id4);
     const uint8_t res[] = {11, 8, 0, 0, 0, 0, 0, 0, 0, 0, 42};
     assert_int_equal(store_command_update(s, id1, STORE_CMD_ACKED, 1, NULL, 0), 0);
     /* Protocol decision 1: an acked command is not re-sent at a new session, but it is still
@@ -1250,7 +1256,7 @@ static void test_two_stores(void **state)
     assert_int_equal(store_terminal_get(server, "A1", &g), 0);
     assert_memory_equal(g.secret, a.secret, STORE_SECRET_LEN);
     cmds_t l = {0};
-    assert_int_equal(store_command_new_since(server, 0, cmd_cb, &l), 0);
+    assert_int_equal(store_command_new_since(server, 0, 0, cmd_cb, &l), 0);
     assert_int_equal(l.n, 1);
     assert_int_equal(l.ids[0], cid);
 
