@@ -108,9 +108,7 @@ struct sess {
     int64_t cmd_cursor; /* every pending command with id <= cursor was sent in this session */
     int cmd_sweep_done; /* the pending queue was read to its end; later ones come by the poll */
     int cmd_ninflight;
-    struct {
-        int64_t id, sent_ns; /* monotonic send time */
-    } cmd_inflight[GW_CMD_INFLIGHT_MAX];
+    struct cmd_inflight *cmd_inflight; /* GW_CMD_INFLIGHT_MAX entries, allocated at first use */
     uv_shutdown_t shut;
     char close_reason[64];
 };
@@ -358,6 +356,7 @@ static void sess_free_cb(uv_handle_t *h)
         s->next->prev = s->prev;
     free(s->decbuf);
     free(s->hello);
+    free(s->cmd_inflight);
     free(s);
     g->open_handles--;
     maybe_finish_stop(g);
@@ -954,6 +953,12 @@ typedef struct cmd_req {
     char tid[GSTP_MAX_ID + 1]; /* the command's terminal, once item is gone */
 } cmd_req_t;
 
+/* A command sent in a session and not yet answered. */
+struct cmd_inflight {
+    int64_t id;
+    int64_t sent_ns; /* monotonic */
+};
+
 /* Commands sent in this session and not answered (nor timed out). */
 static int inflight_count(sess_t *s, int64_t now)
 {
@@ -1002,6 +1007,8 @@ static void send_command(sess_t *s, const store_command_t *c)
     gstp_command_t m = {
         .id = (uint64_t)c->id, .verb = (uint16_t)c->verb, .tlv_len = (uint16_t)alen, .tlv = args};
     term_t *t = s->term; /* terms outlive sessions; s may be marked for closing by the write */
+    if (!s->cmd_inflight)
+        s->cmd_inflight = xcalloc(GW_CMD_INFLIGHT_MAX, sizeof *s->cmd_inflight);
     if (s->cmd_ninflight < GW_CMD_INFLIGHT_MAX) {
         s->cmd_inflight[s->cmd_ninflight].id = c->id;
         s->cmd_inflight[s->cmd_ninflight].sent_ns = time_mono_ns();
