@@ -1179,8 +1179,8 @@ static int newcmd_cb(void *ud, const store_command_t *c)
         g->last_cmd_id = c->id;
     term_t *t = hmap_get(&g->terms, c->terminal_id);
     sess_t *s = t ? t->sess : NULL;
-    if (!s || s->state != S_ONLINE || c->id <= s->cmd_cursor)
-        return 0; /* offline, or already covered by this session's sweep */
+    if (!s || s->state != S_ONLINE || c->id <= s->cmd_cursor || c->expires_ns <= time_utc_ns())
+        return 0; /* offline, already covered by this session's sweep, or out of time */
     if (s->cmd_sweep_done && !s->close_asap && inflight_room(s) > 0) {
         s->cmd_cursor = c->id;
         send_command(s, c);

@@ -436,6 +436,11 @@ def check_lock(data):
             check(st == 200, "/metrics served during the lock")
             time.sleep(0.3)
         check(all(p.is_alive() for p in posters), "command POSTs wait while the lock is held")
+        c4 = RawClient(srv.tport)
+        tl = time.monotonic()
+        t, _ = c4.login("L0004", secrets["L0004"])
+        check(t == WELCOME, "a terminal logs in during the lock (%.0f ms)" % ((time.monotonic() - tl) * 1e3))
+        c4.close()
         check(srv.metric("gridsense_blocks_stored_total") == stored0,
               "nothing committed while the lock is held (the lock really blocks the writer)")
         con.execute("ROLLBACK")
