@@ -490,7 +490,17 @@ int cmd_command(int argc, char **argv)
         if (admin_open(&a))
             return 1;
         int64_t id;
-        int r = store_command_create(a.st, a.pos[0], verb, tlv, tlen, ttl * 1000000000LL, &id);
+        int r = store_command_create_limited(a.st, a.pos[0], verb, tlv, tlen, ttl * 1000000000LL,
+                                             a.c.gw.cmd_max_pending, &id);
+        if (r == GS_ELIMIT) {
+            fprintf(stderr,
+                    "gridsense: terminal %s already has %d pending commands (queued, sent or "
+                    "acked), the limit set by [commands] max_pending_per_terminal; wait for them "
+                    "to finish or expire\n",
+                    a.pos[0], a.c.gw.cmd_max_pending);
+            store_close(a.st);
+            return 1;
+        }
         if (r < 0) {
             fprintf(stderr, "gridsense: %s\n", r == GS_ENOTFOUND ? "no such terminal" : err_str(r));
             store_close(a.st);

@@ -23,6 +23,13 @@ static int json_error(web_response_t *r, int status, const char *code, const cha
     return 0;
 }
 
+/* A POST of a command waiting for the store writer. */
+typedef struct {
+    api_t *a;
+    web_pending_t *pending;
+    char tid[GSTP_MAX_ID + 1];
+} post_ctx_t;
+
 static void ts_json(buf_t *b, const char *name, int64_t ns)
 {
     char t[40];
@@ -59,15 +66,17 @@ static void terminal_json(api_t *a, buf_t *b, const store_terminal_t *t)
         buf_puts(b, "null");
     ts_json(b, "connected_since", seen ? ti.connected_since_ns : 0);
     ts_json(b, "last_seen", seen ? ti.last_seen_ns : 0);
-    buf_printf(
-        b,
-        ",\"frames\":%llu,\"blocks\":%llu,\"bytes\":%llu,\"reconnects\":%llu,"
-        "\"duplicates\":%llu,\"durable_seq\":%llu",
-        seen ? (unsigned long long)ti.frames : 0ULL, seen ? (unsigned long long)ti.blocks : 0ULL,
-        seen ? (unsigned long long)ti.bytes : 0ULL, seen ? (unsigned long long)ti.reconnects : 0ULL,
-        seen ? (unsigned long long)ti.duplicates : 0ULL,
-        (unsigned long long)(seen && ti.durable_seq > t->durable_seq ? ti.durable_seq
-                                                                     : t->durable_seq));
+    buf_printf(b,
+               ",\"frames\":%llu,\"blocks\":%llu,\"bytes\":%llu,\"reconnects\":%llu,"
+               "\"duplicates\":%llu,\"durable_seq\":%llu",
+               seen ? (unsigned long long)ti.frames : 0ULL,
+               /* new blocks only: re-sent ones (already stored) are counted in duplicates */
+               seen ? (unsigned long long)(ti.blocks - ti.duplicates) : 0ULL,
+               seen ? (unsigned long long)ti.bytes : 0ULL,
+               seen ? (unsigned long long)ti.reconnects : 0ULL,
+               seen ? (unsigned long long)ti.duplicates : 0ULL,
+               (unsigned long long)(seen && ti.durable_seq > t->durable_seq ? ti.durable_seq
+                                                                            : t->durable_seq));
     if (seen && ti.sample_rate) {
         buf_printf(b, ",\"sample_rate\":%u,\"channels\":%d,\"firmware\":", ti.sample_rate,
                    ti.nchannels);
@@ -87,22 +96,37 @@ static void terminal_json(api_t *a, buf_t *b, const store_terminal_t *t)
         else
             buf_puts(b, "null");
         buf_printf(b, ",\"config_conflict\":%s", ti.config_conflict ? "true" : "false");
+    } else {
+        buf_puts(b, ",\"sample_rate\":null,\"channels\":null,\"firmware\":null,\"hardware\":null,"
+                   "\"reported_vt_ratio\":null,\"reported_ct_ratio\":null,\"config_conflict\":null");
     }
     if (seen && ti.has_status) {
         const gstp_status_t *s = &ti.status;
         buf_puts(b, ",\"status\":{");
         char tt[40];
         buf_printf(b, "\"received\":\"%s\"", time_fmt_utc(ti.status_received_ns, tt, sizeof tt));
+        /* Every field is always present; one the terminal reported as not available (GSTP
+         * sentinel) is null, so clients need no "missing key" case. */
         if (s->rsrp_dbm != GSTP_NA_I16)
             buf_printf(b, ",\"rsrp_dbm\":%d", s->rsrp_dbm);
+        else
+            buf_puts(b, ",\"rsrp_dbm\":null");
         if (s->rssi_dbm != GSTP_NA_I16)
             buf_printf(b, ",\"rssi_dbm\":%d", s->rssi_dbm);
+        else
+            buf_puts(b, ",\"rssi_dbm\":null");
         if (s->csq != 99)
             buf_printf(b, ",\"csq\":%u", s->csq);
+        else
+            buf_puts(b, ",\"csq\":null");
         if (s->supply_mv != GSTP_NA_U16)
             buf_printf(b, ",\"supply_v\":%.3f", s->supply_mv / 1000.0);
+        else
+            buf_puts(b, ",\"supply_v\":null");
         if (s->temp_c10 != GSTP_NA_I16)
             buf_printf(b, ",\"temperature_c\":%.1f", s->temp_c10 / 10.0);
+        else
+            buf_puts(b, ",\"temperature_c\":null");
         buf_printf(b,
                    ",\"uptime_s\":%u,\"gps_fix\":%u,\"gps_sats\":%u,\"time_quality\":%u,"
                    "\"buffer_permille\":%u,\"buffered_blocks\":%u}",
@@ -299,6 +323,42 @@ static void metrics(api_t *a, web_response_t *r)
     r->content_type = "text/plain; version=0.0.4";
 }
 
+/* Answers a deferred POST of a command once the writer has reported its creation. */
+static void post_done(void *ud, int rc, int64_t cmd_id, int sent)
+{
+    post_ctx_t *x = ud;
+    api_t *a = x->a;
+    web_response_t r = {0};
+    char msg[256];
+    store_command_t c;
+    if (rc == 0 && (rc = store_command_get(a->st, cmd_id, &c)) == 0) {
+        if (sent && c.state == STORE_CMD_QUEUED)
+            c.state = STORE_CMD_SENT; /* sent just now; the row follows when the writer commits */
+        r.status = 201;
+        r.content_type = "application/json";
+        command_json(&r.body, &c);
+    } else if (rc == GS_ENOTFOUND) {
+        json_error(&r, 404, "not_found", "no such terminal");
+    } else if (rc == GS_ELIMIT) {
+        snprintf(msg, sizeof msg,
+                 "terminal %s already has %d pending commands (queued, sent or acked), the limit "
+                 "set by [commands] max_pending_per_terminal; wait for them to finish or expire",
+                 x->tid, a->max_pending);
+        json_error(&r, 409, "too_many_pending", msg);
+    } else if (rc == GS_ETIMEOUT) {
+        snprintf(msg, sizeof msg,
+                 "the database did not accept the command within %d s (locked by another "
+                 "process?); nothing was created, retry later",
+                 a->create_timeout_s);
+        json_error(&r, 503, "store_busy", msg);
+    } else {
+        snprintf(msg, sizeof msg, "the command was not created: %s", err_str(rc));
+        json_error(&r, 503, "store_unavailable", msg);
+    }
+    web_complete(x->pending, r.status, r.content_type, &r.body);
+    free(x);
+}
+
 static void post_command(api_t *a, const char *id, const web_request_t *req, web_response_t *r)
 {
     json_error_t je;
@@ -379,26 +439,18 @@ static void post_command(api_t *a, const char *id, const web_request_t *req, web
         return;
     }
     json_decref(root);
-    int64_t cid;
-    int rc = gw_command_submit(a->gw, id, verb, tlv, tlen, ttl_s * 1000000000LL, &cid);
-    if (rc == GS_ENOTFOUND) {
-        json_error(r, 404, "not_found", "no such terminal");
-        return;
-    }
+    /* The loop thread does not write: the store writer creates the command, and the answer
+     * waits (deferred) until it has committed. */
+    post_ctx_t *x = xcalloc(1, sizeof *x);
+    x->a = a;
+    snprintf(x->tid, sizeof x->tid, "%s", id);
+    int rc = gw_command_submit(a->gw, id, verb, tlv, tlen, ttl_s * 1000000000LL, post_done, x);
     if (rc < 0) {
-        json_error(r, 500, "internal", err_str(rc));
+        free(x);
+        json_error(r, 503, "unavailable", "the server is shutting down");
         return;
     }
-    store_command_t c;
-    if (store_command_get(a->st, cid, &c) < 0) {
-        json_error(r, 500, "internal", "command vanished");
-        return;
-    }
-    if (rc == 1 && c.state == STORE_CMD_QUEUED)
-        c.state = STORE_CMD_SENT; /* sent just now; the row follows when the writer commits */
-    r->status = 201;
-    r->content_type = "application/json";
-    command_json(&r->body, &c);
+    x->pending = web_defer(req);
 }
 
 /* Value of query parameter `name` (percent-decoded) into out; returns 1 if present. */

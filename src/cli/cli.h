@@ -64,7 +64,8 @@ const char *verb_name(int verb);
 /* Encodes key=value pairs for verb into TLV; err gets a reason on failure (GS_EINVAL). */
 int verb_args_from_kv(int verb, int n, const char *const *kv, uint8_t *out, size_t cap, size_t *len,
                       char *err, size_t errlen);
-/* Appends a JSON object describing a TLV argument/result list. */
+/* Appends a JSON object describing a TLV argument/result list, with the public argument names
+ * and units of `command send` / the REST API (dip and swell in percent, stream a boolean). */
 void verb_tlv_json(buf_t *b, const uint8_t *tlv, size_t n);
 /* Appends a JSON object for one command row. */
 void command_json(buf_t *b, const store_command_t *c);
@@ -82,7 +83,9 @@ typedef struct {
     store_t *st;
     ana_t *ana; /* NULL when analysis is disabled */
     int64_t started_ns;
-    int with_latest; /* terminal_json includes the latest analysis values */
+    int with_latest;      /* terminal_json includes the latest analysis values */
+    int max_pending;      /* [commands] max_pending_per_terminal (for error messages) */
+    int create_timeout_s; /* [commands] create_timeout (for error messages) */
 } api_t;
 
 #include "web/web.h"

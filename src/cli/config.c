@@ -107,6 +107,20 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
             g->command_ttl_ns = (int64_t)tmp * 1000000000LL;
             return 0;
         }
+    } else if (strcmp(section, "commands") == 0) {
+        gw_opts_t *g = &c->gw;
+        if (strcmp(key, "max_pending_per_terminal") == 0)
+            return set_int(value, 1, 1000000, &g->cmd_max_pending, err, errlen,
+                           "commands.max_pending_per_terminal");
+        if (strcmp(key, "max_in_flight") == 0)
+            return set_int(value, 1, GW_CMD_INFLIGHT_MAX, &g->cmd_max_inflight, err, errlen,
+                           "commands.max_in_flight");
+        if (strcmp(key, "create_timeout") == 0) {
+            if (set_int(value, 1, 3600, &tmp, err, errlen, "commands.create_timeout") < 0)
+                return GS_ECONFIG;
+            g->cmd_create_timeout_ns = (int64_t)tmp * 1000000000LL;
+            return 0;
+        }
     } else if (strcmp(section, "http") == 0) {
         if (strcmp(key, "listen") == 0)
             return set_addr(value, c->http_host, sizeof c->http_host, &c->http_port, err, errlen,

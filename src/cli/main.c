@@ -202,8 +202,11 @@ int cmd_serve(int argc, char **argv)
     store_t *st = NULL;
     server_t sv;
     memset(&sv, 0, sizeof sv);
+    /* The loop thread owns the synchronous connection: read-only, so it never waits for the
+     * write lock (every write goes through the store writer). */
     store_opts_t so = {.sync_full = c.sync_full,
                        .busy_timeout_ms = 5000,
+                       .sync_read_only = 1,
                        .master_key_file = c.master_key_file[0] ? c.master_key_file : NULL};
     if (store_open(c.data_dir, &so, &st, err, sizeof err) < 0) {
         log_error(NULL, "%s", err);
@@ -233,7 +236,12 @@ int cmd_serve(int argc, char **argv)
         }
         gw_set_block_observer(sv.gw, ana_block, sv.ana);
     }
-    api_t api = {.gw = sv.gw, .st = st, .ana = sv.ana, .started_ns = time_utc_ns()};
+    api_t api = {.gw = sv.gw,
+                 .st = st,
+                 .ana = sv.ana,
+                 .started_ns = time_utc_ns(),
+                 .max_pending = c.gw.cmd_max_pending,
+                 .create_timeout_s = (int)(c.gw.cmd_create_timeout_ns / 1000000000LL)};
     /* HTTP gets the open files the terminal connections and the rest leave (web_start). */
     c.web.reserved_fds = c.gw.max_connections + 64;
     if (web_start_opts(sv.loop, c.http_host, c.http_port, &c.web, api_handle, &api, &sv.web, err,

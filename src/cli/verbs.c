@@ -140,7 +140,8 @@ void verb_tlv_json(buf_t *b, const uint8_t *tlv, size_t n)
     while (gstp_tlv_next(&it, &t) == 1) {
         const char *name = NULL;
         int64_t iv = 0;
-        int is_int = 1, is_str = 0;
+        int is_int = 1, is_str = 0, is_bool = 0;
+        double scale = 1; /* wire value / scale = the public value (as `command send` takes it) */
         uint8_t u8;
         uint16_t u16;
         uint32_t u32;
@@ -157,12 +158,15 @@ void verb_tlv_json(buf_t *b, const uint8_t *tlv, size_t n)
             break;
         case GSTP_AT_STREAM:
             name = "stream";
+            is_bool = 1;
             break;
         case GSTP_AT_DIP_PERMILLE:
-            name = "dip_permille";
+            name = "dip"; /* percent of nominal, as posted */
+            scale = 10;
             break;
         case GSTP_AT_SWELL_PERMILLE:
-            name = "swell_permille";
+            name = "swell";
+            scale = 10;
             break;
         case GSTP_AT_SERVER_TIME:
             name = "server_time_ns";
@@ -210,7 +214,12 @@ void verb_tlv_json(buf_t *b, const uint8_t *tlv, size_t n)
             iv = (int64_t)u64;
         else
             continue;
-        buf_printf(b, "%s\"%s\":%lld", first ? "" : ",", name, (long long)iv);
+        if (is_bool)
+            buf_printf(b, "%s\"%s\":%s", first ? "" : ",", name, iv ? "true" : "false");
+        else if (scale != 1)
+            buf_printf(b, "%s\"%s\":%g", first ? "" : ",", name, (double)iv / scale);
+        else
+            buf_printf(b, "%s\"%s\":%lld", first ? "" : ",", name, (long long)iv);
         first = 0;
     }
     buf_puts(b, "}");

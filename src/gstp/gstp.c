@@ -902,10 +902,32 @@ int gstp_encode_command(uint8_t *out, size_t cap, const gstp_command_t *m)
     return encode_cmd(out, cap, m->id, m->verb, m->tlv, m->tlv_len, GSTP_COMMAND);
 }
 
+/* A RESULT's MESSAGE follows the string rules of section 2 (at most GSTP_MAX_STR bytes, no NUL)
+ * and appears at most once; a RESULT breaking them is malformed as a whole (protocol decision 5:
+ * the receiver answers ERROR MALFORMED and applies nothing of it). */
+static int result_strings_ok(const uint8_t *tlv, size_t n)
+{
+    gstp_tlv_iter_t it;
+    gstp_tlv_t t;
+    int rc, seen = 0;
+
+    gstp_tlv_iter_init(&it, tlv, n);
+    while ((rc = gstp_tlv_next(&it, &t)) == 1) {
+        if (t.tag != GSTP_AT_MESSAGE)
+            continue;
+        if (seen++ || t.len > GSTP_MAX_STR || (t.len && memchr(t.value, 0, t.len)))
+            return GSTP_E_RANGE;
+    }
+    return rc < 0 ? GSTP_E_TLV : GSTP_OK;
+}
+
 int gstp_encode_result(uint8_t *out, size_t cap, const gstp_result_t *m)
 {
     if (!m)
         return GSTP_E_ARG;
+    if (m->tlv_len <= GSTP_MAX_TLV && (m->tlv || !m->tlv_len) &&
+        result_strings_ok(m->tlv, m->tlv_len) == GSTP_E_RANGE)
+        return GSTP_E_RANGE; /* what the parser refuses, the encoder does not produce */
     return encode_cmd(out, cap, m->id, m->status, m->tlv, m->tlv_len, GSTP_RESULT);
 }
 
@@ -1305,7 +1327,12 @@ int gstp_parse_command(const gstp_frame_t *f, gstp_command_t *m)
 
 int gstp_parse_result(const gstp_frame_t *f, gstp_result_t *m)
 {
-    return m ? parse_cmd(f, m, GSTP_RESULT, &m->id, &m->status, &m->tlv, &m->tlv_len) : GSTP_E_ARG;
+    int rc;
+
+    if (!m)
+        return GSTP_E_ARG;
+    rc = parse_cmd(f, m, GSTP_RESULT, &m->id, &m->status, &m->tlv, &m->tlv_len);
+    return rc != GSTP_OK ? rc : result_strings_ok(m->tlv, m->tlv_len);
 }
 
 int gstp_parse_ping(const gstp_frame_t *f, gstp_ping_t *m)

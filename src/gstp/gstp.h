@@ -522,6 +522,8 @@ int gstp_parse_reject(const gstp_frame_t *f, gstp_reject_t *m); /* REJECT or BYE
 int gstp_parse_status(const gstp_frame_t *f, gstp_status_t *m);
 int gstp_parse_ack(const gstp_frame_t *f, gstp_ack_t *m);
 int gstp_parse_command(const gstp_frame_t *f, gstp_command_t *m);
+/* RESULT: also GSTP_E_RANGE when its MESSAGE (GSTP_AT_MESSAGE) is longer than GSTP_MAX_STR,
+ * holds a NUL or appears twice (section 2 string rules; the encoder refuses the same). */
 int gstp_parse_result(const gstp_frame_t *f, gstp_result_t *m);
 int gstp_parse_ping(const gstp_frame_t *f, gstp_ping_t *m); /* PING or PONG */
 int gstp_parse_error(const gstp_frame_t *f, gstp_error_t *m);

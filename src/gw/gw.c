@@ -22,6 +22,12 @@
 /* Server-computed tags appended to a TIME_SYNC result (outside the terminal's tag range). */
 #define TAG_OFFSET_NS 100
 #define TAG_RTT_NS    101
+/* A command sent and not answered within this time stops counting against the in-flight limit
+ * (a terminal that ignores commands must not stop delivery for good). */
+#define CMD_ANSWER_TIMEOUT_NS (30 * 1000000000LL)
+/* New commands read per look (once a second and after the writer's creations): a burst created
+ * by a script is picked up over several looks, never read into memory at once. */
+#define NEWCMD_PAGE 1000
 
 enum { S_HELLO, S_AUTH, S_ONLINE, S_CLOSING };
 
@@ -106,6 +112,11 @@ struct sess {
     /* TIME_SYNC commands in flight: server send time by command id */
     int64_t ts_id[TIMESYNC_SLOTS], ts_tx[TIMESYNC_SLOTS];
     int ts_pos;
+    /* command delivery (see send_pending_commands) */
+    int64_t cmd_cursor; /* every pending command with id <= cursor was sent in this session */
+    int cmd_sweep_done; /* the pending queue was read to its end; later ones come by the poll */
+    int cmd_ninflight;
+    struct cmd_inflight *cmd_inflight; /* GW_CMD_INFLIGHT_MAX entries, allocated at first use */
     uv_shutdown_t shut;
     char close_reason[64];
 };
@@ -144,6 +155,10 @@ struct gw {
     store_item_t *done_head, *done_tail;
     term_t *dirty;
     gw_stats_t st_;
+    /* command creations handed to the writer and not yet reported (gw_command_submit) */
+    struct cmd_req *cmd_reqs;
+    /* a STORE_ITEM_COMMAND_EXPIRE is with the writer */
+    int expire_pending;
 };
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -167,6 +182,9 @@ void gw_opts_default(gw_opts_t *o)
     o->max_reassembly = 128u << 20;
     o->max_write_queue = 1u << 20;
     o->command_ttl_ns = 24LL * 3600 * 1000000000LL;
+    o->cmd_max_pending = 100;
+    o->cmd_max_inflight = 16;
+    o->cmd_create_timeout_ns = 30 * 1000000000LL;
 }
 
 static const char *who(const sess_t *s)
@@ -363,6 +381,7 @@ static void sess_free_cb(uv_handle_t *h)
     free(s->decbuf);
     free(s->hello);
     sodium_memzero(s->secret, sizeof s->secret); /* a handshake may end before AUTH wiped it */
+    free(s->cmd_inflight);
     free(s);
     g->open_handles--;
     maybe_finish_stop(g);
@@ -995,6 +1014,51 @@ static void submit_command_update(gw_t *g, const char *tid, int64_t id, int stat
         log_warn(tid, "command %lld state not stored (store stopped)", (long long)id);
 }
 
+/* A command creation waiting for the writer (gw_command_submit). The item pointer stays valid
+ * until process_done frees it, which also ends the request. */
+typedef struct cmd_req {
+    struct cmd_req *prev, *next;
+    store_item_t *item;
+    gw_command_cb cb; /* NULL once answered (timed out) */
+    void *ud;
+    int64_t deadline_ns; /* monotonic */
+    int rc;
+    int64_t cmd_id;
+    char tid[GSTP_MAX_ID + 1]; /* the command's terminal, once item is gone */
+} cmd_req_t;
+
+/* A command sent in a session and not yet answered. */
+struct cmd_inflight {
+    int64_t id;
+    int64_t sent_ns; /* monotonic */
+};
+
+/* Commands sent in this session and not answered (nor timed out). */
+static int inflight_count(sess_t *s, int64_t now)
+{
+    int n = 0;
+    for (int i = 0; i < s->cmd_ninflight; i++)
+        if (now - s->cmd_inflight[i].sent_ns < CMD_ANSWER_TIMEOUT_NS)
+            s->cmd_inflight[n++] = s->cmd_inflight[i];
+    s->cmd_ninflight = n;
+    return n;
+}
+
+static int inflight_has(const sess_t *s, int64_t id)
+{
+    for (int i = 0; i < s->cmd_ninflight; i++)
+        if (s->cmd_inflight[i].id == id)
+            return 1;
+    return 0;
+}
+
+static int inflight_room(sess_t *s)
+{
+    int k = s->gw->o.cmd_max_inflight;
+    k = k < 1 ? 1 : k > GW_CMD_INFLIGHT_MAX ? GW_CMD_INFLIGHT_MAX : k;
+    return k - inflight_count(s, time_mono_ns());
+}
+
 static void send_command(sess_t *s, const store_command_t *c)
 {
     gw_t *g = s->gw;
@@ -1017,6 +1081,13 @@ static void send_command(sess_t *s, const store_command_t *c)
     gstp_command_t m = {
         .id = (uint64_t)c->id, .verb = (uint16_t)c->verb, .tlv_len = (uint16_t)alen, .tlv = args};
     term_t *t = s->term; /* terms outlive sessions; s may be marked for closing by the write */
+    if (!s->cmd_inflight)
+        s->cmd_inflight = xcalloc(GW_CMD_INFLIGHT_MAX, sizeof *s->cmd_inflight);
+    if (s->cmd_ninflight < GW_CMD_INFLIGHT_MAX) {
+        s->cmd_inflight[s->cmd_ninflight].id = c->id;
+        s->cmd_inflight[s->cmd_ninflight].sent_ns = time_mono_ns();
+        s->cmd_ninflight++;
+    }
     SEND(s, gstp_encode_command, &m);
     g->st_.commands_sent++;
     if (c->state == STORE_CMD_QUEUED)
@@ -1024,19 +1095,43 @@ static void send_command(sess_t *s, const store_command_t *c)
     log_info(t->id, "command %lld (verb %d) sent", (long long)c->id, c->verb);
 }
 
+typedef struct {
+    sess_t *s;
+    int n;
+} sweep_t;
+
 static int pending_cb(void *ud, const store_command_t *c)
 {
-    sess_t *s = ud;
-    if (s->state == S_ONLINE)
-        send_command(s, c);
+    sweep_t *x = ud;
+    x->n++;
+    if (x->s->state != S_ONLINE || x->s->close_asap)
+        return 1;
+    x->s->cmd_cursor = c->id;
+    send_command(x->s, c);
     return 0;
 }
 
+/* Paced delivery (protocol decision 1 and issue 7): the commands to (re-)send in this session
+ * are the queued and sent ones (never acked: those wait for their final RESULT), oldest first,
+ * read page by page after the session's cursor, and only as many as keep at most
+ * cmd_max_inflight unanswered. Called at WELCOME, when answers free room, and every tick until
+ * the queue is read to its end, so a long queue (thousands of commands) never costs the loop
+ * more than one small page at a time. */
 static void send_pending_commands(sess_t *s)
 {
-    int rc = store_command_pending(s->gw->st, s->term->id, pending_cb, s);
-    if (rc < 0)
+    if (s->state != S_ONLINE || s->cmd_sweep_done || s->close_asap)
+        return;
+    int room = inflight_room(s);
+    if (room <= 0)
+        return;
+    sweep_t x = {.s = s};
+    int rc = store_command_pending(s->gw->st, s->term->id, s->cmd_cursor, room, pending_cb, &x);
+    if (rc < 0) {
         log_warn(s->term->id, "cannot read pending commands: %s", err_str(rc));
+        return;
+    }
+    if (x.n < room)
+        s->cmd_sweep_done = 1;
 }
 
 static void on_result(sess_t *s, const gstp_frame_t *f)
@@ -1044,14 +1139,27 @@ static void on_result(sess_t *s, const gstp_frame_t *f)
     gw_t *g = s->gw;
     gstp_result_t r;
     if (gstp_parse_result(f, &r) < 0) {
+        /* Includes a MESSAGE over 64 bytes (protocol decision 5): nothing of it is applied, the
+         * command keeps its state and a repeated valid RESULT is taken. */
         g->st_.parse_errors++;
         send_error(s, GSTP_ERR_MALFORMED, f->type, "malformed RESULT");
         return;
     }
+    /* An answer frees its in-flight slot, whatever it says. */
+    for (int i = 0; i < s->cmd_ninflight; i++) {
+        if ((uint64_t)s->cmd_inflight[i].id == r.id) {
+            s->cmd_inflight[i] = s->cmd_inflight[--s->cmd_ninflight];
+            if (!s->cmd_sweep_done && s->cmd_ninflight <= g->o.cmd_max_inflight / 2)
+                send_pending_commands(s);
+            break;
+        }
+    }
     store_command_t c;
     if (r.id > INT64_MAX || store_command_get(g->st, (int64_t)r.id, &c) < 0 ||
         strcmp(c.terminal_id, s->term->id) != 0) {
-        log_warn(s->term->id, "RESULT for unknown command %llu ignored", (unsigned long long)r.id);
+        /* A terminal can repeat this at will: rate-limited per address. */
+        log_limited(LOG_WARN, s->ip, "%s: RESULT for unknown command %llu ignored", s->term->id,
+                    (unsigned long long)r.id);
         send_error(s, GSTP_ERR_UNEXPECTED, f->type, "unknown command id");
         return;
     }
@@ -1104,22 +1212,40 @@ static void on_result(sess_t *s, const gstp_frame_t *f)
 }
 
 int gw_command_submit(gw_t *g, const char *id, int verb, const uint8_t *args, size_t args_len,
-                      int64_t ttl_ns, int64_t *cmd_id)
+                      int64_t ttl_ns, gw_command_cb cb, void *ud)
 {
-    int rc = store_command_create(g->st, id, verb, args, args_len,
-                                  ttl_ns > 0 ? ttl_ns : g->o.command_ttl_ns, cmd_id);
-    if (rc < 0)
-        return rc;
-    rc = 0;
-    term_t *t = hmap_get(&g->terms, id);
-    if (t && t->sess && t->sess->state == S_ONLINE) {
-        store_command_t c;
-        if (store_command_get(g->st, *cmd_id, &c) == 0) {
-            send_command(t->sess, &c);
-            rc = 1;
-        }
+    if (args_len > STORE_ARGS_MAX)
+        return GS_ERANGE;
+    if (g->stopping)
+        return GS_ESTATE;
+    store_item_t *it = store_item_new(STORE_ITEM_COMMAND_CREATE);
+    snprintf(it->terminal_id, sizeof it->terminal_id, "%s", id);
+    it->cmd_verb = verb;
+    it->cmd_ttl_ns = ttl_ns > 0 ? ttl_ns : g->o.command_ttl_ns;
+    it->cmd_max_pending = g->o.cmd_max_pending;
+    it->when_ns = time_utc_ns();
+    if (args_len) {
+        it->data = xmalloc(args_len);
+        memcpy(it->data, args, args_len);
+        it->data_len = args_len;
     }
-    return rc;
+    cmd_req_t *q = xcalloc(1, sizeof *q);
+    q->item = it;
+    q->cb = cb;
+    q->ud = ud;
+    int64_t timeout =
+        g->o.cmd_create_timeout_ns > 0 ? g->o.cmd_create_timeout_ns : 30 * 1000000000LL;
+    q->deadline_ns = time_mono_ns() + timeout;
+    it->cookie = (uint64_t)(uintptr_t)q;
+    if (store_submit(g->st, it) < 0) { /* frees the item */
+        free(q);
+        return GS_ESTATE;
+    }
+    q->next = g->cmd_reqs;
+    if (g->cmd_reqs)
+        g->cmd_reqs->prev = q;
+    g->cmd_reqs = q;
+    return 0;
 }
 
 static int newcmd_cb(void *ud, const store_command_t *c)
@@ -1128,9 +1254,90 @@ static int newcmd_cb(void *ud, const store_command_t *c)
     if (c->id > g->last_cmd_id)
         g->last_cmd_id = c->id;
     term_t *t = hmap_get(&g->terms, c->terminal_id);
-    if (t && t->sess && t->sess->state == S_ONLINE)
-        send_command(t->sess, c);
+    sess_t *s = t ? t->sess : NULL;
+    if (!s || s->state != S_ONLINE || c->id <= s->cmd_cursor || c->expires_ns <= time_utc_ns())
+        return 0; /* offline, already covered by this session's sweep, or out of time */
+    if (s->cmd_sweep_done && !s->close_asap && inflight_room(s) > 0) {
+        s->cmd_cursor = c->id;
+        send_command(s, c);
+    } else {
+        s->cmd_sweep_done = 0; /* the paced sweep takes it, in order */
+    }
     return 0;
+}
+
+/* Picks up commands created since the last look (by the writer for REST, or by other processes
+ * such as `gridsense command send`) and delivers them to online terminals. Rows are visited in
+ * id order, and ids grow in commit order, so no row is skipped. A read: never waits for the
+ * writer. */
+static void deliver_new_commands(gw_t *g)
+{
+    store_command_new_since(g->st, g->last_cmd_id, NEWCMD_PAGE, newcmd_cb, g);
+}
+
+static void cmd_req_unlink(gw_t *g, cmd_req_t *q)
+{
+    if (q->prev)
+        q->prev->next = q->next;
+    else
+        g->cmd_reqs = q->next;
+    if (q->next)
+        q->next->prev = q->prev;
+    q->prev = q->next = NULL;
+}
+
+/* Finishes the creations the writer reported (items already processed into q->rc / q->cmd_id):
+ * delivers new commands first, so the callback can say whether its command went out at once. */
+static void finish_cmd_reqs(gw_t *g, cmd_req_t *done)
+{
+    int any = 0;
+    for (cmd_req_t *q = done; q; q = q->next)
+        any |= q->rc == 0;
+    if (any && !g->stopping)
+        deliver_new_commands(g);
+    while (done) {
+        cmd_req_t *next = done->next;
+        if (done->cb) {
+            int sent = 0;
+            if (done->rc == 0) {
+                term_t *t = hmap_get(&g->terms, done->tid);
+                sent = t && t->sess && inflight_has(t->sess, done->cmd_id);
+            }
+            done->cb(done->ud, done->rc, done->cmd_id, sent);
+        }
+        free(done);
+        done = next;
+    }
+}
+
+/* Command work of the tick: paced delivery every tick; once a second, expiry (through the
+ * writer, checked first with a read so an idle server submits nothing), creations the database
+ * did not take in time, and commands created by other processes. */
+static void commands_tick(gw_t *g, int64_t wall)
+{
+    for (sess_t *s = g->sessions; s; s = s->next)
+        if (s->state == S_ONLINE && !s->cmd_sweep_done)
+            send_pending_commands(s);
+    int64_t mono = time_mono_ns();
+    for (cmd_req_t *q = g->cmd_reqs; q; q = q->next) {
+        if (q->cb && mono > q->deadline_ns && store_item_cancel(g->st, q->item) == 0) {
+            log_warn(q->item->terminal_id, "command not created: the database was not available "
+                                           "within the create timeout");
+            gw_command_cb cb = q->cb;
+            q->cb = NULL; /* the writer reports the item later (skipped); then q is freed */
+            cb(q->ud, GS_ETIMEOUT, 0, 0);
+        }
+    }
+    if (wall - g->last_poll_ns < 1000000000LL)
+        return;
+    g->last_poll_ns = wall;
+    if (!g->expire_pending && store_command_any_expired(g->st, wall) > 0) {
+        store_item_t *it = store_item_new(STORE_ITEM_COMMAND_EXPIRE);
+        it->when_ns = wall;
+        if (store_submit(g->st, it) == 0)
+            g->expire_pending = 1;
+    }
+    deliver_new_commands(g);
 }
 
 /* ---- frame dispatch ---------------------------------------------------------------------------
@@ -1439,9 +1646,31 @@ static void process_done(gw_t *g)
     store_item_t *it = g->done_head;
     g->done_head = g->done_tail = NULL;
     uv_mutex_unlock(&g->done_lock);
+    cmd_req_t *reqs_done = NULL, *reqs_tail = NULL;
     while (it) {
         store_item_t *next = it->next;
-        if (it->kind == STORE_ITEM_BLOCK) {
+        if (it->kind == STORE_ITEM_COMMAND_CREATE) {
+            cmd_req_t *q = (cmd_req_t *)(uintptr_t)it->cookie;
+            cmd_req_unlink(g, q);
+            q->rc = it->result;
+            q->cmd_id = it->cmd_id;
+            if (it->result == 0)
+                log_info(it->terminal_id, "command %lld created", (long long)it->cmd_id);
+            /* the item is freed below: keep what the callback needs */
+            q->item = NULL;
+            snprintf(q->tid, sizeof q->tid, "%s", it->terminal_id);
+            if (reqs_tail)
+                reqs_tail->next = q;
+            else
+                reqs_done = q;
+            reqs_tail = q;
+        } else if (it->kind == STORE_ITEM_COMMAND_EXPIRE) {
+            g->expire_pending = 0;
+            if (it->result >= 0 && it->cmd_count > 0) {
+                g->st_.commands_expired += (uint64_t)it->cmd_count;
+                log_info(NULL, "%d command(s) expired", it->cmd_count);
+            }
+        } else if (it->kind == STORE_ITEM_BLOCK) {
             g->backlog_bytes -= it->data_len;
             term_t *t = hmap_get(&g->terms, it->terminal_id);
             if (it->result == 0)
@@ -1489,6 +1718,7 @@ static void process_done(gw_t *g)
         t = next;
     }
     g->dirty = NULL;
+    finish_cmd_reqs(g, reqs_done);
     check_pressure(g);
 }
 
@@ -1590,16 +1820,10 @@ static void tick_cb(uv_timer_t *timer)
             uv_close((uv_handle_t *)&g->tick, plain_close_cb);
         return;
     }
-    /* Commands: expiry and commands created by other processes (CLI), once a second. */
     int64_t wall = time_utc_ns();
-    if (wall - g->last_poll_ns >= 1000000000LL) {
-        g->last_poll_ns = wall;
-        int n = 0;
-        if (store_command_expire(g->st, wall, &n) == 0 && n > 0) {
-            g->st_.commands_expired += (uint64_t)n;
-            log_info(NULL, "%d command(s) expired", n);
-        }
-        store_command_new_since(g->st, g->last_cmd_id, newcmd_cb, g);
+    int second = wall - g->last_poll_ns >= 1000000000LL;
+    commands_tick(g, wall); /* (updates last_poll_ns) */
+    if (second) {
         check_credentials(g);
         log_limited_flush(); /* "suppressed N" summaries of sources that went quiet */
     }
@@ -1614,14 +1838,6 @@ static void plain_close_cb(uv_handle_t *h)
     gw_t *g = h->data;
     g->open_handles--;
     maybe_finish_stop(g);
-}
-
-static int init_cmd_cb(void *ud, const store_command_t *c)
-{
-    gw_t *g = ud;
-    if (c->id > g->last_cmd_id)
-        g->last_cmd_id = c->id;
-    return 0;
 }
 
 int gw_start(uv_loop_t *loop, store_t *st, const gw_opts_t *opts, gw_t **out, char *err,
@@ -1672,7 +1888,8 @@ int gw_start(uv_loop_t *loop, store_t *st, const gw_opts_t *opts, gw_t **out, ch
         g->open_handles--;
         goto fail;
     }
-    store_command_new_since(st, 0, init_cmd_cb, g);
+    /* New commands are those created from now on (queued ones are found at each login). */
+    store_command_max_id(st, &g->last_cmd_id);
     store_credentials_version(st, &g->cred_version);
     uv_async_init(loop, &g->async, async_cb);
     g->async.data = g;
@@ -1734,6 +1951,12 @@ void gw_free(gw_t *g)
     hmap_free(&g->per_ip);
     hmap_free(&g->hs_ip);
     free_map(&g->authfail);
+    /* Creations never reported (none once gw_stop has drained the writer). */
+    while (g->cmd_reqs) {
+        cmd_req_t *q = g->cmd_reqs;
+        g->cmd_reqs = q->next;
+        free(q);
+    }
     /* Anything the writer delivered after the last processing (none after gw_stop). */
     store_item_t *it = g->done_head;
     while (it) {

@@ -43,7 +43,16 @@ typedef struct {
     size_t max_reassembly;    /* bytes of half-received blocks in total, default 128 MiB */
     size_t max_write_queue;   /* a session whose unsent output exceeds this is closed, 1 MiB */
     int64_t command_ttl_ns;   /* default TTL for commands, 24 h */
+    /* commands (docs/operations.md [commands]) */
+    int cmd_max_pending;           /* pending commands per terminal before creation is refused
+                                      (GS_ELIMIT), default 100 */
+    int cmd_max_inflight;          /* commands sent in a session and not yet answered, at most;
+                                      default 16, 1..GW_CMD_INFLIGHT_MAX */
+    int64_t cmd_create_timeout_ns; /* a creation the database has not taken by then is
+                                      cancelled (GS_ETIMEOUT, nothing created), default 30 s */
 } gw_opts_t;
+
+#define GW_CMD_INFLIGHT_MAX 64
 
 /* Fills *o with the defaults above. */
 void gw_opts_default(gw_opts_t *o);
@@ -141,11 +150,19 @@ typedef void (*gw_block_cb)(void *ud, const char *terminal_id, const gw_block_in
 /* Installs (or with NULL removes) the block observer. Loop thread. */
 void gw_set_block_observer(gw_t *g, gw_block_cb cb, void *ud);
 
-/* Creates a persistent command for terminal `id` (verb and TLV args as in GSTP) with the given
- * TTL (0 = default) and sends it at once if the terminal is online. Writes the command id.
- * Returns 1 if it was sent (its state becomes `sent` once the store writer has applied it),
- * 0 if it waits queued, or GS_ENOTFOUND if the terminal is not provisioned. */
+/* Outcome of gw_command_submit, called once on the loop thread. rc: 0 created (cmd_id > 0;
+ * sent = 1 if it went to the online terminal at once, its row then becomes `sent` when the
+ * writer applies it), GS_ENOTFOUND (no such terminal), GS_ELIMIT (the terminal has
+ * cmd_max_pending pending commands), GS_ETIMEOUT (the database did not take the creation within
+ * cmd_create_timeout_ns, e.g. locked by another process: nothing was or will be created), or
+ * another negative code (store failure, e.g. at shutdown: nothing created). */
+typedef void (*gw_command_cb)(void *ud, int rc, int64_t cmd_id, int sent);
+
+/* Creates a persistent command for terminal `id` (verb and TLV args as in GSTP; TTL 0 = the
+ * default) through the store writer: the loop thread never writes to or waits for the database.
+ * Returns 0 and calls cb later (never from inside this call), or a negative code (GS_ERANGE for
+ * oversized args, GS_ESTATE when the gateway is stopping) without calling it. Loop thread. */
 int gw_command_submit(gw_t *g, const char *id, int verb, const uint8_t *args, size_t args_len,
-                      int64_t ttl_ns, int64_t *cmd_id);
+                      int64_t ttl_ns, gw_command_cb cb, void *ud);
 
 #endif

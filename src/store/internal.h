@@ -46,11 +46,12 @@ struct store {
     int seclog_count, seclog_suppressed;
     int running; /* writer thread started and not yet joined */
     pthread_t thread;
+    int sync_read_only; /* PRAGMA query_only on db (store_opts_t.sync_read_only) */
 
     /* writer thread while running */
     sqlite3 *wdb;
     sqlite3_stmt *ins_block, *ins_event, *upd_durable, *ins_status, *ins_session, *upd_session,
-        *upd_command, *ins_pq_event, *ins_measurement;
+        *upd_command, *ins_pq_event, *ins_measurement, *ins_command, *exp_commands;
     seq_max_t *maxes; /* scratch for durable_seq updates, capacity nmaxes_cap */
     size_t nmaxes_cap;
     struct {
@@ -99,6 +100,31 @@ int store__prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out);
     " result_status = CASE WHEN ?4 >= 0 THEN ?4 ELSE result_status END,"                           \
     " result = CASE WHEN ?4 >= 0 THEN ?5 ELSE result END"                                          \
     " WHERE id = ?1 AND state < 3"
+
+/* Pending commands of terminal ?1 at time ?4 (queued, sent or acked, not expired); the rest of
+ * a statement after "SELECT ". */
+#define STORE__SQL_COUNT_PENDING                                                                   \
+    "COUNT(*) FROM commands WHERE terminal_id = ?1 AND state < 3 AND expires_ns > ?4"
+
+/* A new queued command (?1 terminal, ?2 verb, ?3 args, ?4 now, ?5 expiry), inserted only if the
+ * terminal exists and, when ?6 > 0, has fewer than ?6 pending commands: one statement, so the
+ * checks and the insert are atomic against other processes. */
+#define STORE__SQL_COMMAND_CREATE                                                                  \
+    "INSERT INTO commands(terminal_id, verb, args, state, created_ns, updated_ns, expires_ns,"     \
+    " result_status) SELECT ?1, ?2, ?3, 0, ?4, ?4, ?5, -1"                                         \
+    " WHERE EXISTS(SELECT 1 FROM terminals WHERE id = ?1)"                                         \
+    " AND (?6 <= 0 OR (SELECT " STORE__SQL_COUNT_PENDING ") < ?6)"
+
+/* Every non-final command whose expiry is <= ?1 becomes expired. */
+#define STORE__SQL_COMMAND_EXPIRE                                                                  \
+    "UPDATE commands SET state = 5, updated_ns = ?1 WHERE state < 3 AND expires_ns <= ?1"
+
+/* Runs a statement prepared from STORE__SQL_COMMAND_CREATE (reset afterwards) and, when nothing
+ * was inserted, tells why. Returns 0 with the new id in *id_out, GS_ENOTFOUND, GS_ELIMIT or
+ * GS_EDB (logged). Shared by the synchronous API and the writer. */
+int store__command_create(sqlite3 *db, sqlite3_stmt *st, const char *terminal_id, int verb,
+                          const uint8_t *args, size_t args_len, int64_t now, int64_t ttl_ns,
+                          int max_pending, int64_t *id_out);
 
 /* Binds the parameters of STORE__SQL_COMMAND_UPDATE (result may be NULL when result_len is 0;
  * the blob is bound without copying, so it must outlive the step). */

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #define DEFAULT_BUSY_TIMEOUT_MS 5000
+#define SYNC_READ_BUSY_MS       100 /* store_opts_t.sync_read_only */
 
 /* ---- Lifecycle ---- */
 
@@ -122,6 +123,18 @@ int store_open(const char *data_dir, const store_opts_t *opts, store_t **out, ch
     rc = store__keys_check(s, err, errlen);
     if (rc < 0)
         goto fail;
+    if (opts && opts->sync_read_only) {
+        /* The loop thread's connection: a write by mistake fails at once instead of waiting
+         * for the writer's lock, and a read waits at most briefly (in WAL mode readers wait
+         * only in rare cases such as another process recovering the WAL). */
+        if (sqlite3_exec(s->db, "PRAGMA query_only=1", NULL, NULL, NULL) != SQLITE_OK) {
+            rc = store__db_fail(s->db, "query_only");
+            store__seterr(err, errlen, "cannot make the synchronous connection read-only");
+            goto fail;
+        }
+        sqlite3_busy_timeout(s->db, SYNC_READ_BUSY_MS);
+        s->sync_read_only = 1;
+    }
     *out = s;
     return 0;
 fail:
@@ -134,6 +147,8 @@ void store_close(store_t *s)
     if (!s)
         return;
     store_writer_stop(s);
+    if (s->db && s->sync_read_only) /* the last connection to close checkpoints the WAL */
+        sqlite3_exec(s->db, "PRAGMA query_only=0", NULL, NULL, NULL);
     if (s->db && sqlite3_close(s->db) != SQLITE_OK)
         store__db_fail(s->db, "close");
     store__keys_close(s);
@@ -549,6 +564,47 @@ fail:
 int store_command_create(store_t *s, const char *terminal_id, int verb, const uint8_t *args,
                          size_t args_len, int64_t ttl_ns, int64_t *id_out)
 {
+    return store_command_create_limited(s, terminal_id, verb, args, args_len, ttl_ns, 0, id_out);
+}
+
+int store__command_create(sqlite3 *db, sqlite3_stmt *st, const char *terminal_id, int verb,
+                          const uint8_t *args, size_t args_len, int64_t now, int64_t ttl_ns,
+                          int max_pending, int64_t *id_out)
+{
+    sqlite3_bind_text(st, 1, terminal_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, verb);
+    sqlite3_bind_blob(st, 3, args_len ? (const void *)args : "", (int)args_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_int64(st, 5, now + ttl_ns);
+    sqlite3_bind_int(st, 6, max_pending);
+    int src = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (src != SQLITE_DONE)
+        return store__db_fail(db, "create command");
+    if (sqlite3_changes(db) > 0) {
+        if (id_out)
+            *id_out = sqlite3_last_insert_rowid(db);
+        return 0;
+    }
+    /* Nothing inserted: no such terminal, or the limit. Inside the writer's transaction (or
+     * right after the statement) the answer is consistent with the insert's view. */
+    sqlite3_stmt *q = NULL;
+    int rc = store__prepare(db, "SELECT EXISTS(SELECT 1 FROM terminals WHERE id = ?1)", &q);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(q, 1, terminal_id, -1, SQLITE_STATIC);
+    src = sqlite3_step(q);
+    rc = src != SQLITE_ROW          ? store__db_fail(db, "create command")
+         : sqlite3_column_int(q, 0) ? GS_ELIMIT
+                                    : GS_ENOTFOUND;
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int store_command_create_limited(store_t *s, const char *terminal_id, int verb, const uint8_t *args,
+                                 size_t args_len, int64_t ttl_ns, int max_pending, int64_t *id_out)
+{
     sqlite3_stmt *st = NULL;
     int rc;
 
@@ -556,32 +612,11 @@ int store_command_create(store_t *s, const char *terminal_id, int verb, const ui
         return GS_ERANGE;
     if (!terminal_id || (args_len && !args))
         return GS_EINVAL;
-    int64_t now = time_utc_ns();
-    /* One statement, so the existence check and the insert are atomic against a concurrent
-     * terminal removal in another process. */
-    rc = store__prepare(s->db,
-                        "INSERT INTO commands(terminal_id, verb, args, state, created_ns,"
-                        " updated_ns, expires_ns, result_status)"
-                        " SELECT ?1, ?2, ?3, 0, ?4, ?4, ?5, -1"
-                        " WHERE EXISTS(SELECT 1 FROM terminals WHERE id = ?1)",
-                        &st);
+    rc = store__prepare(s->db, STORE__SQL_COMMAND_CREATE, &st);
     if (rc < 0)
-        goto fail;
-    sqlite3_bind_text(st, 1, terminal_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, verb);
-    sqlite3_bind_blob(st, 3, args_len ? (const void *)args : "", (int)args_len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now);
-    sqlite3_bind_int64(st, 5, now + ttl_ns);
-    rc = step_done(s->db, st, "create command");
-    if (rc < 0)
-        goto fail;
-    if (sqlite3_changes(s->db) == 0) {
-        rc = GS_ENOTFOUND;
-        goto fail;
-    }
-    if (id_out)
-        *id_out = sqlite3_last_insert_rowid(s->db);
-fail:
+        return rc;
+    rc = store__command_create(s->db, st, terminal_id, verb, args, args_len, time_utc_ns(), ttl_ns,
+                               max_pending, id_out);
     sqlite3_finalize(st);
     return rc;
 }
@@ -624,34 +659,71 @@ int store_command_list(store_t *s, const char *terminal_id, int limit,
     return each_command(s->db, st, "list commands", cb, ud);
 }
 
-int store_command_pending(store_t *s, const char *terminal_id,
+int store_command_pending(store_t *s, const char *terminal_id, int64_t after_id, int limit,
                           int (*cb)(void *ud, const store_command_t *c), void *ud)
 {
     sqlite3_stmt *st = NULL;
     int rc = store__prepare(s->db,
                             "SELECT " COMMAND_COLS " FROM commands"
-                            " WHERE terminal_id = ?1 AND state < 3 AND expires_ns > ?2"
-                            " ORDER BY id",
+                            " WHERE terminal_id = ?1 AND state < 2 AND expires_ns > ?2"
+                            " AND id > ?3 ORDER BY id LIMIT ?4",
                             &st);
     if (rc < 0)
         return rc;
     sqlite3_bind_text(st, 1, terminal_id ? terminal_id : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, time_utc_ns());
+    sqlite3_bind_int64(st, 3, after_id);
+    sqlite3_bind_int(st, 4, limit > 0 ? limit : -1);
     return each_command(s->db, st, "pending commands", cb, ud);
 }
 
-int store_command_new_since(store_t *s, int64_t after_id,
+int store_command_count_pending(store_t *s, const char *terminal_id, int64_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store__prepare(s->db, "SELECT " STORE__SQL_COUNT_PENDING, &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, terminal_id ? terminal_id : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, time_utc_ns());
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *n = sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else {
+        rc = store__db_fail(s->db, "count pending commands");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_command_new_since(store_t *s, int64_t after_id, int limit,
                             int (*cb)(void *ud, const store_command_t *c), void *ud)
 {
     sqlite3_stmt *st = NULL;
     int rc = store__prepare(s->db,
                             "SELECT " COMMAND_COLS " FROM commands"
-                            " WHERE id > ?1 AND state = 0 ORDER BY id",
+                            " WHERE id > ?1 AND state = 0 ORDER BY id LIMIT ?2",
                             &st);
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, after_id);
+    sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
     return each_command(s->db, st, "new commands", cb, ud);
+}
+
+int store_command_max_id(store_t *s, int64_t *id)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store__prepare(s->db, "SELECT COALESCE(MAX(id), 0) FROM commands", &st);
+    if (rc < 0)
+        return rc;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else {
+        rc = store__db_fail(s->db, "max command id");
+    }
+    sqlite3_finalize(st);
+    return rc;
 }
 
 void store__bind_command_update(sqlite3_stmt *st, int64_t id, int state, int64_t now,
@@ -698,34 +770,35 @@ fail:
     return rc;
 }
 
-int store_command_expire(store_t *s, int64_t now_ns, int *n)
+int store_command_any_expired(store_t *s, int64_t now_ns)
 {
     sqlite3_stmt *st = NULL;
-    if (n)
-        *n = 0;
-    /* The server calls this every second on its loop thread: look first with a read (never
-     * blocked in WAL mode) so the UPDATE, which must wait for the writer thread's lock, only
-     * runs when something has actually expired. */
     int rc = store__prepare(s->db,
                             "SELECT EXISTS(SELECT 1 FROM commands"
                             " WHERE state < 3 AND expires_ns <= ?1)",
                             &st);
     if (rc < 0)
-        goto fail;
+        return rc;
     sqlite3_bind_int64(st, 1, now_ns);
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    if (sqlite3_step(st) == SQLITE_ROW)
+        rc = sqlite3_column_int(st, 0) != 0;
+    else
         rc = store__db_fail(s->db, "expire commands");
-        goto fail;
-    }
-    int any = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
-    st = NULL;
-    if (!any)
-        return 0;
-    rc = store__prepare(s->db,
-                        "UPDATE commands SET state = 5, updated_ns = ?1"
-                        " WHERE state < 3 AND expires_ns <= ?1",
-                        &st);
+    return rc;
+}
+
+int store_command_expire(store_t *s, int64_t now_ns, int *n)
+{
+    sqlite3_stmt *st = NULL;
+    if (n)
+        *n = 0;
+    /* Look first with a read so that the UPDATE, which must wait for the write lock, only runs
+     * when something has actually expired. */
+    int rc = store_command_any_expired(s, now_ns);
+    if (rc <= 0)
+        return rc;
+    rc = store__prepare(s->db, STORE__SQL_COMMAND_EXPIRE, &st);
     if (rc < 0)
         goto fail;
     sqlite3_bind_int64(st, 1, now_ns);

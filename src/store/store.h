@@ -39,6 +39,12 @@ typedef struct {
                                     docs/operations.md "Secrets and keys") */
     int key_reset; /* replace a lost master key by a new one, discarding every terminal's
                       secret (`gridsense key reset`); refused if the key is not lost */
+    int sync_read_only;  /* non-zero: after the migrations, the synchronous connection refuses
+                            writes (PRAGMA query_only; a write fails with GS_EDB instead of
+                            waiting for the lock) and waits at most 100 ms for a lock. The server
+                            sets it: its synchronous connection belongs to the loop thread, which
+                            must never wait for the database; all its writes go through the
+                            writer. */
 } store_opts_t;
 
 /* Creates data_dir if missing (mode 0700; an existing one and the regular files in it are made
@@ -160,19 +166,37 @@ typedef struct {
  * GS_ERANGE if args_len > STORE_ARGS_MAX. Writes the new id (> 0) to *id_out. */
 int store_command_create(store_t *s, const char *terminal_id, int verb, const uint8_t *args,
                          size_t args_len, int64_t ttl_ns, int64_t *id_out);
+/* As store_command_create, but refuses with GS_ELIMIT when the terminal already has max_pending
+ * (> 0; <= 0 = no limit) pending commands (queued, sent or acked, not yet expired). The count
+ * and the insert are one statement, so concurrent creators (the server's writer, CLI processes)
+ * cannot overshoot the limit. */
+int store_command_create_limited(store_t *s, const char *terminal_id, int verb, const uint8_t *args,
+                                 size_t args_len, int64_t ttl_ns, int max_pending, int64_t *id_out);
 /* Fills *out. GS_ENOTFOUND if absent. */
 int store_command_get(store_t *s, int64_t id, store_command_t *out);
 /* Newest first, at most `limit` (<= 0: no limit); cb as for store_terminal_list. terminal_id
  * NULL = all. */
 int store_command_list(store_t *s, const char *terminal_id, int limit,
                        int (*cb)(void *ud, const store_command_t *c), void *ud);
-/* Commands of the terminal in state queued, sent or acked that have not expired, oldest first. */
-int store_command_pending(store_t *s, const char *terminal_id,
+/* Commands of the terminal to (re-)send at a new session: state queued or sent (never acked:
+ * protocol decision 1, an acked command waits for its final RESULT), not expired, with
+ * id > after_id, oldest first, at most `limit` (<= 0: no limit). Paging with after_id = the last
+ * id seen lets the gateway deliver a long queue in bounded steps. */
+int store_command_pending(store_t *s, const char *terminal_id, int64_t after_id, int limit,
                           int (*cb)(void *ud, const store_command_t *c), void *ud);
-/* Queued commands (any terminal) with id > after_id, oldest first: how the server notices
- * commands created by other processes. */
-int store_command_new_since(store_t *s, int64_t after_id,
+/* Number of pending commands (queued, sent or acked, not expired) of the terminal. */
+int store_command_count_pending(store_t *s, const char *terminal_id, int64_t *n);
+/* 1 if some non-final command has an expiry <= now_ns, else 0; negative on error. A read: the
+ * server checks with it before submitting a STORE_ITEM_COMMAND_EXPIRE. */
+int store_command_any_expired(store_t *s, int64_t now_ns);
+/* Queued commands (any terminal) with id > after_id, oldest first, at most `limit` (<= 0: no
+ * limit): how the server notices commands created by other processes (and by its writer); with a
+ * limit, page by passing the last id seen. */
+int store_command_new_since(store_t *s, int64_t after_id, int limit,
                             int (*cb)(void *ud, const store_command_t *c), void *ud);
+/* The highest command id ever created (0 if none): where the server starts looking for new
+ * ones. */
+int store_command_max_id(store_t *s, int64_t *id);
 /* Sets state (and the result when result_status >= 0). A command already in a final state (done,
  * failed, expired) is left unchanged and GS_ESTATE is returned; GS_ENOTFOUND if absent, GS_EINVAL
  * for an invalid state, GS_ERANGE if result_len > STORE_ARGS_MAX. */
@@ -233,7 +257,9 @@ typedef enum {
     STORE_ITEM_SESSION_CLOSE,
     STORE_ITEM_COMMAND_UPDATE, /* command state change, same rules as store_command_update */
     STORE_ITEM_PQ_EVENT,       /* voltage event from the analysis */
-    STORE_ITEM_MEASUREMENT     /* aggregated measurement from the analysis */
+    STORE_ITEM_MEASUREMENT,    /* aggregated measurement from the analysis */
+    STORE_ITEM_COMMAND_CREATE, /* new queued command, as store_command_create_limited */
+    STORE_ITEM_COMMAND_EXPIRE  /* as store_command_expire */
 } store_item_kind_t;
 
 typedef struct store_item {
@@ -287,6 +313,17 @@ typedef struct store_item {
      * the larger m_count is kept; result 1 when the stored one was kept. */
     int64_t m_start_ns, m_end_ns;
     uint32_t m_flags, m_count;
+
+    /* STORE_ITEM_COMMAND_CREATE: terminal_id, cmd_verb, args in data/data_len, created at
+     * when_ns (0 = when written), expiring cmd_ttl_ns later, refused when the terminal has
+     * cmd_max_pending (> 0) pending commands. Result 0 with the new id in cmd_id, GS_ENOTFOUND
+     * (no such terminal), GS_ELIMIT (too many pending), GS_ERANGE (args too long) or GS_ETIMEOUT
+     * when it was cancelled with store_item_cancel before the writer took it.
+     * STORE_ITEM_COMMAND_EXPIRE: expires every non-final command with expiry <= when_ns; the
+     * number expired in cmd_count. */
+    int cmd_verb, cmd_max_pending, cmd_count;
+    int64_t cmd_ttl_ns;
+    int cmd_claim; /* under the store's lock: 0 waiting, 1 taken by the writer, 2 cancelled */
 } store_item_t;
 
 /* Allocates a zeroed item of the given kind (aborts on OOM). */
@@ -308,6 +345,13 @@ int store_writer_start(store_t *s, store_done_cb cb, void *ud);
 /* Queues an item for the writer; thread-safe; ownership passes to the store. Items are written
  * in submission order. Returns GS_ESTATE if the writer is not running (the item is freed). */
 int store_submit(store_t *s, store_item_t *it);
+
+/* Cancels a submitted STORE_ITEM_COMMAND_CREATE that the writer has not yet taken into a
+ * transaction holding the write lock: returns 0 and the writer will skip it (result
+ * GS_ETIMEOUT, nothing written), or GS_ESTATE if the writer has taken it (it will be written, or
+ * fail, and reported as usual). The caller must still own a reference to the item, i.e. not
+ * have freed it from the done callback. Thread-safe. */
+int store_item_cancel(store_t *s, store_item_t *it);
 
 /* Items queued and not yet committed, and their data bytes (for backpressure). Thread-safe. */
 void store_queue_depth(store_t *s, size_t *items, size_t *bytes);

@@ -313,6 +313,50 @@ static int write_measurement(store_t *s, store_item_t *it)
     return 0;
 }
 
+/* A command created for the server's loop thread (which never writes itself). The claim is
+ * taken only now, inside a transaction that holds the write lock, so a creation the loop gave up
+ * on while the database was locked (store_item_cancel) is never written behind its back. Once
+ * claimed it stays claimed across retries of the batch. */
+static int write_command_create(store_t *s, store_item_t *it, int64_t now)
+{
+    pthread_mutex_lock(&s->mu);
+    int cancelled = it->cmd_claim == 2;
+    if (!cancelled)
+        it->cmd_claim = 1;
+    pthread_mutex_unlock(&s->mu);
+    if (cancelled) {
+        it->result = GS_ETIMEOUT;
+        return 0;
+    }
+    if (it->data_len > STORE_ARGS_MAX) {
+        it->result = GS_ERANGE;
+        return 0;
+    }
+    int64_t id = 0;
+    int rc = store__command_create(s->wdb, s->ins_command, it->terminal_id, it->cmd_verb, it->data,
+                                   it->data_len, it->when_ns ? it->when_ns : now, it->cmd_ttl_ns,
+                                   it->cmd_max_pending, &id);
+    if (rc == GS_ENOTFOUND || rc == GS_ELIMIT) {
+        it->result = rc;
+        return 0;
+    }
+    if (rc < 0)
+        return rc;
+    it->cmd_id = id;
+    return 0;
+}
+
+static int write_command_expire(store_t *s, store_item_t *it)
+{
+    sqlite3_stmt *st = s->exp_commands;
+    sqlite3_bind_int64(st, 1, it->when_ns);
+    int rc = run(s, st, it, "expire commands");
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    it->cmd_count = sqlite3_changes(s->wdb);
+    return 0;
+}
+
 /* One attempt at committing the batch in a single transaction. Returns 0 (committed; per-item
  * outcomes in it->result) or GS_EDB (rolled back). */
 static int try_batch(store_t *s, store_item_t *batch)
@@ -348,6 +392,12 @@ static int try_batch(store_t *s, store_item_t *batch)
             break;
         case STORE_ITEM_MEASUREMENT:
             rc = write_measurement(s, it);
+            break;
+        case STORE_ITEM_COMMAND_CREATE:
+            rc = write_command_create(s, it, now);
+            break;
+        case STORE_ITEM_COMMAND_EXPIRE:
+            rc = write_command_expire(s, it);
             break;
         default:
             it->result = GS_EINVAL;
@@ -458,8 +508,8 @@ static void *writer_main(void *arg)
 
         uint64_t stored = 0, dup = 0, errors = 0;
         for (store_item_t *it = batch; it; it = it->next) {
-            if (it->result < 0)
-                errors++;
+            if (it->result < 0 && !(it->kind == STORE_ITEM_COMMAND_CREATE && it->result != rc))
+                errors++; /* (a refused command creation is an answer, not a store error) */
             else if (it->kind == STORE_ITEM_BLOCK && it->result == 0)
                 stored++;
             else if (it->kind == STORE_ITEM_BLOCK)
@@ -495,7 +545,8 @@ static void writer_close_db(store_t *s)
 {
     sqlite3_stmt **stmts[] = {&s->ins_block,   &s->ins_event,    &s->upd_durable,
                               &s->ins_status,  &s->ins_session,  &s->upd_session,
-                              &s->upd_command, &s->ins_pq_event, &s->ins_measurement};
+                              &s->upd_command, &s->ins_pq_event, &s->ins_measurement,
+                              &s->ins_command, &s->exp_commands};
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
         sqlite3_finalize(*stmts[i]);
         *stmts[i] = NULL;
@@ -550,6 +601,8 @@ int store_writer_start(store_t *s, store_done_cb cb, void *ud)
          " ON CONFLICT(terminal_id, interval, t_end_ns) DO UPDATE SET"
          " t_start_ns = excluded.t_start_ns, flags = excluded.flags, count = excluded.count,"
          " data = excluded.data WHERE excluded.count > measurements.count"},
+        {&s->ins_command, STORE__SQL_COMMAND_CREATE},
+        {&s->exp_commands, STORE__SQL_COMMAND_EXPIRE},
     };
     for (size_t i = 0; i < sizeof prep / sizeof prep[0]; i++) {
         rc = store__prepare(s->wdb, prep[i].sql, prep[i].st);
@@ -605,6 +658,16 @@ int store_submit(store_t *s, store_item_t *it)
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
     return 0;
+}
+
+int store_item_cancel(store_t *s, store_item_t *it)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = it->cmd_claim == 0 ? 0 : GS_ESTATE;
+    if (rc == 0)
+        it->cmd_claim = 2;
+    pthread_mutex_unlock(&s->mu);
+    return rc;
 }
 
 void store_queue_depth(store_t *s, size_t *items, size_t *bytes)

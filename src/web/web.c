@@ -65,11 +65,15 @@ struct web {
     int reap_busy;    /* reaper saw lws handles still on the loop */
     int lfd;          /* listening socket until adm takes it, else -1 */
     adm_t *adm;       /* connection admission (admit.c), NULL until started */
+
+    /* deferred responses waiting for web_complete (cut loose by web_stop) */
+    struct web_pending *pendings;
 };
 
 typedef enum {
     SS_IDLE = 0, /* waiting for / parsing a request */
     SS_BODY,     /* collecting the request body */
+    SS_WAIT,     /* deferred: waiting for web_complete */
     SS_SEND,     /* response queued or being written */
     SS_CLOSE,    /* response written, close once lws has flushed it */
 } sess_state_t;
@@ -91,11 +95,45 @@ typedef struct {
     int hdr_sent;        /* header block written */
     int close_after;     /* close instead of keep-alive */
     unsigned char *wbuf; /* LWS_PRE + WEB_CHUNK write buffer, owned */
+
+    /* deferred response handle (owned by the application), NULL when not deferred */
+    struct web_pending *pending;
 } sess_t;
+
+/* A deferred response. The application owns it from web_defer to web_complete; the session
+ * points to it while it waits, and cuts the link (sess = NULL) when the connection goes away, so
+ * a late completion finds nothing to write to. */
+struct web_pending {
+    struct lws *wsi; /* NULL once the connection is gone */
+    sess_t *sess;
+    web_t *w; /* on w->pendings while connected */
+    struct web_pending *prev, *next;
+};
+
+/* Cuts the link between a deferred response and its connection (gone, or being answered). */
+static void pending_detach(web_pending_t *p)
+{
+    if (p->w) {
+        if (p->prev)
+            p->prev->next = p->next;
+        else
+            p->w->pendings = p->next;
+        if (p->next)
+            p->next->prev = p->prev;
+    }
+    if (p->sess)
+        p->sess->pending = NULL;
+    p->prev = p->next = NULL;
+    p->w = NULL;
+    p->sess = NULL;
+    p->wsi = NULL;
+}
 
 /* Releases everything a session owns; idempotent (called on DROP_PROTOCOL and CLOSED_HTTP). */
 static void sess_clear(sess_t *s)
 {
+    if (s->pending)
+        pending_detach(s->pending); /* orphaned: web_complete only releases it */
     free(s->path);
     free(s->query);
     free(s->wbuf);
@@ -205,8 +243,72 @@ static void respond_text(struct lws *wsi, sess_t *s, int status, const char *tex
     lws_callback_on_writable(wsi);
 }
 
+/* What web_defer needs to find the request's connection. */
+typedef struct {
+    web_t *w;
+    struct lws *wsi;
+    sess_t *sess;
+} defer_ctx_t;
+
+web_pending_t *web_defer(const web_request_t *req)
+{
+    defer_ctx_t *x = req->web_priv_;
+    web_pending_t *p = xcalloc(1, sizeof *p);
+    p->wsi = x->wsi;
+    p->sess = x->sess;
+    p->w = x->w;
+    p->next = x->w->pendings;
+    if (p->next)
+        p->next->prev = p;
+    x->w->pendings = p;
+    x->sess->pending = p;
+    x->sess->state = SS_WAIT;
+    /* Not lws's usual content timeouts: the application answers; this is only a backstop. */
+    lws_set_timeout(x->wsi, PENDING_TIMEOUT_USER_OK, WEB_DEFER_MAX_S);
+    return p;
+}
+
+void web_complete(web_pending_t *p, int status, const char *content_type, buf_t *body)
+{
+    if (!p)
+        return;
+    sess_t *s = p->sess;
+    struct lws *wsi = p->wsi;
+    if (!s || s->state != SS_WAIT || s->pending != p) {
+        log_debug("web", "deferred answer (%d) dropped: the client has gone", status);
+        pending_detach(p);
+        if (body)
+            buf_free(body); /* the client went away: nothing to answer */
+        free(p);
+        return;
+    }
+    pending_detach(p);
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    if (status < 200 || status > 599) {
+        log_warn("web", "%s %s: deferred status %d", s->method, s->path, status);
+        if (body)
+            buf_free(body);
+        respond_text(wsi, s, 500, "internal server error\n", 0);
+        free(p);
+        return;
+    }
+    buf_free(&s->out);
+    if (body && status != 204 && status != 304) {
+        s->out = *body;
+        memset(body, 0, sizeof *body);
+    } else if (body) {
+        buf_free(body);
+    }
+    s->status = status;
+    s->ctype = content_type ? content_type : "application/octet-stream";
+    s->state = SS_SEND;
+    lws_callback_on_writable(wsi);
+    free(p);
+}
+
 static void dispatch(web_t *w, struct lws *wsi, sess_t *s)
 {
+    defer_ctx_t dx = {w, wsi, s};
     web_request_t req = {
         .method = s->method,
         .path = s->path,
@@ -214,9 +316,14 @@ static void dispatch(web_t *w, struct lws *wsi, sess_t *s)
         .body = s->body.len ? (const uint8_t *)s->body.data : NULL,
         .body_len = s->body.len,
         .remote = s->remote,
+        .web_priv_ = &dx,
     };
     web_response_t resp = {0};
     w->fn(w->ud, &req, &resp);
+    if (s->state == SS_WAIT) {
+        buf_free(&resp.body); /* deferred: web_complete answers */
+        return;
+    }
     if (resp.status < 200 || resp.status > 599) {
         if (resp.status != 0)
             log_warn("web", "%s %s: handler returned status %d", s->method, s->path, resp.status);
@@ -627,6 +734,9 @@ void web_stop(web_t *w)
         return;
     w->stopped = 1;
     adm_stop(w->adm);            /* no more connections; those lws serves it closes below */
+    /* Deferred responses completed from now on find no connection (lws frees them). */
+    while (w->pendings)
+        pending_detach(w->pendings);
     lws_context_destroy(w->ctx); /* closes connections and the listener, starts closing lws's
                                     uv handles; the loop finishes them */
 }

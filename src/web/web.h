@@ -53,6 +53,7 @@ typedef struct {
     const uint8_t *body; /* request body (NULL if none) */
     size_t body_len;
     const char *remote; /* peer address text */
+    void *web_priv_;    /* the transport's own (for web_defer); handlers do not touch it */
 } web_request_t;
 
 typedef struct {
@@ -63,6 +64,27 @@ typedef struct {
 
 /* Application handler. Fills *resp; called once per complete request. */
 typedef void (*web_handler_fn)(void *ud, const web_request_t *req, web_response_t *resp);
+
+/* ---- Deferred responses ----
+ * A handler that cannot answer at once (e.g. it waits for the store writer to commit) calls
+ * web_defer(req) and returns, leaving resp untouched (anything put in it is discarded). The
+ * request then waits until the application calls web_complete on the loop thread, exactly once
+ * per handle. The transport gives a deferred request at most WEB_DEFER_MAX_S before it closes
+ * the connection without an answer (a backstop against a handle that is never completed; the
+ * application should answer well before, e.g. with 503). If the client went away meanwhile
+ * (or web_stop ran), web_complete is a safe no-op that only releases the handle and the body. */
+typedef struct web_pending web_pending_t;
+
+#define WEB_DEFER_MAX_S 300
+
+/* Marks the request being handled as deferred and returns its handle (never NULL). Call only
+ * from inside the handler, at most once per request. Loop thread. */
+web_pending_t *web_defer(const web_request_t *req);
+
+/* Answers a deferred request with status (200..599), content_type (a static string; NULL =
+ * application/octet-stream) and body (taken over and reset to empty; NULL = no body), and
+ * releases the handle. Loop thread. */
+void web_complete(web_pending_t *p, int status, const char *content_type, buf_t *body);
 
 /* Starts listening on host:port (port 0 = OS-chosen) with `loop` as lws's foreign loop. host is
  * a numeric IPv4/IPv6 address, or NULL / "" / "*" for any. On failure returns a negative code

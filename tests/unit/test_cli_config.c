@@ -257,6 +257,31 @@ static void test_config_http_limits(void **state)
     }
 }
 
+/* [commands]: pending cap, in-flight window, create timeout (defaults and ranges). */
+static void test_config_commands(void **state)
+{
+    config_t c;
+    char err[256];
+    (void)state;
+    config_defaults(&c);
+    assert_int_equal(c.gw.cmd_max_pending, 100);
+    assert_int_equal(c.gw.cmd_max_inflight, 16);
+    assert_true(c.gw.cmd_create_timeout_ns == 30LL * 1000000000LL);
+    assert_int_equal(
+        config_set(&c, "commands", "max_pending_per_terminal", "20000", err, sizeof err), 0);
+    assert_int_equal(c.gw.cmd_max_pending, 20000);
+    assert_int_equal(config_set(&c, "commands", "max_in_flight", "64", err, sizeof err), 0);
+    assert_int_equal(c.gw.cmd_max_inflight, 64);
+    assert_int_equal(config_set(&c, "commands", "max_in_flight", "65", err, sizeof err),
+                     GS_ECONFIG);
+    assert_string_equal(err, "commands.max_in_flight must be an integer in 1..64, got '65'");
+    assert_int_equal(config_set(&c, "commands", "create_timeout", "2", err, sizeof err), 0);
+    assert_true(c.gw.cmd_create_timeout_ns == 2LL * 1000000000LL);
+    assert_int_equal(config_set(&c, "commands", "max_pending_per_terminal", "0", err, sizeof err),
+                     GS_ECONFIG);
+    assert_int_equal(config_set(&c, "commands", "nope", "1", err, sizeof err), GS_ECONFIG);
+}
+
 static void test_config_set_strings(void **state)
 {
     config_t c;
@@ -975,9 +1000,11 @@ static void test_verb_tlv_json_each_tag(void **state)
     assert_int_equal(json_int_field(j, "cycles"), 20);
     assert_int_equal(json_int_field(j, "pretrigger"), 5);
     assert_int_equal(json_int_field(j, "report_interval"), 86400);
-    assert_int_equal(json_int_field(j, "stream"), 1);
-    assert_int_equal(json_int_field(j, "dip_permille"), 900);
-    assert_int_equal(json_int_field(j, "swell_permille"), 1100);
+    /* public names and units, as `command send` and the REST API take them */
+    assert_true(json_is_true(json_object_get(j, "stream")));
+    assert_int_equal(json_int_field(j, "dip"), 90);
+    assert_int_equal(json_int_field(j, "swell"), 110);
+    assert_null(json_object_get(j, "dip_permille"));
     assert_true(json_int_field(j, "server_time_ns") == 1795564509123456789LL);
     assert_true(json_int_field(j, "terminal_rx_time_ns") == -5);
     assert_true(json_int_field(j, "terminal_tx_time_ns") == 1795564509123999999LL);
@@ -1042,8 +1069,8 @@ static void test_verb_tlv_json_edge(void **state)
         0);
     buf_reset(&b);
     verb_tlv_json(&b, args, len);
-    assert_string_equal(b.data, "{\"report_interval\":900,\"stream\":0,\"dip_permille\":888,"
-                                "\"swell_permille\":1111}");
+    assert_string_equal(b.data,
+                        "{\"report_interval\":900,\"stream\":false,\"dip\":88.8,\"swell\":111.1}");
     j = parse_json(&b);
     json_decref(j);
     buf_free(&b);
@@ -1146,6 +1173,7 @@ int main(void)
         cmocka_unit_test(test_config_http_limits),
         cmocka_unit_test(test_config_set_ints),
         cmocka_unit_test(test_config_set_strings),
+        cmocka_unit_test(test_config_commands),
         cmocka_unit_test(test_config_set_listen),
         cmocka_unit_test(test_config_set_unknown),
         cmocka_unit_test(test_config_load_good),

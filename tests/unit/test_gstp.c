@@ -560,6 +560,59 @@ static void test_roundtrip_commands(void **state)
     assert_int_equal(gstp_encode_result(out, sizeof out, &r), GSTP_E_RANGE);
 }
 
+/* Protocol decision 5: a RESULT whose MESSAGE breaks the string rules (over 64 bytes, a NUL,
+ * given twice) is malformed; the encoder refuses to build one. */
+static void test_result_message_rules(void **state)
+{
+    uint8_t out[GSTP_MAX_FRAME], rx[GSTP_MAX_FRAME], args[200], pl[12 + 3 + 100];
+    char msg[100];
+    gstp_tlv_writer_t w;
+    gstp_result_t r, r2;
+    gstp_frame_t f;
+    int n;
+    (void)state;
+
+    memset(msg, 'x', sizeof msg);
+    memset(&r, 0, sizeof r);
+    r.id = 9;
+    r.status = GSTP_RS_FAILED;
+    r.tlv = args;
+    /* 64 bytes: fine both ways */
+    gstp_tlv_writer_init(&w, args, sizeof args);
+    gstp_tlv_put(&w, GSTP_AT_MESSAGE, msg, GSTP_MAX_STR);
+    r.tlv_len = (uint16_t)w.len;
+    n = gstp_encode_result(out, sizeof out, &r);
+    assert_true(n > 0);
+    f = decode_one(rx, sizeof rx, out, n);
+    assert_int_equal(gstp_parse_result(&f, &r2), GSTP_OK);
+    /* 65 bytes: the encoder refuses; built by hand, the parser refuses */
+    gstp_tlv_writer_init(&w, args, sizeof args);
+    gstp_tlv_put(&w, GSTP_AT_MESSAGE, msg, GSTP_MAX_STR + 1);
+    r.tlv_len = (uint16_t)w.len;
+    assert_int_equal(gstp_encode_result(out, sizeof out, &r), GSTP_E_RANGE);
+    memset(pl, 0, sizeof pl);
+    pl[0] = 9;
+    pl[12] = GSTP_AT_MESSAGE;
+    le16(pl + 13, GSTP_MAX_STR + 1);
+    memset(pl + 15, 'y', GSTP_MAX_STR + 1);
+    f = frame_of(GSTP_RESULT, pl, 15 + GSTP_MAX_STR + 1);
+    assert_int_equal(gstp_parse_result(&f, &r2), GSTP_E_RANGE);
+    /* a NUL inside */
+    le16(pl + 13, 5);
+    memcpy(pl + 15, "ab\0cd", 5);
+    f = frame_of(GSTP_RESULT, pl, 15 + 5);
+    assert_int_equal(gstp_parse_result(&f, &r2), GSTP_E_RANGE);
+    /* twice */
+    gstp_tlv_writer_init(&w, args, sizeof args);
+    gstp_tlv_put(&w, GSTP_AT_MESSAGE, "a", 1);
+    gstp_tlv_put(&w, GSTP_AT_MESSAGE, "b", 1);
+    r.tlv_len = (uint16_t)w.len;
+    assert_int_equal(gstp_encode_result(out, sizeof out, &r), GSTP_E_RANGE);
+    memcpy(pl + 12, args, w.len);
+    f = frame_of(GSTP_RESULT, pl, 12 + w.len);
+    assert_int_equal(gstp_parse_result(&f, &r2), GSTP_E_RANGE);
+}
+
 static void test_roundtrip_waveform(void **state)
 {
     uint8_t out[GSTP_MAX_FRAME], rx[GSTP_MAX_FRAME];
@@ -1677,6 +1730,7 @@ int main(void)
         cmocka_unit_test(test_range_checks),
         cmocka_unit_test(test_hello_validation),
         cmocka_unit_test(test_tlv),
+        cmocka_unit_test(test_result_message_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -707,13 +707,25 @@ static void test_commands(void **state)
     assert_int_equal(l.ids[1], id2);
 
     l = (cmds_t){0};
-    assert_int_equal(store_command_pending(s, "T1", cmd_cb, &l), 0);
+    assert_int_equal(store_command_pending(s, "T1", 0, 0, cmd_cb, &l), 0);
     assert_int_equal(l.n, 2); /* id4 is failed */
     assert_int_equal(l.ids[0], id1);
     assert_int_equal(l.ids[1], id2);
+    /* paged: after an id, at most `limit` */
+    l = (cmds_t){0};
+    assert_int_equal(store_command_pending(s, "T1", 0, 1, cmd_cb, &l), 0);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.ids[0], id1);
+    l = (cmds_t){0};
+    assert_int_equal(store_command_pending(s, "T1", id1, 5, cmd_cb, &l), 0);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.ids[0], id2);
+    int64_t np = 0;
+    assert_int_equal(store_command_count_pending(s, "T1", &np), 0);
+    assert_int_equal(np, 2);
 
     l = (cmds_t){0};
-    assert_int_equal(store_command_new_since(s, id1, cmd_cb, &l), 0);
+    assert_int_equal(store_command_new_since(s, id1, 0, cmd_cb, &l), 0);
     assert_int_equal(l.n, 2);
     assert_int_equal(l.ids[0], id2);
     assert_int_equal(l.ids[1], id3);
@@ -724,10 +736,24 @@ static void test_commands(void **state)
     assert_int_equal(c.state, STORE_CMD_SENT);
     assert_int_equal(c.result_status, -1);
     l = (cmds_t){0};
-    assert_int_equal(store_command_new_since(s, 0, cmd_cb, &l), 0);
+    assert_int_equal(store_command_new_since(s, 0, 0, cmd_cb, &l), 0);
     assert_int_equal(l.n, 2); /* only queued ones */
+    l = (cmds_t){0};
+    assert_int_equal(store_command_new_since(s, 0, 1, cmd_cb, &l), 0);
+    assert_int_equal(l.n, 1); /* paged */
+    int64_t maxid = 0;
+    assert_int_equal(store_command_max_id(s, &maxid), 0);
+    assert_int_equal(maxid, id4);
     const uint8_t res[] = {11, 8, 0, 0, 0, 0, 0, 0, 0, 0, 42};
     assert_int_equal(store_command_update(s, id1, STORE_CMD_ACKED, 1, NULL, 0), 0);
+    /* Protocol decision 1: an acked command is not re-sent at a new session, but it is still
+     * pending (it counts against the limit until its final result or expiry). */
+    l = (cmds_t){0};
+    assert_int_equal(store_command_pending(s, "T1", 0, 0, cmd_cb, &l), 0);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.ids[0], id2);
+    assert_int_equal(store_command_count_pending(s, "T1", &np), 0);
+    assert_int_equal(np, 2);
     assert_int_equal(store_command_update(s, id1, STORE_CMD_DONE, 0, res, sizeof res), 0);
     assert_int_equal(store_command_get(s, id1, &c), 0);
     assert_int_equal(c.state, STORE_CMD_DONE);
@@ -762,7 +788,7 @@ static void test_commands(void **state)
     int64_t id5 = 0;
     assert_int_equal(store_command_create(s, "T2", 1, NULL, 0, 0, &id5), 0);
     l = (cmds_t){0};
-    assert_int_equal(store_command_pending(s, "T2", cmd_cb, &l), 0);
+    assert_int_equal(store_command_pending(s, "T2", 0, 0, cmd_cb, &l), 0);
     assert_int_equal(l.n, 0);
 
     /* Removing a terminal drops its non-final commands and keeps the history; ids are never
@@ -784,6 +810,186 @@ static void test_commands(void **state)
     assert_null(store_cmd_state_name(6));
     assert_null(store_cmd_state_name(-1));
     store_close(s);
+}
+
+/* The pending limit counts queued, sent and acked commands that have not expired. */
+static void test_command_limit(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->dir);
+    store_terminal_t t = make_terminal("L1");
+    assert_int_equal(store_terminal_add(s, &t), 0);
+    int64_t id[4] = {0}, x = 0;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(
+            store_command_create_limited(s, "L1", 1, NULL, 0, 60000000000LL, 3, &id[i]), 0);
+    assert_int_equal(store_command_create_limited(s, "L1", 1, NULL, 0, 60000000000LL, 3, &x),
+                     GS_ELIMIT);
+    assert_int_equal(store_command_create_limited(s, "L2", 1, NULL, 0, 60000000000LL, 3, &x),
+                     GS_ENOTFOUND);
+    assert_int_equal(store_command_update(s, id[0], STORE_CMD_ACKED, 1, NULL, 0), 0);
+    assert_int_equal(store_command_create_limited(s, "L1", 1, NULL, 0, 60000000000LL, 3, &x),
+                     GS_ELIMIT); /* acked is still pending */
+    assert_int_equal(store_command_update(s, id[0], STORE_CMD_DONE, 0, NULL, 0), 0);
+    assert_int_equal(store_command_create_limited(s, "L1", 1, NULL, 0, 60000000000LL, 3, &id[3]),
+                     0);
+    assert_int_equal(store_command_create_limited(s, "L1", 1, NULL, 0, 60000000000LL, 0, &x), 0);
+    int64_t np = 0;
+    assert_int_equal(store_command_count_pending(s, "L1", &np), 0);
+    assert_int_equal(np, 4);
+    store_close(s);
+}
+
+/* Collects every delivered item without freeing it (the test inspects and frees them). */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    store_item_t *items[16];
+    int n;
+} keep_t;
+
+static void keep_cb(store_item_t *batch, void *ud)
+{
+    keep_t *k = ud;
+    pthread_mutex_lock(&k->mu);
+    while (batch) {
+        store_item_t *next = batch->next;
+        batch->next = NULL;
+        if (k->n < 16)
+            k->items[k->n++] = batch;
+        else
+            store_item_free(batch);
+        batch = next;
+    }
+    pthread_cond_broadcast(&k->cv);
+    pthread_mutex_unlock(&k->mu);
+}
+
+static int keep_wait(keep_t *k, int n)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 30;
+    int rc = 0;
+    pthread_mutex_lock(&k->mu);
+    while (k->n < n && rc == 0)
+        rc = pthread_cond_timedwait(&k->cv, &k->mu, &deadline);
+    int ok = k->n >= n;
+    pthread_mutex_unlock(&k->mu);
+    return ok ? 0 : -1;
+}
+
+static store_item_t *make_create(const char *tid, int verb, int max_pending)
+{
+    store_item_t *it = store_item_new(STORE_ITEM_COMMAND_CREATE);
+    snprintf(it->terminal_id, sizeof it->terminal_id, "%s", tid);
+    it->cmd_verb = verb;
+    it->cmd_ttl_ns = 60000000000LL;
+    it->cmd_max_pending = max_pending;
+    it->when_ns = time_utc_ns();
+    return it;
+}
+
+/* The server's loop thread never writes: command creation and expiry are writer items. A
+ * creation still waiting for the write lock can be cancelled and is then never written; one the
+ * writer has taken cannot. The read-only synchronous connection refuses writes at once. */
+static void test_writer_command_create(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = NULL;
+    char err[256];
+    store_opts_t so = {.sync_full = 1, .busy_timeout_ms = 5000, .sync_read_only = 1};
+    {
+        store_t *admin = open_ok(f->dir);
+        store_terminal_t t = make_terminal("W1");
+        assert_int_equal(store_terminal_add(admin, &t), 0);
+        store_close(admin);
+    }
+    assert_int_equal(store_open(f->dir, &so, &s, err, sizeof err), 0);
+    int64_t x;
+    int64_t t0 = time_utc_ns();
+    assert_int_equal(store_command_create(s, "W1", 1, NULL, 0, 1000, &x), GS_EDB);
+    assert_true(time_utc_ns() - t0 < 1000000000LL); /* refused, not waited for */
+
+    keep_t k;
+    memset(&k, 0, sizeof k);
+    pthread_mutex_init(&k.mu, NULL);
+    pthread_cond_init(&k.cv, NULL);
+    assert_int_equal(store_writer_start(s, keep_cb, &k), 0);
+
+    const uint8_t args[] = {1, 2, 0, 20, 0};
+    store_item_t *a = make_create("W1", 2, 2);
+    a->data = xmalloc(sizeof args);
+    memcpy(a->data, args, sizeof args);
+    a->data_len = sizeof args;
+    assert_int_equal(store_submit(s, a), 0);
+    assert_int_equal(store_submit(s, make_create("W1", 1, 2)), 0);
+    assert_int_equal(store_submit(s, make_create("W1", 1, 2)), 0); /* over the limit */
+    assert_int_equal(store_submit(s, make_create("NOPE", 1, 2)), 0);
+    assert_int_equal(keep_wait(&k, 4), 0);
+    assert_int_equal(k.items[0]->result, 0);
+    assert_int_equal(k.items[1]->result, 0);
+    assert_true(k.items[0]->cmd_id > 0 && k.items[1]->cmd_id > k.items[0]->cmd_id);
+    assert_int_equal(k.items[2]->result, GS_ELIMIT);
+    assert_int_equal(k.items[3]->result, GS_ENOTFOUND);
+    store_command_t c;
+    assert_int_equal(store_command_get(s, k.items[0]->cmd_id, &c), 0);
+    assert_int_equal(c.state, STORE_CMD_QUEUED);
+    assert_int_equal(c.verb, 2);
+    assert_int_equal(c.args_len, sizeof args);
+    assert_memory_equal(c.args, args, sizeof args);
+    assert_int_equal(c.created_ns, k.items[0]->when_ns);
+    assert_int_equal(c.expires_ns, c.created_ns + 60000000000LL);
+    int64_t first = k.items[0]->cmd_id;
+    for (int i = 0; i < 4; i++)
+        store_item_free(k.items[i]);
+    k.n = 0;
+    store_writer_stats_t ws;
+    store_writer_stats(s, &ws);
+    assert_int_equal(ws.errors, 0); /* refusals are answers, not store errors */
+
+    /* Expiry through the writer. */
+    store_item_t *e = store_item_new(STORE_ITEM_COMMAND_EXPIRE);
+    e->when_ns = time_utc_ns() + 61000000000LL;
+    assert_int_equal(store_command_any_expired(s, e->when_ns), 1);
+    assert_int_equal(store_submit(s, e), 0);
+    assert_int_equal(keep_wait(&k, 1), 0);
+    assert_int_equal(k.items[0]->result, 0);
+    assert_int_equal(k.items[0]->cmd_count, 2);
+    assert_int_equal(store_command_any_expired(s, time_utc_ns() + 61000000000LL), 0);
+    assert_int_equal(store_command_get(s, first, &c), 0);
+    assert_int_equal(c.state, STORE_CMD_EXPIRED);
+    store_item_free(k.items[0]);
+    k.n = 0;
+
+    /* Lock held by another connection: a creation waits; cancelled, it is never written. */
+    sqlite3 *db;
+    char path[600];
+    snprintf(path, sizeof path, "%s/gridsense.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    store_item_t *b = make_create("W1", 7, 0);
+    assert_int_equal(store_submit(s, b), 0);
+    struct timespec half = {0, 500000000L};
+    nanosleep(&half, NULL);
+    assert_int_equal(store_item_cancel(s, b), 0);
+    store_item_t *d = make_create("W1", 6, 0);
+    assert_int_equal(store_submit(s, d), 0);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(keep_wait(&k, 2), 0);
+    assert_int_equal(k.items[0]->result, GS_ETIMEOUT);
+    assert_int_equal(k.items[1]->result, 0);
+    assert_int_equal(store_item_cancel(s, k.items[1]), GS_ESTATE); /* taken: too late */
+    cmds_t l = {0};
+    assert_int_equal(store_command_list(s, "W1", 0, cmd_cb, &l), 0);
+    assert_int_equal(l.n, 3); /* the two created above and d; b never */
+    assert_int_equal(l.ids[0], k.items[1]->cmd_id);
+    store_item_free(k.items[0]);
+    store_item_free(k.items[1]);
+    sqlite3_close(db);
+    store_close(s);
+    pthread_cond_destroy(&k.cv);
+    pthread_mutex_destroy(&k.mu);
 }
 
 /* ---- Writer ---- */
@@ -1051,7 +1257,7 @@ static void test_two_stores(void **state)
     assert_int_equal(store_terminal_get(server, "A1", &g), 0);
     assert_memory_equal(g.secret, a.secret, STORE_SECRET_LEN);
     cmds_t l = {0};
-    assert_int_equal(store_command_new_since(server, 0, cmd_cb, &l), 0);
+    assert_int_equal(store_command_new_since(server, 0, 0, cmd_cb, &l), 0);
     assert_int_equal(l.n, 1);
     assert_int_equal(l.ids[0], cid);
 
@@ -1657,6 +1863,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writer_busy_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credentials_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_command_update, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_command_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_command_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_stores, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_analysis_results, setup, teardown),
