@@ -61,9 +61,10 @@ typedef struct {
     double hyst_pct;   /* hysteresis (default 2) */
     int phasor_cycles; /* synchrophasor estimation window in cycles, 1..4 (default 1) */
     int resync_10min;  /* 1 (default): basic windows restart at each 10-min UTC tick (4-30 4.6) */
-    /* 1: remove each window's DC component (its mean over the integer cycles, exact) before RMS,
-     * Urms(1/2), power and line-to-line values, e.g. an ADC offset; `dc` still reports it.
-     * 0 (default): RMS is the true RMS of the signal, DC included. */
+    /* 1: remove the signal chain's DC offset (e.g. an ADC offset) before RMS, Urms(1/2), power
+     * and line-to-line values: a slow average (5 s) of the means of stationary windows, frozen
+     * during events, so that an event edge cannot move it; `dc` still reports each window's
+     * mean. 0 (default): RMS is the true RMS of the signal, DC included. */
     int dc_removal;
 } dsp_config_t;
 
@@ -85,8 +86,12 @@ enum {
  * radians in (-pi, pi], relative to a cosine at nominal frequency synchronised to UTC (IEEE
  * C37.118.1 4.2), at the window's t_ref. */
 typedef struct {
-    double rms;      /* true RMS over the window, DC included */
-    double dc;       /* mean over the window (integer cycles: exactly the DC component) */
+    double rms; /* true RMS over the window, DC included (less dc_removed with dc_removal) */
+    double dc;  /* mean over the window (integer cycles: exactly the DC component) */
+    /* With dc_removal: the offset subtracted before RMS, Urms(1/2), power and line-to-line
+     * values, a slow average of the means of stationary windows (not this window's own mean,
+     * which an event edge corrupts; docs/dsp.md "Conditioning"). 0 without dc_removal. */
+    double dc_removed;
     double fund_mag; /* fundamental over the C-cycle window (DFT bin C), 4-30/4-7 */
     double fund_ang; /* its angle at t_ref */
     double ph_mag;   /* synchrophasor: centred `phasor_cycles`-cycle estimate at t_ref */

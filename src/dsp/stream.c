@@ -65,7 +65,13 @@ struct dsp_stream {
     double *kc, *ks;                 /* cos/sin(2 pi m / M), m = 0..M-1 */
     double complex fund[DSP_MAX_CH]; /* fundamental RMS phasors, UTC-referenced, this window */
     double prev_half[DSP_MAX_CH];
-    double dcv[DSP_MAX_CH]; /* this window's DC per channel when dc_removal is on */
+    /* DC removal (dc_removal): the offset removed is a slow average of window means, not the
+     * window's own mean (see dc_track). */
+    double dcv[DSP_MAX_CH];     /* this window's mean (before removal) */
+    double dc_est[DSP_MAX_CH];  /* tracked offset per channel */
+    uint32_t dc_n[DSP_MAX_CH];  /* window means accepted so far (0: not initialised) */
+    double dc_pend[DSP_MAX_CH]; /* previous window's mean, accepted once its successor is clean */
+    int dc_pend_ok[DSP_MAX_CH]; /* the previous window was clean for this channel */
 
     dsp_events_t ev;
     dsp_acc_t a3, a10, a2h;
@@ -843,6 +849,79 @@ static int half_cycle_rms(dsp_stream_t *s, double pos, double len)
     return flagged;
 }
 
+/* ---- DC removal --------------------------------------------------------------------------- */
+
+/* What is removed is the offset of the signal chain (an ADC or sensor offset): constant, or
+ * drifting with temperature over minutes. A window's own mean is that offset only while the
+ * window is stationary: a window holding an event edge holds a partial cycle of a different
+ * amplitude, and its mean is then up to (A_before - A_after) / (pi C) of leftover of that cycle
+ * (2.6 V for an interruption of a 57.7-V phase at 50 Hz), which the window's own subtraction
+ * turned into a residual of ~1 V where the truth was 0.044 V. So the offset removed is an
+ * exponential average of the means of stationary windows with a time constant of DC_TAU_S: an
+ * event cannot move it (its windows are excluded), a genuine change of the offset (a terminal's
+ * recalibration, a DC-coupled sensor's drift, real DC injection that persists) is followed
+ * within a few time constants, and a transient DC component (a decaying fault or inrush offset,
+ * which is part of the true RMS) is not removed. */
+#define DC_TAU_S 5.0 /* time constant of the offset tracker, seconds */
+/* A window whose one-cycle RMS values spread by more than this fraction of their maximum is not
+ * stationary (a change too small to be an event still leaves partial-cycle leftover in its
+ * mean): its mean is not used. */
+#define DC_SPREAD 0.05
+
+/* Subtracts the tracked offset from every channel of the resampled window (before RMS,
+ * Urms(1/2), power and line-to-line values). Until a channel's tracker holds a value (the first
+ * two windows of a stream, or a channel that is never stationary) the window's own mean is
+ * used, as the best estimate available. Records each window's mean in dcv (reported as `dc`). */
+static void dc_remove(dsp_stream_t *s)
+{
+    for (int c = 0; c < s->nch; c++) {
+        double *x = s->x[c], m = 0;
+#pragma omp simd reduction(+ : m)
+        for (int k = 0; k < s->N; k++)
+            m += x[k];
+        m /= s->N;
+        s->dcv[c] = m;
+        double off = s->dc_n[c] > 0 ? s->dc_est[c] : m;
+        s->w.ch[c].dc_removed = off;
+#pragma omp simd
+        for (int k = 0; k < s->N; k++)
+            x[k] -= off;
+    }
+}
+
+/* Feeds the tracker after a window is analysed. A window's mean is accepted when that window
+ * and the next one are both clean: no 4-30 event flag, frequency not held, and the channel's
+ * one-cycle RMS spread within DC_SPREAD. Waiting for the next window catches an edge late in a
+ * window whose threshold crossing is only seen in the next one. The first accepted means are
+ * averaged (1/n) until the time constant's weight takes over, so the tracker starts at once. */
+static void dc_track(dsp_stream_t *s, double len)
+{
+    const dsp_window_t *w = &s->w;
+    int clean = !(w->flags & (DSP_F_EVENT | DSP_F_FREQ_HELD));
+    double alpha = (len / s->fs) / DC_TAU_S;
+    for (int c = 0; c < s->nch; c++) {
+        const dsp_chan_result_t *r = &w->ch[c];
+        int ok = clean && isfinite(s->dcv[c]) &&
+                 r->urms_half_max - r->urms_half_min <= DC_SPREAD * r->urms_half_max;
+        if (ok && s->dc_pend_ok[c]) {
+            double a = 1.0 / ((double)s->dc_n[c] + 1);
+            if (a < alpha)
+                a = alpha;
+            s->dc_est[c] += a * (s->dc_pend[c] - s->dc_est[c]);
+            if (s->dc_n[c] < UINT32_MAX)
+                s->dc_n[c]++;
+        }
+        s->dc_pend[c] = s->dcv[c];
+        s->dc_pend_ok[c] = ok;
+    }
+}
+
+/* The offset to remove from channel c outside a basic window (the tail at a gap). */
+static double dc_offset(const dsp_stream_t *s, int c)
+{
+    return s->dc_n[c] > 0 ? s->dc_est[c] : s->dcv[c];
+}
+
 static void analyse_window(dsp_stream_t *s)
 {
     dsp_window_t *w = &s->w;
@@ -931,23 +1010,15 @@ static void analyse_window(dsp_stream_t *s)
     w->freq = f_meas;
     double ref_phase = utc_ref_phase(w->t_ref_ns, s->f0);
 
-    if (s->cfg.dc_removal) {
-        for (int c = 0; c < s->nch; c++) {
-            double *x = s->x[c], m = 0;
-#pragma omp simd reduction(+ : m)
-            for (int k = 0; k < s->N; k++)
-                m += x[k];
-            m /= s->N;
-            s->dcv[c] = m;
-            for (int k = 0; k < s->N; k++)
-                x[k] -= m;
-        }
-    }
+    if (s->cfg.dc_removal)
+        dc_remove(s);
     if (half_cycle_rms(s, s->pos, len))
         w->flags |= DSP_F_EVENT;
     for (int c = 0; c < s->nch; c++)
         channel_results(s, c, f_meas / f - 1, ref_phase);
     three_phase(s);
+    if (s->cfg.dc_removal)
+        dc_track(s, len);
 
     if (!held && s->have_last && w->t_ref_ns > s->tref_last) {
         w->rocof = (f_meas - s->f_last) / ((double)(w->t_ref_ns - s->tref_last) / 1e9);
@@ -1027,6 +1098,12 @@ static void tail_events(dsp_stream_t *s)
     if (nh < 1)
         return;
     resample_points(s, s->evch, s->nev, s->pos, len, nh * H);
+    if (s->cfg.dc_removal) /* the same definition as inside the windows */
+        for (int k = 0; k < s->nev; k++) {
+            double *x = s->x[s->evch[k]], off = dc_offset(s, s->evch[k]);
+            for (int m = 0; m < nh * H; m++)
+                x[m] -= off;
+        }
     double u[DSP_MAX_CH], hs_prev[DSP_MAX_CH];
     for (int k = 0; k < s->nev; k++)
         hs_prev[k] = s->prev_half[s->evch[k]];
@@ -1073,6 +1150,10 @@ static void start_segment(dsp_stream_t *s, int64_t t0)
     s->resync_next = 0;
     s->have_last = 0;
     s->have_prev_half = 0;
+    /* The offset tracker keeps its value across a gap (it belongs to the terminal's hardware),
+     * but the window before the gap is not adjacent to the next one. */
+    for (int c = 0; c < s->nch; c++)
+        s->dc_pend_ok[c] = 0;
     /* time jumps back after a gap: do not keep skipping "already counted" 10-s time */
     s->f10_covered = INT64_MIN;
     if (s->decim > 1)
