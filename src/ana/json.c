@@ -108,6 +108,7 @@ void ana_json_window(buf_t *b, const dsp_window_t *w, const json_names_t *n)
                    n->kind[c] ? n->kind[c] : "other");
         num(b, "rms", r->rms);
         field(b, "dc", r->dc);
+        field(b, "dc_removed", r->dc_removed);
         buf_puts(b, ",\"fundamental\":{");
         num(b, "mag", r->fund_mag);
         field(b, "deg", r->fund_ang * DEG);
@@ -121,7 +122,13 @@ void ana_json_window(buf_t *b, const dsp_window_t *w, const json_names_t *n)
         field(b, "urms_half_max", r->urms_half_max);
         buf_putc(b, ',');
         harmonics(b, "harmonic_groups", r->hg, r->hmax);
-        buf_putc(b, ',');
+        buf_puts(b, ",\"harmonic_angles_deg\":[");
+        for (int h = 0; h <= r->hmax; h++) {
+            if (h)
+                buf_putc(b, ',');
+            num(b, NULL, r->hang[h] * DEG); /* NaN (no angle) -> null */
+        }
+        buf_puts(b, "],");
         harmonics(b, "interharmonic_groups", r->ihg, r->hmax);
         buf_putc(b, '}');
     }

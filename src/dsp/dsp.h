@@ -99,8 +99,14 @@ typedef struct {
     double thd;  /* sqrt(sum_{h=2..H} G_h^2) / G_1, harmonic groups (IEC 61000-4-7 3.3.2) */
     double thds; /* same with harmonic subgroups */
     int hmax;    /* highest order computed (<= DSP_MAX_H, limited by the sample rate) */
-    double hg[DSP_MAX_H + 1];   /* harmonic groups G_h, [0] = DC, [1] = fundamental group */
-    double hsg[DSP_MAX_H + 1];  /* harmonic subgroups */
+    double hg[DSP_MAX_H + 1];  /* harmonic groups G_h, [0] = DC, [1] = fundamental group */
+    double hsg[DSP_MAX_H + 1]; /* harmonic subgroups */
+    /* Harmonic phase angles relative to the fundamental, radians in (-pi, pi]: phi_h - h phi_1,
+     * where phi_h is the angle of DFT bin hC (the harmonic's own bin) at the window centre, for
+     * a cosine. Independent of the time reference (a shift by dt adds h w dt to phi_h and to
+     * h phi_1); 0 for a waveform whose harmonic peaks coincide with the fundamental's peak. [1]
+     * is 0; [0] and orders whose bin holds less than 0.01 % of the fundamental are NaN (noise). */
+    double hang[DSP_MAX_H + 1];
     double ihg[DSP_MAX_H + 1];  /* interharmonic groups: [h] lies between orders h and h+1 */
     double ihsg[DSP_MAX_H + 1]; /* interharmonic centred subgroups */
     double urms_half_min; /* extremes of Urms(1/2) (one-cycle RMS every half cycle) in the window */

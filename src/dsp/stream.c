@@ -21,6 +21,9 @@
 #define COARSE_TOL  2e-3 /* switch from the per-cycle to the half-window estimator */
 #define MAX_ITER    8
 #define KERNEL_FLAT 0.66 /* fraction of Nyquist where the kernel's error stays below 1 % */
+/* Harmonic angles are reported for orders whose bin holds at least this fraction of the
+ * fundamental (0.01 %: below it the angle is that of noise or leakage). */
+#define HANG_FLOOR 1e-4
 
 struct dsp_stream {
     dsp_config_t cfg;
@@ -688,6 +691,19 @@ static void channel_results(dsp_stream_t *s, int c, double eps, double ref_phase
         r->ihsg[h] = sqrt(sg);
     }
 #undef E
+    /* Harmonic phase angles relative to the fundamental, phi_h - h phi_1 (dsp.h). Both angles
+     * are read at the window centre, where the kernel of every bin hC (C even) has phase 0; the
+     * residual-frequency term pi h C eps / N of bin hC equals h times that of bin C and cancels,
+     * and so does the UTC reference. */
+    double a1 = carg(X[C]), m1 = cabs(X[C]);
+    r->hang[0] = NAN;
+    r->hang[1] = m1 > 0 ? 0 : NAN;
+    for (int h = 2; h <= hmax; h++) {
+        double mh = cabs(X[h * C]);
+        r->hang[h] = m1 > 0 && mh >= HANG_FLOOR * m1 ? wrap_pi(carg(X[h * C]) - h * a1) : NAN;
+    }
+    for (int h = hmax + 1; h <= DSP_MAX_H; h++)
+        r->hang[h] = NAN;
     for (int h = hmax + 1; h <= DSP_MAX_H; h++)
         r->hg[h] = r->hsg[h] = r->ihg[h] = r->ihsg[h] = 0;
     r->ihg[hmax] = r->ihsg[hmax] = 0;
