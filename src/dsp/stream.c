@@ -988,11 +988,21 @@ static void analyse_window(dsp_stream_t *s)
      * up to half a cycle; close in, the two half windows give the precise figure. */
     /* The lowest frequency the samples at hand allow (a longer window would read ahead). */
     double f_avail = s->C * s->fs / ((double)s->nw - s->kern->kh - 2 - s->pos);
+    /* In steady state the first pass is final (the prediction is within FINE_TOL), so it
+     * resamples every channel at once: one set of kernel weights per point instead of two.
+     * all_fresh: the last pass covered every channel at the current len. */
+    int all[DSP_MAX_CH], all_fresh = 0;
+    for (int c = 0; c < s->nch; c++)
+        all[c] = c;
     for (int it = 0; it < MAX_ITER; it++) {
         if (f < f_avail)
             f = f_avail;
         len = s->C * s->fs / f;
-        resample(s, s->refch, s->nref, s->pos, len);
+        all_fresh = it == 0 && !s->acquiring;
+        if (all_fresh)
+            resample(s, all, s->nch, s->pos, len);
+        else
+            resample(s, s->refch, s->nref, s->pos, len);
         ref_phasors(s, y, &rms_ref);
         double complex h1 = 0, h2 = 0, steps = 0;
         double amp = 0; /* mean per-cycle magnitude: the whole-window sum cancels far off */
@@ -1039,14 +1049,11 @@ static void analyse_window(dsp_stream_t *s)
         len = s->C * s->fs / f;
         w->flags |= DSP_F_FREQ_HELD | DSP_F_NO_ROCOF;
         s->acquiring = 1;
-        int all[DSP_MAX_CH];
-        for (int c = 0; c < s->nch; c++)
-            all[c] = c;
         resample(s, all, s->nch, s->pos, len);
     } else {
         s->acquiring = 0;
         int rest[DSP_MAX_CH], n = 0;
-        for (int c = 0; c < s->nch; c++) {
+        for (int c = 0; c < s->nch && !all_fresh; c++) {
             int is_ref = 0;
             for (int r = 0; r < s->nref; r++)
                 is_ref |= s->refch[r] == c;
