@@ -235,15 +235,20 @@ void ana_json_event(buf_t *b, const dsp_event_t *e, const json_names_t *n)
     buf_putc(b, ',');
     num(b, swell ? "maximum_pct" : "residual_pct", e->extreme_pct);
     field(b, "reference", e->reference);
-    buf_printf(b, ",\"reference_kind\":\"%s\",\"channels\":[",
+    buf_printf(b, ",\"reference_kind\":\"%s\",",
                (e->flags & DSP_EVF_SLIDING) ? "sliding" : "declared");
+    ana_json_event_channels(b, e->channels, e->worst_channel, n);
+    buf_printf(b, ",\"cut_short\":%s}", (e->flags & DSP_EVF_GAP) ? "true" : "false");
+}
+
+void ana_json_event_channels(buf_t *b, uint32_t mask, int worst, const json_names_t *n)
+{
+    buf_puts(b, "\"channels\":[");
     int first = 1;
     for (int c = 0; c < n->nch; c++)
-        if (e->channels & (1u << c)) {
+        if (mask & (1u << c)) {
             buf_printf(b, "%s\"%s\"", first ? "" : ",", n->name[c]);
             first = 0;
         }
-    buf_printf(b, "],\"worst_channel\":\"%s\",\"cut_short\":%s}",
-               e->worst_channel >= 0 && e->worst_channel < n->nch ? n->name[e->worst_channel] : "",
-               (e->flags & DSP_EVF_GAP) ? "true" : "false");
+    buf_printf(b, "],\"worst_channel\":\"%s\"", worst >= 0 && worst < n->nch ? n->name[worst] : "");
 }
