@@ -2438,6 +2438,48 @@ static void test_dc_tracker_follows(void **state)
     rec_free(&r);
 }
 
+/* A long interruption (an outage of 12 s, frequency held, every window flagged) with an ADC
+ * offset: the tracker stays frozen at the offset throughout, the residual is the AC residual,
+ * and the first windows after the recovery read the right RMS at once. */
+static void test_dc_long_interruption(void **state)
+{
+    (void)state;
+    sg_t g;
+    sg_default(&g, 4000, 50);
+    for (int c = 0; c < 3; c++) {
+        g.dc[c] = 0.5 - 0.3 * c;
+        g.step_gain[c] = 0.044 / UDIN;
+    }
+    g.step_from = 3.0537;
+    g.step_to = 15.0537;
+    dsp_config_t cfg;
+    cfg_for(&cfg, &g);
+    cfg.declared_v = UDIN;
+    cfg.dc_removal = 1;
+    rec_t r;
+    rec_init(&r, 1);
+    run_cfg(&g, &cfg, 18.0, &r);
+    const dsp_event_t *e = find_event(&r, DSP_EV_INTERRUPTION, 0);
+    assert_non_null(e);
+    assert_int_equal(count_events(&r, DSP_EV_INTERRUPTION), 1);
+    assert_true(fabs(e->extreme - 0.044) <= 0.002 * UDIN);
+    int after = 0;
+    for (size_t k = SKIP; k < r.nw; k++) {
+        const dsp_window_t *w = &r.w[k];
+        for (int c = 0; c < 3; c++)
+            if (fabs(w->ch[c].dc_removed - g.dc[c]) > 1e-3)
+                fail_msg("window %zu ch %d: removed %.5f V, offset %.5f V", k, c,
+                         w->ch[c].dc_removed, g.dc[c]);
+        if (tau_of(&g, w->t_start_ns) > g.step_to + 0.02) {
+            after++;
+            for (int c = 0; c < 3; c++)
+                assert_true(fabs(w->ch[c].rms - UDIN) <= 1e-4 * UDIN);
+        }
+    }
+    assert_true(after >= 10);
+    rec_free(&r);
+}
+
 static void count_window(void *ud, const dsp_window_t *w)
 {
     assert_true(isfinite(w->freq));
@@ -2554,6 +2596,7 @@ int main(void)
         cmocka_unit_test(test_dc_removal),
         cmocka_unit_test(test_events_dc_removal),
         cmocka_unit_test(test_dc_tracker_follows),
+        cmocka_unit_test(test_dc_long_interruption),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
