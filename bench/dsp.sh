@@ -7,7 +7,8 @@
 #
 # (A) accuracy: `dsp_bench accuracy` generates test signals with known truth (tests/unit/
 #     dsp_siggen.c), runs the engine on them, and reports the worst error per quantity, clean
-#     and with white noise at 60 dB SNR.
+#     and with white noise at 60 dB SNR; twice: with the engine library's defaults (DC kept) and
+#     with the server's defaults (DC removal on) plus an ADC offset on every voltage channel.
 # (B) cost: per input rate, `dsp_bench perf` (the engine on six channels, 3 V + 3 I with
 #     harmonics, int16 counts in 100 ms blocks, and a bare FFTW r2c transform of the engine's
 #     window length N) and `dsp_ref.py` (the same per-window computations in numpy) on the same
@@ -83,10 +84,14 @@ json.dump(d, open(sys.argv[1], "w"), indent=1)
 EOF
 
 # ------------------------------------------------------------------ (A) accuracy
-log "accuracy sweeps$(q "" " (quick)")"
-t0=$(date +%s)
-"$BENCH" accuracy $(q "" --quick) >"$RESULTS/accuracy.jsonl" 2>"$RESULTS/accuracy.log"
-log "accuracy done in $(($(date +%s) - t0)) s"
+for conf in library server; do
+    log "accuracy sweeps, $conf configuration$(q "" " (quick)")"
+    t0=$(date +%s)
+    sfx=$([ $conf = library ] && echo "" || echo "-$conf")
+    "$BENCH" accuracy $(q "" --quick) --config $conf >"$RESULTS/accuracy$sfx.jsonl" \
+        2>"$RESULTS/accuracy$sfx.log"
+    log "accuracy ($conf) done in $(($(date +%s) - t0)) s"
+done
 
 # ------------------------------------------------------------------ (B) cost
 : >"$RESULTS/perf.jsonl"
@@ -122,11 +127,8 @@ m = json.load(open(os.path.join(res, "machine.json")))
 def jl(name):
     p = os.path.join(res, name)
     return [json.loads(l) for l in open(p) if l.strip()] if os.path.exists(p) else []
-acc, perf1, ref1 = jl("accuracy.jsonl"), jl("perf.jsonl"), jl("ref.jsonl")
+perf1, ref1 = jl("perf.jsonl"), jl("ref.jsonl")
 checks = jl("ref-check.jsonl")
-rows = [r for r in acc if r["bench"] == "dsp_accuracy"]
-horders = [r for r in acc if r["bench"] == "dsp_accuracy_harm_orders"]
-meta = next((r for r in acc if r["bench"] == "dsp_accuracy_meta"), {})
 
 def g(v, unit):
     if v is None:
@@ -156,63 +158,88 @@ o.append("Machine: %s, %s cores; %s (%s); FFTW %s; numpy %s. Source: %s. Cost ru
          % (m["cpu"], m["cores"], m["compiler"], m["build_type"], m["fftw"], m["numpy"],
             m["commit"], m["pinning"], m["loadavg_start"], load1, res))
 o.append("")
-o.append("### A. Accuracy: worst case over the sweep (%s engine runs in %s s)"
-         % (meta.get("runs", "?"), meta.get("seconds", "?")))
-o.append("")
-o.append("| Quantity | Condition | Required | Goal | Worst (clean) | Worst (60 dB SNR) | Met |")
-o.append("|---|---|---:|---:|---:|---:|---|")
-for r in rows:
-    if not r["main"]:
-        continue
-    u = r["unit"]
-    fl = ""
-    if r["fails_clean"] or r["fails_snr60"]:
-        fl = " (%d/%d cases failed)" % (r["fails_clean"], r["fails_snr60"])
-    if r.get("unmeasured_clean"):
-        fl += " (%d+%d cases above the engine's hmax not reported, not counted)" % (
-            r["unmeasured_clean"], r["unmeasured_snr60"])
-    o.append("| %s | %s | ±%s | ±%s | %s | %s | %s%s |" % (
-        r["quantity"], r["condition"], g(r["required"], u), g(r["goal"], u),
-        g(r["worst_clean"], u), g(r["worst_snr60"], u) if r["cases_snr60"] else "n/a",
-        met(r), fl))
-o.append("")
-o.append("Worst cases (clean / 60 dB SNR):")
-o.append("")
-for r in rows:
-    if r["main"]:
-        line = "- %s, %s: %s / %s" % (r["quantity"], r["row"], r["where_clean"] or "-",
-                                     r["where_snr60"] or "-")
-        if r["fails_clean"] or r["fails_snr60"]:
-            line += "; failed cases %d / %d, first: %s" % (
-                r["fails_clean"], r["fails_snr60"], r["first_fail_clean"] or r["first_fail_snr60"])
-        o.append(line)
-o.append("")
-if horders:
-    o.append("Harmonic magnitude by order (groups, clean; every swept order up to the one named "
-             "is within the limit):")
+CONF = {
+    "library": ("the engine library's defaults (`dsp_config_default`: DC kept in RMS)",
+                "accuracy.jsonl"),
+    "server": ("the server's defaults (`[analysis] dc_removal = true`, src/cli/config.c and "
+               "src/ana/ana.c; thresholds, phasor window and resync as the library) with an ADC "
+               "offset of +0.6, −0.45, +0.3 V on the three voltage channels",
+               "accuracy-server.jsonl"),
+}
+
+
+def section_a(conf, letter):
+    desc, fname = CONF[conf]
+    acc = jl(fname)
+    if not acc:
+        return
+    rows = [r for r in acc if r["bench"] == "dsp_accuracy"]
+    horders = [r for r in acc if r["bench"] == "dsp_accuracy_harm_orders"]
+    meta = next((r for r in acc if r["bench"] == "dsp_accuracy_meta"), {})
+    o.append("### %s. Accuracy, %s configuration: worst case over the sweep (%s engine runs in %s s)"
+             % (letter, conf, meta.get("runs", "?"), meta.get("seconds", "?")))
     o.append("")
-    o.append("| input | system | orders swept up to | within ±5 % up to | within ±0.5 % up to "
-             "| worst order: error |")
-    o.append("|---|---|---:|---:|---:|---|")
-    for h in horders:
-        if h["noisy"]:
+    o.append("Configuration: %s." % desc)
+    o.append("")
+    o.append("| Quantity | Condition | Required | Goal | Worst (clean) | Worst (60 dB SNR) | Met |")
+    o.append("|---|---|---:|---:|---:|---:|---|")
+    for r in rows:
+        if not r["main"]:
             continue
-        wb = h["worst_by_order"]
-        k = max(wb, key=lambda x: wb[x]) if wb else "-"
-        o.append("| %g S/s | %d Hz | %d | %d | %d | %s: %s %% |" % (
-            h["fs"], h["f0"], h["highest_order_swept"], h["all_orders_within_required_upto"],
-            h["all_orders_within_goal_upto"], k, g(wb.get(k), "")))
+        u = r["unit"]
+        fl = ""
+        if r["fails_clean"] or r["fails_snr60"]:
+            fl = " (%d/%d cases failed)" % (r["fails_clean"], r["fails_snr60"])
+        if r.get("unmeasured_clean"):
+            fl += " (%d+%d cases above the engine's hmax not reported, not counted)" % (
+                r["unmeasured_clean"], r["unmeasured_snr60"])
+        o.append("| %s | %s | ±%s | ±%s | %s | %s | %s%s |" % (
+            r["quantity"], r["condition"], g(r["required"], u), g(r["goal"], u),
+            g(r["worst_clean"], u), g(r["worst_snr60"], u) if r["cases_snr60"] else "n/a",
+            met(r), fl))
     o.append("")
-o.append("Further measurements (no requirement given):")
-o.append("")
-o.append("| Quantity | Condition | Worst (clean) | Worst (60 dB SNR) |")
-o.append("|---|---|---:|---:|")
-for r in rows:
-    if not r["main"]:
-        o.append("| %s | %s | %s | %s |" % (r["quantity"], r["condition"],
-                                          g(r["worst_clean"], r["unit"]),
-                                          g(r["worst_snr60"], r["unit"])))
-o.append("")
+    o.append("Worst cases (clean / 60 dB SNR):")
+    o.append("")
+    for r in rows:
+        if r["main"]:
+            line = "- %s, %s: %s / %s" % (r["quantity"], r["row"], r["where_clean"] or "-",
+                                         r["where_snr60"] or "-")
+            if r["fails_clean"] or r["fails_snr60"]:
+                line += "; failed cases %d / %d, first: %s" % (
+                    r["fails_clean"], r["fails_snr60"], r["first_fail_clean"] or r["first_fail_snr60"])
+            o.append(line)
+    o.append("")
+    if horders:
+        o.append("Harmonic magnitude by order (groups, clean; every swept order up to the one named "
+                 "is within the limit):")
+        o.append("")
+        o.append("| input | system | orders swept up to | within ±5 % up to | within ±0.5 % up to "
+                 "| worst order: error |")
+        o.append("|---|---|---:|---:|---:|---|")
+        for h in horders:
+            if h["noisy"]:
+                continue
+            wb = h["worst_by_order"]
+            k = max(wb, key=lambda x: wb[x]) if wb else "-"
+            o.append("| %g S/s | %d Hz | %d | %d | %d | %s: %s %% |" % (
+                h["fs"], h["f0"], h["highest_order_swept"], h["all_orders_within_required_upto"],
+                h["all_orders_within_goal_upto"], k, g(wb.get(k), "")))
+        o.append("")
+    o.append("Further measurements (no requirement given):")
+    o.append("")
+    o.append("| Quantity | Condition | Worst (clean) | Worst (60 dB SNR) |")
+    o.append("|---|---|---:|---:|")
+    for r in rows:
+        if not r["main"]:
+            o.append("| %s | %s | %s | %s |" % (r["quantity"], r["condition"],
+                                              g(r["worst_clean"], r["unit"]),
+                                              g(r["worst_snr60"], r["unit"])))
+    o.append("")
+
+
+
+section_a("library", "A")
+section_a("server", "A2")
 
 med = statistics.median
 rates = sorted({p["fs"] for p in perf1})

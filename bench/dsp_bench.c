@@ -2,10 +2,11 @@
  * synthetic signals with known truth (tests/unit/dsp_siggen.h), and its cost per sample next to
  * a bare FFTW transform of the engine's window length.
  *
- *   dsp_bench accuracy [--quick]
+ *   dsp_bench accuracy [--quick] [--config library|server]
  *       Dense sweeps (4 and 12.8 kS/s, 50 and 60 Hz), each case clean and with white noise at
  *       60 dB SNR. One JSON line per table row: the worst error, clean and noisy, and where it
- *       occurred.
+ *       occurred. `library` (default): the engine library's defaults (DC kept); `server`: the
+ *       server's defaults (DC removal on) with an ADC offset of 0.3..0.6 V on each voltage.
  *   dsp_bench perf [--seconds S] [--reps R] [--rates 4000,12800] [--f0 50]
  *       Six channels (3 V + 3 I with harmonics, int16 counts as a terminal sends them): median
  *       CPU time of the whole analysis per sample per channel, and of one r2c transform of the
@@ -17,6 +18,7 @@
 #include "dsp/dsp.h"
 #include "tests/unit/dsp_siggen.h"
 
+#include <complex.h>
 #include <fftw3.h>
 #include <math.h>
 #include <stdarg.h>
@@ -44,6 +46,8 @@ enum {
     R_F10,
     R_DIP_RES,
     R_DIP_DUR,
+    R_EV_SHORT_RES,
+    R_EV_SHORT_DUR,
     /* further measurements: no requirement in the issue, reported for context */
     X_TVE_FUND,
     X_TVE_H_OFF,
@@ -53,6 +57,7 @@ enum {
     X_FREQ_MOD,
     X_HSG,
     X_HARM_4K_PASS,
+    X_HANG,
     X_DIP_DUR_STEP,
     NROWS
 };
@@ -89,6 +94,13 @@ static row_t rows[NROWS] = {
                    0.1},
     [R_DIP_DUR] = {"dip_duration", "Dip/swell duration",
                    "same; vs the ideal (continuous) one-cycle RMS crossings", "cycles", 1, 0.5},
+    [R_EV_SHORT_RES] = {"short_event_residual", "Short event residual voltage",
+                        "interruptions (3 ph) and dips (phase A) to 0.044 V, dips to 40 % (3 ph), "
+                        "3–14 cycles, 4 positions in the basic window",
+                        "% Udin", 0.2, 0.1},
+    [R_EV_SHORT_DUR] = {"short_event_duration", "Short event duration",
+                        "same; vs the ideal one-cycle RMS crossings (4-30 thresholds)", "cycles", 1,
+                        0.5},
     [X_TVE_FUND] = {"tve_fund", "Fundamental (10/12-cycle) phasor TVE", "as Phasor TVE row 1", "%",
                     -1, -1},
     [X_TVE_H_OFF] = {"tve_harm_offnominal", "Phasor TVE",
@@ -102,8 +114,8 @@ static row_t rows[NROWS] = {
     [X_HSG] = {"harm_subgroup", "Harmonic magnitude (subgroups)", "as harmonic row", "% of reading",
                -1, -1},
     [X_HARM_4K_PASS] = {"harm_4k_passband", "Harmonic magnitude (groups), 4 kS/s",
-                        "orders with h·f ≤ 0.8 × 2 kHz (the passband src/dsp/kernel.c states)",
-                        "% of reading", -1, -1},
+                        "orders with h·f ≤ 0.8 × 2 kHz", "% of reading", -1, -1},
+    [X_HANG] = {"harm_angle", "Harmonic phase angle (φh − h·φ1)", "as harmonic row", "deg", -1, -1},
     [X_DIP_DUR_STEP] = {"dip_duration_vs_step", "Dip/swell duration",
                         "vs the applied step's duration", "cycles", -1, -1},
 };
@@ -193,7 +205,7 @@ typedef struct {
 typedef struct {
     const case_t *k;
     double rms_truth[SG_MAX_CH];
-    double tve, tve_fund, ferr, rocof, rms_pct, harm_pct, hsg_pct;
+    double tve, tve_fund, ferr, rocof, rms_pct, harm_pct, hsg_pct, hang_deg;
     int h_unmeasured;
     long nwin, neval, nheld;
     dsp_event_t ev[MAX_EV];
@@ -244,6 +256,10 @@ static void on_window(void *ud, const dsp_window_t *w)
                 e = 100 * fabs(r->hsg[k->horder] - t) / t;
                 if (!(e <= x->hsg_pct))
                     x->hsg_pct = e;
+                /* the generator's h_phase is phi_h - h phi_1 */
+                e = fabs(carg(cexp(I * (r->hang[k->horder] - k->g.h_phase[0])))) * 180 / M_PI;
+                if (!(e <= x->hang_deg))
+                    x->hang_deg = e;
             }
         }
     }
@@ -269,6 +285,12 @@ static void on_freq10(void *ud, const dsp_freq10_t *f)
         x->f10[x->nf10++] = *f;
 }
 
+/* The configuration measured: 0 = the engine library's defaults (dsp_config_default: DC kept),
+ * 1 = the server's defaults (src/ana/ana.c: dsp_config_default + [analysis] dc_removal = true,
+ * src/cli/config.c) with a terminal's ADC offset on every voltage channel. */
+static int server_cfg;
+static const double ADC_OFFSET[3] = {0.6, -0.45, 0.3}; /* volts: ~1 % of Udin, a few LSB */
+
 static double *gen_buf;
 static size_t gen_cap;
 
@@ -281,7 +303,9 @@ static void run_case(const case_t *k, ctx_t *x)
         double h2 = 0;
         for (int j = 0; j < g0->nharm; j++)
             h2 += g0->h_rel[j] * g0->h_rel[j];
-        x->rms_truth[c] = sqrt(g0->rms[c] * g0->rms[c] * (1 + h2) + g0->dc[c] * g0->dc[c]);
+        /* with DC removal the truth is the RMS without the offset */
+        double dc2 = server_cfg ? 0 : g0->dc[c] * g0->dc[c];
+        x->rms_truth[c] = sqrt(g0->rms[c] * g0->rms[c] * (1 + h2) + dc2);
     }
     dsp_config_t cfg;
     dsp_config_default(&cfg, g0->fs, g0->f0, g0->nch);
@@ -290,6 +314,7 @@ static void run_case(const case_t *k, ctx_t *x)
         cfg.ch[c].phase = (uint8_t)(DSP_PHASE_A + c % 3);
     }
     cfg.declared_v = k->declared;
+    cfg.dc_removal = server_cfg;
     dsp_sink_t sink = {on_window, on_event, NULL, on_freq10, NULL, x};
     dsp_stream_t *s;
     char err[200];
@@ -326,6 +351,9 @@ static void case_init(case_t *k, double fs, int f0, int noisy, double noise_ref_
     sg_default(&k->g, fs, f0);
     k->g.seed = 0x9E3779B97F4A7C15ULL * seed_counter++ + 1;
     k->skip = 3;
+    if (server_cfg)
+        for (int c = 0; c < 3; c++)
+            k->g.dc[c] = ADC_OFFSET[c];
     if (noisy)
         k->g.noise_rms = 1e-3 * noise_ref_rms;
 }
@@ -472,6 +500,7 @@ static void sweep_harmonics(void)
                                     row_add(X_HSG, noisy, x.hsg_pct, x.neval, k.desc);
                                     if (RATES[ri] == 4000 && order * f <= 0.8 * RATES[ri] / 2)
                                         row_add(X_HARM_4K_PASS, noisy, x.harm_pct, x.neval, k.desc);
+                                    row_add(X_HANG, noisy, x.hang_deg, x.neval, k.desc);
                                 } else { /* order above the engine's hmax: not reported */
                                     rows[R_HARM].unmeasured[noisy]++;
                                 }
@@ -662,12 +691,15 @@ static double ideal_u(const sg_t *g, int c, double tau)
     return g->rms[c] * sqrt(acc / T);
 }
 
-/* pred: 0 = "some channel beyond the start threshold", 1 = "all channels back within the end
- * threshold" */
-static int ev_pred(const sg_t *g, int swell, int which, double tau, double udin, double *ext)
+/* kind: 0 dip, 1 swell, 2 interruption. pred 0: the event has started (dip/swell: some channel
+ * beyond the threshold; interruption: every channel below it); pred 1: it has ended (dip/swell:
+ * every channel back within threshold + hysteresis; interruption: some channel above it). */
+static int ev_pred(const sg_t *g, int kind, int which, double tau, double udin, double *ext)
 {
-    double th = udin * (swell ? 1.10 : 0.90), th_end = udin * (swell ? 1.08 : 0.92);
-    int any = 0, all = 1;
+    int swell = kind == 1, intr = kind == 2;
+    double th = udin * (swell ? 1.10 : intr ? 0.10 : 0.90);
+    double th_end = udin * (swell ? 1.08 : intr ? 0.12 : 0.92);
+    int any = 0, all = 1, all_below = 1, any_above_end = 0;
     for (int c = 0; c < g->nch; c++) {
         double u = ideal_u(g, c, tau);
         if (ext && (swell ? u > *ext : u < *ext))
@@ -676,15 +708,21 @@ static int ev_pred(const sg_t *g, int swell, int which, double tau, double udin,
             any = 1;
         if (swell ? u > th_end : u < th_end)
             all = 0;
+        if (u >= th)
+            all_below = 0;
+        if (u >= th_end)
+            any_above_end = 1;
     }
+    if (intr)
+        return which == 0 ? all_below : any_above_end;
     return which == 0 ? any : all;
 }
 
-static double ev_refine(const sg_t *g, int swell, int which, double lo, double hi, double udin)
+static double ev_refine(const sg_t *g, int kind, int which, double lo, double hi, double udin)
 {
     for (int i = 0; i < 40; i++) {
         double mid = 0.5 * (lo + hi);
-        if (ev_pred(g, swell, which, mid, udin, NULL))
+        if (ev_pred(g, kind, which, mid, udin, NULL))
             hi = mid;
         else
             lo = mid;
@@ -692,7 +730,8 @@ static double ev_refine(const sg_t *g, int swell, int which, double lo, double h
     return 0.5 * (lo + hi);
 }
 
-static int ideal_event(const sg_t *g, int swell, double udin, double *start, double *end,
+/* The ideal event of kind (ev_pred) from the continuous one-cycle RMS of the true waveform. */
+static int ideal_event(const sg_t *g, int kind, double udin, double *start, double *end,
                        double *extreme)
 {
     double T = 1 / g->f, dt = T / 1000;
@@ -701,17 +740,17 @@ static int ideal_event(const sg_t *g, int swell, double udin, double *start, dou
     double prev = g->step_from - T;
     for (double t = prev; t < g->step_to + 3 * T; prev = t, t += dt) {
         if (!started) {
-            if (ev_pred(g, swell, 0, t, udin, NULL)) {
-                *start = ev_refine(g, swell, 0, prev, t, udin);
+            if (ev_pred(g, kind, 0, t, udin, NULL)) {
+                *start = ev_refine(g, kind, 0, prev, t, udin);
                 started = 1;
             }
             continue;
         }
         double ext = *extreme;
-        int done = ev_pred(g, swell, 1, t, udin, &ext);
+        int done = ev_pred(g, kind, 1, t, udin, &ext);
         *extreme = ext;
         if (done) {
-            *end = ev_refine(g, swell, 1, prev, t, udin);
+            *end = ev_refine(g, kind, 1, prev, t, udin);
             return 1;
         }
     }
@@ -784,6 +823,80 @@ static void sweep_dips(void)
                                 }
 }
 
+/* Short events, the cases where a window's own mean is leftover of partial cycles rather than
+ * DC (the reason the server's DC removal tracks the offset over many windows): interruptions of
+ * all phases and dips of phase A to 0.044 V, dips of all phases to 40 %, 3..14 cycles, starting
+ * at 4 positions within a basic window (hence 4 points on the wave), at f0 and f0 + 0.07 Hz.
+ * Residual against the exact value (gain x Udin: a one-cycle window fully inside the event),
+ * duration against the ideal crossings of a continuous one-cycle RMS with the 4-30 thresholds
+ * (interruptions: all phases below 10 % until one is back above 12 %). */
+static void sweep_short_events(void)
+{
+    const double durs_full[] = {3, 4, 5, 7, 10, 14}, durs_q[] = {3, 7};
+    const double at_full[] = {0.031, 0.0707, 0.1171, 0.1634}, at_q[] = {0.0707, 0.1634};
+    const double *durs = quick ? durs_q : durs_full, *at = quick ? at_q : at_full;
+    int ndu = quick ? 2 : 6, nat = quick ? 2 : 4, nfo = quick ? 1 : 2;
+    static const struct {
+        const char *name;
+        double gain[3]; /* x Udin; 0.044 V as a fraction below */
+        int kind;
+    } kinds[] = {{"interruption to 0.044 V", {-1, -1, -1}, DSP_EV_INTERRUPTION},
+                 {"dip of phase A to 0.044 V", {-1, 1, 1}, DSP_EV_DIP},
+                 {"dip to 40 %", {0.4, 0.4, 0.4}, DSP_EV_DIP}};
+    for (int ri = 0; ri < 2; ri++)
+        for (int ni = 0; ni < 2; ni++)
+            for (size_t ki = 0; ki < sizeof kinds / sizeof kinds[0]; ki++)
+                for (int ui = 0; ui < ndu; ui++)
+                    for (int ai = 0; ai < nat; ai++)
+                        for (int fo = 0; fo < nfo; fo++)
+                            for (int noisy = 0; noisy < 2; noisy++) {
+                                case_t k;
+                                case_init(&k, RATES[ri], NOMS[ni], noisy, UDIN);
+                                k.g.f = NOMS[ni] + 0.07 * fo;
+                                double T = 1 / k.g.f, gmin = 1;
+                                for (int c = 0; c < 3; c++) {
+                                    double gn = kinds[ki].gain[c];
+                                    k.g.step_gain[c] = gn < 0 ? 0.044 / UDIN : gn;
+                                    gmin = fmin(gmin, k.g.step_gain[c]);
+                                }
+                                /* 3 s in: the offset tracker has settled (server config) */
+                                k.g.step_from = 3.0 + at[ai];
+                                k.g.step_to = k.g.step_from + durs[ui] * T;
+                                k.declared = UDIN;
+                                k.seconds = k.g.step_to + 0.8;
+                                snprintf(k.desc, sizeof k.desc,
+                                         "%g S/s, %d Hz system, f = %g Hz, %s for %g cycles, "
+                                         "%g s into a 200-ms stretch%s",
+                                         RATES[ri], NOMS[ni], k.g.f, kinds[ki].name, durs[ui],
+                                         at[ai], nz(noisy));
+                                int kind = kinds[ki].kind == DSP_EV_INTERRUPTION ? 2 : 0;
+                                double ts, te, ext;
+                                if (!ideal_event(&k.g, kind, UDIN, &ts, &te, &ext)) {
+                                    fprintf(stderr, "dsp_bench: no ideal event for %s\n", k.desc);
+                                    exit(1);
+                                }
+                                ctx_t x;
+                                run_case(&k, &x);
+                                const dsp_event_t *e = NULL;
+                                int nk = 0;
+                                for (int i = 0; i < x.nev && i < MAX_EV; i++)
+                                    if (x.ev[i].kind == kinds[ki].kind) {
+                                        nk++;
+                                        e = &x.ev[i];
+                                    }
+                                if (nk != 1) {
+                                    row_fail(R_EV_SHORT_RES, noisy, k.desc);
+                                    row_fail(R_EV_SHORT_DUR, noisy, k.desc);
+                                    continue;
+                                }
+                                double dur = (double)e->duration_ns / 1e9;
+                                row_add(R_EV_SHORT_RES, noisy,
+                                        100 * fabs(e->extreme - gmin * UDIN) / UDIN, 1, k.desc);
+                                row_add(R_EV_SHORT_DUR, noisy, fabs(dur - (te - ts)) * k.g.f, 1,
+                                        k.desc);
+                            }
+}
+
 static double now_s(clockid_t id)
 {
     struct timespec ts;
@@ -799,7 +912,7 @@ static int mode_accuracy(void)
     } sw[] = {{"steady", sweep_steady}, {"harmonics", sweep_harmonics},
               {"ramp", sweep_ramp},     {"modulation", sweep_modulation},
               {"rms", sweep_rms},       {"f10", sweep_f10},
-              {"dips", sweep_dips}};
+              {"dips", sweep_dips},     {"short events", sweep_short_events}};
     double t_all = now_s(CLOCK_MONOTONIC);
     for (size_t i = 0; i < sizeof sw / sizeof sw[0]; i++) {
         double t = now_s(CLOCK_MONOTONIC);
@@ -810,8 +923,10 @@ static int mode_accuracy(void)
     }
     print_rows();
     print_harm_orders();
-    printf("{\"bench\":\"dsp_accuracy_meta\",\"quick\":%d,\"runs\":%llu,\"seconds\":%.1f}\n", quick,
-           (unsigned long long)(seed_counter - 1), now_s(CLOCK_MONOTONIC) - t_all);
+    printf("{\"bench\":\"dsp_accuracy_meta\",\"quick\":%d,\"config\":\"%s\",\"runs\":%llu,"
+           "\"seconds\":%.1f}\n",
+           quick, server_cfg ? "server" : "library", (unsigned long long)(seed_counter - 1),
+           now_s(CLOCK_MONOTONIC) - t_all);
     return 0;
 }
 
@@ -1126,7 +1241,7 @@ static int mode_dump(double fs, int f0, double seconds, const char *sig_path, co
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: dsp_bench accuracy [--quick]\n"
+            "usage: dsp_bench accuracy [--quick] [--config library|server]\n"
             "       dsp_bench perf [--seconds S] [--reps R] [--rates 4000,12800] [--f0 50]\n"
             "       dsp_bench dump --fs F [--f0 50] [--seconds S] --signal FILE --windows FILE\n");
     exit(2);
@@ -1151,6 +1266,12 @@ int main(int argc, char **argv)
         if (!v)
             usage();
         i++;
+        if (!strcmp(a, "--config")) {
+            if (strcmp(v, "server") && strcmp(v, "library"))
+                usage();
+            server_cfg = !strcmp(v, "server");
+            continue;
+        }
         if (!strcmp(a, "--seconds"))
             seconds = atof(v);
         else if (!strcmp(a, "--reps"))

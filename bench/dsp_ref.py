@@ -15,7 +15,8 @@ of the same length for comparison).
 
 Per window, as the engine does: resample the three phase voltages over a span of C cycles of the
 current frequency estimate onto N points with the engine's Kaiser-windowed sinc (tabulated at 512
-fractional phases, interpolated between them); per-cycle DFT phasors of the positive sequence; a
+fractional phases, interpolated between them; 16 taps from 9.6 kS/s, 128 below, with its
+response divided out of the harmonic bins and the orders reported up to its reach); per-cycle DFT phasors of the positive sequence; a
 coarse correction from the cycle-to-cycle phase step while acquiring, then the half-window phase
 difference, iterated until the span is within 5e-5 of C cycles; resample the currents on the same
 grid; Urms(1/2) extremes; RMS, DC, rfft, fundamental and its UTC-referenced angle, one-cycle
@@ -40,7 +41,9 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-KH, KPHASES, CUTOFF, BETA = 8, 512, 0.92, 8.6  # src/dsp/internal.h, kernel.c
+KPHASES, KRESP = 512, 2048  # src/dsp/internal.h
+# src/dsp/kernel.c: (half-width, cut-off, beta, reach as a fraction of Nyquist)
+KERNELS = {"short": (8, 0.92, 8.6, 0.66), "long": (64, 0.99, 6.5, 0.985)}
 FMIN_REL, FMAX_REL = 0.8, 1.2
 FINE_TOL, COARSE_TOL, MAX_ITER = 5e-5, 2e-3, 8
 MAX_H = 50
@@ -48,15 +51,29 @@ TWO_PI = 2 * math.pi
 A3 = np.exp(2j * math.pi / 3)
 
 
-def kernel_table():
-    """Row p: the 2*KH taps for a fractional offset p / KPHASES, unit DC gain."""
+def kernel_table(kh, cutoff, beta):
+    """Row p: the 2*kh taps for a fractional offset p / KPHASES, unit DC gain."""
     frac = np.arange(KPHASES + 1)[:, None] / KPHASES
-    t = (np.arange(2 * KH) - KH + 1)[None, :] - frac
-    r = t / KH
-    win = np.where(np.abs(r) < 1, np.i0(BETA * np.sqrt(np.clip(1 - r * r, 0, None))) / np.i0(BETA),
+    t = (np.arange(2 * kh) - kh + 1)[None, :] - frac
+    r = t / kh
+    win = np.where(np.abs(r) < 1, np.i0(beta * np.sqrt(np.clip(1 - r * r, 0, None))) / np.i0(beta),
                    0.0)
-    h = CUTOFF * np.sinc(CUTOFF * t) * win
+    h = cutoff * np.sinc(cutoff * t) * win
     return h / h.sum(axis=1, keepdims=True)
+
+
+def kernel_response(tab, kh):
+    """As kernel.c: H(nu pi) at nu = i / KRESP, the Riemann sum over every 4th phase of the
+    single-precision table."""
+    step = 4
+    p = np.arange(0, KPHASES, step)
+    t = ((np.arange(2 * kh) - kh + 1)[None, :] - p[:, None] / KPHASES).ravel()
+    h = tab[p].astype(np.float32).astype(np.float64).ravel() / (KPHASES // step)
+    resp = np.empty(KRESP + 1)
+    for i0 in range(0, KRESP + 1, 128):
+        i = np.arange(i0, min(i0 + 128, KRESP + 1))
+        resp[i] = np.cos(np.outer(i, t) * (math.pi / KRESP)) @ h
+    return resp
 
 
 def smooth235(n):
@@ -84,25 +101,36 @@ class Analyser:
         self.N, self.M = n, n // C
         m = np.arange(self.M)
         self.e = np.cos(TWO_PI * m / self.M) - 1j * np.sin(TWO_PI * m / self.M)
-        self.tab = kernel_table()
+        # as src/dsp/stream.c: the short kernel when its flat band (0.66 of Nyquist) holds the
+        # 50th order at f0 + 5 %, else the long one, whose response is divided out of the bins
+        short_ok = math.floor(0.66 * fs / 2 / (1.05 * f0)) >= MAX_H
+        self.KH, cutoff, beta, reach = KERNELS["short" if short_ok else "long"]
+        self.reach_hz = reach * fs / 2
+        self.tab = kernel_table(self.KH, cutoff, beta)
+        self.resp = kernel_response(self.tab, self.KH)
         self.dtab = np.diff(self.tab, axis=0)
-        self.taps = np.arange(2 * KH) - KH + 1
+        self.taps = np.arange(2 * self.KH) - self.KH + 1
         self.grid = np.arange(n, dtype=np.float64)
         self.P = phasor_cycles
         m0 = n // 2 - self.P * self.M // 2
         self.ph_slice = slice(m0, m0 + self.P * self.M)
         self.ph_e = self.e[np.arange(m0, m0 + self.P * self.M) % self.M]
-        half, nyq = C // 2, n // 2
-        # as src/dsp/stream.c: orders inside the interpolator's 1 % band (0.66 of Nyquist at
-        # 1.05 f0), at most 50
-        cap = min(int(math.floor(0.66 * fs / 2 / (1.05 * f0))), MAX_H)
-        self.hmax = hmax = min((nyq - 1 - half) // C, cap)
-        b = np.arange(1, hmax + 1) * C
-        self.g_lo, self.g_hi = b - half, b + half  # group: half-weight edge bins
-        bi = np.arange(0, hmax) * C
-        self.b, self.bi = b, bi
         self.vabc, self.iabc = np.array([0, 1, 2]), np.array([3, 4, 5])
         self.rest = self.iabc
+
+    def harmonic_grid(self, f):
+        """As stream.c harmonic_grid: the orders of a window whose grid is C cycles of f (up to
+        the kernel's reach) and 1/H^2 of the kernel per bin."""
+        C, nyq, half = self.C, self.N // 2, self.C // 2
+        hmax = max(1, min((nyq - 1 - half) // C, int(math.floor(self.reach_hz / f)), MAX_H))
+        top = min(hmax * C + half, nyq)
+        x = 2.0 * np.arange(top + 1) * f / (C * self.fs) * KRESP
+        i = np.minimum(x.astype(np.int64), KRESP - 1)
+        hk = np.where(x >= KRESP, self.resp[KRESP], self.resp[i] + (x - i) * (self.resp[i + 1]
+                                                                            - self.resp[i]))
+        comp = np.ones(nyq + 1)
+        comp[:top + 1] = 1 / np.maximum(hk, 0.25) ** 2
+        return hmax, comp
 
     def clamp(self, f):
         return min(max(f, FMIN_REL * self.f0), FMAX_REL * self.f0)
@@ -122,6 +150,7 @@ class Analyser:
         list of per-window result dicts."""
         fs, C, N, M = self.fs, self.C, self.N, self.M
         L = x.shape[1]
+        KH = self.KH
         pos, acquiring, f_hint = float(KH), True, float(self.f0)
         have_last, f_last, tref_last = False, 0.0, 0
         prev_half, have_prev_half = None, False
@@ -194,14 +223,16 @@ class Analyser:
             ang = np.angle(xc) + math.pi * C * (f_meas / f - 1) / N - ref_phase
             fund = np.abs(xc) * np.exp(1j * ang)
             z = X[:, self.ph_slice] @ self.ph_e * (sq2 / (self.P * M))
-            E = (F.real ** 2 + F.imag ** 2) * (2.0 / (N * N))
+            hm, comp = self.harmonic_grid(C * fs / length)
+            E = (F.real ** 2 + F.imag ** 2) * (2.0 / (N * N)) * comp
             cs = np.zeros((6, E.shape[1] + 1))
             np.cumsum(E, axis=1, out=cs[:, 1:])
-            b, bi, hm = self.b, self.bi, self.hmax
+            b, bi = np.arange(1, hm + 1) * C, np.arange(0, hm) * C
+            g_lo, g_hi = b - C // 2, b + C // 2  # group: half-weight edge bins
             hg = np.zeros((6, MAX_H + 1))
             hsg, ihg, ihsg = np.zeros_like(hg), np.zeros_like(hg), np.zeros_like(hg)
-            hg[:, 1:hm + 1] = np.sqrt(0.5 * (E[:, self.g_lo] + E[:, self.g_hi])
-                                      + cs[:, self.g_hi] - cs[:, self.g_lo + 1])
+            hg[:, 1:hm + 1] = np.sqrt(0.5 * (E[:, g_lo] + E[:, g_hi])
+                                      + cs[:, g_hi] - cs[:, g_lo + 1])
             hsg[:, 1:hm + 1] = np.sqrt(cs[:, b + 2] - cs[:, b - 1])
             ihg[:, :hm] = np.sqrt(np.maximum(cs[:, bi + C] - cs[:, bi + 1], 0))
             ihsg[:, :hm] = np.sqrt(np.maximum(cs[:, bi + C - 1] - cs[:, bi + 2], 0))

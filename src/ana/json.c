@@ -108,6 +108,7 @@ void ana_json_window(buf_t *b, const dsp_window_t *w, const json_names_t *n)
                    n->kind[c] ? n->kind[c] : "other");
         num(b, "rms", r->rms);
         field(b, "dc", r->dc);
+        field(b, "dc_removed", r->dc_removed);
         buf_puts(b, ",\"fundamental\":{");
         num(b, "mag", r->fund_mag);
         field(b, "deg", r->fund_ang * DEG);
@@ -121,7 +122,13 @@ void ana_json_window(buf_t *b, const dsp_window_t *w, const json_names_t *n)
         field(b, "urms_half_max", r->urms_half_max);
         buf_putc(b, ',');
         harmonics(b, "harmonic_groups", r->hg, r->hmax);
-        buf_putc(b, ',');
+        buf_puts(b, ",\"harmonic_angles_deg\":[");
+        for (int h = 0; h <= r->hmax; h++) {
+            if (h)
+                buf_putc(b, ',');
+            num(b, NULL, r->hang[h] * DEG); /* NaN (no angle) -> null */
+        }
+        buf_puts(b, "],");
         harmonics(b, "interharmonic_groups", r->ihg, r->hmax);
         buf_putc(b, '}');
     }
@@ -228,15 +235,20 @@ void ana_json_event(buf_t *b, const dsp_event_t *e, const json_names_t *n)
     buf_putc(b, ',');
     num(b, swell ? "maximum_pct" : "residual_pct", e->extreme_pct);
     field(b, "reference", e->reference);
-    buf_printf(b, ",\"reference_kind\":\"%s\",\"channels\":[",
+    buf_printf(b, ",\"reference_kind\":\"%s\",",
                (e->flags & DSP_EVF_SLIDING) ? "sliding" : "declared");
+    ana_json_event_channels(b, e->channels, e->worst_channel, n);
+    buf_printf(b, ",\"cut_short\":%s}", (e->flags & DSP_EVF_GAP) ? "true" : "false");
+}
+
+void ana_json_event_channels(buf_t *b, uint32_t mask, int worst, const json_names_t *n)
+{
+    buf_puts(b, "\"channels\":[");
     int first = 1;
     for (int c = 0; c < n->nch; c++)
-        if (e->channels & (1u << c)) {
+        if (mask & (1u << c)) {
             buf_printf(b, "%s\"%s\"", first ? "" : ",", n->name[c]);
             first = 0;
         }
-    buf_printf(b, "],\"worst_channel\":\"%s\",\"cut_short\":%s}",
-               e->worst_channel >= 0 && e->worst_channel < n->nch ? n->name[e->worst_channel] : "",
-               (e->flags & DSP_EVF_GAP) ? "true" : "false");
+    buf_printf(b, "],\"worst_channel\":\"%s\"", worst >= 0 && worst < n->nch ? n->name[worst] : "");
 }

@@ -27,8 +27,14 @@ void ana_json_agg(buf_t *b, const dsp_agg_t *g, const json_names_t *n, int harmo
 /* One 10-s frequency value. */
 void ana_json_freq10(buf_t *b, const dsp_freq10_t *f);
 
-/* One voltage event (as the API shows stored ones). */
+/* One voltage event (as `gridsense analyze` prints it). */
 void ana_json_event(buf_t *b, const dsp_event_t *e, const json_names_t *n);
+
+/* An event's channels by name, the one form of them (docs/dsp.md, "Voltage events"):
+ * `"channels":["Ua","Ub"],"worst_channel":"Ub"` for the channel bit mask `mask` and the index
+ * `worst` (an index outside the names gives ""). The server's events API does not use it yet:
+ * the store keeps an event without the terminal's channel names. */
+void ana_json_event_channels(buf_t *b, uint32_t mask, int worst, const json_names_t *n);
 
 /* The "flags" member listing the DSP_F_* names set in flags. */
 void ana_json_flags(buf_t *b, uint32_t flags);

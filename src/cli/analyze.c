@@ -38,8 +38,9 @@ static void analyze_usage(FILE *f)
            "                           3s, 10min, 2h, 10s, gap (default: all; csv: window)\n"
            "  --phasor-cycles N        synchrophasor estimation window, 1..4 cycles (default 1)\n"
            "  --keep-dc                RMS, Urms(1/2) and power include each window's DC\n"
-           "                           component (default: removed, e.g. an ADC offset; the DC\n"
-           "                           is reported either way)\n"
+           "                           component (default: the signal's offset, e.g. an ADC\n"
+           "                           offset, tracked over seconds and not moved by events, is\n"
+           "                           removed; the DC is reported either way)\n"
            "  --help                   this text\n"
            "\n"
            "Exit status: 0 ok, 1 the record cannot be read or analysed, 2 usage error.\n");

@@ -61,9 +61,10 @@ typedef struct {
     double hyst_pct;   /* hysteresis (default 2) */
     int phasor_cycles; /* synchrophasor estimation window in cycles, 1..4 (default 1) */
     int resync_10min;  /* 1 (default): basic windows restart at each 10-min UTC tick (4-30 4.6) */
-    /* 1: remove each window's DC component (its mean over the integer cycles, exact) before RMS,
-     * Urms(1/2), power and line-to-line values, e.g. an ADC offset; `dc` still reports it.
-     * 0 (default): RMS is the true RMS of the signal, DC included. */
+    /* 1: remove the signal chain's DC offset (e.g. an ADC offset) before RMS, Urms(1/2), power
+     * and line-to-line values: a slow average (5 s) of the means of stationary windows, frozen
+     * during events, so that an event edge cannot move it; `dc` still reports each window's
+     * mean. 0 (default): RMS is the true RMS of the signal, DC included. */
     int dc_removal;
 } dsp_config_t;
 
@@ -85,8 +86,12 @@ enum {
  * radians in (-pi, pi], relative to a cosine at nominal frequency synchronised to UTC (IEEE
  * C37.118.1 4.2), at the window's t_ref. */
 typedef struct {
-    double rms;      /* true RMS over the window, DC included */
-    double dc;       /* mean over the window (integer cycles: exactly the DC component) */
+    double rms; /* true RMS over the window, DC included (less dc_removed with dc_removal) */
+    double dc;  /* mean over the window (integer cycles: exactly the DC component) */
+    /* With dc_removal: the offset subtracted before RMS, Urms(1/2), power and line-to-line
+     * values, a slow average of the means of stationary windows (not this window's own mean,
+     * which an event edge corrupts; docs/dsp.md "Conditioning"). 0 without dc_removal. */
+    double dc_removed;
     double fund_mag; /* fundamental over the C-cycle window (DFT bin C), 4-30/4-7 */
     double fund_ang; /* its angle at t_ref */
     double ph_mag;   /* synchrophasor: centred `phasor_cycles`-cycle estimate at t_ref */
@@ -94,8 +99,14 @@ typedef struct {
     double thd;  /* sqrt(sum_{h=2..H} G_h^2) / G_1, harmonic groups (IEC 61000-4-7 3.3.2) */
     double thds; /* same with harmonic subgroups */
     int hmax;    /* highest order computed (<= DSP_MAX_H, limited by the sample rate) */
-    double hg[DSP_MAX_H + 1];   /* harmonic groups G_h, [0] = DC, [1] = fundamental group */
-    double hsg[DSP_MAX_H + 1];  /* harmonic subgroups */
+    double hg[DSP_MAX_H + 1];  /* harmonic groups G_h, [0] = DC, [1] = fundamental group */
+    double hsg[DSP_MAX_H + 1]; /* harmonic subgroups */
+    /* Harmonic phase angles relative to the fundamental, radians in (-pi, pi]: phi_h - h phi_1,
+     * where phi_h is the angle of DFT bin hC (the harmonic's own bin) at the window centre, for
+     * a cosine. Independent of the time reference (a shift by dt adds h w dt to phi_h and to
+     * h phi_1); 0 for a waveform whose harmonic peaks coincide with the fundamental's peak. [1]
+     * is 0; [0] and orders whose bin holds less than 0.01 % of the fundamental are NaN (noise). */
+    double hang[DSP_MAX_H + 1];
     double ihg[DSP_MAX_H + 1];  /* interharmonic groups: [h] lies between orders h and h+1 */
     double ihsg[DSP_MAX_H + 1]; /* interharmonic centred subgroups */
     double urms_half_min; /* extremes of Urms(1/2) (one-cycle RMS every half cycle) in the window */

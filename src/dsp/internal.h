@@ -29,13 +29,31 @@ void dsp__plan_release(fftw_plan p);
 /* ---- Interpolation kernel and decimator (kernel.c) --------------------------------------------
  */
 
-#define DSP_KH      8   /* interpolation kernel half-width in input samples (16 taps) */
-#define DSP_KPHASES 512 /* tabulated fractional phases */
+#define DSP_KH_MAX  64   /* largest interpolation kernel half-width (input samples) */
+#define DSP_KPHASES 512  /* tabulated fractional phases */
+#define DSP_KRESP   2048 /* frequency response points from 0 to the input Nyquist frequency */
 
-/* Tabulated Kaiser-windowed sinc for fractional-delay interpolation: row p (0..DSP_KPHASES)
- * holds the 2*DSP_KH weights for a fractional offset p / DSP_KPHASES, normalised to unit DC
- * gain (computed in double, stored as float). Built once (thread-safe). */
-const float *dsp__kernel_table(void);
+/* A Kaiser-windowed sinc for fractional-delay interpolation (resampling onto the window grid).
+ * Zero-phase, so its frequency response is real and, being known, is divided out of the
+ * harmonic DFT bins (stream.c). */
+typedef struct {
+    int kh;             /* half-width: 2 kh taps */
+    double cutoff;      /* sinc cut-off, fraction of the input Nyquist frequency */
+    double beta;        /* Kaiser window parameter */
+    double reach;       /* harmonic orders are reported up to this fraction of Nyquist (stream.c) */
+    const float *tab;   /* row p (0..DSP_KPHASES): the 2 kh weights for a fractional offset
+                         * p / DSP_KPHASES, normalised to unit DC gain (double, stored as float) */
+    const double *resp; /* response at nu = i / DSP_KRESP of Nyquist, i = 0..DSP_KRESP */
+} dsp_kernel_t;
+
+enum { DSP_KERNEL_SHORT = 0, DSP_KERNEL_LONG = 1 };
+
+/* The kernel `which` (DSP_KERNEL_*), built on first use (thread-safe). */
+const dsp_kernel_t *dsp__kernel(int which);
+
+/* The kernel's response at `nu` (fraction of the input Nyquist frequency, 0..1), interpolated
+ * linearly in the table (the response is smooth on the table's 1/2048 scale). */
+double dsp__kernel_resp(const dsp_kernel_t *k, double nu);
 
 /* Designs a linear-phase low-pass FIR for decimation from `fs_in` to `fs_in / decim`: passband
  * to `pass_hz`, stopband from fs_out - pass_hz (the band that folds onto the passband), at least

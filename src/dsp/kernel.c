@@ -2,6 +2,7 @@
  * linear phase (no delay distortion of phasor angles) and a stopband that is easy to state. */
 #include "dsp/internal.h"
 
+#include <complex.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -35,37 +36,94 @@ static double sinc(double x)
     return sin(M_PI * x) / (M_PI * x);
 }
 
-static float table[(DSP_KPHASES + 1) * 2 * DSP_KH];
+/* Two kernels, chosen per stream by its (decimated) sample rate:
+ *
+ * SHORT, 16 taps, cut-off 0.92 of the input Nyquist frequency, beta 8.6: flat to 1e-3 up to 0.6
+ * of Nyquist and to 1 % up to 0.66; 2.4 % down at 0.7, 15 % at 0.8. Used from 9.6 kS/s up, where
+ * 0.66 of Nyquist already holds the 50th harmonic at 60 Hz + 5 % (4-30 5.8).
+ *
+ * LONG, 128 taps, cut-off 0.99, beta 6.5 (flat to 1e-5 up to 0.95 of Nyquist, stopband below
+ * -60 dB): used below that rate, where the harmonic orders would otherwise end at 0.66 of
+ * Nyquist (order 25 at 4 kS/s, 50 Hz). Resampling a tone at nu (fraction of Nyquist) onto the
+ * window grid passes it with the gain H(nu) of the kernel's continuous frequency response and
+ * lets through its image at 2 - nu with H(2 - nu); on the grid the image lands N (1 - f0/f) bins
+ * away. H is known, so the harmonic bins are divided by it; what cannot be divided out is the
+ * image, so the reach is where the image stays small next to the tone: at nu = 0.975 H = 0.88
+ * and the image is 0.04 % of the tone, at 0.98 H = 0.78 and 0.35 %, at 0.985 H = 0.65 and 2.5 %,
+ * at 0.99 H = 0.5 and 10 %. The image of a tone near the reach falls into the tone's own group
+ * only within 0.3 Hz of nominal (at 4 kS/s, 50 Hz), where nu <= 0.981 and the image is below
+ * 1 % (and in another bin, so it adds in quadrature, except within 0.06 Hz of nominal). So orders
+ * are reported up to 0.985 of Nyquist: 39 at 4 kS/s and 50 Hz while f <= 50.5 Hz. Cost: 8 times the
+ * multiply-adds of the short kernel per resampled point. */
+static const struct {
+    int kh;
+    double cutoff, beta, reach;
+} specs[2] = {{8, 0.92, 8.6, 0.66}, {64, 0.99, 6.5, 0.985}};
+
+static float tab_short[(DSP_KPHASES + 1) * 2 * 8];
+static float tab_long[(DSP_KPHASES + 1) * 2 * DSP_KH_MAX];
+static double resp_tab[2][DSP_KRESP + 1];
+static dsp_kernel_t kernels[2];
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
-/* The kernel is flat to 1e-3 up to 0.6 of the input Nyquist frequency and to 1 % up to 0.66;
- * it is 2.4 % down at 0.7 and 15 % at 0.8 (the analysis reports harmonic orders only inside the
- * 1 % band, see stream.c). Content above is attenuated (terminals filter before sampling, and the
- * decimator does for high rates). The cut-off slightly below Nyquist keeps the short kernel's
- * transition band away from it. */
-#define KERNEL_CUTOFF 0.92
-#define KERNEL_BETA   8.6
-
-static void build_table(void)
+static void build_one(int which, float *table)
 {
+    int kh = specs[which].kh;
+    double fc = specs[which].cutoff, beta = specs[which].beta;
+    double row[2 * DSP_KH_MAX];
     for (int p = 0; p <= DSP_KPHASES; p++) {
-        double frac = (double)p / DSP_KPHASES;
-        double row[2 * DSP_KH], sum = 0;
-        /* Tap k (0..2KH-1) weighs input sample i + k - KH + 1 for output at i + frac. */
-        for (int k = 0; k < 2 * DSP_KH; k++) {
-            double t = (double)(k - DSP_KH + 1) - frac;
-            row[k] = KERNEL_CUTOFF * sinc(KERNEL_CUTOFF * t) * kaiser(t, DSP_KH, KERNEL_BETA);
+        double frac = (double)p / DSP_KPHASES, sum = 0;
+        /* Tap k (0..2kh-1) weighs input sample i + k - kh + 1 for output at i + frac. */
+        for (int k = 0; k < 2 * kh; k++) {
+            double t = (double)(k - kh + 1) - frac;
+            row[k] = fc * sinc(fc * t) * kaiser(t, kh, beta);
             sum += row[k];
         }
-        for (int k = 0; k < 2 * DSP_KH; k++)
-            table[(size_t)p * 2 * DSP_KH + (size_t)k] = (float)(row[k] / sum);
+        for (int k = 0; k < 2 * kh; k++)
+            table[(size_t)p * 2 * kh + (size_t)k] = (float)(row[k] / sum);
     }
+    /* Response H(nu pi) = integral of h(t) cos(nu pi t) dt, as the Riemann sum over the table
+     * (every 4th phase: a 1/128-sample step, whose aliases lie far in the stopband). Each point
+     * t contributes to every nu through a rotation, so building it costs 2049 complex
+     * multiplications per point. */
+    double *resp = resp_tab[which];
+    const int step = 4, nph = DSP_KPHASES / step;
+    for (int i = 0; i <= DSP_KRESP; i++)
+        resp[i] = 0;
+    for (int p = 0; p < DSP_KPHASES; p += step)
+        for (int k = 0; k < 2 * kh; k++) {
+            double t = (double)(k - kh + 1) - (double)p / DSP_KPHASES;
+            double h = table[(size_t)p * 2 * kh + (size_t)k] / (double)nph;
+            double complex z = 1, r = cexp(I * M_PI * t / DSP_KRESP);
+            for (int i = 0; i <= DSP_KRESP; i++) {
+                resp[i] += h * creal(z);
+                z *= r;
+            }
+        }
+    kernels[which] = (dsp_kernel_t){kh, fc, beta, specs[which].reach, table, resp};
 }
 
-const float *dsp__kernel_table(void)
+static void build_tables(void)
 {
-    pthread_once(&table_once, build_table);
-    return table;
+    build_one(DSP_KERNEL_SHORT, tab_short);
+    build_one(DSP_KERNEL_LONG, tab_long);
+}
+
+const dsp_kernel_t *dsp__kernel(int which)
+{
+    pthread_once(&table_once, build_tables);
+    return &kernels[which == DSP_KERNEL_LONG];
+}
+
+double dsp__kernel_resp(const dsp_kernel_t *k, double nu)
+{
+    double x = nu * DSP_KRESP;
+    if (!(x > 0))
+        return k->resp[0];
+    if (x >= DSP_KRESP)
+        return k->resp[DSP_KRESP];
+    int i = (int)x;
+    return k->resp[i] + (x - i) * (k->resp[i + 1] - k->resp[i]);
 }
 
 int dsp__design_decimator(double fs_in, int decim, double pass_hz, double **taps)

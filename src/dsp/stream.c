@@ -10,17 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NS          1000000000LL
-#define TEN_MIN_NS  (600 * NS)
-#define TWO_H_NS    (7200 * NS)
-#define TEN_S_NS    (10 * NS)
-#define CHUNK       256 /* input sample sets appended between checks for complete windows */
-#define FMIN_REL    0.8 /* tracker range: 0.8..1.2 x nominal (40-60 Hz at 50 Hz) */
-#define FMAX_REL    1.2
-#define FINE_TOL    5e-5 /* window length within 0.005 % of C cycles (4-7 asks 0.03 %) */
-#define COARSE_TOL  2e-3 /* switch from the per-cycle to the half-window estimator */
-#define MAX_ITER    8
-#define KERNEL_FLAT 0.66 /* fraction of Nyquist where the kernel's error stays below 1 % */
+#define NS         1000000000LL
+#define TEN_MIN_NS (600 * NS)
+#define TWO_H_NS   (7200 * NS)
+#define TEN_S_NS   (10 * NS)
+#define CHUNK      256 /* input sample sets appended between checks for complete windows */
+#define FMIN_REL   0.8 /* tracker range: 0.8..1.2 x nominal (40-60 Hz at 50 Hz) */
+#define FMAX_REL   1.2
+#define FINE_TOL   5e-5 /* window length within 0.005 % of C cycles (4-7 asks 0.03 %) */
+#define COARSE_TOL 2e-3 /* switch from the per-cycle to the half-window estimator */
+#define MAX_ITER   8
+/* Harmonic angles are reported for orders whose bin holds at least this fraction of the
+ * fundamental (0.01 %: below it the angle is that of noise or leakage). */
+#define HANG_FLOOR 1e-4
 
 struct dsp_stream {
     dsp_config_t cfg;
@@ -53,7 +55,11 @@ struct dsp_stream {
     int64_t tref_last;
     uint64_t nwin;
 
-    int hmax_cap;                   /* highest harmonic order the interpolator passes within 1 % */
+    const dsp_kernel_t *kern;       /* interpolation kernel (kernel.c: short or long) */
+    double reach_hz;                /* harmonic orders are reported up to this frequency */
+    double f_grid;                  /* this window's grid frequency: C cycles = N points */
+    int hmax_win;                   /* highest harmonic order reported in this window */
+    double *kcomp;                  /* N/2 + 1: 1 / |H|^2 of the kernel per DFT bin, this window */
     int vabc[3], iabc[3], in_ch;    /* channel index per phase, -1 if absent */
     int refch[3], nref, ref_posseq; /* frequency reference channels */
     int evch[DSP_MAX_CH], nev;      /* channels watched for voltage events */
@@ -65,7 +71,13 @@ struct dsp_stream {
     double *kc, *ks;                 /* cos/sin(2 pi m / M), m = 0..M-1 */
     double complex fund[DSP_MAX_CH]; /* fundamental RMS phasors, UTC-referenced, this window */
     double prev_half[DSP_MAX_CH];
-    double dcv[DSP_MAX_CH]; /* this window's DC per channel when dc_removal is on */
+    /* DC removal (dc_removal): the offset removed is a slow average of window means, not the
+     * window's own mean (see dc_track). */
+    double dcv[DSP_MAX_CH];     /* this window's mean (before removal) */
+    double dc_est[DSP_MAX_CH];  /* tracked offset per channel */
+    uint32_t dc_n[DSP_MAX_CH];  /* window means accepted so far (0: not initialised) */
+    double dc_pend[DSP_MAX_CH]; /* previous window's mean, accepted once its successor is clean */
+    int dc_pend_ok[DSP_MAX_CH]; /* the previous window was clean for this channel */
 
     dsp_events_t ev;
     dsp_acc_t a3, a10, a2h;
@@ -139,8 +151,8 @@ static double time_pos(const dsp_stream_t *s, int64_t t)
 }
 
 /* Each channel's ring has RING_GUARD extra slots mirroring its first slots, so that the
- * interpolation kernel reads 2*DSP_KH consecutive floats without a wrap test. */
-#define RING_GUARD (2 * DSP_KH)
+ * interpolation kernel reads 2 kh consecutive floats without a wrap test. */
+#define RING_GUARD (2 * DSP_KH_MAX)
 
 static float *ring_ch(const dsp_stream_t *s, int c)
 {
@@ -285,16 +297,20 @@ int dsp_stream_new(const dsp_config_t *cfg, const dsp_sink_t *sink, dsp_stream_t
         n++;
     s->N = n;
     s->M = n / s->C;
-    /* Harmonic orders: up to 50 (4-30 5.8), and only while h x 1.05 f0 (the top of the 4-7
-     * frequency range) stays in the interpolation kernel's flat band, 0.66 of the input Nyquist
-     * frequency (< 1 % error; beyond it the 16-tap kernel rolls off). 4 kS/s: 25 at 50 Hz, 20 at
-     * 60 Hz; 1.6 kS/s: 10 / 8; 6.4 kS/s and up: 50. */
-    s->hmax_cap = (int)floor(KERNEL_FLAT * s->fs / 2 / (1.05 * s->f0));
-    if (s->hmax_cap > DSP_MAX_H)
-        s->hmax_cap = DSP_MAX_H;
+    /* Interpolation kernel and harmonic reach (kernel.c). The short kernel is flat to 1 % up to
+     * 0.66 of the input Nyquist frequency, which holds the 50th order at f0 + 5 % (4-30 5.8)
+     * from 7.96 kS/s (50 Hz) / 9.55 kS/s (60 Hz). Below, the long kernel, whose known response
+     * is divided out of the harmonic bins, reaches 0.985 of Nyquist: orders are reported per
+     * window while h f <= reach (39 at 4 kS/s, 50 Hz, up to 50.5 Hz). After decimation the
+     * decimator's passband (3 kHz) bounds the reach as well. */
+    int short_ok = floor(0.66 * s->fs / 2 / (1.05 * s->f0)) >= DSP_MAX_H;
+    s->kern = dsp__kernel(short_ok ? DSP_KERNEL_SHORT : DSP_KERNEL_LONG);
+    s->reach_hz = s->kern->reach * s->fs / 2;
+    if (s->decim > 1 && s->reach_hz > 50.0 * 60)
+        s->reach_hz = 50.0 * 60;
 
     double lmax = s->C * s->fs / (FMIN_REL * s->f0);
-    uint64_t need = (uint64_t)(lmax * 1.3) + 4 * DSP_KH + CHUNK + 16;
+    uint64_t need = (uint64_t)(lmax * 1.3) + 4 * (uint64_t)s->kern->kh + CHUNK + 16;
     s->cap = 1;
     while (s->cap < need)
         s->cap <<= 1;
@@ -305,6 +321,7 @@ int dsp_stream_new(const dsp_config_t *cfg, const dsp_sink_t *sink, dsp_stream_t
         s->x[c] = fftw_alloc_real((size_t)s->N);
     s->tmp = fftw_alloc_real((size_t)s->N);
     s->spec = fftw_alloc_complex((size_t)s->N / 2 + 1);
+    s->kcomp = dsp__malloc(sizeof(double) * ((size_t)s->N / 2 + 1));
     s->kc = dsp__malloc(sizeof(double) * (size_t)s->M);
     s->ks = dsp__malloc(sizeof(double) * (size_t)s->M);
     for (int m = 0; m < s->M; m++) {
@@ -317,7 +334,6 @@ int dsp_stream_new(const dsp_config_t *cfg, const dsp_sink_t *sink, dsp_stream_t
         dsp_stream_free(s);
         return GS_ENOMEM;
     }
-    dsp__kernel_table();
     assign_roles(s);
     s->f_hint = s->f0;
     *out = s;
@@ -344,6 +360,7 @@ void dsp_stream_free(dsp_stream_t *s)
         dsp__plan_release(s->plan);
     free(s->kc);
     free(s->ks);
+    free(s->kcomp);
     free(s->ring);
     free(s->dtaps);
     free(s->dhist);
@@ -520,9 +537,10 @@ static void aggregate(dsp_stream_t *s, const dsp_window_t *w)
 static void resample_points(dsp_stream_t *s, const int *chs, int n, double pos, double len,
                             int npoints)
 {
-    const float *tab = dsp__kernel_table();
+    const float *tab = s->kern->tab;
+    const int kh = s->kern->kh, nt = 2 * kh;
     double step = len / s->N;
-    float w[2 * DSP_KH];
+    float w[2 * DSP_KH_MAX];
     for (int m = 0; m < npoints; m++) {
         double p = pos + m * step;
         double ip = floor(p);
@@ -531,19 +549,19 @@ static void resample_points(dsp_stream_t *s, const int *chs, int n, double pos, 
         if (qi >= DSP_KPHASES)
             qi = DSP_KPHASES - 1;
         float qf = (float)(q - qi);
-        const float *r0 = tab + (size_t)qi * 2 * DSP_KH, *r1 = r0 + 2 * DSP_KH;
+        const float *r0 = tab + (size_t)qi * (size_t)nt, *r1 = r0 + nt;
 #pragma omp simd
-        for (int k = 0; k < 2 * DSP_KH; k++)
+        for (int k = 0; k < nt; k++)
             w[k] = r0[k] + qf * (r1[k] - r0[k]);
-        uint64_t base = ((uint64_t)ip - DSP_KH + 1) & s->mask;
+        uint64_t base = ((uint64_t)ip - (uint64_t)kh + 1) & s->mask;
         for (int j = 0; j < n; j++) {
-            /* Single precision: the samples are floats already and 16 products summed in
-             * float keep ~1e-7 relative error, far below the accuracy figures; it lets the
+            /* Single precision: the samples are floats already and 16..128 products summed
+             * in float keep ~1e-6 relative error, far below the accuracy figures; it lets the
              * compiler vectorise the reduction (omp simd, -fopenmp-simd). */
             const float *xp = ring_ch(s, chs[j]) + base;
             float acc = 0;
 #pragma omp simd reduction(+ : acc)
-            for (int k = 0; k < 2 * DSP_KH; k++)
+            for (int k = 0; k < nt; k++)
                 acc += w[k] * xp[k];
             s->x[chs[j]][m] = acc;
         }
@@ -653,13 +671,11 @@ static void channel_results(dsp_stream_t *s, int c, double eps, double ref_phase
 
     /* Harmonic and interharmonic (sub)groups, IEC 61000-4-7 3.2-3.3 (50 Hz: C = 10, 5 Hz bins;
      * 60 Hz: C = 12). e[k] is the mean-square contribution of bin k. */
-    int half = C / 2, nyq = N / 2;
-    int hmax = (nyq - 1 - half) / C;
-    if (hmax > s->hmax_cap)
-        hmax = s->hmax_cap;
+    int half = C / 2, hmax = s->hmax_win;
     r->hmax = hmax;
     double norm = 2.0 / ((double)N * N);
-#define E(k) (norm * (creal(X[k]) * creal(X[k]) + cimag(X[k]) * cimag(X[k])))
+    /* kcomp: the interpolation kernel's known response divided out per bin (kernel.c) */
+#define E(k) (norm * s->kcomp[k] * (creal(X[k]) * creal(X[k]) + cimag(X[k]) * cimag(X[k])))
     r->hg[0] = r->hsg[0] = fabs(r->dc);
     for (int h = 1; h <= hmax; h++) {
         int b = h * C;
@@ -682,6 +698,19 @@ static void channel_results(dsp_stream_t *s, int c, double eps, double ref_phase
         r->ihsg[h] = sqrt(sg);
     }
 #undef E
+    /* Harmonic phase angles relative to the fundamental, phi_h - h phi_1 (dsp.h). Both angles
+     * are read at the window centre, where the kernel of every bin hC (C even) has phase 0; the
+     * residual-frequency term pi h C eps / N of bin hC equals h times that of bin C and cancels,
+     * and so does the UTC reference. */
+    double a1 = carg(X[C]), m1 = cabs(X[C]);
+    r->hang[0] = NAN;
+    r->hang[1] = m1 > 0 ? 0 : NAN;
+    for (int h = 2; h <= hmax; h++) {
+        double mh = cabs(X[h * C]);
+        r->hang[h] = m1 > 0 && mh >= HANG_FLOOR * m1 ? wrap_pi(carg(X[h * C]) - h * a1) : NAN;
+    }
+    for (int h = hmax + 1; h <= DSP_MAX_H; h++)
+        r->hang[h] = NAN;
     for (int h = hmax + 1; h <= DSP_MAX_H; h++)
         r->hg[h] = r->hsg[h] = r->ihg[h] = r->ihsg[h] = 0;
     r->ihg[hmax] = r->ihsg[hmax] = 0;
@@ -843,6 +872,109 @@ static int half_cycle_rms(dsp_stream_t *s, double pos, double len)
     return flagged;
 }
 
+/* The harmonic orders this window reports and the kernel compensation of its DFT bins. Bin k
+ * of the grid (C cycles of f_grid in N points) lies at nu = 2 k f_grid / (C fs) of the input
+ * Nyquist frequency; the resampled signal holds a tone there with the kernel's gain H(nu), so
+ * its power is divided by H^2 (floored at 0.25^2 for the top bins of the highest group, which
+ * hold only interharmonic content near Nyquist). Orders: up to 50 (4-30 5.8), while the group's
+ * bins fit the spectrum, and while h f_grid lies within the kernel's reach. */
+static void harmonic_grid(dsp_stream_t *s, double len)
+{
+    int C = s->C, half = C / 2, nyq = s->N / 2;
+    s->f_grid = C * s->fs / len;
+    int hmax = (nyq - 1 - half) / C;
+    int hr = (int)floor(s->reach_hz / s->f_grid);
+    if (hmax > hr)
+        hmax = hr;
+    if (hmax > DSP_MAX_H)
+        hmax = DSP_MAX_H;
+    if (hmax < 1)
+        hmax = 1;
+    s->hmax_win = hmax;
+    int top = hmax * C + half;
+    if (top > nyq)
+        top = nyq;
+    for (int k = 0; k <= top; k++) {
+        double hk = dsp__kernel_resp(s->kern, 2.0 * k * s->f_grid / (C * s->fs));
+        if (hk < 0.25)
+            hk = 0.25;
+        s->kcomp[k] = 1 / (hk * hk);
+    }
+}
+
+/* ---- DC removal --------------------------------------------------------------------------- */
+
+/* What is removed is the offset of the signal chain (an ADC or sensor offset): constant, or
+ * drifting with temperature over minutes. A window's own mean is that offset only while the
+ * window is stationary: a window holding an event edge holds a partial cycle of a different
+ * amplitude, and its mean is then up to (A_before - A_after) / (pi C) of leftover of that cycle
+ * (2.6 V for an interruption of a 57.7-V phase at 50 Hz), which the window's own subtraction
+ * turned into a residual of ~1 V where the truth was 0.044 V. So the offset removed is an
+ * exponential average of the means of stationary windows with a time constant of DC_TAU_S: an
+ * event cannot move it (its windows are excluded), a genuine change of the offset (a terminal's
+ * recalibration, a DC-coupled sensor's drift, real DC injection that persists) is followed
+ * within a few time constants, and a transient DC component (a decaying fault or inrush offset,
+ * which is part of the true RMS) is not removed. */
+#define DC_TAU_S 5.0 /* time constant of the offset tracker, seconds */
+/* A window whose one-cycle RMS values spread by more than this fraction of their maximum is not
+ * stationary (a change too small to be an event still leaves partial-cycle leftover in its
+ * mean): its mean is not used. */
+#define DC_SPREAD 0.05
+
+/* Subtracts the tracked offset from every channel of the resampled window (before RMS,
+ * Urms(1/2), power and line-to-line values). Until a channel's tracker holds a value (the first
+ * two windows of a stream, or a channel that is never stationary) the window's own mean is
+ * used, as the best estimate available. Records each window's mean in dcv (reported as `dc`). */
+static void dc_remove(dsp_stream_t *s)
+{
+    for (int c = 0; c < s->nch; c++) {
+        double *x = s->x[c], m = 0;
+#pragma omp simd reduction(+ : m)
+        for (int k = 0; k < s->N; k++)
+            m += x[k];
+        m /= s->N;
+        s->dcv[c] = m;
+        double off = s->dc_n[c] > 0 ? s->dc_est[c] : m;
+        s->w.ch[c].dc_removed = off;
+#pragma omp simd
+        for (int k = 0; k < s->N; k++)
+            x[k] -= off;
+    }
+}
+
+/* Feeds the tracker after a window is analysed. A window's mean is accepted when that window
+ * and the next one are both clean: no 4-30 event flag, frequency not held, and the channel's
+ * one-cycle RMS spread within DC_SPREAD. Waiting for the next window catches an edge late in a
+ * window whose threshold crossing is only seen in the next one. The first accepted means are
+ * averaged (1/n) until the time constant's weight takes over, so the tracker starts at once. */
+static void dc_track(dsp_stream_t *s, double len)
+{
+    const dsp_window_t *w = &s->w;
+    int clean = !(w->flags & (DSP_F_EVENT | DSP_F_FREQ_HELD));
+    double alpha = (len / s->fs) / DC_TAU_S;
+    for (int c = 0; c < s->nch; c++) {
+        const dsp_chan_result_t *r = &w->ch[c];
+        int ok = clean && isfinite(s->dcv[c]) &&
+                 r->urms_half_max - r->urms_half_min <= DC_SPREAD * r->urms_half_max;
+        if (ok && s->dc_pend_ok[c]) {
+            double a = 1.0 / ((double)s->dc_n[c] + 1);
+            if (a < alpha)
+                a = alpha;
+            s->dc_est[c] += a * (s->dc_pend[c] - s->dc_est[c]);
+            if (s->dc_n[c] < UINT32_MAX)
+                s->dc_n[c]++;
+        }
+        s->dc_pend[c] = s->dcv[c];
+        s->dc_pend_ok[c] = ok;
+    }
+}
+
+/* The offset to remove from channel c outside a basic window (the tail at a gap). */
+static double dc_offset(const dsp_stream_t *s, int c)
+{
+    return s->dc_n[c] > 0 ? s->dc_est[c] : s->dcv[c];
+}
+
 static void analyse_window(dsp_stream_t *s)
 {
     dsp_window_t *w = &s->w;
@@ -855,12 +987,22 @@ static void analyse_window(dsp_stream_t *s)
      * cycles within FINE_TOL. Far off (acquisition), the per-cycle phase step is unambiguous
      * up to half a cycle; close in, the two half windows give the precise figure. */
     /* The lowest frequency the samples at hand allow (a longer window would read ahead). */
-    double f_avail = s->C * s->fs / ((double)s->nw - DSP_KH - 2 - s->pos);
+    double f_avail = s->C * s->fs / ((double)s->nw - s->kern->kh - 2 - s->pos);
+    /* In steady state the first pass is final (the prediction is within FINE_TOL), so it
+     * resamples every channel at once: one set of kernel weights per point instead of two.
+     * all_fresh: the last pass covered every channel at the current len. */
+    int all[DSP_MAX_CH], all_fresh = 0;
+    for (int c = 0; c < s->nch; c++)
+        all[c] = c;
     for (int it = 0; it < MAX_ITER; it++) {
         if (f < f_avail)
             f = f_avail;
         len = s->C * s->fs / f;
-        resample(s, s->refch, s->nref, s->pos, len);
+        all_fresh = it == 0 && !s->acquiring;
+        if (all_fresh)
+            resample(s, all, s->nch, s->pos, len);
+        else
+            resample(s, s->refch, s->nref, s->pos, len);
         ref_phasors(s, y, &rms_ref);
         double complex h1 = 0, h2 = 0, steps = 0;
         double amp = 0; /* mean per-cycle magnitude: the whole-window sum cancels far off */
@@ -907,14 +1049,11 @@ static void analyse_window(dsp_stream_t *s)
         len = s->C * s->fs / f;
         w->flags |= DSP_F_FREQ_HELD | DSP_F_NO_ROCOF;
         s->acquiring = 1;
-        int all[DSP_MAX_CH];
-        for (int c = 0; c < s->nch; c++)
-            all[c] = c;
         resample(s, all, s->nch, s->pos, len);
     } else {
         s->acquiring = 0;
         int rest[DSP_MAX_CH], n = 0;
-        for (int c = 0; c < s->nch; c++) {
+        for (int c = 0; c < s->nch && !all_fresh; c++) {
             int is_ref = 0;
             for (int r = 0; r < s->nref; r++)
                 is_ref |= s->refch[r] == c;
@@ -925,29 +1064,22 @@ static void analyse_window(dsp_stream_t *s)
             resample(s, rest, n, s->pos, len);
     }
 
+    harmonic_grid(s, len);
     w->t_start_ns = pos_time(s, s->pos);
     w->t_end_ns = pos_time(s, s->pos + len);
     w->t_ref_ns = pos_time(s, s->pos + len / 2);
     w->freq = f_meas;
     double ref_phase = utc_ref_phase(w->t_ref_ns, s->f0);
 
-    if (s->cfg.dc_removal) {
-        for (int c = 0; c < s->nch; c++) {
-            double *x = s->x[c], m = 0;
-#pragma omp simd reduction(+ : m)
-            for (int k = 0; k < s->N; k++)
-                m += x[k];
-            m /= s->N;
-            s->dcv[c] = m;
-            for (int k = 0; k < s->N; k++)
-                x[k] -= m;
-        }
-    }
+    if (s->cfg.dc_removal)
+        dc_remove(s);
     if (half_cycle_rms(s, s->pos, len))
         w->flags |= DSP_F_EVENT;
     for (int c = 0; c < s->nch; c++)
         channel_results(s, c, f_meas / f - 1, ref_phase);
     three_phase(s);
+    if (s->cfg.dc_removal)
+        dc_track(s, len);
 
     if (!held && s->have_last && w->t_ref_ns > s->tref_last) {
         w->rocof = (f_meas - s->f_last) / ((double)(w->t_ref_ns - s->tref_last) / 1e9);
@@ -1001,7 +1133,7 @@ static void process_ready(dsp_stream_t *s)
     for (;;) {
         double margin = s->acquiring ? 1.0 / FMIN_REL - 1 + 0.05 : 0.03;
         double len = s->C * s->fs / s->f_hint;
-        double need = s->pos + len * (1 + margin) + DSP_KH + 2;
+        double need = s->pos + len * (1 + margin) + s->kern->kh + 2;
         if ((double)s->nw < need)
             break;
         analyse_window(s);
@@ -1018,7 +1150,7 @@ static void tail_events(dsp_stream_t *s)
     if (s->nev == 0 || !s->have_last || !s->have_prev_half)
         return;
     double len = s->C * s->fs / s->f_last; /* a full window's span, for the grid step */
-    double avail = (double)s->nw - DSP_KH - 2 - s->pos;
+    double avail = (double)s->nw - s->kern->kh - 2 - s->pos;
     int H = s->M / 2;
     double half_len = len / (2 * s->C);
     int nh = avail > 0 ? (int)floor(avail / half_len) : 0;
@@ -1027,6 +1159,12 @@ static void tail_events(dsp_stream_t *s)
     if (nh < 1)
         return;
     resample_points(s, s->evch, s->nev, s->pos, len, nh * H);
+    if (s->cfg.dc_removal) /* the same definition as inside the windows */
+        for (int k = 0; k < s->nev; k++) {
+            double *x = s->x[s->evch[k]], off = dc_offset(s, s->evch[k]);
+            for (int m = 0; m < nh * H; m++)
+                x[m] -= off;
+        }
     double u[DSP_MAX_CH], hs_prev[DSP_MAX_CH];
     for (int k = 0; k < s->nev; k++)
         hs_prev[k] = s->prev_half[s->evch[k]];
@@ -1067,12 +1205,16 @@ static void start_segment(dsp_stream_t *s, int64_t t0)
     s->nin = 0;
     s->din = 0;
     s->nw = 0;
-    s->pos = DSP_KH; /* the kernel reaches DSP_KH - 1 samples back */
+    s->pos = s->kern->kh; /* the kernel reaches kh - 1 samples back */
     s->off = s->decim > 1 ? (uint64_t)(s->ndtaps - 1) / 2 : 0;
     s->acquiring = 1;
     s->resync_next = 0;
     s->have_last = 0;
     s->have_prev_half = 0;
+    /* The offset tracker keeps its value across a gap (it belongs to the terminal's hardware),
+     * but the window before the gap is not adjacent to the next one. */
+    for (int c = 0; c < s->nch; c++)
+        s->dc_pend_ok[c] = 0;
     /* time jumps back after a gap: do not keep skipping "already counted" 10-s time */
     s->f10_covered = INT64_MIN;
     if (s->decim > 1)

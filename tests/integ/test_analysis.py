@@ -55,6 +55,11 @@ def main():
                 check(abs(chans[ph]["rms"] / UDIN - 1) < 0.05, "%s rms near nominal: %r"
                       % (ph, chans[ph]["rms"]))
             check("voltage_sequence" in latest, "three-phase values present")
+            ua = chans["Ua"]
+            check(len(ua["harmonic_angles_deg"]) == len(ua["harmonic_groups"])
+                  and ua["harmonic_angles_deg"][1] == 0, "harmonic angles beside the groups: %r"
+                  % ua["harmonic_angles_deg"][:8])
+            check(isinstance(ua["dc_removed"], (int, float)), "removed DC offset reported")
             code, term = srv.json("/api/v1/terminals/A0001")
             check(code == 200 and term.get("latest") and term["declared_voltage"] == UDIN,
                   "terminal resource carries latest values and the declared voltage")

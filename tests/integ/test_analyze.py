@@ -139,6 +139,11 @@ def check_results(label, recs, tol_rms):
             h = ch[name]["harmonic_groups"]
             check(abs(h[5] / h[1] - H5) < H5 * 0.05, "%s: 5th harmonic group %.4f" % (label,
                                                                                       h[5] / h[1]))
+            # phi_5 - 5 phi_1 of cos(th) + H5 cos(5 th) is 0 on every phase; no angle for the
+            # orders not present, none for DC, 0 for the fundamental
+            a = ch[name]["harmonic_angles_deg"]
+            check(len(a) == len(h) and a[0] is None and a[1] == 0 and a[2] is None
+                  and abs(a[5]) < 0.5, "%s: %s harmonic angles %r" % (label, name, a[:8]))
         p = w["power"]
         check(abs(p["pf"] - math.cos(math.radians(30)) / math.sqrt(1 + H5 * H5)) < 0.01,
               "%s: total PF %.4f" % (label, p["pf"]))
