@@ -265,8 +265,8 @@ const char *dsp_agg_name(int kind);
  * Method (docs/dsp.md): quadrature demodulation at nominal frequency, a Hamming-windowed sinc
  * low-pass (Annex C M class) evaluated at the report time, compensation of the filter's
  * response at the measured frequency deviation (and of the fundamental's negative-frequency
- * image), frequency and ROCOF from the positive-sequence phase by central differences over one
- * nominal cycle. A report is made when its whole span has arrived: latency
+ * image), frequency and ROCOF from the positive-sequence phase by central differences over
+ * 1/rate. A report is made when its whole span has arrived: latency
  * dsp_pmu_latency() after the report time. No report spans a gap or missing samples. */
 
 enum {
@@ -332,7 +332,7 @@ int dsp_pmu_push(dsp_pmu_t *p, int64_t t0_ns, int fmt, const void *samples, size
 void dsp_pmu_flush(dsp_pmu_t *p);
 
 /* Time from a report's time to the arrival of the last sample it needs (s): half the filter
- * span plus one nominal cycle. The reporting latency of C37.118.1 5.6.1 adds the transport of
+ * span plus 1/rate. The reporting latency of C37.118.1 5.6.1 adds the transport of
  * the terminal's blocks. */
 double dsp_pmu_latency(const dsp_pmu_t *p);
 

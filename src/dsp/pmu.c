@@ -13,22 +13,25 @@
 #include <string.h>
 
 #define NS 1000000000LL
+/* Largest ROCOF taken as a ramp in the compensation (Hz/s): beyond it (a phase step seen by
+ * the differences) compensating a chirp would only add error. */
+#define MAX_ROCOF 20.0
 
 /* Filter per reporting rate (C37.118.1-2011 Annex C: Hamming-windowed sinc; the standard's
  * Table C.1 values were not available here, so the parameters were designed from the clauses'
  * requirements, see docs/dsp.md): ffr = cut-off (-6 dB) in Hz, span = window length in s.
  * Chosen so that the response is >= 0.90 at the edge of the M-class range min(Fs/5, 5 Hz)
  * (modulation and off-nominal passband, 5.5.6/5.5.8), <= 0.05 at Fs/2 (the out-of-band band of
- * 5.5.5, 10 % interference then stays below 0.5 % TVE), and half the span plus one cycle stays
- * inside the M-class latency of 5/Fs (5.6.1, Table 12). */
+ * 5.5.5, 10 % interference then stays below 0.5 % TVE), and half the span plus the frequency
+ * step 1/Fs stays inside the M-class latency of 5/Fs (5.6.1, Table 12). */
 typedef struct {
     int rate;
     double ffr, span;
 } design_t;
 
 static const design_t DESIGNS[] = {
-    {10, 3.55, 0.79}, {12, 4.25, 0.67}, {15, 5.35, 0.54}, {20, 7.15, 0.41},
-    {25, 8.95, 0.33}, {30, 9.50, 0.25}, {50, 15.0, 0.12}, {60, 15.0, 0.10},
+    {10, 3.50, 0.79}, {12, 4.15, 0.65}, {15, 5.25, 0.52}, {20, 6.75, 0.38},
+    {25, 8.50, 0.30}, {30, 9.25, 0.25}, {50, 13.0, 0.12}, {60, 15.0, 0.10},
 };
 
 struct dsp_pmu {
@@ -38,7 +41,7 @@ struct dsp_pmu {
     int f0;
     double fs, ts;  /* input rate, sample period (s) */
     double ffr, hw; /* cut-off (Hz), half span (s) */
-    double h;       /* frequency difference step: one nominal cycle (s) */
+    double h;       /* frequency difference step: 1/Fs, a whole number of nominal cycles (s) */
 
     int nsig;               /* channels reported (kind voltage or current) */
     int sigch[DSP_MAX_CH];  /* their channel numbers */
@@ -58,6 +61,7 @@ struct dsp_pmu {
     int64_t k_due;      /* sample whose arrival completes the next report's span */
     int first_report;   /* the next report is the first of the segment */
     double delta;       /* last frequency deviation (Hz) */
+    double rocof;       /* last ROCOF used in the compensation (Hz/s) */
     double ref_peak;    /* decaying peak of the reference magnitude */
     uint64_t restarts;
 
@@ -127,7 +131,11 @@ int dsp_pmu_new(const dsp_config_t *cfg, int rate, const dsp_pmu_sink_t *sink, d
     p->ts = 1.0 / p->fs;
     p->ffr = d->ffr;
     p->hw = d->span / 2;
-    p->h = 1.0 / p->f0;
+    /* 1/Fs: an integer number of nominal cycles for every rate of Table 1, so ripple at
+     * multiples of f0 (harmonics demodulated to (n-1) f0) cancels in the differences, and the
+     * first difference has a null at Fs/2 from the fundamental, where out-of-band
+     * interference begins (5.5.5): it would otherwise dominate FE. */
+    p->h = 1.0 / rate;
     for (int i = 0; i < 3; i++)
         p->vabc[i] = p->iabc[i] = -1;
     p->refsig = -1;
@@ -214,6 +222,7 @@ static void start_segment(dsp_pmu_t *p, int64_t t0_ns)
     p->k_unsync = -1;
     p->first_report = 1;
     p->delta = 0;
+    p->rocof = 0;
     p->ref_peak = 0;
     /* First report: the first grid time whose whole span lies after the segment start, so no
      * report mixes samples from before a gap with samples after it (C37.118.1 4.3). */
@@ -276,19 +285,25 @@ static void make_span(const dsp_pmu_t *p, long double t, double *wbuf, span_t *s
     kernel(p, sp->u0, sp->n, wbuf);
 }
 
-/* Response of the span's filter to e^{j 2 pi delta u} (W1) and to the negative-frequency image
- * of the fundamental, e^{-j 2 pi delta u} e^{-j 2 w0 t_k} (W2, relative to the image's phasor
- * at the evaluation time). */
-static void responses(const dsp_pmu_t *p, const span_t *sp, double delta,
+/* Response of the span's filter to the fundamental's phasor trajectory around the evaluation
+ * time, e^{j (2 pi delta u + pi rocof u^2)} (W1: off-nominal frequency and its ramp, so that a
+ * C37.118.1 5.5.9 ramp is compensated too), and to its negative-frequency image,
+ * conj(that) e^{-j 2 w0 t_k} (W2). */
+static void responses(const dsp_pmu_t *p, const span_t *sp, double delta, double rocof,
                       double complex *w1, double complex *w2)
 {
-    double complex r = cexp(I * 2 * M_PI * delta * p->ts), z = cexp(I * 2 * M_PI * delta * sp->u0);
+    double ts = p->ts, u0 = sp->u0;
+    /* z_i = e^{j phi(u_i)}; z_{i+1} = z_i r_i with r_{i+1} = r_i e^{j 2 pi rocof ts^2} */
+    double complex z = cexp(I * (2 * M_PI * delta * u0 + M_PI * rocof * u0 * u0));
+    double complex r = cexp(I * (2 * M_PI * delta * ts + M_PI * rocof * (2 * u0 * ts + ts * ts)));
+    double complex rr = cexp(I * 2 * M_PI * rocof * ts * ts);
     double complex a1 = 0, a2 = 0;
     for (int i = 0; i < sp->n; i++) {
         double complex o = p->osc[(sp->k0 + i) % p->cap];
         a1 += sp->w[i] * z;
         a2 += sp->w[i] * conj(z) * o * o;
         z *= r;
+        r *= rr;
     }
     /* d_k = X(t_k) + conj(X(t_k)) e^{-j 2 w0 t_k}, and in steady state X(t_k) = X(t)
      * e^{j 2 pi delta u_k}: y = X(t) a1 + conj(X(t)) a2, with e^{-j 2 w0 t_k} = osc_k^2. */
@@ -329,8 +344,7 @@ static double wrap(double a)
 
 static const double complex A120 = -0.5 + 0.86602540378443864676 * I; /* e^{j 2 pi / 3} */
 
-/* Frequency and ROCOF from the phase at t - h, t, t + h (central differences; h = one nominal
- * cycle, so ripple at multiples of f0, harmonics demodulated to (n-1) f0, cancels). */
+/* Frequency and ROCOF from the phase at t - h, t, t + h (central differences, h = 1/Fs). */
 static void freq_of(const dsp_pmu_t *p, const double complex x[3], double *f, double *r)
 {
     double d0 = wrap(carg(x[1]) - carg(x[0])), d1 = wrap(carg(x[2]) - carg(x[1]));
@@ -361,13 +375,13 @@ static void report(dsp_pmu_t *p)
     /* The frequency deviation for the compensation comes from the reference (positive-
      * sequence voltage, else the first voltage channel), refined up to three times starting
      * from the last report's value (0 after a restart). */
-    double delta = p->delta;
+    double delta = p->delta, rocof = p->rocof;
     double complex x[3][DSP_MAX_CH], ref[3];
     int held = 0;
     for (int it = 0; it < 3; it++) {
         for (int e = 0; e < 3; e++) {
             double complex w1, w2;
-            responses(p, &sp[e], delta, &w1, &w2);
+            responses(p, &sp[e], delta, rocof, &w1, &w2);
             for (int s = 0; s < p->nsig; s++)
                 x[e][s] = solve(y[e][s], w1, w2);
             ref[e] = v3 ? posseq(x[e][p->vabc[0]], x[e][p->vabc[1]], x[e][p->vabc[2]])
@@ -386,8 +400,11 @@ static void report(dsp_pmu_t *p)
         double nd = f - p->f0;
         if (fabs(nd) > 0.2 * p->f0) /* outside any plausible range: do not chase it */
             nd = nd > 0 ? 0.2 * p->f0 : -0.2 * p->f0;
-        int done = fabs(nd - delta) < 1e-6;
+        if (!isfinite(rc) || fabs(rc) > MAX_ROCOF)
+            rc = 0; /* a step, not a ramp: no chirp compensation */
+        int done = fabs(nd - delta) < 1e-6 && fabs(rc - rocof) < 1e-4;
         delta = nd;
+        rocof = rc;
         if (done)
             break;
     }
@@ -395,13 +412,14 @@ static void report(dsp_pmu_t *p)
         /* the final compensation with the refined deviation */
         for (int e = 0; e < 3; e++) {
             double complex w1, w2;
-            responses(p, &sp[e], delta, &w1, &w2);
+            responses(p, &sp[e], delta, rocof, &w1, &w2);
             for (int s = 0; s < p->nsig; s++)
                 x[e][s] = solve(y[e][s], w1, w2);
             ref[e] = v3 ? posseq(x[e][p->vabc[0]], x[e][p->vabc[1]], x[e][p->vabc[2]])
                         : x[e][p->refsig];
         }
         p->delta = delta;
+        p->rocof = rocof;
     }
 
     r->t_ns = p->rep_sec * NS + ((int64_t)p->rep_idx * NS + p->rate / 2) / p->rate;
