@@ -48,7 +48,7 @@ struct dsp_pmu {
     int vabc[3], iabc[3];   /* index into sig[] per phase, -1 if absent */
     int refsig;             /* frequency reference when no three-phase voltage: index or -1 */
     float *ring;            /* [cap][nsig] complex (2 floats): sqrt2 x e^{-j w0 t} */
-    double complex *osc;    /* [cap] e^{-j w0 t} per sample */
+    double complex *osc2;   /* [cap] e^{-j 2 w0 t} per sample (the image's demodulation) */
     int64_t cap;
 
     /* segment: sample k (from 0) was taken at t0 + k ts */
@@ -62,6 +62,7 @@ struct dsp_pmu {
     int first_report;   /* the next report is the first of the segment */
     double delta;       /* last frequency deviation (Hz) */
     double rocof;       /* last ROCOF used in the compensation (Hz/s) */
+    double complex osc_cur; /* e^{-j w0 t} of sample k_next - 1 */
     double ref_peak;    /* decaying peak of the reference magnitude */
     uint64_t restarts;
 
@@ -163,7 +164,7 @@ int dsp_pmu_new(const dsp_config_t *cfg, int rate, const dsp_pmu_sink_t *sink, d
     /* The span of one report: the filter (2 hw) around each of t - h, t, t + h, plus slack. */
     p->cap = (int64_t)ceil((2 * p->hw + 2 * p->h) * p->fs) + 8;
     p->ring = dsp__calloc((size_t)p->cap * (size_t)p->nsig * 2, sizeof(float));
-    p->osc = dsp__calloc((size_t)p->cap, sizeof(double complex));
+    p->osc2 = dsp__calloc((size_t)p->cap, sizeof(double complex));
     p->w = dsp__calloc((size_t)p->cap * 3, sizeof(double));
     *out = p;
     return 0;
@@ -174,7 +175,7 @@ void dsp_pmu_free(dsp_pmu_t *p)
     if (!p)
         return;
     free(p->ring);
-    free(p->osc);
+    free(p->osc2);
     free(p->w);
     free(p);
 }
@@ -265,12 +266,6 @@ typedef struct {
     double *w;
 } span_t;
 
-static double complex ring_at(const dsp_pmu_t *p, int64_t k, int s)
-{
-    const float *v = p->ring + ((size_t)(k % p->cap) * (size_t)p->nsig + (size_t)s) * 2;
-    return v[0] + I * v[1];
-}
-
 /* The span of samples within hw of time t (relative to t0, seconds). */
 static void make_span(const dsp_pmu_t *p, long double t, double *wbuf, span_t *sp)
 {
@@ -298,12 +293,20 @@ static void responses(const dsp_pmu_t *p, const span_t *sp, double delta, double
     double complex r = cexp(I * (2 * M_PI * delta * ts + M_PI * rocof * (2 * u0 * ts + ts * ts)));
     double complex rr = cexp(I * 2 * M_PI * rocof * ts * ts);
     double complex a1 = 0, a2 = 0;
-    for (int i = 0; i < sp->n; i++) {
-        double complex o = p->osc[(sp->k0 + i) % p->cap];
-        a1 += sp->w[i] * z;
-        a2 += sp->w[i] * conj(z) * o * o;
-        z *= r;
-        r *= rr;
+    int64_t pos = sp->k0 % p->cap;
+    for (int i = 0; i < sp->n;) {
+        /* contiguous run of the ring up to its end: no modulo per tap */
+        int run = (int)(p->cap - pos < sp->n - i ? p->cap - pos : sp->n - i);
+        const double complex *o2 = p->osc2 + pos;
+        const double *w = sp->w + i;
+        for (int j = 0; j < run; j++) {
+            a1 += w[j] * z;
+            a2 += w[j] * conj(z) * o2[j];
+            z *= r;
+            r *= rr;
+        }
+        i += run;
+        pos = 0;
     }
     /* d_k = X(t_k) + conj(X(t_k)) e^{-j 2 w0 t_k}, and in steady state X(t_k) = X(t)
      * e^{j 2 pi delta u_k}: y = X(t) a1 + conj(X(t)) a2, with e^{-j 2 w0 t_k} = osc_k^2. */
@@ -311,16 +314,25 @@ static void responses(const dsp_pmu_t *p, const span_t *sp, double delta, double
     *w2 = a2;
 }
 
-/* The filter output of signal s over a span: sum w_k d_k. */
-static double complex filt(const dsp_pmu_t *p, const span_t *sp, int s)
+/* The filter outputs of every signal over a span: y[s] = sum w_k d_k[s]. Tap-major over the
+ * ring's layout ([k][signal][re, im]), in contiguous runs (no modulo per tap). */
+static void filt(const dsp_pmu_t *p, const span_t *sp, double complex *y)
 {
-    double re = 0, im = 0;
-    for (int i = 0; i < sp->n; i++) {
-        double complex d = ring_at(p, sp->k0 + i, s);
-        re += sp->w[i] * creal(d);
-        im += sp->w[i] * cimag(d);
+    double acc[2 * DSP_MAX_CH] = {0};
+    int m = 2 * p->nsig;
+    int64_t pos = sp->k0 % p->cap;
+    for (int i = 0; i < sp->n;) {
+        int run = (int)(p->cap - pos < sp->n - i ? p->cap - pos : sp->n - i);
+        const float *d = p->ring + (size_t)pos * (size_t)m;
+        const double *w = sp->w + i;
+        for (int t = 0; t < run; t++, d += m)
+            for (int c = 0; c < m; c++)
+                acc[c] += w[t] * d[c];
+        i += run;
+        pos = 0;
     }
-    return re + I * im;
+    for (int c = 0; c < p->nsig; c++)
+        y[c] = acc[2 * c] + I * acc[2 * c + 1];
 }
 
 /* The phasor X at the evaluation time from the filter output y = X W1 + conj(X) W2 (the
@@ -365,8 +377,7 @@ static void report(dsp_pmu_t *p)
     double complex y[3][DSP_MAX_CH];
     for (int e = 0; e < 3; e++) {
         make_span(p, tt[e], p->w + (size_t)e * (size_t)p->cap, &sp[e]);
-        for (int s = 0; s < p->nsig; s++)
-            y[e][s] = filt(p, &sp[e], s);
+        filt(p, &sp[e], y[e]);
     }
     int v3 = p->vabc[0] >= 0 && p->vabc[1] >= 0 && p->vabc[2] >= 0;
     int i3 = p->iabc[0] >= 0 && p->iabc[1] >= 0 && p->iabc[2] >= 0;
@@ -377,7 +388,7 @@ static void report(dsp_pmu_t *p)
      * from the last report's value (0 after a restart). */
     double delta = p->delta, rocof = p->rocof;
     double complex x[3][DSP_MAX_CH], ref[3];
-    int held = 0;
+    int held = 0, converged = 0;
     for (int it = 0; it < 3; it++) {
         for (int e = 0; e < 3; e++) {
             double complex w1, w2;
@@ -402,13 +413,15 @@ static void report(dsp_pmu_t *p)
             nd = nd > 0 ? 0.2 * p->f0 : -0.2 * p->f0;
         if (!isfinite(rc) || fabs(rc) > MAX_ROCOF)
             rc = 0; /* a step, not a ramp: no chirp compensation */
-        int done = fabs(nd - delta) < 1e-6 && fabs(rc - rocof) < 1e-4;
+        /* converged: the phasors just computed used a deviation within 1 uHz and a ROCOF
+         * within 1 mHz/s of the refined ones (effect < 1e-4 % TVE): keep them */
+        converged = fabs(nd - delta) < 1e-6 && fabs(rc - rocof) < 1e-3;
+        if (converged)
+            break;
         delta = nd;
         rocof = rc;
-        if (done)
-            break;
     }
-    if (!held) {
+    if (!held && !converged) {
         /* the final compensation with the refined deviation */
         for (int e = 0; e < 3; e++) {
             double complex w1, w2;
@@ -418,6 +431,8 @@ static void report(dsp_pmu_t *p)
             ref[e] = v3 ? posseq(x[e][p->vabc[0]], x[e][p->vabc[1]], x[e][p->vabc[2]])
                         : x[e][p->refsig];
         }
+    }
+    if (!held) {
         p->delta = delta;
         p->rocof = rocof;
     }
@@ -512,13 +527,21 @@ int dsp_pmu_push(dsp_pmu_t *p, int64_t t0_ns, int fmt, const void *samples, size
         }
     }
     int nch = p->cfg.nchannels;
+    /* The oscillator advances by a constant rotation per sample; it is recomputed exactly
+     * every 256 samples of the segment (whatever the block boundaries, so that the same
+     * samples always give the same reports), so rounding never accumulates. */
+    double complex step = cexp(-I * 2 * M_PI * p->f0 / p->fs);
     for (size_t i = 0; i < nsets; i++) {
         if (!p->in_seg)
             start_segment(p, t0_ns + (int64_t)llround((double)i * 1e9 / p->fs));
         int bad = 0;
         int64_t k = p->k_next;
         float *dst = p->ring + (size_t)(k % p->cap) * (size_t)p->nsig * 2;
-        double complex o = nominal_osc(p, k);
+        if ((k & 255) == 0)
+            p->osc_cur = nominal_osc(p, k);
+        else
+            p->osc_cur *= step;
+        double complex o = p->osc_cur;
         for (int s = 0; s < p->nsig; s++) {
             int c = p->sigch[s];
             double v = sample_at(fmt, samples, i * (size_t)nch + (size_t)c) * p->cfg.ch[c].scale;
@@ -536,7 +559,7 @@ int dsp_pmu_push(dsp_pmu_t *p, int64_t t0_ns, int fmt, const void *samples, size
             p->restarts++;
             continue;
         }
-        p->osc[k % p->cap] = o;
+        p->osc2[k % p->cap] = o * o;
         if (flags & DSP_F_TIME_UNSYNC)
             p->k_unsync = k;
         p->k_next = k + 1;
