@@ -250,7 +250,7 @@ static void on_gap(void *ud, const dsp_gap_t *g)
 
 /* Stores the gathered second as one `phasor` measurement row and hands it (and the last report)
  * to the loop for the API and the live-feed hook. One row per terminal and second keeps the
- * volume bounded: at 10 reports/s and 6 channels about 1.5 KB per terminal-second. */
+ * volume bounded: at 10 reports/s and 6 channels about 1.5-2 KB per terminal-second. */
 static void phasor_emit(tstate_t *t)
 {
     if (t->ph_n == 0)
