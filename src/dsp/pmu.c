@@ -66,7 +66,7 @@ struct dsp_pmu {
     double ref_peak;    /* decaying peak of the reference magnitude */
     uint64_t restarts;
 
-    double *w;          /* [3][span samples] kernel weights per evaluation time */
+    double *w;          /* [4][cap] kernel weights per evaluation time */
 };
 
 /* ---- filter ------------------------------------------------------------------------------------ */
@@ -165,7 +165,7 @@ int dsp_pmu_new(const dsp_config_t *cfg, int rate, const dsp_pmu_sink_t *sink, d
     p->cap = (int64_t)ceil((2 * p->hw + 2 * p->h) * p->fs) + 8;
     p->ring = dsp__calloc((size_t)p->cap * (size_t)p->nsig * 2, sizeof(float));
     p->osc2 = dsp__calloc((size_t)p->cap, sizeof(double complex));
-    p->w = dsp__calloc((size_t)p->cap * 3, sizeof(double));
+    p->w = dsp__calloc((size_t)p->cap * 4, sizeof(double));
     *out = p;
     return 0;
 }
@@ -357,9 +357,15 @@ static double wrap(double a)
 static const double complex A120 = -0.5 + 0.86602540378443864676 * I; /* e^{j 2 pi / 3} */
 
 /* Frequency and ROCOF from the phase at t - h, t, t + h (central differences, h = 1/Fs). */
-static void freq_of(const dsp_pmu_t *p, const double complex x[3], double *f, double *r)
+static void freq_of(const dsp_pmu_t *p, const double complex x[3], double expect, double *f,
+                    double *r)
 {
-    double d0 = wrap(carg(x[1]) - carg(x[0])), d1 = wrap(carg(x[2]) - carg(x[1]));
+    /* Each difference spans 1/Fs: a deviation of Fs/2 (5 Hz at 10/s) turns the phase by pi, so
+     * the differences are unwrapped around the expected turn (the system deviation `expect`,
+     * tracked from report to report and estimated unambiguously at a restart). */
+    double pred = 2 * M_PI * expect * p->h;
+    double d0 = pred + wrap(carg(x[1]) - carg(x[0]) - pred);
+    double d1 = pred + wrap(carg(x[2]) - carg(x[1]) - pred);
     *f = p->f0 + (d0 + d1) / (2 * M_PI * 2 * p->h);
     *r = (d1 - d0) / (2 * M_PI * p->h * p->h);
 }
@@ -389,6 +395,24 @@ static void report(dsp_pmu_t *p)
     double delta = p->delta, rocof = p->rocof;
     double complex x[3][DSP_MAX_CH], ref[3];
     int held = 0, converged = 0;
+    if (p->first_report) {
+        /* No deviation to track yet: a coarse one from the uncompensated reference at t and
+         * t + 1/(4 f0), unambiguous to +-2 f0 and accurate to a few 10 mHz (the image is
+         * attenuated by the filter), enough to unwrap the 1/Fs differences. */
+        span_t sc;
+        double complex yc[DSP_MAX_CH];
+        double hc = 0.25 / p->f0;
+        make_span(p, t + hc, p->w + (size_t)3 * (size_t)p->cap, &sc);
+        filt(p, &sc, yc);
+        double complex a = v3 ? posseq(y[1][p->vabc[0]], y[1][p->vabc[1]], y[1][p->vabc[2]])
+                              : y[1][p->refsig];
+        double complex b = v3 ? posseq(yc[p->vabc[0]], yc[p->vabc[1]], yc[p->vabc[2]])
+                              : yc[p->refsig];
+        if (cabs(a) > 0 && cabs(b) > 0)
+            delta = carg(b / a) / (2 * M_PI * hc);
+        if (!isfinite(delta) || fabs(delta) > 0.2 * p->f0)
+            delta = 0;
+    }
     for (int it = 0; it < 3; it++) {
         for (int e = 0; e < 3; e++) {
             double complex w1, w2;
@@ -407,7 +431,7 @@ static void report(dsp_pmu_t *p)
             p->ref_peak = fmax(m, p->ref_peak * 0.999);
         }
         double f, rc;
-        freq_of(p, ref, &f, &rc);
+        freq_of(p, ref, delta, &f, &rc);
         double nd = f - p->f0;
         if (fabs(nd) > 0.2 * p->f0) /* outside any plausible range: do not chase it */
             nd = nd > 0 ? 0.2 * p->f0 : -0.2 * p->f0;
@@ -454,13 +478,13 @@ static void report(dsp_pmu_t *p)
         o->ch = p->sigch[s];
         o->mag = cabs(x[1][s]);
         o->ang = carg(x[1][s]);
-        freq_of(p, xx, &o->freq, &o->rocof);
+        freq_of(p, xx, p->delta, &o->freq, &o->rocof);
     }
     if (held) {
         r->freq = p->f0 + p->delta;
         r->rocof = 0;
     } else {
-        freq_of(p, ref, &r->freq, &r->rocof);
+        freq_of(p, ref, p->delta, &r->freq, &r->rocof);
     }
     if (v3) {
         r->has_v1 = 1;
@@ -478,7 +502,7 @@ static void report(dsp_pmu_t *p)
         r->i1.ch = -1;
         r->i1.mag = cabs(c[1]);
         r->i1.ang = carg(c[1]);
-        freq_of(p, c, &r->i1.freq, &r->i1.rocof);
+        freq_of(p, c, p->delta, &r->i1.freq, &r->i1.rocof);
     }
     p->first_report = 0;
     if (p->sink.report)

@@ -47,15 +47,25 @@ static void test_pmu_steady_offnominal(void **state)
     const int cases[][2] = {{50, 10}, {50, 25}, {50, 50}, {60, 12}, {60, 30}, {60, 60}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int f0 = cases[i][0], rate = cases[i][1];
+        /* the M-class range, and +-5 Hz at every rate (beyond Table 3 below 25/s: the
+         * differences over 1/Fs turn by pi at 5 Hz for 10/s and are unwrapped) */
         double r = mrange(rate);
-        for (int k = -2; k <= 2; k++) {
+        for (int k = -3; k <= 2; k++) {
             ps_t g;
             ps_default(&g, FS, f0);
-            g.f = f0 + k * r / 2;
+            g.f = k == -3 ? f0 + 5.0 * (rate % 2 ? 1 : -1) : f0 + k * r / 2;
             ps_stats_t st;
             assert_int_equal(ps_run(&g, rate, 0.25, 2.5, 400, 1, -1, -1, &st, NULL, NULL), 0);
             char what[64];
             snprintf(what, sizeof what, "%d Hz, %d/s, f = %.2f", f0, rate, g.f);
+            if (k == -3) { /* and the other side */
+                show(what, &st);
+                check(&st, 0.01, 0.005, 0.1);
+                g.f = 2 * f0 - g.f;
+                assert_int_equal(ps_run(&g, rate, 0.25, 2.5, 400, 1, -1, -1, &st, NULL, NULL),
+                                 0);
+                snprintf(what, sizeof what, "%d Hz, %d/s, f = %.2f", f0, rate, g.f);
+            }
             show(what, &st);
             /* Table 3: TVE 1 %, FE 5 mHz, RFE 0.1 Hz/s (M) */
             check(&st, 0.01, 0.005, 0.1);
