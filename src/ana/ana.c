@@ -74,13 +74,13 @@ typedef struct {
     json_names_t names;
     /* reporting-rate synchrophasors: reports are gathered per UTC second into one row */
     dsp_pmu_t *pmu;
-    int ph_rate;             /* its reports per second */
-    int64_t ph_sec;          /* UTC second being gathered */
-    int ph_n;                /* reports in it */
-    uint32_t ph_flags;       /* OR of their flags */
-    buf_t ph_rows;           /* their rows, comma separated */
-    buf_t ph_cols;           /* column header of the rows */
-    buf_t ph_last;           /* last report as an object */
+    int ph_rate;       /* its reports per second */
+    int64_t ph_sec;    /* UTC second being gathered */
+    int ph_n;          /* reports in it */
+    uint32_t ph_flags; /* OR of their flags */
+    buf_t ph_rows;     /* their rows, comma separated */
+    buf_t ph_cols;     /* column header of the rows */
+    buf_t ph_last;     /* last report as an object */
 } tstate_t;
 
 struct worker {
@@ -97,7 +97,7 @@ struct worker {
 
 /* Loop-side view of a terminal. */
 typedef struct {
-    char *latest; /* JSON object, owned */
+    char *latest;        /* JSON object, owned */
     char *latest_phasor; /* last reporting-rate synchrophasor report, JSON object, owned */
     double delay_s;
     int64_t last_skip_mono_ns;
@@ -115,7 +115,7 @@ struct ana {
     uv_async_t async;
     uv_mutex_t res_mu;
     res_t *res_head, *res_tail;
-    hmap_t terms; /* loop thread: id -> lterm_t */
+    hmap_t terms;            /* loop thread: id -> lterm_t */
     ana_phasor_cb phasor_cb; /* live-feed hook (loop thread), NULL = none */
     void *phasor_ud;
     int stopped;

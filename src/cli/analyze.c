@@ -75,9 +75,9 @@ static int parse_what(const char *s, int *out)
     static const struct {
         const char *name;
         int bit;
-    } m[] = {{"window", W_WINDOW}, {"event", W_EVENT}, {"3s", W_3S},  {"10min", W_10MIN},
-             {"2h", W_2H},         {"10s", W_10S},     {"gap", W_GAP},
-             {"phasors", W_PHASOR}, {"phasor", W_PHASOR}};
+    } m[] = {{"window", W_WINDOW}, {"event", W_EVENT},    {"3s", W_3S},
+             {"10min", W_10MIN},   {"2h", W_2H},          {"10s", W_10S},
+             {"gap", W_GAP},       {"phasors", W_PHASOR}, {"phasor", W_PHASOR}};
     *out = 0;
     char buf[256];
     snprintf(buf, sizeof buf, "%s", s);
@@ -556,8 +556,8 @@ int cmd_analyze(int argc, char **argv)
             }
             phasor_cycles = (int)iv;
         } else if (!strcmp(a, "--phasor-rate")) {
-            if (parse_i64(v, 1, 60, &iv) < 0 || !(dsp_pmu_rate_valid(50, (int)iv) ||
-                                                  dsp_pmu_rate_valid(60, (int)iv))) {
+            if (parse_i64(v, 1, 60, &iv) < 0 ||
+                !(dsp_pmu_rate_valid(50, (int)iv) || dsp_pmu_rate_valid(60, (int)iv))) {
                 fprintf(stderr, "gridsense analyze: --phasor-rate must be a C37.118.1 rate: 10, "
                                 "25, 50 (50 Hz) or 10, 12, 15, 20, 30, 60 (60 Hz)\n");
                 return EXIT_USAGE;
@@ -656,10 +656,10 @@ int cmd_analyze(int argc, char **argv)
     }
     if (o.what & W_PHASOR) {
         if (!dsp_pmu_rate_valid(nominal, phasor_rate)) {
-            fprintf(stderr, "gridsense analyze: --phasor-rate %d is not a C37.118.1 rate at %d Hz "
-                            "(%s)\n",
-                    phasor_rate, nominal,
-                    nominal == 50 ? "10, 25, 50" : "10, 12, 15, 20, 30, 60");
+            fprintf(stderr,
+                    "gridsense analyze: --phasor-rate %d is not a C37.118.1 rate at %d Hz "
+                    "(%s)\n",
+                    phasor_rate, nominal, nominal == 50 ? "10, 25, 50" : "10, 12, 15, 20, 30, 60");
             rc = EXIT_USAGE;
             goto fail;
         }

@@ -286,15 +286,15 @@ typedef struct {
 } dsp_pmu_phasor_t;
 
 typedef struct {
-    int64_t t_ns;  /* report time (UTC ns, rounded to the ns for rates not dividing 1e9) */
-    int64_t sec;   /* UTC second (s since the epoch) */
-    int index;     /* report number within the second, 0..rate-1: t = sec + index / rate */
-    int rate;      /* reports per second */
+    int64_t t_ns;   /* report time (UTC ns, rounded to the ns for rates not dividing 1e9) */
+    int64_t sec;    /* UTC second (s since the epoch) */
+    int index;      /* report number within the second, 0..rate-1: t = sec + index / rate */
+    int rate;       /* reports per second */
     uint32_t flags; /* DSP_PMU_F_* */
-    double freq;   /* system frequency: positive-sequence voltage, else the first voltage
-                      channel, else the first channel (Hz) */
-    double rocof;  /* Hz/s, same reference */
-    int nph;       /* per channel phasors: every channel of kind voltage or current */
+    double freq;    /* system frequency: positive-sequence voltage, else the first voltage
+                       channel, else the first channel (Hz) */
+    double rocof;   /* Hz/s, same reference */
+    int nph;        /* per channel phasors: every channel of kind voltage or current */
     dsp_pmu_phasor_t ph[DSP_MAX_CH];
     int has_v1, has_i1; /* positive sequence (voltage / current phases A, B, C present) */
     dsp_pmu_phasor_t v1, i1;

@@ -43,33 +43,34 @@ struct dsp_pmu {
     double ffr, hw; /* cut-off (Hz), half span (s) */
     double h;       /* frequency difference step: 1/Fs, a whole number of nominal cycles (s) */
 
-    int nsig;               /* channels reported (kind voltage or current) */
-    int sigch[DSP_MAX_CH];  /* their channel numbers */
-    int vabc[3], iabc[3];   /* index into sig[] per phase, -1 if absent */
-    int refsig;             /* frequency reference when no three-phase voltage: index or -1 */
-    float *ring;            /* [cap][nsig] complex (2 floats): sqrt2 x e^{-j w0 t} */
-    double complex *osc2;   /* [cap] e^{-j 2 w0 t} per sample (the image's demodulation) */
+    int nsig;              /* channels reported (kind voltage or current) */
+    int sigch[DSP_MAX_CH]; /* their channel numbers */
+    int vabc[3], iabc[3];  /* index into sig[] per phase, -1 if absent */
+    int refsig;            /* frequency reference when no three-phase voltage: index or -1 */
+    float *ring;           /* [cap][nsig] complex (2 floats): sqrt2 x e^{-j w0 t} */
+    double complex *osc2;  /* [cap] e^{-j 2 w0 t} per sample (the image's demodulation) */
     int64_t cap;
 
     /* segment: sample k (from 0) was taken at t0 + k ts */
     int in_seg;
     int64_t t0_ns;
-    int64_t k_next;     /* samples in this segment */
-    int64_t k_unsync;   /* last sample pushed with DSP_F_TIME_UNSYNC, -1 none */
-    int64_t rep_sec;    /* next report: UTC second and index within it */
+    int64_t k_next;   /* samples in this segment */
+    int64_t k_unsync; /* last sample pushed with DSP_F_TIME_UNSYNC, -1 none */
+    int64_t rep_sec;  /* next report: UTC second and index within it */
     int rep_idx;
-    int64_t k_due;      /* sample whose arrival completes the next report's span */
-    int first_report;   /* the next report is the first of the segment */
-    double delta;       /* last frequency deviation (Hz) */
-    double rocof;       /* last ROCOF used in the compensation (Hz/s) */
+    int64_t k_due;          /* sample whose arrival completes the next report's span */
+    int first_report;       /* the next report is the first of the segment */
+    double delta;           /* last frequency deviation (Hz) */
+    double rocof;           /* last ROCOF used in the compensation (Hz/s) */
     double complex osc_cur; /* e^{-j w0 t} of sample k_next - 1 */
-    double ref_peak;    /* decaying peak of the reference magnitude */
+    double ref_peak;        /* decaying peak of the reference magnitude */
     uint64_t restarts;
 
-    double *w;          /* [4][cap] kernel weights per evaluation time */
+    double *w; /* [4][cap] kernel weights per evaluation time */
 };
 
-/* ---- filter ------------------------------------------------------------------------------------ */
+/* ---- filter ------------------------------------------------------------------------------------
+ */
 
 static const design_t *find_design(int rate)
 {
@@ -93,7 +94,8 @@ int dsp_pmu_rate_valid(int nominal_hz, int rate)
     return 0;
 }
 
-/* ---- lifecycle --------------------------------------------------------------------------------- */
+/* ---- lifecycle ---------------------------------------------------------------------------------
+ */
 
 int dsp_pmu_new(const dsp_config_t *cfg, int rate, const dsp_pmu_sink_t *sink, dsp_pmu_t **out,
                 char *err, size_t errlen)
@@ -190,7 +192,8 @@ uint64_t dsp_pmu_restarts(const dsp_pmu_t *p)
     return p->restarts;
 }
 
-/* ---- scheduling -------------------------------------------------------------------------------- */
+/* ---- scheduling --------------------------------------------------------------------------------
+ */
 
 /* Time of report (sec, idx) minus t0, in seconds (long double: a segment may last months). */
 static long double rep_rel(const dsp_pmu_t *p, int64_t sec, int idx)
@@ -240,7 +243,8 @@ static void start_segment(dsp_pmu_t *p, int64_t t0_ns)
     set_due(p);
 }
 
-/* ---- estimation -------------------------------------------------------------------------------- */
+/* ---- estimation --------------------------------------------------------------------------------
+ */
 
 /* Hamming-windowed sinc (C37.118.1-2011 Annex C, M class) at u seconds from the centre:
  * sin(2 pi ffr u) / (pi u) * (0.54 + 0.46 cos(pi u / hw)), unnormalised. Evaluated for the
@@ -404,10 +408,10 @@ static void report(dsp_pmu_t *p)
         double hc = 0.25 / p->f0;
         make_span(p, t + hc, p->w + (size_t)3 * (size_t)p->cap, &sc);
         filt(p, &sc, yc);
-        double complex a = v3 ? posseq(y[1][p->vabc[0]], y[1][p->vabc[1]], y[1][p->vabc[2]])
-                              : y[1][p->refsig];
-        double complex b = v3 ? posseq(yc[p->vabc[0]], yc[p->vabc[1]], yc[p->vabc[2]])
-                              : yc[p->refsig];
+        double complex a =
+            v3 ? posseq(y[1][p->vabc[0]], y[1][p->vabc[1]], y[1][p->vabc[2]]) : y[1][p->refsig];
+        double complex b =
+            v3 ? posseq(yc[p->vabc[0]], yc[p->vabc[1]], yc[p->vabc[2]]) : yc[p->refsig];
         if (cabs(a) > 0 && cabs(b) > 0)
             delta = carg(b / a) / (2 * M_PI * hc);
         if (!isfinite(delta) || fabs(delta) > 0.2 * p->f0)
@@ -419,8 +423,8 @@ static void report(dsp_pmu_t *p)
             responses(p, &sp[e], delta, rocof, &w1, &w2);
             for (int s = 0; s < p->nsig; s++)
                 x[e][s] = solve(y[e][s], w1, w2);
-            ref[e] = v3 ? posseq(x[e][p->vabc[0]], x[e][p->vabc[1]], x[e][p->vabc[2]])
-                        : x[e][p->refsig];
+            ref[e] =
+                v3 ? posseq(x[e][p->vabc[0]], x[e][p->vabc[1]], x[e][p->vabc[2]]) : x[e][p->refsig];
         }
         if (it == 0) {
             double m = cabs(ref[1]);
@@ -452,8 +456,8 @@ static void report(dsp_pmu_t *p)
             responses(p, &sp[e], delta, rocof, &w1, &w2);
             for (int s = 0; s < p->nsig; s++)
                 x[e][s] = solve(y[e][s], w1, w2);
-            ref[e] = v3 ? posseq(x[e][p->vabc[0]], x[e][p->vabc[1]], x[e][p->vabc[2]])
-                        : x[e][p->refsig];
+            ref[e] =
+                v3 ? posseq(x[e][p->vabc[0]], x[e][p->vabc[1]], x[e][p->vabc[2]]) : x[e][p->refsig];
         }
     }
     if (!held) {
@@ -509,15 +513,20 @@ static void report(dsp_pmu_t *p)
         p->sink.report(p->sink.ud, r);
 }
 
-/* ---- input ------------------------------------------------------------------------------------- */
+/* ---- input -------------------------------------------------------------------------------------
+ */
 
 static double sample_at(int fmt, const void *samples, size_t i)
 {
     switch (fmt) {
-    case DSP_FMT_I16: return ((const int16_t *)samples)[i];
-    case DSP_FMT_I32: return ((const int32_t *)samples)[i];
-    case DSP_FMT_F32: return ((const float *)samples)[i];
-    default: return ((const double *)samples)[i];
+    case DSP_FMT_I16:
+        return ((const int16_t *)samples)[i];
+    case DSP_FMT_I32:
+        return ((const int32_t *)samples)[i];
+    case DSP_FMT_F32:
+        return ((const float *)samples)[i];
+    default:
+        return ((const double *)samples)[i];
     }
 }
 

@@ -30,13 +30,17 @@ typedef struct {
     double step_t, step_mag, step_ph; /* step at tau = step_t (step_mag 1, step_ph 0: none) */
     int horder;
     double hrel;
-    double tone_f, tone_rel; /* interfering tone (Hz, relative amplitude), 0 = none */
+    double tone_f, tone_rel;   /* interfering tone (Hz, relative amplitude), 0 = none */
     double ramp_from, ramp_to; /* rocof applies for ramp_from <= tau < ramp_to (else whole) */
 } ps_t;
 
 static const double PS_RMS[6] = {57.735, 57.735, 57.735, 5, 5, 5};
-static const double PS_PHI[6] = {0, -2.0943951023931957, 2.0943951023931957,
-                                 -0.5235987755982988, -2.6179938779938731, 1.5707963267948966};
+static const double PS_PHI[6] = {0,
+                                 -2.0943951023931957,
+                                 2.0943951023931957,
+                                 -0.5235987755982988,
+                                 -2.6179938779938731,
+                                 1.5707963267948966};
 
 static void ps_default(ps_t *g, double fs, int f0)
 {
@@ -129,13 +133,13 @@ static double ps_tve(const dsp_pmu_phasor_t *p, double complex truth)
 /* ---- a run: push the signal in blocks, judge every report ----------------------------------- */
 
 typedef struct {
-    int n;                      /* reports judged */
-    int total;                  /* reports made */
-    int off_grid;               /* reports not at sec + index / rate */
-    int flagged;                /* reports with flags other than RESTART on the first */
-    double tve, fe, rfe;        /* worst over judged reports (all channels and V1) */
+    int n;                        /* reports judged */
+    int total;                    /* reports made */
+    int off_grid;                 /* reports not at sec + index / rate */
+    int flagged;                  /* reports with flags other than RESTART on the first */
+    double tve, fe, rfe;          /* worst over judged reports (all channels and V1) */
     double tve_v1, fe_v1, rfe_v1; /* positive sequence only */
-    double first_tau;           /* time of the first report (tau) */
+    double first_tau;             /* time of the first report (tau) */
 } ps_stats_t;
 
 typedef void (*ps_report_cb)(void *ud, const ps_t *g, const dsp_pmu_report_t *r, double tau);

@@ -1106,8 +1106,7 @@ static void test_config_phasor_rate(void **state)
     assert_int_equal(config_set(&c, "analysis", "phasor_rate", "11", err, sizeof err), GS_ECONFIG);
     assert_string_equal(err, "analysis.phasor_rate must be 0 (off) or a C37.118.1 reporting rate: "
                              "10, 25, 50 (50 Hz) or 10, 12, 15, 20, 30, 60 (60 Hz), got '11'");
-    assert_int_equal(config_set(&c, "analysis", "phasor_rate", "100", err, sizeof err),
-                     GS_ECONFIG);
+    assert_int_equal(config_set(&c, "analysis", "phasor_rate", "100", err, sizeof err), GS_ECONFIG);
     /* per-frequency overrides are strict and win over phasor_rate, whatever the order */
     assert_int_equal(config_set(&c, "analysis", "phasor_rate_60", "25", err, sizeof err),
                      GS_ECONFIG);

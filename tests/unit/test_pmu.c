@@ -19,8 +19,8 @@
 
 static void show(const char *what, const ps_stats_t *s)
 {
-    printf("# %-30s reports %d: TVE %.4f %%  FE %.5f Hz  RFE %.4f Hz/s\n", what, s->n,
-           s->tve * 100, s->fe, s->rfe);
+    printf("# %-30s reports %d: TVE %.4f %%  FE %.5f Hz  RFE %.4f Hz/s\n", what, s->n, s->tve * 100,
+           s->fe, s->rfe);
 }
 
 /* M class range of 5.5.5 Table 3: +-2 Hz below Fs 10, +-Fs/5 for 10 <= Fs < 25, +-5 Hz above.
@@ -62,8 +62,7 @@ static void test_pmu_steady_offnominal(void **state)
                 show(what, &st);
                 check(&st, 0.01, 0.005, 0.1);
                 g.f = 2 * f0 - g.f;
-                assert_int_equal(ps_run(&g, rate, 0.25, 2.5, 400, 1, -1, -1, &st, NULL, NULL),
-                                 0);
+                assert_int_equal(ps_run(&g, rate, 0.25, 2.5, 400, 1, -1, -1, &st, NULL, NULL), 0);
                 snprintf(what, sizeof what, "%d Hz, %d/s, f = %.2f", f0, rate, g.f);
             }
             show(what, &st);
@@ -262,8 +261,8 @@ static void test_pmu_gap_restart(void **state)
     static rec_t a;
     memset(&a, 0, sizeof a);
     dsp_pmu_t *p = mk(&g, 50, &a);
-    push_sig(p, &g, 0, 4000, 400, 0, 0);            /* 0 .. 1 s */
-    push_sig(p, &g, 4000 + 1000, 4000, 400, 0, 0);  /* 1.25 .. 2.25 s: 0.25 s missing */
+    push_sig(p, &g, 0, 4000, 400, 0, 0);           /* 0 .. 1 s */
+    push_sig(p, &g, 4000 + 1000, 4000, 400, 0, 0); /* 1.25 .. 2.25 s: 0.25 s missing */
     assert_int_equal(dsp_pmu_restarts(p), 1);
     double lat = dsp_pmu_latency(p);
     int restarts = 0;
@@ -283,9 +282,8 @@ static void test_pmu_gap_restart(void **state)
     assert_int_equal(restarts, 2);
     /* a non-finite sample ends the segment too */
     double nan_set[6] = {NAN, 0, 0, 0, 0, 0};
-    assert_int_equal(dsp_pmu_push(p, g.t_base_ns + (int64_t)(2.25 * 1e9), DSP_FMT_F64, nan_set,
-                                  1, 0),
-                     0);
+    assert_int_equal(
+        dsp_pmu_push(p, g.t_base_ns + (int64_t)(2.25 * 1e9), DSP_FMT_F64, nan_set, 1, 0), 0);
     assert_int_equal(dsp_pmu_restarts(p), 2);
     dsp_pmu_free(p);
 }
@@ -376,8 +374,9 @@ static void test_pmu_single_phase(void **state)
                 fe = fmax(fe, fmax(fabs(r->freq - f), fabs(r->ph[0].freq - f)));
                 rfe = fmax(rfe, fmax(fabs(r->rocof - rc), fabs(r->ph[0].rocof - rc)));
             }
-            printf("# single phase, 50 Hz, %d/s, f = %.1f: TVE %.5f %%, FE %.6f Hz, RFE %.5f Hz/s\n",
-                   rate, g.f, tve * 100, fe, rfe);
+            printf(
+                "# single phase, 50 Hz, %d/s, f = %.1f: TVE %.5f %%, FE %.6f Hz, RFE %.5f Hz/s\n",
+                rate, g.f, tve * 100, fe, rfe);
             assert_true(tve < 0.01 && fe < 0.005 && rfe < 0.1);
         }
 }
@@ -385,10 +384,14 @@ static void test_pmu_single_phase(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pmu_steady_offnominal), cmocka_unit_test(test_pmu_harmonics),
-        cmocka_unit_test(test_pmu_ramp),              cmocka_unit_test(test_pmu_modulation),
-        cmocka_unit_test(test_pmu_steps),             cmocka_unit_test(test_pmu_grid_and_blocks),
-        cmocka_unit_test(test_pmu_gap_restart),       cmocka_unit_test(test_pmu_flags_and_config),
+        cmocka_unit_test(test_pmu_steady_offnominal),
+        cmocka_unit_test(test_pmu_harmonics),
+        cmocka_unit_test(test_pmu_ramp),
+        cmocka_unit_test(test_pmu_modulation),
+        cmocka_unit_test(test_pmu_steps),
+        cmocka_unit_test(test_pmu_grid_and_blocks),
+        cmocka_unit_test(test_pmu_gap_restart),
+        cmocka_unit_test(test_pmu_flags_and_config),
         cmocka_unit_test(test_pmu_single_phase),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
