@@ -3,6 +3,7 @@
 #include "ana/ana.h"
 
 #include "ana/json.h"
+#include "ana/phasor_json.h"
 #include "core/err.h"
 #include "core/hmap.h"
 #include "core/log.h"
@@ -34,13 +35,14 @@ typedef struct job {
     int64_t rx_mono_ns; /* when the loop received the block */
 } job_t;
 
-enum { RES_LATEST = 1, RES_EVENT, RES_GAP };
+enum { RES_LATEST = 1, RES_EVENT, RES_GAP, RES_PHASOR };
 
 typedef struct res {
     struct res *next;
     int kind;
     char id[GSTP_MAX_ID + 1];
-    char *json;     /* RES_LATEST: owned */
+    char *json;     /* RES_LATEST, RES_PHASOR (the second's stored row): owned */
+    char *json2;    /* RES_PHASOR: the second's last report as an object, owned */
     double delay_s; /* RES_LATEST: receipt -> analysed */
     dsp_event_t ev;
     dsp_gap_t gap;
@@ -70,6 +72,15 @@ typedef struct {
     int64_t last_mono_ns;   /* when its last block was analysed (idle streams are freed) */
     int warned_time;        /* logged a block time outside the engine's range */
     json_names_t names;
+    /* reporting-rate synchrophasors: reports are gathered per UTC second into one row */
+    dsp_pmu_t *pmu;
+    int ph_rate;       /* its reports per second */
+    int64_t ph_sec;    /* UTC second being gathered */
+    int ph_n;          /* reports in it */
+    uint32_t ph_flags; /* OR of their flags */
+    buf_t ph_rows;     /* their rows, comma separated */
+    buf_t ph_cols;     /* column header of the rows */
+    buf_t ph_last;     /* last report as an object */
 } tstate_t;
 
 struct worker {
@@ -86,7 +97,8 @@ struct worker {
 
 /* Loop-side view of a terminal. */
 typedef struct {
-    char *latest; /* JSON object, owned */
+    char *latest;        /* JSON object, owned */
+    char *latest_phasor; /* last reporting-rate synchrophasor report, JSON object, owned */
     double delay_s;
     int64_t last_skip_mono_ns;
     uint64_t skipped;
@@ -103,11 +115,14 @@ struct ana {
     uv_async_t async;
     uv_mutex_t res_mu;
     res_t *res_head, *res_tail;
-    hmap_t terms; /* loop thread: id -> lterm_t */
+    hmap_t terms;            /* loop thread: id -> lterm_t */
+    ana_phasor_cb phasor_cb; /* live-feed hook (loop thread), NULL = none */
+    void *phasor_ud;
     int stopped;
     size_t per_worker_cap;
     /* counters: written by workers with atomics, read by the loop */
     uint64_t n_blocks, n_skipped, n_samples, n_windows, n_events, n_aggs, n_gaps, n_restarts;
+    uint64_t n_phasors;
 };
 
 #define ADD(field, v) __atomic_fetch_add(&(field), (v), __ATOMIC_RELAXED)
@@ -120,6 +135,8 @@ void ana_opts_default(ana_opts_t *o)
     o->max_queue_bytes = (size_t)64 << 20;
     o->latest_ms = 1000;
     o->dc_removal = 1;
+    o->phasor_rate_50 = 10;
+    o->phasor_rate_60 = 10;
 }
 
 static void post(ana_t *a, res_t *r)
@@ -231,6 +248,78 @@ static void on_gap(void *ud, const dsp_gap_t *g)
     post(t->w->a, r);
 }
 
+/* Stores the gathered second as one `phasor` measurement row and hands it (and the last report)
+ * to the loop for the API and the live-feed hook. One row per terminal and second keeps the
+ * volume bounded: at 10 reports/s and 6 channels about 1.5-2 KB per terminal-second. */
+static void phasor_emit(tstate_t *t)
+{
+    if (t->ph_n == 0)
+        return;
+    ana_t *a = t->w->a;
+    buf_t b = {0};
+    char when[40];
+    int64_t t0 = t->ph_sec * 1000000000LL;
+    time_fmt_utc(t0, when, sizeof when);
+    buf_printf(&b, "{\"t\":\"%s\",\"t_ns\":%lld,\"rate\":%d,\"count\":%d,\"columns\":", when,
+               (long long)t0, t->ph_rate, t->ph_n);
+    buf_puts(&b, t->ph_cols.data ? t->ph_cols.data : "[]");
+    buf_puts(&b, ",\"reports\":[");
+    buf_puts(&b, t->ph_rows.data ? t->ph_rows.data : "");
+    buf_puts(&b, "]}");
+    res_t *r = xcalloc(1, sizeof *r);
+    r->kind = RES_PHASOR;
+    snprintf(r->id, sizeof r->id, "%s", t->id);
+    r->json = xmalloc(b.len + 1);
+    memcpy(r->json, b.data, b.len + 1);
+    r->json2 = t->ph_last.data;
+    t->ph_last.data = NULL;
+    t->ph_last.len = t->ph_last.cap = 0;
+    /* the row's flags: DSP_PMU_F_* of any report in the second */
+    submit_measurement(t, "phasor", t0, t0 + 1000000000LL, t->ph_flags, (uint32_t)t->ph_n, &b);
+    buf_free(&b);
+    post(a, r);
+    t->ph_n = 0;
+    t->ph_flags = 0;
+    buf_reset(&t->ph_rows);
+}
+
+static void on_pmu_report(void *ud, const dsp_pmu_report_t *r)
+{
+    tstate_t *t = ud;
+    ADD(t->w->a->n_phasors, 1);
+    if (t->ph_n && r->sec != t->ph_sec)
+        phasor_emit(t);
+    if (t->ph_n == 0) {
+        t->ph_sec = r->sec;
+        buf_reset(&t->ph_cols);
+        ana_json_pmu_columns(&t->ph_cols, r, &t->names);
+    } else {
+        buf_putc(&t->ph_rows, ',');
+    }
+    ana_json_pmu_row(&t->ph_rows, r);
+    t->ph_n++;
+    t->ph_flags |= r->flags;
+    buf_reset(&t->ph_last);
+    ana_json_pmu_report(&t->ph_last, r, &t->names);
+}
+
+/* Ends the terminal's synchrophasor input (idle, restart, shutdown): the partial second is
+ * stored. */
+static void pmu_close(tstate_t *t, int free_it)
+{
+    if (!t->pmu)
+        return;
+    dsp_pmu_flush(t->pmu);
+    phasor_emit(t);
+    if (free_it) {
+        dsp_pmu_free(t->pmu);
+        t->pmu = NULL;
+        buf_free(&t->ph_rows);
+        buf_free(&t->ph_cols);
+        buf_free(&t->ph_last);
+    }
+}
+
 /* ---- worker thread ------------------------------------------------------------------------------
  */
 
@@ -269,6 +358,18 @@ static int open_stream(tstate_t *t, const gw_block_info_t *b)
         /* e.g. a sample rate outside 1.6..25.6 kS/s: stored, but not analysed */
         log_warn(t->id, "waveforms not analysed: %s", err);
         t->ds = NULL;
+        return rc;
+    }
+    /* Reporting-rate synchrophasors: an estimator of its own fed the same blocks. A terminal
+     * without voltage or current channels simply has none. */
+    int rate = b->nominal_hz == 60 ? t->w->a->o.phasor_rate_60 : t->w->a->o.phasor_rate_50;
+    if (rate > 0) {
+        dsp_pmu_sink_t ps = {.report = on_pmu_report, .ud = t};
+        if (dsp_pmu_new(&cfg, rate, &ps, &t->pmu, err, sizeof err) < 0) {
+            log_info(t->id, "no reporting-rate synchrophasors: %s", err);
+            t->pmu = NULL;
+        }
+        t->ph_rate = rate;
     }
     return rc;
 }
@@ -292,6 +393,7 @@ static void analyse(worker_t *w, job_t *j)
             t->ds = NULL;
             ADD(w->a->n_restarts, 1);
         }
+        pmu_close(t, 1);
         t->sig = sig;
         open_stream(t, &j->bi);
     }
@@ -320,6 +422,8 @@ static void analyse(worker_t *w, job_t *j)
         t->warned_time = 1;
         return;
     }
+    if (t->pmu)
+        dsp_pmu_push(t->pmu, j->bi.t0_ns, fmt, j->data, j->bi.nsamples, flags);
     ADD(w->a->n_blocks, 1);
     ADD(w->a->n_samples, j->bi.nsamples);
 }
@@ -347,6 +451,7 @@ static void free_idle(worker_t *w)
             dsp_stream_flush(t->ds);
             dsp_stream_free(t->ds);
         }
+        pmu_close(t, 1);
         free(t);
     }
 }
@@ -393,6 +498,7 @@ static void worker_main(void *arg)
         tstate_t *t = v;
         if (t->ds)
             dsp_stream_flush(t->ds);
+        pmu_close(t, 0);
     }
 }
 
@@ -425,6 +531,16 @@ static void process_results(ana_t *a)
             l->delay_s = r->delay_s;
             break;
         }
+        case RES_PHASOR: {
+            lterm_t *l = lterm_get(a, r->id);
+            free(l->latest_phasor);
+            l->latest_phasor = r->json2;
+            r->json2 = NULL;
+            /* Live-feed hook (issue 8 publishes it): the second's row, on the loop thread. */
+            if (a->phasor_cb)
+                a->phasor_cb(a->phasor_ud, r->id, r->json);
+            break;
+        }
         case RES_EVENT: {
             char when[40];
             time_fmt_utc(r->ev.start_ns, when, sizeof when);
@@ -453,6 +569,7 @@ static void process_results(ana_t *a)
         }
         }
         free(r->json);
+        free(r->json2);
         free(r);
         r = next;
     }
@@ -517,10 +634,35 @@ void ana_block(void *ud, const char *terminal_id, const gw_block_info_t *b, cons
 int ana_latest_json(ana_t *a, const char *terminal_id, buf_t *out)
 {
     lterm_t *l = hmap_get(&a->terms, terminal_id);
-    if (!l || !l->latest)
+    if (!l || (!l->latest && !l->latest_phasor))
         return GS_ENOTFOUND;
-    buf_puts(out, l->latest);
+    if (!l->latest_phasor) {
+        buf_puts(out, l->latest);
+        return 0;
+    }
+    /* the window object with one more member: the latest synchrophasor report */
+    size_t n = l->latest ? strlen(l->latest) : 0;
+    if (n >= 2 && l->latest[n - 1] == '}') {
+        buf_printf(out, "%.*s,\"phasor\":%s}", (int)(n - 1), l->latest, l->latest_phasor);
+    } else {
+        buf_printf(out, "{\"phasor\":%s}", l->latest_phasor);
+    }
     return 0;
+}
+
+int ana_latest_phasor_json(ana_t *a, const char *terminal_id, buf_t *out)
+{
+    lterm_t *l = hmap_get(&a->terms, terminal_id);
+    if (!l || !l->latest_phasor)
+        return GS_ENOTFOUND;
+    buf_puts(out, l->latest_phasor);
+    return 0;
+}
+
+void ana_set_phasor_observer(ana_t *a, ana_phasor_cb cb, void *ud)
+{
+    a->phasor_cb = cb;
+    a->phasor_ud = ud;
 }
 
 static int is_behind(const lterm_t *l, int64_t now)
@@ -552,6 +694,7 @@ void ana_stats(ana_t *a, ana_stats_t *out)
     out->aggregates = GET(a->n_aggs);
     out->gaps = GET(a->n_gaps);
     out->stream_restarts = GET(a->n_restarts);
+    out->phasor_reports = GET(a->n_phasors);
     for (int i = 0; i < a->nworkers; i++) {
         uv_mutex_lock(&a->workers[i].mu);
         out->queue_bytes += a->workers[i].bytes;
@@ -662,6 +805,10 @@ void ana_free(ana_t *a)
         for (size_t p = 0; hmap_next(&w->streams, &p, &k, &v);) {
             tstate_t *t = v;
             dsp_stream_free(t->ds);
+            dsp_pmu_free(t->pmu);
+            buf_free(&t->ph_rows);
+            buf_free(&t->ph_cols);
+            buf_free(&t->ph_last);
             free(t);
         }
         hmap_free(&w->streams);
@@ -679,12 +826,14 @@ void ana_free(ana_t *a)
     for (size_t p = 0; hmap_next(&a->terms, &p, &k, &v);) {
         lterm_t *l = v;
         free(l->latest);
+        free(l->latest_phasor);
         free(l);
     }
     hmap_free(&a->terms);
     for (res_t *r = a->res_head, *n; r; r = n) {
         n = r->next;
         free(r->json);
+        free(r->json2);
         free(r);
     }
     uv_mutex_destroy(&a->res_mu);

@@ -30,6 +30,9 @@ typedef struct {
     int latest_ms;          /* minimum interval between "latest" updates per terminal, 1000 */
     char wisdom_path[512];  /* FFTW wisdom file (loaded at start, saved at stop); "" = none */
     int dc_removal;         /* remove each window's DC before RMS/power (dsp_config_t), 1 */
+    int phasor_rate_50;     /* reporting-rate synchrophasors per second for 50 Hz terminals
+                               (C37.118.1: 10, 25, 50), 0 = off; default 10 */
+    int phasor_rate_60;     /* for 60 Hz terminals (10, 12, 15, 20, 30, 60), 0 = off; 10 */
     int start_paused;       /* workers wait for ana_resume() before taking jobs (blocks queue
                                and, beyond the queue limit, are skipped: used by tests) */
 } ana_opts_t;
@@ -46,9 +49,21 @@ int ana_start(uv_loop_t *loop, store_t *st, const ana_opts_t *o, ana_t **out, ch
 void ana_block(void *ud, const char *terminal_id, const gw_block_info_t *b, const uint8_t *samples,
                size_t len);
 
-/* Appends the latest analysis values of a terminal as a JSON object to `out`. Returns 0, or
- * GS_ENOTFOUND when none exist yet. Loop thread. */
+/* Appends the latest analysis values of a terminal as a JSON object to `out` (the latest window
+ * values, with the latest reporting-rate synchrophasor report as member "phasor" when there is
+ * one). Returns 0, or GS_ENOTFOUND when none exist yet. Loop thread. */
 int ana_latest_json(ana_t *a, const char *terminal_id, buf_t *out);
+
+/* Appends the latest reporting-rate synchrophasor report of a terminal (a JSON object, see
+ * docs/api.md). Returns 0 or GS_ENOTFOUND. Loop thread. */
+int ana_latest_phasor_json(ana_t *a, const char *terminal_id, buf_t *out);
+
+/* Live-feed hook for reporting-rate synchrophasors: called on the loop thread once per terminal
+ * and UTC second with that second's reports, in the form stored as a `phasor` measurement row
+ * (`row_json`, valid during the call). Not published anywhere yet: issue 8's live feed
+ * subscribes here. cb NULL removes the observer. Loop thread. */
+typedef void (*ana_phasor_cb)(void *ud, const char *terminal_id, const char *row_json);
+void ana_set_phasor_observer(ana_t *a, ana_phasor_cb cb, void *ud);
 
 typedef struct {
     int workers;
@@ -56,6 +71,7 @@ typedef struct {
     uint64_t samples;                         /* sample sets analysed */
     uint64_t windows, events, aggregates, gaps;
     uint64_t stream_restarts; /* a terminal's stream recreated (rate or channels changed) */
+    uint64_t phasor_reports;  /* reporting-rate synchrophasor reports made */
     size_t queue_bytes;       /* waiting now */
     int terminals;            /* terminals with an analysis state */
     int terminals_behind;     /* skipped a block in the last minute, or results > 5 s late */

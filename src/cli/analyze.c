@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "ana/json.h"
+#include "ana/phasor_json.h"
 #include "comtrade/comtrade.h"
 #include "core/err.h"
 #include "dsp/dsp.h"
@@ -32,10 +33,14 @@ static void analyze_usage(FILE *f)
            "  --side recorded|primary|secondary\n"
            "                           convert values (default: as recorded)\n"
            "  --format json|csv        json (default): one object per line, each with \"type\"\n"
-           "                           window, event, 3s, 10min, 2h, 10s or gap; csv: one table\n"
-           "                           of the --what records\n"
+           "                           window, event, 3s, 10min, 2h, 10s, gap or phasor; csv:\n"
+           "                           one table of the --what records\n"
            "  --what LIST              records to print, comma separated from window, event,\n"
-           "                           3s, 10min, 2h, 10s, gap (default: all; csv: window)\n"
+           "                           3s, 10min, 2h, 10s, gap, phasors (default: all but\n"
+           "                           phasors; csv: window)\n"
+           "  --phasor-rate N          reporting-rate synchrophasors (C37.118.1 M class) per\n"
+           "                           second: 10, 25, 50 at 50 Hz; 10, 12, 15, 20, 30, 60 at\n"
+           "                           60 Hz (default 10; printed with --what phasors)\n"
            "  --phasor-cycles N        synchrophasor estimation window, 1..4 cycles (default 1)\n"
            "  --keep-dc                RMS, Urms(1/2) and power include each window's DC\n"
            "                           component (default: the signal's offset, e.g. an ADC\n"
@@ -46,7 +51,16 @@ static void analyze_usage(FILE *f)
            "Exit status: 0 ok, 1 the record cannot be read or analysed, 2 usage error.\n");
 }
 
-enum { W_WINDOW = 1, W_EVENT = 2, W_3S = 4, W_10MIN = 8, W_2H = 16, W_10S = 32, W_GAP = 64 };
+enum {
+    W_WINDOW = 1,
+    W_EVENT = 2,
+    W_3S = 4,
+    W_10MIN = 8,
+    W_2H = 16,
+    W_10S = 32,
+    W_GAP = 64,
+    W_PHASOR = 128
+};
 
 typedef struct {
     int what;
@@ -54,7 +68,7 @@ typedef struct {
     int csv_header_done;
     json_names_t names;
     int nch;
-    uint64_t nwin, nev;
+    uint64_t nwin, nev, nphasor;
 } out_t;
 
 static int parse_what(const char *s, int *out)
@@ -62,8 +76,9 @@ static int parse_what(const char *s, int *out)
     static const struct {
         const char *name;
         int bit;
-    } m[] = {{"window", W_WINDOW}, {"event", W_EVENT}, {"3s", W_3S},  {"10min", W_10MIN},
-             {"2h", W_2H},         {"10s", W_10S},     {"gap", W_GAP}};
+    } m[] = {{"window", W_WINDOW}, {"event", W_EVENT},    {"3s", W_3S},
+             {"10min", W_10MIN},   {"2h", W_2H},          {"10s", W_10S},
+             {"gap", W_GAP},       {"phasors", W_PHASOR}, {"phasor", W_PHASOR}};
     *out = 0;
     char buf[256];
     snprintf(buf, sizeof buf, "%s", s);
@@ -236,6 +251,52 @@ static void on_gap(void *ud, const dsp_gap_t *g)
                "\"to_ns\":%lld}}\n",
                time_fmt_utc(g->from_ns, a, sizeof a), time_fmt_utc(g->to_ns, z, sizeof z),
                (long long)g->from_ns, (long long)g->to_ns);
+}
+
+static void on_phasor(void *ud, const dsp_pmu_report_t *r)
+{
+    out_t *o = ud;
+    o->nphasor++;
+    buf_t b = {0};
+    if (o->csv) {
+        if (!o->csv_header_done) {
+            buf_puts(&b, "time,t_ns,index,flags,freq,rocof");
+            if (r->has_v1)
+                buf_puts(&b, ",V1_mag,V1_deg");
+            if (r->has_i1)
+                buf_puts(&b, ",I1_mag,I1_deg");
+            for (int i = 0; i < r->nph; i++)
+                buf_printf(&b, ",%s_mag,%s_deg,%s_freq,%s_rocof", o->names.name[r->ph[i].ch],
+                           o->names.name[r->ph[i].ch], o->names.name[r->ph[i].ch],
+                           o->names.name[r->ph[i].ch]);
+            buf_putc(&b, '\n');
+            o->csv_header_done = 1;
+        }
+        char t[40];
+        buf_printf(&b, "%s,%lld,%d,%u", time_fmt_utc(r->t_ns, t, sizeof t), (long long)r->t_ns,
+                   r->index, r->flags);
+        csv_num(&b, r->freq);
+        csv_num(&b, r->rocof);
+        const dsp_pmu_phasor_t *seq[2] = {r->has_v1 ? &r->v1 : NULL, r->has_i1 ? &r->i1 : NULL};
+        for (int k = 0; k < 2; k++)
+            if (seq[k]) {
+                csv_num(&b, seq[k]->mag);
+                csv_num(&b, seq[k]->ang * 180 / M_PI);
+            }
+        for (int i = 0; i < r->nph; i++) {
+            csv_num(&b, r->ph[i].mag);
+            csv_num(&b, r->ph[i].ang * 180 / M_PI);
+            csv_num(&b, r->ph[i].freq);
+            csv_num(&b, r->ph[i].rocof);
+        }
+        buf_putc(&b, '\n');
+    } else {
+        buf_puts(&b, "{\"type\":\"phasor\",\"data\":");
+        ana_json_pmu_report(&b, r, &o->names);
+        buf_puts(&b, "}\n");
+    }
+    fwrite(b.data, 1, b.len, stdout);
+    buf_free(&b);
 }
 
 /* ---- channel mapping ---------------------------------------------------------------------- */
@@ -427,6 +488,7 @@ int cmd_analyze(int argc, char **argv)
 {
     const char *file = NULL, *chmap = NULL, *what = NULL;
     int nominal = 0, csv = 0, side = COMTRADE_AS_RECORDED, phasor_cycles = 1, keep_dc = 0;
+    int phasor_rate = 10;
     double udin = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -494,6 +556,14 @@ int cmd_analyze(int argc, char **argv)
                 return EXIT_USAGE;
             }
             phasor_cycles = (int)iv;
+        } else if (!strcmp(a, "--phasor-rate")) {
+            if (parse_i64(v, 1, 60, &iv) < 0 ||
+                !(dsp_pmu_rate_valid(50, (int)iv) || dsp_pmu_rate_valid(60, (int)iv))) {
+                fprintf(stderr, "gridsense analyze: --phasor-rate must be a C37.118.1 rate: 10, "
+                                "25, 50 (50 Hz) or 10, 12, 15, 20, 30, 60 (60 Hz)\n");
+                return EXIT_USAGE;
+            }
+            phasor_rate = (int)iv;
         } else {
             fprintf(stderr, "gridsense analyze: unknown option %s (see --help)\n", a);
             return EXIT_USAGE;
@@ -509,7 +579,7 @@ int cmd_analyze(int argc, char **argv)
     o.what = csv ? W_WINDOW : 0x7f;
     if (what && parse_what(what, &o.what) < 0) {
         fprintf(stderr, "gridsense analyze: --what: expected a list of window, event, 3s, 10min, "
-                        "2h, 10s, gap\n");
+                        "2h, 10s, gap, phasors\n");
         return EXIT_USAGE;
     }
     if (csv && (o.what & (o.what - 1)) != 0) {
@@ -521,6 +591,7 @@ int cmd_analyze(int argc, char **argv)
     char err[512];
     comtrade_rec_t *rec = NULL;
     dsp_stream_t *ds = NULL;
+    dsp_pmu_t *pmu = NULL;
     double *buf = NULL, *col = NULL;
     int rc = 1;
     int r = comtrade_open(file, &rec, err, sizeof err);
@@ -584,6 +655,22 @@ int cmd_analyze(int argc, char **argv)
         fprintf(stderr, "gridsense analyze: %s: %s\n", file, err);
         goto fail;
     }
+    if (o.what & W_PHASOR) {
+        if (!dsp_pmu_rate_valid(nominal, phasor_rate)) {
+            fprintf(stderr,
+                    "gridsense analyze: --phasor-rate %d is not a C37.118.1 rate at %d Hz "
+                    "(%s)\n",
+                    phasor_rate, nominal, nominal == 50 ? "10, 25, 50" : "10, 12, 15, 20, 30, 60");
+            rc = EXIT_USAGE;
+            goto fail;
+        }
+        dsp_pmu_sink_t ps = {.report = on_phasor, .ud = &o};
+        r = dsp_pmu_new(&dc, phasor_rate, &ps, &pmu, err, sizeof err);
+        if (r < 0) {
+            fprintf(stderr, "gridsense analyze: %s: %s\n", file, err);
+            goto fail;
+        }
+    }
     int64_t start = cfg->start_ns - (int64_t)cfg->time_code_min * 60 * 1000000000LL; /* to UTC */
     size_t n = comtrade_nsamples(rec), chunk = 4096;
     buf = xmalloc(sizeof(double) * chunk * (size_t)nmap);
@@ -602,6 +689,8 @@ int cmd_analyze(int argc, char **argv)
                 buf[i * (size_t)nmap + (size_t)k] = col[i];
         }
         int64_t t0 = start + (int64_t)llround((double)first * 1e9 / fs);
+        if (pmu)
+            dsp_pmu_push(pmu, t0, DSP_FMT_F64, buf, cnt, 0);
         if (dsp_stream_push(ds, t0, DSP_FMT_F64, buf, cnt, 0) == GS_ERANGE) {
             char t[40];
             fprintf(stderr,
@@ -612,6 +701,8 @@ int cmd_analyze(int argc, char **argv)
         }
     }
     dsp_stream_flush(ds);
+    if (pmu)
+        dsp_pmu_flush(pmu);
     fflush(stdout);
     if (o.nwin == 0)
         fprintf(stderr, "gridsense analyze: note: the record is shorter than one 10/12-cycle "
@@ -621,6 +712,7 @@ fail:
     free(buf);
     free(col);
     dsp_stream_free(ds);
+    dsp_pmu_free(pmu);
     comtrade_rec_free(rec);
     return rc;
 }

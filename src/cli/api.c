@@ -632,6 +632,27 @@ static void get_measurements(api_t *a, const char *id, const web_request_t *req,
     r->status = 200;
 }
 
+/* Reporting-rate synchrophasors: the stored `phasor` rows (one per UTC second, docs/api.md). */
+static void get_phasors(api_t *a, const char *id, const web_request_t *req, web_response_t *r)
+{
+    int64_t from, to;
+    int limit = 60;
+    if (range_params(req, r, &from, &to, &limit, 3600) < 0)
+        return;
+    list_ctx_t x = {.a = a, .b = &r->body};
+    buf_puts(&r->body, "{\"seconds\":[");
+    int rc = store_measurement_list(a->st, id, "phasor", from, to, limit, measurement_cb, &x);
+    if (rc < 0) {
+        json_error(r, 500, "internal", err_str(rc));
+        return;
+    }
+    if (x.full)
+        buf_printf(&r->body, "],\"more\":true,\"next_from\":%lld}", (long long)x.last_ns);
+    else
+        buf_puts(&r->body, "],\"more\":false}");
+    r->status = 200;
+}
+
 static int route(api_t *a, const web_request_t *req, web_response_t *r)
 {
     const char *p = req->path;
@@ -721,6 +742,12 @@ static int route(api_t *a, const web_request_t *req, web_response_t *r)
             if (!get)
                 return json_error(r, 405, "method_not_allowed", "use GET");
             get_measurements(a, id, req, r);
+            return 0;
+        }
+        if (strcmp(slash, "/phasors") == 0) {
+            if (!get)
+                return json_error(r, 405, "method_not_allowed", "use GET");
+            get_phasors(a, id, req, r);
             return 0;
         }
         if (strcmp(slash, "/commands") == 0) {

@@ -36,7 +36,17 @@ typedef struct {
     int dsp_keep_dc;  /* [analysis] dc_removal = false: RMS includes DC */
     /* [security] master_key_file; "" = <data>/master.key */
     char master_key_file[512];
+    /* [analysis] reporting-rate synchrophasors (C37.118.1 Table 1), reports per second:
+     * phasor_rate applies to every terminal (the largest valid rate not above it where the
+     * terminal's nominal frequency does not admit it); phasor_rate_50 / phasor_rate_60, when
+     * set (>= 0), override it per nominal frequency. 0 = off. */
+    int phasor_rate;    /* default 10 */
+    int phasor_rate_50; /* -1 = from phasor_rate */
+    int phasor_rate_60; /* -1 = from phasor_rate */
 } config_t;
+
+/* The reporting rate for terminals of nominal frequency `nominal_hz` (50 or 60) under *c. */
+int config_phasor_rate(const config_t *c, int nominal_hz);
 
 /* Fills defaults (data ./data, terminals 0.0.0.0:7100, HTTP 127.0.0.1:8080, info). */
 void config_defaults(config_t *c);

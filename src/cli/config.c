@@ -23,6 +23,56 @@ void config_defaults(config_t *c)
     gw_opts_default(&c->gw);
     c->dsp_workers = 0;
     c->dsp_queue_mb = 64;
+    c->phasor_rate = 10;
+    c->phasor_rate_50 = -1;
+    c->phasor_rate_60 = -1;
+}
+
+/* C37.118.1-2011 5.3 Table 1 (the same lists as dsp_pmu_rate_valid; the CLI settings do not
+ * link the engine). */
+static const int RATES_50[] = {10, 25, 50};
+static const int RATES_60[] = {10, 12, 15, 20, 30, 60};
+
+/* The largest rate of the nominal frequency's list not above r (0 for r < 10). */
+static int fit_rate(int r, int nominal_hz)
+{
+    const int *l = nominal_hz == 60 ? RATES_60 : RATES_50;
+    int n = nominal_hz == 60 ? 6 : 3, best = 0;
+    for (int i = 0; i < n; i++)
+        if (l[i] <= r)
+            best = l[i];
+    return best;
+}
+
+int config_phasor_rate(const config_t *c, int nominal_hz)
+{
+    int o = nominal_hz == 60 ? c->phasor_rate_60 : c->phasor_rate_50;
+    return o >= 0 ? o : fit_rate(c->phasor_rate, nominal_hz);
+}
+
+/* value must be 0 or one of the rates valid at nominal_hz (0: at 50 or at 60 Hz). */
+static int set_rate(const char *value, int nominal_hz, int *out, char *err, size_t n,
+                    const char *what)
+{
+    int64_t v;
+    int ok = parse_i64(value, 0, 60, &v) == 0;
+    if (ok && v != 0) {
+        ok = 0;
+        for (int i = 0; i < 3 && nominal_hz != 60; i++)
+            ok |= RATES_50[i] == v;
+        for (int i = 0; i < 6 && nominal_hz != 50; i++)
+            ok |= RATES_60[i] == v;
+    }
+    if (!ok) {
+        snprintf(err, n, "%s must be 0 (off) or a C37.118.1 reporting rate%s, got '%s'", what,
+                 nominal_hz == 50   ? " at 50 Hz: 10, 25, 50"
+                 : nominal_hz == 60 ? " at 60 Hz: 10, 12, 15, 20, 30, 60"
+                                    : ": 10, 25, 50 (50 Hz) or 10, 12, 15, 20, 30, 60 (60 Hz)",
+                 value);
+        return GS_ECONFIG;
+    }
+    *out = (int)v;
+    return 0;
 }
 
 static int set_int(const char *value, int64_t min, int64_t max, int *out, char *err, size_t n,
@@ -165,6 +215,12 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
             }
             return 0;
         }
+        if (strcmp(key, "phasor_rate") == 0)
+            return set_rate(value, 0, &c->phasor_rate, err, errlen, "analysis.phasor_rate");
+        if (strcmp(key, "phasor_rate_50") == 0)
+            return set_rate(value, 50, &c->phasor_rate_50, err, errlen, "analysis.phasor_rate_50");
+        if (strcmp(key, "phasor_rate_60") == 0)
+            return set_rate(value, 60, &c->phasor_rate_60, err, errlen, "analysis.phasor_rate_60");
         if (strcmp(key, "enabled") == 0) {
             if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
                 c->analysis_off = 0;

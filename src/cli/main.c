@@ -225,6 +225,8 @@ int cmd_serve(int argc, char **argv)
         ao.workers = c.dsp_workers;
         ao.max_queue_bytes = (size_t)c.dsp_queue_mb << 20;
         ao.dc_removal = !c.dsp_keep_dc;
+        ao.phasor_rate_50 = config_phasor_rate(&c, 50);
+        ao.phasor_rate_60 = config_phasor_rate(&c, 60);
         if ((size_t)snprintf(ao.wisdom_path, sizeof ao.wisdom_path, "%s/fftw-wisdom", c.data_dir) >=
             sizeof ao.wisdom_path)
             ao.wisdom_path[0] = 0; /* data dir path too long: plan without saved wisdom */

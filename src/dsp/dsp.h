@@ -265,4 +265,92 @@ void dsp_stream_free(dsp_stream_t *s);
 const char *dsp_event_name(int kind);
 const char *dsp_agg_name(int kind);
 
+/* ==== Reporting-rate synchrophasors (IEEE C37.118.1-2011 + 1a-2014, M class) ==============
+ *
+ * An object of its own, independent of dsp_stream_t: the caller pushes the same sample blocks
+ * (same formats, times and channel scales) into it. Per report: phasors of every voltage and
+ * current channel and the positive sequence (RMS magnitude; angle relative to a cosine at
+ * nominal frequency synchronised to UTC, C37.118.1 4.2), frequency and ROCOF per channel and
+ * for the positive sequence, at `rate` reports per second, at times that are exact multiples
+ * of 1/rate from the UTC second (so reports of different terminals line up).
+ * Method (docs/dsp.md): quadrature demodulation at nominal frequency, a Hamming-windowed sinc
+ * low-pass (Annex C M class) evaluated at the report time, compensation of the filter's
+ * response at the measured frequency deviation (and of the fundamental's negative-frequency
+ * image), frequency and ROCOF from the positive-sequence phase by central differences over
+ * 1/rate. A report is made when its whole span has arrived: latency
+ * dsp_pmu_latency() after the report time. No report spans a gap or missing samples. */
+
+enum {
+    DSP_PMU_F_TIME_UNSYNC = 1u << 0, /* a sample in the span came from an unsynchronised clock */
+    DSP_PMU_F_RESTART = 1u << 1,     /* first report after a start or a gap (not continuous
+                                        with the previous one; its values are complete) */
+    DSP_PMU_F_FREQ_HELD = 1u << 2    /* reference below 5 % of its recent peak: frequency held,
+                                        ROCOF 0 */
+};
+
+typedef struct {
+    int ch;       /* channel number, -1 for a positive-sequence value */
+    double mag;   /* RMS, channel units */
+    double ang;   /* rad, (-pi, pi], relative to the UTC-synchronised nominal cosine */
+    double freq;  /* Hz, from this phasor's phase */
+    double rocof; /* Hz/s */
+} dsp_pmu_phasor_t;
+
+typedef struct {
+    int64_t t_ns;   /* report time (UTC ns, rounded to the ns for rates not dividing 1e9) */
+    int64_t sec;    /* UTC second (s since the epoch) */
+    int index;      /* report number within the second, 0..rate-1: t = sec + index / rate */
+    int rate;       /* reports per second */
+    uint32_t flags; /* DSP_PMU_F_* */
+    double freq;    /* system frequency: positive-sequence voltage, else the first voltage
+                       channel, else the first channel (Hz) */
+    double rocof;   /* Hz/s, same reference */
+    int nph;        /* per channel phasors: every channel of kind voltage or current */
+    dsp_pmu_phasor_t ph[DSP_MAX_CH];
+    int has_v1, has_i1; /* positive sequence (voltage / current phases A, B, C present) */
+    dsp_pmu_phasor_t v1, i1;
+} dsp_pmu_report_t;
+
+typedef struct {
+    void (*report)(void *ud, const dsp_pmu_report_t *r); /* valid only during the call */
+    void *ud;
+} dsp_pmu_sink_t;
+
+typedef struct dsp_pmu dsp_pmu_t;
+
+/* 1 if `rate` reports/s is one of C37.118.1's rates at `nominal_hz` (Table 1: 10, 25, 50 at
+ * 50 Hz; 10, 12, 15, 20, 30, 60 at 60 Hz), else 0. */
+int dsp_pmu_rate_valid(int nominal_hz, int rate);
+
+/* Creates an estimator for a stream described by `cfg` (sample rate, nominal frequency,
+ * channels with kind, phase and scale; the other fields are ignored) reporting `rate` times a
+ * second to `sink` (copied). Returns 0, or GS_ECONFIG with a message in `err` (rate not valid
+ * for the nominal frequency, no voltage or current channel, bad rate/scale). */
+int dsp_pmu_new(const dsp_config_t *cfg, int rate, const dsp_pmu_sink_t *sink, dsp_pmu_t **out,
+                char *err, size_t errlen);
+
+/* Feeds samples exactly as dsp_stream_push (same formats, scaling and time rules). A start
+ * that does not continue the previous push within half a sample, or a non-finite sample, ends
+ * the segment: estimation restarts and the first report after it is flagged
+ * DSP_PMU_F_RESTART. Reports whose span is complete go to the sink before this returns.
+ * Returns 0, GS_EINVAL (format), GS_ERANGE (t0_ns outside [0, DSP_MAX_TIME_NS)). One thread
+ * at a time. */
+int dsp_pmu_push(dsp_pmu_t *p, int64_t t0_ns, int fmt, const void *samples, size_t nsets,
+                 uint32_t flags);
+
+/* Ends the input; reports still waiting for samples are withheld. Pushing again starts a new
+ * segment. */
+void dsp_pmu_flush(dsp_pmu_t *p);
+
+/* Time from a report's time to the arrival of the last sample it needs (s): half the filter
+ * span plus 1/rate. The reporting latency of C37.118.1 5.6.1 adds the transport of
+ * the terminal's blocks. */
+double dsp_pmu_latency(const dsp_pmu_t *p);
+
+/* Segments restarted (gaps, missing samples, flushes) since creation. */
+uint64_t dsp_pmu_restarts(const dsp_pmu_t *p);
+
+/* Frees the estimator; NULL is a no-op. */
+void dsp_pmu_free(dsp_pmu_t *p);
+
 #endif

@@ -199,6 +199,73 @@ static void test_stream_to_store(void **state)
         sql_int(f, "SELECT count(*) FROM measurements WHERE interval='10min' AND flags & 16"), 1);
 }
 
+typedef struct {
+    int rows;
+    char first[256];
+} phobs_t;
+
+static void on_phasor_row(void *ud, const char *id, const char *row)
+{
+    phobs_t *o = ud;
+    if (strcmp(id, "T1") == 0 && o->rows++ == 0)
+        snprintf(o->first, sizeof o->first, "%s", row);
+}
+
+/* Reporting-rate synchrophasors in the server: one `phasor` row per UTC second with `rate`
+ * reports, the latest report in the latest values, the live-feed observer called per second. */
+static void test_phasors_to_store(void **state)
+{
+    fx_t *f = *state;
+    ana_opts_t o;
+    ana_opts_default(&o);
+    assert_int_equal(o.phasor_rate_50, 10); /* the default */
+    o.workers = 1;
+    o.phasor_rate_50 = 25;
+    ana_t *a;
+    char err[256];
+    assert_int_equal(ana_start(&f->loop, f->st, &o, &a, err, sizeof err), 0);
+    phobs_t obs = {0};
+    ana_set_phasor_observer(a, on_phasor_row, &obs);
+    sg_t g;
+    sg_default(&g, RATE, 50);
+    g.f = 50.1;
+    uint64_t seq = 0;
+    feed(a, "T1", &g, 4.0, 57.735, &seq);
+    wait_t w = {a, "T1", seq};
+    assert_true(run_until(f, analysed, &w));
+    buf_t b = {0};
+    for (int i = 0; i < 100 && (ana_latest_phasor_json(a, "T1", &b) != 0 || obs.rows < 2); i++) {
+        usleep(10000);
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    }
+    assert_true(obs.rows >= 2);
+    assert_non_null(strstr(obs.first, "\"rate\":25"));
+    buf_reset(&b);
+    assert_int_equal(ana_latest_phasor_json(a, "T1", &b), 0);
+    assert_non_null(strstr(b.data, "\"freq\":50.1000"));
+    assert_non_null(strstr(b.data, "\"Ua\":{\"mag\":57.7"));
+    buf_reset(&b);
+    assert_int_equal(ana_latest_json(a, "T1", &b), 0);
+    assert_non_null(strstr(b.data, ",\"phasor\":{\"t\":"));
+    buf_free(&b);
+    ana_stats_t s;
+    ana_stats(a, &s);
+    ana_stop(a);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    ana_free(a);
+    store_writer_stop(f->st);
+    /* 4 s of data less the filter's span: about 3.5 s of reports, all stored */
+    assert_true(s.phasor_reports >= 80 && s.phasor_reports <= 100);
+    assert_int_equal(sql_int(f, "SELECT sum(count) FROM measurements WHERE interval='phasor'"),
+                     (int64_t)s.phasor_reports);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM measurements WHERE interval='phasor'"
+                                " AND (t_start_ns % 1000000000 != 0 OR count > 25)"),
+                     0);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM measurements WHERE interval='phasor'"
+                                " AND count = 25"),
+                     sql_int(f, "SELECT count(*) FROM measurements WHERE interval='phasor'") - 2);
+}
+
 /* Workers paused and a queue with room for one block: the first block is queued, the other
  * nine are skipped for analysis, counted, and the terminal is reported behind; after resuming,
  * the queued block is analysed and nothing else breaks. */
@@ -279,6 +346,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_stream_to_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skip_when_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_phasors_to_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_and_bad_rate, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

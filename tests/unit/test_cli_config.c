@@ -1166,6 +1166,41 @@ static void test_command_json(void **state)
     free(c);
 }
 
+/* [analysis] phasor_rate: C37.118.1 Table 1 rates, validated per nominal frequency. */
+static void test_config_phasor_rate(void **state)
+{
+    (void)state;
+    config_t c;
+    char err[256];
+    config_defaults(&c);
+    assert_int_equal(config_phasor_rate(&c, 50), 10); /* default 10 at both frequencies */
+    assert_int_equal(config_phasor_rate(&c, 60), 10);
+    assert_int_equal(config_set(&c, "analysis", "phasor_rate", "25", err, sizeof err), 0);
+    assert_int_equal(config_phasor_rate(&c, 50), 25);
+    assert_int_equal(config_phasor_rate(&c, 60), 20); /* largest 60 Hz rate not above 25 */
+    assert_int_equal(config_set(&c, "analysis", "phasor_rate", "60", err, sizeof err), 0);
+    assert_int_equal(config_phasor_rate(&c, 50), 50);
+    assert_int_equal(config_phasor_rate(&c, 60), 60);
+    assert_int_equal(config_set(&c, "analysis", "phasor_rate", "11", err, sizeof err), GS_ECONFIG);
+    assert_string_equal(err, "analysis.phasor_rate must be 0 (off) or a C37.118.1 reporting rate: "
+                             "10, 25, 50 (50 Hz) or 10, 12, 15, 20, 30, 60 (60 Hz), got '11'");
+    assert_int_equal(config_set(&c, "analysis", "phasor_rate", "100", err, sizeof err), GS_ECONFIG);
+    /* per-frequency overrides are strict and win over phasor_rate, whatever the order */
+    assert_int_equal(config_set(&c, "analysis", "phasor_rate_60", "25", err, sizeof err),
+                     GS_ECONFIG);
+    assert_string_equal(err, "analysis.phasor_rate_60 must be 0 (off) or a C37.118.1 reporting "
+                             "rate at 60 Hz: 10, 12, 15, 20, 30, 60, got '25'");
+    assert_int_equal(config_set(&c, "analysis", "phasor_rate_50", "30", err, sizeof err),
+                     GS_ECONFIG);
+    assert_int_equal(config_set(&c, "analysis", "phasor_rate_60", "12", err, sizeof err), 0);
+    assert_int_equal(config_set(&c, "analysis", "phasor_rate_50", "0", err, sizeof err), 0);
+    assert_int_equal(config_set(&c, "analysis", "phasor_rate", "10", err, sizeof err), 0);
+    assert_int_equal(config_phasor_rate(&c, 60), 12);
+    assert_int_equal(config_phasor_rate(&c, 50), 0); /* off for 50 Hz terminals */
+    assert_int_equal(config_set(&c, "analysis", "phasor_rate", "0", err, sizeof err), 0);
+    assert_int_equal(config_phasor_rate(&c, 60), 12);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1190,6 +1225,7 @@ int main(void)
         cmocka_unit_test(test_verb_tlv_json_each_tag),
         cmocka_unit_test(test_verb_tlv_json_edge),
         cmocka_unit_test(test_command_json),
+        cmocka_unit_test(test_config_phasor_rate),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
