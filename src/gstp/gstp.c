@@ -1078,6 +1078,8 @@ static int hello_tlv(const gstp_tlv_t *t, gstp_hello_t *m, uint32_t *seen, uint3
             return GSTP_E_RANGE;
         *seen |= 1u << t->tag;
     }
+    if (t->tag == GSTP_HT_CHANNEL)
+        *seen |= 1u << t->tag; /* required at least once; repeats are the channel list */
     switch (t->tag) {
     case GSTP_HT_TERMINAL_ID:
         if (t->len > GSTP_MAX_ID)
@@ -1189,11 +1191,13 @@ int gstp_parse_hello(const gstp_frame_t *f, gstp_hello_t *m)
     }
     if (rc < 0)
         return rc;
+    /* A required tag is missing (CHANNEL included: protocol.md 6.4 requires at least one, and
+     * decision 4 makes a missing required tag PROTOCOL): the HELLO does not parse. */
     if (!(seen & (1u << GSTP_HT_TERMINAL_ID)) || !(seen & (1u << GSTP_HT_SAMPLE_RATE)) ||
-        !(seen & (1u << GSTP_HT_NOMINAL_HZ)))
-        return GSTP_E_RANGE; /* a required tag is missing: the HELLO does not parse */
+        !(seen & (1u << GSTP_HT_NOMINAL_HZ)) || !(seen & (1u << GSTP_HT_CHANNEL)))
+        return GSTP_E_RANGE;
     if (m->nchannels == 0)
-        return GSTP_E_CONFIG; /* parses, but declares nothing to sample */
+        return GSTP_E_CONFIG; /* CHANNEL elements present, none of them usable */
     return cfg;
 }
 

@@ -513,7 +513,8 @@ uint16_t gstp_block_chunk_capacity(uint8_t nchannels, uint8_t sample_fmt, int is
  * ignored for forward compatibility. */
 
 /* HELLO: GSTP_E_CONFIG (rather than E_RANGE/E_TLV) when the HELLO is well-formed but its
- * sample rate, nominal frequency or channel set is unusable; *m is then filled. */
+ * sample rate, nominal frequency or channel set is unusable; *m is then filled. A HELLO without
+ * any CHANNEL element lacks a required tag: GSTP_E_RANGE, like a missing TERMINAL_ID. */
 int gstp_parse_hello(const gstp_frame_t *f, gstp_hello_t *m);
 int gstp_parse_challenge(const gstp_frame_t *f, gstp_challenge_t *m);
 int gstp_parse_auth(const gstp_frame_t *f, gstp_auth_t *m);

@@ -404,6 +404,9 @@ def protocol_checks(srv, data, secrets):
         ("NOMINAL_HZ as u16", hello_raw(tlvs=d[:3] + [tlv(7, struct.pack("<H", 50))] + d[4:])),
         ("version_min 0", hello_raw("P0002", vmin=0)),
         ("truncated TLV", hello_raw("P0002")[:-3]),
+        # CHANNEL is a required tag (protocol.md 6.4): none at all is a HELLO that does not
+        # parse, not an unusable one (decision 4)
+        ("no CHANNEL tag", hello_raw(tlvs=d[:4])),
     ]
     for what, hp in malformed:
         c, t, p = hello_answer(port, hp)
@@ -415,7 +418,8 @@ def protocol_checks(srv, data, secrets):
                                              [tlv(6, struct.pack("<I", 0))] + default_tlvs("P0003")[3:])),
         ("P0004", "NOMINAL_HZ 55", hello_raw(tlvs=default_tlvs("P0004")[:3] + [tlv(7, bytes([55]))] +
                                              default_tlvs("P0004")[4:])),
-        ("P0005", "no channels", hello_raw(tlvs=default_tlvs("P0005")[:4])),
+        ("P0005", "17 channels", hello_raw(tlvs=default_tlvs("P0005")[:4] +
+                                           [chan(i % 16, name=b"C%d" % i) for i in range(17)])),
         ("P0006", "channel of unknown kind", hello_raw(tlvs=default_tlvs("P0006")[:4] + [chan(0, kind=9)])),
     ]
     for tid, what, hp in unusable:

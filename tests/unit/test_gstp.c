@@ -1561,7 +1561,7 @@ static void test_hello_validation(void **state)
         [4] = GSTP_E_RANGE,   [5] = GSTP_E_RANGE,   [6] = GSTP_E_CONFIG,  [7] = GSTP_E_CONFIG,
         [8] = GSTP_E_RANGE,   [9] = GSTP_E_CONFIG,  [10] = GSTP_E_RANGE,  [11] = GSTP_OK,
         [12] = GSTP_OK,       [13] = GSTP_E_RANGE,  [14] = GSTP_E_RANGE,  [15] = GSTP_E_RANGE,
-        [16] = GSTP_OK,       [17] = GSTP_E_CONFIG, [18] = GSTP_E_CONFIG, [19] = GSTP_E_CONFIG,
+        [16] = GSTP_OK,       [17] = GSTP_E_CONFIG, [18] = GSTP_E_RANGE,  [19] = GSTP_E_CONFIG,
         [20] = GSTP_E_CONFIG, [21] = GSTP_E_CONFIG, [22] = GSTP_E_CONFIG, [23] = GSTP_E_CONFIG,
         [24] = GSTP_E_CONFIG, [25] = GSTP_E_CONFIG, [26] = GSTP_E_CONFIG, [27] = GSTP_E_RANGE,
         [28] = GSTP_E_TLV,    [29] = GSTP_E_RANGE,
