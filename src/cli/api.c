@@ -331,6 +331,7 @@ static void post_done(void *ud, int rc, int64_t cmd_id, int sent)
     web_response_t r = {0};
     char msg[256];
     store_command_t c;
+    int created = rc == 0; /* the writer committed it; only reading it back can fail now */
     if (rc == 0 && (rc = store_command_get(a->st, cmd_id, &c)) == 0) {
         if (sent && c.state == STORE_CMD_QUEUED)
             c.state = STORE_CMD_SENT; /* sent just now; the row follows when the writer commits */
@@ -351,6 +352,12 @@ static void post_done(void *ud, int rc, int64_t cmd_id, int sent)
                  "process?); nothing was created, retry later",
                  a->create_timeout_s);
         json_error(&r, 503, "store_busy", msg);
+    } else if (created) {
+        snprintf(msg, sizeof msg,
+                 "command %lld was created but could not be read back: %s; see GET "
+                 "/api/v1/terminals/%s/commands",
+                 (long long)cmd_id, err_str(rc), x->tid);
+        json_error(&r, 503, "store_unavailable", msg);
     } else {
         snprintf(msg, sizeof msg, "the command was not created: %s", err_str(rc));
         json_error(&r, 503, "store_unavailable", msg);
