@@ -200,8 +200,9 @@ static void on_event(void *ud, const dsp_event_t *e)
                 buf_putc(&names, ',');
             buf_puts(&names, t->names.name[c]);
         }
+    /* No channel named: an empty list, not "unknown" (NULL). */
     if (!names.data)
-        buf_puts(&names, ""); /* no channel named: an empty list, not "unknown" (NULL) */
+        buf_puts(&names, "");
     it->data = (uint8_t *)names.data; /* ownership moves to the item */
     it->data_len = names.len;
     if (e->worst_channel >= 0 && e->worst_channel < t->names.nch)

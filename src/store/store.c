@@ -868,7 +868,8 @@ int store_pq_event_list(store_t *s, const char *terminal_id, int64_t from_ns, in
     int rc = store__prepare(s->db,
                             "SELECT id, terminal_id, kind, start_ns, duration_ns, detected_ns,"
                             " extreme, extreme_pct, reference, channels, flags, worst_channel,"
-                            " channel_names, worst_channel_name FROM pq_events WHERE (?1 IS NULL OR terminal_id = ?1)"
+                            " channel_names, worst_channel_name FROM pq_events"
+                            " WHERE (?1 IS NULL OR terminal_id = ?1)"
                             " AND start_ns >= ?2 AND start_ns < ?3"
                             " ORDER BY start_ns DESC, id DESC LIMIT ?4",
                             &st);
