@@ -190,6 +190,24 @@ static void on_event(void *ud, const dsp_event_t *e)
     it->ev_channels = e->channels;
     it->ev_flags = e->flags;
     it->ev_worst_channel = e->worst_channel;
+    /* The names now, with the layout the event was detected under: a terminal's channels can be
+     * re-declared later (docs/api.md, events). The same names `gridsense analyze` prints
+     * (ana_json_event_channels). */
+    buf_t names = {0};
+    for (int c = 0; c < t->names.nch && c < 32; c++)
+        if (e->channels & (1u << c)) {
+            if (names.len)
+                buf_putc(&names, ',');
+            buf_puts(&names, t->names.name[c]);
+        }
+    /* No channel named: an empty list, not "unknown" (NULL). */
+    if (!names.data)
+        buf_puts(&names, "");
+    it->data = (uint8_t *)names.data; /* ownership moves to the item */
+    it->data_len = names.len;
+    if (e->worst_channel >= 0 && e->worst_channel < t->names.nch)
+        snprintf(it->ev_worst_name, sizeof it->ev_worst_name, "%s",
+                 t->names.name[e->worst_channel]);
     store_submit(a->st, it);
     res_t *r = xcalloc(1, sizeof *r);
     r->kind = RES_EVENT;

@@ -32,8 +32,8 @@ void ana_json_event(buf_t *b, const dsp_event_t *e, const json_names_t *n);
 
 /* An event's channels by name, the one form of them (docs/dsp.md, "Voltage events"):
  * `"channels":["Ua","Ub"],"worst_channel":"Ub"` for the channel bit mask `mask` and the index
- * `worst` (an index outside the names gives ""). The server's events API does not use it yet:
- * the store keeps an event without the terminal's channel names. */
+ * `worst` (an index outside the names gives ""). The server stores the same names with each
+ * event (src/ana/ana.c, on_event) and its events API prints them in this form. */
 void ana_json_event_channels(buf_t *b, uint32_t mask, int worst, const json_names_t *n);
 
 /* The "flags" member listing the DSP_F_* names set in flags. */

@@ -554,6 +554,41 @@ static int range_params(const web_request_t *req, web_response_t *r, int64_t *fr
     return 0;
 }
 
+/* An event's `"channels":[...],"worst_channel":"..."` by name, as `gridsense analyze` prints
+ * them (ana_json_event_channels): the names recorded at detection, or for an event stored before
+ * they were (schema migration 5) "chN" from the mask bits and the worst index, the one name that
+ * is right whatever the terminal's channel layout was then (docs/api.md). */
+static void event_channels(buf_t *b, const store_pq_event_t *e)
+{
+    char name[16];
+    buf_puts(b, "\"channels\":[");
+    if (e->has_names) {
+        int n = 0;
+        for (const char *p = e->channel_names; *p;) {
+            size_t len = strcspn(p, ",");
+            if (len) {
+                if (n++)
+                    buf_putc(b, ',');
+                buf_json_str(b, p, len); /* escaped: the column is plain text in the database */
+            }
+            p += len + (p[len] == ',');
+        }
+    } else {
+        for (int c = 0, n = 0; c < 32; c++)
+            if (e->channels & (1u << c))
+                buf_printf(b, "%s\"ch%d\"", n++ ? "," : "", c);
+    }
+    buf_puts(b, "],\"worst_channel\":");
+    if (e->has_names) {
+        buf_json_str(b, e->worst_channel_name, (size_t)-1);
+    } else {
+        name[0] = 0;
+        if (e->worst_channel >= 0 && e->worst_channel < 32)
+            snprintf(name, sizeof name, "ch%d", e->worst_channel);
+        buf_json_str(b, name, (size_t)-1);
+    }
+}
+
 static int event_cb(void *ud, const store_pq_event_t *e)
 {
     list_ctx_t *x = ud;
@@ -566,12 +601,12 @@ static int event_cb(void *ud, const store_pq_event_t *e)
                time_fmt_utc(e->start_ns, t, sizeof t), (long long)e->start_ns);
     buf_printf(x->b,
                "\"duration_s\":%.6f,\"%s\":%.6g,\"%s_pct\":%.4f,\"reference\":%.6g,"
-               "\"reference_kind\":\"%s\",\"channels\":%u,\"worst_channel\":%d,"
-               "\"cut_short\":%s}",
+               "\"reference_kind\":\"%s\",",
                (double)e->duration_ns / 1e9, strcmp(e->kind, "swell") ? "residual" : "maximum",
                e->extreme, strcmp(e->kind, "swell") ? "residual" : "maximum", e->extreme_pct,
-               e->reference, (e->flags & 2) ? "sliding" : "declared", e->channels, e->worst_channel,
-               (e->flags & 1) ? "true" : "false");
+               e->reference, (e->flags & 2) ? "sliding" : "declared");
+    event_channels(x->b, e);
+    buf_printf(x->b, ",\"cut_short\":%s}", (e->flags & 1) ? "true" : "false");
     return 0;
 }
 

@@ -144,6 +144,14 @@ static const char *const migrations[] = {
     "CREATE TABLE master_key(id INTEGER PRIMARY KEY CHECK (id = 1),"
     "  key_id BLOB NOT NULL,"
     "  changed_ns INTEGER NOT NULL);",
+
+    /* 5: an event's channels by name, recorded when it is detected: the names of the channels
+     * that crossed (comma list in channel order, "Ua,Ub") and of the worst one, as `gridsense
+     * analyze` prints them. A terminal's channel layout can change later, so the mask and index
+     * alone cannot be named afterwards. NULL in rows stored before this migration (the API then
+     * derives "chN" names from the mask, docs/api.md). */
+    "ALTER TABLE pq_events ADD COLUMN channel_names TEXT;"
+    "ALTER TABLE pq_events ADD COLUMN worst_channel_name TEXT;",
 };
 
 /* The migration whose script is followed by sealing the secrets (store__migrate_seal). */

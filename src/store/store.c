@@ -867,8 +867,9 @@ int store_pq_event_list(store_t *s, const char *terminal_id, int64_t from_ns, in
     sqlite3_stmt *st = NULL;
     int rc = store__prepare(s->db,
                             "SELECT id, terminal_id, kind, start_ns, duration_ns, detected_ns,"
-                            " extreme, extreme_pct, reference, channels, flags, worst_channel"
-                            " FROM pq_events WHERE (?1 IS NULL OR terminal_id = ?1)"
+                            " extreme, extreme_pct, reference, channels, flags, worst_channel,"
+                            " channel_names, worst_channel_name FROM pq_events"
+                            " WHERE (?1 IS NULL OR terminal_id = ?1)"
                             " AND start_ns >= ?2 AND start_ns < ?3"
                             " ORDER BY start_ns DESC, id DESC LIMIT ?4",
                             &st);
@@ -895,6 +896,10 @@ int store_pq_event_list(store_t *s, const char *terminal_id, int64_t from_ns, in
         e.channels = (uint32_t)sqlite3_column_int64(st, 9);
         e.flags = (uint32_t)sqlite3_column_int64(st, 10);
         e.worst_channel = sqlite3_column_int(st, 11);
+        /* NULL names: stored before migration 5 (or without them). */
+        e.has_names = sqlite3_column_type(st, 12) != SQLITE_NULL;
+        column_str(st, 12, e.channel_names, sizeof e.channel_names);
+        column_str(st, 13, e.worst_channel_name, sizeof e.worst_channel_name);
         if (cb(ud, &e))
             break;
     }

@@ -213,7 +213,15 @@ int store_block_stats(store_t *s, const char *terminal_id, int64_t *count, uint6
 
 /* ---- Analysis results ---- */
 
-/* One stored voltage event. */
+/* Longest channel name kept with an event, and longest comma list of them (16 channels of up to
+ * 15 characters), each including the terminating NUL. */
+#define STORE_CH_NAME_MAX  16
+#define STORE_CH_NAMES_MAX 256
+
+/* One stored voltage event. `channels` (bit mask of channel indices) and `worst_channel` (index)
+ * are the raw values; `channel_names` ("Ua,Ub") and `worst_channel_name` are the names recorded
+ * at detection (schema migration 5), with has_names == 0 for an event stored before it (names
+ * then empty). */
 typedef struct {
     int64_t id;
     char terminal_id[STORE_ID_MAX + 1];
@@ -222,6 +230,9 @@ typedef struct {
     double extreme, extreme_pct, reference;
     uint32_t channels, flags;
     int worst_channel;
+    int has_names;
+    char channel_names[STORE_CH_NAMES_MAX];
+    char worst_channel_name[STORE_CH_NAME_MAX];
 } store_pq_event_t;
 
 /* Calls cb for the newest `limit` events (1..10000) of terminal_id (NULL = all terminals) that
@@ -301,12 +312,15 @@ typedef struct store_item {
     int64_t cmd_id;
     int cmd_state, cmd_result_status;
 
-    /* STORE_ITEM_PQ_EVENT: kind name ("dip", "swell", "interruption") in `reason`. A repeated
-     * (terminal, kind, start) gets result 1. */
+    /* STORE_ITEM_PQ_EVENT: kind name ("dip", "swell", "interruption") in `reason`; the names
+     * of the channels that crossed as a comma list ("Ua,Ub", no NUL needed) in data/data_len and
+     * the worst channel's name in ev_worst_name (data NULL: the names are stored as NULL, as for
+     * an event from before they were kept). A repeated (terminal, kind, start) gets result 1. */
     int64_t ev_start_ns, ev_duration_ns;
     double ev_extreme, ev_extreme_pct, ev_reference;
     uint32_t ev_channels, ev_flags;
     int ev_worst_channel;
+    char ev_worst_name[STORE_CH_NAME_MAX];
 
     /* STORE_ITEM_MEASUREMENT: interval name ("3s", "10s", "10min", "2h") in `reason`, the values
      * as a JSON object in data/data_len. For a repeated (terminal, interval, end) the value with

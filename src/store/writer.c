@@ -285,6 +285,16 @@ static int write_pq_event(store_t *s, store_item_t *it, int64_t now)
     sqlite3_bind_int(st, 9, it->ev_worst_channel);
     sqlite3_bind_int64(st, 10, it->ev_flags);
     sqlite3_bind_int64(st, 11, now);
+    /* Names only with the list: a NULL pair is what an event from before migration 5 has. Bound
+     * every time, because a reset statement keeps the previous item's (freed) bindings. */
+    if (it->data) {
+        sqlite3_bind_text(st, 12, (const char *)it->data, (int)it->data_len, SQLITE_STATIC);
+        sqlite3_bind_text(st, 13, it->ev_worst_name,
+                          (int)strnlen(it->ev_worst_name, sizeof it->ev_worst_name), SQLITE_STATIC);
+    } else {
+        sqlite3_bind_null(st, 12);
+        sqlite3_bind_null(st, 13);
+    }
     int rc = run(s, st, it, "store voltage event");
     if (rc != 0)
         return rc < 0 ? rc : 0;
@@ -591,8 +601,8 @@ int store_writer_start(store_t *s, store_done_cb cb, void *ud)
                           " bytes = ?5, blocks = ?6 WHERE session_id = ?1"},
         {&s->ins_pq_event,
          "INSERT OR IGNORE INTO pq_events(terminal_id, kind, start_ns, duration_ns, extreme,"
-         " extreme_pct, reference, channels, worst_channel, flags, detected_ns)"
-         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+         " extreme_pct, reference, channels, worst_channel, flags, detected_ns, channel_names,"
+         " worst_channel_name) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"},
         {&s->ins_measurement,
          /* An interval reported twice (a restart inside it, each run's partial value): keep
           * the one that aggregates more values. */

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Live analysis in the server: the simulator streams a scheduled dip and the server stores
-exactly that event (start within one cycle, depth within 1 %), serves the latest window values,
+exactly that event (start within one cycle, depth within 1 %) and serves it with its channels by
+name (an event stored without names gets chN names), serves the latest window values,
 stores aggregates and reports analysis metrics. A second terminal without a declared voltage
 uses the sliding reference."""
 import os
@@ -83,6 +84,29 @@ def main():
             check(srv.metric("gridsense_analysis_blocks_skipped_total") == 0,
                   "no analysis skipped")
             check(srv.metric("gridsense_analysis_terminals_behind") == 0, "nobody behind")
+
+            # The events API names the channels as `gridsense analyze` does (docs/api.md).
+            def api_event():
+                code, body = srv.json("/api/v1/terminals/A0001/events")
+                return code == 200 and body["events"]
+            evs = wait_for(api_event, 60, "the dip in the events API")
+            check(len(evs) == 1 and evs[0]["kind"] == "dip", "one dip in the API: %r" % evs)
+            check(evs[0]["channels"] == ["Ua", "Ub", "Uc"],
+                  "event channels by name: %r" % evs[0]["channels"])
+            check(evs[0]["worst_channel"] in ("Ua", "Ub", "Uc"),
+                  "worst channel by name: %r" % evs[0]["worst_channel"])
+            # An event stored before the names were kept (schema 5): names from the mask bits.
+            c = db(data)
+            c.execute("INSERT INTO pq_events(terminal_id, kind, start_ns, duration_ns, extreme,"
+                      " extreme_pct, reference, channels, worst_channel, flags, detected_ns)"
+                      " VALUES('OLD1', 'swell', 1000, 5, 70, 121, 57.7, 10, 3, 0, 1)")
+            c.commit()
+            c.close()
+            code, body = srv.json("/api/v1/events?limit=10000")
+            old = [e for e in body["events"] if e["terminal"] == "OLD1"]
+            check(code == 200 and len(old) == 1 and old[0]["channels"] == ["ch1", "ch3"]
+                  and old[0]["worst_channel"] == "ch3",
+                  "an event without stored names: chN from the mask: %r" % old)
         finally:
             srv.stop()
         check("stopped cleanly" in srv.log(), "server stopped cleanly")
@@ -103,6 +127,9 @@ def main():
               "duration within one cycle: %.2f ms" % (dur / 1e6))
         check(flags == 0, "declared reference, not cut short: flags %d" % flags)
         check(chans == 7, "all three phases dipped: mask %d" % chans)
+        names = c.execute("SELECT channel_names FROM pq_events WHERE terminal_id='A0001'")
+        names = names.fetchone()[0]
+        check(names == "Ua,Ub,Uc", "channel names stored with the event: %r" % names)
         a2 = [r for r in rows if r[0] == "A0002"]
         check(a2 == [], "the undisturbed terminal has no event: %r" % a2)
 

@@ -138,6 +138,25 @@ static int64_t sql_int(fx_t *f, const char *sql)
     return v;
 }
 
+/* The text of a one-value query into out ("NULL" for NULL, "" when there is no row). */
+static void sql_text(fx_t *f, const char *sql, char *out, size_t cap)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/gridsense.db", f->dir);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    out[0] = 0;
+    if (sqlite3_open(path, &db) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            const unsigned char *z = sqlite3_column_text(st, 0);
+            snprintf(out, cap, "%s", z ? (const char *)z : "NULL");
+        }
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+}
+
 /* Blocks in; latest values on the loop; a dip stored as one event; 3 s aggregates stored;
  * partial aggregates flushed at stop. */
 static void test_stream_to_store(void **state)
@@ -159,7 +178,10 @@ static void test_stream_to_store(void **state)
     g.f = 50.1;
     g.step_from = 4.0;
     g.step_to = 4.2;
-    g.step_gain[0] = g.step_gain[1] = g.step_gain[2] = 0.6;
+    /* phases a and c dip, a deeper; b stays above the threshold */
+    g.step_gain[0] = 0.6;
+    g.step_gain[1] = 1.0;
+    g.step_gain[2] = 0.7;
     uint64_t seq = 0;
     feed(a, "T1", &g, 8.0, 57.735, &seq);
     wait_t w = {a, "T1", seq};
@@ -193,6 +215,14 @@ static void test_stream_to_store(void **state)
     assert_true(llabs(start - truth) < 20000000); /* within a cycle */
     double pct = (double)sql_int(f, "SELECT CAST(extreme_pct * 1000 AS INTEGER) FROM pq_events");
     assert_true(fabs(pct / 1000 - 60.0) < 0.2);
+    /* the event carries the names of its channels as detected (what the events API prints) */
+    char txt[64];
+    assert_int_equal(sql_int(f, "SELECT channels FROM pq_events"), 5);
+    assert_int_equal(sql_int(f, "SELECT worst_channel FROM pq_events"), 0);
+    sql_text(f, "SELECT channel_names FROM pq_events", txt, sizeof txt);
+    assert_string_equal(txt, "Ua,Uc");
+    sql_text(f, "SELECT worst_channel_name FROM pq_events", txt, sizeof txt);
+    assert_string_equal(txt, "Ua");
     assert_true(sql_int(f, "SELECT count(*) FROM measurements WHERE interval='3s'") >= 2);
     /* the flush at stop stores the partial 10-min value, flagged incomplete */
     assert_int_equal(

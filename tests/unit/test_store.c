@@ -45,7 +45,7 @@ static void rm_rf(const char *path)
 }
 
 /* Number of schema migrations in src/store/db.c: one row each in schema_version. */
-#define SCHEMA_LATEST 4
+#define SCHEMA_LATEST 5
 
 typedef struct {
     char dir[64];
@@ -348,6 +348,11 @@ static void test_analysis_results(void **state)
         it->ev_channels = 5;
         it->ev_worst_channel = 2;
         it->ev_flags = 1;
+        if (i != 1) { /* the swell comes without names, as from an older writer */
+            it->data = (uint8_t *)xstrdup("Ua,Uc");
+            it->data_len = 5;
+            snprintf(it->ev_worst_name, sizeof it->ev_worst_name, "Uc");
+        }
         assert_int_equal(store_submit(s, it), 0);
     }
     for (int i = 0; i < 3; i++) {
@@ -384,6 +389,15 @@ static void test_analysis_results(void **state)
     assert_int_equal(ev[2].channels, 5);
     assert_int_equal(ev[2].flags, 1);
     assert_true(fabs(ev[2].extreme_pct - 52.8) < 1e-9);
+    assert_int_equal(ev[2].worst_channel, 2);
+    assert_true(ev[2].has_names); /* the names round-trip beside mask and index */
+    assert_string_equal(ev[2].channel_names, "Ua,Uc");
+    assert_string_equal(ev[2].worst_channel_name, "Uc");
+    assert_false(ev[1].has_names); /* stored as NULL, not as "" */
+    assert_string_equal(ev[1].channel_names, "");
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM pq_events WHERE channel_names IS NULL"
+                                     " AND worst_channel_name IS NULL AND kind = 'swell'"),
+                     1);
     memset(ev, 0, sizeof ev);
     assert_int_equal(store_pq_event_list(s, NULL, 2000, INT64_MAX, 10, ev_list_cb, ev), 0);
     assert_int_equal(ev[0].worst_channel, 1); /* time filter, all terminals */
@@ -1620,6 +1634,8 @@ static void make_old_layout(const char *dir, const store_terminal_t *ts, int n)
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
                                   "BEGIN; DROP TABLE master_key;"
+                                  " ALTER TABLE pq_events DROP COLUMN channel_names;"
+                                  " ALTER TABLE pq_events DROP COLUMN worst_channel_name;"
                                   " DELETE FROM schema_version WHERE version >= 4;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -1685,6 +1701,69 @@ static void test_secret_migration(void **state)
     assert_non_null(strstr(err, "N2"));
     assert_int_equal(sql_int(dir2, "SELECT max(version) FROM schema_version"), 3);
     assert_int_equal(sql_int(dir2, "SELECT length(secret) FROM terminals WHERE id = 'N1'"), 32);
+}
+
+/* Migration 5 on a database of the previous release (schema 4) holding an event: the event
+ * keeps its mask and index and reads back without names (NULL, has_names 0); an event stored
+ * afterwards carries its names. Reopening applies nothing twice. */
+static void test_event_names_migration(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->dir);
+    store_close(s);
+    sql_exec(f->dir, "BEGIN; ALTER TABLE pq_events DROP COLUMN channel_names;"
+                     " ALTER TABLE pq_events DROP COLUMN worst_channel_name;"
+                     " DELETE FROM schema_version WHERE version >= 5;"
+                     " INSERT INTO pq_events(terminal_id, kind, start_ns, duration_ns, extreme,"
+                     "  extreme_pct, reference, channels, worst_channel, flags, detected_ns)"
+                     "  VALUES('OLD', 'dip', 100, 5, 20.0, 40.0, 50.0, 10, 3, 0, 1);"
+                     " COMMIT;");
+    assert_int_equal(sql_int(f->dir, "SELECT max(version) FROM schema_version"), 4);
+
+    s = open_ok(f->dir);
+    assert_int_equal(store_schema_version(s), SCHEMA_LATEST);
+    assert_int_equal(sql_int(f->dir, "SELECT max(version) FROM schema_version"), 5);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM pragma_table_info('pq_events')"
+                                     " WHERE name IN ('channel_names', 'worst_channel_name')"),
+                     2);
+    collector_t col;
+    collector_init(&col);
+    assert_int_equal(store_writer_start(s, collect_cb, &col), 0);
+    store_item_t *it = store_item_new(STORE_ITEM_PQ_EVENT);
+    snprintf(it->terminal_id, sizeof it->terminal_id, "OLD");
+    snprintf(it->reason, sizeof it->reason, "swell");
+    it->ev_start_ns = 200;
+    it->ev_duration_ns = 5;
+    it->ev_channels = 0x12;
+    it->ev_worst_channel = 4;
+    it->data = (uint8_t *)xstrdup("Ib,In");
+    it->data_len = 5;
+    snprintf(it->ev_worst_name, sizeof it->ev_worst_name, "In");
+    assert_int_equal(store_submit(s, it), 0);
+    assert_int_equal(collector_wait(&col, 1), 0);
+    assert_int_equal(col.ok, 1);
+
+    store_pq_event_t ev[5];
+    memset(ev, 0, sizeof ev);
+    assert_int_equal(store_pq_event_list(s, "OLD", INT64_MIN, INT64_MAX, 10, ev_list_cb, ev), 0);
+    assert_int_equal(ev[0].worst_channel, 2);
+    assert_string_equal(ev[1].kind, "swell");
+    assert_true(ev[1].has_names);
+    assert_string_equal(ev[1].channel_names, "Ib,In");
+    assert_string_equal(ev[1].worst_channel_name, "In");
+    assert_int_equal(ev[1].channels, 0x12);
+    assert_string_equal(ev[2].kind, "dip"); /* from before the migration */
+    assert_false(ev[2].has_names);
+    assert_string_equal(ev[2].channel_names, "");
+    assert_string_equal(ev[2].worst_channel_name, "");
+    assert_int_equal(ev[2].channels, 10);
+    assert_int_equal(ev[2].worst_channel, 3);
+    store_close(s);
+    collector_destroy(&col);
+
+    s = open_ok(f->dir);
+    store_close(s);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM schema_version WHERE version = 5"), 1);
 }
 
 static void test_key_rotate(void **state)
@@ -1872,6 +1951,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_secret_wrong_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_moved_row, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_migration, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_names_migration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_rotate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
