@@ -44,6 +44,14 @@ static const design_t DESIGNS[] = {
     {25, 8.50, 0.30}, {30, 9.25, 0.25}, {50, 13.0, 0.12}, {60, 15.0, 0.10},
 };
 
+typedef struct {
+    int64_t k0;     /* first decimated sample of the span */
+    int64_t kfirst; /* first input sample it depends on */
+    int n;          /* decimated samples */
+    double u0;      /* centre time of decimated sample k0 relative to the evaluation time (s) */
+    double *w;
+} span_t;
+
 struct dsp_pmu {
     dsp_config_t cfg;
     dsp_pmu_sink_t sink;
@@ -91,6 +99,11 @@ struct dsp_pmu {
     uint64_t restarts;
 
     double *w; /* [4][cap] kernel weights per evaluation time */
+    /* The spans and filter outputs at t - h, t, t + h of the last report: the next report's
+     * t - h and t are this one's t and t + h (h = 1/rate), so only t + h is new. */
+    span_t csp[3];
+    double complex cy[3][DSP_MAX_CH];
+    int cached;
 };
 
 /* Zero-phase response of the first stage at f Hz: (sin(pi f M ts) / (M sin(pi f ts)))^3. */
@@ -296,6 +309,7 @@ static void start_segment(dsp_pmu_t *p, int64_t t0_ns)
     p->k_next = 0;
     p->k_unsync = -1;
     p->first_report = 1;
+    p->cached = 0;
     p->delta = 0;
     p->rocof = 0;
     p->ref_peak = 0;
@@ -334,14 +348,6 @@ static void kernel(const dsp_pmu_t *p, double u0, int n, double *w)
         zb *= rb;
     }
 }
-
-typedef struct {
-    int64_t k0;     /* first decimated sample of the span */
-    int64_t kfirst; /* first input sample it depends on */
-    int n;          /* decimated samples */
-    double u0;      /* centre time of decimated sample k0 relative to the evaluation time (s) */
-    double *w;
-} span_t;
 
 /* The span of decimated samples centred within hw of time t (relative to t0, seconds). */
 static void make_span(const dsp_pmu_t *p, long double t, double *wbuf, span_t *sp)
@@ -491,12 +497,23 @@ static void report(dsp_pmu_t *p)
 {
     long double t = rep_rel(p, p->rep_sec, p->rep_idx);
     long double tt[3] = {t - p->h, t, t + p->h};
-    span_t sp[3];
-    double complex y[3][DSP_MAX_CH];
-    for (int e = 0; e < 3; e++) {
-        make_span(p, tt[e], p->w + (size_t)e * (size_t)p->cap, &sp[e]);
-        filt(p, &sp[e], y[e]);
+    span_t *sp = p->csp;
+    double complex(*y)[DSP_MAX_CH] = p->cy;
+    if (p->cached) {
+        double *wfree = sp[0].w;
+        sp[0] = sp[1];
+        sp[1] = sp[2];
+        memcpy(y[0], y[1], sizeof y[0]);
+        memcpy(y[1], y[2], sizeof y[1]);
+        make_span(p, tt[2], wfree, &sp[2]);
+        filt(p, &sp[2], y[2]);
+    } else {
+        for (int e = 0; e < 3; e++) {
+            make_span(p, tt[e], p->w + (size_t)e * (size_t)p->cap, &sp[e]);
+            filt(p, &sp[e], y[e]);
+        }
     }
+    p->cached = 1;
     int v3 = p->vabc[0] >= 0 && p->vabc[1] >= 0 && p->vabc[2] >= 0;
     int i3 = p->iabc[0] >= 0 && p->iabc[1] >= 0 && p->iabc[2] >= 0;
     dsp_pmu_report_t rep, *r = &rep;
