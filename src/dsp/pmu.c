@@ -269,7 +269,7 @@ static long double rep_rel(const dsp_pmu_t *p, int64_t sec, int idx)
 }
 
 /* Last decimated sample whose centre is at or before t (seconds from t0): centre of m is
- * (mM - c) ts. */
+ * (mM + r - c) ts. */
 static int64_t dec_floor(const dsp_pmu_t *p, long double t)
 {
     return (int64_t)floorl((t * p->fs + p->c - p->r) / p->M);
@@ -277,7 +277,7 @@ static int64_t dec_floor(const dsp_pmu_t *p, long double t)
 
 /* Sets k_due for the current (rep_sec, rep_idx): the last decimated sample the report needs
  * is centred at or before t + h + hw; the report is made when the input sample that
- * completes it (sample mM) has arrived. */
+ * completes it (sample mM + r) has arrived. */
 static void set_due(dsp_pmu_t *p)
 {
     long double need = rep_rel(p, p->rep_sec, p->rep_idx) + p->h + p->hw;

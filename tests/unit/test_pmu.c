@@ -2,7 +2,8 @@
  * truth (tests/unit/pmu_sig.h) and the M-class limits of IEEE C37.118.1-2011 + 1a-2014:
  * steady state and off-nominal frequency (5.5.5, Table 3), harmonics (Table 3), frequency ramps
  * (5.5.9, Table 8), amplitude/phase modulation (5.5.6, Table 5), magnitude and phase steps
- * (5.5.7, Table 6); report times on the UTC grid; block-boundary invariance; gaps and flags.
+ * (5.5.7, Table 6); report times on the UTC grid; block-boundary and segment-start invariance;
+ * gaps and flags.
  * Each case prints its worst figures ("# ..."), and asserts the standard's limit. */
 #include <setjmp.h>
 #include <stdarg.h>
