@@ -273,11 +273,12 @@ const char *dsp_agg_name(int kind);
  * nominal frequency synchronised to UTC, C37.118.1 4.2), frequency and ROCOF per channel and
  * for the positive sequence, at `rate` reports per second, at times that are exact multiples
  * of 1/rate from the UTC second (so reports of different terminals line up).
- * Method (docs/dsp.md): quadrature demodulation at nominal frequency, a Hamming-windowed sinc
- * low-pass (Annex C M class) evaluated at the report time, compensation of the filter's
- * response at the measured frequency deviation (and of the fundamental's negative-frequency
- * image), frequency and ROCOF from the positive-sequence phase by central differences over
- * 1/rate. A report is made when its whole span has arrived: latency
+ * Method (docs/dsp.md): quadrature demodulation at nominal frequency, a short first low-pass
+ * and decimation to about 500 samples/s (at sample numbers counted from the UTC epoch), a
+ * Hamming-windowed sinc low-pass (Annex C M class) evaluated on the decimated stream at the
+ * report time, compensation of both filters' response at the measured frequency deviation
+ * and ROCOF (and of the fundamental's negative-frequency image), frequency and ROCOF from the
+ * positive-sequence phase by central differences over 1/rate. A report is made when its whole span has arrived: latency
  * dsp_pmu_latency() after the report time. No report spans a gap or missing samples. */
 
 enum {
@@ -343,8 +344,8 @@ int dsp_pmu_push(dsp_pmu_t *p, int64_t t0_ns, int fmt, const void *samples, size
 void dsp_pmu_flush(dsp_pmu_t *p);
 
 /* Time from a report's time to the arrival of the last sample it needs (s): half the filter
- * span plus 1/rate. The reporting latency of C37.118.1 5.6.1 adds the transport of
- * the terminal's blocks. */
+ * span plus 1/rate plus half the first stage (1.5 decimated periods, < 3 ms). The reporting
+ * latency of C37.118.1 5.6.1 adds the transport of the terminal's blocks. */
 double dsp_pmu_latency(const dsp_pmu_t *p);
 
 /* Segments restarted (gaps, missing samples, flushes) since creation. */

@@ -1,6 +1,8 @@
 /* Reporting-rate synchrophasors (IEEE C37.118.1-2011 + 1a-2014, M class): quadrature
- * demodulation at nominal frequency, a Hamming-windowed sinc low-pass evaluated at each report
- * time on the UTC grid, off-nominal compensation, frequency and ROCOF from the phase derivative.
+ * demodulation at nominal frequency, a short first low-pass (three cascaded boxcars) and
+ * decimation to about 500 samples/s, a Hamming-windowed sinc low-pass evaluated on the
+ * decimated stream at each report time on the UTC grid, off-nominal compensation of both
+ * filters, frequency and ROCOF from the phase derivative.
  * See dsp.h ("Reporting-rate synchrophasors") and docs/dsp.md for the design. Independent of
  * dsp_stream_t: the caller pushes the same sample blocks into both. */
 #include "dsp/internal.h"
@@ -16,6 +18,14 @@
 /* Largest ROCOF taken as a ramp in the compensation (Hz/s): beyond it (a phase step seen by
  * the differences) compensating a chirp would only add error. */
 #define MAX_ROCOF 20.0
+/* Decimated rate aimed at (Hz): the demodulated signal of interest lies within ~25 Hz of 0,
+ * the image at -2 f0 and out-of-band interference (5.5.5: up to 2 f0, demodulated to -3 f0)
+ * within +-180 Hz, all inside the decimated Nyquist band; what lies above (harmonics) folds
+ * onto the first stage's nulls (see dsp.md). */
+#define DEC_RATE 500.0
+/* Frequency step of the finite differences that give the first stage's response slope and
+ * curvature around the measured deviation (Hz). */
+#define G_STEP 2.0
 
 /* Filter per reporting rate (C37.118.1-2011 Annex C: Hamming-windowed sinc; the standard's
  * Table C.1 values were not available here, so the parameters were designed from the clauses'
@@ -34,6 +44,14 @@ static const design_t DESIGNS[] = {
     {25, 8.50, 0.30}, {30, 9.25, 0.25}, {50, 13.0, 0.12}, {60, 15.0, 0.10},
 };
 
+typedef struct {
+    int64_t k0;     /* first decimated sample of the span */
+    int64_t kfirst; /* first input sample it depends on */
+    int n;          /* decimated samples */
+    double u0;      /* centre time of decimated sample k0 relative to the evaluation time (s) */
+    double *w;
+} span_t;
+
 struct dsp_pmu {
     dsp_config_t cfg;
     dsp_pmu_sink_t sink;
@@ -47,9 +65,23 @@ struct dsp_pmu {
     int sigch[DSP_MAX_CH]; /* their channel numbers */
     int vabc[3], iabc[3];  /* index into sig[] per phase, -1 if absent */
     int refsig;            /* frequency reference when no three-phase voltage: index or -1 */
-    float *ring;           /* [cap][nsig] complex (2 floats): sqrt2 x e^{-j w0 t} */
-    double complex *osc2;  /* [cap] e^{-j 2 w0 t} per sample (the image's demodulation) */
-    int64_t cap;
+
+    /* First stage: g = three cascaded boxcars of M samples (L = 3M - 2 taps, sum 1), applied
+     * at every M-th sample of the segment: decimated sample m = sum_j g_j d_{mM+r-j}, whose
+     * zero-phase centre is at sample mM + r - c (c = (L-1)/2, a half sample when M is even).
+     * r (0..M-1, per segment) puts the decimated samples on sample numbers counted from the
+     * UTC epoch that are multiples of M (integer fs), so two terminals sampling in step
+     * decimate at the same instants whenever they started. */
+    int M, L, r;
+    double c;
+    double *g;             /* [L] */
+    double sig2;           /* sum_j g_j v_j^2, v_j = (c - j) ts: the chirp term (s^2) */
+    double complex *hist;  /* [2L][nsig]: the last L demodulated samples, each stored twice */
+    double complex cfix;   /* e^{+j 4 pi f0 c ts}: o2 at the centre from o2 at sample mM */
+    float *ring;           /* [cap][nsig] complex (2 floats): decimated demodulated samples */
+    double complex *osc2;  /* [cap] e^{-j 2 w0 tau_m} per decimated sample (the image) */
+    int64_t cap;           /* decimated samples held */
+    double tsd;            /* decimated sample period M ts (s) */
 
     /* segment: sample k (from 0) was taken at t0 + k ts */
     int in_seg;
@@ -67,7 +99,22 @@ struct dsp_pmu {
     uint64_t restarts;
 
     double *w; /* [4][cap] kernel weights per evaluation time */
+    /* The spans and filter outputs at t - h, t, t + h of the last report: the next report's
+     * t - h and t are this one's t and t + h (h = 1/rate), so only t + h is new. */
+    span_t csp[3];
+    double complex cy[3][DSP_MAX_CH];
+    int cached;
 };
+
+/* Zero-phase response of the first stage at f Hz: (sin(pi f M ts) / (M sin(pi f ts)))^3. */
+static double g_resp(const dsp_pmu_t *p, double f)
+{
+    double a = sin(M_PI * f * p->ts);
+    if (fabs(a) < 1e-12)
+        return 1; /* f a multiple of fs: not reached for |f| < fs / 2 */
+    double d = sin(M_PI * f * p->M * p->ts) / (p->M * a);
+    return d * d * d;
+}
 
 /* ---- filter ------------------------------------------------------------------------------------
  */
@@ -163,8 +210,26 @@ int dsp_pmu_new(const dsp_config_t *cfg, int rate, const dsp_pmu_sink_t *sink, d
     }
     if (p->refsig < 0)
         p->refsig = 0;
+    /* First stage: M = fs / 500 rounded down (3..51 over 1600..25600 S/s). */
+    p->M = (int)floor(p->fs / DEC_RATE + 1e-9);
+    if (p->M < 1)
+        p->M = 1;
+    p->L = 3 * p->M - 2;
+    p->c = (p->L - 1) / 2.0;
+    p->tsd = p->M * p->ts;
+    p->g = dsp__calloc((size_t)p->L, sizeof(double));
+    for (int a = 0; a < p->M; a++) /* boxcar * boxcar * boxcar, then normalised */
+        for (int b = 0; b < p->M; b++)
+            for (int e = 0; e < p->M; e++)
+                p->g[a + b + e] += 1.0 / ((double)p->M * p->M * p->M);
+    for (int j = 0; j < p->L; j++) {
+        double v = (p->c - j) * p->ts;
+        p->sig2 += p->g[j] * v * v;
+    }
+    p->cfix = cexp(I * 4 * M_PI * p->f0 * p->c * p->ts);
+    p->hist = dsp__calloc((size_t)p->L * 2 * (size_t)p->nsig, sizeof(double complex));
     /* The span of one report: the filter (2 hw) around each of t - h, t, t + h, plus slack. */
-    p->cap = (int64_t)ceil((2 * p->hw + 2 * p->h) * p->fs) + 8;
+    p->cap = (int64_t)ceil((2 * p->hw + 2 * p->h) / p->tsd) + 8;
     p->ring = dsp__calloc((size_t)p->cap * (size_t)p->nsig * 2, sizeof(float));
     p->osc2 = dsp__calloc((size_t)p->cap, sizeof(double complex));
     p->w = dsp__calloc((size_t)p->cap * 4, sizeof(double));
@@ -178,13 +243,15 @@ void dsp_pmu_free(dsp_pmu_t *p)
         return;
     free(p->ring);
     free(p->osc2);
+    free(p->g);
+    free(p->hist);
     free(p->w);
     free(p);
 }
 
 double dsp_pmu_latency(const dsp_pmu_t *p)
 {
-    return p->hw + p->h;
+    return p->hw + p->h + p->c * p->ts;
 }
 
 uint64_t dsp_pmu_restarts(const dsp_pmu_t *p)
@@ -201,12 +268,20 @@ static long double rep_rel(const dsp_pmu_t *p, int64_t sec, int idx)
     return (long double)(sec * NS - p->t0_ns) / 1e9L + (long double)idx / p->rate;
 }
 
-/* Sets k_due for the current (rep_sec, rep_idx): the last sample the report needs is at
- * t + h + hw; the report is made when that sample has arrived. */
+/* Last decimated sample whose centre is at or before t (seconds from t0): centre of m is
+ * (mM + r - c) ts. */
+static int64_t dec_floor(const dsp_pmu_t *p, long double t)
+{
+    return (int64_t)floorl((t * p->fs + p->c - p->r) / p->M);
+}
+
+/* Sets k_due for the current (rep_sec, rep_idx): the last decimated sample the report needs
+ * is centred at or before t + h + hw; the report is made when the input sample that
+ * completes it (sample mM + r) has arrived. */
 static void set_due(dsp_pmu_t *p)
 {
     long double need = rep_rel(p, p->rep_sec, p->rep_idx) + p->h + p->hw;
-    p->k_due = (int64_t)ceill(need * p->fs);
+    p->k_due = dec_floor(p, need) * p->M + p->r;
 }
 
 static void next_report(dsp_pmu_t *p)
@@ -220,17 +295,28 @@ static void next_report(dsp_pmu_t *p)
 
 static void start_segment(dsp_pmu_t *p, int64_t t0_ns)
 {
+    p->r = 0;
+    if (p->fs == floor(p->fs)) {
+        /* number of the first sample counted from the epoch, modulo M: sec fs + the
+         * sample within the second (fs <= 25600: no overflow) */
+        int64_t fsi = (int64_t)p->fs, sec = t0_ns / NS;
+        int64_t within = llround((double)(t0_ns - sec * NS) * p->fs / 1e9);
+        int64_t n = ((sec % p->M) * (fsi % p->M) + within) % p->M;
+        p->r = (int)((p->M - n) % p->M);
+    }
     p->in_seg = 1;
     p->t0_ns = t0_ns;
     p->k_next = 0;
     p->k_unsync = -1;
     p->first_report = 1;
+    p->cached = 0;
     p->delta = 0;
     p->rocof = 0;
     p->ref_peak = 0;
-    /* First report: the first grid time whose whole span lies after the segment start, so no
-     * report mixes samples from before a gap with samples after it (C37.118.1 4.3). */
-    int64_t earliest = t0_ns + (int64_t)ceil((p->h + p->hw) * 1e9);
+    /* First report: the first grid time whose whole span (first stage included: c samples
+     * more) lies after the segment start, so no report mixes samples from before a gap with
+     * samples after it (C37.118.1 4.3). */
+    int64_t earliest = t0_ns + (int64_t)ceil((p->h + p->hw + p->c * p->ts) * 1e9);
     int64_t sec = earliest / NS;
     int64_t frac = earliest - sec * NS;
     int idx = (int)((frac * p->rate + NS - 1) / NS); /* ceil(frac / period) */
@@ -252,10 +338,10 @@ static void start_segment(dsp_pmu_t *p, int64_t t0_ns)
 static void kernel(const dsp_pmu_t *p, double u0, int n, double *w)
 {
     double a = 2 * M_PI * p->ffr, b = M_PI / p->hw;
-    double complex ra = cexp(I * a * p->ts), za = cexp(I * a * u0);
-    double complex rb = cexp(I * b * p->ts), zb = cexp(I * b * u0);
+    double complex ra = cexp(I * a * p->tsd), za = cexp(I * a * u0);
+    double complex rb = cexp(I * b * p->tsd), zb = cexp(I * b * u0);
     for (int i = 0; i < n; i++) {
-        double u = u0 + i * p->ts;
+        double u = u0 + i * p->tsd;
         double s = fabs(u) < 1e-9 ? 2 * p->ffr : cimag(za) / (M_PI * u);
         w[i] = fabs(u) <= p->hw ? s * (0.54 + 0.46 * creal(zb)) : 0;
         za *= ra;
@@ -263,59 +349,87 @@ static void kernel(const dsp_pmu_t *p, double u0, int n, double *w)
     }
 }
 
-typedef struct {
-    int64_t k0; /* first sample of the span */
-    int n;      /* samples */
-    double u0;  /* time of sample k0 relative to the evaluation time (s) */
-    double *w;
-} span_t;
-
-/* The span of samples within hw of time t (relative to t0, seconds). */
+/* The span of decimated samples centred within hw of time t (relative to t0, seconds). */
 static void make_span(const dsp_pmu_t *p, long double t, double *wbuf, span_t *sp)
 {
-    int64_t k0 = (int64_t)ceill((t - p->hw) * p->fs);
-    int64_t k1 = (int64_t)floorl((t + p->hw) * p->fs);
-    if (k0 < 0)
-        k0 = 0; /* cannot happen: the first report is scheduled after hw + h */
+    int64_t k0 = dec_floor(p, t - p->hw);
+    if ((long double)(k0 * p->M + p->r) - p->c < (t - p->hw) * p->fs)
+        k0++; /* centre before t - hw: not in the span */
+    int64_t k1 = dec_floor(p, t + p->hw);
+    int64_t kmin = (p->L - 1 - p->r + p->M - 1) / p->M; /* first complete decimated sample */
+    if (k0 < kmin)
+        k0 = kmin; /* cannot happen: the first report is scheduled after hw + h + c ts */
     sp->k0 = k0;
+    sp->kfirst = k0 * p->M + p->r - (p->L - 1);
     sp->n = (int)(k1 - k0 + 1);
-    sp->u0 = (double)((long double)k0 / p->fs - t);
+    sp->u0 = (double)(((long double)(k0 * p->M + p->r) - p->c) / p->fs - t);
     sp->w = wbuf;
     kernel(p, sp->u0, sp->n, wbuf);
 }
 
-/* Response of the span's filter to the fundamental's phasor trajectory around the evaluation
- * time, e^{j (2 pi delta u + pi rocof u^2)} (W1: off-nominal frequency and its ramp, so that a
- * C37.118.1 5.5.9 ramp is compensated too), and to its negative-frequency image,
- * conj(that) e^{-j 2 w0 t_k} (W2). */
+/* Taylor coefficients of e -> g_resp(f + s e) at e = 0 (s = +-1), from central differences. */
+static void g_taylor(const dsp_pmu_t *p, double f, double s, double q[3])
+{
+    double gm = g_resp(p, f - G_STEP), g0 = g_resp(p, f), gp = g_resp(p, f + G_STEP);
+    q[0] = g0;
+    q[1] = s * (gp - gm) / (2 * G_STEP);
+    q[2] = (gp - 2 * g0 + gm) / (2 * G_STEP * G_STEP);
+}
+
+/* Response of the span's filters (first stage and Hamming sinc) to the fundamental's phasor
+ * trajectory around the evaluation time, e^{j phi(u)}, phi = 2 pi delta u + pi rocof u^2 (W1:
+ * off-nominal frequency and its ramp, so that a C37.118.1 5.5.9 ramp is compensated too), and
+ * to its negative-frequency image, conj(that) e^{-j 2 w0 t} (W2).
+ * The first stage passes a chirp at decimated sample m as the chirp at its centre u_m times
+ * the stage's response at the local frequency delta + rocof u_m (image: -2 f0 - delta -
+ * rocof u_m), times 1 + j pi rocof sig2 for the chirp's curvature over the stage (a few ms:
+ * the next term is ~(pi rocof sig2)^2 < 1e-9; for the image, where the stage's response is
+ * not flat, the conjugate factor is approximate, but the whole term is < 1e-4 rocof). The
+ * response at the local frequency is
+ * expanded to second order in rocof u_m (|rocof u_m| <= 20 Hz/s x 0.4 s; the stage's
+ * response varies on the scale of fs/M = 500 Hz, so the third-order term is < 1e-6):
+ * W1 = sum_m w_m z_m (G0 + G1 rocof u_m + G2 rocof^2 u_m^2), with z_m = e^{j phi(u_m)}, and
+ * the same for W2 with conj(z_m) o2_m. */
 static void responses(const dsp_pmu_t *p, const span_t *sp, double delta, double rocof,
                       double complex *w1, double complex *w2)
 {
-    double ts = p->ts, u0 = sp->u0;
+    double ts = p->tsd, u0 = sp->u0;
     /* z_i = e^{j phi(u_i)}; z_{i+1} = z_i r_i with r_{i+1} = r_i e^{j 2 pi rocof ts^2} */
     double complex z = cexp(I * (2 * M_PI * delta * u0 + M_PI * rocof * u0 * u0));
     double complex r = cexp(I * (2 * M_PI * delta * ts + M_PI * rocof * (2 * u0 * ts + ts * ts)));
     double complex rr = cexp(I * 2 * M_PI * rocof * ts * ts);
-    double complex a1 = 0, a2 = 0;
+    double complex a[3] = {0, 0, 0}, b[3] = {0, 0, 0};
     int64_t pos = sp->k0 % p->cap;
+    double u = u0;
     for (int i = 0; i < sp->n;) {
         /* contiguous run of the ring up to its end: no modulo per tap */
         int run = (int)(p->cap - pos < sp->n - i ? p->cap - pos : sp->n - i);
         const double complex *o2 = p->osc2 + pos;
         const double *w = sp->w + i;
         for (int j = 0; j < run; j++) {
-            a1 += w[j] * z;
-            a2 += w[j] * conj(z) * o2[j];
+            double w0 = w[j], wu = w0 * u, wuu = wu * u;
+            double complex zi = conj(z) * o2[j];
+            a[0] += w0 * z;
+            a[1] += wu * z;
+            a[2] += wuu * z;
+            b[0] += w0 * zi;
+            b[1] += wu * zi;
+            b[2] += wuu * zi;
             z *= r;
             r *= rr;
+            u += ts;
         }
         i += run;
         pos = 0;
     }
-    /* d_k = X(t_k) + conj(X(t_k)) e^{-j 2 w0 t_k}, and in steady state X(t_k) = X(t)
-     * e^{j 2 pi delta u_k}: y = X(t) a1 + conj(X(t)) a2, with e^{-j 2 w0 t_k} = osc_k^2. */
-    *w1 = a1;
-    *w2 = a2;
+    double ga[3], gb[3];
+    g_taylor(p, delta, 1, ga);
+    g_taylor(p, -2.0 * p->f0 - delta, -1, gb);
+    double complex ca = 1 + I * M_PI * rocof * p->sig2, cb = conj(ca);
+    /* d = X(t) + conj(X(t)) e^{-j 2 w0 t}, and in steady state X(t_k) = X(t) e^{j phi(u_k)}:
+     * y = X(t) W1 + conj(X(t)) W2. */
+    *w1 = ca * (ga[0] * a[0] + ga[1] * rocof * a[1] + ga[2] * rocof * rocof * a[2]);
+    *w2 = cb * (gb[0] * b[0] + gb[1] * rocof * b[1] + gb[2] * rocof * rocof * b[2]);
 }
 
 /* The filter outputs of every signal over a span: y[s] = sum w_k d_k[s]. Tap-major over the
@@ -383,12 +497,23 @@ static void report(dsp_pmu_t *p)
 {
     long double t = rep_rel(p, p->rep_sec, p->rep_idx);
     long double tt[3] = {t - p->h, t, t + p->h};
-    span_t sp[3];
-    double complex y[3][DSP_MAX_CH];
-    for (int e = 0; e < 3; e++) {
-        make_span(p, tt[e], p->w + (size_t)e * (size_t)p->cap, &sp[e]);
-        filt(p, &sp[e], y[e]);
+    span_t *sp = p->csp;
+    double complex(*y)[DSP_MAX_CH] = p->cy;
+    if (p->cached) {
+        double *wfree = sp[0].w;
+        sp[0] = sp[1];
+        sp[1] = sp[2];
+        memcpy(y[0], y[1], sizeof y[0]);
+        memcpy(y[1], y[2], sizeof y[1]);
+        make_span(p, tt[2], wfree, &sp[2]);
+        filt(p, &sp[2], y[2]);
+    } else {
+        for (int e = 0; e < 3; e++) {
+            make_span(p, tt[e], p->w + (size_t)e * (size_t)p->cap, &sp[e]);
+            filt(p, &sp[e], y[e]);
+        }
     }
+    p->cached = 1;
     int v3 = p->vabc[0] >= 0 && p->vabc[1] >= 0 && p->vabc[2] >= 0;
     int i3 = p->iabc[0] >= 0 && p->iabc[1] >= 0 && p->iabc[2] >= 0;
     dsp_pmu_report_t rep, *r = &rep;
@@ -473,7 +598,7 @@ static void report(dsp_pmu_t *p)
         r->flags |= DSP_PMU_F_RESTART;
     if (held)
         r->flags |= DSP_PMU_F_FREQ_HELD;
-    if (p->k_unsync >= sp[0].k0)
+    if (p->k_unsync >= sp[0].kfirst)
         r->flags |= DSP_PMU_F_TIME_UNSYNC;
     r->nph = p->nsig;
     for (int s = 0; s < p->nsig; s++) {
@@ -564,27 +689,28 @@ int dsp_pmu_push(dsp_pmu_t *p, int64_t t0_ns, int fmt, const void *samples, size
      * every 256 samples of the segment (whatever the block boundaries, so that the same
      * samples always give the same reports), so rounding never accumulates. */
     double complex step = cexp(-I * 2 * M_PI * p->f0 / p->fs);
+    int ns = p->nsig, L = p->L;
     for (size_t i = 0; i < nsets; i++) {
         if (!p->in_seg)
             start_segment(p, t0_ns + (int64_t)llround((double)i * 1e9 / p->fs));
         int bad = 0;
         int64_t k = p->k_next;
-        float *dst = p->ring + (size_t)(k % p->cap) * (size_t)p->nsig * 2;
+        int64_t hp = k % L;
+        double complex *h1 = p->hist + (size_t)hp * (size_t)ns;
+        double complex *h2 = h1 + (size_t)L * (size_t)ns;
         if ((k & 255) == 0)
             p->osc_cur = nominal_osc(p, k);
         else
             p->osc_cur *= step;
         double complex o = p->osc_cur;
-        for (int s = 0; s < p->nsig; s++) {
+        for (int s = 0; s < ns; s++) {
             int c = p->sigch[s];
             double v = sample_at(fmt, samples, i * (size_t)nch + (size_t)c) * p->cfg.ch[c].scale;
             if (!isfinite(v) || fabs(v) > 1e30) {
                 bad = 1;
                 break;
             }
-            double complex d = M_SQRT2 * v * o;
-            dst[2 * s] = (float)creal(d);
-            dst[2 * s + 1] = (float)cimag(d);
+            h1[s] = h2[s] = M_SQRT2 * v * o;
         }
         if (bad) {
             /* a missing sample ends the segment; the next good one starts a new one */
@@ -592,7 +718,24 @@ int dsp_pmu_push(dsp_pmu_t *p, int64_t t0_ns, int fmt, const void *samples, size
             p->restarts++;
             continue;
         }
-        p->osc2[k % p->cap] = o * o;
+        if (k >= L - 1 && (k - p->r) % p->M == 0) {
+            /* decimated sample m = (k - r) / M: the first stage over samples k - L + 1 .. k,
+             * which sit contiguously at history rows hp + 1 .. hp + L (g is symmetric) */
+            int64_t m = (k - p->r) / p->M;
+            double complex acc[DSP_MAX_CH] = {0};
+            const double complex *d = p->hist + (size_t)(hp + 1) * (size_t)ns;
+            for (int j = 0; j < L; j++, d += ns) {
+                double gj = p->g[j];
+                for (int s = 0; s < ns; s++)
+                    acc[s] += gj * d[s];
+            }
+            float *dst = p->ring + (size_t)(m % p->cap) * (size_t)ns * 2;
+            for (int s = 0; s < ns; s++) {
+                dst[2 * s] = (float)creal(acc[s]);
+                dst[2 * s + 1] = (float)cimag(acc[s]);
+            }
+            p->osc2[m % p->cap] = o * o * p->cfix;
+        }
         if (flags & DSP_F_TIME_UNSYNC)
             p->k_unsync = k;
         p->k_next = k + 1;
