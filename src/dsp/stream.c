@@ -911,7 +911,8 @@ static void harmonic_grid(dsp_stream_t *s, double len)
  * (2.6 V for an interruption of a 57.7-V phase at 50 Hz), which the window's own subtraction
  * turned into a residual of ~1 V where the truth was 0.044 V. So the offset removed is an
  * exponential average of the means of stationary windows with a time constant of DC_TAU_S: an
- * event cannot move it (its windows are excluded), a genuine change of the offset (a terminal's
+ * event edge cannot move it (the windows around it are not stationary), a genuine change of the
+ * offset (a terminal's
  * recalibration, a DC-coupled sensor's drift, real DC injection that persists) is followed
  * within a few time constants, and a transient DC component (a decaying fault or inrush offset,
  * which is part of the true RMS) is not removed. */
@@ -943,14 +944,19 @@ static void dc_remove(dsp_stream_t *s)
 }
 
 /* Feeds the tracker after a window is analysed. A window's mean is accepted when that window
- * and the next one are both clean: no 4-30 event flag, frequency not held, and the channel's
- * one-cycle RMS spread within DC_SPREAD. Waiting for the next window catches an edge late in a
- * window whose threshold crossing is only seen in the next one. The first accepted means are
- * averaged (1/n) until the time constant's weight takes over, so the tracker starts at once. */
+ * and the next one are both clean: frequency not held, and the channel's one-cycle RMS spread
+ * within DC_SPREAD. Waiting for the next window catches an edge late in a window, which only
+ * the next window's first one-cycle value straddles. The 4-30 event flag does not exclude a
+ * window: the edges of an event are what corrupts a mean, and they fail the spread test; the
+ * stationary windows inside a long dip or swell hold the offset like any other. Excluding them
+ * would lock up on a genuine offset step large enough to lift the RMS past the swell
+ * threshold: the swell the unremoved offset causes would flag every window that could remove
+ * it. The first accepted means are averaged (1/n) until the time constant's weight takes over,
+ * so the tracker starts at once. */
 static void dc_track(dsp_stream_t *s, double len)
 {
     const dsp_window_t *w = &s->w;
-    int clean = !(w->flags & (DSP_F_EVENT | DSP_F_FREQ_HELD));
+    int clean = !(w->flags & DSP_F_FREQ_HELD);
     double alpha = (len / s->fs) / DC_TAU_S;
     for (int c = 0; c < s->nch; c++) {
         const dsp_chan_result_t *r = &w->ch[c];

@@ -2480,6 +2480,45 @@ static void test_dc_long_interruption(void **state)
     rec_free(&r);
 }
 
+/* A genuine step of a voltage channel's offset large enough that, not yet removed, it lifts the
+ * RMS past the swell threshold (30 V on 57.7 V: +13 %). The windows that would let the tracker
+ * follow it are all flagged by the swell the unremoved offset itself causes; the tracker must
+ * still follow the step, so that the RMS comes back and the swell ends, instead of a swell that
+ * lasts as long as the offset. */
+static void test_dc_step_swell(void **state)
+{
+    (void)state;
+    sg_t g;
+    sg_default(&g, 4000, 50);
+    dsp_config_t cfg;
+    cfg_for(&cfg, &g);
+    cfg.declared_v = UDIN;
+    cfg.dc_removal = 1;
+    rec_t r;
+    rec_init(&r, 1);
+    dsp_stream_t *s = open_stream(&cfg, &r);
+    feed(s, &g, 0, nsamp(&g, 5), 400);
+    g.dc[0] = 30; /* the offset of phase A jumps at 5 s */
+    feed(s, &g, nsamp(&g, 5), nsamp(&g, 55), 400);
+    int nev_before_flush = r.nev;
+    dsp_stream_flush(s);
+    dsp_stream_free(s);
+    const dsp_window_t *last = &r.w[r.nw - 2];
+    printf("# DC step 0 -> 30 V: %.3f V removed, RMS %.3f V after 55 s; %d events before the "
+           "end\n",
+           last->ch[0].dc_removed, last->ch[0].rms, nev_before_flush);
+    for (int i = 0; i < r.nev; i++)
+        printf("#   %s at %.2f s for %.2f s, %.1f %%\n", dsp_event_name(r.ev[i].kind),
+               tau_of(&g, r.ev[i].start_ns), r.ev[i].duration_ns / 1e9, r.ev[i].extreme_pct);
+    assert_true(fabs(last->ch[0].dc_removed - 30) <= 0.3);
+    assert_true(fabs(last->ch[0].rms - UDIN) <= 0.01 * UDIN);
+    assert_true(!(last->flags & DSP_F_EVENT));
+    /* a swell while the tracker catches up is allowed; it ends, and nothing is open at the end */
+    for (int i = 0; i < r.nev; i++)
+        assert_true(!(r.ev[i].flags & DSP_EVF_GAP));
+    rec_free(&r);
+}
+
 static void count_window(void *ud, const dsp_window_t *w)
 {
     assert_true(isfinite(w->freq));
@@ -2597,6 +2636,7 @@ int main(void)
         cmocka_unit_test(test_events_dc_removal),
         cmocka_unit_test(test_dc_tracker_follows),
         cmocka_unit_test(test_dc_long_interruption),
+        cmocka_unit_test(test_dc_step_swell),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
