@@ -22,6 +22,14 @@ void ana_json_names(json_names_t *n, const dsp_config_t *cfg)
             snprintf(n->name[i], sizeof n->name[i], "%c%c", k, ph[c->phase]);
         else
             snprintf(n->name[i], sizeof n->name[i], "ch%d", i);
+        /* Names identify channels (keys of a synchrophasor report's "phasors" object, an
+         * event's channels): a second channel of the same kind and phase (a bus and a line VT
+         * on one phase) is "chN" instead, never a repeated key that a JSON reader collapses. */
+        for (int j = 0; j < i; j++)
+            if (strcmp(n->name[j], n->name[i]) == 0) {
+                snprintf(n->name[i], sizeof n->name[i], "ch%d", i);
+                break;
+            }
     }
 }
 

@@ -7,14 +7,15 @@
 #include "core/util.h"
 #include "dsp/dsp.h"
 
-/* Display names of a stream's channels ("Ua", "Ib", "In", "ch3"). */
+/* Display names of a stream's channels ("Ua", "Ib", "In", "ch3"), unique within the stream. */
 typedef struct {
     int nch;
     char name[DSP_MAX_CH][16];
     const char *kind[DSP_MAX_CH]; /* "voltage", "current", "other" */
 } json_names_t;
 
-/* Derives names from the channel kinds and phases of cfg. */
+/* Derives names from the channel kinds and phases of cfg: U/I + phase a/b/c/n, else "chN"
+ * (N the channel index), also for a later channel whose U/I name an earlier one has. */
 void ana_json_names(json_names_t *n, const dsp_config_t *cfg);
 
 /* One basic window: time, frequency, per-channel values and harmonic groups, three-phase

@@ -62,9 +62,9 @@ typedef struct {
     int phasor_cycles; /* synchrophasor estimation window in cycles, 1..4 (default 1) */
     int resync_10min;  /* 1 (default): basic windows restart at each 10-min UTC tick (4-30 4.6) */
     /* 1: remove the signal chain's DC offset (e.g. an ADC offset) before RMS, Urms(1/2), power
-     * and line-to-line values: a slow average (5 s) of the means of stationary windows, frozen
-     * during events, so that an event edge cannot move it; `dc` still reports each window's
-     * mean. 0 (default): RMS is the true RMS of the signal, DC included. */
+     * and line-to-line values: a slow average (5 s) of the means of stationary windows (an
+     * event edge cannot move it; frozen while the frequency is held); `dc` still reports each
+     * window's mean. 0 (default): RMS is the true RMS of the signal, DC included. */
     int dc_removal;
 } dsp_config_t;
 

@@ -20,6 +20,10 @@
 #define FINE_TOL   5e-5 /* window length within 0.005 % of C cycles (4-7 asks 0.03 %) */
 #define COARSE_TOL 2e-3 /* switch from the per-cycle to the half-window estimator */
 #define MAX_ITER   8
+/* Decimator (input above 12.8 kS/s): passband to the 50th order of 63 Hz (60 Hz + 5 %, the
+ * 4-7 range) plus the upper half of its group (3181.5 Hz), and the lowest output rate used. */
+#define DEC_PASS_HZ 3200.0
+#define DEC_MIN_OUT 8000.0
 /* Harmonic angles are reported for orders whose bin holds at least this fraction of the
  * fundamental (0.01 %: below it the angle is that of noise or leakage). */
 #define HANG_FLOOR 1e-4
@@ -277,11 +281,15 @@ int dsp_stream_new(const dsp_config_t *cfg, const dsp_sink_t *sink, dsp_stream_t
     s->C = cfg->nominal_hz == 50 ? 10 : 12; /* 4-30 4.4: 10/12-cycle basic interval */
     s->fs_in = cfg->sample_rate;
 
-    /* Above 12.8 kS/s, decimate: the analysis band ends at the 50th harmonic (3 kHz at 60 Hz). */
+    /* Above 12.8 kS/s, decimate: the analysis band ends at the 50th harmonic. The decimator
+     * passes DEC_PASS_HZ, the 50th order at the top of the 4-7 range (60 Hz + 5 %) and the
+     * upper half of its group; its stopband starts at fs/D - DEC_PASS_HZ, so D is used only
+     * while fs/D >= DEC_MIN_OUT (a transition band of >= 1.6 kHz, a filter of ~50 taps):
+     * 12.8..16 kS/s stay undecimated (fs/2 there would leave no transition band). */
     s->decim = 1;
-    if (s->fs_in > 12800) {
+    if (s->fs_in > 12800 && s->fs_in / ceil(s->fs_in / 12800) >= DEC_MIN_OUT) {
         s->decim = (int)ceil(s->fs_in / 12800);
-        s->ndtaps = dsp__design_decimator(s->fs_in, s->decim, 50.0 * 60, &s->dtaps);
+        s->ndtaps = dsp__design_decimator(s->fs_in, s->decim, DEC_PASS_HZ, &s->dtaps);
         int hp = 1;
         while (hp < s->ndtaps)
             hp <<= 1;
@@ -302,12 +310,12 @@ int dsp_stream_new(const dsp_config_t *cfg, const dsp_sink_t *sink, dsp_stream_t
      * from 7.96 kS/s (50 Hz) / 9.55 kS/s (60 Hz). Below, the long kernel, whose known response
      * is divided out of the harmonic bins, reaches 0.985 of Nyquist: orders are reported per
      * window while h f <= reach (39 at 4 kS/s, 50 Hz, up to 50.5 Hz). After decimation the
-     * decimator's passband (3 kHz) bounds the reach as well. */
+     * decimator's passband (DEC_PASS_HZ) bounds the reach as well. */
     int short_ok = floor(0.66 * s->fs / 2 / (1.05 * s->f0)) >= DSP_MAX_H;
     s->kern = dsp__kernel(short_ok ? DSP_KERNEL_SHORT : DSP_KERNEL_LONG);
     s->reach_hz = s->kern->reach * s->fs / 2;
-    if (s->decim > 1 && s->reach_hz > 50.0 * 60)
-        s->reach_hz = 50.0 * 60;
+    if (s->decim > 1 && s->reach_hz > DEC_PASS_HZ)
+        s->reach_hz = DEC_PASS_HZ;
 
     double lmax = s->C * s->fs / (FMIN_REL * s->f0);
     uint64_t need = (uint64_t)(lmax * 1.3) + 4 * (uint64_t)s->kern->kh + CHUNK + 16;
@@ -911,7 +919,8 @@ static void harmonic_grid(dsp_stream_t *s, double len)
  * (2.6 V for an interruption of a 57.7-V phase at 50 Hz), which the window's own subtraction
  * turned into a residual of ~1 V where the truth was 0.044 V. So the offset removed is an
  * exponential average of the means of stationary windows with a time constant of DC_TAU_S: an
- * event cannot move it (its windows are excluded), a genuine change of the offset (a terminal's
+ * event edge cannot move it (the windows around it are not stationary), a genuine change of the
+ * offset (a terminal's
  * recalibration, a DC-coupled sensor's drift, real DC injection that persists) is followed
  * within a few time constants, and a transient DC component (a decaying fault or inrush offset,
  * which is part of the true RMS) is not removed. */
@@ -943,14 +952,19 @@ static void dc_remove(dsp_stream_t *s)
 }
 
 /* Feeds the tracker after a window is analysed. A window's mean is accepted when that window
- * and the next one are both clean: no 4-30 event flag, frequency not held, and the channel's
- * one-cycle RMS spread within DC_SPREAD. Waiting for the next window catches an edge late in a
- * window whose threshold crossing is only seen in the next one. The first accepted means are
- * averaged (1/n) until the time constant's weight takes over, so the tracker starts at once. */
+ * and the next one are both clean: frequency not held, and the channel's one-cycle RMS spread
+ * within DC_SPREAD. Waiting for the next window catches an edge late in a window, which only
+ * the next window's first one-cycle value straddles. The 4-30 event flag does not exclude a
+ * window: the edges of an event are what corrupts a mean, and they fail the spread test; the
+ * stationary windows inside a long dip or swell hold the offset like any other. Excluding them
+ * would lock up on a genuine offset step large enough to lift the RMS past the swell
+ * threshold: the swell the unremoved offset causes would flag every window that could remove
+ * it. The first accepted means are averaged (1/n) until the time constant's weight takes over,
+ * so the tracker starts at once. */
 static void dc_track(dsp_stream_t *s, double len)
 {
     const dsp_window_t *w = &s->w;
-    int clean = !(w->flags & (DSP_F_EVENT | DSP_F_FREQ_HELD));
+    int clean = !(w->flags & DSP_F_FREQ_HELD);
     double alpha = (len / s->fs) / DC_TAU_S;
     for (int c = 0; c < s->nch; c++) {
         const dsp_chan_result_t *r = &w->ch[c];

@@ -8,6 +8,8 @@
 #include <cmocka.h>
 
 #include "ana/ana.h"
+#include "ana/json.h"
+#include "ana/phasor_json.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -370,10 +372,56 @@ static void test_restart_and_bad_rate(void **state)
     ana_free(a);
 }
 
+/* Channel names are the keys of the synchrophasor report's "phasors" object and name an
+ * event's channels: two channels of the same kind and phase (a bus and a line VT on phase A,
+ * two feeders' currents) must not share one, or a JSON reader keeps only one of them. */
+static void test_json_names_unique(void **state)
+{
+    (void)state;
+    dsp_config_t cfg;
+    dsp_config_default(&cfg, 4000, 50, 6);
+    const int kind[6] = {DSP_KIND_VOLTAGE, DSP_KIND_VOLTAGE, DSP_KIND_VOLTAGE,
+                         DSP_KIND_CURRENT, DSP_KIND_CURRENT, DSP_KIND_OTHER};
+    const int phase[6] = {DSP_PHASE_A, DSP_PHASE_A, DSP_PHASE_B,
+                          DSP_PHASE_A, DSP_PHASE_A, DSP_PHASE_A};
+    for (int i = 0; i < 6; i++) {
+        cfg.ch[i].kind = (uint8_t)kind[i];
+        cfg.ch[i].phase = (uint8_t)phase[i];
+    }
+    json_names_t n;
+    ana_json_names(&n, &cfg);
+    for (int i = 0; i < 6; i++)
+        for (int j = i + 1; j < 6; j++)
+            if (strcmp(n.name[i], n.name[j]) == 0)
+                fail_msg("channels %d and %d are both named %s", i, j, n.name[i]);
+    assert_string_equal(n.name[0], "Ua");
+    assert_string_equal(n.name[2], "Ub");
+    assert_string_equal(n.name[3], "Ia");
+    dsp_pmu_report_t r;
+    memset(&r, 0, sizeof r);
+    r.rate = 10;
+    r.nph = 5;
+    for (int i = 0; i < 5; i++) {
+        r.ph[i].ch = i;
+        r.ph[i].mag = 1 + i;
+    }
+    buf_t b = {0};
+    ana_json_pmu_report(&b, &r, &n);
+    for (int i = 0; i < 5; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "\"%s\":{", n.name[i]);
+        const char *at = strstr(b.data, key);
+        assert_non_null(at);
+        assert_null(strstr(at + 1, key)); /* once */
+    }
+    buf_free(&b);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_names_unique),
         cmocka_unit_test_setup_teardown(test_stream_to_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skip_when_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_phasors_to_store, setup, teardown),

@@ -705,6 +705,46 @@ static void test_harmonic_reach_4k(void **state)
  * h_phase is exactly that (x = a cos th + a r cos(h th + h_phase)). At f0 and f0 +- 5 %, 1 % and
  * 10 % of nominal, 4 and 12.8 kS/s, on phases with different fundamental angles (the value must
  * not depend on them or on the time reference); orders not injected have no angle (NaN). */
+/* Decimated rates (above 12.8 kS/s): the 50th order is reported (4-30 5.8) across the 4-7
+ * frequency range f0 +- 5 %, as at 12.8 kS/s. The decimator's passband once ended at 3 kHz, the
+ * 50th order of exactly 60 Hz, so a 60 Hz system above 60.0 Hz lost order 50 at every
+ * decimated rate (hmax 49) while 12.8 kS/s kept it. */
+static void test_harmonic_reach_decimated(void **state)
+{
+    (void)state;
+    static const double rates[] = {12800.5, 14400, 16000, 19200, 25600};
+    static const double rel[] = {0.95, 1.0, 1.004, 1.03, 1.05};
+    double big = 0;
+    for (int f0 = 50; f0 <= 60; f0 += 10)
+        for (size_t ri = 0; ri < sizeof rates / sizeof rates[0]; ri++)
+            for (size_t fi = 0; fi < sizeof rel / sizeof rel[0]; fi++) {
+                sg_t g;
+                sg_default(&g, rates[ri], f0);
+                g.f = f0 * rel[fi];
+                g.nharm = 2;
+                g.h_order[0] = 50;
+                g.h_rel[0] = 0.02;
+                g.h_order[1] = 49;
+                g.h_rel[1] = 0.01;
+                rec_t r;
+                rec_init(&r, 1);
+                run(&g, 1.2, &r);
+                assert_true(r.nw > SKIP);
+                for (size_t k = SKIP; k < r.nw; k++) {
+                    const dsp_chan_result_t *x = &r.w[k].ch[0];
+                    if (x->hmax != 50)
+                        fail_msg("fs %g f %g: window %zu hmax %d, want 50", g.fs, g.f, k, x->hmax);
+                    double e = fabs(x->hg[50] - 0.02 * g.rms[0]) / (0.02 * g.rms[0]);
+                    if (!(e <= 0.05))
+                        fail_msg("fs %g f %g: H50 %.5g, want %.5g", g.fs, g.f, x->hg[50],
+                                 0.02 * g.rms[0]);
+                    worst(&big, e);
+                }
+                rec_free(&r);
+            }
+    report("decimated rates: order 50 at f0 +- 5 %, of reading", 100 * big, 5, "%");
+}
+
 static void test_harmonic_angles(void **state)
 {
     (void)state;
@@ -2480,6 +2520,45 @@ static void test_dc_long_interruption(void **state)
     rec_free(&r);
 }
 
+/* A genuine step of a voltage channel's offset large enough that, not yet removed, it lifts the
+ * RMS past the swell threshold (30 V on 57.7 V: +13 %). The windows that would let the tracker
+ * follow it are all flagged by the swell the unremoved offset itself causes; the tracker must
+ * still follow the step, so that the RMS comes back and the swell ends, instead of a swell that
+ * lasts as long as the offset. */
+static void test_dc_step_swell(void **state)
+{
+    (void)state;
+    sg_t g;
+    sg_default(&g, 4000, 50);
+    dsp_config_t cfg;
+    cfg_for(&cfg, &g);
+    cfg.declared_v = UDIN;
+    cfg.dc_removal = 1;
+    rec_t r;
+    rec_init(&r, 1);
+    dsp_stream_t *s = open_stream(&cfg, &r);
+    feed(s, &g, 0, nsamp(&g, 5), 400);
+    g.dc[0] = 30; /* the offset of phase A jumps at 5 s */
+    feed(s, &g, nsamp(&g, 5), nsamp(&g, 55), 400);
+    int nev_before_flush = r.nev;
+    dsp_stream_flush(s);
+    dsp_stream_free(s);
+    const dsp_window_t *last = &r.w[r.nw - 2];
+    printf("# DC step 0 -> 30 V: %.3f V removed, RMS %.3f V after 55 s; %d events before the "
+           "end\n",
+           last->ch[0].dc_removed, last->ch[0].rms, nev_before_flush);
+    for (int i = 0; i < r.nev; i++)
+        printf("#   %s at %.2f s for %.2f s, %.1f %%\n", dsp_event_name(r.ev[i].kind),
+               tau_of(&g, r.ev[i].start_ns), r.ev[i].duration_ns / 1e9, r.ev[i].extreme_pct);
+    assert_true(fabs(last->ch[0].dc_removed - 30) <= 0.3);
+    assert_true(fabs(last->ch[0].rms - UDIN) <= 0.01 * UDIN);
+    assert_true(!(last->flags & DSP_F_EVENT));
+    /* a swell while the tracker catches up is allowed; it ends, and nothing is open at the end */
+    for (int i = 0; i < r.nev; i++)
+        assert_true(!(r.ev[i].flags & DSP_EVF_GAP));
+    rec_free(&r);
+}
+
 static void count_window(void *ud, const dsp_window_t *w)
 {
     assert_true(isfinite(w->freq));
@@ -2575,6 +2654,7 @@ int main(void)
         cmocka_unit_test(test_rms),
         cmocka_unit_test(test_harmonic_magnitude),
         cmocka_unit_test(test_harmonic_reach_4k),
+        cmocka_unit_test(test_harmonic_reach_decimated),
         cmocka_unit_test(test_harmonic_angles),
         cmocka_unit_test(test_thd_dc_interharmonic),
         cmocka_unit_test(test_decimation_alias),
@@ -2597,6 +2677,7 @@ int main(void)
         cmocka_unit_test(test_events_dc_removal),
         cmocka_unit_test(test_dc_tracker_follows),
         cmocka_unit_test(test_dc_long_interruption),
+        cmocka_unit_test(test_dc_step_swell),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
