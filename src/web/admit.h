@@ -45,6 +45,11 @@ void adm_wsi_adopted(adm_t *ad, struct lws *wsi);
 void adm_wsi_destroyed(adm_t *ad, struct lws *wsi);
 void adm_wsi_idle(adm_t *ad, struct lws *wsi, int idle);
 
+/* 1 if the response to the current request of wsi must close the connection: its first head
+ * was given to lws with lines dropped (the client will likely send them again, and only a new
+ * connection passes through adm; see admit.c). */
+int adm_wsi_close_after(adm_t *ad, struct lws *wsi);
+
 /* Copies the counters into *st. */
 void adm_stats(const adm_t *ad, web_stats_t *st);
 
