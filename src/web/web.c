@@ -157,11 +157,12 @@ static void lws_log_emit(int level, const char *line)
     msg[n] = 0;
     /* lws 4.1.6 reports every adoption with a head at error level: not a problem. */
     /* lws reports a peer's malformed request as an error, and its lines name no peer: they are
-     * limited as one source, "lws" (at most LOG_LIMIT_BURST a minute, then a count). */
+     * limited as one source, "lws" (at most LOG_LIMIT_BURST a minute, then a count). Its
+     * notices are only shown at debug level, which an operator turns on to see everything. */
     if ((level & (LLL_ERR | LLL_WARN)) && !strstr(msg, "adopt_socket_readbuf"))
         log_limited(LOG_WARN, "lws", "%s", msg);
     else
-        log_limited(LOG_DEBUG, "lws", "%s", msg);
+        log_debug("lws", "%s", msg);
 }
 
 /* Errors and warnings always; notices at debug, everything the library has at trace. */
