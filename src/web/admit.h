@@ -4,7 +4,9 @@
  * the oldest connection without a request outstanding when one is full), reads the first
  * request head without consuming it, answers what is malformed or too large itself (400, 408,
  * 414, 431) and hands the rest to lws by adoption into its vhost. Connections lws serves keep
- * their address slot until lws destroys them (adm_wsi_*). Everything runs on the loop thread.
+ * their address slot until lws destroys them (adm_wsi_*); between requests adm answers 408 for
+ * a next head lws has begun but not finished within 1 s (lws stalls on some). Everything runs on
+ * the loop thread.
  */
 #ifndef GS_WEB_ADMIT_H
 #define GS_WEB_ADMIT_H
