@@ -192,6 +192,50 @@ static void metric_table(buf_t *b, const metric_t *m, size_t n)
         metric(b, m[i].name, m[i].type, m[i].help, m[i].v);
 }
 
+/* The HTTP front's own counters (web_stats): its connections and the answers it gives itself
+ * before a request reaches the API (see docs/operations.md, HTTP connections). */
+static void http_metrics(web_t *w, buf_t *b)
+{
+    web_stats_t ws;
+    web_stats(w, &ws);
+    const metric_t m[] = {
+        {"gridsense_http_connections_open", "gauge", "Open HTTP connections.", (double)ws.open},
+        {"gridsense_http_connections_max", "gauge",
+         "HTTP connection cap in force (after the open-file limit).",
+         (double)ws.max_connections},
+        {"gridsense_http_connections_total", "counter", "Accepted HTTP connections.",
+         (double)ws.accepted},
+        {"gridsense_http_connections_evicted_total", "counter",
+         "Idle HTTP connections closed to make room for a new one at a cap.",
+         (double)ws.evicted},
+        {"gridsense_http_request_timeouts_total", "counter",
+         "HTTP connections closed because a request head did not arrive in time.",
+         (double)ws.timed_out},
+        {"gridsense_http_heads_rewritten_total", "counter",
+         "Request heads passed on with header lines libwebsockets cannot parse dropped.",
+         (double)ws.heads_rewritten},
+    };
+    metric_table(b, m, sizeof m / sizeof m[0]);
+    buf_printf(b,
+               "# HELP gridsense_http_connections_refused_total HTTP connections closed at once "
+               "at a cap with nothing idle to evict, by cap.\n"
+               "# TYPE gridsense_http_connections_refused_total counter\n"
+               "gridsense_http_connections_refused_total{cap=\"address\"} %llu\n"
+               "gridsense_http_connections_refused_total{cap=\"total\"} %llu\n",
+               (unsigned long long)ws.refused_per_address,
+               (unsigned long long)(ws.refused - ws.refused_per_address));
+    buf_printf(b,
+               "# HELP gridsense_http_front_responses_total Answers the HTTP front gives itself "
+               "before the API sees a request, by status.\n"
+               "# TYPE gridsense_http_front_responses_total counter\n"
+               "gridsense_http_front_responses_total{code=\"400\"} %llu\n"
+               "gridsense_http_front_responses_total{code=\"408\"} %llu\n"
+               "gridsense_http_front_responses_total{code=\"414\"} %llu\n"
+               "gridsense_http_front_responses_total{code=\"431\"} %llu\n",
+               (unsigned long long)ws.answered_400, (unsigned long long)ws.answered_408,
+               (unsigned long long)ws.answered_414, (unsigned long long)ws.answered_431);
+}
+
 static void metrics(api_t *a, web_response_t *r)
 {
     gw_stats_t s;
@@ -319,6 +363,8 @@ static void metrics(api_t *a, web_response_t *r)
         };
         metric_table(b, an, sizeof an / sizeof an[0]);
     }
+    if (a->web)
+        http_metrics(a->web, b);
     r->status = 200;
     r->content_type = "text/plain; version=0.0.4";
 }

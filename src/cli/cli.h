@@ -92,6 +92,7 @@ typedef struct {
     gw_t *gw;
     store_t *st;
     ana_t *ana; /* NULL when analysis is disabled */
+    web_t *web; /* the HTTP server itself, for its counters in /metrics (NULL: none shown) */
     int64_t started_ns;
     int with_latest;      /* terminal_json includes the latest analysis values */
     int max_pending;      /* [commands] max_pending_per_terminal (for error messages) */

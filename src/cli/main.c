@@ -259,6 +259,7 @@ int cmd_serve(int argc, char **argv)
         uv_run(sv.loop, UV_RUN_DEFAULT);
         goto fail;
     }
+    api.web = sv.web; /* /metrics shows the HTTP front's counters; no request is served yet */
     uv_signal_init(sv.loop, &sv.sigint);
     uv_signal_init(sv.loop, &sv.sigterm);
     sv.sigint.data = sv.sigterm.data = &sv;

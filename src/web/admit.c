@@ -29,6 +29,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,10 +46,18 @@
 #define ADM_LINGER_MS    2000 /* after an answer from adm: read and drop input this long */
 #define ADM_SWEEP_MS     250  /* deadline check period */
 #define ADM_ACCEPT_BURST 64   /* accepts per listener wake-up, for fairness */
-#define ADM_WARN_NS      (10 * 1000000000LL) /* at most one connection-limit warning per 10 s */
+#define ADM_KA_HEAD_MS   1000 /* a later head lws has begun must reach the app within this */
+#define ADM_LINGER_READS                                                                           \
+    16 /* reads per wake-up while lingering, so one peer cannot hog the loop                       \
+        */
 
 typedef struct hconn hconn_t;
 typedef struct lconn lconn_t;
+
+/* How a connection was handed to lws (lconn_t.flags). */
+#define ADOPT_REWRITTEN                                                                            \
+    1 /* its head was given to lws with lines dropped: close after the answer                      \
+       */
 
 /* Connections of one peer address (IPv4 address or IPv6 /64), in adm->addrs. Connections being
  * read by adm hold it through hconn_t.addr, connections served by lws through the lconn_t in
@@ -62,9 +72,12 @@ typedef struct {
 /* A connection lws serves (its wsi's opaque user data, from adoption to LWS_CALLBACK_WSI_DESTROY,
  * which releases the address slot). */
 struct lconn {
+    adm_t *ad;
     addr_t *addr;
     struct lws *wsi;
+    int flags;              /* ADOPT_* it was adopted with */
     int idle;               /* between requests on a kept-alive connection: may be evicted */
+    int64_t head_ns;        /* monotonic: when adm first saw lws parsing its next head, 0 = not */
     lconn_t *prev, *next;   /* adm->ihead list while idle, oldest first */
     lconn_t *aprev, *anext; /* addr->ihead list while idle */
 };
@@ -91,47 +104,22 @@ struct adm {
     uv_loop_t *loop;
     struct lws_vhost *vh; /* where accepted connections are adopted */
     web_opts_t o;
-    int cap;                  /* connection cap in force */
-    int stopped;              /* adm_stop has run */
-    int lfd;                  /* listening socket, -1 if none */
-    uv_poll_t lpoll;          /* readable = connections to accept */
-    int64_t lpause_until;     /* accepting paused after EMFILE until then (monotonic ns), 0 = not */
-    uv_timer_t sweep;         /* deadlines of hconn_t, resuming the listener */
-    hmap_t addrs;             /* address key -> addr_t */
-    hconn_t *phead, *ptail;   /* connections adm is reading, oldest first */
-    int nopen;                /* open connections, read by adm or served by lws */
-    lconn_t *ihead, *itail;   /* lws's kept-alive connections between requests, oldest first */
-    addr_t *adopting;         /* address of the socket being handed to lws right now */
-    int adopt_claimed;        /* lws's new wsi took over `adopting` */
-    web_stats_t st;           /* counters (open is nopen) */
-    int64_t warn_ns;          /* last connection-limit warning (monotonic), 0 = none yet */
-    unsigned warn_suppressed; /* warnings not printed since */
+    int cap;                /* connection cap in force */
+    int stopped;            /* adm_stop has run */
+    int lfd;                /* listening socket, -1 if none */
+    uv_poll_t lpoll;        /* readable = connections to accept */
+    int64_t lpause_until;   /* accepting paused after EMFILE until then (monotonic ns), 0 = not */
+    uv_timer_t sweep;       /* deadlines of hconn_t, resuming the listener */
+    hmap_t addrs;           /* address key -> addr_t */
+    hconn_t *phead, *ptail; /* connections adm is reading, oldest first */
+    int nopen;              /* open connections, read by adm or served by lws */
+    lconn_t *ihead, *itail; /* lws's kept-alive connections between requests, oldest first */
+    addr_t *adopting;       /* address of the socket being handed to lws right now */
+    int adopt_flags;        /* ADOPT_* of that socket */
+    int adopt_claimed;      /* lws's new wsi took over `adopting` */
+    web_stats_t st;         /* counters (open is nopen) */
     char scratch[WEB_MAX_HEAD + 1]; /* where a head is peeked at (one at a time) */
 };
-
-/* One warning line per ADM_WARN_NS for connection-limit events (an attack produces thousands);
- * the next line reports how many were suppressed. */
-static void warn_limited(adm_t *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void warn_limited(adm_t *ad, const char *fmt, ...)
-{
-    int64_t now = time_mono_ns();
-    if (ad->warn_ns && now - ad->warn_ns < ADM_WARN_NS) {
-        ad->warn_suppressed++;
-        return;
-    }
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (ad->warn_suppressed)
-        log_warn("web", "%s (and %u similar events in the last %lld s)", msg, ad->warn_suppressed,
-                 (long long)((now - ad->warn_ns) / 1000000000LL));
-    else
-        log_warn("web", "%s", msg);
-    ad->warn_ns = now;
-    ad->warn_suppressed = 0;
-}
 
 /* The limit key of a peer: the IPv4 address (also when mapped into IPv6), or the IPv6 /64,
  * because one subscriber usually gets a whole /64 (as the gateway counts). */
@@ -238,9 +226,34 @@ static const char *status_text(int status)
  * dropping) what the client still sends for ADM_LINGER_MS: closing with unread input would make
  * the kernel send a reset that can destroy the answer before the client reads it (RFC 9112
  * section 9.6). The answer is a few hundred bytes, which fit in an empty socket buffer. */
-static void hconn_answer(hconn_t *hc, int status, const char *text)
+static void count_answer(adm_t *ad, int status)
 {
-    char msg[512];
+    switch (status) {
+    case 400:
+        ad->st.answered_400++;
+        ad->st.bad_requests++;
+        break;
+    case 408:
+        ad->st.answered_408++;
+        break;
+    case 414:
+        ad->st.answered_414++;
+        ad->st.bad_requests++;
+        break;
+    case 431:
+        ad->st.answered_431++;
+        ad->st.bad_requests++;
+        break;
+    default:
+        break;
+    }
+}
+
+/* Sends web's own answer (counted) and shuts the sending side down. */
+static void send_answer(adm_t *ad, int fd, int status, const char *text)
+{
+    char msg[640];
+    count_answer(ad, status);
     int n = snprintf(msg, sizeof msg,
                      "HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
                      "content-length: %zu\r\ncache-control: no-store\r\n"
@@ -248,8 +261,13 @@ static void hconn_answer(hconn_t *hc, int status, const char *text)
                      "server: gridsense\r\n\r\n%s",
                      status, status_text(status), strlen(text), text);
     if (n > 0 && (size_t)n < sizeof msg)
-        (void)!send(hc->fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    shutdown(hc->fd, SHUT_WR);
+        (void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    shutdown(fd, SHUT_WR);
+}
+
+static void hconn_answer(hconn_t *hc, int status, const char *text)
+{
+    send_answer(hc->ad, hc->fd, status, text);
     set_lowat(hc->fd, 1);
     hc->state = HC_LINGER;
     hc->deadline_ns = time_mono_ns() + (int64_t)ADM_LINGER_MS * 1000000;
@@ -334,7 +352,7 @@ static int lws_would_stall(const char *name, size_t n)
  * control bytes but HTAB in the value) and lines lws would stall on are dropped. Returns 0 or
  * the status to answer with. */
 static int head_rewrite(const char *p, size_t start, size_t line_end, size_t hlen, buf_t *out,
-                        int *dropped, int *has_body, const char **why)
+                        int *dropped, int *has_body, const char *src, const char **why)
 {
     size_t i = line_end + 2, fields = 0;
     *dropped = *has_body = 0;
@@ -393,7 +411,8 @@ static int head_rewrite(const char *p, size_t start, size_t line_end, size_t hle
         }
         if (lws_would_stall(line, nlen)) {
             (*dropped)++;
-            log_debug("web", "dropped header '%.*s' (lws 4.1 cannot parse it)", (int)nlen, line);
+            log_limited(LOG_DEBUG, src, "dropped header '%.*s' from %s (lws 4.1 cannot parse it)",
+                        (int)nlen, line, src);
         } else {
             buf_append(out, line, len + 2);
             frags++;
@@ -411,7 +430,7 @@ static int head_rewrite(const char *p, size_t start, size_t line_end, size_t hle
 /* Hands the connection to lws (its slot passes to the wsi: claimed in
  * LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED as its opaque user data, released in
  * LWS_CALLBACK_WSI_DESTROY). With a head, lws parses that first; without, it reads the socket. */
-static void hconn_adopt(hconn_t *hc, const char *head, size_t len)
+static void hconn_adopt(hconn_t *hc, const char *head, size_t len, int flags)
 {
     adm_t *ad = hc->ad;
     addr_t *a = hc->addr;
@@ -419,6 +438,7 @@ static void hconn_adopt(hconn_t *hc, const char *head, size_t len)
     hconn_end(hc, 1); /* our poll stops at once; lws starts its own on the fd */
     set_lowat(fd, 1);
     ad->adopting = a;
+    ad->adopt_flags = flags;
     ad->adopt_claimed = 0;
     if (head)
         lws_adopt_socket_vhost_readbuf(ad->vh, fd, head, len); /* closes fd on failure */
@@ -429,6 +449,68 @@ static void hconn_adopt(hconn_t *hc, const char *head, size_t len)
         addr_release(ad, a);
 }
 
+/* What a look at the bytes waiting in a socket found (head_check). */
+typedef struct {
+    int status;      /* 0: a complete head to pass on; else the status to answer with */
+    const char *why; /* the answer's text */
+    size_t hlen;     /* bytes of the complete head */
+    int dropped;     /* header lines dropped: lws must be given `out` instead of the head */
+    buf_t out;       /* the head for lws when dropped (caller frees) */
+} verdict_t;
+
+/* 1 if the peer has shut down its sending side (or the socket failed): a head that is not
+ * complete now never will be. Linux reports this as POLLRDHUP. */
+static int peer_done(int fd)
+{
+    struct pollfd pf = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    return poll(&pf, 1, 0) == 1 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/* Checks the n bytes at p (peeked from a socket, n <= WEB_MAX_HEAD + 1) as the start of a
+ * request. Returns 0 if more bytes are needed, else 1 with *v filled (v->out to be freed). `src`
+ * is the peer's address key, for the log. Pure function of the bytes. */
+static int head_check(const char *p, size_t n, const char *src, verdict_t *v)
+{
+    size_t start = 0, line_end = 0;
+    memset(v, 0, sizeof *v);
+    v->why = "bad request\n";
+    int rl = check_request_line(p, n < WEB_MAX_HEAD ? n : WEB_MAX_HEAD, &start, &line_end);
+    if (rl < 0) {
+        v->status = 400;
+        v->why = "malformed request line\n";
+        return 1;
+    }
+    /* The head ends at the first CRLF CRLF; a bare LF is refused rather than waited on. */
+    for (size_t i = 0; i < n && i < WEB_MAX_HEAD; i++) {
+        if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r')) {
+            v->status = 400;
+            v->why = "bare LF in request head\n";
+            return 1;
+        }
+        if (rl > 0 && i >= line_end + 3 && p[i] == '\n' && p[i - 1] == '\r' && p[i - 2] == '\n' &&
+            p[i - 3] == '\r') {
+            v->hlen = i + 1;
+            break;
+        }
+    }
+    if (!v->hlen) {
+        if (n <= WEB_MAX_HEAD)
+            return 0;
+        v->status = rl > 0 ? 431 : 414;
+        v->why = rl > 0 ? "request head too large\n" : "request line too long\n";
+        return 1;
+    }
+    int has_body;
+    v->status =
+        head_rewrite(p, start, line_end, v->hlen, &v->out, &v->dropped, &has_body, src, &v->why);
+    if (!v->status && v->dropped && has_body) {
+        v->status = 400;
+        v->why = "a header name this server cannot parse (a prefix of a known one) came with a "
+                 "request body\n";
+    }
+    return 1;
+}
+
 /* Looks at what is waiting in the socket (without consuming it) and answers, waits for more,
  * or hands the connection to lws: as it is (lws reads the head itself), or, for a head with
  * lines dropped, consumed and given as lws's first input, which works only without a body (see
@@ -436,73 +518,43 @@ static void hconn_adopt(hconn_t *hc, const char *head, size_t len)
 static void hconn_process(hconn_t *hc, const char *p, size_t n)
 {
     adm_t *ad = hc->ad;
-    size_t start = 0, line_end = 0;
-    const char *why = "bad request\n";
+    verdict_t v;
 
     hc->seen = n;
-    int rl = check_request_line(p, n < WEB_MAX_HEAD ? n : WEB_MAX_HEAD, &start, &line_end);
-    if (rl < 0) {
-        ad->st.bad_requests++;
-        hconn_answer(hc, 400, "malformed request line\n");
-        return;
-    }
-    /* The head ends at the first CRLF CRLF; a bare LF is refused rather than waited on. */
-    size_t hlen = 0;
-    for (size_t i = 0; i < n && i < WEB_MAX_HEAD; i++) {
-        if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r')) {
-            ad->st.bad_requests++;
-            hconn_answer(hc, 400, "bare LF in request head\n");
-            return;
-        }
-        if (rl > 0 && i >= line_end + 3 && p[i] == '\n' && p[i - 1] == '\r' && p[i - 2] == '\n' &&
-            p[i - 3] == '\r') {
-            hlen = i + 1;
-            break;
-        }
-    }
-    if (!hlen) {
-        if (n > WEB_MAX_HEAD) {
-            ad->st.bad_requests++;
-            hconn_answer(hc, rl > 0 ? 431 : 414,
-                         rl > 0 ? "request head too large\n" : "request line too long\n");
+    if (!head_check(p, n, hc->addr->key, &v)) {
+        if (peer_done(hc->fd)) {
+            /* Without this the EOF would wake the poll again and again (the bytes stay
+             * unconsumed) until the deadline: a busy loop any client could cause. */
+            hconn_answer(hc, 400, "request head incomplete at the end of the input\n");
             return;
         }
         set_lowat(hc->fd, n + 1); /* wake when more has arrived, within the deadline */
         return;
     }
-
-    buf_t out = {0};
-    int dropped, has_body;
-    int status = head_rewrite(p, start, line_end, hlen, &out, &dropped, &has_body, &why);
-    if (!status && dropped && has_body) {
-        status = 400;
-        why = "a header name this server cannot parse (a prefix of a known one) came with a "
-              "request body\n";
-    }
-    if (status) {
-        buf_free(&out);
-        ad->st.bad_requests++;
-        hconn_answer(hc, status, why);
+    if (v.status) {
+        buf_free(&v.out);
+        hconn_answer(hc, v.status, v.why);
         return;
     }
-    if (!dropped) {
-        buf_free(&out);
-        hconn_adopt(hc, NULL, 0);
+    if (!v.dropped) {
+        buf_free(&v.out);
+        hconn_adopt(hc, NULL, 0, 0);
         return;
     }
     /* Consume the head we rewrite (it is all in the socket buffer: recv cannot block or come
      * short); what follows it stays there for lws. */
     ssize_t k;
     do
-        k = recv(hc->fd, ad->scratch, hlen, 0);
+        k = recv(hc->fd, ad->scratch, v.hlen, 0);
     while (k < 0 && errno == EINTR);
-    if (k != (ssize_t)hlen) {
-        buf_free(&out);
+    if (k != (ssize_t)v.hlen) {
+        buf_free(&v.out);
         hconn_end(hc, 0);
         return;
     }
-    hconn_adopt(hc, out.data, out.len);
-    buf_free(&out);
+    ad->st.heads_rewritten++;
+    hconn_adopt(hc, v.out.data, v.out.len, ADOPT_REWRITTEN);
+    buf_free(&v.out);
 }
 
 static void hconn_read_cb(uv_poll_t *h, int status, int events)
@@ -514,7 +566,7 @@ static void hconn_read_cb(uv_poll_t *h, int status, int events)
         hconn_end(hc, 0);
         return;
     }
-    for (;;) {
+    for (int reads = 0; reads < ADM_LINGER_READS; reads++) {
         ssize_t k =
             recv(hc->fd, ad->scratch, sizeof ad->scratch, hc->state == HC_HEAD ? MSG_PEEK : 0);
         if (k < 0 && errno == EINTR)
@@ -533,10 +585,14 @@ static void hconn_read_cb(uv_poll_t *h, int status, int events)
     }
 }
 
-/* Marks an lws connection as between requests (evictable) or busy. */
+/* Marks an lws connection as between requests (evictable; its next head is timed by ka_sweep) or
+ * busy. */
 static void lconn_set_idle(adm_t *ad, lconn_t *lc, int idle)
 {
-    if (!lc || lc->idle == idle)
+    if (!lc)
+        return;
+    lc->head_ns = 0;
+    if (lc->idle == idle)
         return;
     addr_t *a = lc->addr;
     if (idle) {
@@ -576,6 +632,62 @@ static void lconn_set_idle(adm_t *ad, lconn_t *lc, int idle)
     lc->idle = idle;
 }
 
+/* ---- the next request on a kept-alive connection ------------------------------------------
+ * lws reads a kept-alive connection's later requests itself, and stalls on the same heads as a
+ * first one: a head whose last header line is a prefix of a known name (or has no colon) waits
+ * for lws's head timeout and is closed unanswered. adm cannot read those heads first: the only
+ * way to keep lws from reading is lws_rx_flow_control, and lws 4.1.6 keeps polling an idle HTTP
+ * connection whose reading is off for writing, waking the loop at every iteration. What adm can
+ * see is lws's own parse state: a connection between requests whose next request line lws has
+ * already parsed (a method token present) but that has not reached LWS_CALLBACK_HTTP within
+ * ADM_KA_HEAD_MS is stalled (or its client is very slow). adm answers it 408 itself (lws has no
+ * output pending on an idle connection) and lets lws close it; browsers repeat a request
+ * answered 408 on a reused connection on a new one, which passes through adm. A connection whose
+ * first head was rewritten is closed after its answer instead of kept alive, so a client that
+ * sends such a header every time is served on its next connection (adm_wsi_close_after). */
+
+/* 1 if lws has begun parsing a request on wsi (its request line is in the header table). */
+static int lws_head_begun(struct lws *wsi)
+{
+    static const enum lws_token_indexes toks[] = {
+        WSI_TOKEN_GET_URI,    WSI_TOKEN_POST_URI,    WSI_TOKEN_PUT_URI,  WSI_TOKEN_PATCH_URI,
+        WSI_TOKEN_DELETE_URI, WSI_TOKEN_OPTIONS_URI, WSI_TOKEN_HEAD_URI,
+    };
+    for (size_t i = 0; i < sizeof toks / sizeof toks[0]; i++)
+        if (lws_hdr_total_length(wsi, toks[i]) > 0)
+            return 1;
+    return 0;
+}
+
+/* Sweep of lws's idle connections: answers those stalled in a later head (see above). */
+static void ka_sweep(adm_t *ad, int64_t now)
+{
+    for (lconn_t *lc = ad->ihead; lc;) {
+        lconn_t *next = lc->next;
+        if (!lws_head_begun(lc->wsi)) {
+            lc->head_ns = 0;
+        } else if (!lc->head_ns) {
+            lc->head_ns = now;
+        } else if (now - lc->head_ns >= (int64_t)ADM_KA_HEAD_MS * 1000000 &&
+                   !lws_send_pipe_choked(lc->wsi)) {
+            int fd = lws_get_socket_fd(lc->wsi);
+            lconn_set_idle(ad, lc, 0); /* no longer evictable: it is being closed */
+            ad->st.timed_out++;
+            log_limited(LOG_INFO, lc->addr->key,
+                        "HTTP request head from %s on a kept-alive connection not complete after "
+                        "%d ms (a header this server cannot parse there?): answered 408",
+                        lc->addr->key, ADM_KA_HEAD_MS);
+            if (fd >= 0)
+                send_answer(ad, fd, 408,
+                            "request head not complete in time on a reused connection (a header "
+                            "name that is a prefix of a known one stalls the parser there): send "
+                            "the request on a new connection\n");
+            lws_set_timeout(lc->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        }
+        lc = next;
+    }
+}
+
 /* Makes room for one connection by closing the oldest one that has no request outstanding:
  * first those web is still reading (from `hc` on: they have not sent a complete request), then
  * lws's kept-alive ones between requests (from `lc` on; RFC 9112 section 9.5 lets a server close
@@ -601,6 +713,8 @@ static int evict_oldest(adm_t *ad, hconn_t *hc, lconn_t *lc)
     return 0;
 }
 
+static hconn_t *hconn_new(adm_t *ad, int fd, addr_t *a);
+
 static void admit(adm_t *ad, int fd, const struct sockaddr_storage *ss)
 {
     char key[48];
@@ -608,19 +722,20 @@ static void admit(adm_t *ad, int fd, const struct sockaddr_storage *ss)
     addr_t *a = hmap_get(&ad->addrs, key);
     if (a && a->n >= ad->o.max_per_address && !evict_oldest(ad, a->phead, a->ihead)) {
         ad->st.refused++;
-        warn_limited(ad,
-                     "HTTP connection from %s refused: %d open from this address "
-                     "([http] max_connections_per_address)",
-                     key, a->n);
+        ad->st.refused_per_address++;
+        log_limited(LOG_WARN, key,
+                    "HTTP connection from %s refused: %d open from this address "
+                    "([http] max_connections_per_address)",
+                    key, a->n);
         close(fd);
         return;
     }
     if (ad->nopen >= ad->cap && !evict_oldest(ad, ad->phead, ad->ihead)) {
         ad->st.refused++;
-        warn_limited(ad,
-                     "HTTP connection from %s refused: %d open in total "
-                     "([http] max_connections)",
-                     key, ad->nopen);
+        log_limited(LOG_WARN, key,
+                    "HTTP connection from %s refused: %d open in total "
+                    "([http] max_connections)",
+                    key, ad->nopen);
         close(fd);
         return;
     }
@@ -630,6 +745,14 @@ static void admit(adm_t *ad, int fd, const struct sockaddr_storage *ss)
         snprintf(a->key, sizeof a->key, "%s", key);
         hmap_put(&ad->addrs, a->key, a);
     }
+    if (hconn_new(ad, fd, a))
+        ad->st.accepted++;
+}
+
+/* A connection of `a` on fd that adm reads (fd is closed on failure, and `a` freed if it has no
+ * other connection). Returns it, polling for input, or NULL. */
+static hconn_t *hconn_new(adm_t *ad, int fd, addr_t *a)
+{
     hconn_t *hc = xcalloc(1, sizeof *hc);
     hc->ad = ad;
     hc->fd = fd;
@@ -642,11 +765,10 @@ static void admit(adm_t *ad, int fd, const struct sockaddr_storage *ss)
             hmap_del(&ad->addrs, a->key);
             free(a);
         }
-        return;
+        return NULL;
     }
     a->n++;
     ad->nopen++;
-    ad->st.accepted++;
     hc->poll.data = hc;
     hc->prev = ad->ptail;
     if (ad->ptail)
@@ -661,6 +783,7 @@ static void admit(adm_t *ad, int fd, const struct sockaddr_storage *ss)
         a->phead = hc;
     a->ptail = hc;
     uv_poll_start(&hc->poll, UV_READABLE, hconn_read_cb);
+    return hc;
 }
 
 static void listen_cb(uv_poll_t *h, int status, int events);
@@ -670,7 +793,8 @@ static void listen_pause(adm_t *ad, int err)
     /* Out of file descriptors: accepting again at once would spin; the sweep resumes it. */
     uv_poll_stop(&ad->lpoll);
     ad->lpause_until = time_mono_ns() + 250 * 1000000LL;
-    warn_limited(ad, "cannot accept HTTP connections: %s (open files limit?)", strerror(err));
+    log_limited(LOG_WARN, "web", "cannot accept HTTP connections: %s (open files limit?)",
+                strerror(err));
 }
 
 static void listen_cb(uv_poll_t *h, int status, int events)
@@ -715,6 +839,7 @@ static void sweep_cb(uv_timer_t *t)
         }
         hc = next;
     }
+    ka_sweep(ad, now);
     if (ad->lpause_until && now >= ad->lpause_until && !ad->stopped) {
         ad->lpause_until = 0;
         uv_poll_start(&ad->lpoll, UV_READABLE, listen_cb);
@@ -847,6 +972,8 @@ void adm_wsi_adopted(adm_t *ad, struct lws *wsi)
     if (!ad || !ad->adopting || ad->adopt_claimed)
         return;
     lconn_t *lc = xcalloc(1, sizeof *lc);
+    lc->ad = ad;
+    lc->flags = ad->adopt_flags;
     lc->addr = ad->adopting;
     lc->wsi = wsi;
     lws_set_opaque_user_data(wsi, lc);
@@ -868,6 +995,12 @@ void adm_wsi_idle(adm_t *ad, struct lws *wsi, int idle)
 {
     if (ad)
         lconn_set_idle(ad, lws_get_opaque_user_data(wsi), idle);
+}
+
+int adm_wsi_close_after(adm_t *ad, struct lws *wsi)
+{
+    const lconn_t *lc = ad ? lws_get_opaque_user_data(wsi) : NULL;
+    return lc && (lc->flags & ADOPT_REWRITTEN);
 }
 
 void adm_stats(const adm_t *ad, web_stats_t *st)

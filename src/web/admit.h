@@ -4,7 +4,9 @@
  * the oldest connection without a request outstanding when one is full), reads the first
  * request head without consuming it, answers what is malformed or too large itself (400, 408,
  * 414, 431) and hands the rest to lws by adoption into its vhost. Connections lws serves keep
- * their address slot until lws destroys them (adm_wsi_*). Everything runs on the loop thread.
+ * their address slot until lws destroys them (adm_wsi_*); between requests adm answers 408 for
+ * a next head lws has begun but not finished within 1 s (lws stalls on some). Everything runs on
+ * the loop thread.
  */
 #ifndef GS_WEB_ADMIT_H
 #define GS_WEB_ADMIT_H
@@ -44,6 +46,11 @@ void adm_free(adm_t *ad);
 void adm_wsi_adopted(adm_t *ad, struct lws *wsi);
 void adm_wsi_destroyed(adm_t *ad, struct lws *wsi);
 void adm_wsi_idle(adm_t *ad, struct lws *wsi, int idle);
+
+/* 1 if the response to the current request of wsi must close the connection: its first head
+ * was given to lws with lines dropped (the client will likely send them again, and only a new
+ * connection passes through adm; see admit.c). */
+int adm_wsi_close_after(adm_t *ad, struct lws *wsi);
 
 /* Copies the counters into *st. */
 void adm_stats(const adm_t *ad, web_stats_t *st);

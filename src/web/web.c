@@ -156,8 +156,11 @@ static void lws_log_emit(int level, const char *line)
     memcpy(msg, line, n);
     msg[n] = 0;
     /* lws 4.1.6 reports every adoption with a head at error level: not a problem. */
+    /* lws reports a peer's malformed request as an error, and its lines name no peer: they are
+     * limited as one source, "lws" (at most LOG_LIMIT_BURST a minute, then a count). Its
+     * notices are only shown at debug level, which an operator turns on to see everything. */
     if ((level & (LLL_ERR | LLL_WARN)) && !strstr(msg, "adopt_socket_readbuf"))
-        log_warn("lws", "%s", msg); /* lws reports a peer's malformed request as an error */
+        log_limited(LOG_WARN, "lws", "%s", msg);
     else
         log_debug("lws", "%s", msg);
 }
@@ -275,7 +278,7 @@ void web_complete(web_pending_t *p, int status, const char *content_type, buf_t 
     sess_t *s = p->sess;
     struct lws *wsi = p->wsi;
     if (!s || s->state != SS_WAIT || s->pending != p) {
-        log_debug("web", "deferred answer (%d) dropped: the client has gone", status);
+        log_limited(LOG_DEBUG, "web", "deferred answer (%d) dropped: the client has gone", status);
         pending_detach(p);
         if (body)
             buf_free(body); /* the client went away: nothing to answer */
@@ -429,6 +432,8 @@ static int send_headers(struct lws *wsi, sess_t *s)
         lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
                                     (const unsigned char *)nosniff, sizeof nosniff - 1, &p, end))
         return -1;
+    if (adm_wsi_close_after(((web_t *)lws_context_user(lws_get_context(wsi)))->adm, wsi))
+        s->close_after = 1;
     if (s->status == 405 && lws_add_http_header_by_name(
                                 wsi, (const unsigned char *)"allow:", (const unsigned char *)allow,
                                 sizeof allow - 1, &p, end))

@@ -11,7 +11,8 @@
  * WEB_MAX_FIELDS lines, 400 for a malformed one, 408/close when it does not arrive within
  * request_timeout_s), drops the header lines lws 4.1's parser would stall on (see web.c), and
  * only then hands the socket and the head to lws. Later requests on a kept-alive connection are
- * read by lws directly.
+ * read by lws directly; one lws has begun but not finished parsing after 1 s gets 408 from web
+ * (admit.c), and a connection whose first head had lines dropped is closed after its answer.
  */
 #ifndef GS_WEB_H
 #define GS_WEB_H
@@ -98,15 +99,22 @@ int web_start(uv_loop_t *loop, const char *host, int port, web_handler_fn fn, vo
 int web_start_opts(uv_loop_t *loop, const char *host, int port, const web_opts_t *opts,
                    web_handler_fn fn, void *ud, web_t **out, char *err, size_t errlen);
 
-/* Connection counters, for metrics and tests. */
+/* Connection counters, for metrics and tests (all counters since web_start). */
 typedef struct {
-    int open;              /* connections open now (being read by web or served by lws) */
-    int max_connections;   /* the cap in force (after the open-file limit) */
-    uint64_t accepted;     /* admitted */
-    uint64_t refused;      /* closed at once: over a cap with nothing idle to evict */
-    uint64_t evicted;      /* idle connections (no complete request yet) closed to make room */
-    uint64_t timed_out;    /* closed because the request head did not arrive in time */
+    int open;                     /* connections open now (being read by web or served by lws) */
+    int max_connections;          /* the cap in force (after the open-file limit) */
+    uint64_t accepted;            /* admitted */
+    uint64_t refused;             /* closed at once: over a cap with nothing idle to evict */
+    uint64_t refused_per_address; /* of those, over max_per_address (the rest: the total cap) */
+    uint64_t evicted;      /* idle connections (no request outstanding) closed to make room */
+    uint64_t timed_out;    /* closed because a request head did not arrive in time (silently if
+                              nothing came, else after a 408) */
     uint64_t bad_requests; /* answered 400/414/431 by web before lws saw them */
+    uint64_t answered_400; /* answers web gave itself, by status: to a connection's first head, */
+    uint64_t answered_408; /* and 408 also to a later head stalled in lws (see admit.c) */
+    uint64_t answered_414;
+    uint64_t answered_431;
+    uint64_t heads_rewritten; /* heads passed to lws with unparseable header lines dropped */
 } web_stats_t;
 
 /* Copies the counters into *st. */
