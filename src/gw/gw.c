@@ -14,7 +14,11 @@
 #define DEC_BUF_SIZE   (GSTP_MAX_FRAME + 1024)
 #define CLOSE_GRACE_NS (5 * 1000000000LL)
 #define AUTH_WINDOW_NS (60 * 1000000000LL)
-#define AUTH_MAP_MAX   100000
+/* Failed-login table entries before it is forgotten (tests/unit/test_gw.c builds gw.c with a
+ * small value to reach the limit). */
+#ifndef AUTH_MAP_MAX
+#define AUTH_MAP_MAX 100000
+#endif
 #define TIMESYNC_SLOTS 8
 /* Missed heartbeats: BYE DEAD when this many PINGs in a row are unanswered at the moment the next
  * one would be sent (protocol.md 9.1), i.e. WELCOME + (DEAD_PINGS + 1) x heartbeat_s. */
@@ -542,11 +546,8 @@ static authfail_t *authfail_get(gw_t *g, const char *prefix, const char *key, in
         a->count = 0;
     }
     if (!a && create) {
-        if (g->authfail.count >= AUTH_MAP_MAX) {
-            /* Under a wide attack, forget old entries rather than grow without bound. */
-            free_map(&g->authfail);
-            hmap_init(&g->authfail);
-        }
+        /* (authfail_room made room: never flushed here, where it would free entries the
+         * caller already holds.) */
         a = xcalloc(1, sizeof *a);
         a->window_start = now;
         hmap_put(&g->authfail, k, a);
@@ -565,6 +566,15 @@ static authfail_t *authfail_get(gw_t *g, const char *prefix, const char *key, in
 static void login_failed(sess_t *s, uint16_t reason, const char *msg)
 {
     gw_t *g = s->gw;
+    /* Under a wide attack, old entries are forgotten rather than the table growing without
+     * bound. That happens before either entry is looked up: flushing between the two lookups
+     * would free the address's entry while it is still used below. */
+    size_t need = (authfail_get(g, "i:", s->ip, 0) == NULL) +
+                  (s->id_provisioned && authfail_get(g, "t:", s->hello_id, 0) == NULL);
+    if (need && g->authfail.count + need > AUTH_MAP_MAX) {
+        free_map(&g->authfail);
+        hmap_init(&g->authfail);
+    }
     authfail_t *ai = authfail_get(g, "i:", s->ip, 1);
     authfail_t *at = s->id_provisioned ? authfail_get(g, "t:", s->hello_id, 1) : NULL;
     int over = ai->count >= g->o.auth_fail_per_ip || (at && at->count >= g->o.auth_fail_per_id);
