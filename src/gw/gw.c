@@ -619,7 +619,9 @@ static void on_hello(sess_t *s, const gstp_frame_t *f)
     }
     if (rc == GS_EAUTH) {
         /* Provisioned, but its stored secret cannot be unsealed (master key reset, tampered
-         * row): no key can match, so it is a failed login, not a storage fault to retry. */
+         * row): no key can match, so it is a failed login, not a storage fault to retry; of
+         * the id as well (decision 6). */
+        s->id_provisioned = 1;
         login_failed(s, GSTP_REJ_BAD_AUTH, "no usable secret stored; rotate the terminal's secret");
         return;
     }

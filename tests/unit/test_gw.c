@@ -171,6 +171,34 @@ static int await_reject(fx_t *f, int fd)
     }
 }
 
+/* Alters the last byte of T0001's sealed secret (another connection, as an attacker with write
+ * access or a damaged row would): it then no longer authenticates under the master key. */
+static void tamper_secret(fx_t *f)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/gridsense.db", f->dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    uint8_t blob[256];
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT secret FROM terminals WHERE id = 'T0001'", -1, &st, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int n = sqlite3_column_bytes(st, 0);
+    assert_true(n > 0 && n <= (int)sizeof blob);
+    memcpy(blob, sqlite3_column_blob(st, 0), (size_t)n);
+    sqlite3_finalize(st);
+    blob[n - 1] ^= 0x5a;
+    assert_int_equal(sqlite3_prepare_v2(db, "UPDATE terminals SET secret = ?1 WHERE id = 'T0001'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_blob(st, 1, blob, n, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 static int login_reason(fx_t *f, const char *src, const char *tid, int hz)
 {
     int fd = client(f, src);
@@ -204,6 +232,25 @@ static void test_authfail_table_full(void **state)
     fx_stop(&f);
 }
 
+/* Decision 6: a provisioned id's failed logins count for the id too, also when its stored secret
+ * cannot be unsealed (BAD_AUTH at HELLO): the sixth in a minute (per-id limit 5) is rate
+ * limited. */
+static void test_unusable_secret_counts_for_id(void **state)
+{
+    (void)state;
+    fx_t f;
+    memset(&f, 0, sizeof f);
+    gw_opts_t o;
+    gw_opts_default(&o);
+    fx_start(&f, &o);
+    tamper_secret(&f);
+    /* (one address: this build's table holds 4 entries; the address limit is 600) */
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(login_reason(&f, "127.0.1.1", "T0001", 50), GSTP_REJ_BAD_AUTH);
+    assert_int_equal(login_reason(&f, "127.0.1.1", "T0001", 50), GSTP_REJ_RATE_LIMIT);
+    fx_stop(&f);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -211,6 +258,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_authfail_table_full),
+        cmocka_unit_test(test_unusable_secret_counts_for_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
