@@ -1202,16 +1202,25 @@ static void on_result(sess_t *s, const gstp_frame_t *f)
             gstp_tlv_i64(&tv, &t2) == 0 &&
             gstp_tlv_find(r.tlv, r.tlv_len, GSTP_AT_TERM_TX_TIME, &tv) == 1 &&
             gstp_tlv_i64(&tv, &t3) == 0) {
-            int64_t offset = ((t2 - t1) + (t3 - t4)) / 2;
-            int64_t rtt = (t4 - t1) - (t3 - t2);
-            gstp_tlv_writer_t w;
-            gstp_tlv_writer_init(&w, res + rlen, sizeof res - rlen);
-            gstp_tlv_put_i64(&w, TAG_OFFSET_NS, offset);
-            gstp_tlv_put_i64(&w, TAG_RTT_NS, rtt);
-            if (w.err == GSTP_OK)
-                rlen += w.len;
-            log_info(s->term->id, "time sync: offset %.3f ms, round trip %.3f ms", offset / 1e6,
-                     rtt / 1e6);
+            /* t2 and t3 come from the terminal: any int64 can arrive, and signed overflow is
+             * undefined (C11 6.5p5). An exchange whose differences do not fit has no offset. */
+            int64_t d21, d34, d41, d32, sum, rtt;
+            if (__builtin_sub_overflow(t2, t1, &d21) || __builtin_sub_overflow(t3, t4, &d34) ||
+                __builtin_add_overflow(d21, d34, &sum) || __builtin_sub_overflow(t4, t1, &d41) ||
+                __builtin_sub_overflow(t3, t2, &d32) || __builtin_sub_overflow(d41, d32, &rtt)) {
+                log_limited(LOG_WARN, s->ip, "%s: time sync timestamps out of range, no offset",
+                            s->term->id);
+            } else {
+                int64_t offset = sum / 2;
+                gstp_tlv_writer_t w;
+                gstp_tlv_writer_init(&w, res + rlen, sizeof res - rlen);
+                gstp_tlv_put_i64(&w, TAG_OFFSET_NS, offset);
+                gstp_tlv_put_i64(&w, TAG_RTT_NS, rtt);
+                if (w.err == GSTP_OK)
+                    rlen += w.len;
+                log_info(s->term->id, "time sync: offset %.3f ms, round trip %.3f ms",
+                         offset / 1e6, rtt / 1e6);
+            }
         }
     }
     submit_command_update(g, s->term->id, c.id, state, r.status, res, rlen);
