@@ -1218,8 +1218,8 @@ static void on_result(sess_t *s, const gstp_frame_t *f)
                 gstp_tlv_put_i64(&w, TAG_RTT_NS, rtt);
                 if (w.err == GSTP_OK)
                     rlen += w.len;
-                log_info(s->term->id, "time sync: offset %.3f ms, round trip %.3f ms",
-                         offset / 1e6, rtt / 1e6);
+                log_info(s->term->id, "time sync: offset %.3f ms, round trip %.3f ms", offset / 1e6,
+                         rtt / 1e6);
             }
         }
     }
