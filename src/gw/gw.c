@@ -1717,7 +1717,7 @@ static void process_done(gw_t *g)
                 }
             }
         } else if (it->kind == STORE_ITEM_COMMAND_UPDATE && it->result == GS_ESTATE) {
-            log_debug(it->terminal_id, "command %lld was already final; update ignored",
+            log_debug(it->terminal_id, "command %lld was already final or further; update ignored",
                       (long long)it->cmd_id);
         } else if (it->result < 0) {
             log_warn(it->terminal_id, "store item kind %d failed: %s", it->kind,
