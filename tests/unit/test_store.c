@@ -774,7 +774,8 @@ static void test_commands(void **state)
     assert_int_equal(l.ids[0], id2);
     assert_int_equal(l.ids[1], id3);
 
-    /* State machine: non-final states change freely, final ones are immutable. */
+    /* State machine: non-final states only move forward (queued, sent, acked); final ones are
+     * immutable. */
     assert_int_equal(store_command_update(s, id1, STORE_CMD_SENT, -1, NULL, 0), 0);
     assert_int_equal(store_command_get(s, id1, &c), 0);
     assert_int_equal(c.state, STORE_CMD_SENT);
