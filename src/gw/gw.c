@@ -546,7 +546,7 @@ static authfail_t *authfail_get(gw_t *g, const char *prefix, const char *key, in
         a->count = 0;
     }
     if (!a && create) {
-        /* (authfail_room made room: never flushed here, where it would free entries the
+        /* (login_failed made room first: never flushed here, where it would free entries the
          * caller already holds.) */
         a = xcalloc(1, sizeof *a);
         a->window_start = now;
