@@ -166,7 +166,10 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
             return set_int(value, 1, GW_CMD_INFLIGHT_MAX, &g->cmd_max_inflight, err, errlen,
                            "commands.max_in_flight");
         if (strcmp(key, "create_timeout") == 0) {
-            if (set_int(value, 1, 3600, &tmp, err, errlen, "commands.create_timeout") < 0)
+            /* The web answers a deferred POST within WEB_DEFER_MAX_S or closes it unanswered;
+             * the timeout's 503 must come first (the tick checks it every 250 ms). */
+            if (set_int(value, 1, WEB_DEFER_MAX_S - 10, &tmp, err, errlen,
+                        "commands.create_timeout") < 0)
                 return GS_ECONFIG;
             g->cmd_create_timeout_ns = (int64_t)tmp * 1000000000LL;
             return 0;

@@ -14,7 +14,11 @@
 #define DEC_BUF_SIZE   (GSTP_MAX_FRAME + 1024)
 #define CLOSE_GRACE_NS (5 * 1000000000LL)
 #define AUTH_WINDOW_NS (60 * 1000000000LL)
-#define AUTH_MAP_MAX   100000
+/* Failed-login table entries before it is forgotten (tests/unit/test_gw.c builds gw.c with a
+ * small value to reach the limit). */
+#ifndef AUTH_MAP_MAX
+#define AUTH_MAP_MAX 100000
+#endif
 #define TIMESYNC_SLOTS 8
 /* Missed heartbeats: BYE DEAD when this many PINGs in a row are unanswered at the moment the next
  * one would be sent (protocol.md 9.1), i.e. WELCOME + (DEAD_PINGS + 1) x heartbeat_s. */
@@ -542,11 +546,8 @@ static authfail_t *authfail_get(gw_t *g, const char *prefix, const char *key, in
         a->count = 0;
     }
     if (!a && create) {
-        if (g->authfail.count >= AUTH_MAP_MAX) {
-            /* Under a wide attack, forget old entries rather than grow without bound. */
-            free_map(&g->authfail);
-            hmap_init(&g->authfail);
-        }
+        /* (login_failed made room first: never flushed here, where it would free entries the
+         * caller already holds.) */
         a = xcalloc(1, sizeof *a);
         a->window_start = now;
         hmap_put(&g->authfail, k, a);
@@ -565,6 +566,15 @@ static authfail_t *authfail_get(gw_t *g, const char *prefix, const char *key, in
 static void login_failed(sess_t *s, uint16_t reason, const char *msg)
 {
     gw_t *g = s->gw;
+    /* Under a wide attack, old entries are forgotten rather than the table growing without
+     * bound. That happens before either entry is looked up: flushing between the two lookups
+     * would free the address's entry while it is still used below. */
+    size_t need = (authfail_get(g, "i:", s->ip, 0) == NULL) +
+                  (s->id_provisioned && authfail_get(g, "t:", s->hello_id, 0) == NULL);
+    if (need && g->authfail.count + need > AUTH_MAP_MAX) {
+        free_map(&g->authfail);
+        hmap_init(&g->authfail);
+    }
     authfail_t *ai = authfail_get(g, "i:", s->ip, 1);
     authfail_t *at = s->id_provisioned ? authfail_get(g, "t:", s->hello_id, 1) : NULL;
     int over = ai->count >= g->o.auth_fail_per_ip || (at && at->count >= g->o.auth_fail_per_id);
@@ -609,7 +619,9 @@ static void on_hello(sess_t *s, const gstp_frame_t *f)
     }
     if (rc == GS_EAUTH) {
         /* Provisioned, but its stored secret cannot be unsealed (master key reset, tampered
-         * row): no key can match, so it is a failed login, not a storage fault to retry. */
+         * row): no key can match, so it is a failed login, not a storage fault to retry; of
+         * the id as well (decision 6). */
+        s->id_provisioned = 1;
         login_failed(s, GSTP_REJ_BAD_AUTH, "no usable secret stored; rotate the terminal's secret");
         return;
     }
@@ -1190,16 +1202,25 @@ static void on_result(sess_t *s, const gstp_frame_t *f)
             gstp_tlv_i64(&tv, &t2) == 0 &&
             gstp_tlv_find(r.tlv, r.tlv_len, GSTP_AT_TERM_TX_TIME, &tv) == 1 &&
             gstp_tlv_i64(&tv, &t3) == 0) {
-            int64_t offset = ((t2 - t1) + (t3 - t4)) / 2;
-            int64_t rtt = (t4 - t1) - (t3 - t2);
-            gstp_tlv_writer_t w;
-            gstp_tlv_writer_init(&w, res + rlen, sizeof res - rlen);
-            gstp_tlv_put_i64(&w, TAG_OFFSET_NS, offset);
-            gstp_tlv_put_i64(&w, TAG_RTT_NS, rtt);
-            if (w.err == GSTP_OK)
-                rlen += w.len;
-            log_info(s->term->id, "time sync: offset %.3f ms, round trip %.3f ms", offset / 1e6,
-                     rtt / 1e6);
+            /* t2 and t3 come from the terminal: any int64 can arrive, and signed overflow is
+             * undefined (C11 6.5p5). An exchange whose differences do not fit has no offset. */
+            int64_t d21, d34, d41, d32, sum, rtt;
+            if (__builtin_sub_overflow(t2, t1, &d21) || __builtin_sub_overflow(t3, t4, &d34) ||
+                __builtin_add_overflow(d21, d34, &sum) || __builtin_sub_overflow(t4, t1, &d41) ||
+                __builtin_sub_overflow(t3, t2, &d32) || __builtin_sub_overflow(d41, d32, &rtt)) {
+                log_limited(LOG_WARN, s->ip, "%s: time sync timestamps out of range, no offset",
+                            s->term->id);
+            } else {
+                int64_t offset = sum / 2;
+                gstp_tlv_writer_t w;
+                gstp_tlv_writer_init(&w, res + rlen, sizeof res - rlen);
+                gstp_tlv_put_i64(&w, TAG_OFFSET_NS, offset);
+                gstp_tlv_put_i64(&w, TAG_RTT_NS, rtt);
+                if (w.err == GSTP_OK)
+                    rlen += w.len;
+                log_info(s->term->id, "time sync: offset %.3f ms, round trip %.3f ms", offset / 1e6,
+                         rtt / 1e6);
+            }
         }
     }
     submit_command_update(g, s->term->id, c.id, state, r.status, res, rlen);
@@ -1696,7 +1717,7 @@ static void process_done(gw_t *g)
                 }
             }
         } else if (it->kind == STORE_ITEM_COMMAND_UPDATE && it->result == GS_ESTATE) {
-            log_debug(it->terminal_id, "command %lld was already final; update ignored",
+            log_debug(it->terminal_id, "command %lld was already final or further; update ignored",
                       (long long)it->cmd_id);
         } else if (it->result < 0) {
             log_warn(it->terminal_id, "store item kind %d failed: %s", it->kind,

@@ -93,13 +93,16 @@ int store__db_fail(sqlite3 *db, const char *what);
 int store__prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out);
 
 /* The command state change shared by store_command_update (loop thread) and the writer's
- * STORE_ITEM_COMMAND_UPDATE. Final states (>= done) are immutable: the WHERE clause makes the
- * check and the write one atomic step even if another process updates the same command. */
+ * STORE_ITEM_COMMAND_UPDATE. Final states (>= done) are immutable and the others only move
+ * forward (queued < sent < acked): the server submits changes from a possibly stale read, so a
+ * late `sent` must not undo `acked` (which would re-send it at every session, against protocol
+ * decision 1). The WHERE clause makes the check and the write one atomic step even if another
+ * process updates the same command. */
 #define STORE__SQL_COMMAND_UPDATE                                                                  \
     "UPDATE commands SET state = ?2, updated_ns = ?3,"                                             \
     " result_status = CASE WHEN ?4 >= 0 THEN ?4 ELSE result_status END,"                           \
     " result = CASE WHEN ?4 >= 0 THEN ?5 ELSE result END"                                          \
-    " WHERE id = ?1 AND state < 3"
+    " WHERE id = ?1 AND state < 3 AND state <= ?2"
 
 /* Pending commands of terminal ?1 at time ?4 (queued, sent or acked, not expired); the rest of
  * a statement after "SELECT ". */

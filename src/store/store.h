@@ -198,7 +198,8 @@ int store_command_new_since(store_t *s, int64_t after_id, int limit,
  * ones. */
 int store_command_max_id(store_t *s, int64_t *id);
 /* Sets state (and the result when result_status >= 0). A command already in a final state (done,
- * failed, expired) is left unchanged and GS_ESTATE is returned; GS_ENOTFOUND if absent, GS_EINVAL
+ * failed, expired), or past the state asked for (states only move forward: queued, sent, acked,
+ * then a final one), is left unchanged and GS_ESTATE is returned; GS_ENOTFOUND if absent, GS_EINVAL
  * for an invalid state, GS_ERANGE if result_len > STORE_ARGS_MAX. */
 int store_command_update(store_t *s, int64_t id, int state, int result_status,
                          const uint8_t *result, size_t result_len);
@@ -308,7 +309,7 @@ typedef struct store_item {
     int64_t frames, bytes, blocks;
 
     /* STORE_ITEM_COMMAND_UPDATE: the result TLV travels in data/data_len. result is set to
-     * GS_ESTATE when the command was already final (or no longer exists). */
+     * GS_ESTATE when the command was already final or past cmd_state (or no longer exists). */
     int64_t cmd_id;
     int cmd_state, cmd_result_status;
 

@@ -277,6 +277,12 @@ static void test_config_commands(void **state)
     assert_string_equal(err, "commands.max_in_flight must be an integer in 1..64, got '65'");
     assert_int_equal(config_set(&c, "commands", "create_timeout", "2", err, sizeof err), 0);
     assert_true(c.gw.cmd_create_timeout_ns == 2LL * 1000000000LL);
+    /* A POST waits for its answer at most WEB_DEFER_MAX_S (the web closes it then): a longer
+     * create timeout would let a command be created after its client was cut off unanswered. */
+    assert_int_equal(config_set(&c, "commands", "create_timeout", "290", err, sizeof err), 0);
+    assert_int_equal(config_set(&c, "commands", "create_timeout", "291", err, sizeof err),
+                     GS_ECONFIG);
+    assert_string_equal(err, "commands.create_timeout must be an integer in 1..290, got '291'");
     assert_int_equal(config_set(&c, "commands", "max_pending_per_terminal", "0", err, sizeof err),
                      GS_ECONFIG);
     assert_int_equal(config_set(&c, "commands", "nope", "1", err, sizeof err), GS_ECONFIG);

@@ -674,6 +674,50 @@ static int cmd_cb(void *ud, const store_command_t *c)
     return 0;
 }
 
+/* Protocol decision 1: states only move forward. The loop reads a command's state from the
+ * database and submits its changes through the writer, so a stale read can submit `sent` for a
+ * command whose RESULT ACCEPTED (acked) is still queued ahead of it (a terminal that reconnects
+ * while the writer lags re-receives it): applied in order, that `sent` must not undo `acked`, or
+ * the command would be re-sent at every later session. */
+static void test_writer_command_no_regress(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->dir);
+    store_terminal_t t = make_terminal("CR1");
+    assert_int_equal(store_terminal_add(s, &t), 0);
+    int64_t id;
+    assert_int_equal(store_command_create(s, "CR1", 2, NULL, 0, 3600000000000LL, &id), 0);
+    collector_t col;
+    collector_init(&col);
+    assert_int_equal(store_writer_start(s, collect_cb, &col), 0);
+    static const int states[] = {STORE_CMD_SENT, STORE_CMD_ACKED, STORE_CMD_SENT};
+    for (int i = 0; i < 3; i++) {
+        store_item_t *it = store_item_new(STORE_ITEM_COMMAND_UPDATE);
+        snprintf(it->terminal_id, sizeof it->terminal_id, "CR1");
+        it->cookie = (uint64_t)i + 1;
+        it->cmd_id = id;
+        it->cmd_state = states[i];
+        it->cmd_result_status = states[i] == STORE_CMD_ACKED ? 1 : -1;
+        assert_int_equal(store_submit(s, it), 0);
+    }
+    assert_int_equal(collector_wait(&col, 3), 0);
+    assert_int_equal(col.ok, 2);
+    assert_int_equal(col.err, 1); /* the stale `sent`: GS_ESTATE */
+    store_command_t c;
+    assert_int_equal(store_command_get(s, id, &c), 0);
+    assert_int_equal(c.state, STORE_CMD_ACKED);
+    assert_int_equal(c.result_status, 1);
+    cmds_t l = {0};
+    assert_int_equal(store_command_pending(s, "CR1", 0, 0, cmd_cb, &l), 0);
+    assert_int_equal(l.n, 0); /* not re-sent at the next session */
+    /* the synchronous API keeps the same order */
+    assert_int_equal(store_command_update(s, id, STORE_CMD_QUEUED, -1, NULL, 0), GS_ESTATE);
+    assert_int_equal(store_command_update(s, id, STORE_CMD_ACKED, 1, NULL, 0), 0);
+    assert_int_equal(store_command_update(s, id, STORE_CMD_DONE, 0, NULL, 0), 0);
+    store_close(s);
+    collector_destroy(&col);
+}
+
 static void test_commands(void **state)
 {
     fixture_t *f = *state;
@@ -744,7 +788,8 @@ static void test_commands(void **state)
     assert_int_equal(l.ids[0], id2);
     assert_int_equal(l.ids[1], id3);
 
-    /* State machine: non-final states change freely, final ones are immutable. */
+    /* State machine: non-final states only move forward (queued, sent, acked); final ones are
+     * immutable. */
     assert_int_equal(store_command_update(s, id1, STORE_CMD_SENT, -1, NULL, 0), 0);
     assert_int_equal(store_command_get(s, id1, &c), 0);
     assert_int_equal(c.state, STORE_CMD_SENT);
@@ -1942,6 +1987,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writer_busy_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credentials_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_command_update, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_command_no_regress, setup, teardown),
         cmocka_unit_test_setup_teardown(test_command_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_command_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_stores, setup, teardown),
