@@ -592,6 +592,7 @@ int store__keys_open(store_t *s, int key_reset, char *err, size_t errlen)
                          s->key_path, fhex);
             }
             if (rc < 0) {
+                key_free(k); /* NULL after a failed re-read */
                 if (err && !err[0])
                     store__seterr(err, errlen, "cannot create master key file %s", s->key_path);
                 return GS_ECONFIG;
@@ -730,8 +731,13 @@ int store__secret_open(store_t *s, const char *tid, const void *blob, size_t n,
     }
     if (n != STORE_SEALED_LEN || !blob || ((const uint8_t *)blob)[0] != SEAL_FORMAT) {
         if (secret_log_allowed(s))
-            log_error(STORE_LOG_WHO, "terminal %s: stored secret is malformed (%zu bytes)", tid, n);
-        return GS_EDB;
+            log_error(STORE_LOG_WHO,
+                      "terminal %s: stored secret is malformed (%zu bytes): give it a new one "
+                      "with `gridsense terminal rotate-secret %s`",
+                      tid, n, tid);
+        /* As unusable as one that does not authenticate: the terminal cannot log in with any key,
+         * and retrying later (GS_EDB means BUSY to the gateway) would not repair it. */
+        return GS_EAUTH;
     }
     int rc = store__secret_unseal(s->key, tid, blob, n, secret);
     if (rc == GS_ENOTFOUND) {

@@ -110,7 +110,8 @@ int store_terminal_add(store_t *s, const store_terminal_t *t);
 /* Fills *out, with the secret unsealed (callers wipe it with sodium_memzero when done).
  * GS_ENOTFOUND if absent; GS_EAUTH if the stored secret cannot be used (the terminal has none
  * after a key reset, it does not authenticate under the master key because it was altered or
- * copied from another row, or its key is in no key file): logged with the reason. */
+ * copied from another row, its key is in no key file, or the stored value is malformed): logged
+ * with the reason. */
 int store_terminal_get(store_t *s, const char *id, store_terminal_t *out);
 /* As store_terminal_get without the secret (all zeros): for display (API, CLI), which then
  * neither holds the plaintext nor fails for a terminal whose secret cannot be unsealed. */
