@@ -51,6 +51,9 @@ extern "C" {
 #define GSTP_BLOCK_HDR_LEN     40u  /* fixed part of WAVEFORM and EVENT payloads */
 #define GSTP_EVENT_HDR_LEN     16u /* extra fixed part of an EVENT payload after the block header */
 #define GSTP_MAX_BLOCK_SAMPLES 8192u /* sample sets per block (per channel) */
+/* Largest block seq (protocol.md 7.1): 2^63 - 1, so that every store can keep it as a signed
+ * 64-bit integer (SQLite, PostgreSQL bigint) and resume_seq always matches what was acked. */
+#define GSTP_MAX_SEQ 0x7FFFFFFFFFFFFFFFull
 
 /* Frame types. 0x01-0x0F session, 0x10-0x1F data, 0x20-0x2F commands, 0x30-0x3F control. */
 typedef enum {
@@ -333,7 +336,7 @@ typedef enum { GSTP_FMT_INT16 = 1, GSTP_FMT_INT32 = 2 } gstp_sample_fmt_t;
  * consecutive frames (chunk_index 0..count-1), each repeating this header and carrying the
  * sample sets [first_sample, first_sample + n_in_chunk). */
 typedef struct {
-    uint64_t seq;          /* per-terminal block sequence number, starts at 1, +1 per block */
+    uint64_t seq;          /* per-terminal block sequence number, 1..GSTP_MAX_SEQ, +1 per block */
     int64_t t0_ns;         /* UTC time of the block's first sample, ns since the epoch */
     uint32_t sample_rate;  /* samples/s per channel */
     uint32_t channel_mask; /* bit i set = capability channel i present, in index order */

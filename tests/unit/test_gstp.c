@@ -1400,7 +1400,7 @@ static void test_range_checks(void **state)
     assert_int_equal(gstp_encode_status(out, 100, NULL), GSTP_E_ARG);
 
     /* Each block header rule, violated through the encoder and through a mutated payload. */
-    for (i = 0; i < 14; i++) {
+    for (i = 0; i < 15; i++) {
         uint16_t nin = 2;
         fill_block_hdr(&h, 0x7, GSTP_FMT_INT16, 4);
         n = gstp_encode_block(out, sizeof out, &h, NULL, samples, nin);
@@ -1465,10 +1465,22 @@ static void test_range_checks(void **state)
             memset(out + 10 + 20, 0, 4);
             out[10 + 30] = 0;
             break;
+        case 14: /* seq above 2^63 - 1: no store holds it as a signed 64-bit integer */
+            h.seq |= 1ull << 63;
+            out[10 + 7] |= 0x80;
+            break;
         }
         assert_int_equal(gstp_parse_block(&f, &b), GSTP_E_RANGE);
         assert_int_equal(gstp_encode_block(out, sizeof out, &h, NULL, samples, nin), GSTP_E_RANGE);
     }
+    /* The largest seq, 2^63 - 1, is valid. */
+    fill_block_hdr(&h, 0x7, GSTP_FMT_INT16, 4);
+    h.seq = GSTP_MAX_SEQ;
+    n = gstp_encode_block(out, sizeof out, &h, NULL, samples, 4);
+    assert_true(n > 0);
+    f = frame_of(GSTP_WAVEFORM, out + 10, (size_t)n - 14);
+    assert_int_equal(gstp_parse_block(&f, &b), 0);
+    assert_true(b.hdr.seq == GSTP_MAX_SEQ);
     /* Reserved fields are written as zero and ignored on receipt. */
     fill_block_hdr(&h, 0x7, GSTP_FMT_INT16, 4);
     n = gstp_encode_block(out, sizeof out, &h, NULL, samples, 4);
