@@ -323,6 +323,9 @@ static void metrics(api_t *a, web_response_t *r)
          (double)s.store_queue_bytes},
         {"gridsense_store_batches_total", "counter", "Store transactions committed.",
          (double)ws.batches},
+        {"gridsense_store_retries_total", "counter",
+         "Store transactions rolled back and retried (database locked or failing).",
+         (double)ws.retries},
         {"gridsense_store_errors_total", "counter", "Items the store writer could not commit.",
          (double)ws.errors},
     };

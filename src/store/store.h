@@ -379,6 +379,7 @@ typedef struct {
     uint64_t blocks_stored;    /* BLOCK items with result 0 */
     uint64_t blocks_duplicate; /* BLOCK items with result 1 */
     uint64_t errors;           /* items with result < 0 */
+    uint64_t retries;          /* batch attempts rolled back (locked or failing database) */
 } store_writer_stats_t;
 void store_writer_stats(store_t *s, store_writer_stats_t *out);
 

@@ -325,8 +325,9 @@ static int write_measurement(store_t *s, store_item_t *it)
 
 /* A command created for the server's loop thread (which never writes itself). The claim is
  * taken only now, inside a transaction that holds the write lock, so a creation the loop gave up
- * on while the database was locked (store_item_cancel) is never written behind its back. Once
- * claimed it stays claimed across retries of the batch. */
+ * on while the database was locked (store_item_cancel) is never written behind its back. A batch
+ * that is rolled back releases its claims (release_claims), so the loop can still cancel while
+ * the database keeps failing. */
 static int write_command_create(store_t *s, store_item_t *it, int64_t now)
 {
     pthread_mutex_lock(&s->mu);
@@ -365,6 +366,19 @@ static int write_command_expire(store_t *s, store_item_t *it)
         return rc < 0 ? rc : 0;
     it->cmd_count = sqlite3_changes(s->wdb);
     return 0;
+}
+
+/* After a rollback nothing of the batch was written: command creations it claimed become
+ * cancellable again until the next attempt claims them. */
+static void release_claims(store_t *s, store_item_t *batch)
+{
+    pthread_mutex_lock(&s->mu);
+    for (store_item_t *it = batch; it; it = it->next)
+        if (it->kind == STORE_ITEM_COMMAND_CREATE && it->cmd_claim == 1) {
+            it->cmd_claim = 0;
+            it->cmd_id = 0;
+        }
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* One attempt at committing the batch in a single transaction. Returns 0 (committed; per-item
@@ -438,15 +452,8 @@ static int try_batch(store_t *s, store_item_t *batch)
 fail:
     if (!sqlite3_get_autocommit(s->wdb))
         sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+    release_claims(s, batch);
     return rc;
-}
-
-static int is_stopping(store_t *s)
-{
-    pthread_mutex_lock(&s->mu);
-    int v = s->stopping;
-    pthread_mutex_unlock(&s->mu);
-    return v;
 }
 
 /* Commits the batch, retrying with backoff for as long as it takes while the server runs: a
@@ -470,7 +477,10 @@ static int write_batch(store_t *s, store_item_t *batch, size_t n)
             return 0;
         s->npoison = npoison;
         memcpy(s->poison, s->poison_save, sizeof s->poison);
-        int stopping = is_stopping(s);
+        pthread_mutex_lock(&s->mu);
+        s->stats.retries++;
+        int stopping = s->stopping;
+        pthread_mutex_unlock(&s->mu);
         if (stopping && attempt >= RETRY_ATTEMPTS)
             break;
         if (attempt <= 3 || attempt % 20 == 0)

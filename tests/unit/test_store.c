@@ -1045,6 +1045,34 @@ static void test_writer_command_create(void **state)
     assert_int_equal(l.ids[0], k.items[1]->cmd_id);
     store_item_free(k.items[0]);
     store_item_free(k.items[1]);
+    k.n = 0;
+
+    /* A batch that fails after BEGIN IMMEDIATE (here a trigger refuses the insert) is rolled
+     * back and retried: the creation it had claimed was not written, so the loop can still
+     * cancel it (and answer 503) instead of waiting for the database to recover. */
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TRIGGER refuse BEFORE INSERT ON commands BEGIN "
+                                  "SELECT RAISE(ABORT, 'refused by test'); END",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    store_writer_stats(s, &ws);
+    uint64_t retries0 = ws.retries;
+    store_item_t *r = make_create("W1", 5, 0);
+    assert_int_equal(store_submit(s, r), 0);
+    for (int i = 0; i < 300 && ws.retries == retries0; i++) { /* bounded: 30 s */
+        struct timespec tenth = {0, 100000000L};
+        nanosleep(&tenth, NULL);
+        store_writer_stats(s, &ws);
+    }
+    assert_true(ws.retries > retries0); /* tried and rolled back at least once */
+    assert_int_equal(store_item_cancel(s, r), 0);
+    assert_int_equal(sqlite3_exec(db, "DROP TRIGGER refuse", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(keep_wait(&k, 1), 0);
+    assert_int_equal(k.items[0]->result, GS_ETIMEOUT);
+    memset(&l, 0, sizeof l);
+    assert_int_equal(store_command_list(s, "W1", 0, cmd_cb, &l), 0);
+    assert_int_equal(l.n, 3); /* nothing new */
+    store_item_free(k.items[0]);
     sqlite3_close(db);
     store_close(s);
     pthread_cond_destroy(&k.cv);
