@@ -692,30 +692,23 @@ static void get_events(api_t *a, const char *id, const web_request_t *req, web_r
     r->status = 200;
 }
 
-static void get_measurements(api_t *a, const char *id, const web_request_t *req, web_response_t *r)
+/* Lists stored measurement rows of one interval kind for a terminal: `head` opens the reply
+ * object and its array. The reply is built on the loop thread: it stops at MAX_REPLY bytes, and
+ * "next_from" tells the client where to continue (from = the last end time returned). */
+static void measurement_reply(api_t *a, const char *id, const char *interval, const char *head,
+                              int limit, int max_limit, const web_request_t *req,
+                              web_response_t *r)
 {
-    char interval[16] = "10min";
-    if (qparam(req->query, "interval", interval, sizeof interval) && strcmp(interval, "3s") != 0 &&
-        strcmp(interval, "10s") != 0 && strcmp(interval, "10min") != 0 &&
-        strcmp(interval, "2h") != 0) {
-        json_error(r, 400, "bad_request", "interval: one of 3s, 10s, 10min, 2h");
-        return;
-    }
     int64_t from, to;
-    int limit = 1000;
-    if (range_params(req, r, &from, &to, &limit, 10000) < 0)
+    if (range_params(req, r, &from, &to, &limit, max_limit) < 0)
         return;
     list_ctx_t x = {.a = a, .b = &r->body};
-    buf_printf(&r->body, "{\"interval\":\"%s\",\"measurements\":[", interval);
-    x.last_ns = 0;
-    x.full = 0;
+    buf_puts(&r->body, head);
     int rc = store_measurement_list(a->st, id, interval, from, to, limit, measurement_cb, &x);
     if (rc < 0) {
         json_error(r, 500, "internal", err_str(rc));
         return;
     }
-    /* The reply is built on the loop thread: it stops at MAX_REPLY bytes, and "next_from"
-     * tells the client where to continue (from = the last end time returned). */
     if (x.full)
         buf_printf(&r->body, "],\"more\":true,\"next_from\":%lld}", (long long)x.last_ns);
     else
@@ -723,25 +716,23 @@ static void get_measurements(api_t *a, const char *id, const web_request_t *req,
     r->status = 200;
 }
 
+static void get_measurements(api_t *a, const char *id, const web_request_t *req, web_response_t *r)
+{
+    char interval[16] = "10min", head[64];
+    if (qparam(req->query, "interval", interval, sizeof interval) && strcmp(interval, "3s") != 0 &&
+        strcmp(interval, "10s") != 0 && strcmp(interval, "10min") != 0 &&
+        strcmp(interval, "2h") != 0) {
+        json_error(r, 400, "bad_request", "interval: one of 3s, 10s, 10min, 2h");
+        return;
+    }
+    snprintf(head, sizeof head, "{\"interval\":\"%s\",\"measurements\":[", interval);
+    measurement_reply(a, id, interval, head, 1000, 10000, req, r);
+}
+
 /* Reporting-rate synchrophasors: the stored `phasor` rows (one per UTC second, docs/api.md). */
 static void get_phasors(api_t *a, const char *id, const web_request_t *req, web_response_t *r)
 {
-    int64_t from, to;
-    int limit = 60;
-    if (range_params(req, r, &from, &to, &limit, 3600) < 0)
-        return;
-    list_ctx_t x = {.a = a, .b = &r->body};
-    buf_puts(&r->body, "{\"seconds\":[");
-    int rc = store_measurement_list(a->st, id, "phasor", from, to, limit, measurement_cb, &x);
-    if (rc < 0) {
-        json_error(r, 500, "internal", err_str(rc));
-        return;
-    }
-    if (x.full)
-        buf_printf(&r->body, "],\"more\":true,\"next_from\":%lld}", (long long)x.last_ns);
-    else
-        buf_puts(&r->body, "],\"more\":false}");
-    r->status = 200;
+    measurement_reply(a, id, "phasor", "{\"seconds\":[", 60, 3600, req, r);
 }
 
 static int route(api_t *a, const web_request_t *req, web_response_t *r)

@@ -183,6 +183,22 @@ int store__prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out)
     return 0;
 }
 
+int store__table_exists(sqlite3 *db, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store__prepare(
+        db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        rc = sqlite3_column_int(st, 0) > 0;
+    else
+        rc = store__db_fail(db, "look up a table");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int store__db_open(const char *path, int sync_full, int busy_timeout_ms, sqlite3 **out, char *err,
                    size_t errlen)
 {
@@ -255,22 +271,10 @@ fail:
 static int read_version(sqlite3 *db, int *version)
 {
     sqlite3_stmt *st = NULL;
-    int rc = store__prepare(db,
-                            "SELECT count(*) FROM sqlite_master"
-                            " WHERE type = 'table' AND name = 'schema_version'",
-                            &st);
-    if (rc < 0)
-        goto fail;
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        rc = store__db_fail(db, "read schema version");
-        goto fail;
-    }
-    int exists = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    st = NULL;
     *version = 0;
-    if (!exists)
-        return 0;
+    int rc = store__table_exists(db, "schema_version");
+    if (rc <= 0)
+        return rc;
 
     rc = store__prepare(db, "SELECT coalesce(max(version), 0) FROM schema_version", &st);
     if (rc < 0)

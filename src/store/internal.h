@@ -92,6 +92,9 @@ int store__db_fail(sqlite3 *db, const char *what);
 /* Prepares sql on db; returns 0 or GS_EDB (logged). */
 int store__prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out);
 
+/* Returns 1 if table `name` exists in db, 0 if not, GS_EDB on error (logged). */
+int store__table_exists(sqlite3 *db, const char *name);
+
 /* The command state change shared by store_command_update (loop thread) and the writer's
  * STORE_ITEM_COMMAND_UPDATE. Final states (>= done) are immutable and the others only move
  * forward (queued < sent < acked): the server submits changes from a possibly stale read, so a

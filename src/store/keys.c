@@ -307,21 +307,9 @@ static store_key_t *key_find(const char *key_path, const uint8_t id[STORE_KEY_ID
 static int db_key_id(sqlite3 *db, uint8_t id[STORE_KEY_ID_LEN])
 {
     sqlite3_stmt *st = NULL;
-    int rc = store__prepare(db,
-                            "SELECT count(*) FROM sqlite_master"
-                            " WHERE type = 'table' AND name = 'master_key'",
-                            &st);
-    if (rc < 0)
+    int rc = store__table_exists(db, "master_key");
+    if (rc <= 0)
         return rc;
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        rc = store__db_fail(db, "read master key id");
-        goto fail;
-    }
-    int exists = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    st = NULL;
-    if (!exists)
-        return 0;
     rc = store__prepare(db, "SELECT key_id FROM master_key WHERE id = 1", &st);
     if (rc < 0)
         return rc;
