@@ -97,8 +97,9 @@ static void terminal_json(api_t *a, buf_t *b, const store_terminal_t *t)
             buf_puts(b, "null");
         buf_printf(b, ",\"config_conflict\":%s", ti.config_conflict ? "true" : "false");
     } else {
-        buf_puts(b, ",\"sample_rate\":null,\"channels\":null,\"firmware\":null,\"hardware\":null,"
-                   "\"reported_vt_ratio\":null,\"reported_ct_ratio\":null,\"config_conflict\":null");
+        buf_puts(b,
+                 ",\"sample_rate\":null,\"channels\":null,\"firmware\":null,\"hardware\":null,"
+                 "\"reported_vt_ratio\":null,\"reported_ct_ratio\":null,\"config_conflict\":null");
     }
     if (seen && ti.has_status) {
         const gstp_status_t *s = &ti.status;
@@ -201,13 +202,11 @@ static void http_metrics(web_t *w, buf_t *b)
     const metric_t m[] = {
         {"gridsense_http_connections_open", "gauge", "Open HTTP connections.", (double)ws.open},
         {"gridsense_http_connections_max", "gauge",
-         "HTTP connection cap in force (after the open-file limit).",
-         (double)ws.max_connections},
+         "HTTP connection cap in force (after the open-file limit).", (double)ws.max_connections},
         {"gridsense_http_connections_total", "counter", "Accepted HTTP connections.",
          (double)ws.accepted},
         {"gridsense_http_connections_evicted_total", "counter",
-         "Idle HTTP connections closed to make room for a new one at a cap.",
-         (double)ws.evicted},
+         "Idle HTTP connections closed to make room for a new one at a cap.", (double)ws.evicted},
         {"gridsense_http_request_timeouts_total", "counter",
          "HTTP connections closed because a request head did not arrive in time.",
          (double)ws.timed_out},
@@ -696,8 +695,7 @@ static void get_events(api_t *a, const char *id, const web_request_t *req, web_r
  * object and its array. The reply is built on the loop thread: it stops at MAX_REPLY bytes, and
  * "next_from" tells the client where to continue (from = the last end time returned). */
 static void measurement_reply(api_t *a, const char *id, const char *interval, const char *head,
-                              int limit, int max_limit, const web_request_t *req,
-                              web_response_t *r)
+                              int limit, int max_limit, const web_request_t *req, web_response_t *r)
 {
     int64_t from, to;
     if (range_params(req, r, &from, &to, &limit, max_limit) < 0)

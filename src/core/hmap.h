@@ -23,11 +23,11 @@ typedef struct {
 } hmap_slot_t;
 
 typedef struct {
-    hmap_slot_t *slots; /* NULL key = empty; TOMBSTONE key = deleted */
-    size_t cap;         /* power of two */
-    size_t count;       /* live entries */
-    size_t used;        /* live + tombstones */
-    int keyed;          /* key below has been drawn */
+    hmap_slot_t *slots;               /* NULL key = empty; TOMBSTONE key = deleted */
+    size_t cap;                       /* power of two */
+    size_t count;                     /* live entries */
+    size_t used;                      /* live + tombstones */
+    int keyed;                        /* key below has been drawn */
     unsigned char key[HMAP_KEYBYTES]; /* SipHash key of this map, random */
 } hmap_t;
 

@@ -982,8 +982,9 @@ static size_t sample_width(uint8_t fmt)
 /* Checks a block header as the parser does (n_in_chunk passed separately). */
 static int block_hdr_ok(const gstp_block_hdr_t *h, uint16_t n_in_chunk)
 {
-    return h->seq >= 1 && h->seq <= GSTP_MAX_SEQ && h->sample_rate >= 1 && h->sample_rate <= MAX_SAMPLE_RATE &&
-           h->channel_mask != 0 && (h->channel_mask >> GSTP_MAX_CHANNELS) == 0 &&
+    return h->seq >= 1 && h->seq <= GSTP_MAX_SEQ && h->sample_rate >= 1 &&
+           h->sample_rate <= MAX_SAMPLE_RATE && h->channel_mask != 0 &&
+           (h->channel_mask >> GSTP_MAX_CHANNELS) == 0 &&
            h->nchannels == popcount32(h->channel_mask) && sample_width(h->sample_fmt) != 0 &&
            h->codec == 0 && h->chunk_count >= 1 && h->chunk_index < h->chunk_count &&
            h->nsamples >= 1 && h->nsamples <= GSTP_MAX_BLOCK_SAMPLES && n_in_chunk >= 1 &&

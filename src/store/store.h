@@ -37,14 +37,14 @@ typedef struct {
     const char *master_key_file; /* key the terminal secrets are sealed under; NULL:
                                     data_dir/master.key (format and rules in keys.c and
                                     docs/operations.md "Secrets and keys") */
-    int key_reset; /* replace a lost master key by a new one, discarding every terminal's
-                      secret (`gridsense key reset`); refused if the key is not lost */
-    int sync_read_only;  /* non-zero: after the migrations, the synchronous connection refuses
-                            writes (PRAGMA query_only; a write fails with GS_EDB instead of
-                            waiting for the lock) and waits at most 100 ms for a lock. The server
-                            sets it: its synchronous connection belongs to the loop thread, which
-                            must never wait for the database; all its writes go through the
-                            writer. */
+    int key_reset;      /* replace a lost master key by a new one, discarding every terminal's
+                           secret (`gridsense key reset`); refused if the key is not lost */
+    int sync_read_only; /* non-zero: after the migrations, the synchronous connection refuses
+                           writes (PRAGMA query_only; a write fails with GS_EDB instead of
+                           waiting for the lock) and waits at most 100 ms for a lock. The server
+                           sets it: its synchronous connection belongs to the loop thread, which
+                           must never wait for the database; all its writes go through the
+                           writer. */
 } store_opts_t;
 
 /* Creates data_dir if missing (mode 0700; an existing one and the regular files in it are made

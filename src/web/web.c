@@ -738,7 +738,7 @@ void web_stop(web_t *w)
     if (!w || w->stopped)
         return;
     w->stopped = 1;
-    adm_stop(w->adm);            /* no more connections; those lws serves it closes below */
+    adm_stop(w->adm); /* no more connections; those lws serves it closes below */
     /* Deferred responses completed from now on find no connection (lws frees them). */
     while (w->pendings)
         pending_detach(w->pendings);
