@@ -351,6 +351,9 @@ double dsp_pmu_latency(const dsp_pmu_t *p);
 /* Segments restarted (gaps, missing samples, flushes) since creation. */
 uint64_t dsp_pmu_restarts(const dsp_pmu_t *p);
 
+/* Bytes held by the estimator (its object and buffers; allocator overhead not counted). */
+size_t dsp_pmu_memory(const dsp_pmu_t *p);
+
 /* Frees the estimator; NULL is a no-op. */
 void dsp_pmu_free(dsp_pmu_t *p);
 

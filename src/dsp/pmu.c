@@ -259,6 +259,15 @@ uint64_t dsp_pmu_restarts(const dsp_pmu_t *p)
     return p->restarts;
 }
 
+size_t dsp_pmu_memory(const dsp_pmu_t *p)
+{
+    size_t cap = (size_t)p->cap, ns = (size_t)p->nsig;
+    return sizeof *p + (size_t)p->L * sizeof(double) + /* g */
+           (size_t)p->L * 2 * ns * sizeof(double complex) + /* hist */
+           cap * ns * 2 * sizeof(float) + cap * sizeof(double complex) + /* ring, osc2 */
+           cap * 4 * sizeof(double); /* w */
+}
+
 /* ---- scheduling --------------------------------------------------------------------------------
  */
 
