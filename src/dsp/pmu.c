@@ -82,14 +82,17 @@ struct dsp_pmu {
      * instead of a history of L samples (memory independent of the input rate). */
     int M, L, r;
     double c;
-    double *g;             /* [L] */
-    double sig2;           /* sum_j g_j v_j^2, v_j = (c - j) ts: the chirp term (s^2) */
-    double complex *acc;   /* [3][nsig]: partial sums of decimated samples m (row m mod 3) */
-    double complex cfix;   /* e^{+j 4 pi f0 c ts}: o2 at the centre from o2 at sample mM */
-    float *ring;           /* [cap][nsig] complex (2 floats): decimated demodulated samples */
-    double complex *osc2;  /* [cap] e^{-j 2 w0 tau_m} per decimated sample (the image) */
-    int64_t cap;           /* decimated samples held */
-    double tsd;            /* decimated sample period M ts (s) */
+    double *g;            /* [L] */
+    double sig2;          /* sum_j g_j v_j^2, v_j = (c - j) ts: the chirp term (s^2) */
+    double complex *acc;  /* [3][nsig]: partial sums of decimated samples m (row m mod 3) */
+    int fq;               /* (k - r) mod M for the next sample k (no division per sample) */
+    int fslot;            /* row of fm: fm mod 3 */
+    int64_t fm;           /* the next decimated sample at or after k: k <= fm M + r */
+    double complex cfix;  /* e^{+j 4 pi f0 c ts}: o2 at the centre from o2 at sample mM */
+    float *ring;          /* [cap][nsig] complex (2 floats): decimated demodulated samples */
+    double complex *osc2; /* [cap] e^{-j 2 w0 tau_m} per decimated sample (the image) */
+    int64_t cap;          /* decimated samples held */
+    double tsd;           /* decimated sample period M ts (s) */
 
     /* segment: sample k (from 0) was taken at map_t + (k - map_k) ts. The mapping starts at
      * the segment's first sample and moves to a later push's t0 when the terminal's clock has
@@ -98,9 +101,9 @@ struct dsp_pmu {
     int64_t map_t, map_k;
     int64_t last_t, last_k; /* the last push's t0 and first sample: the gap rule's anchor */
     int osc_reset;          /* recompute the oscillator at the next sample (mapping moved) */
-    int64_t k_next;   /* samples in this segment */
-    int64_t k_unsync; /* last sample pushed with DSP_F_TIME_UNSYNC, -1 none */
-    int64_t rep_sec;  /* next report: UTC second and index within it */
+    int64_t k_next;         /* samples in this segment */
+    int64_t k_unsync;       /* last sample pushed with DSP_F_TIME_UNSYNC, -1 none */
+    int64_t rep_sec;        /* next report: UTC second and index within it */
     int rep_idx;
     int64_t k_due;          /* sample whose arrival completes the next report's span */
     int first_report;       /* the next report is the first of the segment */
@@ -274,10 +277,10 @@ uint64_t dsp_pmu_restarts(const dsp_pmu_t *p)
 size_t dsp_pmu_memory(const dsp_pmu_t *p)
 {
     size_t cap = (size_t)p->cap, ns = (size_t)p->nsig;
-    return sizeof *p + (size_t)p->L * sizeof(double) + /* g */
-           3 * ns * sizeof(double complex) + /* acc */
+    return sizeof *p + (size_t)p->L * sizeof(double) +                   /* g */
+           3 * ns * sizeof(double complex) +                             /* acc */
            cap * ns * 2 * sizeof(float) + cap * sizeof(double complex) + /* ring, osc2 */
-           cap * 4 * sizeof(double); /* w */
+           cap * 4 * sizeof(double);                                     /* w */
 }
 
 /* ---- scheduling --------------------------------------------------------------------------------
@@ -331,6 +334,9 @@ static void start_segment(dsp_pmu_t *p, int64_t t0_ns)
     p->map_k = p->last_k = 0;
     p->osc_reset = 1;
     memset(p->acc, 0, 3 * (size_t)p->nsig * sizeof *p->acc);
+    p->fq = (p->M - p->r) % p->M; /* k = 0: (0 - r) mod M */
+    p->fm = 0;                    /* ceil((0 - r) / M), r < M */
+    p->fslot = 0;
     p->k_next = 0;
     p->k_unsync = -1;
     p->first_report = 1;
@@ -703,8 +709,8 @@ static double complex nominal_osc(const dsp_pmu_t *p, int64_t k)
 {
     int64_t ns = p->map_t % NS;
     int64_t cyc_ns = (ns * p->f0) % NS; /* f0 * ns < 6.1e10: no overflow */
-    long double c = (long double)cyc_ns / 1e9L +
-                    fmodl((long double)(k - p->map_k) * p->f0 / p->fs, 1.0L);
+    long double c =
+        (long double)cyc_ns / 1e9L + fmodl((long double)(k - p->map_k) * p->f0 / p->fs, 1.0L);
     double ph = (double)fmodl(c, 1.0L);
     return cexp(-I * 2 * M_PI * ph);
 }
@@ -718,8 +724,7 @@ static double complex nominal_osc(const dsp_pmu_t *p, int64_t k)
  * drifting clock they leave the UTC sample grid by the accumulated drift. */
 static void reanchor(dsp_pmu_t *p, int64_t t0_ns)
 {
-    long double mapped =
-        (long double)p->map_t + (long double)(p->k_next - p->map_k) * 1e9L / p->fs;
+    long double mapped = (long double)p->map_t + (long double)(p->k_next - p->map_k) * 1e9L / p->fs;
     if (fabsl((long double)t0_ns - mapped) <= REANCHOR_NS)
         return;
     p->map_t = t0_ns;
@@ -733,8 +738,7 @@ int dsp_pmu_push(dsp_pmu_t *p, int64_t t0_ns, int fmt, const void *samples, size
                  uint32_t flags)
 {
     /* nsets bounded as in dsp_stream_push (2^30): index arithmetic stays far from overflow */
-    if (fmt < DSP_FMT_I16 || fmt > DSP_FMT_F64 || (nsets && !samples) ||
-        nsets > (size_t)1 << 30)
+    if (fmt < DSP_FMT_I16 || fmt > DSP_FMT_F64 || (nsets && !samples) || nsets > (size_t)1 << 30)
         return GS_EINVAL;
     if (t0_ns < 0 || t0_ns >= DSP_MAX_TIME_NS)
         return GS_ERANGE;
@@ -796,32 +800,35 @@ int dsp_pmu_push(dsp_pmu_t *p, int64_t t0_ns, int fmt, const void *samples, size
         for (int s = 0; s < ns; s++)
             d[s] = M_SQRT2 * v[s] * o;
         /* First stage: sample k enters decimated sample m with tap j = mM + r - k (0..L-1),
-         * i.e. m = ma, ma + 1, ma + 2 with taps j0, j0 + M, j0 + 2M (the last only if < L). */
-        int64_t q = (k - p->r) % M;
-        if (q < 0)
-            q += M;
-        int j0 = (int)((M - q) % M);
-        int64_t ma = (k - p->r + j0) / M; /* >= 0: k >= 0, r < M */
-        for (int e = 0; e < 3 && j0 + e * M < L; e++) {
+         * i.e. m = fm, fm + 1, fm + 2 with taps j0, j0 + M, j0 + 2M (the last only if < L);
+         * fq = (k - r) mod M, j0 = (M - fq) mod M. */
+        int j0 = p->fq ? M - p->fq : 0;
+        for (int e = 0, row = p->fslot; e < 3 && j0 + e * M < L;
+             e++, row = row == 2 ? 0 : row + 1) {
             double gj = p->g[j0 + e * M];
-            double complex *a = p->acc + (size_t)((ma + e) % 3) * (size_t)ns;
+            double complex *a = p->acc + (size_t)row * (size_t)ns;
             for (int s = 0; s < ns; s++)
                 a[s] += gj * d[s];
         }
+        if (++p->fq == M)
+            p->fq = 0;
         if (j0 == 0) {
-            /* k = ma M + r: decimated sample ma is complete; stored if all its L samples
-             * belong to the segment, and its row is cleared for ma + 3 */
-            double complex *a = p->acc + (size_t)(ma % 3) * (size_t)ns;
+            /* k = fm M + r: decimated sample fm is complete; stored if all its L samples
+             * belong to the segment, and its row is cleared for fm + 3 */
+            double complex *a = p->acc + (size_t)p->fslot * (size_t)ns;
             if (k >= L - 1) {
-                float *dst = p->ring + (size_t)(ma % p->cap) * (size_t)ns * 2;
+                int64_t pos = p->fm % p->cap;
+                float *dst = p->ring + (size_t)pos * (size_t)ns * 2;
                 for (int s = 0; s < ns; s++) {
                     dst[2 * s] = (float)creal(a[s]);
                     dst[2 * s + 1] = (float)cimag(a[s]);
                 }
-                p->osc2[ma % p->cap] = o * o * p->cfix;
+                p->osc2[pos] = o * o * p->cfix;
             }
             for (int s = 0; s < ns; s++)
                 a[s] = 0;
+            p->fm++;
+            p->fslot = p->fslot == 2 ? 0 : p->fslot + 1;
         }
         if (flags & DSP_F_TIME_UNSYNC)
             p->k_unsync = k;

@@ -540,8 +540,8 @@ static void test_pmu_memory(void **state)
             char err[128];
             assert_int_equal(dsp_pmu_new(&cfg, rate, NULL, &p, err, sizeof err), 0);
             size_t m = dsp_pmu_memory(p);
-            printf("# memory, %d channels, %.0f S/s, %d/s: %zu bytes\n", DSP_MAX_CH, rates[i],
-                   rate, m);
+            printf("# memory, %d channels, %.0f S/s, %d/s: %zu bytes\n", DSP_MAX_CH, rates[i], rate,
+                   m);
             if (i == 0)
                 first = m;
             /* the decimated rate is fs / floor(fs / 500): 500..533 S/s */
