@@ -74,7 +74,8 @@ typedef struct {
     json_names_t names;
     /* reporting-rate synchrophasors: reports are gathered per UTC second into one row */
     dsp_pmu_t *pmu;
-    int ph_rate;       /* its reports per second */
+    int ph_rate;       /* reports per second of the row being gathered */
+    int ph_held;       /* the row was kept across a configuration change (see on_pmu_report) */
     int64_t ph_sec;    /* UTC second being gathered */
     int ph_n;          /* reports in it */
     uint32_t ph_flags; /* OR of their flags */
@@ -298,17 +299,39 @@ static void phasor_emit(tstate_t *t)
     post(a, r);
     t->ph_n = 0;
     t->ph_flags = 0;
+    t->ph_held = 0;
     buf_reset(&t->ph_rows);
+}
+
+/* 1 if report r has the columns of the row being gathered. */
+static int same_columns(tstate_t *t, const dsp_pmu_report_t *r)
+{
+    buf_t c = {0};
+    ana_json_pmu_columns(&c, r, &t->names);
+    int same =
+        c.len == t->ph_cols.len && (c.len == 0 || memcmp(c.data, t->ph_cols.data, c.len) == 0);
+    buf_free(&c);
+    return same;
 }
 
 static void on_pmu_report(void *ud, const dsp_pmu_report_t *r)
 {
     tstate_t *t = ud;
     ADD(t->w->a->n_phasors, 1);
-    if (t->ph_n && r->sec != t->ph_sec)
+    /* A row is one UTC second of reports with one column header and rate. After a
+     * configuration change the partial second of the old estimator is held (pmu_close) and
+     * continued by the new one's reports of the same second when the columns and rate are
+     * the same: the reports of the two sides have distinct indices (no report spans the
+     * change: each side stops or starts a latency away from it) and the new side's first one
+     * is flagged restart. Otherwise the held row is stored first and the new second is a row
+     * of its own; for the same second the store keeps the row with more reports (docs/api.md). */
+    if (t->ph_n &&
+        (r->sec != t->ph_sec || r->rate != t->ph_rate || (t->ph_held && !same_columns(t, r))))
         phasor_emit(t);
+    t->ph_held = 0;
     if (t->ph_n == 0) {
         t->ph_sec = r->sec;
+        t->ph_rate = r->rate;
         buf_reset(&t->ph_cols);
         ana_json_pmu_columns(&t->ph_cols, r, &t->names);
     } else {
@@ -322,19 +345,25 @@ static void on_pmu_report(void *ud, const dsp_pmu_report_t *r)
 }
 
 /* Ends the terminal's synchrophasor input (idle, restart, shutdown): the partial second is
- * stored. */
-static void pmu_close(tstate_t *t, int free_it)
+ * stored, or with `hold` (a configuration change: a new estimator follows) kept for the new
+ * estimator's reports of the same second (on_pmu_report); the caller stores it
+ * (phasor_emit) if no estimator follows. */
+static void pmu_close(tstate_t *t, int free_it, int hold)
 {
-    if (!t->pmu)
-        return;
-    dsp_pmu_flush(t->pmu);
-    phasor_emit(t);
+    if (t->pmu)
+        dsp_pmu_flush(t->pmu);
+    if (hold && t->ph_n > 0)
+        t->ph_held = 1;
+    else
+        phasor_emit(t);
     if (free_it) {
         dsp_pmu_free(t->pmu);
         t->pmu = NULL;
-        buf_free(&t->ph_rows);
-        buf_free(&t->ph_cols);
-        buf_free(&t->ph_last);
+        if (!t->ph_held) {
+            buf_free(&t->ph_rows);
+            buf_free(&t->ph_cols);
+            buf_free(&t->ph_last);
+        }
     }
 }
 
@@ -387,7 +416,6 @@ static int open_stream(tstate_t *t, const gw_block_info_t *b)
             log_info(t->id, "no reporting-rate synchrophasors: %s", err);
             t->pmu = NULL;
         }
-        t->ph_rate = rate;
     }
     return rc;
 }
@@ -411,9 +439,11 @@ static void analyse(worker_t *w, job_t *j)
             t->ds = NULL;
             ADD(w->a->n_restarts, 1);
         }
-        pmu_close(t, 1);
+        pmu_close(t, 1, 1);
         t->sig = sig;
         open_stream(t, &j->bi);
+        if (t->ph_held && !t->pmu)
+            phasor_emit(t); /* no estimator follows: store the held partial second now */
     }
     if (!t->ds)
         return;
@@ -469,7 +499,7 @@ static void free_idle(worker_t *w)
             dsp_stream_flush(t->ds);
             dsp_stream_free(t->ds);
         }
-        pmu_close(t, 1);
+        pmu_close(t, 1, 0);
         free(t);
     }
 }
@@ -516,7 +546,7 @@ static void worker_main(void *arg)
         tstate_t *t = v;
         if (t->ds)
             dsp_stream_flush(t->ds);
-        pmu_close(t, 0);
+        pmu_close(t, 0, 0);
     }
 }
 

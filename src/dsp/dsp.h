@@ -274,12 +274,13 @@ const char *dsp_agg_name(int kind);
  * for the positive sequence, at `rate` reports per second, at times that are exact multiples
  * of 1/rate from the UTC second (so reports of different terminals line up).
  * Method (docs/dsp.md): quadrature demodulation at nominal frequency, a short first low-pass
- * and decimation to about 500 samples/s (at sample numbers counted from the UTC epoch), a
- * Hamming-windowed sinc low-pass (Annex C M class) evaluated on the decimated stream at the
- * report time, compensation of both filters' response at the measured frequency deviation
- * and ROCOF (and of the fundamental's negative-frequency image), frequency and ROCOF from the
- * positive-sequence phase by central differences over 1/rate. A report is made when its whole span has arrived: latency
- * dsp_pmu_latency() after the report time. No report spans a gap or missing samples. */
+ * and decimation to about 500 samples/s (at sample numbers counted from the UTC epoch, fixed
+ * at the segment start), a Hamming-windowed sinc low-pass (Annex C M class) evaluated on the
+ * decimated stream at the report time, compensation of both filters' response at the
+ * measured frequency deviation and ROCOF (and of the fundamental's negative-frequency image),
+ * frequency and ROCOF from the positive-sequence phase by central differences over 1/rate. A
+ * report is made when its whole span has arrived: latency dsp_pmu_latency() after the report
+ * time. No report spans a gap or missing samples. */
 
 enum {
     DSP_PMU_F_TIME_UNSYNC = 1u << 0, /* a sample in the span came from an unsynchronised clock */
@@ -330,12 +331,15 @@ int dsp_pmu_rate_valid(int nominal_hz, int rate);
 int dsp_pmu_new(const dsp_config_t *cfg, int rate, const dsp_pmu_sink_t *sink, dsp_pmu_t **out,
                 char *err, size_t errlen);
 
-/* Feeds samples exactly as dsp_stream_push (same formats, scaling and time rules). A start
- * that does not continue the previous push within half a sample, or a non-finite sample, ends
- * the segment: estimation restarts and the first report after it is flagged
- * DSP_PMU_F_RESTART. Reports whose span is complete go to the sink before this returns.
- * Returns 0, GS_EINVAL (format), GS_ERANGE (t0_ns outside [0, DSP_MAX_TIME_NS)). One thread
- * at a time. */
+/* Feeds samples exactly as dsp_stream_push (same formats, scaling and time rules; `samples`
+ * need not be aligned). A start that does not continue the previous push within half a
+ * sample (t0 against the previous push's t0 plus its samples), or a run of non-finite samples,
+ * ends the segment (one restart each): estimation restarts and the first report after it is
+ * flagged DSP_PMU_F_RESTART. A push that continues the segment re-anchors the time mapping at
+ * its t0 when the two differ by more than 1 us, so a drifting sample clock is followed
+ * without restarts. Reports whose span is complete go to the sink before this returns.
+ * nsets 0 does nothing. Returns 0, GS_EINVAL (format, NULL samples, nsets > 2^30), GS_ERANGE
+ * (t0_ns outside [0, DSP_MAX_TIME_NS)). One thread at a time. */
 int dsp_pmu_push(dsp_pmu_t *p, int64_t t0_ns, int fmt, const void *samples, size_t nsets,
                  uint32_t flags);
 
@@ -348,8 +352,12 @@ void dsp_pmu_flush(dsp_pmu_t *p);
  * latency of C37.118.1 5.6.1 adds the transport of the terminal's blocks. */
 double dsp_pmu_latency(const dsp_pmu_t *p);
 
-/* Segments restarted (gaps, missing samples, flushes) since creation. */
+/* Segments ended (gaps, runs of missing samples, flushes of a running segment) since
+ * creation. */
 uint64_t dsp_pmu_restarts(const dsp_pmu_t *p);
+
+/* Bytes held by the estimator (its object and buffers; allocator overhead not counted). */
+size_t dsp_pmu_memory(const dsp_pmu_t *p);
 
 /* Frees the estimator; NULL is a no-op. */
 void dsp_pmu_free(dsp_pmu_t *p);

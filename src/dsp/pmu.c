@@ -26,6 +26,12 @@
 /* Frequency step of the finite differences that give the first stage's response slope and
  * curvature around the measured deviation (Hz). */
 #define G_STEP 2.0
+/* A push that continues the segment moves the time mapping to its own t0 when the two differ
+ * by more than this (ns): the mapping follows a drifting sample clock (as dsp_stream_push
+ * re-anchors) within 1 us (0.02 deg at 60 Hz, 0.04 % TVE), while timestamps that agree with
+ * the sample count to within their ns rounding leave it alone, so that the same samples give
+ * the same reports whatever the block boundaries. */
+#define REANCHOR_NS 1000
 
 /* Filter per reporting rate (C37.118.1-2011 Annex C: Hamming-windowed sinc; the standard's
  * Table C.1 values were not available here, so the parameters were designed from the clauses'
@@ -71,24 +77,33 @@ struct dsp_pmu {
      * zero-phase centre is at sample mM + r - c (c = (L-1)/2, a half sample when M is even).
      * r (0..M-1, per segment) puts the decimated samples on sample numbers counted from the
      * UTC epoch that are multiples of M (integer fs), so two terminals sampling in step
-     * decimate at the same instants whenever they started. */
+     * decimate at the same instants whenever they started. L < 3M: each input sample enters
+     * at most three decimated samples, so the stage keeps three partial sums per signal
+     * instead of a history of L samples (memory independent of the input rate). */
     int M, L, r;
     double c;
-    double *g;             /* [L] */
-    double sig2;           /* sum_j g_j v_j^2, v_j = (c - j) ts: the chirp term (s^2) */
-    double complex *hist;  /* [2L][nsig]: the last L demodulated samples, each stored twice */
-    double complex cfix;   /* e^{+j 4 pi f0 c ts}: o2 at the centre from o2 at sample mM */
-    float *ring;           /* [cap][nsig] complex (2 floats): decimated demodulated samples */
-    double complex *osc2;  /* [cap] e^{-j 2 w0 tau_m} per decimated sample (the image) */
-    int64_t cap;           /* decimated samples held */
-    double tsd;            /* decimated sample period M ts (s) */
+    double *g;            /* [L] */
+    double sig2;          /* sum_j g_j v_j^2, v_j = (c - j) ts: the chirp term (s^2) */
+    double complex *acc;  /* [3][nsig]: partial sums of decimated samples m (row m mod 3) */
+    int fq;               /* (k - r) mod M for the next sample k (no division per sample) */
+    int fslot;            /* row of fm: fm mod 3 */
+    int64_t fm;           /* the next decimated sample at or after k: k <= fm M + r */
+    double complex cfix;  /* e^{+j 4 pi f0 c ts}: o2 at the centre from o2 at sample mM */
+    float *ring;          /* [cap][nsig] complex (2 floats): decimated demodulated samples */
+    double complex *osc2; /* [cap] e^{-j 2 w0 tau_m} per decimated sample (the image) */
+    int64_t cap;          /* decimated samples held */
+    double tsd;           /* decimated sample period M ts (s) */
 
-    /* segment: sample k (from 0) was taken at t0 + k ts */
+    /* segment: sample k (from 0) was taken at map_t + (k - map_k) ts. The mapping starts at
+     * the segment's first sample and moves to a later push's t0 when the terminal's clock has
+     * drifted more than REANCHOR_NS from it. Internal times ("segment time") are k ts. */
     int in_seg;
-    int64_t t0_ns;
-    int64_t k_next;   /* samples in this segment */
-    int64_t k_unsync; /* last sample pushed with DSP_F_TIME_UNSYNC, -1 none */
-    int64_t rep_sec;  /* next report: UTC second and index within it */
+    int64_t map_t, map_k;
+    int64_t last_t, last_k; /* the last push's t0 and first sample: the gap rule's anchor */
+    int osc_reset;          /* recompute the oscillator at the next sample (mapping moved) */
+    int64_t k_next;         /* samples in this segment */
+    int64_t k_unsync;       /* last sample pushed with DSP_F_TIME_UNSYNC, -1 none */
+    int64_t rep_sec;        /* next report: UTC second and index within it */
     int rep_idx;
     int64_t k_due;          /* sample whose arrival completes the next report's span */
     int first_report;       /* the next report is the first of the segment */
@@ -227,7 +242,7 @@ int dsp_pmu_new(const dsp_config_t *cfg, int rate, const dsp_pmu_sink_t *sink, d
         p->sig2 += p->g[j] * v * v;
     }
     p->cfix = cexp(I * 4 * M_PI * p->f0 * p->c * p->ts);
-    p->hist = dsp__calloc((size_t)p->L * 2 * (size_t)p->nsig, sizeof(double complex));
+    p->acc = dsp__calloc(3 * (size_t)p->nsig, sizeof(double complex));
     /* The span of one report: the filter (2 hw) around each of t - h, t, t + h, plus slack. */
     p->cap = (int64_t)ceil((2 * p->hw + 2 * p->h) / p->tsd) + 8;
     p->ring = dsp__calloc((size_t)p->cap * (size_t)p->nsig * 2, sizeof(float));
@@ -244,7 +259,7 @@ void dsp_pmu_free(dsp_pmu_t *p)
     free(p->ring);
     free(p->osc2);
     free(p->g);
-    free(p->hist);
+    free(p->acc);
     free(p->w);
     free(p);
 }
@@ -259,13 +274,23 @@ uint64_t dsp_pmu_restarts(const dsp_pmu_t *p)
     return p->restarts;
 }
 
+size_t dsp_pmu_memory(const dsp_pmu_t *p)
+{
+    size_t cap = (size_t)p->cap, ns = (size_t)p->nsig;
+    return sizeof *p + (size_t)p->L * sizeof(double) +                   /* g */
+           3 * ns * sizeof(double complex) +                             /* acc */
+           cap * ns * 2 * sizeof(float) + cap * sizeof(double complex) + /* ring, osc2 */
+           cap * 4 * sizeof(double);                                     /* w */
+}
+
 /* ---- scheduling --------------------------------------------------------------------------------
  */
 
-/* Time of report (sec, idx) minus t0, in seconds (long double: a segment may last months). */
+/* Segment time of report (sec, idx), in seconds (long double: a segment may last months). */
 static long double rep_rel(const dsp_pmu_t *p, int64_t sec, int idx)
 {
-    return (long double)(sec * NS - p->t0_ns) / 1e9L + (long double)idx / p->rate;
+    return (long double)(sec * NS - p->map_t) / 1e9L + (long double)idx / p->rate +
+           (long double)p->map_k / p->fs;
 }
 
 /* Last decimated sample whose centre is at or before t (seconds from t0): centre of m is
@@ -305,7 +330,13 @@ static void start_segment(dsp_pmu_t *p, int64_t t0_ns)
         p->r = (int)((p->M - n) % p->M);
     }
     p->in_seg = 1;
-    p->t0_ns = t0_ns;
+    p->map_t = p->last_t = t0_ns;
+    p->map_k = p->last_k = 0;
+    p->osc_reset = 1;
+    memset(p->acc, 0, 3 * (size_t)p->nsig * sizeof *p->acc);
+    p->fq = (p->M - p->r) % p->M; /* k = 0: (0 - r) mod M */
+    p->fm = 0;                    /* ceil((0 - r) / M), r < M */
+    p->fslot = 0;
     p->k_next = 0;
     p->k_unsync = -1;
     p->first_report = 1;
@@ -641,100 +672,163 @@ static void report(dsp_pmu_t *p)
 /* ---- input -------------------------------------------------------------------------------------
  */
 
+/* Value i of the block. memcpy: the input need not be aligned (a payload inside a frame),
+ * as in dsp_stream_push; a cast load would be undefined behaviour there (C11 6.3.2.3p7). */
 static double sample_at(int fmt, const void *samples, size_t i)
 {
+    const unsigned char *b = samples;
     switch (fmt) {
-    case DSP_FMT_I16:
-        return ((const int16_t *)samples)[i];
-    case DSP_FMT_I32:
-        return ((const int32_t *)samples)[i];
-    case DSP_FMT_F32:
-        return ((const float *)samples)[i];
-    default:
-        return ((const double *)samples)[i];
+    case DSP_FMT_I16: {
+        int16_t v;
+        memcpy(&v, b + i * 2, 2);
+        return v;
+    }
+    case DSP_FMT_I32: {
+        int32_t v;
+        memcpy(&v, b + i * 4, 4);
+        return v;
+    }
+    case DSP_FMT_F32: {
+        float v;
+        memcpy(&v, b + i * 4, 4);
+        return v;
+    }
+    default: {
+        double v;
+        memcpy(&v, b + i * 8, 8);
+        return v;
+    }
     }
 }
 
-/* e^{-j 2 pi f0 t} for sample k of the segment. f0 is an integer, so only the fraction of the
- * UTC second matters: the phase is formed from t0's nanoseconds within its second (exact
- * integer arithmetic) and k f0 / fs (long double), keeping full precision after months. */
+/* e^{-j 2 pi f0 t} for sample k of the segment, t = map_t + (k - map_k) ts. f0 is an
+ * integer, so only the fraction of the UTC second matters: the phase is formed from map_t's
+ * nanoseconds within its second (exact integer arithmetic) and (k - map_k) f0 / fs (long
+ * double), keeping full precision after months. */
 static double complex nominal_osc(const dsp_pmu_t *p, int64_t k)
 {
-    int64_t ns = p->t0_ns % NS;
+    int64_t ns = p->map_t % NS;
     int64_t cyc_ns = (ns * p->f0) % NS; /* f0 * ns < 6.1e10: no overflow */
-    long double c = (long double)cyc_ns / 1e9L + fmodl((long double)k * p->f0 / p->fs, 1.0L);
+    long double c =
+        (long double)cyc_ns / 1e9L + fmodl((long double)(k - p->map_k) * p->f0 / p->fs, 1.0L);
     double ph = (double)fmodl(c, 1.0L);
     return cexp(-I * 2 * M_PI * ph);
+}
+
+/* A push continuing the segment (within half a sample of the gap rule's expectation): moves
+ * the time mapping to its t0 if the terminal's sample clock has drifted from it by more than
+ * REANCHOR_NS (dsp_stream_push re-anchors at every push: the same time rules, docs/dsp.md).
+ * Report times stay on the UTC grid; they are only placed in segment time anew, and the
+ * cached filter outputs (placed with the old mapping) are dropped. The decimation instants
+ * stay every M samples from the segment start (the filters need uniform spacing): with a
+ * drifting clock they leave the UTC sample grid by the accumulated drift. */
+static void reanchor(dsp_pmu_t *p, int64_t t0_ns)
+{
+    long double mapped = (long double)p->map_t + (long double)(p->k_next - p->map_k) * 1e9L / p->fs;
+    if (fabsl((long double)t0_ns - mapped) <= REANCHOR_NS)
+        return;
+    p->map_t = t0_ns;
+    p->map_k = p->k_next;
+    p->osc_reset = 1;
+    p->cached = 0;
+    set_due(p);
 }
 
 int dsp_pmu_push(dsp_pmu_t *p, int64_t t0_ns, int fmt, const void *samples, size_t nsets,
                  uint32_t flags)
 {
-    if (fmt < DSP_FMT_I16 || fmt > DSP_FMT_F64 || (nsets && !samples))
+    /* nsets bounded as in dsp_stream_push (2^30): index arithmetic stays far from overflow */
+    if (fmt < DSP_FMT_I16 || fmt > DSP_FMT_F64 || (nsets && !samples) || nsets > (size_t)1 << 30)
         return GS_EINVAL;
     if (t0_ns < 0 || t0_ns >= DSP_MAX_TIME_NS)
         return GS_ERANGE;
+    if (nsets == 0)
+        return 0; /* nothing to place in time: not a gap (as dsp_stream_push) */
+    double period_ns = 1e9 / p->fs;
     if (p->in_seg) {
-        /* A start that does not continue the segment within half a sample is a gap: no
-         * report spans it; estimation restarts (C37.118.1 4.3: no estimate across missing
-         * data). */
-        long double expect = (long double)p->t0_ns + (long double)p->k_next * 1e9L / p->fs;
-        if (fabsl((long double)t0_ns - expect) > 0.5e9L / p->fs) {
+        /* dsp_stream_push's rule: a start that does not continue the previous push within
+         * half a sample is a gap: no report spans it; estimation restarts (C37.118.1 4.3: no
+         * estimate across missing data). Int64 for the epoch part: a double holds epoch ns
+         * only to 256 ns. */
+        int64_t expected =
+            p->last_t + (int64_t)llround((double)(p->k_next - p->last_k) * period_ns);
+        if (fabs((double)(t0_ns - expected)) > 0.5 * period_ns) {
             p->in_seg = 0;
             p->restarts++;
+        } else {
+            p->last_t = t0_ns;
+            p->last_k = p->k_next;
+            reanchor(p, t0_ns);
         }
     }
     int nch = p->cfg.nchannels;
     /* The oscillator advances by a constant rotation per sample; it is recomputed exactly
-     * every 256 samples of the segment (whatever the block boundaries, so that the same
-     * samples always give the same reports), so rounding never accumulates. */
+     * every 256 samples of the segment and where the mapping moved (whatever the block
+     * boundaries otherwise, so that the same samples always give the same reports), so
+     * rounding never accumulates. */
     double complex step = cexp(-I * 2 * M_PI * p->f0 / p->fs);
-    int ns = p->nsig, L = p->L;
+    int ns = p->nsig, M = p->M, L = p->L;
+    double v[DSP_MAX_CH];
     for (size_t i = 0; i < nsets; i++) {
-        if (!p->in_seg)
-            start_segment(p, t0_ns + (int64_t)llround((double)i * 1e9 / p->fs));
         int bad = 0;
-        int64_t k = p->k_next;
-        int64_t hp = k % L;
-        double complex *h1 = p->hist + (size_t)hp * (size_t)ns;
-        double complex *h2 = h1 + (size_t)L * (size_t)ns;
-        if ((k & 255) == 0)
-            p->osc_cur = nominal_osc(p, k);
-        else
-            p->osc_cur *= step;
-        double complex o = p->osc_cur;
         for (int s = 0; s < ns; s++) {
             int c = p->sigch[s];
-            double v = sample_at(fmt, samples, i * (size_t)nch + (size_t)c) * p->cfg.ch[c].scale;
-            if (!isfinite(v) || fabs(v) > 1e30) {
+            v[s] = sample_at(fmt, samples, i * (size_t)nch + (size_t)c) * p->cfg.ch[c].scale;
+            if (!isfinite(v[s]) || fabs(v[s]) > 1e30)
                 bad = 1;
-                break;
-            }
-            h1[s] = h2[s] = M_SQRT2 * v * o;
         }
         if (bad) {
-            /* a missing sample ends the segment; the next good one starts a new one */
-            p->in_seg = 0;
-            p->restarts++;
+            /* a missing sample ends the segment (one restart for a run of them); the next
+             * good one starts a new one */
+            if (p->in_seg) {
+                p->in_seg = 0;
+                p->restarts++;
+            }
             continue;
         }
-        if (k >= L - 1 && (k - p->r) % p->M == 0) {
-            /* decimated sample m = (k - r) / M: the first stage over samples k - L + 1 .. k,
-             * which sit contiguously at history rows hp + 1 .. hp + L (g is symmetric) */
-            int64_t m = (k - p->r) / p->M;
-            double complex acc[DSP_MAX_CH] = {0};
-            const double complex *d = p->hist + (size_t)(hp + 1) * (size_t)ns;
-            for (int j = 0; j < L; j++, d += ns) {
-                double gj = p->g[j];
-                for (int s = 0; s < ns; s++)
-                    acc[s] += gj * d[s];
+        if (!p->in_seg)
+            start_segment(p, t0_ns + (int64_t)llround((double)i * period_ns));
+        int64_t k = p->k_next;
+        if ((k & 255) == 0 || p->osc_reset) {
+            p->osc_cur = nominal_osc(p, k);
+            p->osc_reset = 0;
+        } else {
+            p->osc_cur *= step;
+        }
+        double complex o = p->osc_cur;
+        double complex d[DSP_MAX_CH];
+        for (int s = 0; s < ns; s++)
+            d[s] = M_SQRT2 * v[s] * o;
+        /* First stage: sample k enters decimated sample m with tap j = mM + r - k (0..L-1),
+         * i.e. m = fm, fm + 1, fm + 2 with taps j0, j0 + M, j0 + 2M (the last only if < L);
+         * fq = (k - r) mod M, j0 = (M - fq) mod M. */
+        int j0 = p->fq ? M - p->fq : 0;
+        for (int e = 0, row = p->fslot; e < 3 && j0 + e * M < L;
+             e++, row = row == 2 ? 0 : row + 1) {
+            double gj = p->g[j0 + e * M];
+            double complex *a = p->acc + (size_t)row * (size_t)ns;
+            for (int s = 0; s < ns; s++)
+                a[s] += gj * d[s];
+        }
+        if (++p->fq == M)
+            p->fq = 0;
+        if (j0 == 0) {
+            /* k = fm M + r: decimated sample fm is complete; stored if all its L samples
+             * belong to the segment, and its row is cleared for fm + 3 */
+            double complex *a = p->acc + (size_t)p->fslot * (size_t)ns;
+            if (k >= L - 1) {
+                int64_t pos = p->fm % p->cap;
+                float *dst = p->ring + (size_t)pos * (size_t)ns * 2;
+                for (int s = 0; s < ns; s++) {
+                    dst[2 * s] = (float)creal(a[s]);
+                    dst[2 * s + 1] = (float)cimag(a[s]);
+                }
+                p->osc2[pos] = o * o * p->cfix;
             }
-            float *dst = p->ring + (size_t)(m % p->cap) * (size_t)ns * 2;
-            for (int s = 0; s < ns; s++) {
-                dst[2 * s] = (float)creal(acc[s]);
-                dst[2 * s + 1] = (float)cimag(acc[s]);
-            }
-            p->osc2[m % p->cap] = o * o * p->cfix;
+            for (int s = 0; s < ns; s++)
+                a[s] = 0;
+            p->fm++;
+            p->fslot = p->fslot == 2 ? 0 : p->fslot + 1;
         }
         if (flags & DSP_F_TIME_UNSYNC)
             p->k_unsync = k;

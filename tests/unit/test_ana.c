@@ -372,6 +372,62 @@ static void test_restart_and_bad_rate(void **state)
     ana_free(a);
 }
 
+/* A configuration change in the middle of a UTC second (here the declared voltage: same
+ * channels, so the same columns): the old estimator's last reports and the new one's first
+ * reports of that second are stored as one row, none lost. Before, each was emitted as its
+ * own row for the same second and the store's upsert kept only the larger part. */
+static void test_phasor_config_change_same_second(void **state)
+{
+    fx_t *f = *state;
+    ana_opts_t o;
+    ana_opts_default(&o);
+    o.workers = 1;
+    o.phasor_rate_50 = 50; /* latency 0.083 s: both parts fall in second 2 */
+    ana_t *a;
+    char err[256];
+    assert_int_equal(ana_start(&f->loop, f->st, &o, &a, err, sizeof err), 0);
+    sg_t g;
+    sg_default(&g, RATE, 50);
+    double v[BLOCK * 3];
+    int16_t raw[BLOCK * 3];
+    uint64_t seq = 0;
+    for (uint64_t first = 0; first < (uint64_t)(5 * RATE); first += BLOCK) {
+        sg_fill(&g, first, BLOCK, v);
+        for (int i = 0; i < BLOCK * 3; i++)
+            raw[i] = (int16_t)lrint(v[i] / SCALE);
+        gw_block_info_t bi;
+        /* the change at 2.5 s */
+        block_info(&bi, ++seq, g.t_base_ns + (int64_t)first * 1000000000LL / RATE,
+                   first < (uint64_t)(2.5 * RATE) ? 57.735 : 63.5);
+        ana_block(a, "T1", &bi, (const uint8_t *)raw, sizeof raw);
+    }
+    wait_t w = {a, "T1", seq};
+    assert_true(run_until(f, analysed, &w));
+    ana_stats_t s;
+    ana_stats(a, &s);
+    ana_stop(a);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    ana_free(a);
+    store_writer_stop(f->st);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count FROM measurements WHERE interval='phasor' AND t_start_ns = %lld",
+             (long long)(g.t_base_ns + 2000000000LL));
+    int64_t mid = sql_int(f, sql);
+    printf("# config change at 2.5 s: %llu reports, %lld stored, second 2 holds %lld\n",
+           (unsigned long long)s.phasor_reports,
+           (long long)sql_int(f, "SELECT sum(count) FROM measurements WHERE interval='phasor'"),
+           (long long)mid);
+    assert_int_equal(sql_int(f, "SELECT sum(count) FROM measurements WHERE interval='phasor'"),
+                     (int64_t)s.phasor_reports);
+    /* 2.0 .. 2.5 - latency and 2.5 + latency .. 3.0 */
+    assert_true(mid >= 36 && mid <= 44);
+    snprintf(sql, sizeof sql,
+             "SELECT flags & 2 FROM measurements WHERE interval='phasor' AND t_start_ns = %lld",
+             (long long)(g.t_base_ns + 2000000000LL));
+    assert_int_equal(sql_int(f, sql), 2); /* the restart inside it is flagged */
+}
+
 /* Channel names are the keys of the synchrophasor report's "phasors" object and name an
  * event's channels: two channels of the same kind and phase (a bus and a line VT on phase A,
  * two feeders' currents) must not share one, or a JSON reader keeps only one of them. */
@@ -425,6 +481,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stream_to_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skip_when_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_phasors_to_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_phasor_config_change_same_second, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_and_bad_rate, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
