@@ -1,7 +1,8 @@
-/* Unit tests for the gateway's failed-login accounting (src/gw/gw.c, protocol decision 6),
- * driving a real gateway on a private loop over loopback. gw.c is compiled into this test with a
- * small AUTH_MAP_MAX (gw.cmake) so the table's limit is reached with a few addresses; clients
- * bind distinct 127.0.0.x source addresses to be distinct "addresses" for the limits. */
+/* Unit tests for the gateway's failed-login accounting (src/gw/handshake.c, protocol decision 6),
+ * driving a real gateway on a private loop over loopback. The gateway's sources are compiled into
+ * this test with a small AUTH_MAP_MAX (gw.cmake) so the table's limit is reached with a few
+ * addresses; clients bind distinct 127.0.0.x source addresses to be distinct "addresses" for the
+ * limits. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
