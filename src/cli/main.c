@@ -219,6 +219,7 @@ int cmd_serve(int argc, char **argv)
     c.gw.port = c.term_port;
     if (gw_start(sv.loop, st, &c.gw, &sv.gw, err, sizeof err) < 0) {
         log_error(NULL, "%s", err);
+        uv_run(sv.loop, UV_RUN_NOWAIT); /* nothing else is on the loop yet: frees the listener */
         goto fail;
     }
     if (!c.analysis_off) {

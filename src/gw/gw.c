@@ -137,6 +137,24 @@ static void tick_cb(uv_timer_t *timer)
 /* ---- start/stop -------------------------------------------------------------------------------
  */
 
+/* Frees what gw_start allocated before it failed (nothing of it is on the loop any more). */
+static void start_failed_free(gw_t *g)
+{
+    hmap_free(&g->terms);
+    hmap_free(&g->per_ip);
+    hmap_free(&g->hs_ip);
+    hmap_free(&g->authfail);
+    uv_mutex_destroy(&g->done_lock);
+    free(g);
+}
+
+/* The listener of a failed start is closed: libuv may touch it until this callback, so the gateway
+ * (which holds it) is freed only here. */
+static void start_failed_close_cb(uv_handle_t *h)
+{
+    start_failed_free(h->data);
+}
+
 int gw_start(uv_loop_t *loop, store_t *st, const gw_opts_t *opts, gw_t **out, char *err,
              size_t errlen)
 {
@@ -160,7 +178,11 @@ int gw_start(uv_loop_t *loop, store_t *st, const gw_opts_t *opts, gw_t **out, ch
         snprintf(err, errlen, "invalid terminal listen address %s", g->o.host);
         goto fail;
     }
-    uv_tcp_init(loop, &g->listener);
+    rc = uv_tcp_init(loop, &g->listener);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot create the terminal listener: %s", uv_strerror(rc));
+        goto fail;
+    }
     g->listener.data = g;
     g->open_handles++;
     rc = uv_tcp_bind(&g->listener, (struct sockaddr *)&addr, 0);
@@ -169,9 +191,7 @@ int gw_start(uv_loop_t *loop, store_t *st, const gw_opts_t *opts, gw_t **out, ch
     if (rc < 0) {
         snprintf(err, errlen, "cannot listen for terminals on %s:%d: %s", g->o.host, g->o.port,
                  uv_strerror(rc));
-        uv_close((uv_handle_t *)&g->listener, NULL);
-        g->open_handles--;
-        goto fail;
+        goto fail_listener;
     }
     struct sockaddr_storage bound;
     int blen = sizeof bound;
@@ -181,9 +201,7 @@ int gw_start(uv_loop_t *loop, store_t *st, const gw_opts_t *opts, gw_t **out, ch
     rc = store_writer_start(st, store_done, g);
     if (rc < 0) {
         snprintf(err, errlen, "cannot start the store writer: %s", err_str(rc));
-        uv_close((uv_handle_t *)&g->listener, NULL);
-        g->open_handles--;
-        goto fail;
+        goto fail_listener;
     }
     /* New commands are those created from now on (queued ones are found at each login). */
     store_command_max_id(st, &g->last_cmd_id);
@@ -197,13 +215,11 @@ int gw_start(uv_loop_t *loop, store_t *st, const gw_opts_t *opts, gw_t **out, ch
     uv_timer_start(&g->tick, tick_cb, 250, 250);
     *out = g;
     return 0;
+fail_listener:
+    uv_close((uv_handle_t *)&g->listener, start_failed_close_cb);
+    return rc < 0 ? rc : GS_EINVAL;
 fail:
-    hmap_free(&g->terms);
-    hmap_free(&g->per_ip);
-    hmap_free(&g->hs_ip);
-    hmap_free(&g->authfail);
-    uv_mutex_destroy(&g->done_lock);
-    free(g);
+    start_failed_free(g);
     return rc < 0 ? rc : GS_EINVAL;
 }
 

@@ -59,7 +59,8 @@ void gw_opts_default(gw_opts_t *o);
 
 /* Binds the listener and starts the gateway on `loop`, using `st` (whose writer it starts and
  * whose commit callback it owns). The store must outlive the gateway. On failure returns a
- * negative code with a one-line reason in err. */
+ * negative code with a one-line reason in err; a listener it had opened is then closing, and its
+ * memory is released when the loop next runs (uv_run, even UV_RUN_NOWAIT). */
 int gw_start(uv_loop_t *loop, store_t *st, const gw_opts_t *opts, gw_t **out, char *err,
              size_t errlen);
 
