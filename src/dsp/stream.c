@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #define NS         1000000000LL
 #define TEN_MIN_NS (600 * NS)
@@ -27,6 +30,11 @@
 /* Harmonic angles are reported for orders whose bin holds at least this fraction of the
  * fundamental (0.01 %: below it the angle is that of noise or leakage). */
 #define HANG_FLOOR 1e-4
+
+/* Resamples channels over [pos, pos + len) onto points of the window grid (resample_body). */
+typedef void (*resample_fn_t)(dsp_stream_t *s, const int *chs, int n, double pos, double len,
+                              int npoints);
+static resample_fn_t resample_fn(void);
 
 struct dsp_stream {
     dsp_config_t cfg;
@@ -60,6 +68,7 @@ struct dsp_stream {
     uint64_t nwin;
 
     const dsp_kernel_t *kern;       /* interpolation kernel (kernel.c: short or long) */
+    resample_fn_t resample;         /* resampling code for this CPU (resample_fn) */
     double reach_hz;                /* harmonic orders are reported up to this frequency */
     double f_grid;                  /* this window's grid frequency: C cycles = N points */
     int hmax_win;                   /* highest harmonic order reported in this window */
@@ -314,6 +323,7 @@ int dsp_stream_new(const dsp_config_t *cfg, const dsp_sink_t *sink, dsp_stream_t
     int short_ok = floor(0.66 * s->fs / 2 / (1.05 * s->f0)) >= DSP_MAX_H;
     s->kern = dsp__kernel(short_ok ? DSP_KERNEL_SHORT : DSP_KERNEL_LONG);
     s->reach_hz = s->kern->reach * s->fs / 2;
+    s->resample = resample_fn();
     if (s->decim > 1 && s->reach_hz > DEC_PASS_HZ)
         s->reach_hz = DEC_PASS_HZ;
 
@@ -539,16 +549,73 @@ static void aggregate(dsp_stream_t *s, const dsp_window_t *w)
 
 /* ---- resampling and estimation ------------------------------------------------------------ */
 
-/* Resamples channels `chs` over [pos, pos + len) onto the N-point grid with the tabulated
- * windowed-sinc kernel (weights interpolated between table phases, computed once per point and
- * shared by all channels). */
-static void resample_points(dsp_stream_t *s, const int *chs, int n, double pos, double len,
-                            int npoints)
+/* Resampling onto the window grid: for each grid point the 2 kh kernel weights (interpolated
+ * between table phases, computed once per point and shared by all channels) times 2 kh
+ * consecutive ring samples per channel. With the 128-tap kernel this is most of the engine's
+ * CPU time (docs/benchmarks.md B), so the products go into independent partial sums, summed
+ * pairwise at the end: with a single accumulator each vector add waits for the previous one
+ * (add latency, not throughput, set the cost). On x86-64 CPUs with AVX2 and FMA (checked at run
+ * time, resample_fn) the dot products use 8-float vectors and fused multiply-adds; elsewhere
+ * the compiler vectorises the portable loop for the baseline ISA. 2 kh is a multiple of
+ * DOT_LANES for both kernels (16 and 128 taps). Single precision: the samples are floats
+ * already and 16..128 products summed in float keep ~1e-6 relative error (fused or not, in any
+ * order), far below the accuracy figures. */
+#define DOT_LANES 16
+
+static float dot_base(const float *restrict w, const float *restrict x, int nt)
+{
+    float a[DOT_LANES] = {0};
+    for (int k = 0; k < nt; k += DOT_LANES)
+#pragma omp simd
+        for (int l = 0; l < DOT_LANES; l++)
+            a[l] += w[k + l] * x[k + l];
+    for (int h = DOT_LANES / 2; h > 0; h /= 2)
+#pragma omp simd
+        for (int l = 0; l < h; l++)
+            a[l] += a[l + h];
+    return a[0];
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HAVE_AVX2_PATH 1
+/* w: 64-byte aligned; x: any alignment. Four 8-float accumulators (two for the 16-tap
+ * kernel). */
+__attribute__((target("avx2,fma"))) static inline float dot_avx2(const float *restrict w,
+                                                                 const float *restrict x, int nt)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int k = 0;
+    for (; k + 32 <= nt; k += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_load_ps(w + k), _mm256_loadu_ps(x + k), a0);
+        a1 = _mm256_fmadd_ps(_mm256_load_ps(w + k + 8), _mm256_loadu_ps(x + k + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_load_ps(w + k + 16), _mm256_loadu_ps(x + k + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_load_ps(w + k + 24), _mm256_loadu_ps(x + k + 24), a3);
+    }
+    for (; k < nt; k += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_load_ps(w + k), _mm256_loadu_ps(x + k), a0);
+        a1 = _mm256_fmadd_ps(_mm256_load_ps(w + k + 8), _mm256_loadu_ps(x + k + 8), a1);
+    }
+    __m256 t = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+    __m128 v = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    v = _mm_add_ss(v, _mm_movehdup_ps(v));
+    return _mm_cvtss_f32(v);
+}
+#endif
+
+static inline __attribute__((always_inline)) void
+resample_body(dsp_stream_t *s, const int *chs, int n, double pos, double len, int npoints, int avx2)
 {
     const float *tab = s->kern->tab;
     const int kh = s->kern->kh, nt = 2 * kh;
     double step = len / s->N;
-    float w[2 * DSP_KH_MAX];
+    _Alignas(64) float w[2 * DSP_KH_MAX];
+    const float *xc[DSP_MAX_CH];
+    double *out[DSP_MAX_CH];
+    for (int j = 0; j < n; j++) {
+        xc[j] = ring_ch(s, chs[j]);
+        out[j] = s->x[chs[j]];
+    }
     for (int m = 0; m < npoints; m++) {
         double p = pos + m * step;
         double ip = floor(p);
@@ -563,17 +630,51 @@ static void resample_points(dsp_stream_t *s, const int *chs, int n, double pos, 
             w[k] = r0[k] + qf * (r1[k] - r0[k]);
         uint64_t base = ((uint64_t)ip - (uint64_t)kh + 1) & s->mask;
         for (int j = 0; j < n; j++) {
-            /* Single precision: the samples are floats already and 16..128 products summed
-             * in float keep ~1e-6 relative error, far below the accuracy figures; it lets the
-             * compiler vectorise the reduction (omp simd, -fopenmp-simd). */
-            const float *xp = ring_ch(s, chs[j]) + base;
-            float acc = 0;
-#pragma omp simd reduction(+ : acc)
-            for (int k = 0; k < nt; k++)
-                acc += w[k] * xp[k];
-            s->x[chs[j]][m] = acc;
+#ifdef HAVE_AVX2_PATH
+            if (avx2) {
+                out[j][m] = dot_avx2(w, xc[j] + base, nt);
+                continue;
+            }
+#endif
+            (void)avx2;
+            out[j][m] = dot_base(w, xc[j] + base, nt);
         }
     }
+}
+
+static void resample_base(dsp_stream_t *s, const int *chs, int n, double pos, double len,
+                          int npoints)
+{
+    resample_body(s, chs, n, pos, len, npoints, 0);
+}
+
+#ifdef HAVE_AVX2_PATH
+__attribute__((target("avx2,fma"))) static void
+resample_avx2(dsp_stream_t *s, const int *chs, int n, double pos, double len, int npoints)
+{
+    resample_body(s, chs, n, pos, len, npoints, 1);
+}
+#endif
+
+/* The variant for this CPU (the check is a lookup in data the runtime filled at start-up).
+ * GS_DSP_PORTABLE set in the environment selects the portable loop everywhere: the unit tests
+ * compare the two (test_resample_paths_agree), and it gives a machine's figures without AVX2. */
+static resample_fn_t resample_fn(void)
+{
+    if (getenv("GS_DSP_PORTABLE"))
+        return resample_base;
+#ifdef HAVE_AVX2_PATH
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return resample_avx2;
+#endif
+    return resample_base;
+}
+
+/* Resamples channels `chs` over [pos, pos + len) onto `npoints` points of the N-point grid. */
+static void resample_points(dsp_stream_t *s, const int *chs, int n, double pos, double len,
+                            int npoints)
+{
+    s->resample(s, chs, n, pos, len, npoints);
 }
 
 static void resample(dsp_stream_t *s, const int *chs, int n, double pos, double len)
