@@ -524,6 +524,24 @@ static double complex posseq(double complex a, double complex b, double complex 
     return (a + A120 * b + A120 * A120 * c) / 3;
 }
 
+/* The compensated phasors x[e][s] of every signal at the three instants of a report (t - h, t,
+ * t + h) for the deviation `delta` and `rocof` (the complete Annex C compensation: docs/dsp.md
+ * "Reporting-rate synchrophasors", step 3), and the reference (positive sequence or the reference
+ * channel) at each instant. */
+static void compensate(const dsp_pmu_t *p, const span_t *sp, double complex (*y)[DSP_MAX_CH],
+                       double delta, double rocof, int v3, double complex (*x)[DSP_MAX_CH],
+                       double complex ref[3])
+{
+    for (int e = 0; e < 3; e++) {
+        double complex w1, w2;
+        responses(p, &sp[e], delta, rocof, &w1, &w2);
+        for (int s = 0; s < p->nsig; s++)
+            x[e][s] = solve(y[e][s], w1, w2);
+        ref[e] =
+            v3 ? posseq(x[e][p->vabc[0]], x[e][p->vabc[1]], x[e][p->vabc[2]]) : x[e][p->refsig];
+    }
+}
+
 static void report(dsp_pmu_t *p)
 {
     long double t = rep_rel(p, p->rep_sec, p->rep_idx);
@@ -574,14 +592,7 @@ static void report(dsp_pmu_t *p)
             delta = 0;
     }
     for (int it = 0; it < 3; it++) {
-        for (int e = 0; e < 3; e++) {
-            double complex w1, w2;
-            responses(p, &sp[e], delta, rocof, &w1, &w2);
-            for (int s = 0; s < p->nsig; s++)
-                x[e][s] = solve(y[e][s], w1, w2);
-            ref[e] =
-                v3 ? posseq(x[e][p->vabc[0]], x[e][p->vabc[1]], x[e][p->vabc[2]]) : x[e][p->refsig];
-        }
+        compensate(p, sp, y, delta, rocof, v3, x, ref);
         if (it == 0) {
             double m = cabs(ref[1]);
             if (!isfinite(m) || !(m > 0.05 * p->ref_peak) || m == 0) {
@@ -607,14 +618,7 @@ static void report(dsp_pmu_t *p)
     }
     if (!held && !converged) {
         /* the final compensation with the refined deviation */
-        for (int e = 0; e < 3; e++) {
-            double complex w1, w2;
-            responses(p, &sp[e], delta, rocof, &w1, &w2);
-            for (int s = 0; s < p->nsig; s++)
-                x[e][s] = solve(y[e][s], w1, w2);
-            ref[e] =
-                v3 ? posseq(x[e][p->vabc[0]], x[e][p->vabc[1]], x[e][p->vabc[2]]) : x[e][p->refsig];
-        }
+        compensate(p, sp, y, delta, rocof, v3, x, ref);
     }
     if (!held) {
         p->delta = delta;
