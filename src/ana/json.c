@@ -33,15 +33,19 @@ void ana_json_names(json_names_t *n, const dsp_config_t *cfg)
     }
 }
 
-/* Numbers: JSON has no NaN or infinity; such values become null. */
+void ana_json_number(buf_t *b, const char *fmt, double v)
+{
+    if (isfinite(v))
+        buf_printf(b, fmt, v);
+    else
+        buf_puts(b, "null");
+}
+
 static void num(buf_t *b, const char *key, double v)
 {
     if (key)
         buf_printf(b, "\"%s\":", key);
-    if (isfinite(v))
-        buf_printf(b, "%.7g", v);
-    else
-        buf_puts(b, "null");
+    ana_json_number(b, "%.7g", v);
 }
 
 /* `,"key":value`: a further member after the first one of an object. */
@@ -58,18 +62,23 @@ static void ts(buf_t *b, const char *key, int64_t ns)
     buf_printf(b, "\"%s\":\"%s\",\"%s_ns\":%lld", key, t, key, (long long)ns);
 }
 
-void ana_json_flags(buf_t *b, uint32_t flags)
+void ana_json_flag_names(buf_t *b, const char *const *names, int n, uint32_t flags)
 {
-    static const char *const names[] = {"event",       "freq_held",  "no_rocof",
-                                        "time_unsync", "incomplete", "resync"};
     buf_puts(b, "\"flags\":[");
     int first = 1;
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < n; i++)
         if (flags & (1u << i)) {
             buf_printf(b, "%s\"%s\"", first ? "" : ",", names[i]);
             first = 0;
         }
     buf_puts(b, "]");
+}
+
+void ana_json_flags(buf_t *b, uint32_t flags)
+{
+    static const char *const names[] = {"event",       "freq_held",  "no_rocof",
+                                        "time_unsync", "incomplete", "resync"};
+    ana_json_flag_names(b, names, 6, flags);
 }
 
 static void harmonics(buf_t *b, const char *key, const double *v, int hmax)

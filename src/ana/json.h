@@ -40,4 +40,11 @@ void ana_json_event_channels(buf_t *b, uint32_t mask, int worst, const json_name
 /* The "flags" member listing the DSP_F_* names set in flags. */
 void ana_json_flags(buf_t *b, uint32_t flags);
 
+/* The "flags" member for any flag set: the names of the bits set in `flags`, bit i named
+ * names[i] (n names), in bit order. Shared by the window/aggregate and synchrophasor flags. */
+void ana_json_flag_names(buf_t *b, const char *const *names, int n, uint32_t flags);
+
+/* A number printed with `fmt`, or null when it is not finite (JSON has no NaN or infinity). */
+void ana_json_number(buf_t *b, const char *fmt, double v);
+
 #endif

@@ -6,39 +6,23 @@
 
 #define DEG (180.0 / M_PI)
 
-/* JSON has no NaN or infinity: such values become null. */
-static void val(buf_t *b, const char *fmt, double v)
-{
-    if (isfinite(v))
-        buf_printf(b, fmt, v);
-    else
-        buf_puts(b, "null");
-}
-
 void ana_json_pmu_flags(buf_t *b, uint32_t flags)
 {
     static const char *const names[] = {"time_unsync", "restart", "freq_held"};
-    buf_puts(b, "\"flags\":[");
-    int first = 1;
-    for (int i = 0; i < 3; i++)
-        if (flags & (1u << i)) {
-            buf_printf(b, "%s\"%s\"", first ? "" : ",", names[i]);
-            first = 0;
-        }
-    buf_puts(b, "]");
+    ana_json_flag_names(b, names, 3, flags);
 }
 
 static void phasor_obj(buf_t *b, const dsp_pmu_phasor_t *p, int with_freq)
 {
     buf_puts(b, "{\"mag\":");
-    val(b, "%.7g", p->mag);
+    ana_json_number(b, "%.7g", p->mag);
     buf_puts(b, ",\"deg\":");
-    val(b, "%.4f", p->ang * DEG);
+    ana_json_number(b, "%.4f", p->ang * DEG);
     if (with_freq) {
         buf_puts(b, ",\"freq\":");
-        val(b, "%.6f", p->freq);
+        ana_json_number(b, "%.6f", p->freq);
         buf_puts(b, ",\"rocof\":");
-        val(b, "%.4f", p->rocof);
+        ana_json_number(b, "%.4f", p->rocof);
     }
     buf_puts(b, "}");
 }
@@ -49,9 +33,9 @@ void ana_json_pmu_report(buf_t *b, const dsp_pmu_report_t *r, const json_names_t
     time_fmt_utc(r->t_ns, t, sizeof t);
     buf_printf(b, "{\"t\":\"%s\",\"t_ns\":%lld,\"index\":%d,\"rate\":%d,\"freq\":", t,
                (long long)r->t_ns, r->index, r->rate);
-    val(b, "%.6f", r->freq);
+    ana_json_number(b, "%.6f", r->freq);
     buf_puts(b, ",\"rocof\":");
-    val(b, "%.4f", r->rocof);
+    ana_json_number(b, "%.4f", r->rocof);
     buf_puts(b, ",");
     ana_json_pmu_flags(b, r->flags);
     if (r->has_v1) {
@@ -89,22 +73,22 @@ void ana_json_pmu_columns(buf_t *b, const dsp_pmu_report_t *r, const json_names_
 void ana_json_pmu_row(buf_t *b, const dsp_pmu_report_t *r)
 {
     buf_printf(b, "[%d,%u,", r->index, r->flags);
-    val(b, "%.6f", r->freq);
+    ana_json_number(b, "%.6f", r->freq);
     buf_puts(b, ",");
-    val(b, "%.4f", r->rocof);
+    ana_json_number(b, "%.4f", r->rocof);
     const dsp_pmu_phasor_t *seq[2] = {r->has_v1 ? &r->v1 : NULL, r->has_i1 ? &r->i1 : NULL};
     for (int k = 0; k < 2; k++)
         if (seq[k]) {
             buf_puts(b, ",");
-            val(b, "%.6g", seq[k]->mag);
+            ana_json_number(b, "%.6g", seq[k]->mag);
             buf_puts(b, ",");
-            val(b, "%.3f", seq[k]->ang * DEG);
+            ana_json_number(b, "%.3f", seq[k]->ang * DEG);
         }
     for (int i = 0; i < r->nph; i++) {
         buf_puts(b, ",");
-        val(b, "%.6g", r->ph[i].mag);
+        ana_json_number(b, "%.6g", r->ph[i].mag);
         buf_puts(b, ",");
-        val(b, "%.3f", r->ph[i].ang * DEG);
+        ana_json_number(b, "%.3f", r->ph[i].ang * DEG);
     }
     buf_puts(b, "]");
 }
