@@ -43,8 +43,10 @@
 
 #include <libwebsockets.h>
 
-#define WEB_CHUNK   (16 * 1024) /* body bytes written per WRITEABLE callback */
-#define WEB_HDR_CAP 1024        /* response header block */
+#define WEB_CHUNK (16 * 1024) /* body bytes written per WRITEABLE callback */
+/* Response header block: web's own lines (a few hundred bytes; content types are short static
+ * strings) plus up to WEB_MAX_RESP_HEADERS of the handler's. */
+#define WEB_HDR_CAP (WEB_MAX_RESP_HEADERS + 2048)
 /* lws keeps the parsed head in one buffer per connection: the values of known headers, plus
  * name, value and an 8-byte record for each unknown one, so a WEB_MAX_HEAD raw head can need up
  * to 4 more bytes per line than it had on the wire. */
@@ -70,6 +72,20 @@ struct web {
     struct web_pending *pendings;
 };
 
+/* The request headers passed to handlers (web_request_t fields, in this order). */
+static const enum lws_token_indexes req_hdr_tok[] = {
+    WSI_TOKEN_HTTP_COOKIE,
+    WSI_TOKEN_HTTP_AUTHORIZATION,
+    WSI_TOKEN_ORIGIN,
+    WSI_TOKEN_HTTP_REFERER,
+    WSI_TOKEN_HOST,
+    WSI_TOKEN_HTTP_CONTENT_TYPE,
+    WSI_TOKEN_X_FORWARDED_FOR,
+    WSI_TOKEN_HTTP_ACCEPT_ENCODING,
+    WSI_TOKEN_HTTP_USER_AGENT,
+};
+#define WEB_NHDR ((int)(sizeof req_hdr_tok / sizeof req_hdr_tok[0]))
+
 typedef enum {
     SS_IDLE = 0, /* waiting for / parsing a request */
     SS_BODY,     /* collecting the request body */
@@ -81,16 +97,21 @@ typedef enum {
 /* Per-request state; lws zero-allocates it per HTTP transaction. */
 typedef struct {
     sess_state_t state;
-    const char *method; /* static string */
-    char *path;         /* owned, NUL-terminated, decoded */
-    char *query;        /* owned */
-    buf_t body;         /* request body */
-    size_t body_expect; /* Content-Length */
-    char remote[64];    /* peer address text */
+    const char *method;    /* static string */
+    char *path;            /* owned, NUL-terminated, decoded */
+    char *query;           /* owned */
+    buf_t body;            /* request body */
+    size_t body_expect;    /* Content-Length */
+    char remote[64];       /* peer address text */
+    char *hdrs;            /* owned: the request header values (hdr_off), from the request to the
+                              end of its handler call */
+    int hdr_off[WEB_NHDR]; /* offset of each value in hdrs, -1 = absent */
 
     int status;          /* response status */
     const char *ctype;   /* response content type (static) */
     buf_t out;           /* response body, owned */
+    buf_t xhdr;          /* the handler's extra header lines (checked), owned */
+    int own_cc;          /* xhdr has a Cache-Control line: web leaves out its no-store */
     size_t out_off;      /* bytes of out already written */
     int hdr_sent;        /* header block written */
     int close_after;     /* close instead of keep-alive */
@@ -137,10 +158,12 @@ static void sess_clear(sess_t *s)
     free(s->path);
     free(s->query);
     free(s->wbuf);
-    s->path = s->query = NULL;
+    free(s->hdrs);
+    s->path = s->query = s->hdrs = NULL;
     s->wbuf = NULL;
     buf_free(&s->body);
     buf_free(&s->out);
+    buf_free(&s->xhdr);
 }
 
 /* ---- lws logging through core/log ------------------------------------------------------- */
@@ -234,9 +257,114 @@ static char *query_build(struct lws *wsi)
     return q.data; /* buf_t keeps its data NUL-terminated */
 }
 
+/* Copies the request headers handlers see (req_hdr_tok) into s->hdrs. lws 4.1 files each
+ * occurrence of a known header as one fragment of its token (a repeated header adds fragments),
+ * so fragment 0 tells presence (-1 absent, 0 empty), and the occurrences are joined here, in
+ * the order they came, trimmed, empty ones skipped: with "; " for Cookie (RFC 6265 section
+ * 5.4: one cookie-string), with ", " for the others (RFC 9110 section 5.3: a list). The head is
+ * at most WEB_LWS_HDR bytes, so the sizes are bounded. */
+static void req_headers_copy(struct lws *wsi, sess_t *s)
+{
+    buf_t b = {0};
+    char *tmp = NULL;
+    for (int h = 0; h < WEB_NHDR; h++) {
+        enum lws_token_indexes tok = req_hdr_tok[h];
+        int total = lws_hdr_total_length(wsi, tok);
+        int cap = total + 1;
+        s->hdr_off[h] = -1;
+        tmp = realloc(tmp, (size_t)cap);
+        if (!tmp)
+            abort();
+        for (int f = 0;; f++) {
+            int n = lws_hdr_copy_fragment(wsi, tmp, cap, tok, f);
+            if (n < 0)
+                break; /* -1: no (more) occurrence; -2 cannot happen (a fragment <= total) */
+            /* lws trims the first occurrence but keeps the whitespace before a later one */
+            const char *v = tmp;
+            while (n > 0 && (*v == ' ' || *v == '\t'))
+                v++, n--;
+            while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+                n--;
+            if (f == 0)
+                s->hdr_off[h] = (int)b.len;
+            if (n == 0)
+                continue; /* an empty occurrence adds nothing (RFC 9110 section 5.6.1) */
+            if (b.len > (size_t)s->hdr_off[h])
+                buf_puts(&b, tok == WSI_TOKEN_HTTP_COOKIE ? "; " : ", ");
+            buf_append(&b, v, (size_t)n);
+        }
+        if (s->hdr_off[h] >= 0)
+            buf_append(&b, "", 1); /* NUL-terminate this value inside the block */
+    }
+    free(tmp);
+    s->hdrs = b.data; /* NULL when none was present: every hdr_off is then -1 */
+}
+
+/* The value of request header h, NULL if absent. */
+static const char *req_header(const sess_t *s, int h)
+{
+    return s->hdrs && s->hdr_off[h] >= 0 ? s->hdrs + s->hdr_off[h] : NULL;
+}
+
+/* Headers web writes itself: a handler's extra lines may not carry them. */
+static int web_owned_header(const char *name, size_t n)
+{
+    static const char *const owned[] = {"content-type", "content-length", "connection",
+                                        "transfer-encoding"};
+    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+        if (strlen(owned[i]) == n && strncasecmp(owned[i], name, n) == 0)
+            return 1;
+    return 0;
+}
+
+#define WEB_XHDR_NAME_MAX 128 /* longest extra header name, with its colon */
+
+/* Checks a handler's extra header block (web_response_t.headers): a sequence of lines
+ * "name: value\r\n", token names (RFC 9110 section 5.6.2) shorter than WEB_XHDR_NAME_MAX, values
+ * without CR, LF or controls other than HTAB (section 5.5), at most WEB_MAX_RESP_HEADERS bytes.
+ * Anything else could split the response (CRLF injection) and is refused whole. Returns NULL
+ * if fine (*cc = 1 if it has a Cache-Control line), else what is wrong. */
+static const char *xhdr_check(const buf_t *b, int *cc)
+{
+    *cc = 0;
+    if (b->len > WEB_MAX_RESP_HEADERS)
+        return "extra headers too large";
+    const char *p = b->data, *end = b->data + b->len;
+    while (p < end) {
+        const char *colon = p;
+        while (colon < end && *colon != ':') {
+            unsigned char c = (unsigned char)*colon;
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                  (c && strchr("!#$%&'*+-.^_`|~", c))))
+                return "malformed extra header name";
+            colon++;
+        }
+        size_t nlen = (size_t)(colon - p);
+        if (colon == end || nlen == 0 || nlen + 1 >= WEB_XHDR_NAME_MAX)
+            return "malformed extra header name";
+        if (web_owned_header(p, nlen))
+            return "extra header that web writes itself";
+        if (nlen == 13 && strncasecmp(p, "cache-control", 13) == 0)
+            *cc = 1;
+        const char *v = colon + 1;
+        while (v < end && *v != '\r' && *v != '\n') {
+            unsigned char c = (unsigned char)*v;
+            if ((c < 0x20 && c != '\t') || c == 0x7f)
+                return "control character in extra header value";
+            v++;
+        }
+        if (end - v < 2 || v[0] != '\r' || v[1] != '\n')
+            return "extra header line not ended by CRLF";
+        p = v + 2;
+    }
+    return NULL;
+}
+
 /* Queues a response made here (not by the handler); text is a static string. */
 static void respond_text(struct lws *wsi, sess_t *s, int status, const char *text, int close)
 {
+    buf_free(&s->xhdr);
+    s->own_cc = 0;
     buf_free(&s->out);
     buf_puts(&s->out, text);
     s->status = status;
@@ -271,15 +399,65 @@ web_pending_t *web_defer(const web_request_t *req)
     return p;
 }
 
-void web_complete(web_pending_t *p, int status, const char *content_type, buf_t *body)
+/* Queues the application's answer, taking over *headers and *body (either may be NULL). A
+ * status outside 200..599 or a bad header block becomes a 500 (logged, naming the request; a
+ * handler that set no status at all is a 500 without a warning, as before). */
+static void respond_app(struct lws *wsi, sess_t *s, const char *who, int status,
+                        const char *content_type, buf_t *headers, buf_t *body)
 {
-    if (!p)
+    const char *why = NULL;
+    int cc = 0;
+    if (status < 200 || status > 599)
+        why = status ? "status out of range" : NULL;
+    else if (headers && headers->len)
+        why = xhdr_check(headers, &cc);
+    if (why || status < 200 || status > 599) {
+        if (why)
+            log_warn("web", "%s %s: %s %s (status %d): answered 500", s->method, s->path, who, why,
+                     status);
+        if (headers)
+            buf_free(headers);
+        if (body)
+            buf_free(body);
+        respond_text(wsi, s, 500, "internal server error\n", 0);
         return;
+    }
+    buf_free(&s->out);
+    buf_free(&s->xhdr);
+    if (body && status != 204 && status != 304) {
+        s->out = *body; /* RFC 9110 15.3.5, 15.4.5: no content for 204 and 304 */
+        memset(body, 0, sizeof *body);
+    } else if (body) {
+        buf_free(body);
+    }
+    if (headers) {
+        s->xhdr = *headers;
+        memset(headers, 0, sizeof *headers);
+    }
+    s->own_cc = cc;
+    s->status = status;
+    s->ctype = content_type ? content_type : "application/octet-stream";
+    s->state = SS_SEND;
+    lws_callback_on_writable(wsi);
+}
+
+void web_complete_h(web_pending_t *p, int status, const char *content_type, buf_t *headers,
+                    buf_t *body)
+{
+    if (!p) {
+        if (headers)
+            buf_free(headers);
+        if (body)
+            buf_free(body);
+        return;
+    }
     sess_t *s = p->sess;
     struct lws *wsi = p->wsi;
     if (!s || s->state != SS_WAIT || s->pending != p) {
         log_limited(LOG_DEBUG, "web", "deferred answer (%d) dropped: the client has gone", status);
         pending_detach(p);
+        if (headers)
+            buf_free(headers);
         if (body)
             buf_free(body); /* the client went away: nothing to answer */
         free(p);
@@ -287,26 +465,13 @@ void web_complete(web_pending_t *p, int status, const char *content_type, buf_t 
     }
     pending_detach(p);
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-    if (status < 200 || status > 599) {
-        log_warn("web", "%s %s: deferred status %d", s->method, s->path, status);
-        if (body)
-            buf_free(body);
-        respond_text(wsi, s, 500, "internal server error\n", 0);
-        free(p);
-        return;
-    }
-    buf_free(&s->out);
-    if (body && status != 204 && status != 304) {
-        s->out = *body;
-        memset(body, 0, sizeof *body);
-    } else if (body) {
-        buf_free(body);
-    }
-    s->status = status;
-    s->ctype = content_type ? content_type : "application/octet-stream";
-    s->state = SS_SEND;
-    lws_callback_on_writable(wsi);
+    respond_app(wsi, s, "deferred answer", status, content_type, headers, body);
     free(p);
+}
+
+void web_complete(web_pending_t *p, int status, const char *content_type, buf_t *body)
+{
+    web_complete_h(p, status, content_type, NULL, body);
 }
 
 static void dispatch(web_t *w, struct lws *wsi, sess_t *s)
@@ -319,29 +484,28 @@ static void dispatch(web_t *w, struct lws *wsi, sess_t *s)
         .body = s->body.len ? (const uint8_t *)s->body.data : NULL,
         .body_len = s->body.len,
         .remote = s->remote,
+        .cookie = req_header(s, 0),
+        .authorization = req_header(s, 1),
+        .origin = req_header(s, 2),
+        .referer = req_header(s, 3),
+        .host = req_header(s, 4),
+        .content_type = req_header(s, 5),
+        .x_forwarded_for = req_header(s, 6),
+        .accept_encoding = req_header(s, 7),
+        .user_agent = req_header(s, 8),
+        .tls = lws_is_ssl(wsi),
         .web_priv_ = &dx,
     };
     web_response_t resp = {0};
     w->fn(w->ud, &req, &resp);
+    free(s->hdrs); /* the header values live only for the handler call (web.h) */
+    s->hdrs = NULL;
     if (s->state == SS_WAIT) {
         buf_free(&resp.body); /* deferred: web_complete answers */
+        buf_free(&resp.headers);
         return;
     }
-    if (resp.status < 200 || resp.status > 599) {
-        if (resp.status != 0)
-            log_warn("web", "%s %s: handler returned status %d", s->method, s->path, resp.status);
-        buf_free(&resp.body);
-        respond_text(wsi, s, 500, "internal server error\n", 0);
-        return;
-    }
-    if (resp.status == 204 || resp.status == 304)
-        buf_free(&resp.body); /* RFC 9110 15.3.5, 15.4.5: no content */
-    buf_free(&s->out);
-    s->out = resp.body;
-    s->status = resp.status;
-    s->ctype = resp.content_type ? resp.content_type : "application/octet-stream";
-    s->state = SS_SEND;
-    lws_callback_on_writable(wsi);
+    respond_app(wsi, s, "handler", resp.status, resp.content_type, &resp.headers, &resp.body);
 }
 
 static int on_request(web_t *w, struct lws *wsi, sess_t *s, const char *uri, size_t len)
@@ -373,6 +537,7 @@ static int on_request(web_t *w, struct lws *wsi, sess_t *s, const char *uri, siz
     memcpy(s->path, uri, len);
     s->path[len] = 0;
     s->query = query_build(wsi);
+    req_headers_copy(wsi, s);
 
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
         /* lws 4.1 does not de-chunk request bodies: demand a Content-Length. */
@@ -418,6 +583,32 @@ static int on_body(struct lws *wsi, sess_t *s, const void *in, size_t len)
 
 /* ---- response side ---------------------------------------------------------------------- */
 
+/* Appends the handler's extra lines (checked by xhdr_check when they were taken over). The
+ * block has room for WEB_MAX_RESP_HEADERS of them besides web's own lines, so a failure here
+ * means a bug; the connection is then closed. */
+static int add_extra_headers(struct lws *wsi, sess_t *s, unsigned char **p, unsigned char *end)
+{
+    const char *q = s->xhdr.data, *qend = s->xhdr.data + s->xhdr.len;
+    char name[WEB_XHDR_NAME_MAX];
+    while (q && q < qend) {
+        const char *colon = memchr(q, ':', (size_t)(qend - q));
+        const char *eol = colon ? memchr(colon, '\r', (size_t)(qend - colon)) : NULL;
+        if (!eol || (size_t)(colon - q) + 2 > sizeof name)
+            return -1;
+        memcpy(name, q, (size_t)(colon - q) + 1); /* "name:" */
+        name[colon - q + 1] = 0;
+        const char *v = colon + 1;
+        while (v < eol && (*v == ' ' || *v == '\t'))
+            v++;
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)name, (const unsigned char *)v,
+                                        (int)(eol - v), p, end))
+            return -1;
+        q = eol + 2;
+    }
+    buf_free(&s->xhdr);
+    return 0;
+}
+
 static int send_headers(struct lws *wsi, sess_t *s)
 {
     unsigned char hdr[LWS_PRE + WEB_HDR_CAP];
@@ -427,8 +618,9 @@ static int send_headers(struct lws *wsi, sess_t *s)
 
     if (lws_add_http_common_headers(wsi, (unsigned)s->status, s->ctype, (lws_filepos_t)s->out.len,
                                     &p, end) ||
-        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-                                    (const unsigned char *)nostore, sizeof nostore - 1, &p, end) ||
+        (!s->own_cc && lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                                   (const unsigned char *)nostore,
+                                                   sizeof nostore - 1, &p, end)) ||
         lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
                                     (const unsigned char *)nosniff, sizeof nosniff - 1, &p, end))
         return -1;
@@ -441,6 +633,8 @@ static int send_headers(struct lws *wsi, sess_t *s)
     if (s->close_after &&
         lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)close,
                                      sizeof close - 1, &p, end))
+        return -1;
+    if (add_extra_headers(wsi, s, &p, end))
         return -1;
     if (lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;

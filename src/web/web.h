@@ -54,13 +54,45 @@ typedef struct {
     const uint8_t *body; /* request body (NULL if none) */
     size_t body_len;
     const char *remote; /* peer address text */
-    void *web_priv_;    /* the transport's own (for web_defer); handlers do not touch it */
+
+    /* Request header values, NULL when the header is absent, "" when present but empty, with
+     * surrounding whitespace removed. Like every pointer here they are valid only during the
+     * handler call (a deferred request copies what it needs before returning). A header sent
+     * more than once (lws 4.1 keeps every occurrence) arrives as one value, the occurrences
+     * joined in order with ", " (RFC 9110 section 5.3), for cookie with "; " (RFC 6265 5.4:
+     * "Cookie: a=1" + "Cookie: b=2" -> "a=1; b=2"); empty occurrences add nothing. So a proxy
+     * chain in X-Forwarded-For reads left (client) to right (last proxy) either way. */
+    const char *cookie;
+    const char *authorization;
+    const char *origin;
+    const char *referer;
+    const char *host;
+    const char *content_type;
+    const char *x_forwarded_for;
+    const char *accept_encoding;
+    const char *user_agent;
+    int tls;         /* non-zero when the connection is TLS (always 0 until web does TLS) */
+    void *web_priv_; /* the transport's own (for web_defer); handlers do not touch it */
 } web_request_t;
+
+/* Extra response header lines a handler may add (web_response_t.headers), in bytes: a response
+ * with more, or with a malformed line, is replaced by a 500 (and logged). */
+#define WEB_MAX_RESP_HEADERS 4096
 
 typedef struct {
     int status;               /* HTTP status code; the handler must set it */
     const char *content_type; /* static string, e.g. "application/json" */
     buf_t body;               /* response body; web frees it after sending */
+    /* Extra header lines, each exactly "Name: value\r\n" (name an RFC 9110 token, value without
+     * CR, LF or control bytes other than HTAB), e.g. Set-Cookie, Retry-After, WWW-Authenticate,
+     * Vary. web sends them after its own headers (status line, content-type, content-length,
+     * "x-content-type-options: nosniff", "cache-control: no-store" unless a Cache-Control line is
+     * among the extras, "connection: close" when web closes) and frees the buffer, also when the
+     * request is deferred. A malformed block (a bare CR or LF, no final CRLF, an empty or
+     * non-token name, a Content-Type, Content-Length, Connection or Transfer-Encoding line, which
+     * are web's) or one over WEB_MAX_RESP_HEADERS bytes is not sent: the client gets a 500 and
+     * the log names the request. */
+    buf_t headers;
 } web_response_t;
 
 /* Application handler. Fills *resp; called once per complete request. */
@@ -86,6 +118,12 @@ web_pending_t *web_defer(const web_request_t *req);
  * application/octet-stream) and body (taken over and reset to empty; NULL = no body), and
  * releases the handle. Loop thread. */
 void web_complete(web_pending_t *p, int status, const char *content_type, buf_t *body);
+
+/* web_complete with extra header lines (format and limits as web_response_t.headers; taken over
+ * and reset to empty like body; NULL = none). A malformed or oversized block turns the answer
+ * into a 500. Loop thread. */
+void web_complete_h(web_pending_t *p, int status, const char *content_type, buf_t *headers,
+                    buf_t *body);
 
 /* Starts listening on host:port (port 0 = OS-chosen) with `loop` as lws's foreign loop. host is
  * a numeric IPv4/IPv6 address, or NULL / "" / "*" for any. On failure returns a negative code

@@ -61,7 +61,75 @@ static void seen_reset(void)
     pthread_mutex_unlock(&seen.mu);
 }
 
-/* Routes: /big → 2 MB, /missing → 404, /nostatus → status 0, /json → JSON, else echo. */
+static uv_loop_t *test_loop; /* the loop web runs on (deferred answers use its timers) */
+
+/* Writes the request header fields as "name=[value]" or "name=NULL" lines. */
+static void echo_headers(const web_request_t *req, buf_t *b)
+{
+    const struct {
+        const char *name, *v;
+    } h[] = {
+        {"cookie", req->cookie},
+        {"authorization", req->authorization},
+        {"origin", req->origin},
+        {"referer", req->referer},
+        {"host", req->host},
+        {"content-type", req->content_type},
+        {"x-forwarded-for", req->x_forwarded_for},
+        {"accept-encoding", req->accept_encoding},
+        {"user-agent", req->user_agent},
+    };
+    for (size_t i = 0; i < sizeof h / sizeof h[0]; i++) {
+        if (h[i].v)
+            buf_printf(b, "%s=[%s]\n", h[i].name, h[i].v);
+        else
+            buf_printf(b, "%s=NULL\n", h[i].name);
+    }
+    buf_printf(b, "tls=%d\n", req->tls);
+}
+
+/* A deferred answer, completed from a timer on the loop. */
+typedef struct {
+    uv_timer_t t;
+    web_pending_t *p;
+} later_t;
+
+static void later_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void later_cb(uv_timer_t *t)
+{
+    later_t *l = t->data;
+    buf_t hd = {0}, body = {0};
+    buf_puts(&hd, "Retry-After: 3\r\nX-Deferred: yes\r\nSet-Cookie: d=1; HttpOnly\r\n");
+    buf_puts(&body, "deferred body");
+    web_complete_h(l->p, 202, "text/plain", &hd, &body);
+    uv_close((uv_handle_t *)t, later_closed);
+}
+
+/* Extra header blocks a handler may return (/xhdr/N): the first ones are valid. */
+static const char *const xhdr_cases[] = {
+    "Set-Cookie: sid=abc; HttpOnly; SameSite=Strict; Path=/\r\nRetry-After: 7\r\n"
+    "WWW-Authenticate: Bearer realm=\"gridsense\"\r\nVary: Origin\r\n",
+    "Cache-Control: private, max-age=60\r\n",
+    "",                            /* valid ones above this line */
+    "X-A: b\r\nX-Injected: yes",   /* no final CRLF */
+    "X-A: b\r\n\r\n<html>",        /* an empty line: response splitting */
+    "X-A: b\nX-Injected: yes\r\n", /* bare LF */
+    "X-A: b\rX-Injected: yes\r\n", /* bare CR */
+    "Bad Name: x\r\n",             /* not a token */
+    ": x\r\n",                     /* empty name */
+    "Content-Length: 0\r\n",       /* web's own */
+    "X-A: b\x01c\r\n",             /* control byte */
+    NULL,                          /* over WEB_MAX_RESP_HEADERS */
+};
+#define XHDR_VALID 2
+
+/* Routes: /big → 2 MB, /missing → 404, /nostatus → status 0, /json → JSON, /hdrs → the request
+ * headers, /xhdr/N → extra headers xhdr_cases[N], /defer → deferred 202 with headers, else
+ * echo. */
 static void handler(void *ud, const web_request_t *req, web_response_t *resp)
 {
     (void)ud;
@@ -93,6 +161,36 @@ static void handler(void *ud, const web_request_t *req, web_response_t *resp)
         buf_puts(&resp->body, "forgotten");
     } else if (strcmp(req->path, "/empty") == 0) {
         resp->status = 204;
+    } else if (strcmp(req->path, "/hdrs") == 0) {
+        resp->status = 200;
+        resp->content_type = "text/plain";
+        echo_headers(req, &resp->body);
+    } else if (strncmp(req->path, "/xhdr/", 6) == 0) {
+        size_t k = (size_t)atoi(req->path + 6);
+        resp->status = 200;
+        resp->content_type = "text/plain";
+        buf_puts(&resp->body, "x");
+        if (k < sizeof xhdr_cases / sizeof xhdr_cases[0] && xhdr_cases[k]) {
+            buf_puts(&resp->headers, xhdr_cases[k]);
+        } else if (k == 99) { /* as much as allowed */
+            static const char line[] = "X-Filler: 0123456789abcdef0123456789abcdef\r\n";
+            while (resp->headers.len + 2 * (sizeof line - 1) <= WEB_MAX_RESP_HEADERS)
+                buf_puts(&resp->headers, line);
+            buf_puts(&resp->headers, "X-Last: ");
+            while (resp->headers.len < WEB_MAX_RESP_HEADERS - 2)
+                buf_putc(&resp->headers, 'z');
+            buf_puts(&resp->headers, "\r\n");
+        } else {
+            while (resp->headers.len <= WEB_MAX_RESP_HEADERS)
+                buf_puts(&resp->headers, "X-Filler: 0123456789abcdef0123456789abcdef\r\n");
+        }
+    } else if (strcmp(req->path, "/defer") == 0) {
+        later_t *l = xcalloc(1, sizeof *l);
+        l->p = web_defer(req);
+        buf_puts(&resp->headers, "X-Ignored: yes\r\n"); /* discarded: deferred */
+        uv_timer_init(test_loop, &l->t);
+        l->t.data = l;
+        uv_timer_start(&l->t, later_cb, 50, 0);
     } else {
         resp->status = 200;
         resp->content_type = "text/plain";
@@ -170,8 +268,8 @@ static int cl_sendf(int fd, const char *fmt, ...)
 
 typedef struct {
     int status;
-    char headers[2048]; /* header block, lower-cased */
-    long clen;          /* Content-Length or -1 */
+    char headers[16384]; /* header block, lower-cased */
+    long clen;           /* Content-Length or -1 */
     buf_t body;
 } resp_t;
 
@@ -319,6 +417,7 @@ static void run_scenario(scenario_fn fn, void *arg)
 
     seen_reset();
     assert_int_equal(uv_loop_init(&loop), 0);
+    test_loop = &loop;
     assert_int_equal(web_start_opts(&loop, scenario_host, 0, scenario_opts, handler, NULL, &h.web,
                                     err, sizeof err),
                      0);
@@ -1311,6 +1410,156 @@ static void test_refusals_logged_limited(void **state)
     assert_int_equal(suppressed, 300 - LOG_LIMIT_BURST);
 }
 
+/* Request headers reach the handler: absent NULL, empty "", repeated ones joined, a long
+ * Cookie whole. */
+static void sc_req_headers(client_t *c)
+{
+    resp_t r = {0};
+    conn_t cn = {.fd = cl_connect(c->port)};
+    CHECK(c, cn.fd >= 0);
+    CHECK(c, cl_sendf(cn.fd, "GET /hdrs HTTP/1.1\r\nHost: gs.example:8080\r\n"
+                             "Cookie: sid=abc; theme=dark\r\nAuthorization: Bearer tok.123\r\n"
+                             "Origin: http://evil.example\r\nReferer: http://gs.example/ui\r\n"
+                             "Content-Type: text/plain\r\nX-Forwarded-For: 10.0.0.1\r\n"
+                             "Accept-Encoding: gzip, br\r\nUser-Agent: test/1.0\r\n\r\n") == 0);
+    CHECK(c, read_response(&cn, &r) == 0 && r.status == 200);
+    static const char want1[] =
+        "cookie=[sid=abc; theme=dark]\nauthorization=[Bearer tok.123]\n"
+        "origin=[http://evil.example]\nreferer=[http://gs.example/ui]\nhost=[gs.example:8080]\n"
+        "content-type=[text/plain]\nx-forwarded-for=[10.0.0.1]\naccept-encoding=[gzip, br]\n"
+        "user-agent=[test/1.0]\ntls=0\n";
+    if (!r.body.data || strcmp(r.body.data, want1) != 0)
+        snprintf(c->fail, sizeof c->fail, "all headers: got '%s'", r.body.data);
+    CHECK(c, !c->fail[0]);
+
+    /* None but Host, on the same connection: NULL, nothing left over from the request before. */
+    CHECK(c, cl_sendf(cn.fd, "GET /hdrs HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(c, read_response(&cn, &r) == 0 && r.status == 200);
+    static const char want2[] = "cookie=NULL\nauthorization=NULL\norigin=NULL\nreferer=NULL\n"
+                                "host=[x]\ncontent-type=NULL\nx-forwarded-for=NULL\n"
+                                "accept-encoding=NULL\nuser-agent=NULL\ntls=0\n";
+    if (!r.body.data || strcmp(r.body.data, want2) != 0)
+        snprintf(c->fail, sizeof c->fail, "no headers: got '%s'", r.body.data);
+    CHECK(c, !c->fail[0]);
+
+    /* Present but empty; repeated (joined in order). */
+    CHECK(c,
+          cl_sendf(cn.fd, "GET /hdrs HTTP/1.1\r\nHost: x\r\nOrigin:\r\nReferer: \r\n"
+                          "Cookie: a=1\r\nCookie:\r\nCookie: b=2 \r\nX-Forwarded-For: 10.0.0.1\r\n"
+                          "X-Forwarded-For: 10.0.0.2, 10.0.0.3\r\n\r\n") == 0);
+    CHECK(c, read_response(&cn, &r) == 0 && r.status == 200);
+    static const char want3[] = "cookie=[a=1; b=2]\nauthorization=NULL\norigin=[]\nreferer=[]\n"
+                                "host=[x]\ncontent-type=NULL\n"
+                                "x-forwarded-for=[10.0.0.1, 10.0.0.2, 10.0.0.3]\n"
+                                "accept-encoding=NULL\nuser-agent=NULL\ntls=0\n";
+    if (!r.body.data || strcmp(r.body.data, want3) != 0)
+        snprintf(c->fail, sizeof c->fail, "empty/repeated: got '%s'", r.body.data);
+    CHECK(c, !c->fail[0]);
+    close(cn.fd);
+
+    /* A Cookie that fills the head up to WEB_MAX_HEAD arrives whole. */
+    buf_t b = {0}, cookie = {0};
+    buf_puts(&b, "GET /hdrs HTTP/1.1\r\nHost: x\r\nCookie: ");
+    while (b.len + cookie.len < WEB_MAX_HEAD - 4)
+        buf_putc(&cookie, (char)('a' + cookie.len % 26));
+    buf_append(&b, cookie.data, cookie.len);
+    buf_puts(&b, "\r\n\r\n");
+    cn = (conn_t){.fd = cl_connect(c->port)};
+    CHECK(c, cn.fd >= 0);
+    CHECK(c, b.len == WEB_MAX_HEAD);
+    CHECK(c, cl_send(cn.fd, b.data, b.len) == 0);
+    buf_free(&b);
+    int rc = read_response(&cn, &r);
+    close(cn.fd);
+    CHECK(c, rc == 0 && r.status == 200);
+    buf_printf(&b, "cookie=[%s]\n", cookie.data);
+    int ok = r.body.data && strncmp(r.body.data, b.data, b.len) == 0;
+    buf_free(&b);
+    buf_free(&cookie);
+    buf_free(&r.body);
+    CHECK(c, ok);
+}
+
+static void test_request_headers(void **state)
+{
+    (void)state;
+    run_scenario(sc_req_headers, NULL);
+}
+
+/* The handler's extra header lines reach the client; a malformed block becomes a 500 and the
+ * connection stays usable. */
+static void sc_extra_headers(client_t *c)
+{
+    resp_t r = {0};
+    conn_t cn = {.fd = cl_connect(c->port)};
+    CHECK(c, cn.fd >= 0);
+    CHECK(c, cl_sendf(cn.fd, "GET /xhdr/0 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(c, read_response(&cn, &r) == 0 && r.status == 200);
+    CHECK(c, has_header(&r, "set-cookie: sid=abc; httponly; samesite=strict; path=/"));
+    CHECK(c, has_header(&r, "retry-after: 7"));
+    CHECK(c, has_header(&r, "www-authenticate: bearer realm=\"gridsense\""));
+    CHECK(c, has_header(&r, "vary: origin"));
+    CHECK(c, has_header(&r, "cache-control: no-store"));
+    CHECK(c, has_header(&r, "x-content-type-options: nosniff"));
+    CHECK(c, r.body.len == 1);
+
+    /* The handler's Cache-Control replaces web's no-store. */
+    CHECK(c, cl_sendf(cn.fd, "GET /xhdr/1 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(c, read_response(&cn, &r) == 0 && r.status == 200);
+    CHECK(c, has_header(&r, "cache-control: private, max-age=60"));
+    CHECK(c, !strstr(r.headers, "no-store"));
+
+    /* Exactly WEB_MAX_RESP_HEADERS bytes of extras fit. */
+    CHECK(c, cl_sendf(cn.fd, "GET /xhdr/99 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(c, read_response(&cn, &r) == 0 && r.status == 200);
+    CHECK(c, strstr(r.headers, "\r\nx-last: zzz") && strstr(r.headers, "x-filler: 0123"));
+
+    for (size_t k = XHDR_VALID + 1; k < sizeof xhdr_cases / sizeof xhdr_cases[0]; k++) {
+        CHECK(c, cl_sendf(cn.fd, "GET /xhdr/%zu HTTP/1.1\r\nHost: x\r\n\r\n", k) == 0);
+        int rc = read_response(&cn, &r);
+        if (rc != 0 || r.status != 500 || strstr(r.headers, "x-injected") ||
+            strstr(r.headers, "x-filler") || strstr(r.headers, "x-a:"))
+            snprintf(c->fail, sizeof c->fail, "xhdr case %zu: rc %d status %d", k, rc, r.status);
+        CHECK(c, !c->fail[0]);
+    }
+    CHECK(c, cl_sendf(cn.fd, "GET /after HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(c, read_response(&cn, &r) == 0 && r.status == 200);
+    close(cn.fd);
+    buf_free(&r.body);
+}
+
+static void test_extra_headers(void **state)
+{
+    (void)state;
+    run_scenario(sc_extra_headers, NULL);
+}
+
+/* A deferred answer carries the headers given to web_complete_h (not those left in resp). */
+static void sc_deferred_headers(client_t *c)
+{
+    resp_t r = {0};
+    conn_t cn = {.fd = cl_connect(c->port)};
+    CHECK(c, cn.fd >= 0);
+    for (int i = 0; i < 2; i++) { /* twice: the kept-alive connection serves the next one */
+        CHECK(c, cl_sendf(cn.fd, "GET /defer HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+        CHECK(c, read_response(&cn, &r) == 0);
+        CHECK(c, r.status == 202);
+        CHECK(c, has_header(&r, "retry-after: 3"));
+        CHECK(c, has_header(&r, "x-deferred: yes"));
+        CHECK(c, has_header(&r, "set-cookie: d=1; httponly"));
+        CHECK(c, !strstr(r.headers, "x-ignored"));
+        CHECK(c, r.body.data && strcmp(r.body.data, "deferred body") == 0);
+    }
+    close(cn.fd);
+    buf_free(&r.body);
+}
+
+static void test_deferred_headers(void **state)
+{
+    (void)state;
+    run_scenario(sc_deferred_headers, NULL);
+}
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -1326,6 +1575,8 @@ int main(void)
         cmocka_unit_test(test_head_limits),        cmocka_unit_test(test_caps_and_timeouts),
         cmocka_unit_test(test_keepalive_eviction), cmocka_unit_test(test_keepalive_heads),
         cmocka_unit_test(test_head_then_fin),      cmocka_unit_test(test_refusals_logged_limited),
+        cmocka_unit_test(test_request_headers),    cmocka_unit_test(test_extra_headers),
+        cmocka_unit_test(test_deferred_headers),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));
