@@ -21,6 +21,23 @@ if [ ! -s "$SECRETS" ]; then
     --log-level warn
 fi
 
+# The web login: an admin with a random password, made on first run and kept (mode 0600) for
+# the next runs. No default password exists anywhere. A bearer token of the same user, as a
+# ready header file for curl (-H @FILE).
+ADMIN_FILE="$D/demo-admin.txt"
+AUTH_HDR="$D/demo-auth.hdr"
+if [ ! -s "$ADMIN_FILE" ]; then
+  "$B/gridsense" user remove admin --data "$D" --log-level warn >/dev/null 2>&1 || true
+  PW=$("$B/gridsense" user add admin --role admin --data "$D" --log-level warn)
+  (umask 077 && printf 'user admin\npassword %s\n' "$PW" >"$ADMIN_FILE")
+  rm -f "$AUTH_HDR"
+fi
+if [ ! -s "$AUTH_HDR" ]; then
+  TOK=$("$B/gridsense" token create admin --name "make run" --data "$D" --log-level warn)
+  (umask 077 && printf 'Authorization: Bearer %s\n' "$TOK" >"$AUTH_HDR")
+fi
+ADMIN_PW=$(sed -n 's/^password //p' "$ADMIN_FILE")
+
 # Own sessions (setsid): Ctrl-C reaches only this script, which then stops the simulator
 # (it drains its acknowledgements) and the server with exactly one signal each; a second signal
 # would make them exit at once.
@@ -65,11 +82,12 @@ cat <<MSG
 
   gridsense is running with $N simulated 4G terminals (some with dips and swells).
 
-    Terminals   curl http://$HTTP/api/v1/terminals
-    One         curl http://$HTTP/api/v1/terminals/DEMO-0001
-    Analysis    curl http://$HTTP/api/v1/terminals/DEMO-0001/latest
-    Events      curl http://$HTTP/api/v1/events
-    10-min      curl 'http://$HTTP/api/v1/terminals/DEMO-0001/measurements?interval=10min'
+    Log in      user admin, password $ADMIN_PW   (kept in $ADMIN_FILE)
+    Terminals   curl -H @$AUTH_HDR http://$HTTP/api/v1/terminals
+    One         curl -H @$AUTH_HDR http://$HTTP/api/v1/terminals/DEMO-0001
+    Analysis    curl -H @$AUTH_HDR http://$HTTP/api/v1/terminals/DEMO-0001/latest
+    Events      curl -H @$AUTH_HDR http://$HTTP/api/v1/events
+    10-min      curl -H @$AUTH_HDR 'http://$HTTP/api/v1/terminals/DEMO-0001/measurements?interval=10min'
     Health      curl http://$HTTP/api/v1/health
     Metrics     curl http://$HTTP/metrics
     Command     $B/gridsense command send DEMO-0001 capture cycles=20 --wait 10$DATA_OPT

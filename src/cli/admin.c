@@ -56,16 +56,7 @@ static void command_usage(FILE *f)
             "All take --data DIR (default ./data), --config FILE and --log-level LEVEL.\n");
 }
 
-typedef struct {
-    config_t c;
-    store_t *st;
-    const char *pos[32]; /* positional arguments */
-    int npos;
-} admin_t;
-
-/* Parses common options, collects positionals and the subcommand's own options (given as a
- * list of names taking a value, and flags without one). Returns 0, or EXIT_USAGE. */
-static int admin_parse(admin_t *a, int argc, char **argv, const char *const *valopts,
+int cli_admin_parse(cli_admin_t *a, int argc, char **argv, const char *const *valopts,
                        const char **vals, const char *const *flags, int *flagv,
                        void (*help)(FILE *))
 {
@@ -117,7 +108,7 @@ static int admin_parse(admin_t *a, int argc, char **argv, const char *const *val
     return 0;
 }
 
-static int admin_open_opts(admin_t *a, int key_reset)
+static int admin_open_opts(cli_admin_t *a, int key_reset)
 {
     char err[1024];
     /* Files the store creates (database, key) are private whatever the caller's umask. */
@@ -133,7 +124,7 @@ static int admin_open_opts(admin_t *a, int key_reset)
     return 0;
 }
 
-static int admin_open(admin_t *a)
+int cli_admin_open(cli_admin_t *a)
 {
     return admin_open_opts(a, 0);
 }
@@ -232,9 +223,9 @@ int cmd_terminal(int argc, char **argv)
     static const char *const flags[] = {"--json", "--force", NULL};
     const char *vals[10] = {0};
     int flagv[2] = {0};
-    admin_t a;
+    cli_admin_t a;
     memset(&a, 0, sizeof a);
-    int rc = admin_parse(&a, argc - 1, argv + 1, valopts, vals, flags, flagv, terminal_usage);
+    int rc = cli_admin_parse(&a, argc - 1, argv + 1, valopts, vals, flags, flagv, terminal_usage);
     if (rc)
         return rc;
     if (sodium_init() < 0)
@@ -276,7 +267,7 @@ int cmd_terminal(int argc, char **argv)
                 close(fd);
                 return 1;
             }
-            if (admin_open(&a)) {
+            if (cli_admin_open(&a)) {
                 fclose(f);
                 return 1;
             }
@@ -329,7 +320,7 @@ int cmd_terminal(int argc, char **argv)
         snprintf(t.id, sizeof t.id, "%s", a.pos[0]);
         randombytes_buf(t.secret, sizeof t.secret);
         t.created_ns = time_utc_ns();
-        if (admin_open(&a))
+        if (cli_admin_open(&a))
             return 1;
         int r = store_terminal_add(a.st, &t);
         store_close(a.st);
@@ -351,7 +342,7 @@ int cmd_terminal(int argc, char **argv)
             fprintf(stderr, "gridsense: terminal list takes no arguments\n");
             return EXIT_USAGE;
         }
-        if (admin_open(&a))
+        if (cli_admin_open(&a))
             return 1;
         int json = flagv[0];
         int r = store_terminal_list(a.st, list_print_cb, &json);
@@ -368,7 +359,7 @@ int cmd_terminal(int argc, char **argv)
             fprintf(stderr, "gridsense: --declared-voltage must be a number of volts >= 0\n");
             return EXIT_USAGE;
         }
-        if (admin_open(&a))
+        if (cli_admin_open(&a))
             return 1;
         int r = store_terminal_set_declared_v(a.st, a.pos[0], v);
         store_close(a.st);
@@ -391,7 +382,7 @@ int cmd_terminal(int argc, char **argv)
             fprintf(stderr, "gridsense: terminal %s needs exactly one ID\n", sub);
             return EXIT_USAGE;
         }
-        if (admin_open(&a))
+        if (cli_admin_open(&a))
             return 1;
         int r;
         uint8_t secret[STORE_SECRET_LEN];
@@ -433,13 +424,13 @@ static int cmd_print_cb(void *ud, const store_command_t *c)
     int json = *(int *)ud;
     buf_t b = {0};
     if (json) {
-        command_json(&b, c);
+        api_command_json(&b, c);
         puts(b.data);
     } else {
         char when[40];
-        verb_tlv_json(&b, c->result, c->result_len);
+        api_verb_tlv_json(&b, c->result, c->result_len);
         printf("%-8lld %-16s %-13s %-8s %s %s\n", (long long)c->id, c->terminal_id,
-               verb_name(c->verb), store_cmd_state_name(c->state),
+               api_verb_name(c->verb), store_cmd_state_name(c->state),
                time_fmt_utc(c->updated_ns, when, sizeof when), c->result_status >= 0 ? b.data : "");
     }
     buf_free(&b);
@@ -457,9 +448,9 @@ int cmd_command(int argc, char **argv)
     static const char *const flags[] = {"--json", NULL};
     const char *vals[3] = {0};
     int flagv[1] = {0};
-    admin_t a;
+    cli_admin_t a;
     memset(&a, 0, sizeof a);
-    int rc = admin_parse(&a, argc - 1, argv + 1, valopts, vals, flags, flagv, command_usage);
+    int rc = cli_admin_parse(&a, argc - 1, argv + 1, valopts, vals, flags, flagv, command_usage);
     if (rc)
         return rc;
     if (strcmp(sub, "send") == 0) {
@@ -467,7 +458,7 @@ int cmd_command(int argc, char **argv)
             fprintf(stderr, "gridsense: command send needs ID and VERB (see --help)\n");
             return EXIT_USAGE;
         }
-        int verb = verb_parse(a.pos[1]);
+        int verb = api_verb_parse(a.pos[1]);
         if (verb < 0) {
             fprintf(stderr, "gridsense: unknown verb '%s' (see --help)\n", a.pos[1]);
             return EXIT_USAGE;
@@ -484,12 +475,12 @@ int cmd_command(int argc, char **argv)
         uint8_t tlv[STORE_ARGS_MAX];
         size_t tlen = 0;
         char err[256];
-        if (verb_args_from_kv(verb, a.npos - 2, a.pos + 2, tlv, sizeof tlv, &tlen, err,
+        if (api_verb_args(verb, a.npos - 2, a.pos + 2, tlv, sizeof tlv, &tlen, err,
                               sizeof err) < 0) {
             fprintf(stderr, "gridsense: %s\n", err);
             return EXIT_USAGE;
         }
-        if (admin_open(&a))
+        if (cli_admin_open(&a))
             return 1;
         int64_t id;
         int r = store_command_create_limited(a.st, a.pos[0], verb, tlv, tlen, ttl * 1000000000LL,
@@ -537,7 +528,7 @@ int cmd_command(int argc, char **argv)
             fprintf(stderr, "gridsense: command list takes at most one ID\n");
             return EXIT_USAGE;
         }
-        if (admin_open(&a))
+        if (cli_admin_open(&a))
             return 1;
         int json = flagv[0];
         int r = store_command_list(a.st, a.npos ? a.pos[0] : NULL, (int)limit, cmd_print_cb, &json);
@@ -579,9 +570,9 @@ int cmd_key(int argc, char **argv)
     const char *sub = argv[1];
     static const char *const flags[] = {"--discard-secrets", NULL};
     int flagv[1] = {0};
-    admin_t a;
+    cli_admin_t a;
     memset(&a, 0, sizeof a);
-    int rc = admin_parse(&a, argc - 1, argv + 1, NULL, NULL, flags, flagv, key_usage);
+    int rc = cli_admin_parse(&a, argc - 1, argv + 1, NULL, NULL, flags, flagv, key_usage);
     if (rc)
         return rc;
     if (a.npos) {
@@ -592,7 +583,7 @@ int cmd_key(int argc, char **argv)
         return 1;
     char id[2 * STORE_KEY_ID_LEN + 1];
     if (strcmp(sub, "show") == 0) {
-        if (admin_open(&a))
+        if (cli_admin_open(&a))
             return 1;
         int64_t n = 0;
         store_key_id(a.st, id);
@@ -604,7 +595,7 @@ int cmd_key(int argc, char **argv)
     }
     if (strcmp(sub, "rotate") == 0) {
         char err[1024];
-        if (admin_open(&a))
+        if (cli_admin_open(&a))
             return 1;
         rc = store_key_rotate(a.st, id, err, sizeof err);
         if (rc < 0) {

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/log.h"
 #include "core/util.h"
@@ -27,6 +28,11 @@ typedef struct {
     char http_host[64];
     int http_port;
     web_opts_t web; /* [http] connection limits and timeouts */
+    char http_hosts[1024];    /* [http] hosts: accepted Host names ("" = defaults, api.h) */
+    char http_proxies[512];   /* [http] trusted_proxies */
+    int session_idle_s;       /* [http] session_idle (default 8 h) */
+    int session_max_s;        /* [http] session_max (default 7 days) */
+    int metrics_public;       /* [http] metrics_public: -1 = only when bound to loopback */
     int sync_full;
     char port_file[512];
     gw_opts_t gw;
@@ -68,17 +74,20 @@ int config_prescan(config_t *c, int argc, char **argv);
  * option, -1 after printing an error. --config is only skipped here (see config_prescan). */
 int config_common_opt(config_t *c, int argc, char **argv, int *i);
 
-/* Verb names <-> GSTP codes, and "key=value" arguments <-> GSTP TLV. */
-int verb_parse(const char *name);
-const char *verb_name(int verb);
-/* Encodes key=value pairs for verb into TLV; err gets a reason on failure (GS_EINVAL). */
-int verb_args_from_kv(int verb, int n, const char *const *kv, uint8_t *out, size_t cap, size_t *len,
-                      char *err, size_t errlen);
-/* Appends a JSON object describing a TLV argument/result list, with the public argument names
- * and units of `command send` / the REST API (dip and swell in percent, stream a boolean). */
-void verb_tlv_json(buf_t *b, const uint8_t *tlv, size_t n);
-/* Appends a JSON object for one command row. */
-void command_json(buf_t *b, const store_command_t *c);
+/* An admin subcommand's parsed arguments and its store (admin.c). */
+typedef struct {
+    config_t c;
+    store_t *st;
+    const char *pos[32]; /* positional arguments */
+    int npos;
+} cli_admin_t;
+
+/* Parses common options, collects positionals and the subcommand's own options (given as a
+ * list of names taking a value, and flags without one). Returns 0, or EXIT_USAGE. */
+int cli_admin_parse(cli_admin_t *a, int argc, char **argv, const char *const *valopts,
+                    const char **vals, const char *const *flags, int *flagv, void (*help)(FILE *));
+/* Opens the store of a->c (private file modes); 0, or 1 after printing the error. */
+int cli_admin_open(cli_admin_t *a);
 
 /* Subcommands. Each returns the process exit code. */
 int cmd_serve(int argc, char **argv);
@@ -86,21 +95,12 @@ int cmd_terminal(int argc, char **argv);
 int cmd_command(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
 int cmd_key(int argc, char **argv);
+int cmd_user(int argc, char **argv);
+int cmd_token(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
-/* HTTP API handler context. */
-typedef struct {
-    gw_t *gw;
-    store_t *st;
-    ana_t *ana; /* NULL when analysis is disabled */
-    web_t *web; /* the HTTP server itself, for its counters in /metrics (NULL: none shown) */
-    int64_t started_ns;
-    int with_latest;      /* terminal_json includes the latest analysis values */
-    int max_pending;      /* [commands] max_pending_per_terminal (for error messages) */
-    int create_timeout_s; /* [commands] create_timeout (for error messages) */
-} api_t;
 
-#include "web/web.h"
-/* The web_handler_fn of the server: REST /api/v1 and /metrics. ud is an api_t. */
-void api_handle(void *ud, const web_request_t *req, web_response_t *resp);
+
+#include "api/api.h"
 
 #endif

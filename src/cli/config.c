@@ -19,6 +19,9 @@ void config_defaults(config_t *c)
     snprintf(c->http_host, sizeof c->http_host, "127.0.0.1");
     c->http_port = 8080;
     web_opts_default(&c->web);
+    c->session_idle_s = 8 * 3600;
+    c->session_max_s = 7 * 86400;
+    c->metrics_public = -1;
     c->sync_full = 1;
     gw_opts_default(&c->gw);
     c->dsp_workers = 0;
@@ -190,6 +193,35 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
         if (strcmp(key, "keepalive_timeout") == 0)
             return set_int(value, 1, 3600, &c->web.keepalive_s, err, errlen,
                            "http.keepalive_timeout");
+        if (strcmp(key, "hosts") == 0 || strcmp(key, "trusted_proxies") == 0) {
+            char *dst = key[0] == 'h' ? c->http_hosts : c->http_proxies;
+            size_t cap = key[0] == 'h' ? sizeof c->http_hosts : sizeof c->http_proxies;
+            if (strlen(value) >= cap) {
+                snprintf(err, errlen, "http.%s is longer than %zu bytes", key, cap - 1);
+                return GS_ECONFIG;
+            }
+            for (const char *p = value; *p; p++)
+                if (*p < 0x20 || *p == 0x7f || *p == '/' || *p == '"') {
+                    snprintf(err, errlen, "http.%s: a comma list of host names or addresses", key);
+                    return GS_ECONFIG;
+                }
+            snprintf(dst, cap, "%s", value);
+            return 0;
+        }
+        if (strcmp(key, "session_idle") == 0)
+            return set_int(value, 60, 30 * 86400, &c->session_idle_s, err, errlen,
+                           "http.session_idle");
+        if (strcmp(key, "session_max") == 0)
+            return set_int(value, 60, 365 * 86400, &c->session_max_s, err, errlen,
+                           "http.session_max");
+        if (strcmp(key, "metrics_public") == 0) {
+            if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0) {
+                c->metrics_public = value[0] == 't';
+                return 0;
+            }
+            snprintf(err, errlen, "http.metrics_public must be true or false, got '%s'", value);
+            return GS_ECONFIG;
+        }
     } else if (strcmp(section, "store") == 0) {
         if (strcmp(key, "sync") == 0) {
             if (strcmp(value, "full") == 0)

@@ -26,6 +26,10 @@ static void usage(FILE *f)
             "  command send|list          commands to terminals (see gridsense command --help)\n"
             "  key show|rotate|reset      the master key sealing terminal secrets (see gridsense\n"
             "                             key --help)\n"
+            "  user add|list|passwd|set-role|remove\n"
+            "                             people who use the HTTP API (see gridsense user --help)\n"
+            "  token create|list|revoke   API tokens for scripts (see gridsense token --help)\n"
+            "  audit list                 who changed what, when (see gridsense audit --help)\n"
             "  analyze FILE.cfg           IEC 61000-4-30 / C37.118 analysis of a COMTRADE record\n"
             "                             (see gridsense analyze --help)\n"
             "  --version                  print the version\n"
@@ -77,6 +81,7 @@ typedef struct {
     gw_t *gw;
     ana_t *ana;
     web_t *web;
+    api_t *api;
     uv_signal_t sigint, sigterm;
     int stopping;
 } server_t;
@@ -100,6 +105,7 @@ static void on_signal(uv_signal_t *h, int signum)
              signum == SIGINT ? "SIGINT" : "SIGTERM");
     if (sv->web)
         web_stop(sv->web);
+    api_stop(sv->api);
     /* Analysis first: its last results (events, partial aggregates) still reach the store,
      * whose writer the gateway stops after committing everything received. */
     if (sv->ana) {
@@ -241,16 +247,20 @@ int cmd_serve(int argc, char **argv)
         }
         gw_set_block_observer(sv.gw, ana_block, sv.ana);
     }
-    api_t api = {.gw = sv.gw,
-                 .st = st,
-                 .ana = sv.ana,
-                 .started_ns = time_utc_ns(),
-                 .max_pending = c.gw.cmd_max_pending,
-                 .create_timeout_s = (int)(c.gw.cmd_create_timeout_ns / 1000000000LL)};
-    /* HTTP gets the open files the terminal connections and the rest leave (web_start). */
-    c.web.reserved_fds = c.gw.max_connections + 64;
-    if (web_start_opts(sv.loop, c.http_host, c.http_port, &c.web, api_handle, &api, &sv.web, err,
-                       sizeof err) < 0) {
+    api_opts_t aop;
+    api_opts_default(&aop);
+    aop.gw = sv.gw;
+    aop.st = st;
+    aop.ana = sv.ana;
+    aop.max_pending = c.gw.cmd_max_pending;
+    aop.create_timeout_s = (int)(c.gw.cmd_create_timeout_ns / 1000000000LL);
+    aop.bind_host = c.http_host;
+    aop.hosts = c.http_hosts;
+    aop.trusted_proxies = c.http_proxies;
+    aop.session_idle_s = c.session_idle_s;
+    aop.session_max_s = c.session_max_s;
+    aop.metrics_public = c.metrics_public;
+    if (api_new(sv.loop, &aop, &sv.api, err, sizeof err) < 0) {
         log_error(NULL, "%s", err);
         if (sv.ana) {
             gw_set_block_observer(sv.gw, NULL, NULL);
@@ -260,7 +270,21 @@ int cmd_serve(int argc, char **argv)
         uv_run(sv.loop, UV_RUN_DEFAULT);
         goto fail;
     }
-    api.web = sv.web; /* /metrics shows the HTTP front's counters; no request is served yet */
+    /* HTTP gets the open files the terminal connections and the rest leave (web_start). */
+    c.web.reserved_fds = c.gw.max_connections + 64;
+    if (web_start_opts(sv.loop, c.http_host, c.http_port, &c.web, api_handle, sv.api, &sv.web, err,
+                       sizeof err) < 0) {
+        log_error(NULL, "%s", err);
+        api_stop(sv.api);
+        if (sv.ana) {
+            gw_set_block_observer(sv.gw, NULL, NULL);
+            ana_stop(sv.ana);
+        }
+        gw_stop(sv.gw, NULL, NULL);
+        uv_run(sv.loop, UV_RUN_DEFAULT);
+        goto fail;
+    }
+    api_set_web(sv.api, sv.web); /* /metrics shows the HTTP front's counters */
     uv_signal_init(sv.loop, &sv.sigint);
     uv_signal_init(sv.loop, &sv.sigterm);
     sv.sigint.data = sv.sigterm.data = &sv;
@@ -278,7 +302,8 @@ fail:
     web_free(sv.web);
     ana_free(sv.ana);
     gw_free(sv.gw);
-    store_close(st);
+    store_close(st); /* joins the writer: its last answers to the API are queued by now */
+    api_free(sv.api);
     if (uv_loop_close(sv.loop) != 0)
         log_debug(NULL, "loop closed with open handles");
     return rc;
@@ -291,6 +316,12 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *cmd = argv[1];
+    /* Every command may hash, seal or draw random numbers: initialise libsodium once here
+     * (idempotent; it only fails without a usable random source). */
+    if (sodium_init() < 0) {
+        fprintf(stderr, "gridsense: libsodium cannot be initialised (no random source?)\n");
+        return 1;
+    }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         printf("gridsense %s\n", GS_VERSION);
         return 0;
@@ -309,6 +340,12 @@ int main(int argc, char **argv)
         return cmd_command(argc - 1, argv + 1);
     if (strcmp(cmd, "key") == 0)
         return cmd_key(argc - 1, argv + 1);
+    if (strcmp(cmd, "user") == 0)
+        return cmd_user(argc - 1, argv + 1);
+    if (strcmp(cmd, "token") == 0)
+        return cmd_token(argc - 1, argv + 1);
+    if (strcmp(cmd, "audit") == 0)
+        return cmd_audit(argc - 1, argv + 1);
     fprintf(stderr, "gridsense: unknown command '%s' (see gridsense --help)\n", cmd);
     return EXIT_USAGE;
 }

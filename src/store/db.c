@@ -152,6 +152,46 @@ static const char *const migrations[] = {
      * derives "chN" names from the mask, docs/api.md). */
     "ALTER TABLE pq_events ADD COLUMN channel_names TEXT;"
     "ALTER TABLE pq_events ADD COLUMN worst_channel_name TEXT;",
+
+    /* 6: people and scripts that use the HTTP API (users.c). A user's password is kept only as
+     * an argon2id string (libsodium crypto_pwhash_str); login sessions and API tokens only as
+     * the BLAKE2b-256 hash of their random value, so a copy of the database lets no one log in.
+     * The audit trail records every state-changing request, in the transaction of the change
+     * itself where there is one. */
+    "CREATE TABLE users("
+    "  name TEXT PRIMARY KEY,"
+    "  role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),"
+    "  pwhash TEXT NOT NULL,"
+    "  created_ns INTEGER NOT NULL,"
+    "  updated_ns INTEGER NOT NULL);"
+    "CREATE TABLE user_sessions("
+    "  hash BLOB PRIMARY KEY,"
+    "  user TEXT NOT NULL,"
+    "  created_ns INTEGER NOT NULL,"
+    "  last_used_ns INTEGER NOT NULL,"
+    "  expires_ns INTEGER NOT NULL,"
+    "  remote TEXT);"
+    "CREATE INDEX user_sessions_user ON user_sessions(user);"
+    "CREATE TABLE api_tokens("
+    "  id TEXT PRIMARY KEY,"
+    "  hash BLOB NOT NULL UNIQUE,"
+    "  user TEXT NOT NULL,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  created_ns INTEGER NOT NULL,"
+    "  expires_ns INTEGER NOT NULL DEFAULT 0,"
+    "  last_used_ns INTEGER NOT NULL DEFAULT 0,"
+    "  revoked_ns INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX api_tokens_user ON api_tokens(user);"
+    "CREATE TABLE audit("
+    "  id INTEGER PRIMARY KEY,"
+    "  time_ns INTEGER NOT NULL,"
+    "  user TEXT,"
+    "  remote TEXT,"
+    "  action TEXT NOT NULL,"
+    "  target TEXT,"
+    "  outcome TEXT NOT NULL,"
+    "  detail TEXT);"
+    "CREATE INDEX audit_time ON audit(time_ns);",
 };
 
 /* The migration whose script is followed by sealing the secrets (store__migrate_seal). */

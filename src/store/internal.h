@@ -137,6 +137,11 @@ int store__command_create(sqlite3 *db, sqlite3_stmt *st, const char *terminal_id
 void store__bind_command_update(sqlite3_stmt *st, int64_t id, int state, int64_t now,
                                 int result_status, const uint8_t *result, size_t result_len);
 
+/* Writes an account change and its audit row inside the caller's transaction on db (users.c):
+ * GS_EDB (the caller rolls back), or 0 with the change's own outcome (0, GS_EEXISTS,
+ * GS_ENOTFOUND, GS_ESTATE, GS_EINVAL) in *result. */
+int store__account_write(sqlite3 *db, store_acct_t *a, int64_t now, int *result);
+
 /* ---- secrets at rest (keys.c) ---- */
 
 /* Loads the master key for the database (before migrations): the key file if present, checked

@@ -261,6 +261,131 @@ int store_measurement_list(store_t *s, const char *terminal_id, const char *inte
  * terminal, GS_EINVAL for a negative or non-finite value. */
 int store_terminal_set_declared_v(store_t *s, const char *id, double v);
 
+/* ---- Users, login sessions, API tokens and the audit trail (users.c) ----
+ * Who may use the HTTP API. Passwords are stored only as argon2id strings (the caller hashes:
+ * crypto_pwhash_str, which is slow on purpose and must not run on the loop thread); login
+ * sessions and API tokens only as the 32-byte BLAKE2b hash of their random value. Reads run on
+ * the calling connection; every change goes through store_account_apply (synchronous, for the
+ * admin CLI) or a STORE_ITEM_ACCOUNT writer item (the server), each in one transaction together
+ * with its audit row. */
+
+#define STORE_USER_MAX   64  /* user name: 1..64 of [A-Za-z0-9._@-] */
+#define STORE_PWHASH_MAX 128 /* crypto_pwhash_STRBYTES */
+#define STORE_TOKEN_ID   16  /* public token id: 16 lowercase hex digits */
+#define STORE_HASH_LEN   32  /* BLAKE2b-256 of a session or token value */
+
+enum { STORE_ROLE_VIEWER = 1, STORE_ROLE_OPERATOR = 2, STORE_ROLE_ADMIN = 3 };
+
+/* "viewer", "operator", "admin", or "?" for anything else. */
+const char *store_role_name(int role);
+/* The role of a name above, or GS_EINVAL. */
+int store_role_parse(const char *name);
+/* 1 if name is a valid user name (1..STORE_USER_MAX of [A-Za-z0-9._@-]), else 0. */
+int store_user_name_ok(const char *name);
+
+typedef struct {
+    char name[STORE_USER_MAX + 1];
+    int role;
+    char pwhash[STORE_PWHASH_MAX];
+    int64_t created_ns, updated_ns;
+} store_user_t;
+
+/* One user by name: 0, GS_ENOTFOUND or GS_EDB. */
+int store_user_get(store_t *s, const char *name, store_user_t *out);
+/* Every user in name order; cb returning non-zero stops the walk (its value is returned). The
+ * records passed have pwhash cleared. */
+int store_user_list(store_t *s, int (*cb)(void *ud, const store_user_t *u), void *ud);
+/* Number of users (role <= 0: all; else with that role). */
+int store_user_count(store_t *s, int role, int64_t *n);
+
+/* An API token as listed (never its value, which is not stored). */
+typedef struct {
+    char id[STORE_TOKEN_ID + 1];
+    char user[STORE_USER_MAX + 1];
+    char name[65];
+    int role; /* the user's current role */
+    int64_t created_ns, expires_ns, last_used_ns, revoked_ns; /* 0 = never / not */
+} store_token_t;
+
+/* The token whose value hashes to hash, with its user's current role: 0, GS_ENOTFOUND (also for
+ * a token whose user no longer exists) or GS_EDB. Expiry and revocation are the caller's to
+ * check (the fields are filled). */
+int store_token_find(store_t *s, const uint8_t hash[STORE_HASH_LEN], store_token_t *out);
+/* Tokens of one user (NULL: all), newest first. */
+int store_token_list(store_t *s, const char *user, int (*cb)(void *ud, const store_token_t *t),
+                     void *ud);
+
+/* A login session as stored. */
+typedef struct {
+    char user[STORE_USER_MAX + 1];
+    int role; /* the user's current role */
+    int64_t created_ns, last_used_ns, expires_ns; /* expires_ns: the absolute expiry */
+} store_login_t;
+
+/* The login session whose cookie value hashes to hash, with its user's role: 0, GS_ENOTFOUND or
+ * GS_EDB. Idle and absolute expiry are the caller's to check. */
+int store_login_find(store_t *s, const uint8_t hash[STORE_HASH_LEN], store_login_t *out);
+
+/* One audit record. */
+typedef struct {
+    int64_t id, time_ns;
+    char user[STORE_USER_MAX + 1]; /* "" = no user (a failed login names the user tried) */
+    char remote[64];               /* source address, "local" for the admin CLI */
+    char action[40];               /* e.g. "login", "command.create", "user.add" */
+    char target[160];              /* what it acted on ("terminal T1", "user bob"), may be "" */
+    char outcome[16];              /* "ok", "denied", "failed", "error" */
+    char detail[256];              /* free text, never a secret */
+} store_audit_t;
+
+typedef struct {
+    int64_t from_ns, to_ns; /* time range, inclusive (INT64_MIN / INT64_MAX: open) */
+    int64_t before_id;      /* only ids below (paging backwards; 0 = no bound) */
+    const char *user;       /* NULL: any */
+    const char *action;     /* NULL: any; "user." matches every action with that prefix */
+    const char *outcome;    /* NULL: any */
+    int limit;              /* 1..10000 */
+} store_audit_filter_t;
+
+/* Audit records matching f, newest first. */
+int store_audit_list(store_t *s, const store_audit_filter_t *f,
+                     int (*cb)(void *ud, const store_audit_t *a), void *ud);
+
+/* An account change; op decides which fields are read. */
+enum {
+    STORE_ACCT_NONE = 0,     /* only the audit row */
+    STORE_ACCT_USER_ADD,     /* user, role, pwhash; GS_EEXISTS if the name is taken */
+    STORE_ACCT_USER_REMOVE,  /* user; its sessions and tokens go too; GS_ENOTFOUND, GS_ESTATE
+                                when it is the last admin */
+    STORE_ACCT_USER_ROLE,    /* user, role; GS_ESTATE when it would leave no admin */
+    STORE_ACCT_USER_PASSWD,  /* user, pwhash; ends every login session of the user */
+    STORE_ACCT_TOKEN_ADD,    /* token_id, hash, user, label, expires_ns (0 = never) */
+    STORE_ACCT_TOKEN_REVOKE, /* token_id; GS_ENOTFOUND (or already revoked: GS_ESTATE) */
+    STORE_ACCT_LOGIN_ADD,    /* hash, user, expires_ns (absolute), remote */
+    STORE_ACCT_LOGIN_REMOVE, /* hash (missing: 0, nothing to do) */
+    STORE_ACCT_LOGIN_TOUCH,  /* hash, when_ns: last use (never moves back) */
+    STORE_ACCT_TOKEN_TOUCH,  /* token_id, when_ns */
+};
+
+typedef struct {
+    int op;
+    char user[STORE_USER_MAX + 1];
+    int role;
+    char pwhash[STORE_PWHASH_MAX];
+    uint8_t hash[STORE_HASH_LEN];
+    char token_id[STORE_TOKEN_ID + 1];
+    char label[65];
+    int64_t expires_ns, when_ns; /* when_ns 0 = now */
+    char remote[64];
+    int has_audit;       /* also append `audit` (time 0 = now) in the same transaction */
+    store_audit_t audit; /* its outcome is rewritten "failed" when the change fails */
+} store_acct_t;
+
+/* Applies a change and its audit row in one transaction on the synchronous connection (the
+ * admin CLI). When the change fails for a reason of its own (GS_EEXISTS, GS_ENOTFOUND,
+ * GS_ESTATE), the audit row is still written, with outcome "failed" and the reason in detail.
+ * Returns 0 or that code, or GS_EDB (nothing written). */
+int store_account_apply(store_t *s, store_acct_t *a);
+
 /* ---- Asynchronous writer ---- */
 
 typedef enum {
@@ -272,7 +397,8 @@ typedef enum {
     STORE_ITEM_PQ_EVENT,       /* voltage event from the analysis */
     STORE_ITEM_MEASUREMENT,    /* aggregated measurement from the analysis */
     STORE_ITEM_COMMAND_CREATE, /* new queued command, as store_command_create_limited */
-    STORE_ITEM_COMMAND_EXPIRE  /* as store_command_expire */
+    STORE_ITEM_COMMAND_EXPIRE, /* as store_command_expire */
+    STORE_ITEM_ACCOUNT         /* it->acct: as store_account_apply, result its return value */
 } store_item_kind_t;
 
 typedef struct store_item {
@@ -340,6 +466,15 @@ typedef struct store_item {
     int cmd_verb, cmd_max_pending, cmd_count;
     int64_t cmd_ttl_ns;
     int cmd_claim; /* under the store's lock: 0 waiting, 1 taken by the writer, 2 cancelled */
+
+    /* STORE_ITEM_ACCOUNT: the change, malloc'ed, owned (and wiped) by the item. */
+    store_acct_t *acct;
+
+    /* Any kind: when set, the writer hands the item, once its batch has committed or failed,
+     * to notify(it, notify_ud) on the writer thread instead of the done callback; ownership
+     * passes with it. notify must only queue and wake a loop (e.g. xcall or uv_async_send). */
+    void (*notify)(struct store_item *it, void *notify_ud);
+    void *notify_ud;
 } store_item_t;
 
 /* Allocates a zeroed item of the given kind (aborts on OOM). */

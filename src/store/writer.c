@@ -11,6 +11,7 @@
 #include "core/util.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,10 @@ void store_item_free(store_item_t *it)
     if (!it)
         return;
     free(it->data);
+    if (it->acct) {
+        sodium_memzero(it->acct, sizeof *it->acct); /* a password hash, a session hash */
+        free(it->acct);
+    }
     free(it);
 }
 
@@ -423,6 +428,11 @@ static int try_batch(store_t *s, store_item_t *batch)
         case STORE_ITEM_COMMAND_EXPIRE:
             rc = write_command_expire(s, it);
             break;
+        case STORE_ITEM_ACCOUNT:
+            rc = it->acct ? store__account_write(s->wdb, it->acct, now, &it->result) : 0;
+            if (!it->acct)
+                it->result = GS_EINVAL;
+            break;
         default:
             it->result = GS_EINVAL;
             rc = 0;
@@ -528,8 +538,11 @@ static void *writer_main(void *arg)
 
         uint64_t stored = 0, dup = 0, errors = 0;
         for (store_item_t *it = batch; it; it = it->next) {
-            if (it->result < 0 && !(it->kind == STORE_ITEM_COMMAND_CREATE && it->result != rc))
-                errors++; /* (a refused command creation is an answer, not a store error) */
+            if (it->result < 0 &&
+                !((it->kind == STORE_ITEM_COMMAND_CREATE || it->kind == STORE_ITEM_ACCOUNT) &&
+                  it->result != rc))
+                errors++; /* (a refused creation or account change is an answer, not a store
+                             error) */
             else if (it->kind == STORE_ITEM_BLOCK && it->result == 0)
                 stored++;
             else if (it->kind == STORE_ITEM_BLOCK)
@@ -546,7 +559,21 @@ static void *writer_main(void *arg)
         s->stats.errors += errors;
         pthread_mutex_unlock(&s->mu);
 
-        if (s->done_cb) {
+        /* Items with their own notify leave the batch here (store.h). */
+        store_item_t **pp = &batch;
+        while (*pp) {
+            store_item_t *it = *pp;
+            if (it->notify) {
+                *pp = it->next;
+                it->next = NULL;
+                it->notify(it, it->notify_ud);
+            } else {
+                pp = &it->next;
+            }
+        }
+        if (!batch) {
+            /* nothing left for the done callback */
+        } else if (s->done_cb) {
             s->done_cb(batch, s->done_ud);
         } else {
             while (batch) {

@@ -146,17 +146,45 @@ class Server:
         self.proc.wait()
         self.logf.close()
 
-    def http(self, path, method="GET", body=None):
+    def cli_args(self):
+        """--data and --config as the server got them, for admin commands beside it."""
+        args = ["--data", self.data]
+        if "--config" in self.extra:
+            args += ["--config", self.extra[self.extra.index("--config") + 1]]
+        return args
+
+    def make_token(self, user="gs-test-admin", role="admin"):
+        """An API token for a new user of that role (gridsense user add / token create)."""
+        p = subprocess.run([GRIDSENSE, "user", "add", user, "--role", role] + self.cli_args(),
+                           capture_output=True, text=True, timeout=120)
+        check(p.returncode == 0, "user add %s: %s" % (user, p.stderr))
+        p = subprocess.run([GRIDSENSE, "token", "create", user] + self.cli_args(),
+                           capture_output=True, text=True, timeout=120)
+        check(p.returncode == 0 and p.stdout.startswith("gst_"), "token create: %s" % p.stderr)
+        return p.stdout.strip()
+
+    def http(self, path, method="GET", body=None, token=None, auth=True, headers=None):
+        """One request; by default authenticated as an admin (a token made on first use)."""
+        hdrs = dict(headers or {})
+        if auth and token is None:
+            if not getattr(self, "token", None):
+                self.token = self.make_token()
+            token = self.token
+        if token:
+            hdrs["Authorization"] = "Bearer " + token
+        if body is not None and "Content-Type" not in hdrs:
+            hdrs["Content-Type"] = "application/json"
         req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.hport, path), method=method,
-                                     data=body.encode() if isinstance(body, str) else body)
+                                     data=body.encode() if isinstance(body, str) else body,
+                                     headers=hdrs)
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
 
-    def json(self, path, method="GET", body=None):
-        st, txt = self.http(path, method, body)
+    def json(self, path, method="GET", body=None, **kw):
+        st, txt = self.http(path, method, body, **kw)
         return st, json.loads(txt)
 
     def metric(self, name):

@@ -61,7 +61,7 @@ def ask(port, raw, timeout=2.0, src="127.0.0.1"):
 
 
 def health(port, extra=b"", src="127.0.0.1", timeout=10.0):
-    return ask(port, b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n" + extra + b"\r\n", timeout, src)
+    return ask(port, b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra + b"\r\n", timeout, src)
 
 
 def eof_within(sock, timeout):
@@ -155,7 +155,7 @@ def test_prefix_headers_and_431(port):
     # The connection of a rewritten head closes after the answer (its later requests would be
     # read by lws alone, which stalls on the same header).
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nAcc: x\r\n\r\n")
+    s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nAcc: x\r\n\r\n")
     s.settimeout(5)
     head = b""
     while b"\r\n\r\n" not in head:
@@ -168,11 +168,11 @@ def test_prefix_headers_and_431(port):
     check(head.startswith(b"HTTP/1.1 200") and b"connection: close" in head.lower() and closes,
           "rewritten head: served, then the connection is closed (%r)" % head[:40])
     # The dropped line does not hide the lines after it.
-    line, _ = ask(port, b"GET /api/v1/health HTTP/1.1\r\nAcc: x\r\nHost: x\r\n\r\n")
+    line, _ = ask(port, b"GET /api/v1/health HTTP/1.1\r\nAcc: x\r\nHost: 127.0.0.1\r\n\r\n")
     check(line and line.startswith("HTTP/1.1 200"), "a known header after a dropped one still "
           "parses (%s)" % line)
     # With a body the head cannot be rewritten (see web.c): a clear 400, at once.
-    line, took = ask(port, b"POST /api/v1/health HTTP/1.1\r\nHost: x\r\nCont: x\r\n"
+    line, took = ask(port, b"POST /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nCont: x\r\n"
                            b"Content-Length: 2\r\n\r\n{}")
     check(line is not None and line.startswith("HTTP/1.1 400") and took < 2.0,
           "prefix header with a body: 400 within 2 s (%s)" % line)
@@ -220,7 +220,7 @@ def test_timeouts(port):
     # Keep-alive: a good client idle between requests for longer than the request timeout
     # keeps its connection (the keep-alive timeout applies).
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     line1 = first_line(s, 10)
     s.settimeout(0.5)
     try:
@@ -229,7 +229,7 @@ def test_timeouts(port):
     except socket.timeout:
         pass
     time.sleep(REQUEST_TIMEOUT + 1.0)
-    s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     line2 = first_line(s, 10)
     s.close()
     check(line1 and line1.startswith("HTTP/1.1 200") and line2 and line2.startswith("HTTP/1.1 200"),
@@ -242,7 +242,7 @@ def test_keepalive_stalled(port):
     front after about 1 s (before: closed without an answer at request_timeout)."""
     for tail in [b"Acc: x\r\n", b"NoColonHere\r\n"]:
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
-        s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         line1 = first_line(s, 10)
         s.settimeout(0.5)
         try:
@@ -251,7 +251,7 @@ def test_keepalive_stalled(port):
         except socket.timeout:
             pass
         t0 = time.monotonic()
-        s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n" + tail + b"\r\n")
+        s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + tail + b"\r\n")
         line2 = first_line(s, 10)
         took = time.monotonic() - t0
         s.close()
@@ -283,7 +283,7 @@ def test_busy_cap(srv):
     busy = []
     for _ in range(64):
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
-        s.sendall(b"POST /api/v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        s.sendall(b"POST /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n")
         busy.append(s)
     time.sleep(1.0)  # lets the server adopt them; the checks below do not depend on it
     refused = []

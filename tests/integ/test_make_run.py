@@ -45,6 +45,13 @@ def main():
         check("http://127.0.0.1:%d/api/v1/terminals" % ports["http"] in out,
               "prints where to look, with the real HTTP port")
         check("Ctrl-C" in out, "says how to stop")
+        adm = os.path.join(data, "demo-admin.txt")
+        check(os.stat(adm).st_mode & 0o077 == 0, "demo-admin.txt is private (0600)")
+        pw = [l.split(" ", 1)[1] for l in open(adm).read().splitlines() if l.startswith("password ")]
+        check(len(pw) == 1 and len(pw[0]) >= 16 and pw[0] in out,
+              "a random admin password was made and printed with the URLs")
+        check(os.stat(os.path.join(data, "demo-auth.hdr")).st_mode & 0o077 == 0,
+              "the demo token header file is private")
         check("stopped cleanly" in open(os.path.join(data, "server.log")).read(),
               "server stopped cleanly on Ctrl-C")
         sim_out = open(os.path.join(data, "sim.log")).read()

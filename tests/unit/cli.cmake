@@ -1,5 +1,5 @@
-# src/cli is not a library: config.c and verbs.c are compiled into the test directly.
+# src/cli is not a library: config.c is compiled into the test directly (verbs: gs_api).
 gs_unit_test(test_cli_config
              SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_cli_config.c
-                     ${CMAKE_SOURCE_DIR}/src/cli/config.c ${CMAKE_SOURCE_DIR}/src/cli/verbs.c
-             LIBS gs_gw gs_web gs_store gs_gstp gs_core PkgConfig::INIH PkgConfig::JANSSON)
+                     ${CMAKE_SOURCE_DIR}/src/cli/config.c
+             LIBS gs_api gs_gw gs_web gs_store gs_gstp gs_core PkgConfig::INIH PkgConfig::JANSSON)

@@ -765,16 +765,16 @@ static void test_verb_names(void **state)
         {GSTP_VERB_REBOOT, "reboot"},
     };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
-        assert_int_equal(verb_parse(v[i].name), v[i].verb);
-        assert_string_equal(verb_name(v[i].verb), v[i].name);
-        assert_int_equal(verb_parse(verb_name(v[i].verb)), v[i].verb);
+        assert_int_equal(api_verb_parse(v[i].name), v[i].verb);
+        assert_string_equal(api_verb_name(v[i].verb), v[i].name);
+        assert_int_equal(api_verb_parse(api_verb_name(v[i].verb)), v[i].verb);
     }
     static const char *const bad[] = {"", "Capture", "capture ", "status", "stream", "unknown"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(verb_parse(bad[i]), GS_EINVAL);
-    assert_string_equal(verb_name(0), "unknown");
-    assert_string_equal(verb_name(8), "unknown");
-    assert_string_equal(verb_name(-1), "unknown");
+        assert_int_equal(api_verb_parse(bad[i]), GS_EINVAL);
+    assert_string_equal(api_verb_name(0), "unknown");
+    assert_string_equal(api_verb_name(8), "unknown");
+    assert_string_equal(api_verb_name(-1), "unknown");
 }
 
 typedef struct {
@@ -790,8 +790,8 @@ static void check_kv(int verb, int argc, const char *const *kv, const tlv_expect
     uint8_t out[GSTP_MAX_TLV];
     size_t len = 9999;
     char err[256] = "";
-    if (verb_args_from_kv(verb, argc, kv, out, sizeof out, &len, err, sizeof err) != 0)
-        fail_msg("verb %s args rejected: %s", verb_name(verb), err);
+    if (api_verb_args(verb, argc, kv, out, sizeof out, &len, err, sizeof err) != 0)
+        fail_msg("verb %s args rejected: %s", api_verb_name(verb), err);
     gstp_tlv_iter_t it;
     gstp_tlv_t t;
     gstp_tlv_iter_init(&it, out, len);
@@ -934,7 +934,7 @@ static void test_verb_args_rejected(void **state)
         int verb = cases[i].verb;
         int n = 2, first = verb == GSTP_VERB_CAPTURE ? 0 : 1;
         int rc =
-            verb_args_from_kv(verb, n - first, kv + first, out, sizeof out, &len, err, sizeof err);
+            api_verb_args(verb, n - first, kv + first, out, sizeof out, &len, err, sizeof err);
         if (rc != GS_EINVAL)
             fail_msg("case %zu '%s' accepted", i, cases[i].kv);
         if (strcmp(err, cases[i].msg) != 0)
@@ -947,11 +947,11 @@ static void test_verb_args_rejected(void **state)
     size_t len = 0;
     char err[256] = "";
     const char *kv[] = {"cycles=1", "pretrigger=2"};
-    assert_int_equal(verb_args_from_kv(GSTP_VERB_CAPTURE, 1, kv, small, 5, &len, err, sizeof err),
+    assert_int_equal(api_verb_args(GSTP_VERB_CAPTURE, 1, kv, small, 5, &len, err, sizeof err),
                      0);
     assert_int_equal(len, 5);
     assert_int_equal(
-        verb_args_from_kv(GSTP_VERB_CAPTURE, 2, kv, small, sizeof small, &len, err, sizeof err),
+        api_verb_args(GSTP_VERB_CAPTURE, 2, kv, small, sizeof small, &len, err, sizeof err),
         GS_EINVAL);
     assert_string_equal(err, "too many arguments");
 }
@@ -966,12 +966,12 @@ static void test_verb_args_integer_keys_reject_fractions(void **state)
     size_t len;
     char err[256];
     for (size_t i = 0; i < sizeof capture_bad / sizeof capture_bad[0]; i++)
-        assert_int_equal(verb_args_from_kv(GSTP_VERB_CAPTURE, 1, &capture_bad[i], out, sizeof out,
+        assert_int_equal(api_verb_args(GSTP_VERB_CAPTURE, 1, &capture_bad[i], out, sizeof out,
                                            &len, err, sizeof err),
                          GS_EINVAL);
     const char *ri[] = {"report_interval=1e3"};
     assert_int_equal(
-        verb_args_from_kv(GSTP_VERB_SET_CONFIG, 1, ri, out, sizeof out, &len, err, sizeof err),
+        api_verb_args(GSTP_VERB_SET_CONFIG, 1, ri, out, sizeof out, &len, err, sizeof err),
         GS_EINVAL);
 }
 
@@ -999,7 +999,7 @@ static void test_verb_tlv_json_each_tag(void **state)
 
     buf_t b = {0};
     buf_puts(&b, "");
-    verb_tlv_json(&b, tlv, w.len);
+    api_verb_tlv_json(&b, tlv, w.len);
     json_t *j = parse_json(&b);
     assert_true(json_is_object(j));
     assert_int_equal(json_object_size(j), 13);
@@ -1026,11 +1026,11 @@ static void test_verb_tlv_json_each_tag(void **state)
 static void test_verb_tlv_json_edge(void **state)
 {
     buf_t b = {0};
-    verb_tlv_json(&b, NULL, 0);
+    api_verb_tlv_json(&b, NULL, 0);
     assert_string_equal(b.data, "{}");
     buf_reset(&b);
     uint8_t none[1];
-    verb_tlv_json(&b, none, 0);
+    api_verb_tlv_json(&b, none, 0);
     assert_string_equal(b.data, "{}");
 
     /* A known tag with a width that matches no integer type is skipped; the next one stays. */
@@ -1042,7 +1042,7 @@ static void test_verb_tlv_json_edge(void **state)
     gstp_tlv_put_u16(&w, GSTP_AT_PRETRIGGER, 7);
     gstp_tlv_put(&w, GSTP_AT_MESSAGE, NULL, 0);
     buf_reset(&b);
-    verb_tlv_json(&b, tlv, w.len);
+    api_verb_tlv_json(&b, tlv, w.len);
     json_t *j = parse_json(&b);
     assert_int_equal(json_object_size(j), 2);
     assert_int_equal(json_int_field(j, "pretrigger"), 7);
@@ -1056,13 +1056,13 @@ static void test_verb_tlv_json_edge(void **state)
     tlv[good + 2] = 0x00;
     tlv[good + 3] = 1;
     buf_reset(&b);
-    verb_tlv_json(&b, tlv, good + 4);
+    api_verb_tlv_json(&b, tlv, good + 4);
     j = parse_json(&b);
     assert_int_equal(json_object_size(j), 2);
     json_decref(j);
     /* Just two stray bytes. */
     buf_reset(&b);
-    verb_tlv_json(&b, tlv, 2);
+    api_verb_tlv_json(&b, tlv, 2);
     assert_string_equal(b.data, "{}");
 
     /* Output of verb_args_from_kv round-trips. */
@@ -1071,10 +1071,10 @@ static void test_verb_tlv_json_edge(void **state)
     size_t len;
     char err[128];
     assert_int_equal(
-        verb_args_from_kv(GSTP_VERB_SET_CONFIG, 4, kv, args, sizeof args, &len, err, sizeof err),
+        api_verb_args(GSTP_VERB_SET_CONFIG, 4, kv, args, sizeof args, &len, err, sizeof err),
         0);
     buf_reset(&b);
-    verb_tlv_json(&b, args, len);
+    api_verb_tlv_json(&b, args, len);
     assert_string_equal(b.data,
                         "{\"report_interval\":900,\"stream\":false,\"dip\":88.8,\"swell\":111.1}");
     j = parse_json(&b);
@@ -1091,7 +1091,7 @@ static void test_command_json(void **state)
     char err[128];
     const char *kv[] = {"cycles=20", "pretrigger=4"};
     assert_int_equal(
-        verb_args_from_kv(c->verb, 2, kv, c->args, sizeof c->args, &c->args_len, err, sizeof err),
+        api_verb_args(c->verb, 2, kv, c->args, sizeof c->args, &c->args_len, err, sizeof err),
         0);
     c->state = STORE_CMD_DONE;
     c->created_ns = 1795564509123000000LL;
@@ -1105,7 +1105,7 @@ static void test_command_json(void **state)
     c->result_len = w.len;
 
     buf_t b = {0};
-    command_json(&b, c);
+    api_command_json(&b, c);
     json_t *j = parse_json(&b);
     assert_int_equal(json_int_field(j, "id"), 42);
     assert_string_equal(json_str_field(j, "terminal"), "FEEDER-12\"x");
@@ -1132,7 +1132,7 @@ static void test_command_json(void **state)
     for (int s = 0; s <= 6; s++) {
         c->state = s;
         buf_reset(&b);
-        command_json(&b, c);
+        api_command_json(&b, c);
         j = parse_json(&b);
         assert_null(json_object_get(j, "result_status"));
         assert_null(json_object_get(j, "result"));
@@ -1148,7 +1148,7 @@ static void test_command_json(void **state)
     c->result_status = GSTP_RS_BAD_ARGS;
     c->result_len = 0;
     buf_reset(&b);
-    command_json(&b, c);
+    api_command_json(&b, c);
     j = parse_json(&b);
     assert_string_equal(json_str_field(j, "verb"), "unknown");
     assert_string_equal(json_str_field(j, "terminal"), "\x01\\\xef\xbf\xbd\xef\xbf\xbd");
@@ -1161,9 +1161,9 @@ static void test_command_json(void **state)
     /* Appends to what is already in the buffer (used to build JSON arrays). */
     buf_reset(&b);
     buf_puts(&b, "[");
-    command_json(&b, c);
+    api_command_json(&b, c);
     buf_puts(&b, ",");
-    command_json(&b, c);
+    api_command_json(&b, c);
     buf_puts(&b, "]");
     j = parse_json(&b);
     assert_int_equal(json_array_size(j), 2);

@@ -1,5 +1,5 @@
 /* Command verbs: names, key=value arguments to GSTP TLV, TLV to JSON. */
-#include "cli.h"
+#include "api/api.h"
 
 #include "core/err.h"
 #include "gstp/gstp.h"
@@ -53,7 +53,7 @@ static int plain_decimal(const char *text, int frac)
     return digits > 0 && text[strlen(text) - 1] != '.';
 }
 
-int verb_parse(const char *name)
+int api_verb_parse(const char *name)
 {
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
         if (strcmp(verbs[i].name, name) == 0)
@@ -61,7 +61,7 @@ int verb_parse(const char *name)
     return GS_EINVAL;
 }
 
-const char *verb_name(int verb)
+const char *api_verb_name(int verb)
 {
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
         if (verbs[i].verb == verb)
@@ -69,7 +69,7 @@ const char *verb_name(int verb)
     return "unknown";
 }
 
-int verb_args_from_kv(int verb, int n, const char *const *kv, uint8_t *out, size_t cap, size_t *len,
+int api_verb_args(int verb, int n, const char *const *kv, uint8_t *out, size_t cap, size_t *len,
                       char *err, size_t errlen)
 {
     gstp_tlv_writer_t w;
@@ -94,7 +94,7 @@ int verb_args_from_kv(int verb, int n, const char *const *kv, uint8_t *out, size
             if (strcmp(keys[k].key, key) == 0 && keys[k].verb == verb)
                 break;
         if (k == sizeof keys / sizeof keys[0]) {
-            snprintf(err, errlen, "verb %s takes no argument '%s'", verb_name(verb), key);
+            snprintf(err, errlen, "verb %s takes no argument '%s'", api_verb_name(verb), key);
             return GS_EINVAL;
         }
         int64_t v;
@@ -130,7 +130,7 @@ int verb_args_from_kv(int verb, int n, const char *const *kv, uint8_t *out, size
     return 0;
 }
 
-void verb_tlv_json(buf_t *b, const uint8_t *tlv, size_t n)
+void api_verb_tlv_json(buf_t *b, const uint8_t *tlv, size_t n)
 {
     gstp_tlv_iter_t it;
     gstp_tlv_t t;
@@ -225,13 +225,13 @@ void verb_tlv_json(buf_t *b, const uint8_t *tlv, size_t n)
     buf_puts(b, "}");
 }
 
-void command_json(buf_t *b, const store_command_t *c)
+void api_command_json(buf_t *b, const store_command_t *c)
 {
     char t1[40], t2[40], t3[40];
     buf_printf(b, "{\"id\":%lld,\"terminal\":", (long long)c->id);
     buf_json_str(b, c->terminal_id, (size_t)-1);
-    buf_printf(b, ",\"verb\":\"%s\",\"args\":", verb_name(c->verb));
-    verb_tlv_json(b, c->args, c->args_len);
+    buf_printf(b, ",\"verb\":\"%s\",\"args\":", api_verb_name(c->verb));
+    api_verb_tlv_json(b, c->args, c->args_len);
     buf_printf(b, ",\"state\":\"%s\",\"created\":\"%s\",\"updated\":\"%s\",\"expires\":\"%s\"",
                store_cmd_state_name(c->state) ? store_cmd_state_name(c->state) : "?",
                time_fmt_utc(c->created_ns, t1, sizeof t1),
@@ -239,7 +239,7 @@ void command_json(buf_t *b, const store_command_t *c)
                time_fmt_utc(c->expires_ns, t3, sizeof t3));
     if (c->result_status >= 0) {
         buf_printf(b, ",\"result_status\":%d,\"result\":", c->result_status);
-        verb_tlv_json(b, c->result, c->result_len);
+        api_verb_tlv_json(b, c->result, c->result_len);
     }
     buf_puts(b, "}");
 }

@@ -1,5 +1,8 @@
-/* HTTP API: /api/v1 (health, terminals, commands) and /metrics (Prometheus text format). */
-#include "cli.h"
+/* The route table, and the handlers of terminals, commands, analysis results, health and
+ * /metrics (Prometheus text format). */
+#include "api/internal.h"
+
+#include "core/log.h"
 
 #include "core/err.h"
 #include "gstp/gstp.h"
@@ -12,32 +15,15 @@
 #include <string.h>
 #include <time.h>
 
-static int json_error(web_response_t *r, int status, const char *code, const char *msg)
-{
-    r->status = status;
-    r->content_type = "application/json";
-    buf_reset(&r->body);
-    buf_printf(&r->body, "{\"error\":{\"code\":\"%s\",\"message\":", code);
-    buf_json_str(&r->body, msg, (size_t)-1);
-    buf_puts(&r->body, "}}");
-    return 0;
-}
+static int path_terminal(rq_t *q, store_terminal_t *t);
 
 /* A POST of a command waiting for the store writer. */
 typedef struct {
     api_t *a;
     web_pending_t *pending;
     char tid[GSTP_MAX_ID + 1];
+    char user[STORE_USER_MAX + 1], remote[64], detail[64]; /* for the audit row */
 } post_ctx_t;
-
-static void ts_json(buf_t *b, const char *name, int64_t ns)
-{
-    char t[40];
-    if (ns)
-        buf_printf(b, ",\"%s\":\"%s\"", name, time_fmt_utc(ns, t, sizeof t));
-    else
-        buf_printf(b, ",\"%s\":null", name);
-}
 
 /* One terminal: provisioning data from the store merged with the gateway's runtime state. */
 static void terminal_json(api_t *a, buf_t *b, const store_terminal_t *t)
@@ -64,8 +50,8 @@ static void terminal_json(api_t *a, buf_t *b, const store_terminal_t *t)
         buf_json_str(b, ti.remote, (size_t)-1);
     else
         buf_puts(b, "null");
-    ts_json(b, "connected_since", seen ? ti.connected_since_ns : 0);
-    ts_json(b, "last_seen", seen ? ti.last_seen_ns : 0);
+    api__ts_json(b, "connected_since", seen ? ti.connected_since_ns : 0);
+    api__ts_json(b, "last_seen", seen ? ti.last_seen_ns : 0);
     buf_printf(b,
                ",\"frames\":%llu,\"blocks\":%llu,\"bytes\":%llu,\"reconnects\":%llu,"
                "\"duplicates\":%llu,\"durable_seq\":%llu",
@@ -172,7 +158,7 @@ static int cmd_list_cb(void *ud, const store_command_t *c)
     list_ctx_t *x = ud;
     if (x->n++)
         buf_puts(x->b, ",");
-    command_json(x->b, c);
+    api_command_json(x->b, c);
     return 0;
 }
 
@@ -235,8 +221,10 @@ static void http_metrics(web_t *w, buf_t *b)
                (unsigned long long)ws.answered_414, (unsigned long long)ws.answered_431);
 }
 
-static void metrics(api_t *a, web_response_t *r)
+void api__metrics(rq_t *q)
 {
+    api_t *a = q->a;
+    web_response_t *r = q->resp;
     gw_stats_t s;
     gw_stats(a->gw, &s);
     store_writer_stats_t ws;
@@ -385,52 +373,57 @@ static void post_done(void *ud, int rc, int64_t cmd_id, int sent)
             c.state = STORE_CMD_SENT; /* sent just now; the row follows when the writer commits */
         r.status = 201;
         r.content_type = "application/json";
-        command_json(&r.body, &c);
+        api_command_json(&r.body, &c);
     } else if (rc == GS_ENOTFOUND) {
-        json_error(&r, 404, "not_found", "no such terminal");
+        api__error(&r, 404, "not_found", "no such terminal");
     } else if (rc == GS_ELIMIT) {
         snprintf(msg, sizeof msg,
                  "terminal %s already has %d pending commands (queued, sent or acked), the limit "
                  "set by [commands] max_pending_per_terminal; wait for them to finish or expire",
                  x->tid, a->max_pending);
-        json_error(&r, 409, "too_many_pending", msg);
+        api__error(&r, 409, "too_many_pending", msg);
     } else if (rc == GS_ETIMEOUT) {
         snprintf(msg, sizeof msg,
                  "the database did not accept the command within %d s (locked by another "
                  "process?); nothing was created, retry later",
                  a->create_timeout_s);
-        json_error(&r, 503, "store_busy", msg);
+        api__error(&r, 503, "store_busy", msg);
     } else if (created) {
         snprintf(msg, sizeof msg,
                  "command %lld was created but could not be read back: %s; see GET "
                  "/api/v1/terminals/%s/commands",
                  (long long)cmd_id, err_str(rc), x->tid);
-        json_error(&r, 503, "store_unavailable", msg);
+        api__error(&r, 503, "store_unavailable", msg);
     } else {
         snprintf(msg, sizeof msg, "the command was not created: %s", err_str(rc));
-        json_error(&r, 503, "store_unavailable", msg);
+        api__error(&r, 503, "store_unavailable", msg);
     }
+    char target[96], detail[160];
+    snprintf(target, sizeof target, "terminal %s", x->tid);
+    if (created)
+        snprintf(detail, sizeof detail, "%s, command %lld", x->detail, (long long)cmd_id);
+    else
+        snprintf(detail, sizeof detail, "%s: %s", x->detail, r.status == 409 ? "too many pending"
+                                                             : r.status == 404 ? "no such terminal"
+                                                                               : err_str(rc));
+    api__audit(a, x->user, x->remote, "command.create", target, created ? "ok" : "failed",
+               detail);
     web_complete(x->pending, r.status, r.content_type, &r.body);
     free(x);
 }
 
-static void post_command(api_t *a, const char *id, const web_request_t *req, web_response_t *r)
+static void post_command(rq_t *q, const char *id)
 {
-    json_error_t je;
-    json_t *root = json_loadb((const char *)req->body, req->body_len, 0, &je);
-    if (!root || !json_is_object(root)) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "body must be a JSON object: %s",
-                 root ? "not an object" : je.text);
-        json_decref(root);
-        json_error(r, 400, "bad_request", msg);
+    api_t *a = q->a;
+    web_response_t *r = q->resp;
+    json_t *root = api__body_object(q);
+    if (!root)
         return;
-    }
     const char *vname = json_string_value(json_object_get(root, "verb"));
-    int verb = vname ? verb_parse(vname) : GS_EINVAL;
+    int verb = vname ? api_verb_parse(vname) : GS_EINVAL;
     if (verb < 0) {
         json_decref(root);
-        json_error(r, 400, "bad_verb",
+        api__error(r, 400, "bad_verb",
                    "verb must be one of get-status, capture, stream-start, stream-stop, "
                    "set-config, time-sync, reboot");
         return;
@@ -441,7 +434,7 @@ static void post_command(api_t *a, const char *id, const web_request_t *req, web
     int n = 0;
     if (args && !json_is_object(args)) {
         json_decref(root);
-        json_error(r, 400, "bad_args", "args must be an object");
+        api__error(r, 400, "bad_args", "args must be an object");
         return;
     }
     const char *key;
@@ -450,7 +443,7 @@ static void post_command(api_t *a, const char *id, const web_request_t *req, web
     {
         if (n == 16) {
             json_decref(root);
-            json_error(r, 400, "bad_args", "too many arguments");
+            api__error(r, 400, "bad_args", "too many arguments");
             return;
         }
         if (json_is_integer(val))
@@ -464,11 +457,11 @@ static void post_command(api_t *a, const char *id, const web_request_t *req, web
             snprintf(kvbuf[n], sizeof kvbuf[n], "%s=%s", key, json_string_value(val));
         else if (json_is_string(val)) {
             json_decref(root);
-            json_error(r, 400, "bad_args", "argument too long");
+            api__error(r, 400, "bad_args", "argument too long");
             return;
         } else {
             json_decref(root);
-            json_error(r, 400, "bad_args", "argument values must be numbers, booleans or strings");
+            api__error(r, 400, "bad_args", "argument values must be numbers, booleans or strings");
             return;
         }
         kv[n] = kvbuf[n];
@@ -480,7 +473,7 @@ static void post_command(api_t *a, const char *id, const web_request_t *req, web
         if (!json_is_integer(ttl) || json_integer_value(ttl) < 1 ||
             json_integer_value(ttl) > 365 * 86400) {
             json_decref(root);
-            json_error(r, 400, "bad_ttl", "ttl_s must be an integer in 1..31536000");
+            api__error(r, 400, "bad_ttl", "ttl_s must be an integer in 1..31536000");
             return;
         }
         ttl_s = json_integer_value(ttl);
@@ -488,9 +481,9 @@ static void post_command(api_t *a, const char *id, const web_request_t *req, web
     uint8_t tlv[STORE_ARGS_MAX];
     size_t tlen = 0;
     char err[256];
-    if (verb_args_from_kv(verb, n, kv, tlv, sizeof tlv, &tlen, err, sizeof err) < 0) {
+    if (api_verb_args(verb, n, kv, tlv, sizeof tlv, &tlen, err, sizeof err) < 0) {
         json_decref(root);
-        json_error(r, 400, "bad_args", err);
+        api__error(r, 400, "bad_args", err);
         return;
     }
     json_decref(root);
@@ -502,81 +495,15 @@ static void post_command(api_t *a, const char *id, const web_request_t *req, web
     int rc = gw_command_submit(a->gw, id, verb, tlv, tlen, ttl_s * 1000000000LL, post_done, x);
     if (rc < 0) {
         free(x);
-        json_error(r, 503, "unavailable", "the server is shutting down");
+        api__error(r, 503, "unavailable", "the server is shutting down");
         return;
     }
-    x->pending = web_defer(req);
-}
-
-/* Value of query parameter `name` (percent-decoded) into out; returns 1 if present. */
-static int qparam(const char *query, const char *name, char *out, size_t cap)
-{
-    size_t nl = strlen(name);
-    for (const char *p = query; p && *p;) {
-        const char *amp = strchr(p, '&');
-        size_t len = amp ? (size_t)(amp - p) : strlen(p);
-        if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
-            size_t o = 0;
-            for (size_t i = nl + 1; i < len && o + 1 < cap; i++) {
-                if (p[i] == '%' && i + 2 < len && isxdigit((unsigned char)p[i + 1]) &&
-                    isxdigit((unsigned char)p[i + 2])) {
-                    char hx[3] = {p[i + 1], p[i + 2], 0};
-                    out[o++] = (char)strtol(hx, NULL, 16);
-                    i += 2;
-                } else {
-                    out[o++] = p[i] == '+' ? ' ' : p[i];
-                }
-            }
-            out[o] = 0;
-            return 1;
-        }
-        p = amp ? amp + 1 : NULL;
-    }
-    return 0;
-}
-
-/* A time in a query: integer ns since the epoch, or UTC "YYYY-MM-DDTHH:MM:SS[.fff][Z]". */
-static int parse_time_param(const char *v, int64_t *out)
-{
-    if (parse_i64(v, INT64_MIN, INT64_MAX, out) == 0)
-        return 0;
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    int used = 0;
-    /* Years 1970..2199 (what gridsense stores; ns since 1970 fit an int64 with room to spare). */
-    if (sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &used) != 6 ||
-        used != 19 || tm.tm_year < 1970 || tm.tm_year > 2199 || tm.tm_mon < 1 || tm.tm_mon > 12 ||
-        tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 59)
-        return GS_EINVAL;
-    int year = tm.tm_year, mon = tm.tm_mon, mday = tm.tm_mday;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    const char *e = v + used;
-    int64_t frac = 0, scale = 1000000000;
-    if (*e == '.') {
-        e++;
-        if (!isdigit((unsigned char)*e))
-            return GS_EINVAL;
-        while (isdigit((unsigned char)*e)) {
-            if (scale > 1) {
-                scale /= 10;
-                frac += (*e - '0') * scale;
-            }
-            e++;
-        }
-    }
-    if (*e == 'Z')
-        e++;
-    if (*e)
-        return GS_EINVAL;
-    time_t secs = timegm(&tm);
-    struct tm back;
-    if (secs == (time_t)-1 || !gmtime_r(&secs, &back) || back.tm_year + 1900 != year ||
-        back.tm_mon + 1 != mon || back.tm_mday != mday)
-        return GS_EINVAL; /* e.g. 2026-02-30 */
-    *out = (int64_t)secs * 1000000000LL + frac;
-    return 0;
+    char target[96];
+    snprintf(target, sizeof target, "terminal %s", id);
+    snprintf(x->user, sizeof x->user, "%s", q->who.user);
+    snprintf(x->remote, sizeof x->remote, "%s", q->remote);
+    snprintf(x->detail, sizeof x->detail, "%s", api_verb_name(verb));
+    x->pending = web_defer(q->req);
 }
 
 /* Common window/limit parameters: from, to (default: everything), limit. */
@@ -584,18 +511,21 @@ static int range_params(const web_request_t *req, web_response_t *r, int64_t *fr
                         int *limit, int max_limit)
 {
     char v[64];
+    int rc;
     *from = INT64_MIN;
     *to = INT64_MAX;
-    if (qparam(req->query, "from", v, sizeof v) && parse_time_param(v, from) < 0)
-        return json_error(r, 400, "bad_request", "from: expected ns or YYYY-MM-DDTHH:MM:SSZ"), -1;
-    if (qparam(req->query, "to", v, sizeof v) && parse_time_param(v, to) < 0)
-        return json_error(r, 400, "bad_request", "to: expected ns or YYYY-MM-DDTHH:MM:SSZ"), -1;
-    if (qparam(req->query, "limit", v, sizeof v)) {
+    if ((rc = api__qparam(req->query, "from", v, sizeof v)) != 0 &&
+        (rc < 0 || api_parse_time(v, from) < 0))
+        return api__error(r, 400, "bad_request", "from: expected ns or YYYY-MM-DDTHH:MM:SSZ"), -1;
+    if ((rc = api__qparam(req->query, "to", v, sizeof v)) != 0 &&
+        (rc < 0 || api_parse_time(v, to) < 0))
+        return api__error(r, 400, "bad_request", "to: expected ns or YYYY-MM-DDTHH:MM:SSZ"), -1;
+    if ((rc = api__qparam(req->query, "limit", v, sizeof v)) != 0) {
         int64_t l;
-        if (parse_i64(v, 1, max_limit, &l) < 0) {
+        if (rc < 0 || parse_i64(v, 1, max_limit, &l) < 0) {
             char m[80];
             snprintf(m, sizeof m, "limit: expected 1..%d", max_limit);
-            return json_error(r, 400, "bad_request", m), -1;
+            return api__error(r, 400, "bad_request", m), -1;
         }
         *limit = (int)l;
     }
@@ -674,8 +604,11 @@ static int measurement_cb(void *ud, const store_measurement_t *m)
     return 0;
 }
 
-static void get_events(api_t *a, const char *id, const web_request_t *req, web_response_t *r)
+static void get_events(rq_t *q, const char *id)
 {
+    api_t *a = q->a;
+    const web_request_t *req = q->req;
+    web_response_t *r = q->resp;
     int64_t from, to;
     int limit = 100;
     if (range_params(req, r, &from, &to, &limit, 10000) < 0)
@@ -684,7 +617,7 @@ static void get_events(api_t *a, const char *id, const web_request_t *req, web_r
     buf_puts(&r->body, "{\"events\":[");
     int rc = store_pq_event_list(a->st, id, from, to, limit, event_cb, &x);
     if (rc < 0) {
-        json_error(r, 500, "internal", err_str(rc));
+        api__error(r, 500, "internal", err_str(rc));
         return;
     }
     buf_puts(&r->body, "]}");
@@ -704,7 +637,7 @@ static void measurement_reply(api_t *a, const char *id, const char *interval, co
     buf_puts(&r->body, head);
     int rc = store_measurement_list(a->st, id, interval, from, to, limit, measurement_cb, &x);
     if (rc < 0) {
-        json_error(r, 500, "internal", err_str(rc));
+        api__error(r, 500, "internal", err_str(rc));
         return;
     }
     if (x.full)
@@ -714,13 +647,20 @@ static void measurement_reply(api_t *a, const char *id, const char *interval, co
     r->status = 200;
 }
 
-static void get_measurements(api_t *a, const char *id, const web_request_t *req, web_response_t *r)
+void api__terminal_measurements(rq_t *q)
 {
+    api_t *a = q->a;
+    store_terminal_t t;
+    if (path_terminal(q, &t) < 0)
+        return;
+    const char *id = t.id;
+    const web_request_t *req = q->req;
+    web_response_t *r = q->resp;
     char interval[16] = "10min", head[64];
-    if (qparam(req->query, "interval", interval, sizeof interval) && strcmp(interval, "3s") != 0 &&
-        strcmp(interval, "10s") != 0 && strcmp(interval, "10min") != 0 &&
-        strcmp(interval, "2h") != 0) {
-        json_error(r, 400, "bad_request", "interval: one of 3s, 10s, 10min, 2h");
+    int has = api__qparam(req->query, "interval", interval, sizeof interval);
+    if (has < 0 || (has && strcmp(interval, "3s") != 0 && strcmp(interval, "10s") != 0 &&
+                    strcmp(interval, "10min") != 0 && strcmp(interval, "2h") != 0)) {
+        api__error(r, 400, "bad_request", "interval: one of 3s, 10s, 10min, 2h");
         return;
     }
     snprintf(head, sizeof head, "{\"interval\":\"%s\",\"measurements\":[", interval);
@@ -728,131 +668,150 @@ static void get_measurements(api_t *a, const char *id, const web_request_t *req,
 }
 
 /* Reporting-rate synchrophasors: the stored `phasor` rows (one per UTC second, docs/api.md). */
-static void get_phasors(api_t *a, const char *id, const web_request_t *req, web_response_t *r)
+void api__terminal_phasors(rq_t *q)
 {
+    api_t *a = q->a;
+    store_terminal_t t;
+    if (path_terminal(q, &t) < 0)
+        return;
+    const char *id = t.id;
+    const web_request_t *req = q->req;
+    web_response_t *r = q->resp;
     measurement_reply(a, id, "phasor", "{\"seconds\":[", 60, 3600, req, r);
 }
 
-static int route(api_t *a, const web_request_t *req, web_response_t *r)
+
+/* The terminal named by the path: answers 404 (or 500) and returns -1 when there is none. */
+static int path_terminal(rq_t *q, store_terminal_t *t)
 {
-    const char *p = req->path;
-    int get = strcmp(req->method, "GET") == 0;
-    r->content_type = "application/json";
-    if (strcmp(p, "/metrics") == 0) {
-        if (!get)
-            return json_error(r, 405, "method_not_allowed", "use GET");
-        metrics(a, r);
-        return 0;
+    if (!q->param || strlen(q->param) > GSTP_MAX_ID || !gstp_valid_id(q->param)) {
+        api__error(q->resp, 404, "not_found", "no such terminal");
+        return -1;
     }
-    if (strcmp(p, "/api/v1/health") == 0) {
-        if (!get)
-            return json_error(r, 405, "method_not_allowed", "use GET");
-        gw_stats_t s;
-        gw_stats(a->gw, &s);
-        buf_printf(&r->body,
-                   "{\"status\":\"ok\",\"version\":\"%s\",\"uptime_s\":%lld,"
-                   "\"terminals_online\":%llu,\"store_queue_items\":%zu}",
-                   GS_VERSION, (long long)((time_utc_ns() - a->started_ns) / 1000000000LL),
-                   (unsigned long long)s.online, s.store_queue_items);
-        r->status = 200;
-        return 0;
+    int rc = store_terminal_info(q->a->st, q->param, t);
+    if (rc == GS_ENOTFOUND) {
+        api__error(q->resp, 404, "not_found", "no such terminal");
+        return -1;
     }
-    if (strcmp(p, "/api/v1/terminals") == 0) {
-        if (!get)
-            return json_error(r, 405, "method_not_allowed", "use GET");
-        list_ctx_t x = {.a = a, .b = &r->body};
-        buf_puts(&r->body, "{\"terminals\":[");
-        int rc = store_terminal_list(a->st, list_cb, &x);
-        if (rc < 0)
-            return json_error(r, 500, "internal", err_str(rc));
-        buf_puts(&r->body, "]}");
-        r->status = 200;
-        return 0;
+    if (rc < 0) {
+        api__error(q->resp, 500, "internal", err_str(rc));
+        return -1;
     }
-    if (strcmp(p, "/api/v1/events") == 0) {
-        if (!get)
-            return json_error(r, 405, "method_not_allowed", "use GET");
-        get_events(a, NULL, req, r);
-        return 0;
-    }
-    const char *pre = "/api/v1/terminals/";
-    if (strncmp(p, pre, strlen(pre)) == 0) {
-        char id[GSTP_MAX_ID + 1];
-        const char *rest = p + strlen(pre);
-        const char *slash = strchr(rest, '/');
-        size_t il = slash ? (size_t)(slash - rest) : strlen(rest);
-        if (il == 0 || il > GSTP_MAX_ID)
-            return json_error(r, 404, "not_found", "no such terminal");
-        memcpy(id, rest, il);
-        id[il] = 0;
-        if (!gstp_valid_id(id))
-            return json_error(r, 404, "not_found", "no such terminal");
-        store_terminal_t t;
-        int rc = store_terminal_info(a->st, id, &t);
-        if (rc == GS_ENOTFOUND)
-            return json_error(r, 404, "not_found", "no such terminal");
-        if (rc < 0)
-            return json_error(r, 500, "internal", err_str(rc));
-        if (!slash) {
-            if (!get)
-                return json_error(r, 405, "method_not_allowed", "use GET");
-            a->with_latest = 1;
-            terminal_json(a, &r->body, &t);
-            a->with_latest = 0;
-            r->status = 200;
-            return 0;
-        }
-        if (strcmp(slash, "/latest") == 0) {
-            if (!get)
-                return json_error(r, 405, "method_not_allowed", "use GET");
-            if (!a->ana || ana_latest_json(a->ana, id, &r->body) < 0)
-                return json_error(r, 404, "not_found",
-                                  a->ana ? "no analysis results for this terminal yet"
-                                         : "analysis is disabled on this server");
-            r->status = 200;
-            return 0;
-        }
-        if (strcmp(slash, "/events") == 0) {
-            if (!get)
-                return json_error(r, 405, "method_not_allowed", "use GET");
-            get_events(a, id, req, r);
-            return 0;
-        }
-        if (strcmp(slash, "/measurements") == 0) {
-            if (!get)
-                return json_error(r, 405, "method_not_allowed", "use GET");
-            get_measurements(a, id, req, r);
-            return 0;
-        }
-        if (strcmp(slash, "/phasors") == 0) {
-            if (!get)
-                return json_error(r, 405, "method_not_allowed", "use GET");
-            get_phasors(a, id, req, r);
-            return 0;
-        }
-        if (strcmp(slash, "/commands") == 0) {
-            if (get) {
-                list_ctx_t x = {.a = a, .b = &r->body};
-                buf_puts(&r->body, "{\"commands\":[");
-                rc = store_command_list(a->st, id, 1000, cmd_list_cb, &x);
-                if (rc < 0)
-                    return json_error(r, 500, "internal", err_str(rc));
-                buf_puts(&r->body, "]}");
-                r->status = 200;
-                return 0;
-            }
-            if (strcmp(req->method, "POST") == 0) {
-                post_command(a, id, req, r);
-                return 0;
-            }
-            return json_error(r, 405, "method_not_allowed", "use GET or POST");
-        }
-    }
-    json_error(r, 404, "not_found", "no such resource");
     return 0;
 }
 
-void api_handle(void *ud, const web_request_t *req, web_response_t *r)
+void api__health(rq_t *q)
 {
-    route(ud, req, r);
+    gw_stats_t s;
+    gw_stats(q->a->gw, &s);
+    buf_printf(&q->resp->body,
+               "{\"status\":\"ok\",\"version\":\"%s\",\"uptime_s\":%lld,"
+               "\"terminals_online\":%llu,\"store_queue_items\":%zu}",
+               GS_VERSION, (long long)((time_utc_ns() - q->a->started_ns) / 1000000000LL),
+               (unsigned long long)s.online, s.store_queue_items);
+    q->resp->status = 200;
 }
+
+void api__terminals(rq_t *q)
+{
+    list_ctx_t x = {.a = q->a, .b = &q->resp->body};
+    buf_puts(&q->resp->body, "{\"terminals\":[");
+    int rc = store_terminal_list(q->a->st, list_cb, &x);
+    if (rc < 0) {
+        api__error(q->resp, 500, "internal", err_str(rc));
+        return;
+    }
+    buf_puts(&q->resp->body, "]}");
+    q->resp->status = 200;
+}
+
+void api__terminal(rq_t *q)
+{
+    store_terminal_t t;
+    if (path_terminal(q, &t) < 0)
+        return;
+    q->a->with_latest = 1;
+    terminal_json(q->a, &q->resp->body, &t);
+    q->a->with_latest = 0;
+    q->resp->status = 200;
+}
+
+void api__terminal_latest(rq_t *q)
+{
+    store_terminal_t t;
+    if (path_terminal(q, &t) < 0)
+        return;
+    if (!q->a->ana || ana_latest_json(q->a->ana, t.id, &q->resp->body) < 0) {
+        api__error(q->resp, 404, "not_found",
+                   q->a->ana ? "no analysis results for this terminal yet"
+                             : "analysis is disabled on this server");
+        return;
+    }
+    q->resp->status = 200;
+}
+
+void api__terminal_events(rq_t *q)
+{
+    store_terminal_t t;
+    if (path_terminal(q, &t) < 0)
+        return;
+    get_events(q, t.id);
+}
+
+void api__events(rq_t *q)
+{
+    get_events(q, NULL);
+}
+
+void api__terminal_commands_get(rq_t *q)
+{
+    store_terminal_t t;
+    if (path_terminal(q, &t) < 0)
+        return;
+    list_ctx_t x = {.a = q->a, .b = &q->resp->body};
+    buf_puts(&q->resp->body, "{\"commands\":[");
+    int rc = store_command_list(q->a->st, t.id, 1000, cmd_list_cb, &x);
+    if (rc < 0) {
+        api__error(q->resp, 500, "internal", err_str(rc));
+        return;
+    }
+    buf_puts(&q->resp->body, "]}");
+    q->resp->status = 200;
+}
+
+void api__terminal_commands_post(rq_t *q)
+{
+    store_terminal_t t;
+    if (path_terminal(q, &t) < 0)
+        return;
+    post_command(q, t.id);
+}
+
+/* Every route (docs/api.md; the OpenAPI document lists the same, checked by a test). Public
+ * routes: health and logging in; /metrics is public only while bound to loopback (api.c). */
+const route_t api__routes[] = {
+    {"GET", "/metrics", ROLE_PUBLIC, api__metrics},
+    {"GET", "/api/v1/health", ROLE_PUBLIC, api__health},
+    {"POST", "/api/v1/session", ROLE_PUBLIC, api__session_post},
+    {"GET", "/api/v1/session", STORE_ROLE_VIEWER, api__session_get},
+    {"DELETE", "/api/v1/session", STORE_ROLE_VIEWER, api__session_delete},
+    {"GET", "/api/v1/terminals", STORE_ROLE_VIEWER, api__terminals},
+    {"GET", "/api/v1/terminals/{id}", STORE_ROLE_VIEWER, api__terminal},
+    {"GET", "/api/v1/terminals/{id}/latest", STORE_ROLE_VIEWER, api__terminal_latest},
+    {"GET", "/api/v1/terminals/{id}/events", STORE_ROLE_VIEWER, api__terminal_events},
+    {"GET", "/api/v1/terminals/{id}/measurements", STORE_ROLE_VIEWER, api__terminal_measurements},
+    {"GET", "/api/v1/terminals/{id}/phasors", STORE_ROLE_VIEWER, api__terminal_phasors},
+    {"GET", "/api/v1/terminals/{id}/commands", STORE_ROLE_VIEWER, api__terminal_commands_get},
+    {"POST", "/api/v1/terminals/{id}/commands", STORE_ROLE_OPERATOR, api__terminal_commands_post},
+    {"GET", "/api/v1/events", STORE_ROLE_VIEWER, api__events},
+    {"GET", "/api/v1/users", STORE_ROLE_ADMIN, api__users_get},
+    {"POST", "/api/v1/users", STORE_ROLE_ADMIN, api__users_post},
+    {"GET", "/api/v1/users/{name}", STORE_ROLE_ADMIN, api__user_get},
+    {"PATCH", "/api/v1/users/{name}", STORE_ROLE_ADMIN, api__user_patch},
+    {"DELETE", "/api/v1/users/{name}", STORE_ROLE_ADMIN, api__user_delete},
+    {"GET", "/api/v1/tokens", STORE_ROLE_ADMIN, api__tokens_get},
+    {"POST", "/api/v1/tokens", STORE_ROLE_ADMIN, api__tokens_post},
+    {"DELETE", "/api/v1/tokens/{id}", STORE_ROLE_ADMIN, api__token_delete},
+    {"GET", "/api/v1/audit", STORE_ROLE_ADMIN, api__audit_get},
+};
+const size_t api__nroutes = sizeof api__routes / sizeof api__routes[0];

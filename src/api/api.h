@@ -1,0 +1,105 @@
+/* api — the HTTP API of the server: REST /api/v1 (docs/api.md), /metrics, authentication
+ * (users and roles, login sessions, API tokens), the CSRF and Host checks and the audit trail.
+ *
+ * The module turns web_request_t into web_response_t (src/web is the transport). Every route is
+ * one row of a table (routes.c) that names its method, path pattern, the least role allowed and
+ * whether it changes state; the router checks, in this order: Host (against DNS rebinding),
+ * authentication (401), role (403), CSRF for state changes (403), then calls the handler. Every
+ * error answer has the shape {"error":{"code":"...","message":"..."}}.
+ *
+ * Threading: all calls and handlers run on the thread of the loop given to api_new (the loop
+ * that runs the web server). Password hashing runs on libuv's thread pool; database changes go
+ * through the store writer (items with their own notify, handed back to this loop).
+ */
+#ifndef GS_API_H
+#define GS_API_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "ana/ana.h"
+#include "gw/gw.h"
+#include "store/store.h"
+#include "web/web.h"
+
+typedef struct api api_t;
+
+typedef struct {
+    gw_t *gw;
+    store_t *st;  /* reads (this loop's connection) and writer submissions */
+    ana_t *ana;   /* NULL when analysis is disabled */
+    int max_pending;      /* [commands] max_pending_per_terminal (for error messages) */
+    int create_timeout_s; /* [commands] create_timeout (for error messages) */
+
+    /* [http] settings */
+    const char *bind_host;   /* the address the HTTP server is bound to ("" / "*": any) */
+    int port;                /* the port it listens on (after binding) */
+    const char *hosts;       /* comma list of accepted Host names; NULL/"" = defaults
+                                (bind address, localhost, 127.0.0.1, ::1, the machine's names) */
+    const char *trusted_proxies; /* comma list of proxy addresses whose X-Forwarded-For is used */
+    int session_idle_s;      /* login session idle expiry (default 8 h) */
+    int session_max_s;       /* login session absolute expiry (default 7 days) */
+    int metrics_public;      /* 1: /metrics without authentication (default: only when bound to
+                                loopback) */
+    int tls;                 /* the HTTP port uses TLS: cookies get Secure */
+} api_opts_t;
+
+/* Fills *o with the defaults (no pointers set). */
+void api_opts_default(api_opts_t *o);
+
+/* Creates the API on `loop` (the web server's loop). Copies what it needs from *o. Returns 0 or
+ * a negative code with a reason in err. */
+int api_new(uv_loop_t *loop, const api_opts_t *o, api_t **out, char *err, size_t errlen);
+
+/* Gives the API the web server it answers for (its counters appear in /metrics). */
+void api_set_web(api_t *a, web_t *w);
+
+/* The web_handler_fn: routes one request. ud is the api_t. */
+void api_handle(void *ud, const web_request_t *req, web_response_t *resp);
+
+/* Begins shutdown on the loop thread: no new work is accepted, outstanding password checks and
+ * writer answers are released as they arrive; the handles close. Call before the loop's last
+ * run; api_free after it. */
+void api_stop(api_t *a);
+
+/* Frees the API after api_stop and the loop's last run. NULL is a no-op. */
+void api_free(api_t *a);
+
+/* ---- Credentials (shared with the admin CLI) ---- */
+
+/* Hashes a password with argon2id (crypto_pwhash_str, interactive limits: ~0.1 s and 64 MiB, so
+ * never on a loop thread). 0 or GS_ENOMEM. */
+int api_password_hash(const char *password, char out[STORE_PWHASH_MAX]);
+/* A strong generated password: 120 random bits as 20 base64url characters. */
+void api_password_generate(char out[32]);
+/* A new API token: its public id, its value "gst_<id>_<43 base64url>" (shown once) and the hash
+ * to store. */
+void api_token_make(char id[STORE_TOKEN_ID + 1], char value[128], uint8_t hash[STORE_HASH_LEN]);
+
+/* A time as the API and CLI accept it: integer ns since 1970, or RFC 3339 UTC
+ * "YYYY-MM-DDTHH:MM:SS[.fff][Z]" (years 1970..2199). 0 or GS_EINVAL. */
+int api_parse_time(const char *text, int64_t *out);
+
+/* Route table walk (for the OpenAPI completeness test and `gridsense routes`): calls cb for each
+ * registered route with its method, path pattern and least role ("public", "viewer",
+ * "operator", "admin"). */
+void api_routes(void (*cb)(void *ud, const char *method, const char *pattern, const char *role),
+                void *ud);
+
+/* ---- Command verbs (verbs.c) ----
+ * Verb names <-> GSTP codes (docs/protocol.md section 8), and "key=value" arguments <-> GSTP
+ * TLV, shared by the REST API and `gridsense command send`. */
+/* The GSTP verb of a name ("get-status", "capture", ...), or GS_EINVAL. */
+int api_verb_parse(const char *name);
+/* The name of a GSTP verb ("?" if unknown). */
+const char *api_verb_name(int verb);
+/* Encodes key=value pairs for verb into TLV; err gets a reason on failure (GS_EINVAL). */
+int api_verb_args(int verb, int n, const char *const *kv, uint8_t *out, size_t cap, size_t *len,
+                      char *err, size_t errlen);
+/* Appends a JSON object describing a TLV argument/result list, with the public argument names
+ * and units of `command send` / the REST API (dip and swell in percent, stream a boolean). */
+void api_verb_tlv_json(buf_t *b, const uint8_t *tlv, size_t n);
+/* Appends a JSON object for one command row. */
+void api_command_json(buf_t *b, const store_command_t *c);
+
+#endif
