@@ -30,6 +30,7 @@ static void usage(FILE *f)
             "                             people who use the HTTP API (see gridsense user --help)\n"
             "  token create|list|revoke   API tokens for scripts (see gridsense token --help)\n"
             "  audit list                 who changed what, when (see gridsense audit --help)\n"
+            "  routes                     every HTTP route with the least role it needs\n"
             "  analyze FILE.cfg           IEC 61000-4-30 / C37.118 analysis of a COMTRADE record\n"
             "                             (see gridsense analyze --help)\n"
             "  --version                  print the version\n"
@@ -309,6 +310,24 @@ fail:
     return rc;
 }
 
+static void route_line(void *ud, const char *method, const char *pattern, const char *role)
+{
+    (void)ud;
+    printf("%-6s %-42s %s\n", method, pattern, role);
+}
+
+/* `gridsense routes`: the server's route table (docs/api.md; the OpenAPI test reads it). */
+static int cmd_routes(int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1) {
+        fprintf(stderr, "Usage: gridsense routes   (prints METHOD PATH ROLE per route)\n");
+        return EXIT_USAGE;
+    }
+    api_routes(route_line, NULL);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -340,6 +359,8 @@ int main(int argc, char **argv)
         return cmd_command(argc - 1, argv + 1);
     if (strcmp(cmd, "key") == 0)
         return cmd_key(argc - 1, argv + 1);
+    if (strcmp(cmd, "routes") == 0)
+        return cmd_routes(argc - 1, argv + 1);
     if (strcmp(cmd, "user") == 0)
         return cmd_user(argc - 1, argv + 1);
     if (strcmp(cmd, "token") == 0)

@@ -89,6 +89,9 @@ def read_secrets(path):
     return out
 
 
+_TOKENS = {}  # data directory -> admin token made there
+
+
 class Server:
     """The real `gridsense serve` on 127.0.0.1 with port 0 and a port file."""
 
@@ -119,6 +122,10 @@ class Server:
         wait_for(ready, timeout, "server port file")
         ports = json.load(open(pf))
         self.tport, self.hport = ports["terminals"], ports["http"]
+        # The admin token every request of the tests uses (made once per data directory, now,
+        # before a test may hold the database locked).
+        self.token = _TOKENS.get(self.data) or self.make_token()
+        _TOKENS[self.data] = self.token
         return self
 
     def log(self):

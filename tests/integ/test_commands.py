@@ -411,9 +411,10 @@ def check_lock(data):
         # answer later must be a harmless no-op (the command is still created, once)
         body = b'{"verb":"stream-stop"}'
         gone = socket.create_connection(("127.0.0.1", srv.hport), timeout=10)
-        gone.sendall(b"POST /api/v1/terminals/L0004/commands HTTP/1.1\r\nHost: x\r\n"
+        gone.sendall(b"POST /api/v1/terminals/L0004/commands HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Authorization: Bearer %s\r\n"
                      b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                     % (len(body), body))
+                     % (srv.token.encode(), len(body), body))
         time.sleep(0.3)
         gone.close()
         worst_ping = worst_metrics = 0.0

@@ -45,7 +45,7 @@ static void rm_rf(const char *path)
 }
 
 /* Number of schema migrations in src/store/db.c: one row each in schema_version. */
-#define SCHEMA_LATEST 5
+#define SCHEMA_LATEST 6
 
 typedef struct {
     char dir[64];
@@ -1715,6 +1715,7 @@ static void make_old_layout(const char *dir, const store_terminal_t *ts, int n)
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
                                   "BEGIN; DROP TABLE master_key;"
+                                  " DROP TABLE users; DROP TABLE user_sessions; DROP TABLE api_tokens; DROP TABLE audit;"
                                   " ALTER TABLE pq_events DROP COLUMN channel_names;"
                                   " ALTER TABLE pq_events DROP COLUMN worst_channel_name;"
                                   " DELETE FROM schema_version WHERE version >= 4;",
@@ -1792,7 +1793,8 @@ static void test_event_names_migration(void **state)
     fixture_t *f = *state;
     store_t *s = open_ok(f->dir);
     store_close(s);
-    sql_exec(f->dir, "BEGIN; ALTER TABLE pq_events DROP COLUMN channel_names;"
+    sql_exec(f->dir, "BEGIN; DROP TABLE users; DROP TABLE user_sessions; DROP TABLE api_tokens; DROP TABLE audit;"
+                     " ALTER TABLE pq_events DROP COLUMN channel_names;"
                      " ALTER TABLE pq_events DROP COLUMN worst_channel_name;"
                      " DELETE FROM schema_version WHERE version >= 5;"
                      " INSERT INTO pq_events(terminal_id, kind, start_ns, duration_ns, extreme,"
@@ -1803,7 +1805,7 @@ static void test_event_names_migration(void **state)
 
     s = open_ok(f->dir);
     assert_int_equal(store_schema_version(s), SCHEMA_LATEST);
-    assert_int_equal(sql_int(f->dir, "SELECT max(version) FROM schema_version"), 5);
+    assert_int_equal(sql_int(f->dir, "SELECT max(version) FROM schema_version"), SCHEMA_LATEST);
     assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM pragma_table_info('pq_events')"
                                      " WHERE name IN ('channel_names', 'worst_channel_name')"),
                      2);
@@ -2008,6 +2010,229 @@ static void test_file_modes(void **state)
     umask(old);
 }
 
+/* ---- users, sessions, tokens, audit (users.c) ---- */
+
+static store_acct_t mk_acct(int op, const char *user, int role)
+{
+    store_acct_t a;
+    memset(&a, 0, sizeof a);
+    a.op = op;
+    snprintf(a.user, sizeof a.user, "%s", user);
+    a.role = role;
+    snprintf(a.pwhash, sizeof a.pwhash, "$argon2id$fake-for-%s", user);
+    a.has_audit = 1;
+    snprintf(a.audit.action, sizeof a.audit.action, "test.%d", op);
+    snprintf(a.audit.target, sizeof a.audit.target, "user %s", user);
+    snprintf(a.audit.remote, sizeof a.audit.remote, "local");
+    return a;
+}
+
+static int audit_collect(void *ud, const store_audit_t *au)
+{
+    store_audit_t *out = ud;
+    int i = 0;
+    while (out[i].id)
+        i++;
+    if (i < 15)
+        out[i] = *au;
+    return 0;
+}
+
+static void test_users_roles(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->dir);
+    store_acct_t a = mk_acct(STORE_ACCT_USER_ADD, "ann", STORE_ROLE_ADMIN);
+    assert_int_equal(store_account_apply(s, &a), 0);
+    a = mk_acct(STORE_ACCT_USER_ADD, "ann", STORE_ROLE_VIEWER);
+    assert_int_equal(store_account_apply(s, &a), GS_EEXISTS);
+    a = mk_acct(STORE_ACCT_USER_ADD, "bad name", STORE_ROLE_VIEWER);
+    assert_int_equal(store_account_apply(s, &a), GS_EINVAL);
+    store_user_t u;
+    assert_int_equal(store_user_get(s, "ann", &u), 0);
+    assert_int_equal(u.role, STORE_ROLE_ADMIN);
+    assert_string_equal(u.pwhash, "$argon2id$fake-for-ann");
+    /* the last admin can be neither demoted nor removed */
+    a = mk_acct(STORE_ACCT_USER_ROLE, "ann", STORE_ROLE_VIEWER);
+    assert_int_equal(store_account_apply(s, &a), GS_ESTATE);
+    a = mk_acct(STORE_ACCT_USER_REMOVE, "ann", 0);
+    assert_int_equal(store_account_apply(s, &a), GS_ESTATE);
+    a = mk_acct(STORE_ACCT_USER_ADD, "bo", STORE_ROLE_OPERATOR);
+    assert_int_equal(store_account_apply(s, &a), 0);
+    a = mk_acct(STORE_ACCT_USER_ROLE, "bo", STORE_ROLE_ADMIN);
+    assert_int_equal(store_account_apply(s, &a), 0);
+    a = mk_acct(STORE_ACCT_USER_ROLE, "ann", STORE_ROLE_VIEWER);
+    assert_int_equal(store_account_apply(s, &a), 0); /* bo is admin now */
+    int64_t n;
+    assert_int_equal(store_user_count(s, STORE_ROLE_ADMIN, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_user_count(s, 0, &n), 0);
+    assert_int_equal(n, 2);
+    a = mk_acct(STORE_ACCT_USER_REMOVE, "nobody", 0);
+    assert_int_equal(store_account_apply(s, &a), GS_ENOTFOUND);
+
+    /* every attempt is audited, failures with outcome "failed" and the reason */
+    store_audit_t rows[16];
+    memset(rows, 0, sizeof rows);
+    store_audit_filter_t fl = {.from_ns = INT64_MIN, .to_ns = INT64_MAX, .limit = 100};
+    assert_int_equal(store_audit_list(s, &fl, audit_collect, rows), 0);
+    assert_int_equal(rows[9].id, 0);
+    assert_int_not_equal(rows[8].id, 0); /* 9 attempts */
+    assert_string_equal(rows[0].outcome, "failed"); /* newest first: the remove of nobody */
+    assert_string_equal(rows[0].detail, "not found");
+    assert_string_equal(rows[8].outcome, "ok");
+    fl.outcome = "failed";
+    memset(rows, 0, sizeof rows);
+    assert_int_equal(store_audit_list(s, &fl, audit_collect, rows), 0);
+    assert_int_not_equal(rows[4].id, 0);
+    assert_int_equal(rows[5].id, 0); /* EEXISTS, EINVAL, 2 x ESTATE, ENOTFOUND */
+    fl.outcome = NULL;
+    fl.action = "test.";
+    fl.limit = 3;
+    memset(rows, 0, sizeof rows);
+    assert_int_equal(store_audit_list(s, &fl, audit_collect, rows), 0);
+    assert_int_equal(rows[3].id, 0);
+    fl.before_id = rows[2].id; /* the next page */
+    fl.limit = 100;
+    memset(rows, 0, sizeof rows);
+    assert_int_equal(store_audit_list(s, &fl, audit_collect, rows), 0);
+    assert_int_not_equal(rows[5].id, 0);
+    assert_int_equal(rows[6].id, 0);
+    store_close(s);
+}
+
+static void test_sessions_tokens(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->dir);
+    store_acct_t a = mk_acct(STORE_ACCT_USER_ADD, "cy", STORE_ROLE_OPERATOR);
+    assert_int_equal(store_account_apply(s, &a), 0);
+    /* a login session */
+    a = mk_acct(STORE_ACCT_LOGIN_ADD, "cy", 0);
+    memset(a.hash, 0x11, sizeof a.hash);
+    a.expires_ns = 2000;
+    assert_int_equal(store_account_apply(s, &a), 0);
+    store_login_t l;
+    uint8_t h[STORE_HASH_LEN];
+    memset(h, 0x11, sizeof h);
+    assert_int_equal(store_login_find(s, h, &l), 0);
+    assert_string_equal(l.user, "cy");
+    assert_int_equal(l.role, STORE_ROLE_OPERATOR);
+    assert_int_equal(l.expires_ns, 2000);
+    a = mk_acct(STORE_ACCT_LOGIN_TOUCH, "cy", 0);
+    memset(a.hash, 0x11, sizeof a.hash);
+    a.when_ns = l.last_used_ns + 5;
+    assert_int_equal(store_account_apply(s, &a), 0);
+    int64_t before = l.last_used_ns;
+    assert_int_equal(store_login_find(s, h, &l), 0);
+    assert_int_equal(l.last_used_ns, before + 5);
+    a.when_ns = 1; /* never moves back */
+    assert_int_equal(store_account_apply(s, &a), 0);
+    assert_int_equal(store_login_find(s, h, &l), 0);
+    assert_int_equal(l.last_used_ns, before + 5);
+    /* a session of a user that does not exist is not created */
+    a = mk_acct(STORE_ACCT_LOGIN_ADD, "ghost", 0);
+    assert_int_equal(store_account_apply(s, &a), GS_ENOTFOUND);
+    /* a new password ends the sessions */
+    a = mk_acct(STORE_ACCT_USER_PASSWD, "cy", 0);
+    assert_int_equal(store_account_apply(s, &a), 0);
+    assert_int_equal(store_login_find(s, h, &l), GS_ENOTFOUND);
+
+    /* tokens */
+    a = mk_acct(STORE_ACCT_TOKEN_ADD, "cy", 0);
+    snprintf(a.token_id, sizeof a.token_id, "0123456789abcdef");
+    memset(a.hash, 0x22, sizeof a.hash);
+    snprintf(a.label, sizeof a.label, "ci");
+    assert_int_equal(store_account_apply(s, &a), 0);
+    assert_int_equal(store_account_apply(s, &a), GS_EEXISTS);
+    a = mk_acct(STORE_ACCT_TOKEN_ADD, "ghost", 0);
+    snprintf(a.token_id, sizeof a.token_id, "1123456789abcdef");
+    memset(a.hash, 0x33, sizeof a.hash);
+    assert_int_equal(store_account_apply(s, &a), GS_ENOTFOUND);
+    store_token_t t;
+    memset(h, 0x22, sizeof h);
+    assert_int_equal(store_token_find(s, h, &t), 0);
+    assert_string_equal(t.id, "0123456789abcdef");
+    assert_string_equal(t.user, "cy");
+    assert_string_equal(t.name, "ci");
+    assert_int_equal(t.role, STORE_ROLE_OPERATOR);
+    assert_int_equal(t.revoked_ns, 0);
+    a = mk_acct(STORE_ACCT_TOKEN_REVOKE, "", 0);
+    snprintf(a.token_id, sizeof a.token_id, "0123456789abcdef");
+    assert_int_equal(store_account_apply(s, &a), 0);
+    assert_int_equal(store_account_apply(s, &a), GS_ESTATE);
+    assert_int_equal(store_token_find(s, h, &t), 0);
+    assert_true(t.revoked_ns > 0);
+    snprintf(a.token_id, sizeof a.token_id, "fffffffffffffff0");
+    assert_int_equal(store_account_apply(s, &a), GS_ENOTFOUND);
+    /* removing the user removes its tokens and sessions */
+    a = mk_acct(STORE_ACCT_USER_ADD, "adm", STORE_ROLE_ADMIN);
+    assert_int_equal(store_account_apply(s, &a), 0);
+    a = mk_acct(STORE_ACCT_USER_REMOVE, "cy", 0);
+    assert_int_equal(store_account_apply(s, &a), 0);
+    assert_int_equal(store_token_find(s, h, &t), GS_ENOTFOUND);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM api_tokens"), 0);
+    store_close(s);
+}
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int n, result[8];
+    pthread_t thread[8];
+} notified_t;
+
+static void notify_cb(store_item_t *it, void *ud)
+{
+    notified_t *x = ud;
+    pthread_mutex_lock(&x->mu);
+    if (x->n < 8) {
+        x->result[x->n] = it->result;
+        x->thread[x->n] = pthread_self();
+        x->n++;
+    }
+    pthread_cond_broadcast(&x->cv);
+    pthread_mutex_unlock(&x->mu);
+    store_item_free(it);
+}
+
+/* STORE_ITEM_ACCOUNT through the writer, answered through the item's own notify (not the done
+ * callback), on the writer thread; the audit row commits with the change. */
+static void test_writer_account(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_ok(f->dir);
+    collector_t col;
+    collector_init(&col);
+    assert_int_equal(store_writer_start(s, collect_cb, &col), 0);
+    notified_t x = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    const char *names[] = {"dee", "dee", "ed"};
+    for (int i = 0; i < 3; i++) {
+        store_item_t *it = store_item_new(STORE_ITEM_ACCOUNT);
+        it->acct = xcalloc(1, sizeof *it->acct);
+        *it->acct = mk_acct(STORE_ACCT_USER_ADD, names[i], STORE_ROLE_VIEWER);
+        it->notify = notify_cb;
+        it->notify_ud = &x;
+        assert_int_equal(store_submit(s, it), 0);
+    }
+    pthread_mutex_lock(&x.mu);
+    while (x.n < 3)
+        pthread_cond_wait(&x.cv, &x.mu);
+    pthread_mutex_unlock(&x.mu);
+    assert_int_equal(x.result[0], 0);
+    assert_int_equal(x.result[1], GS_EEXISTS);
+    assert_int_equal(x.result[2], 0);
+    assert_false(pthread_equal(x.thread[0], pthread_self()));
+    store_writer_stats_t ws;
+    store_writer_stats(s, &ws);
+    assert_int_equal(ws.errors, 0); /* a refused change is an answer, not a store error */
+    store_close(s);
+    assert_int_equal(col.ok + col.err, 0); /* nothing reached the done callback */
+    collector_destroy(&col);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM users"), 2);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM audit WHERE outcome = 'failed'"), 1);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -2037,6 +2262,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_key_rotate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_users_roles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sessions_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_account, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
