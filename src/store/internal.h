@@ -59,6 +59,8 @@ struct store {
         uint64_t seq; /* lowest block seq that failed; later blocks fail until re-sent */
     } poison[64], poison_save[64];
     int npoison;
+    sqlite3_stmt *ins_layout; /* STORE__SQL_LAYOUT_INSERT */
+    struct store_layout_cache *layout_cache; /* STORE__LAYOUT_CACHE entries (writer.c) */
     store_done_cb done_cb;
     void *done_ud;
 
@@ -136,6 +138,37 @@ int store__command_create(sqlite3 *db, sqlite3_stmt *st, const char *terminal_id
  * the blob is bound without copying, so it must outlive the step). */
 void store__bind_command_update(sqlite3_stmt *st, int64_t id, int state, int64_t now,
                                 int result_status, const uint8_t *result, size_t result_len);
+
+/* ---- channel layouts kept with the blocks (blocks_read.c, schema migration 7) ---- */
+
+/* Longest layout text: 16 channels of "iii,kkk,ppp,uuu,<%.9g scale>;" fit with room. */
+#define STORE__LAYOUT_TEXT_MAX 640
+
+/* Entries of the writer's cache of the layout last stored per terminal (direct-mapped by a hash
+ * of the id): a terminal's layout changes only at a login, so nearly every block finds its
+ * layout there and costs no statement. */
+#define STORE__LAYOUT_CACHE 64
+struct store_layout_cache {
+    char terminal_id[STORE_ID_MAX + 1];
+    char text[STORE__LAYOUT_TEXT_MAX];
+};
+
+/* Stores layout text ?3 for terminal ?1 from block seq ?2 on, unless the layout already in force
+ * at that seq is the same text. */
+#define STORE__SQL_LAYOUT_INSERT                                                                   \
+    "INSERT OR IGNORE INTO block_layouts(terminal_id, first_seq, channels) SELECT ?1, ?2, ?3"      \
+    " WHERE coalesce((SELECT channels FROM block_layouts WHERE terminal_id = ?1"                   \
+    " AND first_seq <= ?2 ORDER BY first_seq DESC LIMIT 1), '') <> ?3"
+
+/* Encodes n (1..STORE_MAX_CHANNELS) channels as "index,kind,phase,unit,scale;..." (scale with 9
+ * significant digits, which round-trips a float) into out (cap >= STORE__LAYOUT_TEXT_MAX).
+ * Returns the length, or 0 when n is out of range. */
+size_t store__layout_encode(const store_chan_t *ch, int n, char *out, size_t cap);
+
+/* Parses a layout text into ch (room for STORE_MAX_CHANNELS) and *n. Returns 0, or GS_EINVAL for
+ * text that is not exactly what store__layout_encode writes with valid values (index < 16 and
+ * unique, scale finite > 0): the database is outside input too. */
+int store__layout_decode(const char *text, store_chan_t *ch, int *n);
 
 /* ---- secrets at rest (keys.c) ---- */
 

@@ -45,7 +45,7 @@ static void rm_rf(const char *path)
 }
 
 /* Number of schema migrations in src/store/db.c: one row each in schema_version. */
-#define SCHEMA_LATEST 5
+#define SCHEMA_LATEST 7
 
 typedef struct {
     char dir[64];
@@ -1717,6 +1717,7 @@ static void make_old_layout(const char *dir, const store_terminal_t *ts, int n)
                                   "BEGIN; DROP TABLE master_key;"
                                   " ALTER TABLE pq_events DROP COLUMN channel_names;"
                                   " ALTER TABLE pq_events DROP COLUMN worst_channel_name;"
+                                  " DROP TABLE block_layouts;"
                                   " DELETE FROM schema_version WHERE version >= 4;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -1794,6 +1795,7 @@ static void test_event_names_migration(void **state)
     store_close(s);
     sql_exec(f->dir, "BEGIN; ALTER TABLE pq_events DROP COLUMN channel_names;"
                      " ALTER TABLE pq_events DROP COLUMN worst_channel_name;"
+                     " DROP TABLE block_layouts;"
                      " DELETE FROM schema_version WHERE version >= 5;"
                      " INSERT INTO pq_events(terminal_id, kind, start_ns, duration_ns, extreme,"
                      "  extreme_pct, reference, channels, worst_channel, flags, detected_ns)"
@@ -1803,7 +1805,7 @@ static void test_event_names_migration(void **state)
 
     s = open_ok(f->dir);
     assert_int_equal(store_schema_version(s), SCHEMA_LATEST);
-    assert_int_equal(sql_int(f->dir, "SELECT max(version) FROM schema_version"), 5);
+    assert_int_equal(sql_int(f->dir, "SELECT max(version) FROM schema_version"), SCHEMA_LATEST);
     assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM pragma_table_info('pq_events')"
                                      " WHERE name IN ('channel_names', 'worst_channel_name')"),
                      2);
