@@ -89,7 +89,7 @@ typedef struct {
     int nseen, nall;
     char seen[SEEN_MAX][NAME_MAX_]; /* selected names found */
     char all[SEEN_MAX][NAME_MAX_];  /* every name found (for the error naming them) */
-    int any_block;
+    int64_t stop_after; /* pass 1 stops once it has counted more sample sets */
     /* pass 2 */
     int pass;
     int envelope;
@@ -100,7 +100,8 @@ typedef struct {
     double last_period;
     uint64_t last_seq;
     int have_last;
-    buf_t segs, gaps, rms;
+    buf_t *segs; /* the reply: segments are written straight into it */
+    buf_t gaps, rms;
     int32_t *kidx; /* scratch: bucket of each sample set of a block (relative to kfirst) */
     size_t kidx_cap;
 } ctx_t;
@@ -109,6 +110,8 @@ typedef struct {
 
 static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12};
 #define DEC_MAX 12
+
+static size_t fmt_fixed(char *out, double s, int dec);
 
 /* Appends v with `dec` decimals at most (trailing zeros dropped): values are multiples of a
  * channel's LSB, so one decimal more than the LSB needs loses nothing, and this is several
@@ -124,6 +127,15 @@ static void put_num(buf_t *b, double v, int dec)
         buf_printf(b, "%.9g", v);
         return;
     }
+    buf_reserve(b, 24);
+    b->len += fmt_fixed(b->data + b->len, s, dec);
+    b->data[b->len] = '\0';
+}
+
+/* The digits of s = v·10^dec (|s| < 9e15) as a decimal with dec decimals, trailing zeros
+ * dropped, at out (room for 24 bytes; no NUL). Returns the length. */
+static size_t fmt_fixed(char *out, double s, int dec)
+{
     long long q = llround(s);
     unsigned long long u = q < 0 ? 0ULL - (unsigned long long)q : (unsigned long long)q;
     char tmp[40], *e = tmp + sizeof tmp, *p = e;
@@ -145,7 +157,8 @@ static void put_num(buf_t *b, double v, int dec)
     } while (u);
     if (q < 0)
         *--p = '-';
-    buf_append(b, p, (size_t)(e - p));
+    memcpy(out, p, (size_t)(e - p));
+    return (size_t)(e - p);
 }
 
 /* Decimals for values that are multiples of lsb. */
@@ -250,8 +263,7 @@ static int resolve(ctx_t *c, const store_block_t *b, blkch_t *out)
             w.factor = 1;
         }
         w.dec = decimals_for(w.factor);
-        if (c->pass == 1)
-            add_name(c->all, &c->nall, w.name);
+        add_name(c->all, &c->nall, w.name);
         if (!name_selected(c, w.name))
             continue;
         out->pos[out->nch] = p;
@@ -322,7 +334,7 @@ static void seg_close(ctx_t *c)
     seg_t *s = &c->seg;
     if (!s->open)
         return;
-    buf_t *o = &c->segs;
+    buf_t *o = c->segs;
     double period = 1e9 / s->rate;
     buf_puts(o, c->nsegs++ ? ",{" : "{");
     put_time(o, "t0", s->t0_ns);
@@ -501,15 +513,13 @@ static int on_block(void *ud, const store_block_t *b)
     if (i0 >= i1)
         return 0;
 
-    if (c->pass == 1) {
-        c->any_block = 1;
-        c->sets += i1 - i0;
-        if (bc.nch > c->nch_max)
-            c->nch_max = bc.nch;
-        for (int j = 0; j < bc.nch; j++)
-            add_name(c->seen, &c->nseen, bc.ch[j].name);
-        return 0;
-    }
+    c->sets += i1 - i0;
+    if (bc.nch > c->nch_max)
+        c->nch_max = bc.nch;
+    for (int j = 0; j < bc.nch; j++)
+        add_name(c->seen, &c->nseen, bc.ch[j].name);
+    if (c->pass == 1)
+        return c->sets > c->stop_after; /* more than a raw reply may hold: an envelope */
 
     seg_t *s = &c->seg;
     int64_t t_first = set_time(b, i0);
@@ -539,13 +549,23 @@ static int on_block(void *ud, const store_block_t *b)
     if (!c->envelope) {
         for (int j = 0; j < s->nch; j++) {
             wch_t *w = &s->ch[j];
-            buf_reserve(&w->raw, (size_t)n * 10);
+            double scale = p10[w->dec] * w->factor;
             for (int64_t i = i0; i < i1; i++) {
+                double x = sample_at(b->data, fmt, (size_t)i * nch_blk + (size_t)bc.pos[j]);
+                if (fabs(x * scale) >= 9e15) { /* a huge ratio: the slow path */
+                    if (w->raw.len)
+                        buf_putc(&w->raw, ',');
+                    put_num(&w->raw, x * w->factor, w->dec);
+                    continue;
+                }
+                buf_reserve(&w->raw, 26);
+                char *o = w->raw.data + w->raw.len;
+                size_t k = 0;
                 if (w->raw.len)
-                    buf_putc(&w->raw, ',');
-                put_num(&w->raw, sample_at(b->data, fmt, (size_t)i * nch_blk + (size_t)bc.pos[j]) *
-                                     w->factor,
-                        w->dec);
+                    o[k++] = ',';
+                k += fmt_fixed(o + k, x * scale, w->dec);
+                w->raw.len += k;
+                o[k] = '\0';
             }
         }
     } else {
@@ -553,13 +573,25 @@ static int on_block(void *ud, const store_block_t *b)
             c->kidx_cap = (size_t)n;
             c->kidx = xrealloc(c->kidx, c->kidx_cap * sizeof *c->kidx);
         }
+        /* Bucket by bucket rather than sample by sample: the first sample set of the next
+         * bucket is ceil((its start − t0)·rate / 1e9), two divisions per bucket instead of two
+         * per sample set. */
         int64_t span = c->to - c->from;
-        for (int64_t i = i0; i < i1; i++) {
+        for (int64_t i = i0; i < i1;) {
             int64_t k = (set_time(b, i) - c->from) * c->npoints / span;
             if (k < 0)
                 k = 0;
             if (k >= c->npoints)
                 k = c->npoints - 1;
+            int64_t inext = i1;
+            if (k + 1 < c->npoints) {
+                int64_t tb = c->from + (k + 1) * span / c->npoints;
+                inext = ((tb - b->t0_ns) * (int64_t)b->sample_rate + 999999999) / 1000000000;
+                if (inext <= i)
+                    inext = i + 1;
+                if (inext > i1)
+                    inext = i1;
+            }
             if (s->nb == 0)
                 s->kfirst = k;
             int64_t kk = k - s->kfirst;
@@ -576,8 +608,9 @@ static int on_block(void *ud, const store_block_t *b)
                     }
                 s->nb = (int)kk + 1;
             }
-            s->bn[kk]++;
-            c->kidx[i - i0] = (int32_t)kk;
+            s->bn[kk] += (uint32_t)(inext - i);
+            for (; i < inext; i++)
+                c->kidx[i - i0] = (int32_t)kk;
         }
         for (int j = 0; j < s->nch; j++) {
             wch_t *w = &s->ch[j];
@@ -677,7 +710,6 @@ static int parse_sel(ctx_t *c, const char *list, char *err, size_t errlen)
 static void ctx_free(ctx_t *c)
 {
     seg_free_data(&c->seg);
-    buf_free(&c->segs);
     buf_free(&c->gaps);
     buf_free(&c->rms);
     free(c->kidx);
@@ -686,8 +718,46 @@ static void ctx_free(ctx_t *c)
 /* Both passes over [c->from, c->to) and the reply up to (not including) its closing brace. */
 static int run(store_t *st, ctx_t *c, int max_points, buf_t *out, char *err, size_t errlen)
 {
+    /* Pass 1 decides raw or envelope: it counts sample sets and stops as soon as there are
+     * more than max_points (then an envelope it is, and the blocks are read once more only). */
     c->pass = 1;
+    c->stop_after = max_points;
     int rc = store_blocks_read(st, c->tid, c->from, c->to, STORE_BLOCKS_WAVEFORM, on_block, c);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot read the stored blocks: %s", err_str(rc));
+        return rc;
+    }
+    c->npoints = max_points;
+    if (c->nch_max > 0 && (int64_t)c->npoints * c->nch_max > WAVE_MAX_VALUES)
+        c->npoints = WAVE_MAX_VALUES / c->nch_max; /* the channels of the blocks counted */
+    c->envelope = c->sets > c->npoints;
+    int nch_est = c->nch_max > 0 ? c->nch_max : 1;
+    size_t est = c->envelope ? (size_t)c->npoints * 20 * (size_t)nch_est
+                             : (size_t)c->sets * 10 * (size_t)nch_est;
+    c->sets = 0;
+    c->nch_max = 0;
+    c->nseen = c->nall = 0;
+
+    /* The fields known now, then the segments as they close; sample_sets and channels
+     * (counted on the way) at the end. */
+    buf_reset(out);
+    buf_reserve(out, 4096 + est);
+    buf_puts(out, "{\"terminal_id\":");
+    buf_json_str(out, c->tid, (size_t)-1);
+    buf_putc(out, ',');
+    put_time(out, "from", c->from);
+    buf_putc(out, ',');
+    put_time(out, "to", c->to);
+    buf_printf(out,
+               ",\"side\":\"%s\",\"vt_ratio\":%.9g,\"ct_ratio\":%.9g,\"mode\":\"%s\","
+               "\"max_points\":%d,\"segments\":[",
+               c->side == WAVE_SIDE_SECONDARY ? "secondary" : "primary", c->vt, c->ct,
+               c->envelope ? "envelope" : "raw", c->npoints);
+
+    c->pass = 2;
+    c->segs = out;
+    memset(c->sel_hit, 0, sizeof c->sel_hit);
+    rc = store_blocks_read(st, c->tid, c->from, c->to, STORE_BLOCKS_WAVEFORM, on_block, c);
     if (rc < 0) {
         snprintf(err, errlen, "cannot read the stored blocks: %s", err_str(rc));
         return rc;
@@ -704,47 +774,20 @@ static int run(store_t *st, ctx_t *c, int max_points, buf_t *out, char *err, siz
                          c->sel[i], have);
                 return GS_EINVAL;
             }
-    c->npoints = max_points;
-    if (c->nch_max > 0 && (int64_t)c->npoints * c->nch_max > WAVE_MAX_VALUES)
-        c->npoints = WAVE_MAX_VALUES / c->nch_max;
-    c->envelope = c->sets > c->npoints;
-
-    c->pass = 2;
-    rc = store_blocks_read(st, c->tid, c->from, c->to, STORE_BLOCKS_WAVEFORM, on_block, c);
-    if (rc < 0) {
-        snprintf(err, errlen, "cannot read the stored blocks: %s", err_str(rc));
-        return rc;
-    }
     seg_close(c);
     if (!c->have_last)
         put_gap(c, c->from, c->to, "missing", 0, 0, 0, 0);
     else if ((double)(c->to - c->last_next) > 1.5 * c->last_period)
         put_gap(c, c->last_next, c->to, "missing", 1, c->last_seq, 0, 0);
-
-    buf_reset(out);
-    buf_reserve(out, c->segs.len + c->gaps.len + c->rms.len + 1024);
-    buf_puts(out, "{\"terminal_id\":");
-    buf_json_str(out, c->tid, (size_t)-1);
-    buf_putc(out, ',');
-    put_time(out, "from", c->from);
-    buf_putc(out, ',');
-    put_time(out, "to", c->to);
-    buf_printf(out,
-               ",\"side\":\"%s\",\"vt_ratio\":%.9g,\"ct_ratio\":%.9g,\"mode\":\"%s\","
-               "\"max_points\":%d,\"sample_sets\":%" PRId64 ",\"channels\":[",
-               c->side == WAVE_SIDE_SECONDARY ? "secondary" : "primary", c->vt, c->ct,
-               c->envelope ? "envelope" : "raw", c->npoints, c->sets);
+    buf_puts(out, "],\"gaps\":[");
+    if (c->gaps.len)
+        buf_append(out, c->gaps.data, c->gaps.len);
+    buf_printf(out, "],\"sample_sets\":%" PRId64 ",\"channels\":[", c->sets);
     for (int k = 0; k < c->nseen; k++) {
         if (k)
             buf_putc(out, ',');
         buf_json_str(out, c->seen[k], (size_t)-1);
     }
-    buf_puts(out, "],\"segments\":[");
-    if (c->segs.len)
-        buf_append(out, c->segs.data, c->segs.len);
-    buf_puts(out, "],\"gaps\":[");
-    if (c->gaps.len)
-        buf_append(out, c->gaps.data, c->gaps.len);
     buf_putc(out, ']');
     return 0;
 }

@@ -19,10 +19,11 @@
  *   {"terminal_id":"T1",
  *    "from":"2026-12-05T10:00:00.000Z","from_ns":..., "to":"...","to_ns":...,
  *    "side":"primary"|"secondary","vt_ratio":100,"ct_ratio":40,
- *    "mode":"raw"|"envelope","max_points":2000,"sample_sets":40000,
- *    "channels":["Ua","Ub",...],           names present in the reply, in first-seen order
+ *    "mode":"raw"|"envelope","max_points":2000,   the value used (see WAVE_MAX_VALUES)
  *    "segments":[SEGMENT...],              contiguous runs of samples, in time order
- *    "gaps":[GAP...]}                      every stretch of [from,to) without samples
+ *    "gaps":[GAP...],                      every stretch of [from,to) without samples
+ *    "sample_sets":40000,                  sample sets of the selected channels in the range
+ *    "channels":["Ua","Ub",...]}           names present in the reply, in first-seen order
  *
  *   SEGMENT: {"t0":"...","t0_ns":...,        first sample set in the range
  *             "end":"...","end_ns":...,      last sample set + one period (exclusive end)
@@ -64,9 +65,10 @@
 /* Longest range one request reads (10 min: 2.4 M sample sets at 4 kS/s); longer spans are the
  * aggregates' job (measurements). */
 #define WAVE_MAX_RANGE_NS (600LL * 1000000000LL)
-/* Numbers one reply carries at most (points × channels): the raw/envelope threshold is lowered
- * to WAVE_MAX_VALUES / channels when max_points × channels is above it (the reply's max_points
- * states the value used). Bounds a reply to ~12 MB. */
+/* Numbers one reply carries at most (points × channels): the raw/envelope threshold and the
+ * envelope's bucket count are lowered to WAVE_MAX_VALUES / channels when max_points × channels
+ * is above it (channels: the most selected in one block among those counted before deciding;
+ * the reply's max_points states the value used). Bounds a raw reply to ~10 MB. */
 #define WAVE_MAX_VALUES 1000000
 
 #define WAVE_EVENT_PRE_NS  500000000LL  /* default time shown before an event */
@@ -98,11 +100,13 @@ int wave_query(store_t *st, const wave_req_t *q, buf_t *out, char *err, size_t e
  *            "channels":["Ua"],"worst_channel":"Ua"},  (extreme/reference: secondary volts, as
  *                                                       stored by the analysis)
  *   "pre_ns":..,"post_ns":..,"truncated":false,
- *   "rms_half":{"nominal_hz":50,"window_ns":20000000,"step_ns":10000000,
- *               "segments":[{"t0":..,"t0_ns":..,"n":160,"values":{"Ua":[...]}}]}
+ *   "rms_half":{"nominal_hz":50,
+ *               "segments":[{"t0":..,"t0_ns":..,"step_ns":10000000,"window_ns":20000000,
+ *                            "n":169,"values":{"Ua":[...],"Ub":[...],"Uc":[...]}}]}
  * rms_half: per voltage channel, the RMS over one nominal cycle (2·round(rate / 2·nominal_hz)
  * samples) every half cycle (IEC 61000-4-30 5.4.2), value k timed at the centre of its window
- * (t0_ns + k·step_ns), per waveform segment (never across a gap), from the full-rate samples
+ * (t0_ns + k·step_ns; t0_ns = the segment's start + one half cycle), per waveform segment
+ * (never across a gap; a segment shorter than one cycle has none), from the full-rate samples
  * whatever the waveform's mode, in the reply's side and units, DC included, windows aligned with
  * the segment start rather than a zero crossing. Returns as wave_query; GS_ENOTFOUND for an
  * unknown event or when its terminal no longer exists. */
