@@ -150,7 +150,9 @@ void store__bind_command_update(sqlite3_stmt *st, int64_t id, int state, int64_t
 #define STORE__LAYOUT_CACHE 64
 struct store_layout_cache {
     char terminal_id[STORE_ID_MAX + 1];
-    char text[STORE__LAYOUT_TEXT_MAX];
+    int n;                               /* channels in ch */
+    store_chan_t ch[STORE_MAX_CHANNELS]; /* the layout last stored (compared bytewise: the
+                                            struct has no padding) */
 };
 
 /* Stores layout text ?3 for terminal ?1 from block seq ?2 on, unless the layout already in force

@@ -150,20 +150,23 @@ static void poison_clear(store_t *s, const char *tid)
     }
 }
 
+_Static_assert(sizeof(store_chan_t) == 8, "store_chan_t compared bytewise: no padding");
+
 /* Keeps the block's channel layout (migration 7) when it differs from the one stored for the
  * terminal at that seq. Returns 0, or GS_EDB when the transaction failed. A layout the database
  * refuses for itself is logged and the block stays stored: its samples matter more. */
 static int write_layout(store_t *s, store_item_t *it)
 {
-    char text[STORE__LAYOUT_TEXT_MAX];
-    size_t n = store__layout_encode(it->layout, it->nlayout, text, sizeof text);
-    if (n == 0)
-        return 0;
     uint32_t h = 2166136261u; /* FNV-1a of the id */
     for (const char *p = it->terminal_id; *p; p++)
         h = (h ^ (uint8_t)*p) * 16777619u;
     struct store_layout_cache *c = &s->layout_cache[h % STORE__LAYOUT_CACHE];
-    if (strcmp(c->terminal_id, it->terminal_id) == 0 && strcmp(c->text, text) == 0)
+    if (c->n == it->nlayout && strcmp(c->terminal_id, it->terminal_id) == 0 &&
+        memcmp(c->ch, it->layout, (size_t)it->nlayout * sizeof it->layout[0]) == 0)
+        return 0; /* the usual case: no formatting, no statement */
+    char text[STORE__LAYOUT_TEXT_MAX];
+    size_t n = store__layout_encode(it->layout, it->nlayout, text, sizeof text);
+    if (n == 0)
         return 0;
     sqlite3_stmt *st = s->ins_layout;
     bind_terminal(st, 1, it);
@@ -177,7 +180,8 @@ static int write_layout(store_t *s, store_item_t *it)
     }
     if (rc == 0) {
         snprintf(c->terminal_id, sizeof c->terminal_id, "%s", it->terminal_id);
-        memcpy(c->text, text, n + 1);
+        c->n = it->nlayout;
+        memcpy(c->ch, it->layout, (size_t)it->nlayout * sizeof it->layout[0]);
     }
     return rc;
 }

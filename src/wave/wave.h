@@ -108,7 +108,8 @@ int wave_query(store_t *st, const wave_req_t *q, buf_t *out, char *err, size_t e
  * (t0_ns + k·step_ns; t0_ns = the segment's start + one half cycle), per waveform segment
  * (never across a gap; a segment shorter than one cycle has none), from the full-rate samples
  * whatever the waveform's mode, in the reply's side and units, DC included, windows aligned with
- * the segment start rather than a zero crossing. Returns as wave_query; GS_ENOTFOUND for an
+ * the segment start rather than a zero crossing (so its times may differ from the analysis'
+ * event times by up to one step). Returns as wave_query; GS_ENOTFOUND for an
  * unknown event or when its terminal no longer exists. */
 int wave_event(store_t *st, int64_t event_id, int64_t pre_ns, int64_t post_ns, int max_points,
                int side, buf_t *out, char *err, size_t errlen);
