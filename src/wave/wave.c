@@ -249,7 +249,11 @@ static int resolve(ctx_t *c, const store_block_t *b, blkch_t *out)
             int kind = lay[p]->kind;
             w.kind = names.kind[p];
             w.is_voltage = kind == DSP_KIND_VOLTAGE;
-            w.unit = lay[p]->unit == 1 ? "V" : lay[p]->unit == 2 ? "A" : kind == 1 ? "V" : "A";
+            w.unit = lay[p]->unit == 1 ? "V"
+                     : lay[p]->unit == 2 ? "A"
+                     : kind == 1         ? "V"
+                     : kind == 2         ? "A"
+                                         : "other";
             w.ratio = c->side == WAVE_SIDE_SECONDARY ? 1
                       : kind == DSP_KIND_VOLTAGE     ? c->vt
                       : kind == DSP_KIND_CURRENT     ? c->ct
@@ -506,6 +510,10 @@ static int on_block(void *ud, const store_block_t *b)
 {
     ctx_t *c = ud;
     blkch_t bc;
+    /* Times from the wire can be anything: outside 1970 − 230 y .. 2200 (the analysis' bound)
+     * the sums below could overflow, and such a block has nothing to plot anyway. */
+    if (b->t0_ns < -DSP_MAX_TIME_NS || b->t0_ns > DSP_MAX_TIME_NS)
+        return 0;
     if (resolve(c, b, &bc) < 0 || bc.nch == 0)
         return 0;
     int64_t i0, i1;
@@ -914,9 +922,15 @@ int wave_event(store_t *st, int64_t event_id, int64_t pre_ns, int64_t post_ns, i
         rc = GS_EINVAL;
         goto fail;
     }
-    int64_t dur = e.duration_ns > 0 ? e.duration_ns : 0;
-    if (dur > INT64_MAX / 4)
-        dur = INT64_MAX / 4;
+    if (e.start_ns < -DSP_MAX_TIME_NS || e.start_ns > DSP_MAX_TIME_NS) {
+        snprintf(err, errlen, "event %" PRId64 " has a start time out of range", event_id);
+        rc = GS_EINVAL;
+        goto fail;
+    }
+    /* bounded so that every sum below stays far inside int64 (1e18 ns: 31 years) */
+    int64_t dur = e.duration_ns < 0 ? 0 : e.duration_ns > 1000000000000000000LL
+                                              ? 1000000000000000000LL
+                                              : e.duration_ns;
     int64_t from = e.start_ns - pre_ns, to = e.start_ns + dur + post_ns;
     int truncated = 0;
     if (to - from > WAVE_MAX_RANGE_NS) {

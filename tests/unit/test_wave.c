@@ -573,6 +573,115 @@ static void test_find_range(void **state)
     }
 }
 
+/* Raw up to max_points sample sets, envelope beyond; a clock step back is a "time_step" gap; a
+ * block with an absurd time and a malformed stored layout do not break the reply. */
+static void test_edges(void **state)
+{
+    fixture_t *f = *state;
+    write_blocks(f, 1, 10, 0, 0, 0, 0, SC_V);
+    /* seq 11.. restart 300 ms back in time (the terminal's clock stepped) */
+    write_blocks(f, 11, 12, 0, 11, -NS(0.3), 0, SC_V);
+    int64_t from = BASE_NS + NS(0.2), to = BASE_NS + NS(0.3); /* 400 sets */
+    json_t *j = query(f, from, to, NULL, 400, 0);
+    assert_string_equal(jstr(j, "mode"), "raw");
+    json_decref(j);
+    j = query(f, from, to, NULL, 399, 0);
+    assert_string_equal(jstr(j, "mode"), "envelope");
+    assert_int_equal(json_array_size(json_object_get(
+                         json_object_get(json_array_get(json_object_get(j, "segments"), 0),
+                                         "buckets"),
+                         "t_ns")),
+                     399);
+    json_decref(j);
+
+    j = query(f, BASE_NS + NS(0.5), BASE_NS + NS(1.2), "Ua", 100000, 0);
+    json_t *gaps = json_object_get(j, "gaps");
+    int steps = 0;
+    for (size_t i = 0; i < json_array_size(gaps); i++) {
+        json_t *g = json_array_get(gaps, i);
+        if (!strcmp(jstr(g, "reason"), "time_step")) {
+            steps++;
+            assert_int_equal(jint(g, "from_ns"), BASE_NS + NS(1.0));
+            assert_int_equal(jint(g, "to_ns"), BASE_NS + NS(0.7));
+            assert_int_equal(jint(g, "seq_before"), 10);
+            assert_int_equal(jint(g, "seq_after"), 11);
+        }
+    }
+    assert_int_equal(steps, 1);
+    json_decref(j);
+
+    /* A block dated 2300 (as a broken terminal could send) is skipped, not a crash. */
+    assert_int_equal(store_writer_start(f->s, NULL, NULL), 0);
+    store_item_t *it = block(13, INT64_MAX - NS(1000), 0, SC_V);
+    assert_int_equal(store_submit(f->s, it), 0);
+    store_writer_stop(f->s);
+    j = query(f, INT64_MAX - NS(1100), INT64_MAX - NS(600), NULL, 0, 0);
+    assert_int_equal(json_array_size(json_object_get(j, "segments")), 0);
+    json_decref(j);
+
+    /* A stored layout that does not parse: its blocks come back in counts (and it is logged). */
+    char path[300];
+    snprintf(path, sizeof path, "%s/gridsense.db", f->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db, "UPDATE block_layouts SET channels = '0,1,1,1,nan;x'", NULL,
+                                  NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    j = query(f, BASE_NS, BASE_NS + NS(0.1), NULL, 0, 0);
+    json_t *ch = json_object_get(j, "channels");
+    assert_int_equal(json_array_size(ch), 6);
+    assert_string_equal(json_string_value(json_array_get(ch, 0)), "ch0");
+    json_decref(j);
+}
+
+/* Event windows: the defaults, and an event without stored names. */
+static void test_event_defaults(void **state)
+{
+    fixture_t *f = *state;
+    write_blocks(f, 1, 30, 0, 0, 0, 0, SC_V);
+    char path[300];
+    snprintf(path, sizeof path, "%s/gridsense.db", f->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO pq_events(id, terminal_id, kind, start_ns, duration_ns, extreme,"
+             " extreme_pct, reference, channels, worst_channel, flags, detected_ns)"
+             " VALUES(7, 'T1', 'swell', %lld, 100000000, 260, 113, 230, 6, 2, 0, 1)",
+             (long long)(BASE_NS + NS(1.0)));
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    buf_t out = {0};
+    char err[256] = "";
+    assert_int_equal(wave_event(f->s, 7, -1, -1, 0, WAVE_SIDE_SECONDARY, &out, err, sizeof err), 0);
+    json_t *j = json_loads(out.data, 0, NULL);
+    assert_non_null(j);
+    assert_int_equal(jint(j, "pre_ns"), WAVE_EVENT_PRE_NS);
+    assert_int_equal(jint(j, "post_ns"), WAVE_EVENT_POST_NS);
+    assert_int_equal(jint(j, "from_ns"), BASE_NS + NS(0.5));
+    assert_int_equal(jint(j, "to_ns"), BASE_NS + NS(2.1));
+    assert_string_equal(jstr(j, "side"), "secondary");
+    json_t *e = json_object_get(j, "event");
+    assert_string_equal(jstr(e, "worst_channel"), "ch2");
+    json_t *ch = json_object_get(e, "channels");
+    assert_int_equal(json_array_size(ch), 2);
+    assert_string_equal(json_string_value(json_array_get(ch, 0)), "ch1");
+    /* secondary: the RMS of Ub is the secondary 229.8 V */
+    json_t *ub = json_object_get(
+        json_object_get(json_array_get(json_object_get(json_object_get(j, "rms_half"), "segments"),
+                                       0),
+                        "values"),
+        "Ub");
+    assert_float_equal(json_number_value(json_array_get(ub, 5)), AMP_V / sqrt(2), 0.3);
+    json_decref(j);
+    assert_int_equal(wave_event(f->s, 7, WAVE_MAX_RANGE_NS + 1, 0, 0, 0, &out, err, sizeof err),
+                     GS_EINVAL);
+    assert_int_equal(wave_event(f->s, 7, 0, 0, 0, 0, &out, err, sizeof err), 0);
+    buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -584,6 +693,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_event_rms_half, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_plan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_find_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_edges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_defaults, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
