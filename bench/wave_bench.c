@@ -209,8 +209,8 @@ int main(int argc, char **argv)
         {"raw10", "last 10 s, raw samples (40,000 sets × 6 ch)", 0, 0, 0, 0, 0, 0, ""},
         {"env10", "last 10 s, envelope of 2,000 points", 0, 0, 0, 0, 0, 0, ""},
         {"env600", "last 600 s, envelope of 2,000 points", 0, 0, 0, 0, 0, 0, ""},
-        {"event", "event waveform (0.5 s + 0.2 s dip + 1 s; 2,000 points + RMS(1/2))", 0, 0, 0,
-         0, 0, 0, ""},
+        {"event", "event waveform (0.5 s + 0.2 s dip + 1 s; 2,000 points + RMS(1/2))", 0, 0, 0, 0,
+         0, 0, ""},
     };
     int nres = (int)(sizeof res / sizeof res[0]);
     double *ms = xmalloc((size_t)reps * sizeof *ms), *cpu = xmalloc((size_t)reps * sizeof *cpu);

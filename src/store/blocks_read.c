@@ -95,7 +95,7 @@ int store__layout_decode(const char *text, store_chan_t *ch, int *n)
 /* The layout in force at seq ?2, and where the next one starts. */
 #define SQL_LAYOUT                                                                                 \
     "SELECT first_seq, channels, (SELECT min(first_seq) FROM block_layouts WHERE"                  \
-    " terminal_id = ?1 AND first_seq > ?2) FROM block_layouts WHERE terminal_id = ?1"             \
+    " terminal_id = ?1 AND first_seq > ?2) FROM block_layouts WHERE terminal_id = ?1"              \
     " AND first_seq <= ?2 ORDER BY first_seq DESC LIMIT 1"
 #define SQL_NEXT_LAYOUT                                                                            \
     "SELECT min(first_seq) FROM block_layouts WHERE terminal_id = ?1 AND first_seq > ?2"
@@ -193,15 +193,16 @@ static int layout_at(sqlite3 *db, const char *tid, uint64_t seq, layout_cur_t *c
     if (src == SQLITE_ROW) {
         cur->first = (uint64_t)sqlite3_column_int64(st, 0);
         const char *text = (const char *)sqlite3_column_text(st, 1);
-        cur->next = sqlite3_column_type(st, 2) == SQLITE_NULL
-                        ? 0
-                        : (uint64_t)sqlite3_column_int64(st, 2);
+        cur->next =
+            sqlite3_column_type(st, 2) == SQLITE_NULL ? 0 : (uint64_t)sqlite3_column_int64(st, 2);
         if (store__layout_decode(text, cur->ch, &cur->n) == 0) {
             cur->have = 1;
         } else {
             cur->n = 0;
-            log_error(tid, "stored channel layout from block %llu is malformed; its blocks are"
-                           " read without one", (unsigned long long)cur->first);
+            log_error(tid,
+                      "stored channel layout from block %llu is malformed; its blocks are"
+                      " read without one",
+                      (unsigned long long)cur->first);
         }
     } else if (src == SQLITE_DONE) {
         /* Blocks before the first layout row: none applies up to that row. */
@@ -218,9 +219,8 @@ static int layout_at(sqlite3 *db, const char *tid, uint64_t seq, layout_cur_t *c
             goto fail;
         }
         cur->first = 0;
-        cur->next = sqlite3_column_type(st, 0) == SQLITE_NULL
-                        ? 0
-                        : (uint64_t)sqlite3_column_int64(st, 0);
+        cur->next =
+            sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : (uint64_t)sqlite3_column_int64(st, 0);
     } else {
         rc = store__db_fail(db, "read channel layout");
         goto fail;

@@ -59,7 +59,7 @@ struct store {
         uint64_t seq; /* lowest block seq that failed; later blocks fail until re-sent */
     } poison[64], poison_save[64];
     int npoison;
-    sqlite3_stmt *ins_layout; /* STORE__SQL_LAYOUT_INSERT */
+    sqlite3_stmt *ins_layout;                /* STORE__SQL_LAYOUT_INSERT */
     struct store_layout_cache *layout_cache; /* STORE__LAYOUT_CACHE entries (writer.c) */
     store_done_cb done_cb;
     void *done_ud;

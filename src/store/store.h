@@ -307,8 +307,9 @@ typedef struct store_item {
     size_t data_len;
     int64_t trigger_ns; /* events */
     int trigger, pretrigger, value_permille, trigger_channel;
-    /* The session's HELLO channels (all of them, not only the block's), by index;
-     * nlayout 0 = not known (nothing recorded). Stored once per change of layout. */
+    /* The session's HELLO channels (all of them, not only the block's), by index. Stored once
+     * per change of layout; it applies to the terminal's later blocks until the next change.
+     * nlayout 0 = not known: nothing recorded (the block is read under the last one). */
     int nlayout;
     store_chan_t layout[STORE_MAX_CHANNELS];
 
@@ -409,18 +410,18 @@ void store_writer_stop(store_t *s);
 /* One stored block as store_blocks_read hands it to its callback. */
 typedef struct {
     uint64_t seq;
-    int is_event;           /* 0 WAVEFORM (continuous recording), 1 EVENT capture */
-    int64_t t0_ns;          /* UTC time of the first sample set */
-    uint32_t sample_rate;   /* sample sets per second */
-    uint32_t channel_mask;  /* bit i: channel index i present */
-    int nchannels;          /* channels per sample set, as stored */
-    int sample_fmt;         /* 1 int16, 2 int32 (GSTP 7.4) */
-    int time_quality;       /* GSTP time quality (the worst of the block's chunks) */
-    uint32_t nsamples;      /* sample sets */
-    const uint8_t *data;    /* interleaved little-endian samples, borrowed for the callback */
-    size_t data_len;        /* bytes at data */
-    int nlayout;            /* channels in layout; 0: none stored with the block (stored
-                               before schema migration 7, or by a writer that had none) */
+    int is_event;               /* 0 WAVEFORM (continuous recording), 1 EVENT capture */
+    int64_t t0_ns;              /* UTC time of the first sample set */
+    uint32_t sample_rate;       /* sample sets per second */
+    uint32_t channel_mask;      /* bit i: channel index i present */
+    int nchannels;              /* channels per sample set, as stored */
+    int sample_fmt;             /* 1 int16, 2 int32 (GSTP 7.4) */
+    int time_quality;           /* GSTP time quality (the worst of the block's chunks) */
+    uint32_t nsamples;          /* sample sets */
+    const uint8_t *data;        /* interleaved little-endian samples, borrowed for the callback */
+    size_t data_len;            /* bytes at data */
+    int nlayout;                /* channels in layout; 0: no layout recorded for the terminal
+                                   at or before this seq (stored before schema migration 7) */
     const store_chan_t *layout; /* the terminal's HELLO channels when the block was stored,
                                    borrowed for the callback */
 } store_block_t;

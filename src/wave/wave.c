@@ -89,7 +89,7 @@ typedef struct {
     int nseen, nall;
     char seen[SEEN_MAX][NAME_MAX_]; /* selected names found */
     char all[SEEN_MAX][NAME_MAX_];  /* every name found (for the error naming them) */
-    int64_t stop_after; /* pass 1 stops once it has counted more sample sets */
+    int64_t stop_after;             /* pass 1 stops once it has counted more sample sets */
     /* pass 2 */
     int pass;
     int envelope;
@@ -249,7 +249,7 @@ static int resolve(ctx_t *c, const store_block_t *b, blkch_t *out)
             int kind = lay[p]->kind;
             w.kind = names.kind[p];
             w.is_voltage = kind == DSP_KIND_VOLTAGE;
-            w.unit = lay[p]->unit == 1 ? "V"
+            w.unit = lay[p]->unit == 1   ? "V"
                      : lay[p]->unit == 2 ? "A"
                      : kind == 1         ? "V"
                      : kind == 2         ? "A"
@@ -623,8 +623,8 @@ static int on_block(void *ud, const store_block_t *b)
         for (int j = 0; j < s->nch; j++) {
             wch_t *w = &s->ch[j];
             for (int64_t i = i0; i < i1; i++) {
-                double v = sample_at(b->data, fmt, (size_t)i * nch_blk + (size_t)bc.pos[j]) *
-                           w->factor;
+                double v =
+                    sample_at(b->data, fmt, (size_t)i * nch_blk + (size_t)bc.pos[j]) * w->factor;
                 int32_t kk = c->kidx[i - i0];
                 if (v < w->mn[kk])
                     w->mn[kk] = v;
@@ -643,8 +643,8 @@ static int on_block(void *ud, const store_block_t *b)
                 continue;
             int hn = hn0, halves = halves0;
             for (int64_t i = i0; i < i1; i++) {
-                double v = sample_at(b->data, fmt, (size_t)i * nch_blk + (size_t)bc.pos[j]) *
-                           w->factor;
+                double v =
+                    sample_at(b->data, fmt, (size_t)i * nch_blk + (size_t)bc.pos[j]) * w->factor;
                 w->hs += v * v;
                 if (++hn == s->half) {
                     if (halves > 0) {
@@ -928,9 +928,9 @@ int wave_event(store_t *st, int64_t event_id, int64_t pre_ns, int64_t post_ns, i
         goto fail;
     }
     /* bounded so that every sum below stays far inside int64 (1e18 ns: 31 years) */
-    int64_t dur = e.duration_ns < 0 ? 0 : e.duration_ns > 1000000000000000000LL
-                                              ? 1000000000000000000LL
-                                              : e.duration_ns;
+    int64_t dur = e.duration_ns < 0                       ? 0
+                  : e.duration_ns > 1000000000000000000LL ? 1000000000000000000LL
+                                                          : e.duration_ns;
     int64_t from = e.start_ns - pre_ns, to = e.start_ns + dur + post_ns;
     int truncated = 0;
     if (to - from > WAVE_MAX_RANGE_NS) {

@@ -32,7 +32,7 @@
 #define SC_I    0.0005f /* A per count */
 #define AMP_V   325.0   /* secondary peak volts: 229.8 V RMS */
 #define AMP_I   7.0
-#define NS(s)   ((int64_t)((s) * 1e9 + 0.5))
+#define NS(s)   ((int64_t)((s)*1e9 + 0.5))
 
 typedef struct {
     char dir[64];
@@ -411,7 +411,7 @@ static void test_channels_and_errors(void **state)
 static void test_layouts(void **state)
 {
     fixture_t *f = *state;
-    write_blocks(f, 1, 5, 0, 0, 0, 1, 0);          /* none (as stored before migration 7) */
+    write_blocks(f, 1, 5, 0, 0, 0, 1, 0); /* none (as stored before migration 7) */
     write_blocks(f, 6, 10, 0, 0, 0, 0, SC_V);
     write_blocks(f, 11, 20, 0, 0, 0, 0, SC_V * 2); /* a new scale from seq 11 */
     char path[300];
@@ -419,9 +419,9 @@ static void test_layouts(void **state)
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(first_seq) FROM block_layouts",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT group_concat(first_seq) FROM block_layouts", -1, &st, NULL),
+        SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0), "6,11");
     sqlite3_finalize(st);
@@ -443,12 +443,14 @@ static void test_layouts(void **state)
         json_object_get(json_array_get(json_object_get(s1, "channels"), 0), "lsb"));
     assert_float_equal(lsb1, SC_V * 2, 1e-9);
     /* the data are counts × the stored scale: twice the truth in the second segment */
-    double v = json_number_value(json_array_get(json_object_get(json_object_get(s1, "samples"), "Ua"), 1));
+    double v =
+        json_number_value(json_array_get(json_object_get(json_object_get(s1, "samples"), "Ua"), 1));
     assert_float_equal(v, 2 * counts(0, BASE_NS + NS(1.0) + 250000) * (double)SC_V, 1e-6);
     json_t *c2 = json_array_get(json_object_get(s2, "channels"), 0);
     assert_string_equal(jstr(c2, "name"), "ch0");
     assert_string_equal(jstr(c2, "unit"), "count");
-    v = json_number_value(json_array_get(json_object_get(json_object_get(s2, "samples"), "ch0"), 3));
+    v = json_number_value(
+        json_array_get(json_object_get(json_object_get(s2, "samples"), "ch0"), 3));
     assert_float_equal(v, counts(0, BASE_NS + NS(0.4) + 3 * 250000), 0);
     json_decref(j);
 }
@@ -566,8 +568,10 @@ static void test_find_range(void **state)
         int64_t first = ((from - BASE_NS + 249999) / 250000) * 250000 + BASE_NS;
         assert_int_equal(jint(s, "t0_ns"), first);
         if (jint(j, "sample_sets") != 1400)
-            fail_msg("range at %lld ms: %lld sets", (long long)ms, (long long)jint(j, "sample_sets"));
-        double v = json_number_value(json_array_get(json_object_get(json_object_get(s, "samples"), "Uc"), 0));
+            fail_msg("range at %lld ms: %lld sets", (long long)ms,
+                     (long long)jint(j, "sample_sets"));
+        double v = json_number_value(
+            json_array_get(json_object_get(json_object_get(s, "samples"), "Uc"), 0));
         assert_float_equal(v, counts(2, first) * (double)SC_V, 1e-6);
         json_decref(j);
     }
@@ -587,11 +591,10 @@ static void test_edges(void **state)
     json_decref(j);
     j = query(f, from, to, NULL, 399, 0);
     assert_string_equal(jstr(j, "mode"), "envelope");
-    assert_int_equal(json_array_size(json_object_get(
-                         json_object_get(json_array_get(json_object_get(j, "segments"), 0),
-                                         "buckets"),
-                         "t_ns")),
-                     399);
+    assert_int_equal(
+        json_array_size(json_object_get(
+            json_object_get(json_array_get(json_object_get(j, "segments"), 0), "buckets"), "t_ns")),
+        399);
     json_decref(j);
 
     j = query(f, BASE_NS + NS(0.5), BASE_NS + NS(1.2), "Ua", 100000, 0);
@@ -625,9 +628,9 @@ static void test_edges(void **state)
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
-    assert_int_equal(sqlite3_exec(db, "UPDATE block_layouts SET channels = '0,1,1,1,nan;x'", NULL,
-                                  NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "UPDATE block_layouts SET channels = '0,1,1,1,nan;x'", NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
     j = query(f, BASE_NS, BASE_NS + NS(0.1), NULL, 0, 0);
     json_t *ch = json_object_get(j, "channels");
@@ -670,9 +673,9 @@ static void test_event_defaults(void **state)
     assert_string_equal(json_string_value(json_array_get(ch, 0)), "ch1");
     /* secondary: the RMS of Ub is the secondary 229.8 V */
     json_t *ub = json_object_get(
-        json_object_get(json_array_get(json_object_get(json_object_get(j, "rms_half"), "segments"),
-                                       0),
-                        "values"),
+        json_object_get(
+            json_array_get(json_object_get(json_object_get(j, "rms_half"), "segments"), 0),
+            "values"),
         "Ub");
     assert_float_equal(json_number_value(json_array_get(ub, 5)), AMP_V / sqrt(2), 0.3);
     json_decref(j);
