@@ -12,7 +12,7 @@
  *   event     the dip's waveform (pre 0.5 s, post 1 s: envelope of 2000 points + RMS(1/2))
  * Prints a markdown section; --json FILE also writes the figures as JSON.
  *
- *   wave_bench [--history S] [--terminals T] [--reps N] [--json FILE] [--keep]
+ *   wave_bench [--history S] [--terminals T] [--reps N] [--json FILE] [--only NAME] [--keep]
  */
 #include "core/err.h"
 #include "core/log.h"
@@ -114,7 +114,7 @@ static store_item_t *make_block(const char *tid, uint64_t seq, int64_t t0)
 int main(int argc, char **argv)
 {
     int history = 600, nterm = 4, reps = 15, keep = 0;
-    const char *json_path = NULL;
+    const char *json_path = NULL, *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--history") && i + 1 < argc)
             history = atoi(argv[++i]);
@@ -124,11 +124,13 @@ int main(int argc, char **argv)
             reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json") && i + 1 < argc)
             json_path = argv[++i];
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+            only = argv[++i];
         else if (!strcmp(argv[i], "--keep"))
             keep = 1;
         else {
             fprintf(stderr, "usage: wave_bench [--history S] [--terminals T] [--reps N]"
-                            " [--json FILE] [--keep]\n");
+                            " [--json FILE] [--only raw10|env10|env600|event] [--keep]\n");
             return 2;
         }
     }
@@ -217,6 +219,8 @@ int main(int argc, char **argv)
     buf_t out = {0};
     int failed = 0;
     for (int r = 0; r < nres; r++) {
+        if (only && strcmp(only, res[r].name) != 0)
+            continue;
         for (int i = 0; i <= reps; i++) {
             int64_t t = time_mono_ns(), tc = cpu_ns();
             int rc;
@@ -279,9 +283,10 @@ int main(int argc, char **argv)
     printf("| query | mode | reply bytes | first | median | min | max | CPU median |\n"
            "|---|---|---|---|---|---|---|---|\n");
     for (int r = 0; r < nres; r++)
-        printf("| %s | %s | %zu | %.2f | %.2f | %.2f | %.2f | %.2f |\n", res[r].what, res[r].mode,
-               res[r].bytes, res[r].first_ms, res[r].med_ms, res[r].min_ms, res[r].max_ms,
-               res[r].cpu_med_ms);
+        if (!only || !strcmp(only, res[r].name))
+            printf("| %s | %s | %zu | %.2f | %.2f | %.2f | %.2f | %.2f |\n", res[r].what,
+                   res[r].mode, res[r].bytes, res[r].first_ms, res[r].med_ms, res[r].min_ms,
+                   res[r].max_ms, res[r].cpu_med_ms);
     printf("\nTarget: the last 10 s in < 50 ms (issue 8, section 3).\n");
     if (json_path) {
         FILE *f = fopen(json_path, "w");

@@ -1,11 +1,11 @@
 /* Stored waveforms for the API (wave.h has the contract and the reply format).
  *
  * Two passes over the stored blocks of the range (store_blocks_read): the first counts the
- * sample sets of the selected channels, which decides between raw samples and an envelope
- * (and collects the channel names); the second converts and writes them. A range holds at most
- * WAVE_MAX_RANGE_NS of blocks, so reading it twice costs little next to formatting the reply,
- * and nothing of the range has to be held in memory: raw values are formatted as they are
- * decoded, envelope buckets are folded as they go.
+ * sample sets of the selected channels, which decides between raw samples and an envelope (it
+ * stops as soon as there are more than max_points: an envelope); the second converts and writes
+ * them. Reading a raw-sized range twice costs little next to formatting the reply,
+ * and little of it is held in memory: raw replies keep the counts of the selected channels (at
+ * most WAVE_MAX_VALUES), envelope buckets are folded as they go.
  */
 #include "wave/wave.h"
 
@@ -34,8 +34,10 @@ typedef struct {
     double ratio;     /* applied VT/CT ratio (1 on the secondary side) */
     double factor;    /* reply units per count: scale × ratio */
     int dec;          /* decimals printed: one more than the LSB needs */
-    /* raw mode */
-    buf_t raw;
+    /* raw mode: the segment's counts, formatted into the reply when it closes (one pass over
+     * the output bytes instead of a formatted copy per channel) */
+    int32_t *cnt;
+    size_t ncnt, capcnt;
     /* envelope mode: per bucket of the segment */
     double *mn, *mx;
     /* rms_half: sum of squares of the current half cycle and of the previous one */
@@ -159,6 +161,26 @@ static size_t fmt_fixed(char *out, double s, int dec)
         *--p = '-';
     memcpy(out, p, (size_t)(e - p));
     return (size_t)(e - p);
+}
+
+/* Appends a raw channel's values (counts × factor), comma separated. */
+static void put_counts(buf_t *b, const wch_t *w)
+{
+    double scale = p10[w->dec] * w->factor;
+    buf_reserve(b, w->ncnt * 24);
+    for (size_t i = 0; i < w->ncnt; i++) {
+        double x = (double)w->cnt[i];
+        if (i)
+            b->data[b->len++] = ',';
+        if (fabs(x * scale) >= 9e15) { /* a huge ratio: the slow path */
+            b->data[b->len] = '\0';
+            put_num(b, x * w->factor, w->dec);
+            buf_reserve(b, (w->ncnt - i) * 24);
+            continue;
+        }
+        b->len += fmt_fixed(b->data + b->len, x * scale, w->dec);
+    }
+    b->data[b->len] = '\0';
 }
 
 /* Decimals for values that are multiples of lsb. */
@@ -323,7 +345,7 @@ static void put_gap(ctx_t *c, int64_t from, int64_t to, const char *reason, int 
 static void seg_free_data(seg_t *s)
 {
     for (int j = 0; j < STORE_MAX_CHANNELS; j++) {
-        buf_free(&s->ch[j].raw);
+        free(s->ch[j].cnt);
         buf_free(&s->ch[j].rms);
         free(s->ch[j].mn);
         free(s->ch[j].mx);
@@ -363,8 +385,7 @@ static void seg_close(ctx_t *c)
             buf_printf(o, "%s", j ? "," : "");
             buf_json_str(o, s->ch[j].name, (size_t)-1);
             buf_puts(o, ":[");
-            if (s->ch[j].raw.len)
-                buf_append(o, s->ch[j].raw.data, s->ch[j].raw.len);
+            put_counts(o, &s->ch[j]);
             buf_putc(o, ']');
         }
         buf_putc(o, '}');
@@ -557,24 +578,17 @@ static int on_block(void *ud, const store_block_t *b)
     if (!c->envelope) {
         for (int j = 0; j < s->nch; j++) {
             wch_t *w = &s->ch[j];
-            double scale = p10[w->dec] * w->factor;
-            for (int64_t i = i0; i < i1; i++) {
-                double x = sample_at(b->data, fmt, (size_t)i * nch_blk + (size_t)bc.pos[j]);
-                if (fabs(x * scale) >= 9e15) { /* a huge ratio: the slow path */
-                    if (w->raw.len)
-                        buf_putc(&w->raw, ',');
-                    put_num(&w->raw, x * w->factor, w->dec);
-                    continue;
-                }
-                buf_reserve(&w->raw, 26);
-                char *o = w->raw.data + w->raw.len;
-                size_t k = 0;
-                if (w->raw.len)
-                    o[k++] = ',';
-                k += fmt_fixed(o + k, x * scale, w->dec);
-                w->raw.len += k;
-                o[k] = '\0';
+            if (w->ncnt + (size_t)n > w->capcnt) {
+                /* raw mode: pass 1 counted every set of the range */
+                size_t cap = w->capcnt ? w->capcnt * 2 : (size_t)(c->sets > n ? c->sets : n);
+                while (cap < w->ncnt + (size_t)n)
+                    cap *= 2;
+                w->cnt = xrealloc(w->cnt, cap * sizeof *w->cnt);
+                w->capcnt = cap;
             }
+            for (int64_t i = i0; i < i1; i++)
+                w->cnt[w->ncnt++] =
+                    (int32_t)sample_at(b->data, fmt, (size_t)i * nch_blk + (size_t)bc.pos[j]);
         }
     } else {
         if ((size_t)n > c->kidx_cap) {
