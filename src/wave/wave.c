@@ -375,7 +375,7 @@ static void seg_close(ctx_t *c)
         const wch_t *w = &s->ch[j];
         buf_printf(o, "%s{\"name\":", j ? "," : "");
         buf_json_str(o, w->name, (size_t)-1);
-        buf_printf(o, ",\"kind\":\"%s\",\"unit\":\"%s\",\"ratio\":%.9g,\"lsb\":%.9g}", w->kind,
+        buf_printf(o, ",\"kind\":\"%s\",\"unit\":\"%s\",\"ratio\":%.9g,\"lsb\":%.7g}", w->kind,
                    w->unit, w->ratio, w->factor);
     }
     buf_putc(o, ']');

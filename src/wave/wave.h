@@ -4,7 +4,10 @@
  *
  * Pure functions over a store_t connection: no loop, no threads of their own. The server calls
  * them on the web thread with that thread's own read-only connection; each call is synchronous
- * and bounded (WAVE_MAX_RANGE_NS of data read, WAVE_MAX_VALUES numbers written).
+ * and bounded (WAVE_MAX_RANGE_NS of data read, WAVE_MAX_VALUES numbers written): the last 10 s
+ * of a 4 kS/s × 6 channel terminal take ~10 ms of CPU raw, ~2.5 ms as an envelope; the longest
+ * range (600 s) ~50 ms (bench/wave_bench.c). The two passes are separate reads, not one
+ * snapshot: blocks committed in between show in the second (sample_sets counts those shown).
  *
  * Conversions (GSTP 6.4): value = count × the channel's HELLO scale (secondary side, the same
  * product the analysis computes when it converts samples, src/dsp/stream.c convert_set), × the
@@ -27,11 +30,12 @@
  *
  *   SEGMENT: {"t0":"...","t0_ns":...,        first sample set in the range
  *             "end":"...","end_ns":...,      last sample set + one period (exclusive end)
- *             "sample_rate":4000,"period_ns":250000.0,"n":400,   sample sets in the segment
+ *             "sample_rate":4000,"period_ns":250000,"n":400,     sample sets in the segment
  *             "seq_first":12,"seq_last":15,"time_quality":1,     blocks used; worst quality
  *             "channels":[{"name":"Ua","kind":"voltage","unit":"V","ratio":100,
- *                          "lsb":1.0}],      one count in the reply's units
- *             raw:      "samples":{"Ua":[v0,v1,...],...}   sample i at t0_ns + i·1e9/rate
+ *                          "lsb":2}],        one count in the reply's units (7 digits)
+ *             raw:      "samples":{"Ua":[v0,v1,...],...}   sample i at t0_ns + i·1e9/rate;
+ *                       values with one decimal more than lsb needs, trailing zeros dropped
  *             envelope: "buckets":{"t_ns":[...],"n":[...],"min":{"Ua":[...]},"max":{...}}}
  *   GAP:     {"from":"...","from_ns":...,"to":"...","to_ns":...,
  *             "reason":"missing"|"time_step","seq_before":n|null,"seq_after":n|null}
