@@ -8,6 +8,7 @@
 #ifndef GS_STORE_INTERNAL_H
 #define GS_STORE_INTERNAL_H
 
+#include "core/hmap.h"
 #include "store/store.h"
 
 #include <pthread.h>
@@ -59,8 +60,8 @@ struct store {
         uint64_t seq; /* lowest block seq that failed; later blocks fail until re-sent */
     } poison[64], poison_save[64];
     int npoison;
-    sqlite3_stmt *ins_layout;                /* STORE__SQL_LAYOUT_INSERT */
-    struct store_layout_cache *layout_cache; /* STORE__LAYOUT_CACHE entries (writer.c) */
+    sqlite3_stmt *ins_layout; /* STORE__SQL_LAYOUT_INSERT */
+    hmap_t layouts;           /* terminal id -> struct store_layout_cache * (writer.c) */
     store_done_cb done_cb;
     void *done_ud;
 
@@ -144,12 +145,10 @@ void store__bind_command_update(sqlite3_stmt *st, int64_t id, int state, int64_t
 /* Longest layout text: 16 channels of "iii,kkk,ppp,uuu,<%.9g scale>;" fit with room. */
 #define STORE__LAYOUT_TEXT_MAX 640
 
-/* Entries of the writer's cache of the layout last stored per terminal (direct-mapped by a hash
- * of the id): a terminal's layout changes only at a login, so nearly every block finds its
- * layout there and costs no statement. */
-#define STORE__LAYOUT_CACHE 64
+/* The writer's cache of the layout it last stored per terminal: a terminal's layout changes
+ * only at a login, so nearly every block finds its layout there and costs no statement. One
+ * entry per terminal that sent blocks since the writer started (provisioned ids only). */
 struct store_layout_cache {
-    char terminal_id[STORE_ID_MAX + 1];
     int n;                               /* channels in ch */
     store_chan_t ch[STORE_MAX_CHANNELS]; /* the layout last stored (compared bytewise: the
                                             struct has no padding) */

@@ -150,6 +150,16 @@ static void poison_clear(store_t *s, const char *tid)
     }
 }
 
+static void forget_layouts(store_t *s)
+{
+    const char *k;
+    void *v;
+    for (size_t i = 0; hmap_next(&s->layouts, &i, &k, &v);)
+        free(v);
+    hmap_free(&s->layouts);
+    hmap_init(&s->layouts);
+}
+
 _Static_assert(sizeof(store_chan_t) == 8, "store_chan_t compared bytewise: no padding");
 
 /* Keeps the block's channel layout (migration 7) when it differs from the one stored for the
@@ -157,11 +167,8 @@ _Static_assert(sizeof(store_chan_t) == 8, "store_chan_t compared bytewise: no pa
  * refuses for itself is logged and the block stays stored: its samples matter more. */
 static int write_layout(store_t *s, store_item_t *it)
 {
-    uint32_t h = 2166136261u; /* FNV-1a of the id */
-    for (const char *p = it->terminal_id; *p; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
-    struct store_layout_cache *c = &s->layout_cache[h % STORE__LAYOUT_CACHE];
-    if (c->n == it->nlayout && strcmp(c->terminal_id, it->terminal_id) == 0 &&
+    struct store_layout_cache *c = hmap_get(&s->layouts, it->terminal_id);
+    if (c && c->n == it->nlayout &&
         memcmp(c->ch, it->layout, (size_t)it->nlayout * sizeof it->layout[0]) == 0)
         return 0; /* the usual case: no formatting, no statement */
     char text[STORE__LAYOUT_TEXT_MAX];
@@ -179,7 +186,10 @@ static int write_layout(store_t *s, store_item_t *it)
         return 0;
     }
     if (rc == 0) {
-        snprintf(c->terminal_id, sizeof c->terminal_id, "%s", it->terminal_id);
+        if (!c) {
+            c = xcalloc(1, sizeof *c);
+            hmap_put(&s->layouts, it->terminal_id, c);
+        }
         c->n = it->nlayout;
         memcpy(c->ch, it->layout, (size_t)it->nlayout * sizeof it->layout[0]);
     }
@@ -493,8 +503,8 @@ static int try_batch(store_t *s, store_item_t *batch)
 fail:
     if (!sqlite3_get_autocommit(s->wdb))
         sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
-    /* layouts written in this attempt are gone with it: forget them */
-    memset(s->layout_cache, 0, STORE__LAYOUT_CACHE * sizeof *s->layout_cache);
+    /* layouts written in this attempt are gone with it: forget them (all: rollbacks are rare) */
+    forget_layouts(s);
     release_claims(s, batch);
     return rc;
 }
@@ -619,8 +629,7 @@ static void writer_close_db(store_t *s)
     s->wdb = NULL;
     free(s->maxes);
     s->maxes = NULL;
-    free(s->layout_cache);
-    s->layout_cache = NULL;
+    forget_layouts(s);
     s->nmaxes_cap = 0;
 }
 
@@ -670,7 +679,6 @@ int store_writer_start(store_t *s, store_done_cb cb, void *ud)
         {&s->exp_commands, STORE__SQL_COMMAND_EXPIRE},
         {&s->ins_layout, STORE__SQL_LAYOUT_INSERT},
     };
-    s->layout_cache = xcalloc(STORE__LAYOUT_CACHE, sizeof *s->layout_cache);
     for (size_t i = 0; i < sizeof prep / sizeof prep[0]; i++) {
         rc = store__prepare(s->wdb, prep[i].sql, prep[i].st);
         if (rc < 0)
