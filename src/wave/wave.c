@@ -749,10 +749,15 @@ static int run(store_t *st, ctx_t *c, int max_points, buf_t *out, char *err, siz
         snprintf(err, errlen, "cannot read the stored blocks: %s", err_str(rc));
         return rc;
     }
+    /* At most WAVE_MAX_VALUES numbers: a raw value per channel per set, or a min and a max per
+     * channel per bucket (channels: the most in one block counted). */
+    int nch = c->nch_max > 0 ? c->nch_max : 1;
     c->npoints = max_points;
-    if (c->nch_max > 0 && (int64_t)c->npoints * c->nch_max > WAVE_MAX_VALUES)
-        c->npoints = WAVE_MAX_VALUES / c->nch_max; /* the channels of the blocks counted */
+    if ((int64_t)c->npoints * nch > WAVE_MAX_VALUES)
+        c->npoints = WAVE_MAX_VALUES / nch;
     c->envelope = c->sets > c->npoints;
+    if (c->envelope && (int64_t)c->npoints * 2 * nch > WAVE_MAX_VALUES)
+        c->npoints = WAVE_MAX_VALUES / (2 * nch);
     int nch_est = c->nch_max > 0 ? c->nch_max : 1;
     size_t est = c->envelope ? (size_t)c->npoints * 20 * (size_t)nch_est
                              : (size_t)c->sets * 10 * (size_t)nch_est;
@@ -855,6 +860,15 @@ static int prepare(store_t *st, ctx_t *c, const char *tid, int64_t from, int64_t
     c->ct = t.ct_ratio > 0 ? t.ct_ratio : 1;
     c->nominal_hz = t.nominal_hz;
     return 0;
+}
+
+int wave_side_parse(const char *name)
+{
+    if (name && strcmp(name, "primary") == 0)
+        return WAVE_SIDE_PRIMARY;
+    if (name && strcmp(name, "secondary") == 0)
+        return WAVE_SIDE_SECONDARY;
+    return GS_EINVAL;
 }
 
 int wave_query(store_t *st, const wave_req_t *q, buf_t *out, char *err, size_t errlen)

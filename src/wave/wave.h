@@ -69,14 +69,19 @@
 /* Longest range one request reads (10 min: 2.4 M sample sets at 4 kS/s); longer spans are the
  * aggregates' job (measurements). */
 #define WAVE_MAX_RANGE_NS (600LL * 1000000000LL)
-/* Numbers one reply carries at most (points × channels): the raw/envelope threshold and the
- * envelope's bucket count are lowered to WAVE_MAX_VALUES / channels when max_points × channels
- * is above it (channels: the most selected in one block among those counted before deciding;
- * the reply's max_points states the value used). Bounds a raw reply to ~10 MB. */
+/* Numbers one reply carries at most: the raw/envelope threshold is lowered to WAVE_MAX_VALUES /
+ * channels when max_points × channels is above it, and an envelope's bucket count to
+ * WAVE_MAX_VALUES / (2 × channels) (a min and a max each); channels: the most selected in one
+ * block among those counted before deciding. The reply's max_points states the value used.
+ * Bounds a reply to ~12 MB. */
 #define WAVE_MAX_VALUES 1000000
 
 #define WAVE_EVENT_PRE_NS  500000000LL  /* default time shown before an event */
 #define WAVE_EVENT_POST_NS 1000000000LL /* ... and after its end */
+
+/* WAVE_SIDE_PRIMARY for "primary", WAVE_SIDE_SECONDARY for "secondary" (the words replies use),
+ * GS_EINVAL for anything else. */
+int wave_side_parse(const char *name);
 
 /* GET /api/v1/terminals/{id}/waveform parameters. */
 typedef struct {

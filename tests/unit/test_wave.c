@@ -391,6 +391,10 @@ static void test_channels_and_errors(void **state)
     q.side = 7;
     assert_int_equal(wave_query(f->s, &q, &out, err, sizeof err), GS_EINVAL);
     q.side = 0;
+    assert_int_equal(wave_side_parse("primary"), WAVE_SIDE_PRIMARY);
+    assert_int_equal(wave_side_parse("secondary"), WAVE_SIDE_SECONDARY);
+    assert_int_equal(wave_side_parse("Primary"), GS_EINVAL);
+    assert_int_equal(wave_side_parse(NULL), GS_EINVAL);
     q.to_ns = q.from_ns;
     assert_int_equal(wave_query(f->s, &q, &out, err, sizeof err), GS_EINVAL);
     q.to_ns = q.from_ns + WAVE_MAX_RANGE_NS + 1;
@@ -575,6 +579,14 @@ static void test_find_range(void **state)
         assert_float_equal(v, counts(2, first) * (double)SC_V, 1e-6);
         json_decref(j);
     }
+    /* 120,000 sets of 6 channels: above the raw threshold (100,000), and the envelope's buckets
+     * lowered to 1,000,000 / (2 × 6) so that the reply stays within WAVE_MAX_VALUES numbers */
+    json_t *j = query(f, BASE_NS, BASE_NS + NS(30), NULL, WAVE_MAX_POINTS, 0);
+    assert_string_equal(jstr(j, "mode"), "envelope");
+    assert_int_equal(jint(j, "max_points"), WAVE_MAX_VALUES / 12);
+    json_t *b = json_object_get(json_array_get(json_object_get(j, "segments"), 0), "buckets");
+    assert_int_equal(json_array_size(json_object_get(b, "t_ns")), WAVE_MAX_VALUES / 12);
+    json_decref(j);
 }
 
 /* Raw up to max_points sample sets, envelope beyond; a clock step back is a "time_step" gap; a
