@@ -13,11 +13,15 @@
 #           terminal port, time until all N are online again (handshakes/s)
 #   ingest  N streaming terminals for INGEST_DURATION s each, --sync normal and full:
 #           stored samples/s, server and simulator CPU, backlog, ack latency p50/p99
+#   wave    stored-waveform queries (build/wave_bench): the last 10 s raw and as an envelope,
+#           600 s as an envelope, an event's waveform; median of WAVE_REPS runs
 #   dsp     analysis engine: accuracy sweeps and cost per sample (bench/dsp.sh, which lists
 #           its own DSP_* knobs; QUICK=1 runs sparse sweeps); its section follows the report
 #
 # Environment (defaults: full / QUICK=1):
-#   BENCHES               "idle ingest dsp"
+#   BENCHES               "idle ingest wave dsp"
+#   WAVE_REPS             15 / 5             runs per waveform query
+#   WAVE_HISTORY_S        600 / 120          seconds of stored history per terminal (4 terminals)
 #   IDLE_N                10000 / 2000       terminals held idle
 #   IDLE_REPS             3 / 1
 #   IDLE_CONNECT_RATE     5000               simulator --connect-rate
@@ -59,7 +63,9 @@ py() { python3 "$PYH" "$@"; }
 QUICK=${QUICK:-0}
 q() { if [ "$QUICK" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 
-BENCHES=${BENCHES:-"idle ingest dsp"}
+BENCHES=${BENCHES:-"idle ingest wave dsp"}
+WAVE_REPS=${WAVE_REPS:-$(q 15 5)}
+WAVE_HISTORY_S=${WAVE_HISTORY_S:-$(q 600 120)}
 IDLE_N=${IDLE_N:-$(q 10000 2000)}
 IDLE_REPS=${IDLE_REPS:-$(q 3 1)}
 IDLE_CONNECT_RATE=${IDLE_CONNECT_RATE:-5000}
@@ -415,11 +421,15 @@ for b in $BENCHES; do
     case $b in
         idle) bench_idle ;;
         ingest) bench_ingest ;;
+        wave) mkdir -p "$RESULTS/wave" # (not beside the run JSONs that `py report` reads)
+              "$GS_BUILD/wave_bench" --history "$WAVE_HISTORY_S" --terminals 4 --reps "$WAVE_REPS" \
+                  --json "$RESULTS/wave/wave.json" >"$W/wave.md" ;;
         dsp) RESULTS="$RESULTS/dsp" QUICK="$QUICK" GS_BUILD="$GS_BUILD" "$HERE/dsp.sh" >"$W/dsp.md" ;;
-        *) log "unknown benchmark '$b' (known: idle ingest dsp)"; exit 2 ;;
+        *) log "unknown benchmark '$b' (known: idle ingest wave dsp)"; exit 2 ;;
     esac
 done
 log "suite took $(sub "$(now)" "$T_BEGIN") s"
 
 py report "$RESULTS" | tee "$RESULTS/report.md"
+if [ -s "$W/wave.md" ]; then printf '\n' | cat - "$W/wave.md" | tee -a "$RESULTS/report.md"; fi
 if [ -s "$W/dsp.md" ]; then printf '\n' | cat - "$W/dsp.md" | tee -a "$RESULTS/report.md"; fi

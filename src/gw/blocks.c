@@ -102,6 +102,15 @@ static void block_complete(sess_t *s)
     it->sample_fmt = h->sample_fmt;
     it->time_quality = h->time_quality;
     it->nsamples = h->nsamples;
+    /* The session's channel layout goes with the block: the stored counts mean nothing without
+     * the scales (the store keeps one row per change). */
+    for (int i = 0; i < (int)GSTP_MAX_CHANNELS && it->nlayout < STORE_MAX_CHANNELS; i++)
+        if (s->chan_present & (1u << i))
+            it->layout[it->nlayout++] = (store_chan_t){.index = s->chans[i].index,
+                                                       .kind = s->chans[i].kind,
+                                                       .phase = s->chans[i].phase,
+                                                       .unit = s->chans[i].unit,
+                                                       .scale = s->chans[i].scale};
     it->data = s->blk; /* ownership moves to the item */
     it->data_len = s->blk_size;
     size_t nbytes = it->data_len; /* store_submit may free the item */

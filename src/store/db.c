@@ -192,6 +192,18 @@ static const char *const migrations[] = {
     "  outcome TEXT NOT NULL,"
     "  detail TEXT);"
     "CREATE INDEX audit_time ON audit(time_ns);",
+
+    /* 7: each terminal's channel layout (HELLO CHANNEL entries: index, kind, phase, unit,
+     * scale) kept with the blocks it recorded, so stored samples (raw counts) can be turned
+     * into volts and amps later, whatever the terminal announces at a later login. One row per
+     * change of layout: it applies to the terminal's blocks with seq >= first_seq up to the
+     * next row (a terminal's stored seqs only grow). Text "index,kind,phase,unit,scale;..."
+     * (blocks_read.c encodes and parses it). Blocks stored before this migration have none. */
+    "CREATE TABLE block_layouts("
+    "  terminal_id TEXT NOT NULL,"
+    "  first_seq INTEGER NOT NULL,"
+    "  channels TEXT NOT NULL,"
+    "  PRIMARY KEY(terminal_id, first_seq)) WITHOUT ROWID;",
 };
 
 /* The migration whose script is followed by sealing the secrets (store__migrate_seal). */

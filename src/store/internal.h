@@ -8,6 +8,7 @@
 #ifndef GS_STORE_INTERNAL_H
 #define GS_STORE_INTERNAL_H
 
+#include "core/hmap.h"
 #include "store/store.h"
 
 #include <pthread.h>
@@ -59,6 +60,8 @@ struct store {
         uint64_t seq; /* lowest block seq that failed; later blocks fail until re-sent */
     } poison[64], poison_save[64];
     int npoison;
+    sqlite3_stmt *ins_layout; /* STORE__SQL_LAYOUT_INSERT */
+    hmap_t layouts;           /* terminal id -> struct store_layout_cache * (writer.c) */
     store_done_cb done_cb;
     void *done_ud;
 
@@ -141,6 +144,37 @@ void store__bind_command_update(sqlite3_stmt *st, int64_t id, int state, int64_t
  * GS_EDB (the caller rolls back), or 0 with the change's own outcome (0, GS_EEXISTS,
  * GS_ENOTFOUND, GS_ESTATE, GS_EINVAL) in *result. */
 int store__account_write(sqlite3 *db, store_acct_t *a, int64_t now, int *result);
+
+/* ---- channel layouts kept with the blocks (blocks_read.c, schema migration 7) ---- */
+
+/* Longest layout text: 16 channels of "iii,kkk,ppp,uuu,<%.9g scale>;" fit with room. */
+#define STORE__LAYOUT_TEXT_MAX 640
+
+/* The writer's cache of the layout it last stored per terminal: a terminal's layout changes
+ * only at a login, so nearly every block finds its layout there and costs no statement. One
+ * entry per terminal that sent blocks since the writer started (provisioned ids only). */
+struct store_layout_cache {
+    int n;                               /* channels in ch */
+    store_chan_t ch[STORE_MAX_CHANNELS]; /* the layout last stored (compared bytewise: the
+                                            struct has no padding) */
+};
+
+/* Stores layout text ?3 for terminal ?1 from block seq ?2 on, unless the layout already in force
+ * at that seq is the same text. */
+#define STORE__SQL_LAYOUT_INSERT                                                                   \
+    "INSERT OR IGNORE INTO block_layouts(terminal_id, first_seq, channels) SELECT ?1, ?2, ?3"      \
+    " WHERE coalesce((SELECT channels FROM block_layouts WHERE terminal_id = ?1"                   \
+    " AND first_seq <= ?2 ORDER BY first_seq DESC LIMIT 1), '') <> ?3"
+
+/* Encodes n (1..STORE_MAX_CHANNELS) channels as "index,kind,phase,unit,scale;..." (scale with 9
+ * significant digits, which round-trips a float) into out (cap >= STORE__LAYOUT_TEXT_MAX).
+ * Returns the length, or 0 when n is out of range. */
+size_t store__layout_encode(const store_chan_t *ch, int n, char *out, size_t cap);
+
+/* Parses a layout text into ch (room for STORE_MAX_CHANNELS) and *n. Returns 0, or GS_EINVAL for
+ * text that is not exactly what store__layout_encode writes with valid values (index < 16 and
+ * unique, scale finite > 0): the database is outside input too. */
+int store__layout_decode(const char *text, store_chan_t *ch, int *n);
 
 /* ---- secrets at rest (keys.c) ---- */
 

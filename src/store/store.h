@@ -388,6 +388,19 @@ int store_account_apply(store_t *s, store_acct_t *a);
 
 /* ---- Asynchronous writer ---- */
 
+/* One channel as the terminal described it in HELLO (GSTP 6.4). The writer keeps the layout of
+ * the session with the blocks it recorded (table block_layouts, schema migration 7), because
+ * the samples are raw counts: without the scale, kind and phase of each channel they cannot be
+ * converted to volts and amps later (blocks_read.c). */
+#define STORE_MAX_CHANNELS 16
+typedef struct {
+    uint8_t index; /* 0..15: the bit in a block's channel_mask */
+    uint8_t kind;  /* 1 voltage, 2 current (other values kept as received) */
+    uint8_t phase; /* 1 A, 2 B, 3 C, 4 N */
+    uint8_t unit;  /* 1 V, 2 A */
+    float scale;   /* engineering units (secondary side) per count, finite > 0 */
+} store_chan_t;
+
 typedef enum {
     STORE_ITEM_BLOCK = 1, /* waveform or event block */
     STORE_ITEM_STATUS,    /* status report */
@@ -420,6 +433,11 @@ typedef struct store_item {
     size_t data_len;
     int64_t trigger_ns; /* events */
     int trigger, pretrigger, value_permille, trigger_channel;
+    /* The session's HELLO channels (all of them, not only the block's), by index. Stored once
+     * per change of layout; it applies to the terminal's later blocks until the next change.
+     * nlayout 0 = not known: nothing recorded (the block is read under the last one). */
+    int nlayout;
+    store_chan_t layout[STORE_MAX_CHANNELS];
 
     /* STORE_ITEM_STATUS (GSTP status fields; -32768 / 65535 mean not available and are stored
      * as NULL). time_quality above also carries the status time quality. */
@@ -521,5 +539,50 @@ void store_writer_stats(store_t *s, store_writer_stats_t *out);
 /* Drains the queue, commits, calls the last callbacks and joins the thread. Submissions made
  * after this starts are refused with GS_ESTATE. Idempotent; call from the owner thread. */
 void store_writer_stop(store_t *s);
+
+/* ---- Waveform reads (blocks_read.c) ---- */
+
+/* One stored block as store_blocks_read hands it to its callback. */
+typedef struct {
+    uint64_t seq;
+    int is_event;               /* 0 WAVEFORM (continuous recording), 1 EVENT capture */
+    int64_t t0_ns;              /* UTC time of the first sample set */
+    uint32_t sample_rate;       /* sample sets per second */
+    uint32_t channel_mask;      /* bit i: channel index i present */
+    int nchannels;              /* channels per sample set, as stored */
+    int sample_fmt;             /* 1 int16, 2 int32 (GSTP 7.4) */
+    int time_quality;           /* GSTP time quality (the worst of the block's chunks) */
+    uint32_t nsamples;          /* sample sets */
+    const uint8_t *data;        /* interleaved little-endian samples, borrowed for the callback */
+    size_t data_len;            /* bytes at data */
+    int nlayout;                /* channels in layout; 0: no layout recorded for the terminal
+                                   at or before this seq (stored before schema migration 7) */
+    const store_chan_t *layout; /* the terminal's HELLO channels when the block was stored,
+                                   borrowed for the callback */
+} store_block_t;
+
+/* Block kinds for store_blocks_read (or-ed). */
+#define STORE_BLOCKS_WAVEFORM 1
+#define STORE_BLOCKS_EVENT    2
+
+/* Calls cb, in seq order, for every stored block of terminal_id of the given kinds whose sample
+ * sets [t0_ns, t0_ns + nsamples / sample_rate) overlap [from_ns, to_ns). Blocks are found by
+ * seq through the (terminal_id, seq) index: a binary search (at most ~64 index probes) finds
+ * the last block starting at or before from_ns, then blocks are read in seq order up to the
+ * first one starting at or after to_ns. This relies on a terminal's block times growing with
+ * seq, as the terminal records them (GSTP 7.1); a clock step backwards shows as blocks out of
+ * time order, which the caller sees and can treat as a discontinuity. cb returns non-zero to
+ * stop; that value is returned. Returns 0, GS_EINVAL (from_ns >= to_ns, kinds 0) or GS_EDB.
+ * Synchronous connection: the thread that owns s. */
+int store_blocks_read(store_t *s, const char *terminal_id, int64_t from_ns, int64_t to_ns,
+                      int kinds, int (*cb)(void *ud, const store_block_t *b), void *ud);
+
+/* The stored PQ event with that id (pq_events.id). GS_ENOTFOUND if absent, GS_EDB. */
+int store_pq_event_get(store_t *s, int64_t id, store_pq_event_t *out);
+
+/* Writes SQLite's EXPLAIN QUERY PLAN of every statement store_blocks_read runs into out (one
+ * "statement: plan" line each, NUL-terminated, truncated to cap), so that tests and operators
+ * can see that no read scans a terminal's blocks. Returns 0 or GS_EDB. */
+int store_blocks_plan(store_t *s, char *out, size_t cap);
 
 #endif

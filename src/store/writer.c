@@ -155,6 +155,52 @@ static void poison_clear(store_t *s, const char *tid)
     }
 }
 
+static void forget_layouts(store_t *s)
+{
+    const char *k;
+    void *v;
+    for (size_t i = 0; hmap_next(&s->layouts, &i, &k, &v);)
+        free(v);
+    hmap_free(&s->layouts);
+    hmap_init(&s->layouts);
+}
+
+_Static_assert(sizeof(store_chan_t) == 8, "store_chan_t compared bytewise: no padding");
+
+/* Keeps the block's channel layout (migration 7) when it differs from the one stored for the
+ * terminal at that seq. Returns 0, or GS_EDB when the transaction failed. A layout the database
+ * refuses for itself is logged and the block stays stored: its samples matter more. */
+static int write_layout(store_t *s, store_item_t *it)
+{
+    struct store_layout_cache *c = hmap_get(&s->layouts, it->terminal_id);
+    if (c && c->n == it->nlayout &&
+        memcmp(c->ch, it->layout, (size_t)it->nlayout * sizeof it->layout[0]) == 0)
+        return 0; /* the usual case: no formatting, no statement */
+    char text[STORE__LAYOUT_TEXT_MAX];
+    size_t n = store__layout_encode(it->layout, it->nlayout, text, sizeof text);
+    if (n == 0)
+        return 0;
+    sqlite3_stmt *st = s->ins_layout;
+    bind_terminal(st, 1, it);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)it->seq);
+    sqlite3_bind_text(st, 3, text, (int)n, SQLITE_STATIC);
+    int result = it->result;
+    int rc = run(s, st, it, "store channel layout");
+    if (rc > 0) {
+        it->result = result;
+        return 0;
+    }
+    if (rc == 0) {
+        if (!c) {
+            c = xcalloc(1, sizeof *c);
+            hmap_put(&s->layouts, it->terminal_id, c);
+        }
+        c->n = it->nlayout;
+        memcpy(c->ch, it->layout, (size_t)it->nlayout * sizeof it->layout[0]);
+    }
+    return rc;
+}
+
 static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes)
 {
     uint64_t poisoned = poison_get(s, it->terminal_id);
@@ -202,6 +248,11 @@ static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes
             poison_set(s, it->terminal_id, it->seq);
         if (rc != 0)
             return rc < 0 ? rc : 0;
+    }
+    if (it->result == 0 && it->nlayout > 0) {
+        rc = write_layout(s, it);
+        if (rc < 0)
+            return rc;
     }
     note_seq(s, nmaxes, it);
     return 0;
@@ -462,6 +513,8 @@ static int try_batch(store_t *s, store_item_t *batch)
 fail:
     if (!sqlite3_get_autocommit(s->wdb))
         sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+    /* layouts written in this attempt are gone with it: forget them (all: rollbacks are rare) */
+    forget_layouts(s);
     release_claims(s, batch);
     return rc;
 }
@@ -593,7 +646,7 @@ static void writer_close_db(store_t *s)
     sqlite3_stmt **stmts[] = {&s->ins_block,   &s->ins_event,    &s->upd_durable,
                               &s->ins_status,  &s->ins_session,  &s->upd_session,
                               &s->upd_command, &s->ins_pq_event, &s->ins_measurement,
-                              &s->ins_command, &s->exp_commands};
+                              &s->ins_command, &s->exp_commands, &s->ins_layout};
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
         sqlite3_finalize(*stmts[i]);
         *stmts[i] = NULL;
@@ -603,6 +656,7 @@ static void writer_close_db(store_t *s)
     s->wdb = NULL;
     free(s->maxes);
     s->maxes = NULL;
+    forget_layouts(s);
     s->nmaxes_cap = 0;
 }
 
@@ -650,6 +704,7 @@ int store_writer_start(store_t *s, store_done_cb cb, void *ud)
          " data = excluded.data WHERE excluded.count > measurements.count"},
         {&s->ins_command, STORE__SQL_COMMAND_CREATE},
         {&s->exp_commands, STORE__SQL_COMMAND_EXPIRE},
+        {&s->ins_layout, STORE__SQL_LAYOUT_INSERT},
     };
     for (size_t i = 0; i < sizeof prep / sizeof prep[0]; i++) {
         rc = store__prepare(s->wdb, prep[i].sql, prep[i].st);

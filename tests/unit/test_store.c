@@ -45,7 +45,7 @@ static void rm_rf(const char *path)
 }
 
 /* Number of schema migrations in src/store/db.c: one row each in schema_version. */
-#define SCHEMA_LATEST 6
+#define SCHEMA_LATEST 7
 
 typedef struct {
     char dir[64];
@@ -1718,6 +1718,7 @@ static void make_old_layout(const char *dir, const store_terminal_t *ts, int n)
                                   " DROP TABLE users; DROP TABLE user_sessions; DROP TABLE api_tokens; DROP TABLE audit;"
                                   " ALTER TABLE pq_events DROP COLUMN channel_names;"
                                   " ALTER TABLE pq_events DROP COLUMN worst_channel_name;"
+                                  " DROP TABLE block_layouts;"
                                   " DELETE FROM schema_version WHERE version >= 4;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -1796,6 +1797,7 @@ static void test_event_names_migration(void **state)
     sql_exec(f->dir, "BEGIN; DROP TABLE users; DROP TABLE user_sessions; DROP TABLE api_tokens; DROP TABLE audit;"
                      " ALTER TABLE pq_events DROP COLUMN channel_names;"
                      " ALTER TABLE pq_events DROP COLUMN worst_channel_name;"
+                     " DROP TABLE block_layouts;"
                      " DELETE FROM schema_version WHERE version >= 5;"
                      " INSERT INTO pq_events(terminal_id, kind, start_ns, duration_ns, extreme,"
                      "  extreme_pct, reference, channels, worst_channel, flags, detected_ns)"

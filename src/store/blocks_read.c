@@ -1,0 +1,384 @@
+/* Waveform reads: stored blocks of a terminal by time, with the channel layout they were
+ * recorded under, and one PQ event by id. Synchronous connection (the thread that owns the
+ * store_t; in the server, the web thread's own read-only connection).
+ *
+ * There is no index on blocks(terminal_id, t0_ns): the UNIQUE(terminal_id, seq) index and a
+ * terminal's times growing with its seq (GSTP 7.1) are enough to find a time range with a
+ * binary search over seq in O(log n) index probes, without a schema change.
+ */
+#include "store/internal.h"
+
+#include "core/err.h"
+#include "core/log.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Layout text ---- */
+
+size_t store__layout_encode(const store_chan_t *ch, int n, char *out, size_t cap)
+{
+    if (n < 1 || n > STORE_MAX_CHANNELS || cap < STORE__LAYOUT_TEXT_MAX)
+        return 0;
+    size_t len = 0;
+    for (int i = 0; i < n; i++) {
+        int w = snprintf(out + len, cap - len, "%s%u,%u,%u,%u,%.9g", i ? ";" : "", ch[i].index,
+                         ch[i].kind, ch[i].phase, ch[i].unit, (double)ch[i].scale);
+        if (w < 0 || (size_t)w >= cap - len)
+            return 0;
+        len += (size_t)w;
+    }
+    return len;
+}
+
+/* Parses an unsigned decimal 0..255 at *p followed by ','; advances *p past the comma. */
+static int take_u8(const char **p, uint8_t *out)
+{
+    const char *s = *p;
+    unsigned v = 0;
+    int digits = 0;
+    while (*s >= '0' && *s <= '9' && digits < 3) {
+        v = v * 10 + (unsigned)(*s++ - '0');
+        digits++;
+    }
+    if (digits == 0 || v > 255 || *s != ',')
+        return GS_EINVAL;
+    *out = (uint8_t)v;
+    *p = s + 1;
+    return 0;
+}
+
+int store__layout_decode(const char *text, store_chan_t *ch, int *n)
+{
+    uint32_t seen = 0;
+    const char *p = text;
+    *n = 0;
+    if (!p || !*p || strlen(p) >= STORE__LAYOUT_TEXT_MAX)
+        return GS_EINVAL;
+    for (;;) {
+        if (*n == STORE_MAX_CHANNELS)
+            return GS_EINVAL;
+        store_chan_t c;
+        if (take_u8(&p, &c.index) < 0 || take_u8(&p, &c.kind) < 0 || take_u8(&p, &c.phase) < 0 ||
+            take_u8(&p, &c.unit) < 0)
+            return GS_EINVAL;
+        char *end = NULL;
+        double sc = strtod(p, &end);
+        if (end == p || !isfinite(sc) || sc <= 0 || sc > 3.4e38)
+            return GS_EINVAL;
+        c.scale = (float)sc;
+        if (c.index >= STORE_MAX_CHANNELS || (seen & (1u << c.index)))
+            return GS_EINVAL;
+        seen |= 1u << c.index;
+        ch[(*n)++] = c;
+        p = end;
+        if (*p == '\0')
+            return 0;
+        if (*p++ != ';')
+            return GS_EINVAL;
+    }
+}
+
+/* ---- Statements ---- */
+
+/* The first block at or after seq ?2 (any kind): one index probe. */
+#define SQL_PROBE                                                                                  \
+    "SELECT seq, t0_ns FROM blocks WHERE terminal_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT 1"
+/* The terminal's highest stored seq: one index probe. */
+#define SQL_LAST "SELECT seq FROM blocks WHERE terminal_id = ?1 ORDER BY seq DESC LIMIT 1"
+/* Blocks from seq ?2 on, in seq order. */
+#define SQL_READ                                                                                   \
+    "SELECT seq, kind, t0_ns, sample_rate, channel_mask, nchannels, sample_fmt, time_quality,"     \
+    " nsamples, data FROM blocks WHERE terminal_id = ?1 AND seq >= ?2 ORDER BY seq"
+/* The layout in force at seq ?2, and where the next one starts. */
+#define SQL_LAYOUT                                                                                 \
+    "SELECT first_seq, channels, (SELECT min(first_seq) FROM block_layouts WHERE"                  \
+    " terminal_id = ?1 AND first_seq > ?2) FROM block_layouts WHERE terminal_id = ?1"              \
+    " AND first_seq <= ?2 ORDER BY first_seq DESC LIMIT 1"
+#define SQL_NEXT_LAYOUT                                                                            \
+    "SELECT min(first_seq) FROM block_layouts WHERE terminal_id = ?1 AND first_seq > ?2"
+
+/* The first stored seq >= from (any kind) and its t0: 1 found, 0 none, GS_EDB. */
+static int probe(sqlite3 *db, sqlite3_stmt *st, uint64_t from, uint64_t *seq, int64_t *t0)
+{
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)from);
+    int src = sqlite3_step(st), rc = 0;
+    if (src == SQLITE_ROW) {
+        *seq = (uint64_t)sqlite3_column_int64(st, 0);
+        *t0 = sqlite3_column_int64(st, 1);
+        rc = 1;
+    } else if (src != SQLITE_DONE) {
+        rc = store__db_fail(db, "find block");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* The seq to start reading at: the highest stored seq whose t0 <= from_ns (the block that may
+ * hold from_ns), or the lowest stored seq when every block starts after from_ns. *found = 0
+ * when the terminal has no blocks. Invariant of the search: the block at `lo` starts at or
+ * before from_ns, and none at or after `hi` does. */
+static int find_start(sqlite3 *db, const char *tid, int64_t from_ns, uint64_t *start, int *found)
+{
+    sqlite3_stmt *pr = NULL, *last = NULL;
+    uint64_t lo = 0, hi, seq = 0;
+    int64_t t0 = 0;
+    *found = 0;
+    int rc = store__prepare(db, SQL_PROBE, &pr);
+    if (rc < 0)
+        goto fail;
+    rc = store__prepare(db, SQL_LAST, &last);
+    if (rc < 0)
+        goto fail;
+    sqlite3_bind_text(pr, 1, tid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(last, 1, tid, -1, SQLITE_STATIC);
+
+    rc = probe(db, pr, 0, &lo, &t0);
+    if (rc <= 0)
+        goto fail; /* no blocks (rc 0) or an error */
+    *found = 1;
+    *start = lo;
+    rc = 0;
+    if (t0 > from_ns)
+        goto fail; /* everything starts after from_ns: read from the first block */
+    int src = sqlite3_step(last);
+    if (src != SQLITE_ROW) {
+        rc = store__db_fail(db, "find last block");
+        goto fail;
+    }
+    hi = (uint64_t)sqlite3_column_int64(last, 0) + 1;
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        rc = probe(db, pr, mid, &seq, &t0);
+        if (rc < 0)
+            goto fail;
+        if (rc == 1 && seq < hi && t0 <= from_ns)
+            lo = seq; /* seq >= mid > lo: progress */
+        else
+            hi = mid; /* no block in [mid, hi) starts at or before from_ns */
+    }
+    *start = lo;
+    rc = 0;
+fail:
+    sqlite3_finalize(pr);
+    sqlite3_finalize(last);
+    return rc;
+}
+
+/* The layout cursor of store_blocks_read: the layout in force for seqs in [first, next). */
+typedef struct {
+    int loaded;
+    uint64_t first, next; /* next 0: no later layout */
+    int have;             /* a layout row applies (else blocks have none) */
+    int n;
+    store_chan_t ch[STORE_MAX_CHANNELS];
+} layout_cur_t;
+
+/* Makes cur describe the layout in force at seq. Returns 0 or GS_EDB. */
+static int layout_at(sqlite3 *db, const char *tid, uint64_t seq, layout_cur_t *cur)
+{
+    if (cur->loaded && seq >= cur->first && (cur->next == 0 || seq < cur->next))
+        return 0;
+    sqlite3_stmt *st = NULL;
+    int rc = store__prepare(db, SQL_LAYOUT, &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, tid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+    int src = sqlite3_step(st);
+    memset(cur, 0, sizeof *cur);
+    cur->loaded = 1;
+    if (src == SQLITE_ROW) {
+        cur->first = (uint64_t)sqlite3_column_int64(st, 0);
+        const char *text = (const char *)sqlite3_column_text(st, 1);
+        cur->next =
+            sqlite3_column_type(st, 2) == SQLITE_NULL ? 0 : (uint64_t)sqlite3_column_int64(st, 2);
+        if (store__layout_decode(text, cur->ch, &cur->n) == 0) {
+            cur->have = 1;
+        } else {
+            cur->n = 0;
+            log_error(tid,
+                      "stored channel layout from block %llu is malformed; its blocks are"
+                      " read without one",
+                      (unsigned long long)cur->first);
+        }
+    } else if (src == SQLITE_DONE) {
+        /* Blocks before the first layout row: none applies up to that row. */
+        sqlite3_finalize(st);
+        st = NULL;
+        rc = store__prepare(db, SQL_NEXT_LAYOUT, &st);
+        if (rc < 0)
+            return rc;
+        sqlite3_bind_text(st, 1, tid, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+        src = sqlite3_step(st);
+        if (src != SQLITE_ROW) {
+            rc = store__db_fail(db, "read channel layout");
+            goto fail;
+        }
+        cur->first = 0;
+        cur->next =
+            sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : (uint64_t)sqlite3_column_int64(st, 0);
+    } else {
+        rc = store__db_fail(db, "read channel layout");
+        goto fail;
+    }
+    rc = 0;
+fail:
+    sqlite3_finalize(st);
+    if (rc < 0)
+        cur->loaded = 0;
+    return rc;
+}
+
+int store_blocks_read(store_t *s, const char *terminal_id, int64_t from_ns, int64_t to_ns,
+                      int kinds, int (*cb)(void *ud, const store_block_t *b), void *ud)
+{
+    sqlite3_stmt *st = NULL;
+    uint64_t start = 0;
+    int found = 0, rc;
+    layout_cur_t lay = {0};
+
+    if (from_ns >= to_ns || !(kinds & (STORE_BLOCKS_WAVEFORM | STORE_BLOCKS_EVENT)))
+        return GS_EINVAL;
+    rc = find_start(s->db, terminal_id, from_ns, &start, &found);
+    if (rc < 0 || !found)
+        return rc;
+    rc = store__prepare(s->db, SQL_READ, &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, terminal_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)start);
+    for (;;) {
+        int src = sqlite3_step(st);
+        if (src == SQLITE_DONE)
+            break;
+        if (src != SQLITE_ROW) {
+            rc = store__db_fail(s->db, "read blocks");
+            goto fail;
+        }
+        store_block_t b;
+        memset(&b, 0, sizeof b);
+        b.seq = (uint64_t)sqlite3_column_int64(st, 0);
+        b.is_event = sqlite3_column_int(st, 1) != 0;
+        b.t0_ns = sqlite3_column_int64(st, 2);
+        if (b.t0_ns >= to_ns)
+            break; /* times grow with seq: the rest starts later still */
+        if (!(kinds & (b.is_event ? STORE_BLOCKS_EVENT : STORE_BLOCKS_WAVEFORM)))
+            continue;
+        sqlite3_int64 rate = sqlite3_column_int64(st, 3);
+        sqlite3_int64 nsamples = sqlite3_column_int64(st, 8);
+        if (rate <= 0 || rate > 1000000 || nsamples <= 0 || nsamples > 65535)
+            continue; /* not a block the gateway could have stored: nothing to show */
+        b.sample_rate = (uint32_t)rate;
+        b.nsamples = (uint32_t)nsamples;
+        int64_t dur = (int64_t)nsamples * 1000000000 / rate; /* < 6.6e13: no overflow */
+        if (b.t0_ns <= INT64_MAX - dur && b.t0_ns + dur <= from_ns)
+            continue; /* ends before the range */
+        b.channel_mask = (uint32_t)sqlite3_column_int64(st, 4);
+        b.nchannels = sqlite3_column_int(st, 5);
+        b.sample_fmt = sqlite3_column_int(st, 6);
+        b.time_quality = sqlite3_column_int(st, 7);
+        b.data = sqlite3_column_blob(st, 9);
+        b.data_len = (size_t)sqlite3_column_bytes(st, 9);
+        rc = layout_at(s->db, terminal_id, b.seq, &lay);
+        if (rc < 0)
+            goto fail;
+        b.nlayout = lay.have ? lay.n : 0;
+        b.layout = lay.ch;
+        rc = cb(ud, &b);
+        if (rc != 0)
+            goto fail;
+    }
+    rc = 0;
+fail:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_pq_event_get(store_t *s, int64_t id, store_pq_event_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store__prepare(s->db,
+                            "SELECT id, terminal_id, kind, start_ns, duration_ns, detected_ns,"
+                            " extreme, extreme_pct, reference, channels, flags, worst_channel,"
+                            " channel_names, worst_channel_name FROM pq_events WHERE id = ?1",
+                            &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_DONE) {
+        rc = GS_ENOTFOUND;
+        goto fail;
+    }
+    if (src != SQLITE_ROW) {
+        rc = store__db_fail(s->db, "read event");
+        goto fail;
+    }
+    memset(out, 0, sizeof *out);
+    out->id = sqlite3_column_int64(st, 0);
+    const char *t = (const char *)sqlite3_column_text(st, 1);
+    snprintf(out->terminal_id, sizeof out->terminal_id, "%s", t ? t : "");
+    t = (const char *)sqlite3_column_text(st, 2);
+    snprintf(out->kind, sizeof out->kind, "%s", t ? t : "");
+    out->start_ns = sqlite3_column_int64(st, 3);
+    out->duration_ns = sqlite3_column_int64(st, 4);
+    out->detected_ns = sqlite3_column_int64(st, 5);
+    out->extreme = sqlite3_column_double(st, 6);
+    out->extreme_pct = sqlite3_column_double(st, 7);
+    out->reference = sqlite3_column_double(st, 8);
+    out->channels = (uint32_t)sqlite3_column_int64(st, 9);
+    out->flags = (uint32_t)sqlite3_column_int64(st, 10);
+    out->worst_channel = sqlite3_column_int(st, 11);
+    out->has_names = sqlite3_column_type(st, 12) != SQLITE_NULL;
+    if (out->has_names) {
+        t = (const char *)sqlite3_column_text(st, 12);
+        snprintf(out->channel_names, sizeof out->channel_names, "%s", t ? t : "");
+        t = (const char *)sqlite3_column_text(st, 13);
+        snprintf(out->worst_channel_name, sizeof out->worst_channel_name, "%s", t ? t : "");
+    }
+    rc = 0;
+fail:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_blocks_plan(store_t *s, char *out, size_t cap)
+{
+    static const struct {
+        const char *name, *sql;
+    } q[] = {{"probe", SQL_PROBE},
+             {"last", SQL_LAST},
+             {"read", SQL_READ},
+             {"layout", SQL_LAYOUT},
+             {"next_layout", SQL_NEXT_LAYOUT}};
+    size_t len = 0;
+    int rc = 0;
+    if (cap == 0)
+        return GS_EINVAL;
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
+        char sql[1024];
+        snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", q[i].sql);
+        sqlite3_stmt *st = NULL;
+        rc = store__prepare(s->db, sql, &st);
+        if (rc < 0)
+            return rc;
+        sqlite3_bind_text(st, 1, "x", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, 1);
+        int src;
+        while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *d = (const char *)sqlite3_column_text(st, 3);
+            int w = snprintf(out + len, cap - len, "%s: %s\n", q[i].name, d ? d : "");
+            if (w > 0)
+                len += (size_t)w < cap - len ? (size_t)w : cap - len - 1;
+        }
+        sqlite3_finalize(st);
+        if (src != SQLITE_DONE)
+            return store__db_fail(s->db, "explain");
+    }
+    return 0;
+}
