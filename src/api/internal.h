@@ -156,5 +156,7 @@ void api__tokens_get(rq_t *q);
 void api__tokens_post(rq_t *q);
 void api__token_delete(rq_t *q);
 void api__audit_get(rq_t *q);
+void api__terminal_waveform(rq_t *q);
+void api__event_waveform(rq_t *q);
 
 #endif
