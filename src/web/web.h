@@ -1,9 +1,14 @@
-/* web — the HTTP server (libwebsockets driven by the application's libuv loop).
+/* web — the HTTP and WebSocket server (libwebsockets driven by the application's libuv loop).
  *
- * This first version is transport only: it accepts HTTP/1.1 requests, collects the body (up to
- * WEB_MAX_BODY bytes), hands each request to one application handler and sends the response.
- * Routing and content (REST /api/v1, /metrics) live with the handler. All calls and the handler
- * run on the loop thread.
+ * Transport only: it accepts HTTP/1.1 requests, collects the body (up to WEB_MAX_BODY bytes),
+ * hands each request to one application handler and sends the response; WebSocket upgrades go
+ * to the application's WebSocket callbacks (see "WebSocket transport" below). Routing and
+ * content (REST /api/v1, /metrics, the live feed) live with the application.
+ *
+ * Threads: a web_t belongs to the loop given to web_start and to the thread that runs it. All
+ * web_* calls for it, and all its callbacks, happen on that thread. Several web_t may run on
+ * several loops in several threads at once (each has its own lws context; web keeps no
+ * process-wide mutable state apart from lws's log level, which every web_start sets alike).
  *
  * Connections are accepted by web itself, not by lws: web admits them against the connection
  * caps (web_opts_t; at a cap the oldest connection without a request outstanding is closed to
@@ -13,6 +18,8 @@
  * only then hands the socket and the head to lws. Later requests on a kept-alive connection are
  * read by lws directly; one lws has begun but not finished parsing after 1 s gets 408 from web
  * (admit.c), and a connection whose first head had lines dropped is closed after its answer.
+ * WebSocket connections count against the same caps (max_connections, max_per_address: raise
+ * the latter for tests that open many clients from one address) and are never evicted.
  */
 #ifndef GS_WEB_H
 #define GS_WEB_H
@@ -172,16 +179,18 @@ int web_start_opts(uv_loop_t *loop, const char *host, int port, const web_opts_t
  *    call). A binary message closes the connection with 1003, a bigger one with 1009, invalid
  *    UTF-8 with 1007 (RFC 6455 sections 7.4.1, 8.1); pings are answered by the transport.
  * 4. on_close(ud, ws, user) comes exactly once for every upgrade ws_filter accepted: after
- *    on_open normally, or without on_open if the handshake failed after the filter (e.g. a bad
- *    Sec-WebSocket-Key or a requested subprotocol: none is offered). The handle is invalid when
- *    it returns (free `user` there). It also comes from inside web_stop for connections still
- *    open. Do not call web_ws_* on ws from inside on_close.
+ *    on_open normally, or without on_open in the rare case lws fails the handshake after the
+ *    filter (web checks Sec-WebSocket-Key and -Version before the filter, answering 400 / 426,
+ *    and refuses a requested subprotocol with 400: none is offered). The handle is invalid
+ *    when it returns (free `user` there). It also comes from inside web_stop for connections
+ *    still open. Do not call web_ws_* on ws from inside on_close.
  *
  * Sending: web_ws_send queues one text message; the transport writes queued messages in order
  * when the socket can take them (one whole message per write, lws buffering at most one
  * partly written message). Per connection the queue holds at most ws_queue_cap bytes:
  *  - coalesce_key != NULL: a queued message with the same key that has not begun to be written
- *    is replaced in place (its position kept): latest-value topics ("terminal/T1/latest").
+ *    is replaced in place (its position kept), also past the cap (never dropped): latest-value
+ *    topics ("terminal/T1/latest"). Without such a message it is queued like any other.
  *  - droppable (e.g. waveform frames): dropped if it does not fit; counted (web_ws_dropped, for
  *    telling the client, and web_stats_t.ws_dropped).
  *  - not droppable: queued even over the cap.
@@ -195,8 +204,11 @@ int web_start_opts(uv_loop_t *loop, const char *host, int port, const web_opts_t
  * Heartbeat: a ping every ws_ping_ms; if its pong has not come ws_ping_ms later (a client that
  * does not read cannot answer), the connection is closed (1001 "ping not answered").
  * Closing: web_ws_close(ws, code, reason) sends what is queued, then the close frame (code and
- * reason, e.g. 4401 "session expired"); a client that does not take them within 2 s is cut off.
- * on_close follows in every case.
+ * reason, e.g. 4401 "session expired"); a client that does not take them within 2 s is cut off
+ * (the same 2 s apply to the closes above, whose queue is dropped first). on_close follows in
+ * every case. A client's own close is answered and ends in on_close too.
+ * Accepting: what the filter put in resp->body / resp->headers when it returns 0 is discarded;
+ * the 101 answer carries only the handshake headers.
  */
 typedef struct web_ws web_ws_t;
 
@@ -209,8 +221,9 @@ typedef struct {
 } web_ws_cbs_t;
 
 /* Enables WebSocket upgrades with these callbacks (copied; all four must be set, else
- * GS_EINVAL), or refuses them again with cbs NULL (open connections stay). Returns 0. Loop
- * thread. */
+ * GS_EINVAL), or refuses them again with cbs NULL. Returns 0, or GS_EBUSY while WebSocket
+ * connections are open (their on_close belongs to the callbacks that accepted them). Call it
+ * right after web_start. Loop thread. */
 int web_ws_set(web_t *w, const web_ws_cbs_t *cbs);
 
 /* Queues the text message data[0..len) (copied; the caller keeps data; must be valid UTF-8,

@@ -173,8 +173,9 @@ int web_ws_send(web_ws_t *ws, const char *data, size_t len, const char *coalesce
     wsmsg_t *old = coalesce_key ? hmap_get(&ws->keys, coalesce_key) : NULL;
     size_t base = ws->qbytes - (old ? old->len : 0);
 
-    if (base + len > cap) {
-        if (droppable) {
+    if (base + len > cap && (!old || base + len > 2 * cap)) {
+        /* a replacement is made even past the cap: it adds at most its size difference */
+        if (droppable && !old) {
             ws->dropped++;
             w->ws_st.ws_dropped++;
             if (!ws->over_since_ns)
@@ -218,6 +219,7 @@ int web_ws_send(web_ws_t *ws, const char *data, size_t len, const char *coalesce
         m->key = xstrdup(coalesce_key);
         hmap_put(&ws->keys, m->key, m);
     }
+    int was_empty = !ws->qhead;
     if (ws->qtail)
         ws->qtail->next = m;
     else
@@ -225,7 +227,8 @@ int web_ws_send(web_ws_t *ws, const char *data, size_t len, const char *coalesce
     ws->qtail = m;
     ws->qbytes += len;
     cap_check(ws);
-    lws_callback_on_writable(ws->wsi);
+    if (was_empty) /* else WRITEABLE is already asked for (on_writeable asks again) */
+        lws_callback_on_writable(ws->wsi);
     return 0;
 }
 
@@ -262,11 +265,15 @@ int web_ws_set(web_t *w, const web_ws_cbs_t *cbs)
     if (!w)
         return GS_EINVAL;
     if (!cbs) {
+        if (w->wss)
+            return GS_EBUSY;
         memset(&w->wscb, 0, sizeof w->wscb);
         return 0;
     }
     if (!cbs->ws_filter || !cbs->on_open || !cbs->on_text || !cbs->on_close)
         return GS_EINVAL;
+    if (w->wss)
+        return GS_EBUSY; /* their on_close must come from the callbacks that opened them */
     w->wscb = *cbs;
     return 0;
 }
@@ -372,6 +379,26 @@ static void write_refusal(struct lws *wsi, int status, const char *ctype, const 
     buf_free(&out);
 }
 
+/* What lws would fail after ws_filter accepted (then only a hang-up), answered before it:
+ * RFC 6455 section 4.2.1 (a 16-byte Sec-WebSocket-Key in base64, version 13, else 426 with
+ * the version we speak, section 4.4), and a requested subprotocol, of which none is offered
+ * (lws 4.1 drops such a connection). Returns NULL if fine, else the answer's text (*status). */
+static const char *handshake_check(struct lws *wsi, int *status)
+{
+    char v[8];
+    *status = 400;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_KEY) != 24)
+        return "missing or malformed Sec-WebSocket-Key\n";
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_VERSION) >= (int)sizeof v ||
+        lws_hdr_copy(wsi, v, sizeof v, WSI_TOKEN_VERSION) < 0 || strcmp(v, "13") != 0) {
+        *status = 426;
+        return "WebSocket version 13 required\n";
+    }
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) > 0)
+        return "no WebSocket subprotocol is offered: connect without Sec-WebSocket-Protocol\n";
+    return NULL;
+}
+
 int ws_confirm_upgrade(web_t *w, struct lws *wsi, const char *proto)
 {
     web_request_t req;
@@ -384,9 +411,13 @@ int ws_confirm_upgrade(web_t *w, struct lws *wsi, const char *proto)
     if (!proto || strcasecmp(proto, "websocket") != 0)
         return -1; /* lws answers other upgrades itself (403); h2c is not built for us */
     void *snap = web_req_snapshot(wsi, &req);
-    if (!snap) {
-        status = 400;
-        buf_puts(&resp.body, "bad request\n");
+    const char *bad = snap ? handshake_check(wsi, &status) : "bad request\n";
+    if (bad) {
+        if (!snap)
+            status = 400;
+        buf_puts(&resp.body, bad);
+        if (status == 426)
+            buf_puts(&resp.headers, "Sec-WebSocket-Version: 13\r\n");
         resp.content_type = "text/plain; charset=utf-8";
     } else if (!w->wscb.ws_filter) {
         status = 404;
