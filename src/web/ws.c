@@ -409,7 +409,7 @@ int ws_confirm_upgrade(web_t *w, struct lws *wsi, const char *proto)
     /* A connection being upgraded has a request outstanding: not an idle one to evict. */
     adm_wsi_idle(w->adm, wsi, 0);
     if (!proto || strcasecmp(proto, "websocket") != 0)
-        return -1; /* lws answers other upgrades itself (403); h2c is not built for us */
+        return -1; /* h2c on a later request (a first one loses the header in admit.c) */
     void *snap = web_req_snapshot(wsi, &req);
     const char *bad = snap ? handshake_check(wsi, &status) : "bad request\n";
     if (bad) {
