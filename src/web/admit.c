@@ -346,6 +346,17 @@ static int lws_would_stall(const char *name, size_t n)
     return prefix;
 }
 
+/* 1 if an Upgrade header value (between v and end) is "websocket" (RFC 6455 section 4.1; the
+ * token is case-insensitive), with optional whitespace around it. */
+static int upgrade_is_websocket(const char *v, const char *end)
+{
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    return end - v == 9 && strncasecmp(v, "websocket", 9) == 0;
+}
+
 /* Builds the head lws will parse from a complete raw head (request line at [start, line_end),
  * header lines up to the empty line at hlen): header lines are checked (RFC 9112 section 5:
  * "name:" with a token name and no whitespace before the colon; no obs-fold, section 5.2; no
@@ -413,6 +424,15 @@ static int head_rewrite(const char *p, size_t start, size_t line_end, size_t hle
             (*dropped)++;
             log_limited(LOG_DEBUG, src, "dropped header '%.*s' from %s (lws 4.1 cannot parse it)",
                         (int)nlen, line, src);
+        } else if (nlen == 7 && strncasecmp(line, "upgrade", 7) == 0 &&
+                   !upgrade_is_websocket(colon + 1, cr)) {
+            /* Only WebSocket upgrades are served. Any other (curl --http2 sends "Upgrade: h2c"
+             * with an ordinary GET) is ignored, as RFC 9110 section 7.8 allows, so the request
+             * is answered in HTTP/1.1: lws would otherwise switch to h2c, which web does not
+             * serve. */
+            (*dropped)++;
+            log_limited(LOG_DEBUG, src, "ignored 'Upgrade: %.*s' from %s", (int)(cr - colon - 1),
+                        colon + 1, src);
         } else {
             buf_append(out, line, len + 2);
             frags++;

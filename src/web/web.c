@@ -25,6 +25,7 @@
  */
 #include "web/web.h"
 #include "web/admit.h"
+#include "web/web_int.h"
 
 #include "core/err.h"
 #include "core/log.h"
@@ -52,25 +53,6 @@
  * to 4 more bytes per line than it had on the wire. */
 #define WEB_LWS_HDR   (WEB_MAX_HEAD + 8 * WEB_MAX_FIELDS + 512)
 #define WEB_TIMEOUT_S 30 /* lws network round-trip timeout (body, writes) */
-
-struct web {
-    uv_loop_t *loop;
-    struct lws_context *ctx;
-    struct lws_vhost *vh;
-    web_handler_fn fn;
-    void *ud;
-    web_opts_t o;
-    int port;         /* bound port */
-    int stopped;      /* web_stop has run (first lws_context_destroy) */
-    char iface[64];   /* the host we listen on, "" = any */
-    uv_idle_t reaper; /* completes the release of a context whose vhost failed */
-    int reap_busy;    /* reaper saw lws handles still on the loop */
-    int lfd;          /* listening socket until adm takes it, else -1 */
-    adm_t *adm;       /* connection admission (admit.c), NULL until started */
-
-    /* deferred responses waiting for web_complete (cut loose by web_stop) */
-    struct web_pending *pendings;
-};
 
 /* The request headers passed to handlers (web_request_t fields, in this order). */
 static const enum lws_token_indexes req_hdr_tok[] = {
@@ -324,7 +306,7 @@ static int web_owned_header(const char *name, size_t n)
  * without CR, LF or controls other than HTAB (section 5.5), at most WEB_MAX_RESP_HEADERS bytes.
  * Anything else could split the response (CRLF injection) and is refused whole. Returns NULL
  * if fine (*cc = 1 if it has a Cache-Control line), else what is wrong. */
-static const char *xhdr_check(const buf_t *b, int *cc)
+const char *web_xhdr_check(const buf_t *b, int *cc)
 {
     *cc = 0;
     if (b->len > WEB_MAX_RESP_HEADERS)
@@ -410,7 +392,7 @@ static void respond_app(struct lws *wsi, sess_t *s, const char *who, int status,
     if (status < 200 || status > 599)
         why = status ? "status out of range" : NULL;
     else if (headers && headers->len)
-        why = xhdr_check(headers, &cc);
+        why = web_xhdr_check(headers, &cc);
     if (why || status < 200 || status > 599) {
         if (why)
             log_warn("web", "%s %s: %s %s (status %d): answered 500", s->method, s->path, who, why,
@@ -508,15 +490,65 @@ static void dispatch(web_t *w, struct lws *wsi, sess_t *s)
     respond_app(wsi, s, "handler", resp.status, resp.content_type, &resp.headers, &resp.body);
 }
 
+/* The peer address text of wsi into out (IPv4-mapped IPv6 shown as IPv4). */
+static void peer_text(struct lws *wsi, char *out, size_t cap)
+{
+    if (!lws_get_peer_simple(wsi, out, cap))
+        snprintf(out, cap, "?");
+    else if (strncmp(out, "::ffff:", 7) == 0 && strchr(out + 7, '.'))
+        memmove(out, out + 7, strlen(out + 7) + 1);
+}
+
+void *web_req_snapshot(struct lws *wsi, web_request_t *req)
+{
+    int n = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI);
+    if (n <= 0 || n > WEB_MAX_HEAD)
+        return NULL;
+    sess_t *s = xcalloc(1, sizeof *s);
+    s->method = "GET";
+    s->path = xmalloc((size_t)n + 1);
+    if (lws_hdr_copy(wsi, s->path, n + 1, WSI_TOKEN_GET_URI) != n ||
+        memchr(s->path, 0, (size_t)n)) {
+        sess_clear(s);
+        free(s);
+        return NULL;
+    }
+    peer_text(wsi, s->remote, sizeof s->remote);
+    s->query = query_build(wsi);
+    req_headers_copy(wsi, s);
+    *req = (web_request_t){
+        .method = s->method,
+        .path = s->path,
+        .query = s->query,
+        .remote = s->remote,
+        .cookie = req_header(s, 0),
+        .authorization = req_header(s, 1),
+        .origin = req_header(s, 2),
+        .referer = req_header(s, 3),
+        .host = req_header(s, 4),
+        .content_type = req_header(s, 5),
+        .x_forwarded_for = req_header(s, 6),
+        .accept_encoding = req_header(s, 7),
+        .user_agent = req_header(s, 8),
+        .tls = lws_is_ssl(wsi),
+    };
+    return s;
+}
+
+void web_req_snapshot_free(void *holder)
+{
+    if (!holder)
+        return;
+    sess_clear(holder);
+    free(holder);
+}
+
 static int on_request(web_t *w, struct lws *wsi, sess_t *s, const char *uri, size_t len)
 {
     adm_wsi_idle(w->adm, wsi, 0);
     sess_clear(s);
     memset(s, 0, sizeof *s);
-    if (!lws_get_peer_simple(wsi, s->remote, sizeof s->remote))
-        snprintf(s->remote, sizeof s->remote, "?");
-    else if (strncmp(s->remote, "::ffff:", 7) == 0 && strchr(s->remote + 7, '.'))
-        memmove(s->remote, s->remote + 7, strlen(s->remote + 7) + 1);
+    peer_text(wsi, s->remote, sizeof s->remote);
 
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
         if (lws_hdr_total_length(wsi, methods[i].tok) > 0) {
@@ -697,8 +729,27 @@ static int on_writeable(struct lws *wsi, sess_t *s)
 static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                    size_t len)
 {
-    sess_t *s = user;
     web_t *w = lws_context_user(lws_get_context(wsi));
+    switch (reason) {
+    case LWS_CALLBACK_ESTABLISHED: /* WebSocket only: ours from the accepted upgrade (ws.c) */
+    case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_RECEIVE_PONG:
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+    case LWS_CALLBACK_CLOSED:
+        if (w && ws_is(user))
+            return ws_callback(w, wsi, (int)reason, user, in, len);
+        return reason == LWS_CALLBACK_ESTABLISHED ? -1 : 0;
+    case LWS_CALLBACK_CLOSED_HTTP: /* both: user is a sess_t or, once upgrading, a ws */
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (w && ws_is(user))
+            return ws_callback(w, wsi, (int)reason, user, in, len);
+        break;
+    default:
+        break;
+    }
+    sess_t *s = user;
 
     switch (reason) {
     case LWS_CALLBACK_HTTP:
@@ -738,6 +789,12 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         if (w)
             adm_wsi_destroyed(w->adm, wsi);
         return 0;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        if (!w)
+            return -1;
+        if (s)
+            sess_clear(s); /* nothing of an HTTP request is kept: ws.c replaces the user data */
+        return ws_confirm_upgrade(w, wsi, in);
     default:
         return 0;
     }
@@ -785,6 +842,11 @@ void web_opts_default(web_opts_t *o)
     o->request_timeout_s = 5;
     o->keepalive_s = 15;
     o->reserved_fds = 64;
+    o->ws_queue_cap = 0;
+    o->ws_over_cap_ms = 0;
+    o->ws_ping_ms = 0;
+    o->ws_max_msg = 0;
+    ws_opts_fill(o);
 }
 
 int web_start(uv_loop_t *loop, const char *host, int port, web_handler_fn fn, void *ud, web_t **out,
@@ -809,7 +871,7 @@ int web_start_opts(uv_loop_t *loop, const char *host, int port, const web_opts_t
         web_opts_default(&o);
     if (!loop || !fn || port < 0 || port > 65535 || o.max_connections < 1 ||
         o.max_per_address < 1 || o.request_timeout_s < 1 || o.keepalive_s < 1 ||
-        o.reserved_fds < 0) {
+        o.reserved_fds < 0 || o.ws_over_cap_ms < 0 || o.ws_ping_ms < 0) {
         snprintf(err, errlen, "web: invalid arguments");
         goto fail;
     }
@@ -817,6 +879,7 @@ int web_start_opts(uv_loop_t *loop, const char *host, int port, const web_opts_t
         snprintf(err, errlen, "web: host name too long");
         goto fail;
     }
+    ws_opts_fill(&o);
     w = xcalloc(1, sizeof *w);
     w->loop = loop;
     w->fn = fn;
@@ -888,6 +951,7 @@ int web_start_opts(uv_loop_t *loop, const char *host, int port, const web_opts_t
         snprintf(err, errlen, "web: cannot poll the listening socket: %s", err_str(rc));
         goto fail;
     }
+    ws_start(w);
     log_info("web", "listening on %s:%d (up to %d connections, %d per address)",
              host && *host ? host : "*", w->port, cap, o.max_per_address);
     *out = w;
@@ -925,6 +989,15 @@ void web_stats(const web_t *w, web_stats_t *st)
     } else {
         memset(st, 0, sizeof *st);
     }
+    st->ws_open = w->ws_st.ws_open;
+    st->ws_accepted = w->ws_st.ws_accepted;
+    st->ws_refused = w->ws_st.ws_refused;
+    st->ws_msgs_sent = w->ws_st.ws_msgs_sent;
+    st->ws_bytes_sent = w->ws_st.ws_bytes_sent;
+    st->ws_dropped = w->ws_st.ws_dropped;
+    st->ws_coalesced = w->ws_st.ws_coalesced;
+    st->ws_closed_slow = w->ws_st.ws_closed_slow;
+    st->ws_closed_ping = w->ws_st.ws_closed_ping;
 }
 
 void web_stop(web_t *w)
@@ -936,8 +1009,10 @@ void web_stop(web_t *w)
     /* Deferred responses completed from now on find no connection (lws frees them). */
     while (w->pendings)
         pending_detach(w->pendings);
+    ws_stop(w);
     lws_context_destroy(w->ctx); /* closes connections and the listener, starts closing lws's
                                     uv handles; the loop finishes them */
+    ws_stop_after(w);            /* on_close for any WebSocket lws did not report closed */
 }
 
 void web_free(web_t *w)

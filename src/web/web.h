@@ -1,9 +1,14 @@
-/* web — the HTTP server (libwebsockets driven by the application's libuv loop).
+/* web — the HTTP and WebSocket server (libwebsockets driven by the application's libuv loop).
  *
- * This first version is transport only: it accepts HTTP/1.1 requests, collects the body (up to
- * WEB_MAX_BODY bytes), hands each request to one application handler and sends the response.
- * Routing and content (REST /api/v1, /metrics) live with the handler. All calls and the handler
- * run on the loop thread.
+ * Transport only: it accepts HTTP/1.1 requests, collects the body (up to WEB_MAX_BODY bytes),
+ * hands each request to one application handler and sends the response; WebSocket upgrades go
+ * to the application's WebSocket callbacks (see "WebSocket transport" below). Routing and
+ * content (REST /api/v1, /metrics, the live feed) live with the application.
+ *
+ * Threads: a web_t belongs to the loop given to web_start and to the thread that runs it. All
+ * web_* calls for it, and all its callbacks, happen on that thread. Several web_t may run on
+ * several loops in several threads at once (each has its own lws context; web keeps no
+ * process-wide mutable state apart from lws's log level, which every web_start sets alike).
  *
  * Connections are accepted by web itself, not by lws: web admits them against the connection
  * caps (web_opts_t; at a cap the oldest connection without a request outstanding is closed to
@@ -13,6 +18,8 @@
  * only then hands the socket and the head to lws. Later requests on a kept-alive connection are
  * read by lws directly; one lws has begun but not finished parsing after 1 s gets 408 from web
  * (admit.c), and a connection whose first head had lines dropped is closed after its answer.
+ * WebSocket connections count against the same caps (max_connections, max_per_address: raise
+ * the latter for tests that open many clients from one address) and are never evicted.
  */
 #ifndef GS_WEB_H
 #define GS_WEB_H
@@ -37,7 +44,18 @@ typedef struct {
     int keepalive_s;       /* idle time allowed between requests on one connection (default 15) */
     int reserved_fds;      /* open files the rest of the process may use (default 64); the server
                               adds its terminal connection cap */
+    /* WebSocket connections (see "WebSocket transport" below); 0 = the default */
+    size_t ws_queue_cap; /* send queue bytes per connection (default WEB_WS_QUEUE_CAP) */
+    int ws_over_cap_ms;  /* a connection over its queue cap this long is closed with 1008
+                            (default 10000) */
+    int ws_ping_ms;      /* ping period, and how long a ping may go unanswered before the
+                            connection is closed (default 20000) */
+    size_t ws_max_msg;   /* largest message accepted from a client; bigger: close 1009 (default
+                            WEB_WS_MAX_MSG) */
 } web_opts_t;
+
+#define WEB_WS_QUEUE_CAP (1024 * 1024)
+#define WEB_WS_MAX_MSG   (64 * 1024)
 
 /* Fills *o with the defaults above. */
 void web_opts_default(web_opts_t *o);
@@ -93,6 +111,8 @@ typedef struct {
      * are web's) or one over WEB_MAX_RESP_HEADERS bytes is not sent: the client gets a 500 and
      * the log names the request. */
     buf_t headers;
+    void *ws_user; /* ws_filter only: the application's pointer for an accepted WebSocket,
+                      handed to on_open (see below); ignored elsewhere */
 } web_response_t;
 
 /* Application handler. Fills *resp; called once per complete request. */
@@ -137,6 +157,97 @@ int web_start(uv_loop_t *loop, const char *host, int port, web_handler_fn fn, vo
 int web_start_opts(uv_loop_t *loop, const char *host, int port, const web_opts_t *opts,
                    web_handler_fn fn, void *ud, web_t **out, char *err, size_t errlen);
 
+/* ---- WebSocket transport -------------------------------------------------------------------
+ * An HTTP/1.1 GET with "Upgrade: websocket" (RFC 6455 section 4) on any path, first request of a
+ * connection or a later one, reaches the application only through web_ws_cbs_t, never through
+ * the HTTP handler. Everything below runs on the loop thread of the web_t, in its callbacks or
+ * from other code on that thread; nothing may be called from another thread.
+ *
+ * 1. ws_filter(ud, req, resp) decides BEFORE the upgrade completes. req is as for the HTTP
+ *    handler (method "GET", path, query, remote, the request headers; valid during the call
+ *    only; body NULL). Return 0 to accept: resp->ws_user may carry the application's pointer for
+ *    this connection (e.g. the authenticated principal), which on_open receives. Return non-zero
+ *    to refuse: the client gets resp->status (400..599; anything else becomes 403) with
+ *    resp->content_type, resp->body and resp->headers (same rules as for HTTP responses; a bad
+ *    header block becomes a 500) and the connection is closed. A refusal is written at once, so
+ *    keep it small (a few KiB). ws_filter cannot defer: it decides synchronously. Without
+ *    callbacks (web_ws_set never called, or cbs NULL) every upgrade is refused with 404.
+ * 2. on_open(ud, ws, &user) comes when the handshake is complete (101 sent); *user holds
+ *    resp->ws_user and may be replaced. From then on ws is valid until on_close returns.
+ * 3. on_text(ud, ws, user, data, len): one complete text message (fragments assembled, at most
+ *    ws_max_msg bytes, valid UTF-8; data is NUL-terminated for convenience and valid during the
+ *    call). A binary message closes the connection with 1003, a bigger one with 1009, invalid
+ *    UTF-8 with 1007 (RFC 6455 sections 7.4.1, 8.1); pings are answered by the transport.
+ * 4. on_close(ud, ws, user) comes exactly once for every upgrade ws_filter accepted: after
+ *    on_open normally, or without on_open in the rare case lws fails the handshake after the
+ *    filter (web checks Sec-WebSocket-Key and -Version before the filter, answering 400 / 426,
+ *    and refuses a requested subprotocol with 400: none is offered). The handle is invalid
+ *    when it returns (free `user` there). It also comes from inside web_stop for connections
+ *    still open. Do not call web_ws_* on ws from inside on_close.
+ *
+ * Sending: web_ws_send queues one text message; the transport writes queued messages in order
+ * when the socket can take them (one whole message per write, lws buffering at most one
+ * partly written message). Per connection the queue holds at most ws_queue_cap bytes:
+ *  - coalesce_key != NULL: a queued message with the same key that has not begun to be written
+ *    is replaced in place (its position kept), also past the cap (never dropped): latest-value
+ *    topics ("terminal/T1/latest"). Without such a message it is queued like any other.
+ *  - droppable (e.g. waveform frames): dropped if it does not fit; counted (web_ws_dropped, for
+ *    telling the client, and web_stats_t.ws_dropped).
+ *  - not droppable: queued even over the cap.
+ *  A connection is "over its cap" from the first message that did not fit (dropped, or queued
+ *  past the cap) until its queue has drained to half the cap. Over its cap for ws_over_cap_ms,
+ *  it is closed with 1008 "send queue over its limit for N s"; a send that would take the queue
+ *  past twice the cap closes it at once (1008 "send queue over twice its limit"), so a
+ *  connection never holds more than 2 x ws_queue_cap (+ the one message lws may hold). Both
+ *  count in ws_closed_slow. A client that never reads is therefore closed ws_over_cap_ms after
+ *  its first drop (or by the heartbeat, whichever comes first).
+ * Heartbeat: a ping every ws_ping_ms; if its pong has not come ws_ping_ms later (a client that
+ * does not read cannot answer), the connection is closed (1001 "ping not answered").
+ * Closing: web_ws_close(ws, code, reason) sends what is queued, then the close frame (code and
+ * reason, e.g. 4401 "session expired"); a client that does not take them within 2 s is cut off
+ * (the same 2 s apply to the closes above, whose queue is dropped first). on_close follows in
+ * every case. A client's own close is answered and ends in on_close too.
+ * Accepting: what the filter put in resp->body / resp->headers when it returns 0 is discarded;
+ * the 101 answer carries only the handshake headers.
+ */
+typedef struct web_ws web_ws_t;
+
+typedef struct {
+    int (*ws_filter)(void *ud, const web_request_t *req, web_response_t *resp);
+    void (*on_open)(void *ud, web_ws_t *ws, void **user);
+    void (*on_text)(void *ud, web_ws_t *ws, void *user, const char *data, size_t len);
+    void (*on_close)(void *ud, web_ws_t *ws, void *user);
+    void *ud; /* first argument of the four */
+} web_ws_cbs_t;
+
+/* Enables WebSocket upgrades with these callbacks (copied; all four must be set, else
+ * GS_EINVAL), or refuses them again with cbs NULL. Returns 0, or GS_EBUSY while WebSocket
+ * connections are open (their on_close belongs to the callbacks that accepted them). Call it
+ * right after web_start. Loop thread. */
+int web_ws_set(web_t *w, const web_ws_cbs_t *cbs);
+
+/* Queues the text message data[0..len) (copied; the caller keeps data; must be valid UTF-8,
+ * which is not checked). Returns 0 queued, 1 replaced a queued message with the same
+ * coalesce_key, GS_ELIMIT dropped (droppable and over the cap, or the connection is being
+ * closed for its queue), GS_ECLOSED if the connection is closing (web_ws_close, a failure,
+ * web_stop). Loop thread. */
+int web_ws_send(web_ws_t *ws, const char *data, size_t len, const char *coalesce_key,
+                int droppable);
+
+/* Bytes of messages queued and not yet handed to the socket. */
+size_t web_ws_queued_bytes(const web_ws_t *ws);
+
+/* Messages dropped (web_ws_send returned GS_ELIMIT) since the last call; resets the count. */
+uint64_t web_ws_dropped(web_ws_t *ws);
+
+/* The peer address text of the connection (as web_request_t.remote). */
+const char *web_ws_remote(const web_ws_t *ws);
+
+/* Closes the connection: queued messages first, then a close frame with code (1000..4999) and
+ * reason (at most 123 bytes; NULL = none); further sends return GS_ECLOSED. on_close follows
+ * (later, never from inside this call). A second call is a no-op. Loop thread. */
+void web_ws_close(web_ws_t *ws, int code, const char *reason);
+
 /* Connection counters, for metrics and tests (all counters since web_start). */
 typedef struct {
     int open;                     /* connections open now (being read by web or served by lws) */
@@ -153,6 +264,16 @@ typedef struct {
     uint64_t answered_414;
     uint64_t answered_431;
     uint64_t heads_rewritten; /* heads passed to lws with unparseable header lines dropped */
+    /* WebSocket */
+    int ws_open;             /* WebSocket connections open now (on_open done, on_close not) */
+    uint64_t ws_accepted;    /* upgrades completed (on_open) */
+    uint64_t ws_refused;     /* upgrades refused (ws_filter, or no callbacks) */
+    uint64_t ws_msgs_sent;   /* messages handed to the socket */
+    uint64_t ws_bytes_sent;  /* their payload bytes */
+    uint64_t ws_dropped;     /* droppable messages dropped at the queue cap */
+    uint64_t ws_coalesced;   /* messages that replaced a queued one (coalesce_key) */
+    uint64_t ws_closed_slow; /* connections closed for their send queue (1008) */
+    uint64_t ws_closed_ping; /* connections closed for an unanswered ping */
 } web_stats_t;
 
 /* Copies the counters into *st. */

@@ -1560,6 +1560,29 @@ static void test_deferred_headers(void **state)
     run_scenario(sc_deferred_headers, NULL);
 }
 
+/* An Upgrade other than websocket (curl --http2 sends "Upgrade: h2c") is ignored: the request
+ * is answered in HTTP/1.1 (RFC 9110 section 7.8). */
+static void sc_upgrade_ignored(client_t *c)
+{
+    resp_t r = {0};
+    conn_t cn = {.fd = cl_connect(c->port)};
+    CHECK(c, cn.fd >= 0);
+    CHECK(c,
+          cl_sendf(cn.fd, "GET /hdrs HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                          "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n") == 0);
+    int rc = read_response(&cn, &r);
+    close(cn.fd);
+    CHECK(c, rc == 0 && r.status == 200);
+    CHECK(c, r.body.data && strstr(r.body.data, "host=[x]"));
+    buf_free(&r.body);
+}
+
+static void test_upgrade_ignored(void **state)
+{
+    (void)state;
+    run_scenario(sc_upgrade_ignored, NULL);
+}
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -1576,7 +1599,7 @@ int main(void)
         cmocka_unit_test(test_keepalive_eviction), cmocka_unit_test(test_keepalive_heads),
         cmocka_unit_test(test_head_then_fin),      cmocka_unit_test(test_refusals_logged_limited),
         cmocka_unit_test(test_request_headers),    cmocka_unit_test(test_extra_headers),
-        cmocka_unit_test(test_deferred_headers),
+        cmocka_unit_test(test_deferred_headers),   cmocka_unit_test(test_upgrade_ignored),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));
