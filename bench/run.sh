@@ -15,9 +15,11 @@
 #           stored samples/s, server and simulator CPU, backlog, ack latency p50/p99
 #   dsp     analysis engine: accuracy sweeps and cost per sample (bench/dsp.sh, which lists
 #           its own DSP_* knobs; QUICK=1 runs sparse sweeps); its section follows the report
+#   iso     terminals' ack latency with and without 1,000 HTTP connections of load
+#           (bench/iso_bench.sh, which lists its own ISO_* knobs; QUICK=1: 50 terminals, 8 s)
 #
 # Environment (defaults: full / QUICK=1):
-#   BENCHES               "idle ingest dsp"
+#   BENCHES               "idle ingest dsp iso"
 #   IDLE_N                10000 / 2000       terminals held idle
 #   IDLE_REPS             3 / 1
 #   IDLE_CONNECT_RATE     5000               simulator --connect-rate
@@ -59,7 +61,7 @@ py() { python3 "$PYH" "$@"; }
 QUICK=${QUICK:-0}
 q() { if [ "$QUICK" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 
-BENCHES=${BENCHES:-"idle ingest dsp"}
+BENCHES=${BENCHES:-"idle ingest dsp iso"}
 IDLE_N=${IDLE_N:-$(q 10000 2000)}
 IDLE_REPS=${IDLE_REPS:-$(q 3 1)}
 IDLE_CONNECT_RATE=${IDLE_CONNECT_RATE:-5000}
@@ -416,10 +418,18 @@ for b in $BENCHES; do
         idle) bench_idle ;;
         ingest) bench_ingest ;;
         dsp) RESULTS="$RESULTS/dsp" QUICK="$QUICK" GS_BUILD="$GS_BUILD" "$HERE/dsp.sh" >"$W/dsp.md" ;;
-        *) log "unknown benchmark '$b' (known: idle ingest dsp)"; exit 2 ;;
+        iso)
+            if [ "$QUICK" = 1 ]; then
+                : "${ISO_N:=50}" "${ISO_DURATION:=8}"
+                export ISO_N ISO_DURATION
+            fi
+            RESULTS="$RESULTS/iso" GS_BUILD="$GS_BUILD" "$HERE/iso_bench.sh" >"$W/iso.md"
+            ;;
+        *) log "unknown benchmark '$b' (known: idle ingest dsp iso)"; exit 2 ;;
     esac
 done
 log "suite took $(sub "$(now)" "$T_BEGIN") s"
 
 py report "$RESULTS" | tee "$RESULTS/report.md"
 if [ -s "$W/dsp.md" ]; then printf '\n' | cat - "$W/dsp.md" | tee -a "$RESULTS/report.md"; fi
+if [ -s "$W/iso.md" ]; then printf '\n' | cat - "$W/iso.md" | tee -a "$RESULTS/report.md"; fi
