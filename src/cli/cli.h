@@ -27,6 +27,8 @@ typedef struct {
     char http_host[64];
     int http_port;
     web_opts_t web; /* [http] connection limits and timeouts */
+    int http_thread; /* [http] thread = on: the HTTP server on a loop thread of its own
+                        (prototype, docs/decisions/0006-web-thread.md); default off */
     int sync_full;
     char port_file[512];
     gw_opts_t gw;

@@ -190,6 +190,17 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
         if (strcmp(key, "keepalive_timeout") == 0)
             return set_int(value, 1, 3600, &c->web.keepalive_s, err, errlen,
                            "http.keepalive_timeout");
+        if (strcmp(key, "thread") == 0) {
+            if (strcmp(value, "on") == 0 || strcmp(value, "true") == 0)
+                c->http_thread = 1;
+            else if (strcmp(value, "off") == 0 || strcmp(value, "false") == 0)
+                c->http_thread = 0;
+            else {
+                snprintf(err, errlen, "http.thread must be on or off, got '%s'", value);
+                return GS_ECONFIG;
+            }
+            return 0;
+        }
     } else if (strcmp(section, "store") == 0) {
         if (strcmp(key, "sync") == 0) {
             if (strcmp(value, "full") == 0)

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "core/err.h"
+#include "core/xcall.h"
 
 #include <signal.h>
 #include <sodium.h>
@@ -72,11 +73,14 @@ static void serve_usage(FILE *f)
 /* ---- serve ------------------------------------------------------------------------------------
  */
 
+typedef struct webthr webthr_t;
+
 typedef struct {
     uv_loop_t *loop;
     gw_t *gw;
     ana_t *ana;
-    web_t *web;
+    web_t *web;    /* HTTP on the main loop ([http] thread = off) */
+    webthr_t *wt;  /* HTTP on its own thread ([http] thread = on), NULL otherwise */
     uv_signal_t sigint, sigterm;
     int stopping;
 } server_t;
@@ -86,6 +90,145 @@ static void gw_stopped(void *ud)
     server_t *sv = ud;
     uv_close((uv_handle_t *)&sv->sigint, NULL);
     uv_close((uv_handle_t *)&sv->sigterm, NULL);
+}
+
+/* Stops what runs on the main loop, once HTTP is gone. */
+static void stop_backend(server_t *sv)
+{
+    /* Analysis first: its last results (events, partial aggregates) still reach the store,
+     * whose writer the gateway stops after committing everything received. */
+    if (sv->ana) {
+        gw_set_block_observer(sv->gw, NULL, NULL);
+        ana_stop(sv->ana);
+    }
+    gw_stop(sv->gw, gw_stopped, sv);
+}
+
+/* ---- HTTP on a loop thread of its own (PROTOTYPE, [http] thread = on) ---------------------------
+ *
+ * docs/decisions/0006-web-thread.md. The web thread runs web_start and its loop; the main loop
+ * keeps the gateway, the analysis results and the store completions. Requests are answered on
+ * the web thread by api_handle with an api_t whose store is a reader connection of its own
+ * (store_opts_t.reader_only) and which reads the gateway and the analysis through their
+ * thread-safe snapshot calls. What is NOT right yet (for src/api): a request that changes state
+ * (POST/PUT/DELETE) is refused with 503 here, because api_handle would call gw_command_submit,
+ * a main-loop call, from the web thread (the fix: defer, xcall_post the submission to the main
+ * loop, xcall_post the answer back, web_complete on the web thread); /metrics shows the writer
+ * counters of the reader connection, which has no writer (zeros).
+ *
+ * Stop: a signal on the main loop posts the stop call to the web thread (web_stop, then the web
+ * queue closes); its loop ends, the thread frees lws and posts "stopped" to the main loop, which
+ * joins it and only then stops the analysis and the gateway. */
+struct webthr {
+    server_t *sv;
+    uv_loop_t loop;
+    uv_thread_t thread;
+    xcall_t *calls;      /* onto the web loop (the stop call) */
+    xcall_t *main_calls; /* onto the main loop ("stopped"); closed by the main thread */
+    uv_sem_t started;
+    /* start parameters (main thread, before the thread runs) */
+    const char *host;
+    int port;
+    web_opts_t opts;
+    api_t api; /* the web thread's: reader store, snapshots */
+    /* results of the start (read by main after `started`) */
+    int start_rc;
+    char err[256];
+    int bound_port;
+    web_t *web; /* web thread only once started */
+};
+
+/* web_handler_fn on the web thread: api_handle for what it can do there (see above). */
+static void web_thread_handle(void *ud, const web_request_t *req, web_response_t *resp)
+{
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        resp->status = 503;
+        resp->content_type = "application/json";
+        buf_puts(&resp->body, "{\"error\":{\"code\":\"unavailable\",\"message\":\"state-changing "
+                              "requests are not available with [http] thread = on yet\"}}");
+        return;
+    }
+    api_handle(ud, req, resp);
+}
+
+/* Web thread: the stop call the main loop posts. */
+static void web_thread_stop(void *arg, int status)
+{
+    webthr_t *wt = arg;
+    (void)status; /* closing or not, the answer is the same: stop */
+    web_stop(wt->web);
+    xcall_close(wt->calls); /* the loop ends once lws has closed its handles */
+}
+
+/* Main loop: the web thread has ended; join it and stop the rest. */
+static void web_thread_stopped(void *arg)
+{
+    webthr_t *wt = arg;
+    uv_thread_join(&wt->thread);
+    if (uv_loop_close(&wt->loop) != 0)
+        log_debug(NULL, "web loop closed with open handles");
+    xcall_close(wt->main_calls); /* no producer left: the web thread is gone */
+    stop_backend(wt->sv);
+}
+
+static void web_thread_main(void *arg)
+{
+    webthr_t *wt = arg;
+    wt->start_rc = web_start_opts(&wt->loop, wt->host, wt->port, &wt->opts, web_thread_handle,
+                                  &wt->api, &wt->web, wt->err, sizeof wt->err);
+    if (wt->start_rc == 0) {
+        wt->api.web = wt->web; /* read by the handler, on this thread */
+        wt->bound_port = web_port(wt->web);
+    } else {
+        xcall_close(wt->calls); /* the loop ends once lws released what it had opened */
+    }
+    uv_sem_post(&wt->started);
+    uv_run(&wt->loop, UV_RUN_DEFAULT);
+    web_free(wt->web);
+    wt->web = NULL;
+    if (wt->start_rc == 0) /* after a failed start the main thread joins at once */
+        xcall_post(wt->main_calls, web_thread_stopped, wt);
+}
+
+/* Starts the web thread (main thread). Returns 0, or a negative code with the reason in err
+ * (nothing left running; wt's loop and queues are released). */
+static int web_thread_start(webthr_t *wt, char *err, size_t errlen)
+{
+    int rc = uv_loop_init(&wt->loop);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot create the web loop: %s", uv_strerror(rc));
+        return rc;
+    }
+    if ((rc = xcall_open(&wt->loop, &wt->calls)) < 0 ||
+        (rc = xcall_open(wt->sv->loop, &wt->main_calls)) < 0) {
+        snprintf(err, errlen, "cannot create the web call queues: %s", uv_strerror(rc));
+        goto fail;
+    }
+    uv_sem_init(&wt->started, 0);
+    rc = uv_thread_create(&wt->thread, web_thread_main, wt);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot start the web thread: %s", uv_strerror(rc));
+        uv_sem_destroy(&wt->started);
+        goto fail;
+    }
+    uv_sem_wait(&wt->started);
+    uv_sem_destroy(&wt->started);
+    if (wt->start_rc < 0) {
+        uv_thread_join(&wt->thread);
+        uv_loop_close(&wt->loop);
+        xcall_close(wt->main_calls);
+        snprintf(err, errlen, "%s", wt->err);
+        return wt->start_rc;
+    }
+    return 0;
+fail:
+    if (wt->calls)
+        xcall_close(wt->calls);
+    if (wt->main_calls)
+        xcall_close(wt->main_calls); /* freed when the main loop next runs */
+    uv_run(&wt->loop, UV_RUN_DEFAULT); /* the queue's close callback */
+    uv_loop_close(&wt->loop);
+    return rc;
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -98,15 +241,11 @@ static void on_signal(uv_signal_t *h, int signum)
     sv->stopping = 1;
     log_info(NULL, "%s received: shutting down (send again to exit at once)",
              signum == SIGINT ? "SIGINT" : "SIGTERM");
+    if (sv->wt && xcall_post2(sv->wt->calls, web_thread_stop, sv->wt) == 0)
+        return; /* the rest stops once the web thread has (web_thread_stopped) */
     if (sv->web)
         web_stop(sv->web);
-    /* Analysis first: its last results (events, partial aggregates) still reach the store,
-     * whose writer the gateway stops after committing everything received. */
-    if (sv->ana) {
-        gw_set_block_observer(sv->gw, NULL, NULL);
-        ana_stop(sv->ana);
-    }
-    gw_stop(sv->gw, gw_stopped, sv);
+    stop_backend(sv);
 }
 
 static void raise_nofile(void)
@@ -201,7 +340,8 @@ int cmd_serve(int argc, char **argv)
     umask(umask(077) | 077);
 
     int rc = 1;
-    store_t *st = NULL;
+    store_t *st = NULL, *rd = NULL;
+    webthr_t *wt = NULL;
     server_t sv;
     memset(&sv, 0, sizeof sv);
     /* The loop thread owns the synchronous connection: read-only, so it never waits for the
@@ -249,8 +389,24 @@ int cmd_serve(int argc, char **argv)
                  .create_timeout_s = (int)(c.gw.cmd_create_timeout_ns / 1000000000LL)};
     /* HTTP gets the open files the terminal connections and the rest leave (web_start). */
     c.web.reserved_fds = c.gw.max_connections + 64;
-    if (web_start_opts(sv.loop, c.http_host, c.http_port, &c.web, api_handle, &api, &sv.web, err,
-                       sizeof err) < 0) {
+    if (c.http_thread) {
+        /* PROTOTYPE (see webthr_t): the web thread's own read-only connection, no key. */
+        store_opts_t ro = {.reader_only = 1, .busy_timeout_ms = 1000};
+        if (store_open(c.data_dir, &ro, &rd, err, sizeof err) == 0) {
+            wt = xcalloc(1, sizeof *wt);
+            wt->sv = &sv;
+            wt->host = c.http_host;
+            wt->port = c.http_port;
+            wt->opts = c.web;
+            wt->api = api;
+            wt->api.st = rd;
+            if (web_thread_start(wt, err, sizeof err) == 0)
+                sv.wt = wt;
+        }
+    }
+    if (c.http_thread ? !sv.wt
+                      : web_start_opts(sv.loop, c.http_host, c.http_port, &c.web, api_handle, &api,
+                                       &sv.web, err, sizeof err) < 0) {
         log_error(NULL, "%s", err);
         if (sv.ana) {
             gw_set_block_observer(sv.gw, NULL, NULL);
@@ -266,7 +422,7 @@ int cmd_serve(int argc, char **argv)
     sv.sigint.data = sv.sigterm.data = &sv;
     uv_signal_start(&sv.sigint, on_signal, SIGINT);
     uv_signal_start(&sv.sigterm, on_signal, SIGTERM);
-    int hport = web_port(sv.web);
+    int hport = sv.wt ? sv.wt->bound_port : web_port(sv.web);
     log_info(NULL, "gridsense %s: terminals on %s:%d, HTTP on http://%s:%d/, data in %s",
              GS_VERSION, c.term_host, gw_port(sv.gw), c.http_host, hport, c.data_dir);
     if (c.port_file[0] && write_port_file(c.port_file, gw_port(sv.gw), hport) < 0)
@@ -275,6 +431,8 @@ int cmd_serve(int argc, char **argv)
     log_info(NULL, "stopped cleanly");
     rc = 0;
 fail:
+    free(wt); /* its thread was joined (web_thread_stopped, or a failed start) */
+    store_close(rd);
     web_free(sv.web);
     ana_free(sv.ana);
     gw_free(sv.gw);
