@@ -27,8 +27,14 @@
 #   ISO_SYNC      server --sync (default normal: full would measure the disk's fsync, not the
 #                 loop)
 #   ISO_CONFIG    extra lines appended to the server's config file (e.g. "[http]\nthread = on")
+#   ISO_VARIANTS  server configurations to compare in one run, interleaved (default "default":
+#                 ISO_CONFIG); variant V adds the lines of $ISO_CONFIG_V, e.g.
+#                   ISO_VARIANTS="loop web" ISO_CONFIG_web='[http]\nthread = on' bench/iso_bench.sh
 #   RESULTS       where the JSON of each run and report.md go (bench/results/<UTC>-iso)
 #   GS_BUILD      directory holding gridsense and gridsense-sim (build)
+#   ISO_TMPDIR    where the temp dir (databases) goes; default /dev/shm when it exists: the
+#                 question is the loop's CPU, and a shared disk's fsync stalls (WAL
+#                 checkpoints) would otherwise dominate the p99 of every mode
 #   KEEP_TMP      1: keep the temp dir (server logs, wrk output)
 #   GS_SOURCE_DESC  how to name the source in the report (git describe of this checkout)
 set -euo pipefail
@@ -50,6 +56,7 @@ ISO_MODES=${ISO_MODES:-"none health terminals"}
 ISO_REPS=${ISO_REPS:-1}
 ISO_SYNC=${ISO_SYNC:-normal}
 ISO_CONFIG=${ISO_CONFIG:-}
+ISO_VARIANTS=${ISO_VARIANTS:-default}
 KEEP_TMP=${KEEP_TMP:-0}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 RESULTS=${RESULTS:-$HERE/results/$STAMP-iso}
@@ -65,7 +72,10 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((ISO_N + ISO_CONNS 
 fi
 
 mkdir -p "$RESULTS"
-W=$(mktemp -d "${TMPDIR:-/tmp}/gs-iso.XXXXXX")
+if [ -z "${ISO_TMPDIR:-}" ]; then
+    if [ -d /dev/shm ] && [ -w /dev/shm ]; then ISO_TMPDIR=/dev/shm; else ISO_TMPDIR=${TMPDIR:-/tmp}; fi
+fi
+W=$(mktemp -d "$ISO_TMPDIR/gs-iso.XXXXXX")
 SRV_PID=""
 SIM_PID=""
 WRK_PID=""
@@ -96,18 +106,22 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # HTTP caps high enough for the load (the defaults allow 64 connections per address), and
-# handshakes of the whole fleet from one address.
-{
-    printf '[terminals]\nmax_handshakes_per_address = 19000\n'
-    printf '[http]\nmax_connections = %d\nmax_connections_per_address = %d\n' \
-        $((ISO_CONNS + 1000)) $((ISO_CONNS + 1000))
-    [ -n "$ISO_CONFIG" ] && printf '%b\n' "$ISO_CONFIG"
-} >"$W/gs.ini"
+# handshakes of the whole fleet from one address; then the variant's own lines.
+for v in $ISO_VARIANTS; do
+    cv="ISO_CONFIG_$v"
+    {
+        printf '[terminals]\nmax_handshakes_per_address = 19000\n'
+        printf '[http]\nmax_connections = %d\nmax_connections_per_address = %d\n' \
+            $((ISO_CONNS + 1000)) $((ISO_CONNS + 1000))
+        [ -n "$ISO_CONFIG" ] && printf '%b\n' "$ISO_CONFIG"
+        [ -n "${!cv:-}" ] && printf '%b\n' "${!cv}"
+    } >"$W/gs-$v.ini"
+done
 
-start_server() { # start_server DATA LOG PORTFILE: sets SRV_PID, TPORT, HPORT
-    local data=$1 logf=$2 pf=$3 i=0 txt
+start_server() { # start_server DATA LOG PORTFILE VARIANT: sets SRV_PID, TPORT, HPORT
+    local data=$1 logf=$2 pf=$3 v=$4 i=0 txt
     "$GS" serve --data "$data" --terminals 127.0.0.1:0 --http 127.0.0.1:0 --port-file "$pf" \
-        --sync "$ISO_SYNC" --config "$W/gs.ini" --log-level warn >>"$logf" 2>&1 &
+        --sync "$ISO_SYNC" --config "$W/gs-$v.ini" --log-level warn >>"$logf" 2>&1 &
     SRV_PID=$!
     while [ ! -s "$pf" ]; do
         kill -0 "$SRV_PID" 2>/dev/null || { SRV_PID=""; return 1; }
@@ -127,11 +141,11 @@ log "provisioning $ISO_N terminals"
     --log-level warn >/dev/null
 HZ=$(getconf CLK_TCK)
 
-run_one() { # run_one MODE REP
-    local mode=$1 rep=$2 d=$W/$1-$2 path="" t0 t1 c0 c1 rc=0
+run_one() { # run_one VARIANT MODE REP
+    local v=$1 mode=$2 rep=$3 d=$W/$1-$2-$3 path="" t0 t1 c0 c1 rc=0
     mkdir -p "$d"
     cp -r "$W/tmpl" "$d/data"
-    start_server "$d/data" "$d/server.log" "$d/ports.json" || { log "server did not start: $d/server.log"; return 1; }
+    start_server "$d/data" "$d/server.log" "$d/ports.json" "$v" || { log "server did not start: $d/server.log"; return 1; }
     case $mode in
         none) ;;
         health) path=/api/v1/health ;;
@@ -161,10 +175,10 @@ run_one() { # run_one MODE REP
     SRV_PID=""
     [ -s "$d/sim.json" ] || echo '{}' >"$d/sim.json"
     [ -f "$d/wrk.txt" ] || : >"$d/wrk.txt"
-    python3 - "$d" "$mode" "$rep" "$rc" "$t0" "$t1" "$c0" "$c1" "$HZ" "$ISO_N" "$ISO_CONNS" \
-        >"$RESULTS/$mode-$rep.json" <<'EOF'
+    python3 - "$d" "$mode" "$rep" "$rc" "$t0" "$t1" "$c0" "$c1" "$HZ" "$ISO_N" "$ISO_CONNS" "$v" \
+        >"$RESULTS/$v-$mode-$rep.json" <<'EOF'
 import json, re, sys
-d, mode, rep, rc, t0, t1, c0, c1, hz, n, conns = sys.argv[1:]
+d, mode, rep, rc, t0, t1, c0, c1, hz, n, conns, variant = sys.argv[1:]
 sim = json.load(open(d + "/sim.json"))
 wrk = open(d + "/wrk.txt").read()
 def wrk_num(pat, conv=float):
@@ -178,7 +192,7 @@ for q in ("50", "99"):
     lat[q] = ms(float(m.group(1)), m.group(2)) if m else None
 wall = float(t1) - float(t0)
 r = {
-    "mode": mode, "rep": int(rep), "terminals": int(n),
+    "variant": variant, "mode": mode, "rep": int(rep), "terminals": int(n),
     "http_connections": int(conns) if mode != "none" else 0,
     "sim_exit": int(rc), "wall_s": round(wall, 2),
     "ack_p50_ms": sim.get("ack_p50_ms"), "ack_p99_ms": sim.get("ack_p99_ms"),
@@ -193,43 +207,56 @@ r = {
 print(json.dumps(r))
 EOF
     python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))
-print("iso_bench: %(mode)s rep %(rep)d: ack p50 %(ack_p50_ms)s ms p99 %(ack_p99_ms)s ms, acked %(blocks_acked)s/%(blocks_generated)s, server %(server_cpu)s cores, http %(http_req_per_s)s req/s p99 %(http_p99_ms)s ms" % r, file=sys.stderr)' "$RESULTS/$mode-$rep.json"
+print("iso_bench: %(variant)s %(mode)s rep %(rep)d: ack p50 %(ack_p50_ms)s ms p99 %(ack_p99_ms)s ms, acked %(blocks_acked)s/%(blocks_generated)s, server %(server_cpu)s cores, http %(http_req_per_s)s req/s p99 %(http_p99_ms)s ms" % r, file=sys.stderr)' "$RESULTS/$v-$mode-$rep.json"
     [ "$KEEP_TMP" = 1 ] || rm -rf "$d/data"
 }
 
+# repetition-major, variants interleaved: drift of a shared machine spreads over all of them
 for rep in $(seq 1 "$ISO_REPS"); do
-    for mode in $ISO_MODES; do
-        run_one "$mode" "$rep"
+    for v in $ISO_VARIANTS; do
+        for mode in $ISO_MODES; do
+            run_one "$v" "$mode" "$rep"
+        done
     done
 done
 
 python3 - "$RESULTS" "$ISO_N" "$ISO_RATE" "$ISO_BLOCK_MS" "$ISO_DURATION" "$ISO_CONNS" "$ISO_SYNC" \
     "${GS_SOURCE_DESC:-$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)}" "$ISO_MODES" \
+    "$ISO_TMPDIR" "$ISO_VARIANTS" \
     <<'EOF' | tee "$RESULTS/report.md"
 import glob, json, os, statistics, sys
-res, n, rate, bms, dur, conns, sync, src, modes = sys.argv[1:]
+res, n, rate, bms, dur, conns, sync, src, modes, tmpd, variants = sys.argv[1:]
 modes = modes.split()
-runs = [json.load(open(os.path.join(res, "%s-%d.json" % (m, i))))
-        for m in modes for i in range(1, 1000) if os.path.exists(os.path.join(res, "%s-%d.json" % (m, i)))]
+variants = variants.split()
+def load(v, m):
+    out = []
+    for i in range(1, 1000):
+        p = os.path.join(res, "%s-%s-%d.json" % (v, m, i))
+        if not os.path.exists(p):
+            break
+        out.append(json.load(open(p)))
+    return out
 def med(vals):
     vals = [v for v in vals if v is not None]
     return statistics.median(vals) if vals else None
 def f(v, fmt):
     return "n/a" if v is None else fmt % v
 print("## Isolation: terminal ack latency under HTTP load (%s)\n" % src)
-print("%s terminals streaming (%s S/s per channel, %s ms blocks, --sync %s), %s s per run; "
-      "HTTP load: %s keep-alive connections (wrk); medians over repetitions; %s.\n"
-      % (n, rate, bms, sync, dur, conns, os.uname().nodename + ", %d CPUs" % os.cpu_count()))
-print("| HTTP load | runs | ack p50 ms | ack p99 ms | p99 vs none | server CPU (cores) | HTTP req/s | HTTP p99 ms |")
-print("|---|---|---|---|---|---|---|---|")
-base = med([r["ack_p99_ms"] for r in runs if r["mode"] == "none"])
-for m in modes:
-    rs = [r for r in runs if r["mode"] == m]
+print("%s terminals streaming (%s S/s per channel, %s ms blocks, --sync %s, database in %s), "
+      "%s s per run; HTTP load: %s keep-alive connections (wrk); medians over repetitions; %s.\n"
+      % (n, rate, bms, sync, tmpd, dur, conns, os.uname().nodename + ", %d CPUs" % os.cpu_count()))
+print("| server | HTTP load | runs | ack p50 ms | ack p99 ms (each run) | p99 vs none | server CPU (cores) | HTTP req/s | HTTP p99 ms |")
+print("|---|---|---|---|---|---|---|---|---|")
+for v in variants:
+  base = med([r["ack_p99_ms"] for r in load(v, "none")])
+  for m in modes:
+    rs = load(v, m)
     p99 = med([r["ack_p99_ms"] for r in rs])
     ratio = "%+.0f %%" % (100.0 * (p99 / base - 1)) if base and p99 is not None else "n/a"
-    print("| %s | %d | %s | %s | %s | %s | %s | %s |" % (
-        m if m == "none" else "GET /api/v1/" + m, len(rs),
-        f(med([r["ack_p50_ms"] for r in rs]), "%.2f"), f(p99, "%.2f"), ratio,
+    each = ", ".join(f(r["ack_p99_ms"], "%.0f") for r in rs)
+    print("| %s | %s | %d | %s | %s (%s) | %s | %s | %s | %s |" % (
+        v, m if m == "none" else "GET /api/v1/" + m, len(rs),
+        f(med([r["ack_p50_ms"] for r in rs]), "%.2f"), f(p99, "%.2f"), each, ratio,
         f(med([r["server_cpu"] for r in rs]), "%.2f"),
         f(med([r["http_req_per_s"] for r in rs]), "%.0f"),
         f(med([r["http_p99_ms"] for r in rs]), "%.1f")))

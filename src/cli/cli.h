@@ -29,6 +29,9 @@ typedef struct {
     web_opts_t web; /* [http] connection limits and timeouts */
     int http_thread; /* [http] thread = on: the HTTP server on a loop thread of its own
                         (prototype, docs/decisions/0006-web-thread.md); default off */
+    int http_thread_nice; /* [http] thread_nice = 0..19: scheduling niceness of that thread
+                             (Linux, per thread), default 10: under CPU saturation the gateway's
+                             loop thread gets the CPU first */
     int sync_full;
     char port_file[512];
     gw_opts_t gw;

@@ -19,6 +19,7 @@ void config_defaults(config_t *c)
     snprintf(c->http_host, sizeof c->http_host, "127.0.0.1");
     c->http_port = 8080;
     web_opts_default(&c->web);
+    c->http_thread_nice = 10;
     c->sync_full = 1;
     gw_opts_default(&c->gw);
     c->dsp_workers = 0;
@@ -190,6 +191,8 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
         if (strcmp(key, "keepalive_timeout") == 0)
             return set_int(value, 1, 3600, &c->web.keepalive_s, err, errlen,
                            "http.keepalive_timeout");
+        if (strcmp(key, "thread_nice") == 0)
+            return set_int(value, 0, 19, &c->http_thread_nice, err, errlen, "http.thread_nice");
         if (strcmp(key, "thread") == 0) {
             if (strcmp(value, "on") == 0 || strcmp(value, "true") == 0)
                 c->http_thread = 1;
