@@ -22,6 +22,9 @@
 #   ISO_DURATION  seconds of streaming per run (default 20)
 #   ISO_CONNS     HTTP connections (default 1000)
 #   ISO_THREADS   wrk threads (default 1: leave the second core to the server)
+#   ISO_WRK_NICE  niceness of wrk (default 0). On one machine the load generator takes CPU that
+#                 real clients (on other machines) would not; 19 lets it use only what the server
+#                 and the simulator leave. The report states it.
 #   ISO_MODES     "none health terminals"
 #   ISO_REPS      repetitions, mode-major within each repetition (default 1)
 #   ISO_SYNC      server --sync (default normal: full would measure the disk's fsync, not the
@@ -52,6 +55,7 @@ ISO_BLOCK_MS=${ISO_BLOCK_MS:-100}
 ISO_DURATION=${ISO_DURATION:-20}
 ISO_CONNS=${ISO_CONNS:-1000}
 ISO_THREADS=${ISO_THREADS:-1}
+ISO_WRK_NICE=${ISO_WRK_NICE:-0}
 ISO_MODES=${ISO_MODES:-"none health terminals"}
 ISO_REPS=${ISO_REPS:-1}
 ISO_SYNC=${ISO_SYNC:-normal}
@@ -134,7 +138,13 @@ start_server() { # start_server DATA LOG PORTFILE VARIANT: sets SRV_PID, TPORT, 
     [[ $txt =~ \"http\":([0-9]+) ]] && HPORT=${BASH_REMATCH[1]} || return 1
 }
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# utime + stime of a process (or, with a second argument, of one of its threads): the fields
+# after the parenthesised command name, which is the 2nd field only when it has no spaces
+cpu_ticks() {
+    local f=/proc/$1/stat
+    [ -n "${2:-}" ] && f=/proc/$1/task/$2/stat
+    awk '{sub(/^.*\) /, ""); print $12 + $13}' "$f" 2>/dev/null || echo 0
+}
 
 log "provisioning $ISO_N terminals"
 "$GS" terminal add --count "$ISO_N" --prefix S --secrets-out "$W/secrets.txt" --data "$W/tmpl" \
@@ -142,7 +152,7 @@ log "provisioning $ISO_N terminals"
 HZ=$(getconf CLK_TCK)
 
 run_one() { # run_one VARIANT MODE REP
-    local v=$1 mode=$2 rep=$3 d=$W/$1-$2-$3 path="" t0 t1 c0 c1 rc=0
+    local v=$1 mode=$2 rep=$3 d=$W/$1-$2-$3 path="" t0 t1 c0 c1 m0 m1 rc=0
     mkdir -p "$d"
     cp -r "$W/tmpl" "$d/data"
     start_server "$d/data" "$d/server.log" "$d/ports.json" "$v" || { log "server did not start: $d/server.log"; return 1; }
@@ -154,12 +164,13 @@ run_one() { # run_one VARIANT MODE REP
     esac
     if [ -n "$path" ]; then
         # longer than the run; interrupted (SIGINT: wrk prints its summary) when the sim ends
-        wrk -t "$ISO_THREADS" -c "$ISO_CONNS" -d $((ISO_DURATION + 120))s --timeout 10s --latency \
+        nice -n "$ISO_WRK_NICE" wrk -t "$ISO_THREADS" -c "$ISO_CONNS" -d $((ISO_DURATION + 120))s --timeout 10s --latency \
             "http://127.0.0.1:$HPORT$path" >"$d/wrk.txt" 2>&1 &
         WRK_PID=$!
         sleep 3 # its connections are open and busy before the first terminal connects
     fi
     c0=$(cpu_ticks "$SRV_PID")
+    m0=$(cpu_ticks "$SRV_PID" "$SRV_PID") # the main thread: the gateway's loop
     t0=$(date +%s.%N)
     "$SIM" --server "127.0.0.1:$TPORT" --secrets "$W/secrets.txt" --terminals "$ISO_N" \
         --rate "$ISO_RATE" --block-ms "$ISO_BLOCK_MS" --connect-rate 5000 \
@@ -169,16 +180,17 @@ run_one() { # run_one VARIANT MODE REP
     SIM_PID=""
     t1=$(date +%s.%N)
     c1=$(cpu_ticks "$SRV_PID")
+    m1=$(cpu_ticks "$SRV_PID" "$SRV_PID")
     stop_pid "$WRK_PID" INT 10
     WRK_PID=""
     stop_pid "$SRV_PID" TERM 60
     SRV_PID=""
     [ -s "$d/sim.json" ] || echo '{}' >"$d/sim.json"
     [ -f "$d/wrk.txt" ] || : >"$d/wrk.txt"
-    python3 - "$d" "$mode" "$rep" "$rc" "$t0" "$t1" "$c0" "$c1" "$HZ" "$ISO_N" "$ISO_CONNS" "$v" \
+    python3 - "$d" "$mode" "$rep" "$rc" "$t0" "$t1" "$c0" "$c1" "$HZ" "$ISO_N" "$ISO_CONNS" "$v" "$m0" "$m1" \
         >"$RESULTS/$v-$mode-$rep.json" <<'EOF'
 import json, re, sys
-d, mode, rep, rc, t0, t1, c0, c1, hz, n, conns, variant = sys.argv[1:]
+d, mode, rep, rc, t0, t1, c0, c1, hz, n, conns, variant, m0, m1 = sys.argv[1:]
 sim = json.load(open(d + "/sim.json"))
 wrk = open(d + "/wrk.txt").read()
 def wrk_num(pat, conv=float):
@@ -199,6 +211,7 @@ r = {
     "blocks_acked": sim.get("blocks_acked"), "blocks_generated": sim.get("blocks_generated"),
     "reconnects": sim.get("reconnects"),
     "server_cpu": round((int(c1) - int(c0)) / float(hz) / wall, 2) if wall > 0 else None,
+    "loop_thread_cpu": round((int(m1) - int(m0)) / float(hz) / wall, 2) if wall > 0 else None,
     "http_req_per_s": wrk_num(r"Requests/sec:\s+([\d.]+)"),
     "http_p50_ms": lat["50"], "http_p99_ms": lat["99"],
     "http_errors": wrk_num(r"Socket errors: (.*)", str),
@@ -207,7 +220,7 @@ r = {
 print(json.dumps(r))
 EOF
     python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))
-print("iso_bench: %(variant)s %(mode)s rep %(rep)d: ack p50 %(ack_p50_ms)s ms p99 %(ack_p99_ms)s ms, acked %(blocks_acked)s/%(blocks_generated)s, server %(server_cpu)s cores, http %(http_req_per_s)s req/s p99 %(http_p99_ms)s ms" % r, file=sys.stderr)' "$RESULTS/$v-$mode-$rep.json"
+print("iso_bench: %(variant)s %(mode)s rep %(rep)d: ack p50 %(ack_p50_ms)s ms p99 %(ack_p99_ms)s ms, acked %(blocks_acked)s/%(blocks_generated)s, server %(server_cpu)s cores (loop thread %(loop_thread_cpu)s), http %(http_req_per_s)s req/s p99 %(http_p99_ms)s ms" % r, file=sys.stderr)' "$RESULTS/$v-$mode-$rep.json"
     [ "$KEEP_TMP" = 1 ] || rm -rf "$d/data"
 }
 
@@ -222,10 +235,10 @@ done
 
 python3 - "$RESULTS" "$ISO_N" "$ISO_RATE" "$ISO_BLOCK_MS" "$ISO_DURATION" "$ISO_CONNS" "$ISO_SYNC" \
     "${GS_SOURCE_DESC:-$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)}" "$ISO_MODES" \
-    "$ISO_TMPDIR" "$ISO_VARIANTS" \
+    "$ISO_TMPDIR" "$ISO_VARIANTS" "$ISO_WRK_NICE" \
     <<'EOF' | tee "$RESULTS/report.md"
 import glob, json, os, statistics, sys
-res, n, rate, bms, dur, conns, sync, src, modes, tmpd, variants = sys.argv[1:]
+res, n, rate, bms, dur, conns, sync, src, modes, tmpd, variants, wnice = sys.argv[1:]
 modes = modes.split()
 variants = variants.split()
 def load(v, m):
@@ -243,10 +256,12 @@ def f(v, fmt):
     return "n/a" if v is None else fmt % v
 print("## Isolation: terminal ack latency under HTTP load (%s)\n" % src)
 print("%s terminals streaming (%s S/s per channel, %s ms blocks, --sync %s, database in %s), "
-      "%s s per run; HTTP load: %s keep-alive connections (wrk); medians over repetitions; %s.\n"
-      % (n, rate, bms, sync, tmpd, dur, conns, os.uname().nodename + ", %d CPUs" % os.cpu_count()))
-print("| server | HTTP load | runs | ack p50 ms | ack p99 ms (each run) | p99 vs none | server CPU (cores) | HTTP req/s | HTTP p99 ms |")
-print("|---|---|---|---|---|---|---|---|---|")
+      "%s s per run; HTTP load: %s keep-alive connections (wrk, nice %s); medians over "
+      "repetitions; %s, load average at the end %.1f.\n"
+      % (n, rate, bms, sync, tmpd, dur, conns, wnice,
+         os.uname().nodename + ", %d CPUs" % os.cpu_count(), os.getloadavg()[0]))
+print("| server | HTTP load | runs | ack p50 ms | ack p99 ms (each run) | p99 vs none | server CPU (cores) | loop thread CPU | HTTP req/s | HTTP p99 ms |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for v in variants:
   base = med([r["ack_p99_ms"] for r in load(v, "none")])
   for m in modes:
@@ -254,10 +269,11 @@ for v in variants:
     p99 = med([r["ack_p99_ms"] for r in rs])
     ratio = "%+.0f %%" % (100.0 * (p99 / base - 1)) if base and p99 is not None else "n/a"
     each = ", ".join(f(r["ack_p99_ms"], "%.0f") for r in rs)
-    print("| %s | %s | %d | %s | %s (%s) | %s | %s | %s | %s |" % (
+    print("| %s | %s | %d | %s | %s (%s) | %s | %s | %s | %s | %s |" % (
         v, m if m == "none" else "GET /api/v1/" + m, len(rs),
         f(med([r["ack_p50_ms"] for r in rs]), "%.2f"), f(p99, "%.2f"), each, ratio,
         f(med([r["server_cpu"] for r in rs]), "%.2f"),
+        f(med([r.get("loop_thread_cpu") for r in rs]), "%.2f"),
         f(med([r["http_req_per_s"] for r in rs]), "%.0f"),
         f(med([r["http_p99_ms"] for r in rs]), "%.1f")))
 EOF
