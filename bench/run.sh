@@ -17,9 +17,11 @@
 #           600 s as an envelope, an event's waveform; median of WAVE_REPS runs
 #   dsp     analysis engine: accuracy sweeps and cost per sample (bench/dsp.sh, which lists
 #           its own DSP_* knobs; QUICK=1 runs sparse sweeps); its section follows the report
+#   iso     terminals' ack latency with and without 1,000 HTTP connections of load
+#           (bench/iso_bench.sh, which lists its own ISO_* knobs; QUICK=1: 50 terminals, 8 s)
 #
 # Environment (defaults: full / QUICK=1):
-#   BENCHES               "idle ingest wave dsp"
+#   BENCHES               "idle ingest wave dsp iso"
 #   WAVE_REPS             15 / 5             runs per waveform query
 #   WAVE_HISTORY_S        600 / 120          seconds of stored history per terminal (4 terminals)
 #   IDLE_N                10000 / 2000       terminals held idle
@@ -63,7 +65,7 @@ py() { python3 "$PYH" "$@"; }
 QUICK=${QUICK:-0}
 q() { if [ "$QUICK" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 
-BENCHES=${BENCHES:-"idle ingest wave dsp"}
+BENCHES=${BENCHES:-"idle ingest wave dsp iso"}
 WAVE_REPS=${WAVE_REPS:-$(q 15 5)}
 WAVE_HISTORY_S=${WAVE_HISTORY_S:-$(q 600 120)}
 IDLE_N=${IDLE_N:-$(q 10000 2000)}
@@ -425,7 +427,14 @@ for b in $BENCHES; do
               "$GS_BUILD/wave_bench" --history "$WAVE_HISTORY_S" --terminals 4 --reps "$WAVE_REPS" \
                   --json "$RESULTS/wave/wave.json" >"$W/wave.md" ;;
         dsp) RESULTS="$RESULTS/dsp" QUICK="$QUICK" GS_BUILD="$GS_BUILD" "$HERE/dsp.sh" >"$W/dsp.md" ;;
-        *) log "unknown benchmark '$b' (known: idle ingest wave dsp)"; exit 2 ;;
+        iso)
+            if [ "$QUICK" = 1 ]; then
+                : "${ISO_N:=50}" "${ISO_DURATION:=8}"
+                export ISO_N ISO_DURATION
+            fi
+            RESULTS="$RESULTS/iso" GS_BUILD="$GS_BUILD" "$HERE/iso_bench.sh" >"$W/iso.md"
+            ;;
+        *) log "unknown benchmark '$b' (known: idle ingest wave dsp iso)"; exit 2 ;;
     esac
 done
 log "suite took $(sub "$(now)" "$T_BEGIN") s"
@@ -433,3 +442,4 @@ log "suite took $(sub "$(now)" "$T_BEGIN") s"
 py report "$RESULTS" | tee "$RESULTS/report.md"
 if [ -s "$W/wave.md" ]; then printf '\n' | cat - "$W/wave.md" | tee -a "$RESULTS/report.md"; fi
 if [ -s "$W/dsp.md" ]; then printf '\n' | cat - "$W/dsp.md" | tee -a "$RESULTS/report.md"; fi
+if [ -s "$W/iso.md" ]; then printf '\n' | cat - "$W/iso.md" | tee -a "$RESULTS/report.md"; fi

@@ -41,7 +41,7 @@ typedef struct res {
     struct res *next;
     int kind;
     char id[GSTP_MAX_ID + 1];
-    char *json;     /* RES_LATEST, RES_PHASOR (the second's stored row): owned */
+    char *json;     /* RES_LATEST, RES_PHASOR (the second's stored row), RES_EVENT: owned */
     char *json2;    /* RES_PHASOR: the second's last report as an object, owned */
     double delay_s; /* RES_LATEST: receipt -> analysed */
     dsp_event_t ev;
@@ -96,7 +96,8 @@ struct worker {
     hmap_t streams; /* id -> tstate_t, worker thread only */
 };
 
-/* Loop-side view of a terminal. */
+/* Loop-side view of a terminal. The map of them and their fields are under ana.terms_mu: the
+ * loop thread writes them, any thread reads them (ana_latest_json, ana_term_state, ana_stats). */
 typedef struct {
     char *latest;        /* JSON object, owned */
     char *latest_phasor; /* last reporting-rate synchrophasor report, JSON object, owned */
@@ -116,9 +117,13 @@ struct ana {
     uv_async_t async;
     uv_mutex_t res_mu;
     res_t *res_head, *res_tail;
-    hmap_t terms;            /* loop thread: id -> lterm_t */
+    uv_mutex_t terms_mu;     /* guards terms and every lterm_t; held for lookups and copies of
+                                a few KB at most, never during DSP (which is on the workers) */
+    hmap_t terms;            /* id -> lterm_t; written by the loop thread */
     ana_phasor_cb phasor_cb; /* live-feed hook (loop thread), NULL = none */
     void *phasor_ud;
+    ana_result_cb result_cb; /* live-feed hook (loop thread), NULL = none */
+    void *result_ud;
     int stopped;
     size_t per_worker_cap;
     /* counters: written by workers with atomics, read by the loop */
@@ -214,6 +219,9 @@ static void on_event(void *ud, const dsp_event_t *e)
     r->kind = RES_EVENT;
     snprintf(r->id, sizeof r->id, "%s", t->id);
     r->ev = *e;
+    buf_t ej = {0}; /* for the result observer: built here, where the channel names are */
+    ana_json_event(&ej, e, &t->names);
+    r->json = ej.data;
     post(a, r);
 }
 
@@ -552,6 +560,7 @@ static void worker_main(void *arg)
 
 /* ---- loop thread ----------------------------------------------------------------------------- */
 
+/* The terminal's loop-side entry, created if missing. Caller holds terms_mu. */
 static lterm_t *lterm_get(ana_t *a, const char *id)
 {
     lterm_t *l = hmap_get(&a->terms, id);
@@ -572,21 +581,31 @@ static void process_results(ana_t *a)
         res_t *next = r->next;
         switch (r->kind) {
         case RES_LATEST: {
+            uv_mutex_lock(&a->terms_mu);
             lterm_t *l = lterm_get(a, r->id);
-            free(l->latest);
+            /* swap under the lock; the old string is freed below, outside it */
+            char *old = l->latest;
             l->latest = r->json;
-            r->json = NULL;
+            r->json = old;
             l->delay_s = r->delay_s;
+            uv_mutex_unlock(&a->terms_mu);
+            /* l->latest without the lock: this thread is its only writer */
+            if (a->result_cb && l->latest)
+                a->result_cb(a->result_ud, r->id, "latest", l->latest);
             break;
         }
         case RES_PHASOR: {
+            uv_mutex_lock(&a->terms_mu);
             lterm_t *l = lterm_get(a, r->id);
-            free(l->latest_phasor);
+            char *old = l->latest_phasor;
             l->latest_phasor = r->json2;
-            r->json2 = NULL;
-            /* Live-feed hook (issue 8 publishes it): the second's row, on the loop thread. */
+            r->json2 = old;
+            uv_mutex_unlock(&a->terms_mu);
+            /* Live-feed hooks (issue 8 publishes them): the second's row, on the loop thread. */
             if (a->phasor_cb)
                 a->phasor_cb(a->phasor_ud, r->id, r->json);
+            if (a->result_cb)
+                a->result_cb(a->result_ud, r->id, "phasor", r->json);
             break;
         }
         case RES_EVENT: {
@@ -597,10 +616,14 @@ static void process_results(ana_t *a)
                      r->ev.kind == DSP_EV_SWELL ? "maximum" : "residual", r->ev.extreme_pct,
                      (r->ev.flags & DSP_EVF_SLIDING) ? "sliding reference" : "Udin",
                      r->ev.reference, (r->ev.flags & DSP_EVF_GAP) ? " (cut short by a gap)" : "");
+            if (a->result_cb && r->json)
+                a->result_cb(a->result_ud, r->id, "event", r->json);
             break;
         }
         case RES_GAP: {
+            uv_mutex_lock(&a->terms_mu); /* creates the entry; the log fields are the loop's */
             lterm_t *l = lterm_get(a, r->id);
+            uv_mutex_unlock(&a->terms_mu);
             int64_t now = time_mono_ns();
             l->gaps_unlogged++;
             if (now - l->last_gap_log_ns >= GAP_LOG_NS || l->last_gap_log_ns == 0) {
@@ -653,12 +676,16 @@ void ana_block(void *ud, const char *terminal_id, const gw_block_info_t *b, cons
         /* Analysis falls behind: skip this block for analysis only (it is stored and acked as
          * usual); the stream sees a gap. */
         ADD(a->n_skipped, 1);
+        int64_t now = time_mono_ns();
+        uv_mutex_lock(&a->terms_mu);
         lterm_t *l = lterm_get(a, terminal_id);
         l->skipped++;
-        if (time_mono_ns() - l->last_skip_mono_ns > BEHIND_SKIP_NS)
+        int warn = now - l->last_skip_mono_ns > BEHIND_SKIP_NS;
+        l->last_skip_mono_ns = now;
+        uv_mutex_unlock(&a->terms_mu);
+        if (warn)
             log_warn(terminal_id, "analysis falling behind: block %llu skipped for analysis",
                      (unsigned long long)b->seq);
-        l->last_skip_mono_ns = time_mono_ns();
         return;
     }
     job_t *j = xcalloc(1, sizeof *j);
@@ -681,30 +708,52 @@ void ana_block(void *ud, const char *terminal_id, const gw_block_info_t *b, cons
 
 int ana_latest_json(ana_t *a, const char *terminal_id, buf_t *out)
 {
+    /* out is reserved outside the lock where possible; the copy under it is a memcpy of the
+     * two strings (a few KB) */
+    int rc = GS_ENOTFOUND;
+    uv_mutex_lock(&a->terms_mu);
     lterm_t *l = hmap_get(&a->terms, terminal_id);
     if (!l || (!l->latest && !l->latest_phasor))
-        return GS_ENOTFOUND;
+        goto done;
+    rc = 0;
     if (!l->latest_phasor) {
         buf_puts(out, l->latest);
-        return 0;
+        goto done;
     }
     /* the window object with one more member: the latest synchrophasor report */
     size_t n = l->latest ? strlen(l->latest) : 0;
     if (n >= 2 && l->latest[n - 1] == '}') {
-        buf_printf(out, "%.*s,\"phasor\":%s}", (int)(n - 1), l->latest, l->latest_phasor);
+        buf_append(out, l->latest, n - 1);
+        buf_puts(out, ",\"phasor\":");
+        buf_puts(out, l->latest_phasor);
+        buf_putc(out, '}');
     } else {
-        buf_printf(out, "{\"phasor\":%s}", l->latest_phasor);
+        buf_puts(out, "{\"phasor\":");
+        buf_puts(out, l->latest_phasor);
+        buf_putc(out, '}');
     }
-    return 0;
+done:
+    uv_mutex_unlock(&a->terms_mu);
+    return rc;
 }
 
 int ana_latest_phasor_json(ana_t *a, const char *terminal_id, buf_t *out)
 {
+    int rc = GS_ENOTFOUND;
+    uv_mutex_lock(&a->terms_mu);
     lterm_t *l = hmap_get(&a->terms, terminal_id);
-    if (!l || !l->latest_phasor)
-        return GS_ENOTFOUND;
-    buf_puts(out, l->latest_phasor);
-    return 0;
+    if (l && l->latest_phasor) {
+        buf_puts(out, l->latest_phasor);
+        rc = 0;
+    }
+    uv_mutex_unlock(&a->terms_mu);
+    return rc;
+}
+
+void ana_set_result_observer(ana_t *a, ana_result_cb cb, void *ud)
+{
+    a->result_cb = cb;
+    a->result_ud = ud;
 }
 
 void ana_set_phasor_observer(ana_t *a, ana_phasor_cb cb, void *ud)
@@ -721,13 +770,18 @@ static int is_behind(const lterm_t *l, int64_t now)
 
 int ana_term_state(ana_t *a, const char *terminal_id, ana_term_state_t *out)
 {
+    int64_t now = time_mono_ns();
+    int rc = GS_ENOTFOUND;
+    uv_mutex_lock(&a->terms_mu);
     lterm_t *l = hmap_get(&a->terms, terminal_id);
-    if (!l)
-        return GS_ENOTFOUND;
-    out->behind = is_behind(l, time_mono_ns());
-    out->skipped = l->skipped;
-    out->delay_s = l->delay_s;
-    return 0;
+    if (l) {
+        out->behind = is_behind(l, now);
+        out->skipped = l->skipped;
+        out->delay_s = l->delay_s;
+        rc = 0;
+    }
+    uv_mutex_unlock(&a->terms_mu);
+    return rc;
 }
 
 void ana_stats(ana_t *a, ana_stats_t *out)
@@ -751,6 +805,8 @@ void ana_stats(ana_t *a, ana_stats_t *out)
     int64_t now = time_mono_ns();
     const char *k;
     void *v;
+    /* One pass of comparisons per terminal under the lock (no allocation, no I/O). */
+    uv_mutex_lock(&a->terms_mu);
     for (size_t i = 0; hmap_next(&a->terms, &i, &k, &v);) {
         lterm_t *l = v;
         out->terminals++;
@@ -759,6 +815,7 @@ void ana_stats(ana_t *a, ana_stats_t *out)
         if (is_behind(l, now))
             out->terminals_behind++;
     }
+    uv_mutex_unlock(&a->terms_mu);
 }
 
 int ana_start(uv_loop_t *loop, store_t *st, const ana_opts_t *o, ana_t **out, char *err,
@@ -780,6 +837,7 @@ int ana_start(uv_loop_t *loop, store_t *st, const ana_opts_t *o, ana_t **out, ch
     a->per_worker_cap = a->o.max_queue_bytes / (size_t)a->nworkers;
     dsp_global_init(a->o.wisdom_path[0] ? a->o.wisdom_path : NULL);
     hmap_init(&a->terms);
+    uv_mutex_init(&a->terms_mu);
     uv_mutex_init(&a->res_mu);
     uv_async_init(loop, &a->async, async_cb);
     a->async.data = a;
@@ -878,6 +936,7 @@ void ana_free(ana_t *a)
         free(l);
     }
     hmap_free(&a->terms);
+    uv_mutex_destroy(&a->terms_mu);
     for (res_t *r = a->res_head, *n; r; r = n) {
         n = r->next;
         free(r->json);

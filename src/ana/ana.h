@@ -10,6 +10,12 @@
  *   - the latest window values (about once a second per terminal), events and gaps come back
  *     to the loop thread through uv_async_send: the loop keeps "latest" per terminal for the API
  *     and logs events.
+ * Threads: ana_start, ana_block, the observers and ana_stop belong to the loop thread. The reads
+ * ana_latest_json, ana_latest_phasor_json, ana_term_state and ana_stats may be called from any
+ * thread (the web thread): the loop keeps its per-terminal results under a mutex that it holds
+ * only to swap a pointer or bump a counter, and readers hold it for a copy of a few KB; it is
+ * never held during DSP work, which happens on the workers. What a reader sees is what the loop
+ * has received so far (no staleness beyond the uv_async hand-over from the workers).
  */
 #ifndef GS_ANA_ANA_H
 #define GS_ANA_ANA_H
@@ -51,11 +57,11 @@ void ana_block(void *ud, const char *terminal_id, const gw_block_info_t *b, cons
 
 /* Appends the latest analysis values of a terminal as a JSON object to `out` (the latest window
  * values, with the latest reporting-rate synchrophasor report as member "phasor" when there is
- * one). Returns 0, or GS_ENOTFOUND when none exist yet. Loop thread. */
+ * one). Returns 0, or GS_ENOTFOUND when none exist yet. Any thread. */
 int ana_latest_json(ana_t *a, const char *terminal_id, buf_t *out);
 
 /* Appends the latest reporting-rate synchrophasor report of a terminal (a JSON object, see
- * docs/api.md). Returns 0 or GS_ENOTFOUND. Loop thread. */
+ * docs/api.md). Returns 0 or GS_ENOTFOUND. Any thread. */
 int ana_latest_phasor_json(ana_t *a, const char *terminal_id, buf_t *out);
 
 /* Live-feed hook for reporting-rate synchrophasors: called on the loop thread once per terminal
@@ -64,6 +70,20 @@ int ana_latest_phasor_json(ana_t *a, const char *terminal_id, buf_t *out);
  * subscribes here. cb NULL removes the observer. Loop thread. */
 typedef void (*ana_phasor_cb)(void *ud, const char *terminal_id, const char *row_json);
 void ana_set_phasor_observer(ana_t *a, ana_phasor_cb cb, void *ud);
+
+/* Live-feed hook for every result the loop receives, called on the loop thread as it arrives
+ * (after the value is readable through ana_latest_json & co.), with `json` valid during the
+ * call only (copy it to hand it to another thread, e.g. with xcall_post):
+ *   kind "latest": a terminal's new latest window values (the object ana_latest_json returns,
+ *                  without "phasor"), at most every latest_ms per terminal;
+ *   kind "phasor": one UTC second of reporting-rate synchrophasor reports (the row given to the
+ *                  phasor observer, once per terminal and second);
+ *   kind "event":  a voltage event that ended (dip, swell, interruption; the object
+ *                  `gridsense analyze` prints, with channel names), as it is handed to the store.
+ * Independent of the phasor observer (both may be set). cb NULL removes it. Loop thread. */
+typedef void (*ana_result_cb)(void *ud, const char *terminal_id, const char *kind,
+                              const char *json);
+void ana_set_result_observer(ana_t *a, ana_result_cb cb, void *ud);
 
 typedef struct {
     int workers;
@@ -78,7 +98,7 @@ typedef struct {
     double max_delay_s;       /* worst time from block receipt to its analysis, last results */
 } ana_stats_t;
 
-/* Fills *out. Loop thread. */
+/* Fills *out. Any thread. */
 void ana_stats(ana_t *a, ana_stats_t *out);
 
 /* One terminal's analysis state, for the API. */
@@ -88,7 +108,7 @@ typedef struct {
     double delay_s;   /* receipt -> analysis of its latest results */
 } ana_term_state_t;
 
-/* Fills *out for a terminal; GS_ENOTFOUND if the analysis has not seen it. Loop thread. */
+/* Fills *out for a terminal; GS_ENOTFOUND if the analysis has not seen it. Any thread. */
 int ana_term_state(ana_t *a, const char *terminal_id, ana_term_state_t *out);
 
 /* Lets workers started with start_paused take jobs. Any thread. */

@@ -15,6 +15,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/xcall.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -187,7 +188,7 @@ int api__submit(api_t *a, store_item_t *it, void (*done)(api_t *a, store_item_t 
     h->a = a;
     it->notify = item_notify;
     it->notify_ud = h;
-    int rc = store_submit(a->st, it); /* frees it on failure */
+    int rc = store_submit(a->writer, it); /* frees it on failure */
     if (rc < 0)
         free(h);
     return rc;
@@ -262,6 +263,8 @@ int api_new(uv_loop_t *loop, const api_opts_t *o, api_t **out, char *err, size_t
     a->loop = loop;
     a->gw = o->gw;
     a->st = o->st;
+    a->writer = o->writer ? o->writer : o->st;
+    a->main_q = o->main_q;
     a->ana = o->ana;
     a->started_ns = time_utc_ns();
     a->max_pending = o->max_pending;
@@ -284,9 +287,16 @@ int api_new(uv_loop_t *loop, const api_opts_t *o, api_t **out, char *err, size_t
         snprintf(err, errlen, "cannot hash a password (out of memory?)");
         goto fail;
     }
+    if (xcall_open(loop, &a->web_q) < 0) {
+        snprintf(err, errlen, "cannot create the API's call queue");
+        goto fail;
+    }
+    uv_mutex_init(&a->web_q_lock);
     uv_mutex_init(&a->done_lock);
     if (uv_async_init(loop, &a->async, async_cb) < 0) {
         uv_mutex_destroy(&a->done_lock);
+        uv_mutex_destroy(&a->web_q_lock);
+        xcall_close(a->web_q); /* (freed when the loop runs) */
         snprintf(err, errlen, "cannot create the API's async handle");
         goto fail;
     }
@@ -321,6 +331,29 @@ void api_stop(api_t *a)
     uv_mutex_unlock(&a->done_lock);
     uv_close((uv_handle_t *)&a->async, NULL);
     uv_close((uv_handle_t *)&a->sweep, NULL);
+    /* Answers the main loop still sends are refused from here on (their senders release
+     * them); those already queued run now, with GS_ECLOSED. */
+    uv_mutex_lock(&a->web_q_lock);
+    a->web_q_closed = 1;
+    uv_mutex_unlock(&a->web_q_lock);
+    xcall_close(a->web_q);
+}
+
+int api__call_main(api_t *a, void (*fn)(void *arg), void *arg)
+{
+    if (!a->main_q) {
+        fn(arg);
+        return 0;
+    }
+    return xcall_post(a->main_q, fn, arg);
+}
+
+int api__call_web(api_t *a, void (*fn)(void *arg, int status), void *arg)
+{
+    uv_mutex_lock(&a->web_q_lock);
+    int rc = a->web_q_closed ? GS_ECLOSED : xcall_post2(a->web_q, fn, arg);
+    uv_mutex_unlock(&a->web_q_lock);
+    return rc;
 }
 
 void api_free(api_t *a)
@@ -329,6 +362,7 @@ void api_free(api_t *a)
         return;
     drain_done(a); /* answers the writer gave after api_stop (their web_complete is a no-op) */
     uv_mutex_destroy(&a->done_lock);
+    uv_mutex_destroy(&a->web_q_lock);
     size_t pos = 0;
     const char *k;
     void *v;

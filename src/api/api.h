@@ -8,8 +8,13 @@
  * error answer has the shape {"error":{"code":"...","message":"..."}}.
  *
  * Threading: all calls and handlers run on the thread of the loop given to api_new (the loop
- * that runs the web server). Password hashing runs on libuv's thread pool; database changes go
- * through the store writer (items with their own notify, handed back to this loop).
+ * that runs the web server), except api_free. That loop is the main loop, or (the default, docs/
+ * decisions/0006-web-thread.md) a loop of its own on the web thread: the API then reads the
+ * gateway and the analysis through their thread-safe snapshot calls and the database through
+ * its own connection, and asks the main loop to act (a command for a terminal) through main_q,
+ * whose answers come back on an xcall queue of the API's loop. Password hashing runs on libuv's
+ * thread pool; database changes go through the store writer (items with their own notify,
+ * handed back to this loop).
  */
 #ifndef GS_API_H
 #define GS_API_H
@@ -24,9 +29,15 @@
 
 typedef struct api api_t;
 
+typedef struct xcall xcall_t;
+
 typedef struct {
     gw_t *gw;
-    store_t *st;  /* reads (this loop's connection) and writer submissions */
+    store_t *st;     /* reads: a connection of the API's loop thread (a reader_only one when that
+                        is not the main loop) */
+    store_t *writer; /* the store whose writer takes the API's changes (NULL: st) */
+    xcall_t *main_q; /* onto the main loop (gateway, analysis), when the API runs on a loop of its
+                        own; NULL when it runs on the main loop */
     ana_t *ana;   /* NULL when analysis is disabled */
     int max_pending;      /* [commands] max_pending_per_terminal (for error messages) */
     int create_timeout_s; /* [commands] create_timeout (for error messages) */
@@ -57,12 +68,14 @@ void api_set_web(api_t *a, web_t *w);
 /* The web_handler_fn: routes one request. ud is the api_t. */
 void api_handle(void *ud, const web_request_t *req, web_response_t *resp);
 
-/* Begins shutdown on the loop thread: no new work is accepted, outstanding password checks and
- * writer answers are released as they arrive; the handles close. Call before the loop's last
- * run; api_free after it. */
+/* Begins shutdown on the API's loop thread: no new work is accepted, outstanding password checks
+ * and writer answers are released as they arrive, answers from the main loop are refused from
+ * now on (their senders release them); the handles close. Call before the loop's last run;
+ * api_free after it (and after the store writer has stopped). */
 void api_stop(api_t *a);
 
-/* Frees the API after api_stop and the loop's last run. NULL is a no-op. */
+/* Frees the API after api_stop, the loop's last run and the store writer's end (any thread then,
+ * e.g. the main thread after joining the web thread). NULL is a no-op. */
 void api_free(api_t *a);
 
 /* ---- Credentials (shared with the admin CLI) ---- */

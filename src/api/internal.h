@@ -63,7 +63,12 @@ typedef struct {
 struct api {
     uv_loop_t *loop;
     gw_t *gw;
-    store_t *st;
+    store_t *st;     /* reads, on this loop's thread */
+    store_t *writer; /* writer submissions and its counters (thread-safe calls only) */
+    xcall_t *main_q; /* onto the main loop, NULL when this is the main loop */
+    xcall_t *web_q;  /* onto this loop: answers from the main loop (api__call_web) */
+    uv_mutex_t web_q_lock; /* guards web_q_closed against a post racing api_stop */
+    int web_q_closed;
     ana_t *ana;
     web_t *web;
     int64_t started_ns;
@@ -117,6 +122,14 @@ int api__acct_submit(rq_t *q, store_acct_t *acct,
 /* Only an audit row (e.g. a refused request, a command created). */
 void api__audit(api_t *a, const char *user, const char *remote, const char *action,
                 const char *target, const char *outcome, const char *detail);
+
+/* Runs fn(arg) on the main loop (gateway and analysis calls): at once when the API is on the
+ * main loop, else posted there. 0, or GS_ECLOSED (not run; arg stays the caller's). */
+int api__call_main(api_t *a, void (*fn)(void *arg), void *arg);
+/* From the main loop: runs fn(arg, 0) on the API's loop, or fn(arg, GS_ECLOSED) there when the
+ * API stops first. Returns 0, or GS_ECLOSED when the API has already stopped (fn not called:
+ * the caller releases arg, on its own thread). Any thread. */
+int api__call_web(api_t *a, void (*fn)(void *arg, int status), void *arg);
 
 /* ---- auth.c ---- */
 

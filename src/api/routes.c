@@ -23,6 +23,15 @@ typedef struct {
     web_pending_t *pending;
     char tid[GSTP_MAX_ID + 1];
     char user[STORE_USER_MAX + 1], remote[64], detail[64]; /* for the audit row */
+    /* the submission (read on the main loop) */
+    int verb;
+    uint8_t tlv[STORE_ARGS_MAX];
+    size_t tlen;
+    int64_t ttl_ns;
+    /* the outcome (written on the main loop, read on the API's loop after the hand-over) */
+    int rc;
+    int64_t cmd_id;
+    int sent;
 } post_ctx_t;
 
 /* One terminal: provisioning data from the store merged with the gateway's runtime state. */
@@ -228,7 +237,7 @@ void api__metrics(rq_t *q)
     gw_stats_t s;
     gw_stats(a->gw, &s);
     store_writer_stats_t ws;
-    store_writer_stats(a->st, &ws);
+    store_writer_stats(a->writer, &ws);
     buf_t *b = &r->body;
     const metric_t head[] = {
         {"gridsense_connections_open", "gauge", "Open terminal TCP connections.",
@@ -359,11 +368,19 @@ void api__metrics(rq_t *q)
     r->content_type = "text/plain; version=0.0.4";
 }
 
-/* Answers a deferred POST of a command once the writer has reported its creation. */
-static void post_done(void *ud, int rc, int64_t cmd_id, int sent)
+/* API loop: answers a deferred POST of a command once the writer has reported its creation
+ * (status GS_ECLOSED: the API is stopping, the request goes unanswered). */
+static void post_answer(void *arg, int status)
 {
-    post_ctx_t *x = ud;
+    post_ctx_t *x = arg;
     api_t *a = x->a;
+    int rc = x->rc, sent = x->sent;
+    int64_t cmd_id = x->cmd_id;
+    if (status < 0) {
+        web_complete(x->pending, 503, NULL, NULL);
+        free(x);
+        return;
+    }
     web_response_t r = {0};
     char msg[256];
     store_command_t c;
@@ -410,6 +427,30 @@ static void post_done(void *ud, int rc, int64_t cmd_id, int sent)
                detail);
     web_complete(x->pending, r.status, r.content_type, &r.body);
     free(x);
+}
+
+/* Main loop, from the gateway: the creation's outcome goes to the API's loop. */
+static void post_done_main(void *ud, int rc, int64_t cmd_id, int sent)
+{
+    post_ctx_t *x = ud;
+    x->rc = rc;
+    x->cmd_id = cmd_id;
+    x->sent = sent;
+    if (api__call_web(x->a, post_answer, x) < 0) {
+        /* The API has stopped (and web_stop has detached the request): release only. */
+        web_complete(x->pending, 503, NULL, NULL);
+        free(x);
+    }
+}
+
+/* Main loop: hands the command to the gateway. */
+static void post_on_main(void *arg)
+{
+    post_ctx_t *x = arg;
+    int rc = gw_command_submit(x->a->gw, x->tid, x->verb, x->tlv, x->tlen, x->ttl_ns,
+                               post_done_main, x);
+    if (rc < 0)
+        post_done_main(x, rc == GS_ERANGE ? GS_ERANGE : GS_ESTATE, 0, 0);
 }
 
 static void post_command(rq_t *q, const char *id)
@@ -487,22 +528,26 @@ static void post_command(rq_t *q, const char *id)
         return;
     }
     json_decref(root);
-    /* The loop thread does not write: the store writer creates the command, and the answer
-     * waits (deferred) until it has committed. */
+    /* The gateway creates the command through the store writer (the loop threads never write),
+     * on the main loop; the answer waits (deferred) until the writer has committed it. */
     post_ctx_t *x = xcalloc(1, sizeof *x);
     x->a = a;
     snprintf(x->tid, sizeof x->tid, "%s", id);
-    int rc = gw_command_submit(a->gw, id, verb, tlv, tlen, ttl_s * 1000000000LL, post_done, x);
-    if (rc < 0) {
+    x->verb = verb;
+    memcpy(x->tlv, tlv, tlen);
+    x->tlen = tlen;
+    x->ttl_ns = ttl_s * 1000000000LL;
+    snprintf(x->user, sizeof x->user, "%s", q->who.user);
+    snprintf(x->remote, sizeof x->remote, "%s", q->remote);
+    snprintf(x->detail, sizeof x->detail, "%s", api_verb_name(verb));
+    /* The answer (post_answer) runs on this loop after this handler has returned, so the
+     * handle set below is there when it is needed; the only cross-thread reader (post_done_main
+     * once the API has stopped) is ordered after it by the API's queue lock. */
+    if (api__call_main(a, post_on_main, x) < 0) {
         free(x);
         api__error(r, 503, "unavailable", "the server is shutting down");
         return;
     }
-    char target[96];
-    snprintf(target, sizeof target, "terminal %s", id);
-    snprintf(x->user, sizeof x->user, "%s", q->who.user);
-    snprintf(x->remote, sizeof x->remote, "%s", q->remote);
-    snprintf(x->detail, sizeof x->detail, "%s", api_verb_name(verb));
     x->pending = web_defer(q->req);
 }
 

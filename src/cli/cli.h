@@ -33,6 +33,11 @@ typedef struct {
     int session_idle_s;       /* [http] session_idle (default 8 h) */
     int session_max_s;        /* [http] session_max (default 7 days) */
     int metrics_public;       /* [http] metrics_public: -1 = only when bound to loopback */
+    int http_thread; /* [http] thread = on: the HTTP server on a loop thread of its own
+                        (prototype, docs/decisions/0006-web-thread.md); default off */
+    int http_thread_nice; /* [http] thread_nice = 0..19: scheduling niceness of that thread
+                             (Linux, per thread), default 10: under CPU saturation the gateway's
+                             loop thread gets the CPU first */
     int sync_full;
     char port_file[512];
     gw_opts_t gw;

@@ -22,6 +22,8 @@ void config_defaults(config_t *c)
     c->session_idle_s = 8 * 3600;
     c->session_max_s = 7 * 86400;
     c->metrics_public = -1;
+    c->http_thread = 1;
+    c->http_thread_nice = 10;
     c->sync_full = 1;
     gw_opts_default(&c->gw);
     c->dsp_workers = 0;
@@ -221,6 +223,19 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
             }
             snprintf(err, errlen, "http.metrics_public must be true or false, got '%s'", value);
             return GS_ECONFIG;
+        }
+        if (strcmp(key, "thread_nice") == 0)
+            return set_int(value, 0, 19, &c->http_thread_nice, err, errlen, "http.thread_nice");
+        if (strcmp(key, "thread") == 0) {
+            if (strcmp(value, "on") == 0 || strcmp(value, "true") == 0)
+                c->http_thread = 1;
+            else if (strcmp(value, "off") == 0 || strcmp(value, "false") == 0)
+                c->http_thread = 0;
+            else {
+                snprintf(err, errlen, "http.thread must be on or off, got '%s'", value);
+                return GS_ECONFIG;
+            }
+            return 0;
         }
     } else if (strcmp(section, "store") == 0) {
         if (strcmp(key, "sync") == 0) {

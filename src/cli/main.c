@@ -2,7 +2,9 @@
 #include "cli.h"
 
 #include "core/err.h"
+#include "core/xcall.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static void usage(FILE *f)
@@ -77,11 +80,14 @@ static void serve_usage(FILE *f)
 /* ---- serve ------------------------------------------------------------------------------------
  */
 
+typedef struct webthr webthr_t;
+
 typedef struct {
     uv_loop_t *loop;
     gw_t *gw;
     ana_t *ana;
-    web_t *web;
+    web_t *web;   /* HTTP on the main loop ([http] thread = off), else NULL */
+    webthr_t *wt; /* HTTP on its own thread ([http] thread = on, the default), else NULL */
     api_t *api;
     uv_signal_t sigint, sigterm;
     int stopping;
@@ -94,6 +100,124 @@ static void gw_stopped(void *ud)
     uv_close((uv_handle_t *)&sv->sigterm, NULL);
 }
 
+/* Stops what runs on the main loop, once HTTP is gone. */
+static void stop_backend(server_t *sv)
+{
+    /* Analysis first: its last results (events, partial aggregates) still reach the store,
+     * whose writer the gateway stops after committing everything received. */
+    if (sv->ana) {
+        gw_set_block_observer(sv->gw, NULL, NULL);
+        ana_stop(sv->ana);
+    }
+    gw_stop(sv->gw, gw_stopped, sv);
+}
+
+/* ---- HTTP on a loop thread of its own ([http] thread = on) --------------------------------------
+ *
+ * docs/decisions/0006-web-thread.md. The web thread runs lws, the API (api_handle, the live feed)
+ * and its loop; the main loop keeps the gateway, the analysis results and the store completions.
+ * The API reads the database through a reader connection of its own (store_opts_t.reader_only),
+ * the gateway and the analysis through their thread-safe snapshot calls, and acts on the main
+ * loop through an xcall queue (src/api: api_opts_t.main_q).
+ *
+ * Stop: a signal on the main loop posts the stop call to the web thread (web_stop, api_stop, the
+ * web queue closes); its loop ends, the thread frees lws and posts "stopped" to the main loop,
+ * which joins it and only then stops the analysis and the gateway. */
+struct webthr {
+    server_t *sv;
+    uv_loop_t loop;
+    uv_thread_t thread;
+    xcall_t *calls;      /* onto the web loop (the stop call) */
+    xcall_t *main_calls; /* onto the main loop (the API's calls, "stopped"); closed by main */
+    uv_sem_t started;
+    /* start parameters (main thread, before the thread runs) */
+    const char *host;
+    int port;
+    int nice; /* [http] thread_nice */
+    web_opts_t opts;
+    /* results of the start (read by main after `started`) */
+    int start_rc;
+    char err[256];
+    int bound_port;
+    web_t *web;  /* web thread only once started */
+    int loop_ok; /* loop initialised (closed at exit) */
+};
+
+/* Web thread: the stop call the main loop posts. */
+static void web_thread_stop(void *arg, int status)
+{
+    webthr_t *wt = arg;
+    (void)status; /* closing or not, the answer is the same: stop */
+    web_stop(wt->web);
+    api_stop(wt->sv->api);
+    xcall_close(wt->calls); /* the loop ends once lws has closed its handles */
+}
+
+/* Main loop: the web thread has ended; join it and stop the rest. */
+static void web_thread_stopped(void *arg)
+{
+    webthr_t *wt = arg;
+    uv_thread_join(&wt->thread);
+    /* Nothing posts to the main loop any more: the API's calls came from the web thread, which
+     * has ended (its last post was this one). */
+    xcall_close(wt->main_calls);
+    wt->main_calls = NULL;
+    stop_backend(wt->sv);
+}
+
+static void web_thread_main(void *arg)
+{
+    webthr_t *wt = arg;
+    /* Linux schedules threads individually: a nicer web thread leaves the CPU to the gateway's
+     * loop when both want it (the 2-core measurement in the decision record). */
+    if (wt->nice > 0 && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), wt->nice) != 0)
+        log_warn(NULL, "cannot lower the web thread's priority: %s", strerror(errno));
+    wt->start_rc = web_start_opts(&wt->loop, wt->host, wt->port, &wt->opts, api_handle,
+                                  wt->sv->api, &wt->web, wt->err, sizeof wt->err);
+    if (wt->start_rc == 0) {
+        api_set_web(wt->sv->api, wt->web);
+        wt->bound_port = web_port(wt->web);
+    } else {
+        api_stop(wt->sv->api);
+        xcall_close(wt->calls); /* the loop ends once lws released what it had opened */
+    }
+    uv_sem_post(&wt->started);
+    uv_run(&wt->loop, UV_RUN_DEFAULT);
+    web_free(wt->web);
+    wt->web = NULL;
+    if (wt->start_rc == 0) /* after a failed start the main thread joins at once */
+        xcall_post(wt->main_calls, web_thread_stopped, wt);
+}
+
+/* Starts the web thread (main thread); the API must already exist on wt->loop. Returns 0, or a
+ * negative code with the reason in err (nothing left running). */
+static int web_thread_start(webthr_t *wt, char *err, size_t errlen)
+{
+    int rc = xcall_open(&wt->loop, &wt->calls);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot create the web call queue: %s", uv_strerror(rc));
+        return rc;
+    }
+    uv_sem_init(&wt->started, 0);
+    rc = uv_thread_create(&wt->thread, web_thread_main, wt);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot start the web thread: %s", uv_strerror(rc));
+        uv_sem_destroy(&wt->started);
+        xcall_close(wt->calls);
+        api_stop(wt->sv->api);
+        uv_run(&wt->loop, UV_RUN_DEFAULT); /* the close callbacks */
+        return rc;
+    }
+    uv_sem_wait(&wt->started);
+    uv_sem_destroy(&wt->started);
+    if (wt->start_rc < 0) {
+        uv_thread_join(&wt->thread);
+        snprintf(err, errlen, "%s", wt->err);
+        return wt->start_rc;
+    }
+    return 0;
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     server_t *sv = h->data;
@@ -104,16 +228,12 @@ static void on_signal(uv_signal_t *h, int signum)
     sv->stopping = 1;
     log_info(NULL, "%s received: shutting down (send again to exit at once)",
              signum == SIGINT ? "SIGINT" : "SIGTERM");
+    if (sv->wt && xcall_post2(sv->wt->calls, web_thread_stop, sv->wt) == 0)
+        return; /* the rest stops once the web thread has (web_thread_stopped) */
     if (sv->web)
         web_stop(sv->web);
     api_stop(sv->api);
-    /* Analysis first: its last results (events, partial aggregates) still reach the store,
-     * whose writer the gateway stops after committing everything received. */
-    if (sv->ana) {
-        gw_set_block_observer(sv->gw, NULL, NULL);
-        ana_stop(sv->ana);
-    }
-    gw_stop(sv->gw, gw_stopped, sv);
+    stop_backend(sv);
 }
 
 static void raise_nofile(void)
@@ -208,7 +328,8 @@ int cmd_serve(int argc, char **argv)
     umask(umask(077) | 077);
 
     int rc = 1;
-    store_t *st = NULL;
+    store_t *st = NULL, *rd = NULL;
+    webthr_t *wt = NULL;
     server_t sv;
     memset(&sv, 0, sizeof sv);
     /* The loop thread owns the synchronous connection: read-only, so it never waits for the
@@ -248,10 +369,37 @@ int cmd_serve(int argc, char **argv)
         }
         gw_set_block_observer(sv.gw, ana_block, sv.ana);
     }
+    /* HTTP gets the open files the terminal connections and the rest leave (web_start). */
+    c.web.reserved_fds = c.gw.max_connections + 64;
+    uv_loop_t *api_loop = sv.loop;
+    if (c.http_thread) {
+        /* The web thread's own read-only connection (no key: it cannot open secrets). */
+        store_opts_t ro = {.reader_only = 1, .busy_timeout_ms = 1000};
+        wt = xcalloc(1, sizeof *wt);
+        wt->sv = &sv;
+        wt->host = c.http_host;
+        wt->port = c.http_port;
+        wt->nice = c.http_thread_nice;
+        wt->opts = c.web;
+        int lrc = uv_loop_init(&wt->loop);
+        wt->loop_ok = lrc == 0;
+        if (lrc < 0 || store_open(c.data_dir, &ro, &rd, err, sizeof err) < 0 ||
+            (lrc = xcall_open(sv.loop, &wt->main_calls)) < 0) {
+            if (lrc < 0)
+                snprintf(err, sizeof err, "cannot create the web loop: %s", uv_strerror(lrc));
+            log_error(NULL, "%s", err);
+            stop_backend(&sv);
+            uv_run(sv.loop, UV_RUN_DEFAULT);
+            goto fail;
+        }
+        api_loop = &wt->loop;
+    }
     api_opts_t aop;
     api_opts_default(&aop);
     aop.gw = sv.gw;
-    aop.st = st;
+    aop.st = rd ? rd : st;
+    aop.writer = st;
+    aop.main_q = wt ? wt->main_calls : NULL;
     aop.ana = sv.ana;
     aop.max_pending = c.gw.cmd_max_pending;
     aop.create_timeout_s = (int)(c.gw.cmd_create_timeout_ns / 1000000000LL);
@@ -261,37 +409,34 @@ int cmd_serve(int argc, char **argv)
     aop.session_idle_s = c.session_idle_s;
     aop.session_max_s = c.session_max_s;
     aop.metrics_public = c.metrics_public;
-    if (api_new(sv.loop, &aop, &sv.api, err, sizeof err) < 0) {
+    int hrc = api_new(api_loop, &aop, &sv.api, err, sizeof err);
+    if (hrc == 0 && wt) {
+        if ((hrc = web_thread_start(wt, err, sizeof err)) == 0)
+            sv.wt = wt;
+    } else if (hrc == 0) {
+        hrc = web_start_opts(sv.loop, c.http_host, c.http_port, &c.web, api_handle, sv.api,
+                             &sv.web, err, sizeof err);
+        if (hrc < 0)
+            api_stop(sv.api);
+        else
+            api_set_web(sv.api, sv.web);
+    }
+    if (hrc < 0) {
         log_error(NULL, "%s", err);
-        if (sv.ana) {
-            gw_set_block_observer(sv.gw, NULL, NULL);
-            ana_stop(sv.ana);
+        if (wt && wt->main_calls) {
+            xcall_close(wt->main_calls);
+            wt->main_calls = NULL;
         }
-        gw_stop(sv.gw, NULL, NULL);
+        stop_backend(&sv);
         uv_run(sv.loop, UV_RUN_DEFAULT);
         goto fail;
     }
-    /* HTTP gets the open files the terminal connections and the rest leave (web_start). */
-    c.web.reserved_fds = c.gw.max_connections + 64;
-    if (web_start_opts(sv.loop, c.http_host, c.http_port, &c.web, api_handle, sv.api, &sv.web, err,
-                       sizeof err) < 0) {
-        log_error(NULL, "%s", err);
-        api_stop(sv.api);
-        if (sv.ana) {
-            gw_set_block_observer(sv.gw, NULL, NULL);
-            ana_stop(sv.ana);
-        }
-        gw_stop(sv.gw, NULL, NULL);
-        uv_run(sv.loop, UV_RUN_DEFAULT);
-        goto fail;
-    }
-    api_set_web(sv.api, sv.web); /* /metrics shows the HTTP front's counters */
     uv_signal_init(sv.loop, &sv.sigint);
     uv_signal_init(sv.loop, &sv.sigterm);
     sv.sigint.data = sv.sigterm.data = &sv;
     uv_signal_start(&sv.sigint, on_signal, SIGINT);
     uv_signal_start(&sv.sigterm, on_signal, SIGTERM);
-    int hport = web_port(sv.web);
+    int hport = sv.wt ? sv.wt->bound_port : web_port(sv.web);
     log_info(NULL, "gridsense %s: terminals on %s:%d, HTTP on http://%s:%d/, data in %s",
              GS_VERSION, c.term_host, gw_port(sv.gw), c.http_host, hport, c.data_dir);
     if (c.port_file[0] && write_port_file(c.port_file, gw_port(sv.gw), hport) < 0)
@@ -304,7 +449,13 @@ fail:
     ana_free(sv.ana);
     gw_free(sv.gw);
     store_close(st); /* joins the writer: its last answers to the API are queued by now */
-    api_free(sv.api);
+    api_free(sv.api); /* (answers posted to the main loop after it stopped are released) */
+    if (wt) { /* its thread was joined (web_thread_stopped, or a failed start) */
+        if (wt->loop_ok && uv_loop_close(&wt->loop) != 0)
+            log_debug(NULL, "web loop closed with open handles");
+        free(wt);
+    }
+    store_close(rd);
     if (uv_loop_close(sv.loop) != 0)
         log_debug(NULL, "loop closed with open handles");
     return rc;

@@ -248,8 +248,10 @@ void gw__block_done(gw_t *g, const store_item_t *it)
         if (t->inflight)
             t->inflight--;
         if (it->result >= 0) {
-            if (it->seq > t->durable_seq)
+            if (it->seq > t->durable_seq) {
                 t->durable_seq = it->seq;
+                t->pub_dirty = 1; /* also after the session ended: the next tick publishes it */
+            }
             mark_dirty(g, t);
         } else {
             /* Not durable: make the terminal re-send from what is. */

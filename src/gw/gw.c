@@ -114,6 +114,8 @@ static void async_cb(uv_async_t *a)
 /* ---- periodic work ----------------------------------------------------------------------------
  */
 
+static void publish_changed(gw_t *g);
+
 static void tick_cb(uv_timer_t *timer)
 {
     gw_t *g = timer->data;
@@ -132,6 +134,7 @@ static void tick_cb(uv_timer_t *timer)
         log_limited_flush(); /* "suppressed N" summaries of sources that went quiet */
     }
     gw__check_pressure(g);
+    publish_changed(g);
 }
 
 /* ---- start/stop -------------------------------------------------------------------------------
@@ -144,7 +147,9 @@ static void start_failed_free(gw_t *g)
     hmap_free(&g->per_ip);
     hmap_free(&g->hs_ip);
     hmap_free(&g->authfail);
+    hmap_free(&g->pub_terms);
     uv_mutex_destroy(&g->done_lock);
+    uv_mutex_destroy(&g->pub_lock);
     free(g);
 }
 
@@ -167,7 +172,10 @@ int gw_start(uv_loop_t *loop, store_t *st, const gw_opts_t *opts, gw_t **out, ch
     hmap_init(&g->per_ip);
     hmap_init(&g->hs_ip);
     hmap_init(&g->authfail);
+    hmap_init(&g->pub_terms);
     uv_mutex_init(&g->done_lock);
+    uv_mutex_init(&g->pub_lock);
+    g->loop_thread = uv_thread_self();
     g->cookie_base = (uint64_t)(time_utc_ns() / 1000000000LL) << 32;
     struct sockaddr_storage addr;
     if (strchr(g->o.host, ':'))
@@ -213,6 +221,7 @@ int gw_start(uv_loop_t *loop, store_t *st, const gw_opts_t *opts, gw_t **out, ch
     g->tick.data = g;
     g->open_handles++;
     uv_timer_start(&g->tick, tick_cb, 250, 250);
+    gw__publish_stats(g);
     *out = g;
     return 0;
 fail_listener:
@@ -253,6 +262,7 @@ void gw_stop(gw_t *g, void (*done)(void *ud), void *ud)
         gw__sess_close(s, "server shutdown");
     }
     uv_close((uv_handle_t *)&g->async, plain_close_cb);
+    publish_changed(g); /* the final durable seqs and counters */
     gw__maybe_finish_stop(g);
 }
 
@@ -264,6 +274,9 @@ void gw_free(gw_t *g)
     hmap_free(&g->per_ip);
     hmap_free(&g->hs_ip);
     gw__free_map(&g->authfail);
+    gw__free_map(&g->pub_terms); /* the entries; pub_arr holds the same pointers */
+    free(g->pub_arr);
+    uv_mutex_destroy(&g->pub_lock);
     gw__commands_free(g);
     /* Anything the writer delivered after the last processing (none after gw_stop). */
     store_item_t *it = g->done_head;
@@ -279,11 +292,9 @@ void gw_free(gw_t *g)
 /* ---- registry ---------------------------------------------------------------------------------
  */
 
-int gw_term_info(gw_t *g, const char *id, gw_term_info_t *out)
+/* Fills *out from the live state of t (loop thread). */
+static void term_fill(const term_t *t, gw_term_info_t *out)
 {
-    term_t *t = hmap_get(&g->terms, id);
-    if (!t)
-        return GS_ENOTFOUND;
     memset(out, 0, sizeof *out);
     snprintf(out->id, sizeof out->id, "%s", t->id);
     out->online = t->sess != NULL;
@@ -308,10 +319,10 @@ int gw_term_info(gw_t *g, const char *id, gw_term_info_t *out)
     out->has_status = t->has_status;
     out->status_received_ns = t->status_rx_ns;
     out->status = t->status;
-    return 0;
 }
 
-void gw_stats(gw_t *g, gw_stats_t *out)
+/* Fills *out from the live counters (loop thread). */
+static void stats_fill(gw_t *g, gw_stats_t *out)
 {
     store_queue_depth(g->st, &g->st_.store_queue_items, &g->st_.store_queue_bytes);
     g->st_.inflight_bytes = g->reasm_bytes + g->backlog_bytes;
@@ -320,6 +331,119 @@ void gw_stats(gw_t *g, gw_stats_t *out)
         if (s->state == S_ONLINE && !s->reading)
             g->st_.paused_reading++;
     *out = g->st_;
+}
+
+static int on_loop_thread(gw_t *g)
+{
+    uv_thread_t self = uv_thread_self();
+    return uv_thread_equal(&self, &g->loop_thread);
+}
+
+void gw__publish_term(gw_t *g, term_t *t)
+{
+    gw_term_info_t ti; /* filled outside the lock: the lock covers one memcpy */
+    term_fill(t, &ti);
+    t->pub_dirty = 0;
+    t->pub_frames = t->frames;
+    t->pub_online = ti.online;
+    uv_mutex_lock(&g->pub_lock);
+    gw_term_info_t *p = hmap_get(&g->pub_terms, t->id);
+    if (!p) { /* once per terminal and gateway lifetime */
+        p = xmalloc(sizeof *p);
+        hmap_put(&g->pub_terms, t->id, p);
+        if (g->pub_n == g->pub_cap) {
+            g->pub_cap = g->pub_cap ? 2 * g->pub_cap : 64;
+            g->pub_arr = xrealloc(g->pub_arr, g->pub_cap * sizeof *g->pub_arr);
+        }
+        g->pub_arr[g->pub_n++] = p;
+    }
+    *p = ti;
+    uv_mutex_unlock(&g->pub_lock);
+}
+
+void gw__publish_stats(gw_t *g)
+{
+    gw_stats_t st; /* about 4.5 KB: filled outside the lock, copied under it */
+    stats_fill(g, &st);
+    uv_mutex_lock(&g->pub_lock);
+    g->pub_stats = st;
+    uv_mutex_unlock(&g->pub_lock);
+}
+
+/* The tick's publication: every terminal whose state moved since it was last published (a frame
+ * received, its durable seq advanced, online changed), then the counters. Terminals that are
+ * quiet cost one comparison each. */
+static void publish_changed(gw_t *g)
+{
+    const char *k;
+    void *v;
+    for (size_t pos = 0; hmap_next(&g->terms, &pos, &k, &v);) {
+        term_t *t = v;
+        if (t->pub_dirty || t->pub_frames != t->frames || t->pub_online != (t->sess != NULL))
+            gw__publish_term(g, t);
+    }
+    gw__publish_stats(g);
+}
+
+int gw_term_info(gw_t *g, const char *id, gw_term_info_t *out)
+{
+    if (on_loop_thread(g)) {
+        term_t *t = hmap_get(&g->terms, id);
+        if (!t)
+            return GS_ENOTFOUND;
+        term_fill(t, out);
+        return 0;
+    }
+    int rc = GS_ENOTFOUND;
+    uv_mutex_lock(&g->pub_lock);
+    const gw_term_info_t *p = hmap_get(&g->pub_terms, id);
+    if (p) {
+        *out = *p;
+        rc = 0;
+    }
+    uv_mutex_unlock(&g->pub_lock);
+    return rc;
+}
+
+/* Entries copied per hold of pub_lock: bounds how long the loop can wait for the lock to publish
+ * while a reader lists a large fleet (256 x ~0.5 KB, a few microseconds). */
+#define LIST_CHUNK 256
+
+int gw_term_list(gw_t *g, gw_term_info_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (on_loop_thread(g))
+        publish_changed(g); /* the loop's own view is never stale */
+    uv_mutex_lock(&g->pub_lock);
+    size_t total = g->pub_n;
+    uv_mutex_unlock(&g->pub_lock);
+    if (total == 0)
+        return 0;
+    /* Entries are only ever appended, so the first `total` stay where they are. */
+    gw_term_info_t *a = xmalloc(total * sizeof *a);
+    for (size_t i = 0; i < total;) {
+        uv_mutex_lock(&g->pub_lock);
+        for (size_t end = i + LIST_CHUNK; i < total && i < end; i++)
+            a[i] = *g->pub_arr[i];
+        uv_mutex_unlock(&g->pub_lock);
+    }
+    *out = a;
+    *n = total;
+    return 0;
+}
+
+void gw_stats(gw_t *g, gw_stats_t *out)
+{
+    if (on_loop_thread(g)) {
+        stats_fill(g, out);
+        return;
+    }
+    uv_mutex_lock(&g->pub_lock);
+    *out = g->pub_stats;
+    uv_mutex_unlock(&g->pub_lock);
+    /* The store's queue has a lock of its own: read it fresh. */
+    store_queue_depth(g->st, &out->store_queue_items, &out->store_queue_bytes);
 }
 
 void gw_set_block_observer(gw_t *g, gw_block_cb cb, void *ud)

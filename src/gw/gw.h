@@ -8,7 +8,8 @@
  * bounded and every protocol error ends only that session.
  *
  * Threads: everything runs on the loop thread except the store's commit callback, which only
- * queues the committed batch and wakes the loop with uv_async_send.
+ * queues the committed batch and wakes the loop with uv_async_send, and the registry reads
+ * gw_term_info, gw_term_list and gw_stats, which any thread may call (see "Registry").
  */
 #ifndef GS_GW_H
 #define GS_GW_H
@@ -76,7 +77,18 @@ void gw_stop(gw_t *g, void (*done)(void *ud), void *ud);
 /* Frees the gateway after gw_stop's callback (or after uv_run returned). NULL is a no-op. */
 void gw_free(gw_t *g);
 
-/* ---- Registry (loop thread) ---- */
+/* ---- Registry (any thread) ----
+ *
+ * The loop thread publishes a copy of each terminal's state and of the counters into a table
+ * under a mutex that is held only for a lookup and a memcpy (never during I/O or frame
+ * processing), so a reader on another thread (the web thread) never delays a terminal:
+ *  - at once on login (online), logout (offline), and each STATUS;
+ *  - on the gateway's 250 ms tick for everything else that changed (frame, block and byte
+ *    counters, last_seen, durable_seq, and all of gw_stats).
+ * A reader on another thread therefore sees online/offline and status transitions as soon as the
+ * loop has handled them, and counters at most one tick (250 ms, more if the loop is late) old.
+ * Every copy is of one consistent publication (never a torn struct). Called on the loop thread
+ * itself, gw_term_info and gw_stats read the live state (never stale), as before. */
 
 /* Snapshot of one terminal's runtime state (only terminals seen since start have one). */
 typedef struct {
@@ -99,8 +111,16 @@ typedef struct {
     gstp_status_t status;
 } gw_term_info_t;
 
-/* Fills *out for terminal id. Returns 0, or GS_ENOTFOUND if not seen since start. */
+/* Fills *out for terminal id. Returns 0, or GS_ENOTFOUND if not seen since start (from another
+ * thread: not yet published, i.e. not logged in since start). Any thread. */
 int gw_term_info(gw_t *g, const char *id, gw_term_info_t *out);
+
+/* Copies every published terminal (each terminal seen since start, in order of its first
+ * login) into a malloc'ed array *out of *n entries (the caller frees it with free(); NULL and 0
+ * when there are none). Each entry is one consistent publication; entries are copied a few
+ * hundred per hold of the lock, so a large fleet never holds up the loop. Any thread (on the
+ * loop thread everything changed is published first, so nothing is stale). Returns 0. */
+int gw_term_list(gw_t *g, gw_term_info_t **out, size_t *n);
 
 /* Gateway counters for /metrics. */
 typedef struct {
@@ -118,7 +138,8 @@ typedef struct {
     size_t inflight_bytes, store_queue_items, store_queue_bytes;
 } gw_stats_t;
 
-/* Fills *out with current counters. */
+/* Fills *out with the counters: live on the loop thread, the last publication (at most one
+ * tick old; store_queue_* read fresh) on any other thread. */
 void gw_stats(gw_t *g, gw_stats_t *out);
 
 /* ---- Block observer (the analysis taps the stream here) ---- */

@@ -50,6 +50,10 @@ typedef struct term {
     int64_t status_rx_ns;
     gstp_status_t status;
     uint8_t secret_fp[16]; /* BLAKE2b of the secret the current session logged in with */
+    /* snapshot publication (gw__publish_term) */
+    int pub_dirty;       /* changed in a way the frame counter does not show (durable_seq) */
+    uint64_t pub_frames; /* frames when last published */
+    int pub_online;      /* online when last published */
 } term_t;
 
 struct sess {
@@ -149,6 +153,15 @@ struct gw {
     struct cmd_req *cmd_reqs;
     /* a STORE_ITEM_COMMAND_EXPIRE is with the writer */
     int expire_pending;
+    /* Published snapshots for other threads (gw_term_info / gw_stats / gw_term_list from a
+     * thread other than the loop's): written by the loop thread, read by any, all under pub_lock,
+     * which is held only for a hash lookup and a memcpy (never during I/O). */
+    uv_thread_t loop_thread; /* the thread gw_start ran on */
+    uv_mutex_t pub_lock;
+    hmap_t pub_terms;           /* id -> gw_term_info_t (malloc'ed, never freed before gw_free) */
+    gw_term_info_t **pub_arr;   /* the same entries in publication order, for gw_term_list */
+    size_t pub_n, pub_cap;
+    gw_stats_t pub_stats;
 };
 
 /* A command creation waiting for the writer (commands.c). */
@@ -276,5 +289,12 @@ void gw__free_map(hmap_t *m);
 
 /* Calls gw_stop's callback once the gateway is stopping and its last handle is closed. */
 void gw__maybe_finish_stop(gw_t *g);
+
+/* Publishes terminal t's current state for readers on other threads at once: called where a
+ * reader must not wait for the next tick (login, logout, STATUS). Loop thread. */
+void gw__publish_term(gw_t *g, term_t *t);
+
+/* Publishes the gateway counters (gw_stats) at once: on online/offline transitions. */
+void gw__publish_stats(gw_t *g);
 
 #endif

@@ -388,6 +388,26 @@ fail:
     return GS_EDB;
 }
 
+int store__schema_check(sqlite3 *db, const char *path, int *version, char *err, size_t errlen)
+{
+    int v = 0;
+    int rc = read_version(db, &v);
+    if (rc < 0) {
+        store__seterr(err, errlen, "cannot read schema version of %s: %s", path,
+                      sqlite3_errmsg(db));
+        return rc;
+    }
+    if (v != NMIGRATIONS) {
+        store__seterr(err, errlen,
+                      "%s has schema version %d, this program needs %d: a reader does not "
+                      "migrate; open it once for writing first (the server does at start)",
+                      path, v, NMIGRATIONS);
+        return GS_ESTATE;
+    }
+    *version = v;
+    return 0;
+}
+
 int store__migrate(sqlite3 *db, const char *path, const store_key_t *key, int *version, char *err,
                    size_t errlen)
 {

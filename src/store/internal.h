@@ -48,6 +48,7 @@ struct store {
     int running; /* writer thread started and not yet joined */
     pthread_t thread;
     int sync_read_only; /* PRAGMA query_only on db (store_opts_t.sync_read_only) */
+    int reader_only;    /* store_opts_t.reader_only: no key (key NULL), no writer, no migrations */
 
     /* writer thread while running */
     sqlite3 *wdb;
@@ -88,6 +89,11 @@ int store__db_open(const char *path, int sync_full, int busy_timeout_ms, sqlite3
  * twice. Writes the resulting version to *version. Returns 0 or GS_EDB with a reason in err. */
 int store__migrate(sqlite3 *db, const char *path, const store_key_t *key, int *version, char *err,
                    size_t errlen);
+
+/* For a reader (store_opts_t.reader_only): the schema must be exactly this program's (a reader
+ * never migrates). Writes it to *version and returns 0, or GS_ESTATE / GS_EDB with the reason in
+ * err. */
+int store__schema_check(sqlite3 *db, const char *path, int *version, char *err, size_t errlen);
 
 /* Logs the connection's last SQLite error as "<what>: <message>" and returns GS_EDB. */
 int store__db_fail(sqlite3 *db, const char *what);

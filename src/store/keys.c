@@ -818,6 +818,10 @@ int store_key_rotate(store_t *s, char *new_id_hex, char *err, size_t errlen)
     store_key_t *nk = NULL;
     int rc, in_tx = 0, wrote_files = 0;
     char *newpath = NULL;
+    if (!s->key) {
+        store__seterr(err, errlen, "a reader connection cannot rotate the master key");
+        return GS_ESTATE;
+    }
 
     /* The write lock serialises rotations (and every other writer) for the re-seal. */
     if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
@@ -1010,6 +1014,8 @@ fail:
 
 int store_key_id(store_t *s, char out[2 * STORE_KEY_ID_LEN + 1])
 {
+    if (!s->key)
+        return GS_ESTATE; /* a reader holds no key */
     store__key_id_hex(s->key->id, out);
     return 0;
 }

@@ -64,6 +64,35 @@ fail:
     return rc;
 }
 
+/* store_open for store_opts_t.reader_only: an existing, current database; no key, no
+ * migrations, no tightening of the directory, queries only. */
+static int open_reader(store_t *s, const store_opts_t *opts, char *err, size_t errlen)
+{
+    struct stat sb;
+    int rc;
+    if (stat(s->path, &sb) != 0) {
+        store__seterr(err, errlen, "no database at %s (a reader opens an existing one)", s->path);
+        return GS_ENOTFOUND;
+    }
+    /* (store__db_open may create only what stat just found; the WAL mode it asks for is the
+     * database's already, which changes nothing) */
+    rc = store__db_open(s->path, s->sync_full, s->busy_timeout_ms, &s->db, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = store__schema_check(s->db, s->path, &s->schema_version, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (sqlite3_exec(s->db, "PRAGMA query_only=1", NULL, NULL, NULL) != SQLITE_OK) {
+        store__seterr(err, errlen, "cannot make the reader connection read-only");
+        return store__db_fail(s->db, "query_only");
+    }
+    sqlite3_busy_timeout(s->db, opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms
+                                                          : SYNC_READ_BUSY_MS);
+    s->reader_only = 1;
+    s->sync_read_only = 1;
+    return 0;
+}
+
 int store_open(const char *data_dir, const store_opts_t *opts, store_t **out, char *err,
                size_t errlen)
 {
@@ -76,9 +105,11 @@ int store_open(const char *data_dir, const store_opts_t *opts, store_t **out, ch
         rc = GS_EINVAL;
         goto fail;
     }
-    rc = mkdir_p(data_dir, err, errlen);
-    if (rc < 0)
-        goto fail;
+    if (!(opts && opts->reader_only)) { /* a reader creates nothing */
+        rc = mkdir_p(data_dir, err, errlen);
+        if (rc < 0)
+            goto fail;
+    }
 
     s = xcalloc(1, sizeof *s);
     pthread_mutex_init(&s->mu, NULL);
@@ -89,6 +120,13 @@ int store_open(const char *data_dir, const store_opts_t *opts, store_t **out, ch
     size_t n = strlen(data_dir) + sizeof "/" STORE_DB_FILE;
     s->path = xmalloc(n);
     snprintf(s->path, n, "%s/%s", data_dir, STORE_DB_FILE);
+    if (opts && opts->reader_only) {
+        rc = open_reader(s, opts, err, errlen);
+        if (rc < 0)
+            goto fail;
+        *out = s;
+        return 0;
+    }
     if (opts && opts->master_key_file && *opts->master_key_file) {
         s->key_path = xstrdup(opts->master_key_file);
     } else {
@@ -147,7 +185,8 @@ void store_close(store_t *s)
     if (!s)
         return;
     store_writer_stop(s);
-    if (s->db && s->sync_read_only) /* the last connection to close checkpoints the WAL */
+    if (s->db && s->sync_read_only && !s->reader_only) /* the last connection to close
+                                                          checkpoints the WAL */
         sqlite3_exec(s->db, "PRAGMA query_only=0", NULL, NULL, NULL);
     if (s->db && sqlite3_close(s->db) != SQLITE_OK)
         store__db_fail(s->db, "close");
@@ -239,6 +278,8 @@ int store_terminal_add(store_t *s, const store_terminal_t *t)
     sqlite3_stmt *st = NULL;
     uint8_t sealed[STORE_SEALED_LEN];
     int rc;
+    if (!s->key)
+        return GS_ESTATE; /* a reader (no key, no writes) */
 
     if (!t || !valid_id(t->id))
         return GS_EINVAL;
@@ -328,6 +369,8 @@ fail:
 
 int store_terminal_get(store_t *s, const char *id, store_terminal_t *out)
 {
+    if (!s->key)
+        return GS_ESTATE; /* a reader has no key: it cannot see secrets */
     return terminal_get(s, id, out, 1);
 }
 
@@ -409,6 +452,8 @@ int store_terminal_set_secret(store_t *s, const char *id, const uint8_t secret[S
     sqlite3_stmt *st = NULL;
     uint8_t sealed[STORE_SEALED_LEN];
     const char *tid = id ? id : "";
+    if (!s->key)
+        return GS_ESTATE; /* a reader (no key, no writes) */
     /* As in store_terminal_add: written only under the database's current key. */
     int rc = store__prepare(s->db,
                             "UPDATE terminals SET secret = ?2 WHERE id = ?1"

@@ -8,7 +8,19 @@
  *    queue, writes them in batched transactions and reports each committed batch through a
  *    callback. Acknowledged means durable: callers acknowledge data to terminals only from that
  *    callback. Exactly-once: (terminal_id, seq) is unique, duplicates are ignored and reported.
- * Several processes (the server and admin commands) may open the same data dir at once.
+ * Several processes (the server and admin commands) may open the same data dir at once, and one
+ * process may open it more than once: the server's web thread has a store_t of its own opened
+ * with store_opts_t.reader_only (a query-only connection without the master key, see there).
+ *
+ * Threads, precisely: a store_t's synchronous calls belong to one thread at a time (the
+ * connection is opened SQLITE_OPEN_NOMUTEX), normally the one that opened it; a reader may be
+ * opened on one thread and then used only by another (the web thread). store_submit,
+ * store_item_cancel, store_queue_depth and store_writer_stats are safe from any thread (they
+ * take the store's mutex, held only for list and counter updates, never during SQL). The
+ * writer's done callback runs on the writer thread, never on a loop: a caller that needs its loop
+ * (the gateway) queues the batch and wakes that loop with uv_async_send, so the completions of
+ * items submitted from any thread (the analysis workers, a web thread) are handled on the loop of
+ * whoever started the writer.
  */
 #ifndef GS_STORE_H
 #define GS_STORE_H
@@ -45,6 +57,18 @@ typedef struct {
                            sets it: its synchronous connection belongs to the loop thread, which
                            must never wait for the database; all its writes go through the
                            writer. */
+    int reader_only;    /* non-zero: a second, read-only connection to an existing database for
+                           another thread (the web thread): nothing is created or migrated (a
+                           schema that is not exactly this program's is refused with GS_ESTATE;
+                           no database: GS_ENOTFOUND), the data dir is not touched, the
+                           connection is query_only and waits busy_timeout_ms (<= 0: 100 ms) for
+                           a lock, and the master key is NOT loaded: store_terminal_get (secrets),
+                           store_terminal_add, store_terminal_set_secret, store_key_id and
+                           store_key_rotate return GS_ESTATE, store_key_path returns NULL, and
+                           store_writer_start is refused (GS_ESTATE). Every other synchronous
+                           read works (store_terminal_info/list, commands, events, measurements,
+                           blocks); writes fail with GS_EDB. master_key_file, key_reset and
+                           sync_read_only are ignored. */
 } store_opts_t;
 
 /* Creates data_dir if missing (mode 0700; an existing one and the regular files in it are made
@@ -108,7 +132,7 @@ typedef struct {
  * seq already stored for the id (0 for a new terminal). */
 int store_terminal_add(store_t *s, const store_terminal_t *t);
 /* Fills *out, with the secret unsealed (callers wipe it with sodium_memzero when done).
- * GS_ENOTFOUND if absent; GS_EAUTH if the stored secret cannot be used (the terminal has none
+ * GS_ESTATE on a reader (no key); GS_ENOTFOUND if absent; GS_EAUTH if the stored secret cannot be used (the terminal has none
  * after a key reset, it does not authenticate under the master key because it was altered or
  * copied from another row, its key is in no key file, or the stored value is malformed): logged
  * with the reason. */
@@ -500,19 +524,21 @@ store_item_t *store_item_new(int kind);
 /* Frees an item and its data. NULL is a no-op. */
 void store_item_free(store_item_t *it);
 
-/* Called on the writer thread after each batch commits (or fails: items then carry result < 0),
- * with the batch as a linked list in submission order. Ownership of the items passes to the
- * callee, which must free them with store_item_free (typically after handing them to the loop
- * thread with uv_async_send). */
+/* Called on the writer thread (not on any loop) after each batch commits (or fails: items then
+ * carry result < 0), with the batch as a linked list in submission order, whichever thread
+ * submitted the items. Ownership of the items passes to the callee, which must free them with
+ * store_item_free (typically after handing them to its loop thread with uv_async_send, as the
+ * gateway does: its completions run on the loop it was started on). */
 typedef void (*store_done_cb)(store_item_t *batch, void *ud);
 
 /* Starts the writer thread with its own connection. cb may be NULL (the store then frees the
  * items itself); cb must not call store_writer_stop or store_close. Returns 0, GS_ESTATE if
- * already running, or a negative code. Call from the owner thread. */
+ * already running or the store is a reader, or a negative code. Call from the owner thread. */
 int store_writer_start(store_t *s, store_done_cb cb, void *ud);
 
-/* Queues an item for the writer; thread-safe; ownership passes to the store. Items are written
- * in submission order. Returns GS_ESTATE if the writer is not running (the item is freed). */
+/* Queues an item for the writer; any thread (the store's mutex, a list append); ownership passes
+ * to the store. Items are written in submission order (across threads: the order they took the
+ * mutex). Returns GS_ESTATE if the writer is not running (the item is freed). */
 int store_submit(store_t *s, store_item_t *it);
 
 /* Cancels a submitted STORE_ITEM_COMMAND_CREATE that the writer has not yet taken into a

@@ -665,7 +665,7 @@ int store_writer_start(store_t *s, store_done_cb cb, void *ud)
     char err[256];
     int rc;
 
-    if (s->running)
+    if (s->running || s->reader_only)
         return GS_ESTATE;
     rc = store__db_open(s->path, s->sync_full, s->busy_timeout_ms, &s->wdb, err, sizeof err);
     if (rc < 0)

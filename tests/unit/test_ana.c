@@ -298,6 +298,122 @@ static void test_phasors_to_store(void **state)
                      sql_int(f, "SELECT count(*) FROM measurements WHERE interval='phasor'") - 2);
 }
 
+/* ---- results read from another thread, result observer (the web thread's view) ---- */
+
+typedef struct {
+    ana_t *a;
+    int latest, phasor, event, bad; /* loop thread */
+    char event_json[512];
+} robs_t;
+
+static void on_result(void *ud, const char *id, const char *kind, const char *json)
+{
+    robs_t *o = ud;
+    size_t n = strlen(json);
+    if (strcmp(id, "T1") != 0 || n < 2 || json[0] != '{' || json[n - 1] != '}')
+        o->bad++;
+    if (strcmp(kind, "latest") == 0) {
+        o->latest++;
+        /* already readable, and the same values (ana_latest_json adds "phasor") */
+        buf_t b = {0};
+        if (ana_latest_json(o->a, id, &b) != 0 || strncmp(b.data, json, n - 1) != 0)
+            o->bad++;
+        buf_free(&b);
+    } else if (strcmp(kind, "phasor") == 0) {
+        o->phasor++;
+    } else if (strcmp(kind, "event") == 0) {
+        o->event++;
+        snprintf(o->event_json, sizeof o->event_json, "%s", json);
+    } else {
+        o->bad++;
+    }
+}
+
+typedef struct {
+    ana_t *a;
+    int stop;        /* __atomic */
+    int saw_latest;  /* __atomic */
+    long reads, bad; /* reader's, read after the join */
+} areader_t;
+
+/* Reads the analysis state in a loop from its own thread while the loop stores results. */
+static void ana_reader(void *arg)
+{
+    areader_t *r = arg;
+    buf_t b = {0};
+    while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+        buf_reset(&b);
+        if (ana_latest_json(r->a, "T1", &b) == 0) {
+            if (b.len < 2 || b.data[0] != '{' || b.data[b.len - 1] != '}' ||
+                strlen(b.data) != b.len)
+                r->bad++;
+            __atomic_store_n(&r->saw_latest, 1, __ATOMIC_RELEASE);
+        }
+        buf_reset(&b);
+        if (ana_latest_phasor_json(r->a, "T1", &b) == 0 && (b.len < 2 || b.data[0] != '{'))
+            r->bad++;
+        ana_term_state_t ts;
+        if (ana_term_state(r->a, "T1", &ts) == 0 && (ts.delay_s < 0 || ts.skipped != 0))
+            r->bad++;
+        ana_stats_t st;
+        ana_stats(r->a, &st);
+        if (st.terminals > 1 || st.workers != 1)
+            r->bad++;
+        r->reads++;
+    }
+    buf_free(&b);
+}
+
+static int results_seen(void *ud)
+{
+    robs_t *o = ud;
+    return o->latest > 0 && o->phasor > 0 && o->event > 0;
+}
+
+/* ana_latest_json & co. from another thread while the loop takes results in, and the result
+ * observer: latest values, phasor seconds and the dip's event, each readable when announced. */
+static void test_results_other_thread(void **state)
+{
+    fx_t *f = *state;
+    ana_opts_t o;
+    ana_opts_default(&o);
+    o.workers = 1;
+    o.latest_ms = 200;
+    ana_t *a;
+    char err[256];
+    assert_int_equal(ana_start(&f->loop, f->st, &o, &a, err, sizeof err), 0);
+    robs_t obs = {.a = a};
+    ana_set_result_observer(a, on_result, &obs);
+    areader_t r = {.a = a};
+    uv_thread_t th;
+    assert_int_equal(uv_thread_create(&th, ana_reader, &r), 0);
+    sg_t g;
+    sg_default(&g, RATE, 50);
+    g.step_from = 2.0;
+    g.step_to = 2.2;
+    g.step_gain[0] = 0.5;
+    g.step_gain[1] = 1.0;
+    g.step_gain[2] = 1.0;
+    uint64_t seq = 0;
+    feed(a, "T1", &g, 5.0, 57.735, &seq);
+    wait_t w = {a, "T1", seq};
+    assert_true(run_until(f, analysed, &w));
+    assert_true(run_until(f, results_seen, &obs));
+    for (int i = 0; i < 2000 && !__atomic_load_n(&r.saw_latest, __ATOMIC_ACQUIRE); i++)
+        usleep(10000);
+    __atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+    uv_thread_join(&th);
+    assert_int_equal(r.bad, 0);
+    assert_int_equal(obs.bad, 0);
+    assert_true(r.reads > 0);
+    assert_true(__atomic_load_n(&r.saw_latest, __ATOMIC_ACQUIRE));
+    assert_non_null(strstr(obs.event_json, "\"kind\":\"dip\""));
+    assert_non_null(strstr(obs.event_json, "\"Ua\""));
+    ana_stop(a);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    ana_free(a);
+}
+
 /* Workers paused and a queue with room for one block: the first block is queued, the other
  * nine are skipped for analysis, counted, and the terminal is reported behind; after resuming,
  * the queued block is analysed and nothing else breaks. */
@@ -481,6 +597,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stream_to_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skip_when_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_phasors_to_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_results_other_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_phasor_config_change_same_second, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_and_bad_rate, setup, teardown),
     };

@@ -11,6 +11,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "gstp/gstp.h"
 #include "gw/gw.h"
 #include "store/store.h"
@@ -36,6 +37,7 @@ typedef struct {
     gw_t *g;
     uv_loop_t loop;
     int stopped;
+    uint8_t secret[32]; /* T0001's */
 } fx_t;
 
 static void rm_rf(const char *path)
@@ -71,6 +73,7 @@ static void fx_start(fx_t *f, const gw_opts_t *o)
     snprintf(t.id, sizeof t.id, "T0001");
     t.nominal_hz = 50;
     randombytes_buf(t.secret, sizeof t.secret);
+    memcpy(f->secret, t.secret, sizeof f->secret);
     assert_int_equal(store_terminal_add(f->st, &t), 0);
     store_close(f->st);
     so.sync_read_only = 1;
@@ -252,6 +255,200 @@ static void test_unusable_secret_counts_for_id(void **state)
     fx_stop(&f);
 }
 
+/* ---- registry snapshots read from another thread (gw.h "Registry") ---- */
+
+/* Runs the loop until the server sends a frame of `type` on fd (others, e.g. PING, are skipped;
+ * bounded: 20 s) and copies its payload into out (cap bytes); returns its length. */
+static size_t await_frame(fx_t *f, int fd, uint8_t type, uint8_t *out, size_t cap)
+{
+    static uint8_t dbuf[GSTP_MAX_FRAME * 2];
+    static gstp_decoder_t dec;
+    static int dec_fd = -1;
+    if (dec_fd != fd) { /* one decoder per connection: bytes after the frame stay buffered */
+        gstp_decoder_init(&dec, dbuf, sizeof dbuf);
+        dec_fd = fd;
+    }
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        gstp_frame_t fr;
+        while (gstp_decoder_next(&dec, &fr) == GSTP_FRAME)
+            if (fr.type == type) {
+                assert_true(fr.len <= cap);
+                memcpy(out, fr.payload, fr.len);
+                return fr.len;
+            }
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        uint8_t in[4096];
+        ssize_t n = recv(fd, in, sizeof in, MSG_DONTWAIT);
+        if (n > 0)
+            gstp_decoder_feed(&dec, in, (size_t)n);
+        else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+            fail_msg("connection closed while waiting for frame type %u", type);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - t0.tv_sec > 20)
+            fail_msg("no frame type %u from the gateway within 20 s", type);
+        usleep(1000);
+    }
+}
+
+/* A complete login of T0001 (HELLO, CHALLENGE, AUTH with the HMAC, WELCOME). Returns the fd. */
+static int login_ok(fx_t *f, const char *src)
+{
+    int fd = client(f, src);
+    gstp_hello_t h;
+    memset(&h, 0, sizeof h);
+    h.version_min = h.version_max = 1;
+    snprintf(h.terminal_id, sizeof h.terminal_id, "T0001");
+    snprintf(h.fw_version, sizeof h.fw_version, "test-1");
+    h.sample_rate = 4000;
+    h.nominal_hz = 50;
+    h.nchannels = 3;
+    for (int i = 0; i < 3; i++) {
+        h.channels[i].index = (uint8_t)i;
+        h.channels[i].kind = GSTP_KIND_VOLTAGE;
+        h.channels[i].phase = (uint8_t)(GSTP_PHASE_A + i);
+        h.channels[i].unit = GSTP_UNIT_V;
+        h.channels[i].scale = 0.01f;
+    }
+    uint8_t hb[GSTP_MAX_FRAME], pb[GSTP_MAX_FRAME], db[GSTP_MAX_FRAME * 2];
+    int n = gstp_encode_hello(hb, sizeof hb, &h);
+    assert_true(n > 0);
+    /* the HELLO payload exactly as sent, for the MAC: decode our own frame */
+    gstp_decoder_t dec;
+    gstp_decoder_init(&dec, db, sizeof db);
+    gstp_decoder_feed(&dec, hb, (size_t)n);
+    gstp_frame_t hf;
+    assert_int_equal(gstp_decoder_next(&dec, &hf), GSTP_FRAME);
+    assert_int_equal(send(fd, hb, (size_t)n, 0), n);
+    size_t cl = await_frame(f, fd, GSTP_CHALLENGE, pb, sizeof pb);
+    gstp_frame_t cf = {.type = GSTP_CHALLENGE, .len = (uint16_t)cl, .payload = pb};
+    gstp_challenge_t c;
+    assert_int_equal(gstp_parse_challenge(&cf, &c), 0);
+    gstp_auth_t a;
+    crypto_auth_hmacsha256_state hs;
+    crypto_auth_hmacsha256_init(&hs, f->secret, sizeof f->secret);
+    crypto_auth_hmacsha256_update(&hs, c.nonce, sizeof c.nonce);
+    crypto_auth_hmacsha256_update(&hs, hf.payload, hf.len);
+    crypto_auth_hmacsha256_final(&hs, a.mac);
+    n = gstp_encode_auth(hb, sizeof hb, &a);
+    assert_true(n > 0);
+    assert_int_equal(send(fd, hb, (size_t)n, 0), n);
+    await_frame(f, fd, GSTP_WELCOME, pb, sizeof pb);
+    return fd;
+}
+
+typedef struct {
+    gw_t *g;
+    int stop;                                  /* __atomic: set by the main thread */
+    int saw_online, saw_status, saw_offline;   /* __atomic: set by the reader */
+    long reads, bad;                           /* reader's, read after the join */
+} snap_reader_t;
+
+/* Reads the registry in a loop from its own thread, checking that every copy is consistent:
+ * the loop thread publishes while this runs (TSan: every shared field is under the lock). */
+static void snap_reader(void *arg)
+{
+    snap_reader_t *r = arg;
+    uint64_t last_frames = 0;
+    while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+        gw_term_info_t ti;
+        if (gw_term_info(r->g, "T0001", &ti) == 0) {
+            if (strcmp(ti.id, "T0001") != 0 || ti.frames < last_frames)
+                r->bad++;
+            last_frames = ti.frames;
+            if (ti.online) {
+                if (ti.connected_since_ns <= 0 || ti.sessions < 1 || !ti.remote[0] ||
+                    strcmp(ti.fw_version, "test-1") != 0 || ti.nominal_hz != 50)
+                    r->bad++;
+                __atomic_store_n(&r->saw_online, 1, __ATOMIC_RELEASE);
+                if (ti.has_status) {
+                    if (ti.status.uptime_s != 4242 || ti.status_received_ns <= 0)
+                        r->bad++;
+                    __atomic_store_n(&r->saw_status, 1, __ATOMIC_RELEASE);
+                }
+            } else if (__atomic_load_n(&r->saw_status, __ATOMIC_ACQUIRE)) {
+                __atomic_store_n(&r->saw_offline, 1, __ATOMIC_RELEASE);
+            }
+        } else if (__atomic_load_n(&r->saw_online, __ATOMIC_ACQUIRE)) {
+            r->bad++; /* once published, never unpublished */
+        }
+        gw_stats_t st;
+        gw_stats(r->g, &st);
+        if (st.online > st.handshakes_ok || st.online > 1)
+            r->bad++;
+        gw_term_info_t *all;
+        size_t n;
+        gw_term_list(r->g, &all, &n);
+        if (n > 1 || (n == 1 && strcmp(all[0].id, "T0001") != 0))
+            r->bad++;
+        free(all);
+        r->reads++;
+    }
+}
+
+/* Runs the loop until *flag (set by the reader thread) is 1; bounded: 20 s. */
+static void await_flag(fx_t *f, int *flag, const char *what)
+{
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE)) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - t0.tv_sec > 20)
+            fail_msg("the reader thread did not see %s within 20 s", what);
+        usleep(1000);
+    }
+}
+
+/* gw_term_info / gw_stats / gw_term_list from another thread while the loop works: login
+ * (online), STATUS and logout (offline) are published at once (no tick needed, though it runs
+ * too), and every copy read is consistent. */
+static void test_registry_other_thread(void **state)
+{
+    (void)state;
+    fx_t f;
+    memset(&f, 0, sizeof f);
+    gw_opts_t o;
+    gw_opts_default(&o);
+    fx_start(&f, &o);
+    snap_reader_t r = {.g = f.g};
+    uv_thread_t th;
+    assert_int_equal(uv_thread_create(&th, snap_reader, &r), 0);
+    int fd = login_ok(&f, "127.0.0.9");
+    await_flag(&f, &r.saw_online, "the terminal online");
+    gstp_status_t st;
+    memset(&st, 0, sizeof st);
+    st.time_ns = time_utc_ns();
+    st.rsrp_dbm = st.rssi_dbm = GSTP_NA_I16;
+    st.temp_c10 = GSTP_NA_I16;
+    st.supply_mv = GSTP_NA_U16;
+    st.csq = 99;
+    st.uptime_s = 4242;
+    uint8_t b[GSTP_MAX_FRAME];
+    int n = gstp_encode_status(b, sizeof b, &st);
+    assert_true(n > 0);
+    assert_int_equal(send(fd, b, (size_t)n, 0), n);
+    await_flag(&f, &r.saw_status, "the STATUS");
+    close(fd);
+    await_flag(&f, &r.saw_offline, "the terminal offline");
+    __atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+    uv_thread_join(&th);
+    assert_int_equal(r.bad, 0);
+    assert_true(r.reads > 0);
+    /* on the loop thread the live state, as before */
+    gw_term_info_t ti;
+    assert_int_equal(gw_term_info(f.g, "T0001", &ti), 0);
+    assert_int_equal(ti.online, 0);
+    assert_int_equal(ti.sessions, 1);
+    assert_int_equal(gw_term_info(f.g, "T0002", &ti), GS_ENOTFOUND);
+    gw_stats_t gs;
+    gw_stats(f.g, &gs);
+    assert_int_equal(gs.handshakes_ok, 1);
+    assert_int_equal(gs.online, 0);
+    fx_stop(&f);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -260,6 +457,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_authfail_table_full),
         cmocka_unit_test(test_unusable_secret_counts_for_id),
+        cmocka_unit_test(test_registry_other_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1377,6 +1377,146 @@ static void test_two_stores(void **state)
     collector_destroy(&col);
 }
 
+/* ---- a reader connection for another thread (store_opts_t.reader_only) ---- */
+
+typedef struct {
+    store_t *reader; /* used only by the reader thread once it runs */
+    store_t *server; /* its writer takes the reader thread's submissions */
+    int submitted;   /* blocks submitted from the reader thread */
+    long reads, bad;
+    int stop; /* __atomic */
+} rthread_t;
+
+static int count_cb(void *ud, const store_terminal_t *t)
+{
+    int *n = ud;
+    for (size_t i = 0; i < sizeof t->secret; i++)
+        if (t->secret[i])
+            return -1;
+    (*n)++;
+    return 0;
+}
+
+/* The reader thread: queries on its own connection while the server's writer commits, and
+ * submissions to that writer from this thread (store_submit is safe from any thread). */
+static void *reader_main(void *arg)
+{
+    rthread_t *r = arg;
+    for (int i = 0; i < 200; i++)
+        if (store_submit(r->server, make_block("S1", 1000 + (uint64_t)i, 1000 + (uint64_t)i, 512)) ==
+            0)
+            r->submitted++;
+    int64_t last = 0;
+    while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+        store_terminal_t t;
+        int n = 0;
+        int64_t count = 0;
+        if (store_terminal_info(r->reader, "S1", &t) != 0 || strcmp(t.id, "S1") != 0)
+            r->bad++;
+        if (store_terminal_list(r->reader, count_cb, &n) != 0 || n != 1)
+            r->bad++;
+        if (store_block_stats(r->reader, "S1", &count, NULL, NULL) != 0 || count < last)
+            r->bad++;
+        last = count;
+        size_t qi = 0, qb = 0;
+        store_queue_depth(r->server, &qi, &qb);
+        r->reads++;
+    }
+    return NULL;
+}
+
+static void test_reader_connection(void **state)
+{
+    fixture_t *f = *state;
+    char err[256] = "", sub[128];
+    store_t *rd = NULL;
+    store_opts_t ro = {.reader_only = 1};
+    /* no database: refused, and nothing is created */
+    snprintf(sub, sizeof sub, "%s/none", f->dir);
+    assert_int_equal(store_open(sub, &ro, &rd, err, sizeof err), GS_ENOTFOUND);
+    assert_null(rd);
+    assert_non_null(strstr(err, "no database"));
+    struct stat sb;
+    assert_int_equal(stat(sub, &sb), -1);
+    /* a database of another schema version: refused with the reason, never migrated */
+    snprintf(sub, sizeof sub, "%s/old", f->dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    char path[256];
+    snprintf(path, sizeof path, "%s/gridsense.db", sub);
+    sqlite3 *raw = NULL;
+    assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(raw,
+                                  "PRAGMA journal_mode=WAL; CREATE TABLE schema_version(version "
+                                  "INTEGER); INSERT INTO schema_version VALUES(1)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(raw);
+    err[0] = 0;
+    assert_int_equal(store_open(sub, &ro, &rd, err, sizeof err), GS_ESTATE);
+    assert_non_null(strstr(err, "schema version 1"));
+    assert_int_equal(sql_int(sub, "SELECT count(*) FROM sqlite_master WHERE name = 'terminals'"),
+                     0);
+
+    /* the server's store, with a terminal and its writer running */
+    store_t *server = open_ok(f->dir);
+    store_terminal_t t = make_terminal("S1");
+    assert_int_equal(store_terminal_add(server, &t), 0);
+    collector_t col;
+    collector_init(&col);
+    assert_int_equal(store_writer_start(server, collect_cb, &col), 0);
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(store_submit(server, make_block("S1", (uint64_t)i + 1, (uint64_t)i + 1,
+                                                         4096)),
+                         0);
+
+    /* The reader does not need the master key: opened with the key file moved away. */
+    char key[256], away[256];
+    snprintf(key, sizeof key, "%s/master.key", f->dir);
+    snprintf(away, sizeof away, "%s/master.key.away", f->dir);
+    assert_int_equal(rename(key, away), 0);
+    ro.busy_timeout_ms = 2000;
+    err[0] = 0;
+    int rc = store_open(f->dir, &ro, &rd, err, sizeof err);
+    if (rc != 0)
+        print_error("reader: %s\n", err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(rename(away, key), 0);
+    assert_int_equal(store_schema_version(rd), store_schema_version(server));
+
+    /* what a reader cannot do: secrets, keys, writes, a writer */
+    store_terminal_t g;
+    assert_int_equal(store_terminal_get(rd, "S1", &g), GS_ESTATE);
+    assert_int_equal(store_terminal_info(rd, "S1", &g), 0);
+    store_terminal_t x = make_terminal("X1");
+    assert_int_equal(store_terminal_add(rd, &x), GS_ESTATE);
+    assert_int_equal(store_terminal_set_secret(rd, "S1", x.secret), GS_ESTATE);
+    char hex[2 * STORE_KEY_ID_LEN + 1];
+    assert_int_equal(store_key_id(rd, hex), GS_ESTATE);
+    assert_null(store_key_path(rd));
+    assert_int_equal(store_key_rotate(rd, hex, err, sizeof err), GS_ESTATE);
+    assert_int_equal(store_writer_start(rd, NULL, NULL), GS_ESTATE);
+    int64_t cid = 0;
+    assert_int_equal(store_command_create(rd, "S1", 6, NULL, 0, 60000000000LL, &cid), GS_EDB);
+
+    /* used from another thread while the server's writer commits */
+    rthread_t r = {.reader = rd, .server = server};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, reader_main, &r), 0);
+    assert_int_equal(collector_wait(&col, 400), 0); /* both threads' blocks committed */
+    __atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    assert_int_equal(r.submitted, 200);
+    assert_int_equal(r.bad, 0);
+    assert_true(r.reads > 0);
+    assert_int_equal(col.err, 0);
+    int64_t count = 0;
+    assert_int_equal(store_block_stats(rd, "S1", &count, NULL, NULL), 0);
+    assert_int_equal(count, 400);
+    store_close(rd);
+    store_close(server);
+    collector_destroy(&col);
+}
+
 static void test_status_sessions(void **state)
 {
     fixture_t *f = *state;
@@ -2254,6 +2394,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_command_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_command_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_stores, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reader_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_analysis_results, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_sealed_roundtrip, setup, teardown),
