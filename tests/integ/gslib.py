@@ -162,8 +162,15 @@ class Server:
 
     def make_token(self, user="gs-test-admin", role="admin"):
         """An API token for a new user of that role (gridsense user add / token create)."""
-        p = subprocess.run([GRIDSENSE, "user", "add", user, "--role", role] + self.cli_args(),
-                           capture_output=True, text=True, timeout=120)
+        base, n = user, 1
+        while True:
+            p = subprocess.run([GRIDSENSE, "user", "add", user, "--role", role] + self.cli_args(),
+                               capture_output=True, text=True, timeout=120)
+            if p.returncode != 0 and "already exists" in p.stderr and n < 50:
+                n += 1  # e.g. a database copied from another test's server
+                user = "%s-%d" % (base, n)
+                continue
+            break
         check(p.returncode == 0, "user add %s: %s" % (user, p.stderr))
         p = subprocess.run([GRIDSENSE, "token", "create", user] + self.cli_args(),
                            capture_output=True, text=True, timeout=120)
