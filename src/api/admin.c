@@ -52,12 +52,13 @@ static void reply_error(web_pending_t *p, int status, const char *code, const ch
 static void change_done(api_t *a, store_item_t *it, void *ud)
 {
     change_t *c = ud;
-    (void)a;
     const store_acct_t *x = it->acct;
     char msg[192];
     switch (it->result) {
     case 0:
         web_complete(c->pending, c->status_ok, "application/json", &c->body);
+        if (x->op == STORE_ACCT_TOKEN_REVOKE)
+            api__live_revoke(a, NULL, x->token_id);
         break;
     case GS_EEXISTS:
         snprintf(msg, sizeof msg, "%s already exists",

@@ -281,6 +281,7 @@ int api_new(uv_loop_t *loop, const api_opts_t *o, api_t **out, char *err, size_t
         default_hosts(&a->hosts, &n, o->bind_host);
     list_add_csv(&a->proxies, &np, o->trusted_proxies);
     hmap_init(&a->fails);
+    api__live_init(a);
     /* Unknown users are checked against this hash, so that "no such user" takes as long as a
      * wrong password (no user enumeration by timing). */
     if (api_password_hash("gridsense-no-such-user", a->dummy_hash) < 0) {
@@ -311,6 +312,7 @@ fail:
     list_free(a->hosts);
     list_free(a->proxies);
     hmap_free(&a->fails);
+    api__live_free(a);
     free(a);
     return GS_EIO;
 }
@@ -318,6 +320,9 @@ fail:
 void api_set_web(api_t *a, web_t *w)
 {
     a->web = w;
+    int rc = api__live_start(a, w);
+    if (rc < 0)
+        log_error("api", "the live feed cannot start: %s", err_str(rc));
 }
 
 void api_stop(api_t *a)
@@ -325,6 +330,7 @@ void api_stop(api_t *a)
     if (!a || a->stopping)
         return;
     a->stopping = 1;
+    api__live_stop(a);
     drain_done(a);
     uv_mutex_lock(&a->done_lock);
     a->stopping = 2; /* no more wake-ups: api_free drains what arrives later */
@@ -369,6 +375,7 @@ void api_free(api_t *a)
     while (hmap_next(&a->fails, &pos, &k, &v))
         free(v);
     hmap_free(&a->fails);
+    api__live_free(a);
     list_free(a->hosts);
     list_free(a->proxies);
     free(a);
@@ -417,7 +424,7 @@ static int is_state_change(const char *method)
 
 /* Origin ("scheme://host[:port]") or Referer ("scheme://host[:port]/...") names this server,
  * i.e. the same host[:port] the request was sent to (Host, already checked). */
-static int same_site(const char *url, const char *host)
+int api__same_site(const char *url, const char *host)
 {
     const char *p = strstr(url, "://");
     if (!p)
@@ -456,26 +463,68 @@ static void deny(rq_t *q, int status, const char *code, const char *msg)
     }
 }
 
+/* The Host check: 0, or -1 after answering 400. */
+static int check_host(rq_t *q)
+{
+    const char *hn;
+    size_t hl;
+    if (host_name(q->req->host, &hn, &hl) < 0 || !list_has(q->a->hosts, hn, hl)) {
+        log_limited(LOG_WARN, q->remote,
+                    "HTTP request for host \"%.64s\" refused (not in [http] hosts)",
+                    q->req->host ? q->req->host : "");
+        api__error(q->resp, 400, "bad_host",
+                   "the Host header does not name this server (see [http] hosts in "
+                   "docs/operations.md)");
+        return -1;
+    }
+    return 0;
+}
+
+/* Authentication and role: 0, or -1 after answering 401/403. */
+static int check_role(rq_t *q, int needs)
+{
+    if (api__authenticate(q) < 0)
+        return -1;
+    if (needs != ROLE_PUBLIC && q->who.role == ROLE_PUBLIC) {
+        api__error(q->resp, 401, "unauthorized",
+                   q->auth_err ? q->auth_err
+                               : "log in (POST /api/v1/session) or send Authorization: Bearer "
+                                 "<token>");
+        buf_puts(&q->resp->headers, "WWW-Authenticate: Bearer realm=\"gridsense\"\r\n");
+        return -1;
+    }
+    if (q->who.role < needs) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "this needs the %s role; %s is %s", store_role_name(needs),
+                 q->who.user, store_role_name(q->who.role));
+        deny(q, 403, "forbidden", msg);
+        return -1;
+    }
+    return 0;
+}
+
+static void rq_init(rq_t *q, api_t *a, const web_request_t *req, web_response_t *resp)
+{
+    memset(q, 0, sizeof *q);
+    q->a = a;
+    q->req = req;
+    q->resp = resp;
+    resp->content_type = "application/json";
+    client_address(q);
+}
+
+int api__admit(api_t *a, const web_request_t *req, web_response_t *resp, rq_t *q, int min_role)
+{
+    rq_init(q, a, req, resp);
+    return check_host(q) < 0 || check_role(q, min_role) < 0 ? -1 : 0;
+}
+
 void api_handle(void *ud, const web_request_t *req, web_response_t *resp)
 {
     rq_t q;
-    memset(&q, 0, sizeof q);
-    q.a = ud;
-    q.req = req;
-    q.resp = resp;
-    resp->content_type = "application/json";
-    client_address(&q);
-
-    const char *hn;
-    size_t hl;
-    if (host_name(req->host, &hn, &hl) < 0 || !list_has(q.a->hosts, hn, hl)) {
-        log_limited(LOG_WARN, q.remote, "HTTP request for host \"%.64s\" refused (not in [http] hosts)",
-                    req->host ? req->host : "");
-        api__error(resp, 400, "bad_host",
-                   "the Host header does not name this server (see [http] hosts in "
-                   "docs/operations.md)");
+    rq_init(&q, ud, req, resp);
+    if (check_host(&q) < 0)
         return;
-    }
 
     const route_t *r = NULL;
     char allow[64] = "";
@@ -505,33 +554,17 @@ void api_handle(void *ud, const web_request_t *req, web_response_t *resp)
         buf_printf(&resp->headers, "Allow: %s\r\n", allow);
         return;
     }
-
-    if (api__authenticate(&q) < 0)
-        return; /* 401 answered */
     int needs = r->role;
     if (r->fn == api__metrics && !q.a->metrics_public)
         needs = STORE_ROLE_VIEWER;
-    if (needs != ROLE_PUBLIC && q.who.role == ROLE_PUBLIC) {
-        api__error(resp, 401, "unauthorized",
-                   q.auth_err ? q.auth_err
-                              : "log in (POST /api/v1/session) or send Authorization: Bearer "
-                                "<token>");
-        buf_puts(&resp->headers, "WWW-Authenticate: Bearer realm=\"gridsense\"\r\n");
+    if (check_role(&q, needs) < 0)
         return;
-    }
-    if (q.who.role < needs) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "this needs the %s role; %s is %s", store_role_name(needs),
-                 q.who.user, store_role_name(q.who.role));
-        deny(&q, 403, "forbidden", msg);
-        return;
-    }
     if (is_state_change(req->method)) {
         int ok = 1;
         if (req->origin)
-            ok = same_site(req->origin, req->host);
+            ok = api__same_site(req->origin, req->host);
         else if (q.who.role != ROLE_PUBLIC && !q.who.via_token)
-            ok = req->referer && same_site(req->referer, req->host);
+            ok = req->referer && api__same_site(req->referer, req->host);
         if (!ok) {
             log_limited(LOG_WARN, q.remote, "cross-site %s %s refused (Origin %.80s, Referer %.80s)",
                         req->method, req->path, req->origin ? req->origin : "-",

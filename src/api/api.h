@@ -78,6 +78,20 @@ void api_stop(api_t *a);
  * e.g. the main thread after joining the web thread). NULL is a no-op. */
 void api_free(api_t *a);
 
+/* ---- Live feed sources (main loop) ----
+ * The main loop's observers feed the live feed (docs/api.md "Live feed") through these; each
+ * builds a message only when a client subscribed to its topic, and hands it to the API's loop.
+ * All three are main-loop calls (ud / a: the api_t). */
+
+/* An ana_result_cb: a terminal's latest values, a second of synchrophasors, an ended event. */
+void api_live_result(void *ud, const char *terminal_id, const char *kind, const char *json);
+/* A gw_cmd_state_cb: a command created or changed (or `count` expired). */
+void api_live_command(void *ud, const char *terminal_id, int64_t cmd_id, int state, int count);
+/* A new waveform block of a terminal (call from the gateway's block observer): decimated
+ * oscilloscope frames for terminal/{id}/wave subscribers. */
+void api_live_block(api_t *a, const char *terminal_id, const gw_block_info_t *b,
+                    const uint8_t *samples, size_t len);
+
 /* ---- Credentials (shared with the admin CLI) ---- */
 
 /* Hashes a password with argon2id (crypto_pwhash_str, interactive limits: ~0.1 s and 64 MiB, so

@@ -199,6 +199,7 @@ int api__authenticate(rq_t *q)
         } else {
             q->who.role = t.role;
             q->who.via_token = 1;
+            memcpy(q->who.session_hash, h, STORE_HASH_LEN);
             snprintf(q->who.user, sizeof q->who.user, "%s", t.user);
             snprintf(q->who.token_id, sizeof q->who.token_id, "%s", t.id);
             touch(q, STORE_ACCT_TOKEN_TOUCH, t.last_used_ns, now);
@@ -429,12 +430,12 @@ void api__session_get(rq_t *q)
 typedef struct {
     web_pending_t *pending;
     int tls;
+    uint8_t hash[STORE_HASH_LEN];
 } logout_t;
 
 static void logout_done(api_t *a, store_item_t *it, void *ud)
 {
     logout_t *x = ud;
-    (void)a;
     buf_t hdr = {0}, body = {0};
     if (it->result < 0) {
         web_response_t r;
@@ -447,6 +448,7 @@ static void logout_done(api_t *a, store_item_t *it, void *ud)
                    "Set-Cookie: " API_COOKIE "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0%s\r\n",
                    x->tls ? "; Secure" : "");
         buf_puts(&body, "{\"logged_out\":true}");
+        api__live_revoke(a, x->hash, NULL);
         web_complete_h(x->pending, 200, "application/json", &hdr, &body);
     }
     buf_free(&hdr);
@@ -466,6 +468,7 @@ void api__session_delete(rq_t *q)
     memcpy(c->hash, q->who.session_hash, STORE_HASH_LEN);
     logout_t *x = xcalloc(1, sizeof *x);
     x->tls = q->a->tls;
+    memcpy(x->hash, q->who.session_hash, STORE_HASH_LEN);
     if (api__acct_submit(q, c, logout_done, x) < 0) {
         free(x);
         api__error(q->resp, 503, "unavailable", "the server is shutting down");

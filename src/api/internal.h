@@ -21,13 +21,15 @@
 
 enum { ROLE_PUBLIC = 0 }; /* and STORE_ROLE_VIEWER / OPERATOR / ADMIN */
 
+typedef struct live_client live_client_t;
+
 /* Who is asking, once authenticated. */
 typedef struct {
     int role;                      /* ROLE_PUBLIC when not authenticated */
     char user[STORE_USER_MAX + 1]; /* "" when not authenticated */
     int via_token;                 /* 1: Bearer token, 0: session cookie */
     char token_id[STORE_TOKEN_ID + 1];
-    uint8_t session_hash[STORE_HASH_LEN]; /* via cookie */
+    uint8_t session_hash[STORE_HASH_LEN]; /* the credential's hash (cookie or token) */
 } principal_t;
 
 /* One request being routed. */
@@ -86,6 +88,22 @@ struct api {
     store_item_t *done_head, *done_tail;
     int stopping;
     int pending_work; /* password checks on the thread pool */
+
+    /* live feed (live.c): web loop, except interest (under interest_lock), live_clients_any
+     * (atomic), wave_last and live_src_dropped (main loop) */
+    live_client_t *live_list;
+    int live_nclients;
+    int live_clients_any;
+    int64_t live_subs;
+    uint64_t live_sent, live_dropped;
+    uint64_t live_src_dropped;
+    hmap_t live_topics; /* topic -> subscriber list */
+    hmap_t fleet;       /* terminal -> last published fleet state */
+    uv_mutex_t interest_lock;
+    hmap_t interest;  /* topics with subscribers: the main loop's sources check it */
+    hmap_t wave_last; /* terminal -> time of its last waveform frame */
+    uv_timer_t live_tick;
+    int live_started;
 
     hmap_t fails; /* login failures: key -> fail_t */
     uv_timer_t sweep; /* forgets old login failures once a minute */
@@ -148,6 +166,28 @@ void api__hash_secret(const char *value, size_t n, uint8_t hash[STORE_HASH_LEN])
 /* Forgets login failures older than their window (called once a minute). */
 void api__fails_sweep(api_t *a);
 
+/* ---- api.c: the router's checks, shared with the live feed's handshake ---- */
+
+/* Host check, authentication and role check of a request (as for a route needing min_role);
+ * fills *q (q->who, q->remote). Returns 0, or -1 after answering in resp (400, 401, 403). */
+int api__admit(api_t *a, const web_request_t *req, web_response_t *resp, rq_t *q, int min_role);
+/* url ("scheme://host[:port]..." as in Origin or Referer) names host (the Host header). */
+int api__same_site(const char *url, const char *host);
+
+/* ---- live.c ---- */
+void api__live_init(api_t *a);
+/* Enables WebSocket upgrades on w and starts the feed's timer. Web loop. */
+int api__live_start(api_t *a, web_t *w);
+void api__live_stop(api_t *a);
+/* Closes (4401) the live connections of a login session that ended (session_hash) or of a
+ * revoked token (token_id, session_hash NULL). Web loop. */
+void api__live_revoke(api_t *a, const uint8_t *session_hash, const char *token_id);
+void api__live_free(api_t *a);
+void api__live_metrics(api_t *a, buf_t *b);
+
+/* The "status" member value of a terminal (null when none received). */
+void api__status_json(buf_t *b, const gw_term_info_t *ti);
+
 /* ---- routes.c / admin.c handlers referenced by the table ---- */
 void api__metrics(rq_t *q);
 void api__health(rq_t *q);
@@ -171,5 +211,6 @@ void api__token_delete(rq_t *q);
 void api__audit_get(rq_t *q);
 void api__terminal_waveform(rq_t *q);
 void api__event_waveform(rq_t *q);
+void api__live_plain(rq_t *q);
 
 #endif

@@ -34,6 +34,45 @@ typedef struct {
     int sent;
 } post_ctx_t;
 
+void api__status_json(buf_t *b, const gw_term_info_t *ti)
+{
+    if (ti->has_status) {
+        const gstp_status_t *s = &ti->status;
+        buf_puts(b, "{");
+        char tt[40];
+        buf_printf(b, "\"received\":\"%s\"", time_fmt_utc(ti->status_received_ns, tt, sizeof tt));
+        /* Every field is always present; one the terminal reported as not available (GSTP
+         * sentinel) is null, so clients need no "missing key" case. */
+        if (s->rsrp_dbm != GSTP_NA_I16)
+            buf_printf(b, ",\"rsrp_dbm\":%d", s->rsrp_dbm);
+        else
+            buf_puts(b, ",\"rsrp_dbm\":null");
+        if (s->rssi_dbm != GSTP_NA_I16)
+            buf_printf(b, ",\"rssi_dbm\":%d", s->rssi_dbm);
+        else
+            buf_puts(b, ",\"rssi_dbm\":null");
+        if (s->csq != 99)
+            buf_printf(b, ",\"csq\":%u", s->csq);
+        else
+            buf_puts(b, ",\"csq\":null");
+        if (s->supply_mv != GSTP_NA_U16)
+            buf_printf(b, ",\"supply_v\":%.3f", s->supply_mv / 1000.0);
+        else
+            buf_puts(b, ",\"supply_v\":null");
+        if (s->temp_c10 != GSTP_NA_I16)
+            buf_printf(b, ",\"temperature_c\":%.1f", s->temp_c10 / 10.0);
+        else
+            buf_puts(b, ",\"temperature_c\":null");
+        buf_printf(b,
+                   ",\"uptime_s\":%u,\"gps_fix\":%u,\"gps_sats\":%u,\"time_quality\":%u,"
+                   "\"buffer_permille\":%u,\"buffered_blocks\":%u}",
+                   s->uptime_s, s->gps_fix, s->gps_sats, s->time_quality, s->buffer_permille,
+                   s->buffered_blocks);
+    } else {
+        buf_puts(b, "null");
+    }
+}
+
 /* One terminal: provisioning data from the store merged with the gateway's runtime state. */
 static void terminal_json(api_t *a, buf_t *b, const store_terminal_t *t)
 {
@@ -96,41 +135,11 @@ static void terminal_json(api_t *a, buf_t *b, const store_terminal_t *t)
                  ",\"sample_rate\":null,\"channels\":null,\"firmware\":null,\"hardware\":null,"
                  "\"reported_vt_ratio\":null,\"reported_ct_ratio\":null,\"config_conflict\":null");
     }
-    if (seen && ti.has_status) {
-        const gstp_status_t *s = &ti.status;
-        buf_puts(b, ",\"status\":{");
-        char tt[40];
-        buf_printf(b, "\"received\":\"%s\"", time_fmt_utc(ti.status_received_ns, tt, sizeof tt));
-        /* Every field is always present; one the terminal reported as not available (GSTP
-         * sentinel) is null, so clients need no "missing key" case. */
-        if (s->rsrp_dbm != GSTP_NA_I16)
-            buf_printf(b, ",\"rsrp_dbm\":%d", s->rsrp_dbm);
-        else
-            buf_puts(b, ",\"rsrp_dbm\":null");
-        if (s->rssi_dbm != GSTP_NA_I16)
-            buf_printf(b, ",\"rssi_dbm\":%d", s->rssi_dbm);
-        else
-            buf_puts(b, ",\"rssi_dbm\":null");
-        if (s->csq != 99)
-            buf_printf(b, ",\"csq\":%u", s->csq);
-        else
-            buf_puts(b, ",\"csq\":null");
-        if (s->supply_mv != GSTP_NA_U16)
-            buf_printf(b, ",\"supply_v\":%.3f", s->supply_mv / 1000.0);
-        else
-            buf_puts(b, ",\"supply_v\":null");
-        if (s->temp_c10 != GSTP_NA_I16)
-            buf_printf(b, ",\"temperature_c\":%.1f", s->temp_c10 / 10.0);
-        else
-            buf_puts(b, ",\"temperature_c\":null");
-        buf_printf(b,
-                   ",\"uptime_s\":%u,\"gps_fix\":%u,\"gps_sats\":%u,\"time_quality\":%u,"
-                   "\"buffer_permille\":%u,\"buffered_blocks\":%u}",
-                   s->uptime_s, s->gps_fix, s->gps_sats, s->time_quality, s->buffer_permille,
-                   s->buffered_blocks);
-    } else {
-        buf_puts(b, ",\"status\":null");
-    }
+    buf_puts(b, ",\"status\":");
+    if (seen)
+        api__status_json(b, &ti);
+    else
+        buf_puts(b, "null");
     if (a->with_latest) {
         ana_term_state_t as;
         if (a->ana && ana_term_state(a->ana, t->id, &as) == 0)
@@ -364,6 +373,7 @@ void api__metrics(rq_t *q)
     }
     if (a->web)
         http_metrics(a->web, b);
+    api__live_metrics(a, b);
     r->status = 200;
     r->content_type = "text/plain; version=0.0.4";
 }
@@ -850,6 +860,7 @@ const route_t api__routes[] = {
     {"POST", "/api/v1/terminals/{id}/commands", STORE_ROLE_OPERATOR, api__terminal_commands_post},
     {"GET", "/api/v1/terminals/{id}/waveform", STORE_ROLE_VIEWER, api__terminal_waveform},
     {"GET", "/api/v1/events", STORE_ROLE_VIEWER, api__events},
+    {"GET", "/api/v1/live", STORE_ROLE_VIEWER, api__live_plain},
     {"GET", "/api/v1/events/{id}/waveform", STORE_ROLE_VIEWER, api__event_waveform},
     {"GET", "/api/v1/users", STORE_ROLE_ADMIN, api__users_get},
     {"POST", "/api/v1/users", STORE_ROLE_ADMIN, api__users_post},
@@ -862,3 +873,10 @@ const route_t api__routes[] = {
     {"GET", "/api/v1/audit", STORE_ROLE_ADMIN, api__audit_get},
 };
 const size_t api__nroutes = sizeof api__routes / sizeof api__routes[0];
+
+/* GET /api/v1/live without the WebSocket upgrade (the upgrade itself is live.c's). */
+void api__live_plain(rq_t *q)
+{
+    api__error(q->resp, 426, "upgrade_required",
+               "the live feed is a WebSocket: connect with Upgrade: websocket (docs/api.md)");
+}

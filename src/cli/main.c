@@ -100,9 +100,24 @@ static void gw_stopped(void *ud)
     uv_close((uv_handle_t *)&sv->sigterm, NULL);
 }
 
+/* The gateway's block observer: the analysis, then the live feed's waveform view. */
+static void on_block(void *ud, const char *terminal_id, const gw_block_info_t *b,
+                     const uint8_t *samples, size_t len)
+{
+    server_t *sv = ud;
+    if (sv->ana)
+        ana_block(sv->ana, terminal_id, b, samples, len);
+    if (sv->api)
+        api_live_block(sv->api, terminal_id, b, samples, len);
+}
+
 /* Stops what runs on the main loop, once HTTP is gone. */
 static void stop_backend(server_t *sv)
 {
+    gw_set_block_observer(sv->gw, NULL, NULL);
+    gw_set_command_observer(sv->gw, NULL, NULL);
+    if (sv->ana)
+        ana_set_result_observer(sv->ana, NULL, NULL);
     /* Analysis first: its last results (events, partial aggregates) still reach the store,
      * whose writer the gateway stops after committing everything received. */
     if (sv->ana) {
@@ -367,8 +382,8 @@ int cmd_serve(int argc, char **argv)
             uv_run(sv.loop, UV_RUN_DEFAULT);
             goto fail;
         }
-        gw_set_block_observer(sv.gw, ana_block, sv.ana);
     }
+    gw_set_block_observer(sv.gw, on_block, &sv);
     /* HTTP gets the open files the terminal connections and the rest leave (web_start). */
     c.web.reserved_fds = c.gw.max_connections + 64;
     uv_loop_t *api_loop = sv.loop;
@@ -420,6 +435,11 @@ int cmd_serve(int argc, char **argv)
             api_stop(sv.api);
         else
             api_set_web(sv.api, sv.web);
+    }
+    if (hrc == 0) { /* the live feed's sources */
+        gw_set_command_observer(sv.gw, api_live_command, sv.api);
+        if (sv.ana)
+            ana_set_result_observer(sv.ana, api_live_result, sv.api);
     }
     if (hrc < 0) {
         log_error(NULL, "%s", err);

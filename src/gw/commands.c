@@ -382,6 +382,8 @@ int gw__command_item_done(gw_t *g, const store_item_t *it, cmd_req_list_t *done)
         q->cmd_id = it->cmd_id;
         if (it->result == 0)
             log_info(it->terminal_id, "command %lld created", (long long)it->cmd_id);
+        if (it->result == 0 && g->cmd_cb)
+            g->cmd_cb(g->cmd_ud, it->terminal_id, it->cmd_id, STORE_CMD_QUEUED, 1);
         /* the caller frees the item next: keep what the callback needs */
         q->item = NULL;
         snprintf(q->tid, sizeof q->tid, "%s", it->terminal_id);
@@ -395,10 +397,16 @@ int gw__command_item_done(gw_t *g, const store_item_t *it, cmd_req_list_t *done)
         if (it->result >= 0 && it->cmd_count > 0) {
             g->st_.commands_expired += (uint64_t)it->cmd_count;
             log_info(NULL, "%d command(s) expired", it->cmd_count);
+            if (g->cmd_cb)
+                g->cmd_cb(g->cmd_ud, NULL, 0, STORE_CMD_EXPIRED, it->cmd_count);
         }
     } else if (it->kind == STORE_ITEM_COMMAND_UPDATE && it->result == GS_ESTATE) {
         log_debug(it->terminal_id, "command %lld was already final or further; update ignored",
                   (long long)it->cmd_id);
+    } else if (it->kind == STORE_ITEM_COMMAND_UPDATE) {
+        if (it->result == 0 && g->cmd_cb)
+            g->cmd_cb(g->cmd_ud, it->terminal_id, it->cmd_id, it->cmd_state, 1);
+        return 0; /* (the caller logs a failure) */
     } else {
         return 0;
     }

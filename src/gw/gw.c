@@ -451,3 +451,9 @@ void gw_set_block_observer(gw_t *g, gw_block_cb cb, void *ud)
     g->block_cb = cb;
     g->block_ud = ud;
 }
+
+void gw_set_command_observer(gw_t *g, gw_cmd_state_cb cb, void *ud)
+{
+    g->cmd_cb = cb;
+    g->cmd_ud = ud;
+}

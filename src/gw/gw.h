@@ -172,6 +172,17 @@ typedef void (*gw_block_cb)(void *ud, const char *terminal_id, const gw_block_in
 /* Installs (or with NULL removes) the block observer. Loop thread. */
 void gw_set_block_observer(gw_t *g, gw_block_cb cb, void *ud);
 
+/* Command observer: called on the loop thread when the store has committed a command's
+ * creation (state STORE_CMD_QUEUED, or the state the gateway moved it to since), a state change
+ * the gateway made (sent, acked, done, failed), or expiries (cmd_id 0, terminal_id NULL, state
+ * STORE_CMD_EXPIRED: `count` commands expired; read them back to know which). For the live feed:
+ * it must only copy and hand over. */
+typedef void (*gw_cmd_state_cb)(void *ud, const char *terminal_id, int64_t cmd_id, int state,
+                                int count);
+
+/* Installs (or with NULL removes) the command observer. Loop thread. */
+void gw_set_command_observer(gw_t *g, gw_cmd_state_cb cb, void *ud);
+
 /* Outcome of gw_command_submit, called once on the loop thread. rc: 0 created (cmd_id > 0;
  * sent = 1 if it went to the online terminal at once, its row then becomes `sent` when the
  * writer applies it), GS_ENOTFOUND (no such terminal), GS_ELIMIT (the terminal has

@@ -130,6 +130,8 @@ struct gw {
     sess_t *sessions;     /* all sessions, any state */
     gw_block_cb block_cb; /* block observer (analysis), may be NULL */
     void *block_ud;
+    gw_cmd_state_cb cmd_cb; /* command observer (live feed), may be NULL */
+    void *cmd_ud;
     hmap_t terms;    /* id -> term_t */
     hmap_t per_ip;   /* ip -> (uintptr_t) connection count */
     hmap_t hs_ip;    /* ip -> (uintptr_t) sessions still in the handshake */

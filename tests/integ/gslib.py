@@ -380,3 +380,145 @@ class RawClient:
 
 def reject_reason(payload):
     return REJ_NAMES.get(struct.unpack_from("<H", payload, 0)[0], "?")
+
+
+class WsClient:
+    """A minimal RFC 6455 client (text messages, client frames masked) for the live feed."""
+
+    def __init__(self, port, path="/api/v1/live", headers=None, timeout=10, connect=True):
+        self.port, self.path, self.headers = port, path, dict(headers or {})
+        self.buf = b""
+        self.status = None
+        self.sock = None
+        self.close_code = None
+        if connect:
+            self.connect(timeout)
+
+    def connect(self, timeout=10):
+        import base64
+        key = base64.b64encode(os.urandom(16)).decode()
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        lines = ["GET %s HTTP/1.1" % self.path, "Host: 127.0.0.1:%d" % self.port,
+                 "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Key: " + key,
+                 "Sec-WebSocket-Version: 13"]
+        lines += ["%s: %s" % kv for kv in self.headers.items()]
+        s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        first = head.split(b"\r\n", 1)[0].decode()
+        self.status = int(first.split()[1]) if len(first.split()) > 1 else 0
+        self.head = head.decode(errors="replace")
+        self.sock = s
+        if self.status == 101:
+            self.buf = rest
+        else:  # the refusal's body
+            self.body = rest
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    self.body += chunk
+            except OSError:
+                pass
+            s.close()
+            self.sock = None
+        return self.status
+
+    def send(self, obj):
+        data = (json.dumps(obj) if not isinstance(obj, (str, bytes)) else obj)
+        data = data.encode() if isinstance(data, str) else data
+        mask = os.urandom(4)
+        n = len(data)
+        hdr = bytes([0x81])
+        if n < 126:
+            hdr += bytes([0x80 | n])
+        elif n < 65536:
+            hdr += bytes([0x80 | 126]) + struct.pack(">H", n)
+        else:
+            hdr += bytes([0x80 | 127]) + struct.pack(">Q", n)
+        self.sock.sendall(hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+    def _frame(self):
+        """One complete frame from self.buf, or None."""
+        b = self.buf
+        if len(b) < 2:
+            return None
+        op, n, off = b[0] & 0x0F, b[1] & 0x7F, 2
+        fin = b[0] & 0x80
+        if n == 126:
+            if len(b) < 4:
+                return None
+            n, off = struct.unpack(">H", b[2:4])[0], 4
+        elif n == 127:
+            if len(b) < 10:
+                return None
+            n, off = struct.unpack(">Q", b[2:10])[0], 10
+        if len(b) < off + n:
+            return None
+        self.buf = b[off + n:]
+        return fin, op, b[off:off + n]
+
+    def recv(self, timeout=10):
+        """The next text message as a parsed object, or None at a close / timeout."""
+        deadline = time.monotonic() + timeout
+        parts = b""
+        while True:
+            f = self._frame()
+            if f is None:
+                left = deadline - time.monotonic()
+                if left <= 0 or self.sock is None:
+                    return None
+                self.sock.settimeout(left)
+                try:
+                    chunk = self.sock.recv(65536)
+                except socket.timeout:
+                    return None
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    self.sock.close()
+                    self.sock = None
+                    return None
+                self.buf += chunk
+                continue
+            fin, op, payload = f
+            if op == 0x8:  # close
+                self.close_code = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 1005
+                self.close_reason = payload[2:].decode(errors="replace")
+                return None
+            if op == 0x9:  # ping: answer
+                mask = os.urandom(4)
+                self.sock.sendall(bytes([0x8A, 0x80 | len(payload)]) + mask +
+                                  bytes(x ^ mask[i % 4] for i, x in enumerate(payload)))
+                continue
+            if op in (0x1, 0x0):
+                parts += payload
+                if fin:
+                    return json.loads(parts.decode())
+
+    def wait_for(self, pred, timeout, what):
+        """Messages until pred(msg) is true; returns (msg, all messages seen)."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = self.recv(deadline - time.monotonic())
+            if m is None:
+                if self.sock is None:
+                    break
+                continue
+            seen.append(m)
+            if pred(m):
+                return m, seen
+        fail("timed out after %d s waiting for %s (close %s, %d messages)"
+             % (timeout, what, self.close_code, len(seen)))
+
+    def close(self):
+        if self.sock:
+            self.sock.close()
+            self.sock = None
