@@ -237,6 +237,29 @@ static void http_metrics(web_t *w, buf_t *b)
                "gridsense_http_front_responses_total{code=\"431\"} %llu\n",
                (unsigned long long)ws.answered_400, (unsigned long long)ws.answered_408,
                (unsigned long long)ws.answered_414, (unsigned long long)ws.answered_431);
+    const metric_t wsm[] = {
+        {"gridsense_ws_connections_open", "gauge", "Open WebSocket (live feed) connections.",
+         (double)ws.ws_open},
+        {"gridsense_ws_accepted_total", "counter", "WebSocket upgrades completed.",
+         (double)ws.ws_accepted},
+        {"gridsense_ws_refused_total", "counter", "WebSocket upgrades refused.",
+         (double)ws.ws_refused},
+        {"gridsense_ws_messages_sent_total", "counter", "WebSocket messages written.",
+         (double)ws.ws_msgs_sent},
+        {"gridsense_ws_bytes_sent_total", "counter", "WebSocket message bytes written.",
+         (double)ws.ws_bytes_sent},
+        {"gridsense_ws_dropped_total", "counter",
+         "Droppable messages (waveform frames) dropped at a client's send queue cap.",
+         (double)ws.ws_dropped},
+        {"gridsense_ws_coalesced_total", "counter",
+         "Messages that replaced a queued older value of their topic.", (double)ws.ws_coalesced},
+        {"gridsense_ws_closed_slow_total", "counter",
+         "WebSocket connections closed for a send queue over its cap (1008).",
+         (double)ws.ws_closed_slow},
+        {"gridsense_ws_closed_ping_total", "counter",
+         "WebSocket connections closed for an unanswered ping.", (double)ws.ws_closed_ping},
+    };
+    metric_table(b, wsm, sizeof wsm / sizeof wsm[0]);
 }
 
 void api__metrics(rq_t *q)

@@ -385,8 +385,9 @@ def reject_reason(payload):
 class WsClient:
     """A minimal RFC 6455 client (text messages, client frames masked) for the live feed."""
 
-    def __init__(self, port, path="/api/v1/live", headers=None, timeout=10, connect=True):
-        self.port, self.path, self.headers = port, path, dict(headers or {})
+    def __init__(self, port, path="/api/v1/live", headers=None, timeout=10, connect=True,
+                 src="127.0.0.1"):
+        self.port, self.path, self.headers, self.src = port, path, dict(headers or {}), src
         self.buf = b""
         self.status = None
         self.sock = None
@@ -397,7 +398,8 @@ class WsClient:
     def connect(self, timeout=10):
         import base64
         key = base64.b64encode(os.urandom(16)).decode()
-        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout,
+                                     source_address=(self.src, 0))
         lines = ["GET %s HTTP/1.1" % self.path, "Host: 127.0.0.1:%d" % self.port,
                  "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Key: " + key,
                  "Sec-WebSocket-Version: 13"]
