@@ -297,6 +297,12 @@ int cmd_terminal(int argc, char **argv)
             }
             if (r == 0)
                 r = store_transaction(a.st, STORE_TX_COMMIT);
+            if (r == 0) {
+                char target[96];
+                snprintf(target, sizeof target, "terminals %s0001..%s%04lld", vals[6], vals[6],
+                         (long long)count);
+                cli_audit(a.st, "terminal.add", target, NULL);
+            }
             if (r < 0) {
                 store_transaction(a.st, STORE_TX_ROLLBACK);
                 unlink(vals[7]);
@@ -323,6 +329,10 @@ int cmd_terminal(int argc, char **argv)
         if (cli_admin_open(&a))
             return 1;
         int r = store_terminal_add(a.st, &t);
+        char target[64];
+        snprintf(target, sizeof target, "terminal %s", t.id);
+        if (r == 0)
+            cli_audit(a.st, "terminal.add", target, NULL);
         store_close(a.st);
         if (r < 0) {
             fprintf(stderr, "gridsense: cannot add %s: %s\n", t.id,
@@ -362,6 +372,11 @@ int cmd_terminal(int argc, char **argv)
         if (cli_admin_open(&a))
             return 1;
         int r = store_terminal_set_declared_v(a.st, a.pos[0], v);
+        char target[64], detail[64];
+        snprintf(target, sizeof target, "terminal %s", a.pos[0]);
+        snprintf(detail, sizeof detail, "declared voltage %g V", v);
+        if (r == 0)
+            cli_audit(a.st, "terminal.change", target, detail);
         store_close(a.st);
         if (r == GS_ENOTFOUND) {
             fprintf(stderr, "gridsense: no terminal '%s'\n", a.pos[0]);
@@ -392,6 +407,11 @@ int cmd_terminal(int argc, char **argv)
             randombytes_buf(secret, sizeof secret);
             r = store_terminal_set_secret(a.st, a.pos[0], secret);
         }
+        char target[64];
+        snprintf(target, sizeof target, "terminal %s", a.pos[0]);
+        if (r == 0)
+            cli_audit(a.st, strcmp(sub, "remove") == 0 ? "terminal.remove" : "terminal.secret",
+                      target, NULL);
         store_close(a.st);
         if (r == GS_ENOTFOUND) {
             fprintf(stderr, "gridsense: no terminal '%s'\n", a.pos[0]);

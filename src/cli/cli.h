@@ -94,6 +94,10 @@ int cli_admin_parse(cli_admin_t *a, int argc, char **argv, const char *const *va
 /* Opens the store of a->c (private file modes); 0, or 1 after printing the error. */
 int cli_admin_open(cli_admin_t *a);
 
+/* Appends an audit record of a change made from the command line (remote "local", the Unix
+ * user in detail; users.c). A failure is only warned about. */
+void cli_audit(store_t *st, const char *action, const char *target, const char *detail);
+
 /* Subcommands. Each returns the process exit code. */
 int cmd_serve(int argc, char **argv);
 int cmd_terminal(int argc, char **argv);

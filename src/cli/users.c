@@ -66,6 +66,22 @@ static void local_audit(store_acct_t *c, const char *action, const char *target)
              pw ? pw->pw_name : "?");
 }
 
+void cli_audit(store_t *st, const char *action, const char *target, const char *detail)
+{
+    store_acct_t c;
+    memset(&c, 0, sizeof c);
+    c.op = STORE_ACCT_NONE;
+    local_audit(&c, action, target);
+    if (detail && detail[0]) {
+        size_t n = strlen(c.audit.detail);
+        snprintf(c.audit.detail + n, sizeof c.audit.detail - n, ", %s", detail);
+    }
+    int rc = store_account_apply(st, &c);
+    if (rc < 0)
+        fprintf(stderr, "gridsense: warning: the audit record of %s could not be written: %s\n",
+                action, err_str(rc));
+}
+
 /* Reads one line (the password) from stdin into a sodium-guarded buffer. */
 static char *read_password(void)
 {

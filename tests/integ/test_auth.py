@@ -257,7 +257,8 @@ def main():
                 ("token.create", "ok", {"user": "ada"}),
                 ("token.revoke", "ok", {"user": "ada"}),
                 ("token.revoke", "ok", {"remote": "local"}),
-                ("request", "denied", {"user": "otto"})]:
+                ("request", "denied", {"user": "otto"}),
+                ("terminal.add", "ok", {"remote": "local", "target": "terminals A0001..A0001"})]:
             check(has(action, outcome, **kw), "audit has %s/%s %s" % (action, outcome, kw))
         check(sum(1 for r in rows if r["action"] == "login" and r["outcome"] == "failed"
                   and r["user"] == "vera") >= 10, "every failed login audited")
