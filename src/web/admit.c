@@ -29,6 +29,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -834,6 +835,11 @@ static void listen_cb(uv_poll_t *h, int status, int events)
                 listen_pause(ad, errno);
             return; /* EAGAIN: all accepted */
         }
+        /* Responses go out as a header write and body writes: without TCP_NODELAY, Nagle's
+         * algorithm holds the second until the client's delayed ACK (40 ms on Linux), which
+         * capped a keep-alive connection at ~25 requests/s. */
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         admit(ad, fd, &ss);
     }
 }
