@@ -142,6 +142,11 @@ void store__bind_command_update(sqlite3_stmt *st, int64_t id, int state, int64_t
  * GS_ENOTFOUND, GS_ESTATE, GS_EINVAL) in *result. */
 int store__account_write(sqlite3 *db, store_acct_t *a, int64_t now, int *result);
 
+/* The REST account ops (STORE_ACCT_TERMINAL_*, COMMAND_CANCEL, EVENT_ACK; admin_write.c), called
+ * by the account change inside its savepoint: 0 or the op's own code (see store.h), GS_EDB, or
+ * GS_EINVAL for an op it does not know. */
+int store__admin_change(sqlite3 *db, const store_acct_t *a, int64_t now);
+
 /* ---- secrets at rest (keys.c) ---- */
 
 /* Loads the master key for the database (before migrations): the key file if present, checked

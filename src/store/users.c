@@ -439,7 +439,7 @@ static int change(sqlite3 *db, const store_acct_t *a, int64_t now)
         return exec1(db, "UPDATE api_tokens SET last_used_ns = max(last_used_ns, ?2) WHERE id = ?1",
                      "touch token", NULL, "ti", a->token_id, when);
     default:
-        return GS_EINVAL;
+        return store__admin_change(db, a, now); /* terminals, commands, events */
     }
 }
 
