@@ -10,6 +10,8 @@ acknowledges a scheduled simulator dip (acked/acked_by/acked_at, the acked filte
 acknowledgement is 409); the least role of every new route (viewer 403 on changes, operator 403
 on terminal changes); the audit rows of each change."""
 import os
+import socket
+import sqlite3
 import struct
 import sys
 import time
@@ -232,9 +234,54 @@ def test_commands(srv, op, viewer):
     check(st == 409 and "sent" in j["error"]["message"], "a sent command -> 409: %r" % j)
     c.close()
 
+    # The race the gateway's hold closes: the cancel is with the writer (held up here by an
+    # admin's write lock) when the terminal logs in and its queue is read; the command, still
+    # `queued` in the database, must not be sent, and the cancel then succeeds.
+    st, j = srv.json("/api/v1/terminals", "POST", json_dumps({"id": "C0002"}))
+    check(st == 201, "create C0002")
+    secret2 = j["secret"]
+    st, j = srv.json("/api/v1/terminals/C0002/commands", "POST", json_dumps({"verb": "reboot"}),
+                     token=op)
+    check(st == 201 and j["state"] == "queued", "queued for C0002")
+    race_id = j["id"]
+    con = sqlite3.connect(os.path.join(srv.data, "gridsense.db"), timeout=30,
+                          isolation_level=None)
+    con.execute("BEGIN EXCLUSIVE")  # WAL: readers go on, the writer waits
+    try:
+        hs = socket.create_connection(("127.0.0.1", srv.hport), timeout=60)
+        hs.sendall(("DELETE /api/v1/commands/%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                    "Authorization: Bearer %s\r\nContent-Length: 0\r\nConnection: close\r\n"
+                    "\r\n" % (race_id, srv.hport, op)).encode())
+        # a later request on another connection is answered after the DELETE was handled (one
+        # loop, requests in arrival order): the hold is in place before the login below
+        st, _ = srv.json("/api/v1/health")
+        check(st == 200, "health during the lock")
+        c2, t, p = login(srv, "C0002", secret2)
+        check(t == WELCOME, "C0002 logs in while the cancel waits for the writer")
+        t, p = recv_type(c2, COMMAND, 3)
+        check(t is None, "a command being cancelled is not sent at login (got %r)" %
+              (p and struct.unpack_from("<Q", p, 0)[0]))
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
+    hs.settimeout(60)
+    resp = b""
+    while True:
+        d = hs.recv(65536)
+        if not d:
+            break
+        resp += d
+    hs.close()
+    check(resp.startswith(b"HTTP/1.1 200") and b'"cancelled"' in resp,
+          "the cancel succeeds once the lock is gone: %r" % resp[:200])
+    t, p = recv_type(c2, COMMAND, 2)
+    check(t is None, "and the command is never sent")
+    c2.close()
+
     # fleet-wide list: filters and paging
     st, j = srv.json("/api/v1/commands?state=cancelled", token=viewer)
-    check(st == 200 and [x["id"] for x in j["commands"]] == [ids[1]], "state=cancelled")
+    check(st == 200 and [x["id"] for x in j["commands"]] == [race_id, ids[1]],
+          "state=cancelled: %r" % [x["id"] for x in j["commands"]])
     st, j = srv.json("/api/v1/commands?state=sent,cancelled&terminal=C0001")
     states = {x["state"] for x in j["commands"]}
     check(states <= {"sent", "cancelled"} and ids[1] in [x["id"] for x in j["commands"]],
