@@ -139,7 +139,7 @@ static int tlist_cb(void *ud, const store_terminal_t *t)
 void api__terminals(rq_t *q)
 {
     const char *qs = q->req->query;
-    char v[16], search[72] = "", after[GSTP_MAX_ID + 1] = "";
+    char v[16], search[65] = "", after[GSTP_MAX_ID + 1] = "";
     tlist_t x = {.a = q->a, .b = &q->resp->body, .online = -1, .limit = DEFAULT_LIMIT};
     int rc;
     if ((rc = api__qparam(qs, "online", v, sizeof v)) != 0) {
@@ -547,8 +547,10 @@ static int session_cb(void *ud, const store_session_t *s)
     hist_t *h = ud;
     if (h->n++)
         buf_putc(h->b, ',');
-    buf_printf(h->b, "{\"id\":%lld,\"session_id\":%lld,\"remote\":", (long long)s->id,
-               (long long)s->session_id);
+    /* session_id as a string: the gateway's ids use all 64 bits, beyond the 2^53 a JavaScript
+     * number holds exactly */
+    buf_printf(h->b, "{\"id\":%lld,\"session_id\":\"%llu\",\"remote\":", (long long)s->id,
+               (unsigned long long)s->session_id);
     if (s->remote[0])
         buf_json_str(h->b, s->remote, (size_t)-1);
     else
