@@ -83,8 +83,8 @@ void api__commands_get(rq_t *q)
     }
     clist_t x = {.b = &q->resp->body};
     buf_puts(x.b, "{\"commands\":[");
-    rc = store_command_query(q->a->st, rc ? tid : NULL, mask, from, to, before, limit, clist_cb,
-                             &x);
+    rc =
+        store_command_query(q->a->st, rc ? tid : NULL, mask, from, to, before, limit, clist_cb, &x);
     if (rc < 0) {
         api__error(q->resp, 500, "internal", err_str(rc));
         return;

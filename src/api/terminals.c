@@ -359,8 +359,7 @@ static int terminal_fields(rq_t *q, json_t *root, store_terminal_t *t, unsigned 
             }
             *fields |= STORE_TERM_F_LOCATION;
         } else if (strcmp(key, "nominal_hz") == 0) {
-            if (!json_is_integer(v) ||
-                (json_integer_value(v) != 50 && json_integer_value(v) != 60))
+            if (!json_is_integer(v) || (json_integer_value(v) != 50 && json_integer_value(v) != 60))
                 goto bad;
             t->nominal_hz = (int)json_integer_value(v);
             *fields |= STORE_TERM_F_NOMINAL_HZ;
@@ -391,8 +390,7 @@ static int terminal_fields(rq_t *q, json_t *root, store_terminal_t *t, unsigned 
         }
         continue;
     bad:
-        snprintf(m, sizeof m,
-                 "%s: %s", key,
+        snprintf(m, sizeof m, "%s: %s", key,
                  strcmp(key, "name") == 0         ? "a string of at most 64 bytes"
                  : strcmp(key, "location") == 0   ? "{\"lat\": -90..90, \"lon\": -180..180} or null"
                  : strcmp(key, "nominal_hz") == 0 ? "50 or 60"

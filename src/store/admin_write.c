@@ -119,18 +119,17 @@ static int terminal_update(sqlite3 *db, const store_acct_t *a)
         return GS_EINVAL;
     /* One statement: every column keeps its value unless its bit is set (?2). */
     sqlite3_stmt *st = NULL;
-    int rc = store__prepare(
-        db,
-        "UPDATE terminals SET"
-        " name = CASE WHEN ?2 & 1 THEN ?3 ELSE name END,"
-        " lat = CASE WHEN ?2 & 2 THEN ?4 ELSE lat END,"
-        " lon = CASE WHEN ?2 & 2 THEN ?5 ELSE lon END,"
-        " nominal_hz = CASE WHEN ?2 & 4 THEN ?6 ELSE nominal_hz END,"
-        " vt_ratio = CASE WHEN ?2 & 8 THEN ?7 ELSE vt_ratio END,"
-        " ct_ratio = CASE WHEN ?2 & 16 THEN ?8 ELSE ct_ratio END,"
-        " declared_v = CASE WHEN ?2 & 32 THEN ?9 ELSE declared_v END"
-        " WHERE id = ?1",
-        &st);
+    int rc = store__prepare(db,
+                            "UPDATE terminals SET"
+                            " name = CASE WHEN ?2 & 1 THEN ?3 ELSE name END,"
+                            " lat = CASE WHEN ?2 & 2 THEN ?4 ELSE lat END,"
+                            " lon = CASE WHEN ?2 & 2 THEN ?5 ELSE lon END,"
+                            " nominal_hz = CASE WHEN ?2 & 4 THEN ?6 ELSE nominal_hz END,"
+                            " vt_ratio = CASE WHEN ?2 & 8 THEN ?7 ELSE vt_ratio END,"
+                            " ct_ratio = CASE WHEN ?2 & 16 THEN ?8 ELSE ct_ratio END,"
+                            " declared_v = CASE WHEN ?2 & 32 THEN ?9 ELSE declared_v END"
+                            " WHERE id = ?1",
+                            &st);
     if (rc < 0)
         return rc;
     sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);

@@ -67,8 +67,7 @@ int store_terminal_query(store_t *s, const char *after, const char *search,
         t.ct_ratio = sqlite3_column_double(st, 6);
         t.created_ns = sqlite3_column_int64(st, 7);
         t.durable_seq = (uint64_t)sqlite3_column_int64(st, 8);
-        t.declared_v =
-            sqlite3_column_type(st, 9) == SQLITE_NULL ? 0 : sqlite3_column_double(st, 9);
+        t.declared_v = sqlite3_column_type(st, 9) == SQLITE_NULL ? 0 : sqlite3_column_double(st, 9);
         if ((rc = cb(ud, &t)) != 0)
             goto out;
     }
@@ -198,8 +197,8 @@ out:
 }
 
 int store_session_list(store_t *s, const char *terminal_id, int64_t from_ns, int64_t to_ns,
-                       int64_t before_id, int limit,
-                       int (*cb)(void *ud, const store_session_t *se), void *ud)
+                       int64_t before_id, int limit, int (*cb)(void *ud, const store_session_t *se),
+                       void *ud)
 {
     sqlite3_stmt *st = NULL;
     int rc = store__prepare(s->db,

@@ -383,6 +383,26 @@ def test_history_and_events(srv, d, op, viewer):
     return ev["id"]
 
 
+NEW_ROUTES = (("GET", "/api/v1/terminals?online=true"), ("POST", "/api/v1/terminals"),
+              ("PATCH", "/api/v1/terminals/A0001"), ("DELETE", "/api/v1/terminals/A0001"),
+              ("POST", "/api/v1/terminals/A0001/secret"),
+              ("GET", "/api/v1/terminals/A0001/status"),
+              ("GET", "/api/v1/terminals/A0001/sessions"), ("GET", "/api/v1/commands"),
+              ("GET", "/api/v1/commands/1"), ("DELETE", "/api/v1/commands/1"),
+              ("GET", "/api/v1/events?acked=true"), ("GET", "/api/v1/events/1"),
+              ("POST", "/api/v1/events/1/ack"))
+
+
+def test_unauthenticated(srv):
+    for method, path in NEW_ROUTES:
+        st, j = srv.json(path, method, "{}" if method in ("POST", "PATCH") else None, auth=False)
+        check(st == 401 and error_shape(j), "%s %s without credentials -> 401, got %d"
+              % (method, path, st))
+        st, j = srv.json(path, method, "{}" if method in ("POST", "PATCH") else None,
+                         token="gst_0000000000000000_revokedornotatoken")
+        check(st == 401, "%s %s with an invalid token -> 401" % (method, path))
+
+
 def test_audit(srv, cancelled, sent_id, ev_id):
     st, j = srv.json("/api/v1/audit?limit=1000")
     check(st == 200, "audit readable")
@@ -420,6 +440,7 @@ def main():
             cancelled, sent_id = test_commands(srv, op, viewer)
             ev_id = test_history_and_events(srv, d, op, viewer)
             test_audit(srv, cancelled, sent_id, ev_id)
+            test_unauthenticated(srv)
         finally:
             check(srv.stop() == 0, "server exits 0")
         log = srv.log()

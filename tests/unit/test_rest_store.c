@@ -203,9 +203,11 @@ static void test_terminal_ops(void **state)
 
     /* every attempt has its audit row, failures marked */
     assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM audit WHERE action = 'terminal.add'"
-                                     " AND outcome = 'ok'"), 1);
+                                     " AND outcome = 'ok'"),
+                     1);
     assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM audit WHERE action = 'terminal.add'"
-                                     " AND outcome = 'failed'"), 2);
+                                     " AND outcome = 'failed'"),
+                     2);
     assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM audit WHERE action = 'terminal.remove'"),
                      2);
 }
@@ -320,8 +322,8 @@ static int status_cb(void *ud, const store_status_t *x)
 static int sess_cb(void *ud, const store_session_t *x)
 {
     col_t *c = ud;
-    snprintf(c->ids[c->n++], sizeof c->ids[0], "%lld:%s:%lld", (long long)x->session_id,
-             x->reason, x->frames == STORE_NA ? -1LL : (long long)x->frames);
+    snprintf(c->ids[c->n++], sizeof c->ids[0], "%lld:%s:%lld", (long long)x->session_id, x->reason,
+             x->frames == STORE_NA ? -1LL : (long long)x->frames);
     return 0;
 }
 
@@ -351,18 +353,17 @@ static void test_reads(void **state)
 
     int64_t ids[4];
     for (int i = 0; i < 4; i++)
-        assert_int_equal(store_command_create(s, i < 3 ? "A1" : "B1", 1, NULL, 0,
-                                              60000000000LL, &ids[i]),
-                         0);
+        assert_int_equal(
+            store_command_create(s, i < 3 ? "A1" : "B1", 1, NULL, 0, 60000000000LL, &ids[i]), 0);
     assert_int_equal(store_command_update(s, ids[1], STORE_CMD_SENT, -1, NULL, 0), 0);
     memset(&c, 0, sizeof c);
-    assert_int_equal(store_command_query(s, NULL, 1u << STORE_CMD_QUEUED, INT64_MIN, INT64_MAX,
-                                         0, 100, cmd_cb, &c),
+    assert_int_equal(store_command_query(s, NULL, 1u << STORE_CMD_QUEUED, INT64_MIN, INT64_MAX, 0,
+                                         100, cmd_cb, &c),
                      0);
     assert_int_equal(c.n, 3);
     memset(&c, 0, sizeof c);
-    assert_int_equal(
-        store_command_query(s, "A1", 0, INT64_MIN, INT64_MAX, ids[2], 1, cmd_cb, &c), 0);
+    assert_int_equal(store_command_query(s, "A1", 0, INT64_MIN, INT64_MAX, ids[2], 1, cmd_cb, &c),
+                     0);
     assert_int_equal(c.n, 1);
     assert_int_equal(atoll(c.ids[0]), ids[1]);
     memset(&c, 0, sizeof c);
@@ -375,8 +376,8 @@ static void test_reads(void **state)
              " acked_by, acked_ns) VALUES(1, 'A1', 'dip', 100, 1, 1, NULL, NULL),"
              " (2, 'A1', 'swell', 300, 1, 1, 'bob', 5), (3, 'A2', 'dip', 300, 1, 1, NULL, NULL),"
              " (4, 'A1', 'dip', 200, 1, 1, NULL, NULL)");
-    store_pq_event_filter_t ef = {.from_ns = INT64_MIN, .to_ns = INT64_MAX, .acked = -1,
-                                  .limit = 2};
+    store_pq_event_filter_t ef = {
+        .from_ns = INT64_MIN, .to_ns = INT64_MAX, .acked = -1, .limit = 2};
     memset(&c, 0, sizeof c);
     assert_int_equal(store_pq_event_query(s, &ef, ev_cb, &c), 0);
     assert_int_equal(c.n, 2);
@@ -390,8 +391,12 @@ static void test_reads(void **state)
     assert_string_equal(c.ids[1], "1:");
     ef.before_id = 99;
     assert_int_equal(store_pq_event_query(s, &ef, ev_cb, &c), GS_ENOTFOUND);
-    store_pq_event_filter_t f2 = {.from_ns = INT64_MIN, .to_ns = INT64_MAX, .acked = 0,
-                                  .limit = 10, .terminal_id = "A1", .kind = "dip"};
+    store_pq_event_filter_t f2 = {.from_ns = INT64_MIN,
+                                  .to_ns = INT64_MAX,
+                                  .acked = 0,
+                                  .limit = 10,
+                                  .terminal_id = "A1",
+                                  .kind = "dip"};
     memset(&c, 0, sizeof c);
     assert_int_equal(store_pq_event_query(s, &f2, ev_cb, &c), 0);
     assert_int_equal(c.n, 2);
