@@ -1,5 +1,5 @@
-/* Command routes beyond one terminal's list and creation (docs/api.md "Commands"): the fleet-wide
- * list with state and terminal filters, one command, and cancelling a queued one.
+/* Command routes beyond creation (docs/api.md "Commands"): the fleet-wide and per-terminal lists
+ * with state (and terminal) filters and paging, one command, and cancelling a queued one.
  *
  * Cancelling: only a command still `queued` can be cancelled; it then ends in the final state
  * `cancelled` (store_cmd_state_t) and is never sent. The cancel goes to the gateway
@@ -59,12 +59,13 @@ static int parse_states(rq_t *q, const char *v, unsigned *mask)
     return 0;
 }
 
-void api__commands_get(rq_t *q)
+/* The fleet list (tid_path NULL: a `terminal` filter may be given) or one terminal's. */
+static void list_commands(rq_t *q, const char *tid_path, int limit)
 {
     const char *qs = q->req->query;
     char v[96], tid[GSTP_MAX_ID + 1];
     int64_t from, to, before;
-    int limit = 100, rc;
+    int rc;
     unsigned mask = 0;
     if (api__rest_list_params(q, &from, &to, &limit, 1000, &before) < 0)
         return;
@@ -76,15 +77,17 @@ void api__commands_get(rq_t *q)
         if (parse_states(q, v, &mask) < 0)
             return;
     }
-    if ((rc = api__qparam(qs, "terminal", tid, sizeof tid)) != 0 &&
-        (rc < 0 || !gstp_valid_id(tid))) {
-        api__error(q->resp, 400, "bad_request", "terminal: a terminal id");
-        return;
+    const char *term = tid_path;
+    if (!term && (rc = api__qparam(qs, "terminal", tid, sizeof tid)) != 0) {
+        if (rc < 0 || !gstp_valid_id(tid)) {
+            api__error(q->resp, 400, "bad_request", "terminal: a terminal id");
+            return;
+        }
+        term = tid;
     }
     clist_t x = {.b = &q->resp->body};
     buf_puts(x.b, "{\"commands\":[");
-    rc =
-        store_command_query(q->a->st, rc ? tid : NULL, mask, from, to, before, limit, clist_cb, &x);
+    rc = store_command_query(q->a->st, term, mask, from, to, before, limit, clist_cb, &x);
     if (rc < 0) {
         api__error(q->resp, 500, "internal", err_str(rc));
         return;
@@ -95,6 +98,21 @@ void api__commands_get(rq_t *q)
     else
         buf_puts(x.b, "null}");
     q->resp->status = 200;
+}
+
+void api__commands_get(rq_t *q)
+{
+    list_commands(q, NULL, 100);
+}
+
+/* GET /terminals/{id}/commands (moved here from routes.c): the same filters and paging; up to
+ * 1000 by default, as before. */
+void api__terminal_commands_get(rq_t *q)
+{
+    store_terminal_t t;
+    if (api__rest_path_terminal(q, &t) < 0)
+        return;
+    list_commands(q, t.id, 1000);
 }
 
 void api__command_get(rq_t *q)

@@ -192,6 +192,7 @@ void api__command_get(rq_t *q);
 void api__command_delete(rq_t *q);
 void api__event_get(rq_t *q);
 void api__event_ack(rq_t *q);
-/* api__events and api__terminal_events (declared above) live in events.c. */
+/* api__events, api__terminal_events (events.c) and api__terminal_commands_get (commands.c) are
+ * declared above. */
 
 #endif

@@ -143,15 +143,6 @@ typedef struct {
     int64_t last_ns; /* end time of the last row written */
 } list_ctx_t;
 
-static int cmd_list_cb(void *ud, const store_command_t *c)
-{
-    list_ctx_t *x = ud;
-    if (x->n++)
-        buf_puts(x->b, ",");
-    api_command_json(x->b, c);
-    return 0;
-}
-
 static void metric(buf_t *b, const char *name, const char *type, const char *help, double v)
 {
     buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
@@ -648,22 +639,6 @@ void api__terminal_latest(rq_t *q)
                              : "analysis is disabled on this server");
         return;
     }
-    q->resp->status = 200;
-}
-
-void api__terminal_commands_get(rq_t *q)
-{
-    store_terminal_t t;
-    if (path_terminal(q, &t) < 0)
-        return;
-    list_ctx_t x = {.a = q->a, .b = &q->resp->body};
-    buf_puts(&q->resp->body, "{\"commands\":[");
-    int rc = store_command_list(q->a->st, t.id, 1000, cmd_list_cb, &x);
-    if (rc < 0) {
-        api__error(q->resp, 500, "internal", err_str(rc));
-        return;
-    }
-    buf_puts(&q->resp->body, "]}");
     q->resp->status = 200;
 }
 

@@ -286,6 +286,12 @@ def test_commands(srv, op, viewer):
     states = {x["state"] for x in j["commands"]}
     check(states <= {"sent", "cancelled"} and ids[1] in [x["id"] for x in j["commands"]],
           "state list filter: %r" % states)
+    st, j = srv.json("/api/v1/terminals/C0001/commands?state=cancelled", token=viewer)
+    check(st == 200 and [x["id"] for x in j["commands"]] == [ids[1]],
+          "per-terminal list with a state filter: %r" % j)
+    st, j = srv.json("/api/v1/terminals/C0001/commands?limit=2")
+    check(len(j["commands"]) == 2 and j["next_before"] == j["commands"][1]["id"],
+          "per-terminal list pages")
     st, j = srv.json("/api/v1/commands?terminal=NOPE")
     check(st == 200 and j["commands"] == [], "terminal filter")
     seen, before = [], None
