@@ -424,6 +424,10 @@ def test_audit(srv, cancelled, sent_id, ev_id):
     check(has("terminal.add", "terminal R0001", "failed"), "audit row of the refused re-add")
     check(has("command.cancel", "command %d" % cancelled, user="rest-op"), "audit command.cancel")
     check(has("command.cancel", "command %d" % sent_id, "failed"), "audit of the refused cancel")
+    refused = [r for r in rows if r["action"] == "command.cancel"
+               and r["target"] == "command %d" % sent_id][0]
+    check(refused["detail"] == "terminal C0001, get-status: invalid state",
+          "the refused cancel's row says what and why: %r" % refused["detail"])
     check(has("event.ack", "event %d" % ev_id, user="rest-op"), "audit event.ack")
     check(has("event.ack", "event %d" % ev_id, "failed"), "audit of the second ack")
 
