@@ -1,5 +1,6 @@
-/* The route table, and the handlers of terminals, commands, analysis results, health and
- * /metrics (Prometheus text format). */
+/* The route table, and the handlers of one terminal, command creation, analysis results, health
+ * and /metrics (Prometheus text format). The terminal list and changes, command lists and cancel,
+ * and events are in terminals.c, commands.c and events.c. */
 #include "api/internal.h"
 
 #include "core/log.h"
