@@ -5,6 +5,10 @@
  *   routes.c  the route table and the terminal, command, analysis and metrics handlers
  *   admin.c   users, tokens and the audit trail (admin routes)
  *   util.c    the error shape, query parameters, times
+ *   terminals.c  terminal list (filters, paging), create/change/remove, secret rotation,
+ *                status and session history
+ *   commands.c   fleet-wide command list, one command, cancel
+ *   events.c     event lists (filters, paging, acknowledgement), one event, acknowledge
  */
 #ifndef GS_API_INTERNAL_H
 #define GS_API_INTERNAL_H
@@ -212,5 +216,39 @@ void api__audit_get(rq_t *q);
 void api__terminal_waveform(rq_t *q);
 void api__event_waveform(rq_t *q);
 void api__live_plain(rq_t *q);
+
+/* ---- REST resources: terminals, commands, events (terminals.c, commands.c, events.c) ---- */
+
+/* One terminal as JSON: provisioning data from the store merged with the gateway's runtime
+ * state (routes.c; with a->with_latest also the analysis state and latest values). */
+void api__terminal_json(api_t *a, buf_t *b, const store_terminal_t *t);
+/* The terminal named by the path ({id}): fills *t (no secret) or answers 404 / 500 and returns
+ * -1. */
+int api__rest_path_terminal(rq_t *q, store_terminal_t *t);
+/* A positive integer path segment ({id} of a command or event), or answers 404 with `what`
+ * ("no such command") and returns -1. */
+int api__rest_path_id(rq_t *q, const char *what, int64_t *id);
+/* Common list parameters: from, to (times; default unbounded), limit (1..max_limit; *limit
+ * keeps its default when absent) and before (a positive id; 0 when absent; before may be NULL
+ * when the list does not page by id). Answers 400 and returns -1 on a bad value. */
+int api__rest_list_params(rq_t *q, int64_t *from, int64_t *to, int *limit, int max_limit,
+                          int64_t *before);
+/* Completes a deferred request with an error in the one shape. */
+void api__rest_reply_error(web_pending_t *p, int status, const char *code, const char *msg);
+
+void api__terminals(rq_t *q);
+void api__terminals_post(rq_t *q);
+void api__terminal_patch(rq_t *q);
+void api__terminal_delete(rq_t *q);
+void api__terminal_secret_post(rq_t *q);
+void api__terminal_status(rq_t *q);
+void api__terminal_sessions(rq_t *q);
+void api__commands_get(rq_t *q);
+void api__command_get(rq_t *q);
+void api__command_delete(rq_t *q);
+void api__event_get(rq_t *q);
+void api__event_ack(rq_t *q);
+/* api__events, api__terminal_events (events.c) and api__terminal_commands_get (commands.c) are
+ * declared above. */
 
 #endif

@@ -1,5 +1,6 @@
-/* The route table, and the handlers of terminals, commands, analysis results, health and
- * /metrics (Prometheus text format). */
+/* The route table, and the handlers of one terminal, command creation, analysis results, health
+ * and /metrics (Prometheus text format). The terminal list and changes, command lists and cancel,
+ * and events are in terminals.c, commands.c and events.c. */
 #include "api/internal.h"
 
 #include "core/log.h"
@@ -74,7 +75,7 @@ void api__status_json(buf_t *b, const gw_term_info_t *ti)
 }
 
 /* One terminal: provisioning data from the store merged with the gateway's runtime state. */
-static void terminal_json(api_t *a, buf_t *b, const store_terminal_t *t)
+void api__terminal_json(api_t *a, buf_t *b, const store_terminal_t *t)
 {
     gw_term_info_t ti;
     int seen = gw_term_info(a->gw, t->id, &ti) == 0;
@@ -161,24 +162,6 @@ typedef struct {
     int full;        /* stopped at the reply size limit */
     int64_t last_ns; /* end time of the last row written */
 } list_ctx_t;
-
-static int list_cb(void *ud, const store_terminal_t *t)
-{
-    list_ctx_t *x = ud;
-    if (x->n++)
-        buf_puts(x->b, ",");
-    terminal_json(x->a, x->b, t);
-    return 0;
-}
-
-static int cmd_list_cb(void *ud, const store_command_t *c)
-{
-    list_ctx_t *x = ud;
-    if (x->n++)
-        buf_puts(x->b, ",");
-    api_command_json(x->b, c);
-    return 0;
-}
 
 static void metric(buf_t *b, const char *name, const char *type, const char *help, double v)
 {
@@ -610,62 +593,6 @@ static int range_params(const web_request_t *req, web_response_t *r, int64_t *fr
     return 0;
 }
 
-/* An event's `"channels":[...],"worst_channel":"..."` by name, as `gridsense analyze` prints
- * them (ana_json_event_channels): the names recorded at detection, or for an event stored before
- * they were (schema migration 5) "chN" from the mask bits and the worst index, the one name that
- * is right whatever the terminal's channel layout was then (docs/api.md). */
-static void event_channels(buf_t *b, const store_pq_event_t *e)
-{
-    char name[16];
-    buf_puts(b, "\"channels\":[");
-    if (e->has_names) {
-        int n = 0;
-        for (const char *p = e->channel_names; *p;) {
-            size_t len = strcspn(p, ",");
-            if (len) {
-                if (n++)
-                    buf_putc(b, ',');
-                buf_json_str(b, p, len); /* escaped: the column is plain text in the database */
-            }
-            p += len + (p[len] == ',');
-        }
-    } else {
-        for (int c = 0, n = 0; c < 32; c++)
-            if (e->channels & (1u << c))
-                buf_printf(b, "%s\"ch%d\"", n++ ? "," : "", c);
-    }
-    buf_puts(b, "],\"worst_channel\":");
-    if (e->has_names) {
-        buf_json_str(b, e->worst_channel_name, (size_t)-1);
-    } else {
-        name[0] = 0;
-        if (e->worst_channel >= 0 && e->worst_channel < 32)
-            snprintf(name, sizeof name, "ch%d", e->worst_channel);
-        buf_json_str(b, name, (size_t)-1);
-    }
-}
-
-static int event_cb(void *ud, const store_pq_event_t *e)
-{
-    list_ctx_t *x = ud;
-    char t[40];
-    if (x->n++)
-        buf_puts(x->b, ",");
-    buf_printf(x->b, "{\"id\":%lld,\"terminal\":", (long long)e->id);
-    buf_json_str(x->b, e->terminal_id, (size_t)-1);
-    buf_printf(x->b, ",\"kind\":\"%s\",\"start\":\"%s\",\"start_ns\":%lld,", e->kind,
-               time_fmt_utc(e->start_ns, t, sizeof t), (long long)e->start_ns);
-    buf_printf(x->b,
-               "\"duration_s\":%.6f,\"%s\":%.6g,\"%s_pct\":%.4f,\"reference\":%.6g,"
-               "\"reference_kind\":\"%s\",",
-               (double)e->duration_ns / 1e9, strcmp(e->kind, "swell") ? "residual" : "maximum",
-               e->extreme, strcmp(e->kind, "swell") ? "residual" : "maximum", e->extreme_pct,
-               e->reference, (e->flags & 2) ? "sliding" : "declared");
-    event_channels(x->b, e);
-    buf_printf(x->b, ",\"cut_short\":%s}", (e->flags & 1) ? "true" : "false");
-    return 0;
-}
-
 #define MAX_REPLY (8u << 20)
 
 static int measurement_cb(void *ud, const store_measurement_t *m)
@@ -680,26 +607,6 @@ static int measurement_cb(void *ud, const store_measurement_t *m)
     buf_puts(x->b, m->data); /* JSON written by the analysis */
     x->last_ns = m->t_end_ns;
     return 0;
-}
-
-static void get_events(rq_t *q, const char *id)
-{
-    api_t *a = q->a;
-    const web_request_t *req = q->req;
-    web_response_t *r = q->resp;
-    int64_t from, to;
-    int limit = 100;
-    if (range_params(req, r, &from, &to, &limit, 10000) < 0)
-        return;
-    list_ctx_t x = {.a = a, .b = &r->body};
-    buf_puts(&r->body, "{\"events\":[");
-    int rc = store_pq_event_list(a->st, id, from, to, limit, event_cb, &x);
-    if (rc < 0) {
-        api__error(r, 500, "internal", err_str(rc));
-        return;
-    }
-    buf_puts(&r->body, "]}");
-    r->status = 200;
 }
 
 /* Lists stored measurement rows of one interval kind for a terminal: `head` opens the reply
@@ -790,26 +697,13 @@ void api__health(rq_t *q)
     q->resp->status = 200;
 }
 
-void api__terminals(rq_t *q)
-{
-    list_ctx_t x = {.a = q->a, .b = &q->resp->body};
-    buf_puts(&q->resp->body, "{\"terminals\":[");
-    int rc = store_terminal_list(q->a->st, list_cb, &x);
-    if (rc < 0) {
-        api__error(q->resp, 500, "internal", err_str(rc));
-        return;
-    }
-    buf_puts(&q->resp->body, "]}");
-    q->resp->status = 200;
-}
-
 void api__terminal(rq_t *q)
 {
     store_terminal_t t;
     if (path_terminal(q, &t) < 0)
         return;
     q->a->with_latest = 1;
-    terminal_json(q->a, &q->resp->body, &t);
+    api__terminal_json(q->a, &q->resp->body, &t);
     q->a->with_latest = 0;
     q->resp->status = 200;
 }
@@ -825,35 +719,6 @@ void api__terminal_latest(rq_t *q)
                              : "analysis is disabled on this server");
         return;
     }
-    q->resp->status = 200;
-}
-
-void api__terminal_events(rq_t *q)
-{
-    store_terminal_t t;
-    if (path_terminal(q, &t) < 0)
-        return;
-    get_events(q, t.id);
-}
-
-void api__events(rq_t *q)
-{
-    get_events(q, NULL);
-}
-
-void api__terminal_commands_get(rq_t *q)
-{
-    store_terminal_t t;
-    if (path_terminal(q, &t) < 0)
-        return;
-    list_ctx_t x = {.a = q->a, .b = &q->resp->body};
-    buf_puts(&q->resp->body, "{\"commands\":[");
-    int rc = store_command_list(q->a->st, t.id, 1000, cmd_list_cb, &x);
-    if (rc < 0) {
-        api__error(q->resp, 500, "internal", err_str(rc));
-        return;
-    }
-    buf_puts(&q->resp->body, "]}");
     q->resp->status = 200;
 }
 
@@ -894,6 +759,18 @@ const route_t api__routes[] = {
     {"POST", "/api/v1/tokens", STORE_ROLE_ADMIN, api__tokens_post},
     {"DELETE", "/api/v1/tokens/{id}", STORE_ROLE_ADMIN, api__token_delete},
     {"GET", "/api/v1/audit", STORE_ROLE_ADMIN, api__audit_get},
+    /* REST resources (terminals.c, commands.c, events.c) */
+    {"POST", "/api/v1/terminals", STORE_ROLE_ADMIN, api__terminals_post},
+    {"PATCH", "/api/v1/terminals/{id}", STORE_ROLE_ADMIN, api__terminal_patch},
+    {"DELETE", "/api/v1/terminals/{id}", STORE_ROLE_ADMIN, api__terminal_delete},
+    {"POST", "/api/v1/terminals/{id}/secret", STORE_ROLE_ADMIN, api__terminal_secret_post},
+    {"GET", "/api/v1/terminals/{id}/status", STORE_ROLE_VIEWER, api__terminal_status},
+    {"GET", "/api/v1/terminals/{id}/sessions", STORE_ROLE_VIEWER, api__terminal_sessions},
+    {"GET", "/api/v1/commands", STORE_ROLE_VIEWER, api__commands_get},
+    {"GET", "/api/v1/commands/{id}", STORE_ROLE_VIEWER, api__command_get},
+    {"DELETE", "/api/v1/commands/{id}", STORE_ROLE_OPERATOR, api__command_delete},
+    {"GET", "/api/v1/events/{id}", STORE_ROLE_VIEWER, api__event_get},
+    {"POST", "/api/v1/events/{id}/ack", STORE_ROLE_OPERATOR, api__event_ack},
 };
 const size_t api__nroutes = sizeof api__routes / sizeof api__routes[0];
 

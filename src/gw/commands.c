@@ -57,6 +57,23 @@ struct cmd_inflight {
     int64_t sent_ns; /* monotonic */
 };
 
+/* A cancel with the writer (gw_command_cancel): its command is not sent until it is answered. */
+struct cmd_cancel {
+    struct cmd_cancel *next;
+    int64_t cmd_id;
+    char tid[GSTP_MAX_ID + 1]; /* the command's terminal ("" if not known) */
+    gw_cancel_cb cb;
+    void *ud;
+};
+
+static int cancel_held(const gw_t *g, int64_t id)
+{
+    for (const struct cmd_cancel *c = g->cmd_cancels; c; c = c->next)
+        if (c->cmd_id == id)
+            return 1;
+    return 0;
+}
+
 /* Commands sent in this session and not answered (nor timed out). */
 static int inflight_count(sess_t *s, int64_t now)
 {
@@ -131,6 +148,8 @@ static int pending_cb(void *ud, const store_command_t *c)
     if (x->s->state != S_ONLINE || x->s->close_asap)
         return 1;
     x->s->cmd_cursor = c->id;
+    if (cancel_held(x->s->gw, c->id))
+        return 0; /* a cancel is with the writer; if it fails the cursor is wound back */
     send_command(x->s, c);
     return 0;
 }
@@ -288,8 +307,10 @@ static int newcmd_cb(void *ud, const store_command_t *c)
         g->last_cmd_id = c->id;
     term_t *t = hmap_get(&g->terms, c->terminal_id);
     sess_t *s = t ? t->sess : NULL;
-    if (!s || s->state != S_ONLINE || c->id <= s->cmd_cursor || c->expires_ns <= time_utc_ns())
-        return 0; /* offline, already covered by this session's sweep, or out of time */
+    if (!s || s->state != S_ONLINE || c->id <= s->cmd_cursor || c->expires_ns <= time_utc_ns() ||
+        cancel_held(g, c->id))
+        return 0; /* offline, already covered by this session's sweep, out of time, or being
+                     cancelled (if that fails, the sweep takes it: see cancel_done) */
     if (s->cmd_sweep_done && !s->close_asap && inflight_room(s) > 0) {
         s->cmd_cursor = c->id;
         send_command(s, c);
@@ -373,9 +394,65 @@ void gw__commands_tick(gw_t *g, int64_t wall)
     deliver_new_commands(g);
 }
 
+int gw_command_cancel(gw_t *g, store_item_t *it, gw_cancel_cb cb, void *ud)
+{
+    if (g->stopping || it->kind != STORE_ITEM_ACCOUNT || !it->acct ||
+        it->acct->op != STORE_ACCT_COMMAND_CANCEL) {
+        store_item_free(it);
+        return g->stopping ? GS_ESTATE : GS_EINVAL;
+    }
+    struct cmd_cancel *c = xcalloc(1, sizeof *c);
+    c->cmd_id = it->acct->object_id;
+    c->cb = cb;
+    c->ud = ud;
+    store_command_t *cmd = xmalloc(sizeof *cmd);
+    if (store_command_get(g->st, c->cmd_id, cmd) == 0)
+        snprintf(c->tid, sizeof c->tid, "%s", cmd->terminal_id);
+    free(cmd);
+    it->notify = NULL; /* the answer comes back through the gateway's own completions */
+    it->notify_ud = NULL;
+    it->cookie = (uint64_t)(uintptr_t)c;
+    /* Held from now: any send of this command after this point is skipped, and any send before
+     * it has already submitted its `sent` state, which the writer applies first. */
+    c->next = g->cmd_cancels;
+    g->cmd_cancels = c;
+    if (store_submit(g->st, it) < 0) { /* frees the item */
+        g->cmd_cancels = c->next;
+        free(c);
+        return GS_ESTATE;
+    }
+    return 0;
+}
+
+/* The writer answered a cancel: release the hold, and when the command was not cancelled after
+ * all (a store failure) let the terminal's session sweep deliver it again from before it. */
+static void cancel_done(gw_t *g, const store_item_t *it)
+{
+    struct cmd_cancel *c = (struct cmd_cancel *)(uintptr_t)it->cookie, **pp = &g->cmd_cancels;
+    while (*pp && *pp != c)
+        pp = &(*pp)->next;
+    if (!*pp)
+        return; /* not ours */
+    *pp = c->next;
+    if (it->result != 0 && c->tid[0]) {
+        term_t *t = hmap_get(&g->terms, c->tid);
+        sess_t *s = t ? t->sess : NULL;
+        if (s && s->state == S_ONLINE && s->cmd_cursor >= c->cmd_id) {
+            s->cmd_cursor = c->cmd_id - 1; /* re-sends of sent ones are deduplicated by id */
+            s->cmd_sweep_done = 0;
+        }
+    }
+    if (c->cb)
+        c->cb(c->ud, it);
+    free(c);
+}
+
 int gw__command_item_done(gw_t *g, const store_item_t *it, cmd_req_list_t *done)
 {
-    if (it->kind == STORE_ITEM_COMMAND_CREATE) {
+    if (it->kind == STORE_ITEM_ACCOUNT && it->acct && it->acct->op == STORE_ACCT_COMMAND_CANCEL &&
+        it->cookie) {
+        cancel_done(g, it);
+    } else if (it->kind == STORE_ITEM_COMMAND_CREATE) {
         cmd_req_t *q = (cmd_req_t *)(uintptr_t)it->cookie;
         cmd_req_unlink(g, q);
         q->rc = it->result;
@@ -420,5 +497,10 @@ void gw__commands_free(gw_t *g)
         cmd_req_t *q = g->cmd_reqs;
         g->cmd_reqs = q->next;
         free(q);
+    }
+    while (g->cmd_cancels) {
+        struct cmd_cancel *c = g->cmd_cancels;
+        g->cmd_cancels = c->next;
+        free(c);
     }
 }

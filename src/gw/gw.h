@@ -198,4 +198,18 @@ typedef void (*gw_command_cb)(void *ud, int rc, int64_t cmd_id, int sent);
 int gw_command_submit(gw_t *g, const char *id, int verb, const uint8_t *args, size_t args_len,
                       int64_t ttl_ns, gw_command_cb cb, void *ud);
 
+/* Outcome of gw_command_cancel, called once on the loop thread with the writer's answer in
+ * it->result: 0 cancelled (it will never be sent), GS_ENOTFOUND (no such command), GS_ESTATE (no
+ * longer queued: sent, acked or final), or another negative code (not stored). `it` (with its
+ * acct) is borrowed for the call. */
+typedef void (*gw_cancel_cb)(void *ud, const store_item_t *it);
+
+/* Cancels a queued command through the store writer. `it` is a STORE_ITEM_ACCOUNT whose acct is
+ * a STORE_ACCT_COMMAND_CANCEL of acct->object_id (with its audit row); ownership passes (its
+ * notify is cleared: the answer comes through cb). From now until the writer has applied it the
+ * gateway does not send that command, and every send is written before the cancel (one writer,
+ * items in order), so a cancel that succeeds is one of a command never sent. Returns 0 and calls
+ * cb later, or GS_ESTATE (stopping: the item is freed, cb not called). Loop thread. */
+int gw_command_cancel(gw_t *g, store_item_t *it, gw_cancel_cb cb, void *ud);
+
 #endif

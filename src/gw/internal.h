@@ -153,6 +153,7 @@ struct gw {
     gw_stats_t st_;
     /* command creations handed to the writer and not yet reported (gw_command_submit) */
     struct cmd_req *cmd_reqs;
+    struct cmd_cancel *cmd_cancels; /* cancels at the writer: their commands are held back */
     /* a STORE_ITEM_COMMAND_EXPIRE is with the writer */
     int expire_pending;
     /* Published snapshots for other threads (gw_term_info / gw_stats / gw_term_list from a

@@ -204,6 +204,11 @@ static const char *const migrations[] = {
     "  first_seq INTEGER NOT NULL,"
     "  channels TEXT NOT NULL,"
     "  PRIMARY KEY(terminal_id, first_seq)) WITHOUT ROWID;",
+
+    /* 8: an operator acknowledges an event (REST POST /events/{id}/ack, admin_write.c): who and
+     * when; NULL = not acknowledged. */
+    "ALTER TABLE pq_events ADD COLUMN acked_by TEXT;"
+    "ALTER TABLE pq_events ADD COLUMN acked_ns INTEGER;",
 };
 
 /* The migration whose script is followed by sealing the secrets (store__migrate_seal). */

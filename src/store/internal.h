@@ -182,6 +182,11 @@ size_t store__layout_encode(const store_chan_t *ch, int n, char *out, size_t cap
  * unique, scale finite > 0): the database is outside input too. */
 int store__layout_decode(const char *text, store_chan_t *ch, int *n);
 
+/* The REST account ops (STORE_ACCT_TERMINAL_*, COMMAND_CANCEL, EVENT_ACK; admin_write.c), called
+ * by the account change inside its savepoint: 0 or the op's own code (see store.h), GS_EDB, or
+ * GS_EINVAL for an op it does not know. */
+int store__admin_change(sqlite3 *db, const store_acct_t *a, int64_t now);
+
 /* ---- secrets at rest (keys.c) ---- */
 
 /* Loads the master key for the database (before migrations): the key file if present, checked

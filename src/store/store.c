@@ -530,8 +530,9 @@ fail:
 
 const char *store_cmd_state_name(int state)
 {
-    static const char *const names[] = {"queued", "sent", "acked", "done", "failed", "expired"};
-    if (state < 0 || state > STORE_CMD_EXPIRED)
+    static const char *const names[] = {"queued", "sent",    "acked",    "done",
+                                        "failed", "expired", "cancelled"};
+    if (state < 0 || state > STORE_CMD_CANCELLED)
         return NULL;
     return names[state];
 }

@@ -168,7 +168,8 @@ typedef enum {
     STORE_CMD_ACKED,
     STORE_CMD_DONE,
     STORE_CMD_FAILED,
-    STORE_CMD_EXPIRED
+    STORE_CMD_EXPIRED,
+    STORE_CMD_CANCELLED /* final: cancelled by a user while still queued, never sent */
 } store_cmd_state_t;
 
 /* "queued", "sent", ... ; NULL for an invalid value. */
@@ -223,7 +224,7 @@ int store_command_new_since(store_t *s, int64_t after_id, int limit,
  * ones. */
 int store_command_max_id(store_t *s, int64_t *id);
 /* Sets state (and the result when result_status >= 0). A command already in a final state (done,
- * failed, expired), or past the state asked for (states only move forward: queued, sent, acked,
+ * failed, expired, cancelled), or past the state asked for (states only move forward: queued, sent, acked,
  * then a final one), is left unchanged and GS_ESTATE is returned; GS_ENOTFOUND if absent, GS_EINVAL
  * for an invalid state, GS_ERANGE if result_len > STORE_ARGS_MAX. */
 int store_command_update(store_t *s, int64_t id, int state, int result_status,
@@ -388,6 +389,30 @@ enum {
     STORE_ACCT_LOGIN_REMOVE, /* hash (missing: 0, nothing to do) */
     STORE_ACCT_LOGIN_TOUCH,  /* hash, when_ns: last use (never moves back) */
     STORE_ACCT_TOKEN_TOUCH,  /* token_id, when_ns */
+    /* REST changes of terminals, commands and events (admin_write.c): */
+    STORE_ACCT_TERMINAL_ADD,    /* term (not its secret), sealed, key_id: GS_EEXISTS, GS_EINVAL,
+                                   GS_EBUSY when key_id is no longer the database's key (seal
+                                   again with store_secret_seal and retry) */
+    STORE_ACCT_TERMINAL_UPDATE, /* term.id and the fields named by term_fields: GS_ENOTFOUND */
+    STORE_ACCT_TERMINAL_REMOVE, /* term.id; its unfinished commands go too: GS_ENOTFOUND */
+    STORE_ACCT_TERMINAL_SECRET, /* term.id, sealed, key_id: GS_ENOTFOUND, GS_EBUSY as for ADD */
+    STORE_ACCT_COMMAND_CANCEL,  /* object_id: a queued command becomes cancelled; GS_ENOTFOUND,
+                                   GS_ESTATE when it is no longer queued */
+    STORE_ACCT_EVENT_ACK,       /* object_id, user (who), when_ns: GS_ENOTFOUND, GS_ESTATE when
+                                   already acknowledged */
+};
+
+/* Bytes of a terminal secret sealed under the master key (store_secret_seal). */
+#define STORE_SEALED_BYTES 89
+
+/* store_acct_t.term_fields: what a STORE_ACCT_TERMINAL_UPDATE changes. */
+enum {
+    STORE_TERM_F_NAME = 1,
+    STORE_TERM_F_LOCATION = 2, /* term.has_location 0 clears it */
+    STORE_TERM_F_NOMINAL_HZ = 4,
+    STORE_TERM_F_VT_RATIO = 8,
+    STORE_TERM_F_CT_RATIO = 16,
+    STORE_TERM_F_DECLARED_V = 32, /* term.declared_v 0 clears it */
 };
 
 typedef struct {
@@ -402,6 +427,13 @@ typedef struct {
     char remote[64];
     int has_audit;       /* also append `audit` (time 0 = now) in the same transaction */
     store_audit_t audit; /* its outcome is rewritten "failed" when the change fails */
+
+    /* STORE_ACCT_TERMINAL_* / COMMAND_CANCEL / EVENT_ACK (admin_write.c) */
+    store_terminal_t term;                /* term.secret is never used (stays zero) */
+    unsigned term_fields;                 /* STORE_TERM_F_* (UPDATE) */
+    uint8_t sealed[STORE_SEALED_BYTES];   /* ADD, SECRET: the sealed secret */
+    uint8_t key_id[STORE_KEY_ID_LEN];     /* the key it is sealed under */
+    int64_t object_id;                    /* COMMAND_CANCEL: command id; EVENT_ACK: event id */
 } store_acct_t;
 
 /* Applies a change and its audit row in one transaction on the synchronous connection (the
@@ -610,5 +642,87 @@ int store_pq_event_get(store_t *s, int64_t id, store_pq_event_t *out);
  * "statement: plan" line each, NUL-terminated, truncated to cap), so that tests and operators
  * can see that no read scans a terminal's blocks. Returns 0 or GS_EDB. */
 int store_blocks_plan(store_t *s, char *out, size_t cap);
+/* ---- REST: terminal changes, cancel, acknowledge, histories (admin_write.c, rest_read.c) ----
+ * The changes themselves are store_acct_t ops (STORE_ACCT_TERMINAL_*, COMMAND_CANCEL,
+ * EVENT_ACK) written by the writer with their audit row; below are what a caller needs to build
+ * them and the reads of the REST lists. */
+
+/* Seals a terminal secret under the database's current master key (reloading the key files
+ * first when another process rotated it) into sealed, and names that key in key_id, for a
+ * STORE_ACCT_TERMINAL_ADD / _SECRET change. The writer thread has no key of its own, so sealing
+ * happens here, on the thread that owns s (a store opened with its key: not a reader_only
+ * store). Returns 0, GS_ECONFIG (the database's key is in no key file) or GS_EDB. */
+int store_secret_seal(store_t *s, const char *terminal_id, const uint8_t secret[STORE_SECRET_LEN],
+                      uint8_t sealed[STORE_SEALED_BYTES], uint8_t key_id[STORE_KEY_ID_LEN]);
+
+/* Terminals ordered by id with id > after (NULL or "": from the first) whose id or name contains
+ * search (ASCII case-insensitive; NULL or "": any). cb as for store_terminal_list (secret all
+ * zeros); its non-zero return stops the walk and is returned. */
+int store_terminal_query(store_t *s, const char *after, const char *search,
+                         int (*cb)(void *ud, const store_terminal_t *t), void *ud);
+
+/* Commands newest first (by id) with id < before_id (0: no bound), of terminal_id (NULL: all)
+ * whose state bit (1 << state) is in state_mask (0: any), created in [from_ns, to_ns), at most
+ * limit (1..10000). */
+int store_command_query(store_t *s, const char *terminal_id, unsigned state_mask, int64_t from_ns,
+                        int64_t to_ns, int64_t before_id, int limit,
+                        int (*cb)(void *ud, const store_command_t *c), void *ud);
+
+/* A value the terminal reported as not available (stored NULL). */
+#define STORE_NA INT64_MIN
+
+/* One stored STATUS report (table status); unavailable fields are STORE_NA. */
+typedef struct {
+    int64_t id;
+    int64_t time_ns, received_ns; /* the terminal's time of the report, our receipt time */
+    int64_t rsrp_dbm, rssi_dbm, csq, supply_mv, temp_c10, uptime_s, gps_fix, gps_sats,
+        time_quality, buffer_permille, buffered_blocks;
+} store_status_t;
+
+/* STATUS reports of terminal_id with time_ns in [from_ns, to_ns) and id < before_id (0: no
+ * bound), newest first (by id), at most limit (1..10000). */
+int store_status_list(store_t *s, const char *terminal_id, int64_t from_ns, int64_t to_ns,
+                      int64_t before_id, int limit, int (*cb)(void *ud, const store_status_t *st),
+                      void *ud);
+
+/* One terminal session (table sessions). */
+typedef struct {
+    int64_t id;         /* row id (paging) */
+    int64_t session_id; /* the gateway's session id */
+    char remote[64];    /* peer address:port */
+    int64_t opened_ns, closed_ns; /* closed_ns 0: still open (or the server stopped hard) */
+    char reason[64];    /* close reason, "" while open */
+    int64_t frames, bytes, blocks; /* STORE_NA while open */
+} store_session_t;
+
+/* Sessions of terminal_id opened in [from_ns, to_ns) with id < before_id (0: no bound), newest
+ * first, at most limit (1..10000). */
+int store_session_list(store_t *s, const char *terminal_id, int64_t from_ns, int64_t to_ns,
+                       int64_t before_id, int limit,
+                       int (*cb)(void *ud, const store_session_t *se), void *ud);
+
+/* An event with its acknowledgement (schema migration 8). */
+typedef struct {
+    store_pq_event_t e;
+    char acked_by[STORE_USER_MAX + 1]; /* "" = not acknowledged */
+    int64_t acked_ns;                  /* 0 = not acknowledged */
+} store_pq_event_ack_t;
+
+/* Which events store_pq_event_query returns. */
+typedef struct {
+    int64_t id;              /* > 0: only this event (the rest is ignored) */
+    const char *terminal_id; /* NULL: all */
+    const char *kind;        /* "dip", "swell", "interruption"; NULL: all */
+    int64_t from_ns, to_ns;  /* start in [from_ns, to_ns) */
+    int acked;               /* -1 any, 0 not acknowledged, 1 acknowledged */
+    int64_t before_id;       /* > 0: only events after this one in the order (older start, or
+                                the same start and a lower id) */
+    int limit;               /* 1..10000 */
+} store_pq_event_filter_t;
+
+/* Events matching f, newest start first (then id descending). GS_ENOTFOUND when f->before_id
+ * names no event. */
+int store_pq_event_query(store_t *s, const store_pq_event_filter_t *f,
+                         int (*cb)(void *ud, const store_pq_event_ack_t *e), void *ud);
 
 #endif

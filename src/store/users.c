@@ -439,7 +439,7 @@ static int change(sqlite3 *db, const store_acct_t *a, int64_t now)
         return exec1(db, "UPDATE api_tokens SET last_used_ns = max(last_used_ns, ?2) WHERE id = ?1",
                      "touch token", NULL, "ti", a->token_id, when);
     default:
-        return GS_EINVAL;
+        return store__admin_change(db, a, now); /* terminals, commands, events */
     }
 }
 
@@ -473,8 +473,8 @@ int store__account_write(sqlite3 *db, store_acct_t *a, int64_t now, int *result)
         store_audit_t au = a->audit;
         if (rc < 0) {
             snprintf(au.outcome, sizeof au.outcome, "failed");
-            if (!au.detail[0])
-                snprintf(au.detail, sizeof au.detail, "%s", err_str(rc));
+            size_t dn = strlen(au.detail); /* the reason, after what the caller said */
+            snprintf(au.detail + dn, sizeof au.detail - dn, "%s%s", dn ? ": " : "", err_str(rc));
         }
         int arc = append_audit(db, &au, now);
         if (arc < 0)

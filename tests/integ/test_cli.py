@@ -103,7 +103,7 @@ def main():
             check(st == 404, "odd id -> 404")
             st, j = srv.json("/api/v1/nothing")
             check(st == 404, "unknown path -> 404")
-            st, j = srv.json("/api/v1/terminals", "POST", "{}")
+            st, j = srv.json("/api/v1/terminals", "PUT", "{}")
             check(st == 405, "wrong method -> 405")
             st, txt = srv.http("/metrics")
             ok = all(l.startswith("#") or len(l.split(" ")) == 2 for l in txt.splitlines() if l)

@@ -45,7 +45,7 @@ static void rm_rf(const char *path)
 }
 
 /* Number of schema migrations in src/store/db.c: one row each in schema_version. */
-#define SCHEMA_LATEST 7
+#define SCHEMA_LATEST 8
 
 typedef struct {
     char dir[64];
@@ -826,7 +826,7 @@ static void test_commands(void **state)
     assert_int_equal(c.state, STORE_CMD_DONE);
     assert_int_equal(c.result_status, 0);
     assert_int_equal(store_command_update(s, 999999, STORE_CMD_SENT, -1, NULL, 0), GS_ENOTFOUND);
-    assert_int_equal(store_command_update(s, id2, 6, -1, NULL, 0), GS_EINVAL);
+    assert_int_equal(store_command_update(s, id2, 7, -1, NULL, 0), GS_EINVAL);
     assert_int_equal(store_command_update(s, id2, STORE_CMD_DONE, 0, big, sizeof big), GS_ERANGE);
 
     /* Expiry: id2 (T1, queued) and id3 (T2, queued) expire; done/failed ones do not. */
@@ -866,7 +866,8 @@ static void test_commands(void **state)
 
     assert_string_equal(store_cmd_state_name(STORE_CMD_QUEUED), "queued");
     assert_string_equal(store_cmd_state_name(STORE_CMD_EXPIRED), "expired");
-    assert_null(store_cmd_state_name(6));
+    assert_string_equal(store_cmd_state_name(STORE_CMD_CANCELLED), "cancelled");
+    assert_null(store_cmd_state_name(7));
     assert_null(store_cmd_state_name(-1));
     store_close(s);
 }
@@ -1859,6 +1860,8 @@ static void make_old_layout(const char *dir, const store_terminal_t *ts, int n)
                                   " ALTER TABLE pq_events DROP COLUMN channel_names;"
                                   " ALTER TABLE pq_events DROP COLUMN worst_channel_name;"
                                   " DROP TABLE block_layouts;"
+                                  " ALTER TABLE pq_events DROP COLUMN acked_by;"
+                                  " ALTER TABLE pq_events DROP COLUMN acked_ns;"
                                   " DELETE FROM schema_version WHERE version >= 4;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -1938,6 +1941,8 @@ static void test_event_names_migration(void **state)
                      " ALTER TABLE pq_events DROP COLUMN channel_names;"
                      " ALTER TABLE pq_events DROP COLUMN worst_channel_name;"
                      " DROP TABLE block_layouts;"
+                     " ALTER TABLE pq_events DROP COLUMN acked_by;"
+                     " ALTER TABLE pq_events DROP COLUMN acked_ns;"
                      " DELETE FROM schema_version WHERE version >= 5;"
                      " INSERT INTO pq_events(terminal_id, kind, start_ns, duration_ns, extreme,"
                      "  extreme_pct, reference, channels, worst_channel, flags, detected_ns)"
