@@ -130,6 +130,8 @@ typedef struct {
     int nondrop_sent;
     uint64_t dropped_count;
     int64_t t_flood_start, t_first_over, t_close;
+    int other_rtts;           /* echo round trips of a reading client during the flood */
+    int64_t other_max_rtt_us; /* and the slowest */
     int flood_closed;
 } app_t;
 
@@ -234,6 +236,46 @@ static void flood_tick(uv_timer_t *t)
     }
 }
 
+/* Throughput: "bench:N:SIZE" sends N messages of SIZE bytes, topping the queue up to 512 KiB
+ * from a timer (what a fan-out does per client). */
+typedef struct {
+    uv_timer_t t;
+    web_ws_t *ws;
+    int left;
+    size_t size;
+} bench_t;
+
+static bench_t *bench;
+
+static void bench_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void bench_stop(void)
+{
+    if (bench) {
+        uv_timer_stop(&bench->t);
+        uv_close((uv_handle_t *)&bench->t, bench_closed);
+        bench = NULL;
+    }
+}
+
+static void bench_tick(uv_timer_t *t)
+{
+    bench_t *b = t->data;
+    static char msg[65536];
+    if (!msg[0])
+        memset(msg, 'b', sizeof msg);
+    while (b->left > 0 && web_ws_queued_bytes(b->ws) < 512 * 1024) {
+        if (web_ws_send(b->ws, msg, b->size, NULL, 0) < 0)
+            break;
+        b->left--;
+    }
+    if (b->left == 0)
+        bench_stop();
+}
+
 static void on_text(void *ud, web_ws_t *ws, void *user, const char *data, size_t len)
 {
     (void)ud;
@@ -262,6 +304,14 @@ static void on_text(void *ud, web_ws_t *ws, void *user, const char *data, size_t
         int rc = web_ws_send(ws, "late", 4, NULL, 0);
         if (rc != GS_ECLOSED)
             web_ws_send(ws, "closing did not refuse", 22, NULL, 0); /* the client sees it */
+    } else if (strncmp(data, "bench:", 6) == 0 && !bench) {
+        bench = xcalloc(1, sizeof *bench);
+        bench->ws = ws;
+        bench->left = atoi(data + 6);
+        bench->size = (size_t)atoi(strchr(data + 6, ':') + 1);
+        uv_timer_init(test_loop, &bench->t);
+        bench->t.data = bench;
+        uv_timer_start(&bench->t, bench_tick, 0, 1);
     } else if (strncmp(data, "flood:", 6) == 0 && !flood) {
         flood = xcalloc(1, sizeof *flood);
         flood->ws = ws;
@@ -287,6 +337,8 @@ static void on_close(void *ud, web_ws_t *ws, void *user)
     pthread_mutex_unlock(&app.mu);
     if (flood && flood->ws == ws)
         flood_stop();
+    if (bench && bench->ws == ws)
+        bench_stop();
     free(user);
 }
 
@@ -550,6 +602,7 @@ static void on_stop(uv_async_t *a)
 {
     harness_t *h = a->data;
     flood_stop();
+    bench_stop();
     web_stop(h->web);
     uv_close((uv_handle_t *)a, NULL);
     uv_close((uv_handle_t *)&h->watchdog, NULL);
@@ -560,6 +613,7 @@ static void on_watchdog(uv_timer_t *t)
     harness_t *h = t->data;
     h->timed_out = 1;
     flood_stop();
+    bench_stop();
     web_stop(h->web);
     uv_close((uv_handle_t *)t, NULL);
     uv_close((uv_handle_t *)h->client->stop, NULL);
@@ -975,16 +1029,37 @@ static void sc_slow_soft(client_t *c)
     cn->fd = cl_connect(c->port, 4096);
     CHECK(c, cn->fd >= 0);
     CHECK(c, ws_handshake(cn, "/live", NULL, head, sizeof head) == 101);
+    /* another client, which reads, is served meanwhile: echo round trips during the flood */
+    conn_t *other = calloc(1, sizeof *other);
+    buf_t pl = {0};
+    other->fd = cl_connect(c->port, 0);
+    CHECK(c, other->fd >= 0);
+    CHECK(c, ws_handshake(other, "/live", NULL, head, sizeof head) == 101);
     CHECK(c, ws_text(cn->fd, "flood:soft") == 0);
     /* never read; wait (bounded) for the server to give up on us */
+    int64_t max_rtt = 0;
+    int rtts = 0;
     for (int i = 0; i < 400; i++) {
         pthread_mutex_lock(&app.mu);
         int done = app.flood_closed;
         pthread_mutex_unlock(&app.mu);
         if (done)
             break;
+        int64_t t0 = time_mono_ns();
+        CHECK(c, ws_text(other->fd, "echo:rtt") == 0);
+        CHECK(c, ws_next(other, &pl) == 1 && strcmp(pl.data, "echo:rtt") == 0);
+        int64_t rtt = time_mono_ns() - t0;
+        max_rtt = rtt > max_rtt ? rtt : max_rtt;
+        rtts++;
         usleep(50000);
     }
+    close(other->fd);
+    free(other);
+    buf_free(&pl);
+    pthread_mutex_lock(&app.mu);
+    app.other_rtts = rtts;
+    app.other_max_rtt_us = max_rtt / 1000;
+    pthread_mutex_unlock(&app.mu);
     pthread_mutex_lock(&app.mu);
     int done = app.flood_closed;
     if (!done)
@@ -1006,10 +1081,14 @@ static void test_slow_client_soft(void **state)
     scenario_opts.ws_ping_ms = 60000;
     run_scenario(sc_slow_soft);
     print_message("slow client (soft): sent %d, dropped %d (counted %llu), max queued %zu "
-                  "(cap %zu), over for %lld ms before the close\n",
+                  "(cap %zu), over for %lld ms before the close; a reading client meanwhile: "
+                  "%d echoes, slowest %lld us\n",
                   app.sent, app.dropped_rc, (unsigned long long)app.dropped_count, app.max_queued,
                   scenario_opts.ws_queue_cap,
-                  (long long)((app.t_close - app.t_first_over) / 1000000));
+                  (long long)((app.t_close - app.t_first_over) / 1000000), app.other_rtts,
+                  (long long)app.other_max_rtt_us);
+    assert_true(app.other_rtts >= 10);
+    assert_true(app.other_max_rtt_us < 1000000); /* generous: a loaded 2-core machine */
     assert_true(app.flood_closed);
     assert_true(app.dropped_rc > 0);
     assert_int_equal(app.dropped_count, (uint64_t)app.dropped_rc);
@@ -1104,6 +1183,47 @@ static void test_stop_with_open(void **state)
             close(open_fds[i]);
     assert_int_equal(app.opens, 3);
     assert_int_equal(app.closes, 3);
+}
+
+/* How many messages a reading client receives per second through the transport (a figure
+ * for the report; only sanity is asserted). */
+static double bench_rate[2];
+static void sc_throughput(client_t *c)
+{
+    static const struct {
+        int n, size;
+    } runs[2] = {{100000, 200}, {20000, 4096}};
+    char head[4096], cmd[64];
+    buf_t pl = {0};
+    for (int r = 0; r < 2; r++) {
+        conn_t *cn = calloc(1, sizeof *cn);
+        cn->fd = cl_connect(c->port, 0);
+        CHECK(c, cn->fd >= 0);
+        CHECK(c, ws_handshake(cn, "/live", NULL, head, sizeof head) == 101);
+        snprintf(cmd, sizeof cmd, "bench:%d:%d", runs[r].n, runs[r].size);
+        int64_t t0 = time_mono_ns();
+        CHECK(c, ws_text(cn->fd, cmd) == 0);
+        for (int i = 0; i < runs[r].n; i++) {
+            if (ws_next(cn, &pl) != 1 || pl.len != (size_t)runs[r].size)
+                snprintf(c->fail, sizeof c->fail, "bench message %d", i);
+            CHECK(c, !c->fail[0]);
+        }
+        bench_rate[r] = runs[r].n / ((double)(time_mono_ns() - t0) / 1e9);
+        close(cn->fd);
+        free(cn);
+    }
+    buf_free(&pl);
+}
+
+static void test_throughput(void **state)
+{
+    (void)state;
+    opts_default();
+    run_scenario(sc_throughput);
+    print_message("throughput to one reading client: %.0f msg/s of 200 B, %.0f msg/s of 4 KiB "
+                  "(%.0f MB/s)\n",
+                  bench_rate[0], bench_rate[1], bench_rate[1] * 4096 / 1e6);
+    assert_true(bench_rate[0] > 1000 && bench_rate[1] > 1000);
 }
 
 /* Two servers, each on its own loop in its own thread (as the web thread runs beside the
@@ -1225,6 +1345,7 @@ int main(void)
         cmocka_unit_test(test_stop_with_open),
         cmocka_unit_test(test_bad_handshakes),
         cmocka_unit_test(test_two_loops_two_threads),
+        cmocka_unit_test(test_throughput),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));
