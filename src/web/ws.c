@@ -52,7 +52,7 @@
 
 /* A queued message: LWS_PRE bytes of headroom, then the payload (lws_write needs the room). */
 typedef struct wsmsg {
-    struct wsmsg *next;
+    struct wsmsg *prev, *next; /* doubly linked: a coalesced replacement relinks in O(1) */
     char *key; /* coalesce key (owned; the map's key is its own copy), or NULL */
     size_t len;
     unsigned char data[]; /* LWS_PRE + len */
@@ -193,7 +193,7 @@ int web_ws_send(web_ws_t *ws, const char *data, size_t len, const char *coalesce
         }
     }
     wsmsg_t *m = xmalloc(sizeof *m + LWS_PRE + len);
-    m->next = NULL;
+    m->prev = m->next = NULL;
     m->key = NULL;
     m->len = len;
     memcpy(m->data + LWS_PRE, data, len);
@@ -201,12 +201,15 @@ int web_ws_send(web_ws_t *ws, const char *data, size_t len, const char *coalesce
         /* In place of the old one: same position, same key. */
         m->key = old->key;
         old->key = NULL;
+        m->prev = old->prev;
         m->next = old->next;
-        wsmsg_t **pp = &ws->qhead;
-        while (*pp != old)
-            pp = &(*pp)->next;
-        *pp = m;
-        if (ws->qtail == old)
+        if (m->prev)
+            m->prev->next = m;
+        else
+            ws->qhead = m;
+        if (m->next)
+            m->next->prev = m;
+        else
             ws->qtail = m;
         hmap_put(&ws->keys, m->key, m);
         ws->qbytes = base + len;
@@ -220,6 +223,7 @@ int web_ws_send(web_ws_t *ws, const char *data, size_t len, const char *coalesce
         hmap_put(&ws->keys, m->key, m);
     }
     int was_empty = !ws->qhead;
+    m->prev = ws->qtail;
     if (ws->qtail)
         ws->qtail->next = m;
     else
@@ -574,7 +578,9 @@ static int on_writeable(web_ws_t *ws)
     for (int i = 0; i < WS_WRITE_BURST && ws->qhead && !lws_send_pipe_choked(wsi); i++) {
         wsmsg_t *m = ws->qhead;
         ws->qhead = m->next;
-        if (!ws->qhead)
+        if (ws->qhead)
+            ws->qhead->prev = NULL;
+        else
             ws->qtail = NULL;
         ws->qbytes -= m->len;
         if (m->key && hmap_get(&ws->keys, m->key) == m)

@@ -123,7 +123,7 @@ typedef struct {
     pthread_mutex_t mu;
     int filters, opens, closes, texts;
     char last_user[128];
-    int coalesce_rc[6];
+    int coalesce_rc[9];
     /* flood */
     size_t max_queued;
     int sent, dropped_rc, limit_rc, nondrop_rc;
@@ -289,8 +289,9 @@ static void on_text(void *ud, web_ws_t *ws, void *user, const char *data, size_t
     } else if (strcmp(data, "coalesce") == 0) {
         static const struct {
             const char *key, *v;
-        } s[] = {{"k1", "a"}, {"k1", "b"}, {NULL, "x"}, {"k1", "c"}, {"k2", "y"}, {"k2", "z"}};
-        for (int i = 0; i < 6; i++) {
+        } s[] = {{"k1", "a"}, {"k1", "b"}, {NULL, "x"}, {"k1", "c"}, {"k2", "y"},
+                 {NULL, "m"}, {"k2", "z"}, {"k3", "t"}, {"k3", "u"}};
+        for (int i = 0; i < 9; i++) {
             int rc = web_ws_send(ws, s[i].v, 1, s[i].key, 1);
             pthread_mutex_lock(&app.mu);
             app.coalesce_rc[i] = rc;
@@ -925,8 +926,9 @@ static void sc_coalesce_close(client_t *c)
     CHECK(c, cn->fd >= 0);
     CHECK(c, ws_handshake(cn, "/live", NULL, head, sizeof head) == 101);
     CHECK(c, ws_text(cn->fd, "coalesce") == 0);
-    static const char *const want[] = {"c", "x", "z", "done"};
-    for (int i = 0; i < 4; i++) {
+    /* k1 replaced at the head, k2 in the middle, k3 at the tail: positions kept */
+    static const char *const want[] = {"c", "x", "z", "m", "u", "done"};
+    for (int i = 0; i < 6; i++) {
         int op = ws_next(cn, &pl);
         if (op != 1 || strcmp(pl.data, want[i]) != 0)
             snprintf(c->fail, sizeof c->fail, "coalesced #%d: op %d '%s'", i, op, pl.data);
@@ -954,10 +956,10 @@ static void test_coalesce_close(void **state)
     (void)state;
     opts_default();
     run_scenario(sc_coalesce_close);
-    static const int want[6] = {0, 1, 0, 1, 0, 1};
-    for (int i = 0; i < 6; i++)
+    static const int want[9] = {0, 1, 0, 1, 0, 0, 1, 0, 1};
+    for (int i = 0; i < 9; i++)
         assert_int_equal(app.coalesce_rc[i], want[i]);
-    assert_int_equal(scenario_stats.ws_coalesced, 3);
+    assert_int_equal(scenario_stats.ws_coalesced, 4);
 }
 
 /* Heartbeat: a client that answers pings stays; one that does not is closed (1001). */
