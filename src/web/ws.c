@@ -155,6 +155,10 @@ static void ws_begin_close(web_ws_t *ws, int mode, int code, const char *reason)
     ws->closing = mode;
     ws->close_code = code;
     snprintf(ws->close_reason, sizeof ws->close_reason, "%s", reason ? reason : "");
+    size_t n = strlen(ws->close_reason);
+    if (reason && strlen(reason) > n) /* cut: not inside a UTF-8 sequence (RFC 6455 5.5.1) */
+        while (n > 0 && ((unsigned char)reason[n] & 0xc0) == 0x80) /* reason[n]: first cut */
+            ws->close_reason[--n] = 0;
     if (mode == 2)
         queue_drop(ws);
     /* Our own deadline, not lws_set_timeout: called outside lws's service (from the
