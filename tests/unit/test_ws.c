@@ -1187,6 +1187,42 @@ static void test_stop_with_open(void **state)
     assert_int_equal(app.closes, 3);
 }
 
+/* WebSocket connections hold their address slot and are never evicted: with
+ * max_per_address 2 and two open, a third connection is refused and both keep working. */
+static void sc_caps(client_t *c)
+{
+    char head[4096];
+    buf_t pl = {0};
+    conn_t *cn[2];
+    for (int i = 0; i < 2; i++) {
+        cn[i] = calloc(1, sizeof *cn[i]);
+        cn[i]->fd = cl_connect(c->port, 0);
+        CHECK(c, cn[i]->fd >= 0);
+        CHECK(c, ws_handshake(cn[i], "/live", NULL, head, sizeof head) == 101);
+    }
+    int fd = cl_connect(c->port, 0);
+    CHECK(c, fd >= 0);
+    CHECK(c, wait_eof(fd) == 0); /* refused: closed at once */
+    close(fd);
+    for (int i = 0; i < 2; i++) {
+        CHECK(c, ws_text(cn[i]->fd, "echo:still") == 0);
+        CHECK(c, ws_next(cn[i], &pl) == 1 && strcmp(pl.data, "echo:still") == 0);
+        close(cn[i]->fd);
+        free(cn[i]);
+    }
+    buf_free(&pl);
+}
+
+static void test_caps(void **state)
+{
+    (void)state;
+    opts_default();
+    scenario_opts.max_per_address = 2;
+    run_scenario(sc_caps);
+    assert_int_equal(scenario_stats.refused_per_address, 1);
+    assert_int_equal(scenario_stats.evicted, 0);
+}
+
 /* How many messages a reading client receives per second through the transport (a figure
  * for the report; only sanity is asserted). */
 static double bench_rate[2];
@@ -1348,6 +1384,7 @@ int main(void)
         cmocka_unit_test(test_bad_handshakes),
         cmocka_unit_test(test_two_loops_two_threads),
         cmocka_unit_test(test_throughput),
+        cmocka_unit_test(test_caps),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));
