@@ -170,14 +170,22 @@ int web_start_opts(uv_loop_t *loop, const char *host, int port, const web_opts_t
  *    to refuse: the client gets resp->status (400..599; anything else becomes 403) with
  *    resp->content_type, resp->body and resp->headers (same rules as for HTTP responses; a bad
  *    header block becomes a 500) and the connection is closed. A refusal is written at once, so
- *    keep it small (a few KiB). ws_filter cannot defer: it decides synchronously. Without
- *    callbacks (web_ws_set never called, or cbs NULL) every upgrade is refused with 404.
+ *    keep it small (a few KiB). ws_filter cannot defer (no web_defer): it decides
+ *    synchronously. It is the place for authentication (cookie / authorization), the Host
+ *    check and, for cookie sessions, the Origin check (browsers send cookies with cross-site
+ *    WebSocket handshakes: cross-site WebSocket hijacking). Without callbacks (web_ws_set never
+ *    called, or cbs NULL) every upgrade is refused with 404. Upgrades that are not for
+ *    WebSocket (e.g. curl's "Upgrade: h2c") are ignored on a connection's first request, which
+ *    is then served as HTTP/1.1, and hung up on a later one.
  * 2. on_open(ud, ws, &user) comes when the handshake is complete (101 sent); *user holds
  *    resp->ws_user and may be replaced. From then on ws is valid until on_close returns.
  * 3. on_text(ud, ws, user, data, len): one complete text message (fragments assembled, at most
  *    ws_max_msg bytes, valid UTF-8; data is NUL-terminated for convenience and valid during the
  *    call). A binary message closes the connection with 1003, a bigger one with 1009, invalid
  *    UTF-8 with 1007 (RFC 6455 sections 7.4.1, 8.1); pings are answered by the transport.
+ *    Nothing is delivered once the connection is closing. The callbacks run on the loop: they
+ *    must not block (no waiting on another thread; post the work and answer later with
+ *    web_ws_send). web_ws_send and web_ws_close may be called from on_open and on_text.
  * 4. on_close(ud, ws, user) comes exactly once for every upgrade ws_filter accepted: after
  *    on_open normally, or without on_open in the rare case lws fails the handshake after the
  *    filter (web checks Sec-WebSocket-Key and -Version before the filter, answering 400 / 426,

@@ -183,11 +183,12 @@ static int filter(void *ud, const web_request_t *req, web_response_t *resp)
 static void on_open(void *ud, web_ws_t *ws, void **user)
 {
     (void)ud;
-    (void)ws;
     pthread_mutex_lock(&app.mu);
     app.opens++;
     snprintf(app.last_user, sizeof app.last_user, "%s", *user ? (char *)*user : "NULL");
     pthread_mutex_unlock(&app.mu);
+    if (*user && strstr(*user, "query=hello")) /* sending from on_open works */
+        web_ws_send(ws, "hello", 5, NULL, 0);
 }
 
 static void flood_closed(uv_handle_t *h)
@@ -738,6 +739,14 @@ static void sc_basic(client_t *c)
     CHECK(c, ws_text(cn->fd, "echo:again") == 0);
     CHECK(c, ws_next(cn, &pl) == 1 && strcmp(pl.data, "echo:again") == 0);
     close(cn->fd);
+
+    /* a message sent from on_open comes first */
+    memset(cn, 0, sizeof *cn);
+    cn->fd = cl_connect(c->port, 0);
+    CHECK(c, cn->fd >= 0);
+    CHECK(c, ws_handshake(cn, "/live?hello", NULL, head, sizeof head) == 101);
+    CHECK(c, ws_next(cn, &pl) == 1 && strcmp(pl.data, "hello") == 0);
+    close(cn->fd);
     free(cn);
     buf_free(&pl);
 }
@@ -747,9 +756,9 @@ static void test_basic(void **state)
     (void)state;
     opts_default();
     run_scenario(sc_basic);
-    assert_int_equal(app.opens, 2);
-    assert_int_equal(scenario_stats.ws_accepted, 2);
-    assert_int_equal(scenario_stats.ws_msgs_sent, 5);
+    assert_int_equal(app.opens, 3);
+    assert_int_equal(scenario_stats.ws_accepted, 3);
+    assert_int_equal(scenario_stats.ws_msgs_sent, 6);
 }
 
 /* Refusals: the status, body and headers of ws_filter, then the connection closes; no
