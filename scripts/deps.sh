@@ -8,6 +8,7 @@ PKGS=(
   libuv1-dev libwebsockets-dev libwebsockets-evlib-uv
   libsqlite3-dev sqlite3 libsodium-dev libinih-dev libjansson-dev libcmocka-dev libfftw3-dev
   python3 python3-numpy curl
+  libssl-dev openssl
 )
 
 missing=()

@@ -52,6 +52,12 @@ typedef struct {
                             connection is closed (default 20000) */
     size_t ws_max_msg;   /* largest message accepted from a client; bigger: close 1009 (default
                             WEB_WS_MAX_MSG) */
+    /* TLS on the port (lws with OpenSSL): PEM paths of the certificate (chain) and its private
+     * key, read by web_start; both NULL (default) = plain HTTP. With TLS every connection must
+     * speak TLS (no plain HTTP beside it), web cannot read the first request head before lws
+     * (so a stalled head is cut off, not answered 408), and web_request_t.tls is 1. */
+    const char *tls_cert;
+    const char *tls_key;
 } web_opts_t;
 
 #define WEB_WS_QUEUE_CAP (1024 * 1024)

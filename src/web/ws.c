@@ -53,7 +53,7 @@
 /* A queued message: LWS_PRE bytes of headroom, then the payload (lws_write needs the room). */
 typedef struct wsmsg {
     struct wsmsg *prev, *next; /* doubly linked: a coalesced replacement relinks in O(1) */
-    char *key; /* coalesce key (owned; the map's key is its own copy), or NULL */
+    char *key;                 /* coalesce key (owned; the map's key is its own copy), or NULL */
     size_t len;
     unsigned char data[]; /* LWS_PRE + len */
 } wsmsg_t;
@@ -354,7 +354,7 @@ static const char *reason_phrase(int status)
     }
 }
 
-/* Writes a refusal straight to the socket (see the top of this file). */
+/* Writes a refusal straight to the socket (see the top of this file), or with TLS through lws. */
 static void write_refusal(struct lws *wsi, int status, const char *ctype, const buf_t *xhdr,
                           int own_cc, const buf_t *body)
 {
@@ -369,6 +369,16 @@ static void write_refusal(struct lws *wsi, int status, const char *ctype, const 
     buf_puts(&out, "connection: close\r\nserver: gridsense\r\n\r\n");
     if (body->len)
         buf_append(&out, body->data, body->len);
+    if (lws_is_ssl(wsi)) {
+        /* Inside TLS: through lws (which buffers what the socket does not take at once). */
+        unsigned char *tb = xmalloc(LWS_PRE + out.len);
+        memcpy(tb + LWS_PRE, out.data, out.len);
+        if (lws_write(wsi, tb + LWS_PRE, out.len, LWS_WRITE_HTTP) < (int)out.len)
+            log_limited(LOG_DEBUG, "web", "WebSocket refusal %d: not written", status);
+        free(tb);
+        buf_free(&out);
+        return;
+    }
     int fd = lws_get_socket_fd(wsi);
     size_t off = 0;
     while (fd >= 0 && off < out.len) {
