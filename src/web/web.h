@@ -95,7 +95,7 @@ typedef struct {
     const char *x_forwarded_for;
     const char *accept_encoding;
     const char *user_agent;
-    int tls;         /* non-zero when the connection is TLS (always 0 until web does TLS) */
+    int tls;         /* non-zero when the connection is TLS (web_opts_t.tls_cert set) */
     void *web_priv_; /* the transport's own (for web_defer); handlers do not touch it */
 } web_request_t;
 
@@ -158,8 +158,9 @@ void web_complete_h(web_pending_t *p, int status, const char *content_type, buf_
 int web_start(uv_loop_t *loop, const char *host, int port, web_handler_fn fn, void *ud, web_t **out,
               char *err, size_t errlen);
 
-/* web_start with explicit limits (opts NULL = defaults). Values out of range (< 1) are
- * GS_EINVAL. */
+/* web_start with explicit limits (opts NULL = defaults; start from web_opts_default). Values
+ * out of range (< 1; negative ws_* times; only one of tls_cert / tls_key) are GS_EINVAL; a
+ * certificate or key lws cannot load is GS_EIO ("web: cannot set up TLS ..." in err). */
 int web_start_opts(uv_loop_t *loop, const char *host, int port, const web_opts_t *opts,
                    web_handler_fn fn, void *ud, web_t **out, char *err, size_t errlen);
 
