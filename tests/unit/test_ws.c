@@ -20,6 +20,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -180,8 +181,52 @@ static int filter(void *ud, const web_request_t *req, web_response_t *resp)
     return 1;
 }
 
+/* Open connections, for the broadcast test (loop thread only). */
+#define MAX_OPEN 512
+static web_ws_t *open_ws[MAX_OPEN];
+static int n_open;
+
+/* Broadcast: "bcast:COUNT:PERIOD_MS:SIZE" sends COUNT rounds, every PERIOD_MS, of one SIZE-byte
+ * droppable message "T<monotonic ns> ..." to every open connection (what the live feed does). */
+typedef struct {
+    uv_timer_t t;
+    int left;
+    size_t size;
+} bcast_t;
+
+static bcast_t *bcast;
+
+static void bcast_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void bcast_stop(void)
+{
+    if (bcast) {
+        uv_timer_stop(&bcast->t);
+        uv_close((uv_handle_t *)&bcast->t, bcast_closed);
+        bcast = NULL;
+    }
+}
+
+static void bcast_tick(uv_timer_t *t)
+{
+    bcast_t *b = t->data;
+    static char msg[65536];
+    memset(msg, 'p', b->size);
+    int n = snprintf(msg, 32, "T%lld ", (long long)time_mono_ns());
+    msg[n] = ' ';
+    for (int i = 0; i < n_open; i++)
+        web_ws_send(open_ws[i], msg, b->size, NULL, 1);
+    if (--b->left == 0)
+        bcast_stop();
+}
+
 static void on_open(void *ud, web_ws_t *ws, void **user)
 {
+    if (n_open < MAX_OPEN)
+        open_ws[n_open++] = ws;
     (void)ud;
     pthread_mutex_lock(&app.mu);
     app.opens++;
@@ -306,6 +351,15 @@ static void on_text(void *ud, web_ws_t *ws, void *user, const char *data, size_t
         int rc = web_ws_send(ws, "late", 4, NULL, 0);
         if (rc != GS_ECLOSED)
             web_ws_send(ws, "closing did not refuse", 22, NULL, 0); /* the client sees it */
+    } else if (strncmp(data, "bcast:", 6) == 0 && !bcast) {
+        int count = 0, period = 0, size = 0;
+        sscanf(data + 6, "%d:%d:%d", &count, &period, &size);
+        bcast = xcalloc(1, sizeof *bcast);
+        bcast->left = count;
+        bcast->size = (size_t)size;
+        uv_timer_init(test_loop, &bcast->t);
+        bcast->t.data = bcast;
+        uv_timer_start(&bcast->t, bcast_tick, (uint64_t)period, (uint64_t)period);
     } else if (strncmp(data, "bench:", 6) == 0 && !bench) {
         bench = xcalloc(1, sizeof *bench);
         bench->ws = ws;
@@ -329,6 +383,11 @@ static void on_text(void *ud, web_ws_t *ws, void *user, const char *data, size_t
 
 static void on_close(void *ud, web_ws_t *ws, void *user)
 {
+    for (int i = 0; i < n_open; i++)
+        if (open_ws[i] == ws) {
+            open_ws[i] = open_ws[--n_open];
+            break;
+        }
     (void)ud;
     pthread_mutex_lock(&app.mu);
     app.closes++;
@@ -605,6 +664,7 @@ static void on_stop(uv_async_t *a)
     harness_t *h = a->data;
     flood_stop();
     bench_stop();
+    bcast_stop();
     web_stop(h->web);
     uv_close((uv_handle_t *)a, NULL);
     uv_close((uv_handle_t *)&h->watchdog, NULL);
@@ -616,6 +676,7 @@ static void on_watchdog(uv_timer_t *t)
     h->timed_out = 1;
     flood_stop();
     bench_stop();
+    bcast_stop();
     web_stop(h->web);
     uv_close((uv_handle_t *)t, NULL);
     uv_close((uv_handle_t *)h->client->stop, NULL);
@@ -1273,6 +1334,126 @@ static void test_throughput(void **state)
     assert_true(bench_rate[0] > 1000 && bench_rate[1] > 1000);
 }
 
+/* Fan-out: FAN_N clients, the server broadcasting to all of them; every client gets every
+ * message, and the delivery latency (broadcast tick to receipt by the one client thread that
+ * reads all of them) is measured. */
+#define FAN_N      200
+#define FAN_ROUNDS 100
+static int64_t fan_p50, fan_p99, fan_max;
+static long fan_received;
+
+/* A complete frame in cn's buffer: 1 with *op and *pl (consumed), 0 if more is needed. */
+static int frame_ready(conn_t *cn, int *op, buf_t *pl)
+{
+    if (cn->len < 2)
+        return 0;
+    size_t h = 2;
+    uint64_t n = cn->buf[1] & 0x7f;
+    size_t ext = n == 126 ? 2 : n == 127 ? 8 : 0;
+    if (cn->len < 2 + ext)
+        return 0;
+    if (ext) {
+        n = 0;
+        for (size_t i = 0; i < ext; i++)
+            n = n << 8 | cn->buf[2 + i];
+        h += ext;
+    }
+    if (cn->len < h + n)
+        return 0;
+    *op = cn->buf[0] & 0x0f;
+    buf_reset(pl);
+    buf_append(pl, cn->buf + h, (size_t)n);
+    conn_consume(cn, h + (size_t)n);
+    return 1;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* CHECK that goes to the function's cleanup instead of returning. */
+#define CHECKG(c, cond)                                                                            \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            if (!(c)->fail[0])                                                                     \
+                snprintf((c)->fail, sizeof(c)->fail, "%s:%d: %s", __FILE__, __LINE__, #cond);      \
+            goto out;                                                                              \
+        }                                                                                          \
+    } while (0)
+
+static void sc_fanout(client_t *c)
+{
+    int total = FAN_N;
+    conn_t **cn = calloc((size_t)total, sizeof *cn);
+    struct pollfd *pf = calloc(FAN_N, sizeof *pf);
+    int64_t *lat = calloc((size_t)FAN_N * FAN_ROUNDS, sizeof *lat);
+    char head[4096];
+    buf_t pl = {0};
+    long got = 0;
+    for (int i = 0; i < total; i++) {
+        cn[i] = calloc(1, sizeof *cn[i]);
+        cn[i]->fd = cl_connect(c->port, 0);
+        CHECKG(c, cn[i]->fd >= 0);
+        CHECKG(c, ws_handshake(cn[i], "/live", NULL, head, sizeof head) == 101);
+    }
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "bcast:%d:20:1024", FAN_ROUNDS); /* 50 rounds/s, 1 KiB */
+    CHECKG(c, ws_text(cn[0]->fd, cmd) == 0);
+    for (int i = 0; i < FAN_N; i++)
+        pf[i] = (struct pollfd){.fd = cn[i]->fd, .events = POLLIN};
+    int64_t deadline = time_mono_ns() + 30000000000LL;
+    while (got < (long)FAN_N * FAN_ROUNDS && time_mono_ns() < deadline) {
+        if (poll(pf, FAN_N, 1000) <= 0)
+            continue;
+        for (int i = 0; i < FAN_N; i++) {
+            if (!(pf[i].revents & POLLIN))
+                continue;
+            CHECKG(c, conn_fill(cn[i]) == 0);
+            int op;
+            while (frame_ready(cn[i], &op, &pl)) {
+                int64_t now = time_mono_ns();
+                if (op == 1 && pl.len == 1024 && pl.data[0] == 'T' &&
+                    got < (long)FAN_N * FAN_ROUNDS)
+                    lat[got++] = now - strtoll(pl.data + 1, NULL, 10);
+            }
+        }
+    }
+    fan_received = got;
+    qsort(lat, (size_t)got, sizeof *lat, cmp_i64);
+    if (got > 0) {
+        fan_p50 = lat[got / 2];
+        fan_p99 = lat[got * 99 / 100];
+        fan_max = lat[got - 1];
+    }
+out:
+    for (int i = 0; i < total; i++)
+        if (cn[i]) {
+            close(cn[i]->fd);
+            free(cn[i]);
+        }
+    free(cn);
+    free(pf);
+    free(lat);
+    buf_free(&pl);
+}
+
+static void test_fanout(void **state)
+{
+    (void)state;
+    opts_default();
+    scenario_opts.max_per_address = 512;
+    run_scenario(sc_fanout);
+    print_message("fan-out to %d reading clients, %d rounds of 1 KiB every 20 ms: received %ld, "
+                  "latency (tick to receipt, client thread included) p50 %.2f ms p99 %.2f ms "
+                  "max %.2f ms\n",
+                  FAN_N, FAN_ROUNDS, fan_received, fan_p50 / 1e6, fan_p99 / 1e6, fan_max / 1e6);
+    assert_int_equal(fan_received, (long)FAN_N * FAN_ROUNDS); /* nothing lost by readers */
+    assert_int_equal(scenario_stats.ws_dropped, 0);
+    assert_true(fan_p99 < 1000000000LL); /* generous: a loaded 2-core machine */
+}
+
 /* Two servers, each on its own loop in its own thread (as the web thread runs beside the
  * gateway's loop): both serve HTTP and WebSocket at the same time, and stop cleanly. */
 typedef struct {
@@ -1394,6 +1575,7 @@ int main(void)
         cmocka_unit_test(test_two_loops_two_threads),
         cmocka_unit_test(test_throughput),
         cmocka_unit_test(test_caps),
+        cmocka_unit_test(test_fanout),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));
