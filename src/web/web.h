@@ -46,8 +46,8 @@ typedef struct {
                               adds its terminal connection cap */
     /* WebSocket connections (see "WebSocket transport" below); 0 = the default */
     size_t ws_queue_cap; /* send queue bytes per connection (default WEB_WS_QUEUE_CAP) */
-    int ws_over_cap_ms;  /* a connection over its queue cap this long is closed with 1008
-                            (default 10000) */
+    int ws_over_cap_ms;  /* a connection over its queue cap this long, or whose queue has not
+                            moved this long, is closed with 1008 (default 10000) */
     int ws_ping_ms;      /* ping period, and how long a ping may go unanswered before the
                             connection is closed (default 20000) */
     size_t ws_max_msg;   /* largest message accepted from a client; bigger: close 1009 (default
@@ -208,14 +208,17 @@ int web_start_opts(uv_loop_t *loop, const char *host, int port, const web_opts_t
  *    topics ("terminal/T1/latest"). Without such a message it is queued like any other.
  *  - droppable (e.g. waveform frames): dropped if it does not fit; counted (web_ws_dropped, for
  *    telling the client, and web_stats_t.ws_dropped).
- *  - not droppable: queued even over the cap.
- *  A connection is "over its cap" from the first message that did not fit (dropped, or queued
- *  past the cap) until its queue has drained to half the cap. Over its cap for ws_over_cap_ms,
- *  it is closed with 1008 "send queue over its limit for N s"; a send that would take the queue
- *  past twice the cap closes it at once (1008 "send queue over twice its limit"), so a
- *  connection never holds more than 2 x ws_queue_cap (+ the one message lws may hold). Both
- *  count in ws_closed_slow. A client that never reads is therefore closed ws_over_cap_ms after
- *  its first drop (or by the heartbeat, whichever comes first).
+ *  - not droppable: queued even past the cap; the connection is then "over its cap" until the
+ *    queue is back within it.
+ *  Closed with 1008 and a reason (counted in ws_closed_slow), the queue dropped:
+ *  - over its cap for ws_over_cap_ms: "send queue over its limit for 10 s";
+ *  - messages waiting and none written for ws_over_cap_ms (a client that stopped reading; its
+ *    droppable messages are dropped meanwhile): "send queue not moving for 10 s";
+ *  - at once when a send would take the queue past twice the cap: "send queue over twice its
+ *    limit" (web_ws_send returns GS_ELIMIT).
+ *  So a connection never holds more than 2 x ws_queue_cap (+ the one message lws may hold),
+ *  and a client that reads, even slowly, is never closed for dropped droppable messages: it
+ *  gets fewer of them (tell it with web_ws_dropped).
  * Heartbeat: a ping every ws_ping_ms; if its pong has not come ws_ping_ms later (a client that
  * does not read cannot answer), the connection is closed (1001 "ping not answered").
  * Closing: web_ws_close(ws, code, reason) sends what is queued, then the close frame (code and

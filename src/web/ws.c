@@ -76,6 +76,8 @@ struct web_ws {
     hmap_t keys;   /* coalesce key -> queued wsmsg_t */
     uint64_t dropped;
     int64_t over_since_ns; /* monotonic: queue over its cap since, 0 = not */
+    int64_t moved_ns;      /* monotonic: when the queue last moved (a message written, or the
+                              first queued into an empty queue); 0 while empty */
 
     int64_t next_ping_ns; /* monotonic: when the next ping is due */
     int64_t ping_out_ns;  /* monotonic: a ping was requested then and not answered, 0 = none */
@@ -129,19 +131,17 @@ static void queue_drop(web_ws_t *ws)
     hmap_free(&ws->keys);
     hmap_init(&ws->keys);
     ws->over_since_ns = 0;
+    ws->moved_ns = 0;
 }
 
-/* Re-evaluates "over its cap" after the queue changed. A connection is over its cap from the
- * moment its queue could not take a message (a drop, or a non-droppable one past the cap) until
- * the queue has drained to half the cap: the hysteresis keeps a client that never reads (whose
- * queue sits full of droppable messages, at the cap but not past it) from looking fine. */
+/* Re-evaluates "over its cap" after the queue changed: over it while non-droppable messages
+ * have taken the queue past the cap. */
 static void cap_check(web_ws_t *ws)
 {
-    size_t cap = ws->w->o.ws_queue_cap;
-    if (ws->qbytes > cap) {
+    if (ws->qbytes > ws->w->o.ws_queue_cap) {
         if (!ws->over_since_ns)
             ws->over_since_ns = time_mono_ns();
-    } else if (ws->qbytes <= cap / 2) {
+    } else {
         ws->over_since_ns = 0;
     }
 }
@@ -182,8 +182,6 @@ int web_ws_send(web_ws_t *ws, const char *data, size_t len, const char *coalesce
         if (droppable && !old) {
             ws->dropped++;
             w->ws_st.ws_dropped++;
-            if (!ws->over_since_ns)
-                ws->over_since_ns = time_mono_ns();
             return GS_ELIMIT;
         }
         if (base + len > 2 * cap) {
@@ -235,8 +233,10 @@ int web_ws_send(web_ws_t *ws, const char *data, size_t len, const char *coalesce
     ws->qtail = m;
     ws->qbytes += len;
     cap_check(ws);
-    if (was_empty) /* else WRITEABLE is already asked for (on_writeable asks again) */
+    if (was_empty) { /* else WRITEABLE is already asked for (on_writeable asks again) */
+        ws->moved_ns = time_mono_ns();
         lws_callback_on_writable(ws->wsi);
+    }
     return 0;
 }
 
@@ -606,6 +606,7 @@ static int on_writeable(web_ws_t *ws)
             return -1;
         w->ws_st.ws_msgs_sent++;
         w->ws_st.ws_bytes_sent += len;
+        ws->moved_ns = ws->qhead ? time_mono_ns() : 0;
     }
     cap_check(ws);
     if (ws->qhead || ws->closing)
@@ -670,15 +671,20 @@ static void sweep_cb(uv_timer_t *t)
         }
         if (ws->state != WS_OPEN || ws->closing || !ws->wsi)
             continue;
-        if (ws->over_since_ns &&
-            now - ws->over_since_ns >= (int64_t)w->o.ws_over_cap_ms * 1000000) {
+        int64_t limit = (int64_t)w->o.ws_over_cap_ms * 1000000;
+        int over = ws->over_since_ns && now - ws->over_since_ns >= limit;
+        int stuck = ws->qhead && ws->moved_ns && now - ws->moved_ns >= limit;
+        if (over || stuck) {
+            /* Past the cap too long, or nothing of the queue taken for as long (a client that
+             * has stopped reading: its queue sits at the cap, full of what could not be
+             * dropped, while droppable messages are dropped). */
             char why[96];
+            const char *what = over ? "over its limit" : "not moving";
             if (w->o.ws_over_cap_ms % 1000 == 0)
-                snprintf(why, sizeof why, "send queue over its limit for %d s",
+                snprintf(why, sizeof why, "send queue %s for %d s", what,
                          w->o.ws_over_cap_ms / 1000);
             else
-                snprintf(why, sizeof why, "send queue over its limit for %d ms",
-                         w->o.ws_over_cap_ms);
+                snprintf(why, sizeof why, "send queue %s for %d ms", what, w->o.ws_over_cap_ms);
             w->ws_st.ws_closed_slow++;
             log_limited(LOG_INFO, ws->remote, "WebSocket %s closed: %s", ws->remote, why);
             ws_begin_close(ws, 2, LWS_CLOSE_STATUS_POLICY_VIOLATION, why);

@@ -1093,7 +1093,7 @@ static void test_heartbeat(void **state)
 
 /* A client that never reads while the server sends: the queue stays within its cap (+ the one
  * non-droppable message), droppable messages are dropped and counted, and the connection is
- * closed ws_over_cap_ms after it went over. */
+ * closed ws_over_cap_ms after its queue stopped moving ("send queue not moving"). */
 static void sc_slow_soft(client_t *c)
 {
     char head[4096];
@@ -1169,10 +1169,11 @@ static void test_slow_client_soft(void **state)
     assert_true(app.max_queued <= scenario_opts.ws_queue_cap + FLOOD_MSG);
     assert_true(app.max_queued > scenario_opts.ws_queue_cap - FLOOD_MSG);
     assert_int_equal(scenario_stats.ws_closed_slow, 1);
-    /* closed after ws_over_cap_ms over the cap (the sweep runs every 100 ms), not long after */
+    /* closed ws_over_cap_ms after its queue stopped moving (just before it filled and the
+     * first drop), + the sweep period, + the 2 s a close frame is given (it cannot go out) */
     int64_t over_ms = (app.t_close - app.t_first_over) / 1000000;
-    assert_true(over_ms >= 900);
-    assert_true(over_ms < 1000 + 100 + 2000 + 3000); /* + sweep + close wait + slack */
+    assert_true(over_ms >= 500);
+    assert_true(over_ms < 1000 + 100 + 2000 + 3000); /* + slack for a loaded machine */
 }
 
 /* Non-droppable messages only: closed as soon as the queue would pass twice its cap. */
