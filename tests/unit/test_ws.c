@@ -117,7 +117,8 @@ static void b64(const uint8_t *in, size_t n, char *out)
 typedef struct {
     uv_timer_t t;
     web_ws_t *ws;
-    int hard; /* non-droppable messages only */
+    int hard;         /* non-droppable messages only */
+    int64_t until_ns; /* monotonic: stop then ("flood:soft:MS"), 0 = until on_close */
 } flood_t;
 
 typedef struct {
@@ -255,6 +256,10 @@ static void flood_stop(void)
 static void flood_tick(uv_timer_t *t)
 {
     flood_t *f = t->data;
+    if (f->until_ns && time_mono_ns() >= f->until_ns) {
+        flood_stop();
+        return;
+    }
     static char msg[FLOOD_MSG];
     memset(msg, 'w', sizeof msg);
     for (int i = 0; i < 64; i++) {
@@ -371,7 +376,9 @@ static void on_text(void *ud, web_ws_t *ws, void *user, const char *data, size_t
     } else if (strncmp(data, "flood:", 6) == 0 && !flood) {
         flood = xcalloc(1, sizeof *flood);
         flood->ws = ws;
-        flood->hard = strcmp(data + 6, "hard") == 0;
+        flood->hard = strncmp(data + 6, "hard", 4) == 0;
+        if (strchr(data + 6, ':'))
+            flood->until_ns = time_mono_ns() + atoll(strchr(data + 6, ':') + 1) * 1000000LL;
         uv_timer_init(test_loop, &flood->t);
         flood->t.data = flood;
         pthread_mutex_lock(&app.mu);
@@ -1176,6 +1183,58 @@ static void test_slow_client_soft(void **state)
     assert_true(over_ms < 1000 + 100 + 2000 + 3000); /* + slack for a loaded machine */
 }
 
+/* A client that reads, slowly: it loses droppable messages but is not closed, and gets what
+ * was queued once the flood ends (its echo answer comes after the rest). */
+static void sc_slow_reader(client_t *c)
+{
+    char head[4096];
+    buf_t pl = {0};
+    conn_t *cn = calloc(1, sizeof *cn);
+    cn->fd = cl_connect(c->port, 0);
+    CHECK(c, cn->fd >= 0);
+    CHECK(c, ws_handshake(cn, "/live", NULL, head, sizeof head) == 101);
+    CHECK(c, ws_text(cn->fd, "flood:soft:2500") == 0);
+    int64_t t0 = time_mono_ns();
+    long got = 0;
+    int sent_end = 0;
+    for (;;) {
+        if (!sent_end && time_mono_ns() - t0 > 3000000000LL) {
+            CHECK(c, ws_text(cn->fd, "echo:end") == 0); /* after the flood has ended */
+            sent_end = 1;
+        }
+        int op, fin;
+        CHECK(c, ws_read(cn, &op, &fin, &pl) == 0);
+        if (op == 1 && strcmp(pl.data, "echo:end") == 0)
+            break;
+        CHECK(c, op == 1);
+        got++;
+        if (got % 16 == 0)
+            usleep(20000); /* ~64 KiB per 20 ms at most: far below the flood */
+    }
+    pthread_mutex_lock(&app.mu);
+    int closed = app.flood_closed;
+    app.other_rtts = (int)got; /* reused: messages the slow reader received */
+    pthread_mutex_unlock(&app.mu);
+    CHECK(c, !closed);
+    close(cn->fd);
+    free(cn);
+    buf_free(&pl);
+}
+
+static void test_slow_reader(void **state)
+{
+    (void)state;
+    opts_default();
+    scenario_opts.ws_queue_cap = 256 * 1024;
+    scenario_opts.ws_over_cap_ms = 1000;
+    run_scenario(sc_slow_reader);
+    print_message("slow reader: received %d of %d sent (%d dropped), not closed\n", app.other_rtts,
+                  app.sent, app.dropped_rc);
+    assert_true(app.dropped_rc > 0);
+    assert_int_equal(scenario_stats.ws_closed_slow, 0);
+    assert_true(app.max_queued <= scenario_opts.ws_queue_cap + FLOOD_MSG);
+}
+
 /* Non-droppable messages only: closed as soon as the queue would pass twice its cap. */
 static void sc_slow_hard(client_t *c)
 {
@@ -1571,6 +1630,7 @@ int main(void)
         cmocka_unit_test(test_heartbeat),
         cmocka_unit_test(test_slow_client_soft),
         cmocka_unit_test(test_slow_client_twice_cap),
+        cmocka_unit_test(test_slow_reader),
         cmocka_unit_test(test_stop_with_open),
         cmocka_unit_test(test_bad_handshakes),
         cmocka_unit_test(test_two_loops_two_threads),
