@@ -13,11 +13,19 @@
  *   LWS_CALLBACK_SERVER_WRITEABLE      close frame, ping, or queued messages
  *   LWS_CALLBACK_CLOSED (or CLOSED_HTTP / WSI_DESTROY for a handshake that failed)  on_close
  *
- * A refusal is written with send() rather than through lws: lws 4.1 would otherwise complete
- * the HTTP transaction for a callback that answered itself (return > 0) and go on reading the
- * connection, a path with a known use-after-free in lws_handshake_server (CVE-2025-11677). The
- * socket is fresh from the request, with nothing of lws's pending on it, so a small answer goes
- * out whole.
+ * A refusal is written with send() rather than through lws (with TLS, by lws_write), then lws
+ * hangs up (-1): lws 4.1 would otherwise complete the HTTP transaction for a callback that
+ * answered itself (return > 0) and go on reading the connection, a path with a known
+ * use-after-free in lws_handshake_server (CVE-2025-11677). The socket is fresh from the
+ * request, with nothing of lws's pending on it, so a small answer goes out whole.
+ *
+ * Closing. From RECEIVE, lws_close_reason + return -1 sends the close frame. From WRITEABLE it
+ * does not (lws 4.1 takes the -1 for a failed write and drops the socket), so the close frame is
+ * written there by hand and the client's answering close ends the connection
+ * (WS_PEER_INITIATED_CLOSE). A close the client does not complete is cut off by the sweep
+ * (LWS_TO_KILL_SYNC) after WS_CLOSE_WAIT_S: lws timeouts set from outside its own callbacks
+ * are not armed until lws next sees I/O, which a client that stopped reading never causes.
+ * Heartbeat and queue deadlines run on one uv timer per web_t (WS_SWEEP_MS).
  *
  * Why messages are written whole: lws_write() of a WebSocket message either takes it into the
  * kernel or keeps the rest in its own buffer and reports success; lws then withholds WRITEABLE
