@@ -366,6 +366,11 @@ typedef struct {
 web_pending_t *web_defer(const web_request_t *req)
 {
     defer_ctx_t *x = req->web_priv_;
+    if (!x) {
+        /* a programming error: ws_filter's request cannot be deferred (web.h) */
+        log_error("web", "web_defer called outside an HTTP handler (from ws_filter?)");
+        abort();
+    }
     web_pending_t *p = xcalloc(1, sizeof *p);
     p->wsi = x->wsi;
     p->sess = x->sess;
