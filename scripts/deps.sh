@@ -9,6 +9,7 @@ PKGS=(
   libsqlite3-dev sqlite3 libsodium-dev libinih-dev libjansson-dev libcmocka-dev libfftw3-dev
   python3 python3-numpy curl
   wrk
+  libssl-dev openssl
 )
 
 missing=()

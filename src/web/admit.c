@@ -57,8 +57,9 @@ typedef struct lconn lconn_t;
 
 /* How a connection was handed to lws (lconn_t.flags). */
 #define ADOPT_REWRITTEN                                                                            \
-    1 /* its head was given to lws with lines dropped: close after the answer                      \
-       */
+    1               /* its head was given to lws with lines dropped: close after the answer        \
+                     */
+#define ADOPT_TLS 2 /* handed over at once, TLS and all: adm never saw its first head */
 
 /* Connections of one peer address (IPv4 address or IPv6 /64), in adm->addrs. Connections being
  * read by adm hold it through hconn_t.addr, connections served by lws through the lconn_t in
@@ -107,6 +108,7 @@ struct adm {
     web_opts_t o;
     int cap;                /* connection cap in force */
     int stopped;            /* adm_stop has run */
+    int tls;                /* the vhost speaks TLS: connections are adopted at once */
     int lfd;                /* listening socket, -1 if none */
     uv_poll_t lpoll;        /* readable = connections to accept */
     int64_t lpause_until;   /* accepting paused after EMFILE until then (monotonic ns), 0 = not */
@@ -692,13 +694,17 @@ static void ka_sweep(adm_t *ad, int64_t now)
         } else if (now - lc->head_ns >= (int64_t)ADM_KA_HEAD_MS * 1000000 &&
                    !lws_send_pipe_choked(lc->wsi)) {
             int fd = lws_get_socket_fd(lc->wsi);
+            int tls = lc->flags & ADOPT_TLS;
             lconn_set_idle(ad, lc, 0); /* no longer evictable: it is being closed */
             ad->st.timed_out++;
             log_limited(LOG_INFO, lc->addr->key,
-                        "HTTP request head from %s on a kept-alive connection not complete after "
-                        "%d ms (a header this server cannot parse there?): answered 408",
-                        lc->addr->key, ADM_KA_HEAD_MS);
-            if (fd >= 0)
+                        "HTTP request head from %s on a %s connection not complete after %d ms "
+                        "(a header this server cannot parse there?): %s",
+                        lc->addr->key, tls ? "TLS" : "kept-alive", ADM_KA_HEAD_MS,
+                        tls ? "closed" : "answered 408");
+            if (fd >= 0 && tls)
+                shutdown(fd, SHUT_RDWR); /* no answer inside TLS from here: cut off */
+            else if (fd >= 0)
                 send_answer(ad, fd, 408,
                             "request head not complete in time on a reused connection (a header "
                             "name that is a prefix of a known one stalls the parser there): send "
@@ -766,8 +772,14 @@ static void admit(adm_t *ad, int fd, const struct sockaddr_storage *ss)
         snprintf(a->key, sizeof a->key, "%s", key);
         hmap_put(&ad->addrs, a->key, a);
     }
-    if (hconn_new(ad, fd, a))
-        ad->st.accepted++;
+    hconn_t *hc = hconn_new(ad, fd, a);
+    if (!hc)
+        return;
+    ad->st.accepted++;
+    /* With TLS the head is encrypted: lws reads everything. Its first head is then timed like
+     * a later one on a kept-alive connection (adm_wsi_adopted marks it idle, ka_sweep). */
+    if (ad->tls)
+        hconn_adopt(hc, NULL, 0, ADOPT_TLS);
 }
 
 /* A connection of `a` on fd that adm reads (fd is closed on failure, and `a` freed if it has no
@@ -948,6 +960,8 @@ int adm_start(uv_loop_t *loop, int lfd, struct lws_vhost *vh, const web_opts_t *
     ad->o = *o;
     ad->cap = cap;
     ad->lfd = lfd;
+    ad->tls = o->tls_cert != NULL;
+    ad->o.tls_cert = ad->o.tls_key = NULL; /* only needed by web_start */
     ad->st.max_connections = cap;
     hmap_init(&ad->addrs);
     int rc = uv_poll_init_socket(loop, &ad->lpoll, lfd);
@@ -1004,6 +1018,8 @@ void adm_wsi_adopted(adm_t *ad, struct lws *wsi)
     lc->wsi = wsi;
     lws_set_opaque_user_data(wsi, lc);
     ad->adopt_claimed = 1;
+    if (lc->flags & ADOPT_TLS)
+        lconn_set_idle(ad, lc, 1); /* no request yet: evictable, and its head timed */
 }
 
 void adm_wsi_destroyed(adm_t *ad, struct lws *wsi)

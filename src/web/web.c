@@ -366,6 +366,11 @@ typedef struct {
 web_pending_t *web_defer(const web_request_t *req)
 {
     defer_ctx_t *x = req->web_priv_;
+    if (!x) {
+        /* a programming error: ws_filter's request cannot be deferred (web.h) */
+        log_error("web", "web_defer called outside an HTTP handler (from ws_filter?)");
+        abort();
+    }
     web_pending_t *p = xcalloc(1, sizeof *p);
     p->wsi = x->wsi;
     p->sess = x->sess;
@@ -846,6 +851,7 @@ void web_opts_default(web_opts_t *o)
     o->ws_over_cap_ms = 0;
     o->ws_ping_ms = 0;
     o->ws_max_msg = 0;
+    o->tls_cert = o->tls_key = NULL;
     ws_opts_fill(o);
 }
 
@@ -871,7 +877,8 @@ int web_start_opts(uv_loop_t *loop, const char *host, int port, const web_opts_t
         web_opts_default(&o);
     if (!loop || !fn || port < 0 || port > 65535 || o.max_connections < 1 ||
         o.max_per_address < 1 || o.request_timeout_s < 1 || o.keepalive_s < 1 ||
-        o.reserved_fds < 0 || o.ws_over_cap_ms < 0 || o.ws_ping_ms < 0) {
+        o.reserved_fds < 0 || o.ws_over_cap_ms < 0 || o.ws_ping_ms < 0 ||
+        !o.tls_cert != !o.tls_key) {
         snprintf(err, errlen, "web: invalid arguments");
         goto fail;
     }
@@ -906,6 +913,8 @@ int web_start_opts(uv_loop_t *loop, const char *host, int port, const web_opts_t
 
     memset(&info, 0, sizeof info);
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    if (o.tls_cert)
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.foreign_loops = loops;
     info.user = w;
     info.port = CONTEXT_PORT_NO_LISTEN;
@@ -931,9 +940,18 @@ int web_start_opts(uv_loop_t *loop, const char *host, int port, const web_opts_t
     info.timeout_secs_ah_idle = o.request_timeout_s; /* a later request's head, kept-alive */
     info.server_string = "gridsense";
     info.user = w;
+    if (o.tls_cert) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = o.tls_cert;
+        info.ssl_private_key_filepath = o.tls_key;
+    }
     w->vh = lws_create_vhost(w->ctx, &info);
     if (!w->vh) {
-        snprintf(err, errlen, "web: cannot create libwebsockets vhost");
+        if (o.tls_cert)
+            snprintf(err, errlen, "web: cannot set up TLS with certificate %s and key %s",
+                     o.tls_cert, o.tls_key);
+        else
+            snprintf(err, errlen, "web: cannot create libwebsockets vhost");
         rc = GS_EIO;
         goto fail;
     }
@@ -946,14 +964,16 @@ int web_start_opts(uv_loop_t *loop, const char *host, int port, const web_opts_t
                                                      : ((struct sockaddr_in *)&ss)->sin_port);
     }
     rc = adm_start(loop, w->lfd, w->vh, &o, cap, &w->adm);
-    w->lfd = -1; /* adm owns it now, also on failure */
+    w->o.tls_cert = w->o.tls_key = NULL; /* the caller's strings: only needed until here */
+    w->lfd = -1;                         /* adm owns it now, also on failure */
     if (rc < 0) {
         snprintf(err, errlen, "web: cannot poll the listening socket: %s", err_str(rc));
         goto fail;
     }
     ws_start(w);
-    log_info("web", "listening on %s:%d (up to %d connections, %d per address)",
-             host && *host ? host : "*", w->port, cap, o.max_per_address);
+    log_info("web", "listening on %s:%d%s (up to %d connections, %d per address)",
+             host && *host ? host : "*", w->port, o.tls_cert ? " with TLS" : "", cap,
+             o.max_per_address);
     *out = w;
     return 0;
 

@@ -46,12 +46,18 @@ typedef struct {
                               adds its terminal connection cap */
     /* WebSocket connections (see "WebSocket transport" below); 0 = the default */
     size_t ws_queue_cap; /* send queue bytes per connection (default WEB_WS_QUEUE_CAP) */
-    int ws_over_cap_ms;  /* a connection over its queue cap this long is closed with 1008
-                            (default 10000) */
+    int ws_over_cap_ms;  /* a connection over its queue cap this long, or whose queue has not
+                            moved this long, is closed with 1008 (default 10000) */
     int ws_ping_ms;      /* ping period, and how long a ping may go unanswered before the
                             connection is closed (default 20000) */
     size_t ws_max_msg;   /* largest message accepted from a client; bigger: close 1009 (default
                             WEB_WS_MAX_MSG) */
+    /* TLS on the port (lws with OpenSSL): PEM paths of the certificate (chain) and its private
+     * key, read by web_start; both NULL (default) = plain HTTP. With TLS every connection must
+     * speak TLS (no plain HTTP beside it), web cannot read the first request head before lws
+     * (so a stalled head is cut off, not answered 408), and web_request_t.tls is 1. */
+    const char *tls_cert;
+    const char *tls_key;
 } web_opts_t;
 
 #define WEB_WS_QUEUE_CAP (1024 * 1024)
@@ -89,7 +95,7 @@ typedef struct {
     const char *x_forwarded_for;
     const char *accept_encoding;
     const char *user_agent;
-    int tls;         /* non-zero when the connection is TLS (always 0 until web does TLS) */
+    int tls;         /* non-zero when the connection is TLS (web_opts_t.tls_cert set) */
     void *web_priv_; /* the transport's own (for web_defer); handlers do not touch it */
 } web_request_t;
 
@@ -152,8 +158,9 @@ void web_complete_h(web_pending_t *p, int status, const char *content_type, buf_
 int web_start(uv_loop_t *loop, const char *host, int port, web_handler_fn fn, void *ud, web_t **out,
               char *err, size_t errlen);
 
-/* web_start with explicit limits (opts NULL = defaults). Values out of range (< 1) are
- * GS_EINVAL. */
+/* web_start with explicit limits (opts NULL = defaults; start from web_opts_default). Values
+ * out of range (< 1; negative ws_* times; only one of tls_cert / tls_key) are GS_EINVAL; a
+ * certificate or key lws cannot load is GS_EIO ("web: cannot set up TLS ..." in err). */
 int web_start_opts(uv_loop_t *loop, const char *host, int port, const web_opts_t *opts,
                    web_handler_fn fn, void *ud, web_t **out, char *err, size_t errlen);
 
@@ -170,14 +177,22 @@ int web_start_opts(uv_loop_t *loop, const char *host, int port, const web_opts_t
  *    to refuse: the client gets resp->status (400..599; anything else becomes 403) with
  *    resp->content_type, resp->body and resp->headers (same rules as for HTTP responses; a bad
  *    header block becomes a 500) and the connection is closed. A refusal is written at once, so
- *    keep it small (a few KiB). ws_filter cannot defer: it decides synchronously. Without
- *    callbacks (web_ws_set never called, or cbs NULL) every upgrade is refused with 404.
+ *    keep it small (a few KiB). ws_filter cannot defer (no web_defer): it decides
+ *    synchronously. It is the place for authentication (cookie / authorization), the Host
+ *    check and, for cookie sessions, the Origin check (browsers send cookies with cross-site
+ *    WebSocket handshakes: cross-site WebSocket hijacking). Without callbacks (web_ws_set never
+ *    called, or cbs NULL) every upgrade is refused with 404. Upgrades that are not for
+ *    WebSocket (e.g. curl's "Upgrade: h2c") are ignored on a connection's first request, which
+ *    is then served as HTTP/1.1, and hung up on a later one.
  * 2. on_open(ud, ws, &user) comes when the handshake is complete (101 sent); *user holds
  *    resp->ws_user and may be replaced. From then on ws is valid until on_close returns.
  * 3. on_text(ud, ws, user, data, len): one complete text message (fragments assembled, at most
  *    ws_max_msg bytes, valid UTF-8; data is NUL-terminated for convenience and valid during the
  *    call). A binary message closes the connection with 1003, a bigger one with 1009, invalid
  *    UTF-8 with 1007 (RFC 6455 sections 7.4.1, 8.1); pings are answered by the transport.
+ *    Nothing is delivered once the connection is closing. The callbacks run on the loop: they
+ *    must not block (no waiting on another thread; post the work and answer later with
+ *    web_ws_send). web_ws_send and web_ws_close may be called from on_open and on_text.
  * 4. on_close(ud, ws, user) comes exactly once for every upgrade ws_filter accepted: after
  *    on_open normally, or without on_open in the rare case lws fails the handshake after the
  *    filter (web checks Sec-WebSocket-Key and -Version before the filter, answering 400 / 426,
@@ -193,14 +208,17 @@ int web_start_opts(uv_loop_t *loop, const char *host, int port, const web_opts_t
  *    topics ("terminal/T1/latest"). Without such a message it is queued like any other.
  *  - droppable (e.g. waveform frames): dropped if it does not fit; counted (web_ws_dropped, for
  *    telling the client, and web_stats_t.ws_dropped).
- *  - not droppable: queued even over the cap.
- *  A connection is "over its cap" from the first message that did not fit (dropped, or queued
- *  past the cap) until its queue has drained to half the cap. Over its cap for ws_over_cap_ms,
- *  it is closed with 1008 "send queue over its limit for N s"; a send that would take the queue
- *  past twice the cap closes it at once (1008 "send queue over twice its limit"), so a
- *  connection never holds more than 2 x ws_queue_cap (+ the one message lws may hold). Both
- *  count in ws_closed_slow. A client that never reads is therefore closed ws_over_cap_ms after
- *  its first drop (or by the heartbeat, whichever comes first).
+ *  - not droppable: queued even past the cap; the connection is then "over its cap" until the
+ *    queue is back within it.
+ *  Closed with 1008 and a reason (counted in ws_closed_slow), the queue dropped:
+ *  - over its cap for ws_over_cap_ms: "send queue over its limit for 10 s";
+ *  - messages waiting and none written for ws_over_cap_ms (a client that stopped reading; its
+ *    droppable messages are dropped meanwhile): "send queue not moving for 10 s";
+ *  - at once when a send would take the queue past twice the cap: "send queue over twice its
+ *    limit" (web_ws_send returns GS_ELIMIT).
+ *  So a connection never holds more than 2 x ws_queue_cap (+ the one message lws may hold),
+ *  and a client that reads, even slowly, is never closed for dropped droppable messages: it
+ *  gets fewer of them (tell it with web_ws_dropped).
  * Heartbeat: a ping every ws_ping_ms; if its pong has not come ws_ping_ms later (a client that
  * does not read cannot answer), the connection is closed (1001 "ping not answered").
  * Closing: web_ws_close(ws, code, reason) sends what is queued, then the close frame (code and

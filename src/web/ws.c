@@ -13,11 +13,19 @@
  *   LWS_CALLBACK_SERVER_WRITEABLE      close frame, ping, or queued messages
  *   LWS_CALLBACK_CLOSED (or CLOSED_HTTP / WSI_DESTROY for a handshake that failed)  on_close
  *
- * A refusal is written with send() rather than through lws: lws 4.1 would otherwise complete
- * the HTTP transaction for a callback that answered itself (return > 0) and go on reading the
- * connection, a path with a known use-after-free in lws_handshake_server (CVE-2025-11677). The
- * socket is fresh from the request, with nothing of lws's pending on it, so a small answer goes
- * out whole.
+ * A refusal is written with send() rather than through lws (with TLS, by lws_write), then lws
+ * hangs up (-1): lws 4.1 would otherwise complete the HTTP transaction for a callback that
+ * answered itself (return > 0) and go on reading the connection, a path with a known
+ * use-after-free in lws_handshake_server (CVE-2025-11677). The socket is fresh from the
+ * request, with nothing of lws's pending on it, so a small answer goes out whole.
+ *
+ * Closing. From RECEIVE, lws_close_reason + return -1 sends the close frame. From WRITEABLE it
+ * does not (lws 4.1 takes the -1 for a failed write and drops the socket), so the close frame is
+ * written there by hand and the client's answering close ends the connection
+ * (WS_PEER_INITIATED_CLOSE). A close the client does not complete is cut off by the sweep
+ * (LWS_TO_KILL_SYNC) after WS_CLOSE_WAIT_S: lws timeouts set from outside its own callbacks
+ * are not armed until lws next sees I/O, which a client that stopped reading never causes.
+ * Heartbeat and queue deadlines run on one uv timer per web_t (WS_SWEEP_MS).
  *
  * Why messages are written whole: lws_write() of a WebSocket message either takes it into the
  * kernel or keeps the rest in its own buffer and reports success; lws then withholds WRITEABLE
@@ -52,8 +60,8 @@
 
 /* A queued message: LWS_PRE bytes of headroom, then the payload (lws_write needs the room). */
 typedef struct wsmsg {
-    struct wsmsg *next;
-    char *key; /* coalesce key (owned; the map's key is its own copy), or NULL */
+    struct wsmsg *prev, *next; /* doubly linked: a coalesced replacement relinks in O(1) */
+    char *key;                 /* coalesce key (owned; the map's key is its own copy), or NULL */
     size_t len;
     unsigned char data[]; /* LWS_PRE + len */
 } wsmsg_t;
@@ -76,6 +84,8 @@ struct web_ws {
     hmap_t keys;   /* coalesce key -> queued wsmsg_t */
     uint64_t dropped;
     int64_t over_since_ns; /* monotonic: queue over its cap since, 0 = not */
+    int64_t moved_ns;      /* monotonic: when the queue last moved (a message written, or the
+                              first queued into an empty queue); 0 while empty */
 
     int64_t next_ping_ns; /* monotonic: when the next ping is due */
     int64_t ping_out_ns;  /* monotonic: a ping was requested then and not answered, 0 = none */
@@ -129,19 +139,17 @@ static void queue_drop(web_ws_t *ws)
     hmap_free(&ws->keys);
     hmap_init(&ws->keys);
     ws->over_since_ns = 0;
+    ws->moved_ns = 0;
 }
 
-/* Re-evaluates "over its cap" after the queue changed. A connection is over its cap from the
- * moment its queue could not take a message (a drop, or a non-droppable one past the cap) until
- * the queue has drained to half the cap: the hysteresis keeps a client that never reads (whose
- * queue sits full of droppable messages, at the cap but not past it) from looking fine. */
+/* Re-evaluates "over its cap" after the queue changed: over it while non-droppable messages
+ * have taken the queue past the cap. */
 static void cap_check(web_ws_t *ws)
 {
-    size_t cap = ws->w->o.ws_queue_cap;
-    if (ws->qbytes > cap) {
+    if (ws->qbytes > ws->w->o.ws_queue_cap) {
         if (!ws->over_since_ns)
             ws->over_since_ns = time_mono_ns();
-    } else if (ws->qbytes <= cap / 2) {
+    } else {
         ws->over_since_ns = 0;
     }
 }
@@ -155,6 +163,10 @@ static void ws_begin_close(web_ws_t *ws, int mode, int code, const char *reason)
     ws->closing = mode;
     ws->close_code = code;
     snprintf(ws->close_reason, sizeof ws->close_reason, "%s", reason ? reason : "");
+    size_t n = strlen(ws->close_reason);
+    if (reason && strlen(reason) > n) /* cut: not inside a UTF-8 sequence (RFC 6455 5.5.1) */
+        while (n > 0 && ((unsigned char)reason[n] & 0xc0) == 0x80) /* reason[n]: first cut */
+            ws->close_reason[--n] = 0;
     if (mode == 2)
         queue_drop(ws);
     /* Our own deadline, not lws_set_timeout: called outside lws's service (from the
@@ -178,8 +190,6 @@ int web_ws_send(web_ws_t *ws, const char *data, size_t len, const char *coalesce
         if (droppable && !old) {
             ws->dropped++;
             w->ws_st.ws_dropped++;
-            if (!ws->over_since_ns)
-                ws->over_since_ns = time_mono_ns();
             return GS_ELIMIT;
         }
         if (base + len > 2 * cap) {
@@ -193,7 +203,7 @@ int web_ws_send(web_ws_t *ws, const char *data, size_t len, const char *coalesce
         }
     }
     wsmsg_t *m = xmalloc(sizeof *m + LWS_PRE + len);
-    m->next = NULL;
+    m->prev = m->next = NULL;
     m->key = NULL;
     m->len = len;
     memcpy(m->data + LWS_PRE, data, len);
@@ -201,12 +211,15 @@ int web_ws_send(web_ws_t *ws, const char *data, size_t len, const char *coalesce
         /* In place of the old one: same position, same key. */
         m->key = old->key;
         old->key = NULL;
+        m->prev = old->prev;
         m->next = old->next;
-        wsmsg_t **pp = &ws->qhead;
-        while (*pp != old)
-            pp = &(*pp)->next;
-        *pp = m;
-        if (ws->qtail == old)
+        if (m->prev)
+            m->prev->next = m;
+        else
+            ws->qhead = m;
+        if (m->next)
+            m->next->prev = m;
+        else
             ws->qtail = m;
         hmap_put(&ws->keys, m->key, m);
         ws->qbytes = base + len;
@@ -220,6 +233,7 @@ int web_ws_send(web_ws_t *ws, const char *data, size_t len, const char *coalesce
         hmap_put(&ws->keys, m->key, m);
     }
     int was_empty = !ws->qhead;
+    m->prev = ws->qtail;
     if (ws->qtail)
         ws->qtail->next = m;
     else
@@ -227,8 +241,10 @@ int web_ws_send(web_ws_t *ws, const char *data, size_t len, const char *coalesce
     ws->qtail = m;
     ws->qbytes += len;
     cap_check(ws);
-    if (was_empty) /* else WRITEABLE is already asked for (on_writeable asks again) */
+    if (was_empty) { /* else WRITEABLE is already asked for (on_writeable asks again) */
+        ws->moved_ns = time_mono_ns();
         lws_callback_on_writable(ws->wsi);
+    }
     return 0;
 }
 
@@ -346,7 +362,7 @@ static const char *reason_phrase(int status)
     }
 }
 
-/* Writes a refusal straight to the socket (see the top of this file). */
+/* Writes a refusal straight to the socket (see the top of this file), or with TLS through lws. */
 static void write_refusal(struct lws *wsi, int status, const char *ctype, const buf_t *xhdr,
                           int own_cc, const buf_t *body)
 {
@@ -361,6 +377,16 @@ static void write_refusal(struct lws *wsi, int status, const char *ctype, const 
     buf_puts(&out, "connection: close\r\nserver: gridsense\r\n\r\n");
     if (body->len)
         buf_append(&out, body->data, body->len);
+    if (lws_is_ssl(wsi)) {
+        /* Inside TLS: through lws (which buffers what the socket does not take at once). */
+        unsigned char *tb = xmalloc(LWS_PRE + out.len);
+        memcpy(tb + LWS_PRE, out.data, out.len);
+        if (lws_write(wsi, tb + LWS_PRE, out.len, LWS_WRITE_HTTP) < (int)out.len)
+            log_limited(LOG_DEBUG, "web", "WebSocket refusal %d: not written", status);
+        free(tb);
+        buf_free(&out);
+        return;
+    }
     int fd = lws_get_socket_fd(wsi);
     size_t off = 0;
     while (fd >= 0 && off < out.len) {
@@ -574,7 +600,9 @@ static int on_writeable(web_ws_t *ws)
     for (int i = 0; i < WS_WRITE_BURST && ws->qhead && !lws_send_pipe_choked(wsi); i++) {
         wsmsg_t *m = ws->qhead;
         ws->qhead = m->next;
-        if (!ws->qhead)
+        if (ws->qhead)
+            ws->qhead->prev = NULL;
+        else
             ws->qtail = NULL;
         ws->qbytes -= m->len;
         if (m->key && hmap_get(&ws->keys, m->key) == m)
@@ -586,6 +614,7 @@ static int on_writeable(web_ws_t *ws)
             return -1;
         w->ws_st.ws_msgs_sent++;
         w->ws_st.ws_bytes_sent += len;
+        ws->moved_ns = ws->qhead ? time_mono_ns() : 0;
     }
     cap_check(ws);
     if (ws->qhead || ws->closing)
@@ -650,15 +679,20 @@ static void sweep_cb(uv_timer_t *t)
         }
         if (ws->state != WS_OPEN || ws->closing || !ws->wsi)
             continue;
-        if (ws->over_since_ns &&
-            now - ws->over_since_ns >= (int64_t)w->o.ws_over_cap_ms * 1000000) {
+        int64_t limit = (int64_t)w->o.ws_over_cap_ms * 1000000;
+        int over = ws->over_since_ns && now - ws->over_since_ns >= limit;
+        int stuck = ws->qhead && ws->moved_ns && now - ws->moved_ns >= limit;
+        if (over || stuck) {
+            /* Past the cap too long, or nothing of the queue taken for as long (a client that
+             * has stopped reading: its queue sits at the cap, full of what could not be
+             * dropped, while droppable messages are dropped). */
             char why[96];
+            const char *what = over ? "over its limit" : "not moving";
             if (w->o.ws_over_cap_ms % 1000 == 0)
-                snprintf(why, sizeof why, "send queue over its limit for %d s",
+                snprintf(why, sizeof why, "send queue %s for %d s", what,
                          w->o.ws_over_cap_ms / 1000);
             else
-                snprintf(why, sizeof why, "send queue over its limit for %d ms",
-                         w->o.ws_over_cap_ms);
+                snprintf(why, sizeof why, "send queue %s for %d ms", what, w->o.ws_over_cap_ms);
             w->ws_st.ws_closed_slow++;
             log_limited(LOG_INFO, ws->remote, "WebSocket %s closed: %s", ws->remote, why);
             ws_begin_close(ws, 2, LWS_CLOSE_STATUS_POLICY_VIOLATION, why);
