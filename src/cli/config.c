@@ -210,6 +210,37 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
             snprintf(dst, cap, "%s", value);
             return 0;
         }
+        if (strcmp(key, "cert") == 0 || strcmp(key, "key") == 0) {
+            char *dst = key[0] == 'c' ? c->http_cert : c->http_key;
+            size_t cap = key[0] == 'c' ? sizeof c->http_cert : sizeof c->http_key;
+            if (strlen(value) >= cap) {
+                snprintf(err, errlen, "http.%s: path longer than %zu bytes", key, cap - 1);
+                return GS_ECONFIG;
+            }
+            snprintf(dst, cap, "%s", value);
+            return 0;
+        }
+        if (strcmp(key, "ws_queue_kb") == 0) {
+            int kb;
+            int rc = set_int(value, 16, 1024 * 1024, &kb, err, errlen, "http.ws_queue_kb");
+            if (rc == 0)
+                c->web.ws_queue_cap = (size_t)kb * 1024;
+            return rc;
+        }
+        if (strcmp(key, "ws_slow_close") == 0) {
+            int sec;
+            int rc = set_int(value, 1, 3600, &sec, err, errlen, "http.ws_slow_close");
+            if (rc == 0)
+                c->web.ws_over_cap_ms = sec * 1000;
+            return rc;
+        }
+        if (strcmp(key, "ws_ping") == 0) {
+            int sec;
+            int rc = set_int(value, 1, 3600, &sec, err, errlen, "http.ws_ping");
+            if (rc == 0)
+                c->web.ws_ping_ms = sec * 1000;
+            return rc;
+        }
         if (strcmp(key, "session_idle") == 0)
             return set_int(value, 60, 30 * 86400, &c->session_idle_s, err, errlen,
                            "http.session_idle");

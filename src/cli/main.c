@@ -90,12 +90,15 @@ typedef struct {
     webthr_t *wt; /* HTTP on its own thread ([http] thread = on, the default), else NULL */
     api_t *api;
     uv_signal_t sigint, sigterm;
+    int signals_on; /* sigint/sigterm initialised (closed when the gateway has stopped) */
     int stopping;
 } server_t;
 
 static void gw_stopped(void *ud)
 {
     server_t *sv = ud;
+    if (!sv->signals_on)
+        return; /* a start that failed before the signals were set up */
     uv_close((uv_handle_t *)&sv->sigint, NULL);
     uv_close((uv_handle_t *)&sv->sigterm, NULL);
 }
@@ -386,6 +389,17 @@ int cmd_serve(int argc, char **argv)
     gw_set_block_observer(sv.gw, on_block, &sv);
     /* HTTP gets the open files the terminal connections and the rest leave (web_start). */
     c.web.reserved_fds = c.gw.max_connections + 64;
+    if (c.http_cert[0] || c.http_key[0]) {
+        if (!c.http_cert[0] || !c.http_key[0]) {
+            log_error(NULL, "[http] cert and key go together: set both, or neither for plain "
+                            "HTTP");
+            stop_backend(&sv);
+            uv_run(sv.loop, UV_RUN_DEFAULT);
+            goto fail;
+        }
+        c.web.tls_cert = c.http_cert;
+        c.web.tls_key = c.http_key;
+    }
     uv_loop_t *api_loop = sv.loop;
     if (c.http_thread) {
         /* The web thread's own read-only connection (no key: it cannot open secrets). */
@@ -424,6 +438,7 @@ int cmd_serve(int argc, char **argv)
     aop.session_idle_s = c.session_idle_s;
     aop.session_max_s = c.session_max_s;
     aop.metrics_public = c.metrics_public;
+    aop.tls = c.http_cert[0] != 0;
     int hrc = api_new(api_loop, &aop, &sv.api, err, sizeof err);
     if (hrc == 0 && wt) {
         if ((hrc = web_thread_start(wt, err, sizeof err)) == 0)
@@ -453,12 +468,14 @@ int cmd_serve(int argc, char **argv)
     }
     uv_signal_init(sv.loop, &sv.sigint);
     uv_signal_init(sv.loop, &sv.sigterm);
+    sv.signals_on = 1;
     sv.sigint.data = sv.sigterm.data = &sv;
     uv_signal_start(&sv.sigint, on_signal, SIGINT);
     uv_signal_start(&sv.sigterm, on_signal, SIGTERM);
     int hport = sv.wt ? sv.wt->bound_port : web_port(sv.web);
-    log_info(NULL, "gridsense %s: terminals on %s:%d, HTTP on http://%s:%d/, data in %s",
-             GS_VERSION, c.term_host, gw_port(sv.gw), c.http_host, hport, c.data_dir);
+    log_info(NULL, "gridsense %s: terminals on %s:%d, HTTP on %s://%s:%d/, data in %s",
+             GS_VERSION, c.term_host, gw_port(sv.gw), c.http_cert[0] ? "https" : "http",
+             c.http_host, hport, c.data_dir);
     if (c.port_file[0] && write_port_file(c.port_file, gw_port(sv.gw), hport) < 0)
         log_warn(NULL, "cannot write port file %s", c.port_file);
     uv_run(sv.loop, UV_RUN_DEFAULT);
