@@ -361,6 +361,28 @@ void gw__publish_term(gw_t *g, term_t *t)
     uv_mutex_unlock(&g->pub_lock);
 }
 
+void gw__term_event(gw_t *g, term_t *t, int event)
+{
+    gw__publish_term(g, t);
+    if (g->term_cb) {
+        gw_term_info_t ti;
+        term_fill(t, &ti);
+        g->term_cb(g->term_ud, event, &ti);
+    }
+}
+
+void gw_set_term_observer(gw_t *g, gw_term_cb cb, void *ud)
+{
+    g->term_cb = cb;
+    g->term_ud = ud;
+}
+
+void gw_set_command_observer(gw_t *g, gw_cmd_cb cb, void *ud)
+{
+    g->cmd_cb = cb;
+    g->cmd_ud = ud;
+}
+
 void gw__publish_stats(gw_t *g)
 {
     gw_stats_t st; /* about 4.5 KB: filled outside the lock, copied under it */

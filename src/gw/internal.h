@@ -130,6 +130,10 @@ struct gw {
     sess_t *sessions;     /* all sessions, any state */
     gw_block_cb block_cb; /* block observer (analysis), may be NULL */
     void *block_ud;
+    gw_term_cb term_cb; /* terminal state observer (live feed), may be NULL */
+    void *term_ud;
+    gw_cmd_cb cmd_cb; /* command state observer (live feed), may be NULL */
+    void *cmd_ud;
     hmap_t terms;    /* id -> term_t */
     hmap_t per_ip;   /* ip -> (uintptr_t) connection count */
     hmap_t hs_ip;    /* ip -> (uintptr_t) sessions still in the handshake */
@@ -290,9 +294,13 @@ void gw__free_map(hmap_t *m);
 /* Calls gw_stop's callback once the gateway is stopping and its last handle is closed. */
 void gw__maybe_finish_stop(gw_t *g);
 
-/* Publishes terminal t's current state for readers on other threads at once: called where a
- * reader must not wait for the next tick (login, logout, STATUS). Loop thread. */
+/* Publishes terminal t's current state for readers on other threads at once (the tick calls it
+ * for what changed otherwise). Loop thread. */
 void gw__publish_term(gw_t *g, term_t *t);
+
+/* A login, logout or STATUS (GW_TERM_*) of t: publishes t at once and tells the terminal
+ * observer. Loop thread. */
+void gw__term_event(gw_t *g, term_t *t, int event);
 
 /* Publishes the gateway counters (gw_stats) at once: on online/offline transitions. */
 void gw__publish_stats(gw_t *g);
