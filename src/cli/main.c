@@ -125,7 +125,8 @@ struct webthr {
     server_t *sv;
     uv_loop_t loop;
     uv_thread_t thread;
-    xcall_t *calls;      /* onto the web loop (the stop call) */
+    xcall_t *calls;      /* onto the web loop (the stop call); the main thread holds it, so that
+                            it may post after the web thread closed it (GS_ECLOSED) */
     xcall_t *main_calls; /* onto the main loop ("stopped"); closed by the main thread */
     uv_sem_t started;
     /* start parameters (main thread, before the thread runs) */
@@ -171,6 +172,7 @@ static void web_thread_stopped(void *arg)
     if (uv_loop_close(&wt->loop) != 0)
         log_debug(NULL, "web loop closed with open handles");
     xcall_close(wt->main_calls); /* no producer left: the web thread is gone */
+    xcall_release(wt->calls);    /* (its queued calls, run just now, may have posted to it) */
     stop_backend(wt->sv);
 }
 
@@ -211,6 +213,7 @@ static int web_thread_start(webthr_t *wt, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create the web call queues: %s", uv_strerror(rc));
         goto fail;
     }
+    xcall_hold(wt->calls);
     uv_sem_init(&wt->started, 0);
     rc = uv_thread_create(&wt->thread, web_thread_main, wt);
     if (rc < 0) {
@@ -224,6 +227,7 @@ static int web_thread_start(webthr_t *wt, char *err, size_t errlen)
         uv_thread_join(&wt->thread);
         uv_loop_close(&wt->loop);
         xcall_close(wt->main_calls);
+        xcall_release(wt->calls);
         snprintf(err, errlen, "%s", wt->err);
         return wt->start_rc;
     }
@@ -234,6 +238,8 @@ fail:
     if (wt->main_calls)
         xcall_close(wt->main_calls); /* freed when the main loop next runs */
     uv_run(&wt->loop, UV_RUN_DEFAULT); /* the queue's close callback */
+    if (wt->calls && wt->main_calls)
+        xcall_release(wt->calls); /* the hold taken once both were open */
     uv_loop_close(&wt->loop);
     return rc;
 }
