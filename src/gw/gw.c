@@ -115,6 +115,7 @@ static void async_cb(uv_async_t *a)
  */
 
 static void publish_changed(gw_t *g);
+static void publish_stats(gw_t *g, int full);
 
 static void tick_cb(uv_timer_t *timer)
 {
@@ -221,7 +222,7 @@ int gw_start(uv_loop_t *loop, store_t *st, const gw_opts_t *opts, gw_t **out, ch
     g->tick.data = g;
     g->open_handles++;
     uv_timer_start(&g->tick, tick_cb, 250, 250);
-    gw__publish_stats(g);
+    publish_stats(g, 1);
     *out = g;
     return 0;
 fail_listener:
@@ -383,13 +384,26 @@ void gw_set_command_observer(gw_t *g, gw_cmd_cb cb, void *ud)
     g->cmd_ud = ud;
 }
 
-void gw__publish_stats(gw_t *g)
+/* Copies the counters for other threads; `full` recounts the sessions paused by backpressure
+ * (a pass over every session: the tick's job) where a login or logout only copies, so that a
+ * reconnect storm of n terminals costs n copies, not n passes over n sessions. */
+static void publish_stats(gw_t *g, int full)
 {
     gw_stats_t st; /* about 4.5 KB: filled outside the lock, copied under it */
-    stats_fill(g, &st);
+    if (full) {
+        stats_fill(g, &st);
+    } else {
+        g->st_.inflight_bytes = g->reasm_bytes + g->backlog_bytes;
+        st = g->st_; /* paused_reading as of the last tick */
+    }
     uv_mutex_lock(&g->pub_lock);
     g->pub_stats = st;
     uv_mutex_unlock(&g->pub_lock);
+}
+
+void gw__publish_stats(gw_t *g)
+{
+    publish_stats(g, 0);
 }
 
 /* The tick's publication: every terminal whose state moved since it was last published (a frame
@@ -404,7 +418,7 @@ static void publish_changed(gw_t *g)
         if (t->pub_dirty || t->pub_frames != t->frames || t->pub_online != (t->sess != NULL))
             gw__publish_term(g, t);
     }
-    gw__publish_stats(g);
+    publish_stats(g, 1);
 }
 
 int gw_term_info(gw_t *g, const char *id, gw_term_info_t *out)

@@ -302,7 +302,8 @@ void gw__publish_term(gw_t *g, term_t *t);
  * observer. Loop thread. */
 void gw__term_event(gw_t *g, term_t *t, int event);
 
-/* Publishes the gateway counters (gw_stats) at once: on online/offline transitions. */
+/* Publishes the gateway counters (gw_stats) at once, on online/offline transitions: a copy
+ * (paused_reading stays as the last tick counted it). */
 void gw__publish_stats(gw_t *g);
 
 #endif
