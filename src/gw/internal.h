@@ -51,9 +51,10 @@ typedef struct term {
     gstp_status_t status;
     uint8_t secret_fp[16]; /* BLAKE2b of the secret the current session logged in with */
     /* snapshot publication (gw__publish_term) */
-    int pub_dirty;       /* changed in a way the frame counter does not show (durable_seq) */
-    uint64_t pub_frames; /* frames when last published */
-    int pub_online;      /* online when last published */
+    gw_term_info_t *pub; /* its entry in the published table (NULL before the first) */
+    int pub_dirty;       /* changed in a way the counters below do not show (durable_seq) */
+    uint64_t pub_frames, pub_bytes; /* frames and bytes when last published */
+    int pub_online;                 /* online when last published */
 } term_t;
 
 struct sess {
