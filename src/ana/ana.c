@@ -708,8 +708,7 @@ void ana_block(void *ud, const char *terminal_id, const gw_block_info_t *b, cons
 
 int ana_latest_json(ana_t *a, const char *terminal_id, buf_t *out)
 {
-    /* out is reserved outside the lock where possible; the copy under it is a memcpy of the
-     * two strings (a few KB) */
+    /* Under the lock: a copy of the two strings (a few KB; growing out may allocate). */
     int rc = GS_ENOTFOUND;
     uv_mutex_lock(&a->terms_mu);
     lterm_t *l = hmap_get(&a->terms, terminal_id);

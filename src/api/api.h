@@ -85,8 +85,8 @@ void api_free(api_t *a);
 
 /* An ana_result_cb: a terminal's latest values, a second of synchrophasors, an ended event. */
 void api_live_result(void *ud, const char *terminal_id, const char *kind, const char *json);
-/* A gw_cmd_state_cb: a command created or changed (or `count` expired). */
-void api_live_command(void *ud, const char *terminal_id, int64_t cmd_id, int state, int count);
+/* A gw_cmd_cb: a command created or changed (or `count` expired). */
+void api_live_command(void *ud, int64_t cmd_id, const char *terminal_id, int state, int count);
 /* A new waveform block of a terminal (call from the gateway's block observer): decimated
  * oscilloscope frames for terminal/{id}/wave subscribers. */
 void api_live_block(api_t *a, const char *terminal_id, const gw_block_info_t *b,

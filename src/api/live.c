@@ -713,7 +713,7 @@ void api_live_result(void *ud, const char *terminal_id, const char *kind, const 
     hand_over(a, m, !ev);
 }
 
-void api_live_command(void *ud, const char *terminal_id, int64_t cmd_id, int state, int count)
+void api_live_command(void *ud, int64_t cmd_id, const char *terminal_id, int state, int count)
 {
     api_t *a = ud;
     (void)terminal_id;

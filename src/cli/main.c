@@ -145,7 +145,8 @@ struct webthr {
     server_t *sv;
     uv_loop_t loop;
     uv_thread_t thread;
-    xcall_t *calls;      /* onto the web loop (the stop call) */
+    xcall_t *calls;      /* onto the web loop (the stop call); the main thread holds it, so that
+                            it may post after the web thread closed it (GS_ECLOSED) */
     xcall_t *main_calls; /* onto the main loop (the API's calls, "stopped"); closed by main */
     uv_sem_t started;
     /* start parameters (main thread, before the thread runs) */
@@ -180,6 +181,7 @@ static void web_thread_stopped(void *arg)
      * has ended (its last post was this one). */
     xcall_close(wt->main_calls);
     wt->main_calls = NULL;
+    xcall_release(wt->calls); /* (the web thread closed it; its memory goes with the hold) */
     stop_backend(wt->sv);
 }
 
@@ -216,6 +218,7 @@ static int web_thread_start(webthr_t *wt, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create the web call queue: %s", uv_strerror(rc));
         return rc;
     }
+    xcall_hold(wt->calls);
     uv_sem_init(&wt->started, 0);
     rc = uv_thread_create(&wt->thread, web_thread_main, wt);
     if (rc < 0) {
@@ -224,12 +227,14 @@ static int web_thread_start(webthr_t *wt, char *err, size_t errlen)
         xcall_close(wt->calls);
         api_stop(wt->sv->api);
         uv_run(&wt->loop, UV_RUN_DEFAULT); /* the close callbacks */
+        xcall_release(wt->calls);
         return rc;
     }
     uv_sem_wait(&wt->started);
     uv_sem_destroy(&wt->started);
     if (wt->start_rc < 0) {
         uv_thread_join(&wt->thread);
+        xcall_release(wt->calls);
         snprintf(err, errlen, "%s", wt->err);
         return wt->start_rc;
     }

@@ -20,6 +20,8 @@ struct xcall {
     node_t *head, *tail;
     size_t pending;
     int closed;
+    int holds;         /* xcall_hold - xcall_release */
+    int handle_closed; /* the close callback ran */
     /* target thread only */
     node_t *running; /* the batch async_cb is working through (xcall_close may cut it short) */
 };
@@ -55,11 +57,39 @@ static void async_cb(uv_async_t *h)
     }
 }
 
+static void destroy(xcall_t *x)
+{
+    uv_mutex_destroy(&x->mu);
+    free(x);
+}
+
+/* Whichever comes last frees: this callback, or the last xcall_release. The one that comes first
+ * sets its flag under the mutex and never touches x again. */
 static void close_cb(uv_handle_t *h)
 {
     xcall_t *x = (xcall_t *)h;
-    uv_mutex_destroy(&x->mu);
-    free(x);
+    uv_mutex_lock(&x->mu);
+    x->handle_closed = 1;
+    int last = x->holds == 0;
+    uv_mutex_unlock(&x->mu);
+    if (last)
+        destroy(x);
+}
+
+void xcall_hold(xcall_t *x)
+{
+    uv_mutex_lock(&x->mu);
+    x->holds++;
+    uv_mutex_unlock(&x->mu);
+}
+
+void xcall_release(xcall_t *x)
+{
+    uv_mutex_lock(&x->mu);
+    int last = --x->holds == 0 && x->handle_closed;
+    uv_mutex_unlock(&x->mu);
+    if (last)
+        destroy(x);
 }
 
 int xcall_open(uv_loop_t *loop, xcall_t **out)

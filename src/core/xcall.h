@@ -15,11 +15,10 @@
  * bounds its own traffic, e.g. by coalescing, and may read xcall_pending() for that.
  *
  * Lifetime: the xcall_t is freed by libuv's close callback, i.e. when the target loop runs after
- * xcall_close. Until then posts fail cleanly with GS_ECLOSED; after it, the pointer is dangling.
- * The owner therefore makes every producer stop posting before the target loop runs again after
- * closing (in the server: the main thread stops the web thread and joins it before it closes its
- * own queue; the web thread closes its queue in its last loop turn, after the main thread sent
- * the stop call, which is its last).
+ * xcall_close, unless a producer holds it (xcall_hold): then the last xcall_release frees it.
+ * Until it is freed posts fail cleanly with GS_ECLOSED. A thread that may post after the target
+ * closed its queue (the main loop answering the web thread, which stops first) takes a hold
+ * while the queue is surely open, and releases it once it will post no more.
  */
 #ifndef GS_CORE_XCALL_H
 #define GS_CORE_XCALL_H
@@ -54,14 +53,23 @@ int xcall_post(xcall_t *x, xcall_fn fn, void *arg);
  * without acting. Returns 0, GS_ECLOSED (fn not called) or GS_EINVAL. Any thread. */
 int xcall_post2(xcall_t *x, xcall_fn2 fn, void *arg);
 
+/* Keeps x's memory after the target closed it, so that posts from this holder keep failing
+ * cleanly with GS_ECLOSED instead of touching freed memory. Call while x is surely not freed
+ * yet (e.g. right after xcall_open, before the target thread runs). Any thread. */
+void xcall_hold(xcall_t *x);
+
+/* Drops a hold; the last one frees x if the target has closed it (and its close callback ran).
+ * x must not be used by this holder afterwards. Any thread. */
+void xcall_release(xcall_t *x);
+
 /* Number of calls posted and not yet started. Any thread (a snapshot). */
 size_t xcall_pending(xcall_t *x);
 
 /* Closes the queue on the target thread (also from inside a call it runs): refuses further
  * posts (GS_ECLOSED), then, before returning and in posting order, invokes every call accepted
  * and not yet run: xcall_post calls as fn(arg), xcall_post2 calls as fn(arg, GS_ECLOSED). Closes
- * the async handle; the memory is freed in its close callback (the next loop turn). Idempotent
- * until then. */
+ * the async handle; the memory is freed in its close callback (the next loop turn), or by the
+ * last xcall_release if someone holds it. Idempotent until then. */
 void xcall_close(xcall_t *x);
 
 #endif

@@ -442,6 +442,8 @@ static void cancel_done(gw_t *g, const store_item_t *it)
             s->cmd_sweep_done = 0;
         }
     }
+    if (it->result == 0 && g->cmd_cb)
+        g->cmd_cb(g->cmd_ud, c->cmd_id, c->tid[0] ? c->tid : NULL, STORE_CMD_CANCELLED, 1);
     if (c->cb)
         c->cb(c->ud, it);
     free(c);
@@ -457,10 +459,11 @@ int gw__command_item_done(gw_t *g, const store_item_t *it, cmd_req_list_t *done)
         cmd_req_unlink(g, q);
         q->rc = it->result;
         q->cmd_id = it->cmd_id;
-        if (it->result == 0)
+        if (it->result == 0) {
             log_info(it->terminal_id, "command %lld created", (long long)it->cmd_id);
-        if (it->result == 0 && g->cmd_cb)
-            g->cmd_cb(g->cmd_ud, it->terminal_id, it->cmd_id, STORE_CMD_QUEUED, 1);
+            if (g->cmd_cb)
+                g->cmd_cb(g->cmd_ud, it->cmd_id, it->terminal_id, STORE_CMD_QUEUED, 1);
+        }
         /* the caller frees the item next: keep what the callback needs */
         q->item = NULL;
         snprintf(q->tid, sizeof q->tid, "%s", it->terminal_id);
@@ -475,15 +478,14 @@ int gw__command_item_done(gw_t *g, const store_item_t *it, cmd_req_list_t *done)
             g->st_.commands_expired += (uint64_t)it->cmd_count;
             log_info(NULL, "%d command(s) expired", it->cmd_count);
             if (g->cmd_cb)
-                g->cmd_cb(g->cmd_ud, NULL, 0, STORE_CMD_EXPIRED, it->cmd_count);
+                g->cmd_cb(g->cmd_ud, 0, NULL, STORE_CMD_EXPIRED, it->cmd_count);
         }
     } else if (it->kind == STORE_ITEM_COMMAND_UPDATE && it->result == GS_ESTATE) {
         log_debug(it->terminal_id, "command %lld was already final or further; update ignored",
                   (long long)it->cmd_id);
-    } else if (it->kind == STORE_ITEM_COMMAND_UPDATE) {
-        if (it->result == 0 && g->cmd_cb)
-            g->cmd_cb(g->cmd_ud, it->terminal_id, it->cmd_id, it->cmd_state, 1);
-        return 0; /* (the caller logs a failure) */
+    } else if (it->kind == STORE_ITEM_COMMAND_UPDATE && it->result == 0) {
+        if (g->cmd_cb)
+            g->cmd_cb(g->cmd_ud, it->cmd_id, it->terminal_id, it->cmd_state, 1);
     } else {
         return 0;
     }

@@ -142,6 +142,28 @@ typedef struct {
  * tick old; store_queue_* read fresh) on any other thread. */
 void gw_stats(gw_t *g, gw_stats_t *out);
 
+/* ---- State observers (the live feed's "fleet" and "commands" topics) ---- */
+
+enum { GW_TERM_ONLINE = 1, GW_TERM_OFFLINE, GW_TERM_STATUS };
+
+/* Called on the loop thread when a terminal logs in (GW_TERM_ONLINE), its session ends
+ * (GW_TERM_OFFLINE) or it reports STATUS (GW_TERM_STATUS), with its state as just published
+ * (gw_term_info from any thread sees at least this); `ti` is valid during the call only. */
+typedef void (*gw_term_cb)(void *ud, int event, const gw_term_info_t *ti);
+
+/* Installs (or with NULL removes) the terminal observer. Loop thread. */
+void gw_set_term_observer(gw_t *g, gw_term_cb cb, void *ud);
+
+/* Called on the loop thread when the store writer has committed a command's state change: its
+ * creation (state STORE_CMD_QUEUED, also for gw_command_submit, before that call's callback),
+ * sent, acked, done or failed, so that a reader connection already sees the row. Expiry is
+ * committed for many commands in one statement: it is reported once with cmd_id 0, terminal_id
+ * NULL, state STORE_CMD_EXPIRED and `count` the number expired (read them again). Loop thread. */
+typedef void (*gw_cmd_cb)(void *ud, int64_t cmd_id, const char *terminal_id, int state, int count);
+
+/* Installs (or with NULL removes) the command observer. Loop thread. */
+void gw_set_command_observer(gw_t *g, gw_cmd_cb cb, void *ud);
+
 /* ---- Block observer (the analysis taps the stream here) ---- */
 
 /* One sampled channel as the terminal described it in HELLO. */
@@ -171,17 +193,6 @@ typedef void (*gw_block_cb)(void *ud, const char *terminal_id, const gw_block_in
 
 /* Installs (or with NULL removes) the block observer. Loop thread. */
 void gw_set_block_observer(gw_t *g, gw_block_cb cb, void *ud);
-
-/* Command observer: called on the loop thread when the store has committed a command's
- * creation (state STORE_CMD_QUEUED, or the state the gateway moved it to since), a state change
- * the gateway made (sent, acked, done, failed), or expiries (cmd_id 0, terminal_id NULL, state
- * STORE_CMD_EXPIRED: `count` commands expired; read them back to know which). For the live feed:
- * it must only copy and hand over. */
-typedef void (*gw_cmd_state_cb)(void *ud, const char *terminal_id, int64_t cmd_id, int state,
-                                int count);
-
-/* Installs (or with NULL removes) the command observer. Loop thread. */
-void gw_set_command_observer(gw_t *g, gw_cmd_state_cb cb, void *ud);
 
 /* Outcome of gw_command_submit, called once on the loop thread. rc: 0 created (cmd_id > 0;
  * sent = 1 if it went to the online terminal at once, its row then becomes `sent` when the

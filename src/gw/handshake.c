@@ -296,8 +296,8 @@ void gw__on_auth(sess_t *s, const gstp_frame_t *f)
     snprintf(t->hw, sizeof t->hw, "%s", s->hw);
     g->st_.handshakes_ok++;
     g->st_.online++;
-    gw__publish_term(g, t); /* online is visible to other threads at once */
     gw__publish_stats(g);
+    gw__term_event(g, t, GW_TERM_ONLINE); /* visible to other threads at once */
 
     gstp_welcome_t w;
     memset(&w, 0, sizeof w);

@@ -51,9 +51,10 @@ typedef struct term {
     gstp_status_t status;
     uint8_t secret_fp[16]; /* BLAKE2b of the secret the current session logged in with */
     /* snapshot publication (gw__publish_term) */
-    int pub_dirty;       /* changed in a way the frame counter does not show (durable_seq) */
-    uint64_t pub_frames; /* frames when last published */
-    int pub_online;      /* online when last published */
+    gw_term_info_t *pub; /* its entry in the published table (NULL before the first) */
+    int pub_dirty;       /* changed in a way the counters below do not show (durable_seq) */
+    uint64_t pub_frames, pub_bytes; /* frames and bytes when last published */
+    int pub_online;                 /* online when last published */
 } term_t;
 
 struct sess {
@@ -130,7 +131,9 @@ struct gw {
     sess_t *sessions;     /* all sessions, any state */
     gw_block_cb block_cb; /* block observer (analysis), may be NULL */
     void *block_ud;
-    gw_cmd_state_cb cmd_cb; /* command observer (live feed), may be NULL */
+    gw_term_cb term_cb; /* terminal state observer (live feed), may be NULL */
+    void *term_ud;
+    gw_cmd_cb cmd_cb; /* command state observer (live feed), may be NULL */
     void *cmd_ud;
     hmap_t terms;    /* id -> term_t */
     hmap_t per_ip;   /* ip -> (uintptr_t) connection count */
@@ -293,11 +296,16 @@ void gw__free_map(hmap_t *m);
 /* Calls gw_stop's callback once the gateway is stopping and its last handle is closed. */
 void gw__maybe_finish_stop(gw_t *g);
 
-/* Publishes terminal t's current state for readers on other threads at once: called where a
- * reader must not wait for the next tick (login, logout, STATUS). Loop thread. */
+/* Publishes terminal t's current state for readers on other threads at once (the tick calls it
+ * for what changed otherwise). Loop thread. */
 void gw__publish_term(gw_t *g, term_t *t);
 
-/* Publishes the gateway counters (gw_stats) at once: on online/offline transitions. */
+/* A login, logout or STATUS (GW_TERM_*) of t: publishes t at once and tells the terminal
+ * observer. Loop thread. */
+void gw__term_event(gw_t *g, term_t *t, int event);
+
+/* Publishes the gateway counters (gw_stats) at once, on online/offline transitions: a copy
+ * (paused_reading stays as the last tick counted it). */
 void gw__publish_stats(gw_t *g);
 
 #endif

@@ -189,8 +189,8 @@ void gw__sess_close(sess_t *s, const char *reason)
         log_info(t->id, "offline (%s) after %llu frames, %llu blocks", reason,
                  (unsigned long long)s->frames, (unsigned long long)s->blocks);
         gw__log_session_close(s, reason);
-        gw__publish_term(g, t); /* offline is visible to other threads at once */
         gw__publish_stats(g);
+        gw__term_event(g, t, GW_TERM_OFFLINE); /* visible to other threads at once */
     } else if (log_get_level() >= LOG_DEBUG) {
         log_limited(LOG_DEBUG, s->ip, "%s: connection from %s closed (%s)", gw__who(s), s->remote,
                     reason);
@@ -283,7 +283,7 @@ static void on_status(sess_t *s, const gstp_frame_t *f)
     t->has_status = 1;
     t->status = st;
     t->status_rx_ns = time_utc_ns();
-    gw__publish_term(g, t);
+    gw__term_event(g, t, GW_TERM_STATUS);
     store_item_t *it = store_item_new(STORE_ITEM_STATUS);
     snprintf(it->terminal_id, sizeof it->terminal_id, "%s", t->id);
     it->cookie = s->gw->cookie_base | s->id;

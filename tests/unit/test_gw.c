@@ -387,7 +387,47 @@ static void snap_reader(void *arg)
     }
 }
 
-/* Runs the loop until *flag (set by the reader thread) is 1; bounded: 20 s. */
+/* Observers (loop thread): the terminal events in order, the command states committed. */
+typedef struct {
+    int events[8];
+    int nevents;
+    int online_seen_by_info; /* at ONLINE, gw_term_info on the loop thread said online */
+    int64_t cmd_id;
+    int cmd_states[8];
+    int ncmd;
+    int submit_rc;
+    int64_t submit_id;
+    int submit_called;
+} obs_t;
+
+static void on_term(void *ud, int event, const gw_term_info_t *ti)
+{
+    obs_t *o = ud;
+    if (o->nevents < 8)
+        o->events[o->nevents++] = event;
+    if (event == GW_TERM_ONLINE && ti->online && strcmp(ti->id, "T0001") == 0)
+        o->online_seen_by_info = 1;
+}
+
+static void on_cmd(void *ud, int64_t id, const char *tid, int state, int count)
+{
+    obs_t *o = ud;
+    if (id > 0 && tid && strcmp(tid, "T0001") == 0 && count == 1 && o->ncmd < 8) {
+        o->cmd_id = id;
+        o->cmd_states[o->ncmd++] = state;
+    }
+}
+
+static void on_submit(void *ud, int rc, int64_t id, int sent)
+{
+    obs_t *o = ud;
+    (void)sent;
+    o->submit_rc = rc;
+    o->submit_id = id;
+    o->submit_called = 1;
+}
+
+/* Runs the loop until *flag (an int set on either thread) is 1; bounded: 20 s. */
 static void await_flag(fx_t *f, int *flag, const char *what)
 {
     struct timespec t0, now;
@@ -413,10 +453,43 @@ static void test_registry_other_thread(void **state)
     gw_opts_default(&o);
     fx_start(&f, &o);
     snap_reader_t r = {.g = f.g};
+    obs_t obs = {0};
+    gw_set_term_observer(f.g, on_term, &obs);
+    gw_set_command_observer(f.g, on_cmd, &obs);
     uv_thread_t th;
     assert_int_equal(uv_thread_create(&th, snap_reader, &r), 0);
     int fd = login_ok(&f, "127.0.0.9");
     await_flag(&f, &r.saw_online, "the terminal online");
+    /* A command: created through the writer (observer: queued), sent to the online terminal
+     * (sent), answered OK (done), each reported once the writer committed it. */
+    assert_int_equal(gw_command_submit(f.g, "T0001", GSTP_VERB_GET_STATUS, NULL, 0, 0, on_submit,
+                                       &obs),
+                     0);
+    uint8_t pb[GSTP_MAX_FRAME];
+    size_t cl = await_frame(&f, fd, GSTP_COMMAND, pb, sizeof pb);
+    gstp_frame_t cf = {.type = GSTP_COMMAND, .len = (uint16_t)cl, .payload = pb};
+    gstp_command_t cmd;
+    assert_int_equal(gstp_parse_command(&cf, &cmd), 0);
+    gstp_result_t res = {.id = cmd.id, .status = GSTP_RS_OK};
+    uint8_t rb[GSTP_MAX_FRAME];
+    int rn = gstp_encode_result(rb, sizeof rb, &res);
+    assert_true(rn > 0);
+    assert_int_equal(send(fd, rb, (size_t)rn, 0), rn);
+    struct timespec c0, cn;
+    clock_gettime(CLOCK_MONOTONIC, &c0);
+    while (obs.ncmd < 3 || !obs.submit_called) {
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+        clock_gettime(CLOCK_MONOTONIC, &cn);
+        if (cn.tv_sec - c0.tv_sec > 20)
+            fail_msg("command states not reported within 20 s (%d)", obs.ncmd);
+        usleep(1000);
+    }
+    assert_int_equal(obs.submit_rc, 0);
+    assert_int_equal(obs.cmd_id, obs.submit_id);
+    assert_int_equal((int64_t)cmd.id, obs.submit_id);
+    assert_int_equal(obs.cmd_states[0], STORE_CMD_QUEUED);
+    assert_int_equal(obs.cmd_states[1], STORE_CMD_SENT);
+    assert_int_equal(obs.cmd_states[2], STORE_CMD_DONE);
     gstp_status_t st;
     memset(&st, 0, sizeof st);
     st.time_ns = time_utc_ns();
@@ -442,6 +515,11 @@ static void test_registry_other_thread(void **state)
     assert_int_equal(ti.online, 0);
     assert_int_equal(ti.sessions, 1);
     assert_int_equal(gw_term_info(f.g, "T0002", &ti), GS_ENOTFOUND);
+    assert_int_equal(obs.nevents, 3);
+    assert_int_equal(obs.events[0], GW_TERM_ONLINE);
+    assert_int_equal(obs.events[1], GW_TERM_STATUS);
+    assert_int_equal(obs.events[2], GW_TERM_OFFLINE);
+    assert_true(obs.online_seen_by_info);
     gw_stats_t gs;
     gw_stats(f.g, &gs);
     assert_int_equal(gs.handshakes_ok, 1);

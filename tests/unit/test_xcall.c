@@ -129,6 +129,49 @@ static void test_close_inside_call(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A producer's hold keeps the queue's memory after the target closed it and its loop ran the
+ * close callback: posts still fail cleanly, and the last release frees it (ASan's leak check). */
+static void test_hold_after_close(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    order_t o = {.close_at = -1};
+    assert_int_equal(xcall_open(&loop, &o.x), 0);
+    xcall_hold(o.x);
+    xcall_hold(o.x);
+    assert_int_equal(xcall_post2(o.x, order_fn2, item(&o, 0)), 0);
+    xcall_close(o.x);
+    assert_int_equal(o.statuses_closed, 1);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0); /* the close callback: still held */
+    item_t *late = item(&o, 1);
+    assert_int_equal(xcall_post(o.x, order_fn, late), GS_ECLOSED);
+    xcall_release(o.x);
+    assert_int_equal(xcall_post2(o.x, order_fn2, late), GS_ECLOSED);
+    assert_int_equal(xcall_pending(o.x), 0);
+    xcall_release(o.x); /* the last: frees */
+    free(late);
+    assert_int_equal(o.n, 1);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* Released before the target closes: the close callback frees, as without holds. */
+static void test_hold_released_before_close(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    order_t o = {.close_at = -1};
+    assert_int_equal(xcall_open(&loop, &o.x), 0);
+    xcall_hold(o.x);
+    assert_int_equal(xcall_post(o.x, order_fn, item(&o, 0)), 0);
+    xcall_release(o.x);
+    xcall_close(o.x);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(o.n, 1);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* ---- many producers ---- */
 
 #define NPROD    8
@@ -277,6 +320,8 @@ int main(void)
         cmocka_unit_test(test_order),
         cmocka_unit_test(test_close_pending),
         cmocka_unit_test(test_close_inside_call),
+        cmocka_unit_test(test_hold_after_close),
+        cmocka_unit_test(test_hold_released_before_close),
         cmocka_unit_test(test_many_producers),
         cmocka_unit_test(test_thread_roundtrip),
     };
