@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""The HTTP server on a loop thread of its own (`[http] thread = on`, the prototype of
-docs/decisions/0006-web-thread.md): while terminals stream, the API answers from the web thread
-with the gateway's and the analysis's published snapshots and its own read-only database
-connection (terminal list, one terminal, latest values, health, metrics); a state-changing
-request is refused with 503 and the error shape (not yet routed to the main loop); SIGTERM stops
-the web thread first, then the rest, with exit status 0 and every block acknowledged."""
+"""Both places the HTTP server can run (docs/decisions/0006-web-thread.md): on a loop thread of
+its own (`[http] thread = on`, the default), where the API answers with the gateway's and the
+analysis's published snapshots and its own read-only database connection and sends commands
+through the main loop; and on the gateway's loop (`thread = off`). In each, while terminals
+stream: terminal list, latest values, health, metrics, a command created and done, the metrics'
+writer counters; SIGTERM stops everything with exit status 0 and every block acknowledged."""
 import json
 import os
 import signal
@@ -15,6 +15,12 @@ from gslib import GRIDSENSE, Server, TempDir, check, run, sim_finish, sim_start,
 
 
 def main():
+    for mode in ("on", "off"):
+        one(mode)
+        print("ok: [http] thread = %s" % mode)
+
+
+def one(mode):
     with TempDir() as d:
         data = os.path.join(d, "data")
         secrets = os.path.join(d, "secrets.txt")
@@ -22,7 +28,7 @@ def main():
              secrets, "--data", data])
         ini = os.path.join(d, "gs.ini")
         with open(ini, "w") as f:
-            f.write("[http]\nthread = on\n")
+            f.write("[http]\nthread = %s\n" % mode)
         srv = Server(data, extra=["--config", ini, "--sync", "normal"]).start()
         p = sim_start(srv.tport, secrets, 3, 12, extra=["--drain", "30"])
 
@@ -48,9 +54,17 @@ def main():
         wait_for(latest, 60, "latest analysis values readable from the web thread")
         check(srv.metric("gridsense_terminals_online") == 3, "metrics from the web thread")
         code, body = srv.json("/api/v1/terminals/W0001/commands", "POST",
-                              json.dumps({"verb": "ping"}))
-        check(code == 503 and body["error"]["code"] == "unavailable",
-              "a state-changing request is refused for now: %d %s" % (code, body))
+                              json.dumps({"verb": "get-status"}))
+        check(code == 201 and body["state"] in ("queued", "sent"),
+              "a command created through the main loop: %d %s" % (code, body))
+
+        def done():
+            c, b = srv.json("/api/v1/terminals/W0001/commands")
+            return c == 200 and b["commands"][0]["state"] == "done"
+        wait_for(done, 30, "the command done")
+        check((srv.metric("gridsense_store_batches_total") or 0) > 0
+              or (srv.metric("gridsense_blocks_stored_total") or 0) > 0,
+              "writer counters in /metrics")
         rc, summary, err = sim_finish(p, timeout=120)
         check(rc == 0 and summary["unacked"] == 0, "every block acknowledged: %s" % summary)
         rc = srv.stop(signal.SIGTERM)
