@@ -365,8 +365,8 @@ void api__session_post(rq_t *q)
     }
     int wait = login_retry_after(a, user, q->remote);
     if (wait > 0) {
-        json_decref(root);
         log_limited(LOG_WARN, q->remote, "login as \"%s\" refused: too many failed logins", user);
+        json_decref(root); /* (user points into it) */
         api__error(q->resp, 429, "too_many_attempts",
                    "too many failed logins from this address or for this user; wait and retry");
         buf_printf(&q->resp->headers, "Retry-After: %d\r\n", wait);
