@@ -16,7 +16,6 @@
 #include <string.h>
 #include <time.h>
 
-static int path_terminal(rq_t *q, store_terminal_t *t);
 
 /* A POST of a command waiting for the store writer. */
 typedef struct {
@@ -636,7 +635,7 @@ void api__terminal_measurements(rq_t *q)
 {
     api_t *a = q->a;
     store_terminal_t t;
-    if (path_terminal(q, &t) < 0)
+    if (api__rest_path_terminal(q, &t) < 0)
         return;
     const char *id = t.id;
     const web_request_t *req = q->req;
@@ -657,7 +656,7 @@ void api__terminal_phasors(rq_t *q)
 {
     api_t *a = q->a;
     store_terminal_t t;
-    if (path_terminal(q, &t) < 0)
+    if (api__rest_path_terminal(q, &t) < 0)
         return;
     const char *id = t.id;
     const web_request_t *req = q->req;
@@ -665,25 +664,6 @@ void api__terminal_phasors(rq_t *q)
     measurement_reply(a, id, "phasor", "{\"seconds\":[", 60, 3600, req, r);
 }
 
-
-/* The terminal named by the path: answers 404 (or 500) and returns -1 when there is none. */
-static int path_terminal(rq_t *q, store_terminal_t *t)
-{
-    if (!q->param || strlen(q->param) > GSTP_MAX_ID || !gstp_valid_id(q->param)) {
-        api__error(q->resp, 404, "not_found", "no such terminal");
-        return -1;
-    }
-    int rc = store_terminal_info(q->a->st, q->param, t);
-    if (rc == GS_ENOTFOUND) {
-        api__error(q->resp, 404, "not_found", "no such terminal");
-        return -1;
-    }
-    if (rc < 0) {
-        api__error(q->resp, 500, "internal", err_str(rc));
-        return -1;
-    }
-    return 0;
-}
 
 void api__health(rq_t *q)
 {
@@ -700,7 +680,7 @@ void api__health(rq_t *q)
 void api__terminal(rq_t *q)
 {
     store_terminal_t t;
-    if (path_terminal(q, &t) < 0)
+    if (api__rest_path_terminal(q, &t) < 0)
         return;
     q->a->with_latest = 1;
     api__terminal_json(q->a, &q->resp->body, &t);
@@ -711,7 +691,7 @@ void api__terminal(rq_t *q)
 void api__terminal_latest(rq_t *q)
 {
     store_terminal_t t;
-    if (path_terminal(q, &t) < 0)
+    if (api__rest_path_terminal(q, &t) < 0)
         return;
     if (!q->a->ana || ana_latest_json(q->a->ana, t.id, &q->resp->body) < 0) {
         api__error(q->resp, 404, "not_found",
@@ -725,7 +705,7 @@ void api__terminal_latest(rq_t *q)
 void api__terminal_commands_post(rq_t *q)
 {
     store_terminal_t t;
-    if (path_terminal(q, &t) < 0)
+    if (api__rest_path_terminal(q, &t) < 0)
         return;
     post_command(q, t.id);
 }
