@@ -46,6 +46,8 @@ const char *seam_check_headers(const buf_t *b)
                                         "transfer-encoding"};
     if (b->len > WEB_MAX_RESP_HEADERS)
         return "extra headers too large";
+    if (!b->len)
+        return NULL; /* also an untouched buf_t, whose data is NULL */
     const char *p = b->data, *end = b->data + b->len;
     while (p < end) {
         const char *colon = p;
