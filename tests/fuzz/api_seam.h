@@ -7,10 +7,10 @@
 #include "web/web.h"
 
 typedef struct {
-    web_request_t req;      /* filled by the caller (web_priv_ is set by seam_call) */
-    int deferred;           /* the handler called web_defer */
-    int done;               /* an answer is here (at once, or web_complete ran) */
-    int status;             /* the answer */
+    web_request_t req; /* filled by the caller (web_priv_ is set by seam_call) */
+    int deferred;      /* the handler called web_defer */
+    int done;          /* an answer is here (at once, or web_complete ran) */
+    int status;        /* the answer */
     const char *content_type;
     buf_t body, headers;    /* owned; seam_req_free releases them */
     web_pending_t *pending; /* the handle while deferred and not completed */

@@ -20,8 +20,9 @@
  * The world is real and kept between inputs: a store in a temporary directory (store_open, its
  * writer), a gateway listening on 127.0.0.1 port 0 (nothing connects), a terminal "T1", users
  * "fz-admin", "fz-oper", "fz-view" (password "fuzz-password-1"), no analysis (ana NULL). The
- * users and the credentials the placeholders name are repaired before each input (an input may delete a user,
- * revoke a token or log a session out). Deferred answers (web_defer) go through the seam in
+ * users and the credentials the placeholders name are repaired before each input (an input may
+ * delete a user, revoke a token or log a session out). Deferred answers (web_defer) go through the
+ * seam in
  * ../api_seam.c; the loop runs until they complete (at most 60 s, else abort). With
  * GS_FUZZ_VERBOSE set in the environment each answer (status, start of the body) goes to stderr.
  *
@@ -76,7 +77,7 @@ static struct {
     char pwhash[STORE_PWHASH_MAX];
     char token[FX_N][128]; /* token values */
     char token_id[FX_N][STORE_TOKEN_ID + 1];
-    char session[64];      /* login session cookie value (fz-admin) */
+    char session[64]; /* login session cookie value (fz-admin) */
     uv_timer_t guard;
     int timed_out;
     int verbose; /* GS_FUZZ_VERBOSE set: each answer's status and body start on stderr */
@@ -268,9 +269,9 @@ static void world_up(void)
 
 /* ---- the request --------------------------------------------------------------------------- */
 
-static const char *const hdr_names[] = {"cookie",       "authorization",   "origin",
-                                        "referer",      "host",            "content-type",
-                                        "x-forwarded-for", "accept-encoding", "user-agent"};
+static const char *const hdr_names[] = {
+    "cookie",       "authorization",   "origin",          "referer",   "host",
+    "content-type", "x-forwarded-for", "accept-encoding", "user-agent"};
 #define NHDR ((int)(sizeof hdr_names / sizeof hdr_names[0]))
 
 /* value with each placeholder replaced by its credential (fixtures repaired first). */
@@ -419,9 +420,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r.req.body = body;
     r.req.body_len = blen;
     r.req.remote = "127.0.0.1";
-    const char **fields[NHDR] = {&r.req.cookie,       &r.req.authorization,   &r.req.origin,
-                                 &r.req.referer,      &r.req.host,            &r.req.content_type,
-                                 &r.req.x_forwarded_for, &r.req.accept_encoding, &r.req.user_agent};
+    const char **fields[NHDR] = {
+        &r.req.cookie,    &r.req.authorization, &r.req.origin,          &r.req.referer,
+        &r.req.host,      &r.req.content_type,  &r.req.x_forwarded_for, &r.req.accept_encoding,
+        &r.req.user_agent};
     for (int h = 0; h < NHDR; h++)
         *fields[h] = have[h] ? val[h].data : NULL;
 
