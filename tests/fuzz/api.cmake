@@ -8,8 +8,9 @@
 #   build-fuzz/fuzz_api_router -max_total_time=300 -detect_leaks=0 -dict=tests/fuzz/api.dict \
 #       /tmp/api-corpus tests/fuzz/corpus/api_router
 # (-detect_leaks=0: the router target keeps its store, gateway and API between inputs, so
-# libFuzzer's per-input leak check stops the world for every input that leaves work queued,
-# ~1 exec/s instead of ~600; LeakSanitizer still checks at exit, after an orderly shutdown.)
+# libFuzzer's per-input leak check stops the world for every input that leaves work queued
+# (here ~600 exec/s fell below 400 within two minutes, and kept falling); LeakSanitizer still
+# checks at exit, after an orderly shutdown.)
 #   build-fuzz/fuzz_api_json -max_total_time=300 /tmp/json-corpus tests/fuzz/corpus/api_json
 # Input layouts: the comments at the top of targets/fuzz_api_router.c and fuzz_api_json.c.
 #
