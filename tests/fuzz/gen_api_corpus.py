@@ -55,6 +55,8 @@ router = {
     "terminal_latest": req("GET", "/api/v1/terminals/T1/latest", [VIEW]),
     "terminal_events": req("GET", "/api/v1/terminals/T1/events?from=2026-01-01T00:00:00Z&to=2026-12-31T23:59:59.999Z&limit=10", [VIEW]),
     "terminal_measurements": req("GET", "/api/v1/terminals/T1/measurements?interval=600&from=0&to=9223372036854775807&limit=5", [VIEW]),
+    "terminal_measurements_10min": req("GET", "/api/v1/terminals/T1/measurements?interval=10min&from=2026-12-04T00:00:00Z&limit=2", [VIEW]),
+    "terminal_events_all": req("GET", "/api/v1/terminals/T1/events?from=0", [VIEW]),
     "terminal_phasors": req("GET", "/api/v1/terminals/T1/phasors", [VIEW]),
     "terminal_commands_get": req("GET", "/api/v1/terminals/T1/commands", [OPR]),
     "terminal_commands_post": req("POST", "/api/v1/terminals/T1/commands", [OPR, JSON],

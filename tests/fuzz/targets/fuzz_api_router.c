@@ -19,7 +19,9 @@
  *
  * The world is real and kept between inputs: a store in a temporary directory (store_open, its
  * writer), a gateway listening on 127.0.0.1 port 0 (nothing connects), a terminal "T1", users
- * "fz-admin", "fz-oper", "fz-view" (password "fuzz-password-1"), no analysis (ana NULL). The
+ * "fz-admin", "fz-oper", "fz-view" (password "fuzz-password-1"), rows for T1 (two voltage events,
+ * one with channel names to escape, a 10min measurement, a status report, a session), no
+ * analysis (ana NULL). The
  * users and the credentials the placeholders name are repaired before each input (an input may
  * delete a user, revoke a token or log a session out). Deferred answers (web_defer) go through the
  * seam in
@@ -182,6 +184,93 @@ static void fix_session(void)
     apply(&c, 0);
 }
 
+/* ---- stored data, so the list routes have rows to write ---------------------------------- */
+
+static uv_mutex_t seed_lock;
+static int seed_done; /* items the writer has handed back */
+
+static void seed_notify(store_item_t *it, void *ud)
+{
+    (void)ud;
+    store_item_free(it);
+    uv_mutex_lock(&seed_lock);
+    seed_done++;
+    uv_mutex_unlock(&seed_lock);
+}
+
+static void seed_submit(store_item_t *it)
+{
+    it->notify = seed_notify;
+    if (store_submit(W.st, it) < 0)
+        die("store_submit", NULL);
+}
+
+/* Rows for T1 through the writer, as the gateway and the analysis store them: two events (one
+ * with channel names that need escaping, bytes that are not UTF-8 among them), a measurement, a
+ * status report and a terminal session. Waits (bounded) until they are committed. */
+static void seed_rows(void)
+{
+    int64_t t0 = 1796400000LL * 1000000000LL; /* 2026-12-04T16:00:00Z */
+    const char *names[] = {"Ua,Ub", "U\"a\",\xff\xfe\x01,\u00e9"};
+    uv_mutex_init(&seed_lock);
+    for (int i = 0; i < 2; i++) {
+        store_item_t *it = store_item_new(STORE_ITEM_PQ_EVENT);
+        snprintf(it->terminal_id, sizeof it->terminal_id, "T1");
+        snprintf(it->reason, sizeof it->reason, "%s", i ? "swell" : "dip");
+        it->ev_start_ns = t0 + i * 60000000000LL;
+        it->ev_duration_ns = 120000000;
+        it->ev_extreme = i ? 260.5 : 150.25;
+        it->ev_extreme_pct = i ? 113.3 : 65.3;
+        it->ev_reference = 230.0;
+        it->ev_channels = i ? 0xffffffffu : 3;
+        it->ev_flags = (uint32_t)i;
+        it->ev_worst_channel = i ? 31 : 1;
+        snprintf(it->ev_worst_name, sizeof it->ev_worst_name, "%s", i ? "\xff\"" : "Ub");
+        it->data = (uint8_t *)xstrdup(names[i]);
+        it->data_len = strlen(names[i]);
+        seed_submit(it);
+    }
+    static const char mdata[] =
+        "{\"u_rms\":[230.1,229.8,231.0],\"f_hz\":50.01,\"thd_pct\":[1.2,null,"
+        "1.4],\"flags\":\"\u00e9\\\"\"}";
+    store_item_t *m = store_item_new(STORE_ITEM_MEASUREMENT);
+    snprintf(m->terminal_id, sizeof m->terminal_id, "T1");
+    snprintf(m->reason, sizeof m->reason, "10min");
+    m->m_start_ns = t0;
+    m->m_end_ns = t0 + 600000000000LL;
+    m->m_count = 200;
+    m->m_flags = 1;
+    m->data = (uint8_t *)xstrdup(mdata);
+    m->data_len = strlen(mdata);
+    seed_submit(m);
+    store_item_t *st = store_item_new(STORE_ITEM_STATUS);
+    snprintf(st->terminal_id, sizeof st->terminal_id, "T1");
+    st->time_ns = t0;
+    st->rsrp_dbm = -95;
+    st->rssi_dbm = -32768;
+    st->csq = 99;
+    st->supply_mv = 65535;
+    st->temp_c10 = 215;
+    st->uptime_s = 86400;
+    seed_submit(st);
+    store_item_t *so = store_item_new(STORE_ITEM_SESSION_OPEN);
+    snprintf(so->terminal_id, sizeof so->terminal_id, "T1");
+    so->cookie = 1;
+    so->when_ns = t0;
+    snprintf(so->remote, sizeof so->remote, "10.1.2.3:40000");
+    seed_submit(so);
+    for (int waited = 0;; waited++) {
+        uv_mutex_lock(&seed_lock);
+        int n = seed_done;
+        uv_mutex_unlock(&seed_lock);
+        if (n == 5)
+            break;
+        if (waited > 6000)
+            die("the writer did not store the seed rows within 60 s", NULL);
+        uv_sleep(10);
+    }
+}
+
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb;
@@ -247,6 +336,7 @@ static void world_up(void)
     randombytes_buf(t.secret, sizeof t.secret);
     if (store_terminal_add(W.st, &t) < 0)
         die("store_terminal_add", NULL);
+    seed_rows();
     api_opts_t ao;
     api_opts_default(&ao);
     ao.gw = W.gw;
