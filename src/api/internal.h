@@ -156,5 +156,7 @@ void api__tokens_get(rq_t *q);
 void api__tokens_post(rq_t *q);
 void api__token_delete(rq_t *q);
 void api__audit_get(rq_t *q);
+/* openapi.c: GET /api/v1/openapi.json, the embedded docs/openapi.json. */
+void api__openapi(rq_t *q);
 
 #endif

@@ -813,5 +813,6 @@ const route_t api__routes[] = {
     {"POST", "/api/v1/tokens", STORE_ROLE_ADMIN, api__tokens_post},
     {"DELETE", "/api/v1/tokens/{id}", STORE_ROLE_ADMIN, api__token_delete},
     {"GET", "/api/v1/audit", STORE_ROLE_ADMIN, api__audit_get},
+    {"GET", "/api/v1/openapi.json", ROLE_PUBLIC, api__openapi},
 };
 const size_t api__nroutes = sizeof api__routes / sizeof api__routes[0];
