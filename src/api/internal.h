@@ -135,6 +135,11 @@ void api__hash_secret(const char *value, size_t n, uint8_t hash[STORE_HASH_LEN])
 /* Forgets login failures older than their window (called once a minute). */
 void api__fails_sweep(api_t *a);
 
+/* ---- openapi.c ---- */
+
+/* GET /api/v1/openapi.json: the embedded docs/openapi.json. */
+void api__openapi(rq_t *q);
+
 /* ---- routes.c / admin.c handlers referenced by the table ---- */
 void api__metrics(rq_t *q);
 void api__health(rq_t *q);
@@ -156,7 +161,5 @@ void api__tokens_get(rq_t *q);
 void api__tokens_post(rq_t *q);
 void api__token_delete(rq_t *q);
 void api__audit_get(rq_t *q);
-/* openapi.c: GET /api/v1/openapi.json, the embedded docs/openapi.json. */
-void api__openapi(rq_t *q);
 
 #endif

@@ -792,6 +792,7 @@ void api__terminal_commands_post(rq_t *q)
 const route_t api__routes[] = {
     {"GET", "/metrics", ROLE_PUBLIC, api__metrics},
     {"GET", "/api/v1/health", ROLE_PUBLIC, api__health},
+    {"GET", "/api/v1/openapi.json", ROLE_PUBLIC, api__openapi},
     {"POST", "/api/v1/session", ROLE_PUBLIC, api__session_post},
     {"GET", "/api/v1/session", STORE_ROLE_VIEWER, api__session_get},
     {"DELETE", "/api/v1/session", STORE_ROLE_VIEWER, api__session_delete},
@@ -813,6 +814,5 @@ const route_t api__routes[] = {
     {"POST", "/api/v1/tokens", STORE_ROLE_ADMIN, api__tokens_post},
     {"DELETE", "/api/v1/tokens/{id}", STORE_ROLE_ADMIN, api__token_delete},
     {"GET", "/api/v1/audit", STORE_ROLE_ADMIN, api__audit_get},
-    {"GET", "/api/v1/openapi.json", ROLE_PUBLIC, api__openapi},
 };
 const size_t api__nroutes = sizeof api__routes / sizeof api__routes[0];
