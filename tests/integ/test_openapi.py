@@ -19,9 +19,11 @@ import json
 import os
 import re
 import sys
+import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gslib
 from gslib import (BUILD, GRIDSENSE, Server, TempDir, check, fail, run, sim_finish, sim_start,
                    wait_for)
 
@@ -313,6 +315,7 @@ def own_calls(srv):
             st, ct, txt = e.code, e.headers.get("Content-Type"), e.read().decode()
         recs.append({"method": method, "path": path, "status": st, "body": txt,
                      "content_type": ct, "request": body if isinstance(body, str) else None})
+        gslib._record(method, path, st, ct, txt, body)  # kept in api-record/ to look at
         return st, txt
     return fetch, recs
 
@@ -358,6 +361,7 @@ def main():
               "info.version is the server's version (%s)" % doc["info"]["version"])
 
         # ---- seed data: two terminals stream for a while, with a dip and a swell
+        sim_t0 = time.time_ns()
         sim = sim_start(srv.tport, secrets, 2, 14,
                         ["--disturb", "0", "--schedule", "dip@4+200:40/1",
                          "--schedule", "swell@7+200:115/2"])
@@ -408,7 +412,8 @@ def main():
         ev = json.loads(txt)["events"][0]
         concrete = {"/api/v1/terminals/{id}": "/api/v1/terminals/OA0001",
                     "/api/v1/users/{name}": "/api/v1/users/oa-viewer",
-                    "/api/v1/events/{id}": "/api/v1/events/%d" % ev["id"]}
+                    "/api/v1/events/{id}": "/api/v1/events/%d" % ev["id"],
+                    "/api/v1/commands/{id}": "/api/v1/commands/%d" % cmd_id}
         variants = {
             "/api/v1/terminals/{id}/measurements": [
                 "?interval=3s", "?interval=10s", "?interval=10min", "?interval=2h",
@@ -416,11 +421,31 @@ def main():
                 "?interval=fortnight", "?limit=0"],
             "/api/v1/terminals/{id}/phasors": ["", "?limit=1", "?to=1", "?from=2026-13-01"],
             "/api/v1/terminals/{id}/events": ["", "?limit=1", "?from=0&to=%d" % (2**62),
-                                              "?limit=10001"],
-            "/api/v1/events": ["", "?limit=2", "?from=garbage"],
+                                              "?limit=10001", "?kind=dip&acked=false"],
+            "/api/v1/events": ["", "?limit=2", "?from=garbage", "?kind=swell",
+                               "?terminal=OA0002&acked=false", "?kind=quake"],
             "/api/v1/audit": ["", "?limit=2", "?action=command.create", "?outcome=ok&user=" +
                               "gs-test-admin", "?before=1", "?limit=0"],
             "/api/v1/tokens": ["", "?user=oa-viewer", "?user=bad%20name"],
+            # stored samples: raw (4000 sets in 1 s), an envelope, one channel, the secondary
+            # side, a range with a gap (after the simulator stopped), bad parameters
+            "/api/v1/terminals/{id}/waveform": [
+                "", "?from=%d&to=%d&max_points=100000" % (sim_t0 + 5 * 10**9, sim_t0 + 6 * 10**9),
+                "?from=%d&to=%d&max_points=50" % (sim_t0 + 3 * 10**9, sim_t0 + 9 * 10**9),
+                "?from=%d&to=%d&channels=ua&side=secondary&max_points=10"
+                % (sim_t0 + 3 * 10**9, sim_t0 + 4 * 10**9),
+                "?from=%d&to=%d&max_points=20" % (sim_t0 + 10 * 10**9, sim_t0 + 60 * 10**9),
+                "?from=10&to=5", "?max_points=0", "?side=upside", "?channels=zz&from=%d&to=%d"
+                % (sim_t0 + 3 * 10**9, sim_t0 + 4 * 10**9)],
+            # the REST resources' filters and paging (where the server has them)
+            "/api/v1/terminals": ["", "?online=true", "?online=false&limit=1", "?search=oa00",
+                                  "?after=OA0001&limit=1", "?online=maybe"],
+            "/api/v1/commands": ["", "?state=queued,sent,done", "?terminal=OA0002&limit=1",
+                                 "?state=lost"],
+            "/api/v1/terminals/{id}/status": ["", "?limit=1", "?before=0"],
+            "/api/v1/terminals/{id}/sessions": ["", "?limit=1", "?from=garbage"],
+            "/api/v1/events/{id}/waveform": ["", "?pre=0.2&post=0.2&max_points=50",
+                                             "?side=secondary&max_points=100000", "?pre=61"],
         }
 
         def concrete_path(tpl):
@@ -442,6 +467,8 @@ def main():
         fetch("/api/v1/terminals/NOPE-1/latest")
         fetch("/api/v1/terminals/NOPE-1/commands")
         fetch("/api/v1/users/nobody-here")
+        fetch("/api/v1/terminals/NOPE-1/waveform")
+        fetch("/api/v1/events/999999/waveform")
 
         # ---- the state-changing routes
         st, txt = fetch("/api/v1/users", "POST", json.dumps({"name": "oa-gen", "role": "operator"}))
@@ -478,6 +505,44 @@ def main():
         fetch("/api/v1/terminals/NOPE-1/commands", "POST", json.dumps({"verb": "reboot"}))
         fetch("/api/v1/terminals/OA0001/commands", "POST", "[1]")
         fetch("/api/v1/terminals/OA0001/commands")
+        # the REST resources' changes, where the server has them (h-rest)
+        served = {(m, p) for m, p, r in routes}
+        if ("POST", "/api/v1/terminals") in served:
+            st, txt = fetch("/api/v1/terminals", "POST", json.dumps(
+                {"id": "OA0009", "name": "new one", "location": {"lat": 1.5, "lon": 2.5},
+                 "nominal_hz": 60, "vt_ratio": 100, "ct_ratio": 20, "declared_voltage": 63.5}))
+            check(st == 201, "terminal created: %d %s" % (st, txt[:200]))
+            fetch("/api/v1/terminals", "POST", json.dumps({"id": "OA0009"}))        # 409
+            fetch("/api/v1/terminals", "POST", json.dumps({"id": "bad id!"}))       # 400
+            fetch("/api/v1/terminals", "POST", json.dumps({"id": "OA0010", "colour": 1}))
+        if ("PATCH", "/api/v1/terminals/{id}") in served:
+            fetch("/api/v1/terminals/OA0009", "PATCH",
+                  json.dumps({"name": "renamed", "location": None, "declared_voltage": None}))
+            fetch("/api/v1/terminals/OA0009", "PATCH", json.dumps({}))              # 400
+            fetch("/api/v1/terminals/NOPE-1", "PATCH", json.dumps({"name": "x"}))   # 404
+        if ("POST", "/api/v1/terminals/{id}/secret") in served:
+            fetch("/api/v1/terminals/OA0009/secret", "POST", "{}")
+            fetch("/api/v1/terminals/NOPE-1/secret", "POST", "{}")                 # 404
+        if ("DELETE", "/api/v1/terminals/{id}") in served:
+            fetch("/api/v1/terminals/OA0009", "DELETE")
+            fetch("/api/v1/terminals/OA0009", "DELETE")                            # 404
+        if ("DELETE", "/api/v1/commands/{id}") in served:
+            # OA0003 never logs in: its command stays queued and can be cancelled
+            st, txt = fetch("/api/v1/terminals/OA0003/commands", "POST",
+                            json.dumps({"verb": "reboot"}))
+            qid = json.loads(txt)["id"]
+            fetch("/api/v1/commands/%d" % qid, "DELETE")
+            fetch("/api/v1/commands/%d" % qid, "DELETE")                           # 409
+            fetch("/api/v1/commands/%d" % cmd_id, "DELETE")                        # 409
+            fetch("/api/v1/commands/999999", "DELETE")                             # 404
+            fetch("/api/v1/commands/999999")                                       # 404
+        if ("POST", "/api/v1/events/{id}/ack") in served:
+            fetch("/api/v1/events/%d/ack" % ev["id"], "POST", "{}")
+            fetch("/api/v1/events/%d/ack" % ev["id"], "POST", "{}")                # 409
+            fetch("/api/v1/events/999999/ack", "POST", "{}")                       # 404
+            fetch("/api/v1/events?acked=true")
+            fetch("/api/v1/events/999999")                                         # 404
+
         # session: log in, who am I (cookie and token), log out; wrong password; token logout
         st, txt = fetch("/api/v1/session", "POST",
                         json.dumps({"user": "oa-pw", "password": "another-long-pw-2"}),
