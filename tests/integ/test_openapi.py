@@ -442,6 +442,7 @@ def main():
                                   "?after=OA0001&limit=1", "?online=maybe"],
             "/api/v1/commands": ["", "?state=queued,sent,done", "?terminal=OA0002&limit=1",
                                  "?state=lost"],
+            "/api/v1/terminals/{id}/commands": ["", "?state=done,sent&limit=1", "?state=lost"],
             "/api/v1/terminals/{id}/status": ["", "?limit=1", "?before=0"],
             "/api/v1/terminals/{id}/sessions": ["", "?limit=1", "?from=garbage"],
             "/api/v1/events/{id}/waveform": ["", "?pre=0.2&post=0.2&max_points=50",
