@@ -101,6 +101,11 @@ int api__is_json(const web_request_t *req);
 /* Parses the body as a JSON object (jansson) or answers 400/415 and returns NULL. */
 struct json_t *api__body_object(rq_t *q);
 
+/* ---- openapi.c ---- */
+
+/* GET /api/v1/openapi.json: the embedded docs/openapi.json. */
+void api__openapi(rq_t *q);
+
 /* ---- api.c: the writer hand-back ---- */
 
 /* Submits an item whose completion `done(it, ud)` runs on the API's loop (the item is freed
@@ -134,11 +139,6 @@ void api__new_secret(char value[64], uint8_t hash[STORE_HASH_LEN]);
 void api__hash_secret(const char *value, size_t n, uint8_t hash[STORE_HASH_LEN]);
 /* Forgets login failures older than their window (called once a minute). */
 void api__fails_sweep(api_t *a);
-
-/* ---- openapi.c ---- */
-
-/* GET /api/v1/openapi.json: the embedded docs/openapi.json. */
-void api__openapi(rq_t *q);
 
 /* ---- routes.c / admin.c handlers referenced by the table ---- */
 void api__metrics(rq_t *q);
