@@ -128,6 +128,11 @@ int api__is_json(const web_request_t *req);
 /* Parses the body as a JSON object (jansson) or answers 400/415 and returns NULL. */
 struct json_t *api__body_object(rq_t *q);
 
+/* ---- openapi.c ---- */
+
+/* GET /api/v1/openapi.json: the embedded docs/openapi.json. */
+void api__openapi(rq_t *q);
+
 /* ---- api.c: the writer hand-back ---- */
 
 /* Submits an item whose completion `done(it, ud)` runs on the API's loop (the item is freed

@@ -715,6 +715,7 @@ void api__terminal_commands_post(rq_t *q)
 const route_t api__routes[] = {
     {"GET", "/metrics", ROLE_PUBLIC, api__metrics},
     {"GET", "/api/v1/health", ROLE_PUBLIC, api__health},
+    {"GET", "/api/v1/openapi.json", ROLE_PUBLIC, api__openapi},
     {"POST", "/api/v1/session", ROLE_PUBLIC, api__session_post},
     {"GET", "/api/v1/session", STORE_ROLE_VIEWER, api__session_get},
     {"DELETE", "/api/v1/session", STORE_ROLE_VIEWER, api__session_delete},

@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import urllib.error
@@ -25,6 +26,32 @@ SANITIZED = os.environ.get("GS_SANITIZED") == "1"
 
 
 _SERVERS = []
+
+# GS_API_RECORD=FILE: every Server.http() request appends one JSON line {method, path, status,
+# content_type, body, request} to FILE, for test_openapi.py to validate the answers against
+# docs/openapi.json (tests/integ/integ.cmake gives each test its own file). The file is emptied
+# once per test process (not by child processes, which inherit GS_API_RECORD_OWNER).
+_RECORD = os.environ.get("GS_API_RECORD")
+_RECORD_LOCK = threading.Lock()
+if _RECORD and not os.environ.get("GS_API_RECORD_OWNER"):
+    os.environ["GS_API_RECORD_OWNER"] = str(os.getpid())
+    os.makedirs(os.path.dirname(os.path.abspath(_RECORD)), exist_ok=True)
+    open(_RECORD, "w").close()
+
+
+def _record(method, path, status, content_type, body, request):
+    if not _RECORD:
+        return
+    line = (json.dumps({"method": method, "path": path, "status": status,
+                        "content_type": content_type, "body": body, "request": request})
+            + "\n").encode()
+    with _RECORD_LOCK:  # threads of one test; O_APPEND and one whole line per write
+        fd = os.open(_RECORD, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            while line:
+                line = line[os.write(fd, line):]
+        finally:
+            os.close(fd)
 
 
 def fail(msg):
@@ -193,9 +220,12 @@ class Server:
                                      headers=hdrs)
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
-                return r.status, r.read().decode()
+                st, ctype, txt = r.status, r.headers.get("Content-Type"), r.read().decode()
         except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
+            st, ctype, txt = e.code, e.headers.get("Content-Type"), e.read().decode()
+        _record(method, path, st, ctype, txt,
+                body.decode(errors="replace") if isinstance(body, bytes) else body)
+        return st, txt
 
     def json(self, path, method="GET", body=None, **kw):
         st, txt = self.http(path, method, body, **kw)
