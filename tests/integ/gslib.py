@@ -54,6 +54,18 @@ def _record(method, path, status, content_type, body, request):
             os.close(fd)
 
 
+def _reap_servers():
+    """At exit (a failed check, an exception): no server of this test outlives it."""
+    for srv in _SERVERS:
+        if srv.proc and srv.proc.poll() is None:
+            srv.proc.kill()
+            srv.proc.wait()
+
+
+import atexit  # noqa: E402
+atexit.register(_reap_servers)
+
+
 def fail(msg):
     print("FAIL: " + msg, file=sys.stderr)
     for srv in _SERVERS:
