@@ -27,6 +27,7 @@
 #include "core/util.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -214,6 +215,8 @@ static const char *status_text(int status)
     switch (status) {
     case 400:
         return "Bad Request";
+    case 405:
+        return "Method Not Allowed";
     case 408:
         return "Request Timeout";
     case 414:
@@ -252,17 +255,41 @@ static void count_answer(adm_t *ad, int status)
     }
 }
 
-/* Sends web's own answer (counted) and shuts the sending side down. */
+void adm_error_json(buf_t *b, int status, const char *text)
+{
+    static const struct {
+        int status;
+        const char *code;
+    } codes[] = {{400, "bad_request"},       {405, "method_not_allowed"},
+                 {408, "request_timeout"},   {411, "length_required"},
+                 {413, "payload_too_large"}, {414, "uri_too_long"},
+                 {431, "header_fields_too_large"}, {500, "internal"}};
+    const char *code = "error";
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        if (codes[i].status == status)
+            code = codes[i].code;
+    size_t n = strlen(text);
+    while (n && text[n - 1] == '\n')
+        n--;
+    buf_printf(b, "{\"error\":{\"code\":\"%s\",\"message\":", code);
+    buf_json_str(b, text, n);
+    buf_puts(b, "}}");
+}
+
+/* Sends web's own answer (counted; the API's error shape) and shuts the sending side down. */
 static void send_answer(adm_t *ad, int fd, int status, const char *text)
 {
-    char msg[640];
+    char msg[768];
+    buf_t body = {0};
     count_answer(ad, status);
+    adm_error_json(&body, status, text);
     int n = snprintf(msg, sizeof msg,
-                     "HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                     "HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
                      "content-length: %zu\r\ncache-control: no-store\r\n"
                      "x-content-type-options: nosniff\r\nconnection: close\r\n"
-                     "server: gridsense\r\n\r\n%s",
-                     status, status_text(status), strlen(text), text);
+                     "server: gridsense\r\n\r\n%.*s",
+                     status, status_text(status), body.len, (int)body.len, body.data);
+    buf_free(&body);
     if (n > 0 && (size_t)n < sizeof msg)
         (void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
     shutdown(fd, SHUT_WR);
@@ -322,6 +349,41 @@ static int check_request_line(const char *p, size_t n, size_t *start, size_t *li
     }
     *line_end = i - 2;
     return 1;
+}
+
+/* The request line's method and target (line p[start..line_end)), once complete: a method lws
+ * would answer with its own HTML page (TRACE, anything unknown) gets 405, and a target whose
+ * percent-encoding is broken ("%zz", a "%" at the end) or encodes NUL gets 400, both with the
+ * error shape, instead of lws's 403 page or a silent close. Returns 0 (fine) or the status, with
+ * the reason in *why. */
+static int target_check(const char *p, size_t start, size_t line_end, const char **why)
+{
+    static const char *const ok[] = {"GET ", "POST ", "PUT ", "PATCH ", "DELETE ", "HEAD ",
+                                     "OPTIONS "};
+    size_t mlen = 0;
+    for (size_t k = 0; k < sizeof ok / sizeof ok[0]; k++)
+        if (line_end - start > strlen(ok[k]) && !strncmp(p + start, ok[k], strlen(ok[k])))
+            mlen = strlen(ok[k]);
+    if (!mlen) {
+        *why = "method not allowed\n";
+        return 405;
+    }
+    const char *t = p + start + mlen, *end = memchr(t, ' ', (size_t)(p + line_end - t));
+    if (!end)
+        end = p + line_end;
+    for (const char *c = t; c < end; c++) {
+        if (*c != '%')
+            continue;
+        if (end - c < 3 || !isxdigit((unsigned char)c[1]) || !isxdigit((unsigned char)c[2])) {
+            *why = "bad request: broken percent-encoding in the request target\n";
+            return 400;
+        }
+        if (c[1] == '0' && c[2] == '0') {
+            *why = "bad request: %00 (NUL) in the request target\n";
+            return 400;
+        }
+    }
+    return 0;
 }
 
 /* Header names lws 4.1's lexer would stall on: a strict prefix of a name (or method) it knows,
@@ -503,6 +565,8 @@ static int head_check(const char *p, size_t n, const char *src, verdict_t *v)
         v->why = "malformed request line\n";
         return 1;
     }
+    if (rl > 0 && (v->status = target_check(p, start, line_end, &v->why)) != 0)
+        return 1;
     /* The head ends at the first CRLF CRLF; a bare LF is refused rather than waited on. */
     for (size_t i = 0; i < n && i < WEB_MAX_HEAD; i++) {
         if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r')) {

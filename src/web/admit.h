@@ -24,6 +24,11 @@ typedef struct adm adm_t;
  * dual-stack, else IPv4). Returns the fd, or -errno / GS_EINVAL with the reason in err. */
 int adm_listen(const char *host, int port, char *err, size_t errlen);
 
+/* Appends the API's error shape {"error":{"code","message"}} for web's own answers: the code
+ * named after status ("bad_request", "length_required", ...), text (trailing newlines cut) as
+ * the message. */
+void adm_error_json(buf_t *b, int status, const char *text);
+
 /* The connection cap that fits the process's open-file limit: o->max_connections, lowered so
  * that o->reserved_fds (and a few for the listener and lws) remain. */
 int adm_fd_budget(const web_opts_t *o);

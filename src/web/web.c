@@ -348,9 +348,9 @@ static void respond_text(struct lws *wsi, sess_t *s, int status, const char *tex
     buf_free(&s->xhdr);
     s->own_cc = 0;
     buf_free(&s->out);
-    buf_puts(&s->out, text);
+    adm_error_json(&s->out, status, text);
     s->status = status;
-    s->ctype = "text/plain; charset=utf-8";
+    s->ctype = "application/json";
     s->close_after = close;
     s->state = SS_SEND;
     lws_callback_on_writable(wsi);
@@ -583,6 +583,14 @@ static int on_request(web_t *w, struct lws *wsi, sess_t *s, const char *uri, siz
     }
     int clen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
     int64_t expect = 0;
+    if (clen <= 0 && (!strcmp(s->method, "POST") || !strcmp(s->method, "PUT") ||
+                      !strcmp(s->method, "PATCH"))) {
+        /* lws 4.1 waits for a body of such a request even without a length: the connection
+         * would stall and its next request be answered 408. RFC 9110 15.5.12 lets a server
+         * demand the length; send "Content-Length: 0" for an empty body. */
+        respond_text(wsi, s, 411, "length required: send Content-Length (0 for no body)\n", 1);
+        return 0;
+    }
     if (clen > 0) {
         char tmp[32];
         if (clen >= (int)sizeof tmp ||
@@ -646,6 +654,15 @@ static int add_extra_headers(struct lws *wsi, sess_t *s, unsigned char **p, unsi
     return 0;
 }
 
+/* The handler gave its own Allow line (the methods of its route). */
+static int has_allow(const sess_t *s)
+{
+    for (size_t i = 0; i + 6 <= s->xhdr.len; i++)
+        if ((i == 0 || s->xhdr.data[i - 1] == '\n') && strncasecmp(s->xhdr.data + i, "allow:", 6) == 0)
+            return 1;
+    return 0;
+}
+
 static int send_headers(struct lws *wsi, sess_t *s)
 {
     unsigned char hdr[LWS_PRE + WEB_HDR_CAP];
@@ -663,7 +680,7 @@ static int send_headers(struct lws *wsi, sess_t *s)
         return -1;
     if (adm_wsi_close_after(((web_t *)lws_context_user(lws_get_context(wsi)))->adm, wsi))
         s->close_after = 1;
-    if (s->status == 405 && lws_add_http_header_by_name(
+    if (s->status == 405 && !has_allow(s) && lws_add_http_header_by_name(
                                 wsi, (const unsigned char *)"allow:", (const unsigned char *)allow,
                                 sizeof allow - 1, &p, end))
         return -1; /* RFC 9110 15.5.6 */
