@@ -149,6 +149,9 @@ cpu_ticks() {
 log "provisioning $ISO_N terminals"
 "$GS" terminal add --count "$ISO_N" --prefix S --secrets-out "$W/secrets.txt" --data "$W/tmpl" \
     --log-level warn >/dev/null
+# Every /api/v1 route but health needs a credential: a viewer's token, sent by wrk.
+"$GS" user add isobench --role viewer --data "$W/tmpl" --log-level warn >/dev/null
+TOKEN=$("$GS" token create isobench --data "$W/tmpl" --log-level warn)
 HZ=$(getconf CLK_TCK)
 
 run_one() { # run_one VARIANT MODE REP
@@ -165,7 +168,7 @@ run_one() { # run_one VARIANT MODE REP
     if [ -n "$path" ]; then
         # longer than the run; interrupted (SIGINT: wrk prints its summary) when the sim ends
         nice -n "$ISO_WRK_NICE" wrk -t "$ISO_THREADS" -c "$ISO_CONNS" -d $((ISO_DURATION + 120))s --timeout 10s --latency \
-            "http://127.0.0.1:$HPORT$path" >"$d/wrk.txt" 2>&1 &
+            -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HPORT$path" >"$d/wrk.txt" 2>&1 &
         WRK_PID=$!
         sleep 3 # its connections are open and busy before the first terminal connects
     fi

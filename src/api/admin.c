@@ -152,8 +152,16 @@ static void change_start(rq_t *q, store_acct_t *acct, const char *password, int 
         c->pending = web_defer(q->req);
         return;
     }
+    /* Submitted first: a refusal (shutting down) is then answered here, not deferred; the
+     * writer's answer comes on this loop after the handler has returned. */
+    store_item_t *it = c->it;
+    c->it = NULL;
+    if (api__submit(c->a, it, change_done, c) < 0) {
+        change_free(c);
+        api__error(q->resp, 503, "unavailable", "the server is shutting down");
+        return;
+    }
     c->pending = web_defer(q->req);
-    change_submit(c);
 }
 
 void api_password_generate(char out[32])

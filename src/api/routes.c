@@ -580,6 +580,8 @@ static int range_params(const web_request_t *req, web_response_t *r, int64_t *fr
     if ((rc = api__qparam(req->query, "to", v, sizeof v)) != 0 &&
         (rc < 0 || api_parse_time(v, to) < 0))
         return api__error(r, 400, "bad_request", "to: expected ns or YYYY-MM-DDTHH:MM:SSZ"), -1;
+    if (*from > *to)
+        return api__error(r, 400, "bad_request", "from is later than to"), -1;
     if ((rc = api__qparam(req->query, "limit", v, sizeof v)) != 0) {
         int64_t l;
         if (rc < 0 || parse_i64(v, 1, max_limit, &l) < 0) {

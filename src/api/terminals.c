@@ -373,8 +373,15 @@ static void tchange_start(rq_t *q, store_acct_t *acct, const char *tid, int with
         c->pending = web_defer(q->req);
         return;
     }
+    /* Submitted first: a refusal (shutting down) is then answered here, not deferred. */
+    store_item_t *it = store_item_new(STORE_ITEM_ACCOUNT);
+    it->acct = acct;
+    if (api__submit(c->a, it, tchange_done, c) < 0) {
+        tchange_free(c);
+        api__error(q->resp, 503, "unavailable", "the server is shutting down");
+        return;
+    }
     c->pending = web_defer(q->req);
-    tchange_submit(c, acct);
 }
 
 /* Reads the changeable fields present in root into t, naming them in *fields; answers 400 and

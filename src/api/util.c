@@ -124,6 +124,10 @@ json_t *api__body_object(rq_t *q)
                    "the body must be JSON, sent with Content-Type: application/json");
         return NULL;
     }
+    if (!q->req->body || q->req->body_len == 0) {
+        api__error(q->resp, 400, "bad_request", "empty body: expected a JSON object");
+        return NULL;
+    }
     json_error_t je;
     /* JSON_REJECT_DUPLICATES: {"role":"viewer","role":"admin"} must not mean what a reviewer
      * reading it does not see. jansson checks UTF-8 and limits nesting depth (2048). */

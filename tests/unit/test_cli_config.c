@@ -1127,16 +1127,17 @@ static void test_command_json(void **state)
     json_decref(j);
 
     /* No result yet: no result fields. Every state name; an invalid state shows "?". */
-    static const char *const states[] = {"queued", "sent", "acked", "done", "failed", "expired"};
+    static const char *const states[] = {"queued", "sent",    "acked",    "done",
+                                         "failed", "expired", "cancelled"};
     c->result_status = -1;
-    for (int s = 0; s <= 6; s++) {
+    for (int s = 0; s <= 7; s++) {
         c->state = s;
         buf_reset(&b);
         api_command_json(&b, c);
         j = parse_json(&b);
         assert_null(json_object_get(j, "result_status"));
         assert_null(json_object_get(j, "result"));
-        assert_string_equal(json_str_field(j, "state"), s < 6 ? states[s] : "?");
+        assert_string_equal(json_str_field(j, "state"), s < 7 ? states[s] : "?");
         json_decref(j);
     }
 
