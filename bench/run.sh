@@ -17,11 +17,13 @@
 #           600 s as an envelope, an event's waveform; median of WAVE_REPS runs
 #   dsp     analysis engine: accuracy sweeps and cost per sample (bench/dsp.sh, which lists
 #           its own DSP_* knobs; QUICK=1 runs sparse sweeps); its section follows the report
+#   api     HTTP API: authenticated req/s, waveform latency, live fan-out with streaming
+#           terminals (bench/api_bench.py, which lists its own API_* knobs)
 #   iso     terminals' ack latency with and without 1,000 HTTP connections of load
 #           (bench/iso_bench.sh, which lists its own ISO_* knobs; QUICK=1: 50 terminals, 8 s)
 #
 # Environment (defaults: full / QUICK=1):
-#   BENCHES               "idle ingest wave dsp iso"
+#   BENCHES               "idle ingest wave dsp api iso"
 #   WAVE_REPS             15 / 5             runs per waveform query
 #   WAVE_HISTORY_S        600 / 120          seconds of stored history per terminal (4 terminals)
 #   IDLE_N                10000 / 2000       terminals held idle
@@ -65,7 +67,7 @@ py() { python3 "$PYH" "$@"; }
 QUICK=${QUICK:-0}
 q() { if [ "$QUICK" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 
-BENCHES=${BENCHES:-"idle ingest wave dsp iso"}
+BENCHES=${BENCHES:-"idle ingest wave dsp api iso"}
 WAVE_REPS=${WAVE_REPS:-$(q 15 5)}
 WAVE_HISTORY_S=${WAVE_HISTORY_S:-$(q 600 120)}
 IDLE_N=${IDLE_N:-$(q 10000 2000)}
@@ -427,6 +429,14 @@ for b in $BENCHES; do
               "$GS_BUILD/wave_bench" --history "$WAVE_HISTORY_S" --terminals 4 --reps "$WAVE_REPS" \
                   --json "$RESULTS/wave/wave.json" >"$W/wave.md" ;;
         dsp) RESULTS="$RESULTS/dsp" QUICK="$QUICK" GS_BUILD="$GS_BUILD" "$HERE/dsp.sh" >"$W/dsp.md" ;;
+        api)
+            if [ "$QUICK" = 1 ]; then
+                : "${API_N:=50}" "${API_WRK_S:=3}" "${API_WS_S:=3}" "${API_REPS:=3}"
+                export API_N API_WRK_S API_WS_S API_REPS
+            fi
+            mkdir -p "$RESULTS/api"
+            GS_BUILD="$GS_BUILD" python3 "$HERE/api_bench.py" --json "$RESULTS/api/api.json" >"$W/api.md"
+            ;;
         iso)
             if [ "$QUICK" = 1 ]; then
                 : "${ISO_N:=50}" "${ISO_DURATION:=8}"
@@ -434,7 +444,7 @@ for b in $BENCHES; do
             fi
             RESULTS="$RESULTS/iso" GS_BUILD="$GS_BUILD" "$HERE/iso_bench.sh" >"$W/iso.md"
             ;;
-        *) log "unknown benchmark '$b' (known: idle ingest wave dsp iso)"; exit 2 ;;
+        *) log "unknown benchmark '$b' (known: idle ingest wave dsp api iso)"; exit 2 ;;
     esac
 done
 log "suite took $(sub "$(now)" "$T_BEGIN") s"
@@ -442,4 +452,5 @@ log "suite took $(sub "$(now)" "$T_BEGIN") s"
 py report "$RESULTS" | tee "$RESULTS/report.md"
 if [ -s "$W/wave.md" ]; then printf '\n' | cat - "$W/wave.md" | tee -a "$RESULTS/report.md"; fi
 if [ -s "$W/dsp.md" ]; then printf '\n' | cat - "$W/dsp.md" | tee -a "$RESULTS/report.md"; fi
+if [ -s "$W/api.md" ]; then printf '\n' | cat - "$W/api.md" | tee -a "$RESULTS/report.md"; fi
 if [ -s "$W/iso.md" ]; then printf '\n' | cat - "$W/iso.md" | tee -a "$RESULTS/report.md"; fi
