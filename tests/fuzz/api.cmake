@@ -23,7 +23,7 @@
 set(GS_API_ROUTER_FUZZ_SRC ${CMAKE_SOURCE_DIR}/tests/fuzz/targets/fuzz_api_router.c
                            ${CMAKE_SOURCE_DIR}/tests/fuzz/api_seam.c)
 set(GS_API_JSON_FUZZ_SRC ${CMAKE_SOURCE_DIR}/tests/fuzz/targets/fuzz_api_json.c)
-set(GS_API_SEAM_WRAP "LINKER:--wrap=web_defer,--wrap=web_complete,--wrap=web_complete_h,--wrap=web_stats")
+set(GS_API_SEAM_WRAP "LINKER:--wrap=web_defer,--wrap=web_complete,--wrap=web_complete_h,--wrap=web_stats,--wrap=web_ws_set")
 
 if(TARGET gs_api)
   add_executable(replay_api_router ${CMAKE_SOURCE_DIR}/tests/fuzz/replay_main.c

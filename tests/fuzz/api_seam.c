@@ -117,6 +117,7 @@ void __wrap_web_complete_h(web_pending_t *p, int status, const char *content_typ
                            buf_t *body);
 void __wrap_web_complete(web_pending_t *p, int status, const char *content_type, buf_t *body);
 void __wrap_web_stats(const web_t *w, web_stats_t *st);
+int __wrap_web_ws_set(web_t *w, const web_ws_cbs_t *cbs);
 
 web_pending_t *__wrap_web_defer(const web_request_t *req)
 {
@@ -167,6 +168,16 @@ void __wrap_web_complete_h(web_pending_t *p, int status, const char *content_typ
 void __wrap_web_complete(web_pending_t *p, int status, const char *content_type, buf_t *body)
 {
     __wrap_web_complete_h(p, status, content_type, NULL, body);
+}
+
+/* The live feed's WebSocket callbacks (api_set_web): the stand-in has no transport to give
+ * them to (the feed is exercised by the integration tests over real sockets). */
+int __wrap_web_ws_set(web_t *w, const web_ws_cbs_t *cbs)
+{
+    if (w != &fake_web)
+        fail("web_ws_set on a web_t the API was not given");
+    (void)cbs;
+    return 0;
 }
 
 void __wrap_web_stats(const web_t *w, web_stats_t *st)

@@ -132,8 +132,13 @@ def main():
         check(len(lat_a) > 1000 and len(lat_b) > 1000, "the clients got their messages")
         check(closed >= 1, "the slow client was closed for its send queue (1008)")
         check(dropped > 0, "waveform frames to the slow client were dropped, not buffered")
-        check(growth_mib < 64, "server memory grew by %.1f MiB only (cap 1 MiB per client)"
-              % growth_mib)
+        if SANITIZED:
+            # ASan keeps freed memory in quarantine (256 MiB by default): RSS says nothing
+            # about the queue cap there; the close and the drops above still do.
+            print("figure (sanitized build, not checked): RSS +%.1f MiB" % growth_mib)
+        else:
+            check(growth_mib < 64, "server memory grew by %.1f MiB only (cap 1 MiB per client)"
+                  % growth_mib)
         check(pct(lat_b, 99) < max(1.0, 3 * pct(lat_a, 99)),
               "the others were not held up: p99 %.0f ms with the slow client"
               % (pct(lat_b, 99) * 1e3))
