@@ -82,6 +82,7 @@ cat <<MSG
 
   gridsense is running with $N simulated 4G terminals (some with dips and swells).
 
+    Web app     http://$HTTP/   (first slice: log in, live fleet table)
     Log in      user admin, password $ADMIN_PW   (kept in $ADMIN_FILE)
     Terminals   curl -H @$AUTH_HDR http://$HTTP/api/v1/terminals
     One         curl -H @$AUTH_HDR http://$HTTP/api/v1/terminals/DEMO-0001

@@ -273,6 +273,7 @@ int api_new(uv_loop_t *loop, const api_opts_t *o, api_t **out, char *err, size_t
     a->session_max_s = o->session_max_s > 0 ? o->session_max_s : 7 * 86400;
     a->metrics_public = o->metrics_public >= 0 ? o->metrics_public : is_loopback(o->bind_host);
     a->tls = o->tls;
+    snprintf(a->web_root, sizeof a->web_root, "%s", o->web_root ? o->web_root : "");
     a->port = o->port;
     size_t n = 0, np = 0;
     if (o->hosts && o->hosts[0])
@@ -525,6 +526,8 @@ void api_handle(void *ud, const web_request_t *req, web_response_t *resp)
     rq_init(&q, ud, req, resp);
     if (check_host(&q) < 0)
         return;
+    if (api__static(&q))
+        return; /* the web app's files */
 
     const route_t *r = NULL;
     char allow[64] = "";

@@ -53,6 +53,8 @@ typedef struct {
     int metrics_public;      /* 1: /metrics without authentication (default: only when bound to
                                 loopback) */
     int tls;                 /* the HTTP port uses TLS: cookies get Secure */
+    const char *web_root;    /* [web] root: serve the web app from this folder (NULL/"": the copy
+                                compiled into the binary) */
 } api_opts_t;
 
 /* Fills *o with the defaults (no pointers set). */

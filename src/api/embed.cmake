@@ -3,12 +3,15 @@
 # defines `const unsigned char NAME[]` (the bytes, NUL-terminated for convenience) and
 # `const size_t NAME_len` (without the NUL). Plain CMake, so the build needs no other tool.
 # A file that does not parse as JSON fails the build (CMake >= 3.19: string(JSON)), so a
-# broken docs/openapi.json is never shipped.
+# broken docs/openapi.json is never shipped; -DJSON=0 skips that check (web assets).
 if(NOT IN OR NOT OUT OR NOT NAME)
   message(FATAL_ERROR "embed.cmake: IN, OUT and NAME are required")
 endif()
 file(READ "${IN}" text)
-if(CMAKE_VERSION VERSION_GREATER_EQUAL 3.19)
+if(NOT DEFINED JSON)
+  set(JSON 1)
+endif()
+if(JSON AND CMAKE_VERSION VERSION_GREATER_EQUAL 3.19)
   string(JSON kind ERROR_VARIABLE jerr TYPE "${text}")
   if(jerr)
     message(FATAL_ERROR "embed.cmake: ${IN} is not valid JSON: ${jerr}")

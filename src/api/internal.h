@@ -109,6 +109,8 @@ struct api {
     uv_timer_t live_tick;
     int live_started;
 
+    char web_root[1024]; /* [web] root: serve the app from this folder ("" = compiled in) */
+
     hmap_t fails; /* login failures: key -> fail_t */
     uv_timer_t sweep; /* forgets old login failures once a minute */
     char dummy_hash[128]; /* an argon2id string to verify against for unknown users */
@@ -182,6 +184,11 @@ void api__fails_sweep(api_t *a);
 int api__admit(api_t *a, const web_request_t *req, web_response_t *resp, rq_t *q, int min_role);
 /* url ("scheme://host[:port]..." as in Origin or Referer) names host (the Host header). */
 int api__same_site(const char *url, const char *host);
+
+/* ---- static.c ---- */
+/* The web app's files (GET / and /app/FILE): 1 when the path is one of them (answered), 0 when
+ * it is not (the router goes on). */
+int api__static(rq_t *q);
 
 /* ---- live.c ---- */
 void api__live_init(api_t *a);

@@ -28,6 +28,7 @@ typedef struct {
     char http_host[64];
     int http_port;
     web_opts_t web; /* [http] connection limits and timeouts */
+    char web_root[512];       /* [web] root: the web app from this folder ("" = compiled in) */
     char http_cert[512];      /* [http] cert: PEM certificate chain for TLS ("" = plain HTTP) */
     char http_key[512];       /* [http] key: its PEM private key */
     char http_hosts[1024];    /* [http] hosts: accepted Host names ("" = defaults, api.h) */

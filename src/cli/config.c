@@ -268,6 +268,16 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
             }
             return 0;
         }
+    } else if (strcmp(section, "web") == 0) {
+        if (strcmp(key, "root") == 0) {
+            if (strlen(value) >= sizeof c->web_root) {
+                snprintf(err, errlen, "web.root: path longer than %zu bytes",
+                         sizeof c->web_root - 1);
+                return GS_ECONFIG;
+            }
+            snprintf(c->web_root, sizeof c->web_root, "%s", value);
+            return 0;
+        }
     } else if (strcmp(section, "store") == 0) {
         if (strcmp(key, "sync") == 0) {
             if (strcmp(value, "full") == 0)

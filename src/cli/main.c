@@ -444,6 +444,7 @@ int cmd_serve(int argc, char **argv)
     aop.session_max_s = c.session_max_s;
     aop.metrics_public = c.metrics_public;
     aop.tls = c.http_cert[0] != 0;
+    aop.web_root = c.web_root;
     int hrc = api_new(api_loop, &aop, &sv.api, err, sizeof err);
     if (hrc == 0 && wt) {
         if ((hrc = web_thread_start(wt, err, sizeof err)) == 0)

@@ -65,6 +65,7 @@ static const enum lws_token_indexes req_hdr_tok[] = {
     WSI_TOKEN_X_FORWARDED_FOR,
     WSI_TOKEN_HTTP_ACCEPT_ENCODING,
     WSI_TOKEN_HTTP_USER_AGENT,
+    WSI_TOKEN_HTTP_IF_NONE_MATCH,
 };
 #define WEB_NHDR ((int)(sizeof req_hdr_tok / sizeof req_hdr_tok[0]))
 
@@ -480,6 +481,7 @@ static void dispatch(web_t *w, struct lws *wsi, sess_t *s)
         .x_forwarded_for = req_header(s, 6),
         .accept_encoding = req_header(s, 7),
         .user_agent = req_header(s, 8),
+        .if_none_match = req_header(s, 9),
         .tls = lws_is_ssl(wsi),
         .web_priv_ = &dx,
     };
@@ -535,6 +537,7 @@ void *web_req_snapshot(struct lws *wsi, web_request_t *req)
         .x_forwarded_for = req_header(s, 6),
         .accept_encoding = req_header(s, 7),
         .user_agent = req_header(s, 8),
+        .if_none_match = req_header(s, 9),
         .tls = lws_is_ssl(wsi),
     };
     return s;

@@ -95,6 +95,7 @@ typedef struct {
     const char *x_forwarded_for;
     const char *accept_encoding;
     const char *user_agent;
+    const char *if_none_match; /* for ETag revalidation of static assets */
     int tls;         /* non-zero when the connection is TLS (web_opts_t.tls_cert set) */
     void *web_priv_; /* the transport's own (for web_defer); handlers do not touch it */
 } web_request_t;
