@@ -11,6 +11,7 @@ PKGS=(
   python3 python3-numpy curl
   wrk
   libssl-dev openssl
+  chromium
 )
 
 missing=()
@@ -19,7 +20,30 @@ for p in "${PKGS[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Node.js for the npm packages (the browser tests): Debian's, unless a node is already there.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+
+npm_deps() {
+  # The npm packages of package.json at the exact versions of the committed package-lock.json
+  # (npm ci), only when node_modules does not match the lock file already. No browser download:
+  # the tests drive Debian's chromium.
+  cd "$(dirname "$0")/.."
+  [ -f package-lock.json ] || return 0
+  # npm writes node_modules/.package-lock.json at every install: newer than the lock = current
+  [ node_modules/.package-lock.json -nt package-lock.json ] && return 0
+  echo "deps: npm ci" >&2
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/tmp/gridsense-npm.log 2>&1 || {
+    echo "deps: npm ci failed; see /tmp/gridsense-npm.log" >&2
+    tail -n 20 /tmp/gridsense-npm.log >&2
+    exit 1
+  }
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+  npm_deps
+  exit 0
+fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -38,3 +62,4 @@ if ! $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/tmp/g
   fi
 fi
 echo "deps: done" >&2
+npm_deps

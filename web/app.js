@@ -17,6 +17,7 @@ let me = null;
 const fleet = new Map(); // id -> terminal (REST shape, updated from the feed)
 let ws = null;
 let wsState = "";
+let ticker = null;
 
 async function api(path, opts = {}) {
   const r = await fetch(path, { credentials: "same-origin", ...opts });
@@ -42,6 +43,7 @@ function chrome() {
 function showLogin(message = "") {
   me = null;
   if (ws) { ws.onclose = null; ws.close(); ws = null; }
+  if (ticker) { clearInterval(ticker); ticker = null; }
   chrome();
   const err = el("p", { className: "error", role: "alert", textContent: message });
   const user = el("input", { name: "user", autocomplete: "username", required: true });
@@ -110,9 +112,10 @@ function connect() {
   };
   ws.onclose = (e) => {
     if (e.code === 4401) { showLogin(); return; }
+    ws = null;
     wsState = t("reconnecting");
     render();
-    setTimeout(() => { if (me) connect(); }, 2000);
+    setTimeout(() => { if (me && !ws) connect(); }, 2000);
   };
 }
 
@@ -131,8 +134,8 @@ async function showFleet() {
   if (r.status === 401) { showLogin(); return; }
   for (const term of (r.body && r.body.terminals) || []) fleet.set(term.id, term);
   render();
-  connect();
-  setInterval(render, 5000); // "time since last data" keeps counting between updates
+  if (!ws) connect(); // (a language switch redraws the page, not the connection)
+  if (!ticker) ticker = setInterval(render, 5000); // "time since last data" keeps counting
 }
 
 $("#lang").addEventListener("change", () => {
