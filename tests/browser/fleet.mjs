@@ -57,7 +57,9 @@ async function run(viewport, tag) {
   if (!who.includes(user)) fail(`${tag}: current user not shown: ${who}`);
   await page.screenshot({ path: `${shots}/fleet-${tag}.png`, fullPage: true });
   await page.selectOption("#lang", "zh");
-  await page.waitForFunction(() => document.querySelector("h1")?.textContent === "终端总览");
+  // the page is redrawn: its title first, then the table once the list has been fetched again
+  await page.waitForFunction(() => document.querySelector("h1")?.textContent === "终端总览" &&
+                             document.querySelectorAll("#fleet th").length > 0);
   const th = await page.$$eval("#fleet th", (ths) => ths.map((t) => t.textContent));
   if (!th.includes("终端") || !th.includes("状态")) fail(`${tag}: Chinese headers: ${th}`);
   ok(`${tag}: the language switch shows Chinese labels`);
