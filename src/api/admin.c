@@ -40,15 +40,6 @@ static void change_free(change_t *c)
     free(c);
 }
 
-static void reply_error(web_pending_t *p, int status, const char *code, const char *msg)
-{
-    web_response_t r;
-    memset(&r, 0, sizeof r);
-    api__error(&r, status, code, msg);
-    web_complete(p, r.status, r.content_type, &r.body);
-    buf_free(&r.body);
-}
-
 static void change_done(api_t *a, store_item_t *it, void *ud)
 {
     change_t *c = ud;
@@ -63,25 +54,25 @@ static void change_done(api_t *a, store_item_t *it, void *ud)
     case GS_EEXISTS:
         snprintf(msg, sizeof msg, "%s already exists",
                  x->op == STORE_ACCT_USER_ADD ? "a user of this name" : "this token id");
-        reply_error(c->pending, 409, "exists", msg);
+        api__reply_error(c->pending, 409, "exists", msg);
         break;
     case GS_ENOTFOUND:
-        reply_error(c->pending, 404, "not_found",
+        api__reply_error(c->pending, 404, "not_found",
                     x->op == STORE_ACCT_TOKEN_REVOKE ? "no such token" : "no such user");
         break;
     case GS_ESTATE:
-        reply_error(c->pending, 409, "conflict",
+        api__reply_error(c->pending, 409, "conflict",
                     x->op == STORE_ACCT_TOKEN_REVOKE
                         ? "this token is already revoked"
                         : "this would leave the server without an admin; make another user "
                           "admin first");
         break;
     case GS_EINVAL:
-        reply_error(c->pending, 400, "bad_request", "invalid user, role or password");
+        api__reply_error(c->pending, 400, "bad_request", "invalid user, role or password");
         break;
     default:
         snprintf(msg, sizeof msg, "the change was not stored: %s", err_str(it->result));
-        reply_error(c->pending, 503, "store_unavailable", msg);
+        api__reply_error(c->pending, 503, "store_unavailable", msg);
         break;
     }
     if (it->result == 0)
@@ -95,7 +86,7 @@ static void change_submit(change_t *c)
     store_item_t *it = c->it;
     c->it = NULL;
     if (api__submit(c->a, it, change_done, c) < 0) {
-        reply_error(c->pending, 503, "unavailable", "the server is shutting down");
+        api__reply_error(c->pending, 503, "unavailable", "the server is shutting down");
         change_free(c);
     }
 }
@@ -113,7 +104,7 @@ static void hash_done(uv_work_t *w, int status)
     sodium_free(c->password);
     c->password = NULL;
     if (status < 0 || c->hash_rc < 0 || c->a->stopping) {
-        reply_error(c->pending, 503, "unavailable", "the password could not be hashed now");
+        api__reply_error(c->pending, 503, "unavailable", "the password could not be hashed now");
         change_free(c);
         return;
     }
@@ -494,30 +485,11 @@ static int audit_cb(void *ud, const store_audit_t *au)
 void api__audit_get(rq_t *q)
 {
     const char *qs = q->req->query;
-    char v[128], user[STORE_USER_MAX + 1], action[40], outcome[16];
-    store_audit_filter_t f = {.from_ns = INT64_MIN, .to_ns = INT64_MAX, .limit = 100};
+    char user[STORE_USER_MAX + 1], action[40], outcome[16];
+    store_audit_filter_t f = {.limit = 100};
     int rc;
-    if (((rc = api__qparam(qs, "from", v, sizeof v)) != 0 &&
-         (rc < 0 || api_parse_time(v, &f.from_ns) < 0)) ||
-        ((rc = api__qparam(qs, "to", v, sizeof v)) != 0 &&
-         (rc < 0 || api_parse_time(v, &f.to_ns) < 0))) {
-        api__error(q->resp, 400, "bad_request", "from/to: ns or YYYY-MM-DDTHH:MM:SS[.fff]Z");
+    if (api__rest_list_params(q, &f.from_ns, &f.to_ns, &f.limit, 1000, &f.before_id) < 0)
         return;
-    }
-    int64_t n;
-    if ((rc = api__qparam(qs, "limit", v, sizeof v)) != 0) {
-        if (rc < 0 || parse_i64(v, 1, 1000, &n) < 0) {
-            api__error(q->resp, 400, "bad_request", "limit: 1..1000");
-            return;
-        }
-        f.limit = (int)n;
-    }
-    if ((rc = api__qparam(qs, "before", v, sizeof v)) != 0) {
-        if (rc < 0 || parse_i64(v, 1, INT64_MAX, &f.before_id) < 0) {
-            api__error(q->resp, 400, "bad_request", "before: an audit id");
-            return;
-        }
-    }
     if ((rc = api__qparam(qs, "user", user, sizeof user)) < 0 ||
         (rc && !store_user_name_ok(user))) {
         api__error(q->resp, 400, "bad_request", "user: a user name");

@@ -263,15 +263,6 @@ static void login_work(uv_work_t *w)
     l->ok = crypto_pwhash_str_verify(l->hash, l->password, strlen(l->password)) == 0 && l->known;
 }
 
-static void login_reply_error(login_t *l, int status, const char *code, const char *msg)
-{
-    web_response_t r;
-    memset(&r, 0, sizeof r);
-    api__error(&r, status, code, msg);
-    web_complete(l->pending, r.status, r.content_type, &r.body);
-    buf_free(&r.body);
-}
-
 static void login_stored(api_t *a, store_item_t *it, void *ud)
 {
     login_t *l = ud;
@@ -279,7 +270,7 @@ static void login_stored(api_t *a, store_item_t *it, void *ud)
     if (it->result < 0) {
         log_warn(l->remote, "login of %s succeeded but its session could not be stored: %s",
                  l->user, err_str(it->result));
-        login_reply_error(l, 503, "store_unavailable",
+        api__reply_error(l->pending, 503, "store_unavailable",
                           "the session could not be stored; try again");
         login_free(l);
         return;
@@ -306,7 +297,7 @@ static void login_checked(uv_work_t *w, int status)
     api_t *a = l->a;
     a->pending_work--;
     if (status < 0 || a->stopping) {
-        login_reply_error(l, 503, "unavailable", "the server is shutting down");
+        api__reply_error(l->pending, 503, "unavailable", "the server is shutting down");
         login_free(l);
         return;
     }
@@ -318,7 +309,7 @@ static void login_checked(uv_work_t *w, int status)
                     l->known ? "" : " (no such user)");
         api__audit(a, l->user, l->remote, "login", NULL, "failed",
                    l->known ? "wrong password" : "no such user");
-        login_reply_error(l, 401, "bad_credentials", "wrong user name or password");
+        api__reply_error(l->pending, 401, "bad_credentials", "wrong user name or password");
         login_free(l);
         return;
     }
@@ -343,7 +334,7 @@ static void login_checked(uv_work_t *w, int status)
     snprintf(c->audit.action, sizeof c->audit.action, "login");
     snprintf(c->audit.outcome, sizeof c->audit.outcome, "ok");
     if (api__submit(a, it, login_stored, l) < 0) {
-        login_reply_error(l, 503, "unavailable", "the server is shutting down");
+        api__reply_error(l->pending, 503, "unavailable", "the server is shutting down");
         login_free(l);
     }
 }
@@ -438,11 +429,8 @@ static void logout_done(api_t *a, store_item_t *it, void *ud)
     logout_t *x = ud;
     buf_t hdr = {0}, body = {0};
     if (it->result < 0) {
-        web_response_t r;
-        memset(&r, 0, sizeof r);
-        api__error(&r, 503, "store_unavailable", "the session could not be ended; retry");
-        web_complete(x->pending, r.status, r.content_type, &r.body);
-        buf_free(&r.body);
+        api__reply_error(x->pending, 503, "store_unavailable",
+                         "the session could not be ended; retry");
     } else {
         buf_printf(&hdr,
                    "Set-Cookie: " API_COOKIE "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0%s\r\n",

@@ -163,20 +163,20 @@ static void cancel_answer(void *arg, int status)
         web_complete(x->pending, 200, "application/json", &b);
         log_info(x->remote, "command %lld cancelled by %s", (long long)x->id, x->user);
     } else if (it->result == GS_ENOTFOUND) {
-        api__rest_reply_error(x->pending, 404, "not_found", "no such command");
+        api__reply_error(x->pending, 404, "not_found", "no such command");
     } else if (it->result == GS_ESTATE) {
         snprintf(msg, sizeof msg,
                  "command %lld is %s: only a queued command can be cancelled (it may already be "
                  "with the terminal)",
                  (long long)x->id, rc == 0 ? store_cmd_state_name(c->state) : "no longer queued");
-        api__rest_reply_error(x->pending, 409, "conflict", msg);
+        api__reply_error(x->pending, 409, "conflict", msg);
     } else if (it->result == 0) {
         snprintf(msg, sizeof msg, "command %lld was cancelled but cannot be read back: %s",
                  (long long)x->id, err_str(rc));
-        api__rest_reply_error(x->pending, 503, "store_unavailable", msg);
+        api__reply_error(x->pending, 503, "store_unavailable", msg);
     } else {
         snprintf(msg, sizeof msg, "the command was not cancelled: %s", err_str(it->result));
-        api__rest_reply_error(x->pending, 503, "store_unavailable", msg);
+        api__reply_error(x->pending, 503, "store_unavailable", msg);
     }
     free(c);
     free(x);

@@ -211,17 +211,17 @@ static void ack_done(api_t *a, store_item_t *it, void *ud)
         log_info(it->acct->audit.remote, "event %lld acknowledged by %s", (long long)x->id,
                  it->acct->user);
     } else if (it->result == GS_ENOTFOUND) {
-        api__rest_reply_error(x->pending, 404, "not_found", "no such event");
+        api__reply_error(x->pending, 404, "not_found", "no such event");
     } else if (it->result == GS_ESTATE) {
         char t[40];
         snprintf(msg, sizeof msg, "event %lld was already acknowledged by %s at %s",
                  (long long)x->id, rc == 0 ? o.e.acked_by : "someone",
                  rc == 0 ? time_fmt_utc(o.e.acked_ns, t, sizeof t) : "an earlier time");
-        api__rest_reply_error(x->pending, 409, "conflict", msg);
+        api__reply_error(x->pending, 409, "conflict", msg);
     } else {
         snprintf(msg, sizeof msg, "the acknowledgement was not stored: %s",
                  err_str(it->result ? it->result : rc));
-        api__rest_reply_error(x->pending, 503, "store_unavailable", msg);
+        api__reply_error(x->pending, 503, "store_unavailable", msg);
     }
     free(x);
 }

@@ -120,6 +120,8 @@ struct api {
 
 /* Fills resp with {"error":{"code","message"}} and status. Returns 0. */
 int api__error(web_response_t *r, int status, const char *code, const char *msg);
+/* Answers a deferred request (web_defer) with the error shape; releases the handle. */
+void api__reply_error(web_pending_t *p, int status, const char *code, const char *msg);
 /* Value of query parameter `name` (percent-decoded) into out; 1 if present, 0 if not, GS_ERANGE
  * if it does not fit or decodes to a NUL. */
 int api__qparam(const char *query, const char *name, char *out, size_t cap);
@@ -245,8 +247,6 @@ int api__rest_path_id(rq_t *q, const char *what, int64_t *id);
  * when the list does not page by id). Answers 400 and returns -1 on a bad value. */
 int api__rest_list_params(rq_t *q, int64_t *from, int64_t *to, int *limit, int max_limit,
                           int64_t *before);
-/* Completes a deferred request with an error in the one shape. */
-void api__rest_reply_error(web_pending_t *p, int status, const char *code, const char *msg);
 
 void api__terminals(rq_t *q);
 void api__terminals_post(rq_t *q);

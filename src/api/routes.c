@@ -566,34 +566,6 @@ static void post_command(rq_t *q, const char *id)
     x->pending = web_defer(q->req);
 }
 
-/* Common window/limit parameters: from, to (default: everything), limit. */
-static int range_params(const web_request_t *req, web_response_t *r, int64_t *from, int64_t *to,
-                        int *limit, int max_limit)
-{
-    char v[64];
-    int rc;
-    *from = INT64_MIN;
-    *to = INT64_MAX;
-    if ((rc = api__qparam(req->query, "from", v, sizeof v)) != 0 &&
-        (rc < 0 || api_parse_time(v, from) < 0))
-        return api__error(r, 400, "bad_request", "from: expected ns or YYYY-MM-DDTHH:MM:SSZ"), -1;
-    if ((rc = api__qparam(req->query, "to", v, sizeof v)) != 0 &&
-        (rc < 0 || api_parse_time(v, to) < 0))
-        return api__error(r, 400, "bad_request", "to: expected ns or YYYY-MM-DDTHH:MM:SSZ"), -1;
-    if (*from > *to)
-        return api__error(r, 400, "bad_request", "from is later than to"), -1;
-    if ((rc = api__qparam(req->query, "limit", v, sizeof v)) != 0) {
-        int64_t l;
-        if (rc < 0 || parse_i64(v, 1, max_limit, &l) < 0) {
-            char m[80];
-            snprintf(m, sizeof m, "limit: expected 1..%d", max_limit);
-            return api__error(r, 400, "bad_request", m), -1;
-        }
-        *limit = (int)l;
-    }
-    return 0;
-}
-
 #define MAX_REPLY (8u << 20)
 
 static int measurement_cb(void *ud, const store_measurement_t *m)
@@ -613,12 +585,18 @@ static int measurement_cb(void *ud, const store_measurement_t *m)
 /* Lists stored measurement rows of one interval kind for a terminal: `head` opens the reply
  * object and its array. The reply is built on the loop thread: it stops at MAX_REPLY bytes, and
  * "next_from" tells the client where to continue (from = the last end time returned). */
-static void measurement_reply(api_t *a, const char *id, const char *interval, const char *head,
-                              int limit, int max_limit, const web_request_t *req, web_response_t *r)
+static void measurement_reply(rq_t *q, const char *id, const char *interval, const char *head,
+                              int limit, int max_limit)
 {
+    api_t *a = q->a;
+    web_response_t *r = q->resp;
     int64_t from, to;
-    if (range_params(req, r, &from, &to, &limit, max_limit) < 0)
+    if (api__rest_list_params(q, &from, &to, &limit, max_limit, NULL) < 0)
         return;
+    if (from > to) {
+        api__error(r, 400, "bad_request", "from is later than to");
+        return;
+    }
     list_ctx_t x = {.a = a, .b = &r->body};
     buf_puts(&r->body, head);
     int rc = store_measurement_list(a->st, id, interval, from, to, limit, measurement_cb, &x);
@@ -635,11 +613,9 @@ static void measurement_reply(api_t *a, const char *id, const char *interval, co
 
 void api__terminal_measurements(rq_t *q)
 {
-    api_t *a = q->a;
     store_terminal_t t;
     if (api__rest_path_terminal(q, &t) < 0)
         return;
-    const char *id = t.id;
     const web_request_t *req = q->req;
     web_response_t *r = q->resp;
     char interval[16] = "10min", head[64];
@@ -650,20 +626,16 @@ void api__terminal_measurements(rq_t *q)
         return;
     }
     snprintf(head, sizeof head, "{\"interval\":\"%s\",\"measurements\":[", interval);
-    measurement_reply(a, id, interval, head, 1000, 10000, req, r);
+    measurement_reply(q, t.id, interval, head, 1000, 10000);
 }
 
 /* Reporting-rate synchrophasors: the stored `phasor` rows (one per UTC second, docs/api.md). */
 void api__terminal_phasors(rq_t *q)
 {
-    api_t *a = q->a;
     store_terminal_t t;
     if (api__rest_path_terminal(q, &t) < 0)
         return;
-    const char *id = t.id;
-    const web_request_t *req = q->req;
-    web_response_t *r = q->resp;
-    measurement_reply(a, id, "phasor", "{\"seconds\":[", 60, 3600, req, r);
+    measurement_reply(q, t.id, "phasor", "{\"seconds\":[", 60, 3600);
 }
 
 

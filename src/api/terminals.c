@@ -95,15 +95,6 @@ int api__rest_list_params(rq_t *q, int64_t *from, int64_t *to, int *limit, int m
     return 0;
 }
 
-void api__rest_reply_error(web_pending_t *p, int status, const char *code, const char *msg)
-{
-    web_response_t r;
-    memset(&r, 0, sizeof r);
-    api__error(&r, status, code, msg);
-    web_complete(p, r.status, r.content_type, &r.body);
-    buf_free(&r.body);
-}
-
 /* ---- list --------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -209,7 +200,7 @@ static void tchange_submit(tchange_t *c, store_acct_t *acct)
     store_item_t *it = store_item_new(STORE_ITEM_ACCOUNT);
     it->acct = acct;
     if (api__submit(c->a, it, tchange_done, c) < 0) {
-        api__rest_reply_error(c->pending, 503, "unavailable", "the server is shutting down");
+        api__reply_error(c->pending, 503, "unavailable", "the server is shutting down");
         tchange_free(c);
     }
 }
@@ -235,7 +226,7 @@ static void tchange_reply(tchange_t *c)
             char m[160];
             snprintf(m, sizeof m, "the change was stored but the terminal cannot be read back: %s",
                      err_str(rc));
-            api__rest_reply_error(c->pending, 503, "store_unavailable", m);
+            api__reply_error(c->pending, 503, "store_unavailable", m);
             return;
         }
         api__terminal_json(c->a, &b, &t);
@@ -268,7 +259,7 @@ static void seal_back(void *arg, int status)
     seal_job_t *j = arg;
     tchange_t *c = j->c;
     if (status < 0 || j->rc < 0) {
-        api__rest_reply_error(c->pending, 503, status < 0 ? "unavailable" : "store_unavailable",
+        api__reply_error(c->pending, 503, status < 0 ? "unavailable" : "store_unavailable",
                               status < 0 ? "the server is shutting down"
                                          : "the master key cannot be loaded; see the server log");
         sodium_memzero(j->acct, sizeof *j->acct);
@@ -330,17 +321,17 @@ static void tchange_done(api_t *a, store_item_t *it, void *ud)
         tchange_reply(c);
         break;
     case GS_EEXISTS:
-        api__rest_reply_error(c->pending, 409, "exists", "a terminal with this id exists");
+        api__reply_error(c->pending, 409, "exists", "a terminal with this id exists");
         break;
     case GS_ENOTFOUND:
-        api__rest_reply_error(c->pending, 404, "not_found", "no such terminal");
+        api__reply_error(c->pending, 404, "not_found", "no such terminal");
         break;
     case GS_EINVAL:
-        api__rest_reply_error(c->pending, 400, "bad_request", "invalid terminal fields");
+        api__reply_error(c->pending, 400, "bad_request", "invalid terminal fields");
         break;
     default:
         snprintf(msg, sizeof msg, "the change was not stored: %s", err_str(it->result));
-        api__rest_reply_error(c->pending, 503, "store_unavailable", msg);
+        api__reply_error(c->pending, 503, "store_unavailable", msg);
         break;
     }
     tchange_free(c);

@@ -21,6 +21,15 @@ int api__error(web_response_t *r, int status, const char *code, const char *msg)
     return 0;
 }
 
+void api__reply_error(web_pending_t *p, int status, const char *code, const char *msg)
+{
+    web_response_t r;
+    memset(&r, 0, sizeof r);
+    api__error(&r, status, code, msg);
+    web_complete(p, r.status, r.content_type, &r.body);
+    buf_free(&r.body);
+}
+
 int api__qparam(const char *query, const char *name, char *out, size_t cap)
 {
     size_t nl = strlen(name);
