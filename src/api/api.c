@@ -274,7 +274,6 @@ int api_new(uv_loop_t *loop, const api_opts_t *o, api_t **out, char *err, size_t
     a->metrics_public = o->metrics_public >= 0 ? o->metrics_public : is_loopback(o->bind_host);
     a->tls = o->tls;
     snprintf(a->web_root, sizeof a->web_root, "%s", o->web_root ? o->web_root : "");
-    a->port = o->port;
     size_t n = 0, np = 0;
     if (o->hosts && o->hosts[0])
         list_add_csv(&a->hosts, &n, o->hosts);

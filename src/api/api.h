@@ -44,7 +44,6 @@ typedef struct {
 
     /* [http] settings */
     const char *bind_host;   /* the address the HTTP server is bound to ("" / "*": any) */
-    int port;                /* the port it listens on (after binding) */
     const char *hosts;       /* comma list of accepted Host names; NULL/"" = defaults
                                 (bind address, localhost, 127.0.0.1, ::1, the machine's names) */
     const char *trusted_proxies; /* comma list of proxy addresses whose X-Forwarded-For is used */

@@ -78,13 +78,11 @@ struct api {
     ana_t *ana;
     web_t *web;
     int64_t started_ns;
-    int with_latest; /* terminal_json includes the latest analysis values */
     int max_pending, create_timeout_s;
     int session_idle_s, session_max_s;
     int metrics_public, tls;
     char **hosts; /* accepted Host names (lower case, without port), NULL-terminated */
     char **proxies;
-    int port;
 
     /* writer answers come back through this async (writer thread → loop) */
     uv_async_t async;
@@ -234,8 +232,8 @@ void api__live_plain(rq_t *q);
 /* ---- REST resources: terminals, commands, events (terminals.c, commands.c, events.c) ---- */
 
 /* One terminal as JSON: provisioning data from the store merged with the gateway's runtime
- * state (routes.c; with a->with_latest also the analysis state and latest values). */
-void api__terminal_json(api_t *a, buf_t *b, const store_terminal_t *t);
+ * state (routes.c; with_latest: also the analysis state and latest values). */
+void api__terminal_json(api_t *a, buf_t *b, const store_terminal_t *t, int with_latest);
 /* The terminal named by the path ({id}): fills *t (no secret) or answers 404 / 500 and returns
  * -1. */
 int api__rest_path_terminal(rq_t *q, store_terminal_t *t);

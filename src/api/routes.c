@@ -74,7 +74,7 @@ void api__status_json(buf_t *b, const gw_term_info_t *ti)
 }
 
 /* One terminal: provisioning data from the store merged with the gateway's runtime state. */
-void api__terminal_json(api_t *a, buf_t *b, const store_terminal_t *t)
+void api__terminal_json(api_t *a, buf_t *b, const store_terminal_t *t, int with_latest)
 {
     gw_term_info_t ti;
     int seen = gw_term_info(a->gw, t->id, &ti) == 0;
@@ -140,7 +140,7 @@ void api__terminal_json(api_t *a, buf_t *b, const store_terminal_t *t)
         api__status_json(b, &ti);
     else
         buf_puts(b, "null");
-    if (a->with_latest) {
+    if (with_latest) {
         ana_term_state_t as;
         if (a->ana && ana_term_state(a->ana, t->id, &as) == 0)
             buf_printf(b, ",\"analysis\":{\"behind\":%s,\"blocks_skipped\":%llu,\"delay_s\":%.3f}",
@@ -656,9 +656,7 @@ void api__terminal(rq_t *q)
     store_terminal_t t;
     if (api__rest_path_terminal(q, &t) < 0)
         return;
-    q->a->with_latest = 1;
-    api__terminal_json(q->a, &q->resp->body, &t);
-    q->a->with_latest = 0;
+    api__terminal_json(q->a, &q->resp->body, &t, 1);
     q->resp->status = 200;
 }
 

@@ -122,7 +122,7 @@ static int tlist_cb(void *ud, const store_terminal_t *t)
     }
     if (x->n++)
         buf_putc(x->b, ',');
-    api__terminal_json(x->a, x->b, t);
+    api__terminal_json(x->a, x->b, t, 0);
     snprintf(x->last, sizeof x->last, "%s", t->id);
     return 0;
 }
@@ -229,7 +229,7 @@ static void tchange_reply(tchange_t *c)
             api__reply_error(c->pending, 503, "store_unavailable", m);
             return;
         }
-        api__terminal_json(c->a, &b, &t);
+        api__terminal_json(c->a, &b, &t, 0);
         if (c->secret)
             b.len--; /* reopen the object for the secret */
     }

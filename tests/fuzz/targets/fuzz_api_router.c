@@ -345,7 +345,6 @@ static void world_up(void)
     ao.max_pending = go.cmd_max_pending;
     ao.create_timeout_s = (int)(go.cmd_create_timeout_ns / 1000000000LL);
     ao.bind_host = "127.0.0.1";
-    ao.port = 8080;
     ao.trusted_proxies = "127.0.0.1";
     if (api_new(&W.loop, &ao, &W.api, err, sizeof err) < 0)
         die("api_new", err);
