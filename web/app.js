@@ -16,7 +16,7 @@ const el = (tag, props = {}, ...kids) => {
 let me = null;
 const fleet = new Map(); // id -> terminal (REST shape, updated from the feed)
 let ws = null;
-let wsState = "";
+let wsState = ""; // key of the feed state shown ("live", "reconnecting"), translated when drawn
 let ticker = null;
 
 async function api(path, opts = {}) {
@@ -91,7 +91,7 @@ function render() {
   const on = terms.filter((x) => x.online).length;
   $("#count-on").textContent = on;
   $("#count-off").textContent = terms.length - on;
-  $("#live").textContent = wsState;
+  $("#live").textContent = wsState ? t(wsState) : "";
   const head = el("tr", {}, ...["id", "name", "state", "last_seen", "rsrp", "supply", "temperature", "buffered", "analysis"]
     .map((k) => el("th", { scope: "col", textContent: t(k), className: ["name", "supply", "temperature", "buffered"].includes(k) ? "wide" : "" })));
   const body = shown.length ? shown.map(row) : [el("tr", {}, el("td", { colSpan: 9, className: "note", textContent: t("empty") }))];
@@ -101,7 +101,7 @@ function render() {
 function connect() {
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   ws = new WebSocket(`${proto}//${location.host}/api/v1/live`);
-  ws.onopen = () => { wsState = t("live"); ws.send(JSON.stringify({ subscribe: ["fleet"] })); render(); };
+  ws.onopen = () => { wsState = "live"; ws.send(JSON.stringify({ subscribe: ["fleet"] })); render(); };
   ws.onmessage = (e) => {
     const m = JSON.parse(e.data);
     if (m.topic !== "fleet") return;
@@ -113,7 +113,7 @@ function connect() {
   ws.onclose = (e) => {
     if (e.code === 4401) { showLogin(); return; }
     ws = null;
-    wsState = t("reconnecting");
+    wsState = "reconnecting";
     render();
     setTimeout(() => { if (me && !ws) connect(); }, 2000);
   };
@@ -128,7 +128,7 @@ async function showFleet() {
       el("span", {}, el("b", { id: "count-off" }), " ", t("offline")),
       el("span", { id: "live", className: "note" })),
     el("label", {}, t("search"), " ", el("input", { id: "search", type: "search" })),
-    el("table", { id: "fleet" }));
+    el("div", { className: "scroll" }, el("table", { id: "fleet" })));
   $("#search").addEventListener("input", render);
   const r = await api("/api/v1/terminals");
   if (r.status === 401) { showLogin(); return; }

@@ -53,6 +53,9 @@ async function run(viewport, tag) {
   ok(`${tag}: ${N} terminals online in the fleet table`);
   await page.waitForFunction(() => /live/.test(document.querySelector("#live")?.textContent || ""));
   ok(`${tag}: the live feed is connected`);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 0) fail(`${tag}: the page is ${overflow} px wider than the viewport`);
+  ok(`${tag}: the page fits the viewport's width`);
   const who = await page.textContent("#who");
   if (!who.includes(user)) fail(`${tag}: current user not shown: ${who}`);
   await page.screenshot({ path: `${shots}/fleet-${tag}.png`, fullPage: true });
@@ -62,6 +65,8 @@ async function run(viewport, tag) {
                              document.querySelectorAll("#fleet th").length > 0);
   const th = await page.$$eval("#fleet th", (ths) => ths.map((t) => t.textContent));
   if (!th.includes("终端") || !th.includes("状态")) fail(`${tag}: Chinese headers: ${th}`);
+  const live = await page.textContent("#live");
+  if (live !== "实时") fail(`${tag}: the feed state is not translated: ${live}`);
   ok(`${tag}: the language switch shows Chinese labels`);
   await page.screenshot({ path: `${shots}/fleet-${tag}-zh.png`, fullPage: true });
   await page.selectOption("#lang", "en");
