@@ -1,154 +1,122 @@
-// gridsense web app (first slice of issue 9): log in, then the fleet table, live from the
-// WebSocket feed (docs/api.md "Live feed"). ES module, no framework, no inline script (the
-// server sends a strict Content-Security-Policy).
-import { STRINGS } from "/app/i18n.js";
+// gridsense web app: the shell (header, navigation, language, login/logout) and the router.
+// ES modules, no framework, no inline script (the server sends a strict Content-Security-Policy).
+//
+// URLs are hash routes, so each page has a stable address to share (docs/web.md):
+//   #/fleet  #/terminal/ID[/TAB]  #/events[?filters]  #/events/ID  #/phase[?ref=ID]  #/admin/TAB
+// A page module exports show(main, route) -> optional dispose(); route = {parts, query}:
+// parts are the decoded path segments after the page name, query a URLSearchParams.
+import { $, el, t, api, setLang, getLang, setUser, currentUser, setExpiredHandler, can, feed, href } from "/app/lib.js";
+import * as fleetPage from "/app/page-fleet.js";
+import * as terminalPage from "/app/page-terminal.js";
+import * as eventsPage from "/app/page-events.js";
+import * as phasePage from "/app/page-phase.js";
+import * as adminPage from "/app/page-admin.js";
 
-let lang = localStorage.getItem("gs.lang") || ((navigator.language || "en").startsWith("zh") ? "zh" : "en");
-const t = (k, vars = {}) =>
-  (STRINGS[lang][k] || STRINGS.en[k] || k).replace(/\{(\w+)\}/g, (_, v) => vars[v]);
-const $ = (sel) => document.querySelector(sel);
-const el = (tag, props = {}, ...kids) => {
-  const e = Object.assign(document.createElement(tag), props);
-  for (const k of kids) e.append(k);
-  return e;
+const PAGES = {
+  fleet: { mod: fleetPage, nav: "nav_fleet" },
+  terminal: { mod: terminalPage },
+  events: { mod: eventsPage, nav: "nav_events" },
+  phase: { mod: phasePage, nav: "nav_phase" },
+  admin: { mod: adminPage, nav: "nav_admin", role: "admin" },
 };
 
-let me = null;
-const fleet = new Map(); // id -> terminal (REST shape, updated from the feed)
-let ws = null;
-let wsState = ""; // key of the feed state shown ("live", "reconnecting"), translated when drawn
-let ticker = null;
+let dispose = null;
+let shown = ""; // the hash of the page on screen
 
-async function api(path, opts = {}) {
-  const r = await fetch(path, { credentials: "same-origin", ...opts });
-  let body = null;
-  try { body = await r.json(); } catch { /* empty or not JSON */ }
-  return { status: r.status, body, headers: r.headers };
-}
-
-function fmtAgo(iso) {
-  if (!iso) return t("none");
-  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
-  return t("ago", { n: s });
+function parseHash() {
+  const h = location.hash.replace(/^#\/?/, "");
+  const [path, qs] = h.split("?", 2);
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  const page = parts.shift() || "fleet";
+  return { page, parts, query: new URLSearchParams(qs || "") };
 }
 
 function chrome() {
-  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
-  $("#lang").value = lang;
+  const me = currentUser();
+  document.documentElement.lang = getLang() === "zh" ? "zh-CN" : "en";
+  $("#lang").value = getLang();
   $("#logout").textContent = t("logout");
   $("#logout").hidden = !me;
-  $("#who").textContent = me ? `${me.user} (${me.role})` : "";
+  const roles = { viewer: t("role_viewer"), operator: t("role_operator"), admin: t("role_admin") };
+  $("#who").textContent = me ? `${me.user} (${roles[me.role] || me.role})` : "";
+  $("#feed").textContent = feed.state ? t(feed.state) : "";
+  $("#skip").textContent = t("skip");
+  const cur = me ? parseHash().page : "";
+  $("#nav").replaceChildren(...(me ? Object.entries(PAGES)
+    .filter(([, p]) => p.nav && (!p.role || can(p.role)))
+    .map(([name, p]) => el("a", { href: `#/${name}`, textContent: t(p.nav),
+      "aria-current": cur === name || (cur === "terminal" && name === "fleet") ? "page" : undefined })) : []));
+}
+
+async function route() {
+  if (!currentUser()) return;
+  if (dispose) { try { dispose(); } catch (e) { console.warn(e); } dispose = null; }
+  const r = parseHash();
+  const p = PAGES[r.page];
+  chrome();
+  const main = $("#main");
+  shown = location.hash;
+  if (!p) { main.replaceChildren(el("h1", { textContent: t("not_found") }), el("p", {}, el("a", { href: href.fleet(), textContent: t("nav_fleet") }))); return; }
+  if (p.role && !can(p.role)) { main.replaceChildren(el("h1", { textContent: t("forbidden") })); return; }
+  main.replaceChildren();
+  try {
+    dispose = (await p.mod.show(main, r)) || null;
+  } catch (e) {
+    console.warn(e);
+    main.replaceChildren(el("p", { className: "error box", role: "alert", textContent: t("page_failed", { msg: e.message }) }));
+  }
 }
 
 function showLogin(message = "") {
-  me = null;
-  if (ws) { ws.onclose = null; ws.close(); ws = null; }
-  if (ticker) { clearInterval(ticker); ticker = null; }
+  setUser(null);
+  feed.stop();
+  if (dispose) { try { dispose(); } catch { /* page already gone */ } dispose = null; }
   chrome();
   const err = el("p", { className: "error", role: "alert", textContent: message });
-  const user = el("input", { name: "user", autocomplete: "username", required: true });
-  const pw = el("input", { name: "password", type: "password", autocomplete: "current-password", required: true });
+  const user = el("input", { name: "user", id: "login-user", autocomplete: "username", required: true });
+  const pw = el("input", { name: "password", id: "login-password", type: "password", autocomplete: "current-password", required: true });
   const form = el("form", { className: "login" },
     el("h1", { textContent: t("login_title") }),
-    el("label", {}, t("user"), user), el("label", {}, t("password"), pw),
+    el("label", { for: "login-user" }, t("user")), user,
+    el("label", { for: "login-password" }, t("password")), pw,
     el("button", { type: "submit", textContent: t("login") }), err);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    let r;
-    try {
-      r = await api("/api/v1/session", {
-        method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ user: user.value, password: pw.value }),
-      });
-    } catch { err.textContent = t("unreachable"); return; }
-    if (r.status === 200) { me = r.body; showFleet(); return; }
+    const r = await api("/api/v1/session", { method: "POST", json: { user: user.value, password: pw.value } });
+    if (r.status === 200) { start(r.body); return; }
     err.textContent = r.status === 429 ? t("too_many", { s: r.headers.get("Retry-After") || "?" })
-      : r.status === 401 ? t("bad_login") : (r.body && r.body.error ? r.body.error.message : t("unreachable"));
+      : r.status === 401 ? t("bad_login") : r.status === 0 ? t("unreachable")
+      : (r.body && r.body.error ? r.body.error.message : t("http_error", { status: r.status }));
   });
   $("#main").replaceChildren(form);
   user.focus();
 }
 
-function row(term) {
-  const st = term.status || {};
-  const an = term.analysis;
-  return el("tr", { id: "t-" + term.id },
-    el("td", { textContent: term.id }),
-    el("td", { className: "wide", textContent: term.name || "" }),
-    el("td", { className: term.online ? "on" : "off", textContent: term.online ? t("online") : t("offline") }),
-    el("td", { textContent: fmtAgo(term.last_seen), title: term.last_seen || "" }),
-    el("td", { className: "num", textContent: st.rsrp_dbm != null ? `${st.rsrp_dbm} dBm` : t("none") }),
-    el("td", { className: "num wide", textContent: st.supply_v != null ? `${st.supply_v.toFixed(2)} V` : t("none") }),
-    el("td", { className: "num wide", textContent: st.temperature_c != null ? `${st.temperature_c.toFixed(1)} °C` : t("none") }),
-    el("td", { className: "num wide", textContent: st.buffered_blocks != null ? String(st.buffered_blocks) : t("none") }),
-    el("td", { textContent: an ? (an.behind ? t("behind") : t("ok")) : t("none") }));
+function start(user) {
+  setUser(user);
+  feed.start();
+  route();
 }
 
-function render() {
-  const terms = [...fleet.values()].sort((a, b) => a.id.localeCompare(b.id));
-  const q = ($("#search") && $("#search").value || "").toLowerCase();
-  const shown = terms.filter((x) => !q || x.id.toLowerCase().includes(q) || (x.name || "").toLowerCase().includes(q));
-  const on = terms.filter((x) => x.online).length;
-  $("#count-on").textContent = on;
-  $("#count-off").textContent = terms.length - on;
-  $("#live").textContent = wsState ? t(wsState) : "";
-  const head = el("tr", {}, ...["id", "name", "state", "last_seen", "rsrp", "supply", "temperature", "buffered", "analysis"]
-    .map((k) => el("th", { scope: "col", textContent: t(k), className: ["name", "supply", "temperature", "buffered"].includes(k) ? "wide" : "" })));
-  const body = shown.length ? shown.map(row) : [el("tr", {}, el("td", { colSpan: 9, className: "note", textContent: t("empty") }))];
-  $("#fleet").replaceChildren(el("thead", {}, head), el("tbody", {}, ...body));
-}
-
-function connect() {
-  const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  ws = new WebSocket(`${proto}//${location.host}/api/v1/live`);
-  ws.onopen = () => { wsState = "live"; ws.send(JSON.stringify({ subscribe: ["fleet"] })); render(); };
-  ws.onmessage = (e) => {
-    const m = JSON.parse(e.data);
-    if (m.topic !== "fleet") return;
-    const d = m.data;
-    const cur = fleet.get(d.id) || { id: d.id };
-    fleet.set(d.id, { ...cur, online: d.online, last_seen: d.last_seen, status: d.status, analysis: d.analysis });
-    render();
-  };
-  ws.onclose = (e) => {
-    if (e.code === 4401) { showLogin(); return; }
-    ws = null;
-    wsState = "reconnecting";
-    render();
-    setTimeout(() => { if (me && !ws) connect(); }, 2000);
-  };
-}
-
-async function showFleet() {
-  chrome();
-  $("#main").replaceChildren(
-    el("h1", { textContent: t("fleet") }),
-    el("div", { className: "counts" },
-      el("span", {}, el("b", { id: "count-on" }), " ", t("online")),
-      el("span", {}, el("b", { id: "count-off" }), " ", t("offline")),
-      el("span", { id: "live", className: "note" })),
-    el("label", {}, t("search"), " ", el("input", { id: "search", type: "search" })),
-    el("div", { className: "scroll" }, el("table", { id: "fleet" })));
-  $("#search").addEventListener("input", render);
-  const r = await api("/api/v1/terminals");
-  if (r.status === 401) { showLogin(); return; }
-  for (const term of (r.body && r.body.terminals) || []) fleet.set(term.id, term);
-  render();
-  if (!ws) connect(); // (a language switch redraws the page, not the connection)
-  if (!ticker) ticker = setInterval(render, 5000); // "time since last data" keeps counting
-}
-
+setExpiredHandler(() => { if (currentUser()) showLogin(t("session_ended")); });
+window.addEventListener("hashchange", () => { if (location.hash !== shown) route(); });
 $("#lang").addEventListener("change", () => {
-  lang = $("#lang").value;
-  localStorage.setItem("gs.lang", lang);
-  if (me) showFleet(); else showLogin();
+  setLang($("#lang").value);
+  if (currentUser()) route(); else showLogin();
 });
 $("#logout").addEventListener("click", async () => {
   await api("/api/v1/session", { method: "DELETE" });
   showLogin();
 });
+feed.onState((s) => {
+  const b = $("#feed");
+  b.textContent = s ? t(s) : "";
+  b.className = "feed " + s;
+});
 
 (async () => {
-  const r = await api("/api/v1/session").catch(() => null);
-  if (r && r.status === 200) { me = r.body; showFleet(); } else showLogin();
+  const r = await api("/api/v1/session");
+  if (r.status === 200) start(r.body); else showLogin(r.status === 0 ? t("unreachable") : "");
 })();
+// the skip link focuses the page's content (an href="#main" would be taken for a route)
+$("#skip").addEventListener("click", (e) => { e.preventDefault(); $("#main").focus(); });

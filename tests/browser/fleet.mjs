@@ -51,7 +51,7 @@ async function run(viewport, tag) {
   const rows = await page.$$eval("#fleet tbody tr", (trs) => trs.map((tr) => tr.children[2].textContent));
   if (rows.length !== N || rows.some((s) => s !== "online")) fail(`${tag}: rows ${JSON.stringify(rows)}`);
   ok(`${tag}: ${N} terminals online in the fleet table`);
-  await page.waitForFunction(() => /live/.test(document.querySelector("#live")?.textContent || ""));
+  await page.waitForFunction(() => /live/.test(document.querySelector("#feed")?.textContent || ""));
   ok(`${tag}: the live feed is connected`);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   if (overflow > 0) fail(`${tag}: the page is ${overflow} px wider than the viewport`);
@@ -63,9 +63,9 @@ async function run(viewport, tag) {
   // the page is redrawn: its title first, then the table once the list has been fetched again
   await page.waitForFunction(() => document.querySelector("h1")?.textContent === "终端总览" &&
                              document.querySelectorAll("#fleet th").length > 0);
-  const th = await page.$$eval("#fleet th", (ths) => ths.map((t) => t.textContent));
+  const th = await page.$$eval("#fleet th", (ths) => ths.map((t) => t.textContent.replace(/ [▲▼]$/, "")));
   if (!th.includes("终端") || !th.includes("状态")) fail(`${tag}: Chinese headers: ${th}`);
-  const live = await page.textContent("#live");
+  const live = await page.textContent("#feed");
   if (live !== "实时") fail(`${tag}: the feed state is not translated: ${live}`);
   ok(`${tag}: the language switch shows Chinese labels`);
   await page.screenshot({ path: `${shots}/fleet-${tag}-zh.png`, fullPage: true });

@@ -566,3 +566,21 @@ class WsClient:
         if self.sock:
             self.sock.close()
             self.sock = None
+
+
+def browser_script(script, args, timeout=300):
+    """Runs tests/browser/SCRIPT with node (playwright-core driving Debian's chromium) with the
+    given arguments; prints its output and fails the test with its last lines on failure.
+    Screenshots go to build/screenshots (the path is passed as GS_SHOTS)."""
+    root = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+    check(os.path.exists("/usr/bin/chromium") or os.environ.get("GS_CHROMIUM"),
+          "chromium is installed (scripts/deps.sh)")
+    check(os.path.isdir(os.path.join(root, "node_modules", "playwright-core")),
+          "playwright-core is installed (npm ci, scripts/deps.sh)")
+    shots = os.path.join(os.path.abspath(BUILD), "screenshots")
+    os.makedirs(shots, exist_ok=True)
+    env = dict(os.environ, GS_SHOTS=shots)
+    r = subprocess.run(["node", os.path.join(root, "tests", "browser", script)] + [str(a) for a in args],
+                       capture_output=True, text=True, timeout=timeout, cwd=root, env=env)
+    print(r.stdout)
+    check(r.returncode == 0, "%s passed: %s" % (script, (r.stderr or r.stdout)[-3000:]))
