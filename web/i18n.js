@@ -34,7 +34,7 @@ export const STRINGS = {
     term_ch: "channels", term_tabs: "Terminal views", term_tab_live: "Live", term_tab_trends: "Trends",
     term_tab_status: "Status", term_tab_events: "Events", term_tab_commands: "Commands",
     // (live tab: term-live.js, keys tl_)
-    tl_hold: "Hold", tl_resume: "Resume", tl_side: "Values on the", tl_secondary: "secondary side", tl_primary: "primary side",
+    tl_hold: "Hold", tl_held: "Held: the scope, phasors, spectrum and values are frozen; press Hold again to resume.", tl_side: "Values on the", tl_secondary: "secondary side", tl_primary: "primary side",
     tl_ratios: "(VT ratio {vt} and CT ratio {ct})", tl_ratio_none: "(no VT/CT ratio provisioned: primary equals secondary)",
     tl_stats: "drawn {fps} frames/s, {ms} ms each", tl_lost: "{n} waveform frames dropped by the server (slow link)",
     tl_offline_last: "The terminal is offline: these are the last known values, from", tl_offline_never: "The terminal is offline and has sent no values since the server started.",
@@ -108,7 +108,7 @@ export const STRINGS = {
     term_ch: "通道", term_tabs: "终端视图", term_tab_live: "实时", term_tab_trends: "趋势",
     term_tab_status: "状态", term_tab_events: "事件", term_tab_commands: "命令",
     // (live tab: term-live.js, keys tl_)
-    tl_hold: "冻结", tl_resume: "继续", tl_side: "数值取自", tl_secondary: "二次侧", tl_primary: "一次侧",
+    tl_hold: "冻结", tl_held: "已冻结：示波器、相量、频谱和数值暂停更新；再按“冻结”继续。", tl_side: "数值取自", tl_secondary: "二次侧", tl_primary: "一次侧",
     tl_ratios: "（PT 变比 {vt}，CT 变比 {ct}）", tl_ratio_none: "（未设置 PT/CT 变比：一次侧等于二次侧）",
     tl_stats: "绘制 {fps} 帧/秒，每帧 {ms} ms", tl_lost: "服务器丢弃了 {n} 个波形帧（链路较慢）",
     tl_offline_last: "终端离线：以下为最后已知数值，时间", tl_offline_never: "终端离线，服务器启动以来未收到其数值。",

@@ -100,11 +100,12 @@ export function showLive(box, term) {
   const sidePri = el("input", { type: "radio", name: "tl-side", id: "tl-side-pri", value: "primary", checked: S.side === "primary" });
   const ratioNote = el("span", { className: "note", textContent: (term.vt_ratio || 1) === 1 && (term.ct_ratio || 1) === 1
     ? t("tl_ratio_none") : t("tl_ratios", { vt: term.vt_ratio, ct: term.ct_ratio }) });
-  const stats = el("span", { className: "note tl-stats", role: "status" });
+  const stats = el("span", { className: "note tl-stats" });
+  const heldNote = el("span", { id: "tl-held", className: "tl-held-note", role: "status", hidden: true, textContent: t("tl_held") });
   const lostEl = el("span", { id: "tl-lost", className: "note", hidden: true });
   const banner = el("p", { id: "tl-offline", className: "warn tl-banner", hidden: true });
   const bar = el("div", { className: "tl-bar" },
-    holdBtn,
+    holdBtn, heldNote,
     el("fieldset", { className: "tl-side" }, el("legend", { textContent: t("tl_side") }),
       el("label", { for: "tl-side-sec" }, sideSec, " ", t("tl_secondary")),
       el("label", { for: "tl-side-pri" }, sidePri, " ", t("tl_primary")), ratioNote),
@@ -517,7 +518,7 @@ export function showLive(box, term) {
   holdBtn.onclick = () => {
     S.hold = !S.hold;
     holdBtn.setAttribute("aria-pressed", String(S.hold));
-    holdBtn.textContent = S.hold ? t("tl_resume") : t("tl_hold");
+    heldNote.hidden = !S.hold;
     box.classList.toggle("tl-held", S.hold);
     if (!S.hold) {
       if (S.pendPhasor) { S.phasor = S.pendPhasor; S.pendPhasor = null; }
