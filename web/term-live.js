@@ -49,6 +49,44 @@ function nice(x) {
 /** An SI prefix for values up to maxAbs: [prefix, factor to multiply by]. */
 const prefix = (maxAbs) => (maxAbs >= 1e6 ? ["M", 1e-6] : maxAbs >= 1e3 ? ["k", 1e-3] : ["", 1]);
 
+/**
+ * A uPlot plugin: on a touch screen two fingers zoom and pan the time axis (one finger still
+ * scrolls the page) and a double tap zooms back out to span(). Mouse: drag to zoom, double-click.
+ */
+function touchZoom(span) {
+  return { hooks: { init(u) {
+    const over = u.over;
+    let start = null, lastTap = 0;
+    const xsOf = (e) => { const r = over.getBoundingClientRect(); return [...e.touches].map((t) => t.clientX - r.left).sort((a, b) => a - b); };
+    over.addEventListener("touchstart", (e) => {
+      if (e.touches.length !== 2) return;
+      e.preventDefault();
+      const [a, b] = xsOf(e);
+      const { min, max } = u.scales.x;
+      const w = over.clientWidth;
+      start = { va: min + (a / w) * (max - min), vb: min + (b / w) * (max - min) };
+    }, { passive: false });
+    over.addEventListener("touchmove", (e) => {
+      if (!start || e.touches.length !== 2) return;
+      e.preventDefault();
+      const [a, b] = xsOf(e);
+      const w = over.clientWidth;
+      const per = (start.vb - start.va) / Math.max(8, b - a); // x units per pixel
+      const min = start.va - a * per;
+      u.setScale("x", { min, max: min + w * per });
+    }, { passive: false });
+    over.addEventListener("touchend", (e) => {
+      if (e.touches.length < 2) start = null;
+      if (e.touches.length === 0 && e.changedTouches.length === 1) {
+        const now = Date.now();
+        if (now - lastTap < 350) u.setScale("x", { min: 0, max: span() });
+        lastTap = now;
+      }
+    });
+    over.addEventListener("dblclick", () => u.setScale("x", { min: 0, max: span() }));
+  } } };
+}
+
 export function showLive(box, term) {
   const id = term.id;
   const nominalHz = term.nominal_hz || 50;
@@ -63,6 +101,7 @@ export function showLive(box, term) {
   let raf = 0;
   let plots = {}; // kind -> {u (uPlot), names, div}
   let disposed = false;
+  let syncingX = false;
   let secDraws = 0, secMs = 0;
   box.dataset.frames = "0"; box.dataset.draws = "0"; box.dataset.fps = "0"; box.dataset.drawMs = "0"; box.dataset.lost = "0";
 
@@ -203,6 +242,13 @@ export function showLive(box, term) {
         { label: t("tl_ms_axis"), labelSize: 20, size: 36 },
         { label: `${unit}, ${S.side === "primary" ? t("tl_primary") : t("tl_secondary")}`, labelSize: 20, size: 56 },
       ],
+      plugins: [touchZoom(() => plots[kind]?.span || 2 * periodMs)],
+      hooks: { setScale: [(src, key) => { // the voltage and current plots zoom together
+        if (key !== "x" || syncingX) return;
+        syncingX = true;
+        for (const p of Object.values(plots)) if (p.u !== src) p.u.setScale("x", { min: src.scales.x.min, max: src.scales.x.max });
+        syncingX = false;
+      }] },
       series: [{ label: "ms" }, ...names.map((n) => ({ label: n, stroke: colourOf(n), width: 1.5, show: !S.hidden.has(n), points: { show: false } }))],
     }, [[], ...names.map(() => [])], div);
     div.uplot = u;
@@ -239,10 +285,9 @@ export function showLive(box, term) {
       const rescale = want > S.ym[kind] || want < 0.5 * S.ym[kind];
       if (rescale) S.ym[kind] = want;
       p.u.setData([xs, ...ys], false);
-      if (rescale || p.span !== span) {
-        p.u.batch(() => { p.u.setScale("x", { min: 0, max: span }); p.u.setScale("y", { min: -S.ym[kind], max: S.ym[kind] }); });
-        p.span = span;
-      }
+      // the x zoom (drag, pinch) stays from frame to frame until the frame's span changes
+      if (p.span !== span) { p.u.setScale("x", { min: 0, max: span }); p.span = span; }
+      if (rescale || !p.yset) { p.u.setScale("y", { min: -S.ym[kind], max: S.ym[kind] }); p.yset = true; }
     }
     frameTime.replaceChildren(t("tl_frame"), " ", timeEl(f.t0, true));
     S.draws++; secDraws++; secMs += performance.now() - t0;
@@ -339,17 +384,22 @@ export function showLive(box, term) {
       if (m && m[1] !== "V1" && m[1] !== "I1") phasors[m[1]] = { mag: r[i], deg: r[cols.indexOf(m[1] + ".deg")] };
     }
     const index = r[cols.indexOf("index")];
-    return { t: new Date(Date.parse(row.t) + (index * 1000) / row.rate).toISOString(), index, rate: row.rate, phasors };
+    const seq = (n) => (cols.includes(n + ".mag") ? { mag: r[cols.indexOf(n + ".mag")], deg: r[cols.indexOf(n + ".deg")] } : null);
+    return { t: new Date(Date.parse(row.t) + (index * 1000) / row.rate).toISOString(), index, rate: row.rate, phasors, v1: seq("V1"), i1: seq("I1") };
   }
   function phasorsOf(L) {
     const kinds = Object.fromEntries(L.channels.map((c) => [c.name, c.kind]));
     const rep = S.phasor;
     if (rep && rep.phasors) {
       return { t: rep.t, src: "report", list: Object.entries(rep.phasors)
-        .map(([name, p]) => ({ name, kind: kinds[name] || kindOfName(name), mag: p.mag, deg: p.deg })) };
+        .map(([name, p]) => ({ name, kind: kinds[name] || kindOfName(name), mag: p.mag, deg: p.deg })),
+        seq: [rep.v1 && { name: "U1", kind: "voltage", ...rep.v1 }, rep.i1 && { name: "I1", kind: "current", ...rep.i1 }].filter(Boolean) };
     }
+    const vs = L.voltage_sequence, cs = L.current_sequence;
     return { t: L.t_ref, src: "window", list: L.channels.filter((c) => c.kind !== "other" && (c.phasor || c.fundamental))
-      .map((c) => ({ name: c.name, kind: c.kind, mag: (c.phasor || c.fundamental).mag, deg: (c.phasor || c.fundamental).deg })) };
+      .map((c) => ({ name: c.name, kind: c.kind, mag: (c.phasor || c.fundamental).mag, deg: (c.phasor || c.fundamental).deg })),
+      seq: [vs && vs.positive_deg != null && { name: "U1", kind: "voltage", mag: vs.positive, deg: vs.positive_deg },
+            cs && cs.positive_deg != null && { name: "I1", kind: "current", mag: cs.positive, deg: cs.positive_deg }].filter(Boolean) };
   }
   const wrap = (d) => { let x = ((d + 180) % 360 + 360) % 360 - 180; if (x === -180) x = 180; return x; };
   function drawPhasors(L) {
@@ -359,7 +409,7 @@ export function showLive(box, term) {
     const R = 100;
     const vmax = Math.max(0, ...ph.list.filter((p) => p.kind === "voltage").map((p) => p.mag));
     const imax = Math.max(0, ...ph.list.filter((p) => p.kind === "current").map((p) => p.mag));
-    const g = svg("svg", { viewBox: "-130 -130 260 260", class: "tl-phasor-diagram", role: "img", "aria-labelledby": "tl-ph-title" },
+    const g = svg("svg", { viewBox: "-142 -142 284 284", class: "tl-phasor-diagram", role: "img", "aria-labelledby": "tl-ph-title" },
       svg("title", { id: "tl-ph-title" }, t("tl_phasor_title")));
     g.append(svg("circle", { cx: 0, cy: 0, r: R, fill: "none", stroke: "#b8c0c8" }),
       svg("circle", { cx: 0, cy: 0, r: R * 0.62, fill: "none", stroke: "#b8c0c8", "stroke-dasharray": "3 3" }));
@@ -367,7 +417,7 @@ export function showLive(box, term) {
       const r = (a * Math.PI) / 180;
       g.append(svg("line", { x1: 0, y1: 0, x2: R * Math.cos(r), y2: -R * Math.sin(r), stroke: "#e3e7eb" }));
       if (a % 90 === 0) {
-        const lx = (R + 14) * Math.cos(r), ly = -(R + 14) * Math.sin(r) + 4;
+        const lx = (R + 28) * Math.cos(r), ly = -(R + 28) * Math.sin(r) + 4;
         g.append(svg("text", { x: lx, y: ly, "text-anchor": "middle", class: "tl-ph-grid" }, `${a > 180 ? a - 360 : a}°`));
       }
     }
@@ -396,9 +446,10 @@ export function showLive(box, term) {
     phasorSvg.replaceChildren(g);
     const table = el("table", { id: "tl-ph-table", "data-t": ph.t },
       el("thead", {}, el("tr", {}, ...[t("tl_channel"), t("tl_mag"), t("tl_angle")].map((h) => el("th", { scope: "col", textContent: h })))),
-      el("tbody", {}, ...ph.list.map((p) => {
+      el("tbody", {}, ...[...ph.list, ...ph.seq].map((p) => {
         const u = U(p.kind);
-        return el("tr", { "data-ch": p.name }, el("th", { scope: "row", textContent: p.name }),
+        const label = p.name === "U1" ? t("tl_pos_u") : p.name === "I1" ? t("tl_pos_i") : p.name;
+        return el("tr", { "data-ch": p.name }, el("th", { scope: "row", textContent: label }),
           el("td", { className: "num", textContent: num(p.mag * u.f, u.u) }),
           el("td", { className: "num tl-deg", "data-deg": String(wrap(p.deg - ref)), textContent: fmtNum(wrap(p.deg - ref), 2) + "°" }));
       })));

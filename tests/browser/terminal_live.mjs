@@ -190,6 +190,35 @@ async function run(browser, viewport, tag) {
   await until(`${tag}: Ub shown again from the keyboard`, async () => (await scope(page, "#tl-scope-v")).show[ub] === true);
   ok(`${tag}: the Ub toggle hides its trace and phasor, and the keyboard brings them back`);
 
+  // ---- touch: two fingers zoom the time axis of both plots, the zoom survives new frames, a
+  // double tap zooms out (Chromium's touch input through the DevTools protocol)
+  if (viewport.width < 500) {
+    const xs = () => page.evaluate(() => ["#tl-scope-v", "#tl-scope-a"].map((q) => { const x = document.querySelector(q).uplot.scales.x; return [x.min, x.max]; }));
+    const full = await xs();
+    const r = await page.evaluate(() => { document.querySelector("#tl-scope-v").scrollIntoView(); const b = document.querySelector("#tl-scope-v .u-over").getBoundingClientRect(); return { x: b.left, y: b.top, w: b.width, h: b.height }; });
+    const cdp = await page.context().newCDPSession(page);
+    const y = r.y + r.h / 2, cx = r.x + r.w / 2;
+    const pts = (d) => [{ x: cx - d, y, id: 1 }, { x: cx + d, y, id: 2 }];
+    await cdp.send("Input.dispatchTouchEvent", { type: "touchStart", touchPoints: pts(20) });
+    for (let d = 40; d <= 100; d += 20) await cdp.send("Input.dispatchTouchEvent", { type: "touchMove", touchPoints: pts(d) });
+    await cdp.send("Input.dispatchTouchEvent", { type: "touchEnd", touchPoints: [] });
+    const zoomed = await xs();
+    const w0 = full[0][1] - full[0][0], w1 = zoomed[0][1] - zoomed[0][0];
+    if (!(w1 < w0 / 3) || JSON.stringify(zoomed[0]) !== JSON.stringify(zoomed[1])) fail(`${tag}: pinch: ${JSON.stringify(full)} -> ${JSON.stringify(zoomed)}`);
+    const dz = Number((await ds(page)).draws);
+    await until(`${tag}: frames drawn while zoomed`, async () => Number((await ds(page)).draws) >= dz + 3);
+    if (JSON.stringify(await xs()) !== JSON.stringify(zoomed)) fail(`${tag}: the zoom did not survive new frames`);
+    for (let i = 0; i < 2; i++) {
+      await cdp.send("Input.dispatchTouchEvent", { type: "touchStart", touchPoints: [{ x: cx, y, id: 3 }] });
+      await cdp.send("Input.dispatchTouchEvent", { type: "touchEnd", touchPoints: [] });
+    }
+    const back = await xs();
+    if (JSON.stringify(back) !== JSON.stringify(full)) fail(`${tag}: double tap: ${JSON.stringify(back)} vs ${JSON.stringify(full)}`);
+    await cdp.detach();
+    await page.evaluate(() => window.scrollTo(0, 0));
+    ok(`${tag}: a pinch zooms both plots' time axis ${w0.toFixed(1)} -> ${w1.toFixed(1)} ms (kept while frames arrive), a double tap zooms out`);
+  }
+
   // ---- frames per second (for docs/benchmarks.md) -------------------------------------------
   await sleep(1500);
   const perf = await ds(page);
