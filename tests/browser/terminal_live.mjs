@@ -6,6 +6,9 @@
 // hides its series and its phasor; the primary switch multiplies by the provisioned ratios.
 // Also the offline terminal (last known values and when) and the one never analysed.
 //   node tests/browser/terminal_live.mjs PORT USER PASSWORD LIVE_ID OFFLINE_ID NEVER_ID VT CT
+// With a server run with --no-analysis (desktop only): the tab says there are no analysis
+// values and why, and the oscilloscope still draws:
+//   node tests/browser/terminal_live.mjs PORT USER PASSWORD LIVE_ID --no-analysis
 // Prints "figure: ..." lines (frames per second drawn, ms per redraw) for docs/benchmarks.md.
 import { launch, newPage, login, axeCheck, shot, apiGet, fail, ok, DESKTOP, PHONE } from "./lib.mjs";
 
@@ -280,8 +283,32 @@ async function run(browser, viewport, tag) {
   ok(`${tag}: no console error, no failed request`);
 }
 
+async function noAnalysis(browser) {
+  const problems = [];
+  const { ctx, page } = await newPage(browser, DESKTOP, "no-analysis", problems);
+  await login(page, base, user, password, `#/terminal/${encodeURIComponent(liveId)}`);
+  await page.waitForSelector("#tl-values .empty");
+  const msg = await page.textContent("#tl-values .empty");
+  if (!/No analysis values/.test(msg) || !/--no-analysis/.test(msg)) fail(`no-analysis: message: ${msg}`);
+  if (!(await page.isHidden("#tl-offline"))) fail("no-analysis: the online terminal is shown offline");
+  await until("no-analysis: the scope draws", async () => Number((await ds(page)).draws) >= 3);
+  const s = await scope(page, "#tl-scope-v");
+  const peak = Math.max(...s.data[s.labels.indexOf("Ua")].map(Math.abs));
+  if (!(peak > 0.8 * NOMINAL_PEAK && peak < 1.25 * NOMINAL_PEAK)) fail(`no-analysis: Ua peak ${peak} V`);
+  const st = (await apiGet(page, `/api/v1/terminals/${encodeURIComponent(liveId)}`)).body;
+  if (st.latest !== null) fail("no-analysis: the API has values");
+  await axeCheck(page, "no-analysis live tab");
+  await ctx.close();
+  if (problems.length) fail("console errors or failed requests:\n  " + problems.join("\n  "));
+  ok(`no-analysis: the tab says "${msg.slice(0, 60)}…" and the scope still draws (Ua peak ${peak.toFixed(2)} V)`);
+}
+
 const browser = await launch();
-await run(browser, DESKTOP, "desktop");
-await run(browser, PHONE, "phone");
+if (offId === "--no-analysis") {
+  await noAnalysis(browser);
+} else {
+  await run(browser, DESKTOP, "desktop");
+  await run(browser, PHONE, "phone");
+}
 await browser.close();
 ok("terminal live tab passed");

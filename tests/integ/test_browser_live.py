@@ -5,7 +5,8 @@ the simulator for the whole test, LV0002 streams for a few seconds and goes offl
 known values stay), LV0003 is never seen (no analysis values). tests/browser/terminal_live.mjs
 then checks the oscilloscope, phasors, spectrum and values against the API's /latest, Hold, a
 channel toggle, the primary side, the offline and empty states, on a desktop and a phone
-viewport, with axe-core and screenshots (terminal-live-desktop.png, terminal-live-phone.png)."""
+viewport, with axe-core and screenshots (terminal-live-desktop.png, terminal-live-phone.png).
+Then the same data served with --no-analysis: the tab says so and the scope still draws."""
 import os
 import subprocess
 import sys
@@ -56,6 +57,13 @@ def main():
             check(t1["vt_ratio"] == VT and t1["ct_ratio"] == CT, "ratios provisioned")
             browser_script("terminal_live.mjs", [srv.hport, "vic", pw, "LV0001", "LV0002", "LV0003",
                                                  VT, CT], timeout=240)
+            # the same data served with --no-analysis: the tab says so, the scope still draws
+            srv.stop()
+            srv = Server(data, extra=["--no-analysis"], tport=srv.tport).start()
+            wait_for(lambda: latest("LV0001")["online"], 60, "LV0001 back online")
+            check(srv.http("/api/v1/terminals/LV0001/latest")[0] == 404, "/latest is 404 without analysis")
+            browser_script("terminal_live.mjs", [srv.hport, "vic", pw, "LV0001", "--no-analysis"],
+                           timeout=120)
         finally:
             for s in (sim, short):
                 if s.poll() is None:
