@@ -252,7 +252,7 @@ export function showLive(box, term) {
       series: [{ label: "ms" }, ...names.map((n) => ({ label: n, stroke: colourOf(n), width: 1.5, show: !S.hidden.has(n), points: { show: false } }))],
     }, [[], ...names.map(() => [])], div);
     div.uplot = u;
-    return { u, names, div, span: 0 };
+    return { u, names, div, span: 0, unit };
   }
   function destroyPlots() {
     for (const p of Object.values(plots)) { p.u.destroy(); delete p.div.uplot; }
@@ -275,7 +275,8 @@ export function showLive(box, term) {
       if (!chans.length) continue;
       const names = chans.map((c) => c.name);
       let p = plots[kind];
-      if (p && p.names.join() !== names.join()) { p.u.destroy(); p = null; }
+      // new channels, or a new unit (primary values crossing 1000: A -> kA): a new plot
+      if (p && (p.names.join() !== names.join() || p.unit !== U(kind).u)) { p.u.destroy(); p = null; S.ym[kind] = 0; }
       if (!p) p = plots[kind] = makePlot(div, kind, names);
       const k = U(kind).f;
       const ys = chans.map((c) => c.values.map((v) => v * k));
