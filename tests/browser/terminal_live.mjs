@@ -110,29 +110,31 @@ async function run(browser, viewport, tag) {
   const b3 = vals.bars.find((b) => b[0] === 3);
   if (b3[1] !== `3: ${(hg[3] / hg[1] * 100).toFixed(3)} %`) fail(`${tag}: bar of order 3 ${b3[1]} vs API ${hg[3] / hg[1] * 100}`);
   ok(`${tag}: RMS Ua ${vals.rms.Ua}, ${vals.freq}, THD ${vals.thd} of ${vals.thdCh} and the order-3 bar (${b3[1]}) equal the API's window ${api.t_start}`);
-  // another channel's spectrum
-  await page.selectOption("#tl-spec-ch", "Ia");
-  const thdIa = await page.textContent("#tl-thd");
-  const shownT = await page.evaluate(() => document.querySelector("#tl-spectrum").dataset.t);
-  const again = (await apiGet(page, `/api/v1/terminals/${encodeURIComponent(liveId)}/latest`)).body;
-  if (again.t_start === shownT && thdIa !== `${again.channels.find((c) => c.name === "Ia").thd_pct.toFixed(2)} %`)
-    fail(`${tag}: THD of Ia shown ${thdIa}`);
-  if (!(num(thdIa) > 0) || thdIa === vals.thd) fail(`${tag}: choosing Ia did not change the spectrum (${thdIa})`);
-  ok(`${tag}: choosing Ia shows its THD ${thdIa}`);
+  // the spectrum's and phasors' options (logic, the same on both viewports: desktop only)
+  if (viewport.width >= 500) {
+    await page.selectOption("#tl-spec-ch", "Ia");
+    const thdIa = await page.textContent("#tl-thd");
+    const shownT = await page.evaluate(() => document.querySelector("#tl-spectrum").dataset.t);
+    const again = (await apiGet(page, `/api/v1/terminals/${encodeURIComponent(liveId)}/latest`)).body;
+    if (again.t_start === shownT && thdIa !== `${again.channels.find((c) => c.name === "Ia").thd_pct.toFixed(2)} %`)
+      fail(`${tag}: THD of Ia shown ${thdIa}`);
+    if (!(num(thdIa) > 0) || thdIa === vals.thd) fail(`${tag}: choosing Ia did not change the spectrum (${thdIa})`);
+    ok(`${tag}: choosing Ia shows its THD ${thdIa}`);
 
-  // the log scale and the angle reference relative to Ua
-  await page.selectOption("#tl-spec-scale", "log");
-  const logAxis = await page.evaluate(() => [...document.querySelectorAll(".tl-spec-chart text")].map((x) => x.textContent).join("|"));
-  if (!/\(log\)/.test(logAxis) || !/0\.001/.test(logAxis)) fail(`${tag}: log scale axis: ${logAxis}`);
-  await page.selectOption("#tl-spec-scale", "lin");
-  await page.selectOption("#tl-ref", "Ua");
-  const rel = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll("#tl-ph-table tbody tr")]
-    .map((tr) => [tr.dataset.ch, Number(tr.querySelector(".tl-deg").dataset.deg)])));
-  const wrap = (d) => ((d + 540) % 360) - 180;
-  if (Math.abs(rel.Ua) > 1e-9 || Math.abs(wrap(rel.Ub + 120)) > 5 || Math.abs(wrap(rel.Uc - 120)) > 5)
-    fail(`${tag}: angles relative to Ua: ${JSON.stringify(rel)}`);
-  await page.selectOption("#tl-ref", "utc");
-  ok(`${tag}: the log scale is labelled; relative to Ua the angles are Ua 0°, Ub ${rel.Ub.toFixed(2)}°, Uc ${rel.Uc.toFixed(2)}°`);
+    // the log scale and the angle reference relative to Ua
+    await page.selectOption("#tl-spec-scale", "log");
+    const logAxis = await page.evaluate(() => [...document.querySelectorAll(".tl-spec-chart text")].map((x) => x.textContent).join("|"));
+    if (!/\(log\)/.test(logAxis) || !/0\.001/.test(logAxis)) fail(`${tag}: log scale axis: ${logAxis}`);
+    await page.selectOption("#tl-spec-scale", "lin");
+    await page.selectOption("#tl-ref", "Ua");
+    const rel = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll("#tl-ph-table tbody tr")]
+      .map((tr) => [tr.dataset.ch, Number(tr.querySelector(".tl-deg").dataset.deg)])));
+    const wrap = (d) => ((d + 540) % 360) - 180;
+    if (Math.abs(rel.Ua) > 1e-9 || Math.abs(wrap(rel.Ub + 120)) > 5 || Math.abs(wrap(rel.Uc - 120)) > 5)
+      fail(`${tag}: angles relative to Ua: ${JSON.stringify(rel)}`);
+    await page.selectOption("#tl-ref", "utc");
+    ok(`${tag}: the log scale is labelled; relative to Ua the angles are Ua 0°, Ub ${rel.Ub.toFixed(2)}°, Uc ${rel.Uc.toFixed(2)}°`);
+  }
 
   // ---- hold stops every update; resume restarts them ----------------------------------------
   await page.click("#tl-hold");
@@ -141,7 +143,7 @@ async function run(browser, viewport, tag) {
   const h1 = { ds: await ds(page), sc: await scope(page, "#tl-scope-v"),
                tv: await page.evaluate(() => document.querySelector("#tl-values").dataset.t),
                tp: await page.evaluate(() => document.querySelector("#tl-ph-table").dataset.t) };
-  await sleep(2000);
+  await sleep(1500);
   const h2 = { ds: await ds(page), sc: await scope(page, "#tl-scope-v"),
                tv: await page.evaluate(() => document.querySelector("#tl-values").dataset.t),
                tp: await page.evaluate(() => document.querySelector("#tl-ph-table").dataset.t) };
@@ -269,14 +271,16 @@ async function run(browser, viewport, tag) {
   if (!/offline/.test(offScope)) fail(`${tag}: offline scope message: ${offScope}`);
   ok(`${tag}: an offline terminal shows its last known values (Ua ${offRms}) and their time ${offTime}`);
 
-  // ---- a terminal never analysed --------------------------------------------------------------
-  await page.goto(`${base}/#/terminal/${encodeURIComponent(neverId)}`);
-  await page.waitForSelector("#tl-values .empty");
-  const empty = await page.textContent("#tl-values .empty");
-  if (!/No analysis values/.test(empty) || !/--no-analysis/.test(empty)) fail(`${tag}: no-analysis message: ${empty}`);
-  if (!/never|no values/.test(await page.textContent("#tl-offline"))) fail(`${tag}: never-seen banner`);
-  ok(`${tag}: a terminal without analysis values says so plainly`);
-  if (tag === "desktop") await axeCheck(page, `${tag} live tab without values`);
+  // ---- a terminal never analysed (desktop) ----------------------------------------------------
+  if (tag === "desktop") {
+    await page.goto(`${base}/#/terminal/${encodeURIComponent(neverId)}`);
+    await page.waitForSelector("#tl-values .empty");
+    const empty = await page.textContent("#tl-values .empty");
+    if (!/No analysis values/.test(empty) || !/--no-analysis/.test(empty)) fail(`${tag}: no-analysis message: ${empty}`);
+    if (!/never|no values/.test(await page.textContent("#tl-offline"))) fail(`${tag}: never-seen banner`);
+    ok(`${tag}: a terminal without analysis values says so plainly`);
+    await axeCheck(page, `${tag} live tab without values`);
+  }
 
   await ctx.close();
   if (problems.length) fail("console errors or failed requests:\n  " + problems.join("\n  "));
