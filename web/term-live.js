@@ -95,7 +95,7 @@ export function showLive(box, term) {
     side: localStorage.getItem("gs.tl.side") === "primary" ? "primary" : "secondary",
     hold: false, hidden: new Set(), frame: null, latest: term.latest || null, pendFrame: null, pendLatest: null,
     phasor: term.latest?.phasor || null, pendPhasor: null, // the latest synchrophasor report
-    frames: 0, draws: 0, lost: 0, ym: { voltage: 0, current: 0 }, ref: "utc", specCh: "", specLog: false,
+    frames: 0, draws: 0, lost: 0, ym: { voltage: 0, current: 0 }, ref: "utc", specCh: "", specLog: false, specOpen: false,
     names: [], // channel names of the toggles
   };
   let raf = 0;
@@ -208,7 +208,7 @@ export function showLive(box, term) {
 
   // ---- channel toggles ----------------------------------------------------------------------
   function ensureChips(names) {
-    if (names.join() === S.names.join()) return;
+    if ([...names].sort().join() === [...S.names].sort().join()) return; // (keeps the focus)
     S.names = names;
     chips.replaceChildren(...names.map((n) => {
       const cb = el("input", { type: "checkbox", id: "tl-ch-" + n, checked: !S.hidden.has(n), "data-ch": n });
@@ -516,7 +516,8 @@ export function showLive(box, term) {
       el("thead", {}, el("tr", {}, el("th", { scope: "col", textContent: t("tl_channel") }), el("th", { scope: "col", textContent: t("tl_thd") }))),
       el("tbody", {}, ...withH.map((x) => el("tr", { "data-ch": x.name, className: x.name === c.name ? "tl-sel" : "" },
         el("th", { scope: "row", textContent: x.name }), el("td", { className: "num", textContent: fmtNum(x.thd_pct, 2, "%") })))));
-    const details = el("details", {}, el("summary", { textContent: t("tl_spec_numbers") }),
+    // (redrawn every second: an opened table stays open)
+    const details = el("details", { open: S.specOpen, ontoggle: (e) => { S.specOpen = e.target.open; } }, el("summary", { textContent: t("tl_spec_numbers") }),
       scrollBox(t("tl_spec_numbers"), el("table", {},
         el("thead", {}, el("tr", {}, ...[t("tl_order"), t("tl_mag"), t("tl_pct_fund")].map((h) => el("th", { scope: "col", textContent: h })))),
         el("tbody", {}, ...orders.map((o) => el("tr", {}, el("td", { className: "num", textContent: String(o.h) }),

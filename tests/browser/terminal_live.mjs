@@ -134,6 +134,15 @@ async function run(browser, viewport, tag) {
       fail(`${tag}: angles relative to Ua: ${JSON.stringify(rel)}`);
     await page.selectOption("#tl-ref", "utc");
     ok(`${tag}: the log scale is labelled; relative to Ua the angles are Ua 0°, Ub ${rel.Ub.toFixed(2)}°, Uc ${rel.Uc.toFixed(2)}°`);
+
+    // the table of values per order stays open across updates
+    await page.click("#tl-spectrum details summary");
+    const ts0 = await page.evaluate(() => document.querySelector("#tl-spectrum").dataset.t);
+    await until(`${tag}: a spectrum update`, async () => (await page.evaluate(() => document.querySelector("#tl-spectrum").dataset.t)) !== ts0);
+    const det = await page.evaluate(() => { const d = document.querySelector("#tl-spectrum details"); return { open: d.open, rows: d.querySelectorAll("tbody tr").length }; });
+    if (!det.open || det.rows !== hg.length - 2) fail(`${tag}: values per order: ${JSON.stringify(det)}`);
+    await page.click("#tl-spectrum details summary");
+    ok(`${tag}: the table of ${det.rows} orders stays open across updates`);
   }
 
   // ---- hold stops every update; resume restarts them ----------------------------------------
