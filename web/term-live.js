@@ -10,9 +10,10 @@
 // peaks at 0 ms. Hold freezes the whole tab (scope, phasors, spectrum, values) so they can be
 // read together, like the HOLD key of a power-quality analyser.
 //
-// For tests and benchmarks the box carries data-frames (frames received), data-draws (redraws),
-// data-fps (redraws in the last second), data-draw-ms (mean redraw time in the last second) and
-// data-lost (frames the server dropped for this connection); each plot's element has .uplot.
+// For tests and benchmarks (bench/web_perf.mjs) the box carries data-frames (frames drawn),
+// data-received (frames received from the feed), data-fps (frames drawn in the last second),
+// data-draw-ms (mean redraw time in the last second) and data-lost (frames the server dropped
+// for this connection); each plot's element has .uplot.
 import { el, t, feed, timeEl, fmtNum, emptyBox } from "/app/lib.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -102,8 +103,9 @@ export function showLive(box, term) {
   let plots = {}; // kind -> {u (uPlot), names, div}
   let disposed = false;
   let syncingX = false;
-  let secDraws = 0, secMs = 0;
-  box.dataset.frames = "0"; box.dataset.draws = "0"; box.dataset.fps = "0"; box.dataset.drawMs = "0"; box.dataset.lost = "0";
+  let secDraws = 0, secMs = 0, frameTimeAt = 0;
+  let specW = 0; // the spectrum box's width, from a ResizeObserver (reading it would force a layout)
+  box.dataset.frames = "0"; box.dataset.received = "0"; box.dataset.fps = "0"; box.dataset.drawMs = "0"; box.dataset.lost = "0";
 
   // ---- units (primary / secondary) ----------------------------------------------------------
   const ratio = (kind) => (S.side === "primary" ? (kind === "voltage" ? term.vt_ratio || 1 : kind === "current" ? term.ct_ratio || 1 : 1) : 1);
@@ -290,15 +292,18 @@ export function showLive(box, term) {
       if (p.span !== span) { p.u.setScale("x", { min: 0, max: span }); p.span = span; }
       if (rescale || !p.yset) { p.u.setScale("y", { min: -S.ym[kind], max: S.ym[kind] }); p.yset = true; }
     }
-    frameTime.replaceChildren(t("tl_frame"), " ", timeEl(f.t0, true));
-    S.draws++; secDraws++; secMs += performance.now() - t0;
-    box.dataset.draws = String(S.draws);
+    // the frame's time as text at most once a second (a text change costs a layout)
+    if (t0 - frameTimeAt > 1000) { frameTime.replaceChildren(t("tl_frame"), " ", timeEl(f.t0, true)); frameTimeAt = t0; }
+    // uPlot paints in a microtask queued by setData: measure after it
+    queueMicrotask(() => { secMs += performance.now() - t0; });
+    S.draws++; secDraws++;
+    box.dataset.frames = String(S.draws);
     box.dataset.t0 = f.t0;
   }
   const schedule = () => { if (!raf && !disposed) raf = requestAnimationFrame(drawScope); };
   function onFrame(f) {
     S.frames++;
-    box.dataset.frames = String(S.frames);
+    box.dataset.received = String(S.frames);
     if (S.hold) { S.pendFrame = f; return; }
     const first = !S.frame;
     S.frame = f;
@@ -313,11 +318,19 @@ export function showLive(box, term) {
     secDraws = 0; secMs = 0;
   }, 1000);
   stats.textContent = t("tl_stats", { fps: 0, ms: "0" });
-  const ro = new ResizeObserver(() => {
-    for (const p of Object.values(plots)) p.u.setSize({ width: plotWidth(p.div), height: plotHeight() });
-    if (S.latest) drawSpectrum(S.latest);
+  let scopeW = 0;
+  const ro = new ResizeObserver((entries) => {
+    for (const e of entries) {
+      const w = Math.floor(e.contentRect.width);
+      if (e.target === scopeSec && w !== scopeW) {
+        scopeW = w;
+        for (const p of Object.values(plots)) p.u.setSize({ width: plotWidth(p.div), height: plotHeight() });
+      }
+      if (e.target === specBody && w !== specW && w > 0) { specW = w; if (S.latest) drawSpectrum(S.latest); }
+    }
   });
   ro.observe(scopeSec);
+  ro.observe(specBody);
 
   // ---- latest values ------------------------------------------------------------------------
   const FLAGS = { event: () => t("tl_flag_event"), freq_held: () => t("tl_flag_freq_held"), no_rocof: () => t("tl_flag_no_rocof"),
@@ -473,7 +486,8 @@ export function showLive(box, term) {
     const orders = [];
     for (let h = 2; h < hg.length; h++) orders.push({ h, pct: fund > 0 ? (hg[h] / fund) * 100 : 0, mag: hg[h] });
     // the SVG is as wide as its box (redrawn on resize) so text keeps its size on a phone
-    const W = Math.max(280, Math.floor(specSec.clientWidth - 24 || 600));
+    if (!specW) specW = specBody.clientWidth;
+    const W = Math.max(280, Math.floor(specW || 600));
     const H = window.innerWidth < 600 ? 200 : 240;
     const ml = 48, mr = 8, mt = 10, mb = 34;
     const pw = W - ml - mr, ph = H - mt - mb;

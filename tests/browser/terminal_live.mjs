@@ -46,7 +46,7 @@ async function run(browser, viewport, tag) {
   await page.waitForSelector("#tl-scope");
 
   // ---- oscilloscope draws secondary values that change -------------------------------------
-  await until(`${tag}: the scope draws`, async () => Number((await ds(page)).draws) >= 3);
+  await until(`${tag}: the scope draws`, async () => Number((await ds(page)).frames) >= 3);
   const s1 = await scope(page, "#tl-scope-v");
   if (!s1 || s1.data[0].length < 20) fail(`${tag}: scope data ${JSON.stringify(s1 && s1.data.map((a) => a.length))}`);
   const ua = s1.labels.indexOf("Ua");
@@ -156,11 +156,11 @@ async function run(browser, viewport, tag) {
   const h2 = { ds: await ds(page), sc: await scope(page, "#tl-scope-v"),
                tv: await page.evaluate(() => document.querySelector("#tl-values").dataset.t),
                tp: await page.evaluate(() => document.querySelector("#tl-ph-table").dataset.t) };
-  if (Number(h2.ds.frames) <= Number(h1.ds.frames)) fail(`${tag}: no frames arrived during the hold test`);
-  if (h2.ds.draws !== h1.ds.draws || h2.ds.t0 !== h1.ds.t0 || JSON.stringify(h2.sc.data) !== JSON.stringify(h1.sc.data))
+  if (Number(h2.ds.received) <= Number(h1.ds.received)) fail(`${tag}: no frames arrived during the hold test`);
+  if (h2.ds.frames !== h1.ds.frames || h2.ds.t0 !== h1.ds.t0 || JSON.stringify(h2.sc.data) !== JSON.stringify(h1.sc.data))
     fail(`${tag}: the scope changed while held`);
   if (h2.tv !== h1.tv || h2.tp !== h1.tp) fail(`${tag}: values or phasors changed while held (${h1.tv} -> ${h2.tv}, ${h1.tp} -> ${h2.tp})`);
-  ok(`${tag}: Hold freezes the scope, phasors and values (${Number(h2.ds.frames) - Number(h1.ds.frames)} frames arrived, none drawn)`);
+  ok(`${tag}: Hold freezes the scope, phasors and values (${Number(h2.ds.received) - Number(h1.ds.received)} frames arrived, none drawn)`);
 
   // ---- primary side (while held: the same frame and window) ---------------------------------
   const secData = h2.sc.data;
@@ -189,8 +189,8 @@ async function run(browser, viewport, tag) {
   await page.check("#tl-side-sec");
   await until(`${tag}: back on the secondary side`, async () => /^V, secondary/.test((await scope(page, "#tl-scope-v"))?.axis || ""));
   await page.click("#tl-hold");
-  const d0 = Number((await ds(page)).draws);
-  await until(`${tag}: drawing again after Resume`, async () => Number((await ds(page)).draws) >= d0 + 3);
+  const d0 = Number((await ds(page)).frames);
+  await until(`${tag}: drawing again after Resume`, async () => Number((await ds(page)).frames) >= d0 + 3);
   ok(`${tag}: Resume draws again`);
 
   // ---- channel toggle: mouse and keyboard -------------------------------------------------------
@@ -219,8 +219,8 @@ async function run(browser, viewport, tag) {
     const zoomed = await xs();
     const w0 = full[0][1] - full[0][0], w1 = zoomed[0][1] - zoomed[0][0];
     if (!(w1 < w0 / 3) || JSON.stringify(zoomed[0]) !== JSON.stringify(zoomed[1])) fail(`${tag}: pinch: ${JSON.stringify(full)} -> ${JSON.stringify(zoomed)}`);
-    const dz = Number((await ds(page)).draws);
-    await until(`${tag}: frames drawn while zoomed`, async () => Number((await ds(page)).draws) >= dz + 3);
+    const dz = Number((await ds(page)).frames);
+    await until(`${tag}: frames drawn while zoomed`, async () => Number((await ds(page)).frames) >= dz + 3);
     if (JSON.stringify(await xs()) !== JSON.stringify(zoomed)) fail(`${tag}: the zoom did not survive new frames`);
     for (let i = 0; i < 2; i++) {
       await cdp.send("Input.dispatchTouchEvent", { type: "touchStart", touchPoints: [{ x: cx, y, id: 3 }] });
@@ -237,7 +237,7 @@ async function run(browser, viewport, tag) {
   await sleep(1500);
   const perf = await ds(page);
   if (Number(perf.fps) < 3) fail(`${tag}: only ${perf.fps} frames drawn per second (the feed sends 10)`);
-  console.log(`figure: ${tag}: oscilloscope with 6 channels live: ${perf.fps} frames/s drawn, ${perf.drawMs} ms per redraw (${perf.frames} frames received, ${perf.draws} drawn, ${perf.lost} lost)`);
+  console.log(`figure: ${tag}: oscilloscope with 6 channels live: ${perf.fps} frames/s drawn, ${perf.drawMs} ms per redraw (${perf.received} frames received, ${perf.frames} drawn, ${perf.lost} lost)`);
 
   // ---- layout ---------------------------------------------------------------------------------
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
@@ -304,7 +304,7 @@ async function noAnalysis(browser) {
   const msg = await page.textContent("#tl-values .empty");
   if (!/No analysis values/.test(msg) || !/--no-analysis/.test(msg)) fail(`no-analysis: message: ${msg}`);
   if (!(await page.isHidden("#tl-offline"))) fail("no-analysis: the online terminal is shown offline");
-  await until("no-analysis: the scope draws", async () => Number((await ds(page)).draws) >= 3);
+  await until("no-analysis: the scope draws", async () => Number((await ds(page)).frames) >= 3);
   const s = await scope(page, "#tl-scope-v");
   const peak = Math.max(...s.data[s.labels.indexOf("Ua")].map(Math.abs));
   if (!(peak > 0.8 * NOMINAL_PEAK && peak < 1.25 * NOMINAL_PEAK)) fail(`no-analysis: Ua peak ${peak} V`);
