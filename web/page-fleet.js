@@ -96,7 +96,7 @@ export async function show(main, route) {
   const dirty = new Set();
   let order = ""; // ids shown, in order, as drawn last
   let full = true; // header, order and every row must be redrawn (sort/filter/search/language)
-  let lastOrder = 0, lastMap = 0, reorderDue = false;
+  let lastOrder = 0, lastMap = 0, reorderDue = false, timer = 0, gone = false;
   const tbody = el("tbody");
   const thead = el("thead");
   table.append(thead, tbody);
@@ -110,6 +110,7 @@ export async function show(main, route) {
 
   function draw() {
     pending = 0;
+    if (gone) return;
     const now = performance.now();
     const all = [...fleet.values()];
     const on = all.filter((x) => x.online).length;
@@ -139,7 +140,7 @@ export async function show(main, route) {
           : [el("tr", {}, el("td", { colSpan: COLS.length, className: "note", textContent: all.length ? t("no_match") : t("empty") }))]));
       }
     } else if (reorderDue) {
-      setTimeout(later, 510 - (now - lastOrder)); // the order is looked at again shortly
+      if (!timer) timer = setTimeout(() => { timer = 0; later(); }, 510 - (now - lastOrder)); // the order is looked at again shortly
     }
     dirty.clear();
     full = false;
@@ -183,5 +184,5 @@ export async function show(main, route) {
   const ticker = setInterval(() => {
     for (const [id, tr] of rows) { const c = tr.children[3]; if (c) c.textContent = fmtAgo(fleet.get(id).last_seen); }
   }, 5000);
-  return () => { unsub(); clearInterval(ticker); if (pending) cancelAnimationFrame(pending); if (map) map.destroy(); };
+  return () => { gone = true; unsub(); clearInterval(ticker); clearTimeout(timer); if (pending) cancelAnimationFrame(pending); if (map) map.destroy(); };
 }
