@@ -213,6 +213,7 @@ async function showTerminals(box, ctx) {
           el("button", { type: "button", className: "adm-edit", textContent: t("adm_edit"), "aria-label": t("adm_edit_of", { id: x.id }), onclick: () => edit(x) }),
           el("button", { type: "button", className: "adm-rotate", textContent: t("adm_rotate"), "aria-label": t("adm_rotate_of", { id: x.id }), onclick: () => rotate(x) }),
           el("button", { type: "button", className: "adm-remove danger", textContent: t("adm_remove"), "aria-label": t("adm_remove_of", { id: x.id }), onclick: () => remove(x) })));
+      tr.term = x;
       paintState(tr, x);
       rowOf.set(x.id, tr);
       return tr;
@@ -220,7 +221,7 @@ async function showTerminals(box, ctx) {
     list.replaceChildren(
       el("p", { className: "note", textContent: t("adm_term_count", { n: terms.length }) }),
       table(t("adm_tab_terminals"), [[t("adm_col_id")], [t("adm_col_name")], [t("adm_col_state")], [t("adm_col_location"), "wide"],
-        [t("adm_col_hz"), "wide"], [t("adm_col_vt"), "wide"], [t("adm_col_ct"), "wide"], [t("adm_col_udin"), "wide"],
+        [t("adm_col_hz"), "num wide"], [t("adm_col_vt"), "num wide"], [t("adm_col_ct"), "num wide"], [t("adm_col_udin"), "num wide"],
         [t("adm_col_seen"), "wide"], [t("adm_col_actions")]], rows, "adm-terminals"));
     if (focusSel) list.querySelector(focusSel)?.focus();
   }
@@ -228,8 +229,8 @@ async function showTerminals(box, ctx) {
   ctx.stops.push(feed.subscribe(["fleet"], (m) => {
     if (m.topic !== "fleet") return;
     const tr = rowOf.get(m.data.id);
-    const x = terms.find((y) => y.id === m.data.id);
-    if (!tr || !x) return;
+    const x = tr && tr.term;
+    if (!x) return;
     Object.assign(x, { online: m.data.online, last_seen: m.data.last_seen });
     paintState(tr, x);
   }));
