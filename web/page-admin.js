@@ -251,11 +251,11 @@ async function showTerminals(box, ctx) {
       x ? null : field(t("adm_f_id"), f.id, t("adm_f_id_hint")),
       field(t("adm_f_name"), f.name),
       el("div", { className: "adm-row" }, field(t("adm_f_lat"), f.lat), field(t("adm_f_lon"), f.lon)),
-      el("p", { className: "note", textContent: t("adm_f_loc_hint") }),
+      el("p", { className: "note adm-hint", textContent: t("adm_f_loc_hint") }),
       field(t("adm_f_hz"), f.hz),
       el("div", { className: "adm-row" }, field(t("adm_f_vt"), f.vt, t("adm_f_ratio_hint")), field(t("adm_f_ct"), f.ct, t("adm_f_ratio_hint"))),
       field(t("adm_f_udin"), f.udin, t("adm_f_udin_hint")),
-      x ? el("p", { className: "note", textContent: t("adm_f_next_login") }) : null,
+      x ? el("p", { className: "note adm-hint", textContent: t("adm_f_next_login") }) : null,
     ];
     const read = () => {
       const out = {};
