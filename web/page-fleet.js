@@ -3,7 +3,7 @@
 // filters, search, sorting and a map of locations coloured by state. Live from the feed's
 // `fleet` and `events` topics (no polling); redraws are batched to one per animation frame so
 // hundreds of terminals updating every second stay smooth.
-import { $, el, t, api, apiError, fmtAgo, fmtNum, feed, href, loading, errorBox, emptyBox } from "/app/lib.js";
+import { $, el, t, api, apiError, fmtAgo, fmtNum, fmtTime, feed, href, loading, errorBox, emptyBox } from "/app/lib.js";
 import { createMap } from "/app/map.js";
 
 // columns: key, header string, cell(term) -> [text, className, title], sort value(term)
@@ -74,7 +74,7 @@ export async function show(main, route) {
       el("td", {}, el("a", { href: href.terminal(x.id), textContent: x.id })),
       el("td", { className: "wide", textContent: x.name || "" }),
       el("td", { className: x.online ? "on" : "off", textContent: x.online ? t("online") : t("offline") }),
-      el("td", { textContent: fmtAgo(x.last_seen), title: x.last_seen || "" }),
+      el("td", { textContent: fmtAgo(x.last_seen), title: x.last_seen ? `${fmtTime(x.last_seen)} (${x.last_seen.replace("T", " ").replace("Z", " UTC")})` : "" }),
       el("td", { className: "num", textContent: s && s.rsrp_dbm != null ? `${s.rsrp_dbm} dBm` : s && s.csq != null ? `CSQ ${s.csq}` : none,
                  title: s ? `RSRP ${s.rsrp_dbm ?? none} dBm, RSSI ${s.rssi_dbm ?? none} dBm, CSQ ${s.csq ?? none}` : "" }),
       el("td", { className: "num wide", textContent: s ? fmtNum(s.supply_v, 2, "V") : none }),
