@@ -554,11 +554,17 @@ async function operatorView(browser) {
 
 const browser = await launch();
 const t0 = Date.now();
+const laps = [];
+const lap = (name, since) => { laps.push(`${name} ${((Date.now() - since) / 1000).toFixed(1)} s`); return Date.now(); };
+let t = Date.now();
 await desktop(browser);
+t = lap("desktop", t);
 const ph = await phone(browser);
+t = lap("phone", t);
 await operatorView(browser);
+lap("operator", t);
 await browser.close();
 for (const p of [...sims]) await stopSim(p);
 if (problems.length) fail("console errors or failed requests:\n  " + problems.join("\n  "));
-ok(`no console error, no failed request (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+ok(`no console error, no failed request (${((Date.now() - t0) / 1000).toFixed(1)} s: ${laps.join(", ")})`);
 console.log("PHONE-SECRETS " + JSON.stringify(ph));
