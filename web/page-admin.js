@@ -19,7 +19,7 @@ const TABS = [
 const ROLES = ["viewer", "operator", "admin"];
 const roleName = (r) => ({ viewer: t("role_viewer"), operator: t("role_operator"), admin: t("role_admin") })[r] || r;
 
-export async function show(main, route) {
+export function show(main, route) {
   const tab = TABS.find((x) => x[0] === route.parts[0]) || TABS[0];
   document.title = `${t(tab[1])} · ${t("nav_admin")} · gridsense`;
   // what the tab leaves behind when the user goes elsewhere: open dialogs, feed subscriptions
@@ -31,7 +31,8 @@ export async function show(main, route) {
       ...TABS.map(([k, label]) => el("a", { href: href.admin(k), textContent: t(label), "aria-current": k === tab[0] ? "page" : undefined }))),
     box);
   box.append(el("h2", { id: "adm-h2", textContent: t(tab[1]) }), ctx.msg);
-  await tab[2](box, ctx, route);
+  // not awaited: the router gets the way to undo this page at once, even while lists load
+  tab[2](box, ctx, route).catch((e) => { if (!ctx.gone) box.append(errorBox(t("page_failed", { msg: e.message }))); });
   return () => {
     ctx.gone = true;
     for (const s of ctx.stops) s();
