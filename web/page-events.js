@@ -10,7 +10,7 @@
 // show(main, route) returns the function that undoes subscriptions, timers and charts.
 import { el, t, api, apiError, can, fmtNum, fmtDuration, timeEl, href, feed, loading, errorBox, emptyBox } from "/app/lib.js";
 
-const PAGE = 100; // events per request
+const PAGE = 100; // events per request (the URL's limit=N, 1..1000, changes it: no control, for links)
 
 const kindName = (k) => ({ dip: t("ev_kind_dip"), swell: t("ev_kind_swell"), interruption: t("ev_kind_interruption") })[k] || k;
 /** The event's magnitude in % of its reference: residual of a dip/interruption, maximum of a swell. */
@@ -53,7 +53,8 @@ export function show(main, route) {
 /** The filters of the URL query (all strings; "" = not set). */
 function readFilters(q) {
   const f = {};
-  for (const k of ["kind", "terminal", "acked", "range", "from", "to", "dmin", "dmax", "tmin", "tmax"]) f[k] = q.get(k) || "";
+  for (const k of ["kind", "terminal", "acked", "range", "from", "to", "dmin", "dmax", "tmin", "tmax", "limit"]) f[k] = q.get(k) || "";
+  if (!/^\d+$/.test(f.limit) || Number(f.limit) < 1 || Number(f.limit) > 1000) f.limit = "";
   if (!["dip", "swell", "interruption"].includes(f.kind)) f.kind = "";
   if (!["true", "false"].includes(f.acked)) f.acked = "";
   if (!["1h", "24h", "7d", "30d", "custom"].includes(f.range)) f.range = f.from || f.to ? "custom" : "";
@@ -160,6 +161,7 @@ async function showList(main, route) {
     for (const k of ["kind", "terminal", "acked", "range"]) if (f[k]) p.set(k, f[k]);
     if (f.range === "custom") { if (f.from) p.set("from", f.from); if (f.to) p.set("to", f.to); }
     for (const k of ["dmin", "dmax", "tmin", "tmax"]) if (num(f[k]) !== null) p.set(k, f[k]);
+    if (f.limit) p.set("limit", f.limit);
     const h = "#/events" + (p.size ? "?" + p : "");
     if (location.hash !== h) history.replaceState(null, "", h);
   }
@@ -244,7 +246,7 @@ async function showList(main, route) {
 
   // ---- loading ----
   function query(before) {
-    const p = new URLSearchParams({ limit: String(PAGE) });
+    const p = new URLSearchParams({ limit: f.limit || String(PAGE) });
     for (const k of ["kind", "terminal", "acked"]) if (f[k]) p.set(k, f[k]);
     const [from, to] = rangeMs(f);
     if (from !== null) p.set("from", new Date(from).toISOString());
@@ -384,7 +386,7 @@ const X_MIN = 0.01, X_MAX = 100, Y_MIN = 0, Y_MAX = 160;
 function drawScatter(box, list) {
   const W = Math.max(300, Math.round(box.clientWidth || 600));
   const H = Math.round(Math.min(420, Math.max(260, W * 0.5)));
-  const m = { l: 52, r: 10, t: 10, b: 44 };
+  const m = { l: 62, r: 22, t: 10, b: 44 };
   const pw = W - m.l - m.r, ph = H - m.t - m.b;
   const clampD = (d) => Math.min(X_MAX, Math.max(X_MIN, d));
   const X = (d) => m.l + ((Math.log10(clampD(d)) - Math.log10(X_MIN)) / (Math.log10(X_MAX) - Math.log10(X_MIN))) * pw;
@@ -412,7 +414,8 @@ function drawScatter(box, list) {
   // axes and their labels
   g.push(svg("rect", { x: m.l, y: m.t, width: pw, height: ph, class: "frame" }));
   g.push(svg("text", { x: m.l + pw / 2, y: H - 6, class: "axis", "text-anchor": "middle" }, t("ev_axis_duration")));
-  g.push(svg("text", { x: 12, y: m.t + ph / 2, class: "axis", "text-anchor": "middle", transform: `rotate(-90 12 ${m.t + ph / 2})` }, t("ev_axis_magnitude")));
+  g.push(svg("text", { x: 12, y: m.t + ph / 2, class: "axis", "text-anchor": "middle", transform: `rotate(-90 12 ${m.t + ph / 2})` },
+    W < 560 ? t("ev_axis_magnitude_short") : t("ev_axis_magnitude")));
   // points: each a link to its event
   for (const e of list) {
     const d = e.duration_s, p = magPct(e);

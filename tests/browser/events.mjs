@@ -101,6 +101,14 @@ ok(`scatter: ITIC (2 edges) and SEMI F47 drawn; ${outside} of 2 outside ITIC`);
   if (JSON.stringify(ids) !== JSON.stringify(api.body.events.map((e) => e.id))) fail(`kind=swell shows ${ids}, the API ${api.body.events.map((e) => e.id)}`);
   await p.selectOption("#ev-kind", "");
   await p.waitForFunction((n) => document.querySelectorAll("#ev-table tr.ev-row").length === n, all.body.events.length);
+  await p.selectOption("#ev-terminal", swellTerm);
+  await p.waitForFunction((t) => location.hash.includes("terminal=" + t) && document.querySelector("#ev-count")?.textContent.length
+    && [...document.querySelectorAll("#ev-table tr.ev-row")].every((tr) => tr.dataset.terminal === t), swellTerm);
+  const byTerm = await apiGet(p, `/api/v1/events?terminal=${swellTerm}`);
+  const tids = await p.$$eval("#ev-table tr.ev-row", (trs) => trs.map((tr) => Number(tr.dataset.id)));
+  if (JSON.stringify(tids) !== JSON.stringify(byTerm.body.events.map((e) => e.id))) fail(`terminal=${swellTerm} shows ${tids}`);
+  await p.selectOption("#ev-terminal", "");
+  await p.waitForFunction((n) => document.querySelectorAll("#ev-table tr.ev-row").length === n, all.body.events.length);
   await p.fill("#ev-dmax", "60");
   await p.waitForFunction(() => location.hash.includes("dmax=60"));
   await p.waitForFunction(() => /of \d+ loaded events match/.test(document.querySelector("#ev-count").textContent));
@@ -206,6 +214,43 @@ async function checkEventPage(p, tag) {
   await p.waitForFunction((id) => /acknowledged by/.test(document.querySelector(`#ev-${id} .ev-state`)?.textContent || "")
     && !document.querySelector(`#ev-${id} button.ev-ack`), swell.id);
   ok(`desktop: a second ack shows the 409 clearly ("${m.trim()}") and the row shows who acknowledged it`);
+
+  // the acknowledged-state filter (API): nothing is open any more, both are acknowledged
+  await p.selectOption("#ev-acked", "false");
+  await p.waitForSelector("#ev-status .empty");
+  await p.selectOption("#ev-acked", "true");
+  await p.waitForFunction((n) => location.hash.includes("acked=true") && document.querySelectorAll("#ev-table tr.ev-row").length === n, all.body.events.length);
+  ok("desktop: the state filter: none open, both acknowledged");
+  // paging: one event per page, then "load older events"
+  await p.goto(`${base}/#/events?limit=1`);
+  await p.waitForSelector("#ev-table tr.ev-row");
+  const first = await p.$$eval("#ev-table tr.ev-row", (trs) => trs.map((tr) => Number(tr.dataset.id)));
+  const cnt1 = await p.textContent("#ev-count");
+  if (first.length !== 1 || first[0] !== all.body.events[0].id || !/Older events exist/.test(cnt1) || await p.$eval("#ev-more", (b) => b.hidden))
+    fail(`paging, page 1: ${first} "${cnt1}"`);
+  await p.click("#ev-more");
+  await p.waitForFunction(() => document.querySelectorAll("#ev-table tr.ev-row").length === 2);
+  const both = await p.$$eval("#ev-table tr.ev-row", (trs) => trs.map((tr) => Number(tr.dataset.id)));
+  if (JSON.stringify(both) !== JSON.stringify(all.body.events.map((e) => e.id))) fail(`paging: ${both}`);
+  // a full page always carries a next key (docs/api.md "Paging"): the next, empty page ends it
+  if (!(await p.$eval("#ev-more", (b) => b.hidden))) {
+    await p.click("#ev-more");
+    await p.waitForFunction(() => document.querySelector("#ev-more").hidden && !document.querySelector("#ev-more").disabled);
+  }
+  if (await p.$$eval("#ev-table tr.ev-row", (trs) => trs.length) !== 2) fail("paging: the last page changed the rows");
+  ok("desktop: paging with next_before: 1 event, then the older one with \"Load older events\"");
+  // Chinese
+  await p.goto(`${base}/#/events`);
+  await p.waitForFunction((n) => document.querySelectorAll("#ev-table tr.ev-row").length === n, all.body.events.length);
+  await p.selectOption("#lang", "zh");
+  await p.waitForFunction(() => document.querySelector("h1")?.textContent === "事件" && document.querySelector("#ev-table tr.ev-row .ev-kind"));
+  const kinds = await p.$$eval("#ev-table .ev-kind", (xs) => xs.map((x) => x.textContent));
+  const ths = await p.$$eval("#ev-table th", (xs) => xs.map((x) => x.textContent));
+  if (!kinds.includes("电压暂降") || !kinds.includes("电压暂升") || !ths.includes("持续时间")) fail(`Chinese: ${kinds} ${ths}`);
+  await shot(p, shots, "events-desktop-zh");
+  await p.selectOption("#lang", "en");
+  await p.waitForFunction(() => document.querySelector("h1")?.textContent === "Events");
+  ok("desktop: the Chinese switch translates the page (kinds, headers)");
 }
 
 // ---- 8. the viewer (phone): sees the states, no ack button; the API refuses the viewer ----
