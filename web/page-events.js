@@ -107,6 +107,7 @@ async function showList(main, route) {
   let nextBefore = null;
   let ready = false; // the first page of the current filters is loaded
   let gen = 0; // ignores answers of a request superseded by a filter change
+  let epoch = 0; // the list was emptied (new filters): live look-ups of the old list stop
   let pending = 0;
   const fresh = new Set(); // ids added live, highlighted for a while
   const timers = new Set();
@@ -256,7 +257,7 @@ async function showList(main, route) {
   }
   async function load(before = null) {
     const my = ++gen;
-    if (before === null) { ready = false; events.clear(); nextBefore = null; table.hidden = true; status.replaceChildren(loading()); count.textContent = ""; }
+    if (before === null) { epoch++; ready = false; events.clear(); nextBefore = null; table.hidden = true; status.replaceChildren(loading()); count.textContent = ""; }
     else { more.disabled = true; more.textContent = t("loading"); }
     const r = await api(query(before));
     if (my !== gen) return;
@@ -327,9 +328,9 @@ async function showList(main, route) {
       from: new Date(s - 1000).toISOString(), to: new Date(s + 1000).toISOString() });
     for (const wait of [150, 400, 1000, 2000, 4000, 8000, 16000]) {
       await new Promise((ok) => { const tm = setTimeout(() => { timers.delete(tm); ok(); }, wait); timers.add(tm); });
-      if (my !== gen) return;
+      if (my !== epoch) return;
       const r = await api("/api/v1/events?" + p);
-      if (my !== gen) return;
+      if (my !== epoch) return;
       const hit = r.status === 200 && r.body.events.find((x) => Math.abs(x.start_ns - e.start_ns) < 1e6);
       if (!hit) continue;
       events.delete(key);
@@ -348,7 +349,7 @@ async function showList(main, route) {
     e.provisional = true;
     e.acked = false;
     addLive(e, key);
-    resolveLive(e, key, gen);
+    resolveLive(e, key, epoch);
   });
   let lastState = feed.state;
   const unstate = feed.onState(async (s) => {
@@ -366,7 +367,7 @@ async function showList(main, route) {
   ro.observe(scatterBox);
   await load();
   return () => {
-    gen++;
+    gen++; epoch++;
     unsub(); unstate(); ro.disconnect();
     for (const x of timers) clearTimeout(x);
     if (pending) cancelAnimationFrame(pending);
@@ -535,12 +536,20 @@ async function showEvent(main, route, idStr) {
     if (location.hash !== h) history.replaceState(null, "", h);
   }
   let wgen = 0;
+  let rate; // the terminal's sample rate (S/s), read once
   async function loadWave() {
     const my = ++wgen;
     destroyCharts();
     wave.replaceChildren(loading(t("ev_wave_loading")));
-    // raw samples for up to 100,000 sample sets (25 s at 4 kS/s), an envelope beyond
-    const w = await api(`/api/v1/events/${id}/waveform?pre=${opt.pre}&post=${opt.post}&side=${opt.side}&max_points=100000`);
+    // raw samples for up to 100,000 sample sets (25 s at 4 kS/s); a longer window as an envelope
+    // of 4000 buckets (about 2 per pixel of a wide chart) rather than 100,000
+    if (rate === undefined) {
+      const tr = await api(`/api/v1/terminals/${encodeURIComponent(ev.terminal)}`);
+      rate = tr.status === 200 && tr.body.sample_rate ? tr.body.sample_rate : null;
+    }
+    const sets = (Number(opt.pre) + ev.duration_s + Number(opt.post)) * (rate || 4000);
+    const maxPoints = sets <= 100000 ? 100000 : 4000;
+    const w = await api(`/api/v1/events/${id}/waveform?pre=${opt.pre}&post=${opt.post}&side=${opt.side}&max_points=${maxPoints}`);
     if (!alive || my !== wgen) return;
     if (w.status !== 200) { wave.replaceChildren(errorBox(apiError(w))); return; }
     drawWave(w.body);
