@@ -267,6 +267,25 @@ async function checkEventPage(p, tag) {
   await p.click(`#ev-${dip.id} a.ev-open`);
   await checkEventPage(p, "phone");
   if (await p.$("#ev-ack")) fail("phone: a viewer sees the ack button on the event page");
+  // touch: a two-finger spread on the RMS(1/2) chart zooms the time axis; the other charts follow
+  const over = await p.$(".ev-chart-rms .u-over");
+  await over.scrollIntoViewIfNeeded();
+  const bx = await over.boundingBox();
+  const span = () => p.evaluate(() => [".ev-chart-rms", ".ev-chart-v"].map((c) => { const x = document.querySelector(c).uplot.scales.x; return x.max - x.min; }));
+  const before = await span();
+  const cdp = await view.ctx.newCDPSession(p);
+  const cx = bx.x + bx.width / 2, cy = bx.y + bx.height / 2;
+  const touch = (type, d) => cdp.send("Input.dispatchTouchEvent", { type, touchPoints: d === null ? [] : [{ x: cx - d, y: cy, id: 1 }, { x: cx + d, y: cy, id: 2 }] });
+  await touch("touchStart", 20);
+  for (const d of [40, 60, 80, 100]) await touch("touchMove", d);
+  await touch("touchEnd", null);
+  await p.waitForFunction((b) => { const x = document.querySelector(".ev-chart-v").uplot.scales.x; return x.max - x.min < b / 2; }, before[1]);
+  const after = await span();
+  if (!(after[0] < before[0] / 3 && Math.abs(after[0] - after[1]) < 1e-6)) fail(`pinch zoom: span ${before} -> ${after}`);
+  ok(`phone: a pinch zooms the time axis ${before[0].toFixed(0)} ms -> ${after[0].toFixed(0)} ms, the other charts follow`);
+  await p.click("#ev-reset");
+  const reset = await span();
+  if (Math.abs(reset[0] - before[0]) > 1e-6) fail(`reset zoom: ${reset}`);
   const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   if (overflow > 0) fail(`phone: the event page is ${overflow} px wider than the viewport`);
   await axeCheck(p, "event phone");
