@@ -22,7 +22,8 @@ const pctOf = (e) => (e.kind === "swell" ? e.maximum_pct : e.residual_pct);
 const browser = await launch();
 const problems = [];
 // expected error answers: the 409 of the deliberate double ack and the viewer's refused ack
-const allow = (status, url, method) => method === "POST" && /\/api\/v1\/events\/\d+\/ack$/.test(url) && (status === 409 || status === 403);
+const allow = (status, url, method) => (method === "POST" && /\/api\/v1\/events\/\d+\/ack$/.test(url) && (status === 409 || status === 403))
+  || (method === "GET" && status === 404 && url.endsWith("/api/v1/events/999999")); // the deliberate unknown event
 const op = await newPage(browser, DESKTOP, "desktop", problems, allow);
 const view = await newPage(browser, PHONE, "phone", problems, allow);
 
@@ -239,6 +240,12 @@ async function checkEventPage(p, tag) {
   }
   if (await p.$$eval("#ev-table tr.ev-row", (trs) => trs.length) !== 2) fail("paging: the last page changed the rows");
   ok("desktop: paging with next_before: 1 event, then the older one with \"Load older events\"");
+  // an unknown event: the error says so
+  await p.goto(`${base}/#/events/999999`);
+  await p.waitForSelector("#main .error.box");
+  const err = await p.textContent("#main .error.box");
+  if (!/404 not_found/.test(err)) fail(`unknown event: ${err}`);
+  ok(`desktop: an unknown event shows the API's error ("${err}")`);
   // Chinese
   await p.goto(`${base}/#/events`);
   await p.waitForFunction((n) => document.querySelectorAll("#ev-table tr.ev-row").length === n, all.body.events.length);
