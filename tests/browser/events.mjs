@@ -2,13 +2,16 @@
 // tests/integ/test_browser_events.py: an operator (desktop 1280x800) and a viewer (phone 390x844)
 // open #/events BEFORE any event exists and the script prints READY; the Python side then starts
 // the simulator with a scheduled dip (DIP_TERM, DIP_LEVEL % residual) and a swell (SWELL_TERM).
-// Asserted: both events appear live (no reload) in the list with terminal, depth and duration as
-// the API gives them, and in the ITIC/SEMI F47 scatter; filters change the list (API filters and
-// the browser's depth filter, kept in the URL); the dip's page shows its details and draws the
-// waveform and RMS(1/2) with the dip's depth (primary and secondary units); the operator
-// acknowledges it (the API then says acked_by = operator) and sees a 409 shown clearly for an
-// event acknowledged meanwhile; the viewer sees the state but no button, and the API refuses
-// the viewer's ack; axe-core on each view; screenshots; no console error or failed request.
+// Asserted: both events appear live (no reload, highlighted) in the list with terminal, depth and
+// duration as the API gives them, and in the ITIC/SEMI F47 scatter; the filters change the list
+// (kind, terminal, state, time range through the API; depth and duration in the browser, "N of M
+// loaded"), stay in the URL and survive a reload; an empty range says what to do; paging with
+// next_before; the dip's page (opened from the scatter) shows its details and draws the waveform
+// and RMS(1/2) with the dip's depth (primary and secondary units; a pinch zooms the time axis of
+// every chart on the phone); the operator acknowledges it (the API then says acked_by =
+// operator) and sees a 409 shown clearly for an event acknowledged meanwhile; the viewer sees the
+// state but no button, and the API refuses the viewer's ack; an unknown event shows the 404; the
+// Chinese switch; axe-core on each view; screenshots; no console error or failed request.
 //   node tests/browser/events.mjs PORT SHOTS OP OP_PW VIEWER VIEWER_PW DIP_TERM SWELL_TERM DIP_LEVEL VT
 import { launch, newPage, login, axeCheck, shot, apiGet, fail, ok, DESKTOP, PHONE } from "./lib.mjs";
 
@@ -120,6 +123,16 @@ ok(`scatter: ITIC (2 edges) and SEMI F47 drawn; ${outside} of 2 outside ITIC`);
     fail(`depth <= 60 %: rows ${rows}, count "${cnt}", want ${want}`);
   const pts = await p.$$eval("#ev-scatter a.pt", (as) => as.length);
   if (pts !== want) fail(`the scatter follows the filters: ${pts} points, want ${want}`);
+  // the duration filter too (browser): at least 0.2 s keeps the 200 ms dip, not the 150 ms swell
+  await p.fill("#ev-dmax", "");
+  await p.fill("#ev-tmin", "0.2");
+  await p.waitForFunction(() => location.hash.includes("tmin=0.2") && !location.hash.includes("dmax"));
+  const durs = await p.$$eval("#ev-table tr.ev-row", (trs) => trs.map((tr) => Number(tr.dataset.duration)));
+  const wantD = all.body.events.filter((e) => e.duration_s >= 0.2).length;
+  if (durs.length !== wantD || durs.some((x) => x < 0.2)) fail(`duration >= 0.2 s: rows ${durs}, want ${wantD}`);
+  await p.fill("#ev-tmin", "");
+  await p.fill("#ev-dmax", "60");
+  await p.waitForFunction(() => location.hash.includes("dmax=60") && !location.hash.includes("tmin"));
   // a shared link keeps the filters: reload the page at this URL
   await p.reload();
   await p.waitForSelector("#ev-table tr.ev-row");
@@ -138,7 +151,7 @@ ok(`scatter: ITIC (2 edges) and SEMI F47 drawn; ${outside} of 2 outside ITIC`);
   if (!/range=custom/.test(await p.evaluate(() => location.hash))) fail("custom range not in the URL");
   await p.click("#ev-clear");
   await p.waitForFunction((n) => document.querySelectorAll("#ev-table tr.ev-row").length === n, all.body.events.length);
-  ok("filters: kind (API) and depth (browser, \"N of M loaded\") change the list and the scatter, stay in the URL; an empty range says what to do");
+  ok("filters: kind, terminal (API), depth and duration (browser, \"N of M loaded\") change the list and the scatter, stay in the URL; an empty range says what to do");
 }
 
 // ---- 4. accessibility, screenshots and width of the list ----
