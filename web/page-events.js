@@ -265,8 +265,9 @@ async function showList(main, route) {
     more.textContent = t("ev_load_more");
     if (r.status !== 200) {
       const retry = el("button", { type: "button", textContent: t("ev_retry") });
-      retry.addEventListener("click", () => load(before));
-      status.replaceChildren(errorBox(apiError(r)), retry);
+      retry.addEventListener("click", () => { msg.replaceChildren(); load(before); });
+      // the first page failed: in place of the list; an older page: above the list, which stays
+      (before === null ? status : msg).replaceChildren(errorBox(apiError(r)), retry);
       return;
     }
     for (const e of r.body.events) events.set(e.id, e);
