@@ -47,6 +47,7 @@ console.log("READY");
 const anyRow = (term, kind) => `#ev-table tr.ev-row[data-terminal="${term}"][data-kind="${kind}"]`;
 const rowSel = (term, kind) => anyRow(term, kind) + ":not(.provisional)";
 await op.page.waitForSelector(anyRow(dipTerm, "dip"), { timeout: LIVE_MS });
+const dipSeenAt = Date.now(); // (same machine as the server: one clock)
 const highlighted = await op.page.$eval(anyRow(dipTerm, "dip"), (tr) => tr.classList.contains("new"));
 if (!highlighted) fail("desktop: the new row is not highlighted");
 await op.page.waitForSelector(rowSel(dipTerm, "dip"), { timeout: LIVE_MS });
@@ -63,6 +64,7 @@ const dip = all.body.events.find((e) => e.kind === "dip" && e.terminal === dipTe
 const swell = all.body.events.find((e) => e.kind === "swell" && e.terminal === swellTerm);
 if (!dip || !swell) fail(`the API lacks the events: ${JSON.stringify(all.body.events)}`);
 if (Math.abs(dip.residual_pct - LEVEL) > 3) fail(`the stored dip is ${dip.residual_pct} %, scheduled ${LEVEL} %`);
+ok(`figure: the dip's row showed ${((dipSeenAt - Date.parse(dip.start) - dip.duration_s * 1000) / 1000).toFixed(2)} s after the dip ended`);
 ok(`API: dip ${dip.id} on ${dip.terminal} ${dip.residual_pct.toFixed(2)} % for ${dip.duration_s} s; swell ${swell.id} ${swell.maximum_pct.toFixed(2)} %`);
 
 for (const [p, tag] of [[op.page, "desktop"], [view.page, "phone"]]) {
@@ -195,8 +197,11 @@ async function checkEventPage(p, tag) {
 }
 {
   const p = op.page;
+  const t0 = Date.now();
   await p.click(`#ev-scatter a.pt[data-id="${dip.id}"]`);
   await p.waitForFunction((id) => location.hash === `#/events/${id}`, dip.id);
+  await p.waitForSelector("#ev-rms-summary[data-pct]", { timeout: 30000 });
+  ok(`figure: from the click on the scatter point to the waveform drawn: ${Date.now() - t0} ms`);
   const prim = await checkEventPage(p, "desktop");
   await axeCheck(p, "event desktop");
   await shot(p, shots, "event-desktop");
