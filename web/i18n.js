@@ -38,7 +38,7 @@ export const STRINGS = {
     // ---- terminal history tabs (term-history.js, keys th_) ----
 
     // ---- events page (page-events.js) ----
-    ev_title: "Events", ev_list_title: "Event list", ev_filters: "Event filters",
+    ev_title: "Events", ev_list_title: "Event list", ev_filters: "Filters", ev_filters_active: "Filters ({n} set)",
     ev_kind: "Kind", ev_terminal: "Terminal", ev_state: "State", ev_range: "Time",
     ev_all_kinds: "all kinds", ev_all_terminals: "all terminals", ev_all_states: "all",
     ev_kind_dip: "dip", ev_kind_swell: "swell", ev_kind_interruption: "interruption",
@@ -131,7 +131,7 @@ export const STRINGS = {
     // ---- terminal history tabs (term-history.js, keys th_) ----
 
     // ---- events page (page-events.js) ----
-    ev_title: "事件", ev_list_title: "事件列表", ev_filters: "事件筛选",
+    ev_title: "事件", ev_list_title: "事件列表", ev_filters: "筛选", ev_filters_active: "筛选（已设 {n} 项）",
     ev_kind: "类型", ev_terminal: "终端", ev_state: "状态", ev_range: "时间",
     ev_all_kinds: "全部类型", ev_all_terminals: "全部终端", ev_all_states: "全部",
     ev_kind_dip: "电压暂降", ev_kind_swell: "电压暂升", ev_kind_interruption: "短时中断",

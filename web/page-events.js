@@ -69,6 +69,11 @@ function rangeMs(f) {
   return [f.from ? p(f.from) : null, f.to ? p(f.to) : null];
 }
 const num = (s) => (s === "" || s === undefined || Number.isNaN(Number(s)) ? null : Number(s));
+/** How many filters are set (for the folded filter box's summary). */
+function activeFilters(f) {
+  return ["kind", "terminal", "acked", "range"].filter((k) => f[k]).length
+    + ["dmin", "dmax", "tmin", "tmax"].filter((k) => num(f[k]) !== null).length;
+}
 /** Whether the depth/duration filters (applied here, the API has none) hide anything. */
 const clientFiltered = (f) => [f.dmin, f.dmax, f.tmin, f.tmax].some((x) => num(x) !== null);
 function passesClient(f, e) {
@@ -141,6 +146,12 @@ async function showList(main, route) {
       lab(tminIn, t("ev_min")), tminIn, lab(tmaxIn, t("ev_max")), tmaxIn),
     clearBtn);
   form.addEventListener("submit", (e) => e.preventDefault());
+  // open on a desktop; on a phone folded unless a filter is set (the list comes first there)
+  const summary = el("summary");
+  const filterBox = el("details", { className: "ev-filter-box", open: !window.matchMedia("(max-width: 600px)").matches || activeFilters(f) > 0 },
+    summary, form);
+  const paintSummary = () => { const n = activeFilters(f); summary.textContent = n ? t("ev_filters_active", { n }) : t("ev_filters"); };
+  paintSummary();
 
   const count = el("p", { id: "ev-count", className: "ev-count", role: "status" });
   const msg = el("div", { id: "ev-msg", "aria-live": "assertive" });
@@ -151,11 +162,13 @@ async function showList(main, route) {
   const scatterNote = el("p", { id: "ev-scatter-note", className: "note" });
   main.append(
     el("h1", { textContent: t("ev_title") }),
-    form, count, msg,
-    el("section", { className: "ev-scatter-sec", "aria-labelledby": "ev-scatter-h" },
-      el("h2", { id: "ev-scatter-h", textContent: t("ev_scatter_title") }), scatterBox, scatterNote),
-    el("h2", { textContent: t("ev_list_title") }),
-    status, el("div", { className: "scroll" }, table), more);
+    filterBox, count, msg,
+    el("div", { className: "ev-body" },
+      el("section", { className: "ev-scatter-sec", "aria-labelledby": "ev-scatter-h" },
+        el("h2", { id: "ev-scatter-h", textContent: t("ev_scatter_title") }), scatterBox, scatterNote),
+      el("section", { className: "ev-list-sec", "aria-labelledby": "ev-list-h" },
+        el("h2", { id: "ev-list-h", textContent: t("ev_list_title") }),
+        status, el("div", { className: "scroll" }, table), more)));
 
   function keepUrl() { // the filters are part of the page's address (links can be shared)
     const p = new URLSearchParams();
@@ -165,6 +178,7 @@ async function showList(main, route) {
     if (f.limit) p.set("limit", f.limit);
     const h = "#/events" + (p.size ? "?" + p : "");
     if (location.hash !== h) history.replaceState(null, "", h);
+    paintSummary();
   }
 
   // ---- rows ----

@@ -160,6 +160,10 @@ ok(`scatter: ITIC (2 edges) and SEMI F47 drawn; ${outside} of 2 outside ITIC`);
 for (const [p, tag] of [[op.page, "desktop"], [view.page, "phone"]]) {
   const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   if (overflow > 0) fail(`${tag}: the list page is ${overflow} px wider than the viewport`);
+  // a phone: the filters folded and the list above the scatter; a desktop: filters open, scatter first
+  const lay = await p.evaluate(() => ({ open: document.querySelector("details.ev-filter-box").open,
+    list: document.querySelector("#ev-table").getBoundingClientRect().top, scatter: document.querySelector("#ev-scatter").getBoundingClientRect().top }));
+  if (tag === "phone" ? lay.open || lay.list > lay.scatter : !lay.open || lay.list < lay.scatter) fail(`${tag}: layout ${JSON.stringify(lay)}`);
   await axeCheck(p, `events ${tag}`);
   await shot(p, shots, `events-${tag}`);
 }
