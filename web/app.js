@@ -5,7 +5,7 @@
 //   #/fleet  #/terminal/ID[/TAB]  #/events[?filters]  #/events/ID  #/phase[?ref=ID]  #/admin/TAB
 // A page module exports show(main, route) -> optional dispose(); route = {parts, query}:
 // parts are the decoded path segments after the page name, query a URLSearchParams.
-import { $, el, t, api, setLang, getLang, setUser, currentUser, setExpiredHandler, can, feed, href } from "/app/lib.js";
+import { $, el, t, api, setLang, getLang, setUser, currentUser, setExpiredHandler, can, feed, href, onOffline } from "/app/lib.js";
 import * as fleetPage from "/app/page-fleet.js";
 import * as terminalPage from "/app/page-terminal.js";
 import * as eventsPage from "/app/page-events.js";
@@ -21,6 +21,7 @@ const PAGES = {
 };
 
 let dispose = null;
+let routeGen = 0; // number of the latest route() call
 let shown = ""; // the hash of the page on screen
 
 function parseHash() {
@@ -40,6 +41,7 @@ function chrome() {
   const roles = { viewer: t("role_viewer"), operator: t("role_operator"), admin: t("role_admin") };
   $("#who").textContent = me ? `${me.user} (${roles[me.role] || me.role})` : "";
   $("#feed").textContent = feed.state ? t(feed.state) : "";
+  $("#offline").textContent = t("offline_app");
   $("#skip").textContent = t("skip");
   const cur = me ? parseHash().page : "";
   $("#nav").replaceChildren(...(me ? Object.entries(PAGES)
@@ -51,6 +53,7 @@ function chrome() {
 async function route() {
   if (!currentUser()) return;
   if (dispose) { try { dispose(); } catch (e) { console.warn(e); } dispose = null; }
+  const gen = ++routeGen;
   const r = parseHash();
   const p = PAGES[r.page];
   chrome();
@@ -58,16 +61,25 @@ async function route() {
   shown = location.hash;
   if (!p) { main.replaceChildren(el("h1", { textContent: t("not_found") }), el("p", {}, el("a", { href: href.fleet(), textContent: t("nav_fleet") }))); return; }
   if (p.role && !can(p.role)) { main.replaceChildren(el("h1", { textContent: t("forbidden") })); return; }
-  main.replaceChildren();
+  // each page draws into an element of its own: one still loading after the user moved on
+  // draws into a detached element, never over the next page
+  const root = el("div", { className: "page page-" + r.page });
+  main.replaceChildren(root);
+  // A page's show() may still be loading when the user moves on: each route() call has its
+  // number, and the dispose of a page that is no longer the current one runs at once.
   try {
-    dispose = (await p.mod.show(main, r)) || null;
+    const d = (await p.mod.show(root, r)) || null;
+    if (gen === routeGen) dispose = d;
+    else if (d) d();
   } catch (e) {
     console.warn(e);
-    main.replaceChildren(el("p", { className: "error box", role: "alert", textContent: t("page_failed", { msg: e.message }) }));
+    if (gen === routeGen)
+      root.replaceChildren(el("p", { className: "error box", role: "alert", textContent: t("page_failed", { msg: e.message }) }));
   }
 }
 
 function showLogin(message = "") {
+  routeGen++; // a page still loading is disposed when it is ready
   setUser(null);
   feed.stop();
   if (dispose) { try { dispose(); } catch { /* page already gone */ } dispose = null; }
@@ -106,13 +118,21 @@ $("#lang").addEventListener("change", () => {
 });
 $("#logout").addEventListener("click", async () => {
   await api("/api/v1/session", { method: "DELETE" });
+  if (window.caches) await caches.delete("gs-api-v1").catch(() => {}); // sw.js's copies of answers
   showLogin();
 });
+onOffline((off) => { $("#offline").hidden = !off; });
 feed.onState((s) => {
   const b = $("#feed");
   b.textContent = s ? t(s) : "";
   b.className = "feed " + s;
+  if (s === "live") $("#offline").hidden = true; // the server is back
 });
+
+// Installable app, offline shell (sw.js, served at /sw.js for scope "/"). Service workers need
+// a secure context: https, or http on localhost / loopback.
+if ("serviceWorker" in navigator && window.isSecureContext)
+  navigator.serviceWorker.register("/sw.js").catch((e) => console.warn("service worker:", e.message));
 
 (async () => {
   const r = await api("/api/v1/session");
