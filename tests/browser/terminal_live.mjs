@@ -249,7 +249,10 @@ async function run(browser, viewport, tag) {
     for (const [s, r] of Object.entries(pos)) if (r.width < viewport.width - 60) fail(`${tag}: ${s} is ${r.width} px wide on a phone`);
     const plotW = await page.evaluate(() => document.querySelector("#tl-scope-v canvas").getBoundingClientRect().width);
     if (plotW < viewport.width - 80 || plotW > viewport.width) fail(`${tag}: the scope is ${plotW} px wide`);
-    ok(`${tag}: values first, charts full width (${Math.round(plotW)} px), no overflow`);
+    const wide = await page.evaluate(() => [...document.querySelectorAll(".tl-grid .scroll")]
+      .filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => `${e.getAttribute("aria-label")} ${e.scrollWidth}/${e.clientWidth}`));
+    if (wide.length) fail(`${tag}: tables wider than the phone: ${wide}`);
+    ok(`${tag}: values first, charts full width (${Math.round(plotW)} px), every table fits, no overflow`);
   } else ok(`${tag}: no horizontal overflow`);
   await axeCheck(page, `${tag} live tab`);
   await shot(page, shots, `terminal-live-${tag}`);
