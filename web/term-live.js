@@ -367,14 +367,15 @@ export function showLive(box, term) {
     let power = emptyBox(t("tl_no_power"));
     if (P) {
       const pu = U("p"), qu = U("q"), su = U("s");
+      // units in the column heads: the table fits a phone
+      const cell = (v, u, idn) => el("td", { className: "num", id: idn, textContent: num(v * u.f, "", 4) });
       power = el("table", { id: "tl-power" }, el("caption", {}, t("tl_power"), " ", el("span", { className: "note tl-cap-note", textContent: t("tl_power_note") })),
-        el("thead", {}, el("tr", {}, ...[t("tl_phase"), t("tl_p"), t("tl_q"), t("tl_s"), t("tl_pf")].map((h) => el("th", { scope: "col", textContent: h })))),
+        el("thead", {}, el("tr", {}, ...[t("tl_phase"), `${t("tl_p")} (${pu.u})`, `${t("tl_q")} (${qu.u})`, `${t("tl_s")} (${su.u})`, t("tl_pf")]
+          .map((h) => el("th", { scope: "col", className: "num", textContent: h })))),
         el("tbody", {}, ...(P.phases || []).map((ph) => el("tr", {}, el("th", { scope: "row", textContent: ph.phase.toUpperCase() }),
-          el("td", { className: "num", textContent: num(ph.p * pu.f, pu.u, 4) }), el("td", { className: "num", textContent: num(ph.q * qu.f, qu.u, 4) }),
-          el("td", { className: "num", textContent: num(ph.s * su.f, su.u, 4) }), el("td", { className: "num", textContent: fmtNum(ph.pf, 3) }))),
+          cell(ph.p, pu), cell(ph.q, qu), cell(ph.s, su), el("td", { className: "num", textContent: fmtNum(ph.pf, 3) }))),
         el("tr", { className: "tl-total" }, el("th", { scope: "row", textContent: t("tl_total") }),
-          el("td", { className: "num", id: "tl-v-p", textContent: num(P.p * pu.f, pu.u, 4) }), el("td", { className: "num", textContent: num(P.q * qu.f, qu.u, 4) }),
-          el("td", { className: "num", textContent: num(P.s_eff * su.f, su.u, 4) }), el("td", { className: "num", textContent: fmtNum(P.pf, 3) }))));
+          cell(P.p, pu, "tl-v-p"), cell(P.q, qu), cell(P.s_eff, su), el("td", { className: "num", textContent: fmtNum(P.pf, 3) }))));
     }
     valSec.dataset.t = L.t_start;
     valBody.replaceChildren(scrollBox(t("tl_general"), general), scrollBox(t("tl_per_channel"), chans), P ? scrollBox(t("tl_power"), power) : power);
