@@ -1,0 +1,197 @@
+// Browser test of the map (web/map.js) and the wide-area phase view (web/page-phase.js), issue 9.
+//   node tests/browser/phase.mjs PORT USER PASSWORD ID1,ID2,ID3 UNPLACED_ID   (GS_SHOTS: screenshots)
+// The server runs with analysis (synchrophasors stored) and no tile server; ID1..ID3 are online
+// with locations, ID2 has an open event, UNPLACED_ID has no location and is offline.
+// On a desktop and a phone viewport:
+//  - fleet page (#/fleet): the map shows exactly the 3 located terminals, each marker coloured by
+//    its state as the API tells it (online / with open events / offline), a labelled
+//    latitude/longitude grid, no tile or other image request, no request off this server;
+//    a marker is focusable and Enter opens its terminal (onSelect);
+//  - phase page (#/phase): the reference lands in the URL; the chart holds data for both other
+//    terminals, including report times from before the page was opened (history from REST); the
+//    table's Δθ of each terminal equals θ(terminal) − θ(reference) of V1 computed from the
+//    phasors API for the same report time (within 0.01°), wrapped to (−180, 180]; the sync column
+//    matches the reports' time_unsync flags; the map snapshot marks the reference and labels the
+//    others with their Δθ and lists UNPLACED_ID as not placed; changing the reference updates
+//    the URL, the chart's series and the table;
+//  - no horizontal overflow, axe-core, screenshots, no console error or failed request.
+import { launch, newPage, login, axeCheck, shot, apiGet, fail, ok, DESKTOP, PHONE } from "./lib.mjs";
+
+const [port, user, password, idsArg, unplaced] = process.argv.slice(2);
+const IDS = idsArg.split(",");
+const base = `http://127.0.0.1:${port}`;
+const shots = process.env.GS_SHOTS || ".";
+const STATE_COLORS = { online: "#1a7f37", offline: "#b42318", events: "#9a6700" };
+const wrap = (d) => { let w = d % 360; if (w > 180) w -= 360; if (w <= -180) w += 360; return w; };
+
+const browser = await launch();
+const problems = [];
+
+/** The reports of `id` for the UTC second holding report time `us` (µs), by report time. */
+async function reportsAt(page, id, us) {
+  const sec = Math.floor(us / 1e6);
+  const from = new Date(sec * 1000).toISOString(), to = new Date((sec + 1) * 1000).toISOString();
+  const r = await apiGet(page, `/api/v1/terminals/${id}/phasors?from=${from}&to=${to}`);
+  if (r.status !== 200) fail(`phasors of ${id}: ${r.status}`);
+  const s = r.body.seconds.find((x) => Date.parse(x.t) === sec * 1000);
+  if (!s) fail(`${id}: no stored second ${from}`);
+  const out = new Map();
+  for (const rep of s.reports) {
+    const rec = Object.fromEntries(s.columns.map((c, i) => [c, rep[i]]));
+    out.set(sec * 1e6 + Math.round((rec.index * 1e6) / s.rate), rec);
+  }
+  return out;
+}
+
+/** Table rows of the phase page as shown: {id: {text, us}} read in one go. */
+const readRows = (page) => page.$$eval("#ph-table tbody tr", (trs) => Object.fromEntries(trs.map((tr) => {
+  const d = tr.querySelector(".ph-delta");
+  return [tr.id.slice(7), { text: d ? d.textContent : null, us: d ? d.dataset.us : null,
+    sync: tr.children[5].textContent, cells: [...tr.children].map((c) => c.textContent) }];
+})));
+
+async function checkDeltas(page, tag, ref) {
+  const rows = await readRows(page);
+  const others = IDS.filter((x) => x !== ref);
+  for (const id of others) {
+    const row = rows[id];
+    if (!row || !row.us) fail(`${tag}: no Δθ row for ${id}: ${JSON.stringify(rows)}`);
+    const us = Number(row.us);
+    const shown = parseFloat(row.text);
+    const [a, b] = [await reportsAt(page, id, us), await reportsAt(page, ref, us)];
+    if (!a.has(us) || !b.has(us)) fail(`${tag}: report time ${us} not in the API for ${id}/${ref}`);
+    const want = wrap(a.get(us)["V1.deg"] - b.get(us)["V1.deg"]);
+    if (!(Math.abs(shown - want) <= 0.01)) fail(`${tag}: Δθ ${id} vs ${ref} shown ${row.text}, API ${want.toFixed(4)}°`);
+    if (!(shown > -180 && shown <= 180)) fail(`${tag}: Δθ not wrapped: ${shown}`);
+    if (!row.text.endsWith("°")) fail(`${tag}: Δθ without unit: ${row.text}`);
+    const freq = row.cells[3];
+    if (!freq.endsWith(" Hz") || Math.abs(parseFloat(freq) - a.get(us).freq) > 0.0001) fail(`${tag}: frequency ${freq} vs API ${a.get(us).freq}`);
+    const unsync = [...a.values()].some((r) => r.flags & 1);
+    if (unsync !== /⚠/.test(row.sync)) fail(`${tag}: ${id} sync column "${row.sync}" but the API's time_unsync flag is ${unsync}`);
+    ok(`${tag}: Δθ ${id} − ${ref} = ${row.text} at ${new Date(us / 1000).toISOString()} (API ${want.toFixed(3)}°), frequency ${freq}`);
+  }
+  return rows;
+}
+
+async function run(viewport, tag) {
+  const { ctx, page } = await newPage(browser, viewport, tag, problems);
+  const offsite = [];
+  page.on("request", (r) => {
+    const u = new URL(r.url());
+    if (u.origin !== base && !u.protocol.startsWith("data")) offsite.push(r.url());
+    if (r.resourceType() === "image" && !/\/app\/icon\.svg$/.test(u.pathname)) offsite.push("image " + r.url());
+  });
+
+  // ---- fleet page map ----
+  await login(page, base, user, password, "#/fleet");
+  await page.waitForSelector("#fleet-map path.map-marker", { timeout: 30000 });
+  const terms = (await apiGet(page, "/api/v1/terminals")).body.terminals;
+  const evs = (await apiGet(page, "/api/v1/events?acked=false&limit=10000")).body.events;
+  const want = {};
+  for (const x of terms) if (x.location)
+    want[x.id] = !x.online ? "offline" : evs.some((e) => e.terminal === x.id) ? "events" : "online";
+  if (Object.keys(want).sort().join() !== [...IDS].sort().join()) fail(`${tag}: located terminals ${JSON.stringify(want)}`);
+  if (want[IDS[1]] !== "events" || want[IDS[0]] !== "online") fail(`${tag}: test set-up: states ${JSON.stringify(want)}`);
+  const markers = () => page.$$eval("#fleet-map path.map-marker", (ps) => ps.map((p) => ({ id: p.dataset.id, state: p.dataset.state, fill: p.getAttribute("fill"), label: p.getAttribute("aria-label"), tab: p.getAttribute("tabindex") })));
+  await page.waitForFunction((w) => {
+    const ps = [...document.querySelectorAll("#fleet-map path.map-marker")];
+    return ps.length === Object.keys(w).length && ps.every((p) => p.dataset.state === w[p.dataset.id]);
+  }, want, { timeout: 30000 }).catch(async () => fail(`${tag}: markers ${JSON.stringify(await markers())} want ${JSON.stringify(want)}`));
+  const ms = await markers();
+  for (const m of ms) {
+    if (m.fill !== STATE_COLORS[want[m.id]]) fail(`${tag}: marker ${m.id} fill ${m.fill}, want ${STATE_COLORS[want[m.id]]}`);
+    if (m.tab !== "0" || !m.label.includes(m.id)) fail(`${tag}: marker ${m.id} not focusable/labelled: ${JSON.stringify(m)}`);
+  }
+  ok(`${tag}: fleet map shows ${ms.length} markers coloured by state: ${ms.map((m) => `${m.id}=${m.state}`).join(", ")}`);
+  const grid = await page.$$eval("#fleet-map .map-grid-label", (ls) => ls.map((l) => l.textContent));
+  if (grid.length < 2 || !grid.some((g) => /°N$/.test(g)) || !grid.some((g) => /°E$/.test(g))) fail(`${tag}: graticule labels ${grid}`);
+  const inView = await page.evaluate(() => {
+    const box = document.querySelector("#fleet-map .map").getBoundingClientRect();
+    return [...document.querySelectorAll("#fleet-map path.map-marker")].every((p) => {
+      const r = p.getBoundingClientRect();
+      return r.width > 0 && r.left >= box.left && r.right <= box.right && r.top >= box.top && r.bottom <= box.bottom;
+    });
+  });
+  if (!inView) fail(`${tag}: the map is not fitted to the terminals`);
+  ok(`${tag}: no tiles: a latitude/longitude grid (${grid.join(" ")}) fitted to the terminals`);
+  if (tag === "desktop") {
+    await page.$eval("#fleet-map", (e) => e.scrollIntoView());
+    await page.locator("#fleet-map").screenshot({ path: `${shots}/map-desktop.png` });
+    await axeCheck(page, `${tag} fleet map`);
+    await page.focus(`#fleet-map path.map-marker[data-id="${IDS[2]}"]`);
+    await page.keyboard.press("Enter");
+    await page.waitForFunction((id) => location.hash === `#/terminal/${id}`, IDS[2], { timeout: 10000 })
+      .catch(() => fail(`${tag}: Enter on a marker did not open its terminal`));
+    ok(`${tag}: Enter on a focused marker opens the terminal`);
+  }
+
+  // ---- phase page ----
+  const opened = Date.now();
+  await page.goto(base + "/#/phase");
+  await page.waitForSelector("#ph-ref option", { state: "attached" });
+  const ref0 = await page.$eval("#ph-ref", (s) => s.value);
+  await page.waitForFunction((r) => location.hash === `#/phase?ref=${r}`, ref0, { timeout: 5000 })
+    .catch(async () => fail(`${tag}: reference not in the URL: ${await page.evaluate(() => location.hash)}`));
+  if (!IDS.includes(ref0)) fail(`${tag}: default reference ${ref0} is not an online terminal`);
+  const chartOk = async (ref) => page.waitForFunction(([r, ids]) => {
+    const c = document.querySelector("#ph-chart");
+    if (!c || c.dataset.ref !== r || !c.querySelector("canvas")) return false;
+    const pts = JSON.parse(c.dataset.points || "{}");
+    return ids.filter((x) => x !== r).every((x) => pts[x] > 0) && !(r in pts);
+  }, [ref, IDS], { timeout: 30000 }).catch(async () => fail(`${tag}: chart for ${ref}: ${await page.$eval("#ph-chart", (c) => JSON.stringify(c.dataset))}`));
+  await chartOk(ref0);
+  const c0 = await page.$eval("#ph-chart", (c) => ({ ...c.dataset, legend: [...c.querySelectorAll(".u-legend .u-series th")].map((x) => x.textContent) }));
+  if (!(Date.parse(c0.from) < opened - 10000)) fail(`${tag}: the chart starts at ${c0.from}: no history loaded (page opened ${new Date(opened).toISOString()})`);
+  ok(`${tag}: phase chart against ${ref0}: points ${c0.points} from ${c0.from} (before the page opened: history), legend ${c0.legend.join(" | ")}`);
+  await page.waitForFunction((n) => document.querySelectorAll("#ph-table .ph-delta[data-us]").length === n, IDS.length - 1, { timeout: 30000 });
+  await checkDeltas(page, tag, ref0);
+  const why = await page.textContent(".ph-why");
+  if (!/UTC/.test(why)) fail(`${tag}: no explanation: ${why}`);
+  // map snapshot: the reference marked, the others labelled with their Δθ; the unplaced listed
+  const snap = await page.$$eval("#ph-map path.map-marker", (ps) => ps.map((p) => ({ id: p.dataset.id, fill: p.getAttribute("fill"), label: p.getAttribute("aria-label") })));
+  if (snap.length !== IDS.length) fail(`${tag}: phase map markers ${JSON.stringify(snap)}`);
+  for (const m of snap) {
+    if (m.id === ref0) { if (m.fill !== "#1d3b57" || !/reference/.test(m.label)) fail(`${tag}: reference marker ${JSON.stringify(m)}`); continue; }
+    const rows = await readRows(page);
+    const d = parseFloat(m.label.split("Δθ")[1]);
+    if (!(Math.abs(d - parseFloat(rows[m.id].text)) <= 0.1)) fail(`${tag}: map label ${m.label} vs table ${rows[m.id].text}`);
+  }
+  const unpl = await page.textContent("#ph-map .map-unplaced");
+  if (!unpl.includes(unplaced)) fail(`${tag}: ${unplaced} not listed as not placed: ${unpl}`);
+  ok(`${tag}: map snapshot ${snap.map((m) => m.label).join("; ")}; not placed: ${unplaced}`);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 0) fail(`${tag}: the phase page is ${overflow} px wider than the viewport`);
+  const cw = await page.$eval("#ph-chart canvas", (c) => c.getBoundingClientRect().width);
+  if (cw > viewport.width) fail(`${tag}: chart ${cw} px wider than the viewport`);
+  ok(`${tag}: the page fits the viewport (chart ${Math.round(cw)} px wide)`);
+  await axeCheck(page, `${tag} phase`);
+  await shot(page, shots, `phase-${tag}`);
+
+  // ---- another reference ----
+  const ref1 = IDS.find((x) => x !== ref0);
+  await page.selectOption("#ph-ref", ref1);
+  await page.waitForFunction((r) => location.hash === `#/phase?ref=${r}`, ref1, { timeout: 5000 })
+    .catch(() => fail(`${tag}: URL after changing the reference`));
+  await chartOk(ref1);
+  const c1 = await page.$eval("#ph-chart", (c) => [...c.querySelectorAll(".u-legend .u-series th")].map((x) => x.textContent).join(" | "));
+  if (!c1.includes(ref0) || c1.includes(ref1)) fail(`${tag}: legend after the switch: ${c1}`);
+  await page.waitForFunction((n) => document.querySelectorAll("#ph-table .ph-delta[data-us]").length === n, IDS.length - 1, { timeout: 30000 });
+  await checkDeltas(page, tag, ref1);
+  ok(`${tag}: reference ${ref0} -> ${ref1}: URL, chart (${c1}) and table follow`);
+  // a reload keeps the reference from the URL
+  await page.reload();
+  await page.waitForSelector("#ph-ref option", { state: "attached" });
+  if ((await page.$eval("#ph-ref", (s) => s.value)) !== ref1) fail(`${tag}: the reference is not kept by the URL`);
+  await chartOk(ref1);
+  ok(`${tag}: the URL keeps the reference across a reload`);
+
+  if (offsite.length) fail(`${tag}: requests off the server or images (tiles?): ${offsite.join(" ")}`);
+  ok(`${tag}: no tile, image or off-server request`);
+  await ctx.close();
+}
+
+await run(DESKTOP, "desktop");
+await run(PHONE, "phone");
+await browser.close();
+if (problems.length) fail("console errors or failed requests:\n  " + problems.join("\n  "));
+ok("no console error, no failed request");
