@@ -45,6 +45,8 @@ export async function show(main, route) {
   const data = new Map();  // id -> Map(report key µs -> {V1, Ua, Ub, Uc, freq, rocof, flags})
   let chart = null, chartKey = "", map = null, pending = 0, lastPrune = 0;
   let alive = true, loadingHistory = true;
+  let newestKey = 0;           // the newest report time seen (µs), of any terminal
+  const unsyncAt = new Map();  // id -> the newest report time flagged time_unsync
 
   const refSel = el("select", { id: "ph-ref" });
   const qtySel = el("select", { id: "ph-qty" },
@@ -120,16 +122,14 @@ export async function show(main, route) {
     const tMs = Date.parse(s.t);
     const get = (row, name) => (c[name] === undefined ? null : row[c[name]]);
     for (const row of s.reports) {
-      m.set(keyOf(tMs, row[c.index], s.rate), {
+      const key = keyOf(tMs, row[c.index], s.rate);
+      if (key > newestKey) newestKey = key;
+      if ((get(row, "flags") & FLAG_UNSYNC) && !(unsyncAt.get(id) >= key)) unsyncAt.set(id, key);
+      m.set(key, {
         V1: get(row, "V1.deg"), Ua: get(row, "Ua.deg"), Ub: get(row, "Ub.deg"), Uc: get(row, "Uc.deg"),
         freq: get(row, "freq"), rocof: get(row, "rocof"), flags: get(row, "flags") || 0,
       });
     }
-  }
-  function newest() {
-    let k = 0;
-    for (const m of data.values()) for (const key of m.keys()) if (key > k) k = key;
-    return k;
   }
   function prune(now) {
     const cut = now - (KEEP_S + 30) * 1e6;
@@ -144,7 +144,7 @@ export async function show(main, route) {
 
   function draw() {
     pending = 0;
-    const last = newest();
+    const last = newestKey;
     if (last - lastPrune > 10e6) { prune(last); lastPrune = last; }
     const refData = data.get(ref) || new Map();
     const from = last - win * 1e6;
@@ -161,12 +161,7 @@ export async function show(main, route) {
         if (rec && rec[qty] != null) { snap.set(id, { key: xs[i], d: deltaAt(id, xs[i]), rec }); break; }
       }
     }
-    const unsync = ids.filter((id) => {
-      const m = data.get(id);
-      if (!m) return false;
-      for (const [k, v] of m) if (k > from && (v.flags & FLAG_UNSYNC)) return true;
-      return false;
-    });
+    const unsync = ids.filter((id) => unsyncAt.get(id) > from);
     unsyncNote.hidden = !unsync.length;
     unsyncNote.textContent = unsync.length ? t("ph_unsync_note", { ids: unsync.join(", ") }) : "";
     what.textContent = t("ph_what", { qty: qty === "V1" ? t("ph_qty_v1") : qty, ref });
@@ -177,12 +172,21 @@ export async function show(main, route) {
   const later = () => { if (!pending) pending = requestAnimationFrame(draw); };
 
   function drawChart(xs, others, unsync) {
-    if (paused && chart) return;
     const series = others.filter((id) => xs.some((k) => data.get(id).has(k)));
+    const key = `${ref}|${qty}|${win}|${series.join(",")}|${unsync.join(",")}`;
+    if (paused && chart && key === chartKey) return;
     const counts = {};
     const cols = series.map((id) => {
-      let n = 0;
-      const ys = xs.map((k) => { const d = deltaAt(id, k); if (d !== null) n++; return d; });
+      let n = 0, prev = null;
+      const ys = xs.map((k) => {
+        const d = deltaAt(id, k);
+        if (d === null) return null;
+        n++;
+        // a difference crossing ±180° wraps: leave a gap there instead of a vertical line
+        const jump = prev !== null && Math.abs(d - prev) > 180;
+        prev = d;
+        return jump ? null : d;
+      });
       counts[id] = n;
       return ys;
     });
@@ -197,7 +201,6 @@ export async function show(main, route) {
       return;
     }
     chartNote.replaceChildren();
-    const key = `${ref}|${qty}|${series.join(",")}|${unsync.join(",")}`;
     const plotData = [xs.map((k) => k / 1e6), ...cols];
     if (chart && key === chartKey) { chart.setData(plotData); return; }
     if (chart) chart.destroy();

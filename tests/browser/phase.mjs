@@ -17,7 +17,7 @@
 //  - no horizontal overflow, axe-core, screenshots, no console error or failed request.
 import { launch, newPage, login, axeCheck, shot, apiGet, fail, ok, DESKTOP, PHONE } from "./lib.mjs";
 
-const [port, user, password, idsArg, unplaced] = process.argv.slice(2);
+const [port, user, password, idsArg, unplaced, tileBase] = process.argv.slice(2);
 const IDS = idsArg.split(",");
 const base = `http://127.0.0.1:${port}`;
 const shots = process.env.GS_SHOTS || ".";
@@ -26,6 +26,8 @@ const wrap = (d) => { let w = d % 360; if (w > 180) w -= 360; if (w <= -180) w +
 
 const browser = await launch();
 const problems = [];
+// on a failure, also tell what the pages logged until then
+process.on("exit", (code) => { if (code && problems.length) console.error("problems so far:\n  " + problems.join("\n  ")); });
 
 /** The reports of `id` for the UTC second holding report time `us` (µs), by report time. */
 async function reportsAt(page, id, us) {
@@ -71,6 +73,12 @@ async function checkDeltas(page, tag, ref) {
     ok(`${tag}: Δθ ${id} − ${ref} = ${row.text} at ${new Date(us / 1000).toISOString()} (API ${want.toFixed(3)}°), frequency ${freq}`);
   }
   return rows;
+}
+
+/** Waits until the table shows a Δθ (with its report time) for every other simulated terminal. */
+async function deltasShown(page, tag) {
+  await page.waitForFunction((n) => document.querySelectorAll("#ph-table .ph-delta[data-us]").length === n, IDS.length - 1, { timeout: 30000 })
+    .catch(async () => fail(`${tag}: Δθ cells: ${await page.$eval("#ph-table", (x) => x.outerHTML)}`));
 }
 
 async function run(viewport, tag) {
@@ -143,7 +151,7 @@ async function run(viewport, tag) {
   const c0 = await page.$eval("#ph-chart", (c) => ({ ...c.dataset, legend: [...c.querySelectorAll(".u-legend .u-series th")].map((x) => x.textContent) }));
   if (!(Date.parse(c0.from) < opened - 10000)) fail(`${tag}: the chart starts at ${c0.from}: no history loaded (page opened ${new Date(opened).toISOString()})`);
   ok(`${tag}: phase chart against ${ref0}: points ${c0.points} from ${c0.from} (before the page opened: history), legend ${c0.legend.join(" | ")}`);
-  await page.waitForFunction((n) => document.querySelectorAll("#ph-table .ph-delta[data-us]").length === n, IDS.length - 1, { timeout: 30000 });
+  await deltasShown(page, tag);
   await checkDeltas(page, tag, ref0);
   const why = await page.textContent(".ph-why");
   if (!/UTC/.test(why)) fail(`${tag}: no explanation: ${why}`);
@@ -175,7 +183,7 @@ async function run(viewport, tag) {
   await chartOk(ref1);
   const c1 = await page.$eval("#ph-chart", (c) => [...c.querySelectorAll(".u-legend .u-series th")].map((x) => x.textContent).join(" | "));
   if (!c1.includes(ref0) || c1.includes(ref1)) fail(`${tag}: legend after the switch: ${c1}`);
-  await page.waitForFunction((n) => document.querySelectorAll("#ph-table .ph-delta[data-us]").length === n, IDS.length - 1, { timeout: 30000 });
+  await deltasShown(page, tag);
   await checkDeltas(page, tag, ref1);
   ok(`${tag}: reference ${ref0} -> ${ref1}: URL, chart (${c1}) and table follow`);
   // a reload keeps the reference from the URL
@@ -184,14 +192,46 @@ async function run(viewport, tag) {
   if ((await page.$eval("#ph-ref", (s) => s.value)) !== ref1) fail(`${tag}: the reference is not kept by the URL`);
   await chartOk(ref1);
   ok(`${tag}: the URL keeps the reference across a reload`);
+  // a marker of the snapshot map makes its terminal the reference (keyboard: Enter)
+  const ref2 = IDS.find((x) => x !== ref1);
+  await page.focus(`#ph-map path.map-marker[data-id="${ref2}"]`);
+  await page.keyboard.press("Enter");
+  await page.waitForFunction((r) => location.hash === `#/phase?ref=${r}` && document.querySelector("#ph-ref").value === r, ref2, { timeout: 5000 })
+    .catch(() => fail(`${tag}: Enter on the map marker of ${ref2} did not make it the reference`));
+  await chartOk(ref2);
+  ok(`${tag}: Enter on the map marker of ${ref2} makes it the reference`);
 
   if (offsite.length) fail(`${tag}: requests off the server or images (tiles?): ${offsite.join(" ")}`);
   ok(`${tag}: no tile, image or off-server request`);
   await ctx.close();
 }
 
-await run(DESKTOP, "desktop");
-await run(PHONE, "phone");
+/** With `[web] tiles` set (a tile server of the test on loopback): the map loads its tiles and
+ *  shows the credit line instead of the grid; the one located terminal, offline, is red. */
+async function runTiles(viewport, tag) {
+  const { ctx, page } = await newPage(browser, viewport, tag, problems);
+  await login(page, base, user, password, "#/fleet");
+  await page.waitForSelector("#fleet-map path.map-marker", { timeout: 30000 });
+  const m = await page.$eval("#fleet-map path.map-marker", (p) => ({ id: p.dataset.id, state: p.dataset.state, fill: p.getAttribute("fill") }));
+  if (m.id !== IDS[0] || m.state !== "offline" || m.fill !== STATE_COLORS.offline) fail(`${tag}: offline marker ${JSON.stringify(m)}`);
+  await page.waitForFunction(() => document.querySelectorAll("#fleet-map img.leaflet-tile-loaded").length > 0, null, { timeout: 20000 })
+    .catch(() => fail(`${tag}: no tile loaded`));
+  const tiles = await page.$$eval("#fleet-map img.leaflet-tile", (is) => is.map((i) => i.src));
+  if (!tiles.every((u) => u.startsWith(tileBase) && /\/\d+\/\d+\/\d+\.png$/.test(u))) fail(`${tag}: tile URLs ${tiles}`);
+  const attr = await page.textContent("#fleet-map .leaflet-control-attribution");
+  if (!attr.includes("Test tiles <ok>")) fail(`${tag}: attribution ${attr}`);
+  if (await page.$("#fleet-map .map-grid-label")) fail(`${tag}: grid drawn over tiles`);
+  ok(`${tag}: with [web] tiles the map loads ${tiles.length} tiles from ${tileBase}, credit "${attr}", offline marker ${m.fill}`);
+  await axeCheck(page, `${tag} map with tiles`);
+  await ctx.close();
+}
+
+if (tileBase) {
+  await runTiles(DESKTOP, "tiles-desktop");
+} else {
+  await run(DESKTOP, "desktop");
+  await run(PHONE, "phone");
+}
 await browser.close();
 if (problems.length) fail("console errors or failed requests:\n  " + problems.join("\n  "));
 ok("no console error, no failed request");
