@@ -42,11 +42,11 @@ export const STRINGS = {
     // ---- phase page (page-phase.js) ----
     ph_title: "Wide-area phase view",
     ph_why: "Every terminal timestamps its samples against UTC (GPS or network time) and reports its phasors on the same UTC grid, so two reports with the same report time were measured at the same instant: their angle difference is the real phase difference between the two sites.",
-    ph_ref: "Reference", ph_qty: "Angle of", ph_qty_v1: "V1 (positive-sequence voltage)", ph_qty_phase: "{ch} (phase voltage)",
+    ph_ref: "Reference", ph_qty: "Angle of", ph_qty_pos: "V1 (positive-sequence voltage)", ph_qty_phase: "{ch} (phase voltage)",
     ph_window: "Window", ph_win_min: "last {n} min", ph_pause: "Pause chart", ph_resume: "Resume chart",
     ph_chart_title: "Angle difference over time", ph_table_title: "Latest difference per terminal",
     ph_map_title: "Snapshot on the map", ph_map_hint: "Colour: the latest Δθ against the reference (blue behind, red ahead). Select a terminal on the map to make it the reference.",
-    ph_what: "Δθ = θ(terminal) − θ({ref}) of {qty}, in degrees, wrapped to (−180°, 180°], matched by report time.",
+    ph_what: "Δθ = θ(terminal) − θ({ref}) of {qty} in degrees, wrapped to (−180°, 180°], between reports with the same report time.",
     ph_no_terminals: "No terminals yet: an admin adds them on the Admin page or with `gridsense terminal add`.",
     ph_ref_unknown: "There is no terminal {id}; another one is used as the reference.",
     ph_ref_no_data: "No phasor reports from the reference {id} in this window: is it online, and is `[analysis] phasor_rate` above 0? Choose another reference.",
@@ -57,7 +57,7 @@ export const STRINGS = {
     ph_col_terminal: "Terminal", ph_col_delta: "Δθ", ph_col_time: "Report time", ph_col_freq: "Frequency",
     ph_col_rocof: "ROCOF", ph_col_sync: "UTC sync", ph_col_state: "State",
     ph_unsync: "⚠ not synchronised", ph_synced: "synchronised", ph_is_ref: "reference",
-    ph_table_caption: "Against the reference {ref}, at the newest report time both have.",
+    ph_table_caption: "Against the reference {ref} at the newest report time both have.",
     ph_map_ref: "{id}: reference", ph_map_delta: "{id}: Δθ {d}", ph_map_nodata: "{id}: no reports",
     ph_ref_short: "ref", ph_scale: "Colour scale: −{max}° (blue) … 0° (grey) … +{max}° (red).",
 
@@ -113,7 +113,7 @@ export const STRINGS = {
     // ---- phase page (page-phase.js) ----
     ph_title: "广域相角视图",
     ph_why: "每个终端都按 UTC（GPS 或网络授时）给采样打时标，并在同一 UTC 时间网格上上报相量，因此上报时刻相同的两份报告是在同一瞬间测得的：它们的相角差就是两地之间真实的相位差。",
-    ph_ref: "参考终端", ph_qty: "相角", ph_qty_v1: "V1（正序电压）", ph_qty_phase: "{ch}（相电压）",
+    ph_ref: "参考终端", ph_qty: "相角", ph_qty_pos: "V1（正序电压）", ph_qty_phase: "{ch}（相电压）",
     ph_window: "时间窗", ph_win_min: "最近 {n} 分钟", ph_pause: "暂停图表", ph_resume: "继续图表",
     ph_chart_title: "相角差随时间变化", ph_table_title: "各终端最新相角差",
     ph_map_title: "地图快照", ph_map_hint: "颜色：相对参考终端的最新 Δθ（蓝色滞后，红色超前）。在地图上选择终端可将其设为参考。",

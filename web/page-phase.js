@@ -50,7 +50,7 @@ export async function show(main, route) {
 
   const refSel = el("select", { id: "ph-ref" });
   const qtySel = el("select", { id: "ph-qty" },
-    ...QTYS.map((x) => el("option", { value: x, textContent: t(x === "V1" ? "ph_qty_v1" : "ph_qty_phase", { ch: x }), selected: x === qty })));
+    ...QTYS.map((x) => el("option", { value: x, textContent: t(x === "V1" ? "ph_qty_pos" : "ph_qty_phase", { ch: x }), selected: x === qty })));
   const winSel = el("select", { id: "ph-win" },
     ...WINDOWS.map((s) => el("option", { value: String(s), textContent: t("ph_win_min", { n: s / 60 }), selected: s === win })));
   const pauseBtn = el("button", { type: "button", id: "ph-pause", textContent: t("ph_pause"), "aria-pressed": "false" });
@@ -164,7 +164,7 @@ export async function show(main, route) {
     const unsync = ids.filter((id) => unsyncAt.get(id) > from);
     unsyncNote.hidden = !unsync.length;
     unsyncNote.textContent = unsync.length ? t("ph_unsync_note", { ids: unsync.join(", ") }) : "";
-    what.textContent = t("ph_what", { qty: qty === "V1" ? t("ph_qty_v1") : qty, ref });
+    what.textContent = t("ph_what", { qty: qty === "V1" ? t("ph_qty_pos") : qty, ref });
     drawChart(xs, others, unsync);
     drawTable(snap, unsync, refData, xs);
     drawMap(snap);
