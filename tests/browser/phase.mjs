@@ -156,6 +156,12 @@ async function run(viewport, tag) {
   ok(`${tag}: phase chart against ${ref0}: points ${c0.points} from ${c0.from} (before the page opened: history), legend ${c0.legend.join(" | ")}`);
   await deltasShown(page, tag);
   await checkDeltas(page, tag, ref0);
+  // the simulator's third terminal is NTP-synchronised (--seed 39): its reports carry time_unsync
+  const flagged = (await reportsAt(page, IDS[2], Math.floor(Date.now() / 1000 - 5) * 1e6)).values().next().value.flags & 1;
+  const note = await page.$eval("#ph-unsync", (e) => (e.hidden ? "" : e.textContent));
+  if (!flagged || !note.includes(IDS[2]) || IDS.slice(0, 2).some((x) => note.includes(x)))
+    fail(`${tag}: time_unsync: API flag ${flagged} for ${IDS[2]}, note "${note}"`);
+  ok(`${tag}: ${IDS[2]} reports time_unsync and the page says so: "${note}"`);
   const why = await page.textContent(".ph-why");
   if (!/UTC/.test(why)) fail(`${tag}: no explanation: ${why}`);
   // map snapshot: the reference marked, the others labelled with their Δθ; the unplaced listed

@@ -3,7 +3,8 @@
 playwright-core (tests/browser/phase.mjs) against the real server WITH analysis (synchrophasors
 stored at the default [analysis] phasor_rate = 10) and 3 simulated terminals provisioned with
 locations (`gridsense terminal add ID --location LAT,LON`; the second one gets a scheduled dip,
-so it has an open event), plus a 4th terminal without a location that never connects. The
+so it has an open event; with --seed 39 the simulator makes the third one NTP-synchronised, so
+its reports carry time_unsync), plus a 4th terminal without a location that never connects. The
 browser script checks the fleet page's map (3 markers coloured by state, no tile request), the
 phase page's chart, table and map against the phasors API, the reference switch, desktop and
 phone, axe-core, and writes phase-desktop.png, phase-phone.png and map-desktop.png.
@@ -79,7 +80,7 @@ def main():
         check(p.returncode == 0, "user added")
         srv = Server(data, extra=["--dsp-workers", "1"]).start()
         sim = sim_start(srv.tport, secrets, len(PLACES), 600,
-                        ["--disturb", "0", "--schedule", "dip@3+200:50/2"])
+                        ["--disturb", "0", "--schedule", "dip@3+200:50/2", "--seed", "39"])
         try:
             wait_for(lambda: srv.json("/api/v1/health")[1]["terminals_online"] == len(PLACES), 60,
                      "terminals online")
