@@ -193,6 +193,7 @@ export async function show(main, route) {
     });
     chartBox.dataset.ref = ref;
     chartBox.dataset.points = JSON.stringify(counts);
+    chartBox.dataset.xs = String(xs.length);
     chartBox.dataset.from = xs.length ? new Date(xs[0] / 1000).toISOString() : "";
     if (!xs.length || !series.length) {
       if (chart) { chart.destroy(); chart = null; chartKey = ""; }
@@ -312,9 +313,32 @@ export async function show(main, route) {
       return;
     }
     if (!m.topic.startsWith("terminal/") || !m.topic.endsWith("/phasors")) return;
-    addSecond(m.topic.slice(9, -8), m.data);
+    const id = m.topic.slice(9, -8);
+    addSecond(id, m.data);
+    // The feed keeps only the newest queued second of a phasors topic for a slow client: a
+    // second skipped that way is fetched from the store, so the chart has no holes.
+    const tMs = Date.parse(m.data.t), prev = lastLive.get(id);
+    if (prev && tMs - prev > 1000 && tMs - prev <= KEEP_S * 1000 && !loadingHistory)
+      backfill(id, new Date(prev + 1000).toISOString(), new Date(tMs).toISOString());
+    if (!prev || tMs > prev) lastLive.set(id, tMs);
     later();
   });
+  const lastLive = new Map(); // id -> start (ms) of the newest second the feed brought
+  let backfilled = 0, backfills = 0;
+  async function backfill(id, from, to, retry = 1) {
+    if (backfills >= 4) return; // (a client this slow has other worries; keep the load bounded)
+    backfills++;
+    const h = await api(`/api/v1/terminals/${enc(id)}/phasors?from=${enc(from)}&to=${enc(to)}&limit=3600`);
+    backfills--;
+    if (!alive || h.status !== 200) return;
+    for (const s of h.body.seconds) addSecond(id, s);
+    backfilled += h.body.seconds.length;
+    chartBox.dataset.backfilled = String(backfilled);
+    later();
+    // the store may not have written the skipped seconds yet: ask once more a little later
+    const want = Math.round((Date.parse(to) - Date.parse(from)) / 1000) - 1;
+    if (h.body.seconds.length < want && retry > 0) setTimeout(() => { if (alive) backfill(id, from, to, retry - 1); }, 3000);
+  }
   const since = new Date(Date.now() - KEEP_S * 1000).toISOString();
   async function loadHistory(id) {
     let from = since;

@@ -81,6 +81,15 @@ async function deltasShown(page, tag) {
     .catch(async () => fail(`${tag}: Δθ cells: ${await page.evaluate(() => location.hash + " " + document.querySelector("#main").innerHTML.slice(-3000))}`));
 }
 
+/** No holes in the chart: every report time of the reference has a value for the others (but
+ *  the newest 3 s, whose reports of the other terminals may still be on their way). */
+async function noHoles(page, tag) {
+  const c = await page.$eval("#ph-chart", (x) => ({ ...x.dataset }));
+  const holes = Object.entries(JSON.parse(c.points)).filter(([, n]) => n < Number(c.xs) - 30);
+  if (holes.length) fail(`${tag}: holes in the chart: ${JSON.stringify(holes)} of ${c.xs} report times`);
+  ok(`${tag}: chart values at ${JSON.stringify(c.points)} of ${c.xs} report times of the reference (seconds fetched again after the feed skipped them: ${c.backfilled || 0})`);
+}
+
 async function run(viewport, tag) {
   const { ctx, page } = await newPage(browser, viewport, tag, problems);
   const offsite = [];
@@ -154,6 +163,7 @@ async function run(viewport, tag) {
   const c0 = await page.$eval("#ph-chart", (c) => ({ ...c.dataset, legend: [...c.querySelectorAll(".u-legend .u-series th")].map((x) => x.textContent) }));
   if (!(Date.parse(c0.from) < opened - 10000)) fail(`${tag}: the chart starts at ${c0.from}: no history loaded (page opened ${new Date(opened).toISOString()})`);
   ok(`${tag}: phase chart against ${ref0}: points ${c0.points} from ${c0.from} (before the page opened: history), legend ${c0.legend.join(" | ")}`);
+  await noHoles(page, tag);
   await deltasShown(page, tag);
   await checkDeltas(page, tag, ref0);
   // the simulator's third terminal is NTP-synchronised (--seed 39): its reports carry time_unsync
@@ -173,6 +183,16 @@ async function run(viewport, tag) {
     const d = parseFloat(m.label.split("Δθ")[1]);
     if (!(Math.abs(d - parseFloat(rows[m.id].text)) <= 0.1)) fail(`${tag}: map label ${m.label} vs table ${rows[m.id].text}`);
   }
+  const unpl = await page.textContent("#ph-map .map-unplaced");
+  if (!unpl.includes(unplaced)) fail(`${tag}: ${unplaced} not listed as not placed: ${unpl}`);
+  ok(`${tag}: map snapshot ${snap.map((m) => m.label).join("; ")}; not placed: ${unplaced}`);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 0) fail(`${tag}: the phase page is ${overflow} px wider than the viewport`);
+  const cw = await page.$eval("#ph-chart canvas", (c) => c.getBoundingClientRect().width);
+  if (cw > viewport.width) fail(`${tag}: chart ${cw} px wider than the viewport`);
+  ok(`${tag}: the page fits the viewport (chart ${Math.round(cw)} px wide)`);
+  await axeCheck(page, `${tag} phase`);
+  await shot(page, shots, `phase-${tag}`);
   if (tag === "desktop") { // live updates restyle the markers but keep the user's view
     const pos = () => page.$$eval("#ph-map path.map-marker", (ps) => ps.map((p) => { const r = p.getBoundingClientRect(); return `${p.dataset.id}@${Math.round(r.x)},${Math.round(r.y)}`; }).sort().join(" "));
     const before = await pos();
@@ -185,16 +205,6 @@ async function run(viewport, tag) {
     if ((await pos()) !== zoomed) fail(`${tag}: the map view moved on a live update: ${zoomed} -> ${await pos()}`);
     ok(`${tag}: a live update (Δθ at a newer report time) keeps the zoomed map view`);
   }
-  const unpl = await page.textContent("#ph-map .map-unplaced");
-  if (!unpl.includes(unplaced)) fail(`${tag}: ${unplaced} not listed as not placed: ${unpl}`);
-  ok(`${tag}: map snapshot ${snap.map((m) => m.label).join("; ")}; not placed: ${unplaced}`);
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  if (overflow > 0) fail(`${tag}: the phase page is ${overflow} px wider than the viewport`);
-  const cw = await page.$eval("#ph-chart canvas", (c) => c.getBoundingClientRect().width);
-  if (cw > viewport.width) fail(`${tag}: chart ${cw} px wider than the viewport`);
-  ok(`${tag}: the page fits the viewport (chart ${Math.round(cw)} px wide)`);
-  await axeCheck(page, `${tag} phase`);
-  await shot(page, shots, `phase-${tag}`);
 
   // ---- another reference ----
   const ref1 = IDS.find((x) => x !== ref0);
@@ -221,6 +231,7 @@ async function run(viewport, tag) {
     .catch(() => fail(`${tag}: Enter on the map marker of ${ref2} did not make it the reference`));
   await chartOk(ref2);
   ok(`${tag}: Enter on the map marker of ${ref2} makes it the reference`);
+  await noHoles(page, tag);
 
   if (offsite.length) fail(`${tag}: requests off the server or images (tiles?): ${offsite.join(" ")}`);
   ok(`${tag}: no tile, image or off-server request`);
