@@ -44,7 +44,7 @@ export async function show(main, route) {
   const terms = new Map(); // id -> terminal (REST shape; online kept from the feed)
   const data = new Map();  // id -> Map(report key µs -> {V1, Ua, Ub, Uc, freq, rocof, flags})
   let chart = null, chartKey = "", map = null, pending = 0, lastPrune = 0;
-  let alive = true, loadingHistory = true;
+  let alive = true, loadingHistory = true, zoomed = false;
   let newestKey = 0;           // the newest report time seen (µs), of any terminal
   const unsyncAt = new Map();  // id -> the newest report time flagged time_unsync
 
@@ -53,6 +53,7 @@ export async function show(main, route) {
     ...QTYS.map((x) => el("option", { value: x, textContent: t(x === "V1" ? "ph_qty_pos" : "ph_qty_phase", { ch: x }), selected: x === qty })));
   const winSel = el("select", { id: "ph-win" },
     ...WINDOWS.map((s) => el("option", { value: String(s), textContent: t("ph_win_min", { n: s / 60 }), selected: s === win })));
+  const liveBtn = el("button", { type: "button", id: "ph-live", textContent: t("ph_live_view"), hidden: true });
   const pauseBtn = el("button", { type: "button", id: "ph-pause", textContent: t("ph_pause"), "aria-pressed": "false" });
   const status = el("div", { id: "ph-status" });
   const unsyncNote = el("p", { id: "ph-unsync", className: "warn", role: "status", hidden: true });
@@ -71,12 +72,12 @@ export async function show(main, route) {
       el("label", {}, t("ph_ref"), " ", refSel),
       el("label", {}, t("ph_qty"), " ", qtySel),
       el("label", {}, t("ph_window"), " ", winSel),
-      pauseBtn),
+      pauseBtn, liveBtn),
     status, unsyncNote,
     el("div", { className: "ph-grid" },
       el("section", { className: "ph-left", "aria-labelledby": "ph-chart-h" },
         el("h2", { id: "ph-chart-h", textContent: t("ph_chart_title") }),
-        what, chartNote, chartBox),
+        what, chartNote, chartBox, el("p", { className: "note", textContent: t("ph_zoom_hint") })),
       el("div", { className: "ph-right" },
         el("h2", { textContent: t("ph_map_title") }),
         el("p", { className: "note", textContent: t("ph_map_hint") }),
@@ -204,9 +205,10 @@ export async function show(main, route) {
     }
     chartNote.replaceChildren();
     const plotData = [xs.map((k) => k / 1e6), ...cols];
-    if (chart && key === chartKey) { chart.setData(plotData); return; }
+    if (chart && key === chartKey) { chart.setData(plotData, !zoomed); return; }
     if (chart) chart.destroy();
     chartKey = key;
+    setZoomed(false);
     const w = Math.max(260, chartBox.clientWidth || 600);
     chart = new window.uPlot({
       width: w, height: w < 500 ? 240 : 320,
@@ -216,7 +218,37 @@ export async function show(main, route) {
         ...series.map((id) => ({ label: id + (unsync.includes(id) ? " ⚠" : ""), stroke: colorOf.get(id), width: 1.5,
           value: (u, v) => (v == null ? t("none") : `${v.toFixed(2)}°`) }))],
       axes: [{ space: 70, values: (u, vals) => vals.map(hms) }, { label: t("ph_axis"), size: 60, values: (u, vals) => vals.map((v) => `${v}°`) }],
+      // a time range dragged out with the mouse stays while live values come in
+      hooks: { setSelect: [(u) => { if (u.select.width > 0) setZoomed(true); }],
+               // the time range shown, for tests and tools: seconds since the epoch
+               setScale: [(u, k) => { if (k === "x") chartBox.dataset.range = `${u.scales.x.min} ${u.scales.x.max}`; }] },
     }, plotData, chartBox);
+    chart.over.addEventListener("dblclick", () => setZoomed(false)); // (uPlot shows all again)
+    pinchZoom(chart);
+  }
+
+  /** Two fingers on the chart zoom its time axis (one finger still scrolls the page). */
+  function pinchZoom(u) {
+    let start = null;
+    const span = (e) => Math.max(10, Math.abs(e.touches[0].clientX - e.touches[1].clientX));
+    u.over.addEventListener("touchstart", (e) => {
+      if (e.touches.length !== 2) return;
+      const r = u.over.getBoundingClientRect();
+      const f = Math.min(1, Math.max(0, ((e.touches[0].clientX + e.touches[1].clientX) / 2 - r.left) / r.width));
+      start = { d: span(e), f, min: u.scales.x.min, max: u.scales.x.max };
+    });
+    u.over.addEventListener("touchmove", (e) => {
+      if (!start || e.touches.length !== 2) return;
+      const w = (start.max - start.min) * (start.d / span(e));
+      const at = start.min + (start.max - start.min) * start.f;
+      setZoomed(true);
+      u.setScale("x", { min: at - w * start.f, max: at + w * (1 - start.f) });
+    });
+    u.over.addEventListener("touchend", () => { start = null; });
+  }
+  function setZoomed(z) {
+    zoomed = z;
+    liveBtn.hidden = !z;
   }
 
   function drawTable(snap, unsync, refData, xs) {
@@ -289,6 +321,7 @@ export async function show(main, route) {
   refSel.addEventListener("change", () => { ref = refSel.value; keepUrl(); draw(); });
   qtySel.addEventListener("change", () => { qty = qtySel.value; keepUrl(); draw(); });
   winSel.addEventListener("change", () => { win = Number(winSel.value); keepUrl(); draw(); });
+  liveBtn.addEventListener("click", () => { setZoomed(false); draw(); });
   pauseBtn.addEventListener("click", () => {
     paused = !paused;
     pauseBtn.textContent = paused ? t("ph_resume") : t("ph_pause");

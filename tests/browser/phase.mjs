@@ -183,6 +183,44 @@ async function run(viewport, tag) {
     const d = parseFloat(m.label.split("Δθ")[1]);
     if (!(Math.abs(d - parseFloat(rows[m.id].text)) <= 0.1)) fail(`${tag}: map label ${m.label} vs table ${rows[m.id].text}`);
   }
+  if (tag === "desktop") { // a time range dragged out on the chart stays while live values come in
+    const r = await page.$eval("#ph-chart .u-over", (o) => { const b = o.getBoundingClientRect(); return { x: b.x, y: b.y, w: b.width, h: b.height }; });
+    const xRange = () => page.$eval("#ph-chart", (c) => c.dataset.range);
+    const before = await xRange();
+    await page.mouse.move(r.x + r.w * 0.4, r.y + r.h / 2);
+    await page.mouse.down();
+    await page.mouse.move(r.x + r.w * 0.6, r.y + r.h / 2, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForSelector("#ph-live:not([hidden])", { timeout: 5000 }).catch(() => fail(`${tag}: dragging on the chart did not zoom`));
+    const zoomed = await xRange();
+    const [b0, b1] = before.split(" ").map(Number), [z0, z1] = zoomed.split(" ").map(Number);
+    if (!(z0 > b0 && z1 < b1 && z1 - z0 < (b1 - b0) * 0.5)) fail(`${tag}: the time axis did not zoom: ${before} -> ${zoomed}`);
+    const t0 = await page.$eval("#ph-table .ph-delta[data-us]", (d) => d.dataset.us);
+    await page.waitForFunction((t) => document.querySelector("#ph-table .ph-delta[data-us]").dataset.us !== t, t0, { timeout: 15000 });
+    await page.waitForTimeout(300);
+    if ((await xRange()) !== zoomed) fail(`${tag}: a live update reset the zoomed chart: ${zoomed} -> ${await xRange()}`);
+    await page.click("#ph-live");
+    await page.waitForFunction((z) => document.querySelector("#ph-chart").dataset.range !== z, zoomed, { timeout: 5000 })
+      .catch(() => fail(`${tag}: the whole-window button did not unzoom`));
+    ok(`${tag}: a dragged zoom (time axis ${zoomed}) stays through live updates; the button shows the whole window again`);
+  }
+  if (tag === "phone") { // two fingers spreading on the chart zoom its time axis
+    const r = await page.$eval("#ph-chart .u-over", (o) => { const b = o.getBoundingClientRect(); return { x: b.x, y: b.y, w: b.width, h: b.height }; });
+    const before = await page.$eval("#ph-chart", (c) => c.dataset.range);
+    const cdp = await ctx.newCDPSession(page);
+    const y = r.y + r.h / 2, cx = r.x + r.w / 2;
+    const touch = (type, d) => cdp.send("Input.dispatchTouchEvent", { type,
+      touchPoints: type === "touchEnd" ? [] : [{ x: cx - d, y, id: 1 }, { x: cx + d, y, id: 2 }] });
+    await touch("touchStart", 20);
+    for (const d of [40, 60, 80, 100]) await touch("touchMove", d);
+    await touch("touchEnd", 0);
+    await page.waitForSelector("#ph-live:not([hidden])", { timeout: 5000 }).catch(() => fail(`${tag}: a pinch did not zoom the chart`));
+    const zoomed = await page.$eval("#ph-chart", (c) => c.dataset.range);
+    const [b0, b1] = before.split(" ").map(Number), [z0, z1] = zoomed.split(" ").map(Number);
+    if (!(z1 - z0 < (b1 - b0) * 0.5)) fail(`${tag}: pinch: time axis ${before} -> ${zoomed}`);
+    await page.click("#ph-live");
+    ok(`${tag}: a two-finger pinch zooms the chart's time axis (${((b1 - b0) / (z1 - z0)).toFixed(1)}x)`);
+  }
   const unpl = await page.textContent("#ph-map .map-unplaced");
   if (!unpl.includes(unplaced)) fail(`${tag}: ${unplaced} not listed as not placed: ${unpl}`);
   ok(`${tag}: map snapshot ${snap.map((m) => m.label).join("; ")}; not placed: ${unplaced}`);
