@@ -21,6 +21,7 @@ const PAGES = {
 };
 
 let dispose = null;
+let routeGen = 0; // number of the latest route() call
 let shown = ""; // the hash of the page on screen
 
 function parseHash() {
@@ -52,6 +53,7 @@ function chrome() {
 async function route() {
   if (!currentUser()) return;
   if (dispose) { try { dispose(); } catch (e) { console.warn(e); } dispose = null; }
+  const gen = ++routeGen;
   const r = parseHash();
   const p = PAGES[r.page];
   chrome();
@@ -59,16 +61,25 @@ async function route() {
   shown = location.hash;
   if (!p) { main.replaceChildren(el("h1", { textContent: t("not_found") }), el("p", {}, el("a", { href: href.fleet(), textContent: t("nav_fleet") }))); return; }
   if (p.role && !can(p.role)) { main.replaceChildren(el("h1", { textContent: t("forbidden") })); return; }
-  main.replaceChildren();
+  // each page draws into an element of its own: one still loading after the user moved on
+  // draws into a detached element, never over the next page
+  const root = el("div", { className: "page page-" + r.page });
+  main.replaceChildren(root);
+  // A page's show() may still be loading when the user moves on: each route() call has its
+  // number, and the dispose of a page that is no longer the current one runs at once.
   try {
-    dispose = (await p.mod.show(main, r)) || null;
+    const d = (await p.mod.show(root, r)) || null;
+    if (gen === routeGen) dispose = d;
+    else if (d) d();
   } catch (e) {
     console.warn(e);
-    main.replaceChildren(el("p", { className: "error box", role: "alert", textContent: t("page_failed", { msg: e.message }) }));
+    if (gen === routeGen)
+      root.replaceChildren(el("p", { className: "error box", role: "alert", textContent: t("page_failed", { msg: e.message }) }));
   }
 }
 
 function showLogin(message = "") {
+  routeGen++; // a page still loading is disposed when it is ready
   setUser(null);
   feed.stop();
   if (dispose) { try { dispose(); } catch { /* page already gone */ } dispose = null; }
