@@ -87,7 +87,7 @@ export async function show(main, route) {
   status.append(loading());
 
   const r = await api("/api/v1/terminals");
-  if (!main.contains(status)) return () => {}; // the user left the page meanwhile
+  if (!main.isConnected) return () => {}; // the user left the page meanwhile
   if (r.status !== 200) { status.replaceChildren(errorBox(apiError(r))); return () => {}; }
   for (const x of r.body.terminals) terms.set(x.id, x);
   status.replaceChildren();

@@ -139,8 +139,7 @@ async function run(viewport, tag) {
     await page.keyboard.press("Enter");
     await page.waitForFunction((id) => location.hash === `#/terminal/${id}`, IDS[2], { timeout: 10000 })
       .catch(() => fail(`${tag}: Enter on a marker did not open its terminal`));
-    // (let the terminal page finish loading: app.js's router does not yet ignore a page whose
-    // show() completes after the user has moved on, which then writes into the next page)
+    // (the terminal page finishes loading before the test moves on)
     await page.waitForSelector("#term-tab", { state: "attached", timeout: 15000 });
     ok(`${tag}: Enter on a focused marker opens the terminal`);
   }
