@@ -87,7 +87,7 @@ async function noHoles(page, tag) {
   const c = await page.$eval("#ph-chart", (x) => ({ ...x.dataset }));
   const holes = Object.entries(JSON.parse(c.points)).filter(([, n]) => n < Number(c.xs) - 30);
   if (holes.length) fail(`${tag}: holes in the chart: ${JSON.stringify(holes)} of ${c.xs} report times`);
-  ok(`${tag}: chart values at ${JSON.stringify(c.points)} of ${c.xs} report times of the reference (seconds fetched again after the feed skipped them: ${c.backfilled || 0})`);
+  ok(`${tag}: chart values at ${JSON.stringify(c.points)} of ${c.xs} report times of the reference (seconds fetched again after the feed skipped them: ${c.backfilled || 0}); figure: last redraw ${c.drawMs} ms`);
 }
 
 async function run(viewport, tag) {
@@ -159,9 +159,10 @@ async function run(viewport, tag) {
     return ids.filter((x) => x !== r).every((x) => pts[x] > 0) && !(r in pts);
   }, [ref, IDS], { timeout: 30000 }).catch(async () => fail(`${tag}: chart for ${ref}: ${await page.$eval("#ph-chart", (c) => JSON.stringify(c.dataset))}`));
   await chartOk(ref0);
+  const tChart = Date.now() - opened;
   const c0 = await page.$eval("#ph-chart", (c) => ({ ...c.dataset, legend: [...c.querySelectorAll(".u-legend .u-series th")].map((x) => x.textContent) }));
   if (!(Date.parse(c0.from) < opened - 10000)) fail(`${tag}: the chart starts at ${c0.from}: no history loaded (page opened ${new Date(opened).toISOString()})`);
-  ok(`${tag}: phase chart against ${ref0}: points ${c0.points} from ${c0.from} (before the page opened: history), legend ${c0.legend.join(" | ")}`);
+  ok(`${tag}: phase chart against ${ref0}: points ${c0.points} from ${c0.from} (before the page opened: history), legend ${c0.legend.join(" | ")}; figure: chart with history ${tChart} ms after opening the page, one redraw (chart, table, map) ${c0.drawMs} ms`);
   await noHoles(page, tag);
   await deltasShown(page, tag);
   await checkDeltas(page, tag, ref0);
