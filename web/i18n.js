@@ -85,7 +85,7 @@ export const STRINGS = {
     ev_col_state: "Acknowledged",
     ev_ack: "Acknowledge", ev_ack_label: "Acknowledge event {id}", ev_ack_done: "Event {id} acknowledged.",
     ev_ack_conflict: "Not acknowledged: {msg}", ev_ack_failed: "Event {id} could not be acknowledged: {msg}",
-    ev_open_label: "Open event {id}: {kind} on {terminal}", ev_storing: "just detected: being stored…",
+    ev_open_label: "Open event {id}: {kind} on {terminal}",
     ev_empty: "No events in this range: widen the time range or clear filters.",
     ev_empty_none: "No voltage events recorded yet. They appear here live as soon as a terminal detects a dip, swell or interruption.",
     ev_empty_client: "None of the loaded events matches the depth and duration filters: widen them, clear filters or load older events.",
@@ -118,6 +118,27 @@ export const STRINGS = {
     ev_no_uplot: "The chart library did not load: reload the page.",
 
     // ---- phase page (page-phase.js) ----
+    ph_title: "Wide-area phase view",
+    ph_why: "Every terminal timestamps its samples against UTC (GPS or network time) and reports its phasors on the same UTC grid, so two reports with the same report time were measured at the same instant: their angle difference is the real phase difference between the two sites.",
+    ph_ref: "Reference", ph_qty: "Angle of", ph_qty_pos: "V1 (positive-sequence voltage)", ph_qty_phase: "{ch} (phase voltage)",
+    ph_window: "Window", ph_win_min: "last {n} min", ph_pause: "Pause chart", ph_resume: "Resume chart",
+    ph_live_view: "Show the whole window", ph_zoom_hint: "Drag across the chart (or pinch with two fingers) to zoom into a time range; double-click or the button shows the whole window again.",
+    ph_chart_title: "Angle difference over time", ph_table_title: "Latest difference per terminal",
+    ph_map_title: "Snapshot on the map", ph_map_hint: "Colour: the latest Δθ against the reference (blue behind, red ahead). Select a terminal on the map to make it the reference.",
+    ph_what: "Δθ = θ(terminal) − θ({ref}) of {qty} in degrees, wrapped to (−180°, 180°], between reports with the same report time.",
+    ph_no_terminals: "No terminals yet: an admin adds them on the Admin page or with `gridsense terminal add`.",
+    ph_ref_unknown: "There is no terminal {id}; another one is used as the reference.",
+    ph_ref_no_data: "No phasor reports from the reference {id} in this window: is it online, and is `[analysis] phasor_rate` above 0? Choose another reference.",
+    ph_no_others: "No other terminal has reports at the reference's report times yet: the view needs at least two online terminals.",
+    ph_loading_history: "Loading the last minutes of phasor reports…",
+    ph_unsync_note: "Not synchronised to UTC (reports flagged time_unsync): {ids}. Their angle differences are not meaningful until their clocks lock.",
+    ph_time: "Time", ph_axis: "Δθ (°)",
+    ph_col_terminal: "Terminal", ph_col_delta: "Δθ", ph_col_time: "Report time", ph_col_freq: "Frequency",
+    ph_col_rocof: "ROCOF", ph_col_sync: "UTC sync", ph_col_state: "State",
+    ph_unsync: "⚠ not synchronised", ph_synced: "synchronised", ph_is_ref: "reference",
+    ph_table_caption: "Against the reference {ref} at the newest report time both have.",
+    ph_map_ref: "{id}: reference", ph_map_delta: "{id}: Δθ {d}", ph_map_nodata: "{id}: no reports",
+    ph_ref_short: "ref", ph_scale: "Colour scale: −{max}° (blue) … 0° (grey) … +{max}° (red).",
 
     // ---- admin pages (page-admin.js) ----
     adm_title: "Administration", adm_tabs: "Administration views",
@@ -196,6 +217,12 @@ export const STRINGS = {
     adm_newest: "« Newest", adm_newer: "‹ Newer", adm_older: "Older ›",
 
     // ---- map (map.js) ----
+    map_label: "Map of terminal locations", map_no_leaflet: "The map cannot be shown (Leaflet did not load).",
+    map_no_tiles: "no tiles: latitude/longitude grid", map_zoom_in: "Zoom in", map_zoom_out: "Zoom out",
+    map_none_placed: "No terminal has a location yet: an admin sets it on the Admin page or with `gridsense terminal add ID --location LAT,LON`.",
+    map_no_terminals: "No terminals to show.",
+    map_state_online: "online", map_state_events: "with open events", map_state_offline: "offline",
+    map_unplaced: "Not placed (no location) ({n}):", map_more: "and {n} more",
 
     // ---- end of en ----
   },
@@ -282,7 +309,7 @@ export const STRINGS = {
     ev_col_state: "确认",
     ev_ack: "确认", ev_ack_label: "确认事件 {id}", ev_ack_done: "事件 {id} 已确认。",
     ev_ack_conflict: "未能确认：{msg}", ev_ack_failed: "事件 {id} 确认失败：{msg}",
-    ev_open_label: "打开事件 {id}：{terminal} 的{kind}", ev_storing: "刚检测到：正在存储…",
+    ev_open_label: "打开事件 {id}：{terminal} 的{kind}",
     ev_empty: "此范围内没有事件：请放宽时间范围或清除筛选。",
     ev_empty_none: "尚未记录电压事件。终端一旦检测到暂降、暂升或中断，事件会实时显示在这里。",
     ev_empty_client: "已加载的事件都不符合深度和持续时间筛选：请放宽筛选、清除筛选或加载更早的事件。",
@@ -315,6 +342,27 @@ export const STRINGS = {
     ev_no_uplot: "图表库未能加载：请刷新页面。",
 
     // ---- phase page (page-phase.js) ----
+    ph_title: "广域相角视图",
+    ph_why: "每个终端都按 UTC（GPS 或网络授时）给采样打时标，并在同一 UTC 时间网格上上报相量，因此上报时刻相同的两份报告是在同一瞬间测得的：它们的相角差就是两地之间真实的相位差。",
+    ph_ref: "参考终端", ph_qty: "相角", ph_qty_pos: "V1（正序电压）", ph_qty_phase: "{ch}（相电压）",
+    ph_window: "时间窗", ph_win_min: "最近 {n} 分钟", ph_pause: "暂停图表", ph_resume: "继续图表",
+    ph_live_view: "显示整个时间窗", ph_zoom_hint: "在图上拖动（或用两指捏合）可放大某段时间；双击或按按钮可重新显示整个时间窗。",
+    ph_chart_title: "相角差随时间变化", ph_table_title: "各终端最新相角差",
+    ph_map_title: "地图快照", ph_map_hint: "颜色：相对参考终端的最新 Δθ（蓝色滞后，红色超前）。在地图上选择终端可将其设为参考。",
+    ph_what: "Δθ = θ(终端) − θ({ref})，量为 {qty}，单位度，折算到 (−180°, 180°]，按上报时刻对齐。",
+    ph_no_terminals: "还没有终端：管理员可在“管理”页面或用 `gridsense terminal add` 添加。",
+    ph_ref_unknown: "不存在终端 {id}，已改用另一个终端作为参考。",
+    ph_ref_no_data: "参考终端 {id} 在此时间窗内没有相量报告：它在线吗？`[analysis] phasor_rate` 是否大于 0？请选择其他参考终端。",
+    ph_no_others: "还没有其他终端在参考终端的上报时刻有报告：此视图至少需要两个在线终端。",
+    ph_loading_history: "正在加载最近几分钟的相量报告…",
+    ph_unsync_note: "未与 UTC 同步（报告带 time_unsync 标志）：{ids}。在其时钟锁定之前，它们的相角差没有意义。",
+    ph_time: "时间", ph_axis: "Δθ（°）",
+    ph_col_terminal: "终端", ph_col_delta: "Δθ", ph_col_time: "上报时刻", ph_col_freq: "频率",
+    ph_col_rocof: "频率变化率", ph_col_sync: "UTC 同步", ph_col_state: "状态",
+    ph_unsync: "⚠ 未同步", ph_synced: "已同步", ph_is_ref: "参考",
+    ph_table_caption: "相对参考终端 {ref}，取两者共有的最新上报时刻。",
+    ph_map_ref: "{id}：参考", ph_map_delta: "{id}：Δθ {d}", ph_map_nodata: "{id}：无报告",
+    ph_ref_short: "参考", ph_scale: "颜色刻度：−{max}°（蓝）… 0°（灰）… +{max}°（红）。",
 
     // ---- admin pages (page-admin.js) ----
     adm_title: "系统管理", adm_tabs: "管理视图",
@@ -393,6 +441,12 @@ export const STRINGS = {
     adm_newest: "« 最新", adm_newer: "‹ 较新", adm_older: "较早 ›",
 
     // ---- map (map.js) ----
+    map_label: "终端位置地图", map_no_leaflet: "无法显示地图（Leaflet 未加载）。",
+    map_no_tiles: "无地图瓦片：经纬网格", map_zoom_in: "放大", map_zoom_out: "缩小",
+    map_none_placed: "还没有终端设置位置：管理员可在“管理”页面或用 `gridsense terminal add ID --location 纬度,经度` 设置。",
+    map_no_terminals: "没有可显示的终端。",
+    map_state_online: "在线", map_state_events: "有未确认事件", map_state_offline: "离线",
+    map_unplaced: "未定位（无位置）（{n}）：", map_more: "另有 {n} 个",
 
     // ---- end of zh ----
   },

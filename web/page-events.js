@@ -16,7 +16,7 @@ const kindName = (k) => ({ dip: t("ev_kind_dip"), swell: t("ev_kind_swell"), int
 /** The event's magnitude in % of its reference: residual of a dip/interruption, maximum of a swell. */
 const magPct = (e) => (e.kind === "swell" ? e.maximum_pct : e.residual_pct);
 const magV = (e) => (e.kind === "swell" ? e.maximum : e.residual);
-const rowId = (e) => (e.provisional ? `ev-p-${e.terminal}-${e.start_ns}` : "ev-" + e.id);
+const rowId = (e) => "ev-" + e.id;
 
 // ---- tolerance curves --------------------------------------------------------------------------
 // ITI (CBEMA) curve, Information Technology Industry Council, "ITI (CBEMA) Curve Application Note"
@@ -112,7 +112,6 @@ async function showList(main, route) {
   let nextBefore = null;
   let ready = false; // the first page of the current filters is loaded
   let gen = 0; // ignores answers of a request superseded by a filter change
-  let epoch = 0; // the list was emptied (new filters): live look-ups of the old list stop
   let pending = 0;
   const fresh = new Set(); // ids added live, highlighted for a while
   const timers = new Set();
@@ -184,10 +183,9 @@ async function showList(main, route) {
   // ---- rows ----
   function stateCell(e) {
     const td = el("td", { className: "ev-state" });
-    if (e.provisional) td.append(el("span", { className: "note", textContent: t("ev_storing") }));
-    else if (e.acked) td.append(el("span", { className: "ev-acked", textContent: t("ev_acked_by", { user: e.acked_by || t("none") }) }), " ", timeEl(e.acked_at));
+    if (e.acked) td.append(el("span", { className: "ev-acked", textContent: t("ev_acked_by", { user: e.acked_by || t("none") }) }), " ", timeEl(e.acked_at));
     else td.append(el("span", { className: "warn", textContent: t("ev_open") }));
-    if (operator && !e.acked && !e.provisional) td.append(" ", ackButton(e));
+    if (operator && !e.acked) td.append(" ", ackButton(e));
     return td;
   }
   function ackButton(e) {
@@ -212,11 +210,9 @@ async function showList(main, route) {
   }
   function row(e) {
     const m = magPct(e);
-    const key = e.provisional ? `p:${e.terminal}:${e.start}:${e.kind}` : e.id;
-    const tr = el("tr", { id: rowId(e), className: `ev-row k-${e.kind}${fresh.has(key) ? " new" : ""}${e.provisional ? " provisional" : ""}`,
+    const tr = el("tr", { id: rowId(e), className: `ev-row k-${e.kind}${fresh.has(e.id) ? " new" : ""}`,
       "data-id": e.id, "data-terminal": e.terminal, "data-kind": e.kind, "data-duration": e.duration_s, "data-pct": m ?? "" },
-      el("td", {}, e.provisional ? timeEl(e.start, true)
-        : el("a", { href: href.event(e.id), className: "ev-open", title: t("ev_open_label", { id: e.id, kind: kindName(e.kind), terminal: e.terminal }) }, timeEl(e.start, true))),
+      el("td", {}, el("a", { href: href.event(e.id), className: "ev-open", title: t("ev_open_label", { id: e.id, kind: kindName(e.kind), terminal: e.terminal }) }, timeEl(e.start, true))),
       el("td", {}, el("a", { href: href.terminal(e.terminal), textContent: e.terminal })),
       el("td", {}, el("span", { className: "ev-kind k-" + e.kind, textContent: kindName(e.kind) })),
       el("td", { className: "num ev-dur", textContent: fmtDuration(e.duration_s) }),
@@ -271,7 +267,7 @@ async function showList(main, route) {
   }
   async function load(before = null) {
     const my = ++gen;
-    if (before === null) { epoch++; ready = false; events.clear(); nextBefore = null; table.hidden = true; status.replaceChildren(loading()); count.textContent = ""; }
+    if (before === null) { ready = false; events.clear(); nextBefore = null; table.hidden = true; status.replaceChildren(loading()); count.textContent = ""; }
     else { more.disabled = true; more.textContent = t("loading"); }
     const r = await api(query(before));
     if (my !== gen) return;
@@ -323,48 +319,20 @@ async function showList(main, route) {
       ...ids.map((id) => el("option", { value: id, textContent: id, selected: id === f.terminal })));
   });
 
-  // ---- live: new events from the feed; after a reconnect, the first page again (merged) ----
-  // The feed's event is the analysis' object, sent before the store has given it an id (it has
-  // no id nor acknowledgement fields): it shows at once as a provisional row, then the stored
-  // event (GET /events around its start) replaces it, with its id, link and ack button.
+  // ---- live: new events from the feed (each the stored event, with its id: docs/api.md
+  // "Live feed"); after a reconnect, the first page again (merged) ----
   function flash(key) { // highlighted for 5 s
     fresh.add(key);
     const tm = setTimeout(() => { timers.delete(tm); fresh.delete(key); later(); }, 5000);
     timers.add(tm);
   }
-  function addLive(e, key) {
-    events.set(key, e);
-    flash(key);
-    later();
-  }
-  async function resolveLive(e, key, my) {
-    const s = Date.parse(e.start);
-    const p = new URLSearchParams({ terminal: e.terminal, kind: e.kind, limit: "20",
-      from: new Date(s - 1000).toISOString(), to: new Date(s + 1000).toISOString() });
-    for (const wait of [150, 400, 1000, 2000, 4000, 8000, 16000]) {
-      await new Promise((ok) => { const tm = setTimeout(() => { timers.delete(tm); ok(); }, wait); timers.add(tm); });
-      if (my !== epoch) return;
-      const r = await api("/api/v1/events?" + p);
-      if (my !== epoch) return;
-      const hit = r.status === 200 && r.body.events.find((x) => Math.abs(x.start_ns - e.start_ns) < 1e6);
-      if (!hit) continue;
-      events.delete(key);
-      if (!events.has(hit.id)) { events.set(hit.id, hit); if (fresh.has(key)) flash(hit.id); }
-      later();
-      return;
-    }
-  }
   const unsub = feed.subscribe(["events"], (m) => {
     if (m.topic !== "events" || !m.data || !m.data.event) return;
-    const e = { ...m.data.event, terminal: m.data.event.terminal || m.data.terminal };
-    if (!passesApi(f, e)) return;
-    if (e.id !== undefined && e.id !== null) { if (!events.has(e.id)) addLive(e, e.id); return; }
-    const key = `p:${e.terminal}:${e.start}:${e.kind}`;
-    if (events.has(key)) return;
-    e.provisional = true;
-    e.acked = false;
-    addLive(e, key);
-    resolveLive(e, key, epoch);
+    const e = m.data.event;
+    if (!passesApi(f, e) || events.has(e.id)) return;
+    events.set(e.id, e);
+    flash(e.id);
+    later();
   });
   let lastState = feed.state;
   const unstate = feed.onState(async (s) => {
@@ -382,7 +350,7 @@ async function showList(main, route) {
   ro.observe(scatterBox);
   await load();
   return () => {
-    gen++; epoch++;
+    gen++;
     unsub(); unstate(); ro.disconnect();
     for (const x of timers) clearTimeout(x);
     if (pending) cancelAnimationFrame(pending);
@@ -436,8 +404,8 @@ function drawScatter(box, list) {
   for (const e of list) {
     const d = e.duration_s, p = magPct(e);
     const label = t("ev_point", { kind: kindName(e.kind), terminal: e.terminal, dur: fmtDuration(d), pct: fmtNum(p, 1, "%") });
-    g.push(svg(e.provisional ? "g" : "a", { href: e.provisional ? null : href.event(e.id), "aria-label": e.provisional ? null : label,
-      class: "pt k-" + e.kind, "data-id": e.provisional ? null : e.id, "data-duration": d, "data-pct": p },
+    g.push(svg("a", { href: href.event(e.id), "aria-label": label,
+      class: "pt k-" + e.kind, "data-id": e.id, "data-duration": d, "data-pct": p },
       svg("title", {}, label),
       svg("circle", { cx: X(d).toFixed(1), cy: Y(p).toFixed(1), r: W < 500 ? 6 : 5 })));
   }

@@ -146,8 +146,8 @@ export async function show(main, route) {
     full = false;
     if (map && (now - lastMap > 1000 || !lastMap)) {
       lastMap = now;
-      map.setMarkers(all.filter((x) => x.location).map((x) => ({
-        id: x.id, lat: x.location.lat, lon: x.location.lon,
+      map.setMarkers(all.map((x) => ({ // (those without a location are listed as not placed)
+        id: x.id, lat: x.location ? x.location.lat : null, lon: x.location ? x.location.lon : null,
         color: !x.online ? "offline" : x.open_events ? "events" : "online",
         label: `${x.id}${x.name ? " · " + x.name : ""}: ${x.online ? t("online") : t("offline")}`,
       })));

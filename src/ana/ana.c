@@ -35,7 +35,7 @@ typedef struct job {
     int64_t rx_mono_ns; /* when the loop received the block */
 } job_t;
 
-enum { RES_LATEST = 1, RES_EVENT, RES_GAP, RES_PHASOR };
+enum { RES_LATEST = 1, RES_EVENT, RES_GAP, RES_PHASOR, RES_EVENT_STORED };
 
 typedef struct res {
     struct res *next;
@@ -46,6 +46,7 @@ typedef struct res {
     double delay_s; /* RES_LATEST: receipt -> analysed */
     dsp_event_t ev;
     dsp_gap_t gap;
+    int64_t ev_id; /* RES_EVENT_STORED: the stored row's id */
 } res_t;
 
 /* ---- worker-side state ------------------------------------------------------------------------
@@ -117,11 +118,14 @@ struct ana {
     uv_async_t async;
     uv_mutex_t res_mu;
     res_t *res_head, *res_tail;
+    int async_closed; /* under res_mu: ana_stop closed the async handle */
     uv_mutex_t terms_mu;     /* guards terms and every lterm_t; held for lookups and copies of
                                 a few KB at most, never during DSP (which is on the workers) */
     hmap_t terms;            /* id -> lterm_t; written by the loop thread */
     ana_phasor_cb phasor_cb; /* live-feed hook (loop thread), NULL = none */
     void *phasor_ud;
+    ana_event_cb event_cb; /* stored-event hook (loop thread), NULL = none */
+    void *event_ud;
     ana_result_cb result_cb; /* live-feed hook (loop thread), NULL = none */
     void *result_ud;
     int stopped;
@@ -148,6 +152,15 @@ void ana_opts_default(ana_opts_t *o)
 static void post(ana_t *a, res_t *r)
 {
     uv_mutex_lock(&a->res_mu);
+    if (a->async_closed) {
+        /* after ana_stop: a stored event's notice from the writer (event_stored) has no loop
+         * to go to any more */
+        uv_mutex_unlock(&a->res_mu);
+        free(r->json);
+        free(r->json2);
+        free(r);
+        return;
+    }
     if (a->res_tail)
         a->res_tail->next = r;
     else
@@ -178,6 +191,22 @@ static void on_window(void *ud, const dsp_window_t *w)
     r->json = b.data; /* ownership moves to the message */
     r->delay_s = (double)(time_mono_ns() - t->rx_mono_ns) / 1e9;
     post(a, r);
+}
+
+/* Writer thread, once the event's batch committed (or failed): queue its id for the loop. */
+static void event_stored(store_item_t *it, void *ud)
+{
+    ana_t *a = ud;
+    if (it->result == 0 && it->ev_id > 0) {
+        res_t *r = xcalloc(1, sizeof *r);
+        r->kind = RES_EVENT_STORED;
+        snprintf(r->id, sizeof r->id, "%s", it->terminal_id);
+        r->ev_id = it->ev_id;
+        post(a, r);
+    } else if (it->result < 0) {
+        log_warn(it->terminal_id, "voltage event not stored: %s", err_str(it->result));
+    }
+    store_item_free(it);
 }
 
 static void on_event(void *ud, const dsp_event_t *e)
@@ -214,14 +243,14 @@ static void on_event(void *ud, const dsp_event_t *e)
     if (e->worst_channel >= 0 && e->worst_channel < t->names.nch)
         snprintf(it->ev_worst_name, sizeof it->ev_worst_name, "%s",
                  t->names.name[e->worst_channel]);
+    /* the live feed reports the event once it is stored, with its id (event_stored) */
+    it->notify = event_stored;
+    it->notify_ud = a;
     store_submit(a->st, it);
     res_t *r = xcalloc(1, sizeof *r);
     r->kind = RES_EVENT;
     snprintf(r->id, sizeof r->id, "%s", t->id);
     r->ev = *e;
-    buf_t ej = {0}; /* for the result observer: built here, where the channel names are */
-    ana_json_event(&ej, e, &t->names);
-    r->json = ej.data;
     post(a, r);
 }
 
@@ -616,10 +645,12 @@ static void process_results(ana_t *a)
                      r->ev.kind == DSP_EV_SWELL ? "maximum" : "residual", r->ev.extreme_pct,
                      (r->ev.flags & DSP_EVF_SLIDING) ? "sliding reference" : "Udin",
                      r->ev.reference, (r->ev.flags & DSP_EVF_GAP) ? " (cut short by a gap)" : "");
-            if (a->result_cb && r->json)
-                a->result_cb(a->result_ud, r->id, "event", r->json);
             break;
         }
+        case RES_EVENT_STORED:
+            if (a->event_cb)
+                a->event_cb(a->event_ud, r->id, r->ev_id);
+            break;
         case RES_GAP: {
             uv_mutex_lock(&a->terms_mu); /* creates the entry; the log fields are the loop's */
             lterm_t *l = lterm_get(a, r->id);
@@ -753,6 +784,12 @@ void ana_set_result_observer(ana_t *a, ana_result_cb cb, void *ud)
 {
     a->result_cb = cb;
     a->result_ud = ud;
+}
+
+void ana_set_event_observer(ana_t *a, ana_event_cb cb, void *ud)
+{
+    a->event_cb = cb;
+    a->event_ud = ud;
 }
 
 void ana_set_phasor_observer(ana_t *a, ana_phasor_cb cb, void *ud)
@@ -896,6 +933,9 @@ void ana_stop(ana_t *a)
         if (rc < 0)
             log_warn(ANA_WHO, "cannot save FFTW wisdom to %s: %s", a->o.wisdom_path, err_str(rc));
     }
+    uv_mutex_lock(&a->res_mu);
+    a->async_closed = 1;
+    uv_mutex_unlock(&a->res_mu);
     uv_close((uv_handle_t *)&a->async, NULL);
 }
 

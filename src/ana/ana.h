@@ -78,12 +78,16 @@ void ana_set_phasor_observer(ana_t *a, ana_phasor_cb cb, void *ud);
  *                  without "phasor"), at most every latest_ms per terminal;
  *   kind "phasor": one UTC second of reporting-rate synchrophasor reports (the row given to the
  *                  phasor observer, once per terminal and second);
- *   kind "event":  a voltage event that ended (dip, swell, interruption; the object
- *                  `gridsense analyze` prints, with channel names), as it is handed to the store.
  * Independent of the phasor observer (both may be set). cb NULL removes it. Loop thread. */
 typedef void (*ana_result_cb)(void *ud, const char *terminal_id, const char *kind,
                               const char *json);
 void ana_set_result_observer(ana_t *a, ana_result_cb cb, void *ud);
+
+/* Live-feed hook for voltage events once they are stored (committed: readable by id through any
+ * store connection), on the loop thread, with the new row's id. An event the store already held
+ * (a repeated analysis) is not reported again. cb NULL removes the observer. */
+typedef void (*ana_event_cb)(void *ud, const char *terminal_id, int64_t event_id);
+void ana_set_event_observer(ana_t *a, ana_event_cb cb, void *ud);
 
 typedef struct {
     int workers;

@@ -85,10 +85,13 @@ void api_free(api_t *a);
 /* ---- Live feed sources (main loop) ----
  * The main loop's observers feed the live feed (docs/api.md "Live feed") through these; each
  * builds a message only when a client subscribed to its topic, and hands it to the API's loop.
- * All three are main-loop calls (ud / a: the api_t). */
+ * All are main-loop calls (ud / a: the api_t). */
 
-/* An ana_result_cb: a terminal's latest values, a second of synchrophasors, an ended event. */
+/* An ana_result_cb: a terminal's latest values, a second of synchrophasors. */
 void api_live_result(void *ud, const char *terminal_id, const char *kind, const char *json);
+/* An ana_event_cb: a voltage event was stored; `events` subscribers get it as GET /events/{id}
+ * answers it (read back on the API's loop). */
+void api_live_event(void *ud, const char *terminal_id, int64_t event_id);
 /* A gw_cmd_cb: a command created or changed (or `count` expired). */
 void api_live_command(void *ud, int64_t cmd_id, const char *terminal_id, int state, int count);
 /* A new waveform block of a terminal (call from the gateway's block observer): decimated

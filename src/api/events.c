@@ -47,7 +47,7 @@ static void event_channels(buf_t *b, const store_pq_event_t *e)
     }
 }
 
-static void event_json(buf_t *b, const store_pq_event_ack_t *a)
+void api__event_json(buf_t *b, const store_pq_event_ack_t *a)
 {
     const store_pq_event_t *e = &a->e;
     char t[40];
@@ -85,7 +85,7 @@ static int elist_cb(void *ud, const store_pq_event_ack_t *e)
     elist_t *x = ud;
     if (x->n++)
         buf_putc(x->b, ',');
-    event_json(x->b, e);
+    api__event_json(x->b, e);
     x->last_id = e->e.id;
     return 0;
 }
@@ -174,6 +174,15 @@ static int event_read(api_t *a, int64_t id, one_t *o)
     return rc < 0 ? rc : o->found ? 0 : GS_ENOTFOUND;
 }
 
+int api__event_get_json(api_t *a, int64_t id, buf_t *b)
+{
+    one_t o;
+    int rc = event_read(a, id, &o);
+    if (rc == 0)
+        api__event_json(b, &o.e);
+    return rc;
+}
+
 void api__event_get(rq_t *q)
 {
     int64_t id;
@@ -189,7 +198,7 @@ void api__event_get(rq_t *q)
         api__error(q->resp, 500, "internal", err_str(rc));
         return;
     }
-    event_json(&q->resp->body, &o.e);
+    api__event_json(&q->resp->body, &o.e);
     q->resp->status = 200;
 }
 
@@ -206,7 +215,7 @@ static void ack_done(api_t *a, store_item_t *it, void *ud)
     int rc = event_read(a, x->id, &o);
     if (it->result == 0 && rc == 0) {
         buf_t b = {0};
-        event_json(&b, &o.e);
+        api__event_json(&b, &o.e);
         web_complete(x->pending, 200, "application/json", &b);
         log_info(it->acct->audit.remote, "event %lld acknowledged by %s", (long long)x->id,
                  it->acct->user);

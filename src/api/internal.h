@@ -225,6 +225,11 @@ void api__terminal_phasors(rq_t *q);
 void api__terminal_commands_get(rq_t *q);
 void api__terminal_commands_post(rq_t *q);
 void api__events(rq_t *q);
+/* An event as GET /events/{id} answers it (E in docs/api.md), appended to b. */
+void api__event_json(buf_t *b, const store_pq_event_ack_t *a);
+/* The stored event `id` as E into b, read with the API's store connection: 0, GS_ENOTFOUND or
+ * a store error (b unchanged then). */
+int api__event_get_json(api_t *a, int64_t id, buf_t *b);
 void api__users_get(rq_t *q);
 void api__users_post(rq_t *q);
 void api__user_get(rq_t *q);

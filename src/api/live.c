@@ -74,12 +74,13 @@ typedef struct {
     char coalesce; /* coalesce per topic */
     char droppable;
     int64_t cmd_id;  /* MSG_COMMAND */
+    int64_t ev_id;   /* MSG_EVENT */
     int cmd_count;   /* MSG_COMMAND expiries */
     size_t len;
     char text[]; /* the complete message (MSG_TEXT) */
 } live_msg_t;
 
-enum { MSG_TEXT = 1, MSG_COMMAND };
+enum { MSG_TEXT = 1, MSG_COMMAND, MSG_EVENT };
 
 /* Fleet snapshot entry (web loop). */
 typedef struct {
@@ -630,6 +631,23 @@ static void deliver(void *arg, int status)
     if (status == 0 && !a->stopping) {
         if (m->kind == MSG_TEXT) {
             publish(a, m->topic, m->text, m->len, m->coalesce, m->droppable);
+        } else if (m->kind == MSG_EVENT) {
+            /* the stored row, as GET /events/{id} answers it (committed before the hand-over,
+             * so this connection sees it) */
+            buf_t b = {0};
+            stamp(&b, "events");
+            buf_puts(&b, "{\"terminal\":");
+            buf_json_str(&b, m->topic, (size_t)-1);
+            buf_puts(&b, ",\"event\":");
+            int rc = api__event_get_json(a, m->ev_id, &b);
+            if (rc == 0) {
+                buf_puts(&b, "}}");
+                publish(a, "events", b.data, b.len, 0, 0);
+            } else {
+                log_warn(m->topic, "live feed: stored event %lld cannot be read: %s",
+                         (long long)m->ev_id, err_str(rc));
+            }
+            buf_free(&b);
         } else if (m->cmd_id) {
             store_command_t cmd;
             if (store_command_get(a->st, m->cmd_id, &cmd) == 0) {
@@ -686,31 +704,27 @@ void api_live_result(void *ud, const char *terminal_id, const char *kind, const 
 {
     api_t *a = ud;
     char topic[96];
-    int ev = strcmp(kind, "event") == 0;
-    if (ev)
-        snprintf(topic, sizeof topic, "events");
-    else
-        snprintf(topic, sizeof topic, "terminal/%s/%s", terminal_id,
-                 strcmp(kind, "phasor") == 0 ? "phasors" : "latest");
+    if (strcmp(kind, "latest") != 0 && strcmp(kind, "phasor") != 0)
+        return;
+    snprintf(topic, sizeof topic, "terminal/%s/%s", terminal_id,
+             strcmp(kind, "phasor") == 0 ? "phasors" : "latest");
     if (!interested(a, topic))
         return;
-    size_t n = strlen(json);
-    live_msg_t *m;
-    if (ev) {
-        /* the event object with its terminal */
-        buf_t b = {0};
-        buf_puts(&b, "{\"terminal\":");
-        buf_json_str(&b, terminal_id, (size_t)-1);
-        buf_puts(&b, ",\"event\":");
-        buf_append(&b, json, n);
-        buf_putc(&b, '}');
-        m = text_msg(topic, b.data, b.len);
-        buf_free(&b);
-    } else {
-        m = text_msg(topic, json, n);
-        m->coalesce = 1;
-    }
-    hand_over(a, m, !ev);
+    live_msg_t *m = text_msg(topic, json, strlen(json));
+    m->coalesce = 1;
+    hand_over(a, m, 1);
+}
+
+void api_live_event(void *ud, const char *terminal_id, int64_t event_id)
+{
+    api_t *a = ud;
+    if (!interested(a, "events"))
+        return;
+    live_msg_t *m = xcalloc(1, sizeof *m);
+    m->kind = MSG_EVENT;
+    m->ev_id = event_id;
+    snprintf(m->topic, sizeof m->topic, "%s", terminal_id); /* (the terminal, for the message) */
+    hand_over(a, m, 0);
 }
 
 void api_live_command(void *ud, int64_t cmd_id, const char *terminal_id, int state, int count)

@@ -119,8 +119,10 @@ static void stop_backend(server_t *sv)
 {
     gw_set_block_observer(sv->gw, NULL, NULL);
     gw_set_command_observer(sv->gw, NULL, NULL);
-    if (sv->ana)
+    if (sv->ana) {
         ana_set_result_observer(sv->ana, NULL, NULL);
+        ana_set_event_observer(sv->ana, NULL, NULL);
+    }
     /* Analysis first: its last results (events, partial aggregates) still reach the store,
      * whose writer the gateway stops after committing everything received. */
     if (sv->ana) {
@@ -461,8 +463,10 @@ int cmd_serve(int argc, char **argv)
     }
     if (hrc == 0) { /* the live feed's sources */
         gw_set_command_observer(sv.gw, api_live_command, sv.api);
-        if (sv.ana)
+        if (sv.ana) {
             ana_set_result_observer(sv.ana, api_live_result, sv.api);
+            ana_set_event_observer(sv.ana, api_live_event, sv.api);
+        }
     }
     if (hrc < 0) {
         log_error(NULL, "%s", err);

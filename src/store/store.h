@@ -517,8 +517,9 @@ typedef struct store_item {
     /* STORE_ITEM_PQ_EVENT: kind name ("dip", "swell", "interruption") in `reason`; the names
      * of the channels that crossed as a comma list ("Ua,Ub", no NUL needed) in data/data_len and
      * the worst channel's name in ev_worst_name (data NULL: the names are stored as NULL, as for
-     * an event from before they were kept). A repeated (terminal, kind, start) gets result 1. */
-    int64_t ev_start_ns, ev_duration_ns;
+     * an event from before they were kept). A repeated (terminal, kind, start) gets result 1.
+     * The new row's id is put in ev_id (0 when it was already stored). */
+    int64_t ev_start_ns, ev_duration_ns, ev_id;
     double ev_extreme, ev_extreme_pct, ev_reference;
     uint32_t ev_channels, ev_flags;
     int ev_worst_channel;

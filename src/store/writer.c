@@ -356,6 +356,8 @@ static int write_pq_event(store_t *s, store_item_t *it, int64_t now)
         return rc < 0 ? rc : 0;
     if (sqlite3_changes(s->wdb) == 0)
         it->result = 1; /* already stored */
+    else
+        it->ev_id = (int64_t)sqlite3_last_insert_rowid(s->wdb);
     return 0;
 }
 

@@ -43,9 +43,9 @@ for (const [p, u, pw, tag] of [[op.page, opUser, opPw, "desktop"], [view.page, v
 console.log("READY");
 
 // ---- 2. the dip and the swell arrive live ----
-// (a row shows first as provisional, from the feed, then as the stored event with its id)
+// (the feed carries the stored event, with its id: the row links and can be acknowledged at once)
 const anyRow = (term, kind) => `#ev-table tr.ev-row[data-terminal="${term}"][data-kind="${kind}"]`;
-const rowSel = (term, kind) => anyRow(term, kind) + ":not(.provisional)";
+const rowSel = (term, kind) => anyRow(term, kind) + "[data-id]";
 await op.page.waitForSelector(anyRow(dipTerm, "dip"), { timeout: LIVE_MS });
 const dipSeenAt = Date.now(); // (same machine as the server: one clock)
 const highlighted = await op.page.$eval(anyRow(dipTerm, "dip"), (tr) => tr.classList.contains("new"));

@@ -106,6 +106,9 @@ def main():
         ev, _ = w.wait_for(dip, 40, "the dip on events")
         check(ev["data"]["event"]["kind"] == "dip", "a dip: %s" % ev["data"]["event"])
         print("ok: the scheduled dip arrived on events")
+        st, stored = srv.json("/api/v1/events/%d" % ev["data"]["event"]["id"])
+        check(st == 200 and stored == ev["data"]["event"],
+              "the feed's event is the stored one, as GET /events/{id} answers it: %s" % stored)
         t_end = time.monotonic() + 3
         while time.monotonic() < t_end:
             m = w.recv(1)

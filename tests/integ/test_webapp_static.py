@@ -38,7 +38,7 @@ def get(port, path, headers=None, method="GET"):
 
 def keys(block):
     """The property names of a JS object literal's body (string values removed first)."""
-    return set(re.findall(r"\b([a-z_]+):", re.sub(r'"(?:[^"\\]|\\.)*"', '""', block)))
+    return set(re.findall(r"\b([a-z_][a-z_0-9]*):", re.sub(r'"(?:[^"\\]|\\.)*"', '""', block)))
 
 
 def main():
@@ -48,8 +48,9 @@ def main():
     check(not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page), "no inline script in index.html")
     check(not re.search(r"\son[a-z]+=", page, re.I), "no inline event handlers in index.html")
     i18n = open(os.path.join(WEB, "i18n.js")).read()
-    en = i18n.split("en: {", 1)[1].split("},", 1)[0]
-    zh = i18n.split("zh: {", 1)[1].split("},", 1)[0]
+    # each language's table runs from "XX: {" to its "// ---- end of XX ----" line
+    en = i18n.split("en: {", 1)[1].split("// ---- end of en ----", 1)[0]
+    zh = i18n.split("zh: {", 1)[1].split("// ---- end of zh ----", 1)[0]
     check(keys(en) == keys(zh) and len(keys(en)) > 20,
           "every string in English and Chinese (%d keys; missing %s)"
           % (len(keys(en)), sorted(keys(en) ^ keys(zh))))
