@@ -361,7 +361,7 @@ export function showLive(box, term) {
         el("td", { className: "num wide", textContent: num(c.dc * u.f, u.u, 3) }));
     });
     const chans = el("table", { id: "tl-rms" }, el("caption", { textContent: t("tl_per_channel") }),
-      el("thead", {}, el("tr", {}, ...[t("tl_channel"), t("tl_rms"), t("tl_fund"), t("tl_thd"), t("tl_dc")].map((h, i) => el("th", { scope: "col", className: i === 4 ? "wide" : "", textContent: h })))),
+      el("thead", {}, el("tr", {}, ...[t("tl_channel"), t("tl_rms"), t("tl_fund"), t("tl_thd"), t("tl_dc")].map((h, i) => el("th", { scope: "col", className: i === 4 ? "num wide" : i ? "num" : "", textContent: h })))),
       el("tbody", {}, ...chRows));
     const P = L.power;
     let power = emptyBox(t("tl_no_power"));
@@ -371,7 +371,7 @@ export function showLive(box, term) {
       const cell = (v, u, idn) => el("td", { className: "num", id: idn, textContent: num(v * u.f, "", 4) });
       power = el("table", { id: "tl-power" }, el("caption", {}, t("tl_power"), " ", el("span", { className: "note tl-cap-note", textContent: t("tl_power_note") })),
         el("thead", {}, el("tr", {}, ...[t("tl_phase"), `${t("tl_p")} (${pu.u})`, `${t("tl_q")} (${qu.u})`, `${t("tl_s")} (${su.u})`, t("tl_pf")]
-          .map((h) => el("th", { scope: "col", className: "num", textContent: h })))),
+          .map((h, i) => el("th", { scope: "col", className: i ? "num" : "", textContent: h })))),
         el("tbody", {}, ...(P.phases || []).map((ph) => el("tr", {}, el("th", { scope: "row", textContent: ph.phase.toUpperCase() }),
           cell(ph.p, pu), cell(ph.q, qu), cell(ph.s, su), el("td", { className: "num", textContent: fmtNum(ph.pf, 3) }))),
         el("tr", { className: "tl-total" }, el("th", { scope: "row", textContent: t("tl_total") }),
@@ -460,7 +460,7 @@ export function showLive(box, term) {
     const when = el("p", { className: "note" }, ph.src === "report" ? t("tl_ph_report") : t("tl_ph_window"), " ", timeEl(ph.t, true));
     phasorSvg.replaceChildren(g);
     const table = el("table", { id: "tl-ph-table", "data-t": ph.t },
-      el("thead", {}, el("tr", {}, ...[t("tl_channel"), t("tl_mag"), t("tl_angle")].map((h) => el("th", { scope: "col", textContent: h })))),
+      el("thead", {}, el("tr", {}, ...[t("tl_channel"), t("tl_mag"), t("tl_angle")].map((h, i) => el("th", { scope: "col", className: i ? "num" : "", textContent: h })))),
       el("tbody", {}, ...[...ph.list, ...ph.seq].map((p) => {
         const u = U(p.kind);
         const label = p.name === "U1" ? t("tl_pos_u") : p.name === "I1" ? t("tl_pos_i") : p.name;
@@ -528,13 +528,13 @@ export function showLive(box, term) {
       svg("text", { x: ml + pw / 2, y: H - 4, "text-anchor": "middle", class: "tl-axis" }, t("tl_order_axis")));
     const u = U(c.kind);
     const thdList = el("table", { id: "tl-thd-table" },
-      el("thead", {}, el("tr", {}, el("th", { scope: "col", textContent: t("tl_channel") }), el("th", { scope: "col", textContent: t("tl_thd") }))),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col", textContent: t("tl_channel") }), el("th", { scope: "col", className: "num", textContent: t("tl_thd") }))),
       el("tbody", {}, ...withH.map((x) => el("tr", { "data-ch": x.name, className: x.name === c.name ? "tl-sel" : "" },
         el("th", { scope: "row", textContent: x.name }), el("td", { className: "num", textContent: fmtNum(x.thd_pct, 2, "%") })))));
     // (redrawn every second: an opened table stays open)
     const details = el("details", { open: S.specOpen, ontoggle: (e) => { S.specOpen = e.target.open; } }, el("summary", { textContent: t("tl_spec_numbers") }),
       scrollBox(t("tl_spec_numbers"), el("table", {},
-        el("thead", {}, el("tr", {}, ...[t("tl_order"), t("tl_mag"), t("tl_pct_fund")].map((h) => el("th", { scope: "col", textContent: h })))),
+        el("thead", {}, el("tr", {}, ...[t("tl_order"), t("tl_mag"), t("tl_pct_fund")].map((h) => el("th", { scope: "col", className: "num", textContent: h })))),
         el("tbody", {}, ...orders.map((o) => el("tr", {}, el("td", { className: "num", textContent: String(o.h) }),
           el("td", { className: "num", textContent: num(o.mag * u.f, u.u, 3) }), el("td", { className: "num", textContent: fmtNum(o.pct, 3, "%") })))))));
     specSec.dataset.t = L.t_start;

@@ -254,8 +254,8 @@ async function run(browser, viewport, tag) {
     if (wide.length) fail(`${tag}: tables wider than the phone: ${wide}`);
     ok(`${tag}: values first, charts full width (${Math.round(plotW)} px), every table fits, no overflow`);
   } else ok(`${tag}: no horizontal overflow`);
+  await shot(page, shots, `terminal-live-${tag}`); // (before axe-core, which stalls the page a moment)
   await axeCheck(page, `${tag} live tab`);
-  await shot(page, shots, `terminal-live-${tag}`);
 
   // ---- "lost" notices: a slow link is not provoked here; the notice is handed to the tab's
   // subscription through the app's own feed object (the same module instance the page uses)
