@@ -618,9 +618,13 @@ static void process_results(ana_t *a)
             r->json = old;
             l->delay_s = r->delay_s;
             uv_mutex_unlock(&a->terms_mu);
-            /* l->latest without the lock: this thread is its only writer */
-            if (a->result_cb && l->latest)
-                a->result_cb(a->result_ud, r->id, "latest", l->latest);
+            /* the live feed gets what GET /latest answers: the window with the latest report */
+            if (a->result_cb && l->latest) {
+                buf_t b = {0};
+                if (ana_latest_json(a, r->id, &b) == 0 && b.data)
+                    a->result_cb(a->result_ud, r->id, "latest", b.data);
+                buf_free(&b);
+            }
             break;
         }
         case RES_PHASOR: {
@@ -747,7 +751,15 @@ int ana_latest_json(ana_t *a, const char *terminal_id, buf_t *out)
         goto done;
     rc = 0;
     if (!l->latest_phasor) {
-        buf_puts(out, l->latest);
+        /* no report yet (stream start, phasors off): the member is there, null (docs/api.md:
+         * fields are never left out) */
+        size_t n = strlen(l->latest);
+        if (n >= 2 && l->latest[n - 1] == '}') {
+            buf_append(out, l->latest, n - 1);
+            buf_puts(out, ",\"phasor\":null}");
+        } else {
+            buf_puts(out, l->latest);
+        }
         goto done;
     }
     /* the window object with one more member: the latest synchrophasor report */

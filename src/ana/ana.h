@@ -75,7 +75,7 @@ void ana_set_phasor_observer(ana_t *a, ana_phasor_cb cb, void *ud);
  * (after the value is readable through ana_latest_json & co.), with `json` valid during the
  * call only (copy it to hand it to another thread, e.g. with xcall_post):
  *   kind "latest": a terminal's new latest window values (the object ana_latest_json returns,
- *                  without "phasor"), at most every latest_ms per terminal;
+ *                  with the latest report as "phasor"), at most every latest_ms per terminal;
  *   kind "phasor": one UTC second of reporting-rate synchrophasor reports (the row given to the
  *                  phasor observer, once per terminal and second);
  * Independent of the phasor observer (both may be set). cb NULL removes it. Loop thread. */

@@ -49,7 +49,7 @@ def main():
 
             def latest_ok():
                 code, body = srv.json("/api/v1/terminals/P0001/latest")
-                return code == 200 and "phasor" in body and body
+                return code == 200 and body.get("phasor") and body
             latest = wait_for(latest_ok, 60, "a synchrophasor report in the latest values")
             ph = latest["phasor"]
             check(ph["rate"] == 25 and 0 <= ph["index"] < 25 and abs(ph["freq"] - 50) < 0.5,
