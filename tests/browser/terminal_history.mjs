@@ -1,0 +1,260 @@
+// Browser test of the terminal page's history tabs (issue 9): trends, status, events, commands,
+// on a desktop and a phone viewport, against the real server with simulated terminals.
+//   node tests/browser/terminal_history.mjs PORT TERMINAL OPERATOR OP_PASSWORD VIEWER VIEWER_PASSWORD
+// Asserts on data: the plotted 3 s values equal the measurements API's, the "last" value shown
+// is the API's, zoom narrows the x range and pan moves it, the quantity and range are kept in the
+// URL, 10-min values (none yet) show the empty state, the status charts and sessions hold the
+// API's values, the events list is the API's and a new dip appears live, an operator's capture
+// reaches done live (its result shown), a viewer sees no form and the API refuses the viewer's
+// POST (403). axe-core on every tab, screenshots terminal-TAB-VIEWPORT.png into GS_SHOTS.
+import { launch, newPage, login, axeCheck, shot, apiGet, fail, ok, DESKTOP, PHONE } from "./lib.mjs";
+
+const [port, tid, opUser, opPw, viUser, viPw] = process.argv.slice(2);
+const base = `http://127.0.0.1:${port}`;
+const shots = process.env.GS_SHOTS || ".";
+const problems = [];
+const browser = await launch();
+const T = { timeout: 30000 };
+
+async function noOverflow(page, tag) {
+  const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (over > 0) fail(`${tag}: the page is ${over} px wider than the viewport`);
+}
+/** The plotted columns of the chart in `sel` (uPlot's data, gaps as null). */
+const plotted = (page, sel) => page.evaluate((s) => { const u = document.querySelector(s).uplot; return u ? u.data.map((c) => Array.from(c)) : null; }, sel);
+const xRange = (page, sel) => page.evaluate((s) => { const u = document.querySelector(s).uplot; return [u.scales.x.min, u.scales.x.max]; }, sel);
+
+async function trends(page, tag) {
+  await page.goto(`${base}/#/terminal/${tid}/trends`);
+  await page.waitForSelector("#th-trend .u-over", T);
+  // the default view: frequency of the last hour from the 3 s values
+  const data = await plotted(page, "#th-trend");
+  const api = await apiGet(page, `/api/v1/terminals/${tid}/measurements?interval=3s&limit=10000&from=${(Date.now() - 3700e3)}000000`);
+  if (api.status !== 200) fail(`${tag}: measurements API ${api.status}`);
+  const byEnd = new Map(api.body.measurements.map((a) => [Date.parse(a.t_end) / 1000, a]));
+  let n = 0;
+  for (let i = 0; i < data[0].length; i++) {
+    if (data[1][i] === null) continue; // a gap
+    const a = byEnd.get(data[0][i]);
+    if (!a) fail(`${tag}: plotted point at ${data[0][i]} is not a stored 3 s value`);
+    if (a.freq.mean !== data[1][i] || a.freq.min !== data[2][i] || a.freq.max !== data[3][i])
+      fail(`${tag}: plotted frequency ${data[1][i]}/${data[2][i]}/${data[3][i]} != API ${JSON.stringify(a.freq)}`);
+    n++;
+  }
+  if (n < 3) fail(`${tag}: only ${n} plotted values`);
+  ok(`${tag}: trends plot ${n} stored 3 s frequency values, each equal to the measurements API's`);
+  // the "last" value shown as text is the API's last value of that time
+  const last = await page.$eval('#th-stats-table tr[data-series] .th-last', (e) => e.textContent);
+  const lastT = await page.$eval('#th-stats-table tr[data-series] time', (e) => e.dateTime);
+  const la = byEnd.get(Date.parse(lastT) / 1000);
+  if (!la || last !== `${la.freq.mean.toFixed(3)} Hz`) fail(`${tag}: last value shown ${last} at ${lastT} vs API ${la && la.freq.mean}`);
+  ok(`${tag}: the table shows the last mean frequency ${last}, as the API`);
+  // (uPlot draws the axis labels on the canvas: read them from the chart's options)
+  const axis = await page.evaluate(() => document.querySelector("#th-trend").uplot.axes[1].label);
+  if (axis !== "Hz") fail(`${tag}: no unit on the y axis: ${axis}`);
+
+  // zoom: drag across the middle of the plot; the x range narrows inside the old one
+  const full = await xRange(page, "#th-trend");
+  if (full[1] - full[0] < 3590 || full[1] - full[0] > 3610) fail(`${tag}: the 1 h range spans ${full[1] - full[0]} s`);
+  const box = await (await page.$("#th-trend .u-over")).boundingBox();
+  if (tag === "desktop") {
+    await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.move(box.x + box.width * 0.7, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+  } else {
+    // touch: a pinch is hard to synthesise; zoom with the same scale API a pinch ends in
+    await page.evaluate(() => { const u = document.querySelector("#th-trend").uplot; const w = u.scales.x.max - u.scales.x.min; u.setScale("x", { min: u.scales.x.min + w * 0.3, max: u.scales.x.min + w * 0.7 }); });
+  }
+  const zoomed = await xRange(page, "#th-trend");
+  const zw = zoomed[1] - zoomed[0];
+  if (!(zoomed[0] > full[0] + 100 && zoomed[1] < full[1] - 100 && zw < (full[1] - full[0]) * 0.6))
+    fail(`${tag}: zoom did not narrow the x range: ${full} -> ${zoomed}`);
+  ok(`${tag}: zoom narrows the x range to ${Math.round(zw)} s`);
+  await page.click("#th-earlier");
+  const panned = await xRange(page, "#th-trend");
+  if (!(Math.abs(panned[0] - (zoomed[0] - zw / 2)) < 1 && Math.abs(panned[1] - panned[0] - zw) < 1))
+    fail(`${tag}: "Earlier" did not pan by half the view: ${zoomed} -> ${panned}`);
+  ok(`${tag}: "Earlier" pans by half the view`);
+  await page.click("#th-reset");
+  const back = await xRange(page, "#th-trend");
+  if (Math.abs(back[0] - full[0]) > 1 || Math.abs(back[1] - full[1]) > 1) fail(`${tag}: reset: ${back} vs ${full}`);
+  ok(`${tag}: reset shows the whole range again`);
+
+  // another quantity, kept in the URL; a reload shows the same
+  await page.selectOption("#th-q", "urms");
+  await page.waitForSelector("#th-trend .u-over", T);
+  if (!/[?&]q=urms/.test(await page.evaluate(() => location.hash))) fail(`${tag}: the quantity is not in the URL`);
+  const ua = await plotted(page, "#th-trend");
+  const i = ua[1].findLastIndex((v) => v !== null);
+  const api2 = await apiGet(page, `/api/v1/terminals/${tid}/measurements?interval=3s&limit=10000&from=${(Date.now() - 3700e3)}000000`);
+  const aU = api2.body.measurements.find((a) => Date.parse(a.t_end) / 1000 === ua[0][i]);
+  const chUa = aU && aU.channels.find((c) => c.name === "Ua");
+  if (!chUa || chUa.rms !== ua[1][i]) fail(`${tag}: plotted Ua ${ua[1][i]} != API ${chUa && chUa.rms}`);
+  ok(`${tag}: RMS Ua plotted as stored (${ua[1][i].toFixed(3)} V)`);
+  await page.selectOption("#th-range", "24h");
+  // 10-min values: none in a short run (the empty state says what to do), unless the run
+  // crossed a 10-min boundary (then one, plotted as the API's)
+  await page.waitForSelector("#th-trend .empty, #th-trend .u-over", T);
+  const api10 = (await apiGet(page, `/api/v1/terminals/${tid}/measurements?interval=10min&from=${Date.now() - 86500e3}000000`)).body.measurements;
+  if (!api10.length) {
+    const empty = await page.textContent("#th-trend .empty").catch(() => "(no empty state)");
+    if (!/No stored 10 min values/.test(empty) || !/longer range|3 s values/.test(empty)) fail(`${tag}: empty state: ${empty}`);
+    ok(`${tag}: no 10-min values yet: the empty state says "${empty.slice(0, 60)}…"`);
+  } else {
+    const d10 = await plotted(page, "#th-trend");
+    const xs = d10[0].filter((_, i) => d10[1][i] !== null);
+    const [, end] = await xRange(page, "#th-trend"); // (a value cut short by a restart may end later)
+    const want = api10.map((a) => Date.parse(a.t_end) / 1000).filter((x) => x <= end);
+    if (xs.join() !== want.join()) fail(`${tag}: 10-min values plotted at ${xs}, API ${want}`);
+    ok(`${tag}: the ${want.length} 10-min value(s) of this run plotted as the API's`);
+  }
+  await page.selectOption("#th-iv", "3s");
+  await page.waitForSelector("#th-trend .u-over", T);
+  const hash = await page.evaluate(() => location.hash);
+  if (!/range=24h/.test(hash) || !/iv=3s/.test(hash) || !/q=urms/.test(hash)) fail(`${tag}: URL ${hash}`);
+  await page.reload();
+  await page.waitForSelector("#th-trend .u-over", T);
+  const sel = await page.evaluate(() => [document.querySelector("#th-q").value, document.querySelector("#th-range").value, document.querySelector("#th-iv").value]);
+  if (sel.join() !== "urms,24h,3s") fail(`${tag}: after a reload the controls show ${sel}`);
+  const r24 = await xRange(page, "#th-trend");
+  if (Math.abs(r24[1] - r24[0] - 86400) > 10) fail(`${tag}: the 24 h range spans ${r24[1] - r24[0]} s`);
+  ok(`${tag}: quantity, range and interval kept in the URL (${hash}) and restored by a reload`);
+  await page.goto(`${base}/#/terminal/${tid}/trends`);
+  await page.waitForSelector("#th-trend .u-over", T);
+  await noOverflow(page, tag);
+  await axeCheck(page, `${tag} trends`);
+  await shot(page, shots, `terminal-trends-${tag}`);
+}
+
+async function status(page, tag) {
+  await page.goto(`${base}/#/terminal/${tid}/status`);
+  await page.waitForSelector("#th-signal .u-over", T);
+  await page.waitForSelector("#th-sessions-table tbody tr", T);
+  const api = await apiGet(page, `/api/v1/terminals/${tid}/status?limit=10000`);
+  const byRx = new Map(api.body.status.map((s) => [Date.parse(s.received) / 1000, s]));
+  const newest = Math.max(...byRx.keys()); // a report appended live may not be stored yet
+  for (const [sel, col, key] of [["#th-signal", 1, "rsrp_dbm"], ["#th-temp", 1, "temperature_c"], ["#th-supply", 1, "supply_v"]]) {
+    const d = await plotted(page, sel);
+    let n = 0;
+    for (let i = 0; i < d[0].length; i++) {
+      if (d[col][i] === null) continue;
+      const s = byRx.get(d[0][i]);
+      if (!s && d[0][i] > newest) continue;
+      if (!s || s[key] !== d[col][i]) fail(`${tag}: ${sel} plots ${d[col][i]} at ${d[0][i]}, API ${s && s[key]}`);
+      n++;
+    }
+    if (n < 2) fail(`${tag}: ${sel} has ${n} points`);
+    ok(`${tag}: status chart ${sel} plots ${n} reports equal to the API's ${key}`);
+  }
+  const sess = await apiGet(page, `/api/v1/terminals/${tid}/sessions`);
+  const first = await page.$$eval("#th-sessions-table tbody tr:first-child td", (tds) => tds.map((td) => td.textContent));
+  if (first[3] !== sess.body.sessions[0].remote || !/still connected/.test(first[1])) fail(`${tag}: session row ${first}`);
+  ok(`${tag}: the open session from ${first[3]} is listed as still connected`);
+  await noOverflow(page, tag);
+  await axeCheck(page, `${tag} status`);
+  await shot(page, shots, `terminal-status-${tag}`);
+}
+
+async function events(page, tag, waitLive) {
+  await page.goto(`${base}/#/terminal/${tid}/events`);
+  await page.waitForSelector("#th-events-table tbody tr", T);
+  const api = await apiGet(page, `/api/v1/terminals/${tid}/events`);
+  const ids = await page.$$eval("#th-events-table tbody tr", (trs) => trs.map((tr) => Number(tr.dataset.id)));
+  const want = api.body.events.map((e) => e.id);
+  // (one may have ended between the two reads)
+  if (!want.slice(0, ids.length).every((x) => ids.includes(x)) || ids[0] < want[want.length - 1]) fail(`${tag}: rows ${ids} vs API ${want}`);
+  const row = await page.$$eval("#th-events-table tbody tr:first-child td", (tds) => tds.map((td) => td.textContent));
+  const link = await page.$eval("#th-events-table tbody tr:first-child a", (a) => a.getAttribute("href"));
+  const e0 = api.body.events.find((e) => e.id === ids[0]) || (await apiGet(page, `/api/v1/events/${ids[0]}`)).body;
+  if (link !== `#/events/${e0.id}` || row[1] !== e0.kind || row[4] !== `${e0.residual_pct.toFixed(1)} %`)
+    fail(`${tag}: first event row ${row} ${link} vs ${JSON.stringify(e0)}`);
+  ok(`${tag}: ${ids.length} events as the API's, the newest (#${e0.id}, ${e0.kind}, residual ${row[4]}) links to its page`);
+  if (waitLive) {
+    // the simulator dips the terminal every 20 s: a new one appears at the top, live
+    await page.waitForSelector("#th-events-table tbody tr.th-new", { timeout: 45000 });
+    const nid = await page.$eval("#th-events-table tbody tr:first-child", (tr) => Number(tr.dataset.id));
+    if (!(nid > ids[0])) fail(`${tag}: the live row ${nid} is not newer than ${ids[0]}`);
+    const e = await apiGet(page, `/api/v1/events/${nid}`);
+    if (e.status !== 200 || e.body.terminal !== tid) fail(`${tag}: live event ${nid}: ${e.status}`);
+    ok(`${tag}: event #${nid} appeared live at the top`);
+  }
+  await noOverflow(page, tag);
+  await axeCheck(page, `${tag} events`);
+  await shot(page, shots, `terminal-events-${tag}`);
+}
+
+async function commands(page, tag) {
+  await page.goto(`${base}/#/terminal/${tid}/commands`);
+  await page.waitForSelector("#th-command-form", T);
+  await page.waitForSelector("#th-commands-table, #th-commands .empty", T);
+  const before = (await apiGet(page, `/api/v1/terminals/${tid}/commands`)).body.commands.length;
+  // validation: nothing is sent while a field is wrong
+  await page.selectOption("#th-verb", "capture");
+  await page.fill("#th-arg-cycles", "abc");
+  await page.fill("#th-arg-pretrigger", "4");
+  await page.click("#th-send");
+  const err = await page.textContent("#th-arg-cycles-err");
+  if (!/whole number from 1 to 3000/.test(err)) fail(`${tag}: validation message: ${err}`);
+  await page.fill("#th-arg-cycles", "4");
+  await page.click("#th-send");
+  if (!/fewer than the total/.test(await page.textContent("#th-arg-pretrigger-err"))) fail(`${tag}: pretrigger >= cycles accepted`);
+  if ((await apiGet(page, `/api/v1/terminals/${tid}/commands`)).body.commands.length !== before) fail(`${tag}: an invalid command was sent`);
+  ok(`${tag}: the form refuses "abc" cycles and pretrigger >= cycles with clear messages, sending nothing`);
+  await page.fill("#th-arg-cycles", "20");
+  await page.click("#th-send");
+  await page.waitForSelector("#th-send-status [role=status]", T);
+  const msg = await page.textContent("#th-send-status");
+  const id = Number(/#(\d+)/.exec(msg)[1]);
+  const top = await page.$eval("#th-commands-table tbody tr:first-child", (tr) => Number(tr.dataset.id));
+  if (top !== id) fail(`${tag}: the new command ${id} is not at the top (${top})`);
+  await page.waitForSelector(`#th-commands-table tr[data-id="${id}"][data-state="done"]`, T);
+  const row = await page.$$eval(`#th-commands-table tr[data-id="${id}"] td`, (tds) => tds.map((td) => td.textContent));
+  const c = (await apiGet(page, `/api/v1/commands/${id}`)).body;
+  if (c.state !== "done" || c.verb !== "capture" || c.args.cycles !== 20 || c.args.pretrigger !== 4)
+    fail(`${tag}: API command ${JSON.stringify(c)}`);
+  if (!row[2].includes("cycles=20") || !/^OK/.test(row[6]) || !row[6].includes(`block ${c.result.block_seq}`))
+    fail(`${tag}: command row ${row} vs ${JSON.stringify(c)}`);
+  ok(`${tag}: capture #${id} (cycles=20, pretrigger=4) went to done live; result "${row[6]}"`);
+  await noOverflow(page, tag);
+  await axeCheck(page, `${tag} commands`);
+  await shot(page, shots, `terminal-commands-${tag}`);
+  return id;
+}
+
+async function viewer(viewport, tag, cmdId) {
+  const { ctx, page } = await newPage(browser, viewport, `${tag} viewer`, problems,
+    (st, url, method) => st === 403 && method === "POST" && url.endsWith(`/terminals/${tid}/commands`));
+  await login(page, base, viUser, viPw, `#/terminal/${tid}/commands`);
+  await page.waitForSelector("#th-no-form", T);
+  await page.waitForSelector(`#th-commands-table tr[data-id="${cmdId}"][data-state="done"]`, T);
+  if (await page.$("#th-command-form")) fail(`${tag}: the viewer sees the command form`);
+  if (await page.$(".th-cancel")) fail(`${tag}: the viewer sees a cancel button`);
+  const note = await page.textContent("#th-no-form");
+  if (!/operators/.test(note)) fail(`${tag}: viewer note: ${note}`);
+  const r = await page.evaluate(async (p) => {
+    const x = await fetch(p, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ verb: "get-status" }) });
+    return { status: x.status, body: await x.json().catch(() => null) };
+  }, `/api/v1/terminals/${tid}/commands`);
+  if (r.status !== 403) fail(`${tag}: the viewer's POST got ${r.status}`);
+  ok(`${tag}: a viewer sees the commands (#${cmdId} done) and a note but no form; the API refuses the viewer's POST (403 ${r.body?.error?.code})`);
+  await noOverflow(page, `${tag} viewer`);
+  await axeCheck(page, `${tag} viewer commands`);
+  await shot(page, shots, `terminal-commands-viewer-${tag}`);
+  await ctx.close();
+}
+
+for (const [viewport, tag] of [[DESKTOP, "desktop"], [PHONE, "phone"]]) {
+  const { ctx, page } = await newPage(browser, viewport, tag, problems);
+  await login(page, base, opUser, opPw, `#/terminal/${tid}/trends`);
+  await trends(page, tag);
+  await status(page, tag);
+  await events(page, tag, tag === "desktop");
+  const id = await commands(page, tag);
+  await ctx.close();
+  await viewer(viewport, tag, id);
+}
+await browser.close();
+if (problems.length) fail("console errors or failed requests:\n  " + problems.join("\n  "));
+ok("no console error, no failed request");
