@@ -233,10 +233,12 @@ export function showTrends(box, term, route) {
   const save = () => keepInUrl(term, "trends", { q: st.q, range: st.range, iv: st.iv === "auto" ? null : st.iv,
     side: st.side === "primary" ? "primary" : null, end: st.end });
 
+  // an end within 2 % of the range from now is "now" (the view follows the newest values)
+  const nearNow = (ms) => ms >= Date.now() - RANGES[st.range] * 0.02;
   function panBy(dir) {
     if (!chart || !loaded) { // nothing plotted: move the whole range
       const end = (st.end || Date.now()) + dir * RANGES[st.range] / 2;
-      st.end = end >= Date.now() ? null : end;
+      st.end = nearNow(end) ? null : end;
       load();
       return;
     }
@@ -246,7 +248,7 @@ export function showTrends(box, term, route) {
     // outside what is loaded: load the range that ends at (or starts at) the new view
     const len = RANGES[st.range];
     let end = dir > 0 ? nmax * 1000 : nmin * 1000 + len;
-    if (end >= Date.now()) end = null;
+    if (nearNow(end)) end = null;
     st.end = end;
     load(w < len / 1000 * 0.999 ? [nmin, nmax] : null);
   }
@@ -332,7 +334,7 @@ export function showStatus(box, term, route) {
   const sess = el("div", { id: "th-sessions" });
   box.append(el("h2", { textContent: t("th_status_title") }), el("div", { className: "th-controls" }, rWrap), info, area,
     el("h2", { textContent: t("th_sessions_title") }), sess);
-  const x = (s) => Date.parse(s.received) / 1000;
+  const x = (s) => Date.parse(s.time) / 1000; // the terminal's report time (the range filters on it)
   const DEFS = [
     { id: "th-signal", title: t("th_signal"), axes: [{ label: "RSRP (dBm)", size: 60 }, { label: "CSQ", side: 1, scale: "csq", grid: { show: false }, size: 40 }],
       series: [{ label: "RSRP", f: (s) => s.rsrp_dbm, unit: "dBm", d: 0 }, { label: "RSSI", f: (s) => s.rssi_dbm, unit: "dBm", d: 0 }, { label: "CSQ", f: (s) => s.csq, unit: "", d: 0, scale: "csq" }] },
@@ -411,20 +413,36 @@ export function showStatus(box, term, route) {
   const unsub = feed.subscribe(["fleet"], (m) => {
     if (m.topic !== "fleet" || m.data.id !== term.id) return;
     if (m.data.online !== wasOnline) { wasOnline = m.data.online; term.online = m.data.online; loadSessions(false); }
-    // a new STATUS: appended to the charts while they end at "now"
+    // a new STATUS: the rows stored since the newest shown are read and appended (the feed
+    // carries the server's receive time, the history the terminal's report time and its id)
     const s = m.data.status;
-    if (s && s.received && rows.length && Date.parse(s.received) > Date.parse(rows[rows.length - 1].received)) {
-      rows.push(s);
-      to = Math.max(to, Date.parse(s.received) + 1000);
-      const keep = charts.map((c) => [c.u.scales.x.min, c.u.scales.x.max]);
-      const full = keep.every(([a, b]) => a <= from / 1000 + 1 && b >= to / 1000 - 60);
-      draw();
-      if (!full) charts.forEach((c, i) => c.view(keep[i][0], keep[i][1]));
-    }
+    if (s && s.received !== lastRx && rows.length) { lastRx = s.received; if (!fetching) appendNew(); }
   });
+  let lastRx = null, fetching = false, retried = false;
+  async function appendNew() {
+    fetching = true;
+    const last = rows[rows.length - 1];
+    const r = await api(`/api/v1/terminals/${enc(term.id)}/status?from=${nsOf(Date.parse(last.time))}&limit=1000`);
+    fetching = false;
+    if (gone || r.status !== 200 || rows[rows.length - 1] !== last) return;
+    const fresh = r.body.status.filter((x2) => x2.id > last.id).reverse();
+    if (!fresh.length) { // published before it was stored: look once more a little later
+      if (!retried) { retried = true; setTimeout(() => { if (!gone && !fetching) appendNew(); }, 1500); }
+      return;
+    }
+    retried = false;
+    const keep = charts.map((c) => [c.u.scales.x.min, c.u.scales.x.max]);
+    const whole = keep.every(([a2, b2]) => a2 <= from / 1000 + 1 && b2 >= to / 1000 - 1);
+    rows.push(...fresh);
+    to = Math.max(to, Date.parse(fresh[fresh.length - 1].time) + 1000);
+    if (whole) from = to - RANGES[range];
+    draw();
+    if (!whole) charts.forEach((c, i) => c.view(keep[i][0], keep[i][1]));
+  }
+  let gone = false;
   load();
   loadSessions(false);
-  return () => { gen++; unsub(); for (const c of charts) c.destroy(); };
+  return () => { gone = true; gen++; unsub(); for (const c of charts) c.destroy(); };
 }
 
 // ---- events ---------------------------------------------------------------------------------

@@ -1,15 +1,16 @@
 // Browser test of the terminal page's history tabs (issue 9): trends, status, events, commands,
 // on a desktop and a phone viewport, against the real server with simulated terminals.
-//   node tests/browser/terminal_history.mjs PORT TERMINAL OPERATOR OP_PASSWORD VIEWER VIEWER_PASSWORD
+//   node tests/browser/terminal_history.mjs PORT TERMINAL OFFLINE_TERMINAL OPERATOR OP_PASSWORD VIEWER VIEWER_PASSWORD
 // Asserts on data: the plotted 3 s values equal the measurements API's, the "last" value shown
 // is the API's, zoom narrows the x range and pan moves it, the quantity and range are kept in the
 // URL, 10-min values (none yet) show the empty state, the status charts and sessions hold the
 // API's values, the events list is the API's and a new dip appears live, an operator's capture
 // reaches done live (its result shown), a viewer sees no form and the API refuses the viewer's
-// POST (403). axe-core on every tab, screenshots terminal-TAB-VIEWPORT.png into GS_SHOTS.
+// POST (403); a terminal that never connected shows the empty states and a command to it stays
+// queued until cancelled from the page. axe-core on every tab, screenshots terminal-TAB-VIEWPORT.png into GS_SHOTS.
 import { launch, newPage, login, axeCheck, shot, apiGet, fail, ok, DESKTOP, PHONE } from "./lib.mjs";
 
-const [port, tid, opUser, opPw, viUser, viPw] = process.argv.slice(2);
+const [port, tid, offId, opUser, opPw, viUser, viPw] = process.argv.slice(2);
 const base = `http://127.0.0.1:${port}`;
 const shots = process.env.GS_SHOTS || ".";
 const problems = [];
@@ -81,6 +82,36 @@ async function trends(page, tag) {
   const back = await xRange(page, "#th-trend");
   if (Math.abs(back[0] - full[0]) > 1 || Math.abs(back[1] - full[1]) > 1) fail(`${tag}: reset: ${back} vs ${full}`);
   ok(`${tag}: reset shows the whole range again`);
+  if (tag === "desktop") {
+    // Shift-drag pans: dragging to the right shows earlier times
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2);
+    await page.mouse.click(box.x + box.width * 0.5, box.y + box.height / 2); // (no drag: no zoom)
+    await page.evaluate(() => { const u = document.querySelector("#th-trend").uplot; const w = u.scales.x.max - u.scales.x.min; u.setScale("x", { min: u.scales.x.min + w * 0.5, max: u.scales.x.max - w * 0.25 }); });
+    const z2 = await xRange(page, "#th-trend");
+    await page.keyboard.down("Shift");
+    await page.mouse.move(box.x + box.width * 0.4, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+    await page.keyboard.up("Shift");
+    const p2 = await xRange(page, "#th-trend");
+    const want = (z2[1] - z2[0]) * 0.2;
+    if (!(Math.abs((z2[0] - p2[0]) - want) < want * 0.1 && Math.abs((p2[1] - p2[0]) - (z2[1] - z2[0])) < 1))
+      fail(`${tag}: Shift-drag did not pan: ${z2} -> ${p2}`);
+    ok(`${tag}: Shift-drag pans the view by the distance dragged (${Math.round(z2[0] - p2[0])} s)`);
+    // past the loaded range: "Earlier" loads the half hour before, "Later" comes back to now
+    await page.click("#th-reset");
+    await page.click("#th-earlier");
+    await page.waitForFunction(() => /[?&]end=\d+/.test(location.hash), null, T);
+    await page.waitForSelector("#th-trend .u-over, #th-trend .empty", T);
+    const e1 = await page.evaluate(() => Number(/end=(\d+)/.exec(location.hash)[1]) / 1000);
+    if (Math.abs(e1 - (full[1] - 1800)) > 60) fail(`${tag}: "Earlier" at the whole range ends at ${e1}, not ${full[1] - 1800}`);
+    if (await page.$eval("#th-later", (b) => b.disabled)) fail(`${tag}: "Later" is disabled after going back`);
+    await page.click("#th-later");
+    await page.waitForFunction(() => !/[?&]end=/.test(location.hash), null, T);
+    await page.waitForSelector("#th-trend .u-over", T);
+    ok(`${tag}: "Earlier" past the loaded hour reads the half hour before (end in the URL); "Later" returns to now`);
+  }
 
   // another quantity, kept in the URL; a reload shows the same
   await page.selectOption("#th-q", "urms");
@@ -133,7 +164,7 @@ async function status(page, tag) {
   await page.waitForSelector("#th-signal .u-over", T);
   await page.waitForSelector("#th-sessions-table tbody tr", T);
   const api = await apiGet(page, `/api/v1/terminals/${tid}/status?limit=10000`);
-  const byRx = new Map(api.body.status.map((s) => [Date.parse(s.received) / 1000, s]));
+  const byRx = new Map(api.body.status.map((s) => [Date.parse(s.time) / 1000, s])); // (plotted at the report time)
   const newest = Math.max(...byRx.keys()); // a report appended live may not be stored yet
   for (const [sel, col, key] of [["#th-signal", 1, "rsrp_dbm"], ["#th-temp", 1, "temperature_c"], ["#th-supply", 1, "supply_v"]]) {
     const d = await plotted(page, sel);
@@ -148,6 +179,10 @@ async function status(page, tag) {
     if (n < 2) fail(`${tag}: ${sel} has ${n} points`);
     ok(`${tag}: status chart ${sel} plots ${n} reports equal to the API's ${key}`);
   }
+  // a STATUS every 2 s: the charts grow live (the feed tells, the page reads the new rows)
+  const n0 = (await plotted(page, "#th-signal"))[0].length;
+  await page.waitForFunction((n) => document.querySelector("#th-signal").uplot?.data[0].length > n, n0, T);
+  ok(`${tag}: new status reports are appended to the charts live`);
   const sess = await apiGet(page, `/api/v1/terminals/${tid}/sessions`);
   const first = await page.$$eval("#th-sessions-table tbody tr:first-child td", (tds) => tds.map((td) => td.textContent));
   if (first[3] !== sess.body.sessions[0].remote || !/still connected/.test(first[1])) fail(`${tag}: session row ${first}`);
@@ -172,7 +207,7 @@ async function events(page, tag, waitLive) {
     fail(`${tag}: first event row ${row} ${link} vs ${JSON.stringify(e0)}`);
   ok(`${tag}: ${ids.length} events as the API's, the newest (#${e0.id}, ${e0.kind}, residual ${row[4]}) links to its page`);
   if (waitLive) {
-    // the simulator dips the terminal every 20 s: a new one appears at the top, live
+    // the simulator dips the terminal every 12 s: a new one appears at the top, live
     await page.waitForSelector("#th-events-table tbody tr.th-new", { timeout: 45000 });
     const nid = await page.$eval("#th-events-table tbody tr:first-child", (tr) => Number(tr.dataset.id));
     if (!(nid > ids[0])) fail(`${tag}: the live row ${nid} is not newer than ${ids[0]}`);
@@ -245,16 +280,54 @@ async function viewer(viewport, tag, cmdId) {
   await ctx.close();
 }
 
+async function offline(page, tag) {
+  // a terminal that never connected: every tab says what to do next
+  await page.goto(`${base}/#/terminal/${offId}/trends`);
+  await page.waitForSelector("#th-trend .empty", T);
+  const e = await page.textContent("#th-trend .empty");
+  if (!/No stored 3 s values in this range/.test(e) || !/longer range/.test(e)) fail(`${tag}: offline trends: ${e}`);
+  await page.goto(`${base}/#/terminal/${offId}/status`);
+  await page.waitForSelector("#th-status-charts .empty", T);
+  await page.waitForSelector("#th-sessions .empty", T);
+  await page.goto(`${base}/#/terminal/${offId}/events`);
+  await page.waitForSelector("#th-events .empty", T);
+  ok(`${tag}: a terminal that never connected shows the empty states ("${e.slice(0, 50)}…")`);
+  await page.goto(`${base}/#/terminal/${offId}/commands`);
+  await page.waitForSelector("#th-commands .empty, #th-commands-table", T);
+  await page.selectOption("#th-verb", "set-config");
+  await page.click("#th-send");
+  if (!/at least one setting/.test(await page.textContent("#th-arg-report_interval-err"))) fail(`${tag}: empty set-config accepted`);
+  await page.fill("#th-arg-dip", "85.5");
+  await page.selectOption("#th-arg-stream", "off");
+  await page.click("#th-send");
+  await page.waitForSelector('#th-commands-table tr[data-state="queued"]', T);
+  const id = await page.$eval('#th-commands-table tr[data-state="queued"]', (tr) => Number(tr.dataset.id));
+  const args = await page.$eval(`#th-commands-table tr[data-id="${id}"] td:nth-child(3)`, (td) => td.textContent);
+  const c0 = (await apiGet(page, `/api/v1/commands/${id}`)).body;
+  if (c0.state !== "queued" || c0.args.dip !== 85.5 || c0.args.stream !== false) fail(`${tag}: queued command ${JSON.stringify(c0)}`);
+  await page.click(`#th-commands-table tr[data-id="${id}"] .th-cancel`);
+  await page.waitForSelector(`#th-commands-table tr[data-id="${id}"][data-state="cancelled"]`, T);
+  const c1 = (await apiGet(page, `/api/v1/commands/${id}`)).body;
+  if (c1.state !== "cancelled") fail(`${tag}: after cancel the API says ${c1.state}`);
+  ok(`${tag}: set-config (${args}) to an offline terminal stays queued; "Cancel" makes it cancelled (API agrees)`);
+  await axeCheck(page, `${tag} offline commands`);
+}
+
+const t0 = Date.now();
+const took = {};
+const timed = async (name, p) => { const s = Date.now(); const r = await p; took[name] = ((Date.now() - s) / 1000).toFixed(1); return r; };
 for (const [viewport, tag] of [[DESKTOP, "desktop"], [PHONE, "phone"]]) {
   const { ctx, page } = await newPage(browser, viewport, tag, problems);
   await login(page, base, opUser, opPw, `#/terminal/${tid}/trends`);
-  await trends(page, tag);
-  await status(page, tag);
-  await events(page, tag, tag === "desktop");
-  const id = await commands(page, tag);
+  await timed(`${tag} trends`, trends(page, tag));
+  await timed(`${tag} status`, status(page, tag));
+  await timed(`${tag} events`, events(page, tag, tag === "desktop"));
+  const id = await timed(`${tag} commands`, commands(page, tag));
+  if (tag === "desktop") await timed(`${tag} offline`, offline(page, tag));
   await ctx.close();
-  await viewer(viewport, tag, id);
+  await timed(`${tag} viewer`, viewer(viewport, tag, id));
 }
+console.log(`seconds per part: ${JSON.stringify(took)}; total ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 await browser.close();
 if (problems.length) fail("console errors or failed requests:\n  " + problems.join("\n  "));
 ok("no console error, no failed request");
