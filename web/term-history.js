@@ -9,7 +9,7 @@ import { el, t, api, apiError, can, feed, fmtNum, fmtTime, timeEl, fmtDuration, 
 const RANGES = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3, "30d": 30 * 86400e3 };
 const RANGE_LABEL = () => ({ "1h": t("th_range_hour"), "24h": t("th_range_day"), "7d": t("th_range_week"), "30d": t("th_range_month") });
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
-const MAX_PAGES = 6; // pages of a REST list read for one view (each up to 10000 rows / 8 MiB)
+const MAX_PAGES = 4; // pages of a REST list read for one view (each up to 10000 rows / 8 MiB)
 
 /** "2026-12-05 13:04:05 UTC" of epoch seconds. */
 const utcOf = (s) => new Date(s * 1000).toISOString().slice(0, 19).replace("T", " ") + " UTC";
