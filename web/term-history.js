@@ -288,7 +288,7 @@ export function showTrends(box, term, route) {
       data, full: [from / 1000, to / 1000],
       series: qd.series.map(([label], i) => ({ label, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: false,
         points: { show: rows.length < 80 }, value: (_, v) => fmtNum(v, qd.digits, unitOf(i)) })),
-      axes: [{ label: qd.axis, size: 70, values: (_, vals) => vals.map((v) => fmtNum(v, Math.max(0, qd.digits - 1))) }],
+      axes: [{ label: qd.axis, size: 70 }],
       onView: (min, max) => {
         resetB.disabled = min <= from / 1000 + 1 && max >= to / 1000 - 1;
       },
