@@ -60,6 +60,12 @@ async function trends(page, tag) {
   if (full[1] - full[0] < 3590 || full[1] - full[0] > 3610) fail(`${tag}: the 1 h range spans ${full[1] - full[0]} s`);
   const box = await (await page.$("#th-trend .u-over")).boundingBox();
   if (tag === "desktop") {
+    // hovering shows the time in local time and UTC in the legend, and the value with its unit
+    await page.mouse.move(box.x + box.width * 0.99, box.y + box.height / 2);
+    const leg = await page.$$eval("#th-trend .u-legend .u-value", (tds) => tds.map((td) => td.textContent));
+    if (!/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)$/.test(leg[0]) || !/^\d+\.\d{3} Hz$/.test(leg[1]))
+      fail(`${tag}: legend while hovering: ${leg}`);
+    ok(`${tag}: the legend shows "${leg[0]}" and "${leg[1]}"`);
     await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
     await page.mouse.down();
     await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2, { steps: 5 });
@@ -204,7 +210,8 @@ async function events(page, tag, waitLive) {
   const row = await page.$$eval("#th-events-table tbody tr:first-child td", (tds) => tds.map((td) => td.textContent));
   const link = await page.$eval("#th-events-table tbody tr:first-child a", (a) => a.getAttribute("href"));
   const e0 = api.body.events.find((e) => e.id === ids[0]) || (await apiGet(page, `/api/v1/events/${ids[0]}`)).body;
-  if (link !== `#/events/${e0.id}` || row[1] !== e0.kind || row[4] !== `${e0.residual_pct.toFixed(1)} %`)
+  const pct = e0.kind === "swell" ? `max ${e0.maximum_pct.toFixed(1)} %` : `${e0.residual_pct.toFixed(1)} %`;
+  if (link !== `#/events/${e0.id}` || row[1] !== e0.kind || row[4] !== pct)
     fail(`${tag}: first event row ${row} ${link} vs ${JSON.stringify(e0)}`);
   ok(`${tag}: ${ids.length} events as the API's, the newest (#${e0.id}, ${e0.kind}, residual ${row[4]}) links to its page`);
   if (waitLive) {
