@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config clang clang-format
   libuv1-dev libwebsockets-dev libwebsockets-evlib-uv
-  libsqlite3-dev sqlite3 libsodium-dev libinih-dev libjansson-dev libcmocka-dev libfftw3-dev
+  zlib1g-dev libsqlite3-dev sqlite3 libsodium-dev libinih-dev libjansson-dev libcmocka-dev libfftw3-dev
   python3-jsonschema
   python3 python3-numpy curl
   wrk

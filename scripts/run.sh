@@ -10,7 +10,9 @@ TERM_ADDR=${GS_TERMINALS:-0.0.0.0:7100}
 
 mkdir -p "$D"
 SECRETS="$D/demo-secrets.txt"
+PLACE=0
 if [ ! -s "$SECRETS" ]; then
+  PLACE=1
   # Secrets are shown once; if the file is gone, re-provision the demo terminals.
   for id in $("$B/gridsense" terminal list --data "$D" 2>/dev/null | awk '$1 ~ /^DEMO-/ {print $1}'); do
     "$B/gridsense" terminal remove "$id" --data "$D" >/dev/null
@@ -71,6 +73,18 @@ done
 TPORT=$(sed -n 's/.*"terminals":\([0-9]*\).*/\1/p' "$D/ports.json")
 HPORT=$(sed -n 's/.*"http":\([0-9]*\).*/\1/p' "$D/ports.json")
 HTTP="${HTTP%:*}:$HPORT"
+
+# Fresh demo terminals get their own places and names (through the admin API: it applies at
+# once, and the web app's map shows them), spread over the Zurich area.
+if [ "$PLACE" = 1 ]; then
+  for i in $(seq 1 "$N"); do
+    body=$(awk -v i="$i" -v n="$N" 'BEGIN { a = 6.2831853 * i / n; r = 0.05 + 0.03 * (i % 3);
+      printf "{\"name\":\"demo feeder %d\",\"location\":{\"lat\":%.5f,\"lon\":%.5f}}", i, 47.37 + r * sin(a), 8.54 + 1.5 * r * cos(a) }')
+    curl -fs -o /dev/null -X PATCH -H @"$AUTH_HDR" -H 'Content-Type: application/json' \
+      -d "$body" "http://$HTTP/api/v1/terminals/DEMO-$(printf %04d "$i")" ||
+      echo "note: could not place DEMO-$(printf %04d "$i") on the map" >&2
+  done
+fi
 
 setsid "$B/gridsense-sim" --server "127.0.0.1:$TPORT" --secrets "$SECRETS" --terminals "$N" \
   --duration 0 --disturbed-fraction 0.35 --disturb 2 >"$D/sim.log" 2>&1 &

@@ -5,7 +5,7 @@
 //   #/fleet  #/terminal/ID[/TAB]  #/events[?filters]  #/events/ID  #/phase[?ref=ID]  #/admin/TAB
 // A page module exports show(main, route) -> optional dispose(); route = {parts, query}:
 // parts are the decoded path segments after the page name, query a URLSearchParams.
-import { $, el, t, api, setLang, getLang, setUser, currentUser, setExpiredHandler, can, feed, href } from "/app/lib.js";
+import { $, el, t, api, setLang, getLang, setUser, currentUser, setExpiredHandler, can, feed, href, onOffline } from "/app/lib.js";
 import * as fleetPage from "/app/page-fleet.js";
 import * as terminalPage from "/app/page-terminal.js";
 import * as eventsPage from "/app/page-events.js";
@@ -40,6 +40,7 @@ function chrome() {
   const roles = { viewer: t("role_viewer"), operator: t("role_operator"), admin: t("role_admin") };
   $("#who").textContent = me ? `${me.user} (${roles[me.role] || me.role})` : "";
   $("#feed").textContent = feed.state ? t(feed.state) : "";
+  $("#offline").textContent = t("offline_app");
   $("#skip").textContent = t("skip");
   const cur = me ? parseHash().page : "";
   $("#nav").replaceChildren(...(me ? Object.entries(PAGES)
@@ -106,13 +107,21 @@ $("#lang").addEventListener("change", () => {
 });
 $("#logout").addEventListener("click", async () => {
   await api("/api/v1/session", { method: "DELETE" });
+  if (window.caches) await caches.delete("gs-api-v1").catch(() => {}); // sw.js's copies of answers
   showLogin();
 });
+onOffline((off) => { $("#offline").hidden = !off; });
 feed.onState((s) => {
   const b = $("#feed");
   b.textContent = s ? t(s) : "";
   b.className = "feed " + s;
+  if (s === "live") $("#offline").hidden = true; // the server is back
 });
+
+// Installable app, offline shell (sw.js, served at /sw.js for scope "/"). Service workers need
+// a secure context: https, or http on localhost / loopback.
+if ("serviceWorker" in navigator && window.isSecureContext)
+  navigator.serviceWorker.register("/sw.js").catch((e) => console.warn("service worker:", e.message));
 
 (async () => {
   const r = await api("/api/v1/session");

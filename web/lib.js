@@ -55,12 +55,22 @@ export async function api(path, opts = {}) {
     delete o.json;
   }
   let r;
-  try { r = await fetch(path, o); } catch { return { status: 0, body: null, headers: new Headers() }; }
+  try { r = await fetch(path, o); } catch { setOffline(true); return { status: 0, body: null, headers: new Headers() }; }
+  setOffline(!!r.headers.get("X-GS-Offline"));
   let body = null;
   try { body = await r.json(); } catch { /* empty or not JSON */ }
   if (r.status === 401 && path !== "/api/v1/session") onExpired();
   return { status: r.status, body, headers: r.headers };
 }
+// Offline: the service worker (sw.js) answered from its copy of the last good answer (header
+// X-GS-Offline), or nothing answered at all. app.js shows a banner while it lasts.
+let offline = false;
+const offlineFns = new Set();
+function setOffline(v) { if (v !== offline) { offline = v; for (const f of offlineFns) f(v); } }
+/** Calls fn(isOffline) now and whenever it changes; returns the function that stops it. */
+export function onOffline(fn) { offlineFns.add(fn); fn(offline); return () => offlineFns.delete(fn); }
+export const isOffline = () => offline;
+
 /** The message to show for a failed API answer: the server's own, or "cannot be reached". */
 export function apiError(r) {
   if (r.status === 0) return t("unreachable");

@@ -253,8 +253,8 @@ void api_opts_default(api_opts_t *o)
 
 static int is_loopback(const char *h)
 {
-    return h && (strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0 ||
-                 strcmp(h, "localhost") == 0);
+    return h &&
+           (strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0 || strcmp(h, "localhost") == 0);
 }
 
 int api_new(uv_loop_t *loop, const api_opts_t *o, api_t **out, char *err, size_t errlen)
@@ -274,6 +274,10 @@ int api_new(uv_loop_t *loop, const api_opts_t *o, api_t **out, char *err, size_t
     a->metrics_public = o->metrics_public >= 0 ? o->metrics_public : is_loopback(o->bind_host);
     a->tls = o->tls;
     snprintf(a->web_root, sizeof a->web_root, "%s", o->web_root ? o->web_root : "");
+    if (api__static_init(a, o->web_tiles, o->web_tiles_attribution, err, errlen) < 0) {
+        free(a);
+        return GS_ECONFIG;
+    }
     size_t n = 0, np = 0;
     if (o->hosts && o->hosts[0])
         list_add_csv(&a->hosts, &n, o->hosts);
@@ -376,6 +380,7 @@ void api_free(api_t *a)
         free(v);
     hmap_free(&a->fails);
     api__live_free(a);
+    api__static_free(a);
     list_free(a->hosts);
     list_free(a->proxies);
     free(a);
@@ -568,11 +573,11 @@ void api_handle(void *ud, const web_request_t *req, web_response_t *resp)
         else if (q.who.role != ROLE_PUBLIC && !q.who.via_token)
             ok = req->referer && api__same_site(req->referer, req->host);
         if (!ok) {
-            log_limited(LOG_WARN, q.remote, "cross-site %s %s refused (Origin %.80s, Referer %.80s)",
-                        req->method, req->path, req->origin ? req->origin : "-",
+            log_limited(LOG_WARN, q.remote,
+                        "cross-site %s %s refused (Origin %.80s, Referer %.80s)", req->method,
+                        req->path, req->origin ? req->origin : "-",
                         req->referer ? req->referer : "-");
-            deny(&q, 403, "csrf",
-                 "cross-site request refused: Origin/Referer must be this server");
+            deny(&q, 403, "csrf", "cross-site request refused: Origin/Referer must be this server");
             return;
         }
     }

@@ -54,6 +54,9 @@ typedef struct {
     int tls;                 /* the HTTP port uses TLS: cookies get Secure */
     const char *web_root;    /* [web] root: serve the web app from this folder (NULL/"": the copy
                                 compiled into the binary) */
+    const char *web_tiles;   /* [web] tiles: map tile URL template (http(s)://host/{z}/{x}/{y}...;
+                                NULL/"": none, the map draws a plain background) */
+    const char *web_tiles_attribution; /* [web] tiles_attribution: the tiles' credit line */
 } api_opts_t;
 
 /* Fills *o with the defaults (no pointers set). */

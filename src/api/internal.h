@@ -108,6 +108,10 @@ struct api {
     int live_started;
 
     char web_root[1024]; /* [web] root: serve the app from this folder ("" = compiled in) */
+    char web_tiles[512]; /* [web] tiles URL template ("" = none) */
+    char web_tiles_origin[300]; /* its origin for the CSP's img-src ("" = none) */
+    char web_tiles_attr[256]; /* [web] tiles_attribution */
+    struct api_gz *gz;   /* gzip copies of the compiled-in files, made on first request */
 
     hmap_t fails; /* login failures: key -> fail_t */
     uv_timer_t sweep; /* forgets old login failures once a minute */
@@ -189,6 +193,11 @@ int api__same_site(const char *url, const char *host);
 /* The web app's files (GET / and /app/FILE): 1 when the path is one of them (answered), 0 when
  * it is not (the router goes on). */
 int api__static(rq_t *q);
+/* Checks and keeps the [web] tiles settings (api_new): 0 or GS_ECONFIG with err. */
+int api__static_init(api_t *a, const char *tiles, const char *attribution, char *err,
+                     size_t errlen);
+/* Frees what api__static cached (api_free). */
+void api__static_free(api_t *a);
 
 /* ---- live.c ---- */
 void api__live_init(api_t *a);

@@ -29,6 +29,8 @@ typedef struct {
     int http_port;
     web_opts_t web; /* [http] connection limits and timeouts */
     char web_root[512];       /* [web] root: the web app from this folder ("" = compiled in) */
+    char web_tiles[512];      /* [web] tiles: map tile URL template ("" = plain background) */
+    char web_tiles_attr[256]; /* [web] tiles_attribution: the tiles' credit line */
     char http_cert[512];      /* [http] cert: PEM certificate chain for TLS ("" = plain HTTP) */
     char http_key[512];       /* [http] key: its PEM private key */
     char http_hosts[1024];    /* [http] hosts: accepted Host names ("" = defaults, api.h) */

@@ -278,6 +278,25 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
             snprintf(c->web_root, sizeof c->web_root, "%s", value);
             return 0;
         }
+        if (strcmp(key, "tiles") == 0 || strcmp(key, "tiles_attribution") == 0) {
+            int t = key[5] == 0;
+            char *dst = t ? c->web_tiles : c->web_tiles_attr;
+            size_t cap = t ? sizeof c->web_tiles : sizeof c->web_tiles_attr;
+            if (strlen(value) >= cap) {
+                snprintf(err, errlen, "web.%s: longer than %zu bytes", key, cap - 1);
+                return GS_ECONFIG;
+            }
+            if (t && value[0] &&
+                (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)) {
+                snprintf(err, errlen,
+                         "web.tiles must be an http(s) URL template such as "
+                         "https://tiles.example.net/{z}/{x}/{y}.png, got '%s'",
+                         value);
+                return GS_ECONFIG;
+            }
+            snprintf(dst, cap, "%s", value);
+            return 0;
+        }
     } else if (strcmp(section, "store") == 0) {
         if (strcmp(key, "sync") == 0) {
             if (strcmp(value, "full") == 0)

@@ -445,6 +445,8 @@ int cmd_serve(int argc, char **argv)
     aop.metrics_public = c.metrics_public;
     aop.tls = c.http_cert[0] != 0;
     aop.web_root = c.web_root;
+    aop.web_tiles = c.web_tiles;
+    aop.web_tiles_attribution = c.web_tiles_attr;
     int hrc = api_new(api_loop, &aop, &sv.api, err, sizeof err);
     if (hrc == 0 && wt) {
         if ((hrc = web_thread_start(wt, err, sizeof err)) == 0)

@@ -134,9 +134,10 @@ _TOKENS = {}  # data directory -> admin token made there
 class Server:
     """The real `gridsense serve` on 127.0.0.1 with port 0 and a port file."""
 
-    def __init__(self, data, extra=(), log_level="info", tport=0):
+    def __init__(self, data, extra=(), log_level="info", tport=0, hport=0):
         self.data = data
         self.want_tport = tport
+        self.want_hport = hport
         self.extra = list(extra)
         self.log_level = log_level
         self.proc = None
@@ -150,7 +151,7 @@ class Server:
         self.logf = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [GRIDSENSE, "serve", "--data", self.data, "--terminals", "127.0.0.1:%d" % self.want_tport,
-             "--http", "127.0.0.1:0", "--port-file", pf, "--log-level", self.log_level]
+             "--http", "127.0.0.1:%d" % self.want_hport, "--port-file", pf, "--log-level", self.log_level]
             + self.extra, stdout=self.logf, stderr=subprocess.STDOUT)
 
         def ready():

@@ -33,6 +33,11 @@ def main():
 
             wait_for(online, 60, "12 demo terminals online")
             print("ok: 12 demo terminals online")
+            st, j = srv.json("/api/v1/terminals")
+            places = {(t["location"]["lat"], t["location"]["lon"]) for t in j["terminals"] if t["location"]}
+            check(len(places) == 12 and all(47 < la < 48 and 8 < lo < 9 for la, lo in places) and
+                  j["terminals"][0]["name"] == "demo feeder 1",
+                  "each demo terminal has its own place on the map and a name")
             wait_for(lambda: (srv.metric("gridsense_blocks_stored_total") or 0) > 100, 60,
                      "blocks stored")
             print("ok: demo terminals stream and blocks are stored")

@@ -6,10 +6,13 @@ script in the page; ETag revalidation (304); no path escapes the folder; the Hos
 applies; every string of the app exists in English and Simplified Chinese. (The pages' behaviour
 in a browser is not tested here: that is the Playwright slice still to come.)"""
 import http.client
+import json
 import os
 import re
 import shutil
+import subprocess
 import sys
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gslib import *
@@ -94,7 +97,72 @@ def main():
         check(st == 400 and b"bad_host" in body, "the Host check applies to the app too")
         st, h, body = get(port, "/", {"Content-Length": "0"}, method="POST")
         check(st == 405, "POST / : 405 (%d)" % st)
+
+        # compressed answers where the client accepts them (gzip), each form with its own ETag
+        total_gz = 0
+        for name in [f for f in files if f.endswith((".js", ".css", ".html", ".svg"))] + list(NPM):
+            plain = get(port, "/app/" + name)
+            st, h, body = get(port, "/app/" + name, {"Accept-Encoding": "gzip, deflate, br"})
+            if len(plain[2]) < 1024 and "content-encoding" not in h:
+                # gzip may not make a small file smaller: then it is sent as it is
+                check(body == plain[2] and h["etag"] == plain[1]["etag"], "%s: small, as is" % name)
+                total_gz += len(body)
+                continue
+            src = os.path.join(WEB, name) if name in files else os.path.join(ROOT, "node_modules", NPM[name])
+            check(st == 200 and h.get("content-encoding") == "gzip" and
+                  zlib.decompress(body, 31) == open(src, "rb").read() and
+                  "accept-encoding" in h.get("vary", "").lower() and
+                  h["etag"] != plain[1]["etag"] and "content-encoding" not in plain[1],
+                  "%s: gzip when accepted (%d -> %d bytes), identity otherwise, ETags differ"
+                  % (name, len(plain[2]), len(body)))
+            st2, _, _ = get(port, "/app/" + name, {"Accept-Encoding": "gzip", "If-None-Match": h["etag"]})
+            check(st2 == 304, "%s: the gzip ETag revalidates" % name)
+            total_gz += len(body)
+        print("info: the app's text files and npm assets, gzip: %d bytes" % total_gz)
+        for ae in ("gzip;q=0", "identity", "br"):
+            st, h, body = get(port, "/app/app.js", {"Accept-Encoding": ae})
+            check("content-encoding" not in h and body == open(os.path.join(WEB, "app.js"), "rb").read(),
+                  "Accept-Encoding: %s: not compressed" % ae)
+        st, h, body = get(port, "/app/icon-192.png", {"Accept-Encoding": "gzip"})
+        check(st == 200 and "content-encoding" not in h and h["content-type"] == "image/png",
+              "PNG icons are not compressed again")
+
+        # the installable app: manifest and service worker at the root (scope "/")
+        st, h, body = get(port, "/manifest.webmanifest")
+        man = json.loads(body)
+        check(st == 200 and h["content-type"].startswith("application/manifest+json") and
+              man["start_url"] == "/#/fleet", "GET /manifest.webmanifest")
+        st, h, body = get(port, "/sw.js")
+        check(st == 200 and h["content-type"].startswith("text/javascript") and
+              h.get("service-worker-allowed") == "/" and b"addEventListener(\"fetch\"" in body,
+              "GET /sw.js: the service worker, allowed scope /")
+        st, h, body = get(port, "/app/settings.json")
+        check(st == 200 and json.loads(body) == {"tiles": None, "tiles_attribution": None} and
+              "img-src 'self' data:;" in h["content-security-policy"],
+              "settings.json without tiles; img-src only this server")
         srv.stop()
+
+        # [web] tiles: the URL and credit reach the app; the CSP lets the tiles' origin in
+        cfg = os.path.join(data, "tiles.ini")
+        open(cfg, "w").write("[web]\ntiles = https://{s}.tiles.example.net/osm/{z}/{x}/{y}.png\n"
+                             "tiles_attribution = Map data (c) Example contributors\n")
+        srv = Server(data, extra=["--config", cfg]).start()
+        st, h, body = get(srv.hport, "/app/settings.json")
+        check(json.loads(body) == {"tiles": "https://{s}.tiles.example.net/osm/{z}/{x}/{y}.png",
+                                   "tiles_attribution": "Map data (c) Example contributors"},
+              "settings.json carries [web] tiles")
+        st, h, body = get(srv.hport, "/")
+        check("img-src 'self' data: https://*.tiles.example.net;" in h["content-security-policy"],
+              "the CSP allows images from the tile server only (%s)" % h["content-security-policy"])
+        srv.stop()
+        for bad in ("ftp://x/{z}/{x}/{y}", "https://x.example/{z}/{x}.png",
+                    "https://a.example/{z}/{x}/{y}.png\"; script-src *", "https://{a}.{b}.example/{z}/{x}/{y}"):
+            open(cfg, "w").write("[web]\ntiles = %s\n" % bad)
+            r = subprocess.run([GRIDSENSE, "serve", "--config", cfg, "--data", data, "--http",
+                                "127.0.0.1:0", "--terminals", "127.0.0.1:0"],
+                               capture_output=True, text=True, timeout=60)
+            check(r.returncode != 0 and "web.tiles" in r.stderr + r.stdout,
+                  "a bad tiles URL is refused at start: %s" % bad)
 
         # [web] root: a folder instead of the compiled-in copy (development)
         dev = os.path.join(data, "webdev")
