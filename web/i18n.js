@@ -36,7 +36,7 @@ export const STRINGS = {
     // (live tab: term-live.js, keys tl_)
 
     // ---- terminal history tabs (term-history.js, keys th_) ----
-    th_time: "Time", th_values_table: "Values of the range", th_events_label: "Events of this terminal", th_range: "Range", th_range_hour: "last hour", th_range_day: "last 24 h", th_range_week: "last 7 days",
+    th_zoom_in: "Zoom in", th_zoom_out: "Zoom out", th_time: "Time", th_values_table: "Values of the range", th_events_label: "Events of this terminal", th_range: "Range", th_range_hour: "last hour", th_range_day: "last 24 h", th_range_week: "last 7 days",
     th_range_month: "last 30 days", th_quantity: "Quantity", th_interval: "Interval", th_iv_auto: "automatic",
     th_iv_threes: "3 s values", th_iv_tenmin: "10 min values", th_iv_twoh: "2 h values", th_side: "Values",
     th_primary: "primary", th_secondary: "secondary", th_earlier: "◀ Earlier", th_later: "Later ▶",
@@ -49,7 +49,7 @@ export const STRINGS = {
     th_empty_fine: "No stored 3 s values in this range: the terminal has been offline (or analysis is off). Choose a longer range or a coarser interval.",
     th_no_channels: "The stored values hold no channel of this kind: choose another quantity.",
     th_stats_caption: "{q}: values of the range",
-    th_zoom_hint: "Drag across the chart to zoom in, double-click or “Reset zoom” to zoom out; Shift-drag or the buttons pan. On a phone: pinch to zoom, drag to pan. Times are local; the legend also shows UTC.",
+    th_zoom_hint: "Drag across the chart (or “Zoom in”) to zoom in, double-click or “Reset zoom” to see the whole range; Shift-drag or the buttons pan. On a phone: pinch to zoom, drag to pan. Times are local; the legend also shows UTC.",
     th_status_title: "Status history", th_status_info: "{n} status reports from",
     th_status_empty: "No status reports in this range: the terminal has been offline (online terminals report every 10 s by default). Choose a longer range.",
     th_signal: "Signal (RSRP, RSSI in dBm; CSQ)", th_temperature: "Temperature", th_supply: "Supply voltage",
@@ -134,7 +134,7 @@ export const STRINGS = {
     // (live tab: term-live.js, keys tl_)
 
     // ---- terminal history tabs (term-history.js, keys th_) ----
-    th_time: "时间", th_values_table: "此范围内的数值", th_events_label: "此终端的事件", th_range: "时间范围", th_range_hour: "最近 1 小时", th_range_day: "最近 24 小时", th_range_week: "最近 7 天",
+    th_zoom_in: "放大", th_zoom_out: "缩小", th_time: "时间", th_values_table: "此范围内的数值", th_events_label: "此终端的事件", th_range: "时间范围", th_range_hour: "最近 1 小时", th_range_day: "最近 24 小时", th_range_week: "最近 7 天",
     th_range_month: "最近 30 天", th_quantity: "测量量", th_interval: "统计间隔", th_iv_auto: "自动",
     th_iv_threes: "3 秒值", th_iv_tenmin: "10 分钟值", th_iv_twoh: "2 小时值", th_side: "数值",
     th_primary: "一次侧", th_secondary: "二次侧", th_earlier: "◀ 更早", th_later: "更晚 ▶",
@@ -147,7 +147,7 @@ export const STRINGS = {
     th_empty_fine: "此范围内没有已存储的 3 秒值：终端曾离线（或分析已关闭）。请选择更长的范围或更粗的间隔。",
     th_no_channels: "已存储的数值中没有此类通道：请选择其他测量量。",
     th_stats_caption: "{q}：此范围内的数值",
-    th_zoom_hint: "在图上拖动以放大，双击或“重置缩放”以缩小；按住 Shift 拖动或用按钮平移。手机上：双指缩放，单指拖动平移。时间为本地时间，图例中同时显示 UTC。",
+    th_zoom_hint: "在图上拖动（或点“放大”）以放大，双击或“重置缩放”以显示整个范围；按住 Shift 拖动或用按钮平移。手机上：双指缩放，单指拖动平移。时间为本地时间，图例中同时显示 UTC。",
     th_status_title: "状态历史", th_status_info: "{n} 条状态报告，时间",
     th_status_empty: "此范围内没有状态报告：终端曾离线（在线终端默认每 10 秒报告一次）。请选择更长的范围。",
     th_signal: "信号（RSRP、RSSI，单位 dBm；CSQ）", th_temperature: "温度", th_supply: "电源电压",

@@ -219,13 +219,20 @@ export function showTrends(box, term, route) {
   const earlier = btn("th-earlier", t("th_earlier"), () => panBy(-1));
   const later = btn("th-later", t("th_later"), () => panBy(1));
   const resetB = btn("th-reset", t("th_reset"), () => chart && chart.reset());
+  const zoomBy = (f) => {
+    if (!chart) return;
+    const { min, max } = chart.u.scales.x, c = (min + max) / 2, w = (max - min) * f;
+    chart.view(c - w / 2, c + w / 2);
+  };
+  const zoomIn = btn("th-zoom-in", t("th_zoom_in"), () => zoomBy(0.5));
+  const zoomOut = btn("th-zoom-out", t("th_zoom_out"), () => zoomBy(2));
   const nowB = btn("th-now", t("th_now"), () => { st.end = null; load(); });
   const info = el("p", { id: "th-info", className: "note", role: "status" });
   const area = el("div", { id: "th-trend", className: "th-chart" });
   const stats = el("div", { id: "th-stats", className: "scroll", tabIndex: 0, role: "region", "aria-label": t("th_values_table") });
   box.append(
     el("div", { className: "th-controls" }, qWrap, rWrap, iWrap, sWrap),
-    el("div", { className: "th-controls th-buttons" }, earlier, later, resetB, nowB),
+    el("div", { className: "th-controls th-buttons" }, earlier, later, zoomIn, zoomOut, resetB, nowB),
     info, area, stats,
     el("p", { className: "note th-hint", textContent: t("th_zoom_hint") }));
 
@@ -244,7 +251,7 @@ export function showTrends(box, term, route) {
     }
     const min = chart.u.scales.x.min, max = chart.u.scales.x.max, w = max - min;
     const nmin = min + dir * w / 2, nmax = max + dir * w / 2;
-    if (nmin * 1000 >= loaded.from && nmax * 1000 <= loaded.to) { chart.view(nmin, nmax); return; }
+    if (nmin * 1000 >= loaded.from - 1 && nmax * 1000 <= loaded.to + 1) { chart.view(nmin, nmax); return; }
     // outside what is loaded: load the range that ends at (or starts at) the new view
     const len = RANGES[st.range];
     let end = dir > 0 ? nmax * 1000 : nmin * 1000 + len;
@@ -260,6 +267,7 @@ export function showTrends(box, term, route) {
     const iv = ivOf();
     if (chart) { chart.destroy(); chart = null; }
     loaded = null;
+    zoomIn.disabled = zoomOut.disabled = resetB.disabled = true;
     area.replaceChildren(loading());
     stats.replaceChildren();
     info.replaceChildren();
@@ -290,7 +298,8 @@ export function showTrends(box, term, route) {
         points: { show: rows.length < 80 }, value: (_, v) => fmtNum(v, qd.digits, unitOf(i)) })),
       axes: [{ label: qd.axis, size: 70 }],
       onView: (min, max) => {
-        resetB.disabled = min <= from / 1000 + 1 && max >= to / 1000 - 1;
+        resetB.disabled = zoomOut.disabled = min <= from / 1000 + 1 && max >= to / 1000 - 1;
+        zoomIn.disabled = max - min < 20;
       },
     });
     if (keepView) chart.view(keepView[0], keepView[1]);
