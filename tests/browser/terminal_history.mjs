@@ -267,6 +267,20 @@ async function commands(page, tag) {
   if (!row[2].includes("cycles=20") || !/^OK/.test(row[6]) || !row[6].includes(`block ${c.result.block_seq}`))
     fail(`${tag}: command row ${row} vs ${JSON.stringify(c)}`);
   ok(`${tag}: capture #${id} (cycles=20, pretrigger=4) went to done live; result "${row[6]}"`);
+  if (tag === "desktop") {
+    // a capture longer than the terminal holds: the terminal refuses it, the page shows why
+    await page.fill("#th-arg-cycles", "3000");
+    await page.fill("#th-arg-pretrigger", "2999");
+    await page.click("#th-send");
+    await page.waitForFunction((old) => { const m = /#(\d+)/.exec(document.querySelector("#th-send-status")?.textContent || ""); return m && Number(m[1]) !== old; }, id, T);
+    const fid = Number(/#(\d+)/.exec(await page.textContent("#th-send-status"))[1]);
+    await page.waitForSelector(`#th-commands-table tr[data-id="${fid}"][data-state="failed"]`, T);
+    const fr = await page.$eval(`#th-commands-table tr[data-id="${fid}"] .th-result`, (td) => td.textContent);
+    const fc = (await apiGet(page, `/api/v1/commands/${fid}`)).body;
+    if (fc.state !== "failed" || !fr.startsWith("bad arguments") || (fc.result.message && !fr.includes(fc.result.message)))
+      fail(`${tag}: failed command shows "${fr}", API ${JSON.stringify(fc)}`);
+    ok(`${tag}: capture #${fid} of 3000 cycles went to failed live; the page shows "${fr}"`);
+  }
   await noOverflow(page, tag);
   await axeCheck(page, `${tag} commands`);
   await shot(page, shots, `terminal-commands-${tag}`);
