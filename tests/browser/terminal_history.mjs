@@ -284,6 +284,15 @@ async function commands(page, tag) {
   await noOverflow(page, tag);
   await axeCheck(page, `${tag} commands`);
   await shot(page, shots, `terminal-commands-${tag}`);
+  if (tag === "desktop") {
+    // the language switch redraws the tab in Chinese (and back), states included
+    await page.selectOption("#lang", "zh");
+    await page.waitForFunction(() => document.querySelector("#th-command-form h2")?.textContent === "发送命令" &&
+      document.querySelector(`#th-commands-table .th-state-done`)?.textContent === "完成", null, T);
+    await page.selectOption("#lang", "en");
+    await page.waitForFunction(() => document.querySelector("#th-command-form h2")?.textContent === "Send a command", null, T);
+    ok(`${tag}: the language switch shows the commands tab in Chinese and back`);
+  }
   return id;
 }
 
