@@ -384,7 +384,7 @@ export function showStatus(box, term, route) {
     if (res.r) { area.replaceChildren(errorBox(apiError(res.r))); return; }
     rows = res.rows.slice().reverse();
     info.replaceChildren(t("th_status_info", { n: rows.length }), " ", timeEl(from), " – ", timeEl(to),
-      res.more ? el("span", { className: "warn", textContent: " " + t("th_truncated") }) : "");
+      res.more ? el("span", { className: "warn", textContent: " " + t("th_truncated_newest") }) : "");
     draw();
   }
   rSel.onchange = () => { range = rSel.value; load(); };
