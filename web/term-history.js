@@ -127,6 +127,15 @@ function columns(rows, xOf, ys, gap) {
   return out;
 }
 
+/** Calls fn() when the live feed is back after a break (what changed meanwhile was missed). */
+function onFeedBack(fn) {
+  let down = false;
+  return feed.onState((st) => {
+    if (st === "reconnecting") down = true;
+    else if (st === "live" && down) { down = false; fn(); }
+  });
+}
+
 /** Reads pages of a newest-first list (`key` rows, `next_before`) up to `max` rows. */
 async function readBefore(path, key, max) {
   let rows = [], before = null, more = false;
@@ -394,9 +403,12 @@ export function showStatus(box, term, route) {
   let sessRows = [], sessNext = null;
   const tbody = el("tbody");
   const moreB = el("button", { type: "button", id: "th-sessions-more", textContent: t("th_more") });
-  const sessRow = (s) => el("tr", { "data-id": s.id },
+  // an open session: the newest one while the terminal is online; any other was cut off by a
+  // hard stop of the server (docs/api.md)
+  const sessRow = (s, newest) => el("tr", { "data-id": s.id },
     el("td", {}, timeEl(s.connected)),
-    el("td", {}, s.disconnected ? timeEl(s.disconnected) : el("span", { className: s.reason === null && term.online ? "on" : "note", textContent: term.online ? t("th_still_open") : t("th_not_closed") })),
+    el("td", {}, s.disconnected ? timeEl(s.disconnected) : newest && term.online
+      ? el("span", { className: "on", textContent: t("th_still_open") }) : el("span", { className: "note", textContent: t("th_not_closed") })),
     el("td", { className: "num", textContent: s.duration_s === null ? t("none") : fmtDuration(s.duration_s) }),
     el("td", { textContent: s.remote || t("none") }),
     el("td", { textContent: s.reason || t("none") }),
@@ -408,7 +420,7 @@ export function showStatus(box, term, route) {
     sessRows = older ? sessRows.concat(r.body.sessions) : r.body.sessions;
     sessNext = r.body.next_before;
     if (!sessRows.length) { sess.replaceChildren(emptyBox(t("th_sessions_empty"))); return; }
-    tbody.replaceChildren(...sessRows.map(sessRow));
+    tbody.replaceChildren(...sessRows.map((s, i) => sessRow(s, i === 0)));
     moreB.hidden = sessNext === null || sessNext === undefined;
     if (!sess.querySelector("table")) {
       sess.replaceChildren(el("div", { className: "scroll", tabIndex: 0, role: "region", "aria-label": t("th_sessions_title") }, el("table", { id: "th-sessions-table" },
@@ -451,7 +463,8 @@ export function showStatus(box, term, route) {
   let gone = false;
   load();
   loadSessions(false);
-  return () => { gone = true; gen++; unsub(); for (const c of charts) c.destroy(); };
+  const unback = onFeedBack(() => { loadSessions(false); if (rows.length) appendNew(); else load(); });
+  return () => { gone = true; gen++; unsub(); unback(); for (const c of charts) c.destroy(); };
 }
 
 // ---- events ---------------------------------------------------------------------------------
@@ -497,7 +510,7 @@ export function showEvents(box, term) {
   let timer = null, gone = false;
   async function newest(tries) {
     timer = null;
-    const r = await api(`/api/v1/terminals/${enc(term.id)}/events?limit=20`);
+    const r = await api(`/api/v1/terminals/${enc(term.id)}/events?limit=100`);
     if (gone || r.status !== 200) return;
     const fresh = r.body.events.filter((e) => !ids.has(e.id));
     fresh.forEach((e) => ids.add(e.id));
@@ -512,7 +525,8 @@ export function showEvents(box, term) {
     timer = setTimeout(() => newest(10), 300);
   });
   load(false);
-  return () => { gone = true; if (timer) clearTimeout(timer); unsub(); };
+  const unback = onFeedBack(() => newest(1));
+  return () => { gone = true; if (timer) clearTimeout(timer); unsub(); unback(); };
 }
 
 // ---- commands -------------------------------------------------------------------------------
@@ -710,5 +724,6 @@ export function showCommands(box, term) {
   }
   if (!operator) formBox.append(status);
   load(false);
-  return () => { gen++; unsub(); };
+  const unback = onFeedBack(() => load(false));
+  return () => { gen++; unsub(); unback(); };
 }
