@@ -604,11 +604,11 @@ export function showCommands(box, term) {
     return el("tr", { "data-id": c.id, "data-state": c.state, className: fresh ? "th-new" : "" },
       el("td", { className: "num", textContent: `#${c.id}` }),
       el("td", { textContent: c.verb }),
-      el("td", { textContent: argsText(c.args) }),
       el("td", {}, el("span", { className: `th-state th-state-${c.state}`, textContent: stateLabel(c.state) })),
+      el("td", { className: "th-result", textContent: resultText(c) }),
+      el("td", { className: "th-args-cell", textContent: argsText(c.args) }),
       el("td", {}, timeEl(c.created)),
       el("td", {}, timeEl(c.updated)),
-      el("td", { className: "th-result", textContent: resultText(c) }),
       el("td", {}, cancel));
   }
   function upsert(c, fresh) {
@@ -623,7 +623,7 @@ export function showCommands(box, term) {
     paint();
   }
   const table = () => el("div", { className: "scroll", tabIndex: 0, role: "region", "aria-label": t("th_commands_title") }, el("table", { id: "th-commands-table" },
-    el("thead", {}, el("tr", {}, ...[t("th_id"), t("th_verb"), t("th_args"), t("th_state"), t("th_created"), t("th_updated"), t("th_result"), el("span", { className: "th-sr", textContent: t("th_actions") })].map((h) => el("th", { scope: "col" }, h)))),
+    el("thead", {}, el("tr", {}, ...[t("th_id"), t("th_verb"), t("th_state"), t("th_result"), t("th_args"), t("th_created"), t("th_updated"), el("span", { className: "th-sr", textContent: t("th_actions") })].map((h) => el("th", { scope: "col" }, h)))),
     tbody));
   function paint() {
     if (!byId.size) { wrap.replaceChildren(emptyBox(operator ? t("th_commands_empty_op") : t("th_commands_empty"))); return; }

@@ -264,9 +264,10 @@ async function commands(page, tag) {
   const c = (await apiGet(page, `/api/v1/commands/${id}`)).body;
   if (c.state !== "done" || c.verb !== "capture" || c.args.cycles !== 20 || c.args.pretrigger !== 4)
     fail(`${tag}: API command ${JSON.stringify(c)}`);
-  if (!row[2].includes("cycles=20") || !/^OK/.test(row[6]) || !row[6].includes(`block ${c.result.block_seq}`))
+  // columns: id, verb, state, result, arguments, created, updated (state and result first: a phone shows them)
+  if (!row[4].includes("cycles=20") || !/^OK/.test(row[3]) || !row[3].includes(`block ${c.result.block_seq}`))
     fail(`${tag}: command row ${row} vs ${JSON.stringify(c)}`);
-  ok(`${tag}: capture #${id} (cycles=20, pretrigger=4) went to done live; result "${row[6]}"`);
+  ok(`${tag}: capture #${id} (cycles=20, pretrigger=4) went to done live; result "${row[3]}"`);
   if (tag === "desktop") {
     // a capture longer than the terminal holds: the terminal refuses it, the page shows why
     await page.fill("#th-arg-cycles", "3000");
@@ -340,7 +341,7 @@ async function offline(page, tag) {
   await page.click("#th-send");
   await page.waitForSelector('#th-commands-table tr[data-state="queued"]', T);
   const id = await page.$eval('#th-commands-table tr[data-state="queued"]', (tr) => Number(tr.dataset.id));
-  const args = await page.$eval(`#th-commands-table tr[data-id="${id}"] td:nth-child(3)`, (td) => td.textContent);
+  const args = await page.$eval(`#th-commands-table tr[data-id="${id}"] .th-args-cell`, (td) => td.textContent);
   const c0 = (await apiGet(page, `/api/v1/commands/${id}`)).body;
   if (c0.state !== "queued" || c0.args.dip !== 85.5 || c0.args.stream !== false) fail(`${tag}: queued command ${JSON.stringify(c0)}`);
   await page.click(`#th-commands-table tr[data-id="${id}"] .th-cancel`);
