@@ -36,6 +36,7 @@ export const STRINGS = {
     // (live tab: term-live.js, keys tl_)
 
     // ---- terminal history tabs (term-history.js, keys th_) ----
+    th_detail: "Zoomed in: {iv} ({n}) from", th_detail_loading: "Reading the {iv} of the zoomed part…",
     th_zoom_in: "Zoom in", th_zoom_out: "Zoom out", th_time: "Time", th_values_table: "Values of the range", th_events_label: "Events of this terminal", th_range: "Range", th_range_hour: "last hour", th_range_day: "last 24 h", th_range_week: "last 7 days",
     th_range_month: "last 30 days", th_quantity: "Quantity", th_interval: "Interval", th_iv_auto: "automatic",
     th_iv_threes: "3 s values", th_iv_tenmin: "10 min values", th_iv_twoh: "2 h values", th_side: "Values",
@@ -135,6 +136,7 @@ export const STRINGS = {
     // (live tab: term-live.js, keys tl_)
 
     // ---- terminal history tabs (term-history.js, keys th_) ----
+    th_detail: "已放大：{iv}（{n} 个），时间", th_detail_loading: "正在读取放大部分的{iv}…",
     th_zoom_in: "放大", th_zoom_out: "缩小", th_time: "时间", th_values_table: "此范围内的数值", th_events_label: "此终端的事件", th_range: "时间范围", th_range_hour: "最近 1 小时", th_range_day: "最近 24 小时", th_range_week: "最近 7 天",
     th_range_month: "最近 30 天", th_quantity: "测量量", th_interval: "统计间隔", th_iv_auto: "自动",
     th_iv_threes: "3 秒值", th_iv_tenmin: "10 分钟值", th_iv_twoh: "2 小时值", th_side: "数值",

@@ -237,12 +237,16 @@ export function showTrends(box, term, route) {
   const zoomOut = btn("th-zoom-out", t("th_zoom_out"), () => zoomBy(2));
   const nowB = btn("th-now", t("th_now"), () => { st.end = null; load(); });
   const info = el("p", { id: "th-info", className: "note", role: "status" });
+  const detailNote = el("p", { id: "th-detail", className: "note" });
+  // Zoomed in with the automatic interval, the part on screen is read again with the interval
+  // that suits its width (e.g. 3 s values inside a 7-day view of 10 min values): `detail`
+  let cur = null, detail = null, dgen = 0, refineT = null;
   const area = el("div", { id: "th-trend", className: "th-chart" });
   const stats = el("div", { id: "th-stats", className: "scroll", tabIndex: 0, role: "region", "aria-label": t("th_values_table") });
   box.append(
     el("div", { className: "th-controls" }, qWrap, rWrap, iWrap, sWrap),
     el("div", { className: "th-controls th-buttons" }, earlier, later, zoomIn, zoomOut, resetB, nowB),
-    info, area, stats,
+    info, area, detailNote, stats,
     el("p", { className: "note th-hint", textContent: t("th_zoom_hint") }));
 
   const ivOf = () => (st.iv === "auto" ? AUTO_IV[st.range] : st.iv);
@@ -275,7 +279,8 @@ export function showTrends(box, term, route) {
     const to = st.end || Date.now(), from = to - RANGES[st.range];
     const iv = ivOf();
     if (chart) { chart.destroy(); chart = null; }
-    loaded = null;
+    loaded = null; cur = null; detail = null; dgen++;
+    detailNote.replaceChildren();
     zoomIn.disabled = zoomOut.disabled = resetB.disabled = true;
     area.replaceChildren(loading());
     stats.replaceChildren();
@@ -296,19 +301,21 @@ export function showTrends(box, term, route) {
     const qs = quantities(term, names.length ? names : chans, st.side);
     const qd = qs[st.q];
     if (!qd.series.length) { area.replaceChildren(emptyBox(t("th_no_channels"))); return; }
-    const xs = (a) => Date.parse(a.t_end) / 1000;
-    const data = columns(rows, xs, qd.series.map((s) => s[1]), IVS[iv] * 1.5);
+    cur = { rows, iv, qd, from, to };
+    const data = compose();
     const unitOf = (i) => (qd.units ? qd.units[i] : qd.unit);
     area.replaceChildren();
     loaded = { from, to };
     chart = timeChart(area, {
       data, full: [from / 1000, to / 1000],
       series: qd.series.map(([label], i) => ({ label, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: false,
-        points: { show: rows.length < 80 }, value: (_, v) => fmtNum(v, qd.digits, unitOf(i)) })),
+        value: (_, v) => fmtNum(v, qd.digits, unitOf(i)) })),
       axes: [{ label: qd.axis, size: 70 }],
       onView: (min, max) => {
         resetB.disabled = zoomOut.disabled = min <= from / 1000 + 1 && max >= to / 1000 - 1;
         zoomIn.disabled = max - min < 20;
+        if (refineT) clearTimeout(refineT);
+        refineT = setTimeout(() => { refineT = null; refine(min, max); }, 400);
       },
     });
     if (keepView) chart.view(keepView[0], keepView[1]);
@@ -330,6 +337,52 @@ export function showTrends(box, term, route) {
           el("td", {}, last ? timeEl(last[1].t_end) : t("none")));
       }))));
   }
+  const xs = (a) => Date.parse(a.t_end) / 1000;
+  /** The chart's columns: the range's values, and inside the detail window its finer ones. */
+  function compose() {
+    const f = cur.qd.series.map((q) => q[1]);
+    const gap = IVS[cur.iv] * 1.5;
+    if (!detail) return columns(cur.rows, xs, f, gap);
+    const parts = [columns(cur.rows.filter((r) => xs(r) <= detail.a), xs, f, gap),
+      columns(detail.rows, xs, f, IVS[detail.iv] * 1.5),
+      columns(cur.rows.filter((r) => xs(r) > detail.b), xs, f, gap)];
+    const out = parts[0].map(() => []);
+    for (const p of parts) {
+      if (!p[0].length) continue;
+      if (out[0].length) { // a break where the resolution changes
+        out[0].push((out[0][out[0].length - 1] + p[0][0]) / 2);
+        for (let i = 1; i < out.length; i++) out[i].push(null);
+      }
+      p.forEach((c, i) => out[i].push(...c));
+    }
+    return out;
+  }
+  async function refine(min, max) {
+    if (st.iv !== "auto" || !cur || !chart) return;
+    const w = max - min;
+    const want = w <= 3 * 3600 ? "3s" : w <= 10 * 86400 ? "10min" : "2h";
+    if (IVS[want] >= IVS[cur.iv]) { // the range's own values suit this width
+      if (detail) { detail = null; dgen++; redraw(); }
+      return;
+    }
+    if (detail && detail.iv === want && detail.a <= min && detail.b >= max) return;
+    const a = Math.max(cur.from / 1000, min - w / 2), b = Math.min(cur.to / 1000, max + w / 2);
+    const my = ++dgen;
+    detailNote.replaceChildren(loading(t("th_detail_loading", { iv: ivLabel(want) })));
+    const res = await readMeasurements(term.id, want, a * 1000, b * 1000);
+    if (my !== dgen || !chart) return;
+    if (res.r) { detailNote.replaceChildren(errorBox(apiError(res.r))); return; }
+    detail = { a, b, iv: want, rows: res.rows };
+    redraw();
+  }
+  function redraw() {
+    if (!chart) return;
+    const { min, max } = chart.u.scales.x;
+    chart.u.setData(compose(), false);
+    chart.u.setScale("x", { min, max }); // (re-ranges y for the new values)
+    detailNote.replaceChildren(...(detail ? [t("th_detail", { iv: ivLabel(detail.iv), n: detail.rows.length }), " ",
+      timeEl(detail.a * 1000), " – ", timeEl(detail.b * 1000)] : []));
+  }
   const ivLabel = (iv) => ({ "3s": t("th_iv_threes"), "10min": t("th_iv_tenmin"), "2h": t("th_iv_twoh") })[iv];
 
   qSel.onchange = () => { st.q = qSel.value; load(); };
@@ -337,7 +390,7 @@ export function showTrends(box, term, route) {
   iSel.onchange = () => { st.iv = iSel.value; load(); };
   sSel.onchange = () => { st.side = sSel.value; load(); };
   load();
-  return () => { gen++; if (chart) chart.destroy(); chart = null; };
+  return () => { gen++; dgen++; if (refineT) clearTimeout(refineT); if (chart) chart.destroy(); chart = null; };
 }
 
 // ---- status ---------------------------------------------------------------------------------
