@@ -1,6 +1,7 @@
 // Browser test of the terminal page's history tabs (issue 9): trends, status, events, commands,
 // on a desktop and a phone viewport, against the real server with simulated terminals.
-//   node tests/browser/terminal_history.mjs PORT TERMINAL OFFLINE_TERMINAL OPERATOR OP_PASSWORD VIEWER VIEWER_PASSWORD
+//   node tests/browser/terminal_history.mjs PORT TERMINAL OFFLINE_TERMINAL SEEDED_TERMINAL OPERATOR OP_PASSWORD VIEWER VIEWER_PASSWORD
+// (SEEDED_TERMINAL: simulated, with a week of 10-min values seeded before the server started)
 // Asserts on data: the plotted 3 s values equal the measurements API's, the "last" value shown
 // is the API's, zoom narrows the x range and pan moves it, the quantity and range are kept in the
 // URL, 10-min values (none yet) show the empty state, the status charts and sessions hold the
@@ -10,7 +11,7 @@
 // queued until cancelled from the page. axe-core on every tab, screenshots terminal-TAB-VIEWPORT.png into GS_SHOTS.
 import { launch, newPage, login, axeCheck, shot, apiGet, fail, ok, DESKTOP, PHONE } from "./lib.mjs";
 
-const [port, tid, offId, opUser, opPw, viUser, viPw] = process.argv.slice(2);
+const [port, tid, offId, seedId, opUser, opPw, viUser, viPw] = process.argv.slice(2);
 const base = `http://127.0.0.1:${port}`;
 const shots = process.env.GS_SHOTS || ".";
 const problems = [];
@@ -171,6 +172,45 @@ async function trends(page, tag) {
   await noOverflow(page, tag);
   await axeCheck(page, `${tag} trends`);
   await shot(page, shots, `terminal-trends-${tag}`);
+}
+
+async function week(page, tag) {
+  // 7 days of (seeded) 10-min values: plotted as the API's, the 6-hour hole as a gap
+  await page.goto(`${base}/#/terminal/${seedId}/trends?range=7d`);
+  await page.waitForSelector("#th-trend .u-over", T);
+  const [from, to] = await xRange(page, "#th-trend");
+  const api = (await apiGet(page, `/api/v1/terminals/${seedId}/measurements?interval=10min&limit=10000&from=${Math.round(from * 1000)}000000&to=${Math.round(to * 1000)}000000`)).body.measurements;
+  const d = await plotted(page, "#th-trend");
+  const pts = [];
+  for (let i = 0; i < d[0].length; i++) if (d[1][i] !== null) pts.push([d[0][i], d[1][i]]);
+  if (pts.length !== api.length || api.some((a, i) => Date.parse(a.t_end) / 1000 !== pts[i][0] || a.freq.mean !== pts[i][1]))
+    fail(`${tag}: 7-day view plots ${pts.length} values, the API has ${api.length} (or they differ)`);
+  let holes = 0;
+  for (let i = 1; i < api.length; i++) {
+    const a = Date.parse(api[i - 1].t_end) / 1000, b = Date.parse(api[i].t_end) / 1000;
+    if (b - a > 900) { holes++; if (!d[0].some((x, j) => x > a && x < b && d[1][j] === null)) fail(`${tag}: no gap drawn between ${a} and ${b}`); }
+  }
+  if (holes !== 1) fail(`${tag}: ${holes} holes in the seeded week`);
+  ok(`${tag}: the 7-day view plots the ${api.length} stored 10-min values as the API's, the 6-hour hole as a gap`);
+  await shot(page, shots, `terminal-trends-week-${tag}`);
+  // zoomed into the last hour, the 3 s values of that part are read and plotted
+  await page.evaluate(() => { const u = document.querySelector("#th-trend").uplot; u.setScale("x", { min: u.scales.x.max - 3600, max: u.scales.x.max }); });
+  await page.waitForFunction(() => /3 s values/.test(document.querySelector("#th-detail")?.textContent || ""), null, T);
+  const z = await plotted(page, "#th-trend");
+  const fine = (await apiGet(page, `/api/v1/terminals/${seedId}/measurements?interval=3s&limit=10000&from=${Math.round(to * 1000) - 7200e3}000000`)).body.measurements;
+  const byEnd = new Map(fine.map((a) => [Date.parse(a.t_end) / 1000, a]));
+  let n = 0;
+  for (let i = 0; i < z[0].length; i++) {
+    if (z[1][i] === null || z[0][i] <= to - 3600) continue; // the part on screen
+    const a = byEnd.get(z[0][i]);
+    if (!a || a.freq.mean !== z[1][i]) fail(`${tag}: zoomed-in point ${z[0][i]}=${z[1][i]} is not a stored 3 s value`);
+    n++;
+  }
+  if (n < 3) fail(`${tag}: only ${n} 3 s values after zooming in`);
+  ok(`${tag}: zoomed into the last hour, ${n} stored 3 s values are plotted there (as the API's): "${await page.textContent("#th-detail")}"`);
+  await page.click("#th-reset");
+  await page.waitForFunction(() => document.querySelector("#th-detail").textContent === "", null, T);
+  ok(`${tag}: reset shows the week of 10-min values again`);
 }
 
 async function status(page, tag) {
@@ -359,6 +399,7 @@ for (const [viewport, tag] of [[DESKTOP, "desktop"], [PHONE, "phone"]]) {
   const { ctx, page } = await newPage(browser, viewport, tag, problems);
   await login(page, base, opUser, opPw, `#/terminal/${tid}/trends`);
   await timed(`${tag} trends`, trends(page, tag));
+  if (tag === "desktop") await timed(`${tag} week`, week(page, tag));
   await timed(`${tag} status`, status(page, tag));
   await timed(`${tag} events`, events(page, tag, tag === "desktop"));
   const id = await timed(`${tag} commands`, commands(page, tag));
