@@ -557,29 +557,27 @@ export function showEvents(box, term) {
     paint();
   }
   moreB.onclick = () => load(true);
-  // The feed's event is the analysis result before it is stored: it has no id (docs/api.md
-  // shows the stored form). So a live event makes the page read the newest stored events and
-  // add those it does not show yet, retrying while the store has not committed it.
-  let timer = null, gone = false;
-  async function newest(tries) {
-    timer = null;
-    const r = await api(`/api/v1/terminals/${enc(term.id)}/events?limit=100`);
-    if (gone || r.status !== 200) return;
-    const fresh = r.body.events.filter((e) => !ids.has(e.id));
+  // The feed carries each event once it is stored, as GET /events/{id} answers it; after a
+  // feed outage the newest page is read again (what arrived meanwhile).
+  let gone = false;
+  function add(list) {
+    const fresh = list.filter((e) => !ids.has(e.id));
     fresh.forEach((e) => ids.add(e.id));
     rows = fresh.concat(rows);
     tbody.prepend(...fresh.map((e) => row(e, true)));
     paint();
-    if (!fresh.length && tries > 1) timer = setTimeout(() => newest(tries - 1), 1000);
+  }
+  async function newest() {
+    const r = await api(`/api/v1/terminals/${enc(term.id)}/events?limit=100`);
+    if (!gone && r.status === 200) add(r.body.events);
   }
   const unsub = feed.subscribe(["events"], (m) => {
-    if (m.topic !== "events" || !m.data || m.data.terminal !== term.id) return;
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(() => newest(10), 300);
+    if (m.topic !== "events" || !m.data || m.data.terminal !== term.id || !m.data.event) return;
+    add([m.data.event]);
   });
   load(false);
-  const unback = onFeedBack(() => newest(1));
-  return () => { gone = true; if (timer) clearTimeout(timer); unsub(); unback(); };
+  const unback = onFeedBack(() => newest());
+  return () => { gone = true; unsub(); unback(); };
 }
 
 // ---- commands -------------------------------------------------------------------------------
