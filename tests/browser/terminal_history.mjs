@@ -195,7 +195,8 @@ async function week(page, tag) {
   await shot(page, shots, `terminal-trends-week-${tag}`);
   // zoomed into the last hour, the 3 s values of that part are read and plotted
   await page.evaluate(() => { const u = document.querySelector("#th-trend").uplot; u.setScale("x", { min: u.scales.x.max - 3600, max: u.scales.x.max }); });
-  await page.waitForFunction(() => /3 s values/.test(document.querySelector("#th-detail")?.textContent || ""), null, T);
+  // (the note says "Reading the 3 s values…" while they load: wait for the values themselves)
+  await page.waitForFunction(() => /^Zoomed in: 3 s values/.test(document.querySelector("#th-detail")?.textContent || ""), null, T);
   const z = await plotted(page, "#th-trend");
   const fine = (await apiGet(page, `/api/v1/terminals/${seedId}/measurements?interval=3s&limit=10000&from=${Math.round(to * 1000) - 7200e3}000000`)).body.measurements;
   const byEnd = new Map(fine.map((a) => [Date.parse(a.t_end) / 1000, a]));
