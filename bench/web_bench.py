@@ -157,8 +157,9 @@ def main():
     fl, ch = f["fleet"], f["changes"]
     fps = "%.1f" % sc["fps"] if sc.get("fps") is not None else "not exposed"
     print("## Web app (issue 9)\n")
+    ver = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True).stdout.split()
     print("Chromium %s (Debian, headless) driven by playwright-core, 1280x800, loopback.\n"
-          % subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True).stdout.strip().split()[-1])
+          % (ver[1] if len(ver) > 1 else "?"))
     print("| measure | value |\n|---|---|")
     print("| first load, cold cache: login page shown | %d ms (DOMContentLoaded %d ms, load %d ms) |" % (c["login_page_ms"], c["dcl_ms"], c["load_ms"]))
     print("| log in to fleet table drawn | %d ms |" % c["fleet_after_login_ms"])
@@ -167,7 +168,8 @@ def main():
     print("| oscilloscope, 6 channels live: frames drawn/s | %s |" % fps)
     print("| oscilloscope page: main-thread CPU | %.1f %% of a core |" % sc["main_thread_cpu_pct"])
     print("| fleet page, %d terminals streaming (STATUS every %d s): main-thread CPU | %.1f %% of a core (server %.0f %%) |" % (fl["rows"], STATUS_S, fl["main_thread_cpu_pct"], f["server_cpu_pct"]))
-    print("| fleet page: table of %d rows drawn after login | %d ms; JS heap %.1f MB |" % (fl["rows"], fl["table_ms"], fl["js_heap_mb"]))
+    print("| fleet page: table of %d rows drawn after login | %d ms (login %s ms, GET /terminals %s ms, GET /events %s ms); JS heap %.1f MB |"
+          % (fl["rows"], fl["table_ms"], fl.get("login_ms"), fl.get("terminals_ms"), fl.get("events_ms"), fl["js_heap_mb"]))
     print("| link dropped -> row shows offline (median / max of %d) | %d / %d ms |" % (ch["n"], ch["offline_ms_median"], ch["offline_ms_max"]))
     print("| simulator started -> row shows online (median / max) | %d / %d ms |" % (ch["online_ms_median"], ch["online_ms_max"]))
 

@@ -82,6 +82,10 @@ if (mode === "cold") {
   await page.waitForSelector("#fleet tbody tr td a");
   const n = await page.$$eval("#fleet tbody tr", (r) => r.length);
   const tTable = Date.now() - t0;
+  // where that time went: the login (argon2id on the server) and the two API reads
+  const parts = await page.evaluate(() => Object.fromEntries(performance.getEntriesByType("resource")
+    .filter((r) => /\/api\/v1\/(session|terminals|events)/.test(r.name) && r.initiatorType === "fetch")
+    .map((r) => [new URL(r.name).pathname, Math.round(r.responseEnd - r.startTime)])));
   await page.waitForFunction(() => /live/.test(document.querySelector("#feed")?.textContent || ""));
   await page.waitForTimeout(5000); // the subscription's first burst (every terminal once)
   const c0 = await taskTime();
@@ -89,7 +93,7 @@ if (mode === "cold") {
   await page.waitForTimeout(windowS * 1000);
   const c1 = await taskTime();
   const heap = (await cdp.send("Performance.getMetrics")).metrics.find((m) => m.name === "JSHeapUsedSize").value;
-  out({ what: "fleet", rows: n, table_ms: tTable, main_thread_cpu_pct: (c1 - c0) / ((Date.now() - w0) / 1000) * 100, js_heap_mb: heap / 1048576 });
+  out({ what: "fleet", rows: n, table_ms: tTable, login_ms: parts["/api/v1/session"], terminals_ms: parts["/api/v1/terminals"], events_ms: parts["/api/v1/events"], main_thread_cpu_pct: (c1 - c0) / ((Date.now() - w0) / 1000) * 100, js_heap_mb: heap / 1048576 });
   // online/offline changes of one terminal: from the Python side's kill/start to the row
   const cell = `#t-${probe} td:nth-child(3)`;
   const offMs = [], onMs = [];

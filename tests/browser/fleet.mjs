@@ -77,6 +77,11 @@ async function run(viewport, tag) {
   await page.fill("#search", "");
   ok(`${tag}: sort, filter and search work and are kept in the URL`);
 
+  // the map: one marker per terminal, coloured as online
+  await page.waitForFunction((n) => document.querySelectorAll("#fleet-map path.map-marker").length === n, N, { timeout: 15000 });
+  const mstates = new Set(await page.$$eval("#fleet-map path.map-marker", (ps) => ps.map((p) => p.dataset.state)));
+  if (mstates.size !== 1 || !mstates.has("online")) fail(`${tag}: map marker states ${[...mstates]}`);
+  ok(`${tag}: the map shows the ${N} terminals, online`);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   if (overflow > 0) fail(`${tag}: the page is ${overflow} px wider than the viewport`);
   ok(`${tag}: the page fits the viewport's width`);

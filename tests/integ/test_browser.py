@@ -32,6 +32,12 @@ def main():
         try:
             wait_for(lambda: srv.json("/api/v1/health")[1]["terminals_online"] == N, 60,
                      "terminals online")
+            # names and places (the admin API), for the map and the name column
+            for i in range(N):
+                st, _ = srv.json("/api/v1/terminals/BR%04d" % (i + 1), "PATCH",
+                                 {"name": "feeder %d" % (i + 1),
+                                  "location": {"lat": 47.3 + 0.05 * i, "lon": 8.4 + 0.08 * i}})
+                check(st == 200, "BR%04d named and placed" % (i + 1))
             browser_script("fleet.mjs", [srv.hport, "bea", pw, N])
         finally:
             sim.terminate()
