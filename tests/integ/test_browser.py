@@ -5,6 +5,7 @@ login (wrong password, then right), the live fleet table with the API's values c
 sort/filter/search in the URL, the Chinese switch, logout, on a desktop and a 390x844 phone
 viewport, axe-core, without console errors or failed requests. Screenshots go to
 build/screenshots/. scripts/deps.sh installs chromium and the npm packages."""
+import json
 import os
 import subprocess
 import sys
@@ -34,9 +35,9 @@ def main():
                      "terminals online")
             # names and places (the admin API), for the map and the name column
             for i in range(N):
-                st, _ = srv.json("/api/v1/terminals/BR%04d" % (i + 1), "PATCH",
-                                 {"name": "feeder %d" % (i + 1),
-                                  "location": {"lat": 47.3 + 0.05 * i, "lon": 8.4 + 0.08 * i}})
+                st, _ = srv.json("/api/v1/terminals/BR%04d" % (i + 1), "PATCH", json.dumps(
+                    {"name": "feeder %d" % (i + 1),
+                     "location": {"lat": 47.3 + 0.05 * i, "lon": 8.4 + 0.08 * i}}))
                 check(st == 200, "BR%04d named and placed" % (i + 1))
             browser_script("fleet.mjs", [srv.hport, "bea", pw, N])
         finally:
