@@ -36,6 +36,18 @@ function selectField(id, label, options, value) {
  * x range [min, max] (s) the view returns to on reset and that panning stays inside.
  * Returns {u, reset(), view(min, max), destroy()}.
  */
+// Time-axis ticks in 24-hour local time, dates as YYYY-MM-DD (uPlot's default is US-style
+// 12-hour): [tick step s, label, label when the year / month / day / hour / minute / second
+// rolls over, mode 1].
+const X_TICKS = [
+  [3600 * 24 * 365, "{YYYY}", null, null, null, null, null, null, 1],
+  [3600 * 24 * 28, "{YYYY}-{MM}", null, null, null, null, null, null, 1],
+  [3600 * 24, "{MM}-{DD}", "\n{YYYY}", null, null, null, null, null, 1],
+  [3600, "{HH}:{mm}", "\n{YYYY}-{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
+  [60, "{HH}:{mm}", "\n{YYYY}-{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
+  [1, "{HH}:{mm}:{ss}", "\n{YYYY}-{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
+];
+
 function timeChart(box, { series, axes, data, full, height = 300, onView = () => {} }) {
   const phone = () => window.innerWidth < 600;
   const width = () => Math.max(240, box.clientWidth || 300);
@@ -55,7 +67,7 @@ function timeChart(box, { series, axes, data, full, height = 300, onView = () =>
   const opts = {
     width: width(), height: phone() ? Math.min(height, 220) : height,
     series: [{ label: t("th_time"), value: (_, v) => (v === null || v === undefined ? t("none") : `${fmtTime(v * 1000)} (${utcOf(v)})`) }, ...series],
-    axes: [{ space: 70 }, ...axes],
+    axes: [{ space: 70, values: X_TICKS }, ...axes],
     scales: { x: { time: true } },
     legend: { live: true },
     cursor: {
