@@ -185,12 +185,15 @@ async function week(page, tag) {
   for (let i = 0; i < d[0].length; i++) if (d[1][i] !== null) pts.push([d[0][i], d[1][i]]);
   if (pts.length !== api.length || api.some((a, i) => Date.parse(a.t_end) / 1000 !== pts[i][0] || a.freq.mean !== pts[i][1]))
     fail(`${tag}: 7-day view plots ${pts.length} values, the API has ${api.length} (or they differ)`);
+  // the hole of the seeded week (the running server's own first 10-min value, incomplete, may
+  // follow the seeded ones after a longer pause when the test crosses a 10-minute boundary)
+  const seeded = api.filter((a) => !a.flags.includes("incomplete"));
   let holes = 0;
-  for (let i = 1; i < api.length; i++) {
-    const a = Date.parse(api[i - 1].t_end) / 1000, b = Date.parse(api[i].t_end) / 1000;
+  for (let i = 1; i < seeded.length; i++) {
+    const a = Date.parse(seeded[i - 1].t_end) / 1000, b = Date.parse(seeded[i].t_end) / 1000;
     if (b - a > 900) { holes++; if (!d[0].some((x, j) => x > a && x < b && d[1][j] === null)) fail(`${tag}: no gap drawn between ${a} and ${b}`); }
   }
-  if (holes !== 1) fail(`${tag}: ${holes} holes in the seeded week`);
+  if (holes !== 1) fail(`${tag}: ${holes} holes in the seeded week (${seeded.length} complete values of ${api.length})`);
   ok(`${tag}: the 7-day view plots the ${api.length} stored 10-min values as the API's, the 6-hour hole as a gap`);
   await shot(page, shots, `terminal-trends-week-${tag}`);
   // zoomed into the last hour, the 3 s values of that part are read and plotted
