@@ -65,8 +65,16 @@ def main():
             "SELECT terminal_id FROM sessions GROUP BY terminal_id HAVING sum(blocks) > 0"))
         check(set(rep) == sent, "stored blocks for exactly the %d terminals that sent some (%d)"
               % (len(sent), len(rep)))
+        # Every STATUS the simulator sent is stored (the last ones go before the terminal's BYE
+        # on the same connection); like the blocks, a terminal that came online just before the
+        # end on a slow (sanitizer) run may not have sent one yet, so the per-terminal check
+        # asks for most of the fleet.
+        n_rows = c.execute("SELECT COUNT(*) FROM status").fetchone()[0]
+        check(n_rows == s["status_sent"], "every status report sent is stored (%d of %d)"
+              % (n_rows, s["status_sent"]))
         n_status = c.execute("SELECT COUNT(DISTINCT terminal_id) FROM status").fetchone()[0]
-        check(n_status == N, "status reports stored for every terminal (%d)" % n_status)
+        check(n_status >= N // 2, "status reports stored for most terminals (%d of %d)"
+              % (n_status, N))
         n_sess = c.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
         check(n_sess >= N, "sessions logged")
 
