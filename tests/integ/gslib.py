@@ -22,6 +22,7 @@ import urllib.error
 BUILD = os.environ.get("GS_BUILD_DIR") or os.path.join(os.path.dirname(__file__), "..", "..", "build")
 GRIDSENSE = os.path.join(BUILD, "gridsense")
 SIM = os.path.join(BUILD, "gridsense-sim")
+_ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 SANITIZED = os.environ.get("GS_SANITIZED") == "1"
 
 
@@ -569,19 +570,31 @@ class WsClient:
             self.sock = None
 
 
+def add_user(data, name, role, password):
+    """`gridsense user add NAME --role ROLE --password-stdin` on data; fails the test if refused."""
+    p = subprocess.run([GRIDSENSE, "user", "add", name, "--role", role, "--password-stdin",
+                        "--data", data], input=password + "\n", capture_output=True, text=True)
+    check(p.returncode == 0, "user %s (%s) added: %s" % (name, role, p.stderr.strip()))
+
+
+def browser_setup():
+    """Checks that chromium and playwright-core are installed (scripts/deps.sh) and returns the
+    screenshot folder (build/screenshots, made if missing) the browser tests write to."""
+    check(os.path.exists("/usr/bin/chromium") or os.environ.get("GS_CHROMIUM"),
+          "chromium is installed (scripts/deps.sh)")
+    check(os.path.isdir(os.path.join(_ROOT, "node_modules", "playwright-core")),
+          "playwright-core is installed (npm ci, scripts/deps.sh)")
+    shots = os.path.join(os.path.abspath(BUILD), "screenshots")
+    os.makedirs(shots, exist_ok=True)
+    return shots
+
+
 def browser_script(script, args, timeout=300):
     """Runs tests/browser/SCRIPT with node (playwright-core driving Debian's chromium) with the
     given arguments; prints its output and fails the test with its last lines on failure.
     Screenshots go to build/screenshots (the path is passed as GS_SHOTS)."""
-    root = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-    check(os.path.exists("/usr/bin/chromium") or os.environ.get("GS_CHROMIUM"),
-          "chromium is installed (scripts/deps.sh)")
-    check(os.path.isdir(os.path.join(root, "node_modules", "playwright-core")),
-          "playwright-core is installed (npm ci, scripts/deps.sh)")
-    shots = os.path.join(os.path.abspath(BUILD), "screenshots")
-    os.makedirs(shots, exist_ok=True)
-    env = dict(os.environ, GS_SHOTS=shots)
-    r = subprocess.run(["node", os.path.join(root, "tests", "browser", script)] + [str(a) for a in args],
-                       capture_output=True, text=True, timeout=timeout, cwd=root, env=env)
+    env = dict(os.environ, GS_SHOTS=browser_setup())
+    r = subprocess.run(["node", os.path.join(_ROOT, "tests", "browser", script)] + [str(a) for a in args],
+                       capture_output=True, text=True, timeout=timeout, cwd=_ROOT, env=env)
     print(r.stdout)
     check(r.returncode == 0, "%s passed: %s" % (script, (r.stderr or r.stdout)[-3000:]))

@@ -7,13 +7,11 @@ viewport, axe-core, without console errors or failed requests. Screenshots go to
 build/screenshots/. scripts/deps.sh installs chromium and the npm packages."""
 import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gslib import *
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 N = 3
 
 
@@ -24,10 +22,7 @@ def main():
         run([GRIDSENSE, "terminal", "add", "--count", str(N), "--prefix", "BR", "--secrets-out",
              secrets, "--data", data])
         pw = "browser-test-password"
-        p = subprocess.run([GRIDSENSE, "user", "add", "bea", "--role", "operator",
-                            "--password-stdin", "--data", data], input=pw + "\n",
-                           capture_output=True, text=True)
-        check(p.returncode == 0, "user added")
+        add_user(data, "bea", "operator", pw)
         srv = Server(data, extra=["--no-analysis"]).start()
         sim = sim_start(srv.tport, secrets, N, 300, ["--disturb", "0", "--status-interval", "1"])
         try:

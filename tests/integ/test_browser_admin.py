@@ -26,9 +26,7 @@ def main():
         data = os.path.join(d, "data")
         provision(data, 2, "AD", os.path.join(d, "secrets.txt"))
         for name, role, pw in ((ADMIN, "admin", ADMIN_PW), (OPERATOR, "operator", OPERATOR_PW)):
-            p = subprocess.run([GRIDSENSE, "user", "add", name, "--role", role, "--password-stdin",
-                                "--data", data], input=pw + "\n", capture_output=True, text=True)
-            check(p.returncode == 0, "user %s added: %s" % (name, p.stderr))
+            add_user(data, name, role, pw)
         srv = Server(data, extra=["--no-analysis"]).start()
         try:
             # ada must be the only admin (the last-admin refusal is part of the flow): the test
@@ -42,7 +40,7 @@ def main():
             tmp = os.path.join(d, "browser")
             os.makedirs(tmp)
             root = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-            env = dict(os.environ, GS_SHOTS=os.path.join(os.path.abspath(BUILD), "screenshots"))
+            env = dict(os.environ, GS_SHOTS=browser_setup())
             os.makedirs(env["GS_SHOTS"], exist_ok=True)
             r = subprocess.run(["node", os.path.join(root, "tests", "browser", "admin.mjs"), str(srv.hport),
                                 str(srv.tport), SIM, tmp, ADMIN, ADMIN_PW, OPERATOR, OPERATOR_PW],

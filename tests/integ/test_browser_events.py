@@ -25,12 +25,7 @@ SWELL = (7, 150, 115)  # at s, ms, maximum %                               (term
 
 
 def main():
-    check(os.path.exists("/usr/bin/chromium") or os.environ.get("GS_CHROMIUM"),
-          "chromium is installed (scripts/deps.sh)")
-    check(os.path.isdir(os.path.join(ROOT, "node_modules", "playwright-core")),
-          "playwright-core is installed (npm ci, scripts/deps.sh)")
-    shots = os.path.join(os.path.abspath(BUILD), "screenshots")
-    os.makedirs(shots, exist_ok=True)
+    shots = browser_setup()
     with TempDir() as d:
         data = os.path.join(d, "data")
         secrets = os.path.join(d, "secrets.txt")
@@ -38,10 +33,7 @@ def main():
              secrets, "--data", data, "--declared-voltage", str(UDIN), "--vt-ratio", str(VT)])
         users = {"olga": ("operator", "olga-operator-pw"), "vic": ("viewer", "vic-viewer-pw1")}
         for name, (role, pw) in users.items():
-            p = subprocess.run([GRIDSENSE, "user", "add", name, "--role", role,
-                                "--password-stdin", "--data", data], input=pw + "\n",
-                               capture_output=True, text=True)
-            check(p.returncode == 0, "user %s (%s) added" % (name, role))
+            add_user(data, name, role, pw)
         srv = Server(data, extra=["--dsp-workers", "2"]).start()
         node = subprocess.Popen(
             ["node", os.path.join(ROOT, "tests", "browser", "events.mjs"), str(srv.hport),

@@ -11,7 +11,6 @@ Desktop and phone; axe-core on every tab; screenshots into build/screenshots/.""
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 
@@ -61,9 +60,7 @@ def main():
              secrets, "--data", data])
         users = {"olga": ("operator", "operator-password-1"), "vic": ("viewer", "viewer-password-1")}
         for name, (role, pw) in users.items():
-            p = subprocess.run([GRIDSENSE, "user", "add", name, "--role", role, "--password-stdin",
-                                "--data", data], input=pw + "\n", capture_output=True, text=True)
-            check(p.returncode == 0, "user %s (%s) added: %s" % (name, role, p.stderr))
+            add_user(data, name, role, pw)
         ids = list(read_secrets(secrets))
         tid, off = ids[0], ids[N]  # the first in the file is the one the dips hit
         seeded = seed_week(data, ids[1])

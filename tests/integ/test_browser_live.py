@@ -8,7 +8,6 @@ channel toggle, the primary side, the offline and empty states, on a desktop and
 viewport, with axe-core and screenshots (terminal-live-desktop.png, terminal-live-phone.png).
 Then the same data served with --no-analysis: the tab says so and the scope still draws."""
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,10 +30,7 @@ def main():
             g.writelines(l for l in f if l.startswith("LV0002 "))
         os.chmod(second, 0o600)
         pw = "live-tab-password"
-        p = subprocess.run([GRIDSENSE, "user", "add", "vic", "--role", "viewer",
-                            "--password-stdin", "--data", data], input=pw + "\n",
-                           capture_output=True, text=True)
-        check(p.returncode == 0, "viewer added: %s" % p.stderr)
+        add_user(data, "vic", "viewer", pw)
         srv = Server(data).start()
         sim = sim_start(srv.tport, secrets, 1, 600, ["--disturb", "0"])
         short = sim_start(srv.tport, second, 1, 5, ["--disturb", "0", "--drain", "5"])

@@ -14,7 +14,6 @@ terminal's marker."""
 import http.server
 import os
 import re
-import subprocess
 import sys
 import threading
 import zlib
@@ -74,10 +73,7 @@ def main():
                 f.write(p.stdout.strip().splitlines()[-1] + "\n")  # "ID SECRET"
         run([GRIDSENSE, "terminal", "add", "PHZ9", "--name", "not placed", "--data", data])
         pw = "phase-test-password"
-        p = subprocess.run([GRIDSENSE, "user", "add", "pia", "--role", "viewer",
-                            "--password-stdin", "--data", data], input=pw + "\n",
-                           capture_output=True, text=True)
-        check(p.returncode == 0, "user added")
+        add_user(data, "pia", "viewer", pw)
         srv = Server(data, extra=["--dsp-workers", "1"]).start()
         sim = sim_start(srv.tport, secrets, len(PLACES), 600,
                         ["--disturb", "0", "--schedule", "dip@3+200:50/2", "--seed", "39"])
@@ -107,10 +103,7 @@ def main():
         data = os.path.join(d, "data")
         run([GRIDSENSE, "terminal", "add", "PHT1", "--location", "47.3769,8.5417", "--data", data])
         pw = "phase-test-password"
-        p = subprocess.run([GRIDSENSE, "user", "add", "pia", "--role", "viewer",
-                            "--password-stdin", "--data", data], input=pw + "\n",
-                           capture_output=True, text=True)
-        check(p.returncode == 0, "user added")
+        add_user(data, "pia", "viewer", pw)
         tiles = TileServer()
         cfg = os.path.join(d, "tiles.ini")
         with open(cfg, "w") as f:

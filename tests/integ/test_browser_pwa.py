@@ -14,19 +14,14 @@ N = 2
 
 
 def main():
-    check(os.path.isdir(os.path.join(ROOT, "node_modules", "playwright-core")),
-          "playwright-core is installed (npm ci, scripts/deps.sh)")
-    shots = os.path.join(os.path.abspath(BUILD), "screenshots")
-    os.makedirs(shots, exist_ok=True)
+    shots = browser_setup()
     with TempDir() as d:
         data = os.path.join(d, "data")
         secrets = os.path.join(d, "secrets.txt")
         run([GRIDSENSE, "terminal", "add", "--count", str(N), "--prefix", "PW", "--secrets-out",
              secrets, "--data", data])
         pw = "pwa-test-password"
-        p = subprocess.run([GRIDSENSE, "user", "add", "vic", "--role", "viewer", "--password-stdin",
-                            "--data", data], input=pw + "\n", capture_output=True, text=True)
-        check(p.returncode == 0, "user added")
+        add_user(data, "vic", "viewer", pw)
         srv = Server(data, extra=["--no-analysis"]).start()
         sim = sim_start(srv.tport, secrets, N, 600, ["--disturb", "0", "--backoff-max-ms", "1000"])
         node = None
