@@ -1,0 +1,74 @@
+/* wcodec — lossless codec for interleaved int16/int32 waveform sample blocks (GSTP codec 1).
+ *
+ * Designed for power-system waveforms: strongly periodic at the nominal frequency, several
+ * correlated channels. Portable C99, no malloc, bounded stack, no global state: the same code
+ * runs in terminal firmware (encoder) and in the server (decoder, and encoder for blocks that
+ * arrive raw). The bitstream is specified in docs/protocol.md ("Codec 1") with test vectors.
+ *
+ * Model: a block is nsets sample sets of nch channels, interleaved little-endian exactly as GSTP
+ * 7.4 sends raw samples (set 0 channel by channel, then set 1, ...), width 2 (fmt 1, int16) or 4
+ * (fmt 2, int32). The encoded form is a sequence of SEGMENTS; a segment covers a run of
+ * consecutive sets [first, first + n) of one block and is self-delimiting (its header gives n
+ * and its byte length), so:
+ *   - on the wire one GSTP chunk carries exactly one segment (chunk first_sample = first,
+ *     n_in_chunk = n);
+ *   - at rest a block is the concatenation of its segments in set order.
+ * Predictors may use any set before `first` of the same block (e.g. one cycle back): a segment
+ * decodes only into a buffer holding the block's earlier sets, decoded from the earlier segments.
+ * Decoding never reads outside [in, in + len) nor writes outside the block buffer, and rejects
+ * every malformed input with WCODEC_E_MALFORMED. Error codes are the codec's own small negatives
+ * (like gstp.h), so firmware needs nothing else of gridsense; the server maps them to GS_E*.
+ */
+#ifndef GS_WCODEC_WCODEC_H
+#define GS_WCODEC_WCODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WCODEC_ID           1  /* GSTP block header `codec` value of this codec */
+#define WCODEC_MAX_CHANNELS 16 /* channels per set */
+#define WCODEC_MAX_SETS     8192
+
+enum {
+    WCODEC_OK = 0,
+    WCODEC_E_SPACE = -1,     /* output too small (encode: not even one set fits) */
+    WCODEC_E_MALFORMED = -2, /* decode: input is not a valid segment / block */
+    WCODEC_E_ARG = -3        /* invalid argument from the caller */
+};
+
+/* Encodes sets [first, first + n) of the block at `block` (nsets sets of nch channels, fmt 1
+ * int16 or 2 int32) as ONE segment into out[0..cap), choosing n as large as possible with
+ * n <= max_sets, first + n <= nsets and the segment fitting in cap bytes. period_hint is the
+ * expected cycle length in sets (sample_rate / nominal frequency, rounded; 0 = none): the
+ * encoder may use it for a one-cycle-back predictor and records in the segment whatever the
+ * decoder needs. Sets of `block` before `first` are history the predictors may read.
+ * Returns 0 with *n_out >= 1 and *len_out bytes written; WCODEC_E_SPACE when not even one set fits
+ * in cap; WCODEC_E_ARG for bad arguments. Deterministic: equal inputs give equal bytes. */
+int wcodec_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32_t period_hint,
+                  uint32_t first, uint32_t max_sets, uint8_t *out, size_t cap, uint32_t *n_out,
+                  size_t *len_out);
+
+/* Decodes the segment at the start of in[0..len) into `block` (nsets sets of nch channels of
+ * fmt, the block's buffer; sets before `first` must already hold the block's earlier sets),
+ * writing sets [first, first + *n_out). *used is the segment's length in bytes (<= len; bytes
+ * after it are not read). Returns 0, WCODEC_E_MALFORMED (any inconsistency: bad header, a run past
+ * nsets, a residual out of range, a bitstream ending early) or WCODEC_E_ARG (bad arguments). */
+int wcodec_decode(const uint8_t *in, size_t len, uint32_t nsets, int nch, int fmt,
+                  uint32_t first, uint8_t *block, uint32_t *n_out, size_t *used);
+
+/* Decodes a whole block at rest: the concatenation of segments in[0..len) that together cover
+ * sets 0..nsets-1 in order, exactly, with no byte left over. Returns 0 or WCODEC_E_MALFORMED. */
+int wcodec_decode_block(const uint8_t *in, size_t len, uint32_t nsets, int nch, int fmt,
+                        uint8_t *block);
+
+/* Encodes a whole block for storage (segments of any size, set order) into out[0..cap).
+ * Returns 0 with *len_out, WCODEC_E_SPACE (cap too small: wcodec_bound() is always enough) or
+ * WCODEC_E_ARG. */
+int wcodec_encode_block(const uint8_t *block, uint32_t nsets, int nch, int fmt,
+                        uint32_t period_hint, uint8_t *out, size_t cap, size_t *len_out);
+
+/* An upper bound of wcodec_encode_block's output for any block of that shape (worst case:
+ * incompressible noise, a few bytes above raw). */
+size_t wcodec_bound(uint32_t nsets, int nch, int fmt);
+
+#endif
