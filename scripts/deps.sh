@@ -12,6 +12,8 @@ PKGS=(
   wrk
   libssl-dev openssl
   chromium
+  flac zstd xz-utils
+  postgresql libpq-dev
 )
 
 missing=()
