@@ -13,7 +13,9 @@ Clients (psql, the C tests) connect through the socket with trust authentication
 lives in a 0700 directory of the cluster's owner, so only that user and root can reach it.
 
 `fast=True` turns off fsync, synchronous_commit and full_page_writes: fine for tests that do not
-pull the plug on the machine; the default keeps PostgreSQL's safe settings.
+kill the server. `no_fsync=True` turns off only fsync and full_page_writes: a COMMIT still
+reaches the kernel before it returns, so committed data survives a SIGKILL of the server (not a
+power cut); for crash tests on a busy machine. The default keeps PostgreSQL's safe settings.
 
 Command line, for running a C test binary against a cluster by hand:
     python3 tests/integ/pgcluster.py run -- build/tests/test_sql     # GS_PG_URL set for it
@@ -73,14 +75,29 @@ def _alive(pid):
         return False
 
 
+def _children(ppid):
+    """Pids whose parent is ppid (from /proc)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == ppid:
+                        out.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
 def _on_sigterm(signum, frame):
     # ctest kills a test that timed out with SIGTERM: leave through atexit, which stops the cluster
     raise SystemExit(128 + signum)
 
 
 class PgCluster:
-    def __init__(self, fast=False, log_statements=False):
+    def __init__(self, fast=False, no_fsync=False, log_statements=False):
         self.fast = fast
+        self.no_fsync = no_fsync
         self.log_statements = log_statements
         self.bindir = find_bindir()
         self.dir = None
@@ -129,6 +146,10 @@ class PgCluster:
         ]
         if self.fast:
             conf += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
+        elif self.no_fsync:
+            # COMMIT still waits for its WAL to be written to the kernel: durable across a crash
+            # of PostgreSQL's processes (what the crash tests do), not across one of the machine
+            conf += ["fsync = off", "full_page_writes = off"]
         if self.log_statements:
             conf += ["log_statement = 'all'"]
         with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
@@ -161,6 +182,40 @@ class PgCluster:
             self.dir = None
             if self in _LIVE:
                 _LIVE.remove(self)
+
+    def crash(self):
+        """SIGKILLs the postmaster and every backend at once, as a crash of the server would:
+        nothing is flushed or checkpointed; restart() then runs PostgreSQL's crash recovery."""
+        pid = self.postmaster_pid()
+        if not pid:
+            raise RuntimeError("no running server to crash")
+        victims = [pid] + _children(pid)
+        for p in victims:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 30
+        while any(_alive(p) for p in victims) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        left = [p for p in victims if _alive(p)]
+        if left:
+            raise RuntimeError("server processes survived SIGKILL: %r" % left)
+        # The new postmaster refuses to start while kill(old pid, 0) succeeds, which it does for
+        # a zombie our init has not reaped yet (some container inits never do). A zombie holds
+        # no memory and no shared segment: its stale lock files (data dir, socket) can go.
+        if os.path.exists("/proc/%d" % pid):
+            for lock in (os.path.join(self.data, "postmaster.pid"),
+                         os.path.join(self.sock, ".s.PGSQL.%d.lock" % PORT)):
+                if os.path.exists(lock):
+                    os.unlink(lock)
+        self.started = False
+
+    def restart(self):
+        """Starts the server again on the same data directory (after stop or crash)."""
+        self._run([os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-l", self.log, "-w",
+                   "-t", "60", "-s", "start"])
+        self.started = True
 
     def __enter__(self):
         try:

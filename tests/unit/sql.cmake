@@ -7,3 +7,9 @@ target_link_libraries(test_pg PRIVATE gs_sql gs_store PkgConfig::CMOCKA Threads:
 target_include_directories(test_pg PRIVATE ${CMAKE_SOURCE_DIR}/src)
 gs_strict(test_pg)
 set_target_properties(test_pg PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+# pg_ingest_tool drives the PostgreSQL block ingest for integ.pg_crash and for a rate figure.
+add_executable(pg_ingest_tool ${CMAKE_SOURCE_DIR}/tests/unit/pg_ingest_tool.c)
+target_link_libraries(pg_ingest_tool PRIVATE gs_sql)
+target_include_directories(pg_ingest_tool PRIVATE ${CMAKE_SOURCE_DIR}/src)
+gs_strict(pg_ingest_tool)
+set_target_properties(pg_ingest_tool PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
