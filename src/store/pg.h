@@ -93,4 +93,64 @@ typedef struct {
 int store_pg_ingest_blocks(store_pg_ingest_t *g, store_item_t **items, size_t n,
                            int64_t received_ns, store_pg_ack_t *acks, size_t *nacks);
 
+/* ---- several nodes on one database (docs/decisions/0007 section 7) ----
+ * Live state lives in two UNLOGGED tables made by store_pg_nodes_setup, outside the numbered
+ * migrations: they hold nothing durable (PostgreSQL empties unlogged tables after a crash, when
+ * every session is gone anyway, and nodes register again), and SQLite has no use for them.
+ *   gs_nodes(node_id, started_ns, heartbeat_ns)
+ *   gs_live(terminal_id, node_id, session_id, remote, opened_ns, state)
+ * Notification channels: STORE_PG_CH_DISPLACE, payload "<node>:<session_id>:<terminal_id>", tells
+ * <node> to end that session (another node took the terminal); STORE_PG_CH_COMMAND, payload
+ * "<terminal_id>", says a command was queued for it (sent on commit of the creating
+ * transaction; the node holding the terminal delivers it, polling stays the fallback). */
+
+#define STORE_PG_CH_DISPLACE "gs_displace"
+#define STORE_PG_CH_COMMAND  "gs_command"
+#define STORE_PG_NODE_MAX    64
+
+/* Creates the live-state tables if missing (idempotent, safe for nodes starting together). */
+int store_pg_nodes_setup(sqlx_t *db);
+
+/* Registers the node or refreshes its heartbeat (every few seconds). */
+int store_pg_node_heartbeat(sqlx_t *db, const char *node_id, int64_t now_ns);
+
+/* A terminal logged in on node_id with session_id: takes its gs_live row, serialised per
+ * terminal by an advisory lock. If another session held it, that session's node is told to end
+ * it (NOTIFY on STORE_PG_CH_DISPLACE, delivered at commit) and its node and session are returned
+ * in displaced_node (STORE_PG_NODE_MAX bytes, "" if none) and *displaced_session. */
+int store_pg_session_claim(sqlx_t *db, const char *node_id, const char *terminal_id,
+                           uint64_t session_id, const char *remote, int64_t now_ns,
+                           char *displaced_node, uint64_t *displaced_session);
+
+/* The session ended: drops the row only if it is still this session's (a displaced session's
+ * late logout does not remove its successor). 1 if removed, 0 if not ours any more. */
+int store_pg_session_release(sqlx_t *db, const char *terminal_id, uint64_t session_id);
+
+/* Publishes a session's live state (a JSON text the API shows); only while the row is its own.
+ * 1 if updated, 0 if not ours. */
+int store_pg_session_state(sqlx_t *db, const char *terminal_id, uint64_t session_id,
+                           const char *state_json);
+
+/* Queues the "command for terminal_id" notification; call it inside the transaction that
+ * inserts the command, so it is sent only if that commits. */
+int store_pg_command_notify(sqlx_t *db, const char *terminal_id);
+
+/* One live terminal as any node's API lists it. */
+typedef struct {
+    char terminal_id[STORE_ID_MAX + 1];
+    char node_id[STORE_PG_NODE_MAX];
+    uint64_t session_id;
+    int node_alive; /* the node's heartbeat is newer than now - stale_ns */
+    char state[512]; /* JSON text ("" if none published), truncated to fit */
+} store_pg_live_t;
+
+/* Lists every terminal with a live session on any node, by terminal id, at most max entries.
+ * Returns the number listed or a negative code. */
+int store_pg_live_list(sqlx_t *db, int64_t now_ns, int64_t stale_ns, store_pg_live_t *out,
+                       size_t max);
+
+/* Subscribes the connection (a node's listening connection) to both channels. */
+int store_pg_listen(sqlx_t *db);
+
 #endif
+

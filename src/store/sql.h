@@ -137,6 +137,20 @@ int sqlx_rollback(sqlx_t *db);
  * migrations, not hot paths. */
 int sqlx_query_int64(sqlx_t *db, const char *sql, const char *param, int64_t *out);
 
+/* ---- PostgreSQL only: notifications (LISTEN / NOTIFY) ---- */
+
+/* The connection's socket, to watch for readability in an event loop (uv_poll_t) and then call
+ * sqlx_pg_notifications; -1 for SQLite or a lost connection. */
+int sqlx_pg_socket(sqlx_t *db);
+
+typedef void (*sqlx_notify_cb)(const char *channel, const char *payload, void *arg);
+
+/* Reads what the server sent without blocking and hands every pending notification to cb (in
+ * the order sent). Returns how many, GS_ECLOSED when the connection is lost (notifications sent
+ * meanwhile are lost with it: NOTIFY is not durable), GS_EINVAL on SQLite. A LISTEN must have
+ * been run on this connection (sqlx_exec), outside any transaction to take effect at once. */
+int sqlx_pg_notifications(sqlx_t *db, sqlx_notify_cb cb, void *arg);
+
 /* ---- internal to the seam's implementation files ---- */
 
 /* Translates ?/?N placeholders to $N into out (cap bytes). Returns the number of parameters

@@ -608,3 +608,30 @@ static const sqlx_ops_t pg_ops = {
     .commit = pg_commit,
     .rollback = pg_rollback,
 };
+
+int sqlx_pg_socket(sqlx_t *db)
+{
+    if (!db || db->backend != SQLX_POSTGRESQL || PQstatus(PDB(db)->c) != CONNECTION_OK)
+        return -1;
+    return PQsocket(PDB(db)->c);
+}
+
+int sqlx_pg_notifications(sqlx_t *db, sqlx_notify_cb cb, void *arg)
+{
+    if (!db || db->backend != SQLX_POSTGRESQL)
+        return GS_EINVAL;
+    PGconn *c = PDB(db)->c;
+    if (!PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK) {
+        set_msg(db, PQerrorMessage(c));
+        return GS_ECLOSED;
+    }
+    int n = 0;
+    PGnotify *nf;
+    while ((nf = PQnotifies(c)) != NULL) {
+        if (cb)
+            cb(nf->relname, nf->extra ? nf->extra : "", arg);
+        PQfreemem(nf);
+        n++;
+    }
+    return n;
+}

@@ -21,6 +21,7 @@
 #include "store/store.h"
 
 #include <dirent.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -731,6 +732,139 @@ static void test_ingest_two_nodes_exactly_once(void **state)
            a[0].busy, a[1].busy);
 }
 
+/* ---- several nodes ---- */
+
+typedef struct {
+    char got[8][160]; /* "channel|payload" */
+    int n;
+} notes_t;
+
+static void on_note(const char *channel, const char *payload, void *arg)
+{
+    notes_t *ns = arg;
+    if (ns->n < 8)
+        snprintf(ns->got[ns->n++], sizeof ns->got[0], "%s|%s", channel, payload);
+}
+
+/* Waits (bounded: 10 s) until the listening connection has received `want` notifications in
+ * all; polls its socket as an event loop would. */
+static void wait_notes(sqlx_t *db, notes_t *ns, int want)
+{
+    for (int i = 0; i < 1000 && ns->n < want; i++) {
+        struct pollfd pfd = {.fd = sqlx_pg_socket(db), .events = POLLIN};
+        assert_true(pfd.fd >= 0);
+        poll(&pfd, 1, 10);
+        assert_true(sqlx_pg_notifications(db, on_note, ns) >= 0);
+    }
+    assert_int_equal(ns->n, want);
+}
+
+static void test_nodes_displace_commands_live(void **state)
+{
+    tpg_t *t = *state;
+    sqlx_t *a = NULL, *b = NULL, *la = NULL, *lb = NULL, *cli = NULL;
+    migrate_ok(t->db);
+    assert_int_equal(store_pg_nodes_setup(t->db), 0);
+    assert_int_equal(store_pg_nodes_setup(t->db), 0); /* idempotent */
+    assert_int_equal(open_in(t->schema, &a), 0);
+    assert_int_equal(open_in(t->schema, &b), 0);
+    assert_int_equal(open_in(t->schema, &la), 0); /* each node's listening connection */
+    assert_int_equal(open_in(t->schema, &lb), 0);
+    assert_int_equal(open_in(t->schema, &cli), 0);
+    assert_int_equal(store_pg_listen(la), 0);
+    assert_int_equal(store_pg_listen(lb), 0);
+    notes_t na = {0}, nb = {0};
+    int64_t now = T_BASE;
+    assert_int_equal(store_pg_node_heartbeat(a, "A", now), 0);
+    assert_int_equal(store_pg_node_heartbeat(b, "B", now), 0);
+
+    /* T1 logs in on A: nobody displaced */
+    char who[STORE_PG_NODE_MAX];
+    uint64_t old = 99;
+    assert_int_equal(store_pg_session_claim(a, "A", "T1", 11, "10.0.0.1:5000", now, who, &old),
+                     0);
+    assert_string_equal(who, "");
+    assert_int_equal(old, 0);
+    assert_int_equal(store_pg_session_claim(a, "A", "T2", 12, "10.0.0.2:5000", now, who, &old),
+                     0);
+    assert_int_equal(store_pg_session_state(a, "T1", 11, "{\"rsrp_dbm\":-90}"), 1);
+
+    /* the API of node B lists every terminal, with A's live state */
+    store_pg_live_t live[8];
+    assert_int_equal(store_pg_live_list(b, now, 15 * INT64_C(1000000000), live, 8), 2);
+    assert_string_equal(live[0].terminal_id, "T1");
+    assert_string_equal(live[0].node_id, "A");
+    assert_int_equal(live[0].session_id, 11);
+    assert_int_equal(live[0].node_alive, 1);
+    assert_string_equal(live[0].state, "{\"rsrp_dbm\":-90}");
+    assert_string_equal(live[1].terminal_id, "T2");
+
+    /* T1 logs in again on B (its old TCP connection to A is half dead): A is told to end
+     * session 11, and only A's listener needs it, but every listener sees the channel */
+    assert_int_equal(store_pg_session_claim(b, "B", "T1", 21, "10.0.0.1:5001", now + 1, who,
+                                            &old),
+                     0);
+    assert_string_equal(who, "A");
+    assert_int_equal(old, 11);
+    wait_notes(la, &na, 1);
+    assert_string_equal(na.got[0], STORE_PG_CH_DISPLACE "|A:11:T1");
+    /* A's displaced session logs out late: B's row stays; A cannot publish over it either */
+    assert_int_equal(store_pg_session_release(a, "T1", 11), 0);
+    assert_int_equal(store_pg_session_state(a, "T1", 11, "{}"), 0);
+    assert_int_equal(store_pg_live_list(a, now, 15 * INT64_C(1000000000), live, 8), 2);
+    assert_string_equal(live[0].node_id, "B");
+    assert_int_equal(live[0].session_id, 21);
+    assert_string_equal(live[0].state, "");
+
+    /* a command created by the CLI reaches the node holding T1 (B): notified on commit, not
+     * before; one created in a rolled-back transaction is never announced */
+    nb.n = 0;
+    wait_notes(lb, &nb, 1); /* B saw the displacement notice too (same channel) */
+    nb.n = 0;
+    na.n = 0;
+    assert_int_equal(sqlx_begin(cli), 0);
+    assert_int_equal(sqlx_exec(cli, "INSERT INTO commands(terminal_id, verb, created_ns,"
+                                     " updated_ns, expires_ns) VALUES('T1', 1, 1, 1, 2)"),
+                     0);
+    assert_int_equal(store_pg_command_notify(cli, "T1"), 0);
+    assert_int_equal(sqlx_pg_notifications(lb, on_note, &nb), 0); /* nothing before COMMIT */
+    assert_int_equal(sqlx_commit(cli), 0);
+    wait_notes(lb, &nb, 1);
+    assert_string_equal(nb.got[0], STORE_PG_CH_COMMAND "|T1");
+    wait_notes(la, &na, 1); /* A hears it as well and ignores it: T1 is not on A */
+    assert_int_equal(sqlx_begin(cli), 0);
+    assert_int_equal(store_pg_command_notify(cli, "T2"), 0);
+    assert_int_equal(sqlx_rollback(cli), 0);
+    assert_int_equal(store_pg_command_notify(cli, "T2"), 0); /* outside a transaction: now */
+    wait_notes(la, &na, 2);
+    assert_string_equal(na.got[1], STORE_PG_CH_COMMAND "|T2");
+    /* B receives exactly one T2 notice: the rolled-back one was never sent (the sent one
+     * arrived after it in the server's order, so nothing can still be in flight behind it) */
+    wait_notes(lb, &nb, 2);
+    assert_string_equal(nb.got[1], STORE_PG_CH_COMMAND "|T2");
+    assert_int_equal(sqlx_pg_notifications(lb, on_note, &nb), 0);
+    assert_int_equal(nb.n, 2);
+
+    /* node A stops heartbeating: its terminals show as on a dead node */
+    assert_int_equal(store_pg_node_heartbeat(b, "B", now + 60 * INT64_C(1000000000)), 0);
+    assert_int_equal(store_pg_live_list(b, now + 60 * INT64_C(1000000000),
+                                        15 * INT64_C(1000000000), live, 8),
+                     2);
+    assert_string_equal(live[1].terminal_id, "T2");
+    assert_int_equal(live[1].node_alive, 0);
+    assert_int_equal(live[0].node_alive, 1);
+    /* B's session ends normally */
+    assert_int_equal(store_pg_session_release(b, "T1", 21), 1);
+    assert_int_equal(store_pg_live_list(b, now, 1, live, 8), 1);
+    /* SQLite handles have no notifications */
+    assert_int_equal(sqlx_pg_socket(NULL), -1);
+    sqlx_close(a);
+    sqlx_close(b);
+    sqlx_close(la);
+    sqlx_close(lb);
+    sqlx_close(cli);
+}
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -752,6 +886,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ingest_exactly_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_refused_block_isolated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_two_nodes_exactly_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nodes_displace_commands_live, setup, teardown),
     };
     int fails = cmocka_run_group_tests_name("postgresql", tests, NULL, NULL);
     printf("postgresql groups run\n"); /* integ.pg_unit checks for this line */
