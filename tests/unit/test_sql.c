@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <float.h>
 #include <math.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -511,6 +512,34 @@ static void test_sqlite_full_and_continue(void **state)
     assert_int_equal(count(db, "SELECT count(*) FROM cont"), 2);
 }
 
+/* A connection opened elsewhere (db.c keeps opening SQLite with its own rules) can be used
+ * through the seam, and outlives the wrapper. */
+static void test_sqlite_wrap(void **state)
+{
+    tdb_t *t = *state;
+    sqlite3 *h = NULL;
+    assert_int_equal(sqlite3_open(t->url, &h), SQLITE_OK);
+    sqlx_t *w = NULL;
+    assert_int_equal(sqlx_wrap_sqlite(NULL, &w), GS_EINVAL);
+    assert_int_equal(sqlx_wrap_sqlite(h, &w), 0);
+    assert_int_equal(sqlx_backend(w), SQLX_SQLITE);
+    assert_int_equal(sqlx_exec(w, "CREATE TABLE IF NOT EXISTS wrapped(k INTEGER)"), 0);
+    assert_int_equal(sqlx_exec(w, "INSERT INTO wrapped VALUES(7)"), 0);
+    sqlx_close(w);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(h, "SELECT k FROM wrapped", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 7);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_close(h), SQLITE_OK);
+    /* no notifications on SQLite */
+    assert_int_equal(sqlx_pg_socket(t->db), -1);
+    assert_int_equal(sqlx_pg_notifications(t->db, NULL, NULL), GS_EINVAL);
+    assert_false(sqlx_is_postgresql_url("/var/lib/gridsense/gridsense.db"));
+    assert_true(sqlx_is_postgresql_url("postgresql://db.example/gs"));
+    assert_true(sqlx_is_postgresql_url("postgres:///gs?host=/run/postgresql"));
+}
+
 int main(void)
 {
     const struct CMUnitTest both[] = {
@@ -520,6 +549,7 @@ int main(void)
     };
     const struct CMUnitTest lite_only[] = {
         cmocka_unit_test(test_sqlite_full_and_continue),
+        cmocka_unit_test(test_sqlite_wrap),
     };
     const struct CMUnitTest pg_only[] = {
         cmocka_unit_test(test_pg_connection_lost),
