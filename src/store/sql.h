@@ -15,8 +15,10 @@
  *    until the next step, reset or finalize of the statement. Conversions follow SQLite: int64 of
  *    a float truncates, of a text parses (strtoll), of NULL is 0; text of a number is its decimal
  *    form. On PostgreSQL, results travel in binary and are decoded by type (int2/4/8, bool, oid,
- *    float4/8, text/varchar/bpchar/name, bytea); `numeric` (what sum(bigint) returns) is not
- *    decoded: cast it in SQL. Other types come back as their raw binary bytes (SQLX_BLOB).
+ *    float4/8, numeric, text/varchar/bpchar/name, bytea); a numeric (what sum(bigint) and avg
+ *    return) is SQLX_INT when integral and within int64, else SQLX_FLOAT (a double: digits
+ *    beyond its precision are lost). Other types come back as their raw binary bytes
+ *    (SQLX_BLOB).
  *
  * Errors: every function that can fail returns 0 (or the documented positive value) or a negative
  * code whose CLASS is the same on both engines (the writer branches on it):

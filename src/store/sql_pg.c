@@ -4,7 +4,8 @@
  * with PQexecPrepared. Parameters: numbers and text as text (the server infers the type from the
  * context: a BIGINT column, a comparison), blobs as binary (raw bytes: no escaping, NUL-safe; a
  * blob must therefore meet a bytea context, a column or a ::bytea cast). Results are requested
- * in binary and decoded by column type, so a bytea arrives as its bytes.
+ * in binary and decoded by column type, so a bytea arrives as its bytes; numeric (sum, avg) is
+ * decoded too: an integral value that fits is an SQLX_INT, anything else a double.
  *
  * A statement's whole result is fetched at its first step (PQexecPrepared); the store's reads
  * are bounded by LIMITs or by time ranges. Streaming very large results (exports) would use
@@ -40,6 +41,7 @@ enum {
     OID_UNKNOWN = 705,
     OID_BPCHAR = 1042,
     OID_VARCHAR = 1043,
+    OID_NUMERIC = 1700,
 };
 
 typedef struct {
@@ -401,12 +403,67 @@ static uint64_t be(const unsigned char *b, int n)
     return v;
 }
 
+/* A numeric (what sum(bigint) and avg return) from its binary form: int16 ndigits, int16
+ * weight, uint16 sign, int16 dscale, then ndigits base-10000 digits, the first weighing
+ * 10000^weight (PostgreSQL src/backend/utils/adt/numeric.c, numeric_send). Sets *is_int when
+ * the value is integral and fits in int64 (then *i holds it). Returns 0, or -1 if malformed or
+ * NaN / infinite. */
+static int numeric_value(pgst_t *st, int col, double *d, int64_t *i, int *is_int)
+{
+    const unsigned char *b = (const unsigned char *)PQgetvalue(st->res, st->row, col);
+    int len = PQgetlength(st->res, st->row, col);
+    if (len < 8)
+        return -1;
+    int ndigits = (int16_t)be(b, 2), weight = (int16_t)be(b + 2, 2);
+    unsigned sign = (unsigned)be(b + 4, 2);
+    if (ndigits < 0 || len != 8 + 2 * ndigits || (sign != 0 && sign != 0x4000))
+        return -1;
+    double v = 0.0;
+    int integral = 1, fits = 1;
+    uint64_t u = 0;
+    for (int k = 0; k < ndigits; k++) {
+        unsigned dig = (unsigned)be(b + 8 + 2 * k, 2);
+        if (dig > 9999)
+            return -1;
+        int w = weight - k;
+        v += (double)dig * pow(10000.0, w);
+        if (w < 0 && dig != 0)
+            integral = 0;
+    }
+    /* exact integer path: digits at weights weight..0 */
+    if (integral && weight >= 0) {
+        for (int w = weight; w >= 0; w--) {
+            int k = weight - w;
+            unsigned dig = k < ndigits ? (unsigned)be(b + 8 + 2 * k, 2) : 0;
+            if (u > (UINT64_MAX - dig) / 10000) {
+                fits = 0;
+                break;
+            }
+            u = u * 10000 + dig;
+        }
+    }
+    *d = sign ? -v : v;
+    *is_int = integral && fits &&
+              (sign ? u <= (uint64_t)INT64_MAX + 1 : u <= (uint64_t)INT64_MAX);
+    if (*is_int)
+        *i = sign ? (int64_t)(0 - u) : (int64_t)u;
+    return 0;
+}
+
 static int pg_column_type(sqlx_stmt_t *base, int col)
 {
     pgst_t *st = PST(base);
     if (PQgetisnull(st->res, st->row, col))
         return SQLX_NULL;
     switch (PQftype(st->res, col)) {
+    case OID_NUMERIC: {
+        double d;
+        int64_t i;
+        int is_int;
+        if (numeric_value(st, col, &d, &i, &is_int) < 0)
+            return SQLX_BLOB;
+        return is_int ? SQLX_INT : SQLX_FLOAT;
+    }
     case OID_BOOL:
     case OID_INT2:
     case OID_INT4:
@@ -435,6 +492,13 @@ static int64_t int_value(pgst_t *st, int col)
     const unsigned char *b = (const unsigned char *)PQgetvalue(st->res, st->row, col);
     int len = PQgetlength(st->res, st->row, col);
     switch (PQftype(st->res, col)) {
+    case OID_NUMERIC: {
+        double d;
+        int64_t i = 0;
+        int is_int = 0;
+        numeric_value(st, col, &d, &i, &is_int);
+        return is_int ? i : 0;
+    }
     case OID_BOOL:
         return len == 1 && b[0] != 0;
     case OID_INT2:
@@ -454,6 +518,13 @@ static double float_value(pgst_t *st, int col)
 {
     const unsigned char *b = (const unsigned char *)PQgetvalue(st->res, st->row, col);
     int len = PQgetlength(st->res, st->row, col);
+    if (PQftype(st->res, col) == OID_NUMERIC) {
+        double d = 0.0;
+        int64_t i;
+        int is_int;
+        numeric_value(st, col, &d, &i, &is_int);
+        return d;
+    }
     if (PQftype(st->res, col) == OID_FLOAT4 && len == 4) {
         uint32_t u = (uint32_t)be(b, 4);
         float f;

@@ -203,6 +203,24 @@ static void test_types_roundtrip(void **state)
     assert_int_equal(sqlx_query_int64(db, "SELECT min(i) FROM rt", NULL, &v), 1);
     assert_true(v == INT64_MIN);
     assert_int_equal(count(db, "SELECT count(*) FROM rt WHERE b IS NULL"), 1);
+
+    /* aggregates read alike on both engines (PostgreSQL: sum(bigint) and avg are numeric) */
+    sqlx_stmt_t *agg = NULL;
+    assert_int_equal(sqlx_prepare(db,
+                                  "SELECT sum(k), sum(k) - 1000000, avg(k), sum(k) * 0.5,"
+                                  " -sum(k) * 100000000000 FROM rt WHERE k < 7",
+                                  &agg),
+                     0);
+    assert_int_equal(sqlx_step(agg), 1);
+    assert_int_equal(sqlx_column_type(agg, 0), SQLX_INT);
+    assert_int_equal(sqlx_column_int64(agg, 0), 21);
+    assert_int_equal(sqlx_column_int64(agg, 1), 21 - 1000000);
+    assert_string_equal(sqlx_column_text(agg, 0), "21");
+    assert_true(sqlx_column_double(agg, 2) == 3.0);
+    assert_true(sqlx_column_double(agg, 3) == 10.5);
+    assert_int_equal(sqlx_column_type(agg, 3), SQLX_FLOAT);
+    assert_true(sqlx_column_int64(agg, 4) == -2100000000000);
+    sqlx_finalize(agg);
 }
 
 static void test_placeholders(void **state)
