@@ -1,11 +1,15 @@
 """integ.pg_cluster: the throwaway PostgreSQL harness itself (tests/integ/pgcluster.py) works here:
 a cluster starts from Debian's binaries on a Unix socket only, accepts connections through psql,
-creates a database that keeps data, refuses TCP, and is stopped and removed afterwards, also when
-the code inside the `with` block fails. Never skipped: a machine without PostgreSQL fails it."""
+creates a database that keeps data, refuses TCP, and is stopped and removed afterwards: when the
+code inside the `with` block fails, and when the process running it is sent SIGTERM (what ctest
+does to a test that timed out). Never skipped: a machine without PostgreSQL fails it."""
 
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pgcluster  # noqa: E402
@@ -20,61 +24,67 @@ def main():
     bindir = pgcluster.find_bindir()
     check(os.path.isfile(os.path.join(bindir, "postgres")), "server binary in %s" % bindir)
 
-    with pgcluster.PgCluster(fast=True) as pg:
-        d = pg.dir
-        check(os.path.isdir(os.path.join(d, "data")), "data dir created")
-        check(os.path.exists(os.path.join(d, ".s.PGSQL.%d" % pgcluster.PORT)),
-              "socket in the cluster's own directory")
-        print("cluster started in %.2f s (%s)" % (pg.start_seconds, bindir))
-        # running as root, the server must run as postgres (initdb refuses root)
-        owner = os.stat(os.path.join(d, "data")).st_uid
-        if os.geteuid() == 0:
-            check(owner != 0, "data dir owned by an unprivileged user, got uid %d" % owner)
-        check(pg.psql("postgres", "SHOW listen_addresses").strip() == "",
-              "no TCP listener")
-        check(pg.psql("postgres", "SHOW fsync").strip() == "off", "fast settings applied")
-        url = pg.create_db("gs_selftest")
-        check(url.startswith("postgresql:///gs_selftest?host="), url)
-        pg.psql("gs_selftest", "CREATE TABLE t(k bigint PRIMARY KEY, b bytea);"
-                "INSERT INTO t VALUES (9223372036854775807, '\\x00ff00')")
-        out = pg.psql("gs_selftest", "SELECT k, encode(b, 'hex') FROM t").strip()
-        check(out == "9223372036854775807|00ff00", "row read back: %r" % out)
-        dbs = pg.psql("postgres", "SELECT datname FROM pg_database ORDER BY 1").split()
-        check("gs_selftest" in dbs, "database listed: %r" % dbs)
-        # the server really is up and ours: its data dir is inside the temp dir
-        out = pg.psql("postgres", "SHOW data_directory").strip()
-        check(out == os.path.join(d, "data"), "data_directory %r" % out)
-        # a TCP connection must fail (nothing listens on localhost for this cluster)
-        p = subprocess.run([os.path.join(bindir, "psql"), "-X", "-h", "127.0.0.1", "-p",
-                            str(pgcluster.PORT), "-U", pgcluster.SUPERUSER, "-d",
-                            "gs_selftest", "-c", "SELECT 1"], capture_output=True, text=True,
-                           timeout=30, env=dict(os.environ, PGCONNECT_TIMEOUT="5"))
-        # (another cluster of the machine might listen on 5432 with other users: either way
-        # our table is not there)
-        check(p.returncode != 0 or "1" not in p.stdout, "TCP reached our cluster")
-    check(not os.path.exists(d), "temp dir removed after stop")
-
-    # a failure inside the block still stops and removes the cluster
-    dir2 = None
+    # 1. a cluster with the fast settings; a failure inside the block still stops and removes it
+    d = pid = None
     try:
-        with pgcluster.PgCluster() as pg2:
-            dir2 = pg2.dir
-            check(pg2.psql("postgres", "SHOW fsync").strip() == "on",
-                  "safe settings by default")
-            pid = pg2.postmaster_pid()
+        with pgcluster.PgCluster(fast=True) as pg:
+            d = pg.dir
+            pid = pg.postmaster_pid()
             check(pid and pgcluster._alive(pid), "postmaster running")
-            raise KeyError("boom")
+            check(os.path.isdir(os.path.join(d, "data")), "data dir created")
+            check(os.path.exists(os.path.join(d, ".s.PGSQL.%d" % pgcluster.PORT)),
+                  "socket in the cluster's own directory")
+            print("cluster started in %.2f s (%s)" % (pg.start_seconds, bindir))
+            owner = os.stat(os.path.join(d, "data")).st_uid
+            if os.geteuid() == 0:  # initdb refuses root: the server runs as postgres
+                check(owner != 0, "data dir owned by an unprivileged user, got uid %d" % owner)
+            check(pg.psql("postgres", "SHOW listen_addresses").strip() == "", "no TCP listener")
+            check(pg.psql("postgres", "SHOW fsync").strip() == "off", "fast settings applied")
+            url = pg.create_db("gs_selftest")
+            check(url.startswith("postgresql:///gs_selftest?host="), url)
+            pg.psql("gs_selftest", "CREATE TABLE t(k bigint PRIMARY KEY, b bytea);"
+                    "INSERT INTO t VALUES (9223372036854775807, '\\x00ff00')")
+            out = pg.psql("gs_selftest", "SELECT k, encode(b, 'hex') FROM t").strip()
+            check(out == "9223372036854775807|00ff00", "row read back: %r" % out)
+            dbs = pg.psql("postgres", "SELECT datname FROM pg_database ORDER BY 1").split()
+            check("gs_selftest" in dbs, "database listed: %r" % dbs)
+            out = pg.psql("postgres", "SHOW data_directory").strip()
+            check(out == os.path.join(d, "data"), "data_directory %r" % out)
+            # TCP must not reach this cluster (another one on the machine may listen on 5432,
+            # but it has no gs_selftest database)
+            p = subprocess.run([os.path.join(bindir, "psql"), "-X", "-h", "127.0.0.1", "-p",
+                                str(pgcluster.PORT), "-U", pgcluster.SUPERUSER, "-d",
+                                "gs_selftest", "-A", "-t", "-c", "SELECT k FROM t"],
+                               capture_output=True, text=True, timeout=30,
+                               env=dict(os.environ, PGCONNECT_TIMEOUT="5"))
+            check(p.returncode != 0, "TCP reached our cluster: %r" % p.stdout)
+            raise KeyError("failure inside the block")
     except KeyError:
         pass
-    check(dir2 is not None and not os.path.exists(dir2), "temp dir removed after a failure")
+    check(d is not None and not os.path.exists(d), "temp dir removed after a failure")
     check(not pgcluster._alive(pid), "postmaster %d stopped after a failure" % pid)
 
-    # the command-line wrapper hands a working URL to a child
-    p = subprocess.run([sys.executable, pgcluster.__file__, "run", "--fast", "--", "sh", "-c",
-                        'psql -X -A -t -d "$GS_PG_URL" -c "SELECT current_database()"'],
-                       capture_output=True, text=True, timeout=120)
-    check(p.returncode == 0 and p.stdout.strip() == "gs_run",
-          "pgcluster.py run: %d %r %r" % (p.returncode, p.stdout, p.stderr))
+    # 2. the command-line wrapper: safe settings by default, the URL handed to the child, and a
+    #    SIGTERM to the wrapper (a ctest timeout) stops and removes the cluster
+    w = subprocess.Popen([sys.executable, pgcluster.__file__, "run", "--", "sh", "-c",
+                          'echo "URL $GS_PG_URL"; psql -X -A -t -d "$GS_PG_URL" -c '
+                          '"SELECT current_database(), current_setting(\'fsync\')"; sleep 60'],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = w.stdout.readline()
+    row = w.stdout.readline().strip()
+    check(url.startswith("URL postgresql:///gs_run?host="), "url %r" % url)
+    check(row == "gs_run|on", "wrapped command's query: %r (%s)" % (
+        row, w.stderr.read() if w.poll() is not None else ""))
+    sockdir = re.search(r"host=([^&]+)", url).group(1)
+    with open(os.path.join(sockdir, "data", "postmaster.pid")) as f:
+        pid2 = int(f.readline())
+    t0 = time.monotonic()
+    w.send_signal(signal.SIGTERM)
+    w.wait(timeout=60)
+    check(w.returncode != 0, "wrapper exit after SIGTERM: %d" % w.returncode)
+    check(not os.path.exists(sockdir), "temp dir removed after SIGTERM")
+    check(not pgcluster._alive(pid2), "postmaster %d stopped after SIGTERM" % pid2)
+    print("SIGTERM to cleanup: %.2f s" % (time.monotonic() - t0))
     print("ok")
 
 

@@ -668,7 +668,7 @@ static void *node_thread(void *p)
         sqlx_close(db);
         return NULL;
     }
-    enum { ROUNDS = 40, PER = 25, TERMS = 4 };
+    enum { ROUNDS = 20, PER = 25, TERMS = 4 };
     store_item_t *items[PER * TERMS];
     store_pg_ack_t acks[PER * TERMS];
     size_t nacks;
@@ -716,18 +716,18 @@ static void test_ingest_two_nodes_exactly_once(void **state)
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
     assert_int_equal(a[0].errors + a[1].errors, 0);
-    /* the highest seq: node 1's last round, 39*20 + 11 + 24 = 815 */
+    /* the highest seq: node 1's last round, 19*20 + 11 + 24 = 415 */
     for (int i = 0; i < 4; i++) {
         char tid[8];
         snprintf(tid, sizeof tid, "T%d", i);
-        assert_int_equal(durable(t->db, tid), 815);
+        assert_int_equal(durable(t->db, tid), 415);
         assert_int_equal(q(t->db, "SELECT count(*) FROM blocks WHERE terminal_id = ?", tid),
-                         815);
+                         415);
         assert_int_equal(
-            q(t->db, "SELECT count(DISTINCT seq) FROM blocks WHERE terminal_id = ?", tid), 815);
+            q(t->db, "SELECT count(DISTINCT seq) FROM blocks WHERE terminal_id = ?", tid), 415);
     }
     /* each stored block was reported stored by exactly one node */
-    assert_int_equal(a[0].stored + a[1].stored, 4 * 815);
+    assert_int_equal(a[0].stored + a[1].stored, 4 * 415);
     printf("two nodes: stored %ld + %ld, busy retries %d + %d\n", a[0].stored, a[1].stored,
            a[0].busy, a[1].busy);
 }
