@@ -35,8 +35,8 @@ typedef int (*store_pg_migrate_hook_fn)(sqlx_t *db, int to, void *arg, char *err
  * hook may be NULL. Stores the resulting version in *version. Returns 0; GS_EDB (a database
  * newer than this program, or a failed migration: reason in err, that migration rolled back,
  * earlier ones kept); the seam's classes (GS_ECLOSED, GS_EBUSY) as they come. */
-int store_pg_migrate(sqlx_t *db, store_pg_migrate_hook_fn hook, void *arg, int *version,
-                     char *err, size_t errlen);
+int store_pg_migrate(sqlx_t *db, store_pg_migrate_hook_fn hook, void *arg, int *version, char *err,
+                     size_t errlen);
 
 /* Reads the schema version (0 for an empty database) into *version. */
 int store_pg_schema_version(sqlx_t *db, int *version);
@@ -57,8 +57,7 @@ int store_pg_partitions_ensure(sqlx_t *db, int64_t from_ns, int64_t to_ns, int *
 /* Retention: drops the partitions of `table` ("blocks" or "measurements") that lie wholly before
  * cutoff_ns (upper bound <= cutoff_ns): no row-by-row delete, no dead tuples. The default
  * partition is never dropped. *dropped (may be NULL) counts them. */
-int store_pg_partitions_drop_before(sqlx_t *db, const char *table, int64_t cutoff_ns,
-                                    int *dropped);
+int store_pg_partitions_drop_before(sqlx_t *db, const char *table, int64_t cutoff_ns, int *dropped);
 
 /* ---- block ingest (the writer's hot path) ---- */
 
@@ -140,7 +139,7 @@ typedef struct {
     char terminal_id[STORE_ID_MAX + 1];
     char node_id[STORE_PG_NODE_MAX];
     uint64_t session_id;
-    int node_alive; /* the node's heartbeat is newer than now - stale_ns */
+    int node_alive;  /* the node's heartbeat is newer than now - stale_ns */
     char state[512]; /* JSON text ("" if none published), truncated to fit */
 } store_pg_live_t;
 
@@ -153,4 +152,3 @@ int store_pg_live_list(sqlx_t *db, int64_t now_ns, int64_t stale_ns, store_pg_li
 int store_pg_listen(sqlx_t *db);
 
 #endif
-

@@ -110,11 +110,11 @@ static char *build_sql(const char *head, int rows, int cols, const char *sep, co
 static int get_insert(store_pg_ingest_t *g, int rows, sqlx_stmt_t **out)
 {
     if (!g->ins[rows]) {
-        char *sql = build_sql("INSERT INTO blocks(terminal_id, seq, kind, t0_ns, sample_rate,"
-                              " channel_mask, nchannels, sample_fmt, time_quality, nsamples, data,"
-                              " received_ns) VALUES ",
-                              rows, BLOCK_COLS, ", ",
-                              " ON CONFLICT DO NOTHING RETURNING terminal_id, seq");
+        char *sql =
+            build_sql("INSERT INTO blocks(terminal_id, seq, kind, t0_ns, sample_rate,"
+                      " channel_mask, nchannels, sample_fmt, time_quality, nsamples, data,"
+                      " received_ns) VALUES ",
+                      rows, BLOCK_COLS, ", ", " ON CONFLICT DO NOTHING RETURNING terminal_id, seq");
         int rc = sqlx_prepare(g->db, sql, &g->ins[rows]);
         free(sql);
         if (rc < 0)
@@ -357,8 +357,8 @@ int store_pg_ingest_blocks(store_pg_ingest_t *g, store_item_t **items, size_t n,
     } else if (acks && nacks) {
         for (size_t i = 0; i < nt; i++) {
             snprintf(acks[i].terminal_id, sizeof acks[i].terminal_id, "%s", t[i].id);
-            acks[i].durable_seq = (uint64_t)(t[i].mark > t[i].committed ? t[i].mark
-                                                                        : t[i].committed);
+            acks[i].durable_seq =
+                (uint64_t)(t[i].mark > t[i].committed ? t[i].mark : t[i].committed);
         }
         *nacks = nt;
     }

@@ -42,10 +42,11 @@ int store_pg_nodes_setup(sqlx_t *db)
 int store_pg_node_heartbeat(sqlx_t *db, const char *node_id, int64_t now_ns)
 {
     sqlx_stmt_t *st = NULL;
-    int rc = sqlx_prepare(db,
-                          "INSERT INTO gs_nodes(node_id, started_ns, heartbeat_ns) VALUES(?1, ?2, ?2)"
-                          " ON CONFLICT (node_id) DO UPDATE SET heartbeat_ns = excluded.heartbeat_ns",
-                          &st);
+    int rc =
+        sqlx_prepare(db,
+                     "INSERT INTO gs_nodes(node_id, started_ns, heartbeat_ns) VALUES(?1, ?2, ?2)"
+                     " ON CONFLICT (node_id) DO UPDATE SET heartbeat_ns = excluded.heartbeat_ns",
+                     &st);
     if (rc < 0)
         return rc;
     sqlx_bind_text(st, 1, node_id, -1);
@@ -92,8 +93,7 @@ int store_pg_session_claim(sqlx_t *db, const char *node_id, const char *terminal
     /* per terminal: two nodes taking one terminal at once queue here, even when no row exists
      * yet (a row lock would have nothing to lock) */
     const void *a1[] = {terminal_id};
-    if ((rc = run(db, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", "t", a1,
-                  NULL)) < 0 ||
+    if ((rc = run(db, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", "t", a1, NULL)) < 0 ||
         (rc = run(db, "SELECT node_id, session_id FROM gs_live WHERE terminal_id = ?", "t", a1,
                   &row)) < 0)
         goto fail;
@@ -119,8 +119,7 @@ int store_pg_session_claim(sqlx_t *db, const char *node_id, const char *terminal
         snprintf(payload, sizeof payload, "%s:%llu:%s", displaced_node,
                  (unsigned long long)*displaced_session, terminal_id);
         const void *a3[] = {payload};
-        if ((rc = run(db, "SELECT pg_notify('" STORE_PG_CH_DISPLACE "', ?)", "t", a3,
-                      NULL)) < 0)
+        if ((rc = run(db, "SELECT pg_notify('" STORE_PG_CH_DISPLACE "', ?)", "t", a3, NULL)) < 0)
             goto fail;
     }
     return sqlx_commit(db);
@@ -135,8 +134,7 @@ int store_pg_session_release(sqlx_t *db, const char *terminal_id, uint64_t sessi
 {
     int64_t sid = (int64_t)session_id;
     const void *a[] = {terminal_id, &sid};
-    int rc = run(db, "DELETE FROM gs_live WHERE terminal_id = ? AND session_id = ?", "ti", a,
-                 NULL);
+    int rc = run(db, "DELETE FROM gs_live WHERE terminal_id = ? AND session_id = ?", "ti", a, NULL);
     return rc < 0 ? rc : (int)sqlx_changes(db);
 }
 
@@ -145,8 +143,8 @@ int store_pg_session_state(sqlx_t *db, const char *terminal_id, uint64_t session
 {
     int64_t sid = (int64_t)session_id;
     const void *a[] = {state_json, terminal_id, &sid};
-    int rc = run(db, "UPDATE gs_live SET state = ? WHERE terminal_id = ? AND session_id = ?",
-                 "tti", a, NULL);
+    int rc = run(db, "UPDATE gs_live SET state = ? WHERE terminal_id = ? AND session_id = ?", "tti",
+                 a, NULL);
     return rc < 0 ? rc : (int)sqlx_changes(db);
 }
 

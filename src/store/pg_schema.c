@@ -274,8 +274,8 @@ fail:
     return rc;
 }
 
-int store_pg_migrate(sqlx_t *db, store_pg_migrate_hook_fn hook, void *arg, int *version,
-                     char *err, size_t errlen)
+int store_pg_migrate(sqlx_t *db, store_pg_migrate_hook_fn hook, void *arg, int *version, char *err,
+                     size_t errlen)
 {
     int v = 0;
     if (sqlx_backend(db) != SQLX_POSTGRESQL)
@@ -288,8 +288,10 @@ int store_pg_migrate(sqlx_t *db, store_pg_migrate_hook_fn hook, void *arg, int *
     }
     if (v > NMIGRATIONS) {
         if (err && errlen)
-            snprintf(err, errlen, "the database has schema version %d, newer than this "
-                                  "program's %d", v, NMIGRATIONS);
+            snprintf(err, errlen,
+                     "the database has schema version %d, newer than this "
+                     "program's %d",
+                     v, NMIGRATIONS);
         return GS_EDB;
     }
     for (int to = v + 1; to <= NMIGRATIONS; to++) {
@@ -337,8 +339,8 @@ static void part_of(const part_spec_t *p, int64_t ns, char *name, size_t cap, in
     snprintf(name, cap, "%s_p%04d%02d", p->table, tm.tm_year + 1900, tm.tm_mon + 1);
     struct tm m = {.tm_year = tm.tm_year, .tm_mon = tm.tm_mon, .tm_mday = 1};
     *lo = (int64_t)timegm(&m) * NS_PER_S;
-    m = (struct tm){.tm_year = tm.tm_year + (tm.tm_mon == 11), .tm_mon = (tm.tm_mon + 1) % 12,
-                    .tm_mday = 1};
+    m = (struct tm){
+        .tm_year = tm.tm_year + (tm.tm_mon == 11), .tm_mon = (tm.tm_mon + 1) % 12, .tm_mday = 1};
     *hi = (int64_t)timegm(&m) * NS_PER_S;
 }
 
@@ -366,11 +368,12 @@ static int ensure_one(sqlx_t *db, const part_spec_t *p, const char *name, int64_
                  "DELETE FROM %s_default WHERE %s >= %lld AND %s < %lld;"
                  "ALTER TABLE %s ATTACH PARTITION %s_default DEFAULT;",
                  p->table, p->table, name, p->table, (long long)lo, (long long)hi, p->table,
-                 p->table, p->column, (long long)lo, p->column, (long long)hi, p->table,
-                 p->column, (long long)lo, p->column, (long long)hi, p->table, p->table);
+                 p->table, p->column, (long long)lo, p->column, (long long)hi, p->table, p->column,
+                 (long long)lo, p->column, (long long)hi, p->table, p->table);
     } else {
-        snprintf(sql, sizeof sql, "CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (%lld) TO (%lld)",
-                 name, p->table, (long long)lo, (long long)hi);
+        snprintf(sql, sizeof sql,
+                 "CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (%lld) TO (%lld)", name, p->table,
+                 (long long)lo, (long long)hi);
     }
     rc = sqlx_exec(db, sql);
     return rc < 0 ? rc : 1;
@@ -414,8 +417,7 @@ fail:
     return rc;
 }
 
-int store_pg_partitions_drop_before(sqlx_t *db, const char *table, int64_t cutoff_ns,
-                                    int *dropped)
+int store_pg_partitions_drop_before(sqlx_t *db, const char *table, int64_t cutoff_ns, int *dropped)
 {
     const part_spec_t *p = NULL;
     sqlx_stmt_t *st = NULL;
@@ -444,9 +446,9 @@ int store_pg_partitions_drop_before(sqlx_t *db, const char *table, int64_t cutof
         if (!rel || strncmp(rel, p->table, tl) != 0 || strncmp(rel + tl, "_p", 2) != 0)
             continue;
         const char *digits = rel + tl + 2;
-        if (p->monthly ? (strlen(digits) != 6 || sscanf(digits, "%4d%2d%n", &y, &m, &len) != 2)
-                       : (strlen(digits) != 8 ||
-                          sscanf(digits, "%4d%2d%2d%n", &y, &m, &d, &len) != 3))
+        if (p->monthly
+                ? (strlen(digits) != 6 || sscanf(digits, "%4d%2d%n", &y, &m, &len) != 2)
+                : (strlen(digits) != 8 || sscanf(digits, "%4d%2d%2d%n", &y, &m, &d, &len) != 3))
             continue;
         if ((size_t)len != strlen(digits))
             continue;

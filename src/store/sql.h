@@ -7,8 +7,9 @@
  *    `$N` (outside string literals, quoted identifiers, comments and dollar-quoted bodies). A
  *    plain `?` is numbered one above the largest index so far, as SQLite does. PostgreSQL's
  *    jsonb operators `?`, `?|`, `?&` cannot be written through the seam.
- *  - Parameters are 1-based; binding resets a statement that was stepped. Bound values are copied (SQLITE_TRANSIENT on SQLite), so the caller's
- *    buffers need not outlive the bind call. A parameter left unbound is NULL.
+ *  - Parameters are 1-based; binding resets a statement that was stepped. Bound values are copied
+ * (SQLITE_TRANSIENT on SQLite), so the caller's buffers need not outlive the bind call. A parameter
+ * left unbound is NULL.
  *  - sqlx_step returns 1 when a row is available, 0 when the statement is done, < 0 on error.
  *    Stepping a statement that is done runs it again (SQLite's automatic reset).
  *  - Column getters are 0-based, valid after sqlx_step returned 1; pointers they return stay valid

@@ -47,9 +47,9 @@ enum {
 typedef struct {
     struct sqlx base;
     PGconn *c;
-    unsigned next_id;   /* names of prepared statements */
-    int64_t changes;    /* rows changed by the last INSERT/UPDATE/DELETE */
-    char **dealloc;     /* prepared statements to DEALLOCATE when the transaction allows */
+    unsigned next_id; /* names of prepared statements */
+    int64_t changes;  /* rows changed by the last INSERT/UPDATE/DELETE */
+    char **dealloc;   /* prepared statements to DEALLOCATE when the transaction allows */
     size_t ndealloc, capdealloc;
 } pg_t;
 
@@ -89,12 +89,13 @@ static int fail(sqlx_t *db, const PGresult *res)
     if (state) {
         if (strcmp(state, "23505") == 0) /* unique_violation */
             return GS_EEXISTS;
-        if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || /* serialization, deadlock */
-            strcmp(state, "55P03") == 0)                                  /* lock_not_available */
+        if (strcmp(state, "40001") == 0 ||
+            strcmp(state, "40P01") == 0 || /* serialization, deadlock */
+            strcmp(state, "55P03") == 0)   /* lock_not_available */
             return GS_EBUSY;
         if (strcmp(state, "53100") == 0) /* disk_full */
             return -ENOSPC;
-        if (strncmp(state, "08", 2) == 0 || /* connection exception */
+        if (strncmp(state, "08", 2) == 0 ||                               /* connection exception */
             strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 || /* admin/crash shutdown */
             strcmp(state, "57P03") == 0)                                  /* cannot connect now */
             return GS_ECLOSED;
@@ -443,8 +444,7 @@ static int numeric_value(pgst_t *st, int col, double *d, int64_t *i, int *is_int
         }
     }
     *d = sign ? -v : v;
-    *is_int = integral && fits &&
-              (sign ? u <= (uint64_t)INT64_MAX + 1 : u <= (uint64_t)INT64_MAX);
+    *is_int = integral && fits && (sign ? u <= (uint64_t)INT64_MAX + 1 : u <= (uint64_t)INT64_MAX);
     if (*is_int)
         *i = sign ? (int64_t)(0 - u) : (int64_t)u;
     return 0;

@@ -60,10 +60,9 @@ static lite_t *lite_new(sqlite3 *h, int owned)
 int sqlx__sqlite_open(const char *path, sqlx_t **out, char *err, size_t errlen)
 {
     sqlite3 *h = NULL;
-    int rc = sqlite3_open_v2(path, &h,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
-                                 SQLITE_OPEN_URI,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        path, &h,
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI, NULL);
     if (rc != SQLITE_OK ||
         sqlite3_exec(h, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK) {
         if (err && errlen)

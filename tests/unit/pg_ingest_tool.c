@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DAY INT64_C(86400000000000)
+#define DAY    INT64_C(86400000000000)
 #define T_BASE INT64_C(1796428800000000000) /* 2026-12-05 UTC */
 
 static double now_s(void)
@@ -46,8 +46,10 @@ static int connect_all(const char *url, int nterm, sqlx_t **db, store_pg_ingest_
     }
     for (int t = 0; t < nterm; t++) {
         char sql[128];
-        snprintf(sql, sizeof sql, "INSERT INTO terminals(id, secret, created_ns) VALUES"
-                 " ('T%d', '\\x00', 1) ON CONFLICT DO NOTHING", t);
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO terminals(id, secret, created_ns) VALUES"
+                 " ('T%d', '\\x00', 1) ON CONFLICT DO NOTHING",
+                 t);
         if ((rc = sqlx_exec(*db, sql)) < 0)
             goto fail;
     }

@@ -59,8 +59,10 @@ static int setup(void **state)
         fprintf(stderr, "%s\n", err);
         return -1;
     }
-    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s;"
-             " SET search_path = %s", t->schema, t->schema, t->schema);
+    snprintf(sql, sizeof sql,
+             "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s;"
+             " SET search_path = %s",
+             t->schema, t->schema, t->schema);
     if (sqlx_exec(t->db, sql) != 0) {
         fprintf(stderr, "%s\n", sqlx_errmsg(t->db));
         return -1;
@@ -117,15 +119,21 @@ static void test_migrate_fresh_and_again(void **state)
     assert_int_equal(q(db, "SELECT count(*) FROM schema_version", NULL), 8);
     assert_int_equal(q(db, "SELECT count(DISTINCT version) FROM schema_version", NULL), 8);
     /* blocks and measurements are partitioned, by the documented keys */
-    assert_int_equal(q(db, "SELECT count(*) FROM pg_partitioned_table p JOIN pg_class c"
-                           " ON c.oid = p.partrelid WHERE c.relnamespace = current_schema()::regnamespace",
+    assert_int_equal(
+        q(db,
+          "SELECT count(*) FROM pg_partitioned_table p JOIN pg_class c"
+          " ON c.oid = p.partrelid WHERE c.relnamespace = current_schema()::regnamespace",
+          NULL),
+        2);
+    assert_int_equal(q(db,
+                       "SELECT pg_get_partkeydef(to_regclass('blocks')) ="
+                       " 'RANGE (t0_ns)'",
                        NULL),
-                     2);
-    assert_int_equal(q(db, "SELECT pg_get_partkeydef(to_regclass('blocks')) ="
-                           " 'RANGE (t0_ns)'", NULL),
                      1);
-    assert_int_equal(q(db, "SELECT pg_get_partkeydef(to_regclass('measurements')) ="
-                           " 'RANGE (t_end_ns)'", NULL),
+    assert_int_equal(q(db,
+                       "SELECT pg_get_partkeydef(to_regclass('measurements')) ="
+                       " 'RANGE (t_end_ns)'",
+                       NULL),
                      1);
     assert_null(store_pg_migration_sql(0));
     assert_null(store_pg_migration_sql(9));
@@ -386,14 +394,15 @@ static void test_partitions(void **state)
     assert_int_equal(q(db, "SELECT count(*) FROM blocks_default", NULL), 1);
     assert_int_equal(q(db, "SELECT count(*) FROM blocks", NULL), 4);
     /* a range query touches only the partitions of its days (pruning) */
-    assert_int_equal(q(db, "SELECT count(*) FROM blocks WHERE t0_ns >= 1796428800000000000 AND"
-                           " t0_ns < 1796515200000000000 AND tableoid <> to_regclass('blocks_p20261205')",
-                       NULL),
-                     0);
+    assert_int_equal(
+        q(db,
+          "SELECT count(*) FROM blocks WHERE t0_ns >= 1796428800000000000 AND"
+          " t0_ns < 1796515200000000000 AND tableoid <> to_regclass('blocks_p20261205')",
+          NULL),
+        0);
 
     /* measurements by month, crossing a year */
-    assert_int_equal(store_pg_partitions_ensure(db, T_BASE + 20 * DAY, T_BASE + 40 * DAY,
-                                                &created),
+    assert_int_equal(store_pg_partitions_ensure(db, T_BASE + 20 * DAY, T_BASE + 40 * DAY, &created),
                      0);
     assert_int_equal(q(db, "SELECT to_regclass('measurements_p202701') IS NOT NULL", NULL), 1);
     assert_int_equal(q(db, "SELECT to_regclass('blocks_p20270114') IS NOT NULL", NULL), 1);
@@ -415,9 +424,8 @@ static void test_partitions(void **state)
     assert_int_equal(q(db, "SELECT to_regclass('blocks_p20261205') IS NULL", NULL), 1);
     assert_int_equal(q(db, "SELECT count(*) FROM blocks", NULL), 3);
     assert_int_equal(q(db, "SELECT count(*) FROM blocks_default", NULL), 1);
-    assert_int_equal(store_pg_partitions_drop_before(db, "measurements", T_BASE + 60 * DAY,
-                                                     &dropped),
-                     0);
+    assert_int_equal(
+        store_pg_partitions_drop_before(db, "measurements", T_BASE + 60 * DAY, &dropped), 0);
     assert_int_equal(dropped, 2); /* 2026-12 and 2027-01 */
     assert_int_equal(q(db, "SELECT count(*) FROM measurements", NULL), 0);
     assert_int_equal(store_pg_partitions_drop_before(db, "status", 0, &dropped), GS_EINVAL);
@@ -469,8 +477,10 @@ static void ingest_setup(sqlx_t *db, int nterm)
     assert_int_equal(store_pg_partitions_ensure(db, T_BASE, T_BASE + 3 * DAY, NULL), 0);
     for (int i = 0; i < nterm; i++) {
         char sql[160];
-        snprintf(sql, sizeof sql, "INSERT INTO terminals(id, secret, created_ns) VALUES"
-                 " ('T%d', '\\x00', 1)", i);
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO terminals(id, secret, created_ns) VALUES"
+                 " ('T%d', '\\x00', 1)",
+                 i);
         assert_int_equal(sqlx_exec(db, sql), 0);
     }
 }
@@ -507,8 +517,10 @@ static void test_ingest_batch(void **state)
     assert_int_equal(q(db, "SELECT count(*) FROM blocks", NULL), N);
     assert_int_equal(q(db, "SELECT count(*) FROM blocks_default", NULL), 0);
     assert_int_equal(q(db, "SELECT count(*) FROM events", NULL), 5);
-    assert_int_equal(q(db, "SELECT count(*) FROM events WHERE trigger = 2 AND pretrigger = 100"
-                           " AND value_permille = 850 AND channel = 1 AND trigger_ns > 0", NULL),
+    assert_int_equal(q(db,
+                       "SELECT count(*) FROM events WHERE trigger = 2 AND pretrigger = 100"
+                       " AND value_permille = 850 AND channel = 1 AND trigger_ns > 0",
+                       NULL),
                      5);
     assert_int_equal(q(db, "SELECT count(*) FROM blocks WHERE kind = 1", NULL), 5);
     /* every column and the data bytes as given */
@@ -582,8 +594,7 @@ static void test_ingest_exactly_once(void **state)
         stored += b[i]->result == 0;
         dup += b[i]->result == 1;
         if (b[i]->result == 0)
-            assert_true(strcmp(b[i]->terminal_id, "T1") == 0 ? b[i]->seq == 7
-                                                             : b[i]->seq > 200);
+            assert_true(strcmp(b[i]->terminal_id, "T1") == 0 ? b[i]->seq == 7 : b[i]->seq > 200);
     }
     assert_int_equal(stored, 150 + 1);
     assert_int_equal(dup, 50 + 2 + 1);
@@ -591,8 +602,7 @@ static void test_ingest_exactly_once(void **state)
     assert_int_equal(durable(db, "T0"), 350);
     assert_int_equal(durable(db, "T1"), 7);
     assert_int_equal(q(db, "SELECT count(*) FROM blocks WHERE terminal_id = 'T0'", NULL), 350);
-    assert_int_equal(q(db, "SELECT count(DISTINCT seq) FROM blocks WHERE terminal_id = 'T0'",
-                       NULL),
+    assert_int_equal(q(db, "SELECT count(DISTINCT seq) FROM blocks WHERE terminal_id = 'T0'", NULL),
                      350);
     assert_int_equal(q(db, "SELECT count(*) FROM blocks WHERE terminal_id = 'T1'", NULL), 1);
     /* events only for blocks stored now (s = 250, 300, 350), not for duplicates */
@@ -721,8 +731,7 @@ static void test_ingest_two_nodes_exactly_once(void **state)
         char tid[8];
         snprintf(tid, sizeof tid, "T%d", i);
         assert_int_equal(durable(t->db, tid), 415);
-        assert_int_equal(q(t->db, "SELECT count(*) FROM blocks WHERE terminal_id = ?", tid),
-                         415);
+        assert_int_equal(q(t->db, "SELECT count(*) FROM blocks WHERE terminal_id = ?", tid), 415);
         assert_int_equal(
             q(t->db, "SELECT count(DISTINCT seq) FROM blocks WHERE terminal_id = ?", tid), 415);
     }
@@ -781,12 +790,10 @@ static void test_nodes_displace_commands_live(void **state)
     /* T1 logs in on A: nobody displaced */
     char who[STORE_PG_NODE_MAX];
     uint64_t old = 99;
-    assert_int_equal(store_pg_session_claim(a, "A", "T1", 11, "10.0.0.1:5000", now, who, &old),
-                     0);
+    assert_int_equal(store_pg_session_claim(a, "A", "T1", 11, "10.0.0.1:5000", now, who, &old), 0);
     assert_string_equal(who, "");
     assert_int_equal(old, 0);
-    assert_int_equal(store_pg_session_claim(a, "A", "T2", 12, "10.0.0.2:5000", now, who, &old),
-                     0);
+    assert_int_equal(store_pg_session_claim(a, "A", "T2", 12, "10.0.0.2:5000", now, who, &old), 0);
     assert_int_equal(store_pg_session_state(a, "T1", 11, "{\"rsrp_dbm\":-90}"), 1);
 
     /* the API of node B lists every terminal, with A's live state */
@@ -801,8 +808,7 @@ static void test_nodes_displace_commands_live(void **state)
 
     /* T1 logs in again on B (its old TCP connection to A is half dead): A is told to end
      * session 11, and only A's listener needs it, but every listener sees the channel */
-    assert_int_equal(store_pg_session_claim(b, "B", "T1", 21, "10.0.0.1:5001", now + 1, who,
-                                            &old),
+    assert_int_equal(store_pg_session_claim(b, "B", "T1", 21, "10.0.0.1:5001", now + 1, who, &old),
                      0);
     assert_string_equal(who, "A");
     assert_int_equal(old, 11);
@@ -824,7 +830,7 @@ static void test_nodes_displace_commands_live(void **state)
     na.n = 0;
     assert_int_equal(sqlx_begin(cli), 0);
     assert_int_equal(sqlx_exec(cli, "INSERT INTO commands(terminal_id, verb, created_ns,"
-                                     " updated_ns, expires_ns) VALUES('T1', 1, 1, 1, 2)"),
+                                    " updated_ns, expires_ns) VALUES('T1', 1, 1, 1, 2)"),
                      0);
     assert_int_equal(store_pg_command_notify(cli, "T1"), 0);
     assert_int_equal(sqlx_pg_notifications(lb, on_note, &nb), 0); /* nothing before COMMIT */
@@ -847,9 +853,9 @@ static void test_nodes_displace_commands_live(void **state)
 
     /* node A stops heartbeating: its terminals show as on a dead node */
     assert_int_equal(store_pg_node_heartbeat(b, "B", now + 60 * INT64_C(1000000000)), 0);
-    assert_int_equal(store_pg_live_list(b, now + 60 * INT64_C(1000000000),
-                                        15 * INT64_C(1000000000), live, 8),
-                     2);
+    assert_int_equal(
+        store_pg_live_list(b, now + 60 * INT64_C(1000000000), 15 * INT64_C(1000000000), live, 8),
+        2);
     assert_string_equal(live[1].terminal_id, "T2");
     assert_int_equal(live[1].node_alive, 0);
     assert_int_equal(live[0].node_alive, 1);
@@ -869,8 +875,9 @@ int main(void)
 {
     log_set_level(LOG_WARN);
     if (!getenv("GS_PG_URL")) {
-        fprintf(stderr, "test_pg needs GS_PG_URL (integ.pg_unit, or "
-                        "tests/integ/pgcluster.py run -- %s)\n",
+        fprintf(stderr,
+                "test_pg needs GS_PG_URL (integ.pg_unit, or "
+                "tests/integ/pgcluster.py run -- %s)\n",
                 "build/tests/test_pg");
         return 1;
     }

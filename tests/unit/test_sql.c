@@ -67,8 +67,8 @@ static int teardown(void **state)
     sqlx_close(t->db);
     if (t->dir[0]) {
         char p[128];
-        const char *suffix[] = {"/t.db", "/t.db-wal", "/t.db-shm", "/full.db", "/full.db-wal",
-                                "/full.db-shm"};
+        const char *suffix[] = {"/t.db",    "/t.db-wal",    "/t.db-shm",
+                                "/full.db", "/full.db-wal", "/full.db-shm"};
         for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
             snprintf(p, sizeof p, "%s%s", t->dir, suffix[i]);
             unlink(p);
@@ -105,10 +105,9 @@ static void test_types_roundtrip(void **state)
     sqlx_t *db = ((tdb_t *)*state)->db;
     ddl(db, "rt", "CREATE TABLE rt(k INTEGER PRIMARY KEY, i INTEGER, d REAL, s TEXT, b BLOB)",
         "CREATE TABLE rt(k BIGINT PRIMARY KEY, i BIGINT, d DOUBLE PRECISION, s TEXT, b BYTEA)");
-    static const int64_t ints[] = {INT64_MIN, INT64_MIN + 1, -1, 0, 1, INT32_MAX + 1LL,
-                                   INT64_MAX};
-    static const double dbls[] = {0.0, -0.5, 0.1, 1.0 / 3.0, 6.02214076e23, -1e300, DBL_MIN,
-                                  DBL_MAX, INFINITY};
+    static const int64_t ints[] = {INT64_MIN, INT64_MIN + 1, -1, 0, 1, INT32_MAX + 1LL, INT64_MAX};
+    static const double dbls[] = {0.0,    -0.5,    0.1,     1.0 / 3.0, 6.02214076e23,
+                                  -1e300, DBL_MIN, DBL_MAX, INFINITY};
     unsigned char blob[300];
     for (size_t i = 0; i < sizeof blob; i++)
         blob[i] = (unsigned char)(i * 7); /* includes NUL bytes (i = 0, 256 / gcd...) */
@@ -252,9 +251,9 @@ static void test_placeholders(void **state)
     sqlx_finalize(st);
 
     char out[256];
-    assert_int_equal(sqlx__translate_placeholders("SELECT ?, ?5, ?, \"a?\" /* ? */ $$?$$ $1",
-                                                  out, sizeof out),
-                     6);
+    assert_int_equal(
+        sqlx__translate_placeholders("SELECT ?, ?5, ?, \"a?\" /* ? */ $$?$$ $1", out, sizeof out),
+        6);
     assert_string_equal(out, "SELECT $1, $5, $6, \"a?\" /* ? */ $$?$$ $1");
     assert_int_equal(sqlx__translate_placeholders("SELECT ?0", out, sizeof out), GS_EINVAL);
     assert_int_equal(sqlx__translate_placeholders("SELECT ?99999", out, sizeof out), GS_EINVAL);
@@ -444,10 +443,9 @@ static void test_pg_connection_lost(void **state)
     char pidtxt[24];
     snprintf(pidtxt, sizeof pidtxt, "%lld", (long long)pid);
     int64_t ok = 0;
-    assert_int_equal(
-        sqlx_query_int64(t->db, "SELECT pg_terminate_backend(CAST(? AS integer))::int", pidtxt,
-                         &ok),
-        1);
+    assert_int_equal(sqlx_query_int64(t->db, "SELECT pg_terminate_backend(CAST(? AS integer))::int",
+                                      pidtxt, &ok),
+                     1);
     assert_int_equal(ok, 1);
     /* the server closes the backend asynchronously: the next statement fails, with the class */
     int rc = sqlx_step(st);
@@ -458,9 +456,9 @@ static void test_pg_connection_lost(void **state)
     sqlx_close(victim);
     /* connecting to nothing is GS_ECLOSED too, with a message */
     sqlx_t *none = NULL;
-    assert_int_equal(sqlx_open("postgresql:///x?host=/nonexistent-gs&connect_timeout=2", &none,
-                               err, sizeof err),
-                     GS_ECLOSED);
+    assert_int_equal(
+        sqlx_open("postgresql:///x?host=/nonexistent-gs&connect_timeout=2", &none, err, sizeof err),
+        GS_ECLOSED);
     assert_null(none);
     assert_non_null(strstr(err, "cannot connect"));
 }
@@ -561,9 +559,12 @@ static void test_sqlite_wrap(void **state)
 int main(void)
 {
     const struct CMUnitTest both[] = {
-        cmocka_unit_test(test_types_roundtrip), cmocka_unit_test(test_placeholders),
-        cmocka_unit_test(test_unique_violation), cmocka_unit_test(test_transactions),
-        cmocka_unit_test(test_busy),            cmocka_unit_test(test_reuse_and_changes),
+        cmocka_unit_test(test_types_roundtrip),
+        cmocka_unit_test(test_placeholders),
+        cmocka_unit_test(test_unique_violation),
+        cmocka_unit_test(test_transactions),
+        cmocka_unit_test(test_busy),
+        cmocka_unit_test(test_reuse_and_changes),
     };
     const struct CMUnitTest lite_only[] = {
         cmocka_unit_test(test_sqlite_full_and_continue),
