@@ -443,11 +443,12 @@ static void test_pg_connection_lost(void **state)
     char pidtxt[24];
     snprintf(pidtxt, sizeof pidtxt, "%lld", (long long)pid);
     int64_t ok = 0;
-    assert_int_equal(sqlx_query_int64(t->db, "SELECT pg_terminate_backend(CAST(? AS integer))::int",
+    assert_int_equal(sqlx_query_int64(t->db,
+                                      "SELECT pg_terminate_backend(CAST(? AS integer), 10000)::int",
                                       pidtxt, &ok),
                      1);
     assert_int_equal(ok, 1);
-    /* the server closes the backend asynchronously: the next statement fails, with the class */
+    /* (the 10 s timeout makes the call wait until that backend has exited, PostgreSQL 14+) */
     int rc = sqlx_step(st);
     assert_int_equal(rc, GS_ECLOSED);
     assert_int_equal(sqlx_commit(victim), GS_ECLOSED);
