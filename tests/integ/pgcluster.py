@@ -89,6 +89,32 @@ def _children(ppid):
     return out
 
 
+def reap_orphans(base):
+    """Stops and removes clusters left in base by test processes that died without cleaning
+    up (SIGKILL, OOM): those whose owner.pid names a process that no longer exists. A cluster
+    being set up (no owner.pid yet) or of a live process is left alone."""
+    for d in glob.glob(os.path.join(base, "gs-pg-*")):
+        try:
+            with open(os.path.join(d, "owner.pid")) as f:
+                owner = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        if _alive(owner):
+            continue
+        try:
+            with open(os.path.join(d, "data", "postmaster.pid")) as f:
+                pid = int(f.readline())
+        except (OSError, ValueError):
+            pid = None
+        if pid and _alive(pid):
+            for p in [pid] + _children(pid):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def _on_sigterm(signum, frame):
     # ctest kills a test that timed out with SIGTERM: leave through atexit, which stops the cluster
     raise SystemExit(128 + signum)
@@ -124,8 +150,12 @@ class PgCluster:
         # /tmp rather than a TMPDIR that may sit under root's 0700 home, where `postgres` cannot
         # reach; short, because a Unix socket path is limited to 107 bytes.
         base = "/tmp" if os.geteuid() == 0 else tempfile.gettempdir()
+        reap_orphans(base)
         self.dir = tempfile.mkdtemp(prefix="gs-pg-", dir=base)
         _LIVE.append(self)
+        # who owns this cluster: a later run stops it if we die without cleaning up (SIGKILL)
+        with open(os.path.join(self.dir, "owner.pid"), "w") as f:
+            f.write("%d\n" % os.getpid())
         self.data = os.path.join(self.dir, "data")
         self.sock = self.dir
         self.log = os.path.join(self.dir, "server.log")
