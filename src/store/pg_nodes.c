@@ -68,7 +68,7 @@ static int run(sqlx_t *db, const char *sql, const char *fmt, const void *const *
     int rc = sqlx_prepare(db, sql, &st);
     if (rc < 0)
         return rc;
-    for (int i = 0; fmt[i]; i++)
+    for (int i = 0; fmt[i] && rc == 0; i++)
         rc = fmt[i] == 't' ? sqlx_bind_text(st, i + 1, args[i], -1)
                            : sqlx_bind_int64(st, i + 1, *(const int64_t *)args[i]);
     rc = rc < 0 ? rc : sqlx_step(st);
