@@ -432,6 +432,49 @@ static void test_partitions(void **state)
     assert_int_equal(store_pg_partitions_ensure(db, -1, 0, &created), GS_ERANGE);
 }
 
+typedef struct {
+    const char *schema;
+    int rc, created;
+} part_arg_t;
+
+static void *partition_thread(void *p)
+{
+    part_arg_t *a = p;
+    sqlx_t *db = NULL;
+    a->rc = open_in(a->schema, &db);
+    if (a->rc == 0)
+        a->rc = store_pg_partitions_ensure(db, T_BASE, T_BASE + 30 * DAY, &a->created);
+    sqlx_close(db);
+    return NULL;
+}
+
+/* Nodes starting together all make sure of the partitions: each is made once, nobody fails. */
+static void test_partitions_concurrent_nodes(void **state)
+{
+    tpg_t *t = *state;
+    migrate_ok(t->db);
+    enum { NODES = 4 };
+    pthread_t th[NODES];
+    part_arg_t a[NODES];
+    for (int i = 0; i < NODES; i++) {
+        a[i] = (part_arg_t){.schema = t->schema};
+        assert_int_equal(pthread_create(&th[i], NULL, partition_thread, &a[i]), 0);
+    }
+    int total = 0;
+    for (int i = 0; i < NODES; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(a[i].rc, 0);
+        total += a[i].created;
+    }
+    /* Dec 5 .. Jan 4: 31 days; months 2026-12 and 2027-01 */
+    assert_int_equal(total, 31 + 2);
+    assert_int_equal(q(t->db,
+                       "SELECT count(*) FROM pg_inherits WHERE inhparent ="
+                       " to_regclass('blocks')",
+                       NULL),
+                     31 + 1);
+}
+
 /* ---- ingest ---- */
 
 static store_item_t *block(const char *tid, uint64_t seq, int is_event)
@@ -902,6 +945,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_same_schema_as_sqlite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credentials_trigger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partitions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_partitions_concurrent_nodes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_exactly_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_refused_block_isolated, setup, teardown),
