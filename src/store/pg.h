@@ -83,6 +83,8 @@ typedef struct {
  *  - a block the database refuses (GS_EDB) does not sink the batch: it is replayed with one
  *    savepoint per block; the refused block gets its error and every later block of that
  *    terminal in the batch GS_ESTATE (no gap may hide under durable_seq), the others commit.
+ * A terminal without a row in terminals has nothing to lock or move: its blocks are stored and
+ * deduplicated by the unique key alone, and its ack is the batch's highest seq (as on SQLite).
  * Items must be in the order received (a terminal's seqs increasing). Sets every it->result
  * (0 stored, 1 duplicate, < 0 error) and, when acks is not NULL, fills acks[0..*nacks) (room for
  * n entries) with each terminal's durable_seq as committed.
