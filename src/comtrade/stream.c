@@ -23,6 +23,23 @@ size_t comtrade_dat_record_bytes(const comtrade_cfg_t *cfg)
     return 8 + cfg->nanalog * w + (cfg->ndigital + 15) / 16 * 2;
 }
 
+/* Decimal text of v at p (no NUL); returns its length (at most 20). */
+static size_t put_int(char *p, int64_t v)
+{
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    char tmp[24];
+    size_t k = 0, len = 0;
+    do {
+        tmp[k++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        p[len++] = '-';
+    while (k)
+        p[len++] = tmp[--k];
+    return len;
+}
+
 static void put_u16(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)v;
@@ -46,36 +63,35 @@ int comtrade_dat_put(const comtrade_cfg_t *cfg, buf_t *dat, uint64_t n, int64_t 
         int old = cfg->rev_year <= 1999;
         if (n > (uint64_t)MAX_ASCII_10 || ts > MAX_ASCII_10)
             return GS_EINVAL;
-        char line[32 + 24 * 16];
-        size_t len = 0;
-        buf_printf(dat, "%llu,", (unsigned long long)n);
+        if (cfg->nanalog > COMTRADE_MAX_CHANNELS)
+            return GS_EINVAL;
+        /* the whole line in a local buffer, numbers without printf: the hot loop of an ASCII
+         * export (n and ts: 10 digits at most; values: 20 digits and a sign at most) */
+        char line[24 + 24 + 22 * 64 + 2];
+        size_t len = put_int(line, (int64_t)n);
+        line[len++] = ',';
         if (ts >= 0)
-            buf_printf(dat, "%lld", (long long)ts);
+            len += put_int(line + len, ts);
         for (size_t ch = 0; ch < cfg->nanalog; ch++) {
+            if (len + 24 > sizeof line) {
+                buf_append(dat, line, len);
+                len = 0;
+            }
+            line[len++] = ',';
             if (x[ch] == COMTRADE_X_MISSING) {
-                buf_puts(dat, old ? ",99999" : ",");
+                if (old) {
+                    memcpy(line + len, "99999", 5);
+                    len += 5;
+                }
                 continue;
             }
             if (old && (x[ch] < -99999 || x[ch] > 99998))
                 return GS_EINVAL;
-            len = 0;
-            line[len++] = ',';
-            /* int64 to text without printf: this is the hot loop of an ASCII export */
-            int64_t v = x[ch];
-            uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-            char tmp[24];
-            int k = 0;
-            do {
-                tmp[k++] = (char)('0' + u % 10);
-                u /= 10;
-            } while (u);
-            if (v < 0)
-                line[len++] = '-';
-            while (k)
-                line[len++] = tmp[--k];
-            buf_append(dat, line, len);
+            len += put_int(line + len, x[ch]);
         }
-        buf_puts(dat, "\r\n");
+        line[len++] = '\r';
+        line[len++] = '\n';
+        buf_append(dat, line, len);
         return 0;
     }
     if (n > UINT32_MAX || ts >= (int64_t)MISSING_TS)

@@ -50,6 +50,7 @@ struct export_s {
     double factor[NCH_MAX]; /* engineering units (chosen side) per count */
     double ratio[NCH_MAX];  /* vt_ratio / ct_ratio / 1 */
     int shift[NCH_MAX];     /* narrowing: x = count / 2^shift */
+    int csv_dec[NCH_MAX];   /* CSV decimals: one more than a count needs */
 
     /* segments */
     int have_prev;
@@ -140,7 +141,12 @@ void export_basename(const char *id, int64_t from_ns, char *out, size_t cap)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-/* RFC 3339 UTC with 9 fractional digits. */
+/* RFC 3339 UTC with 9 fractional digits. The date and time of day are formatted once per
+ * second (a CSV row per sample set: the hot path), the fraction by hand. */
+static __thread int64_t t9_sec = INT64_MIN;
+static __thread char t9_head[80];
+static __thread size_t t9_len;
+
 static void put_time9(buf_t *b, int64_t ns)
 {
     int64_t s = ns / 1000000000LL, f = ns % 1000000000LL;
@@ -148,11 +154,23 @@ static void put_time9(buf_t *b, int64_t ns)
         f += 1000000000LL;
         s--;
     }
-    time_t t = (time_t)s;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    buf_printf(b, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-               tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)f);
+    if (s != t9_sec) {
+        time_t t = (time_t)s;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        snprintf(t9_head, sizeof t9_head, "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        t9_len = strlen(t9_head);
+        t9_sec = s;
+    }
+    char frac[11];
+    for (int i = 8; i >= 0; i--) {
+        frac[i] = (char)('0' + f % 10);
+        f /= 10;
+    }
+    frac[9] = 'Z';
+    buf_append(b, t9_head, t9_len);
+    buf_append(b, frac, 10);
 }
 
 /* GSTP time quality (docs/protocol.md HELLO tag 11) -> IEEE C37.118 time quality code, the one
@@ -257,6 +275,8 @@ static int chset_take(export_t *ex, const store_block_t *b)
         }
         ex->cmin[p] = INT64_MAX;
         ex->cmax[p] = INT64_MIN;
+        int dec = (int)ceil(-log10(ex->factor[p])) + 1;
+        ex->csv_dec[p] = dec < 0 ? 0 : dec > 12 ? 12 : dec;
     }
     ex->chset = 1;
     return 0;
@@ -288,6 +308,45 @@ static int chset_same(const export_t *ex, const store_block_t *b)
 
 /* ---- emitting sample sets ---- */
 
+/* ",value" with dec decimals (one more than one count needs, as src/wave writes them, so that
+ * value / scale gives the count back), trailing zeros dropped; formatted by hand (a CSV row per
+ * sample set is the hot path). Values too large for that fall back to %.10g. */
+static void put_value(buf_t *b, double v, int dec)
+{
+    static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12};
+    double sc = v * p10[dec];
+    if (!(fabs(sc) < 9e17)) {
+        buf_printf(b, ",%.10g", v);
+        return;
+    }
+    int64_t q = llround(sc);
+    uint64_t u = q < 0 ? (uint64_t)0 - (uint64_t)q : (uint64_t)q;
+    char tmp[48];
+    int k = 0, d = dec;
+    while (d > 0 && u % 10 == 0) { /* trailing zeros of the fraction */
+        u /= 10;
+        d--;
+    }
+    for (int i = 0; i < d; i++) {
+        tmp[k++] = (char)('0' + u % 10);
+        u /= 10;
+    }
+    if (d > 0)
+        tmp[k++] = '.';
+    do {
+        tmp[k++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    char line[52];
+    size_t len = 0;
+    line[len++] = ',';
+    if (q < 0)
+        line[len++] = '-';
+    while (k)
+        line[len++] = tmp[--k];
+    buf_append(b, line, len);
+}
+
 static int emit(export_t *ex, int64_t t, const uint8_t *set)
 {
     int width = ex->fmt == 1 ? 2 : 4;
@@ -312,7 +371,7 @@ static int emit(export_t *ex, int64_t t, const uint8_t *set)
     if (ex->o.what == EXPORT_CSV_WAVEFORM) {
         put_time9(b, t);
         for (int ch = 0; ch < ex->nch; ch++)
-            buf_printf(b, ",%.10g", (double)c[ch] * ex->factor[ch]);
+            put_value(b, (double)c[ch] * ex->factor[ch], ex->csv_dec[ch]);
         buf_puts(b, "\r\n");
         return 0;
     }
