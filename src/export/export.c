@@ -18,6 +18,7 @@
 #define WIN_START_NS 1000000000LL /* first read window: 1 s */
 #define WIN_MIN_NS   1000000LL
 #define MEAS_PAGE    500
+#define LOOKBACK_MAX_NS (600LL * 1000000000LL) /* how far back a window read may restart */
 #define MEAS_COLS    4096
 
 /* Output phases of a COMTRADE export. */
@@ -36,6 +37,8 @@ struct export_s {
     uint64_t last_seq;
     int have_seq, read_done, counting;
     int rc_cb; /* an error from inside the block callback */
+    int win_first, retry; /* first block of a window read; read it again from earlier */
+    int64_t lookback;     /* how far before the window that read starts */
     char err_cb[200];
     buf_t *sink; /* where emitted records go (out, or the zip staging buffer) */
     buf_t stage;
@@ -400,10 +403,23 @@ static int emit(export_t *ex, int64_t t, const uint8_t *set)
 static int on_block(void *ud, const store_block_t *b)
 {
     export_t *ex = ud;
+    if (ex->win_first) {
+        /* The first block of a window read: store_blocks_read found it by a binary search on
+         * time that assumes times grow with seq, which EVENT blocks break (a capture is sent,
+         * and numbered, after the waveform blocks that follow its start). Landing past
+         * unread seqs may have skipped waveform blocks: fill reads again from earlier. */
+        ex->win_first = 0;
+        if (ex->have_seq && b->seq > ex->last_seq + 1 && ex->lookback < LOOKBACK_MAX_NS) {
+            ex->retry = 1;
+            return 1;
+        }
+    }
     if (ex->have_seq && b->seq <= ex->last_seq)
         return 0; /* read in an earlier window */
     ex->have_seq = 1;
     ex->last_seq = b->seq;
+    if (b->is_event)
+        return 0; /* captures overlap the continuous recording: not exported */
     int width = b->sample_fmt == 1 ? 2 : b->sample_fmt == 2 ? 4 : 0;
     int nch = __builtin_popcount(b->channel_mask);
     if (!width || nch == 0 || nch > NCH_MAX || nch != b->nchannels ||
@@ -487,9 +503,21 @@ static int fill(export_t *ex, char *err, size_t errlen)
         uint64_t samples_before = ex->s.samples;
         int64_t to = ex->o.to_ns;
         int64_t wend = ex->cursor > to - ex->win ? to : ex->cursor + ex->win;
-        ex->rc_cb = 0;
-        int rc = store_blocks_read(ex->st, ex->tid, ex->cursor, wend, STORE_BLOCKS_WAVEFORM,
-                                   on_block, ex);
+        int rc;
+        ex->lookback = 0;
+        for (;;) {
+            /* both kinds: every seq is seen, so a read that started past unread seqs shows */
+            ex->rc_cb = 0;
+            ex->win_first = 1;
+            ex->retry = 0;
+            rc = store_blocks_read(ex->st, ex->tid, ex->cursor - ex->lookback, wend,
+                                   STORE_BLOCKS_WAVEFORM | STORE_BLOCKS_EVENT, on_block, ex);
+            if (!ex->retry)
+                break;
+            ex->lookback = ex->lookback ? ex->lookback * 4 : 1000000000LL;
+            if (ex->lookback > LOOKBACK_MAX_NS)
+                ex->lookback = LOOKBACK_MAX_NS; /* then a seq hole is taken as real */
+        }
         if (ex->rc_cb < 0)
             return fail(err, errlen, ex->rc_cb, "%s", ex->err_cb);
         if (rc < 0)

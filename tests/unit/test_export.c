@@ -278,6 +278,40 @@ static void test_gap(void **state)
     buf_free(&cfg);
 }
 
+/* An EVENT capture numbered after later waveform blocks (its t0 is earlier): every waveform
+ * block is still exported, none twice, and the capture is not. */
+static void test_event_block_between(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(store_writer_start(f->s, NULL, NULL), 0);
+    for (uint64_t q = 1; q <= 31; q++) {
+        store_item_t *it;
+        if (q == 22) {
+            it = block(q, BASE_NS + 1500000000LL, 1);
+            it->is_event = 1;
+        } else {
+            it = block(q, BASE_NS + (int64_t)(q < 22 ? q - 1 : q - 2) * BLK_NS, 1);
+        }
+        assert_int_equal(store_submit(f->s, it), 0);
+    }
+    store_writer_stop(f->s);
+    export_opts_t o = {.what = EXPORT_COMTRADE, .terminal_id = "T1", .from_ns = BASE_NS,
+                       .to_ns = BASE_NS + 3 * 1000000000LL, .side = EXPORT_SECONDARY,
+                       .ft = COMTRADE_BINARY, .rev_year = 2013, .container = EXPORT_PLAIN};
+    buf_t dat = {0}, cfg = {0};
+    run_export(f, &o, &dat, &cfg);
+    assert_non_null(strstr(cfg.data, "\r\n1\r\n4000,12000\r\n"));
+    assert_int_equal(dat.len, (size_t)12000 * 20);
+    for (int i = 0; i < 12000; i += 7) {
+        const uint8_t *r = (const uint8_t *)dat.data + (size_t)i * 20;
+        assert_int_equal(rd32(r + 4), (uint32_t)i * 250);
+        int want = counts(1, set_ns(BASE_NS, i));
+        assert_int_equal((int16_t)(uint16_t)(r[10] | r[11] << 8), want);
+    }
+    buf_free(&dat);
+    buf_free(&cfg);
+}
+
 /* .cff (two passes) read back by the project's reader; FLOAT32 on the primary side. */
 static void test_cff_float32(void **state)
 {
@@ -505,6 +539,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_cfg_and_dat_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_block_between, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cff_float32, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zip, setup, teardown),
