@@ -766,6 +766,10 @@ static int finish(struct lws *wsi, sess_t *s)
  * producer's last bytes the last chunk "0\r\n\r\n" (RFC 9112 section 7.1). */
 static int stream_writeable(struct lws *wsi, sess_t *s)
 {
+    /* A long answer outlives lws's own timeout for the request (the header table is held
+     * timeout_secs_ah_idle = request_timeout_s): replace it with one that only fires when the
+     * answer stops moving (WEB_TIMEOUT_S without a writeable socket). */
+    lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, WEB_TIMEOUT_S);
     if (s->out_off == s->out.len && !s->stream_done) {
         buf_reset(&s->out);
         s->out_off = 0;
