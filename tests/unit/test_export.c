@@ -339,6 +339,51 @@ static void test_cff_float32(void **state)
     buf_free(&out);
 }
 
+/* int32 counts that do not fit BINARY: the counting pass picks x = count / 2^k, a = scale x 2^k
+ * (k = 2 for counts up to 100000); BINARY32 keeps them exact. */
+static void test_int32_narrowing(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(store_writer_start(f->s, NULL, NULL), 0);
+    for (uint64_t q = 1; q <= 2; q++) {
+        store_item_t *it = block(q, BASE_NS + (int64_t)(q - 1) * BLK_NS, 1);
+        free(it->data);
+        it->sample_fmt = 2;
+        it->data_len = (size_t)BLK * 6 * 4;
+        it->data = xmalloc(it->data_len);
+        for (int i = 0; i < BLK; i++)
+            for (int c = 0; c < 6; c++) {
+                int32_t v = (int32_t)((q - 1) * BLK + (uint64_t)i) * 250 - 100000 + c;
+                uint32_t u = (uint32_t)v;
+                for (int b = 0; b < 4; b++)
+                    it->data[(i * 6 + c) * 4 + b] = (uint8_t)(u >> (8 * b));
+            }
+        assert_int_equal(store_submit(f->s, it), 0);
+    }
+    store_writer_stop(f->s);
+    export_opts_t o = {.what = EXPORT_COMTRADE, .terminal_id = "T1", .from_ns = BASE_NS,
+                       .to_ns = BASE_NS + 2 * BLK_NS, .side = EXPORT_SECONDARY,
+                       .ft = COMTRADE_BINARY, .rev_year = 2013, .container = EXPORT_PLAIN};
+    buf_t dat = {0}, cfg = {0};
+    run_export(f, &o, &dat, &cfg);
+    /* counts -100000 .. 99750 (+c): k = 2, a = 0.02 x 4 */
+    assert_non_null(strstr(cfg.data, "1,Ua,A,,V,0.08,0,0,-25000,24938,100,1,S\r\n"));
+    for (int i = 0; i < 800; i += 13) {
+        const uint8_t *r = (const uint8_t *)dat.data + (size_t)i * 20;
+        int16_t x = (int16_t)(uint16_t)(r[8] | r[9] << 8);
+        assert_int_equal(x, (int)lround((i * 250 - 100000) / 4.0));
+    }
+    buf_free(&dat);
+    buf_free(&cfg);
+    o.ft = COMTRADE_BINARY32;
+    run_export(f, &o, &dat, &cfg);
+    assert_non_null(strstr(cfg.data, "1,Ua,A,,V,0.02,0,0,-100000,99750,100,1,S\r\n"));
+    const uint8_t *r = (const uint8_t *)dat.data + 799 * 32;
+    assert_int_equal((int32_t)rd32(r + 8 + 4 * 5), 799 * 250 - 100000 + 5);
+    buf_free(&dat);
+    buf_free(&cfg);
+}
+
 /* Revisions and file types the standard does not combine are refused. */
 static void test_refusals(void **state)
 {
@@ -541,6 +586,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_block_between, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cff_float32, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_int32_narrowing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zip64_entry, setup, teardown),
