@@ -39,6 +39,8 @@ struct export_s {
     int rc_cb; /* an error from inside the block callback */
     int win_first, retry; /* first block of a window read; read it again from earlier */
     int64_t lookback;     /* how far before the window that read starts */
+    int stop_early;       /* the block callback stopped a read: PIECE_BYTES are out */
+    size_t fill_start;    /* sink length when fill began */
     char err_cb[200];
     buf_t *sink; /* where emitted records go (out, or the zip staging buffer) */
     buf_t stage;
@@ -492,6 +494,10 @@ static int on_block(void *ud, const store_block_t *b)
     ex->prev_next = ex->seg_t0 + (int64_t)(ex->seg_idx * 1000000000ULL / rate);
     ex->prev_rate = rate;
     ex->have_prev = 1;
+    if (!ex->counting && ex->sink && ex->sink->len - ex->fill_start >= PIECE_BYTES) {
+        ex->stop_early = 1; /* a window after a long gap is wide: memory stays bounded */
+        return 1;
+    }
     return 0;
 }
 
@@ -499,6 +505,8 @@ static int on_block(void *ud, const store_block_t *b)
 static int fill(export_t *ex, char *err, size_t errlen)
 {
     size_t start = ex->sink ? ex->sink->len : 0;
+    ex->fill_start = start;
+    ex->stop_early = 0;
     while (!ex->read_done) {
         uint64_t samples_before = ex->s.samples;
         int64_t to = ex->o.to_ns;
@@ -522,6 +530,13 @@ static int fill(export_t *ex, char *err, size_t errlen)
             return fail(err, errlen, ex->rc_cb, "%s", ex->err_cb);
         if (rc < 0)
             return fail(err, errlen, rc, "cannot read the stored blocks: %s", err_str(rc));
+        if (ex->stop_early) {
+            /* go on after the last block used (its end is inside the window) */
+            ex->stop_early = 0;
+            if (ex->prev_next > ex->cursor && ex->prev_next < wend)
+                wend = ex->prev_next;
+            ex->win = WIN_START_NS;
+        }
         ex->cursor = wend;
         ex->s.cursor_ns = wend;
         if (wend >= to)
