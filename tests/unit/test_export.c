@@ -312,6 +312,41 @@ static void test_event_block_between(void **state)
     buf_free(&cfg);
 }
 
+/* After a long gap the read window is wide; export_next still hands out bounded pieces
+ * (constant memory), and every sample arrives. */
+static void test_bounded_pieces(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(store_writer_start(f->s, NULL, NULL), 0);
+    for (uint64_t q = 1; q <= 250; q++) {
+        int64_t t0 = BASE_NS + (int64_t)(q - 1) * BLK_NS + (q > 2 ? 2000LL * 1000000000LL : 0);
+        assert_int_equal(store_submit(f->s, block(q, t0, 1)), 0);
+    }
+    store_writer_stop(f->s);
+    export_opts_t o = {.what = EXPORT_COMTRADE, .terminal_id = "T1", .from_ns = BASE_NS,
+                       .to_ns = BASE_NS + 3000LL * 1000000000LL, .side = EXPORT_SECONDARY,
+                       .ft = COMTRADE_BINARY, .rev_year = 2013, .container = EXPORT_PLAIN};
+    export_t *ex = NULL;
+    char err[256];
+    assert_int_equal(export_open(f->s, &o, &ex, err, sizeof err), 0);
+    buf_t piece = {0};
+    size_t total = 0, biggest = 0;
+    int rc;
+    while ((rc = export_next(ex, &piece, err, sizeof err)) > 0) {
+        total += piece.len;
+        biggest = piece.len > biggest ? piece.len : biggest;
+        buf_reset(&piece);
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(total, (size_t)250 * BLK * 20);
+    assert_true(biggest <= 256 * 1024 + BLK * 20); /* a piece and one block at most */
+    export_stats_t st;
+    export_stats(ex, &st);
+    assert_int_equal(st.gaps, 1);
+    export_free(ex);
+    buf_free(&piece);
+}
+
 /* .cff (two passes) read back by the project's reader; FLOAT32 on the primary side. */
 static void test_cff_float32(void **state)
 {
@@ -585,6 +620,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cfg_and_dat_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_block_between, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bounded_pieces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cff_float32, setup, teardown),
         cmocka_unit_test_setup_teardown(test_int32_narrowing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
