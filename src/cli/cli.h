@@ -113,6 +113,7 @@ int cmd_user(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_db(int argc, char **argv); /* backup.c: db backup|restore */
+int cmd_export(int argc, char **argv); /* export.c */
 
 
 

@@ -38,6 +38,8 @@ static void usage(FILE *f)
             "  routes                     every HTTP route with the least role it needs\n"
             "  analyze FILE.cfg           IEC 61000-4-30 / C37.118 analysis of a COMTRADE record\n"
             "                             (see gridsense analyze --help)\n"
+            "  export comtrade|csv ID     a stored range as COMTRADE or CSV (see gridsense export\n"
+            "                             --help)\n"
             "  --version                  print the version\n"
             "  --help                     this text\n"
             "\n"
@@ -584,6 +586,8 @@ int main(int argc, char **argv)
         return cmd_audit(argc - 1, argv + 1);
     if (strcmp(cmd, "db") == 0)
         return cmd_db(argc - 1, argv + 1);
+    if (strcmp(cmd, "export") == 0)
+        return cmd_export(argc - 1, argv + 1);
     fprintf(stderr, "gridsense: unknown command '%s' (see gridsense --help)\n", cmd);
     return EXIT_USAGE;
 }
