@@ -118,6 +118,7 @@ typedef struct {
     uint64_t bf_units, bf_blocks, bf_captures; /* rebuilt units, blocks/captures analysed */
     double bf_signal_s;                        /* signal seconds analysed */
     double bf_busy_s;                          /* thread time spent analysing them */
+    double bf_cpu_s;                           /* CPU time of it */
     uint64_t bf_errors;
     int64_t bf_backlog_units, bf_backlog_blocks; /* backlog now (last look, every few s) */
     double bf_backlog_s;

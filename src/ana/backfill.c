@@ -347,7 +347,7 @@ struct ana_bf {
     int done, result;
     /* counters, under mu */
     uint64_t units, blocks, captures, errors;
-    double signal_s, busy_s;
+    double signal_s, busy_s, cpu_s;
     int64_t backlog_units, backlog_blocks;
     double backlog_s;
 };
@@ -386,6 +386,67 @@ static int collect(void *ud, const store_ana_pending_t *p)
     return 0;
 }
 
+/* CPU time of the calling thread (the backfill runs at idle priority: its wall time says how
+ * busy the machine is, its CPU time how fast it analyses). */
+static double thread_cpu_s(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_THREAD, &ru) != 0)
+        return 0;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* Captures-only units: 1 when every EVENT capture of the unit (up to max_seq) lies within
+ * WAVEFORM blocks (a streaming terminal's capture: the live analysis saw the same samples), so
+ * the unit needs no re-analysis; 0 when one does not, or < 0. */
+typedef struct {
+    store_t *rd;
+    const char *tid;
+    uint64_t max_seq;
+    int64_t need, have; /* per capture: its length, the waveform time found inside it */
+    int all;
+} capchk_t;
+
+static int wave_in(void *ud, const store_block_t *b)
+{
+    capchk_t *k = ud;
+    int64_t dur = (int64_t)b->nsamples * 1000000000LL / (int64_t)b->sample_rate;
+    k->have += dur;
+    return 0;
+}
+
+static int cap_one(void *ud, const store_block_t *b)
+{
+    capchk_t *k = ud;
+    if (b->seq > k->max_seq)
+        return 0;
+    int64_t dur = (int64_t)b->nsamples * 1000000000LL / (int64_t)b->sample_rate;
+    k->have = 0;
+    int rc = store_blocks_read(k->rd, k->tid, b->t0_ns, b->t0_ns + dur, STORE_BLOCKS_WAVEFORM,
+                               wave_in, k);
+    if (rc < 0)
+        return rc;
+    /* the waveform blocks overlapping the capture hold at least its length (they may reach
+     * beyond it at both ends: a sum >= the capture's length with none missing) */
+    if (k->have < dur) {
+        k->all = 0;
+        return 1; /* stop: a full rebuild is needed */
+    }
+    return 0;
+}
+
+static int captures_covered(store_t *rd, const store_ana_pending_t *p)
+{
+    capchk_t k = {.rd = rd, .tid = p->terminal_id, .max_seq = p->last_seq, .all = 1};
+    int rc =
+        store_blocks_read(rd, p->terminal_id, p->unit_start_ns,
+                          p->unit_start_ns + STORE_ANA_UNIT_NS, STORE_BLOCKS_EVENT, cap_one, &k);
+    if (rc < 0)
+        return rc;
+    return k.all;
+}
+
 /* Rebuilds one unit: 1 done, 0 not settled yet, < 0 failed. */
 static int do_unit(ana_bf_t *b, store_t *rd, const store_ana_pending_t *p)
 {
@@ -402,12 +463,27 @@ static int do_unit(ana_bf_t *b, store_t *rd, const store_ana_pending_t *p)
         return 0;
     store_rebuild_t *rb = xcalloc(1, sizeof *rb);
     ana_rebuild_info_t info;
+    memset(&info, 0, sizeof info);
     int64_t t0 = time_mono_ns();
-    rc = ana_rebuild_range(rd, p->terminal_id, p->unit_start_ns, end, b->o.dc_removal, &b->stop, rb,
-                           &info);
+    double cpu0 = thread_cpu_s();
+    int skip = 0;
+    if (p->blocks == 0 && p->restarts == 0 && p->captures > 0) {
+        skip = captures_covered(rd, p);
+        if (skip < 0) {
+            free(rb);
+            return skip;
+        }
+        info.covered = skip ? p->captures : 0;
+    }
+    if (skip)
+        rc = GS_ENOTFOUND; /* nothing to analyse */
+    else
+        rc = ana_rebuild_range(rd, p->terminal_id, p->unit_start_ns, end, b->o.dc_removal, &b->stop,
+                               rb, &info);
     if (rc == GS_ENOTFOUND) {
-        /* the terminal was removed: its blocks stay stored, nothing to attribute them to; the
-         * rebuild (covered 0) clears the unit from the backlog */
+        /* captures the waveforms cover, or the terminal was removed (its blocks stay stored,
+         * with nothing to attribute them to): the rebuild (covered 0) only clears the unit from
+         * the backlog */
         memset(rb, 0, sizeof *rb);
         snprintf(rb->terminal_id, sizeof rb->terminal_id, "%s", p->terminal_id);
         rb->from_ns = p->unit_start_ns;
@@ -416,6 +492,7 @@ static int do_unit(ana_bf_t *b, store_t *rd, const store_ana_pending_t *p)
         rc = 0;
     }
     double busy = (double)(time_mono_ns() - t0) / 1e9;
+    double cpu = thread_cpu_s() - cpu0;
     if (rc < 0) {
         store_rebuild_clear(rb);
         free(rb);
@@ -442,16 +519,20 @@ static int do_unit(ana_bf_t *b, store_t *rd, const store_ana_pending_t *p)
         time_fmt_utc(p->unit_start_ns, when, sizeof when);
         log_info(p->terminal_id,
                  "backfill: unit %s: %lld blocks, %lld captures (%.1f s of signal) analysed in "
-                 "%.2f s (%.0fx real time); events %lld -> %lld, %lld aggregates written",
-                 when, (long long)info.blocks, (long long)info.captures, info.signal_s, busy,
-                 busy > 0 ? info.signal_s / busy : 0.0, (long long)rb->events_before,
-                 (long long)rb->events_after, (long long)rb->meas_written);
+                 "%.2f s (%.2f s of CPU: %.0fx real time), %lld captures left (waveforms cover "
+                 "them); events "
+                 "%lld -> %lld, %lld aggregates written",
+                 when, (long long)info.blocks, (long long)info.captures, info.signal_s, busy, cpu,
+                 cpu > 0 ? info.signal_s / cpu : 0.0, (long long)info.covered,
+                 (long long)rb->events_before, (long long)rb->events_after,
+                 (long long)rb->meas_written);
         uv_mutex_lock(&b->mu);
         b->units++;
         b->blocks += (uint64_t)info.blocks;
         b->captures += (uint64_t)info.captures;
         b->signal_s += info.signal_s;
         b->busy_s += busy;
+        b->cpu_s += cpu;
         uv_mutex_unlock(&b->mu);
     }
     store_rebuild_clear(rb);
@@ -472,16 +553,44 @@ static void refresh_backlog(ana_bf_t *b, store_t *rd)
     uv_mutex_unlock(&b->mu);
 }
 
+/* Pre-warm: the stream of the first block of a unit, created and freed, so that its FFT plan is
+ * in the engine's cache. */
+typedef struct {
+    const char *tid;
+    int nominal_hz;
+} warm_t;
+
+static int warm_block(void *ud, const store_block_t *b)
+{
+    warm_t *w = ud;
+    rsig_t sig;
+    if (block_sig(b, &sig) < 0)
+        return 1;
+    rctx_t c;
+    memset(&c, 0, sizeof c);
+    c.tid = w->tid;
+    c.nominal_hz = w->nominal_hz;
+    c.warned = 1; /* a config the engine refuses is logged when it is analysed */
+    if (open_stream(&c, &sig) == 0)
+        dsp_stream_free(c.ds);
+    return 1; /* the first block is enough */
+}
+
+static int warm_unit(void *ud, const store_ana_pending_t *p)
+{
+    store_t *rd = ud;
+    store_terminal_t t;
+    if (store_terminal_info(rd, p->terminal_id, &t) < 0)
+        return 0;
+    warm_t w = {.tid = p->terminal_id, .nominal_hz = t.nominal_hz == 60 ? 60 : 50};
+    store_blocks_read(rd, p->terminal_id, p->unit_start_ns, p->unit_start_ns + STORE_ANA_UNIT_NS,
+                      STORE_BLOCKS_WAVEFORM | STORE_BLOCKS_EVENT, warm_block, &w);
+    return 0;
+}
+
 static void bf_main(void *arg)
 {
     ana_bf_t *b = arg;
-    /* The lowest priority there is: SCHED_IDLE runs only on a CPU nothing else wants, so the
-     * live analysis (and the gateway, the writer) never waits for the backfill. Linux
-     * schedules threads individually. */
-    struct sched_param sp = {0};
-    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0 &&
-        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19) != 0)
-        log_warn(BF_WHO, "cannot lower the backfill thread's priority: %s", strerror(errno));
     store_t *rd = NULL;
     char err[256];
     store_opts_t ro = {.reader_only = 1, .busy_timeout_ms = 1000};
@@ -489,6 +598,19 @@ static void bf_main(void *arg)
         log_error(BF_WHO, "no backfill: %s", err);
         return;
     }
+    /* FFT planning (without saved wisdom, up to seconds) holds the engine's planner lock; done
+     * at idle priority on a busy machine it would hold it for much longer, while a live worker
+     * creating a stream waits (priority inversion, measured: 5-7 s of live delay). So the
+     * streams of the backlog's first units are created once at normal priority, putting their
+     * plans in the engine's cache; later units normally need the same few sizes. */
+    store_ana_pending_list(rd, LIST_MAX, warm_unit, rd);
+    /* Then the lowest priority there is: SCHED_IDLE runs only on a CPU nothing else wants, so
+     * the live analysis (and the gateway, the writer) does not wait for the backfill. Linux
+     * schedules threads individually. */
+    struct sched_param sp = {0};
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0 &&
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19) != 0)
+        log_warn(BF_WHO, "cannot lower the backfill thread's priority: %s", strerror(errno));
     int64_t retry_after = 0;
     while (!b->stop) {
         refresh_backlog(b, rd);
@@ -568,6 +690,7 @@ void ana__bf_stats(ana_bf_t *b, ana_stats_t *out)
     out->bf_captures = b->captures;
     out->bf_signal_s = b->signal_s;
     out->bf_busy_s = b->busy_s;
+    out->bf_cpu_s = b->cpu_s;
     out->bf_errors = b->errors;
     out->bf_backlog_units = b->backlog_units;
     out->bf_backlog_blocks = b->backlog_blocks;

@@ -395,6 +395,8 @@ void api__metrics(rq_t *q)
                  "Signal seconds analysed by the backfill.", as.bf_signal_s},
                 {"gridsense_backfill_busy_seconds_total", "counter",
                  "Time the backfill thread spent analysing.", as.bf_busy_s},
+                {"gridsense_backfill_cpu_seconds_total", "counter",
+                 "CPU time the backfill thread used for it.", as.bf_cpu_s},
                 {"gridsense_backfill_errors_total", "counter",
                  "Units whose backfill failed (retried later).", (double)as.bf_errors},
             };

@@ -72,6 +72,8 @@ static void serve_usage(FILE *f)
                "                         normal: survives a process crash only, faster\n"
                "  --dsp-workers N        analysis threads (default: one per CPU)\n"
                "  --no-analysis          store and acknowledge waveforms without analysing them\n"
+               "                         (they wait in the analysis backlog, analysed later by\n"
+               "                         the backfill when the analysis runs again)\n"
                "  --port-file FILE       write {\"terminals\":P,\"http\":P} once listening (for\n"
                "                         scripts using port 0)\n"
                "  --help                 this text\n"

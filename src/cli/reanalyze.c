@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* One call rebuilds at most this much (the new rows are held in memory until the commit: about
  * 4 MB per 2-h unit at 3-s resolution); longer ranges are split by the caller, each part
@@ -79,7 +80,11 @@ int cmd_reanalyze(int argc, char **argv)
     const char *id = a.pos[0];
     if (cli_admin_open(&a))
         return 1;
-    dsp_global_init(NULL);
+    /* the server's FFTW wisdom when there is some: planning takes longer than the analysis of
+     * a short range */
+    char wisdom[600];
+    snprintf(wisdom, sizeof wisdom, "%s/fftw-wisdom", a.c.data_dir);
+    dsp_global_init(access(wisdom, R_OK) == 0 ? wisdom : NULL);
     store_rebuild_t rb;
     ana_rebuild_info_t info;
     int64_t t0 = time_mono_ns();
@@ -110,8 +115,10 @@ int cmd_reanalyze(int argc, char **argv)
     printf("events: %lld before, %lld after (%lld kept and rewritten, %lld new, %lld removed)\n",
            (long long)rb.events_before, (long long)rb.events_after, (long long)rb.events_updated,
            (long long)rb.events_inserted, (long long)rb.events_deleted);
-    printf("aggregates: %lld removed, %lld written\n", (long long)rb.meas_deleted,
-           (long long)rb.meas_written);
+    printf("aggregates: %lld removed, %lld written, %lld kept (the stored row reaches beyond "
+           "the blocks and has as many values)\n",
+           (long long)rb.meas_deleted, (long long)rb.meas_written,
+           (long long)rb.nmeas - rb.meas_written);
     char detail[200];
     snprintf(detail, sizeof detail, "%s..%s: events %lld -> %lld, %lld aggregates written", fs, ts,
              (long long)rb.events_before, (long long)rb.events_after, (long long)rb.meas_written);

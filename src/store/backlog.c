@@ -22,16 +22,16 @@ static int64_t unit_of(int64_t t)
 
 #define SQL_PENDING_NOTE                                                                           \
     "INSERT INTO ana_pending(terminal_id, unit_start_ns, first_seq, last_seq, blocks, captures,"   \
-    " signal_ns) VALUES(?1, ?2, ?3, ?3, ?4, ?5, ?6)"                                               \
+    " signal_ns, restarts) VALUES(?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7)"                                 \
     " ON CONFLICT(terminal_id, unit_start_ns) DO UPDATE SET"                                       \
     " first_seq = min(first_seq, excluded.first_seq),"                                             \
     " last_seq = max(last_seq, excluded.last_seq),"                                                \
     " blocks = blocks + excluded.blocks, captures = captures + excluded.captures,"                 \
-    " signal_ns = signal_ns + excluded.signal_ns"
+    " signal_ns = signal_ns + excluded.signal_ns, restarts = restarts + excluded.restarts"
 
 /* Adds (seq, counts) to the terminal's row of the unit holding t0. */
 static int note(store_t *s, const char *tid, int64_t t0, uint64_t seq, int blocks, int captures,
-                int64_t signal_ns)
+                int64_t signal_ns, int restarts)
 {
     if (!s->ins_pending && store__prepare(s->wdb, SQL_PENDING_NOTE, &s->ins_pending) < 0)
         return GS_EDB;
@@ -42,6 +42,7 @@ static int note(store_t *s, const char *tid, int64_t t0, uint64_t seq, int block
     sqlite3_bind_int(st, 4, blocks);
     sqlite3_bind_int(st, 5, captures);
     sqlite3_bind_int64(st, 6, signal_ns);
+    sqlite3_bind_int(st, 7, restarts);
     int src = sqlite3_step(st);
     sqlite3_reset(st);
     if (src != SQLITE_DONE)
@@ -55,10 +56,11 @@ int store__pending_note(store_t *s, store_item_t *it)
     if (it->ana_pending & STORE_ANA_SKIPPED) {
         int64_t dur =
             it->sample_rate ? (int64_t)it->nsamples * 1000000000LL / (int64_t)it->sample_rate : 0;
-        rc = note(s, it->terminal_id, it->t0_ns, it->seq, it->is_event ? 0 : 1,
-                  it->is_event ? 1 : 0, it->is_event ? 0 : dur);
+        rc =
+            note(s, it->terminal_id, it->t0_ns, it->seq, it->is_event ? 0 : 1, it->is_event ? 1 : 0,
+                 it->is_event ? 0 : dur, (it->ana_pending & STORE_ANA_RESTART) ? 1 : 0);
     } else {
-        rc = note(s, it->terminal_id, it->t0_ns, it->seq, 0, 0, 0);
+        rc = note(s, it->terminal_id, it->t0_ns, it->seq, 0, 0, 0, 1);
     }
     if (rc < 0 || !(it->ana_pending & STORE_ANA_RESTART))
         return rc;
@@ -76,7 +78,7 @@ int store__pending_note(store_t *s, store_item_t *it)
     int src = sqlite3_step(st);
     if (src == SQLITE_ROW)
         rc = note(s, it->terminal_id, sqlite3_column_int64(st, 0),
-                  (uint64_t)sqlite3_column_int64(st, 1), 0, 0, 0);
+                  (uint64_t)sqlite3_column_int64(st, 1), 0, 0, 0, 1);
     else if (src != SQLITE_DONE)
         rc = store__db_fail(s->wdb, "read previous block");
     sqlite3_finalize(st);
@@ -91,7 +93,7 @@ int store_ana_pending_list(store_t *s, int limit, int (*cb)(void *ud, const stor
     sqlite3_stmt *st = NULL;
     int rc = store__prepare(s->db,
                             "SELECT terminal_id, unit_start_ns, first_seq, last_seq, blocks,"
-                            " captures, signal_ns FROM ana_pending"
+                            " captures, signal_ns, restarts FROM ana_pending"
                             " ORDER BY unit_start_ns, terminal_id LIMIT ?1",
                             &st);
     if (rc < 0)
@@ -115,6 +117,7 @@ int store_ana_pending_list(store_t *s, int limit, int (*cb)(void *ud, const stor
         p.blocks = sqlite3_column_int64(st, 4);
         p.captures = sqlite3_column_int64(st, 5);
         p.signal_ns = sqlite3_column_int64(st, 6);
+        p.restarts = sqlite3_column_int64(st, 7);
         rc = cb(ud, &p);
         if (rc != 0)
             goto done;

@@ -223,6 +223,7 @@ static const char *const migrations[] = {
     "  blocks INTEGER NOT NULL DEFAULT 0,"
     "  captures INTEGER NOT NULL DEFAULT 0,"
     "  signal_ns INTEGER NOT NULL DEFAULT 0,"
+    "  restarts INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY(terminal_id, unit_start_ns)) WITHOUT ROWID;",
 };
 

@@ -762,9 +762,9 @@ typedef struct {
     char terminal_id[STORE_ID_MAX + 1];
     int64_t unit_start_ns; /* the 2-h tick; the unit is [unit_start_ns, + STORE_ANA_UNIT_NS) */
     uint64_t first_seq, last_seq; /* lowest and highest unanalysed seq in it */
-    int64_t blocks, captures;     /* unanalysed WAVEFORM blocks, EVENT captures (both 0: a
-                                     unit marked by a live-analysis restart) */
+    int64_t blocks, captures;     /* unanalysed WAVEFORM blocks, EVENT captures */
     int64_t signal_ns;            /* their signal time (sum of block durations) */
+    int64_t restarts;             /* live-analysis restarts marked in it (STORE_ANA_RESTART) */
 } store_ana_pending_t;
 
 /* Units with unanalysed blocks, oldest unit first (then terminal id), at most limit (1..10000).
