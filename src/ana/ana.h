@@ -3,7 +3,8 @@
  * The gateway hands each new waveform block to ana_block() on the loop thread (it never waits:
  * blocks are copied into the queue of the DSP worker the terminal is pinned to; a full queue
  * skips the block for analysis only, which the stream then reports as a gap, and the terminal
- * counts as behind). Workers (threads, one per core by default) own their terminals' dsp
+ * counts as behind; the store records the skipped block in the analysis backlog, which the
+ * backfill thread analyses later: see "Backfill and re-analysis" below). Workers (threads, one per core by default) own their terminals' dsp
  * streams, so no locks guard analysis state. Results:
  *   - aggregates (3 s, 10 s frequency, 10 min, 2 h) and voltage events go straight to the store
  *     writer (a thread itself) as STORE_ITEM_MEASUREMENT / STORE_ITEM_PQ_EVENT;

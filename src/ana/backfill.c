@@ -25,6 +25,7 @@
 #define POLL_NS   (2LL * 1000000000LL)  /* backlog look when there was nothing to do */
 #define LIST_MAX  64                    /* units looked at per round, oldest first */
 #define RETRY_NS  (30LL * 1000000000LL) /* after a failed unit */
+#define CHUNK_NS  (60LL * 1000000000LL) /* signal read per statement */
 
 /* ---- ana_rebuild_range --------------------------------------------------------------------- */
 
@@ -58,7 +59,9 @@ typedef struct {
     /* WAVEFORM coverage (merged spans), to leave out captures of the same samples */
     span_t *cov;
     size_t ncov, cov_cap;
-    int captures; /* pass 2: captures */
+    int captures;     /* pass 2: captures */
+    uint64_t fed_seq; /* highest seq fed in this pass (a block read by two chunks: once) */
+    int fed_any;
 } rctx_t;
 
 static void add_meas(rctx_t *c, const char *interval, int64_t t0, int64_t t1, uint32_t flags,
@@ -215,6 +218,10 @@ static int on_block(void *ud, const store_block_t *b)
         return GS_ECLOSED;
     if (b->seq > c->max_seq)
         return 0; /* stored after the rebuild began: the backlog keeps it */
+    if (c->fed_any && b->seq <= c->fed_seq)
+        return 0; /* overlaps the previous chunk too: fed already */
+    c->fed_any = 1;
+    c->fed_seq = b->seq;
     int64_t dur = (int64_t)b->nsamples * 1000000000LL / (int64_t)b->sample_rate;
     int64_t end = b->t0_ns + dur;
     int in_range = b->t0_ns < c->to && end > c->from;
@@ -323,13 +330,21 @@ int ana_rebuild_range(store_t *rd, const char *terminal_id, int64_t from_ns, int
     c.max_seq = rb->max_seq;
     int64_t lo = from_ns > INT64_MIN + MARGIN_NS ? from_ns - MARGIN_NS : from_ns;
     int64_t hi = to_ns < INT64_MAX - MARGIN_NS ? to_ns + MARGIN_NS : to_ns;
-    rc = store_blocks_read(rd, terminal_id, lo, hi, STORE_BLOCKS_WAVEFORM, on_block, &c);
+    /* In chunks: each store_blocks_read is one statement, i.e. one read transaction, and a
+     * long one (a 2-h unit at idle priority on a busy machine) would keep SQLite from
+     * checkpointing the WAL past it while the server ingests. The stream goes on across
+     * chunks. */
+    rc = 0;
+    for (int64_t k = lo; rc == 0 && k < hi; k = k < hi - CHUNK_NS ? k + CHUNK_NS : hi)
+        rc = store_blocks_read(rd, terminal_id, k, k < hi - CHUNK_NS ? k + CHUNK_NS : hi,
+                               STORE_BLOCKS_WAVEFORM, on_block, &c);
     close_stream(&c);
-    if (rc == 0) {
-        c.captures = 1;
-        rc = store_blocks_read(rd, terminal_id, from_ns, to_ns, STORE_BLOCKS_EVENT, on_block, &c);
-        close_stream(&c);
-    }
+    c.captures = 1;
+    c.fed_any = 0;
+    for (int64_t k = from_ns; rc == 0 && k < to_ns; k = k < to_ns - CHUNK_NS ? k + CHUNK_NS : to_ns)
+        rc = store_blocks_read(rd, terminal_id, k, k < to_ns - CHUNK_NS ? k + CHUNK_NS : to_ns,
+                               STORE_BLOCKS_EVENT, on_block, &c);
+    close_stream(&c);
     free(c.cov);
     return rc;
 }
