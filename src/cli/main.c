@@ -40,6 +40,9 @@ static void usage(FILE *f)
             "                             (see gridsense analyze --help)\n"
             "  export comtrade|csv ID     a stored range as COMTRADE or CSV (see gridsense export\n"
             "                             --help)\n"
+            "  reanalyze ID --from T --to T\n"
+            "                             rebuild a terminal's events and aggregates from its\n"
+            "                             stored blocks (see gridsense reanalyze --help)\n"
             "  --version                  print the version\n"
             "  --help                     this text\n"
             "\n"
@@ -73,6 +76,8 @@ static void serve_usage(FILE *f)
                "                         normal: survives a process crash only, faster\n"
                "  --dsp-workers N        analysis threads (default: one per CPU)\n"
                "  --no-analysis          store and acknowledge waveforms without analysing them\n"
+               "                         (they wait in the analysis backlog, analysed later by\n"
+               "                         the backfill when the analysis runs again)\n"
                "  --port-file FILE       write {\"terminals\":P,\"http\":P} once listening (for\n"
                "                         scripts using port 0)\n"
                "  --help                 this text\n"
@@ -108,14 +113,15 @@ static void gw_stopped(void *ud)
 }
 
 /* The gateway's block observer: the analysis, then the live feed's waveform view. */
-static void on_block(void *ud, const char *terminal_id, const gw_block_info_t *b,
-                     const uint8_t *samples, size_t len)
+static int on_block(void *ud, const char *terminal_id, const gw_block_info_t *b,
+                    const uint8_t *samples, size_t len)
 {
     server_t *sv = ud;
-    if (sv->ana)
-        ana_block(sv->ana, terminal_id, b, samples, len);
+    /* not analysed (analysis off or skipped): the store keeps it in the analysis backlog */
+    int pending = sv->ana ? ana_block(sv->ana, terminal_id, b, samples, len) : STORE_ANA_SKIPPED;
     if (sv->api)
         api_live_block(sv->api, terminal_id, b, samples, len);
+    return pending;
 }
 
 /* Stops what runs on the main loop, once HTTP is gone. */
@@ -309,6 +315,16 @@ int cmd_serve(int argc, char **argv)
             c.analysis_off = 1;
             continue;
         }
+        if (strcmp(a, "--analysis-skip-every") == 0 && i + 1 < argc) {
+            /* testing (tests/integ/test_backfill.py): every Nth block of each terminal is
+             * skipped for analysis as under overload; not in --help */
+            if (parse_i64(argv[++i], 0, 1000000, &(int64_t){0}) < 0) {
+                fprintf(stderr, "gridsense serve: --analysis-skip-every needs 0..1000000\n");
+                return EXIT_USAGE;
+            }
+            c.ana_skip_every = atoi(argv[i]);
+            continue;
+        }
         if (i + 1 >= argc || strncmp(a, "--", 2) != 0) {
             fprintf(stderr, "gridsense serve: %s '%s' (see --help)\n",
                     strncmp(a, "--", 2) ? "unexpected argument" : "missing value for", a);
@@ -399,6 +415,13 @@ int cmd_serve(int argc, char **argv)
         ao.dc_removal = !c.dsp_keep_dc;
         ao.phasor_rate_50 = config_phasor_rate(&c, 50);
         ao.phasor_rate_60 = config_phasor_rate(&c, 60);
+        ao.backfill = !c.backfill_off;
+        if (c.backfill_idle_s > 0)
+            ao.backfill_idle_s = c.backfill_idle_s;
+        if (c.backfill_grace_s > 0)
+            ao.backfill_grace_s = c.backfill_grace_s;
+        ao.skip_every = c.ana_skip_every;
+        snprintf(ao.data_dir, sizeof ao.data_dir, "%s", c.data_dir);
         if ((size_t)snprintf(ao.wisdom_path, sizeof ao.wisdom_path, "%s/fftw-wisdom", c.data_dir) >=
             sizeof ao.wisdom_path)
             ao.wisdom_path[0] = 0; /* data dir path too long: plan without saved wisdom */
@@ -588,6 +611,8 @@ int main(int argc, char **argv)
         return cmd_db(argc - 1, argv + 1);
     if (strcmp(cmd, "export") == 0)
         return cmd_export(argc - 1, argv + 1);
+    if (strcmp(cmd, "reanalyze") == 0)
+        return cmd_reanalyze(argc - 1, argv + 1);
     fprintf(stderr, "gridsense: unknown command '%s' (see gridsense --help)\n", cmd);
     return EXIT_USAGE;
 }
