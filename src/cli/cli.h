@@ -59,6 +59,10 @@ typedef struct {
     int phasor_rate;    /* default 10 */
     int phasor_rate_50; /* -1 = from phasor_rate */
     int phasor_rate_60; /* -1 = from phasor_rate */
+    /* [history] retention (issue 10; docs/operations.md "Retention"): what to keep, and the
+     * seconds between retention passes. */
+    store_retention_t history;
+    int history_interval_s; /* default 300 */
 } config_t;
 
 /* The reporting rate for terminals of nominal frequency `nominal_hz` (50 or 60) under *c. */
@@ -74,6 +78,9 @@ int config_load(config_t *c, const char *path, char *err, size_t errlen);
  * Returns 0 or GS_ECONFIG with the reason in err. */
 int config_set(config_t *c, const char *section, const char *key, const char *value, char *err,
                size_t errlen);
+
+/* The [history] settings together (store_retention_check): 0, or GS_ECONFIG with the reason. */
+int config_check_history(const config_t *c, char *err, size_t errlen);
 
 /* Loads the file named by a --config option in argv, if any, so that flags applied afterwards
  * override it. Returns 0, or -1 after printing the error. */
@@ -112,6 +119,7 @@ int cmd_key(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_db(int argc, char **argv); /* db.c: `gridsense db stats` */
 
 
 
