@@ -285,7 +285,11 @@ int store_db_terminal_stats(store_t *s, int (*cb)(void *ud, const store_terminal
                             " ORDER BY terminal_id LIMIT 1",
                             &next);
     if (rc == 0)
-        rc = store__prepare(db, "SELECT min(seq), max(seq) FROM blocks WHERE terminal_id = ?1",
+        rc = store__prepare(db,
+                            /* two probes: min() and max() together would walk the range */
+                            "SELECT (SELECT seq FROM blocks WHERE terminal_id = ?1 ORDER BY seq"
+                            " LIMIT 1), (SELECT seq FROM blocks WHERE terminal_id = ?1"
+                            " ORDER BY seq DESC LIMIT 1)",
                             &ends);
     if (rc == 0)
         rc =

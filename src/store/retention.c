@@ -124,6 +124,16 @@ static int query_i64(sqlite3 *db, const char *sql, const char *arg, int64_t def,
     return rc;
 }
 
+/* Deletes blocks with id in [lo, hi]. 0 or GS_EDB. */
+static int delete_range(sqlite3 *db, sqlite3_stmt *del, int64_t lo, int64_t hi)
+{
+    sqlite3_bind_int64(del, 1, lo);
+    sqlite3_bind_int64(del, 2, hi);
+    int drc = sqlite3_step(del);
+    sqlite3_reset(del);
+    return drc == SQLITE_DONE ? 0 : store__db_fail(db, "retention: delete blocks");
+}
+
 /* Raw waveform blocks stored before now - raw_days, outside event windows, from the cursor on.
  * Returns rows deleted or GS_EDB; *more when the step stopped at a bound. */
 static int64_t step_blocks_raw(const ctx_t *c, store_retention_result_t *res, int *more)
@@ -133,6 +143,7 @@ static int64_t step_blocks_raw(const ctx_t *c, store_retention_result_t *res, in
         return 0;
     int64_t cut = cutoff(c, p->raw_days), after = 0, maxdur = 0, deleted = 0, bytes = 0;
     int64_t last = -1, examined = 0, limit = (int64_t)c->rows * EXAMINE_MUL;
+    int64_t run_lo = -1, run_hi = -1;
     sqlite3_stmt *sel = NULL, *prot = NULL, *del = NULL, *cur = NULL;
     int64_t rc = query_i64(c->db, "SELECT value FROM retention_state WHERE name = ?1", CURSOR_NAME,
                            0, &after);
@@ -150,7 +161,7 @@ static int64_t step_blocks_raw(const ctx_t *c, store_retention_result_t *res, in
                             " AND start_ns < ?3 AND start_ns + duration_ns > ?4 LIMIT 1",
                             &prot);
     if (rc == 0)
-        rc = store__prepare(c->db, "DELETE FROM blocks WHERE id = ?1", &del);
+        rc = store__prepare(c->db, "DELETE FROM blocks WHERE id BETWEEN ?1 AND ?2", &del);
     if (rc < 0)
         goto done;
     if (maxdur < 0)
@@ -170,7 +181,7 @@ static int64_t step_blocks_raw(const ctx_t *c, store_retention_result_t *res, in
         last = id;
         if (sqlite3_column_int(sel, 2) != 0) {
             res->kept_rows++; /* an EVENT/capture block: event_days */
-            continue;
+            goto flush;
         }
         int64_t t0 = sqlite3_column_int64(sel, 3), ns = sqlite3_column_int64(sel, 4);
         int64_t rate = sqlite3_column_int64(sel, 5);
@@ -186,31 +197,35 @@ static int64_t step_blocks_raw(const ctx_t *c, store_retention_result_t *res, in
         sqlite3_reset(prot);
         if (prc == SQLITE_ROW) {
             res->kept_rows++;
-            continue;
+            goto flush;
         }
         if (prc != SQLITE_DONE) {
             rc = store__db_fail(c->db, "retention: event window");
             goto done;
         }
-        int64_t len = sqlite3_column_int64(sel, 6);
-        sqlite3_bind_int64(del, 1, id);
-        int drc = sqlite3_step(del);
-        sqlite3_reset(del);
-        if (drc != SQLITE_DONE) {
-            rc = store__db_fail(c->db, "retention: delete block");
-            goto done;
-        }
+        if (run_lo < 0)
+            run_lo = id;
+        run_hi = id;
         deleted++;
-        bytes += len;
+        bytes += sqlite3_column_int64(sel, 6);
         if (deleted >= c->rows || bytes >= c->bytes) {
             *more = 1;
             break;
         }
+        continue;
+    flush:
+        /* a kept block ends a run of deletable ones: one range delete per run (every row of
+         * the range was returned above, in id order) */
+        if (run_lo >= 0 && (rc = delete_range(c->db, del, run_lo, run_hi)) < 0)
+            goto done;
+        run_lo = -1;
     }
     if (src != SQLITE_ROW && src != SQLITE_DONE) {
         rc = store__db_fail(c->db, "retention: read blocks");
         goto done;
     }
+    if (run_lo >= 0 && (rc = delete_range(c->db, del, run_lo, run_hi)) < 0)
+        goto done;
     if (src == SQLITE_ROW && due_all)
         *more = 1; /* stopped at a bound (examined or deleted) with due rows left */
     else if (src == SQLITE_DONE && examined == limit)
