@@ -239,7 +239,26 @@ def disk_full_part():
             p.wait()
 
 
+def config_errors_part():
+    with TempDir() as data:
+        bad = os.path.join(data, "bad.ini")
+        open(bad, "w").write("[history]\nraw_days = 30\nevent_days = 7\n")
+        p = run([GRIDSENSE, "serve", "--data", data, "--config", bad], check_rc=False, timeout=30)
+        check(p.returncode == 2 and "event_days (7) must be 0 (forever) or at least raw_days (30)"
+              in p.stderr, "serve refuses event_days < raw_days: %s" % p.stderr.strip())
+        open(bad, "w").write("[history]\nstatus_days = -3\n")
+        p = run([GRIDSENSE, "serve", "--data", data, "--config", bad], check_rc=False, timeout=30)
+        check(p.returncode == 2 and "bad.ini:2: history.status_days must be an integer in 0..36500"
+              in p.stderr, "serve refuses a negative status_days: %s" % p.stderr.strip())
+        p = run([GRIDSENSE, "db", "stats", "--data", os.path.join(data, "none")], check_rc=False)
+        check(p.returncode == 1 and "gridsense db stats:" in p.stderr,
+              "db stats without a database: exit 1 (%s)" % p.stderr.strip())
+        p = run([GRIDSENSE, "db", "--help"])
+        check("--exact" in p.stdout, "db --help")
+
+
 def main():
+    config_errors_part()
     retention_part()
     disk_full_part()
 
