@@ -31,6 +31,22 @@ static const struct {
              {"measurements", "t_end_ns"}, {"sessions", "opened_ns"}, {"audit", "time_ns"},
              {"commands", "created_ns"},   {"events", "trigger_ns"}};
 
+#define SQL_TERM_NEXT                                                                              \
+    "SELECT terminal_id FROM blocks WHERE terminal_id > ?1 ORDER BY terminal_id LIMIT 1"
+/* two probes: min() and max() together would walk the terminal's range */
+#define SQL_TERM_ENDS                                                                              \
+    "SELECT (SELECT seq FROM blocks WHERE terminal_id = ?1 ORDER BY seq LIMIT 1),"                 \
+    " (SELECT seq FROM blocks WHERE terminal_id = ?1 ORDER BY seq DESC LIMIT 1)"
+#define SQL_TERM_T0 "SELECT t0_ns FROM blocks WHERE terminal_id = ?1 AND seq = ?2"
+#define SQL_TERM_SAMPLE                                                                            \
+    "SELECT count(*), coalesce(sum(length(data)), 0) FROM (SELECT data FROM blocks"                \
+    " WHERE terminal_id = ?1 ORDER BY seq DESC LIMIT ?2)"
+#define SQL_NEWEST                                                                                 \
+    "SELECT count(*), coalesce(sum(length(data)), 0), coalesce(sum(nsamples * nchannels *"         \
+    " CASE sample_fmt WHEN 2 THEN 4 ELSE 2 END), 0) FROM (SELECT data, nsamples, nchannels,"       \
+    " sample_fmt FROM blocks ORDER BY id DESC LIMIT ?1)"
+#define SQL_SINCE "SELECT received_ns FROM %s WHERE id >= ?1 ORDER BY id LIMIT 1"
+
 static int one_i64(sqlite3 *db, const char *sql, int64_t bind1, int64_t *out, int *found)
 {
     sqlite3_stmt *st = NULL;
@@ -104,8 +120,7 @@ static int first_since(sqlite3 *db, const char *table, int64_t lo, int64_t hi, i
                        int64_t *out)
 {
     char sql[160];
-    snprintf(sql, sizeof sql, "SELECT received_ns FROM %s WHERE id >= ?1 ORDER BY id LIMIT 1",
-             table);
+    snprintf(sql, sizeof sql, SQL_SINCE, table);
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2, t = 0;
         int found = 0;
@@ -190,13 +205,7 @@ int store_db_stats(store_t *s, int exact, store_db_stats_t *o)
     /* The newest blocks: stored vs raw size (whatever the encoding, from the columns). */
     if (bhi >= blo) {
         sqlite3_stmt *st = NULL;
-        rc = store__prepare(db,
-                            "SELECT count(*), coalesce(sum(length(data)), 0),"
-                            " coalesce(sum(nsamples * nchannels *"
-                            " CASE sample_fmt WHEN 2 THEN 4 ELSE 2 END), 0)"
-                            " FROM (SELECT data, nsamples, nchannels, sample_fmt FROM blocks"
-                            " ORDER BY id DESC LIMIT ?1)",
-                            &st);
+        rc = store__prepare(db, SQL_NEWEST, &st);
         if (rc < 0)
             return rc;
         sqlite3_bind_int(st, 1, SAMPLE_BLOCKS);
@@ -280,25 +289,14 @@ int store_db_terminal_stats(store_t *s, int (*cb)(void *ud, const store_terminal
 {
     sqlite3 *db = s->db;
     sqlite3_stmt *next = NULL, *ends = NULL, *t0 = NULL, *samp = NULL;
-    int rc = store__prepare(db,
-                            "SELECT terminal_id FROM blocks WHERE terminal_id > ?1"
-                            " ORDER BY terminal_id LIMIT 1",
-                            &next);
+    int rc = store__prepare(db, SQL_TERM_NEXT, &next);
     if (rc == 0)
-        rc = store__prepare(db,
-                            /* two probes: min() and max() together would walk the range */
-                            "SELECT (SELECT seq FROM blocks WHERE terminal_id = ?1 ORDER BY seq"
-                            " LIMIT 1), (SELECT seq FROM blocks WHERE terminal_id = ?1"
-                            " ORDER BY seq DESC LIMIT 1)",
-                            &ends);
+        rc = store__prepare(db, SQL_TERM_ENDS, &ends);
     if (rc == 0)
         rc =
             store__prepare(db, "SELECT t0_ns FROM blocks WHERE terminal_id = ?1 AND seq = ?2", &t0);
     if (rc == 0)
-        rc = store__prepare(db,
-                            "SELECT count(*), coalesce(sum(length(data)), 0) FROM (SELECT data"
-                            " FROM blocks WHERE terminal_id = ?1 ORDER BY seq DESC LIMIT ?2)",
-                            &samp);
+        rc = store__prepare(db, SQL_TERM_SAMPLE, &samp);
     if (rc < 0)
         goto done;
     char after[STORE_ID_MAX + 1] = "";
@@ -348,4 +346,17 @@ done:
     sqlite3_finalize(t0);
     sqlite3_finalize(samp);
     return rc;
+}
+
+int store_db_stats_plan(store_t *s, char *out, size_t cap)
+{
+    char since[160], first[96], last[96], date[160];
+    snprintf(since, sizeof since, SQL_SINCE, "blocks");
+    snprintf(first, sizeof first, "SELECT min(id) FROM blocks");
+    snprintf(last, sizeof last, "SELECT max(id) FROM blocks");
+    snprintf(date, sizeof date, "SELECT received_ns FROM blocks WHERE id = ?1");
+    const char *q[] = {SQL_TERM_NEXT,   SQL_TERM_ENDS, SQL_TERM_T0,
+                       SQL_TERM_SAMPLE, SQL_NEWEST,    since,
+                       first,           last,          date};
+    return store__plan(s->db, q, sizeof q / sizeof q[0], out, cap);
 }

@@ -108,6 +108,10 @@ int store__db_is_full(sqlite3 *db);
 int store__disk_full_note(store_t *s, int full, int ok, size_t batch_items);
 #define STORE__FULL_REMIND_S 60
 
+/* EXPLAIN QUERY PLAN of each statement into out, one "<sql start> | <plan step>" line per step
+ * (NUL-terminated, truncated to cap). 0, GS_EINVAL (cap 0) or GS_EDB. */
+int store__plan(sqlite3 *db, const char *const *sqls, size_t n, char *out, size_t cap);
+
 /* Set on the writer thread while the disk is full: store__db_fail logs disk-full errors at
  * debug level instead of error (the alarm above reports them). */
 extern _Thread_local int store__quiet_full;

@@ -89,6 +89,79 @@ int store_retention_check(const store_retention_t *p, char *err, size_t errlen)
     return 0;
 }
 
+/* ---- the statements (store_retention_plan shows their query plans) ---- */
+
+#define SQL_CURSOR_GET "SELECT value FROM retention_state WHERE name = ?1"
+#define SQL_CURSOR_SET                                                                             \
+    "INSERT INTO retention_state(name, value) VALUES(?1, ?2)"                                      \
+    " ON CONFLICT(name) DO UPDATE SET value = excluded.value"
+#define SQL_MAXDUR "SELECT max(duration_ns) FROM pq_events"
+#define SQL_RAW_SELECT                                                                             \
+    "SELECT id, terminal_id, kind, coalesce(t0_ns, 0), coalesce(nsamples, 0),"                     \
+    " coalesce(sample_rate, 0), length(data), received_ns FROM blocks WHERE id > ?1"               \
+    " ORDER BY id LIMIT ?2"
+#define SQL_PROTECT                                                                                \
+    "SELECT 1 FROM pq_events WHERE terminal_id = ?1 AND start_ns >= ?2 AND start_ns < ?3"          \
+    " AND start_ns + duration_ns > ?4 LIMIT 1"
+#define SQL_RANGE_DELETE "DELETE FROM blocks WHERE id BETWEEN ?1 AND ?2"
+#define SQL_KEPT_SELECT                                                                            \
+    "SELECT id, terminal_id, seq, kind, length(data), received_ns FROM blocks ORDER BY id"         \
+    " LIMIT ?1"
+#define SQL_KEPT_DELETE    "DELETE FROM blocks WHERE id = ?1"
+#define SQL_TRIGGER_DELETE "DELETE FROM events WHERE terminal_id = ?1 AND seq = ?2"
+
+static void sql_prefix_select(char *out, size_t n, const char *table, const char *col)
+{
+    snprintf(out, n, "SELECT id, coalesce(%s, 0) FROM %s ORDER BY id LIMIT ?1", col, table);
+}
+
+static void sql_prefix_delete(char *out, size_t n, const char *table)
+{
+    snprintf(out, n, "DELETE FROM %s WHERE id <= ?1", table);
+}
+
+static void sql_indexed_delete(char *out, size_t n, const char *table, const char *col)
+{
+    snprintf(out, n,
+             "DELETE FROM %s WHERE id IN (SELECT id FROM %s WHERE %s < ?1 ORDER BY %s LIMIT ?2)",
+             table, table, col, col);
+}
+
+/* The tables in rowid order and their date column, and those with a time index. */
+static const struct {
+    const char *table, *col;
+    int indexed;
+} TABLES[] = {{"status", "received_ns", 0},
+              {"measurements", "t_end_ns", 0},
+              {"sessions", "opened_ns", 0},
+              {"pq_events", "start_ns", 1},
+              {"audit", "time_ns", 1}};
+
+int store_retention_plan(store_t *s, char *out, size_t cap)
+{
+    const char *fixed[] = {SQL_CURSOR_GET,  SQL_CURSOR_SET,  SQL_MAXDUR,
+                           SQL_RAW_SELECT,  SQL_PROTECT,     SQL_RANGE_DELETE,
+                           SQL_KEPT_SELECT, SQL_KEPT_DELETE, SQL_TRIGGER_DELETE};
+    char sqls[3 * (sizeof TABLES / sizeof TABLES[0])][256];
+    const char *all[sizeof fixed / sizeof fixed[0] + sizeof sqls / sizeof sqls[0]];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        all[n++] = fixed[i];
+    size_t k = 0;
+    for (size_t i = 0; i < sizeof TABLES / sizeof TABLES[0]; i++) {
+        if (TABLES[i].indexed) {
+            sql_indexed_delete(sqls[k], sizeof sqls[k], TABLES[i].table, TABLES[i].col);
+            all[n++] = sqls[k++];
+        } else {
+            sql_prefix_select(sqls[k], sizeof sqls[k], TABLES[i].table, TABLES[i].col);
+            all[n++] = sqls[k++];
+            sql_prefix_delete(sqls[k], sizeof sqls[k], TABLES[i].table);
+            all[n++] = sqls[k++];
+        }
+    }
+    return store__plan(s->db, all, n, out, cap);
+}
+
 /* ---- one step ---- */
 
 typedef struct {
@@ -145,23 +218,15 @@ static int64_t step_blocks_raw(const ctx_t *c, store_retention_result_t *res, in
     int64_t last = -1, examined = 0, limit = (int64_t)c->rows * EXAMINE_MUL;
     int64_t run_lo = -1, run_hi = -1;
     sqlite3_stmt *sel = NULL, *prot = NULL, *del = NULL, *cur = NULL;
-    int64_t rc = query_i64(c->db, "SELECT value FROM retention_state WHERE name = ?1", CURSOR_NAME,
-                           0, &after);
+    int64_t rc = query_i64(c->db, SQL_CURSOR_GET, CURSOR_NAME, 0, &after);
     if (rc == 0)
-        rc = query_i64(c->db, "SELECT max(duration_ns) FROM pq_events", NULL, 0, &maxdur);
+        rc = query_i64(c->db, SQL_MAXDUR, NULL, 0, &maxdur);
     if (rc == 0)
-        rc = store__prepare(c->db,
-                            "SELECT id, terminal_id, kind, coalesce(t0_ns, 0),"
-                            " coalesce(nsamples, 0), coalesce(sample_rate, 0), length(data),"
-                            " received_ns FROM blocks WHERE id > ?1 ORDER BY id LIMIT ?2",
-                            &sel);
+        rc = store__prepare(c->db, SQL_RAW_SELECT, &sel);
     if (rc == 0)
-        rc = store__prepare(c->db,
-                            "SELECT 1 FROM pq_events WHERE terminal_id = ?1 AND start_ns >= ?2"
-                            " AND start_ns < ?3 AND start_ns + duration_ns > ?4 LIMIT 1",
-                            &prot);
+        rc = store__prepare(c->db, SQL_PROTECT, &prot);
     if (rc == 0)
-        rc = store__prepare(c->db, "DELETE FROM blocks WHERE id BETWEEN ?1 AND ?2", &del);
+        rc = store__prepare(c->db, SQL_RANGE_DELETE, &del);
     if (rc < 0)
         goto done;
     if (maxdur < 0)
@@ -231,10 +296,7 @@ static int64_t step_blocks_raw(const ctx_t *c, store_retention_result_t *res, in
     else if (src == SQLITE_DONE && examined == limit)
         *more = 1;
     if (last > after) {
-        rc = store__prepare(c->db,
-                            "INSERT INTO retention_state(name, value) VALUES(?1, ?2)"
-                            " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                            &cur);
+        rc = store__prepare(c->db, SQL_CURSOR_SET, &cur);
         if (rc < 0)
             goto done;
         sqlite3_bind_text(cur, 1, CURSOR_NAME, -1, SQLITE_STATIC);
@@ -263,14 +325,11 @@ static int64_t step_blocks_kept(const ctx_t *c, store_retention_result_t *res, i
         return 0;
     int64_t cut = cutoff(c, c->p->event_days), deleted = 0, bytes = 0, rc = 0;
     sqlite3_stmt *sel = NULL, *del = NULL, *dev = NULL;
-    rc = store__prepare(c->db,
-                        "SELECT id, terminal_id, seq, kind, length(data), received_ns FROM blocks"
-                        " ORDER BY id LIMIT ?1",
-                        &sel);
+    rc = store__prepare(c->db, SQL_KEPT_SELECT, &sel);
     if (rc == 0)
-        rc = store__prepare(c->db, "DELETE FROM blocks WHERE id = ?1", &del);
+        rc = store__prepare(c->db, SQL_KEPT_DELETE, &del);
     if (rc == 0)
-        rc = store__prepare(c->db, "DELETE FROM events WHERE terminal_id = ?1 AND seq = ?2", &dev);
+        rc = store__prepare(c->db, SQL_TRIGGER_DELETE, &dev);
     if (rc < 0)
         goto done;
     sqlite3_bind_int64(sel, 1, c->rows);
@@ -327,8 +386,7 @@ static int64_t step_prefix(const ctx_t *c, const char *table, const char *col, i
     char sql[256];
     int64_t cut = cutoff(c, days), last = -1, rc;
     sqlite3_stmt *sel = NULL, *del = NULL;
-    snprintf(sql, sizeof sql, "SELECT id, coalesce(%s, 0) FROM %s ORDER BY id LIMIT ?1", col,
-             table);
+    sql_prefix_select(sql, sizeof sql, table, col);
     rc = store__prepare(c->db, sql, &sel);
     if (rc < 0)
         goto done;
@@ -352,7 +410,7 @@ static int64_t step_prefix(const ctx_t *c, const char *table, const char *col, i
     }
     sqlite3_finalize(sel);
     sel = NULL;
-    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE id <= ?1", table);
+    sql_prefix_delete(sql, sizeof sql, table);
     rc = store__prepare(c->db, sql, &del);
     if (rc < 0)
         goto done;
@@ -379,9 +437,7 @@ static int64_t step_indexed(const ctx_t *c, const char *table, const char *col, 
         return 0;
     char sql[256];
     sqlite3_stmt *del = NULL;
-    snprintf(sql, sizeof sql,
-             "DELETE FROM %s WHERE id IN (SELECT id FROM %s WHERE %s < ?1 ORDER BY %s LIMIT ?2)",
-             table, table, col, col);
+    sql_indexed_delete(sql, sizeof sql, table, col);
     int64_t rc = store__prepare(c->db, sql, &del);
     if (rc < 0)
         return rc;
@@ -593,6 +649,33 @@ int store_disk_full(store_t *s)
     int full = s->ret_stats.disk_full;
     pthread_mutex_unlock(&s->mu);
     return full;
+}
+
+int store__plan(sqlite3 *db, const char *const *sqls, size_t n, char *out, size_t cap)
+{
+    size_t len = 0;
+    if (cap == 0)
+        return GS_EINVAL;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        char sql[1024];
+        snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", sqls[i]);
+        sqlite3_stmt *st = NULL;
+        int rc = store__prepare(db, sql, &st);
+        if (rc < 0)
+            return rc;
+        int src;
+        while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *d = (const char *)sqlite3_column_text(st, 3);
+            int w = snprintf(out + len, cap - len, "%s | %s\n", sqls[i], d ? d : "");
+            if (w > 0)
+                len += (size_t)w < cap - len ? (size_t)w : cap - len - 1;
+        }
+        sqlite3_finalize(st);
+        if (src != SQLITE_DONE)
+            return store__db_fail(db, "explain");
+    }
+    return 0;
 }
 
 /* 1 when a file of the database is within a page of the process's file size limit

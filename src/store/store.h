@@ -860,6 +860,13 @@ typedef struct {
 /* Fills *out (synchronous connection; a reader store works). Returns 0 or GS_EDB. */
 int store_db_stats(store_t *s, int exact, store_db_stats_t *out);
 
+/* EXPLAIN QUERY PLAN of every statement of store_retention_step (store_retention_plan) and of
+ * the light store_db_stats / store_db_terminal_stats (store_db_stats_plan), one
+ * "<statement start> | <plan step>" line each, into out (NUL-terminated, truncated to cap): the
+ * tests check that none scans a table. 0 or GS_EDB. */
+int store_retention_plan(store_t *s, char *out, size_t cap);
+int store_db_stats_plan(store_t *s, char *out, size_t cap);
+
 /* Calls cb for every terminal id with stored blocks (also removed terminals), in id order; a
  * non-zero return stops and is returned. A few index probes per terminal. */
 int store_db_terminal_stats(store_t *s, int (*cb)(void *ud, const store_terminal_stat_t *t),

@@ -402,6 +402,48 @@ static void test_disk_full(void **state)
     store_close(s);
 }
 
+/* No statement of a retention step or of the light db stats walks a table: each is a rowid
+ * range, an index search, the first rows in rowid order (ORDER BY id LIMIT) or the scan of a
+ * bounded subquery; none sorts. */
+static void test_plans(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_store(f);
+    char plan[16384];
+    for (int k = 0; k < 2; k++) {
+        int rc = k ? store_db_stats_plan(s, plan, sizeof plan)
+                   : store_retention_plan(s, plan, sizeof plan);
+        assert_int_equal(rc, 0);
+        fputs(plan, stdout);
+        for (char *line = plan; *line;) {
+            char *nl = strchr(line, '\n');
+            assert_non_null(nl);
+            *nl = 0;
+            const char *step = strstr(line, " | ");
+            assert_non_null(step);
+            /* "SCAN (subquery-N)" walks a LIMITed subquery, "SCAN t" of "... ORDER BY id LIMIT"
+             * (or DESC) reads the first rows in rowid order and stops; any other scan, or a sort
+             * (which reads everything first), would walk a table */
+            if (strstr(step, "TEMP B-TREE"))
+                fail_msg("a sort: %s", line);
+            if (strncmp(step + 3, "SCAN ", 5) == 0 &&
+                strncmp(step + 3, "SCAN (subquery", 14) != 0 &&
+                strcmp(step + 3, "SCAN CONSTANT ROW") != 0 &&
+                !(strstr(line, "ORDER BY id LIMIT") || strstr(line, "ORDER BY id DESC LIMIT")))
+                fail_msg("a table scan: %s", line);
+            line = nl + 1;
+        }
+    }
+    assert_int_equal(store_retention_plan(s, plan, sizeof plan), 0);
+    assert_non_null(strstr(plan, "USING INDEX pq_events_terminal_start"));
+    assert_non_null(strstr(plan, "pq_events_duration"));
+    assert_non_null(strstr(plan, "INDEX pq_events_time (start_ns<?)"));
+    assert_non_null(strstr(plan, "INDEX audit_time (time_ns<?)"));
+    assert_int_equal(store_db_stats_plan(s, plan, sizeof plan), 0);
+    assert_non_null(strstr(plan, "sqlite_autoindex_blocks_1 (terminal_id>?)"));
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -411,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_policy_check),
         cmocka_unit_test_setup_teardown(test_writer_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plans, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
