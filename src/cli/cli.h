@@ -119,7 +119,9 @@ int cmd_key(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
-int cmd_db(int argc, char **argv); /* db.c: `gridsense db stats` */
+int cmd_db(int argc, char **argv); /* backup.c: db backup|restore */
+int cmd_db_stats(int argc, char **argv); /* db.c: `gridsense db stats` (argv[0] "stats") */
+void cli_db_stats_help(FILE *f);          /* its usage, also part of `gridsense db --help` */
 
 
 

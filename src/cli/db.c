@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void db_help(FILE *f)
+void cli_db_stats_help(FILE *f)
 {
     fprintf(f,
             "Usage: gridsense db stats [--data DIR] [--json] [--exact]\n"
@@ -108,22 +108,14 @@ static void print_text(json_t *j)
     }
 }
 
-int cmd_db(int argc, char **argv)
+int cmd_db_stats(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        db_help(argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_USAGE : 0;
-    }
-    if (strcmp(argv[1], "stats") != 0) {
-        fprintf(stderr, "gridsense db: unknown subcommand '%s' (see gridsense db --help)\n",
-                argv[1]);
-        return EXIT_USAGE;
-    }
+    /* argv[0] is "stats" (dispatched by cmd_db, backup.c) */
     cli_admin_t a;
     memset(&a, 0, sizeof a);
     const char *const flags[] = {"--json", "--exact", NULL};
     int flagv[2] = {0, 0};
-    int rc = cli_admin_parse(&a, argc - 1, argv + 1, NULL, NULL, flags, flagv, db_help);
+    int rc = cli_admin_parse(&a, argc, argv, NULL, NULL, flags, flagv, cli_db_stats_help);
     if (rc != 0)
         return rc;
     if (a.npos > 0) {
