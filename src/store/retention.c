@@ -553,7 +553,8 @@ int store_retention_submit(store_t *s, const store_retention_t *p)
     return rc;
 }
 
-static void log_pass(const store_retention_result_t *r, int64_t dur_ns, uint64_t steps, int rc)
+static void log_pass(const store_retention_result_t *r, int64_t dur_ns, uint64_t steps, int rc,
+                     int interrupted)
 {
     int64_t total = 0;
     for (int t = 0; t < STORE_RET_NTABLES; t++)
@@ -577,9 +578,10 @@ static void log_pass(const store_retention_result_t *r, int64_t dur_ns, uint64_t
         return;
     }
     log_info(STORE_LOG_WHO,
-             "retention pass: deleted %s rows (%.1f MB of samples), %" PRId64
+             "retention pass%s: deleted %s rows (%.1f MB of samples), %" PRId64
              " blocks kept for events, in %" PRIu64 " steps, %.1f ms",
-             what, (double)r->block_bytes / 1e6, r->kept_rows, steps, (double)dur_ns / 1e6);
+             interrupted ? " cut short by the shutdown (the next start resumes)" : "", what,
+             (double)r->block_bytes / 1e6, r->kept_rows, steps, (double)dur_ns / 1e6);
 }
 
 void store__retention_item(store_t *s, store_item_t *it)
@@ -617,6 +619,7 @@ void store__retention_item(store_t *s, store_item_t *it)
         pthread_mutex_unlock(&s->mu);
         return;
     }
+    int interrupted = rc == 0 && r.more; /* (only when stopping) */
     int64_t dur = time_mono_ns() - s->ret_started_mono;
     store_retention_result_t done = *pass;
     uint64_t steps = (uint64_t)pass->more;
@@ -630,7 +633,7 @@ void store__retention_item(store_t *s, store_item_t *it)
     s->depth_items--;
     s->stats.items++;
     pthread_mutex_unlock(&s->mu);
-    log_pass(&done, dur, steps, rc);
+    log_pass(&done, dur, steps, rc, interrupted);
     store_item_free(it);
 }
 
