@@ -85,6 +85,7 @@ struct store {
     int64_t full_last_log_mono;    /* last alarm line (rate limit) */
     uint64_t full_failures_logged; /* full_failures at that line */
     int last_full;                 /* the last failed batch attempt was a full disk */
+    int full_remind_ms;            /* reminder interval; 0: STORE__FULL_REMIND_S (tests set it) */
     /* shutdown summary (writer thread only) */
     uint64_t stop_lost_items, stop_lost_batches, stop_lost_blocks;
     int stop_lost_rc;

@@ -720,6 +720,8 @@ int store__db_is_full(sqlite3 *db)
 int store__disk_full_note(store_t *s, int full, int ok, size_t batch_items)
 {
     int64_t mono = time_mono_ns();
+    int64_t remind_ns = s->full_remind_ms > 0 ? (int64_t)s->full_remind_ms * 1000000LL
+                                              : (int64_t)STORE__FULL_REMIND_S * 1000000000LL;
     pthread_mutex_lock(&s->mu);
     store_retention_stats_t *st = &s->ret_stats;
     int was = st->disk_full;
@@ -745,16 +747,15 @@ int store__disk_full_note(store_t *s, int full, int ok, size_t batch_items)
         log_error(STORE_LOG_WHO,
                   "disk full: the database cannot grow (a batch of %zu items failed); nothing "
                   "is acknowledged until space is freed, the writer retries (reminders every "
-                  "%d s)",
-                  batch_items, STORE__FULL_REMIND_S);
+                  "%.0f s at most)",
+                  batch_items, (double)remind_ns / 1e9);
         s->full_last_log_mono = mono;
         s->full_failures_logged = failures;
-    } else if (now_full && full &&
-               mono - s->full_last_log_mono >= STORE__FULL_REMIND_S * 1000000000LL) {
+    } else if (now_full && full && mono - s->full_last_log_mono >= remind_ns) {
         log_warn(STORE_LOG_WHO,
-                 "disk still full for %lld s: %llu batch attempts failed since the last line, "
+                 "disk still full for %.1f s: %llu batch attempts failed since the last line, "
                  "%zu items (%zu bytes) waiting",
-                 (long long)((time_utc_ns() - since) / 1000000000LL),
+                 (double)(time_utc_ns() - since) / 1e9,
                  (unsigned long long)(failures - s->full_failures_logged), qi, qb);
         s->full_last_log_mono = mono;
         s->full_failures_logged = failures;

@@ -5,6 +5,7 @@
  * file size limit (RLIMIT_FSIZE). */
 #include "core/err.h"
 #include "core/util.h"
+#include "store/internal.h" /* the disk-full reminder interval (full_remind_ms) */
 #include "store/store.h"
 
 #include <setjmp.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -359,7 +361,16 @@ static void test_disk_full(void **state)
 {
     fixture_t *f = *state;
     store_t *s = open_store(f);
+    s->full_remind_ms = 300;
     assert_int_equal(store_writer_start(s, NULL, NULL), 0);
+    /* the log lines of this test into a file, to count them */
+    char logpath[320];
+    snprintf(logpath, sizeof logpath, "%s/log.txt", f->dir);
+    fflush(stderr);
+    int saved = dup(2), lfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(saved >= 0 && lfd >= 0);
+    assert_int_equal(dup2(lfd, 2), 2);
+    close(lfd);
     struct rlimit old, lim;
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
     signal(SIGXFSZ, SIG_IGN);
@@ -386,6 +397,8 @@ static void test_disk_full(void **state)
         assert_int_equal(store_submit(s, it), 0);
     }
     wait_for(s, is_full, "the disk-full state");
+    struct timespec held = {1, 500000000L}; /* several failed attempts, a few reminders */
+    nanosleep(&held, NULL);
     store_retention_stats_t r;
     store_retention_stats(s, &r);
     assert_int_equal(r.full_episodes, 1);
@@ -400,6 +413,30 @@ static void test_disk_full(void **state)
     assert_int_equal(r.disk_full, 0);
     assert_int_equal(r.full_episodes, 1);
     store_close(s);
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+
+    /* One alarm, reminders at most every 300 ms with the counts, one line when it clears;
+     * the failed attempts themselves stay quiet (one error line from the first). */
+    FILE *lf = fopen(logpath, "r");
+    assert_non_null(lf);
+    char line[1024];
+    int alarms = 0, reminders = 0, cleared = 0, errors = 0, retry_warns = 0;
+    while (fgets(line, sizeof line, lf)) {
+        fputs(line, stdout);
+        alarms += strstr(line, "ERROR [store] disk full: the database cannot grow") != NULL;
+        reminders += strstr(line, "WARN  [store] disk still full for") != NULL;
+        cleared += strstr(line, "INFO  [store] disk no longer full after") != NULL;
+        errors += strstr(line, " ERROR ") != NULL;
+        retry_warns += strstr(line, "failed (attempt") != NULL;
+    }
+    fclose(lf);
+    assert_int_equal(alarms, 1);
+    assert_int_equal(cleared, 1);
+    assert_true(reminders >= 1 && (uint64_t)reminders <= r.full_failures);
+    assert_int_equal(errors, 2); /* the first failure's SQLite error and the alarm */
+    assert_int_equal(retry_warns, 0);
 }
 
 /* No statement of a retention step or of the light db stats walks a table: each is a rowid
