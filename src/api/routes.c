@@ -340,6 +340,7 @@ void api__metrics(rq_t *q)
          (double)ws.errors},
     };
     metric_table(b, tail, sizeof tail / sizeof tail[0]);
+    api__retention_metrics(a, b);
     if (a->ana) {
         ana_stats_t as;
         ana_stats(a->ana, &as);
@@ -753,6 +754,7 @@ const route_t api__routes[] = {
     {"DELETE", "/api/v1/commands/{id}", STORE_ROLE_OPERATOR, api__command_delete},
     {"GET", "/api/v1/events/{id}", STORE_ROLE_VIEWER, api__event_get},
     {"POST", "/api/v1/events/{id}/ack", STORE_ROLE_OPERATOR, api__event_ack},
+    {"GET", "/api/v1/admin/db", STORE_ROLE_ADMIN, api__admin_db}, /* dbstats.c */
 };
 const size_t api__nroutes = sizeof api__routes / sizeof api__routes[0];
 

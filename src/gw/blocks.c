@@ -256,8 +256,9 @@ void gw__block_done(gw_t *g, const store_item_t *it)
             }
             mark_dirty(g, t);
         } else {
-            /* Not durable: make the terminal re-send from what is. */
-            log_error(t->id, "block %llu not stored: %s", (unsigned long long)it->seq,
+            /* Not durable: make the terminal re-send from what is. One line per batch of
+             * failures is written by process_done (a full disk at shutdown fails thousands). */
+            log_debug(t->id, "block %llu not stored: %s", (unsigned long long)it->seq,
                       err_str(it->result));
             t->submitted_seq = t->durable_seq;
             if (t->sess)

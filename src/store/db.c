@@ -210,7 +210,7 @@ static const char *const migrations[] = {
     "ALTER TABLE pq_events ADD COLUMN acked_by TEXT;"
     "ALTER TABLE pq_events ADD COLUMN acked_ns INTEGER;",
 
-    /* Slot 12 (issue 10, backfill; the lead renumbers the slots in order): the analysis backlog
+    /* 9: the analysis backlog
      * (backlog.c). One row per terminal and analysis unit (the UTC 2-h interval starting at
      * unit_start_ns) holding blocks that were stored but not analysed, written by the store
      * writer in the transaction of each such block and removed by the rebuild that analysed
@@ -225,6 +225,14 @@ static const char *const migrations[] = {
     "  signal_ns INTEGER NOT NULL DEFAULT 0,"
     "  restarts INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY(terminal_id, unit_start_ns)) WITHOUT ROWID;",
+    /* 10 (retention.c): where the raw-waveform sweep has got to (the rowid of the
+     * last block it examined: blocks kept for an event window stay behind it and are not
+     * examined again at every pass or restart), and the indexes the sweep's event-window check
+     * needs: a terminal's events by start time, and the longest event (max(duration_ns) by
+     * index, which bounds how far back an event covering a block may have started). */
+    "CREATE TABLE retention_state(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX pq_events_terminal_start ON pq_events(terminal_id, start_ns);"
+    "CREATE INDEX pq_events_duration ON pq_events(duration_ns);",
 };
 
 /* The migration whose script is followed by sealing the secrets (store__migrate_seal). */
@@ -242,9 +250,14 @@ void store__seterr(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
+_Thread_local int store__quiet_full;
+
 int store__db_fail(sqlite3 *db, const char *what)
 {
-    log_error(STORE_LOG_WHO, "%s: %s", what, sqlite3_errmsg(db));
+    if (store__quiet_full && store__db_is_full(db))
+        log_debug(STORE_LOG_WHO, "%s: %s", what, sqlite3_errmsg(db)); /* the alarm reports it */
+    else
+        log_error(STORE_LOG_WHO, "%s: %s", what, sqlite3_errmsg(db));
     return GS_EDB;
 }
 

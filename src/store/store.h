@@ -468,7 +468,8 @@ typedef enum {
     STORE_ITEM_COMMAND_CREATE, /* new queued command, as store_command_create_limited */
     STORE_ITEM_COMMAND_EXPIRE, /* as store_command_expire */
     STORE_ITEM_ACCOUNT,        /* it->acct: as store_account_apply, result its return value */
-    STORE_ITEM_ANA_REBUILD     /* it->rebuild: as store_rebuild_apply (backlog.c, see there) */
+    STORE_ITEM_ANA_REBUILD,    /* it->rebuild: as store_rebuild_apply (backlog.c, see there) */
+    STORE_ITEM_RETENTION       /* internal: a retention pass (store_retention_submit only) */
 } store_item_kind_t;
 
 typedef struct store_item {
@@ -883,5 +884,149 @@ void store_rebuild_clear(store_rebuild_t *rb);
  * STORE_ITEM_ANA_REBUILD instead (the same code, in a writer batch). Returns 0, GS_ESTATE on a
  * reader or sync_read_only store, GS_EBUSY (locked), GS_EDB. */
 int store_rebuild_apply(store_t *s, store_rebuild_t *rb);
+/* ---- Retention, disk full, database statistics (retention.c, dbstats.c; issue 10) ----
+ * Old data leaves the database in small steps through the writer, each in its own short
+ * transaction queued behind the ingest (docs/operations.md "Retention"). */
+
+/* What to keep. A *_days of 0 keeps that data forever. */
+typedef struct {
+    int raw_days;       /* waveform blocks (blocks.kind 0) stored longer than this are deleted,
+                           except those inside an event window (below) */
+    int event_days;     /* EVENT/capture blocks (kind 1) and the waveform blocks within
+                           [start - event_pre_s, end + event_post_s] of a voltage event of the
+                           same terminal are kept this long; 0 = forever. 0 or >= raw_days;
+                           raw_days 0 needs event_days 0 (everything is kept) */
+    int event_pre_s;    /* seconds of waveform kept before an event's start */
+    int event_post_s;   /* ... and after its end */
+    int status_days;     /* STATUS reports (status.received_ns) */
+    int events_days;     /* voltage events (pq_events.start_ns); their window's protection goes
+                            with them */
+    int aggregates_days; /* aggregated measurements (measurements.t_end_ns) */
+    int sessions_days;   /* terminal sessions (sessions.opened_ns) */
+    int audit_days;      /* audit records (audit.time_ns) */
+    int batch_rows;      /* rows deleted per transaction at most; <= 0: 500 */
+    int64_t batch_bytes; /* block bytes deleted per transaction at most; <= 0: 8 MiB */
+    int64_t now_ns;      /* the time ages are measured from; 0 = the wall clock (tests set it) */
+} store_retention_t;
+
+/* Tables of a retention pass, in the order a pass visits them. */
+enum {
+    STORE_RET_BLOCKS_RAW = 0, /* blocks past raw_days, outside event windows */
+    STORE_RET_BLOCKS_KEPT,    /* blocks past event_days (event windows and captures) */
+    STORE_RET_STATUS,
+    STORE_RET_EVENTS,
+    STORE_RET_AGGREGATES,
+    STORE_RET_SESSIONS,
+    STORE_RET_AUDIT,
+    STORE_RET_NTABLES
+};
+
+/* The name of a STORE_RET_* table ("blocks_raw", "blocks_kept", "status", "events",
+ * "aggregates", "sessions", "audit"), or "?". */
+const char *store_retention_table_name(int t);
+
+/* Checks a policy: 0, or GS_EINVAL with the reason in err (negative values, event_days below
+ * raw_days, event_days without raw_days, pre/post out of 0..3600). */
+int store_retention_check(const store_retention_t *p, char *err, size_t errlen);
+
+/* What one step or pass deleted. */
+typedef struct {
+    int64_t rows[STORE_RET_NTABLES]; /* rows deleted per table */
+    int64_t block_bytes;             /* sample bytes of the deleted blocks (length(data)) */
+    int64_t kept_rows;               /* blocks examined and kept (event windows, captures) */
+    int more;                        /* 1: a step stopped at its bound and more is due */
+} store_retention_result_t;
+
+/* One retention step on the synchronous connection (owner thread; not on a sync_read_only or
+ * reader store): deletes at most batch_rows rows / batch_bytes block bytes of the first table
+ * (in STORE_RET_* order) with anything due, in one transaction, and adds what it did to *out
+ * (zero it first). out->more is 1 when something may still be due. Returns 0, GS_EINVAL (bad
+ * policy) or GS_EDB (rolled back). The server does not call this: its passes run in the writer
+ * (store_retention_submit); tests and tools do. */
+int store_retention_step(store_t *s, const store_retention_t *p, store_retention_result_t *out);
+
+/* Starts a retention pass in the writer: steps as above, each its own transaction, each queued
+ * behind whatever was submitted meanwhile (so ingest waits for at most one step), until nothing
+ * is due; then one log line with what was deleted and how long it took. Returns 0, GS_EBUSY
+ * (a pass is already running), GS_EINVAL (bad policy) or GS_ESTATE (writer not running). Any
+ * thread. A step that fails (a locked or full database) ends the pass; the next pass resumes. */
+int store_retention_submit(store_t *s, const store_retention_t *p);
+
+/* Retention and disk-full counters (thread-safe). */
+typedef struct {
+    uint64_t passes;                  /* passes completed */
+    uint64_t steps;                   /* transactions committed by retention */
+    uint64_t failures;                /* passes ended by an error */
+    uint64_t rows[STORE_RET_NTABLES]; /* rows deleted, per table, since the start */
+    uint64_t block_bytes;             /* block sample bytes deleted since the start */
+    int running;                      /* a pass is in progress */
+    int64_t last_end_ns;              /* wall clock at the end of the last pass (0: none yet) */
+    int64_t last_duration_ns;         /* how long the last pass took */
+    /* disk full (writer): */
+    int disk_full;           /* 1 while the database cannot grow (last attempt failed with
+                                SQLITE_FULL, ENOSPC, EFBIG or EDQUOT) */
+    int64_t full_since_ns;   /* wall clock when it started (0 when not full) */
+    uint64_t full_episodes;  /* times the store became full */
+    uint64_t full_failures;  /* batch attempts that failed for a full disk */
+} store_retention_stats_t;
+void store_retention_stats(store_t *s, store_retention_stats_t *out);
+
+/* 1 while the writer reports the disk full (cheap; any thread). */
+int store_disk_full(store_t *s);
+
+/* Database statistics (dbstats.c): `gridsense db stats` and GET /api/v1/admin/db. By default
+ * every figure costs a bounded number of index probes whatever the database's size (first and
+ * last rows by rowid, a sample of the newest blocks, a binary search over rowids for the last
+ * hour, a skip-scan of the terminals); exact per-table sizes come from SQLite's dbstat virtual
+ * table, which reads every page once, only when asked (exact != 0). */
+typedef struct {
+    char name[48];
+    int64_t bytes;      /* pages x page size, its indexes included; -1: not measured (light) */
+    int64_t rows;       /* exact row count; -1: not counted (a big table in light mode) */
+    int64_t rows_upper; /* light mode, big tables: last rowid - first rowid + 1 (rows are
+                           handed out in order and retention deletes the oldest, so this is
+                           exact unless blocks were kept behind for events) */
+    int64_t oldest_ns, newest_ns; /* the date column of its first and last row (0: none) */
+} store_table_stat_t;
+
+typedef struct {
+    char terminal_id[STORE_ID_MAX + 1];
+    int64_t seq_first, seq_last;  /* its stored blocks span these seqs */
+    int64_t block_bytes;          /* estimate: span x mean stored size of its newest blocks */
+    int64_t oldest_ns, newest_ns; /* t0_ns of its first and last stored block */
+} store_terminal_stat_t;
+
+#define STORE_STATS_TABLES 48
+typedef struct {
+    int64_t file_bytes, wal_bytes;                 /* gridsense.db and its -wal */
+    int64_t page_size, page_count, freelist_pages; /* free pages are reused before growing */
+    int64_t fs_free_bytes, fs_total_bytes;         /* statvfs of the data dir (for us) */
+    int ntables;
+    store_table_stat_t tables[STORE_STATS_TABLES];
+    int dbstat;            /* 1: bytes/rows per table measured by dbstat (exact mode) */
+    int64_t blocks_total;  /* blocks rowid span (see rows_upper) */
+    /* compression, from the newest blocks: stored bytes (length(data), whatever the encoding)
+     * against the raw size nsamples x nchannels x sample width */
+    int64_t sample_blocks, sample_stored, sample_raw;
+    /* ingest over the last window_s seconds (by received time) */
+    int64_t window_s, window_blocks, window_block_bytes, window_status;
+    double projected_bytes_per_day; /* window block bytes per day x the file's bytes per stored
+                                       sample byte now (capped at 4) */
+} store_db_stats_t;
+
+/* Fills *out (synchronous connection; a reader store works). Returns 0 or GS_EDB. */
+int store_db_stats(store_t *s, int exact, store_db_stats_t *out);
+
+/* EXPLAIN QUERY PLAN of every statement of store_retention_step (store_retention_plan) and of
+ * the light store_db_stats / store_db_terminal_stats (store_db_stats_plan), one
+ * "<statement start> | <plan step>" line each, into out (NUL-terminated, truncated to cap): the
+ * tests check that none scans a table. 0 or GS_EDB. */
+int store_retention_plan(store_t *s, char *out, size_t cap);
+int store_db_stats_plan(store_t *s, char *out, size_t cap);
+
+/* Calls cb for every terminal id with stored blocks (also removed terminals), in id order; a
+ * non-zero return stops and is returned. A few index probes per terminal. */
+int store_db_terminal_stats(store_t *s, int (*cb)(void *ud, const store_terminal_stat_t *t),
+                            void *ud);
 
 #endif

@@ -520,6 +520,7 @@ static int try_batch(store_t *s, store_item_t *batch)
     }
     return 0;
 fail:
+    s->last_full = store__db_is_full(s->wdb); /* before ROLLBACK resets the error */
     if (!sqlite3_get_autocommit(s->wdb))
         sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
     /* layouts written in this attempt are gone with it: forget them (all: rollbacks are rare) */
@@ -544,7 +545,9 @@ static int write_batch(store_t *s, store_item_t *batch, size_t n)
          * items produce the same outcome on the next attempt, so keep a copy to restore. */
         int npoison = s->npoison;
         memcpy(s->poison_save, s->poison, sizeof s->poison);
+        s->last_full = 0;
         rc = try_batch(s, batch);
+        int quiet = store__disk_full_note(s, rc != 0 && s->last_full, rc == 0, n);
         if (rc == 0)
             return 0;
         s->npoison = npoison;
@@ -553,18 +556,26 @@ static int write_batch(store_t *s, store_item_t *batch, size_t n)
         s->stats.retries++;
         int stopping = s->stopping;
         pthread_mutex_unlock(&s->mu);
-        if (stopping && attempt >= RETRY_ATTEMPTS)
+        /* At shutdown: RETRY_ATTEMPTS for the first batch that fails, then one try each for
+         * the rest (the cause is the same; a full disk must not make stopping take minutes). */
+        if (stopping && (attempt >= RETRY_ATTEMPTS || s->stop_lost_batches > 0))
             break;
-        if (attempt <= 3 || attempt % 20 == 0)
+        if (!quiet && (attempt <= 3 || attempt % 20 == 0))
             log_warn(STORE_LOG_WHO, "batch of %zu items failed (attempt %d), retrying in %d ms", n,
                      attempt, delay);
         sleep_ms(delay);
         delay = delay * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : delay * 2;
     }
-    log_error(STORE_LOG_WHO, "batch of %zu items not stored at shutdown after %d attempts: %s", n,
-              RETRY_ATTEMPTS, err_str(rc));
-    for (store_item_t *it = batch; it; it = it->next)
+    /* Counted, and logged once when the writer ends (writer_main): a full disk at shutdown
+     * fails every queued batch, and a line per batch (let alone per item) helps nobody. */
+    s->stop_lost_batches++;
+    s->stop_lost_items += n;
+    s->stop_lost_rc = rc;
+    for (store_item_t *it = batch; it; it = it->next) {
         it->result = rc;
+        if (it->kind == STORE_ITEM_BLOCK)
+            s->stop_lost_blocks++;
+    }
     return rc;
 }
 
@@ -584,7 +595,9 @@ static void *writer_main(void *arg)
          * size. */
         store_item_t *batch = s->head, *last = s->head;
         size_t n = 1, bytes = batch->data_len;
-        while (last->next && n < BATCH_MAX_ITEMS &&
+        /* A retention step is a transaction of its own (retention.c), never batched. */
+        while (batch->kind != STORE_ITEM_RETENTION && last->next &&
+               last->next->kind != STORE_ITEM_RETENTION && n < BATCH_MAX_ITEMS &&
                bytes + last->next->data_len <= BATCH_MAX_BYTES) {
             last = last->next;
             n++;
@@ -596,6 +609,11 @@ static void *writer_main(void *arg)
         last->next = NULL;
         pthread_mutex_unlock(&s->mu);
 
+        if (batch->kind == STORE_ITEM_RETENTION) {
+            store__retention_item(s, batch); /* requeues or frees it */
+            pthread_mutex_lock(&s->mu);
+            continue;
+        }
         int rc = write_batch(s, batch, n);
 
         uint64_t stored = 0, dup = 0, errors = 0;
@@ -647,6 +665,15 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
+    if (s->stop_lost_items)
+        log_error(STORE_LOG_WHO,
+                  "shutdown: %llu items (%llu blocks) in %llu batches not stored: %s; nothing of "
+                  "them was acknowledged, the terminals re-send their blocks at the next session",
+                  (unsigned long long)s->stop_lost_items, (unsigned long long)s->stop_lost_blocks,
+                  (unsigned long long)s->stop_lost_batches,
+                  s->last_full ? "the disk is full" : err_str(s->stop_lost_rc));
+    s->stop_lost_items = s->stop_lost_blocks = s->stop_lost_batches = 0;
+    store__quiet_full = 0;
     return NULL;
 }
 
