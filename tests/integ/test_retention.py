@@ -69,7 +69,9 @@ def retention_part():
 
         # R0003 streams again now (retention off): recent blocks behind the old ones.
         off = os.path.join(data, "off.ini")
-        open(off, "w").write("[history]\nraw_days = 0\n")
+        # (no backfill: it would re-analyse R0001's unit and drop the planted event, which the
+        # signal does not contain)
+        open(off, "w").write("[history]\nraw_days = 0\n[analysis]\nbackfill = false\n")
         only3 = os.path.join(data, "r3.txt")
         open(only3, "w").write([l for l in open(secrets) if l.startswith("R0003")][0])
         srv = Server(data, extra=["--config", off]).start()
@@ -86,7 +88,8 @@ def retention_part():
 
         cfg = os.path.join(data, "ret.ini")
         open(cfg, "w").write("[history]\nraw_days = 30\nevent_pre_s = 1\nevent_post_s = 1\n"
-                             "status_days = 10\nbatch_rows = 50\ninterval = 1\n")
+                             "status_days = 10\nbatch_rows = 50\ninterval = 1\n"
+                             "[analysis]\nbackfill = false\n")
         srv = Server(data, extra=["--config", cfg]).start()
         try:
             wait_for(lambda: (srv.metric("gridsense_retention_passes_total") or 0) >= 1, 60,
