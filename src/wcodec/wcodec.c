@@ -93,12 +93,16 @@ static int64_t unzigzag(uint64_t u)
 
 static unsigned bitlen64(uint64_t v)
 {
+#if defined(__GNUC__)
+    return v ? 64u - (unsigned)__builtin_clzll(v) : 0u;
+#else
     unsigned n = 0;
     while (v) {
         n++;
         v >>= 1;
     }
     return n;
+#endif
 }
 /* ---- predictors shared by encoder and decoder ---- */
 
@@ -583,9 +587,10 @@ static void fixed_scores(const int32_t *x, uint32_t s, uint32_t e, uint32_t P, i
 /* Estimated Rice bits of cnt residuals whose zigzag values sum to `sum`. */
 static uint64_t rice_est(uint64_t sum, uint32_t cnt, unsigned *kout)
 {
-    unsigned kb = cnt ? bitlen64(sum / cnt) : 0, kk, kbest = 0;
+    /* k near log2(mean): bitlen(sum) - bitlen(cnt) is within one of bitlen(sum / cnt) */
+    unsigned bs = bitlen64(sum), bc = bitlen64(cnt), kb = bs > bc ? bs - bc : 0, kk, kbest = 0;
     uint64_t best = UINT64_MAX;
-    for (kk = kb > 1 ? kb - 1 : 0; kk <= kb + 1 && kk < RICE_ESCAPE; kk++) {
+    for (kk = kb; kk <= kb + 1 && kk < RICE_ESCAPE; kk++) {
         uint64_t c = (uint64_t)cnt * (kk + 1) + (sum >> kk);
         if (c < best) {
             best = c;
@@ -608,16 +613,18 @@ static int fit_lpc(const int32_t *x, uint32_t r0, uint32_t r1, uint32_t P, unsig
     unsigned nt, j, q, shift;
     int32_t cmax = 0;
 
-    memset(l, 0, sizeof *l);
     l->order = (uint8_t)order;
     l->lcode = (uint8_t)lcode;
     lpc_lags(l, P);
     nt = l->ntaps;
     if (r0 >= r1 || r1 - r0 < 4 * nt + 16)
         return -1;
-    stride = 1 + (r1 - r0) / 128;
-    memset(A, 0, sizeof A);
-    memset(b, 0, sizeof b);
+    stride = 1 + (r1 - r0) / 64;
+    for (j = 0; j < nt; j++) {
+        b[j] = 0;
+        for (q = 0; q <= j; q++)
+            A[j][q] = 0;
+    }
     for (i = r0; i < r1; i += stride) {
         double t = x[i];
         for (j = 0; j < nt; j++)
