@@ -15,7 +15,7 @@
  *              0.05 % of nominal), 100 ms blocks, no disturbances (a quiet terminal)
  *   sim_dist   the same generator with 6 random dips/swells/interruptions per minute
  *   sim_60hz   the same at 60 Hz (period 66.7 sets: the hint is rounded to 67)
- *   sim_12k8   the same at 12800 sets/s (256 sets per cycle, a recorder's rate), 20 ms blocks
+ *   sim_12k8   the same at 12800 sets/s (256 sets per cycle, a recorder's rate)
  *   comtrade   the COMTRADE test record of tests/integ/test_analyze.py (4 kHz, 50.2 Hz, 5th
  *              harmonic, a 100-ms dip on phase A, binary form scaled to 32000 counts at the
  *              peak): noise-free apart from the int16 rounding
@@ -100,7 +100,7 @@ int main(int argc, char **argv)
 {
     static const sigdef_t sigs[] = {
         {"sim", 4000, 50, 400, 60, 0, 0},      {"sim_dist", 4000, 50, 400, 60, 6, 0},
-        {"sim_60hz", 4000, 60, 400, 60, 0, 0}, {"sim_12k8", 12800, 50, 256, 20, 0, 0},
+        {"sim_60hz", 4000, 60, 400, 60, 0, 0}, {"sim_12k8", 12800, 50, 1280, 20, 0, 0},
         {"comtrade", 4000, 50, 400, 14, 0, 1},
     };
     const char *outdir = NULL, *only = NULL;

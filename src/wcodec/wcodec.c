@@ -29,7 +29,7 @@
 #define MAX_LAG      (2 * MAX_PERIOD + 1)
 #define MAX_LPC      2    /* LPC predictors defined per channel and segment */
 #define MAX_PORDER   8    /* at most 256 Rice partitions (sub-blocks) per channel */
-#define MIN_PART     8   /* the encoder's smallest partition */
+#define MIN_PART     16   /* the encoder's smallest partition */
 #define LPC_MAG      15   /* the encoder's LPC coefficients: magnitude bits of the widest */
 #define MAX_PARTS    (1 << MAX_PORDER)
 #define RICE_ESCAPE  31   /* Rice parameter value announcing fixed-width residuals */
@@ -765,40 +765,69 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
     bw_t saved = *w;
 
     ch->nlpc = 0;
-    /* LPC candidates: with a period, 2 short taps plus taps around one (and on long segments
-     * two) cycles back, fitted where those taps lie inside the block; short-term order 8
-     * where that is not the case (the block's first cycle) or without a period */
-    if (P) {
-        unsigned lc = (first + n >= 4 * P && n >= 3 * P) ? 3 : 2;
-        for (; lc >= 2; lc--) {
-            lpc_t tmp;
-            uint32_t ml;
-            tmp.order = 2;
-            tmp.lcode = (uint8_t)lc;
-            ml = lpc_maxlag(&tmp, P);
-            if (fit_lpc(x, ml > first ? ml - first : 0, n, P, 2, lc, &ch->lpc[ch->nlpc]) == 0) {
-                ch->nlpc++;
-                break;
-            }
-        }
-    }
-    if (!P || first < P + 1) {
-        /* short-term order 8: the block's first cycle, or everything without a period */
-        if (fit_lpc(x, 8 > first ? 8 - first : 0, n, 0, 8, 0, &ch->lpc[ch->nlpc]) == 0)
-            ch->nlpc++;
-    }
-
     while (pmaxo < MAX_PORDER && (n >> (pmaxo + 1)) >= MIN_PART)
         pmaxo++;
     while ((n >> pmin) + 1 > PART_MAXN)
         pmin++;
-    /* scores of every predictor on the finest partitions */
+    /* scores of the fixed predictors on the finest partitions */
+    {
+        uint64_t tot[P_LPC0] = {0, 0, 0, 0, 0, 0};
+        uint64_t gain, best = 0;
+        for (j = 0; j < (1u << pmaxo); j++) {
+            uint64_t f[P_COUNT], m = UINT64_MAX;
+            fixed_scores(x, part_start(n, pmaxo, j), part_start(n, pmaxo, j + 1), P, fmt, f);
+            for (id = 0; id < P_LPC0; id++) {
+                e->sc[id][j] = f[id];
+                tot[id] += f[id];
+                m = f[id] < m ? f[id] : m;
+            }
+            best += m; /* each sub-block with its best fixed predictor */
+        }
+        /* Fitting LPCs costs most of the encoder's time and pays only when the best fixed
+         * predictor is well above the noise floor (smooth or clean signals). On white noise of
+         * deviation s the fixed predictors' mean |residual| is s times sqrt(2), sqrt(6),
+         * sqrt(20), sqrt(2), 2 (orders 1..3, cycle, cycle + difference); the least of the
+         * scores divided by these bounds the noise from above. An LPC can at best reach about
+         * the noise; the cycle LPC is tried when the fixed predictors, each sub-block with its
+         * best, are 2 times the noise or more, the short-term one from 4 times. */
+        {
+            static const uint32_t g16[P_LPC0] = {0, 23, 39, 72, 23, 32}; /* 16 x gain */
+            uint64_t floor16 = UINT64_MAX;
+            for (id = 1; id < P_LPC0; id++) {
+                if (tot[id] >= SC_NONE)
+                    continue;
+                if (tot[id] * 16 / g16[id] < floor16)
+                    floor16 = tot[id] * 16 / g16[id];
+            }
+            gain = floor16 && best > floor16 ? bitlen64(best / (floor16 + 1)) : 0;
+        }
+        if (gain >= 2 || n < 64) {
+            /* LPC candidates: with a period, 2 short taps plus taps around one (and on long
+             * segments two) cycles back, fitted where those taps lie inside the block; short-term
+             * order 8 in a segment with the block's first cycle, or without a period */
+            if (P) {
+                unsigned lc = (first + n >= 4 * P && n >= 3 * P) ? 3 : 2;
+                for (; lc >= 2; lc--) {
+                    lpc_t tmp;
+                    uint32_t ml;
+                    tmp.order = 2;
+                    tmp.lcode = (uint8_t)lc;
+                    ml = lpc_maxlag(&tmp, P);
+                    if (fit_lpc(x, ml > first ? ml - first : 0, n, P, 2, lc,
+                                &ch->lpc[ch->nlpc]) == 0) {
+                        ch->nlpc++;
+                        break;
+                    }
+                }
+            }
+            if ((!P || (first < P + 1 && gain >= 3)) &&
+                fit_lpc(x, 8 > first ? 8 - first : 0, n, 0, 8, 0, &ch->lpc[ch->nlpc]) == 0)
+                ch->nlpc++;
+        }
+    }
+    /* scores of the LPCs */
     for (j = 0; j < (1u << pmaxo); j++) {
         uint32_t s = part_start(n, pmaxo, j), end = part_start(n, pmaxo, j + 1);
-        uint64_t f[P_COUNT];
-        fixed_scores(x, s, end, P, fmt, f);
-        for (id = 0; id < P_LPC0; id++)
-            e->sc[id][j] = f[id];
         for (a = 0; a < MAX_LPC; a++) {
             uint64_t sum = 0;
             uint32_t i;
@@ -818,7 +847,10 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
         unsigned mask, bmask = 0, full = (1u << ch->nlpc) - 1;
         uint64_t bcost = UINT64_MAX;
         for (mask = full + 1; mask-- > 0;) {
-            uint64_t cst = choose_parts(e, ch, n, pmaxo, pmin, mask, 0);
+            uint64_t cst;
+            if (mask != full && mask != 0)
+                continue; /* all or none: the mixed cases rarely win and cost time */
+            cst = choose_parts(e, ch, n, pmaxo, pmin, mask, 0);
             for (a = 0; a < ch->nlpc; a++)
                 if (mask >> a & 1)
                     cst += 16 + (uint64_t)ch->lpc[a].ntaps * ch->lpc[a].prec;
