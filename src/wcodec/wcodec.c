@@ -30,7 +30,7 @@
 #define MAX_LPC      2    /* LPC predictors defined per channel and segment */
 #define MAX_PORDER   8    /* at most 256 Rice partitions (sub-blocks) per channel */
 #define MIN_PART     16   /* the encoder's smallest partition */
-#define LPC_MAG      15   /* the encoder's LPC coefficients: magnitude bits of the widest */
+#define LPC_MAG      15   /* the encoder's LPC coefficients: most magnitude bits of the widest */
 #define MAX_PARTS    (1 << MAX_PORDER)
 #define RICE_ESCAPE  31   /* Rice parameter value announcing fixed-width residuals */
 #define MAX_ESC_BITS 40   /* widest escaped residual */
@@ -606,7 +606,7 @@ static uint64_t rice_est(uint64_t sum, uint32_t cnt, unsigned *kout)
  * block), at most about 128 rows (subsampled), quantized with error feedback. Returns 0, or -1
  * when there is too little data or the system is singular. */
 static int fit_lpc(const int32_t *x, uint32_t r0, uint32_t r1, uint32_t P, unsigned order,
-                   unsigned lcode, lpc_t *l)
+                   unsigned lcode, unsigned mag, lpc_t *l)
 {
     double A[MAX_TAPS][MAX_TAPS], b[MAX_TAPS], c[MAX_TAPS], v[MAX_TAPS], m = 0, err = 0;
     uint32_t i, stride;
@@ -672,7 +672,7 @@ static int fit_lpc(const int32_t *x, uint32_t r0, uint32_t r1, uint32_t P, unsig
         return -1;
     /* the widest coefficient gets LPC_MAG bits of magnitude, at most 2^-20 resolution */
     shift = 0;
-    while (shift < 20 && m * (double)(1u << (shift + 1)) < (double)((1u << LPC_MAG) - 1))
+    while (shift < 20 && m * (double)(1u << (shift + 1)) < (double)((1u << mag) - 1))
         shift++;
     for (j = 0; j < nt; j++) {
         double want = c[j] * (double)(1u << shift) + err;
@@ -760,7 +760,7 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
     chan_t *ch = &e->ch;
     unsigned sbits = fmt == 1 ? 16u : 32u;
     uint64_t start = bw_tell(w);
-    unsigned pmaxo = 0, pmin = 0, id, a, q;
+    unsigned pmaxo = 0, pmin = 0, id, a, q, mag;
     uint32_t j;
     bw_t saved = *w;
 
@@ -801,6 +801,9 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
             }
             gain = floor16 && best > floor16 ? bitlen64(best / (floor16 + 1)) : 0;
         }
+        /* coefficient precision: the cleaner the signal (the further above the noise), the
+         * more it pays (tuned on bench/codec_bench's signals) */
+        mag = gain >= 4 ? LPC_MAG : gain == 3 ? 13 : (unsigned)gain + 8;
         if (gain >= 2 || n < 64) {
             /* LPC candidates: with a period, 2 short taps plus taps around one (and on long
              * segments two) cycles back, fitted where those taps lie inside the block; short-term
@@ -813,7 +816,7 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
                     tmp.order = 2;
                     tmp.lcode = (uint8_t)lc;
                     ml = lpc_maxlag(&tmp, P);
-                    if (fit_lpc(x, ml > first ? ml - first : 0, n, P, 2, lc,
+                    if (fit_lpc(x, ml > first ? ml - first : 0, n, P, 2, lc, mag,
                                 &ch->lpc[ch->nlpc]) == 0) {
                         ch->nlpc++;
                         break;
@@ -821,7 +824,7 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
                 }
             }
             if ((!P || (first < P + 1 && gain >= 3)) &&
-                fit_lpc(x, 8 > first ? 8 - first : 0, n, 0, 8, 0, &ch->lpc[ch->nlpc]) == 0)
+                fit_lpc(x, 8 > first ? 8 - first : 0, n, 0, 8, 0, mag, &ch->lpc[ch->nlpc]) == 0)
                 ch->nlpc++;
         }
     }
