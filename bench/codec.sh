@@ -79,14 +79,17 @@ print()
 print("Bytes per sample (int16 samples, 6 channels; raw int16 is 2.000). wcodec: every block "
       "encoded on its own (`wcodec_encode_block`, as stored); flac/xz/zstd: the whole file. "
       "Speed: one core, thread CPU time, median of %s runs, M samples/s (a sample = one channel "
-      "of one set). Load average %s before, %s after." % (reps, lb, la))
+      "of one set). Wire chunks: the same blocks as GSTP chunk segments of at most %s bytes each "
+      "(`wcodec_encode` filling each chunk). Load average %s before, %s after." % (
+          reps, ours[0]["chunk_bytes"], lb, la))
 print()
-print("| signal | samples | wcodec | flac -8 | xz -9e | zstd -19 | raw | wcodec encode | wcodec decode |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| signal | samples | wcodec | flac -8 | xz -9e | zstd -19 | raw | wcodec encode | wcodec decode | wire chunks: B/sample, encode |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for o in ours:
     t = others[o["signal"]]
     n = o["samples"]
-    print("| %s | %.2f M | **%.3f** | %.3f | %.3f | %.3f | 2.000 | %.1f M/s | %.1f M/s |" % (
+    print("| %s | %.2f M | **%.3f** | %.3f | %.3f | %.3f | 2.000 | %.1f M/s | %.1f M/s | %.3f, %.1f M/s |" % (
         desc.get(o["signal"], o["signal"]), n / 1e6, o["wcodec_bytes"] / n, t["flac8"] / n,
-        t["xz9e"] / n, t["zstd19"] / n, o["encode_msps"], o["decode_msps"]))
+        t["xz9e"] / n, t["zstd19"] / n, o["encode_msps"], o["decode_msps"], o["chunk_bps"],
+        o["chunk_encode_msps"]))
 PY

@@ -5,7 +5,8 @@
  * terminal sends them, encodes every block with wcodec_encode_block (the form stored at rest),
  * checks that it decodes back bit for bit, and measures encode and decode speed (median of
  * --reps runs over all blocks, one thread, in thread CPU time so that other load on the machine
- * does not count). With --outdir it also writes each signal's raw
+ * does not count), and the same blocks sent as wire chunks (segments of at most --chunk bytes,
+ * each filled by wcodec_encode). With --outdir it also writes each signal's raw
  * samples (the concatenated blocks) to DIR/NAME.raw for flac/xz/zstd. Prints one JSON object per
  * signal on stdout.
  *
@@ -106,6 +107,7 @@ int main(int argc, char **argv)
     const char *outdir = NULL, *only = NULL;
     int reps = 5;
     double scale = 1.0;
+    size_t chunk = 1000;
 
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--outdir") && i + 1 < argc)
@@ -116,10 +118,12 @@ int main(int argc, char **argv)
             scale = atof(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
             only = argv[++i];
+        else if (!strcmp(argv[i], "--chunk") && i + 1 < argc)
+            chunk = (size_t)atol(argv[++i]);
         else {
             fprintf(stderr,
                     "usage: %s [--outdir DIR] [--reps N] [--scale F (signal length)] "
-                    "[--only NAME]\n",
+                    "[--only NAME] [--chunk BYTES (wire chunk payload, default 1000)]\n",
                     argv[0]);
             return 2;
         }
@@ -193,12 +197,34 @@ int main(int argc, char **argv)
             }
             td[r] = now_s() - t0;
         }
+        /* the wire: each block as segments of at most `chunk` bytes (wcodec_encode fills each) */
+        double tc[101];
+        size_t ctotal = 0, nchunks = 0;
+        for (int r = 0; r < reps; r++) {
+            double t0 = now_s();
+            ctotal = nchunks = 0;
+            for (uint32_t b = 0; b < nblocks; b++) {
+                uint32_t first = 0, n;
+                size_t len;
+                while (first < bs) {
+                    if (wcodec_encode(raw + (size_t)b * bbytes, bs, NCH, 1, hint, first, bs - first,
+                                      enc, chunk, &n, &len) != 0)
+                        abort();
+                    first += n;
+                    ctotal += len;
+                    nchunks++;
+                }
+            }
+            tc[r] = now_s() - t0;
+        }
         double ns = (double)nsets * NCH;
         printf("{\"signal\":\"%s\",\"rate\":%u,\"nominal_hz\":%u,\"block_sets\":%u,"
                "\"channels\":%d,\"samples\":%.0f,\"period_hint\":%u,\"wcodec_bytes\":%zu,"
-               "\"wcodec_bps\":%.4f,\"encode_msps\":%.1f,\"decode_msps\":%.1f}\n",
+               "\"wcodec_bps\":%.4f,\"encode_msps\":%.1f,\"decode_msps\":%.1f,"
+               "\"chunk_bytes\":%zu,\"chunks\":%zu,\"chunk_bps\":%.4f,\"chunk_encode_msps\":%.1f}\n",
                d->name, d->rate, d->nominal, bs, NCH, ns, hint, total, total / ns,
-               ns / median(te, reps) / 1e6, ns / median(td, reps) / 1e6);
+               ns / median(te, reps) / 1e6, ns / median(td, reps) / 1e6, chunk, nchunks,
+               ctotal / ns, ns / median(tc, reps) / 1e6);
         fflush(stdout);
         free(smp);
         free(raw);

@@ -1111,6 +1111,8 @@ int wcodec_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32
                 if (s2 <= cap) {
                     lo = (uint32_t)m + 1;
                     szlo = s2;
+                    if (!hi_tested) /* aim on from the measured bytes per set, not the estimate */
+                        szhi = szlo + (size_t)((uint64_t)(n0 - lo) * (szlo - 4) / lo) + 1;
                     continue;
                 }
                 hi = (uint32_t)m + 1;
