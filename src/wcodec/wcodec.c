@@ -908,6 +908,20 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
             sq[1] += u >> (k0 + 1);
             sq[2] += u >> (k0 + 2);
         }
+        if (umax >> MAX_U_BITS) {
+            /* an LPC gone wild on extreme int32 samples: residuals too wide for any code;
+             * predictor 0 (the samples, < 2^32 zigzagged) always has a valid escape */
+            ch->pred[j] = P_ZERO;
+            umax = sq[0] = sq[1] = sq[2] = 0;
+            enc_residuals(ch, P_ZERO, P, x, (long)s, cnt, e->r);
+            for (i = 0; i < cnt; i++) {
+                uint64_t u = zigzag(e->r[i]);
+                umax |= u;
+                sq[0] += u >> k0;
+                sq[1] += u >> (k0 + 1);
+                sq[2] += u >> (k0 + 2);
+            }
+        }
         if (!(umax >> MAX_U_BITS)) {
             for (a = 0; a < 3; a++) {
                 uint64_t c = (uint64_t)cnt * (k0 + a + 1) + sq[a];
