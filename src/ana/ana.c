@@ -1,6 +1,7 @@
 /* The analysis service: DSP worker threads fed from the gateway, results to the store and the
  * loop. See ana.h for the data flow. */
 #include "ana/ana.h"
+#include "ana/internal.h"
 
 #include "ana/json.h"
 #include "ana/phasor_json.h"
@@ -107,6 +108,8 @@ typedef struct {
     uint64_t skipped;
     int64_t last_gap_log_ns; /* rate limit of the gap log line */
     uint64_t gaps_unlogged;
+    uint64_t seen;        /* blocks offered (ana_opts_t.skip_every) */
+    int64_t last_offer_ns; /* when the last block was offered (mono), 0 = never */
 } lterm_t;
 
 struct ana {
@@ -133,6 +136,7 @@ struct ana {
     /* counters: written by workers with atomics, read by the loop */
     uint64_t n_blocks, n_skipped, n_samples, n_windows, n_events, n_aggs, n_gaps, n_restarts;
     uint64_t n_phasors;
+    ana_bf_t *bf; /* the backfill thread (backfill.c), NULL = none */
 };
 
 #define ADD(field, v) __atomic_fetch_add(&(field), (v), __ATOMIC_RELAXED)
@@ -147,6 +151,9 @@ void ana_opts_default(ana_opts_t *o)
     o->dc_removal = 1;
     o->phasor_rate_50 = 10;
     o->phasor_rate_60 = 10;
+    o->backfill = 1;
+    o->backfill_idle_s = 30;
+    o->backfill_grace_s = 120;
 }
 
 static void post(ana_t *a, res_t *r)
@@ -694,12 +701,12 @@ static uint32_t pick_hash(const char *id)
     return h;
 }
 
-void ana_block(void *ud, const char *terminal_id, const gw_block_info_t *b, const uint8_t *samples,
-               size_t len)
+int ana_block(void *ud, const char *terminal_id, const gw_block_info_t *b, const uint8_t *samples,
+              size_t len)
 {
     ana_t *a = ud;
     if (a->stopped)
-        return;
+        return STORE_ANA_SKIPPED;
     worker_t *w = &a->workers[pick_hash(terminal_id) % (uint32_t)a->nworkers];
     /* A job costs its samples plus its descriptor; a worker with an empty queue always takes
      * a block, however large, so that no block size is refused for ever. */
@@ -707,6 +714,21 @@ void ana_block(void *ud, const char *terminal_id, const gw_block_info_t *b, cons
     uv_mutex_lock(&w->mu);
     int full = w->head && w->bytes + cost > a->per_worker_cap;
     uv_mutex_unlock(&w->mu);
+    /* A (re)start of the terminal's live stream: nothing offered since ana_start, or nothing
+     * for long enough that the worker freed the stream (free_idle, IDLE_FREE_NS; a minute
+     * earlier to be sure). The aggregates in progress before it are lost (crash) or cut (flush):
+     * the store marks the units for the backfill. */
+    int64_t now_mono = time_mono_ns();
+    int bits = 0;
+    uv_mutex_lock(&a->terms_mu);
+    lterm_t *lt = lterm_get(a, terminal_id);
+    if (lt->last_offer_ns == 0 || now_mono - lt->last_offer_ns > IDLE_FREE_NS - 60000000000LL)
+        bits |= STORE_ANA_RESTART;
+    lt->last_offer_ns = now_mono;
+    /* testing: a forced skip, exactly as a full queue's */
+    if (a->o.skip_every > 0 && ++lt->seen % (uint64_t)a->o.skip_every == 0)
+        full = 1;
+    uv_mutex_unlock(&a->terms_mu);
     if (full) {
         /* Analysis falls behind: skip this block for analysis only (it is stored and acked as
          * usual); the stream sees a gap. */
@@ -721,7 +743,8 @@ void ana_block(void *ud, const char *terminal_id, const gw_block_info_t *b, cons
         if (warn)
             log_warn(terminal_id, "analysis falling behind: block %llu skipped for analysis",
                      (unsigned long long)b->seq);
-        return;
+        /* the store keeps it in the analysis backlog: backfill.c analyses it later */
+        return bits | STORE_ANA_SKIPPED;
     }
     job_t *j = xcalloc(1, sizeof *j);
     snprintf(j->id, sizeof j->id, "%s", terminal_id);
@@ -739,6 +762,7 @@ void ana_block(void *ud, const char *terminal_id, const gw_block_info_t *b, cons
     w->bytes += cost;
     uv_cond_signal(&w->cv);
     uv_mutex_unlock(&w->mu);
+    return bits;
 }
 
 int ana_latest_json(ana_t *a, const char *terminal_id, buf_t *out)
@@ -864,6 +888,7 @@ void ana_stats(ana_t *a, ana_stats_t *out)
             out->terminals_behind++;
     }
     uv_mutex_unlock(&a->terms_mu);
+    ana__bf_stats(a->bf, out);
 }
 
 int ana_start(uv_loop_t *loop, store_t *st, const ana_opts_t *o, ana_t **out, char *err,
@@ -910,6 +935,9 @@ int ana_start(uv_loop_t *loop, store_t *st, const ana_opts_t *o, ana_t **out, ch
         }
     }
     log_info(ANA_WHO, "%d DSP worker%s", a->nworkers, a->nworkers == 1 ? "" : "s");
+    /* The backfill of the analysis backlog; the server runs without it if it cannot start. */
+    if (a->o.backfill && a->o.data_dir[0])
+        ana__bf_start(&a->o, st, &a->bf);
     *out = a;
     return 0;
 }
@@ -930,6 +958,10 @@ void ana_stop(ana_t *a)
     if (!a || a->stopped)
         return;
     a->stopped = 1;
+    /* The backfill first: a rebuild it submitted still needs the writer, which runs until the
+     * gateway stops after us. */
+    ana__bf_stop(a->bf);
+    a->bf = NULL;
     for (int i = 0; i < a->nworkers; i++) {
         worker_t *w = &a->workers[i];
         uv_mutex_lock(&w->mu);

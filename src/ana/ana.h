@@ -3,7 +3,8 @@
  * The gateway hands each new waveform block to ana_block() on the loop thread (it never waits:
  * blocks are copied into the queue of the DSP worker the terminal is pinned to; a full queue
  * skips the block for analysis only, which the stream then reports as a gap, and the terminal
- * counts as behind). Workers (threads, one per core by default) own their terminals' dsp
+ * counts as behind; the store records the skipped block in the analysis backlog, which the
+ * backfill thread analyses later: see "Backfill and re-analysis" below). Workers (threads, one per core by default) own their terminals' dsp
  * streams, so no locks guard analysis state. Results:
  *   - aggregates (3 s, 10 s frequency, 10 min, 2 h) and voltage events go straight to the store
  *     writer (a thread itself) as STORE_ITEM_MEASUREMENT / STORE_ITEM_PQ_EVENT;
@@ -41,6 +42,15 @@ typedef struct {
     int phasor_rate_60;     /* for 60 Hz terminals (10, 12, 15, 20, 30, 60), 0 = off; 10 */
     int start_paused;       /* workers wait for ana_resume() before taking jobs (blocks queue
                                and, beyond the queue limit, are skipped: used by tests) */
+    /* Backfill (backfill.c): a background thread analysing stored blocks of the backlog. */
+    char data_dir[512];   /* the store's data dir for the backfill's own read connection;
+                             "" = no backfill */
+    int backfill;         /* 1 (default): run it */
+    int backfill_idle_s;  /* a unit of a terminal that stored no block for this long is done
+                             (its blocks will not grow); default 30 */
+    int backfill_grace_s; /* a unit that ended this long ago is done in any case; default 120 */
+    int skip_every;       /* testing: skip every Nth block of each terminal for analysis as if
+                               the queue were full (0 = never; `serve --analysis-skip-every`) */
 } ana_opts_t;
 
 /* Fills the defaults documented in ana_opts_t. */
@@ -51,9 +61,13 @@ void ana_opts_default(ana_opts_t *o);
 int ana_start(uv_loop_t *loop, store_t *st, const ana_opts_t *o, ana_t **out, char *err,
               size_t errlen);
 
-/* gw_block_cb for gw_set_block_observer (ud = the ana_t). Loop thread. Copies the samples. */
-void ana_block(void *ud, const char *terminal_id, const gw_block_info_t *b, const uint8_t *samples,
-               size_t len);
+/* gw_block_cb for gw_set_block_observer (ud = the ana_t). Loop thread. Copies the samples.
+ * Returns its STORE_ANA_* bits for the store's analysis backlog (store_item_t.ana_pending):
+ * SKIPPED when it was not queued (queue full, stopped); RESTART when it is the terminal's first
+ * block since ana_start or since its stream was freed as idle (the live aggregates in progress
+ * were lost or cut there, so the backfill rebuilds those units); 0 otherwise. */
+int ana_block(void *ud, const char *terminal_id, const gw_block_info_t *b, const uint8_t *samples,
+              size_t len);
 
 /* Appends the latest analysis values of a terminal as a JSON object to `out` (the latest window
  * values, with the latest reporting-rate synchrophasor report as member "phasor" when there is
@@ -100,6 +114,15 @@ typedef struct {
     int terminals;            /* terminals with an analysis state */
     int terminals_behind;     /* skipped a block in the last minute, or results > 5 s late */
     double max_delay_s;       /* worst time from block receipt to its analysis, last results */
+    /* backfill (backfill.c) */
+    int backfill_on;
+    uint64_t bf_units, bf_blocks, bf_captures; /* rebuilt units, blocks/captures analysed */
+    double bf_signal_s;                        /* signal seconds analysed */
+    double bf_busy_s;                          /* thread time spent analysing them */
+    double bf_cpu_s;                           /* CPU time of it */
+    uint64_t bf_errors;
+    int64_t bf_backlog_units, bf_backlog_blocks; /* backlog now (last look, every few s) */
+    double bf_backlog_s;
 } ana_stats_t;
 
 /* Fills *out. Any thread. */
@@ -125,5 +148,37 @@ void ana_stop(ana_t *a);
 
 /* Frees everything after ana_stop and the loop has closed the handle. NULL is a no-op. */
 void ana_free(ana_t *a);
+
+/* ---- Backfill and re-analysis (backfill.c) ----
+ * Blocks stored but not analysed (the analysis backlog, store.h) are analysed later from the
+ * store by a background thread at the lowest priority (SCHED_IDLE, else nice 19): per terminal
+ * and 2-h unit (STORE_ANA_UNIT_NS), once the unit is done receiving (ended backfill_grace_s ago,
+ * or the terminal stored nothing for backfill_idle_s), the whole unit is analysed again from
+ * its stored blocks and its events and aggregates are replaced in one writer transaction that
+ * also clears the unit from the backlog (store_rebuild_t). ana_start starts it when
+ * ana_opts_t.data_dir is set and backfill is on; ana_stop stops it first. */
+
+typedef struct {
+    int64_t blocks;   /* WAVEFORM blocks analysed in [from, to) */
+    int64_t captures; /* EVENT captures analysed (those no WAVEFORM block covers) */
+    int64_t covered;  /* captures left out: WAVEFORM blocks hold the same samples */
+    int64_t unusable; /* blocks that cannot be analysed (no channel layout, bad rate) */
+    double signal_s;  /* signal seconds analysed in [from, to) */
+} ana_rebuild_info_t;
+
+/* Analyses terminal_id's stored blocks of [from_ns, to_ns) (plus a minute either side for the
+ * engine's state: frequency tracking, DC offset, sliding reference; events that start inside
+ * and end in the minute after are complete) into rb: the events starting in the range and the
+ * aggregates (3 s, 10 s, 10 min, 2 h) ending in (from_ns, to_ns], with the span the blocks
+ * cover and the highest seq read (blocks stored while it runs are left for later). The stream
+ * is configured as the live one (ana.c) from each block's stored channel layout, the
+ * terminal's nominal frequency and its declared voltage NOW. EVENT captures are analysed,
+ * each as its own segment, where no WAVEFORM block covers them. `rd`: any connection of the
+ * calling thread (a reader). *stop (may be NULL) non-zero ends the reading early (GS_ECLOSED).
+ * Returns 0, GS_ENOTFOUND (no such terminal), GS_EDB, GS_ECLOSED. rb is initialised here;
+ * free it with store_rebuild_clear. */
+int ana_rebuild_range(store_t *rd, const char *terminal_id, int64_t from_ns, int64_t to_ns,
+                      int dc_removal, const volatile int *stop, store_rebuild_t *rb,
+                      ana_rebuild_info_t *info);
 
 #endif

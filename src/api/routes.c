@@ -375,6 +375,33 @@ void api__metrics(rq_t *q)
              as.max_delay_s},
         };
         metric_table(b, an, sizeof an / sizeof an[0]);
+        if (as.backfill_on) { /* src/ana/backfill.c; docs/operations.md "Backfill" */
+            const metric_t bf[] = {
+                {"gridsense_backfill_backlog_units", "gauge",
+                 "Terminal 2-h units holding blocks not analysed yet.",
+                 (double)as.bf_backlog_units},
+                {"gridsense_backfill_backlog_blocks", "gauge",
+                 "Stored blocks (and EVENT captures) not analysed yet.",
+                 (double)as.bf_backlog_blocks},
+                {"gridsense_backfill_backlog_seconds", "gauge",
+                 "Signal seconds of the waveform blocks not analysed yet.", as.bf_backlog_s},
+                {"gridsense_backfill_units_total", "counter",
+                 "Units re-analysed from the store by the backfill.", (double)as.bf_units},
+                {"gridsense_backfill_blocks_total", "counter",
+                 "Stored waveform blocks analysed by the backfill.", (double)as.bf_blocks},
+                {"gridsense_backfill_captures_total", "counter",
+                 "Stored EVENT captures analysed by the backfill.", (double)as.bf_captures},
+                {"gridsense_backfill_signal_seconds_total", "counter",
+                 "Signal seconds analysed by the backfill.", as.bf_signal_s},
+                {"gridsense_backfill_busy_seconds_total", "counter",
+                 "Time the backfill thread spent analysing.", as.bf_busy_s},
+                {"gridsense_backfill_cpu_seconds_total", "counter",
+                 "CPU time the backfill thread used for it.", as.bf_cpu_s},
+                {"gridsense_backfill_errors_total", "counter",
+                 "Units whose backfill failed (retried later).", (double)as.bf_errors},
+            };
+            metric_table(b, bf, sizeof bf / sizeof bf[0]);
+        }
     }
     if (a->web)
         http_metrics(a->web, b);
@@ -703,6 +730,8 @@ const route_t api__routes[] = {
     {"GET", "/api/v1/events", STORE_ROLE_VIEWER, api__events},
     {"GET", "/api/v1/live", STORE_ROLE_VIEWER, api__live_plain},
     {"GET", "/api/v1/events/{id}/waveform", STORE_ROLE_VIEWER, api__event_waveform},
+    {"GET", "/api/v1/terminals/{id}/export", STORE_ROLE_VIEWER, api__terminal_export},
+    {"GET", "/api/v1/events/{id}/export", STORE_ROLE_VIEWER, api__event_export},
     {"GET", "/api/v1/users", STORE_ROLE_ADMIN, api__users_get},
     {"POST", "/api/v1/users", STORE_ROLE_ADMIN, api__users_post},
     {"GET", "/api/v1/users/{name}", STORE_ROLE_ADMIN, api__user_get},

@@ -59,6 +59,11 @@ typedef struct {
     int phasor_rate;    /* default 10 */
     int phasor_rate_50; /* -1 = from phasor_rate */
     int phasor_rate_60; /* -1 = from phasor_rate */
+    /* [analysis] backfill of the analysis backlog (src/ana/backfill.c) */
+    int backfill_off;     /* backfill = false */
+    int backfill_idle_s;  /* backfill_idle_s, 0 = default (30) */
+    int backfill_grace_s; /* backfill_grace_s, 0 = default (120) */
+    int ana_skip_every;   /* serve --analysis-skip-every N (testing, undocumented in --help) */
 } config_t;
 
 /* The reporting rate for terminals of nominal frequency `nominal_hz` (50 or 60) under *c. */
@@ -112,6 +117,9 @@ int cmd_key(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_db(int argc, char **argv); /* backup.c: db backup|restore */
+int cmd_export(int argc, char **argv); /* export.c */
+int cmd_reanalyze(int argc, char **argv); /* reanalyze.c */
 
 
 

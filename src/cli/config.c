@@ -342,6 +342,23 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
             }
             return 0;
         }
+        if (strcmp(key, "backfill") == 0) {
+            if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
+                c->backfill_off = 0;
+            else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
+                c->backfill_off = 1;
+            else {
+                snprintf(err, errlen, "analysis.backfill must be true or false, got '%s'", value);
+                return GS_ECONFIG;
+            }
+            return 0;
+        }
+        if (strcmp(key, "backfill_idle_s") == 0)
+            return set_int(value, 1, 86400, &c->backfill_idle_s, err, errlen,
+                           "analysis.backfill_idle_s");
+        if (strcmp(key, "backfill_grace_s") == 0)
+            return set_int(value, 1, 86400, &c->backfill_grace_s, err, errlen,
+                           "analysis.backfill_grace_s");
     } else if (strcmp(section, "security") == 0) {
         if (strcmp(key, "master_key_file") == 0) {
             if (!*value || strlen(value) >= sizeof c->master_key_file) {

@@ -47,7 +47,7 @@ static void data_violation(sess_t *s, uint16_t code, uint8_t type, const char *m
 }
 
 /* Hands a new waveform block to the observer with the channel descriptions of its session. */
-static void observe_block(sess_t *s, const gstp_block_hdr_t *h, const uint8_t *data, size_t len)
+static int observe_block(sess_t *s, const gstp_block_hdr_t *h, const uint8_t *data, size_t len)
 {
     gw_t *g = s->gw;
     /* gw__on_block refused any block whose rate or channels differ from HELLO (decision 8). */
@@ -69,7 +69,7 @@ static void observe_block(sess_t *s, const gstp_block_hdr_t *h, const uint8_t *d
             continue;
         bi.ch[n++] = s->chans[i];
     }
-    g->block_cb(g->block_ud, s->term->id, &bi, data, len);
+    return g->block_cb(g->block_ud, s->term->id, &bi, data, len);
 }
 
 static void block_complete(sess_t *s)
@@ -125,7 +125,9 @@ static void block_complete(sess_t *s)
     s->blk = NULL;
     s->blk_len = s->blk_size = 0;
     if (g->block_cb && !it->is_event)
-        observe_block(s, h, it->data, it->data_len);
+        it->ana_pending = observe_block(s, h, it->data, it->data_len);
+    else
+        it->ana_pending = STORE_ANA_SKIPPED; /* not analysed live: the backlog (store.h) */
     if (store_submit(g->st, it) < 0) {
         gw__sess_close(s, "store stopped");
         return;

@@ -187,9 +187,13 @@ typedef struct {
 
 /* Called on the loop thread once per new WAVEFORM block, when it is handed to the store (before
  * it is durable: the observer must not delay acknowledgement). `samples` (interleaved,
- * little-endian) is borrowed for the duration of the call. */
-typedef void (*gw_block_cb)(void *ud, const char *terminal_id, const gw_block_info_t *b,
-                            const uint8_t *samples, size_t len);
+ * little-endian) is borrowed for the duration of the call. Returns the block's STORE_ANA_* bits
+ * (store_item_t.ana_pending: 0 = analysed live as usual; SKIPPED when it was not, RESTART when
+ * the live analysis starts anew there), which the store records in the analysis backlog with
+ * the block. EVENT blocks, which are not observed, and every block while no observer is set,
+ * are recorded as SKIPPED. */
+typedef int (*gw_block_cb)(void *ud, const char *terminal_id, const gw_block_info_t *b,
+                           const uint8_t *samples, size_t len);
 
 /* Installs (or with NULL removes) the block observer. Loop thread. */
 void gw_set_block_observer(gw_t *g, gw_block_cb cb, void *ud);

@@ -209,6 +209,22 @@ static const char *const migrations[] = {
      * when; NULL = not acknowledged. */
     "ALTER TABLE pq_events ADD COLUMN acked_by TEXT;"
     "ALTER TABLE pq_events ADD COLUMN acked_ns INTEGER;",
+
+    /* Slot 12 (issue 10, backfill; the lead renumbers the slots in order): the analysis backlog
+     * (backlog.c). One row per terminal and analysis unit (the UTC 2-h interval starting at
+     * unit_start_ns) holding blocks that were stored but not analysed, written by the store
+     * writer in the transaction of each such block and removed by the rebuild that analysed
+     * them. Blocks stored before this migration count as analysed. */
+    "CREATE TABLE ana_pending("
+    "  terminal_id TEXT NOT NULL,"
+    "  unit_start_ns INTEGER NOT NULL,"
+    "  first_seq INTEGER NOT NULL,"
+    "  last_seq INTEGER NOT NULL,"
+    "  blocks INTEGER NOT NULL DEFAULT 0,"
+    "  captures INTEGER NOT NULL DEFAULT 0,"
+    "  signal_ns INTEGER NOT NULL DEFAULT 0,"
+    "  restarts INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(terminal_id, unit_start_ns)) WITHOUT ROWID;",
 };
 
 /* The migration whose script is followed by sealing the secrets (store__migrate_seal). */
@@ -441,4 +457,9 @@ int store__migrate(sqlite3 *db, const char *path, const store_key_t *key, int *v
     return 0;
 fail:
     return rc;
+}
+
+int store__schema_latest(void)
+{
+    return NMIGRATIONS;
 }

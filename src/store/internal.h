@@ -61,8 +61,9 @@ struct store {
         uint64_t seq; /* lowest block seq that failed; later blocks fail until re-sent */
     } poison[64], poison_save[64];
     int npoison;
-    sqlite3_stmt *ins_layout; /* STORE__SQL_LAYOUT_INSERT */
-    hmap_t layouts;           /* terminal id -> struct store_layout_cache * (writer.c) */
+    sqlite3_stmt *ins_layout;  /* STORE__SQL_LAYOUT_INSERT */
+    sqlite3_stmt *ins_pending; /* backlog.c: prepared on first use, finalized with the others */
+    hmap_t layouts;            /* terminal id -> struct store_layout_cache * (writer.c) */
     store_done_cb done_cb;
     void *done_ud;
 
@@ -94,6 +95,9 @@ int store__migrate(sqlite3 *db, const char *path, const store_key_t *key, int *v
  * never migrates). Writes it to *version and returns 0, or GS_ESTATE / GS_EDB with the reason in
  * err. */
 int store__schema_check(sqlite3 *db, const char *path, int *version, char *err, size_t errlen);
+
+/* The schema version this program's migrations end at. */
+int store__schema_latest(void);
 
 /* Logs the connection's last SQLite error as "<what>: <message>" and returns GS_EDB. */
 int store__db_fail(sqlite3 *db, const char *what);
@@ -243,5 +247,13 @@ void store__key_id_hex(const uint8_t id[STORE_KEY_ID_LEN], char out[2 * STORE_KE
 /* Writes a formatted message into err (if err and errlen are non-zero). */
 void store__seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Analysis backlog (backlog.c). In the writer's transaction: adds a stored block item with
+ * ana_pending to its unit's ana_pending row. Returns 0 or GS_EDB (the batch is retried). */
+int store__pending_note(store_t *s, store_item_t *it);
+
+/* Applies a rebuild (store.h, store_rebuild_t) inside the caller's open transaction on db.
+ * Returns 0 or GS_EDB (the caller rolls back). */
+int store__rebuild_write(sqlite3 *db, store_rebuild_t *rb);
 
 #endif

@@ -467,7 +467,8 @@ typedef enum {
     STORE_ITEM_MEASUREMENT,    /* aggregated measurement from the analysis */
     STORE_ITEM_COMMAND_CREATE, /* new queued command, as store_command_create_limited */
     STORE_ITEM_COMMAND_EXPIRE, /* as store_command_expire */
-    STORE_ITEM_ACCOUNT         /* it->acct: as store_account_apply, result its return value */
+    STORE_ITEM_ACCOUNT,        /* it->acct: as store_account_apply, result its return value */
+    STORE_ITEM_ANA_REBUILD     /* it->rebuild: as store_rebuild_apply (backlog.c, see there) */
 } store_item_kind_t;
 
 typedef struct store_item {
@@ -550,6 +551,17 @@ typedef struct store_item {
      * passes with it. notify must only queue and wake a loop (e.g. xcall or uv_async_send). */
     void (*notify)(struct store_item *it, void *notify_ud);
     void *notify_ud;
+
+    /* STORE_ITEM_BLOCK: STORE_ANA_* bits for the analysis backlog (table ana_pending), which
+     * the writer updates in the block's own transaction (backlog.c): SKIPPED, the block was
+     * not handed to the live analysis (skipped under overload, analysis off, an EVENT
+     * capture); RESTART, the live analysis of the terminal starts anew at this block (server
+     * start, or after its stream was idle), so the aggregates in progress before it were lost
+     * or cut: its unit and the unit of the terminal's previous block are to be rebuilt.
+     * STORE_ITEM_ANA_REBUILD: the rebuild, borrowed (the submitter frees it after the item
+     * came back through notify); its counters are filled. */
+    int ana_pending;
+    struct store_rebuild *rebuild;
 } store_item_t;
 
 /* Allocates a zeroed item of the given kind (aborts on OOM). */
@@ -725,5 +737,151 @@ typedef struct {
  * names no event. */
 int store_pq_event_query(store_t *s, const store_pq_event_filter_t *f,
                          int (*cb)(void *ud, const store_pq_event_ack_t *e), void *ud);
+
+/* ---- Backup and restore (backup.c; docs/operations.md "Backup and restore") ---- */
+
+/* Takes the lock that marks data_dir as used by a running server (flock on
+ * data_dir/server.lock, released when fd is closed or the process ends, whatever the way).
+ * Returns 0 with the fd in *fd_out, GS_EBUSY (another process holds it: the reason names the
+ * directory) or -errno, with the reason in err. */
+int store_dir_lock(const char *data_dir, int *fd_out, char *err, size_t errlen);
+/* Releases a lock taken by store_dir_lock; fd < 0 is a no-op. */
+void store_dir_unlock(int fd);
+
+/* What a backup file holds. */
+typedef struct {
+    int schema_version; /* of the backup */
+    int64_t terminals;  /* provisioned terminals */
+    int64_t newest_ns;  /* receive time of the newest stored block (0: none) */
+    int64_t bytes;      /* size of the database */
+} store_backup_info_t;
+
+/* Writes a consistent copy of s's database to dest (a new file, 0600; written to dest.part,
+ * synced, then renamed, so dest exists only when complete) while the server keeps running: one
+ * read snapshot, which in WAL mode does not stop the writer. The master key is NOT in it (by
+ * design: keep the key file's copy elsewhere). Fills info when not NULL. Returns 0,
+ * GS_EEXISTS (dest exists), -ENOSPC, -errno or GS_EDB, with the reason in err. Thread that
+ * owns s (a reader_only store works). */
+int store_backup(store_t *s, const char *dest, store_backup_info_t *info, char *err,
+                 size_t errlen);
+
+/* Checks that path is a complete gridsense database this program can open (SQLite quick_check,
+ * schema not newer than ours) and describes it. Returns 0, GS_ECONFIG (not ours, damaged, too
+ * new), GS_EDB or -errno with the reason in err. */
+int store_backup_check(const char *path, store_backup_info_t *info, char *err, size_t errlen);
+
+typedef struct {
+    store_backup_info_t backup; /* the restored file, as store_backup_check saw it */
+    int schema_version;         /* after this program's migrations */
+    int64_t next_command_id;    /* the id the next command will get (see backup.c) */
+    char replaced[1200];        /* where the replaced database was moved ("" if none) */
+} store_restore_info_t;
+
+/* Replaces data_dir's database by the backup at src: checks it (store_backup_check), moves the
+ * current database and its -wal/-shm aside to gridsense.db.replaced-<UTC time>, copies the
+ * backup in (0600, synced), opens it as the server would (master key checked: opts as for
+ * store_open; migrations applied) and moves the command id sequence past every id a terminal
+ * may have seen (backup.c). The caller must hold the data dir's lock (store_dir_lock): no
+ * server may run on it. Returns 0 or a negative code with the reason in err. */
+int store_restore(const char *data_dir, const char *src, const store_opts_t *opts,
+                  store_restore_info_t *info, char *err, size_t errlen);
+
+/* ---- Analysis backlog and rebuilds (backlog.c) ----
+ * Which stored blocks were never analysed, and the atomic replacement of a terminal's events and
+ * aggregates by those of a new analysis of its stored blocks (src/ana/backfill.c, `gridsense
+ * reanalyze`). docs/operations.md "Backfill and re-analysis".
+ *
+ * The backlog is kept per terminal and analysis unit: the UTC-aligned 2-h interval (the longest
+ * aggregate, IEC 61000-4-30 4.5), because an aggregate is only right when every block of its
+ * interval went into it, so a unit is re-analysed as a whole. A block item with ana_pending set
+ * adds itself to its unit's row (table ana_pending, schema migration "slot 12") in the block's
+ * own transaction: after a crash the backlog is exactly the committed blocks that were not
+ * analysed. Blocks stored before that migration are taken as analysed (nothing is known of
+ * them): `gridsense reanalyze` rebuilds any range on request. */
+
+#define STORE_ANA_UNIT_NS (2LL * 3600 * 1000000000LL)
+
+/* store_item_t.ana_pending bits (a block item) */
+#define STORE_ANA_SKIPPED 1
+#define STORE_ANA_RESTART 2
+
+/* One unit with unanalysed blocks. */
+typedef struct {
+    char terminal_id[STORE_ID_MAX + 1];
+    int64_t unit_start_ns; /* the 2-h tick; the unit is [unit_start_ns, + STORE_ANA_UNIT_NS) */
+    uint64_t first_seq, last_seq; /* lowest and highest unanalysed seq in it */
+    int64_t blocks, captures;     /* unanalysed WAVEFORM blocks, EVENT captures */
+    int64_t signal_ns;            /* their signal time (sum of block durations) */
+    int64_t restarts;             /* live-analysis restarts marked in it (STORE_ANA_RESTART) */
+} store_ana_pending_t;
+
+/* Units with unanalysed blocks, oldest unit first (then terminal id), at most limit (1..10000).
+ * cb returning non-zero stops the walk (its value is returned). Any connection (a reader). */
+int store_ana_pending_list(store_t *s, int limit, int (*cb)(void *ud, const store_ana_pending_t *p),
+                           void *ud);
+
+/* Totals of the backlog: units, unanalysed blocks + captures, their signal seconds. */
+int store_ana_backlog(store_t *s, int64_t *units, int64_t *blocks, double *seconds);
+
+/* The receipt time (our clock, UTC ns) of the terminal's highest stored block and its seq
+ * (0, 0 when it has none). */
+int store_last_block(store_t *s, const char *terminal_id, uint64_t *seq, int64_t *received_ns);
+
+/* One aggregate of a rebuild (the measurements row it becomes). */
+typedef struct {
+    char interval[8]; /* "3s", "10s", "10min", "2h" */
+    int64_t t_start_ns, t_end_ns;
+    uint32_t flags, count;
+    char *data; /* JSON object, malloc'ed, owned */
+} store_rb_meas_t;
+
+/* One voltage event of a rebuild (the pq_events row it becomes). */
+typedef struct {
+    char kind[16];
+    int64_t start_ns, duration_ns;
+    double extreme, extreme_pct, reference;
+    uint32_t channels, flags;
+    int worst_channel;
+    char *channel_names; /* "Ua,Ub", malloc'ed, owned */
+    char worst_name[STORE_CH_NAME_MAX];
+} store_rb_event_t;
+
+/* A rebuild of terminal_id over [from_ns, to_ns) (whole analysis units). Applied in ONE
+ * transaction (readers see the old rows or the new ones, never a mix):
+ *  - events starting in the covered span [cover_from_ns, cover_to_ns] are replaced by `ev`: a
+ *    new event of the same kind that overlaps an old one (same start first) takes over the old
+ *    row (its id and acknowledgement stay; values are rewritten), the others are inserted, old
+ *    ones no new event overlaps are deleted;
+ *  - aggregates (3s, 10s, 10min, 2h; not the `phasor` rows) ending in (from_ns, to_ns] whose
+ *    whole interval lies in the covered span are deleted, then `meas` are inserted; a row that
+ *    still exists for the same (interval, end) (one reaching outside the covered span, e.g. a
+ *    2-h value whose first blocks are no longer stored) is replaced only by a larger count;
+ *  - backlog units starting in [from_ns, to_ns) whose last_seq <= max_seq are removed (the
+ *    rebuild read every block up to max_seq; one stored since stays in the backlog).
+ * covered == 0 (no block could be analysed): nothing is replaced, only the backlog is cleared. */
+typedef struct store_rebuild {
+    char terminal_id[STORE_ID_MAX + 1];
+    int64_t from_ns, to_ns;
+    uint64_t max_seq;
+    int covered;
+    int64_t cover_from_ns, cover_to_ns;
+    store_rb_meas_t *meas;
+    size_t nmeas, meas_cap;
+    store_rb_event_t *ev;
+    size_t nev, ev_cap;
+    /* filled by the apply */
+    int64_t events_before, events_after; /* events starting in [from_ns, to_ns) */
+    int64_t events_updated, events_inserted, events_deleted;
+    int64_t meas_deleted, meas_written, pending_done;
+} store_rebuild_t;
+
+/* Frees what the rebuild owns (not rb itself) and zeroes it. */
+void store_rebuild_clear(store_rebuild_t *rb);
+
+/* Applies rb on the synchronous connection in its own BEGIN IMMEDIATE transaction (waiting up
+ * to the busy timeout for the server's writer), for `gridsense reanalyze`. The server submits a
+ * STORE_ITEM_ANA_REBUILD instead (the same code, in a writer batch). Returns 0, GS_ESTATE on a
+ * reader or sync_read_only store, GS_EBUSY (locked), GS_EDB. */
+int store_rebuild_apply(store_t *s, store_rebuild_t *rb);
 
 #endif

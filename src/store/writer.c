@@ -254,6 +254,8 @@ static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes
         if (rc < 0)
             return rc;
     }
+    if (it->result == 0 && it->ana_pending && (rc = store__pending_note(s, it)) < 0)
+        return rc; /* the analysis backlog, in the block's transaction (backlog.c) */
     note_seq(s, nmaxes, it);
     return 0;
 }
@@ -486,6 +488,11 @@ static int try_batch(store_t *s, store_item_t *batch)
             if (!it->acct)
                 it->result = GS_EINVAL;
             break;
+        case STORE_ITEM_ANA_REBUILD:
+            rc = it->rebuild ? store__rebuild_write(s->wdb, it->rebuild) : 0;
+            if (!it->rebuild)
+                it->result = GS_EINVAL;
+            break;
         default:
             it->result = GS_EINVAL;
             rc = 0;
@@ -653,6 +660,8 @@ static void writer_close_db(store_t *s)
         sqlite3_finalize(*stmts[i]);
         *stmts[i] = NULL;
     }
+    sqlite3_finalize(s->ins_pending); /* backlog.c */
+    s->ins_pending = NULL;
     if (s->wdb && sqlite3_close(s->wdb) != SQLITE_OK)
         store__db_fail(s->wdb, "close writer connection");
     s->wdb = NULL;
