@@ -1,19 +1,20 @@
 /* wcodec — lossless waveform codec (GSTP codec 1). See wcodec.h; the bitstream is specified in
- * docs/protocol.md, appendix "Codec 1".
+ * docs/protocol.md, Appendix A ("Codec 1").
  *
  * Structure of a segment (all details in the spec):
  *   byte header: shape byte, varint n-1, varint period P, varint payload length;
- *   payload, MSB-first bits, per channel: predictor id (+ its parameters), partition order,
- *   then per partition a Rice parameter (or an escape to fixed-width two's complement) and the
- *   residuals; zero bits pad the payload to a whole byte.
- * Samples before set 0 of the block read as 0, so every predictor is defined for every set
- * without warm-up samples.
+ *   payload, MSB-first bits, per channel: the block's first sample (segments at set 0 only),
+ *   up to two LPC definitions, the partition order, then per partition (sub-block) its
+ *   predictor and Rice parameter (relative to the previous partition's) or an escape to
+ *   fixed-width two's complement, and the residuals; zero bits pad the payload to a whole byte.
+ * Sets before set 0 of the block read as set 0, so every predictor is defined for every set.
  *
- * Portability: C99, no allocation, no global mutable state, no floating point in the decoder.
- * All prediction is done in int64_t on values bounded well below 2^62 (samples < 2^31,
- * coefficients < 2^15, at most 35 taps), residuals are checked before they are added, so
- * nothing overflows on any input. Right shifts of negative values are done on unsigned values
- * (floor division by a power of two) to stay clear of implementation-defined behaviour.
+ * Portability: C99, no allocation, no global mutable state, no floating point in the decoder
+ * (the encoder's least-squares fits use double). All prediction is done in int64_t on values
+ * bounded well below 2^62 (samples < 2^31, coefficients < 2^15, at most 37 taps), residuals
+ * and results are range-checked, so nothing overflows on any input. Right shifts of negative
+ * values are done on unsigned values (floor division by a power of two) to stay clear of
+ * implementation-defined behaviour.
  */
 #include "wcodec.h"
 
