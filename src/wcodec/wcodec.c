@@ -82,7 +82,7 @@ static int64_t sar64(int64_t v, unsigned s)
     return -(int64_t)(((uint64_t)(-(v + 1)) >> s)) - 1;
 }
 
-static uint64_t zigzag(int64_t r)
+static inline uint64_t zigzag(int64_t r)
 {
     return r >= 0 ? (uint64_t)r << 1 : (((uint64_t)(-(r + 1))) << 1) | 1u;
 }
@@ -255,7 +255,7 @@ static void bw_emit(bw_t *w, unsigned nbytes)
     }
 }
 
-static void bw_put(bw_t *w, uint64_t v, unsigned n) /* n <= 32 */
+static inline void bw_put(bw_t *w, uint64_t v, unsigned n) /* n <= 32 */
 {
     w->acc = (w->acc << n) | (v & (((uint64_t)1 << n) - 1));
     w->nacc += n;
