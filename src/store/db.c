@@ -209,6 +209,12 @@ static const char *const migrations[] = {
      * when; NULL = not acknowledged. */
     "ALTER TABLE pq_events ADD COLUMN acked_by TEXT;"
     "ALTER TABLE pq_events ADD COLUMN acked_ns INTEGER;",
+
+    /* 9: waveform blocks stored compressed (issue 10): `codec` says what `data` holds, 0 the
+     * raw interleaved samples (every row stored before this migration), 1 wcodec segments
+     * concatenated (src/wcodec/wcodec.h; as received on the wire, or encoded by the writer).
+     * store_blocks_read decodes, so readers see raw samples whatever is stored. */
+    "ALTER TABLE blocks ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* The migration whose script is followed by sealing the secrets (store__migrate_seal). */

@@ -487,7 +487,16 @@ typedef struct store_item {
     uint32_t nsamples;
     uint8_t *data; /* interleaved little-endian samples, malloc'ed, owned by the item */
     size_t data_len;
-    int64_t trigger_ns; /* events */
+    /* The block as received encoded (GSTP codec 1: its segments concatenated, wcodec.h), stored
+     * as it came; malloc'ed, owned by the item. enc NULL: the writer encodes data itself
+     * (wcodec_encode_block) and keeps it raw when encoding fails or is not smaller. data stays
+     * the raw samples either way (analysis and summaries use them). The writer never changes
+     * data, data_len, enc or enc_len. codec: 0 (enc NULL) or 1. */
+    uint8_t *enc;
+    size_t enc_len;
+    int codec;
+    uint32_t nominal_hz; /* the terminal's nominal frequency: the encoder's period hint; 0 none */
+    int64_t trigger_ns;  /* events */
     int trigger, pretrigger, value_permille, trigger_channel;
     /* The session's HELLO channels (all of them, not only the block's), by index. Stored once
      * per change of layout; it applies to the terminal's later blocks until the next change.
@@ -630,8 +639,10 @@ typedef struct {
  * the last block starting at or before from_ns, then blocks are read in seq order up to the
  * first one starting at or after to_ns. This relies on a terminal's block times growing with
  * seq, as the terminal records them (GSTP 7.1); a clock step backwards shows as blocks out of
- * time order, which the caller sees and can treat as a discontinuity. cb returns non-zero to
- * stop; that value is returned. Returns 0, GS_EINVAL (from_ns >= to_ns, kinds 0) or GS_EDB.
+ * time order, which the caller sees and can treat as a discontinuity. Blocks stored compressed
+ * (codec 1, migration 9) are decoded: b->data is always the raw interleaved samples. A stored
+ * block that does not decode (a corrupt row) is logged (rate-limited) and left out, as a gap;
+ * the read goes on. cb returns non-zero to stop; that value is returned. Returns 0, GS_EINVAL (from_ns >= to_ns, kinds 0) or GS_EDB.
  * Synchronous connection: the thread that owns s. */
 int store_blocks_read(store_t *s, const char *terminal_id, int64_t from_ns, int64_t to_ns,
                       int kinds, int (*cb)(void *ud, const store_block_t *b), void *ud);

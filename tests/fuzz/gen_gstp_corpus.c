@@ -188,7 +188,7 @@ static void gen(void)
     gstp_hello_t h;
     gstp_challenge_t ch;
     gstp_auth_t au;
-    gstp_welcome_t we = {1700000000000000000LL, 30, 64, 41, 0x1234};
+    gstp_welcome_t we = {1700000000000000000LL, 30, 64, 41, 0x1234, 0};
     gstp_reject_t rj = {GSTP_REJ_BAD_AUTH, 60, "bad mac"};
     gstp_reject_t bye = {GSTP_REJ_REPLACED, 0, ""};
     gstp_status_t st;

@@ -1359,7 +1359,7 @@ static void test_range_checks(void **state)
     uint8_t out[GSTP_MAX_FRAME], pl[64];
     uint8_t samples[256] = {0};
     gstp_challenge_t ch;
-    gstp_welcome_t we = {0, 30, 16, 0, 1};
+    gstp_welcome_t we = {0, 30, 16, 0, 1, 0};
     gstp_status_t st;
     gstp_block_hdr_t h;
     gstp_block_t b;

@@ -468,7 +468,7 @@ static void frames(void)
         frame_end();
     }
     {
-        gstp_welcome_t w = {1700000000123456789LL, 30, 64, 41, 0x00012345u};
+        gstp_welcome_t w = {1700000000123456789LL, 30, 64, 41, 0x00012345u, 0};
         frame_begin("WELCOME", gstp_encode_welcome(g_frame, sizeof g_frame, &w));
         kv_i("server_time_ns", w.server_time_ns);
         kv_u("heartbeat_s", w.heartbeat_s);
