@@ -1431,9 +1431,9 @@ static void test_range_checks(void **state)
             h.sample_fmt = 3;
             out[10 + 29] = 3;
             break;
-        case 6:
-            h.codec = 1;
-            out[10 + 33] = 1;
+        case 6: /* codec 2 is unknown (0 raw and 1 wcodec are defined, 7.4) */
+            h.codec = 2;
+            out[10 + 33] = 2;
             break;
         case 7:
             h.chunk_count = 0;

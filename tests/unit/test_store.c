@@ -45,7 +45,7 @@ static void rm_rf(const char *path)
 }
 
 /* Number of schema migrations in src/store/db.c: one row each in schema_version. */
-#define SCHEMA_LATEST 8
+#define SCHEMA_LATEST 9
 
 typedef struct {
     char dir[64];
@@ -1866,6 +1866,7 @@ static void make_old_layout(const char *dir, const store_terminal_t *ts, int n)
                                   " DROP TABLE block_layouts;"
                                   " ALTER TABLE pq_events DROP COLUMN acked_by;"
                                   " ALTER TABLE pq_events DROP COLUMN acked_ns;"
+                                  " ALTER TABLE blocks DROP COLUMN codec;"
                                   " DELETE FROM schema_version WHERE version >= 4;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -1947,6 +1948,7 @@ static void test_event_names_migration(void **state)
                      " DROP TABLE block_layouts;"
                      " ALTER TABLE pq_events DROP COLUMN acked_by;"
                      " ALTER TABLE pq_events DROP COLUMN acked_ns;"
+                     " ALTER TABLE blocks DROP COLUMN codec;"
                      " DELETE FROM schema_version WHERE version >= 5;"
                      " INSERT INTO pq_events(terminal_id, kind, start_ns, duration_ns, extreme,"
                      "  extreme_pct, reference, channels, worst_channel, flags, detected_ns)"
