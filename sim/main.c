@@ -117,6 +117,9 @@ static const char usage_text[] =
     "                            (exponential; default 0 = never)\n"
     "Output:\n"
     "  --ack-latency             measure block write -> ACK latency (ack_p50_ms, ack_p99_ms)\n"
+    "  --dump-blocks FILE        write every block's samples as first sent, one line each:\n"
+    "                            ID SEQ T0_NS NSETS HEX (the raw interleaved int16 LE bytes,\n"
+    "                            whatever the codec on the wire), to check what is stored\n"
     "  --log-level LEVEL         error, warn, info, debug or trace (default info)\n"
     "  --quiet                   no progress line every 10 s\n"
     "  --help                    this text\n"
@@ -159,6 +162,7 @@ enum {
     OPT_BACKOFF_MAX,
     OPT_CONNECT_RATE,
     OPT_ACK_LATENCY,
+    OPT_DUMP_BLOCKS,
     OPT_LOG_LEVEL,
     OPT_QUIET,
     OPT_HELP,
@@ -192,6 +196,7 @@ static const struct option long_opts[] = {
     {"backoff-max-ms", required_argument, NULL, OPT_BACKOFF_MAX},
     {"connect-rate", required_argument, NULL, OPT_CONNECT_RATE},
     {"ack-latency", no_argument, NULL, OPT_ACK_LATENCY},
+    {"dump-blocks", required_argument, NULL, OPT_DUMP_BLOCKS},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"help", no_argument, NULL, OPT_HELP},
@@ -363,6 +368,9 @@ static void parse_args(int argc, char **argv, sim_config_t *c)
         }
         case OPT_QUIET:
             c->quiet = 1;
+            break;
+        case OPT_DUMP_BLOCKS:
+            c->dump_path = a;
             break;
         case OPT_HELP:
             fputs(usage_text, stdout);
@@ -671,6 +679,11 @@ int main(int argc, char **argv)
     s->chunk_event = gstp_block_chunk_capacity(SIG_NCH, GSTP_FMT_INT16, 1, s->cfg.max_payload);
     s->scratch = xmalloc((size_t)GSTP_MAX_BLOCK_SAMPLES * SIG_NCH * sizeof *s->scratch);
     s->frames = xmalloc(SIM_FRAMES_CAP);
+    if (s->cfg.dump_path && !(s->dump = fopen(s->cfg.dump_path, "w"))) {
+        fprintf(stderr, "gridsense-sim: --dump-blocks %s: %s\n", s->cfg.dump_path,
+                strerror(errno));
+        goto fail;
+    }
     s->terms = xcalloc(s->nterms, sizeof *s->terms);
     for (uint32_t i = 0; i < s->nterms; i++) {
         rc = term_init(&s->terms[i], s, i, secrets[i].id, secrets[i].secret);
@@ -708,6 +721,8 @@ int main(int argc, char **argv)
     free(s->terms);
     free(s->scratch);
     free(s->frames);
+    if (s->dump && fclose(s->dump) != 0)
+        status = 1;
     uv_loop_close(s->loop);
     return status;
 
@@ -715,6 +730,8 @@ fail:
     free(s->terms); /* no handle is active yet: nothing to close */
     free(s->scratch);
     free(s->frames);
+    if (s->dump)
+        fclose(s->dump);
     if (secrets)
         sodium_memzero(secrets, nsecrets * sizeof *secrets);
     free(secrets);

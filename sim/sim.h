@@ -6,6 +6,7 @@
 #define GS_SIM_SIM_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 #include "gstp/gstp.h"
@@ -47,6 +48,7 @@ typedef struct {
     uint32_t connect_rate; /* new connections per second at start-up */
     int ack_latency;       /* record block write -> ACK latency */
     int codec;             /* SIM_CODEC_*: block codec used when WELCOME announces it */
+    const char *dump_path; /* --dump-blocks: every block's samples as first sent, or NULL */
     int quiet;
 } sim_config_t;
 
@@ -101,6 +103,7 @@ typedef struct sim {
     sim_hist_t lat;   /* --ack-latency */
     int16_t *scratch; /* GSTP_MAX_BLOCK_SAMPLES sample sets, loop-thread scratch */
     uint8_t *frames;  /* SIM_FRAMES_CAP bytes: a codec-1 block's chunks, loop-thread scratch */
+    FILE *dump;       /* --dump-blocks file, or NULL */
 } sim_t;
 
 /* Records one latency sample in nanoseconds. */

@@ -385,6 +385,15 @@ static int send_block(term_t *t, blk_t *b)
         w->mark_seq = b->seq;
     if (send_frame(t, w, len < 0 ? len : (int)off, b->is_event ? "EVENT" : "WAVEFORM") < 0)
         return -1;
+    if (s->dump && !b->sent) {
+        /* --dump-blocks: "ID SEQ T0_NS NSETS HEX" with the block's raw samples as generated */
+        fprintf(s->dump, "%s %llu %lld %u ", t->id, (unsigned long long)b->seq,
+                (long long)b->t0_ns, (unsigned)b->nsamples);
+        const uint8_t *p = (const uint8_t *)b->samples;
+        for (size_t i = 0; i < (size_t)b->nsamples * NCH * 2; i++)
+            fprintf(s->dump, "%02x", p[i]);
+        fputc('\n', s->dump);
+    }
     s->st.blocks_sent++;
     if (b->sent)
         s->st.blocks_resent++;
