@@ -17,31 +17,48 @@
  */
 #include "wcodec.h"
 
+#include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 /* ---- limits of the bitstream (docs/protocol.md, Codec 1) ---- */
-#define MAX_PERIOD   4095 /* P: one-cycle-back lag in sets */
+#define MAX_PERIOD   2047 /* P: one-cycle-back lag in sets */
 #define MAX_SHORT    31   /* LPC short-term order */
-#define MAX_LONG     3    /* LPC taps around lag P */
+#define MAX_LONG     6    /* LPC taps around lags P and 2P */
 #define MAX_TAPS     (MAX_SHORT + MAX_LONG)
-#define MAX_LAG      (MAX_PERIOD + 1)
-#define MAX_PORDER   8    /* at most 256 Rice partitions per channel */
+#define MAX_LAG      (2 * MAX_PERIOD + 1)
+#define MAX_LPC      2    /* LPC predictors defined per channel and segment */
+#define MAX_PORDER   8    /* at most 256 Rice partitions (sub-blocks) per channel */
+#define MIN_PART     16   /* the encoder's smallest partition */
 #define MAX_PARTS    (1 << MAX_PORDER)
 #define RICE_ESCAPE  31   /* Rice parameter value announcing fixed-width residuals */
 #define MAX_ESC_BITS 40   /* widest escaped residual */
 #define MAX_U_BITS   40   /* zigzagged residuals are < 2^40 */
 #define HDR_MAX      10   /* shape byte + 3 varints of at most 3 bytes each */
 
-enum { P_ZERO = 0, P_ORD1, P_ORD2, P_ORD3, P_CYCLE, P_CYCLE_D1, P_LPC, P_COUNT };
+/* Predictor ids of a partition (3 bits). */
+enum { P_ZERO = 0, P_ORD1, P_ORD2, P_ORD3, P_CYCLE, P_CYCLE_D1, P_LPC0, P_LPC1, P_COUNT };
 
 /* ---- small helpers ---- */
+
+/* Two's complement value of a 32-bit pattern, without implementation-defined conversions. */
+static int32_t u2i32(uint32_t u)
+{
+    return u >= 0x80000000u ? -(int32_t)(~u) - 1 : (int32_t)u;
+}
+
+static int32_t u2i16(uint32_t u)
+{
+    u &= 0xFFFFu;
+    return u >= 0x8000u ? (int32_t)u - 65536 : (int32_t)u;
+}
 
 static int32_t rd_sample(const uint8_t *p, int fmt)
 {
     if (fmt == 1)
-        return (int16_t)(uint16_t)(p[0] | (uint16_t)p[1] << 8);
-    return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                     (uint32_t)p[3] << 24);
+        return u2i16((uint32_t)p[0] | (uint32_t)p[1] << 8);
+    return u2i32((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                 (uint32_t)p[3] << 24);
 }
 
 static void wr_sample(uint8_t *p, int fmt, int32_t v)
@@ -82,80 +99,96 @@ static unsigned bitlen64(uint64_t v)
     }
     return n;
 }
-
-/* ---- predictor description shared by encoder and decoder ---- */
+/* ---- predictors shared by encoder and decoder ---- */
 
 typedef struct {
-    uint8_t id;               /* P_* */
-    uint8_t order, nlong;     /* LPC: short order, taps around P */
-    uint8_t prec, shift;      /* LPC: coefficient bits, right shift */
-    int32_t coef[MAX_TAPS];   /* LPC: short taps (lags 1..order) then long taps */
-    uint8_t porder;           /* Rice partition order */
-    uint8_t k[MAX_PARTS];     /* per partition Rice parameter or RICE_ESCAPE */
-    uint8_t w[MAX_PARTS];     /* escape width */
+    uint8_t order;          /* short-term taps at lags 1..order */
+    uint8_t lcode;          /* long taps: 0 none, 1 {P}, 2 {P-1,P,P+1}, 3 + {2P-1,2P,2P+1} */
+    uint8_t prec, shift;    /* coefficient width in bits (1..16), right shift (0..31) */
+    int32_t coef[MAX_TAPS]; /* short taps then long taps */
+    uint32_t lag[MAX_TAPS]; /* derived: lag of each tap */
+    uint8_t ntaps;          /* derived */
+} lpc_t;
+
+typedef struct {
+    uint8_t nlpc;              /* LPC predictors defined (0..MAX_LPC) */
+    lpc_t lpc[MAX_LPC];
+    uint8_t porder;            /* 2^porder partitions */
+    uint8_t pred[MAX_PARTS];   /* per partition: predictor id */
+    uint8_t k[MAX_PARTS];      /* per partition: Rice parameter or RICE_ESCAPE */
+    uint8_t w[MAX_PARTS];      /* per partition: escape width */
 } chan_t;
 
-/* Long-tap lags: nlong 1 -> {P}, 2 -> {P, P+1}, 3 -> {P-1, P, P+1}. */
-static uint32_t long_lag(uint32_t P, unsigned nlong, unsigned j)
+static unsigned nlong_of(unsigned lcode)
 {
-    if (nlong == 3)
-        return P - 1 + j;
-    return P + j;
+    return lcode == 0 ? 0 : lcode == 1 ? 1 : lcode == 2 ? 3 : 6;
 }
 
-/* Largest lag the channel's predictor reads. */
+/* Fills lag[] and ntaps from order/lcode and P. */
+static void lpc_lags(lpc_t *l, uint32_t P)
+{
+    unsigned j, t = 0;
+    for (j = 0; j < l->order; j++)
+        l->lag[t++] = j + 1;
+    if (l->lcode == 1)
+        l->lag[t++] = P;
+    if (l->lcode >= 2) {
+        l->lag[t++] = P - 1;
+        l->lag[t++] = P;
+        l->lag[t++] = P + 1;
+    }
+    if (l->lcode == 3) {
+        l->lag[t++] = 2 * P - 1;
+        l->lag[t++] = 2 * P;
+        l->lag[t++] = 2 * P + 1;
+    }
+    l->ntaps = (uint8_t)t;
+}
+
+static uint32_t lpc_maxlag(const lpc_t *l, uint32_t P)
+{
+    uint32_t m = l->order;
+    if (l->lcode == 1 && P > m)
+        m = P;
+    if (l->lcode == 2 && P + 1 > m)
+        m = P + 1;
+    if (l->lcode == 3)
+        m = 2 * P + 1;
+    return m;
+}
+
+/* Largest lag any predictor of the channel may read. */
 static uint32_t chan_maxlag(const chan_t *ch, uint32_t P)
 {
-    switch (ch->id) {
-    case P_ZERO: return 0;
-    case P_ORD1: return 1;
-    case P_ORD2: return 2;
-    case P_ORD3: return 3;
-    case P_CYCLE: return P;
-    case P_CYCLE_D1: return P + 1;
-    default: {
-        uint32_t m = ch->order;
-        if (ch->nlong) {
-            uint32_t l = long_lag(P, ch->nlong, ch->nlong - 1u);
-            if (l > m)
-                m = l;
-        }
-        return m;
-    }
-    }
+    uint32_t m = P ? P + 1 : 3, j;
+    if (m < 3)
+        m = 3;
+    for (j = 0; j < ch->nlpc; j++)
+        if (lpc_maxlag(&ch->lpc[j], P) > m)
+            m = lpc_maxlag(&ch->lpc[j], P);
+    return m;
 }
 
-/* Prediction of x[i] (x points at the channel's buffer, valid back to the max lag). */
-static int64_t predict(const chan_t *ch, uint32_t P, const int32_t *x, long i)
+static int64_t lpc_predict(const lpc_t *l, const int32_t *x, long i)
 {
-    switch (ch->id) {
-    case P_ZERO: return 0;
-    case P_ORD1: return x[i - 1];
-    case P_ORD2: return 2 * (int64_t)x[i - 1] - x[i - 2];
-    case P_ORD3: return 3 * ((int64_t)x[i - 1] - x[i - 2]) + x[i - 3];
-    case P_CYCLE: return x[i - (long)P];
-    case P_CYCLE_D1: return (int64_t)x[i - 1] + x[i - (long)P] - x[i - (long)P - 1];
-    default: {
-        int64_t s = 0;
-        unsigned j;
-        for (j = 0; j < ch->order; j++)
-            s += (int64_t)ch->coef[j] * x[i - 1 - (long)j];
-        for (j = 0; j < ch->nlong; j++)
-            s += (int64_t)ch->coef[ch->order + j] * x[i - (long)long_lag(P, ch->nlong, j)];
-        return sar64(s, ch->shift);
-    }
-    }
+    int64_t s = 0;
+    unsigned t;
+    for (t = 0; t < l->ntaps; t++)
+        s += (int64_t)l->coef[t] * x[i - (long)l->lag[t]];
+    if (l->shift)
+        s = sar64(s + ((int64_t)1 << (l->shift - 1)), l->shift);
+    return s;
 }
 
-/* Residuals r[0..cnt) of samples x[i0 .. i0+cnt). */
-static void residuals(const chan_t *ch, uint32_t P, const int32_t *x, long i0, uint32_t cnt,
-                      int64_t *r)
+/* Residuals r[0..cnt) of samples x[i0 .. i0+cnt) under predictor id. */
+static void residuals(const chan_t *ch, unsigned id, uint32_t P, const int32_t *x, long i0,
+                      uint32_t cnt, int64_t *r)
 {
     const int32_t *p = x + i0;
     long L = (long)P;
     uint32_t i;
 
-    switch (ch->id) {
+    switch (id) {
     case P_ZERO:
         for (i = 0; i < cnt; i++)
             r[i] = p[i];
@@ -181,14 +214,16 @@ static void residuals(const chan_t *ch, uint32_t P, const int32_t *x, long i0, u
         for (i = 0; i < cnt; i++)
             r[i] = (int64_t)p[i] - p[(long)i - 1] - p[(long)i - L] + p[(long)i - L - 1];
         break;
-    default:
+    default: {
+        const lpc_t *l = &ch->lpc[id - P_LPC0];
         for (i = 0; i < cnt; i++)
-            r[i] = (int64_t)p[i] - predict(ch, P, x, i0 + (long)i);
+            r[i] = (int64_t)p[i] - lpc_predict(l, x, i0 + (long)i);
         break;
+    }
     }
 }
 
-/* Partition j of np over n sets: [n*j/np, n*(j+1)/np). */
+/* Partition j of 2^porder over n sets: [n*j >> porder, n*(j+1) >> porder). */
 static uint32_t part_start(uint32_t n, unsigned porder, uint32_t j)
 {
     return (uint32_t)(((uint64_t)n * j) >> porder);
@@ -374,47 +409,59 @@ static int check_shape(uint32_t nsets, int nch, int fmt)
 }
 
 /* Copies channel c of sets [first - h, first + n) of the block into x[0 .. h + n); sets before
- * 0 read as 0. */
+ * 0 read as `fill` (the value of set 0). */
 static void load_chan(const uint8_t *block, int nch, int fmt, int c, uint32_t first, uint32_t h,
-                      uint32_t n, int32_t *x)
+                      uint32_t n, int32_t fill, int32_t *x)
 {
     size_t stride = (size_t)nch * (size_t)fmt * 2u;
     uint32_t i, z = h > first ? h - first : 0;
     const uint8_t *p;
 
     for (i = 0; i < z; i++)
-        x[i] = 0;
+        x[i] = fill;
     p = block + (size_t)(first + z - h) * stride + (size_t)c * (size_t)fmt * 2u;
     if (fmt == 1) {
         for (; i < h + n; i++, p += stride)
-            x[i] = (int16_t)(uint16_t)(p[0] | (uint16_t)p[1] << 8);
+            x[i] = u2i16((uint32_t)p[0] | (uint32_t)p[1] << 8);
     } else {
         for (; i < h + n; i++, p += stride)
             x[i] = rd_sample(p, 2);
     }
 }
 
+/* Value of channel c in set 0 of the block. */
+static int32_t set0(const uint8_t *block, int fmt, int c)
+{
+    return rd_sample(block + (size_t)c * (size_t)fmt * 2u, fmt);
+}
+
 /* ======================================================================================
  * Encoder
  * ====================================================================================== */
 
-#define TILE 512
+/* ======================================================================================
+ * Encoder
+ * ====================================================================================== */
 
-/* Work area of one segment encode (on the stack of wcodec_encode: see WCODEC_STACK_BYTES). */
+#define TILE 64
+
+/* Work area of one segment encode (on the stack of wcodec_encode: see wcodec.h). */
 typedef struct {
     int32_t x[MAX_LAG + WCODEC_MAX_SETS];
     int64_t r[TILE];
+    uint64_t sc[P_COUNT][MAX_PARTS]; /* per predictor and partition: sum of |residual| */
+    uint64_t psc[MAX_PARTS];         /* chosen partitions: their score */
     chan_t ch[WCODEC_MAX_CHANNELS];
 } enc_t;
 
-/* Sum of |residual| of each fixed predictor over x[h .. h+n) (cheap selection score). */
-static void fixed_scores(const int32_t *x, uint32_t n, uint32_t P, uint64_t *sc)
+/* Sum of |residual| of each fixed predictor over x[s .. e). */
+static void fixed_scores(const int32_t *x, uint32_t s, uint32_t e, uint32_t P, uint64_t *sc)
 {
     uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0;
     uint32_t i;
     long L = (long)P;
 
-    for (i = 0; i < n; i++) {
+    for (i = s; i < e; i++) {
         int64_t a = x[i], b = x[(long)i - 1], c = x[(long)i - 2], d = x[(long)i - 3];
         int64_t e1 = a - b, e2 = e1 - (b - c), e3 = e2 - ((b - c) - (c - d));
         s0 += (uint64_t)(a < 0 ? -a : a);
@@ -427,10 +474,10 @@ static void fixed_scores(const int32_t *x, uint32_t n, uint32_t P, uint64_t *sc)
     sc[P_ORD2] = s2;
     sc[P_ORD3] = s3;
     if (P) {
-        for (i = 0; i < n; i++) {
-            int64_t e = (int64_t)x[i] - x[(long)i - L];
-            int64_t f = e - ((int64_t)x[(long)i - 1] - x[(long)i - L - 1]);
-            s4 += (uint64_t)(e < 0 ? -e : e);
+        for (i = s; i < e; i++) {
+            int64_t a = (int64_t)x[i] - x[(long)i - L];
+            int64_t f = a - ((int64_t)x[(long)i - 1] - x[(long)i - L - 1]);
+            s4 += (uint64_t)(a < 0 ? -a : a);
             s5 += (uint64_t)(f < 0 ? -f : f);
         }
         sc[P_CYCLE] = s4;
@@ -438,177 +485,247 @@ static void fixed_scores(const int32_t *x, uint32_t n, uint32_t P, uint64_t *sc)
     }
 }
 
-/* Bits of one partition of cnt residuals with zigzag sum `sum` and max `umax`, choosing its
- * Rice parameter (estimate) or the escape. Sets *k, *w. */
-static uint64_t part_choose(uint64_t sum, uint64_t umax, uint32_t cnt, uint8_t *k, uint8_t *w)
+/* Estimated Rice bits of cnt residuals whose zigzag values sum to `sum`. */
+static uint64_t rice_est(uint64_t sum, uint32_t cnt, unsigned *kout)
 {
-    unsigned wb = bitlen64(umax); /* signed width that holds every residual */
-    uint64_t esc = 5 + 6 + (uint64_t)cnt * wb, best = UINT64_MAX;
-    unsigned kk, k0 = 0, kbest = 0;
-
-    if (cnt) {
-        uint64_t mean = sum / cnt;
-        k0 = bitlen64(mean);
-        k0 = k0 > 2 ? k0 - 2 : 0;
-    }
-    for (kk = k0; kk < k0 + 4 && kk < RICE_ESCAPE; kk++) {
-        /* unary part estimated as sum >> k (exact cost is computed later) */
-        uint64_t c;
-        if (umax >> MAX_U_BITS)
-            break; /* beyond the decoder's bound on zigzagged residuals */
-        c = 5 + (uint64_t)cnt * (kk + 1) + (sum >> kk);
+    unsigned kb = cnt ? bitlen64(sum / cnt) : 0, kk, kbest = 0;
+    uint64_t best = UINT64_MAX;
+    for (kk = kb > 1 ? kb - 1 : 0; kk <= kb + 1 && kk < RICE_ESCAPE; kk++) {
+        uint64_t c = (uint64_t)cnt * (kk + 1) + (sum >> kk);
         if (c < best) {
             best = c;
             kbest = kk;
         }
     }
-    if (wb <= MAX_ESC_BITS && esc <= best) {
-        *k = RICE_ESCAPE;
-        *w = (uint8_t)wb;
-        return esc;
-    }
-    *k = (uint8_t)kbest;
-    *w = 0;
+    if (kout)
+        *kout = kbest;
     return best;
 }
 
-/* Plans the residual coding of channel ch (predictor already chosen): partition order, Rice
- * parameters; returns the exact bit count of the channel's partitions (after the predictor
- * fields). */
-static uint64_t plan_parts(enc_t *e, chan_t *ch, uint32_t P, const int32_t *x, uint32_t n)
+/* Least-squares fit of an LPC predictor (normal equations in double over the sets whose taps
+ * all lie inside the block, subsampled on long segments), quantized with error feedback.
+ * Returns 0, or -1 when there is too little data or the system is singular. */
+static int fit_lpc(const int32_t *x, uint32_t n, uint32_t first, uint32_t P, unsigned order,
+                   unsigned lcode, lpc_t *l)
 {
-    uint64_t psum[MAX_PARTS], pmax[MAX_PARTS];
-    uint64_t best = UINT64_MAX, total;
-    unsigned pmaxo = 0, po, bpo = 0;
-    uint32_t t, j;
+    double A[MAX_TAPS][MAX_TAPS], b[MAX_TAPS], c[MAX_TAPS], v[MAX_TAPS], m = 0, err = 0;
+    uint32_t maxlag, i0, i, stride;
+    unsigned nt, j, q, shift;
+    int32_t cmax = 0;
 
-    while (pmaxo < MAX_PORDER && (n >> (pmaxo + 1)) >= 32)
-        pmaxo++;
-    /* finest partition sums */
-    memset(psum, 0, sizeof psum);
-    memset(pmax, 0, sizeof pmax);
-    for (t = 0; t < n; t += TILE) {
-        uint32_t cnt = n - t < TILE ? n - t : TILE, i;
-        residuals(ch, P, x, (long)t, cnt, e->r);
-        j = 0;
-        for (i = 0; i < cnt; i++) {
-            uint32_t idx = t + i;
-            uint64_t u = zigzag(e->r[i]);
-            while (idx >= part_start(n, pmaxo, j + 1))
-                j++;
-            psum[j] += u;
-            if (u > pmax[j])
-                pmax[j] = u;
+    memset(l, 0, sizeof *l);
+    l->order = (uint8_t)order;
+    l->lcode = (uint8_t)lcode;
+    lpc_lags(l, P);
+    nt = l->ntaps;
+    maxlag = lpc_maxlag(l, P);
+    i0 = maxlag > first ? maxlag - first : 0;
+    if (i0 >= n || n - i0 < 4 * nt + 16)
+        return -1;
+    stride = 1 + (n - i0) / 512;
+    memset(A, 0, sizeof A);
+    memset(b, 0, sizeof b);
+    for (i = i0; i < n; i += stride) {
+        double t = x[i];
+        for (j = 0; j < nt; j++)
+            v[j] = x[(long)i - (long)l->lag[j]];
+        for (j = 0; j < nt; j++) {
+            b[j] += v[j] * t;
+            for (q = 0; q <= j; q++)
+                A[j][q] += v[j] * v[q];
         }
     }
-    /* try every order from the finest up, merging pairs */
+    /* Cholesky with a small ridge (keeps flat or tiny signals solvable) */
+    for (j = 0; j < nt; j++)
+        A[j][j] += A[j][j] * 1e-9 + 1e-3;
+    for (j = 0; j < nt; j++) {
+        double d = A[j][j];
+        for (q = 0; q < j; q++)
+            d -= A[j][q] * A[j][q];
+        if (!(d > 0))
+            return -1;
+        d = sqrt(d);
+        A[j][j] = d;
+        for (i = j + 1; i < nt; i++) {
+            double s = A[i][j];
+            for (q = 0; q < j; q++)
+                s -= A[i][q] * A[j][q];
+            A[i][j] = s / d;
+        }
+    }
+    for (j = 0; j < nt; j++) { /* forward: L y = b */
+        double s = b[j];
+        for (q = 0; q < j; q++)
+            s -= A[j][q] * c[q];
+        c[j] = s / A[j][j];
+    }
+    for (j = nt; j-- > 0;) { /* back: L^T c = y */
+        double s = c[j];
+        for (q = j + 1; q < nt; q++)
+            s -= A[q][j] * c[q];
+        c[j] = s / A[j][j];
+    }
+    for (j = 0; j < nt; j++)
+        if (fabs(c[j]) > m)
+            m = fabs(c[j]);
+    if (!(m > 1e-6) || m > 1e4)
+        return -1;
+    /* the widest coefficient gets 15 bits of magnitude, at most 2^-20 resolution */
+    shift = 0;
+    while (shift < 20 && m * (double)(1u << (shift + 1)) < 16383.0)
+        shift++;
+    for (j = 0; j < nt; j++) {
+        double want = c[j] * (double)(1u << shift) + err;
+        long cq = lround(want);
+        if (cq > 32767)
+            cq = 32767;
+        if (cq < -32767)
+            cq = -32767;
+        err = want - (double)cq;
+        l->coef[j] = (int32_t)cq;
+        if ((cq < 0 ? -cq : cq) > cmax)
+            cmax = (int32_t)(cq < 0 ? -cq : cq);
+    }
+    l->shift = (uint8_t)shift;
+    l->prec = (uint8_t)(bitlen64((uint64_t)cmax) + 1);
+    return 0;
+}
+
+static unsigned lpc_hdr_bits(const lpc_t *l)
+{
+    return 5 + 2 + 4 + 5 + (unsigned)l->ntaps * l->prec;
+}
+
+/* Plans channel ch over x[0..n) (x has the history before it): LPC predictors, partitions,
+ * per-partition predictor and Rice parameter. Returns the channel's exact size in bits. */
+static uint64_t plan_chan(enc_t *e, chan_t *ch, uint32_t P, const int32_t *x, uint32_t n,
+                          uint32_t first, int fmt)
+{
+    unsigned warm = first == 0 ? (fmt == 1 ? 16u : 32u) : 0;
+    uint64_t bits, raw = warm + 2 + 4 + 3 + 5 + 6 + (uint64_t)n * (fmt == 1 ? 16u : 32u), best;
+    unsigned pmaxo = 0, po, id, nid = P ? P_CYCLE_D1 + 1 : P_ORD3 + 1, hdr;
+    uint32_t j, t;
+
+    memset(ch, 0, offsetof(chan_t, porder));
+    /* LPC candidates: short-term order 8 (the first cycle of a block, irregular signals) and,
+     * with a period, 2 short taps plus taps around one (and two) cycles back */
+    if (n >= 48 && fit_lpc(x, n, first, 0, 8, 0, &ch->lpc[ch->nlpc]) == 0)
+        ch->nlpc++;
+    if (P) {
+        unsigned lc = (first + n >= 6 * P && n >= 4 * P) ? 3 : 2;
+        if (fit_lpc(x, n, first, P, 2, lc, &ch->lpc[ch->nlpc]) == 0 ||
+            (lc == 3 && fit_lpc(x, n, first, P, 2, 2, &ch->lpc[ch->nlpc]) == 0))
+            ch->nlpc++;
+    }
+    hdr = warm + 2;
+    for (j = 0; j < ch->nlpc; j++)
+        hdr += lpc_hdr_bits(&ch->lpc[j]);
+
+    while (pmaxo < MAX_PORDER && (n >> (pmaxo + 1)) >= MIN_PART)
+        pmaxo++;
+    /* scores of every predictor on the finest partitions */
+    for (j = 0; j < (1u << pmaxo); j++) {
+        uint32_t s = part_start(n, pmaxo, j), end = part_start(n, pmaxo, j + 1);
+        uint64_t f[P_COUNT];
+        fixed_scores(x, s, end, P, f);
+        for (id = 0; id < nid; id++)
+            e->sc[id][j] = f[id];
+        for (id = 0; id < ch->nlpc; id++) {
+            uint64_t sum = 0;
+            for (t = s; t < end; t += TILE) {
+                uint32_t cnt = end - t < TILE ? end - t : TILE, i;
+                residuals(ch, P_LPC0 + id, P, x, (long)t, cnt, e->r);
+                for (i = 0; i < cnt; i++)
+                    sum += (uint64_t)(e->r[i] < 0 ? -e->r[i] : e->r[i]);
+            }
+            e->sc[P_LPC0 + id][j] = sum;
+        }
+    }
+    /* choose the partition order and each partition's predictor on estimates */
+    best = UINT64_MAX;
     for (po = pmaxo + 1; po-- > 0;) {
         uint32_t np = 1u << po;
         uint64_t c = 4;
-        uint8_t k, w;
-        if (po < pmaxo) {
-            for (j = 0; j < np; j++) {
-                psum[j] = psum[2 * j] + psum[2 * j + 1];
-                pmax[j] = pmax[2 * j] > pmax[2 * j + 1] ? pmax[2 * j] : pmax[2 * j + 1];
-            }
+        uint8_t pid[MAX_PARTS];
+        if (po < pmaxo)
+            for (id = 0; id < P_COUNT; id++)
+                for (j = 0; j < np; j++)
+                    e->sc[id][j] = e->sc[id][2 * j] + e->sc[id][2 * j + 1];
+        for (j = 0; j < np; j++) {
+            unsigned b = 0, navail = nid;
+            for (id = 1; id < navail; id++)
+                if (e->sc[id][j] < e->sc[b][j])
+                    b = id;
+            for (id = 0; id < ch->nlpc; id++)
+                if (e->sc[P_LPC0 + id][j] < e->sc[b][j])
+                    b = P_LPC0 + id;
+            pid[j] = (uint8_t)b;
+            c += 8 + rice_est(2 * e->sc[b][j], part_start(n, po, j + 1) - part_start(n, po, j),
+                              NULL);
         }
-        for (j = 0; j < np; j++)
-            c += part_choose(psum[j], pmax[j], part_start(n, po, j + 1) - part_start(n, po, j),
-                             &k, &w);
         if (c < best) {
             best = c;
-            bpo = po;
+            ch->porder = (uint8_t)po;
+            for (j = 0; j < np; j++) {
+                ch->pred[j] = pid[j];
+                e->psc[j] = e->sc[pid[j]][j];
+            }
         }
     }
-    /* recompute the chosen order's parameters exactly */
-    ch->porder = (uint8_t)bpo;
-    {
-        uint32_t np = 1u << bpo;
-        uint64_t s2[MAX_PARTS], m2[MAX_PARTS];
-        memset(s2, 0, sizeof s2);
-        memset(m2, 0, sizeof m2);
-        for (t = 0; t < n; t += TILE) {
-            uint32_t cnt = n - t < TILE ? n - t : TILE, i;
-            residuals(ch, P, x, (long)t, cnt, e->r);
-            j = 0;
-            for (i = 0; i < cnt; i++) {
-                uint32_t idx = t + i;
+    /* exact pass: Rice parameter among three around the estimate, or the escape */
+    bits = hdr + 4;
+    for (j = 0; j < (1u << ch->porder); j++) {
+        uint32_t s = part_start(n, ch->porder, j), end = part_start(n, ch->porder, j + 1);
+        uint32_t cnt = end - s;
+        uint64_t q[3] = {0, 0, 0}, umax = 0, pb = UINT64_MAX;
+        unsigned kc, k0, a, wb;
+        (void)rice_est(2 * e->psc[j], cnt, &kc);
+        k0 = kc > 0 ? kc - 1 : 0;
+        if (k0 + 2 >= RICE_ESCAPE)
+            k0 = RICE_ESCAPE - 3;
+        for (t = s; t < end; t += TILE) {
+            uint32_t tc = end - t < TILE ? end - t : TILE, i;
+            residuals(ch, ch->pred[j], P, x, (long)t, tc, e->r);
+            for (i = 0; i < tc; i++) {
                 uint64_t u = zigzag(e->r[i]);
-                while (idx >= part_start(n, bpo, j + 1))
-                    j++;
-                s2[j] += u;
-                if (u > m2[j])
-                    m2[j] = u;
+                umax = u > umax ? u : umax;
+                q[0] += u >> k0;
+                q[1] += u >> (k0 + 1);
+                q[2] += u >> (k0 + 2);
             }
         }
-        for (j = 0; j < np; j++)
-            (void)part_choose(s2[j], m2[j], part_start(n, bpo, j + 1) - part_start(n, bpo, j),
-                              &ch->k[j], &ch->w[j]);
-        /* exact size */
-        total = 4;
-        memset(s2, 0, sizeof s2);
-        for (t = 0; t < n; t += TILE) {
-            uint32_t cnt = n - t < TILE ? n - t : TILE, i;
-            residuals(ch, P, x, (long)t, cnt, e->r);
-            j = 0;
-            for (i = 0; i < cnt; i++) {
-                uint32_t idx = t + i;
-                while (idx >= part_start(n, bpo, j + 1))
-                    j++;
-                if (ch->k[j] != RICE_ESCAPE)
-                    s2[j] += zigzag(e->r[i]) >> ch->k[j];
+        ch->k[j] = RICE_ESCAPE;
+        if (!(umax >> MAX_U_BITS)) {
+            for (a = 0; a < 3; a++) {
+                uint64_t c = 8 + (uint64_t)cnt * (k0 + a + 1) + q[a];
+                if (c < pb) {
+                    pb = c;
+                    ch->k[j] = (uint8_t)(k0 + a);
+                }
             }
         }
-        for (j = 0; j < np; j++) {
-            uint32_t cnt = part_start(n, bpo, j + 1) - part_start(n, bpo, j);
-            if (ch->k[j] == RICE_ESCAPE)
-                total += 5 + 6 + (uint64_t)cnt * ch->w[j];
-            else
-                total += 5 + (uint64_t)cnt * (ch->k[j] + 1u) + s2[j];
+        wb = bitlen64(umax);
+        if (wb <= MAX_ESC_BITS && 8 + 6 + (uint64_t)cnt * wb <= pb) {
+            pb = 8 + 6 + (uint64_t)cnt * wb;
+            ch->k[j] = RICE_ESCAPE;
+            ch->w[j] = (uint8_t)wb;
         }
+        bits += pb; /* pb is finite: a zigzagged residual below 2^40 always has one option */
     }
-    return total;
-}
-
-static unsigned pred_hdr_bits(const chan_t *ch)
-{
-    if (ch->id != P_LPC)
-        return 4;
-    return 4 + 5 + 2 + 4 + 5 + (unsigned)(ch->order + ch->nlong) * ch->prec;
-}
-
-/* Chooses channel c's coding for sets [first, first+n); x = channel buffer with h history
- * entries. Returns its exact size in bits. */
-static uint64_t plan_chan(enc_t *e, chan_t *ch, uint32_t P, const int32_t *x, uint32_t n,
-                          int fmt)
-{
-    uint64_t sc[P_COUNT], bits, raw = 4 + 4 + 5 + 6 + (uint64_t)n * (fmt == 1 ? 16u : 32u);
-    int id, best = P_ZERO, nid = P ? P_CYCLE_D1 + 1 : P_ORD3 + 1;
-
-    fixed_scores(x, n, P, sc);
-    for (id = 1; id < nid; id++)
-        if (sc[id] < sc[best])
-            best = id;
-    memset(ch, 0, sizeof *ch);
-    ch->id = (uint8_t)best;
-    bits = pred_hdr_bits(ch) + plan_parts(e, ch, P, x, n);
     if (bits > raw) {
-        /* never worse than the samples themselves (wcodec_bound relies on it): order 0, one
-         * escape partition as wide as the widest sample */
-        memset(ch, 0, sizeof *ch);
-        ch->id = P_ZERO;
-        bits = 4 + plan_parts(e, ch, P, x, n);
-        if (bits > raw) {
-            uint64_t umax = 0;
-            uint32_t i;
-            for (i = 0; i < n; i++)
-                if (zigzag(x[i]) > umax)
-                    umax = zigzag(x[i]);
-            ch->porder = 0;
-            ch->k[0] = RICE_ESCAPE;
-            ch->w[0] = (uint8_t)bitlen64(umax);
-            bits = 4 + 4 + 5 + 6 + (uint64_t)n * ch->w[0];
-        }
+        /* never worse than the samples themselves (wcodec_bound relies on it): no LPC, one
+         * partition, order 0, escaped at the width of the widest sample */
+        uint64_t umax = 0;
+        uint32_t i;
+        for (i = 0; i < n; i++)
+            if (zigzag(x[i]) > umax)
+                umax = zigzag(x[i]);
+        ch->nlpc = 0;
+        ch->porder = 0;
+        ch->pred[0] = P_ZERO;
+        ch->k[0] = RICE_ESCAPE;
+        ch->w[0] = (uint8_t)bitlen64(umax);
+        bits = warm + 2 + 4 + 3 + 5 + 6 + (uint64_t)n * ch->w[0];
     }
     return bits;
 }
@@ -617,43 +734,45 @@ static void write_chan(enc_t *e, bw_t *w, const chan_t *ch, uint32_t P, const in
                        uint32_t n)
 {
     uint32_t np = 1u << ch->porder, j, t;
+    unsigned a, q;
 
-    bw_put(w, ch->id, 4);
-    if (ch->id == P_LPC) {
-        unsigned q;
-        bw_put(w, ch->order, 5);
-        bw_put(w, ch->nlong, 2);
-        bw_put(w, ch->prec - 1u, 4);
-        bw_put(w, ch->shift, 5);
-        for (q = 0; q < (unsigned)(ch->order + ch->nlong); q++)
-            bw_put(w, (uint32_t)ch->coef[q], ch->prec);
+    bw_put(w, ch->nlpc, 2);
+    for (a = 0; a < ch->nlpc; a++) {
+        const lpc_t *l = &ch->lpc[a];
+        bw_put(w, l->order, 5);
+        bw_put(w, l->lcode, 2);
+        bw_put(w, l->prec - 1u, 4);
+        bw_put(w, l->shift, 5);
+        for (q = 0; q < l->ntaps; q++)
+            bw_put(w, (uint32_t)l->coef[q], l->prec);
     }
     bw_put(w, ch->porder, 4);
     for (j = 0; j < np; j++) {
         uint32_t s = part_start(n, ch->porder, j), end = part_start(n, ch->porder, j + 1);
         unsigned k = ch->k[j];
+        bw_put(w, ch->pred[j], 3);
         bw_put(w, k, 5);
         if (k == RICE_ESCAPE)
             bw_put(w, ch->w[j], 6);
         for (t = s; t < end; t += TILE) {
             uint32_t cnt = end - t < TILE ? end - t : TILE, i;
-            residuals(ch, P, x, (long)t, cnt, e->r);
+            residuals(ch, ch->pred[j], P, x, (long)t, cnt, e->r);
             if (k == RICE_ESCAPE) {
                 unsigned wb = ch->w[j];
                 if (wb)
                     for (i = 0; i < cnt; i++)
                         bw_bits(w, (uint64_t)e->r[i], wb);
             } else {
+                uint64_t mask = ((uint64_t)1 << k) - 1;
                 for (i = 0; i < cnt; i++) {
-                    uint64_t u = zigzag(e->r[i]), q = u >> k;
-                    if (q < 32 - k) {
-                        /* q zeros, a one, k low bits: one put */
-                        bw_put(w, ((uint64_t)1 << k) | (u & (((uint64_t)1 << k) - 1)),
-                               (unsigned)q + 1 + k);
+                    uint64_t u = zigzag(e->r[i]), qq = u >> k;
+                    if (qq + 1 + k <= 32) {
+                        /* qq zeros, a one, k low bits: one put */
+                        bw_put(w, ((uint64_t)1 << k) | (u & mask), (unsigned)qq + 1 + k);
                     } else {
-                        bw_zeros(w, q);
+                        bw_zeros(w, qq);
                         bw_put(w, 1, 1);
-                        bw_put(w, u & (((uint64_t)1 << k) - 1), k);
+                        bw_put(w, u & mask, k);
                     }
                 }
             }
@@ -666,18 +785,24 @@ static uint32_t pick_period(uint32_t hint)
     return hint >= 2 && hint <= MAX_PERIOD ? hint : 0;
 }
 
+/* History the encoder loads before `first`. */
+static uint32_t enc_hist(uint32_t P)
+{
+    return 2 * P + 1 > MAX_SHORT ? 2 * P + 1 : MAX_SHORT;
+}
+
 /* Plans sets [first, first+n); returns the exact segment size in bytes. */
 static size_t plan_segment(enc_t *e, const uint8_t *block, int nch, int fmt, uint32_t P,
                            uint32_t first, uint32_t n, uint64_t *payload_bits)
 {
     uint64_t bits = 0;
-    uint32_t h = P ? P + 1 : 3;
+    uint32_t h = enc_hist(P);
     size_t payload;
     int c;
 
     for (c = 0; c < nch; c++) {
-        load_chan(block, nch, fmt, c, first, h, n, e->x);
-        bits += plan_chan(e, &e->ch[c], P, e->x + h, n, fmt);
+        load_chan(block, nch, fmt, c, first, h, n, set0(block, fmt, c), e->x);
+        bits += plan_chan(e, &e->ch[c], P, e->x + h, n, first, fmt);
     }
     *payload_bits = bits;
     payload = (size_t)((bits + 7) / 8);
@@ -688,7 +813,7 @@ static size_t write_segment(enc_t *e, const uint8_t *block, int nch, int fmt, ui
                             uint32_t first, uint32_t n, uint64_t bits, uint8_t *out)
 {
     size_t payload = (size_t)((bits + 7) / 8), hl = 0;
-    uint32_t h = P ? P + 1 : 3;
+    uint32_t h = enc_hist(P);
     bw_t w;
     int c;
 
@@ -701,7 +826,9 @@ static size_t write_segment(enc_t *e, const uint8_t *block, int nch, int fmt, ui
     w.acc = 0;
     w.nacc = 0;
     for (c = 0; c < nch; c++) {
-        load_chan(block, nch, fmt, c, first, h, n, e->x);
+        load_chan(block, nch, fmt, c, first, h, n, set0(block, fmt, c), e->x);
+        if (first == 0) /* the block's first sample, verbatim */
+            bw_put(&w, (uint32_t)e->x[h], fmt == 1 ? 16 : 32);
         write_chan(e, &w, &e->ch[c], P, e->x + h, n);
     }
     bw_flush(&w);
@@ -777,49 +904,103 @@ int wcodec_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32
 
 typedef struct {
     int32_t x[MAX_LAG + WCODEC_MAX_SETS];
+    int64_t r[TILE];
     chan_t ch;
 } dec_t;
 
-static int dec_pred(br_t *br, chan_t *ch, uint32_t P)
+/* Reads the channel's LPC definitions. */
+static int dec_lpcs(br_t *br, chan_t *ch, uint32_t P)
 {
-    uint32_t v;
+    uint32_t v, j;
     unsigned q;
 
-    memset(ch, 0, sizeof *ch);
-    if (br_get(br, 4, &v) != 0 || v >= P_COUNT)
+    if (br_get(br, 2, &v) != 0 || v > MAX_LPC)
         return -1;
-    ch->id = (uint8_t)v;
-    if ((v == P_CYCLE || v == P_CYCLE_D1) && P == 0)
-        return -1;
-    if (v == P_LPC) {
-        uint32_t o, m, pr, sh;
-        if (br_get(br, 5, &o) || br_get(br, 2, &m) || br_get(br, 4, &pr) || br_get(br, 5, &sh))
+    ch->nlpc = (uint8_t)v;
+    for (j = 0; j < ch->nlpc; j++) {
+        lpc_t *l = &ch->lpc[j];
+        uint32_t o, lc, pr, sh;
+        if (br_get(br, 5, &o) || br_get(br, 2, &lc) || br_get(br, 4, &pr) || br_get(br, 5, &sh))
             return -1;
-        if (o + m == 0 || (m && P < 2))
+        if (o + nlong_of(lc) == 0 || (lc && P == 0))
             return -1;
-        ch->order = (uint8_t)o;
-        ch->nlong = (uint8_t)m;
-        ch->prec = (uint8_t)(pr + 1);
-        ch->shift = (uint8_t)sh;
-        for (q = 0; q < o + m; q++) {
+        l->order = (uint8_t)o;
+        l->lcode = (uint8_t)lc;
+        l->prec = (uint8_t)(pr + 1);
+        l->shift = (uint8_t)sh;
+        lpc_lags(l, P);
+        for (q = 0; q < l->ntaps; q++) {
             uint32_t c;
-            if (br_get(br, ch->prec, &c) != 0)
+            if (br_get(br, l->prec, &c) != 0)
                 return -1;
             /* sign-extend a prec-bit two's complement value */
-            if (c & ((uint32_t)1 << (ch->prec - 1)))
-                ch->coef[q] = -(int32_t)(((uint32_t)1 << ch->prec) - c);
+            if (c & ((uint32_t)1 << (l->prec - 1)))
+                l->coef[q] = -(int32_t)(((uint32_t)1 << l->prec) - c);
             else
-                ch->coef[q] = (int32_t)c;
+                l->coef[q] = (int32_t)c;
         }
     }
     return 0;
 }
 
-/* Decodes channel residuals and reconstructs x[0..n) (x = buffer with history before it). */
-static int dec_chan(br_t *br, chan_t *ch, uint32_t P, int32_t *x, uint32_t n, int fmt)
+/* x[i0 .. i0+cnt) = prediction + r, checked against the format's range. */
+static int reconstruct(const chan_t *ch, unsigned id, uint32_t P, int32_t *x, long i0,
+                       uint32_t cnt, const int64_t *r, int64_t lo, int64_t hi)
 {
+    int32_t *p = x + i0;
+    long L = (long)P;
+    uint32_t i;
+    int64_t y;
+
+#define PUT(expr)                                                                                  \
+    do {                                                                                           \
+        y = (expr) + r[i];                                                                         \
+        if (y < lo || y > hi)                                                                      \
+            return -1;                                                                             \
+        p[i] = (int32_t)y;                                                                         \
+    } while (0)
+    switch (id) {
+    case P_ZERO:
+        for (i = 0; i < cnt; i++)
+            PUT(0);
+        break;
+    case P_ORD1:
+        for (i = 0; i < cnt; i++)
+            PUT((int64_t)p[(long)i - 1]);
+        break;
+    case P_ORD2:
+        for (i = 0; i < cnt; i++)
+            PUT(2 * (int64_t)p[(long)i - 1] - p[(long)i - 2]);
+        break;
+    case P_ORD3:
+        for (i = 0; i < cnt; i++)
+            PUT(3 * ((int64_t)p[(long)i - 1] - p[(long)i - 2]) + p[(long)i - 3]);
+        break;
+    case P_CYCLE:
+        for (i = 0; i < cnt; i++)
+            PUT((int64_t)p[(long)i - L]);
+        break;
+    case P_CYCLE_D1:
+        for (i = 0; i < cnt; i++)
+            PUT((int64_t)p[(long)i - 1] + p[(long)i - L] - p[(long)i - L - 1]);
+        break;
+    default: {
+        const lpc_t *l = &ch->lpc[id - P_LPC0];
+        for (i = 0; i < cnt; i++)
+            PUT(lpc_predict(l, x, i0 + (long)i));
+        break;
+    }
+    }
+#undef PUT
+    return 0;
+}
+
+/* Decodes one channel's partitions into x[0..n) (x has the history before it). */
+static int dec_chan(br_t *br, dec_t *d, uint32_t P, int32_t *x, uint32_t n, int fmt)
+{
+    chan_t *ch = &d->ch;
     uint32_t v, np, j;
-    int64_t lo = fmt == 1 ? -32768 : -(int64_t)2147483648LL;
+    int64_t lo = fmt == 1 ? -32768 : -(int64_t)2147483647 - 1;
     int64_t hi = fmt == 1 ? 32767 : 2147483647;
 
     if (br_get(br, 4, &v) != 0 || v > MAX_PORDER || (1u << v) > n)
@@ -827,42 +1008,40 @@ static int dec_chan(br_t *br, chan_t *ch, uint32_t P, int32_t *x, uint32_t n, in
     ch->porder = (uint8_t)v;
     np = 1u << v;
     for (j = 0; j < np; j++) {
-        uint32_t s = part_start(n, ch->porder, j), end = part_start(n, ch->porder, j + 1), i;
-        uint32_t k;
-        if (br_get(br, 5, &k) != 0)
+        uint32_t s = part_start(n, ch->porder, j), end = part_start(n, ch->porder, j + 1), t;
+        uint32_t id, k, wb = 0;
+        if (br_get(br, 3, &id) != 0 || br_get(br, 5, &k) != 0)
             return -1;
-        if (k == RICE_ESCAPE) {
-            uint32_t wb;
-            if (br_get(br, 6, &wb) != 0 || wb > MAX_ESC_BITS)
+        if ((id == P_CYCLE || id == P_CYCLE_D1) && P == 0)
+            return -1;
+        if (id >= P_LPC0 && id - P_LPC0 >= ch->nlpc)
+            return -1;
+        if (k == RICE_ESCAPE && (br_get(br, 6, &wb) != 0 || wb > MAX_ESC_BITS))
+            return -1;
+        for (t = s; t < end; t += TILE) {
+            uint32_t cnt = end - t < TILE ? end - t : TILE, i;
+            if (k == RICE_ESCAPE) {
+                for (i = 0; i < cnt; i++) {
+                    uint64_t u;
+                    if (br_get64(br, wb, &u) != 0)
+                        return -1;
+                    if (wb && (u >> (wb - 1)) & 1u) /* sign-extend */
+                        d->r[i] = -(int64_t)((((uint64_t)1 << wb) - u));
+                    else
+                        d->r[i] = (int64_t)u;
+                }
+            } else {
+                uint64_t qmax = ((uint64_t)1 << (MAX_U_BITS - k)) - 1;
+                for (i = 0; i < cnt; i++) {
+                    uint64_t q;
+                    uint32_t low;
+                    if (br_unary(br, qmax, &q) != 0 || br_get(br, k, &low) != 0)
+                        return -1;
+                    d->r[i] = unzigzag((q << k) | low);
+                }
+            }
+            if (reconstruct(ch, id, P, x, (long)t, cnt, d->r, lo, hi) != 0)
                 return -1;
-            for (i = s; i < end; i++) {
-                uint64_t u;
-                int64_t r, y;
-                if (br_get64(br, wb, &u) != 0)
-                    return -1;
-                if (wb && (u >> (wb - 1)) & 1u) /* sign-extend */
-                    r = -(int64_t)((((uint64_t)1 << wb) - u));
-                else
-                    r = (int64_t)u;
-                y = predict(ch, P, x, (long)i) + r;
-                if (y < lo || y > hi)
-                    return -1;
-                x[i] = (int32_t)y;
-            }
-        } else {
-            uint64_t qmax = ((uint64_t)1 << (MAX_U_BITS - k)) - 1;
-            for (i = s; i < end; i++) {
-                uint64_t q, u;
-                uint32_t low;
-                int64_t y;
-                if (br_unary(br, qmax, &q) != 0 || br_get(br, k, &low) != 0)
-                    return -1;
-                u = (q << k) | low;
-                y = predict(ch, P, x, (long)i) + unzigzag(u);
-                if (y < lo || y > hi)
-                    return -1;
-                x[i] = (int32_t)y;
-            }
         }
     }
     return 0;
@@ -899,20 +1078,25 @@ int wcodec_decode(const uint8_t *in, size_t len, uint32_t nsets, int nch, int fm
     br.acc = 0;
     br.nacc = 0;
     for (c = 0; c < nch; c++) {
-        uint32_t h;
-        if (dec_pred(&br, &d.ch, P) != 0)
+        uint32_t h, i, wv = 0;
+        int32_t fill;
+        size_t stride = (size_t)nch * (size_t)fmt * 2u;
+        uint8_t *p = block + (size_t)first * stride + (size_t)c * (size_t)fmt * 2u;
+        if (first == 0) { /* warm-up: the block's first sample, verbatim */
+            if (br_get(&br, fmt == 1 ? 16 : 32, &wv) != 0)
+                return WCODEC_E_MALFORMED;
+            fill = fmt == 1 ? u2i16(wv) : u2i32(wv);
+        } else {
+            fill = set0(block, fmt, c);
+        }
+        if (dec_lpcs(&br, &d.ch, P) != 0)
             return WCODEC_E_MALFORMED;
         h = chan_maxlag(&d.ch, P);
-        load_chan(block, nch, fmt, c, first, h, 0, d.x);
-        if (dec_chan(&br, &d.ch, P, d.x + h, n, fmt) != 0)
+        load_chan(block, nch, fmt, c, first, h, 0, fill, d.x);
+        if (dec_chan(&br, &d, P, d.x + h, n, fmt) != 0 || (first == 0 && d.x[h] != fill))
             return WCODEC_E_MALFORMED;
-        {
-            size_t stride = (size_t)nch * (size_t)fmt * 2u;
-            uint8_t *p = block + (size_t)first * stride + (size_t)c * (size_t)fmt * 2u;
-            uint32_t i;
-            for (i = 0; i < n; i++, p += stride)
-                wr_sample(p, fmt, d.x[h + i]);
-        }
+        for (i = 0; i < n; i++, p += stride)
+            wr_sample(p, fmt, d.x[h + i]);
     }
     /* the payload must end exactly: fewer than 8 bits left, all zero, and no whole byte unread */
     if (br.p != br.end || br.nacc >= 8 || (br.nacc && (br.acc >> (64 - br.nacc)) != 0))
@@ -968,10 +1152,12 @@ int wcodec_encode_block(const uint8_t *block, uint32_t nsets, int nch, int fmt,
 
 size_t wcodec_bound(uint32_t nsets, int nch, int fmt)
 {
-    /* One segment: header, then per channel predictor (4 bits), partition order (4), one
-     * escape partition (5 + 6) with 16 or 32 bits per sample (order-0 residual = sample). The
+    /* One segment: header, then per channel the first sample verbatim, no LPC (2 bits),
+     * partition order (4), one
+     * partition of predictor 0 (3) escaped (5 + 6) with 16 or 32 bits per sample. The
      * encoder never emits more than this because an escape of the raw width is always
      * available and is chosen when cheaper. */
-    uint64_t bits = (uint64_t)nch * (4 + 4 + 5 + 6 + (uint64_t)nsets * (fmt == 1 ? 16u : 32u));
+    uint64_t bits =
+        (uint64_t)nch * (2 + 4 + 3 + 5 + 6 + (uint64_t)(nsets + 1) * (fmt == 1 ? 16u : 32u));
     return HDR_MAX + (size_t)((bits + 7) / 8);
 }
