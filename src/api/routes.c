@@ -353,6 +353,12 @@ void api__metrics(rq_t *q)
          (double)ws.retries},
         {"gridsense_store_errors_total", "counter", "Items the store writer could not commit.",
          (double)ws.errors},
+        {"gridsense_store_blocks_compressed_total", "counter",
+         "Blocks committed compressed at rest (received with codec 1, or encoded by the writer).",
+         (double)ws.blocks_compressed},
+        {"gridsense_store_blocks_raw_busy_total", "counter",
+         "Blocks received raw and stored raw because the writer was behind.",
+         (double)ws.blocks_raw_busy},
     };
     metric_table(b, tail, sizeof tail / sizeof tail[0]);
     if (a->ana) {

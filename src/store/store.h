@@ -496,6 +496,8 @@ typedef struct store_item {
     size_t enc_len;
     int codec;
     uint32_t nominal_hz; /* the terminal's nominal frequency: the encoder's period hint; 0 none */
+    int stored_codec;    /* set by the writer: what `data` holds at rest (0 raw, 1 wcodec) */
+    int stored_raw_busy; /* set by the writer: left raw, not encoded, because it was behind */
     int64_t trigger_ns;  /* events */
     int trigger, pretrigger, value_permille, trigger_channel;
     /* The session's HELLO channels (all of them, not only the block's), by index. Stored once
@@ -601,7 +603,15 @@ typedef struct {
     uint64_t blocks_duplicate; /* BLOCK items with result 1 */
     uint64_t errors;           /* items with result < 0 */
     uint64_t retries;          /* batch attempts rolled back (locked or failing database) */
+    /* Blocks at rest (migration 9): committed compressed (received so, or encoded by the
+     * writer), and received raw but stored raw because the writer's queue held more than
+     * STORE_ENCODE_MAX_BACKLOG bytes (encoding would have made it fall further behind). */
+    uint64_t blocks_compressed, blocks_raw_busy;
 } store_writer_stats_t;
+
+/* Above this many queued bytes the writer stores raw-received blocks raw instead of encoding
+ * them (store_writer_stats_t.blocks_raw_busy). */
+#define STORE_ENCODE_MAX_BACKLOG (8u * 1024 * 1024)
 void store_writer_stats(store_t *s, store_writer_stats_t *out);
 
 /* Drains the queue, commits, calls the last callbacks and joins the thread. Submissions made

@@ -207,9 +207,11 @@ static int write_layout(store_t *s, store_item_t *it)
  * came (codec 1); or the raw samples encoded here (wcodec_encode_block into *enc, which the
  * caller frees after the statement ran), or raw (codec 0) when encoding fails or is not smaller.
  * Returns the codec bound. */
-static int block_bind_data(const store_item_t *it, sqlite3_stmt *st, int col, uint8_t **enc)
+static int block_bind_data(store_t *s, store_item_t *it, sqlite3_stmt *st, int col,
+                           uint8_t **enc)
 {
     *enc = NULL;
+    it->stored_raw_busy = 0;
     if (it->enc && it->codec == WCODEC_ID) {
         sqlite3_bind_blob64(st, col, it->enc, it->enc_len, SQLITE_STATIC);
         return WCODEC_ID;
@@ -219,6 +221,14 @@ static int block_bind_data(const store_item_t *it, sqlite3_stmt *st, int col, ui
         return 0;
     }
     int width = it->sample_fmt == 2 ? 4 : it->sample_fmt == 1 ? 2 : 0;
+    pthread_mutex_lock(&s->mu);
+    size_t behind = s->depth_bytes;
+    pthread_mutex_unlock(&s->mu);
+    if (behind > STORE_ENCODE_MAX_BACKLOG) {
+        /* Behind: encoding costs writer time the queue does not have; raw is as good a copy. */
+        it->stored_raw_busy = 1;
+        width = 0;
+    }
     if (width && it->nchannels >= 1 && it->nchannels <= WCODEC_MAX_CHANNELS &&
         it->nsamples >= 1 && it->nsamples <= WCODEC_MAX_SETS &&
         it->data_len == (size_t)it->nsamples * it->nchannels * (size_t)width) {
@@ -258,7 +268,7 @@ static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes
     sqlite3_bind_int(st, 9, it->time_quality);
     sqlite3_bind_int64(st, 10, it->nsamples);
     uint8_t *enc = NULL; /* the writer's own encoding of a block received raw */
-    int codec = block_bind_data(it, st, 11, &enc);
+    int codec = it->stored_codec = block_bind_data(s, it, st, 11, &enc);
     sqlite3_bind_int(st, 13, codec);
     sqlite3_bind_int64(st, 12, now);
     int rc = run(s, st, it, "store block");
@@ -629,15 +639,18 @@ static void *writer_main(void *arg)
 
         int rc = write_batch(s, batch, n);
 
-        uint64_t stored = 0, dup = 0, errors = 0;
+        uint64_t stored = 0, dup = 0, errors = 0, compressed = 0, raw_busy = 0;
         for (store_item_t *it = batch; it; it = it->next) {
             if (it->result < 0 &&
                 !((it->kind == STORE_ITEM_COMMAND_CREATE || it->kind == STORE_ITEM_ACCOUNT) &&
                   it->result != rc))
                 errors++; /* (a refused creation or account change is an answer, not a store
                              error) */
-            else if (it->kind == STORE_ITEM_BLOCK && it->result == 0)
+            else if (it->kind == STORE_ITEM_BLOCK && it->result == 0) {
                 stored++;
+                compressed += it->stored_codec == 1;
+                raw_busy += it->stored_raw_busy;
+            }
             else if (it->kind == STORE_ITEM_BLOCK)
                 dup++;
         }
@@ -649,6 +662,8 @@ static void *writer_main(void *arg)
         s->stats.items += n;
         s->stats.blocks_stored += stored;
         s->stats.blocks_duplicate += dup;
+        s->stats.blocks_compressed += compressed;
+        s->stats.blocks_raw_busy += raw_busy;
         s->stats.errors += errors;
         pthread_mutex_unlock(&s->mu);
 
