@@ -21,12 +21,15 @@
 #           terminals (bench/api_bench.py, which lists its own API_* knobs)
 #   iso     terminals' ack latency with and without 1,000 HTTP connections of load
 #           (bench/iso_bench.sh, which lists its own ISO_* knobs; QUICK=1: 50 terminals, 8 s)
+#   codec   the lossless waveform codec: bytes per sample next to flac -8, xz -9e, zstd -19 on
+#           the same blocks, encode/decode speed per core (bench/codec.sh, which lists its own
+#           CODEC_* knobs; QUICK=1: shorter signals, 3 repetitions)
 #   web     the web app in chromium: cold first load, asset bytes, oscilloscope frames/s, the
 #           fleet page with 1,000 streaming terminals (bench/web_bench.py, which lists its own
 #           WEB_* knobs; QUICK=1: 100 terminals, short windows)
 #
 # Environment (defaults: full / QUICK=1):
-#   BENCHES               "idle ingest wave dsp api iso web"
+#   BENCHES               "idle ingest wave dsp api iso web codec"
 #   WAVE_REPS             15 / 5             runs per waveform query
 #   WAVE_HISTORY_S        600 / 120          seconds of stored history per terminal (4 terminals)
 #   IDLE_N                10000 / 2000       terminals held idle
@@ -70,7 +73,7 @@ py() { python3 "$PYH" "$@"; }
 QUICK=${QUICK:-0}
 q() { if [ "$QUICK" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 
-BENCHES=${BENCHES:-"idle ingest wave dsp api iso web"}
+BENCHES=${BENCHES:-"idle ingest wave dsp api iso web codec"}
 WAVE_REPS=${WAVE_REPS:-$(q 15 5)}
 WAVE_HISTORY_S=${WAVE_HISTORY_S:-$(q 600 120)}
 IDLE_N=${IDLE_N:-$(q 10000 2000)}
@@ -455,7 +458,8 @@ for b in $BENCHES; do
             mkdir -p "$RESULTS/web"
             GS_BUILD="$GS_BUILD" python3 "$HERE/web_bench.py" --json "$RESULTS/web/web.json" >"$W/web.md"
             ;;
-        *) log "unknown benchmark '$b' (known: idle ingest wave dsp api iso web)"; exit 2 ;;
+        codec) RESULTS="$RESULTS/codec" QUICK="$QUICK" GS_BUILD="$GS_BUILD" "$HERE/codec.sh" >"$W/codec.md" ;;
+        *) log "unknown benchmark '$b' (known: idle ingest wave dsp api iso web codec)"; exit 2 ;;
     esac
 done
 log "suite took $(sub "$(now)" "$T_BEGIN") s"
@@ -466,3 +470,4 @@ if [ -s "$W/dsp.md" ]; then printf '\n' | cat - "$W/dsp.md" | tee -a "$RESULTS/r
 if [ -s "$W/api.md" ]; then printf '\n' | cat - "$W/api.md" | tee -a "$RESULTS/report.md"; fi
 if [ -s "$W/iso.md" ]; then printf '\n' | cat - "$W/iso.md" | tee -a "$RESULTS/report.md"; fi
 if [ -s "$W/web.md" ]; then printf '\n' | cat - "$W/web.md" | tee -a "$RESULTS/report.md"; fi
+if [ -s "$W/codec.md" ]; then printf '\n' | cat - "$W/codec.md" | tee -a "$RESULTS/report.md"; fi

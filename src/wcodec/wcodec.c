@@ -30,6 +30,7 @@
 #define MAX_LPC      2    /* LPC predictors defined per channel and segment */
 #define MAX_PORDER   8    /* at most 256 Rice partitions (sub-blocks) per channel */
 #define MIN_PART     16   /* the encoder's smallest partition */
+#define LPC_MAG      15   /* the encoder's LPC coefficients: magnitude bits of the widest */
 #define MAX_PARTS    (1 << MAX_PORDER)
 #define RICE_ESCAPE  31   /* Rice parameter value announcing fixed-width residuals */
 #define MAX_ESC_BITS 40   /* widest escaped residual */
@@ -92,12 +93,16 @@ static int64_t unzigzag(uint64_t u)
 
 static unsigned bitlen64(uint64_t v)
 {
+#if defined(__GNUC__)
+    return v ? 64u - (unsigned)__builtin_clzll(v) : 0u;
+#else
     unsigned n = 0;
     while (v) {
         n++;
         v >>= 1;
     }
     return n;
+#endif
 }
 /* ---- predictors shared by encoder and decoder ---- */
 
@@ -229,22 +234,42 @@ static uint32_t part_start(uint32_t n, unsigned porder, uint32_t j)
     return (uint32_t)(((uint64_t)n * j) >> porder);
 }
 
-/* ---- bit writer (MSB first); the caller guarantees the capacity (sizes are exact) ---- */
+/* ---- bit writer (MSB first) into base[0..room); bytes past room are counted, not written,
+ * so the caller learns the size of what did not fit. State can be saved and restored. ---- */
 
 typedef struct {
-    uint8_t *p, *end;
-    uint64_t acc; /* pending bits, right-aligned */
-    unsigned nacc;
+    uint8_t *base;
+    size_t room, pos; /* pos: bytes emitted so far (also those past room) */
+    uint64_t acc;     /* pending bits, right-aligned */
+    unsigned nacc;    /* < 32 between calls */
 } bw_t;
+
+static void bw_emit(bw_t *w, unsigned nbytes)
+{
+    while (nbytes--) {
+        w->nacc -= 8;
+        if (w->pos < w->room)
+            w->base[w->pos] = (uint8_t)(w->acc >> w->nacc);
+        w->pos++;
+    }
+}
 
 static void bw_put(bw_t *w, uint64_t v, unsigned n) /* n <= 32 */
 {
     w->acc = (w->acc << n) | (v & (((uint64_t)1 << n) - 1));
     w->nacc += n;
-    while (w->nacc >= 8) {
-        w->nacc -= 8;
-        if (w->p < w->end)
-            *w->p++ = (uint8_t)(w->acc >> w->nacc);
+    if (w->nacc >= 32) {
+        if (w->pos + 4 <= w->room) {
+            uint8_t *q = w->base + w->pos;
+            q[0] = (uint8_t)(w->acc >> (w->nacc - 8));
+            q[1] = (uint8_t)(w->acc >> (w->nacc - 16));
+            q[2] = (uint8_t)(w->acc >> (w->nacc - 24));
+            q[3] = (uint8_t)(w->acc >> (w->nacc - 32));
+            w->pos += 4;
+            w->nacc -= 32;
+        } else {
+            bw_emit(w, 4);
+        }
     }
 }
 
@@ -266,10 +291,17 @@ static void bw_zeros(bw_t *w, uint64_t n)
     bw_put(w, 0, (unsigned)n);
 }
 
+/* Bits written so far. */
+static uint64_t bw_tell(const bw_t *w)
+{
+    return (uint64_t)w->pos * 8 + w->nacc;
+}
+
 static void bw_flush(bw_t *w)
 {
-    if (w->nacc)
-        bw_put(w, 0, 8 - w->nacc);
+    if (w->nacc % 8)
+        bw_put(w, 0, 8 - w->nacc % 8);
+    bw_emit(w, w->nacc / 8);
 }
 
 /* ---- bit reader: never reads outside [p, end) ---- */
@@ -439,58 +471,126 @@ static int32_t set0(const uint8_t *block, int fmt, int c)
  * Encoder
  * ====================================================================================== */
 
-/* ======================================================================================
- * Encoder
- * ====================================================================================== */
-
-#define TILE 64
+#define TILE      64
+#define PART_MAXN 1024 /* the encoder's largest partition (its residual buffer) */
+#define SC_NONE   ((uint64_t)1 << 52) /* score of a predictor not offered in a partition */
 
 /* Work area of one segment encode (on the stack of wcodec_encode: see wcodec.h). */
 typedef struct {
     int32_t x[MAX_LAG + WCODEC_MAX_SETS];
-    int64_t r[TILE];
+    int64_t r[PART_MAXN];
     uint64_t sc[P_COUNT][MAX_PARTS]; /* per predictor and partition: sum of |residual| */
+    uint64_t sw[P_COUNT][MAX_PARTS]; /* the same, merged while choosing */
     uint64_t psc[MAX_PARTS];         /* chosen partitions: their score */
-    chan_t ch[WCODEC_MAX_CHANNELS];
+    chan_t ch;
 } enc_t;
 
-/* Sum of |residual| of each fixed predictor over x[s .. e). */
-static void fixed_scores(const int32_t *x, uint32_t s, uint32_t e, uint32_t P, uint64_t *sc)
+/* Residuals of LPC predictor l over x[i0 .. i0+cnt), cnt <= PART_MAXN: tap by tap over the
+ * run (vectorizable), then the rounding shift done on a biased unsigned value (exact floor). */
+static void lpc_residuals(const lpc_t *l, const int32_t *x, long i0, uint32_t cnt, int64_t *r)
 {
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0;
+    const int32_t *p = x + i0;
+    uint32_t i;
+    unsigned t;
+
+    for (i = 0; i < cnt; i++)
+        r[i] = 0;
+    for (t = 0; t < l->ntaps; t++) {
+        const int32_t *q = p - (long)l->lag[t];
+        int64_t c = l->coef[t];
+        for (i = 0; i < cnt; i++)
+            r[i] += c * q[i];
+    }
+    if (l->shift) {
+        /* |sum| < 2^57, so sum + half + 2^62 is positive: floor((sum + half) / 2^shift) */
+        const uint64_t bias = (uint64_t)1 << 62, half = (uint64_t)1 << (l->shift - 1);
+        const int64_t sub = (int64_t)(bias >> l->shift);
+        for (i = 0; i < cnt; i++)
+            r[i] = (int64_t)p[i] -
+                   ((int64_t)(((uint64_t)r[i] + half + bias) >> l->shift) - sub);
+    } else {
+        for (i = 0; i < cnt; i++)
+            r[i] = (int64_t)p[i] - r[i];
+    }
+}
+
+static void enc_residuals(const chan_t *ch, unsigned id, uint32_t P, const int32_t *x, long i0,
+                          uint32_t cnt, int64_t *r)
+{
+    if (id >= P_LPC0)
+        lpc_residuals(&ch->lpc[id - P_LPC0], x, i0, cnt, r);
+    else
+        residuals(ch, id, P, x, i0, cnt, r);
+}
+
+/* Sum of |residual| of each fixed predictor over x[s .. e). */
+static void fixed_scores(const int32_t *x, uint32_t s, uint32_t e, uint32_t P, int fmt,
+                         uint64_t *sc)
+{
     uint32_t i;
     long L = (long)P;
 
-    for (i = s; i < e; i++) {
-        int64_t a = x[i], b = x[(long)i - 1], c = x[(long)i - 2], d = x[(long)i - 3];
-        int64_t e1 = a - b, e2 = e1 - (b - c), e3 = e2 - ((b - c) - (c - d));
-        s0 += (uint64_t)(a < 0 ? -a : a);
-        s1 += (uint64_t)(e1 < 0 ? -e1 : e1);
-        s2 += (uint64_t)(e2 < 0 ? -e2 : e2);
-        s3 += (uint64_t)(e3 < 0 ? -e3 : e3);
-    }
-    sc[P_ZERO] = s0;
-    sc[P_ORD1] = s1;
-    sc[P_ORD2] = s2;
-    sc[P_ORD3] = s3;
-    if (P) {
+    if (fmt == 1) { /* int16: every residual of a fixed predictor fits int32 */
+        uint32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0;
         for (i = s; i < e; i++) {
-            int64_t a = (int64_t)x[i] - x[(long)i - L];
-            int64_t f = a - ((int64_t)x[(long)i - 1] - x[(long)i - L - 1]);
-            s4 += (uint64_t)(a < 0 ? -a : a);
-            s5 += (uint64_t)(f < 0 ? -f : f);
+            int32_t a = x[i], b = x[(long)i - 1], c = x[(long)i - 2], d = x[(long)i - 3];
+            int32_t e1 = a - b, e2 = e1 - (b - c), e3 = e2 - ((b - c) - (c - d));
+            s0 += (uint32_t)(a < 0 ? -a : a);
+            s1 += (uint32_t)(e1 < 0 ? -e1 : e1);
+            s2 += (uint32_t)(e2 < 0 ? -e2 : e2);
+            s3 += (uint32_t)(e3 < 0 ? -e3 : e3);
         }
-        sc[P_CYCLE] = s4;
-        sc[P_CYCLE_D1] = s5;
+        if (P) {
+            for (i = s; i < e; i++) {
+                int32_t a = x[i] - x[(long)i - L];
+                int32_t f = a - (x[(long)i - 1] - x[(long)i - L - 1]);
+                s4 += (uint32_t)(a < 0 ? -a : a);
+                s5 += (uint32_t)(f < 0 ? -f : f);
+            }
+        }
+        /* partitions are at most 2^13 sets and |residual| < 2^18: no overflow */
+        sc[P_ZERO] = s0;
+        sc[P_ORD1] = s1;
+        sc[P_ORD2] = s2;
+        sc[P_ORD3] = s3;
+        sc[P_CYCLE] = P ? s4 : SC_NONE;
+        sc[P_CYCLE_D1] = P ? s5 : SC_NONE;
+        return;
+    }
+    {
+        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0;
+        for (i = s; i < e; i++) {
+            int64_t a = x[i], b = x[(long)i - 1], c = x[(long)i - 2], d = x[(long)i - 3];
+            int64_t e1 = a - b, e2 = e1 - (b - c), e3 = e2 - ((b - c) - (c - d));
+            s0 += (uint64_t)(a < 0 ? -a : a);
+            s1 += (uint64_t)(e1 < 0 ? -e1 : e1);
+            s2 += (uint64_t)(e2 < 0 ? -e2 : e2);
+            s3 += (uint64_t)(e3 < 0 ? -e3 : e3);
+        }
+        if (P) {
+            for (i = s; i < e; i++) {
+                int64_t a = (int64_t)x[i] - x[(long)i - L];
+                int64_t f = a - ((int64_t)x[(long)i - 1] - x[(long)i - L - 1]);
+                s4 += (uint64_t)(a < 0 ? -a : a);
+                s5 += (uint64_t)(f < 0 ? -f : f);
+            }
+        }
+        sc[P_ZERO] = s0;
+        sc[P_ORD1] = s1;
+        sc[P_ORD2] = s2;
+        sc[P_ORD3] = s3;
+        sc[P_CYCLE] = P ? s4 : SC_NONE;
+        sc[P_CYCLE_D1] = P ? s5 : SC_NONE;
     }
 }
 
 /* Estimated Rice bits of cnt residuals whose zigzag values sum to `sum`. */
 static uint64_t rice_est(uint64_t sum, uint32_t cnt, unsigned *kout)
 {
-    unsigned kb = cnt ? bitlen64(sum / cnt) : 0, kk, kbest = 0;
+    /* k near log2(mean): bitlen(sum) - bitlen(cnt) is within one of bitlen(sum / cnt) */
+    unsigned bs = bitlen64(sum), bc = bitlen64(cnt), kb = bs > bc ? bs - bc : 0, kk, kbest = 0;
     uint64_t best = UINT64_MAX;
-    for (kk = kb > 1 ? kb - 1 : 0; kk <= kb + 1 && kk < RICE_ESCAPE; kk++) {
+    for (kk = kb; kk <= kb + 1 && kk < RICE_ESCAPE; kk++) {
         uint64_t c = (uint64_t)cnt * (kk + 1) + (sum >> kk);
         if (c < best) {
             best = c;
@@ -502,30 +602,30 @@ static uint64_t rice_est(uint64_t sum, uint32_t cnt, unsigned *kout)
     return best;
 }
 
-/* Least-squares fit of an LPC predictor (normal equations in double over the sets whose taps
- * all lie inside the block, subsampled on long segments), quantized with error feedback.
- * Returns 0, or -1 when there is too little data or the system is singular. */
-static int fit_lpc(const int32_t *x, uint32_t n, uint32_t first, uint32_t P, unsigned order,
+/* Least-squares fit of an LPC predictor over rows [r0, r1) of x (whose taps all lie inside the
+ * block), at most about 128 rows (subsampled), quantized with error feedback. Returns 0, or -1
+ * when there is too little data or the system is singular. */
+static int fit_lpc(const int32_t *x, uint32_t r0, uint32_t r1, uint32_t P, unsigned order,
                    unsigned lcode, lpc_t *l)
 {
     double A[MAX_TAPS][MAX_TAPS], b[MAX_TAPS], c[MAX_TAPS], v[MAX_TAPS], m = 0, err = 0;
-    uint32_t maxlag, i0, i, stride;
+    uint32_t i, stride;
     unsigned nt, j, q, shift;
     int32_t cmax = 0;
 
-    memset(l, 0, sizeof *l);
     l->order = (uint8_t)order;
     l->lcode = (uint8_t)lcode;
     lpc_lags(l, P);
     nt = l->ntaps;
-    maxlag = lpc_maxlag(l, P);
-    i0 = maxlag > first ? maxlag - first : 0;
-    if (i0 >= n || n - i0 < 4 * nt + 16)
+    if (r0 >= r1 || r1 - r0 < 4 * nt + 16)
         return -1;
-    stride = 1 + (n - i0) / 512;
-    memset(A, 0, sizeof A);
-    memset(b, 0, sizeof b);
-    for (i = i0; i < n; i += stride) {
+    stride = 1 + (r1 - r0) / 64;
+    for (j = 0; j < nt; j++) {
+        b[j] = 0;
+        for (q = 0; q <= j; q++)
+            A[j][q] = 0;
+    }
+    for (i = r0; i < r1; i += stride) {
         double t = x[i];
         for (j = 0; j < nt; j++)
             v[j] = x[(long)i - (long)l->lag[j]];
@@ -570,9 +670,9 @@ static int fit_lpc(const int32_t *x, uint32_t n, uint32_t first, uint32_t P, uns
             m = fabs(c[j]);
     if (!(m > 1e-6) || m > 1e4)
         return -1;
-    /* the widest coefficient gets 15 bits of magnitude, at most 2^-20 resolution */
+    /* the widest coefficient gets LPC_MAG bits of magnitude, at most 2^-20 resolution */
     shift = 0;
-    while (shift < 20 && m * (double)(1u << (shift + 1)) < 16383.0)
+    while (shift < 20 && m * (double)(1u << (shift + 1)) < (double)((1u << LPC_MAG) - 1))
         shift++;
     for (j = 0; j < nt; j++) {
         double want = c[j] * (double)(1u << shift) + err;
@@ -591,151 +691,192 @@ static int fit_lpc(const int32_t *x, uint32_t n, uint32_t first, uint32_t P, uns
     return 0;
 }
 
-static unsigned lpc_hdr_bits(const lpc_t *l)
+/* The raw form of a channel: warm-up, no LPC, one partition of predictor 0 escaped at wb. */
+static void wb_raw(bw_t *w, const int32_t *x, uint32_t n, unsigned warm, unsigned wb)
 {
-    return 5 + 2 + 4 + 5 + (unsigned)l->ntaps * l->prec;
+    uint32_t i;
+    if (warm)
+        bw_put(w, (uint32_t)x[0], warm);
+    bw_put(w, 0, 2);
+    bw_put(w, 0, 4);
+    bw_put(w, P_ZERO, 3);
+    bw_put(w, RICE_ESCAPE, 5);
+    bw_put(w, wb, 6);
+    if (wb)
+        for (i = 0; i < n; i++)
+            bw_bits(w, (uint64_t)(int64_t)x[i], wb);
 }
 
-/* Plans channel ch over x[0..n) (x has the history before it): LPC predictors, partitions,
- * per-partition predictor and Rice parameter. Returns the channel's exact size in bits. */
-static uint64_t plan_chan(enc_t *e, chan_t *ch, uint32_t P, const int32_t *x, uint32_t n,
-                          uint32_t first, int fmt)
+/* Chooses the partition order (pmin..pmaxo) and each partition's predictor from the finest
+ * partitions' scores in e->sc, offering LPC a only when bit a of mask is set. Returns the
+ * estimated bits; with `apply`, stores the choice in ch and the chosen scores in e->psc. */
+static uint64_t choose_parts(enc_t *e, chan_t *ch, uint32_t n, unsigned pmaxo, unsigned pmin,
+                             unsigned mask, int apply)
 {
-    unsigned warm = first == 0 ? (fmt == 1 ? 16u : 32u) : 0;
-    uint64_t bits, raw = warm + 2 + 4 + 3 + 5 + 6 + (uint64_t)n * (fmt == 1 ? 16u : 32u), best;
-    unsigned pmaxo = 0, po, id, nid = P ? P_CYCLE_D1 + 1 : P_ORD3 + 1, hdr;
-    uint32_t j, t;
+    uint64_t best = UINT64_MAX;
+    unsigned po, id, nid = P_LPC0 + ch->nlpc;
+    uint32_t j;
 
-    memset(ch, 0, offsetof(chan_t, porder));
-    /* LPC candidates: short-term order 8 (the first cycle of a block, irregular signals) and,
-     * with a period, 2 short taps plus taps around one (and two) cycles back */
-    if (n >= 48 && fit_lpc(x, n, first, 0, 8, 0, &ch->lpc[ch->nlpc]) == 0)
-        ch->nlpc++;
-    if (P) {
-        unsigned lc = (first + n >= 6 * P && n >= 4 * P) ? 3 : 2;
-        if (fit_lpc(x, n, first, P, 2, lc, &ch->lpc[ch->nlpc]) == 0 ||
-            (lc == 3 && fit_lpc(x, n, first, P, 2, 2, &ch->lpc[ch->nlpc]) == 0))
-            ch->nlpc++;
-    }
-    hdr = warm + 2;
-    for (j = 0; j < ch->nlpc; j++)
-        hdr += lpc_hdr_bits(&ch->lpc[j]);
-
-    while (pmaxo < MAX_PORDER && (n >> (pmaxo + 1)) >= MIN_PART)
-        pmaxo++;
-    /* scores of every predictor on the finest partitions */
-    for (j = 0; j < (1u << pmaxo); j++) {
-        uint32_t s = part_start(n, pmaxo, j), end = part_start(n, pmaxo, j + 1);
-        uint64_t f[P_COUNT];
-        fixed_scores(x, s, end, P, f);
-        for (id = 0; id < nid; id++)
-            e->sc[id][j] = f[id];
-        for (id = 0; id < ch->nlpc; id++) {
-            uint64_t sum = 0;
-            for (t = s; t < end; t += TILE) {
-                uint32_t cnt = end - t < TILE ? end - t : TILE, i;
-                residuals(ch, P_LPC0 + id, P, x, (long)t, cnt, e->r);
-                for (i = 0; i < cnt; i++)
-                    sum += (uint64_t)(e->r[i] < 0 ? -e->r[i] : e->r[i]);
-            }
-            e->sc[P_LPC0 + id][j] = sum;
-        }
-    }
-    /* choose the partition order and each partition's predictor on estimates */
-    best = UINT64_MAX;
-    for (po = pmaxo + 1; po-- > 0;) {
+    for (id = 0; id < nid; id++)
+        for (j = 0; j < (1u << pmaxo); j++)
+            e->sw[id][j] = (id >= P_LPC0 && !(mask >> (id - P_LPC0) & 1)) ? SC_NONE : e->sc[id][j];
+    for (po = pmaxo + 1; po-- > pmin;) {
         uint32_t np = 1u << po;
         uint64_t c = 4;
         uint8_t pid[MAX_PARTS];
         if (po < pmaxo)
-            for (id = 0; id < P_COUNT; id++)
+            for (id = 0; id < nid; id++)
                 for (j = 0; j < np; j++)
-                    e->sc[id][j] = e->sc[id][2 * j] + e->sc[id][2 * j + 1];
+                    e->sw[id][j] = e->sw[id][2 * j] + e->sw[id][2 * j + 1];
         for (j = 0; j < np; j++) {
-            unsigned b = 0, navail = nid;
-            for (id = 1; id < navail; id++)
-                if (e->sc[id][j] < e->sc[b][j])
-                    b = id;
-            for (id = 0; id < ch->nlpc; id++)
-                if (e->sc[P_LPC0 + id][j] < e->sc[b][j])
-                    b = P_LPC0 + id;
-            pid[j] = (uint8_t)b;
-            c += 8 + rice_est(2 * e->sc[b][j], part_start(n, po, j + 1) - part_start(n, po, j),
+            unsigned bi = 0;
+            for (id = 1; id < nid; id++)
+                if (e->sw[id][j] < e->sw[bi][j])
+                    bi = id;
+            pid[j] = (uint8_t)bi;
+            c += 4 + rice_est(2 * e->sw[bi][j], part_start(n, po, j + 1) - part_start(n, po, j),
                               NULL);
         }
         if (c < best) {
             best = c;
-            ch->porder = (uint8_t)po;
-            for (j = 0; j < np; j++) {
-                ch->pred[j] = pid[j];
-                e->psc[j] = e->sc[pid[j]][j];
-            }
-        }
-    }
-    /* exact pass: Rice parameter among three around the estimate, or the escape */
-    bits = hdr + 4;
-    for (j = 0; j < (1u << ch->porder); j++) {
-        uint32_t s = part_start(n, ch->porder, j), end = part_start(n, ch->porder, j + 1);
-        uint32_t cnt = end - s;
-        uint64_t q[3] = {0, 0, 0}, umax = 0, pb = UINT64_MAX;
-        unsigned kc, k0, a, wb;
-        (void)rice_est(2 * e->psc[j], cnt, &kc);
-        k0 = kc > 0 ? kc - 1 : 0;
-        if (k0 + 2 >= RICE_ESCAPE)
-            k0 = RICE_ESCAPE - 3;
-        for (t = s; t < end; t += TILE) {
-            uint32_t tc = end - t < TILE ? end - t : TILE, i;
-            residuals(ch, ch->pred[j], P, x, (long)t, tc, e->r);
-            for (i = 0; i < tc; i++) {
-                uint64_t u = zigzag(e->r[i]);
-                umax = u > umax ? u : umax;
-                q[0] += u >> k0;
-                q[1] += u >> (k0 + 1);
-                q[2] += u >> (k0 + 2);
-            }
-        }
-        ch->k[j] = RICE_ESCAPE;
-        if (!(umax >> MAX_U_BITS)) {
-            for (a = 0; a < 3; a++) {
-                uint64_t c = 8 + (uint64_t)cnt * (k0 + a + 1) + q[a];
-                if (c < pb) {
-                    pb = c;
-                    ch->k[j] = (uint8_t)(k0 + a);
+            if (apply) {
+                ch->porder = (uint8_t)po;
+                for (j = 0; j < np; j++) {
+                    ch->pred[j] = pid[j];
+                    e->psc[j] = e->sw[pid[j]][j];
                 }
             }
         }
-        wb = bitlen64(umax);
-        if (wb <= MAX_ESC_BITS && 8 + 6 + (uint64_t)cnt * wb <= pb) {
-            pb = 8 + 6 + (uint64_t)cnt * wb;
-            ch->k[j] = RICE_ESCAPE;
-            ch->w[j] = (uint8_t)wb;
-        }
-        bits += pb; /* pb is finite: a zigzagged residual below 2^40 always has one option */
     }
-    if (bits > raw) {
-        /* never worse than the samples themselves (wcodec_bound relies on it): no LPC, one
-         * partition, order 0, escaped at the width of the widest sample */
-        uint64_t umax = 0;
-        uint32_t i;
-        for (i = 0; i < n; i++)
-            if (zigzag(x[i]) > umax)
-                umax = zigzag(x[i]);
-        ch->nlpc = 0;
-        ch->porder = 0;
-        ch->pred[0] = P_ZERO;
-        ch->k[0] = RICE_ESCAPE;
-        ch->w[0] = (uint8_t)bitlen64(umax);
-        bits = warm + 2 + 4 + 3 + 5 + 6 + (uint64_t)n * ch->w[0];
-    }
-    return bits;
+    return best;
 }
 
-static void write_chan(enc_t *e, bw_t *w, const chan_t *ch, uint32_t P, const int32_t *x,
-                       uint32_t n)
+/* Plans and writes channel ch over x[0..n) (x has the history before it; `first` is the
+ * segment's first set): LPC predictors, partitions, per-partition predictor and Rice
+ * parameter. Falls back to the channel's samples verbatim when that is smaller. */
+static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n,
+                     uint32_t first, int fmt)
 {
-    uint32_t np = 1u << ch->porder, j, t;
-    unsigned a, q;
+    chan_t *ch = &e->ch;
+    unsigned sbits = fmt == 1 ? 16u : 32u;
+    uint64_t start = bw_tell(w);
+    unsigned pmaxo = 0, pmin = 0, id, a, q;
+    uint32_t j;
+    bw_t saved = *w;
 
+    ch->nlpc = 0;
+    while (pmaxo < MAX_PORDER && (n >> (pmaxo + 1)) >= MIN_PART)
+        pmaxo++;
+    while ((n >> pmin) + 1 > PART_MAXN)
+        pmin++;
+    /* scores of the fixed predictors on the finest partitions */
+    {
+        uint64_t tot[P_LPC0] = {0, 0, 0, 0, 0, 0};
+        uint64_t gain, best = 0;
+        for (j = 0; j < (1u << pmaxo); j++) {
+            uint64_t f[P_COUNT], m = UINT64_MAX;
+            fixed_scores(x, part_start(n, pmaxo, j), part_start(n, pmaxo, j + 1), P, fmt, f);
+            for (id = 0; id < P_LPC0; id++) {
+                e->sc[id][j] = f[id];
+                tot[id] += f[id];
+                m = f[id] < m ? f[id] : m;
+            }
+            best += m; /* each sub-block with its best fixed predictor */
+        }
+        /* Fitting LPCs costs most of the encoder's time and pays only when the best fixed
+         * predictor is well above the noise floor (smooth or clean signals). On white noise of
+         * deviation s the fixed predictors' mean |residual| is s times sqrt(2), sqrt(6),
+         * sqrt(20), sqrt(2), 2 (orders 1..3, cycle, cycle + difference); the least of the
+         * scores divided by these bounds the noise from above. An LPC can at best reach about
+         * the noise; the cycle LPC is tried when the fixed predictors, each sub-block with its
+         * best, are 2 times the noise or more, the short-term one from 4 times. */
+        {
+            static const uint32_t g16[P_LPC0] = {0, 23, 39, 72, 23, 32}; /* 16 x gain */
+            uint64_t floor16 = UINT64_MAX;
+            for (id = 1; id < P_LPC0; id++) {
+                if (tot[id] >= SC_NONE)
+                    continue;
+                if (tot[id] * 16 / g16[id] < floor16)
+                    floor16 = tot[id] * 16 / g16[id];
+            }
+            gain = floor16 && best > floor16 ? bitlen64(best / (floor16 + 1)) : 0;
+        }
+        if (gain >= 2 || n < 64) {
+            /* LPC candidates: with a period, 2 short taps plus taps around one (and on long
+             * segments two) cycles back, fitted where those taps lie inside the block; short-term
+             * order 8 in a segment with the block's first cycle, or without a period */
+            if (P) {
+                unsigned lc = (first + n >= 4 * P && n >= 3 * P) ? 3 : 2;
+                for (; lc >= 2; lc--) {
+                    lpc_t tmp;
+                    uint32_t ml;
+                    tmp.order = 2;
+                    tmp.lcode = (uint8_t)lc;
+                    ml = lpc_maxlag(&tmp, P);
+                    if (fit_lpc(x, ml > first ? ml - first : 0, n, P, 2, lc,
+                                &ch->lpc[ch->nlpc]) == 0) {
+                        ch->nlpc++;
+                        break;
+                    }
+                }
+            }
+            if ((!P || (first < P + 1 && gain >= 3)) &&
+                fit_lpc(x, 8 > first ? 8 - first : 0, n, 0, 8, 0, &ch->lpc[ch->nlpc]) == 0)
+                ch->nlpc++;
+        }
+    }
+    /* scores of the LPCs */
+    for (j = 0; j < (1u << pmaxo); j++) {
+        uint32_t s = part_start(n, pmaxo, j), end = part_start(n, pmaxo, j + 1);
+        for (a = 0; a < MAX_LPC; a++) {
+            uint64_t sum = 0;
+            uint32_t i;
+            if (a >= ch->nlpc || first + s < lpc_maxlag(&ch->lpc[a], P)) {
+                e->sc[P_LPC0 + a][j] = SC_NONE;
+                continue;
+            }
+            lpc_residuals(&ch->lpc[a], x, (long)s, end - s, e->r);
+            for (i = 0; i < end - s; i++)
+                sum += (uint64_t)(e->r[i] < 0 ? -e->r[i] : e->r[i]);
+            e->sc[P_LPC0 + a][j] = sum;
+        }
+    }
+    /* choose the LPC predictors worth their coefficients, the partition order and each
+     * partition's predictor, on estimates */
+    {
+        unsigned mask, bmask = 0, full = (1u << ch->nlpc) - 1;
+        uint64_t bcost = UINT64_MAX;
+        for (mask = full + 1; mask-- > 0;) {
+            uint64_t cst;
+            if (mask != full && mask != 0)
+                continue; /* all or none: the mixed cases rarely win and cost time */
+            cst = choose_parts(e, ch, n, pmaxo, pmin, mask, 0);
+            for (a = 0; a < ch->nlpc; a++)
+                if (mask >> a & 1)
+                    cst += 16 + (uint64_t)ch->lpc[a].ntaps * ch->lpc[a].prec;
+            if (cst < bcost) {
+                bcost = cst;
+                bmask = mask;
+            }
+        }
+        (void)choose_parts(e, ch, n, pmaxo, pmin, bmask, 1);
+        /* keep the chosen LPCs only, renumbered in order */
+        for (a = 0, q = 0; a < ch->nlpc; a++) {
+            if (!(bmask >> a & 1))
+                continue;
+            for (j = 0; j < (1u << ch->porder); j++)
+                if (ch->pred[j] == P_LPC0 + a)
+                    ch->pred[j] = (uint8_t)(P_LPC0 + q);
+            if (q != a)
+                ch->lpc[q] = ch->lpc[a];
+            q++;
+        }
+        ch->nlpc = (uint8_t)q;
+    }
+
+    /* write: warm-up, LPC definitions, partitions */
+    if (first == 0)
+        bw_put(w, (uint32_t)x[0], sbits);
     bw_put(w, ch->nlpc, 2);
     for (a = 0; a < ch->nlpc; a++) {
         const lpc_t *l = &ch->lpc[a];
@@ -747,36 +888,85 @@ static void write_chan(enc_t *e, bw_t *w, const chan_t *ch, uint32_t P, const in
             bw_put(w, (uint32_t)l->coef[q], l->prec);
     }
     bw_put(w, ch->porder, 4);
-    for (j = 0; j < np; j++) {
+    for (j = 0; j < (1u << ch->porder); j++) {
         uint32_t s = part_start(n, ch->porder, j), end = part_start(n, ch->porder, j + 1);
-        unsigned k = ch->k[j];
-        bw_put(w, ch->pred[j], 3);
-        bw_put(w, k, 5);
-        if (k == RICE_ESCAPE)
-            bw_put(w, ch->w[j], 6);
-        for (t = s; t < end; t += TILE) {
-            uint32_t cnt = end - t < TILE ? end - t : TILE, i;
-            residuals(ch, ch->pred[j], P, x, (long)t, cnt, e->r);
-            if (k == RICE_ESCAPE) {
-                unsigned wb = ch->w[j];
-                if (wb)
-                    for (i = 0; i < cnt; i++)
-                        bw_bits(w, (uint64_t)e->r[i], wb);
-            } else {
-                uint64_t mask = ((uint64_t)1 << k) - 1;
-                for (i = 0; i < cnt; i++) {
-                    uint64_t u = zigzag(e->r[i]), qq = u >> k;
-                    if (qq + 1 + k <= 32) {
-                        /* qq zeros, a one, k low bits: one put */
-                        bw_put(w, ((uint64_t)1 << k) | (u & mask), (unsigned)qq + 1 + k);
-                    } else {
-                        bw_zeros(w, qq);
-                        bw_put(w, 1, 1);
-                        bw_put(w, u & mask, k);
-                    }
+        uint32_t cnt = end - s, i;
+        uint64_t sq[3] = {0, 0, 0}, umax = 0, pb = UINT64_MAX;
+        unsigned kc, k0, k = RICE_ESCAPE, wb;
+        (void)rice_est(2 * e->psc[j], cnt, &kc);
+        k0 = kc > 0 ? kc - 1 : 0;
+        if (k0 + 2 >= RICE_ESCAPE)
+            k0 = RICE_ESCAPE - 3;
+        enc_residuals(ch, ch->pred[j], P, x, (long)s, cnt, e->r);
+        for (i = 0; i < cnt; i++) {
+            uint64_t u = zigzag(e->r[i]);
+            umax |= u;
+            sq[0] += u >> k0;
+            sq[1] += u >> (k0 + 1);
+            sq[2] += u >> (k0 + 2);
+        }
+        if (!(umax >> MAX_U_BITS)) {
+            for (a = 0; a < 3; a++) {
+                uint64_t c = (uint64_t)cnt * (k0 + a + 1) + sq[a];
+                if (c < pb) {
+                    pb = c;
+                    k = k0 + a;
                 }
             }
         }
+        wb = bitlen64(umax); /* umax is the OR: same bit length as the maximum */
+        if (wb <= MAX_ESC_BITS && 6 + (uint64_t)cnt * wb <= pb)
+            k = RICE_ESCAPE;
+        ch->k[j] = (uint8_t)k;
+        ch->w[j] = (uint8_t)wb;
+        /* partition header: predictor and Rice parameter, coded relative to the previous
+         * partition's (docs/protocol.md, Codec 1) */
+        if (j > 0 && ch->pred[j] == ch->pred[j - 1]) {
+            bw_put(w, 1, 1);
+        } else {
+            if (j > 0)
+                bw_put(w, 0, 1);
+            bw_put(w, ch->pred[j], 3);
+        }
+        if (j == 0)
+            bw_put(w, k, 5);
+        else if (k == ch->k[j - 1])
+            bw_put(w, 0, 2);
+        else if (k == ch->k[j - 1] + 1u)
+            bw_put(w, 1, 2);
+        else if (k + 1u == ch->k[j - 1])
+            bw_put(w, 2, 2);
+        else
+            bw_put(w, (3u << 5) | k, 7);
+        if (k == RICE_ESCAPE) {
+            bw_put(w, wb, 6);
+            if (wb)
+                for (i = 0; i < cnt; i++)
+                    bw_bits(w, (uint64_t)e->r[i], wb);
+        } else {
+            uint64_t mask = ((uint64_t)1 << k) - 1;
+            for (i = 0; i < cnt; i++) {
+                uint64_t u = zigzag(e->r[i]), qq = u >> k;
+                if (qq + 1 + k <= 32) {
+                    /* qq zeros, a one, k low bits: one put */
+                    bw_put(w, ((uint64_t)1 << k) | (u & mask), (unsigned)qq + 1 + k);
+                } else {
+                    bw_zeros(w, qq);
+                    bw_put(w, 1, 1);
+                    bw_put(w, u & mask, k);
+                }
+            }
+        }
+    }
+    if (bw_tell(w) - start > (first == 0 ? sbits : 0) + 2 + 4 + 3 + 5 + 6 + (uint64_t)n * sbits) {
+        /* never worse than the samples themselves (wcodec_bound relies on it): no LPC, one
+         * partition, order 0, escaped at the width of the widest sample */
+        uint64_t umax = 0;
+        uint32_t i;
+        *w = saved;
+        for (i = 0; i < n; i++)
+            umax |= zigzag(x[i]);
+        wb_raw(w, x, n, first == 0 ? sbits : 0, bitlen64(umax));
     }
 }
 
@@ -791,47 +981,45 @@ static uint32_t enc_hist(uint32_t P)
     return 2 * P + 1 > MAX_SHORT ? 2 * P + 1 : MAX_SHORT;
 }
 
-/* Plans sets [first, first+n); returns the exact segment size in bytes. */
-static size_t plan_segment(enc_t *e, const uint8_t *block, int nch, int fmt, uint32_t P,
-                           uint32_t first, uint32_t n, uint64_t *payload_bits)
+/* Encodes sets [first, first+n) as one segment into out[0..cap). Returns the segment's size,
+ * which is > cap when it does not fit (out then holds garbage). */
+static size_t encode_try(enc_t *e, const uint8_t *block, int nch, int fmt, uint32_t P,
+                         uint32_t first, uint32_t n, uint8_t *out, size_t cap)
 {
-    uint64_t bits = 0;
     uint32_t h = enc_hist(P);
-    size_t payload;
-    int c;
-
-    for (c = 0; c < nch; c++) {
-        load_chan(block, nch, fmt, c, first, h, n, set0(block, fmt, c), e->x);
-        bits += plan_chan(e, &e->ch[c], P, e->x + h, n, first, fmt);
-    }
-    *payload_bits = bits;
-    payload = (size_t)((bits + 7) / 8);
-    return 1 + varint_len(n - 1) + varint_len(P) + varint_len((uint32_t)payload) + payload;
-}
-
-static size_t write_segment(enc_t *e, const uint8_t *block, int nch, int fmt, uint32_t P,
-                            uint32_t first, uint32_t n, uint64_t bits, uint8_t *out)
-{
-    size_t payload = (size_t)((bits + 7) / 8), hl = 0;
-    uint32_t h = enc_hist(P);
+    size_t hg = 1 + varint_len(n - 1) + varint_len(P) + 3, hl, payload, total;
+    int c, pass;
     bw_t w;
-    int c;
 
-    out[hl++] = (uint8_t)(((fmt - 1) << 4) | (nch - 1));
+    for (pass = 0; pass < 2; pass++) {
+        /* pass 0 writes the payload after room for the longest header; pass 1 (only when
+         * bytes were dropped but the exact header makes it fit) writes it in place */
+        w.base = out + (hg < cap ? hg : cap);
+        w.room = hg < cap ? cap - hg : 0;
+        w.pos = 0;
+        w.acc = 0;
+        w.nacc = 0;
+        for (c = 0; c < nch; c++) {
+            load_chan(block, nch, fmt, c, first, h, n, set0(block, fmt, c), e->x);
+            enc_chan(e, &w, P, e->x + h, n, first, fmt);
+        }
+        bw_flush(&w);
+        payload = w.pos;
+        hl = 1 + varint_len(n - 1) + varint_len(P) + varint_len((uint32_t)payload);
+        total = hl + payload;
+        if (total > cap)
+            return total;
+        if (hg + payload <= cap)
+            break;
+        hg = hl; /* everything fits with the exact header: write again in place */
+    }
+    if (hg != hl)
+        memmove(out + hl, out + hg, payload);
+    out[0] = (uint8_t)(((fmt - 1) << 4) | (nch - 1));
+    hl = 1;
     hl += put_varint(out + hl, n - 1);
     hl += put_varint(out + hl, P);
     hl += put_varint(out + hl, (uint32_t)payload);
-    w.p = out + hl;
-    w.end = out + hl + payload;
-    w.acc = 0;
-    w.nacc = 0;
-    for (c = 0; c < nch; c++) {
-        load_chan(block, nch, fmt, c, first, h, n, set0(block, fmt, c), e->x);
-        if (first == 0) /* the block's first sample, verbatim */
-            bw_put(&w, (uint32_t)e->x[h], fmt == 1 ? 16 : 32);
-        write_chan(e, &w, &e->ch[c], P, e->x + h, n);
-    }
-    bw_flush(&w);
     return hl + payload;
 }
 
@@ -841,7 +1029,6 @@ int wcodec_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32
 {
     enc_t e;
     uint32_t P = pick_period(period_hint), n, lo, hi;
-    uint64_t bits;
     size_t sz;
 
     if (!block || !out || !n_out || !len_out || !check_shape(nsets, nch, fmt) || first >= nsets ||
@@ -850,23 +1037,21 @@ int wcodec_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32
     n = nsets - first;
     if (max_sets < n)
         n = max_sets;
-    sz = plan_segment(&e, block, nch, fmt, P, first, n, &bits);
+    sz = encode_try(&e, block, nch, fmt, P, first, n, out, cap);
     if (sz > cap) {
-        /* Find the largest n that fits: sizes grow with n (not strictly monotonic, so this
-         * finds an n that fits with n + 1 not fitting). Start from the proportional guess. */
-        uint64_t guess;
+        /* Find the largest n that fits: sizes grow with n (not strictly, so this finds an n
+         * that fits with n + 1 not fitting). Start from the proportional guess. */
+        uint64_t guess = (uint64_t)n * cap / sz;
         lo = 0;
         hi = n; /* hi does not fit */
-        guess = (uint64_t)n * cap / sz;
         if (guess >= hi)
             guess = hi - 1;
         if (guess >= 1) {
-            if (plan_segment(&e, block, nch, fmt, P, first, (uint32_t)guess, &bits) <= cap) {
-                uint32_t step = 1;
+            if (encode_try(&e, block, nch, fmt, P, first, (uint32_t)guess, out, cap) <= cap) {
+                uint32_t step = 1 + (uint32_t)guess / 32;
                 lo = (uint32_t)guess;
-                /* gallop upwards */
-                while (lo + step < hi) {
-                    if (plan_segment(&e, block, nch, fmt, P, first, lo + step, &bits) <= cap)
+                while (lo + step < hi) { /* gallop upwards */
+                    if (encode_try(&e, block, nch, fmt, P, first, lo + step, out, cap) <= cap)
                         lo += step;
                     else {
                         hi = lo + step;
@@ -879,21 +1064,21 @@ int wcodec_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32
             }
         }
         if (lo == 0) {
-            if (plan_segment(&e, block, nch, fmt, P, first, 1, &bits) > cap)
+            if (encode_try(&e, block, nch, fmt, P, first, 1, out, cap) > cap)
                 return WCODEC_E_SPACE;
             lo = 1;
         }
         while (hi - lo > 1) {
             uint32_t mid = lo + (hi - lo) / 2;
-            if (plan_segment(&e, block, nch, fmt, P, first, mid, &bits) <= cap)
+            if (encode_try(&e, block, nch, fmt, P, first, mid, out, cap) <= cap)
                 lo = mid;
             else
                 hi = mid;
         }
         n = lo;
-        sz = plan_segment(&e, block, nch, fmt, P, first, n, &bits);
+        sz = encode_try(&e, block, nch, fmt, P, first, n, out, cap);
     }
-    *len_out = write_segment(&e, block, nch, fmt, P, first, n, bits, out);
+    *len_out = sz;
     *n_out = n;
     return WCODEC_OK;
 }
@@ -930,14 +1115,14 @@ static int dec_lpcs(br_t *br, chan_t *ch, uint32_t P)
         l->shift = (uint8_t)sh;
         lpc_lags(l, P);
         for (q = 0; q < l->ntaps; q++) {
-            uint32_t c;
-            if (br_get(br, l->prec, &c) != 0)
+            uint32_t cv;
+            if (br_get(br, l->prec, &cv) != 0)
                 return -1;
             /* sign-extend a prec-bit two's complement value */
-            if (c & ((uint32_t)1 << (l->prec - 1)))
-                l->coef[q] = -(int32_t)(((uint32_t)1 << l->prec) - c);
+            if (cv & ((uint32_t)1 << (l->prec - 1)))
+                l->coef[q] = -(int32_t)(((uint32_t)1 << l->prec) - cv);
             else
-                l->coef[q] = (int32_t)c;
+                l->coef[q] = (int32_t)cv;
         }
     }
     return 0;
@@ -999,7 +1184,7 @@ static int reconstruct(const chan_t *ch, unsigned id, uint32_t P, int32_t *x, lo
 static int dec_chan(br_t *br, dec_t *d, uint32_t P, int32_t *x, uint32_t n, int fmt)
 {
     chan_t *ch = &d->ch;
-    uint32_t v, np, j;
+    uint32_t v, np, j, pid, pk;
     int64_t lo = fmt == 1 ? -32768 : -(int64_t)2147483647 - 1;
     int64_t hi = fmt == 1 ? 32767 : 2147483647;
 
@@ -1007,11 +1192,32 @@ static int dec_chan(br_t *br, dec_t *d, uint32_t P, int32_t *x, uint32_t n, int 
         return -1;
     ch->porder = (uint8_t)v;
     np = 1u << v;
+    pid = pk = 0;
     for (j = 0; j < np; j++) {
         uint32_t s = part_start(n, ch->porder, j), end = part_start(n, ch->porder, j + 1), t;
-        uint32_t id, k, wb = 0;
-        if (br_get(br, 3, &id) != 0 || br_get(br, 5, &k) != 0)
+        uint32_t id, k, wb = 0, f;
+        /* partition header: predictor and Rice parameter relative to the previous partition */
+        if (j > 0 && br_get(br, 1, &f) == 0 && f == 1)
+            id = pid;
+        else if (br_get(br, 3, &id) != 0)
             return -1;
+        if (j == 0) {
+            if (br_get(br, 5, &k) != 0)
+                return -1;
+        } else {
+            if (br_get(br, 2, &f) != 0)
+                return -1;
+            if (f == 0)
+                k = pk;
+            else if (f == 1 && pk < RICE_ESCAPE)
+                k = pk + 1;
+            else if (f == 2 && pk > 0)
+                k = pk - 1;
+            else if (f != 3 || br_get(br, 5, &k) != 0)
+                return -1;
+        }
+        pid = id;
+        pk = k;
         if ((id == P_CYCLE || id == P_CYCLE_D1) && P == 0)
             return -1;
         if (id >= P_LPC0 && id - P_LPC0 >= ch->nlpc)
