@@ -297,7 +297,7 @@ typedef struct {
  * only when the server announced it in WELCOME (tag GSTP_WT_CODECS); a server that did not
  * announce it refuses such chunks (ERROR MALFORMED, BYE PROTOCOL). */
 #define GSTP_CODEC_RAW    0u /* raw interleaved samples */
-#define GSTP_CODEC_WCODEC 1u /* one wcodec segment per chunk (src/wcodec/wcodec.h, "Codec 1") */
+#define GSTP_CODEC_WCODEC 1u /* one wcodec segment per chunk (src/wcodec/wcodec.h; protocol.md Appendix A) */
 #define GSTP_CODECS_KNOWN ((1u << GSTP_CODEC_RAW) | (1u << GSTP_CODEC_WCODEC))
 
 /* WELCOME extension tags (TLV after the fixed part, protocol.md 6.7). */

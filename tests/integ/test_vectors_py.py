@@ -87,7 +87,7 @@ def dec_block(p, event):
 
 
 def varint(b, off):
-    """A minimal LEB128 varint of at most 3 bytes (protocol.md, appendix Codec 1)."""
+    """A minimal LEB128 varint of at most 3 bytes (protocol.md, Appendix A.2)."""
     x = 0
     for i in range(3):
         if off + i >= len(b):
@@ -100,7 +100,7 @@ def varint(b, off):
 
 def segment_header(seg):
     """(sets, total length in bytes) from a wcodec segment's byte header: shape byte, varint
-    n - 1, varint period, varint payload length (appendix Codec 1); None if it does not parse."""
+    n - 1, varint period, varint payload length (Appendix A.2); None if it does not parse."""
     if len(seg) < 4:
         return None
     n1, off = varint(seg, 1)
@@ -117,7 +117,8 @@ def dec_segment_chunk(d, seg):
     needs a wcodec decoder: unit.test_vectors decodes them with the C one), so the sample values
     and the period hint are taken from the JSON."""
     hdr = segment_header(seg)
-    if hdr is None or hdr[0] != d["n_in_chunk"] or hdr[1] != len(seg):
+    shape = ((d["sample_fmt"] - 1) << 4) | (d["nchannels"] - 1)  # A.2: must match the block
+    if hdr is None or hdr[0] != d["n_in_chunk"] or hdr[1] != len(seg) or seg[0] != shape:
         fail("codec 1 chunk: segment header %r, chunk n_in_chunk %d, %d bytes" %
              (hdr, d["n_in_chunk"], len(seg)))
     if d.pop("reserved") or d.pop("reserved2"):

@@ -941,7 +941,7 @@ int main(void)
            "ascending index order. args/results: the TLV elements in wire order. The chunked "
            "WAVEFORM uses a 64-byte payload limit only to stay short; real chunks are about 1 KB. "
            "codec 1 (wcodec, 1.1): segment is the chunk's sample bytes, one wcodec segment "
-           "(protocol.md appendix Codec 1, vectors in docs/vectors/wcodec.json), and samples the "
+           "(protocol.md Appendix A, vectors in docs/vectors/wcodec.json), and samples the "
            "values it decodes to; codecs (WELCOME): the accepted codecs, bit c = codec c.");
     frames();
     hmac_section();
