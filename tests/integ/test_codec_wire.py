@@ -5,7 +5,8 @@
    (raw samples, counts = value / lsb) identical value for value, in both runs;
 2. the wire counters (gridsense_sample_bytes_received_total / _raw_bytes_) and the simulator's
    own byte counts show what codec 1 saves; every stored block is compressed at rest (codec 1:
-   received encoded, or encoded by the writer);
+   received encoded, or encoded by the writer; the writer's counters agree); the gateway's
+   in-flight byte accounting (reassembly buffers and kept segments) returns to 0;
 3. a Python terminal (independent encoder; its codec-1 segment is the one of the committed test
    vector) sees CODECS in WELCOME, gets a codec-1 block and a raw block acknowledged, the codec-1
    block is stored byte for byte as it came and reads back as the vector's values; then a
@@ -106,6 +107,13 @@ def simulator_runs(data):
                  wc["sample_bytes_sent"], wc["sample_raw_bytes"],
                  2.0 * wc["sample_bytes_sent"] / wc["sample_raw_bytes"]))
 
+        # reassembly and store backlog accounting (raw buffers and kept segments) back to zero
+        wait_for(lambda: srv.metric("gridsense_ingest_inflight_bytes") == 0, 30,
+                 "ingest in-flight bytes back to 0")
+        check(srv.metric("gridsense_store_blocks_compressed_total") == raw["blocks_generated"]
+              + wc["blocks_generated"] and srv.metric("gridsense_store_blocks_raw_busy_total") == 0,
+              "every block committed compressed (%d), none left raw for a busy writer"
+              % srv.metric("gridsense_store_blocks_compressed_total"))
         c = db(data)
         rows = c.execute("SELECT codec, COUNT(*), SUM(length(data)),"
                          " SUM(nsamples * nchannels * 2) FROM blocks GROUP BY codec").fetchall()
@@ -219,6 +227,8 @@ def python_terminal(data):
         c.close()
         check(srv.metric("gridsense_protocol_errors_total") == 1,
               "one session closed for a protocol error")
+        wait_for(lambda: srv.metric("gridsense_ingest_inflight_bytes") == 0, 30,
+                 "the dropped block's reassembly memory released (in-flight bytes 0)")
     finally:
         srv.stop()
 
