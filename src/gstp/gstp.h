@@ -544,7 +544,8 @@ int gstp_encode_block_wcodec(uint8_t *out, size_t cap, const gstp_block_hdr_t *h
  * (chunk_index 0.., first_sample and chunk_count filled in; hdr's values of these are ignored),
  * each chunk filled up to max_payload. *nchunks = frames written. Returns the total length, or
  * GSTP_E_SPACE (out too small), GSTP_E_RANGE (more than 255 chunks needed: send the block raw or
- * split it), GSTP_E_ARG. A chunk is at most GSTP_MAX_FRAME bytes and there are at most 255. */
+ * split it), GSTP_E_ARG. A chunk is at most GSTP_MAX_FRAME bytes and there are at most 255.
+ * Uses about 2 KiB of stack (the chunk offsets) besides wcodec_encode's own (wcodec.h). */
 int gstp_encode_block_wcodec_all(uint8_t *out, size_t cap, const gstp_block_hdr_t *hdr,
                                  const gstp_event_hdr_t *ev, const uint8_t *block,
                                  uint32_t period_hint, size_t max_payload, uint8_t *nchunks);
