@@ -30,7 +30,7 @@
 #define MAX_LPC      2    /* LPC predictors defined per channel and segment */
 #define MAX_PORDER   8    /* at most 256 Rice partitions (sub-blocks) per channel */
 #define MIN_PART     16   /* the encoder's smallest partition */
-#define LPC_MAG      15   /* the encoder's LPC coefficients: magnitude bits of the widest */
+#define LPC_MAG      15   /* the encoder's LPC coefficients: most magnitude bits of the widest */
 #define MAX_PARTS    (1 << MAX_PORDER)
 #define RICE_ESCAPE  31   /* Rice parameter value announcing fixed-width residuals */
 #define MAX_ESC_BITS 40   /* widest escaped residual */
@@ -606,7 +606,7 @@ static uint64_t rice_est(uint64_t sum, uint32_t cnt, unsigned *kout)
  * block), at most about 128 rows (subsampled), quantized with error feedback. Returns 0, or -1
  * when there is too little data or the system is singular. */
 static int fit_lpc(const int32_t *x, uint32_t r0, uint32_t r1, uint32_t P, unsigned order,
-                   unsigned lcode, lpc_t *l)
+                   unsigned lcode, unsigned mag, lpc_t *l)
 {
     double A[MAX_TAPS][MAX_TAPS], b[MAX_TAPS], c[MAX_TAPS], v[MAX_TAPS], m = 0, err = 0;
     uint32_t i, stride;
@@ -672,7 +672,7 @@ static int fit_lpc(const int32_t *x, uint32_t r0, uint32_t r1, uint32_t P, unsig
         return -1;
     /* the widest coefficient gets LPC_MAG bits of magnitude, at most 2^-20 resolution */
     shift = 0;
-    while (shift < 20 && m * (double)(1u << (shift + 1)) < (double)((1u << LPC_MAG) - 1))
+    while (shift < 20 && m * (double)(1u << (shift + 1)) < (double)((1u << mag) - 1))
         shift++;
     for (j = 0; j < nt; j++) {
         double want = c[j] * (double)(1u << shift) + err;
@@ -760,7 +760,7 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
     chan_t *ch = &e->ch;
     unsigned sbits = fmt == 1 ? 16u : 32u;
     uint64_t start = bw_tell(w);
-    unsigned pmaxo = 0, pmin = 0, id, a, q;
+    unsigned pmaxo = 0, pmin = 0, id, a, q, mag;
     uint32_t j;
     bw_t saved = *w;
 
@@ -801,6 +801,9 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
             }
             gain = floor16 && best > floor16 ? bitlen64(best / (floor16 + 1)) : 0;
         }
+        /* coefficient precision: the cleaner the signal (the further above the noise), the
+         * more it pays (tuned on bench/codec_bench's signals) */
+        mag = gain >= 4 ? LPC_MAG : gain == 3 ? 13 : (unsigned)gain + 8;
         if (gain >= 2 || n < 64) {
             /* LPC candidates: with a period, 2 short taps plus taps around one (and on long
              * segments two) cycles back, fitted where those taps lie inside the block; short-term
@@ -813,7 +816,7 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
                     tmp.order = 2;
                     tmp.lcode = (uint8_t)lc;
                     ml = lpc_maxlag(&tmp, P);
-                    if (fit_lpc(x, ml > first ? ml - first : 0, n, P, 2, lc,
+                    if (fit_lpc(x, ml > first ? ml - first : 0, n, P, 2, lc, mag,
                                 &ch->lpc[ch->nlpc]) == 0) {
                         ch->nlpc++;
                         break;
@@ -821,7 +824,7 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
                 }
             }
             if ((!P || (first < P + 1 && gain >= 3)) &&
-                fit_lpc(x, 8 > first ? 8 - first : 0, n, 0, 8, 0, &ch->lpc[ch->nlpc]) == 0)
+                fit_lpc(x, 8 > first ? 8 - first : 0, n, 0, 8, 0, mag, &ch->lpc[ch->nlpc]) == 0)
                 ch->nlpc++;
         }
     }
@@ -981,6 +984,34 @@ static uint32_t enc_hist(uint32_t P)
     return 2 * P + 1 > MAX_SHORT ? 2 * P + 1 : MAX_SHORT;
 }
 
+/* Estimated size of the segment [first, first+n) from the fixed predictors alone (no LPC, no
+ * writing): about a third of an encode, used to aim the chunk-filling search. */
+static size_t estimate_segment(enc_t *e, const uint8_t *block, int nch, int fmt, uint32_t P,
+                               uint32_t first, uint32_t n)
+{
+    uint32_t h = enc_hist(P), j;
+    uint64_t bits = 0;
+    unsigned pmaxo = 0, id;
+    int c;
+
+    while (pmaxo < MAX_PORDER && (n >> (pmaxo + 1)) >= MIN_PART)
+        pmaxo++;
+    e->ch.nlpc = 0;
+    for (c = 0; c < nch; c++) {
+        load_chan(block, nch, fmt, c, first, h, n, set0(block, fmt, c), e->x);
+        for (j = 0; j < (1u << pmaxo); j++) {
+            uint64_t f[P_COUNT];
+            fixed_scores(e->x + h, part_start(n, pmaxo, j), part_start(n, pmaxo, j + 1), P, fmt,
+                         f);
+            for (id = 0; id < P_LPC0; id++)
+                e->sc[id][j] = f[id];
+        }
+        bits += (first == 0 ? (fmt == 1 ? 16u : 32u) : 0) + 6 +
+                choose_parts(e, &e->ch, n, pmaxo, 0, 0, 0);
+    }
+    return 1 + varint_len(n - 1) + varint_len(P) + 3 + (size_t)((bits + 7) / 8);
+}
+
 /* Encodes sets [first, first+n) as one segment into out[0..cap). Returns the segment's size,
  * which is > cap when it does not fit (out then holds garbage). */
 static size_t encode_try(enc_t *e, const uint8_t *block, int nch, int fmt, uint32_t P,
@@ -1028,8 +1059,9 @@ int wcodec_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32
                   size_t *len_out)
 {
     enc_t e;
-    uint32_t P = pick_period(period_hint), n, lo, hi;
-    size_t sz;
+    uint32_t P = pick_period(period_hint), n, lo, hi, last;
+    size_t sz, est;
+    int hi_tested;
 
     if (!block || !out || !n_out || !len_out || !check_shape(nsets, nch, fmt) || first >= nsets ||
         max_sets == 0)
@@ -1037,46 +1069,77 @@ int wcodec_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32
     n = nsets - first;
     if (max_sets < n)
         n = max_sets;
-    sz = encode_try(&e, block, nch, fmt, P, first, n, out, cap);
+    /* Chunk filling: when even the estimate is far above cap, do not encode all n sets just to
+     * learn that they do not fit; aim with the estimate instead (hi is then untested). */
+    last = 0;
+    if (n > 32 && (uint64_t)n * (uint64_t)nch * (uint64_t)fmt * 2u > cap &&
+        (est = estimate_segment(&e, block, nch, fmt, P, first, n)) > cap + cap / 4) {
+        sz = est;
+        hi_tested = 0;
+    } else {
+        sz = encode_try(&e, block, nch, fmt, P, first, n, out, cap);
+        last = n;
+        hi_tested = 1;
+    }
     if (sz > cap) {
-        /* Find the largest n that fits: sizes grow with n (not strictly, so this finds an n
-         * that fits with n + 1 not fitting). Start from the proportional guess. */
-        uint64_t guess = (uint64_t)n * cap / sz;
+        /* Find the largest n that fits, with n + 1 not fitting (sizes grow with n, though not
+         * strictly). Secant steps on the measured sizes, each followed by a check of the next
+         * set, then bisection: usually 3 or 4 encodes in all. lo fits (0 = none known), hi does
+         * not (or, untested, is the caller's n). */
+        size_t szlo = 4, szhi = sz; /* (lo = 0: about a header) */
+        uint32_t n0 = n;
         lo = 0;
-        hi = n; /* hi does not fit */
-        if (guess >= hi)
-            guess = hi - 1;
-        if (guess >= 1) {
-            if (encode_try(&e, block, nch, fmt, P, first, (uint32_t)guess, out, cap) <= cap) {
-                uint32_t step = 1 + (uint32_t)guess / 32;
-                lo = (uint32_t)guess;
-                while (lo + step < hi) { /* gallop upwards */
-                    if (encode_try(&e, block, nch, fmt, P, first, lo + step, out, cap) <= cap)
-                        lo += step;
-                    else {
-                        hi = lo + step;
-                        break;
-                    }
-                    step *= 2;
+        hi = n;
+        while (hi - lo > 1) {
+            uint64_t m;
+            size_t s2;
+            /* interpolate where the size reaches cap between (lo, szlo) and (hi, szhi) */
+            m = szhi > szlo && cap > szlo ? lo + (uint64_t)(hi - lo) * (cap - szlo) / (szhi - szlo)
+                                          : lo + 1;
+            if (lo == 0) /* sizes grow faster at the start (warm-up, first cycle): aim low */
+                m = m * 97 / 100;
+            if (m <= lo)
+                m = lo + 1;
+            if (m >= hi)
+                m = hi - 1;
+            /* m + 1 first: when it does not fit and m does, out holds m and we are done */
+            if (m + 1 < hi || !hi_tested) {
+                s2 = encode_try(&e, block, nch, fmt, P, first, (uint32_t)m + 1, out, cap);
+                last = (uint32_t)m + 1;
+                if (m + 1 == hi)
+                    hi_tested = 1;
+                if (s2 <= cap) {
+                    lo = (uint32_t)m + 1;
+                    szlo = s2;
+                    continue;
                 }
+                hi = (uint32_t)m + 1;
+                szhi = s2;
+                hi_tested = 1;
+            }
+            s2 = encode_try(&e, block, nch, fmt, P, first, (uint32_t)m, out, cap);
+            last = (uint32_t)m;
+            if (s2 <= cap) {
+                lo = (uint32_t)m;
+                szlo = s2;
             } else {
-                hi = (uint32_t)guess;
+                hi = (uint32_t)m;
+                szhi = s2;
             }
         }
-        if (lo == 0) {
-            if (encode_try(&e, block, nch, fmt, P, first, 1, out, cap) > cap)
-                return WCODEC_E_SPACE;
-            lo = 1;
+        if (lo + 1 == n0 && !hi_tested) { /* the estimate said n0 does not fit: make sure */
+            size_t s2 = encode_try(&e, block, nch, fmt, P, first, n0, out, cap);
+            last = n0;
+            if (s2 <= cap) {
+                lo = n0;
+                szlo = s2;
+            }
         }
-        while (hi - lo > 1) {
-            uint32_t mid = lo + (hi - lo) / 2;
-            if (encode_try(&e, block, nch, fmt, P, first, mid, out, cap) <= cap)
-                lo = mid;
-            else
-                hi = mid;
-        }
+        if (lo == 0)
+            return WCODEC_E_SPACE;
         n = lo;
-        sz = encode_try(&e, block, nch, fmt, P, first, n, out, cap);
+        sz = last == n ? szlo : encode_try(&e, block, nch, fmt, P, first, n, out, cap);
+        (void)szhi;
     }
     *len_out = sz;
     *n_out = n;
