@@ -5,12 +5,12 @@ import os
 from gslib import *
 
 N = int(os.environ.get("GS_FLEET_N", "1000"))
-# Raw blocks: this is the 1,000-terminal ingest test, and one simulator process cannot encode
-# 1000 x 1000 x 6 = 6 M samples/s with codec 1 at the codec's present speed (about 0.7 M
-# samples/s per core filling chunks, wcodec bitstream 2): its terminals would not even get
-# online in time. integ.codec_wire covers codec 1 end to end. GS_FLEET_CODEC=wcodec runs it
-# with codec 1 (once the encoder is fast enough).
-CODEC_ARGS = ["--codec", os.environ.get("GS_FLEET_CODEC", "raw")]
+# Codec 1 as the simulator's default (6 M samples/s to encode, about 0.75 s per second of one
+# core at the codec's speed when written: ~8 M samples/s filling 1 KB chunks). Under the
+# sanitizers the encoder is several times slower and one simulator process could not keep 1,000
+# terminals going, so those runs send raw (integ.codec_wire covers codec 1 end to end).
+# GS_FLEET_CODEC=raw|wcodec chooses.
+CODEC_ARGS = ["--codec", os.environ.get("GS_FLEET_CODEC", "raw" if SANITIZED else "wcodec")]
 
 
 def main():
