@@ -233,6 +233,11 @@ static const char *const migrations[] = {
     "CREATE TABLE retention_state(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX pq_events_terminal_start ON pq_events(terminal_id, start_ns);"
     "CREATE INDEX pq_events_duration ON pq_events(duration_ns);",
+    /* 11: waveform blocks stored compressed (issue 10): `codec` says what `data` holds, 0 the
+     * raw interleaved samples (every row stored before this migration), 1 wcodec segments
+     * concatenated (src/wcodec/wcodec.h; as received on the wire, or encoded by the writer).
+     * store_blocks_read decodes, so readers see raw samples whatever is stored. */
+    "ALTER TABLE blocks ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* The migration whose script is followed by sealing the secrets (store__migrate_seal). */

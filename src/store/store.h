@@ -489,7 +489,18 @@ typedef struct store_item {
     uint32_t nsamples;
     uint8_t *data; /* interleaved little-endian samples, malloc'ed, owned by the item */
     size_t data_len;
-    int64_t trigger_ns; /* events */
+    /* The block as received encoded (GSTP codec 1: its segments concatenated, wcodec.h), stored
+     * as it came; malloc'ed, owned by the item. enc NULL: the writer encodes data itself
+     * (wcodec_encode_block) and keeps it raw when encoding fails or is not smaller. data stays
+     * the raw samples either way (analysis and summaries use them). The writer never changes
+     * data, data_len, enc or enc_len. codec: 0 (enc NULL) or 1. */
+    uint8_t *enc;
+    size_t enc_len;
+    int codec;
+    uint32_t nominal_hz; /* the terminal's nominal frequency: the encoder's period hint; 0 none */
+    int stored_codec;    /* set by the writer: what `data` holds at rest (0 raw, 1 wcodec) */
+    int stored_raw_busy; /* set by the writer: left raw, not encoded, because it was behind */
+    int64_t trigger_ns;  /* events */
     int trigger, pretrigger, value_permille, trigger_channel;
     /* The session's HELLO channels (all of them, not only the block's), by index. Stored once
      * per change of layout; it applies to the terminal's later blocks until the next change.
@@ -605,7 +616,15 @@ typedef struct {
     uint64_t blocks_duplicate; /* BLOCK items with result 1 */
     uint64_t errors;           /* items with result < 0 */
     uint64_t retries;          /* batch attempts rolled back (locked or failing database) */
+    /* Blocks at rest (migration 9): committed compressed (received so, or encoded by the
+     * writer), and received raw but stored raw because the writer's queue held more than
+     * STORE_ENCODE_MAX_BACKLOG bytes (encoding would have made it fall further behind). */
+    uint64_t blocks_compressed, blocks_raw_busy;
 } store_writer_stats_t;
+
+/* Above this many queued bytes the writer stores raw-received blocks raw instead of encoding
+ * them (store_writer_stats_t.blocks_raw_busy). */
+#define STORE_ENCODE_MAX_BACKLOG (8u * 1024 * 1024)
 void store_writer_stats(store_t *s, store_writer_stats_t *out);
 
 /* Drains the queue, commits, calls the last callbacks and joins the thread. Submissions made
@@ -643,8 +662,10 @@ typedef struct {
  * the last block starting at or before from_ns, then blocks are read in seq order up to the
  * first one starting at or after to_ns. This relies on a terminal's block times growing with
  * seq, as the terminal records them (GSTP 7.1); a clock step backwards shows as blocks out of
- * time order, which the caller sees and can treat as a discontinuity. cb returns non-zero to
- * stop; that value is returned. Returns 0, GS_EINVAL (from_ns >= to_ns, kinds 0) or GS_EDB.
+ * time order, which the caller sees and can treat as a discontinuity. Blocks stored compressed
+ * (codec 1, migration 9) are decoded: b->data is always the raw interleaved samples. A stored
+ * block that does not decode (a corrupt row) is logged (rate-limited) and left out, as a gap;
+ * the read goes on. cb returns non-zero to stop; that value is returned. Returns 0, GS_EINVAL (from_ns >= to_ns, kinds 0) or GS_EDB.
  * Synchronous connection: the thread that owns s. */
 int store_blocks_read(store_t *s, const char *terminal_id, int64_t from_ns, int64_t to_ns,
                       int kinds, int (*cb)(void *ud, const store_block_t *b), void *ud);

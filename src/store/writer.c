@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "wcodec/wcodec.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -39,6 +40,7 @@ void store_item_free(store_item_t *it)
     if (!it)
         return;
     free(it->data);
+    free(it->enc);
     if (it->acct) {
         sodium_memzero(it->acct, sizeof *it->acct); /* a password hash, a session hash */
         free(it->acct);
@@ -201,6 +203,52 @@ static int write_layout(store_t *s, store_item_t *it)
     return rc;
 }
 
+/* Binds a block's samples as stored at rest (migration 9): the bytes received encoded as they
+ * came (codec 1); or the raw samples encoded here (wcodec_encode_block into *enc, which the
+ * caller frees after the statement ran), or raw (codec 0) when encoding fails or is not smaller.
+ * Returns the codec bound. */
+static int block_bind_data(store_t *s, store_item_t *it, sqlite3_stmt *st, int col,
+                           uint8_t **enc)
+{
+    *enc = NULL;
+    it->stored_raw_busy = 0;
+    if (it->enc && it->codec == WCODEC_ID) {
+        sqlite3_bind_blob64(st, col, it->enc, it->enc_len, SQLITE_STATIC);
+        return WCODEC_ID;
+    }
+    if (!it->data) {
+        sqlite3_bind_null(st, col);
+        return 0;
+    }
+    int width = it->sample_fmt == 2 ? 4 : it->sample_fmt == 1 ? 2 : 0;
+    pthread_mutex_lock(&s->mu);
+    size_t behind = s->depth_bytes;
+    pthread_mutex_unlock(&s->mu);
+    if (behind > STORE_ENCODE_MAX_BACKLOG) {
+        /* Behind: encoding costs writer time the queue does not have; raw is as good a copy. */
+        it->stored_raw_busy = 1;
+        width = 0;
+    }
+    if (width && it->nchannels >= 1 && it->nchannels <= WCODEC_MAX_CHANNELS &&
+        it->nsamples >= 1 && it->nsamples <= WCODEC_MAX_SETS &&
+        it->data_len == (size_t)it->nsamples * it->nchannels * (size_t)width) {
+        uint32_t period = it->nominal_hz ? (it->sample_rate + it->nominal_hz / 2) / it->nominal_hz
+                                         : 0;
+        size_t cap = wcodec_bound(it->nsamples, it->nchannels, it->sample_fmt), len = 0;
+        uint8_t *out = xmalloc(cap ? cap : 1);
+        if (wcodec_encode_block(it->data, it->nsamples, it->nchannels, it->sample_fmt, period,
+                                out, cap, &len) == WCODEC_OK &&
+            len > 0 && len < it->data_len) {
+            *enc = out;
+            sqlite3_bind_blob64(st, col, out, len, SQLITE_STATIC);
+            return WCODEC_ID;
+        }
+        free(out);
+    }
+    sqlite3_bind_blob64(st, col, it->data, it->data_len, SQLITE_STATIC);
+    return 0;
+}
+
 static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes)
 {
     uint64_t poisoned = poison_get(s, it->terminal_id);
@@ -219,12 +267,12 @@ static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes
     sqlite3_bind_int(st, 8, it->sample_fmt);
     sqlite3_bind_int(st, 9, it->time_quality);
     sqlite3_bind_int64(st, 10, it->nsamples);
-    if (it->data)
-        sqlite3_bind_blob64(st, 11, it->data, it->data_len, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, 11);
+    uint8_t *enc = NULL; /* the writer's own encoding of a block received raw */
+    int codec = it->stored_codec = block_bind_data(s, it, st, 11, &enc);
+    sqlite3_bind_int(st, 13, codec);
     sqlite3_bind_int64(st, 12, now);
     int rc = run(s, st, it, "store block");
+    free(enc); /* after run(): the statement was reset, SQLite holds no pointer into it */
     if (rc > 0)
         poison_set(s, it->terminal_id, it->seq);
     if (rc != 0)
@@ -616,15 +664,18 @@ static void *writer_main(void *arg)
         }
         int rc = write_batch(s, batch, n);
 
-        uint64_t stored = 0, dup = 0, errors = 0;
+        uint64_t stored = 0, dup = 0, errors = 0, compressed = 0, raw_busy = 0;
         for (store_item_t *it = batch; it; it = it->next) {
             if (it->result < 0 &&
                 !((it->kind == STORE_ITEM_COMMAND_CREATE || it->kind == STORE_ITEM_ACCOUNT) &&
                   it->result != rc))
                 errors++; /* (a refused creation or account change is an answer, not a store
                              error) */
-            else if (it->kind == STORE_ITEM_BLOCK && it->result == 0)
+            else if (it->kind == STORE_ITEM_BLOCK && it->result == 0) {
                 stored++;
+                compressed += it->stored_codec == 1;
+                raw_busy += it->stored_raw_busy;
+            }
             else if (it->kind == STORE_ITEM_BLOCK)
                 dup++;
         }
@@ -636,6 +687,8 @@ static void *writer_main(void *arg)
         s->stats.items += n;
         s->stats.blocks_stored += stored;
         s->stats.blocks_duplicate += dup;
+        s->stats.blocks_compressed += compressed;
+        s->stats.blocks_raw_busy += raw_busy;
         s->stats.errors += errors;
         pthread_mutex_unlock(&s->mu);
 
@@ -714,7 +767,8 @@ int store_writer_start(store_t *s, store_done_cb cb, void *ud)
     } prep[] = {
         {&s->ins_block, "INSERT OR IGNORE INTO blocks(terminal_id, seq, kind, t0_ns, sample_rate,"
                         " channel_mask, nchannels, sample_fmt, time_quality, nsamples, data,"
-                        " received_ns) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
+                        " received_ns, codec)"
+                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"},
         {&s->ins_event, "INSERT OR IGNORE INTO events(terminal_id, seq, trigger, trigger_ns,"
                         " pretrigger, value_permille, channel) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
         {&s->upd_durable,
