@@ -254,6 +254,8 @@ static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes
         if (rc < 0)
             return rc;
     }
+    if (it->result == 0 && (rc = store__pyr_block(s, it)) < 0) /* new blocks only */
+        return rc;
     note_seq(s, nmaxes, it);
     return 0;
 }
@@ -507,6 +509,8 @@ static int try_batch(store_t *s, store_item_t *batch)
             goto fail;
         }
     }
+    if ((rc = store__pyr_flush(s)) < 0)
+        goto fail;
     if (sqlite3_exec(s->wdb, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         rc = store__db_fail(s->wdb, "commit batch");
         goto fail;
@@ -517,6 +521,7 @@ fail:
         sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
     /* layouts written in this attempt are gone with it: forget them (all: rollbacks are rare) */
     forget_layouts(s);
+    store__pyr_forget(s);
     release_claims(s, batch);
     return rc;
 }
@@ -653,6 +658,7 @@ static void writer_close_db(store_t *s)
         sqlite3_finalize(*stmts[i]);
         *stmts[i] = NULL;
     }
+    store__pyr_close(s); /* its statements are on wdb */
     if (s->wdb && sqlite3_close(s->wdb) != SQLITE_OK)
         store__db_fail(s->wdb, "close writer connection");
     s->wdb = NULL;
