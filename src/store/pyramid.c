@@ -162,10 +162,14 @@ static int stats_decode(store_pyr_row_t *r, const uint8_t *p, size_t len)
 #define SQL_DELETE                                                                                 \
     "DELETE FROM wave_pyramid WHERE terminal_id = ?1 AND level = ?2 AND bucket_ns >= ?3 AND"       \
     " bucket_ns < ?4"
-/* The layout in force at seq ?2 (as blocks_read.c reads it). */
+/* The layout in force at seq ?2 (as blocks_read.c reads it) and where the next one starts. */
 #define SQL_LAYOUT                                                                                 \
-    "SELECT channels FROM block_layouts WHERE terminal_id = ?1 AND first_seq <= ?2"                \
-    " ORDER BY first_seq DESC LIMIT 1"
+    "SELECT channels, first_seq, (SELECT min(first_seq) FROM block_layouts WHERE"                  \
+    " terminal_id = ?1 AND first_seq > ?2) FROM block_layouts WHERE terminal_id = ?1"              \
+    " AND first_seq <= ?2 ORDER BY first_seq DESC LIMIT 1"
+/* The first layout after seq ?2. */
+#define SQL_FIRST_LAYOUT                                                                           \
+    "SELECT min(first_seq) FROM block_layouts WHERE terminal_id = ?1 AND first_seq > ?2"
 
 /* Fills r from a row of SQL_COLS. GS_EINVAL for a row that is not well formed. */
 static int row_from(sqlite3_stmt *st, store_pyr_row_t *r)
@@ -456,13 +460,15 @@ int store_pyramid_read(store_t *s, const char *terminal_id, int level, int64_t f
 {
     if (level < 0 || level >= STORE_PYR_LEVELS || from_ns >= to_ns || !terminal_id)
         return GS_EINVAL;
-    sqlite3_stmt *st = NULL, *lst = NULL;
+    sqlite3_stmt *st = NULL, *lst = NULL, *fst = NULL;
     store_chan_t layout[STORE_MAX_CHANNELS];
     int nlayout = 0, have_layout = 0;
-    uint64_t layout_seq = 0;
+    uint64_t layout_lo = 0, layout_hi = 0;
     int rc = store__prepare(s->db, SQL_RANGE, &st);
     if (rc == 0)
         rc = store__prepare(s->db, SQL_LAYOUT, &lst);
+    if (rc == 0)
+        rc = store__prepare(s->db, SQL_FIRST_LAYOUT, &fst);
     if (rc < 0)
         goto fail;
     int64_t w = widths_s[level] * NS;
@@ -471,29 +477,41 @@ int store_pyramid_read(store_t *s, const char *terminal_id, int level, int64_t f
     sqlite3_bind_int64(st, 3, floor_div(from_ns, w) * w);
     sqlite3_bind_int64(st, 4, to_ns);
     sqlite3_bind_text(lst, 1, terminal_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(fst, 1, terminal_id, -1, SQLITE_STATIC);
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         store_pyr_row_t r;
         if (row_from(st, &r) < 0 || r.n == 0)
             continue; /* a damaged row is shown as a gap */
-        if (!have_layout || r.seq_last != layout_seq) {
-            /* the layout in force at the bucket's last block (one index probe; rows of the same
-             * layout follow each other, but a probe per row is cheap next to the row) */
+        if (!have_layout || r.seq_last < layout_lo || r.seq_last >= layout_hi) {
+            /* the layout in force at the bucket's last block, kept for the seqs it covers: one
+             * probe per change of layout in the range, not one per row */
             sqlite3_bind_int64(lst, 2, (sqlite3_int64)r.seq_last);
             int lrc = sqlite3_step(lst);
             nlayout = 0;
+            layout_lo = 0;
+            layout_hi = UINT64_MAX;
             if (lrc == SQLITE_ROW) {
                 const char *text = (const char *)sqlite3_column_text(lst, 0);
                 if (store__layout_decode(text, layout, &nlayout) < 0)
                     nlayout = 0;
-            } else if (lrc != SQLITE_DONE) {
+                layout_lo = (uint64_t)sqlite3_column_int64(lst, 1);
+                if (sqlite3_column_type(lst, 2) != SQLITE_NULL)
+                    layout_hi = (uint64_t)sqlite3_column_int64(lst, 2);
+            } else if (lrc == SQLITE_DONE) {
+                /* none at or before: no layout up to the first one after */
+                sqlite3_reset(lst);
+                sqlite3_bind_int64(fst, 2, (sqlite3_int64)r.seq_last);
+                if (sqlite3_step(fst) == SQLITE_ROW && sqlite3_column_type(fst, 0) != SQLITE_NULL)
+                    layout_hi = (uint64_t)sqlite3_column_int64(fst, 0);
+                sqlite3_reset(fst);
+            } else {
                 rc = store__db_fail(s->db, "read layout");
                 sqlite3_reset(lst);
                 goto fail;
             }
             sqlite3_reset(lst);
             have_layout = 1;
-            layout_seq = r.seq_last;
         }
         r.nlayout = nlayout;
         r.layout = layout;
@@ -506,22 +524,26 @@ int store_pyramid_read(store_t *s, const char *terminal_id, int level, int64_t f
 fail:
     sqlite3_finalize(st);
     sqlite3_finalize(lst);
+    sqlite3_finalize(fst);
     return rc;
 }
 
-int store_pyramid_put(store_t *s, const char *terminal_id, const store_pyr_row_t *r)
+int store_pyramid_put(store_t *s, const char *terminal_id, const store_pyr_row_t *rows, size_t n)
 {
-    if (!terminal_id || r->level < 0 || r->level >= STORE_PYR_LEVELS || r->n == 0 ||
-        r->channel_mask >> STORE_MAX_CHANNELS || r->bucket_ns % (widths_s[r->level] * NS) != 0 ||
-        r->t_first_ns < r->bucket_ns || r->t_end_ns < r->t_first_ns || r->sample_rate == 0)
+    if (!terminal_id)
         return GS_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        const store_pyr_row_t *r = &rows[i];
+        if (r->level < 0 || r->level >= STORE_PYR_LEVELS || r->n == 0 ||
+            r->channel_mask >> STORE_MAX_CHANNELS ||
+            r->bucket_ns % (widths_s[r->level] * NS) != 0 || r->t_first_ns < r->bucket_ns ||
+            r->t_end_ns < r->t_first_ns || r->sample_rate == 0)
+            return GS_EINVAL;
+    }
     sqlite3_stmt *st = NULL;
     int rc = store__prepare(s->db, SQL_PUT, &st);
-    if (rc == 0) {
-        store_pyr_row_t c = *r;
-        c.width_ns = widths_s[r->level] * NS;
-        rc = row_put(s->db, st, terminal_id, &c);
-    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = row_put(s->db, st, terminal_id, &rows[i]);
     sqlite3_finalize(st);
     return rc;
 }
@@ -649,7 +671,8 @@ int store__explain(sqlite3 *db, const char *const *names, const char *const *sql
 int store_pyramid_plan(store_t *s, char *out, size_t cap)
 {
     static const char *const names[] = {"pyramid_range", "pyramid_get", "pyramid_delete",
-                                        "pyramid_layout"};
-    static const char *const sqls[] = {SQL_RANGE, SQL_GET, SQL_DELETE, SQL_LAYOUT};
-    return store__explain(s->db, names, sqls, 4, out, cap);
+                                        "pyramid_layout", "pyramid_next_layout"};
+    static const char *const sqls[] = {SQL_RANGE, SQL_GET, SQL_DELETE, SQL_LAYOUT,
+                                       SQL_FIRST_LAYOUT};
+    return store__explain(s->db, names, sqls, 5, out, cap);
 }

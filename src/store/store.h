@@ -776,10 +776,12 @@ void store_pyramid_merge(store_pyr_row_t *acc, const store_pyr_row_t *p);
 int store_pyramid_read(store_t *s, const char *terminal_id, int level, int64_t from_ns,
                        int64_t to_ns, int (*cb)(void *ud, const store_pyr_row_t *r), void *ud);
 
-/* Stores (replacing) one row as given, on the synchronous connection: for generators of
- * synthetic history (bench/gen_history.c) and imports. GS_EINVAL for a row that is not well
- * formed (level, alignment, n 0, channels >= 16, times), GS_EDB. Use store_transaction to batch. */
-int store_pyramid_put(store_t *s, const char *terminal_id, const store_pyr_row_t *r);
+/* Stores (replacing) n rows as given, on the synchronous connection: for generators of
+ * synthetic history (bench/gen_history.c) and imports; nothing checks that they agree with
+ * stored blocks. GS_EINVAL (nothing written) when a row is not well formed (level, alignment,
+ * n 0, channels >= 16, times), GS_EDB. Wrap in store_transaction to make many calls one commit. */
+int store_pyramid_put(store_t *s, const char *terminal_id, const store_pyr_row_t *rows,
+                      size_t n);
 
 /* Backfill: rebuilds every level of terminal_id's pyramid over [from_ns, to_ns), widened to whole
  * days, from its stored WAVEFORM blocks (store_blocks_read), in one transaction on the

@@ -108,6 +108,12 @@ typedef struct {
     buf_t gaps, rms;
     int32_t *kidx; /* scratch: bucket of each sample set of a block (relative to kfirst) */
     size_t kidx_cap;
+    /* pyramid rows: the channels resolved for the last mask and layout seen (rows of one
+     * layout follow each other: resolve once) */
+    int pc_valid, pc_rc, pc_nlayout;
+    uint32_t pc_mask;
+    store_chan_t pc_layout[STORE_MAX_CHANNELS];
+    blkch_t pc_bc;
 } ctx_t;
 
 /* ---- Formatting ---- */
@@ -916,20 +922,30 @@ static int on_pyr_row(void *ud, const store_pyr_row_t *r)
     b.time_quality = r->time_quality;
     b.nlayout = r->nlayout;
     b.layout = r->layout;
-    blkch_t bc;
-    if (resolve(c, &b, &bc) < 0 || bc.nch == 0)
+    if (!c->pc_valid || c->pc_mask != r->channel_mask || c->pc_nlayout != r->nlayout ||
+        (r->nlayout > 0 &&
+         memcmp(c->pc_layout, r->layout, (size_t)r->nlayout * sizeof r->layout[0]) != 0)) {
+        c->pc_rc = resolve(c, &b, &c->pc_bc);
+        c->pc_valid = 1;
+        c->pc_mask = r->channel_mask;
+        c->pc_nlayout = r->nlayout;
+        if (r->nlayout > 0)
+            memcpy(c->pc_layout, r->layout, (size_t)r->nlayout * sizeof r->layout[0]);
+    }
+    const blkch_t *bcp = &c->pc_bc;
+    if (c->pc_rc < 0 || bcp->nch == 0)
         return 0;
     c->sets += r->n;
-    if (bc.nch > c->nch_max)
-        c->nch_max = bc.nch;
-    for (int j = 0; j < bc.nch; j++)
-        add_name(c->seen, &c->nseen, bc.ch[j].name);
+    if (bcp->nch > c->nch_max)
+        c->nch_max = bcp->nch;
+    for (int j = 0; j < bcp->nch; j++)
+        add_name(c->seen, &c->nseen, bcp->ch[j].name);
 
     seg_t *s = &c->seg;
     double period = 1e9 / r->sample_rate;
     if (s->open) {
         double off = (double)(t_first - s->next_ns);
-        int same = s->rate == r->sample_rate && same_channels(s, &bc);
+        int same = s->rate == r->sample_rate && same_channels(s, bcp);
         if (!same || off > 1.5 * period) {
             int64_t from = s->next_ns;
             uint64_t before = s->seq_last;
@@ -941,7 +957,7 @@ static int on_pyr_row(void *ud, const store_pyr_row_t *r)
     if (!s->open) {
         if (!c->have_last && (double)(t_first - c->from) > 1.5 * period)
             put_gap(c, c->from, t_first, "missing", 0, 0, 1, r->seq_first);
-        seg_open(c, &b, &bc, t_first);
+        seg_open(c, &b, bcp, t_first);
     }
     int64_t span = c->to - c->from;
     int64_t k = (int64_t)((__int128)(t_first - c->from) * c->npoints / span);
@@ -968,7 +984,7 @@ static int on_pyr_row(void *ud, const store_pyr_row_t *r)
     s->bn[kk] += r->n;
     for (int j = 0; j < s->nch; j++) {
         wch_t *w = &s->ch[j];
-        const store_pyr_stat_t *st = &r->ch[idx[bc.pos[j]]];
+        const store_pyr_stat_t *st = &r->ch[idx[bcp->pos[j]]];
         if (st->n == 0)
             continue;
         /* factor > 0 (a scale and a ratio are positive): min stays min */
