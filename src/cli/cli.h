@@ -112,6 +112,7 @@ int cmd_key(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_pyramid(int argc, char **argv); /* pyramid.c */
 
 
 

@@ -33,6 +33,7 @@ static void usage(FILE *f)
             "                             people who use the HTTP API (see gridsense user --help)\n"
             "  token create|list|revoke   API tokens for scripts (see gridsense token --help)\n"
             "  audit list                 who changed what, when (see gridsense audit --help)\n"
+            "  pyramid rebuild ID         recompute a terminal's waveform summary from its blocks\n"
             "  routes                     every HTTP route with the least role it needs\n"
             "  analyze FILE.cfg           IEC 61000-4-30 / C37.118 analysis of a COMTRADE record\n"
             "                             (see gridsense analyze --help)\n"
@@ -567,6 +568,8 @@ int main(int argc, char **argv)
         return cmd_token(argc - 1, argv + 1);
     if (strcmp(cmd, "audit") == 0)
         return cmd_audit(argc - 1, argv + 1);
+    if (strcmp(cmd, "pyramid") == 0)
+        return cmd_pyramid(argc - 1, argv + 1);
     fprintf(stderr, "gridsense: unknown command '%s' (see gridsense --help)\n", cmd);
     return EXIT_USAGE;
 }
