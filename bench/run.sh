@@ -28,6 +28,7 @@
 #           HIST_TERMINALS terminals (+ HIST_FLEET with the last week), the waveform pyramid of
 #           HIST_PYR of them and HIST_RAW_S s of raw blocks, through the store; build/hist_bench
 #           times waveform envelopes (10 ms .. whole history), a trend and the fleet ranking
+#           in-process, then bench/hist_http.py the same through `gridsense serve`
 #
 # Environment (defaults: full / QUICK=1):
 #   BENCHES               "idle ingest wave dsp api iso web hist"
@@ -485,6 +486,9 @@ for b in $BENCHES; do
                 echo
                 "$GS_BUILD/hist_bench" --data "$W/hist" --start "$HS" --end "$HE" \
                     --raw-s "$HIST_RAW_S" --reps "$HIST_REPS" --json "$RESULTS/hist/hist.json"
+                echo
+                GS_BUILD_DIR="$GS_BUILD" python3 "$HERE/hist_http.py" "$W/hist" \
+                    "$RESULTS/hist/gen.json" "$HIST_REPS" | grep -v '^ok: '
             } >"$W/hist.md"
             rm -rf "$W/hist"
             ;;
