@@ -245,6 +245,9 @@ void api__terminal_trend(rq_t *q);
 void api__measurements_ranking(rq_t *q);
 void api__event_waveform(rq_t *q);
 void api__live_plain(rq_t *q);
+/* export.c */
+void api__terminal_export(rq_t *q);
+void api__event_export(rq_t *q);
 
 /* ---- REST resources: terminals, commands, events (terminals.c, commands.c, events.c) ---- */
 

@@ -705,6 +705,8 @@ const route_t api__routes[] = {
     {"GET", "/api/v1/events", STORE_ROLE_VIEWER, api__events},
     {"GET", "/api/v1/live", STORE_ROLE_VIEWER, api__live_plain},
     {"GET", "/api/v1/events/{id}/waveform", STORE_ROLE_VIEWER, api__event_waveform},
+    {"GET", "/api/v1/terminals/{id}/export", STORE_ROLE_VIEWER, api__terminal_export},
+    {"GET", "/api/v1/events/{id}/export", STORE_ROLE_VIEWER, api__event_export},
     {"GET", "/api/v1/users", STORE_ROLE_ADMIN, api__users_get},
     {"POST", "/api/v1/users", STORE_ROLE_ADMIN, api__users_post},
     {"GET", "/api/v1/users/{name}", STORE_ROLE_ADMIN, api__user_get},

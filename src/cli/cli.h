@@ -112,6 +112,8 @@ int cmd_key(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_db(int argc, char **argv); /* backup.c: db backup|restore */
+int cmd_export(int argc, char **argv); /* export.c */
 int cmd_pyramid(int argc, char **argv); /* pyramid.c */
 
 

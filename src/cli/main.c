@@ -33,10 +33,14 @@ static void usage(FILE *f)
             "                             people who use the HTTP API (see gridsense user --help)\n"
             "  token create|list|revoke   API tokens for scripts (see gridsense token --help)\n"
             "  audit list                 who changed what, when (see gridsense audit --help)\n"
+            "  db backup|restore          copy the database while the server runs, put a copy\n"
+            "                             back (see gridsense db --help)\n"
             "  pyramid rebuild ID         recompute a terminal's waveform summary from its blocks\n"
             "  routes                     every HTTP route with the least role it needs\n"
             "  analyze FILE.cfg           IEC 61000-4-30 / C37.118 analysis of a COMTRADE record\n"
             "                             (see gridsense analyze --help)\n"
+            "  export comtrade|csv ID     a stored range as COMTRADE or CSV (see gridsense export\n"
+            "                             --help)\n"
             "  --version                  print the version\n"
             "  --help                     this text\n"
             "\n"
@@ -353,7 +357,7 @@ int cmd_serve(int argc, char **argv)
      * modes explicitly as well. */
     umask(umask(077) | 077);
 
-    int rc = 1;
+    int rc = 1, dir_lock = -1;
     store_t *st = NULL, *rd = NULL;
     webthr_t *wt = NULL;
     server_t sv;
@@ -364,8 +368,20 @@ int cmd_serve(int argc, char **argv)
                        .busy_timeout_ms = 5000,
                        .sync_read_only = 1,
                        .master_key_file = c.master_key_file[0] ? c.master_key_file : NULL};
+    /* One server per data dir: a second one would hand out the same session ids and fight
+     * over durable seqs, and `gridsense db restore` must know that none is running. The lock
+     * goes with the process, however it ends. */
+    if (mkdir(c.data_dir, 0700) != 0 && errno != EEXIST) {
+        log_error(NULL, "cannot create %s: %s", c.data_dir, strerror(errno));
+        return 1;
+    }
+    if (store_dir_lock(c.data_dir, &dir_lock, err, sizeof err) < 0) {
+        log_error(NULL, "%s", err);
+        return 1;
+    }
     if (store_open(c.data_dir, &so, &st, err, sizeof err) < 0) {
         log_error(NULL, "%s", err);
+        store_dir_unlock(dir_lock);
         return 1;
     }
     sv.loop = uv_default_loop();
@@ -508,6 +524,7 @@ fail:
     store_close(rd);
     if (uv_loop_close(sv.loop) != 0)
         log_debug(NULL, "loop closed with open handles");
+    store_dir_unlock(dir_lock);
     return rc;
 }
 
@@ -568,6 +585,10 @@ int main(int argc, char **argv)
         return cmd_token(argc - 1, argv + 1);
     if (strcmp(cmd, "audit") == 0)
         return cmd_audit(argc - 1, argv + 1);
+    if (strcmp(cmd, "db") == 0)
+        return cmd_db(argc - 1, argv + 1);
+    if (strcmp(cmd, "export") == 0)
+        return cmd_export(argc - 1, argv + 1);
     if (strcmp(cmd, "pyramid") == 0)
         return cmd_pyramid(argc - 1, argv + 1);
     fprintf(stderr, "gridsense: unknown command '%s' (see gridsense --help)\n", cmd);

@@ -223,4 +223,28 @@ int comtrade_encode(const comtrade_cfg_t *cfg, const comtrade_data_t *data, unsi
 int comtrade_write(const char *base_path, const comtrade_cfg_t *cfg, const comtrade_data_t *data,
                    unsigned flags, char *err, size_t errlen);
 
+/* ---- Streaming .dat writer (stream.c) ----
+ * For records too long to hold in memory (gridsense export): the caller writes the .dat one
+ * sample record at a time with the values already in the form the file stores (raw x of
+ * x·a + b; the caller chooses a and b), and formats the .cfg with comtrade_cfg_format once it
+ * knows the sample count, rates and min/max. No allocation. */
+
+/* Bytes of one binary .dat record of cfg (sample number, timestamp, analog values, digital
+ * status words); 0 for COMTRADE_ASCII, whose records vary in length. */
+size_t comtrade_dat_record_bytes(const comtrade_cfg_t *cfg);
+
+/* Appends sample record n (1-based) to dat in cfg->ft: ts is the timestamp in units of
+ * timemult (µs, or ns if cfg->nanosec), < 0 = missing (binary 0xFFFFFFFF, ASCII empty); for the
+ * integer formats x[0..nanalog) are the raw values, COMTRADE_X_MISSING for a missing one (the
+ * caller keeps them in range: BINARY -32767..32767, BINARY32 -2^31+1..2^31-1, ASCII 1999
+ * -99999..99998); for FLOAT32 xf[0..nanalog) (NaN = missing). No digital channels are written
+ * (cfg->ndigital must be 0). Returns 0, or GS_EINVAL for a value or number out of range. */
+#define COMTRADE_X_MISSING INT64_MIN
+int comtrade_dat_put(const comtrade_cfg_t *cfg, buf_t *dat, uint64_t n, int64_t ts,
+                     const int64_t *x, const float *xf);
+
+/* The .cff section header line ("--- file type: CFG ---\r\n", "--- file type: DAT BINARY: 123
+ * ---\r\n") for name CFG, INF, HDR or DAT; dat_bytes is used for a binary DAT section. */
+void comtrade_cff_section(buf_t *out, const char *name, comtrade_ft_t ft, uint64_t dat_bytes);
+
 #endif

@@ -620,3 +620,8 @@ int store__migrate(sqlite3 *db, const char *path, const store_key_t *key, int *v
 fail:
     return rc;
 }
+
+int store__schema_latest(void)
+{
+    return NMIGRATIONS;
+}

@@ -97,6 +97,9 @@ int store__migrate(sqlite3 *db, const char *path, const store_key_t *key, int *v
  * err. */
 int store__schema_check(sqlite3 *db, const char *path, int *version, char *err, size_t errlen);
 
+/* The schema version this program's migrations end at. */
+int store__schema_latest(void);
+
 /* Logs the connection's last SQLite error as "<what>: <message>" and returns GS_EDB. */
 int store__db_fail(sqlite3 *db, const char *what);
 

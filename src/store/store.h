@@ -726,6 +726,54 @@ typedef struct {
 int store_pq_event_query(store_t *s, const store_pq_event_filter_t *f,
                          int (*cb)(void *ud, const store_pq_event_ack_t *e), void *ud);
 
+/* ---- Backup and restore (backup.c; docs/operations.md "Backup and restore") ---- */
+
+/* Takes the lock that marks data_dir as used by a running server (flock on
+ * data_dir/server.lock, released when fd is closed or the process ends, whatever the way).
+ * Returns 0 with the fd in *fd_out, GS_EBUSY (another process holds it: the reason names the
+ * directory) or -errno, with the reason in err. */
+int store_dir_lock(const char *data_dir, int *fd_out, char *err, size_t errlen);
+/* Releases a lock taken by store_dir_lock; fd < 0 is a no-op. */
+void store_dir_unlock(int fd);
+
+/* What a backup file holds. */
+typedef struct {
+    int schema_version; /* of the backup */
+    int64_t terminals;  /* provisioned terminals */
+    int64_t newest_ns;  /* receive time of the newest stored block (0: none) */
+    int64_t bytes;      /* size of the database */
+} store_backup_info_t;
+
+/* Writes a consistent copy of s's database to dest (a new file, 0600; written to dest.part,
+ * synced, then renamed, so dest exists only when complete) while the server keeps running: one
+ * read snapshot, which in WAL mode does not stop the writer. The master key is NOT in it (by
+ * design: keep the key file's copy elsewhere). Fills info when not NULL. Returns 0,
+ * GS_EEXISTS (dest exists), -ENOSPC, -errno or GS_EDB, with the reason in err. Thread that
+ * owns s (a reader_only store works). */
+int store_backup(store_t *s, const char *dest, store_backup_info_t *info, char *err,
+                 size_t errlen);
+
+/* Checks that path is a complete gridsense database this program can open (SQLite quick_check,
+ * schema not newer than ours) and describes it. Returns 0, GS_ECONFIG (not ours, damaged, too
+ * new), GS_EDB or -errno with the reason in err. */
+int store_backup_check(const char *path, store_backup_info_t *info, char *err, size_t errlen);
+
+typedef struct {
+    store_backup_info_t backup; /* the restored file, as store_backup_check saw it */
+    int schema_version;         /* after this program's migrations */
+    int64_t next_command_id;    /* the id the next command will get (see backup.c) */
+    char replaced[1200];        /* where the replaced database was moved ("" if none) */
+} store_restore_info_t;
+
+/* Replaces data_dir's database by the backup at src: checks it (store_backup_check), moves the
+ * current database and its -wal/-shm aside to gridsense.db.replaced-<UTC time>, copies the
+ * backup in (0600, synced), opens it as the server would (master key checked: opts as for
+ * store_open; migrations applied) and moves the command id sequence past every id a terminal
+ * may have seen (backup.c). The caller must hold the data dir's lock (store_dir_lock): no
+ * server may run on it. Returns 0 or a negative code with the reason in err. */
+int store_restore(const char *data_dir, const char *src, const store_opts_t *opts,
+                  store_restore_info_t *info, char *err, size_t errlen);
+
 /* ---- Waveform summary pyramid (pyramid.c; issue 10, migration slot 10) ----
  * Per terminal and channel, the min, max (raw counts), sum of squares and count of the samples of
  * its WAVEFORM blocks in buckets of fixed width at STORE_PYR_LEVELS levels: 1 s, 10 s, 1 min,

@@ -102,6 +102,12 @@ typedef struct {
 
     /* deferred response handle (owned by the application), NULL when not deferred */
     struct web_pending *pending;
+
+    /* streamed answer (web_response_t.stream), NULL when the body is in out */
+    int (*stream)(void *ud, buf_t *out);
+    void (*stream_free)(void *ud);
+    void *stream_ud;
+    int stream_done; /* stream returned 0: what is in out is the rest */
 } sess_t;
 
 /* A deferred response. The application owns it from web_defer to web_complete; the session
@@ -133,11 +139,25 @@ static void pending_detach(web_pending_t *p)
     p->wsi = NULL;
 }
 
+/* Gives a streamed answer's producer back to the application (once). */
+static void stream_release(sess_t *s)
+{
+    void (*fr)(void *) = s->stream_free;
+    void *ud = s->stream_ud;
+    s->stream = NULL;
+    s->stream_free = NULL;
+    s->stream_ud = NULL;
+    s->stream_done = 0;
+    if (fr)
+        fr(ud);
+}
+
 /* Releases everything a session owns; idempotent (called on DROP_PROTOCOL and CLOSED_HTTP). */
 static void sess_clear(sess_t *s)
 {
     if (s->pending)
         pending_detach(s->pending); /* orphaned: web_complete only releases it */
+    stream_release(s);
     free(s->path);
     free(s->query);
     free(s->wbuf);
@@ -346,6 +366,7 @@ const char *web_xhdr_check(const buf_t *b, int *cc)
 /* Queues a response made here (not by the handler); text is a static string. */
 static void respond_text(struct lws *wsi, sess_t *s, int status, const char *text, int close)
 {
+    stream_release(s);
     buf_free(&s->xhdr);
     s->own_cc = 0;
     buf_free(&s->out);
@@ -493,6 +514,18 @@ static void dispatch(web_t *w, struct lws *wsi, sess_t *s)
         buf_free(&resp.body); /* deferred: web_complete answers */
         buf_free(&resp.headers);
         return;
+    }
+    if (resp.stream) {
+        if (resp.status >= 200 && resp.status < 300) {
+            s->stream = resp.stream;
+            s->stream_free = resp.stream_free;
+            s->stream_ud = resp.stream_ud;
+            s->stream_done = 0;
+            s->close_after = 1;
+            buf_free(&resp.body);
+        } else if (resp.stream_free) {
+            resp.stream_free(resp.stream_ud);
+        }
     }
     respond_app(wsi, s, "handler", resp.status, resp.content_type, &resp.headers, &resp.body);
 }
@@ -673,8 +706,20 @@ static int send_headers(struct lws *wsi, sess_t *s)
     static const char nostore[] = "no-store", nosniff[] = "nosniff", close[] = "close",
                       allow[] = "GET, POST, PUT, PATCH, DELETE";
 
-    if (lws_add_http_common_headers(wsi, (unsigned)s->status, s->ctype, (lws_filepos_t)s->out.len,
-                                    &p, end) ||
+    static const char chunked[] = "chunked";
+    if (s->stream) {
+        /* no length known: chunked (RFC 9112 section 7.1), and the connection closes after */
+        if (lws_add_http_header_status(wsi, (unsigned)s->status, &p, end) ||
+            lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                         (const unsigned char *)s->ctype, (int)strlen(s->ctype),
+                                         &p, end) ||
+            lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING,
+                                         (const unsigned char *)chunked, sizeof chunked - 1, &p,
+                                         end))
+            return -1;
+    }
+    if ((!s->stream && lws_add_http_common_headers(wsi, (unsigned)s->status, s->ctype,
+                                                   (lws_filepos_t)s->out.len, &p, end)) ||
         (!s->own_cc && lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                                    (const unsigned char *)nostore,
                                                    sizeof nostore - 1, &p, end)) ||
@@ -717,6 +762,54 @@ static int finish(struct lws *wsi, sess_t *s)
     return 0;
 }
 
+/* One chunk of a streamed answer per WRITEABLE: "<hex length>\r\n<data>\r\n", and after the
+ * producer's last bytes the last chunk "0\r\n\r\n" (RFC 9112 section 7.1). */
+static int stream_writeable(struct lws *wsi, sess_t *s)
+{
+    /* A long answer outlives lws's own timeout for the request (the header table is held
+     * timeout_secs_ah_idle = request_timeout_s): replace it with one that only fires when the
+     * answer stops moving (WEB_TIMEOUT_S without a writeable socket). */
+    lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, WEB_TIMEOUT_S);
+    if (s->out_off == s->out.len && !s->stream_done) {
+        buf_reset(&s->out);
+        s->out_off = 0;
+        int r = s->stream(s->stream_ud, &s->out);
+        if (r < 0)
+            return -1; /* no last chunk: the client sees the answer is incomplete */
+        if (r == 0)
+            s->stream_done = 1;
+    }
+    size_t n = s->out.len - s->out_off;
+    if (n > WEB_CHUNK)
+        n = WEB_CHUNK;
+    int last = s->stream_done && s->out_off + n == s->out.len;
+    unsigned char *p = s->wbuf + LWS_PRE;
+    size_t len = 0;
+    if (n) {
+        len = (size_t)snprintf((char *)p, 16, "%zx\r\n", n);
+        memcpy(p + len, s->out.data + s->out_off, n);
+        len += n;
+        memcpy(p + len, "\r\n", 2);
+        len += 2;
+    }
+    if (last) {
+        memcpy(p + len, "0\r\n\r\n", 5);
+        len += 5;
+    }
+    if (len) {
+        int m = lws_write(wsi, p, len, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
+        if (m < 0 || (size_t)m < len)
+            return -1;
+    }
+    s->out_off += n;
+    if (!last) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    stream_release(s);
+    return finish(wsi, s);
+}
+
 static int on_writeable(struct lws *wsi, sess_t *s)
 {
     if (s->state == SS_CLOSE)
@@ -726,6 +819,10 @@ static int on_writeable(struct lws *wsi, sess_t *s)
     if (!s->hdr_sent) {
         if (send_headers(wsi, s))
             return -1;
+        if (s->stream) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
         if (s->out.len == 0)
             return finish(wsi, s);
         if (lws_send_pipe_choked(wsi)) {
@@ -734,7 +831,9 @@ static int on_writeable(struct lws *wsi, sess_t *s)
         }
     }
     if (!s->wbuf)
-        s->wbuf = xmalloc(LWS_PRE + WEB_CHUNK);
+        s->wbuf = xmalloc(LWS_PRE + WEB_CHUNK + 32);
+    if (s->stream)
+        return stream_writeable(wsi, s);
     size_t n = s->out.len - s->out_off;
     if (n > WEB_CHUNK)
         n = WEB_CHUNK;

@@ -120,6 +120,19 @@ typedef struct {
     buf_t headers;
     void *ws_user; /* ws_filter only: the application's pointer for an accepted WebSocket,
                       handed to on_open (see below); ignored elsewhere */
+    /* Streamed body (optional, for answers too big to build in memory, e.g. exports; body must
+     * stay empty): web calls stream(stream_ud, out) whenever the connection can take more; it
+     * appends the next bytes to out (an empty buffer) and returns 1 (more to come), 0 (done) or
+     * a negative code (failed: web closes the connection without the last chunk, so the client
+     * sees an incomplete answer, never a short one taken for whole). The answer is sent with
+     * "Transfer-Encoding: chunked" (no Content-Length, RFC 9112 section 7.1) and
+     * "connection: close". stream_free(stream_ud) is called exactly once: when the answer is
+     * finished, when the connection goes away, or at once when web answers 500 instead (a bad
+     * header block). Only for answers given in the handler (not deferred ones); only with a
+     * 2xx status (otherwise it is freed unused). Loop thread. */
+    int (*stream)(void *stream_ud, buf_t *out);
+    void (*stream_free)(void *stream_ud);
+    void *stream_ud;
 } web_response_t;
 
 /* Application handler. Fills *resp; called once per complete request. */

@@ -82,9 +82,15 @@ def main():
         # a second server on a busy port fails with a clear message
         srv = Server(d).start()
         try:
-            p = run([GRIDSENSE, "serve", "--data", d, "--terminals", "127.0.0.1:%d" % srv.tport,
-                     "--http", "127.0.0.1:0"], check_rc=False, timeout=30)
+            with TempDir() as d2:  # its own data dir: the running server holds d's lock
+                p = run([GRIDSENSE, "serve", "--data", d2, "--terminals",
+                         "127.0.0.1:%d" % srv.tport, "--http", "127.0.0.1:0"], check_rc=False,
+                        timeout=30)
             check(p.returncode == 1 and "cannot listen" in p.stderr, "busy terminal port: clear error")
+            p = run([GRIDSENSE, "serve", "--data", d, "--terminals", "127.0.0.1:0",
+                     "--http", "127.0.0.1:0"], check_rc=False, timeout=30)
+            check(p.returncode == 1 and "in use by a running gridsense server" in p.stderr,
+                  "a second server on the same data dir: clear error")
             st, j = srv.json("/api/v1/health")
             check(st == 200 and j["status"] == "ok", "health endpoint")
             st, j = srv.json("/api/v1/terminals")

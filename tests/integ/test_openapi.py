@@ -468,6 +468,17 @@ def main():
             "/api/v1/terminals/{id}/commands": ["", "?state=done,sent&limit=1", "?state=lost"],
             "/api/v1/terminals/{id}/status": ["", "?limit=1", "?before=0"],
             "/api/v1/terminals/{id}/sessions": ["", "?limit=1", "?from=garbage"],
+            # exports (text forms only: fetch() decodes the body): CSV, an ASCII .cff,
+            # measurements as CSV, bad parameters
+            "/api/v1/terminals/{id}/export": [
+                "?format=csv&from=%d&to=%d" % (sim_t0 + 5 * 10**9, sim_t0 + 6 * 10**9),
+                "?dat=ascii&container=cff&side=secondary&from=%d&to=%d"
+                % (sim_t0 + 5 * 10**9, sim_t0 + 6 * 10**9),
+                "?format=csv&what=measurements&interval=3s&from=0&to=%d" % (2**62),
+                "", "?from=10&to=5", "?format=pdf&from=0&to=1", "?from=0&to=1000"],
+            "/api/v1/events/{id}/export": ["?format=csv&pre=0.2&post=0.2",
+                                           "?dat=ascii&container=cff&revision=2013", "?pre=61",
+                                           "?dat=float32&revision=1999"],
             "/api/v1/events/{id}/waveform": ["", "?pre=0.2&post=0.2&max_points=50",
                                              "?side=secondary&max_points=100000", "?pre=61"],
         }
@@ -493,6 +504,8 @@ def main():
         fetch("/api/v1/users/nobody-here")
         fetch("/api/v1/terminals/NOPE-1/waveform")
         fetch("/api/v1/events/999999/waveform")
+        fetch("/api/v1/terminals/NOPE-1/export?from=0&to=1")
+        fetch("/api/v1/events/999999/export?format=csv")
 
         # ---- the state-changing routes
         st, txt = fetch("/api/v1/users", "POST", json.dumps({"name": "oa-gen", "role": "operator"}))

@@ -5,6 +5,7 @@
  * records the first failed check (CHECK) and the main thread asserts after joining it. Every
  * wait is bounded: client sockets have receive/send timeouts and the loop has a watchdog timer.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -127,6 +128,34 @@ static const char *const xhdr_cases[] = {
 };
 #define XHDR_VALID 2
 
+/* A streamed answer (web_response_t.stream): pieces of STREAM_PIECE bytes, digit k % 10 in
+ * piece k. */
+#define STREAM_PIECE 10000
+typedef struct {
+    int n, fail_at, k;
+} stream_t;
+static _Atomic int streams_freed;
+
+static int stream_piece(void *ud, buf_t *out)
+{
+    stream_t *st = ud;
+    if (st->fail_at && st->k + 1 == st->fail_at)
+        return -5; /* any negative code */
+    if (st->k == st->n)
+        return 0;
+    char c = (char)('0' + st->k % 10);
+    for (int i = 0; i < STREAM_PIECE; i++)
+        buf_append(out, &c, 1);
+    st->k++;
+    return 1;
+}
+
+static void stream_done(void *ud)
+{
+    free(ud);
+    streams_freed++;
+}
+
 /* Routes: /big → 2 MB, /missing → 404, /nostatus → status 0, /json → JSON, /hdrs → the request
  * headers, /xhdr/N → extra headers xhdr_cases[N], /defer → deferred 202 with headers, else
  * echo. */
@@ -184,6 +213,16 @@ static void handler(void *ud, const web_request_t *req, web_response_t *resp)
             while (resp->headers.len <= WEB_MAX_RESP_HEADERS)
                 buf_puts(&resp->headers, "X-Filler: 0123456789abcdef0123456789abcdef\r\n");
         }
+    } else if (strncmp(req->path, "/stream/", 8) == 0) {
+        /* /stream/N/F: N pieces of STREAM_PIECE bytes, failing at piece F (0: never) */
+        stream_t *st = xcalloc(1, sizeof *st);
+        sscanf(req->path + 8, "%d/%d", &st->n, &st->fail_at);
+        resp->status = 200;
+        resp->content_type = "application/octet-stream";
+        buf_puts(&resp->headers, "Content-Disposition: attachment; filename=\"s.bin\"\r\n");
+        resp->stream = stream_piece;
+        resp->stream_free = stream_done;
+        resp->stream_ud = st;
     } else if (strcmp(req->path, "/defer") == 0) {
         later_t *l = xcalloc(1, sizeof *l);
         l->p = web_defer(req);
@@ -1554,6 +1593,80 @@ static void sc_deferred_headers(client_t *c)
     buf_free(&r.body);
 }
 
+/* Reads a whole answer until EOF into *raw. */
+static void read_all(int fd, buf_t *raw)
+{
+    char tmp[8192];
+    for (;;) {
+        ssize_t k = recv(fd, tmp, sizeof tmp, 0);
+        if (k <= 0)
+            break;
+        buf_append(raw, tmp, (size_t)k);
+    }
+}
+
+/* Decodes a chunked body at p: 1 with the last chunk seen, 0 when it ends without one. */
+static int dechunk(const char *p, const char *end, buf_t *body)
+{
+    while (p < end) {
+        char *e = NULL;
+        unsigned long n = strtoul(p, &e, 16);
+        if (!e || e + 2 > end || e[0] != '\r' || e[1] != '\n')
+            return 0;
+        p = e + 2;
+        if (n == 0)
+            return p + 2 <= end && p[0] == '\r' && p[1] == '\n';
+        if (p + n + 2 > end)
+            return 0;
+        buf_append(body, p, n);
+        p += n + 2;
+    }
+    return 0;
+}
+
+/* A streamed answer: chunked, closes after, every piece in order, the producer freed once; one
+ * that fails half way ends without the last chunk. */
+static void sc_stream(client_t *c)
+{
+    for (int fail = 0; fail < 2; fail++) {
+        int before = streams_freed;
+        int fd = cl_connect(c->port);
+        CHECK(c, fd >= 0);
+        CHECK(c, cl_sendf(fd, fail ? "GET /stream/300/120 HTTP/1.1\r\nHost: x\r\n\r\n"
+                                   : "GET /stream/300/0 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+        buf_t raw = {0}, body = {0};
+        read_all(fd, &raw); /* the server closes after a streamed answer */
+        close(fd);
+        CHECK(c, raw.len > 0 && strncmp(raw.data, "HTTP/1.1 200", 12) == 0);
+        const char *hend = raw.data ? strstr(raw.data, "\r\n\r\n") : NULL;
+        CHECK(c, hend != NULL);
+        if (!hend)
+            return;
+        for (char *q = raw.data; q < hend; q++)
+            *q = (char)tolower((unsigned char)*q);
+        CHECK(c, strstr(raw.data, "transfer-encoding: chunked") != NULL);
+        CHECK(c, strstr(raw.data, "content-length") == NULL || strstr(raw.data, "content-length") > hend);
+        CHECK(c, strstr(raw.data, "content-disposition: attachment") != NULL);
+        int complete = dechunk(hend + 4, raw.data + raw.len, &body);
+        int pieces = fail ? 119 : 300;
+        CHECK(c, complete == !fail);
+        CHECK(c, body.len == (size_t)pieces * STREAM_PIECE);
+        for (size_t i = 0; i < body.len; i += 997)
+            CHECK(c, body.data[i] == (char)('0' + (i / STREAM_PIECE) % 10));
+        for (int w = 0; w < 200 && streams_freed == before; w++)
+            usleep(5000);
+        CHECK(c, streams_freed == before + 1);
+        buf_free(&raw);
+        buf_free(&body);
+    }
+}
+
+static void test_stream(void **state)
+{
+    (void)state;
+    run_scenario(sc_stream, NULL);
+}
+
 static void test_deferred_headers(void **state)
 {
     (void)state;
@@ -1600,6 +1713,7 @@ int main(void)
         cmocka_unit_test(test_head_then_fin),      cmocka_unit_test(test_refusals_logged_limited),
         cmocka_unit_test(test_request_headers),    cmocka_unit_test(test_extra_headers),
         cmocka_unit_test(test_deferred_headers),   cmocka_unit_test(test_upgrade_ignored),
+        cmocka_unit_test(test_stream),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));

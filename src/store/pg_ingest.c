@@ -1,0 +1,368 @@
+/* The writer's block ingest on PostgreSQL: one transaction per batch, exactly-once by each
+ * terminal's durable_seq under a row lock, multi-row INSERTs, ack only after COMMIT. Contract in
+ * pg.h; reasons in docs/decisions/0007 sections 3 and 4.
+ *
+ * Crash safety (SIGKILL of the server process at any point): everything of a batch is in one
+ * transaction, so PostgreSQL either has all of it (COMMIT done) or none of it (the connection
+ * dropped before, the server rolls back). ACKs are built only from what this function returned
+ * after COMMIT, so a kill between COMMIT and ACK leaves blocks stored but not acknowledged: the
+ * terminal re-sends them and they are duplicates here (seq <= durable_seq, which moved in the
+ * same transaction). Nothing acknowledged is ever missing, nothing is stored twice. The same
+ * holds for a lost connection during COMMIT (outcome unknown: not acknowledged, re-sent,
+ * deduplicated) and for two nodes writing one terminal at once (the row lock serialises them,
+ * the second sees the first's durable_seq).
+ */
+#include "store/pg.h"
+
+#include "core/err.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ROWS_PER_INSERT 64 /* 64 x 12 parameters per statement: one round trip per 64 blocks */
+#define IDS_PER_LOCK    64
+#define BLOCK_COLS      12
+
+struct store_pg_ingest {
+    sqlx_t *db;
+    sqlx_stmt_t *ins[ROWS_PER_INSERT + 1]; /* by number of rows, prepared when first needed */
+    sqlx_stmt_t *lock[IDS_PER_LOCK + 1];   /* by number of ids */
+    sqlx_stmt_t *ins_event, *upd_seq;
+};
+
+/* Per terminal of one batch. */
+typedef struct {
+    const char *id;    /* borrowed from an item */
+    int64_t committed; /* durable_seq read under the lock */
+    int64_t mark;      /* highest seq stored or known duplicate so far in this batch */
+    int poisoned;      /* a block of it failed in this batch */
+} term_t;
+
+static int cmp_term(const void *a, const void *b)
+{
+    return strcmp(((const term_t *)a)->id, ((const term_t *)b)->id);
+}
+
+static term_t *find_term(term_t *t, size_t nt, const char *id)
+{
+    term_t key = {.id = id};
+    return bsearch(&key, t, nt, sizeof *t, cmp_term);
+}
+
+int store_pg_ingest_new(sqlx_t *db, store_pg_ingest_t **out)
+{
+    *out = NULL;
+    if (sqlx_backend(db) != SQLX_POSTGRESQL)
+        return GS_EINVAL;
+    store_pg_ingest_t *g = xcalloc(1, sizeof *g);
+    g->db = db;
+    int rc = sqlx_prepare(db,
+                          "INSERT INTO events(terminal_id, seq, trigger, trigger_ns, pretrigger,"
+                          " value_permille, channel) VALUES(?, ?, ?, ?, ?, ?, ?)"
+                          " ON CONFLICT DO NOTHING",
+                          &g->ins_event);
+    if (rc == 0)
+        rc = sqlx_prepare(db,
+                          "UPDATE terminals SET durable_seq = ?2 WHERE id = ?1 AND"
+                          " durable_seq < ?2",
+                          &g->upd_seq);
+    if (rc < 0) {
+        store_pg_ingest_free(g);
+        return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+void store_pg_ingest_free(store_pg_ingest_t *g)
+{
+    if (!g)
+        return;
+    for (int i = 0; i <= ROWS_PER_INSERT; i++)
+        sqlx_finalize(g->ins[i]);
+    for (int i = 0; i <= IDS_PER_LOCK; i++)
+        sqlx_finalize(g->lock[i]);
+    sqlx_finalize(g->ins_event);
+    sqlx_finalize(g->upd_seq);
+    free(g);
+}
+
+/* "(?, ?, ...)" repeated `rows` times after `head`, then `tail`. */
+static char *build_sql(const char *head, int rows, int cols, const char *sep, const char *tail)
+{
+    size_t cap = strlen(head) + strlen(tail) + (size_t)rows * ((size_t)cols * 3 + 8) + 1;
+    char *sql = xmalloc(cap);
+    size_t len = (size_t)snprintf(sql, cap, "%s", head);
+    for (int r = 0; r < rows; r++) {
+        len += (size_t)snprintf(sql + len, cap - len, "%s%s", r ? sep : "", cols > 1 ? "(" : "");
+        for (int c = 0; c < cols; c++)
+            len += (size_t)snprintf(sql + len, cap - len, "%s?", c ? ", " : "");
+        if (cols > 1)
+            len += (size_t)snprintf(sql + len, cap - len, ")");
+    }
+    snprintf(sql + len, cap - len, "%s", tail);
+    return sql;
+}
+
+static int get_insert(store_pg_ingest_t *g, int rows, sqlx_stmt_t **out)
+{
+    if (!g->ins[rows]) {
+        char *sql =
+            build_sql("INSERT INTO blocks(terminal_id, seq, kind, t0_ns, sample_rate,"
+                      " channel_mask, nchannels, sample_fmt, time_quality, nsamples, data,"
+                      " received_ns) VALUES ",
+                      rows, BLOCK_COLS, ", ", " ON CONFLICT DO NOTHING RETURNING terminal_id, seq");
+        int rc = sqlx_prepare(g->db, sql, &g->ins[rows]);
+        free(sql);
+        if (rc < 0)
+            return rc;
+    }
+    *out = g->ins[rows];
+    return 0;
+}
+
+static int get_lock(store_pg_ingest_t *g, int ids, sqlx_stmt_t **out)
+{
+    if (!g->lock[ids]) {
+        char *sql = build_sql("SELECT id, durable_seq FROM terminals WHERE id IN (", ids, 1, ", ",
+                              ") ORDER BY id FOR UPDATE");
+        int rc = sqlx_prepare(g->db, sql, &g->lock[ids]);
+        free(sql);
+        if (rc < 0)
+            return rc;
+    }
+    *out = g->lock[ids];
+    return 0;
+}
+
+/* Locks the terminals' rows in id order and reads their durable_seq. */
+static int lock_terminals(store_pg_ingest_t *g, term_t *t, size_t nt)
+{
+    for (size_t i = 0; i < nt; i += IDS_PER_LOCK) {
+        int k = (int)(nt - i < IDS_PER_LOCK ? nt - i : IDS_PER_LOCK), rc;
+        sqlx_stmt_t *st;
+        if ((rc = get_lock(g, k, &st)) < 0)
+            return rc;
+        for (int j = 0; j < k; j++)
+            if ((rc = sqlx_bind_text(st, j + 1, t[i + (size_t)j].id, -1)) < 0)
+                return rc;
+        while ((rc = sqlx_step(st)) == 1) {
+            term_t *x = find_term(t, nt, sqlx_column_text(st, 0));
+            if (x)
+                x->committed = x->mark = sqlx_column_int64(st, 1);
+        }
+        sqlx_reset(st);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int bind_block(sqlx_stmt_t *st, int base, const store_item_t *it, int64_t received_ns)
+{
+    int rc = 0;
+    rc |= sqlx_bind_text(st, base + 1, it->terminal_id, -1);
+    rc |= sqlx_bind_int64(st, base + 2, (int64_t)it->seq);
+    rc |= sqlx_bind_int64(st, base + 3, it->is_event ? 1 : 0);
+    rc |= sqlx_bind_int64(st, base + 4, it->t0_ns);
+    rc |= sqlx_bind_int64(st, base + 5, it->sample_rate);
+    rc |= sqlx_bind_int64(st, base + 6, it->channel_mask);
+    rc |= sqlx_bind_int64(st, base + 7, it->nchannels);
+    rc |= sqlx_bind_int64(st, base + 8, it->sample_fmt);
+    rc |= sqlx_bind_int64(st, base + 9, it->time_quality);
+    rc |= sqlx_bind_int64(st, base + 10, it->nsamples);
+    if (it->data)
+        rc |= sqlx_bind_blob(st, base + 11, it->data, it->data_len);
+    else
+        rc |= sqlx_bind_null(st, base + 11);
+    rc |= sqlx_bind_int64(st, base + 12, received_ns);
+    return rc ? GS_EINVAL : 0;
+}
+
+static int insert_event(store_pg_ingest_t *g, const store_item_t *it)
+{
+    sqlx_stmt_t *st = g->ins_event;
+    sqlx_bind_text(st, 1, it->terminal_id, -1);
+    sqlx_bind_int64(st, 2, (int64_t)it->seq);
+    sqlx_bind_int64(st, 3, it->trigger);
+    sqlx_bind_int64(st, 4, it->trigger_ns);
+    sqlx_bind_int64(st, 5, it->pretrigger);
+    sqlx_bind_int64(st, 6, it->value_permille);
+    sqlx_bind_int64(st, 7, it->trigger_channel);
+    int rc = sqlx_step(st);
+    sqlx_reset(st);
+    return rc;
+}
+
+/* Inserts the pending items pend[0..np) (result 0 so far) in multi-row statements; an item the
+ * unique key already had comes back as result 1. */
+static int insert_fast(store_pg_ingest_t *g, store_item_t **pend, size_t np, int64_t received_ns)
+{
+    for (size_t i = 0; i < np; i += ROWS_PER_INSERT) {
+        int k = (int)(np - i < ROWS_PER_INSERT ? np - i : ROWS_PER_INSERT), rc;
+        sqlx_stmt_t *st;
+        if ((rc = get_insert(g, k, &st)) < 0)
+            return rc;
+        for (int j = 0; j < k; j++) {
+            if ((rc = bind_block(st, j * BLOCK_COLS, pend[i + (size_t)j], received_ns)) < 0)
+                return rc;
+            pend[i + (size_t)j]->result = 1; /* until RETURNING names it */
+        }
+        while ((rc = sqlx_step(st)) == 1) {
+            const char *tid = sqlx_column_text(st, 0);
+            uint64_t seq = (uint64_t)sqlx_column_int64(st, 1);
+            for (int j = 0; j < k; j++) {
+                store_item_t *it = pend[i + (size_t)j];
+                if (it->seq == seq && strcmp(it->terminal_id, tid) == 0) {
+                    it->result = 0;
+                    break;
+                }
+            }
+        }
+        sqlx_reset(st);
+        if (rc < 0)
+            return rc;
+    }
+    for (size_t i = 0; i < np; i++) {
+        if (pend[i]->result == 0 && pend[i]->is_event) {
+            int rc = insert_event(g, pend[i]);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* One block inside a savepoint: 0 stored, 1 duplicate by the unique key, < 0 refused (rolled
+ * back to the savepoint, the transaction goes on), or a failure of the whole transaction (the
+ * savepoint commands themselves failed): *fatal set. */
+static int insert_one(store_pg_ingest_t *g, store_item_t *it, int64_t received_ns, int *fatal)
+{
+    sqlx_stmt_t *st;
+    int rc;
+    *fatal = 0;
+    if ((rc = sqlx_exec(g->db, "SAVEPOINT gs_block")) < 0 || (rc = get_insert(g, 1, &st)) < 0 ||
+        (rc = bind_block(st, 0, it, received_ns)) < 0) {
+        *fatal = 1;
+        return rc;
+    }
+    rc = sqlx_step(st);
+    sqlx_reset(st);
+    int stored = rc == 1;
+    if (rc >= 0 && stored && it->is_event)
+        rc = insert_event(g, it);
+    if (rc < 0) {
+        if (rc == GS_ECLOSED || rc == GS_EBUSY || rc == -ENOSPC ||
+            sqlx_exec(g->db, "ROLLBACK TO gs_block") < 0)
+            *fatal = 1;
+        return rc;
+    }
+    if ((rc = sqlx_exec(g->db, "RELEASE gs_block")) < 0) {
+        *fatal = 1;
+        return rc;
+    }
+    return stored ? 0 : 1;
+}
+
+/* One attempt at the batch; slow = one savepoint per block. Returns 0 once committed, or the
+ * error that sank the whole transaction (already rolled back). */
+static int attempt(store_pg_ingest_t *g, store_item_t **items, size_t n, term_t *t, size_t nt,
+                   int64_t received_ns, int slow, store_item_t **pend)
+{
+    size_t np = 0;
+    int rc = sqlx_begin(g->db);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < nt; i++) {
+        t[i].committed = t[i].mark = 0;
+        t[i].poisoned = 0;
+    }
+    if ((rc = lock_terminals(g, t, nt)) < 0)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        store_item_t *it = items[i];
+        term_t *x = find_term(t, nt, it->terminal_id);
+        if (x->poisoned) {
+            it->result = GS_ESTATE; /* behind a refused block: see the contract in pg.h */
+            continue;
+        }
+        if ((int64_t)it->seq <= x->mark) {
+            it->result = 1; /* GSTP 7.3: not above the highest seq stored */
+            continue;
+        }
+        it->result = 0;
+        if (!slow) {
+            x->mark = (int64_t)it->seq;
+            pend[np++] = it;
+            continue;
+        }
+        int fatal;
+        rc = insert_one(g, it, received_ns, &fatal);
+        if (fatal)
+            goto fail;
+        if (rc < 0) {
+            it->result = rc;
+            x->poisoned = 1;
+        } else {
+            it->result = rc;
+            x->mark = (int64_t)it->seq;
+        }
+    }
+    if (!slow && (rc = insert_fast(g, pend, np, received_ns)) < 0)
+        goto fail;
+    for (size_t i = 0; i < nt; i++) {
+        if (t[i].mark <= t[i].committed)
+            continue;
+        sqlx_bind_text(g->upd_seq, 1, t[i].id, -1);
+        sqlx_bind_int64(g->upd_seq, 2, t[i].mark);
+        rc = sqlx_step(g->upd_seq);
+        sqlx_reset(g->upd_seq);
+        if (rc < 0)
+            goto fail;
+    }
+    return sqlx_commit(g->db);
+fail:
+    sqlx_rollback(g->db);
+    return rc;
+}
+
+int store_pg_ingest_blocks(store_pg_ingest_t *g, store_item_t **items, size_t n,
+                           int64_t received_ns, store_pg_ack_t *acks, size_t *nacks)
+{
+    if (nacks)
+        *nacks = 0;
+    if (n == 0)
+        return 0;
+    term_t *t = xcalloc(n, sizeof *t);
+    store_item_t **pend = xcalloc(n, sizeof *pend);
+    size_t nt = 0;
+    for (size_t i = 0; i < n; i++)
+        t[nt++].id = items[i]->terminal_id;
+    qsort(t, nt, sizeof *t, cmp_term);
+    size_t u = 0;
+    for (size_t i = 0; i < nt; i++)
+        if (u == 0 || strcmp(t[u - 1].id, t[i].id) != 0)
+            t[u++] = t[i];
+    nt = u;
+
+    int rc = attempt(g, items, n, t, nt, received_ns, 0, pend);
+    if (rc < 0 && rc != GS_EBUSY && rc != GS_ECLOSED && rc != -ENOSPC && rc != GS_ENOMEM)
+        rc = attempt(g, items, n, t, nt, received_ns, 1, pend); /* isolate the refused block */
+    if (rc < 0) {
+        for (size_t i = 0; i < n; i++)
+            items[i]->result = rc;
+    } else if (acks && nacks) {
+        for (size_t i = 0; i < nt; i++) {
+            snprintf(acks[i].terminal_id, sizeof acks[i].terminal_id, "%s", t[i].id);
+            acks[i].durable_seq =
+                (uint64_t)(t[i].mark > t[i].committed ? t[i].mark : t[i].committed);
+        }
+        *nacks = nt;
+    }
+    free(pend);
+    free(t);
+    return rc;
+}
