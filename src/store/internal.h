@@ -264,7 +264,7 @@ void store__pyr_close(store_t *s);
 
 /* EXPLAIN QUERY PLAN of n statements into out as "name: plan" lines (parameter 1 bound to a
  * text, the others to integers). 0, GS_EINVAL (cap 0) or GS_EDB. */
-int store__explain(sqlite3 *db, const char *const *names, const char *const *sqls, int n,
-                   char *out, size_t cap);
+int store__explain(sqlite3 *db, const char *const *names, const char *const *sqls, int n, char *out,
+                   size_t cap);
 
 #endif

@@ -1005,8 +1005,7 @@ static int on_pyr_row(void *ud, const store_pyr_row_t *r)
 }
 
 /* The envelope of a long range from the pyramid (wave.h: which level, how many buckets). */
-static int run_pyramid(store_t *st, ctx_t *c, int max_points, buf_t *out, char *err,
-                       size_t errlen)
+static int run_pyramid(store_t *st, ctx_t *c, int max_points, buf_t *out, char *err, size_t errlen)
 {
     int64_t span = c->to - c->from;
     int64_t n = max_points < WAVE_PYR_MAX_POINTS ? max_points : WAVE_PYR_MAX_POINTS;
@@ -1032,8 +1031,8 @@ static int run_pyramid(store_t *st, ctx_t *c, int max_points, buf_t *out, char *
     buf_printf(out,
                ",\"side\":\"%s\",\"vt_ratio\":%.9g,\"ct_ratio\":%.9g,\"mode\":\"envelope\","
                "\"max_points\":%d,\"source\":\"pyramid\",\"level_ns\":%" PRId64 ",\"segments\":[",
-               c->side == WAVE_SIDE_SECONDARY ? "secondary" : "primary", c->vt, c->ct,
-               c->npoints, width);
+               c->side == WAVE_SIDE_SECONDARY ? "secondary" : "primary", c->vt, c->ct, c->npoints,
+               width);
     c->pass = 2;
     c->segs = out;
     int rc = store_pyramid_read(st, c->tid, level, c->from, c->to, on_pyr_row, c);
