@@ -828,8 +828,7 @@ int store_pyramid_read(store_t *s, const char *terminal_id, int level, int64_t f
  * synthetic history (bench/gen_history.c) and imports; nothing checks that they agree with
  * stored blocks. GS_EINVAL (nothing written) when a row is not well formed (level, alignment,
  * n 0, channels >= 16, times), GS_EDB. Wrap in store_transaction to make many calls one commit. */
-int store_pyramid_put(store_t *s, const char *terminal_id, const store_pyr_row_t *rows,
-                      size_t n);
+int store_pyramid_put(store_t *s, const char *terminal_id, const store_pyr_row_t *rows, size_t n);
 
 /* Backfill: rebuilds every level of terminal_id's pyramid over [from_ns, to_ns), widened to whole
  * days, from its stored WAVEFORM blocks (store_blocks_read), in one transaction on the
