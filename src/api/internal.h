@@ -240,6 +240,9 @@ void api__tokens_post(rq_t *q);
 void api__token_delete(rq_t *q);
 void api__audit_get(rq_t *q);
 void api__terminal_waveform(rq_t *q);
+/* Trends (trends.c): one quantity of a terminal over time, and the fleet ranking. */
+void api__terminal_trend(rq_t *q);
+void api__measurements_ranking(rq_t *q);
 void api__event_waveform(rq_t *q);
 void api__live_plain(rq_t *q);
 /* export.c */

@@ -749,6 +749,8 @@ const route_t api__routes[] = {
     {"GET", "/api/v1/terminals/{id}/commands", STORE_ROLE_VIEWER, api__terminal_commands_get},
     {"POST", "/api/v1/terminals/{id}/commands", STORE_ROLE_OPERATOR, api__terminal_commands_post},
     {"GET", "/api/v1/terminals/{id}/waveform", STORE_ROLE_VIEWER, api__terminal_waveform},
+    {"GET", "/api/v1/terminals/{id}/trend", STORE_ROLE_VIEWER, api__terminal_trend},
+    {"GET", "/api/v1/measurements/ranking", STORE_ROLE_VIEWER, api__measurements_ranking},
     {"GET", "/api/v1/events", STORE_ROLE_VIEWER, api__events},
     {"GET", "/api/v1/live", STORE_ROLE_VIEWER, api__live_plain},
     {"GET", "/api/v1/events/{id}/waveform", STORE_ROLE_VIEWER, api__event_waveform},

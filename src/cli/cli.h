@@ -129,6 +129,7 @@ int cmd_export(int argc, char **argv); /* export.c */
 int cmd_reanalyze(int argc, char **argv); /* reanalyze.c */
 int cmd_db_stats(int argc, char **argv); /* db.c: `gridsense db stats` (argv[0] "stats") */
 void cli_db_stats_help(FILE *f);          /* its usage, also part of `gridsense db --help` */
+int cmd_pyramid(int argc, char **argv); /* pyramid.c */
 
 
 

@@ -36,6 +36,7 @@ static void usage(FILE *f)
             "  db backup|restore|stats    copy the database while the server runs, put a copy\n"
             "                             back; disk use per table and terminal (see gridsense\n"
             "                             db --help)\n"
+            "  pyramid rebuild ID         recompute a terminal's waveform summary from its blocks\n"
             "  routes                     every HTTP route with the least role it needs\n"
             "  analyze FILE.cfg           IEC 61000-4-30 / C37.118 analysis of a COMTRADE record\n"
             "                             (see gridsense analyze --help)\n"
@@ -669,6 +670,8 @@ int main(int argc, char **argv)
         return cmd_export(argc - 1, argv + 1);
     if (strcmp(cmd, "reanalyze") == 0)
         return cmd_reanalyze(argc - 1, argv + 1);
+    if (strcmp(cmd, "pyramid") == 0)
+        return cmd_pyramid(argc - 1, argv + 1);
     fprintf(stderr, "gridsense: unknown command '%s' (see gridsense --help)\n", cmd);
     return EXIT_USAGE;
 }

@@ -66,6 +66,8 @@ struct store {
     hmap_t layouts;            /* terminal id -> struct store_layout_cache * (writer.c) */
     store_done_cb done_cb;
     void *done_ud;
+    struct store_pyr *pyr; /* the pyramid's statements and bucket cache (pyramid.c); NULL until
+                              the first WAVEFORM block */
 
     /* shared, under mu */
     pthread_mutex_t mu;
@@ -295,5 +297,22 @@ int store__pending_note(store_t *s, store_item_t *it);
 /* Applies a rebuild (store.h, store_rebuild_t) inside the caller's open transaction on db.
  * Returns 0 or GS_EDB (the caller rolls back). */
 int store__rebuild_write(sqlite3 *db, store_rebuild_t *rb);
+/* ---- waveform summary pyramid (pyramid.c), called by the writer ---- */
+
+/* Folds a WAVEFORM block the writer has just inserted (result 0, never a duplicate) into the
+ * pyramid cache of its terminal, inside the batch's transaction on s->wdb; EVENT blocks and
+ * blocks whose sizes disagree are left out. Returns 0 or GS_EDB (the batch must roll back). */
+int store__pyr_block(store_t *s, const store_item_t *it);
+/* Writes the cached rows the batch changed; called before COMMIT. 0 or GS_EDB. */
+int store__pyr_flush(store_t *s);
+/* After a rollback: drops the cache (rows are read again from the database). */
+void store__pyr_forget(store_t *s);
+/* Finalizes the pyramid's statements (writer_close_db). */
+void store__pyr_close(store_t *s);
+
+/* EXPLAIN QUERY PLAN of n statements into out as "name: plan" lines (parameter 1 bound to a
+ * text, the others to integers). 0, GS_EINVAL (cap 0) or GS_EDB. */
+int store__explain(sqlite3 *db, const char *const *names, const char *const *sqls, int n, char *out,
+                   size_t cap);
 
 #endif

@@ -1049,5 +1049,112 @@ int store_db_stats_plan(store_t *s, char *out, size_t cap);
  * non-zero return stops and is returned. A few index probes per terminal. */
 int store_db_terminal_stats(store_t *s, int (*cb)(void *ud, const store_terminal_stat_t *t),
                             void *ud);
+/* ---- Waveform summary pyramid (pyramid.c; issue 10, migration slot 10) ----
+ * Per terminal and channel, the min, max (raw counts), sum of squares and count of the samples of
+ * its WAVEFORM blocks in buckets of fixed width at STORE_PYR_LEVELS levels: 1 s, 10 s, 1 min,
+ * 10 min, 1 h and 1 day (level 0..5). A bucket starts at a multiple of its width in UTC ns since
+ * the epoch; sample set i of a block is at t0_ns + i·1e9/sample_rate (as the waveform reads time
+ * it) and counts in the bucket holding that time, so a block crossing a boundary is split.
+ * Written by the writer in the transaction that inserts each new WAVEFORM block (never for a
+ * duplicate, never for an EVENT block or one whose sizes disagree): the pyramid always describes
+ * exactly the stored blocks, across crashes and retries. Rows of past buckets are final; the
+ * current bucket of each level is rewritten at each batch. Conversion to volts and amps uses the
+ * channel layout in force at the bucket's last block (a bucket recorded under two layouts, a
+ * reconfiguration inside it, is converted with the later one). */
+
+#define STORE_PYR_LEVELS 6
+
+/* Width of a level's buckets in ns (0 for a level out of range). */
+int64_t store_pyramid_width_ns(int level);
+
+typedef struct {
+    int32_t min, max; /* raw counts */
+    double sumsq;     /* sum of count² (RMS = sqrt(sumsq / n) × scale) */
+    uint32_t n;       /* samples */
+} store_pyr_stat_t;
+
+typedef struct {
+    int level;
+    int64_t width_ns, bucket_ns; /* [bucket_ns, bucket_ns + width_ns) */
+    int64_t t_first_ns;          /* first sample set in the bucket */
+    int64_t t_end_ns;            /* last sample set + one period (exclusive end) */
+    uint64_t seq_first, seq_last;
+    uint32_t sample_rate;  /* of the last block */
+    int time_quality;      /* the worst (GSTP value; 0 unknown counts as worst) */
+    uint32_t channel_mask; /* channels with statistics (bit = channel index < 16) */
+    uint32_t n;            /* sample sets */
+    store_pyr_stat_t ch[STORE_MAX_CHANNELS]; /* by channel index, where channel_mask has it */
+    int nlayout;                /* reads: layout in force at seq_last (0: none recorded) */
+    const store_chan_t *layout; /* borrowed for the callback */
+} store_pyr_row_t;
+
+/* Folds p into acc (min of mins, max of maxes, sums, union of channels, earliest first sample,
+ * latest end, worst time quality, the later block's rate). acc->level / bucket_ns are kept. */
+void store_pyramid_merge(store_pyr_row_t *acc, const store_pyr_row_t *p);
+
+/* Calls cb in time order for every row of terminal_id at `level` whose bucket overlaps
+ * [from_ns, to_ns) (bucket_ns from from_ns rounded down to the width, up to to_ns), through the
+ * primary key: a range seek, never a scan. Malformed rows are skipped (a gap). cb returns
+ * non-zero to stop; that value is returned. 0, GS_EINVAL or GS_EDB. Synchronous connection. */
+int store_pyramid_read(store_t *s, const char *terminal_id, int level, int64_t from_ns,
+                       int64_t to_ns, int (*cb)(void *ud, const store_pyr_row_t *r), void *ud);
+
+/* Stores (replacing) n rows as given, on the synchronous connection: for generators of
+ * synthetic history (bench/gen_history.c) and imports; nothing checks that they agree with
+ * stored blocks. GS_EINVAL (nothing written) when a row is not well formed (level, alignment,
+ * n 0, channels >= 16, times), GS_EDB. Wrap in store_transaction to make many calls one commit. */
+int store_pyramid_put(store_t *s, const char *terminal_id, const store_pyr_row_t *rows, size_t n);
+
+/* Backfill: rebuilds every level of terminal_id's pyramid over [from_ns, to_ns), widened to whole
+ * days, from its stored WAVEFORM blocks (store_blocks_read), in one transaction on the
+ * synchronous connection (the CLI's, not the server's read-only one): rows of the range are
+ * deleted, then recomputed. For databases that held blocks before the pyramid existed; do not
+ * run it over the day a running server is writing (its writer keeps that day's current buckets
+ * in memory and would overwrite them with its own view, which is the same unless blocks were
+ * stored before the upgrade in that day). *blocks (may be NULL) gets the blocks folded. */
+int store_pyramid_rebuild(store_t *s, const char *terminal_id, int64_t from_ns, int64_t to_ns,
+                          int64_t *blocks);
+
+/* EXPLAIN QUERY PLAN of the pyramid's statements, as store_blocks_plan. */
+int store_pyramid_plan(store_t *s, char *out, size_t cap);
+
+/* ---- Trends (trend.c; issue 10, migration slot 10) ----
+ * The scalar quantities of the 10min and 2h aggregates as columns of table measurement_trend,
+ * kept by triggers on measurements (insert, the upsert's update, delete) in the same statement.
+ * Quantities (API names): freq (the interval's mean), u0_pct, u2_pct, i0_pct, i2_pct, p, q, s_eff,
+ * Ua.rms, Ub.rms, Uc.rms, Ia.rms, Ib.rms, Ic.rms, Ua.thd_pct, Ub.thd_pct, Uc.thd_pct. */
+
+/* The quantity's number for the calls below, or GS_EINVAL for an unknown name. */
+int store_trend_quantity(const char *name);
+/* Its API name; NULL when out of range (iterate from 0 to list them). */
+const char *store_trend_quantity_name(int q);
+
+/* cb(t_end_ns, value) for terminal_id's `interval` ("10min" or "2h") rows ending in
+ * (from_ns, to_ns], oldest first, at most limit; value NAN when the aggregate has none (null in
+ * its JSON). One range seek of the primary key. 0, GS_EINVAL, GS_EDB, or cb's non-zero. */
+int store_trend_read(store_t *s, const char *terminal_id, const char *interval, int quantity,
+                     int64_t from_ns, int64_t to_ns, int limit,
+                     int (*cb)(void *ud, int64_t t_end_ns, double value), void *ud);
+
+enum { STORE_TREND_MAX = 1, STORE_TREND_MIN, STORE_TREND_AVG };
+
+typedef struct {
+    char terminal_id[STORE_ID_MAX + 1];
+    double value;     /* the statistic over the terminal's rows of the range */
+    int64_t t_end_ns; /* max / min: end of the interval that holds it; avg: 0 */
+    int64_t count;    /* rows with a value */
+} store_rank_t;
+
+/* Fleet ranking: for every terminal with trend rows (found by one index probe each), stat
+ * (STORE_TREND_MAX / MIN / AVG) of the quantity over its `interval` rows ending in
+ * (from_ns, to_ns] (one primary-key range per terminal); terminals without a value in the range
+ * are left out. Sorted by value (desc != 0: largest first; ties by id), the first `limit` handed
+ * to cb; *terminals (may be NULL) gets how many had a value. 0, GS_EINVAL, GS_EDB. */
+int store_trend_rank(store_t *s, const char *interval, int quantity, int stat, int64_t from_ns,
+                     int64_t to_ns, int desc, int limit, int64_t *terminals,
+                     int (*cb)(void *ud, const store_rank_t *r), void *ud);
+
+/* EXPLAIN QUERY PLAN of the trend statements, as store_blocks_plan. */
+int store_trend_plan(store_t *s, char *out, size_t cap);
 
 #endif

@@ -304,6 +304,8 @@ static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes
     }
     if (it->result == 0 && it->ana_pending && (rc = store__pending_note(s, it)) < 0)
         return rc; /* the analysis backlog, in the block's transaction (backlog.c) */
+    if (it->result == 0 && (rc = store__pyr_block(s, it)) < 0) /* new blocks only */
+        return rc;
     note_seq(s, nmaxes, it);
     return 0;
 }
@@ -562,6 +564,8 @@ static int try_batch(store_t *s, store_item_t *batch)
             goto fail;
         }
     }
+    if ((rc = store__pyr_flush(s)) < 0)
+        goto fail;
     if (sqlite3_exec(s->wdb, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         rc = store__db_fail(s->wdb, "commit batch");
         goto fail;
@@ -573,6 +577,7 @@ fail:
         sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
     /* layouts written in this attempt are gone with it: forget them (all: rollbacks are rare) */
     forget_layouts(s);
+    store__pyr_forget(s);
     release_claims(s, batch);
     return rc;
 }
@@ -742,6 +747,7 @@ static void writer_close_db(store_t *s)
     }
     sqlite3_finalize(s->ins_pending); /* backlog.c */
     s->ins_pending = NULL;
+    store__pyr_close(s); /* its statements are on wdb */
     if (s->wdb && sqlite3_close(s->wdb) != SQLITE_OK)
         store__db_fail(s->wdb, "close writer connection");
     s->wdb = NULL;

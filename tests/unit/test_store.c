@@ -46,7 +46,7 @@ static void rm_rf(const char *path)
 }
 
 /* Number of schema migrations in src/store/db.c: one row each in schema_version. */
-#define SCHEMA_LATEST 11 /* 9: the backfill's ana_pending, 10: retention_state, 11: blocks.codec */
+#define SCHEMA_LATEST 12 /* 9: ana_pending, 10: retention_state, 11: blocks.codec, 12: the pyramid and trends */
 
 typedef struct {
     char dir[64];
@@ -1865,6 +1865,10 @@ static void make_old_layout(const char *dir, const store_terminal_t *ts, int n)
                                   " ALTER TABLE pq_events DROP COLUMN channel_names;"
                                   " ALTER TABLE pq_events DROP COLUMN worst_channel_name;"
                                   " DROP TABLE block_layouts;"
+                                  " DROP TABLE wave_pyramid; DROP TABLE measurement_trend;"
+                                  " DROP TRIGGER measurements_trend_insert;"
+                                  " DROP TRIGGER measurements_trend_update;"
+                                  " DROP TRIGGER measurements_trend_delete;"
                                   " ALTER TABLE pq_events DROP COLUMN acked_by;"
                                   " ALTER TABLE pq_events DROP COLUMN acked_ns;"
                                   " DROP TABLE ana_pending;"
@@ -1950,6 +1954,9 @@ static void test_event_names_migration(void **state)
                      " ALTER TABLE pq_events DROP COLUMN channel_names;"
                      " ALTER TABLE pq_events DROP COLUMN worst_channel_name;"
                      " DROP TABLE block_layouts;"
+                     " DROP TABLE wave_pyramid; DROP TABLE measurement_trend;"
+                     " DROP TRIGGER measurements_trend_insert; DROP TRIGGER measurements_trend_update;"
+                     " DROP TRIGGER measurements_trend_delete;"
                      " ALTER TABLE pq_events DROP COLUMN acked_by;"
                      " ALTER TABLE pq_events DROP COLUMN acked_ns;"
                      " DROP TABLE ana_pending;"
