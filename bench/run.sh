@@ -21,14 +21,28 @@
 #           terminals (bench/api_bench.py, which lists its own API_* knobs)
 #   iso     terminals' ack latency with and without 1,000 HTTP connections of load
 #           (bench/iso_bench.sh, which lists its own ISO_* knobs; QUICK=1: 50 terminals, 8 s)
+#   codec   the lossless waveform codec: bytes per sample next to flac -8, xz -9e, zstd -19 on
+#           the same blocks, encode/decode speed per core (bench/codec.sh, which lists its own
+#           CODEC_* knobs; QUICK=1: shorter signals, 3 repetitions)
 #   web     the web app in chromium: cold first load, asset bytes, oscilloscope frames/s, the
 #           fleet page with 1,000 streaming terminals (bench/web_bench.py, which lists its own
 #           WEB_* knobs; QUICK=1: 100 terminals, short windows)
+#   hist    historian queries: build/gen_history writes HIST_DAYS of 10-min/2-h aggregates for
+#           HIST_TERMINALS terminals (+ HIST_FLEET with the last week), the waveform pyramid of
+#           HIST_PYR of them and HIST_RAW_S s of raw blocks, through the store; build/hist_bench
+#           times waveform envelopes (10 ms .. whole history), a trend and the fleet ranking
+#           in-process, then bench/hist_http.py the same through `gridsense serve`
 #
 # Environment (defaults: full / QUICK=1):
-#   BENCHES               "idle ingest wave dsp api iso web"
+#   BENCHES               "idle ingest wave dsp api iso web codec hist"
 #   WAVE_REPS             15 / 5             runs per waveform query
 #   WAVE_HISTORY_S        600 / 120          seconds of stored history per terminal (4 terminals)
+#   HIST_TERMINALS        100 / 10           terminals with a year of aggregates
+#   HIST_DAYS             365 / 45           days of history
+#   HIST_PYR              10 / 2             terminals with the waveform pyramid of every day
+#   HIST_FLEET            900 / 20           more terminals with the last week of aggregates
+#   HIST_RAW_S            600 / 120          seconds of raw blocks at the end (HIST_PYR terminals)
+#   HIST_REPS             9 / 3              runs per query
 #   IDLE_N                10000 / 2000       terminals held idle
 #   IDLE_REPS             3 / 1
 #   IDLE_CONNECT_RATE     5000               simulator --connect-rate
@@ -70,9 +84,15 @@ py() { python3 "$PYH" "$@"; }
 QUICK=${QUICK:-0}
 q() { if [ "$QUICK" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 
-BENCHES=${BENCHES:-"idle ingest wave dsp api iso web"}
+BENCHES=${BENCHES:-"idle ingest wave dsp api iso web codec hist"}
 WAVE_REPS=${WAVE_REPS:-$(q 15 5)}
 WAVE_HISTORY_S=${WAVE_HISTORY_S:-$(q 600 120)}
+HIST_TERMINALS=${HIST_TERMINALS:-$(q 100 10)}
+HIST_DAYS=${HIST_DAYS:-$(q 365 45)}
+HIST_PYR=${HIST_PYR:-$(q 10 2)}
+HIST_FLEET=${HIST_FLEET:-$(q 900 20)}
+HIST_RAW_S=${HIST_RAW_S:-$(q 600 120)}
+HIST_REPS=${HIST_REPS:-$(q 9 3)}
 IDLE_N=${IDLE_N:-$(q 10000 2000)}
 IDLE_REPS=${IDLE_REPS:-$(q 3 1)}
 IDLE_CONNECT_RATE=${IDLE_CONNECT_RATE:-5000}
@@ -455,7 +475,28 @@ for b in $BENCHES; do
             mkdir -p "$RESULTS/web"
             GS_BUILD="$GS_BUILD" python3 "$HERE/web_bench.py" --json "$RESULTS/web/web.json" >"$W/web.md"
             ;;
-        *) log "unknown benchmark '$b' (known: idle ingest wave dsp api iso web)"; exit 2 ;;
+        codec) RESULTS="$RESULTS/codec" QUICK="$QUICK" GS_BUILD="$GS_BUILD" "$HERE/codec.sh" >"$W/codec.md" ;;
+        hist)
+            mkdir -p "$RESULTS/hist"
+            log "hist: generating $HIST_DAYS days of $HIST_TERMINALS terminals (+$HIST_FLEET)"
+            "$GS_BUILD/gen_history" --data "$W/hist" --terminals "$HIST_TERMINALS" \
+                --days "$HIST_DAYS" --pyr-terminals "$HIST_PYR" --fleet "$HIST_FLEET" \
+                --raw-s "$HIST_RAW_S" >"$RESULTS/hist/gen.json"
+            read -r HS HE < <(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["start_ns"], d["end_ns"])' "$RESULTS/hist/gen.json")
+            {
+                echo "## Historian queries"
+                echo
+                echo "Data: \`$(cat "$RESULTS/hist/gen.json")\`"
+                echo
+                "$GS_BUILD/hist_bench" --data "$W/hist" --start "$HS" --end "$HE" \
+                    --raw-s "$HIST_RAW_S" --reps "$HIST_REPS" --json "$RESULTS/hist/hist.json"
+                echo
+                GS_BUILD_DIR="$GS_BUILD" python3 "$HERE/hist_http.py" "$W/hist" \
+                    "$RESULTS/hist/gen.json" "$HIST_REPS" | grep -v '^ok: '
+            } >"$W/hist.md"
+            rm -rf "$W/hist"
+            ;;
+        *) log "unknown benchmark '$b' (known: idle ingest wave dsp api iso web codec hist)"; exit 2 ;;
     esac
 done
 log "suite took $(sub "$(now)" "$T_BEGIN") s"
@@ -466,3 +507,5 @@ if [ -s "$W/dsp.md" ]; then printf '\n' | cat - "$W/dsp.md" | tee -a "$RESULTS/r
 if [ -s "$W/api.md" ]; then printf '\n' | cat - "$W/api.md" | tee -a "$RESULTS/report.md"; fi
 if [ -s "$W/iso.md" ]; then printf '\n' | cat - "$W/iso.md" | tee -a "$RESULTS/report.md"; fi
 if [ -s "$W/web.md" ]; then printf '\n' | cat - "$W/web.md" | tee -a "$RESULTS/report.md"; fi
+if [ -s "$W/codec.md" ]; then printf '\n' | cat - "$W/codec.md" | tee -a "$RESULTS/report.md"; fi
+if [ -s "$W/hist.md" ]; then printf '\n' | cat - "$W/hist.md" | tee -a "$RESULTS/report.md"; fi

@@ -94,6 +94,11 @@ static const char usage_text[] =
     "Data:\n"
     "  --block-ms MS             waveform block length (default 100)\n"
     "  --max-payload BYTES       largest chunk payload (default 1024)\n"
+    "  --codec wcodec|raw        block codec (default wcodec): wcodec sends each block\n"
+    "                            losslessly compressed (GSTP codec 1, one segment per\n"
+    "                            chunk, chunks filled up to --max-payload) to a server\n"
+    "                            whose WELCOME announces it, raw to others; raw always\n"
+    "                            sends raw samples (docs/protocol.md 6.7, 7.4)\n"
     "  --buffer-blocks N         retransmit buffer per terminal, >= 2 (default 600); at\n"
     "                            most N - 1 blocks are in flight, and when it is full the\n"
     "                            oldest block not yet transmitted is dropped (one that was\n"
@@ -112,6 +117,9 @@ static const char usage_text[] =
     "                            (exponential; default 0 = never)\n"
     "Output:\n"
     "  --ack-latency             measure block write -> ACK latency (ack_p50_ms, ack_p99_ms)\n"
+    "  --dump-blocks FILE        write every block's samples as first sent, one line each:\n"
+    "                            ID SEQ T0_NS NSETS HEX (the raw interleaved int16 LE bytes,\n"
+    "                            whatever the codec on the wire), to check what is stored\n"
     "  --log-level LEVEL         error, warn, info, debug or trace (default info)\n"
     "  --quiet                   no progress line every 10 s\n"
     "  --help                    this text\n"
@@ -122,8 +130,10 @@ static const char usage_text[] =
     "from a full buffer), events_sent, status_sent, commands_answered, reconnects (successful\n"
     "re-logins: WELCOMEs after each terminal's first), connect_attempts (TCP connection\n"
     "attempts, each terminal's first and failed ones included), auth_rejected,\n"
-    "samples_generated, unacked, max_acked_seq_sum; with --ack-latency also ack_p50_ms and\n"
-    "ack_p99_ms.\n";
+    "samples_generated, unacked, max_acked_seq_sum, bytes_sent (every byte written to the\n"
+    "sockets), sample_bytes_sent (the block chunks' sample bytes: raw sets or codec-1\n"
+    "segments), sample_raw_bytes (the raw size of those sets), wcodec_blocks_sent; with\n"
+    "--ack-latency also ack_p50_ms and ack_p99_ms.\n";
 
 enum {
     OPT_SERVER = 256,
@@ -138,6 +148,7 @@ enum {
     OPT_NOMINAL_A,
     OPT_BLOCK_MS,
     OPT_MAX_PAYLOAD,
+    OPT_CODEC,
     OPT_BUFFER_BLOCKS,
     OPT_NO_STREAM,
     OPT_STATUS_INTERVAL,
@@ -151,6 +162,7 @@ enum {
     OPT_BACKOFF_MAX,
     OPT_CONNECT_RATE,
     OPT_ACK_LATENCY,
+    OPT_DUMP_BLOCKS,
     OPT_LOG_LEVEL,
     OPT_QUIET,
     OPT_HELP,
@@ -170,6 +182,7 @@ static const struct option long_opts[] = {
     {"nominal-a", required_argument, NULL, OPT_NOMINAL_A},
     {"block-ms", required_argument, NULL, OPT_BLOCK_MS},
     {"max-payload", required_argument, NULL, OPT_MAX_PAYLOAD},
+    {"codec", required_argument, NULL, OPT_CODEC},
     {"buffer-blocks", required_argument, NULL, OPT_BUFFER_BLOCKS},
     {"no-stream", no_argument, NULL, OPT_NO_STREAM},
     {"status-interval", required_argument, NULL, OPT_STATUS_INTERVAL},
@@ -183,6 +196,7 @@ static const struct option long_opts[] = {
     {"backoff-max-ms", required_argument, NULL, OPT_BACKOFF_MAX},
     {"connect-rate", required_argument, NULL, OPT_CONNECT_RATE},
     {"ack-latency", no_argument, NULL, OPT_ACK_LATENCY},
+    {"dump-blocks", required_argument, NULL, OPT_DUMP_BLOCKS},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"help", no_argument, NULL, OPT_HELP},
@@ -232,6 +246,7 @@ static void config_defaults(sim_config_t *c)
     c->nominal_a = 5;
     c->block_ms = 100;
     c->max_payload = 1024;
+    c->codec = SIM_CODEC_WCODEC;
     c->buffer_blocks = 600;
     c->stream = 1;
     c->status_interval_s = 10;
@@ -291,6 +306,14 @@ static void parse_args(int argc, char **argv, sim_config_t *c)
         case OPT_MAX_PAYLOAD:
             c->max_payload = opt_u32("max-payload", a, 128, GSTP_MAX_PAYLOAD);
             break;
+        case OPT_CODEC:
+            if (strcmp(a, "wcodec") == 0)
+                c->codec = SIM_CODEC_WCODEC;
+            else if (strcmp(a, "raw") == 0)
+                c->codec = SIM_CODEC_RAW;
+            else
+                die_usage("--codec: expected wcodec or raw, got '%s'", a);
+            break;
         case OPT_BUFFER_BLOCKS:
             c->buffer_blocks = opt_u32("buffer-blocks", a, 2, 1000000);
             break;
@@ -345,6 +368,9 @@ static void parse_args(int argc, char **argv, sim_config_t *c)
         }
         case OPT_QUIET:
             c->quiet = 1;
+            break;
+        case OPT_DUMP_BLOCKS:
+            c->dump_path = a;
             break;
         case OPT_HELP:
             fputs(usage_text, stdout);
@@ -430,7 +456,8 @@ static void print_summary(app_t *app)
                "\"events_sent\":%llu,\"status_sent\":%llu,\"commands_answered\":%llu,"
                "\"reconnects\":%llu,\"connect_attempts\":%llu,\"auth_rejected\":%llu,"
                "\"samples_generated\":%llu,\"unacked\":%llu,\"max_acked_seq_sum\":%llu,"
-               "\"start_ns\":%lld",
+               "\"start_ns\":%lld,\"bytes_sent\":%llu,\"sample_bytes_sent\":%llu,"
+               "\"sample_raw_bytes\":%llu,\"wcodec_blocks_sent\":%llu",
                s->nterms, s->phase == SIM_STOP ? app->final_online : st->online,
                (unsigned long long)st->blocks_generated, (unsigned long long)st->blocks_sent,
                (unsigned long long)st->blocks_acked, (unsigned long long)st->blocks_resent,
@@ -439,7 +466,9 @@ static void print_summary(app_t *app)
                (unsigned long long)st->reconnects, (unsigned long long)st->connect_attempts,
                (unsigned long long)st->auth_rejected, (unsigned long long)st->samples_generated,
                (unsigned long long)st->unacked, (unsigned long long)max_acked,
-               (long long)s->start_ns);
+               (long long)s->start_ns, (unsigned long long)st->bytes_sent,
+               (unsigned long long)st->sample_bytes_sent, (unsigned long long)st->sample_raw_bytes,
+               (unsigned long long)st->wcodec_blocks_sent);
     if (s->cfg.ack_latency)
         buf_printf(&b, ",\"ack_p50_ms\":%.3f,\"ack_p99_ms\":%.3f", sim_hist_quantile(&s->lat, 0.5),
                    sim_hist_quantile(&s->lat, 0.99));
@@ -649,6 +678,12 @@ int main(int argc, char **argv)
     s->chunk_wave = gstp_block_chunk_capacity(SIG_NCH, GSTP_FMT_INT16, 0, s->cfg.max_payload);
     s->chunk_event = gstp_block_chunk_capacity(SIG_NCH, GSTP_FMT_INT16, 1, s->cfg.max_payload);
     s->scratch = xmalloc((size_t)GSTP_MAX_BLOCK_SAMPLES * SIG_NCH * sizeof *s->scratch);
+    s->frames = xmalloc(SIM_FRAMES_CAP);
+    if (s->cfg.dump_path && !(s->dump = fopen(s->cfg.dump_path, "w"))) {
+        fprintf(stderr, "gridsense-sim: --dump-blocks %s: %s\n", s->cfg.dump_path,
+                strerror(errno));
+        goto fail;
+    }
     s->terms = xcalloc(s->nterms, sizeof *s->terms);
     for (uint32_t i = 0; i < s->nterms; i++) {
         rc = term_init(&s->terms[i], s, i, secrets[i].id, secrets[i].secret);
@@ -685,12 +720,18 @@ int main(int argc, char **argv)
         term_free(&s->terms[i]);
     free(s->terms);
     free(s->scratch);
+    free(s->frames);
+    if (s->dump && fclose(s->dump) != 0)
+        status = 1;
     uv_loop_close(s->loop);
     return status;
 
 fail:
     free(s->terms); /* no handle is active yet: nothing to close */
     free(s->scratch);
+    free(s->frames);
+    if (s->dump)
+        fclose(s->dump);
     if (secrets)
         sodium_memzero(secrets, nsecrets * sizeof *secrets);
     free(secrets);

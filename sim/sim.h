@@ -6,6 +6,7 @@
 #define GS_SIM_SIM_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 #include "gstp/gstp.h"
@@ -14,6 +15,11 @@
 #define SIM_MAX_TERMINALS 10000
 #define SIM_WQ_LIMIT      (64 * 1024)   /* stop sending data while more than this is queued */
 #define SIM_WQ_HARD       (1024 * 1024) /* a peer that lets more pile up is dropped */
+#define SIM_FRAMES_CAP    (255u * GSTP_MAX_FRAME) /* every chunk a block may have */
+
+/* --codec: GSTP block codec (protocol.md 7.4). WCODEC (the default) is used by a terminal
+ * whose WELCOME announced codec 1 (6.7); otherwise, and with RAW, blocks go raw. */
+enum { SIM_CODEC_RAW = 0, SIM_CODEC_WCODEC = 1 };
 
 /* Command-line configuration; defaults in sim_config_defaults(). */
 typedef struct {
@@ -41,6 +47,8 @@ typedef struct {
     uint32_t backoff_min_ms, backoff_max_ms;
     uint32_t connect_rate; /* new connections per second at start-up */
     int ack_latency;       /* record block write -> ACK latency */
+    int codec;             /* SIM_CODEC_*: block codec used when WELCOME announces it */
+    const char *dump_path; /* --dump-blocks: every block's samples as first sent, or NULL */
     int quiet;
 } sim_config_t;
 
@@ -61,8 +69,11 @@ typedef struct {
     uint64_t samples_generated; /* sample sets (one value per channel) */
     uint64_t unacked;           /* blocks currently held in retransmit rings */
     uint32_t online;            /* terminals in an authenticated session now */
-    uint64_t bytes_sent;
-    uint64_t errors_received; /* GSTP ERROR frames from the server */
+    uint64_t bytes_sent;       /* every byte handed to the sockets */
+    uint64_t sample_bytes_sent; /* block chunks' sample bytes (raw sets or codec-1 segments) */
+    uint64_t sample_raw_bytes;  /* the raw size of the sets those chunks carried */
+    uint64_t wcodec_blocks_sent; /* block transmissions with codec 1 */
+    uint64_t errors_received;   /* GSTP ERROR frames from the server */
 } sim_stats_t;
 
 /* Log-bucketed latency histogram (about 4.4 % resolution from 1 us to ~18 min). */
@@ -91,6 +102,8 @@ typedef struct sim {
     sim_stats_t st;
     sim_hist_t lat;   /* --ack-latency */
     int16_t *scratch; /* GSTP_MAX_BLOCK_SAMPLES sample sets, loop-thread scratch */
+    uint8_t *frames;  /* SIM_FRAMES_CAP bytes: a codec-1 block's chunks, loop-thread scratch */
+    FILE *dump;       /* --dump-blocks file, or NULL */
 } sim_t;
 
 /* Records one latency sample in nanoseconds. */

@@ -297,12 +297,12 @@ static blk_t *ring_push(term_t *t, const int16_t *samples, uint16_t n, uint64_t 
     return b;
 }
 
-/* Sends all chunks of b back to back (the server expects a block's chunks consecutively). */
-static int send_block(term_t *t, blk_t *b)
+/* Encodes b's chunks with codec 1 (protocol.md 7.4: one wcodec segment per chunk, each chunk
+ * filled up to --max-payload) into a write request. Returns it with w->len set, or NULL when the
+ * block does not fit in 255 chunks that way (the caller sends it raw). */
+static wreq_t *wcodec_frames(term_t *t, blk_t *b, uint8_t *nchunks)
 {
     sim_t *s = t->sim;
-    uint16_t per = b->is_event ? s->chunk_event : s->chunk_wave;
-    uint32_t nchunks = ((uint32_t)b->nsamples + per - 1) / per;
     gstp_block_hdr_t h = {.seq = b->seq,
                           .t0_ns = b->t0_ns,
                           .sample_rate = s->cfg.rate,
@@ -311,32 +311,89 @@ static int send_block(term_t *t, blk_t *b)
                           .time_quality = t->time_quality,
                           .sample_fmt = GSTP_FMT_INT16,
                           .nchannels = NCH,
-                          .chunk_count = (uint8_t)nchunks};
-    size_t fcap = GSTP_HEADER_LEN + GSTP_BLOCK_HDR_LEN + GSTP_EVENT_HDR_LEN +
-                  (size_t)per * NCH * 2 + GSTP_TRAILER_LEN;
-    /* all chunks in one write request: one writev per block instead of one per chunk */
-    wreq_t *w = link_wreq(t, (uint32_t)(fcap * nchunks));
+                          .codec = GSTP_CODEC_WCODEC};
+    int len = gstp_encode_block_wcodec_all(
+        s->frames, SIM_FRAMES_CAP, &h, b->is_event ? &b->ev : NULL, (const uint8_t *)b->samples,
+        gstp_period_hint(s->cfg.rate, s->cfg.nominal_hz), s->cfg.max_payload, nchunks);
+    if (len <= 0)
+        return NULL;
+    wreq_t *w = link_wreq(t, (uint32_t)len);
+    memcpy(w->data, s->frames, (size_t)len);
+    w->len = (uint32_t)len;
+    return w;
+}
+
+/* Sends all chunks of b back to back (the server expects a block's chunks consecutively). */
+static int send_block(term_t *t, blk_t *b)
+{
+    sim_t *s = t->sim;
+    size_t fixed = GSTP_HEADER_LEN + GSTP_BLOCK_HDR_LEN + (b->is_event ? GSTP_EVENT_HDR_LEN : 0) +
+                   GSTP_TRAILER_LEN;
     size_t off = 0;
     int len = 0;
-    for (uint32_t i = 0; i < nchunks; i++) {
-        uint16_t first = (uint16_t)(i * per);
-        uint16_t n = (uint16_t)(b->nsamples - first < per ? b->nsamples - first : per);
-        h.first_sample = first;
-        h.chunk_index = (uint8_t)i;
-        len = gstp_encode_block(w->data + off, fcap, &h, b->is_event ? &b->ev : NULL,
-                                (const uint8_t *)(b->samples + (size_t)first * NCH), n);
-        if (len < 0)
-            break;
-        if (b->sent && gstp_frame_set_flags(w->data + off, (size_t)len, GSTP_FLAG_RESENT) < 0) {
-            len = GSTP_E_ARG; /* cannot happen for a frame just encoded */
-            break;
+    uint8_t nwc = 0;
+    wreq_t *w = t->wcodec ? wcodec_frames(t, b, &nwc) : NULL;
+    if (w) {
+        /* RESENT goes on every chunk; frames are walked by their length fields. */
+        off = w->len;
+        for (size_t p = 0; b->sent && p < off;) {
+            size_t flen = GSTP_HEADER_LEN + ((size_t)w->data[p + 6] | (size_t)w->data[p + 7] << 8) +
+                          GSTP_TRAILER_LEN;
+            if (gstp_frame_set_flags(w->data + p, flen, GSTP_FLAG_RESENT) < 0) {
+                len = GSTP_E_ARG; /* cannot happen for frames just encoded */
+                break;
+            }
+            p += flen;
         }
-        off += (size_t)len;
+        s->st.sample_bytes_sent += off - (size_t)nwc * fixed;
+        s->st.wcodec_blocks_sent++;
+    } else {
+        uint16_t per = b->is_event ? s->chunk_event : s->chunk_wave;
+        uint32_t nchunks = ((uint32_t)b->nsamples + per - 1) / per;
+        gstp_block_hdr_t h = {.seq = b->seq,
+                              .t0_ns = b->t0_ns,
+                              .sample_rate = s->cfg.rate,
+                              .channel_mask = (1u << NCH) - 1,
+                              .nsamples = b->nsamples,
+                              .time_quality = t->time_quality,
+                              .sample_fmt = GSTP_FMT_INT16,
+                              .nchannels = NCH,
+                              .chunk_count = (uint8_t)nchunks};
+        size_t fcap = GSTP_HEADER_LEN + GSTP_BLOCK_HDR_LEN + GSTP_EVENT_HDR_LEN +
+                      (size_t)per * NCH * 2 + GSTP_TRAILER_LEN;
+        /* all chunks in one write request: one writev per block instead of one per chunk */
+        w = link_wreq(t, (uint32_t)(fcap * nchunks));
+        for (uint32_t i = 0; i < nchunks; i++) {
+            uint16_t first = (uint16_t)(i * per);
+            uint16_t n = (uint16_t)(b->nsamples - first < per ? b->nsamples - first : per);
+            h.first_sample = first;
+            h.chunk_index = (uint8_t)i;
+            len = gstp_encode_block(w->data + off, fcap, &h, b->is_event ? &b->ev : NULL,
+                                    (const uint8_t *)(b->samples + (size_t)first * NCH), n);
+            if (len < 0)
+                break;
+            if (b->sent && gstp_frame_set_flags(w->data + off, (size_t)len, GSTP_FLAG_RESENT) < 0) {
+                len = GSTP_E_ARG; /* cannot happen for a frame just encoded */
+                break;
+            }
+            off += (size_t)len;
+        }
+        s->st.sample_bytes_sent += (size_t)b->nsamples * NCH * 2;
     }
+    s->st.sample_raw_bytes += (size_t)b->nsamples * NCH * 2;
     if (s->cfg.ack_latency)
         w->mark_seq = b->seq;
     if (send_frame(t, w, len < 0 ? len : (int)off, b->is_event ? "EVENT" : "WAVEFORM") < 0)
         return -1;
+    if (s->dump && !b->sent) {
+        /* --dump-blocks: "ID SEQ T0_NS NSETS HEX" with the block's raw samples as generated */
+        fprintf(s->dump, "%s %llu %lld %u ", t->id, (unsigned long long)b->seq,
+                (long long)b->t0_ns, (unsigned)b->nsamples);
+        const uint8_t *p = (const uint8_t *)b->samples;
+        for (size_t i = 0; i < (size_t)b->nsamples * NCH * 2; i++)
+            fprintf(s->dump, "%02x", p[i]);
+        fputc('\n', s->dump);
+    }
     s->st.blocks_sent++;
     if (b->sent)
         s->st.blocks_resent++;
@@ -928,6 +985,8 @@ static void on_welcome(term_t *t, const gstp_frame_t *f)
     t->heartbeat_s = w.heartbeat_s ? w.heartbeat_s : 30;
     t->ack_window = w.ack_window ? w.ack_window : 1;
     t->session_id = w.session_id;
+    /* Codec 1 only to a server that announced it (protocol.md 6.7): an older one refuses it. */
+    t->wcodec = s->cfg.codec == SIM_CODEC_WCODEC && (w.codecs & (1u << GSTP_CODEC_WCODEC));
     if (!t->welcomed_once && w.resume_seq > 0) {
         /* The server already holds blocks of this terminal from an earlier simulator run: continue
          * its sequence, as a terminal that kept its counter in flash would. Nothing was sent

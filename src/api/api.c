@@ -580,6 +580,8 @@ void api_handle(void *ud, const web_request_t *req, web_response_t *resp)
             deny(&q, 403, "csrf", "cross-site request refused: Origin/Referer must be this server");
             return;
         }
+        if (api__refuse_if_full(&q))
+            return; /* 507 while the disk is full (dbstats.c) */
     }
     r->fn(&q);
 }

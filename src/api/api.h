@@ -136,4 +136,9 @@ void api_verb_tlv_json(buf_t *b, const uint8_t *tlv, size_t n);
 /* Appends a JSON object for one command row. */
 void api_command_json(buf_t *b, const store_command_t *c);
 
+/* The database statistics (store_db_stats, store_db_terminal_stats; docs/api.md "Database")
+ * as one JSON object appended to b; writer (may be NULL) adds the disk-full state. Thread of
+ * st. Returns 0 or GS_EDB. Also `gridsense db stats --json`. */
+int api_db_stats_json(store_t *st, store_t *writer, int exact, buf_t *b);
+
 #endif

@@ -240,6 +240,9 @@ void api__tokens_post(rq_t *q);
 void api__token_delete(rq_t *q);
 void api__audit_get(rq_t *q);
 void api__terminal_waveform(rq_t *q);
+/* Trends (trends.c): one quantity of a terminal over time, and the fleet ranking. */
+void api__terminal_trend(rq_t *q);
+void api__measurements_ranking(rq_t *q);
 void api__event_waveform(rq_t *q);
 void api__live_plain(rq_t *q);
 /* export.c */
@@ -277,5 +280,12 @@ void api__event_get(rq_t *q);
 void api__event_ack(rq_t *q);
 /* api__events, api__terminal_events (events.c) and api__terminal_commands_get (commands.c) are
  * declared above. */
+
+/* ---- disk use (dbstats.c, issue 10) ---- */
+void api__admin_db(rq_t *q);
+/* 1 after answering 507 insufficient_storage when the store reports the disk full, else 0. */
+int api__refuse_if_full(rq_t *q);
+/* The retention and disk-full metrics of a->writer. */
+void api__retention_metrics(api_t *a, buf_t *b);
 
 #endif

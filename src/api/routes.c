@@ -286,6 +286,21 @@ void api__metrics(rq_t *q)
         if (s.frames_tx[i])
             buf_printf(b, "gridsense_frames_sent_total{type=\"%s\"} %llu\n",
                        gstp_type_name((uint8_t)i), (unsigned long long)s.frames_tx[i]);
+    /* Block sample data by GSTP codec (protocol.md 7.4): what came over the wire and the raw
+     * size it stands for, so the saving of codec 1 shows (operations.md). */
+    static const char *const codec_names[2] = {"raw", "wcodec"};
+    buf_puts(b, "# HELP gridsense_sample_bytes_received_total Block sample bytes received on the "
+                "wire (raw sets or codec-1 segments, chunk headers excluded), by codec.\n"
+                "# TYPE gridsense_sample_bytes_received_total counter\n");
+    for (int i = 0; i < 2; i++)
+        buf_printf(b, "gridsense_sample_bytes_received_total{codec=\"%s\"} %llu\n", codec_names[i],
+                   (unsigned long long)s.sample_wire_bytes[i]);
+    buf_puts(b, "# HELP gridsense_sample_raw_bytes_received_total Raw size of the sample sets "
+                "received, by the codec they came in.\n"
+                "# TYPE gridsense_sample_raw_bytes_received_total counter\n");
+    for (int i = 0; i < 2; i++)
+        buf_printf(b, "gridsense_sample_raw_bytes_received_total{codec=\"%s\"} %llu\n",
+                   codec_names[i], (unsigned long long)s.sample_raw_bytes[i]);
     const metric_t tail[] = {
         {"gridsense_bytes_received_total", "counter", "Bytes received from terminals.",
          (double)s.bytes_rx},
@@ -338,8 +353,15 @@ void api__metrics(rq_t *q)
          (double)ws.retries},
         {"gridsense_store_errors_total", "counter", "Items the store writer could not commit.",
          (double)ws.errors},
+        {"gridsense_store_blocks_compressed_total", "counter",
+         "Blocks committed compressed at rest (received with codec 1, or encoded by the writer).",
+         (double)ws.blocks_compressed},
+        {"gridsense_store_blocks_raw_busy_total", "counter",
+         "Blocks received raw and stored raw because the writer was behind.",
+         (double)ws.blocks_raw_busy},
     };
     metric_table(b, tail, sizeof tail / sizeof tail[0]);
+    api__retention_metrics(a, b);
     if (a->ana) {
         ana_stats_t as;
         ana_stats(a->ana, &as);
@@ -727,6 +749,8 @@ const route_t api__routes[] = {
     {"GET", "/api/v1/terminals/{id}/commands", STORE_ROLE_VIEWER, api__terminal_commands_get},
     {"POST", "/api/v1/terminals/{id}/commands", STORE_ROLE_OPERATOR, api__terminal_commands_post},
     {"GET", "/api/v1/terminals/{id}/waveform", STORE_ROLE_VIEWER, api__terminal_waveform},
+    {"GET", "/api/v1/terminals/{id}/trend", STORE_ROLE_VIEWER, api__terminal_trend},
+    {"GET", "/api/v1/measurements/ranking", STORE_ROLE_VIEWER, api__measurements_ranking},
     {"GET", "/api/v1/events", STORE_ROLE_VIEWER, api__events},
     {"GET", "/api/v1/live", STORE_ROLE_VIEWER, api__live_plain},
     {"GET", "/api/v1/events/{id}/waveform", STORE_ROLE_VIEWER, api__event_waveform},
@@ -753,6 +777,7 @@ const route_t api__routes[] = {
     {"DELETE", "/api/v1/commands/{id}", STORE_ROLE_OPERATOR, api__command_delete},
     {"GET", "/api/v1/events/{id}", STORE_ROLE_VIEWER, api__event_get},
     {"POST", "/api/v1/events/{id}/ack", STORE_ROLE_OPERATOR, api__event_ack},
+    {"GET", "/api/v1/admin/db", STORE_ROLE_ADMIN, api__admin_db}, /* dbstats.c */
 };
 const size_t api__nroutes = sizeof api__routes / sizeof api__routes[0];
 

@@ -135,8 +135,12 @@ int cmd_db(int argc, char **argv)
     argv++;
     if (argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
         backup_usage(stdout);
+        printf("\n");
+        cli_db_stats_help(stdout);
         return 0;
     }
+    if (argc >= 1 && strcmp(argv[0], "stats") == 0)
+        return cmd_db_stats(argc, argv); /* db.c */
     if (argc >= 1 && strcmp(argv[0], "backup") == 0)
         return db_backup(argc, argv);
     if (argc >= 1 && strcmp(argv[0], "restore") == 0)

@@ -64,6 +64,10 @@ typedef struct {
     int backfill_idle_s;  /* backfill_idle_s, 0 = default (30) */
     int backfill_grace_s; /* backfill_grace_s, 0 = default (120) */
     int ana_skip_every;   /* serve --analysis-skip-every N (testing, undocumented in --help) */
+    /* [history] retention (issue 10; docs/operations.md "Retention"): what to keep, and the
+     * seconds between retention passes. */
+    store_retention_t history;
+    int history_interval_s; /* default 300 */
 } config_t;
 
 /* The reporting rate for terminals of nominal frequency `nominal_hz` (50 or 60) under *c. */
@@ -79,6 +83,9 @@ int config_load(config_t *c, const char *path, char *err, size_t errlen);
  * Returns 0 or GS_ECONFIG with the reason in err. */
 int config_set(config_t *c, const char *section, const char *key, const char *value, char *err,
                size_t errlen);
+
+/* The [history] settings together (store_retention_check): 0, or GS_ECONFIG with the reason. */
+int config_check_history(const config_t *c, char *err, size_t errlen);
 
 /* Loads the file named by a --config option in argv, if any, so that flags applied afterwards
  * override it. Returns 0, or -1 after printing the error. */
@@ -120,6 +127,9 @@ int cmd_audit(int argc, char **argv);
 int cmd_db(int argc, char **argv); /* backup.c: db backup|restore */
 int cmd_export(int argc, char **argv); /* export.c */
 int cmd_reanalyze(int argc, char **argv); /* reanalyze.c */
+int cmd_db_stats(int argc, char **argv); /* db.c: `gridsense db stats` (argv[0] "stats") */
+void cli_db_stats_help(FILE *f);          /* its usage, also part of `gridsense db --help` */
+int cmd_pyramid(int argc, char **argv); /* pyramid.c */
 
 
 

@@ -31,6 +31,10 @@ void config_defaults(config_t *c)
     c->phasor_rate = 10;
     c->phasor_rate_50 = -1;
     c->phasor_rate_60 = -1;
+    c->history.raw_days = 30;
+    c->history.event_pre_s = 10;
+    c->history.event_post_s = 10;
+    c->history_interval_s = 300;
 }
 
 /* C37.118.1-2011 5.3 Table 1 (the same lists as dsp_pmu_rate_valid; the CLI settings do not
@@ -359,6 +363,32 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
         if (strcmp(key, "backfill_grace_s") == 0)
             return set_int(value, 1, 86400, &c->backfill_grace_s, err, errlen,
                            "analysis.backfill_grace_s");
+    } else if (strcmp(section, "history") == 0) {
+        /* Each value alone here; how they go together (event_days >= raw_days ...) is checked
+         * once the whole file is read (config_check_history). */
+        store_retention_t *h = &c->history;
+        const struct {
+            const char *key;
+            int *v, max;
+        } keys[] = {{"raw_days", &h->raw_days, 36500},
+                    {"event_days", &h->event_days, 36500},
+                    {"event_pre_s", &h->event_pre_s, 3600},
+                    {"event_post_s", &h->event_post_s, 3600},
+                    {"status_days", &h->status_days, 36500},
+                    {"events_days", &h->events_days, 36500},
+                    {"aggregates_days", &h->aggregates_days, 36500},
+                    {"sessions_days", &h->sessions_days, 36500},
+                    {"audit_days", &h->audit_days, 36500},
+                    {"batch_rows", &h->batch_rows, 100000},
+                    {"interval", &c->history_interval_s, 86400}};
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            if (strcmp(key, keys[i].key) != 0)
+                continue;
+            char what[48];
+            snprintf(what, sizeof what, "history.%s", key);
+            int min = strcmp(key, "interval") == 0 || strcmp(key, "batch_rows") == 0 ? 1 : 0;
+            return set_int(value, min, keys[i].max, keys[i].v, err, errlen, what);
+        }
     } else if (strcmp(section, "security") == 0) {
         if (strcmp(key, "master_key_file") == 0) {
             if (!*value || strlen(value) >= sizeof c->master_key_file) {
@@ -441,6 +471,16 @@ int config_load(config_t *c, const char *path, char *err, size_t errlen)
         return GS_ECONFIG;
     }
     snprintf(c->config_file, sizeof c->config_file, "%s", path);
+    return 0;
+}
+
+int config_check_history(const config_t *c, char *err, size_t errlen)
+{
+    char why[256];
+    if (store_retention_check(&c->history, why, sizeof why) < 0) {
+        snprintf(err, errlen, "[history] %s", why);
+        return GS_ECONFIG;
+    }
     return 0;
 }
 

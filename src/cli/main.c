@@ -33,8 +33,10 @@ static void usage(FILE *f)
             "                             people who use the HTTP API (see gridsense user --help)\n"
             "  token create|list|revoke   API tokens for scripts (see gridsense token --help)\n"
             "  audit list                 who changed what, when (see gridsense audit --help)\n"
-            "  db backup|restore          copy the database while the server runs, put a copy\n"
-            "                             back (see gridsense db --help)\n"
+            "  db backup|restore|stats    copy the database while the server runs, put a copy\n"
+            "                             back; disk use per table and terminal (see gridsense\n"
+            "                             db --help)\n"
+            "  pyramid rebuild ID         recompute a terminal's waveform summary from its blocks\n"
             "  routes                     every HTTP route with the least role it needs\n"
             "  analyze FILE.cfg           IEC 61000-4-30 / C37.118 analysis of a COMTRADE record\n"
             "                             (see gridsense analyze --help)\n"
@@ -58,7 +60,7 @@ static void serve_usage(FILE *f)
                "then the config file, then these flags.\n"
                "\n"
                "  --config FILE          INI file (sections [server] [terminals] [commands]\n"
-               "                         [http] [store] [analysis] [security], see\n"
+               "                         [http] [store] [analysis] [security] [history], see\n"
                "                         docs/operations.md)\n"
                "  --data DIR             data directory holding gridsense.db (default ./data)\n"
                "  --terminals ADDR:PORT  terminal (GSTP) listener (default 0.0.0.0:7100)\n"
@@ -82,6 +84,11 @@ static void serve_usage(FILE *f)
                "                         scripts using port 0)\n"
                "  --help                 this text\n"
                "\n"
+               "Retention ([history]): raw waveforms are deleted 30 days after they were stored\n"
+               "(except around voltage events and captures, kept forever by default); status,\n"
+               "events and aggregates are kept forever unless set. `gridsense db stats` shows\n"
+               "the disk use.\n"
+               "\n"
                "Signals: SIGINT/SIGTERM stop gracefully (everything received is committed and\n"
                "acknowledged first); a second signal exits at once.\n");
 }
@@ -101,7 +108,47 @@ typedef struct {
     uv_signal_t sigint, sigterm;
     int signals_on; /* sigint/sigterm initialised (closed when the gateway has stopped) */
     int stopping;
+    store_t *st;                 /* the store (its writer runs the retention passes) */
+    store_retention_t retention; /* [history] */
+    uv_timer_t retention_timer;  /* submits a retention pass every [history] interval */
+    int retention_on;
 } server_t;
+
+/* A retention pass (store_retention_submit): a no-op while the last one still runs. */
+static void retention_tick(uv_timer_t *t)
+{
+    server_t *sv = t->data;
+    int rc = store_retention_submit(sv->st, &sv->retention);
+    if (rc < 0 && rc != GS_EBUSY)
+        log_warn(NULL, "retention pass not started: %s", err_str(rc));
+}
+
+/* Starts the retention timer when [history] deletes anything. */
+static void retention_start(server_t *sv, const config_t *c)
+{
+    const store_retention_t *h = &c->history;
+    if (!h->raw_days && !h->event_days && !h->status_days && !h->events_days &&
+        !h->aggregates_days && !h->sessions_days && !h->audit_days) {
+        log_info(NULL, "retention: everything is kept ([history] sets no limit)");
+        return;
+    }
+    sv->retention = *h;
+    uv_timer_init(sv->loop, &sv->retention_timer);
+    sv->retention_timer.data = sv;
+    /* The first pass soon after the start (whatever was due while the server was down), then
+     * every interval. */
+    uint64_t first = c->history_interval_s < 10 ? (uint64_t)c->history_interval_s * 1000 : 10000;
+    uv_timer_start(&sv->retention_timer, retention_tick, first,
+                   (uint64_t)c->history_interval_s * 1000);
+    sv->retention_on = 1;
+    log_info(NULL,
+             "retention: raw %d d, event windows (-%d s/+%d s) and captures %d d, status %d d, "
+             "events %d d, aggregates %d d, sessions %d d, audit %d d (0 = forever); a pass "
+             "every %d s",
+             h->raw_days, h->event_pre_s, h->event_post_s, h->event_days, h->status_days,
+             h->events_days, h->aggregates_days, h->sessions_days, h->audit_days,
+             c->history_interval_s);
+}
 
 static void gw_stopped(void *ud)
 {
@@ -127,6 +174,10 @@ static int on_block(void *ud, const char *terminal_id, const gw_block_info_t *b,
 /* Stops what runs on the main loop, once HTTP is gone. */
 static void stop_backend(server_t *sv)
 {
+    if (sv->retention_on) { /* (a running pass ends at its next step: the writer stops) */
+        uv_close((uv_handle_t *)&sv->retention_timer, NULL);
+        sv->retention_on = 0;
+    }
     gw_set_block_observer(sv->gw, NULL, NULL);
     gw_set_command_observer(sv->gw, NULL, NULL);
     if (sv->ana) {
@@ -360,6 +411,10 @@ int cmd_serve(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
+    if (config_check_history(&c, err, sizeof err) < 0) {
+        fprintf(stderr, "gridsense serve: %s\n", err);
+        return EXIT_USAGE;
+    }
     log_set_level(c.log_level);
     if (sodium_init() < 0) {
         log_error(NULL, "libsodium initialisation failed");
@@ -433,6 +488,8 @@ int cmd_serve(int argc, char **argv)
         }
     }
     gw_set_block_observer(sv.gw, on_block, &sv);
+    sv.st = st;
+    retention_start(&sv, &c); /* the gateway started the writer */
     /* HTTP gets the open files the terminal connections and the rest leave (web_start). */
     c.web.reserved_fds = c.gw.max_connections + 64;
     if (c.http_cert[0] || c.http_key[0]) {
@@ -613,6 +670,8 @@ int main(int argc, char **argv)
         return cmd_export(argc - 1, argv + 1);
     if (strcmp(cmd, "reanalyze") == 0)
         return cmd_reanalyze(argc - 1, argv + 1);
+    if (strcmp(cmd, "pyramid") == 0)
+        return cmd_pyramid(argc - 1, argv + 1);
     fprintf(stderr, "gridsense: unknown command '%s' (see gridsense --help)\n", cmd);
     return EXIT_USAGE;
 }

@@ -6,6 +6,7 @@
  * write goes through a bounded writer (wr_t). Bytes from outside are checked and produce an error
  * code, never an assert. */
 #include "gstp/gstp.h"
+#include "wcodec/wcodec.h"
 
 #include <string.h>
 
@@ -801,6 +802,12 @@ int gstp_encode_welcome(uint8_t *out, size_t cap, const gstp_welcome_t *m)
     wr_u16(&w, m->ack_window);
     wr_u64(&w, m->resume_seq);
     wr_u32(&w, m->session_id);
+    if (m->codecs & ~(1u << GSTP_CODEC_RAW)) {
+        /* 1.1 extension (6.7): the codecs accepted besides raw; absent = raw only. */
+        wr_u8(&w, GSTP_WT_CODECS);
+        wr_u16(&w, 4);
+        wr_u32(&w, m->codecs | (1u << GSTP_CODEC_RAW));
+    }
     return payload_end(&w, out, cap, GSTP_WELCOME);
 }
 
@@ -986,9 +993,37 @@ static int block_hdr_ok(const gstp_block_hdr_t *h, uint16_t n_in_chunk)
            h->sample_rate <= MAX_SAMPLE_RATE && h->channel_mask != 0 &&
            (h->channel_mask >> GSTP_MAX_CHANNELS) == 0 &&
            h->nchannels == popcount32(h->channel_mask) && sample_width(h->sample_fmt) != 0 &&
-           h->codec == 0 && h->chunk_count >= 1 && h->chunk_index < h->chunk_count &&
+           h->codec <= GSTP_CODEC_WCODEC && h->chunk_count >= 1 && h->chunk_index < h->chunk_count &&
            h->nsamples >= 1 && h->nsamples <= GSTP_MAX_BLOCK_SAMPLES && n_in_chunk >= 1 &&
            (uint32_t)h->first_sample + n_in_chunk <= h->nsamples;
+}
+
+/* Writes the block header (and EVENT header) of a chunk carrying n_in_chunk sets. */
+static void wr_block_hdr(wr_t *w, const gstp_block_hdr_t *hdr, const gstp_event_hdr_t *ev,
+                         uint16_t n_in_chunk)
+{
+    wr_u64(w, hdr->seq);
+    wr_i64(w, hdr->t0_ns);
+    wr_u32(w, hdr->sample_rate);
+    wr_u32(w, hdr->channel_mask);
+    wr_u16(w, hdr->nsamples);
+    wr_u16(w, hdr->first_sample);
+    wr_u8(w, hdr->time_quality);
+    wr_u8(w, hdr->sample_fmt);
+    wr_u8(w, hdr->nchannels);
+    wr_u8(w, hdr->chunk_index);
+    wr_u8(w, hdr->chunk_count);
+    wr_u8(w, hdr->codec);
+    wr_u16(w, 0);
+    wr_u16(w, n_in_chunk);
+    wr_u16(w, 0);
+    if (ev) {
+        wr_i64(w, ev->trigger_ns);
+        wr_u16(w, ev->trigger);
+        wr_u16(w, ev->pretrigger);
+        wr_u16(w, ev->value_permille);
+        wr_u16(w, ev->channel);
+    }
 }
 
 int gstp_encode_block(uint8_t *out, size_t cap, const gstp_block_hdr_t *hdr,
@@ -1002,36 +1037,166 @@ int gstp_encode_block(uint8_t *out, size_t cap, const gstp_block_hdr_t *hdr,
         return GSTP_E_ARG;
     if ((rc = payload_begin(&w, out, cap)) != 0)
         return rc;
-    if (!block_hdr_ok(hdr, n_in_chunk))
+    if (!block_hdr_ok(hdr, n_in_chunk) || hdr->codec != GSTP_CODEC_RAW)
         return GSTP_E_RANGE;
     nbytes = (size_t)n_in_chunk * hdr->nchannels * sample_width(hdr->sample_fmt);
     plen = GSTP_BLOCK_HDR_LEN + (ev ? GSTP_EVENT_HDR_LEN : 0) + nbytes;
     if (plen > GSTP_MAX_PAYLOAD)
         return GSTP_E_RANGE;
-    wr_u64(&w, hdr->seq);
-    wr_i64(&w, hdr->t0_ns);
-    wr_u32(&w, hdr->sample_rate);
-    wr_u32(&w, hdr->channel_mask);
-    wr_u16(&w, hdr->nsamples);
-    wr_u16(&w, hdr->first_sample);
-    wr_u8(&w, hdr->time_quality);
-    wr_u8(&w, hdr->sample_fmt);
-    wr_u8(&w, hdr->nchannels);
-    wr_u8(&w, hdr->chunk_index);
-    wr_u8(&w, hdr->chunk_count);
-    wr_u8(&w, hdr->codec);
-    wr_u16(&w, 0);
-    wr_u16(&w, n_in_chunk);
-    wr_u16(&w, 0);
-    if (ev) {
-        wr_i64(&w, ev->trigger_ns);
-        wr_u16(&w, ev->trigger);
-        wr_u16(&w, ev->pretrigger);
-        wr_u16(&w, ev->value_permille);
-        wr_u16(&w, ev->channel);
-    }
+    wr_block_hdr(&w, hdr, ev, n_in_chunk);
     wr_bytes(&w, samples, nbytes);
     return payload_end(&w, out, cap, ev ? GSTP_EVENT : GSTP_WAVEFORM);
+}
+
+int gstp_encode_block_segment(uint8_t *out, size_t cap, const gstp_block_hdr_t *hdr,
+                              const gstp_event_hdr_t *ev, const uint8_t *seg, size_t seg_len,
+                              uint16_t n_in_chunk)
+{
+    wr_t w;
+    int rc;
+
+    if (!hdr || !seg)
+        return GSTP_E_ARG;
+    if ((rc = payload_begin(&w, out, cap)) != 0)
+        return rc;
+    if (!block_hdr_ok(hdr, n_in_chunk) || hdr->codec != GSTP_CODEC_WCODEC || seg_len == 0 ||
+        GSTP_BLOCK_HDR_LEN + (ev ? GSTP_EVENT_HDR_LEN : 0) + seg_len > GSTP_MAX_PAYLOAD)
+        return GSTP_E_RANGE;
+    wr_block_hdr(&w, hdr, ev, n_in_chunk);
+    wr_bytes(&w, seg, seg_len);
+    return payload_end(&w, out, cap, ev ? GSTP_EVENT : GSTP_WAVEFORM);
+}
+
+uint32_t gstp_period_hint(uint32_t sample_rate, uint32_t nominal_hz)
+{
+    return nominal_hz ? (sample_rate + nominal_hz / 2) / nominal_hz : 0;
+}
+
+int gstp_encode_block_wcodec(uint8_t *out, size_t cap, const gstp_block_hdr_t *hdr,
+                             const gstp_event_hdr_t *ev, const uint8_t *block,
+                             uint32_t period_hint, size_t max_payload, uint16_t *n_out)
+{
+    size_t fixed = GSTP_BLOCK_HDR_LEN + (ev ? GSTP_EVENT_HDR_LEN : 0), room, seg_len = 0;
+    uint32_t n = 0;
+    wr_t w;
+    uint8_t *seg;
+    int rc;
+
+    if (!hdr || !block || !n_out)
+        return GSTP_E_ARG;
+    if ((rc = payload_begin(&w, out, cap)) != 0)
+        return rc;
+    if (hdr->codec != GSTP_CODEC_WCODEC || !block_hdr_ok(hdr, 1))
+        return GSTP_E_RANGE;
+    if (max_payload > GSTP_MAX_PAYLOAD)
+        max_payload = GSTP_MAX_PAYLOAD;
+    /* The segment goes straight to its place in the frame: payload = header, then segment. */
+    if (cap < GSTP_HEADER_LEN + fixed + 1 + GSTP_TRAILER_LEN || max_payload <= fixed)
+        return GSTP_E_SPACE;
+    room = cap - GSTP_HEADER_LEN - GSTP_TRAILER_LEN - fixed;
+    if (room > max_payload - fixed)
+        room = max_payload - fixed;
+    seg = out + GSTP_HEADER_LEN + fixed;
+    rc = wcodec_encode(block, hdr->nsamples, hdr->nchannels, hdr->sample_fmt, period_hint,
+                       hdr->first_sample, hdr->nsamples - hdr->first_sample, seg, room, &n,
+                       &seg_len);
+    if (rc == WCODEC_E_SPACE)
+        return GSTP_E_SPACE;
+    if (rc != WCODEC_OK || n < 1 || n > (uint32_t)hdr->nsamples - hdr->first_sample ||
+        seg_len < 1 || seg_len > room)
+        return GSTP_E_RANGE;
+    wr_block_hdr(&w, hdr, ev, (uint16_t)n);
+    w.off += seg_len; /* already in place */
+    *n_out = (uint16_t)n;
+    return payload_end(&w, out, cap, ev ? GSTP_EVENT : GSTP_WAVEFORM);
+}
+
+int gstp_encode_block_wcodec_all(uint8_t *out, size_t cap, const gstp_block_hdr_t *hdr,
+                                 const gstp_event_hdr_t *ev, const uint8_t *block,
+                                 uint32_t period_hint, size_t max_payload, uint8_t *nchunks)
+{
+    gstp_block_hdr_t h;
+    size_t off = 0, starts[255];
+    unsigned count = 0;
+    uint32_t first = 0;
+
+    if (!hdr || !out || !block || !nchunks)
+        return GSTP_E_ARG;
+    h = *hdr;
+    h.chunk_count = 255; /* provisional: rewritten once the count is known */
+    while (first < h.nsamples) {
+        uint16_t n = 0;
+        int len;
+        if (count == 255)
+            return GSTP_E_RANGE;
+        h.chunk_index = (uint8_t)count;
+        h.first_sample = (uint16_t)first;
+        len = gstp_encode_block_wcodec(out + off, cap - off, &h, ev, block, period_hint,
+                                       max_payload, &n);
+        if (len < 0)
+            return len;
+        starts[count++] = off;
+        off += (size_t)len;
+        first += n;
+    }
+    for (unsigned i = 0; i < count; i++) {
+        size_t end = i + 1 < count ? starts[i + 1] : off;
+        int rc = gstp_block_set_chunk_count(out + starts[i], end - starts[i], (uint8_t)count);
+        if (rc != GSTP_OK)
+            return rc;
+    }
+    *nchunks = (uint8_t)count;
+    return (int)off;
+}
+
+int gstp_block_set_chunk_count(uint8_t *frame, size_t len, uint8_t chunk_count)
+{
+    size_t plen;
+
+    if (!frame || len < GSTP_HEADER_LEN + GSTP_TRAILER_LEN || !header_ok(frame))
+        return GSTP_E_ARG;
+    plen = ld_u16(frame + 6);
+    if ((frame[3] != GSTP_WAVEFORM && frame[3] != GSTP_EVENT) || plen < GSTP_BLOCK_HDR_LEN ||
+        len != GSTP_HEADER_LEN + plen + GSTP_TRAILER_LEN ||
+        ld_u32(frame + GSTP_HEADER_LEN + plen) != gstp_crc32c(0, frame, GSTP_HEADER_LEN + plen))
+        return GSTP_E_ARG;
+    if (chunk_count == 0 || frame[GSTP_HEADER_LEN + 31] >= chunk_count)
+        return GSTP_E_RANGE;
+    frame[GSTP_HEADER_LEN + 32] = chunk_count;
+    st_u32(frame + GSTP_HEADER_LEN + plen, gstp_crc32c(0, frame, GSTP_HEADER_LEN + plen));
+    return GSTP_OK;
+}
+
+int gstp_block_decode_chunk(const gstp_block_t *b, uint8_t *block, size_t block_len)
+{
+    const gstp_block_hdr_t *h;
+    size_t set;
+
+    if (!b || !block)
+        return GSTP_E_ARG;
+    h = &b->hdr;
+    set = (size_t)h->nchannels * sample_width(h->sample_fmt);
+    if (set == 0 || block_len < (size_t)h->nsamples * set)
+        return GSTP_E_ARG;
+    if ((uint32_t)h->first_sample + h->n_in_chunk > h->nsamples)
+        return GSTP_E_RANGE;
+    if (h->codec == GSTP_CODEC_RAW) {
+        if (b->samples_len != (size_t)h->n_in_chunk * set)
+            return GSTP_E_RANGE;
+        memcpy(block + (size_t)h->first_sample * set, b->samples, b->samples_len);
+        return GSTP_OK;
+    }
+    if (h->codec == GSTP_CODEC_WCODEC) {
+        uint32_t n = 0;
+        size_t used = 0;
+        int rc = wcodec_decode(b->samples, b->samples_len, h->nsamples, h->nchannels,
+                               h->sample_fmt, h->first_sample, block, &n, &used);
+        /* The chunk rule (7.4): exactly one segment, covering exactly the chunk's sets. */
+        if (rc != WCODEC_OK || n != h->n_in_chunk || used != b->samples_len)
+            return GSTP_E_RANGE;
+        return GSTP_OK;
+    }
+    return GSTP_E_RANGE;
 }
 
 uint16_t gstp_block_chunk_capacity(uint8_t nchannels, uint8_t sample_fmt, int is_event,
@@ -1248,7 +1413,24 @@ int gstp_parse_welcome(const gstp_frame_t *f, gstp_welcome_t *m)
     m->session_id = rd_u32(&r);
     if (r.err)
         return GSTP_E_TRUNC;
-    /* Optional TLV extensions follow; this version ignores them. */
+    /* TLV extensions follow (6.7): the list must be well-formed; unknown tags are skipped. */
+    {
+        const uint8_t *ext = f->payload + r.off;
+        size_t n = rd_left(&r);
+        gstp_tlv_t t;
+        uint32_t codecs = 1u << GSTP_CODEC_RAW;
+        if ((rc = tlv_check(ext, n)) != GSTP_OK)
+            return rc;
+        rc = gstp_tlv_find(ext, n, GSTP_WT_CODECS, &t);
+        if (rc < 0)
+            return rc;
+        if (rc == 1) {
+            if (gstp_tlv_u32(&t, &codecs) != GSTP_OK)
+                return GSTP_E_RANGE;
+            codecs |= 1u << GSTP_CODEC_RAW;
+        }
+        m->codecs = codecs;
+    }
     return m->heartbeat_s && m->ack_window ? GSTP_OK : GSTP_E_RANGE;
 }
 
@@ -1404,6 +1586,14 @@ int gstp_parse_block(const gstp_frame_t *f, gstp_block_t *m)
         return GSTP_E_TRUNC;
     if (!block_hdr_ok(h, h->n_in_chunk))
         return GSTP_E_RANGE;
+    if (h->codec == GSTP_CODEC_WCODEC) {
+        /* One segment, the rest of the payload; decoded (and checked) in its block. */
+        if (rd_left(&r) == 0)
+            return GSTP_E_TRUNC;
+        m->samples = f->payload + r.off;
+        m->samples_len = rd_left(&r);
+        return GSTP_OK;
+    }
     nbytes = (size_t)h->n_in_chunk * h->nchannels * sample_width(h->sample_fmt);
     if (rd_left(&r) < nbytes)
         return GSTP_E_TRUNC;

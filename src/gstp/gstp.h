@@ -293,12 +293,28 @@ typedef struct {
     uint8_t mac[GSTP_MAC_LEN];
 } gstp_auth_t;
 
+/* Block codecs (block header `codec`, protocol.md 7.4). A terminal sends a codec other than raw
+ * only when the server announced it in WELCOME (tag GSTP_WT_CODECS); a server that did not
+ * announce it refuses such chunks (ERROR MALFORMED, BYE PROTOCOL). */
+#define GSTP_CODEC_RAW    0u /* raw interleaved samples */
+#define GSTP_CODEC_WCODEC 1u /* one wcodec segment per chunk (src/wcodec/wcodec.h; protocol.md Appendix A) */
+#define GSTP_CODECS_KNOWN ((1u << GSTP_CODEC_RAW) | (1u << GSTP_CODEC_WCODEC))
+
+/* WELCOME extension tags (TLV after the fixed part, protocol.md 6.7). */
+enum {
+    GSTP_WT_CODECS = 1 /* u32 bit mask: bit c set = the server accepts blocks with codec c */
+};
+
 typedef struct {
     int64_t server_time_ns; /* UTC, ns since the Unix epoch */
     uint16_t heartbeat_s;   /* PING interval the terminal should expect; 3 missed = dead */
     uint16_t ack_window;    /* max unacknowledged blocks in flight */
     uint64_t resume_seq;    /* highest seq durably stored for this terminal (0 = none) */
     uint32_t session_id;    /* server-chosen, for logs on both sides */
+    /* Codecs the server accepts, bit c = codec c (GSTP_CODEC_*). Encode: sent as a CODECS
+     * element when it has a bit other than raw's (0 or 1 = nothing sent: raw only, as 1.0).
+     * Parse: the element's value with bit 0 set, or 1 (raw only) when WELCOME has none. */
+    uint32_t codecs;
 } gstp_welcome_t;
 
 typedef enum {
@@ -347,7 +363,7 @@ typedef struct {
     uint8_t nchannels;     /* popcount(channel_mask), repeated as a check */
     uint8_t chunk_index;
     uint8_t chunk_count; /* 1..255 */
-    uint8_t codec;       /* 0 = raw interleaved; others reserved for compression */
+    uint8_t codec;       /* GSTP_CODEC_RAW (0) or GSTP_CODEC_WCODEC (1), the same in every chunk */
     uint16_t reserved;   /* 0 */
     uint16_t n_in_chunk; /* sample sets carried by this chunk (set by the encoder/parser) */
 } gstp_block_hdr_t;
@@ -370,8 +386,9 @@ typedef struct {
     uint16_t channel;        /* channel index that triggered, 0xFFFF = several/unknown */
 } gstp_event_hdr_t;
 
-/* A parsed WAVEFORM or EVENT chunk. `samples` points into the frame (little-endian, interleaved
- * by channel in index order, nchannels * n_in_chunk values of sample_fmt width). */
+/* A parsed WAVEFORM or EVENT chunk. `samples` points into the frame: codec 0, the raw sample
+ * sets (little-endian, interleaved by channel in index order, nchannels * n_in_chunk values of
+ * sample_fmt width); codec 1, the chunk's one wcodec segment (the rest of the payload). */
 typedef struct {
     gstp_block_hdr_t hdr;
     gstp_event_hdr_t event; /* EVENT only; zero for WAVEFORM */
@@ -503,8 +520,56 @@ int gstp_encode_block(uint8_t *out, size_t cap, const gstp_block_hdr_t *hdr,
                       const gstp_event_hdr_t *ev, const uint8_t *samples, uint16_t n_in_chunk);
 /* (hdr->n_in_chunk is ignored by the encoder; the n_in_chunk argument is written.) */
 
-/* Largest number of sample sets that fit in one chunk whose payload is at most max_payload bytes
- * (clamped to GSTP_MAX_PAYLOAD), for the given channel count and format; 0 if none fit. */
+/* Codec 1 (protocol.md 7.4): writes one chunk whose sample bytes are `seg_len` bytes of an
+ * already encoded wcodec segment covering sets [hdr->first_sample, + n_in_chunk); hdr->codec
+ * must be GSTP_CODEC_WCODEC. The codec does not look inside the segment (the receiver decodes it
+ * in its block, gstp_block_decode_chunk). Returns the frame length or a negative gstp_rc_t. */
+int gstp_encode_block_segment(uint8_t *out, size_t cap, const gstp_block_hdr_t *hdr,
+                              const gstp_event_hdr_t *ev, const uint8_t *seg, size_t seg_len,
+                              uint16_t n_in_chunk);
+
+/* Codec 1, terminal side: encodes the chunk that starts at hdr->first_sample of the whole block
+ * `block` (hdr->nsamples sets, raw interleaved little-endian; the sets before first_sample are
+ * the history the codec's predictors use) with as many sets as fit in a payload of max_payload
+ * bytes (clamped to GSTP_MAX_PAYLOAD), via wcodec_encode. period_hint: sample sets per cycle
+ * (sample_rate / nominal_hz rounded, gstp_period_hint), 0 = none. hdr->codec must be
+ * GSTP_CODEC_WCODEC; hdr->chunk_index / chunk_count are written as given. *n_out = the sets it
+ * carries. Returns the frame length, GSTP_E_SPACE (out too small or not one set fits) or
+ * GSTP_E_RANGE / GSTP_E_ARG. */
+int gstp_encode_block_wcodec(uint8_t *out, size_t cap, const gstp_block_hdr_t *hdr,
+                             const gstp_event_hdr_t *ev, const uint8_t *block,
+                             uint32_t period_hint, size_t max_payload, uint16_t *n_out);
+
+/* Codec 1, terminal side: writes ALL the chunks of a block back to back into out[0..cap)
+ * (chunk_index 0.., first_sample and chunk_count filled in; hdr's values of these are ignored),
+ * each chunk filled up to max_payload. *nchunks = frames written. Returns the total length, or
+ * GSTP_E_SPACE (out too small), GSTP_E_RANGE (more than 255 chunks needed: send the block raw or
+ * split it), GSTP_E_ARG. A chunk is at most GSTP_MAX_FRAME bytes and there are at most 255.
+ * Uses about 2 KiB of stack (the chunk offsets) besides wcodec_encode's own (wcodec.h). */
+int gstp_encode_block_wcodec_all(uint8_t *out, size_t cap, const gstp_block_hdr_t *hdr,
+                                 const gstp_event_hdr_t *ev, const uint8_t *block,
+                                 uint32_t period_hint, size_t max_payload, uint8_t *nchunks);
+
+/* Rewrites the chunk_count of a complete WAVEFORM/EVENT frame frame[0..len) and recomputes its
+ * header check and CRC (a sender that learns the count only after encoding the chunks).
+ * Returns GSTP_OK, GSTP_E_RANGE (count 0 or not above the chunk's index) or GSTP_E_ARG. */
+int gstp_block_set_chunk_count(uint8_t *frame, size_t len, uint8_t chunk_count);
+
+/* Sample sets per cycle for a codec's one-cycle-back predictor: sample_rate / nominal_hz rounded,
+ * 0 when nominal_hz is 0. */
+uint32_t gstp_period_hint(uint32_t sample_rate, uint32_t nominal_hz);
+
+/* Receiver side: puts the chunk's sample sets into the block buffer block[0..block_len) (the
+ * whole block, nsamples sets, raw interleaved): codec 0 copies them; codec 1 decodes the segment
+ * (wcodec_decode), which must cover exactly [first_sample, first_sample + n_in_chunk) and use
+ * every sample byte of the chunk. The sets before first_sample must already be in `block`
+ * (chunks in order, 7.1). Returns GSTP_OK, GSTP_E_RANGE (a segment that does not decode or does
+ * not match the chunk header: the chunk is malformed) or GSTP_E_ARG (block_len too small). */
+int gstp_block_decode_chunk(const gstp_block_t *b, uint8_t *block, size_t block_len);
+
+/* Largest number of sample sets that fit in one RAW (codec 0) chunk whose payload is at most
+ * max_payload bytes (clamped to GSTP_MAX_PAYLOAD), for the given channel count and format; 0 if
+ * none fit. (A codec 1 chunk carries as many sets as its encoder fits: gstp_encode_block_wcodec.) */
 uint16_t gstp_block_chunk_capacity(uint8_t nchannels, uint8_t sample_fmt, int is_event,
                                    size_t max_payload);
 
@@ -532,8 +597,10 @@ int gstp_parse_result(const gstp_frame_t *f, gstp_result_t *m);
 int gstp_parse_ping(const gstp_frame_t *f, gstp_ping_t *m); /* PING or PONG */
 int gstp_parse_error(const gstp_frame_t *f, gstp_error_t *m);
 /* WAVEFORM or EVENT: checks seq >= 1, sample rate, mask, nchannels == popcount(mask), format,
- * codec == 0, chunk_index < chunk_count, first_sample + n_in_chunk <= nsamples, and that the
- * sample bytes are exactly n_in_chunk sets (no trailing bytes). */
+ * codec 0 or 1, chunk_index < chunk_count, first_sample + n_in_chunk <= nsamples, and, codec 0,
+ * that the sample bytes are exactly n_in_chunk sets (no trailing bytes); codec 1, that there is
+ * at least one byte of segment (its contents are checked by gstp_block_decode_chunk, which
+ * needs the block's earlier sets). */
 int gstp_parse_block(const gstp_frame_t *f, gstp_block_t *m);
 
 /* Returns a static name for a frame type ("HELLO", ...) or "UNKNOWN". */

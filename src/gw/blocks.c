@@ -26,7 +26,34 @@ void gw__free_block(sess_t *s)
         free(s->blk);
         s->blk = NULL;
     }
+    if (s->blk_enc) {
+        s->gw->reasm_bytes -= s->blk_enc_cap;
+        free(s->blk_enc);
+        s->blk_enc = NULL;
+    }
     s->blk_len = s->blk_size = 0;
+    s->blk_enc_len = s->blk_enc_cap = 0;
+}
+
+/* Keeps a codec-1 chunk's segment after the block's earlier ones (the block is stored as it
+ * came, wcodec.h). The buffer grows by doubling and reassembly memory counts its capacity.
+ * Returns 0, or -1 when the 128 MiB reassembly limit would be passed. */
+static int keep_segment(sess_t *s, const uint8_t *seg, size_t len)
+{
+    gw_t *g = s->gw;
+    if (s->blk_enc_len + len > s->blk_enc_cap) {
+        size_t cap = s->blk_enc_cap ? s->blk_enc_cap : 4096;
+        while (cap < s->blk_enc_len + len)
+            cap *= 2;
+        if (g->reasm_bytes + (cap - s->blk_enc_cap) > g->o.max_reassembly)
+            return -1;
+        s->blk_enc = xrealloc(s->blk_enc, cap);
+        g->reasm_bytes += cap - s->blk_enc_cap;
+        s->blk_enc_cap = cap;
+    }
+    memcpy(s->blk_enc + s->blk_enc_len, seg, len);
+    s->blk_enc_len += len;
+    return 0;
 }
 
 static size_t sample_width(uint8_t fmt)
@@ -113,8 +140,24 @@ static void block_complete(sess_t *s)
                                                        .scale = s->chans[i].scale};
     it->data = s->blk; /* ownership moves to the item */
     it->data_len = s->blk_size;
-    size_t nbytes = it->data_len; /* store_submit may free the item */
-    g->reasm_bytes -= nbytes;
+    it->nominal_hz = (uint32_t)s->nominal_hz; /* period hint of the writer's encoder */
+    g->reasm_bytes -= s->blk_size;
+    if (s->blk_enc) {
+        g->reasm_bytes -= s->blk_enc_cap;
+        if (s->blk_enc_len < s->blk_size) {
+            /* Stored as it came (the writer does not re-encode it). A block the terminal's
+             * encoder made larger than raw is not worth keeping so: the writer encodes the raw
+             * samples itself, or keeps them raw. */
+            it->enc = s->blk_enc;
+            it->enc_len = s->blk_enc_len;
+            it->codec = GSTP_CODEC_WCODEC;
+        } else {
+            free(s->blk_enc);
+        }
+        s->blk_enc = NULL;
+        s->blk_enc_len = s->blk_enc_cap = 0;
+    }
+    size_t nbytes = it->data_len + it->enc_len; /* store_submit may free the item */
     if (it->is_event) {
         it->trigger_ns = s->blk_ev.trigger_ns;
         it->trigger = s->blk_ev.trigger;
@@ -149,7 +192,8 @@ static int same_block(const gstp_block_hdr_t *a, const gstp_block_hdr_t *b)
 {
     return a->seq == b->seq && a->t0_ns == b->t0_ns && a->sample_rate == b->sample_rate &&
            a->channel_mask == b->channel_mask && a->nsamples == b->nsamples &&
-           a->sample_fmt == b->sample_fmt && a->chunk_count == b->chunk_count;
+           a->sample_fmt == b->sample_fmt && a->chunk_count == b->chunk_count &&
+           a->codec == b->codec;
 }
 
 void gw__on_block(sess_t *s, const gstp_frame_t *f)
@@ -162,6 +206,7 @@ void gw__on_block(sess_t *s, const gstp_frame_t *f)
         return;
     }
     const gstp_block_hdr_t *h = &b.hdr;
+    size_t set_bytes = (size_t)h->nchannels * sample_width(h->sample_fmt);
     if (h->chunk_index == 0) {
         if (s->blk) {
             data_violation(s, GSTP_ERR_SEQUENCE, f->type, "new block before previous completed");
@@ -203,16 +248,32 @@ void gw__on_block(sess_t *s, const gstp_frame_t *f)
         data_violation(s, GSTP_ERR_SEQUENCE, f->type, "chunk does not continue the open block");
         return;
     }
+    size_t raw_len = (size_t)h->n_in_chunk * set_bytes;
     if (h->chunk_index != s->blk_next_chunk || h->first_sample != s->blk_next_sample ||
-        s->blk_len + b.samples_len > s->blk_size) {
+        s->blk_len + raw_len > s->blk_size) {
         data_violation(s, GSTP_ERR_SEQUENCE, f->type, "chunk out of order");
         return;
     }
+    /* Raw sets are copied, a codec-1 segment is decoded, into the block at first_sample; a
+     * segment that does not decode to exactly this chunk's sets is a malformed chunk (7.4). */
+    if (gstp_block_decode_chunk(&b, s->blk, s->blk_size) != GSTP_OK) {
+        g->st_.parse_errors++;
+        data_violation(s, GSTP_ERR_MALFORMED, f->type, "codec 1 segment does not decode");
+        return;
+    }
+    if (h->codec == GSTP_CODEC_WCODEC && keep_segment(s, b.samples, b.samples_len) < 0) {
+        log_limited(LOG_WARN, s->ip, "%s: reassembly memory full (%zu bytes), asking to retry",
+                    gw__who(s), g->reasm_bytes);
+        gw__send_reject(s, 1, GSTP_REJ_BUSY, 5, "server busy, retry later"); /* decision 9 */
+        gw__sess_close(s, "reassembly full");
+        return;
+    }
+    g->st_.sample_wire_bytes[h->codec] += b.samples_len;
+    g->st_.sample_raw_bytes[h->codec] += raw_len;
     /* Time quality may vary between chunks: the block keeps the worst (decision 8). */
     if (tq_rank(h->time_quality) > tq_rank(s->blk_hdr.time_quality))
         s->blk_hdr.time_quality = h->time_quality;
-    memcpy(s->blk + s->blk_len, b.samples, b.samples_len);
-    s->blk_len += b.samples_len;
+    s->blk_len += raw_len;
     s->blk_next_chunk++;
     s->blk_next_sample += h->n_in_chunk;
     if (s->blk_next_chunk == h->chunk_count) {
@@ -238,7 +299,7 @@ static void mark_dirty(gw_t *g, term_t *t)
 
 void gw__block_done(gw_t *g, const store_item_t *it)
 {
-    g->backlog_bytes -= it->data_len;
+    g->backlog_bytes -= it->data_len + it->enc_len;
     term_t *t = hmap_get(&g->terms, it->terminal_id);
     if (it->result == 0)
         g->st_.blocks_stored++;
@@ -256,8 +317,9 @@ void gw__block_done(gw_t *g, const store_item_t *it)
             }
             mark_dirty(g, t);
         } else {
-            /* Not durable: make the terminal re-send from what is. */
-            log_error(t->id, "block %llu not stored: %s", (unsigned long long)it->seq,
+            /* Not durable: make the terminal re-send from what is. One line per batch of
+             * failures is written by process_done (a full disk at shutdown fails thousands). */
+            log_debug(t->id, "block %llu not stored: %s", (unsigned long long)it->seq,
                       err_str(it->result));
             t->submitted_seq = t->durable_seq;
             if (t->sess)

@@ -88,19 +88,40 @@ static void process_done(gw_t *g)
     g->done_head = g->done_tail = NULL;
     uv_mutex_unlock(&g->done_lock);
     cmd_req_list_t reqs_done = {NULL, NULL};
+    /* Failures are summarised, one line each for blocks and for the rest (issue 10: a full
+     * disk at shutdown fails every queued item, thousands of lines otherwise). */
+    uint64_t failed0 = g->st_.blocks_failed;
+    size_t other_failed = 0;
+    int block_err = 0, other_err = 0;
+    char first_tid[STORE_ID_MAX + 1] = "";
     while (it) {
         store_item_t *next = it->next;
         if (it->kind == STORE_ITEM_BLOCK) {
             gw__block_done(g, it);
+            if (it->result < 0 && !block_err) {
+                block_err = it->result;
+                snprintf(first_tid, sizeof first_tid, "%s", it->terminal_id);
+            }
         } else if (gw__command_item_done(g, it, &reqs_done)) {
             /* a command creation, expiry or update (commands.c) */
         } else if (it->result < 0) {
-            log_warn(it->terminal_id, "store item kind %d failed: %s", it->kind,
-                     err_str(it->result));
+            log_debug(it->terminal_id, "store item kind %d failed: %s", it->kind,
+                      err_str(it->result));
+            other_failed++;
+            other_err = it->result;
         }
         store_item_free(it);
         it = next;
     }
+    if (g->st_.blocks_failed != failed0)
+        log_error(NULL,
+                  "%llu blocks not stored (%s; first of terminal %s): not acknowledged, the "
+                  "terminals re-send them",
+                  (unsigned long long)(g->st_.blocks_failed - failed0), err_str(block_err),
+                  first_tid);
+    if (other_failed)
+        log_warn(NULL, "%zu other store items (sessions, status, aggregates) not stored: %s",
+                 other_failed, err_str(other_err));
     gw__send_acks(g);
     gw__finish_cmd_reqs(g, reqs_done.head);
     gw__check_pressure(g);

@@ -95,8 +95,10 @@ struct sess {
     uint16_t chan_present;              /* bit i: chans[i] described */
     double declared_v;
     /* block reassembly */
-    uint8_t *blk;
-    size_t blk_len, blk_size;
+    uint8_t *blk;             /* the block's raw sample sets, decoded chunk by chunk */
+    size_t blk_len, blk_size; /* raw bytes filled / the block's raw size */
+    uint8_t *blk_enc;         /* codec 1: the chunks' segments, concatenated as received */
+    size_t blk_enc_len, blk_enc_cap;
     int blk_type;
     gstp_block_hdr_t blk_hdr;
     gstp_event_hdr_t blk_ev;

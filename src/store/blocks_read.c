@@ -10,6 +10,8 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/util.h"
+#include "wcodec/wcodec.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -91,7 +93,7 @@ int store__layout_decode(const char *text, store_chan_t *ch, int *n)
 /* Blocks from seq ?2 on, in seq order. */
 #define SQL_READ                                                                                   \
     "SELECT seq, kind, t0_ns, sample_rate, channel_mask, nchannels, sample_fmt, time_quality,"     \
-    " nsamples, data FROM blocks WHERE terminal_id = ?1 AND seq >= ?2 ORDER BY seq"
+    " nsamples, data, codec FROM blocks WHERE terminal_id = ?1 AND seq >= ?2 ORDER BY seq"
 /* The layout in force at seq ?2, and where the next one starts. */
 #define SQL_LAYOUT                                                                                 \
     "SELECT first_seq, channels, (SELECT min(first_seq) FROM block_layouts WHERE"                  \
@@ -233,9 +235,42 @@ fail:
     return rc;
 }
 
+/* Points b->data at the block's raw samples: the stored bytes for codec 0, or the stored wcodec
+ * segments (migration 9) decoded into *buf (grown as needed, freed by the caller). Returns 0,
+ * or GS_EINVAL when the stored block cannot be decoded (a corrupt row: the caller skips it). */
+static int block_samples(sqlite3_stmt *st, store_block_t *b, uint8_t **buf, size_t *cap)
+{
+    const uint8_t *data = sqlite3_column_blob(st, 9);
+    size_t len = (size_t)sqlite3_column_bytes(st, 9);
+    int codec = sqlite3_column_int(st, 10);
+    if (codec == 0) {
+        b->data = data;
+        b->data_len = len;
+        return 0;
+    }
+    int width = b->sample_fmt == 2 ? 4 : b->sample_fmt == 1 ? 2 : 0;
+    if (codec != WCODEC_ID || !data || width == 0 || b->nchannels < 1 ||
+        b->nchannels > WCODEC_MAX_CHANNELS || b->nsamples > WCODEC_MAX_SETS)
+        return GS_EINVAL;
+    size_t raw = (size_t)b->nsamples * (size_t)b->nchannels * (size_t)width;
+    if (raw > *cap) {
+        free(*buf);
+        *buf = xmalloc(raw);
+        *cap = raw;
+    }
+    if (wcodec_decode_block(data, len, b->nsamples, b->nchannels, b->sample_fmt, *buf) !=
+        WCODEC_OK)
+        return GS_EINVAL;
+    b->data = *buf;
+    b->data_len = raw;
+    return 0;
+}
+
 int store_blocks_read(store_t *s, const char *terminal_id, int64_t from_ns, int64_t to_ns,
                       int kinds, int (*cb)(void *ud, const store_block_t *b), void *ud)
 {
+    uint8_t *raw = NULL; /* decoded samples of a compressed block, reused */
+    size_t raw_cap = 0;
     sqlite3_stmt *st = NULL;
     uint64_t start = 0;
     int found = 0, rc;
@@ -281,8 +316,14 @@ int store_blocks_read(store_t *s, const char *terminal_id, int64_t from_ns, int6
         b.nchannels = sqlite3_column_int(st, 5);
         b.sample_fmt = sqlite3_column_int(st, 6);
         b.time_quality = sqlite3_column_int(st, 7);
-        b.data = sqlite3_column_blob(st, 9);
-        b.data_len = (size_t)sqlite3_column_bytes(st, 9);
+        if (block_samples(st, &b, &raw, &raw_cap) < 0) {
+            /* A corrupt stored block is this block's error, not the read's: it is logged and
+             * left out (the reader sees a gap), the blocks after it are still read. */
+            log_limited(LOG_ERROR, terminal_id,
+                        "stored block %llu (codec %d) does not decode; left out of the read",
+                        (unsigned long long)b.seq, sqlite3_column_int(st, 10));
+            continue;
+        }
         rc = layout_at(s->db, terminal_id, b.seq, &lay);
         if (rc < 0)
             goto fail;
@@ -295,6 +336,7 @@ int store_blocks_read(store_t *s, const char *terminal_id, int64_t from_ns, int6
     rc = 0;
 fail:
     sqlite3_finalize(st);
+    free(raw);
     return rc;
 }
 

@@ -210,7 +210,7 @@ static const char *const migrations[] = {
     "ALTER TABLE pq_events ADD COLUMN acked_by TEXT;"
     "ALTER TABLE pq_events ADD COLUMN acked_ns INTEGER;",
 
-    /* Slot 12 (issue 10, backfill; the lead renumbers the slots in order): the analysis backlog
+    /* 9: the analysis backlog
      * (backlog.c). One row per terminal and analysis unit (the UTC 2-h interval starting at
      * unit_start_ns) holding blocks that were stored but not analysed, written by the store
      * writer in the transaction of each such block and removed by the rebuild that analysed
@@ -225,6 +225,196 @@ static const char *const migrations[] = {
     "  signal_ns INTEGER NOT NULL DEFAULT 0,"
     "  restarts INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY(terminal_id, unit_start_ns)) WITHOUT ROWID;",
+    /* 10 (retention.c): where the raw-waveform sweep has got to (the rowid of the
+     * last block it examined: blocks kept for an event window stay behind it and are not
+     * examined again at every pass or restart), and the indexes the sweep's event-window check
+     * needs: a terminal's events by start time, and the longest event (max(duration_ns) by
+     * index, which bounds how far back an event covering a block may have started). */
+    "CREATE TABLE retention_state(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX pq_events_terminal_start ON pq_events(terminal_id, start_ns);"
+    "CREATE INDEX pq_events_duration ON pq_events(duration_ns);",
+    /* 11: waveform blocks stored compressed (issue 10): `codec` says what `data` holds, 0 the
+     * raw interleaved samples (every row stored before this migration), 1 wcodec segments
+     * concatenated (src/wcodec/wcodec.h; as received on the wire, or encoded by the writer).
+     * store_blocks_read decodes, so readers see raw samples whatever is stored. */
+    "ALTER TABLE blocks ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;",
+    /* 9 (historian slot 10, issue 10 "pyr"): the waveform summary pyramid (pyramid.c): per
+     * terminal, level (0..5: buckets of 1 s, 10 s, 1 min, 10 min, 1 h, 1 day) and bucket start
+     * (UTC ns, a multiple of the width), the first sample time and the end (last + one period)
+     * of the samples in it, the seqs of the first and last block, the last block's rate, the
+     * worst time quality, the channels, the sample sets, and per channel the min, max (raw
+     * counts), sum of squares and count (stats BLOB, format in pyramid.c). Written by the writer
+     * in the transaction of each new WAVEFORM block. measurement_trend: the scalar quantities of
+     * the 10min / 2h aggregates as columns (trend.c), kept by triggers on measurements and
+     * filled here from the rows already stored. */
+    "CREATE TABLE wave_pyramid(  terminal_id TEXT NOT NULL,  level INTEGER NOT NULL, "
+    " bucket_ns INTEGER NOT NULL,  t_first_ns INTEGER NOT NULL,  t_end_ns INTEGER NOT NULL, "
+    " seq_first INTEGER NOT NULL,  seq_last INTEGER NOT NULL,  sample_rate INTEGER NOT NULL, "
+    " time_quality INTEGER NOT NULL,  channel_mask INTEGER NOT NULL,  n INTEGER NOT NULL, "
+    " stats BLOB NOT NULL,  PRIMARY KEY(terminal_id, level, bucket_ns)) WITHOUT ROWID;"
+    "CREATE TABLE measurement_trend(terminal_id TEXT NOT NULL, interval TEXT NOT NULL,"
+    " t_end_ns INTEGER NOT NULL, freq REAL, u0_pct REAL, u2_pct REAL, i0_pct REAL, i2_pct"
+    " REAL, p REAL, q REAL, s_eff REAL, ua_rms REAL, ub_rms REAL, uc_rms REAL, ia_rms REAL,"
+    " ib_rms REAL, ic_rms REAL, ua_thd REAL, ub_thd REAL, uc_thd REAL, PRIMARY"
+    " KEY(terminal_id, interval, t_end_ns)) WITHOUT ROWID;"
+    /* (the channels' names are read once per row, positions 0..15, then each quantity by its
+     * position: json_each per channel was twice as slow; SQLite caches the parsed document
+     * across the json_extract calls of one statement) */
+    "CREATE TRIGGER measurements_trend_insert AFTER INSERT ON measurements WHEN new.interval"
+    " IN ('10min', '2h') AND json_valid(new.data) BEGIN INSERT OR REPLACE INTO"
+    " measurement_trend(terminal_id, interval, t_end_ns, freq, u0_pct, u2_pct, i0_pct,"
+    " i2_pct, p, q, s_eff, ua_rms, ub_rms, uc_rms, ia_rms, ib_rms, ic_rms, ua_thd, ub_thd,"
+    " uc_thd) SELECT new.terminal_id, new.interval, new.t_end_ns, json_extract(new.data,"
+    " '$.freq.mean'), json_extract(new.data, '$.u0_pct'), json_extract(new.data, '$.u2_pct'),"
+    " json_extract(new.data, '$.i0_pct'), json_extract(new.data, '$.i2_pct'),"
+    " json_extract(new.data, '$.p'), json_extract(new.data, '$.q'), json_extract(new.data,"
+    " '$.s_eff'), json_extract(new.data, '$.channels[' || (CASE WHEN n0 = 'Ua' THEN 0 WHEN n1"
+    " = 'Ua' THEN 1 WHEN n2 = 'Ua' THEN 2 WHEN n3 = 'Ua' THEN 3 WHEN n4 = 'Ua' THEN 4 WHEN n5"
+    " = 'Ua' THEN 5 WHEN n6 = 'Ua' THEN 6 WHEN n7 = 'Ua' THEN 7 WHEN n8 = 'Ua' THEN 8 WHEN n9"
+    " = 'Ua' THEN 9 WHEN n10 = 'Ua' THEN 10 WHEN n11 = 'Ua' THEN 11 WHEN n12 = 'Ua' THEN 12"
+    " WHEN n13 = 'Ua' THEN 13 WHEN n14 = 'Ua' THEN 14 WHEN n15 = 'Ua' THEN 15 END) ||"
+    " '].rms'), json_extract(new.data, '$.channels[' || (CASE WHEN n0 = 'Ub' THEN 0 WHEN n1 ="
+    " 'Ub' THEN 1 WHEN n2 = 'Ub' THEN 2 WHEN n3 = 'Ub' THEN 3 WHEN n4 = 'Ub' THEN 4 WHEN n5 ="
+    " 'Ub' THEN 5 WHEN n6 = 'Ub' THEN 6 WHEN n7 = 'Ub' THEN 7 WHEN n8 = 'Ub' THEN 8 WHEN n9 ="
+    " 'Ub' THEN 9 WHEN n10 = 'Ub' THEN 10 WHEN n11 = 'Ub' THEN 11 WHEN n12 = 'Ub' THEN 12"
+    " WHEN n13 = 'Ub' THEN 13 WHEN n14 = 'Ub' THEN 14 WHEN n15 = 'Ub' THEN 15 END) ||"
+    " '].rms'), json_extract(new.data, '$.channels[' || (CASE WHEN n0 = 'Uc' THEN 0 WHEN n1 ="
+    " 'Uc' THEN 1 WHEN n2 = 'Uc' THEN 2 WHEN n3 = 'Uc' THEN 3 WHEN n4 = 'Uc' THEN 4 WHEN n5 ="
+    " 'Uc' THEN 5 WHEN n6 = 'Uc' THEN 6 WHEN n7 = 'Uc' THEN 7 WHEN n8 = 'Uc' THEN 8 WHEN n9 ="
+    " 'Uc' THEN 9 WHEN n10 = 'Uc' THEN 10 WHEN n11 = 'Uc' THEN 11 WHEN n12 = 'Uc' THEN 12"
+    " WHEN n13 = 'Uc' THEN 13 WHEN n14 = 'Uc' THEN 14 WHEN n15 = 'Uc' THEN 15 END) ||"
+    " '].rms'), json_extract(new.data, '$.channels[' || (CASE WHEN n0 = 'Ia' THEN 0 WHEN n1 ="
+    " 'Ia' THEN 1 WHEN n2 = 'Ia' THEN 2 WHEN n3 = 'Ia' THEN 3 WHEN n4 = 'Ia' THEN 4 WHEN n5 ="
+    " 'Ia' THEN 5 WHEN n6 = 'Ia' THEN 6 WHEN n7 = 'Ia' THEN 7 WHEN n8 = 'Ia' THEN 8 WHEN n9 ="
+    " 'Ia' THEN 9 WHEN n10 = 'Ia' THEN 10 WHEN n11 = 'Ia' THEN 11 WHEN n12 = 'Ia' THEN 12"
+    " WHEN n13 = 'Ia' THEN 13 WHEN n14 = 'Ia' THEN 14 WHEN n15 = 'Ia' THEN 15 END) ||"
+    " '].rms'), json_extract(new.data, '$.channels[' || (CASE WHEN n0 = 'Ib' THEN 0 WHEN n1 ="
+    " 'Ib' THEN 1 WHEN n2 = 'Ib' THEN 2 WHEN n3 = 'Ib' THEN 3 WHEN n4 = 'Ib' THEN 4 WHEN n5 ="
+    " 'Ib' THEN 5 WHEN n6 = 'Ib' THEN 6 WHEN n7 = 'Ib' THEN 7 WHEN n8 = 'Ib' THEN 8 WHEN n9 ="
+    " 'Ib' THEN 9 WHEN n10 = 'Ib' THEN 10 WHEN n11 = 'Ib' THEN 11 WHEN n12 = 'Ib' THEN 12"
+    " WHEN n13 = 'Ib' THEN 13 WHEN n14 = 'Ib' THEN 14 WHEN n15 = 'Ib' THEN 15 END) ||"
+    " '].rms'), json_extract(new.data, '$.channels[' || (CASE WHEN n0 = 'Ic' THEN 0 WHEN n1 ="
+    " 'Ic' THEN 1 WHEN n2 = 'Ic' THEN 2 WHEN n3 = 'Ic' THEN 3 WHEN n4 = 'Ic' THEN 4 WHEN n5 ="
+    " 'Ic' THEN 5 WHEN n6 = 'Ic' THEN 6 WHEN n7 = 'Ic' THEN 7 WHEN n8 = 'Ic' THEN 8 WHEN n9 ="
+    " 'Ic' THEN 9 WHEN n10 = 'Ic' THEN 10 WHEN n11 = 'Ic' THEN 11 WHEN n12 = 'Ic' THEN 12"
+    " WHEN n13 = 'Ic' THEN 13 WHEN n14 = 'Ic' THEN 14 WHEN n15 = 'Ic' THEN 15 END) ||"
+    " '].rms'), json_extract(new.data, '$.channels[' || (CASE WHEN n0 = 'Ua' THEN 0 WHEN n1 ="
+    " 'Ua' THEN 1 WHEN n2 = 'Ua' THEN 2 WHEN n3 = 'Ua' THEN 3 WHEN n4 = 'Ua' THEN 4 WHEN n5 ="
+    " 'Ua' THEN 5 WHEN n6 = 'Ua' THEN 6 WHEN n7 = 'Ua' THEN 7 WHEN n8 = 'Ua' THEN 8 WHEN n9 ="
+    " 'Ua' THEN 9 WHEN n10 = 'Ua' THEN 10 WHEN n11 = 'Ua' THEN 11 WHEN n12 = 'Ua' THEN 12"
+    " WHEN n13 = 'Ua' THEN 13 WHEN n14 = 'Ua' THEN 14 WHEN n15 = 'Ua' THEN 15 END) ||"
+    " '].thd_pct'), json_extract(new.data, '$.channels[' || (CASE WHEN n0 = 'Ub' THEN 0 WHEN"
+    " n1 = 'Ub' THEN 1 WHEN n2 = 'Ub' THEN 2 WHEN n3 = 'Ub' THEN 3 WHEN n4 = 'Ub' THEN 4 WHEN"
+    " n5 = 'Ub' THEN 5 WHEN n6 = 'Ub' THEN 6 WHEN n7 = 'Ub' THEN 7 WHEN n8 = 'Ub' THEN 8 WHEN"
+    " n9 = 'Ub' THEN 9 WHEN n10 = 'Ub' THEN 10 WHEN n11 = 'Ub' THEN 11 WHEN n12 = 'Ub' THEN"
+    " 12 WHEN n13 = 'Ub' THEN 13 WHEN n14 = 'Ub' THEN 14 WHEN n15 = 'Ub' THEN 15 END) ||"
+    " '].thd_pct'), json_extract(new.data, '$.channels[' || (CASE WHEN n0 = 'Uc' THEN 0 WHEN"
+    " n1 = 'Uc' THEN 1 WHEN n2 = 'Uc' THEN 2 WHEN n3 = 'Uc' THEN 3 WHEN n4 = 'Uc' THEN 4 WHEN"
+    " n5 = 'Uc' THEN 5 WHEN n6 = 'Uc' THEN 6 WHEN n7 = 'Uc' THEN 7 WHEN n8 = 'Uc' THEN 8 WHEN"
+    " n9 = 'Uc' THEN 9 WHEN n10 = 'Uc' THEN 10 WHEN n11 = 'Uc' THEN 11 WHEN n12 = 'Uc' THEN"
+    " 12 WHEN n13 = 'Uc' THEN 13 WHEN n14 = 'Uc' THEN 14 WHEN n15 = 'Uc' THEN 15 END) ||"
+    " '].thd_pct') FROM (SELECT json_extract(new.data, '$.channels[0].name') AS n0,"
+    " json_extract(new.data, '$.channels[1].name') AS n1, json_extract(new.data,"
+    " '$.channels[2].name') AS n2, json_extract(new.data, '$.channels[3].name') AS n3,"
+    " json_extract(new.data, '$.channels[4].name') AS n4, json_extract(new.data,"
+    " '$.channels[5].name') AS n5, json_extract(new.data, '$.channels[6].name') AS n6,"
+    " json_extract(new.data, '$.channels[7].name') AS n7, json_extract(new.data,"
+    " '$.channels[8].name') AS n8, json_extract(new.data, '$.channels[9].name') AS n9,"
+    " json_extract(new.data, '$.channels[10].name') AS n10, json_extract(new.data,"
+    " '$.channels[11].name') AS n11, json_extract(new.data, '$.channels[12].name') AS n12,"
+    " json_extract(new.data, '$.channels[13].name') AS n13, json_extract(new.data,"
+    " '$.channels[14].name') AS n14, json_extract(new.data, '$.channels[15].name') AS n15);"
+    " END;"
+    "CREATE TRIGGER measurements_trend_update AFTER UPDATE ON measurements WHEN new.interval"
+    " IN ('10min', '2h') BEGIN DELETE FROM measurement_trend WHERE terminal_id ="
+    " old.terminal_id AND interval = old.interval AND t_end_ns = old.t_end_ns; INSERT OR"
+    " REPLACE INTO measurement_trend(terminal_id, interval, t_end_ns, freq, u0_pct, u2_pct,"
+    " i0_pct, i2_pct, p, q, s_eff, ua_rms, ub_rms, uc_rms, ia_rms, ib_rms, ic_rms, ua_thd,"
+    " ub_thd, uc_thd) SELECT new.terminal_id, new.interval, new.t_end_ns,"
+    " json_extract(new.data, '$.freq.mean'), json_extract(new.data, '$.u0_pct'),"
+    " json_extract(new.data, '$.u2_pct'), json_extract(new.data, '$.i0_pct'),"
+    " json_extract(new.data, '$.i2_pct'), json_extract(new.data, '$.p'),"
+    " json_extract(new.data, '$.q'), json_extract(new.data, '$.s_eff'),"
+    " json_extract(new.data, '$.channels[' || (CASE WHEN n0 = 'Ua' THEN 0 WHEN n1 = 'Ua' THEN"
+    " 1 WHEN n2 = 'Ua' THEN 2 WHEN n3 = 'Ua' THEN 3 WHEN n4 = 'Ua' THEN 4 WHEN n5 = 'Ua' THEN"
+    " 5 WHEN n6 = 'Ua' THEN 6 WHEN n7 = 'Ua' THEN 7 WHEN n8 = 'Ua' THEN 8 WHEN n9 = 'Ua' THEN"
+    " 9 WHEN n10 = 'Ua' THEN 10 WHEN n11 = 'Ua' THEN 11 WHEN n12 = 'Ua' THEN 12 WHEN n13 ="
+    " 'Ua' THEN 13 WHEN n14 = 'Ua' THEN 14 WHEN n15 = 'Ua' THEN 15 END) || '].rms'),"
+    " json_extract(new.data, '$.channels[' || (CASE WHEN n0 = 'Ub' THEN 0 WHEN n1 = 'Ub' THEN"
+    " 1 WHEN n2 = 'Ub' THEN 2 WHEN n3 = 'Ub' THEN 3 WHEN n4 = 'Ub' THEN 4 WHEN n5 = 'Ub' THEN"
+    " 5 WHEN n6 = 'Ub' THEN 6 WHEN n7 = 'Ub' THEN 7 WHEN n8 = 'Ub' THEN 8 WHEN n9 = 'Ub' THEN"
+    " 9 WHEN n10 = 'Ub' THEN 10 WHEN n11 = 'Ub' THEN 11 WHEN n12 = 'Ub' THEN 12 WHEN n13 ="
+    " 'Ub' THEN 13 WHEN n14 = 'Ub' THEN 14 WHEN n15 = 'Ub' THEN 15 END) || '].rms'),"
+    " json_extract(new.data, '$.channels[' || (CASE WHEN n0 = 'Uc' THEN 0 WHEN n1 = 'Uc' THEN"
+    " 1 WHEN n2 = 'Uc' THEN 2 WHEN n3 = 'Uc' THEN 3 WHEN n4 = 'Uc' THEN 4 WHEN n5 = 'Uc' THEN"
+    " 5 WHEN n6 = 'Uc' THEN 6 WHEN n7 = 'Uc' THEN 7 WHEN n8 = 'Uc' THEN 8 WHEN n9 = 'Uc' THEN"
+    " 9 WHEN n10 = 'Uc' THEN 10 WHEN n11 = 'Uc' THEN 11 WHEN n12 = 'Uc' THEN 12 WHEN n13 ="
+    " 'Uc' THEN 13 WHEN n14 = 'Uc' THEN 14 WHEN n15 = 'Uc' THEN 15 END) || '].rms'),"
+    " json_extract(new.data, '$.channels[' || (CASE WHEN n0 = 'Ia' THEN 0 WHEN n1 = 'Ia' THEN"
+    " 1 WHEN n2 = 'Ia' THEN 2 WHEN n3 = 'Ia' THEN 3 WHEN n4 = 'Ia' THEN 4 WHEN n5 = 'Ia' THEN"
+    " 5 WHEN n6 = 'Ia' THEN 6 WHEN n7 = 'Ia' THEN 7 WHEN n8 = 'Ia' THEN 8 WHEN n9 = 'Ia' THEN"
+    " 9 WHEN n10 = 'Ia' THEN 10 WHEN n11 = 'Ia' THEN 11 WHEN n12 = 'Ia' THEN 12 WHEN n13 ="
+    " 'Ia' THEN 13 WHEN n14 = 'Ia' THEN 14 WHEN n15 = 'Ia' THEN 15 END) || '].rms'),"
+    " json_extract(new.data, '$.channels[' || (CASE WHEN n0 = 'Ib' THEN 0 WHEN n1 = 'Ib' THEN"
+    " 1 WHEN n2 = 'Ib' THEN 2 WHEN n3 = 'Ib' THEN 3 WHEN n4 = 'Ib' THEN 4 WHEN n5 = 'Ib' THEN"
+    " 5 WHEN n6 = 'Ib' THEN 6 WHEN n7 = 'Ib' THEN 7 WHEN n8 = 'Ib' THEN 8 WHEN n9 = 'Ib' THEN"
+    " 9 WHEN n10 = 'Ib' THEN 10 WHEN n11 = 'Ib' THEN 11 WHEN n12 = 'Ib' THEN 12 WHEN n13 ="
+    " 'Ib' THEN 13 WHEN n14 = 'Ib' THEN 14 WHEN n15 = 'Ib' THEN 15 END) || '].rms'),"
+    " json_extract(new.data, '$.channels[' || (CASE WHEN n0 = 'Ic' THEN 0 WHEN n1 = 'Ic' THEN"
+    " 1 WHEN n2 = 'Ic' THEN 2 WHEN n3 = 'Ic' THEN 3 WHEN n4 = 'Ic' THEN 4 WHEN n5 = 'Ic' THEN"
+    " 5 WHEN n6 = 'Ic' THEN 6 WHEN n7 = 'Ic' THEN 7 WHEN n8 = 'Ic' THEN 8 WHEN n9 = 'Ic' THEN"
+    " 9 WHEN n10 = 'Ic' THEN 10 WHEN n11 = 'Ic' THEN 11 WHEN n12 = 'Ic' THEN 12 WHEN n13 ="
+    " 'Ic' THEN 13 WHEN n14 = 'Ic' THEN 14 WHEN n15 = 'Ic' THEN 15 END) || '].rms'),"
+    " json_extract(new.data, '$.channels[' || (CASE WHEN n0 = 'Ua' THEN 0 WHEN n1 = 'Ua' THEN"
+    " 1 WHEN n2 = 'Ua' THEN 2 WHEN n3 = 'Ua' THEN 3 WHEN n4 = 'Ua' THEN 4 WHEN n5 = 'Ua' THEN"
+    " 5 WHEN n6 = 'Ua' THEN 6 WHEN n7 = 'Ua' THEN 7 WHEN n8 = 'Ua' THEN 8 WHEN n9 = 'Ua' THEN"
+    " 9 WHEN n10 = 'Ua' THEN 10 WHEN n11 = 'Ua' THEN 11 WHEN n12 = 'Ua' THEN 12 WHEN n13 ="
+    " 'Ua' THEN 13 WHEN n14 = 'Ua' THEN 14 WHEN n15 = 'Ua' THEN 15 END) || '].thd_pct'),"
+    " json_extract(new.data, '$.channels[' || (CASE WHEN n0 = 'Ub' THEN 0 WHEN n1 = 'Ub' THEN"
+    " 1 WHEN n2 = 'Ub' THEN 2 WHEN n3 = 'Ub' THEN 3 WHEN n4 = 'Ub' THEN 4 WHEN n5 = 'Ub' THEN"
+    " 5 WHEN n6 = 'Ub' THEN 6 WHEN n7 = 'Ub' THEN 7 WHEN n8 = 'Ub' THEN 8 WHEN n9 = 'Ub' THEN"
+    " 9 WHEN n10 = 'Ub' THEN 10 WHEN n11 = 'Ub' THEN 11 WHEN n12 = 'Ub' THEN 12 WHEN n13 ="
+    " 'Ub' THEN 13 WHEN n14 = 'Ub' THEN 14 WHEN n15 = 'Ub' THEN 15 END) || '].thd_pct'),"
+    " json_extract(new.data, '$.channels[' || (CASE WHEN n0 = 'Uc' THEN 0 WHEN n1 = 'Uc' THEN"
+    " 1 WHEN n2 = 'Uc' THEN 2 WHEN n3 = 'Uc' THEN 3 WHEN n4 = 'Uc' THEN 4 WHEN n5 = 'Uc' THEN"
+    " 5 WHEN n6 = 'Uc' THEN 6 WHEN n7 = 'Uc' THEN 7 WHEN n8 = 'Uc' THEN 8 WHEN n9 = 'Uc' THEN"
+    " 9 WHEN n10 = 'Uc' THEN 10 WHEN n11 = 'Uc' THEN 11 WHEN n12 = 'Uc' THEN 12 WHEN n13 ="
+    " 'Uc' THEN 13 WHEN n14 = 'Uc' THEN 14 WHEN n15 = 'Uc' THEN 15 END) || '].thd_pct') FROM"
+    " (SELECT json_extract(new.data, '$.channels[0].name') AS n0, json_extract(new.data,"
+    " '$.channels[1].name') AS n1, json_extract(new.data, '$.channels[2].name') AS n2,"
+    " json_extract(new.data, '$.channels[3].name') AS n3, json_extract(new.data,"
+    " '$.channels[4].name') AS n4, json_extract(new.data, '$.channels[5].name') AS n5,"
+    " json_extract(new.data, '$.channels[6].name') AS n6, json_extract(new.data,"
+    " '$.channels[7].name') AS n7, json_extract(new.data, '$.channels[8].name') AS n8,"
+    " json_extract(new.data, '$.channels[9].name') AS n9, json_extract(new.data,"
+    " '$.channels[10].name') AS n10, json_extract(new.data, '$.channels[11].name') AS n11,"
+    " json_extract(new.data, '$.channels[12].name') AS n12, json_extract(new.data,"
+    " '$.channels[13].name') AS n13, json_extract(new.data, '$.channels[14].name') AS n14,"
+    " json_extract(new.data, '$.channels[15].name') AS n15) WHERE json_valid(new.data); END;"
+    "CREATE TRIGGER measurements_trend_delete AFTER DELETE ON measurements WHEN old.interval"
+    " IN ('10min', '2h') BEGIN DELETE FROM measurement_trend WHERE terminal_id ="
+    " old.terminal_id AND interval = old.interval AND t_end_ns = old.t_end_ns; END;"
+    "INSERT OR REPLACE INTO measurement_trend(terminal_id, interval, t_end_ns, freq, u0_pct,"
+    " u2_pct, i0_pct, i2_pct, p, q, s_eff, ua_rms, ub_rms, uc_rms, ia_rms, ib_rms, ic_rms,"
+    " ua_thd, ub_thd, uc_thd) SELECT m.terminal_id, m.interval, m.t_end_ns,"
+    " json_extract(m.data, '$.freq.mean'), json_extract(m.data, '$.u0_pct'),"
+    " json_extract(m.data, '$.u2_pct'), json_extract(m.data, '$.i0_pct'),"
+    " json_extract(m.data, '$.i2_pct'), json_extract(m.data, '$.p'), json_extract(m.data,"
+    " '$.q'), json_extract(m.data, '$.s_eff'), (SELECT json_extract(value, '$.rms') FROM"
+    " json_each(m.data, '$.channels') WHERE json_extract(value, '$.name') = 'Ua'), (SELECT"
+    " json_extract(value, '$.rms') FROM json_each(m.data, '$.channels') WHERE"
+    " json_extract(value, '$.name') = 'Ub'), (SELECT json_extract(value, '$.rms') FROM"
+    " json_each(m.data, '$.channels') WHERE json_extract(value, '$.name') = 'Uc'), (SELECT"
+    " json_extract(value, '$.rms') FROM json_each(m.data, '$.channels') WHERE"
+    " json_extract(value, '$.name') = 'Ia'), (SELECT json_extract(value, '$.rms') FROM"
+    " json_each(m.data, '$.channels') WHERE json_extract(value, '$.name') = 'Ib'), (SELECT"
+    " json_extract(value, '$.rms') FROM json_each(m.data, '$.channels') WHERE"
+    " json_extract(value, '$.name') = 'Ic'), (SELECT json_extract(value, '$.thd_pct') FROM"
+    " json_each(m.data, '$.channels') WHERE json_extract(value, '$.name') = 'Ua'), (SELECT"
+    " json_extract(value, '$.thd_pct') FROM json_each(m.data, '$.channels') WHERE"
+    " json_extract(value, '$.name') = 'Ub'), (SELECT json_extract(value, '$.thd_pct') FROM"
+    " json_each(m.data, '$.channels') WHERE json_extract(value, '$.name') = 'Uc') FROM"
+    " measurements m WHERE m.interval IN ('10min', '2h') AND json_valid(m.data);",
 };
 
 /* The migration whose script is followed by sealing the secrets (store__migrate_seal). */
@@ -242,9 +432,14 @@ void store__seterr(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
+_Thread_local int store__quiet_full;
+
 int store__db_fail(sqlite3 *db, const char *what)
 {
-    log_error(STORE_LOG_WHO, "%s: %s", what, sqlite3_errmsg(db));
+    if (store__quiet_full && store__db_is_full(db))
+        log_debug(STORE_LOG_WHO, "%s: %s", what, sqlite3_errmsg(db)); /* the alarm reports it */
+    else
+        log_error(STORE_LOG_WHO, "%s: %s", what, sqlite3_errmsg(db));
     return GS_EDB;
 }
 

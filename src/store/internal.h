@@ -66,6 +66,8 @@ struct store {
     hmap_t layouts;            /* terminal id -> struct store_layout_cache * (writer.c) */
     store_done_cb done_cb;
     void *done_ud;
+    struct store_pyr *pyr; /* the pyramid's statements and bucket cache (pyramid.c); NULL until
+                              the first WAVEFORM block */
 
     /* shared, under mu */
     pthread_mutex_t mu;
@@ -76,7 +78,47 @@ struct store {
     int accepting;             /* store_submit allowed */
     int stopping;              /* writer must drain the queue and exit */
     store_writer_stats_t stats;
+
+    /* retention.c (issue 10), under mu */
+    store_retention_t ret_policy;      /* the running pass's policy */
+    store_retention_result_t ret_pass; /* what the running pass deleted so far */
+    int64_t ret_started_mono;          /* monotonic start of the running pass */
+    store_retention_stats_t ret_stats; /* counters, disk-full state included */
+    /* disk full (writer thread only) */
+    int64_t full_last_log_mono;    /* last alarm line (rate limit) */
+    uint64_t full_failures_logged; /* full_failures at that line */
+    int last_full;                 /* the last failed batch attempt was a full disk */
+    int full_remind_ms;            /* reminder interval; 0: STORE__FULL_REMIND_S (tests set it) */
+    /* shutdown summary (writer thread only) */
+    uint64_t stop_lost_items, stop_lost_batches, stop_lost_blocks;
+    int stop_lost_rc;
 };
+
+/* ---- retention and disk full (retention.c) ---- */
+
+/* Writer thread: runs one step of the pass carried by item `it` (STORE_ITEM_RETENTION, taken
+ * alone from the queue) and either queues it again at the tail (more due, not stopping) or ends
+ * the pass (log line, counters) and frees it. Called without mu; takes it as needed. */
+void store__retention_item(store_t *s, store_item_t *it);
+
+/* 1 if the connection's last error means the database cannot grow: SQLITE_FULL, or an I/O
+ * error whose errno is ENOSPC, EFBIG (a file size limit) or EDQUOT. */
+int store__db_is_full(sqlite3 *db);
+
+/* Writer thread, after each batch attempt: full = the attempt failed for a full disk, ok = it
+ * committed. Keeps store_retention_stats_t's disk-full fields and writes the rate-limited alarm
+ * (one line when it starts, a reminder at most every STORE__FULL_REMIND_S with the counts, one
+ * line when it clears). Returns 1 while the disk is full (the caller then keeps quiet). */
+int store__disk_full_note(store_t *s, int full, int ok, size_t batch_items);
+#define STORE__FULL_REMIND_S 60
+
+/* EXPLAIN QUERY PLAN of each statement into out, one "<sql start> | <plan step>" line per step
+ * (NUL-terminated, truncated to cap). 0, GS_EINVAL (cap 0) or GS_EDB. */
+int store__plan(sqlite3 *db, const char *const *sqls, size_t n, char *out, size_t cap);
+
+/* Set on the writer thread while the disk is full: store__db_fail logs disk-full errors at
+ * debug level instead of error (the alarm above reports them). */
+extern _Thread_local int store__quiet_full;
 
 /* Opens (creating if needed) the SQLite database at path with the store's pragmas: WAL, the
  * given synchronous level, busy timeout, foreign keys off, no SQLite mutexes (the connection is
@@ -255,5 +297,22 @@ int store__pending_note(store_t *s, store_item_t *it);
 /* Applies a rebuild (store.h, store_rebuild_t) inside the caller's open transaction on db.
  * Returns 0 or GS_EDB (the caller rolls back). */
 int store__rebuild_write(sqlite3 *db, store_rebuild_t *rb);
+/* ---- waveform summary pyramid (pyramid.c), called by the writer ---- */
+
+/* Folds a WAVEFORM block the writer has just inserted (result 0, never a duplicate) into the
+ * pyramid cache of its terminal, inside the batch's transaction on s->wdb; EVENT blocks and
+ * blocks whose sizes disagree are left out. Returns 0 or GS_EDB (the batch must roll back). */
+int store__pyr_block(store_t *s, const store_item_t *it);
+/* Writes the cached rows the batch changed; called before COMMIT. 0 or GS_EDB. */
+int store__pyr_flush(store_t *s);
+/* After a rollback: drops the cache (rows are read again from the database). */
+void store__pyr_forget(store_t *s);
+/* Finalizes the pyramid's statements (writer_close_db). */
+void store__pyr_close(store_t *s);
+
+/* EXPLAIN QUERY PLAN of n statements into out as "name: plan" lines (parameter 1 bound to a
+ * text, the others to integers). 0, GS_EINVAL (cap 0) or GS_EDB. */
+int store__explain(sqlite3 *db, const char *const *names, const char *const *sqls, int n, char *out,
+                   size_t cap);
 
 #endif

@@ -468,7 +468,8 @@ typedef enum {
     STORE_ITEM_COMMAND_CREATE, /* new queued command, as store_command_create_limited */
     STORE_ITEM_COMMAND_EXPIRE, /* as store_command_expire */
     STORE_ITEM_ACCOUNT,        /* it->acct: as store_account_apply, result its return value */
-    STORE_ITEM_ANA_REBUILD     /* it->rebuild: as store_rebuild_apply (backlog.c, see there) */
+    STORE_ITEM_ANA_REBUILD,    /* it->rebuild: as store_rebuild_apply (backlog.c, see there) */
+    STORE_ITEM_RETENTION       /* internal: a retention pass (store_retention_submit only) */
 } store_item_kind_t;
 
 typedef struct store_item {
@@ -488,7 +489,18 @@ typedef struct store_item {
     uint32_t nsamples;
     uint8_t *data; /* interleaved little-endian samples, malloc'ed, owned by the item */
     size_t data_len;
-    int64_t trigger_ns; /* events */
+    /* The block as received encoded (GSTP codec 1: its segments concatenated, wcodec.h), stored
+     * as it came; malloc'ed, owned by the item. enc NULL: the writer encodes data itself
+     * (wcodec_encode_block) and keeps it raw when encoding fails or is not smaller. data stays
+     * the raw samples either way (analysis and summaries use them). The writer never changes
+     * data, data_len, enc or enc_len. codec: 0 (enc NULL) or 1. */
+    uint8_t *enc;
+    size_t enc_len;
+    int codec;
+    uint32_t nominal_hz; /* the terminal's nominal frequency: the encoder's period hint; 0 none */
+    int stored_codec;    /* set by the writer: what `data` holds at rest (0 raw, 1 wcodec) */
+    int stored_raw_busy; /* set by the writer: left raw, not encoded, because it was behind */
+    int64_t trigger_ns;  /* events */
     int trigger, pretrigger, value_permille, trigger_channel;
     /* The session's HELLO channels (all of them, not only the block's), by index. Stored once
      * per change of layout; it applies to the terminal's later blocks until the next change.
@@ -604,7 +616,15 @@ typedef struct {
     uint64_t blocks_duplicate; /* BLOCK items with result 1 */
     uint64_t errors;           /* items with result < 0 */
     uint64_t retries;          /* batch attempts rolled back (locked or failing database) */
+    /* Blocks at rest (migration 9): committed compressed (received so, or encoded by the
+     * writer), and received raw but stored raw because the writer's queue held more than
+     * STORE_ENCODE_MAX_BACKLOG bytes (encoding would have made it fall further behind). */
+    uint64_t blocks_compressed, blocks_raw_busy;
 } store_writer_stats_t;
+
+/* Above this many queued bytes the writer stores raw-received blocks raw instead of encoding
+ * them (store_writer_stats_t.blocks_raw_busy). */
+#define STORE_ENCODE_MAX_BACKLOG (8u * 1024 * 1024)
 void store_writer_stats(store_t *s, store_writer_stats_t *out);
 
 /* Drains the queue, commits, calls the last callbacks and joins the thread. Submissions made
@@ -642,8 +662,10 @@ typedef struct {
  * the last block starting at or before from_ns, then blocks are read in seq order up to the
  * first one starting at or after to_ns. This relies on a terminal's block times growing with
  * seq, as the terminal records them (GSTP 7.1); a clock step backwards shows as blocks out of
- * time order, which the caller sees and can treat as a discontinuity. cb returns non-zero to
- * stop; that value is returned. Returns 0, GS_EINVAL (from_ns >= to_ns, kinds 0) or GS_EDB.
+ * time order, which the caller sees and can treat as a discontinuity. Blocks stored compressed
+ * (codec 1, migration 9) are decoded: b->data is always the raw interleaved samples. A stored
+ * block that does not decode (a corrupt row) is logged (rate-limited) and left out, as a gap;
+ * the read goes on. cb returns non-zero to stop; that value is returned. Returns 0, GS_EINVAL (from_ns >= to_ns, kinds 0) or GS_EDB.
  * Synchronous connection: the thread that owns s. */
 int store_blocks_read(store_t *s, const char *terminal_id, int64_t from_ns, int64_t to_ns,
                       int kinds, int (*cb)(void *ud, const store_block_t *b), void *ud);
@@ -883,5 +905,256 @@ void store_rebuild_clear(store_rebuild_t *rb);
  * STORE_ITEM_ANA_REBUILD instead (the same code, in a writer batch). Returns 0, GS_ESTATE on a
  * reader or sync_read_only store, GS_EBUSY (locked), GS_EDB. */
 int store_rebuild_apply(store_t *s, store_rebuild_t *rb);
+/* ---- Retention, disk full, database statistics (retention.c, dbstats.c; issue 10) ----
+ * Old data leaves the database in small steps through the writer, each in its own short
+ * transaction queued behind the ingest (docs/operations.md "Retention"). */
+
+/* What to keep. A *_days of 0 keeps that data forever. */
+typedef struct {
+    int raw_days;       /* waveform blocks (blocks.kind 0) stored longer than this are deleted,
+                           except those inside an event window (below) */
+    int event_days;     /* EVENT/capture blocks (kind 1) and the waveform blocks within
+                           [start - event_pre_s, end + event_post_s] of a voltage event of the
+                           same terminal are kept this long; 0 = forever. 0 or >= raw_days;
+                           raw_days 0 needs event_days 0 (everything is kept) */
+    int event_pre_s;    /* seconds of waveform kept before an event's start */
+    int event_post_s;   /* ... and after its end */
+    int status_days;     /* STATUS reports (status.received_ns) */
+    int events_days;     /* voltage events (pq_events.start_ns); their window's protection goes
+                            with them */
+    int aggregates_days; /* aggregated measurements (measurements.t_end_ns) */
+    int sessions_days;   /* terminal sessions (sessions.opened_ns) */
+    int audit_days;      /* audit records (audit.time_ns) */
+    int batch_rows;      /* rows deleted per transaction at most; <= 0: 500 */
+    int64_t batch_bytes; /* block bytes deleted per transaction at most; <= 0: 8 MiB */
+    int64_t now_ns;      /* the time ages are measured from; 0 = the wall clock (tests set it) */
+} store_retention_t;
+
+/* Tables of a retention pass, in the order a pass visits them. */
+enum {
+    STORE_RET_BLOCKS_RAW = 0, /* blocks past raw_days, outside event windows */
+    STORE_RET_BLOCKS_KEPT,    /* blocks past event_days (event windows and captures) */
+    STORE_RET_STATUS,
+    STORE_RET_EVENTS,
+    STORE_RET_AGGREGATES,
+    STORE_RET_SESSIONS,
+    STORE_RET_AUDIT,
+    STORE_RET_NTABLES
+};
+
+/* The name of a STORE_RET_* table ("blocks_raw", "blocks_kept", "status", "events",
+ * "aggregates", "sessions", "audit"), or "?". */
+const char *store_retention_table_name(int t);
+
+/* Checks a policy: 0, or GS_EINVAL with the reason in err (negative values, event_days below
+ * raw_days, event_days without raw_days, pre/post out of 0..3600). */
+int store_retention_check(const store_retention_t *p, char *err, size_t errlen);
+
+/* What one step or pass deleted. */
+typedef struct {
+    int64_t rows[STORE_RET_NTABLES]; /* rows deleted per table */
+    int64_t block_bytes;             /* sample bytes of the deleted blocks (length(data)) */
+    int64_t kept_rows;               /* blocks examined and kept (event windows, captures) */
+    int more;                        /* 1: a step stopped at its bound and more is due */
+} store_retention_result_t;
+
+/* One retention step on the synchronous connection (owner thread; not on a sync_read_only or
+ * reader store): deletes at most batch_rows rows / batch_bytes block bytes of the first table
+ * (in STORE_RET_* order) with anything due, in one transaction, and adds what it did to *out
+ * (zero it first). out->more is 1 when something may still be due. Returns 0, GS_EINVAL (bad
+ * policy) or GS_EDB (rolled back). The server does not call this: its passes run in the writer
+ * (store_retention_submit); tests and tools do. */
+int store_retention_step(store_t *s, const store_retention_t *p, store_retention_result_t *out);
+
+/* Starts a retention pass in the writer: steps as above, each its own transaction, each queued
+ * behind whatever was submitted meanwhile (so ingest waits for at most one step), until nothing
+ * is due; then one log line with what was deleted and how long it took. Returns 0, GS_EBUSY
+ * (a pass is already running), GS_EINVAL (bad policy) or GS_ESTATE (writer not running). Any
+ * thread. A step that fails (a locked or full database) ends the pass; the next pass resumes. */
+int store_retention_submit(store_t *s, const store_retention_t *p);
+
+/* Retention and disk-full counters (thread-safe). */
+typedef struct {
+    uint64_t passes;                  /* passes completed */
+    uint64_t steps;                   /* transactions committed by retention */
+    uint64_t failures;                /* passes ended by an error */
+    uint64_t rows[STORE_RET_NTABLES]; /* rows deleted, per table, since the start */
+    uint64_t block_bytes;             /* block sample bytes deleted since the start */
+    int running;                      /* a pass is in progress */
+    int64_t last_end_ns;              /* wall clock at the end of the last pass (0: none yet) */
+    int64_t last_duration_ns;         /* how long the last pass took */
+    /* disk full (writer): */
+    int disk_full;           /* 1 while the database cannot grow (last attempt failed with
+                                SQLITE_FULL, ENOSPC, EFBIG or EDQUOT) */
+    int64_t full_since_ns;   /* wall clock when it started (0 when not full) */
+    uint64_t full_episodes;  /* times the store became full */
+    uint64_t full_failures;  /* batch attempts that failed for a full disk */
+} store_retention_stats_t;
+void store_retention_stats(store_t *s, store_retention_stats_t *out);
+
+/* 1 while the writer reports the disk full (cheap; any thread). */
+int store_disk_full(store_t *s);
+
+/* Database statistics (dbstats.c): `gridsense db stats` and GET /api/v1/admin/db. By default
+ * every figure costs a bounded number of index probes whatever the database's size (first and
+ * last rows by rowid, a sample of the newest blocks, a binary search over rowids for the last
+ * hour, a skip-scan of the terminals); exact per-table sizes come from SQLite's dbstat virtual
+ * table, which reads every page once, only when asked (exact != 0). */
+typedef struct {
+    char name[48];
+    int64_t bytes;      /* pages x page size, its indexes included; -1: not measured (light) */
+    int64_t rows;       /* exact row count; -1: not counted (a big table in light mode) */
+    int64_t rows_upper; /* light mode, big tables: last rowid - first rowid + 1 (rows are
+                           handed out in order and retention deletes the oldest, so this is
+                           exact unless blocks were kept behind for events) */
+    int64_t oldest_ns, newest_ns; /* the date column of its first and last row (0: none) */
+} store_table_stat_t;
+
+typedef struct {
+    char terminal_id[STORE_ID_MAX + 1];
+    int64_t seq_first, seq_last;  /* its stored blocks span these seqs */
+    int64_t block_bytes;          /* estimate: span x mean stored size of its newest blocks */
+    int64_t oldest_ns, newest_ns; /* t0_ns of its first and last stored block */
+} store_terminal_stat_t;
+
+#define STORE_STATS_TABLES 48
+typedef struct {
+    int64_t file_bytes, wal_bytes;                 /* gridsense.db and its -wal */
+    int64_t page_size, page_count, freelist_pages; /* free pages are reused before growing */
+    int64_t fs_free_bytes, fs_total_bytes;         /* statvfs of the data dir (for us) */
+    int ntables;
+    store_table_stat_t tables[STORE_STATS_TABLES];
+    int dbstat;            /* 1: bytes/rows per table measured by dbstat (exact mode) */
+    int64_t blocks_total;  /* blocks rowid span (see rows_upper) */
+    /* compression, from the newest blocks: stored bytes (length(data), whatever the encoding)
+     * against the raw size nsamples x nchannels x sample width */
+    int64_t sample_blocks, sample_stored, sample_raw;
+    /* ingest over the last window_s seconds (by received time) */
+    int64_t window_s, window_blocks, window_block_bytes, window_status;
+    double projected_bytes_per_day; /* window block bytes per day x the file's bytes per stored
+                                       sample byte now (capped at 4) */
+} store_db_stats_t;
+
+/* Fills *out (synchronous connection; a reader store works). Returns 0 or GS_EDB. */
+int store_db_stats(store_t *s, int exact, store_db_stats_t *out);
+
+/* EXPLAIN QUERY PLAN of every statement of store_retention_step (store_retention_plan) and of
+ * the light store_db_stats / store_db_terminal_stats (store_db_stats_plan), one
+ * "<statement start> | <plan step>" line each, into out (NUL-terminated, truncated to cap): the
+ * tests check that none scans a table. 0 or GS_EDB. */
+int store_retention_plan(store_t *s, char *out, size_t cap);
+int store_db_stats_plan(store_t *s, char *out, size_t cap);
+
+/* Calls cb for every terminal id with stored blocks (also removed terminals), in id order; a
+ * non-zero return stops and is returned. A few index probes per terminal. */
+int store_db_terminal_stats(store_t *s, int (*cb)(void *ud, const store_terminal_stat_t *t),
+                            void *ud);
+/* ---- Waveform summary pyramid (pyramid.c; issue 10, migration slot 10) ----
+ * Per terminal and channel, the min, max (raw counts), sum of squares and count of the samples of
+ * its WAVEFORM blocks in buckets of fixed width at STORE_PYR_LEVELS levels: 1 s, 10 s, 1 min,
+ * 10 min, 1 h and 1 day (level 0..5). A bucket starts at a multiple of its width in UTC ns since
+ * the epoch; sample set i of a block is at t0_ns + i·1e9/sample_rate (as the waveform reads time
+ * it) and counts in the bucket holding that time, so a block crossing a boundary is split.
+ * Written by the writer in the transaction that inserts each new WAVEFORM block (never for a
+ * duplicate, never for an EVENT block or one whose sizes disagree): the pyramid always describes
+ * exactly the stored blocks, across crashes and retries. Rows of past buckets are final; the
+ * current bucket of each level is rewritten at each batch. Conversion to volts and amps uses the
+ * channel layout in force at the bucket's last block (a bucket recorded under two layouts, a
+ * reconfiguration inside it, is converted with the later one). */
+
+#define STORE_PYR_LEVELS 6
+
+/* Width of a level's buckets in ns (0 for a level out of range). */
+int64_t store_pyramid_width_ns(int level);
+
+typedef struct {
+    int32_t min, max; /* raw counts */
+    double sumsq;     /* sum of count² (RMS = sqrt(sumsq / n) × scale) */
+    uint32_t n;       /* samples */
+} store_pyr_stat_t;
+
+typedef struct {
+    int level;
+    int64_t width_ns, bucket_ns; /* [bucket_ns, bucket_ns + width_ns) */
+    int64_t t_first_ns;          /* first sample set in the bucket */
+    int64_t t_end_ns;            /* last sample set + one period (exclusive end) */
+    uint64_t seq_first, seq_last;
+    uint32_t sample_rate;  /* of the last block */
+    int time_quality;      /* the worst (GSTP value; 0 unknown counts as worst) */
+    uint32_t channel_mask; /* channels with statistics (bit = channel index < 16) */
+    uint32_t n;            /* sample sets */
+    store_pyr_stat_t ch[STORE_MAX_CHANNELS]; /* by channel index, where channel_mask has it */
+    int nlayout;                /* reads: layout in force at seq_last (0: none recorded) */
+    const store_chan_t *layout; /* borrowed for the callback */
+} store_pyr_row_t;
+
+/* Folds p into acc (min of mins, max of maxes, sums, union of channels, earliest first sample,
+ * latest end, worst time quality, the later block's rate). acc->level / bucket_ns are kept. */
+void store_pyramid_merge(store_pyr_row_t *acc, const store_pyr_row_t *p);
+
+/* Calls cb in time order for every row of terminal_id at `level` whose bucket overlaps
+ * [from_ns, to_ns) (bucket_ns from from_ns rounded down to the width, up to to_ns), through the
+ * primary key: a range seek, never a scan. Malformed rows are skipped (a gap). cb returns
+ * non-zero to stop; that value is returned. 0, GS_EINVAL or GS_EDB. Synchronous connection. */
+int store_pyramid_read(store_t *s, const char *terminal_id, int level, int64_t from_ns,
+                       int64_t to_ns, int (*cb)(void *ud, const store_pyr_row_t *r), void *ud);
+
+/* Stores (replacing) n rows as given, on the synchronous connection: for generators of
+ * synthetic history (bench/gen_history.c) and imports; nothing checks that they agree with
+ * stored blocks. GS_EINVAL (nothing written) when a row is not well formed (level, alignment,
+ * n 0, channels >= 16, times), GS_EDB. Wrap in store_transaction to make many calls one commit. */
+int store_pyramid_put(store_t *s, const char *terminal_id, const store_pyr_row_t *rows, size_t n);
+
+/* Backfill: rebuilds every level of terminal_id's pyramid over [from_ns, to_ns), widened to whole
+ * days, from its stored WAVEFORM blocks (store_blocks_read), in one transaction on the
+ * synchronous connection (the CLI's, not the server's read-only one): rows of the range are
+ * deleted, then recomputed. For databases that held blocks before the pyramid existed; do not
+ * run it over the day a running server is writing (its writer keeps that day's current buckets
+ * in memory and would overwrite them with its own view, which is the same unless blocks were
+ * stored before the upgrade in that day). *blocks (may be NULL) gets the blocks folded. */
+int store_pyramid_rebuild(store_t *s, const char *terminal_id, int64_t from_ns, int64_t to_ns,
+                          int64_t *blocks);
+
+/* EXPLAIN QUERY PLAN of the pyramid's statements, as store_blocks_plan. */
+int store_pyramid_plan(store_t *s, char *out, size_t cap);
+
+/* ---- Trends (trend.c; issue 10, migration slot 10) ----
+ * The scalar quantities of the 10min and 2h aggregates as columns of table measurement_trend,
+ * kept by triggers on measurements (insert, the upsert's update, delete) in the same statement.
+ * Quantities (API names): freq (the interval's mean), u0_pct, u2_pct, i0_pct, i2_pct, p, q, s_eff,
+ * Ua.rms, Ub.rms, Uc.rms, Ia.rms, Ib.rms, Ic.rms, Ua.thd_pct, Ub.thd_pct, Uc.thd_pct. */
+
+/* The quantity's number for the calls below, or GS_EINVAL for an unknown name. */
+int store_trend_quantity(const char *name);
+/* Its API name; NULL when out of range (iterate from 0 to list them). */
+const char *store_trend_quantity_name(int q);
+
+/* cb(t_end_ns, value) for terminal_id's `interval` ("10min" or "2h") rows ending in
+ * (from_ns, to_ns], oldest first, at most limit; value NAN when the aggregate has none (null in
+ * its JSON). One range seek of the primary key. 0, GS_EINVAL, GS_EDB, or cb's non-zero. */
+int store_trend_read(store_t *s, const char *terminal_id, const char *interval, int quantity,
+                     int64_t from_ns, int64_t to_ns, int limit,
+                     int (*cb)(void *ud, int64_t t_end_ns, double value), void *ud);
+
+enum { STORE_TREND_MAX = 1, STORE_TREND_MIN, STORE_TREND_AVG };
+
+typedef struct {
+    char terminal_id[STORE_ID_MAX + 1];
+    double value;     /* the statistic over the terminal's rows of the range */
+    int64_t t_end_ns; /* max / min: end of the interval that holds it; avg: 0 */
+    int64_t count;    /* rows with a value */
+} store_rank_t;
+
+/* Fleet ranking: for every terminal with trend rows (found by one index probe each), stat
+ * (STORE_TREND_MAX / MIN / AVG) of the quantity over its `interval` rows ending in
+ * (from_ns, to_ns] (one primary-key range per terminal); terminals without a value in the range
+ * are left out. Sorted by value (desc != 0: largest first; ties by id), the first `limit` handed
+ * to cb; *terminals (may be NULL) gets how many had a value. 0, GS_EINVAL, GS_EDB. */
+int store_trend_rank(store_t *s, const char *interval, int quantity, int stat, int64_t from_ns,
+                     int64_t to_ns, int desc, int limit, int64_t *terminals,
+                     int (*cb)(void *ud, const store_rank_t *r), void *ud);
+
+/* EXPLAIN QUERY PLAN of the trend statements, as store_blocks_plan. */
+int store_trend_plan(store_t *s, char *out, size_t cap);
 
 #endif

@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "wcodec/wcodec.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -39,6 +40,7 @@ void store_item_free(store_item_t *it)
     if (!it)
         return;
     free(it->data);
+    free(it->enc);
     if (it->acct) {
         sodium_memzero(it->acct, sizeof *it->acct); /* a password hash, a session hash */
         free(it->acct);
@@ -201,6 +203,52 @@ static int write_layout(store_t *s, store_item_t *it)
     return rc;
 }
 
+/* Binds a block's samples as stored at rest (migration 9): the bytes received encoded as they
+ * came (codec 1); or the raw samples encoded here (wcodec_encode_block into *enc, which the
+ * caller frees after the statement ran), or raw (codec 0) when encoding fails or is not smaller.
+ * Returns the codec bound. */
+static int block_bind_data(store_t *s, store_item_t *it, sqlite3_stmt *st, int col,
+                           uint8_t **enc)
+{
+    *enc = NULL;
+    it->stored_raw_busy = 0;
+    if (it->enc && it->codec == WCODEC_ID) {
+        sqlite3_bind_blob64(st, col, it->enc, it->enc_len, SQLITE_STATIC);
+        return WCODEC_ID;
+    }
+    if (!it->data) {
+        sqlite3_bind_null(st, col);
+        return 0;
+    }
+    int width = it->sample_fmt == 2 ? 4 : it->sample_fmt == 1 ? 2 : 0;
+    pthread_mutex_lock(&s->mu);
+    size_t behind = s->depth_bytes;
+    pthread_mutex_unlock(&s->mu);
+    if (behind > STORE_ENCODE_MAX_BACKLOG) {
+        /* Behind: encoding costs writer time the queue does not have; raw is as good a copy. */
+        it->stored_raw_busy = 1;
+        width = 0;
+    }
+    if (width && it->nchannels >= 1 && it->nchannels <= WCODEC_MAX_CHANNELS &&
+        it->nsamples >= 1 && it->nsamples <= WCODEC_MAX_SETS &&
+        it->data_len == (size_t)it->nsamples * it->nchannels * (size_t)width) {
+        uint32_t period = it->nominal_hz ? (it->sample_rate + it->nominal_hz / 2) / it->nominal_hz
+                                         : 0;
+        size_t cap = wcodec_bound(it->nsamples, it->nchannels, it->sample_fmt), len = 0;
+        uint8_t *out = xmalloc(cap ? cap : 1);
+        if (wcodec_encode_block(it->data, it->nsamples, it->nchannels, it->sample_fmt, period,
+                                out, cap, &len) == WCODEC_OK &&
+            len > 0 && len < it->data_len) {
+            *enc = out;
+            sqlite3_bind_blob64(st, col, out, len, SQLITE_STATIC);
+            return WCODEC_ID;
+        }
+        free(out);
+    }
+    sqlite3_bind_blob64(st, col, it->data, it->data_len, SQLITE_STATIC);
+    return 0;
+}
+
 static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes)
 {
     uint64_t poisoned = poison_get(s, it->terminal_id);
@@ -219,12 +267,12 @@ static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes
     sqlite3_bind_int(st, 8, it->sample_fmt);
     sqlite3_bind_int(st, 9, it->time_quality);
     sqlite3_bind_int64(st, 10, it->nsamples);
-    if (it->data)
-        sqlite3_bind_blob64(st, 11, it->data, it->data_len, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, 11);
+    uint8_t *enc = NULL; /* the writer's own encoding of a block received raw */
+    int codec = it->stored_codec = block_bind_data(s, it, st, 11, &enc);
+    sqlite3_bind_int(st, 13, codec);
     sqlite3_bind_int64(st, 12, now);
     int rc = run(s, st, it, "store block");
+    free(enc); /* after run(): the statement was reset, SQLite holds no pointer into it */
     if (rc > 0)
         poison_set(s, it->terminal_id, it->seq);
     if (rc != 0)
@@ -256,6 +304,8 @@ static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes
     }
     if (it->result == 0 && it->ana_pending && (rc = store__pending_note(s, it)) < 0)
         return rc; /* the analysis backlog, in the block's transaction (backlog.c) */
+    if (it->result == 0 && (rc = store__pyr_block(s, it)) < 0) /* new blocks only */
+        return rc;
     note_seq(s, nmaxes, it);
     return 0;
 }
@@ -514,16 +564,20 @@ static int try_batch(store_t *s, store_item_t *batch)
             goto fail;
         }
     }
+    if ((rc = store__pyr_flush(s)) < 0)
+        goto fail;
     if (sqlite3_exec(s->wdb, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         rc = store__db_fail(s->wdb, "commit batch");
         goto fail;
     }
     return 0;
 fail:
+    s->last_full = store__db_is_full(s->wdb); /* before ROLLBACK resets the error */
     if (!sqlite3_get_autocommit(s->wdb))
         sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
     /* layouts written in this attempt are gone with it: forget them (all: rollbacks are rare) */
     forget_layouts(s);
+    store__pyr_forget(s);
     release_claims(s, batch);
     return rc;
 }
@@ -544,7 +598,9 @@ static int write_batch(store_t *s, store_item_t *batch, size_t n)
          * items produce the same outcome on the next attempt, so keep a copy to restore. */
         int npoison = s->npoison;
         memcpy(s->poison_save, s->poison, sizeof s->poison);
+        s->last_full = 0;
         rc = try_batch(s, batch);
+        int quiet = store__disk_full_note(s, rc != 0 && s->last_full, rc == 0, n);
         if (rc == 0)
             return 0;
         s->npoison = npoison;
@@ -553,18 +609,26 @@ static int write_batch(store_t *s, store_item_t *batch, size_t n)
         s->stats.retries++;
         int stopping = s->stopping;
         pthread_mutex_unlock(&s->mu);
-        if (stopping && attempt >= RETRY_ATTEMPTS)
+        /* At shutdown: RETRY_ATTEMPTS for the first batch that fails, then one try each for
+         * the rest (the cause is the same; a full disk must not make stopping take minutes). */
+        if (stopping && (attempt >= RETRY_ATTEMPTS || s->stop_lost_batches > 0))
             break;
-        if (attempt <= 3 || attempt % 20 == 0)
+        if (!quiet && (attempt <= 3 || attempt % 20 == 0))
             log_warn(STORE_LOG_WHO, "batch of %zu items failed (attempt %d), retrying in %d ms", n,
                      attempt, delay);
         sleep_ms(delay);
         delay = delay * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : delay * 2;
     }
-    log_error(STORE_LOG_WHO, "batch of %zu items not stored at shutdown after %d attempts: %s", n,
-              RETRY_ATTEMPTS, err_str(rc));
-    for (store_item_t *it = batch; it; it = it->next)
+    /* Counted, and logged once when the writer ends (writer_main): a full disk at shutdown
+     * fails every queued batch, and a line per batch (let alone per item) helps nobody. */
+    s->stop_lost_batches++;
+    s->stop_lost_items += n;
+    s->stop_lost_rc = rc;
+    for (store_item_t *it = batch; it; it = it->next) {
         it->result = rc;
+        if (it->kind == STORE_ITEM_BLOCK)
+            s->stop_lost_blocks++;
+    }
     return rc;
 }
 
@@ -584,7 +648,9 @@ static void *writer_main(void *arg)
          * size. */
         store_item_t *batch = s->head, *last = s->head;
         size_t n = 1, bytes = batch->data_len;
-        while (last->next && n < BATCH_MAX_ITEMS &&
+        /* A retention step is a transaction of its own (retention.c), never batched. */
+        while (batch->kind != STORE_ITEM_RETENTION && last->next &&
+               last->next->kind != STORE_ITEM_RETENTION && n < BATCH_MAX_ITEMS &&
                bytes + last->next->data_len <= BATCH_MAX_BYTES) {
             last = last->next;
             n++;
@@ -596,17 +662,25 @@ static void *writer_main(void *arg)
         last->next = NULL;
         pthread_mutex_unlock(&s->mu);
 
+        if (batch->kind == STORE_ITEM_RETENTION) {
+            store__retention_item(s, batch); /* requeues or frees it */
+            pthread_mutex_lock(&s->mu);
+            continue;
+        }
         int rc = write_batch(s, batch, n);
 
-        uint64_t stored = 0, dup = 0, errors = 0;
+        uint64_t stored = 0, dup = 0, errors = 0, compressed = 0, raw_busy = 0;
         for (store_item_t *it = batch; it; it = it->next) {
             if (it->result < 0 &&
                 !((it->kind == STORE_ITEM_COMMAND_CREATE || it->kind == STORE_ITEM_ACCOUNT) &&
                   it->result != rc))
                 errors++; /* (a refused creation or account change is an answer, not a store
                              error) */
-            else if (it->kind == STORE_ITEM_BLOCK && it->result == 0)
+            else if (it->kind == STORE_ITEM_BLOCK && it->result == 0) {
                 stored++;
+                compressed += it->stored_codec == 1;
+                raw_busy += it->stored_raw_busy;
+            }
             else if (it->kind == STORE_ITEM_BLOCK)
                 dup++;
         }
@@ -618,6 +692,8 @@ static void *writer_main(void *arg)
         s->stats.items += n;
         s->stats.blocks_stored += stored;
         s->stats.blocks_duplicate += dup;
+        s->stats.blocks_compressed += compressed;
+        s->stats.blocks_raw_busy += raw_busy;
         s->stats.errors += errors;
         pthread_mutex_unlock(&s->mu);
 
@@ -647,6 +723,15 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
+    if (s->stop_lost_items)
+        log_error(STORE_LOG_WHO,
+                  "shutdown: %llu items (%llu blocks) in %llu batches not stored: %s; nothing of "
+                  "them was acknowledged, the terminals re-send their blocks at the next session",
+                  (unsigned long long)s->stop_lost_items, (unsigned long long)s->stop_lost_blocks,
+                  (unsigned long long)s->stop_lost_batches,
+                  s->last_full ? "the disk is full" : err_str(s->stop_lost_rc));
+    s->stop_lost_items = s->stop_lost_blocks = s->stop_lost_batches = 0;
+    store__quiet_full = 0;
     return NULL;
 }
 
@@ -662,6 +747,7 @@ static void writer_close_db(store_t *s)
     }
     sqlite3_finalize(s->ins_pending); /* backlog.c */
     s->ins_pending = NULL;
+    store__pyr_close(s); /* its statements are on wdb */
     if (s->wdb && sqlite3_close(s->wdb) != SQLITE_OK)
         store__db_fail(s->wdb, "close writer connection");
     s->wdb = NULL;
@@ -687,7 +773,8 @@ int store_writer_start(store_t *s, store_done_cb cb, void *ud)
     } prep[] = {
         {&s->ins_block, "INSERT OR IGNORE INTO blocks(terminal_id, seq, kind, t0_ns, sample_rate,"
                         " channel_mask, nchannels, sample_fmt, time_quality, nsamples, data,"
-                        " received_ns) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
+                        " received_ns, codec)"
+                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"},
         {&s->ins_event, "INSERT OR IGNORE INTO events(terminal_id, seq, trigger, trigger_ns,"
                         " pretrigger, value_permille, channel) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
         {&s->upd_durable,

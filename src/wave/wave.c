@@ -38,8 +38,10 @@ typedef struct {
      * the output bytes instead of a formatted copy per channel) */
     int32_t *cnt;
     size_t ncnt, capcnt;
-    /* envelope mode: per bucket of the segment */
-    double *mn, *mx;
+    /* envelope mode: per bucket of the segment: min, max, sum of squares (reply units) and the
+     * channel's samples */
+    double *mn, *mx, *ss;
+    uint32_t *cn;
     /* rms_half: sum of squares of the current half cycle and of the previous one */
     double hs, hprev;
     buf_t rms;
@@ -106,6 +108,12 @@ typedef struct {
     buf_t gaps, rms;
     int32_t *kidx; /* scratch: bucket of each sample set of a block (relative to kfirst) */
     size_t kidx_cap;
+    /* pyramid rows: the channels resolved for the last mask and layout seen (rows of one
+     * layout follow each other: resolve once) */
+    int pc_valid, pc_rc, pc_nlayout;
+    uint32_t pc_mask;
+    store_chan_t pc_layout[STORE_MAX_CHANNELS];
+    blkch_t pc_bc;
 } ctx_t;
 
 /* ---- Formatting ---- */
@@ -349,6 +357,8 @@ static void seg_free_data(seg_t *s)
         buf_free(&s->ch[j].rms);
         free(s->ch[j].mn);
         free(s->ch[j].mx);
+        free(s->ch[j].ss);
+        free(s->ch[j].cn);
     }
     free(s->bn);
     memset(s, 0, sizeof *s);
@@ -397,7 +407,7 @@ static void seg_close(ctx_t *c)
             if (!s->bn[k])
                 continue;
             buf_printf(o, "%s%" PRId64, first ? "" : ",",
-                       c->from + (s->kfirst + k) * span / c->npoints);
+                       c->from + (int64_t)((__int128)(s->kfirst + k) * span / c->npoints));
             first = 0;
         }
         buf_puts(o, "],\"n\":[");
@@ -409,8 +419,8 @@ static void seg_close(ctx_t *c)
             first = 0;
         }
         buf_putc(o, ']');
-        for (int m = 0; m < 2; m++) {
-            buf_puts(o, m ? ",\"max\":{" : ",\"min\":{");
+        for (int m = 0; m < 3; m++) {
+            buf_puts(o, m == 2 ? ",\"rms\":{" : m ? ",\"max\":{" : ",\"min\":{");
             for (int j = 0; j < s->nch; j++) {
                 const wch_t *w = &s->ch[j];
                 const double *a = m ? w->mx : w->mn;
@@ -423,7 +433,11 @@ static void seg_close(ctx_t *c)
                         continue;
                     if (!first)
                         buf_putc(o, ',');
-                    put_num(o, a[k], w->dec);
+                    if (m < 2)
+                        put_num(o, a[k], w->dec);
+                    else /* RMS of the bucket's samples, DC included */
+                        put_num(o, w->cn[k] ? sqrt(w->ss[k] / w->cn[k]) : NAN,
+                                w->dec < DEC_MAX ? w->dec + 1 : DEC_MAX);
                     first = 0;
                 }
                 buf_putc(o, ']');
@@ -505,6 +519,8 @@ static void bucket_grow(seg_t *s, int need)
     for (int j = 0; j < s->nch; j++) {
         s->ch[j].mn = xrealloc(s->ch[j].mn, (size_t)cap * sizeof(double));
         s->ch[j].mx = xrealloc(s->ch[j].mx, (size_t)cap * sizeof(double));
+        s->ch[j].ss = xrealloc(s->ch[j].ss, (size_t)cap * sizeof(double));
+        s->ch[j].cn = xrealloc(s->ch[j].cn, (size_t)cap * sizeof(uint32_t));
     }
     s->capb = cap;
 }
@@ -627,6 +643,8 @@ static int on_block(void *ud, const store_block_t *b)
                     for (int j = 0; j < s->nch; j++) {
                         s->ch[j].mn[m] = INFINITY;
                         s->ch[j].mx[m] = -INFINITY;
+                        s->ch[j].ss[m] = 0;
+                        s->ch[j].cn[m] = 0;
                     }
                 s->nb = (int)kk + 1;
             }
@@ -644,6 +662,8 @@ static int on_block(void *ud, const store_block_t *b)
                     w->mn[kk] = v;
                 if (v > w->mx[kk])
                     w->mx[kk] = v;
+                w->ss[kk] += v * v;
+                w->cn[kk]++;
             }
         }
     }
@@ -737,6 +757,8 @@ static void ctx_free(ctx_t *c)
     free(c->kidx);
 }
 
+static int finish(ctx_t *c, buf_t *out, char *err, size_t errlen);
+
 /* Both passes over [c->from, c->to) and the reply up to (not including) its closing brace. */
 static int run(store_t *st, ctx_t *c, int max_points, buf_t *out, char *err, size_t errlen)
 {
@@ -777,7 +799,7 @@ static int run(store_t *st, ctx_t *c, int max_points, buf_t *out, char *err, siz
     put_time(out, "to", c->to);
     buf_printf(out,
                ",\"side\":\"%s\",\"vt_ratio\":%.9g,\"ct_ratio\":%.9g,\"mode\":\"%s\","
-               "\"max_points\":%d,\"segments\":[",
+               "\"max_points\":%d,\"source\":\"blocks\",\"segments\":[",
                c->side == WAVE_SIDE_SECONDARY ? "secondary" : "primary", c->vt, c->ct,
                c->envelope ? "envelope" : "raw", c->npoints);
 
@@ -789,6 +811,13 @@ static int run(store_t *st, ctx_t *c, int max_points, buf_t *out, char *err, siz
         snprintf(err, errlen, "cannot read the stored blocks: %s", err_str(rc));
         return rc;
     }
+    return finish(c, out, err, errlen);
+}
+
+/* After the last block or pyramid row: the unknown-channel check, the open segment, the
+ * trailing gap, and the reply's fields up to (not including) its closing brace. */
+static int finish(ctx_t *c, buf_t *out, char *err, size_t errlen)
+{
     if (c->nall > 0)
         for (int i = 0; i < c->nsel; i++)
             if (!c->sel_hit[i]) {
@@ -827,9 +856,9 @@ static int prepare(store_t *st, ctx_t *c, const char *tid, int64_t from, int64_t
         snprintf(err, errlen, "from must be before to");
         return GS_EINVAL;
     }
-    if ((uint64_t)to - (uint64_t)from > (uint64_t)WAVE_MAX_RANGE_NS) {
-        snprintf(err, errlen, "range longer than %lld s (use the measurements for long spans)",
-                 WAVE_MAX_RANGE_NS / 1000000000LL);
+    if ((uint64_t)to - (uint64_t)from > (uint64_t)WAVE_MAX_SPAN_NS) {
+        snprintf(err, errlen, "range longer than %lld days",
+                 WAVE_MAX_SPAN_NS / (86400LL * 1000000000LL));
         return GS_EINVAL;
     }
     if (*max_points == 0)
@@ -862,6 +891,169 @@ static int prepare(store_t *st, ctx_t *c, const char *tid, int64_t from, int64_t
     return 0;
 }
 
+/* ---- Long ranges: the summary pyramid ---- */
+
+/* One pyramid row: a bucket of the stored samples, folded into the reply bucket holding its first
+ * sample (in the range). Rows are contiguous when one starts within 1.5 sample periods of where
+ * the previous one ended; otherwise a "missing" gap separates them, as between blocks. */
+static int on_pyr_row(void *ud, const store_pyr_row_t *r)
+{
+    ctx_t *c = ud;
+    int64_t t_first = r->t_first_ns > c->from ? r->t_first_ns : c->from;
+    int64_t t_end = r->t_end_ns < c->to ? r->t_end_ns : c->to;
+    if (t_end <= t_first || r->t_first_ns < -DSP_MAX_TIME_NS || r->t_end_ns > DSP_MAX_TIME_NS)
+        return 0; /* every sample of the bucket lies outside the range */
+    int nch = __builtin_popcount(r->channel_mask);
+    int idx[STORE_MAX_CHANNELS], m = 0;
+    for (int i = 0; i < STORE_MAX_CHANNELS; i++)
+        if (r->channel_mask & (1u << i))
+            idx[m++] = i;
+    /* resolve() names channels from a block's mask and layout: a block of one sample set */
+    store_block_t b;
+    memset(&b, 0, sizeof b);
+    b.seq = r->seq_first;
+    b.t0_ns = t_first;
+    b.sample_rate = r->sample_rate;
+    b.channel_mask = r->channel_mask;
+    b.nchannels = nch;
+    b.sample_fmt = 1;
+    b.nsamples = 1;
+    b.data_len = (size_t)nch * 2;
+    b.time_quality = r->time_quality;
+    b.nlayout = r->nlayout;
+    b.layout = r->layout;
+    if (!c->pc_valid || c->pc_mask != r->channel_mask || c->pc_nlayout != r->nlayout ||
+        (r->nlayout > 0 &&
+         memcmp(c->pc_layout, r->layout, (size_t)r->nlayout * sizeof r->layout[0]) != 0)) {
+        c->pc_rc = resolve(c, &b, &c->pc_bc);
+        c->pc_valid = 1;
+        c->pc_mask = r->channel_mask;
+        c->pc_nlayout = r->nlayout;
+        if (r->nlayout > 0)
+            memcpy(c->pc_layout, r->layout, (size_t)r->nlayout * sizeof r->layout[0]);
+    }
+    const blkch_t *bcp = &c->pc_bc;
+    if (c->pc_rc < 0 || bcp->nch == 0)
+        return 0;
+    c->sets += r->n;
+    if (bcp->nch > c->nch_max)
+        c->nch_max = bcp->nch;
+    for (int j = 0; j < bcp->nch; j++)
+        add_name(c->seen, &c->nseen, bcp->ch[j].name);
+
+    seg_t *s = &c->seg;
+    double period = 1e9 / r->sample_rate;
+    if (s->open) {
+        double off = (double)(t_first - s->next_ns);
+        int same = s->rate == r->sample_rate && same_channels(s, bcp);
+        if (!same || off > 1.5 * period) {
+            int64_t from = s->next_ns;
+            uint64_t before = s->seq_last;
+            seg_close(c);
+            if (off > 1.5 * period)
+                put_gap(c, from, t_first, "missing", 1, before, 1, r->seq_first);
+        }
+    }
+    if (!s->open) {
+        if (!c->have_last && (double)(t_first - c->from) > 1.5 * period)
+            put_gap(c, c->from, t_first, "missing", 0, 0, 1, r->seq_first);
+        seg_open(c, &b, bcp, t_first);
+    }
+    int64_t span = c->to - c->from;
+    int64_t k = (int64_t)((__int128)(t_first - c->from) * c->npoints / span);
+    if (k >= c->npoints)
+        k = c->npoints - 1;
+    if (s->nb == 0)
+        s->kfirst = k;
+    int64_t kk = k - s->kfirst;
+    if (kk < s->nb - 1)
+        kk = s->nb - 1;
+    if (kk < 0)
+        kk = 0;
+    if (kk >= s->nb) {
+        bucket_grow(s, (int)kk + 1);
+        for (int64_t q = s->nb; q <= kk; q++)
+            for (int j = 0; j < s->nch; j++) {
+                s->ch[j].mn[q] = INFINITY;
+                s->ch[j].mx[q] = -INFINITY;
+                s->ch[j].ss[q] = 0;
+                s->ch[j].cn[q] = 0;
+            }
+        s->nb = (int)kk + 1;
+    }
+    s->bn[kk] += r->n;
+    for (int j = 0; j < s->nch; j++) {
+        wch_t *w = &s->ch[j];
+        const store_pyr_stat_t *st = &r->ch[idx[bcp->pos[j]]];
+        if (st->n == 0)
+            continue;
+        /* factor > 0 (a scale and a ratio are positive): min stays min */
+        double lo = st->min * w->factor, hi = st->max * w->factor;
+        if (lo < w->mn[kk])
+            w->mn[kk] = lo;
+        if (hi > w->mx[kk])
+            w->mx[kk] = hi;
+        w->ss[kk] += st->sumsq * w->factor * w->factor;
+        w->cn[kk] += st->n;
+    }
+    s->n += r->n;
+    s->next_ns = t_end;
+    s->seq_last = r->seq_last;
+    if (tq_rank(r->time_quality) > s->tq_rank)
+        s->tq_rank = tq_rank(r->time_quality);
+    return 0;
+}
+
+/* The envelope of a long range from the pyramid (wave.h: which level, how many buckets). */
+static int run_pyramid(store_t *st, ctx_t *c, int max_points, buf_t *out, char *err, size_t errlen)
+{
+    int64_t span = c->to - c->from;
+    int64_t n = max_points < WAVE_PYR_MAX_POINTS ? max_points : WAVE_PYR_MAX_POINTS;
+    int level = 0;
+    for (int l = STORE_PYR_LEVELS - 1; l >= 0; l--)
+        if (store_pyramid_width_ns(l) <= span / n) {
+            level = l;
+            break;
+        }
+    int64_t width = store_pyramid_width_ns(level);
+    if (span / n < width) /* finer than the finest level: one bucket per level bucket */
+        n = span / width > 0 ? span / width : 1;
+    c->npoints = (int)n;
+    c->envelope = 1;
+    buf_reset(out);
+    buf_reserve(out, 4096 + (size_t)n * 60);
+    buf_puts(out, "{\"terminal_id\":");
+    buf_json_str(out, c->tid, (size_t)-1);
+    buf_putc(out, ',');
+    put_time(out, "from", c->from);
+    buf_putc(out, ',');
+    put_time(out, "to", c->to);
+    buf_printf(out,
+               ",\"side\":\"%s\",\"vt_ratio\":%.9g,\"ct_ratio\":%.9g,\"mode\":\"envelope\","
+               "\"max_points\":%d,\"source\":\"pyramid\",\"level_ns\":%" PRId64 ",\"segments\":[",
+               c->side == WAVE_SIDE_SECONDARY ? "secondary" : "primary", c->vt, c->ct, c->npoints,
+               width);
+    c->pass = 2;
+    c->segs = out;
+    int rc = store_pyramid_read(st, c->tid, level, c->from, c->to, on_pyr_row, c);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot read the waveform summary: %s", err_str(rc));
+        return rc;
+    }
+    return finish(c, out, err, errlen);
+}
+
+/* Blocks for short ranges (raw samples, or an envelope as fine as asked), the pyramid beyond. */
+static int use_pyramid(int64_t span, int max_points)
+{
+    if (span <= WAVE_BLOCKS_RANGE_NS)
+        return 0;
+    int n = max_points > 0 ? max_points : WAVE_DEFAULT_POINTS;
+    if (span / n < store_pyramid_width_ns(0) && span <= WAVE_MAX_RANGE_NS)
+        return 0; /* buckets finer than the pyramid's: the blocks, while they stay affordable */
+    return 1;
+}
+
 int wave_side_parse(const char *name)
 {
     if (name && strcmp(name, "primary") == 0)
@@ -887,7 +1079,10 @@ int wave_query(store_t *st, const wave_req_t *q, buf_t *out, char *err, size_t e
     rc = prepare(st, c, q->terminal_id, q->from_ns, q->to_ns, &max_points, q->side, err, errlen);
     if (rc < 0)
         goto fail;
-    rc = run(st, c, max_points, out, err, errlen);
+    if (use_pyramid(c->to - c->from, max_points))
+        rc = run_pyramid(st, c, max_points, out, err, errlen);
+    else
+        rc = run(st, c, max_points, out, err, errlen);
     if (rc < 0)
         goto fail;
     buf_putc(out, '}');

@@ -23,6 +23,8 @@
  *    "from":"2026-12-05T10:00:00.000Z","from_ns":..., "to":"...","to_ns":...,
  *    "side":"primary"|"secondary","vt_ratio":100,"ct_ratio":40,
  *    "mode":"raw"|"envelope","max_points":2000,   the value used (see WAVE_MAX_VALUES)
+ *    "source":"blocks"|"pyramid",          where the values come from (see "Long ranges")
+ *    "level_ns":60000000000,               pyramid only: the width of the level used
  *    "segments":[SEGMENT...],              contiguous runs of samples, in time order
  *    "gaps":[GAP...],                      every stretch of [from,to) without samples
  *    "sample_sets":40000,                  sample sets of the selected channels in the range
@@ -36,7 +38,8 @@
  *                          "lsb":2}],        one count in the reply's units (7 digits)
  *             raw:      "samples":{"Ua":[v0,v1,...],...}   sample i at t0_ns + i·1e9/rate;
  *                       values with one decimal more than lsb needs, trailing zeros dropped
- *             envelope: "buckets":{"t_ns":[...],"n":[...],"min":{"Ua":[...]},"max":{...}}}
+ *             envelope: "buckets":{"t_ns":[...],"n":[...],"min":{"Ua":[...]},"max":{...},
+                                  "rms":{...}}}   rms: of the bucket's samples, DC included
  *   GAP:     {"from":"...","from_ns":...,"to":"...","to_ns":...,
  *             "reason":"missing"|"time_step","seq_before":n|null,"seq_after":n|null}
  *
@@ -51,6 +54,20 @@
  * cuts appears in both segments, each with its own samples, so no line ever crosses a gap.
  * Raw mode when the range holds at most max_points sample sets (of the selected channels'
  * blocks), envelope otherwise.
+ *
+ * Long ranges: a range up to WAVE_BLOCKS_RANGE_NS (60 s), or up to WAVE_MAX_RANGE_NS (600 s)
+ * when its buckets (span / max_points) would be narrower than 1 s, is read from the blocks as
+ * above ("source":"blocks"). Any longer range (up to WAVE_MAX_SPAN_NS) is an envelope from the
+ * summary pyramid (store.h; "source":"pyramid"): the coarsest level whose width is at most
+ * span / min(max_points, WAVE_PYR_MAX_POINTS), or the finest (1 s) with span / 1 s buckets when
+ * even that is too coarse; so at most ~24 × max_points rows are read whatever the span. Each
+ * pyramid row (level bucket) goes to the reply bucket holding its first sample in the range;
+ * rows are contiguous (one segment) when one starts within 1.5 sample periods of where the
+ * previous one ended, otherwise a "missing" gap separates them, with the seqs of the blocks on
+ * each side. A hole shorter than the level's width inside one of its buckets is not a gap: the
+ * bucket's n shows the samples missing. The first and last rows may hold samples up to one
+ * level width outside [from, to) (counted in n and sample_sets: the level is not finer than
+ * the reply's buckets).
  */
 #ifndef GS_WAVE_H
 #define GS_WAVE_H
@@ -66,9 +83,18 @@
 
 #define WAVE_DEFAULT_POINTS 2000
 #define WAVE_MAX_POINTS     100000
-/* Longest range one request reads (10 min: 2.4 M sample sets at 4 kS/s); longer spans are the
- * aggregates' job (measurements). */
+/* Longest range read from the blocks (10 min: 2.4 M sample sets at 4 kS/s), and the longest
+ * event window. */
 #define WAVE_MAX_RANGE_NS (600LL * 1000000000LL)
+/* Ranges up to this are always read from the blocks (raw samples or an envelope as fine as
+ * asked); longer ones from the summary pyramid (store.h), except a range up to
+ * WAVE_MAX_RANGE_NS whose buckets would be narrower than the pyramid's finest level (1 s). */
+#define WAVE_BLOCKS_RANGE_NS (60LL * 1000000000LL)
+/* Longest range of a query (about ten years). */
+#define WAVE_MAX_SPAN_NS (3660LL * 86400LL * 1000000000LL)
+/* Buckets of an envelope from the pyramid at most (a min, max and rms per channel each: 16
+ * channels stay under WAVE_MAX_VALUES). */
+#define WAVE_PYR_MAX_POINTS 20000
 /* Numbers one reply carries at most: the raw/envelope threshold is lowered to WAVE_MAX_VALUES /
  * channels when max_points × channels is above it, and an envelope's bucket count to
  * WAVE_MAX_VALUES / (2 × channels) (a min and a max each); channels: the most selected in one

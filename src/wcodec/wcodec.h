@@ -18,6 +18,13 @@
  * Decoding never reads outside [in, in + len) nor writes outside the block buffer, and rejects
  * every malformed input with WCODEC_E_MALFORMED. Error codes are the codec's own small negatives
  * (like gstp.h), so firmware needs nothing else of gridsense; the server maps them to GS_E*.
+ *
+ * Resources: no heap, no global state (thread-safe, reentrant). Stack: wcodec_encode and
+ * wcodec_encode_block use at most about 112 KiB (a sample buffer of 12,287 int32, scores of 256
+ * sub-blocks, a 37x37 least-squares system), wcodec_decode and wcodec_decode_block about
+ * 56 KiB. The encoder uses double-precision floating point (least-squares fits), the decoder
+ * integers only. Bitstream: docs/protocol.md, Appendix A; the period hint of the encoder is
+ * round(sample rate / nominal frequency), values outside 2..2047 mean none.
  */
 #ifndef GS_WCODEC_WCODEC_H
 #define GS_WCODEC_WCODEC_H

@@ -188,7 +188,7 @@ static void gen(void)
     gstp_hello_t h;
     gstp_challenge_t ch;
     gstp_auth_t au;
-    gstp_welcome_t we = {1700000000000000000LL, 30, 64, 41, 0x1234};
+    gstp_welcome_t we = {1700000000000000000LL, 30, 64, 41, 0x1234, 0};
     gstp_reject_t rj = {GSTP_REJ_BAD_AUTH, 60, "bad mac"};
     gstp_reject_t bye = {GSTP_REJ_REPLACED, 0, ""};
     gstp_status_t st;
@@ -363,6 +363,47 @@ static void gen(void)
     block(&t, 45, 0x03, 20, &ev, 2048);
     s.n = 0, add(&s, t.b + GSTP_HEADER_LEN, t.n - 14), save("raw_event_payload", &s);
     s.n = 0, add(&s, args, cm.tlv_len), save("raw_tlv", &s);
+
+    /* GSTP 1.1: WELCOME with CODECS, then a codec-1 WAVEFORM of several chunks (a 3-phase
+     * signal, segments filling 256-byte payloads) and a codec-1 EVENT in one chunk. */
+    {
+        static uint8_t blk[400 * 3 * 2], out[255 * GSTP_MAX_FRAME];
+        gstp_welcome_t wc = we;
+        gstp_block_hdr_t bh;
+        uint8_t nchunks = 0;
+        int len;
+        wc.codecs = GSTP_CODECS_KNOWN;
+        for (i = 0; i < 400 * 3; i++) {
+            /* a triangle wave per channel, phases apart, plus a small pattern: no libm */
+            int32_t ph = (int32_t)((i / 3 * 100 + (i % 3) * 2667) % 8000);
+            int32_t v = (ph < 4000 ? ph : 8000 - ph) * 4 - 8000 + (int32_t)(i * 7 % 5);
+            blk[2 * i] = (uint8_t)(uint32_t)v;
+            blk[2 * i + 1] = (uint8_t)((uint32_t)v >> 8);
+        }
+        memset(&bh, 0, sizeof bh);
+        bh.seq = 46;
+        bh.t0_ns = 1700000000000000000LL;
+        bh.sample_rate = 4000;
+        bh.channel_mask = 0x7;
+        bh.nsamples = 400;
+        bh.time_quality = GSTP_TQ_GPS_LOCKED;
+        bh.sample_fmt = GSTP_FMT_INT16;
+        bh.nchannels = 3;
+        bh.codec = GSTP_CODEC_WCODEC;
+        s.n = 0;
+        frame(&s, gstp_encode_welcome(ROOM(&s), &wc));
+        len = gstp_encode_block_wcodec_all(out, sizeof out, &bh, NULL, blk, 80, 256, &nchunks);
+        if (len <= 0 || nchunks < 2)
+            fail("codec 1 block");
+        add(&s, out, (size_t)len);
+        save("codec1_session", &s);
+        bh.seq = 47;
+        bh.nsamples = 160;
+        len = gstp_encode_block_wcodec_all(out, sizeof out, &bh, &ev, blk, 80, 2048, &nchunks);
+        if (len <= 0 || nchunks != 1)
+            fail("codec 1 event");
+        s.n = 0, add(&s, out, (size_t)len), save("codec1_event", &s);
+    }
 }
 
 int main(int argc, char **argv)

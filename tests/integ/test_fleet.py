@@ -5,6 +5,12 @@ import os
 from gslib import *
 
 N = int(os.environ.get("GS_FLEET_N", "1000"))
+# Codec 1 as the simulator's default (6 M samples/s to encode, about 0.75 s per second of one
+# core at the codec's speed when written: ~8 M samples/s filling 1 KB chunks). Under the
+# sanitizers the encoder is several times slower and one simulator process could not keep 1,000
+# terminals going, so those runs send raw (integ.codec_wire covers codec 1 end to end).
+# GS_FLEET_CODEC=raw|wcodec chooses.
+CODEC_ARGS = ["--codec", os.environ.get("GS_FLEET_CODEC", "raw" if SANITIZED else "wcodec")]
 
 
 def main():
@@ -25,7 +31,8 @@ def main():
             # next to the server; the code path is the same as at 4 kS/s.
             p = sim_start(srv.tport, secrets, N, 6 if not SANITIZED else 12,
                           ["--rate", "1000", "--block-ms", "200", "--status-interval", "2",
-                           "--drain", "120", "--seed", "7", "--connect-rate", "2000"])
+                           "--drain", "120", "--seed", "7", "--connect-rate", "2000"]
+                          + CODEC_ARGS)
 
             def all_online():
                 v = srv.metric("gridsense_terminals_online")

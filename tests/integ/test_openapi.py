@@ -453,7 +453,13 @@ def main():
                 % (sim_t0 + 3 * 10**9, sim_t0 + 4 * 10**9),
                 "?from=%d&to=%d&max_points=20" % (sim_t0 + 10 * 10**9, sim_t0 + 60 * 10**9),
                 "?from=10&to=5", "?max_points=0", "?side=upside", "?channels=zz&from=%d&to=%d"
-                % (sim_t0 + 3 * 10**9, sim_t0 + 4 * 10**9)],
+                % (sim_t0 + 3 * 10**9, sim_t0 + 4 * 10**9),
+                # a long range: the envelope from the summary pyramid
+                "?from=%d&to=%d&max_points=100" % (sim_t0 - 3600 * 10**9, sim_t0 + 3600 * 10**9)],
+            "/api/v1/terminals/{id}/trend": ["?quantity=u2_pct", "?quantity=Ua.rms&interval=2h&limit=1",
+                                             "?quantity=nope"],
+            "/api/v1/measurements/ranking": ["?quantity=u2_pct", "?quantity=freq&stat=avg&from=0",
+                                             "?quantity=u2_pct&stat=median"],
             # the REST resources' filters and paging (where the server has them)
             "/api/v1/terminals": ["", "?online=true", "?online=false&limit=1", "?search=oa00",
                                   "?after=OA0001&limit=1", "?online=maybe"],

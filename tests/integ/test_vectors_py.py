@@ -74,6 +74,8 @@ def dec_block(p, event):
         d.update(zip(["trigger_ns", "trigger", "pretrigger", "value_permille", "channel"],
                      struct.unpack_from("<qHHHH", p, 40)))
         off = 56
+    if d["codec"] == 1:
+        return dec_segment_chunk(d, p[off:])
     w = 4 if d["sample_fmt"] == 2 else 2
     n = d["n_in_chunk"] * d["nchannels"]
     if len(p) - off != n * w:
@@ -81,6 +83,48 @@ def dec_block(p, event):
     d["samples"] = list(struct.unpack_from("<%d%s" % (n, "i" if w == 4 else "h"), p, off))
     if d.pop("reserved") or d.pop("reserved2"):
         fail("reserved block fields not zero")
+    return d
+
+
+def varint(b, off):
+    """A minimal LEB128 varint of at most 3 bytes (protocol.md, Appendix A.2)."""
+    x = 0
+    for i in range(3):
+        if off + i >= len(b):
+            return None, off
+        x |= (b[off + i] & 0x7F) << (7 * i)
+        if not b[off + i] & 0x80:
+            return x, off + i + 1
+    return None, off
+
+
+def segment_header(seg):
+    """(sets, total length in bytes) from a wcodec segment's byte header: shape byte, varint
+    n - 1, varint period, varint payload length (Appendix A.2); None if it does not parse."""
+    if len(seg) < 4:
+        return None
+    n1, off = varint(seg, 1)
+    _, off = varint(seg, off) if n1 is not None else (None, off)
+    plen, off = varint(seg, off) if n1 is not None else (None, off)
+    if n1 is None or plen is None:
+        return None
+    return n1 + 1, off + plen
+
+
+def dec_segment_chunk(d, seg):
+    """Codec 1 (7.4): the sample bytes are exactly one segment covering the chunk's sets. This
+    checks the chunk rule from the segment's header; the residuals are not decoded here (that
+    needs a wcodec decoder: unit.test_vectors decodes them with the C one), so the sample values
+    and the period hint are taken from the JSON."""
+    hdr = segment_header(seg)
+    shape = ((d["sample_fmt"] - 1) << 4) | (d["nchannels"] - 1)  # A.2: must match the block
+    if hdr is None or hdr[0] != d["n_in_chunk"] or hdr[1] != len(seg) or seg[0] != shape:
+        fail("codec 1 chunk: segment header %r, chunk n_in_chunk %d, %d bytes" %
+             (hdr, d["n_in_chunk"], len(seg)))
+    if d.pop("reserved") or d.pop("reserved2"):
+        fail("reserved block fields not zero")
+    d["segment"] = seg.hex()
+    d["codec1_unverified"] = True
     return d
 
 
@@ -103,8 +147,16 @@ def decode(ftype, p, want):
     if ftype == AUTH:
         return {"mac": p[:32].hex()}
     if ftype == WELCOME:
-        return dict(zip(["server_time_ns", "heartbeat_s", "ack_window", "resume_seq", "session_id"],
-                        struct.unpack_from("<qHHQI", p, 0)))
+        d = dict(zip(["server_time_ns", "heartbeat_s", "ack_window", "resume_seq", "session_id"],
+                     struct.unpack_from("<qHHQI", p, 0)))
+        ext = tlvs(p[24:])
+        if ext is None:
+            fail("WELCOME extensions malformed")
+        d["codecs"] = 1  # 6.7: no CODECS element = raw only
+        for tag, v in ext:
+            if tag == 1:
+                d["codecs"] = struct.unpack("<I", v)[0] | 1
+        return d
     if ftype in (REJECT, BYE):
         r, ra = struct.unpack_from("<HH", p, 0)
         return {"reason": r, "reason_name": REJ_NAMES[r], "retry_after_s": ra,
@@ -153,8 +205,10 @@ def header_ok(b):
 
 def main():
     doc = json.load(open(VECTORS))
-    check(doc["spec_version"] == "1.0" and doc["wire_version"] == 1, "vectors are for GSTP 1.0")
+    check(doc["spec_version"] in ("1.0", "1.1") and doc["wire_version"] == 1,
+          "vectors are for GSTP 1.x, wire version 1")
     types = set()
+    codec1 = 0
     for v in doc["frames"]:
         b = bytes.fromhex(v["hex"])
         name = v["name"]
@@ -170,6 +224,10 @@ def main():
             if v[k] != x:
                 fail("%s: header %s = %r, JSON %r" % (name, k, x, v[k]))
         got = decode(b[3], b[10:10 + ln], v["fields"])
+        if got.pop("codec1_unverified", False):
+            codec1 += 1
+            got["samples"] = v["fields"]["samples"]
+            got["period_hint"] = v["fields"]["period_hint"]
         if not same(got, v["fields"]):
             fail("%s: decoded %r\n  JSON    %r" % (name, got, v["fields"]))
         types.add(b[3])
@@ -177,6 +235,8 @@ def main():
                     COMMAND, RESULT, PING, PONG, ERROR},
           "%d frame vectors cover every frame type; each decoded independently matches its "
           "fields" % len(doc["frames"]))
+    check(codec1 >= 1, "%d codec-1 chunk(s): one segment each, its header's set count and length "
+          "match the chunk (values decoded by unit.test_vectors, not here)" % codec1)
 
     h = doc["hmac"][0]
     mac = hmac.new(bytes.fromhex(h["secret_hex"]),
@@ -215,6 +275,9 @@ def payload_defect(ftype, p):
     if ftype in (WAVEFORM, EVENT):
         nch, fmt, n = p[30], p[29], struct.unpack_from("<H", p, 36)[0]
         fixed = 56 if ftype == EVENT else 40
+        if p[33] == 1:  # codec 1: exactly one segment, of the chunk's sets (7.4)
+            hdr = segment_header(p[fixed:])
+            return hdr is None or hdr[0] != n or hdr[1] != len(p) - fixed
         return len(p) - fixed != n * nch * (4 if fmt == 2 else 2)  # 7.4: exact sample bytes
     return False
 

@@ -1208,6 +1208,47 @@ static void test_config_phasor_rate(void **state)
     assert_int_equal(config_phasor_rate(&c, 60), 12);
 }
 
+/* [history] (issue 10): defaults, each value's range, and how they go together. */
+static void test_config_history(void **state)
+{
+    (void)state;
+    config_t c;
+    char err[256];
+    config_defaults(&c);
+    assert_int_equal(c.history.raw_days, 30);
+    assert_int_equal(c.history.event_days, 0);
+    assert_int_equal(c.history.event_pre_s, 10);
+    assert_int_equal(c.history.event_post_s, 10);
+    assert_int_equal(c.history.status_days + c.history.events_days + c.history.aggregates_days +
+                         c.history.sessions_days + c.history.audit_days,
+                     0);
+    assert_int_equal(c.history_interval_s, 300);
+    assert_int_equal(config_check_history(&c, err, sizeof err), 0);
+    assert_int_equal(config_set(&c, "history", "raw_days", "7", err, sizeof err), 0);
+    assert_int_equal(config_set(&c, "history", "event_days", "365", err, sizeof err), 0);
+    assert_int_equal(config_set(&c, "history", "aggregates_days", "3650", err, sizeof err), 0);
+    assert_int_equal(config_set(&c, "history", "interval", "60", err, sizeof err), 0);
+    assert_int_equal(c.history.raw_days, 7);
+    assert_int_equal(c.history.event_days, 365);
+    assert_int_equal(c.history.aggregates_days, 3650);
+    assert_int_equal(c.history_interval_s, 60);
+    assert_int_equal(config_check_history(&c, err, sizeof err), 0);
+    assert_int_equal(config_set(&c, "history", "raw_days", "-1", err, sizeof err), GS_ECONFIG);
+    assert_string_equal(err, "history.raw_days must be an integer in 0..36500, got '-1'");
+    assert_int_equal(config_set(&c, "history", "event_pre_s", "3601", err, sizeof err),
+                     GS_ECONFIG);
+    assert_int_equal(config_set(&c, "history", "interval", "0", err, sizeof err), GS_ECONFIG);
+    assert_int_equal(config_set(&c, "history", "raw_dayz", "1", err, sizeof err), GS_ECONFIG);
+    assert_string_equal(err, "unknown setting 'raw_dayz' in [history]");
+    /* event windows kept shorter than the raw waveform: refused as a whole */
+    assert_int_equal(config_set(&c, "history", "event_days", "3", err, sizeof err), 0);
+    assert_int_equal(config_check_history(&c, err, sizeof err), GS_ECONFIG);
+    assert_non_null(strstr(err, "[history] event_days (3) must be 0 (forever) or at least raw_days"));
+    assert_int_equal(config_set(&c, "history", "raw_days", "0", err, sizeof err), 0);
+    assert_int_equal(config_check_history(&c, err, sizeof err), GS_ECONFIG);
+    assert_non_null(strstr(err, "raw_days = 0"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1233,6 +1274,7 @@ int main(void)
         cmocka_unit_test(test_verb_tlv_json_edge),
         cmocka_unit_test(test_command_json),
         cmocka_unit_test(test_config_phasor_rate),
+        cmocka_unit_test(test_config_history),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -362,6 +362,7 @@ static void test_roundtrip_session(void **state)
     w.ack_window = 64;
     w.resume_seq = 0x0123456789ABCDEFull;
     w.session_id = 0xDEADBEEFu;
+    w.codecs = 0; /* raw only: no extension, the 1.0 layout */
     n = gstp_encode_welcome(out, sizeof out, &w);
     assert_int_equal(n, 14 + 24);
     f = decode_one(rx, sizeof rx, out, n);
@@ -371,6 +372,7 @@ static void test_roundtrip_session(void **state)
     assert_int_equal(w2.ack_window, 64);
     assert_true(w2.resume_seq == 0x0123456789ABCDEFull);
     assert_int_equal(w2.session_id, 0xDEADBEEFu);
+    assert_int_equal(w2.codecs, 1u); /* no CODECS element: raw only */
 
     r.reason = GSTP_REJ_RATE_LIMIT;
     r.retry_after_s = 300;
@@ -1359,7 +1361,7 @@ static void test_range_checks(void **state)
     uint8_t out[GSTP_MAX_FRAME], pl[64];
     uint8_t samples[256] = {0};
     gstp_challenge_t ch;
-    gstp_welcome_t we = {0, 30, 16, 0, 1};
+    gstp_welcome_t we = {0, 30, 16, 0, 1, 0};
     gstp_status_t st;
     gstp_block_hdr_t h;
     gstp_block_t b;
@@ -1431,9 +1433,9 @@ static void test_range_checks(void **state)
             h.sample_fmt = 3;
             out[10 + 29] = 3;
             break;
-        case 6:
-            h.codec = 1;
-            out[10 + 33] = 1;
+        case 6: /* codec 2 is unknown (0 raw and 1 wcodec are defined, 7.4) */
+            h.codec = 2;
+            out[10 + 33] = 2;
             break;
         case 7:
             h.chunk_count = 0;
@@ -1717,6 +1719,220 @@ static void test_tlv(void **state)
     }
 }
 
+/* ---- Codec 1 (wcodec segments in chunks, protocol.md 6.7 and 7.4) ---------------------------
+ */
+
+/* WELCOME's CODECS extension: written only when a codec besides raw is accepted, parsed with
+ * bit 0 forced, unknown tags skipped, a malformed list or a CODECS of the wrong size refused. */
+static void test_welcome_codecs(void **state)
+{
+    uint8_t out[GSTP_MAX_FRAME], rx[GSTP_MAX_FRAME], p[64];
+    gstp_welcome_t w, w2;
+    gstp_frame_t f;
+    int n;
+    (void)state;
+
+    memset(&w, 0, sizeof w);
+    w.heartbeat_s = 30;
+    w.ack_window = 64;
+    w.session_id = 7;
+    w.codecs = GSTP_CODECS_KNOWN;
+    n = gstp_encode_welcome(out, sizeof out, &w);
+    assert_int_equal(n, 14 + 24 + 7);
+    assert_int_equal(out[10 + 24], GSTP_WT_CODECS);
+    assert_int_equal(out[10 + 25], 4);
+    assert_int_equal(out[10 + 27], 3);
+    f = decode_one(rx, sizeof rx, out, n);
+    assert_int_equal(gstp_parse_welcome(&f, &w2), GSTP_OK);
+    assert_int_equal(w2.codecs, 3u);
+
+    /* Built by hand: an unknown tag before CODECS (skipped), CODECS without bit 0 (set). */
+    memcpy(p, out + 10, 24);
+    memcpy(p + 24, "\x63\x02\x00\xaa\xbb", 5);
+    memcpy(p + 29, "\x01\x04\x00\x02\x00\x00\x00", 7);
+    f = frame_of(GSTP_WELCOME, p, 36);
+    assert_int_equal(gstp_parse_welcome(&f, &w2), GSTP_OK);
+    assert_int_equal(w2.codecs, 3u);
+    /* CODECS with 2 bytes: a range error; a TLV running past the end: malformed list. */
+    memcpy(p + 24, "\x01\x02\x00\x02\x00", 5);
+    f = frame_of(GSTP_WELCOME, p, 29);
+    assert_int_equal(gstp_parse_welcome(&f, &w2), GSTP_E_RANGE);
+    memcpy(p + 24, "\x01\x04\x00\x02\x00", 5);
+    f = frame_of(GSTP_WELCOME, p, 29);
+    assert_int_equal(gstp_parse_welcome(&f, &w2), GSTP_E_TLV);
+}
+
+/* A 3-phase int16 block (50 Hz at 4000 sets/s with a little noise). */
+static void fill_wave(uint8_t *blk, uint16_t nsets, uint32_t seed)
+{
+    static const int16_t cyc[80] = {
+        0,     1636,  3231,  4746,  6142,  7386,  8444,  9290,  9903,  10268, 10377, 10226,
+        9819,  9167,  8287,  7202,  5938,  4528,  3006,  1411,  -217,  -1839, -3414, -4906,
+        -6281, -7501, -8534, -9352, -9934, -10265, -10338, -10152, -9714, -9035, -8135, -7038,
+        -5773, -4367, -2850, -1252, 378,   1994,  3564,  5047,  6409,  7614,  8629,  9421,
+        9973,  10268, 10295, 10053, 9548,  8796,  7821,  6655,  5331,  3881,  2344,  757,
+        -858,  -2460, -4012, -5474, -6803, -7963, -8919, -9645, -10121, -10333, -10277, -9955,
+        -9377, -8561, -7531, -6316, -4950, -3471, -1920, -342};
+    for (uint16_t i = 0; i < nsets; i++)
+        for (int c = 0; c < 3; c++) {
+            int v = cyc[(i + (uint32_t)c * 27u) % 80u] + (int)(lcg(&seed) % 7u) - 3;
+            le16(blk + ((size_t)i * 3 + (size_t)c) * 2, (uint16_t)(int16_t)v);
+        }
+}
+
+/* Terminal side builds the chunks, receiver side parses and decodes them back into the block:
+ * sample for sample, with each chunk filling its payload limit and fewer bytes than raw. */
+static void test_codec1_roundtrip(void **state)
+{
+    enum { NS = 800 };
+    static uint8_t frames[255 * GSTP_MAX_FRAME];
+    uint8_t blk[NS * 6], got[NS * 6], rx[GSTP_MAX_FRAME * 2];
+    gstp_block_hdr_t h;
+    gstp_event_hdr_t ev = {1700000000200000000LL, GSTP_TRIG_DIP, 100, 500, 0};
+    gstp_decoder_t d;
+    gstp_frame_t f;
+    gstp_block_t b;
+    uint8_t nchunks = 0;
+    size_t seg_bytes = 0;
+    (void)state;
+
+    fill_wave(blk, NS, 5);
+    for (int is_event = 0; is_event < 2; is_event++) {
+        fill_block_hdr(&h, 0x7, GSTP_FMT_INT16, NS);
+        h.sample_rate = 4000;
+        h.codec = GSTP_CODEC_WCODEC;
+        int total = gstp_encode_block_wcodec_all(frames, sizeof frames, &h,
+                                                 is_event ? &ev : NULL, blk, 80, 256, &nchunks);
+        assert_true(total > 0);
+        assert_true(nchunks >= 2);
+        memset(got, 0xEE, sizeof got);
+        assert_int_equal(gstp_decoder_init(&d, rx, sizeof rx), GSTP_OK);
+        size_t off = 0;
+        uint32_t next = 0;
+        seg_bytes = 0;
+        for (unsigned i = 0; i < nchunks; i++) {
+            size_t flen = 14 + (size_t)(frames[off + 6] | frames[off + 7] << 8);
+            assert_true(flen - 14 <= 256);
+            assert_int_equal(gstp_decoder_feed(&d, frames + off, flen), flen);
+            assert_int_equal(gstp_decoder_next(&d, &f), GSTP_FRAME);
+            assert_int_equal(f.type, is_event ? GSTP_EVENT : GSTP_WAVEFORM);
+            assert_int_equal(gstp_parse_block(&f, &b), GSTP_OK);
+            assert_int_equal(b.hdr.codec, GSTP_CODEC_WCODEC);
+            assert_int_equal(b.hdr.chunk_index, i);
+            assert_int_equal(b.hdr.chunk_count, nchunks);
+            assert_int_equal(b.hdr.first_sample, next);
+            if (is_event)
+                assert_int_equal(b.event.pretrigger, 100);
+            assert_int_equal(b.samples_len,
+                             f.len - GSTP_BLOCK_HDR_LEN - (is_event ? GSTP_EVENT_HDR_LEN : 0));
+            assert_int_equal(gstp_block_decode_chunk(&b, got, sizeof got), GSTP_OK);
+            seg_bytes += b.samples_len;
+            next += b.hdr.n_in_chunk;
+            off += flen;
+        }
+        assert_int_equal(off, (size_t)total);
+        assert_int_equal(next, NS);
+        assert_memory_equal(got, blk, sizeof blk);
+        assert_true(seg_bytes < sizeof blk); /* smaller than raw */
+    }
+    /* The same helper one chunk at a time: chunk 0 holds what fits in 256 bytes. */
+    fill_block_hdr(&h, 0x7, GSTP_FMT_INT16, NS);
+    h.codec = GSTP_CODEC_WCODEC;
+    h.chunk_count = 4;
+    uint16_t n0 = 0;
+    int n = gstp_encode_block_wcodec(frames, GSTP_MAX_FRAME, &h, NULL, blk, 80, 256, &n0);
+    assert_true(n > 0 && n <= 14 + 256);
+    assert_true(n0 > gstp_block_chunk_capacity(3, GSTP_FMT_INT16, 0, 256)); /* beats raw */
+    assert_int_equal(gstp_block_set_chunk_count(frames, (size_t)n, 9), GSTP_OK);
+    f = decode_one(rx, sizeof rx, frames, n);
+    assert_int_equal(gstp_parse_block(&f, &b), GSTP_OK);
+    assert_int_equal(b.hdr.chunk_count, 9);
+    assert_int_equal(b.hdr.n_in_chunk, n0);
+    assert_int_equal(gstp_block_set_chunk_count(frames, (size_t)n, 0), GSTP_E_RANGE);
+    h.chunk_index = 3;
+    n = gstp_encode_block_wcodec(frames, GSTP_MAX_FRAME, &h, NULL, blk, 80, 256, &n0);
+    assert_true(n > 0);
+    assert_int_equal(gstp_block_set_chunk_count(frames, (size_t)n, 3), GSTP_E_RANGE);
+    /* Each encoder refuses the other codec; a payload limit below the fixed part has no room. */
+    assert_int_equal(gstp_encode_block(frames, GSTP_MAX_FRAME, &h, NULL, blk, 10), GSTP_E_RANGE);
+    h.codec = GSTP_CODEC_RAW;
+    assert_int_equal(gstp_encode_block_segment(frames, GSTP_MAX_FRAME, &h, NULL, blk, 10, 10),
+                     GSTP_E_RANGE);
+    assert_int_equal(gstp_encode_block_wcodec(frames, GSTP_MAX_FRAME, &h, NULL, blk, 80, 256, &n0),
+                     GSTP_E_RANGE);
+    h.codec = GSTP_CODEC_WCODEC;
+    assert_int_equal(gstp_encode_block_wcodec(frames, GSTP_MAX_FRAME, &h, NULL, blk, 80, 40, &n0),
+                     GSTP_E_SPACE);
+    assert_int_equal(gstp_period_hint(4000, 50), 80u);
+    assert_int_equal(gstp_period_hint(12800, 60), 213u);
+    assert_int_equal(gstp_period_hint(4000, 0), 0u);
+}
+
+/* Chunk rule (7.4): the sample bytes are exactly one segment covering exactly the chunk's sets.
+ * A segment cut short, one byte too many, a set count that differs from n_in_chunk, garbage, and
+ * an empty segment are refused (the receiver answers ERROR MALFORMED). */
+static void test_codec1_malformed(void **state)
+{
+    enum { NS = 300 };
+    uint8_t blk[NS * 6], got[NS * 6], seg[GSTP_MAX_PAYLOAD], out[GSTP_MAX_FRAME], pl[GSTP_MAX_PAYLOAD];
+    gstp_block_hdr_t h;
+    gstp_frame_t f;
+    gstp_block_t b;
+    uint16_t n0 = 0;
+    (void)state;
+
+    fill_wave(blk, NS, 9);
+    fill_block_hdr(&h, 0x7, GSTP_FMT_INT16, NS);
+    h.codec = GSTP_CODEC_WCODEC;
+    int n = gstp_encode_block_wcodec(out, sizeof out, &h, NULL, blk, 80, 512, &n0);
+    assert_true(n > 0);
+    size_t plen = (size_t)n - 14, slen = plen - GSTP_BLOCK_HDR_LEN;
+    memcpy(pl, out + 10, plen);
+    memcpy(seg, pl + GSTP_BLOCK_HDR_LEN, slen);
+    f = frame_of(GSTP_WAVEFORM, pl, plen);
+    assert_int_equal(gstp_parse_block(&f, &b), GSTP_OK);
+    assert_int_equal(gstp_block_decode_chunk(&b, got, sizeof got), GSTP_OK);
+    assert_memory_equal(got, blk, (size_t)n0 * 6);
+
+    /* cut short by one byte */
+    f = frame_of(GSTP_WAVEFORM, pl, plen - 1);
+    assert_int_equal(gstp_parse_block(&f, &b), GSTP_OK);
+    assert_int_equal(gstp_block_decode_chunk(&b, got, sizeof got), GSTP_E_RANGE);
+    /* a byte after the segment */
+    pl[plen] = 0;
+    f = frame_of(GSTP_WAVEFORM, pl, plen + 1);
+    assert_int_equal(gstp_parse_block(&f, &b), GSTP_OK);
+    assert_int_equal(gstp_block_decode_chunk(&b, got, sizeof got), GSTP_E_RANGE);
+    /* n_in_chunk one less (and one more) than the segment's sets */
+    le16(pl + 36, (uint16_t)(n0 - 1));
+    f = frame_of(GSTP_WAVEFORM, pl, plen);
+    assert_int_equal(gstp_parse_block(&f, &b), GSTP_OK);
+    assert_int_equal(gstp_block_decode_chunk(&b, got, sizeof got), GSTP_E_RANGE);
+    le16(pl + 36, (uint16_t)(n0 + 1));
+    f = frame_of(GSTP_WAVEFORM, pl, plen);
+    assert_int_equal(gstp_parse_block(&f, &b), GSTP_OK);
+    assert_int_equal(gstp_block_decode_chunk(&b, got, sizeof got), GSTP_E_RANGE);
+    le16(pl + 36, n0);
+    /* garbage instead of the segment */
+    memset(pl + GSTP_BLOCK_HDR_LEN, 0xFF, slen);
+    f = frame_of(GSTP_WAVEFORM, pl, plen);
+    assert_int_equal(gstp_parse_block(&f, &b), GSTP_OK);
+    assert_int_equal(gstp_block_decode_chunk(&b, got, sizeof got), GSTP_E_RANGE);
+    /* no segment at all */
+    f = frame_of(GSTP_WAVEFORM, pl, GSTP_BLOCK_HDR_LEN);
+    assert_int_equal(gstp_parse_block(&f, &b), GSTP_E_TRUNC);
+    /* the same segment sent through gstp_encode_block_segment decodes again */
+    n = gstp_encode_block_segment(out, sizeof out, &h, NULL, seg, slen, n0);
+    assert_int_equal(n, (int)(14 + plen));
+    f = frame_of(GSTP_WAVEFORM, out + 10, plen);
+    assert_int_equal(gstp_parse_block(&f, &b), GSTP_OK);
+    memset(got, 0, sizeof got);
+    assert_int_equal(gstp_block_decode_chunk(&b, got, sizeof got), GSTP_OK);
+    assert_memory_equal(got, blk, (size_t)n0 * 6);
+    /* a block buffer smaller than the block is the caller's error */
+    assert_int_equal(gstp_block_decode_chunk(&b, got, 6), GSTP_E_ARG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1743,6 +1959,9 @@ int main(void)
         cmocka_unit_test(test_hello_validation),
         cmocka_unit_test(test_tlv),
         cmocka_unit_test(test_result_message_rules),
+        cmocka_unit_test(test_welcome_codecs),
+        cmocka_unit_test(test_codec1_roundtrip),
+        cmocka_unit_test(test_codec1_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -292,6 +292,10 @@ static size_t await_frame(fx_t *f, int fd, uint8_t type, uint8_t *out, size_t ca
     }
 }
 
+/* The payload of the last WELCOME login_ok received. */
+static uint8_t g_welcome[GSTP_MAX_PAYLOAD];
+static size_t g_welcome_len;
+
 /* A complete login of T0001 (HELLO, CHALLENGE, AUTH with the HMAC, WELCOME). Returns the fd. */
 static int login_ok(fx_t *f, const char *src)
 {
@@ -334,7 +338,7 @@ static int login_ok(fx_t *f, const char *src)
     n = gstp_encode_auth(hb, sizeof hb, &a);
     assert_true(n > 0);
     assert_int_equal(send(fd, hb, (size_t)n, 0), n);
-    await_frame(f, fd, GSTP_WELCOME, pb, sizeof pb);
+    g_welcome_len = await_frame(f, fd, GSTP_WELCOME, g_welcome, sizeof g_welcome);
     return fd;
 }
 
@@ -527,6 +531,144 @@ static void test_registry_other_thread(void **state)
     fx_stop(&f);
 }
 
+/* Runs the loop until pred(f) holds (bounded: 20 s). */
+static void await_stats(fx_t *f, int (*pred)(gw_stats_t *), const char *what)
+{
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        gw_stats_t gs;
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        gw_stats(f->g, &gs);
+        if (pred(&gs))
+            return;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - t0.tv_sec > 20)
+            fail_msg("%s: not within 20 s", what);
+        usleep(1000);
+    }
+}
+
+static int nothing_in_flight(gw_stats_t *gs)
+{
+    return gs->inflight_bytes == 0;
+}
+
+typedef struct {
+    int n;
+    uint8_t data[400 * 6];
+    size_t len;
+} gw_read_t;
+
+static int gw_read_cb(void *ud, const store_block_t *b)
+{
+    gw_read_t *r = ud;
+    r->n++;
+    r->len = b->data_len;
+    if (b->data_len <= sizeof r->data)
+        memcpy(r->data, b->data, b->data_len);
+    return 0;
+}
+
+/* GSTP codec 1 through the gateway (protocol.md 6.7, 7.4): WELCOME announces it; a block sent as
+ * codec-1 chunks is decoded chunk by chunk, acknowledged after commit, stored (and read back) as
+ * the raw samples, and counted on the wire per codec; reassembly memory (raw buffer and kept
+ * segments) is all released. A chunk whose segment has a byte after it gets ERROR MALFORMED and
+ * BYE PROTOCOL, and its block is dropped. */
+static void test_codec1_blocks(void **state)
+{
+    (void)state;
+    enum { NS = 400 };
+    static uint8_t blk[NS * 6], frames[255 * GSTP_MAX_FRAME];
+    fx_t f;
+    memset(&f, 0, sizeof f);
+    gw_opts_t o;
+    gw_opts_default(&o);
+    fx_start(&f, &o);
+    int fd = login_ok(&f, "127.0.0.11");
+    gstp_frame_t wf = {.type = GSTP_WELCOME, .len = (uint16_t)g_welcome_len, .payload = g_welcome};
+    gstp_welcome_t w;
+    assert_int_equal(gstp_parse_welcome(&wf, &w), 0);
+    assert_int_equal(w.codecs, GSTP_CODECS_KNOWN);
+
+    uint32_t seed = 12345;
+    for (int i = 0; i < NS * 3; i++) {
+        int32_t ph = (int32_t)((i / 3 * 100 + (i % 3) * 2667) % 8000); /* triangle, 50 Hz */
+        seed = seed * 1664525u + 1013904223u;                           /* and noise */
+        int32_t v = (ph < 4000 ? ph : 8000 - ph) * 4 - 8000 + (int32_t)(seed >> 24) - 128;
+        blk[2 * i] = (uint8_t)(uint32_t)v;
+        blk[2 * i + 1] = (uint8_t)((uint32_t)v >> 8);
+    }
+    gstp_block_hdr_t h;
+    memset(&h, 0, sizeof h);
+    h.seq = 1;
+    h.t0_ns = 1700000000000000000LL;
+    h.sample_rate = 4000;
+    h.channel_mask = 0x7;
+    h.nsamples = NS;
+    h.time_quality = GSTP_TQ_GPS_LOCKED;
+    h.sample_fmt = GSTP_FMT_INT16;
+    h.nchannels = 3;
+    h.codec = GSTP_CODEC_WCODEC;
+    uint8_t nchunks = 0;
+    int len = gstp_encode_block_wcodec_all(frames, sizeof frames, &h, NULL, blk, 80, 512, &nchunks);
+    assert_true(len > 0 && nchunks >= 2);
+    size_t seg_bytes = (size_t)len - (size_t)nchunks * (GSTP_HEADER_LEN + GSTP_BLOCK_HDR_LEN +
+                                                      GSTP_TRAILER_LEN);
+    assert_int_equal(send(fd, frames, (size_t)len, 0), len);
+    uint8_t pb[GSTP_MAX_FRAME];
+    await_frame(&f, fd, GSTP_ACK, pb, sizeof pb);
+    assert_int_equal(pb[0], 1);
+    await_stats(&f, nothing_in_flight, "in-flight bytes back to 0");
+    gw_stats_t gs;
+    gw_stats(f.g, &gs);
+    assert_int_equal(gs.sample_wire_bytes[1], seg_bytes);
+    assert_int_equal(gs.sample_raw_bytes[1], sizeof blk);
+    assert_int_equal(gs.sample_wire_bytes[0], 0);
+    assert_true(seg_bytes < sizeof blk);
+    gw_read_t r = {0};
+    assert_int_equal(store_blocks_read(f.st, "T0001", 0, INT64_MAX, STORE_BLOCKS_WAVEFORM,
+                                       gw_read_cb, &r),
+                     0);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.len, sizeof blk);
+    assert_memory_equal(r.data, blk, sizeof blk);
+
+    /* block 2: its second chunk's segment has a byte after it */
+    h.seq = 2;
+    h.t0_ns += 100000000;
+    len = gstp_encode_block_wcodec_all(frames, sizeof frames, &h, NULL, blk, 80, 512, &nchunks);
+    assert_true(len > 0 && nchunks >= 2);
+    size_t first_len = GSTP_HEADER_LEN + (size_t)(frames[6] | frames[7] << 8) + GSTP_TRAILER_LEN;
+    uint8_t *c1 = frames + first_len;
+    size_t plen = (size_t)(c1[6] | c1[7] << 8);
+    uint8_t payload[GSTP_MAX_PAYLOAD];
+    memcpy(payload, c1 + GSTP_HEADER_LEN, plen);
+    payload[plen] = 0;
+    uint8_t bad[GSTP_MAX_FRAME];
+    int bn = gstp_frame_write(bad, sizeof bad, GSTP_WAVEFORM, 0, payload, plen + 1);
+    assert_true(bn > 0);
+    assert_int_equal(send(fd, frames, first_len, 0), (ssize_t)first_len);
+    assert_int_equal(send(fd, bad, (size_t)bn, 0), bn);
+    size_t el = await_frame(&f, fd, GSTP_ERROR, pb, sizeof pb);
+    gstp_frame_t ef = {.type = GSTP_ERROR, .len = (uint16_t)el, .payload = pb};
+    gstp_error_t er;
+    assert_int_equal(gstp_parse_error(&ef, &er), 0);
+    assert_int_equal(er.code, GSTP_ERR_MALFORMED);
+    assert_int_equal(er.frame_type, GSTP_WAVEFORM);
+    el = await_frame(&f, fd, GSTP_BYE, pb, sizeof pb);
+    gstp_frame_t bf = {.type = GSTP_BYE, .len = (uint16_t)el, .payload = pb};
+    gstp_reject_t by;
+    assert_int_equal(gstp_parse_reject(&bf, &by), 0);
+    assert_int_equal(by.reason, GSTP_REJ_PROTOCOL);
+    await_stats(&f, nothing_in_flight, "the dropped block's memory released");
+    gw_stats(f.g, &gs);
+    assert_int_equal(gs.protocol_errors, 1);
+    assert_int_equal(gs.blocks_received, 1);
+    close(fd);
+    fx_stop(&f);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -536,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_authfail_table_full),
         cmocka_unit_test(test_unusable_secret_counts_for_id),
         cmocka_unit_test(test_registry_other_thread),
+        cmocka_unit_test(test_codec1_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "store/store.h"
+#include "wcodec/wcodec.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -45,7 +46,7 @@ static void rm_rf(const char *path)
 }
 
 /* Number of schema migrations in src/store/db.c: one row each in schema_version. */
-#define SCHEMA_LATEST 9 /* + the backfill's ana_pending (slot 12) */
+#define SCHEMA_LATEST 12 /* 9: ana_pending, 10: retention_state, 11: blocks.codec, 12: the pyramid and trends */
 
 typedef struct {
     char dir[64];
@@ -1864,9 +1865,16 @@ static void make_old_layout(const char *dir, const store_terminal_t *ts, int n)
                                   " ALTER TABLE pq_events DROP COLUMN channel_names;"
                                   " ALTER TABLE pq_events DROP COLUMN worst_channel_name;"
                                   " DROP TABLE block_layouts;"
+                                  " DROP TABLE wave_pyramid; DROP TABLE measurement_trend;"
+                                  " DROP TRIGGER measurements_trend_insert;"
+                                  " DROP TRIGGER measurements_trend_update;"
+                                  " DROP TRIGGER measurements_trend_delete;"
                                   " ALTER TABLE pq_events DROP COLUMN acked_by;"
                                   " ALTER TABLE pq_events DROP COLUMN acked_ns;"
                                   " DROP TABLE ana_pending;"
+                                  " DROP TABLE retention_state; DROP INDEX pq_events_terminal_start;"
+                                  " DROP INDEX pq_events_duration;"
+                                  " ALTER TABLE blocks DROP COLUMN codec;"
                                   " DELETE FROM schema_version WHERE version >= 4;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -1946,9 +1954,15 @@ static void test_event_names_migration(void **state)
                      " ALTER TABLE pq_events DROP COLUMN channel_names;"
                      " ALTER TABLE pq_events DROP COLUMN worst_channel_name;"
                      " DROP TABLE block_layouts;"
+                     " DROP TABLE wave_pyramid; DROP TABLE measurement_trend;"
+                     " DROP TRIGGER measurements_trend_insert; DROP TRIGGER measurements_trend_update;"
+                     " DROP TRIGGER measurements_trend_delete;"
                      " ALTER TABLE pq_events DROP COLUMN acked_by;"
                      " ALTER TABLE pq_events DROP COLUMN acked_ns;"
                      " DROP TABLE ana_pending;"
+                     " DROP TABLE retention_state; DROP INDEX pq_events_terminal_start;"
+                     " DROP INDEX pq_events_duration;"
+                     " ALTER TABLE blocks DROP COLUMN codec;"
                      " DELETE FROM schema_version WHERE version >= 5;"
                      " INSERT INTO pq_events(terminal_id, kind, start_ns, duration_ns, extreme,"
                      "  extreme_pct, reference, channels, worst_channel, flags, detected_ns)"
@@ -2386,6 +2400,170 @@ static void test_writer_account(void **state)
     assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM audit WHERE outcome = 'failed'"), 1);
 }
 
+/* ---- Blocks compressed at rest (migration 9) ---- */
+
+/* 6 int16 channels (3 voltages, 3 currents) of a 50 Hz signal at 6400 S/s, with a little noise;
+ * noise_only: full-scale pseudo-random values (incompressible). */
+static uint8_t *codec_samples(uint32_t nsets, uint32_t seed, int noise_only)
+{
+    uint8_t *p = xmalloc((size_t)nsets * 12);
+    for (uint32_t i = 0; i < nsets; i++)
+        for (int c = 0; c < 6; c++) {
+            seed = seed * 1664525u + 1013904223u;
+            double ph = 2 * M_PI * (50.0 * i / 6400.0 - (c % 3) / 3.0);
+            int v = noise_only ? (int)(int16_t)(seed >> 16)
+                               : (int)lrint((c < 3 ? 9000 : 3000) * sin(ph)) + (int)(seed >> 29) - 4;
+            uint16_t u = (uint16_t)(int16_t)v;
+            p[(size_t)i * 12 + (size_t)c * 2] = (uint8_t)u;
+            p[(size_t)i * 12 + (size_t)c * 2 + 1] = (uint8_t)(u >> 8);
+        }
+    return p;
+}
+
+static store_item_t *codec_block(uint64_t seq, uint8_t *raw, uint32_t nsets)
+{
+    store_item_t *it = store_item_new(STORE_ITEM_BLOCK);
+    snprintf(it->terminal_id, sizeof it->terminal_id, "Z1");
+    it->cookie = seq;
+    it->seq = seq;
+    it->t0_ns = 1700000000000000000LL + (int64_t)seq * 100000000LL;
+    it->sample_rate = 6400;
+    it->channel_mask = 0x3f;
+    it->nchannels = 6;
+    it->sample_fmt = 1;
+    it->time_quality = 1;
+    it->nsamples = nsets;
+    it->nominal_hz = 50;
+    it->data = raw;
+    it->data_len = (size_t)nsets * 12;
+    return it;
+}
+
+typedef struct {
+    int n;
+    uint64_t seq[8];
+    uint8_t *data[8];
+    size_t len[8];
+} codec_read_t;
+
+static int codec_read_cb(void *ud, const store_block_t *b)
+{
+    codec_read_t *r = ud;
+    if (r->n < 8) {
+        r->seq[r->n] = b->seq;
+        r->len[r->n] = b->data_len;
+        r->data[r->n] = xmalloc(b->data_len ? b->data_len : 1);
+        memcpy(r->data[r->n], b->data, b->data_len);
+        r->n++;
+    }
+    return 0;
+}
+
+/* A block received raw is encoded by the writer (codec 1, fewer bytes); one received encoded is
+ * stored byte for byte as it came; an incompressible one stays raw; a raw row from before the
+ * migration (codec defaults to 0) still reads; a corrupt compressed row is left out of the read
+ * with a log line, and the blocks after it are still read. Reads hand out the raw samples. */
+static void test_blocks_codec_at_rest(void **state)
+{
+    fixture_t *f = *state;
+    enum { NS = 640 };
+    store_t *s = open_ok(f->dir);
+    collector_t col;
+    collector_init(&col);
+    store_terminal_t t = make_terminal("Z1");
+    assert_int_equal(store_terminal_add(s, &t), 0);
+    assert_int_equal(store_writer_start(s, collect_cb, &col), 0);
+
+    uint8_t *a = codec_samples(NS, 1, 0), *b = codec_samples(NS, 2, 0), *c = codec_samples(NS, 3, 1);
+    uint8_t *a_copy = xmalloc(NS * 12), *b_copy = xmalloc(NS * 12), *c_copy = xmalloc(NS * 12);
+    memcpy(a_copy, a, NS * 12);
+    memcpy(b_copy, b, NS * 12);
+    memcpy(c_copy, c, NS * 12);
+    /* seq 2 arrives encoded (as the gateway hands over a codec-1 block) */
+    size_t cap = wcodec_bound(NS, 6, 1), enc_len = 0;
+    uint8_t *enc = xmalloc(cap);
+    assert_int_equal(wcodec_encode_block(b, NS, 6, 1, 128, enc, cap, &enc_len), WCODEC_OK);
+    assert_true(enc_len < NS * 12);
+    store_item_t *ib = codec_block(2, b, NS);
+    ib->enc = xmalloc(enc_len);
+    memcpy(ib->enc, enc, enc_len);
+    ib->enc_len = enc_len;
+    ib->codec = 1;
+    assert_int_equal(store_submit(s, codec_block(1, a, NS)), 0);
+    assert_int_equal(store_submit(s, ib), 0);
+    assert_int_equal(store_submit(s, codec_block(3, c, NS)), 0);
+    assert_int_equal(collector_wait(&col, 3), 0);
+    assert_int_equal(col.ok, 3);
+    store_writer_stop(s);
+
+    assert_int_equal(sql_int(f->dir, "SELECT codec FROM blocks WHERE seq = 1"), 1);
+    int64_t len1 = sql_int(f->dir, "SELECT length(data) FROM blocks WHERE seq = 1");
+    print_message("raw-received block encoded by the writer: %lld of %d bytes\n",
+                  (long long)len1, NS * 12);
+    assert_true(len1 > 0 && len1 < NS * 12);
+    assert_int_equal(sql_int(f->dir, "SELECT codec FROM blocks WHERE seq = 2"), 1);
+    assert_int_equal(sql_int(f->dir, "SELECT length(data) FROM blocks WHERE seq = 2"), enc_len);
+    char sql[1024];
+    /* the stored bytes are the received ones, byte for byte */
+    {
+        char path[300];
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        path_in(path, sizeof path, f->dir, "gridsense.db");
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(
+            sqlite3_prepare_v2(db, "SELECT data FROM blocks WHERE seq = 2", -1, &st, NULL),
+            SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_bytes(st, 0), (int)enc_len);
+        assert_memory_equal(sqlite3_column_blob(st, 0), enc, enc_len);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
+    assert_int_equal(sql_int(f->dir, "SELECT codec FROM blocks WHERE seq = 3"), 0);
+    assert_int_equal(sql_int(f->dir, "SELECT length(data) FROM blocks WHERE seq = 3"), NS * 12);
+
+    /* a raw row as stored before migration 9 (codec left to its default), then a corrupt
+     * compressed row, then another raw row */
+    snprintf(sql, sizeof sql,
+             "INSERT INTO blocks(terminal_id, seq, kind, t0_ns, sample_rate, channel_mask,"
+             " nchannels, sample_fmt, time_quality, nsamples, data, received_ns) VALUES"
+             " ('Z1', 4, 0, %lld, 6400, 3, 2, 1, 1, 2, X'0100020003000400', 1),"
+             " ('Z1', 5, 0, %lld, 6400, 3, 2, 1, 1, 2, X'ffffffffffff', 1),"
+             " ('Z1', 6, 0, %lld, 6400, 3, 2, 1, 1, 2, X'0500060007000800', 1);"
+             "UPDATE blocks SET codec = 1 WHERE seq = 5;",
+             1700000000000000000LL + 400000000LL, 1700000000000000000LL + 500000000LL,
+             1700000000000000000LL + 600000000LL);
+    sql_exec(f->dir, sql);
+    assert_int_equal(sql_int(f->dir, "SELECT codec FROM blocks WHERE seq = 4"), 0);
+
+    codec_read_t r = {0};
+    assert_int_equal(store_blocks_read(s, "Z1", 0, INT64_MAX, STORE_BLOCKS_WAVEFORM,
+                                       codec_read_cb, &r),
+                     0);
+    assert_int_equal(r.n, 5);
+    static const uint64_t want_seq[5] = {1, 2, 3, 4, 6};
+    const uint8_t *want[3] = {a_copy, b_copy, c_copy};
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(r.seq[i], want_seq[i]);
+        if (i < 3) {
+            assert_int_equal(r.len[i], NS * 12);
+            assert_memory_equal(r.data[i], want[i], NS * 12);
+        }
+    }
+    assert_int_equal(r.len[3], 8);
+    assert_memory_equal(r.data[3], "\x01\x00\x02\x00\x03\x00\x04\x00", 8);
+    assert_memory_equal(r.data[4], "\x05\x00\x06\x00\x07\x00\x08\x00", 8);
+    for (int i = 0; i < r.n; i++)
+        free(r.data[i]);
+    free(enc);
+    free(a_copy);
+    free(b_copy);
+    free(c_copy);
+    store_close(s);
+    collector_destroy(&col);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -2397,6 +2575,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_terminals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blocks_codec_at_rest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_drain_on_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_busy_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credentials_version, setup, teardown),

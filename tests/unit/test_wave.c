@@ -397,7 +397,7 @@ static void test_channels_and_errors(void **state)
     assert_int_equal(wave_side_parse(NULL), GS_EINVAL);
     q.to_ns = q.from_ns;
     assert_int_equal(wave_query(f->s, &q, &out, err, sizeof err), GS_EINVAL);
-    q.to_ns = q.from_ns + WAVE_MAX_RANGE_NS + 1;
+    q.to_ns = q.from_ns + WAVE_MAX_SPAN_NS + 1;
     assert_int_equal(wave_query(f->s, &q, &out, err, sizeof err), GS_EINVAL);
     q.from_ns = INT64_MIN;
     q.to_ns = INT64_MAX;

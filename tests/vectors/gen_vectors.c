@@ -292,6 +292,44 @@ static void block_vector(const char *name, gstp_block_hdr_t h, const gstp_event_
     frame_end();
 }
 
+/* A 3-phase int16 waveform, 32 sets per cycle (50 Hz at 1600 S/s), amplitude 10000 with a
+ * small deterministic disturbance: nsets sets into v (interleaved) and, little-endian, raw. */
+static void wave3(int32_t *v, uint8_t *raw, uint16_t nsets)
+{
+    static const int16_t sine[32] = {0,     1951,  3827,  5556,  7071,  8315,  9239,  9808,
+                                     10000, 9808,  9239,  8315,  7071,  5556,  3827,  1951,
+                                     0,     -1951, -3827, -5556, -7071, -8315, -9239, -9808,
+                                     -10000, -9808, -9239, -8315, -7071, -5556, -3827, -1951};
+    uint32_t i, c;
+
+    for (i = 0; i < nsets; i++)
+        for (c = 0; c < 3; c++) {
+            size_t k = (size_t)i * 3 + c;
+            /* phases 120 degrees apart (32 / 3 rounded), a few counts of "noise" */
+            v[k] = sine[(i + 32u - (c * 32u + 1u) / 3u) % 32u] + (int32_t)((i * 7u + c * 3u) % 5u) - 2;
+            raw[2 * k] = (uint8_t)(uint32_t)v[k];
+            raw[2 * k + 1] = (uint8_t)((uint32_t)v[k] >> 8);
+        }
+}
+
+/* A codec-1 chunk (7.4): its sample bytes are one wcodec segment, printed as `segment`; samples
+ * are the values it decodes to. One chunk carries the whole block here. */
+static void wcodec_vector(const char *name, gstp_block_hdr_t h, const gstp_event_hdr_t *ev,
+                          const int32_t *v, const uint8_t *raw, uint32_t period)
+{
+    uint16_t nin = 0;
+    size_t fixed = GSTP_HEADER_LEN + GSTP_BLOCK_HDR_LEN + (ev ? GSTP_EVENT_HDR_LEN : 0);
+    int n = gstp_encode_block_wcodec(g_frame, sizeof g_frame, &h, ev, raw, period,
+                                     GSTP_MAX_PAYLOAD, &nin);
+    if (n <= 0 || nin != h.nsamples)
+        fail("codec 1 vector must fit in one chunk");
+    frame_begin(name, n);
+    print_block(&h, ev, v, nin);
+    kv_u("period_hint", period);
+    kv_hex("segment", g_frame + fixed, (size_t)n - fixed - GSTP_TRAILER_LEN);
+    frame_end();
+}
+
 /* The HELLO of the worked example in protocol.md 11.2, with three channels. */
 static void example_hello(gstp_hello_t *h)
 {
@@ -468,13 +506,26 @@ static void frames(void)
         frame_end();
     }
     {
-        gstp_welcome_t w = {1700000000123456789LL, 30, 64, 41, 0x00012345u};
+        gstp_welcome_t w = {1700000000123456789LL, 30, 64, 41, 0x00012345u, 0};
         frame_begin("WELCOME", gstp_encode_welcome(g_frame, sizeof g_frame, &w));
         kv_i("server_time_ns", w.server_time_ns);
         kv_u("heartbeat_s", w.heartbeat_s);
         kv_u("ack_window", w.ack_window);
         kv_u("resume_seq", w.resume_seq);
         kv_u("session_id", w.session_id);
+        kv_u("codecs", 1); /* no CODECS element: raw only */
+        frame_end();
+    }
+    {
+        gstp_welcome_t w = {1700000000123456789LL, 30, 64, 41, 0x00012346u, GSTP_CODECS_KNOWN};
+        frame_begin("WELCOME announcing codecs raw and wcodec (extension CODECS, 6.7)",
+                    gstp_encode_welcome(g_frame, sizeof g_frame, &w));
+        kv_i("server_time_ns", w.server_time_ns);
+        kv_u("heartbeat_s", w.heartbeat_s);
+        kv_u("ack_window", w.ack_window);
+        kv_u("resume_seq", w.resume_seq);
+        kv_u("session_id", w.session_id);
+        kv_u("codecs", w.codecs);
         frame_end();
     }
     {
@@ -553,6 +604,26 @@ static void frames(void)
             first = (uint16_t)(first + nin);
             k++;
         }
+    }
+    /* WAVEFORM with codec 1: 3 cycles of 3 int16 channels at 1600 S/s, 50 Hz, in one chunk. */
+    {
+        int32_t v[96 * 3];
+        uint8_t raw[96 * 3 * 2];
+        gstp_block_hdr_t b;
+        memset(&b, 0, sizeof b);
+        b.seq = 46;
+        b.t0_ns = 1700000000000000000LL;
+        b.sample_rate = 1600;
+        b.channel_mask = 0x7;
+        b.nsamples = 96;
+        b.time_quality = GSTP_TQ_GPS_LOCKED;
+        b.sample_fmt = GSTP_FMT_INT16;
+        b.nchannels = 3;
+        b.chunk_count = 1;
+        b.codec = GSTP_CODEC_WCODEC;
+        wave3(v, raw, 96);
+        wcodec_vector("WAVEFORM with codec 1 (wcodec), one chunk", b, NULL, v, raw,
+                      gstp_period_hint(1600, 50));
     }
     /* EVENT: a dip on channel 1, 2 int32 channels, 6 sets, 2 of them before the trigger. */
     {
@@ -812,6 +883,38 @@ static void invalid_section(void)
     invalid_vector("WAVEFORM chunk with one sample byte too many", b, (size_t)n, 1, 0, 0,
                    "GSTP_E_RANGE",
                    "server answers ERROR MALFORMED, then BYE PROTOCOL, and closes (7.1)");
+    /* Codec-1 chunk whose sample bytes hold one byte after the segment (7.4: exactly one
+     * segment). gstp_parse_block accepts the frame; decoding it in its block
+     * (gstp_block_decode_chunk) gives GSTP_E_RANGE, which `parse` names. */
+    {
+        gstp_block_hdr_t bh;
+        int32_t v[16 * 3];
+        uint8_t raw[16 * 3 * 2], payload[GSTP_MAX_PAYLOAD];
+        uint16_t nin = 0;
+        size_t len;
+        memset(&bh, 0, sizeof bh);
+        bh.seq = 47;
+        bh.t0_ns = 1700000000000000000LL;
+        bh.sample_rate = 1600;
+        bh.channel_mask = 0x7;
+        bh.nsamples = 16;
+        bh.time_quality = GSTP_TQ_GPS_LOCKED;
+        bh.sample_fmt = GSTP_FMT_INT16;
+        bh.nchannels = 3;
+        bh.chunk_count = 1;
+        bh.codec = GSTP_CODEC_WCODEC;
+        wave3(v, raw, 16);
+        n = gstp_encode_block_wcodec(b, sizeof b, &bh, NULL, raw, 32, GSTP_MAX_PAYLOAD, &nin);
+        if (n <= 0 || nin != 16)
+            fail("codec 1 invalid vector");
+        len = (size_t)n - GSTP_HEADER_LEN - GSTP_TRAILER_LEN;
+        memcpy(payload, b + GSTP_HEADER_LEN, len);
+        payload[len] = 0;
+        n = gstp_frame_write(b, sizeof b, GSTP_WAVEFORM, 0, payload, len + 1);
+    }
+    invalid_vector("WAVEFORM codec 1 chunk with a byte after its segment", b, (size_t)n, 1, 0, 0,
+                   "GSTP_E_RANGE",
+                   "server answers ERROR MALFORMED, then BYE PROTOCOL, and closes (7.1, 7.4)");
     end_arr();
 }
 
@@ -822,12 +925,13 @@ int main(void)
     obj(NULL);
     kv_str("protocol", "GSTP");
     kv_str("spec", "docs/protocol.md");
-    kv_str("spec_version", "1.0");
+    kv_str("spec_version", "1.1");
     kv_u("wire_version", GSTP_VERSION);
     kv_str("generator", "tests/vectors/gen_vectors.c (with the codec in src/gstp)");
     kv_str("regenerate",
            "cc -std=c99 -Isrc tests/vectors/gen_vectors.c src/gstp/gstp.c src/gstp/crc32c.c "
-           "-lsodium -o /tmp/gen_vectors && /tmp/gen_vectors > docs/vectors/gstp-1.0.json");
+           "src/wcodec/wcodec.c -lsodium -o /tmp/gen_vectors && /tmp/gen_vectors > "
+           "docs/vectors/gstp-1.0.json");
     kv_str("notes",
            "hex: the complete frame (header, payload, CRC-32C). fields: every field of the "
            "decoded payload; header fields (type, version, flags, len, hcheck, crc) are beside "
@@ -835,7 +939,10 @@ int main(void)
            "integer JSON reader. f32 values are printed with 9 significant digits, which "
            "round-trips binary32. samples: the chunk's values, interleaved by channel in "
            "ascending index order. args/results: the TLV elements in wire order. The chunked "
-           "WAVEFORM uses a 64-byte payload limit only to stay short; real chunks are about 1 KB.");
+           "WAVEFORM uses a 64-byte payload limit only to stay short; real chunks are about 1 KB. "
+           "codec 1 (wcodec, 1.1): segment is the chunk's sample bytes, one wcodec segment "
+           "(protocol.md Appendix A, vectors in docs/vectors/wcodec.json), and samples the "
+           "values it decodes to; codecs (WELCOME): the accepted codecs, bit c = codec c.");
     frames();
     hmac_section();
     crc_section();

@@ -112,6 +112,18 @@ static int reencode(const gstp_frame_t *f, uint8_t *out, size_t cap, int *parse_
         if ((*parse_rc = gstp_parse_block(f, &bl)) != GSTP_OK)
             return *parse_rc;
         CHECK(bl.samples >= f->payload && bl.samples + bl.samples_len <= f->payload + f->len);
+        {
+            /* The receiver's next step: raw sets copied, a codec-1 segment decoded into the
+             * block (chunk rule of protocol.md 7.4); whatever it holds, never out of bounds. */
+            static uint8_t blk[GSTP_MAX_BLOCK_SAMPLES * GSTP_MAX_CHANNELS * 4];
+            int drc = gstp_block_decode_chunk(&bl, blk, sizeof blk);
+            CHECK(drc == GSTP_OK || drc == GSTP_E_RANGE);
+            CHECK(bl.hdr.codec != GSTP_CODEC_RAW || drc == GSTP_OK);
+        }
+        if (bl.hdr.codec == GSTP_CODEC_WCODEC)
+            return gstp_encode_block_segment(out, cap, &bl.hdr,
+                                             f->type == GSTP_EVENT ? &bl.event : NULL, bl.samples,
+                                             bl.samples_len, bl.hdr.n_in_chunk);
         return gstp_encode_block(out, cap, &bl.hdr, f->type == GSTP_EVENT ? &bl.event : NULL,
                                  bl.samples, bl.hdr.n_in_chunk);
     default:

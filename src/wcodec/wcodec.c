@@ -1,0 +1,1449 @@
+/* wcodec — lossless waveform codec (GSTP codec 1). See wcodec.h; the bitstream is specified in
+ * docs/protocol.md, Appendix A ("Codec 1").
+ *
+ * Structure of a segment (all details in the spec):
+ *   byte header: shape byte, varint n-1, varint period P, varint payload length;
+ *   payload, MSB-first bits, per channel: the block's first sample (segments at set 0 only),
+ *   up to two LPC definitions, the partition order, then per partition (sub-block) its
+ *   predictor and Rice parameter (relative to the previous partition's) or an escape to
+ *   fixed-width two's complement, and the residuals; zero bits pad the payload to a whole byte.
+ * Sets before set 0 of the block read as set 0, so every predictor is defined for every set.
+ *
+ * Portability: C99, no allocation, no global mutable state, no floating point in the decoder
+ * (the encoder's least-squares fits use double). All prediction is done in int64_t on values
+ * bounded well below 2^62 (samples < 2^31, coefficients < 2^15, at most 37 taps), residuals
+ * and results are range-checked, so nothing overflows on any input. Right shifts of negative
+ * values are done on unsigned values (floor division by a power of two) to stay clear of
+ * implementation-defined behaviour.
+ */
+#include "wcodec.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+/* ---- limits of the bitstream (docs/protocol.md, Codec 1) ---- */
+#define MAX_PERIOD   2047 /* P: one-cycle-back lag in sets */
+#define MAX_SHORT    31   /* LPC short-term order */
+#define MAX_LONG     6    /* LPC taps around lags P and 2P */
+#define MAX_TAPS     (MAX_SHORT + MAX_LONG)
+#define MAX_LAG      (2 * MAX_PERIOD + 1)
+#define MAX_LPC      2    /* LPC predictors defined per channel and segment */
+#define MAX_PORDER   8    /* at most 256 Rice partitions (sub-blocks) per channel */
+#define MIN_PART     16   /* the encoder's smallest partition */
+#define LPC_MAG      15   /* the encoder's LPC coefficients: most magnitude bits of the widest */
+#define MAX_PARTS    (1 << MAX_PORDER)
+#define RICE_ESCAPE  31   /* Rice parameter value announcing fixed-width residuals */
+#define MAX_ESC_BITS 40   /* widest escaped residual */
+#define MAX_U_BITS   40   /* zigzagged residuals are < 2^40 */
+#define HDR_MAX      10   /* shape byte + 3 varints of at most 3 bytes each */
+
+/* Predictor ids of a partition (3 bits). */
+enum { P_ZERO = 0, P_ORD1, P_ORD2, P_ORD3, P_CYCLE, P_CYCLE_D1, P_LPC0, P_LPC1, P_COUNT };
+
+/* ---- small helpers ---- */
+
+/* Two's complement value of a 32-bit pattern, without implementation-defined conversions. */
+static int32_t u2i32(uint32_t u)
+{
+    return u >= 0x80000000u ? -(int32_t)(~u) - 1 : (int32_t)u;
+}
+
+static int32_t u2i16(uint32_t u)
+{
+    u &= 0xFFFFu;
+    return u >= 0x8000u ? (int32_t)u - 65536 : (int32_t)u;
+}
+
+static int32_t rd_sample(const uint8_t *p, int fmt)
+{
+    if (fmt == 1)
+        return u2i16((uint32_t)p[0] | (uint32_t)p[1] << 8);
+    return u2i32((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                 (uint32_t)p[3] << 24);
+}
+
+static void wr_sample(uint8_t *p, int fmt, int32_t v)
+{
+    uint32_t u = (uint32_t)v;
+    p[0] = (uint8_t)u;
+    p[1] = (uint8_t)(u >> 8);
+    if (fmt == 2) {
+        p[2] = (uint8_t)(u >> 16);
+        p[3] = (uint8_t)(u >> 24);
+    }
+}
+
+/* Floor division by 2^s of a signed value, without implementation-defined shifts. */
+static int64_t sar64(int64_t v, unsigned s)
+{
+    if (v >= 0)
+        return (int64_t)((uint64_t)v >> s);
+    return -(int64_t)(((uint64_t)(-(v + 1)) >> s)) - 1;
+}
+
+static inline uint64_t zigzag(int64_t r)
+{
+    return r >= 0 ? (uint64_t)r << 1 : (((uint64_t)(-(r + 1))) << 1) | 1u;
+}
+
+static int64_t unzigzag(uint64_t u)
+{
+    return (u & 1u) ? -(int64_t)(u >> 1) - 1 : (int64_t)(u >> 1);
+}
+
+static unsigned bitlen64(uint64_t v)
+{
+#if defined(__GNUC__)
+    return v ? 64u - (unsigned)__builtin_clzll(v) : 0u;
+#else
+    unsigned n = 0;
+    while (v) {
+        n++;
+        v >>= 1;
+    }
+    return n;
+#endif
+}
+/* ---- predictors shared by encoder and decoder ---- */
+
+typedef struct {
+    uint8_t order;          /* short-term taps at lags 1..order */
+    uint8_t lcode;          /* long taps: 0 none, 1 {P}, 2 {P-1,P,P+1}, 3 + {2P-1,2P,2P+1} */
+    uint8_t prec, shift;    /* coefficient width in bits (1..16), right shift (0..31) */
+    int32_t coef[MAX_TAPS]; /* short taps then long taps */
+    uint32_t lag[MAX_TAPS]; /* derived: lag of each tap */
+    uint8_t ntaps;          /* derived */
+} lpc_t;
+
+typedef struct {
+    uint8_t nlpc;              /* LPC predictors defined (0..MAX_LPC) */
+    lpc_t lpc[MAX_LPC];
+    uint8_t porder;            /* 2^porder partitions */
+    uint8_t pred[MAX_PARTS];   /* per partition: predictor id */
+    uint8_t k[MAX_PARTS];      /* per partition: Rice parameter or RICE_ESCAPE */
+    uint8_t w[MAX_PARTS];      /* per partition: escape width */
+} chan_t;
+
+static unsigned nlong_of(unsigned lcode)
+{
+    return lcode == 0 ? 0 : lcode == 1 ? 1 : lcode == 2 ? 3 : 6;
+}
+
+/* Fills lag[] and ntaps from order/lcode and P. */
+static void lpc_lags(lpc_t *l, uint32_t P)
+{
+    unsigned j, t = 0;
+    for (j = 0; j < l->order; j++)
+        l->lag[t++] = j + 1;
+    if (l->lcode == 1)
+        l->lag[t++] = P;
+    if (l->lcode >= 2) {
+        l->lag[t++] = P - 1;
+        l->lag[t++] = P;
+        l->lag[t++] = P + 1;
+    }
+    if (l->lcode == 3) {
+        l->lag[t++] = 2 * P - 1;
+        l->lag[t++] = 2 * P;
+        l->lag[t++] = 2 * P + 1;
+    }
+    l->ntaps = (uint8_t)t;
+}
+
+static uint32_t lpc_maxlag(const lpc_t *l, uint32_t P)
+{
+    uint32_t m = l->order;
+    if (l->lcode == 1 && P > m)
+        m = P;
+    if (l->lcode == 2 && P + 1 > m)
+        m = P + 1;
+    if (l->lcode == 3)
+        m = 2 * P + 1;
+    return m;
+}
+
+/* Largest lag any predictor of the channel may read. */
+static uint32_t chan_maxlag(const chan_t *ch, uint32_t P)
+{
+    uint32_t m = P ? P + 1 : 3, j;
+    if (m < 3)
+        m = 3;
+    for (j = 0; j < ch->nlpc; j++)
+        if (lpc_maxlag(&ch->lpc[j], P) > m)
+            m = lpc_maxlag(&ch->lpc[j], P);
+    return m;
+}
+
+static int64_t lpc_predict(const lpc_t *l, const int32_t *x, long i)
+{
+    int64_t s = 0;
+    unsigned t;
+    for (t = 0; t < l->ntaps; t++)
+        s += (int64_t)l->coef[t] * x[i - (long)l->lag[t]];
+    if (l->shift)
+        s = sar64(s + ((int64_t)1 << (l->shift - 1)), l->shift);
+    return s;
+}
+
+/* Residuals r[0..cnt) of samples x[i0 .. i0+cnt) under predictor id. */
+static void residuals(const chan_t *ch, unsigned id, uint32_t P, const int32_t *x, long i0,
+                      uint32_t cnt, int64_t *r)
+{
+    const int32_t *p = x + i0;
+    long L = (long)P;
+    uint32_t i;
+
+    switch (id) {
+    case P_ZERO:
+        for (i = 0; i < cnt; i++)
+            r[i] = p[i];
+        break;
+    case P_ORD1:
+        for (i = 0; i < cnt; i++)
+            r[i] = (int64_t)p[i] - p[(long)i - 1];
+        break;
+    case P_ORD2:
+        for (i = 0; i < cnt; i++)
+            r[i] = (int64_t)p[i] - 2 * (int64_t)p[(long)i - 1] + p[(long)i - 2];
+        break;
+    case P_ORD3:
+        for (i = 0; i < cnt; i++)
+            r[i] = (int64_t)p[i] - 3 * ((int64_t)p[(long)i - 1] - p[(long)i - 2]) -
+                   p[(long)i - 3];
+        break;
+    case P_CYCLE:
+        for (i = 0; i < cnt; i++)
+            r[i] = (int64_t)p[i] - p[(long)i - L];
+        break;
+    case P_CYCLE_D1:
+        for (i = 0; i < cnt; i++)
+            r[i] = (int64_t)p[i] - p[(long)i - 1] - p[(long)i - L] + p[(long)i - L - 1];
+        break;
+    default: {
+        const lpc_t *l = &ch->lpc[id - P_LPC0];
+        for (i = 0; i < cnt; i++)
+            r[i] = (int64_t)p[i] - lpc_predict(l, x, i0 + (long)i);
+        break;
+    }
+    }
+}
+
+/* Partition j of 2^porder over n sets: [n*j >> porder, n*(j+1) >> porder). */
+static uint32_t part_start(uint32_t n, unsigned porder, uint32_t j)
+{
+    return (uint32_t)(((uint64_t)n * j) >> porder);
+}
+
+/* ---- bit writer (MSB first) into base[0..room); bytes past room are counted, not written,
+ * so the caller learns the size of what did not fit. State can be saved and restored. ---- */
+
+typedef struct {
+    uint8_t *base;
+    size_t room, pos; /* pos: bytes emitted so far (also those past room) */
+    uint64_t acc;     /* pending bits, right-aligned */
+    unsigned nacc;    /* < 32 between calls */
+} bw_t;
+
+static void bw_emit(bw_t *w, unsigned nbytes)
+{
+    while (nbytes--) {
+        w->nacc -= 8;
+        if (w->pos < w->room)
+            w->base[w->pos] = (uint8_t)(w->acc >> w->nacc);
+        w->pos++;
+    }
+}
+
+static inline void bw_put(bw_t *w, uint64_t v, unsigned n) /* n <= 32 */
+{
+    w->acc = (w->acc << n) | (v & (((uint64_t)1 << n) - 1));
+    w->nacc += n;
+    if (w->nacc >= 32) {
+        if (w->pos + 4 <= w->room) {
+            uint8_t *q = w->base + w->pos;
+            q[0] = (uint8_t)(w->acc >> (w->nacc - 8));
+            q[1] = (uint8_t)(w->acc >> (w->nacc - 16));
+            q[2] = (uint8_t)(w->acc >> (w->nacc - 24));
+            q[3] = (uint8_t)(w->acc >> (w->nacc - 32));
+            w->pos += 4;
+            w->nacc -= 32;
+        } else {
+            bw_emit(w, 4);
+        }
+    }
+}
+
+static void bw_bits(bw_t *w, uint64_t v, unsigned n) /* n <= 64 */
+{
+    if (n > 32) {
+        bw_put(w, v >> 32, n - 32);
+        n = 32;
+    }
+    bw_put(w, v, n);
+}
+
+static void bw_zeros(bw_t *w, uint64_t n)
+{
+    while (n > 32) {
+        bw_put(w, 0, 32);
+        n -= 32;
+    }
+    bw_put(w, 0, (unsigned)n);
+}
+
+/* Bits written so far. */
+static uint64_t bw_tell(const bw_t *w)
+{
+    return (uint64_t)w->pos * 8 + w->nacc;
+}
+
+static void bw_flush(bw_t *w)
+{
+    if (w->nacc % 8)
+        bw_put(w, 0, 8 - w->nacc % 8);
+    bw_emit(w, w->nacc / 8);
+}
+
+/* ---- bit reader: never reads outside [p, end) ---- */
+
+typedef struct {
+    const uint8_t *p, *end;
+    uint64_t acc; /* unread bits, left-aligned */
+    unsigned nacc;
+} br_t;
+
+static void br_fill(br_t *r)
+{
+    while (r->nacc <= 56 && r->p < r->end) {
+        r->acc |= (uint64_t)*r->p++ << (56 - r->nacc);
+        r->nacc += 8;
+    }
+}
+
+/* Reads n <= 32 bits; returns -1 when the input ends first. */
+static int br_get(br_t *r, unsigned n, uint32_t *v)
+{
+    if (n == 0) {
+        *v = 0;
+        return 0;
+    }
+    if (r->nacc < n) {
+        br_fill(r);
+        if (r->nacc < n)
+            return -1;
+    }
+    *v = (uint32_t)(r->acc >> (64 - n));
+    r->acc <<= n;
+    r->nacc -= n;
+    return 0;
+}
+
+static int br_get64(br_t *r, unsigned n, uint64_t *v) /* n <= 64 */
+{
+    uint32_t hi = 0, lo;
+    if (n > 32) {
+        if (br_get(r, n - 32, &hi) != 0)
+            return -1;
+        n = 32;
+    }
+    if (br_get(r, n, &lo) != 0)
+        return -1;
+    *v = ((uint64_t)hi << n) | lo;
+    return 0;
+}
+
+/* Counts zero bits up to the next one bit (consumed). Fails when the input ends or the count
+ * exceeds max. */
+static int br_unary(br_t *r, uint64_t max, uint64_t *q)
+{
+    uint64_t n = 0;
+    for (;;) {
+        if (r->nacc == 0) {
+            br_fill(r);
+            if (r->nacc == 0)
+                return -1;
+        }
+        if (r->acc == 0) { /* all buffered bits are zero */
+            n += r->nacc;
+            r->nacc = 0;
+            if (n > max)
+                return -1;
+            continue;
+        }
+        {
+            uint64_t a = r->acc;
+            unsigned z;
+#if defined(__GNUC__)
+            z = (unsigned)__builtin_clzll(a);
+            a <<= z;
+#else
+            z = 0;
+            while (!(a & ((uint64_t)1 << 63))) {
+                a <<= 1;
+                z++;
+            }
+#endif
+            n += z;
+            if (n > max)
+                return -1;
+            r->acc = a << 1;
+            r->nacc -= z + 1;
+            *q = n;
+            return 0;
+        }
+    }
+}
+
+/* ---- segment header ---- */
+
+static size_t put_varint(uint8_t *p, uint32_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+static size_t varint_len(uint32_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* Reads a minimal LEB128 varint of at most 3 bytes; returns bytes used or 0 when malformed. */
+static size_t get_varint(const uint8_t *p, size_t len, uint32_t *v)
+{
+    uint32_t x = 0;
+    size_t i;
+    for (i = 0; i < 3 && i < len; i++) {
+        x |= (uint32_t)(p[i] & 0x7F) << (7 * i);
+        if (!(p[i] & 0x80)) {
+            if (i > 0 && p[i] == 0)
+                return 0; /* not minimal */
+            *v = x;
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+static int check_shape(uint32_t nsets, int nch, int fmt)
+{
+    return nsets >= 1 && nsets <= WCODEC_MAX_SETS && nch >= 1 && nch <= WCODEC_MAX_CHANNELS &&
+           (fmt == 1 || fmt == 2);
+}
+
+/* Copies channel c of sets [first - h, first + n) of the block into x[0 .. h + n); sets before
+ * 0 read as `fill` (the value of set 0). */
+static void load_chan(const uint8_t *block, int nch, int fmt, int c, uint32_t first, uint32_t h,
+                      uint32_t n, int32_t fill, int32_t *x)
+{
+    size_t stride = (size_t)nch * (size_t)fmt * 2u;
+    uint32_t i, z = h > first ? h - first : 0;
+    const uint8_t *p;
+
+    for (i = 0; i < z; i++)
+        x[i] = fill;
+    p = block + (size_t)(first + z - h) * stride + (size_t)c * (size_t)fmt * 2u;
+    if (fmt == 1) {
+        for (; i < h + n; i++, p += stride)
+            x[i] = u2i16((uint32_t)p[0] | (uint32_t)p[1] << 8);
+    } else {
+        for (; i < h + n; i++, p += stride)
+            x[i] = rd_sample(p, 2);
+    }
+}
+
+/* Value of channel c in set 0 of the block. */
+static int32_t set0(const uint8_t *block, int fmt, int c)
+{
+    return rd_sample(block + (size_t)c * (size_t)fmt * 2u, fmt);
+}
+
+/* ======================================================================================
+ * Encoder
+ * ====================================================================================== */
+
+#define TILE      64
+#define PART_MAXN 1024 /* the encoder's largest partition (its residual buffer) */
+#define SC_NONE   ((uint64_t)1 << 52) /* score of a predictor not offered in a partition */
+
+/* Work area of one segment encode (on the stack of wcodec_encode: see wcodec.h). */
+typedef struct {
+    int32_t x[MAX_LAG + WCODEC_MAX_SETS];
+    int64_t r[PART_MAXN];
+    uint64_t sc[P_COUNT][MAX_PARTS]; /* per predictor and partition: sum of |residual| */
+    uint64_t sw[P_COUNT][MAX_PARTS]; /* the same, merged while choosing */
+    uint64_t psc[MAX_PARTS];         /* chosen partitions: their score */
+    chan_t ch;
+} enc_t;
+
+/* Residuals of LPC predictor l over x[i0 .. i0+cnt), cnt <= PART_MAXN: tap by tap over the
+ * run (vectorizable), then the rounding shift done on a biased unsigned value (exact floor). */
+static void lpc_residuals(const lpc_t *l, const int32_t *x, long i0, uint32_t cnt, int64_t *r)
+{
+    const int32_t *p = x + i0;
+    uint32_t i;
+    unsigned t;
+
+    for (i = 0; i < cnt; i++)
+        r[i] = 0;
+    for (t = 0; t < l->ntaps; t++) {
+        const int32_t *q = p - (long)l->lag[t];
+        int64_t c = l->coef[t];
+        for (i = 0; i < cnt; i++)
+            r[i] += c * q[i];
+    }
+    if (l->shift) {
+        /* |sum| < 2^57, so sum + half + 2^62 is positive: floor((sum + half) / 2^shift) */
+        const uint64_t bias = (uint64_t)1 << 62, half = (uint64_t)1 << (l->shift - 1);
+        const int64_t sub = (int64_t)(bias >> l->shift);
+        for (i = 0; i < cnt; i++)
+            r[i] = (int64_t)p[i] -
+                   ((int64_t)(((uint64_t)r[i] + half + bias) >> l->shift) - sub);
+    } else {
+        for (i = 0; i < cnt; i++)
+            r[i] = (int64_t)p[i] - r[i];
+    }
+}
+
+static void enc_residuals(const chan_t *ch, unsigned id, uint32_t P, const int32_t *x, long i0,
+                          uint32_t cnt, int64_t *r)
+{
+    if (id >= P_LPC0)
+        lpc_residuals(&ch->lpc[id - P_LPC0], x, i0, cnt, r);
+    else
+        residuals(ch, id, P, x, i0, cnt, r);
+}
+
+/* Sum of |residual| of each fixed predictor over x[s .. e). */
+static void fixed_scores(const int32_t *x, uint32_t s, uint32_t e, uint32_t P, int fmt,
+                         uint64_t *sc)
+{
+    uint32_t i;
+    long L = (long)P;
+
+    if (fmt == 1) { /* int16: every residual of a fixed predictor fits int32 */
+        uint32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0;
+        for (i = s; i < e; i++) {
+            int32_t a = x[i], b = x[(long)i - 1], c = x[(long)i - 2], d = x[(long)i - 3];
+            int32_t e1 = a - b, e2 = e1 - (b - c), e3 = e2 - ((b - c) - (c - d));
+            s0 += (uint32_t)(a < 0 ? -a : a);
+            s1 += (uint32_t)(e1 < 0 ? -e1 : e1);
+            s2 += (uint32_t)(e2 < 0 ? -e2 : e2);
+            s3 += (uint32_t)(e3 < 0 ? -e3 : e3);
+        }
+        if (P) {
+            for (i = s; i < e; i++) {
+                int32_t a = x[i] - x[(long)i - L];
+                int32_t f = a - (x[(long)i - 1] - x[(long)i - L - 1]);
+                s4 += (uint32_t)(a < 0 ? -a : a);
+                s5 += (uint32_t)(f < 0 ? -f : f);
+            }
+        }
+        /* partitions are at most 2^13 sets and |residual| < 2^18: no overflow */
+        sc[P_ZERO] = s0;
+        sc[P_ORD1] = s1;
+        sc[P_ORD2] = s2;
+        sc[P_ORD3] = s3;
+        sc[P_CYCLE] = P ? s4 : SC_NONE;
+        sc[P_CYCLE_D1] = P ? s5 : SC_NONE;
+        return;
+    }
+    {
+        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0;
+        for (i = s; i < e; i++) {
+            int64_t a = x[i], b = x[(long)i - 1], c = x[(long)i - 2], d = x[(long)i - 3];
+            int64_t e1 = a - b, e2 = e1 - (b - c), e3 = e2 - ((b - c) - (c - d));
+            s0 += (uint64_t)(a < 0 ? -a : a);
+            s1 += (uint64_t)(e1 < 0 ? -e1 : e1);
+            s2 += (uint64_t)(e2 < 0 ? -e2 : e2);
+            s3 += (uint64_t)(e3 < 0 ? -e3 : e3);
+        }
+        if (P) {
+            for (i = s; i < e; i++) {
+                int64_t a = (int64_t)x[i] - x[(long)i - L];
+                int64_t f = a - ((int64_t)x[(long)i - 1] - x[(long)i - L - 1]);
+                s4 += (uint64_t)(a < 0 ? -a : a);
+                s5 += (uint64_t)(f < 0 ? -f : f);
+            }
+        }
+        sc[P_ZERO] = s0;
+        sc[P_ORD1] = s1;
+        sc[P_ORD2] = s2;
+        sc[P_ORD3] = s3;
+        sc[P_CYCLE] = P ? s4 : SC_NONE;
+        sc[P_CYCLE_D1] = P ? s5 : SC_NONE;
+    }
+}
+
+/* Estimated Rice bits of cnt residuals whose zigzag values sum to `sum`. */
+static uint64_t rice_est(uint64_t sum, uint32_t cnt, unsigned *kout)
+{
+    /* k near log2(mean): bitlen(sum) - bitlen(cnt) is within one of bitlen(sum / cnt) */
+    unsigned bs = bitlen64(sum), bc = bitlen64(cnt), kb = bs > bc ? bs - bc : 0, kk, kbest = 0;
+    uint64_t best = UINT64_MAX;
+    for (kk = kb; kk <= kb + 1 && kk < RICE_ESCAPE; kk++) {
+        uint64_t c = (uint64_t)cnt * (kk + 1) + (sum >> kk);
+        if (c < best) {
+            best = c;
+            kbest = kk;
+        }
+    }
+    if (kout)
+        *kout = kbest;
+    return best;
+}
+
+/* Least-squares fit of an LPC predictor over rows [r0, r1) of x (whose taps all lie inside the
+ * block), at most about 128 rows (subsampled), quantized with error feedback. Returns 0, or -1
+ * when there is too little data or the system is singular. */
+static int fit_lpc(const int32_t *x, uint32_t r0, uint32_t r1, uint32_t P, unsigned order,
+                   unsigned lcode, unsigned mag, lpc_t *l)
+{
+    double A[MAX_TAPS][MAX_TAPS], b[MAX_TAPS], c[MAX_TAPS], v[MAX_TAPS], m = 0, err = 0;
+    uint32_t i, stride;
+    unsigned nt, j, q, shift;
+    int32_t cmax = 0;
+
+    l->order = (uint8_t)order;
+    l->lcode = (uint8_t)lcode;
+    lpc_lags(l, P);
+    nt = l->ntaps;
+    if (r0 >= r1 || r1 - r0 < 4 * nt + 16)
+        return -1;
+    stride = 1 + (r1 - r0) / 64;
+    for (j = 0; j < nt; j++) {
+        b[j] = 0;
+        for (q = 0; q <= j; q++)
+            A[j][q] = 0;
+    }
+    for (i = r0; i < r1; i += stride) {
+        double t = x[i];
+        for (j = 0; j < nt; j++)
+            v[j] = x[(long)i - (long)l->lag[j]];
+        for (j = 0; j < nt; j++) {
+            b[j] += v[j] * t;
+            for (q = 0; q <= j; q++)
+                A[j][q] += v[j] * v[q];
+        }
+    }
+    /* Cholesky with a small ridge (keeps flat or tiny signals solvable) */
+    for (j = 0; j < nt; j++)
+        A[j][j] += A[j][j] * 1e-9 + 1e-3;
+    for (j = 0; j < nt; j++) {
+        double d = A[j][j];
+        for (q = 0; q < j; q++)
+            d -= A[j][q] * A[j][q];
+        if (!(d > 0))
+            return -1;
+        d = sqrt(d);
+        A[j][j] = d;
+        for (i = j + 1; i < nt; i++) {
+            double s = A[i][j];
+            for (q = 0; q < j; q++)
+                s -= A[i][q] * A[j][q];
+            A[i][j] = s / d;
+        }
+    }
+    for (j = 0; j < nt; j++) { /* forward: L y = b */
+        double s = b[j];
+        for (q = 0; q < j; q++)
+            s -= A[j][q] * c[q];
+        c[j] = s / A[j][j];
+    }
+    for (j = nt; j-- > 0;) { /* back: L^T c = y */
+        double s = c[j];
+        for (q = j + 1; q < nt; q++)
+            s -= A[q][j] * c[q];
+        c[j] = s / A[j][j];
+    }
+    for (j = 0; j < nt; j++)
+        if (fabs(c[j]) > m)
+            m = fabs(c[j]);
+    if (!(m > 1e-6) || m > 1e4)
+        return -1;
+    /* the widest coefficient gets LPC_MAG bits of magnitude, at most 2^-20 resolution */
+    shift = 0;
+    while (shift < 20 && m * (double)(1u << (shift + 1)) < (double)((1u << mag) - 1))
+        shift++;
+    for (j = 0; j < nt; j++) {
+        double want = c[j] * (double)(1u << shift) + err;
+        long cq = lround(want);
+        if (cq > 32767)
+            cq = 32767;
+        if (cq < -32767)
+            cq = -32767;
+        err = want - (double)cq;
+        l->coef[j] = (int32_t)cq;
+        if ((cq < 0 ? -cq : cq) > cmax)
+            cmax = (int32_t)(cq < 0 ? -cq : cq);
+    }
+    l->shift = (uint8_t)shift;
+    l->prec = (uint8_t)(bitlen64((uint64_t)cmax) + 1);
+    return 0;
+}
+
+/* The raw form of a channel: warm-up, no LPC, one partition of predictor 0 escaped at wb. */
+static void wb_raw(bw_t *w, const int32_t *x, uint32_t n, unsigned warm, unsigned wb)
+{
+    uint32_t i;
+    if (warm)
+        bw_put(w, (uint32_t)x[0], warm);
+    bw_put(w, 0, 2);
+    bw_put(w, 0, 4);
+    bw_put(w, P_ZERO, 3);
+    bw_put(w, RICE_ESCAPE, 5);
+    bw_put(w, wb, 6);
+    if (wb)
+        for (i = 0; i < n; i++)
+            bw_bits(w, (uint64_t)(int64_t)x[i], wb);
+}
+
+/* Chooses the partition order (pmin..pmaxo) and each partition's predictor from the finest
+ * partitions' scores in e->sc, offering LPC a only when bit a of mask is set. Returns the
+ * estimated bits; with `apply`, stores the choice in ch and the chosen scores in e->psc. */
+static uint64_t choose_parts(enc_t *e, chan_t *ch, uint32_t n, unsigned pmaxo, unsigned pmin,
+                             unsigned mask, int apply)
+{
+    uint64_t best = UINT64_MAX;
+    unsigned po, id, nid = P_LPC0 + ch->nlpc;
+    uint32_t j;
+
+    for (id = 0; id < nid; id++)
+        for (j = 0; j < (1u << pmaxo); j++)
+            e->sw[id][j] = (id >= P_LPC0 && !(mask >> (id - P_LPC0) & 1)) ? SC_NONE : e->sc[id][j];
+    for (po = pmaxo + 1; po-- > pmin;) {
+        uint32_t np = 1u << po;
+        uint64_t c = 4;
+        uint8_t pid[MAX_PARTS];
+        if (po < pmaxo)
+            for (id = 0; id < nid; id++)
+                for (j = 0; j < np; j++)
+                    e->sw[id][j] = e->sw[id][2 * j] + e->sw[id][2 * j + 1];
+        for (j = 0; j < np; j++) {
+            unsigned bi = 0;
+            for (id = 1; id < nid; id++)
+                if (e->sw[id][j] < e->sw[bi][j])
+                    bi = id;
+            pid[j] = (uint8_t)bi;
+            c += 4 + rice_est(2 * e->sw[bi][j], part_start(n, po, j + 1) - part_start(n, po, j),
+                              NULL);
+        }
+        if (c < best) {
+            best = c;
+            if (apply) {
+                ch->porder = (uint8_t)po;
+                for (j = 0; j < np; j++) {
+                    ch->pred[j] = pid[j];
+                    e->psc[j] = e->sw[pid[j]][j];
+                }
+            }
+        }
+    }
+    return best;
+}
+
+/* Plans and writes channel ch over x[0..n) (x has the history before it; `first` is the
+ * segment's first set): LPC predictors, partitions, per-partition predictor and Rice
+ * parameter. Falls back to the channel's samples verbatim when that is smaller. */
+static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n,
+                     uint32_t first, int fmt)
+{
+    chan_t *ch = &e->ch;
+    unsigned sbits = fmt == 1 ? 16u : 32u;
+    uint64_t start = bw_tell(w);
+    unsigned pmaxo = 0, pmin = 0, id, a, q, mag;
+    uint32_t j;
+    bw_t saved = *w;
+
+    ch->nlpc = 0;
+    while (pmaxo < MAX_PORDER && (n >> (pmaxo + 1)) >= MIN_PART)
+        pmaxo++;
+    while ((n >> pmin) + 1 > PART_MAXN)
+        pmin++;
+    /* scores of the fixed predictors on the finest partitions */
+    {
+        uint64_t tot[P_LPC0] = {0, 0, 0, 0, 0, 0};
+        uint64_t gain, best = 0;
+        for (j = 0; j < (1u << pmaxo); j++) {
+            uint64_t f[P_COUNT], m = UINT64_MAX;
+            fixed_scores(x, part_start(n, pmaxo, j), part_start(n, pmaxo, j + 1), P, fmt, f);
+            for (id = 0; id < P_LPC0; id++) {
+                e->sc[id][j] = f[id];
+                tot[id] += f[id];
+                m = f[id] < m ? f[id] : m;
+            }
+            best += m; /* each sub-block with its best fixed predictor */
+        }
+        /* Fitting LPCs costs most of the encoder's time and pays only when the best fixed
+         * predictor is well above the noise floor (smooth or clean signals). On white noise of
+         * deviation s the fixed predictors' mean |residual| is s times sqrt(2), sqrt(6),
+         * sqrt(20), sqrt(2), 2 (orders 1..3, cycle, cycle + difference); the least of the
+         * scores divided by these bounds the noise from above. An LPC can at best reach about
+         * the noise; the cycle LPC is tried when the fixed predictors, each sub-block with its
+         * best, are 2 times the noise or more, the short-term one from 4 times. */
+        {
+            static const uint32_t g16[P_LPC0] = {0, 23, 39, 72, 23, 32}; /* 16 x gain */
+            uint64_t floor16 = UINT64_MAX;
+            for (id = 1; id < P_LPC0; id++) {
+                if (tot[id] >= SC_NONE)
+                    continue;
+                if (tot[id] * 16 / g16[id] < floor16)
+                    floor16 = tot[id] * 16 / g16[id];
+            }
+            gain = floor16 && best > floor16 ? bitlen64(best / (floor16 + 1)) : 0;
+        }
+        /* coefficient precision: the cleaner the signal (the further above the noise), the
+         * more it pays (tuned on bench/codec_bench's signals) */
+        mag = gain >= 4 ? LPC_MAG : gain == 3 ? 13 : (unsigned)gain + 8;
+        if (gain >= 2 || n < 64) {
+            /* LPC candidates: with a period, 2 short taps plus taps around one (and on long
+             * segments two) cycles back, fitted where those taps lie inside the block; short-term
+             * order 8 in a segment with the block's first cycle, or without a period */
+            if (P) {
+                unsigned lc = (first + n >= 4 * P && n >= 3 * P) ? 3 : 2;
+                for (; lc >= 2; lc--) {
+                    lpc_t tmp;
+                    uint32_t ml;
+                    tmp.order = 2;
+                    tmp.lcode = (uint8_t)lc;
+                    ml = lpc_maxlag(&tmp, P);
+                    if (fit_lpc(x, ml > first ? ml - first : 0, n, P, 2, lc, mag,
+                                &ch->lpc[ch->nlpc]) == 0) {
+                        ch->nlpc++;
+                        break;
+                    }
+                }
+            }
+            if ((!P || (first < P + 1 && gain >= 3)) &&
+                fit_lpc(x, 8 > first ? 8 - first : 0, n, 0, 8, 0, mag, &ch->lpc[ch->nlpc]) == 0)
+                ch->nlpc++;
+        }
+    }
+    /* scores of the LPCs */
+    for (j = 0; j < (1u << pmaxo); j++) {
+        uint32_t s = part_start(n, pmaxo, j), end = part_start(n, pmaxo, j + 1);
+        for (a = 0; a < MAX_LPC; a++) {
+            uint64_t sum = 0;
+            uint32_t i;
+            if (a >= ch->nlpc || first + s < lpc_maxlag(&ch->lpc[a], P)) {
+                e->sc[P_LPC0 + a][j] = SC_NONE;
+                continue;
+            }
+            lpc_residuals(&ch->lpc[a], x, (long)s, end - s, e->r);
+            for (i = 0; i < end - s; i++)
+                sum += (uint64_t)(e->r[i] < 0 ? -e->r[i] : e->r[i]);
+            e->sc[P_LPC0 + a][j] = sum;
+        }
+    }
+    /* choose the LPC predictors worth their coefficients, the partition order and each
+     * partition's predictor, on estimates */
+    {
+        unsigned mask, bmask = 0, full = (1u << ch->nlpc) - 1;
+        uint64_t bcost = UINT64_MAX;
+        for (mask = full + 1; mask-- > 0;) {
+            uint64_t cst;
+            if (mask != full && mask != 0)
+                continue; /* all or none: the mixed cases rarely win and cost time */
+            cst = choose_parts(e, ch, n, pmaxo, pmin, mask, 0);
+            for (a = 0; a < ch->nlpc; a++)
+                if (mask >> a & 1)
+                    cst += 16 + (uint64_t)ch->lpc[a].ntaps * ch->lpc[a].prec;
+            if (cst < bcost) {
+                bcost = cst;
+                bmask = mask;
+            }
+        }
+        (void)choose_parts(e, ch, n, pmaxo, pmin, bmask, 1);
+        /* keep the chosen LPCs only, renumbered in order */
+        for (a = 0, q = 0; a < ch->nlpc; a++) {
+            if (!(bmask >> a & 1))
+                continue;
+            for (j = 0; j < (1u << ch->porder); j++)
+                if (ch->pred[j] == P_LPC0 + a)
+                    ch->pred[j] = (uint8_t)(P_LPC0 + q);
+            if (q != a)
+                ch->lpc[q] = ch->lpc[a];
+            q++;
+        }
+        ch->nlpc = (uint8_t)q;
+    }
+
+    /* write: warm-up, LPC definitions, partitions */
+    if (first == 0)
+        bw_put(w, (uint32_t)x[0], sbits);
+    bw_put(w, ch->nlpc, 2);
+    for (a = 0; a < ch->nlpc; a++) {
+        const lpc_t *l = &ch->lpc[a];
+        bw_put(w, l->order, 5);
+        bw_put(w, l->lcode, 2);
+        bw_put(w, l->prec - 1u, 4);
+        bw_put(w, l->shift, 5);
+        for (q = 0; q < l->ntaps; q++)
+            bw_put(w, (uint32_t)l->coef[q], l->prec);
+    }
+    bw_put(w, ch->porder, 4);
+    for (j = 0; j < (1u << ch->porder); j++) {
+        uint32_t s = part_start(n, ch->porder, j), end = part_start(n, ch->porder, j + 1);
+        uint32_t cnt = end - s, i;
+        uint64_t sq[3] = {0, 0, 0}, umax = 0, pb = UINT64_MAX;
+        unsigned kc, k0, k = RICE_ESCAPE, wb;
+        (void)rice_est(2 * e->psc[j], cnt, &kc);
+        k0 = kc > 0 ? kc - 1 : 0;
+        if (k0 + 2 >= RICE_ESCAPE)
+            k0 = RICE_ESCAPE - 3;
+        enc_residuals(ch, ch->pred[j], P, x, (long)s, cnt, e->r);
+        for (i = 0; i < cnt; i++) {
+            uint64_t u = zigzag(e->r[i]);
+            umax |= u;
+            sq[0] += u >> k0;
+            sq[1] += u >> (k0 + 1);
+            sq[2] += u >> (k0 + 2);
+        }
+        if (umax >> MAX_U_BITS) {
+            /* an LPC gone wild on extreme int32 samples: residuals too wide for any code;
+             * predictor 0 (the samples, < 2^32 zigzagged) always has a valid escape */
+            ch->pred[j] = P_ZERO;
+            umax = sq[0] = sq[1] = sq[2] = 0;
+            enc_residuals(ch, P_ZERO, P, x, (long)s, cnt, e->r);
+            for (i = 0; i < cnt; i++) {
+                uint64_t u = zigzag(e->r[i]);
+                umax |= u;
+                sq[0] += u >> k0;
+                sq[1] += u >> (k0 + 1);
+                sq[2] += u >> (k0 + 2);
+            }
+        }
+        if (!(umax >> MAX_U_BITS)) {
+            for (a = 0; a < 3; a++) {
+                uint64_t c = (uint64_t)cnt * (k0 + a + 1) + sq[a];
+                if (c < pb) {
+                    pb = c;
+                    k = k0 + a;
+                }
+            }
+        }
+        wb = bitlen64(umax); /* umax is the OR: same bit length as the maximum */
+        if (wb <= MAX_ESC_BITS && 6 + (uint64_t)cnt * wb <= pb)
+            k = RICE_ESCAPE;
+        ch->k[j] = (uint8_t)k;
+        ch->w[j] = (uint8_t)wb;
+        /* partition header: predictor and Rice parameter, coded relative to the previous
+         * partition's (docs/protocol.md, Codec 1) */
+        if (j > 0 && ch->pred[j] == ch->pred[j - 1]) {
+            bw_put(w, 1, 1);
+        } else {
+            if (j > 0)
+                bw_put(w, 0, 1);
+            bw_put(w, ch->pred[j], 3);
+        }
+        if (j == 0)
+            bw_put(w, k, 5);
+        else if (k == ch->k[j - 1])
+            bw_put(w, 0, 2);
+        else if (k == ch->k[j - 1] + 1u)
+            bw_put(w, 1, 2);
+        else if (k + 1u == ch->k[j - 1])
+            bw_put(w, 2, 2);
+        else
+            bw_put(w, (3u << 5) | k, 7);
+        if (k == RICE_ESCAPE) {
+            bw_put(w, wb, 6);
+            if (wb)
+                for (i = 0; i < cnt; i++)
+                    bw_bits(w, (uint64_t)e->r[i], wb);
+        } else {
+            uint64_t mask = ((uint64_t)1 << k) - 1;
+            for (i = 0; i < cnt; i++) {
+                uint64_t u = zigzag(e->r[i]), qq = u >> k;
+                if (qq + 1 + k <= 32) {
+                    /* qq zeros, a one, k low bits: one put */
+                    bw_put(w, ((uint64_t)1 << k) | (u & mask), (unsigned)qq + 1 + k);
+                } else {
+                    bw_zeros(w, qq);
+                    bw_put(w, 1, 1);
+                    bw_put(w, u & mask, k);
+                }
+            }
+        }
+    }
+    if (bw_tell(w) - start > (first == 0 ? sbits : 0) + 2 + 4 + 3 + 5 + 6 + (uint64_t)n * sbits) {
+        /* never worse than the samples themselves (wcodec_bound relies on it): no LPC, one
+         * partition, order 0, escaped at the width of the widest sample */
+        uint64_t umax = 0;
+        uint32_t i;
+        *w = saved;
+        for (i = 0; i < n; i++)
+            umax |= zigzag(x[i]);
+        wb_raw(w, x, n, first == 0 ? sbits : 0, bitlen64(umax));
+    }
+}
+
+static uint32_t pick_period(uint32_t hint)
+{
+    return hint >= 2 && hint <= MAX_PERIOD ? hint : 0;
+}
+
+/* History the encoder loads before `first`. */
+static uint32_t enc_hist(uint32_t P)
+{
+    return 2 * P + 1 > MAX_SHORT ? 2 * P + 1 : MAX_SHORT;
+}
+
+/* Estimated size of the segment [first, first+n) from the fixed predictors alone (no LPC, no
+ * writing): about a third of an encode, used to aim the chunk-filling search. */
+static size_t estimate_segment(enc_t *e, const uint8_t *block, int nch, int fmt, uint32_t P,
+                               uint32_t first, uint32_t n)
+{
+    uint32_t h = enc_hist(P), j;
+    uint64_t bits = 0;
+    unsigned pmaxo = 0, id;
+    int c;
+
+    while (pmaxo < MAX_PORDER && (n >> (pmaxo + 1)) >= MIN_PART)
+        pmaxo++;
+    e->ch.nlpc = 0;
+    for (c = 0; c < nch; c++) {
+        load_chan(block, nch, fmt, c, first, h, n, set0(block, fmt, c), e->x);
+        for (j = 0; j < (1u << pmaxo); j++) {
+            uint64_t f[P_COUNT];
+            fixed_scores(e->x + h, part_start(n, pmaxo, j), part_start(n, pmaxo, j + 1), P, fmt,
+                         f);
+            for (id = 0; id < P_LPC0; id++)
+                e->sc[id][j] = f[id];
+        }
+        bits += (first == 0 ? (fmt == 1 ? 16u : 32u) : 0) + 6 +
+                choose_parts(e, &e->ch, n, pmaxo, 0, 0, 0);
+    }
+    return 1 + varint_len(n - 1) + varint_len(P) + 3 + (size_t)((bits + 7) / 8);
+}
+
+/* Encodes sets [first, first+n) as one segment into out[0..cap). Returns the segment's size,
+ * which is > cap when it does not fit (out then holds garbage). */
+static size_t encode_try(enc_t *e, const uint8_t *block, int nch, int fmt, uint32_t P,
+                         uint32_t first, uint32_t n, uint8_t *out, size_t cap)
+{
+    uint32_t h = enc_hist(P);
+    size_t hg = 1 + varint_len(n - 1) + varint_len(P) + 3, hl, payload, total;
+    int c, pass;
+    bw_t w;
+
+    for (pass = 0; pass < 2; pass++) {
+        /* pass 0 writes the payload after room for the longest header; pass 1 (only when
+         * bytes were dropped but the exact header makes it fit) writes it in place */
+        w.base = out + (hg < cap ? hg : cap);
+        w.room = hg < cap ? cap - hg : 0;
+        w.pos = 0;
+        w.acc = 0;
+        w.nacc = 0;
+        for (c = 0; c < nch; c++) {
+            load_chan(block, nch, fmt, c, first, h, n, set0(block, fmt, c), e->x);
+            enc_chan(e, &w, P, e->x + h, n, first, fmt);
+        }
+        bw_flush(&w);
+        payload = w.pos;
+        hl = 1 + varint_len(n - 1) + varint_len(P) + varint_len((uint32_t)payload);
+        total = hl + payload;
+        if (total > cap)
+            return total;
+        if (hg + payload <= cap)
+            break;
+        hg = hl; /* everything fits with the exact header: write again in place */
+    }
+    if (hg != hl)
+        memmove(out + hl, out + hg, payload);
+    out[0] = (uint8_t)(((fmt - 1) << 4) | (nch - 1));
+    hl = 1;
+    hl += put_varint(out + hl, n - 1);
+    hl += put_varint(out + hl, P);
+    hl += put_varint(out + hl, (uint32_t)payload);
+    return hl + payload;
+}
+
+int wcodec_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32_t period_hint,
+                  uint32_t first, uint32_t max_sets, uint8_t *out, size_t cap, uint32_t *n_out,
+                  size_t *len_out)
+{
+    enc_t e;
+    uint32_t P = pick_period(period_hint), n, lo, hi, last;
+    size_t sz, est;
+    int hi_tested;
+
+    if (!block || !out || !n_out || !len_out || !check_shape(nsets, nch, fmt) || first >= nsets ||
+        max_sets == 0)
+        return WCODEC_E_ARG;
+    n = nsets - first;
+    if (max_sets < n)
+        n = max_sets;
+    /* Chunk filling: when even the estimate is far above cap, do not encode all n sets just to
+     * learn that they do not fit; aim with the estimate instead (hi is then untested). */
+    last = 0;
+    if (n > 32 && (uint64_t)n * (uint64_t)nch * (uint64_t)fmt * 2u > cap &&
+        (est = estimate_segment(&e, block, nch, fmt, P, first, n)) > cap + cap / 4) {
+        sz = est;
+        hi_tested = 0;
+    } else {
+        sz = encode_try(&e, block, nch, fmt, P, first, n, out, cap);
+        last = n;
+        hi_tested = 1;
+    }
+    if (sz > cap) {
+        /* Find the largest n that fits, with n + 1 not fitting (sizes grow with n, though not
+         * strictly). Secant steps on the measured sizes, each followed by a check of the next
+         * set, then bisection: usually 3 or 4 encodes in all. lo fits (0 = none known), hi does
+         * not (or, untested, is the caller's n). */
+        size_t szlo = 4, szhi = sz; /* (lo = 0: about a header) */
+        uint32_t n0 = n;
+        lo = 0;
+        hi = n;
+        while (hi - lo > 1) {
+            uint64_t m;
+            size_t s2;
+            /* interpolate where the size reaches cap between (lo, szlo) and (hi, szhi) */
+            m = szhi > szlo && cap > szlo ? lo + (uint64_t)(hi - lo) * (cap - szlo) / (szhi - szlo)
+                                          : lo + 1;
+            if (lo == 0) /* sizes grow faster at the start (warm-up, first cycle): aim low */
+                m = m * 97 / 100;
+            if (m <= lo)
+                m = lo + 1;
+            if (m >= hi)
+                m = hi - 1;
+            /* m + 1 first: when it does not fit and m does, out holds m and we are done */
+            if (m + 1 < hi || !hi_tested) {
+                s2 = encode_try(&e, block, nch, fmt, P, first, (uint32_t)m + 1, out, cap);
+                last = (uint32_t)m + 1;
+                if (m + 1 == hi)
+                    hi_tested = 1;
+                if (s2 <= cap) {
+                    lo = (uint32_t)m + 1;
+                    szlo = s2;
+                    if (!hi_tested) /* aim on from the measured bytes per set, not the estimate */
+                        szhi = szlo + (size_t)((uint64_t)(n0 - lo) * (szlo - 4) / lo) + 1;
+                    continue;
+                }
+                hi = (uint32_t)m + 1;
+                szhi = s2;
+                hi_tested = 1;
+            }
+            s2 = encode_try(&e, block, nch, fmt, P, first, (uint32_t)m, out, cap);
+            last = (uint32_t)m;
+            if (s2 <= cap) {
+                lo = (uint32_t)m;
+                szlo = s2;
+            } else {
+                hi = (uint32_t)m;
+                szhi = s2;
+            }
+        }
+        if (lo + 1 == n0 && !hi_tested) { /* the estimate said n0 does not fit: make sure */
+            size_t s2 = encode_try(&e, block, nch, fmt, P, first, n0, out, cap);
+            last = n0;
+            if (s2 <= cap) {
+                lo = n0;
+                szlo = s2;
+            }
+        }
+        if (lo == 0)
+            return WCODEC_E_SPACE;
+        n = lo;
+        sz = last == n ? szlo : encode_try(&e, block, nch, fmt, P, first, n, out, cap);
+        (void)szhi;
+    }
+    *len_out = sz;
+    *n_out = n;
+    return WCODEC_OK;
+}
+
+/* ======================================================================================
+ * Decoder
+ * ====================================================================================== */
+
+typedef struct {
+    int32_t x[MAX_LAG + WCODEC_MAX_SETS];
+    int64_t r[TILE];
+    chan_t ch;
+} dec_t;
+
+/* Reads the channel's LPC definitions. */
+static int dec_lpcs(br_t *br, chan_t *ch, uint32_t P)
+{
+    uint32_t v, j;
+    unsigned q;
+
+    if (br_get(br, 2, &v) != 0 || v > MAX_LPC)
+        return -1;
+    ch->nlpc = (uint8_t)v;
+    for (j = 0; j < ch->nlpc; j++) {
+        lpc_t *l = &ch->lpc[j];
+        uint32_t o, lc, pr, sh;
+        if (br_get(br, 5, &o) || br_get(br, 2, &lc) || br_get(br, 4, &pr) || br_get(br, 5, &sh))
+            return -1;
+        if (o + nlong_of(lc) == 0 || (lc && P == 0))
+            return -1;
+        l->order = (uint8_t)o;
+        l->lcode = (uint8_t)lc;
+        l->prec = (uint8_t)(pr + 1);
+        l->shift = (uint8_t)sh;
+        lpc_lags(l, P);
+        for (q = 0; q < l->ntaps; q++) {
+            uint32_t cv;
+            if (br_get(br, l->prec, &cv) != 0)
+                return -1;
+            /* sign-extend a prec-bit two's complement value */
+            if (cv & ((uint32_t)1 << (l->prec - 1)))
+                l->coef[q] = -(int32_t)(((uint32_t)1 << l->prec) - cv);
+            else
+                l->coef[q] = (int32_t)cv;
+        }
+    }
+    return 0;
+}
+
+/* x[i0 .. i0+cnt) = prediction + r, checked against the format's range. */
+static int reconstruct(const chan_t *ch, unsigned id, uint32_t P, int32_t *x, long i0,
+                       uint32_t cnt, const int64_t *r, int64_t lo, int64_t hi)
+{
+    int32_t *p = x + i0;
+    long L = (long)P;
+    uint32_t i;
+    int64_t y;
+
+#define PUT(expr)                                                                                  \
+    do {                                                                                           \
+        y = (expr) + r[i];                                                                         \
+        if (y < lo || y > hi)                                                                      \
+            return -1;                                                                             \
+        p[i] = (int32_t)y;                                                                         \
+    } while (0)
+    switch (id) {
+    case P_ZERO:
+        for (i = 0; i < cnt; i++)
+            PUT(0);
+        break;
+    case P_ORD1:
+        for (i = 0; i < cnt; i++)
+            PUT((int64_t)p[(long)i - 1]);
+        break;
+    case P_ORD2:
+        for (i = 0; i < cnt; i++)
+            PUT(2 * (int64_t)p[(long)i - 1] - p[(long)i - 2]);
+        break;
+    case P_ORD3:
+        for (i = 0; i < cnt; i++)
+            PUT(3 * ((int64_t)p[(long)i - 1] - p[(long)i - 2]) + p[(long)i - 3]);
+        break;
+    case P_CYCLE:
+        for (i = 0; i < cnt; i++)
+            PUT((int64_t)p[(long)i - L]);
+        break;
+    case P_CYCLE_D1:
+        for (i = 0; i < cnt; i++)
+            PUT((int64_t)p[(long)i - 1] + p[(long)i - L] - p[(long)i - L - 1]);
+        break;
+    default: {
+        const lpc_t *l = &ch->lpc[id - P_LPC0];
+        for (i = 0; i < cnt; i++)
+            PUT(lpc_predict(l, x, i0 + (long)i));
+        break;
+    }
+    }
+#undef PUT
+    return 0;
+}
+
+/* Decodes one channel's partitions into x[0..n) (x has the history before it). */
+static int dec_chan(br_t *br, dec_t *d, uint32_t P, int32_t *x, uint32_t n, int fmt)
+{
+    chan_t *ch = &d->ch;
+    uint32_t v, np, j, pid, pk;
+    int64_t lo = fmt == 1 ? -32768 : -(int64_t)2147483647 - 1;
+    int64_t hi = fmt == 1 ? 32767 : 2147483647;
+
+    if (br_get(br, 4, &v) != 0 || v > MAX_PORDER || (1u << v) > n)
+        return -1;
+    ch->porder = (uint8_t)v;
+    np = 1u << v;
+    pid = pk = 0;
+    for (j = 0; j < np; j++) {
+        uint32_t s = part_start(n, ch->porder, j), end = part_start(n, ch->porder, j + 1), t;
+        uint32_t id, k, wb = 0, f;
+        /* partition header: predictor and Rice parameter relative to the previous partition */
+        if (j > 0 && br_get(br, 1, &f) == 0 && f == 1)
+            id = pid;
+        else if (br_get(br, 3, &id) != 0)
+            return -1;
+        if (j == 0) {
+            if (br_get(br, 5, &k) != 0)
+                return -1;
+        } else {
+            if (br_get(br, 2, &f) != 0)
+                return -1;
+            if (f == 0)
+                k = pk;
+            else if (f == 1 && pk < RICE_ESCAPE)
+                k = pk + 1;
+            else if (f == 2 && pk > 0)
+                k = pk - 1;
+            else if (f != 3 || br_get(br, 5, &k) != 0)
+                return -1;
+        }
+        pid = id;
+        pk = k;
+        if ((id == P_CYCLE || id == P_CYCLE_D1) && P == 0)
+            return -1;
+        if (id >= P_LPC0 && id - P_LPC0 >= ch->nlpc)
+            return -1;
+        if (k == RICE_ESCAPE && (br_get(br, 6, &wb) != 0 || wb > MAX_ESC_BITS))
+            return -1;
+        for (t = s; t < end; t += TILE) {
+            uint32_t cnt = end - t < TILE ? end - t : TILE, i;
+            if (k == RICE_ESCAPE) {
+                for (i = 0; i < cnt; i++) {
+                    uint64_t u;
+                    if (br_get64(br, wb, &u) != 0)
+                        return -1;
+                    if (wb && (u >> (wb - 1)) & 1u) /* sign-extend */
+                        d->r[i] = -(int64_t)((((uint64_t)1 << wb) - u));
+                    else
+                        d->r[i] = (int64_t)u;
+                }
+            } else {
+                uint64_t qmax = ((uint64_t)1 << (MAX_U_BITS - k)) - 1;
+                for (i = 0; i < cnt; i++) {
+                    uint64_t q;
+                    uint32_t low;
+                    if (br_unary(br, qmax, &q) != 0 || br_get(br, k, &low) != 0)
+                        return -1;
+                    d->r[i] = unzigzag((q << k) | low);
+                }
+            }
+            if (reconstruct(ch, id, P, x, (long)t, cnt, d->r, lo, hi) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+int wcodec_decode(const uint8_t *in, size_t len, uint32_t nsets, int nch, int fmt,
+                  uint32_t first, uint8_t *block, uint32_t *n_out, size_t *used)
+{
+    dec_t d;
+    uint32_t nm1, P, plen, n;
+    size_t pos = 1, u;
+    br_t br;
+    int c;
+
+    if (!in || !block || !n_out || !used || !check_shape(nsets, nch, fmt) || first >= nsets)
+        return WCODEC_E_ARG;
+    if (len < 1 || in[0] != (uint8_t)(((fmt - 1) << 4) | (nch - 1)))
+        return WCODEC_E_MALFORMED;
+    if (!(u = get_varint(in + pos, len - pos, &nm1)))
+        return WCODEC_E_MALFORMED;
+    pos += u;
+    if (!(u = get_varint(in + pos, len - pos, &P)))
+        return WCODEC_E_MALFORMED;
+    pos += u;
+    if (!(u = get_varint(in + pos, len - pos, &plen)))
+        return WCODEC_E_MALFORMED;
+    pos += u;
+    n = nm1 + 1;
+    if (nm1 >= WCODEC_MAX_SETS || n > nsets - first || P > MAX_PERIOD || P == 1 ||
+        plen > len - pos)
+        return WCODEC_E_MALFORMED;
+    br.p = in + pos;
+    br.end = in + pos + plen;
+    br.acc = 0;
+    br.nacc = 0;
+    for (c = 0; c < nch; c++) {
+        uint32_t h, i, wv = 0;
+        int32_t fill;
+        size_t stride = (size_t)nch * (size_t)fmt * 2u;
+        uint8_t *p = block + (size_t)first * stride + (size_t)c * (size_t)fmt * 2u;
+        if (first == 0) { /* warm-up: the block's first sample, verbatim */
+            if (br_get(&br, fmt == 1 ? 16 : 32, &wv) != 0)
+                return WCODEC_E_MALFORMED;
+            fill = fmt == 1 ? u2i16(wv) : u2i32(wv);
+        } else {
+            fill = set0(block, fmt, c);
+        }
+        if (dec_lpcs(&br, &d.ch, P) != 0)
+            return WCODEC_E_MALFORMED;
+        h = chan_maxlag(&d.ch, P);
+        load_chan(block, nch, fmt, c, first, h, 0, fill, d.x);
+        if (dec_chan(&br, &d, P, d.x + h, n, fmt) != 0 || (first == 0 && d.x[h] != fill))
+            return WCODEC_E_MALFORMED;
+        for (i = 0; i < n; i++, p += stride)
+            wr_sample(p, fmt, d.x[h + i]);
+    }
+    /* the payload must end exactly: fewer than 8 bits left, all zero, and no whole byte unread */
+    if (br.p != br.end || br.nacc >= 8 || (br.nacc && (br.acc >> (64 - br.nacc)) != 0))
+        return WCODEC_E_MALFORMED;
+    *n_out = n;
+    *used = pos + plen;
+    return WCODEC_OK;
+}
+
+int wcodec_decode_block(const uint8_t *in, size_t len, uint32_t nsets, int nch, int fmt,
+                        uint8_t *block)
+{
+    uint32_t first = 0;
+    size_t off = 0;
+
+    if (!in || !block || !check_shape(nsets, nch, fmt))
+        return WCODEC_E_MALFORMED;
+    while (first < nsets) {
+        uint32_t n;
+        size_t used;
+        if (off >= len ||
+            wcodec_decode(in + off, len - off, nsets, nch, fmt, first, block, &n, &used) != 0)
+            return WCODEC_E_MALFORMED;
+        first += n;
+        off += used;
+    }
+    return off == len ? WCODEC_OK : WCODEC_E_MALFORMED;
+}
+
+int wcodec_encode_block(const uint8_t *block, uint32_t nsets, int nch, int fmt,
+                        uint32_t period_hint, uint8_t *out, size_t cap, size_t *len_out)
+{
+    uint32_t first = 0;
+    size_t off = 0;
+
+    if (!block || !out || !len_out || !check_shape(nsets, nch, fmt))
+        return WCODEC_E_ARG;
+    while (first < nsets) {
+        uint32_t n;
+        size_t len;
+        int rc = wcodec_encode(block, nsets, nch, fmt, period_hint, first, nsets - first,
+                               out + off, cap - off, &n, &len);
+        if (rc != 0)
+            return rc;
+        if (first + n < nsets)
+            return WCODEC_E_SPACE; /* a whole block is one segment unless cap is too small */
+        first += n;
+        off += len;
+    }
+    *len_out = off;
+    return WCODEC_OK;
+}
+
+size_t wcodec_bound(uint32_t nsets, int nch, int fmt)
+{
+    /* One segment: header, then per channel the first sample verbatim, no LPC (2 bits),
+     * partition order (4), one
+     * partition of predictor 0 (3) escaped (5 + 6) with 16 or 32 bits per sample. The
+     * encoder never emits more than this because an escape of the raw width is always
+     * available and is chosen when cheaper. */
+    uint64_t bits =
+        (uint64_t)nch * (2 + 4 + 3 + 5 + 6 + (uint64_t)(nsets + 1) * (fmt == 1 ? 16u : 32u));
+    return HDR_MAX + (size_t)((bits + 7) / 8);
+}

@@ -1,0 +1,450 @@
+/* Unit tests of the lossless waveform codec (src/wcodec): round trips over every shape and
+ * many signal kinds, chunk filling (the largest run that fits), malformed input (every
+ * truncation, every single bit flip, garbage) never overruns and is refused or decodes to a
+ * valid block, blocks at rest (concatenated segments, leftovers refused), the bound, and the
+ * committed test vectors of docs/protocol.md (docs/vectors/wcodec.json). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <math.h>
+
+#include "wcodec/wcodec.h"
+
+#ifndef GS_WCODEC_VECTORS_JSON
+#error "GS_WCODEC_VECTORS_JSON must name docs/vectors/wcodec.json"
+#endif
+
+/* ---- signals ---- */
+
+static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+
+static uint64_t rnd(void)
+{
+    uint64_t x = g_rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    g_rng = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+enum { SIG_NOISE, SIG_SMALLNOISE, SIG_SINE, SIG_STEP, SIG_CONST, SIG_EXTREME, SIG_RAMP, SIG_N };
+
+static int64_t clampv(double v, int fmt)
+{
+    double lo = fmt == 1 ? -32768.0 : -2147483648.0, hi = fmt == 1 ? 32767.0 : 2147483647.0;
+    if (v < lo)
+        return (int64_t)lo;
+    if (v > hi)
+        return (int64_t)hi;
+    return (int64_t)llround(v);
+}
+
+static void put(uint8_t *b, uint32_t set, int nch, int c, int fmt, int64_t v)
+{
+    uint8_t *p = b + ((size_t)set * (size_t)nch + (size_t)c) * (size_t)fmt * 2u;
+    uint32_t u = (uint32_t)(int32_t)v;
+    p[0] = (uint8_t)u;
+    p[1] = (uint8_t)(u >> 8);
+    if (fmt == 2) {
+        p[2] = (uint8_t)(u >> 16);
+        p[3] = (uint8_t)(u >> 24);
+    }
+}
+
+/* Fills a block with signal kind `kind`. Sines: 3-phase fundamental at a slightly off-nominal
+ * frequency (period about `period` sets) with 3rd/5th/7th harmonics and a little noise. */
+static void fill(uint8_t *b, uint32_t nsets, int nch, int fmt, int kind, double period)
+{
+    double full = fmt == 1 ? 32767.0 : 2147483647.0;
+    for (uint32_t i = 0; i < nsets; i++) {
+        for (int c = 0; c < nch; c++) {
+            double v = 0;
+            switch (kind) {
+            case SIG_NOISE:
+                v = fmt == 1 ? (double)(int16_t)rnd() : (double)(int32_t)rnd();
+                break;
+            case SIG_SMALLNOISE:
+                v = (double)((int)(rnd() % 41) - 20);
+                break;
+            case SIG_SINE: {
+                double th = 6.283185307179586 * i / (period * 1.0007) - c * 2.0943951;
+                v = 0.6 * full *
+                        (sin(th) + 0.03 * sin(3 * th + 0.4) + 0.02 * sin(5 * th) +
+                         0.01 * sin(7 * th + 1)) +
+                    (double)((int)(rnd() % 9) - 4);
+                break;
+            }
+            case SIG_STEP:
+                v = ((i / 37 + (uint32_t)c) % 3 == 0) ? full * 0.9 : -full * 0.3;
+                break;
+            case SIG_CONST:
+                v = c * 1000 - 7;
+                break;
+            case SIG_EXTREME: /* alternating full-range extremes: residuals need 33+ bits */
+                v = ((i + (uint32_t)c) % 3 == 0) ? full : ((i % 2) ? -full - 1 : 0);
+                break;
+            default:
+                v = (double)i * (c + 1) * (fmt == 1 ? 3 : 300000);
+                v = fmod(v, 2 * full) - full;
+                break;
+            }
+            put(b, i, nch, c, fmt, clampv(v, fmt));
+        }
+    }
+}
+
+static size_t block_bytes(uint32_t nsets, int nch, int fmt)
+{
+    return (size_t)nsets * (size_t)nch * (size_t)fmt * 2u;
+}
+
+/* Encodes the whole block, decodes it, compares; also checks the bound. Returns the size. */
+static size_t roundtrip(const uint8_t *raw, uint32_t nsets, int nch, int fmt, uint32_t hint)
+{
+    size_t rb = block_bytes(nsets, nch, fmt), bound = wcodec_bound(nsets, nch, fmt), len = 0;
+    uint8_t *enc = malloc(bound), *dec = malloc(rb);
+    assert_non_null(enc);
+    assert_non_null(dec);
+    assert_int_equal(wcodec_encode_block(raw, nsets, nch, fmt, hint, enc, bound, &len), 0);
+    assert_true(len > 0 && len <= bound);
+    memset(dec, 0xA5, rb);
+    assert_int_equal(wcodec_decode_block(enc, len, nsets, nch, fmt, dec), 0);
+    assert_memory_equal(dec, raw, rb);
+    free(enc);
+    free(dec);
+    return len;
+}
+
+static void test_roundtrip_shapes(void **state)
+{
+    static const uint32_t sets[] = {1, 2, 3, 5, 31, 64, 80, 81, 400, 1000, 4097, 8192};
+    (void)state;
+    for (int fmt = 1; fmt <= 2; fmt++) {
+        for (int nch = 1; nch <= WCODEC_MAX_CHANNELS; nch++) {
+            for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++) {
+                uint32_t nsets = sets[s];
+                /* the big blocks only for a few channel counts (test time) */
+                if (nsets > 1000 && nch != 1 && nch != 6 && nch != 16)
+                    continue;
+                uint8_t *raw = malloc(block_bytes(nsets, nch, fmt));
+                assert_non_null(raw);
+                int kind = (int)((nch + s) % SIG_N);
+                fill(raw, nsets, nch, fmt, kind, 80);
+                roundtrip(raw, nsets, nch, fmt, 80);
+                roundtrip(raw, nsets, nch, fmt, 0);
+                free(raw);
+            }
+        }
+    }
+}
+
+static void test_roundtrip_kinds(void **state)
+{
+    static const uint32_t hints[] = {0, 1, 2, 3, 80, 81, 333, 4095, 4096, 8192, 100000};
+    (void)state;
+    for (int fmt = 1; fmt <= 2; fmt++) {
+        for (int kind = 0; kind < SIG_N; kind++) {
+            for (size_t h = 0; h < sizeof hints / sizeof hints[0]; h++) {
+                uint32_t nsets = 1200;
+                uint8_t *raw = malloc(block_bytes(nsets, 6, fmt));
+                assert_non_null(raw);
+                fill(raw, nsets, 6, fmt, kind, hints[h] ? (double)hints[h] : 64.0);
+                size_t len = roundtrip(raw, nsets, 6, fmt, hints[h]);
+                if (kind == SIG_CONST)
+                    assert_true(len < block_bytes(nsets, 6, fmt) / 20); /* next to nothing */
+                free(raw);
+            }
+        }
+    }
+}
+
+/* Compression is real on waveforms: far below raw with the period hint, and the hint helps. */
+static void test_compresses_sines(void **state)
+{
+    (void)state;
+    uint32_t nsets = 4000;
+    uint8_t *raw = malloc(block_bytes(nsets, 6, 1));
+    assert_non_null(raw);
+    fill(raw, nsets, 6, 1, SIG_SINE, 80);
+    size_t with = roundtrip(raw, nsets, 6, 1, 80), without = roundtrip(raw, nsets, 6, 1, 0);
+    assert_true(with < block_bytes(nsets, 6, 1) / 2);
+    assert_true(with < without);
+    free(raw);
+}
+
+/* Chunk filling: each segment fits its cap, and one more set would not have fitted. Segments
+ * decoded one by one with wcodec_decode rebuild the block; their concatenation is a block. */
+static void check_chunks(const uint8_t *raw, uint32_t nsets, int nch, int fmt, uint32_t hint,
+                         size_t cap, uint32_t max_sets)
+{
+    size_t rb = block_bytes(nsets, nch, fmt), total = 0, tcap = wcodec_bound(nsets, nch, fmt) * 4;
+    uint8_t *all = malloc(tcap), *dec = malloc(rb), *seg = malloc(cap), *big = malloc(tcap);
+    uint32_t first = 0;
+    assert_true(all && dec && seg && big);
+    memset(dec, 0x5A, rb);
+    while (first < nsets) {
+        uint32_t n = 0, n2 = 0;
+        size_t len = 0, used = 0, len2 = 0;
+        int rc = wcodec_encode(raw, nsets, nch, fmt, hint, first, max_sets, seg, cap, &n, &len);
+        if (rc == WCODEC_E_SPACE) {
+            /* then really not even one set fits */
+            assert_int_equal(
+                wcodec_encode(raw, nsets, nch, fmt, hint, first, 1, big, tcap, &n2, &len2), 0);
+            assert_true(len2 > cap);
+            goto out;
+        }
+        assert_int_equal(rc, 0);
+        assert_true(n >= 1 && n <= max_sets && first + n <= nsets);
+        assert_true(len >= 1 && len <= cap);
+        if (first + n < nsets && n < max_sets) {
+            /* maximal: n + 1 sets would not fit */
+            assert_int_equal(
+                wcodec_encode(raw, nsets, nch, fmt, hint, first, n + 1, big, tcap, &n2, &len2), 0);
+            assert_int_equal(n2, n + 1);
+            assert_true(len2 > cap);
+        }
+        /* same bytes when asked for exactly n with room to spare (deterministic) */
+        assert_int_equal(wcodec_encode(raw, nsets, nch, fmt, hint, first, n, big, tcap, &n2, &len2),
+                         0);
+        assert_int_equal(n2, n);
+        assert_int_equal(len2, len);
+        assert_memory_equal(big, seg, len);
+        /* decode this segment (followed by garbage, which must not be read) */
+        memcpy(big, seg, len);
+        memset(big + len, 0xFF, 16);
+        assert_int_equal(wcodec_decode(big, len + 16, nsets, nch, fmt, first, dec, &n2, &used), 0);
+        assert_int_equal(n2, n);
+        assert_int_equal(used, len);
+        memcpy(all + total, seg, len);
+        total += len;
+        first += n;
+    }
+    assert_memory_equal(dec, raw, rb);
+    memset(dec, 0, rb);
+    assert_int_equal(wcodec_decode_block(all, total, nsets, nch, fmt, dec), 0);
+    assert_memory_equal(dec, raw, rb);
+    /* leftovers and missing segments are refused */
+    all[total] = 0;
+    assert_int_equal(wcodec_decode_block(all, total + 1, nsets, nch, fmt, dec),
+                     WCODEC_E_MALFORMED);
+    if (nsets > 1)
+        assert_int_equal(wcodec_decode_block(all, total, nsets + 1, nch, fmt, dec),
+                         WCODEC_E_MALFORMED);
+out:
+    free(all);
+    free(dec);
+    free(seg);
+    free(big);
+}
+
+static void test_chunk_fill(void **state)
+{
+    static const size_t caps[] = {8, 16, 40, 100, 333, 1024, 4000};
+    (void)state;
+    for (int fmt = 1; fmt <= 2; fmt++) {
+        for (int kind = 0; kind < SIG_N; kind++) {
+            uint32_t nsets = 800;
+            uint8_t *raw = malloc(block_bytes(nsets, 6, fmt));
+            assert_non_null(raw);
+            fill(raw, nsets, 6, fmt, kind, 80);
+            for (size_t c = 0; c < sizeof caps / sizeof caps[0]; c++) {
+                check_chunks(raw, nsets, 6, fmt, 80, caps[c], WCODEC_MAX_SETS);
+                check_chunks(raw, nsets, 6, fmt, 80, caps[c], 100);
+            }
+            free(raw);
+        }
+    }
+    /* one channel, tiny caps */
+    uint8_t raw1[2 * 300];
+    fill(raw1, 300, 1, 1, SIG_SINE, 50);
+    for (size_t cap = 1; cap < 40; cap++)
+        check_chunks(raw1, 300, 1, 1, 50, cap, 7);
+}
+
+/* Decodes `in` (exact length, in a malloc'd copy so ASan sees any overrun) into a block with
+ * guard bytes; returns the rc and checks the guards and out-params. */
+static int decode_guarded(const uint8_t *in, size_t len, uint32_t nsets, int nch, int fmt,
+                          uint32_t first, int whole)
+{
+    size_t rb = block_bytes(nsets, nch, fmt);
+    uint8_t *copy = malloc(len ? len : 1), *blk = malloc(rb + 64);
+    uint32_t n = 0;
+    size_t used = 0;
+    int rc;
+    assert_true(copy && blk);
+    memcpy(copy, in, len);
+    memset(blk, 0, rb);
+    memset(blk + rb, 0xEE, 64);
+    if (whole)
+        rc = wcodec_decode_block(copy, len, nsets, nch, fmt, blk);
+    else
+        rc = wcodec_decode(copy, len, nsets, nch, fmt, first, blk, &n, &used);
+    assert_true(rc == 0 || rc == WCODEC_E_MALFORMED);
+    if (rc == 0 && !whole) {
+        assert_true(n >= 1 && first + n <= nsets);
+        assert_true(used >= 1 && used <= len);
+    }
+    for (int i = 0; i < 64; i++)
+        assert_int_equal(blk[rb + (size_t)i], 0xEE);
+    free(copy);
+    free(blk);
+    return rc;
+}
+
+static void test_malformed(void **state)
+{
+    (void)state;
+    for (int fmt = 1; fmt <= 2; fmt++) {
+        for (int kind = 0; kind < SIG_N; kind++) {
+            uint32_t nsets = 96;
+            int nch = 3;
+            size_t rb = block_bytes(nsets, nch, fmt), cap = wcodec_bound(nsets, nch, fmt), len;
+            uint8_t *raw = malloc(rb), *enc = malloc(cap);
+            assert_true(raw && enc);
+            fill(raw, nsets, nch, fmt, kind, 20);
+            assert_int_equal(wcodec_encode_block(raw, nsets, nch, fmt, 20, enc, cap, &len), 0);
+            /* every truncation of the segment is refused (its length is in its header) */
+            for (size_t t = 0; t < len; t++)
+                assert_int_equal(decode_guarded(enc, t, nsets, nch, fmt, 0, 0),
+                                 WCODEC_E_MALFORMED);
+            assert_int_equal(decode_guarded(enc, len, nsets, nch, fmt, 0, 0), 0);
+            /* every single bit flip: refused or a valid decode, never an overrun */
+            for (size_t bit = 0; bit < len * 8; bit++) {
+                enc[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+                decode_guarded(enc, len, nsets, nch, fmt, 0, 0);
+                decode_guarded(enc, len, nsets, nch, fmt, 0, 1);
+                enc[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+            }
+            /* a wrong shape is refused */
+            assert_int_equal(decode_guarded(enc, len, nsets, nch + 1, fmt, 0, 0),
+                             WCODEC_E_MALFORMED);
+            assert_int_equal(decode_guarded(enc, len, nsets, nch, 3 - fmt, 0, 0),
+                             WCODEC_E_MALFORMED);
+            /* a run past nsets is refused */
+            assert_int_equal(decode_guarded(enc, len, nsets, nch, fmt, 1, 0), WCODEC_E_MALFORMED);
+            free(raw);
+            free(enc);
+        }
+    }
+    /* random garbage */
+    uint8_t junk[256];
+    for (int it = 0; it < 20000; it++) {
+        size_t l = rnd() % sizeof junk;
+        for (size_t i = 0; i < l; i++)
+            junk[i] = (uint8_t)rnd();
+        if (l > 0 && it % 2)
+            junk[0] = (uint8_t)((it % 4 == 1) ? 0x02 : 0x12); /* plausible shape byte */
+        decode_guarded(junk, l, 64, 3, 1 + it % 2, 0, 0);
+    }
+}
+
+static void test_args(void **state)
+{
+    uint8_t raw[64] = {0}, out[256];
+    uint32_t n;
+    size_t len;
+    (void)state;
+    assert_int_equal(wcodec_encode(raw, 0, 1, 1, 0, 0, 1, out, sizeof out, &n, &len), WCODEC_E_ARG);
+    assert_int_equal(wcodec_encode(raw, 4, 0, 1, 0, 0, 1, out, sizeof out, &n, &len), WCODEC_E_ARG);
+    assert_int_equal(wcodec_encode(raw, 4, 17, 1, 0, 0, 1, out, sizeof out, &n, &len),
+                     WCODEC_E_ARG);
+    assert_int_equal(wcodec_encode(raw, 4, 1, 3, 0, 0, 1, out, sizeof out, &n, &len), WCODEC_E_ARG);
+    assert_int_equal(wcodec_encode(raw, 4, 1, 1, 0, 4, 1, out, sizeof out, &n, &len), WCODEC_E_ARG);
+    assert_int_equal(wcodec_encode(raw, 4, 1, 1, 0, 0, 0, out, sizeof out, &n, &len), WCODEC_E_ARG);
+    assert_int_equal(wcodec_encode(raw, 8193, 1, 1, 0, 0, 1, out, sizeof out, &n, &len),
+                     WCODEC_E_ARG);
+    assert_int_equal(wcodec_encode(raw, 4, 1, 1, 0, 0, 4, out, 0, &n, &len), WCODEC_E_SPACE);
+    assert_int_equal(wcodec_encode_block(raw, 4, 1, 1, 0, out, 2, &len), WCODEC_E_SPACE);
+    assert_int_equal(wcodec_decode(out, 10, 4, 1, 1, 4, raw, &n, &len), WCODEC_E_ARG);
+    assert_int_equal(wcodec_decode_block(out, 0, 4, 1, 1, raw), WCODEC_E_MALFORMED);
+}
+
+/* The bound holds for the worst inputs (full-range noise, extremes). */
+static void test_bound(void **state)
+{
+    (void)state;
+    for (int fmt = 1; fmt <= 2; fmt++) {
+        for (int kind = 0; kind < SIG_N; kind++) {
+            for (int nch = 1; nch <= 16; nch += 5) {
+                uint32_t nsets = 777;
+                uint8_t *raw = malloc(block_bytes(nsets, nch, fmt));
+                assert_non_null(raw);
+                fill(raw, nsets, nch, fmt, kind, 80);
+                size_t len = roundtrip(raw, nsets, nch, fmt, 80);
+                assert_true(len <= wcodec_bound(nsets, nch, fmt));
+                if (kind == SIG_NOISE) /* incompressible: a few bytes above raw at most */
+                    assert_true(len <= block_bytes(nsets, nch, fmt) + 10 + (3u + 2u * (unsigned)fmt) * (unsigned)nch);
+                free(raw);
+            }
+        }
+    }
+}
+
+/* ---- committed test vectors ---- */
+
+static size_t unhex(const char *s, uint8_t *out, size_t cap)
+{
+    size_t n = strlen(s) / 2;
+    assert_true(strlen(s) % 2 == 0 && n <= cap);
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        assert_int_equal(sscanf(s + 2 * i, "%2x", &v), 1);
+        out[i] = (uint8_t)v;
+    }
+    return n;
+}
+
+static void test_vectors(void **state)
+{
+    json_error_t err;
+    json_t *doc = json_load_file(GS_WCODEC_VECTORS_JSON, 0, &err), *vs, *v;
+    size_t idx, count = 0;
+    (void)state;
+    if (!doc)
+        fail_msg("%s: %s", GS_WCODEC_VECTORS_JSON, err.text);
+    vs = json_object_get(doc, "vectors");
+    assert_true(json_is_array(vs));
+    json_array_foreach(vs, idx, v)
+    {
+        static uint8_t raw[65536], enc[70000], out[70000], dec[65536];
+        uint32_t nsets = (uint32_t)json_integer_value(json_object_get(v, "nsets"));
+        int nch = (int)json_integer_value(json_object_get(v, "nch"));
+        int fmt = (int)json_integer_value(json_object_get(v, "fmt"));
+        uint32_t hint = (uint32_t)json_integer_value(json_object_get(v, "period_hint"));
+        const char *rh = json_string_value(json_object_get(v, "raw"));
+        const char *eh = json_string_value(json_object_get(v, "encoded"));
+        assert_true(rh && eh);
+        size_t rl = unhex(rh, raw, sizeof raw), el = unhex(eh, enc, sizeof enc), len;
+        assert_int_equal(rl, block_bytes(nsets, nch, fmt));
+        /* decode gives the raw samples */
+        memset(dec, 0, sizeof dec);
+        assert_int_equal(wcodec_decode_block(enc, el, nsets, nch, fmt, dec), 0);
+        assert_memory_equal(dec, raw, rl);
+        /* our encoder gives exactly these bytes */
+        assert_int_equal(wcodec_encode_block(raw, nsets, nch, fmt, hint, out, sizeof out, &len), 0);
+        assert_int_equal(len, el);
+        assert_memory_equal(out, enc, el);
+        count++;
+    }
+    assert_true(count >= 4);
+    json_decref(doc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_vectors),          cmocka_unit_test(test_args),
+        cmocka_unit_test(test_roundtrip_shapes), cmocka_unit_test(test_roundtrip_kinds),
+        cmocka_unit_test(test_compresses_sines), cmocka_unit_test(test_bound),
+        cmocka_unit_test(test_chunk_fill),       cmocka_unit_test(test_malformed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
