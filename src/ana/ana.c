@@ -64,6 +64,19 @@ typedef struct {
 
 typedef struct worker worker_t;
 
+/* What a stored event's writer item points at (event_stored), instead of the service itself.
+ * The writer hands an event item back after its batch commits, on its own thread and on its
+ * own schedule: that can be after ana_stop and after ana_free, since the writer runs until the
+ * gateway stops it and ana.h lets the service be freed while it still runs. The item must not
+ * hold a pointer into the freed service (it did: a use after free that aborted in
+ * uv_mutex_lock under load), so it holds a counted reference to this small object, which
+ * lives until the service and every event item in the writer have let go of it. */
+typedef struct {
+    uv_mutex_t mu;
+    ana_t *a; /* under mu: the service while its loop takes notices; NULL from ana_stop on */
+    int refs; /* under mu: 1 for the service + 1 per event item not yet back from the writer */
+} evref_t;
+
 typedef struct {
     char id[GSTP_MAX_ID + 1];
     worker_t *w;
@@ -122,6 +135,7 @@ struct ana {
     uv_mutex_t res_mu;
     res_t *res_head, *res_tail;
     int async_closed; /* under res_mu: ana_stop closed the async handle */
+    evref_t *evref;   /* the stored-event notices' reference (event_stored) */
     uv_mutex_t terms_mu;     /* guards terms and every lterm_t; held for lookups and copies of
                                 a few KB at most, never during DSP (which is on the workers) */
     hmap_t terms;            /* id -> lterm_t; written by the loop thread */
@@ -173,8 +187,22 @@ static void post(ana_t *a, res_t *r)
     else
         a->res_head = r;
     a->res_tail = r;
-    uv_mutex_unlock(&a->res_mu);
+    /* Sent under res_mu: ana_stop sets async_closed under it before uv_close, so no send can
+     * start on a closing (or, later, freed) handle. uv_async_send only wakes the loop; it never
+     * waits for it, so holding the lock here cannot deadlock with async_cb. */
     uv_async_send(&a->async);
+    uv_mutex_unlock(&a->res_mu);
+}
+
+static void evref_release(evref_t *e)
+{
+    uv_mutex_lock(&e->mu);
+    int last = --e->refs == 0;
+    uv_mutex_unlock(&e->mu);
+    if (last) {
+        uv_mutex_destroy(&e->mu);
+        free(e);
+    }
 }
 
 /* ---- sink callbacks (worker thread) ------------------------------------------------------------
@@ -200,20 +228,28 @@ static void on_window(void *ud, const dsp_window_t *w)
     post(a, r);
 }
 
-/* Writer thread, once the event's batch committed (or failed): queue its id for the loop. */
+/* Writer thread, once the event's batch committed (or failed): queue its id for the loop, if the
+ * service still takes notices (evref_t). */
 static void event_stored(store_item_t *it, void *ud)
 {
-    ana_t *a = ud;
+    evref_t *e = ud;
     if (it->result == 0 && it->ev_id > 0) {
-        res_t *r = xcalloc(1, sizeof *r);
-        r->kind = RES_EVENT_STORED;
-        snprintf(r->id, sizeof r->id, "%s", it->terminal_id);
-        r->ev_id = it->ev_id;
-        post(a, r);
+        /* e->mu held across post: ana_stop clears e->a under it, so the service cannot be
+         * stopped (and then freed) between the check and the post */
+        uv_mutex_lock(&e->mu);
+        if (e->a) {
+            res_t *r = xcalloc(1, sizeof *r);
+            r->kind = RES_EVENT_STORED;
+            snprintf(r->id, sizeof r->id, "%s", it->terminal_id);
+            r->ev_id = it->ev_id;
+            post(e->a, r);
+        }
+        uv_mutex_unlock(&e->mu);
     } else if (it->result < 0) {
         log_warn(it->terminal_id, "voltage event not stored: %s", err_str(it->result));
     }
     store_item_free(it);
+    evref_release(e);
 }
 
 static void on_event(void *ud, const dsp_event_t *e)
@@ -252,8 +288,12 @@ static void on_event(void *ud, const dsp_event_t *e)
                  t->names.name[e->worst_channel]);
     /* the live feed reports the event once it is stored, with its id (event_stored) */
     it->notify = event_stored;
-    it->notify_ud = a;
-    store_submit(a->st, it);
+    it->notify_ud = a->evref;
+    uv_mutex_lock(&a->evref->mu);
+    a->evref->refs++;
+    uv_mutex_unlock(&a->evref->mu);
+    if (store_submit(a->st, it) < 0)
+        evref_release(a->evref); /* refused and freed: it will not come back through notify */
     res_t *r = xcalloc(1, sizeof *r);
     r->kind = RES_EVENT;
     snprintf(r->id, sizeof r->id, "%s", t->id);
@@ -912,6 +952,10 @@ int ana_start(uv_loop_t *loop, store_t *st, const ana_opts_t *o, ana_t **out, ch
     hmap_init(&a->terms);
     uv_mutex_init(&a->terms_mu);
     uv_mutex_init(&a->res_mu);
+    a->evref = xcalloc(1, sizeof *a->evref);
+    uv_mutex_init(&a->evref->mu);
+    a->evref->a = a;
+    a->evref->refs = 1;
     uv_async_init(loop, &a->async, async_cb);
     a->async.data = a;
     a->workers = xcalloc((size_t)a->nworkers, sizeof *a->workers);
@@ -977,6 +1021,11 @@ void ana_stop(ana_t *a)
         if (rc < 0)
             log_warn(ANA_WHO, "cannot save FFTW wisdom to %s: %s", a->o.wisdom_path, err_str(rc));
     }
+    /* Stored-event notices from the writer stop here: a notice being posted finishes first
+     * (event_stored holds evref->mu), later ones are dropped. */
+    uv_mutex_lock(&a->evref->mu);
+    a->evref->a = NULL;
+    uv_mutex_unlock(&a->evref->mu);
     uv_mutex_lock(&a->res_mu);
     a->async_closed = 1;
     uv_mutex_unlock(&a->res_mu);
@@ -1027,5 +1076,7 @@ void ana_free(ana_t *a)
         free(r);
     }
     uv_mutex_destroy(&a->res_mu);
+    /* event items still in the writer keep the reference alive; the last one frees it */
+    evref_release(a->evref);
     free(a);
 }

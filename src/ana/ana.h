@@ -146,7 +146,9 @@ void ana_resume(ana_t *a);
  * closes the async handle. Call on the loop thread before the store writer stops. */
 void ana_stop(ana_t *a);
 
-/* Frees everything after ana_stop and the loop has closed the handle. NULL is a no-op. */
+/* Frees everything after ana_stop and the loop has closed the handle. NULL is a no-op. The store
+ * writer may still run: events it commits later are stored but no longer reported (the
+ * event observer is the loop's, and the loop's part is gone). */
 void ana_free(ana_t *a);
 
 /* ---- Backfill and re-analysis (backfill.c) ----
