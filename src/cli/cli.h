@@ -39,7 +39,7 @@ typedef struct {
     int session_max_s;        /* [http] session_max (default 7 days) */
     int metrics_public;       /* [http] metrics_public: -1 = only when bound to loopback */
     int http_thread; /* [http] thread = on: the HTTP server on a loop thread of its own
-                        (prototype, docs/decisions/0006-web-thread.md); default off */
+                        (docs/decisions/0006-web-thread.md); default on */
     int http_thread_nice; /* [http] thread_nice = 0..19: scheduling niceness of that thread
                              (Linux, per thread), default 10: under CPU saturation the gateway's
                              loop thread gets the CPU first */
