@@ -515,6 +515,78 @@ static void lpc_residuals(const lpc_t *l, const int32_t *x, long i0, uint32_t cn
     }
 }
 
+/* Replaces r[0..cnt) by their zigzag values (uint64_t in the same storage) and sums them shifted
+ * right by k0, k0 + 1, k0 + 2 (the Rice costs of those parameters, less cnt * (k + 1)); *umax
+ * gets the OR of the values (the bit length of the largest). */
+static void zig_sums(int64_t *r, uint32_t cnt, unsigned k0, uint64_t sq[3], uint64_t *umax)
+{
+    uint64_t *u = (uint64_t *)(void *)r, s0 = 0, s1 = 0, s2 = 0, m = 0;
+    uint32_t i;
+    for (i = 0; i < cnt; i++) {
+        uint64_t v = zigzag(r[i]);
+        u[i] = v;
+        m |= v;
+        v >>= k0;
+        s0 += v;
+        s1 += v >> 1;
+        s2 += v >> 2;
+    }
+    sq[0] = s0;
+    sq[1] = s1;
+    sq[2] = s2;
+    *umax = m;
+}
+
+/* Rice codes of the zigzagged residuals u[0..cnt) with parameter k (< RICE_ESCAPE): the writer's
+ * state kept in locals through the loop (the encoder's hottest). */
+static void bw_rice(bw_t *w, const uint64_t *u, uint32_t cnt, unsigned k)
+{
+    uint64_t acc = w->acc, mask = ((uint64_t)1 << k) - 1;
+    unsigned nacc = w->nacc;
+    size_t pos = w->pos, room = w->room;
+    uint8_t *base = w->base;
+    uint32_t i;
+
+    for (i = 0; i < cnt; i++) {
+        uint64_t qq = u[i] >> k;
+        if (qq + 1 + k <= 32) {
+            /* qq zeros, a one, k low bits: one put */
+            unsigned nb = (unsigned)qq + 1 + k;
+            acc = (acc << nb) | ((uint64_t)1 << k) | (u[i] & mask);
+            nacc += nb;
+            if (nacc >= 32) {
+                nacc -= 32;
+                if (pos + 4 <= room) {
+                    uint8_t *q = base + pos;
+                    q[0] = (uint8_t)(acc >> (nacc + 24));
+                    q[1] = (uint8_t)(acc >> (nacc + 16));
+                    q[2] = (uint8_t)(acc >> (nacc + 8));
+                    q[3] = (uint8_t)(acc >> nacc);
+                } else {
+                    unsigned b;
+                    for (b = 0; b < 4; b++)
+                        if (pos + b < room)
+                            base[pos + b] = (uint8_t)(acc >> (nacc + 24 - 8 * b));
+                }
+                pos += 4;
+            }
+        } else {
+            w->acc = acc;
+            w->nacc = nacc;
+            w->pos = pos;
+            bw_zeros(w, qq);
+            bw_put(w, 1, 1);
+            bw_put(w, u[i] & mask, k);
+            acc = w->acc;
+            nacc = w->nacc;
+            pos = w->pos;
+        }
+    }
+    w->acc = acc;
+    w->nacc = nacc;
+    w->pos = pos;
+}
+
 static void enc_residuals(const chan_t *ch, unsigned id, uint32_t P, const int32_t *x, long i0,
                           uint32_t cnt, int64_t *r)
 {
@@ -848,22 +920,16 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
     /* choose the LPC predictors worth their coefficients, the partition order and each
      * partition's predictor, on estimates */
     {
-        unsigned mask, bmask = 0, full = (1u << ch->nlpc) - 1;
-        uint64_t bcost = UINT64_MAX;
-        for (mask = full + 1; mask-- > 0;) {
-            uint64_t cst;
-            if (mask != full && mask != 0)
-                continue; /* all or none: the mixed cases rarely win and cost time */
-            cst = choose_parts(e, ch, n, pmaxo, pmin, mask, 0);
-            for (a = 0; a < ch->nlpc; a++)
-                if (mask >> a & 1)
-                    cst += 16 + (uint64_t)ch->lpc[a].ntaps * ch->lpc[a].prec;
-            if (cst < bcost) {
-                bcost = cst;
-                bmask = mask;
-            }
+        /* all LPCs or none: the mixed cases rarely win and cost time. The choice with all is
+         * applied at once and redone without only when that is strictly cheaper. */
+        unsigned bmask = (1u << ch->nlpc) - 1;
+        uint64_t bcost = choose_parts(e, ch, n, pmaxo, pmin, bmask, 1);
+        for (a = 0; a < ch->nlpc; a++)
+            bcost += 16 + (uint64_t)ch->lpc[a].ntaps * ch->lpc[a].prec;
+        if (bmask && choose_parts(e, ch, n, pmaxo, pmin, 0, 0) < bcost) {
+            bmask = 0;
+            (void)choose_parts(e, ch, n, pmaxo, pmin, 0, 1);
         }
-        (void)choose_parts(e, ch, n, pmaxo, pmin, bmask, 1);
         /* keep the chosen LPCs only, renumbered in order */
         for (a = 0, q = 0; a < ch->nlpc; a++) {
             if (!(bmask >> a & 1))
@@ -902,26 +968,13 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
         if (k0 + 2 >= RICE_ESCAPE)
             k0 = RICE_ESCAPE - 3;
         enc_residuals(ch, ch->pred[j], P, x, (long)s, cnt, e->r);
-        for (i = 0; i < cnt; i++) {
-            uint64_t u = zigzag(e->r[i]);
-            umax |= u;
-            sq[0] += u >> k0;
-            sq[1] += u >> (k0 + 1);
-            sq[2] += u >> (k0 + 2);
-        }
+        zig_sums(e->r, cnt, k0, sq, &umax);
         if (umax >> MAX_U_BITS) {
             /* an LPC gone wild on extreme int32 samples: residuals too wide for any code;
              * predictor 0 (the samples, < 2^32 zigzagged) always has a valid escape */
             ch->pred[j] = P_ZERO;
-            umax = sq[0] = sq[1] = sq[2] = 0;
             enc_residuals(ch, P_ZERO, P, x, (long)s, cnt, e->r);
-            for (i = 0; i < cnt; i++) {
-                uint64_t u = zigzag(e->r[i]);
-                umax |= u;
-                sq[0] += u >> k0;
-                sq[1] += u >> (k0 + 1);
-                sq[2] += u >> (k0 + 2);
-            }
+            zig_sums(e->r, cnt, k0, sq, &umax);
         }
         if (!(umax >> MAX_U_BITS)) {
             for (a = 0; a < 3; a++) {
@@ -959,21 +1012,10 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
         if (k == RICE_ESCAPE) {
             bw_put(w, wb, 6);
             if (wb)
-                for (i = 0; i < cnt; i++)
-                    bw_bits(w, (uint64_t)e->r[i], wb);
+                for (i = 0; i < cnt; i++) /* e->r holds the zigzagged residuals */
+                    bw_bits(w, (uint64_t)unzigzag((uint64_t)e->r[i]), wb);
         } else {
-            uint64_t mask = ((uint64_t)1 << k) - 1;
-            for (i = 0; i < cnt; i++) {
-                uint64_t u = zigzag(e->r[i]), qq = u >> k;
-                if (qq + 1 + k <= 32) {
-                    /* qq zeros, a one, k low bits: one put */
-                    bw_put(w, ((uint64_t)1 << k) | (u & mask), (unsigned)qq + 1 + k);
-                } else {
-                    bw_zeros(w, qq);
-                    bw_put(w, 1, 1);
-                    bw_put(w, u & mask, k);
-                }
-            }
+            bw_rice(w, (const uint64_t *)(const void *)e->r, cnt, k);
         }
     }
     if (bw_tell(w) - start > (first == 0 ? sbits : 0) + 2 + 4 + 3 + 5 + 6 + (uint64_t)n * sbits) {
