@@ -475,6 +475,7 @@ static int32_t set0(const uint8_t *block, int fmt, int c)
 #define TILE      64
 #define PART_MAXN 1024 /* the encoder's largest partition (its residual buffer) */
 #define SC_NONE   ((uint64_t)1 << 52) /* score of a predictor not offered in a partition */
+#define FIT_TAPS  8 /* the encoder's LPCs: 2 short + up to 6 long taps, or 8 short */
 
 /* Work area of one segment encode (on the stack of wcodec_encode: see wcodec.h). */
 typedef struct {
@@ -681,7 +682,7 @@ static uint64_t rice_est(uint64_t sum, uint32_t cnt, unsigned *kout)
 static int fit_lpc(const int32_t *x, uint32_t r0, uint32_t r1, uint32_t P, unsigned order,
                    unsigned lcode, unsigned mag, lpc_t *l)
 {
-    double A[MAX_TAPS][MAX_TAPS], b[MAX_TAPS], c[MAX_TAPS], v[MAX_TAPS], m = 0, err = 0;
+    double A[FIT_TAPS][FIT_TAPS], b[FIT_TAPS], c[FIT_TAPS], v[FIT_TAPS], m = 0, err = 0;
     uint32_t i, stride;
     unsigned nt, j, q, shift;
     int32_t cmax = 0;
@@ -690,7 +691,7 @@ static int fit_lpc(const int32_t *x, uint32_t r0, uint32_t r1, uint32_t P, unsig
     l->lcode = (uint8_t)lcode;
     lpc_lags(l, P);
     nt = l->ntaps;
-    if (r0 >= r1 || r1 - r0 < 4 * nt + 16)
+    if (nt > FIT_TAPS || r0 >= r1 || r1 - r0 < 4 * nt + 16)
         return -1;
     stride = 1 + (r1 - r0) / 64;
     for (j = 0; j < nt; j++) {
@@ -978,9 +979,9 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
         }
         if (!(umax >> MAX_U_BITS)) {
             for (a = 0; a < 3; a++) {
-                uint64_t c = (uint64_t)cnt * (k0 + a + 1) + sq[a];
-                if (c < pb) {
-                    pb = c;
+                uint64_t cb = (uint64_t)cnt * (k0 + a + 1) + sq[a];
+                if (cb < pb) {
+                    pb = cb;
                     k = k0 + a;
                 }
             }
@@ -1209,11 +1210,51 @@ int wcodec_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32
  * Decoder
  * ====================================================================================== */
 
+/* The decoder keeps one channel's samples in a sliding window x[0 .. DEC_WIN): x[h + i - base]
+ * is set first + i of the channel, for the h sets of history its predictors read before `base`
+ * and the sets decoded since. When a tile would run past the window's end, the decoded sets go to
+ * the block and the window restarts at the tile, its history reloaded from the block. h <=
+ * MAX_LAG leaves room for at least one tile, and for the usual lags (P around 80..256) a whole
+ * block fits in one window. This bounds the decoder's stack independently of the block's size. */
+#define DEC_WIN (MAX_LAG + 1 + TILE)
+
 typedef struct {
-    int32_t x[MAX_LAG + WCODEC_MAX_SETS];
+    int32_t x[DEC_WIN];
     int64_t r[TILE];
     chan_t ch;
+    uint8_t *block; /* the window's channel: block, shape, first set, value of set 0 */
+    int nch, fmt, c;
+    uint32_t first, h, base;
+    int32_t fill;
 } dec_t;
+
+/* Writes the window's decoded sets [base, upto) to the block. */
+static void win_flush(dec_t *d, uint32_t upto)
+{
+    size_t stride = (size_t)d->nch * (size_t)d->fmt * 2u;
+    uint8_t *p = d->block + (size_t)(d->first + d->base) * stride +
+                 (size_t)d->c * (size_t)d->fmt * 2u;
+    const int32_t *x = d->x + d->h;
+    uint32_t i, m = upto - d->base;
+    if (d->fmt == 1) {
+        for (i = 0; i < m; i++, p += stride) {
+            uint32_t u = (uint32_t)x[i];
+            p[0] = (uint8_t)u;
+            p[1] = (uint8_t)(u >> 8);
+        }
+    } else {
+        for (i = 0; i < m; i++, p += stride)
+            wr_sample(p, 2, x[i]);
+    }
+}
+
+/* Restarts the window at set t (segment-relative) after flushing what it holds. */
+static void win_move(dec_t *d, uint32_t t)
+{
+    win_flush(d, t);
+    d->base = t;
+    load_chan(d->block, d->nch, d->fmt, d->c, d->first + t, d->h, 0, d->fill, d->x);
+}
 
 /* Reads the channel's LPC definitions. */
 static int dec_lpcs(br_t *br, chan_t *ch, uint32_t P)
@@ -1303,8 +1344,9 @@ static int reconstruct(const chan_t *ch, unsigned id, uint32_t P, int32_t *x, lo
 }
 
 /* Decodes one channel's partitions into x[0..n) (x has the history before it). */
-static int dec_chan(br_t *br, dec_t *d, uint32_t P, int32_t *x, uint32_t n, int fmt)
+static int dec_chan(br_t *br, dec_t *d, uint32_t P, uint32_t n, int fmt)
 {
+    int32_t *x = d->x + d->h;
     chan_t *ch = &d->ch;
     uint32_t v, np, j, pid, pk;
     int64_t lo = fmt == 1 ? -32768 : -(int64_t)2147483647 - 1;
@@ -1368,7 +1410,9 @@ static int dec_chan(br_t *br, dec_t *d, uint32_t P, int32_t *x, uint32_t n, int 
                     d->r[i] = unzigzag((q << k) | low);
                 }
             }
-            if (reconstruct(ch, id, P, x, (long)t, cnt, d->r, lo, hi) != 0)
+            if (t + cnt - d->base > DEC_WIN - d->h)
+                win_move(d, t);
+            if (reconstruct(ch, id, P, x, (long)(t - d->base), cnt, d->r, lo, hi) != 0)
                 return -1;
         }
     }
@@ -1405,11 +1449,13 @@ int wcodec_decode(const uint8_t *in, size_t len, uint32_t nsets, int nch, int fm
     br.end = in + pos + plen;
     br.acc = 0;
     br.nacc = 0;
+    d.block = block;
+    d.nch = nch;
+    d.fmt = fmt;
+    d.first = first;
     for (c = 0; c < nch; c++) {
-        uint32_t h, i, wv = 0;
+        uint32_t wv = 0;
         int32_t fill;
-        size_t stride = (size_t)nch * (size_t)fmt * 2u;
-        uint8_t *p = block + (size_t)first * stride + (size_t)c * (size_t)fmt * 2u;
         if (first == 0) { /* warm-up: the block's first sample, verbatim */
             if (br_get(&br, fmt == 1 ? 16 : 32, &wv) != 0)
                 return WCODEC_E_MALFORMED;
@@ -1419,12 +1465,16 @@ int wcodec_decode(const uint8_t *in, size_t len, uint32_t nsets, int nch, int fm
         }
         if (dec_lpcs(&br, &d.ch, P) != 0)
             return WCODEC_E_MALFORMED;
-        h = chan_maxlag(&d.ch, P);
-        load_chan(block, nch, fmt, c, first, h, 0, fill, d.x);
-        if (dec_chan(&br, &d, P, d.x + h, n, fmt) != 0 || (first == 0 && d.x[h] != fill))
+        d.c = c;
+        d.fill = fill;
+        d.h = chan_maxlag(&d.ch, P); /* <= MAX_LAG */
+        d.base = 0;
+        load_chan(block, nch, fmt, c, first, d.h, 0, fill, d.x);
+        if (dec_chan(&br, &d, P, n, fmt) != 0)
             return WCODEC_E_MALFORMED;
-        for (i = 0; i < n; i++, p += stride)
-            wr_sample(p, fmt, d.x[h + i]);
+        win_flush(&d, n);
+        if (first == 0 && set0(block, fmt, c) != fill)
+            return WCODEC_E_MALFORMED;
     }
     /* the payload must end exactly: fewer than 8 bits left, all zero, and no whole byte unread */
     if (br.p != br.end || br.nacc >= 8 || (br.nacc && (br.acc >> (64 - br.nacc)) != 0))
