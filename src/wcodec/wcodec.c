@@ -1043,29 +1043,55 @@ static uint32_t enc_hist(uint32_t P)
 }
 
 /* Estimated size of the segment [first, first+n) from the fixed predictors alone (no LPC, no
- * writing): about a third of an encode, used to aim the chunk-filling search. */
+ * writing): about a third of an encode, used to aim the chunk-filling search. With `aim`, also
+ * the number of sets whose estimated size reaches cap (from the cumulative estimate over the
+ * finest partitions, each with its best fixed predictor, interpolated within a partition): the
+ * estimate is above the real size where LPCs pay, so the aim usually fits, close below. */
 static size_t estimate_segment(enc_t *e, const uint8_t *block, int nch, int fmt, uint32_t P,
-                               uint32_t first, uint32_t n)
+                               uint32_t first, uint32_t n, size_t cap, uint32_t *aim)
 {
-    uint32_t h = enc_hist(P), j;
-    uint64_t bits = 0;
+    uint32_t h = enc_hist(P), j, np;
+    uint64_t bits = 0, acc, fixed;
     unsigned pmaxo = 0, id;
     int c;
 
     while (pmaxo < MAX_PORDER && (n >> (pmaxo + 1)) >= MIN_PART)
         pmaxo++;
+    np = 1u << pmaxo;
+    for (j = 0; j < np; j++)
+        e->psc[j] = 0; /* per finest partition: estimated bits, all channels */
     e->ch.nlpc = 0;
     for (c = 0; c < nch; c++) {
         load_chan(block, nch, fmt, c, first, h, n, set0(block, fmt, c), e->x);
-        for (j = 0; j < (1u << pmaxo); j++) {
-            uint64_t f[P_COUNT];
-            fixed_scores(e->x + h, part_start(n, pmaxo, j), part_start(n, pmaxo, j + 1), P, fmt,
-                         f);
-            for (id = 0; id < P_LPC0; id++)
+        for (j = 0; j < np; j++) {
+            uint64_t f[P_COUNT], m = UINT64_MAX;
+            uint32_t s = part_start(n, pmaxo, j), end = part_start(n, pmaxo, j + 1);
+            fixed_scores(e->x + h, s, end, P, fmt, f);
+            for (id = 0; id < P_LPC0; id++) {
                 e->sc[id][j] = f[id];
+                m = f[id] < m ? f[id] : m;
+            }
+            e->psc[j] += 4 + rice_est(2 * m, end - s, NULL);
         }
         bits += (first == 0 ? (fmt == 1 ? 16u : 32u) : 0) + 6 +
                 choose_parts(e, &e->ch, n, pmaxo, 0, 0, 0);
+    }
+    if (aim) {
+        fixed = (uint64_t)(1 + varint_len(n - 1) + varint_len(P) + 3) * 8 +
+                (uint64_t)nch * ((first == 0 ? (fmt == 1 ? 16u : 32u) : 0) + 6);
+        acc = fixed;
+        *aim = 0;
+        for (j = 0; j < np; j++) {
+            uint32_t s = part_start(n, pmaxo, j), end = part_start(n, pmaxo, j + 1);
+            if (acc + e->psc[j] > (uint64_t)cap * 8) {
+                if (acc < (uint64_t)cap * 8 && e->psc[j])
+                    s += (uint32_t)(((uint64_t)cap * 8 - acc) * (end - s) / e->psc[j]);
+                *aim = s;
+                break;
+            }
+            acc += e->psc[j];
+            *aim = end;
+        }
     }
     return 1 + varint_len(n - 1) + varint_len(P) + 3 + (size_t)((bits + 7) / 8);
 }
@@ -1117,7 +1143,7 @@ int wcodec_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32
                   size_t *len_out)
 {
     enc_t e;
-    uint32_t P = pick_period(period_hint), n, lo, hi, last;
+    uint32_t P = pick_period(period_hint), n, lo, hi, last, aim = 0;
     size_t sz, est;
     int hi_tested;
 
@@ -1131,7 +1157,7 @@ int wcodec_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32
      * learn that they do not fit; aim with the estimate instead (hi is then untested). */
     last = 0;
     if (n > 32 && (uint64_t)n * (uint64_t)nch * (uint64_t)fmt * 2u > cap &&
-        (est = estimate_segment(&e, block, nch, fmt, P, first, n)) > cap + cap / 4) {
+        (est = estimate_segment(&e, block, nch, fmt, P, first, n, cap, &aim)) > cap + cap / 4) {
         sz = est;
         hi_tested = 0;
     } else {
@@ -1141,50 +1167,64 @@ int wcodec_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32
     }
     if (sz > cap) {
         /* Find the largest n that fits, with n + 1 not fitting (sizes grow with n, though not
-         * strictly). Secant steps on the measured sizes, each followed by a check of the next
-         * set, then bisection: usually 3 or 4 encodes in all. lo fits (0 = none known), hi does
-         * not (or, untested, is the caller's n). */
-        size_t szlo = 4, szhi = sz; /* (lo = 0: about a header) */
-        uint32_t n0 = n;
+         * strictly). lo fits (0 = none known), hi does not (or, untested, is the caller's n).
+         * Aim from the latest measured size (mm sets, ms bytes; at first the estimate) as if the
+         * size were proportional to n beyond a fixed overhead, or from the secant through the two
+         * latest measurements when they are apart; each aim m is checked as m + 1 first: when
+         * m + 1 does not fit and m does, out holds m and the search is over. Usually 3 encodes
+         * in all (the aim, m + 1, m); bisection after 4 aims bounds the worst case. */
+        size_t szlo = 0, ovh = 4 + (size_t)nch * 3, ms = hi_tested ? sz : 0, ps = 0;
+        uint32_t n0 = n, mm = hi_tested ? n : 0, pm = 0, steps = 0;
         lo = 0;
         hi = n;
         while (hi - lo > 1) {
+            double p;
             uint64_t m;
             size_t s2;
-            /* interpolate where the size reaches cap between (lo, szlo) and (hi, szhi) */
-            m = szhi > szlo && cap > szlo ? lo + (uint64_t)(hi - lo) * (cap - szlo) / (szhi - szlo)
-                                          : lo + 1;
-            if (lo == 0) /* sizes grow faster at the start (warm-up, first cycle): aim low */
-                m = m * 97 / 100;
-            if (m <= lo)
-                m = lo + 1;
-            if (m >= hi)
-                m = hi - 1;
+            if (++steps > 6)
+                p = lo + (hi - lo) / 2; /* bisection */
+            else if (steps == 1 && mm == 0 && aim)
+                p = aim; /* the estimate's, usually fits and close */
+            else if (pm && (pm > mm ? pm - mm : mm - pm) >= 2 && ps != ms)
+                p = (double)mm + ((double)cap - (double)ms) * ((double)mm - (double)pm) /
+                                     ((double)ms - (double)ps);
+            else if (mm && ms > ovh + 1 && cap > ovh)
+                p = (double)mm * (double)(cap - ovh) / (double)(ms - ovh);
+            else if (sz > ovh + 1 && cap > ovh) /* the estimate for n0 */
+                p = (double)n0 * (double)(cap - ovh) / (double)(sz - ovh);
+            else
+                p = lo;
+            m = p <= lo ? lo : p >= hi ? hi - 1 : (uint64_t)p;
             /* m + 1 first: when it does not fit and m does, out holds m and we are done */
             if (m + 1 < hi || !hi_tested) {
                 s2 = encode_try(&e, block, nch, fmt, P, first, (uint32_t)m + 1, out, cap);
                 last = (uint32_t)m + 1;
-                if (m + 1 == hi)
-                    hi_tested = 1;
+                pm = mm;
+                ps = ms;
+                mm = last;
+                ms = s2;
                 if (s2 <= cap) {
-                    lo = (uint32_t)m + 1;
+                    lo = last;
                     szlo = s2;
-                    if (!hi_tested) /* aim on from the measured bytes per set, not the estimate */
-                        szhi = szlo + (size_t)((uint64_t)(n0 - lo) * (szlo - 4) / lo) + 1;
                     continue;
                 }
-                hi = (uint32_t)m + 1;
-                szhi = s2;
+                hi = last;
                 hi_tested = 1;
+                /* m is known to fit, or m + 1 missed by more than about two sets: aim again */
+                if (m == lo || (uint64_t)(s2 - cap) * mm > 2 * (uint64_t)s2)
+                    continue;
             }
             s2 = encode_try(&e, block, nch, fmt, P, first, (uint32_t)m, out, cap);
             last = (uint32_t)m;
+            pm = mm;
+            ps = ms;
+            mm = last;
+            ms = s2;
             if (s2 <= cap) {
-                lo = (uint32_t)m;
+                lo = last;
                 szlo = s2;
             } else {
-                hi = (uint32_t)m;
-                szhi = s2;
+                hi = last;
             }
         }
         if (lo + 1 == n0 && !hi_tested) { /* the estimate said n0 does not fit: make sure */
@@ -1199,7 +1239,6 @@ int wcodec_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32
             return WCODEC_E_SPACE;
         n = lo;
         sz = last == n ? szlo : encode_try(&e, block, nch, fmt, P, first, n, out, cap);
-        (void)szhi;
     }
     *len_out = sz;
     *n_out = n;
