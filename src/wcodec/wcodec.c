@@ -158,7 +158,7 @@ static uint32_t lpc_maxlag(const lpc_t *l, uint32_t P)
         m = P;
     if (l->lcode == 2 && P + 1 > m)
         m = P + 1;
-    if (l->lcode == 3)
+    if (l->lcode == 3 && 2 * P + 1 > m) /* short taps may reach further than 2P + 1 */
         m = 2 * P + 1;
     return m;
 }
@@ -482,7 +482,7 @@ typedef struct {
     int32_t x[MAX_LAG + WCODEC_MAX_SETS];
     int64_t r[PART_MAXN];
     uint64_t sc[P_COUNT][MAX_PARTS]; /* per predictor and partition: sum of |residual| */
-    uint64_t sw[P_COUNT][MAX_PARTS]; /* the same, merged while choosing */
+    uint64_t sw[P_COUNT][MAX_PARTS / 2]; /* the same, merged pairwise while choosing */
     uint64_t psc[MAX_PARTS];         /* chosen partitions: their score */
     chan_t ch;
 } enc_t;
@@ -791,25 +791,36 @@ static uint64_t choose_parts(enc_t *e, chan_t *ch, uint32_t n, unsigned pmaxo, u
     unsigned po, id, nid = P_LPC0 + ch->nlpc;
     uint32_t j;
 
-    for (id = 0; id < nid; id++)
-        for (j = 0; j < (1u << pmaxo); j++)
-            e->sw[id][j] = (id >= P_LPC0 && !(mask >> (id - P_LPC0) & 1)) ? SC_NONE : e->sc[id][j];
+    /* score of predictor id in partition j at order po: the finest from e->sc (LPCs outside
+     * mask not offered), coarser ones merged pairwise into e->sw (half as many, in place) */
+#define CP_SCORE(id, j)                                                                            \
+    (po < pmaxo ? e->sw[id][j]                                                                     \
+     : ((id) >= P_LPC0 && !(mask >> ((id) - P_LPC0) & 1)) ? SC_NONE : e->sc[id][j])
     for (po = pmaxo + 1; po-- > pmin;) {
         uint32_t np = 1u << po;
         uint64_t c = 4;
         uint8_t pid[MAX_PARTS];
-        if (po < pmaxo)
+        if (po + 1 == pmaxo) {
+            for (id = 0; id < nid; id++) {
+                int off = id >= P_LPC0 && !(mask >> (id - P_LPC0) & 1);
+                for (j = 0; j < np; j++)
+                    e->sw[id][j] = off ? 2 * SC_NONE : e->sc[id][2 * j] + e->sc[id][2 * j + 1];
+            }
+        } else if (po < pmaxo) {
             for (id = 0; id < nid; id++)
                 for (j = 0; j < np; j++)
                     e->sw[id][j] = e->sw[id][2 * j] + e->sw[id][2 * j + 1];
+        }
         for (j = 0; j < np; j++) {
             unsigned bi = 0;
+            uint64_t bv = CP_SCORE(0, j);
             for (id = 1; id < nid; id++)
-                if (e->sw[id][j] < e->sw[bi][j])
+                if (CP_SCORE(id, j) < bv) {
                     bi = id;
+                    bv = CP_SCORE(id, j);
+                }
             pid[j] = (uint8_t)bi;
-            c += 4 + rice_est(2 * e->sw[bi][j], part_start(n, po, j + 1) - part_start(n, po, j),
-                              NULL);
+            c += 4 + rice_est(2 * bv, part_start(n, po, j + 1) - part_start(n, po, j), NULL);
         }
         if (c < best) {
             best = c;
@@ -817,11 +828,12 @@ static uint64_t choose_parts(enc_t *e, chan_t *ch, uint32_t n, unsigned pmaxo, u
                 ch->porder = (uint8_t)po;
                 for (j = 0; j < np; j++) {
                     ch->pred[j] = pid[j];
-                    e->psc[j] = e->sw[pid[j]][j];
+                    e->psc[j] = CP_SCORE(pid[j], j);
                 }
             }
         }
     }
+#undef CP_SCORE
     return best;
 }
 

@@ -22,7 +22,7 @@
  * Resources: no heap, no global state (thread-safe, reentrant). Stack (WCODEC_*_STACK below):
  * wcodec_decode and wcodec_decode_block at most 20 KiB whatever the block's size (one channel's
  * samples in a window of about 4,160 int32 sets, slid along long blocks); wcodec_encode and
- * wcodec_encode_block at most 100 KiB (a block's channel of up to 12,287 int32, the scores of
+ * wcodec_encode_block at most 90 KiB (a block's channel of up to 12,287 int32, the scores of
  * 256 sub-blocks; an MCU encoder should keep blocks short, as terminals do). The encoder uses
  * double-precision floating point (least-squares fits of at most 8 taps), the decoder
  * integers only. Bitstream: docs/protocol.md, Appendix A; the period hint of the encoder is
@@ -42,7 +42,7 @@
  * worst-case shapes, gcc -O2/-O3 on x86-64; other compilers and targets: within a few hundred
  * bytes, measure with -fstack-usage). */
 #define WCODEC_DECODE_STACK (20 * 1024) /* wcodec_decode, wcodec_decode_block */
-#define WCODEC_ENCODE_STACK (100 * 1024) /* wcodec_encode, wcodec_encode_block */
+#define WCODEC_ENCODE_STACK (90 * 1024)  /* wcodec_encode, wcodec_encode_block */
 
 enum {
     WCODEC_OK = 0,
