@@ -29,7 +29,7 @@ q() { if [ "$QUICK" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 GS_BUILD=${GS_BUILD:-$ROOT/build}
 CODEC_REPS=${CODEC_REPS:-$(q 7 3)}
 CODEC_SCALE=${CODEC_SCALE:-$(q 1 0.2)}
-RESULTS=${RESULTS:-$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)-codec$([ "$QUICK" = 1 ] && echo -quick)}
+RESULTS=${RESULTS:-$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)-codec$([ "$QUICK" = 1 ] && echo -quick || true)}
 mkdir -p "$RESULTS"
 
 if [ ! -x "$GS_BUILD/codec_bench" ]; then

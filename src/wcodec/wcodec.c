@@ -158,7 +158,7 @@ static uint32_t lpc_maxlag(const lpc_t *l, uint32_t P)
         m = P;
     if (l->lcode == 2 && P + 1 > m)
         m = P + 1;
-    if (l->lcode == 3)
+    if (l->lcode == 3 && 2 * P + 1 > m) /* short taps may reach further than 2P + 1 */
         m = 2 * P + 1;
     return m;
 }
@@ -475,13 +475,14 @@ static int32_t set0(const uint8_t *block, int fmt, int c)
 #define TILE      64
 #define PART_MAXN 1024 /* the encoder's largest partition (its residual buffer) */
 #define SC_NONE   ((uint64_t)1 << 52) /* score of a predictor not offered in a partition */
+#define FIT_TAPS  8 /* the encoder's LPCs: 2 short + up to 6 long taps, or 8 short */
 
 /* Work area of one segment encode (on the stack of wcodec_encode: see wcodec.h). */
 typedef struct {
     int32_t x[MAX_LAG + WCODEC_MAX_SETS];
     int64_t r[PART_MAXN];
     uint64_t sc[P_COUNT][MAX_PARTS]; /* per predictor and partition: sum of |residual| */
-    uint64_t sw[P_COUNT][MAX_PARTS]; /* the same, merged while choosing */
+    uint64_t sw[P_COUNT][MAX_PARTS / 2]; /* the same, merged pairwise while choosing */
     uint64_t psc[MAX_PARTS];         /* chosen partitions: their score */
     chan_t ch;
 } enc_t;
@@ -513,6 +514,78 @@ static void lpc_residuals(const lpc_t *l, const int32_t *x, long i0, uint32_t cn
         for (i = 0; i < cnt; i++)
             r[i] = (int64_t)p[i] - r[i];
     }
+}
+
+/* Replaces r[0..cnt) by their zigzag values (uint64_t in the same storage) and sums them shifted
+ * right by k0, k0 + 1, k0 + 2 (the Rice costs of those parameters, less cnt * (k + 1)); *umax
+ * gets the OR of the values (the bit length of the largest). */
+static void zig_sums(int64_t *r, uint32_t cnt, unsigned k0, uint64_t sq[3], uint64_t *umax)
+{
+    uint64_t *u = (uint64_t *)(void *)r, s0 = 0, s1 = 0, s2 = 0, m = 0;
+    uint32_t i;
+    for (i = 0; i < cnt; i++) {
+        uint64_t v = zigzag(r[i]);
+        u[i] = v;
+        m |= v;
+        v >>= k0;
+        s0 += v;
+        s1 += v >> 1;
+        s2 += v >> 2;
+    }
+    sq[0] = s0;
+    sq[1] = s1;
+    sq[2] = s2;
+    *umax = m;
+}
+
+/* Rice codes of the zigzagged residuals u[0..cnt) with parameter k (< RICE_ESCAPE): the writer's
+ * state kept in locals through the loop (the encoder's hottest). */
+static void bw_rice(bw_t *w, const uint64_t *u, uint32_t cnt, unsigned k)
+{
+    uint64_t acc = w->acc, mask = ((uint64_t)1 << k) - 1;
+    unsigned nacc = w->nacc;
+    size_t pos = w->pos, room = w->room;
+    uint8_t *base = w->base;
+    uint32_t i;
+
+    for (i = 0; i < cnt; i++) {
+        uint64_t qq = u[i] >> k;
+        if (qq + 1 + k <= 32) {
+            /* qq zeros, a one, k low bits: one put */
+            unsigned nb = (unsigned)qq + 1 + k;
+            acc = (acc << nb) | ((uint64_t)1 << k) | (u[i] & mask);
+            nacc += nb;
+            if (nacc >= 32) {
+                nacc -= 32;
+                if (pos + 4 <= room) {
+                    uint8_t *q = base + pos;
+                    q[0] = (uint8_t)(acc >> (nacc + 24));
+                    q[1] = (uint8_t)(acc >> (nacc + 16));
+                    q[2] = (uint8_t)(acc >> (nacc + 8));
+                    q[3] = (uint8_t)(acc >> nacc);
+                } else {
+                    unsigned b;
+                    for (b = 0; b < 4; b++)
+                        if (pos + b < room)
+                            base[pos + b] = (uint8_t)(acc >> (nacc + 24 - 8 * b));
+                }
+                pos += 4;
+            }
+        } else {
+            w->acc = acc;
+            w->nacc = nacc;
+            w->pos = pos;
+            bw_zeros(w, qq);
+            bw_put(w, 1, 1);
+            bw_put(w, u[i] & mask, k);
+            acc = w->acc;
+            nacc = w->nacc;
+            pos = w->pos;
+        }
+    }
+    w->acc = acc;
+    w->nacc = nacc;
+    w->pos = pos;
 }
 
 static void enc_residuals(const chan_t *ch, unsigned id, uint32_t P, const int32_t *x, long i0,
@@ -609,7 +682,7 @@ static uint64_t rice_est(uint64_t sum, uint32_t cnt, unsigned *kout)
 static int fit_lpc(const int32_t *x, uint32_t r0, uint32_t r1, uint32_t P, unsigned order,
                    unsigned lcode, unsigned mag, lpc_t *l)
 {
-    double A[MAX_TAPS][MAX_TAPS], b[MAX_TAPS], c[MAX_TAPS], v[MAX_TAPS], m = 0, err = 0;
+    double A[FIT_TAPS][FIT_TAPS], b[FIT_TAPS], c[FIT_TAPS], v[FIT_TAPS], m = 0, err = 0;
     uint32_t i, stride;
     unsigned nt, j, q, shift;
     int32_t cmax = 0;
@@ -618,7 +691,7 @@ static int fit_lpc(const int32_t *x, uint32_t r0, uint32_t r1, uint32_t P, unsig
     l->lcode = (uint8_t)lcode;
     lpc_lags(l, P);
     nt = l->ntaps;
-    if (r0 >= r1 || r1 - r0 < 4 * nt + 16)
+    if (nt > FIT_TAPS || r0 >= r1 || r1 - r0 < 4 * nt + 16)
         return -1;
     stride = 1 + (r1 - r0) / 64;
     for (j = 0; j < nt; j++) {
@@ -718,25 +791,36 @@ static uint64_t choose_parts(enc_t *e, chan_t *ch, uint32_t n, unsigned pmaxo, u
     unsigned po, id, nid = P_LPC0 + ch->nlpc;
     uint32_t j;
 
-    for (id = 0; id < nid; id++)
-        for (j = 0; j < (1u << pmaxo); j++)
-            e->sw[id][j] = (id >= P_LPC0 && !(mask >> (id - P_LPC0) & 1)) ? SC_NONE : e->sc[id][j];
+    /* score of predictor id in partition j at order po: the finest from e->sc (LPCs outside
+     * mask not offered), coarser ones merged pairwise into e->sw (half as many, in place) */
+#define CP_SCORE(id, j)                                                                            \
+    (po < pmaxo ? e->sw[id][j]                                                                     \
+     : ((id) >= P_LPC0 && !(mask >> ((id) - P_LPC0) & 1)) ? SC_NONE : e->sc[id][j])
     for (po = pmaxo + 1; po-- > pmin;) {
         uint32_t np = 1u << po;
         uint64_t c = 4;
         uint8_t pid[MAX_PARTS];
-        if (po < pmaxo)
+        if (po + 1 == pmaxo) {
+            for (id = 0; id < nid; id++) {
+                int off = id >= P_LPC0 && !(mask >> (id - P_LPC0) & 1);
+                for (j = 0; j < np; j++)
+                    e->sw[id][j] = off ? 2 * SC_NONE : e->sc[id][2 * j] + e->sc[id][2 * j + 1];
+            }
+        } else if (po < pmaxo) {
             for (id = 0; id < nid; id++)
                 for (j = 0; j < np; j++)
                     e->sw[id][j] = e->sw[id][2 * j] + e->sw[id][2 * j + 1];
+        }
         for (j = 0; j < np; j++) {
             unsigned bi = 0;
+            uint64_t bv = CP_SCORE(0, j);
             for (id = 1; id < nid; id++)
-                if (e->sw[id][j] < e->sw[bi][j])
+                if (CP_SCORE(id, j) < bv) {
                     bi = id;
+                    bv = CP_SCORE(id, j);
+                }
             pid[j] = (uint8_t)bi;
-            c += 4 + rice_est(2 * e->sw[bi][j], part_start(n, po, j + 1) - part_start(n, po, j),
-                              NULL);
+            c += 4 + rice_est(2 * bv, part_start(n, po, j + 1) - part_start(n, po, j), NULL);
         }
         if (c < best) {
             best = c;
@@ -744,11 +828,12 @@ static uint64_t choose_parts(enc_t *e, chan_t *ch, uint32_t n, unsigned pmaxo, u
                 ch->porder = (uint8_t)po;
                 for (j = 0; j < np; j++) {
                     ch->pred[j] = pid[j];
-                    e->psc[j] = e->sw[pid[j]][j];
+                    e->psc[j] = CP_SCORE(pid[j], j);
                 }
             }
         }
     }
+#undef CP_SCORE
     return best;
 }
 
@@ -848,22 +933,16 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
     /* choose the LPC predictors worth their coefficients, the partition order and each
      * partition's predictor, on estimates */
     {
-        unsigned mask, bmask = 0, full = (1u << ch->nlpc) - 1;
-        uint64_t bcost = UINT64_MAX;
-        for (mask = full + 1; mask-- > 0;) {
-            uint64_t cst;
-            if (mask != full && mask != 0)
-                continue; /* all or none: the mixed cases rarely win and cost time */
-            cst = choose_parts(e, ch, n, pmaxo, pmin, mask, 0);
-            for (a = 0; a < ch->nlpc; a++)
-                if (mask >> a & 1)
-                    cst += 16 + (uint64_t)ch->lpc[a].ntaps * ch->lpc[a].prec;
-            if (cst < bcost) {
-                bcost = cst;
-                bmask = mask;
-            }
+        /* all LPCs or none: the mixed cases rarely win and cost time. The choice with all is
+         * applied at once and redone without only when that is strictly cheaper. */
+        unsigned bmask = (1u << ch->nlpc) - 1;
+        uint64_t bcost = choose_parts(e, ch, n, pmaxo, pmin, bmask, 1);
+        for (a = 0; a < ch->nlpc; a++)
+            bcost += 16 + (uint64_t)ch->lpc[a].ntaps * ch->lpc[a].prec;
+        if (bmask && choose_parts(e, ch, n, pmaxo, pmin, 0, 0) < bcost) {
+            bmask = 0;
+            (void)choose_parts(e, ch, n, pmaxo, pmin, 0, 1);
         }
-        (void)choose_parts(e, ch, n, pmaxo, pmin, bmask, 1);
         /* keep the chosen LPCs only, renumbered in order */
         for (a = 0, q = 0; a < ch->nlpc; a++) {
             if (!(bmask >> a & 1))
@@ -902,32 +981,19 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
         if (k0 + 2 >= RICE_ESCAPE)
             k0 = RICE_ESCAPE - 3;
         enc_residuals(ch, ch->pred[j], P, x, (long)s, cnt, e->r);
-        for (i = 0; i < cnt; i++) {
-            uint64_t u = zigzag(e->r[i]);
-            umax |= u;
-            sq[0] += u >> k0;
-            sq[1] += u >> (k0 + 1);
-            sq[2] += u >> (k0 + 2);
-        }
+        zig_sums(e->r, cnt, k0, sq, &umax);
         if (umax >> MAX_U_BITS) {
             /* an LPC gone wild on extreme int32 samples: residuals too wide for any code;
              * predictor 0 (the samples, < 2^32 zigzagged) always has a valid escape */
             ch->pred[j] = P_ZERO;
-            umax = sq[0] = sq[1] = sq[2] = 0;
             enc_residuals(ch, P_ZERO, P, x, (long)s, cnt, e->r);
-            for (i = 0; i < cnt; i++) {
-                uint64_t u = zigzag(e->r[i]);
-                umax |= u;
-                sq[0] += u >> k0;
-                sq[1] += u >> (k0 + 1);
-                sq[2] += u >> (k0 + 2);
-            }
+            zig_sums(e->r, cnt, k0, sq, &umax);
         }
         if (!(umax >> MAX_U_BITS)) {
             for (a = 0; a < 3; a++) {
-                uint64_t c = (uint64_t)cnt * (k0 + a + 1) + sq[a];
-                if (c < pb) {
-                    pb = c;
+                uint64_t cb = (uint64_t)cnt * (k0 + a + 1) + sq[a];
+                if (cb < pb) {
+                    pb = cb;
                     k = k0 + a;
                 }
             }
@@ -959,21 +1025,10 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
         if (k == RICE_ESCAPE) {
             bw_put(w, wb, 6);
             if (wb)
-                for (i = 0; i < cnt; i++)
-                    bw_bits(w, (uint64_t)e->r[i], wb);
+                for (i = 0; i < cnt; i++) /* e->r holds the zigzagged residuals */
+                    bw_bits(w, (uint64_t)unzigzag((uint64_t)e->r[i]), wb);
         } else {
-            uint64_t mask = ((uint64_t)1 << k) - 1;
-            for (i = 0; i < cnt; i++) {
-                uint64_t u = zigzag(e->r[i]), qq = u >> k;
-                if (qq + 1 + k <= 32) {
-                    /* qq zeros, a one, k low bits: one put */
-                    bw_put(w, ((uint64_t)1 << k) | (u & mask), (unsigned)qq + 1 + k);
-                } else {
-                    bw_zeros(w, qq);
-                    bw_put(w, 1, 1);
-                    bw_put(w, u & mask, k);
-                }
-            }
+            bw_rice(w, (const uint64_t *)(const void *)e->r, cnt, k);
         }
     }
     if (bw_tell(w) - start > (first == 0 ? sbits : 0) + 2 + 4 + 3 + 5 + 6 + (uint64_t)n * sbits) {
@@ -1000,29 +1055,55 @@ static uint32_t enc_hist(uint32_t P)
 }
 
 /* Estimated size of the segment [first, first+n) from the fixed predictors alone (no LPC, no
- * writing): about a third of an encode, used to aim the chunk-filling search. */
+ * writing): about a third of an encode, used to aim the chunk-filling search. With `aim`, also
+ * the number of sets whose estimated size reaches cap (from the cumulative estimate over the
+ * finest partitions, each with its best fixed predictor, interpolated within a partition): the
+ * estimate is above the real size where LPCs pay, so the aim usually fits, close below. */
 static size_t estimate_segment(enc_t *e, const uint8_t *block, int nch, int fmt, uint32_t P,
-                               uint32_t first, uint32_t n)
+                               uint32_t first, uint32_t n, size_t cap, uint32_t *aim)
 {
-    uint32_t h = enc_hist(P), j;
-    uint64_t bits = 0;
+    uint32_t h = enc_hist(P), j, np;
+    uint64_t bits = 0, acc, fixed;
     unsigned pmaxo = 0, id;
     int c;
 
     while (pmaxo < MAX_PORDER && (n >> (pmaxo + 1)) >= MIN_PART)
         pmaxo++;
+    np = 1u << pmaxo;
+    for (j = 0; j < np; j++)
+        e->psc[j] = 0; /* per finest partition: estimated bits, all channels */
     e->ch.nlpc = 0;
     for (c = 0; c < nch; c++) {
         load_chan(block, nch, fmt, c, first, h, n, set0(block, fmt, c), e->x);
-        for (j = 0; j < (1u << pmaxo); j++) {
-            uint64_t f[P_COUNT];
-            fixed_scores(e->x + h, part_start(n, pmaxo, j), part_start(n, pmaxo, j + 1), P, fmt,
-                         f);
-            for (id = 0; id < P_LPC0; id++)
+        for (j = 0; j < np; j++) {
+            uint64_t f[P_COUNT], m = UINT64_MAX;
+            uint32_t s = part_start(n, pmaxo, j), end = part_start(n, pmaxo, j + 1);
+            fixed_scores(e->x + h, s, end, P, fmt, f);
+            for (id = 0; id < P_LPC0; id++) {
                 e->sc[id][j] = f[id];
+                m = f[id] < m ? f[id] : m;
+            }
+            e->psc[j] += 4 + rice_est(2 * m, end - s, NULL);
         }
         bits += (first == 0 ? (fmt == 1 ? 16u : 32u) : 0) + 6 +
                 choose_parts(e, &e->ch, n, pmaxo, 0, 0, 0);
+    }
+    if (aim) {
+        fixed = (uint64_t)(1 + varint_len(n - 1) + varint_len(P) + 3) * 8 +
+                (uint64_t)nch * ((first == 0 ? (fmt == 1 ? 16u : 32u) : 0) + 6);
+        acc = fixed;
+        *aim = 0;
+        for (j = 0; j < np; j++) {
+            uint32_t s = part_start(n, pmaxo, j), end = part_start(n, pmaxo, j + 1);
+            if (acc + e->psc[j] > (uint64_t)cap * 8) {
+                if (acc < (uint64_t)cap * 8 && e->psc[j])
+                    s += (uint32_t)(((uint64_t)cap * 8 - acc) * (end - s) / e->psc[j]);
+                *aim = s;
+                break;
+            }
+            acc += e->psc[j];
+            *aim = end;
+        }
     }
     return 1 + varint_len(n - 1) + varint_len(P) + 3 + (size_t)((bits + 7) / 8);
 }
@@ -1074,7 +1155,7 @@ int wcodec_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32
                   size_t *len_out)
 {
     enc_t e;
-    uint32_t P = pick_period(period_hint), n, lo, hi, last;
+    uint32_t P = pick_period(period_hint), n, lo, hi, last, aim = 0;
     size_t sz, est;
     int hi_tested;
 
@@ -1088,7 +1169,7 @@ int wcodec_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32
      * learn that they do not fit; aim with the estimate instead (hi is then untested). */
     last = 0;
     if (n > 32 && (uint64_t)n * (uint64_t)nch * (uint64_t)fmt * 2u > cap &&
-        (est = estimate_segment(&e, block, nch, fmt, P, first, n)) > cap + cap / 4) {
+        (est = estimate_segment(&e, block, nch, fmt, P, first, n, cap, &aim)) > cap + cap / 4) {
         sz = est;
         hi_tested = 0;
     } else {
@@ -1098,50 +1179,64 @@ int wcodec_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32
     }
     if (sz > cap) {
         /* Find the largest n that fits, with n + 1 not fitting (sizes grow with n, though not
-         * strictly). Secant steps on the measured sizes, each followed by a check of the next
-         * set, then bisection: usually 3 or 4 encodes in all. lo fits (0 = none known), hi does
-         * not (or, untested, is the caller's n). */
-        size_t szlo = 4, szhi = sz; /* (lo = 0: about a header) */
-        uint32_t n0 = n;
+         * strictly). lo fits (0 = none known), hi does not (or, untested, is the caller's n).
+         * Aim from the latest measured size (mm sets, ms bytes; at first the estimate) as if the
+         * size were proportional to n beyond a fixed overhead, or from the secant through the two
+         * latest measurements when they are apart; each aim m is checked as m + 1 first: when
+         * m + 1 does not fit and m does, out holds m and the search is over. Usually 3 encodes
+         * in all (the aim, m + 1, m); bisection after 4 aims bounds the worst case. */
+        size_t szlo = 0, ovh = 4 + (size_t)nch * 3, ms = hi_tested ? sz : 0, ps = 0;
+        uint32_t n0 = n, mm = hi_tested ? n : 0, pm = 0, steps = 0;
         lo = 0;
         hi = n;
         while (hi - lo > 1) {
+            double p;
             uint64_t m;
             size_t s2;
-            /* interpolate where the size reaches cap between (lo, szlo) and (hi, szhi) */
-            m = szhi > szlo && cap > szlo ? lo + (uint64_t)(hi - lo) * (cap - szlo) / (szhi - szlo)
-                                          : lo + 1;
-            if (lo == 0) /* sizes grow faster at the start (warm-up, first cycle): aim low */
-                m = m * 97 / 100;
-            if (m <= lo)
-                m = lo + 1;
-            if (m >= hi)
-                m = hi - 1;
+            if (++steps > 6)
+                p = lo + (hi - lo) / 2; /* bisection */
+            else if (steps == 1 && mm == 0 && aim)
+                p = aim; /* the estimate's, usually fits and close */
+            else if (pm && (pm > mm ? pm - mm : mm - pm) >= 2 && ps != ms)
+                p = (double)mm + ((double)cap - (double)ms) * ((double)mm - (double)pm) /
+                                     ((double)ms - (double)ps);
+            else if (mm && ms > ovh + 1 && cap > ovh)
+                p = (double)mm * (double)(cap - ovh) / (double)(ms - ovh);
+            else if (sz > ovh + 1 && cap > ovh) /* the estimate for n0 */
+                p = (double)n0 * (double)(cap - ovh) / (double)(sz - ovh);
+            else
+                p = lo;
+            m = p <= lo ? lo : p >= hi ? hi - 1 : (uint64_t)p;
             /* m + 1 first: when it does not fit and m does, out holds m and we are done */
             if (m + 1 < hi || !hi_tested) {
                 s2 = encode_try(&e, block, nch, fmt, P, first, (uint32_t)m + 1, out, cap);
                 last = (uint32_t)m + 1;
-                if (m + 1 == hi)
-                    hi_tested = 1;
+                pm = mm;
+                ps = ms;
+                mm = last;
+                ms = s2;
                 if (s2 <= cap) {
-                    lo = (uint32_t)m + 1;
+                    lo = last;
                     szlo = s2;
-                    if (!hi_tested) /* aim on from the measured bytes per set, not the estimate */
-                        szhi = szlo + (size_t)((uint64_t)(n0 - lo) * (szlo - 4) / lo) + 1;
                     continue;
                 }
-                hi = (uint32_t)m + 1;
-                szhi = s2;
+                hi = last;
                 hi_tested = 1;
+                /* m is known to fit, or m + 1 missed by more than about two sets: aim again */
+                if (m == lo || (uint64_t)(s2 - cap) * mm > 2 * (uint64_t)s2)
+                    continue;
             }
             s2 = encode_try(&e, block, nch, fmt, P, first, (uint32_t)m, out, cap);
             last = (uint32_t)m;
+            pm = mm;
+            ps = ms;
+            mm = last;
+            ms = s2;
             if (s2 <= cap) {
-                lo = (uint32_t)m;
+                lo = last;
                 szlo = s2;
             } else {
-                hi = (uint32_t)m;
-                szhi = s2;
+                hi = last;
             }
         }
         if (lo + 1 == n0 && !hi_tested) { /* the estimate said n0 does not fit: make sure */
@@ -1156,7 +1251,6 @@ int wcodec_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32
             return WCODEC_E_SPACE;
         n = lo;
         sz = last == n ? szlo : encode_try(&e, block, nch, fmt, P, first, n, out, cap);
-        (void)szhi;
     }
     *len_out = sz;
     *n_out = n;
@@ -1167,11 +1261,51 @@ int wcodec_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32
  * Decoder
  * ====================================================================================== */
 
+/* The decoder keeps one channel's samples in a sliding window x[0 .. DEC_WIN): x[h + i - base]
+ * is set first + i of the channel, for the h sets of history its predictors read before `base`
+ * and the sets decoded since. When a tile would run past the window's end, the decoded sets go to
+ * the block and the window restarts at the tile, its history reloaded from the block. h <=
+ * MAX_LAG leaves room for at least one tile, and for the usual lags (P around 80..256) a whole
+ * block fits in one window. This bounds the decoder's stack independently of the block's size. */
+#define DEC_WIN (MAX_LAG + 1 + TILE)
+
 typedef struct {
-    int32_t x[MAX_LAG + WCODEC_MAX_SETS];
+    int32_t x[DEC_WIN];
     int64_t r[TILE];
     chan_t ch;
+    uint8_t *block; /* the window's channel: block, shape, first set, value of set 0 */
+    int nch, fmt, c;
+    uint32_t first, h, base;
+    int32_t fill;
 } dec_t;
+
+/* Writes the window's decoded sets [base, upto) to the block. */
+static void win_flush(dec_t *d, uint32_t upto)
+{
+    size_t stride = (size_t)d->nch * (size_t)d->fmt * 2u;
+    uint8_t *p = d->block + (size_t)(d->first + d->base) * stride +
+                 (size_t)d->c * (size_t)d->fmt * 2u;
+    const int32_t *x = d->x + d->h;
+    uint32_t i, m = upto - d->base;
+    if (d->fmt == 1) {
+        for (i = 0; i < m; i++, p += stride) {
+            uint32_t u = (uint32_t)x[i];
+            p[0] = (uint8_t)u;
+            p[1] = (uint8_t)(u >> 8);
+        }
+    } else {
+        for (i = 0; i < m; i++, p += stride)
+            wr_sample(p, 2, x[i]);
+    }
+}
+
+/* Restarts the window at set t (segment-relative) after flushing what it holds. */
+static void win_move(dec_t *d, uint32_t t)
+{
+    win_flush(d, t);
+    d->base = t;
+    load_chan(d->block, d->nch, d->fmt, d->c, d->first + t, d->h, 0, d->fill, d->x);
+}
 
 /* Reads the channel's LPC definitions. */
 static int dec_lpcs(br_t *br, chan_t *ch, uint32_t P)
@@ -1261,8 +1395,9 @@ static int reconstruct(const chan_t *ch, unsigned id, uint32_t P, int32_t *x, lo
 }
 
 /* Decodes one channel's partitions into x[0..n) (x has the history before it). */
-static int dec_chan(br_t *br, dec_t *d, uint32_t P, int32_t *x, uint32_t n, int fmt)
+static int dec_chan(br_t *br, dec_t *d, uint32_t P, uint32_t n, int fmt)
 {
+    int32_t *x = d->x + d->h;
     chan_t *ch = &d->ch;
     uint32_t v, np, j, pid, pk;
     int64_t lo = fmt == 1 ? -32768 : -(int64_t)2147483647 - 1;
@@ -1326,7 +1461,9 @@ static int dec_chan(br_t *br, dec_t *d, uint32_t P, int32_t *x, uint32_t n, int 
                     d->r[i] = unzigzag((q << k) | low);
                 }
             }
-            if (reconstruct(ch, id, P, x, (long)t, cnt, d->r, lo, hi) != 0)
+            if (t + cnt - d->base > DEC_WIN - d->h)
+                win_move(d, t);
+            if (reconstruct(ch, id, P, x, (long)(t - d->base), cnt, d->r, lo, hi) != 0)
                 return -1;
         }
     }
@@ -1363,11 +1500,13 @@ int wcodec_decode(const uint8_t *in, size_t len, uint32_t nsets, int nch, int fm
     br.end = in + pos + plen;
     br.acc = 0;
     br.nacc = 0;
+    d.block = block;
+    d.nch = nch;
+    d.fmt = fmt;
+    d.first = first;
     for (c = 0; c < nch; c++) {
-        uint32_t h, i, wv = 0;
+        uint32_t wv = 0;
         int32_t fill;
-        size_t stride = (size_t)nch * (size_t)fmt * 2u;
-        uint8_t *p = block + (size_t)first * stride + (size_t)c * (size_t)fmt * 2u;
         if (first == 0) { /* warm-up: the block's first sample, verbatim */
             if (br_get(&br, fmt == 1 ? 16 : 32, &wv) != 0)
                 return WCODEC_E_MALFORMED;
@@ -1377,12 +1516,16 @@ int wcodec_decode(const uint8_t *in, size_t len, uint32_t nsets, int nch, int fm
         }
         if (dec_lpcs(&br, &d.ch, P) != 0)
             return WCODEC_E_MALFORMED;
-        h = chan_maxlag(&d.ch, P);
-        load_chan(block, nch, fmt, c, first, h, 0, fill, d.x);
-        if (dec_chan(&br, &d, P, d.x + h, n, fmt) != 0 || (first == 0 && d.x[h] != fill))
+        d.c = c;
+        d.fill = fill;
+        d.h = chan_maxlag(&d.ch, P); /* <= MAX_LAG */
+        d.base = 0;
+        load_chan(block, nch, fmt, c, first, d.h, 0, fill, d.x);
+        if (dec_chan(&br, &d, P, n, fmt) != 0)
             return WCODEC_E_MALFORMED;
-        for (i = 0; i < n; i++, p += stride)
-            wr_sample(p, fmt, d.x[h + i]);
+        win_flush(&d, n);
+        if (first == 0 && set0(block, fmt, c) != fill)
+            return WCODEC_E_MALFORMED;
     }
     /* the payload must end exactly: fewer than 8 bits left, all zero, and no whole byte unread */
     if (br.p != br.end || br.nacc >= 8 || (br.nacc && (br.acc >> (64 - br.nacc)) != 0))

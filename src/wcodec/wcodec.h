@@ -19,10 +19,12 @@
  * every malformed input with WCODEC_E_MALFORMED. Error codes are the codec's own small negatives
  * (like gstp.h), so firmware needs nothing else of gridsense; the server maps them to GS_E*.
  *
- * Resources: no heap, no global state (thread-safe, reentrant). Stack: wcodec_encode and
- * wcodec_encode_block use at most about 112 KiB (a sample buffer of 12,287 int32, scores of 256
- * sub-blocks, a 37x37 least-squares system), wcodec_decode and wcodec_decode_block about
- * 56 KiB. The encoder uses double-precision floating point (least-squares fits), the decoder
+ * Resources: no heap, no global state (thread-safe, reentrant). Stack (WCODEC_*_STACK below):
+ * wcodec_decode and wcodec_decode_block at most 20 KiB whatever the block's size (one channel's
+ * samples in a window of about 4,160 int32 sets, slid along long blocks); wcodec_encode and
+ * wcodec_encode_block at most 90 KiB (a block's channel of up to 12,287 int32, the scores of
+ * 256 sub-blocks; an MCU encoder should keep blocks short, as terminals do). The encoder uses
+ * double-precision floating point (least-squares fits of at most 8 taps), the decoder
  * integers only. Bitstream: docs/protocol.md, Appendix A; the period hint of the encoder is
  * round(sample rate / nominal frequency), values outside 2..2047 mean none.
  */
@@ -35,6 +37,12 @@
 #define WCODEC_ID           1  /* GSTP block header `codec` value of this codec */
 #define WCODEC_MAX_CHANNELS 16 /* channels per set */
 #define WCODEC_MAX_SETS     8192
+
+/* Stack bounds in bytes (see "Resources" above), checked by unit.test_wcodec (stack painting,
+ * worst-case shapes, gcc -O2/-O3 on x86-64; other compilers and targets: within a few hundred
+ * bytes, measure with -fstack-usage). */
+#define WCODEC_DECODE_STACK (20 * 1024) /* wcodec_decode, wcodec_decode_block */
+#define WCODEC_ENCODE_STACK (90 * 1024)  /* wcodec_encode, wcodec_encode_block */
 
 enum {
     WCODEC_OK = 0,

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 
 #include "wcodec/wcodec.h"
 
@@ -269,6 +270,102 @@ static void test_chunk_fill(void **state)
         check_chunks(raw1, 300, 1, 1, 50, cap, 7);
 }
 
+/* Long periods: the decoder keeps one channel in a window of about 4,160 sets and slides it
+ * (flushing to the block, reloading the history) when a block does not fit; with P = 2047 and
+ * taps two cycles back the window holds one tile past the history, so it slides every 64 sets.
+ * Whole blocks and chunks (each decoded on top of the earlier ones) must come back exactly. */
+static void test_long_periods(void **state)
+{
+    static const uint32_t periods[] = {2047, 1500, 700};
+    (void)state;
+    for (int fmt = 1; fmt <= 2; fmt++) {
+        for (size_t p = 0; p < sizeof periods / sizeof periods[0]; p++) {
+            uint32_t nsets = WCODEC_MAX_SETS;
+            uint8_t *raw = malloc(block_bytes(nsets, 2, fmt));
+            assert_non_null(raw);
+            fill(raw, nsets, 2, fmt, SIG_SINE, periods[p]);
+            size_t len = roundtrip(raw, nsets, 2, fmt, periods[p]);
+            assert_true(len < block_bytes(nsets, 2, fmt) / 2); /* the cycle taps were used */
+            check_chunks(raw, nsets, 2, fmt, periods[p], 3000, WCODEC_MAX_SETS);
+            free(raw);
+        }
+    }
+}
+
+/* Stack bounds of wcodec.h, measured by painting: each call runs in a thread whose stack is a
+ * painted buffer; the deepest byte changed gives the use, less that of a thread doing nothing
+ * (libc puts the thread's descriptor and TLS on that stack). Worst-case shapes: 16 channels, int32, 8192 sets,
+ * the longest period. Only asserted in optimized builds without sanitizers (their frames are
+ * larger); the figures are printed in every build. */
+#define STK_SIZE (512 * 1024)
+typedef struct {
+    uint8_t *raw, *enc, *dec;
+    size_t len, cap;
+    int rc, encode;
+} stk_job_t;
+
+static void *stk_run(void *arg)
+{
+    stk_job_t *j = arg;
+    if (j->encode == 2)
+        j->rc = 0; /* baseline: the thread's descriptor and TLS, placed on its stack by libc */
+    else if (j->encode)
+        j->rc = wcodec_encode_block(j->raw, WCODEC_MAX_SETS, 16, 2, 2047, j->enc, j->cap, &j->len);
+    else
+        j->rc = wcodec_decode_block(j->enc, j->len, WCODEC_MAX_SETS, 16, 2, j->dec);
+    return NULL;
+}
+
+static size_t stk_measure(stk_job_t *j)
+{
+    uint8_t *stk = malloc(STK_SIZE);
+    pthread_attr_t at;
+    pthread_t th;
+    size_t i = 0;
+    assert_non_null(stk);
+    memset(stk, 0xA5, STK_SIZE);
+    assert_int_equal(pthread_attr_init(&at), 0);
+    assert_int_equal(pthread_attr_setstack(&at, stk, STK_SIZE), 0);
+    assert_int_equal(pthread_create(&th, &at, stk_run, j), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    pthread_attr_destroy(&at);
+    while (i < STK_SIZE && stk[i] == 0xA5) /* the stack grows down from stk + STK_SIZE */
+        i++;
+    free(stk);
+    return STK_SIZE - i;
+}
+
+static void test_stack_bounds(void **state)
+{
+    stk_job_t j = {0};
+    size_t rb = block_bytes(WCODEC_MAX_SETS, 16, 2), enc_use, dec_use, base;
+    (void)state;
+    j.cap = wcodec_bound(WCODEC_MAX_SETS, 16, 2);
+    j.raw = malloc(rb);
+    j.enc = malloc(j.cap);
+    j.dec = malloc(rb);
+    assert_true(j.raw && j.enc && j.dec);
+    fill(j.raw, WCODEC_MAX_SETS, 16, 2, SIG_SINE, 2047);
+    j.encode = 2;
+    base = stk_measure(&j);
+    j.encode = 1;
+    enc_use = stk_measure(&j) - base;
+    assert_int_equal(j.rc, 0);
+    j.encode = 0;
+    dec_use = stk_measure(&j) - base;
+    assert_int_equal(j.rc, 0);
+    assert_memory_equal(j.dec, j.raw, rb);
+    print_message("wcodec stack: encode %zu bytes, decode %zu bytes (beyond the %zu of an empty "
+                  "thread)\n", enc_use, dec_use, base);
+#if defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__)
+    assert_true(enc_use <= WCODEC_ENCODE_STACK);
+    assert_true(dec_use <= WCODEC_DECODE_STACK);
+#endif
+    free(j.raw);
+    free(j.enc);
+    free(j.dec);
+}
+
 /* Decodes `in` (exact length, in a malloc'd copy so ASan sees any overrun) into a block with
  * guard bytes; returns the rc and checks the guards and out-params. */
 static int decode_guarded(const uint8_t *in, size_t len, uint32_t nsets, int nch, int fmt,
@@ -445,6 +542,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_shapes), cmocka_unit_test(test_roundtrip_kinds),
         cmocka_unit_test(test_compresses_sines), cmocka_unit_test(test_bound),
         cmocka_unit_test(test_chunk_fill),       cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_long_periods),     cmocka_unit_test(test_stack_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

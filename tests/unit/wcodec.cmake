@@ -12,7 +12,7 @@ if(TARGET wcodec)
   set_tests_properties(unit.wcodec_vectors_up_to_date PROPERTIES TIMEOUT 60 LABELS unit)
   if(CMOCKA_FOUND)
     gs_unit_test(test_wcodec SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_wcodec.c
-                 LIBS wcodec PkgConfig::JANSSON m)
+                 LIBS wcodec PkgConfig::JANSSON m Threads::Threads)
     target_compile_definitions(test_wcodec PRIVATE
                                GS_WCODEC_VECTORS_JSON="${GS_WCODEC_VECTORS_JSON}")
   endif()
