@@ -146,7 +146,7 @@ static const char *const pg_migrations[] = {
     "  t_end_ns BIGINT NOT NULL,"
     "  flags BIGINT NOT NULL DEFAULT 0,"
     "  count BIGINT NOT NULL DEFAULT 0,"
-    "  data TEXT NOT NULL,"
+    "  data JSONB NOT NULL," /* SQLite: JSON text; see migration 12 */
     "  UNIQUE(terminal_id, interval, t_end_ns)"
     ") PARTITION BY RANGE (t_end_ns);"
     "CREATE TABLE measurements_default PARTITION OF measurements DEFAULT;",
@@ -207,6 +207,131 @@ static const char *const pg_migrations[] = {
     /* 8: event acknowledgement. */
     "ALTER TABLE pq_events ADD COLUMN acked_by TEXT;"
     "ALTER TABLE pq_events ADD COLUMN acked_ns BIGINT;",
+
+    /* 9: the analysis backlog (backlog.c; SQLite's WITHOUT ROWID: a plain table with its key). */
+    "CREATE TABLE ana_pending("
+    "  terminal_id TEXT NOT NULL,"
+    "  unit_start_ns BIGINT NOT NULL,"
+    "  first_seq BIGINT NOT NULL,"
+    "  last_seq BIGINT NOT NULL,"
+    "  blocks BIGINT NOT NULL DEFAULT 0,"
+    "  captures BIGINT NOT NULL DEFAULT 0,"
+    "  signal_ns BIGINT NOT NULL DEFAULT 0,"
+    "  restarts BIGINT NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(terminal_id, unit_start_ns));",
+
+    /* 10: the retention sweep's position (retention.c; on PostgreSQL the retention of blocks is
+     * by dropped day partitions, 0007 section 5, the row is kept for parity) and the two
+     * pq_events indexes of its event-window check. */
+    "CREATE TABLE retention_state(name TEXT PRIMARY KEY, value BIGINT NOT NULL);"
+    "CREATE INDEX pq_events_terminal_start ON pq_events(terminal_id, start_ns);"
+    "CREATE INDEX pq_events_duration ON pq_events(duration_ns);",
+
+    /* 11: what blocks.data holds: 0 raw interleaved samples, 1 wcodec segments concatenated
+     * (pg_ingest.c stores them as SQLite's writer does). A constant default: no table rewrite. */
+    "ALTER TABLE blocks ADD COLUMN codec BIGINT NOT NULL DEFAULT 0;",
+
+    /* 12: the waveform summary pyramid (pyramid.c) and measurement_trend (trend.c), kept by a
+     * trigger on measurements as in db.c.
+     *
+     * wave_pyramid is an ordinary table, not partitioned: it is the history that outlives the
+     * raw blocks (nothing deletes its rows on SQLite either), so there is no day to drop; its
+     * key (terminal_id, level, bucket_ns) serves every read (one level, a time range). Should
+     * level 0 (1 s buckets, 86,400 rows per terminal and day: the bulk) get a retention, the
+     * table becomes PARTITION BY RANGE (level, bucket_ns) with day partitions for level 0 and
+     * one for levels 1..5: a change that has to be made before a PostgreSQL database holds
+     * data (an existing table cannot be turned into a partitioned one without a rewrite);
+     * 0007 section 5.
+     *
+     * The trend trigger is one PL/pgSQL function for insert, update and delete. measurements.data
+     * is JSONB on PostgreSQL (migration 3): parsed once at insert, read here without parsing,
+     * and always valid JSON (SQLite's json_valid guard has nothing to do). The quantities are
+     * the same 17 with the same paths; a channel's quantities are those of the first of
+     * channels[0..15] with that name (SQLite's CASE over n0..n15). A value that is not a JSON
+     * number is NULL (SQLite would keep a string in the REAL column; the store never writes
+     * one); a number beyond double range is +-Infinity, one below it 0, as SQLite's parser
+     * gives, instead of the error a plain cast would raise and that would refuse the
+     * measurement itself. On UPDATE the old key's row is removed whatever the new interval is
+     * (SQLite only when the new one is 10min or 2h: a stale row; the store never changes an
+     * interval). */
+    "CREATE TABLE wave_pyramid("
+    "  terminal_id TEXT NOT NULL,"
+    "  level BIGINT NOT NULL,"
+    "  bucket_ns BIGINT NOT NULL,"
+    "  t_first_ns BIGINT NOT NULL,"
+    "  t_end_ns BIGINT NOT NULL,"
+    "  seq_first BIGINT NOT NULL,"
+    "  seq_last BIGINT NOT NULL,"
+    "  sample_rate BIGINT NOT NULL,"
+    "  time_quality BIGINT NOT NULL,"
+    "  channel_mask BIGINT NOT NULL,"
+    "  n BIGINT NOT NULL,"
+    "  stats BYTEA NOT NULL,"
+    "  PRIMARY KEY(terminal_id, level, bucket_ns));"
+    "CREATE TABLE measurement_trend("
+    "  terminal_id TEXT NOT NULL,"
+    "  interval TEXT NOT NULL,"
+    "  t_end_ns BIGINT NOT NULL,"
+    "  freq DOUBLE PRECISION, u0_pct DOUBLE PRECISION, u2_pct DOUBLE PRECISION,"
+    "  i0_pct DOUBLE PRECISION, i2_pct DOUBLE PRECISION, p DOUBLE PRECISION,"
+    "  q DOUBLE PRECISION, s_eff DOUBLE PRECISION, ua_rms DOUBLE PRECISION,"
+    "  ub_rms DOUBLE PRECISION, uc_rms DOUBLE PRECISION, ia_rms DOUBLE PRECISION,"
+    "  ib_rms DOUBLE PRECISION, ic_rms DOUBLE PRECISION, ua_thd DOUBLE PRECISION,"
+    "  ub_thd DOUBLE PRECISION, uc_thd DOUBLE PRECISION,"
+    "  PRIMARY KEY(terminal_id, interval, t_end_ns));"
+    "CREATE FUNCTION gs_jnum(v jsonb) RETURNS double precision LANGUAGE sql IMMUTABLE AS $$"
+    "  SELECT CASE WHEN jsonb_typeof(v) IS DISTINCT FROM 'number' THEN NULL"
+    "    WHEN abs(v::numeric) >= 1e308 THEN sign(v::numeric)::float8 * 'Infinity'::float8"
+    "    WHEN abs(v::numeric) < 1e-307 THEN 0::float8"
+    "    ELSE v::numeric::float8 END $$;"
+    "CREATE FUNCTION measurement_trend_put(tid text, itv text, t_end bigint, d jsonb)"
+    "  RETURNS void LANGUAGE plpgsql AS $$"
+    "  DECLARE"
+    "    names text[] := ARRAY['Ua', 'Ub', 'Uc', 'Ia', 'Ib', 'Ic'];"
+    "    pos int[] := ARRAY[NULL, NULL, NULL, NULL, NULL, NULL]::int[];"
+    "    chans jsonb := d->'channels';"
+    "    k int; i int;"
+    "  BEGIN"
+    "    IF jsonb_typeof(chans) = 'array' THEN"
+    "      FOR k IN 0 .. least(jsonb_array_length(chans), 16) - 1 LOOP"
+    "        i := array_position(names, chans->k->>'name');"
+    "        IF i IS NOT NULL AND pos[i] IS NULL THEN pos[i] := k; END IF;"
+    "      END LOOP;"
+    "    END IF;"
+    "    INSERT INTO measurement_trend(terminal_id, interval, t_end_ns, freq, u0_pct, u2_pct,"
+    "      i0_pct, i2_pct, p, q, s_eff, ua_rms, ub_rms, uc_rms, ia_rms, ib_rms, ic_rms, ua_thd,"
+    "      ub_thd, uc_thd)"
+    "    VALUES(tid, itv, t_end, gs_jnum(d->'freq'->'mean'), gs_jnum(d->'u0_pct'),"
+    "      gs_jnum(d->'u2_pct'), gs_jnum(d->'i0_pct'), gs_jnum(d->'i2_pct'), gs_jnum(d->'p'),"
+    "      gs_jnum(d->'q'), gs_jnum(d->'s_eff'),"
+    "      gs_jnum(chans->pos[1]->'rms'), gs_jnum(chans->pos[2]->'rms'),"
+    "      gs_jnum(chans->pos[3]->'rms'), gs_jnum(chans->pos[4]->'rms'),"
+    "      gs_jnum(chans->pos[5]->'rms'), gs_jnum(chans->pos[6]->'rms'),"
+    "      gs_jnum(chans->pos[1]->'thd_pct'), gs_jnum(chans->pos[2]->'thd_pct'),"
+    "      gs_jnum(chans->pos[3]->'thd_pct'))"
+    "    ON CONFLICT (terminal_id, interval, t_end_ns) DO UPDATE SET freq = EXCLUDED.freq,"
+    "      u0_pct = EXCLUDED.u0_pct, u2_pct = EXCLUDED.u2_pct, i0_pct = EXCLUDED.i0_pct,"
+    "      i2_pct = EXCLUDED.i2_pct, p = EXCLUDED.p, q = EXCLUDED.q, s_eff = EXCLUDED.s_eff,"
+    "      ua_rms = EXCLUDED.ua_rms, ub_rms = EXCLUDED.ub_rms, uc_rms = EXCLUDED.uc_rms,"
+    "      ia_rms = EXCLUDED.ia_rms, ib_rms = EXCLUDED.ib_rms, ic_rms = EXCLUDED.ic_rms,"
+    "      ua_thd = EXCLUDED.ua_thd, ub_thd = EXCLUDED.ub_thd, uc_thd = EXCLUDED.uc_thd;"
+    "  END $$;"
+    "CREATE FUNCTION measurements_trend() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "  BEGIN"
+    "    IF TG_OP <> 'INSERT' AND OLD.interval IN ('10min', '2h') THEN"
+    "      DELETE FROM measurement_trend WHERE terminal_id = OLD.terminal_id"
+    "        AND interval = OLD.interval AND t_end_ns = OLD.t_end_ns;"
+    "    END IF;"
+    "    IF TG_OP <> 'DELETE' AND NEW.interval IN ('10min', '2h') THEN"
+    "      PERFORM measurement_trend_put(NEW.terminal_id, NEW.interval, NEW.t_end_ns, NEW.data);"
+    "    END IF;"
+    "    RETURN NULL;"
+    "  END $$;"
+    /* on the partitioned parent: PostgreSQL clones it to every partition, present and future */
+    "CREATE TRIGGER measurements_trend AFTER INSERT OR UPDATE OR DELETE ON measurements"
+    "  FOR EACH ROW EXECUTE FUNCTION measurements_trend();"
+    "SELECT measurement_trend_put(terminal_id, interval, t_end_ns, data) FROM measurements"
+    "  WHERE interval IN ('10min', '2h');",
 };
 
 #define NMIGRATIONS ((int)(sizeof pg_migrations / sizeof pg_migrations[0]))
