@@ -378,6 +378,192 @@ static void test_same_schema_as_sqlite(void **state)
     rm_rf(dir);
 }
 
+/* ---- measurement_trend (migration 12): the PL/pgSQL trigger gives SQLite's rows ---- */
+
+static const char *const trend_docs[] = {
+    /* every quantity; channels out of order; a second "Ua" later (the first one counts); Ib
+     * without thd_pct (no column anyway) */
+    "{\"freq\":{\"mean\":50.013,\"min\":49.9},\"u0_pct\":0.11,\"u2_pct\":0.52,\"i0_pct\":1.5,"
+    "\"i2_pct\":2.75,\"p\":1000.5,\"q\":-200.25,\"s_eff\":1100,\"channels\":["
+    "{\"name\":\"Ia\",\"rms\":10.5,\"thd_pct\":3.1},{\"name\":\"Ua\",\"rms\":230.1,\"thd_pct\":1.2},"
+    "{\"name\":\"Ub\",\"rms\":229.9,\"thd_pct\":1.3},{\"name\":\"Uc\",\"rms\":231,\"thd_pct\":1.4},"
+    "{\"name\":\"Ib\",\"rms\":11},{\"name\":\"Ic\",\"rms\":12.25,\"thd_pct\":4},"
+    "{\"name\":\"Ua\",\"rms\":999,\"thd_pct\":9}]}",
+    /* some quantities missing or null, channels not an array */
+    "{\"freq\":{\"mean\":49.5},\"p\":null,\"q\":3e-5,\"channels\":{\"name\":\"Ua\",\"rms\":1}}",
+    /* no channels at all; a large exponent */
+    "{\"u2_pct\":1e300,\"s_eff\":-0.0}",
+    /* "Ua" only as the 17th channel: SQLite looks at channels[0..15] */
+    "{\"channels\":[{\"name\":\"x\"},{\"name\":\"x\"},{\"name\":\"x\"},{\"name\":\"x\"},"
+    "{\"name\":\"x\"},{\"name\":\"x\"},{\"name\":\"x\"},{\"name\":\"x\"},{\"name\":\"x\"},"
+    "{\"name\":\"x\"},{\"name\":\"x\"},{\"name\":\"x\"},{\"name\":\"x\"},{\"name\":\"x\"},"
+    "{\"name\":\"x\"},{\"name\":\"Ub\",\"rms\":7.5},{\"name\":\"Ua\",\"rms\":8}]}",
+};
+static const char *const trend_intervals[] = {"10min", "2h", "10min", "2h", "1min"};
+
+static void trend_insert(sqlx_t *db)
+{
+    sqlx_stmt_t *st = NULL;
+    assert_int_equal(sqlx_prepare(db,
+                                  "INSERT INTO measurements(terminal_id, interval, t_start_ns,"
+                                  " t_end_ns, flags, count, data) VALUES(?, ?, ?, ?, 0, 1, ?)",
+                                  &st),
+                     0);
+    int nd = (int)(sizeof trend_docs / sizeof trend_docs[0]);
+    for (int i = 0; i < nd + 1; i++) { /* the last one again as 1min: no trend row */
+        int64_t t_end = T_BASE + (int64_t)(i + 1) * 600000000000;
+        sqlx_bind_text(st, 1, "T0", -1);
+        sqlx_bind_text(st, 2, trend_intervals[i], -1);
+        sqlx_bind_int64(st, 3, t_end - 600000000000);
+        sqlx_bind_int64(st, 4, t_end);
+        sqlx_bind_text(st, 5, trend_docs[i < nd ? i : 0], -1);
+        int rc = sqlx_step(st);
+        if (rc != 0)
+            fprintf(stderr, "trend insert %d: %s\n", i, sqlx_errmsg(db));
+        assert_int_equal(rc, 0);
+        sqlx_reset(st);
+    }
+    sqlx_finalize(st);
+}
+
+#define TREND_COLS 20
+typedef struct {
+    int n;
+    char key[8][48];
+    int null[8][TREND_COLS];
+    double v[8][TREND_COLS];
+} trend_rows_t;
+
+static void trend_read(sqlx_t *db, trend_rows_t *r)
+{
+    sqlx_stmt_t *st = NULL;
+    memset(r, 0, sizeof *r);
+    assert_int_equal(sqlx_prepare(db,
+                                  "SELECT terminal_id, interval, t_end_ns, freq, u0_pct, u2_pct,"
+                                  " i0_pct, i2_pct, p, q, s_eff, ua_rms, ub_rms, uc_rms, ia_rms,"
+                                  " ib_rms, ic_rms, ua_thd, ub_thd, uc_thd FROM measurement_trend"
+                                  " ORDER BY t_end_ns",
+                                  &st),
+                     0);
+    int rc;
+    while ((rc = sqlx_step(st)) == 1) {
+        assert_true(r->n < 8);
+        snprintf(r->key[r->n], sizeof r->key[0], "%s/%s/%lld", sqlx_column_text(st, 0),
+                 sqlx_column_text(st, 1), (long long)sqlx_column_int64(st, 2));
+        for (int c = 3; c < TREND_COLS; c++) {
+            r->null[r->n][c] = sqlx_column_is_null(st, c);
+            r->v[r->n][c] = sqlx_column_double(st, c);
+        }
+        r->n++;
+    }
+    assert_int_equal(rc, 0);
+    sqlx_finalize(st);
+}
+
+static void trend_same(const trend_rows_t *a, const trend_rows_t *b)
+{
+    assert_int_equal(a->n, b->n);
+    for (int i = 0; i < a->n; i++) {
+        assert_string_equal(a->key[i], b->key[i]);
+        for (int c = 3; c < TREND_COLS; c++) {
+            if (a->null[i][c] != b->null[i][c] ||
+                (!a->null[i][c] && a->v[i][c] != b->v[i][c]))
+                fprintf(stderr, "trend row %s column %d: PostgreSQL %s%g, SQLite %s%g\n",
+                        a->key[i], c, a->null[i][c] ? "NULL " : "", a->v[i][c],
+                        b->null[i][c] ? "NULL " : "", b->v[i][c]);
+            assert_int_equal(a->null[i][c], b->null[i][c]);
+            if (!a->null[i][c])
+                assert_true(a->v[i][c] == b->v[i][c]); /* both the nearest double */
+        }
+    }
+}
+
+static void test_trend_trigger_as_sqlite(void **state)
+{
+    sqlx_t *pg = ((tpg_t *)*state)->db;
+    migrate_ok(pg);
+    assert_int_equal(store_pg_partitions_ensure(pg, T_BASE, T_BASE + DAY, NULL), 0);
+    char dir[] = "/tmp/gs-pgtrend-XXXXXX", err[256], path[128];
+    assert_non_null(mkdtemp(dir));
+    store_t *s = NULL;
+    assert_int_equal(store_open(dir, NULL, &s, err, sizeof err), 0);
+    store_close(s);
+    snprintf(path, sizeof path, "%s/gridsense.db", dir);
+    sqlx_t *lite = NULL;
+    assert_int_equal(sqlx_open(path, &lite, err, sizeof err), 0);
+
+    trend_rows_t *a = calloc(2, sizeof *a), *b = a + 1;
+    trend_insert(pg);
+    trend_insert(lite);
+    trend_read(pg, a);
+    trend_read(lite, b);
+    assert_int_equal(a->n, 4); /* the 1min row has none */
+    trend_same(a, b);
+    /* and the values themselves, for the first document: freq, the first Ua, Ic */
+    assert_true(a->v[0][3] == 50.013);
+    assert_true(a->v[0][11] == 230.1);
+    assert_true(a->v[0][16] == 12.25);
+    assert_true(a->null[0][17 + 0] == 0 && a->v[0][17] == 1.2);
+    assert_true(a->null[3][11] && a->v[3][12] == 7.5); /* 17th Ua ignored, 16th Ub taken */
+    /* jsonb comes back as JSON text through the seam */
+    sqlx_stmt_t *st = NULL;
+    assert_int_equal(sqlx_prepare(pg, "SELECT data FROM measurements WHERE interval = '1min'", &st),
+                     0);
+    assert_int_equal(sqlx_step(st), 1);
+    assert_non_null(strstr(sqlx_column_text(st, 0), "\"Ua\""));
+    assert_true(sqlx_column_text(st, 0)[0] == '{');
+    assert_int_equal(sqlx_column_bytes(st, 0), strlen(sqlx_column_text(st, 0)));
+    sqlx_finalize(st);
+
+    /* an update replaces the row, a delete removes it, on both */
+    const char *upd = "UPDATE measurements SET data = ? WHERE interval = '2h' AND t_end_ns = ?";
+    const char *del = "DELETE FROM measurements WHERE interval = '10min' AND t_end_ns = ?";
+    sqlx_t *dbs[2] = {pg, lite};
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(sqlx_prepare(dbs[k], upd, &st), 0);
+        sqlx_bind_text(st, 1, "{\"p\":42.5,\"channels\":[{\"name\":\"Ic\",\"rms\":3}]}", -1);
+        sqlx_bind_int64(st, 2, T_BASE + 2 * 600000000000);
+        assert_int_equal(sqlx_step(st), 0);
+        sqlx_finalize(st);
+        assert_int_equal(sqlx_prepare(dbs[k], del, &st), 0);
+        sqlx_bind_int64(st, 1, T_BASE + 3 * 600000000000);
+        assert_int_equal(sqlx_step(st), 0);
+        sqlx_finalize(st);
+    }
+    trend_read(pg, a);
+    trend_read(lite, b);
+    assert_int_equal(a->n, 3);
+    trend_same(a, b);
+    assert_true(a->v[1][8] == 42.5 && a->null[1][3] && a->v[1][16] == 3);
+
+    free(a);
+    sqlx_close(lite);
+    rm_rf(dir);
+}
+
+/* Migration 12 fills measurement_trend from the measurements already stored, as db.c's does. */
+static void test_trend_filled_by_migration(void **state)
+{
+    sqlx_t *pg = ((tpg_t *)*state)->db;
+    char sql[96];
+    assert_int_equal(sqlx_exec(pg, "CREATE TABLE schema_version(version BIGINT NOT NULL)"), 0);
+    for (int to = 1; to <= 11; to++) {
+        assert_int_equal(sqlx_exec(pg, store_pg_migration_sql(to)), 0);
+        snprintf(sql, sizeof sql, "INSERT INTO schema_version VALUES(%d)", to);
+        assert_int_equal(sqlx_exec(pg, sql), 0);
+    }
+    trend_insert(pg);
+    assert_int_equal(q(pg, "SELECT to_regclass('measurement_trend') IS NULL", NULL), 1);
+    migrate_ok(pg);
+    trend_rows_t *a = calloc(1, sizeof *a);
+    trend_read(pg, a);
+    assert_int_equal(a->n, 4);
+    assert_true(a->v[0][11] == 230.1);
+    assert_true(a->v[1][3] == 49.5);
+    assert_true(a->null[1][8] && a->v[1][9] == 3e-5); /* p null, q */
+    free(a);
+}
+
 static void test_credentials_trigger(void **state)
 {
     sqlx_t *db = ((tpg_t *)*state)->db;
@@ -987,6 +1173,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_nodes_migrate_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_schema_as_sqlite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credentials_trigger, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trend_trigger_as_sqlite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trend_filled_by_migration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partitions_concurrent_nodes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_batch, setup, teardown),
