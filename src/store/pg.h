@@ -80,6 +80,11 @@ typedef struct {
  *    stored. UNIQUE(terminal_id, seq, t0_ns) with ON CONFLICT DO NOTHING is the second line.
  *  - new blocks go in multi-row INSERTs (64 rows per statement), EVENT blocks also in events,
  *    then durable_seq moves up (never down) in the same transaction.
+ *  - blocks.data and blocks.codec hold what SQLite's writer stores (migration 11): it->enc as
+ *    received when it->codec is 1; else the raw samples encoded by wcodec_encode_block when
+ *    encoding is on (store_pg_ingest_set_encode), the codec takes the block's shape and the
+ *    result is smaller than it->data; else it->data raw (codec 0). it->stored_codec says which.
+ *    Nothing of the item is changed but result, stored_codec and stored_raw_busy (0).
  *  - a block the database refuses (GS_EDB) does not sink the batch: it is replayed with one
  *    savepoint per block; the refused block gets its error and every later block of that
  *    terminal in the batch GS_ESTATE (no gap may hide under durable_seq), the others commit.
@@ -93,6 +98,10 @@ typedef struct {
  * (GS_ECLOSED at COMMIT: the outcome is unknown; the retry is made harmless by the dedup). */
 int store_pg_ingest_blocks(store_pg_ingest_t *g, store_item_t **items, size_t n,
                            int64_t received_ns, store_pg_ack_t *acks, size_t *nacks);
+
+/* Whether blocks received raw are encoded before they are stored (on after _new). Off: they are
+ * stored raw, e.g. while the writer is behind (writer.c's STORE_ENCODE_MAX_BACKLOG rule). */
+void store_pg_ingest_set_encode(store_pg_ingest_t *g, int on);
 
 /* ---- several nodes on one database (docs/decisions/0007 section 7) ----
  * Live state lives in two UNLOGGED tables made by store_pg_nodes_setup, outside the numbered

@@ -19,8 +19,10 @@
 #include "store/pg.h"
 #include "store/sql.h"
 #include "store/store.h"
+#include "wcodec/wcodec.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -895,6 +897,134 @@ static void test_ingest_exactly_once(void **state)
     store_pg_ingest_free(g);
 }
 
+/* A block whose samples compress: 6 channels of int16 sines, 400 sets (100 ms at 4 kHz). */
+static store_item_t *sine_block(const char *tid, uint64_t seq)
+{
+    store_item_t *it = block(tid, seq, 0);
+    free(it->data);
+    it->nominal_hz = 50;
+    it->data_len = (size_t)it->nsamples * it->nchannels * 2;
+    it->data = malloc(it->data_len);
+    for (uint32_t k = 0; k < it->nsamples; k++)
+        for (int c = 0; c < it->nchannels; c++) {
+            double ph = 2 * 3.14159265358979 * (50.0 * (seq * it->nsamples + k) / 4000.0 + c / 3.0);
+            int16_t v = (int16_t)(12000 * sin(ph) + (int)((k * 7 + (unsigned)c) % 5) - 2);
+            it->data[((size_t)k * it->nchannels + (size_t)c) * 2] = (uint8_t)(v & 0xff);
+            it->data[((size_t)k * it->nchannels + (size_t)c) * 2 + 1] = (uint8_t)((uint16_t)v >> 8);
+        }
+    return it;
+}
+
+/* blocks.codec and data as SQLite's writer stores them (migration 11): segments as received,
+ * raw blocks encoded when that is smaller, raw otherwise; duplicates of codec 1 rows are still
+ * exactly-once. */
+static void test_ingest_codec(void **state)
+{
+    sqlx_t *db = ((tpg_t *)*state)->db;
+    ingest_setup(db, 2);
+    store_pg_ingest_t *g = NULL;
+    assert_int_equal(store_pg_ingest_new(db, &g), 0);
+    enum { N = 40 };
+    store_item_t *items[N];
+    for (int i = 0; i < N; i++) {
+        uint64_t seq = (uint64_t)(i / 2 + 1);
+        const char *tid = i % 2 ? "T1" : "T0";
+        items[i] = sine_block(tid, seq);
+        if (i % 4 == 0) { /* T0, odd seqs: received encoded (codec 1 on the wire) */
+            store_item_t *it = items[i];
+            size_t cap = wcodec_bound(it->nsamples, it->nchannels, it->sample_fmt);
+            it->enc = malloc(cap);
+            assert_int_equal(wcodec_encode_block(it->data, it->nsamples, it->nchannels,
+                                                 it->sample_fmt, 80, it->enc, cap, &it->enc_len),
+                             0);
+            it->codec = 1;
+        } else if (i % 4 == 3) {
+            items[i]->data_len = 64; /* a shape the codec does not take: stays raw */
+        }
+    }
+    store_pg_ack_t acks[N];
+    size_t nacks = 0;
+    assert_int_equal(store_pg_ingest_blocks(g, items, N, 5, acks, &nacks), 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(items[i]->result, 0);
+        assert_int_equal(items[i]->stored_codec, i % 4 == 3 ? 0 : 1);
+    }
+    assert_int_equal(q(db, "SELECT count(*) FROM blocks WHERE codec = 1", NULL), 30);
+    assert_int_equal(q(db, "SELECT count(*) FROM blocks WHERE codec = 0", NULL), 10);
+
+    sqlx_stmt_t *st = NULL;
+    assert_int_equal(sqlx_prepare(db,
+                                  "SELECT codec, data FROM blocks WHERE terminal_id = ? AND"
+                                  " seq = ?",
+                                  &st),
+                     0);
+    uint8_t *dec = malloc(items[0]->nsamples * items[0]->nchannels * 2u);
+    for (int i = 0; i < N; i++) {
+        store_item_t *it = items[i];
+        sqlx_bind_text(st, 1, it->terminal_id, -1);
+        sqlx_bind_int64(st, 2, (int64_t)it->seq);
+        assert_int_equal(sqlx_step(st), 1);
+        const uint8_t *b = sqlx_column_blob(st, 1);
+        size_t len = sqlx_column_bytes(st, 1);
+        if (i % 4 == 0) { /* the received bytes, as they came */
+            assert_int_equal(sqlx_column_int64(st, 0), 1);
+            assert_int_equal(len, it->enc_len);
+            assert_memory_equal(b, it->enc, len);
+        } else if (i % 4 == 3) {
+            assert_int_equal(sqlx_column_int64(st, 0), 0);
+            assert_int_equal(len, 64);
+            assert_memory_equal(b, it->data, 64);
+        } else { /* encoded here: smaller, and decodes to the samples */
+            assert_int_equal(sqlx_column_int64(st, 0), 1);
+            assert_true(len < it->data_len);
+            assert_int_equal(wcodec_decode_block(b, len, it->nsamples, it->nchannels,
+                                                 it->sample_fmt, dec),
+                             0);
+            assert_memory_equal(dec, it->data, it->data_len);
+        }
+        sqlx_reset(st);
+    }
+    free(dec);
+
+    /* the whole batch again (ack lost): duplicates, nothing stored twice, codecs unchanged */
+    assert_int_equal(store_pg_ingest_blocks(g, items, N, 6, acks, &nacks), 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(items[i]->result, 1);
+    assert_int_equal(q(db, "SELECT count(*) FROM blocks", NULL), N);
+    assert_int_equal(q(db, "SELECT count(*) FROM blocks WHERE codec = 1", NULL), 30);
+    assert_int_equal(durable(db, "T0"), 20);
+
+    /* encoding off (the writer is behind): a raw block stays raw, a received one is still
+     * stored as received */
+    store_pg_ingest_set_encode(g, 0);
+    store_item_t *more[2] = {sine_block("T0", 21), sine_block("T0", 22)};
+    more[1]->enc = malloc(items[0]->enc_len);
+    memcpy(more[1]->enc, items[0]->enc, items[0]->enc_len);
+    more[1]->enc_len = items[0]->enc_len;
+    more[1]->codec = 1;
+    assert_int_equal(store_pg_ingest_blocks(g, more, 2, 7, acks, &nacks), 0);
+    assert_int_equal(more[0]->result, 0);
+    assert_int_equal(more[0]->stored_codec, 0);
+    assert_int_equal(more[1]->stored_codec, 1);
+    assert_int_equal(q(db,
+                       "SELECT count(*) FROM blocks WHERE terminal_id = 'T0' AND seq = 21 AND"
+                       " codec = 0 AND length(data) = 4800",
+                       NULL),
+                     1);
+    assert_int_equal(q(db,
+                       "SELECT count(*) FROM blocks WHERE terminal_id = 'T0' AND seq = 22 AND"
+                       " codec = 1",
+                       NULL),
+                     1);
+    sqlx_finalize(st);
+    for (int i = 0; i < N; i++)
+        free(items[i]->enc);
+    free(more[1]->enc);
+    free_items(items, N);
+    free_items(more, 2);
+    store_pg_ingest_free(g);
+}
+
 static void test_ingest_refused_block_isolated(void **state)
 {
     sqlx_t *db = ((tpg_t *)*state)->db;
@@ -1179,6 +1309,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_partitions_concurrent_nodes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_exactly_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_codec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_refused_block_isolated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_two_nodes_exactly_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nodes_displace_commands_live, setup, teardown),
