@@ -43,20 +43,22 @@ int store_pg_schema_version(sqlx_t *db, int *version);
 
 /* ---- partitions ----
  * blocks: one partition per UTC day of t0_ns (blocks_pYYYYMMDD); measurements: one per UTC month
- * of t_end_ns (measurements_pYYYYMM); each also has a _default partition for times outside every
- * partition (a terminal whose clock says 1970 or 2099). */
+ * of t_end_ns (measurements_pYYYYMM); wave_pyramid_fine (the pyramid's levels 0 and 1, a
+ * partition of wave_pyramid): one per UTC day of bucket_ns (wave_pyramid_fine_pYYYYMMDD). Each
+ * also has a _default partition for times outside every partition (a terminal whose clock says
+ * 1970 or 2099). */
 
-/* Makes sure blocks has a partition for every UTC day and measurements for every UTC month
- * that intersects [from_ns, to_ns] (the server calls it at start and hourly with [now - 1 day,
- * now + days_ahead]). Rows already in a default partition for a new range are moved into it in
- * the same transaction (PostgreSQL refuses to create the partition otherwise). Runs in its own
- * transaction under an advisory lock; idempotent. *created (may be NULL) counts the new
- * partitions. At most 4000 days per call (GS_ERANGE beyond). */
+/* Makes sure blocks and wave_pyramid_fine have a partition for every UTC day and measurements
+ * for every UTC month that intersects [from_ns, to_ns] (the server calls it at start and hourly
+ * with [now - 1 day, now + days_ahead]). Rows already in a default partition for a new range are
+ * moved into it in the same transaction (PostgreSQL refuses to create the partition otherwise).
+ * Runs in its own transaction under an advisory lock; idempotent. *created (may be NULL) counts the
+ * new partitions. At most 4000 days per call (GS_ERANGE beyond). */
 int store_pg_partitions_ensure(sqlx_t *db, int64_t from_ns, int64_t to_ns, int *created);
 
-/* Retention: drops the partitions of `table` ("blocks" or "measurements") that lie wholly before
- * cutoff_ns (upper bound <= cutoff_ns): no row-by-row delete, no dead tuples. The default
- * partition is never dropped. *dropped (may be NULL) counts them. */
+/* Retention: drops the partitions of `table` ("blocks", "measurements" or "wave_pyramid_fine")
+ * that lie wholly before cutoff_ns (upper bound <= cutoff_ns): no row-by-row delete, no dead
+ * tuples. The default partition is never dropped. *dropped (may be NULL) counts them. */
 int store_pg_partitions_drop_before(sqlx_t *db, const char *table, int64_t cutoff_ns, int *dropped);
 
 /* ---- block ingest (the writer's hot path) ---- */

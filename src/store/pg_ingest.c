@@ -390,8 +390,8 @@ static void at_rest(store_pg_ingest_t *g, store_item_t **items, size_t n)
             it->nominal_hz ? (it->sample_rate + it->nominal_hz / 2) / it->nominal_hz : 0;
         size_t cap = wcodec_bound(it->nsamples, it->nchannels, it->sample_fmt), len = 0;
         uint8_t *out = xmalloc(cap ? cap : 1);
-        if (wcodec_encode_block(it->data, it->nsamples, it->nchannels, it->sample_fmt, period,
-                                out, cap, &len) == WCODEC_OK &&
+        if (wcodec_encode_block(it->data, it->nsamples, it->nchannels, it->sample_fmt, period, out,
+                                cap, &len) == WCODEC_OK &&
             len > 0 && len < it->data_len) {
             g->own[i] = out;
             g->rest[i] = out;

@@ -234,14 +234,14 @@ static const char *const pg_migrations[] = {
     /* 12: the waveform summary pyramid (pyramid.c) and measurement_trend (trend.c), kept by a
      * trigger on measurements as in db.c.
      *
-     * wave_pyramid is an ordinary table, not partitioned: it is the history that outlives the
-     * raw blocks (nothing deletes its rows on SQLite either), so there is no day to drop; its
-     * key (terminal_id, level, bucket_ns) serves every read (one level, a time range). Should
-     * level 0 (1 s buckets, 86,400 rows per terminal and day: the bulk) get a retention, the
-     * table becomes PARTITION BY RANGE (level, bucket_ns) with day partitions for level 0 and
-     * one for levels 1..5: a change that has to be made before a PostgreSQL database holds
-     * data (an existing table cannot be turned into a partitioned one without a rewrite);
-     * 0007 section 5.
+     * wave_pyramid is partitioned by level: the fine levels 0 and 1 (1 s and 10 s buckets,
+     * 95,040 rows per terminal and day: the bulk) go after [history] pyramid_fine_days, the
+     * coarse ones live as long as the aggregates. wave_pyramid_fine (levels 0, 1) is
+     * partitioned again by bucket_ns, one partition per UTC day (store_pg_partitions_ensure),
+     * so that their retention drops days instead of deleting rows; wave_pyramid_coarse
+     * (levels 2..5, and any other level) is one plain partition. The key contains level and
+     * bucket_ns, so it stays a real constraint through both levels of partitioning and INSERT
+     * ... ON CONFLICT works on the parent. 0007 section 5.
      *
      * The trend trigger is one PL/pgSQL function for insert, update and delete. measurements.data
      * is JSONB on PostgreSQL (migration 3): parsed once at insert, read here without parsing,
@@ -267,7 +267,12 @@ static const char *const pg_migrations[] = {
     "  channel_mask BIGINT NOT NULL,"
     "  n BIGINT NOT NULL,"
     "  stats BYTEA NOT NULL,"
-    "  PRIMARY KEY(terminal_id, level, bucket_ns));"
+    "  PRIMARY KEY(terminal_id, level, bucket_ns)"
+    ") PARTITION BY LIST (level);"
+    "CREATE TABLE wave_pyramid_fine PARTITION OF wave_pyramid FOR VALUES IN (0, 1)"
+    "  PARTITION BY RANGE (bucket_ns);"
+    "CREATE TABLE wave_pyramid_fine_default PARTITION OF wave_pyramid_fine DEFAULT;"
+    "CREATE TABLE wave_pyramid_coarse PARTITION OF wave_pyramid DEFAULT;"
     "CREATE TABLE measurement_trend("
     "  terminal_id TEXT NOT NULL,"
     "  interval TEXT NOT NULL,"
@@ -439,6 +444,7 @@ typedef struct {
 static const part_spec_t parts[] = {
     {"blocks", "t0_ns", 0},
     {"measurements", "t_end_ns", 1},
+    {"wave_pyramid_fine", "bucket_ns", 0},
 };
 
 static int64_t floor_div(int64_t a, int64_t b)
@@ -473,7 +479,7 @@ static void part_of(const part_spec_t *p, int64_t ns, char *name, size_t cap, in
  * first. 1 if created, 0 if it existed, < 0 on error. Inside the caller's transaction. */
 static int ensure_one(sqlx_t *db, const part_spec_t *p, const char *name, int64_t lo, int64_t hi)
 {
-    char sql[512];
+    char sql[1024];
     int64_t n = 0;
     int rc = sqlx_query_int64(db, "SELECT to_regclass(?) IS NOT NULL", name, &n);
     if (rc < 0 || n)

@@ -126,7 +126,7 @@ static void test_migrate_fresh_and_again(void **state)
           "SELECT count(*) FROM pg_partitioned_table p JOIN pg_class c"
           " ON c.oid = p.partrelid WHERE c.relnamespace = current_schema()::regnamespace",
           NULL),
-        2);
+        4); /* blocks, measurements, wave_pyramid and its wave_pyramid_fine */
     assert_int_equal(q(db,
                        "SELECT pg_get_partkeydef(to_regclass('blocks')) ="
                        " 'RANGE (t0_ns)'",
@@ -290,9 +290,8 @@ static void test_same_schema_as_sqlite(void **state)
                            : strcmp(type, "double precision") == 0 ? "REAL"
                            : strcmp(type, "bytea") == 0            ? "BLOB"
                            : strcmp(type, "text") == 0             ? "TEXT"
-                           /* measurements.data: JSON text on SQLite (migration 12 of pg_schema.c) */
-                           : strcmp(type, "jsonb") == 0 ? "TEXT"
-                                                        : "?";
+                           : strcmp(type, "jsonb") == 0            ? "TEXT" /* measurements.data */
+                                                                   : "?";
         if (strcmp(lty, want) != 0)
             fprintf(stderr, "%s.%s: PostgreSQL %s, SQLite %s\n", tab, col, type, lty);
         assert_string_equal(lty, want);
@@ -387,7 +386,8 @@ static const char *const trend_docs[] = {
      * without thd_pct (no column anyway) */
     "{\"freq\":{\"mean\":50.013,\"min\":49.9},\"u0_pct\":0.11,\"u2_pct\":0.52,\"i0_pct\":1.5,"
     "\"i2_pct\":2.75,\"p\":1000.5,\"q\":-200.25,\"s_eff\":1100,\"channels\":["
-    "{\"name\":\"Ia\",\"rms\":10.5,\"thd_pct\":3.1},{\"name\":\"Ua\",\"rms\":230.1,\"thd_pct\":1.2},"
+    "{\"name\":\"Ia\",\"rms\":10.5,\"thd_pct\":3.1},{\"name\":\"Ua\",\"rms\":230.1,\"thd_pct\":1.2}"
+    ","
     "{\"name\":\"Ub\",\"rms\":229.9,\"thd_pct\":1.3},{\"name\":\"Uc\",\"rms\":231,\"thd_pct\":1.4},"
     "{\"name\":\"Ib\",\"rms\":11},{\"name\":\"Ic\",\"rms\":12.25,\"thd_pct\":4},"
     "{\"name\":\"Ua\",\"rms\":999,\"thd_pct\":9}]}",
@@ -468,11 +468,10 @@ static void trend_same(const trend_rows_t *a, const trend_rows_t *b)
     for (int i = 0; i < a->n; i++) {
         assert_string_equal(a->key[i], b->key[i]);
         for (int c = 3; c < TREND_COLS; c++) {
-            if (a->null[i][c] != b->null[i][c] ||
-                (!a->null[i][c] && a->v[i][c] != b->v[i][c]))
-                fprintf(stderr, "trend row %s column %d: PostgreSQL %s%g, SQLite %s%g\n",
-                        a->key[i], c, a->null[i][c] ? "NULL " : "", a->v[i][c],
-                        b->null[i][c] ? "NULL " : "", b->v[i][c]);
+            if (a->null[i][c] != b->null[i][c] || (!a->null[i][c] && a->v[i][c] != b->v[i][c]))
+                fprintf(stderr, "trend row %s column %d: PostgreSQL %s%g, SQLite %s%g\n", a->key[i],
+                        c, a->null[i][c] ? "NULL " : "", a->v[i][c], b->null[i][c] ? "NULL " : "",
+                        b->v[i][c]);
             assert_int_equal(a->null[i][c], b->null[i][c]);
             if (!a->null[i][c])
                 assert_true(a->v[i][c] == b->v[i][c]); /* both the nearest double */
@@ -610,7 +609,7 @@ static void test_partitions(void **state)
 
     int created = -1;
     assert_int_equal(store_pg_partitions_ensure(db, T_BASE, T_BASE + 2 * DAY + 1, &created), 0);
-    assert_int_equal(created, 3 + 1); /* Dec 5, 6, 7 and the month 2026-12 */
+    assert_int_equal(created, 3 + 1 + 3); /* Dec 5, 6, 7, the month 2026-12, pyramid days */
     assert_int_equal(q(db, "SELECT count(*) FROM blocks_default", NULL), 0); /* moved */
     assert_int_equal(q(db, "SELECT count(*) FROM blocks_p20261207", NULL), 1);
     assert_int_equal(store_pg_partitions_ensure(db, T_BASE, T_BASE + 2 * DAY + 1, &created), 0);
@@ -659,7 +658,75 @@ static void test_partitions(void **state)
     assert_int_equal(dropped, 2); /* 2026-12 and 2027-01 */
     assert_int_equal(q(db, "SELECT count(*) FROM measurements", NULL), 0);
     assert_int_equal(store_pg_partitions_drop_before(db, "status", 0, &dropped), GS_EINVAL);
+    assert_int_equal(store_pg_partitions_drop_before(db, "wave_pyramid", 0, &dropped), GS_EINVAL);
     assert_int_equal(store_pg_partitions_ensure(db, -1, 0, &created), GS_ERANGE);
+}
+
+static void pyr_row(sqlx_t *db, int level, int64_t bucket_ns, int64_t n)
+{
+    sqlx_stmt_t *st = NULL;
+    /* the upsert the store's pyramid.c needs on PostgreSQL (its INSERT OR REPLACE) */
+    assert_int_equal(sqlx_prepare(db,
+                                  "INSERT INTO wave_pyramid(terminal_id, level, bucket_ns,"
+                                  " t_first_ns, t_end_ns, seq_first, seq_last, sample_rate,"
+                                  " time_quality, channel_mask, n, stats)"
+                                  " VALUES('A', ?, ?, ?, ?, 1, 2, 4000, 1, 63, ?, ?)"
+                                  " ON CONFLICT (terminal_id, level, bucket_ns) DO UPDATE"
+                                  " SET n = EXCLUDED.n, stats = EXCLUDED.stats",
+                                  &st),
+                     0);
+    static const uint8_t stats[4] = {0, 1, 0, 2};
+    sqlx_bind_int64(st, 1, level);
+    sqlx_bind_int64(st, 2, bucket_ns);
+    sqlx_bind_int64(st, 3, bucket_ns);
+    sqlx_bind_int64(st, 4, bucket_ns + 1000);
+    sqlx_bind_int64(st, 5, n);
+    sqlx_bind_blob(st, 6, stats, sizeof stats);
+    int rc = sqlx_step(st);
+    if (rc != 0)
+        fprintf(stderr, "pyramid row: %s\n", sqlx_errmsg(db));
+    assert_int_equal(rc, 0);
+    sqlx_finalize(st);
+}
+
+/* wave_pyramid: levels 0 and 1 in day partitions (retention drops days), the coarse levels in
+ * one partition that retention of the fine ones leaves alone; the key works through both. */
+static void test_pyramid_partitions(void **state)
+{
+    sqlx_t *db = ((tpg_t *)*state)->db;
+    migrate_ok(db);
+    assert_int_equal(
+        q(db, "SELECT pg_get_partkeydef(to_regclass('wave_pyramid')) = 'LIST (level)'", NULL), 1);
+    assert_int_equal(q(db,
+                       "SELECT pg_get_partkeydef(to_regclass('wave_pyramid_fine')) ="
+                       " 'RANGE (bucket_ns)'",
+                       NULL),
+                     1);
+    pyr_row(db, 0, T_BASE + DAY + 7 * INT64_C(1000000000), 1); /* before its day exists */
+    assert_int_equal(q(db, "SELECT count(*) FROM wave_pyramid_fine_default", NULL), 1);
+    int created = -1;
+    assert_int_equal(store_pg_partitions_ensure(db, T_BASE, T_BASE + DAY + 1, &created), 0);
+    assert_int_equal(q(db, "SELECT count(*) FROM wave_pyramid_fine_default", NULL), 0); /* moved */
+    assert_int_equal(q(db, "SELECT count(*) FROM wave_pyramid_fine_p20261206", NULL), 1);
+    pyr_row(db, 0, T_BASE, 1);
+    pyr_row(db, 1, T_BASE + 10 * INT64_C(1000000000), 1);
+    pyr_row(db, 3, T_BASE, 1);
+    pyr_row(db, 5, T_BASE, 1);
+    pyr_row(db, 0, T_BASE, 5); /* the same key again: updated, not a second row */
+    assert_int_equal(q(db, "SELECT count(*) FROM wave_pyramid_fine_p20261205", NULL), 2);
+    assert_int_equal(q(db,
+                       "SELECT n FROM wave_pyramid WHERE level = 0 AND bucket_ns ="
+                       " 1796428800000000000",
+                       NULL),
+                     5);
+    assert_int_equal(q(db, "SELECT count(*) FROM wave_pyramid_coarse", NULL), 2);
+    assert_int_equal(q(db, "SELECT count(*) FROM wave_pyramid", NULL), 5);
+    int dropped = -1;
+    assert_int_equal(
+        store_pg_partitions_drop_before(db, "wave_pyramid_fine", T_BASE + DAY, &dropped), 0);
+    assert_int_equal(dropped, 1);
+    assert_int_equal(q(db, "SELECT count(*) FROM wave_pyramid WHERE level < 2", NULL), 1);
+    assert_int_equal(q(db, "SELECT count(*) FROM wave_pyramid WHERE level >= 2", NULL), 2);
 }
 
 typedef struct {
@@ -697,8 +764,8 @@ static void test_partitions_concurrent_nodes(void **state)
         assert_int_equal(a[i].rc, 0);
         total += a[i].created;
     }
-    /* Dec 5 .. Jan 4: 31 days; months 2026-12 and 2027-01 */
-    assert_int_equal(total, 31 + 2);
+    /* Dec 5 .. Jan 4: 31 days of blocks and of the fine pyramid; months 2026-12 and 2027-01 */
+    assert_int_equal(total, 31 + 2 + 31);
     assert_int_equal(q(t->db,
                        "SELECT count(*) FROM pg_inherits WHERE inhparent ="
                        " to_regclass('blocks')",
@@ -977,9 +1044,8 @@ static void test_ingest_codec(void **state)
         } else { /* encoded here: smaller, and decodes to the samples */
             assert_int_equal(sqlx_column_int64(st, 0), 1);
             assert_true(len < it->data_len);
-            assert_int_equal(wcodec_decode_block(b, len, it->nsamples, it->nchannels,
-                                                 it->sample_fmt, dec),
-                             0);
+            assert_int_equal(
+                wcodec_decode_block(b, len, it->nsamples, it->nchannels, it->sample_fmt, dec), 0);
             assert_memory_equal(dec, it->data, it->data_len);
         }
         sqlx_reset(st);
@@ -1307,6 +1373,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_trend_filled_by_migration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partitions_concurrent_nodes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pyramid_partitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_exactly_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_codec, setup, teardown),
