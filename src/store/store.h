@@ -659,8 +659,10 @@ typedef struct {
 /* Calls cb, in seq order, for every stored block of terminal_id of the given kinds whose sample
  * sets [t0_ns, t0_ns + nsamples / sample_rate) overlap [from_ns, to_ns). Blocks are found by
  * seq through the (terminal_id, seq) index: a binary search (at most ~64 index probes) finds
- * the last block starting at or before from_ns, then blocks are read in seq order up to the
- * first one starting at or after to_ns. This relies on a terminal's block times growing with
+ * the last block starting at or before from_ns (among WAVEFORM blocks only when they are asked
+ * for: EVENT captures share the seq space but start earlier, with their pre-trigger samples),
+ * then blocks are read in seq order up to the first one of the kinds asked (a WAVEFORM one when
+ * both are) starting at or after to_ns. This relies on a terminal's block times growing with
  * seq, as the terminal records them (GSTP 7.1); a clock step backwards shows as blocks out of
  * time order, which the caller sees and can treat as a discontinuity. Blocks stored compressed
  * (codec 1, migration 9) are decoded: b->data is always the raw interleaved samples. A stored
