@@ -1015,6 +1015,25 @@ static int run_pyramid(store_t *st, ctx_t *c, int max_points, buf_t *out, char *
             level = l;
             break;
         }
+    /* A level whose old rows retention removed (pyramid_fine_days) while a coarser one still
+     * has them: the coarser level for the whole reply, where the range reaches into what the
+     * finer one lost, rather than a "missing" gap over data that is stored. */
+    int64_t first[STORE_PYR_LEVELS];
+    int frc = store_pyramid_first(st, c->tid, first);
+    if (frc < 0) {
+        snprintf(err, errlen, "cannot read the waveform summary: %s", err_str(frc));
+        return frc;
+    }
+    while (level < STORE_PYR_LEVELS - 1) {
+        int64_t coarser = INT64_MAX;
+        for (int l = level + 1; l < STORE_PYR_LEVELS; l++)
+            if (first[l] < coarser)
+                coarser = first[l];
+        if (first[level] > c->from && coarser < first[level] && coarser < c->to)
+            level++; /* the coarser levels hold samples in the range before this one's first */
+        else
+            break;
+    }
     int64_t width = store_pyramid_width_ns(level);
     if (span / n < width) /* finer than the finest level: one bucket per level bucket */
         n = span / width > 0 ? span / width : 1;
