@@ -64,7 +64,8 @@
  * retention removed that level's old rows ([history] pyramid_fine_days) and the range reaches
  * before the level's first sample while a coarser level holds samples there, the next coarser
  * level is used instead (for the whole reply: "level_ns" says which), so data that is stored is
- * never shown as a gap. Each
+ * never shown as a gap. Likewise a short range with no block left (retention, raw_days) whose
+ * samples the pyramid still summarises is answered from the pyramid. Each
  * pyramid row (level bucket) goes to the reply bucket holding its first sample in the range;
  * rows are contiguous (one segment) when one starts within 1.5 sample periods of where the
  * previous one ended, otherwise a "missing" gap separates them, with the seqs of the blocks on

@@ -500,6 +500,50 @@ static void test_fine_levels_removed(void **state)
     json_decref(j);
 }
 
+/* Retention removed the blocks (raw_days) and kept the pyramid: a short range, which would be
+ * read from the blocks, is answered from the pyramid's finest level that holds it instead of a
+ * gap over its whole span; a range with no data anywhere stays the blocks' empty reply. */
+static void test_blocks_removed(void **state)
+{
+    fixture_t *f = *state;
+    write_seqs(f, 1, 200, 0); /* BASE + 50 ms .. BASE + 20.05 s */
+    json_t *j = query(f, BASE_NS, BASE_NS + NS(30), "Ua", 1000);
+    assert_string_equal(jstr(j, "source"), "blocks");
+    json_decref(j);
+    store_retention_t p;
+    memset(&p, 0, sizeof p);
+    p.raw_days = 1; /* every block: stored (now) more than a day before this "now" */
+    p.pyramid_fine_days = 36500;
+    p.now_ns = time_utc_ns() + 2 * 86400 * NS(1);
+    store_retention_result_t r, tot;
+    memset(&tot, 0, sizeof tot);
+    do {
+        memset(&r, 0, sizeof r);
+        assert_int_equal(store_retention_step(f->s, &p, &r), 0);
+        tot.rows[STORE_RET_BLOCKS_RAW] += r.rows[STORE_RET_BLOCKS_RAW];
+        tot.rows[STORE_RET_PYRAMID_FINE] += r.rows[STORE_RET_PYRAMID_FINE];
+    } while (r.more);
+    assert_int_equal(tot.rows[STORE_RET_BLOCKS_RAW], 200);
+    assert_int_equal(tot.rows[STORE_RET_PYRAMID_FINE], 0);
+
+    j = query(f, BASE_NS, BASE_NS + NS(30), "Ua", 1000);
+    assert_string_equal(jstr(j, "source"), "pyramid");
+    assert_string_equal(jstr(j, "mode"), "envelope");
+    assert_int_equal(jint(j, "level_ns"), NS(1));
+    assert_int_equal(jint(j, "max_points"), 30);
+    assert_int_equal(jint(j, "sample_sets"), 200 * BLK);
+    json_t *segs = json_object_get(j, "segments");
+    assert_int_equal(json_array_size(segs), 1);
+    assert_int_equal(jint(json_array_get(segs, 0), "t0_ns"), block_t0(1));
+    json_decref(j);
+    /* nothing stored there at all: the blocks' reply, one gap */
+    j = query(f, BASE_NS + NS(100), BASE_NS + NS(130), "Ua", 1000);
+    assert_string_equal(jstr(j, "source"), "blocks");
+    assert_int_equal(jint(j, "sample_sets"), 0);
+    assert_int_equal(json_array_size(json_object_get(j, "segments")), 0);
+    json_decref(j);
+}
+
 /* Trends follow the measurements (insert, replacing upsert, 3 s ignored) and rank a fleet. */
 static void submit_m(fixture_t *f, const char *tid, const char *interval, int64_t end, int count,
                      double u2, double ua)
@@ -635,6 +679,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pyramid_same_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_envelope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fine_levels_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blocks_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plans, setup, teardown),
     };
