@@ -5,7 +5,7 @@
  * the residual x - model instead of predicting from the previous cycle.
  *
  *   build/codec_bench --outdir DIR --reps 1 [--scale S]     # writes DIR/sim.raw etc.
- *   cc -O2 -std=c11 -o codec_model bench/codec_model.c -lm
+ *   built as build/codec_model (bench/CMakeLists.txt)
  *   ./codec_model DIR/sim.raw [period_hint=80] [block_sets=400] [channels=6] [search]
  *
  * Input: raw little-endian interleaved int16 sample sets (what codec_bench --outdir writes).
