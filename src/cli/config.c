@@ -32,6 +32,7 @@ void config_defaults(config_t *c)
     c->phasor_rate_50 = -1;
     c->phasor_rate_60 = -1;
     c->history.raw_days = 30;
+    c->history.pyramid_fine_days = 90;
     c->history.event_pre_s = 10;
     c->history.event_post_s = 10;
     c->history_interval_s = 300;
@@ -379,6 +380,7 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
                     {"aggregates_days", &h->aggregates_days, 36500},
                     {"sessions_days", &h->sessions_days, 36500},
                     {"audit_days", &h->audit_days, 36500},
+                    {"pyramid_fine_days", &h->pyramid_fine_days, 36500},
                     {"batch_rows", &h->batch_rows, 100000},
                     {"interval", &c->history_interval_s, 86400}};
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {

@@ -143,11 +143,11 @@ static void retention_start(server_t *sv, const config_t *c)
     sv->retention_on = 1;
     log_info(NULL,
              "retention: raw %d d, event windows (-%d s/+%d s) and captures %d d, status %d d, "
-             "events %d d, aggregates %d d, sessions %d d, audit %d d (0 = forever); a pass "
-             "every %d s",
+             "events %d d, aggregates %d d, sessions %d d, audit %d d, pyramid 1 s/10 s %d d "
+             "(0 = forever); a pass every %d s",
              h->raw_days, h->event_pre_s, h->event_post_s, h->event_days, h->status_days,
              h->events_days, h->aggregates_days, h->sessions_days, h->audit_days,
-             c->history_interval_s);
+             store_retention_fine_days(h), c->history_interval_s);
 }
 
 static void gw_stopped(void *ud)

@@ -88,6 +88,14 @@ int store__layout_decode(const char *text, store_chan_t *ch, int *n)
 /* The first block at or after seq ?2 (any kind): one index probe. */
 #define SQL_PROBE                                                                                  \
     "SELECT seq, t0_ns FROM blocks WHERE terminal_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT 1"
+/* The first WAVEFORM block at or after seq ?2: the same index search, stepping over the EVENT
+ * captures in the way (rare: one capture's blocks between two waveform blocks). */
+#define SQL_PROBE_WAVE                                                                             \
+    "SELECT seq, t0_ns FROM blocks WHERE terminal_id = ?1 AND seq >= ?2 AND kind = 0"              \
+    " ORDER BY seq LIMIT 1"
+/* The terminal's highest stored WAVEFORM seq. */
+#define SQL_LAST_WAVE                                                                              \
+    "SELECT seq FROM blocks WHERE terminal_id = ?1 AND kind = 0 ORDER BY seq DESC LIMIT 1"
 /* The terminal's highest stored seq: one index probe. */
 #define SQL_LAST "SELECT seq FROM blocks WHERE terminal_id = ?1 ORDER BY seq DESC LIMIT 1"
 /* Blocks from seq ?2 on, in seq order. */
@@ -121,17 +129,23 @@ static int probe(sqlite3 *db, sqlite3_stmt *st, uint64_t from, uint64_t *seq, in
 /* The seq to start reading at: the highest stored seq whose t0 <= from_ns (the block that may
  * hold from_ns), or the lowest stored seq when every block starts after from_ns. *found = 0
  * when the terminal has no blocks. Invariant of the search: the block at `lo` starts at or
- * before from_ns, and none at or after `hi` does. */
-static int find_start(sqlite3 *db, const char *tid, int64_t from_ns, uint64_t *start, int *found)
+ * before from_ns, and none at or after `hi` does.
+ *
+ * wave_only: among WAVEFORM blocks only. Their times grow with seq (GSTP 7.1), but EVENT
+ * captures share the seq space and start with their pre-trigger samples, earlier than the
+ * waveform blocks stored before them: a search over every kind could stop at a capture that
+ * starts before from_ns and skip the waveform block holding from_ns, just before it in seq. */
+static int find_start(sqlite3 *db, const char *tid, int64_t from_ns, int wave_only, uint64_t *start,
+                      int *found)
 {
     sqlite3_stmt *pr = NULL, *last = NULL;
     uint64_t lo = 0, hi, seq = 0;
     int64_t t0 = 0;
     *found = 0;
-    int rc = store__prepare(db, SQL_PROBE, &pr);
+    int rc = store__prepare(db, wave_only ? SQL_PROBE_WAVE : SQL_PROBE, &pr);
     if (rc < 0)
         goto fail;
-    rc = store__prepare(db, SQL_LAST, &last);
+    rc = store__prepare(db, wave_only ? SQL_LAST_WAVE : SQL_LAST, &last);
     if (rc < 0)
         goto fail;
     sqlite3_bind_text(pr, 1, tid, -1, SQLITE_STATIC);
@@ -258,8 +272,7 @@ static int block_samples(sqlite3_stmt *st, store_block_t *b, uint8_t **buf, size
         *buf = xmalloc(raw);
         *cap = raw;
     }
-    if (wcodec_decode_block(data, len, b->nsamples, b->nchannels, b->sample_fmt, *buf) !=
-        WCODEC_OK)
+    if (wcodec_decode_block(data, len, b->nsamples, b->nchannels, b->sample_fmt, *buf) != WCODEC_OK)
         return GS_EINVAL;
     b->data = *buf;
     b->data_len = raw;
@@ -278,9 +291,27 @@ int store_blocks_read(store_t *s, const char *terminal_id, int64_t from_ns, int6
 
     if (from_ns >= to_ns || !(kinds & (STORE_BLOCKS_WAVEFORM | STORE_BLOCKS_EVENT)))
         return GS_EINVAL;
-    rc = find_start(s->db, terminal_id, from_ns, &start, &found);
-    if (rc < 0 || !found)
-        return rc;
+    /* Waveform blocks: the search among them only (find_start). With captures too, the earlier
+     * of that start and the search over every kind (a capture is found as before). */
+    if (kinds & STORE_BLOCKS_WAVEFORM) {
+        rc = find_start(s->db, terminal_id, from_ns, 1, &start, &found);
+        if (rc < 0)
+            return rc;
+    }
+    int wave_done = !(kinds & STORE_BLOCKS_WAVEFORM), any_done = 1;
+    uint64_t any_start = 0;
+    if (kinds & STORE_BLOCKS_EVENT) {
+        int found_any = 0;
+        rc = find_start(s->db, terminal_id, from_ns, 0, &any_start, &found_any);
+        if (rc < 0)
+            return rc;
+        if (found_any && (!found || any_start < start))
+            start = any_start;
+        found |= found_any;
+        any_done = !found_any;
+    }
+    if (!found)
+        return 0;
     rc = store__prepare(s->db, SQL_READ, &st);
     if (rc < 0)
         return rc;
@@ -299,8 +330,20 @@ int store_blocks_read(store_t *s, const char *terminal_id, int64_t from_ns, int6
         b.seq = (uint64_t)sqlite3_column_int64(st, 0);
         b.is_event = sqlite3_column_int(st, 1) != 0;
         b.t0_ns = sqlite3_column_int64(st, 2);
-        if (b.t0_ns >= to_ns)
-            break; /* times grow with seq: the rest starts later still */
+        if (b.t0_ns >= to_ns) {
+            /* Past the range. Waveform blocks: a WAVEFORM block past it ends them (their times
+             * grow with seq; a capture past it does not: the waveform blocks stored after it
+             * may start earlier, a pre-trigger being shorter than what is still unsent).
+             * Captures: any block past it at or after the search over every kind, as that
+             * search assumes. */
+            if (!b.is_event)
+                wave_done = 1;
+            if (b.seq >= any_start)
+                any_done = 1;
+            if (wave_done && any_done)
+                break;
+            continue;
+        }
         if (!(kinds & (b.is_event ? STORE_BLOCKS_EVENT : STORE_BLOCKS_WAVEFORM)))
             continue;
         sqlite3_int64 rate = sqlite3_column_int64(st, 3);
@@ -394,6 +437,8 @@ int store_blocks_plan(store_t *s, char *out, size_t cap)
         const char *name, *sql;
     } q[] = {{"probe", SQL_PROBE},
              {"last", SQL_LAST},
+             {"probe_wave", SQL_PROBE_WAVE},
+             {"last_wave", SQL_LAST_WAVE},
              {"read", SQL_READ},
              {"layout", SQL_LAYOUT},
              {"next_layout", SQL_NEXT_LAYOUT}};

@@ -82,6 +82,9 @@ struct store {
     /* retention.c (issue 10), under mu */
     store_retention_t ret_policy;      /* the running pass's policy */
     store_retention_result_t ret_pass; /* what the running pass deleted so far */
+    char ret_pyr_at[STORE_ID_MAX + 1]; /* retention: the terminal whose pyramid rows the next
+                                          step looks at first ("": the first one); not under
+                                          mu: only the thread running steps touches it */
     int64_t ret_started_mono;          /* monotonic start of the running pass */
     store_retention_stats_t ret_stats; /* counters, disk-full state included */
     /* disk full (writer thread only) */

@@ -528,6 +528,31 @@ fail:
     return rc;
 }
 
+#define SQL_FIRST                                                                                  \
+    "SELECT t_first_ns FROM wave_pyramid WHERE terminal_id = ?1 AND level = ?2"                    \
+    " ORDER BY bucket_ns LIMIT 1"
+
+int store_pyramid_first(store_t *s, const char *terminal_id, int64_t first[STORE_PYR_LEVELS])
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store__prepare(s->db, SQL_FIRST, &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, terminal_id, -1, SQLITE_STATIC);
+    for (int l = 0; l < STORE_PYR_LEVELS; l++) {
+        sqlite3_bind_int(st, 2, l);
+        int src = sqlite3_step(st);
+        first[l] = src == SQLITE_ROW ? sqlite3_column_int64(st, 0) : INT64_MAX;
+        sqlite3_reset(st);
+        if (src != SQLITE_ROW && src != SQLITE_DONE) {
+            rc = store__db_fail(s->db, "pyramid first");
+            break;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int store_pyramid_put(store_t *s, const char *terminal_id, const store_pyr_row_t *rows, size_t n)
 {
     if (!terminal_id)
@@ -670,9 +695,9 @@ int store__explain(sqlite3 *db, const char *const *names, const char *const *sql
 
 int store_pyramid_plan(store_t *s, char *out, size_t cap)
 {
-    static const char *const names[] = {"pyramid_range", "pyramid_get", "pyramid_delete",
-                                        "pyramid_layout", "pyramid_next_layout"};
-    static const char *const sqls[] = {SQL_RANGE, SQL_GET, SQL_DELETE, SQL_LAYOUT,
-                                       SQL_FIRST_LAYOUT};
-    return store__explain(s->db, names, sqls, 5, out, cap);
+    static const char *const names[] = {"pyramid_range",  "pyramid_get",         "pyramid_delete",
+                                        "pyramid_layout", "pyramid_next_layout", "pyramid_first"};
+    static const char *const sqls[] = {SQL_RANGE,  SQL_GET,          SQL_DELETE,
+                                       SQL_LAYOUT, SQL_FIRST_LAYOUT, SQL_FIRST};
+    return store__explain(s->db, names, sqls, 6, out, cap);
 }

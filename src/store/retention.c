@@ -41,7 +41,8 @@
 #define CURSOR_NAME   "blocks_raw_after"
 
 static const char *const NAMES[STORE_RET_NTABLES] = {
-    "blocks_raw", "blocks_kept", "status", "events", "aggregates", "sessions", "audit"};
+    "blocks_raw", "blocks_kept", "status",       "events",         "aggregates",
+    "sessions",   "audit",       "pyramid_fine", "pyramid_coarse", "trend"};
 
 const char *store_retention_table_name(int t)
 {
@@ -59,7 +60,8 @@ int store_retention_check(const store_retention_t *p, char *err, size_t errlen)
                 {"events_days", p->events_days},
                 {"aggregates_days", p->aggregates_days},
                 {"sessions_days", p->sessions_days},
-                {"audit_days", p->audit_days}};
+                {"audit_days", p->audit_days},
+                {"pyramid_fine_days", p->pyramid_fine_days}};
     for (size_t i = 0; i < sizeof days / sizeof days[0]; i++)
         if (days[i].v < 0 || days[i].v > MAX_DAYS) {
             store__seterr(err, errlen, "%s must be 0 (forever) or 1..%d days, got %d", days[i].name,
@@ -89,6 +91,23 @@ int store_retention_check(const store_retention_t *p, char *err, size_t errlen)
     return 0;
 }
 
+/* The days the pyramid's fine levels (0, 1) are kept (0 = forever): pyramid_fine_days, but at
+ * least as long as the raw blocks they summarise (raw_days; 0 keeps them forever too: a zoomed
+ * view of a stored block never falls back to a coarser level), and no longer than the coarse
+ * levels (aggregates_days) when those go. A setting below raw_days is raised, not refused: the
+ * default of 90 must not make a configuration with raw_days = 120 fail to start. */
+int store_retention_fine_days(const store_retention_t *p)
+{
+    int f = p->pyramid_fine_days, a = p->aggregates_days;
+    if (p->raw_days == 0)
+        f = 0;
+    else if (f != 0 && f < p->raw_days)
+        f = p->raw_days;
+    if (a == 0)
+        return f;
+    return f == 0 || f > a ? a : f;
+}
+
 /* ---- the statements (store_retention_plan shows their query plans) ---- */
 
 #define SQL_CURSOR_GET "SELECT value FROM retention_state WHERE name = ?1"
@@ -109,6 +128,20 @@ int store_retention_check(const store_retention_t *p, char *err, size_t errlen)
     " LIMIT ?1"
 #define SQL_KEPT_DELETE    "DELETE FROM blocks WHERE id = ?1"
 #define SQL_TRIGGER_DELETE "DELETE FROM events WHERE terminal_id = ?1 AND seq = ?2"
+/* What the trigger measurements_trend_delete runs for each deleted measurement (migration 12),
+ * shown in the plan: a primary-key lookup. */
+#define SQL_TREND_DELETE_PLAN                                                                      \
+    "DELETE FROM measurement_trend WHERE terminal_id = ?1 AND interval = ?2 AND t_end_ns = ?3"
+/* The pyramid (WITHOUT ROWID, primary key (terminal_id, level, bucket_ns)): the terminals one
+ * primary-key seek each, then per terminal and level the bound of the oldest batch (OFFSET walks
+ * at most batch_rows entries of the key) and a range delete below it. */
+#define SQL_PYR_TERMINAL                                                                           \
+    "SELECT terminal_id FROM wave_pyramid WHERE terminal_id >= ?1 ORDER BY terminal_id LIMIT 1"
+#define SQL_PYR_BOUND                                                                              \
+    "SELECT bucket_ns FROM wave_pyramid WHERE terminal_id = ?1 AND level = ?2 AND bucket_ns < ?3"  \
+    " ORDER BY bucket_ns LIMIT 1 OFFSET ?4"
+#define SQL_PYR_DELETE                                                                             \
+    "DELETE FROM wave_pyramid WHERE terminal_id = ?1 AND level = ?2 AND bucket_ns < ?3"
 
 static void sql_prefix_select(char *out, size_t n, const char *table, const char *col)
 {
@@ -139,9 +172,10 @@ static const struct {
 
 int store_retention_plan(store_t *s, char *out, size_t cap)
 {
-    const char *fixed[] = {SQL_CURSOR_GET,  SQL_CURSOR_SET,  SQL_MAXDUR,
-                           SQL_RAW_SELECT,  SQL_PROTECT,     SQL_RANGE_DELETE,
-                           SQL_KEPT_SELECT, SQL_KEPT_DELETE, SQL_TRIGGER_DELETE};
+    const char *fixed[] = {SQL_CURSOR_GET,       SQL_CURSOR_SET,   SQL_MAXDUR,      SQL_RAW_SELECT,
+                           SQL_PROTECT,          SQL_RANGE_DELETE, SQL_KEPT_SELECT, SQL_KEPT_DELETE,
+                           SQL_TRIGGER_DELETE,   SQL_PYR_TERMINAL, SQL_PYR_BOUND,   SQL_PYR_DELETE,
+                           SQL_TREND_DELETE_PLAN};
     char sqls[3 * (sizeof TABLES / sizeof TABLES[0])][256];
     const char *all[sizeof fixed / sizeof fixed[0] + sizeof sqls / sizeof sqls[0]];
     size_t n = 0;
@@ -167,6 +201,7 @@ int store_retention_plan(store_t *s, char *out, size_t cap)
 typedef struct {
     sqlite3 *db;
     const store_retention_t *p;
+    char *pyr_at; /* [STORE_ID_MAX + 1]: the pyramid's terminal cursor (store_t.ret_pyr_at) */
     int64_t now;
     int rows;      /* bound per step */
     int64_t bytes; /* bound per step (block bytes) */
@@ -415,12 +450,16 @@ static int64_t step_prefix(const ctx_t *c, const char *table, const char *col, i
     if (rc < 0)
         goto done;
     sqlite3_bind_int64(del, 1, last);
+    int64_t total0 = sqlite3_total_changes64(c->db);
     if (sqlite3_step(del) != SQLITE_DONE) {
         rc = store__db_fail(c->db, "retention: delete");
         goto done;
     }
-    rc = sqlite3_changes(c->db);
+    rc = sqlite3_changes64(c->db);
     res->rows[t] += rc;
+    /* rows the triggers deleted with them (measurements: their measurement_trend rows) */
+    if (t == STORE_RET_AGGREGATES)
+        res->rows[STORE_RET_TREND] += sqlite3_total_changes64(c->db) - total0 - rc;
     if (all_due && n == c->rows)
         *more = 1;
 done:
@@ -455,11 +494,113 @@ static int64_t step_indexed(const ctx_t *c, const char *table, const char *col, 
     return rc;
 }
 
+/* The summary pyramid: per terminal (from the cursor c->pyr_at on, in terminal_id order) and
+ * level, the rows whose bucket starts before the level's cutoff (sample time, as for the
+ * aggregates), oldest first, at most c->rows rows and c->rows terminals looked at per step. The
+ * cursor keeps the terminal a step stopped at, so a pass does not probe the terminals already
+ * done again at every step; at the last terminal it goes back to the first. */
+static int64_t step_pyramid(const ctx_t *c, store_retention_result_t *res, int *more)
+{
+    int fdays = store_retention_fine_days(c->p), cdays = c->p->aggregates_days;
+    if (fdays == 0 && cdays == 0)
+        return 0;
+    int64_t deleted = 0, budget = c->rows, rc = 0;
+    int looked = 0;
+    char tid[STORE_ID_MAX + 1];
+    sqlite3_stmt *term = NULL, *bound = NULL, *del = NULL;
+    rc = store__prepare(c->db, SQL_PYR_TERMINAL, &term);
+    if (rc == 0)
+        rc = store__prepare(c->db, SQL_PYR_BOUND, &bound);
+    if (rc == 0)
+        rc = store__prepare(c->db, SQL_PYR_DELETE, &del);
+    if (rc < 0)
+        goto done;
+    snprintf(tid, sizeof tid, "%s", c->pyr_at);
+    for (;;) {
+        sqlite3_bind_text(term, 1, tid, -1, SQLITE_TRANSIENT);
+        int src = sqlite3_step(term);
+        if (src == SQLITE_DONE) {
+            sqlite3_reset(term);
+            c->pyr_at[0] = '\0'; /* past the last terminal: the next pass starts over */
+            break;
+        }
+        if (src != SQLITE_ROW) {
+            rc = store__db_fail(c->db, "retention: pyramid terminals");
+            goto done;
+        }
+        snprintf(tid, sizeof tid, "%s", (const char *)sqlite3_column_text(term, 0));
+        sqlite3_reset(term);
+        if (looked++ >= c->rows) {
+            snprintf(c->pyr_at, STORE_ID_MAX + 1, "%s", tid); /* the next step goes on here */
+            *more = 1;
+            break;
+        }
+        int full = 0;
+        for (int level = 0; level < STORE_PYR_LEVELS && !full; level++) {
+            int days = level < 2 ? fdays : cdays;
+            if (days == 0)
+                continue;
+            int64_t cut = cutoff(c, days), lim = cut;
+            /* the oldest `budget` rows at most: below the bucket after them, when there is one */
+            sqlite3_bind_text(bound, 1, tid, -1, SQLITE_STATIC);
+            sqlite3_bind_int(bound, 2, level);
+            sqlite3_bind_int64(bound, 3, cut);
+            sqlite3_bind_int64(bound, 4, budget);
+            int brc = sqlite3_step(bound);
+            if (brc == SQLITE_ROW) {
+                lim = sqlite3_column_int64(bound, 0);
+                full = 1;
+            }
+            sqlite3_reset(bound);
+            if (brc != SQLITE_ROW && brc != SQLITE_DONE) {
+                rc = store__db_fail(c->db, "retention: pyramid bound");
+                goto done;
+            }
+            sqlite3_bind_text(del, 1, tid, -1, SQLITE_STATIC);
+            sqlite3_bind_int(del, 2, level);
+            sqlite3_bind_int64(del, 3, lim);
+            int drc = sqlite3_step(del);
+            sqlite3_reset(del);
+            if (drc != SQLITE_DONE) {
+                rc = store__db_fail(c->db, "retention: pyramid delete");
+                goto done;
+            }
+            int64_t n = sqlite3_changes64(c->db);
+            res->rows[level < 2 ? STORE_RET_PYRAMID_FINE : STORE_RET_PYRAMID_COARSE] += n;
+            deleted += n;
+            budget -= n;
+            if (budget <= 0)
+                full = 1;
+        }
+        if (full) {
+            /* the batch is full: this terminal may have more due; the next step starts here */
+            snprintf(c->pyr_at, STORE_ID_MAX + 1, "%s", tid);
+            *more = 1;
+            break;
+        }
+        /* the next terminal: the smallest id above this one ("\x01" sorts right after the
+         * id's own end, ids being printable) */
+        size_t len = strlen(tid);
+        if (len + 1 >= sizeof tid)
+            tid[len - 1]++; /* (a full-length id: its successor, as no longer id exists) */
+        else
+            tid[len] = '\x01', tid[len + 1] = '\0';
+    }
+    rc = deleted;
+done:
+    sqlite3_finalize(term);
+    sqlite3_finalize(bound);
+    sqlite3_finalize(del);
+    return rc;
+}
+
 /* One transaction on db. */
-static int run_step(sqlite3 *db, const store_retention_t *p, store_retention_result_t *out)
+static int run_step(sqlite3 *db, const store_retention_t *p, char *pyr_at,
+                    store_retention_result_t *out)
 {
     ctx_t c = {.db = db,
                .p = p,
+               .pyr_at = pyr_at,
                .now = p->now_ns ? p->now_ns : time_utc_ns(),
                .rows = p->batch_rows > 0 ? p->batch_rows : DEF_ROWS,
                .bytes = p->batch_bytes > 0 ? p->batch_bytes : DEF_BYTES};
@@ -490,6 +631,12 @@ static int run_step(sqlite3 *db, const store_retention_t *p, store_retention_res
         case STORE_RET_AUDIT:
             rc = step_indexed(&c, "audit", "time_ns", p->audit_days, t, out, &more);
             break;
+        case STORE_RET_PYRAMID_FINE:
+            rc = step_pyramid(&c, out, &more); /* both pyramid tables */
+            break;
+        case STORE_RET_PYRAMID_COARSE:
+        case STORE_RET_TREND:
+            break; /* (done above, and with the aggregates) */
         }
         if (rc > 0)
             more = 1; /* something was deleted here: the next step looks again */
@@ -513,7 +660,7 @@ int store_retention_step(store_t *s, const store_retention_t *p, store_retention
         return GS_ESTATE;
     store_retention_result_t r;
     memset(&r, 0, sizeof r);
-    int rc = run_step(s->db, p, &r);
+    int rc = run_step(s->db, p, s->ret_pyr_at, &r);
     if (rc < 0)
         return rc;
     for (int t = 0; t < STORE_RET_NTABLES; t++)
@@ -592,7 +739,7 @@ void store__retention_item(store_t *s, store_item_t *it)
 
     store_retention_result_t r;
     memset(&r, 0, sizeof r);
-    int rc = run_step(s->wdb, &p, &r);
+    int rc = run_step(s->wdb, &p, s->ret_pyr_at, &r);
 
     pthread_mutex_lock(&s->mu);
     store_retention_result_t *pass = &s->ret_pass;

@@ -659,8 +659,10 @@ typedef struct {
 /* Calls cb, in seq order, for every stored block of terminal_id of the given kinds whose sample
  * sets [t0_ns, t0_ns + nsamples / sample_rate) overlap [from_ns, to_ns). Blocks are found by
  * seq through the (terminal_id, seq) index: a binary search (at most ~64 index probes) finds
- * the last block starting at or before from_ns, then blocks are read in seq order up to the
- * first one starting at or after to_ns. This relies on a terminal's block times growing with
+ * the last block starting at or before from_ns (among WAVEFORM blocks only when they are asked
+ * for: EVENT captures share the seq space but start earlier, with their pre-trigger samples),
+ * then blocks are read in seq order up to the first one of the kinds asked (a WAVEFORM one when
+ * both are) starting at or after to_ns. This relies on a terminal's block times growing with
  * seq, as the terminal records them (GSTP 7.1); a clock step backwards shows as blocks out of
  * time order, which the caller sees and can treat as a discontinuity. Blocks stored compressed
  * (codec 1, migration 9) are decoded: b->data is always the raw interleaved samples. A stored
@@ -925,6 +927,10 @@ typedef struct {
     int aggregates_days; /* aggregated measurements (measurements.t_end_ns) */
     int sessions_days;   /* terminal sessions (sessions.opened_ns) */
     int audit_days;      /* audit records (audit.time_ns) */
+    int pyramid_fine_days; /* the 1 s and 10 s levels of the waveform summary pyramid
+                              (wave_pyramid.bucket_ns), as store_retention_fine_days says. The
+                              coarse levels (1 min .. 1 day) follow aggregates_days, and so does
+                              measurement_trend (a trigger deletes its row with the measurement) */
     int batch_rows;      /* rows deleted per transaction at most; <= 0: 500 */
     int64_t batch_bytes; /* block bytes deleted per transaction at most; <= 0: 8 MiB */
     int64_t now_ns;      /* the time ages are measured from; 0 = the wall clock (tests set it) */
@@ -939,12 +945,20 @@ enum {
     STORE_RET_AGGREGATES,
     STORE_RET_SESSIONS,
     STORE_RET_AUDIT,
+    STORE_RET_PYRAMID_FINE,   /* wave_pyramid levels 0, 1 past pyramid_fine_days */
+    STORE_RET_PYRAMID_COARSE, /* wave_pyramid levels 2..5 past aggregates_days */
+    STORE_RET_TREND,          /* measurement_trend rows, deleted with their measurements */
     STORE_RET_NTABLES
 };
 
 /* The name of a STORE_RET_* table ("blocks_raw", "blocks_kept", "status", "events",
- * "aggregates", "sessions", "audit"), or "?". */
+ * "aggregates", "sessions", "audit", "pyramid_fine", "pyramid_coarse", "trend"), or "?". */
 const char *store_retention_table_name(int t);
+
+/* The days the pyramid's 1 s and 10 s levels are kept under p (0 = forever): pyramid_fine_days
+ * raised to raw_days when shorter (forever when raw_days is 0), then capped by aggregates_days
+ * when that is set (no level outlives the coarser ones). */
+int store_retention_fine_days(const store_retention_t *p);
 
 /* Checks a policy: 0, or GS_EINVAL with the reason in err (negative values, event_days below
  * raw_days, event_days without raw_days, pre/post out of 0..3600). */
@@ -1098,6 +1112,13 @@ void store_pyramid_merge(store_pyr_row_t *acc, const store_pyr_row_t *p);
  * non-zero to stop; that value is returned. 0, GS_EINVAL or GS_EDB. Synchronous connection. */
 int store_pyramid_read(store_t *s, const char *terminal_id, int level, int64_t from_ns,
                        int64_t to_ns, int (*cb)(void *ud, const store_pyr_row_t *r), void *ud);
+
+/* The first sample time (t_first_ns of the oldest row) held at every level for terminal_id:
+ * first[level], INT64_MAX where the level holds nothing. One primary-key seek per level. All
+ * levels are written from the same blocks, so they agree unless retention removed a level's old
+ * rows (pyramid_fine_days): the waveform reader takes a coarser level where a finer one is gone.
+ * 0 or GS_EDB. Synchronous connection. */
+int store_pyramid_first(store_t *s, const char *terminal_id, int64_t first[STORE_PYR_LEVELS]);
 
 /* Stores (replacing) n rows as given, on the synchronous connection: for generators of
  * synthetic history (bench/gen_history.c) and imports; nothing checks that they agree with

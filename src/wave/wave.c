@@ -760,6 +760,36 @@ static void ctx_free(ctx_t *c)
 static int finish(ctx_t *c, buf_t *out, char *err, size_t errlen);
 
 /* Both passes over [c->from, c->to) and the reply up to (not including) its closing brace. */
+static int stop_at_first(void *ud, const store_block_t *b)
+{
+    (void)ud;
+    (void)b;
+    return 1;
+}
+
+static int stop_at_overlap(void *ud, const store_pyr_row_t *r)
+{
+    const ctx_t *c = ud;
+    return r->t_first_ns < c->to && r->t_end_ns > c->from;
+}
+
+/* 1 when no block of the range is stored but the pyramid holds samples in it (retention removed
+ * the blocks, raw_days, and kept their summaries), 0 otherwise, or a GS_E* code. */
+static int blocks_gone(store_t *st, ctx_t *c)
+{
+    int rc = store_blocks_read(st, c->tid, c->from, c->to, STORE_BLOCKS_WAVEFORM, stop_at_first, c);
+    if (rc != 0)
+        return rc < 0 ? rc : 0; /* a block: the blocks' reply */
+    for (int l = 0; l < STORE_PYR_LEVELS; l++) {
+        rc = store_pyramid_read(st, c->tid, l, c->from, c->to, stop_at_overlap, c);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Returns 0 with the reply in out, 1 when the range must come from the pyramid instead (no
+ * block left in it, its summary kept: blocks_gone), or a GS_E* code. */
 static int run(store_t *st, ctx_t *c, int max_points, buf_t *out, char *err, size_t errlen)
 {
     /* Pass 1 decides raw or envelope: it counts sample sets and stops as soon as there are
@@ -769,6 +799,11 @@ static int run(store_t *st, ctx_t *c, int max_points, buf_t *out, char *err, siz
     int rc = store_blocks_read(st, c->tid, c->from, c->to, STORE_BLOCKS_WAVEFORM, on_block, c);
     if (rc < 0) {
         snprintf(err, errlen, "cannot read the stored blocks: %s", err_str(rc));
+        return rc;
+    }
+    if (c->sets == 0 && (rc = blocks_gone(st, c)) != 0) {
+        if (rc < 0)
+            snprintf(err, errlen, "cannot read the stored blocks: %s", err_str(rc));
         return rc;
     }
     /* At most WAVE_MAX_VALUES numbers: a raw value per channel per set, or a min and a max per
@@ -1015,6 +1050,25 @@ static int run_pyramid(store_t *st, ctx_t *c, int max_points, buf_t *out, char *
             level = l;
             break;
         }
+    /* A level whose old rows retention removed (pyramid_fine_days) while a coarser one still
+     * has them: the coarser level for the whole reply, where the range reaches into what the
+     * finer one lost, rather than a "missing" gap over data that is stored. */
+    int64_t first[STORE_PYR_LEVELS];
+    int frc = store_pyramid_first(st, c->tid, first);
+    if (frc < 0) {
+        snprintf(err, errlen, "cannot read the waveform summary: %s", err_str(frc));
+        return frc;
+    }
+    while (level < STORE_PYR_LEVELS - 1) {
+        int64_t coarser = INT64_MAX;
+        for (int l = level + 1; l < STORE_PYR_LEVELS; l++)
+            if (first[l] < coarser)
+                coarser = first[l];
+        if (first[level] > c->from && coarser < first[level] && coarser < c->to)
+            level++; /* the coarser levels hold samples in the range before this one's first */
+        else
+            break;
+    }
     int64_t width = store_pyramid_width_ns(level);
     if (span / n < width) /* finer than the finest level: one bucket per level bucket */
         n = span / width > 0 ? span / width : 1;
@@ -1081,8 +1135,8 @@ int wave_query(store_t *st, const wave_req_t *q, buf_t *out, char *err, size_t e
         goto fail;
     if (use_pyramid(c->to - c->from, max_points))
         rc = run_pyramid(st, c, max_points, out, err, errlen);
-    else
-        rc = run(st, c, max_points, out, err, errlen);
+    else if ((rc = run(st, c, max_points, out, err, errlen)) == 1)
+        rc = run_pyramid(st, c, max_points, out, err, errlen); /* the blocks are gone */
     if (rc < 0)
         goto fail;
     buf_putc(out, '}');

@@ -60,7 +60,12 @@
  * above ("source":"blocks"). Any longer range (up to WAVE_MAX_SPAN_NS) is an envelope from the
  * summary pyramid (store.h; "source":"pyramid"): the coarsest level whose width is at most
  * span / min(max_points, WAVE_PYR_MAX_POINTS), or the finest (1 s) with span / 1 s buckets when
- * even that is too coarse; so at most ~24 × max_points rows are read whatever the span. Each
+ * even that is too coarse; so at most ~24 × max_points rows are read whatever the span. When
+ * retention removed that level's old rows ([history] pyramid_fine_days) and the range reaches
+ * before the level's first sample while a coarser level holds samples there, the next coarser
+ * level is used instead (for the whole reply: "level_ns" says which), so data that is stored is
+ * never shown as a gap. Likewise a short range with no block left (retention, raw_days) whose
+ * samples the pyramid still summarises is answered from the pyramid. Each
  * pyramid row (level bucket) goes to the reply bucket holding its first sample in the range;
  * rows are contiguous (one segment) when one starts within 1.5 sample periods of where the
  * previous one ended, otherwise a "missing" gap separates them, with the seqs of the blocks on

@@ -7,7 +7,9 @@
    raw_days = 30, event pre/post 1 s, status_days = 10 and 50 rows per step deletes exactly the
    aged raw blocks outside the event window (in several steps), keeps the window, the capture
    and the blocks the third terminal streamed afterwards, and its metrics, log line and
-   `db stats` agree with the database.
+   `db stats` agree with the database. A copy of a terminal's summary pyramid 100 days back
+   loses its 1 s / 10 s rows (pyramid_fine_days = 60) and keeps the coarser ones, and the
+   waveform API answers that old range from the 1 min level, as one segment.
 2. Disk full: the running server gets a file size limit (prlimit RLIMIT_FSIZE, unprivileged,
    SIGXFSZ ignored by the server) while terminals stream: gridsense_store_disk_full goes to 1
    with one alarm line, POSTs get 507 while GETs answer, and lifting the limit resumes ingest.
@@ -59,6 +61,21 @@ def retention_part():
         ev_start, ev_dur = mid[1], 300 * 10**6
         c.execute("INSERT INTO pq_events(terminal_id, kind, start_ns, duration_ns, detected_ns) "
                   "VALUES('R0001', 'dip', ?, ?, ?)", (ev_start, ev_dur, ev_start))
+        # R0001's summary pyramid copied 100 days back (a multiple of every level's width): the
+        # fine levels of the copy are past pyramid_fine_days, its coarse ones are kept
+        c.execute("INSERT INTO wave_pyramid SELECT terminal_id, level, bucket_ns - ?1, t_first_ns "
+                  "- ?1, t_end_ns - ?1, seq_first, seq_last, sample_rate, time_quality, "
+                  "channel_mask, n, stats FROM wave_pyramid WHERE terminal_id = 'R0001'",
+                  (100 * DAY,))
+        old_cut = time.time_ns() - 50 * DAY
+        pyr_fine_old = c.execute("SELECT count(*) FROM wave_pyramid WHERE level < 2 AND bucket_ns "
+                                 "< ?", (old_cut,)).fetchone()[0]
+        pyr_coarse_old = c.execute("SELECT count(*) FROM wave_pyramid WHERE level >= 2 AND "
+                                   "bucket_ns < ?", (old_cut,)).fetchone()[0]
+        pyr_old_t = c.execute("SELECT min(t_first_ns), max(t_end_ns) FROM wave_pyramid WHERE "
+                              "bucket_ns < ? AND level = 0", (old_cut,)).fetchone()
+        check(pyr_fine_old > 0 and pyr_coarse_old > 0, "old pyramid rows: %d fine, %d coarse"
+              % (pyr_fine_old, pyr_coarse_old))
         c.commit()
         # what must stay: R0001 blocks overlapping [start - 1 s, end + 1 s] (touching the start)
         lo, hi = ev_start - 10**9, ev_start + ev_dur + 10**9
@@ -89,6 +106,7 @@ def retention_part():
         cfg = os.path.join(data, "ret.ini")
         open(cfg, "w").write("[history]\nraw_days = 30\nevent_pre_s = 1\nevent_post_s = 1\n"
                              "status_days = 10\nbatch_rows = 50\ninterval = 1\n"
+                             "pyramid_fine_days = 60\n"
                              "[analysis]\nbackfill = false\n")
         srv = Server(data, extra=["--config", cfg]).start()
         try:
@@ -118,8 +136,29 @@ def retention_part():
             check(srv.metric("gridsense_retention_last_run_timestamp_seconds") > time.time() - 120,
                   "metric: last run time")
             check(srv.metric("gridsense_store_disk_full") == 0, "metric: disk not full")
-            check(re.search(r"retention pass: deleted blocks_raw %d, status %d rows" %
-                            (expect_deleted, status_old), srv.log()), "log: the pass's status line")
+            check(re.search(r"retention pass: deleted blocks_raw %d, status %d, pyramid_fine %d rows"
+                            % (expect_deleted, status_old, pyr_fine_old), srv.log()),
+                  "log: the pass's status line")
+            # the pyramid: the old copy's fine levels gone, its coarse levels and the recent
+            # rows kept; the waveform API answers the old range from the 1 min level, no gap
+            check(srv.metric('gridsense_retention_rows_deleted_total{table="pyramid_fine"}')
+                  == pyr_fine_old, "metric: %d old fine pyramid rows deleted" % pyr_fine_old)
+            check(srv.metric('gridsense_retention_rows_deleted_total{table="pyramid_coarse"}')
+                  == 0, "metric: no coarse pyramid row deleted")
+            c = db(data)
+            check(c.execute("SELECT count(*) FROM wave_pyramid WHERE level < 2 AND bucket_ns < ?",
+                            (old_cut,)).fetchone()[0] == 0 and
+                  c.execute("SELECT count(*) FROM wave_pyramid WHERE level >= 2 AND bucket_ns < ?",
+                            (old_cut,)).fetchone()[0] == pyr_coarse_old,
+                  "old fine pyramid rows gone, coarse ones kept")
+            c.close()
+            wf, wt = pyr_old_t[0] - 10**9, pyr_old_t[0] + 119 * 10**9
+            st, w = srv.json("/api/v1/terminals/R0001/waveform?from=%d&to=%d&max_points=120"
+                             % (wf, wt))
+            check(st == 200 and w["source"] == "pyramid" and w["level_ns"] >= 60 * 10**9 and
+                  w["sample_sets"] > 0 and len(w["segments"]) == 1,
+                  "waveform of the old range from a coarser level (%s, level %s, %s sets)"
+                  % (st, w.get("level_ns"), w.get("sample_sets")))
 
             # db stats (CLI, reader beside the running server) agrees with the database
             js = db_stats(data)

@@ -1223,7 +1223,13 @@ static void test_config_history(void **state)
                          c.history.sessions_days + c.history.audit_days,
                      0);
     assert_int_equal(c.history_interval_s, 300);
+    assert_int_equal(c.history.pyramid_fine_days, 90);
+    assert_int_equal(store_retention_fine_days(&c.history), 90);
     assert_int_equal(config_check_history(&c, err, sizeof err), 0);
+    assert_int_equal(config_set(&c, "history", "pyramid_fine_days", "36501", err, sizeof err),
+                     GS_ECONFIG);
+    assert_string_equal(err,
+                        "history.pyramid_fine_days must be an integer in 0..36500, got '36501'");
     assert_int_equal(config_set(&c, "history", "raw_days", "7", err, sizeof err), 0);
     assert_int_equal(config_set(&c, "history", "event_days", "365", err, sizeof err), 0);
     assert_int_equal(config_set(&c, "history", "aggregates_days", "3650", err, sizeof err), 0);
@@ -1232,6 +1238,13 @@ static void test_config_history(void **state)
     assert_int_equal(c.history.event_days, 365);
     assert_int_equal(c.history.aggregates_days, 3650);
     assert_int_equal(c.history_interval_s, 60);
+    /* the fine levels: at least raw_days, at most aggregates_days */
+    assert_int_equal(config_set(&c, "history", "pyramid_fine_days", "5", err, sizeof err), 0);
+    assert_int_equal(store_retention_fine_days(&c.history), 7);
+    assert_int_equal(config_set(&c, "history", "pyramid_fine_days", "0", err, sizeof err), 0);
+    assert_int_equal(store_retention_fine_days(&c.history), 3650);
+    assert_int_equal(config_set(&c, "history", "pyramid_fine_days", "120", err, sizeof err), 0);
+    assert_int_equal(store_retention_fine_days(&c.history), 120);
     assert_int_equal(config_check_history(&c, err, sizeof err), 0);
     assert_int_equal(config_set(&c, "history", "raw_days", "-1", err, sizeof err), GS_ECONFIG);
     assert_string_equal(err, "history.raw_days must be an integer in 0..36500, got '-1'");

@@ -446,6 +446,104 @@ static void test_long_envelope(void **state)
     json_decref(j);
 }
 
+/* Retention removed the fine levels' old rows ([history] pyramid_fine_days): a range reaching
+ * into them is answered from the next coarser level that still holds it, as one segment with
+ * every sample set, not with a "missing" gap over stored data; a range within what the fine
+ * level still holds keeps it. */
+static void test_fine_levels_removed(void **state)
+{
+    fixture_t *f = *state;
+    write_seqs(f, 1, 200, 0); /* BASE + 50 ms .. BASE + 20.05 s */
+    /* the 1 s and 10 s buckets that start before BASE + 10 s go */
+    store_retention_t p;
+    memset(&p, 0, sizeof p);
+    p.raw_days = 1; /* (the blocks were stored now, years after this "now": they stay) */
+    p.pyramid_fine_days = 1;
+    p.now_ns = BASE_NS + NS(10) + 86400 * NS(1);
+    store_retention_result_t r;
+    do {
+        memset(&r, 0, sizeof r);
+        assert_int_equal(store_retention_step(f->s, &p, &r), 0);
+    } while (r.more);
+    int64_t first[STORE_PYR_LEVELS];
+    assert_int_equal(store_pyramid_first(f->s, "T1", first), 0);
+    assert_int_equal(first[0], BASE_NS + NS(10));
+    assert_int_equal(first[1], BASE_NS + NS(10));
+    for (int l = 2; l < STORE_PYR_LEVELS; l++)
+        assert_int_equal(first[l], block_t0(1));
+    assert_int_equal(store_pyramid_first(f->s, "nobody", first), 0);
+    assert_true(first[0] == INT64_MAX && first[5] == INT64_MAX);
+
+    /* 2 min at 120 points would be the 1 s level: its rows before +10 s are gone, and so are
+     * the 10 s level's: the 1 min level answers, 2 buckets, all 200 blocks, no gap inside */
+    json_t *j = query(f, BASE_NS, BASE_NS + NS(120), "Ua", 120);
+    assert_string_equal(jstr(j, "source"), "pyramid");
+    assert_int_equal(jint(j, "level_ns"), NS(60));
+    assert_int_equal(jint(j, "max_points"), 2);
+    assert_int_equal(jint(j, "sample_sets"), 200 * BLK);
+    json_t *segs = json_object_get(j, "segments");
+    assert_int_equal(json_array_size(segs), 1);
+    assert_int_equal(jint(json_array_get(segs, 0), "t0_ns"), block_t0(1));
+    assert_int_equal(jint(json_array_get(segs, 0), "end_ns"), block_t0(201));
+    json_t *gaps = json_object_get(j, "gaps");
+    for (size_t i = 0; i < json_array_size(gaps); i++) /* only before and after the data */
+        assert_true(jint(json_array_get(gaps, i), "to_ns") <= block_t0(1) ||
+                    jint(json_array_get(gaps, i), "from_ns") >= block_t0(201));
+    json_decref(j);
+
+    /* from +10 s on the 1 s level still holds everything: it stays */
+    j = query(f, BASE_NS + NS(10), BASE_NS + NS(130), "Ua", 120);
+    assert_int_equal(jint(j, "level_ns"), NS(1));
+    assert_int_equal(jint(j, "sample_sets"), (200 - 99) * BLK - BLK / 2); /* +10 s .. +20.05 s */
+    segs = json_object_get(j, "segments");
+    assert_int_equal(json_array_size(segs), 1);
+    json_decref(j);
+}
+
+/* Retention removed the blocks (raw_days) and kept the pyramid: a short range, which would be
+ * read from the blocks, is answered from the pyramid's finest level that holds it instead of a
+ * gap over its whole span; a range with no data anywhere stays the blocks' empty reply. */
+static void test_blocks_removed(void **state)
+{
+    fixture_t *f = *state;
+    write_seqs(f, 1, 200, 0); /* BASE + 50 ms .. BASE + 20.05 s */
+    json_t *j = query(f, BASE_NS, BASE_NS + NS(30), "Ua", 1000);
+    assert_string_equal(jstr(j, "source"), "blocks");
+    json_decref(j);
+    store_retention_t p;
+    memset(&p, 0, sizeof p);
+    p.raw_days = 1; /* every block: stored (now) more than a day before this "now" */
+    p.pyramid_fine_days = 36500;
+    p.now_ns = time_utc_ns() + 2 * 86400 * NS(1);
+    store_retention_result_t r, tot;
+    memset(&tot, 0, sizeof tot);
+    do {
+        memset(&r, 0, sizeof r);
+        assert_int_equal(store_retention_step(f->s, &p, &r), 0);
+        tot.rows[STORE_RET_BLOCKS_RAW] += r.rows[STORE_RET_BLOCKS_RAW];
+        tot.rows[STORE_RET_PYRAMID_FINE] += r.rows[STORE_RET_PYRAMID_FINE];
+    } while (r.more);
+    assert_int_equal(tot.rows[STORE_RET_BLOCKS_RAW], 200);
+    assert_int_equal(tot.rows[STORE_RET_PYRAMID_FINE], 0);
+
+    j = query(f, BASE_NS, BASE_NS + NS(30), "Ua", 1000);
+    assert_string_equal(jstr(j, "source"), "pyramid");
+    assert_string_equal(jstr(j, "mode"), "envelope");
+    assert_int_equal(jint(j, "level_ns"), NS(1));
+    assert_int_equal(jint(j, "max_points"), 30);
+    assert_int_equal(jint(j, "sample_sets"), 200 * BLK);
+    json_t *segs = json_object_get(j, "segments");
+    assert_int_equal(json_array_size(segs), 1);
+    assert_int_equal(jint(json_array_get(segs, 0), "t0_ns"), block_t0(1));
+    json_decref(j);
+    /* nothing stored there at all: the blocks' reply, one gap */
+    j = query(f, BASE_NS + NS(100), BASE_NS + NS(130), "Ua", 1000);
+    assert_string_equal(jstr(j, "source"), "blocks");
+    assert_int_equal(jint(j, "sample_sets"), 0);
+    assert_int_equal(json_array_size(json_object_get(j, "segments")), 0);
+    json_decref(j);
+}
+
 /* Trends follow the measurements (insert, replacing upsert, 3 s ignored) and rank a fleet. */
 static void submit_m(fixture_t *f, const char *tid, const char *interval, int64_t end, int count,
                      double u2, double ua)
@@ -565,6 +663,7 @@ static void test_plans(void **state)
     assert_int_equal(store_pyramid_plan(f->s, plan, sizeof plan), 0);
     print_message("%s", plan);
     assert_non_null(strstr(plan, "pyramid_range: SEARCH wave_pyramid USING PRIMARY KEY"));
+    assert_non_null(strstr(plan, "pyramid_first: SEARCH wave_pyramid USING PRIMARY KEY"));
     assert_null(strstr(plan, "SCAN"));
     assert_int_equal(store_trend_plan(f->s, plan, sizeof plan), 0);
     print_message("%s", plan);
@@ -579,6 +678,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pyramid_math, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pyramid_same_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_envelope, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fine_levels_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blocks_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plans, setup, teardown),
     };

@@ -147,7 +147,8 @@ static int run_pass(store_t *s, const store_retention_t *p, store_retention_resu
         assert_int_equal(store_retention_step(s, p, &r), 0);
         int64_t n = 0;
         for (int t = 0; t < STORE_RET_NTABLES; t++) {
-            n += r.rows[t];
+            if (t != STORE_RET_TREND) /* (deleted by a trigger with the aggregates) */
+                n += r.rows[t];
             tot->rows[t] += r.rows[t];
         }
         tot->block_bytes += r.block_bytes;
@@ -257,6 +258,10 @@ static void test_other_tables(void **state)
     run_pass(s, &p, &tot);
     assert_int_equal(tot.rows[STORE_RET_STATUS], 20);
     assert_int_equal(tot.rows[STORE_RET_AGGREGATES], 20);
+    /* the trend columns of the 10-min aggregates go with them (trigger), counted apart */
+    assert_int_equal(tot.rows[STORE_RET_TREND], 20);
+    assert_int_equal(sql_i64(f, "SELECT count(*) FROM measurement_trend"), 10);
+    assert_int_equal(sql_i64(f, "SELECT min(t_end_ns) FROM measurement_trend"), NOW - 5 * DAY + 20);
     assert_int_equal(tot.rows[STORE_RET_EVENTS], 0); /* events_days 0: forever */
     assert_int_equal(sql_i64(f, "SELECT count(*) FROM status"), 10);
     assert_int_equal(sql_i64(f, "SELECT min(received_ns) FROM status"), NOW - 5 * DAY + 20);
@@ -442,6 +447,97 @@ static void test_disk_full(void **state)
 /* No statement of a retention step or of the light db stats walks a table: each is a rowid
  * range, an index search, the first rows in rowid order (ORDER BY id LIMIT) or the scan of a
  * bounded subquery; none sorts. */
+/* Rows of the summary pyramid, 10 per level at the given ages (days before NOW), for tid. */
+static const int PYR_AGES[10] = {400, 300, 200, 100, 70, 61, 59, 40, 10, 1};
+
+static void add_pyramid(fixture_t *f, const char *tid)
+{
+    for (int level = 0; level < 6; level++)
+        for (int i = 0; i < 10; i++) {
+            long long b = (long long)(NOW - PYR_AGES[i] * DAY);
+            sql(f,
+                "INSERT INTO wave_pyramid(terminal_id, level, bucket_ns, t_first_ns, t_end_ns,"
+                " seq_first, seq_last, sample_rate, time_quality, channel_mask, n, stats)"
+                " VALUES('%s', %d, %lld, %lld, %lld, 1, 1, 4000, 1, 1, 1, zeroblob(20))",
+                tid, level, b, b, b + 1000000);
+        }
+}
+
+/* The summary pyramid: the 1 s and 10 s levels past pyramid_fine_days, the coarser ones past
+ * aggregates_days, by bucket start, in steps of batch_rows rows at most, every terminal (the
+ * terminal cursor goes on where a full step stopped and wraps at the end); nothing else. */
+static void test_pyramid(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_store(f);
+    const char *tids[] = {"A1", "B2", "B2x", "C3"};
+    for (int i = 0; i < 4; i++)
+        add_pyramid(f, tids[i]);
+    store_retention_t p = policy();
+    p.batch_rows = 7;
+    p.pyramid_fine_days = 0; /* raw_days 30: forever (the default of the struct) is kept */
+    p.aggregates_days = 0;
+    store_retention_result_t tot;
+    run_pass(s, &p, &tot);
+    assert_int_equal(tot.rows[STORE_RET_PYRAMID_FINE] + tot.rows[STORE_RET_PYRAMID_COARSE], 0);
+    assert_int_equal(sql_i64(f, "SELECT count(*) FROM wave_pyramid"), 4 * 6 * 10);
+
+    p.pyramid_fine_days = 60;
+    int steps = run_pass(s, &p, &tot);
+    /* 6 fine rows past 60 days per level, 2 levels, 4 terminals; no coarse one */
+    assert_int_equal(tot.rows[STORE_RET_PYRAMID_FINE], 48);
+    assert_int_equal(tot.rows[STORE_RET_PYRAMID_COARSE], 0);
+    assert_true(steps >= 48 / 7 + 1);
+    assert_int_equal(sql_i64(f, "SELECT count(*) FROM wave_pyramid WHERE level < 2"), 4 * 2 * 4);
+    assert_int_equal(sql_i64(f, "SELECT max(%lld - bucket_ns) FROM wave_pyramid WHERE level < 2",
+                             (long long)NOW),
+                     59 * DAY);
+    assert_int_equal(sql_i64(f, "SELECT count(*) FROM wave_pyramid WHERE level >= 2"), 4 * 4 * 10);
+
+    /* coarse levels past aggregates_days; the fine ones are then capped by it too */
+    p.aggregates_days = 50;
+    run_pass(s, &p, &tot);
+    assert_int_equal(tot.rows[STORE_RET_PYRAMID_COARSE], 4 * 4 * 7); /* 400 .. 59 days */
+    assert_int_equal(tot.rows[STORE_RET_PYRAMID_FINE], 4 * 2 * 1);   /* 59 days */
+    for (int level = 0; level < 6; level++)
+        assert_int_equal(sql_i64(f, "SELECT count(*) FROM wave_pyramid WHERE level = %d", level),
+                         4 * 3);
+    /* nothing left due: one step, nothing deleted */
+    assert_int_equal(run_pass(s, &p, &tot), 1);
+    assert_int_equal(tot.rows[STORE_RET_PYRAMID_FINE] + tot.rows[STORE_RET_PYRAMID_COARSE], 0);
+    /* raw_days raises a shorter pyramid_fine_days: 30 days, not 5 */
+    p.aggregates_days = 0;
+    p.pyramid_fine_days = 5;
+    run_pass(s, &p, &tot);
+    assert_int_equal(tot.rows[STORE_RET_PYRAMID_FINE], 4 * 2 * 1); /* the 40-day rows */
+    assert_int_equal(sql_i64(f, "SELECT count(*) FROM wave_pyramid WHERE level < 2"), 4 * 2 * 2);
+    store_close(s);
+}
+
+/* Many terminals with nothing due: a step looks at batch_rows terminals at most, and the pass
+ * still visits them all (the cursor), deleting what is due at the last one. */
+static void test_pyramid_many_terminals(void **state)
+{
+    fixture_t *f = *state;
+    store_t *s = open_store(f);
+    for (int i = 0; i < 25; i++)
+        sql(f,
+            "INSERT INTO wave_pyramid(terminal_id, level, bucket_ns, t_first_ns, t_end_ns,"
+            " seq_first, seq_last, sample_rate, time_quality, channel_mask, n, stats)"
+            " VALUES('T%02d', 0, %lld, 0, 1, 1, 1, 4000, 1, 1, 1, zeroblob(20))",
+            i, (long long)(NOW - (i == 24 ? 100 : 1) * DAY));
+    store_retention_t p = policy();
+    p.batch_rows = 4;
+    p.pyramid_fine_days = 60;
+    store_retention_result_t tot;
+    int steps = run_pass(s, &p, &tot);
+    assert_int_equal(tot.rows[STORE_RET_PYRAMID_FINE], 1);
+    assert_true(steps >= 25 / 4);
+    assert_int_equal(sql_i64(f, "SELECT count(*) FROM wave_pyramid"), 24);
+    assert_int_equal(sql_i64(f, "SELECT count(*) FROM wave_pyramid WHERE terminal_id = 'T24'"), 0);
+    store_close(s);
+}
+
 static void test_plans(void **state)
 {
     fixture_t *f = *state;
@@ -476,6 +572,18 @@ static void test_plans(void **state)
     assert_non_null(strstr(plan, "pq_events_duration"));
     assert_non_null(strstr(plan, "INDEX pq_events_time (start_ns<?)"));
     assert_non_null(strstr(plan, "INDEX audit_time (time_ns<?)"));
+    /* the pyramid: primary-key seeks and range deletes; the trend rows by primary key */
+    assert_non_null(strstr(plan, "WHERE terminal_id >= ?1 ORDER BY terminal_id LIMIT 1 | SEARCH "
+                                 "wave_pyramid USING PRIMARY KEY (terminal_id>?)"));
+    assert_non_null(strstr(plan, "LIMIT 1 OFFSET ?4 | SEARCH wave_pyramid USING PRIMARY KEY "
+                                 "(terminal_id=? AND level=? AND bucket_ns<?)"));
+    assert_non_null(strstr(plan, "DELETE FROM wave_pyramid WHERE terminal_id = ?1 AND level = ?2 "
+                                 "AND bucket_ns < ?3 | SEARCH wave_pyramid USING PRIMARY KEY "
+                                 "(terminal_id=? AND level=? AND bucket_ns<?)"));
+    assert_non_null(strstr(plan, "DELETE FROM measurement_trend WHERE terminal_id = ?1 AND "
+                                 "interval = ?2 AND t_end_ns = ?3 | SEARCH measurement_trend "
+                                 "USING PRIMARY KEY (terminal_id=? AND interval=? AND "
+                                 "t_end_ns=?)"));
     assert_int_equal(store_db_stats_plan(s, plan, sizeof plan), 0);
     assert_non_null(strstr(plan, "sqlite_autoindex_blocks_1 (terminal_id>?)"));
     store_close(s);
@@ -490,6 +598,8 @@ int main(void)
         cmocka_unit_test(test_policy_check),
         cmocka_unit_test_setup_teardown(test_writer_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pyramid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pyramid_many_terminals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plans, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -552,6 +552,8 @@ static void test_query_plan(void **state)
     assert_non_null(strstr(plan, "probe: SEARCH blocks USING"));
     assert_non_null(strstr(plan, "read: SEARCH blocks USING"));
     assert_non_null(strstr(plan, "last: SEARCH blocks USING"));
+    assert_non_null(strstr(plan, "probe_wave: SEARCH blocks USING"));
+    assert_non_null(strstr(plan, "last_wave: SEARCH blocks USING"));
     assert_non_null(strstr(plan, "layout: SEARCH block_layouts USING PRIMARY KEY"));
 }
 
@@ -586,6 +588,87 @@ static void test_find_range(void **state)
     assert_int_equal(jint(j, "max_points"), WAVE_MAX_VALUES / 12);
     json_t *b = json_object_get(json_array_get(json_object_get(j, "segments"), 0), "buckets");
     assert_int_equal(json_array_size(json_object_get(b, "t_ns")), WAVE_MAX_VALUES / 12);
+    json_decref(j);
+}
+
+/* Seqs handed out by store_blocks_read. */
+typedef struct {
+    uint64_t seq[64];
+    int event[64];
+    int n;
+} seqs_t;
+
+static int collect_seq(void *ud, const store_block_t *b)
+{
+    seqs_t *q = ud;
+    if (q->n < 64) {
+        q->seq[q->n] = b->seq;
+        q->event[q->n] = b->is_event;
+        q->n++;
+    }
+    return 0;
+}
+
+/* An EVENT capture shares the seq space of the waveform blocks and starts earlier than those
+ * stored before it (its pre-trigger samples): a range starting inside the waveform block just
+ * before the capture (in seq) still gets that block first, from store_blocks_read and from the
+ * waveform API, with captures or without. */
+static void test_capture_between(void **state)
+{
+    fixture_t *f = *state;
+    /* waveform seq 1..10 at 0..1.0 s, capture seq 11 at 0.3 s, waveform seq 12..21 at 1.0.. */
+    assert_int_equal(store_writer_start(f->s, NULL, NULL), 0);
+    for (uint64_t q = 1; q <= 21; q++) {
+        store_item_t *it;
+        if (q == 11) {
+            it = block(q, BASE_NS + NS(0.3), 0, SC_V);
+            it->is_event = 1;
+            it->trigger = 1;
+            it->trigger_ns = BASE_NS + NS(0.35);
+            it->pretrigger = 200;
+        } else {
+            it = block(q, BASE_NS + (int64_t)(q < 11 ? q - 1 : q - 2) * BLK_NS, 0, SC_V);
+        }
+        assert_int_equal(store_submit(f->s, it), 0);
+    }
+    store_writer_stop(f->s);
+
+    int64_t from = BASE_NS + NS(0.95), to = BASE_NS + NS(1.25);
+    seqs_t q = {0};
+    assert_int_equal(
+        store_blocks_read(f->s, "T1", from, to, STORE_BLOCKS_WAVEFORM, collect_seq, &q), 0);
+    assert_int_equal(q.n, 4); /* 0.9..1.0 (seq 10), 1.0, 1.1, 1.2 (seq 12..14) */
+    assert_int_equal(q.seq[0], 10);
+    assert_int_equal(q.seq[1], 12);
+    assert_int_equal(q.seq[3], 14);
+    /* with captures: the same waveform blocks and the capture (0.3 .. 0.4 s) is outside */
+    memset(&q, 0, sizeof q);
+    assert_int_equal(store_blocks_read(f->s, "T1", from, to,
+                                       STORE_BLOCKS_WAVEFORM | STORE_BLOCKS_EVENT, collect_seq, &q),
+                     0);
+    assert_int_equal(q.n, 4);
+    assert_int_equal(q.seq[0], 10);
+    /* a range over the capture: it comes in seq order among the waveform blocks */
+    memset(&q, 0, sizeof q);
+    assert_int_equal(store_blocks_read(f->s, "T1", BASE_NS + NS(0.32), BASE_NS + NS(0.38),
+                                       STORE_BLOCKS_WAVEFORM | STORE_BLOCKS_EVENT, collect_seq, &q),
+                     0);
+    assert_int_equal(q.n, 2);
+    assert_int_equal(q.seq[0], 4);
+    assert_int_equal(q.seq[1], 11);
+    assert_int_equal(q.event[1], 1);
+    memset(&q, 0, sizeof q);
+    assert_int_equal(store_blocks_read(f->s, "T1", BASE_NS + NS(0.32), BASE_NS + NS(0.38),
+                                       STORE_BLOCKS_EVENT, collect_seq, &q),
+                     0);
+    assert_int_equal(q.n, 1);
+    assert_int_equal(q.seq[0], 11);
+    /* the waveform API: 0.95 .. 1.25 s is 1,200 sets in one segment, no gap */
+    json_t *j = query(f, from, to, "Ua", 2000, 1);
+    assert_int_equal(jint(j, "sample_sets"), 1200);
+    json_t *segs = json_object_get(j, "segments");
+    assert_int_equal(json_array_size(segs), 1);
+    assert_int_equal(jint(json_array_get(segs, 0), "t0_ns"), from);
     json_decref(j);
 }
 
@@ -708,6 +791,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_event_rms_half, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_plan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_find_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_capture_between, setup, teardown),
         cmocka_unit_test_setup_teardown(test_edges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_defaults, setup, teardown),
     };
