@@ -4,10 +4,12 @@
  * its own schema, so they do not see each other's tables.
  *
  * Schema: migrations (idempotent, concurrent nodes, a failing one rolled back, a newer database
- * refused), the same tables and columns as the SQLite schema of db.c, the credentials trigger,
- * partitions (created ahead, rows routed by time, default rows moved, retention drops).
- * Ingest: exactly-once under repeated, overlapping and concurrent batches, a refused block
- * isolated, acks only from committed state. */
+ * refused), the same tables, columns and named indexes as the SQLite schema of db.c, the
+ * credentials trigger, the trend trigger (the same rows as SQLite's for the same documents),
+ * partitions (created ahead, rows routed by time, default rows moved, retention drops; the
+ * pyramid's fine levels by day). Ingest: exactly-once under repeated, overlapping and concurrent
+ * batches, codec 1 rows (as received, encoded by the ingest, raw when not smaller), a refused
+ * block isolated, acks only from committed state. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
