@@ -43,20 +43,22 @@ int store_pg_schema_version(sqlx_t *db, int *version);
 
 /* ---- partitions ----
  * blocks: one partition per UTC day of t0_ns (blocks_pYYYYMMDD); measurements: one per UTC month
- * of t_end_ns (measurements_pYYYYMM); each also has a _default partition for times outside every
- * partition (a terminal whose clock says 1970 or 2099). */
+ * of t_end_ns (measurements_pYYYYMM); wave_pyramid_fine (the pyramid's levels 0 and 1, a
+ * partition of wave_pyramid): one per UTC day of bucket_ns (wave_pyramid_fine_pYYYYMMDD). Each
+ * also has a _default partition for times outside every partition (a terminal whose clock says
+ * 1970 or 2099). */
 
-/* Makes sure blocks has a partition for every UTC day and measurements for every UTC month
- * that intersects [from_ns, to_ns] (the server calls it at start and hourly with [now - 1 day,
- * now + days_ahead]). Rows already in a default partition for a new range are moved into it in
- * the same transaction (PostgreSQL refuses to create the partition otherwise). Runs in its own
- * transaction under an advisory lock; idempotent. *created (may be NULL) counts the new
- * partitions. At most 4000 days per call (GS_ERANGE beyond). */
+/* Makes sure blocks and wave_pyramid_fine have a partition for every UTC day and measurements
+ * for every UTC month that intersects [from_ns, to_ns] (the server calls it at start and hourly
+ * with [now - 1 day, now + days_ahead]). Rows already in a default partition for a new range are
+ * moved into it in the same transaction (PostgreSQL refuses to create the partition otherwise).
+ * Runs in its own transaction under an advisory lock; idempotent. *created (may be NULL) counts the
+ * new partitions. At most 4000 days per call (GS_ERANGE beyond). */
 int store_pg_partitions_ensure(sqlx_t *db, int64_t from_ns, int64_t to_ns, int *created);
 
-/* Retention: drops the partitions of `table` ("blocks" or "measurements") that lie wholly before
- * cutoff_ns (upper bound <= cutoff_ns): no row-by-row delete, no dead tuples. The default
- * partition is never dropped. *dropped (may be NULL) counts them. */
+/* Retention: drops the partitions of `table` ("blocks", "measurements" or "wave_pyramid_fine")
+ * that lie wholly before cutoff_ns (upper bound <= cutoff_ns): no row-by-row delete, no dead
+ * tuples. The default partition is never dropped. *dropped (may be NULL) counts them. */
 int store_pg_partitions_drop_before(sqlx_t *db, const char *table, int64_t cutoff_ns, int *dropped);
 
 /* ---- block ingest (the writer's hot path) ---- */
@@ -80,6 +82,11 @@ typedef struct {
  *    stored. UNIQUE(terminal_id, seq, t0_ns) with ON CONFLICT DO NOTHING is the second line.
  *  - new blocks go in multi-row INSERTs (64 rows per statement), EVENT blocks also in events,
  *    then durable_seq moves up (never down) in the same transaction.
+ *  - blocks.data and blocks.codec hold what SQLite's writer stores (migration 11): it->enc as
+ *    received when it->codec is 1; else the raw samples encoded by wcodec_encode_block when
+ *    encoding is on (store_pg_ingest_set_encode), the codec takes the block's shape and the
+ *    result is smaller than it->data; else it->data raw (codec 0). it->stored_codec says which.
+ *    Nothing of the item is changed but result, stored_codec and stored_raw_busy (0).
  *  - a block the database refuses (GS_EDB) does not sink the batch: it is replayed with one
  *    savepoint per block; the refused block gets its error and every later block of that
  *    terminal in the batch GS_ESTATE (no gap may hide under durable_seq), the others commit.
@@ -93,6 +100,10 @@ typedef struct {
  * (GS_ECLOSED at COMMIT: the outcome is unknown; the retry is made harmless by the dedup). */
 int store_pg_ingest_blocks(store_pg_ingest_t *g, store_item_t **items, size_t n,
                            int64_t received_ns, store_pg_ack_t *acks, size_t *nacks);
+
+/* Whether blocks received raw are encoded before they are stored (on after _new). Off: they are
+ * stored raw, e.g. while the writer is behind (writer.c's STORE_ENCODE_MAX_BACKLOG rule). */
+void store_pg_ingest_set_encode(store_pg_ingest_t *g, int on);
 
 /* ---- several nodes on one database (docs/decisions/0007 section 7) ----
  * Live state lives in two UNLOGGED tables made by store_pg_nodes_setup, outside the numbered

@@ -16,6 +16,7 @@
 
 #include "core/err.h"
 #include "core/util.h"
+#include "wcodec/wcodec.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -24,13 +25,20 @@
 
 #define ROWS_PER_INSERT 64 /* 64 x 12 parameters per statement: one round trip per 64 blocks */
 #define IDS_PER_LOCK    64
-#define BLOCK_COLS      12
+#define BLOCK_COLS      13
 
 struct store_pg_ingest {
     sqlx_t *db;
     sqlx_stmt_t *ins[ROWS_PER_INSERT + 1]; /* by number of rows, prepared when first needed */
     sqlx_stmt_t *lock[IDS_PER_LOCK + 1];   /* by number of ids */
     sqlx_stmt_t *ins_event, *upd_seq;
+    int encode; /* encode blocks received raw (store_pg_ingest_set_encode) */
+    /* Per item of the current batch, by the item's index: the bytes stored in blocks.data and
+     * their codec (migration 11), decided once before the first attempt. */
+    const uint8_t **rest;
+    size_t *rest_len;
+    uint8_t **own; /* encodings made here, freed after the batch */
+    size_t cap;
 };
 
 /* Per terminal of one batch. */
@@ -59,6 +67,7 @@ int store_pg_ingest_new(sqlx_t *db, store_pg_ingest_t **out)
         return GS_EINVAL;
     store_pg_ingest_t *g = xcalloc(1, sizeof *g);
     g->db = db;
+    g->encode = 1;
     int rc = sqlx_prepare(db,
                           "INSERT INTO events(terminal_id, seq, trigger, trigger_ns, pretrigger,"
                           " value_permille, channel) VALUES(?, ?, ?, ?, ?, ?, ?)"
@@ -87,6 +96,9 @@ void store_pg_ingest_free(store_pg_ingest_t *g)
         sqlx_finalize(g->lock[i]);
     sqlx_finalize(g->ins_event);
     sqlx_finalize(g->upd_seq);
+    free(g->rest);
+    free(g->rest_len);
+    free(g->own);
     free(g);
 }
 
@@ -113,7 +125,7 @@ static int get_insert(store_pg_ingest_t *g, int rows, sqlx_stmt_t **out)
         char *sql =
             build_sql("INSERT INTO blocks(terminal_id, seq, kind, t0_ns, sample_rate,"
                       " channel_mask, nchannels, sample_fmt, time_quality, nsamples, data,"
-                      " received_ns) VALUES ",
+                      " received_ns, codec) VALUES ",
                       rows, BLOCK_COLS, ", ", " ON CONFLICT DO NOTHING RETURNING terminal_id, seq");
         int rc = sqlx_prepare(g->db, sql, &g->ins[rows]);
         free(sql);
@@ -161,7 +173,8 @@ static int lock_terminals(store_pg_ingest_t *g, term_t *t, size_t nt)
     return 0;
 }
 
-static int bind_block(sqlx_stmt_t *st, int base, const store_item_t *it, int64_t received_ns)
+static int bind_block(store_pg_ingest_t *g, sqlx_stmt_t *st, int base, size_t idx,
+                      const store_item_t *it, int64_t received_ns)
 {
     int rc = 0;
     rc |= sqlx_bind_text(st, base + 1, it->terminal_id, -1);
@@ -174,11 +187,12 @@ static int bind_block(sqlx_stmt_t *st, int base, const store_item_t *it, int64_t
     rc |= sqlx_bind_int64(st, base + 8, it->sample_fmt);
     rc |= sqlx_bind_int64(st, base + 9, it->time_quality);
     rc |= sqlx_bind_int64(st, base + 10, it->nsamples);
-    if (it->data)
-        rc |= sqlx_bind_blob(st, base + 11, it->data, it->data_len);
+    if (g->rest[idx])
+        rc |= sqlx_bind_blob(st, base + 11, g->rest[idx], g->rest_len[idx]);
     else
         rc |= sqlx_bind_null(st, base + 11);
     rc |= sqlx_bind_int64(st, base + 12, received_ns);
+    rc |= sqlx_bind_int64(st, base + 13, it->stored_codec);
     return rc ? GS_EINVAL : 0;
 }
 
@@ -197,9 +211,10 @@ static int insert_event(store_pg_ingest_t *g, const store_item_t *it)
     return rc;
 }
 
-/* Inserts the pending items pend[0..np) (result 0 so far) in multi-row statements; an item the
- * unique key already had comes back as result 1. */
-static int insert_fast(store_pg_ingest_t *g, store_item_t **pend, size_t np, int64_t received_ns)
+/* Inserts the pending items items[pend[0..np)] (result 0 so far) in multi-row statements; an
+ * item the unique key already had comes back as result 1. */
+static int insert_fast(store_pg_ingest_t *g, store_item_t **items, const size_t *pend, size_t np,
+                       int64_t received_ns)
 {
     for (size_t i = 0; i < np; i += ROWS_PER_INSERT) {
         int k = (int)(np - i < ROWS_PER_INSERT ? np - i : ROWS_PER_INSERT), rc;
@@ -207,15 +222,16 @@ static int insert_fast(store_pg_ingest_t *g, store_item_t **pend, size_t np, int
         if ((rc = get_insert(g, k, &st)) < 0)
             return rc;
         for (int j = 0; j < k; j++) {
-            if ((rc = bind_block(st, j * BLOCK_COLS, pend[i + (size_t)j], received_ns)) < 0)
+            size_t idx = pend[i + (size_t)j];
+            if ((rc = bind_block(g, st, j * BLOCK_COLS, idx, items[idx], received_ns)) < 0)
                 return rc;
-            pend[i + (size_t)j]->result = 1; /* until RETURNING names it */
+            items[idx]->result = 1; /* until RETURNING names it */
         }
         while ((rc = sqlx_step(st)) == 1) {
             const char *tid = sqlx_column_text(st, 0);
             uint64_t seq = (uint64_t)sqlx_column_int64(st, 1);
             for (int j = 0; j < k; j++) {
-                store_item_t *it = pend[i + (size_t)j];
+                store_item_t *it = items[pend[i + (size_t)j]];
                 if (it->seq == seq && strcmp(it->terminal_id, tid) == 0) {
                     it->result = 0;
                     break;
@@ -227,8 +243,8 @@ static int insert_fast(store_pg_ingest_t *g, store_item_t **pend, size_t np, int
             return rc;
     }
     for (size_t i = 0; i < np; i++) {
-        if (pend[i]->result == 0 && pend[i]->is_event) {
-            int rc = insert_event(g, pend[i]);
+        if (items[pend[i]]->result == 0 && items[pend[i]]->is_event) {
+            int rc = insert_event(g, items[pend[i]]);
             if (rc < 0)
                 return rc;
         }
@@ -239,13 +255,14 @@ static int insert_fast(store_pg_ingest_t *g, store_item_t **pend, size_t np, int
 /* One block inside a savepoint: 0 stored, 1 duplicate by the unique key, < 0 refused (rolled
  * back to the savepoint, the transaction goes on), or a failure of the whole transaction (the
  * savepoint commands themselves failed): *fatal set. */
-static int insert_one(store_pg_ingest_t *g, store_item_t *it, int64_t received_ns, int *fatal)
+static int insert_one(store_pg_ingest_t *g, size_t idx, store_item_t *it, int64_t received_ns,
+                      int *fatal)
 {
     sqlx_stmt_t *st;
     int rc;
     *fatal = 0;
     if ((rc = sqlx_exec(g->db, "SAVEPOINT gs_block")) < 0 || (rc = get_insert(g, 1, &st)) < 0 ||
-        (rc = bind_block(st, 0, it, received_ns)) < 0) {
+        (rc = bind_block(g, st, 0, idx, it, received_ns)) < 0) {
         *fatal = 1;
         return rc;
     }
@@ -270,7 +287,7 @@ static int insert_one(store_pg_ingest_t *g, store_item_t *it, int64_t received_n
 /* One attempt at the batch; slow = one savepoint per block. Returns 0 once committed, or the
  * error that sank the whole transaction (already rolled back). */
 static int attempt(store_pg_ingest_t *g, store_item_t **items, size_t n, term_t *t, size_t nt,
-                   int64_t received_ns, int slow, store_item_t **pend)
+                   int64_t received_ns, int slow, size_t *pend)
 {
     size_t np = 0;
     int rc = sqlx_begin(g->db);
@@ -296,11 +313,11 @@ static int attempt(store_pg_ingest_t *g, store_item_t **items, size_t n, term_t 
         it->result = 0;
         if (!slow) {
             x->mark = (int64_t)it->seq;
-            pend[np++] = it;
+            pend[np++] = i;
             continue;
         }
         int fatal;
-        rc = insert_one(g, it, received_ns, &fatal);
+        rc = insert_one(g, i, it, received_ns, &fatal);
         if (fatal)
             goto fail;
         if (rc < 0) {
@@ -311,7 +328,7 @@ static int attempt(store_pg_ingest_t *g, store_item_t **items, size_t n, term_t 
             x->mark = (int64_t)it->seq;
         }
     }
-    if (!slow && (rc = insert_fast(g, pend, np, received_ns)) < 0)
+    if (!slow && (rc = insert_fast(g, items, pend, np, received_ns)) < 0)
         goto fail;
     for (size_t i = 0; i < nt; i++) {
         if (t[i].mark <= t[i].committed)
@@ -329,6 +346,63 @@ fail:
     return rc;
 }
 
+void store_pg_ingest_set_encode(store_pg_ingest_t *g, int on)
+{
+    g->encode = on != 0;
+}
+
+/* What blocks.data holds for each item, as writer.c's block_bind_data decides on SQLite: the
+ * segments as received (codec 1); else the raw samples encoded here when that is on, the shape
+ * is one the codec takes and the result is smaller; else the raw samples (codec 0). Done before
+ * BEGIN, once per batch: no encoding while the terminals' rows are locked, none again on a
+ * retry. Sets it->stored_codec. */
+static void at_rest(store_pg_ingest_t *g, store_item_t **items, size_t n)
+{
+    if (n > g->cap) {
+        free(g->rest);
+        free(g->rest_len);
+        free(g->own);
+        g->rest = xcalloc(n, sizeof *g->rest);
+        g->rest_len = xcalloc(n, sizeof *g->rest_len);
+        g->own = xcalloc(n, sizeof *g->own);
+        g->cap = n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        store_item_t *it = items[i];
+        g->own[i] = NULL;
+        it->stored_raw_busy = 0;
+        if (it->enc && it->codec == WCODEC_ID) {
+            g->rest[i] = it->enc;
+            g->rest_len[i] = it->enc_len;
+            it->stored_codec = WCODEC_ID;
+            continue;
+        }
+        g->rest[i] = it->data;
+        g->rest_len[i] = it->data_len;
+        it->stored_codec = 0;
+        int width = it->sample_fmt == 2 ? 4 : it->sample_fmt == 1 ? 2 : 0;
+        if (!g->encode || !it->data || !width || it->nchannels < 1 ||
+            it->nchannels > WCODEC_MAX_CHANNELS || it->nsamples < 1 ||
+            it->nsamples > WCODEC_MAX_SETS ||
+            it->data_len != (size_t)it->nsamples * it->nchannels * (size_t)width)
+            continue;
+        uint32_t period =
+            it->nominal_hz ? (it->sample_rate + it->nominal_hz / 2) / it->nominal_hz : 0;
+        size_t cap = wcodec_bound(it->nsamples, it->nchannels, it->sample_fmt), len = 0;
+        uint8_t *out = xmalloc(cap ? cap : 1);
+        if (wcodec_encode_block(it->data, it->nsamples, it->nchannels, it->sample_fmt, period, out,
+                                cap, &len) == WCODEC_OK &&
+            len > 0 && len < it->data_len) {
+            g->own[i] = out;
+            g->rest[i] = out;
+            g->rest_len[i] = len;
+            it->stored_codec = WCODEC_ID;
+        } else {
+            free(out);
+        }
+    }
+}
+
 int store_pg_ingest_blocks(store_pg_ingest_t *g, store_item_t **items, size_t n,
                            int64_t received_ns, store_pg_ack_t *acks, size_t *nacks)
 {
@@ -337,7 +411,8 @@ int store_pg_ingest_blocks(store_pg_ingest_t *g, store_item_t **items, size_t n,
     if (n == 0)
         return 0;
     term_t *t = xcalloc(n, sizeof *t);
-    store_item_t **pend = xcalloc(n, sizeof *pend);
+    size_t *pend = xcalloc(n, sizeof *pend);
+    at_rest(g, items, n);
     size_t nt = 0;
     for (size_t i = 0; i < n; i++)
         t[nt++].id = items[i]->terminal_id;
@@ -361,6 +436,10 @@ int store_pg_ingest_blocks(store_pg_ingest_t *g, store_item_t **items, size_t n,
                 (uint64_t)(t[i].mark > t[i].committed ? t[i].mark : t[i].committed);
         }
         *nacks = nt;
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(g->own[i]);
+        g->own[i] = NULL;
     }
     free(pend);
     free(t);

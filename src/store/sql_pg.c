@@ -36,6 +36,7 @@ enum {
     OID_TEXT = 25,
     OID_OID = 26,
     OID_JSON = 114,
+    OID_JSONB = 3802,
     OID_FLOAT4 = 700,
     OID_FLOAT8 = 701,
     OID_UNKNOWN = 705,
@@ -450,6 +451,15 @@ static int numeric_value(pgst_t *st, int col, double *d, int64_t *i, int *is_int
     return 0;
 }
 
+/* Bytes before a text value: jsonb's binary form is a version byte (1) and the JSON text. */
+static int text_skip(pgst_t *st, int col)
+{
+    return PQftype(st->res, col) == OID_JSONB && PQgetlength(st->res, st->row, col) >= 1 &&
+                   PQgetvalue(st->res, st->row, col)[0] == 1
+               ? 1
+               : 0;
+}
+
 static int pg_column_type(sqlx_stmt_t *base, int col)
 {
     pgst_t *st = PST(base);
@@ -479,6 +489,7 @@ static int pg_column_type(sqlx_stmt_t *base, int col)
     case OID_NAME:
     case OID_CHAR:
     case OID_JSON:
+    case OID_JSONB:
     case OID_UNKNOWN:
         return SQLX_TEXT;
     default:
@@ -556,7 +567,7 @@ static int64_t pg_column_int64(sqlx_stmt_t *base, int col)
         return (int64_t)d;
     }
     case SQLX_TEXT:
-        return strtoll(PQgetvalue(st->res, st->row, col), NULL, 10);
+        return strtoll(PQgetvalue(st->res, st->row, col) + text_skip(st, col), NULL, 10);
     default:
         return 0;
     }
@@ -571,7 +582,7 @@ static double pg_column_double(sqlx_stmt_t *base, int col)
     case SQLX_FLOAT:
         return float_value(st, col);
     case SQLX_TEXT:
-        return strtod(PQgetvalue(st->res, st->row, col), NULL);
+        return strtod(PQgetvalue(st->res, st->row, col) + text_skip(st, col), NULL);
     default:
         return 0.0;
     }
@@ -590,7 +601,8 @@ static const char *pg_column_text(sqlx_stmt_t *base, int col)
         snprintf(st->conv[col], sizeof st->conv[col], "%.17g", float_value(st, col));
         return st->conv[col];
     default:
-        return PQgetvalue(st->res, st->row, col); /* libpq adds a NUL after every value */
+        /* libpq adds a NUL after every value */
+        return PQgetvalue(st->res, st->row, col) + text_skip(st, col);
     }
 }
 
@@ -602,7 +614,9 @@ static const void *pg_column_blob(sqlx_stmt_t *base, int col)
         return NULL;
     if (t == SQLX_INT || t == SQLX_FLOAT)
         return pg_column_text(base, col);
-    return PQgetlength(st->res, st->row, col) > 0 ? PQgetvalue(st->res, st->row, col) : NULL;
+    int skip = text_skip(st, col);
+    return PQgetlength(st->res, st->row, col) > skip ? PQgetvalue(st->res, st->row, col) + skip
+                                                     : NULL;
 }
 
 static size_t pg_column_bytes(sqlx_stmt_t *base, int col)
@@ -613,7 +627,7 @@ static size_t pg_column_bytes(sqlx_stmt_t *base, int col)
         return 0;
     if (t == SQLX_INT || t == SQLX_FLOAT)
         return strlen(pg_column_text(base, col));
-    return (size_t)PQgetlength(st->res, st->row, col);
+    return (size_t)(PQgetlength(st->res, st->row, col) - text_skip(st, col));
 }
 
 static int64_t pg_changes(sqlx_t *db)

@@ -9,11 +9,17 @@
  * "ACK <seq>" (the lowest durable_seq of the batch's acks: every terminal has all blocks up to
  * it) and flushes, so a test that kills this process knows exactly what was acknowledged. A lost
  * connection (the server was killed) is retried with a new connection for up to 60 s, with the
- * same batch: its outcome was unknown. Ends with "DONE <blocks stored> <blocks/s> <MB/s>". */
+ * same batch: its outcome was unknown. Ends with "DONE <blocks stored> <blocks/s> <MB/s>".
+ * With the default DATA_BYTES (4800: 400 sets of 6 int16 channels) the samples are sines and
+ * odd-numbered terminals send their blocks encoded (codec 1, as GSTP carries them), even ones raw
+ * (the ingest encodes them): every stored block is a codec 1 row, half of them as received. */
 #include "core/err.h"
 #include "store/pg.h"
 #include "store/sql.h"
 #include "store/store.h"
+#include "wcodec/wcodec.h"
+
+#include <math.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,10 +94,14 @@ int main(int argc, char **argv)
     size_t n = (size_t)nterm * (size_t)per;
     store_item_t **items = calloc(n, sizeof *items);
     store_pg_ack_t *acks = calloc(n, sizeof *acks);
+    int shaped = data_bytes == 400u * 6u * 2u;
+    size_t enc_cap = wcodec_bound(400, 6, 1);
     for (size_t i = 0; i < n; i++) {
         items[i] = calloc(1, sizeof **items);
         items[i]->data = malloc(data_bytes);
         items[i]->data_len = data_bytes;
+        if (shaped)
+            items[i]->enc = malloc(enc_cap);
     }
     long long stored = 0;
     double t0 = now_s();
@@ -110,8 +120,24 @@ int main(int argc, char **argv)
                 it->nchannels = 6;
                 it->sample_fmt = 1;
                 it->nsamples = 400;
-                for (size_t j = 0; j < data_bytes; j++)
-                    it->data[j] = (uint8_t)(seq * 7 + (long long)j * 13 + t);
+                it->nominal_hz = 50;
+                it->codec = 0;
+                if (!shaped) {
+                    for (size_t j = 0; j < data_bytes; j++)
+                        it->data[j] = (uint8_t)(seq * 7 + (long long)j * 13 + t);
+                    continue;
+                }
+                for (size_t j = 0; j < 400u * 6u; j++) {
+                    double ph = 6.283185307179586 *
+                                (50.0 * (double)(seq * 400 + (long long)(j / 6)) / 4000.0 +
+                                 (double)(j % 6) / 3.0 + t * 0.01);
+                    uint16_t v = (uint16_t)(int16_t)(10000.0 * sin(ph) + (double)(j % 7));
+                    it->data[2 * j] = (uint8_t)(v & 0xff);
+                    it->data[2 * j + 1] = (uint8_t)(v >> 8);
+                }
+                if (t % 2 && wcodec_encode_block(it->data, 400, 6, 1, 80, it->enc, enc_cap,
+                                                 &it->enc_len) == 0)
+                    it->codec = WCODEC_ID;
             }
         size_t nacks = 0;
         int rc;
@@ -146,6 +172,7 @@ int main(int argc, char **argv)
            dt > 0 ? (double)stored * (double)data_bytes / dt / 1e6 : 0.0);
     for (size_t i = 0; i < n; i++) {
         free(items[i]->data);
+        free(items[i]->enc);
         free(items[i]);
     }
     free(items);

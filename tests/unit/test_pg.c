@@ -4,10 +4,12 @@
  * its own schema, so they do not see each other's tables.
  *
  * Schema: migrations (idempotent, concurrent nodes, a failing one rolled back, a newer database
- * refused), the same tables and columns as the SQLite schema of db.c, the credentials trigger,
- * partitions (created ahead, rows routed by time, default rows moved, retention drops).
- * Ingest: exactly-once under repeated, overlapping and concurrent batches, a refused block
- * isolated, acks only from committed state. */
+ * refused), the same tables, columns and named indexes as the SQLite schema of db.c, the
+ * credentials trigger, the trend trigger (the same rows as SQLite's for the same documents),
+ * partitions (created ahead, rows routed by time, default rows moved, retention drops; the
+ * pyramid's fine levels by day). Ingest: exactly-once under repeated, overlapping and concurrent
+ * batches, codec 1 rows (as received, encoded by the ingest, raw when not smaller), a refused
+ * block isolated, acks only from committed state. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,8 +21,10 @@
 #include "store/pg.h"
 #include "store/sql.h"
 #include "store/store.h"
+#include "wcodec/wcodec.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -113,18 +117,18 @@ static void test_migrate_fresh_and_again(void **state)
     assert_int_equal(store_pg_schema_version(db, &v), 0);
     assert_int_equal(v, 0);
     migrate_ok(db);
-    assert_int_equal(store_pg_schema_versions(), 8);
-    assert_int_equal(q(db, "SELECT count(*) FROM schema_version", NULL), 8);
+    assert_int_equal(store_pg_schema_versions(), 12);
+    assert_int_equal(q(db, "SELECT count(*) FROM schema_version", NULL), 12);
     migrate_ok(db); /* already current: nothing applied */
-    assert_int_equal(q(db, "SELECT count(*) FROM schema_version", NULL), 8);
-    assert_int_equal(q(db, "SELECT count(DISTINCT version) FROM schema_version", NULL), 8);
+    assert_int_equal(q(db, "SELECT count(*) FROM schema_version", NULL), 12);
+    assert_int_equal(q(db, "SELECT count(DISTINCT version) FROM schema_version", NULL), 12);
     /* blocks and measurements are partitioned, by the documented keys */
     assert_int_equal(
         q(db,
           "SELECT count(*) FROM pg_partitioned_table p JOIN pg_class c"
           " ON c.oid = p.partrelid WHERE c.relnamespace = current_schema()::regnamespace",
           NULL),
-        2);
+        4); /* blocks, measurements, wave_pyramid and its wave_pyramid_fine */
     assert_int_equal(q(db,
                        "SELECT pg_get_partkeydef(to_regclass('blocks')) ="
                        " 'RANGE (t0_ns)'",
@@ -136,8 +140,8 @@ static void test_migrate_fresh_and_again(void **state)
                        NULL),
                      1);
     assert_null(store_pg_migration_sql(0));
-    assert_null(store_pg_migration_sql(9));
-    assert_non_null(store_pg_migration_sql(8));
+    assert_null(store_pg_migration_sql(13));
+    assert_non_null(store_pg_migration_sql(12));
 }
 
 static void test_newer_database_refused(void **state)
@@ -208,13 +212,16 @@ static void test_concurrent_nodes_migrate_once(void **state)
         a[i] = (mig_arg_t){.schema = t->schema};
         assert_int_equal(pthread_create(&th[i], NULL, migrate_thread, &a[i]), 0);
     }
-    for (int i = 0; i < NODES; i++) {
+    for (int i = 0; i < NODES; i++) /* all joined before any assertion ends the test */
         pthread_join(th[i], NULL);
+    for (int i = 0; i < NODES; i++) {
         assert_int_equal(a[i].rc, 0);
-        assert_int_equal(a[i].version, 8);
+        assert_int_equal(a[i].version, store_pg_schema_versions());
     }
-    assert_int_equal(q(t->db, "SELECT count(*) FROM schema_version", NULL), 8);
-    assert_int_equal(q(t->db, "SELECT count(DISTINCT version) FROM schema_version", NULL), 8);
+    assert_int_equal(q(t->db, "SELECT count(*) FROM schema_version", NULL),
+                     store_pg_schema_versions());
+    assert_int_equal(q(t->db, "SELECT count(DISTINCT version) FROM schema_version", NULL),
+                     store_pg_schema_versions());
 }
 
 static void rm_rf(const char *path)
@@ -236,9 +243,9 @@ static void rm_rf(const char *path)
     }
 }
 
-/* The PostgreSQL dialect has the SQLite schema's tables and columns with matching types. Tables
- * or columns that later SQLite migrations (other work of this issue) add and the PostgreSQL
- * dialect does not have yet are listed, not failed: they are the switch-over's to-do list. */
+/* The PostgreSQL dialect has the SQLite schema's tables and columns with matching types, both
+ * ways (an SQLite column missing on PostgreSQL fails: a new SQLite migration needs its twin in
+ * pg_schema.c), and every named SQLite index under the same name. */
 static void test_same_schema_as_sqlite(void **state)
 {
     sqlx_t *pg = ((tpg_t *)*state)->db;
@@ -285,6 +292,7 @@ static void test_same_schema_as_sqlite(void **state)
                            : strcmp(type, "double precision") == 0 ? "REAL"
                            : strcmp(type, "bytea") == 0            ? "BLOB"
                            : strcmp(type, "text") == 0             ? "TEXT"
+                           : strcmp(type, "jsonb") == 0            ? "TEXT" /* measurements.data */
                                                                    : "?";
         if (strcmp(lty, want) != 0)
             fprintf(stderr, "%s.%s: PostgreSQL %s, SQLite %s\n", tab, col, type, lty);
@@ -299,10 +307,16 @@ static void test_same_schema_as_sqlite(void **state)
     assert_int_equal(rc, 0);
     sqlx_finalize(lt);
     sqlx_finalize(pt);
-    assert_int_equal(ntables, 15); /* the tables of SQLite v1..v8 */
-    assert_true(ncols > 100);
+    assert_int_equal(ntables, 19); /* the tables of SQLite v1..v12 */
+    assert_true(ncols > 150);
+    assert_int_equal(q(pg,
+                       "SELECT count(*) FROM information_schema.columns WHERE table_schema ="
+                       " current_schema() AND table_name = 'measurements' AND column_name ="
+                       " 'data' AND data_type = 'jsonb'",
+                       NULL),
+                     1);
 
-    /* the other direction: what SQLite has that the PostgreSQL dialect lacks (informational) */
+    /* the other direction: every SQLite column is in the PostgreSQL dialect */
     assert_int_equal(sqlx_prepare(lite,
                                   "SELECT m.name, p.name FROM sqlite_master m,"
                                   " pragma_table_info(m.name) p WHERE m.type = 'table'"
@@ -330,10 +344,227 @@ static void test_same_schema_as_sqlite(void **state)
     }
     assert_int_equal(rc, 0);
     printf("SQLite columns not yet in the PostgreSQL dialect: %d\n", missing);
+    assert_int_equal(missing, 0);
+    sqlx_finalize(lt);
+    sqlx_finalize(pt);
+
+    /* and every named SQLite index, under the same name (the readers' plans rely on them) */
+    assert_int_equal(sqlx_prepare(lite,
+                                  "SELECT name FROM sqlite_master WHERE type = 'index' AND"
+                                  " sql IS NOT NULL ORDER BY 1",
+                                  &lt),
+                     0);
+    assert_int_equal(sqlx_prepare(pg,
+                                  "SELECT count(*) FROM pg_indexes WHERE schemaname ="
+                                  " current_schema() AND indexname = ?",
+                                  &pt),
+                     0);
+    int nidx = 0;
+    missing = 0;
+    while ((rc = sqlx_step(lt)) == 1) {
+        sqlx_bind_text(pt, 1, sqlx_column_text(lt, 0), -1);
+        assert_int_equal(sqlx_step(pt), 1);
+        if (sqlx_column_int64(pt, 0) == 0) {
+            fprintf(stderr, "SQLite index %s is not in the PostgreSQL dialect\n",
+                    sqlx_column_text(lt, 0));
+            missing++;
+        }
+        sqlx_reset(pt);
+        nidx++;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(missing, 0);
+    assert_true(nidx >= 8);
     sqlx_finalize(lt);
     sqlx_finalize(pt);
     sqlx_close(lite);
     rm_rf(dir);
+}
+
+/* ---- measurement_trend (migration 12): the PL/pgSQL trigger gives SQLite's rows ---- */
+
+static const char *const trend_docs[] = {
+    /* every quantity; channels out of order; a second "Ua" later (the first one counts); Ib
+     * without thd_pct (no column anyway) */
+    "{\"freq\":{\"mean\":50.013,\"min\":49.9},\"u0_pct\":0.11,\"u2_pct\":0.52,\"i0_pct\":1.5,"
+    "\"i2_pct\":2.75,\"p\":1000.5,\"q\":-200.25,\"s_eff\":1100,\"channels\":["
+    "{\"name\":\"Ia\",\"rms\":10.5,\"thd_pct\":3.1},{\"name\":\"Ua\",\"rms\":230.1,\"thd_pct\":1.2}"
+    ","
+    "{\"name\":\"Ub\",\"rms\":229.9,\"thd_pct\":1.3},{\"name\":\"Uc\",\"rms\":231,\"thd_pct\":1.4},"
+    "{\"name\":\"Ib\",\"rms\":11},{\"name\":\"Ic\",\"rms\":12.25,\"thd_pct\":4},"
+    "{\"name\":\"Ua\",\"rms\":999,\"thd_pct\":9}]}",
+    /* some quantities missing or null, channels not an array */
+    "{\"freq\":{\"mean\":49.5},\"p\":null,\"q\":3e-5,\"channels\":{\"name\":\"Ua\",\"rms\":1}}",
+    /* no channels at all; a large exponent */
+    "{\"u2_pct\":1e300,\"s_eff\":-0.0}",
+    /* "Ua" only as the 17th channel: SQLite looks at channels[0..15] */
+    "{\"channels\":[{\"name\":\"x\"},{\"name\":\"x\"},{\"name\":\"x\"},{\"name\":\"x\"},"
+    "{\"name\":\"x\"},{\"name\":\"x\"},{\"name\":\"x\"},{\"name\":\"x\"},{\"name\":\"x\"},"
+    "{\"name\":\"x\"},{\"name\":\"x\"},{\"name\":\"x\"},{\"name\":\"x\"},{\"name\":\"x\"},"
+    "{\"name\":\"x\"},{\"name\":\"Ub\",\"rms\":7.5},{\"name\":\"Ua\",\"rms\":8}]}",
+};
+static const char *const trend_intervals[] = {"10min", "2h", "10min", "2h", "1min"};
+
+static void trend_insert(sqlx_t *db)
+{
+    sqlx_stmt_t *st = NULL;
+    assert_int_equal(sqlx_prepare(db,
+                                  "INSERT INTO measurements(terminal_id, interval, t_start_ns,"
+                                  " t_end_ns, flags, count, data) VALUES(?, ?, ?, ?, 0, 1, ?)",
+                                  &st),
+                     0);
+    int nd = (int)(sizeof trend_docs / sizeof trend_docs[0]);
+    for (int i = 0; i < nd + 1; i++) { /* the last one again as 1min: no trend row */
+        int64_t t_end = T_BASE + (int64_t)(i + 1) * 600000000000;
+        sqlx_bind_text(st, 1, "T0", -1);
+        sqlx_bind_text(st, 2, trend_intervals[i], -1);
+        sqlx_bind_int64(st, 3, t_end - 600000000000);
+        sqlx_bind_int64(st, 4, t_end);
+        sqlx_bind_text(st, 5, trend_docs[i < nd ? i : 0], -1);
+        int rc = sqlx_step(st);
+        if (rc != 0)
+            fprintf(stderr, "trend insert %d: %s\n", i, sqlx_errmsg(db));
+        assert_int_equal(rc, 0);
+        sqlx_reset(st);
+    }
+    sqlx_finalize(st);
+}
+
+#define TREND_COLS 20
+typedef struct {
+    int n;
+    char key[8][48];
+    int null[8][TREND_COLS];
+    double v[8][TREND_COLS];
+} trend_rows_t;
+
+static void trend_read(sqlx_t *db, trend_rows_t *r)
+{
+    sqlx_stmt_t *st = NULL;
+    memset(r, 0, sizeof *r);
+    assert_int_equal(sqlx_prepare(db,
+                                  "SELECT terminal_id, interval, t_end_ns, freq, u0_pct, u2_pct,"
+                                  " i0_pct, i2_pct, p, q, s_eff, ua_rms, ub_rms, uc_rms, ia_rms,"
+                                  " ib_rms, ic_rms, ua_thd, ub_thd, uc_thd FROM measurement_trend"
+                                  " ORDER BY t_end_ns",
+                                  &st),
+                     0);
+    int rc;
+    while ((rc = sqlx_step(st)) == 1) {
+        assert_true(r->n < 8);
+        snprintf(r->key[r->n], sizeof r->key[0], "%s/%s/%lld", sqlx_column_text(st, 0),
+                 sqlx_column_text(st, 1), (long long)sqlx_column_int64(st, 2));
+        for (int c = 3; c < TREND_COLS; c++) {
+            r->null[r->n][c] = sqlx_column_is_null(st, c);
+            r->v[r->n][c] = sqlx_column_double(st, c);
+        }
+        r->n++;
+    }
+    assert_int_equal(rc, 0);
+    sqlx_finalize(st);
+}
+
+static void trend_same(const trend_rows_t *a, const trend_rows_t *b)
+{
+    assert_int_equal(a->n, b->n);
+    for (int i = 0; i < a->n; i++) {
+        assert_string_equal(a->key[i], b->key[i]);
+        for (int c = 3; c < TREND_COLS; c++) {
+            if (a->null[i][c] != b->null[i][c] || (!a->null[i][c] && a->v[i][c] != b->v[i][c]))
+                fprintf(stderr, "trend row %s column %d: PostgreSQL %s%g, SQLite %s%g\n", a->key[i],
+                        c, a->null[i][c] ? "NULL " : "", a->v[i][c], b->null[i][c] ? "NULL " : "",
+                        b->v[i][c]);
+            assert_int_equal(a->null[i][c], b->null[i][c]);
+            if (!a->null[i][c])
+                assert_true(a->v[i][c] == b->v[i][c]); /* both the nearest double */
+        }
+    }
+}
+
+static void test_trend_trigger_as_sqlite(void **state)
+{
+    sqlx_t *pg = ((tpg_t *)*state)->db;
+    migrate_ok(pg);
+    assert_int_equal(store_pg_partitions_ensure(pg, T_BASE, T_BASE + DAY, NULL), 0);
+    char dir[] = "/tmp/gs-pgtrend-XXXXXX", err[256], path[128];
+    assert_non_null(mkdtemp(dir));
+    store_t *s = NULL;
+    assert_int_equal(store_open(dir, NULL, &s, err, sizeof err), 0);
+    store_close(s);
+    snprintf(path, sizeof path, "%s/gridsense.db", dir);
+    sqlx_t *lite = NULL;
+    assert_int_equal(sqlx_open(path, &lite, err, sizeof err), 0);
+
+    trend_rows_t *a = calloc(2, sizeof *a), *b = a + 1;
+    trend_insert(pg);
+    trend_insert(lite);
+    trend_read(pg, a);
+    trend_read(lite, b);
+    assert_int_equal(a->n, 4); /* the 1min row has none */
+    trend_same(a, b);
+    /* and the values themselves, for the first document: freq, the first Ua, Ic */
+    assert_true(a->v[0][3] == 50.013);
+    assert_true(a->v[0][11] == 230.1);
+    assert_true(a->v[0][16] == 12.25);
+    assert_true(a->null[0][17 + 0] == 0 && a->v[0][17] == 1.2);
+    assert_true(a->null[3][11] && a->v[3][12] == 7.5); /* 17th Ua ignored, 16th Ub taken */
+    /* jsonb comes back as JSON text through the seam */
+    sqlx_stmt_t *st = NULL;
+    assert_int_equal(sqlx_prepare(pg, "SELECT data FROM measurements WHERE interval = '1min'", &st),
+                     0);
+    assert_int_equal(sqlx_step(st), 1);
+    assert_non_null(strstr(sqlx_column_text(st, 0), "\"Ua\""));
+    assert_true(sqlx_column_text(st, 0)[0] == '{');
+    assert_int_equal(sqlx_column_bytes(st, 0), strlen(sqlx_column_text(st, 0)));
+    sqlx_finalize(st);
+
+    /* an update replaces the row, a delete removes it, on both */
+    const char *upd = "UPDATE measurements SET data = ? WHERE interval = '2h' AND t_end_ns = ?";
+    const char *del = "DELETE FROM measurements WHERE interval = '10min' AND t_end_ns = ?";
+    sqlx_t *dbs[2] = {pg, lite};
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(sqlx_prepare(dbs[k], upd, &st), 0);
+        sqlx_bind_text(st, 1, "{\"p\":42.5,\"channels\":[{\"name\":\"Ic\",\"rms\":3}]}", -1);
+        sqlx_bind_int64(st, 2, T_BASE + 2 * 600000000000);
+        assert_int_equal(sqlx_step(st), 0);
+        sqlx_finalize(st);
+        assert_int_equal(sqlx_prepare(dbs[k], del, &st), 0);
+        sqlx_bind_int64(st, 1, T_BASE + 3 * 600000000000);
+        assert_int_equal(sqlx_step(st), 0);
+        sqlx_finalize(st);
+    }
+    trend_read(pg, a);
+    trend_read(lite, b);
+    assert_int_equal(a->n, 3);
+    trend_same(a, b);
+    assert_true(a->v[1][8] == 42.5 && a->null[1][3] && a->v[1][16] == 3);
+
+    free(a);
+    sqlx_close(lite);
+    rm_rf(dir);
+}
+
+/* Migration 12 fills measurement_trend from the measurements already stored, as db.c's does. */
+static void test_trend_filled_by_migration(void **state)
+{
+    sqlx_t *pg = ((tpg_t *)*state)->db;
+    char sql[96];
+    assert_int_equal(sqlx_exec(pg, "CREATE TABLE schema_version(version BIGINT NOT NULL)"), 0);
+    for (int to = 1; to <= 11; to++) {
+        assert_int_equal(sqlx_exec(pg, store_pg_migration_sql(to)), 0);
+        snprintf(sql, sizeof sql, "INSERT INTO schema_version VALUES(%d)", to);
+        assert_int_equal(sqlx_exec(pg, sql), 0);
+    }
+    trend_insert(pg);
+    assert_int_equal(q(pg, "SELECT to_regclass('measurement_trend') IS NULL", NULL), 1);
+    migrate_ok(pg);
+    trend_rows_t *a = calloc(1, sizeof *a);
+    trend_read(pg, a);
+    assert_int_equal(a->n, 4);
+    assert_true(a->v[0][11] == 230.1);
+    assert_true(a->v[1][3] == 49.5);
+    assert_true(a->null[1][8] && a->v[1][9] == 3e-5); /* p null, q */
+    free(a);
 }
 
 static void test_credentials_trigger(void **state)
@@ -380,7 +611,7 @@ static void test_partitions(void **state)
 
     int created = -1;
     assert_int_equal(store_pg_partitions_ensure(db, T_BASE, T_BASE + 2 * DAY + 1, &created), 0);
-    assert_int_equal(created, 3 + 1); /* Dec 5, 6, 7 and the month 2026-12 */
+    assert_int_equal(created, 3 + 1 + 3); /* Dec 5, 6, 7, the month 2026-12, pyramid days */
     assert_int_equal(q(db, "SELECT count(*) FROM blocks_default", NULL), 0); /* moved */
     assert_int_equal(q(db, "SELECT count(*) FROM blocks_p20261207", NULL), 1);
     assert_int_equal(store_pg_partitions_ensure(db, T_BASE, T_BASE + 2 * DAY + 1, &created), 0);
@@ -429,7 +660,75 @@ static void test_partitions(void **state)
     assert_int_equal(dropped, 2); /* 2026-12 and 2027-01 */
     assert_int_equal(q(db, "SELECT count(*) FROM measurements", NULL), 0);
     assert_int_equal(store_pg_partitions_drop_before(db, "status", 0, &dropped), GS_EINVAL);
+    assert_int_equal(store_pg_partitions_drop_before(db, "wave_pyramid", 0, &dropped), GS_EINVAL);
     assert_int_equal(store_pg_partitions_ensure(db, -1, 0, &created), GS_ERANGE);
+}
+
+static void pyr_row(sqlx_t *db, int level, int64_t bucket_ns, int64_t n)
+{
+    sqlx_stmt_t *st = NULL;
+    /* the upsert the store's pyramid.c needs on PostgreSQL (its INSERT OR REPLACE) */
+    assert_int_equal(sqlx_prepare(db,
+                                  "INSERT INTO wave_pyramid(terminal_id, level, bucket_ns,"
+                                  " t_first_ns, t_end_ns, seq_first, seq_last, sample_rate,"
+                                  " time_quality, channel_mask, n, stats)"
+                                  " VALUES('A', ?, ?, ?, ?, 1, 2, 4000, 1, 63, ?, ?)"
+                                  " ON CONFLICT (terminal_id, level, bucket_ns) DO UPDATE"
+                                  " SET n = EXCLUDED.n, stats = EXCLUDED.stats",
+                                  &st),
+                     0);
+    static const uint8_t stats[4] = {0, 1, 0, 2};
+    sqlx_bind_int64(st, 1, level);
+    sqlx_bind_int64(st, 2, bucket_ns);
+    sqlx_bind_int64(st, 3, bucket_ns);
+    sqlx_bind_int64(st, 4, bucket_ns + 1000);
+    sqlx_bind_int64(st, 5, n);
+    sqlx_bind_blob(st, 6, stats, sizeof stats);
+    int rc = sqlx_step(st);
+    if (rc != 0)
+        fprintf(stderr, "pyramid row: %s\n", sqlx_errmsg(db));
+    assert_int_equal(rc, 0);
+    sqlx_finalize(st);
+}
+
+/* wave_pyramid: levels 0 and 1 in day partitions (retention drops days), the coarse levels in
+ * one partition that retention of the fine ones leaves alone; the key works through both. */
+static void test_pyramid_partitions(void **state)
+{
+    sqlx_t *db = ((tpg_t *)*state)->db;
+    migrate_ok(db);
+    assert_int_equal(
+        q(db, "SELECT pg_get_partkeydef(to_regclass('wave_pyramid')) = 'LIST (level)'", NULL), 1);
+    assert_int_equal(q(db,
+                       "SELECT pg_get_partkeydef(to_regclass('wave_pyramid_fine')) ="
+                       " 'RANGE (bucket_ns)'",
+                       NULL),
+                     1);
+    pyr_row(db, 0, T_BASE + DAY + 7 * INT64_C(1000000000), 1); /* before its day exists */
+    assert_int_equal(q(db, "SELECT count(*) FROM wave_pyramid_fine_default", NULL), 1);
+    int created = -1;
+    assert_int_equal(store_pg_partitions_ensure(db, T_BASE, T_BASE + DAY + 1, &created), 0);
+    assert_int_equal(q(db, "SELECT count(*) FROM wave_pyramid_fine_default", NULL), 0); /* moved */
+    assert_int_equal(q(db, "SELECT count(*) FROM wave_pyramid_fine_p20261206", NULL), 1);
+    pyr_row(db, 0, T_BASE, 1);
+    pyr_row(db, 1, T_BASE + 10 * INT64_C(1000000000), 1);
+    pyr_row(db, 3, T_BASE, 1);
+    pyr_row(db, 5, T_BASE, 1);
+    pyr_row(db, 0, T_BASE, 5); /* the same key again: updated, not a second row */
+    assert_int_equal(q(db, "SELECT count(*) FROM wave_pyramid_fine_p20261205", NULL), 2);
+    assert_int_equal(q(db,
+                       "SELECT n FROM wave_pyramid WHERE level = 0 AND bucket_ns ="
+                       " 1796428800000000000",
+                       NULL),
+                     5);
+    assert_int_equal(q(db, "SELECT count(*) FROM wave_pyramid_coarse", NULL), 2);
+    assert_int_equal(q(db, "SELECT count(*) FROM wave_pyramid", NULL), 5);
+    int dropped = -1;
+    assert_int_equal(
+        store_pg_partitions_drop_before(db, "wave_pyramid_fine", T_BASE + DAY, &dropped), 0);
+    assert_int_equal(dropped, 1);
+    assert_int_equal(q(db, "SELECT count(*) FROM wave_pyramid WHERE level < 2", NULL), 1);
+    assert_int_equal(q(db, "SELECT count(*) FROM wave_pyramid WHERE level >= 2", NULL), 2);
 }
 
 typedef struct {
@@ -461,13 +760,14 @@ static void test_partitions_concurrent_nodes(void **state)
         assert_int_equal(pthread_create(&th[i], NULL, partition_thread, &a[i]), 0);
     }
     int total = 0;
-    for (int i = 0; i < NODES; i++) {
+    for (int i = 0; i < NODES; i++) /* all joined before any assertion ends the test */
         pthread_join(th[i], NULL);
+    for (int i = 0; i < NODES; i++) {
         assert_int_equal(a[i].rc, 0);
         total += a[i].created;
     }
-    /* Dec 5 .. Jan 4: 31 days; months 2026-12 and 2027-01 */
-    assert_int_equal(total, 31 + 2);
+    /* Dec 5 .. Jan 4: 31 days of blocks and of the fine pyramid; months 2026-12 and 2027-01 */
+    assert_int_equal(total, 31 + 2 + 31);
     assert_int_equal(q(t->db,
                        "SELECT count(*) FROM pg_inherits WHERE inhparent ="
                        " to_regclass('blocks')",
@@ -663,6 +963,133 @@ static void test_ingest_exactly_once(void **state)
     free_items(a, 200);
     free_items(b, nb);
     free_items(c, 1);
+    store_pg_ingest_free(g);
+}
+
+/* A block whose samples compress: 6 channels of int16 sines, 400 sets (100 ms at 4 kHz). */
+static store_item_t *sine_block(const char *tid, uint64_t seq)
+{
+    store_item_t *it = block(tid, seq, 0);
+    free(it->data);
+    it->nominal_hz = 50;
+    it->data_len = (size_t)it->nsamples * it->nchannels * 2;
+    it->data = malloc(it->data_len);
+    for (uint32_t k = 0; k < it->nsamples; k++)
+        for (int c = 0; c < it->nchannels; c++) {
+            double ph = 2 * 3.14159265358979 * (50.0 * (seq * it->nsamples + k) / 4000.0 + c / 3.0);
+            int16_t v = (int16_t)(12000 * sin(ph) + (int)((k * 7 + (unsigned)c) % 5) - 2);
+            it->data[((size_t)k * it->nchannels + (size_t)c) * 2] = (uint8_t)(v & 0xff);
+            it->data[((size_t)k * it->nchannels + (size_t)c) * 2 + 1] = (uint8_t)((uint16_t)v >> 8);
+        }
+    return it;
+}
+
+/* blocks.codec and data as SQLite's writer stores them (migration 11): segments as received,
+ * raw blocks encoded when that is smaller, raw otherwise; duplicates of codec 1 rows are still
+ * exactly-once. */
+static void test_ingest_codec(void **state)
+{
+    sqlx_t *db = ((tpg_t *)*state)->db;
+    ingest_setup(db, 2);
+    store_pg_ingest_t *g = NULL;
+    assert_int_equal(store_pg_ingest_new(db, &g), 0);
+    enum { N = 40 };
+    store_item_t *items[N];
+    for (int i = 0; i < N; i++) {
+        uint64_t seq = (uint64_t)(i / 2 + 1);
+        const char *tid = i % 2 ? "T1" : "T0";
+        items[i] = sine_block(tid, seq);
+        if (i % 4 == 0) { /* T0, odd seqs: received encoded (codec 1 on the wire) */
+            store_item_t *it = items[i];
+            size_t cap = wcodec_bound(it->nsamples, it->nchannels, it->sample_fmt);
+            it->enc = malloc(cap);
+            assert_int_equal(wcodec_encode_block(it->data, it->nsamples, it->nchannels,
+                                                 it->sample_fmt, 80, it->enc, cap, &it->enc_len),
+                             0);
+            it->codec = 1;
+        } else if (i % 4 == 3) {
+            items[i]->data_len = 64; /* a shape the codec does not take: stays raw */
+        }
+    }
+    store_pg_ack_t acks[N];
+    size_t nacks = 0;
+    assert_int_equal(store_pg_ingest_blocks(g, items, N, 5, acks, &nacks), 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(items[i]->result, 0);
+        assert_int_equal(items[i]->stored_codec, i % 4 == 3 ? 0 : 1);
+    }
+    assert_int_equal(q(db, "SELECT count(*) FROM blocks WHERE codec = 1", NULL), 30);
+    assert_int_equal(q(db, "SELECT count(*) FROM blocks WHERE codec = 0", NULL), 10);
+
+    sqlx_stmt_t *st = NULL;
+    assert_int_equal(sqlx_prepare(db,
+                                  "SELECT codec, data FROM blocks WHERE terminal_id = ? AND"
+                                  " seq = ?",
+                                  &st),
+                     0);
+    uint8_t *dec = malloc(items[0]->nsamples * items[0]->nchannels * 2u);
+    for (int i = 0; i < N; i++) {
+        store_item_t *it = items[i];
+        sqlx_bind_text(st, 1, it->terminal_id, -1);
+        sqlx_bind_int64(st, 2, (int64_t)it->seq);
+        assert_int_equal(sqlx_step(st), 1);
+        const uint8_t *b = sqlx_column_blob(st, 1);
+        size_t len = sqlx_column_bytes(st, 1);
+        if (i % 4 == 0) { /* the received bytes, as they came */
+            assert_int_equal(sqlx_column_int64(st, 0), 1);
+            assert_int_equal(len, it->enc_len);
+            assert_memory_equal(b, it->enc, len);
+        } else if (i % 4 == 3) {
+            assert_int_equal(sqlx_column_int64(st, 0), 0);
+            assert_int_equal(len, 64);
+            assert_memory_equal(b, it->data, 64);
+        } else { /* encoded here: smaller, and decodes to the samples */
+            assert_int_equal(sqlx_column_int64(st, 0), 1);
+            assert_true(len < it->data_len);
+            assert_int_equal(
+                wcodec_decode_block(b, len, it->nsamples, it->nchannels, it->sample_fmt, dec), 0);
+            assert_memory_equal(dec, it->data, it->data_len);
+        }
+        sqlx_reset(st);
+    }
+    free(dec);
+
+    /* the whole batch again (ack lost): duplicates, nothing stored twice, codecs unchanged */
+    assert_int_equal(store_pg_ingest_blocks(g, items, N, 6, acks, &nacks), 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(items[i]->result, 1);
+    assert_int_equal(q(db, "SELECT count(*) FROM blocks", NULL), N);
+    assert_int_equal(q(db, "SELECT count(*) FROM blocks WHERE codec = 1", NULL), 30);
+    assert_int_equal(durable(db, "T0"), 20);
+
+    /* encoding off (the writer is behind): a raw block stays raw, a received one is still
+     * stored as received */
+    store_pg_ingest_set_encode(g, 0);
+    store_item_t *more[2] = {sine_block("T0", 21), sine_block("T0", 22)};
+    more[1]->enc = malloc(items[0]->enc_len);
+    memcpy(more[1]->enc, items[0]->enc, items[0]->enc_len);
+    more[1]->enc_len = items[0]->enc_len;
+    more[1]->codec = 1;
+    assert_int_equal(store_pg_ingest_blocks(g, more, 2, 7, acks, &nacks), 0);
+    assert_int_equal(more[0]->result, 0);
+    assert_int_equal(more[0]->stored_codec, 0);
+    assert_int_equal(more[1]->stored_codec, 1);
+    assert_int_equal(q(db,
+                       "SELECT count(*) FROM blocks WHERE terminal_id = 'T0' AND seq = 21 AND"
+                       " codec = 0 AND length(data) = 4800",
+                       NULL),
+                     1);
+    assert_int_equal(q(db,
+                       "SELECT count(*) FROM blocks WHERE terminal_id = 'T0' AND seq = 22 AND"
+                       " codec = 1",
+                       NULL),
+                     1);
+    sqlx_finalize(st);
+    for (int i = 0; i < N; i++)
+        free(items[i]->enc);
+    free(more[1]->enc);
+    free_items(items, N);
+    free_items(more, 2);
     store_pg_ingest_free(g);
 }
 
@@ -944,10 +1371,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_nodes_migrate_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_schema_as_sqlite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credentials_trigger, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trend_trigger_as_sqlite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trend_filled_by_migration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partitions_concurrent_nodes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pyramid_partitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_exactly_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_codec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_refused_block_isolated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_two_nodes_exactly_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nodes_displace_commands_live, setup, teardown),

@@ -424,6 +424,38 @@ static void test_reuse_and_changes(void **state)
     assert_non_null(strstr(sqlx_errmsg(db), "syntax"));
 }
 
+/* A JSON column (measurements.data): TEXT on SQLite, JSONB on PostgreSQL, bound as text and read
+ * back as the JSON text on both (the document is in jsonb's own output form, so the text is the
+ * same byte for byte). */
+static void test_json_column(void **state)
+{
+    sqlx_t *db = ((tdb_t *)*state)->db;
+    ddl(db, "js", "CREATE TABLE js(k INTEGER PRIMARY KEY, d TEXT)",
+        "CREATE TABLE js(k BIGINT PRIMARY KEY, d JSONB)");
+    const char *doc = "{\"a\": 1.5, \"b\": [1, \"x\"], \"c\": null}";
+    sqlx_stmt_t *st = NULL;
+    assert_int_equal(sqlx_prepare(db, "INSERT INTO js(k, d) VALUES(?, ?)", &st), 0);
+    sqlx_bind_int64(st, 1, 1);
+    sqlx_bind_text(st, 2, doc, -1);
+    assert_int_equal(sqlx_step(st), 0);
+    sqlx_reset(st);
+    sqlx_bind_int64(st, 1, 2);
+    sqlx_bind_null(st, 2);
+    assert_int_equal(sqlx_step(st), 0);
+    sqlx_finalize(st);
+    assert_int_equal(sqlx_prepare(db, "SELECT d FROM js ORDER BY k", &st), 0);
+    assert_int_equal(sqlx_step(st), 1);
+    assert_int_equal(sqlx_column_type(st, 0), SQLX_TEXT);
+    assert_string_equal(sqlx_column_text(st, 0), doc);
+    assert_int_equal(sqlx_column_bytes(st, 0), strlen(doc));
+    assert_memory_equal(sqlx_column_blob(st, 0), doc, strlen(doc));
+    assert_int_equal(sqlx_step(st), 1);
+    assert_true(sqlx_column_is_null(st, 0));
+    assert_null(sqlx_column_text(st, 0));
+    assert_int_equal(sqlx_step(st), 0);
+    sqlx_finalize(st);
+}
+
 /* ---- engine-specific ---- */
 
 /* PostgreSQL: a connection killed under us is GS_ECLOSED, and a failed statement aborts the
@@ -566,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_transactions),
         cmocka_unit_test(test_busy),
         cmocka_unit_test(test_reuse_and_changes),
+        cmocka_unit_test(test_json_column),
     };
     const struct CMUnitTest lite_only[] = {
         cmocka_unit_test(test_sqlite_full_and_continue),
