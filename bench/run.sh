@@ -113,6 +113,7 @@ INGEST_WARMUP_S=${INGEST_WARMUP_S:-$(q 5 2)}
 INGEST_DRAIN_S=${INGEST_DRAIN_S:-60}
 INGEST_RATE=${INGEST_RATE:-4000}
 INGEST_BLOCK_MS=${INGEST_BLOCK_MS:-100}
+INGEST_CODEC=${INGEST_CODEC:-wcodec} # the simulator's --codec: wcodec (GSTP codec 1) or raw
 INGEST_CONNECT_RATE=${INGEST_CONNECT_RATE:-5000}
 POLL_INTERVAL=${POLL_INTERVAL:-$(q 1 0.5)}
 KEEP_TMP=${KEEP_TMP:-0}
@@ -412,7 +413,8 @@ bench_ingest() {
                 "$SIM" --server "127.0.0.1:$TPORT" --secrets "$secrets" --terminals "$n" \
                     --rate "$INGEST_RATE" --block-ms "$INGEST_BLOCK_MS" \
                     --connect-rate "$INGEST_CONNECT_RATE" --duration "$INGEST_DURATION" \
-                    --drain "$INGEST_DRAIN_S" --ack-latency --quiet >"$d/sim.json" 2>"$d/sim.err" &
+                    --drain "$INGEST_DRAIN_S" --codec "$INGEST_CODEC" --ack-latency --quiet \
+                    >"$d/sim.json" 2>"$d/sim.err" &
                 SIM_PID=$!
                 py poll "$HPORT" "$SRV_PID" "$SIM_PID" "$d/poll.jsonl" "$POLL_INTERVAL" &
                 POLL_PID=$!
