@@ -15,8 +15,8 @@
 #include "core/util.h"
 #include "dsp/dsp.h"
 #include "store/store.h"
+#include "tests/unit/ut_tmp.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,25 +29,6 @@
 #define UNIT0 (T0 / STORE_ANA_UNIT_NS * STORE_ANA_UNIT_NS)
 #define UDIN  57.735
 #define SCALE 0.01
-
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            rm_rf(sub);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 typedef struct {
     char dir[64];
@@ -75,7 +56,7 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     store_close(f->s);
-    rm_rf(f->dir);
+    ut_rm_rf(f->dir);
     free(f);
     return 0;
 }

@@ -14,8 +14,8 @@
 #include "core/err.h"
 #include "core/util.h"
 #include "store/store.h"
+#include "tests/unit/ut_tmp.h"
 
-#include <dirent.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,25 +26,6 @@
 #define T0  (1800000000000000000LL / U * U) /* a unit start */
 #define SEC 1000000000LL
 #define BLK (SEC / 10)
-
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            rm_rf(sub);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 typedef struct {
     char dir[64];
@@ -73,7 +54,7 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     store_close(f->s);
-    rm_rf(f->dir);
+    ut_rm_rf(f->dir);
     free(f);
     return 0;
 }

@@ -15,9 +15,9 @@
 #include "gstp/gstp.h"
 #include "gw/gw.h"
 #include "store/store.h"
+#include "tests/unit/ut_tmp.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <sodium.h>
@@ -39,25 +39,6 @@ typedef struct {
     int stopped;
     uint8_t secret[32]; /* T0001's */
 } fx_t;
-
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            char sub[512];
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            rm_rf(sub);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 /* Provisions T0001 (50 Hz) with a fresh store, then reopens it as the server does (read-only
  * synchronous connection) and starts the gateway on an OS-chosen port. */
@@ -98,7 +79,7 @@ static void fx_stop(fx_t *f)
     gw_free(f->g);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     store_close(f->st);
-    rm_rf(f->dir);
+    ut_rm_rf(f->dir);
 }
 
 /* A connection from source address src (127.0.0.x). Blocking connect: the listener's backlog

@@ -22,8 +22,8 @@
 #include "store/sql.h"
 #include "store/store.h"
 #include "wcodec/wcodec.h"
+#include "tests/unit/ut_tmp.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -224,25 +224,6 @@ static void test_concurrent_nodes_migrate_once(void **state)
                      store_pg_schema_versions());
 }
 
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            rm_rf(sub);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 /* The PostgreSQL dialect has the SQLite schema's tables and columns with matching types, both
  * ways (an SQLite column missing on PostgreSQL fails: a new SQLite migration needs its twin in
  * pg_schema.c), and every named SQLite index under the same name. */
@@ -378,7 +359,7 @@ static void test_same_schema_as_sqlite(void **state)
     sqlx_finalize(lt);
     sqlx_finalize(pt);
     sqlx_close(lite);
-    rm_rf(dir);
+    ut_rm_rf(dir);
 }
 
 /* ---- measurement_trend (migration 12): the PL/pgSQL trigger gives SQLite's rows ---- */
@@ -541,7 +522,7 @@ static void test_trend_trigger_as_sqlite(void **state)
 
     free(a);
     sqlx_close(lite);
-    rm_rf(dir);
+    ut_rm_rf(dir);
 }
 
 /* Migration 12 fills measurement_trend from the measurements already stored, as db.c's does. */

@@ -13,8 +13,8 @@
 #include "core/util.h"
 #include "store/store.h"
 #include "wave/wave.h"
+#include "tests/unit/ut_tmp.h"
 
-#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
 #include <sqlite3.h>
@@ -37,25 +37,6 @@ typedef struct {
     char dir[64];
     store_t *s;
 } fixture_t;
-
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            char p[512];
-            snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-            rm_rf(p);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static int setup(void **state)
 {
@@ -82,7 +63,7 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     store_close(f->s);
-    rm_rf(f->dir);
+    ut_rm_rf(f->dir);
     free(f);
     return 0;
 }

@@ -10,8 +10,8 @@
 #include "core/util.h"
 #include "store/store.h"
 #include "wcodec/wcodec.h"
+#include "tests/unit/ut_tmp.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -25,25 +25,6 @@
 #include <unistd.h>
 
 /* ---- Helpers ---- */
-
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            rm_rf(sub);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 /* Number of schema migrations in src/store/db.c: one row each in schema_version. */
 #define SCHEMA_LATEST 12 /* 9: ana_pending, 10: retention_state, 11: blocks.codec, 12: the pyramid and trends */
@@ -67,7 +48,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *f = *state;
-    rm_rf(f->dir);
+    ut_rm_rf(f->dir);
     free(f);
     return 0;
 }
