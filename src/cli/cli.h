@@ -44,6 +44,15 @@ typedef struct {
                              (Linux, per thread), default 10: under CPU saturation the gateway's
                              loop thread gets the CPU first */
     int sync_full;
+    /* [store] backend / url (docs/decisions/0007-postgresql-backend.md): store_pg = 1 when the
+     * database is PostgreSQL at store_url (a libpq URI), 0 for SQLite under data_dir. */
+    int store_pg;
+    char store_url[1024];
+    /* [cluster] several nodes on one PostgreSQL database (docs/operations.md "Several nodes"):
+     * node_id ("" = <hostname>:<terminal port>), heartbeat and stale periods in seconds. */
+    char node_id[64];
+    int node_heartbeat_s; /* default 5 */
+    int node_stale_s;     /* default 20: a node silent this long is dead */
     char port_file[512];
     gw_opts_t gw;
     int dsp_workers;  /* [analysis] workers: 0 = one per CPU */
@@ -77,6 +86,12 @@ int config_phasor_rate(const config_t *c, int nominal_hz);
 void config_defaults(config_t *c);
 
 /* Loads an INI file over *c. Returns 0 or GS_ECONFIG with "FILE:LINE: reason" in err. */
+/* 1 when a PostgreSQL URI carries a password (user:password@ or ?password=). */
+int config_url_has_password(const char *url);
+
+/* Writes url without its password and query parameters into out (for log lines). */
+void config_url_redact(const char *url, char *out, size_t cap);
+
 int config_load(config_t *c, const char *path, char *err, size_t errlen);
 
 /* Applies one "section.key = value" setting (used by the INI loader and usable for tests).

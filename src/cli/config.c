@@ -25,6 +25,8 @@ void config_defaults(config_t *c)
     c->http_thread = 1;
     c->http_thread_nice = 10;
     c->sync_full = 1;
+    c->node_heartbeat_s = 5;
+    c->node_stale_s = 20;
     gw_opts_default(&c->gw);
     c->dsp_workers = 0;
     c->dsp_queue_mb = 64;
@@ -314,6 +316,58 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
             }
             return 0;
         }
+        if (strcmp(key, "backend") == 0) {
+            if (strcmp(value, "sqlite") == 0)
+                c->store_pg = 0;
+            else if (strcmp(value, "postgresql") == 0)
+                c->store_pg = 1;
+            else {
+                snprintf(err, errlen, "store.backend must be sqlite or postgresql, got '%s'",
+                         value);
+                return GS_ECONFIG;
+            }
+            return 0;
+        }
+        if (strcmp(key, "url") == 0) {
+            /* The URL itself is never echoed: it may carry a password. */
+            if (strlen(value) >= sizeof c->store_url) {
+                snprintf(err, errlen, "store.url: longer than %zu bytes", sizeof c->store_url - 1);
+                return GS_ECONFIG;
+            }
+            if (value[0] && strncmp(value, "postgresql://", 13) != 0 &&
+                strncmp(value, "postgres://", 11) != 0) {
+                snprintf(err, errlen,
+                         "store.url must be a PostgreSQL URI (postgresql://host/dbname?...)");
+                return GS_ECONFIG;
+            }
+            snprintf(c->store_url, sizeof c->store_url, "%s", value);
+            return 0;
+        }
+    } else if (strcmp(section, "cluster") == 0) {
+        if (strcmp(key, "node_id") == 0) {
+            size_t n = strlen(value);
+            if (n >= sizeof c->node_id) {
+                snprintf(err, errlen, "cluster.node_id: longer than %zu bytes",
+                         sizeof c->node_id - 1);
+                return GS_ECONFIG;
+            }
+            for (size_t i = 0; i < n; i++) {
+                char ch = value[i];
+                if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' ||
+                      ch == ':')) {
+                    snprintf(err, errlen,
+                             "cluster.node_id may hold only letters, digits and - _ . :");
+                    return GS_ECONFIG;
+                }
+            }
+            snprintf(c->node_id, sizeof c->node_id, "%s", value);
+            return 0;
+        }
+        if (strcmp(key, "heartbeat") == 0)
+            return set_int(value, 1, 300, &c->node_heartbeat_s, err, errlen, "cluster.heartbeat");
+        if (strcmp(key, "stale") == 0)
+            return set_int(value, 2, 3600, &c->node_stale_s, err, errlen, "cluster.stale");
     } else if (strcmp(section, "analysis") == 0) {
         if (strcmp(key, "workers") == 0)
             return set_int(value, 0, 256, &c->dsp_workers, err, errlen, "analysis.workers");
@@ -472,8 +526,57 @@ int config_load(config_t *c, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s:%d: %s", path, x.err_line, x.err);
         return GS_ECONFIG;
     }
+    if (c->store_pg && !c->store_url[0]) {
+        snprintf(err, errlen, "%s: [store] backend = postgresql needs url = postgresql://...",
+                 path);
+        return GS_ECONFIG;
+    }
+    /* A password in the URL is a secret: refuse it in a file others can read (libpq's passfile
+     * or PGPASSWORD keep it out of the configuration altogether). */
+    if (c->store_url[0] && config_url_has_password(c->store_url) && (sb.st_mode & 077)) {
+        snprintf(err, errlen,
+                 "%s: [store] url carries a password but the file is readable by group/others "
+                 "(chmod 600 it, or use libpq's passfile= / ~/.pgpass)",
+                 path);
+        return GS_ECONFIG;
+    }
     snprintf(c->config_file, sizeof c->config_file, "%s", path);
     return 0;
+}
+
+int config_url_has_password(const char *url)
+{
+    /* postgresql://user:password@host/... or ?password=... (libpq URI forms). */
+    const char *p = strstr(url, "://");
+    if (!p)
+        return 0;
+    p += 3;
+    const char *end = p + strcspn(p, "/?");
+    const char *at = memchr(p, '@', (size_t)(end - p));
+    if (at && memchr(p, ':', (size_t)(at - p)))
+        return 1;
+    const char *q = strchr(url, '?');
+    return q && (strstr(q, "password=") != NULL);
+}
+
+void config_url_redact(const char *url, char *out, size_t cap)
+{
+    /* Keeps scheme, user, host and database; drops the password and every query parameter
+     * (they may carry password= or sslpassword=). */
+    const char *p = strstr(url, "://");
+    if (!p || cap == 0) {
+        snprintf(out, cap, "%s", cap ? "(url)" : "");
+        return;
+    }
+    p += 3;
+    size_t hlen = strcspn(p, "?");
+    const char *at = memchr(p, '@', strcspn(p, "/?"));
+    const char *colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
+    if (colon)
+        snprintf(out, cap, "%.*s%.*s:***%.*s", (int)(p - url), url, (int)(colon - p), p,
+                 (int)(p + hlen - at), at);
+    else
+        snprintf(out, cap, "%.*s", (int)(p - url + hlen), url);
 }
 
 int config_check_history(const config_t *c, char *err, size_t errlen)
