@@ -1,4 +1,10 @@
 /* See ut_store.h. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
 #include "tests/unit/ut_store.h"
 
 #undef store_open
@@ -69,4 +75,72 @@ int ut_store_open(const char *data_dir, const store_opts_t *opts, store_t **out,
     store_opts_t o = opts ? *opts : (store_opts_t){.sync_full = 1};
     o.url = ut_store_url(data_dir);
     return store_open(data_dir, &o, out, err, errlen);
+}
+
+sqlx_t *ut_db_open(const char *data_dir)
+{
+    char path[PATH_MAX], err[256] = "";
+    const char *url = ut_store_url(data_dir);
+    if (!url) {
+        snprintf(path, sizeof path, "%s/gridsense.db", data_dir);
+        url = path;
+    }
+    sqlx_t *db = NULL;
+    if (sqlx_open(url, &db, err, sizeof err) != 0)
+        fail_msg("ut_db_open(%s): %s", data_dir, err);
+    return db;
+}
+
+void ut_db_exec(const char *data_dir, const char *sql)
+{
+    sqlx_t *db = ut_db_open(data_dir);
+    if (sqlx_exec(db, sql) != 0) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", sqlx_errmsg(db));
+        sqlx_close(db);
+        fail_msg("%s: %s", sql, msg);
+    }
+    sqlx_close(db);
+}
+
+/* Prepares and steps `sql` to its first row on a new connection; the caller finalizes and closes. */
+static sqlx_stmt_t *first_row(const char *data_dir, const char *sql, sqlx_t **dbp)
+{
+    sqlx_t *db = ut_db_open(data_dir);
+    sqlx_stmt_t *st = NULL;
+    char msg[1024] = "";
+    int rc = sqlx_prepare(db, sql, &st);
+    if (rc == 0)
+        rc = sqlx_step(st);
+    if (rc != SQLX_ROW) {
+        snprintf(msg, sizeof msg, "%s", rc == SQLX_DONE ? "no row" : sqlx_errmsg(db));
+        sqlx_finalize(st);
+        sqlx_close(db);
+        fail_msg("%s: %s", sql, msg);
+    }
+    *dbp = db;
+    return st;
+}
+
+int64_t ut_db_int(const char *data_dir, const char *sql, int *is_null)
+{
+    sqlx_t *db = NULL;
+    sqlx_stmt_t *st = first_row(data_dir, sql, &db);
+    if (is_null)
+        *is_null = sqlx_column_is_null(st, 0);
+    int64_t v = sqlx_column_int64(st, 0);
+    sqlx_finalize(st);
+    sqlx_close(db);
+    return v;
+}
+
+const char *ut_db_text(const char *data_dir, const char *sql, char *buf, size_t cap)
+{
+    sqlx_t *db = NULL;
+    sqlx_stmt_t *st = first_row(data_dir, sql, &db);
+    const char *t = sqlx_column_text(st, 0);
+    snprintf(buf, cap, "%s", t ? t : "");
+    sqlx_finalize(st);
+    sqlx_close(db);
+    return buf;
 }
