@@ -7,6 +7,7 @@
 #include "core/util.h"
 #include "store/internal.h" /* the disk-full reminder interval (full_remind_ms) */
 #include "store/store.h"
+#include "tests/unit/ut_store.h" /* either engine (GS_PG_URL) */
 
 #include <setjmp.h>
 #include <signal.h>
@@ -22,7 +23,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 
 #define S_NS 1000000000LL
 #define DAY  (86400 * S_NS)
@@ -70,13 +70,7 @@ static void sql(fixture_t *f, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(q, sizeof q, fmt, ap);
     va_end(ap);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    char *e = NULL;
-    if (sqlite3_exec(db, q, NULL, NULL, &e) != SQLITE_OK)
-        fail_msg("%s: %s", q, e);
-    sqlite3_close(db);
+    ut_db_exec(f->dir, q);
 }
 
 static int64_t sql_i64(fixture_t *f, const char *fmt, ...)
@@ -86,16 +80,18 @@ static int64_t sql_i64(fixture_t *f, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(q, sizeof q, fmt, ap);
     va_end(ap);
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
+    return ut_db_int(f->dir, q, NULL);
+}
+
+/* n zero bytes as a blob literal. */
+static const char *zeroblob_sql(int n)
+{
+    static char b[64];
+    if (ut_pg())
+        snprintf(b, sizeof b, "decode(repeat('00', %d), 'hex')", n);
+    else
+        snprintf(b, sizeof b, "zeroblob(%d)", n);
+    return b;
 }
 
 /* n blocks of terminal tid from seq first, 100 ms each (400 sample sets at 4 kS/s, 3 channels
@@ -108,8 +104,9 @@ static void add_blocks(fixture_t *f, const char *tid, int first, int n, int64_t 
         " INSERT INTO blocks(terminal_id, seq, kind, t0_ns, sample_rate, channel_mask,"
         " nchannels, sample_fmt, time_quality, nsamples, data, received_ns)"
         " SELECT '%s', %d + i, %d, %lld + i * 100000000, 4000, 7, 3, 1, 2, 400,"
-        " zeroblob(2400), %lld + i FROM c",
-        n, tid, first, kind, (long long)(BASE + t_off), (long long)(NOW - age_days * DAY));
+        " %s, %lld + i FROM c",
+        n, tid, first, kind, (long long)(BASE + t_off), zeroblob_sql(2400),
+        (long long)(NOW - age_days * DAY));
     if (kind == 1)
         sql(f,
             "INSERT INTO events(terminal_id, seq, trigger, trigger_ns) SELECT terminal_id, seq,"
@@ -364,6 +361,9 @@ static int drained(store_t *s)
  * limit is lifted. */
 static void test_disk_full(void **state)
 {
+    /* The full disk is made with RLIMIT_FSIZE on SQLite's files in the data dir; PostgreSQL's
+     * files are the server's, out of this process's reach. */
+    UT_SQLITE_ONLY();
     fixture_t *f = *state;
     store_t *s = open_store(f);
     s->full_remind_ms = 300;
@@ -458,8 +458,8 @@ static void add_pyramid(fixture_t *f, const char *tid)
             sql(f,
                 "INSERT INTO wave_pyramid(terminal_id, level, bucket_ns, t_first_ns, t_end_ns,"
                 " seq_first, seq_last, sample_rate, time_quality, channel_mask, n, stats)"
-                " VALUES('%s', %d, %lld, %lld, %lld, 1, 1, 4000, 1, 1, 1, zeroblob(20))",
-                tid, level, b, b, b + 1000000);
+                " VALUES('%s', %d, %lld, %lld, %lld, 1, 1, 4000, 1, 1, 1, %s)",
+                tid, level, b, b, b + 1000000, zeroblob_sql(20));
         }
 }
 
@@ -524,8 +524,8 @@ static void test_pyramid_many_terminals(void **state)
         sql(f,
             "INSERT INTO wave_pyramid(terminal_id, level, bucket_ns, t_first_ns, t_end_ns,"
             " seq_first, seq_last, sample_rate, time_quality, channel_mask, n, stats)"
-            " VALUES('T%02d', 0, %lld, 0, 1, 1, 1, 4000, 1, 1, 1, zeroblob(20))",
-            i, (long long)(NOW - (i == 24 ? 100 : 1) * DAY));
+            " VALUES('T%02d', 0, %lld, 0, 1, 1, 1, 4000, 1, 1, 1, %s)",
+            i, (long long)(NOW - (i == 24 ? 100 : 1) * DAY), zeroblob_sql(20));
     store_retention_t p = policy();
     p.batch_rows = 4;
     p.pyramid_fine_days = 60;
@@ -540,6 +540,7 @@ static void test_pyramid_many_terminals(void **state)
 
 static void test_plans(void **state)
 {
+    UT_SQLITE_ONLY(); /* SQLite's EXPLAIN QUERY PLAN (store_retention_plan, store_db_stats_plan) */
     fixture_t *f = *state;
     store_t *s = open_store(f);
     char plan[16384];
