@@ -100,7 +100,7 @@ static void add_blocks(fixture_t *f, const char *tid, int first, int n, int64_t 
                        int age_days)
 {
     sql(f,
-        "WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i + 1 < %d)"
+        "WITH RECURSIVE c(i) AS (SELECT CAST(0 AS BIGINT) UNION ALL SELECT i + 1 FROM c WHERE i + 1 < %d)"
         " INSERT INTO blocks(terminal_id, seq, kind, t0_ns, sample_rate, channel_mask,"
         " nchannels, sample_fmt, time_quality, nsamples, data, received_ns)"
         " SELECT '%s', %d + i, %d, %lld + i * 100000000, 4000, 7, 3, 1, 2, 400,"

@@ -280,7 +280,25 @@ static int m_list_cb(void *ud, const store_measurement_t *m)
     char *out = ud;
     strncat(out, m->interval, 255 - strlen(out));
     strncat(out, "=", 255 - strlen(out));
-    strncat(out, m->data, 255 - strlen(out));
+    /* The JSON object without the blanks between tokens: PostgreSQL keeps it as jsonb and hands
+     * out its own spelling ({"a": 9} for {"a":9}); the object is the same. */
+    char data[256];
+    size_t n = 0;
+    int in_str = 0;
+    for (const char *p = m->data; *p && n + 1 < sizeof data; p++) {
+        if (!ut_pg()) { /* SQLite: the bytes as stored */
+        } else if (in_str && *p == '\\' && p[1]) {
+            data[n++] = *p++;
+        } else if (*p == '"') {
+            in_str = !in_str;
+        } else if (!in_str && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')) {
+            continue;
+        }
+        if (n + 1 < sizeof data)
+            data[n++] = *p;
+    }
+    data[n] = 0;
+    strncat(out, data, 255 - strlen(out));
     strncat(out, ";", 255 - strlen(out));
     return 0;
 }

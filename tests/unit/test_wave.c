@@ -519,6 +519,7 @@ static void test_event_rms_half(void **state)
 /* No read scans a terminal's blocks: every statement searches an index. */
 static void test_query_plan(void **state)
 {
+    UT_SQLITE_ONLY(); /* SQLite's EXPLAIN QUERY PLAN (store_blocks_plan) */
     fixture_t *f = *state;
     write_blocks(f, 1, 3, 0, 0, 0, 0, SC_V);
     char plan[4096];
