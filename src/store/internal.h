@@ -122,6 +122,12 @@ struct store {
  * the pass (log line, counters) and frees it. Called without mu; takes it as needed. */
 void store__retention_item(store_t *s, store_item_t *it);
 
+/* PostgreSQL partition maintenance (retention.c): partitions for the days around now, and, with
+ * a policy, whole partitions dropped behind its cutoffs (wave_pyramid_fine by
+ * pyramid_fine_days, measurements by aggregates_days, blocks by raw_days once retention emptied
+ * them). Runs its own transactions: call outside any. 0 or a negative code (logged). */
+int store__pg_partitions(store_t *s, sqlx_t *db, const store_retention_t *p);
+
 /* 1 if the connection's last error means the database cannot grow: SQLITE_FULL, or an I/O
  * error whose errno is ENOSPC, EFBIG (a file size limit) or EDQUOT. */
 int store__db_is_full(sqlx_t *db);

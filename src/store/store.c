@@ -251,6 +251,10 @@ int store_open(const char *data_dir, const store_opts_t *opts, store_t **out, ch
     rc = schema_up(s, 1, err, errlen);
     if (rc < 0)
         goto fail;
+    if (s->pg && (rc = store__pg_partitions(s, s->db, NULL)) < 0) {
+        store__seterr(err, errlen, "PostgreSQL partitions: %s", sqlx_errmsg(s->db));
+        goto fail;
+    }
     rc = store__keys_check(s, err, errlen);
     if (rc < 0)
         goto fail;
