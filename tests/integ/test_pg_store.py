@@ -24,7 +24,8 @@ BUILD = os.environ.get("GS_BUILD_DIR") or os.path.join(os.path.dirname(__file__)
 STORE_TESTS = ["test_store", "test_retention", "test_pyramid", "test_backlog", "test_backfill",
                "test_rest_store", "test_wave", "test_export", "test_gw", "test_ana"]
 # Those that pass on PostgreSQL.
-BINARIES = ["test_backlog", "test_backfill", "test_wave", "test_export", "test_gw", "test_ana"]
+BINARIES = ["test_retention", "test_backlog", "test_backfill", "test_wave", "test_export", "test_gw",
+            "test_ana"]
 
 
 def main():

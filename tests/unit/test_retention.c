@@ -255,8 +255,10 @@ static void test_other_tables(void **state)
     run_pass(s, &p, &tot);
     assert_int_equal(tot.rows[STORE_RET_STATUS], 20);
     assert_int_equal(tot.rows[STORE_RET_AGGREGATES], 20);
-    /* the trend columns of the 10-min aggregates go with them (trigger), counted apart */
-    assert_int_equal(tot.rows[STORE_RET_TREND], 20);
+    /* the trend columns of the 10-min aggregates go with them (trigger), counted apart: on
+     * SQLite (PostgreSQL does not count a trigger's rows; docs/operations.md "What differs from
+     * SQLite"), the rows left below are checked on both */
+    assert_int_equal(tot.rows[STORE_RET_TREND], ut_pg() ? 0 : 20);
     assert_int_equal(sql_i64(f, "SELECT count(*) FROM measurement_trend"), 10);
     assert_int_equal(sql_i64(f, "SELECT min(t_end_ns) FROM measurement_trend"), NOW - 5 * DAY + 20);
     assert_int_equal(tot.rows[STORE_RET_EVENTS], 0); /* events_days 0: forever */
