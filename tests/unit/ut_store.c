@@ -96,56 +96,116 @@ sqlx_t *ut_db_open(const char *data_dir)
     return db;
 }
 
-void ut_db_exec(const char *data_dir, const char *sql)
+/* The helpers below (ut_db_exec, ut_db_int, ut_db_text). On PostgreSQL they keep one connection,
+ * to the data dir used last, instead of a new one per statement: each new one is a new server
+ * process (tens of ms on a loaded machine) and some tests run hundreds of statements. Nothing is
+ * left in a transaction between calls (a failed multi-statement string is rolled back). On SQLite
+ * every call opens and closes its own connection, as the tests did before. Under conn_mu; never
+ * left locked by a failing assertion (fail_msg jumps out of the test). */
+static pthread_mutex_t conn_mu = PTHREAD_MUTEX_INITIALIZER;
+static sqlx_t *conn;
+static char conn_dir[PATH_MAX];
+
+static void conn_close_at_exit(void)
 {
-    sqlx_t *db = ut_db_open(data_dir);
-    if (sqlx_exec(db, sql) != 0) {
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", sqlx_errmsg(db));
-        sqlx_close(db);
-        fail_msg("%s: %s", sql, msg);
-    }
-    sqlx_close(db);
+    sqlx_close(conn); /* a goodbye to the server rather than a dropped socket in its log */
+    conn = NULL;
 }
 
-/* Prepares and steps `sql` to its first row on a new connection; the caller finalizes and closes. */
-static sqlx_stmt_t *first_row(const char *data_dir, const char *sql, sqlx_t **dbp)
+/* A connection for data_dir (conn_mu held), or NULL with the reason in err. */
+static sqlx_t *helper_conn(const char *data_dir, char *err, size_t errlen)
 {
-    sqlx_t *db = ut_db_open(data_dir);
-    sqlx_stmt_t *st = NULL;
-    char msg[1024] = "";
-    int rc = sqlx_prepare(db, sql, &st);
-    if (rc == 0)
-        rc = sqlx_step(st);
-    if (rc != SQLX_ROW) {
-        snprintf(msg, sizeof msg, "%s", rc == SQLX_DONE ? "no row" : sqlx_errmsg(db));
-        sqlx_finalize(st);
-        sqlx_close(db);
-        fail_msg("%s: %s", sql, msg);
+    char path[PATH_MAX];
+    const char *url = ut_store_url(data_dir);
+    if (url && conn && strcmp(conn_dir, data_dir) == 0)
+        return conn;
+    if (!url) {
+        snprintf(path, sizeof path, "%s/gridsense.db", data_dir);
+        url = path;
     }
-    *dbp = db;
-    return st;
+    sqlx_t *db = NULL;
+    if (sqlx_open(url, &db, err, errlen) != 0) {
+        if (!err[0])
+            snprintf(err, errlen, "cannot connect to %.200s", url);
+        return NULL;
+    }
+    if (ut_pg()) {
+        static int registered;
+        if (!registered && atexit(conn_close_at_exit) == 0)
+            registered = 1;
+        sqlx_close(conn);
+        conn = db;
+        snprintf(conn_dir, sizeof conn_dir, "%s", data_dir);
+    }
+    return db;
+}
+
+/* Done with a helper's connection (conn_mu held): SQLite's is closed, PostgreSQL's kept. */
+static void helper_done(sqlx_t *db)
+{
+    if (db != conn)
+        sqlx_close(db);
+}
+
+void ut_db_exec(const char *data_dir, const char *sql)
+{
+    char msg[1024] = "";
+    pthread_mutex_lock(&conn_mu);
+    sqlx_t *db = helper_conn(data_dir, msg, sizeof msg);
+    if (db && sqlx_exec(db, sql) != 0) {
+        snprintf(msg, sizeof msg, "%s", *sqlx_errmsg(db) ? sqlx_errmsg(db) : "failed");
+        sqlx_rollback(db); /* a BEGIN in the string: not left open (or aborted) */
+    }
+    if (db)
+        helper_done(db);
+    pthread_mutex_unlock(&conn_mu);
+    if (msg[0])
+        fail_msg("%s: %s", sql, msg);
+}
+
+/* Runs `sql` on a helper's connection and copies the first column of its first row: an integer
+ * (*iv, *is_null) or, when tbuf, its text. Fails the calling test when there is no row. */
+static void first_value(const char *data_dir, const char *sql, int64_t *iv, int *is_null,
+                        char *tbuf, size_t tcap)
+{
+    char msg[1024] = "";
+    pthread_mutex_lock(&conn_mu);
+    sqlx_t *db = helper_conn(data_dir, msg, sizeof msg);
+    if (db) {
+        sqlx_stmt_t *st = NULL;
+        int rc = sqlx_prepare(db, sql, &st);
+        if (rc == 0)
+            rc = sqlx_step(st);
+        if (rc == SQLX_ROW) {
+            if (is_null)
+                *is_null = sqlx_column_is_null(st, 0);
+            if (iv)
+                *iv = sqlx_column_int64(st, 0);
+            if (tbuf) {
+                const char *t = sqlx_column_text(st, 0);
+                snprintf(tbuf, tcap, "%s", t ? t : "");
+            }
+        } else {
+            snprintf(msg, sizeof msg, "%s",
+                     rc == SQLX_DONE ? "no row" : *sqlx_errmsg(db) ? sqlx_errmsg(db) : "failed");
+        }
+        sqlx_finalize(st);
+        helper_done(db);
+    }
+    pthread_mutex_unlock(&conn_mu);
+    if (msg[0])
+        fail_msg("%s: %s", sql, msg);
 }
 
 int64_t ut_db_int(const char *data_dir, const char *sql, int *is_null)
 {
-    sqlx_t *db = NULL;
-    sqlx_stmt_t *st = first_row(data_dir, sql, &db);
-    if (is_null)
-        *is_null = sqlx_column_is_null(st, 0);
-    int64_t v = sqlx_column_int64(st, 0);
-    sqlx_finalize(st);
-    sqlx_close(db);
+    int64_t v = 0;
+    first_value(data_dir, sql, &v, is_null, NULL, 0);
     return v;
 }
 
 const char *ut_db_text(const char *data_dir, const char *sql, char *buf, size_t cap)
 {
-    sqlx_t *db = NULL;
-    sqlx_stmt_t *st = first_row(data_dir, sql, &db);
-    const char *t = sqlx_column_text(st, 0);
-    snprintf(buf, cap, "%s", t ? t : "");
-    sqlx_finalize(st);
-    sqlx_close(db);
+    first_value(data_dir, sql, NULL, NULL, buf, cap);
     return buf;
 }
