@@ -22,10 +22,11 @@ BUILD = os.environ.get("GS_BUILD_DIR") or os.path.join(os.path.dirname(__file__)
                                                        "build")
 # Every unit test binary that opens a store (and includes tests/unit/ut_store.h).
 STORE_TESTS = ["test_store", "test_retention", "test_pyramid", "test_backlog", "test_backfill",
-               "test_rest_store", "test_wave", "test_export", "test_gw", "test_ana"]
+               "test_blocks_read", "test_rest_store", "test_wave", "test_export", "test_gw",
+               "test_ana"]
 # Those that pass on PostgreSQL.
-BINARIES = ["test_retention", "test_backlog", "test_backfill", "test_wave", "test_export", "test_gw",
-            "test_ana"]
+BINARIES = ["test_retention", "test_backlog", "test_backfill", "test_blocks_read", "test_wave",
+            "test_export", "test_gw", "test_ana"]
 
 
 def main():
