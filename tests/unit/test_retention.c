@@ -363,9 +363,6 @@ static int drained(store_t *s)
  * limit is lifted. */
 static void test_disk_full(void **state)
 {
-    /* The full disk is made with RLIMIT_FSIZE on SQLite's files in the data dir; PostgreSQL's
-     * files are the server's, out of this process's reach. */
-    UT_SQLITE_ONLY();
     fixture_t *f = *state;
     store_t *s = open_store(f);
     s->full_remind_ms = 300;
@@ -380,16 +377,31 @@ static void test_disk_full(void **state)
     close(lfd);
     struct rlimit old, lim;
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-    signal(SIGXFSZ, SIG_IGN);
-    struct stat sb;
-    char wal[320];
-    snprintf(wal, sizeof wal, "%s-wal", f->db);
-    off_t big = stat(f->db, &sb) == 0 ? sb.st_size : 0;
-    if (stat(wal, &sb) == 0 && sb.st_size > big)
-        big = sb.st_size;
-    lim = old;
-    lim.rlim_cur = (rlim_t)big + 65536;
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    if (ut_pg()) {
+        /* PostgreSQL's files are the server's, out of this process's reach: its "disk full"
+         * (SQLSTATE 53100, what the server answers when it cannot extend a file) comes from a
+         * trigger that refuses every block while ut_disk says so (freed by an UPDATE: dropping
+         * the trigger would lock the partitioned table against the retrying writer). */
+        ut_db_exec(f->dir, "CREATE TABLE ut_disk(is_full BOOLEAN NOT NULL);"
+                           " INSERT INTO ut_disk VALUES(true);"
+                           " CREATE FUNCTION ut_disk_full() RETURNS trigger LANGUAGE plpgsql AS"
+                           " $$BEGIN IF (SELECT is_full FROM ut_disk) THEN RAISE EXCEPTION"
+                           " 'could not extend file: No space left on device' USING ERRCODE ="
+                           " 'disk_full'; END IF; RETURN NEW; END$$;"
+                           " CREATE TRIGGER ut_disk_full BEFORE INSERT ON blocks FOR EACH ROW"
+                           " EXECUTE FUNCTION ut_disk_full()");
+    } else {
+        signal(SIGXFSZ, SIG_IGN);
+        struct stat sb;
+        char wal[320];
+        snprintf(wal, sizeof wal, "%s-wal", f->db);
+        off_t big = stat(f->db, &sb) == 0 ? sb.st_size : 0;
+        if (stat(wal, &sb) == 0 && sb.st_size > big)
+            big = sb.st_size;
+        lim = old;
+        lim.rlim_cur = (rlim_t)big + 65536;
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    }
     for (int i = 0; i < 40; i++) {
         store_item_t *it = store_item_new(STORE_ITEM_BLOCK);
         snprintf(it->terminal_id, sizeof it->terminal_id, "F1");
@@ -412,7 +424,10 @@ static void test_disk_full(void **state)
     assert_true(r.full_failures >= 1);
     assert_true(r.full_since_ns > 0);
     assert_false(drained(s));
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    if (ut_pg()) /* space again */
+        ut_db_exec(f->dir, "UPDATE ut_disk SET is_full = false");
+    else
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
     wait_for(s, not_full, "the disk-full state to clear");
     wait_for(s, drained, "the queue to drain");
     assert_int_equal(sql_i64(f, "SELECT count(*) FROM blocks WHERE terminal_id = 'F1'"), 40);
@@ -442,7 +457,7 @@ static void test_disk_full(void **state)
     assert_int_equal(alarms, 1);
     assert_int_equal(cleared, 1);
     assert_true(reminders >= 1 && (uint64_t)reminders <= r.full_failures);
-    assert_int_equal(errors, 2); /* the first failure's SQLite error and the alarm */
+    assert_int_equal(errors, 2); /* the first failure's database error and the alarm */
     assert_int_equal(retry_warns, 0);
 }
 

@@ -1,4 +1,5 @@
-/* Unit tests for src/store (store.h contract) against real SQLite databases in temp dirs. */
+/* Unit tests for src/store (store.h contract) against real SQLite databases in temp dirs, or with
+ * GS_PG_URL against PostgreSQL (tests/unit/ut_store.h; integ.pg_store runs them so). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
