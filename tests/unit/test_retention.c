@@ -358,9 +358,9 @@ static int drained(store_t *s)
     return n == 0;
 }
 
-/* A file size limit (what a full filesystem looks like to SQLite, unprivileged): the writer
- * reports the disk full, acknowledges nothing, keeps the items and stores them all once the
- * limit is lifted. */
+/* A file size limit (what a full filesystem looks like to SQLite, unprivileged; on PostgreSQL
+ * the server's "disk full" error, see below): the writer reports the disk full, acknowledges
+ * nothing, keeps the items and stores them all once the limit is lifted. */
 static void test_disk_full(void **state)
 {
     fixture_t *f = *state;
