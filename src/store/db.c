@@ -454,6 +454,32 @@ int store__prepare(sqlx_t *db, const char *sql, sqlx_stmt_t **out)
     return 0;
 }
 
+int store__query_i64(sqlx_t *db, const char *sql, const char *text1, int64_t int1, int64_t def,
+                     int64_t *out, int *found)
+{
+    sqlx_stmt_t *st = NULL;
+    int rc = store__prepare(db, sql, &st);
+    if (found)
+        *found = 0;
+    if (rc < 0)
+        return rc;
+    if (text1)
+        sqlx_bind_text(st, 1, text1, -1);
+    else if (sqlx_bind_parameter_count(st) >= 1)
+        sqlx_bind_int64(st, 1, int1);
+    int src = sqlx_step(st);
+    *out = def;
+    if (src == SQLX_ROW && sqlx_column_type(st, 0) != SQLX_NULL) {
+        *out = sqlx_column_int64(st, 0);
+        if (found)
+            *found = 1;
+    } else if (src != SQLX_ROW && src != SQLX_DONE) {
+        rc = store__db_fail(db, "query");
+    }
+    sqlx_finalize(st);
+    return rc;
+}
+
 int store__table_exists(sqlx_t *db, const char *name)
 {
     sqlx_stmt_t *st = NULL;
@@ -618,8 +644,7 @@ int store__schema_check(sqlx_t *db, const char *path, int *version, char *err, s
     int v = 0;
     int rc = read_version(db, &v);
     if (rc < 0) {
-        store__seterr(err, errlen, "cannot read schema version of %s: %s", path,
-                      sqlx_errmsg(db));
+        store__seterr(err, errlen, "cannot read schema version of %s: %s", path, sqlx_errmsg(db));
         return rc;
     }
     if (v != NMIGRATIONS) {
@@ -639,8 +664,7 @@ int store__migrate(sqlx_t *db, const char *path, const store_key_t *key, int *ve
     int v = 0;
     int rc = read_version(db, &v);
     if (rc < 0) {
-        store__seterr(err, errlen, "cannot read schema version of %s: %s", path,
-                      sqlx_errmsg(db));
+        store__seterr(err, errlen, "cannot read schema version of %s: %s", path, sqlx_errmsg(db));
         goto fail;
     }
     if (v > NMIGRATIONS) {
