@@ -26,8 +26,8 @@ STORE_TESTS = ["test_store", "test_retention", "test_pyramid", "test_backlog", "
                "test_blocks_read", "test_rest_store", "test_wave", "test_export", "test_gw",
                "test_ana"]
 # Those that pass on PostgreSQL.
-BINARIES = ["test_retention", "test_backlog", "test_backfill", "test_blocks_read", "test_wave",
-            "test_export", "test_gw", "test_ana"]
+BINARIES = ["test_retention", "test_pyramid", "test_backlog", "test_backfill", "test_blocks_read",
+            "test_wave", "test_export", "test_gw", "test_ana"]
 
 
 # Two binaries at a time (each in its own database): much of their time is spent waiting for
