@@ -77,6 +77,14 @@ enum {
  * SQLite `file:` URI). */
 int sqlx_is_postgresql_url(const char *url);
 
+/* A PostgreSQL URL with the connection parameters the server relies on added where the URL
+ * does not set them itself: connect_timeout=5 (s) and tcp_user_timeout=10000 (ms), so that an
+ * unreachable database fails a call within seconds instead of TCP's minutes (the server's loop
+ * thread reads through its connection), and TCP keepalives (idle 30 s, interval 10 s, count 3)
+ * so that a silent peer is noticed on an idle connection. libpq ignores the TCP ones on a Unix
+ * socket. Returns a malloc'ed string (the caller frees it). */
+char *sqlx_pg_url_defaults(const char *url);
+
 /* Opens a connection. `url`: postgresql://... or postgres://... (libpq URI) for PostgreSQL,
  * anything else is an SQLite path or file: URI (created if missing; WAL, busy timeout 5 s).
  * Returns 0 and *out, or GS_EDB / GS_ECLOSED with the reason in err (may be NULL). */

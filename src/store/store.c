@@ -71,7 +71,9 @@ int store__conn_open(store_t *s, sqlx_t **db, sqlite3 **lite, char *err, size_t 
     *lite = NULL;
     if (s->pg) {
         char why[512] = "";
-        int rc = sqlx_open(s->url, db, why, sizeof why);
+        char *url = sqlx_pg_url_defaults(s->url);
+        int rc = sqlx_open(url, db, why, sizeof why);
+        free(url);
         if (rc < 0) {
             /* libpq's message names host and database, never the password */
             store__seterr(err, errlen, "cannot connect to PostgreSQL: %s", why);
