@@ -1,0 +1,146 @@
+"""Several `gridsense serve` nodes on one PostgreSQL database (issue 10 section 6; docs/operations.md
+"Several nodes"): two nodes, A and B, share a throwaway cluster (pgcluster.py) through
+[store] backend = postgresql and [cluster] settings. B's data directory is a copy of A's (the
+same master key: a secret sealed by one node must open on the other).
+
+  - a terminal logs in on A: B's API lists it online on node A (from B's copy of the live list);
+  - it logs in again on B: A's session ends (BYE REPLACED, connection closed) through the
+    database's notification, and both APIs list it online on node B;
+  - it logs in on A once more (B's session ends the same way); a command created through B's
+    API reaches the terminal on A, woken by the command notification;
+  - /metrics of both nodes count the displacements, the database is up and both nodes alive;
+  - a node stopped cleanly removes its sessions: the other lists the terminal offline.
+"""
+import os
+import shutil
+import struct
+import time
+
+from gslib import *
+import pgcluster
+
+
+def config(path, url, node):
+    with open(path, "w") as f:
+        f.write("[store]\nbackend = postgresql\nurl = %s\n\n[cluster]\nnode_id = %s\n"
+                "heartbeat = 1\nstale = 5\n" % (url, node))
+    os.chmod(path, 0o600)
+    return path
+
+
+def term(srv, tid):
+    st, j = srv.json("/api/v1/terminals/%s" % tid)
+    check(st == 200, "GET /terminals/%s on %s: %d %r" % (tid, srv.node, st, j))
+    return j
+
+
+def listed_on(srv, tid, node):
+    """True once srv's API shows tid online on node (None: offline)."""
+    j = term(srv, tid)
+    if node is None:
+        return not j["online"] and j["node"] is None
+    return j["online"] and j["node"] == node
+
+
+def recv_type(c, want, timeout=20):
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None, None
+        t, p = c.recv_frame(timeout=left)
+        if t is None or t == want:
+            return t, p
+
+
+def login(port, tid, secret):
+    c = RawClient(port)
+    t, p = c.login(tid, secret)
+    check(t == WELCOME, "login of %s on port %d: frame %r %r" % (tid, port, t, p))
+    return c
+
+
+def main():
+    with pgcluster.PgCluster(fast=True) as pg, TempDir() as tmp:
+        url = pg.create_db("gs_nodes")
+        da, db_ = os.path.join(tmp, "a"), os.path.join(tmp, "b")
+        os.makedirs(da, mode=0o700)
+        cfa = config(os.path.join(tmp, "a.ini"), url, "A")
+        cfb = config(os.path.join(tmp, "b.ini"), url, "B")
+        secrets = read_secrets(provision_cfg(da, cfa))
+        tid = sorted(secrets)[0]
+        # B: the same master key (and, on SQLite, the same terminal rows)
+        shutil.copytree(da, db_)
+        a = Server(da, extra=["--config", cfa, "--no-analysis"]).start()
+        b = Server(db_, extra=["--config", cfb, "--no-analysis"]).start()
+        a.node, b.node = "A", "B"
+        try:
+            wait_for(lambda: a.metric("gridsense_cluster_db_up") == 1 and
+                     b.metric("gridsense_cluster_db_up") == 1, 30, "both nodes connected")
+            check(term(b, tid)["online"] is False and term(b, tid)["node"] is None,
+                  "offline before any login")
+
+            # 1. on A: B's API lists it online on A
+            c1 = login(a.tport, tid, secrets[tid])
+            wait_for(lambda: listed_on(b, tid, "A"), 30, "B lists %s online on A" % tid)
+            check(listed_on(a, tid, "A"), "A lists it online here")
+            jb = term(b, tid)
+            check(jb["remote"] and jb["remote"].startswith("127.0.0.1:"),
+                  "B shows A's remote address: %r" % jb["remote"])
+            st, lst = b.json("/api/v1/terminals?online=true")
+            check(st == 200 and [t["id"] for t in lst["terminals"]] == [tid],
+                  "B's online filter counts A's terminal: %r" % lst)
+
+            # 2. the same terminal on B: A's session is displaced
+            c2 = login(b.tport, tid, secrets[tid])
+            t, p = recv_type(c1, BYE)
+            check(t == BYE and reject_reason(p) == "REPLACED", "A sent BYE REPLACED: %r %r" % (t, p))
+            check(c1.closed(20), "A closed the displaced session")
+            wait_for(lambda: listed_on(a, tid, "B") and listed_on(b, tid, "B"), 30,
+                     "both list %s on B" % tid)
+            check(b.metric("gridsense_cluster_displacements_total") == 1, "B displaced one")
+            check(a.metric("gridsense_cluster_displaced_total") == 1, "A lost one")
+
+            # 3. back on A; a command created through B reaches it there
+            c3 = login(a.tport, tid, secrets[tid])
+            t, p = recv_type(c2, BYE)
+            check(t == BYE and reject_reason(p) == "REPLACED", "B sent BYE REPLACED")
+            check(c2.closed(20), "B closed the displaced session")
+            wait_for(lambda: listed_on(b, tid, "A"), 30, "B lists %s on A again" % tid)
+            st, cmd = b.json("/api/v1/terminals/%s/commands" % tid, "POST",
+                             json.dumps({"verb": "get-status"}))
+            check(st in (200, 201, 202), "POST command on B: %d %r" % (st, cmd))
+            t, p = recv_type(c3, COMMAND, 30)
+            check(t == COMMAND, "the command reached the terminal on A")
+            cid = struct.unpack_from("<Q", p, 0)[0]
+            check(cid == cmd["id"], "the command created on B: %d vs %r" % (cid, cmd))
+            check(a.metric("gridsense_cluster_command_wakeups_total") >= 1,
+                  "A was woken by the command notification")
+            check(a.metric("gridsense_cluster_nodes_alive") == 2, "two nodes alive")
+
+            # 4. A stops cleanly: its session's row goes, B lists the terminal offline
+            c3.close()
+            a.stop()
+            wait_for(lambda: listed_on(b, tid, None), 30, "B lists %s offline" % tid)
+            for c in (c1, c2):
+                c.close()
+        finally:
+            a.stop()
+            b.stop()
+        for s in (a, b):
+            log = s.log()
+            check("ERROR" not in log, "no ERROR in node %s's log:\n%s" % (s.node, log[-3000:]))
+            check(url not in log, "the database URL is never logged raw")
+    print("ok")
+
+
+def provision_cfg(data, cfg):
+    """One terminal, provisioned through node A's configuration (its store)."""
+    secrets = os.path.join(data, "secrets.txt")
+    run([GRIDSENSE, "terminal", "add", "--count", "1", "--prefix", "N", "--secrets-out", secrets,
+         "--data", data, "--config", cfg])
+    return secrets
+
+
+if __name__ == "__main__":
+    main()
