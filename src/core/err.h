@@ -24,7 +24,8 @@
     X(STATE, "invalid state")                                                                      \
     X(TIMEOUT, "timed out")                                                                        \
     X(CLOSED, "closed")                                                                            \
-    X(IO, "input/output error")
+    X(IO, "input/output error")                                                                    \
+    X(NOTSUP, "not supported")
 
 enum {
     GS_ERR_BASE_ = -10000,

@@ -20,30 +20,30 @@
 _Static_assert(STORE_SEALED_BYTES == STORE_SEALED_LEN, "sealed secret size");
 
 /* Runs a prepared statement to its end and finalizes it; *changes gets the rows changed. */
-static int run(sqlite3 *db, sqlite3_stmt *st, const char *what, int *changes)
+static int run(sqlx_t *db, sqlx_stmt_t *st, const char *what, int *changes)
 {
-    int src = sqlite3_step(st);
-    int rc = src == SQLITE_DONE ? 0 : store__db_fail(db, what);
+    int src = sqlx_step(st);
+    int rc = src == SQLX_DONE ? 0 : store__db_fail(db, what);
     if (changes)
-        *changes = rc == 0 ? sqlite3_changes(db) : 0;
-    sqlite3_finalize(st);
+        *changes = rc == 0 ? sqlx_changes(db) : 0;
+    sqlx_finalize(st);
     return rc;
 }
 
 /* 1 if `sql` (one ?1 text parameter, or ?1 integer when id is NULL) selects a row, 0 if not. */
-static int exists(sqlite3 *db, const char *sql, const char *id, int64_t n)
+static int exists(sqlx_t *db, const char *sql, const char *id, int64_t n)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(db, sql, &st);
     if (rc < 0)
         return rc;
     if (id)
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlx_bind_text(st, 1, id, -1);
     else
-        sqlite3_bind_int64(st, 1, n);
-    int src = sqlite3_step(st);
-    rc = src == SQLITE_ROW ? 1 : src == SQLITE_DONE ? 0 : store__db_fail(db, "look up");
-    sqlite3_finalize(st);
+        sqlx_bind_int64(st, 1, n);
+    int src = sqlx_step(st);
+    rc = src == SQLX_ROW ? 1 : src == SQLX_DONE ? 0 : store__db_fail(db, "look up");
+    sqlx_finalize(st);
     return rc;
 }
 
@@ -69,7 +69,7 @@ static int terminal_ok(const store_terminal_t *t, unsigned fields)
     (STORE_TERM_F_NAME | STORE_TERM_F_LOCATION | STORE_TERM_F_NOMINAL_HZ | STORE_TERM_F_VT_RATIO | \
      STORE_TERM_F_CT_RATIO | STORE_TERM_F_DECLARED_V)
 
-static int terminal_add(sqlite3 *db, const store_acct_t *a, int64_t now)
+static int terminal_add(sqlx_t *db, const store_acct_t *a, int64_t now)
 {
     const store_terminal_t *t = &a->term;
     if (!memchr(t->id, 0, sizeof t->id) || !t->id[0] || !terminal_ok(t, ALL_FIELDS))
@@ -82,7 +82,7 @@ static int terminal_add(sqlite3 *db, const store_acct_t *a, int64_t now)
     if (rc != 0)
         return rc < 0 ? rc : GS_EEXISTS;
     /* durable_seq starts at what is already stored for the id, as store_terminal_add does. */
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     rc = store__prepare(db,
                         "INSERT INTO terminals(id, name, lat, lon, nominal_hz, vt_ratio, ct_ratio,"
                         " secret, created_ns, durable_seq, declared_v)"
@@ -92,33 +92,33 @@ static int terminal_add(sqlite3 *db, const store_acct_t *a, int64_t now)
                         &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, t->name, -1, SQLITE_STATIC);
+    sqlx_bind_text(st, 1, t->id, -1);
+    sqlx_bind_text(st, 2, t->name, -1);
     if (t->has_location) {
-        sqlite3_bind_double(st, 3, t->lat);
-        sqlite3_bind_double(st, 4, t->lon);
+        sqlx_bind_double(st, 3, t->lat);
+        sqlx_bind_double(st, 4, t->lon);
     }
-    sqlite3_bind_int(st, 5, t->nominal_hz);
-    sqlite3_bind_double(st, 6, t->vt_ratio);
-    sqlite3_bind_double(st, 7, t->ct_ratio);
-    sqlite3_bind_blob(st, 8, a->sealed, STORE_SEALED_BYTES, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 9, t->created_ns ? t->created_ns : now);
+    sqlx_bind_int64(st, 5, t->nominal_hz);
+    sqlx_bind_double(st, 6, t->vt_ratio);
+    sqlx_bind_double(st, 7, t->ct_ratio);
+    sqlx_bind_blob(st, 8, a->sealed, STORE_SEALED_BYTES);
+    sqlx_bind_int64(st, 9, t->created_ns ? t->created_ns : now);
     if (t->declared_v > 0)
-        sqlite3_bind_double(st, 10, t->declared_v);
-    sqlite3_bind_blob(st, 11, a->key_id, STORE_KEY_ID_LEN, SQLITE_STATIC);
+        sqlx_bind_double(st, 10, t->declared_v);
+    sqlx_bind_blob(st, 11, a->key_id, STORE_KEY_ID_LEN);
     int n = 0;
     rc = run(db, st, "add terminal", &n);
     return rc < 0 ? rc : n ? 0 : GS_EBUSY; /* no row: sealed under a key no longer current */
 }
 
-static int terminal_update(sqlite3 *db, const store_acct_t *a)
+static int terminal_update(sqlx_t *db, const store_acct_t *a)
 {
     const store_terminal_t *t = &a->term;
     unsigned f = a->term_fields;
     if (!f || (f & ~(unsigned)ALL_FIELDS) || !terminal_ok(t, f))
         return GS_EINVAL;
     /* One statement: every column keeps its value unless its bit is set (?2). */
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(db,
                             "UPDATE terminals SET"
                             " name = CASE WHEN ?2 & 1 THEN ?3 ELSE name END,"
@@ -132,31 +132,31 @@ static int terminal_update(sqlite3 *db, const store_acct_t *a)
                             &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, (int)f);
-    sqlite3_bind_text(st, 3, t->name, -1, SQLITE_STATIC);
+    sqlx_bind_text(st, 1, t->id, -1);
+    sqlx_bind_int64(st, 2, (int)f);
+    sqlx_bind_text(st, 3, t->name, -1);
     if (t->has_location) { /* else NULL: the location is cleared */
-        sqlite3_bind_double(st, 4, t->lat);
-        sqlite3_bind_double(st, 5, t->lon);
+        sqlx_bind_double(st, 4, t->lat);
+        sqlx_bind_double(st, 5, t->lon);
     }
-    sqlite3_bind_int(st, 6, t->nominal_hz);
-    sqlite3_bind_double(st, 7, t->vt_ratio);
-    sqlite3_bind_double(st, 8, t->ct_ratio);
+    sqlx_bind_int64(st, 6, t->nominal_hz);
+    sqlx_bind_double(st, 7, t->vt_ratio);
+    sqlx_bind_double(st, 8, t->ct_ratio);
     if (t->declared_v > 0)
-        sqlite3_bind_double(st, 9, t->declared_v);
+        sqlx_bind_double(st, 9, t->declared_v);
     int n = 0;
     rc = run(db, st, "change terminal", &n);
     return rc < 0 ? rc : n ? 0 : GS_ENOTFOUND;
 }
 
-static int terminal_remove(sqlite3 *db, const store_acct_t *a)
+static int terminal_remove(sqlx_t *db, const store_acct_t *a)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int n = 0;
     int rc = store__prepare(db, "DELETE FROM terminals WHERE id = ?1", &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, a->term.id, -1, SQLITE_STATIC);
+    sqlx_bind_text(st, 1, a->term.id, -1);
     if ((rc = run(db, st, "remove terminal", &n)) < 0)
         return rc;
     if (!n)
@@ -166,13 +166,13 @@ static int terminal_remove(sqlite3 *db, const store_acct_t *a)
     if ((rc = store__prepare(db, "DELETE FROM commands WHERE terminal_id = ?1 AND state < 3",
                              &st)) < 0)
         return rc;
-    sqlite3_bind_text(st, 1, a->term.id, -1, SQLITE_STATIC);
+    sqlx_bind_text(st, 1, a->term.id, -1);
     return run(db, st, "remove terminal commands", NULL);
 }
 
-static int terminal_secret(sqlite3 *db, const store_acct_t *a)
+static int terminal_secret(sqlx_t *db, const store_acct_t *a)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int n = 0;
     int rc = store__prepare(db,
                             "UPDATE terminals SET secret = ?2 WHERE id = ?1"
@@ -180,9 +180,9 @@ static int terminal_secret(sqlite3 *db, const store_acct_t *a)
                             &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, a->term.id, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, a->sealed, STORE_SEALED_BYTES, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 3, a->key_id, STORE_KEY_ID_LEN, SQLITE_STATIC);
+    sqlx_bind_text(st, 1, a->term.id, -1);
+    sqlx_bind_blob(st, 2, a->sealed, STORE_SEALED_BYTES);
+    sqlx_bind_blob(st, 3, a->key_id, STORE_KEY_ID_LEN);
     if ((rc = run(db, st, "rotate secret", &n)) < 0)
         return rc;
     if (n)
@@ -195,9 +195,9 @@ static int terminal_secret(sqlite3 *db, const store_acct_t *a)
  * The gateway sends a command and then submits its `sent` state to this same writer, so a send
  * that happened before the cancel reached the writer is ordered before it here and the cancel
  * finds state 1 (GS_ESTATE); the gateway's hold (gw_command_cancel) covers the other order. */
-static int command_cancel(sqlite3 *db, const store_acct_t *a, int64_t now)
+static int command_cancel(sqlx_t *db, const store_acct_t *a, int64_t now)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int n = 0;
     int rc = store__prepare(db,
                             "UPDATE commands SET state = 6, updated_ns = ?2 WHERE id = ?1"
@@ -205,8 +205,8 @@ static int command_cancel(sqlite3 *db, const store_acct_t *a, int64_t now)
                             &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, a->object_id);
-    sqlite3_bind_int64(st, 2, now);
+    sqlx_bind_int64(st, 1, a->object_id);
+    sqlx_bind_int64(st, 2, now);
     if ((rc = run(db, st, "cancel command", &n)) < 0)
         return rc;
     if (n)
@@ -215,11 +215,11 @@ static int command_cancel(sqlite3 *db, const store_acct_t *a, int64_t now)
     return rc < 0 ? rc : rc ? GS_ESTATE : GS_ENOTFOUND;
 }
 
-static int event_ack(sqlite3 *db, const store_acct_t *a, int64_t now)
+static int event_ack(sqlx_t *db, const store_acct_t *a, int64_t now)
 {
     if (!store_user_name_ok(a->user))
         return GS_EINVAL;
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int n = 0;
     int rc = store__prepare(db,
                             "UPDATE pq_events SET acked_by = ?2, acked_ns = ?3 WHERE id = ?1"
@@ -227,9 +227,9 @@ static int event_ack(sqlite3 *db, const store_acct_t *a, int64_t now)
                             &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, a->object_id);
-    sqlite3_bind_text(st, 2, a->user, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, a->when_ns ? a->when_ns : now);
+    sqlx_bind_int64(st, 1, a->object_id);
+    sqlx_bind_text(st, 2, a->user, -1);
+    sqlx_bind_int64(st, 3, a->when_ns ? a->when_ns : now);
     if ((rc = run(db, st, "acknowledge event", &n)) < 0)
         return rc;
     if (n)
@@ -238,7 +238,7 @@ static int event_ack(sqlite3 *db, const store_acct_t *a, int64_t now)
     return rc < 0 ? rc : rc ? GS_ESTATE : GS_ENOTFOUND;
 }
 
-int store__admin_change(sqlite3 *db, const store_acct_t *a, int64_t now)
+int store__admin_change(sqlx_t *db, const store_acct_t *a, int64_t now)
 {
     switch (a->op) {
     case STORE_ACCT_TERMINAL_ADD:

@@ -35,17 +35,17 @@ static int note(store_t *s, const char *tid, int64_t t0, uint64_t seq, int block
 {
     if (!s->ins_pending && store__prepare(s->wdb, SQL_PENDING_NOTE, &s->ins_pending) < 0)
         return GS_EDB;
-    sqlite3_stmt *st = s->ins_pending;
-    sqlite3_bind_text(st, 1, tid, (int)strnlen(tid, STORE_ID_MAX + 1), SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, unit_of(t0));
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
-    sqlite3_bind_int(st, 4, blocks);
-    sqlite3_bind_int(st, 5, captures);
-    sqlite3_bind_int64(st, 6, signal_ns);
-    sqlite3_bind_int(st, 7, restarts);
-    int src = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (src != SQLITE_DONE)
+    sqlx_stmt_t *st = s->ins_pending;
+    sqlx_bind_text(st, 1, tid, (int)strnlen(tid, STORE_ID_MAX + 1));
+    sqlx_bind_int64(st, 2, unit_of(t0));
+    sqlx_bind_int64(st, 3, (int64_t)seq);
+    sqlx_bind_int64(st, 4, blocks);
+    sqlx_bind_int64(st, 5, captures);
+    sqlx_bind_int64(st, 6, signal_ns);
+    sqlx_bind_int64(st, 7, restarts);
+    int src = sqlx_step(st);
+    sqlx_reset(st);
+    if (src != SQLX_DONE)
         return store__db_fail(s->wdb, "note analysis backlog");
     return 0;
 }
@@ -66,22 +66,22 @@ int store__pending_note(store_t *s, store_item_t *it)
         return rc;
     /* The live analysis restarts here: what it had in progress for the terminal's previous
      * block (a crash lost it, a flush stored it cut short) is in that block's unit. */
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     rc = store__prepare(s->wdb,
                         "SELECT t0_ns, seq FROM blocks WHERE terminal_id = ?1 AND seq < ?2"
                         " AND kind = 0 ORDER BY seq DESC LIMIT 1",
                         &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, it->terminal_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)it->seq);
-    int src = sqlite3_step(st);
-    if (src == SQLITE_ROW)
-        rc = note(s, it->terminal_id, sqlite3_column_int64(st, 0),
-                  (uint64_t)sqlite3_column_int64(st, 1), 0, 0, 0, 1);
-    else if (src != SQLITE_DONE)
+    sqlx_bind_text(st, 1, it->terminal_id, -1);
+    sqlx_bind_int64(st, 2, (int64_t)it->seq);
+    int src = sqlx_step(st);
+    if (src == SQLX_ROW)
+        rc = note(s, it->terminal_id, sqlx_column_int64(st, 0),
+                  (uint64_t)sqlx_column_int64(st, 1), 0, 0, 0, 1);
+    else if (src != SQLX_DONE)
         rc = store__db_fail(s->wdb, "read previous block");
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
@@ -90,7 +90,7 @@ int store_ana_pending_list(store_t *s, int limit, int (*cb)(void *ud, const stor
 {
     if (limit < 1 || limit > 10000)
         return GS_EINVAL;
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(s->db,
                             "SELECT terminal_id, unit_start_ns, first_seq, last_seq, blocks,"
                             " captures, signal_ns, restarts FROM ana_pending"
@@ -98,59 +98,59 @@ int store_ana_pending_list(store_t *s, int limit, int (*cb)(void *ud, const stor
                             &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int(st, 1, limit);
+    sqlx_bind_int64(st, 1, limit);
     for (;;) {
-        int src = sqlite3_step(st);
-        if (src == SQLITE_DONE)
+        int src = sqlx_step(st);
+        if (src == SQLX_DONE)
             break;
-        if (src != SQLITE_ROW) {
+        if (src != SQLX_ROW) {
             rc = store__db_fail(s->db, "list analysis backlog");
             goto done;
         }
         store_ana_pending_t p;
         memset(&p, 0, sizeof p);
-        const char *tid = (const char *)sqlite3_column_text(st, 0);
+        const char *tid = (const char *)sqlx_column_text(st, 0);
         snprintf(p.terminal_id, sizeof p.terminal_id, "%s", tid ? tid : "");
-        p.unit_start_ns = sqlite3_column_int64(st, 1);
-        p.first_seq = (uint64_t)sqlite3_column_int64(st, 2);
-        p.last_seq = (uint64_t)sqlite3_column_int64(st, 3);
-        p.blocks = sqlite3_column_int64(st, 4);
-        p.captures = sqlite3_column_int64(st, 5);
-        p.signal_ns = sqlite3_column_int64(st, 6);
-        p.restarts = sqlite3_column_int64(st, 7);
+        p.unit_start_ns = sqlx_column_int64(st, 1);
+        p.first_seq = (uint64_t)sqlx_column_int64(st, 2);
+        p.last_seq = (uint64_t)sqlx_column_int64(st, 3);
+        p.blocks = sqlx_column_int64(st, 4);
+        p.captures = sqlx_column_int64(st, 5);
+        p.signal_ns = sqlx_column_int64(st, 6);
+        p.restarts = sqlx_column_int64(st, 7);
         rc = cb(ud, &p);
         if (rc != 0)
             goto done;
     }
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
 int store_ana_backlog(store_t *s, int64_t *units, int64_t *blocks, double *seconds)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(s->db,
                             "SELECT count(*), coalesce(sum(blocks + captures), 0),"
                             " coalesce(sum(signal_ns), 0) FROM ana_pending",
                             &st);
     if (rc < 0)
         return rc;
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    if (sqlx_step(st) != SQLX_ROW) {
         rc = store__db_fail(s->db, "read analysis backlog");
     } else {
-        *units = sqlite3_column_int64(st, 0);
-        *blocks = sqlite3_column_int64(st, 1);
-        *seconds = (double)sqlite3_column_int64(st, 2) / 1e9;
+        *units = sqlx_column_int64(st, 0);
+        *blocks = sqlx_column_int64(st, 1);
+        *seconds = (double)sqlx_column_int64(st, 2) / 1e9;
     }
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
 int store_last_block(store_t *s, const char *terminal_id, uint64_t *seq, int64_t *received_ns)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     *seq = 0;
     *received_ns = 0;
     /* the (terminal_id, seq) index: one probe */
@@ -160,15 +160,15 @@ int store_last_block(store_t *s, const char *terminal_id, uint64_t *seq, int64_t
                             &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, terminal_id, -1, SQLITE_STATIC);
-    int src = sqlite3_step(st);
-    if (src == SQLITE_ROW) {
-        *seq = (uint64_t)sqlite3_column_int64(st, 0);
-        *received_ns = sqlite3_column_int64(st, 1);
-    } else if (src != SQLITE_DONE) {
+    sqlx_bind_text(st, 1, terminal_id, -1);
+    int src = sqlx_step(st);
+    if (src == SQLX_ROW) {
+        *seq = (uint64_t)sqlx_column_int64(st, 0);
+        *received_ns = sqlx_column_int64(st, 1);
+    } else if (src != SQLX_DONE) {
         rc = store__db_fail(s->db, "read last block");
     }
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
@@ -192,60 +192,60 @@ typedef struct {
     int matched;
 } old_ev_t;
 
-static int count_events(sqlite3 *db, const store_rebuild_t *rb, int64_t *n)
+static int count_events(sqlx_t *db, const store_rebuild_t *rb, int64_t *n)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(db,
                             "SELECT count(*) FROM pq_events WHERE terminal_id = ?1"
                             " AND start_ns >= ?2 AND start_ns < ?3",
                             &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, rb->terminal_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, rb->from_ns);
-    sqlite3_bind_int64(st, 3, rb->to_ns);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *n = sqlite3_column_int64(st, 0);
+    sqlx_bind_text(st, 1, rb->terminal_id, -1);
+    sqlx_bind_int64(st, 2, rb->from_ns);
+    sqlx_bind_int64(st, 3, rb->to_ns);
+    if (sqlx_step(st) == SQLX_ROW)
+        *n = sqlx_column_int64(st, 0);
     else
         rc = store__db_fail(db, "count events");
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
 /* Steps a one-shot statement to its end; returns the rows changed or GS_EDB. */
-static int step_done(sqlite3 *db, sqlite3_stmt *st, const char *what)
+static int step_done(sqlx_t *db, sqlx_stmt_t *st, const char *what)
 {
-    int src = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (src != SQLITE_DONE)
+    int src = sqlx_step(st);
+    sqlx_reset(st);
+    if (src != SQLX_DONE)
         return store__db_fail(db, what);
-    return sqlite3_changes(db);
+    return sqlx_changes(db);
 }
 
-static void bind_event_values(sqlite3_stmt *st, const store_rb_event_t *e, int first)
+static void bind_event_values(sqlx_stmt_t *st, const store_rb_event_t *e, int first)
 {
     /* first: start, duration, extreme, extreme_pct, reference, channels, worst_channel, flags,
      * channel_names, worst_channel_name */
-    sqlite3_bind_int64(st, first, e->start_ns);
-    sqlite3_bind_int64(st, first + 1, e->duration_ns);
-    sqlite3_bind_double(st, first + 2, e->extreme);
-    sqlite3_bind_double(st, first + 3, e->extreme_pct);
-    sqlite3_bind_double(st, first + 4, e->reference);
-    sqlite3_bind_int64(st, first + 5, e->channels);
-    sqlite3_bind_int(st, first + 6, e->worst_channel);
-    sqlite3_bind_int64(st, first + 7, e->flags);
+    sqlx_bind_int64(st, first, e->start_ns);
+    sqlx_bind_int64(st, first + 1, e->duration_ns);
+    sqlx_bind_double(st, first + 2, e->extreme);
+    sqlx_bind_double(st, first + 3, e->extreme_pct);
+    sqlx_bind_double(st, first + 4, e->reference);
+    sqlx_bind_int64(st, first + 5, e->channels);
+    sqlx_bind_int64(st, first + 6, e->worst_channel);
+    sqlx_bind_int64(st, first + 7, e->flags);
     if (e->channel_names) {
-        sqlite3_bind_text(st, first + 8, e->channel_names, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, first + 9, e->worst_name, -1, SQLITE_STATIC);
+        sqlx_bind_text(st, first + 8, e->channel_names, -1);
+        sqlx_bind_text(st, first + 9, e->worst_name, -1);
     } else {
-        sqlite3_bind_null(st, first + 8);
-        sqlite3_bind_null(st, first + 9);
+        sqlx_bind_null(st, first + 8);
+        sqlx_bind_null(st, first + 9);
     }
 }
 
-static int rebuild_events(sqlite3 *db, store_rebuild_t *rb, int64_t now)
+static int rebuild_events(sqlx_t *db, store_rebuild_t *rb, int64_t now)
 {
-    sqlite3_stmt *sel = NULL, *upd = NULL, *ins = NULL, *del = NULL;
+    sqlx_stmt_t *sel = NULL, *upd = NULL, *ins = NULL, *del = NULL;
     old_ev_t *old = NULL;
     size_t nold = 0, cap = 0;
     int rc = store__prepare(db,
@@ -254,14 +254,14 @@ static int rebuild_events(sqlite3 *db, store_rebuild_t *rb, int64_t now)
                             &sel);
     if (rc < 0)
         goto done;
-    sqlite3_bind_text(sel, 1, rb->terminal_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(sel, 2, rb->cover_from_ns);
-    sqlite3_bind_int64(sel, 3, rb->cover_to_ns);
+    sqlx_bind_text(sel, 1, rb->terminal_id, -1);
+    sqlx_bind_int64(sel, 2, rb->cover_from_ns);
+    sqlx_bind_int64(sel, 3, rb->cover_to_ns);
     for (;;) {
-        int src = sqlite3_step(sel);
-        if (src == SQLITE_DONE)
+        int src = sqlx_step(sel);
+        if (src == SQLX_DONE)
             break;
-        if (src != SQLITE_ROW) {
+        if (src != SQLX_ROW) {
             rc = store__db_fail(db, "read events to replace");
             goto done;
         }
@@ -271,11 +271,11 @@ static int rebuild_events(sqlite3 *db, store_rebuild_t *rb, int64_t now)
         }
         old_ev_t *o = &old[nold++];
         memset(o, 0, sizeof *o);
-        o->id = sqlite3_column_int64(sel, 0);
-        const char *k = (const char *)sqlite3_column_text(sel, 1);
+        o->id = sqlx_column_int64(sel, 0);
+        const char *k = (const char *)sqlx_column_text(sel, 1);
         snprintf(o->kind, sizeof o->kind, "%s", k ? k : "");
-        o->start_ns = sqlite3_column_int64(sel, 2);
-        o->end_ns = o->start_ns + sqlite3_column_int64(sel, 3);
+        o->start_ns = sqlx_column_int64(sel, 2);
+        o->end_ns = o->start_ns + sqlx_column_int64(sel, 3);
     }
     if ((rc = store__prepare(db,
                              "UPDATE pq_events SET start_ns = ?2, duration_ns = ?3, extreme = ?4,"
@@ -314,7 +314,7 @@ static int rebuild_events(sqlite3 *db, store_rebuild_t *rb, int64_t now)
     for (size_t k = 0; k < nold; k++) {
         if (old[k].matched)
             continue;
-        sqlite3_bind_int64(del, 1, old[k].id);
+        sqlx_bind_int64(del, 1, old[k].id);
         if ((rc = step_done(db, del, "delete replaced event")) < 0)
             goto done_m;
         rb->events_deleted += rc;
@@ -322,16 +322,16 @@ static int rebuild_events(sqlite3 *db, store_rebuild_t *rb, int64_t now)
     for (size_t i = 0; i < rb->nev; i++) {
         const store_rb_event_t *e = &rb->ev[i];
         if (match[i] >= 0) {
-            sqlite3_bind_int64(upd, 1, old[match[i]].id);
+            sqlx_bind_int64(upd, 1, old[match[i]].id);
             bind_event_values(upd, e, 2);
             if ((rc = step_done(db, upd, "update replaced event")) < 0)
                 goto done_m;
             rb->events_updated += rc;
         } else {
-            sqlite3_bind_text(ins, 1, rb->terminal_id, -1, SQLITE_STATIC);
-            sqlite3_bind_text(ins, 2, e->kind, -1, SQLITE_STATIC);
+            sqlx_bind_text(ins, 1, rb->terminal_id, -1);
+            sqlx_bind_text(ins, 2, e->kind, -1);
             bind_event_values(ins, e, 3);
-            sqlite3_bind_int64(ins, 13, now);
+            sqlx_bind_int64(ins, 13, now);
             if ((rc = step_done(db, ins, "insert rebuilt event")) < 0)
                 goto done_m;
             rb->events_inserted += rc;
@@ -342,16 +342,16 @@ done_m:
     free(match);
 done:
     free(old);
-    sqlite3_finalize(sel);
-    sqlite3_finalize(upd);
-    sqlite3_finalize(ins);
-    sqlite3_finalize(del);
+    sqlx_finalize(sel);
+    sqlx_finalize(upd);
+    sqlx_finalize(ins);
+    sqlx_finalize(del);
     return rc < 0 ? rc : 0;
 }
 
-static int rebuild_measurements(sqlite3 *db, store_rebuild_t *rb)
+static int rebuild_measurements(sqlx_t *db, store_rebuild_t *rb)
 {
-    sqlite3_stmt *del = NULL, *ins = NULL;
+    sqlx_stmt_t *del = NULL, *ins = NULL;
     int rc = store__prepare(db,
                             "DELETE FROM measurements WHERE terminal_id = ?1"
                             " AND interval IN ('3s', '10s', '10min', '2h')"
@@ -360,11 +360,11 @@ static int rebuild_measurements(sqlite3 *db, store_rebuild_t *rb)
                             &del);
     if (rc < 0)
         goto done;
-    sqlite3_bind_text(del, 1, rb->terminal_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(del, 2, rb->from_ns);
-    sqlite3_bind_int64(del, 3, rb->to_ns);
-    sqlite3_bind_int64(del, 4, rb->cover_from_ns);
-    sqlite3_bind_int64(del, 5, rb->cover_to_ns);
+    sqlx_bind_text(del, 1, rb->terminal_id, -1);
+    sqlx_bind_int64(del, 2, rb->from_ns);
+    sqlx_bind_int64(del, 3, rb->to_ns);
+    sqlx_bind_int64(del, 4, rb->cover_from_ns);
+    sqlx_bind_int64(del, 5, rb->cover_to_ns);
     if ((rc = step_done(db, del, "delete replaced aggregates")) < 0)
         goto done;
     rb->meas_deleted = rc;
@@ -381,25 +381,25 @@ static int rebuild_measurements(sqlite3 *db, store_rebuild_t *rb)
         goto done;
     for (size_t i = 0; i < rb->nmeas; i++) {
         const store_rb_meas_t *m = &rb->meas[i];
-        sqlite3_bind_text(ins, 1, rb->terminal_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 2, m->interval, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(ins, 3, m->t_start_ns);
-        sqlite3_bind_int64(ins, 4, m->t_end_ns);
-        sqlite3_bind_int64(ins, 5, m->flags);
-        sqlite3_bind_int64(ins, 6, m->count);
-        sqlite3_bind_text(ins, 7, m->data ? m->data : "{}", -1, SQLITE_STATIC);
+        sqlx_bind_text(ins, 1, rb->terminal_id, -1);
+        sqlx_bind_text(ins, 2, m->interval, -1);
+        sqlx_bind_int64(ins, 3, m->t_start_ns);
+        sqlx_bind_int64(ins, 4, m->t_end_ns);
+        sqlx_bind_int64(ins, 5, m->flags);
+        sqlx_bind_int64(ins, 6, m->count);
+        sqlx_bind_text(ins, 7, m->data ? m->data : "{}", -1);
         if ((rc = step_done(db, ins, "insert rebuilt aggregate")) < 0)
             goto done;
         rb->meas_written += rc;
     }
     rc = 0;
 done:
-    sqlite3_finalize(del);
-    sqlite3_finalize(ins);
+    sqlx_finalize(del);
+    sqlx_finalize(ins);
     return rc < 0 ? rc : 0;
 }
 
-int store__rebuild_write(sqlite3 *db, store_rebuild_t *rb)
+int store__rebuild_write(sqlx_t *db, store_rebuild_t *rb)
 {
     int rc;
     rb->events_updated = rb->events_inserted = rb->events_deleted = 0;
@@ -412,19 +412,19 @@ int store__rebuild_write(sqlite3 *db, store_rebuild_t *rb)
         if ((rc = rebuild_measurements(db, rb)) < 0)
             return rc;
     }
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     rc = store__prepare(db,
                         "DELETE FROM ana_pending WHERE terminal_id = ?1 AND unit_start_ns >= ?2"
                         " AND unit_start_ns < ?3 AND last_seq <= ?4",
                         &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, rb->terminal_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, rb->from_ns);
-    sqlite3_bind_int64(st, 3, rb->to_ns);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)rb->max_seq);
+    sqlx_bind_text(st, 1, rb->terminal_id, -1);
+    sqlx_bind_int64(st, 2, rb->from_ns);
+    sqlx_bind_int64(st, 3, rb->to_ns);
+    sqlx_bind_int64(st, 4, (int64_t)rb->max_seq);
     rc = step_done(db, st, "clear analysis backlog");
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     if (rc < 0)
         return rc;
     rb->pending_done = rc;
@@ -435,15 +435,15 @@ int store_rebuild_apply(store_t *s, store_rebuild_t *rb)
 {
     if (s->reader_only || s->sync_read_only)
         return GS_ESTATE;
-    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-        int busy = (sqlite3_errcode(s->db) & 0xff) == SQLITE_BUSY;
+    if (sqlx_begin(s->db) != 0) {
+        int busy = sqlx_errcode(s->db) == GS_EBUSY;
         store__db_fail(s->db, "begin rebuild");
         return busy ? GS_EBUSY : GS_EDB;
     }
     int rc = store__rebuild_write(s->db, rb);
-    if (rc == 0 && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+    if (rc == 0 && sqlx_commit(s->db) != 0)
         rc = store__db_fail(s->db, "commit rebuild");
-    if (rc < 0 && !sqlite3_get_autocommit(s->db))
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc < 0 && !!sqlx_in_transaction(s->db))
+        sqlx_rollback(s->db);
     return rc;
 }

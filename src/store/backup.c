@@ -136,6 +136,12 @@ int store_backup(store_t *s, const char *dest, store_backup_info_t *info, char *
     int rc = GS_EDB, created = 0;
     struct stat sb;
 
+    if (s && s->pg) {
+        store__seterr(err, errlen,
+                      "db backup copies the SQLite database; for PostgreSQL use pg_dump or "
+                      "pg_basebackup (docs/operations.md \"Backup and restore\")");
+        return GS_ENOTSUP;
+    }
     if (!s || !dest || !*dest) {
         store__seterr(err, errlen, "no destination given");
         return GS_EINVAL;
@@ -161,7 +167,7 @@ int store_backup(store_t *s, const char *dest, store_backup_info_t *info, char *
         store__seterr(err, errlen, "cannot open %s: %s", part, out ? sqlite3_errmsg(out) : "");
         goto fail;
     }
-    b = sqlite3_backup_init(out, "main", s->db, "main");
+    b = sqlite3_backup_init(out, "main", s->lite, "main");
     if (!b) {
         store__seterr(err, errlen, "backup: %s", sqlite3_errmsg(out));
         goto fail;
@@ -383,11 +389,11 @@ int store_restore(const char *data_dir, const char *src, const store_opts_t *opt
         return rc;
     int64_t now_ms = (int64_t)time(NULL) * 1000;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlite3_exec(s->lite, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         goto dbfail;
     /* commands uses AUTOINCREMENT, so sqlite_sequence exists; its row appears with the first
      * command ever created. */
-    if (sqlite3_prepare_v2(s->db,
+    if (sqlite3_prepare_v2(s->lite,
                            "INSERT INTO sqlite_sequence(name, seq) SELECT 'commands', 0"
                            " WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence"
                            " WHERE name = 'commands')",
@@ -396,7 +402,7 @@ int store_restore(const char *data_dir, const char *src, const store_opts_t *opt
         goto dbfail;
     sqlite3_finalize(st);
     st = NULL;
-    if (sqlite3_prepare_v2(s->db,
+    if (sqlite3_prepare_v2(s->lite,
                            "UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = 'commands'"
                            " RETURNING seq",
                            -1, &st, NULL) != SQLITE_OK)
@@ -407,7 +413,7 @@ int store_restore(const char *data_dir, const char *src, const store_opts_t *opt
     info->next_command_id = sqlite3_column_int64(st, 0) + 1;
     sqlite3_finalize(st);
     st = NULL;
-    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlite3_exec(s->lite, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         goto dbfail;
     info->schema_version = store_schema_version(s);
     store_close(s);
@@ -416,9 +422,9 @@ int store_restore(const char *data_dir, const char *src, const store_opts_t *opt
     return 0;
 
 dbfail:
-    store__seterr(err, errlen, "restore: %s", sqlite3_errmsg(s->db));
+    store__seterr(err, errlen, "restore: %s", sqlite3_errmsg(s->lite));
     sqlite3_finalize(st);
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_exec(s->lite, "ROLLBACK", NULL, NULL, NULL);
     store_close(s);
     return GS_EDB;
 }

@@ -111,18 +111,18 @@ int store__layout_decode(const char *text, store_chan_t *ch, int *n)
     "SELECT min(first_seq) FROM block_layouts WHERE terminal_id = ?1 AND first_seq > ?2"
 
 /* The first stored seq >= from (any kind) and its t0: 1 found, 0 none, GS_EDB. */
-static int probe(sqlite3 *db, sqlite3_stmt *st, uint64_t from, uint64_t *seq, int64_t *t0)
+static int probe(sqlx_t *db, sqlx_stmt_t *st, uint64_t from, uint64_t *seq, int64_t *t0)
 {
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)from);
-    int src = sqlite3_step(st), rc = 0;
-    if (src == SQLITE_ROW) {
-        *seq = (uint64_t)sqlite3_column_int64(st, 0);
-        *t0 = sqlite3_column_int64(st, 1);
+    sqlx_bind_int64(st, 2, (int64_t)from);
+    int src = sqlx_step(st), rc = 0;
+    if (src == SQLX_ROW) {
+        *seq = (uint64_t)sqlx_column_int64(st, 0);
+        *t0 = sqlx_column_int64(st, 1);
         rc = 1;
-    } else if (src != SQLITE_DONE) {
+    } else if (src != SQLX_DONE) {
         rc = store__db_fail(db, "find block");
     }
-    sqlite3_reset(st);
+    sqlx_reset(st);
     return rc;
 }
 
@@ -135,10 +135,10 @@ static int probe(sqlite3 *db, sqlite3_stmt *st, uint64_t from, uint64_t *seq, in
  * captures share the seq space and start with their pre-trigger samples, earlier than the
  * waveform blocks stored before them: a search over every kind could stop at a capture that
  * starts before from_ns and skip the waveform block holding from_ns, just before it in seq. */
-static int find_start(sqlite3 *db, const char *tid, int64_t from_ns, int wave_only, uint64_t *start,
+static int find_start(sqlx_t *db, const char *tid, int64_t from_ns, int wave_only, uint64_t *start,
                       int *found)
 {
-    sqlite3_stmt *pr = NULL, *last = NULL;
+    sqlx_stmt_t *pr = NULL, *last = NULL;
     uint64_t lo = 0, hi, seq = 0;
     int64_t t0 = 0;
     *found = 0;
@@ -148,8 +148,8 @@ static int find_start(sqlite3 *db, const char *tid, int64_t from_ns, int wave_on
     rc = store__prepare(db, wave_only ? SQL_LAST_WAVE : SQL_LAST, &last);
     if (rc < 0)
         goto fail;
-    sqlite3_bind_text(pr, 1, tid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(last, 1, tid, -1, SQLITE_STATIC);
+    sqlx_bind_text(pr, 1, tid, -1);
+    sqlx_bind_text(last, 1, tid, -1);
 
     rc = probe(db, pr, 0, &lo, &t0);
     if (rc <= 0)
@@ -159,12 +159,12 @@ static int find_start(sqlite3 *db, const char *tid, int64_t from_ns, int wave_on
     rc = 0;
     if (t0 > from_ns)
         goto fail; /* everything starts after from_ns: read from the first block */
-    int src = sqlite3_step(last);
-    if (src != SQLITE_ROW) {
+    int src = sqlx_step(last);
+    if (src != SQLX_ROW) {
         rc = store__db_fail(db, "find last block");
         goto fail;
     }
-    hi = (uint64_t)sqlite3_column_int64(last, 0) + 1;
+    hi = (uint64_t)sqlx_column_int64(last, 0) + 1;
     while (hi - lo > 1) {
         uint64_t mid = lo + (hi - lo) / 2;
         rc = probe(db, pr, mid, &seq, &t0);
@@ -178,8 +178,8 @@ static int find_start(sqlite3 *db, const char *tid, int64_t from_ns, int wave_on
     *start = lo;
     rc = 0;
 fail:
-    sqlite3_finalize(pr);
-    sqlite3_finalize(last);
+    sqlx_finalize(pr);
+    sqlx_finalize(last);
     return rc;
 }
 
@@ -193,24 +193,24 @@ typedef struct {
 } layout_cur_t;
 
 /* Makes cur describe the layout in force at seq. Returns 0 or GS_EDB. */
-static int layout_at(sqlite3 *db, const char *tid, uint64_t seq, layout_cur_t *cur)
+static int layout_at(sqlx_t *db, const char *tid, uint64_t seq, layout_cur_t *cur)
 {
     if (cur->loaded && seq >= cur->first && (cur->next == 0 || seq < cur->next))
         return 0;
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(db, SQL_LAYOUT, &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, tid, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
-    int src = sqlite3_step(st);
+    sqlx_bind_text(st, 1, tid, -1);
+    sqlx_bind_int64(st, 2, (int64_t)seq);
+    int src = sqlx_step(st);
     memset(cur, 0, sizeof *cur);
     cur->loaded = 1;
-    if (src == SQLITE_ROW) {
-        cur->first = (uint64_t)sqlite3_column_int64(st, 0);
-        const char *text = (const char *)sqlite3_column_text(st, 1);
+    if (src == SQLX_ROW) {
+        cur->first = (uint64_t)sqlx_column_int64(st, 0);
+        const char *text = (const char *)sqlx_column_text(st, 1);
         cur->next =
-            sqlite3_column_type(st, 2) == SQLITE_NULL ? 0 : (uint64_t)sqlite3_column_int64(st, 2);
+            sqlx_column_type(st, 2) == SQLX_NULL ? 0 : (uint64_t)sqlx_column_int64(st, 2);
         if (store__layout_decode(text, cur->ch, &cur->n) == 0) {
             cur->have = 1;
         } else {
@@ -220,30 +220,30 @@ static int layout_at(sqlite3 *db, const char *tid, uint64_t seq, layout_cur_t *c
                       " read without one",
                       (unsigned long long)cur->first);
         }
-    } else if (src == SQLITE_DONE) {
+    } else if (src == SQLX_DONE) {
         /* Blocks before the first layout row: none applies up to that row. */
-        sqlite3_finalize(st);
+        sqlx_finalize(st);
         st = NULL;
         rc = store__prepare(db, SQL_NEXT_LAYOUT, &st);
         if (rc < 0)
             return rc;
-        sqlite3_bind_text(st, 1, tid, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
-        src = sqlite3_step(st);
-        if (src != SQLITE_ROW) {
+        sqlx_bind_text(st, 1, tid, -1);
+        sqlx_bind_int64(st, 2, (int64_t)seq);
+        src = sqlx_step(st);
+        if (src != SQLX_ROW) {
             rc = store__db_fail(db, "read channel layout");
             goto fail;
         }
         cur->first = 0;
         cur->next =
-            sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : (uint64_t)sqlite3_column_int64(st, 0);
+            sqlx_column_type(st, 0) == SQLX_NULL ? 0 : (uint64_t)sqlx_column_int64(st, 0);
     } else {
         rc = store__db_fail(db, "read channel layout");
         goto fail;
     }
     rc = 0;
 fail:
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     if (rc < 0)
         cur->loaded = 0;
     return rc;
@@ -252,11 +252,11 @@ fail:
 /* Points b->data at the block's raw samples: the stored bytes for codec 0, or the stored wcodec
  * segments (migration 9) decoded into *buf (grown as needed, freed by the caller). Returns 0,
  * or GS_EINVAL when the stored block cannot be decoded (a corrupt row: the caller skips it). */
-static int block_samples(sqlite3_stmt *st, store_block_t *b, uint8_t **buf, size_t *cap)
+static int block_samples(sqlx_stmt_t *st, store_block_t *b, uint8_t **buf, size_t *cap)
 {
-    const uint8_t *data = sqlite3_column_blob(st, 9);
-    size_t len = (size_t)sqlite3_column_bytes(st, 9);
-    int codec = sqlite3_column_int(st, 10);
+    const uint8_t *data = sqlx_column_blob(st, 9);
+    size_t len = (size_t)sqlx_column_bytes(st, 9);
+    int codec = (int)sqlx_column_int64(st, 10);
     if (codec == 0) {
         b->data = data;
         b->data_len = len;
@@ -284,7 +284,7 @@ int store_blocks_read(store_t *s, const char *terminal_id, int64_t from_ns, int6
 {
     uint8_t *raw = NULL; /* decoded samples of a compressed block, reused */
     size_t raw_cap = 0;
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     uint64_t start = 0;
     int found = 0, rc;
     layout_cur_t lay = {0};
@@ -315,21 +315,21 @@ int store_blocks_read(store_t *s, const char *terminal_id, int64_t from_ns, int6
     rc = store__prepare(s->db, SQL_READ, &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, terminal_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)start);
+    sqlx_bind_text(st, 1, terminal_id, -1);
+    sqlx_bind_int64(st, 2, (int64_t)start);
     for (;;) {
-        int src = sqlite3_step(st);
-        if (src == SQLITE_DONE)
+        int src = sqlx_step(st);
+        if (src == SQLX_DONE)
             break;
-        if (src != SQLITE_ROW) {
+        if (src != SQLX_ROW) {
             rc = store__db_fail(s->db, "read blocks");
             goto fail;
         }
         store_block_t b;
         memset(&b, 0, sizeof b);
-        b.seq = (uint64_t)sqlite3_column_int64(st, 0);
-        b.is_event = sqlite3_column_int(st, 1) != 0;
-        b.t0_ns = sqlite3_column_int64(st, 2);
+        b.seq = (uint64_t)sqlx_column_int64(st, 0);
+        b.is_event = (int)sqlx_column_int64(st, 1) != 0;
+        b.t0_ns = sqlx_column_int64(st, 2);
         if (b.t0_ns >= to_ns) {
             /* Past the range. Waveform blocks: a WAVEFORM block past it ends them (their times
              * grow with seq; a capture past it does not: the waveform blocks stored after it
@@ -346,8 +346,8 @@ int store_blocks_read(store_t *s, const char *terminal_id, int64_t from_ns, int6
         }
         if (!(kinds & (b.is_event ? STORE_BLOCKS_EVENT : STORE_BLOCKS_WAVEFORM)))
             continue;
-        sqlite3_int64 rate = sqlite3_column_int64(st, 3);
-        sqlite3_int64 nsamples = sqlite3_column_int64(st, 8);
+        int64_t rate = sqlx_column_int64(st, 3);
+        int64_t nsamples = sqlx_column_int64(st, 8);
         if (rate <= 0 || rate > 1000000 || nsamples <= 0 || nsamples > 65535)
             continue; /* not a block the gateway could have stored: nothing to show */
         b.sample_rate = (uint32_t)rate;
@@ -355,16 +355,16 @@ int store_blocks_read(store_t *s, const char *terminal_id, int64_t from_ns, int6
         int64_t dur = (int64_t)nsamples * 1000000000 / rate; /* < 6.6e13: no overflow */
         if (b.t0_ns <= INT64_MAX - dur && b.t0_ns + dur <= from_ns)
             continue; /* ends before the range */
-        b.channel_mask = (uint32_t)sqlite3_column_int64(st, 4);
-        b.nchannels = sqlite3_column_int(st, 5);
-        b.sample_fmt = sqlite3_column_int(st, 6);
-        b.time_quality = sqlite3_column_int(st, 7);
+        b.channel_mask = (uint32_t)sqlx_column_int64(st, 4);
+        b.nchannels = (int)sqlx_column_int64(st, 5);
+        b.sample_fmt = (int)sqlx_column_int64(st, 6);
+        b.time_quality = (int)sqlx_column_int64(st, 7);
         if (block_samples(st, &b, &raw, &raw_cap) < 0) {
             /* A corrupt stored block is this block's error, not the read's: it is logged and
              * left out (the reader sees a gap), the blocks after it are still read. */
             log_limited(LOG_ERROR, terminal_id,
                         "stored block %llu (codec %d) does not decode; left out of the read",
-                        (unsigned long long)b.seq, sqlite3_column_int(st, 10));
+                        (unsigned long long)b.seq, (int)sqlx_column_int64(st, 10));
             continue;
         }
         rc = layout_at(s->db, terminal_id, b.seq, &lay);
@@ -378,14 +378,14 @@ int store_blocks_read(store_t *s, const char *terminal_id, int64_t from_ns, int6
     }
     rc = 0;
 fail:
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     free(raw);
     return rc;
 }
 
 int store_pq_event_get(store_t *s, int64_t id, store_pq_event_t *out)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(s->db,
                             "SELECT id, terminal_id, kind, start_ns, duration_ns, detected_ns,"
                             " extreme, extreme_pct, reference, channels, flags, worst_channel,"
@@ -393,41 +393,41 @@ int store_pq_event_get(store_t *s, int64_t id, store_pq_event_t *out)
                             &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, id);
-    int src = sqlite3_step(st);
-    if (src == SQLITE_DONE) {
+    sqlx_bind_int64(st, 1, id);
+    int src = sqlx_step(st);
+    if (src == SQLX_DONE) {
         rc = GS_ENOTFOUND;
         goto fail;
     }
-    if (src != SQLITE_ROW) {
+    if (src != SQLX_ROW) {
         rc = store__db_fail(s->db, "read event");
         goto fail;
     }
     memset(out, 0, sizeof *out);
-    out->id = sqlite3_column_int64(st, 0);
-    const char *t = (const char *)sqlite3_column_text(st, 1);
+    out->id = sqlx_column_int64(st, 0);
+    const char *t = (const char *)sqlx_column_text(st, 1);
     snprintf(out->terminal_id, sizeof out->terminal_id, "%s", t ? t : "");
-    t = (const char *)sqlite3_column_text(st, 2);
+    t = (const char *)sqlx_column_text(st, 2);
     snprintf(out->kind, sizeof out->kind, "%s", t ? t : "");
-    out->start_ns = sqlite3_column_int64(st, 3);
-    out->duration_ns = sqlite3_column_int64(st, 4);
-    out->detected_ns = sqlite3_column_int64(st, 5);
-    out->extreme = sqlite3_column_double(st, 6);
-    out->extreme_pct = sqlite3_column_double(st, 7);
-    out->reference = sqlite3_column_double(st, 8);
-    out->channels = (uint32_t)sqlite3_column_int64(st, 9);
-    out->flags = (uint32_t)sqlite3_column_int64(st, 10);
-    out->worst_channel = sqlite3_column_int(st, 11);
-    out->has_names = sqlite3_column_type(st, 12) != SQLITE_NULL;
+    out->start_ns = sqlx_column_int64(st, 3);
+    out->duration_ns = sqlx_column_int64(st, 4);
+    out->detected_ns = sqlx_column_int64(st, 5);
+    out->extreme = sqlx_column_double(st, 6);
+    out->extreme_pct = sqlx_column_double(st, 7);
+    out->reference = sqlx_column_double(st, 8);
+    out->channels = (uint32_t)sqlx_column_int64(st, 9);
+    out->flags = (uint32_t)sqlx_column_int64(st, 10);
+    out->worst_channel = (int)sqlx_column_int64(st, 11);
+    out->has_names = sqlx_column_type(st, 12) != SQLX_NULL;
     if (out->has_names) {
-        t = (const char *)sqlite3_column_text(st, 12);
+        t = (const char *)sqlx_column_text(st, 12);
         snprintf(out->channel_names, sizeof out->channel_names, "%s", t ? t : "");
-        t = (const char *)sqlite3_column_text(st, 13);
+        t = (const char *)sqlx_column_text(st, 13);
         snprintf(out->worst_channel_name, sizeof out->worst_channel_name, "%s", t ? t : "");
     }
     rc = 0;
 fail:
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
@@ -450,21 +450,21 @@ int store_blocks_plan(store_t *s, char *out, size_t cap)
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
         char sql[1024];
         snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", q[i].sql);
-        sqlite3_stmt *st = NULL;
+        sqlx_stmt_t *st = NULL;
         rc = store__prepare(s->db, sql, &st);
         if (rc < 0)
             return rc;
-        sqlite3_bind_text(st, 1, "x", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, 1);
+        sqlx_bind_text(st, 1, "x", -1);
+        sqlx_bind_int64(st, 2, 1);
         int src;
-        while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-            const char *d = (const char *)sqlite3_column_text(st, 3);
+        while ((src = sqlx_step(st)) == SQLX_ROW) {
+            const char *d = (const char *)sqlx_column_text(st, 3);
             int w = snprintf(out + len, cap - len, "%s: %s\n", q[i].name, d ? d : "");
             if (w > 0)
                 len += (size_t)w < cap - len ? (size_t)w : cap - len - 1;
         }
-        sqlite3_finalize(st);
-        if (src != SQLITE_DONE)
+        sqlx_finalize(st);
+        if (src != SQLX_DONE)
             return store__db_fail(s->db, "explain");
     }
     return 0;

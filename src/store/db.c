@@ -434,36 +434,46 @@ void store__seterr(char *err, size_t errlen, const char *fmt, ...)
 
 _Thread_local int store__quiet_full;
 
-int store__db_fail(sqlite3 *db, const char *what)
+int store__db_fail(sqlx_t *db, const char *what)
 {
     if (store__quiet_full && store__db_is_full(db))
-        log_debug(STORE_LOG_WHO, "%s: %s", what, sqlite3_errmsg(db)); /* the alarm reports it */
+        log_debug(STORE_LOG_WHO, "%s: %s", what, sqlx_errmsg(db)); /* the alarm reports it */
     else
-        log_error(STORE_LOG_WHO, "%s: %s", what, sqlite3_errmsg(db));
+        log_error(STORE_LOG_WHO, "%s: %s", what, sqlx_errmsg(db));
     return GS_EDB;
 }
 
-int store__prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out)
+int store__prepare(sqlx_t *db, const char *sql, sqlx_stmt_t **out)
 {
     *out = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, out, NULL) != SQLITE_OK)
-        return store__db_fail(db, "prepare");
+    int rc = sqlx_prepare(db, sql, out);
+    if (rc < 0) {
+        store__db_fail(db, "prepare");
+        return rc == GS_ECLOSED || rc == GS_EBUSY ? rc : GS_EDB;
+    }
     return 0;
 }
 
-int store__table_exists(sqlite3 *db, const char *name)
+int store__table_exists(sqlx_t *db, const char *name)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = store__prepare(
-        db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", &st);
+    sqlx_stmt_t *st = NULL;
+    /* PostgreSQL: a table of the connection's first search_path schema (where the migrations
+     * create them, pg.h). */
+    int rc = store__prepare(db,
+                            sqlx_backend(db) == SQLX_POSTGRESQL
+                                ? "SELECT count(*) FROM pg_tables WHERE schemaname = "
+                                  "current_schema() AND tablename = ?1"
+                                : "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                                  "name = ?1",
+                            &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        rc = sqlite3_column_int(st, 0) > 0;
+    sqlx_bind_text(st, 1, name, -1);
+    if (sqlx_step(st) == SQLX_ROW)
+        rc = (int)sqlx_column_int64(st, 0) > 0;
     else
         rc = store__db_fail(db, "look up a table");
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
@@ -536,9 +546,9 @@ fail:
 }
 
 /* Reads the current schema version (0 for an empty database) into *version. */
-static int read_version(sqlite3 *db, int *version)
+static int read_version(sqlx_t *db, int *version)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     *version = 0;
     int rc = store__table_exists(db, "schema_version");
     if (rc <= 0)
@@ -547,36 +557,35 @@ static int read_version(sqlite3 *db, int *version)
     rc = store__prepare(db, "SELECT coalesce(max(version), 0) FROM schema_version", &st);
     if (rc < 0)
         goto fail;
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    if (sqlx_step(st) != SQLX_ROW) {
         rc = store__db_fail(db, "read schema version");
         goto fail;
     }
-    *version = sqlite3_column_int(st, 0);
+    *version = (int)sqlx_column_int64(st, 0);
     rc = 0;
 fail:
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
 /* Applies migration number `to` (1-based) unless another connection already did. Runs in one
  * BEGIN IMMEDIATE transaction: taking the write lock first and re-reading the version inside it
  * makes concurrent openers wait for each other instead of applying the script twice. */
-static int apply_one(sqlite3 *db, int to, const store_key_t *key, char *err, size_t errlen)
+static int apply_one(sqlx_t *db, int to, const store_key_t *key, char *err, size_t errlen)
 {
     int in_tx = 0, rc, version = 0, sealed = 0;
     char sql[96], why[400] = "";
 
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlx_begin(db) != 0)
         goto fail;
     in_tx = 1;
-    if (sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)",
-                     NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlx_exec(db, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)") != 0)
         goto fail;
     rc = read_version(db, &version);
     if (rc < 0)
         goto fail;
     if (version < to) {
-        if (sqlite3_exec(db, migrations[to - 1], NULL, NULL, NULL) != SQLITE_OK)
+        if (sqlx_exec(db, migrations[to - 1]) != 0)
             goto fail;
         if (to == MIGRATION_SEAL) {
             sealed = store__migrate_seal(db, key, why, sizeof why);
@@ -584,33 +593,33 @@ static int apply_one(sqlite3 *db, int to, const store_key_t *key, char *err, siz
                 goto fail;
         }
         snprintf(sql, sizeof sql, "INSERT INTO schema_version(version) VALUES(%d)", to);
-        if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        if (sqlx_exec(db, sql) != 0)
             goto fail;
         log_info(STORE_LOG_WHO, "applied schema migration %d", to);
     }
-    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlx_commit(db) != 0)
         goto fail;
     if (sealed > 0)
-        store__checkpoint_truncate(db);
+        store__checkpoint_truncate(sqlx_sqlite_handle(db));
     return 0;
 
 fail:
     if (!why[0])
-        snprintf(why, sizeof why, "%s", sqlite3_errmsg(db));
+        snprintf(why, sizeof why, "%s", sqlx_errmsg(db));
     store__seterr(err, errlen, "schema migration %d failed: %s", to, why);
     log_error(STORE_LOG_WHO, "schema migration %d failed: %s", to, why);
     if (in_tx)
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        sqlx_rollback(db);
     return GS_EDB;
 }
 
-int store__schema_check(sqlite3 *db, const char *path, int *version, char *err, size_t errlen)
+int store__schema_check(sqlx_t *db, const char *path, int *version, char *err, size_t errlen)
 {
     int v = 0;
     int rc = read_version(db, &v);
     if (rc < 0) {
         store__seterr(err, errlen, "cannot read schema version of %s: %s", path,
-                      sqlite3_errmsg(db));
+                      sqlx_errmsg(db));
         return rc;
     }
     if (v != NMIGRATIONS) {
@@ -624,14 +633,14 @@ int store__schema_check(sqlite3 *db, const char *path, int *version, char *err, 
     return 0;
 }
 
-int store__migrate(sqlite3 *db, const char *path, const store_key_t *key, int *version, char *err,
+int store__migrate(sqlx_t *db, const char *path, const store_key_t *key, int *version, char *err,
                    size_t errlen)
 {
     int v = 0;
     int rc = read_version(db, &v);
     if (rc < 0) {
         store__seterr(err, errlen, "cannot read schema version of %s: %s", path,
-                      sqlite3_errmsg(db));
+                      sqlx_errmsg(db));
         goto fail;
     }
     if (v > NMIGRATIONS) {

@@ -47,22 +47,22 @@ static const struct {
     " sample_fmt FROM blocks ORDER BY id DESC LIMIT ?1)"
 #define SQL_SINCE "SELECT received_ns FROM %s WHERE id >= ?1 ORDER BY id LIMIT 1"
 
-static int one_i64(sqlite3 *db, const char *sql, int64_t bind1, int64_t *out, int *found)
+static int one_i64(sqlx_t *db, const char *sql, int64_t bind1, int64_t *out, int *found)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(db, sql, &st);
     if (rc < 0)
         return rc;
     if (strstr(sql, "?1"))
-        sqlite3_bind_int64(st, 1, bind1);
-    int src = sqlite3_step(st);
+        sqlx_bind_int64(st, 1, bind1);
+    int src = sqlx_step(st);
     if (found)
-        *found = src == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
-    if (src == SQLITE_ROW)
-        *out = sqlite3_column_int64(st, 0);
-    else if (src != SQLITE_DONE)
+        *found = src == SQLX_ROW && sqlx_column_type(st, 0) != SQLX_NULL;
+    if (src == SQLX_ROW)
+        *out = sqlx_column_int64(st, 0);
+    else if (src != SQLX_DONE)
         rc = store__db_fail(db, "db stats");
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
@@ -88,27 +88,27 @@ static store_table_stat_t *table_slot(store_db_stats_t *o, const char *name)
 }
 
 /* Exact bytes and rows per table (indexes counted with their table) from dbstat. */
-static int dbstat_sizes(sqlite3 *db, store_db_stats_t *o)
+static int dbstat_sizes(sqlx_t *db, store_db_stats_t *o)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT coalesce(m.tbl_name, d.name), sum(d.pgsize),"
-                           " sum(CASE WHEN d.pagetype = 'leaf' AND d.name = coalesce(m.tbl_name,"
-                           " d.name) THEN d.ncell ELSE 0 END)"
-                           " FROM dbstat AS d LEFT JOIN sqlite_master AS m ON m.name = d.name"
-                           " GROUP BY 1 ORDER BY 2 DESC",
-                           -1, &st, NULL) != SQLITE_OK)
+    sqlx_stmt_t *st = NULL;
+    if (sqlx_prepare(db,
+                     "SELECT coalesce(m.tbl_name, d.name), sum(d.pgsize),"
+                     " sum(CASE WHEN d.pagetype = 'leaf' AND d.name = coalesce(m.tbl_name,"
+                     " d.name) THEN d.ncell ELSE 0 END)"
+                     " FROM dbstat AS d LEFT JOIN sqlite_master AS m ON m.name = d.name"
+                     " GROUP BY 1 ORDER BY 2 DESC",
+                     &st) != 0)
         return 0; /* no dbstat in this SQLite: page totals only */
     int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        store_table_stat_t *t = table_slot(o, (const char *)sqlite3_column_text(st, 0));
+    while ((src = sqlx_step(st)) == SQLX_ROW) {
+        store_table_stat_t *t = table_slot(o, (const char *)sqlx_column_text(st, 0));
         if (!t)
             continue;
-        t->bytes = sqlite3_column_int64(st, 1);
-        t->rows = sqlite3_column_int64(st, 2);
+        t->bytes = sqlx_column_int64(st, 1);
+        t->rows = sqlx_column_int64(st, 2);
     }
-    sqlite3_finalize(st);
-    if (src != SQLITE_DONE)
+    sqlx_finalize(st);
+    if (src != SQLX_DONE)
         return store__db_fail(db, "db stats: dbstat");
     o->dbstat = 1;
     return 0;
@@ -116,7 +116,7 @@ static int dbstat_sizes(sqlite3 *db, store_db_stats_t *o)
 
 /* rowid of the first block received at or after since_ns: binary search over rowids (received
  * times grow with them). lo..hi: the table's rowid range. */
-static int first_since(sqlite3 *db, const char *table, int64_t lo, int64_t hi, int64_t since,
+static int first_since(sqlx_t *db, const char *table, int64_t lo, int64_t hi, int64_t since,
                        int64_t *out)
 {
     char sql[160];
@@ -138,7 +138,9 @@ static int first_since(sqlite3 *db, const char *table, int64_t lo, int64_t hi, i
 
 int store_db_stats(store_t *s, int exact, store_db_stats_t *o)
 {
-    sqlite3 *db = s->db;
+    sqlx_t *db = s->db;
+    if (s->pg)
+        return GS_ENOTSUP; /* sizes come from SQLite's pages and dbstat */
     int rc;
     char path[1100];
     memset(o, 0, sizeof *o);
@@ -204,17 +206,17 @@ int store_db_stats(store_t *s, int exact, store_db_stats_t *o)
 
     /* The newest blocks: stored vs raw size (whatever the encoding, from the columns). */
     if (bhi >= blo) {
-        sqlite3_stmt *st = NULL;
+        sqlx_stmt_t *st = NULL;
         rc = store__prepare(db, SQL_NEWEST, &st);
         if (rc < 0)
             return rc;
-        sqlite3_bind_int(st, 1, SAMPLE_BLOCKS);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            o->sample_blocks = sqlite3_column_int64(st, 0);
-            o->sample_stored = sqlite3_column_int64(st, 1);
-            o->sample_raw = sqlite3_column_int64(st, 2);
+        sqlx_bind_int64(st, 1, SAMPLE_BLOCKS);
+        if (sqlx_step(st) == SQLX_ROW) {
+            o->sample_blocks = sqlx_column_int64(st, 0);
+            o->sample_stored = sqlx_column_int64(st, 1);
+            o->sample_raw = sqlx_column_int64(st, 2);
         }
-        sqlite3_finalize(st);
+        sqlx_finalize(st);
 
         /* Ingest of the last hour, projected to a day. */
         int64_t first = 0, now = time_utc_ns();
@@ -253,19 +255,19 @@ int store_db_stats(store_t *s, int exact, store_db_stats_t *o)
     o->projected_bytes_per_day = per_day * overhead;
 
     /* The small tables: exact counts (in exact mode dbstat has them already). */
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     rc = store__prepare(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
                         &st);
     if (rc < 0)
         return rc;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const char *name = (const char *)sqlite3_column_text(st, 0);
+    while (sqlx_step(st) == SQLX_ROW) {
+        const char *name = (const char *)sqlx_column_text(st, 0);
         if (!name || strncmp(name, "sqlite_", 7) == 0)
             continue;
         store_table_stat_t *t = table_slot(o, name);
         (void)t; /* listed (bytes/rows -1 unless measured) */
     }
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     static const char *const SMALL[] = {"terminals",      "users",         "api_tokens",
                                         "user_sessions",  "block_layouts", "schema_version",
                                         "retention_state"};
@@ -287,8 +289,10 @@ int store_db_stats(store_t *s, int exact, store_db_stats_t *o)
 int store_db_terminal_stats(store_t *s, int (*cb)(void *ud, const store_terminal_stat_t *t),
                             void *ud)
 {
-    sqlite3 *db = s->db;
-    sqlite3_stmt *next = NULL, *ends = NULL, *t0 = NULL, *samp = NULL;
+    sqlx_t *db = s->db;
+    if (s->pg)
+        return GS_ENOTSUP;
+    sqlx_stmt_t *next = NULL, *ends = NULL, *t0 = NULL, *samp = NULL;
     int rc = store__prepare(db, SQL_TERM_NEXT, &next);
     if (rc == 0)
         rc = store__prepare(db, SQL_TERM_ENDS, &ends);
@@ -301,50 +305,50 @@ int store_db_terminal_stats(store_t *s, int (*cb)(void *ud, const store_terminal
         goto done;
     char after[STORE_ID_MAX + 1] = "";
     for (;;) {
-        sqlite3_bind_text(next, 1, after, -1, SQLITE_TRANSIENT);
-        int src = sqlite3_step(next);
-        if (src == SQLITE_DONE)
+        sqlx_bind_text(next, 1, after, -1);
+        int src = sqlx_step(next);
+        if (src == SQLX_DONE)
             break;
-        if (src != SQLITE_ROW) {
+        if (src != SQLX_ROW) {
             rc = store__db_fail(db, "db stats: terminals");
             goto done;
         }
         store_terminal_stat_t ts;
         memset(&ts, 0, sizeof ts);
         snprintf(ts.terminal_id, sizeof ts.terminal_id, "%s",
-                 (const char *)sqlite3_column_text(next, 0));
-        sqlite3_reset(next);
+                 (const char *)sqlx_column_text(next, 0));
+        sqlx_reset(next);
         snprintf(after, sizeof after, "%s", ts.terminal_id);
 
-        sqlite3_bind_text(ends, 1, ts.terminal_id, -1, SQLITE_STATIC);
-        if (sqlite3_step(ends) == SQLITE_ROW) {
-            ts.seq_first = sqlite3_column_int64(ends, 0);
-            ts.seq_last = sqlite3_column_int64(ends, 1);
+        sqlx_bind_text(ends, 1, ts.terminal_id, -1);
+        if (sqlx_step(ends) == SQLX_ROW) {
+            ts.seq_first = sqlx_column_int64(ends, 0);
+            ts.seq_last = sqlx_column_int64(ends, 1);
         }
-        sqlite3_reset(ends);
+        sqlx_reset(ends);
         for (int k = 0; k < 2; k++) {
-            sqlite3_bind_text(t0, 1, ts.terminal_id, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(t0, 2, k ? ts.seq_last : ts.seq_first);
-            if (sqlite3_step(t0) == SQLITE_ROW)
-                *(k ? &ts.newest_ns : &ts.oldest_ns) = sqlite3_column_int64(t0, 0);
-            sqlite3_reset(t0);
+            sqlx_bind_text(t0, 1, ts.terminal_id, -1);
+            sqlx_bind_int64(t0, 2, k ? ts.seq_last : ts.seq_first);
+            if (sqlx_step(t0) == SQLX_ROW)
+                *(k ? &ts.newest_ns : &ts.oldest_ns) = sqlx_column_int64(t0, 0);
+            sqlx_reset(t0);
         }
-        sqlite3_bind_text(samp, 1, ts.terminal_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int(samp, 2, TERM_SAMPLE);
-        if (sqlite3_step(samp) == SQLITE_ROW && sqlite3_column_int64(samp, 0) > 0)
+        sqlx_bind_text(samp, 1, ts.terminal_id, -1);
+        sqlx_bind_int64(samp, 2, TERM_SAMPLE);
+        if (sqlx_step(samp) == SQLX_ROW && sqlx_column_int64(samp, 0) > 0)
             ts.block_bytes = (ts.seq_last - ts.seq_first + 1) *
-                             (sqlite3_column_int64(samp, 1) / sqlite3_column_int64(samp, 0));
-        sqlite3_reset(samp);
+                             (sqlx_column_int64(samp, 1) / sqlx_column_int64(samp, 0));
+        sqlx_reset(samp);
         rc = cb(ud, &ts);
         if (rc != 0)
             goto done;
     }
     rc = 0;
 done:
-    sqlite3_finalize(next);
-    sqlite3_finalize(ends);
-    sqlite3_finalize(t0);
-    sqlite3_finalize(samp);
+    sqlx_finalize(next);
+    sqlx_finalize(ends);
+    sqlx_finalize(t0);
+    sqlx_finalize(samp);
     return rc;
 }
 

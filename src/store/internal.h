@@ -9,6 +9,7 @@
 #define GS_STORE_INTERNAL_H
 
 #include "core/hmap.h"
+#include "store/sql.h"
 #include "store/store.h"
 
 #include <pthread.h>
@@ -36,7 +37,10 @@ typedef struct {
 
 struct store {
     /* owner thread */
-    sqlite3 *db;   /* synchronous connection */
+    sqlx_t *db;     /* synchronous connection, either engine */
+    sqlite3 *lite;  /* the SQLite connection under db (NULL on PostgreSQL): SQLite-only work */
+    int pg;         /* the database is PostgreSQL (store_opts_t.url) */
+    char *url;      /* its URL, owned (NULL for SQLite) */
     char *path;    /* data_dir/gridsense.db, owned */
     int sync_full; /* resolved options, reused for the writer connection */
     int busy_timeout_ms;
@@ -51,8 +55,10 @@ struct store {
     int reader_only;    /* store_opts_t.reader_only: no key (key NULL), no writer, no migrations */
 
     /* writer thread while running */
-    sqlite3 *wdb;
-    sqlite3_stmt *ins_block, *ins_event, *upd_durable, *ins_status, *ins_session, *upd_session,
+    sqlx_t *wdb;
+    sqlite3 *wlite;                 /* the SQLite connection under wdb (NULL on PostgreSQL) */
+    struct store_pg_ingest *pg_ing; /* PostgreSQL: the block ingest on wdb (pg_ingest.c) */
+    sqlx_stmt_t *ins_block, *ins_event, *upd_durable, *ins_status, *ins_session, *upd_session,
         *upd_command, *ins_pq_event, *ins_measurement, *ins_command, *exp_commands;
     seq_max_t *maxes; /* scratch for durable_seq updates, capacity nmaxes_cap */
     size_t nmaxes_cap;
@@ -61,8 +67,8 @@ struct store {
         uint64_t seq; /* lowest block seq that failed; later blocks fail until re-sent */
     } poison[64], poison_save[64];
     int npoison;
-    sqlite3_stmt *ins_layout;  /* STORE__SQL_LAYOUT_INSERT */
-    sqlite3_stmt *ins_pending; /* backlog.c: prepared on first use, finalized with the others */
+    sqlx_stmt_t *ins_layout;  /* STORE__SQL_LAYOUT_INSERT */
+    sqlx_stmt_t *ins_pending; /* backlog.c: prepared on first use, finalized with the others */
     hmap_t layouts;            /* terminal id -> struct store_layout_cache * (writer.c) */
     store_done_cb done_cb;
     void *done_ud;
@@ -106,7 +112,7 @@ void store__retention_item(store_t *s, store_item_t *it);
 
 /* 1 if the connection's last error means the database cannot grow: SQLITE_FULL, or an I/O
  * error whose errno is ENOSPC, EFBIG (a file size limit) or EDQUOT. */
-int store__db_is_full(sqlite3 *db);
+int store__db_is_full(sqlx_t *db);
 
 /* Writer thread, after each batch attempt: full = the attempt failed for a full disk, ok = it
  * committed. Keeps store_retention_stats_t's disk-full fields and writes the rate-limited alarm
@@ -117,7 +123,7 @@ int store__disk_full_note(store_t *s, int full, int ok, size_t batch_items);
 
 /* EXPLAIN QUERY PLAN of each statement into out, one "<sql start> | <plan step>" line per step
  * (NUL-terminated, truncated to cap). 0, GS_EINVAL (cap 0) or GS_EDB. */
-int store__plan(sqlite3 *db, const char *const *sqls, size_t n, char *out, size_t cap);
+int store__plan(sqlx_t *db, const char *const *sqls, size_t n, char *out, size_t cap);
 
 /* Set on the writer thread while the disk is full: store__db_fail logs disk-full errors at
  * debug level instead of error (the alarm above reports them). */
@@ -133,25 +139,31 @@ int store__db_open(const char *path, int sync_full, int busy_timeout_ms, sqlite3
 /* Applies pending schema migrations (migration 4 seals plaintext secrets under key), each in its
  * own BEGIN IMMEDIATE transaction so that concurrent openers serialise and none applies a script
  * twice. Writes the resulting version to *version. Returns 0 or GS_EDB with a reason in err. */
-int store__migrate(sqlite3 *db, const char *path, const store_key_t *key, int *version, char *err,
+int store__migrate(sqlx_t *db, const char *path, const store_key_t *key, int *version, char *err,
                    size_t errlen);
 
 /* For a reader (store_opts_t.reader_only): the schema must be exactly this program's (a reader
  * never migrates). Writes it to *version and returns 0, or GS_ESTATE / GS_EDB with the reason in
  * err. */
-int store__schema_check(sqlite3 *db, const char *path, int *version, char *err, size_t errlen);
+int store__schema_check(sqlx_t *db, const char *path, int *version, char *err, size_t errlen);
+
+/* Opens a connection to the store's database: SQLite at s->path through store__db_open (its
+ * pragmas and file rules), wrapped in the seam (*lite is the raw handle, closed by the caller
+ * after sqlx_close), or PostgreSQL at s->url (*lite NULL). 0, or a negative code with the reason
+ * in err (logged). */
+int store__conn_open(store_t *s, sqlx_t **db, sqlite3 **lite, char *err, size_t errlen);
 
 /* The schema version this program's migrations end at. */
 int store__schema_latest(void);
 
 /* Logs the connection's last SQLite error as "<what>: <message>" and returns GS_EDB. */
-int store__db_fail(sqlite3 *db, const char *what);
+int store__db_fail(sqlx_t *db, const char *what);
 
 /* Prepares sql on db; returns 0 or GS_EDB (logged). */
-int store__prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out);
+int store__prepare(sqlx_t *db, const char *sql, sqlx_stmt_t **out);
 
 /* Returns 1 if table `name` exists in db, 0 if not, GS_EDB on error (logged). */
-int store__table_exists(sqlite3 *db, const char *name);
+int store__table_exists(sqlx_t *db, const char *name);
 
 /* The command state change shared by store_command_update (loop thread) and the writer's
  * STORE_ITEM_COMMAND_UPDATE. Final states (>= done) are immutable and the others only move
@@ -177,7 +189,7 @@ int store__table_exists(sqlite3 *db, const char *name);
     "INSERT INTO commands(terminal_id, verb, args, state, created_ns, updated_ns, expires_ns,"     \
     " result_status) SELECT ?1, ?2, ?3, 0, ?4, ?4, ?5, -1"                                         \
     " WHERE EXISTS(SELECT 1 FROM terminals WHERE id = ?1)"                                         \
-    " AND (?6 <= 0 OR (SELECT " STORE__SQL_COUNT_PENDING ") < ?6)"
+    " AND (?6 <= 0 OR (SELECT " STORE__SQL_COUNT_PENDING ") < ?6) RETURNING id"
 
 /* Every non-final command whose expiry is <= ?1 becomes expired. */
 #define STORE__SQL_COMMAND_EXPIRE                                                                  \
@@ -186,19 +198,19 @@ int store__table_exists(sqlite3 *db, const char *name);
 /* Runs a statement prepared from STORE__SQL_COMMAND_CREATE (reset afterwards) and, when nothing
  * was inserted, tells why. Returns 0 with the new id in *id_out, GS_ENOTFOUND, GS_ELIMIT or
  * GS_EDB (logged). Shared by the synchronous API and the writer. */
-int store__command_create(sqlite3 *db, sqlite3_stmt *st, const char *terminal_id, int verb,
+int store__command_create(sqlx_t *db, sqlx_stmt_t *st, const char *terminal_id, int verb,
                           const uint8_t *args, size_t args_len, int64_t now, int64_t ttl_ns,
                           int max_pending, int64_t *id_out);
 
 /* Binds the parameters of STORE__SQL_COMMAND_UPDATE (result may be NULL when result_len is 0;
  * the blob is bound without copying, so it must outlive the step). */
-void store__bind_command_update(sqlite3_stmt *st, int64_t id, int state, int64_t now,
+void store__bind_command_update(sqlx_stmt_t *st, int64_t id, int state, int64_t now,
                                 int result_status, const uint8_t *result, size_t result_len);
 
 /* Writes an account change and its audit row inside the caller's transaction on db (users.c):
  * GS_EDB (the caller rolls back), or 0 with the change's own outcome (0, GS_EEXISTS,
  * GS_ENOTFOUND, GS_ESTATE, GS_EINVAL) in *result. */
-int store__account_write(sqlite3 *db, store_acct_t *a, int64_t now, int *result);
+int store__account_write(sqlx_t *db, store_acct_t *a, int64_t now, int *result);
 
 /* ---- channel layouts kept with the blocks (blocks_read.c, schema migration 7) ---- */
 
@@ -234,7 +246,7 @@ int store__layout_decode(const char *text, store_chan_t *ch, int *n);
 /* The REST account ops (STORE_ACCT_TERMINAL_*, COMMAND_CANCEL, EVENT_ACK; admin_write.c), called
  * by the account change inside its savepoint: 0 or the op's own code (see store.h), GS_EDB, or
  * GS_EINVAL for an op it does not know. */
-int store__admin_change(sqlite3 *db, const store_acct_t *a, int64_t now);
+int store__admin_change(sqlx_t *db, const store_acct_t *a, int64_t now);
 
 /* ---- secrets at rest (keys.c) ---- */
 
@@ -255,7 +267,7 @@ void store__keys_close(store_t *s);
 
 /* Migration 4: seals every plaintext secret under k and records k's id, inside the caller's
  * transaction. Returns the number of secrets sealed or a negative code with the reason in err. */
-int store__migrate_seal(sqlite3 *db, const store_key_t *k, char *err, size_t errlen);
+int store__migrate_seal(sqlx_t *db, const store_key_t *k, char *err, size_t errlen);
 
 /* PRAGMA wal_checkpoint(TRUNCATE), best effort: after sealing plaintext secrets, so that the
  * old page images leave the WAL. */
@@ -299,7 +311,7 @@ int store__pending_note(store_t *s, store_item_t *it);
 
 /* Applies a rebuild (store.h, store_rebuild_t) inside the caller's open transaction on db.
  * Returns 0 or GS_EDB (the caller rolls back). */
-int store__rebuild_write(sqlite3 *db, store_rebuild_t *rb);
+int store__rebuild_write(sqlx_t *db, store_rebuild_t *rb);
 /* ---- waveform summary pyramid (pyramid.c), called by the writer ---- */
 
 /* Folds a WAVEFORM block the writer has just inserted (result 0, never a duplicate) into the
@@ -315,7 +327,7 @@ void store__pyr_close(store_t *s);
 
 /* EXPLAIN QUERY PLAN of n statements into out as "name: plan" lines (parameter 1 bound to a
  * text, the others to integers). 0, GS_EINVAL (cap 0) or GS_EDB. */
-int store__explain(sqlite3 *db, const char *const *names, const char *const *sqls, int n, char *out,
+int store__explain(sqlx_t *db, const char *const *names, const char *const *sqls, int n, char *out,
                    size_t cap);
 
 #endif

@@ -304,52 +304,52 @@ static store_key_t *key_find(const char *key_path, const uint8_t id[STORE_KEY_ID
 
 /* Reads master_key.key_id into id. Returns 1 if present, 0 if the table or row does not exist
  * yet (a database before migration 4, or a new one), GS_EDB on error. */
-static int db_key_id(sqlite3 *db, uint8_t id[STORE_KEY_ID_LEN])
+static int db_key_id(sqlx_t *db, uint8_t id[STORE_KEY_ID_LEN])
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__table_exists(db, "master_key");
     if (rc <= 0)
         return rc;
     rc = store__prepare(db, "SELECT key_id FROM master_key WHERE id = 1", &st);
     if (rc < 0)
         return rc;
-    int src = sqlite3_step(st);
-    if (src == SQLITE_DONE) {
+    int src = sqlx_step(st);
+    if (src == SQLX_DONE) {
         rc = 0;
         goto fail;
     }
-    if (src != SQLITE_ROW) {
+    if (src != SQLX_ROW) {
         rc = store__db_fail(db, "read master key id");
         goto fail;
     }
-    if (sqlite3_column_bytes(st, 0) != STORE_KEY_ID_LEN) {
-        log_error(STORE_LOG_WHO, "master_key.key_id has %d bytes, expected %d",
-                  sqlite3_column_bytes(st, 0), STORE_KEY_ID_LEN);
+    if (sqlx_column_bytes(st, 0) != STORE_KEY_ID_LEN) {
+        log_error(STORE_LOG_WHO, "master_key.key_id has %zu bytes, expected %d",
+                  sqlx_column_bytes(st, 0), STORE_KEY_ID_LEN);
         rc = GS_EDB;
         goto fail;
     }
-    memcpy(id, sqlite3_column_blob(st, 0), STORE_KEY_ID_LEN);
+    memcpy(id, sqlx_column_blob(st, 0), STORE_KEY_ID_LEN);
     rc = 1;
 fail:
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
 /* Records key_id as the database's key (inside the caller's transaction). */
-static int db_set_key_id(sqlite3 *db, const uint8_t id[STORE_KEY_ID_LEN])
+static int db_set_key_id(sqlx_t *db, const uint8_t id[STORE_KEY_ID_LEN])
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(db,
                             "INSERT INTO master_key(id, key_id, changed_ns) VALUES(1, ?1, ?2)"
                             " ON CONFLICT(id) DO UPDATE SET key_id = ?1, changed_ns = ?2",
                             &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_blob(st, 1, id, STORE_KEY_ID_LEN, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, time_utc_ns());
-    if (sqlite3_step(st) != SQLITE_DONE)
+    sqlx_bind_blob(st, 1, id, STORE_KEY_ID_LEN);
+    sqlx_bind_int64(st, 2, time_utc_ns());
+    if (sqlx_step(st) != SQLX_DONE)
         rc = store__db_fail(db, "record master key id");
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
@@ -364,21 +364,21 @@ typedef struct {
 /* Loads (id, secret) of every terminal: updating rows while a SELECT on the same table is still
  * stepping is undefined in SQLite, so the rows are read first. *rows is sodium_malloc'ed (it may
  * hold plaintext secrets: zeroed when freed). */
-static int load_rows(sqlite3 *db, row_t **rows, size_t *nrows)
+static int load_rows(sqlx_t *db, row_t **rows, size_t *nrows)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int64_t count = 0;
     row_t *a = NULL;
     size_t n = 0;
     int rc = store__prepare(db, "SELECT count(*) FROM terminals", &st);
     if (rc < 0)
         goto fail;
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    if (sqlx_step(st) != SQLX_ROW) {
         rc = store__db_fail(db, "count terminals");
         goto fail;
     }
-    count = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    count = sqlx_column_int64(st, 0);
+    sqlx_finalize(st);
     st = NULL;
     a = sodium_allocarray((size_t)count + 1, sizeof *a);
     if (!a)
@@ -387,52 +387,52 @@ static int load_rows(sqlite3 *db, row_t **rows, size_t *nrows)
     if (rc < 0)
         goto fail;
     int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW && n < (size_t)count) {
+    while ((src = sqlx_step(st)) == SQLX_ROW && n < (size_t)count) {
         row_t *r = &a[n++];
         memset(r, 0, sizeof *r);
-        const unsigned char *z = sqlite3_column_text(st, 0);
+        const char *z = sqlx_column_text(st, 0);
         snprintf(r->id, sizeof r->id, "%s", z ? (const char *)z : "");
-        r->n = sqlite3_column_bytes(st, 1);
-        const void *b = sqlite3_column_blob(st, 1);
+        r->n = (int)sqlx_column_bytes(st, 1);
+        const void *b = sqlx_column_blob(st, 1);
         if (r->n > 0 && r->n <= (int)sizeof r->blob && b)
             memcpy(r->blob, b, (size_t)r->n);
     }
-    if (src != SQLITE_ROW && src != SQLITE_DONE) {
+    if (src != SQLX_ROW && src != SQLX_DONE) {
         rc = store__db_fail(db, "read terminal secrets");
         goto fail;
     }
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     *rows = a;
     *nrows = n;
     return 0;
 fail:
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     if (a)
         sodium_free(a);
     return rc;
 }
 
-static int update_secret(sqlite3 *db, const char *tid, const uint8_t *blob, size_t n)
+static int update_secret(sqlx_t *db, const char *tid, const uint8_t *blob, size_t n)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(db, "UPDATE terminals SET secret = ?2 WHERE id = ?1", &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, tid, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, n ? (const void *)blob : "", (int)n, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    sqlx_bind_text(st, 1, tid, -1);
+    sqlx_bind_blob(st, 2, n ? (const void *)blob : "", (int)n);
+    if (sqlx_step(st) != SQLX_DONE)
         rc = store__db_fail(db, "update terminal secret");
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
-int store__migrate_seal(sqlite3 *db, const store_key_t *k, char *err, size_t errlen)
+int store__migrate_seal(sqlx_t *db, const store_key_t *k, char *err, size_t errlen)
 {
     row_t *rows = NULL;
     size_t n = 0;
     int rc = load_rows(db, &rows, &n);
     if (rc < 0) {
-        store__seterr(err, errlen, "cannot read terminal secrets: %s", sqlite3_errmsg(db));
+        store__seterr(err, errlen, "cannot read terminal secrets: %s", sqlx_errmsg(db));
         return rc;
     }
     for (size_t i = 0; i < n; i++) {
@@ -449,13 +449,13 @@ int store__migrate_seal(sqlite3 *db, const store_key_t *k, char *err, size_t err
         rc = update_secret(db, rows[i].id, sealed, sizeof sealed);
         if (rc < 0) {
             store__seterr(err, errlen, "cannot seal the secret of %s: %s", rows[i].id,
-                          sqlite3_errmsg(db));
+                          sqlx_errmsg(db));
             goto fail;
         }
     }
     rc = db_set_key_id(db, k->id);
     if (rc < 0) {
-        store__seterr(err, errlen, "cannot record the master key id: %s", sqlite3_errmsg(db));
+        store__seterr(err, errlen, "cannot record the master key id: %s", sqlx_errmsg(db));
         goto fail;
     }
     if (n)
@@ -550,7 +550,7 @@ int store__keys_open(store_t *s, int key_reset, char *err, size_t errlen)
     int has = db_key_id(s->db, dbid);
     if (has < 0) {
         store__seterr(err, errlen, "cannot read the master key id of %s: %s", s->path,
-                      sqlite3_errmsg(s->db));
+                      sqlx_errmsg(s->db));
         return has;
     }
     /* A key file that exists but cannot be used is refused, also by a key reset: it may be the
@@ -658,7 +658,7 @@ int store__keys_check(store_t *s, char *err, size_t errlen)
     int has = db_key_id(s->db, dbid);
     if (has < 0) {
         store__seterr(err, errlen, "cannot read the master key id of %s: %s", s->path,
-                      sqlite3_errmsg(s->db));
+                      sqlx_errmsg(s->db));
         return has;
     }
     if (has && sodium_memcmp(dbid, s->key->id, sizeof dbid) == 0)
@@ -785,8 +785,10 @@ int store__key_refresh(store_t *s)
 void store__checkpoint_truncate(sqlite3 *db)
 {
     int logn = 0, ckpt = 0;
+    if (!db)
+        return; /* PostgreSQL */
     int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &logn, &ckpt);
-    if (rc != SQLITE_OK)
+    if (rc != 0)
         log_debug(STORE_LOG_WHO, "WAL checkpoint after re-sealing: %s", sqlite3_errmsg(db));
 }
 
@@ -824,8 +826,8 @@ int store_key_rotate(store_t *s, char *new_id_hex, char *err, size_t errlen)
     }
 
     /* The write lock serialises rotations (and every other writer) for the re-seal. */
-    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-        store__seterr(err, errlen, "cannot lock the database: %s", sqlite3_errmsg(s->db));
+    if (sqlx_begin(s->db) != 0) {
+        store__seterr(err, errlen, "cannot lock the database: %s", sqlx_errmsg(s->db));
         rc = GS_EDB;
         goto fail;
     }
@@ -870,7 +872,7 @@ int store_key_rotate(store_t *s, char *new_id_hex, char *err, size_t errlen)
 
     rc = load_rows(s->db, &rows, &nrows);
     if (rc < 0) {
-        store__seterr(err, errlen, "cannot read terminal secrets: %s", sqlite3_errmsg(s->db));
+        store__seterr(err, errlen, "cannot read terminal secrets: %s", sqlx_errmsg(s->db));
         goto fail;
     }
     for (size_t i = 0; i < nrows; i++) {
@@ -892,17 +894,17 @@ int store_key_rotate(store_t *s, char *new_id_hex, char *err, size_t errlen)
         sodium_memzero(plain, sizeof plain);
         rc = update_secret(s->db, rows[i].id, sealed, sizeof sealed);
         if (rc < 0) {
-            store__seterr(err, errlen, "cannot re-seal %s: %s", rows[i].id, sqlite3_errmsg(s->db));
+            store__seterr(err, errlen, "cannot re-seal %s: %s", rows[i].id, sqlx_errmsg(s->db));
             goto fail;
         }
     }
     rc = db_set_key_id(s->db, nk->id);
     if (rc < 0) {
-        store__seterr(err, errlen, "cannot record the new key id: %s", sqlite3_errmsg(s->db));
+        store__seterr(err, errlen, "cannot record the new key id: %s", sqlx_errmsg(s->db));
         goto fail;
     }
-    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        store__seterr(err, errlen, "cannot commit: %s", sqlite3_errmsg(s->db));
+    if (sqlx_commit(s->db) != 0) {
+        store__seterr(err, errlen, "cannot commit: %s", sqlx_errmsg(s->db));
         rc = GS_EDB;
         goto fail;
     }
@@ -936,7 +938,7 @@ int store_key_rotate(store_t *s, char *new_id_hex, char *err, size_t errlen)
 
 fail:
     if (in_tx)
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        sqlx_rollback(s->db);
     if (wrote_files) {
         /* Nothing committed: the key file is untouched and still the database's key. */
         unlink_suffix(s->key_path, ".new");
@@ -958,8 +960,8 @@ int store__key_reset(store_t *s, const char *old_hex, char *err, size_t errlen)
     randombytes_buf(nk->key, sizeof nk->key);
     key_set_id(nk);
 
-    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-        store__seterr(err, errlen, "cannot lock the database: %s", sqlite3_errmsg(s->db));
+    if (sqlx_begin(s->db) != 0) {
+        store__seterr(err, errlen, "cannot lock the database: %s", sqlx_errmsg(s->db));
         rc = GS_EDB;
         goto fail;
     }
@@ -984,15 +986,15 @@ int store__key_reset(store_t *s, const char *old_hex, char *err, size_t errlen)
     rc = key_write(s->key_path, nk, 0, err, errlen);
     if (rc < 0)
         goto fail;
-    if (sqlite3_exec(s->db, "UPDATE terminals SET secret = X''", NULL, NULL, NULL) != SQLITE_OK) {
-        store__seterr(err, errlen, "cannot clear secrets: %s", sqlite3_errmsg(s->db));
+    if (sqlx_exec(s->db, "UPDATE terminals SET secret = X''") != 0) {
+        store__seterr(err, errlen, "cannot clear secrets: %s", sqlx_errmsg(s->db));
         rc = GS_EDB;
         goto fail;
     }
-    int64_t cleared = sqlite3_changes(s->db);
+    int64_t cleared = sqlx_changes(s->db);
     rc = db_set_key_id(s->db, nk->id);
-    if (rc < 0 || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        store__seterr(err, errlen, "cannot commit the key reset: %s", sqlite3_errmsg(s->db));
+    if (rc < 0 || sqlx_commit(s->db) != 0) {
+        store__seterr(err, errlen, "cannot commit the key reset: %s", sqlx_errmsg(s->db));
         unlink(s->key_path);
         rc = GS_EDB;
         goto fail;
@@ -1007,7 +1009,7 @@ int store__key_reset(store_t *s, const char *old_hex, char *err, size_t errlen)
     return 0;
 fail:
     if (in_tx)
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        sqlx_rollback(s->db);
     key_free(nk);
     return rc < 0 ? rc : GS_EDB;
 }

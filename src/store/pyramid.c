@@ -172,46 +172,46 @@ static int stats_decode(store_pyr_row_t *r, const uint8_t *p, size_t len)
     "SELECT min(first_seq) FROM block_layouts WHERE terminal_id = ?1 AND first_seq > ?2"
 
 /* Fills r from a row of SQL_COLS. GS_EINVAL for a row that is not well formed. */
-static int row_from(sqlite3_stmt *st, store_pyr_row_t *r)
+static int row_from(sqlx_stmt_t *st, store_pyr_row_t *r)
 {
-    int level = sqlite3_column_int(st, 0);
+    int level = (int)sqlx_column_int64(st, 0);
     if (level < 0 || level >= STORE_PYR_LEVELS)
         return GS_EINVAL;
-    row_init(r, level, sqlite3_column_int64(st, 1));
-    r->t_first_ns = sqlite3_column_int64(st, 2);
-    r->t_end_ns = sqlite3_column_int64(st, 3);
-    r->seq_first = (uint64_t)sqlite3_column_int64(st, 4);
-    r->seq_last = (uint64_t)sqlite3_column_int64(st, 5);
-    r->sample_rate = (uint32_t)sqlite3_column_int64(st, 6);
-    r->time_quality = sqlite3_column_int(st, 7);
-    r->channel_mask = (uint32_t)sqlite3_column_int64(st, 8);
-    r->n = (uint32_t)sqlite3_column_int64(st, 9);
-    const uint8_t *p = sqlite3_column_blob(st, 10);
-    size_t len = (size_t)sqlite3_column_bytes(st, 10);
+    row_init(r, level, sqlx_column_int64(st, 1));
+    r->t_first_ns = sqlx_column_int64(st, 2);
+    r->t_end_ns = sqlx_column_int64(st, 3);
+    r->seq_first = (uint64_t)sqlx_column_int64(st, 4);
+    r->seq_last = (uint64_t)sqlx_column_int64(st, 5);
+    r->sample_rate = (uint32_t)sqlx_column_int64(st, 6);
+    r->time_quality = (int)sqlx_column_int64(st, 7);
+    r->channel_mask = (uint32_t)sqlx_column_int64(st, 8);
+    r->n = (uint32_t)sqlx_column_int64(st, 9);
+    const uint8_t *p = sqlx_column_blob(st, 10);
+    size_t len = (size_t)sqlx_column_bytes(st, 10);
     if (stats_decode(r, p, len) < 0 || r->t_end_ns < r->t_first_ns || r->sample_rate == 0)
         return GS_EINVAL;
     return 0;
 }
 
-static int row_put(sqlite3 *db, sqlite3_stmt *st, const char *tid, const store_pyr_row_t *r)
+static int row_put(sqlx_t *db, sqlx_stmt_t *st, const char *tid, const store_pyr_row_t *r)
 {
     uint8_t blob[STORE_MAX_CHANNELS * STAT_BYTES];
     size_t len = stats_encode(r, blob);
-    sqlite3_bind_text(st, 1, tid, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, r->level);
-    sqlite3_bind_int64(st, 3, r->bucket_ns);
-    sqlite3_bind_int64(st, 4, r->t_first_ns);
-    sqlite3_bind_int64(st, 5, r->t_end_ns);
-    sqlite3_bind_int64(st, 6, (sqlite3_int64)r->seq_first);
-    sqlite3_bind_int64(st, 7, (sqlite3_int64)r->seq_last);
-    sqlite3_bind_int64(st, 8, r->sample_rate);
-    sqlite3_bind_int(st, 9, r->time_quality);
-    sqlite3_bind_int64(st, 10, r->channel_mask);
-    sqlite3_bind_int64(st, 11, r->n);
-    sqlite3_bind_blob(st, 12, blob, (int)len, SQLITE_TRANSIENT);
-    int src = sqlite3_step(st);
-    sqlite3_reset(st);
-    return src == SQLITE_DONE ? 0 : store__db_fail(db, "store pyramid row");
+    sqlx_bind_text(st, 1, tid, -1);
+    sqlx_bind_int64(st, 2, r->level);
+    sqlx_bind_int64(st, 3, r->bucket_ns);
+    sqlx_bind_int64(st, 4, r->t_first_ns);
+    sqlx_bind_int64(st, 5, r->t_end_ns);
+    sqlx_bind_int64(st, 6, (int64_t)r->seq_first);
+    sqlx_bind_int64(st, 7, (int64_t)r->seq_last);
+    sqlx_bind_int64(st, 8, r->sample_rate);
+    sqlx_bind_int64(st, 9, r->time_quality);
+    sqlx_bind_int64(st, 10, r->channel_mask);
+    sqlx_bind_int64(st, 11, r->n);
+    sqlx_bind_blob(st, 12, blob, (int)len);
+    int src = sqlx_step(st);
+    sqlx_reset(st);
+    return src == SQLX_DONE ? 0 : store__db_fail(db, "store pyramid row");
 }
 
 /* ---- The accumulator shared by the writer and the rebuild ---- */
@@ -222,8 +222,8 @@ typedef struct {
 } pyr_term_t;
 
 struct store_pyr {
-    sqlite3 *db;
-    sqlite3_stmt *get, *put;
+    sqlx_t *db;
+    sqlx_stmt_t *get, *put;
     hmap_t terms; /* terminal id -> pyr_term_t * */
 };
 
@@ -242,12 +242,12 @@ static void pyr_free(struct store_pyr *p)
     if (!p)
         return;
     pyr_forget(p);
-    sqlite3_finalize(p->get);
-    sqlite3_finalize(p->put);
+    sqlx_finalize(p->get);
+    sqlx_finalize(p->put);
     free(p);
 }
 
-static int pyr_new(sqlite3 *db, struct store_pyr **out)
+static int pyr_new(sqlx_t *db, struct store_pyr **out)
 {
     struct store_pyr *p = xcalloc(1, sizeof *p);
     p->db = db;
@@ -293,23 +293,23 @@ static int term_enter(struct store_pyr *p, const char *tid, pyr_term_t *t, int l
     store_pyr_row_t *r = &t->cur[level];
     row_init(r, level, bucket);
     t->have[level] = 1;
-    sqlite3_stmt *st = p->get;
-    sqlite3_bind_text(st, 1, tid, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, level);
-    sqlite3_bind_int64(st, 3, bucket);
-    int src = sqlite3_step(st), rc = 0;
-    if (src == SQLITE_ROW) {
+    sqlx_stmt_t *st = p->get;
+    sqlx_bind_text(st, 1, tid, -1);
+    sqlx_bind_int64(st, 2, level);
+    sqlx_bind_int64(st, 3, bucket);
+    int src = sqlx_step(st), rc = 0;
+    if (src == SQLX_ROW) {
         if (row_from(st, r) < 0 || r->level != level || r->bucket_ns != bucket) {
             /* a damaged row: start it again from what arrives now (logged once per bucket) */
             log_warn(tid, "pyramid row level %d bucket %lld is malformed: replaced", level,
                      (long long)bucket);
             row_init(r, level, bucket);
         }
-    } else if (src != SQLITE_DONE) {
+    } else if (src != SQLX_DONE) {
         t->have[level] = 0;
         rc = store__db_fail(p->db, "read pyramid row");
     }
-    sqlite3_reset(st);
+    sqlx_reset(st);
     return rc;
 }
 
@@ -460,7 +460,7 @@ int store_pyramid_read(store_t *s, const char *terminal_id, int level, int64_t f
 {
     if (level < 0 || level >= STORE_PYR_LEVELS || from_ns >= to_ns || !terminal_id)
         return GS_EINVAL;
-    sqlite3_stmt *st = NULL, *lst = NULL, *fst = NULL;
+    sqlx_stmt_t *st = NULL, *lst = NULL, *fst = NULL;
     store_chan_t layout[STORE_MAX_CHANNELS];
     int nlayout = 0, have_layout = 0;
     uint64_t layout_lo = 0, layout_hi = 0;
@@ -472,45 +472,45 @@ int store_pyramid_read(store_t *s, const char *terminal_id, int level, int64_t f
     if (rc < 0)
         goto fail;
     int64_t w = widths_s[level] * NS;
-    sqlite3_bind_text(st, 1, terminal_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, level);
-    sqlite3_bind_int64(st, 3, floor_div(from_ns, w) * w);
-    sqlite3_bind_int64(st, 4, to_ns);
-    sqlite3_bind_text(lst, 1, terminal_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(fst, 1, terminal_id, -1, SQLITE_STATIC);
+    sqlx_bind_text(st, 1, terminal_id, -1);
+    sqlx_bind_int64(st, 2, level);
+    sqlx_bind_int64(st, 3, floor_div(from_ns, w) * w);
+    sqlx_bind_int64(st, 4, to_ns);
+    sqlx_bind_text(lst, 1, terminal_id, -1);
+    sqlx_bind_text(fst, 1, terminal_id, -1);
     int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((src = sqlx_step(st)) == SQLX_ROW) {
         store_pyr_row_t r;
         if (row_from(st, &r) < 0 || r.n == 0)
             continue; /* a damaged row is shown as a gap */
         if (!have_layout || r.seq_last < layout_lo || r.seq_last >= layout_hi) {
             /* the layout in force at the bucket's last block, kept for the seqs it covers: one
              * probe per change of layout in the range, not one per row */
-            sqlite3_bind_int64(lst, 2, (sqlite3_int64)r.seq_last);
-            int lrc = sqlite3_step(lst);
+            sqlx_bind_int64(lst, 2, (int64_t)r.seq_last);
+            int lrc = sqlx_step(lst);
             nlayout = 0;
             layout_lo = 0;
             layout_hi = UINT64_MAX;
-            if (lrc == SQLITE_ROW) {
-                const char *text = (const char *)sqlite3_column_text(lst, 0);
+            if (lrc == SQLX_ROW) {
+                const char *text = (const char *)sqlx_column_text(lst, 0);
                 if (store__layout_decode(text, layout, &nlayout) < 0)
                     nlayout = 0;
-                layout_lo = (uint64_t)sqlite3_column_int64(lst, 1);
-                if (sqlite3_column_type(lst, 2) != SQLITE_NULL)
-                    layout_hi = (uint64_t)sqlite3_column_int64(lst, 2);
-            } else if (lrc == SQLITE_DONE) {
+                layout_lo = (uint64_t)sqlx_column_int64(lst, 1);
+                if (sqlx_column_type(lst, 2) != SQLX_NULL)
+                    layout_hi = (uint64_t)sqlx_column_int64(lst, 2);
+            } else if (lrc == SQLX_DONE) {
                 /* none at or before: no layout up to the first one after */
-                sqlite3_reset(lst);
-                sqlite3_bind_int64(fst, 2, (sqlite3_int64)r.seq_last);
-                if (sqlite3_step(fst) == SQLITE_ROW && sqlite3_column_type(fst, 0) != SQLITE_NULL)
-                    layout_hi = (uint64_t)sqlite3_column_int64(fst, 0);
-                sqlite3_reset(fst);
+                sqlx_reset(lst);
+                sqlx_bind_int64(fst, 2, (int64_t)r.seq_last);
+                if (sqlx_step(fst) == SQLX_ROW && sqlx_column_type(fst, 0) != SQLX_NULL)
+                    layout_hi = (uint64_t)sqlx_column_int64(fst, 0);
+                sqlx_reset(fst);
             } else {
                 rc = store__db_fail(s->db, "read layout");
-                sqlite3_reset(lst);
+                sqlx_reset(lst);
                 goto fail;
             }
-            sqlite3_reset(lst);
+            sqlx_reset(lst);
             have_layout = 1;
         }
         r.nlayout = nlayout;
@@ -519,12 +519,12 @@ int store_pyramid_read(store_t *s, const char *terminal_id, int level, int64_t f
         if (rc != 0)
             goto fail;
     }
-    if (src != SQLITE_DONE)
+    if (src != SQLX_DONE)
         rc = store__db_fail(s->db, "read pyramid");
 fail:
-    sqlite3_finalize(st);
-    sqlite3_finalize(lst);
-    sqlite3_finalize(fst);
+    sqlx_finalize(st);
+    sqlx_finalize(lst);
+    sqlx_finalize(fst);
     return rc;
 }
 
@@ -534,22 +534,22 @@ fail:
 
 int store_pyramid_first(store_t *s, const char *terminal_id, int64_t first[STORE_PYR_LEVELS])
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(s->db, SQL_FIRST, &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, terminal_id, -1, SQLITE_STATIC);
+    sqlx_bind_text(st, 1, terminal_id, -1);
     for (int l = 0; l < STORE_PYR_LEVELS; l++) {
-        sqlite3_bind_int(st, 2, l);
-        int src = sqlite3_step(st);
-        first[l] = src == SQLITE_ROW ? sqlite3_column_int64(st, 0) : INT64_MAX;
-        sqlite3_reset(st);
-        if (src != SQLITE_ROW && src != SQLITE_DONE) {
+        sqlx_bind_int64(st, 2, l);
+        int src = sqlx_step(st);
+        first[l] = src == SQLX_ROW ? sqlx_column_int64(st, 0) : INT64_MAX;
+        sqlx_reset(st);
+        if (src != SQLX_ROW && src != SQLX_DONE) {
             rc = store__db_fail(s->db, "pyramid first");
             break;
         }
     }
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
@@ -565,11 +565,11 @@ int store_pyramid_put(store_t *s, const char *terminal_id, const store_pyr_row_t
             r->t_end_ns < r->t_first_ns || r->sample_rate == 0)
             return GS_EINVAL;
     }
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(s->db, SQL_PUT, &st);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = row_put(s->db, st, terminal_id, &rows[i]);
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
@@ -608,7 +608,7 @@ int store_pyramid_rebuild(store_t *s, const char *terminal_id, int64_t from_ns, 
         return GS_EINVAL;
     int64_t lo = floor_div(from_ns, w) * w, hi = floor_div(to_ns - 1, w) * w + w;
     struct store_pyr *p = NULL;
-    sqlite3_stmt *del = NULL;
+    sqlx_stmt_t *del = NULL;
     rebuild_t r = {.tid = terminal_id, .lo = lo, .hi = hi};
     int rc = store_transaction(s, STORE_TX_BEGIN);
     if (rc < 0)
@@ -617,13 +617,13 @@ int store_pyramid_rebuild(store_t *s, const char *terminal_id, int64_t from_ns, 
     if (rc < 0)
         goto fail;
     for (int l = 0; l < STORE_PYR_LEVELS; l++) {
-        sqlite3_bind_text(del, 1, terminal_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int(del, 2, l);
-        sqlite3_bind_int64(del, 3, lo);
-        sqlite3_bind_int64(del, 4, hi);
-        int src = sqlite3_step(del);
-        sqlite3_reset(del);
-        if (src != SQLITE_DONE) {
+        sqlx_bind_text(del, 1, terminal_id, -1);
+        sqlx_bind_int64(del, 2, l);
+        sqlx_bind_int64(del, 3, lo);
+        sqlx_bind_int64(del, 4, hi);
+        int src = sqlx_step(del);
+        sqlx_reset(del);
+        if (src != SQLX_DONE) {
             rc = store__db_fail(s->db, "clear pyramid");
             goto fail;
         }
@@ -640,7 +640,7 @@ int store_pyramid_rebuild(store_t *s, const char *terminal_id, int64_t from_ns, 
     rc = pyr_flush(p);
     if (rc < 0)
         goto fail;
-    sqlite3_finalize(del);
+    sqlx_finalize(del);
     del = NULL;
     pyr_free(p);
     p = NULL;
@@ -651,43 +651,45 @@ int store_pyramid_rebuild(store_t *s, const char *terminal_id, int64_t from_ns, 
         *blocks = r.blocks;
     return 0;
 fail:
-    sqlite3_finalize(del);
+    sqlx_finalize(del);
     pyr_free(p);
     store_transaction(s, STORE_TX_ROLLBACK);
     return rc;
 }
 
-int store__explain(sqlite3 *db, const char *const *names, const char *const *sqls, int n, char *out,
+int store__explain(sqlx_t *db, const char *const *names, const char *const *sqls, int n, char *out,
                    size_t cap)
 {
     size_t len = 0;
     if (cap == 0)
         return GS_EINVAL;
     out[0] = '\0';
+    if (sqlx_backend(db) != SQLX_SQLITE)
+        return GS_ENOTSUP; /* EXPLAIN QUERY PLAN is SQLite's */
     for (int i = 0; i < n; i++) {
         char sql[2048];
         snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", sqls[i]);
-        sqlite3_stmt *st = NULL;
+        sqlx_stmt_t *st = NULL;
         int rc = store__prepare(db, sql, &st);
         if (rc < 0)
             return rc;
         /* placeholder values of the right types: text first, then integers */
-        int np = sqlite3_bind_parameter_count(st);
+        int np = sqlx_bind_parameter_count(st);
         for (int k = 1; k <= np; k++) {
             if (k == 1)
-                sqlite3_bind_text(st, k, "x", -1, SQLITE_STATIC);
+                sqlx_bind_text(st, k, "x", -1);
             else
-                sqlite3_bind_int64(st, k, 1);
+                sqlx_bind_int64(st, k, 1);
         }
         int src;
-        while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-            const char *d = (const char *)sqlite3_column_text(st, 3);
+        while ((src = sqlx_step(st)) == SQLX_ROW) {
+            const char *d = (const char *)sqlx_column_text(st, 3);
             int w = snprintf(out + len, cap - len, "%s: %s\n", names[i], d ? d : "");
             if (w > 0)
                 len += (size_t)w < cap - len ? (size_t)w : cap - len - 1;
         }
-        sqlite3_finalize(st);
-        if (src != SQLITE_DONE)
+        sqlx_finalize(st);
+        if (src != SQLX_DONE)
             return store__db_fail(db, "explain");
     }
     return 0;

@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void col_str(sqlite3_stmt *st, int col, char *dst, size_t cap)
+static void col_str(sqlx_stmt_t *st, int col, char *dst, size_t cap)
 {
-    const unsigned char *z = sqlite3_column_text(st, col);
-    size_t n = z ? (size_t)sqlite3_column_bytes(st, col) : 0;
+    const char *z = sqlx_column_text(st, col);
+    size_t n = z ? (size_t)sqlx_column_bytes(st, col) : 0;
     if (n >= cap)
         n = cap - 1;
     if (n)
@@ -22,9 +22,9 @@ static void col_str(sqlite3_stmt *st, int col, char *dst, size_t cap)
     dst[n] = 0;
 }
 
-static int64_t col_na(sqlite3_stmt *st, int col)
+static int64_t col_na(sqlx_stmt_t *st, int col)
 {
-    return sqlite3_column_type(st, col) == SQLITE_NULL ? STORE_NA : sqlite3_column_int64(st, col);
+    return sqlx_column_type(st, col) == SQLX_NULL ? STORE_NA : sqlx_column_int64(st, col);
 }
 
 static int clamp_limit(int limit)
@@ -37,7 +37,7 @@ static int clamp_limit(int limit)
 int store_terminal_query(store_t *s, const char *after, const char *search,
                          int (*cb)(void *ud, const store_terminal_t *t), void *ud)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     /* instr on lower(): a literal substring (no LIKE wildcards to escape), ASCII case folding. */
     int rc = store__prepare(s->db,
                             "SELECT id, name, lat, lon, nominal_hz, vt_ratio, ct_ratio, created_ns,"
@@ -47,33 +47,33 @@ int store_terminal_query(store_t *s, const char *after, const char *search,
                             &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, after ? after : "", -1, SQLITE_STATIC);
+    sqlx_bind_text(st, 1, after ? after : "", -1);
     if (search && search[0])
-        sqlite3_bind_text(st, 2, search, -1, SQLITE_STATIC);
+        sqlx_bind_text(st, 2, search, -1);
     int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((src = sqlx_step(st)) == SQLX_ROW) {
         store_terminal_t t;
         memset(&t, 0, sizeof t);
         col_str(st, 0, t.id, sizeof t.id);
         col_str(st, 1, t.name, sizeof t.name);
         t.has_location =
-            sqlite3_column_type(st, 2) != SQLITE_NULL && sqlite3_column_type(st, 3) != SQLITE_NULL;
+            sqlx_column_type(st, 2) != SQLX_NULL && sqlx_column_type(st, 3) != SQLX_NULL;
         if (t.has_location) {
-            t.lat = sqlite3_column_double(st, 2);
-            t.lon = sqlite3_column_double(st, 3);
+            t.lat = sqlx_column_double(st, 2);
+            t.lon = sqlx_column_double(st, 3);
         }
-        t.nominal_hz = sqlite3_column_int(st, 4);
-        t.vt_ratio = sqlite3_column_double(st, 5);
-        t.ct_ratio = sqlite3_column_double(st, 6);
-        t.created_ns = sqlite3_column_int64(st, 7);
-        t.durable_seq = (uint64_t)sqlite3_column_int64(st, 8);
-        t.declared_v = sqlite3_column_type(st, 9) == SQLITE_NULL ? 0 : sqlite3_column_double(st, 9);
+        t.nominal_hz = (int)sqlx_column_int64(st, 4);
+        t.vt_ratio = sqlx_column_double(st, 5);
+        t.ct_ratio = sqlx_column_double(st, 6);
+        t.created_ns = sqlx_column_int64(st, 7);
+        t.durable_seq = (uint64_t)sqlx_column_int64(st, 8);
+        t.declared_v = sqlx_column_type(st, 9) == SQLX_NULL ? 0 : sqlx_column_double(st, 9);
         if ((rc = cb(ud, &t)) != 0)
             goto out;
     }
-    rc = src == SQLITE_DONE ? 0 : store__db_fail(s->db, "query terminals");
+    rc = src == SQLX_DONE ? 0 : store__db_fail(s->db, "query terminals");
 out:
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
@@ -83,7 +83,7 @@ int store_command_query(store_t *s, const char *terminal_id, unsigned state_mask
                         int64_t to_ns, int64_t before_id, int limit,
                         int (*cb)(void *ud, const store_command_t *c), void *ud)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(s->db,
                             "SELECT id, terminal_id, verb, args, state, created_ns, updated_ns,"
                             " expires_ns, result_status, result FROM commands"
@@ -95,57 +95,57 @@ int store_command_query(store_t *s, const char *terminal_id, unsigned state_mask
     if (rc < 0)
         return rc;
     if (terminal_id)
-        sqlite3_bind_text(st, 1, terminal_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, before_id);
-    sqlite3_bind_int64(st, 3, state_mask);
-    sqlite3_bind_int(st, 4, clamp_limit(limit));
-    sqlite3_bind_int64(st, 5, from_ns);
-    sqlite3_bind_int64(st, 6, to_ns);
+        sqlx_bind_text(st, 1, terminal_id, -1);
+    sqlx_bind_int64(st, 2, before_id);
+    sqlx_bind_int64(st, 3, state_mask);
+    sqlx_bind_int64(st, 4, clamp_limit(limit));
+    sqlx_bind_int64(st, 5, from_ns);
+    sqlx_bind_int64(st, 6, to_ns);
     /* Rows are copied out before any callback runs, so no read transaction stays open while the
      * caller works (see each_command in store.c). */
     store_command_t *rows = NULL;
     size_t n = 0, cap = 0;
     int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((src = sqlx_step(st)) == SQLX_ROW) {
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             rows = xrealloc(rows, cap * sizeof *rows);
         }
         store_command_t *c = &rows[n];
         memset(c, 0, sizeof *c);
-        c->id = sqlite3_column_int64(st, 0);
+        c->id = sqlx_column_int64(st, 0);
         col_str(st, 1, c->terminal_id, sizeof c->terminal_id);
-        c->verb = sqlite3_column_int(st, 2);
-        c->state = sqlite3_column_int(st, 4);
-        c->created_ns = sqlite3_column_int64(st, 5);
-        c->updated_ns = sqlite3_column_int64(st, 6);
-        c->expires_ns = sqlite3_column_int64(st, 7);
-        c->result_status = sqlite3_column_int(st, 8);
-        int na = sqlite3_column_bytes(st, 3), nr = sqlite3_column_bytes(st, 9);
+        c->verb = (int)sqlx_column_int64(st, 2);
+        c->state = (int)sqlx_column_int64(st, 4);
+        c->created_ns = sqlx_column_int64(st, 5);
+        c->updated_ns = sqlx_column_int64(st, 6);
+        c->expires_ns = sqlx_column_int64(st, 7);
+        c->result_status = (int)sqlx_column_int64(st, 8);
+        int na = sqlx_column_bytes(st, 3), nr = sqlx_column_bytes(st, 9);
         if (na > STORE_ARGS_MAX || nr > STORE_ARGS_MAX) {
             rc = GS_EDB; /* not written by us: the insert bounds both */
             goto out;
         }
         if (na)
-            memcpy(c->args, sqlite3_column_blob(st, 3), (size_t)na);
+            memcpy(c->args, sqlx_column_blob(st, 3), (size_t)na);
         c->args_len = (size_t)na;
         if (nr)
-            memcpy(c->result, sqlite3_column_blob(st, 9), (size_t)nr);
+            memcpy(c->result, sqlx_column_blob(st, 9), (size_t)nr);
         c->result_len = (size_t)nr;
         n++;
     }
-    if (src != SQLITE_DONE) {
+    if (src != SQLX_DONE) {
         rc = store__db_fail(s->db, "query commands");
         goto out;
     }
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     st = NULL;
     rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = cb(ud, &rows[i]);
 out:
     free(rows);
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
@@ -155,7 +155,7 @@ int store_status_list(store_t *s, const char *terminal_id, int64_t from_ns, int6
                       int64_t before_id, int limit, int (*cb)(void *ud, const store_status_t *st),
                       void *ud)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(s->db,
                             "SELECT id, time_ns, received_ns, rsrp_dbm, rssi_dbm, csq, supply_mv,"
                             " temp_c10, uptime_s, gps_fix, gps_sats, time_quality,"
@@ -165,17 +165,17 @@ int store_status_list(store_t *s, const char *terminal_id, int64_t from_ns, int6
                             &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, terminal_id ? terminal_id : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, from_ns);
-    sqlite3_bind_int64(st, 3, to_ns);
-    sqlite3_bind_int64(st, 4, before_id);
-    sqlite3_bind_int(st, 5, clamp_limit(limit));
+    sqlx_bind_text(st, 1, terminal_id ? terminal_id : "", -1);
+    sqlx_bind_int64(st, 2, from_ns);
+    sqlx_bind_int64(st, 3, to_ns);
+    sqlx_bind_int64(st, 4, before_id);
+    sqlx_bind_int64(st, 5, clamp_limit(limit));
     int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((src = sqlx_step(st)) == SQLX_ROW) {
         store_status_t r;
-        r.id = sqlite3_column_int64(st, 0);
-        r.time_ns = sqlite3_column_int64(st, 1);
-        r.received_ns = sqlite3_column_int64(st, 2);
+        r.id = sqlx_column_int64(st, 0);
+        r.time_ns = sqlx_column_int64(st, 1);
+        r.received_ns = sqlx_column_int64(st, 2);
         r.rsrp_dbm = col_na(st, 3);
         r.rssi_dbm = col_na(st, 4);
         r.csq = col_na(st, 5);
@@ -190,9 +190,9 @@ int store_status_list(store_t *s, const char *terminal_id, int64_t from_ns, int6
         if ((rc = cb(ud, &r)) != 0)
             goto out;
     }
-    rc = src == SQLITE_DONE ? 0 : store__db_fail(s->db, "list status");
+    rc = src == SQLX_DONE ? 0 : store__db_fail(s->db, "list status");
 out:
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
@@ -200,7 +200,7 @@ int store_session_list(store_t *s, const char *terminal_id, int64_t from_ns, int
                        int64_t before_id, int limit, int (*cb)(void *ud, const store_session_t *se),
                        void *ud)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(s->db,
                             "SELECT id, session_id, remote, opened_ns, closed_ns, close_reason,"
                             " frames, bytes, blocks FROM sessions"
@@ -209,20 +209,20 @@ int store_session_list(store_t *s, const char *terminal_id, int64_t from_ns, int
                             &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, terminal_id ? terminal_id : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, from_ns);
-    sqlite3_bind_int64(st, 3, to_ns);
-    sqlite3_bind_int64(st, 4, before_id);
-    sqlite3_bind_int(st, 5, clamp_limit(limit));
+    sqlx_bind_text(st, 1, terminal_id ? terminal_id : "", -1);
+    sqlx_bind_int64(st, 2, from_ns);
+    sqlx_bind_int64(st, 3, to_ns);
+    sqlx_bind_int64(st, 4, before_id);
+    sqlx_bind_int64(st, 5, clamp_limit(limit));
     int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((src = sqlx_step(st)) == SQLX_ROW) {
         store_session_t r;
         memset(&r, 0, sizeof r);
-        r.id = sqlite3_column_int64(st, 0);
-        r.session_id = sqlite3_column_int64(st, 1);
+        r.id = sqlx_column_int64(st, 0);
+        r.session_id = sqlx_column_int64(st, 1);
         col_str(st, 2, r.remote, sizeof r.remote);
-        r.opened_ns = sqlite3_column_int64(st, 3);
-        r.closed_ns = sqlite3_column_int64(st, 4); /* NULL -> 0: open */
+        r.opened_ns = sqlx_column_int64(st, 3);
+        r.closed_ns = sqlx_column_int64(st, 4); /* NULL -> 0: open */
         col_str(st, 5, r.reason, sizeof r.reason);
         r.frames = col_na(st, 6);
         r.bytes = col_na(st, 7);
@@ -230,9 +230,9 @@ int store_session_list(store_t *s, const char *terminal_id, int64_t from_ns, int
         if ((rc = cb(ud, &r)) != 0)
             goto out;
     }
-    rc = src == SQLITE_DONE ? 0 : store__db_fail(s->db, "list sessions");
+    rc = src == SQLX_DONE ? 0 : store__db_fail(s->db, "list sessions");
 out:
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
@@ -241,21 +241,21 @@ out:
 int store_pq_event_query(store_t *s, const store_pq_event_filter_t *f,
                          int (*cb)(void *ud, const store_pq_event_ack_t *e), void *ud)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int64_t bstart = 0;
     int rc;
     if (f->id <= 0 && f->before_id > 0) {
         /* The keyset of the page's last event: (start, id) in the list's order. */
         if ((rc = store__prepare(s->db, "SELECT start_ns FROM pq_events WHERE id = ?1", &st)) < 0)
             return rc;
-        sqlite3_bind_int64(st, 1, f->before_id);
-        int src = sqlite3_step(st);
-        rc = src == SQLITE_ROW    ? 0
-             : src == SQLITE_DONE ? GS_ENOTFOUND
+        sqlx_bind_int64(st, 1, f->before_id);
+        int src = sqlx_step(st);
+        rc = src == SQLX_ROW    ? 0
+             : src == SQLX_DONE ? GS_ENOTFOUND
                                   : store__db_fail(s->db, "event page");
         if (rc == 0)
-            bstart = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+            bstart = sqlx_column_int64(st, 0);
+        sqlx_finalize(st);
         st = NULL;
         if (rc < 0)
             return rc;
@@ -274,44 +274,44 @@ int store_pq_event_query(store_t *s, const store_pq_event_filter_t *f,
                         &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, f->id);
+    sqlx_bind_int64(st, 1, f->id);
     if (f->terminal_id)
-        sqlite3_bind_text(st, 2, f->terminal_id, -1, SQLITE_STATIC);
+        sqlx_bind_text(st, 2, f->terminal_id, -1);
     if (f->kind)
-        sqlite3_bind_text(st, 3, f->kind, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, f->from_ns);
-    sqlite3_bind_int64(st, 5, f->to_ns);
-    sqlite3_bind_int(st, 6, f->acked);
-    sqlite3_bind_int64(st, 7, f->before_id > 0 ? f->before_id : 0);
-    sqlite3_bind_int64(st, 8, bstart);
-    sqlite3_bind_int(st, 9, clamp_limit(f->limit));
+        sqlx_bind_text(st, 3, f->kind, -1);
+    sqlx_bind_int64(st, 4, f->from_ns);
+    sqlx_bind_int64(st, 5, f->to_ns);
+    sqlx_bind_int64(st, 6, f->acked);
+    sqlx_bind_int64(st, 7, f->before_id > 0 ? f->before_id : 0);
+    sqlx_bind_int64(st, 8, bstart);
+    sqlx_bind_int64(st, 9, clamp_limit(f->limit));
     int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((src = sqlx_step(st)) == SQLX_ROW) {
         store_pq_event_ack_t a;
         memset(&a, 0, sizeof a);
         store_pq_event_t *e = &a.e;
-        e->id = sqlite3_column_int64(st, 0);
+        e->id = sqlx_column_int64(st, 0);
         col_str(st, 1, e->terminal_id, sizeof e->terminal_id);
         col_str(st, 2, e->kind, sizeof e->kind);
-        e->start_ns = sqlite3_column_int64(st, 3);
-        e->duration_ns = sqlite3_column_int64(st, 4);
-        e->detected_ns = sqlite3_column_int64(st, 5);
-        e->extreme = sqlite3_column_double(st, 6);
-        e->extreme_pct = sqlite3_column_double(st, 7);
-        e->reference = sqlite3_column_double(st, 8);
-        e->channels = (uint32_t)sqlite3_column_int64(st, 9);
-        e->flags = (uint32_t)sqlite3_column_int64(st, 10);
-        e->worst_channel = sqlite3_column_int(st, 11);
-        e->has_names = sqlite3_column_type(st, 12) != SQLITE_NULL;
+        e->start_ns = sqlx_column_int64(st, 3);
+        e->duration_ns = sqlx_column_int64(st, 4);
+        e->detected_ns = sqlx_column_int64(st, 5);
+        e->extreme = sqlx_column_double(st, 6);
+        e->extreme_pct = sqlx_column_double(st, 7);
+        e->reference = sqlx_column_double(st, 8);
+        e->channels = (uint32_t)sqlx_column_int64(st, 9);
+        e->flags = (uint32_t)sqlx_column_int64(st, 10);
+        e->worst_channel = (int)sqlx_column_int64(st, 11);
+        e->has_names = sqlx_column_type(st, 12) != SQLX_NULL;
         col_str(st, 12, e->channel_names, sizeof e->channel_names);
         col_str(st, 13, e->worst_channel_name, sizeof e->worst_channel_name);
         col_str(st, 14, a.acked_by, sizeof a.acked_by);
-        a.acked_ns = sqlite3_column_type(st, 15) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 15);
+        a.acked_ns = sqlx_column_type(st, 15) == SQLX_NULL ? 0 : sqlx_column_int64(st, 15);
         if ((rc = cb(ud, &a)) != 0)
             goto out;
     }
-    rc = src == SQLITE_DONE ? 0 : store__db_fail(s->db, "query events");
+    rc = src == SQLX_DONE ? 0 : store__db_fail(s->db, "query events");
 out:
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }

@@ -199,7 +199,7 @@ int store_retention_plan(store_t *s, char *out, size_t cap)
 /* ---- one step ---- */
 
 typedef struct {
-    sqlite3 *db;
+    sqlx_t *db;
     const store_retention_t *p;
     char *pyr_at; /* [STORE_ID_MAX + 1]: the pyramid's terminal cursor (store_t.ret_pyr_at) */
     int64_t now;
@@ -213,33 +213,33 @@ static int64_t cutoff(const ctx_t *c, int days)
 }
 
 /* A single int64 from sql with ?1 bound to a text (NULL: none). def when no row / NULL. */
-static int query_i64(sqlite3 *db, const char *sql, const char *arg, int64_t def, int64_t *out)
+static int query_i64(sqlx_t *db, const char *sql, const char *arg, int64_t def, int64_t *out)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(db, sql, &st);
     if (rc < 0)
         return rc;
     if (arg)
-        sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
-    int src = sqlite3_step(st);
-    if (src == SQLITE_ROW)
-        *out = sqlite3_column_type(st, 0) == SQLITE_NULL ? def : sqlite3_column_int64(st, 0);
-    else if (src == SQLITE_DONE)
+        sqlx_bind_text(st, 1, arg, -1);
+    int src = sqlx_step(st);
+    if (src == SQLX_ROW)
+        *out = sqlx_column_type(st, 0) == SQLX_NULL ? def : sqlx_column_int64(st, 0);
+    else if (src == SQLX_DONE)
         *out = def;
     else
         rc = store__db_fail(db, "retention query");
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
 /* Deletes blocks with id in [lo, hi]. 0 or GS_EDB. */
-static int delete_range(sqlite3 *db, sqlite3_stmt *del, int64_t lo, int64_t hi)
+static int delete_range(sqlx_t *db, sqlx_stmt_t *del, int64_t lo, int64_t hi)
 {
-    sqlite3_bind_int64(del, 1, lo);
-    sqlite3_bind_int64(del, 2, hi);
-    int drc = sqlite3_step(del);
-    sqlite3_reset(del);
-    return drc == SQLITE_DONE ? 0 : store__db_fail(db, "retention: delete blocks");
+    sqlx_bind_int64(del, 1, lo);
+    sqlx_bind_int64(del, 2, hi);
+    int drc = sqlx_step(del);
+    sqlx_reset(del);
+    return drc == SQLX_DONE ? 0 : store__db_fail(db, "retention: delete blocks");
 }
 
 /* Raw waveform blocks stored before now - raw_days, outside event windows, from the cursor on.
@@ -252,7 +252,7 @@ static int64_t step_blocks_raw(const ctx_t *c, store_retention_result_t *res, in
     int64_t cut = cutoff(c, p->raw_days), after = 0, maxdur = 0, deleted = 0, bytes = 0;
     int64_t last = -1, examined = 0, limit = (int64_t)c->rows * EXAMINE_MUL;
     int64_t run_lo = -1, run_hi = -1;
-    sqlite3_stmt *sel = NULL, *prot = NULL, *del = NULL, *cur = NULL;
+    sqlx_stmt_t *sel = NULL, *prot = NULL, *del = NULL, *cur = NULL;
     int64_t rc = query_i64(c->db, SQL_CURSOR_GET, CURSOR_NAME, 0, &after);
     if (rc == 0)
         rc = query_i64(c->db, SQL_MAXDUR, NULL, 0, &maxdur);
@@ -268,38 +268,38 @@ static int64_t step_blocks_raw(const ctx_t *c, store_retention_result_t *res, in
         maxdur = 0;
     int64_t pre = (int64_t)p->event_pre_s * 1000000000LL;
     int64_t post = (int64_t)p->event_post_s * 1000000000LL;
-    sqlite3_bind_int64(sel, 1, after);
-    sqlite3_bind_int64(sel, 2, limit);
+    sqlx_bind_int64(sel, 1, after);
+    sqlx_bind_int64(sel, 2, limit);
     int src, due_all = 1;
-    while ((src = sqlite3_step(sel)) == SQLITE_ROW) {
+    while ((src = sqlx_step(sel)) == SQLX_ROW) {
         examined++;
-        if (sqlite3_column_int64(sel, 7) >= cut) {
+        if (sqlx_column_int64(sel, 7) >= cut) {
             due_all = 0; /* the first block not yet due: nothing after it is either */
             break;
         }
-        int64_t id = sqlite3_column_int64(sel, 0);
+        int64_t id = sqlx_column_int64(sel, 0);
         last = id;
-        if (sqlite3_column_int(sel, 2) != 0) {
+        if ((int)sqlx_column_int64(sel, 2) != 0) {
             res->kept_rows++; /* an EVENT/capture block: event_days */
             goto flush;
         }
-        int64_t t0 = sqlite3_column_int64(sel, 3), ns = sqlite3_column_int64(sel, 4);
-        int64_t rate = sqlite3_column_int64(sel, 5);
+        int64_t t0 = sqlx_column_int64(sel, 3), ns = sqlx_column_int64(sel, 4);
+        int64_t rate = sqlx_column_int64(sel, 5);
         int64_t end = rate > 0 && ns > 0 ? t0 + (int64_t)((double)ns * 1e9 / (double)rate) : t0;
         /* overlap of [t0, end] with [s - pre, s + d + post]: s < end + pre, s + d > t0 - post,
          * and s >= t0 - post - maxdur follows from the second with d <= maxdur (the index
          * range). */
-        sqlite3_bind_text(prot, 1, (const char *)sqlite3_column_text(sel, 1), -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(prot, 2, t0 - post - maxdur);
-        sqlite3_bind_int64(prot, 3, end + pre + 1);
-        sqlite3_bind_int64(prot, 4, t0 - post);
-        int prc = sqlite3_step(prot);
-        sqlite3_reset(prot);
-        if (prc == SQLITE_ROW) {
+        sqlx_bind_text(prot, 1, (const char *)sqlx_column_text(sel, 1), -1);
+        sqlx_bind_int64(prot, 2, t0 - post - maxdur);
+        sqlx_bind_int64(prot, 3, end + pre + 1);
+        sqlx_bind_int64(prot, 4, t0 - post);
+        int prc = sqlx_step(prot);
+        sqlx_reset(prot);
+        if (prc == SQLX_ROW) {
             res->kept_rows++;
             goto flush;
         }
-        if (prc != SQLITE_DONE) {
+        if (prc != SQLX_DONE) {
             rc = store__db_fail(c->db, "retention: event window");
             goto done;
         }
@@ -307,7 +307,7 @@ static int64_t step_blocks_raw(const ctx_t *c, store_retention_result_t *res, in
             run_lo = id;
         run_hi = id;
         deleted++;
-        bytes += sqlite3_column_int64(sel, 6);
+        bytes += sqlx_column_int64(sel, 6);
         if (deleted >= c->rows || bytes >= c->bytes) {
             *more = 1;
             break;
@@ -320,23 +320,23 @@ static int64_t step_blocks_raw(const ctx_t *c, store_retention_result_t *res, in
             goto done;
         run_lo = -1;
     }
-    if (src != SQLITE_ROW && src != SQLITE_DONE) {
+    if (src != SQLX_ROW && src != SQLX_DONE) {
         rc = store__db_fail(c->db, "retention: read blocks");
         goto done;
     }
     if (run_lo >= 0 && (rc = delete_range(c->db, del, run_lo, run_hi)) < 0)
         goto done;
-    if (src == SQLITE_ROW && due_all)
+    if (src == SQLX_ROW && due_all)
         *more = 1; /* stopped at a bound (examined or deleted) with due rows left */
-    else if (src == SQLITE_DONE && examined == limit)
+    else if (src == SQLX_DONE && examined == limit)
         *more = 1;
     if (last > after) {
         rc = store__prepare(c->db, SQL_CURSOR_SET, &cur);
         if (rc < 0)
             goto done;
-        sqlite3_bind_text(cur, 1, CURSOR_NAME, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(cur, 2, last);
-        if (sqlite3_step(cur) != SQLITE_DONE) {
+        sqlx_bind_text(cur, 1, CURSOR_NAME, -1);
+        sqlx_bind_int64(cur, 2, last);
+        if (sqlx_step(cur) != SQLX_DONE) {
             rc = store__db_fail(c->db, "retention: cursor");
             goto done;
         }
@@ -345,10 +345,10 @@ static int64_t step_blocks_raw(const ctx_t *c, store_retention_result_t *res, in
     res->block_bytes += bytes;
     rc = deleted;
 done:
-    sqlite3_finalize(sel);
-    sqlite3_finalize(prot);
-    sqlite3_finalize(del);
-    sqlite3_finalize(cur);
+    sqlx_finalize(sel);
+    sqlx_finalize(prot);
+    sqlx_finalize(del);
+    sqlx_finalize(cur);
     return rc;
 }
 
@@ -359,7 +359,7 @@ static int64_t step_blocks_kept(const ctx_t *c, store_retention_result_t *res, i
     if (c->p->event_days == 0)
         return 0;
     int64_t cut = cutoff(c, c->p->event_days), deleted = 0, bytes = 0, rc = 0;
-    sqlite3_stmt *sel = NULL, *del = NULL, *dev = NULL;
+    sqlx_stmt_t *sel = NULL, *del = NULL, *dev = NULL;
     rc = store__prepare(c->db, SQL_KEPT_SELECT, &sel);
     if (rc == 0)
         rc = store__prepare(c->db, SQL_KEPT_DELETE, &del);
@@ -367,46 +367,45 @@ static int64_t step_blocks_kept(const ctx_t *c, store_retention_result_t *res, i
         rc = store__prepare(c->db, SQL_TRIGGER_DELETE, &dev);
     if (rc < 0)
         goto done;
-    sqlite3_bind_int64(sel, 1, c->rows);
+    sqlx_bind_int64(sel, 1, c->rows);
     int src, n = 0;
-    while ((src = sqlite3_step(sel)) == SQLITE_ROW) {
+    while ((src = sqlx_step(sel)) == SQLX_ROW) {
         n++;
-        if (sqlite3_column_int64(sel, 5) >= cut)
+        if (sqlx_column_int64(sel, 5) >= cut)
             break;
-        sqlite3_bind_int64(del, 1, sqlite3_column_int64(sel, 0));
-        int drc = sqlite3_step(del);
-        sqlite3_reset(del);
-        if (drc == SQLITE_DONE && sqlite3_column_int(sel, 3) != 0) {
-            sqlite3_bind_text(dev, 1, (const char *)sqlite3_column_text(sel, 1), -1,
-                              SQLITE_TRANSIENT);
-            sqlite3_bind_int64(dev, 2, sqlite3_column_int64(sel, 2));
-            drc = sqlite3_step(dev);
-            sqlite3_reset(dev);
+        sqlx_bind_int64(del, 1, sqlx_column_int64(sel, 0));
+        int drc = sqlx_step(del);
+        sqlx_reset(del);
+        if (drc == SQLX_DONE && (int)sqlx_column_int64(sel, 3) != 0) {
+            sqlx_bind_text(dev, 1, (const char *)sqlx_column_text(sel, 1), -1);
+            sqlx_bind_int64(dev, 2, sqlx_column_int64(sel, 2));
+            drc = sqlx_step(dev);
+            sqlx_reset(dev);
         }
-        if (drc != SQLITE_DONE) {
+        if (drc != SQLX_DONE) {
             rc = store__db_fail(c->db, "retention: delete kept block");
             goto done;
         }
         deleted++;
-        bytes += sqlite3_column_int64(sel, 4);
+        bytes += sqlx_column_int64(sel, 4);
         if (bytes >= c->bytes) {
             *more = 1;
             break;
         }
     }
-    if (src != SQLITE_ROW && src != SQLITE_DONE) {
+    if (src != SQLX_ROW && src != SQLX_DONE) {
         rc = store__db_fail(c->db, "retention: read blocks");
         goto done;
     }
-    if (src == SQLITE_DONE && n == c->rows)
+    if (src == SQLX_DONE && n == c->rows)
         *more = 1; /* all rows of the step were due */
     res->rows[STORE_RET_BLOCKS_KEPT] += deleted;
     res->block_bytes += bytes;
     rc = deleted;
 done:
-    sqlite3_finalize(sel);
-    sqlite3_finalize(del);
-    sqlite3_finalize(dev);
+    sqlx_finalize(sel);
+    sqlx_finalize(del);
+    sqlx_finalize(dev);
     return rc;
 }
 
@@ -420,22 +419,22 @@ static int64_t step_prefix(const ctx_t *c, const char *table, const char *col, i
         return 0;
     char sql[256];
     int64_t cut = cutoff(c, days), last = -1, rc;
-    sqlite3_stmt *sel = NULL, *del = NULL;
+    sqlx_stmt_t *sel = NULL, *del = NULL;
     sql_prefix_select(sql, sizeof sql, table, col);
     rc = store__prepare(c->db, sql, &sel);
     if (rc < 0)
         goto done;
-    sqlite3_bind_int64(sel, 1, c->rows);
+    sqlx_bind_int64(sel, 1, c->rows);
     int src, n = 0, all_due = 1;
-    while ((src = sqlite3_step(sel)) == SQLITE_ROW) {
+    while ((src = sqlx_step(sel)) == SQLX_ROW) {
         n++;
-        if (sqlite3_column_int64(sel, 1) >= cut) {
+        if (sqlx_column_int64(sel, 1) >= cut) {
             all_due = 0;
             break;
         }
-        last = sqlite3_column_int64(sel, 0);
+        last = sqlx_column_int64(sel, 0);
     }
-    if (src != SQLITE_ROW && src != SQLITE_DONE) {
+    if (src != SQLX_ROW && src != SQLX_DONE) {
         rc = store__db_fail(c->db, "retention: read");
         goto done;
     }
@@ -443,28 +442,29 @@ static int64_t step_prefix(const ctx_t *c, const char *table, const char *col, i
         rc = 0;
         goto done;
     }
-    sqlite3_finalize(sel);
+    sqlx_finalize(sel);
     sel = NULL;
     sql_prefix_delete(sql, sizeof sql, table);
     rc = store__prepare(c->db, sql, &del);
     if (rc < 0)
         goto done;
-    sqlite3_bind_int64(del, 1, last);
-    int64_t total0 = sqlite3_total_changes64(c->db);
-    if (sqlite3_step(del) != SQLITE_DONE) {
+    sqlx_bind_int64(del, 1, last);
+    sqlite3 *lite = sqlx_sqlite_handle(c->db);
+    int64_t total0 = lite ? sqlite3_total_changes64(lite) : 0;
+    if (sqlx_step(del) != SQLX_DONE) {
         rc = store__db_fail(c->db, "retention: delete");
         goto done;
     }
-    rc = sqlite3_changes64(c->db);
+    rc = sqlx_changes(c->db);
     res->rows[t] += rc;
     /* rows the triggers deleted with them (measurements: their measurement_trend rows) */
-    if (t == STORE_RET_AGGREGATES)
-        res->rows[STORE_RET_TREND] += sqlite3_total_changes64(c->db) - total0 - rc;
+    if (t == STORE_RET_AGGREGATES && lite) /* (PostgreSQL does not count a trigger's rows) */
+        res->rows[STORE_RET_TREND] += sqlite3_total_changes64(lite) - total0 - rc;
     if (all_due && n == c->rows)
         *more = 1;
 done:
-    sqlite3_finalize(sel);
-    sqlite3_finalize(del);
+    sqlx_finalize(sel);
+    sqlx_finalize(del);
     return rc;
 }
 
@@ -475,22 +475,22 @@ static int64_t step_indexed(const ctx_t *c, const char *table, const char *col, 
     if (days == 0)
         return 0;
     char sql[256];
-    sqlite3_stmt *del = NULL;
+    sqlx_stmt_t *del = NULL;
     sql_indexed_delete(sql, sizeof sql, table, col);
     int64_t rc = store__prepare(c->db, sql, &del);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(del, 1, cutoff(c, days));
-    sqlite3_bind_int64(del, 2, c->rows);
-    if (sqlite3_step(del) != SQLITE_DONE) {
+    sqlx_bind_int64(del, 1, cutoff(c, days));
+    sqlx_bind_int64(del, 2, c->rows);
+    if (sqlx_step(del) != SQLX_DONE) {
         rc = store__db_fail(c->db, "retention: delete");
     } else {
-        rc = sqlite3_changes(c->db);
+        rc = sqlx_changes(c->db);
         res->rows[t] += rc;
         if (rc == c->rows)
             *more = 1;
     }
-    sqlite3_finalize(del);
+    sqlx_finalize(del);
     return rc;
 }
 
@@ -507,7 +507,7 @@ static int64_t step_pyramid(const ctx_t *c, store_retention_result_t *res, int *
     int64_t deleted = 0, budget = c->rows, rc = 0;
     int looked = 0;
     char tid[STORE_ID_MAX + 1];
-    sqlite3_stmt *term = NULL, *bound = NULL, *del = NULL;
+    sqlx_stmt_t *term = NULL, *bound = NULL, *del = NULL;
     rc = store__prepare(c->db, SQL_PYR_TERMINAL, &term);
     if (rc == 0)
         rc = store__prepare(c->db, SQL_PYR_BOUND, &bound);
@@ -517,19 +517,19 @@ static int64_t step_pyramid(const ctx_t *c, store_retention_result_t *res, int *
         goto done;
     snprintf(tid, sizeof tid, "%s", c->pyr_at);
     for (;;) {
-        sqlite3_bind_text(term, 1, tid, -1, SQLITE_TRANSIENT);
-        int src = sqlite3_step(term);
-        if (src == SQLITE_DONE) {
-            sqlite3_reset(term);
+        sqlx_bind_text(term, 1, tid, -1);
+        int src = sqlx_step(term);
+        if (src == SQLX_DONE) {
+            sqlx_reset(term);
             c->pyr_at[0] = '\0'; /* past the last terminal: the next pass starts over */
             break;
         }
-        if (src != SQLITE_ROW) {
+        if (src != SQLX_ROW) {
             rc = store__db_fail(c->db, "retention: pyramid terminals");
             goto done;
         }
-        snprintf(tid, sizeof tid, "%s", (const char *)sqlite3_column_text(term, 0));
-        sqlite3_reset(term);
+        snprintf(tid, sizeof tid, "%s", (const char *)sqlx_column_text(term, 0));
+        sqlx_reset(term);
         if (looked++ >= c->rows) {
             snprintf(c->pyr_at, STORE_ID_MAX + 1, "%s", tid); /* the next step goes on here */
             *more = 1;
@@ -542,30 +542,30 @@ static int64_t step_pyramid(const ctx_t *c, store_retention_result_t *res, int *
                 continue;
             int64_t cut = cutoff(c, days), lim = cut;
             /* the oldest `budget` rows at most: below the bucket after them, when there is one */
-            sqlite3_bind_text(bound, 1, tid, -1, SQLITE_STATIC);
-            sqlite3_bind_int(bound, 2, level);
-            sqlite3_bind_int64(bound, 3, cut);
-            sqlite3_bind_int64(bound, 4, budget);
-            int brc = sqlite3_step(bound);
-            if (brc == SQLITE_ROW) {
-                lim = sqlite3_column_int64(bound, 0);
+            sqlx_bind_text(bound, 1, tid, -1);
+            sqlx_bind_int64(bound, 2, level);
+            sqlx_bind_int64(bound, 3, cut);
+            sqlx_bind_int64(bound, 4, budget);
+            int brc = sqlx_step(bound);
+            if (brc == SQLX_ROW) {
+                lim = sqlx_column_int64(bound, 0);
                 full = 1;
             }
-            sqlite3_reset(bound);
-            if (brc != SQLITE_ROW && brc != SQLITE_DONE) {
+            sqlx_reset(bound);
+            if (brc != SQLX_ROW && brc != SQLX_DONE) {
                 rc = store__db_fail(c->db, "retention: pyramid bound");
                 goto done;
             }
-            sqlite3_bind_text(del, 1, tid, -1, SQLITE_STATIC);
-            sqlite3_bind_int(del, 2, level);
-            sqlite3_bind_int64(del, 3, lim);
-            int drc = sqlite3_step(del);
-            sqlite3_reset(del);
-            if (drc != SQLITE_DONE) {
+            sqlx_bind_text(del, 1, tid, -1);
+            sqlx_bind_int64(del, 2, level);
+            sqlx_bind_int64(del, 3, lim);
+            int drc = sqlx_step(del);
+            sqlx_reset(del);
+            if (drc != SQLX_DONE) {
                 rc = store__db_fail(c->db, "retention: pyramid delete");
                 goto done;
             }
-            int64_t n = sqlite3_changes64(c->db);
+            int64_t n = sqlx_changes(c->db);
             res->rows[level < 2 ? STORE_RET_PYRAMID_FINE : STORE_RET_PYRAMID_COARSE] += n;
             deleted += n;
             budget -= n;
@@ -588,14 +588,14 @@ static int64_t step_pyramid(const ctx_t *c, store_retention_result_t *res, int *
     }
     rc = deleted;
 done:
-    sqlite3_finalize(term);
-    sqlite3_finalize(bound);
-    sqlite3_finalize(del);
+    sqlx_finalize(term);
+    sqlx_finalize(bound);
+    sqlx_finalize(del);
     return rc;
 }
 
 /* One transaction on db. */
-static int run_step(sqlite3 *db, const store_retention_t *p, char *pyr_at,
+static int run_step(sqlx_t *db, const store_retention_t *p, char *pyr_at,
                     store_retention_result_t *out)
 {
     ctx_t c = {.db = db,
@@ -604,7 +604,7 @@ static int run_step(sqlite3 *db, const store_retention_t *p, char *pyr_at,
                .now = p->now_ns ? p->now_ns : time_utc_ns(),
                .rows = p->batch_rows > 0 ? p->batch_rows : DEF_ROWS,
                .bytes = p->batch_bytes > 0 ? p->batch_bytes : DEF_BYTES};
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlx_begin(db) != 0)
         return store__db_fail(db, "retention: begin");
     int more = 0;
     int64_t rc = 0;
@@ -641,11 +641,11 @@ static int run_step(sqlite3 *db, const store_retention_t *p, char *pyr_at,
         if (rc > 0)
             more = 1; /* something was deleted here: the next step looks again */
     }
-    if (rc < 0 || sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+    if (rc < 0 || sqlx_commit(db) != 0) {
         if (rc >= 0)
             rc = store__db_fail(db, "retention: commit");
-        if (!sqlite3_get_autocommit(db))
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        if (!!sqlx_in_transaction(db))
+            sqlx_rollback(db);
         return (int)rc;
     }
     out->more = more;
@@ -801,28 +801,30 @@ int store_disk_full(store_t *s)
     return full;
 }
 
-int store__plan(sqlite3 *db, const char *const *sqls, size_t n, char *out, size_t cap)
+int store__plan(sqlx_t *db, const char *const *sqls, size_t n, char *out, size_t cap)
 {
     size_t len = 0;
     if (cap == 0)
         return GS_EINVAL;
     out[0] = '\0';
+    if (sqlx_backend(db) != SQLX_SQLITE)
+        return GS_ENOTSUP; /* EXPLAIN QUERY PLAN is SQLite's */
     for (size_t i = 0; i < n; i++) {
         char sql[1024];
         snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", sqls[i]);
-        sqlite3_stmt *st = NULL;
+        sqlx_stmt_t *st = NULL;
         int rc = store__prepare(db, sql, &st);
         if (rc < 0)
             return rc;
         int src;
-        while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-            const char *d = (const char *)sqlite3_column_text(st, 3);
+        while ((src = sqlx_step(st)) == SQLX_ROW) {
+            const char *d = (const char *)sqlx_column_text(st, 3);
             int w = snprintf(out + len, cap - len, "%s | %s\n", sqls[i], d ? d : "");
             if (w > 0)
                 len += (size_t)w < cap - len ? (size_t)w : cap - len - 1;
         }
-        sqlite3_finalize(st);
-        if (src != SQLITE_DONE)
+        sqlx_finalize(st);
+        if (src != SQLX_DONE)
             return store__db_fail(db, "explain");
     }
     return 0;
@@ -849,8 +851,11 @@ static int at_fsize_limit(sqlite3 *db)
     return 0;
 }
 
-int store__db_is_full(sqlite3 *db)
+int store__db_is_full(sqlx_t *x)
 {
+    sqlite3 *db = sqlx_sqlite_handle(x);
+    if (!db)
+        return sqlx_errcode(x) == -ENOSPC; /* PostgreSQL: SQLSTATE 53100 / 53400 */
     int code = sqlite3_extended_errcode(db);
     if ((code & 0xff) == SQLITE_FULL)
         return 1; /* ENOSPC (os_unix.c unixWrite), or max_page_count */

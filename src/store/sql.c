@@ -54,6 +54,23 @@ sqlx_backend_t sqlx_backend(const sqlx_t *db)
     return db->backend;
 }
 
+int sqlx_errcode(const sqlx_t *db)
+{
+    return db ? db->last_rc : GS_EINVAL;
+}
+
+int sqlx_in_transaction(sqlx_t *db)
+{
+    return db ? db->ops->in_transaction(db) : 0;
+}
+
+/* Keeps the class of the last failure (sqlx_errcode). */
+static int note(sqlx_t *db, int rc)
+{
+    db->last_rc = rc < 0 ? rc : 0;
+    return rc;
+}
+
 const char *sqlx_errmsg(const sqlx_t *db)
 {
     return db ? db->err : "no database";
@@ -67,14 +84,14 @@ int sqlx_set_busy_timeout(sqlx_t *db, int ms)
 int sqlx_exec(sqlx_t *db, const char *sql)
 {
     db->err[0] = '\0';
-    return db->ops->exec(db, sql);
+    return note(db, db->ops->exec(db, sql));
 }
 
 int sqlx_prepare(sqlx_t *db, const char *sql, sqlx_stmt_t **out)
 {
     *out = NULL;
     db->err[0] = '\0';
-    return db->ops->prepare(db, sql, out);
+    return note(db, db->ops->prepare(db, sql, out));
 }
 
 static int bind(sqlx_stmt_t *st, int i, const sqlx_value_t *v)
@@ -119,6 +136,11 @@ int sqlx_bind_null(sqlx_stmt_t *st, int i)
     return bind(st, i, &x);
 }
 
+int sqlx_bind_parameter_count(sqlx_stmt_t *st)
+{
+    return st->nparams;
+}
+
 int sqlx_clear_bindings(sqlx_stmt_t *st)
 {
     return st->db->ops->clear_bindings(st);
@@ -127,7 +149,7 @@ int sqlx_clear_bindings(sqlx_stmt_t *st)
 int sqlx_step(sqlx_stmt_t *st)
 {
     st->db->err[0] = '\0';
-    return st->db->ops->step(st);
+    return note(st->db, st->db->ops->step(st));
 }
 
 int sqlx_reset(sqlx_stmt_t *st)
@@ -194,13 +216,13 @@ int64_t sqlx_changes(sqlx_t *db)
 int sqlx_begin(sqlx_t *db)
 {
     db->err[0] = '\0';
-    return db->ops->begin(db);
+    return note(db, db->ops->begin(db));
 }
 
 int sqlx_commit(sqlx_t *db)
 {
     db->err[0] = '\0';
-    return db->ops->commit(db);
+    return note(db, db->ops->commit(db));
 }
 
 int sqlx_rollback(sqlx_t *db)

@@ -55,6 +55,12 @@ typedef enum {
     SQLX_POSTGRESQL = 2,
 } sqlx_backend_t;
 
+/* sqlx_step results other than errors. */
+enum {
+    SQLX_DONE = 0,
+    SQLX_ROW = 1,
+};
+
 /* Column value types (sqlx_column_type). */
 enum {
     SQLX_NULL = 0,
@@ -83,6 +89,19 @@ void sqlx_close(sqlx_t *db);
 /* Which engine the handle talks to, for the few statements whose text differs. */
 sqlx_backend_t sqlx_backend(const sqlx_t *db);
 
+/* The error class (GS_EBUSY, GS_EEXISTS, -ENOSPC, GS_ECLOSED, GS_EDB...) of the last failed
+ * prepare, step, exec, begin or commit on this handle, 0 when the last of those succeeded: for
+ * code that reports a failure later than where it happened. */
+int sqlx_errcode(const sqlx_t *db);
+
+/* 1 while the handle is inside a transaction (SQLite: not in autocommit; PostgreSQL: in a
+ * transaction block, aborted or not), else 0. */
+int sqlx_in_transaction(sqlx_t *db);
+
+/* The sqlite3 * under an SQLite handle (for the few SQLite-only operations: backup, WAL
+ * checkpoints, dbstat), NULL for PostgreSQL. */
+void *sqlx_sqlite_handle(sqlx_t *db);
+
 /* The engine's message of the last failure on this handle ("" if none). Valid until the next
  * call on the handle. */
 const char *sqlx_errmsg(const sqlx_t *db);
@@ -104,6 +123,8 @@ int sqlx_bind_text(sqlx_stmt_t *st, int i, const char *s, ptrdiff_t len);
 /* Binds a blob of n bytes (n == 0: an empty blob, not NULL, even if p is NULL). */
 int sqlx_bind_blob(sqlx_stmt_t *st, int i, const void *p, size_t n);
 int sqlx_bind_null(sqlx_stmt_t *st, int i);
+/* The number of parameters (the highest placeholder index). */
+int sqlx_bind_parameter_count(sqlx_stmt_t *st);
 /* Every parameter back to NULL. */
 int sqlx_clear_bindings(sqlx_stmt_t *st);
 

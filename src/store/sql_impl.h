@@ -36,6 +36,7 @@ typedef struct {
     int (*begin)(sqlx_t *db);
     int (*commit)(sqlx_t *db);
     int (*rollback)(sqlx_t *db);
+    int (*in_transaction)(sqlx_t *db);
 } sqlx_ops_t;
 
 /* The common head of both engines' handles and statements. */
@@ -43,6 +44,7 @@ struct sqlx {
     sqlx_backend_t backend;
     const sqlx_ops_t *ops;
     char err[512]; /* last failure's message */
+    int last_rc;   /* class of the last failed prepare/step/exec/begin/commit, 0 after success */
 };
 
 struct sqlx_stmt {

@@ -671,6 +671,12 @@ static int pg_rollback(sqlx_t *db)
     return run(db, "ROLLBACK");
 }
 
+static int pg_in_transaction(sqlx_t *db)
+{
+    PGTransactionStatusType ts = PQtransactionStatus(PDB(db)->c);
+    return ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR || ts == PQTRANS_ACTIVE;
+}
+
 static const sqlx_ops_t pg_ops = {
     .close = pg_close,
     .set_busy_timeout = pg_set_busy_timeout,
@@ -692,6 +698,7 @@ static const sqlx_ops_t pg_ops = {
     .begin = pg_begin,
     .commit = pg_commit,
     .rollback = pg_rollback,
+    .in_transaction = pg_in_transaction,
 };
 
 int sqlx_pg_socket(sqlx_t *db)

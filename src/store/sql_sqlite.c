@@ -239,6 +239,16 @@ static int lite_rollback(sqlx_t *db)
     return lite_exec(db, "ROLLBACK");
 }
 
+static int lite_in_transaction(sqlx_t *db)
+{
+    return !sqlite3_get_autocommit(LDB(db)->h);
+}
+
+void *sqlx_sqlite_handle(sqlx_t *db)
+{
+    return db && db->backend == SQLX_SQLITE ? LDB(db)->h : NULL;
+}
+
 static const sqlx_ops_t lite_ops = {
     .close = lite_close,
     .set_busy_timeout = lite_set_busy_timeout,
@@ -260,4 +270,5 @@ static const sqlx_ops_t lite_ops = {
     .begin = lite_begin,
     .commit = lite_commit,
     .rollback = lite_rollback,
+    .in_transaction = lite_in_transaction,
 };

@@ -69,6 +69,10 @@ typedef struct {
                            read works (store_terminal_info/list, commands, events, measurements,
                            blocks); writes fail with GS_EDB. master_key_file, key_reset and
                            sync_read_only are ignored. */
+    const char *url;    /* NULL or "": the SQLite database data_dir/gridsense.db. A libpq URI
+                           (postgresql://...): that PostgreSQL database instead
+                           (docs/decisions/0007-postgresql-backend.md); data_dir then holds only
+                           the master key. Copied. */
 } store_opts_t;
 
 /* Creates data_dir if missing (mode 0700; an existing one and the regular files in it are made

@@ -81,26 +81,26 @@ int store_trend_read(store_t *s, const char *terminal_id, const char *interval, 
         return GS_EINVAL;
     char sql[512];
     snprintf(sql, sizeof sql, SQL_READ_FMT, quantities[quantity].col);
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(s->db, sql, &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, terminal_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, interval, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, from_ns);
-    sqlite3_bind_int64(st, 4, to_ns);
-    sqlite3_bind_int(st, 5, limit);
+    sqlx_bind_text(st, 1, terminal_id, -1);
+    sqlx_bind_text(st, 2, interval, -1);
+    sqlx_bind_int64(st, 3, from_ns);
+    sqlx_bind_int64(st, 4, to_ns);
+    sqlx_bind_int64(st, 5, limit);
     int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        double v = sqlite3_column_type(st, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 1);
-        rc = cb(ud, sqlite3_column_int64(st, 0), v);
+    while ((src = sqlx_step(st)) == SQLX_ROW) {
+        double v = sqlx_column_type(st, 1) == SQLX_NULL ? NAN : sqlx_column_double(st, 1);
+        rc = cb(ud, sqlx_column_int64(st, 0), v);
         if (rc != 0)
             goto done;
     }
-    if (src != SQLITE_DONE)
+    if (src != SQLX_DONE)
         rc = store__db_fail(s->db, "read trend");
 done:
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
@@ -131,7 +131,7 @@ int store_trend_rank(store_t *s, const char *interval, int quantity, int stat, i
     const char *col = quantities[quantity].col;
     char sql[512];
     snprintf(sql, sizeof sql, SQL_RANK_FMT, fn, col, col);
-    sqlite3_stmt *next = NULL, *one = NULL;
+    sqlx_stmt_t *next = NULL, *one = NULL;
     store_rank_t *v = NULL;
     size_t n = 0, cap = 0;
     int64_t seen = 0;
@@ -141,37 +141,37 @@ int store_trend_rank(store_t *s, const char *interval, int quantity, int stat, i
         rc = store__prepare(s->db, sql, &one);
     if (rc < 0)
         goto done;
-    sqlite3_bind_text(one, 2, interval, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(one, 3, from_ns);
-    sqlite3_bind_int64(one, 4, to_ns);
+    sqlx_bind_text(one, 2, interval, -1);
+    sqlx_bind_int64(one, 3, from_ns);
+    sqlx_bind_int64(one, 4, to_ns);
     for (;;) {
-        sqlite3_bind_text(next, 1, last, -1, SQLITE_TRANSIENT);
-        int src = sqlite3_step(next);
-        if (src == SQLITE_DONE) {
-            sqlite3_reset(next);
+        sqlx_bind_text(next, 1, last, -1);
+        int src = sqlx_step(next);
+        if (src == SQLX_DONE) {
+            sqlx_reset(next);
             break;
         }
-        if (src != SQLITE_ROW) {
+        if (src != SQLX_ROW) {
             rc = store__db_fail(s->db, "next trend terminal");
             goto done;
         }
-        const unsigned char *id = sqlite3_column_text(next, 0);
-        size_t len = id ? (size_t)sqlite3_column_bytes(next, 0) : 0;
+        const char *id = sqlx_column_text(next, 0);
+        size_t len = id ? (size_t)sqlx_column_bytes(next, 0) : 0;
         if (len > STORE_ID_MAX)
             len = STORE_ID_MAX; /* ids are at most 32 bytes; a longer one would loop: cut */
         memcpy(last, id ? (const char *)id : "", len);
         last[len] = '\0';
-        sqlite3_reset(next);
+        sqlx_reset(next);
         if (!id || len == 0)
             break;
         seen++;
-        sqlite3_bind_text(one, 1, last, -1, SQLITE_STATIC);
-        src = sqlite3_step(one);
-        if (src != SQLITE_ROW) {
+        sqlx_bind_text(one, 1, last, -1);
+        src = sqlx_step(one);
+        if (src != SQLX_ROW) {
             rc = store__db_fail(s->db, "rank trend");
             goto done;
         }
-        if (sqlite3_column_type(one, 0) != SQLITE_NULL) {
+        if (sqlx_column_type(one, 0) != SQLX_NULL) {
             if (n == cap) {
                 cap = cap ? cap * 2 : 256;
                 v = xrealloc(v, cap * sizeof *v);
@@ -179,11 +179,11 @@ int store_trend_rank(store_t *s, const char *interval, int quantity, int stat, i
             store_rank_t *r = &v[n++];
             memset(r, 0, sizeof *r);
             snprintf(r->terminal_id, sizeof r->terminal_id, "%s", last);
-            r->value = sqlite3_column_double(one, 0);
-            r->t_end_ns = stat == STORE_TREND_AVG ? 0 : sqlite3_column_int64(one, 1);
-            r->count = sqlite3_column_int64(one, 2);
+            r->value = sqlx_column_double(one, 0);
+            r->t_end_ns = stat == STORE_TREND_AVG ? 0 : sqlx_column_int64(one, 1);
+            r->count = sqlx_column_int64(one, 2);
         }
-        sqlite3_reset(one);
+        sqlx_reset(one);
     }
     if (n > 1)
         qsort(v, n, sizeof *v, desc ? rank_cmp_desc : rank_cmp_asc);
@@ -197,8 +197,8 @@ int store_trend_rank(store_t *s, const char *interval, int quantity, int stat, i
     }
     rc = 0;
 done:
-    sqlite3_finalize(next);
-    sqlite3_finalize(one);
+    sqlx_finalize(next);
+    sqlx_finalize(one);
     free(v);
     return rc;
 }

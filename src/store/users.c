@@ -49,98 +49,98 @@ int store_user_name_ok(const char *name)
 }
 
 /* Copies column i (text, may be NULL) into out. */
-static void col_text(sqlite3_stmt *st, int i, char *out, size_t cap)
+static void col_text(sqlx_stmt_t *st, int i, char *out, size_t cap)
 {
-    const unsigned char *t = sqlite3_column_text(st, i);
+    const char *t = sqlx_column_text(st, i);
     snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
 
 /* Runs a statement that returns no rows; resets it. 0 or GS_EDB (logged). */
-static int step_done(sqlite3 *db, sqlite3_stmt *st, const char *what)
+static int step_done(sqlx_t *db, sqlx_stmt_t *st, const char *what)
 {
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store__db_fail(db, what);
+    int rc = sqlx_step(st);
+    sqlx_reset(st);
+    return rc == SQLX_DONE ? 0 : store__db_fail(db, what);
 }
 
 /* ---- reads ---------------------------------------------------------------------------------- */
 
 int store_user_get(store_t *s, const char *name, store_user_t *out)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(
         s->db, "SELECT name, role, pwhash, created_ns, updated_ns FROM users WHERE name = ?1", &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, name ? name : "", -1, SQLITE_STATIC);
-    int src = sqlite3_step(st);
-    if (src == SQLITE_ROW) {
+    sqlx_bind_text(st, 1, name ? name : "", -1);
+    int src = sqlx_step(st);
+    if (src == SQLX_ROW) {
         memset(out, 0, sizeof *out);
         col_text(st, 0, out->name, sizeof out->name);
         char role[16];
         col_text(st, 1, role, sizeof role);
         out->role = store_role_parse(role);
         col_text(st, 2, out->pwhash, sizeof out->pwhash);
-        out->created_ns = sqlite3_column_int64(st, 3);
-        out->updated_ns = sqlite3_column_int64(st, 4);
+        out->created_ns = sqlx_column_int64(st, 3);
+        out->updated_ns = sqlx_column_int64(st, 4);
         rc = out->role < 0 ? GS_EDB : 0;
-    } else if (src == SQLITE_DONE) {
+    } else if (src == SQLX_DONE) {
         rc = GS_ENOTFOUND;
     } else {
         rc = store__db_fail(s->db, "get user");
     }
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
 int store_user_list(store_t *s, int (*cb)(void *ud, const store_user_t *u), void *ud)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(
         s->db, "SELECT name, role, created_ns, updated_ns FROM users ORDER BY name", &st);
     if (rc < 0)
         return rc;
     int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((src = sqlx_step(st)) == SQLX_ROW) {
         store_user_t u;
         memset(&u, 0, sizeof u);
         char role[16];
         col_text(st, 0, u.name, sizeof u.name);
         col_text(st, 1, role, sizeof role);
         u.role = store_role_parse(role);
-        u.created_ns = sqlite3_column_int64(st, 2);
-        u.updated_ns = sqlite3_column_int64(st, 3);
+        u.created_ns = sqlx_column_int64(st, 2);
+        u.updated_ns = sqlx_column_int64(st, 3);
         if ((rc = cb(ud, &u)) != 0)
             goto out;
     }
-    rc = src == SQLITE_DONE ? 0 : store__db_fail(s->db, "list users");
+    rc = src == SQLX_DONE ? 0 : store__db_fail(s->db, "list users");
 out:
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
 int store_user_count(store_t *s, int role, int64_t *n)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(s->db, "SELECT COUNT(*) FROM users WHERE ?1 IS NULL OR role = ?1", &st);
     if (rc < 0)
         return rc;
     if (role > 0)
-        sqlite3_bind_text(st, 1, store_role_name(role), -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        *n = sqlite3_column_int64(st, 0);
+        sqlx_bind_text(st, 1, store_role_name(role), -1);
+    if (sqlx_step(st) == SQLX_ROW) {
+        *n = sqlx_column_int64(st, 0);
         rc = 0;
     } else {
         rc = store__db_fail(s->db, "count users");
     }
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
 #define TOKEN_COLS                                                                                 \
     "t.id, t.user, t.name, u.role, t.created_ns, t.expires_ns, t.last_used_ns, t.revoked_ns"
 
-static void row_token(sqlite3_stmt *st, store_token_t *t)
+static void row_token(sqlx_stmt_t *st, store_token_t *t)
 {
     memset(t, 0, sizeof *t);
     char role[16];
@@ -149,37 +149,37 @@ static void row_token(sqlite3_stmt *st, store_token_t *t)
     col_text(st, 2, t->name, sizeof t->name);
     col_text(st, 3, role, sizeof role);
     t->role = store_role_parse(role);
-    t->created_ns = sqlite3_column_int64(st, 4);
-    t->expires_ns = sqlite3_column_int64(st, 5);
-    t->last_used_ns = sqlite3_column_int64(st, 6);
-    t->revoked_ns = sqlite3_column_int64(st, 7);
+    t->created_ns = sqlx_column_int64(st, 4);
+    t->expires_ns = sqlx_column_int64(st, 5);
+    t->last_used_ns = sqlx_column_int64(st, 6);
+    t->revoked_ns = sqlx_column_int64(st, 7);
 }
 
 int store_token_find(store_t *s, const uint8_t hash[STORE_HASH_LEN], store_token_t *out)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(s->db,
                             "SELECT " TOKEN_COLS " FROM api_tokens t JOIN users u ON u.name = t.user"
                             " WHERE t.hash = ?1",
                             &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
-    int src = sqlite3_step(st);
-    if (src == SQLITE_ROW) {
+    sqlx_bind_blob(st, 1, hash, STORE_HASH_LEN);
+    int src = sqlx_step(st);
+    if (src == SQLX_ROW) {
         row_token(st, out);
         rc = out->role < 0 ? GS_EDB : 0;
     } else {
-        rc = src == SQLITE_DONE ? GS_ENOTFOUND : store__db_fail(s->db, "find token");
+        rc = src == SQLX_DONE ? GS_ENOTFOUND : store__db_fail(s->db, "find token");
     }
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
 int store_token_list(store_t *s, const char *user, int (*cb)(void *ud, const store_token_t *t),
                      void *ud)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(s->db,
                             "SELECT " TOKEN_COLS " FROM api_tokens t JOIN users u ON u.name = t.user"
                             " WHERE ?1 IS NULL OR t.user = ?1 ORDER BY t.created_ns DESC, t.id",
@@ -187,52 +187,52 @@ int store_token_list(store_t *s, const char *user, int (*cb)(void *ud, const sto
     if (rc < 0)
         return rc;
     if (user)
-        sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+        sqlx_bind_text(st, 1, user, -1);
     int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((src = sqlx_step(st)) == SQLX_ROW) {
         store_token_t t;
         row_token(st, &t);
         if ((rc = cb(ud, &t)) != 0)
             goto out;
     }
-    rc = src == SQLITE_DONE ? 0 : store__db_fail(s->db, "list tokens");
+    rc = src == SQLX_DONE ? 0 : store__db_fail(s->db, "list tokens");
 out:
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
 int store_login_find(store_t *s, const uint8_t hash[STORE_HASH_LEN], store_login_t *out)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(s->db,
                             "SELECT l.user, u.role, l.created_ns, l.last_used_ns, l.expires_ns"
                             " FROM user_sessions l JOIN users u ON u.name = l.user WHERE l.hash = ?1",
                             &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_blob(st, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
-    int src = sqlite3_step(st);
-    if (src == SQLITE_ROW) {
+    sqlx_bind_blob(st, 1, hash, STORE_HASH_LEN);
+    int src = sqlx_step(st);
+    if (src == SQLX_ROW) {
         memset(out, 0, sizeof *out);
         char role[16];
         col_text(st, 0, out->user, sizeof out->user);
         col_text(st, 1, role, sizeof role);
         out->role = store_role_parse(role);
-        out->created_ns = sqlite3_column_int64(st, 2);
-        out->last_used_ns = sqlite3_column_int64(st, 3);
-        out->expires_ns = sqlite3_column_int64(st, 4);
+        out->created_ns = sqlx_column_int64(st, 2);
+        out->last_used_ns = sqlx_column_int64(st, 3);
+        out->expires_ns = sqlx_column_int64(st, 4);
         rc = out->role < 0 ? GS_EDB : 0;
     } else {
-        rc = src == SQLITE_DONE ? GS_ENOTFOUND : store__db_fail(s->db, "find login session");
+        rc = src == SQLX_DONE ? GS_ENOTFOUND : store__db_fail(s->db, "find login session");
     }
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
 int store_audit_list(store_t *s, const store_audit_filter_t *f,
                      int (*cb)(void *ud, const store_audit_t *a), void *ud)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     /* The action filter matches a whole name, or every name under a prefix ending in '.'. */
     int rc = store__prepare(
         s->db,
@@ -246,22 +246,22 @@ int store_audit_list(store_t *s, const store_audit_filter_t *f,
         &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, f->from_ns);
-    sqlite3_bind_int64(st, 2, f->to_ns);
-    sqlite3_bind_int64(st, 3, f->before_id);
+    sqlx_bind_int64(st, 1, f->from_ns);
+    sqlx_bind_int64(st, 2, f->to_ns);
+    sqlx_bind_int64(st, 3, f->before_id);
     if (f->user)
-        sqlite3_bind_text(st, 4, f->user, -1, SQLITE_STATIC);
+        sqlx_bind_text(st, 4, f->user, -1);
     if (f->action)
-        sqlite3_bind_text(st, 5, f->action, -1, SQLITE_STATIC);
+        sqlx_bind_text(st, 5, f->action, -1);
     if (f->outcome)
-        sqlite3_bind_text(st, 6, f->outcome, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 7, f->limit < 1 ? 1 : f->limit > 10000 ? 10000 : f->limit);
+        sqlx_bind_text(st, 6, f->outcome, -1);
+    sqlx_bind_int64(st, 7, f->limit < 1 ? 1 : f->limit > 10000 ? 10000 : f->limit);
     int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((src = sqlx_step(st)) == SQLX_ROW) {
         store_audit_t a;
         memset(&a, 0, sizeof a);
-        a.id = sqlite3_column_int64(st, 0);
-        a.time_ns = sqlite3_column_int64(st, 1);
+        a.id = sqlx_column_int64(st, 0);
+        a.time_ns = sqlx_column_int64(st, 1);
         col_text(st, 2, a.user, sizeof a.user);
         col_text(st, 3, a.remote, sizeof a.remote);
         col_text(st, 4, a.action, sizeof a.action);
@@ -271,9 +271,9 @@ int store_audit_list(store_t *s, const store_audit_filter_t *f,
         if ((rc = cb(ud, &a)) != 0)
             goto out;
     }
-    rc = src == SQLITE_DONE ? 0 : store__db_fail(s->db, "list audit");
+    rc = src == SQLX_DONE ? 0 : store__db_fail(s->db, "list audit");
 out:
-    sqlite3_finalize(st);
+    sqlx_finalize(st);
     return rc;
 }
 
@@ -281,10 +281,10 @@ out:
 
 /* Runs one parameterised statement with the binds described by fmt: 't' text, 'b' hash blob,
  * 'i' int64. Sets *changes. 0 or GS_EDB. */
-static int exec1(sqlite3 *db, const char *sql, const char *what, int *changes, const char *fmt,
+static int exec1(sqlx_t *db, const char *sql, const char *what, int *changes, const char *fmt,
                  ...)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(db, sql, &st);
     if (rc < 0)
         return rc;
@@ -292,40 +292,39 @@ static int exec1(sqlite3 *db, const char *sql, const char *what, int *changes, c
     va_start(ap, fmt);
     for (int i = 0; fmt[i]; i++) {
         if (fmt[i] == 't')
-            sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+            sqlx_bind_text(st, i + 1, va_arg(ap, const char *), -1);
         else if (fmt[i] == 'b')
-            sqlite3_bind_blob(st, i + 1, va_arg(ap, const uint8_t *), STORE_HASH_LEN,
-                              SQLITE_TRANSIENT);
+            sqlx_bind_blob(st, i + 1, va_arg(ap, const uint8_t *), STORE_HASH_LEN);
         else
-            sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+            sqlx_bind_int64(st, i + 1, va_arg(ap, int64_t));
     }
     va_end(ap);
     rc = step_done(db, st, what);
     if (changes)
-        *changes = rc == 0 ? sqlite3_changes(db) : 0;
-    sqlite3_finalize(st);
+        *changes = rc == 0 ? sqlx_changes(db) : 0;
+    sqlx_finalize(st);
     return rc;
 }
 
 /* Number of admins other than `except`. */
-static int other_admins(sqlite3 *db, const char *except, int64_t *n)
+static int other_admins(sqlx_t *db, const char *except, int64_t *n)
 {
-    sqlite3_stmt *st = NULL;
+    sqlx_stmt_t *st = NULL;
     int rc = store__prepare(db, "SELECT COUNT(*) FROM users WHERE role = 'admin' AND name <> ?1",
                             &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, except, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_ROW ? 0 : store__db_fail(db, "count admins");
+    sqlx_bind_text(st, 1, except, -1);
+    rc = sqlx_step(st) == SQLX_ROW ? 0 : store__db_fail(db, "count admins");
     if (rc == 0)
-        *n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+        *n = sqlx_column_int64(st, 0);
+    sqlx_finalize(st);
     return rc;
 }
 
 /* The change itself. Returns 0, a code of its own (GS_EEXISTS, GS_ENOTFOUND, GS_ESTATE,
  * GS_EINVAL) or GS_EDB. */
-static int change(sqlite3 *db, const store_acct_t *a, int64_t now)
+static int change(sqlx_t *db, const store_acct_t *a, int64_t now)
 {
     int n = 0, rc;
     int64_t others = 0;
@@ -351,17 +350,17 @@ static int change(sqlite3 *db, const store_acct_t *a, int64_t now)
         /* Nobody could administer the server any more (the CLI could still add one, but a
          * remote admin locking everyone out by mistake is worse than this refusal). */
         if (others == 0 && (a->op == STORE_ACCT_USER_REMOVE || a->role != STORE_ROLE_ADMIN)) {
-            sqlite3_stmt *st = NULL;
+            sqlx_stmt_t *st = NULL;
             if ((rc = store__prepare(db, "SELECT role FROM users WHERE name = ?1", &st)) < 0)
                 return rc;
-            sqlite3_bind_text(st, 1, a->user, -1, SQLITE_STATIC);
-            int src = sqlite3_step(st);
-            int is_admin = src == SQLITE_ROW && sqlite3_column_text(st, 0) &&
-                           strcmp((const char *)sqlite3_column_text(st, 0), "admin") == 0;
-            sqlite3_finalize(st);
-            if (src != SQLITE_ROW && src != SQLITE_DONE)
+            sqlx_bind_text(st, 1, a->user, -1);
+            int src = sqlx_step(st);
+            int is_admin = src == SQLX_ROW && sqlx_column_text(st, 0) &&
+                           strcmp((const char *)sqlx_column_text(st, 0), "admin") == 0;
+            sqlx_finalize(st);
+            if (src != SQLX_ROW && src != SQLX_DONE)
                 return store__db_fail(db, "get role");
-            if (src == SQLITE_DONE)
+            if (src == SQLX_DONE)
                 return GS_ENOTFOUND;
             if (is_admin)
                 return GS_ESTATE;
@@ -404,13 +403,13 @@ static int change(sqlite3 *db, const store_acct_t *a, int64_t now)
         if (rc < 0 || n)
             return rc;
         {
-            sqlite3_stmt *st = NULL;
+            sqlx_stmt_t *st = NULL;
             if ((rc = store__prepare(db, "SELECT 1 FROM users WHERE name = ?1", &st)) < 0)
                 return rc;
-            sqlite3_bind_text(st, 1, a->user, -1, SQLITE_STATIC);
-            int src = sqlite3_step(st);
-            sqlite3_finalize(st);
-            return src == SQLITE_ROW ? GS_EEXISTS : GS_ENOTFOUND;
+            sqlx_bind_text(st, 1, a->user, -1);
+            int src = sqlx_step(st);
+            sqlx_finalize(st);
+            return src == SQLX_ROW ? GS_EEXISTS : GS_ENOTFOUND;
         }
     case STORE_ACCT_TOKEN_REVOKE:
         rc = exec1(db, "UPDATE api_tokens SET revoked_ns = ?2 WHERE id = ?1 AND revoked_ns = 0",
@@ -443,7 +442,7 @@ static int change(sqlite3 *db, const store_acct_t *a, int64_t now)
     }
 }
 
-static int append_audit(sqlite3 *db, const store_audit_t *au, int64_t now)
+static int append_audit(sqlx_t *db, const store_audit_t *au, int64_t now)
 {
     return exec1(db,
                  "INSERT INTO audit(time_ns, user, remote, action, target, outcome, detail)"
@@ -457,16 +456,16 @@ static int append_audit(sqlite3 *db, const store_audit_t *au, int64_t now)
 /* Inside the caller's transaction: the change (rolled back to a savepoint when it fails for a
  * reason of its own) and its audit row. Returns GS_EDB (the caller rolls back) or 0 with the
  * change's own outcome in *result. */
-int store__account_write(sqlite3 *db, store_acct_t *a, int64_t now, int *result)
+int store__account_write(sqlx_t *db, store_acct_t *a, int64_t now, int *result)
 {
-    if (sqlite3_exec(db, "SAVEPOINT acct", NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlx_exec(db, "SAVEPOINT acct") != 0)
         return store__db_fail(db, "savepoint");
     int rc = change(db, a, now);
     if (rc == GS_EDB)
         return rc;
-    if (rc < 0 && sqlite3_exec(db, "ROLLBACK TO acct", NULL, NULL, NULL) != SQLITE_OK)
+    if (rc < 0 && sqlx_exec(db, "ROLLBACK TO acct") != 0)
         return store__db_fail(db, "rollback to savepoint");
-    if (sqlite3_exec(db, "RELEASE acct", NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlx_exec(db, "RELEASE acct") != 0)
         return store__db_fail(db, "release savepoint");
     *result = rc;
     if (a->has_audit) {
@@ -485,15 +484,15 @@ int store__account_write(sqlite3 *db, store_acct_t *a, int64_t now, int *result)
 
 int store_account_apply(store_t *s, store_acct_t *a)
 {
-    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlx_begin(s->db) != 0)
         return store__db_fail(s->db, "begin account change");
     int result = 0;
     int rc = store__account_write(s->db, a, time_utc_ns(), &result);
-    if (rc == 0 && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+    if (rc == 0 && sqlx_commit(s->db) != 0)
         rc = store__db_fail(s->db, "commit account change");
     if (rc < 0) {
-        if (!sqlite3_get_autocommit(s->db))
-            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        if (!!sqlx_in_transaction(s->db))
+            sqlx_rollback(s->db);
         return rc;
     }
     return result;

@@ -57,41 +57,59 @@ static void sleep_ms(int ms)
         ;
 }
 
-static void bind_terminal(sqlite3_stmt *st, int col, const store_item_t *it)
+static void bind_terminal(sqlx_stmt_t *st, int col, const store_item_t *it)
 {
-    sqlite3_bind_text(st, col, it->terminal_id,
-                      (int)strnlen(it->terminal_id, sizeof it->terminal_id), SQLITE_STATIC);
+    sqlx_bind_text(st, col, it->terminal_id,
+                      (int)strnlen(it->terminal_id, sizeof it->terminal_id));
 }
 
 /* Status values equal to a GSTP "not available" sentinel are stored as NULL. */
-static void bind_status_int(sqlite3_stmt *st, int col, int v)
+static void bind_status_int(sqlx_stmt_t *st, int col, int v)
 {
     if (v == NA_I16 || v == NA_U16)
-        sqlite3_bind_null(st, col);
+        sqlx_bind_null(st, col);
     else
-        sqlite3_bind_int(st, col, v);
+        sqlx_bind_int64(st, col, v);
 }
 
 /* Steps a bound writer statement and resets it. Returns 0 when it ran, 1 when it failed in a way
  * that concerns only this item (a constraint or a value SQLite refuses; SQLite then undoes just
  * that statement and the transaction stays usable; it->result is set), or GS_EDB when the
  * transaction itself failed (busy, I/O, disk full) and the batch must be retried. */
-static int run(store_t *s, sqlite3_stmt *st, store_item_t *it, const char *what)
+static int run_ret(store_t *s, sqlx_stmt_t *st, store_item_t *it, const char *what,
+                   int64_t *returned);
+
+static int run(store_t *s, sqlx_stmt_t *st, store_item_t *it, const char *what)
 {
-    int src = sqlite3_step(st);
+    return run_ret(s, st, it, what, NULL);
+}
+
+/* run() for an INSERT ... RETURNING id: *returned gets the id when a row was inserted, else
+ * stays as it was. */
+static int run_ret(store_t *s, sqlx_stmt_t *st, store_item_t *it, const char *what,
+                   int64_t *returned)
+{
+    int src = sqlx_step(st);
     int rc = 0;
-    if (src != SQLITE_DONE) {
-        int primary = src & 0xff;
+    if (src == SQLX_ROW && returned) {
+        *returned = sqlx_column_int64(st, 0);
+        src = SQLX_DONE;
+    }
+    if (src != SQLX_DONE) {
+        /* SQLite tells a refused value apart from a failed transaction by its result code.
+         * PostgreSQL aborts the transaction on any failure: the batch is retried and the item
+         * that failed is skipped then (writer_pg_item_failed). */
+        int primary = s->wlite ? sqlite3_errcode(s->wlite) & 0xff : 0;
         if (primary == SQLITE_CONSTRAINT || primary == SQLITE_MISMATCH ||
             primary == SQLITE_TOOBIG || primary == SQLITE_RANGE) {
-            log_error(it->terminal_id, "%s: %s", what, sqlite3_errmsg(s->wdb));
+            log_error(it->terminal_id, "%s: %s", what, sqlx_errmsg(s->wdb));
             it->result = GS_EDB;
             rc = 1;
         } else {
             rc = store__db_fail(s->wdb, what);
         }
     }
-    sqlite3_reset(st);
+    sqlx_reset(st);
     return rc;
 }
 
@@ -182,10 +200,10 @@ static int write_layout(store_t *s, store_item_t *it)
     size_t n = store__layout_encode(it->layout, it->nlayout, text, sizeof text);
     if (n == 0)
         return 0;
-    sqlite3_stmt *st = s->ins_layout;
+    sqlx_stmt_t *st = s->ins_layout;
     bind_terminal(st, 1, it);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)it->seq);
-    sqlite3_bind_text(st, 3, text, (int)n, SQLITE_STATIC);
+    sqlx_bind_int64(st, 2, (int64_t)it->seq);
+    sqlx_bind_text(st, 3, text, (int)n);
     int result = it->result;
     int rc = run(s, st, it, "store channel layout");
     if (rc > 0) {
@@ -207,17 +225,17 @@ static int write_layout(store_t *s, store_item_t *it)
  * came (codec 1); or the raw samples encoded here (wcodec_encode_block into *enc, which the
  * caller frees after the statement ran), or raw (codec 0) when encoding fails or is not smaller.
  * Returns the codec bound. */
-static int block_bind_data(store_t *s, store_item_t *it, sqlite3_stmt *st, int col,
+static int block_bind_data(store_t *s, store_item_t *it, sqlx_stmt_t *st, int col,
                            uint8_t **enc)
 {
     *enc = NULL;
     it->stored_raw_busy = 0;
     if (it->enc && it->codec == WCODEC_ID) {
-        sqlite3_bind_blob64(st, col, it->enc, it->enc_len, SQLITE_STATIC);
+        sqlx_bind_blob(st, col, it->enc, it->enc_len);
         return WCODEC_ID;
     }
     if (!it->data) {
-        sqlite3_bind_null(st, col);
+        sqlx_bind_null(st, col);
         return 0;
     }
     int width = it->sample_fmt == 2 ? 4 : it->sample_fmt == 1 ? 2 : 0;
@@ -240,12 +258,12 @@ static int block_bind_data(store_t *s, store_item_t *it, sqlite3_stmt *st, int c
                                 out, cap, &len) == WCODEC_OK &&
             len > 0 && len < it->data_len) {
             *enc = out;
-            sqlite3_bind_blob64(st, col, out, len, SQLITE_STATIC);
+            sqlx_bind_blob(st, col, out, len);
             return WCODEC_ID;
         }
         free(out);
     }
-    sqlite3_bind_blob64(st, col, it->data, it->data_len, SQLITE_STATIC);
+    sqlx_bind_blob(st, col, it->data, it->data_len);
     return 0;
 }
 
@@ -256,21 +274,21 @@ static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes
         it->result = GS_ESTATE; /* behind a failed block: see the poison comment */
         return 0;
     }
-    sqlite3_stmt *st = s->ins_block;
+    sqlx_stmt_t *st = s->ins_block;
     bind_terminal(st, 1, it);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)it->seq);
-    sqlite3_bind_int(st, 3, it->is_event ? 1 : 0);
-    sqlite3_bind_int64(st, 4, it->t0_ns);
-    sqlite3_bind_int64(st, 5, it->sample_rate);
-    sqlite3_bind_int64(st, 6, it->channel_mask);
-    sqlite3_bind_int(st, 7, it->nchannels);
-    sqlite3_bind_int(st, 8, it->sample_fmt);
-    sqlite3_bind_int(st, 9, it->time_quality);
-    sqlite3_bind_int64(st, 10, it->nsamples);
+    sqlx_bind_int64(st, 2, (int64_t)it->seq);
+    sqlx_bind_int64(st, 3, it->is_event ? 1 : 0);
+    sqlx_bind_int64(st, 4, it->t0_ns);
+    sqlx_bind_int64(st, 5, it->sample_rate);
+    sqlx_bind_int64(st, 6, it->channel_mask);
+    sqlx_bind_int64(st, 7, it->nchannels);
+    sqlx_bind_int64(st, 8, it->sample_fmt);
+    sqlx_bind_int64(st, 9, it->time_quality);
+    sqlx_bind_int64(st, 10, it->nsamples);
     uint8_t *enc = NULL; /* the writer's own encoding of a block received raw */
     int codec = it->stored_codec = block_bind_data(s, it, st, 11, &enc);
-    sqlite3_bind_int(st, 13, codec);
-    sqlite3_bind_int64(st, 12, now);
+    sqlx_bind_int64(st, 13, codec);
+    sqlx_bind_int64(st, 12, now);
     int rc = run(s, st, it, "store block");
     free(enc); /* after run(): the statement was reset, SQLite holds no pointer into it */
     if (rc > 0)
@@ -280,17 +298,17 @@ static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes
     if (poisoned)
         poison_clear(s, it->terminal_id); /* re-sent from at or below the failed block */
 
-    if (sqlite3_changes(s->wdb) == 0) {
+    if (sqlx_changes(s->wdb) == 0) {
         it->result = 1; /* (terminal_id, seq) already stored: exactly-once */
     } else if (it->is_event) {
         st = s->ins_event;
         bind_terminal(st, 1, it);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)it->seq);
-        sqlite3_bind_int(st, 3, it->trigger);
-        sqlite3_bind_int64(st, 4, it->trigger_ns);
-        sqlite3_bind_int(st, 5, it->pretrigger);
-        sqlite3_bind_int(st, 6, it->value_permille);
-        sqlite3_bind_int(st, 7, it->trigger_channel);
+        sqlx_bind_int64(st, 2, (int64_t)it->seq);
+        sqlx_bind_int64(st, 3, it->trigger);
+        sqlx_bind_int64(st, 4, it->trigger_ns);
+        sqlx_bind_int64(st, 5, it->pretrigger);
+        sqlx_bind_int64(st, 6, it->value_permille);
+        sqlx_bind_int64(st, 7, it->trigger_channel);
         rc = run(s, st, it, "store event");
         if (rc > 0)
             poison_set(s, it->terminal_id, it->seq);
@@ -312,123 +330,120 @@ static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes
 
 static int write_status(store_t *s, store_item_t *it, int64_t now)
 {
-    sqlite3_stmt *st = s->ins_status;
+    sqlx_stmt_t *st = s->ins_status;
     bind_terminal(st, 1, it);
-    sqlite3_bind_int64(st, 2, it->time_ns);
-    sqlite3_bind_int64(st, 3, now);
+    sqlx_bind_int64(st, 2, it->time_ns);
+    sqlx_bind_int64(st, 3, now);
     bind_status_int(st, 4, it->rsrp_dbm);
     bind_status_int(st, 5, it->rssi_dbm);
     bind_status_int(st, 6, it->csq);
     bind_status_int(st, 7, it->supply_mv);
     bind_status_int(st, 8, it->temp_c10);
-    sqlite3_bind_int64(st, 9, it->uptime_s);
+    sqlx_bind_int64(st, 9, it->uptime_s);
     bind_status_int(st, 10, it->gps_fix);
     bind_status_int(st, 11, it->gps_sats);
-    sqlite3_bind_int(st, 12, it->time_quality);
+    sqlx_bind_int64(st, 12, it->time_quality);
     bind_status_int(st, 13, it->buffer_permille);
-    sqlite3_bind_int64(st, 14, it->buffered_blocks);
+    sqlx_bind_int64(st, 14, it->buffered_blocks);
     int rc = run(s, st, it, "store status");
     return rc < 0 ? rc : 0;
 }
 
 static int write_session_open(store_t *s, store_item_t *it)
 {
-    sqlite3_stmt *st = s->ins_session;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)it->cookie);
+    sqlx_stmt_t *st = s->ins_session;
+    sqlx_bind_int64(st, 1, (int64_t)it->cookie);
     bind_terminal(st, 2, it);
-    sqlite3_bind_text(st, 3, it->remote, (int)strnlen(it->remote, sizeof it->remote),
-                      SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, it->when_ns);
+    sqlx_bind_text(st, 3, it->remote, (int)strnlen(it->remote, sizeof it->remote));
+    sqlx_bind_int64(st, 4, it->when_ns);
     int rc = run(s, st, it, "store session open");
     if (rc != 0)
         return rc < 0 ? rc : 0;
-    if (sqlite3_changes(s->wdb) == 0)
+    if (sqlx_changes(s->wdb) == 0)
         it->result = 1; /* this session id is already recorded */
     return 0;
 }
 
 static int write_session_close(store_t *s, store_item_t *it)
 {
-    sqlite3_stmt *st = s->upd_session;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)it->cookie);
-    sqlite3_bind_int64(st, 2, it->when_ns);
-    sqlite3_bind_text(st, 3, it->reason, (int)strnlen(it->reason, sizeof it->reason),
-                      SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, it->frames);
-    sqlite3_bind_int64(st, 5, it->bytes);
-    sqlite3_bind_int64(st, 6, it->blocks);
+    sqlx_stmt_t *st = s->upd_session;
+    sqlx_bind_int64(st, 1, (int64_t)it->cookie);
+    sqlx_bind_int64(st, 2, it->when_ns);
+    sqlx_bind_text(st, 3, it->reason, (int)strnlen(it->reason, sizeof it->reason));
+    sqlx_bind_int64(st, 4, it->frames);
+    sqlx_bind_int64(st, 5, it->bytes);
+    sqlx_bind_int64(st, 6, it->blocks);
     int rc = run(s, st, it, "store session close");
     if (rc != 0)
         return rc < 0 ? rc : 0;
-    if (sqlite3_changes(s->wdb) == 0)
+    if (sqlx_changes(s->wdb) == 0)
         it->result = GS_ENOTFOUND; /* no SESSION_OPEN was stored for this id */
     return 0;
 }
 
 static int write_command_update(store_t *s, store_item_t *it, int64_t now)
 {
-    sqlite3_stmt *st = s->upd_command;
+    sqlx_stmt_t *st = s->upd_command;
     store__bind_command_update(st, it->cmd_id, it->cmd_state, now, it->cmd_result_status, it->data,
                                it->data_len);
     int rc = run(s, st, it, "store command update");
     if (rc != 0)
         return rc < 0 ? rc : 0;
-    if (sqlite3_changes(s->wdb) == 0)
+    if (sqlx_changes(s->wdb) == 0)
         it->result = GS_ESTATE; /* already final, or removed with its terminal */
     return 0;
 }
 
 static int write_pq_event(store_t *s, store_item_t *it, int64_t now)
 {
-    sqlite3_stmt *st = s->ins_pq_event;
+    sqlx_stmt_t *st = s->ins_pq_event;
     bind_terminal(st, 1, it);
-    sqlite3_bind_text(st, 2, it->reason, (int)strnlen(it->reason, sizeof it->reason),
-                      SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, it->ev_start_ns);
-    sqlite3_bind_int64(st, 4, it->ev_duration_ns);
-    sqlite3_bind_double(st, 5, it->ev_extreme);
-    sqlite3_bind_double(st, 6, it->ev_extreme_pct);
-    sqlite3_bind_double(st, 7, it->ev_reference);
-    sqlite3_bind_int64(st, 8, it->ev_channels);
-    sqlite3_bind_int(st, 9, it->ev_worst_channel);
-    sqlite3_bind_int64(st, 10, it->ev_flags);
-    sqlite3_bind_int64(st, 11, now);
+    sqlx_bind_text(st, 2, it->reason, (int)strnlen(it->reason, sizeof it->reason));
+    sqlx_bind_int64(st, 3, it->ev_start_ns);
+    sqlx_bind_int64(st, 4, it->ev_duration_ns);
+    sqlx_bind_double(st, 5, it->ev_extreme);
+    sqlx_bind_double(st, 6, it->ev_extreme_pct);
+    sqlx_bind_double(st, 7, it->ev_reference);
+    sqlx_bind_int64(st, 8, it->ev_channels);
+    sqlx_bind_int64(st, 9, it->ev_worst_channel);
+    sqlx_bind_int64(st, 10, it->ev_flags);
+    sqlx_bind_int64(st, 11, now);
     /* Names only with the list: a NULL pair is what an event from before migration 5 has. Bound
      * every time, because a reset statement keeps the previous item's (freed) bindings. */
     if (it->data) {
-        sqlite3_bind_text(st, 12, (const char *)it->data, (int)it->data_len, SQLITE_STATIC);
-        sqlite3_bind_text(st, 13, it->ev_worst_name,
-                          (int)strnlen(it->ev_worst_name, sizeof it->ev_worst_name), SQLITE_STATIC);
+        sqlx_bind_text(st, 12, (const char *)it->data, (int)it->data_len);
+        sqlx_bind_text(st, 13, it->ev_worst_name,
+                          (int)strnlen(it->ev_worst_name, sizeof it->ev_worst_name));
     } else {
-        sqlite3_bind_null(st, 12);
-        sqlite3_bind_null(st, 13);
+        sqlx_bind_null(st, 12);
+        sqlx_bind_null(st, 13);
     }
-    int rc = run(s, st, it, "store voltage event");
+    int64_t id = 0;
+    int rc = run_ret(s, st, it, "store voltage event", &id);
     if (rc != 0)
         return rc < 0 ? rc : 0;
-    if (sqlite3_changes(s->wdb) == 0)
-        it->result = 1; /* already stored */
+    if (id == 0)
+        it->result = 1; /* already stored (no row returned) */
     else
-        it->ev_id = (int64_t)sqlite3_last_insert_rowid(s->wdb);
+        it->ev_id = id;
     return 0;
 }
 
 static int write_measurement(store_t *s, store_item_t *it)
 {
-    sqlite3_stmt *st = s->ins_measurement;
+    sqlx_stmt_t *st = s->ins_measurement;
     bind_terminal(st, 1, it);
-    sqlite3_bind_text(st, 2, it->reason, (int)strnlen(it->reason, sizeof it->reason),
-                      SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, it->m_start_ns);
-    sqlite3_bind_int64(st, 4, it->m_end_ns);
-    sqlite3_bind_int64(st, 5, it->m_flags);
-    sqlite3_bind_int64(st, 6, it->m_count);
-    sqlite3_bind_text(st, 7, it->data ? (const char *)it->data : "{}",
-                      it->data ? (int)it->data_len : 2, SQLITE_STATIC);
+    sqlx_bind_text(st, 2, it->reason, (int)strnlen(it->reason, sizeof it->reason));
+    sqlx_bind_int64(st, 3, it->m_start_ns);
+    sqlx_bind_int64(st, 4, it->m_end_ns);
+    sqlx_bind_int64(st, 5, it->m_flags);
+    sqlx_bind_int64(st, 6, it->m_count);
+    sqlx_bind_text(st, 7, it->data ? (const char *)it->data : "{}",
+                      it->data ? (int)it->data_len : 2);
     int rc = run(s, st, it, "store measurement");
     if (rc != 0)
         return rc < 0 ? rc : 0;
-    if (sqlite3_changes(s->wdb) == 0)
+    if (sqlx_changes(s->wdb) == 0)
         it->result = 1;
     return 0;
 }
@@ -469,12 +484,12 @@ static int write_command_create(store_t *s, store_item_t *it, int64_t now)
 
 static int write_command_expire(store_t *s, store_item_t *it)
 {
-    sqlite3_stmt *st = s->exp_commands;
-    sqlite3_bind_int64(st, 1, it->when_ns);
+    sqlx_stmt_t *st = s->exp_commands;
+    sqlx_bind_int64(st, 1, it->when_ns);
     int rc = run(s, st, it, "expire commands");
     if (rc != 0)
         return rc < 0 ? rc : 0;
-    it->cmd_count = sqlite3_changes(s->wdb);
+    it->cmd_count = sqlx_changes(s->wdb);
     return 0;
 }
 
@@ -499,7 +514,7 @@ static int try_batch(store_t *s, store_item_t *batch)
     int64_t now = time_utc_ns();
     int rc;
 
-    if (sqlite3_exec(s->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+    if (sqlx_begin(s->wdb) != 0) {
         rc = store__db_fail(s->wdb, "begin batch");
         goto fail;
     }
@@ -553,28 +568,28 @@ static int try_batch(store_t *s, store_item_t *batch)
     }
     /* One durable_seq update per terminal per batch, never moving backwards. */
     for (size_t i = 0; i < nmaxes; i++) {
-        sqlite3_stmt *st = s->upd_durable;
-        sqlite3_bind_text(st, 1, s->maxes[i].terminal_id,
-                          (int)strnlen(s->maxes[i].terminal_id, STORE_ID_MAX + 1), SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)s->maxes[i].seq);
-        int src = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (src != SQLITE_DONE) {
+        sqlx_stmt_t *st = s->upd_durable;
+        sqlx_bind_text(st, 1, s->maxes[i].terminal_id,
+                          (int)strnlen(s->maxes[i].terminal_id, STORE_ID_MAX + 1));
+        sqlx_bind_int64(st, 2, (int64_t)s->maxes[i].seq);
+        int src = sqlx_step(st);
+        sqlx_reset(st);
+        if (src != SQLX_DONE) {
             rc = store__db_fail(s->wdb, "update durable_seq");
             goto fail;
         }
     }
     if ((rc = store__pyr_flush(s)) < 0)
         goto fail;
-    if (sqlite3_exec(s->wdb, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+    if (sqlx_commit(s->wdb) != 0) {
         rc = store__db_fail(s->wdb, "commit batch");
         goto fail;
     }
     return 0;
 fail:
     s->last_full = store__db_is_full(s->wdb); /* before ROLLBACK resets the error */
-    if (!sqlite3_get_autocommit(s->wdb))
-        sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+    if (!!sqlx_in_transaction(s->wdb))
+        sqlx_rollback(s->wdb);
     /* layouts written in this attempt are gone with it: forget them (all: rollbacks are rare) */
     forget_layouts(s);
     store__pyr_forget(s);
@@ -737,20 +752,22 @@ static void *writer_main(void *arg)
 
 static void writer_close_db(store_t *s)
 {
-    sqlite3_stmt **stmts[] = {&s->ins_block,   &s->ins_event,    &s->upd_durable,
+    sqlx_stmt_t **stmts[] = {&s->ins_block,   &s->ins_event,    &s->upd_durable,
                               &s->ins_status,  &s->ins_session,  &s->upd_session,
                               &s->upd_command, &s->ins_pq_event, &s->ins_measurement,
                               &s->ins_command, &s->exp_commands, &s->ins_layout};
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
-        sqlite3_finalize(*stmts[i]);
+        sqlx_finalize(*stmts[i]);
         *stmts[i] = NULL;
     }
-    sqlite3_finalize(s->ins_pending); /* backlog.c */
+    sqlx_finalize(s->ins_pending); /* backlog.c */
     s->ins_pending = NULL;
     store__pyr_close(s); /* its statements are on wdb */
-    if (s->wdb && sqlite3_close(s->wdb) != SQLITE_OK)
-        store__db_fail(s->wdb, "close writer connection");
+    sqlx_close(s->wdb); /* a wrapped SQLite handle stays open: closed below */
     s->wdb = NULL;
+    if (s->wlite && sqlite3_close(s->wlite) != 0)
+        log_error(STORE_LOG_WHO, "close writer connection: %s", sqlite3_errmsg(s->wlite));
+    s->wlite = NULL;
     free(s->maxes);
     s->maxes = NULL;
     forget_layouts(s);
@@ -764,11 +781,11 @@ int store_writer_start(store_t *s, store_done_cb cb, void *ud)
 
     if (s->running || s->reader_only)
         return GS_ESTATE;
-    rc = store__db_open(s->path, s->sync_full, s->busy_timeout_ms, &s->wdb, err, sizeof err);
+    rc = store__conn_open(s, &s->wdb, &s->wlite, err, sizeof err);
     if (rc < 0)
         goto fail;
     struct {
-        sqlite3_stmt **st;
+        sqlx_stmt_t **st;
         const char *sql;
     } prep[] = {
         {&s->ins_block, "INSERT OR IGNORE INTO blocks(terminal_id, seq, kind, t0_ns, sample_rate,"
@@ -791,7 +808,8 @@ int store_writer_start(store_t *s, store_done_cb cb, void *ud)
         {&s->ins_pq_event,
          "INSERT OR IGNORE INTO pq_events(terminal_id, kind, start_ns, duration_ns, extreme,"
          " extreme_pct, reference, channels, worst_channel, flags, detected_ns, channel_names,"
-         " worst_channel_name) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"},
+         " worst_channel_name) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+         " RETURNING id"},
         {&s->ins_measurement,
          /* An interval reported twice (a restart inside it, each run's partial value): keep
           * the one that aggregates more values. */

@@ -11,6 +11,7 @@
 #include "store/store.h"
 #include "wcodec/wcodec.h"
 #include "tests/unit/ut_tmp.h"
+#include "tests/unit/ut_store.h"
 
 #include <errno.h>
 #include <fcntl.h>
