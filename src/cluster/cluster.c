@@ -40,6 +40,15 @@ uint64_t cluster__db_sid(const cluster_t *c, uint64_t gw_sid)
     return (gw_sid ^ c->node_mix) & INT64_MAX; /* a positive BIGINT */
 }
 
+const char *cluster__oneline(const char *msg, char *out, size_t cap)
+{
+    size_t n = strcspn(msg ? msg : "", "\r\n");
+    while (n > 0 && (msg[n - 1] == ' ' || msg[n - 1] == '.'))
+        n--;
+    snprintf(out, cap, "%.*s", (int)n, msg ? msg : "");
+    return out;
+}
+
 static int valid_node_id(const char *s)
 {
     size_t n = strlen(s);
@@ -64,8 +73,8 @@ int cluster_start(uv_loop_t *loop, const cluster_opts_t *o, cluster_t **out, cha
         return GS_EINVAL;
     }
     if (!o->node_id || !valid_node_id(o->node_id)) {
-        snprintf(err, errlen,
-                 "cluster: node id must be 1..%d letters, digits, - _ . or :", CLUSTER_NODE_MAX - 1);
+        snprintf(err, errlen, "cluster: node id must be 1..%d letters, digits, - _ . or :",
+                 CLUSTER_NODE_MAX - 1);
         return GS_EINVAL;
     }
     cluster_t *c = xcalloc(1, sizeof *c);
@@ -264,8 +273,10 @@ static void lconn_poll_cb(uv_poll_t *p, int status, int events)
     cluster_t *c = l->c;
     int rc = status < 0 ? GS_ECLOSED : sqlx_pg_notifications(l->db, on_note, c);
     if (rc < 0 && c->lc == l) {
+        char m[256];
         log_warn(TAG, "the LISTEN connection was lost (%s): reopening it",
-                 status < 0 ? uv_strerror(status) : sqlx_errmsg(l->db));
+                 status < 0 ? uv_strerror(status)
+                            : cluster__oneline(sqlx_errmsg(l->db), m, sizeof m));
         lconn_drop(c, 1);
     }
 }

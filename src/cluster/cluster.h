@@ -82,11 +82,11 @@ const char *cluster_node_id(const cluster_t *c);
 /* One terminal as the database's directory shows it (copy of the last refresh). */
 typedef struct {
     char terminal_id[GSTP_MAX_ID + 1];
-    char node_id[CLUSTER_NODE_MAX]; /* the node holding its session */
-    int node_alive;                 /* that node's heartbeat is fresh (stale_s) */
-    int local;                      /* node_id is this node */
-    char remote[64];                /* the session's peer address as that node saw it, "" */
-    int64_t connected_since_ns;     /* the session's start, 0 if not published */
+    char node_id[CLUSTER_NODE_MAX];  /* the node holding its session */
+    int node_alive;                  /* that node's heartbeat is fresh (stale_s) */
+    int local;                       /* node_id is this node */
+    char remote[64];                 /* the session's peer address as that node saw it, "" */
+    int64_t connected_since_ns;      /* the session's start, 0 if not published */
     char firmware[GSTP_MAX_STR + 1]; /* "" if not published */
 } cluster_live_t;
 
@@ -97,14 +97,14 @@ int cluster_live_get(cluster_t *c, const char *terminal_id, cluster_live_t *out)
 
 /* Counters for /metrics. Any thread. */
 typedef struct {
-    int db_up;               /* 1 while the worker's connection and the LISTEN one are up */
-    int nodes_alive;         /* nodes with a fresh heartbeat, at the last refresh (0 if never) */
-    uint64_t live_terminals; /* terminals with a live session on any node, last refresh */
-    uint64_t displaced_other; /* logins here that displaced a session on another node */
-    uint64_t displaced_here;  /* sessions here ended because another node took the terminal */
-    uint64_t notifications;   /* notifications received on the LISTEN connection */
-    uint64_t commands_woken;  /* gs_command notifications for a terminal online here */
-    uint64_t db_lost;         /* times the database connection was lost */
+    int db_up;                 /* 1 while the worker's connection and the LISTEN one are up */
+    int nodes_alive;           /* nodes with a fresh heartbeat, at the last refresh (0 if never) */
+    uint64_t live_terminals;   /* terminals with a live session on any node, last refresh */
+    uint64_t displaced_other;  /* logins here that displaced a session on another node */
+    uint64_t displaced_here;   /* sessions here ended because another node took the terminal */
+    uint64_t notifications;    /* notifications received on the LISTEN connection */
+    uint64_t commands_woken;   /* gs_command notifications for a terminal online here */
+    uint64_t db_lost;          /* times the database connection was lost */
     uint64_t requests_dropped; /* requests dropped on a full queue or while disconnected */
 } cluster_stats_t;
 

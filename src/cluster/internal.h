@@ -88,6 +88,9 @@ struct cluster {
     void *done_ud;
 };
 
+/* The first line of a libpq message (they run over several, with hints), trimmed, into out. */
+const char *cluster__oneline(const char *msg, char *out, size_t cap);
+
 /* The worker thread's entry (worker.c). */
 void cluster__worker(void *arg);
 

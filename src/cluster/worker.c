@@ -21,10 +21,11 @@
 typedef struct {
     cluster_t *c;
     sqlx_t *db;
-    int lost_logged;  /* "lost" was logged and "back" is due */
-    int64_t lost_ns;  /* when (monotonic) */
-    int need_listen;  /* the loop has no LISTEN connection */
-    int64_t next_hb;  /* next heartbeat (monotonic) */
+    int lost_logged;       /* "lost" was logged and "back" is due */
+    int64_t lost_ns;       /* when (monotonic) */
+    int need_listen;       /* the loop has no LISTEN connection */
+    int resync_later;      /* a request or resync failed: resync after the next heartbeat */
+    int64_t next_hb;       /* next heartbeat (monotonic) */
     store_pg_live_t *live; /* the live list buffer */
     size_t live_cap;
 } wk_t;
@@ -35,9 +36,11 @@ static void lost(wk_t *w, int rc)
 {
     cluster_t *c = w->c;
     if (!w->lost_logged) {
-        log_warn(TAG, "database lost (%s: %s); terminals are still served here, the other "
-                      "nodes' view of them is stale; reconnecting",
-                 err_str(rc), w->db ? sqlx_errmsg(w->db) : "not connected");
+        char m[256];
+        log_warn(TAG,
+                 "database lost (%s: %s); terminals are still served here, the other "
+                 "nodes' view of them is stale; reconnecting",
+                 err_str(rc), w->db ? cluster__oneline(sqlx_errmsg(w->db), m, sizeof m) : "");
         w->lost_logged = 1;
         w->lost_ns = time_mono_ns();
     }
@@ -98,8 +101,8 @@ static int read_live(wk_t *w)
 {
     cluster_t *c = w->c;
     for (;;) {
-        int n = store_pg_live_list(w->db, time_utc_ns(), (int64_t)c->stale_s * S, w->live,
-                                   w->live_cap);
+        int n =
+            store_pg_live_list(w->db, time_utc_ns(), (int64_t)c->stale_s * S, w->live, w->live_cap);
         if (n < 0)
             return n;
         if ((size_t)n < w->live_cap || w->live_cap >= LIVE_MAX) {
@@ -163,8 +166,9 @@ static int apply(wk_t *w, req_t *r)
     if (rc < 0)
         return rc;
     if (who[0] && strcmp(who, c->node) != 0) {
-        log_info(r->tid, "logged in here while online on node %s (session %llu): that session "
-                         "is told to end",
+        log_info(r->tid,
+                 "logged in here while online on node %s (session %llu): that session "
+                 "is told to end",
                  who, (unsigned long long)old);
         uv_mutex_lock(&c->mu);
         c->st.displaced_other++;
@@ -260,8 +264,9 @@ static int resync(wk_t *w)
     }
     free(rc_);
     if (rc >= 0 && (removed || claimed || ended))
-        log_info(TAG, "resynchronised: %d session(s) claimed, %d stale row(s) removed, %d "
-                      "session(s) taken by other nodes meanwhile",
+        log_info(TAG,
+                 "resynchronised: %d session(s) claimed, %d stale row(s) removed, %d "
+                 "session(s) taken by other nodes meanwhile",
                  claimed, removed, ended);
     return rc < 0 ? rc : 0;
 }
@@ -274,9 +279,11 @@ static int connect_db(wk_t *w)
     int rc = sqlx_open(c->url, &w->db, err, sizeof err);
     if (rc < 0) {
         if (!w->lost_logged) {
-            log_warn(TAG, "cannot connect to the database (%s); terminals are served here, "
-                          "retrying",
-                     err);
+            char m[256];
+            log_warn(TAG,
+                     "cannot connect to the database (%s); terminals are served here, "
+                     "retrying",
+                     cluster__oneline(err, m, sizeof m));
             w->lost_logged = 1;
             w->lost_ns = time_mono_ns();
         }
@@ -407,19 +414,16 @@ void cluster__worker(void *arg)
             break;
         case 2:
             rc = resync(&w);
-            if (rc < 0 && !fatal(rc)) { /* try again at the next heartbeat */
-                uv_mutex_lock(&c->mu);
-                c->resync = 1;
-                uv_mutex_unlock(&c->mu);
-            }
             break;
         case 3: {
             int n = store_pg_node_leave(w.db, c->node);
             if (n >= 0)
                 log_info(TAG, "node %s left the cluster (%d session(s) released)", c->node, n);
-            else
+            else {
+                char m[256];
                 log_warn(TAG, "node %s could not remove its rows: %s", c->node,
-                         sqlx_errmsg(w.db));
+                         cluster__oneline(sqlx_errmsg(w.db), m, sizeof m));
+            }
             sqlx_close(w.db);
             w.db = NULL;
             goto out;
@@ -427,6 +431,12 @@ void cluster__worker(void *arg)
         case 4:
             rc = heartbeat(&w);
             w.next_hb = time_mono_ns() + (int64_t)c->heartbeat_s * S;
+            if (w.resync_later && rc >= 0) {
+                w.resync_later = 0;
+                uv_mutex_lock(&c->mu);
+                c->resync = 1;
+                uv_mutex_unlock(&c->mu);
+            }
             break;
         default:
             break;
@@ -434,9 +444,16 @@ void cluster__worker(void *arg)
         if (rc < 0) {
             if (fatal(rc))
                 lost(&w, rc);
-            else
-                log_limited(LOG_WARN, TAG, "cluster: a statement failed: %s (%s)", err_str(rc),
-                            sqlx_errmsg(w.db));
+            else {
+                /* e.g. a lock wait over the busy timeout: what it was to do is made good by a
+                 * resynchronisation after the next heartbeat (not at once: no busy loop while
+                 * the statement keeps failing) */
+                char m[256];
+                log_limited(LOG_WARN, TAG, "a statement failed: %s (%s)", err_str(rc),
+                            cluster__oneline(sqlx_errmsg(w.db), m, sizeof m));
+                if (what != 4)
+                    w.resync_later = 1;
+            }
         }
     }
 out:

@@ -78,8 +78,9 @@ static int setup(void **state)
         fprintf(stderr, "%s\n", err);
         return -1;
     }
-    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s; SET search_path = %s",
-             t->schema, t->schema, t->schema);
+    snprintf(sql, sizeof sql,
+             "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s; SET search_path = %s", t->schema,
+             t->schema, t->schema);
     if (sqlx_exec(t->db, sql) != 0 || store_pg_nodes_setup(t->db) != 0) {
         fprintf(stderr, "%s\n", sqlx_errmsg(t->db));
         return -1;
@@ -188,7 +189,9 @@ static int ncommands(tc_t *t, void *arg)
 static int64_t row_of(tc_t *t, const char *tid, char *node, size_t cap)
 {
     sqlx_stmt_t *st = NULL;
-    assert_int_equal(sqlx_prepare(t->db, "SELECT session_id, node_id FROM gs_live WHERE terminal_id = ?", &st), 0);
+    assert_int_equal(
+        sqlx_prepare(t->db, "SELECT session_id, node_id FROM gs_live WHERE terminal_id = ?", &st),
+        0);
     sqlx_bind_text(st, 1, tid, -1);
     int64_t sid = -1;
     if (sqlx_step(st) == 1) {
