@@ -207,13 +207,23 @@ typedef struct {
  * node what the registry says. Rows of this node that are no longer sessions go; sessions with
  * no row are claimed (only if free); a session whose row a live node holds now was displaced
  * while this node could not hear it, and is ended; a row of a dead node is taken over. */
+static int reg_sort(const void *a, const void *b)
+{
+    return strcmp(((const regcopy_t *)a)->tid, ((const regcopy_t *)b)->tid);
+}
+
 static int resync(wk_t *w)
 {
     cluster_t *c = w->c;
-    int n = read_live(w);
-    if (n < 0)
-        return n;
+    /* The registry first, and only with no request waiting: then every session in the copy
+     * has had its claim applied (or dropped), and no claim is applied until this is done, so
+     * the rows read next can be judged against it. */
     uv_mutex_lock(&c->mu);
+    if (c->qlen) {
+        c->resync = 1; /* after the requests (they come first) */
+        uv_mutex_unlock(&c->mu);
+        return 0;
+    }
     size_t nr = c->reg.count, i = 0, pos = 0;
     regcopy_t *rc_ = xcalloc(nr + 1, sizeof *rc_);
     const char *k;
@@ -225,16 +235,21 @@ static int resync(wk_t *w)
     }
     nr = i;
     uv_mutex_unlock(&c->mu);
+    qsort(rc_, nr, sizeof *rc_, reg_sort);
+    int n = read_live(w);
+    if (n < 0) {
+        free(rc_);
+        return n;
+    }
     int rc = 0, removed = 0, claimed = 0, ended = 0;
     for (int j = 0; j < n && rc >= 0; j++) {
         const store_pg_live_t *l = &w->live[j];
         if (strcmp(l->node_id, c->node) != 0)
             continue;
-        int mine = 0;
-        for (size_t x = 0; x < nr; x++)
-            if (strcmp(rc_[x].tid, l->terminal_id) == 0 && rc_[x].s.db_sid == l->session_id)
-                mine = 1;
-        if (!mine) {
+        regcopy_t key;
+        snprintf(key.tid, sizeof key.tid, "%s", l->terminal_id);
+        const regcopy_t *r = bsearch(&key, rc_, nr, sizeof *rc_, reg_sort);
+        if (!r || r->s.db_sid != l->session_id) {
             rc = store_pg_session_release_node(w->db, c->node, l->terminal_id, l->session_id);
             removed += rc > 0;
         }
