@@ -45,6 +45,7 @@ typedef struct {
     /* Backfill (backfill.c): a background thread analysing stored blocks of the backlog. */
     char data_dir[512];   /* the store's data dir for the backfill's own read connection;
                              "" = no backfill */
+    char store_url[1024]; /* the store's PostgreSQL URL ("" = SQLite under data_dir) */
     int backfill;         /* 1 (default): run it */
     int backfill_idle_s;  /* a unit of a terminal that stored no block for this long is done
                              (its blocks will not grow); default 30 */

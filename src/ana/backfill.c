@@ -608,7 +608,9 @@ static void bf_main(void *arg)
     ana_bf_t *b = arg;
     store_t *rd = NULL;
     char err[256];
-    store_opts_t ro = {.reader_only = 1, .busy_timeout_ms = 1000};
+    store_opts_t ro = {.reader_only = 1,
+                       .busy_timeout_ms = 1000,
+                       .url = b->o.store_url[0] ? b->o.store_url : NULL};
     if (store_open(b->o.data_dir, &ro, &rd, err, sizeof err) < 0) {
         log_error(BF_WHO, "no backfill: %s", err);
         return;

@@ -97,7 +97,15 @@ int api_db_stats_json(store_t *st, store_t *writer, int exact, buf_t *b)
 void api__admin_db(rq_t *q)
 {
     /* Light mode only: dbstat would read the whole file on the web thread. */
-    if (api_db_stats_json(q->a->st, q->a->writer, 0, &q->resp->body) < 0) {
+    int rc = api_db_stats_json(q->a->st, q->a->writer, 0, &q->resp->body);
+    if (rc == GS_ENOTSUP) {
+        buf_reset(&q->resp->body);
+        api__error(q->resp, 501, "not_supported",
+                   "disk use is read from SQLite's pages; on PostgreSQL ask the database "
+                   "(pg_total_relation_size)");
+        return;
+    }
+    if (rc < 0) {
         buf_reset(&q->resp->body);
         api__error(q->resp, 503, "store_unavailable", "the database could not be read");
         return;

@@ -116,7 +116,8 @@ static int admin_open_opts(cli_admin_t *a, int key_reset)
     store_opts_t so = {.sync_full = a->c.sync_full,
                        .busy_timeout_ms = 10000,
                        .master_key_file = a->c.master_key_file[0] ? a->c.master_key_file : NULL,
-                       .key_reset = key_reset};
+                       .key_reset = key_reset,
+                       .url = a->c.store_pg ? a->c.store_url : NULL};
     if (store_open(a->c.data_dir, &so, &a->st, err, sizeof err) < 0) {
         fprintf(stderr, "gridsense: %s\n", err);
         return 1;

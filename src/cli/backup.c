@@ -61,7 +61,7 @@ static int db_backup(int argc, char **argv)
     }
     /* A reader: no key needed and nothing in the data dir is touched, so a backup can run
      * beside the server (and from an account that cannot read the key). */
-    store_opts_t so = {.reader_only = 1, .busy_timeout_ms = 10000};
+    store_opts_t so = {.reader_only = 1, .busy_timeout_ms = 10000, .url = a.c.store_pg ? a.c.store_url : NULL};
     if (store_open(a.c.data_dir, &so, &a.st, err, sizeof err) < 0) {
         fprintf(stderr, "gridsense: %s\n", err);
         return 1;
@@ -102,6 +102,12 @@ static int db_restore(int argc, char **argv)
         printf("nothing changed: run again with --yes to replace the database in %s\n",
                a.c.data_dir);
         return 0;
+    }
+    if (a.c.store_pg) {
+        fprintf(stderr, "gridsense: db restore restores the SQLite database; for PostgreSQL "
+                        "use pg_restore or a base backup (docs/operations.md \"Backup and "
+                        "restore\")\n");
+        return 1;
     }
     int lock = -1;
     struct stat sb;

@@ -125,7 +125,7 @@ int cmd_db_stats(int argc, char **argv)
     /* A reader: no key, no migration, no write lock; the server may be running. */
     char err[1024];
     store_t *st = NULL;
-    store_opts_t so = {.reader_only = 1, .busy_timeout_ms = 5000};
+    store_opts_t so = {.reader_only = 1, .busy_timeout_ms = 5000, .url = a.c.store_pg ? a.c.store_url : NULL};
     if (store_open(a.c.data_dir, &so, &st, err, sizeof err) < 0) {
         fprintf(stderr, "gridsense db stats: %s\n", err);
         return 1;
@@ -133,6 +133,12 @@ int cmd_db_stats(int argc, char **argv)
     buf_t b = {0};
     rc = api_db_stats_json(st, NULL, flagv[1], &b);
     store_close(st);
+    if (rc == GS_ENOTSUP) {
+        fprintf(stderr, "gridsense db stats: reads SQLite's pages; on PostgreSQL ask the database "
+                        "(pg_total_relation_size, pg_stat_user_tables; docs/operations.md)\n");
+        buf_free(&b);
+        return 1;
+    }
     if (rc < 0) {
         fprintf(stderr, "gridsense db stats: cannot read the database: %s\n", err_str(rc));
         buf_free(&b);

@@ -229,7 +229,7 @@ int cmd_export(int argc, char **argv)
     }
 
     char err[1024];
-    store_opts_t so = {.reader_only = 1, .busy_timeout_ms = 5000};
+    store_opts_t so = {.reader_only = 1, .busy_timeout_ms = 5000, .url = a.c.store_pg ? a.c.store_url : NULL};
     store_t *st = NULL;
     if (store_open(a.c.data_dir, &so, &st, err, sizeof err) < 0) {
         fprintf(stderr, "gridsense: %s\n", err);

@@ -442,7 +442,8 @@ int cmd_serve(int argc, char **argv)
     store_opts_t so = {.sync_full = c.sync_full,
                        .busy_timeout_ms = 5000,
                        .sync_read_only = 1,
-                       .master_key_file = c.master_key_file[0] ? c.master_key_file : NULL};
+                       .master_key_file = c.master_key_file[0] ? c.master_key_file : NULL,
+                       .url = c.store_pg ? c.store_url : NULL};
     /* One server per data dir: a second one would hand out the same session ids and fight
      * over durable seqs, and `gridsense db restore` must know that none is running. The lock
      * goes with the process, however it ends. */
@@ -482,6 +483,8 @@ int cmd_serve(int argc, char **argv)
             ao.backfill_grace_s = c.backfill_grace_s;
         ao.skip_every = c.ana_skip_every;
         snprintf(ao.data_dir, sizeof ao.data_dir, "%s", c.data_dir);
+        if (c.store_pg)
+            snprintf(ao.store_url, sizeof ao.store_url, "%s", c.store_url);
         if ((size_t)snprintf(ao.wisdom_path, sizeof ao.wisdom_path, "%s/fftw-wisdom", c.data_dir) >=
             sizeof ao.wisdom_path)
             ao.wisdom_path[0] = 0; /* data dir path too long: plan without saved wisdom */
@@ -541,7 +544,9 @@ int cmd_serve(int argc, char **argv)
     uv_loop_t *api_loop = sv.loop;
     if (c.http_thread) {
         /* The web thread's own read-only connection (no key: it cannot open secrets). */
-        store_opts_t ro = {.reader_only = 1, .busy_timeout_ms = 1000};
+        store_opts_t ro = {.reader_only = 1,
+                           .busy_timeout_ms = 1000,
+                           .url = c.store_pg ? c.store_url : NULL};
         wt = xcalloc(1, sizeof *wt);
         wt->sv = &sv;
         wt->host = c.http_host;

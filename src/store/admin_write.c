@@ -86,8 +86,12 @@ static int terminal_add(sqlx_t *db, const store_acct_t *a, int64_t now)
     rc = store__prepare(db,
                         "INSERT INTO terminals(id, name, lat, lon, nominal_hz, vt_ratio, ct_ratio,"
                         " secret, created_ns, durable_seq, declared_v)"
-                        " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-                        " coalesce((SELECT max(seq) FROM blocks WHERE terminal_id = ?1), 0), ?10"
+                        " SELECT CAST(?1 AS TEXT), CAST(?2 AS TEXT), CAST(?3 AS DOUBLE PRECISION),"
+                        " CAST(?4 AS DOUBLE PRECISION), CAST(?5 AS INTEGER),"
+                        " CAST(?6 AS DOUBLE PRECISION), CAST(?7 AS DOUBLE PRECISION),"
+                        " CAST(?8 AS BLOB), CAST(?9 AS BIGINT),"
+                        " coalesce((SELECT max(seq) FROM blocks WHERE terminal_id = ?1), 0),"
+                        " CAST(?10 AS DOUBLE PRECISION)"
                         " WHERE EXISTS(SELECT 1 FROM master_key WHERE id = 1 AND key_id = ?11)",
                         &st);
     if (rc < 0)

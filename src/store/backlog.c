@@ -24,10 +24,14 @@ static int64_t unit_of(int64_t t)
     "INSERT INTO ana_pending(terminal_id, unit_start_ns, first_seq, last_seq, blocks, captures,"   \
     " signal_ns, restarts) VALUES(?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7)"                                 \
     " ON CONFLICT(terminal_id, unit_start_ns) DO UPDATE SET"                                       \
-    " first_seq = min(first_seq, excluded.first_seq),"                                             \
-    " last_seq = max(last_seq, excluded.last_seq),"                                                \
-    " blocks = blocks + excluded.blocks, captures = captures + excluded.captures,"                 \
-    " signal_ns = signal_ns + excluded.signal_ns, restarts = restarts + excluded.restarts"
+    " first_seq = CASE WHEN excluded.first_seq < ana_pending.first_seq"                             \
+    " THEN excluded.first_seq ELSE ana_pending.first_seq END,"                                     \
+    " last_seq = CASE WHEN excluded.last_seq > ana_pending.last_seq"                               \
+    " THEN excluded.last_seq ELSE ana_pending.last_seq END,"                                       \
+    " blocks = ana_pending.blocks + excluded.blocks,"                                              \
+    " captures = ana_pending.captures + excluded.captures,"                                        \
+    " signal_ns = ana_pending.signal_ns + excluded.signal_ns,"                                     \
+    " restarts = ana_pending.restarts + excluded.restarts"
 
 /* Adds (seq, counts) to the terminal's row of the unit holding t0. */
 static int note(store_t *s, const char *tid, int64_t t0, uint64_t seq, int blocks, int captures,
@@ -284,11 +288,11 @@ static int rebuild_events(sqlx_t *db, store_rebuild_t *rb, int64_t now)
                              " worst_channel_name = ?11 WHERE id = ?1",
                              &upd)) < 0 ||
         (rc = store__prepare(db,
-                             "INSERT OR IGNORE INTO pq_events(terminal_id, kind, start_ns,"
+                             "INSERT INTO pq_events(terminal_id, kind, start_ns,"
                              " duration_ns, extreme, extreme_pct, reference, channels,"
                              " worst_channel, flags, channel_names, worst_channel_name,"
                              " detected_ns) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-                             " ?12, ?13)",
+                             " ?12, ?13) ON CONFLICT DO NOTHING",
                              &ins)) < 0 ||
         (rc = store__prepare(db, "DELETE FROM pq_events WHERE id = ?1", &del)) < 0)
         goto done;

@@ -448,7 +448,7 @@ int store__prepare(sqlx_t *db, const char *sql, sqlx_stmt_t **out)
     *out = NULL;
     int rc = sqlx_prepare(db, sql, out);
     if (rc < 0) {
-        store__db_fail(db, "prepare");
+        log_error(STORE_LOG_WHO, "prepare: %s (in: %.160s)", sqlx_errmsg(db), sql);
         return rc == GS_ECLOSED || rc == GS_EBUSY ? rc : GS_EDB;
     }
     return 0;

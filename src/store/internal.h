@@ -57,7 +57,19 @@ struct store {
     /* writer thread while running */
     sqlx_t *wdb;
     sqlite3 *wlite;                 /* the SQLite connection under wdb (NULL on PostgreSQL) */
-    struct store_pg_ingest *pg_ing; /* PostgreSQL: the block ingest on wdb (pg_ingest.c) */
+    /* PostgreSQL (writer.c): a failed statement aborts the whole transaction there, so a batch
+     * whose item the database refuses is retried with one savepoint per item (pg_slow) to let
+     * the others through, as SQLite's statement-level rollback does. */
+    int pg_slow;        /* this attempt wraps each item in a savepoint */
+    int pg_want_slow;   /* an item failed in a fast attempt: the next one is slow */
+    int pg_item_failed; /* the current item's statement failed (slow attempt) */
+    struct {
+        char terminal_id[STORE_ID_MAX + 1];
+        int64_t mark; /* highest seq stored (durable_seq, then this batch's) */
+    } *pg_marks;      /* per distinct terminal of the batch's blocks, locked FOR UPDATE */
+    size_t pg_nmarks, pg_marks_cap;
+    sqlx_stmt_t *pg_lock;      /* SELECT ... FOR UPDATE of the batch's terminals */
+    sqlx_stmt_t *pg_has_block; /* is (terminal, seq) stored? */
     sqlx_stmt_t *ins_block, *ins_event, *upd_durable, *ins_status, *ins_session, *upd_session,
         *upd_command, *ins_pq_event, *ins_measurement, *ins_command, *exp_commands;
     seq_max_t *maxes; /* scratch for durable_seq updates, capacity nmaxes_cap */
@@ -109,6 +121,12 @@ struct store {
  * alone from the queue) and either queues it again at the tail (more due, not stopping) or ends
  * the pass (log line, counters) and frees it. Called without mu; takes it as needed. */
 void store__retention_item(store_t *s, store_item_t *it);
+
+/* PostgreSQL partition maintenance (retention.c): partitions for the days around now, and, with
+ * a policy, whole partitions dropped behind its cutoffs (wave_pyramid_fine by
+ * pyramid_fine_days, measurements by aggregates_days, blocks by raw_days once retention emptied
+ * them). Runs its own transactions: call outside any. 0 or a negative code (logged). */
+int store__pg_partitions(store_t *s, sqlx_t *db, const store_retention_t *p);
 
 /* 1 if the connection's last error means the database cannot grow: SQLITE_FULL, or an I/O
  * error whose errno is ENOSPC, EFBIG (a file size limit) or EDQUOT. */
@@ -187,9 +205,10 @@ int store__table_exists(sqlx_t *db, const char *name);
  * checks and the insert are atomic against other processes. */
 #define STORE__SQL_COMMAND_CREATE                                                                  \
     "INSERT INTO commands(terminal_id, verb, args, state, created_ns, updated_ns, expires_ns,"     \
-    " result_status) SELECT ?1, ?2, ?3, 0, ?4, ?4, ?5, -1"                                         \
+    " result_status) SELECT CAST(?1 AS TEXT), CAST(?2 AS INTEGER), CAST(?3 AS BLOB), 0, CAST(?4 AS BIGINT),"     \
+    " CAST(?4 AS BIGINT), CAST(?5 AS BIGINT), -1"                                                  \
     " WHERE EXISTS(SELECT 1 FROM terminals WHERE id = ?1)"                                         \
-    " AND (?6 <= 0 OR (SELECT " STORE__SQL_COUNT_PENDING ") < ?6) RETURNING id"
+    " AND (CAST(?6 AS BIGINT) <= 0 OR (SELECT " STORE__SQL_COUNT_PENDING ") < ?6) RETURNING id"
 
 /* Every non-final command whose expiry is <= ?1 becomes expired. */
 #define STORE__SQL_COMMAND_EXPIRE                                                                  \
@@ -229,9 +248,10 @@ struct store_layout_cache {
 /* Stores layout text ?3 for terminal ?1 from block seq ?2 on, unless the layout already in force
  * at that seq is the same text. */
 #define STORE__SQL_LAYOUT_INSERT                                                                   \
-    "INSERT OR IGNORE INTO block_layouts(terminal_id, first_seq, channels) SELECT ?1, ?2, ?3"      \
+    "INSERT INTO block_layouts(terminal_id, first_seq, channels)"                                 \
+    " SELECT ?1, CAST(?2 AS BIGINT), CAST(?3 AS TEXT)"                                             \
     " WHERE coalesce((SELECT channels FROM block_layouts WHERE terminal_id = ?1"                   \
-    " AND first_seq <= ?2 ORDER BY first_seq DESC LIMIT 1), '') <> ?3"
+    " AND first_seq <= ?2 ORDER BY first_seq DESC LIMIT 1), '') <> ?3 ON CONFLICT DO NOTHING"
 
 /* Encodes n (1..STORE_MAX_CHANNELS) channels as "index,kind,phase,unit,scale;..." (scale with 9
  * significant digits, which round-trips a float) into out (cap >= STORE__LAYOUT_TEXT_MAX).

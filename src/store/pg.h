@@ -61,6 +61,11 @@ int store_pg_partitions_ensure(sqlx_t *db, int64_t from_ns, int64_t to_ns, int *
  * tuples. The default partition is never dropped. *dropped (may be NULL) counts them. */
 int store_pg_partitions_drop_before(sqlx_t *db, const char *table, int64_t cutoff_ns, int *dropped);
 
+/* store_pg_partitions_drop_before, but only the partitions that hold no row any more (blocks:
+ * the retention's row deletes emptied a day unless it held blocks kept for an event window). */
+int store_pg_partitions_drop_empty_before(sqlx_t *db, const char *table, int64_t cutoff_ns,
+                                          int *dropped);
+
 /* ---- block ingest (the writer's hot path) ---- */
 
 typedef struct store_pg_ingest store_pg_ingest_t;

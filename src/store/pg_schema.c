@@ -550,7 +550,22 @@ fail:
     return rc;
 }
 
+static int drop_before(sqlx_t *db, const char *table, int64_t cutoff_ns, int only_empty,
+                       int *dropped);
+
 int store_pg_partitions_drop_before(sqlx_t *db, const char *table, int64_t cutoff_ns, int *dropped)
+{
+    return drop_before(db, table, cutoff_ns, 0, dropped);
+}
+
+int store_pg_partitions_drop_empty_before(sqlx_t *db, const char *table, int64_t cutoff_ns,
+                                          int *dropped)
+{
+    return drop_before(db, table, cutoff_ns, 1, dropped);
+}
+
+static int drop_before(sqlx_t *db, const char *table, int64_t cutoff_ns, int only_empty,
+                       int *dropped)
 {
     const part_spec_t *p = NULL;
     sqlx_stmt_t *st = NULL;
@@ -598,7 +613,16 @@ int store_pg_partitions_drop_before(sqlx_t *db, const char *table, int64_t cutof
     st = NULL;
     rc = 0;
     for (int i = 0; i < n; i++) {
-        char sql[128];
+        char sql[160];
+        if (only_empty) {
+            int64_t any = 0;
+            snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT 1 FROM %.63s LIMIT 1) x",
+                     names[i]);
+            if ((rc = sqlx_query_int64(db, sql, NULL, &any)) < 0)
+                break;
+            if (any)
+                continue; /* rows kept (event windows): the partition stays */
+        }
         /* each drop on its own: a short ACCESS EXCLUSIVE lock per partition, not one long one */
         snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %.63s", names[i]);
         if ((rc = sqlx_exec(db, sql)) < 0)

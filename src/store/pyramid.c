@@ -147,9 +147,13 @@ static int stats_decode(store_pyr_row_t *r, const uint8_t *p, size_t len)
 /* ---- Statements ---- */
 
 #define SQL_PUT                                                                                    \
-    "INSERT OR REPLACE INTO wave_pyramid(terminal_id, level, bucket_ns, t_first_ns, t_end_ns,"     \
+    "INSERT INTO wave_pyramid(terminal_id, level, bucket_ns, t_first_ns, t_end_ns,"                \
     " seq_first, seq_last, sample_rate, time_quality, channel_mask, n, stats)"                     \
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"                                   \
+    " ON CONFLICT(terminal_id, level, bucket_ns) DO UPDATE SET t_first_ns = excluded.t_first_ns,"  \
+    " t_end_ns = excluded.t_end_ns, seq_first = excluded.seq_first, seq_last = excluded.seq_last," \
+    " sample_rate = excluded.sample_rate, time_quality = excluded.time_quality,"                   \
+    " channel_mask = excluded.channel_mask, n = excluded.n, stats = excluded.stats"
 #define SQL_COLS                                                                                   \
     "level, bucket_ns, t_first_ns, t_end_ns, seq_first, seq_last, sample_rate, time_quality,"      \
     " channel_mask, n, stats"

@@ -38,13 +38,20 @@ int store_terminal_query(store_t *s, const char *after, const char *search,
                          int (*cb)(void *ud, const store_terminal_t *t), void *ud)
 {
     sqlx_stmt_t *st = NULL;
-    /* instr on lower(): a literal substring (no LIKE wildcards to escape), ASCII case folding. */
-    int rc = store__prepare(s->db,
-                            "SELECT id, name, lat, lon, nominal_hz, vt_ratio, ct_ratio, created_ns,"
-                            " durable_seq, declared_v FROM terminals WHERE id > ?1"
-                            " AND (?2 IS NULL OR instr(lower(id), lower(?2)) > 0"
-                            " OR instr(lower(name), lower(?2)) > 0) ORDER BY id",
-                            &st);
+    /* instr / strpos on lower(): a literal substring (no LIKE wildcards to escape), ASCII case
+     * folding. */
+    int rc = store__prepare(
+        s->db,
+        sqlx_backend(s->db) == SQLX_POSTGRESQL
+            ? "SELECT id, name, lat, lon, nominal_hz, vt_ratio, ct_ratio, created_ns,"
+              " durable_seq, declared_v FROM terminals WHERE id > ?1"
+              " AND (CAST(?2 AS TEXT) IS NULL OR strpos(lower(id), lower(?2)) > 0"
+              " OR strpos(lower(name), lower(?2)) > 0) ORDER BY id"
+            : "SELECT id, name, lat, lon, nominal_hz, vt_ratio, ct_ratio, created_ns,"
+              " durable_seq, declared_v FROM terminals WHERE id > ?1"
+              " AND (CAST(?2 AS TEXT) IS NULL OR instr(lower(id), lower(?2)) > 0"
+              " OR instr(lower(name), lower(?2)) > 0) ORDER BY id",
+        &st);
     if (rc < 0)
         return rc;
     sqlx_bind_text(st, 1, after ? after : "", -1);
@@ -87,8 +94,8 @@ int store_command_query(store_t *s, const char *terminal_id, unsigned state_mask
     int rc = store__prepare(s->db,
                             "SELECT id, terminal_id, verb, args, state, created_ns, updated_ns,"
                             " expires_ns, result_status, result FROM commands"
-                            " WHERE (?1 IS NULL OR terminal_id = ?1) AND (?2 = 0 OR id < ?2)"
-                            " AND (?3 = 0 OR ((1 << state) & ?3) != 0)"
+                            " WHERE (CAST(?1 AS TEXT) IS NULL OR terminal_id = ?1) AND (CAST(?2 AS BIGINT) = 0 OR id < ?2)"
+                            " AND (CAST(?3 AS BIGINT) = 0 OR ((1 << state) & ?3) != 0)"
                             " AND created_ns >= ?5 AND created_ns < ?6"
                             " ORDER BY id DESC LIMIT ?4",
                             &st);
@@ -161,7 +168,7 @@ int store_status_list(store_t *s, const char *terminal_id, int64_t from_ns, int6
                             " temp_c10, uptime_s, gps_fix, gps_sats, time_quality,"
                             " buffer_permille, buffered_blocks FROM status"
                             " WHERE terminal_id = ?1 AND time_ns >= ?2 AND time_ns < ?3"
-                            " AND (?4 = 0 OR id < ?4) ORDER BY id DESC LIMIT ?5",
+                            " AND (CAST(?4 AS BIGINT) = 0 OR id < ?4) ORDER BY id DESC LIMIT ?5",
                             &st);
     if (rc < 0)
         return rc;
@@ -205,7 +212,7 @@ int store_session_list(store_t *s, const char *terminal_id, int64_t from_ns, int
                             "SELECT id, session_id, remote, opened_ns, closed_ns, close_reason,"
                             " frames, bytes, blocks FROM sessions"
                             " WHERE terminal_id = ?1 AND opened_ns >= ?2 AND opened_ns < ?3"
-                            " AND (?4 = 0 OR id < ?4) ORDER BY id DESC LIMIT ?5",
+                            " AND (CAST(?4 AS BIGINT) = 0 OR id < ?4) ORDER BY id DESC LIMIT ?5",
                             &st);
     if (rc < 0)
         return rc;
@@ -265,11 +272,11 @@ int store_pq_event_query(store_t *s, const store_pq_event_filter_t *f,
                         " extreme, extreme_pct, reference, channels, flags, worst_channel,"
                         " channel_names, worst_channel_name, acked_by, acked_ns FROM pq_events"
                         " WHERE (?1 > 0 AND id = ?1) OR (?1 <= 0"
-                        " AND (?2 IS NULL OR terminal_id = ?2) AND (?3 IS NULL OR kind = ?3)"
+                        " AND (CAST(?2 AS TEXT) IS NULL OR terminal_id = ?2) AND (CAST(?3 AS TEXT) IS NULL OR kind = ?3)"
                         " AND start_ns >= ?4 AND start_ns < ?5"
-                        " AND (?6 < 0 OR (?6 = 0 AND acked_ns IS NULL)"
+                        " AND (CAST(?6 AS BIGINT) < 0 OR (?6 = 0 AND acked_ns IS NULL)"
                         " OR (?6 = 1 AND acked_ns IS NOT NULL))"
-                        " AND (?7 = 0 OR start_ns < ?8 OR (start_ns = ?8 AND id < ?7)))"
+                        " AND (CAST(?7 AS BIGINT) = 0 OR start_ns < ?8 OR (start_ns = ?8 AND id < ?7)))"
                         " ORDER BY start_ns DESC, id DESC LIMIT ?9",
                         &st);
     if (rc < 0)

@@ -19,6 +19,7 @@
  * overlap [s - pre, s + d + post].
  */
 #include "store/internal.h"
+#include "store/pg.h"
 
 #include "core/err.h"
 #include "core/log.h"
@@ -731,6 +732,35 @@ static void log_pass(const store_retention_result_t *r, int64_t dur_ns, uint64_t
              (double)r->block_bytes / 1e6, r->kept_rows, steps, (double)dur_ns / 1e6);
 }
 
+int store__pg_partitions(store_t *s, sqlx_t *db, const store_retention_t *p)
+{
+    const int64_t day = 86400LL * 1000000000LL;
+    int64_t now = time_utc_ns();
+    int created = 0, d_fine = 0, d_meas = 0, d_blocks = 0;
+    /* the days ahead: a terminal whose clock runs a little fast, and the hours until the next
+     * pass; anything further out lands in the default partition */
+    int rc = store_pg_partitions_ensure(db, now - day, now + 3 * day, &created);
+    if (rc == 0 && p && p->pyramid_fine_days > 0)
+        rc = store_pg_partitions_drop_before(db, "wave_pyramid_fine",
+                                             now - (int64_t)p->pyramid_fine_days * day, &d_fine);
+    if (rc == 0 && p && p->aggregates_days > 0)
+        rc = store_pg_partitions_drop_before(db, "measurements",
+                                             now - (int64_t)p->aggregates_days * day, &d_meas);
+    if (rc == 0 && p && p->raw_days > 0)
+        rc = store_pg_partitions_drop_empty_before(db, "blocks",
+                                                   now - (int64_t)p->raw_days * day, &d_blocks);
+    if (rc < 0) {
+        log_error(STORE_LOG_WHO, "partition maintenance: %s", sqlx_errmsg(db));
+        return rc;
+    }
+    if (created || d_fine || d_meas || d_blocks)
+        log_info(STORE_LOG_WHO,
+                 "partitions: %d created, dropped %d of blocks (emptied by retention), %d of "
+                 "wave_pyramid_fine, %d of measurements",
+                 created, d_blocks, d_fine, d_meas);
+    return 0;
+}
+
 void store__retention_item(store_t *s, store_item_t *it)
 {
     pthread_mutex_lock(&s->mu);
@@ -781,6 +811,9 @@ void store__retention_item(store_t *s, store_item_t *it)
     s->stats.items++;
     pthread_mutex_unlock(&s->mu);
     log_pass(&done, dur, steps, rc, interrupted);
+    /* PostgreSQL: the partitions ahead, and whole partitions dropped behind the rows */
+    if (s->pg && rc == 0 && !interrupted)
+        store__pg_partitions(s, s->wdb, &p);
     store_item_free(it);
 }
 

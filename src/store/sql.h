@@ -7,6 +7,9 @@
  *    `$N` (outside string literals, quoted identifiers, comments and dollar-quoted bodies). A
  *    plain `?` is numbered one above the largest index so far, as SQLite does. PostgreSQL's
  *    jsonb operators `?`, `?|`, `?&` cannot be written through the seam.
+ *  - Types: PostgreSQL must infer every parameter's type; where the context does not give it (a
+ *    parameter in a SELECT list, `? IS NULL` alone), write CAST(? AS BIGINT / TEXT / BLOB):
+ *    "CAST(... AS BLOB)" becomes bytea on PostgreSQL.
  *  - Parameters are 1-based; binding resets a statement that was stepped. Bound values are copied
  * (SQLITE_TRANSIENT on SQLite), so the caller's buffers need not outlive the bind call. A parameter
  * left unbound is NULL.

@@ -224,6 +224,13 @@ static int pg_prepare(sqlx_t *db, const char *sql, sqlx_stmt_t **out)
         free(text);
         return n;
     }
+    /* CAST(x AS BLOB), SQLite's blob type, is bytea here (sql.h). There is room: cap is six times
+     * the statement. */
+    for (char *b = strstr(text, " AS BLOB)"); b; b = strstr(b, " AS BLOB)")) {
+        memmove(b + 9, b + 8, strlen(b + 8) + 1);
+        memcpy(b, " AS BYTEA)", 10);
+        b += 10;
+    }
     pgst_t *st = xcalloc(1, sizeof *st);
     st->base.db = db;
     st->base.nparams = n;

@@ -251,6 +251,10 @@ int store_open(const char *data_dir, const store_opts_t *opts, store_t **out, ch
     rc = schema_up(s, 1, err, errlen);
     if (rc < 0)
         goto fail;
+    if (s->pg && (rc = store__pg_partitions(s, s->db, NULL)) < 0) {
+        store__seterr(err, errlen, "PostgreSQL partitions: %s", sqlx_errmsg(s->db));
+        goto fail;
+    }
     rc = store__keys_check(s, err, errlen);
     if (rc < 0)
         goto fail;
@@ -391,8 +395,12 @@ int store_terminal_add(store_t *s, const store_terminal_t *t)
      * Then the key is refreshed and the insert tried once more. */
     rc = store__prepare(s->db,
                         "INSERT INTO terminals(" TERMINAL_COLS ")"
-                        " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-                        " coalesce((SELECT max(seq) FROM blocks WHERE terminal_id = ?1), 0), ?10"
+                        " SELECT CAST(?1 AS TEXT), CAST(?2 AS TEXT), CAST(?3 AS DOUBLE PRECISION),"
+                        " CAST(?4 AS DOUBLE PRECISION), CAST(?5 AS INTEGER),"
+                        " CAST(?6 AS DOUBLE PRECISION), CAST(?7 AS DOUBLE PRECISION),"
+                        " CAST(?8 AS BLOB), CAST(?9 AS BIGINT),"
+                        " coalesce((SELECT max(seq) FROM blocks WHERE terminal_id = ?1), 0),"
+                        " CAST(?10 AS DOUBLE PRECISION)"
                         " WHERE EXISTS(SELECT 1 FROM master_key WHERE id = 1 AND key_id = ?11)",
                         &st);
     if (rc < 0)
@@ -800,13 +808,13 @@ int store_command_list(store_t *s, const char *terminal_id, int limit,
     sqlx_stmt_t *st = NULL;
     int rc = store__prepare(s->db,
                             "SELECT " COMMAND_COLS " FROM commands"
-                            " WHERE ?1 IS NULL OR terminal_id = ?1 ORDER BY id DESC LIMIT ?2",
+                            " WHERE CAST(?1 AS TEXT) IS NULL OR terminal_id = ?1 ORDER BY id DESC LIMIT ?2",
                             &st);
     if (rc < 0)
         return rc;
     if (terminal_id)
         sqlx_bind_text(st, 1, terminal_id, -1);
-    sqlx_bind_int64(st, 2, limit > 0 ? limit : -1); /* negative LIMIT: no limit */
+    sqlx_bind_int64(st, 2, limit > 0 ? limit : INT64_MAX); /* no limit */
     return each_command(s->db, st, "list commands", cb, ud);
 }
 
@@ -824,14 +832,18 @@ int store_command_pending(store_t *s, const char *terminal_id, int64_t after_id,
     sqlx_bind_text(st, 1, terminal_id ? terminal_id : "", -1);
     sqlx_bind_int64(st, 2, time_utc_ns());
     sqlx_bind_int64(st, 3, after_id);
-    sqlx_bind_int64(st, 4, limit > 0 ? limit : -1);
+    sqlx_bind_int64(st, 4, limit > 0 ? limit : INT64_MAX);
     return each_command(s->db, st, "pending commands", cb, ud);
 }
 
 int store_command_count_pending(store_t *s, const char *terminal_id, int64_t *n)
 {
     sqlx_stmt_t *st = NULL;
-    int rc = store__prepare(s->db, "SELECT " STORE__SQL_COUNT_PENDING, &st);
+    /* ?2 and ?3 of the shared text are not used here: PostgreSQL must still give them a type */
+    int rc = store__prepare(s->db,
+                            "SELECT " STORE__SQL_COUNT_PENDING
+                            " AND CAST(?2 AS BIGINT) IS NULL AND CAST(?3 AS BIGINT) IS NULL",
+                            &st);
     if (rc < 0)
         return rc;
     sqlx_bind_text(st, 1, terminal_id ? terminal_id : "", -1);
@@ -857,7 +869,7 @@ int store_command_new_since(store_t *s, int64_t after_id, int limit,
     if (rc < 0)
         return rc;
     sqlx_bind_int64(st, 1, after_id);
-    sqlx_bind_int64(st, 2, limit > 0 ? limit : -1);
+    sqlx_bind_int64(st, 2, limit > 0 ? limit : INT64_MAX);
     return each_command(s->db, st, "new commands", cb, ud);
 }
 
@@ -1019,7 +1031,7 @@ int store_pq_event_list(store_t *s, const char *terminal_id, int64_t from_ns, in
                             "SELECT id, terminal_id, kind, start_ns, duration_ns, detected_ns,"
                             " extreme, extreme_pct, reference, channels, flags, worst_channel,"
                             " channel_names, worst_channel_name FROM pq_events"
-                            " WHERE (?1 IS NULL OR terminal_id = ?1)"
+                            " WHERE (CAST(?1 AS TEXT) IS NULL OR terminal_id = ?1)"
                             " AND start_ns >= ?2 AND start_ns < ?3"
                             " ORDER BY start_ns DESC, id DESC LIMIT ?4",
                             &st);

@@ -122,7 +122,7 @@ out:
 int store_user_count(store_t *s, int role, int64_t *n)
 {
     sqlx_stmt_t *st = NULL;
-    int rc = store__prepare(s->db, "SELECT COUNT(*) FROM users WHERE ?1 IS NULL OR role = ?1", &st);
+    int rc = store__prepare(s->db, "SELECT COUNT(*) FROM users WHERE CAST(?1 AS TEXT) IS NULL OR role = ?1", &st);
     if (rc < 0)
         return rc;
     if (role > 0)
@@ -138,7 +138,7 @@ int store_user_count(store_t *s, int role, int64_t *n)
 }
 
 #define TOKEN_COLS                                                                                 \
-    "t.id, t.user, t.name, u.role, t.created_ns, t.expires_ns, t.last_used_ns, t.revoked_ns"
+    "t.id, t.\"user\", t.name, u.role, t.created_ns, t.expires_ns, t.last_used_ns, t.revoked_ns"
 
 static void row_token(sqlx_stmt_t *st, store_token_t *t)
 {
@@ -159,7 +159,7 @@ int store_token_find(store_t *s, const uint8_t hash[STORE_HASH_LEN], store_token
 {
     sqlx_stmt_t *st = NULL;
     int rc = store__prepare(s->db,
-                            "SELECT " TOKEN_COLS " FROM api_tokens t JOIN users u ON u.name = t.user"
+                            "SELECT " TOKEN_COLS " FROM api_tokens t JOIN users u ON u.name = t.\"user\""
                             " WHERE t.hash = ?1",
                             &st);
     if (rc < 0)
@@ -181,8 +181,8 @@ int store_token_list(store_t *s, const char *user, int (*cb)(void *ud, const sto
 {
     sqlx_stmt_t *st = NULL;
     int rc = store__prepare(s->db,
-                            "SELECT " TOKEN_COLS " FROM api_tokens t JOIN users u ON u.name = t.user"
-                            " WHERE ?1 IS NULL OR t.user = ?1 ORDER BY t.created_ns DESC, t.id",
+                            "SELECT " TOKEN_COLS " FROM api_tokens t JOIN users u ON u.name = t.\"user\""
+                            " WHERE CAST(?1 AS TEXT) IS NULL OR t.\"user\" = ?1 ORDER BY t.created_ns DESC, t.id",
                             &st);
     if (rc < 0)
         return rc;
@@ -205,8 +205,8 @@ int store_login_find(store_t *s, const uint8_t hash[STORE_HASH_LEN], store_login
 {
     sqlx_stmt_t *st = NULL;
     int rc = store__prepare(s->db,
-                            "SELECT l.user, u.role, l.created_ns, l.last_used_ns, l.expires_ns"
-                            " FROM user_sessions l JOIN users u ON u.name = l.user WHERE l.hash = ?1",
+                            "SELECT l.\"user\", u.role, l.created_ns, l.last_used_ns, l.expires_ns"
+                            " FROM user_sessions l JOIN users u ON u.name = l.\"user\" WHERE l.hash = ?1",
                             &st);
     if (rc < 0)
         return rc;
@@ -236,12 +236,13 @@ int store_audit_list(store_t *s, const store_audit_filter_t *f,
     /* The action filter matches a whole name, or every name under a prefix ending in '.'. */
     int rc = store__prepare(
         s->db,
-        "SELECT id, time_ns, user, remote, action, target, outcome, detail FROM audit"
-        " WHERE time_ns BETWEEN ?1 AND ?2 AND (?3 = 0 OR id < ?3)"
-        " AND (?4 IS NULL OR user = ?4)"
-        " AND (?5 IS NULL OR action = ?5 OR (substr(?5, -1) = '.' AND substr(action, 1, length(?5))"
+        "SELECT id, time_ns, \"user\", remote, action, target, outcome, detail FROM audit"
+        " WHERE time_ns BETWEEN ?1 AND ?2 AND (CAST(?3 AS BIGINT) = 0 OR id < ?3)"
+        " AND (CAST(?4 AS TEXT) IS NULL OR \"user\" = ?4)"
+        " AND (CAST(?5 AS TEXT) IS NULL OR action = ?5 OR (substr(?5, length(?5), 1) = '.'"
+        " AND substr(action, 1, length(?5))"
         " = ?5))"
-        " AND (?6 IS NULL OR outcome = ?6)"
+        " AND (CAST(?6 AS TEXT) IS NULL OR outcome = ?6)"
         " ORDER BY id DESC LIMIT ?7",
         &st);
     if (rc < 0)
@@ -375,10 +376,10 @@ static int change(sqlx_t *db, const store_acct_t *a, int64_t now)
             return rc;
         if (!n)
             return GS_ENOTFOUND;
-        if ((rc = exec1(db, "DELETE FROM user_sessions WHERE user = ?1", "remove user sessions",
+        if ((rc = exec1(db, "DELETE FROM user_sessions WHERE \"user\" = ?1", "remove user sessions",
                         NULL, "t", a->user)) < 0)
             return rc;
-        return exec1(db, "DELETE FROM api_tokens WHERE user = ?1", "remove user tokens", NULL,
+        return exec1(db, "DELETE FROM api_tokens WHERE \"user\" = ?1", "remove user tokens", NULL,
                      "t", a->user);
     case STORE_ACCT_USER_PASSWD:
         if (!a->pwhash[0])
@@ -391,12 +392,14 @@ static int change(sqlx_t *db, const store_acct_t *a, int64_t now)
             return GS_ENOTFOUND;
         /* A new password ends the sessions opened with the old one (someone may have known
          * it); API tokens are separate credentials and stay. */
-        return exec1(db, "DELETE FROM user_sessions WHERE user = ?1", "end sessions", NULL, "t",
+        return exec1(db, "DELETE FROM user_sessions WHERE \"user\" = ?1", "end sessions", NULL, "t",
                      a->user);
     case STORE_ACCT_TOKEN_ADD:
         rc = exec1(db,
-                   "INSERT INTO api_tokens(id, hash, user, name, created_ns, expires_ns)"
-                   " SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS(SELECT 1 FROM users WHERE name = ?3)"
+                   "INSERT INTO api_tokens(id, hash, \"user\", name, created_ns, expires_ns)"
+                   " SELECT CAST(?1 AS TEXT), CAST(?2 AS BLOB), CAST(?3 AS TEXT), CAST(?4 AS TEXT),"
+                   " CAST(?5 AS BIGINT), CAST(?6 AS BIGINT)"
+                   " WHERE EXISTS(SELECT 1 FROM users WHERE name = ?3)"
                    " ON CONFLICT DO NOTHING",
                    "add token", &n, "tbttii", a->token_id, a->hash, a->user, a->label, now,
                    a->expires_ns);
@@ -421,8 +424,9 @@ static int change(sqlx_t *db, const store_acct_t *a, int64_t now)
         return rc < 0 ? rc : n ? GS_ESTATE : GS_ENOTFOUND;
     case STORE_ACCT_LOGIN_ADD:
         rc = exec1(db,
-                   "INSERT INTO user_sessions(hash, user, created_ns, last_used_ns, expires_ns,"
-                   " remote) SELECT ?1, ?2, ?3, ?3, ?4, ?5"
+                   "INSERT INTO user_sessions(hash, \"user\", created_ns, last_used_ns, expires_ns,"
+                   " remote) SELECT CAST(?1 AS BLOB), CAST(?2 AS TEXT), CAST(?3 AS BIGINT),"
+                   " CAST(?3 AS BIGINT), CAST(?4 AS BIGINT), CAST(?5 AS TEXT)"
                    " WHERE EXISTS(SELECT 1 FROM users WHERE name = ?2)",
                    "add login session", &n, "btiit", a->hash, a->user, now, a->expires_ns,
                    a->remote);
@@ -432,10 +436,10 @@ static int change(sqlx_t *db, const store_acct_t *a, int64_t now)
                      "b", a->hash);
     case STORE_ACCT_LOGIN_TOUCH:
         return exec1(db,
-                     "UPDATE user_sessions SET last_used_ns = max(last_used_ns, ?2) WHERE hash = ?1",
+                     "UPDATE user_sessions SET last_used_ns = ?2 WHERE hash = ?1 AND last_used_ns < ?2",
                      "touch login session", NULL, "bi", a->hash, when);
     case STORE_ACCT_TOKEN_TOUCH:
-        return exec1(db, "UPDATE api_tokens SET last_used_ns = max(last_used_ns, ?2) WHERE id = ?1",
+        return exec1(db, "UPDATE api_tokens SET last_used_ns = ?2 WHERE id = ?1 AND coalesce(last_used_ns, 0) < ?2",
                      "touch token", NULL, "ti", a->token_id, when);
     default:
         return store__admin_change(db, a, now); /* terminals, commands, events */
@@ -445,7 +449,7 @@ static int change(sqlx_t *db, const store_acct_t *a, int64_t now)
 static int append_audit(sqlx_t *db, const store_audit_t *au, int64_t now)
 {
     return exec1(db,
-                 "INSERT INTO audit(time_ns, user, remote, action, target, outcome, detail)"
+                 "INSERT INTO audit(time_ns, \"user\", remote, action, target, outcome, detail)"
                  " VALUES(?1, NULLIF(?2, ''), NULLIF(?3, ''), ?4, NULLIF(?5, ''), ?6,"
                  " NULLIF(?7, ''))",
                  "append audit", NULL, "itttttt", au->time_ns ? au->time_ns : now,

@@ -95,6 +95,26 @@ static int run_ret(store_t *s, sqlx_stmt_t *st, store_item_t *it, const char *wh
         *returned = sqlx_column_int64(st, 0);
         src = SQLX_DONE;
     }
+    if (src < 0 && s->pg) {
+        /* PostgreSQL: the transaction is aborted whatever failed. A failure of the item's own
+         * (a refused value: GS_EDB, GS_EEXISTS) is isolated by a slow attempt; the others
+         * (busy, lost connection, disk full) retry the batch as they are. */
+        if (src == GS_EDB || src == GS_EEXISTS) {
+            if (s->pg_slow) {
+                log_error(it->terminal_id, "%s: %s", what, sqlx_errmsg(s->wdb));
+                it->result = GS_EDB;
+                s->pg_item_failed = 1;
+                rc = 1;
+            } else {
+                s->pg_want_slow = 1;
+                rc = store__db_fail(s->wdb, what);
+            }
+        } else {
+            rc = store__db_fail(s->wdb, what);
+        }
+        sqlx_reset(st);
+        return rc;
+    }
     if (src != SQLX_DONE) {
         /* SQLite tells a refused value apart from a failed transaction by its result code.
          * PostgreSQL aborts the transaction on any failure: the batch is retried and the item
@@ -267,12 +287,123 @@ static int block_bind_data(store_t *s, store_item_t *it, sqlx_stmt_t *st, int co
     return 0;
 }
 
+/* ---- PostgreSQL: the batch's terminals locked, their durable_seq as the dedup mark ---- */
+
+static int cmp_mark(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b); /* terminal_id is the first member */
+}
+
+/* The mark of a terminal of the batch (NULL: not among the locked ones, cannot happen for a
+ * block of the batch). */
+static int64_t *pg_mark(store_t *s, const char *tid)
+{
+    for (size_t i = 0; i < s->pg_nmarks; i++)
+        if (strncmp(s->pg_marks[i].terminal_id, tid, STORE_ID_MAX + 1) == 0)
+            return &s->pg_marks[i].mark;
+    return NULL;
+}
+
+/* 1 if block (terminal, seq) is stored, 0 if not, < 0 on error. */
+static int pg_block_exists(store_t *s, const store_item_t *it)
+{
+    int rc = 0;
+    if (!s->pg_has_block &&
+        (rc = store__prepare(s->wdb, "SELECT 1 FROM blocks WHERE terminal_id = ?1 AND seq = ?2",
+                             &s->pg_has_block)) < 0)
+        return rc;
+    bind_terminal(s->pg_has_block, 1, it);
+    sqlx_bind_int64(s->pg_has_block, 2, (int64_t)it->seq);
+    int src = sqlx_step(s->pg_has_block);
+    sqlx_reset(s->pg_has_block);
+    if (src < 0)
+        return store__db_fail(s->wdb, "look up a block");
+    return src == SQLX_ROW;
+}
+
+/* Locks the terminal rows of the batch's blocks (in id order: two nodes never wait on each
+ * other in a cycle) and reads their durable_seq. A terminal without a row keeps mark 0: its
+ * blocks are deduplicated by the unique key alone, as on SQLite. Terminal ids are
+ * [A-Za-z0-9._-] (store.c valid_id; the gateway checks them at login), so the array literal
+ * needs no quoting; an id with any other byte is left out of the lock (mark 0). */
+static int pg_lock_batch(store_t *s, store_item_t *batch)
+{
+    size_t n = 0;
+    for (store_item_t *it = batch; it; it = it->next)
+        n += it->kind == STORE_ITEM_BLOCK;
+    s->pg_nmarks = 0;
+    if (n == 0)
+        return 0;
+    if (s->pg_marks_cap < n) {
+        s->pg_marks = xrealloc(s->pg_marks, n * sizeof *s->pg_marks);
+        s->pg_marks_cap = n;
+    }
+    for (store_item_t *it = batch; it; it = it->next) {
+        if (it->kind != STORE_ITEM_BLOCK)
+            continue;
+        snprintf(s->pg_marks[s->pg_nmarks].terminal_id, STORE_ID_MAX + 1, "%.*s", STORE_ID_MAX,
+                 it->terminal_id);
+        s->pg_marks[s->pg_nmarks++].mark = 0;
+    }
+    qsort(s->pg_marks, s->pg_nmarks, sizeof *s->pg_marks, cmp_mark);
+    size_t u = 0;
+    for (size_t i = 0; i < s->pg_nmarks; i++)
+        if (u == 0 || strcmp(s->pg_marks[u - 1].terminal_id, s->pg_marks[i].terminal_id) != 0)
+            s->pg_marks[u++] = s->pg_marks[i];
+    s->pg_nmarks = u;
+    buf_t arr = {0};
+    buf_printf(&arr, "{");
+    for (size_t i = 0; i < u; i++) {
+        const char *id = s->pg_marks[i].terminal_id;
+        if (strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
+            strlen(id))
+            continue;
+        buf_printf(&arr, "%s\"%s\"", arr.len > 1 ? "," : "", id);
+    }
+    buf_printf(&arr, "}");
+    int rc = 0;
+    if (!s->pg_lock &&
+        (rc = store__prepare(s->wdb,
+                             "SELECT id, durable_seq FROM terminals"
+                             " WHERE id = ANY(CAST(?1 AS TEXT[])) ORDER BY id FOR UPDATE",
+                             &s->pg_lock)) < 0)
+        goto done;
+    sqlx_bind_text(s->pg_lock, 1, arr.data, (ptrdiff_t)arr.len);
+    int src;
+    while ((src = sqlx_step(s->pg_lock)) == SQLX_ROW) {
+        int64_t *m = pg_mark(s, sqlx_column_text(s->pg_lock, 0));
+        if (m)
+            *m = sqlx_column_int64(s->pg_lock, 1);
+    }
+    sqlx_reset(s->pg_lock);
+    if (src != SQLX_DONE)
+        rc = store__db_fail(s->wdb, "lock terminals");
+done:
+    buf_free(&arr);
+    return rc;
+}
+
 static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes)
 {
     uint64_t poisoned = poison_get(s, it->terminal_id);
     if (poisoned && it->seq > poisoned) {
         it->result = GS_ESTATE; /* behind a failed block: see the poison comment */
         return 0;
+    }
+    int64_t *mark = s->pg ? pg_mark(s, it->terminal_id) : NULL;
+    if (mark && (int64_t)it->seq <= *mark) {
+        /* PostgreSQL: the unique key there includes t0_ns (a partitioned table's keys hold its
+         * partition key), so (terminal, seq) is checked here. A seq above the terminal's
+         * durable_seq (its row locked by this transaction) and above this batch's earlier
+         * blocks is new; one at or below is looked up (re-sent blocks, rare). */
+        int rc = pg_block_exists(s, it);
+        if (rc < 0)
+            return rc;
+        if (rc > 0) {
+            it->result = 1;
+            note_seq(s, nmaxes, it);
+            return 0;
+        }
     }
     sqlx_stmt_t *st = s->ins_block;
     bind_terminal(st, 1, it);
@@ -298,6 +429,8 @@ static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes
     if (poisoned)
         poison_clear(s, it->terminal_id); /* re-sent from at or below the failed block */
 
+    if (mark && sqlx_changes(s->wdb) > 0 && (int64_t)it->seq > *mark)
+        *mark = (int64_t)it->seq;
     if (sqlx_changes(s->wdb) == 0) {
         it->result = 1; /* (terminal_id, seq) already stored: exactly-once */
     } else if (it->is_event) {
@@ -518,8 +651,17 @@ static int try_batch(store_t *s, store_item_t *batch)
         rc = store__db_fail(s->wdb, "begin batch");
         goto fail;
     }
+    if (s->pg && (rc = pg_lock_batch(s, batch)) < 0)
+        goto fail;
     for (store_item_t *it = batch; it; it = it->next) {
         it->result = 0;
+        if (s->pg_slow) {
+            s->pg_item_failed = 0;
+            if ((rc = sqlx_exec(s->wdb, "SAVEPOINT gs_item")) < 0) {
+                rc = store__db_fail(s->wdb, "savepoint");
+                goto fail;
+            }
+        }
         switch (it->kind) {
         case STORE_ITEM_BLOCK:
             rc = write_block(s, it, now, &nmaxes);
@@ -565,6 +707,14 @@ static int try_batch(store_t *s, store_item_t *batch)
         }
         if (rc < 0)
             goto fail;
+        if (s->pg_slow) {
+            /* the item's own failure: undo just its statements, as SQLite does */
+            if ((s->pg_item_failed && sqlx_exec(s->wdb, "ROLLBACK TO SAVEPOINT gs_item") < 0) ||
+                sqlx_exec(s->wdb, "RELEASE SAVEPOINT gs_item") < 0) {
+                rc = store__db_fail(s->wdb, "release savepoint");
+                goto fail;
+            }
+        }
     }
     /* One durable_seq update per terminal per batch, never moving backwards. */
     for (size_t i = 0; i < nmaxes; i++) {
@@ -601,6 +751,8 @@ fail:
  * locked or full database must delay acknowledgements (the gateway applies backpressure), never
  * lose or skip data. Once stopping, it gives up after RETRY_ATTEMPTS so shutdown cannot hang;
  * then every item gets result < 0 (unacknowledged: the terminals re-send after restart). */
+static void writer_reconnect(store_t *s);
+
 static int write_batch(store_t *s, store_item_t *batch, size_t n)
 {
     if (s->nmaxes_cap < n) {
@@ -614,10 +766,17 @@ static int write_batch(store_t *s, store_item_t *batch, size_t n)
         int npoison = s->npoison;
         memcpy(s->poison_save, s->poison, sizeof s->poison);
         s->last_full = 0;
+        s->pg_slow = s->pg_want_slow;
+        s->pg_want_slow = 0;
         rc = try_batch(s, batch);
         int quiet = store__disk_full_note(s, rc != 0 && s->last_full, rc == 0, n);
+        s->pg_slow = 0;
         if (rc == 0)
             return 0;
+        if (s->pg && sqlx_errcode(s->wdb) == GS_ECLOSED)
+            writer_reconnect(s); /* PostgreSQL went away (restart, failover): a new connection */
+        if (s->pg_want_slow)
+            delay = RETRY_BASE_MS; /* not a busy database: isolate the refused item at once */
         s->npoison = npoison;
         memcpy(s->poison, s->poison_save, sizeof s->poison);
         pthread_mutex_lock(&s->mu);
@@ -750,66 +909,43 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-static void writer_close_db(store_t *s)
+/* The writer's prepared statements, on wdb. */
+static int writer_prepare(store_t *s)
 {
-    sqlx_stmt_t **stmts[] = {&s->ins_block,   &s->ins_event,    &s->upd_durable,
-                              &s->ins_status,  &s->ins_session,  &s->upd_session,
-                              &s->upd_command, &s->ins_pq_event, &s->ins_measurement,
-                              &s->ins_command, &s->exp_commands, &s->ins_layout};
-    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
-        sqlx_finalize(*stmts[i]);
-        *stmts[i] = NULL;
-    }
-    sqlx_finalize(s->ins_pending); /* backlog.c */
-    s->ins_pending = NULL;
-    store__pyr_close(s); /* its statements are on wdb */
-    sqlx_close(s->wdb); /* a wrapped SQLite handle stays open: closed below */
-    s->wdb = NULL;
-    if (s->wlite && sqlite3_close(s->wlite) != 0)
-        log_error(STORE_LOG_WHO, "close writer connection: %s", sqlite3_errmsg(s->wlite));
-    s->wlite = NULL;
-    free(s->maxes);
-    s->maxes = NULL;
-    forget_layouts(s);
-    s->nmaxes_cap = 0;
-}
-
-int store_writer_start(store_t *s, store_done_cb cb, void *ud)
-{
-    char err[256];
-    int rc;
-
-    if (s->running || s->reader_only)
-        return GS_ESTATE;
-    rc = store__conn_open(s, &s->wdb, &s->wlite, err, sizeof err);
-    if (rc < 0)
-        goto fail;
+    int rc = 0;
     struct {
         sqlx_stmt_t **st;
         const char *sql;
     } prep[] = {
-        {&s->ins_block, "INSERT OR IGNORE INTO blocks(terminal_id, seq, kind, t0_ns, sample_rate,"
-                        " channel_mask, nchannels, sample_fmt, time_quality, nsamples, data,"
-                        " received_ns, codec)"
-                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"},
-        {&s->ins_event, "INSERT OR IGNORE INTO events(terminal_id, seq, trigger, trigger_ns,"
-                        " pretrigger, value_permille, channel) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+        {&s->ins_block,
+         s->pg ? "INSERT INTO blocks(terminal_id, seq, kind, t0_ns, sample_rate,"
+                 " channel_mask, nchannels, sample_fmt, time_quality, nsamples, data,"
+                 " received_ns, codec)"
+                 " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                 " ON CONFLICT DO NOTHING"
+               : "INSERT OR IGNORE INTO blocks(terminal_id, seq, kind, t0_ns, sample_rate,"
+                 " channel_mask, nchannels, sample_fmt, time_quality, nsamples, data,"
+                 " received_ns, codec)"
+                 " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"},
+        {&s->ins_event, "INSERT INTO events(terminal_id, seq, trigger, trigger_ns,"
+                        " pretrigger, value_permille, channel) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                        " ON CONFLICT DO NOTHING"},
         {&s->upd_durable,
          "UPDATE terminals SET durable_seq = ?2 WHERE id = ?1 AND durable_seq < ?2"},
         {&s->ins_status, "INSERT INTO status(terminal_id, time_ns, received_ns, rsrp_dbm, rssi_dbm,"
                          " csq, supply_mv, temp_c10, uptime_s, gps_fix, gps_sats, time_quality,"
                          " buffer_permille, buffered_blocks)"
                          " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"},
-        {&s->ins_session, "INSERT OR IGNORE INTO sessions(session_id, terminal_id, remote,"
-                          " opened_ns) VALUES(?1, ?2, ?3, ?4)"},
+        {&s->ins_session, "INSERT INTO sessions(session_id, terminal_id, remote,"
+                          " opened_ns) VALUES(?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING"},
         {&s->upd_command, STORE__SQL_COMMAND_UPDATE},
         {&s->upd_session, "UPDATE sessions SET closed_ns = ?2, close_reason = ?3, frames = ?4,"
                           " bytes = ?5, blocks = ?6 WHERE session_id = ?1"},
         {&s->ins_pq_event,
-         "INSERT OR IGNORE INTO pq_events(terminal_id, kind, start_ns, duration_ns, extreme,"
+         "INSERT INTO pq_events(terminal_id, kind, start_ns, duration_ns, extreme,"
          " extreme_pct, reference, channels, worst_channel, flags, detected_ns, channel_names,"
          " worst_channel_name) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-         " RETURNING id"},
+         " ON CONFLICT DO NOTHING RETURNING id"},
         {&s->ins_measurement,
          /* An interval reported twice (a restart inside it, each run's partial value): keep
           * the one that aggregates more values. */
@@ -827,6 +963,78 @@ int store_writer_start(store_t *s, store_done_cb cb, void *ud)
         if (rc < 0)
             goto fail;
     }
+    return 0;
+fail:
+    return rc;
+}
+
+/* Finalizes the writer's statements (those of pyramid.c and backlog.c too). */
+static void writer_finalize(store_t *s)
+{
+    sqlx_stmt_t **stmts[] = {&s->ins_block,   &s->ins_event,    &s->upd_durable,
+                              &s->ins_status,  &s->ins_session,  &s->upd_session,
+                              &s->upd_command, &s->ins_pq_event, &s->ins_measurement,
+                              &s->ins_command, &s->exp_commands, &s->ins_layout,
+                              &s->pg_lock,     &s->pg_has_block};
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        sqlx_finalize(*stmts[i]);
+        *stmts[i] = NULL;
+    }
+    sqlx_finalize(s->ins_pending); /* backlog.c */
+    s->ins_pending = NULL;
+    store__pyr_close(s); /* its statements are on wdb */
+}
+
+/* PostgreSQL lost the connection: a new one replaces it (the old one is kept, broken, when the
+ * new one cannot be opened: the next attempt tries again). Layouts and the pyramid's cache go
+ * with the old connection's transaction. */
+static void writer_reconnect(store_t *s)
+{
+    char err[256];
+    sqlx_t *db = NULL;
+    sqlite3 *lite = NULL;
+    if (store__conn_open(s, &db, &lite, err, sizeof err) < 0)
+        return;
+    writer_finalize(s);
+    sqlx_close(s->wdb);
+    s->wdb = db;
+    forget_layouts(s);
+    if (writer_prepare(s) < 0)
+        log_error(STORE_LOG_WHO, "writer: cannot prepare its statements after reconnecting");
+    else
+        log_info(STORE_LOG_WHO, "writer: reconnected to PostgreSQL");
+}
+
+static void writer_close_db(store_t *s)
+{
+    writer_finalize(s);
+    sqlx_close(s->wdb); /* a wrapped SQLite handle stays open: closed below */
+    s->wdb = NULL;
+    if (s->wlite && sqlite3_close(s->wlite) != 0)
+        log_error(STORE_LOG_WHO, "close writer connection: %s", sqlite3_errmsg(s->wlite));
+    s->wlite = NULL;
+    free(s->maxes);
+    s->maxes = NULL;
+    free(s->pg_marks);
+    s->pg_marks = NULL;
+    s->pg_marks_cap = s->pg_nmarks = 0;
+    forget_layouts(s);
+    s->nmaxes_cap = 0;
+}
+
+int store_writer_start(store_t *s, store_done_cb cb, void *ud)
+{
+    char err[256];
+    int rc;
+
+    if (s->running || s->reader_only)
+        return GS_ESTATE;
+    rc = store__conn_open(s, &s->wdb, &s->wlite, err, sizeof err);
+    if (rc < 0)
+        goto fail;
+    rc = writer_prepare(s);
+    if (rc < 0)
+        goto fail;
     s->done_cb = cb;
     s->done_ud = ud;
     pthread_mutex_lock(&s->mu);

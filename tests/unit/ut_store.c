@@ -6,6 +6,7 @@
 #include "store/sql.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,13 +18,15 @@ int ut_pg(void)
     return u && *u;
 }
 
-/* Directories seen in this process (their schema was created fresh once). */
+/* Directories seen in this process (their schema was created fresh once); tests open stores
+ * from several threads at once. */
 static char seen[256][64];
 static int nseen;
+static pthread_mutex_t seen_mu = PTHREAD_MUTEX_INITIALIZER;
 
 const char *ut_store_url(const char *data_dir)
 {
-    static char url[2048];
+    static _Thread_local char url[2048];
     if (!ut_pg())
         return NULL;
     char abs[PATH_MAX];
@@ -35,6 +38,7 @@ const char *ut_store_url(const char *data_dir)
     char schema[64];
     snprintf(schema, sizeof schema, "ut_%016llx", (unsigned long long)h);
     int known = 0;
+    pthread_mutex_lock(&seen_mu);
     for (int i = 0; i < nseen; i++)
         if (strcmp(seen[i], schema) == 0)
             known = 1;
@@ -55,6 +59,7 @@ const char *ut_store_url(const char *data_dir)
         if (nseen < 256)
             snprintf(seen[nseen++], sizeof seen[0], "%s", schema);
     }
+    pthread_mutex_unlock(&seen_mu);
     const char *base = getenv("GS_PG_URL");
     snprintf(url, sizeof url, "%s%soptions=-csearch_path%%3D%s", base,
              strchr(base, '?') ? "&" : "?", schema);

@@ -19,7 +19,7 @@ int ut_store_open(const char *data_dir, const store_opts_t *opts, store_t **out,
                   size_t errlen);
 
 /* The URL ut_store_open would use for data_dir (schema created if new), or NULL on SQLite. The
- * string is static (valid until the next call). */
+ * string is thread-local (valid until the next call on the thread). */
 const char *ut_store_url(const char *data_dir);
 
 /* Skips the calling cmocka test on PostgreSQL (behaviour that only SQLite has: file modes,
