@@ -14,10 +14,6 @@ function(gs_integ_test name)
 endfunction()
 
 file(GLOB GS_INTEG_SCRIPTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integ/test_*.py)
-# Written ahead of what they need, not registered until it lands on main: test_nodes.py (two
-# serve nodes on one PostgreSQL database) needs the store running on PostgreSQL ([store]
-# backend), without which a command created on one node is not seen by the other.
-list(FILTER GS_INTEG_SCRIPTS EXCLUDE REGEX "/test_nodes\\.py$")
 foreach(script ${GS_INTEG_SCRIPTS})
   get_filename_component(n ${script} NAME_WE)
   string(REGEX REPLACE "^test_" "" n ${n})
