@@ -9,11 +9,18 @@ same master key: a secret sealed by one node must open on the other).
   - it logs in on A once more (B's session ends the same way); a command created through B's
     API reaches the terminal on A, woken by the command notification;
   - /metrics of both nodes count the displacements, the database is up and both nodes alive;
-  - a node stopped cleanly removes its sessions: the other lists the terminal offline.
+  - a node stopped cleanly removes its sessions: the other lists the terminal offline;
+  - failover: A restarted (same node id), four simulated terminals stream through a small TCP
+    balancer that spreads connections over A and B; a command created through A's API for a
+    terminal on B is done; A is SIGKILLed: its terminals reconnect through the balancer to B,
+    B lists all four online on B, the simulator's every block is acknowledged and PostgreSQL
+    holds every block of every terminal exactly once with no gap.
 """
 import os
 import shutil
+import socket
 import struct
+import threading
 import time
 
 from gslib import *
@@ -124,6 +131,8 @@ def main():
             wait_for(lambda: listed_on(b, tid, None), 30, "B lists %s offline" % tid)
             for c in (c1, c2):
                 c.close()
+
+            failover(pg, url, da, cfa, b)
         finally:
             a.stop()
             b.stop()
@@ -132,6 +141,120 @@ def main():
             check("ERROR" not in log, "no ERROR in node %s's log:\n%s" % (s.node, log[-3000:]))
             check(url not in log, "the database URL is never logged raw")
     print("ok")
+
+
+class Balancer:
+    """A TCP balancer for the test (HAProxy's role): each new connection goes to the next
+    backend in turn that accepts it; bytes are copied both ways until either side closes."""
+
+    def __init__(self, ports):
+        self.ports = list(ports)
+        self.next = 0
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(128)
+        self.port = self.ls.getsockname()[1]
+        self.stop = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stop:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            up = None
+            for i in range(len(self.ports)):
+                port = self.ports[(self.next + i) % len(self.ports)]
+                try:
+                    up = socket.create_connection(("127.0.0.1", port), timeout=5)
+                    up.settimeout(None)
+                    self.next = (self.next + i + 1) % len(self.ports)
+                    break
+                except OSError:
+                    up = None
+            if up is None:
+                c.close()
+                continue
+            for a, b in ((c, up), (up, c)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a, b):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                b.sendall(d)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop = True
+        self.ls.close()
+
+
+def failover(pg, url, da, cfa, b):
+    """Terminals spread over A and B by the balancer; A is killed; they move to B."""
+    secrets_f = os.path.join(da, "secrets-F.txt")
+    run([GRIDSENSE, "terminal", "add", "--count", "4", "--prefix", "F", "--secrets-out", secrets_f,
+         "--data", da, "--config", cfa])
+    a = Server(da, extra=["--config", cfa, "--no-analysis"]).start()  # A again, same node id
+    a.node = "A"
+    lb = Balancer([a.tport, b.tport])
+    try:
+        wait_for(lambda: a.metric("gridsense_cluster_db_up") == 1, 30, "A connected again")
+        sp = sim_start(lb.port, secrets_f, 4, 10, ["--seed", "7", "--drain", "60"])
+        ids = ["F%04d" % i for i in range(1, 5)]
+
+        def where():
+            return {t: term(b, t)["node"] for t in ids}
+
+        wait_for(lambda: None not in where().values() and set(where().values()) == {"A", "B"},
+                 30, "the four terminals online, spread over A and B")
+        # a command created on A for a terminal on B is delivered by B
+        on_b = [t for t, n in where().items() if n == "B"][0]
+        st, cmd = a.json("/api/v1/terminals/%s/commands" % on_b, "POST",
+                         json.dumps({"verb": "get-status"}))
+        check(st == 201, "POST command on A for %s: %d %r" % (on_b, st, cmd))
+
+        def done():
+            st, j = a.json("/api/v1/commands/%d" % cmd["id"])
+            check(st == 200, "GET /commands/%d on A: %d %r" % (cmd["id"], st, j))
+            return j["state"] == "done"
+
+        wait_for(done, 30, "the command created on A done by %s on B" % on_b)
+        wait_for(lambda: (a.metric("gridsense_blocks_stored_total") or 0) >= 10, 30,
+                 "blocks stored through A")
+        on_a = sum(1 for n in where().values() if n == "A")
+        a.kill()  # SIGKILL: A's rows stay until B takes its terminals over
+        wait_for(lambda: set(where().values()) == {"B"} and all(term(b, t)["online"] for t in ids),
+                 60, "every terminal online on B")
+        check(b.metric("gridsense_cluster_displacements_total") >= 1 + on_a,
+              "B took A's %d terminals over (their rows named A; one displacement before)" % on_a)
+        rc, summary, err = sim_finish(sp, timeout=120)
+        check(rc == 0, "every block the simulator made was acknowledged: %r %s" % (summary, err[-500:]))
+        rows = pg.psql("gs_nodes", "SELECT terminal_id, count(*), count(DISTINCT seq), min(seq),"
+                       " max(seq) FROM blocks WHERE terminal_id LIKE 'F%' GROUP BY terminal_id"
+                       " ORDER BY terminal_id").split()
+        got = {}
+        for line in rows:
+            f = line.split("|")
+            got[f[0]] = tuple(int(x) for x in f[1:])
+        check(sorted(got) == ids, "blocks of every terminal: %r" % got)
+        for t, (n, nd, lo, hi) in got.items():
+            check(n == nd and hi - lo + 1 == n and n > 0,
+                  "%s: %d blocks, %d distinct, seq %d..%d: once each, no gap" % (t, n, nd, lo, hi))
+    finally:
+        lb.close()
+        a.stop()
 
 
 def provision_cfg(data, cfg):
