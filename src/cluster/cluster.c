@@ -471,6 +471,10 @@ int cluster_live_get(cluster_t *c, const char *terminal_id, cluster_live_t *out)
         c->snap ? bsearch(terminal_id, c->snap, c->snap_n, sizeof *c->snap, live_cmp) : NULL;
     if (l) {
         *out = *l;
+        /* A copy older than `stale` (the database is away) says nothing about other nodes
+         * any more: their terminals count as on a dead node, as a silent node's would. */
+        if (!l->local && time_mono_ns() - c->snap_mono_ns > (int64_t)c->stale_s * 1000000000)
+            out->node_alive = 0;
         rc = 0;
     }
     uv_mutex_unlock(&c->snap_mu);

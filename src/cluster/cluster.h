@@ -91,8 +91,9 @@ typedef struct {
 } cluster_live_t;
 
 /* Looks terminal_id up in the copy of the live list (at most heartbeat_s old, or older while
- * the database is away). Returns 0 and *out, or GS_ENOTFOUND (no live session anywhere, or
- * not yet listed). Any thread; never touches the database. */
+ * the database is away: once the copy is older than stale_s, another node's entry has
+ * node_alive 0, as this node can no longer tell). Returns 0 and *out, or GS_ENOTFOUND (no live
+ * session anywhere, or not yet listed). Any thread; never touches the database. */
 int cluster_live_get(cluster_t *c, const char *terminal_id, cluster_live_t *out);
 
 /* Counters for /metrics. Any thread. */

@@ -77,6 +77,7 @@ struct cluster {
     cluster_live_t *snap; /* sorted by terminal_id (strcmp) */
     size_t snap_n;
     int nodes_alive;
+    int64_t snap_mono_ns; /* when it was read (monotonic) */
     /* loop side */
     uv_thread_t thr;
     int thr_on;

@@ -145,6 +145,7 @@ static int heartbeat(wk_t *w)
     c->snap = snap;
     c->snap_n = (size_t)n;
     c->nodes_alive = alive;
+    c->snap_mono_ns = time_mono_ns();
     uv_mutex_unlock(&c->snap_mu);
     free(old);
     return 0;

@@ -9,7 +9,8 @@
  * wakes only the node holding the terminal; a session's release removes only its own row;
  * after every connection of the nodes is killed (pg_terminate_backend) they reconnect, claim
  * again what was lost and hear notifications again; a stopped node removes its rows; a node
- * whose database is unreachable keeps running, reports it down and stops at once. */
+ * whose database is unreachable keeps running, reports it down and stops at once; a copy of
+ * the live list that cannot be refreshed for `stale` seconds shows other nodes as dead. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -410,6 +411,46 @@ static void test_database_unreachable(void **state)
     assert_null(c);
 }
 
+typedef struct {
+    cluster_t *c;
+    const char *tid;
+    int alive;
+} alive_t;
+
+static int alive_is(tc_t *t, void *arg)
+{
+    alive_t *x = arg;
+    cluster_live_t l;
+    return cluster_live_get(x->c, x->tid, &l) == 0 && l.node_alive == x->alive;
+}
+
+/* A node that cannot refresh its copy (its heartbeat waits on a lock the test holds) lists the
+ * other nodes' terminals on a dead node once the copy is `stale` old, and alive again when it
+ * can refresh. The worker meanwhile does not spin (the statement waits, then fails, then waits
+ * for the next heartbeat). */
+static void test_stale_copy(void **state)
+{
+    tc_t *t = *state;
+    cluster_opts_t o;
+    cluster_opts_default(&o);
+    o.url = t->url;
+    o.heartbeat_s = 1;
+    o.stale_s = 2;
+    char err[256];
+    o.node_id = "A";
+    assert_int_equal(cluster_start(&t->loop, &o, &t->a, err, sizeof err), 0);
+    t->b = start_node(t, "B", &t->cb);
+    cluster_session_open(t->b, "T6", 3, "r", NULL);
+    alive_t on = {t->a, "T6", 1};
+    assert_true(wait_for(t, alive_is, &on));
+    assert_int_equal(sqlx_begin(t->db), 0);
+    assert_int_equal(sqlx_exec(t->db, "LOCK TABLE gs_nodes IN ACCESS EXCLUSIVE MODE"), 0);
+    alive_t off = {t->a, "T6", 0};
+    assert_true(wait_for(t, alive_is, &off));
+    assert_int_equal(sqlx_commit(t->db), 0);
+    assert_true(wait_for(t, alive_is, &on));
+}
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -424,6 +465,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_release_only_own_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_after_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_database_unreachable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_copy, setup, teardown),
     };
     int fails = cmocka_run_group_tests_name("postgresql", tests, NULL, NULL);
     printf("postgresql groups run\n"); /* integ.pg_unit checks for this line */
