@@ -79,13 +79,23 @@ int cluster_start(uv_loop_t *loop, const cluster_opts_t *o, cluster_t **out, cha
     }
     cluster_t *c = xcalloc(1, sizeof *c);
     c->loop = loop;
-    /* A database that does not answer must not hold the worker (and the shutdown) for long. */
-    size_t n = strlen(o->url) + 32;
+    /* A database that does not answer must not hold the worker (and the shutdown) for long,
+     * and a peer gone without a word (a partition, a dead host) must be noticed on the idle
+     * LISTEN connection too: a connect timeout and TCP keepalives, unless the URL sets them
+     * (libpq ignores keepalives on a Unix socket). */
+    static const char *const extra[] = {"connect_timeout=5", "keepalives_idle=30",
+                                        "keepalives_interval=10", "keepalives_count=3"};
+    size_t n = strlen(o->url) + 128, len;
     c->url = xmalloc(n);
-    if (strstr(o->url, "connect_timeout="))
-        snprintf(c->url, n, "%s", o->url);
-    else
-        snprintf(c->url, n, "%s%sconnect_timeout=5", o->url, strchr(o->url, '?') ? "&" : "?");
+    len = (size_t)snprintf(c->url, n, "%s", o->url);
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) {
+        size_t key = strcspn(extra[i], "=") + 1;
+        char name[32];
+        snprintf(name, sizeof name, "%.*s", (int)key, extra[i]);
+        if (!strstr(o->url, name))
+            len += (size_t)snprintf(c->url + len, n - len, "%s%s", strchr(c->url, '?') ? "&" : "?",
+                                    extra[i]);
+    }
     snprintf(c->node, sizeof c->node, "%s", o->node_id);
     c->node_mix = (uint64_t)fnv1a32(c->node) << 32;
     c->heartbeat_s = o->heartbeat_s > 0 ? o->heartbeat_s : 5;
