@@ -66,10 +66,15 @@ struct store {
     struct {
         char terminal_id[STORE_ID_MAX + 1];
         int64_t mark; /* highest seq stored (durable_seq, then this batch's) */
+        int found;    /* the terminal has a row (locked) */
     } *pg_marks;      /* per distinct terminal of the batch's blocks, locked FOR UPDATE */
     size_t pg_nmarks, pg_marks_cap;
     sqlx_stmt_t *pg_lock;      /* SELECT ... FOR UPDATE of the batch's terminals */
     sqlx_stmt_t *pg_has_block; /* is (terminal, seq) stored? */
+    store_item_t **pg_pend;    /* new blocks of this attempt, inserted together (multi-row) */
+    size_t pg_npend, pg_pend_cap;
+#define STORE__PG_ROWS 64
+    sqlx_stmt_t *pg_ins_rows[STORE__PG_ROWS]; /* [k-1]: INSERT of k blocks */
     sqlx_stmt_t *ins_block, *ins_event, *upd_durable, *ins_status, *ins_session, *upd_session,
         *upd_command, *ins_pq_event, *ins_measurement, *ins_command, *exp_commands;
     seq_max_t *maxes; /* scratch for durable_seq updates, capacity nmaxes_cap */

@@ -304,10 +304,87 @@ static int64_t *pg_mark(store_t *s, const char *tid)
     return NULL;
 }
 
+/* Whether the terminal of this mark has a row (pg_lock_batch found it). */
+static int mark_found(store_t *s, const int64_t *mark)
+{
+    for (size_t i = 0; i < s->pg_nmarks; i++)
+        if (&s->pg_marks[i].mark == mark)
+            return s->pg_marks[i].found;
+    return 0;
+}
+
+/* Binds the 13 columns of a block row from column base + 1 on (ins_block's order). */
+static void bind_block_row(store_t *s, sqlx_stmt_t *st, int base, store_item_t *it, int64_t now)
+{
+    bind_terminal(st, base + 1, it);
+    sqlx_bind_int64(st, base + 2, (int64_t)it->seq);
+    sqlx_bind_int64(st, base + 3, it->is_event ? 1 : 0);
+    sqlx_bind_int64(st, base + 4, it->t0_ns);
+    sqlx_bind_int64(st, base + 5, it->sample_rate);
+    sqlx_bind_int64(st, base + 6, it->channel_mask);
+    sqlx_bind_int64(st, base + 7, it->nchannels);
+    sqlx_bind_int64(st, base + 8, it->sample_fmt);
+    sqlx_bind_int64(st, base + 9, it->time_quality);
+    sqlx_bind_int64(st, base + 10, it->nsamples);
+    uint8_t *enc = NULL; /* the writer's own encoding of a block received raw */
+    int codec = it->stored_codec = block_bind_data(s, it, st, base + 11, &enc);
+    free(enc); /* the seam copied it */
+    sqlx_bind_int64(st, base + 12, now);
+    sqlx_bind_int64(st, base + 13, codec);
+}
+
+#define BLOCK_COLS                                                                                 \
+    "terminal_id, seq, kind, t0_ns, sample_rate, channel_mask, nchannels, sample_fmt,"             \
+    " time_quality, nsamples, data, received_ns, codec"
+
+/* PostgreSQL: inserts the attempt's new blocks (s->pg_pend) STORE__PG_ROWS to a statement, one
+ * round trip per statement instead of one per block. A failure fails the attempt; the retry
+ * then inserts block by block with a savepoint each (the refused one isolated). */
+static int pg_flush_blocks(store_t *s, int64_t now)
+{
+    for (size_t at = 0; at < s->pg_npend;) {
+        size_t k = s->pg_npend - at;
+        if (k > STORE__PG_ROWS)
+            k = STORE__PG_ROWS;
+        sqlx_stmt_t **st = &s->pg_ins_rows[k - 1];
+        if (!*st) {
+            buf_t q = {0};
+            buf_puts(&q, "INSERT INTO blocks(" BLOCK_COLS ") VALUES");
+            for (size_t r = 0; r < k; r++) {
+                buf_puts(&q, r ? ",(" : "(");
+                for (int c = 1; c <= 13; c++)
+                    buf_printf(&q, "%s?%zu", c > 1 ? "," : "", r * 13 + (size_t)c);
+                buf_puts(&q, ")");
+            }
+            buf_puts(&q, " ON CONFLICT DO NOTHING");
+            int rc = store__prepare(s->wdb, q.data, st);
+            buf_free(&q);
+            if (rc < 0)
+                return rc;
+        }
+        for (size_t r = 0; r < k; r++)
+            bind_block_row(s, *st, (int)(r * 13), s->pg_pend[at + r], now);
+        int src = sqlx_step(*st);
+        sqlx_reset(*st);
+        if (src < 0) {
+            if (src == GS_EDB || src == GS_EEXISTS)
+                s->pg_want_slow = 1;
+            return store__db_fail(s->wdb, "store blocks");
+        }
+        at += k;
+    }
+    s->pg_npend = 0;
+    return 0;
+}
+
 /* 1 if block (terminal, seq) is stored, 0 if not, < 0 on error. */
 static int pg_block_exists(store_t *s, const store_item_t *it)
 {
     int rc = 0;
+    for (size_t i = 0; i < s->pg_npend; i++) /* new in this attempt, not inserted yet */
+        if (s->pg_pend[i]->seq == it->seq &&
+            strncmp(s->pg_pend[i]->terminal_id, it->terminal_id, sizeof it->terminal_id) == 0)
+            return 1;
     if (!s->pg_has_block &&
         (rc = store__prepare(s->wdb, "SELECT 1 FROM blocks WHERE terminal_id = ?1 AND seq = ?2",
                              &s->pg_has_block)) < 0)
@@ -343,6 +420,7 @@ static int pg_lock_batch(store_t *s, store_item_t *batch)
             continue;
         snprintf(s->pg_marks[s->pg_nmarks].terminal_id, STORE_ID_MAX + 1, "%.*s", STORE_ID_MAX,
                  it->terminal_id);
+        s->pg_marks[s->pg_nmarks].found = 0;
         s->pg_marks[s->pg_nmarks++].mark = 0;
     }
     qsort(s->pg_marks, s->pg_nmarks, sizeof *s->pg_marks, cmp_mark);
@@ -372,8 +450,12 @@ static int pg_lock_batch(store_t *s, store_item_t *batch)
     int src;
     while ((src = sqlx_step(s->pg_lock)) == SQLX_ROW) {
         int64_t *m = pg_mark(s, sqlx_column_text(s->pg_lock, 0));
-        if (m)
+        if (m) {
             *m = sqlx_column_int64(s->pg_lock, 1);
+            s->pg_marks[(size_t)((char *)m - (char *)&s->pg_marks[0].mark) /
+                        sizeof *s->pg_marks]
+                .found = 1;
+        }
     }
     sqlx_reset(s->pg_lock);
     if (src != SQLX_DONE)
@@ -383,6 +465,8 @@ done:
     return rc;
 }
 
+static int block_after_insert(store_t *s, store_item_t *it, size_t *nmaxes);
+
 static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes)
 {
     uint64_t poisoned = poison_get(s, it->terminal_id);
@@ -391,11 +475,12 @@ static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes
         return 0;
     }
     int64_t *mark = s->pg ? pg_mark(s, it->terminal_id) : NULL;
-    if (mark && (int64_t)it->seq <= *mark) {
+    if (mark && ((int64_t)it->seq <= *mark || !mark_found(s, mark))) {
         /* PostgreSQL: the unique key there includes t0_ns (a partitioned table's keys hold its
          * partition key), so (terminal, seq) is checked here. A seq above the terminal's
          * durable_seq (its row locked by this transaction) and above this batch's earlier
-         * blocks is new; one at or below is looked up (re-sent blocks, rare). */
+         * blocks is new; one at or below is looked up (re-sent blocks, rare), and so is every
+         * block of a terminal without a row (nothing locked, nothing to compare with). */
         int rc = pg_block_exists(s, it);
         if (rc < 0)
             return rc;
@@ -404,6 +489,21 @@ static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes
             note_seq(s, nmaxes, it);
             return 0;
         }
+    }
+    if (mark && !s->pg_slow) {
+        /* PostgreSQL, first attempt: new for sure (above), inserted with the batch's other
+         * blocks in multi-row INSERTs before the commit (pg_flush_blocks); a refusal fails the
+         * attempt and the slow retry takes the path below, one block at a time. */
+        if (s->pg_npend == s->pg_pend_cap) {
+            s->pg_pend_cap = s->pg_pend_cap ? 2 * s->pg_pend_cap : 64;
+            s->pg_pend = xrealloc(s->pg_pend, s->pg_pend_cap * sizeof *s->pg_pend);
+        }
+        s->pg_pend[s->pg_npend++] = it;
+        if ((int64_t)it->seq > *mark)
+            *mark = (int64_t)it->seq;
+        if (poisoned)
+            poison_clear(s, it->terminal_id);
+        return block_after_insert(s, it, nmaxes);
     }
     sqlx_stmt_t *st = s->ins_block;
     bind_terminal(st, 1, it);
@@ -433,7 +533,19 @@ static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes
         *mark = (int64_t)it->seq;
     if (sqlx_changes(s->wdb) == 0) {
         it->result = 1; /* (terminal_id, seq) already stored: exactly-once */
-    } else if (it->is_event) {
+        note_seq(s, nmaxes, it);
+        return 0;
+    }
+    return block_after_insert(s, it, nmaxes);
+}
+
+/* What follows a new block in its transaction: its event row, layout, backlog entry, pyramid
+ * and the batch's durable_seq. */
+static int block_after_insert(store_t *s, store_item_t *it, size_t *nmaxes)
+{
+    sqlx_stmt_t *st;
+    int rc;
+    if (it->is_event) {
         st = s->ins_event;
         bind_terminal(st, 1, it);
         sqlx_bind_int64(st, 2, (int64_t)it->seq);
@@ -651,6 +763,7 @@ static int try_batch(store_t *s, store_item_t *batch)
         rc = store__db_fail(s->wdb, "begin batch");
         goto fail;
     }
+    s->pg_npend = 0;
     if (s->pg && (rc = pg_lock_batch(s, batch)) < 0)
         goto fail;
     for (store_item_t *it = batch; it; it = it->next) {
@@ -716,6 +829,8 @@ static int try_batch(store_t *s, store_item_t *batch)
             }
         }
     }
+    if (s->pg_npend && (rc = pg_flush_blocks(s, now)) < 0)
+        goto fail;
     /* One durable_seq update per terminal per batch, never moving backwards. */
     for (size_t i = 0; i < nmaxes; i++) {
         sqlx_stmt_t *st = s->upd_durable;
@@ -976,6 +1091,10 @@ static void writer_finalize(store_t *s)
                               &s->upd_command, &s->ins_pq_event, &s->ins_measurement,
                               &s->ins_command, &s->exp_commands, &s->ins_layout,
                               &s->pg_lock,     &s->pg_has_block};
+    for (int i = 0; i < STORE__PG_ROWS; i++) {
+        sqlx_finalize(s->pg_ins_rows[i]);
+        s->pg_ins_rows[i] = NULL;
+    }
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
         sqlx_finalize(*stmts[i]);
         *stmts[i] = NULL;
@@ -1017,6 +1136,9 @@ static void writer_close_db(store_t *s)
     s->maxes = NULL;
     free(s->pg_marks);
     s->pg_marks = NULL;
+    free(s->pg_pend);
+    s->pg_pend = NULL;
+    s->pg_pend_cap = s->pg_npend = 0;
     s->pg_marks_cap = s->pg_nmarks = 0;
     forget_layouts(s);
     s->nmaxes_cap = 0;
