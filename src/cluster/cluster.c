@@ -283,10 +283,11 @@ static void lconn_poll_cb(uv_poll_t *p, int status, int events)
     cluster_t *c = l->c;
     int rc = status < 0 ? GS_ECLOSED : sqlx_pg_notifications(l->db, on_note, c);
     if (rc < 0 && c->lc == l) {
+        /* debug only: the worker logs the one "database lost" line when it cannot reopen it */
         char m[256];
-        log_warn(TAG, "the LISTEN connection was lost (%s): reopening it",
-                 status < 0 ? uv_strerror(status)
-                            : cluster__oneline(sqlx_errmsg(l->db), m, sizeof m));
+        log_debug(TAG, "the LISTEN connection was lost (%s): reopening it",
+                  status < 0 ? uv_strerror(status)
+                             : cluster__oneline(sqlx_errmsg(l->db), m, sizeof m));
         lconn_drop(c, 1);
     }
 }

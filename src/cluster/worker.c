@@ -37,10 +37,13 @@ static void lost(wk_t *w, int rc)
     cluster_t *c = w->c;
     if (!w->lost_logged) {
         char m[256];
+        m[0] = '\0';
+        if (w->db)
+            cluster__oneline(sqlx_errmsg(w->db), m, sizeof m);
         log_warn(TAG,
-                 "database lost (%s: %s); terminals are still served here, the other "
-                 "nodes' view of them is stale; reconnecting",
-                 err_str(rc), w->db ? cluster__oneline(sqlx_errmsg(w->db), m, sizeof m) : "");
+                 "database lost (%s%s%s); terminals are still served here, the other nodes' "
+                 "view of them is stale; reconnecting",
+                 err_str(rc), m[0] ? ": " : "", m);
         w->lost_logged = 1;
         w->lost_ns = time_mono_ns();
     }

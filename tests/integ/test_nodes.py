@@ -14,7 +14,10 @@ same master key: a secret sealed by one node must open on the other).
     balancer that spreads connections over A and B; a command created through A's API for a
     terminal on B is done; A is SIGKILLed: its terminals reconnect through the balancer to B,
     B lists all four online on B, the simulator's every block is acknowledged and PostgreSQL
-    holds every block of every terminal exactly once with no gap.
+    holds every block of every terminal exactly once with no gap;
+  - database away: PostgreSQL crashes under B with a terminal connected; B reports the database
+    down, keeps the terminal's session, logs one line when the database is lost and one when it
+    is back, and claims the session again (the crash emptied the unlogged tables).
 """
 import os
 import shutil
@@ -133,13 +136,14 @@ def main():
                 c.close()
 
             failover(pg, url, da, cfa, b)
+            b_before_outage = outage(pg, b, tid, secrets[tid])
         finally:
             a.stop()
             b.stop()
-        for s in (a, b):
-            log = s.log()
+        for s, log in ((a, a.log()), (b, b_before_outage)):
+            # (B's store logs its own errors while the database is away, after this point)
             check("ERROR" not in log, "no ERROR in node %s's log:\n%s" % (s.node, log[-3000:]))
-            check(url not in log, "the database URL is never logged raw")
+            check(url not in s.log(), "the database URL is never logged raw")
     print("ok")
 
 
@@ -211,7 +215,7 @@ def failover(pg, url, da, cfa, b):
     lb = Balancer([a.tport, b.tport])
     try:
         wait_for(lambda: a.metric("gridsense_cluster_db_up") == 1, 30, "A connected again")
-        sp = sim_start(lb.port, secrets_f, 4, 10, ["--seed", "7", "--drain", "60"])
+        sp = sim_start(lb.port, secrets_f, 4, 6, ["--seed", "7", "--drain", "60"])
         ids = ["F%04d" % i for i in range(1, 5)]
 
         def where():
@@ -255,6 +259,44 @@ def failover(pg, url, da, cfa, b):
     finally:
         lb.close()
         a.stop()
+
+
+def public_metric(srv, name):
+    """A metric read without a token (the token check would need the database)."""
+    st, txt = srv.http("/metrics", auth=False)
+    check(st == 200, "/metrics: %d" % st)
+    for line in txt.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def outage(pg, b, tid, secret):
+    c = login(b.tport, tid, secret)
+    try:
+        wait_for(lambda: listed_on(b, tid, "B"), 30, "%s online on B" % tid)
+        before = b.log()
+        pg.crash()
+        wait_for(lambda: public_metric(b, "gridsense_cluster_db_up") == 0, 30, "B sees it down")
+        check(not c.closed(0.5), "the terminal's session stays open while the database is away")
+        pg.restart()
+        wait_for(lambda: public_metric(b, "gridsense_cluster_db_up") == 1, 60, "B back")
+        # the crash emptied the unlogged tables: B claims its session again (read in the
+        # database: after a crash of PostgreSQL the store's own reading connections do not
+        # come back yet, so B's API cannot check a token; see the report of this work)
+        wait_for(lambda: pg.psql("gs_nodes", "SELECT node_id FROM gs_live WHERE terminal_id = '%s'"
+                                 % tid).strip() == "B", 30, "%s claimed again on B" % tid)
+        wait_for(lambda: public_metric(b, "gridsense_cluster_terminals_live") == 1, 30,
+                 "B's copy of the live list refreshed")
+        log = b.log()[len(before):]
+        lost = [l for l in log.splitlines() if "[cluster] database lost" in l]
+        back = [l for l in log.splitlines() if "[cluster] database back" in l]
+        check(len(lost) == 1 and len(back) == 1,
+              "one line when lost, one when back: %r %r" % (lost, back))
+        check("[cluster] resynchronised: 1 session(s) claimed" in log, "B claimed its session again")
+    finally:
+        c.close()
+    return before
 
 
 def provision_cfg(data, cfg):
