@@ -14,6 +14,7 @@ PKGS=(
   chromium
   flac zstd xz-utils
   postgresql libpq-dev
+  tshark libxml2-utils
 )
 
 missing=()

@@ -97,6 +97,9 @@ typedef struct {
     buf_t ph_rows;     /* their rows, comma separated */
     buf_t ph_cols;     /* column header of the rows */
     buf_t ph_last;     /* last report as an object */
+    dsp_pmu_report_t ph_last_r; /* the last report, formatted into ph_last only when needed
+                                   (ph_last_format): ten reports a second, one shown */
+    int ph_last_pending;
 } tstate_t;
 
 struct worker {
@@ -354,6 +357,16 @@ static void on_gap(void *ud, const dsp_gap_t *g)
 /* Stores the gathered second as one `phasor` measurement row and hands it (and the last report)
  * to the loop for the API and the live-feed hook. One row per terminal and second keeps the
  * volume bounded: at 10 reports/s and 6 channels about 1.5-2 KB per terminal-second. */
+/* The last synchrophasor report as JSON (ph_last), made from its copy when first needed. */
+static void ph_last_format(tstate_t *t)
+{
+    if (!t->ph_last_pending)
+        return;
+    buf_reset(&t->ph_last);
+    ana_json_pmu_report(&t->ph_last, &t->ph_last_r, &t->names);
+    t->ph_last_pending = 0;
+}
+
 static void phasor_emit(tstate_t *t)
 {
     if (t->ph_n == 0)
@@ -374,6 +387,7 @@ static void phasor_emit(tstate_t *t)
     snprintf(r->id, sizeof r->id, "%s", t->id);
     r->json = xmalloc(b.len + 1);
     memcpy(r->json, b.data, b.len + 1);
+    ph_last_format(t);
     r->json2 = t->ph_last.data;
     t->ph_last.data = NULL;
     t->ph_last.len = t->ph_last.cap = 0;
@@ -424,8 +438,8 @@ static void on_pmu_report(void *ud, const dsp_pmu_report_t *r)
     ana_json_pmu_row(&t->ph_rows, r);
     t->ph_n++;
     t->ph_flags |= r->flags;
-    buf_reset(&t->ph_last);
-    ana_json_pmu_report(&t->ph_last, r, &t->names);
+    t->ph_last_r = *r;
+    t->ph_last_pending = 1;
 }
 
 /* Ends the terminal's synchrophasor input (idle, restart, shutdown): the partial second is
@@ -447,6 +461,7 @@ static void pmu_close(tstate_t *t, int free_it, int hold)
             buf_free(&t->ph_rows);
             buf_free(&t->ph_cols);
             buf_free(&t->ph_last);
+            t->ph_last_pending = 0;
         }
     }
 }
@@ -476,6 +491,7 @@ static int open_stream(tstate_t *t, const gw_block_info_t *b)
         cfg.ch[i].phase = b->ch[i].phase <= DSP_PHASE_N ? b->ch[i].phase : DSP_PHASE_NONE;
         cfg.ch[i].scale = b->ch[i].scale;
     }
+    ph_last_format(t); /* a held report keeps the names it was made with */
     ana_json_names(&t->names, &cfg);
     dsp_sink_t sink = {.window = on_window,
                        .event = on_event,

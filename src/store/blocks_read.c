@@ -98,10 +98,14 @@ int store__layout_decode(const char *text, store_chan_t *ch, int *n)
     "SELECT seq FROM blocks WHERE terminal_id = ?1 AND kind = 0 ORDER BY seq DESC LIMIT 1"
 /* The terminal's highest stored seq: one index probe. */
 #define SQL_LAST "SELECT seq FROM blocks WHERE terminal_id = ?1 ORDER BY seq DESC LIMIT 1"
-/* Blocks from seq ?2 on, in seq order. */
+/* Blocks from seq ?2 on, in seq order, ?3 at a time: read in pages, because PostgreSQL hands a
+ * statement's whole result over at once (sql_pg.c) where SQLite steps through the index, and
+ * the end of a read is found while reading (a block past the range). */
 #define SQL_READ                                                                                   \
     "SELECT seq, kind, t0_ns, sample_rate, channel_mask, nchannels, sample_fmt, time_quality,"     \
-    " nsamples, data, codec FROM blocks WHERE terminal_id = ?1 AND seq >= ?2 ORDER BY seq"
+    " nsamples, data, codec FROM blocks WHERE terminal_id = ?1 AND seq >= ?2 ORDER BY seq"        \
+    " LIMIT ?3"
+#define READ_PAGE 256
 /* The layout in force at seq ?2, and where the next one starts. */
 #define SQL_LAYOUT                                                                                 \
     "SELECT first_seq, channels, (SELECT min(first_seq) FROM block_layouts WHERE"                  \
@@ -317,17 +321,27 @@ int store_blocks_read(store_t *s, const char *terminal_id, int64_t from_ns, int6
         return rc;
     sqlx_bind_text(st, 1, terminal_id, -1);
     sqlx_bind_int64(st, 2, (int64_t)start);
+    sqlx_bind_int64(st, 3, READ_PAGE);
+    int in_page = 0;
+    uint64_t last_seq = 0;
     for (;;) {
         int src = sqlx_step(st);
-        if (src == SQLX_DONE)
-            break;
+        if (src == SQLX_DONE) {
+            if (in_page < READ_PAGE || last_seq >= (uint64_t)INT64_MAX)
+                break;
+            /* a full page: the next one from the seq after its last (rebinding resets) */
+            sqlx_bind_int64(st, 2, (int64_t)(last_seq + 1));
+            in_page = 0;
+            continue;
+        }
         if (src != SQLX_ROW) {
             rc = store__db_fail(s->db, "read blocks");
             goto fail;
         }
+        in_page++;
         store_block_t b;
         memset(&b, 0, sizeof b);
-        b.seq = (uint64_t)sqlx_column_int64(st, 0);
+        b.seq = last_seq = (uint64_t)sqlx_column_int64(st, 0);
         b.is_event = (int)sqlx_column_int64(st, 1) != 0;
         b.t0_ns = sqlx_column_int64(st, 2);
         if (b.t0_ns >= to_ns) {

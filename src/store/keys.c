@@ -986,7 +986,9 @@ int store__key_reset(store_t *s, const char *old_hex, char *err, size_t errlen)
     rc = key_write(s->key_path, nk, 0, err, errlen);
     if (rc < 0)
         goto fail;
-    if (sqlx_exec(s->db, "UPDATE terminals SET secret = X''") != 0) {
+    /* an empty blob: X'' on SQLite, '\x'::bytea on PostgreSQL (X'' is a bit string there) */
+    if (sqlx_exec(s->db, s->pg ? "UPDATE terminals SET secret = '\\x'::bytea"
+                               : "UPDATE terminals SET secret = X''") != 0) {
         store__seterr(err, errlen, "cannot clear secrets: %s", sqlx_errmsg(s->db));
         rc = GS_EDB;
         goto fail;

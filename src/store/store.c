@@ -132,6 +132,12 @@ static int schema_up(store_t *s, int migrate, char *err, size_t errlen)
                           sqlx_errmsg(s->db));
             return rc;
         }
+        if (v == 0) {
+            store__seterr(err, errlen,
+                          "no gridsense database in PostgreSQL (no tables in the schema; a "
+                          "reader opens an existing one: start the server once first)");
+            return GS_ENOTFOUND;
+        }
         if (v != store__schema_latest()) {
             store__seterr(err, errlen,
                           "the PostgreSQL database has schema version %d, this program needs %d: "

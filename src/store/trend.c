@@ -72,6 +72,16 @@ static int interval_ok(const char *interval)
 #define SQL_RANK_FMT                                                                               \
     "SELECT %s(%s), t_end_ns, count(%s) FROM measurement_trend WHERE terminal_id = ?1 AND"         \
     " interval = ?2 AND t_end_ns > ?3 AND t_end_ns <= ?4"
+/* The same on PostgreSQL, which has no bare columns beside an aggregate: the extreme's row by
+ * ORDER BY (the earliest of ties, as SQLite's index order gives); for avg the time is 0. */
+#define PG_WHERE                                                                                   \
+    " FROM measurement_trend WHERE terminal_id = ?1 AND interval = ?2 AND t_end_ns > ?3 AND"       \
+    " t_end_ns <= ?4"
+#define PG_RANK_EXT_FMT                                                                            \
+    "SELECT (SELECT %s" PG_WHERE " AND %s IS NOT NULL ORDER BY %s %s, t_end_ns LIMIT 1),"          \
+    " (SELECT t_end_ns" PG_WHERE " AND %s IS NOT NULL ORDER BY %s %s, t_end_ns LIMIT 1),"          \
+    " count(%s)" PG_WHERE
+#define PG_RANK_AVG_FMT "SELECT avg(%s), 0, count(%s)" PG_WHERE
 
 int store_trend_read(store_t *s, const char *terminal_id, const char *interval, int quantity,
                      int64_t from_ns, int64_t to_ns, int limit,
@@ -79,7 +89,7 @@ int store_trend_read(store_t *s, const char *terminal_id, const char *interval, 
 {
     if (!terminal_id || !interval_ok(interval) || quantity < 0 || quantity >= NQ || limit < 1)
         return GS_EINVAL;
-    char sql[512];
+    char sql[1024];
     snprintf(sql, sizeof sql, SQL_READ_FMT, quantities[quantity].col);
     sqlx_stmt_t *st = NULL;
     int rc = store__prepare(s->db, sql, &st);
@@ -129,8 +139,15 @@ int store_trend_rank(store_t *s, const char *interval, int quantity, int stat, i
         return GS_EINVAL;
     const char *fn = stat == STORE_TREND_MAX ? "max" : stat == STORE_TREND_MIN ? "min" : "avg";
     const char *col = quantities[quantity].col;
-    char sql[512];
-    snprintf(sql, sizeof sql, SQL_RANK_FMT, fn, col, col);
+    char sql[1024];
+    if (sqlx_backend(s->db) != SQLX_POSTGRESQL)
+        snprintf(sql, sizeof sql, SQL_RANK_FMT, fn, col, col);
+    else if (stat == STORE_TREND_AVG)
+        snprintf(sql, sizeof sql, PG_RANK_AVG_FMT, col, col);
+    else {
+        const char *dir = stat == STORE_TREND_MAX ? "DESC" : "ASC";
+        snprintf(sql, sizeof sql, PG_RANK_EXT_FMT, col, col, col, dir, col, col, dir, col);
+    }
     sqlx_stmt_t *next = NULL, *one = NULL;
     store_rank_t *v = NULL;
     size_t n = 0, cap = 0;

@@ -700,6 +700,10 @@ static int write_measurement(store_t *s, store_item_t *it)
  * the database keeps failing. */
 static int write_command_create(store_t *s, store_item_t *it, int64_t now)
 {
+    /* PostgreSQL takes no lock at BEGIN: take the one the INSERT needs before claiming, so that
+     * a writer waiting for it has not claimed (what SQLite's BEGIN IMMEDIATE gives). */
+    if (s->pg && sqlx_exec(s->wdb, "LOCK TABLE commands IN ROW EXCLUSIVE MODE") < 0)
+        return store__db_fail(s->wdb, "lock commands");
     pthread_mutex_lock(&s->mu);
     int cancelled = it->cmd_claim == 2;
     if (!cancelled)

@@ -270,6 +270,37 @@ static void test_crc32c_vectors(void **state)
     assert_int_equal(gstp_crc32c(0, "", 0), 0);
 }
 
+/* Bit by bit from the definition (reflected polynomial 0x82F63B78): the reference for every
+ * length and alignment, whichever path gstp_crc32c takes (table, or the CPU's instruction). */
+static uint32_t crc_bitwise(uint32_t crc, const uint8_t *p, size_t n)
+{
+    crc = ~crc;
+    while (n--) {
+        crc ^= *p++;
+        for (int k = 0; k < 8; k++)
+            crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
+    }
+    return ~crc;
+}
+
+static void test_crc32c_lengths_alignments(void **state)
+{
+    (void)state;
+    static uint8_t buf[1100];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof buf; i++) {
+        x = x * 1103515245u + 12345u;
+        buf[i] = (uint8_t)(x >> 16);
+    }
+    for (size_t off = 0; off < 8; off++) {
+        for (size_t n = 0; n <= 80; n++)
+            assert_int_equal(gstp_crc32c(0, buf + off, n), crc_bitwise(0, buf + off, n));
+        assert_int_equal(gstp_crc32c(0, buf + off, 1000), crc_bitwise(0, buf + off, 1000));
+        assert_int_equal(gstp_crc32c(0x12345678u, buf + off, 77),
+                         crc_bitwise(0x12345678u, buf + off, 77));
+    }
+}
+
 static void test_names_and_ids(void **state)
 {
     (void)state;
@@ -1937,6 +1968,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32c_vectors),
+        cmocka_unit_test(test_crc32c_lengths_alignments),
         cmocka_unit_test(test_names_and_ids),
         cmocka_unit_test(test_roundtrip_hello),
         cmocka_unit_test(test_roundtrip_session),
