@@ -382,15 +382,17 @@ void cluster__worker(void *arg)
                 backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
                 continue;
             }
-            backoff = BACKOFF_MIN_MS;
         }
         if (w.need_listen && !stopping) {
             int rc = open_listen(&w);
-            if (rc < 0) {
+            if (rc < 0) { /* (e.g. the server's connection limit): wait as for a connect */
                 lost(&w, rc);
+                nap(c, backoff);
+                backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
                 continue;
             }
         }
+        backoff = BACKOFF_MIN_MS; /* both connections up */
         /* the next thing to do: a request, a resync, the stop, or the heartbeat */
         req_t r = {0};
         int what = 0; /* 1 request, 2 resync, 3 stop, 4 heartbeat */
