@@ -172,6 +172,15 @@ int sqlx_rollback(sqlx_t *db);
  * migrations, not hot paths. */
 int sqlx_query_int64(sqlx_t *db, const char *sql, const char *param, int64_t *out);
 
+/* PostgreSQL: when on, a lost connection is opened again by the next exec, prepare or begin
+ * (libpq's PQreset: the same parameters), at most once a second and backing off to every 10 s
+ * while the database stays away (calls fail with GS_ECLOSED meanwhile, without waiting), and
+ * the session's settings are restored (lock timeout, time zone, every SET run through
+ * sqlx_exec outside a transaction). Statements prepared before the loss fail at their next
+ * step: for connections that prepare per call. A transaction in progress is lost with the
+ * connection, as always. Off by default; no-op on SQLite. */
+void sqlx_set_auto_reconnect(sqlx_t *db, int on);
+
 /* ---- PostgreSQL only: notifications (LISTEN / NOTIFY) ---- */
 
 /* The connection's socket, to watch for readability in an event loop (uv_poll_t) and then call

@@ -172,6 +172,7 @@ static int open_reader(store_t *s, const store_opts_t *opts, char *err, size_t e
     rc = store__conn_open(s, &s->db, &s->lite, err, errlen);
     if (rc < 0)
         return rc;
+    sqlx_set_auto_reconnect(s->db, 1); /* statements here are prepared per call */
     rc = schema_up(s, 0, err, errlen);
     if (rc < 0)
         return rc;
@@ -245,6 +246,7 @@ int store_open(const char *data_dir, const store_opts_t *opts, store_t **out, ch
     rc = store__conn_open(s, &s->db, &s->lite, err, errlen);
     if (rc < 0)
         goto fail;
+    sqlx_set_auto_reconnect(s->db, 1); /* statements here are prepared per call */
     /* secure_delete on this connection (the only one that changes secrets): a replaced secret,
      * plaintext before migration 4 or sealed under a retired key, is overwritten with zeros in
      * the file instead of lingering in a free block of every later copy of the database. */
