@@ -81,21 +81,8 @@ int cluster_start(uv_loop_t *loop, const cluster_opts_t *o, cluster_t **out, cha
     c->loop = loop;
     /* A database that does not answer must not hold the worker (and the shutdown) for long,
      * and a peer gone without a word (a partition, a dead host) must be noticed on the idle
-     * LISTEN connection too: a connect timeout and TCP keepalives, unless the URL sets them
-     * (libpq ignores keepalives on a Unix socket). */
-    static const char *const extra[] = {"connect_timeout=5", "keepalives_idle=30",
-                                        "keepalives_interval=10", "keepalives_count=3"};
-    size_t n = strlen(o->url) + 128, len;
-    c->url = xmalloc(n);
-    len = (size_t)snprintf(c->url, n, "%s", o->url);
-    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) {
-        size_t key = strcspn(extra[i], "=") + 1;
-        char name[32];
-        snprintf(name, sizeof name, "%.*s", (int)key, extra[i]);
-        if (!strstr(o->url, name))
-            len += (size_t)snprintf(c->url + len, n - len, "%s%s", strchr(c->url, '?') ? "&" : "?",
-                                    extra[i]);
-    }
+     * LISTEN connection too: timeouts and TCP keepalives, unless the URL sets them. */
+    c->url = sqlx_pg_url_defaults(o->url);
     snprintf(c->node, sizeof c->node, "%s", o->node_id);
     c->node_mix = (uint64_t)fnv1a32(c->node) << 32;
     c->heartbeat_s = o->heartbeat_s > 0 ? o->heartbeat_s : 5;
