@@ -436,7 +436,11 @@ _Thread_local int store__quiet_full;
 
 int store__db_fail(sqlx_t *db, const char *what)
 {
-    if (store__quiet_full && store__db_is_full(db))
+    /* A database away (PostgreSQL restarting, a failover) fails every call until it is back:
+     * a few lines a minute say so, not one per call. */
+    if (sqlx_errcode(db) == GS_ECLOSED)
+        log_limited(LOG_ERROR, "store: database connection", "%s: %s", what, sqlx_errmsg(db));
+    else if (store__quiet_full && store__db_is_full(db))
         log_debug(STORE_LOG_WHO, "%s: %s", what, sqlx_errmsg(db)); /* the alarm reports it */
     else
         log_error(STORE_LOG_WHO, "%s: %s", what, sqlx_errmsg(db));

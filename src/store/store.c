@@ -71,7 +71,9 @@ int store__conn_open(store_t *s, sqlx_t **db, sqlite3 **lite, char *err, size_t 
     *lite = NULL;
     if (s->pg) {
         char why[512] = "";
-        int rc = sqlx_open(s->url, db, why, sizeof why);
+        char *url = sqlx_pg_url_defaults(s->url);
+        int rc = sqlx_open(url, db, why, sizeof why);
+        free(url);
         if (rc < 0) {
             /* libpq's message names host and database, never the password */
             store__seterr(err, errlen, "cannot connect to PostgreSQL: %s", why);
@@ -170,6 +172,7 @@ static int open_reader(store_t *s, const store_opts_t *opts, char *err, size_t e
     rc = store__conn_open(s, &s->db, &s->lite, err, errlen);
     if (rc < 0)
         return rc;
+    sqlx_set_auto_reconnect(s->db, 1); /* statements here are prepared per call */
     rc = schema_up(s, 0, err, errlen);
     if (rc < 0)
         return rc;
@@ -243,6 +246,7 @@ int store_open(const char *data_dir, const store_opts_t *opts, store_t **out, ch
     rc = store__conn_open(s, &s->db, &s->lite, err, errlen);
     if (rc < 0)
         goto fail;
+    sqlx_set_auto_reconnect(s->db, 1); /* statements here are prepared per call */
     /* secure_delete on this connection (the only one that changes secrets): a replaced secret,
      * plaintext before migration 4 or sealed under a retired key, is overwritten with zeros in
      * the file instead of lingering in a free block of every later copy of the database. */
