@@ -5,9 +5,9 @@ fresh schema per data directory). Each must pass. The few cases that check what 
 (its files, EXPLAIN QUERY PLAN, ...) skip themselves on PostgreSQL (UT_SQLITE_ONLY); how many
 skipped is printed per binary. Never skipped as a whole: no PostgreSQL here is a failure.
 
-BINARIES lists the binaries that pass on PostgreSQL today; the others of STORE_TESTS still meet
-store SQL or behaviour that is wrong on PostgreSQL. GS_PG_STORE_BINARIES (comma-separated)
-runs another selection, e.g. all of STORE_TESTS, to see where they stand."""
+It runs the binaries of STORE_TESTS that are in PASSING (those that pass on PostgreSQL today; the
+others still meet store SQL or behaviour that is wrong there). GS_PG_STORE_BINARIES
+(comma-separated) runs another selection, e.g. all of STORE_TESTS, to see where they stand."""
 
 import concurrent.futures
 import os
