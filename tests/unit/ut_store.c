@@ -72,9 +72,27 @@ const char *ut_store_url(const char *data_dir)
     return url;
 }
 
+/* On PostgreSQL no SQLite database may appear in a data dir: one there means something opened
+ * the store without the URL (a store_open this header does not reach), and the test would pass on
+ * SQLite while claiming PostgreSQL. Checked at each open of the dir. */
+static void no_sqlite_file(const char *data_dir)
+{
+    char path[PATH_MAX], head[16] = "";
+    snprintf(path, sizeof path, "%s/gridsense.db", data_dir);
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return;
+    size_t n = fread(head, 1, sizeof head, fp);
+    fclose(fp);
+    if (n == sizeof head && memcmp(head, "SQLite format 3", 16) == 0)
+        fail_msg("%s is an SQLite database although the tests run on PostgreSQL", path);
+}
+
 int ut_store_open(const char *data_dir, const store_opts_t *opts, store_t **out, char *err,
                   size_t errlen)
 {
+    if (ut_pg() && data_dir && *data_dir)
+        no_sqlite_file(data_dir);
     if (!ut_pg() || !data_dir || !*data_dir || (opts && opts->url))
         return store_open(data_dir, opts, out, err, errlen);
     store_opts_t o = opts ? *opts : (store_opts_t){.sync_full = 1};
