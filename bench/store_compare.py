@@ -38,9 +38,13 @@ generated, the store queue not growing). On top of that, per run:
   - the whole machine's busy cores from /proc/stat, and what is left after gridsense, the
     simulator and PostgreSQL: other work on a shared machine.
 
---profile-n N adds one more PostgreSQL run at N (after the others, excluded from the table)
-with `perf record -g` on the writer thread during the window; the top symbols go to
-RESULTS/profile-postgresql-N.txt.
+--profile-n N adds one more run at N per backend in --profile-backends (default postgresql),
+after the others and excluded from the table, with `perf record -g -e cpu-clock` on the
+server during the window (per thread, then the writer thread's top DSOs and symbols, go to
+RESULTS/profile-BACKEND-N.txt) and, on PostgreSQL, pg_stat_statements loaded in that cluster
+(calls and execution time per statement in its JSON). Every PostgreSQL run also records
+pg_stat_database (commits) and pg_stat_user_tables (rows written per table) after the run.
+`--report DIR` prints the table again from the JSONs in DIR.
 
 Output: RESULTS/store-BACKEND-N.json (+ .poll.jsonl) per run, RESULTS/report.md and the same
 markdown on stdout. Loopback and Unix sockets only; every process has a bounded life; servers,
@@ -51,6 +55,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -130,6 +135,24 @@ def machine_busy_s():
     return (total - idle) / CLK_TCK
 
 
+def schedstat(path):
+    """[ns on a CPU, ns waiting on a run queue, timeslices] from a /proc/.../schedstat file: how
+    much of its time a thread ran, waited for a CPU (a busy machine), or slept (waiting for work
+    or for an answer) — the rest of the wall time."""
+    v = gsbench.read_file(path).split()
+    return [int(x) for x in v[:3]] if len(v) >= 3 else None
+
+
+def srv_sched(pid):
+    out = {}
+    for tdir in glob.glob("/proc/%d/task/*" % pid):
+        tid = int(os.path.basename(tdir))
+        st = schedstat(tdir + "/schedstat")
+        if st:
+            out["main" if tid == pid else str(tid)] = st
+    return out
+
+
 def pg_role(cmdline):
     """The role of a postgres process from its title ("postgres: walwriter", "postgres: gridsense
     gs_bench [local] INSERT", ...)."""
@@ -159,7 +182,7 @@ def pg_snapshot(pm):
             if line.startswith("write_bytes:"):
                 wb = int(line.split()[1])
         out["procs"][str(pid)] = {"role": pg_role(cmd), "cpu_s": (int(f[11]) + int(f[12])) / CLK_TCK,
-                                  "wb": wb}
+                                  "wb": wb, "sched": schedstat("/proc/%d/schedstat" % pid)}
         if pid == pm:
             out["reaped_cpu_s"] = (int(f[13]) + int(f[14])) / CLK_TCK
     return out
@@ -194,10 +217,17 @@ class PgBench(pgcluster.PgCluster):
     """The test cluster with PostgreSQL's own default shared_buffers (128MB) instead of the
     harness's 32MB; fsync, synchronous_commit and full_page_writes stay on (the defaults)."""
 
+    def __init__(self, stat_statements=False):
+        super().__init__()
+        self.stat_statements = stat_statements
+
     def start(self):
         super().start()
         with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
             f.write("shared_buffers = 128MB  # PostgreSQL's default (store_compare.py)\n")
+            if self.stat_statements:  # the profiled run only: statement counts and times
+                f.write("shared_preload_libraries = 'pg_stat_statements'\n"
+                        "pg_stat_statements.track_utility = on\n")
         self._run([os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-m", "fast", "-w",
                    "-t", "60", "-s", "stop"])
         self.started = False
@@ -242,10 +272,12 @@ def one_run(a, backend, n, work, profile=False):
         text = "[terminals]\nmax_handshakes_per_address = %d\n" % MAX_PER_IP
         if backend == "postgresql":
             t = time.time()
-            pg = PgBench().start()
+            pg = PgBench(stat_statements=profile).start()
             res["pg_start_s"] = round(time.time() - t, 2)
             res["pg_settings"] = pg.settings()
             url = pg.create_db("gs_bench")
+            if profile:
+                pg.psql("gs_bench", "CREATE EXTENSION pg_stat_statements")
             text += "[store]\nbackend = postgresql\nurl = %s\n" % url
         with open(cfg, "w") as f:
             f.write(text)
@@ -296,7 +328,7 @@ def one_run(a, backend, n, work, profile=False):
                     stop_proc(sim, signal.SIGTERM, 20)
                     break
                 rec = {"t": t0, "srv": gsbench.proc_info(srv.pid), "sim": gsbench.proc_info(sim.pid),
-                       "machine_busy_s": machine_busy_s(),
+                       "srv_sched": srv_sched(srv.pid), "machine_busy_s": machine_busy_s(),
                        "loadavg": gsbench.read_file("/proc/loadavg").split()[:3]}
                 if pm:
                     rec["pg"] = pg_snapshot(pm)
@@ -314,8 +346,10 @@ def one_run(a, backend, n, work, profile=False):
                     writer_tid = tids[0] if tids else None
                 if profile and perf is None and time.time() >= perf_at and writer_tid:
                     secs = max(3, min(10, int(a.duration - a.warmup - 3)))
-                    perf = start(["perf", "record", "-q", "-g", "-e", "cpu-clock", "-t",
-                                  str(writer_tid), "-o", perf_data, "--", "sleep", str(secs)],
+                    # the whole server (report per thread below: shows which thread runs the
+                    # writer's functions, i.e. checks the writer-is-the-first-thread rule)
+                    perf = start(["perf", "record", "-q", "-g", "-e", "cpu-clock", "-p",
+                                  str(srv.pid), "-o", perf_data, "--", "sleep", str(secs)],
                                  stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "perf.err"), "w"))
                 time.sleep(max(0.0, a.poll - (time.time() - t0)))
         t_sim1 = time.time()
@@ -344,6 +378,32 @@ def one_run(a, backend, n, work, profile=False):
         if pg:
             res["pg_dir_bytes_after"] = dir_bytes(pg.data)
             res["blocks_rows"] = int(pg.psql("gs_bench", "SELECT count(*) FROM blocks").strip())
+            # whole-run counters (provisioning included): rows written per table, commits
+            row = pg.psql("gs_bench", "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated,"
+                          " tup_deleted FROM pg_stat_database WHERE datname = 'gs_bench'").strip()
+            res["pg_stat_database"] = dict(zip(("xact_commit", "xact_rollback", "tup_inserted",
+                                                "tup_updated", "tup_deleted"),
+                                               (int(x) for x in row.split("|"))))
+            tabs = {}
+            for line in pg.psql("gs_bench", "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM"
+                                " pg_stat_user_tables").split():
+                rel, ins, upd, dele = line.split("|")
+                rel = re.sub(r"_(p\d+|default)$", "", rel)  # partitions under their parent
+                t3 = tabs.setdefault(rel, [0, 0, 0])
+                for i, v in enumerate((ins, upd, dele)):
+                    t3[i] += int(v)
+            res["pg_rows_written"] = {k: {"ins": v[0], "upd": v[1], "del": v[2]}
+                                      for k, v in sorted(tabs.items()) if any(v)}
+            if profile:
+                res["pg_statements"] = []
+                for line in pg.psql("gs_bench", "SELECT calls, round(total_exec_time::numeric, 1),"
+                                    " rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 110)"
+                                    " FROM pg_stat_statements ORDER BY calls DESC LIMIT 25"
+                                    ).splitlines():
+                    c = line.split("|", 3)
+                    if len(c) == 4:
+                        res["pg_statements"].append({"calls": int(c[0]), "exec_ms": float(c[1]),
+                                                     "rows": int(c[2]), "query": c[3]})
             res["blocks_table_bytes"] = int(pg.psql(
                 "gs_bench", "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_inherits i JOIN "
                 "pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent "
@@ -355,12 +415,16 @@ def one_run(a, backend, n, work, profile=False):
             db.close()
         if perf and os.path.exists(perf_data):
             rep = []
-            for sort in ("dso", "symbol"):
-                p = subprocess.run(["perf", "report", "-i", perf_data, "--stdio", "--no-children",
-                                    "--sort", sort, "--percent-limit", "1", "-g", "none"],
-                                   capture_output=True, text=True, timeout=300)
-                rep.append("### perf report --no-children --sort %s (writer thread %d)\n%s"
-                           % (sort, writer_tid, p.stdout))
+            for extra in (["--sort", "tid,symbol", "--percent-limit", "2"],
+                          ["--tid", str(writer_tid), "--sort", "dso", "--percent-limit", "1"],
+                          ["--tid", str(writer_tid), "--sort", "symbol", "--percent-limit", "0.7"],
+                          ["--tid", str(writer_tid), "--sort", "symbol", "--children",
+                           "--percent-limit", "3"]):
+                p = subprocess.run(["perf", "report", "-i", perf_data, "--stdio", "-g", "none"]
+                                   + (["--no-children"] if "--children" not in extra else [])
+                                   + extra, capture_output=True, text=True, timeout=300)
+                rep.append("### perf report %s (writer thread = %d)\n%s"
+                           % (" ".join(extra), writer_tid, p.stdout))
             with open(os.path.join(a.results, "profile-%s-%d.txt" % (backend, n)), "w") as f:
                 f.write("\n".join(rep))
         # the analysis of bench/gsbench.py, then our additions
@@ -413,6 +477,16 @@ def analyse(res, pollpath, writer_tid):
     res["srv_rest_cpu_util"] = (sum(thr.values()) - thr.get("main", 0.0)
                                 - (thr.get(wkey, 0.0) if wkey else 0.0)) / dt
     res["srv_writer_cpu_s_per_msample"] = thr.get(wkey, 0.0) / ms if (wkey and ms) else None
+    def sched_share(sa, sb, nblk):
+        if not sa or not sb:
+            return None
+        run, wait, sl = (sb[i] - sa[i] for i in range(3))
+        return {"on_cpu": round(run / 1e9 / dt, 3), "runqueue": round(wait / 1e9 / dt, 3),
+                "asleep": round(1 - (run + wait) / 1e9 / dt, 3),
+                "timeslices_per_block": round(sl / nblk, 2) if nblk else None}
+    if a.get("srv_sched") and b.get("srv_sched"):
+        res["writer_sched"] = sched_share(a["srv_sched"].get(wkey), b["srv_sched"].get(wkey), dblk)
+        res["loop_sched"] = sched_share(a["srv_sched"].get("main"), b["srv_sched"].get("main"), dblk)
     # PostgreSQL
     pg_cpu = None
     if a.get("pg") and b.get("pg"):
@@ -440,6 +514,11 @@ def analyse(res, pollpath, writer_tid):
         res["pg_roles_cpu_util"] = {k: round(v / dt, 3) for k, v in
                                     sorted(roles.items(), key=lambda kv: -kv[1])}
         res["pg_busiest_backend_cpu_util"] = max(backends) / dt if backends else 0.0
+        busiest = max((pid for pid, v in pb.items() if v["role"] == "backend" and pid in pa),
+                      key=lambda pid: pb[pid]["cpu_s"] - pa[pid]["cpu_s"], default=None)
+        if busiest:
+            res["pg_backend_sched"] = sched_share(pa[busiest].get("sched"), pb[busiest].get("sched"),
+                                                  dblk)
         res["pg_cpu_s_per_msample"] = pg_cpu / ms if ms else None
         res["pg_write_mib_per_s"] = pg_wb / dt / 1048576
         res["pg_write_bytes_window"] = pg_wb
@@ -451,6 +530,9 @@ def analyse(res, pollpath, writer_tid):
                                     + (res.get("pg_write_mib_per_s") or 0))
     res["store_write_bytes_per_block"] = (((srv_wb or 0) + res.get("pg_write_bytes_window", 0))
                                           / dblk if dblk else None)
+    dbat = b["m"]["gridsense_store_batches_total"] - a["m"]["gridsense_store_batches_total"]
+    res["store_batches_per_s"] = dbat / dt
+    res["blocks_per_batch"] = dblk / dbat if dbat else None
     res["total_cpu_s_per_msample"] = (srv_cpu + (pg_cpu or 0.0)) / ms if ms else None
     res["total_store_cpu_util"] = (srv_cpu + (pg_cpu or 0.0)) / dt
     mb = b["machine_busy_s"] - a["machine_busy_s"]
@@ -485,10 +567,10 @@ def report(runs, mach, a):
                 " ".join(mach["loadavg_at_start"])))
     o.append("")
     o.append("| store | N | offered samples/s | stored samples/s (blocks/s) | kept up | ack p50 / p99 ms "
-             "| max store queue | gridsense CPU cores (loop / writer / rest) | PostgreSQL CPU cores "
+             "| max store queue | blocks per COMMIT | gridsense CPU cores (loop / writer / rest) | PostgreSQL CPU cores "
              "(busiest backend) | CPU s per M samples: gridsense + PostgreSQL = total | simulator "
              "cores | machine busy / others (cores) | disk write MiB/s | store bytes per block |")
-    o.append("|---|---:|---:|---:|---|---:|---:|---|---|---|---:|---|---:|---:|")
+    o.append("|---|---:|---:|---:|---|---:|---:|---:|---|---|---|---:|---|---:|---:|")
     main = [r for r in runs if not r.get("profile")]
     for r in sorted(main, key=lambda r: (r["n"], r["backend"] != "sqlite")):
         pgc = "–" if r["backend"] == "sqlite" else "%s (%s)" % (
@@ -496,13 +578,13 @@ def report(runs, mach, a):
         cpm = "%s + %s = %s" % (f(r.get("srv_cpu_s_per_msample"), "%.3f"),
                                 "0" if r["backend"] == "sqlite" else f(r.get("pg_cpu_s_per_msample"), "%.3f"),
                                 f(r.get("total_cpu_s_per_msample"), "%.3f"))
-        o.append("| %s | %d | %s | %s (%s) | %s | %s / %s | %s | %s (%s / %s / %s) | %s | %s | %s | "
+        o.append("| %s | %d | %s | %s (%s) | %s | %s / %s | %s | %s | %s (%s / %s / %s) | %s | %s | %s | "
                  "%s / %s | %s | %s |" % (
                      r["backend"], r["n"], gsbench.si(r.get("offered_samples_per_s")),
                      gsbench.si(r.get("stored_samples_per_s")), f(r.get("stored_blocks_per_s"), "%.0f"),
                      "yes" if r.get("kept_up") else "**no**",
                      f(r.get("ack_p50_ms"), "%.1f"), f(r.get("ack_p99_ms"), "%.0f"),
-                     f(r.get("store_queue_max"), "%.0f"),
+                     f(r.get("store_queue_max"), "%.0f"), f(r.get("blocks_per_batch"), "%.0f"),
                      f(r.get("srv_cpu_util"), "%.2f"), f(r.get("srv_loop_cpu_util"), "%.2f"),
                      f(r.get("srv_writer_cpu_util"), "%.2f"), f(r.get("srv_rest_cpu_util"), "%.2f"),
                      pgc, cpm, f(r.get("sim_cpu_util"), "%.2f"),
@@ -531,10 +613,45 @@ def report(runs, mach, a):
     if ratios:
         o.append("PostgreSQL / SQLite (one run each): " + "; ".join(ratios) + ".")
         o.append("")
-    o.append("PostgreSQL CPU by role (cores): " + "; ".join(
-        "N=%d: %s" % (r["n"], ", ".join("%s %.2f" % kv for kv in r.get("pg_roles_cpu_util", {}).items()))
+    o.append("PostgreSQL CPU by role (cores; roles under 0.005 left out): " + "; ".join(
+        "N=%d: %s" % (r["n"], ", ".join("%s %.2f" % kv for kv in r.get("pg_roles_cpu_util", {}).items()
+                                    if kv[1] >= 0.005))
         for r in sorted(main, key=lambda r: r["n"]) if r["backend"] == "postgresql") + ".")
     o.append("")
+    o.append("Where the time of the store's two ends goes over the window (/proc/TID/schedstat: "
+             "share of wall time on a CPU / waiting for a CPU / asleep, and timeslices per stored "
+             "block; *asleep* is waiting for work, for the disk, or for the other end's answer):")
+    o.append("")
+    o.append("| store | N | writer thread: on CPU / run queue / asleep | writer timeslices per block "
+             "| loop thread: on CPU / run queue / asleep | busiest PostgreSQL backend: on CPU / run "
+             "queue / asleep | its timeslices per block |")
+    o.append("|---|---:|---|---:|---|---|---:|")
+
+    def sh(x):
+        return "n/a" if not x else "%.2f / %.2f / %.2f" % (x["on_cpu"], x["runqueue"], x["asleep"])
+
+    def ts(x):
+        return "n/a" if not x or x.get("timeslices_per_block") is None else "%.2f" % x["timeslices_per_block"]
+    for r in sorted(main, key=lambda r: (r["n"], r["backend"] != "sqlite")):
+        o.append("| %s | %d | %s | %s | %s | %s | %s |" % (
+            r["backend"], r["n"], sh(r.get("writer_sched")), ts(r.get("writer_sched")),
+            sh(r.get("loop_sched")), "–" if r["backend"] == "sqlite" else sh(r.get("pg_backend_sched")),
+            "–" if r["backend"] == "sqlite" else ts(r.get("pg_backend_sched"))))
+    o.append("")
+    rw = []
+    for r in sorted(main, key=lambda r: r["n"]):
+        if r["backend"] != "postgresql" or not r.get("pg_rows_written") or not r.get("blocks_stored_total"):
+            continue
+        nb = r["blocks_stored_total"]
+        parts = ["%s %s" % (t, "/".join("%s %.2f" % (k, v[k] / nb) for k in ("ins", "upd", "del")
+                                        if v[k] / nb >= 0.005))
+                 for t, v in r["pg_rows_written"].items() if sum(v.values()) / nb >= 0.01]
+        rw.append("N=%d: %s" % (r["n"], ", ".join(parts)))
+    if rw:
+        o.append("PostgreSQL rows written per stored block over the whole run (pg_stat_user_tables, "
+                 "partitions summed under their table; rows below 0.01 per block left out): "
+                 + "; ".join(rw) + ".")
+        o.append("")
     o.append("*kept up* = every generated block acknowledged after the drain, none dropped, no "
              "session paused, all N online, >= 97 % of the nominal samples generated, the store "
              "queue not growing (bench/gsbench.py). *writer* = the store's writer thread; *rest* "
@@ -561,11 +678,21 @@ def main(argv):
     ap.add_argument("--codec", default="", help="simulator --codec (default: as announced)")
     ap.add_argument("--poll", type=float, default=1.0, help="seconds between samples")
     ap.add_argument("--profile-n", type=int, default=0,
-                    help="one more PostgreSQL run at this N with perf on the writer thread")
+                    help="one more run at this N with perf on the server (and "
+                    "pg_stat_statements), excluded from the table")
+    ap.add_argument("--profile-backends", default="postgresql")
     ap.add_argument("--build", default=os.environ.get("GS_BUILD", os.path.join(ROOT, "build")))
     ap.add_argument("--results", default=None)
     ap.add_argument("--keep-tmp", action="store_true")
+    ap.add_argument("--report", metavar="DIR", help="only print the table of the runs in DIR")
     a = ap.parse_args(argv[1:])
+    if a.report:
+        runs = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(a.report, "store-*.json")))]
+        mach = json.load(open(os.path.join(a.report, "machine.json")))
+        a.duration = runs[0]["duration_s"] if runs else a.duration
+        a.warmup = runs[0]["warmup_s"] if runs else a.warmup
+        print(report(runs, mach, a))
+        return 0
     a.gs = os.path.join(a.build, "gridsense")
     a.sim = os.path.join(a.build, "gridsense-sim")
     for b in (a.gs, a.sim):
@@ -596,7 +723,7 @@ def main(argv):
     try:
         plan = [(b, n, False) for n in ns for b in backends]
         if a.profile_n:
-            plan.append(("postgresql", a.profile_n, True))
+            plan += [(b, a.profile_n, True) for b in a.profile_backends.split()]
         for backend, n, prof in plan:
             t = time.time()
             try:
