@@ -266,7 +266,7 @@ def one_run(a, backend, n, work, profile=False):
     os.makedirs(data, mode=0o700)  # serve would tighten it (and say so in its log)
     cfg = os.path.join(d, "gridsense.ini")
     pg = None
-    srv = sim = perf = None
+    srv = sim = perf = perf_pg = None
     res = {"bench": "store", "backend": backend, "n": n, "profile": profile}
     try:
         text = "[terminals]\nmax_handshakes_per_address = %d\n" % MAX_PER_IP
@@ -317,6 +317,7 @@ def one_run(a, backend, n, work, profile=False):
         sim = start(simargs, stdout=simout, stderr=simerr)
         pm = pg.postmaster_pid() if pg else None
         writer_tid = None
+        pg_backend = None
         hard = t_sim0 + a.duration + a.drain + 60
         perf_at = t_sim0 + a.warmup + 1
         perf_data = os.path.join(d, "perf.data")
@@ -351,6 +352,15 @@ def one_run(a, backend, n, work, profile=False):
                     perf = start(["perf", "record", "-q", "-g", "-e", "cpu-clock", "-p",
                                   str(srv.pid), "-o", perf_data, "--", "sleep", str(secs)],
                                  stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "perf.err"), "w"))
+                    if rec.get("pg"):  # and the busiest PostgreSQL backend so far (the writer's)
+                        bk = [(v["cpu_s"], pid) for pid, v in rec["pg"]["procs"].items()
+                              if v["role"] == "backend"]
+                        if bk:
+                            pg_backend = max(bk)[1]
+                            perf_pg = start(["perf", "record", "-q", "-g", "-e", "cpu-clock", "-p",
+                                             pg_backend, "-o", perf_data + ".pg", "--", "sleep",
+                                             str(secs)], stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL)
                 time.sleep(max(0.0, a.poll - (time.time() - t0)))
         t_sim1 = time.time()
         sim_rc = sim.wait(30)
@@ -358,12 +368,13 @@ def one_run(a, backend, n, work, profile=False):
             _PROCS.remove(sim)
         simout.close()
         simerr.close()
-        if perf:
-            try:
-                perf.wait(30)
-            except subprocess.TimeoutExpired:
-                pass
-            stop_proc(perf, signal.SIGINT, 10)
+        for pp in (perf, perf_pg):
+            if pp:
+                try:
+                    pp.wait(30)
+                except subprocess.TimeoutExpired:
+                    pass
+                stop_proc(pp, signal.SIGINT, 10)
         try:
             mend = gsbench.metrics(hport, timeout=30)
             res["blocks_stored_total"] = mend.get("gridsense_blocks_stored_total")
@@ -415,18 +426,32 @@ def one_run(a, backend, n, work, profile=False):
             db.close()
         if perf and os.path.exists(perf_data):
             rep = []
-            for extra in (["--sort", "tid,symbol", "--percent-limit", "2"],
-                          ["--tid", str(writer_tid), "--sort", "dso", "--percent-limit", "1"],
-                          ["--tid", str(writer_tid), "--sort", "symbol", "--percent-limit", "0.7"],
-                          ["--tid", str(writer_tid), "--sort", "symbol", "--children",
-                           "--percent-limit", "3"]):
+            wt = ["--tid", str(writer_tid), "--percentage", "relative"]
+            for extra in (["--sort", "pid", "--percent-limit", "1"],
+                          ["--tid", str(writer_tid), "--sort", "pid,symbol", "--percent-limit", "3"],
+                          wt + ["--sort", "dso", "--percent-limit", "1"],
+                          wt + ["--sort", "symbol", "--percent-limit", "0.7"],
+                          wt + ["--sort", "symbol", "--children", "--percent-limit", "3"]):
                 p = subprocess.run(["perf", "report", "-i", perf_data, "--stdio", "-g", "none"]
                                    + (["--no-children"] if "--children" not in extra else [])
                                    + extra, capture_output=True, text=True, timeout=300)
                 rep.append("### perf report %s (writer thread = %d)\n%s"
                            % (" ".join(extra), writer_tid, p.stdout))
+            if perf_pg and os.path.exists(perf_data + ".pg"):
+                for extra in (["--sort", "dso", "--percent-limit", "1"],
+                              ["--sort", "symbol", "--percent-limit", "1"],
+                              ["--sort", "symbol", "--children", "--percent-limit", "4"]):
+                    p = subprocess.run(["perf", "report", "-i", perf_data + ".pg", "--stdio", "-g",
+                                        "none", "--no-children"] + extra,
+                                       capture_output=True, text=True, timeout=300)
+                    rep.append("### PostgreSQL backend %s: perf report %s\n%s"
+                               % (pg_backend, " ".join(extra), p.stdout))
             with open(os.path.join(a.results, "profile-%s-%d.txt" % (backend, n)), "w") as f:
                 f.write("\n".join(rep))
+            for src in (perf_data, perf_data + ".pg"):  # for more `perf report` by hand
+                if os.path.exists(src):
+                    shutil.copy(src, os.path.join(a.results, "%s-%d.%s" % (
+                        backend, n, os.path.basename(src))))
         # the analysis of bench/gsbench.py, then our additions
         with open(os.path.join(d, "meta.json"), "w") as f:
             json.dump({"bench": "store", "backend": backend, "n": n, "sync": "full",
@@ -445,7 +470,7 @@ def one_run(a, backend, n, work, profile=False):
             base["pg_log_tail"] = pg.server_log()[-1500:]
         return base, d
     finally:
-        for p in (perf, sim, srv):
+        for p in (perf, perf_pg, sim, srv):
             if p is not None and p in _PROCS:
                 stop_proc(p, signal.SIGTERM, 30)
         if pg:
