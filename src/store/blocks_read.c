@@ -459,6 +459,8 @@ int store_blocks_plan(store_t *s, char *out, size_t cap)
     if (cap == 0)
         return GS_EINVAL;
     out[0] = '\0';
+    if (s->pg)
+        return GS_ENOTSUP; /* EXPLAIN QUERY PLAN is SQLite's */
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
         char sql[1024];
         snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", q[i].sql);

@@ -97,7 +97,7 @@ int store_command_query(store_t *s, const char *terminal_id, unsigned state_mask
                        " expires_ns, result_status, result FROM commands"
                        " WHERE (CAST(?1 AS TEXT) IS NULL OR terminal_id = ?1) AND (CAST(?2 AS "
                        "BIGINT) = 0 OR id < ?2)"
-                       " AND (CAST(?3 AS BIGINT) = 0 OR ((CAST(1 AS BIGINT) << state) & ?3) <> 0)"
+                       " AND (CAST(?3 AS BIGINT) = 0 OR ((CAST(1 AS BIGINT) << CAST(state AS INTEGER)) & ?3) <> 0)"
                        " AND created_ns >= ?5 AND created_ns < ?6"
                        " ORDER BY id DESC LIMIT ?4",
                        &st);

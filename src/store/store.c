@@ -136,7 +136,7 @@ static int schema_up(store_t *s, int migrate, char *err, size_t errlen)
         }
         if (v == 0) {
             store__seterr(err, errlen,
-                          "no gridsense database in PostgreSQL (no tables in the schema; a "
+                          "no database in PostgreSQL (no gridsense tables in the schema; a "
                           "reader opens an existing one: start the server once first)");
             return GS_ENOTFOUND;
         }
