@@ -1854,7 +1854,8 @@ static void test_secret_moved_row(void **state)
     store_close(s);
 }
 
-/* PostgreSQL: what migrations 12 down to 5 added (src/store/pg_schema.c), dropped newest first. */
+/* PostgreSQL: what migrations 12 down to 5 added (src/store/pg_schema.c), dropped newest first
+ * (13 only sets blocks.data's storage: left as it is, and applied again). */
 #define PG_DOWN_TO_5                                                                               \
     " DROP TRIGGER measurements_trend ON measurements; DROP FUNCTION measurements_trend();"       \
     " DROP FUNCTION measurement_trend_put; DROP FUNCTION gs_jnum;"                                \
