@@ -2606,6 +2606,12 @@ static void test_blocks_codec_at_rest(void **state)
 int main(void)
 {
     log_set_level(LOG_ERROR);
+    /* A part of the tests only (cmocka globs on the test names): integ.pg_store runs this binary
+     * in two parts at once, test_writer_* and the others. */
+    if (getenv("GS_UT_FILTER"))
+        cmocka_set_test_filter(getenv("GS_UT_FILTER"));
+    if (getenv("GS_UT_SKIP"))
+        cmocka_set_skip_filter(getenv("GS_UT_SKIP"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_migrate_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_concurrent, setup, teardown),
