@@ -36,8 +36,9 @@ BINARIES = [n for n in STORE_TESTS if n in PASSING]
 # server or for the store's writer thread. test_store, the longest by far (each of its 30 tests
 # migrates a fresh schema), runs as two jobs: its test_writer_* tests and the others (cmocka name
 # globs through GS_UT_FILTER / GS_UT_SKIP, tests/unit/test_store.c; together they are all its
-# tests). Measured here (2 cores, load 4-6 from other work): one at a time ~85 s, two 54 s,
-# three 41-64 s with test_store whole (~30-34 s of it alone).
+# tests). Measured here (2 cores shared, load 3-5 from other work): one at a time ~85 s, two 54 s,
+# three 41-64 s with test_store whole (~30-34 s of it alone), three with it split 40 s (80 s at
+# load 8-11).
 PARALLEL = 3
 SPLIT = {"test_store": "test_writer_*"}
 
