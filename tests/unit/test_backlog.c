@@ -15,8 +15,8 @@
 #include "core/util.h"
 #include "store/store.h"
 #include "tests/unit/ut_tmp.h"
+#include "tests/unit/ut_store.h" /* either engine (GS_PG_URL) */
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,17 +61,7 @@ static int teardown(void **state)
 
 static int64_t sql_int(fixture_t *f, const char *sql)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s/gridsense.db", f->dir);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
+    return ut_db_int(f->dir, sql, NULL);
 }
 
 static store_item_t *block(uint64_t seq, int64_t t0, int pending, int is_event)
@@ -262,8 +252,10 @@ static void check_rebuilt(fixture_t *f, const store_rebuild_t *rb, int64_t dip_i
     /* 3 s: both old ones inside the span gone, the two new ones there */
     assert_int_equal(rb->meas_deleted, 2);
     assert_int_equal(sql_int(f, "SELECT count(*) FROM measurements WHERE interval='3s'"), 2);
-    assert_int_equal(sql_int(f, "SELECT count(*) FROM measurements WHERE interval='3s' AND"
-                                " data LIKE '%new%' AND count = 15"),
+    assert_int_equal(sql_int(f, UT_SQL("SELECT count(*) FROM measurements WHERE interval='3s' AND"
+                                       " data LIKE '%new%' AND count = 15",
+                                       "SELECT count(*) FROM measurements WHERE interval='3s' AND"
+                                       " data::text LIKE '%new%' AND count = 15")),
                      2);
     /* 2 h reaches beyond the blocks: the smaller new count does not replace it */
     assert_int_equal(sql_int(f, "SELECT count FROM measurements WHERE interval='2h'"), 300);
@@ -306,12 +298,7 @@ static int64_t setup_rows(fixture_t *f)
     char q[120];
     snprintf(q, sizeof q, "UPDATE pq_events SET acked_by = 'op', acked_ns = 1 WHERE id = %lld",
              (long long)dip);
-    char path[128];
-    snprintf(path, sizeof path, "%s/gridsense.db", f->dir);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, q, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    ut_db_exec(f->dir, q);
     return dip;
 }
 

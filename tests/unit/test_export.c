@@ -16,6 +16,7 @@
 #include "export/export.h"
 #include "store/store.h"
 #include "tests/unit/ut_tmp.h"
+#include "tests/unit/ut_store.h" /* either engine (GS_PG_URL) */
 
 #include <math.h>
 #include <stdio.h>

@@ -16,12 +16,12 @@
 #include "gw/gw.h"
 #include "store/store.h"
 #include "tests/unit/ut_tmp.h"
+#include "tests/unit/ut_store.h" /* either engine (GS_PG_URL) */
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <sodium.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,28 +160,22 @@ static int await_reject(fx_t *f, int fd)
  * access or a damaged row would): it then no longer authenticates under the master key. */
 static void tamper_secret(fx_t *f)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s/gridsense.db", f->dir);
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
+    sqlx_t *db = ut_db_open(f->dir);
+    sqlx_stmt_t *st = NULL;
     uint8_t blob[256];
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_prepare_v2(db, "SELECT secret FROM terminals WHERE id = 'T0001'", -1, &st, NULL),
-        SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int n = sqlite3_column_bytes(st, 0);
-    assert_true(n > 0 && n <= (int)sizeof blob);
-    memcpy(blob, sqlite3_column_blob(st, 0), (size_t)n);
-    sqlite3_finalize(st);
+    assert_int_equal(sqlx_prepare(db, "SELECT secret FROM terminals WHERE id = 'T0001'", &st), 0);
+    assert_int_equal(sqlx_step(st), SQLX_ROW);
+    size_t n = sqlx_column_bytes(st, 0);
+    assert_true(n > 0 && n <= sizeof blob);
+    memcpy(blob, sqlx_column_blob(st, 0), n);
+    sqlx_finalize(st);
     blob[n - 1] ^= 0x5a;
-    assert_int_equal(sqlite3_prepare_v2(db, "UPDATE terminals SET secret = ?1 WHERE id = 'T0001'",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
-    sqlite3_bind_blob(st, 1, blob, n, SQLITE_STATIC);
-    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    assert_int_equal(sqlx_prepare(db, "UPDATE terminals SET secret = ?1 WHERE id = 'T0001'", &st),
+                     0);
+    assert_int_equal(sqlx_bind_blob(st, 1, blob, n), 0);
+    assert_int_equal(sqlx_step(st), SQLX_DONE);
+    sqlx_finalize(st);
+    sqlx_close(db);
 }
 
 static int login_reason(fx_t *f, const char *src, const char *tid, int hz)

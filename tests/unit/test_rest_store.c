@@ -12,8 +12,8 @@
 #include "core/util.h"
 #include "store/store.h"
 #include "tests/unit/ut_tmp.h"
+#include "tests/unit/ut_store.h" /* either engine (GS_PG_URL) */
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,33 +57,16 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Statements and one-value queries on a separate connection to dir's database (either
+ * engine: tests/unit/ut_store.h). */
 static void sql_exec(const char *dir, const char *sql)
 {
-    char path[256];
-    sqlite3 *db = NULL;
-    snprintf(path, sizeof path, "%s/gridsense.db", dir);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg);
-    sqlite3_close(db);
+    ut_db_exec(dir, sql);
 }
 
 static int64_t sql_int(const char *dir, const char *sql)
 {
-    char path[256];
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    snprintf(path, sizeof path, "%s/gridsense.db", dir);
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
+    return ut_db_int(dir, sql, NULL);
 }
 
 /* An account change as the API builds it, with an audit row. */

@@ -7,6 +7,7 @@
 #include "core/util.h"
 #include "store/internal.h" /* the disk-full reminder interval (full_remind_ms) */
 #include "store/store.h"
+#include "tests/unit/ut_store.h" /* either engine (GS_PG_URL) */
 
 #include <setjmp.h>
 #include <signal.h>
@@ -22,7 +23,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 
 #define S_NS 1000000000LL
 #define DAY  (86400 * S_NS)
@@ -70,13 +70,7 @@ static void sql(fixture_t *f, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(q, sizeof q, fmt, ap);
     va_end(ap);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    char *e = NULL;
-    if (sqlite3_exec(db, q, NULL, NULL, &e) != SQLITE_OK)
-        fail_msg("%s: %s", q, e);
-    sqlite3_close(db);
+    ut_db_exec(f->dir, q);
 }
 
 static int64_t sql_i64(fixture_t *f, const char *fmt, ...)
@@ -86,16 +80,18 @@ static int64_t sql_i64(fixture_t *f, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(q, sizeof q, fmt, ap);
     va_end(ap);
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
+    return ut_db_int(f->dir, q, NULL);
+}
+
+/* n zero bytes as a blob literal. */
+static const char *zeroblob_sql(int n)
+{
+    static char b[64];
+    if (ut_pg())
+        snprintf(b, sizeof b, "decode(repeat('00', %d), 'hex')", n);
+    else
+        snprintf(b, sizeof b, "zeroblob(%d)", n);
+    return b;
 }
 
 /* n blocks of terminal tid from seq first, 100 ms each (400 sample sets at 4 kS/s, 3 channels
@@ -104,12 +100,13 @@ static void add_blocks(fixture_t *f, const char *tid, int first, int n, int64_t 
                        int age_days)
 {
     sql(f,
-        "WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i + 1 < %d)"
+        "WITH RECURSIVE c(i) AS (SELECT CAST(0 AS BIGINT) UNION ALL SELECT i + 1 FROM c WHERE i + 1 < %d)"
         " INSERT INTO blocks(terminal_id, seq, kind, t0_ns, sample_rate, channel_mask,"
         " nchannels, sample_fmt, time_quality, nsamples, data, received_ns)"
         " SELECT '%s', %d + i, %d, %lld + i * 100000000, 4000, 7, 3, 1, 2, 400,"
-        " zeroblob(2400), %lld + i FROM c",
-        n, tid, first, kind, (long long)(BASE + t_off), (long long)(NOW - age_days * DAY));
+        " %s, %lld + i FROM c",
+        n, tid, first, kind, (long long)(BASE + t_off), zeroblob_sql(2400),
+        (long long)(NOW - age_days * DAY));
     if (kind == 1)
         sql(f,
             "INSERT INTO events(terminal_id, seq, trigger, trigger_ns) SELECT terminal_id, seq,"
@@ -258,8 +255,10 @@ static void test_other_tables(void **state)
     run_pass(s, &p, &tot);
     assert_int_equal(tot.rows[STORE_RET_STATUS], 20);
     assert_int_equal(tot.rows[STORE_RET_AGGREGATES], 20);
-    /* the trend columns of the 10-min aggregates go with them (trigger), counted apart */
-    assert_int_equal(tot.rows[STORE_RET_TREND], 20);
+    /* the trend columns of the 10-min aggregates go with them (trigger), counted apart: on
+     * SQLite (PostgreSQL does not count a trigger's rows; docs/operations.md "What differs from
+     * SQLite"), the rows left below are checked on both */
+    assert_int_equal(tot.rows[STORE_RET_TREND], ut_pg() ? 0 : 20);
     assert_int_equal(sql_i64(f, "SELECT count(*) FROM measurement_trend"), 10);
     assert_int_equal(sql_i64(f, "SELECT min(t_end_ns) FROM measurement_trend"), NOW - 5 * DAY + 20);
     assert_int_equal(tot.rows[STORE_RET_EVENTS], 0); /* events_days 0: forever */
@@ -359,9 +358,9 @@ static int drained(store_t *s)
     return n == 0;
 }
 
-/* A file size limit (what a full filesystem looks like to SQLite, unprivileged): the writer
- * reports the disk full, acknowledges nothing, keeps the items and stores them all once the
- * limit is lifted. */
+/* A file size limit (what a full filesystem looks like to SQLite, unprivileged; on PostgreSQL
+ * the server's "disk full" error, see below): the writer reports the disk full, acknowledges
+ * nothing, keeps the items and stores them all once the limit is lifted. */
 static void test_disk_full(void **state)
 {
     fixture_t *f = *state;
@@ -378,16 +377,31 @@ static void test_disk_full(void **state)
     close(lfd);
     struct rlimit old, lim;
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-    signal(SIGXFSZ, SIG_IGN);
-    struct stat sb;
-    char wal[320];
-    snprintf(wal, sizeof wal, "%s-wal", f->db);
-    off_t big = stat(f->db, &sb) == 0 ? sb.st_size : 0;
-    if (stat(wal, &sb) == 0 && sb.st_size > big)
-        big = sb.st_size;
-    lim = old;
-    lim.rlim_cur = (rlim_t)big + 65536;
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    if (ut_pg()) {
+        /* PostgreSQL's files are the server's, out of this process's reach: its "disk full"
+         * (SQLSTATE 53100, what the server answers when it cannot extend a file) comes from a
+         * trigger that refuses every block while ut_disk says so (freed by an UPDATE: dropping
+         * the trigger would lock the partitioned table against the retrying writer). */
+        ut_db_exec(f->dir, "CREATE TABLE ut_disk(is_full BOOLEAN NOT NULL);"
+                           " INSERT INTO ut_disk VALUES(true);"
+                           " CREATE FUNCTION ut_disk_full() RETURNS trigger LANGUAGE plpgsql AS"
+                           " $$BEGIN IF (SELECT is_full FROM ut_disk) THEN RAISE EXCEPTION"
+                           " 'could not extend file: No space left on device' USING ERRCODE ="
+                           " 'disk_full'; END IF; RETURN NEW; END$$;"
+                           " CREATE TRIGGER ut_disk_full BEFORE INSERT ON blocks FOR EACH ROW"
+                           " EXECUTE FUNCTION ut_disk_full()");
+    } else {
+        signal(SIGXFSZ, SIG_IGN);
+        struct stat sb;
+        char wal[320];
+        snprintf(wal, sizeof wal, "%s-wal", f->db);
+        off_t big = stat(f->db, &sb) == 0 ? sb.st_size : 0;
+        if (stat(wal, &sb) == 0 && sb.st_size > big)
+            big = sb.st_size;
+        lim = old;
+        lim.rlim_cur = (rlim_t)big + 65536;
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    }
     for (int i = 0; i < 40; i++) {
         store_item_t *it = store_item_new(STORE_ITEM_BLOCK);
         snprintf(it->terminal_id, sizeof it->terminal_id, "F1");
@@ -410,7 +424,10 @@ static void test_disk_full(void **state)
     assert_true(r.full_failures >= 1);
     assert_true(r.full_since_ns > 0);
     assert_false(drained(s));
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    if (ut_pg()) /* space again */
+        ut_db_exec(f->dir, "UPDATE ut_disk SET is_full = false");
+    else
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
     wait_for(s, not_full, "the disk-full state to clear");
     wait_for(s, drained, "the queue to drain");
     assert_int_equal(sql_i64(f, "SELECT count(*) FROM blocks WHERE terminal_id = 'F1'"), 40);
@@ -440,7 +457,7 @@ static void test_disk_full(void **state)
     assert_int_equal(alarms, 1);
     assert_int_equal(cleared, 1);
     assert_true(reminders >= 1 && (uint64_t)reminders <= r.full_failures);
-    assert_int_equal(errors, 2); /* the first failure's SQLite error and the alarm */
+    assert_int_equal(errors, 2); /* the first failure's database error and the alarm */
     assert_int_equal(retry_warns, 0);
 }
 
@@ -458,8 +475,8 @@ static void add_pyramid(fixture_t *f, const char *tid)
             sql(f,
                 "INSERT INTO wave_pyramid(terminal_id, level, bucket_ns, t_first_ns, t_end_ns,"
                 " seq_first, seq_last, sample_rate, time_quality, channel_mask, n, stats)"
-                " VALUES('%s', %d, %lld, %lld, %lld, 1, 1, 4000, 1, 1, 1, zeroblob(20))",
-                tid, level, b, b, b + 1000000);
+                " VALUES('%s', %d, %lld, %lld, %lld, 1, 1, 4000, 1, 1, 1, %s)",
+                tid, level, b, b, b + 1000000, zeroblob_sql(20));
         }
 }
 
@@ -524,8 +541,8 @@ static void test_pyramid_many_terminals(void **state)
         sql(f,
             "INSERT INTO wave_pyramid(terminal_id, level, bucket_ns, t_first_ns, t_end_ns,"
             " seq_first, seq_last, sample_rate, time_quality, channel_mask, n, stats)"
-            " VALUES('T%02d', 0, %lld, 0, 1, 1, 1, 4000, 1, 1, 1, zeroblob(20))",
-            i, (long long)(NOW - (i == 24 ? 100 : 1) * DAY));
+            " VALUES('T%02d', 0, %lld, 0, 1, 1, 1, 4000, 1, 1, 1, %s)",
+            i, (long long)(NOW - (i == 24 ? 100 : 1) * DAY), zeroblob_sql(20));
     store_retention_t p = policy();
     p.batch_rows = 4;
     p.pyramid_fine_days = 60;
@@ -543,6 +560,12 @@ static void test_plans(void **state)
     fixture_t *f = *state;
     store_t *s = open_store(f);
     char plan[16384];
+    if (ut_pg()) { /* the plans are SQLite's: refused on PostgreSQL (store.h), the check skipped */
+        assert_int_equal(store_retention_plan(s, plan, sizeof plan), GS_ENOTSUP);
+        assert_int_equal(store_db_stats_plan(s, plan, sizeof plan), GS_ENOTSUP);
+        store_close(s);
+        skip();
+    }
     for (int k = 0; k < 2; k++) {
         int rc = k ? store_db_stats_plan(s, plan, sizeof plan)
                    : store_retention_plan(s, plan, sizeof plan);

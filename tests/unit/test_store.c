@@ -1,4 +1,5 @@
-/* Unit tests for src/store (store.h contract) against real SQLite databases in temp dirs. */
+/* Unit tests for src/store (store.h contract) against real SQLite databases in temp dirs, or with
+ * GS_PG_URL against PostgreSQL (tests/unit/ut_store.h; integ.pg_store runs them so). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -66,24 +67,11 @@ static store_t *open_ok(const char *dir)
     return s;
 }
 
-/* Runs a one-value query on a separate raw connection; *is_null tells NULL apart. */
+/* Runs a one-value query on a separate connection to dir's database (either engine:
+ * tests/unit/ut_store.h); *is_null tells NULL apart. */
 static int64_t sql_value(const char *dir, const char *sql, int *is_null)
 {
-    char path[256];
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    snprintf(path, sizeof path, "%s/gridsense.db", dir);
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    if (is_null)
-        *is_null = sqlite3_column_type(st, 0) == SQLITE_NULL;
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
+    return ut_db_int(dir, sql, is_null);
 }
 
 static int64_t sql_int(const char *dir, const char *sql)
@@ -293,7 +281,25 @@ static int m_list_cb(void *ud, const store_measurement_t *m)
     char *out = ud;
     strncat(out, m->interval, 255 - strlen(out));
     strncat(out, "=", 255 - strlen(out));
-    strncat(out, m->data, 255 - strlen(out));
+    /* The JSON object without the blanks between tokens: PostgreSQL keeps it as jsonb and hands
+     * out its own spelling ({"a": 9} for {"a":9}); the object is the same. */
+    char data[256];
+    size_t n = 0;
+    int in_str = 0;
+    for (const char *p = m->data; *p && n + 1 < sizeof data; p++) {
+        if (!ut_pg()) { /* SQLite: the bytes as stored */
+        } else if (in_str && *p == '\\' && p[1]) {
+            data[n++] = *p++;
+        } else if (*p == '"') {
+            in_str = !in_str;
+        } else if (!in_str && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')) {
+            continue;
+        }
+        if (n + 1 < sizeof data)
+            data[n++] = *p;
+    }
+    data[n] = 0;
+    strncat(out, data, 255 - strlen(out));
     strncat(out, ";", 255 - strlen(out));
     return 0;
 }
@@ -432,17 +438,20 @@ static void test_open_migrate_reopen(void **state)
     store_close(s);
     assert_int_equal(sql_int(dir, "SELECT count(*) FROM schema_version"), SCHEMA_LATEST);
 
-    /* WAL is persistent in the file. */
-    char path[300];
-    snprintf(path, sizeof path, "%s/gridsense.db", dir);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    /* WAL is persistent in the file (SQLite's journal; PostgreSQL has none to choose). */
+    if (!ut_pg()) {
+        char path[300];
+        snprintf(path, sizeof path, "%s/gridsense.db", dir);
+        sqlite3 *db = NULL;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
 
     store_close(NULL); /* no-op */
 }
@@ -491,6 +500,9 @@ static void test_open_errors(void **state)
     char path[256], err[256];
     store_t *s = (store_t *)1;
 
+    assert_int_equal(store_open("", NULL, &s, err, sizeof err), GS_EINVAL);
+    s = (store_t *)1;
+
     /* A file that is not a database. */
     snprintf(path, sizeof path, "%s/gridsense.db", f->dir);
     FILE *fp = fopen(path, "wb");
@@ -499,11 +511,13 @@ static void test_open_errors(void **state)
         fputs("this is not a database, just text. ", fp);
     fclose(fp);
     err[0] = 0;
-    assert_int_equal(store_open(f->dir, NULL, &s, err, sizeof err), GS_EDB);
-    assert_null(s);
-    assert_non_null(strstr(err, "cannot open "));
-    assert_non_null(strstr(err, path));
-    assert_non_null(strstr(err, "file is not a database"));
+    if (!ut_pg()) { /* the SQLite file (on PostgreSQL nothing reads it) */
+        assert_int_equal(store_open(f->dir, NULL, &s, err, sizeof err), GS_EDB);
+        assert_null(s);
+        assert_non_null(strstr(err, "cannot open "));
+        assert_non_null(strstr(err, path));
+        assert_non_null(strstr(err, "file is not a database"));
+    }
 
     /* data_dir is a regular file. */
     s = (store_t *)1;
@@ -511,6 +525,8 @@ static void test_open_errors(void **state)
     assert_null(s);
     assert_non_null(strstr(err, "cannot create directory"));
 
+    if (ut_pg()) /* the rest is about SQLite's file */
+        return;
     /* gridsense.db is a directory. */
     char dir2[256], sub[300];
     snprintf(dir2, sizeof dir2, "%s/d2", f->dir);
@@ -524,7 +540,6 @@ static void test_open_errors(void **state)
 
     /* err may be omitted. */
     assert_int_equal(store_open(dir2, NULL, &s, NULL, 0), GS_EDB);
-    assert_int_equal(store_open("", NULL, &s, err, sizeof err), GS_EINVAL);
 }
 
 static void test_open_opts(void **state)
@@ -1005,16 +1020,17 @@ static void test_writer_command_create(void **state)
     store_item_free(k.items[0]);
     k.n = 0;
 
-    /* Lock held by another connection: a creation waits; cancelled, it is never written. */
-    sqlite3 *db;
-    char path[600];
-    snprintf(path, sizeof path, "%s/gridsense.db", f->dir);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    /* Lock held by another connection: a creation waits; cancelled, it is never written. On
+     * PostgreSQL the lock that keeps the writer from creating a command is one on the commands
+     * table. */
+    sqlx_t *db = ut_db_open(f->dir);
     /* The writer retries failing batches with BEGIN IMMEDIATE: this connection's own statements
      * (the trigger below, dropped while the writer retries) wait for the lock between attempts
      * instead of failing with SQLITE_BUSY. */
-    sqlite3_busy_timeout(db, 10000);
-    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlx_set_busy_timeout(db, 10000), 0);
+    assert_int_equal(
+        sqlx_exec(db, UT_SQL("BEGIN EXCLUSIVE", "BEGIN; LOCK TABLE commands IN EXCLUSIVE MODE")),
+        0);
     store_item_t *b = make_create("W1", 7, 0);
     assert_int_equal(store_submit(s, b), 0);
     struct timespec half = {0, 500000000L};
@@ -1022,7 +1038,7 @@ static void test_writer_command_create(void **state)
     assert_int_equal(store_item_cancel(s, b), 0);
     store_item_t *d = make_create("W1", 6, 0);
     assert_int_equal(store_submit(s, d), 0);
-    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlx_exec(db, "COMMIT"), 0);
     assert_int_equal(keep_wait(&k, 2), 0);
     assert_int_equal(k.items[0]->result, GS_ETIMEOUT);
     assert_int_equal(k.items[1]->result, 0);
@@ -1038,11 +1054,13 @@ static void test_writer_command_create(void **state)
     /* A batch that fails after BEGIN IMMEDIATE (here a trigger refuses the insert) is rolled
      * back and retried: the creation it had claimed was not written, so the loop can still
      * cancel it (and answer 503) instead of waiting for the database to recover. */
-    assert_int_equal(sqlite3_exec(db,
-                                  "CREATE TRIGGER refuse BEFORE INSERT ON commands BEGIN "
-                                  "SELECT RAISE(ABORT, 'refused by test'); END",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(sqlx_exec(db, UT_SQL("CREATE TRIGGER refuse BEFORE INSERT ON commands BEGIN "
+                                          "SELECT RAISE(ABORT, 'refused by test'); END",
+                                          "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE "
+                                          "plpgsql AS $$BEGIN RAISE EXCEPTION 'refused by test';"
+                                          " END$$; CREATE TRIGGER refuse BEFORE INSERT ON "
+                                          "commands FOR EACH ROW EXECUTE FUNCTION refuse()")),
+                     0);
     store_writer_stats(s, &ws);
     uint64_t retries0 = ws.retries;
     store_item_t *r = make_create("W1", 5, 0);
@@ -1062,14 +1080,15 @@ static void test_writer_command_create(void **state)
         cancelled = store_item_cancel(s, r);
     }
     assert_int_equal(cancelled, 0);
-    assert_int_equal(sqlite3_exec(db, "DROP TRIGGER refuse", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlx_exec(db, UT_SQL("DROP TRIGGER refuse", "DROP TRIGGER refuse ON commands")),
+                     0);
     assert_int_equal(keep_wait(&k, 1), 0);
     assert_int_equal(k.items[0]->result, GS_ETIMEOUT);
     memset(&l, 0, sizeof l);
     assert_int_equal(store_command_list(s, "W1", 0, cmd_cb, &l), 0);
     assert_int_equal(l.n, 3); /* nothing new */
     store_item_free(k.items[0]);
-    sqlite3_close(db);
+    sqlx_close(db);
     store_close(s);
     pthread_cond_destroy(&k.cv);
     pthread_mutex_destroy(&k.mu);
@@ -1186,8 +1205,10 @@ static void test_writer_blocks(void **state)
     assert_int_equal(sql_int(f->dir, "SELECT length(data) FROM blocks WHERE terminal_id = 'W3'"
                                      " AND seq = 17"),
                      DATA);
-    assert_int_equal(sql_int(f->dir, "SELECT unicode(substr(data, 2, 1)) FROM blocks"
-                                     " WHERE terminal_id = 'W3' AND seq = 17"),
+    assert_int_equal(sql_int(f->dir, UT_SQL("SELECT unicode(substr(data, 2, 1)) FROM blocks"
+                                            " WHERE terminal_id = 'W3' AND seq = 17",
+                                            "SELECT get_byte(data, 1) FROM blocks"
+                                            " WHERE terminal_id = 'W3' AND seq = 17")),
                      18);
     int64_t nevents = sql_int(f->dir, "SELECT count(*) FROM blocks WHERE kind = 1");
     assert_true(nevents > 0);
@@ -1253,29 +1274,30 @@ static void test_writer_busy_retry(void **state)
     fixture_t *f = *state;
     store_opts_t o = {.sync_full = 1, .busy_timeout_ms = 50};
     store_t *s = NULL;
-    char err[256], path[300];
+    char err[256];
     assert_int_equal(store_open(f->dir, &o, &s, err, sizeof err), 0);
     collector_t col;
     collector_init(&col);
     assert_int_equal(store_writer_start(s, collect_cb, &col), 0);
 
-    snprintf(path, sizeof path, "%s/gridsense.db", f->dir);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlx_t *db = ut_db_open(f->dir);
+    /* SQLite's write lock; on PostgreSQL a lock on the blocks table, which every block insert
+     * needs (and waits for, up to busy_timeout_ms, as for SQLite's lock). */
+    const char *lock = UT_SQL("BEGIN IMMEDIATE", "BEGIN; LOCK TABLE blocks IN EXCLUSIVE MODE");
 
     /* Lock held for a while, then released: the retry succeeds. */
-    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlx_exec(db, lock), 0);
     assert_int_equal(store_submit(s, make_block("R1", 1, 1, 64)), 0);
     struct timespec ts = {0, 250000000L};
     nanosleep(&ts, NULL);
-    assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlx_exec(db, "ROLLBACK"), 0);
     assert_int_equal(collector_wait(&col, 1), 0);
     assert_int_equal(col.ok, 1);
 
     /* Lock held for longer than the old five attempts (~1.5 s): still no failure, and both
      * items commit as soon as the lock is released. */
     collector_reset(&col);
-    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlx_exec(db, lock), 0);
     assert_int_equal(store_submit(s, make_block("R1", 2, 1, 64)), 0);
     assert_int_equal(store_submit(s, make_block("R1", 3, 2, 64)), 0);
     struct timespec two = {2, 0};
@@ -1284,7 +1306,7 @@ static void test_writer_busy_retry(void **state)
     size_t delivered = col.n;
     pthread_mutex_unlock(&col.mu);
     assert_int_equal(delivered, 0);
-    assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlx_exec(db, "ROLLBACK"), 0);
     assert_int_equal(collector_wait(&col, 2), 0);
     assert_int_equal(col.ok, 2);
     store_writer_stats_t ws;
@@ -1294,16 +1316,16 @@ static void test_writer_busy_retry(void **state)
 
     /* Shutdown while the lock is held: bounded attempts, then the item is failed, not hung. */
     collector_reset(&col);
-    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlx_exec(db, lock), 0);
     assert_int_equal(store_submit(s, make_block("R1", 4, 1, 64)), 0);
     store_writer_stop(s);
     assert_int_equal(collector_wait(&col, 1), 0);
     assert_int_equal(col.err, 1);
-    assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlx_exec(db, "ROLLBACK"), 0);
     int64_t count = 0;
     assert_int_equal(store_block_stats(s, "R1", &count, NULL, NULL), 0);
     assert_int_equal(count, 3);
-    sqlite3_close(db);
+    sqlx_close(db);
     store_close(s);
     collector_destroy(&col);
 }
@@ -1429,20 +1451,16 @@ static void test_reader_connection(void **state)
     /* a database of another schema version: refused with the reason, never migrated */
     snprintf(sub, sizeof sub, "%s/old", f->dir);
     assert_int_equal(mkdir(sub, 0700), 0);
-    char path[256];
-    snprintf(path, sizeof path, "%s/gridsense.db", sub);
-    sqlite3 *raw = NULL;
-    assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(raw,
-                                  "PRAGMA journal_mode=WAL; CREATE TABLE schema_version(version "
-                                  "INTEGER); INSERT INTO schema_version VALUES(1)",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(raw);
+    ut_db_exec(sub, "CREATE TABLE schema_version(version INTEGER); "
+                  "INSERT INTO schema_version VALUES(1)"); /* WAL: set by the seam's open */
     err[0] = 0;
     assert_int_equal(store_open(sub, &ro, &rd, err, sizeof err), GS_ESTATE);
     assert_non_null(strstr(err, "schema version 1"));
-    assert_int_equal(sql_int(sub, "SELECT count(*) FROM sqlite_master WHERE name = 'terminals'"),
+    assert_int_equal(sql_int(sub, UT_SQL("SELECT count(*) FROM sqlite_master WHERE name = "
+                                         "'terminals'",
+                                         "SELECT count(*) FROM information_schema.tables WHERE "
+                                         "table_schema = current_schema() AND table_name = "
+                                         "'terminals'")),
                      0);
 
     /* the server's store, with a terminal and its writer running */
@@ -1658,18 +1676,10 @@ static int file_contains(const char *path, const uint8_t *needle, size_t n)
     return found;
 }
 
-/* Runs one statement on a raw connection to dir's database. */
+/* Runs statements on a separate connection to dir's database (either engine). */
 static void sql_exec(const char *dir, const char *sql)
 {
-    char path[300];
-    sqlite3 *db = NULL;
-    path_in(path, sizeof path, dir, "gridsense.db");
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg);
-    sqlite3_close(db);
+    ut_db_exec(dir, sql);
 }
 
 static int open_err(const char *dir, const store_opts_t *o, char *err, size_t errlen)
@@ -1722,8 +1732,11 @@ static void test_secret_sealed_roundtrip(void **state)
     char dbpath[300], wal[320];
     path_in(dbpath, sizeof dbpath, f->dir, "gridsense.db");
     snprintf(wal, sizeof wal, "%s-wal", dbpath);
-    assert_false(file_contains(dbpath, t.secret, STORE_SECRET_LEN));
-    assert_false(file_contains(wal, t.secret, STORE_SECRET_LEN));
+    if (!ut_pg()) { /* SQLite's files (PostgreSQL's are the server's, not in the data dir) */
+        assert_true(file_info(dbpath, NULL) > 0);
+        assert_false(file_contains(dbpath, t.secret, STORE_SECRET_LEN));
+        assert_false(file_contains(wal, t.secret, STORE_SECRET_LEN));
+    }
 
     /* Reopen: same key, same secret. */
     s = open_ok(f->dir);
@@ -1745,17 +1758,27 @@ static void test_secret_wrong_key(void **state)
     path_in(dbpath, sizeof dbpath, f->dir, "gridsense.db");
     assert_int_equal(read_file(kpath, key, sizeof key), 32);
 
-    /* The database copied without its key: refused, naming the missing key file. */
+    /* The database copied without its key: refused, naming the missing key file. On PostgreSQL:
+     * another data dir (another node) on the same database, without the key. */
     snprintf(copy, sizeof copy, "%s/copy", f->dir);
     assert_int_equal(mkdir(copy, 0700), 0);
     path_in(cdb, sizeof cdb, copy, "gridsense.db");
     path_in(ckey, sizeof ckey, copy, "master.key");
-    uint8_t *buf = malloc(4 << 20);
-    size_t n = read_file(dbpath, buf, 4 << 20);
-    assert_true(n > 0);
-    write_file(cdb, buf, n, 0600);
-    free(buf);
-    assert_int_equal(open_err(copy, NULL, err, sizeof err), GS_ECONFIG);
+    char url[2048] = "";
+    store_opts_t co = {.sync_full = 1};
+    const store_opts_t *cop = NULL; /* SQLite: the defaults, as before */
+    if (ut_pg()) {
+        snprintf(url, sizeof url, "%s", ut_store_url(f->dir));
+        co.url = url;
+        cop = &co;
+    } else {
+        uint8_t *buf = malloc(4 << 20);
+        size_t n = read_file(dbpath, buf, 4 << 20);
+        assert_true(n > 0);
+        write_file(cdb, buf, n, 0600);
+        free(buf);
+    }
+    assert_int_equal(open_err(copy, cop, err, sizeof err), GS_ECONFIG);
     assert_non_null(strstr(err, ckey));
     assert_non_null(strstr(err, "is missing"));
     assert_int_equal(file_info(ckey, NULL), -1); /* not replaced by a new key */
@@ -1764,19 +1787,19 @@ static void test_secret_wrong_key(void **state)
     for (int i = 0; i < 32; i++)
         other[i] = (uint8_t)(key[i] ^ 0x5a);
     write_file(ckey, other, 32, 0600);
-    assert_int_equal(open_err(copy, NULL, err, sizeof err), GS_ECONFIG);
+    assert_int_equal(open_err(copy, cop, err, sizeof err), GS_ECONFIG);
     assert_non_null(strstr(err, "is not the key of"));
 
     /* Wrong size, too open, not a regular file: refused with the reason. */
     write_file(ckey, key, 31, 0600);
-    assert_int_equal(open_err(copy, NULL, err, sizeof err), GS_ECONFIG);
+    assert_int_equal(open_err(copy, cop, err, sizeof err), GS_ECONFIG);
     assert_non_null(strstr(err, "has 31 bytes, expected exactly 32"));
     write_file(ckey, key, 32, 0640);
-    assert_int_equal(open_err(copy, NULL, err, sizeof err), GS_ECONFIG);
+    assert_int_equal(open_err(copy, cop, err, sizeof err), GS_ECONFIG);
     assert_non_null(strstr(err, "mode 0640"));
     unlink(ckey);
     assert_int_equal(mkdir(ckey, 0700), 0);
-    assert_int_not_equal(open_err(copy, NULL, err, sizeof err), 0);
+    assert_int_not_equal(open_err(copy, cop, err, sizeof err), 0);
     assert_non_null(strstr(err, ckey));
     rmdir(ckey);
 
@@ -1784,7 +1807,7 @@ static void test_secret_wrong_key(void **state)
     char elsewhere[300];
     snprintf(elsewhere, sizeof elsewhere, "%s/elsewhere.key", f->dir);
     write_file(elsewhere, key, 32, 0400);
-    store_opts_t o = {.sync_full = 1, .master_key_file = elsewhere};
+    store_opts_t o = {.sync_full = 1, .master_key_file = elsewhere, .url = co.url};
     s = NULL;
     assert_int_equal(store_open(copy, &o, &s, err, sizeof err), 0);
     store_terminal_t g;
@@ -1813,9 +1836,11 @@ static void test_secret_moved_row(void **state)
     assert_memory_equal(g.secret, a.secret, STORE_SECRET_LEN);
     store_close(s);
     /* One altered byte of the ciphertext: does not authenticate either. */
-    sql_exec(f->dir, "UPDATE terminals SET secret = substr(secret, 1, 60) || CASE WHEN "
-                     "substr(secret, 61, 1) = X'00' THEN X'01' ELSE X'00' END || "
-                     "substr(secret, 62) WHERE id = 'A1'");
+    sql_exec(f->dir, UT_SQL("UPDATE terminals SET secret = substr(secret, 1, 60) || CASE WHEN "
+                            "substr(secret, 61, 1) = X'00' THEN X'01' ELSE X'00' END || "
+                            "substr(secret, 62) WHERE id = 'A1'",
+                            "UPDATE terminals SET secret = set_byte(secret, 60, CASE WHEN "
+                            "get_byte(secret, 60) = 0 THEN 1 ELSE 0 END) WHERE id = 'A1'"));
     s = open_ok(f->dir);
     assert_int_equal(store_terminal_get(s, "A1", &g), GS_EAUTH);
     /* Truncated: malformed, just as unusable (the gateway answers BAD_AUTH, not BUSY). */
@@ -1829,6 +1854,23 @@ static void test_secret_moved_row(void **state)
     store_close(s);
 }
 
+/* PostgreSQL: what migrations 12 down to 5 added (src/store/pg_schema.c), dropped newest first
+ * (13 only sets blocks.data's storage: left as it is, and applied again). */
+#define PG_DOWN_TO_5                                                                               \
+    " DROP TRIGGER measurements_trend ON measurements; DROP FUNCTION measurements_trend();"       \
+    " DROP FUNCTION measurement_trend_put; DROP FUNCTION gs_jnum;"                                \
+    " DROP TABLE wave_pyramid; DROP TABLE measurement_trend;"                                     \
+    " ALTER TABLE blocks DROP COLUMN codec;"                                                      \
+    " DROP TABLE retention_state; DROP INDEX pq_events_terminal_start;"                           \
+    " DROP INDEX pq_events_duration;"                                                             \
+    " DROP TABLE ana_pending;"                                                                    \
+    " ALTER TABLE pq_events DROP COLUMN acked_by, DROP COLUMN acked_ns;"                          \
+    " DROP TABLE block_layouts;"                                                                  \
+    " DROP TABLE users, user_sessions, api_tokens, audit;"
+/* ... and down to 4 (before migration 5): the event names too (master_key is migration 4). */
+#define PG_DOWN_TO_4                                                                               \
+    PG_DOWN_TO_5 " ALTER TABLE pq_events DROP COLUMN channel_names, DROP COLUMN worst_channel_name;"
+
 /* Turns a current database back into the layout before migration 4 (the same tables without
  * master_key) with plaintext secrets, as a database written by the previous release. */
 static void make_old_layout(const char *dir, const store_terminal_t *ts, int n)
@@ -1837,12 +1879,10 @@ static void make_old_layout(const char *dir, const store_terminal_t *ts, int n)
     for (int i = 0; i < n; i++)
         assert_int_equal(store_terminal_add(s, &ts[i]), 0);
     store_close(s);
-    char path[300];
-    path_in(path, sizeof path, dir, "gridsense.db");
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "BEGIN; DROP TABLE master_key;"
+    sqlx_t *db = ut_db_open(dir);
+    assert_int_equal(sqlx_exec(db, ut_pg() ? "BEGIN; DROP TABLE master_key;" PG_DOWN_TO_4
+                                                 " DELETE FROM schema_version WHERE version >= 4;"
+                                           : "BEGIN; DROP TABLE master_key;"
                                   " DROP TABLE users; DROP TABLE user_sessions; DROP TABLE api_tokens; DROP TABLE audit;"
                                   " ALTER TABLE pq_events DROP COLUMN channel_names;"
                                   " ALTER TABLE pq_events DROP COLUMN worst_channel_name;"
@@ -1857,21 +1897,19 @@ static void make_old_layout(const char *dir, const store_terminal_t *ts, int n)
                                   " DROP TABLE retention_state; DROP INDEX pq_events_terminal_start;"
                                   " DROP INDEX pq_events_duration;"
                                   " ALTER TABLE blocks DROP COLUMN codec;"
-                                  " DELETE FROM schema_version WHERE version >= 4;",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+                                  " DELETE FROM schema_version WHERE version >= 4;"),
+                     0);
     for (int i = 0; i < n; i++) {
-        sqlite3_stmt *st = NULL;
-        assert_int_equal(
-            sqlite3_prepare_v2(db, "UPDATE terminals SET secret = ?2 WHERE id = ?1", -1, &st, NULL),
-            SQLITE_OK);
-        sqlite3_bind_text(st, 1, ts[i].id, -1, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 2, ts[i].secret, STORE_SECRET_LEN, SQLITE_STATIC);
-        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-        sqlite3_finalize(st);
+        sqlx_stmt_t *st = NULL;
+        assert_int_equal(sqlx_prepare(db, "UPDATE terminals SET secret = ?2 WHERE id = ?1", &st),
+                         0);
+        sqlx_bind_text(st, 1, ts[i].id, -1);
+        sqlx_bind_blob(st, 2, ts[i].secret, STORE_SECRET_LEN);
+        assert_int_equal(sqlx_step(st), SQLX_DONE);
+        sqlx_finalize(st);
     }
-    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    assert_int_equal(sqlx_exec(db, "COMMIT"), 0);
+    sqlx_close(db);
     char key[300];
     path_in(key, sizeof key, dir, "master.key");
     unlink(key); /* the old release had none */
@@ -1903,10 +1941,10 @@ static void test_secret_migration(void **state)
     path_in(kpath, sizeof kpath, f->dir, "master.key");
     assert_int_equal(file_info(kpath, &mode), 32);
     assert_int_equal(mode, 0600);
-    /* No plaintext left anywhere in the files (secure_delete, WAL truncated). */
+    /* No plaintext left anywhere in the files (secure_delete, WAL truncated): SQLite's files. */
     path_in(dbpath, sizeof dbpath, f->dir, "gridsense.db");
     snprintf(wal, sizeof wal, "%s-wal", dbpath);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 3 && !ut_pg(); i++) {
         assert_false(file_contains(dbpath, ts[i].secret, STORE_SECRET_LEN));
         assert_false(file_contains(wal, ts[i].secret, STORE_SECRET_LEN));
     }
@@ -1916,7 +1954,8 @@ static void test_secret_migration(void **state)
     snprintf(dir2, sizeof dir2, "%s/two", f->dir);
     store_terminal_t t2[2] = {make_terminal("N1"), make_terminal("N2")};
     make_old_layout(dir2, t2, 2);
-    sql_exec(dir2, "UPDATE terminals SET secret = X'0102' WHERE id = 'N2'");
+    sql_exec(dir2, UT_SQL("UPDATE terminals SET secret = X'0102' WHERE id = 'N2'",
+                          "UPDATE terminals SET secret = '\\x0102'::bytea WHERE id = 'N2'"));
     char err[512];
     assert_int_equal(open_err(dir2, NULL, err, sizeof err), GS_EDB);
     assert_non_null(strstr(err, "N2"));
@@ -1932,7 +1971,16 @@ static void test_event_names_migration(void **state)
     fixture_t *f = *state;
     store_t *s = open_ok(f->dir);
     store_close(s);
-    sql_exec(f->dir, "BEGIN; DROP TABLE users; DROP TABLE user_sessions; DROP TABLE api_tokens; DROP TABLE audit;"
+    sql_exec(f->dir, ut_pg() ? "BEGIN;" PG_DOWN_TO_5
+                               " ALTER TABLE pq_events DROP COLUMN channel_names,"
+                               " DROP COLUMN worst_channel_name;"
+                               " DELETE FROM schema_version WHERE version >= 5;"
+                               " INSERT INTO pq_events(terminal_id, kind, start_ns, duration_ns,"
+                               "  extreme, extreme_pct, reference, channels, worst_channel, flags,"
+                               "  detected_ns)"
+                               "  VALUES('OLD', 'dip', 100, 5, 20.0, 40.0, 50.0, 10, 3, 0, 1);"
+                               " COMMIT;"
+                             : "BEGIN; DROP TABLE users; DROP TABLE user_sessions; DROP TABLE api_tokens; DROP TABLE audit;"
                      " ALTER TABLE pq_events DROP COLUMN channel_names;"
                      " ALTER TABLE pq_events DROP COLUMN worst_channel_name;"
                      " DROP TABLE block_layouts;"
@@ -1955,8 +2003,12 @@ static void test_event_names_migration(void **state)
     s = open_ok(f->dir);
     assert_int_equal(store_schema_version(s), SCHEMA_LATEST);
     assert_int_equal(sql_int(f->dir, "SELECT max(version) FROM schema_version"), SCHEMA_LATEST);
-    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM pragma_table_info('pq_events')"
-                                     " WHERE name IN ('channel_names', 'worst_channel_name')"),
+    assert_int_equal(sql_int(f->dir, UT_SQL("SELECT count(*) FROM pragma_table_info('pq_events')"
+                                            " WHERE name IN ('channel_names', 'worst_channel_name')",
+                                            "SELECT count(*) FROM information_schema.columns WHERE"
+                                            " table_schema = current_schema() AND table_name ="
+                                            " 'pq_events' AND column_name IN ('channel_names',"
+                                            " 'worst_channel_name')")),
                      2);
     collector_t col;
     collector_init(&col);
@@ -2075,7 +2127,9 @@ static void test_key_rotate(void **state)
     assert_memory_equal(g.secret, a.secret, STORE_SECRET_LEN);
     /* A rotation that fails in that state (a secret that does not open) must not throw away
      * the only copy of the database's key with its companion files. */
-    sql_exec(f->dir, "INSERT INTO terminals(id, secret, created_ns) VALUES('BAD', X'00', 1)");
+    sql_exec(f->dir, UT_SQL("INSERT INTO terminals(id, secret, created_ns) VALUES('BAD', X'00', 1)",
+                            "INSERT INTO terminals(id, secret, created_ns) VALUES('BAD', "
+                            "'\\x00'::bytea, 1)"));
     assert_int_equal(store_key_rotate(server, id1, err, sizeof err) < 0, 1);
     assert_non_null(strstr(err, "BAD"));
     store_close(server);
@@ -2131,9 +2185,10 @@ static void test_file_modes(void **state)
     store_writer_stop(s); /* committed: -wal and -shm exist while the store is open */
     file_info(dir, &mode);
     assert_int_equal(mode, 0700);
-    static const char *const names[] = {"gridsense.db", "gridsense.db-wal", "gridsense.db-shm",
-                                        "master.key"};
-    for (int i = 0; i < 4; i++) {
+    static const char *const names[] = {"master.key", "gridsense.db", "gridsense.db-wal",
+                                        "gridsense.db-shm"};
+    /* On PostgreSQL the data dir holds only the key (the database files are the server's). */
+    for (int i = 0; i < (ut_pg() ? 1 : 4); i++) {
         path_in(p, sizeof p, dir, names[i]);
         assert_true(file_info(p, &mode) >= 0);
         if (mode != 0600)
@@ -2144,7 +2199,8 @@ static void test_file_modes(void **state)
     /* A data dir from the previous release (0755, files 0644): made private at open. */
     assert_int_equal(chmod(dir, 0755), 0);
     path_in(p, sizeof p, dir, "gridsense.db");
-    assert_int_equal(chmod(p, 0644), 0);
+    if (!ut_pg()) /* (PostgreSQL: no database file here) */
+        assert_int_equal(chmod(p, 0644), 0);
     path_in(p, sizeof p, dir, "fftw-wisdom");
     write_file(p, "(wisdom)", 8, 0644);
     s = open_ok(dir);
@@ -2154,8 +2210,10 @@ static void test_file_modes(void **state)
     assert_true(file_info(p, &mode) > 0);
     assert_int_equal(mode, 0600);
     path_in(p, sizeof p, dir, "gridsense.db");
-    file_info(p, &mode);
-    assert_int_equal(mode, 0600);
+    if (!ut_pg()) {
+        file_info(p, &mode);
+        assert_int_equal(mode, 0600);
+    }
     umask(old);
 }
 
@@ -2488,19 +2546,14 @@ static void test_blocks_codec_at_rest(void **state)
     char sql[1024];
     /* the stored bytes are the received ones, byte for byte */
     {
-        char path[300];
-        sqlite3 *db = NULL;
-        sqlite3_stmt *st = NULL;
-        path_in(path, sizeof path, f->dir, "gridsense.db");
-        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-        assert_int_equal(
-            sqlite3_prepare_v2(db, "SELECT data FROM blocks WHERE seq = 2", -1, &st, NULL),
-            SQLITE_OK);
-        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        assert_int_equal(sqlite3_column_bytes(st, 0), (int)enc_len);
-        assert_memory_equal(sqlite3_column_blob(st, 0), enc, enc_len);
-        sqlite3_finalize(st);
-        sqlite3_close(db);
+        sqlx_t *db = ut_db_open(f->dir);
+        sqlx_stmt_t *st = NULL;
+        assert_int_equal(sqlx_prepare(db, "SELECT data FROM blocks WHERE seq = 2", &st), 0);
+        assert_int_equal(sqlx_step(st), SQLX_ROW);
+        assert_int_equal(sqlx_column_bytes(st, 0), enc_len);
+        assert_memory_equal(sqlx_column_blob(st, 0), enc, enc_len);
+        sqlx_finalize(st);
+        sqlx_close(db);
     }
     assert_int_equal(sql_int(f->dir, "SELECT codec FROM blocks WHERE seq = 3"), 0);
     assert_int_equal(sql_int(f->dir, "SELECT length(data) FROM blocks WHERE seq = 3"), NS * 12);
@@ -2510,12 +2563,16 @@ static void test_blocks_codec_at_rest(void **state)
     snprintf(sql, sizeof sql,
              "INSERT INTO blocks(terminal_id, seq, kind, t0_ns, sample_rate, channel_mask,"
              " nchannels, sample_fmt, time_quality, nsamples, data, received_ns) VALUES"
-             " ('Z1', 4, 0, %lld, 6400, 3, 2, 1, 1, 2, X'0100020003000400', 1),"
-             " ('Z1', 5, 0, %lld, 6400, 3, 2, 1, 1, 2, X'ffffffffffff', 1),"
-             " ('Z1', 6, 0, %lld, 6400, 3, 2, 1, 1, 2, X'0500060007000800', 1);"
+             " ('Z1', 4, 0, %lld, 6400, 3, 2, 1, 1, 2, %s, 1),"
+             " ('Z1', 5, 0, %lld, 6400, 3, 2, 1, 1, 2, %s, 1),"
+             " ('Z1', 6, 0, %lld, 6400, 3, 2, 1, 1, 2, %s, 1);"
              "UPDATE blocks SET codec = 1 WHERE seq = 5;",
-             1700000000000000000LL + 400000000LL, 1700000000000000000LL + 500000000LL,
-             1700000000000000000LL + 600000000LL);
+             1700000000000000000LL + 400000000LL,
+             UT_SQL("X'0100020003000400'", "'\\x0100020003000400'::bytea"),
+             1700000000000000000LL + 500000000LL,
+             UT_SQL("X'ffffffffffff'", "'\\xffffffffffff'::bytea"),
+             1700000000000000000LL + 600000000LL,
+             UT_SQL("X'0500060007000800'", "'\\x0500060007000800'::bytea"));
     sql_exec(f->dir, sql);
     assert_int_equal(sql_int(f->dir, "SELECT codec FROM blocks WHERE seq = 4"), 0);
 
@@ -2549,6 +2606,12 @@ static void test_blocks_codec_at_rest(void **state)
 int main(void)
 {
     log_set_level(LOG_ERROR);
+    /* A part of the tests only (cmocka globs on the test names): integ.pg_store runs this binary
+     * in two parts at once, test_writer_* and the others. */
+    if (getenv("GS_UT_FILTER"))
+        cmocka_set_test_filter(getenv("GS_UT_FILTER"));
+    if (getenv("GS_UT_SKIP"))
+        cmocka_set_skip_filter(getenv("GS_UT_SKIP"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_migrate_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_concurrent, setup, teardown),
