@@ -788,6 +788,7 @@ int main(int argc, char **argv)
     };
     if (argc == 3 && strcmp(argv[1], "--corpus") == 0) {
         corpus_dir = argv[2];
+        mkdir(corpus_dir, 0755);
         sink = write_seed;
         return run_all(false) == 0 ? 0 : 1;
     }
