@@ -51,7 +51,7 @@ static int cmp_name(const void *a, const void *b)
 
 static void load_vectors(void)
 {
-    DIR *d = opendir(MMS_VECTORS_DIR);
+    DIR *d;
     struct dirent *e;
     char *names[64];
     size_t nn = 0, i, cap = 0;
@@ -59,6 +59,7 @@ static void load_vectors(void)
 
     if (vecs)
         return;
+    d = opendir(MMS_VECTORS_DIR);
     if (!d) {
         fprintf(stderr, "cannot open %s\n", MMS_VECTORS_DIR);
         abort();
@@ -107,6 +108,23 @@ static void load_vectors(void)
         fclose(fp);
         free(names[i]);
     }
+}
+
+static void free_vectors(void)
+{
+    size_t i;
+    for (i = 0; i < n_vecs; i++)
+        free(vecs[i].b);
+    free(vecs);
+    vecs = NULL;
+    n_vecs = 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    free_vectors();
+    return 0;
 }
 
 /* ---- The chain ------------------------------------------------------------------------------ */
@@ -790,7 +808,9 @@ int main(int argc, char **argv)
         corpus_dir = argv[2];
         mkdir(corpus_dir, 0755);
         sink = write_seed;
-        return run_all(false) == 0 ? 0 : 1;
+        int fails = run_all(false);
+        free_vectors();
+        return fails == 0 ? 0 : 1;
     }
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, teardown);
 }
