@@ -65,7 +65,7 @@ static int fully_encoded(mms_ppdu_t *pp, const mms_ber_reader_t *r, const mms_tl
         if (mms_tlv_is(&f, UNI, false, 6) && (rc = mms_ber_next(&pr, &f)) != 1)
             BAD(pp, rc < 0 ? rc : GS_ETRUNC, "PDV-list without a context identifier");
         if (!mms_tlv_is(&f, UNI, false, 2) || mms_ber_get_i32(&f, &d->ctx_id) < 0 ||
-            d->ctx_id < 1 || d->ctx_id > 127) /* 8.2.4: odd integers 1..127 (we accept any) */
+            d->ctx_id < 1 || d->ctx_id > 127) /* ISO 8823-1 8.2: 1..127 (the initiator's odd) */
             BAD(pp, GS_EPROTO, "bad presentation-context-identifier");
         if ((rc = mms_ber_next(&pr, &f)) != 1)
             BAD(pp, rc < 0 ? rc : GS_ETRUNC, "PDV-list without presentation-data-values");
@@ -353,7 +353,7 @@ static void enc_pres_req(mms_ber_writer_t *w, const mms_ppdu_t *pp)
 
 void mms_pres_encode_cp(mms_ber_writer_t *w, const mms_ppdu_t *pp)
 {
-    size_t m_set = mms_bw_mark(w), m_norm, m_list;
+    size_t m_set = mms_bw_mark(w), m_list;
     unsigned i;
 
     enc_user_data(w, pp);
@@ -373,8 +373,6 @@ void mms_pres_encode_cp(mms_ber_writer_t *w, const mms_ppdu_t *pp)
         mms_bw_octets(w, CTX, 2, pp->called_sel, pp->called_sel_len);
     if (pp->has_calling_sel)
         mms_bw_octets(w, CTX, 1, pp->calling_sel, pp->calling_sel_len);
-    m_norm = m_list; /* silence: normal-mode-parameters start after the mode selector */
-    (void)m_norm;
     mms_bw_wrap(w, CTX, 2, m_set);
     enc_mode(w);
     mms_bw_wrap(w, UNI, 17, m_set);
