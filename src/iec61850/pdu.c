@@ -167,6 +167,8 @@ int mms_pdu_decode(const uint8_t *p, size_t n, mms_pdu_t *pdu, mms_reject_t *rej
             mms_ber_get_u32(&e, &pdu->invoke_id) < 0) {
             if (pdu->type == MMS_PDU_CONFIRMED_REQ)
                 set_rej(rej, MMS_REJ_CONFIRMED_REQUEST, MMS_REJ_REQ_INVALID_INVOKEID);
+            else
+                set_rej(rej, MMS_REJ_CONFIRMED_RESPONSE, 2); /* invalid-invokeID */
             BAD(pdu, GS_EPROTO, "bad invokeID");
         }
         pdu->has_invoke_id = true;
@@ -176,7 +178,7 @@ int mms_pdu_decode(const uint8_t *p, size_t n, mms_pdu_t *pdu, mms_reject_t *rej
             rej->rej_class = pdu->type == MMS_PDU_CONFIRMED_REQ ? MMS_REJ_CONFIRMED_REQUEST
                                                                 : MMS_REJ_CONFIRMED_RESPONSE;
             rej->rej_code = pdu->type == MMS_PDU_CONFIRMED_REQ ? MMS_REJ_REQ_INVALID_ARGUMENT
-                                                               : 0;
+                                                               : 3; /* invalid-result */
         }
         if ((rc = mms_ber_next(&sr, &e)) != 1)
             BAD(pdu, rc < 0 ? rc : GS_ETRUNC, "confirmed PDU without a service");
@@ -191,6 +193,8 @@ int mms_pdu_decode(const uint8_t *p, size_t n, mms_pdu_t *pdu, mms_reject_t *rej
         if (e.cls != CTX || e.tag > MAX_SERVICE_TAG) {
             if (pdu->type == MMS_PDU_CONFIRMED_REQ)
                 set_rej(rej, MMS_REJ_CONFIRMED_REQUEST, MMS_REJ_REQ_UNRECOGNIZED_SERVICE);
+            else
+                set_rej(rej, MMS_REJ_CONFIRMED_RESPONSE, 1); /* unrecognized-service */
             BAD(pdu, GS_EPROTO, "unrecognized service");
         }
         pdu->service = (int)e.tag;
@@ -200,6 +204,8 @@ int mms_pdu_decode(const uint8_t *p, size_t n, mms_pdu_t *pdu, mms_reject_t *rej
         if ((rc = mms_ber_check_tree(&sr, &e)) < 0) {
             if (rc == GS_ELIMIT && pdu->type == MMS_PDU_CONFIRMED_REQ)
                 set_rej(rej, MMS_REJ_CONFIRMED_REQUEST, MMS_REJ_REQ_MAX_RECURSION);
+            else if (rc == GS_ELIMIT)
+                set_rej(rej, MMS_REJ_CONFIRMED_RESPONSE, 5); /* max-recursion-exceeded */
             BAD(pdu, rc, "malformed service body");
         }
         if (mms_ber_next(&sr, &e) != 0) /* service-ext [79] is not used by 8-1 */
@@ -237,16 +243,24 @@ int mms_pdu_decode(const uint8_t *p, size_t n, mms_pdu_t *pdu, mms_reject_t *rej
     case MMS_PDU_UNCONFIRMED:
         if (!t.constructed || (rc = mms_ber_enter(&r, &t, &sr)) < 0)
             BAD(pdu, GS_EPROTO, "unconfirmed-PDU is not a SEQUENCE");
-        if (rej)
-            set_rej(rej, MMS_REJ_UNCONFIRMED, 0);
-        if ((rc = mms_ber_next(&sr, &e)) != 1 || e.cls != CTX || e.tag > 2)
-            BAD(pdu, rc < 0 ? rc : GS_EPROTO, "unrecognized unconfirmed service");
+        /* RejectPDU unconfirmedPDU codes: 1 unrecognized-service, 2 invalid-argument,
+         * 3 max-recursion-exceeded */
+        set_rej(rej, MMS_REJ_UNCONFIRMED, 2);
+        if ((rc = mms_ber_next(&sr, &e)) != 1)
+            BAD(pdu, rc < 0 ? rc : GS_EPROTO, "unconfirmed-PDU without a service");
+        if (e.cls != CTX || e.tag > 2) {
+            set_rej(rej, MMS_REJ_UNCONFIRMED, 1);
+            BAD(pdu, GS_EPROTO, "unrecognized unconfirmed service");
+        }
         pdu->service = (int)e.tag;
         pdu->service_constructed = e.constructed;
         pdu->body = e.val;
         pdu->body_len = e.len;
-        if ((rc = mms_ber_check_tree(&sr, &e)) < 0)
+        if ((rc = mms_ber_check_tree(&sr, &e)) < 0) {
+            if (rc == GS_ELIMIT)
+                set_rej(rej, MMS_REJ_UNCONFIRMED, 3);
             BAD(pdu, rc, "malformed unconfirmed service");
+        }
         if (mms_ber_next(&sr, &e) != 0)
             BAD(pdu, GS_EPROTO, "element after the service");
         return 0;
@@ -262,7 +276,8 @@ int mms_pdu_decode(const uint8_t *p, size_t n, mms_pdu_t *pdu, mms_reject_t *rej
             if ((rc = mms_ber_next(&sr, &e)) != 1)
                 BAD(pdu, rc < 0 ? rc : GS_ETRUNC, "rejectPDU without a reason");
         }
-        if (e.cls != CTX || e.constructed || e.tag < 1 || e.tag > 10 ||
+        /* rejectReason CHOICE [1] confirmed-requestPDU .. [11] conclude-errorPDU */
+        if (e.cls != CTX || e.constructed || e.tag < 1 || e.tag > 11 ||
             mms_ber_get_i32(&e, &pdu->rej_code) < 0)
             BAD(pdu, GS_EPROTO, "bad rejectReason");
         pdu->rej_class = (int32_t)e.tag;

@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK_CODE(rc);
     if (rc < 0) {
         CHECK(pdu.why != NULL);
-        CHECK(rej.rej_class >= MMS_REJ_CONFIRMED_REQUEST && rej.rej_class <= 10);
+        CHECK(rej.rej_class >= MMS_REJ_CONFIRMED_REQUEST && rej.rej_class <= 11);
         mms_bw_init(&w1, b1, sizeof b1);
         mms_pdu_encode_reject(&w1, &rej);
         CHECK(w1.err == 0);

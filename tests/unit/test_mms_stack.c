@@ -745,6 +745,18 @@ static void test_mms_reject_hints(void **state)
         assert_int_equal(mms_pdu_decode(mms_bw_data(&w), mms_bw_len(&w), &pdu, &rej), GS_ELIMIT);
         assert_true(rej.rej_code == MMS_REJ_REQ_MAX_RECURSION && rej.invoke_id == 9);
     }
+    /* unconfirmed-PDU with service [5]: unconfirmedPDU unrecognized-service; a response with
+     * a bad body: confirmed-responsePDU invalid-result */
+    assert_true(mms_pdu_decode((const uint8_t[]){0xA3, 0x02, 0xA5, 0x00}, 4, &pdu, &rej) < 0);
+    assert_true(rej.rej_class == MMS_REJ_UNCONFIRMED && rej.rej_code == 1);
+    assert_true(mms_pdu_decode((const uint8_t[]){0xA1, 0x07, 0x02, 0x01, 0x01, 0xA4, 0x02, 0x30,
+                                                 0x05},
+                               9, &pdu, &rej) < 0);
+    assert_true(rej.rej_class == MMS_REJ_CONFIRMED_RESPONSE && rej.rej_code == 3);
+    /* a Reject of a conclude-errorPDU ([11]) decodes */
+    assert_int_equal(mms_pdu_decode((const uint8_t[]){0xA4, 0x03, 0x8B, 0x01, 0x00}, 5, &pdu, NULL),
+                     0);
+    assert_int_equal(pdu.rej_class, MMS_REJ_CONCLUDE_ERROR);
     /* the Reject answer decodes back */
     rej.has_invoke_id = true;
     rej.invoke_id = 300;
