@@ -109,8 +109,7 @@ static int decode_assoc(mms_apdu_t *a, const mms_ber_reader_t *r, bool aare)
                 BAD(a, GS_ENOTSUP, "AP-title other than form 2");
             *(tag == 2 ? &a->has_called_ap_title : &a->has_calling_ap_title) = true;
         } else if (!aare && (tag == 3 || tag == 7) && t.constructed) {
-            if (get_int_explicit(&rd, &t, tag == 3 ? &a->called_ae_qual : &a->calling_ae_qual) <
-                0)
+            if (get_int_explicit(&rd, &t, tag == 3 ? &a->called_ae_qual : &a->calling_ae_qual) < 0)
                 BAD(a, GS_ENOTSUP, "AE-qualifier other than form 2");
             *(tag == 3 ? &a->has_called_ae_qual : &a->has_calling_ae_qual) = true;
         } else if (aare && tag == 2 && t.constructed) {

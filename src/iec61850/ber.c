@@ -102,8 +102,7 @@ bool mms_tlv_is(const mms_tlv_t *t, uint8_t cls, bool constructed, uint32_t tag)
     return t->cls == cls && t->constructed == constructed && t->tag == tag;
 }
 
-int mms_ber_expect(mms_ber_reader_t *r, uint8_t cls, bool constructed, uint32_t tag,
-                   mms_tlv_t *t)
+int mms_ber_expect(mms_ber_reader_t *r, uint8_t cls, bool constructed, uint32_t tag, mms_tlv_t *t)
 {
     const uint8_t *save = r->p;
     int rc = mms_ber_next(r, t);
@@ -172,8 +171,8 @@ int mms_ber_get_int(const mms_tlv_t *t, int64_t *v)
 
     if (t->constructed || t->len == 0)
         return GS_EPROTO; /* 8.3.1: one or more octets */
-    if (t->len > 1 && ((t->val[0] == 0x00 && !(t->val[1] & 0x80)) ||
-                       (t->val[0] == 0xFF && (t->val[1] & 0x80))))
+    if (t->len > 1 &&
+        ((t->val[0] == 0x00 && !(t->val[1] & 0x80)) || (t->val[0] == 0xFF && (t->val[1] & 0x80))))
         return GS_EPROTO; /* 8.3.2: the first nine bits shall not be all equal */
     if (t->len > 8)
         return GS_ERANGE;
@@ -367,8 +366,7 @@ int mms_ber_get_float(const mms_tlv_t *t, double *v, bool *is_double)
     if (t->constructed || t->len == 0)
         return GS_EPROTO;
     if (t->len == 5 && b[0] == 8) { /* ISO 9506-2 FloatingPoint: exponent width 8, single */
-        uint32_t u = ((uint32_t)b[1] << 24) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 8) |
-                     b[4];
+        uint32_t u = ((uint32_t)b[1] << 24) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 8) | b[4];
         float f;
         memcpy(&f, &u, sizeof f);
         *v = f;
@@ -486,8 +484,8 @@ void mms_bw_int(mms_ber_writer_t *w, uint8_t cls, uint32_t tag, int64_t v)
     for (int i = 7; i >= 0; i--, u >>= 8)
         b[i] = (uint8_t)u;
     /* 8.3.2: drop leading octets while the first nine bits are equal */
-    while (n > 1 && ((b[8 - n] == 0x00 && !(b[9 - n] & 0x80)) ||
-                     (b[8 - n] == 0xFF && (b[9 - n] & 0x80))))
+    while (n > 1 &&
+           ((b[8 - n] == 0x00 && !(b[9 - n] & 0x80)) || (b[8 - n] == 0xFF && (b[9 - n] & 0x80))))
         n--;
     mms_bw_raw(w, b + 8 - n, (size_t)n);
     mms_bw_hdr(w, cls, tag, (size_t)n);
@@ -524,8 +522,7 @@ void mms_bw_octets(mms_ber_writer_t *w, uint8_t cls, uint32_t tag, const void *p
     mms_bw_hdr(w, cls, tag, n);
 }
 
-void mms_bw_bits(mms_ber_writer_t *w, uint8_t cls, uint32_t tag, const uint8_t *bits,
-                 size_t nbits)
+void mms_bw_bits(mms_ber_writer_t *w, uint8_t cls, uint32_t tag, const uint8_t *bits, size_t nbits)
 {
     size_t nbytes = (nbits + 7) / 8;
     uint8_t unused = (uint8_t)(nbytes * 8 - nbits);
@@ -548,8 +545,7 @@ void mms_bw_oid(mms_ber_writer_t *w, uint8_t cls, uint32_t tag, const uint32_t *
     size_t mark = w->pos;
     unsigned i;
 
-    if (n < 2 || arcs[0] > 2 || (arcs[0] < 2 && arcs[1] > 39) ||
-        arcs[1] > UINT32_MAX - 80) {
+    if (n < 2 || arcs[0] > 2 || (arcs[0] < 2 && arcs[1] > 39) || arcs[1] > UINT32_MAX - 80) {
         w->err = w->err ? w->err : GS_EINVAL;
         return;
     }
@@ -565,15 +561,16 @@ void mms_bw_oid(mms_ber_writer_t *w, uint8_t cls, uint32_t tag, const uint32_t *
 
 void mms_bw_utctime(mms_ber_writer_t *w, uint8_t cls, uint32_t tag, const mms_utctime_t *v)
 {
-    uint8_t b[8] = {(uint8_t)(v->secs >> 24), (uint8_t)(v->secs >> 16), (uint8_t)(v->secs >> 8),
-                    (uint8_t)v->secs,         (uint8_t)(v->frac >> 16), (uint8_t)(v->frac >> 8),
+    uint8_t b[8] = {(uint8_t)(v->secs >> 24), (uint8_t)(v->secs >> 16),
+                    (uint8_t)(v->secs >> 8),  (uint8_t)v->secs,
+                    (uint8_t)(v->frac >> 16), (uint8_t)(v->frac >> 8),
                     (uint8_t)v->frac,         v->quality};
     mms_bw_octets(w, cls, tag, b, 8);
 }
 
 void mms_bw_bintime(mms_ber_writer_t *w, uint8_t cls, uint32_t tag, const mms_bintime_t *v)
 {
-    uint8_t b[6] = {(uint8_t)(v->ms >> 24), (uint8_t)(v->ms >> 16), (uint8_t)(v->ms >> 8),
+    uint8_t b[6] = {(uint8_t)(v->ms >> 24), (uint8_t)(v->ms >> 16),  (uint8_t)(v->ms >> 8),
                     (uint8_t)v->ms,         (uint8_t)(v->days >> 8), (uint8_t)v->days};
     mms_bw_octets(w, cls, tag, b, v->has_days ? 6 : 4);
 }

@@ -199,11 +199,15 @@ int mms_cotp_encode_cr_cc(uint8_t *out, size_t cap, const mms_cotp_t *c)
     return finish(out, cap, n);
 }
 
-int mms_cotp_encode_dr(uint8_t *out, size_t cap, uint16_t dst_ref, uint16_t src_ref,
-                       uint8_t reason)
+int mms_cotp_encode_dr(uint8_t *out, size_t cap, uint16_t dst_ref, uint16_t src_ref, uint8_t reason)
 {
-    uint8_t t[7] = {6, MMS_COTP_DR, (uint8_t)(dst_ref >> 8), (uint8_t)dst_ref,
-                    (uint8_t)(src_ref >> 8), (uint8_t)src_ref, reason};
+    uint8_t t[7] = {6,
+                    MMS_COTP_DR,
+                    (uint8_t)(dst_ref >> 8),
+                    (uint8_t)dst_ref,
+                    (uint8_t)(src_ref >> 8),
+                    (uint8_t)src_ref,
+                    reason};
     if (sizeof t + MMS_TPKT_HDR > cap)
         return GS_ELIMIT;
     memcpy(out + MMS_TPKT_HDR, t, sizeof t);

@@ -25,35 +25,35 @@
 
 /* ---- Limits --------------------------------------------------------------------------------- */
 
-#define MMS_BER_MAX_DEPTH 32        /* nesting of constructed elements (ISO 8825-1 8.1.2.5) */
-#define MMS_BER_MAX_LEN (1u << 20)  /* largest length accepted in any BER header */
-#define MMS_BER_MAX_TAG ((1u << 21) - 1) /* tag numbers in at most 3 subsequent octets */
-#define MMS_OID_MAX_ARCS 16          /* object identifier arcs kept */
-#define MMS_TPKT_MAX 65535u          /* RFC 1006 section 6: 16-bit length incl. its header */
-#define MMS_COTP_MAX_TSAP 32         /* longest TSAP accepted in CR/CC */
-#define MMS_SESSION_MAX_SSEL 16      /* ISO 8327-1 8.3.1.13: session selector up to 16 octets */
+#define MMS_BER_MAX_DEPTH     32         /* nesting of constructed elements (ISO 8825-1 8.1.2.5) */
+#define MMS_BER_MAX_LEN       (1u << 20) /* largest length accepted in any BER header */
+#define MMS_BER_MAX_TAG       ((1u << 21) - 1) /* tag numbers in at most 3 subsequent octets */
+#define MMS_OID_MAX_ARCS      16               /* object identifier arcs kept */
+#define MMS_TPKT_MAX          65535u /* RFC 1006 section 6: 16-bit length incl. its header */
+#define MMS_COTP_MAX_TSAP     32     /* longest TSAP accepted in CR/CC */
+#define MMS_SESSION_MAX_SSEL  16     /* ISO 8327-1 8.3.1.13: session selector up to 16 octets */
 #define MMS_PRES_MAX_CONTEXTS 8      /* presentation contexts kept from a CP-type */
-#define MMS_PRES_MAX_PDV 4           /* PDV-lists kept from one fully-encoded-data */
+#define MMS_PRES_MAX_PDV      4      /* PDV-lists kept from one fully-encoded-data */
 
 /* ---- BER (ISO/IEC 8825-1) ------------------------------------------------------------------- */
 
 /* Tag classes (ISO 8825-1 8.1.2.2), already shifted as they appear in the identifier octet. */
-#define MMS_BER_UNIVERSAL 0x00
+#define MMS_BER_UNIVERSAL   0x00
 #define MMS_BER_APPLICATION 0x40
-#define MMS_BER_CONTEXT 0x80
-#define MMS_BER_PRIVATE 0xC0
+#define MMS_BER_CONTEXT     0x80
+#define MMS_BER_PRIVATE     0xC0
 #define MMS_BER_CONSTRUCTED 0x20
 
 /* One decoded TLV. `val` points into the reader's input. */
 typedef struct {
-    uint8_t cls;         /* MMS_BER_UNIVERSAL .. MMS_BER_PRIVATE */
-    bool constructed;    /* bit 6 of the identifier octet */
-    uint32_t tag;        /* tag number, <= MMS_BER_MAX_TAG */
-    const uint8_t *val;  /* contents octets */
-    size_t len;          /* number of contents octets */
-    const uint8_t *raw;  /* first identifier octet: raw..val+len is the whole TLV */
-    bool len_minimal;    /* false when the length used more octets than needed (valid BER,
-                            not canonical: a re-encode would be shorter) */
+    uint8_t cls;        /* MMS_BER_UNIVERSAL .. MMS_BER_PRIVATE */
+    bool constructed;   /* bit 6 of the identifier octet */
+    uint32_t tag;       /* tag number, <= MMS_BER_MAX_TAG */
+    const uint8_t *val; /* contents octets */
+    size_t len;         /* number of contents octets */
+    const uint8_t *raw; /* first identifier octet: raw..val+len is the whole TLV */
+    bool len_minimal;   /* false when the length used more octets than needed (valid BER,
+                           not canonical: a re-encode would be shorter) */
 } mms_tlv_t;
 
 /* A bounded cursor over a span of BER elements. */
@@ -77,8 +77,7 @@ int mms_ber_next(mms_ber_reader_t *r, mms_tlv_t *t);
 
 /* Like mms_ber_next, but the element must exist and have class `cls`, tag `tag` and the given
  * constructed bit; GS_EPROTO ("unexpected tag") otherwise, GS_ETRUNC at the end of the span. */
-int mms_ber_expect(mms_ber_reader_t *r, uint8_t cls, bool constructed, uint32_t tag,
-                   mms_tlv_t *t);
+int mms_ber_expect(mms_ber_reader_t *r, uint8_t cls, bool constructed, uint32_t tag, mms_tlv_t *t);
 
 /* Opens a child reader over the contents of constructed element t found by parent. Returns
  * GS_EPROTO if t is primitive, GS_ELIMIT if the child would exceed MMS_BER_MAX_DEPTH. */
@@ -93,12 +92,12 @@ int mms_ber_check_tree(const mms_ber_reader_t *r, const mms_tlv_t *t);
 
 /* Primitive value decoders (contents octets of a primitive element; ISO 8825-1 clause 8). Each
  * returns GS_EPROTO on a constructed t or a malformed value. */
-int mms_ber_get_int(const mms_tlv_t *t, int64_t *v);    /* INTEGER, 8.3; GS_ERANGE > 64 bit */
-int mms_ber_get_uint(const mms_tlv_t *t, uint64_t *v);  /* Unsigned (non-negative INTEGER) */
-int mms_ber_get_i32(const mms_tlv_t *t, int32_t *v);    /* Integer32 etc. with range check */
-int mms_ber_get_u32(const mms_tlv_t *t, uint32_t *v);   /* Unsigned32 */
-int mms_ber_get_bool(const mms_tlv_t *t, bool *v);      /* BOOLEAN, 8.2: one octet */
-int mms_ber_get_null(const mms_tlv_t *t);               /* NULL, 8.8: no contents */
+int mms_ber_get_int(const mms_tlv_t *t, int64_t *v);   /* INTEGER, 8.3; GS_ERANGE > 64 bit */
+int mms_ber_get_uint(const mms_tlv_t *t, uint64_t *v); /* Unsigned (non-negative INTEGER) */
+int mms_ber_get_i32(const mms_tlv_t *t, int32_t *v);   /* Integer32 etc. with range check */
+int mms_ber_get_u32(const mms_tlv_t *t, uint32_t *v);  /* Unsigned32 */
+int mms_ber_get_bool(const mms_tlv_t *t, bool *v);     /* BOOLEAN, 8.2: one octet */
+int mms_ber_get_null(const mms_tlv_t *t);              /* NULL, 8.8: no contents */
 /* BIT STRING, 8.6 (primitive form only): *bits points at the data octets, *nbits counts bits.
  * The initial octet (unused bits) must be 0..7, and 0 when there are no data octets. */
 int mms_ber_get_bits(const mms_tlv_t *t, const uint8_t **bits, size_t *nbits);
@@ -123,19 +122,19 @@ bool mms_oid_eq(const mms_oid_t *a, const uint32_t *arcs, unsigned n);
  * not synchronised, 5 bits of accuracy). */
 typedef struct {
     uint32_t secs;
-    uint32_t frac;    /* 0 .. 2^24-1, units of 2^-24 s */
-    uint8_t quality;  /* raw TimeQuality octet */
+    uint32_t frac;   /* 0 .. 2^24-1, units of 2^-24 s */
+    uint8_t quality; /* raw TimeQuality octet */
 } mms_utctime_t;
-#define MMS_TQ_LEAP_KNOWN 0x80
+#define MMS_TQ_LEAP_KNOWN    0x80
 #define MMS_TQ_CLOCK_FAILURE 0x40
-#define MMS_TQ_NOT_SYNCED 0x20
+#define MMS_TQ_NOT_SYNCED    0x20
 int mms_ber_get_utctime(const mms_tlv_t *t, mms_utctime_t *v);
 
 /* ISO 9506-2 TimeOfDay (BinaryTime): 4 octets = ms since midnight, or 6 octets = ms since
  * midnight + days since 1984-01-01. */
 typedef struct {
-    uint32_t ms;    /* 0 .. 86399999 */
-    uint16_t days;  /* valid when has_days */
+    uint32_t ms;   /* 0 .. 86399999 */
+    uint16_t days; /* valid when has_days */
     bool has_days;
 } mms_bintime_t;
 int mms_ber_get_bintime(const mms_tlv_t *t, mms_bintime_t *v);
@@ -151,8 +150,8 @@ int mms_ber_get_float(const mms_tlv_t *t, double *v, bool *is_double);
 typedef struct {
     uint8_t *buf;
     size_t cap;
-    size_t pos;  /* data lives in buf[pos..cap) */
-    int err;     /* 0 or the first error */
+    size_t pos; /* data lives in buf[pos..cap) */
+    int err;    /* 0 or the first error */
 } mms_ber_writer_t;
 
 void mms_bw_init(mms_ber_writer_t *w, void *buf, size_t cap);
@@ -171,8 +170,7 @@ void mms_bw_uint(mms_ber_writer_t *w, uint8_t cls, uint32_t tag, uint64_t v);
 void mms_bw_bool(mms_ber_writer_t *w, uint8_t cls, uint32_t tag, bool v);
 void mms_bw_null(mms_ber_writer_t *w, uint8_t cls, uint32_t tag);
 void mms_bw_octets(mms_ber_writer_t *w, uint8_t cls, uint32_t tag, const void *p, size_t n);
-void mms_bw_bits(mms_ber_writer_t *w, uint8_t cls, uint32_t tag, const uint8_t *bits,
-                 size_t nbits);
+void mms_bw_bits(mms_ber_writer_t *w, uint8_t cls, uint32_t tag, const uint8_t *bits, size_t nbits);
 void mms_bw_oid(mms_ber_writer_t *w, uint8_t cls, uint32_t tag, const uint32_t *arcs, unsigned n);
 void mms_bw_utctime(mms_ber_writer_t *w, uint8_t cls, uint32_t tag, const mms_utctime_t *v);
 void mms_bw_bintime(mms_ber_writer_t *w, uint8_t cls, uint32_t tag, const mms_bintime_t *v);
@@ -186,9 +184,9 @@ const uint8_t *mms_bw_data(const mms_ber_writer_t *w);
 #define MMS_TPKT_HDR 4
 
 /* Looks for one TPKT at the start of a stream buffer p[0..n). Returns its total length (> 0)
- * when complete (*payload and *plen give the TPDU inside), 0 when more bytes are needed, GS_EPROTO on a
- * version other than 3 or a length below 7 (RFC 1006: header + the smallest TPDU), GS_ELIMIT on a
- * length above max_len. */
+ * when complete (*payload and *plen give the TPDU inside), 0 when more bytes are needed, GS_EPROTO
+ * on a version other than 3 or a length below 7 (RFC 1006: header + the smallest TPDU), GS_ELIMIT
+ * on a length above max_len. */
 int mms_tpkt_frame(const uint8_t *p, size_t n, size_t max_len, const uint8_t **payload,
                    size_t *plen);
 /* Writes the 4-octet header for a TPDU of tpdu_len octets; GS_ELIMIT if too long. */
@@ -204,26 +202,30 @@ enum {
     MMS_COTP_ER = 0x70, /* TPDU error, 13.12 */
 };
 /* ER reject causes (13.12.3 d) */
-enum { MMS_COTP_ER_UNSPEC = 0, MMS_COTP_ER_BAD_PARAM = 1, MMS_COTP_ER_BAD_TYPE = 2,
-       MMS_COTP_ER_BAD_VALUE = 3 };
+enum {
+    MMS_COTP_ER_UNSPEC = 0,
+    MMS_COTP_ER_BAD_PARAM = 1,
+    MMS_COTP_ER_BAD_TYPE = 2,
+    MMS_COTP_ER_BAD_VALUE = 3
+};
 
 typedef struct {
-    uint8_t type;        /* MMS_COTP_* */
-    uint16_t dst_ref;    /* CR/CC/DR */
-    uint16_t src_ref;    /* CR/CC/DR */
-    uint8_t class_opt;   /* CR/CC: class (high nibble) and options */
-    uint32_t tpdu_size;  /* CR/CC parameter 0xC0 in octets (128..8192), 0 if absent */
+    uint8_t type;           /* MMS_COTP_* */
+    uint16_t dst_ref;       /* CR/CC/DR */
+    uint16_t src_ref;       /* CR/CC/DR */
+    uint8_t class_opt;      /* CR/CC: class (high nibble) and options */
+    uint32_t tpdu_size;     /* CR/CC parameter 0xC0 in octets (128..8192), 0 if absent */
     uint8_t tpdu_size_code; /* its code (7..13) */
     uint8_t calling_tsap[MMS_COTP_MAX_TSAP]; /* CR/CC parameter 0xC1 */
     uint8_t calling_tsap_len;
-    uint8_t called_tsap[MMS_COTP_MAX_TSAP];  /* CR/CC parameter 0xC2 */
+    uint8_t called_tsap[MMS_COTP_MAX_TSAP]; /* CR/CC parameter 0xC2 */
     uint8_t called_tsap_len;
     bool has_calling_tsap, has_called_tsap;
     uint8_t reason;      /* DR reason (13.5.3 e) or ER reject cause */
     bool eot;            /* DT: last TPDU of the TSDU */
     const uint8_t *data; /* DT user data / ER invalid TPDU parameter value, borrowed */
     size_t data_len;
-    uint8_t bad_cause;   /* on GS_EPROTO: the ER cause to answer with */
+    uint8_t bad_cause; /* on GS_EPROTO: the ER cause to answer with */
     const char *why;
 } mms_cotp_t;
 
@@ -274,23 +276,23 @@ typedef struct {
     uint8_t si;                /* MMS_SPDU_* */
     bool has_protocol_options; /* PI 19 */
     uint8_t protocol_options;
-    bool has_version;          /* PI 22 */
-    uint8_t version;           /* bit mask, 2 = version 2 */
-    bool has_requirements;     /* PI 20 session user requirements */
+    bool has_version;      /* PI 22 */
+    uint8_t version;       /* bit mask, 2 = version 2 */
+    bool has_requirements; /* PI 20 session user requirements */
     uint16_t requirements;
-    bool has_tsdu_max;         /* PI 21 */
+    bool has_tsdu_max; /* PI 21 */
     uint32_t tsdu_max;
     uint8_t calling_ssel[MMS_SESSION_MAX_SSEL]; /* PI 51 */
     uint8_t calling_ssel_len;
     bool has_calling_ssel;
-    uint8_t called_ssel[MMS_SESSION_MAX_SSEL];  /* PI 52 (called in CN, responding in AC) */
+    uint8_t called_ssel[MMS_SESSION_MAX_SSEL]; /* PI 52 (called in CN, responding in AC) */
     uint8_t called_ssel_len;
     bool has_called_ssel;
-    bool has_disconnect;       /* PI 17 transport disconnect (FN, AB) */
+    bool has_disconnect; /* PI 17 transport disconnect (FN, AB) */
     uint8_t disconnect;
-    bool has_reason;           /* PI 50 reason code (RF) */
+    bool has_reason; /* PI 50 reason code (RF) */
     uint8_t reason;
-    const uint8_t *user_data;  /* PGI 193 / 194 or the DT's user information, borrowed */
+    const uint8_t *user_data; /* PGI 193 / 194 or the DT's user information, borrowed */
     size_t user_len;
     bool has_user_data;
     const char *why;
@@ -307,39 +309,39 @@ int mms_spdu_encode(uint8_t *out, size_t cap, const mms_spdu_t *s);
 /* ---- Presentation, ISO 8823 (normal mode, BER transfer syntax) ---------------------------- */
 
 enum { MMS_PCTX_ACSE = 1, MMS_PCTX_MMS = 3 }; /* context identifiers the captures use */
-extern const uint32_t MMS_OID_ACSE[5];   /* 2.2.1.0.1 */
-extern const uint32_t MMS_OID_MMS[5];    /* 1.0.9506.2.1 */
-extern const uint32_t MMS_OID_BER[3];    /* 2.1.1 */
-extern const uint32_t MMS_OID_MMS_CTX[5];/* 1.0.9506.2.3, the MMS application context */
+extern const uint32_t MMS_OID_ACSE[5];        /* 2.2.1.0.1 */
+extern const uint32_t MMS_OID_MMS[5];         /* 1.0.9506.2.1 */
+extern const uint32_t MMS_OID_BER[3];         /* 2.1.1 */
+extern const uint32_t MMS_OID_MMS_CTX[5];     /* 1.0.9506.2.3, the MMS application context */
 
 typedef struct {
-    int32_t id;            /* presentation-context-identifier */
-    mms_oid_t abstract;    /* CP: abstract syntax name */
-    bool ber;              /* CP: the transfer syntax list holds BER (2.1.1) */
-    int32_t result;        /* CPA: 0 acceptance, 1 user-rejection, 2 provider-rejection */
+    int32_t id;         /* presentation-context-identifier */
+    mms_oid_t abstract; /* CP: abstract syntax name */
+    bool ber;           /* CP: the transfer syntax list holds BER (2.1.1) */
+    int32_t result;     /* CPA: 0 acceptance, 1 user-rejection, 2 provider-rejection */
 } mms_pctx_t;
 
 typedef struct {
-    int32_t ctx_id;        /* presentation-context-identifier */
-    const uint8_t *data;   /* single-ASN1-type contents (a BER element), borrowed */
+    int32_t ctx_id;      /* presentation-context-identifier */
+    const uint8_t *data; /* single-ASN1-type contents (a BER element), borrowed */
     size_t len;
 } mms_pdv_t;
 
 enum { MMS_PPDU_CP = 1, MMS_PPDU_CPA, MMS_PPDU_CPR, MMS_PPDU_ARU, MMS_PPDU_DATA };
 
 typedef struct {
-    int type;                         /* MMS_PPDU_* (the caller says which one it expects) */
-    int32_t mode;                     /* CP/CPA mode-value: 1 normal */
+    int type;     /* MMS_PPDU_* (the caller says which one it expects) */
+    int32_t mode; /* CP/CPA mode-value: 1 normal */
     uint8_t calling_sel[16], called_sel[16], responding_sel[16];
     uint8_t calling_sel_len, called_sel_len, responding_sel_len;
     bool has_calling_sel, has_called_sel, has_responding_sel;
     mms_pctx_t ctx[MMS_PRES_MAX_CONTEXTS]; /* definition list (CP) or result list (CPA) */
     unsigned n_ctx;
-    int32_t provider_reason;          /* CPR provider-reason, ARP abort-reason; -1 absent */
-    bool has_pres_req;                /* CP/CPA presentation-requirements [8] BIT STRING */
-    uint8_t pres_req;                 /* its first octet */
-    uint8_t pres_req_bits;            /* and its length in bits (0..8) */
-    mms_pdv_t pdv[MMS_PRES_MAX_PDV];  /* fully-encoded-data */
+    int32_t provider_reason;         /* CPR provider-reason, ARP abort-reason; -1 absent */
+    bool has_pres_req;               /* CP/CPA presentation-requirements [8] BIT STRING */
+    uint8_t pres_req;                /* its first octet */
+    uint8_t pres_req_bits;           /* and its length in bits (0..8) */
+    mms_pdv_t pdv[MMS_PRES_MAX_PDV]; /* fully-encoded-data */
     unsigned n_pdv;
     const char *why;
 } mms_ppdu_t;
@@ -367,39 +369,49 @@ int mms_pres_decode_arp(const uint8_t *p, size_t n, mms_ppdu_t *pp);
 
 /* ---- ACSE, ISO 8650-1 ------------------------------------------------------------------------ */
 
-enum { MMS_APDU_AARQ = 0, MMS_APDU_AARE = 1, MMS_APDU_RLRQ = 2, MMS_APDU_RLRE = 3,
-       MMS_APDU_ABRT = 4 };
+enum {
+    MMS_APDU_AARQ = 0,
+    MMS_APDU_AARE = 1,
+    MMS_APDU_RLRQ = 2,
+    MMS_APDU_RLRE = 3,
+    MMS_APDU_ABRT = 4
+};
 enum { MMS_ACSE_ACCEPTED = 0, MMS_ACSE_REJ_PERMANENT = 1, MMS_ACSE_REJ_TRANSIENT = 2 };
 /* acse-service-user diagnostics (ISO 8650-1 AARE result-source-diagnostic) */
-enum { MMS_ACSE_DIAG_NULL = 0, MMS_ACSE_DIAG_NO_REASON = 1, MMS_ACSE_DIAG_CTX_NOT_SUPPORTED = 2,
-       MMS_ACSE_DIAG_AUTH_MECH_NOT_RECOGNISED = 11, MMS_ACSE_DIAG_AUTH_REQUIRED = 14,
-       MMS_ACSE_DIAG_AUTH_FAILURE = 13 };
+enum {
+    MMS_ACSE_DIAG_NULL = 0,
+    MMS_ACSE_DIAG_NO_REASON = 1,
+    MMS_ACSE_DIAG_CTX_NOT_SUPPORTED = 2,
+    MMS_ACSE_DIAG_AUTH_MECH_NOT_RECOGNISED = 11,
+    MMS_ACSE_DIAG_AUTH_REQUIRED = 14,
+    MMS_ACSE_DIAG_AUTH_FAILURE = 13
+};
 extern const uint32_t MMS_OID_PASSWORD[4]; /* 2.2.3.1: password authentication mechanism */
 
 typedef struct {
-    int kind;                     /* MMS_APDU_* */
-    mms_oid_t app_ctx;            /* application-context-name */
+    int kind;          /* MMS_APDU_* */
+    mms_oid_t app_ctx; /* application-context-name */
     bool has_app_ctx;
     mms_oid_t called_ap_title, calling_ap_title; /* AP-title-form2 (AARQ); responding in AARE
                                                     uses called_* */
     bool has_called_ap_title, has_calling_ap_title;
-    int32_t called_ae_qual, calling_ae_qual;     /* AE-qualifier-form2 */
+    int32_t called_ae_qual, calling_ae_qual; /* AE-qualifier-form2 */
     bool has_called_ae_qual, has_calling_ae_qual;
-    bool auth_required;           /* sender-acse-requirements: authentication bit */
-    uint8_t acse_req_nbits;       /* its BIT STRING length as received (0 = encode 1 bit) */
-    mms_oid_t mechanism;          /* mechanism-name */
+    bool auth_required;     /* sender-acse-requirements: authentication bit */
+    uint8_t acse_req_nbits; /* its BIT STRING length as received (0 = encode 1 bit) */
+    mms_oid_t mechanism;    /* mechanism-name */
     bool has_mechanism;
-    const uint8_t *auth_value;    /* Authentication-value charstring (password), borrowed */
+    const uint8_t *auth_value; /* Authentication-value charstring (password), borrowed */
     size_t auth_len;
     bool has_auth;
-    int32_t result;               /* AARE: MMS_ACSE_* */
-    int32_t diag_source;          /* AARE: 1 acse-service-user, 2 acse-service-provider */
-    int32_t diag;                 /* AARE: diagnostic value */
-    int32_t reason;               /* RLRQ/RLRE reason, ABRT abort-source; -1 absent */
+    int32_t result;      /* AARE: MMS_ACSE_* */
+    int32_t diag_source; /* AARE: 1 acse-service-user, 2 acse-service-provider */
+    int32_t diag;        /* AARE: diagnostic value */
+    int32_t reason;      /* RLRQ/RLRE reason, ABRT abort-source; -1 absent */
     /* user-information: the one EXTERNAL's single-ASN1-type (the MMS PDU), borrowed */
     const uint8_t *user_info;
     size_t user_len;
-    int32_t user_ctx_id;          /* its indirect-reference (presentation context), -1 absent */
+    int32_t user_ctx_id; /* its indirect-reference (presentation context), -1 absent */
     const char *why;
 } mms_apdu_t;
 
@@ -464,32 +476,37 @@ enum {
     MMS_REJ_CONCLUDE_ERROR = 11,
 };
 enum { /* confirmed-requestPDU codes */
-    MMS_REJ_REQ_OTHER = 0, MMS_REJ_REQ_UNRECOGNIZED_SERVICE = 1,
-    MMS_REJ_REQ_INVALID_INVOKEID = 3, MMS_REJ_REQ_INVALID_ARGUMENT = 4,
-    MMS_REJ_REQ_MAX_RECURSION = 8, MMS_REJ_REQ_VALUE_OUT_OF_RANGE = 9,
+       MMS_REJ_REQ_OTHER = 0,
+       MMS_REJ_REQ_UNRECOGNIZED_SERVICE = 1,
+       MMS_REJ_REQ_INVALID_INVOKEID = 3,
+       MMS_REJ_REQ_INVALID_ARGUMENT = 4,
+       MMS_REJ_REQ_MAX_RECURSION = 8,
+       MMS_REJ_REQ_VALUE_OUT_OF_RANGE = 9,
 };
 enum { /* pdu-error codes */
-    MMS_REJ_PDU_UNKNOWN_TYPE = 0, MMS_REJ_PDU_INVALID = 1, MMS_REJ_PDU_ILLEGAL_ACSE = 2,
+       MMS_REJ_PDU_UNKNOWN_TYPE = 0,
+       MMS_REJ_PDU_INVALID = 1,
+       MMS_REJ_PDU_ILLEGAL_ACSE = 2,
 };
 
 /* Initiate-Request/ResponsePDU (ISO 9506-2 8.2): the same fields with Calling/Called names. */
 typedef struct {
     bool has_local_detail;
-    int32_t local_detail;        /* proposed/negotiated max PDU size */
-    int32_t max_serv_calling;    /* max outstanding requests of the calling side */
+    int32_t local_detail;     /* proposed/negotiated max PDU size */
+    int32_t max_serv_calling; /* max outstanding requests of the calling side */
     int32_t max_serv_called;
     bool has_nesting;
-    int32_t nesting;             /* data structure nesting level */
-    int32_t version;             /* version number */
-    uint8_t param_cbb[2];        /* ParameterSupportOptions: 11 bits (up to 16 kept) */
+    int32_t nesting;      /* data structure nesting level */
+    int32_t version;      /* version number */
+    uint8_t param_cbb[2]; /* ParameterSupportOptions: 11 bits (up to 16 kept) */
     size_t param_cbb_bits;
-    uint8_t services[12];        /* ServiceSupportOptions: 85 bits in ISO 9506-2, up to 96 kept */
+    uint8_t services[12]; /* ServiceSupportOptions: 85 bits in ISO 9506-2, up to 96 kept */
     size_t services_bits;
 } mms_initiate_t;
 
 typedef struct {
-    int type;                 /* MMS_PDU_* (the MMSpdu CHOICE tag) */
-    uint32_t invoke_id;       /* confirmed request/response/error, cancel */
+    int type;           /* MMS_PDU_* (the MMSpdu CHOICE tag) */
+    uint32_t invoke_id; /* confirmed request/response/error, cancel */
     bool has_invoke_id;
     int service;              /* confirmed request/response, unconfirmed: the service CHOICE tag
                                  (MMS_SVC_* / MMS_USVC_*), -1 otherwise */
@@ -498,13 +515,13 @@ typedef struct {
     size_t body_len;
     const uint8_t *modifiers; /* confirmed request listOfModifiers contents, or NULL */
     size_t modifiers_len;
-    mms_initiate_t init;      /* initiate request/response */
-    int32_t err_class;        /* confirmed-error / initiate-, conclude-, cancel-error:
-                                 errorClass CHOICE tag (the ServiceError is also in body) */
-    int32_t err_code;         /* and its value */
-    bool has_modifier_pos;    /* confirmed-error modifierPosition [1] */
+    mms_initiate_t init;   /* initiate request/response */
+    int32_t err_class;     /* confirmed-error / initiate-, conclude-, cancel-error:
+                              errorClass CHOICE tag (the ServiceError is also in body) */
+    int32_t err_code;      /* and its value */
+    bool has_modifier_pos; /* confirmed-error modifierPosition [1] */
     uint32_t modifier_pos;
-    int32_t rej_class;        /* reject: MMS_REJ_* */
+    int32_t rej_class; /* reject: MMS_REJ_* */
     int32_t rej_code;
     const char *why;
 } mms_pdu_t;
@@ -524,13 +541,12 @@ typedef struct {
 int mms_pdu_decode(const uint8_t *p, size_t n, mms_pdu_t *pdu, mms_reject_t *rej);
 /* Encoders prepend a whole MMSpdu. body (already-encoded service contents) may be NULL. */
 void mms_pdu_encode_initiate(mms_ber_writer_t *w, bool response, const mms_initiate_t *in);
-void mms_pdu_encode_confirmed(mms_ber_writer_t *w, bool response, uint32_t invoke_id,
-                              int service, bool constructed, const uint8_t *body, size_t len);
+void mms_pdu_encode_confirmed(mms_ber_writer_t *w, bool response, uint32_t invoke_id, int service,
+                              bool constructed, const uint8_t *body, size_t len);
 void mms_pdu_encode_error(mms_ber_writer_t *w, uint32_t invoke_id, int32_t err_class,
                           int32_t err_code);
 void mms_pdu_encode_reject(mms_ber_writer_t *w, const mms_reject_t *rej);
-void mms_pdu_encode_unconfirmed(mms_ber_writer_t *w, int service, const uint8_t *body,
-                                size_t len);
+void mms_pdu_encode_unconfirmed(mms_ber_writer_t *w, int service, const uint8_t *body, size_t len);
 void mms_pdu_encode_conclude(mms_ber_writer_t *w, bool response);
 /* Re-encodes a decoded PDU (envelope + borrowed body) exactly: used by tests and fuzzers. */
 void mms_pdu_encode(mms_ber_writer_t *w, const mms_pdu_t *pdu);

@@ -351,8 +351,8 @@ void mms_pdu_encode_initiate(mms_ber_writer_t *w, bool response, const mms_initi
     mms_bw_wrap(w, CTX, response ? MMS_PDU_INITIATE_RESP : MMS_PDU_INITIATE_REQ, m);
 }
 
-void mms_pdu_encode_confirmed(mms_ber_writer_t *w, bool response, uint32_t invoke_id,
-                              int service, bool constructed, const uint8_t *body, size_t len)
+void mms_pdu_encode_confirmed(mms_ber_writer_t *w, bool response, uint32_t invoke_id, int service,
+                              bool constructed, const uint8_t *body, size_t len)
 {
     size_t m = mms_bw_mark(w);
 
@@ -391,8 +391,7 @@ void mms_pdu_encode_reject(mms_ber_writer_t *w, const mms_reject_t *rej)
     mms_bw_wrap(w, CTX, MMS_PDU_REJECT, m);
 }
 
-void mms_pdu_encode_unconfirmed(mms_ber_writer_t *w, int service, const uint8_t *body,
-                                size_t len)
+void mms_pdu_encode_unconfirmed(mms_ber_writer_t *w, int service, const uint8_t *body, size_t len)
 {
     size_t m = mms_bw_mark(w);
 

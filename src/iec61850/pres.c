@@ -11,9 +11,9 @@ const uint32_t MMS_OID_MMS[5] = {1, 0, 9506, 2, 1};
 const uint32_t MMS_OID_BER[3] = {2, 1, 1};
 const uint32_t MMS_OID_MMS_CTX[5] = {1, 0, 9506, 2, 3};
 
-#define CTX MMS_BER_CONTEXT
-#define APP MMS_BER_APPLICATION
-#define UNI MMS_BER_UNIVERSAL
+#define CTX  MMS_BER_CONTEXT
+#define APP  MMS_BER_APPLICATION
+#define UNI  MMS_BER_UNIVERSAL
 #define CONS MMS_BER_CONSTRUCTED
 
 #define BAD(pp, code, text)                                                                        \

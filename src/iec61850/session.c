@@ -111,8 +111,8 @@ static int params(mms_spdu_t *s, const uint8_t *v, size_t n, int in_group)
                 BAD(s, rc, "calling session selector too long");
             break;
         case 52: /* called / responding session selector */
-            if ((rc = copy_sel(s->called_ssel, &s->called_ssel_len, &s->has_called_ssel, val,
-                               li)) < 0)
+            if ((rc = copy_sel(s->called_ssel, &s->called_ssel_len, &s->has_called_ssel, val, li)) <
+                0)
                 BAD(s, rc, "called session selector too long");
             break;
         case 193: /* PGI user data */

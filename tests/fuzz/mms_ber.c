@@ -91,8 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(t.tag <= MMS_BER_MAX_TAG && t.len <= MMS_BER_MAX_LEN);
         /* the header re-encodes to itself when the length was minimal */
         mms_bw_init(&w, out, sizeof out);
-        mms_bw_hdr(&w, (uint8_t)(t.cls | (t.constructed ? MMS_BER_CONSTRUCTED : 0)), t.tag,
-                   t.len);
+        mms_bw_hdr(&w, (uint8_t)(t.cls | (t.constructed ? MMS_BER_CONSTRUCTED : 0)), t.tag, t.len);
         CHECK(w.err == 0);
         if (t.len_minimal)
             CHECK(mms_bw_len(&w) == hdr && memcmp(mms_bw_data(&w), t.raw, hdr) == 0);

@@ -19,12 +19,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Every decoder error is one of the documented codes. */
 #define CHECK_CODE(rc)                                                                             \
-    CHECK((rc) >= 0 || (rc) == GS_ETRUNC || (rc) == GS_EPROTO || (rc) == GS_ELIMIT ||             \
+    CHECK((rc) >= 0 || (rc) == GS_ETRUNC || (rc) == GS_EPROTO || (rc) == GS_ELIMIT ||              \
           (rc) == GS_ERANGE || (rc) == GS_ENOTSUP)
 
 /* The span [p, p+n) lies inside [base, base+size). */
 #define CHECK_IN(p, n, base, size)                                                                 \
-    CHECK((n) == 0 || ((const uint8_t *)(p) >= (base) &&                                           \
-                       (const uint8_t *)(p) + (n) <= (base) + (size)))
+    CHECK((n) == 0 ||                                                                              \
+          ((const uint8_t *)(p) >= (base) && (const uint8_t *)(p) + (n) <= (base) + (size)))
 
 #endif

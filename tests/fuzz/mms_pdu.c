@@ -31,8 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mms_pdu_encode(&w1, &pdu);
     CHECK(w1.err == 0);
     CHECK(mms_pdu_decode(mms_bw_data(&w1), mms_bw_len(&w1), &pdu2, NULL) == 0);
-    CHECK(pdu2.type == pdu.type && pdu2.invoke_id == pdu.invoke_id &&
-          pdu2.service == pdu.service);
+    CHECK(pdu2.type == pdu.type && pdu2.invoke_id == pdu.invoke_id && pdu2.service == pdu.service);
     /* the borrowed body survives as is (initiate PDUs drop 9506-2 extension elements) */
     CHECK(pdu.type > MMS_PDU_UNCONFIRMED || pdu2.body_len == pdu.body_len);
     mms_bw_init(&w2, b2, sizeof b2);

@@ -1,6 +1,6 @@
 /* Unit tests for the MMS stack layers (src/iec61850/mms.h) on real traffic: every TPKT of the
- * shared reference captures (the .hex files of tests/vectors/mms, extracted by extract.py there) goes
- * through TPKT -> COTP (with DT reassembly) -> session -> presentation -> ACSE -> MMS, each
+ * shared reference captures (the .hex files of tests/vectors/mms, extracted by extract.py there)
+ * goes through TPKT -> COTP (with DT reassembly) -> session -> presentation -> ACSE -> MMS, each
  * layer's decoded structure is re-encoded and must give the received bytes again; every strict
  * prefix of every TSDU and TPKT is rejected; then the negative and answer (ER, ABORT, Reject)
  * cases of each layer.
@@ -275,11 +275,11 @@ static int decode_tsdu(const uint8_t *p, size_t n, bool c2s, bool check)
         for (i = 0; i < pp.n_ctx; i++) {
             if (!pp.ctx[i].ber)
                 return GS_EPROTO;
-            if (cn && pp.ctx[i].id == MMS_PCTX_ACSE && mms_oid_eq(&pp.ctx[i].abstract,
-                                                                  MMS_OID_ACSE, 5))
+            if (cn && pp.ctx[i].id == MMS_PCTX_ACSE &&
+                mms_oid_eq(&pp.ctx[i].abstract, MMS_OID_ACSE, 5))
                 acse = true;
-            if (cn && pp.ctx[i].id == MMS_PCTX_MMS && mms_oid_eq(&pp.ctx[i].abstract,
-                                                                 MMS_OID_MMS, 5))
+            if (cn && pp.ctx[i].id == MMS_PCTX_MMS &&
+                mms_oid_eq(&pp.ctx[i].abstract, MMS_OID_MMS, 5))
                 mms = true;
             if (!cn && pp.ctx[i].result != 0)
                 return GS_EPROTO;
@@ -313,8 +313,7 @@ static int decode_tsdu(const uint8_t *p, size_t n, bool c2s, bool check)
         if (pp.n_pdv != 1 || pp.pdv[0].ctx_id != MMS_PCTX_ACSE)
             return GS_EPROTO;
         if ((rc = decode_acse(pp.pdv[0].data, pp.pdv[0].len,
-                              s.si == MMS_SPDU_FN ? MMS_APDU_RLRQ : MMS_APDU_RLRE, -1, check)) <
-            0)
+                              s.si == MMS_SPDU_FN ? MMS_APDU_RLRQ : MMS_APDU_RLRE, -1, check)) < 0)
             return rc;
         if (check) {
             cnt.fn += s.si == MMS_SPDU_FN;
@@ -494,9 +493,9 @@ static void test_tpkt_cotp_negative(void **state)
     uint8_t small[8];
     (void)state;
 
-    assert_int_equal(mms_tpkt_frame((const uint8_t[]){2, 0, 0, 7, 2, 0xF0, 0x80}, 7, 65535, &pl,
-                                    &plen),
-                     GS_EPROTO); /* version 2 */
+    assert_int_equal(
+        mms_tpkt_frame((const uint8_t[]){2, 0, 0, 7, 2, 0xF0, 0x80}, 7, 65535, &pl, &plen),
+        GS_EPROTO); /* version 2 */
     assert_int_equal(mms_tpkt_frame((const uint8_t[]){3, 0, 0, 6, 2, 0xF0}, 6, 65535, &pl, &plen),
                      GS_EPROTO); /* shorter than 7 */
     assert_int_equal(mms_tpkt_frame((const uint8_t[]){3, 0, 0xFF, 0xFF}, 4, 8192, &pl, &plen),
@@ -515,8 +514,7 @@ static void test_tpkt_cotp_negative(void **state)
     assert_int_equal(mms_cotp_decode((const uint8_t[]){8, 0xE0, 0, 0, 0, 1, 0, 0xC1, 5}, 9, &c),
                      GS_EPROTO);
     assert_int_equal(
-        mms_cotp_decode((const uint8_t[]){9, 0xE0, 0, 0, 0, 1, 0, 0xC0, 1, 14}, 10, &c),
-        GS_EPROTO);
+        mms_cotp_decode((const uint8_t[]){9, 0xE0, 0, 0, 0, 1, 0, 0xC0, 1, 14}, 10, &c), GS_EPROTO);
     assert_int_equal(c.bad_cause, MMS_COTP_ER_BAD_VALUE);
     /* unknown CR parameters are skipped */
     assert_int_equal(
@@ -617,16 +615,15 @@ static void test_pres_acse_negative(void **state)
 
     /* data user data that is not fully-encoded-data, or octet-aligned */
     assert_int_equal(mms_pres_decode_data((const uint8_t[]){0x60, 0x00}, 2, &pp), GS_EPROTO);
-    assert_int_equal(mms_pres_decode_data((const uint8_t[]){0x61, 0x07, 0x30, 0x05, 0x02, 0x01,
-                                                            0x03, 0x81, 0x00},
-                                          9, &pp),
-                     GS_ENOTSUP);
+    assert_int_equal(
+        mms_pres_decode_data(
+            (const uint8_t[]){0x61, 0x07, 0x30, 0x05, 0x02, 0x01, 0x03, 0x81, 0x00}, 9, &pp),
+        GS_ENOTSUP);
     assert_int_equal(mms_pres_decode_data((const uint8_t[]){0x61, 0x00}, 2, &pp), GS_EPROTO);
     /* CP mode other than normal */
-    assert_int_equal(mms_pres_decode_cp((const uint8_t[]){0x31, 0x05, 0xA0, 0x03, 0x80, 0x01,
-                                                          0x00},
-                                        7, &pp),
-                     GS_ENOTSUP);
+    assert_int_equal(
+        mms_pres_decode_cp((const uint8_t[]){0x31, 0x05, 0xA0, 0x03, 0x80, 0x01, 0x00}, 7, &pp),
+        GS_ENOTSUP);
     /* CPR and ARP answers decode */
     mms_bw_init(&w, out, sizeof out);
     mms_pres_encode_arp(&w, 1);
@@ -715,20 +712,20 @@ static void test_mms_reject_hints(void **state)
     assert_true(rej.rej_class == MMS_REJ_PDU_ERROR && rej.rej_code == MMS_REJ_PDU_UNKNOWN_TYPE);
     assert_false(rej.has_invoke_id);
     /* confirmed request, service [90]: unrecognized-service with the invokeID */
-    assert_true(mms_pdu_decode((const uint8_t[]){0xA0, 0x06, 0x02, 0x01, 0x07, 0x9F, 0x5A, 0x00},
-                               8, &pdu, &rej) < 0);
+    assert_true(mms_pdu_decode((const uint8_t[]){0xA0, 0x06, 0x02, 0x01, 0x07, 0x9F, 0x5A, 0x00}, 8,
+                               &pdu, &rej) < 0);
     assert_true(rej.has_invoke_id && rej.invoke_id == 7);
     assert_true(rej.rej_class == MMS_REJ_CONFIRMED_REQUEST &&
                 rej.rej_code == MMS_REJ_REQ_UNRECOGNIZED_SERVICE);
     /* negative invokeID */
-    assert_true(mms_pdu_decode((const uint8_t[]){0xA0, 0x05, 0x02, 0x01, 0xFF, 0x82, 0x00}, 7,
-                               &pdu, &rej) < 0);
+    assert_true(mms_pdu_decode((const uint8_t[]){0xA0, 0x05, 0x02, 0x01, 0xFF, 0x82, 0x00}, 7, &pdu,
+                               &rej) < 0);
     assert_true(rej.rej_class == MMS_REJ_CONFIRMED_REQUEST &&
                 rej.rej_code == MMS_REJ_REQ_INVALID_INVOKEID);
     /* a malformed body: invalid-argument */
-    assert_true(mms_pdu_decode((const uint8_t[]){0xA0, 0x07, 0x02, 0x01, 0x01, 0xA4, 0x02, 0x30,
-                                                 0x05},
-                               9, &pdu, &rej) < 0);
+    assert_true(
+        mms_pdu_decode((const uint8_t[]){0xA0, 0x07, 0x02, 0x01, 0x01, 0xA4, 0x02, 0x30, 0x05}, 9,
+                       &pdu, &rej) < 0);
     assert_true(rej.rej_code == MMS_REJ_REQ_INVALID_ARGUMENT && rej.invoke_id == 1);
     /* a body nested beyond the limit: max-recursion-exceeded */
     {
@@ -749,9 +746,9 @@ static void test_mms_reject_hints(void **state)
      * a bad body: confirmed-responsePDU invalid-result */
     assert_true(mms_pdu_decode((const uint8_t[]){0xA3, 0x02, 0xA5, 0x00}, 4, &pdu, &rej) < 0);
     assert_true(rej.rej_class == MMS_REJ_UNCONFIRMED && rej.rej_code == 1);
-    assert_true(mms_pdu_decode((const uint8_t[]){0xA1, 0x07, 0x02, 0x01, 0x01, 0xA4, 0x02, 0x30,
-                                                 0x05},
-                               9, &pdu, &rej) < 0);
+    assert_true(
+        mms_pdu_decode((const uint8_t[]){0xA1, 0x07, 0x02, 0x01, 0x01, 0xA4, 0x02, 0x30, 0x05}, 9,
+                       &pdu, &rej) < 0);
     assert_true(rej.rej_class == MMS_REJ_CONFIRMED_RESPONSE && rej.rej_code == 3);
     /* a Reject of a conclude-errorPDU ([11]) decodes */
     assert_int_equal(mms_pdu_decode((const uint8_t[]){0xA4, 0x03, 0x8B, 0x01, 0x00}, 5, &pdu, NULL),
@@ -764,9 +761,8 @@ static void test_mms_reject_hints(void **state)
     rej.rej_code = MMS_REJ_REQ_UNRECOGNIZED_SERVICE;
     mms_bw_init(&w, out, sizeof out);
     mms_pdu_encode_reject(&w, &rej);
-    assert_memory_equal(mms_bw_data(&w), ((uint8_t[]){0xA4, 0x07, 0x80, 0x02, 0x01, 0x2C, 0x81,
-                                                      0x01, 0x01}),
-                        9);
+    assert_memory_equal(mms_bw_data(&w),
+                        ((uint8_t[]){0xA4, 0x07, 0x80, 0x02, 0x01, 0x2C, 0x81, 0x01, 0x01}), 9);
     assert_int_equal(mms_pdu_decode(mms_bw_data(&w), mms_bw_len(&w), &pdu, NULL), 0);
     assert_true(pdu.type == MMS_PDU_REJECT && pdu.invoke_id == 300 && pdu.rej_class == 1 &&
                 pdu.rej_code == 1);
