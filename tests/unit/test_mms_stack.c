@@ -801,6 +801,62 @@ static void write_seed(const char *layer, const uint8_t *p, size_t n)
     fclose(fp);
 }
 
+/* Seeds for the answers each layer sends on errors (not in the captures). */
+static void answer_seeds(void)
+{
+    static uint8_t out[256];
+    mms_ber_writer_t w;
+    mms_spdu_t s;
+    mms_apdu_t a;
+    mms_reject_t rej = {true, 7, MMS_REJ_CONFIRMED_REQUEST, MMS_REJ_REQ_UNRECOGNIZED_SERVICE};
+    int n;
+
+    n = mms_cotp_encode_er(out, sizeof out, 1, MMS_COTP_ER_BAD_TYPE,
+                           (const uint8_t[]){2, 0x50, 0x80}, 3);
+    write_seed("mms_cotp", out, (size_t)n);
+    n = mms_cotp_encode_dr(out, sizeof out, 1, 1, 128);
+    write_seed("mms_cotp", out, (size_t)n);
+    memset(&s, 0, sizeof s);
+    s.si = MMS_SPDU_AB;
+    s.has_disconnect = true;
+    s.disconnect = 5;
+    n = mms_spdu_encode(out, sizeof out, &s);
+    write_seed("mms_session", out, (size_t)n);
+    s.si = MMS_SPDU_RF;
+    s.has_reason = true;
+    s.reason = 2;
+    n = mms_spdu_encode(out, sizeof out, &s);
+    write_seed("mms_session", out, (size_t)n);
+    mms_bw_init(&w, out, sizeof out);
+    mms_pres_encode_arp(&w, 1);
+    write_seed("mms_pres", mms_bw_data(&w), mms_bw_len(&w));
+    mms_bw_init(&w, out, sizeof out);
+    mms_pres_encode_cpr(&w, 2);
+    write_seed("mms_pres", mms_bw_data(&w), mms_bw_len(&w));
+    memset(&a, 0, sizeof a);
+    a.kind = MMS_APDU_AARE;
+    a.app_ctx.n = 5;
+    memcpy(a.app_ctx.arc, MMS_OID_MMS_CTX, sizeof MMS_OID_MMS_CTX);
+    a.result = MMS_ACSE_REJ_PERMANENT;
+    a.diag_source = 1;
+    a.diag = MMS_ACSE_DIAG_AUTH_FAILURE;
+    a.user_ctx_id = -1;
+    mms_bw_init(&w, out, sizeof out);
+    mms_acse_encode(&w, &a);
+    write_seed("mms_acse", mms_bw_data(&w), mms_bw_len(&w));
+    a.kind = MMS_APDU_ABRT;
+    a.reason = 1;
+    mms_bw_init(&w, out, sizeof out);
+    mms_acse_encode(&w, &a);
+    write_seed("mms_acse", mms_bw_data(&w), mms_bw_len(&w));
+    mms_bw_init(&w, out, sizeof out);
+    mms_pdu_encode_reject(&w, &rej);
+    write_seed("mms_pdu", mms_bw_data(&w), mms_bw_len(&w));
+    mms_bw_init(&w, out, sizeof out);
+    mms_pdu_encode_error(&w, 5, 7, 3);
+    write_seed("mms_pdu", mms_bw_data(&w), mms_bw_len(&w));
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -817,6 +873,7 @@ int main(int argc, char **argv)
         mkdir(corpus_dir, 0755);
         sink = write_seed;
         int fails = run_all(false);
+        answer_seeds();
         free_vectors();
         return fails == 0 ? 0 : 1;
     }
