@@ -12,20 +12,30 @@
         return (code);                                                                             \
     } while (0)
 
-/* A length indicator, 8.2.4: one octet 0..254, or 0xFF followed by two octets. */
-static int read_li(const uint8_t *p, size_t n, size_t *off, size_t *li)
+/* Takes the octet at p[*off] if *off < n (the bounded reader of every SPDU field). */
+static int take(const uint8_t *p, size_t n, size_t *off, uint8_t *o)
 {
     if (*off >= n)
         return GS_ETRUNC;
-    if (p[*off] != 0xFF) {
-        *li = p[*off];
-        *off += 1;
+    *o = p[*off];
+    *off += 1;
+    return 0;
+}
+
+/* A length indicator, 8.2.4: one octet 0..254, or 0xFF followed by two octets. */
+static int read_li(const uint8_t *p, size_t n, size_t *off, size_t *li)
+{
+    uint8_t a, b, c;
+
+    if (take(p, n, off, &a) < 0)
+        return GS_ETRUNC;
+    if (a != 0xFF) {
+        *li = a;
         return 0;
     }
-    if (n - *off < 3)
+    if (take(p, n, off, &b) < 0 || take(p, n, off, &c) < 0)
         return GS_ETRUNC;
-    *li = ((size_t)p[*off + 1] << 8) | p[*off + 2];
-    *off += 3;
+    *li = ((size_t)b << 8) | c;
     return 0;
 }
 
@@ -46,8 +56,10 @@ static int params(mms_spdu_t *s, const uint8_t *v, size_t n, int in_group)
     int rc;
 
     while (off < n) {
-        uint8_t code = v[off++];
+        uint8_t code;
         size_t li;
+        if ((rc = take(v, n, &off, &code)) < 0)
+            BAD(s, rc, "parameter code runs past the SPDU");
         const uint8_t *val;
         if ((rc = read_li(v, n, &off, &li)) < 0)
             BAD(s, rc, "parameter LI runs past the SPDU");
@@ -138,7 +150,8 @@ int mms_spdu_decode(const uint8_t *p, size_t n, mms_spdu_t *s)
     memset(s, 0, sizeof *s);
     if (n < 2)
         BAD(s, GS_ETRUNC, "SPDU shorter than SI + LI");
-    s->si = p[off++];
+    if ((rc = take(p, n, &off, &s->si)) < 0)
+        BAD(s, rc, "empty SPDU");
     if ((rc = read_li(p, n, &off, &li)) < 0)
         BAD(s, rc, "SPDU LI runs past the end");
     if (li > n - off)
@@ -148,12 +161,12 @@ int mms_spdu_decode(const uint8_t *p, size_t n, mms_spdu_t *s)
         /* 7.36 / Table 10: GIVE TOKENS (category 0, SI 1) then DATA TRANSFER (SI 1); the
          * user information follows the DT's parameters and runs to the end of the TSDU. */
         size_t li2;
+        uint8_t si2;
         if ((rc = params(s, p + off, li, 0)) < 0)
             return rc;
         off += li;
-        if (off >= n || p[off] != MMS_SPDU_DT)
+        if (take(p, n, &off, &si2) < 0 || si2 != MMS_SPDU_DT)
             BAD(s, GS_EPROTO, "GIVE TOKENS not followed by DATA TRANSFER");
-        off++;
         if ((rc = read_li(p, n, &off, &li2)) < 0)
             BAD(s, rc, "DT LI runs past the end");
         if (li2 > n - off)
