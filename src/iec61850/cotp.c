@@ -253,6 +253,24 @@ int mms_cotp_encode_dt(uint8_t *out, size_t cap, bool eot, const uint8_t *data, 
     return finish(out, cap, n + 3);
 }
 
+int mms_cotp_segment(uint8_t *out, size_t cap, uint32_t tpdu_size, const uint8_t *tsdu, size_t n,
+                     size_t *off, bool *last)
+{
+    size_t room, chunk;
+    int rc;
+
+    if (tpdu_size < 128 || tpdu_size > MMS_TPKT_MAX - MMS_TPKT_HDR || *off > n || (n && !tsdu))
+        return GS_EINVAL;
+    room = tpdu_size - 3; /* the DT header counts in the TPDU size */
+    chunk = n - *off < room ? n - *off : room;
+    rc = mms_cotp_encode_dt(out, cap, *off + chunk == n, tsdu ? tsdu + *off : NULL, chunk);
+    if (rc < 0)
+        return rc;
+    *off += chunk;
+    *last = *off == n;
+    return rc;
+}
+
 void mms_cotp_reasm_init(mms_cotp_reasm_t *r, uint8_t *buf, size_t cap)
 {
     r->buf = buf;

@@ -243,6 +243,12 @@ int mms_cotp_encode_er(uint8_t *out, size_t cap, uint16_t dst_ref, uint8_t cause
 /* DT: TPKT + 3-octet DT header + data. */
 int mms_cotp_encode_dt(uint8_t *out, size_t cap, bool eot, const uint8_t *data, size_t n);
 #define MMS_COTP_DT_OVERHEAD (MMS_TPKT_HDR + 3)
+/* Segmentation of a TSDU into DTs (ISO 8073 13.7, 6.3): writes the next DT TPKT carrying
+ * tsdu[*off ..] (at most tpdu_size - 3 octets, tpdu_size being the negotiated TPDU size, 128 ..
+ * 65531) into out[cap], advances *off and sets *last when this DT carries EOT. Call until *last;
+ * an empty TSDU gives one empty DT with EOT. Returns the TPKT length or GS_EINVAL / GS_ELIMIT. */
+int mms_cotp_segment(uint8_t *out, size_t cap, uint32_t tpdu_size, const uint8_t *tsdu, size_t n,
+                     size_t *off, bool *last);
 /* TPDU size in octets for code 7..13 (128..8192), 0 for any other code. */
 uint32_t mms_cotp_size_of_code(uint8_t code);
 

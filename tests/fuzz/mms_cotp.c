@@ -1,6 +1,7 @@
 /* libFuzzer target for TPKT framing and COTP class 0 (src/iec61850/cotp.c).
  * The input is a TCP byte stream: TPKTs are cut from it (whole and byte by byte must agree),
- * each TPDU decoded; CR/CC re-encode to a TPDU that decodes to the same fields; DTs go through a
+ * each TPDU decoded; a reassembled TSDU segments (128-octet TPDUs) and reassembles to itself;
+ * CR/CC re-encode to a TPDU that decodes to the same fields; DTs go through a
  * bounded reassembly; a rejected TPDU gets an ER answer that decodes. Any violation aborts. */
 #include "mms_fuzz.h"
 
@@ -37,6 +38,23 @@ static void one_tpdu(const uint8_t *pl, size_t plen, mms_cotp_reasm_t *ra)
         CHECK(ra->len <= ra->cap);
         if (rc == GS_ELIMIT)
             mms_cotp_reasm_init(ra, ra->buf, ra->cap);
+        if (rc == 1) { /* segmenting the TSDU again and reassembling gives it back */
+            static uint8_t again[4096], dt[256];
+            mms_cotp_reasm_t rb;
+            size_t off = 0;
+            bool last = false;
+            mms_cotp_reasm_init(&rb, again, sizeof again);
+            while (!last) {
+                const uint8_t *p2;
+                size_t n2;
+                mms_cotp_t d;
+                int m = mms_cotp_segment(dt, sizeof dt, 128, ra->buf, ra->len, &off, &last);
+                CHECK(m > 0 && mms_tpkt_frame(dt, (size_t)m, MMS_TPKT_MAX, &p2, &n2) == m);
+                CHECK(mms_cotp_decode(p2, n2, &d) == 0 && d.eot == last);
+                CHECK(mms_cotp_reasm_add(&rb, &d) == (last ? 1 : 0));
+            }
+            CHECK(rb.len == ra->len && memcmp(rb.buf, ra->buf, ra->len) == 0);
+        }
     } else {
         CHECK(c.type == MMS_COTP_DR || c.type == MMS_COTP_ER);
     }

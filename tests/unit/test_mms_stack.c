@@ -558,6 +558,47 @@ static void test_tpkt_cotp_negative(void **state)
     assert_memory_equal(ra.buf, ((uint8_t[]){1, 2, 3, 4, 5, 1, 2, 3}), 8);
 }
 
+/* The server response of the captures that spans four DTs (TPDU size 8192): reassembled, then
+ * segmented again, it gives the same four TPKTs. */
+static void test_cotp_segment_like_capture(void **state)
+{
+    static uint8_t tsdu[1 << 16], out[9000];
+    size_t i, first = 0, count = 0, len = 0, off = 0, k = 0;
+    bool last = false;
+    (void)state;
+
+    load_vectors();
+    for (i = 0; i < n_vecs; i++) {
+        const vec_t *v = &vecs[i];
+        if (strcmp(v->file, "d_files_file_tool_and_probe") != 0 || v->c2s || v->stream != 3 ||
+            v->idx < 5 || v->idx > 8)
+            continue;
+        if (!count)
+            first = i;
+        assert_true(v->n > 7);
+        memcpy(tsdu + len, v->b + 7, v->n - 7);
+        len += v->n - 7;
+        count++;
+    }
+    assert_int_equal(count, 4);
+    while (!last) {
+        int n = mms_cotp_segment(out, sizeof out, 8192, tsdu, len, &off, &last);
+        assert_true(n > 0);
+        assert_true(k < 4);
+        assert_int_equal((size_t)n, vecs[first + k].n);
+        assert_memory_equal(out, vecs[first + k].b, (size_t)n);
+        k++;
+    }
+    assert_int_equal(k, 4);
+    assert_int_equal(off, len);
+    /* empty TSDU: one DT with EOT; bad sizes refused */
+    off = 0;
+    assert_int_equal(mms_cotp_segment(out, sizeof out, 128, NULL, 0, &off, &last), 7);
+    assert_true(last && out[6] == 0x80);
+    assert_int_equal(mms_cotp_segment(out, sizeof out, 64, tsdu, 10, &off, &last), GS_EINVAL);
+    assert_int_equal(mms_cotp_segment(out, 100, 8192, tsdu, 200, &off, &last), GS_ELIMIT);
+}
+
 static void test_session_negative_and_abort(void **state)
 {
     mms_spdu_t s, ab;
@@ -863,6 +904,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_captures_decode_and_reencode),
         cmocka_unit_test(test_captures_prefixes_rejected),
         cmocka_unit_test(test_tpkt_cotp_negative),
+        cmocka_unit_test(test_cotp_segment_like_capture),
         cmocka_unit_test(test_session_negative_and_abort),
         cmocka_unit_test(test_pres_acse_negative),
         cmocka_unit_test(test_password_aarq),
