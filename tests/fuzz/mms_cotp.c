@@ -1,5 +1,5 @@
 /* libFuzzer target for TPKT framing and COTP class 0 (src/iec61850/cotp.c).
- * The input is a TCP byte stream: TPKTs are cut from it (whole and byte by byte must agree),
+ * The input is a TCP byte stream: TPKTs are cut from it (no prefix of a TPKT is a frame),
  * each TPDU decoded; a reassembled TSDU segments (128-octet TPDUs) and reassembles to itself;
  * CR/CC re-encode to a TPDU that decodes to the same fields; DTs go through a
  * bounded reassembly; a rejected TPDU gets an ER answer that decodes. Any violation aborts. */
