@@ -7,3 +7,10 @@ if(CMOCKA_FOUND AND TARGET gs_mms)
   target_compile_definitions(test_mms_stack PRIVATE
                              MMS_VECTORS_DIR="${CMAKE_SOURCE_DIR}/tests/vectors/mms")
 endif()
+# Our encoders' answers checked by Wireshark's dissectors (tshark, text2pcap; skipped without).
+if(CMOCKA_FOUND AND TARGET gs_mms)
+  add_test(NAME unit.mms_tshark_answers
+           COMMAND ${CMAKE_SOURCE_DIR}/tests/unit/mms_tshark_answers.sh $<TARGET_FILE:test_mms_stack>)
+  set_tests_properties(unit.mms_tshark_answers PROPERTIES TIMEOUT 120 LABELS unit
+                       SKIP_RETURN_CODE 77)
+endif()

@@ -6,7 +6,9 @@
  * cases of each layer.
  *
  * `test_mms_stack --corpus DIR` writes the seed corpora of the fuzz targets (one directory per
- * layer, tests/fuzz/corpus/mms_*) from the same vectors instead of running the tests. */
+ * layer, tests/fuzz/corpus/mms_*) from the same vectors instead of running the tests;
+ * `test_mms_stack --answers FILE` writes the answers our encoders build as text2pcap input, for
+ * tests/unit/mms_tshark_answers.sh to check with Wireshark's dissectors. */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -898,6 +900,213 @@ static void answer_seeds(void)
     write_seed("mms_pdu", mms_bw_data(&w), mms_bw_len(&w));
 }
 
+/* ---- Answers for tshark (--answers FILE) --------------------------------------------------- */
+
+/* One packet for text2pcap -D: 'O' client to server (a request), 'I' server to client. */
+static void hexdump_dir(FILE *fp, char dir, const uint8_t *p, size_t n)
+{
+    size_t i;
+    fprintf(fp, "%c\n", dir);
+    for (i = 0; i < n; i++) {
+        if (i % 16 == 0)
+            fprintf(fp, "%s%06zx", i ? "\n" : "", i);
+        fprintf(fp, " %02x", p[i]);
+    }
+    fprintf(fp, "\n\n");
+}
+
+static void hexdump(FILE *fp, const uint8_t *p, size_t n)
+{
+    hexdump_dir(fp, 'I', p, n);
+}
+
+/* Wraps one presentation user data (already encoded) in an SPDU and a DT TPKT. */
+static int session_tpkt(uint8_t *out, size_t cap, mms_spdu_t *s, const uint8_t *ud, size_t n)
+{
+    static uint8_t sbuf[4096];
+    int len;
+    s->has_user_data = true;
+    s->user_data = ud;
+    s->user_len = n;
+    len = mms_spdu_encode(sbuf, sizeof sbuf, s);
+    if (len < 0)
+        return len;
+    return mms_cotp_encode_dt(out, cap, true, sbuf, (size_t)len);
+}
+
+/* Presentation data (one PDV of context ctx) around pdu, then a session SPDU of type si. */
+static int data_tpkt(uint8_t *out, size_t cap, uint8_t si, int ctx, const uint8_t *pdu, size_t n)
+{
+    static uint8_t pbuf[4096];
+    mms_ppdu_t pp;
+    mms_spdu_t s;
+    mms_ber_writer_t w;
+    memset(&pp, 0, sizeof pp);
+    pp.n_pdv = 1;
+    pp.pdv[0].ctx_id = ctx;
+    pp.pdv[0].data = pdu;
+    pp.pdv[0].len = n;
+    mms_bw_init(&w, pbuf, sizeof pbuf);
+    mms_pres_encode_data(&w, &pp);
+    memset(&s, 0, sizeof s);
+    s.si = si;
+    return w.err ? w.err : session_tpkt(out, cap, &s, mms_bw_data(&w), mms_bw_len(&w));
+}
+
+/* Writes, as text2pcap hex dumps, the answers a server would send, built by our encoders only:
+ * CC, AC (CPA + AARE + initiate-response), confirmed-Error, Reject, conclude-response, DN with
+ * RLRE, AB with ARU/ABRT, AB with ARP, AC with an AARE rejection, ER. */
+static int write_answers(const char *path)
+{
+    static uint8_t out[4096], b1[1024], b2[1024], b3[1024];
+    FILE *fp = fopen(path, "w");
+    mms_cotp_t cc;
+    mms_initiate_t in;
+    mms_apdu_t a;
+    mms_ppdu_t pp;
+    mms_spdu_t s;
+    mms_ber_writer_t w1, w2, w3;
+    mms_reject_t rej = {true, 7, MMS_REJ_CONFIRMED_REQUEST, MMS_REJ_REQ_UNRECOGNIZED_SERVICE};
+    static const uint8_t services[11] = {0xEE, 0x1C, 0x00, 0x00, 0x04, 0x08,
+                                         0x00, 0x00, 0x79, 0xEF, 0x18};
+    static const uint8_t cbb[2] = {0xF1, 0x00};
+    int n, pass;
+
+    if (!fp)
+        return 1;
+    /* the client's CR and CONNECT of the first capture, so the dissectors learn the
+     * presentation contexts (3 = MMS) from the CP */
+    load_vectors();
+    for (size_t i = 0; i < n_vecs; i++)
+        if (vecs[i].c2s && vecs[i].stream == 0 && vecs[i].idx <= 1 &&
+            strcmp(vecs[i].file, vecs[0].file) == 0)
+            hexdump_dir(fp, 'O', vecs[i].b, vecs[i].n);
+    memset(&cc, 0, sizeof cc);
+    cc.type = MMS_COTP_CC;
+    cc.dst_ref = 1;
+    cc.src_ref = 1;
+    cc.tpdu_size_code = 13;
+    cc.has_calling_tsap = cc.has_called_tsap = true;
+    cc.calling_tsap_len = cc.called_tsap_len = 2;
+    cc.calling_tsap[1] = cc.called_tsap[1] = 1;
+    n = mms_cotp_encode_cr_cc(out, sizeof out, &cc);
+    hexdump(fp, out, (size_t)n);
+
+    for (pass = 0; pass < 2; pass++) { /* 0: accepted association, 1: password refused */
+        memset(&in, 0, sizeof in);
+        in.has_local_detail = true;
+        in.local_detail = 65000;
+        in.max_serv_calling = in.max_serv_called = 5;
+        in.has_nesting = true;
+        in.nesting = 10;
+        in.version = 1;
+        memcpy(in.param_cbb, cbb, 2);
+        in.param_cbb_bits = 11;
+        memcpy(in.services, services, 11);
+        in.services_bits = 85;
+        mms_bw_init(&w1, b1, sizeof b1);
+        mms_pdu_encode_initiate(&w1, true, &in);
+        memset(&a, 0, sizeof a);
+        a.kind = MMS_APDU_AARE;
+        a.app_ctx.n = 5;
+        memcpy(a.app_ctx.arc, MMS_OID_MMS_CTX, sizeof MMS_OID_MMS_CTX);
+        a.has_app_ctx = true;
+        a.result = pass ? MMS_ACSE_REJ_PERMANENT : MMS_ACSE_ACCEPTED;
+        a.diag_source = 1;
+        a.diag = pass ? MMS_ACSE_DIAG_AUTH_FAILURE : MMS_ACSE_DIAG_NULL;
+        a.reason = -1;
+        a.user_ctx_id = MMS_PCTX_MMS;
+        a.user_info = pass ? NULL : mms_bw_data(&w1);
+        a.user_len = pass ? 0 : mms_bw_len(&w1);
+        mms_bw_init(&w2, b2, sizeof b2);
+        mms_acse_encode(&w2, &a);
+        memset(&pp, 0, sizeof pp);
+        pp.type = MMS_PPDU_CPA;
+        pp.has_responding_sel = true;
+        pp.responding_sel_len = 4;
+        pp.responding_sel[3] = 1;
+        pp.n_ctx = 2;
+        pp.ctx[0].ber = pp.ctx[1].ber = true;
+        pp.n_pdv = 1;
+        pp.pdv[0].ctx_id = MMS_PCTX_ACSE;
+        pp.pdv[0].data = mms_bw_data(&w2);
+        pp.pdv[0].len = mms_bw_len(&w2);
+        mms_bw_init(&w3, b3, sizeof b3);
+        mms_pres_encode_cpa(&w3, &pp);
+        if (w1.err || w2.err || w3.err)
+            goto fail;
+        memset(&s, 0, sizeof s);
+        s.si = MMS_SPDU_AC;
+        s.has_protocol_options = true;
+        s.has_version = true;
+        s.version = 2;
+        s.has_requirements = true;
+        s.requirements = 2;
+        s.has_called_ssel = true;
+        s.called_ssel_len = 2;
+        s.called_ssel[1] = 1;
+        n = session_tpkt(out, sizeof out, &s, mms_bw_data(&w3), mms_bw_len(&w3));
+        if (n < 0)
+            goto fail;
+        hexdump(fp, out, (size_t)n);
+    }
+
+    mms_bw_init(&w1, b1, sizeof b1);
+    mms_pdu_encode_error(&w1, 5, 7, 3); /* access / object-access-denied */
+    n = data_tpkt(out, sizeof out, MMS_SPDU_DT, MMS_PCTX_MMS, mms_bw_data(&w1), mms_bw_len(&w1));
+    hexdump(fp, out, (size_t)n);
+    mms_bw_init(&w1, b1, sizeof b1);
+    mms_pdu_encode_reject(&w1, &rej);
+    n = data_tpkt(out, sizeof out, MMS_SPDU_DT, MMS_PCTX_MMS, mms_bw_data(&w1), mms_bw_len(&w1));
+    hexdump(fp, out, (size_t)n);
+    mms_bw_init(&w1, b1, sizeof b1);
+    mms_pdu_encode_conclude(&w1, true);
+    n = data_tpkt(out, sizeof out, MMS_SPDU_DT, MMS_PCTX_MMS, mms_bw_data(&w1), mms_bw_len(&w1));
+    hexdump(fp, out, (size_t)n);
+    memset(&a, 0, sizeof a);
+    a.kind = MMS_APDU_RLRE;
+    a.reason = 0;
+    a.user_ctx_id = -1;
+    mms_bw_init(&w1, b1, sizeof b1);
+    mms_acse_encode(&w1, &a);
+    n = data_tpkt(out, sizeof out, MMS_SPDU_DN, MMS_PCTX_ACSE, mms_bw_data(&w1), mms_bw_len(&w1));
+    hexdump(fp, out, (size_t)n);
+    /* AB with ARU(ABRT) */
+    a.kind = MMS_APDU_ABRT;
+    a.reason = 1;
+    mms_bw_init(&w1, b1, sizeof b1);
+    mms_acse_encode(&w1, &a);
+    memset(&pp, 0, sizeof pp);
+    pp.n_pdv = 1;
+    pp.pdv[0].ctx_id = MMS_PCTX_ACSE;
+    pp.pdv[0].data = mms_bw_data(&w1);
+    pp.pdv[0].len = mms_bw_len(&w1);
+    mms_bw_init(&w2, b2, sizeof b2);
+    mms_pres_encode_aru(&w2, &pp);
+    memset(&s, 0, sizeof s);
+    s.si = MMS_SPDU_AB;
+    s.has_disconnect = true;
+    s.disconnect = 0x0B;
+    n = session_tpkt(out, sizeof out, &s, mms_bw_data(&w2), mms_bw_len(&w2));
+    hexdump(fp, out, (size_t)n);
+    /* AB with ARP (presentation provider abort, unrecognized-ppdu) */
+    mms_bw_init(&w2, b2, sizeof b2);
+    mms_pres_encode_arp(&w2, 1);
+    memset(&s, 0, sizeof s);
+    s.si = MMS_SPDU_AB;
+    s.has_disconnect = true;
+    s.disconnect = 0x05;
+    n = session_tpkt(out, sizeof out, &s, mms_bw_data(&w2), mms_bw_len(&w2));
+    hexdump(fp, out, (size_t)n);
+    n = mms_cotp_encode_er(out, sizeof out, 1, MMS_COTP_ER_BAD_TYPE,
+                           (const uint8_t[]){2, 0x50, 0x80}, 3);
+    hexdump(fp, out, (size_t)n);
+    return fclose(fp) == 0 ? 0 : 1;
+fail:
+    fclose(fp);
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -910,6 +1119,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_password_aarq),
         cmocka_unit_test(test_mms_reject_hints),
     };
+    if (argc == 3 && strcmp(argv[1], "--answers") == 0) {
+        int rc = write_answers(argv[2]);
+        free_vectors();
+        return rc;
+    }
     if (argc == 3 && strcmp(argv[1], "--corpus") == 0) {
         corpus_dir = argv[2];
         mkdir(corpus_dir, 0755);
