@@ -630,6 +630,24 @@ static void test_session_negative_and_abort(void **state)
     assert_memory_equal(out, ((uint8_t[]){25, 3, 17, 1, 5}), 5);
     assert_int_equal(mms_spdu_decode(out, (size_t)n, &s), 0);
     assert_true(s.si == MMS_SPDU_AB && s.has_disconnect && s.disconnect == 5);
+    /* REFUSE: reason code (PI 50) with the user data inside it (8.3.5) */
+    {
+        static const uint8_t ud[3] = {0x61, 0x01, 0x00};
+        memset(&ab, 0, sizeof ab);
+        ab.si = MMS_SPDU_RF;
+        ab.has_disconnect = true;
+        ab.disconnect = 1;
+        ab.has_reason = true;
+        ab.reason = 2;
+        ab.has_user_data = true;
+        ab.user_data = ud;
+        ab.user_len = sizeof ud;
+        n = mms_spdu_encode(out, sizeof out, &ab);
+        assert_memory_equal(out, ((uint8_t[]){12, 9, 17, 1, 1, 50, 4, 2, 0x61, 0x01, 0x00}), 11);
+        assert_int_equal(mms_spdu_decode(out, (size_t)n, &s), 0);
+        assert_true(s.si == MMS_SPDU_RF && s.has_reason && s.reason == 2 && s.user_len == 3);
+        assert_memory_equal(s.user_data, ud, 3);
+    }
     /* extended LI form for > 254 octets of user data round-trips */
     {
         static uint8_t ud[300], big[400];
