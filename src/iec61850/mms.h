@@ -10,8 +10,10 @@
  *   GS_EPROTO  malformed or wrong element (tag, length form, value outside its ASN.1 type)
  *   GS_ELIMIT  a configured bound exceeded (length, nesting depth, reassembly, output buffer)
  *   GS_ERANGE  an integer does not fit the type it is decoded into
- *   GS_ENOTSUP valid in the standard but not accepted here (BER indefinite length, COTP classes
- *              above 0 in a DT, session SPDUs MMS does not use)
+ *   GS_ENOTSUP valid in the standard but not accepted here (BER indefinite length, session SPDUs
+ *              MMS does not use, presentation data other than single-ASN1-type, X.410 mode,
+ *              AP-title/AE-qualifier form 1, authentication values other than a password,
+ *              FloatingPoint exponent widths other than 8 and 11)
  *   GS_EINVAL  bad arguments from our own code (NULL, impossible sizes)
  * Decoders that fail also leave a static reason string in the `why` field of their reader or
  * result struct where one exists (never allocated).
