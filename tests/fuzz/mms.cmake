@@ -4,8 +4,10 @@
 #   cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DGS_FUZZ=ON
 #   cmake --build build-fuzz --target fuzz_mms_pdu
 #   build-fuzz/fuzz_mms_pdu -max_total_time=180 /tmp/mms-pdu tests/fuzz/corpus/mms_pdu
-# Seeds (every layer of every TPKT of the reference captures):
-#   build/tests/test_mms_stack --corpus tests/fuzz/corpus
+# Corpora: cap_* seeds written by `build/tests/test_mms_stack --corpus tests/fuzz/corpus` (every
+# layer of every TPKT of the reference captures, and every layer's error answers) and found_*
+# inputs of libFuzzer runs, minimised together with `fuzz_mms_<layer> -merge=1` (the unit test
+# test_mms_stack already replays every capture PDU, so seeds adding no coverage were dropped).
 set(GS_MMS_FUZZ_LAYERS ber cotp session pres acse pdu)
 file(GLOB GS_MMS_SRC ${CMAKE_SOURCE_DIR}/src/iec61850/*.c)
 
