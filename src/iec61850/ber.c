@@ -288,6 +288,54 @@ int mms_ber_get_visible(const mms_tlv_t *t, char *out, size_t cap)
     return 0;
 }
 
+int mms_ber_get_mmsstring(const mms_tlv_t *t, size_t max, const uint8_t **p, size_t *n)
+{
+    size_t i = 0;
+
+    if (t->constructed)
+        return GS_EPROTO;
+    if (t->len > max)
+        return GS_ELIMIT;
+    while (i < t->len) { /* RFC 3629 section 4 */
+        uint8_t c = t->val[i];
+        size_t k, more;
+        uint32_t cp, min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) {
+            more = 1;
+            cp = c & 0x1F;
+            min = 0x80;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            more = 2;
+            cp = c & 0x0F;
+            min = 0x800;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            more = 3;
+            cp = c & 0x07;
+            min = 0x10000;
+        } else {
+            return GS_EPROTO;
+        }
+        if (more > t->len - i - 1)
+            return GS_EPROTO;
+        for (k = 1; k <= more; k++) {
+            uint8_t d = t->val[i + k];
+            if ((d & 0xC0) != 0x80)
+                return GS_EPROTO;
+            cp = (cp << 6) | (d & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return GS_EPROTO;
+        i += more + 1;
+    }
+    *p = t->val;
+    *n = t->len;
+    return 0;
+}
+
 int mms_ber_get_oid(const mms_tlv_t *t, mms_oid_t *oid)
 {
     size_t i;

@@ -111,6 +111,9 @@ int mms_ber_get_octets(const mms_tlv_t *t, size_t max, const uint8_t **p, size_t
  * if it does not fit, GS_EPROTO on a character outside the set. */
 int mms_ber_get_visible(const mms_tlv_t *t, char *out, size_t cap);
 
+/* MMSString (ISO 9506-2: UTF8String): borrowed pointer and length (octets), len <= max; GS_EPROTO
+ * on invalid UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). */
+int mms_ber_get_mmsstring(const mms_tlv_t *t, size_t max, const uint8_t **p, size_t *n);
 /* OBJECT IDENTIFIER, 8.19. */
 typedef struct {
     uint32_t arc[MMS_OID_MAX_ARCS];

@@ -52,6 +52,9 @@ static void getters(const mms_tlv_t *t)
     if ((rc = mms_ber_get_octets(t, 1 << 20, &p, &n)) == 0)
         CHECK_IN(p, n, t->val, t->len);
     CHECK_CODE(rc);
+    if ((rc = mms_ber_get_mmsstring(t, 1 << 20, &p, &n)) == 0)
+        CHECK(p == t->val && n == t->len);
+    CHECK_CODE(rc);
     if ((rc = mms_ber_get_visible(t, s, sizeof s)) == 0)
         CHECK(strlen(s) == t->len);
     CHECK_CODE(rc);

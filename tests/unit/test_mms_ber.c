@@ -333,6 +333,21 @@ static void test_strings_oid(void **state)
     DECODE(t, rc, 0x24, 0x03, 0x04, 0x01, 0x00); /* constructed OCTET STRING */
     assert_int_equal(mms_ber_get_octets(&t, 16, &p, &n), GS_EPROTO);
 
+    DECODE(t, rc, 0x90, 0x05, 'A', 0xC3, 0xA9, 0xE2, 0x82); /* cut 3-octet sequence */
+    assert_int_equal(mms_ber_get_mmsstring(&t, 64, &p, &n), GS_EPROTO);
+    DECODE(t, rc, 0x90, 0x06, 'A', 0xC3, 0xA9, 0xE2, 0x82, 0xAC); /* "Aé€" */
+    assert_int_equal(mms_ber_get_mmsstring(&t, 64, &p, &n), 0);
+    assert_int_equal(n, 6);
+    assert_int_equal(mms_ber_get_mmsstring(&t, 5, &p, &n), GS_ELIMIT);
+    DECODE(t, rc, 0x90, 0x02, 0xC0, 0x80); /* overlong NUL */
+    assert_int_equal(mms_ber_get_mmsstring(&t, 64, &p, &n), GS_EPROTO);
+    DECODE(t, rc, 0x90, 0x03, 0xED, 0xA0, 0x80); /* surrogate U+D800 */
+    assert_int_equal(mms_ber_get_mmsstring(&t, 64, &p, &n), GS_EPROTO);
+    DECODE(t, rc, 0x90, 0x04, 0xF4, 0x90, 0x80, 0x80); /* U+110000 */
+    assert_int_equal(mms_ber_get_mmsstring(&t, 64, &p, &n), GS_EPROTO);
+    DECODE(t, rc, 0x90, 0x04, 0xF0, 0x9F, 0x98, 0x80); /* U+1F600 */
+    assert_int_equal(mms_ber_get_mmsstring(&t, 64, &p, &n), 0);
+
     DECODE(t, rc, 0x06, 0x05, 0x28, 0xCA, 0x22, 0x02, 0x01); /* 1.0.9506.2.1 */
     assert_int_equal(mms_ber_get_oid(&t, &o), 0);
     assert_true(mms_oid_eq(&o, MMS_OID_MMS, 5));
