@@ -265,7 +265,8 @@ static void enc_auth(mms_ber_writer_t *w, const mms_apdu_t *a, uint32_t req_tag)
         mms_bw_oid(w, CTX, req_tag + 1, a->mechanism.arc, a->mechanism.n);
     if (a->auth_required) {
         uint8_t b = 0x80;
-        mms_bw_bits(w, CTX, req_tag, &b, a->acse_req_nbits ? a->acse_req_nbits : 1);
+        mms_bw_bits(w, CTX, req_tag, &b,
+                    a->acse_req_nbits && a->acse_req_nbits <= 8 ? a->acse_req_nbits : 1);
     }
 }
 
