@@ -274,6 +274,13 @@ void mms_acse_encode(mms_ber_writer_t *w, const mms_apdu_t *a)
 {
     size_t m = mms_bw_mark(w);
 
+    if (a->app_ctx.n > MMS_OID_MAX_ARCS || a->called_ap_title.n > MMS_OID_MAX_ARCS ||
+        a->calling_ap_title.n > MMS_OID_MAX_ARCS || a->mechanism.n > MMS_OID_MAX_ARCS ||
+        a->kind < MMS_APDU_AARQ || a->kind > MMS_APDU_ABRT) {
+        if (!w->err)
+            w->err = GS_EINVAL; /* caller-filled counts must fit the arrays they index */
+        return;
+    }
     enc_user_info(w, a);
     switch (a->kind) {
     case MMS_APDU_AARQ:

@@ -323,6 +323,23 @@ int mms_pres_decode_arp(const uint8_t *p, size_t n, mms_ppdu_t *pp)
 
 /* ---- Encoders (reverse order: last element first) ------------------------------------------ */
 
+/* Caller-filled counts and lengths must fit the arrays they index. */
+static bool bad_input(mms_ber_writer_t *w, const mms_ppdu_t *pp)
+{
+    bool bad_oid = false;
+    unsigned i;
+
+    for (i = 0; i < pp->n_ctx && i < MMS_PRES_MAX_CONTEXTS; i++)
+        bad_oid = bad_oid || pp->ctx[i].abstract.n > MMS_OID_MAX_ARCS;
+    if (bad_oid || pp->n_pdv > MMS_PRES_MAX_PDV || pp->n_ctx > MMS_PRES_MAX_CONTEXTS ||
+        pp->calling_sel_len > 16 || pp->called_sel_len > 16 || pp->responding_sel_len > 16) {
+        if (!w->err)
+            w->err = GS_EINVAL;
+        return true;
+    }
+    return false;
+}
+
 static void enc_user_data(mms_ber_writer_t *w, const mms_ppdu_t *pp)
 {
     size_t m0 = mms_bw_mark(w);
@@ -356,6 +373,9 @@ void mms_pres_encode_cp(mms_ber_writer_t *w, const mms_ppdu_t *pp)
     size_t m_set = mms_bw_mark(w), m_list;
     unsigned i;
 
+    if (bad_input(w, pp))
+        return;
+
     enc_user_data(w, pp);
     enc_pres_req(w, pp);
     m_list = mms_bw_mark(w);
@@ -383,6 +403,9 @@ void mms_pres_encode_cpa(mms_ber_writer_t *w, const mms_ppdu_t *pp)
     size_t m_set = mms_bw_mark(w), m_list;
     unsigned i;
 
+    if (bad_input(w, pp))
+        return;
+
     enc_user_data(w, pp);
     enc_pres_req(w, pp);
     m_list = mms_bw_mark(w);
@@ -404,6 +427,9 @@ void mms_pres_encode_cpa(mms_ber_writer_t *w, const mms_ppdu_t *pp)
 void mms_pres_encode_aru(mms_ber_writer_t *w, const mms_ppdu_t *pp)
 {
     size_t m = mms_bw_mark(w);
+
+    if (bad_input(w, pp))
+        return;
     if (pp->n_pdv)
         enc_user_data(w, pp);
     mms_bw_wrap(w, CTX, 0, m);
@@ -412,6 +438,9 @@ void mms_pres_encode_aru(mms_ber_writer_t *w, const mms_ppdu_t *pp)
 void mms_pres_encode_data(mms_ber_writer_t *w, const mms_ppdu_t *pp)
 {
     enc_user_data(w, pp);
+
+    if (bad_input(w, pp))
+        return;
 }
 
 void mms_pres_encode_cpr(mms_ber_writer_t *w, int32_t provider_reason)

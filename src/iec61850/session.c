@@ -289,7 +289,8 @@ int mms_spdu_encode(uint8_t *out, size_t cap, const mms_spdu_t *s)
     fw_t cnt = {NULL, 0, 0}, f = {out, cap, 0};
     size_t li;
 
-    if (!s || (s->has_user_data && s->user_len && !s->user_data))
+    if (!s || (s->has_user_data && s->user_len && !s->user_data) ||
+        s->calling_ssel_len > MMS_SESSION_MAX_SSEL || s->called_ssel_len > MMS_SESSION_MAX_SSEL)
         return GS_EINVAL;
     if (s->si == MMS_SPDU_DT) {
         static const uint8_t gt_dt[4] = {MMS_SPDU_DT, 0, MMS_SPDU_DT, 0};
