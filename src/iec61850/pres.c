@@ -437,6 +437,8 @@ void mms_pres_encode_aru(mms_ber_writer_t *w, const mms_ppdu_t *pp)
 
 void mms_pres_encode_data(mms_ber_writer_t *w, const mms_ppdu_t *pp)
 {
+    if (bad_input(w, pp))
+        return;
     enc_user_data(w, pp);
 
     if (bad_input(w, pp))

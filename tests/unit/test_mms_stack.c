@@ -717,6 +717,24 @@ static void test_pres_acse_negative(void **state)
         assert_int_equal(b.diag_source, 1);
         assert_int_equal(b.diag, MMS_ACSE_DIAG_AUTH_FAILURE);
     }
+    /* encoders refuse caller counts that do not fit their arrays */
+    memset(&pp, 0, sizeof pp);
+    pp.n_pdv = MMS_PRES_MAX_PDV + 1;
+    mms_bw_init(&w, out, sizeof out);
+    mms_pres_encode_data(&w, &pp);
+    assert_int_equal(w.err, GS_EINVAL);
+    a.app_ctx.n = MMS_OID_MAX_ARCS + 1;
+    mms_bw_init(&w, out, sizeof out);
+    mms_acse_encode(&w, &a);
+    assert_int_equal(w.err, GS_EINVAL);
+    {
+        mms_spdu_t s;
+        memset(&s, 0, sizeof s);
+        s.si = MMS_SPDU_CN;
+        s.has_calling_ssel = true;
+        s.calling_ssel_len = MMS_SESSION_MAX_SSEL + 1;
+        assert_int_equal(mms_spdu_encode(out, sizeof out, &s), GS_EINVAL);
+    }
     /* ABRT answer */
     memset(&a, 0, sizeof a);
     a.kind = MMS_APDU_ABRT;
