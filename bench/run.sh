@@ -32,6 +32,12 @@
 #           HIST_PYR of them and HIST_RAW_S s of raw blocks, through the store; build/hist_bench
 #           times waveform envelopes (10 ms .. whole history), a trend and the fleet ranking
 #           in-process, then bench/hist_http.py the same through `gridsense serve`
+#   store   the same ingest on SQLite (sync full) and on PostgreSQL (a throwaway cluster with
+#           its safe defaults: fsync and synchronous_commit on), for each N in STORE_N:
+#           stored samples/s, kept up, ack p50/p99, gridsense CPU per thread and the
+#           PostgreSQL cluster's CPU, CPU s per M samples, disk bytes per block
+#           (bench/store_compare.py; needs Debian's postgresql package; about 1 minute per
+#           run, 6 runs by default: not in the default BENCHES, run it by name)
 #
 # Environment (defaults: full / QUICK=1):
 #   BENCHES               "idle ingest wave dsp api iso web codec hist"
@@ -43,6 +49,8 @@
 #   HIST_FLEET            900 / 20           more terminals with the last week of aggregates
 #   HIST_RAW_S            600 / 120          seconds of raw blocks at the end (HIST_PYR terminals)
 #   HIST_REPS             9 / 3              runs per query
+#   STORE_N               "50 200 500" / "50" terminals per run (each on both backends)
+#   STORE_DURATION        20 / 8             seconds of streaming per run
 #   IDLE_N                10000 / 2000       terminals held idle
 #   IDLE_REPS             3 / 1
 #   IDLE_CONNECT_RATE     5000               simulator --connect-rate
@@ -93,6 +101,8 @@ HIST_PYR=${HIST_PYR:-$(q 10 2)}
 HIST_FLEET=${HIST_FLEET:-$(q 900 20)}
 HIST_RAW_S=${HIST_RAW_S:-$(q 600 120)}
 HIST_REPS=${HIST_REPS:-$(q 9 3)}
+STORE_N=${STORE_N:-$(q "50 200 500" "50")}
+STORE_DURATION=${STORE_DURATION:-$(q 20 8)}
 IDLE_N=${IDLE_N:-$(q 10000 2000)}
 IDLE_REPS=${IDLE_REPS:-$(q 3 1)}
 IDLE_CONNECT_RATE=${IDLE_CONNECT_RATE:-5000}
@@ -132,7 +142,7 @@ command -v python3 >/dev/null || { echo "bench: python3 is required" >&2; exit 1
 # Each process raises its own soft limit; raise ours too so children inherit a high one.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 NOFILE=$(ulimit -n)
-for n in $IDLE_N $INGEST_N; do
+for n in $IDLE_N $INGEST_N $STORE_N; do
     if [ "$NOFILE" != unlimited ] && [ "$n" -gt $((NOFILE - 200)) ]; then
         echo "bench: open-file limit $NOFILE is too low for $n terminals" >&2
         exit 1
@@ -498,7 +508,13 @@ for b in $BENCHES; do
             } >"$W/hist.md"
             rm -rf "$W/hist"
             ;;
-        *) log "unknown benchmark '$b' (known: idle ingest wave dsp api iso web codec hist)"; exit 2 ;;
+        store)
+            # its own cluster and servers per run, stopped and removed by the script itself
+            python3 "$HERE/store_compare.py" --n "$STORE_N" --duration "$STORE_DURATION" \
+                --warmup "$(q 5 2)" --poll "$POLL_INTERVAL" --build "$GS_BUILD" \
+                --results "$RESULTS/store" >"$W/store.md"
+            ;;
+        *) log "unknown benchmark '$b' (known: idle ingest wave dsp api iso web codec hist store)"; exit 2 ;;
     esac
 done
 log "suite took $(sub "$(now)" "$T_BEGIN") s"
@@ -511,3 +527,4 @@ if [ -s "$W/iso.md" ]; then printf '\n' | cat - "$W/iso.md" | tee -a "$RESULTS/r
 if [ -s "$W/web.md" ]; then printf '\n' | cat - "$W/web.md" | tee -a "$RESULTS/report.md"; fi
 if [ -s "$W/codec.md" ]; then printf '\n' | cat - "$W/codec.md" | tee -a "$RESULTS/report.md"; fi
 if [ -s "$W/hist.md" ]; then printf '\n' | cat - "$W/hist.md" | tee -a "$RESULTS/report.md"; fi
+if [ -s "$W/store.md" ]; then printf '\n' | cat - "$W/store.md" | tee -a "$RESULTS/report.md"; fi

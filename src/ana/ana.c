@@ -124,7 +124,7 @@ typedef struct {
     uint64_t skipped;
     int64_t last_gap_log_ns; /* rate limit of the gap log line */
     uint64_t gaps_unlogged;
-    uint64_t seen;        /* blocks offered (ana_opts_t.skip_every) */
+    uint64_t seen;         /* blocks offered (ana_opts_t.skip_every) */
     int64_t last_offer_ns; /* when the last block was offered (mono), 0 = never */
 } lterm_t;
 
@@ -137,8 +137,8 @@ struct ana {
     uv_async_t async;
     uv_mutex_t res_mu;
     res_t *res_head, *res_tail;
-    int async_closed; /* under res_mu: ana_stop closed the async handle */
-    evref_t *evref;   /* the stored-event notices' reference (event_stored) */
+    int async_closed;        /* under res_mu: ana_stop closed the async handle */
+    evref_t *evref;          /* the stored-event notices' reference (event_stored) */
     uv_mutex_t terms_mu;     /* guards terms and every lterm_t; held for lookups and copies of
                                 a few KB at most, never during DSP (which is on the workers) */
     hmap_t terms;            /* id -> lterm_t; written by the loop thread */

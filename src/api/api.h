@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "ana/ana.h"
+#include "cluster/cluster.h"
 #include "gw/gw.h"
 #include "store/store.h"
 #include "web/web.h"
@@ -39,6 +40,9 @@ typedef struct {
     xcall_t *main_q; /* onto the main loop (gateway, analysis), when the API runs on a loop of its
                         own; NULL when it runs on the main loop */
     ana_t *ana;   /* NULL when analysis is disabled */
+    cluster_t *cluster; /* this node among several on one PostgreSQL database ([store] backend =
+                           postgresql): terminals online on other nodes are listed from its
+                           copy of the live list; NULL on a single node */
     int max_pending;      /* [commands] max_pending_per_terminal (for error messages) */
     int create_timeout_s; /* [commands] create_timeout (for error messages) */
 

@@ -76,6 +76,7 @@ struct api {
     uv_mutex_t web_q_lock; /* guards web_q_closed against a post racing api_stop */
     int web_q_closed;
     ana_t *ana;
+    cluster_t *cluster; /* NULL on a single node */
     web_t *web;
     int64_t started_ns;
     int max_pending, create_timeout_s;
@@ -254,6 +255,11 @@ void api__event_export(rq_t *q);
 /* One terminal as JSON: provisioning data from the store merged with the gateway's runtime
  * state (routes.c; with_latest: also the analysis state and latest values). */
 void api__terminal_json(api_t *a, buf_t *b, const store_terminal_t *t, int with_latest);
+
+/* Whether terminal id is online: here (the gateway), or, with several nodes, on another node
+ * whose heartbeat is fresh (the cluster's copy of the live list; never a database read). Any
+ * thread. */
+int api__terminal_online(api_t *a, const char *id);
 /* The terminal named by the path ({id}): fills *t (no secret) or answers 404 / 500 and returns
  * -1. */
 int api__rest_path_terminal(rq_t *q, store_terminal_t *t);

@@ -74,10 +74,30 @@ void api__status_json(buf_t *b, const gw_term_info_t *ti)
 }
 
 /* One terminal: provisioning data from the store merged with the gateway's runtime state. */
+/* A terminal whose session another live node holds (several nodes; 0 on a single node or when
+ * it is online here), with that node's entry in *cl. */
+static int held_elsewhere(api_t *a, const char *id, int online_here, cluster_live_t *cl)
+{
+    return a->cluster && !online_here && cluster_live_get(a->cluster, id, cl) == 0 && !cl->local &&
+           cl->node_alive;
+}
+
+int api__terminal_online(api_t *a, const char *id)
+{
+    gw_term_info_t ti;
+    cluster_live_t cl;
+    int here = gw_term_info(a->gw, id, &ti) == 0 && ti.online;
+    return here || held_elsewhere(a, id, here, &cl);
+}
+
 void api__terminal_json(api_t *a, buf_t *b, const store_terminal_t *t, int with_latest)
 {
     gw_term_info_t ti;
     int seen = gw_term_info(a->gw, t->id, &ti) == 0;
+    /* Several nodes: online on another node shows online, with that node and the session's
+     * remote address and start as it published them (docs/api.md "Terminals"). */
+    cluster_live_t cl;
+    int other = held_elsewhere(a, t->id, seen && ti.online, &cl);
     buf_puts(b, "{\"id\":");
     buf_json_str(b, t->id, (size_t)-1);
     buf_puts(b, ",\"name\":");
@@ -92,13 +112,25 @@ void api__terminal_json(api_t *a, buf_t *b, const store_terminal_t *t, int with_
         buf_printf(b, ",\"declared_voltage\":%.6g", t->declared_v);
     else
         buf_puts(b, ",\"declared_voltage\":null");
-    buf_printf(b, ",\"online\":%s", seen && ti.online ? "true" : "false");
+    buf_printf(b, ",\"online\":%s", (seen && ti.online) || other ? "true" : "false");
+    if (a->cluster) { /* absent on a single node */
+        buf_puts(b, ",\"node\":");
+        if (other)
+            buf_json_str(b, cl.node_id, (size_t)-1);
+        else if (seen && ti.online)
+            buf_json_str(b, cluster_node_id(a->cluster), (size_t)-1);
+        else
+            buf_puts(b, "null");
+    }
     buf_puts(b, ",\"remote\":");
-    if (seen && ti.remote[0])
+    if (other && cl.remote[0])
+        buf_json_str(b, cl.remote, (size_t)-1);
+    else if (!other && seen && ti.remote[0])
         buf_json_str(b, ti.remote, (size_t)-1);
     else
         buf_puts(b, "null");
-    api__ts_json(b, "connected_since", seen ? ti.connected_since_ns : 0);
+    api__ts_json(b, "connected_since",
+                 other ? cl.connected_since_ns : seen ? ti.connected_since_ns : 0);
     api__ts_json(b, "last_seen", seen ? ti.last_seen_ns : 0);
     buf_printf(b,
                ",\"frames\":%llu,\"blocks\":%llu,\"bytes\":%llu,\"reconnects\":%llu,"
@@ -361,6 +393,38 @@ void api__metrics(rq_t *q)
          (double)ws.blocks_raw_busy},
     };
     metric_table(b, tail, sizeof tail / sizeof tail[0]);
+    if (a->cluster) { /* several nodes (docs/operations.md "Several nodes") */
+        cluster_stats_t cs;
+        cluster_stats(a->cluster, &cs);
+        const metric_t cm[] = {
+            {"gridsense_cluster_db_up", "gauge",
+             "1 while this node's cluster connections to the database are up.", (double)cs.db_up},
+            {"gridsense_cluster_nodes_alive", "gauge",
+             "Nodes whose heartbeat is fresh, at this node's last refresh.",
+             (double)cs.nodes_alive},
+            {"gridsense_cluster_terminals_live", "gauge",
+             "Terminals with a live session on any node, at the last refresh.",
+             (double)cs.live_terminals},
+            {"gridsense_cluster_displacements_total", "counter",
+             "Logins here that displaced the terminal's session on another node.",
+             (double)cs.displaced_other},
+            {"gridsense_cluster_displaced_total", "counter",
+             "Sessions here ended because the terminal logged in on another node.",
+             (double)cs.displaced_here},
+            {"gridsense_cluster_notifications_total", "counter",
+             "Notifications received on the LISTEN connection.", (double)cs.notifications},
+            {"gridsense_cluster_command_wakeups_total", "counter",
+             "Command notifications for a terminal online here (delivered at once).",
+             (double)cs.commands_woken},
+            {"gridsense_cluster_db_lost_total", "counter",
+             "Times the cluster's database connection was lost.", (double)cs.db_lost},
+            {"gridsense_cluster_requests_dropped_total", "counter",
+             "Session claims/releases dropped (queue full or database away); made good by "
+             "the resynchronisation.",
+             (double)cs.requests_dropped},
+        };
+        metric_table(b, cm, sizeof cm / sizeof cm[0]);
+    }
     api__retention_metrics(a, b);
     if (a->ana) {
         ana_stats_t as;

@@ -109,10 +109,10 @@ static int tlist_cb(void *ud, const store_terminal_t *t)
 {
     tlist_t *x = ud;
     if (x->online >= 0) {
-        /* Online is the gateway's runtime state, not a column: filtered here, so a page may
-         * walk past many rows to fill; each look is a hash lookup. */
-        gw_term_info_t ti;
-        int on = gw_term_info(x->a->gw, t->id, &ti) == 0 && ti.online;
+        /* Online is the gateway's runtime state (and, with several nodes, the cluster's copy
+         * of the live list), not a column: filtered here, so a page may walk past many rows to
+         * fill; each look is a hash lookup (and a binary search). */
+        int on = api__terminal_online(x->a, t->id);
         if (on != x->online)
             return 0;
     }

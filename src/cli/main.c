@@ -1,6 +1,8 @@
 /* gridsense: the server (`serve`) and its admin subcommands. */
 #include "cli.h"
 
+#include "cluster/cluster.h"
+
 #include "core/err.h"
 #include "core/xcall.h"
 
@@ -112,6 +114,7 @@ typedef struct {
     store_retention_t retention; /* [history] */
     uv_timer_t retention_timer;  /* submits a retention pass every [history] interval */
     int retention_on;
+    cluster_t *cluster; /* [store] backend = postgresql: this node among several, else NULL */
 } server_t;
 
 /* A retention pass (store_retention_submit): a no-op while the last one still runs. */
@@ -153,6 +156,8 @@ static void retention_start(server_t *sv, const config_t *c)
 static void gw_stopped(void *ud)
 {
     server_t *sv = ud;
+    if (sv->cluster) /* after the gateway: its last sessions' releases are queued */
+        cluster_stop(sv->cluster, NULL, NULL);
     if (!sv->signals_on)
         return; /* a start that failed before the signals were set up */
     uv_close((uv_handle_t *)&sv->sigint, NULL);
@@ -490,6 +495,36 @@ int cmd_serve(int argc, char **argv)
             goto fail;
         }
     }
+    if (c.store_pg) {
+        /* Several nodes on one PostgreSQL database (docs/operations.md "Several nodes"): this
+         * node's heartbeat, its sessions in the shared directory, displacement and command
+         * notifications. Its own connections, on its own thread; never blocks the start. */
+        char node[CLUSTER_NODE_MAX], host[CLUSTER_NODE_MAX - 8] = "localhost", redacted[1024];
+        if (c.node_id[0]) {
+            snprintf(node, sizeof node, "%s", c.node_id);
+        } else {
+            if (gethostname(host, sizeof host) != 0 || !host[0])
+                snprintf(host, sizeof host, "localhost");
+            host[sizeof host - 1] = '\0';
+            snprintf(node, sizeof node, "%s:%d", host, gw_port(sv.gw));
+        }
+        cluster_opts_t co;
+        cluster_opts_default(&co);
+        co.url = c.store_url;
+        co.node_id = node;
+        co.heartbeat_s = c.node_heartbeat_s;
+        co.stale_s = c.node_stale_s;
+        config_url_redact(c.store_url, redacted, sizeof redacted);
+        if (cluster_start(sv.loop, &co, &sv.cluster, err, sizeof err) < 0) {
+            log_error(NULL, "%s", err);
+            stop_backend(&sv); /* (gw_stopped stops the cluster's handles too) */
+            uv_run(sv.loop, UV_RUN_DEFAULT);
+            goto fail;
+        }
+        cluster_attach_gw(sv.cluster, sv.gw);
+        log_info(NULL, "cluster: node %s on %s (heartbeat %d s, stale after %d s)", node,
+                 redacted, c.node_heartbeat_s, c.node_stale_s);
+    }
     gw_set_block_observer(sv.gw, on_block, &sv);
     sv.st = st;
     retention_start(&sv, &c); /* the gateway started the writer */
@@ -538,6 +573,7 @@ int cmd_serve(int argc, char **argv)
     aop.writer = st;
     aop.main_q = wt ? wt->main_calls : NULL;
     aop.ana = sv.ana;
+    aop.cluster = sv.cluster;
     aop.max_pending = c.gw.cmd_max_pending;
     aop.create_timeout_s = (int)(c.gw.cmd_create_timeout_ns / 1000000000LL);
     aop.bind_host = c.http_host;
@@ -598,6 +634,7 @@ fail:
     web_free(sv.web);
     ana_free(sv.ana);
     gw_free(sv.gw);
+    cluster_free(sv.cluster);
     store_close(st); /* joins the writer: its last answers to the API are queued by now */
     api_free(sv.api); /* (answers posted to the main loop after it stopped are released) */
     if (wt) { /* its thread was joined (web_thread_stopped, or a failed start) */

@@ -13,8 +13,7 @@
 #include <string.h>
 #define HAVE_HW 1
 
-__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uint8_t *p,
-                                                        size_t n)
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t n)
 {
     uint64_t c = ~crc;
     while (n && ((uintptr_t)p & 7u)) {

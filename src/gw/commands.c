@@ -324,7 +324,7 @@ static int newcmd_cb(void *ud, const store_command_t *c)
  * such as `gridsense command send`) and delivers them to online terminals. Rows are visited in
  * id order, and ids grow in commit order, so no row is skipped. A read: never waits for the
  * writer. */
-static void deliver_new_commands(gw_t *g)
+void gw__deliver_new_commands(gw_t *g)
 {
     store_command_new_since(g->st, g->last_cmd_id, NEWCMD_PAGE, newcmd_cb, g);
 }
@@ -348,7 +348,7 @@ void gw__finish_cmd_reqs(gw_t *g, cmd_req_t *done)
     for (cmd_req_t *q = done; q; q = q->next)
         any |= q->rc == 0;
     if (any && !g->stopping)
-        deliver_new_commands(g);
+        gw__deliver_new_commands(g);
     while (done) {
         cmd_req_t *next = done->next;
         if (done->cb) {
@@ -391,7 +391,7 @@ void gw__commands_tick(gw_t *g, int64_t wall)
         if (store_submit(g->st, it) == 0)
             g->expire_pending = 1;
     }
-    deliver_new_commands(g);
+    gw__deliver_new_commands(g);
 }
 
 int gw_command_cancel(gw_t *g, store_item_t *it, gw_cancel_cb cb, void *ud)

@@ -424,6 +424,42 @@ void gw_set_term_observer(gw_t *g, gw_term_cb cb, void *ud)
     g->term_ud = ud;
 }
 
+void gw__session_event(gw_t *g, sess_t *s, int event)
+{
+    if (!g->sess_cb || !s->term)
+        return;
+    gw_term_info_t ti;
+    term_fill(s->term, &ti);
+    g->sess_cb(g->sess_ud, event, &ti, g->cookie_base | s->id);
+}
+
+void gw_set_session_observer(gw_t *g, gw_session_cb cb, void *ud)
+{
+    g->sess_cb = cb;
+    g->sess_ud = ud;
+}
+
+int gw_session_end(gw_t *g, const char *terminal_id, uint64_t session_id, uint16_t reason,
+                   const char *msg)
+{
+    term_t *t = hmap_get(&g->terms, terminal_id);
+    sess_t *s = t ? t->sess : NULL;
+    if (!s || s->state != S_ONLINE || (g->cookie_base | s->id) != session_id)
+        return 0;
+    gw__send_reject(s, 1, reason, 0, msg);
+    gw__sess_close(s, reason == GSTP_REJ_REPLACED ? "replaced on another node" : msg);
+    return 1;
+}
+
+int gw_commands_check(gw_t *g, const char *terminal_id)
+{
+    term_t *t = hmap_get(&g->terms, terminal_id);
+    if (g->stopping || !t || !t->sess || t->sess->state != S_ONLINE)
+        return 0;
+    gw__deliver_new_commands(g);
+    return 1;
+}
+
 void gw_set_command_observer(gw_t *g, gw_cmd_cb cb, void *ud)
 {
     g->cmd_cb = cb;

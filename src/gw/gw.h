@@ -230,4 +230,31 @@ typedef void (*gw_cancel_cb)(void *ud, const store_item_t *it);
  * cb later, or GS_ESTATE (stopping: the item is freed, cb not called). Loop thread. */
 int gw_command_cancel(gw_t *g, store_item_t *it, gw_cancel_cb cb, void *ud);
 
+/* ---- Several nodes on one database (src/cluster) ----
+ * The gateway knows nothing of other nodes: the cluster module watches its sessions through
+ * this observer, ends a session another node took over (gw_session_end) and, when told a
+ * command was queued for a terminal, has it looked for at once (gw_commands_check). */
+
+/* Called on the loop thread when a terminal's session goes online (GW_TERM_ONLINE, after the
+ * WELCOME is queued) or ends (GW_TERM_OFFLINE, also when a newer session of the same terminal
+ * replaced it, and at gw_stop), with the state just published and the session's id: the id of
+ * the sessions log (GET /terminals/{id}/sessions), unique across restarts of this gateway but
+ * not across nodes. `ti` is valid during the call only. */
+typedef void (*gw_session_cb)(void *ud, int event, const gw_term_info_t *ti, uint64_t session_id);
+
+/* Installs (or with NULL removes) the session observer. Loop thread. */
+void gw_set_session_observer(gw_t *g, gw_session_cb cb, void *ud);
+
+/* Ends terminal_id's session if, and only if, it is online with session_id (an older session
+ * of the terminal, or a newer one on this node, is left alone): sends BYE with `reason` (a
+ * GSTP_REJ_* code, e.g. GSTP_REJ_REPLACED) and `msg`, then closes it (the observer sees
+ * GW_TERM_OFFLINE). Returns 1 if it was ended, 0 otherwise. Loop thread. */
+int gw_session_end(gw_t *g, const char *terminal_id, uint64_t session_id, uint16_t reason,
+                   const char *msg);
+
+/* A command was queued for terminal_id by another process or node: if the terminal is online
+ * here, looks for new commands now instead of at the next once-a-second poll (which stays the
+ * fallback). Returns 1 if it looked, 0 if the terminal is not online here. Loop thread. */
+int gw_commands_check(gw_t *g, const char *terminal_id);
+
 #endif

@@ -312,6 +312,7 @@ void gw__on_auth(sess_t *s, const gstp_frame_t *f)
     s->pings_out = 0;
     log_info(t->id, "online from %s (session %u, resume after seq %llu, fw %s)", s->remote, s->id,
              (unsigned long long)t->durable_seq, s->fw[0] ? s->fw : "?");
+    gw__session_event(g, s, GW_TERM_ONLINE);
 
     store_item_t *it = store_item_new(STORE_ITEM_SESSION_OPEN);
     snprintf(it->terminal_id, sizeof it->terminal_id, "%s", t->id);

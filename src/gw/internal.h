@@ -137,6 +137,8 @@ struct gw {
     void *term_ud;
     gw_cmd_cb cmd_cb; /* command state observer (live feed), may be NULL */
     void *cmd_ud;
+    gw_session_cb sess_cb; /* session observer (several nodes: src/cluster), may be NULL */
+    void *sess_ud;
     hmap_t terms;    /* id -> term_t */
     hmap_t per_ip;   /* ip -> (uintptr_t) connection count */
     hmap_t hs_ip;    /* ip -> (uintptr_t) sessions still in the handshake */
@@ -287,6 +289,9 @@ int gw__command_item_done(gw_t *g, const store_item_t *it, cmd_req_list_t *done)
 /* Delivers new commands, then answers and frees the creations in the list `done`. */
 void gw__finish_cmd_reqs(gw_t *g, cmd_req_t *done);
 
+/* Looks for commands created since the last look and delivers them (store_command_new_since). */
+void gw__deliver_new_commands(gw_t *g);
+
 /* Frees the creations never reported by the writer (gw_free). */
 void gw__commands_free(gw_t *g);
 
@@ -305,6 +310,10 @@ void gw__publish_term(gw_t *g, term_t *t);
 /* A login, logout or STATUS (GW_TERM_*) of t: publishes t at once and tells the terminal
  * observer. Loop thread. */
 void gw__term_event(gw_t *g, term_t *t, int event);
+
+/* Tells the session observer (if any) that s went online or offline (GW_TERM_ONLINE /
+ * GW_TERM_OFFLINE). Loop thread. */
+void gw__session_event(gw_t *g, sess_t *s, int event);
 
 /* Publishes the gateway counters (gw_stats) at once, on online/offline transitions: a copy
  * (paused_reading stays as the last tick counted it). */

@@ -191,6 +191,7 @@ void gw__sess_close(sess_t *s, const char *reason)
         gw__log_session_close(s, reason);
         gw__publish_stats(g);
         gw__term_event(g, t, GW_TERM_OFFLINE); /* visible to other threads at once */
+        gw__session_event(g, s, GW_TERM_OFFLINE);
     } else if (log_get_level() >= LOG_DEBUG) {
         log_limited(LOG_DEBUG, s->ip, "%s: connection from %s closed (%s)", gw__who(s), s->remote,
                     reason);

@@ -123,17 +123,18 @@ static int terminal_update(sqlx_t *db, const store_acct_t *a)
         return GS_EINVAL;
     /* One statement: every column keeps its value unless its bit is set (?2). */
     sqlx_stmt_t *st = NULL;
-    int rc = store__prepare(db,
-                            "UPDATE terminals SET"
-                            " name = CASE WHEN (CAST(?2 AS BIGINT) & 1) <> 0 THEN ?3 ELSE name END,"
-                            " lat = CASE WHEN (CAST(?2 AS BIGINT) & 2) <> 0 THEN ?4 ELSE lat END,"
-                            " lon = CASE WHEN (CAST(?2 AS BIGINT) & 2) <> 0 THEN ?5 ELSE lon END,"
-                            " nominal_hz = CASE WHEN (CAST(?2 AS BIGINT) & 4) <> 0 THEN ?6 ELSE nominal_hz END,"
-                            " vt_ratio = CASE WHEN (CAST(?2 AS BIGINT) & 8) <> 0 THEN ?7 ELSE vt_ratio END,"
-                            " ct_ratio = CASE WHEN (CAST(?2 AS BIGINT) & 16) <> 0 THEN ?8 ELSE ct_ratio END,"
-                            " declared_v = CASE WHEN (CAST(?2 AS BIGINT) & 32) <> 0 THEN ?9 ELSE declared_v END"
-                            " WHERE id = ?1",
-                            &st);
+    int rc = store__prepare(
+        db,
+        "UPDATE terminals SET"
+        " name = CASE WHEN (CAST(?2 AS BIGINT) & 1) <> 0 THEN ?3 ELSE name END,"
+        " lat = CASE WHEN (CAST(?2 AS BIGINT) & 2) <> 0 THEN ?4 ELSE lat END,"
+        " lon = CASE WHEN (CAST(?2 AS BIGINT) & 2) <> 0 THEN ?5 ELSE lon END,"
+        " nominal_hz = CASE WHEN (CAST(?2 AS BIGINT) & 4) <> 0 THEN ?6 ELSE nominal_hz END,"
+        " vt_ratio = CASE WHEN (CAST(?2 AS BIGINT) & 8) <> 0 THEN ?7 ELSE vt_ratio END,"
+        " ct_ratio = CASE WHEN (CAST(?2 AS BIGINT) & 16) <> 0 THEN ?8 ELSE ct_ratio END,"
+        " declared_v = CASE WHEN (CAST(?2 AS BIGINT) & 32) <> 0 THEN ?9 ELSE declared_v END"
+        " WHERE id = ?1",
+        &st);
     if (rc < 0)
         return rc;
     sqlx_bind_text(st, 1, t->id, -1);

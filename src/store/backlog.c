@@ -24,7 +24,7 @@ static int64_t unit_of(int64_t t)
     "INSERT INTO ana_pending(terminal_id, unit_start_ns, first_seq, last_seq, blocks, captures,"   \
     " signal_ns, restarts) VALUES(?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7)"                                 \
     " ON CONFLICT(terminal_id, unit_start_ns) DO UPDATE SET"                                       \
-    " first_seq = CASE WHEN excluded.first_seq < ana_pending.first_seq"                             \
+    " first_seq = CASE WHEN excluded.first_seq < ana_pending.first_seq"                            \
     " THEN excluded.first_seq ELSE ana_pending.first_seq END,"                                     \
     " last_seq = CASE WHEN excluded.last_seq > ana_pending.last_seq"                               \
     " THEN excluded.last_seq ELSE ana_pending.last_seq END,"                                       \
@@ -81,8 +81,8 @@ int store__pending_note(store_t *s, store_item_t *it)
     sqlx_bind_int64(st, 2, (int64_t)it->seq);
     int src = sqlx_step(st);
     if (src == SQLX_ROW)
-        rc = note(s, it->terminal_id, sqlx_column_int64(st, 0),
-                  (uint64_t)sqlx_column_int64(st, 1), 0, 0, 0, 1);
+        rc = note(s, it->terminal_id, sqlx_column_int64(st, 0), (uint64_t)sqlx_column_int64(st, 1),
+                  0, 0, 0, 1);
     else if (src != SQLX_DONE)
         rc = store__db_fail(s->wdb, "read previous block");
     sqlx_finalize(st);

@@ -54,9 +54,8 @@ int store_dir_lock(const char *data_dir, int *fd_out, char *err, size_t errlen)
         int e = errno;
         close(fd);
         if (e == EWOULDBLOCK) {
-            store__seterr(err, errlen,
-                          "%s is in use by a running gridsense server (lock %s held)", data_dir,
-                          path);
+            store__seterr(err, errlen, "%s is in use by a running gridsense server (lock %s held)",
+                          data_dir, path);
             return GS_EBUSY;
         }
         store__seterr(err, errlen, "cannot lock %s: %s", path, strerror(e));
@@ -127,8 +126,7 @@ static int describe(sqlite3 *db, store_backup_info_t *info, char *err, size_t er
     return 0;
 }
 
-int store_backup(store_t *s, const char *dest, store_backup_info_t *info, char *err,
-                 size_t errlen)
+int store_backup(store_t *s, const char *dest, store_backup_info_t *info, char *err, size_t errlen)
 {
     sqlite3 *out = NULL;
     sqlite3_backup *b = NULL;
@@ -242,8 +240,7 @@ int store_backup_check(const char *path, store_backup_info_t *info, char *err, s
     int r = sqlite3_step(st);
     const char *res = r == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
     if (!res || strcmp(res, "ok") != 0) {
-        store__seterr(err, errlen, "%s is damaged: %s", path,
-                      res ? res : sqlite3_errmsg(db));
+        store__seterr(err, errlen, "%s is damaged: %s", path, res ? res : sqlite3_errmsg(db));
         sqlite3_finalize(st);
         rc = GS_ECONFIG;
         goto fail;

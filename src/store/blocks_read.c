@@ -103,7 +103,7 @@ int store__layout_decode(const char *text, store_chan_t *ch, int *n)
  * the end of a read is found while reading (a block past the range). */
 #define SQL_READ                                                                                   \
     "SELECT seq, kind, t0_ns, sample_rate, channel_mask, nchannels, sample_fmt, time_quality,"     \
-    " nsamples, data, codec FROM blocks WHERE terminal_id = ?1 AND seq >= ?2 ORDER BY seq"        \
+    " nsamples, data, codec FROM blocks WHERE terminal_id = ?1 AND seq >= ?2 ORDER BY seq"         \
     " LIMIT ?3"
 #define READ_PAGE 256
 /* The layout in force at seq ?2, and where the next one starts. */
@@ -213,8 +213,7 @@ static int layout_at(sqlx_t *db, const char *tid, uint64_t seq, layout_cur_t *cu
     if (src == SQLX_ROW) {
         cur->first = (uint64_t)sqlx_column_int64(st, 0);
         const char *text = (const char *)sqlx_column_text(st, 1);
-        cur->next =
-            sqlx_column_type(st, 2) == SQLX_NULL ? 0 : (uint64_t)sqlx_column_int64(st, 2);
+        cur->next = sqlx_column_type(st, 2) == SQLX_NULL ? 0 : (uint64_t)sqlx_column_int64(st, 2);
         if (store__layout_decode(text, cur->ch, &cur->n) == 0) {
             cur->have = 1;
         } else {
@@ -239,8 +238,7 @@ static int layout_at(sqlx_t *db, const char *tid, uint64_t seq, layout_cur_t *cu
             goto fail;
         }
         cur->first = 0;
-        cur->next =
-            sqlx_column_type(st, 0) == SQLX_NULL ? 0 : (uint64_t)sqlx_column_int64(st, 0);
+        cur->next = sqlx_column_type(st, 0) == SQLX_NULL ? 0 : (uint64_t)sqlx_column_int64(st, 0);
     } else {
         rc = store__db_fail(db, "read channel layout");
         goto fail;
@@ -461,6 +459,8 @@ int store_blocks_plan(store_t *s, char *out, size_t cap)
     if (cap == 0)
         return GS_EINVAL;
     out[0] = '\0';
+    if (s->pg)
+        return GS_ENOTSUP; /* EXPLAIN QUERY PLAN is SQLite's */
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
         char sql[1024];
         snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", q[i].sql);

@@ -415,6 +415,9 @@ static const char *const migrations[] = {
     " json_extract(value, '$.name') = 'Ub'), (SELECT json_extract(value, '$.thd_pct') FROM"
     " json_each(m.data, '$.channels') WHERE json_extract(value, '$.name') = 'Uc') FROM"
     " measurements m WHERE m.interval IN ('10min', '2h') AND json_valid(m.data);",
+    /* 13: PostgreSQL stores blocks.data without trying to compress it (already wcodec); nothing
+     * changes on SQLite, the number keeps both dialects' migrations in step (pg_schema.c). */
+    "SELECT 1;",
 };
 
 /* The migration whose script is followed by sealing the secrets (store__migrate_seal). */
@@ -436,7 +439,11 @@ _Thread_local int store__quiet_full;
 
 int store__db_fail(sqlx_t *db, const char *what)
 {
-    if (store__quiet_full && store__db_is_full(db))
+    /* A database away (PostgreSQL restarting, a failover) fails every call until it is back:
+     * a few lines a minute say so, not one per call. */
+    if (sqlx_errcode(db) == GS_ECLOSED)
+        log_limited(LOG_ERROR, "store: database connection", "%s: %s", what, sqlx_errmsg(db));
+    else if (store__quiet_full && store__db_is_full(db))
         log_debug(STORE_LOG_WHO, "%s: %s", what, sqlx_errmsg(db)); /* the alarm reports it */
     else
         log_error(STORE_LOG_WHO, "%s: %s", what, sqlx_errmsg(db));
@@ -452,6 +459,32 @@ int store__prepare(sqlx_t *db, const char *sql, sqlx_stmt_t **out)
         return rc == GS_ECLOSED || rc == GS_EBUSY ? rc : GS_EDB;
     }
     return 0;
+}
+
+int store__query_i64(sqlx_t *db, const char *sql, const char *text1, int64_t int1, int64_t def,
+                     int64_t *out, int *found)
+{
+    sqlx_stmt_t *st = NULL;
+    int rc = store__prepare(db, sql, &st);
+    if (found)
+        *found = 0;
+    if (rc < 0)
+        return rc;
+    if (text1)
+        sqlx_bind_text(st, 1, text1, -1);
+    else if (sqlx_bind_parameter_count(st) >= 1)
+        sqlx_bind_int64(st, 1, int1);
+    int src = sqlx_step(st);
+    *out = def;
+    if (src == SQLX_ROW && sqlx_column_type(st, 0) != SQLX_NULL) {
+        *out = sqlx_column_int64(st, 0);
+        if (found)
+            *found = 1;
+    } else if (src != SQLX_ROW && src != SQLX_DONE) {
+        rc = store__db_fail(db, "query");
+    }
+    sqlx_finalize(st);
+    return rc;
 }
 
 int store__table_exists(sqlx_t *db, const char *name)
@@ -618,8 +651,7 @@ int store__schema_check(sqlx_t *db, const char *path, int *version, char *err, s
     int v = 0;
     int rc = read_version(db, &v);
     if (rc < 0) {
-        store__seterr(err, errlen, "cannot read schema version of %s: %s", path,
-                      sqlx_errmsg(db));
+        store__seterr(err, errlen, "cannot read schema version of %s: %s", path, sqlx_errmsg(db));
         return rc;
     }
     if (v != NMIGRATIONS) {
@@ -639,8 +671,7 @@ int store__migrate(sqlx_t *db, const char *path, const store_key_t *key, int *ve
     int v = 0;
     int rc = read_version(db, &v);
     if (rc < 0) {
-        store__seterr(err, errlen, "cannot read schema version of %s: %s", path,
-                      sqlx_errmsg(db));
+        store__seterr(err, errlen, "cannot read schema version of %s: %s", path, sqlx_errmsg(db));
         goto fail;
     }
     if (v > NMIGRATIONS) {

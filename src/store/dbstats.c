@@ -47,25 +47,6 @@ static const struct {
     " sample_fmt FROM blocks ORDER BY id DESC LIMIT ?1)"
 #define SQL_SINCE "SELECT received_ns FROM %s WHERE id >= ?1 ORDER BY id LIMIT 1"
 
-static int one_i64(sqlx_t *db, const char *sql, int64_t bind1, int64_t *out, int *found)
-{
-    sqlx_stmt_t *st = NULL;
-    int rc = store__prepare(db, sql, &st);
-    if (rc < 0)
-        return rc;
-    if (strstr(sql, "?1"))
-        sqlx_bind_int64(st, 1, bind1);
-    int src = sqlx_step(st);
-    if (found)
-        *found = src == SQLX_ROW && sqlx_column_type(st, 0) != SQLX_NULL;
-    if (src == SQLX_ROW)
-        *out = sqlx_column_int64(st, 0);
-    else if (src != SQLX_DONE)
-        rc = store__db_fail(db, "db stats");
-    sqlx_finalize(st);
-    return rc;
-}
-
 static int64_t file_size(const char *path)
 {
     struct stat sb;
@@ -124,7 +105,7 @@ static int first_since(sqlx_t *db, const char *table, int64_t lo, int64_t hi, in
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2, t = 0;
         int found = 0;
-        int rc = one_i64(db, sql, mid, &t, &found);
+        int rc = store__query_i64(db, sql, NULL, mid, 0, &t, &found);
         if (rc < 0)
             return rc;
         if (found && t >= since)
@@ -158,9 +139,10 @@ int store_db_stats(store_t *s, int exact, store_db_stats_t *o)
         o->fs_free_bytes = (int64_t)vf.f_bavail * (int64_t)vf.f_frsize;
         o->fs_total_bytes = (int64_t)vf.f_blocks * (int64_t)vf.f_frsize;
     }
-    if ((rc = one_i64(db, "PRAGMA page_size", 0, &o->page_size, NULL)) < 0 ||
-        (rc = one_i64(db, "PRAGMA page_count", 0, &o->page_count, NULL)) < 0 ||
-        (rc = one_i64(db, "PRAGMA freelist_count", 0, &o->freelist_pages, NULL)) < 0)
+    if ((rc = store__query_i64(db, "PRAGMA page_size", NULL, 0, 0, &o->page_size, NULL)) < 0 ||
+        (rc = store__query_i64(db, "PRAGMA page_count", NULL, 0, 0, &o->page_count, NULL)) < 0 ||
+        (rc = store__query_i64(db, "PRAGMA freelist_count", NULL, 0, 0, &o->freelist_pages, NULL)) <
+            0)
         return rc;
     if (exact && (rc = dbstat_sizes(db, o)) < 0)
         return rc;
@@ -180,10 +162,10 @@ int store_db_stats(store_t *s, int exact, store_db_stats_t *o)
         int64_t lo = 0, hi = 0;
         int f1 = 0, f2 = 0;
         snprintf(sql, sizeof sql, "SELECT min(id) FROM %s", TIMED[i].table);
-        if ((rc = one_i64(db, sql, 0, &lo, &f1)) < 0)
+        if ((rc = store__query_i64(db, sql, NULL, 0, 0, &lo, &f1)) < 0)
             return rc;
         snprintf(sql, sizeof sql, "SELECT max(id) FROM %s", TIMED[i].table);
-        if ((rc = one_i64(db, sql, 0, &hi, &f2)) < 0)
+        if ((rc = store__query_i64(db, sql, NULL, 0, 0, &hi, &f2)) < 0)
             return rc;
         if (!f1 || !f2) {
             if (t->rows < 0)
@@ -194,8 +176,8 @@ int store_db_stats(store_t *s, int exact, store_db_stats_t *o)
             t->rows_upper = hi - lo + 1;
         snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE id = ?1", TIMED[i].time_col,
                  TIMED[i].table);
-        if ((rc = one_i64(db, sql, lo, &t->oldest_ns, NULL)) < 0 ||
-            (rc = one_i64(db, sql, hi, &t->newest_ns, NULL)) < 0)
+        if ((rc = store__query_i64(db, sql, NULL, lo, 0, &t->oldest_ns, NULL)) < 0 ||
+            (rc = store__query_i64(db, sql, NULL, hi, 0, &t->newest_ns, NULL)) < 0)
             return rc;
         if (strcmp(TIMED[i].table, "blocks") == 0) {
             blo = lo;
@@ -234,8 +216,8 @@ int store_db_stats(store_t *s, int exact, store_db_stats_t *o)
             stt = &o->tables[i];
     if (stt && stt->newest_ns) {
         int64_t lo = 0, hi = 0, first = 0;
-        if ((rc = one_i64(db, "SELECT min(id) FROM status", 0, &lo, NULL)) < 0 ||
-            (rc = one_i64(db, "SELECT max(id) FROM status", 0, &hi, NULL)) < 0 ||
+        if ((rc = store__query_i64(db, "SELECT min(id) FROM status", NULL, 0, 0, &lo, NULL)) < 0 ||
+            (rc = store__query_i64(db, "SELECT max(id) FROM status", NULL, 0, 0, &hi, NULL)) < 0 ||
             (rc = first_since(db, "status", lo, hi + 1,
                               time_utc_ns() - (int64_t)WINDOW_S * 1000000000LL, &first)) < 0)
             return rc;
@@ -280,7 +262,7 @@ int store_db_stats(store_t *s, int exact, store_db_stats_t *o)
             continue;
         char sql[96];
         snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", SMALL[i]);
-        if ((rc = one_i64(db, sql, 0, &t->rows, NULL)) < 0)
+        if ((rc = store__query_i64(db, sql, NULL, 0, 0, &t->rows, NULL)) < 0)
             return rc;
     }
     return 0;

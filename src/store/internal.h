@@ -37,10 +37,10 @@ typedef struct {
 
 struct store {
     /* owner thread */
-    sqlx_t *db;     /* synchronous connection, either engine */
-    sqlite3 *lite;  /* the SQLite connection under db (NULL on PostgreSQL): SQLite-only work */
-    int pg;         /* the database is PostgreSQL (store_opts_t.url) */
-    char *url;      /* its URL, owned (NULL for SQLite) */
+    sqlx_t *db;    /* synchronous connection, either engine */
+    sqlite3 *lite; /* the SQLite connection under db (NULL on PostgreSQL): SQLite-only work */
+    int pg;        /* the database is PostgreSQL (store_opts_t.url) */
+    char *url;     /* its URL, owned (NULL for SQLite) */
     char *path;    /* data_dir/gridsense.db, owned */
     int sync_full; /* resolved options, reused for the writer connection */
     int busy_timeout_ms;
@@ -56,7 +56,7 @@ struct store {
 
     /* writer thread while running */
     sqlx_t *wdb;
-    sqlite3 *wlite;                 /* the SQLite connection under wdb (NULL on PostgreSQL) */
+    sqlite3 *wlite; /* the SQLite connection under wdb (NULL on PostgreSQL) */
     /* PostgreSQL (writer.c): a failed statement aborts the whole transaction there, so a batch
      * whose item the database refuses is retried with one savepoint per item (pg_slow) to let
      * the others through, as SQLite's statement-level rollback does. */
@@ -67,7 +67,7 @@ struct store {
         char terminal_id[STORE_ID_MAX + 1];
         int64_t mark; /* highest seq stored (durable_seq, then this batch's) */
         int found;    /* the terminal has a row (locked) */
-    } *pg_marks;      /* per distinct terminal of the batch's blocks, locked FOR UPDATE */
+    } * pg_marks;     /* per distinct terminal of the batch's blocks, locked FOR UPDATE */
     size_t pg_nmarks, pg_marks_cap;
     sqlx_stmt_t *pg_lock;      /* SELECT ... FOR UPDATE of the batch's terminals */
     sqlx_stmt_t *pg_has_block; /* is (terminal, seq) stored? */
@@ -86,7 +86,7 @@ struct store {
     int npoison;
     sqlx_stmt_t *ins_layout;  /* STORE__SQL_LAYOUT_INSERT */
     sqlx_stmt_t *ins_pending; /* backlog.c: prepared on first use, finalized with the others */
-    hmap_t layouts;            /* terminal id -> struct store_layout_cache * (writer.c) */
+    hmap_t layouts;           /* terminal id -> struct store_layout_cache * (writer.c) */
     store_done_cb done_cb;
     void *done_ud;
     struct store_pyr *pyr; /* the pyramid's statements and bucket cache (pyramid.c); NULL until
@@ -185,6 +185,12 @@ int store__db_fail(sqlx_t *db, const char *what);
 /* Prepares sql on db; returns 0 or GS_EDB (logged). */
 int store__prepare(sqlx_t *db, const char *sql, sqlx_stmt_t **out);
 
+/* Runs a one-value query: ?1, if the statement has it, is text1 (when not NULL) or int1. *out
+ * gets the value, or def when there is no row or the value is NULL (*found, may be NULL, says
+ * which). 0 or a negative code (logged). */
+int store__query_i64(sqlx_t *db, const char *sql, const char *text1, int64_t int1, int64_t def,
+                     int64_t *out, int *found);
+
 /* Returns 1 if table `name` exists in db, 0 if not, GS_EDB on error (logged). */
 int store__table_exists(sqlx_t *db, const char *name);
 
@@ -210,7 +216,8 @@ int store__table_exists(sqlx_t *db, const char *name);
  * checks and the insert are atomic against other processes. */
 #define STORE__SQL_COMMAND_CREATE                                                                  \
     "INSERT INTO commands(terminal_id, verb, args, state, created_ns, updated_ns, expires_ns,"     \
-    " result_status) SELECT CAST(?1 AS TEXT), CAST(?2 AS INTEGER), CAST(?3 AS BLOB), 0, CAST(?4 AS BIGINT),"     \
+    " result_status) SELECT CAST(?1 AS TEXT), CAST(?2 AS INTEGER), CAST(?3 AS BLOB), 0, CAST(?4 "  \
+    "AS BIGINT),"                                                                                  \
     " CAST(?4 AS BIGINT), CAST(?5 AS BIGINT), -1"                                                  \
     " WHERE EXISTS(SELECT 1 FROM terminals WHERE id = ?1)"                                         \
     " AND (CAST(?6 AS BIGINT) <= 0 OR (SELECT " STORE__SQL_COUNT_PENDING ") < ?6) RETURNING id"
@@ -253,7 +260,7 @@ struct store_layout_cache {
 /* Stores layout text ?3 for terminal ?1 from block seq ?2 on, unless the layout already in force
  * at that seq is the same text. */
 #define STORE__SQL_LAYOUT_INSERT                                                                   \
-    "INSERT INTO block_layouts(terminal_id, first_seq, channels)"                                 \
+    "INSERT INTO block_layouts(terminal_id, first_seq, channels)"                                  \
     " SELECT ?1, CAST(?2 AS BIGINT), CAST(?3 AS TEXT)"                                             \
     " WHERE coalesce((SELECT channels FROM block_layouts WHERE terminal_id = ?1"                   \
     " AND first_seq <= ?2 ORDER BY first_seq DESC LIMIT 1), '') <> ?3 ON CONFLICT DO NOTHING"

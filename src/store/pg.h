@@ -169,4 +169,25 @@ int store_pg_live_list(sqlx_t *db, int64_t now_ns, int64_t stale_ns, store_pg_li
 /* Subscribes the connection (a node's listening connection) to both channels. */
 int store_pg_listen(sqlx_t *db);
 
+/* ---- several nodes: the cluster module's additions (src/cluster) ---- */
+
+/* The session ended: drops terminal_id's row only if it is still node_id's session_id (session
+ * ids are unique per node only). 1 if removed, 0 if not. */
+int store_pg_session_release_node(sqlx_t *db, const char *node_id, const char *terminal_id,
+                                  uint64_t session_id);
+
+/* Takes terminal_id's row for node_id/session_id only if no session holds it (a node that was
+ * cut off from the database claims its sessions again this way: one that another node took
+ * meanwhile is not taken back). 1 if taken, 0 if a row was there (whoever's), or a negative
+ * code. */
+int store_pg_session_claim_if_free(sqlx_t *db, const char *node_id, const char *terminal_id,
+                                   uint64_t session_id, const char *remote, int64_t now_ns);
+
+/* The number of nodes whose heartbeat is newer than now - stale_ns, or a negative code. */
+int store_pg_nodes_alive(sqlx_t *db, int64_t now_ns, int64_t stale_ns);
+
+/* A node stops: removes its live sessions and its gs_nodes row in one transaction. Returns the
+ * number of sessions removed or a negative code. */
+int store_pg_node_leave(sqlx_t *db, const char *node_id);
+
 #endif

@@ -187,3 +187,58 @@ int store_pg_listen(sqlx_t *db)
         return GS_EINVAL;
     return sqlx_exec(db, "LISTEN " STORE_PG_CH_DISPLACE "; LISTEN " STORE_PG_CH_COMMAND);
 }
+
+int store_pg_session_release_node(sqlx_t *db, const char *node_id, const char *terminal_id,
+                                  uint64_t session_id)
+{
+    int64_t sid = (int64_t)session_id;
+    const void *a[] = {terminal_id, node_id, &sid};
+    int rc = run(db, "DELETE FROM gs_live WHERE terminal_id = ? AND node_id = ? AND session_id = ?",
+                 "tti", a, NULL);
+    return rc < 0 ? rc : (int)sqlx_changes(db);
+}
+
+int store_pg_session_claim_if_free(sqlx_t *db, const char *node_id, const char *terminal_id,
+                                   uint64_t session_id, const char *remote, int64_t now_ns)
+{
+    int64_t sid = (int64_t)session_id;
+    const void *a[] = {terminal_id, node_id, &sid, remote ? remote : "", &now_ns};
+    /* the primary key decides: no advisory lock needed, a row present wins */
+    int rc = run(db,
+                 "INSERT INTO gs_live(terminal_id, node_id, session_id, remote, opened_ns, state)"
+                 " VALUES(?, ?, ?, ?, ?, NULL) ON CONFLICT (terminal_id) DO NOTHING",
+                 "ttiti", a, NULL);
+    return rc < 0 ? rc : (int)sqlx_changes(db);
+}
+
+int store_pg_nodes_alive(sqlx_t *db, int64_t now_ns, int64_t stale_ns)
+{
+    int64_t since = now_ns - stale_ns, n = 0;
+    const void *a[] = {&since};
+    sqlx_stmt_t *row = NULL;
+    int rc = run(db, "SELECT count(*) FROM gs_nodes WHERE heartbeat_ns >= ?", "i", a, &row);
+    if (rc == 1) {
+        n = sqlx_column_int64(row, 0);
+        sqlx_finalize(row);
+    }
+    return rc < 0 ? rc : (int)n;
+}
+
+int store_pg_node_leave(sqlx_t *db, const char *node_id)
+{
+    const void *a[] = {node_id};
+    int rc = sqlx_begin(db);
+    if (rc < 0)
+        return rc;
+    int64_t n = 0;
+    if ((rc = run(db, "DELETE FROM gs_live WHERE node_id = ?", "t", a, NULL)) < 0)
+        goto fail;
+    n = sqlx_changes(db);
+    if ((rc = run(db, "DELETE FROM gs_nodes WHERE node_id = ?", "t", a, NULL)) < 0)
+        goto fail;
+    rc = sqlx_commit(db);
+    return rc < 0 ? rc : (int)n;
+fail:
+    sqlx_rollback(db);
+    return rc;
+}

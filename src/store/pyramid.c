@@ -146,10 +146,12 @@ static int stats_decode(store_pyr_row_t *r, const uint8_t *p, size_t len)
 
 /* ---- Statements ---- */
 
-#define SQL_PUT                                                                                    \
+#define SQL_PUT_HEAD                                                                               \
     "INSERT INTO wave_pyramid(terminal_id, level, bucket_ns, t_first_ns, t_end_ns,"                \
-    " seq_first, seq_last, sample_rate, time_quality, channel_mask, n, stats)"                     \
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"                                   \
+    " seq_first, seq_last, sample_rate, time_quality, channel_mask, n, stats) VALUES"
+#define SQL_PUT                                                                                    \
+    SQL_PUT_HEAD "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)" SQL_PUT_TAIL
+#define SQL_PUT_TAIL                                                                               \
     " ON CONFLICT(terminal_id, level, bucket_ns) DO UPDATE SET t_first_ns = excluded.t_first_ns,"  \
     " t_end_ns = excluded.t_end_ns, seq_first = excluded.seq_first, seq_last = excluded.seq_last," \
     " sample_rate = excluded.sample_rate, time_quality = excluded.time_quality,"                   \
@@ -197,22 +199,28 @@ static int row_from(sqlx_stmt_t *st, store_pyr_row_t *r)
     return 0;
 }
 
-static int row_put(sqlx_t *db, sqlx_stmt_t *st, const char *tid, const store_pyr_row_t *r)
+/* Binds a row's 12 columns from column base + 1 on (the seam copies the stats blob). */
+static void row_bind(sqlx_stmt_t *st, int base, const char *tid, const store_pyr_row_t *r)
 {
     uint8_t blob[STORE_MAX_CHANNELS * STAT_BYTES];
     size_t len = stats_encode(r, blob);
-    sqlx_bind_text(st, 1, tid, -1);
-    sqlx_bind_int64(st, 2, r->level);
-    sqlx_bind_int64(st, 3, r->bucket_ns);
-    sqlx_bind_int64(st, 4, r->t_first_ns);
-    sqlx_bind_int64(st, 5, r->t_end_ns);
-    sqlx_bind_int64(st, 6, (int64_t)r->seq_first);
-    sqlx_bind_int64(st, 7, (int64_t)r->seq_last);
-    sqlx_bind_int64(st, 8, r->sample_rate);
-    sqlx_bind_int64(st, 9, r->time_quality);
-    sqlx_bind_int64(st, 10, r->channel_mask);
-    sqlx_bind_int64(st, 11, r->n);
-    sqlx_bind_blob(st, 12, blob, (int)len);
+    sqlx_bind_text(st, base + 1, tid, -1);
+    sqlx_bind_int64(st, base + 2, r->level);
+    sqlx_bind_int64(st, base + 3, r->bucket_ns);
+    sqlx_bind_int64(st, base + 4, r->t_first_ns);
+    sqlx_bind_int64(st, base + 5, r->t_end_ns);
+    sqlx_bind_int64(st, base + 6, (int64_t)r->seq_first);
+    sqlx_bind_int64(st, base + 7, (int64_t)r->seq_last);
+    sqlx_bind_int64(st, base + 8, r->sample_rate);
+    sqlx_bind_int64(st, base + 9, r->time_quality);
+    sqlx_bind_int64(st, base + 10, r->channel_mask);
+    sqlx_bind_int64(st, base + 11, r->n);
+    sqlx_bind_blob(st, base + 12, blob, len);
+}
+
+static int row_put(sqlx_t *db, sqlx_stmt_t *st, const char *tid, const store_pyr_row_t *r)
+{
+    row_bind(st, 0, tid, r);
     int src = sqlx_step(st);
     sqlx_reset(st);
     return src == SQLX_DONE ? 0 : store__db_fail(db, "store pyramid row");
@@ -225,10 +233,13 @@ typedef struct {
     uint8_t have[STORE_PYR_LEVELS], dirty[STORE_PYR_LEVELS];
 } pyr_term_t;
 
+#define PUT_ROWS 64
+
 struct store_pyr {
     sqlx_t *db;
     sqlx_stmt_t *get, *put;
-    hmap_t terms; /* terminal id -> pyr_term_t * */
+    sqlx_stmt_t *put_rows[PUT_ROWS]; /* PostgreSQL: [k-1] upserts k rows (pyr_flush) */
+    hmap_t terms;                    /* terminal id -> pyr_term_t * */
 };
 
 static void pyr_forget(struct store_pyr *p)
@@ -248,6 +259,8 @@ static void pyr_free(struct store_pyr *p)
     pyr_forget(p);
     sqlx_finalize(p->get);
     sqlx_finalize(p->put);
+    for (int i = 0; i < PUT_ROWS; i++)
+        sqlx_finalize(p->put_rows[i]);
     free(p);
 }
 
@@ -428,10 +441,75 @@ int store__pyr_block(store_t *s, const store_item_t *it)
                    it->sample_fmt, it->time_quality, it->nsamples, it->data, INT64_MIN, INT64_MAX);
 }
 
+/* PostgreSQL: the dirty rows of every terminal, PUT_ROWS to a statement (one round trip each
+ * instead of one per row; the keys are distinct: one current row per terminal and level). */
+static int pyr_flush_rows(struct store_pyr *p)
+{
+    struct {
+        const char *tid;
+        pyr_term_t *t;
+        int level;
+    } pend[PUT_ROWS];
+    int n = 0;
+    const char *k;
+    void *v;
+    size_t i = 0;
+    int more = 1;
+    while (more) {
+        more = hmap_next(&p->terms, &i, &k, &v);
+        for (int l = 0; more && l < STORE_PYR_LEVELS; l++) {
+            pyr_term_t *t = v;
+            if (!t->dirty[l])
+                continue;
+            pend[n].tid = k;
+            pend[n].t = t;
+            pend[n++].level = l;
+            if (n < PUT_ROWS)
+                continue;
+            break;
+        }
+        if (n == PUT_ROWS || (!more && n > 0)) {
+            /* a full statement (the terminal's other dirty levels wait for the next round) */
+            sqlx_stmt_t **st = &p->put_rows[n - 1];
+            if (!*st) {
+                buf_t q = {0};
+                buf_puts(&q, SQL_PUT_HEAD);
+                for (int r = 0; r < n; r++) {
+                    buf_puts(&q, r ? ",(" : "(");
+                    for (int c = 1; c <= 12; c++)
+                        buf_printf(&q, "%s?%d", c > 1 ? "," : "", r * 12 + c);
+                    buf_puts(&q, ")");
+                }
+                buf_puts(&q, SQL_PUT_TAIL);
+                int rc = store__prepare(p->db, q.data, st);
+                buf_free(&q);
+                if (rc < 0)
+                    return rc;
+            }
+            for (int r = 0; r < n; r++)
+                row_bind(*st, r * 12, pend[r].tid, &pend[r].t->cur[pend[r].level]);
+            int src = sqlx_step(*st);
+            sqlx_reset(*st);
+            if (src != SQLX_DONE)
+                return store__db_fail(p->db, "store pyramid rows");
+            for (int r = 0; r < n; r++)
+                pend[r].t->dirty[pend[r].level] = 0;
+            if (n == PUT_ROWS) {
+                i = 0; /* the rest from the start: the rows written are clean now */
+                more = 1;
+            }
+            n = 0;
+        }
+    }
+    return 0;
+}
+
 static int pyr_flush(struct store_pyr *p)
 {
     const char *k;
     void *v;
+    if (sqlx_backend(p->db) == SQLX_POSTGRESQL)
+        return pyr_flush_rows(p);
     for (size_t i = 0; hmap_next(&p->terms, &i, &k, &v);) {
         int rc = term_flush(p, k, v);
         if (rc < 0)

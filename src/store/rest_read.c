@@ -91,14 +91,16 @@ int store_command_query(store_t *s, const char *terminal_id, unsigned state_mask
                         int (*cb)(void *ud, const store_command_t *c), void *ud)
 {
     sqlx_stmt_t *st = NULL;
-    int rc = store__prepare(s->db,
-                            "SELECT id, terminal_id, verb, args, state, created_ns, updated_ns,"
-                            " expires_ns, result_status, result FROM commands"
-                            " WHERE (CAST(?1 AS TEXT) IS NULL OR terminal_id = ?1) AND (CAST(?2 AS BIGINT) = 0 OR id < ?2)"
-                            " AND (CAST(?3 AS BIGINT) = 0 OR ((CAST(1 AS BIGINT) << state) & ?3) <> 0)"
-                            " AND created_ns >= ?5 AND created_ns < ?6"
-                            " ORDER BY id DESC LIMIT ?4",
-                            &st);
+    int rc =
+        store__prepare(s->db,
+                       "SELECT id, terminal_id, verb, args, state, created_ns, updated_ns,"
+                       " expires_ns, result_status, result FROM commands"
+                       " WHERE (CAST(?1 AS TEXT) IS NULL OR terminal_id = ?1) AND (CAST(?2 AS "
+                       "BIGINT) = 0 OR id < ?2)"
+                       " AND (CAST(?3 AS BIGINT) = 0 OR ((CAST(1 AS BIGINT) << CAST(state AS INTEGER)) & ?3) <> 0)"
+                       " AND created_ns >= ?5 AND created_ns < ?6"
+                       " ORDER BY id DESC LIMIT ?4",
+                       &st);
     if (rc < 0)
         return rc;
     if (terminal_id)
@@ -259,7 +261,7 @@ int store_pq_event_query(store_t *s, const store_pq_event_filter_t *f,
         int src = sqlx_step(st);
         rc = src == SQLX_ROW    ? 0
              : src == SQLX_DONE ? GS_ENOTFOUND
-                                  : store__db_fail(s->db, "event page");
+                                : store__db_fail(s->db, "event page");
         if (rc == 0)
             bstart = sqlx_column_int64(st, 0);
         sqlx_finalize(st);
@@ -267,18 +269,20 @@ int store_pq_event_query(store_t *s, const store_pq_event_filter_t *f,
         if (rc < 0)
             return rc;
     }
-    rc = store__prepare(s->db,
-                        "SELECT id, terminal_id, kind, start_ns, duration_ns, detected_ns,"
-                        " extreme, extreme_pct, reference, channels, flags, worst_channel,"
-                        " channel_names, worst_channel_name, acked_by, acked_ns FROM pq_events"
-                        " WHERE (?1 > 0 AND id = ?1) OR (?1 <= 0"
-                        " AND (CAST(?2 AS TEXT) IS NULL OR terminal_id = ?2) AND (CAST(?3 AS TEXT) IS NULL OR kind = ?3)"
-                        " AND start_ns >= ?4 AND start_ns < ?5"
-                        " AND (CAST(?6 AS BIGINT) < 0 OR (?6 = 0 AND acked_ns IS NULL)"
-                        " OR (?6 = 1 AND acked_ns IS NOT NULL))"
-                        " AND (CAST(?7 AS BIGINT) = 0 OR start_ns < ?8 OR (start_ns = ?8 AND id < ?7)))"
-                        " ORDER BY start_ns DESC, id DESC LIMIT ?9",
-                        &st);
+    rc = store__prepare(
+        s->db,
+        "SELECT id, terminal_id, kind, start_ns, duration_ns, detected_ns,"
+        " extreme, extreme_pct, reference, channels, flags, worst_channel,"
+        " channel_names, worst_channel_name, acked_by, acked_ns FROM pq_events"
+        " WHERE (?1 > 0 AND id = ?1) OR (?1 <= 0"
+        " AND (CAST(?2 AS TEXT) IS NULL OR terminal_id = ?2) AND (CAST(?3 AS TEXT) IS NULL OR kind "
+        "= ?3)"
+        " AND start_ns >= ?4 AND start_ns < ?5"
+        " AND (CAST(?6 AS BIGINT) < 0 OR (?6 = 0 AND acked_ns IS NULL)"
+        " OR (?6 = 1 AND acked_ns IS NOT NULL))"
+        " AND (CAST(?7 AS BIGINT) = 0 OR start_ns < ?8 OR (start_ns = ?8 AND id < ?7)))"
+        " ORDER BY start_ns DESC, id DESC LIMIT ?9",
+        &st);
     if (rc < 0)
         return rc;
     sqlx_bind_int64(st, 1, f->id);

@@ -214,25 +214,6 @@ static int64_t cutoff(const ctx_t *c, int days)
 }
 
 /* A single int64 from sql with ?1 bound to a text (NULL: none). def when no row / NULL. */
-static int query_i64(sqlx_t *db, const char *sql, const char *arg, int64_t def, int64_t *out)
-{
-    sqlx_stmt_t *st = NULL;
-    int rc = store__prepare(db, sql, &st);
-    if (rc < 0)
-        return rc;
-    if (arg)
-        sqlx_bind_text(st, 1, arg, -1);
-    int src = sqlx_step(st);
-    if (src == SQLX_ROW)
-        *out = sqlx_column_type(st, 0) == SQLX_NULL ? def : sqlx_column_int64(st, 0);
-    else if (src == SQLX_DONE)
-        *out = def;
-    else
-        rc = store__db_fail(db, "retention query");
-    sqlx_finalize(st);
-    return rc;
-}
-
 /* Deletes blocks with id in [lo, hi]. 0 or GS_EDB. */
 static int delete_range(sqlx_t *db, sqlx_stmt_t *del, int64_t lo, int64_t hi)
 {
@@ -254,9 +235,9 @@ static int64_t step_blocks_raw(const ctx_t *c, store_retention_result_t *res, in
     int64_t last = -1, examined = 0, limit = (int64_t)c->rows * EXAMINE_MUL;
     int64_t run_lo = -1, run_hi = -1;
     sqlx_stmt_t *sel = NULL, *prot = NULL, *del = NULL, *cur = NULL;
-    int64_t rc = query_i64(c->db, SQL_CURSOR_GET, CURSOR_NAME, 0, &after);
+    int64_t rc = store__query_i64(c->db, SQL_CURSOR_GET, CURSOR_NAME, 0, 0, &after, NULL);
     if (rc == 0)
-        rc = query_i64(c->db, SQL_MAXDUR, NULL, 0, &maxdur);
+        rc = store__query_i64(c->db, SQL_MAXDUR, NULL, 0, 0, &maxdur, NULL);
     if (rc == 0)
         rc = store__prepare(c->db, SQL_RAW_SELECT, &sel);
     if (rc == 0)
@@ -747,8 +728,8 @@ int store__pg_partitions(store_t *s, sqlx_t *db, const store_retention_t *p)
         rc = store_pg_partitions_drop_before(db, "measurements",
                                              now - (int64_t)p->aggregates_days * day, &d_meas);
     if (rc == 0 && p && p->raw_days > 0)
-        rc = store_pg_partitions_drop_empty_before(db, "blocks",
-                                                   now - (int64_t)p->raw_days * day, &d_blocks);
+        rc = store_pg_partitions_drop_empty_before(db, "blocks", now - (int64_t)p->raw_days * day,
+                                                   &d_blocks);
     if (rc < 0) {
         log_error(STORE_LOG_WHO, "partition maintenance: %s", sqlx_errmsg(db));
         return rc;

@@ -3,6 +3,7 @@
 #include "store/sql_impl.h"
 
 #include "core/err.h"
+#include "core/util.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -22,6 +23,25 @@ void sqlx__seterr(sqlx_t *db, const char *fmt, ...)
 int sqlx_is_postgresql_url(const char *url)
 {
     return url && (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0);
+}
+
+char *sqlx_pg_url_defaults(const char *url)
+{
+    static const char *const extra[] = {"connect_timeout=5", "tcp_user_timeout=10000",
+                                        "keepalives_idle=30", "keepalives_interval=10",
+                                        "keepalives_count=3"};
+    size_t n = strlen(url) + 160, len;
+    char *u = xmalloc(n);
+    len = (size_t)snprintf(u, n, "%s", url);
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "%.*s", (int)(strcspn(extra[i], "=") + 1), extra[i]);
+        const char *q = strchr(url, '?');
+        if (q && strstr(q, name))
+            continue; /* the URL's own setting wins */
+        len += (size_t)snprintf(u + len, n - len, "%s%s", strchr(u, '?') ? "&" : "?", extra[i]);
+    }
+    return u;
 }
 
 int sqlx_open(const char *url, sqlx_t **out, char *err, size_t errlen)

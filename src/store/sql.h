@@ -77,6 +77,14 @@ enum {
  * SQLite `file:` URI). */
 int sqlx_is_postgresql_url(const char *url);
 
+/* A PostgreSQL URL with the connection parameters the server relies on added where the URL
+ * does not set them itself: connect_timeout=5 (s) and tcp_user_timeout=10000 (ms), so that an
+ * unreachable database fails a call within seconds instead of TCP's minutes (the server's loop
+ * thread reads through its connection), and TCP keepalives (idle 30 s, interval 10 s, count 3)
+ * so that a silent peer is noticed on an idle connection. libpq ignores the TCP ones on a Unix
+ * socket. Returns a malloc'ed string (the caller frees it). */
+char *sqlx_pg_url_defaults(const char *url);
+
 /* Opens a connection. `url`: postgresql://... or postgres://... (libpq URI) for PostgreSQL,
  * anything else is an SQLite path or file: URI (created if missing; WAL, busy timeout 5 s).
  * Returns 0 and *out, or GS_EDB / GS_ECLOSED with the reason in err (may be NULL). */
@@ -163,6 +171,15 @@ int sqlx_rollback(sqlx_t *db);
  * integer in *out (0 for NULL). 1 if there was a row, 0 if none, < 0 on error. For checks and
  * migrations, not hot paths. */
 int sqlx_query_int64(sqlx_t *db, const char *sql, const char *param, int64_t *out);
+
+/* PostgreSQL: when on, a lost connection is opened again by the next exec, prepare or begin
+ * (libpq's PQreset: the same parameters), at most once a second and backing off to every 10 s
+ * while the database stays away (calls fail with GS_ECLOSED meanwhile, without waiting), and
+ * the session's settings are restored (lock timeout, time zone, every SET run through
+ * sqlx_exec outside a transaction). Statements prepared before the loss fail at their next
+ * step: for connections that prepare per call. A transaction in progress is lost with the
+ * connection, as always. Off by default; no-op on SQLite. */
+void sqlx_set_auto_reconnect(sqlx_t *db, int on);
 
 /* ---- PostgreSQL only: notifications (LISTEN / NOTIFY) ---- */
 

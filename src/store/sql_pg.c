@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Type OIDs of pg_type (stable since PostgreSQL 7; src/include/catalog/pg_type.dat). */
 enum {
@@ -52,6 +53,13 @@ typedef struct {
     int64_t changes;  /* rows changed by the last INSERT/UPDATE/DELETE */
     char **dealloc;   /* prepared statements to DEALLOCATE when the transaction allows */
     size_t ndealloc, capdealloc;
+    /* sqlx_set_auto_reconnect: a lost connection is opened again by the next exec, prepare or
+     * begin (at most once a second, backing off to 10 s), with the session's settings */
+    int auto_reconnect;
+    int lock_ms;            /* the lock_timeout in force */
+    char *sets[8];          /* SET statements run outside a transaction, replayed */
+    int64_t next_try_ns;    /* monotonic: no reconnect attempt before */
+    int64_t backoff_ns;
 } pg_t;
 
 typedef struct {
@@ -120,6 +128,71 @@ static int run(sqlx_t *db, const char *sql)
 
 /* DEALLOCATEs statements finalized while the transaction was aborted (server-side prepared
  * statements are not transactional, DEALLOCATE only fails in an aborted transaction). */
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int run(sqlx_t *db, const char *sql);
+static void quiet_notice(void *arg, const char *message);
+
+/* A lost connection, with auto_reconnect: PQreset (same parameters), then the session's
+ * settings again. Statements prepared before are gone with the old session (their next step
+ * fails); the store prepares its synchronous statements per call. 0 when usable. */
+static int revive(pg_t *p)
+{
+    if (PQstatus(p->c) != CONNECTION_BAD || !p->auto_reconnect)
+        return 0;
+    int64_t now = mono_ns();
+    if (now < p->next_try_ns) {
+        sqlx__seterr(&p->base, "no connection to PostgreSQL (next attempt in %lld ms)",
+                     (long long)((p->next_try_ns - now) / 1000000));
+        return GS_ECLOSED;
+    }
+    PQreset(p->c);
+    if (PQstatus(p->c) != CONNECTION_OK) {
+        const char *m = PQerrorMessage(p->c);
+        sqlx__seterr(&p->base, "no connection to PostgreSQL: %.*s", (int)strcspn(m, "\n"), m);
+        p->backoff_ns = p->backoff_ns ? p->backoff_ns * 2 : 1000000000LL;
+        if (p->backoff_ns > 10000000000LL)
+            p->backoff_ns = 10000000000LL;
+        p->next_try_ns = now + p->backoff_ns;
+        return GS_ECLOSED;
+    }
+    p->backoff_ns = 0;
+    p->next_try_ns = 0;
+    while (p->ndealloc > 0)
+        free(p->dealloc[--p->ndealloc]); /* gone with the old session */
+    PQsetNoticeProcessor(p->c, quiet_notice, NULL);
+    char sql[64];
+    snprintf(sql, sizeof sql, "SET lock_timeout = %d; SET TIME ZONE 'UTC'", p->lock_ms);
+    int rc = run(&p->base, sql);
+    for (int i = 0; rc == 0 && i < 8 && p->sets[i]; i++)
+        rc = run(&p->base, p->sets[i]);
+    return rc;
+}
+
+/* Keeps a SET statement run outside a transaction, for revive (the latest of each name). */
+static void remember_set(pg_t *p, const char *sql)
+{
+    size_t name = strcspn(sql + 4, " =");
+    for (int i = 0; i < 8; i++) {
+        if (!p->sets[i] || strncmp(p->sets[i] + 4, sql + 4, name + 1) == 0) {
+            free(p->sets[i]);
+            p->sets[i] = xstrdup(sql);
+            return;
+        }
+    }
+}
+
+void sqlx_set_auto_reconnect(sqlx_t *db, int on)
+{
+    if (db && db->backend == SQLX_POSTGRESQL)
+        PDB(db)->auto_reconnect = on != 0;
+}
+
 static void flush_dealloc(pg_t *p)
 {
     PGTransactionStatusType ts = PQtransactionStatus(p->c);
@@ -156,6 +229,7 @@ int sqlx__pg_open(const char *url, sqlx_t **out, char *err, size_t errlen)
     p->base.backend = SQLX_POSTGRESQL;
     p->base.ops = &pg_ops;
     p->c = c;
+    p->lock_ms = 5000;
     /* The same default wait for a lock as the SQLite side's busy timeout; UTC so that any
      * timestamp function a statement might use does not depend on the server's zone. */
     int rc = run(&p->base, "SET lock_timeout = 5000; SET TIME ZONE 'UTC'");
@@ -176,6 +250,8 @@ static void pg_close(sqlx_t *db)
     for (size_t i = 0; i < p->ndealloc; i++)
         free(p->dealloc[i]);
     free(p->dealloc);
+    for (int i = 0; i < 8; i++)
+        free(p->sets[i]);
     PQfinish(p->c);
     free(p);
 }
@@ -183,6 +259,7 @@ static void pg_close(sqlx_t *db)
 static int pg_set_busy_timeout(sqlx_t *db, int ms)
 {
     char sql[48];
+    PDB(db)->lock_ms = ms > 0 ? ms : 1;
     /* lock_timeout = 0 would mean "wait forever": the seam's 0 means "fail at once" */
     snprintf(sql, sizeof sql, "SET lock_timeout = %d", ms > 0 ? ms : 1);
     return run(db, sql);
@@ -200,6 +277,12 @@ static void note_changes(pg_t *p, const PGresult *r)
 
 static int pg_exec(sqlx_t *db, const char *sql)
 {
+    int rc0 = revive(PDB(db));
+    if (rc0 < 0)
+        return rc0;
+    if (strncmp(sql, "SET ", 4) == 0 && !strchr(sql, ';') &&
+        PQtransactionStatus(PDB(db)->c) == PQTRANS_IDLE)
+        remember_set(PDB(db), sql);
     flush_dealloc(PDB(db));
     PGresult *r = PQexec(PDB(db)->c, sql);
     ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -215,6 +298,9 @@ static int pg_exec(sqlx_t *db, const char *sql)
 static int pg_prepare(sqlx_t *db, const char *sql, sqlx_stmt_t **out)
 {
     pg_t *p = PDB(db);
+    int rc0 = revive(p);
+    if (rc0 < 0)
+        return rc0;
     flush_dealloc(p);
     size_t cap = strlen(sql) * 6 + 1; /* "?" -> "$32766" at worst */
     char *text = xmalloc(cap);
@@ -644,6 +730,9 @@ static int64_t pg_changes(sqlx_t *db)
 
 static int pg_begin(sqlx_t *db)
 {
+    int rc0 = revive(PDB(db));
+    if (rc0 < 0)
+        return rc0;
     flush_dealloc(PDB(db));
     return run(db, "BEGIN");
 }

@@ -71,7 +71,9 @@ int store__conn_open(store_t *s, sqlx_t **db, sqlite3 **lite, char *err, size_t 
     *lite = NULL;
     if (s->pg) {
         char why[512] = "";
-        int rc = sqlx_open(s->url, db, why, sizeof why);
+        char *url = sqlx_pg_url_defaults(s->url);
+        int rc = sqlx_open(url, db, why, sizeof why);
+        free(url);
         if (rc < 0) {
             /* libpq's message names host and database, never the password */
             store__seterr(err, errlen, "cannot connect to PostgreSQL: %s", why);
@@ -90,8 +92,8 @@ int store__conn_open(store_t *s, sqlx_t **db, sqlite3 **lite, char *err, size_t 
 /* Makes the synchronous connection refuse writes and wait at most busy_ms for a lock. */
 static int make_read_only(store_t *s, int busy_ms)
 {
-    int rc = sqlx_exec(s->db, s->pg ? "SET default_transaction_read_only = on"
-                                    : "PRAGMA query_only=1");
+    int rc =
+        sqlx_exec(s->db, s->pg ? "SET default_transaction_read_only = on" : "PRAGMA query_only=1");
     if (rc < 0)
         return store__db_fail(s->db, "query_only");
     sqlx_set_busy_timeout(s->db, busy_ms);
@@ -134,7 +136,7 @@ static int schema_up(store_t *s, int migrate, char *err, size_t errlen)
         }
         if (v == 0) {
             store__seterr(err, errlen,
-                          "no gridsense database in PostgreSQL (no tables in the schema; a "
+                          "no database in PostgreSQL (no gridsense tables in the schema; a "
                           "reader opens an existing one: start the server once first)");
             return GS_ENOTFOUND;
         }
@@ -170,6 +172,7 @@ static int open_reader(store_t *s, const store_opts_t *opts, char *err, size_t e
     rc = store__conn_open(s, &s->db, &s->lite, err, errlen);
     if (rc < 0)
         return rc;
+    sqlx_set_auto_reconnect(s->db, 1); /* statements here are prepared per call */
     rc = schema_up(s, 0, err, errlen);
     if (rc < 0)
         return rc;
@@ -243,6 +246,7 @@ int store_open(const char *data_dir, const store_opts_t *opts, store_t **out, ch
     rc = store__conn_open(s, &s->db, &s->lite, err, errlen);
     if (rc < 0)
         goto fail;
+    sqlx_set_auto_reconnect(s->db, 1); /* statements here are prepared per call */
     /* secure_delete on this connection (the only one that changes secrets): a replaced secret,
      * plaintext before migration 4 or sealed under a retired key, is overwritten with zeros in
      * the file instead of lingering in a free block of every later copy of the database. */
@@ -359,8 +363,7 @@ static int row_terminal(store_t *s, sqlx_stmt_t *st, store_terminal_t *t)
     memset(t, 0, sizeof *t);
     column_str(st, 0, t->id, sizeof t->id);
     column_str(st, 1, t->name, sizeof t->name);
-    t->has_location =
-        sqlx_column_type(st, 2) != SQLX_NULL && sqlx_column_type(st, 3) != SQLX_NULL;
+    t->has_location = sqlx_column_type(st, 2) != SQLX_NULL && sqlx_column_type(st, 3) != SQLX_NULL;
     if (t->has_location) {
         t->lat = sqlx_column_double(st, 2);
         t->lon = sqlx_column_double(st, 3);
@@ -760,9 +763,9 @@ int store__command_create(sqlx_t *db, sqlx_stmt_t *st, const char *terminal_id, 
         return rc;
     sqlx_bind_text(q, 1, terminal_id, -1);
     src = sqlx_step(q);
-    rc = src != SQLX_ROW          ? store__db_fail(db, "create command")
+    rc = src != SQLX_ROW                ? store__db_fail(db, "create command")
          : (int)sqlx_column_int64(q, 0) ? GS_ELIMIT
-                                    : GS_ENOTFOUND;
+                                        : GS_ENOTFOUND;
     sqlx_finalize(q);
     return rc;
 }
@@ -812,10 +815,11 @@ int store_command_list(store_t *s, const char *terminal_id, int limit,
                        int (*cb)(void *ud, const store_command_t *c), void *ud)
 {
     sqlx_stmt_t *st = NULL;
-    int rc = store__prepare(s->db,
-                            "SELECT " COMMAND_COLS " FROM commands"
-                            " WHERE CAST(?1 AS TEXT) IS NULL OR terminal_id = ?1 ORDER BY id DESC LIMIT ?2",
-                            &st);
+    int rc = store__prepare(
+        s->db,
+        "SELECT " COMMAND_COLS " FROM commands"
+        " WHERE CAST(?1 AS TEXT) IS NULL OR terminal_id = ?1 ORDER BY id DESC LIMIT ?2",
+        &st);
     if (rc < 0)
         return rc;
     if (terminal_id)

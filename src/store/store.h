@@ -681,7 +681,8 @@ int store_pq_event_get(store_t *s, int64_t id, store_pq_event_t *out);
 
 /* Writes SQLite's EXPLAIN QUERY PLAN of every statement store_blocks_read runs into out (one
  * "statement: plan" line each, NUL-terminated, truncated to cap), so that tests and operators
- * can see that no read scans a terminal's blocks. Returns 0 or GS_EDB. */
+ * can see that no read scans a terminal's blocks. Returns 0 or GS_EDB; GS_ENOTSUP on
+ * PostgreSQL (so are the other *_plan functions below: their plans are SQLite's). */
 int store_blocks_plan(store_t *s, char *out, size_t cap);
 /* ---- REST: terminal changes, cancel, acknowledge, histories (admin_write.c, rest_read.c) ----
  * The changes themselves are store_acct_t ops (STORE_ACCT_TERMINAL_*, COMMAND_CANCEL,
@@ -951,7 +952,8 @@ enum {
     STORE_RET_AUDIT,
     STORE_RET_PYRAMID_FINE,   /* wave_pyramid levels 0, 1 past pyramid_fine_days */
     STORE_RET_PYRAMID_COARSE, /* wave_pyramid levels 2..5 past aggregates_days */
-    STORE_RET_TREND,          /* measurement_trend rows, deleted with their measurements */
+    STORE_RET_TREND,          /* measurement_trend rows, deleted with their measurements
+                                 (counted on SQLite only) */
     STORE_RET_NTABLES
 };
 
@@ -1059,7 +1061,7 @@ int store_db_stats(store_t *s, int exact, store_db_stats_t *out);
 /* EXPLAIN QUERY PLAN of every statement of store_retention_step (store_retention_plan) and of
  * the light store_db_stats / store_db_terminal_stats (store_db_stats_plan), one
  * "<statement start> | <plan step>" line each, into out (NUL-terminated, truncated to cap): the
- * tests check that none scans a table. 0 or GS_EDB. */
+ * tests check that none scans a table. 0, GS_EDB, or GS_ENOTSUP on PostgreSQL. */
 int store_retention_plan(store_t *s, char *out, size_t cap);
 int store_db_stats_plan(store_t *s, char *out, size_t cap);
 

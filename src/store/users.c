@@ -122,7 +122,8 @@ out:
 int store_user_count(store_t *s, int role, int64_t *n)
 {
     sqlx_stmt_t *st = NULL;
-    int rc = store__prepare(s->db, "SELECT COUNT(*) FROM users WHERE CAST(?1 AS TEXT) IS NULL OR role = ?1", &st);
+    int rc = store__prepare(
+        s->db, "SELECT COUNT(*) FROM users WHERE CAST(?1 AS TEXT) IS NULL OR role = ?1", &st);
     if (rc < 0)
         return rc;
     if (role > 0)
@@ -158,10 +159,11 @@ static void row_token(sqlx_stmt_t *st, store_token_t *t)
 int store_token_find(store_t *s, const uint8_t hash[STORE_HASH_LEN], store_token_t *out)
 {
     sqlx_stmt_t *st = NULL;
-    int rc = store__prepare(s->db,
-                            "SELECT " TOKEN_COLS " FROM api_tokens t JOIN users u ON u.name = t.\"user\""
-                            " WHERE t.hash = ?1",
-                            &st);
+    int rc =
+        store__prepare(s->db,
+                       "SELECT " TOKEN_COLS " FROM api_tokens t JOIN users u ON u.name = t.\"user\""
+                       " WHERE t.hash = ?1",
+                       &st);
     if (rc < 0)
         return rc;
     sqlx_bind_blob(st, 1, hash, STORE_HASH_LEN);
@@ -180,10 +182,11 @@ int store_token_list(store_t *s, const char *user, int (*cb)(void *ud, const sto
                      void *ud)
 {
     sqlx_stmt_t *st = NULL;
-    int rc = store__prepare(s->db,
-                            "SELECT " TOKEN_COLS " FROM api_tokens t JOIN users u ON u.name = t.\"user\""
-                            " WHERE CAST(?1 AS TEXT) IS NULL OR t.\"user\" = ?1 ORDER BY t.created_ns DESC, t.id",
-                            &st);
+    int rc = store__prepare(
+        s->db,
+        "SELECT " TOKEN_COLS " FROM api_tokens t JOIN users u ON u.name = t.\"user\""
+        " WHERE CAST(?1 AS TEXT) IS NULL OR t.\"user\" = ?1 ORDER BY t.created_ns DESC, t.id",
+        &st);
     if (rc < 0)
         return rc;
     if (user)
@@ -204,10 +207,11 @@ out:
 int store_login_find(store_t *s, const uint8_t hash[STORE_HASH_LEN], store_login_t *out)
 {
     sqlx_stmt_t *st = NULL;
-    int rc = store__prepare(s->db,
-                            "SELECT l.\"user\", u.role, l.created_ns, l.last_used_ns, l.expires_ns"
-                            " FROM user_sessions l JOIN users u ON u.name = l.\"user\" WHERE l.hash = ?1",
-                            &st);
+    int rc = store__prepare(
+        s->db,
+        "SELECT l.\"user\", u.role, l.created_ns, l.last_used_ns, l.expires_ns"
+        " FROM user_sessions l JOIN users u ON u.name = l.\"user\" WHERE l.hash = ?1",
+        &st);
     if (rc < 0)
         return rc;
     sqlx_bind_blob(st, 1, hash, STORE_HASH_LEN);
@@ -282,8 +286,7 @@ out:
 
 /* Runs one parameterised statement with the binds described by fmt: 't' text, 'b' hash blob,
  * 'i' int64. Sets *changes. 0 or GS_EDB. */
-static int exec1(sqlx_t *db, const char *sql, const char *what, int *changes, const char *fmt,
-                 ...)
+static int exec1(sqlx_t *db, const char *sql, const char *what, int *changes, const char *fmt, ...)
 {
     sqlx_stmt_t *st = NULL;
     int rc = store__prepare(db, sql, &st);
@@ -311,8 +314,8 @@ static int exec1(sqlx_t *db, const char *sql, const char *what, int *changes, co
 static int other_admins(sqlx_t *db, const char *except, int64_t *n)
 {
     sqlx_stmt_t *st = NULL;
-    int rc = store__prepare(db, "SELECT COUNT(*) FROM users WHERE role = 'admin' AND name <> ?1",
-                            &st);
+    int rc =
+        store__prepare(db, "SELECT COUNT(*) FROM users WHERE role = 'admin' AND name <> ?1", &st);
     if (rc < 0)
         return rc;
     sqlx_bind_text(st, 1, except, -1);
@@ -344,7 +347,8 @@ static int change(sqlx_t *db, const store_acct_t *a, int64_t now)
         return rc < 0 ? rc : n ? 0 : GS_EEXISTS;
     case STORE_ACCT_USER_REMOVE:
     case STORE_ACCT_USER_ROLE:
-        if (a->op == STORE_ACCT_USER_ROLE && (a->role < STORE_ROLE_VIEWER || a->role > STORE_ROLE_ADMIN))
+        if (a->op == STORE_ACCT_USER_ROLE &&
+            (a->role < STORE_ROLE_VIEWER || a->role > STORE_ROLE_ADMIN))
             return GS_EINVAL;
         if ((rc = other_admins(db, a->user, &others)) < 0)
             return rc;
@@ -371,8 +375,8 @@ static int change(sqlx_t *db, const store_acct_t *a, int64_t now)
                        "set role", &n, "tti", a->user, store_role_name(a->role), now);
             return rc < 0 ? rc : n ? 0 : GS_ENOTFOUND;
         }
-        if ((rc = exec1(db, "DELETE FROM users WHERE name = ?1", "remove user", &n, "t",
-                        a->user)) < 0)
+        if ((rc = exec1(db, "DELETE FROM users WHERE name = ?1", "remove user", &n, "t", a->user)) <
+            0)
             return rc;
         if (!n)
             return GS_ENOTFOUND;
@@ -435,11 +439,13 @@ static int change(sqlx_t *db, const store_acct_t *a, int64_t now)
         return exec1(db, "DELETE FROM user_sessions WHERE hash = ?1", "end login session", NULL,
                      "b", a->hash);
     case STORE_ACCT_LOGIN_TOUCH:
-        return exec1(db,
-                     "UPDATE user_sessions SET last_used_ns = ?2 WHERE hash = ?1 AND last_used_ns < ?2",
-                     "touch login session", NULL, "bi", a->hash, when);
+        return exec1(
+            db, "UPDATE user_sessions SET last_used_ns = ?2 WHERE hash = ?1 AND last_used_ns < ?2",
+            "touch login session", NULL, "bi", a->hash, when);
     case STORE_ACCT_TOKEN_TOUCH:
-        return exec1(db, "UPDATE api_tokens SET last_used_ns = ?2 WHERE id = ?1 AND coalesce(last_used_ns, 0) < ?2",
+        return exec1(db,
+                     "UPDATE api_tokens SET last_used_ns = ?2 WHERE id = ?1 AND "
+                     "coalesce(last_used_ns, 0) < ?2",
                      "touch token", NULL, "ti", a->token_id, when);
     default:
         return store__admin_change(db, a, now); /* terminals, commands, events */
@@ -452,8 +458,8 @@ static int append_audit(sqlx_t *db, const store_audit_t *au, int64_t now)
                  "INSERT INTO audit(time_ns, \"user\", remote, action, target, outcome, detail)"
                  " VALUES(?1, NULLIF(?2, ''), NULLIF(?3, ''), ?4, NULLIF(?5, ''), ?6,"
                  " NULLIF(?7, ''))",
-                 "append audit", NULL, "itttttt", au->time_ns ? au->time_ns : now,
-                 au->user, au->remote, au->action, au->target, au->outcome[0] ? au->outcome : "ok",
+                 "append audit", NULL, "itttttt", au->time_ns ? au->time_ns : now, au->user,
+                 au->remote, au->action, au->target, au->outcome[0] ? au->outcome : "ok",
                  au->detail);
 }
 

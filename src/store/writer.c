@@ -59,8 +59,7 @@ static void sleep_ms(int ms)
 
 static void bind_terminal(sqlx_stmt_t *st, int col, const store_item_t *it)
 {
-    sqlx_bind_text(st, col, it->terminal_id,
-                      (int)strnlen(it->terminal_id, sizeof it->terminal_id));
+    sqlx_bind_text(st, col, it->terminal_id, (int)strnlen(it->terminal_id, sizeof it->terminal_id));
 }
 
 /* Status values equal to a GSTP "not available" sentinel are stored as NULL. */
@@ -245,8 +244,7 @@ static int write_layout(store_t *s, store_item_t *it)
  * came (codec 1); or the raw samples encoded here (wcodec_encode_block into *enc, which the
  * caller frees after the statement ran), or raw (codec 0) when encoding fails or is not smaller.
  * Returns the codec bound. */
-static int block_bind_data(store_t *s, store_item_t *it, sqlx_stmt_t *st, int col,
-                           uint8_t **enc)
+static int block_bind_data(store_t *s, store_item_t *it, sqlx_stmt_t *st, int col, uint8_t **enc)
 {
     *enc = NULL;
     it->stored_raw_busy = 0;
@@ -267,15 +265,15 @@ static int block_bind_data(store_t *s, store_item_t *it, sqlx_stmt_t *st, int co
         it->stored_raw_busy = 1;
         width = 0;
     }
-    if (width && it->nchannels >= 1 && it->nchannels <= WCODEC_MAX_CHANNELS &&
-        it->nsamples >= 1 && it->nsamples <= WCODEC_MAX_SETS &&
+    if (width && it->nchannels >= 1 && it->nchannels <= WCODEC_MAX_CHANNELS && it->nsamples >= 1 &&
+        it->nsamples <= WCODEC_MAX_SETS &&
         it->data_len == (size_t)it->nsamples * it->nchannels * (size_t)width) {
-        uint32_t period = it->nominal_hz ? (it->sample_rate + it->nominal_hz / 2) / it->nominal_hz
-                                         : 0;
+        uint32_t period =
+            it->nominal_hz ? (it->sample_rate + it->nominal_hz / 2) / it->nominal_hz : 0;
         size_t cap = wcodec_bound(it->nsamples, it->nchannels, it->sample_fmt), len = 0;
         uint8_t *out = xmalloc(cap ? cap : 1);
-        if (wcodec_encode_block(it->data, it->nsamples, it->nchannels, it->sample_fmt, period,
-                                out, cap, &len) == WCODEC_OK &&
+        if (wcodec_encode_block(it->data, it->nsamples, it->nchannels, it->sample_fmt, period, out,
+                                cap, &len) == WCODEC_OK &&
             len > 0 && len < it->data_len) {
             *enc = out;
             sqlx_bind_blob(st, col, out, len);
@@ -452,8 +450,7 @@ static int pg_lock_batch(store_t *s, store_item_t *batch)
         int64_t *m = pg_mark(s, sqlx_column_text(s->pg_lock, 0));
         if (m) {
             *m = sqlx_column_int64(s->pg_lock, 1);
-            s->pg_marks[(size_t)((char *)m - (char *)&s->pg_marks[0].mark) /
-                        sizeof *s->pg_marks]
+            s->pg_marks[(size_t)((char *)m - (char *)&s->pg_marks[0].mark) / sizeof *s->pg_marks]
                 .found = 1;
         }
     }
@@ -658,7 +655,7 @@ static int write_pq_event(store_t *s, store_item_t *it, int64_t now)
     if (it->data) {
         sqlx_bind_text(st, 12, (const char *)it->data, (int)it->data_len);
         sqlx_bind_text(st, 13, it->ev_worst_name,
-                          (int)strnlen(it->ev_worst_name, sizeof it->ev_worst_name));
+                       (int)strnlen(it->ev_worst_name, sizeof it->ev_worst_name));
     } else {
         sqlx_bind_null(st, 12);
         sqlx_bind_null(st, 13);
@@ -684,7 +681,7 @@ static int write_measurement(store_t *s, store_item_t *it)
     sqlx_bind_int64(st, 5, it->m_flags);
     sqlx_bind_int64(st, 6, it->m_count);
     sqlx_bind_text(st, 7, it->data ? (const char *)it->data : "{}",
-                      it->data ? (int)it->data_len : 2);
+                   it->data ? (int)it->data_len : 2);
     int rc = run(s, st, it, "store measurement");
     if (rc != 0)
         return rc < 0 ? rc : 0;
@@ -839,7 +836,7 @@ static int try_batch(store_t *s, store_item_t *batch)
     for (size_t i = 0; i < nmaxes; i++) {
         sqlx_stmt_t *st = s->upd_durable;
         sqlx_bind_text(st, 1, s->maxes[i].terminal_id,
-                          (int)strnlen(s->maxes[i].terminal_id, STORE_ID_MAX + 1));
+                       (int)strnlen(s->maxes[i].terminal_id, STORE_ID_MAX + 1));
         sqlx_bind_int64(st, 2, (int64_t)s->maxes[i].seq);
         int src = sqlx_step(st);
         sqlx_reset(st);
@@ -973,8 +970,7 @@ static void *writer_main(void *arg)
                 stored++;
                 compressed += it->stored_codec == 1;
                 raw_busy += it->stored_raw_busy;
-            }
-            else if (it->kind == STORE_ITEM_BLOCK)
+            } else if (it->kind == STORE_ITEM_BLOCK)
                 dup++;
         }
         pthread_mutex_lock(&s->mu);
@@ -1090,11 +1086,10 @@ fail:
 /* Finalizes the writer's statements (those of pyramid.c and backlog.c too). */
 static void writer_finalize(store_t *s)
 {
-    sqlx_stmt_t **stmts[] = {&s->ins_block,   &s->ins_event,    &s->upd_durable,
-                              &s->ins_status,  &s->ins_session,  &s->upd_session,
-                              &s->upd_command, &s->ins_pq_event, &s->ins_measurement,
-                              &s->ins_command, &s->exp_commands, &s->ins_layout,
-                              &s->pg_lock,     &s->pg_has_block};
+    sqlx_stmt_t **stmts[] = {
+        &s->ins_block,    &s->ins_event,   &s->upd_durable,  &s->ins_status,      &s->ins_session,
+        &s->upd_session,  &s->upd_command, &s->ins_pq_event, &s->ins_measurement, &s->ins_command,
+        &s->exp_commands, &s->ins_layout,  &s->pg_lock,      &s->pg_has_block};
     for (int i = 0; i < STORE__PG_ROWS; i++) {
         sqlx_finalize(s->pg_ins_rows[i]);
         s->pg_ins_rows[i] = NULL;

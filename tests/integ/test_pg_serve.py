@@ -91,6 +91,20 @@ def main():
               "a 2-hour range answered (%s)" % j.get("source"))
         wait_for(lambda: int(pg.psql("gs_serve", "SELECT count(*) FROM measurements").strip()) > 0,
                  30, "measurements stored")
+        # PostgreSQL crashed and restarted under the running server (crash recovery): the
+        # loop's and the web thread's connections come back by themselves.
+        pg.crash()
+        pg.restart()
+
+        def api_back():
+            try:
+                st, j = srv.json("/api/v1/terminals")
+                return st == 200 and len(j["terminals"]) == 3
+            except Exception:
+                return False
+        wait_for(api_back, 60, "the API answering again after PostgreSQL restarted")
+        st, j = srv.json("/api/v1/events")
+        check(st == 200, "reads work again after the restart")
         st, j = srv.json("/api/v1/admin/db")
         check(st == 501, "db stats route says it reads SQLite only (%d)" % st)
         p = run([GRIDSENSE, "db", "backup", os.path.join(data, "b.db"), "--data", data] + conf,
@@ -99,6 +113,9 @@ def main():
         check(srv.stop() == 0, "server stops cleanly")
         log = srv.log()
         check("url" not in log.lower() or "postgresql://" not in log, "the URL is not logged")
+        lost = [l for l in log.splitlines() if "database connection" in l]
+        check(len(lost) <= 12, "a database away is logged a few times, not per call (%d lines)"
+              % len(lost))
         print("ok: %d blocks, %d acks" % (total, acked))
 
 

@@ -14,7 +14,7 @@ import pgcluster  # noqa: E402
 
 BUILD = os.environ.get("GS_BUILD_DIR") or os.path.join(os.path.dirname(__file__), "..", "..",
                                                        "build")
-BINARIES = ["test_sql", "test_pg"]
+BINARIES = ["test_sql", "test_pg", "test_cluster"]
 
 
 def main():

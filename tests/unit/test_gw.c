@@ -650,6 +650,79 @@ static void test_codec1_blocks(void **state)
     fx_stop(&f);
 }
 
+/* ---- session hooks (several nodes: src/cluster) ---- */
+
+typedef struct {
+    int events[8];
+    uint64_t sids[8];
+    int n;
+} sess_obs_t;
+
+static void on_session(void *ud, int event, const gw_term_info_t *ti, uint64_t sid)
+{
+    sess_obs_t *o = ud;
+    if (o->n < 8 && strcmp(ti->id, "T0001") == 0) {
+        o->events[o->n] = event;
+        o->sids[o->n++] = sid;
+    }
+}
+
+/* The session observer sees every login and logout with the session's id; gw_session_end ends
+ * only the terminal's current session with that id (BYE with the reason given);
+ * gw_commands_check looks only for a terminal online here. */
+static void test_session_hooks(void **state)
+{
+    (void)state;
+    fx_t f;
+    memset(&f, 0, sizeof f);
+    gw_opts_t o;
+    gw_opts_default(&o);
+    fx_start(&f, &o);
+    sess_obs_t obs = {0};
+    gw_set_session_observer(f.g, on_session, &obs);
+    int fd1 = login_ok(&f, "127.0.0.20");
+    assert_int_equal(obs.n, 1);
+    assert_int_equal(obs.events[0], GW_TERM_ONLINE);
+    uint64_t s1 = obs.sids[0];
+    assert_true(s1 != 0);
+    assert_int_equal(gw_session_end(f.g, "T0001", s1 + 1, GSTP_REJ_REPLACED, "x"), 0);
+    assert_int_equal(gw_session_end(f.g, "T0002", s1, GSTP_REJ_REPLACED, "x"), 0);
+    assert_int_equal(gw_commands_check(f.g, "T0001"), 1);
+    assert_int_equal(gw_commands_check(f.g, "T0002"), 0);
+    /* a second login replaces the first within the gateway: its end, then the new one */
+    int fd2 = login_ok(&f, "127.0.0.21");
+    assert_int_equal(obs.n, 3);
+    assert_int_equal(obs.events[1], GW_TERM_OFFLINE);
+    assert_int_equal(obs.sids[1], s1);
+    assert_int_equal(obs.events[2], GW_TERM_ONLINE);
+    uint64_t s2 = obs.sids[2];
+    assert_true(s2 != s1);
+    /* the old session's id no longer names a session: the new one is left alone */
+    assert_int_equal(gw_session_end(f.g, "T0001", s1, GSTP_REJ_REPLACED, "x"), 0);
+    gw_term_info_t ti;
+    assert_int_equal(gw_term_info(f.g, "T0001", &ti), 0);
+    assert_int_equal(ti.online, 1);
+    /* the current one is ended: BYE REPLACED, then the observer sees its end */
+    assert_int_equal(gw_session_end(f.g, "T0001", s2, GSTP_REJ_REPLACED, "on another node"), 1);
+    uint8_t pb[GSTP_MAX_FRAME];
+    size_t bl = await_frame(&f, fd2, GSTP_BYE, pb, sizeof pb);
+    gstp_frame_t bf = {.type = GSTP_BYE, .len = (uint16_t)bl, .payload = pb};
+    gstp_reject_t bye;
+    assert_int_equal(gstp_parse_reject(&bf, &bye), 0);
+    assert_int_equal(bye.reason, GSTP_REJ_REPLACED);
+    assert_int_equal(obs.n, 4);
+    assert_int_equal(obs.events[3], GW_TERM_OFFLINE);
+    assert_int_equal(obs.sids[3], s2);
+    assert_int_equal(gw_term_info(f.g, "T0001", &ti), 0);
+    assert_int_equal(ti.online, 0);
+    assert_int_equal(gw_commands_check(f.g, "T0001"), 0);
+    assert_int_equal(gw_session_end(f.g, "T0001", s2, GSTP_REJ_REPLACED, "x"), 0);
+    gw_set_session_observer(f.g, NULL, NULL);
+    close(fd1);
+    close(fd2);
+    fx_stop(&f);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -660,6 +733,7 @@ int main(void)
         cmocka_unit_test(test_unusable_secret_counts_for_id),
         cmocka_unit_test(test_registry_other_thread),
         cmocka_unit_test(test_codec1_blocks),
+        cmocka_unit_test(test_session_hooks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

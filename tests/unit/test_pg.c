@@ -117,11 +117,17 @@ static void test_migrate_fresh_and_again(void **state)
     assert_int_equal(store_pg_schema_version(db, &v), 0);
     assert_int_equal(v, 0);
     migrate_ok(db);
-    assert_int_equal(store_pg_schema_versions(), 12);
-    assert_int_equal(q(db, "SELECT count(*) FROM schema_version", NULL), 12);
+    assert_int_equal(store_pg_schema_versions(), 13);
+    assert_int_equal(q(db, "SELECT count(*) FROM schema_version", NULL), 13);
     migrate_ok(db); /* already current: nothing applied */
-    assert_int_equal(q(db, "SELECT count(*) FROM schema_version", NULL), 12);
-    assert_int_equal(q(db, "SELECT count(DISTINCT version) FROM schema_version", NULL), 12);
+    assert_int_equal(q(db, "SELECT count(*) FROM schema_version", NULL), 13);
+    assert_int_equal(q(db, "SELECT count(DISTINCT version) FROM schema_version", NULL), 13);
+    /* migration 13: blocks.data out of line, not compressed, on every partition */
+    assert_int_equal(q(db, "SELECT count(*) FROM pg_attribute a JOIN pg_class c ON"
+                           " c.oid = a.attrelid WHERE a.attname = 'data' AND c.relname LIKE"
+                           " 'blocks%' AND a.attstorage <> 'e'",
+                       NULL),
+                     0);
     /* blocks and measurements are partitioned, by the documented keys */
     assert_int_equal(
         q(db,
@@ -140,8 +146,8 @@ static void test_migrate_fresh_and_again(void **state)
                        NULL),
                      1);
     assert_null(store_pg_migration_sql(0));
-    assert_null(store_pg_migration_sql(13));
-    assert_non_null(store_pg_migration_sql(12));
+    assert_null(store_pg_migration_sql(14));
+    assert_non_null(store_pg_migration_sql(13));
 }
 
 static void test_newer_database_refused(void **state)

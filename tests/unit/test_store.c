@@ -28,7 +28,7 @@
 /* ---- Helpers ---- */
 
 /* Number of schema migrations in src/store/db.c: one row each in schema_version. */
-#define SCHEMA_LATEST 12 /* 9: ana_pending, 10: retention_state, 11: blocks.codec, 12: the pyramid and trends */
+#define SCHEMA_LATEST 13 /* 9: ana_pending, 10: retention_state, 11: blocks.codec, 12: the pyramid and trends, 13: blocks.data storage (PostgreSQL) */
 
 typedef struct {
     char dir[64];
