@@ -62,6 +62,35 @@ def block_counts(data, tid):
     return r
 
 
+def gaps(data, tid):
+    """[(from_ns, to_ns)] where the stored WAVEFORM blocks of tid do not join (more than 1 ms
+    between one block's end and the next one's start): a simulator starved of CPU on a busy
+    machine skips time, and the analysis rightly flags the aggregates across such a gap."""
+    c = db(data)
+    rows = c.execute("SELECT t0_ns, nsamples, sample_rate FROM blocks WHERE terminal_id=? AND"
+                     " kind=0 ORDER BY seq", (tid,)).fetchall()
+    c.close()
+    out = []
+    for (t0, n, rate), (t1, _, _) in zip(rows, rows[1:]):
+        end = t0 + n * 10**9 // rate
+        if t1 - end > 10**6:
+            out.append((end, t1))
+    return out
+
+
+def complete_interior(rows, holes):
+    """The interior 3 s aggregates that hold no gap of the stored data must have all 15 windows
+    and no INCOMPLETE flag; returns (those that fail, how many were left out for a gap)."""
+    bad, left_out = [], 0
+    for r in rows[1:-1]:
+        if any(g0 < r[2] and g1 > r[1] for g0, g1 in holes):
+            left_out += 1
+            continue
+        if r[3] != 15 or r[4] & INCOMPLETE:
+            bad.append((r[3], r[4]))
+    return bad, left_out
+
+
 def main():
     with TempDir() as d:
         data = os.path.join(d, "data")
@@ -116,8 +145,10 @@ def main():
             n10 = [r for r in a1 if r[0] == "10s"]
             check(len(n3) >= 4 and len(n10) >= 1, "3 s and 10 s aggregates of the span: %d, %d"
                   % (len(n3), len(n10)))
-            check(all(r[3] == 15 and not r[4] & INCOMPLETE for r in n3[1:-1]),
-                  "interior 3 s aggregates complete: %r" % [(r[3], r[4]) for r in n3])
+            bad, left_out = complete_interior(n3, gaps(data, "B0001"))
+            check(not bad and left_out <= 1,
+                  "interior 3 s aggregates complete: %r (%d beside a gap of the stored data: %r)"
+                  % ([(r[3], r[4]) for r in n3], left_out, gaps(data, "B0001")))
             check(any(r[4] & 1 for r in n3), "the 3 s aggregate holding the dip is flagged")
 
             # (b): B0002 streams while every 5th block is skipped for analysis
@@ -134,9 +165,11 @@ def main():
             a2 = aggs(data, "B0002")
             n3 = [r for r in a2 if r[0] == "3s"]
             check(len(n3) >= 3, "3 s aggregates of B0002: %d" % len(n3))
-            check(all(r[3] == 15 and not r[4] & INCOMPLETE for r in n3[1:-1]),
-                  "skipped blocks backfilled: interior 3 s aggregates complete: %r"
-                  % [(r[3], r[4]) for r in n3])
+            bad, left_out = complete_interior(n3, gaps(data, "B0002"))
+            check(not bad and left_out <= 1,
+                  "skipped blocks backfilled: interior 3 s aggregates complete: %r (%d beside a"
+                  " gap of the stored data: %r)" % ([(r[3], r[4]) for r in n3], left_out,
+                                                    gaps(data, "B0002")))
             keys = [(r[0], r[2]) for r in a2]
             check(len(keys) == len(set(keys)), "no aggregate stored twice")
             lo, hi = summary2["start_ns"] - 10**9, summary2["start_ns"] + 20 * 10**9
