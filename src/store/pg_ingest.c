@@ -102,31 +102,14 @@ void store_pg_ingest_free(store_pg_ingest_t *g)
     free(g);
 }
 
-/* "(?, ?, ...)" repeated `rows` times after `head`, then `tail`. */
-static char *build_sql(const char *head, int rows, int cols, const char *sep, const char *tail)
-{
-    size_t cap = strlen(head) + strlen(tail) + (size_t)rows * ((size_t)cols * 3 + 8) + 1;
-    char *sql = xmalloc(cap);
-    size_t len = (size_t)snprintf(sql, cap, "%s", head);
-    for (int r = 0; r < rows; r++) {
-        len += (size_t)snprintf(sql + len, cap - len, "%s%s", r ? sep : "", cols > 1 ? "(" : "");
-        for (int c = 0; c < cols; c++)
-            len += (size_t)snprintf(sql + len, cap - len, "%s?", c ? ", " : "");
-        if (cols > 1)
-            len += (size_t)snprintf(sql + len, cap - len, ")");
-    }
-    snprintf(sql + len, cap - len, "%s", tail);
-    return sql;
-}
-
 static int get_insert(store_pg_ingest_t *g, int rows, sqlx_stmt_t **out)
 {
     if (!g->ins[rows]) {
-        char *sql =
-            build_sql("INSERT INTO blocks(terminal_id, seq, kind, t0_ns, sample_rate,"
-                      " channel_mask, nchannels, sample_fmt, time_quality, nsamples, data,"
-                      " received_ns, codec) VALUES ",
-                      rows, BLOCK_COLS, ", ", " ON CONFLICT DO NOTHING RETURNING terminal_id, seq");
+        char *sql = sqlx_rows_sql(
+            "INSERT INTO blocks(terminal_id, seq, kind, t0_ns, sample_rate,"
+            " channel_mask, nchannels, sample_fmt, time_quality, nsamples, data,"
+            " received_ns, codec) VALUES ",
+            rows, BLOCK_COLS, ", ", " ON CONFLICT DO NOTHING RETURNING terminal_id, seq");
         int rc = sqlx_prepare(g->db, sql, &g->ins[rows]);
         free(sql);
         if (rc < 0)
@@ -139,8 +122,8 @@ static int get_insert(store_pg_ingest_t *g, int rows, sqlx_stmt_t **out)
 static int get_lock(store_pg_ingest_t *g, int ids, sqlx_stmt_t **out)
 {
     if (!g->lock[ids]) {
-        char *sql = build_sql("SELECT id, durable_seq FROM terminals WHERE id IN (", ids, 1, ", ",
-                              ") ORDER BY id FOR UPDATE");
+        char *sql = sqlx_rows_sql("SELECT id, durable_seq FROM terminals WHERE id IN (", ids, 1,
+                                  ", ", ") ORDER BY id FOR UPDATE");
         int rc = sqlx_prepare(g->db, sql, &g->lock[ids]);
         free(sql);
         if (rc < 0)

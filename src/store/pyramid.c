@@ -149,8 +149,7 @@ static int stats_decode(store_pyr_row_t *r, const uint8_t *p, size_t len)
 #define SQL_PUT_HEAD                                                                               \
     "INSERT INTO wave_pyramid(terminal_id, level, bucket_ns, t_first_ns, t_end_ns,"                \
     " seq_first, seq_last, sample_rate, time_quality, channel_mask, n, stats) VALUES"
-#define SQL_PUT                                                                                    \
-    SQL_PUT_HEAD "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)" SQL_PUT_TAIL
+#define SQL_PUT SQL_PUT_HEAD "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)" SQL_PUT_TAIL
 #define SQL_PUT_TAIL                                                                               \
     " ON CONFLICT(terminal_id, level, bucket_ns) DO UPDATE SET t_first_ns = excluded.t_first_ns,"  \
     " t_end_ns = excluded.t_end_ns, seq_first = excluded.seq_first, seq_last = excluded.seq_last," \
@@ -445,63 +444,52 @@ int store__pyr_block(store_t *s, const store_item_t *it)
  * instead of one per row; the keys are distinct: one current row per terminal and level). */
 static int pyr_flush_rows(struct store_pyr *p)
 {
-    struct {
+    typedef struct {
         const char *tid;
         pyr_term_t *t;
         int level;
-    } pend[PUT_ROWS];
-    int n = 0;
+    } dirty_t;
+    dirty_t *d = NULL;
+    size_t n = 0, cap = 0;
     const char *k;
     void *v;
-    size_t i = 0;
-    int more = 1;
-    while (more) {
-        more = hmap_next(&p->terms, &i, &k, &v);
-        for (int l = 0; more && l < STORE_PYR_LEVELS; l++) {
-            pyr_term_t *t = v;
+    for (size_t i = 0; hmap_next(&p->terms, &i, &k, &v);) {
+        pyr_term_t *t = v;
+        for (int l = 0; l < STORE_PYR_LEVELS; l++) {
             if (!t->dirty[l])
                 continue;
-            pend[n].tid = k;
-            pend[n].t = t;
-            pend[n++].level = l;
-            if (n < PUT_ROWS)
-                continue;
-            break;
-        }
-        if (n == PUT_ROWS || (!more && n > 0)) {
-            /* a full statement (the terminal's other dirty levels wait for the next round) */
-            sqlx_stmt_t **st = &p->put_rows[n - 1];
-            if (!*st) {
-                buf_t q = {0};
-                buf_puts(&q, SQL_PUT_HEAD);
-                for (int r = 0; r < n; r++) {
-                    buf_puts(&q, r ? ",(" : "(");
-                    for (int c = 1; c <= 12; c++)
-                        buf_printf(&q, "%s?%d", c > 1 ? "," : "", r * 12 + c);
-                    buf_puts(&q, ")");
-                }
-                buf_puts(&q, SQL_PUT_TAIL);
-                int rc = store__prepare(p->db, q.data, st);
-                buf_free(&q);
-                if (rc < 0)
-                    return rc;
+            if (n == cap) {
+                cap = cap ? 2 * cap : 64;
+                d = xrealloc(d, cap * sizeof *d);
             }
-            for (int r = 0; r < n; r++)
-                row_bind(*st, r * 12, pend[r].tid, &pend[r].t->cur[pend[r].level]);
-            int src = sqlx_step(*st);
-            sqlx_reset(*st);
-            if (src != SQLX_DONE)
-                return store__db_fail(p->db, "store pyramid rows");
-            for (int r = 0; r < n; r++)
-                pend[r].t->dirty[pend[r].level] = 0;
-            if (n == PUT_ROWS) {
-                i = 0; /* the rest from the start: the rows written are clean now */
-                more = 1;
-            }
-            n = 0;
+            d[n++] = (dirty_t){k, t, l};
         }
     }
-    return 0;
+    int rc = 0;
+    for (size_t at = 0; rc == 0 && at < n;) {
+        size_t m = n - at < PUT_ROWS ? n - at : PUT_ROWS;
+        sqlx_stmt_t **st = &p->put_rows[m - 1];
+        if (!*st) {
+            char *q = sqlx_rows_sql(SQL_PUT_HEAD " ", (int)m, 12, ", ", SQL_PUT_TAIL);
+            rc = store__prepare(p->db, q, st);
+            free(q);
+            if (rc < 0)
+                break;
+        }
+        for (size_t r = 0; r < m; r++)
+            row_bind(*st, (int)r * 12, d[at + r].tid, &d[at + r].t->cur[d[at + r].level]);
+        int src = sqlx_step(*st);
+        sqlx_reset(*st);
+        if (src != SQLX_DONE) {
+            rc = store__db_fail(p->db, "store pyramid rows");
+            break;
+        }
+        for (size_t r = 0; r < m; r++)
+            d[at + r].t->dirty[d[at + r].level] = 0;
+        at += m;
+    }
+    free(d);
+    return rc;
 }
 
 static int pyr_flush(struct store_pyr *p)

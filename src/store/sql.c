@@ -250,6 +250,23 @@ int sqlx_rollback(sqlx_t *db)
     return db->ops->rollback(db);
 }
 
+char *sqlx_rows_sql(const char *head, int rows, int cols, const char *sep, const char *tail)
+{
+    size_t cap =
+        strlen(head) + strlen(tail) + (size_t)rows * ((size_t)cols * 3 + strlen(sep) + 8) + 1;
+    char *sql = xmalloc(cap);
+    size_t len = (size_t)snprintf(sql, cap, "%s", head);
+    for (int r = 0; r < rows; r++) {
+        len += (size_t)snprintf(sql + len, cap - len, "%s%s", r ? sep : "", cols > 1 ? "(" : "");
+        for (int c = 0; c < cols; c++)
+            len += (size_t)snprintf(sql + len, cap - len, "%s?", c ? ", " : "");
+        if (cols > 1)
+            len += (size_t)snprintf(sql + len, cap - len, ")");
+    }
+    snprintf(sql + len, cap - len, "%s", tail);
+    return sql;
+}
+
 int sqlx_query_int64(sqlx_t *db, const char *sql, const char *param, int64_t *out)
 {
     sqlx_stmt_t *st = NULL;

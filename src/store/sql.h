@@ -167,6 +167,11 @@ int sqlx_commit(sqlx_t *db);
 /* ROLLBACK; harmless outside a transaction. */
 int sqlx_rollback(sqlx_t *db);
 
+/* A multi-row statement's text: head, then `rows` groups of `cols` plain `?` placeholders
+ * ("(?, ?, ...)", or a bare "?" when cols is 1) separated by sep, then tail. Malloc'ed (the
+ * caller frees it). The placeholders number 1.. in order (see the placeholder rules above). */
+char *sqlx_rows_sql(const char *head, int rows, int cols, const char *sep, const char *tail);
+
 /* Runs a one-row, one-column query with up to one text parameter (NULL: none) and stores the
  * integer in *out (0 for NULL). 1 if there was a row, 0 if none, < 0 on error. For checks and
  * migrations, not hot paths. */

@@ -346,17 +346,10 @@ static int pg_flush_blocks(store_t *s, int64_t now)
             k = STORE__PG_ROWS;
         sqlx_stmt_t **st = &s->pg_ins_rows[k - 1];
         if (!*st) {
-            buf_t q = {0};
-            buf_puts(&q, "INSERT INTO blocks(" BLOCK_COLS ") VALUES");
-            for (size_t r = 0; r < k; r++) {
-                buf_puts(&q, r ? ",(" : "(");
-                for (int c = 1; c <= 13; c++)
-                    buf_printf(&q, "%s?%zu", c > 1 ? "," : "", r * 13 + (size_t)c);
-                buf_puts(&q, ")");
-            }
-            buf_puts(&q, " ON CONFLICT DO NOTHING");
-            int rc = store__prepare(s->wdb, q.data, st);
-            buf_free(&q);
+            char *q = sqlx_rows_sql("INSERT INTO blocks(" BLOCK_COLS ") VALUES ", (int)k, 13, ", ",
+                                    " ON CONFLICT DO NOTHING");
+            int rc = store__prepare(s->wdb, q, st);
+            free(q);
             if (rc < 0)
                 return rc;
         }
@@ -503,22 +496,8 @@ static int write_block(store_t *s, store_item_t *it, int64_t now, size_t *nmaxes
         return block_after_insert(s, it, nmaxes);
     }
     sqlx_stmt_t *st = s->ins_block;
-    bind_terminal(st, 1, it);
-    sqlx_bind_int64(st, 2, (int64_t)it->seq);
-    sqlx_bind_int64(st, 3, it->is_event ? 1 : 0);
-    sqlx_bind_int64(st, 4, it->t0_ns);
-    sqlx_bind_int64(st, 5, it->sample_rate);
-    sqlx_bind_int64(st, 6, it->channel_mask);
-    sqlx_bind_int64(st, 7, it->nchannels);
-    sqlx_bind_int64(st, 8, it->sample_fmt);
-    sqlx_bind_int64(st, 9, it->time_quality);
-    sqlx_bind_int64(st, 10, it->nsamples);
-    uint8_t *enc = NULL; /* the writer's own encoding of a block received raw */
-    int codec = it->stored_codec = block_bind_data(s, it, st, 11, &enc);
-    sqlx_bind_int64(st, 13, codec);
-    sqlx_bind_int64(st, 12, now);
+    bind_block_row(s, st, 0, it, now);
     int rc = run(s, st, it, "store block");
-    free(enc); /* after run(): the statement was reset, SQLite holds no pointer into it */
     if (rc > 0)
         poison_set(s, it->terminal_id, it->seq);
     if (rc != 0)
