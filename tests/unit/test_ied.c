@@ -991,8 +991,141 @@ static void test_capture_requests(void **state)
     fx_free(f);
 }
 
+
+/* ---- Answers for tshark (--answers FILE) ------------------------------------------------------ */
+
+static void hexdump_dir(FILE *fp, char dir, const uint8_t *p, size_t n)
+{
+    fprintf(fp, "%c\n", dir);
+    for (size_t i = 0; i < n; i++) {
+        if (i % 16 == 0)
+            fprintf(fp, "%s%06zx", i ? "\n" : "", i);
+        fprintf(fp, " %02x", p[i]);
+    }
+    fprintf(fp, "\n\n");
+}
+
+/* An MMS PDU in presentation data, a DATA TRANSFER SPDU and COTP DTs (segmented at 8192). */
+static void dump_mms(FILE *fp, char dir, const uint8_t *pdu, size_t n)
+{
+    static uint8_t pbuf[70000], sbuf[70000], out[9000];
+    mms_ppdu_t pp;
+    mms_spdu_t s;
+    mms_ber_writer_t w;
+    memset(&pp, 0, sizeof pp);
+    pp.n_pdv = 1;
+    pp.pdv[0].ctx_id = MMS_PCTX_MMS;
+    pp.pdv[0].data = pdu;
+    pp.pdv[0].len = n;
+    mms_bw_init(&w, pbuf, sizeof pbuf);
+    mms_pres_encode_data(&w, &pp);
+    assert_int_equal(w.err, 0);
+    memset(&s, 0, sizeof s);
+    s.si = MMS_SPDU_DT;
+    s.has_user_data = true;
+    s.user_data = mms_bw_data(&w);
+    s.user_len = mms_bw_len(&w);
+    int sl = mms_spdu_encode(sbuf, sizeof sbuf, &s);
+    assert_true(sl > 0);
+    size_t off = 0;
+    bool last = false;
+    while (!last) {
+        int l = mms_cotp_segment(out, sizeof out, 8192, sbuf, (size_t)sl, &off, &last);
+        assert_true(l > 0);
+        hexdump_dir(fp, dir, out, (size_t)l);
+    }
+}
+
+/* Our answer to one request, in a confirmed-Response/Error or Reject envelope. */
+static void dump_exchange(FILE *fp, fx_t *f, uint32_t invoke, int svc, bool cons, const bb_t *rq)
+{
+    static uint8_t pdu[70000];
+    mms_ber_writer_t w;
+    size_t n;
+    mms_bw_init(&w, pdu, sizeof pdu);
+    mms_pdu_encode_confirmed(&w, false, invoke, svc, cons, rq->b, rq->n);
+    dump_mms(fp, 'O', mms_bw_data(&w), mms_bw_len(&w));
+    const uint8_t *p = call(f, svc, cons, rq->b, rq->n, &n);
+    mms_bw_init(&w, pdu, sizeof pdu);
+    if (f->a.kind == IED_RESP) {
+        mms_pdu_encode_confirmed(&w, true, invoke, f->a.service, f->a.constructed, p, n);
+    } else if (f->a.kind == IED_ERROR) {
+        mms_pdu_encode_error(&w, invoke, f->a.err_class, f->a.err_code);
+    } else {
+        mms_reject_t rej = {true, invoke, MMS_REJ_CONFIRMED_REQUEST, f->a.reject_code};
+        mms_pdu_encode_reject(&w, &rej);
+    }
+    dump_mms(fp, 'I', mms_bw_data(&w), mms_bw_len(&w));
+}
+
+static const char *answers_path;
+
+/* The client's CR and CONNECT of a capture (for the dissectors' presentation contexts), then our
+ * answers to Identify, GetNameList (domains, variables), GetVAA and Read (attribute, FC part,
+ * whole LN, a list with an unknown variable), Write and an unknown domain. */
+static void test_write_answers(void **state)
+{
+    (void)state;
+    FILE *fp = fopen(answers_path, "w");
+    assert_non_null(fp);
+    char path[512];
+    static char line[150000];
+    static uint8_t b[70000];
+    snprintf(path, sizeof path, "%s/a_browse_mms_probe.hex", MMS_VECTORS_DIR);
+    FILE *in = fopen(path, "r");
+    assert_non_null(in);
+    int got = 0;
+    while (got < 2 && fgets(line, sizeof line, in)) {
+        int off = 0, st, idx;
+        char dir[8];
+        if (sscanf(line, "%7s %d %d %n", dir, &st, &idx, &off) < 3 || strcmp(dir, "c2s"))
+            continue;
+        size_t nb = 0;
+        for (const char *h = line + off; hexval(h[0]) >= 0 && hexval(h[1]) >= 0; h += 2)
+            b[nb++] = (uint8_t)(hexval(h[0]) << 4 | hexval(h[1]));
+        hexdump_dir(fp, 'O', b, nb);
+        got++;
+    }
+    fclose(in);
+    fx_t *f = fx_new(65000);
+    const char *D = "GRIDSENSEDEMO_M0001";
+    bb_t rq = {0};
+    uint32_t inv = 1;
+    dump_exchange(fp, f, inv++, MMS_SVC_IDENTIFY, false, &rq);
+    gnl_req(&rq, 9, NULL, NULL);
+    dump_exchange(fp, f, inv++, MMS_SVC_GET_NAME_LIST, true, &rq);
+    gnl_req(&rq, 0, D, NULL);
+    dump_exchange(fp, f, inv++, MMS_SVC_GET_NAME_LIST, true, &rq);
+    static const char *const items[] = {"LLN0", "LPHD1", "MMXU1", "MMXU1$MX$PhV",
+                                        "MMXU1$MX$A$phsA$cVal$mag$f"};
+    for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
+        vaa_req(&rq, D, items[i]);
+        dump_exchange(fp, f, inv++, MMS_SVC_GET_VAR_ACCESS_ATTR, true, &rq);
+        const char *d[1] = {D}, *it[1] = {items[i]};
+        read_req(&rq, i % 2 == 0, 1, d, it);
+        dump_exchange(fp, f, inv++, MMS_SVC_READ, true, &rq);
+    }
+    const char *d2[3] = {D, D, "GRIDSENSET_D2"},
+               *i2[3] = {"MMXU1$MX$Hz", "MMXU1$MX$Nope", "LLN0$ST"};
+    read_req(&rq, true, 3, d2, i2);
+    dump_exchange(fp, f, inv++, MMS_SVC_READ, true, &rq);
+    vaa_req(&rq, "NOPE", "LLN0");
+    dump_exchange(fp, f, inv++, MMS_SVC_GET_VAR_ACCESS_ATTR, true, &rq);
+    uint8_t junk[3] = {0xA1, 0x05, 0x00};
+    memcpy(rq.b, junk, 3);
+    rq.n = 3;
+    dump_exchange(fp, f, inv++, MMS_SVC_READ, true, &rq);
+    fx_free(f);
+    fclose(fp);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && !strcmp(argv[1], "--answers")) {
+        answers_path = argv[2];
+        const struct CMUnitTest only[] = {cmocka_unit_test(test_write_answers)};
+        return cmocka_run_group_tests(only, NULL, NULL);
+    }
     if (argc == 3 && !strcmp(argv[1], "--corpus"))
         corpus_dir = argv[2];
     const struct CMUnitTest tests[] = {
