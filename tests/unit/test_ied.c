@@ -1045,6 +1045,17 @@ static void dump_exchange(FILE *fp, fx_t *f, uint32_t invoke, int svc, bool cons
     mms_bw_init(&w, pdu, sizeof pdu);
     mms_pdu_encode_confirmed(&w, false, invoke, svc, cons, rq->b, rq->n);
     dump_mms(fp, 'O', mms_bw_data(&w), mms_bw_len(&w));
+    if (corpus_dir) { /* fuzz seeds that reach our model (the captures' name other servers) */
+        char cp[600];
+        snprintf(cp, sizeof cp, "%s/own_%u", corpus_dir, invoke);
+        FILE *o = fopen(cp, "wb");
+        if (o) {
+            uint8_t hd[2] = {(uint8_t)svc, (uint8_t)cons};
+            fwrite(hd, 1, 2, o);
+            fwrite(rq->b, 1, rq->n, o);
+            fclose(o);
+        }
+    }
     const uint8_t *p = call(f, svc, cons, rq->b, rq->n, &n);
     mms_bw_init(&w, pdu, sizeof pdu);
     if (f->a.kind == IED_RESP) {
@@ -1140,7 +1151,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_capture_requests),
     };
     if (corpus_dir) {
-        const struct CMUnitTest only[] = {cmocka_unit_test(test_capture_requests)};
+        answers_path = "/dev/null";
+        const struct CMUnitTest only[] = {cmocka_unit_test(test_capture_requests),
+                                          cmocka_unit_test(test_write_answers)};
         return cmocka_run_group_tests(only, NULL, NULL);
     }
     return cmocka_run_group_tests(tests, NULL, NULL);
