@@ -1307,11 +1307,9 @@ static int associate(void)
     if (r < 0)
         return fail(E_IO, "malformed session SPDU in answer to CONNECT (%s)",
                     s.why ? s.why : err_str(r));
-    if (assoc_answer(&s) < 0)
-        return r = (strncmp(g_err, "association", 11) == 0 || strstr(g_err, "refused") ||
-                    strstr(g_err, "rejected"))
-                       ? -E_ASSOC
-                       : -E_IO;
+    r = assoc_answer(&s);
+    if (r < 0)
+        return r;
     C.associated = true;
     return 0;
 }
@@ -2471,13 +2469,11 @@ static int cmd_names(const char *cmd, const char *dom, int objclass)
         sb_s(&b, ",\"domain\":");
         sb_cstr(&b, dom);
     }
-    sb_s(&b, ",\"names\":[");
-    size_t names_at = b.n;
+    sb_t nb = {0}; /* the names, apart: a service error ends the line with the header only */
     while (more) {
         mms_ber_writer_t w;
         mms_pdu_t p;
         mms_bw_init(&w, g_req, sizeof g_req);
-        size_t m = mms_bw_mark(&w);
         if (pages > 0)
             mms_bw_octets(&w, CTX, 2, last, strlen(last));
         size_t s = mms_bw_mark(&w);
@@ -2489,19 +2485,28 @@ static int cmd_names(const char *cmd, const char *dom, int objclass)
         size_t c = mms_bw_mark(&w);
         mms_bw_int(&w, CTX, 0, objclass);
         mms_bw_wrap(&w, CTX | CONS, 0, c);
-        (void)m;
-        if (++pages > MAX_PAGES)
-            return free(b.p), fail(E_IO, "GetNameList: more than %d pages", MAX_PAGES);
-        int r = run(&b, MMS_SVC_GET_NAME_LIST, true, &w, &p);
-        if (r < 0)
-            return r;
+        int r = -E_IO;
         size_t before = count;
-        if (resp_namelist(p.body, p.body_len, &b, &count, last, sizeof last, &more) < 0)
-            return free(b.p), -E_IO;
-        if (more && count == before)
-            return free(b.p), fail(E_IO, "GetNameList: moreFollows with an empty page");
+        if (++pages > MAX_PAGES)
+            r = fail(E_IO, "GetNameList: more than %d pages", MAX_PAGES);
+        else if ((r = run(&b, MMS_SVC_GET_NAME_LIST, true, &w, &p)) < 0)
+            ;
+        else if ((r = resp_namelist(p.body, p.body_len, &nb, &count, last, sizeof last, &more)) < 0)
+            ;
+        else if (more && count == before)
+            r = fail(E_IO, "GetNameList: moreFollows with an empty page");
+        if (r < 0) {
+            free(nb.p);
+            free(b.p);
+            return r;
+        }
     }
-    (void)names_at;
+    sb_s(&b, ",\"names\":[");
+    if (nb.p)
+        sb_s(&b, nb.p);
+    if (nb.oom)
+        b.oom = true;
+    free(nb.p);
     sb_f(&b, "],\"count\":%zu,\"pages\":%d}", count, pages);
     return emit(&b);
 }
@@ -2690,7 +2695,7 @@ static int cmd_files(const char *dir)
     line_start(&b, "files");
     sb_s(&b, ",\"dir\":");
     sb_cstr(&b, dir ? dir : "");
-    sb_s(&b, ",\"entries\":[");
+    sb_t eb = {0}; /* the entries, apart (see cmd_names) */
     while (more) {
         mms_ber_writer_t w;
         mms_pdu_t p;
@@ -2701,17 +2706,28 @@ static int cmd_files(const char *dir)
          * what reference clients send for the root) */
         if (dir)
             enc_file_name(&w, 0, strcmp(dir, "\"\"") == 0 ? "" : dir);
-        if (++pages > MAX_PAGES)
-            return free(b.p), fail(E_IO, "FileDirectory: more than %d pages", MAX_PAGES);
-        int r = run(&b, MMS_SVC_FILE_DIRECTORY, true, &w, &p);
-        if (r < 0)
-            return r;
+        int r = -E_IO;
         size_t before = count;
-        if (resp_filedir(p.body, p.body_len, &b, &count, last, sizeof last, &more) < 0)
-            return free(b.p), -E_IO;
-        if (more && count == before)
-            return free(b.p), fail(E_IO, "FileDirectory: moreFollows with an empty page");
+        if (++pages > MAX_PAGES)
+            r = fail(E_IO, "FileDirectory: more than %d pages", MAX_PAGES);
+        else if ((r = run(&b, MMS_SVC_FILE_DIRECTORY, true, &w, &p)) < 0)
+            ;
+        else if ((r = resp_filedir(p.body, p.body_len, &eb, &count, last, sizeof last, &more)) < 0)
+            ;
+        else if (more && count == before)
+            r = fail(E_IO, "FileDirectory: moreFollows with an empty page");
+        if (r < 0) {
+            free(eb.p);
+            free(b.p);
+            return r;
+        }
     }
+    sb_s(&b, ",\"entries\":[");
+    if (eb.p)
+        sb_s(&b, eb.p);
+    if (eb.oom)
+        b.oom = true;
+    free(eb.p);
     sb_f(&b, "],\"count\":%zu,\"pages\":%d}", count, pages);
     return emit(&b);
 }
@@ -3362,9 +3378,10 @@ int main(int argc, char **argv)
         return E_IO;
     mms_cotp_reasm_init(&C.ra, C.tsdu, C.tsdu_cap);
 
-    if (associate() < 0) {
+    int ar = associate();
+    if (ar < 0) {
         fprintf(stderr, "mms_client: %s\n", g_err);
-        return strstr(g_err, "refused") || strstr(g_err, "rejected") ? E_ASSOC : E_IO;
+        return ar == -E_ASSOC ? E_ASSOC : E_IO;
     }
     int rc;
     if (!strcmp(argv[i], "batch") && i + 1 == argc) {

@@ -170,6 +170,27 @@ def mmxu_vs_api(srv, dom, tid, types):
                 check(abs(mag - want) <= 1e-6 * abs(want) + 1e-4,
                       "%s MMXU1.PhV.phsA = %.6f = API Ua rms %.6f (window t_ref %d, attempt %d)"
                       % (tid, mag, want, tns, attempt + 1))
+                pairs = [("PhV", "phs" + ph, "U" + ph.lower()) for ph in "ABC"] + \
+                        [("A", "phs" + ph, "I" + ph.lower()) for ph in "ABC"]
+                n = 0
+                for do, phs, ch in pairs:
+                    if ch in chans and do in mx and phs in mx[do]:
+                        v = mx[do][phs]["cVal"]["mag"]["f"]
+                        w = chans[ch]["rms"]
+                        if abs(v - w) > 1e-6 * abs(w) + 1e-4 or mx[do][phs]["t"]["ns"] != tns:
+                            fail("%s MMXU1.%s.%s = %r, API %s rms %r (same window)" %
+                                 (tid, do, phs, v, ch, w))
+                        n += 1
+                pw = lat.get("power")
+                if pw:
+                    for do, key in (("TotW", "p"), ("TotVAr", "q"), ("TotVA", "s_eff"),
+                                    ("TotPF", "pf")):
+                        v = mx[do]["mag"]["f"]
+                        if abs(v - pw[key]) > 1e-6 * abs(pw[key]) + 1e-4:
+                            fail("%s MMXU1.%s = %r, API power.%s %r" % (tid, do, v, key, pw[key]))
+                        n += 1
+                check(n >= 3, "%s: %d more MMXU1 values equal the API's for that window "
+                      "(phase voltages/currents, total powers)" % (tid, n))
                 hz = mx["Hz"]["mag"]["f"]
                 check(abs(hz - lat["freq"]) <= 1e-6 * lat["freq"] + 1e-5,
                       "%s MMXU1.Hz = %.6f = API freq %.6f" % (tid, hz, lat["freq"]))

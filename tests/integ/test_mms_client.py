@@ -13,6 +13,8 @@ client and server (tests/vectors/mms: every TPKT of ../shared/reference/mms/*.pc
     end to end (association, every service, paging, file download, reports, conclude/abort,
     refused password) and compares every TPKT the client sends with the captured client's,
     byte for byte (both clients number invokeIDs from 1, so those match too).
+(3) Hostile server: the same replay with one server TPKT mutated per run (80 runs): the client
+    ends with one of its exit codes and JSON output, never a crash or a hang.
 The vectors keep each direction's order but not their interleaving, so the fake server sends,
 after each client TPKT that expects an answer, the next server unit (a TSDU) plus the
 unsolicited InformationReports that follow it."""
@@ -605,6 +607,53 @@ def replay_misc():
           "password exactly as the captured AARQ")
 
 
+def hostile():
+    """A broken server: the browse capture's server side with one TPKT mutated (octets flipped,
+    a length raised or cut, truncation) per run. The client must end by itself with one of its
+    exit codes (never a signal, never a hang past its timeout) and print only JSON lines."""
+    import random
+    rnd = random.Random(61850)
+    vec = load_vectors("a_browse_mms_probe")[0]
+    cmds = "identify\nstatus\ndomains\nnames %s\nattrs %s GGIO1\nattrs %s LLN0\n" \
+           "list-attrs %s LLN0$Events\n" % (DOM, DOM, DOM, DOM)
+    codes = {}
+    runs = 80
+    for n in range(runs):
+        script = plan(vec)
+        s_idx = [i for i, (k, _u) in enumerate(script) if k == "s"][:10]
+        i = rnd.choice(s_idx)
+        unit = [bytearray(t) for t in script[i][1]]
+        t = unit[rnd.randrange(len(unit))]
+        how = n % 4
+        if how == 0:    # flip octets past the TPKT header
+            for _ in range(rnd.randint(1, 4)):
+                k = rnd.randrange(4, len(t))
+                t[k] ^= 1 << rnd.randrange(8)
+        elif how == 1:  # a BER length octet raised to the long form / a huge value
+            k = rnd.randrange(8, len(t))
+            t[k] = rnd.choice([0x84, 0xFF, 0x7F, 0x00, 0x83])
+        elif how == 2:  # the TPKT length changed
+            ln = max(7, min(65535, len(t) + rnd.choice([-3, -1, 1, 100, 60000])))
+            t[2:4] = struct.pack(">H", ln)
+        else:           # truncated
+            del t[rnd.randrange(5, len(t)):]
+        # the mutated unit is the server's last word: then it ends its side of the TCP
+        script = script[:i] + [("s", [bytes(x) for x in unit])]
+        srv = FakeServer([script])
+        p = subprocess.run([CLIENT, "--port", str(srv.port), "--timeout", "2", "batch"],
+                           input=cmds, capture_output=True, text=True, timeout=60)
+        srv.join()
+        if p.returncode not in (0, 1, 2, 3):
+            fail("hostile server run %d: mms_client exited %d (signal?)\n%s" %
+                 (n, p.returncode, p.stderr[-2000:]))
+        for l in p.stdout.splitlines():
+            json.loads(l)
+        codes[p.returncode] = codes.get(p.returncode, 0) + 1
+    check(sum(codes.values()) == runs and codes.get(1, 0) > runs // 4,
+          "%d mutated server answers: the client always ended with an exit code of its own and "
+          "JSON lines (exit codes %s)" % (runs, codes))
+
+
 def main():
     if not os.path.exists(CLIENT):
         fail("%s not built" % CLIENT)
@@ -615,6 +664,7 @@ def main():
     replay_reports()
     replay_files()
     replay_misc()
+    hostile()
     print("PASS")
 
 
