@@ -56,7 +56,7 @@ typedef struct tnode {
     uint8_t bt;   /* BT_* */
     uint8_t fc;   /* FC_* of a data attribute; FC_INH below it (and for sub-DOs) */
     uint8_t role; /* R_* for leaves */
-    int8_t sub;   /* >= 0: a sub data object whose point is its parent's + sub */
+    int16_t sub;  /* >= 0: a sub data object whose point is its parent's + sub */
     int16_t size;
     uint8_t nk;
     const struct tnode *k;

@@ -64,7 +64,9 @@ static const char *LATEST2 =
     "\"harmonic_groups\":[0.01,57.4,0.0,1.5,0.0,0.8],"
     "\"harmonic_angles_deg\":[null,0,null,-171.0,null,33.0]},"
     "{\"name\":\"Ib\",\"rms\":5.1,\"fundamental\":{\"mag\":5.1,\"deg\":-140.0},"
-    "\"harmonic_groups\":[0.0,5.1,0.0,0.2]}],"
+    "\"harmonic_groups\":[0.0,5.1,0.0,0.2]},"
+    "{\"name\":\"In\",\"rms\":0.3,\"harmonic_groups\":[0.0,0.1,0.0,0.25],"
+    "\"harmonic_angles_deg\":[null,0,null,90.0]}],"
     "\"voltage_sequence\":{\"zero\":0.01,\"positive\":57.7,\"negative\":0.2,"
     "\"positive_deg\":12.0,\"unbalance_zero_pct\":0.02,\"unbalance_neg_pct\":0.35},"
     "\"phasor\":{\"t_ns\":1796466031900000000,\"index\":9,\"rate\":10,\"freq\":50.0123,"
@@ -936,6 +938,36 @@ static int64_t read_int(fx_t *f, const char *dom, const char *item, int tag)
     return v;
 }
 
+/* Magnitude and angle of element idx of a harmonic array (MHAI1$MX$...Har). */
+static void read_har(fx_t *f, const char *dom, const char *item, int idx, double *mag, double *ang)
+{
+    bb_t rq;
+    size_t n;
+    const char *d[1] = {dom}, *it[1] = {item};
+    read_req(&rq, false, 1, d, it);
+    const uint8_t *p = call(f, MMS_SVC_READ, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_RESP);
+    mms_ber_reader_t l = read_results(p, n, false), ar, el, cv, mg;
+    mms_tlv_t t, x, c, mt, ft;
+    bool dbl;
+    assert_int_equal(mms_ber_next(&l, &t), 1);
+    assert_true(mms_tlv_is(&t, MMS_BER_CONTEXT, true, 1));
+    assert_int_equal(mms_ber_enter(&l, &t, &ar), 0);
+    for (int k = 0; k <= idx; k++)
+        assert_int_equal(mms_ber_next(&ar, &x), 1);
+    assert_int_equal(mms_ber_enter(&ar, &x, &el), 0);
+    assert_int_equal(mms_ber_next(&el, &c), 1);
+    assert_int_equal(mms_ber_enter(&el, &c, &cv), 0);
+    assert_int_equal(mms_ber_next(&cv, &mt), 1);
+    assert_int_equal(mms_ber_enter(&cv, &mt, &mg), 0);
+    assert_int_equal(mms_ber_next(&mg, &ft), 1);
+    assert_int_equal(mms_ber_get_float(&ft, mag, &dbl), 0);
+    assert_int_equal(mms_ber_next(&cv, &mt), 1);
+    assert_int_equal(mms_ber_enter(&cv, &mt, &mg), 0);
+    assert_int_equal(mms_ber_next(&mg, &ft), 1);
+    assert_int_equal(mms_ber_get_float(&ft, ang, &dbl), 0);
+}
+
 static void test_slice2_lns(void **state)
 {
     (void)state;
@@ -994,6 +1026,14 @@ static void test_slice2_lns(void **state)
     assert_int_equal(k, IED_NHARM);
     assert_int_equal(mms_ber_next(&l, &t), 1);
     assert_true(mms_tlv_is(&t, MMS_BER_CONTEXT, false, 6));
+    double hm, ha;
+    read_har(f, D, "MHAI1$MX$HA$neutHar", 3, &hm, &ha); /* the neutral: the 4th array */
+    assert_float_equal(hm, 0.25 * 40, 1e-4);
+    assert_float_equal(ha, 90.0, 1e-4);
+    read_har(f, D, "MHAI1$MX$HA$phsBHar", 3, &hm, &ha);
+    assert_float_equal(hm, 0.2 * 40, 1e-4);
+    read_har(f, D, "MHAI1$MX$HPhV$phsCHar", 1, &hm, &ha); /* no Uc: 0 (invalid) */
+    assert_float_equal(hm, 0.0, 1e-9);
     /* GetVAA of the array: array of 51 structures */
     vaa_req(&rq, D, "MHAI1$MX$HA$neutHar");
     p = call(f, MMS_SVC_GET_VAR_ACCESS_ATTR, true, rq.b, rq.n, &n);
@@ -1180,6 +1220,96 @@ static void test_capture_requests(void **state)
 }
 
 
+
+/* ---- SCL and model dump (--scl FILE NAMES): for tests/unit/ied_scl_check.py ------------------- */
+
+static int scl_fwrite(void *ud, const char *p, size_t n)
+{
+    return fwrite(p, 1, n, (FILE *)ud) == n ? 0 : GS_EIO;
+}
+
+/* Type code of a TypeSpecification element, as ied_scl_check.py derives it from the SCL. */
+static void typecode(const mms_tlv_t *t, char *out, size_t cap)
+{
+    int64_t v;
+    switch (t->tag) {
+    case 1: {
+        mms_ber_reader_t r, a;
+        mms_tlv_t x;
+        uint32_t ne = 0;
+        mms_ber_reader_init(&r, t->raw, (size_t)(t->val + t->len - t->raw));
+        if (mms_ber_next(&r, &x) == 1 && mms_ber_enter(&r, &x, &a) == 0 &&
+            mms_ber_expect(&a, MMS_BER_CONTEXT, false, 1, &x) == 0)
+            mms_ber_get_u32(&x, &ne);
+        snprintf(out, cap, "array:%u", ne);
+        return;
+    }
+    case 2: snprintf(out, cap, "struct"); return;
+    case 3: snprintf(out, cap, "bool"); return;
+    case 7: snprintf(out, cap, "float"); return;
+    case 17: snprintf(out, cap, "utc"); return;
+    default: break;
+    }
+    mms_ber_get_int(t, &v);
+    snprintf(out, cap, "%s:%lld",
+             t->tag == 4 ? "bits" : t->tag == 5 ? "int" : t->tag == 6 ? "uint" : t->tag == 10 ? "vstr" : "?",
+             (long long)v);
+}
+
+static const char *scl_path, *names_path;
+
+/* Writes the SCL of the fixture model and, for LD GRIDSENSEDEMO_M0001, every name GetNameList
+ * gives (paged at a 1000-octet PDU) with the type GetVariableAccessAttributes gives for it, and
+ * the domain list. */
+static void test_dump_scl(void **state)
+{
+    (void)state;
+    fx_t *f = fx_new(1000);
+    FILE *fp = fopen(scl_path, "w");
+    assert_non_null(fp);
+    assert_int_equal(ied_scl_write(f->m, scl_fwrite, fp), 0);
+    fclose(fp);
+    FILE *nf = fopen(names_path, "w");
+    assert_non_null(nf);
+    static char names[4000][130];
+    size_t cnt = 0, n;
+    bb_t rq;
+    const uint8_t *p;
+    gnl_req(&rq, 9, NULL, NULL);
+    p = call(f, MMS_SVC_GET_NAME_LIST, true, rq.b, rq.n, &n);
+    assert_false(gnl_parse(p, n, names, &cnt));
+    for (size_t i = 0; i < cnt; i++)
+        fprintf(nf, "domain\t%s\n", names[i]);
+    cnt = 0;
+    char last[130];
+    const char *after = NULL;
+    for (;;) {
+        gnl_req(&rq, 0, "GRIDSENSEDEMO_M0001", after);
+        p = call(f, MMS_SVC_GET_NAME_LIST, true, rq.b, rq.n, &n);
+        assert_int_equal(f->a.kind, IED_RESP);
+        bool more = gnl_parse(p, n, names, &cnt);
+        if (!more)
+            break;
+        snprintf(last, sizeof last, "%s", names[cnt - 1]);
+        after = last;
+    }
+    fx_t *g = fx_new(65000); /* whole LNs' types need the big PDU */
+    for (size_t i = 0; i < cnt; i++) {
+        mms_tlv_t ty;
+        mms_ber_reader_t r;
+        char tc[64];
+        vaa_req(&rq, "GRIDSENSEDEMO_M0001", names[i]);
+        p = call(g, MMS_SVC_GET_VAR_ACCESS_ATTR, true, rq.b, rq.n, &n);
+        assert_int_equal(g->a.kind, IED_RESP);
+        vaa_top(p, n, &ty, &r);
+        typecode(&ty, tc, sizeof tc);
+        fprintf(nf, "var\t%s\t%s\n", names[i], tc);
+    }
+    fclose(nf);
+    fx_free(g);
+    fx_free(f);
+}
+
 /* ---- Answers for tshark (--answers FILE) ------------------------------------------------------ */
 
 static void hexdump_dir(FILE *fp, char dir, const uint8_t *p, size_t n)
@@ -1322,6 +1452,12 @@ static void test_write_answers(void **state)
 
 int main(int argc, char **argv)
 {
+    if (argc == 4 && !strcmp(argv[1], "--scl")) {
+        scl_path = argv[2];
+        names_path = argv[3];
+        const struct CMUnitTest only[] = {cmocka_unit_test(test_dump_scl)};
+        return cmocka_run_group_tests(only, NULL, NULL);
+    }
     if (argc == 3 && !strcmp(argv[1], "--answers")) {
         answers_path = argv[2];
         const struct CMUnitTest only[] = {cmocka_unit_test(test_write_answers)};
