@@ -15,6 +15,7 @@ enum {
     BT_BITS,   /* bit-string, size = 8-1 size (negative: variable length, as the captures) */
     BT_UTC,    /* utc-time (8-1 8.1.3.7) */
     BT_VSTR,   /* visible-string, size = 8-1 size (negative: up to |size|) */
+    BT_ARRAY,  /* array of size elements of k[0]; element i has point + i */
 };
 
 /* Functional constraints (IEC 61850-7-2 Table 18), in the order the LN structure lists its
@@ -32,7 +33,7 @@ enum {
     R_STVAL,     /* point's integer/boolean status value */
     R_UNIT_SI,   /* DO's SIUnit */
     R_UNIT_MULT, /* DO's multiplier */
-    R_CTLMODEL,  /* ctlModel: 0 status-only */
+    R_ZERO,      /* constant 0: ctlModel (status-only), seqT (pos-neg-zero) */
     R_S_VENDOR,  /* NamPlt.vendor: ied vendor */
     R_S_SWREV,   /* NamPlt.swRev: ied revision */
     R_S_D,       /* NamPlt.d: the terminal's provisioned name (or its id) */
@@ -44,7 +45,10 @@ enum {
     R_S_SERNUM,  /* PhyNam.serNum: the terminal id */
     R_S_MODEL,   /* PhyNam.model */
     R_SETMAG,    /* ASG setMag.f: point's magnitude (settings, SP) */
+    R_NUMHAR,    /* HWYE numHar: IED_NHARM - 1 */
 };
+
+#define IED_NHARM 51 /* harmonic groups 0 (DC) .. 50 (IEC 61000-4-7) */
 
 /* A static type tree node (a CDC's data attributes, or a sub data object). */
 typedef struct tnode {
@@ -52,7 +56,7 @@ typedef struct tnode {
     uint8_t bt;   /* BT_* */
     uint8_t fc;   /* FC_* of a data attribute; FC_INH below it (and for sub-DOs) */
     uint8_t role; /* R_* for leaves */
-    int8_t sub;   /* >= 0: a sub data object whose point is its parent's + sub */
+    int16_t sub;  /* >= 0: a sub data object whose point is its parent's + sub */
     int16_t size;
     uint8_t nk;
     const struct tnode *k;
@@ -91,7 +95,7 @@ typedef struct mnode {
     uint16_t nk;
 } mnode_t;
 
-/* Measured / status points of one logical device. */
+/* Measured / status points of one logical device (P_MOD and later: the server's own). */
 enum {
     P_PHV = 0,            /* 3: phases A, B, C */
     P_PPV = P_PHV + 3,    /* 3: AB, BC, CA */
@@ -105,13 +109,47 @@ enum {
     P_TOTVA,
     P_TOTPF,
     P_HZ,
+    P_SEQV,               /* 3: c1 positive, c2 negative, c3 zero */
+    P_SEQA = P_SEQV + 3,  /* 3 */
+    P_IMBNGV = P_SEQA + 3,
+    P_IMBZROV,
+    P_IMBNGA,
+    P_IMBZROA,
+    P_HPHV,               /* 3 x IED_NHARM */
+    P_HA = P_HPHV + 3 * IED_NHARM, /* 4 x IED_NHARM */
+    P_THDPHV = P_HA + 4 * IED_NHARM, /* 3 */
+    P_THDA = P_THDPHV + 3, /* 4 */
+    P_SECV = P_THDA + 4,  /* 3: TVTR1..3 secondary RMS */
+    P_SECA = P_SECV + 3,  /* 4: TCTR1..4 secondary RMS */
+    P_SYNV = P_SECA + 4,  /* 3: synchrophasors (MMXU2), absolute angles */
+    P_SYNA = P_SYNV + 3,  /* 4 */
+    P_SYNHZ = P_SYNA + 4,
+    P_SYNROCOF,
+    P_SYNSEQV,            /* 3: MSQI2 SeqV: c1 = V1 */
+    P_SYNSEQA = P_SYNSEQV + 3, /* 3 */
+    P_EVDIP = P_SYNSEQA + 3, /* QVVR1 DipStr.general */
+    P_EVSWL,
+    P_EVINTR,
+    P_EVVA,               /* residual / maximum, primary V */
+    P_EVVAPCT,            /* its % of the reference */
+    P_EVTM,               /* duration s */
+    P_EVCNT,              /* events since the LD was created */
+    P_TMP,                /* STMP1.Tmp: board temperature */
+    P_SUPPLY,             /* GGIO1.AnIn1: supply voltage */
+    P_RSRP,               /* GGIO1.AnIn2: LTE RSRP dBm */
+    P_RSSI,               /* GGIO1.AnIn3: RSSI dBm */
     P_MOD,
     P_BEH,
     P_HEALTH,
     P_PHYHEALTH,
     P_PROXY,
+    P_VRAT,               /* TVTR Rat: vt_ratio */
+    P_ARAT,               /* TCTR Rat: ct_ratio */
+    P_VRTG,               /* TVTR VRtg: declared voltage, primary */
+    P_HZRTG,              /* HzRtg: nominal frequency */
     P_N
 };
+#define P_LATEST_END P_EVDIP /* points [0, P_LATEST_END) come from the latest values */
 
 /* Quality (IEC 61850-7-3 6.2, 8-1 coding): bit i of the 13-bit string is mask 0x8000 >> i. */
 #define Q_INVALID      0x4000u /* validity 01 */

@@ -53,7 +53,7 @@ static const tnode_t CDC_ENS[] = {LEAF("stVal", BT_INT, FC_ST, R_STVAL, 8),
 static const tnode_t CDC_ENC[] = {LEAF("stVal", BT_INT, FC_ST, R_STVAL, 8),
                                   LEAF("q", BT_BITS, FC_ST, R_Q, QSIZE),
                                   LEAF("t", BT_UTC, FC_ST, R_T, 0),
-                                  LEAF("ctlModel", BT_INT, FC_CF, R_CTLMODEL, 8)};
+                                  LEAF("ctlModel", BT_INT, FC_CF, R_ZERO, 8)};
 /* SPS (single point status) */
 static const tnode_t CDC_SPS[] = {LEAF("stVal", BT_BOOL, FC_ST, R_STVAL, 0),
                                   LEAF("q", BT_BITS, FC_ST, R_Q, QSIZE),
@@ -71,9 +71,39 @@ static const tnode_t CDC_DPL[] = {LEAF("vendor", BT_VSTR, FC_DC, R_S_PVENDOR, VS
                                   LEAF("serNum", BT_VSTR, FC_DC, R_S_SERNUM, VS255),
                                   LEAF("model", BT_VSTR, FC_DC, R_S_MODEL, VS255)};
 
+/* SEQ (7-3 7.5.4): sequence components c1 positive, c2 negative, c3 zero */
+static const tnode_t CDC_SEQ[] = {SUBDO("c1", 0, CDC_CMV), SUBDO("c2", 1, CDC_CMV),
+                                  SUBDO("c3", 2, CDC_CMV),
+                                  LEAF("seqT", BT_INT, FC_MX, R_ZERO, 8)};
+/* HWYE (7-3 7.5.6): harmonics of each phase, an ARRAY [0..numHar] of CMV each */
+static const tnode_t HAR_EL[] = {STRU("cVal", FC_INH, VEC), LEAF("q", BT_BITS, FC_INH, R_Q, QSIZE),
+                                 LEAF("t", BT_UTC, FC_INH, R_T, 0)};
+#define HARR(n, sub) {n, BT_ARRAY, FC_MX, R_NONE, sub, IED_NHARM, 1, &HAR_STRUCT}
+static const tnode_t HAR_STRUCT = {"", BT_STRUCT, FC_INH, R_NONE, -1, 0, 3, HAR_EL};
+static const tnode_t CDC_HWYE3[] = {HARR("phsAHar", 0), HARR("phsBHar", IED_NHARM),
+                                    HARR("phsCHar", 2 * IED_NHARM),
+                                    LEAF("numHar", BT_UINT, FC_CF, R_NUMHAR, 16),
+                                    STRU("units", FC_CF, UNIT)};
+static const tnode_t CDC_HWYE4[] = {HARR("phsAHar", 0), HARR("phsBHar", IED_NHARM),
+                                    HARR("phsCHar", 2 * IED_NHARM),
+                                    HARR("neutHar", 3 * IED_NHARM),
+                                    LEAF("numHar", BT_UINT, FC_CF, R_NUMHAR, 16),
+                                    STRU("units", FC_CF, UNIT)};
+/* ACT (7-3 7.3.7): protection activation information, general only */
+static const tnode_t CDC_ACT[] = {LEAF("general", BT_BOOL, FC_ST, R_STVAL, 0),
+                                  LEAF("q", BT_BITS, FC_ST, R_Q, QSIZE),
+                                  LEAF("t", BT_UTC, FC_ST, R_T, 0)};
+/* INS (7-3 7.3.3): integer status */
+static const tnode_t CDC_INS[] = {LEAF("stVal", BT_INT, FC_ST, R_STVAL, 32),
+                                  LEAF("q", BT_BITS, FC_ST, R_Q, QSIZE),
+                                  LEAF("t", BT_UTC, FC_ST, R_T, 0)};
+/* ASG (7-3 7.7.2): analogue setting */
+static const tnode_t AV_SET[] = {LEAF("f", BT_FLOAT, FC_INH, R_SETMAG, 32)};
+static const tnode_t CDC_ASG[] = {STRU("setMag", FC_SP, AV_SET), STRU("units", FC_CF, UNIT)};
+
 /* SIUnit values (7-3 Annex A) */
-enum { SI_NONE = 1, SI_A = 5, SI_V = 29, SI_HZ = 33, SI_W = 38, SI_VA = 61, SI_VAR = 63,
-       SI_COSPHI = 65 };
+enum { SI_NONE = 1, SI_S = 4, SI_A = 5, SI_DEGC = 23, SI_V = 29, SI_HZ = 33, SI_W = 38,
+       SI_VA = 61, SI_VAR = 63, SI_COSPHI = 65, SI_HZS = 75 };
 
 #define N(a) ((int)(sizeof a / sizeof a[0]))
 #define DO(n, cdc, t, p, si, mult, tid) {n, cdc, t, N(t), p, si, mult, tid}
@@ -105,10 +135,96 @@ static const dodef_t MMXU_DO[] = {
     DO("PF", "WYE", CDC_WYE3, P_PF, SI_COSPHI, 0, "GS_WYE_PF"),
 };
 
+static const dodef_t GGIO_DO[] = {
+    DO("Beh", "ENS", CDC_ENS, P_BEH, 0, 0, "GS_ENS_Beh"),
+    DO("AnIn1", "MV", CDC_MV, P_SUPPLY, SI_V, 0, "GS_MV_V"),
+    DO("AnIn2", "MV", CDC_MV, P_RSRP, SI_NONE, 0, "GS_MV_none"),
+    DO("AnIn3", "MV", CDC_MV, P_RSSI, SI_NONE, 0, "GS_MV_none"),
+};
+static const dodef_t STMP_DO[] = {
+    DO("Beh", "ENS", CDC_ENS, P_BEH, 0, 0, "GS_ENS_Beh"),
+    DO("Tmp", "MV", CDC_MV, P_TMP, SI_DEGC, 0, "GS_MV_degC"),
+};
+static const dodef_t MMXU2_DO[] = {
+    DO("Beh", "ENS", CDC_ENS, P_BEH, 0, 0, "GS_ENS_Beh"),
+    DO("Hz", "MV", CDC_MV, P_SYNHZ, SI_HZ, 0, "GS_MV_Hz"),
+    DO("HzRte", "MV", CDC_MV, P_SYNROCOF, SI_HZS, 0, "GS_MV_HzRte"),
+    DO("PhV", "WYE", CDC_WYE3, P_SYNV, SI_V, 0, "GS_WYE_V"),
+    DO("A", "WYE", CDC_WYE4, P_SYNA, SI_A, 0, "GS_WYE_A"),
+};
+static const dodef_t MSQI1_DO[] = {
+    DO("Beh", "ENS", CDC_ENS, P_BEH, 0, 0, "GS_ENS_Beh"),
+    DO("SeqV", "SEQ", CDC_SEQ, P_SEQV, SI_V, 0, "GS_SEQ_V"),
+    DO("SeqA", "SEQ", CDC_SEQ, P_SEQA, SI_A, 0, "GS_SEQ_A"),
+    DO("ImbNgV", "MV", CDC_MV, P_IMBNGV, SI_NONE, 0, "GS_MV_none"),
+    DO("ImbZroV", "MV", CDC_MV, P_IMBZROV, SI_NONE, 0, "GS_MV_none"),
+    DO("ImbNgA", "MV", CDC_MV, P_IMBNGA, SI_NONE, 0, "GS_MV_none"),
+    DO("ImbZroA", "MV", CDC_MV, P_IMBZROA, SI_NONE, 0, "GS_MV_none"),
+};
+static const dodef_t MSQI2_DO[] = {
+    DO("Beh", "ENS", CDC_ENS, P_BEH, 0, 0, "GS_ENS_Beh"),
+    DO("SeqV", "SEQ", CDC_SEQ, P_SYNSEQV, SI_V, 0, "GS_SEQ_V"),
+    DO("SeqA", "SEQ", CDC_SEQ, P_SYNSEQA, SI_A, 0, "GS_SEQ_A"),
+};
+static const dodef_t MHAI_DO[] = {
+    DO("Beh", "ENS", CDC_ENS, P_BEH, 0, 0, "GS_ENS_Beh"),
+    DO("HPhV", "HWYE", CDC_HWYE3, P_HPHV, SI_V, 0, "GS_HWYE_V"),
+    DO("HA", "HWYE", CDC_HWYE4, P_HA, SI_A, 0, "GS_HWYE_A"),
+    DO("ThdPhV", "WYE", CDC_WYE3, P_THDPHV, SI_NONE, 0, "GS_WYE_none"),
+    DO("ThdA", "WYE", CDC_WYE4, P_THDA, SI_NONE, 0, "GS_WYE4_none"),
+};
+static const dodef_t QVVR_DO[] = {
+    DO("Beh", "ENS", CDC_ENS, P_BEH, 0, 0, "GS_ENS_Beh"),
+    DO("DipStr", "ACT", CDC_ACT, P_EVDIP, 0, 0, "GS_ACT"),
+    DO("SwlStr", "ACT", CDC_ACT, P_EVSWL, 0, 0, "GS_ACT"),
+    DO("IntrStr", "ACT", CDC_ACT, P_EVINTR, 0, 0, "GS_ACT"),
+    DO("VVa", "MV", CDC_MV, P_EVVA, SI_V, 0, "GS_MV_V"),
+    DO("VVaPct", "MV", CDC_MV, P_EVVAPCT, SI_NONE, 0, "GS_MV_none"),
+    DO("VVaTm", "MV", CDC_MV, P_EVTM, SI_S, 0, "GS_MV_s"),
+    DO("EvtCnt", "INS", CDC_INS, P_EVCNT, 0, 0, "GS_INS"),
+};
+#define TVTR_DO(n)                                                                                 \
+    static const dodef_t TVTR##n##_DO[] = {                                                        \
+        DO("Beh", "ENS", CDC_ENS, P_BEH, 0, 0, "GS_ENS_Beh"),                                     \
+        DO("Rat", "ASG", CDC_ASG, P_VRAT, SI_NONE, 0, "GS_ASG_none"),                             \
+        DO("VRtg", "ASG", CDC_ASG, P_VRTG, SI_V, 0, "GS_ASG_V"),                                  \
+        DO("HzRtg", "ASG", CDC_ASG, P_HZRTG, SI_HZ, 0, "GS_ASG_Hz"),                              \
+        DO("SecV", "MV", CDC_MV, P_SECV + n - 1, SI_V, 0, "GS_MV_V"),                             \
+    }
+#define TCTR_DO(n)                                                                                 \
+    static const dodef_t TCTR##n##_DO[] = {                                                        \
+        DO("Beh", "ENS", CDC_ENS, P_BEH, 0, 0, "GS_ENS_Beh"),                                     \
+        DO("Rat", "ASG", CDC_ASG, P_ARAT, SI_NONE, 0, "GS_ASG_none"),                             \
+        DO("HzRtg", "ASG", CDC_ASG, P_HZRTG, SI_HZ, 0, "GS_ASG_Hz"),                              \
+        DO("SecA", "MV", CDC_MV, P_SECA + n - 1, SI_A, 0, "GS_MV_A"),                             \
+    }
+TVTR_DO(1);
+TVTR_DO(2);
+TVTR_DO(3);
+TCTR_DO(1);
+TCTR_DO(2);
+TCTR_DO(3);
+
 const lndef_t ied_lns[] = {
     {"LLN0", "LLN0", "", "GS_LLN0", "logical device of one terminal", LLN0_DO, N(LLN0_DO)},
     {"LPHD1", "LPHD", "1", "GS_LPHD", "the terminal as a physical device", LPHD_DO, N(LPHD_DO)},
-    {"MMXU1", "MMXU", "1", "GS_MMXU", "measurements, primary side", MMXU_DO, N(MMXU_DO)},
+    {"GGIO1", "GGIO", "1", "GS_GGIO", "terminal status: supply V, RSRP, RSSI", GGIO_DO,
+     N(GGIO_DO)},
+    {"STMP1", "STMP", "1", "GS_STMP", "terminal board temperature", STMP_DO, N(STMP_DO)},
+    {"MMXU1", "MMXU", "1", "GS_MMXU1", "measurements, primary side", MMXU_DO, N(MMXU_DO)},
+    {"MMXU2", "MMXU", "2", "GS_MMXU2", "synchrophasors (C37.118), primary side", MMXU2_DO,
+     N(MMXU2_DO)},
+    {"MSQI1", "MSQI", "1", "GS_MSQI1", "sequence and imbalance", MSQI1_DO, N(MSQI1_DO)},
+    {"MSQI2", "MSQI", "2", "GS_MSQI2", "synchrophasor positive sequence", MSQI2_DO,
+     N(MSQI2_DO)},
+    {"MHAI1", "MHAI", "1", "GS_MHAI", "harmonics (IEC 61000-4-7 groups)", MHAI_DO, N(MHAI_DO)},
+    {"QVVR1", "QVVR", "1", "GS_QVVR", "voltage variations (last event)", QVVR_DO, N(QVVR_DO)},
+    {"TVTR1", "TVTR", "1", "GS_TVTR", "voltage transformer phase A", TVTR1_DO, N(TVTR1_DO)},
+    {"TVTR2", "TVTR", "2", "GS_TVTR", "voltage transformer phase B", TVTR2_DO, N(TVTR2_DO)},
+    {"TVTR3", "TVTR", "3", "GS_TVTR", "voltage transformer phase C", TVTR3_DO, N(TVTR3_DO)},
+    {"TCTR1", "TCTR", "1", "GS_TCTR", "current transformer phase A", TCTR1_DO, N(TCTR1_DO)},
+    {"TCTR2", "TCTR", "2", "GS_TCTR", "current transformer phase B", TCTR2_DO, N(TCTR2_DO)},
+    {"TCTR3", "TCTR", "3", "GS_TCTR", "current transformer phase C", TCTR3_DO, N(TCTR3_DO)},
 };
 const size_t ied_nlns = sizeof ied_lns / sizeof ied_lns[0];
 
@@ -205,7 +321,7 @@ static int valid_ied_name(const char *s)
 static int has_fc(const tnode_t *t, int fc, int inherited)
 {
     int f = t->fc == FC_INH ? inherited : t->fc;
-    if (t->bt != BT_STRUCT)
+    if (t->bt != BT_STRUCT && t->bt != BT_ARRAY)
         return f == fc;
     for (int i = 0; i < t->nk; i++)
         if (has_fc(&t->k[i], fc, f))
@@ -236,7 +352,7 @@ static int build_da(mnode_t *out, const tnode_t *t, const dodef_t *dd, int point
     out->dd = dd;
     out->tn = t;
     out->point = t->sub >= 0 ? point + t->sub : point;
-    if (t->bt != BT_STRUCT)
+    if (t->bt != BT_STRUCT && t->bt != BT_ARRAY)
         return 0;
     int n = 0;
     for (int i = 0; i < t->nk; i++)
@@ -340,7 +456,8 @@ static int collect_names(ied_t *m, const mnode_t *n, const char *prefix, size_t 
     if (!m->names[m->nnames])
         return GS_ENOMEM;
     m->nnames++;
-    for (int i = 0; i < n->nk; i++) {
+    /* array elements have no names of their own (8-1: reached by alternate access) */
+    for (int i = 0; n->bt != BT_ARRAY && i < n->nk; i++) {
         int rc = collect_names(m, &n->kids[i], buf, cap);
         if (rc < 0)
             return rc;
@@ -365,8 +482,10 @@ const mnode_t *ied_node_find(const ied_t *m, const char *item, size_t len)
         const mnode_t *kids = cur ? cur->kids : m->lns;
         size_t nk = cur ? cur->nk : m->nln;
         const mnode_t *hit = NULL;
+        if (cur && cur->bt == BT_ARRAY)
+            return NULL;
         for (size_t k = 0; k < nk; k++)
-            if (strlen(kids[k].name) == cl && !memcmp(kids[k].name, item + i, cl)) {
+            if (cl && strlen(kids[k].name) == cl && !memcmp(kids[k].name, item + i, cl)) {
                 hit = &kids[k];
                 break;
             }
@@ -482,6 +601,30 @@ static int cmp_lds(const void *a, const void *b)
     return ied_name_cmp((*(ld_t *const *)a)->dom, (*(ld_t *const *)b)->dom);
 }
 
+/* TimeQuality octet (8-1 8.1.3.7) of a window's values: from the terminal's last STATUS time
+ * quality and the window's time_unsync flag (docs/iec61850.md "Quality and time"). */
+static uint8_t time_quality(const ld_t *ld, int unsync)
+{
+    int tq = ld->term.has_status ? ld->term.status.time_quality : GSTP_TQ_UNKNOWN;
+    if (tq == GSTP_TQ_GPS_LOCKED && !unsync)
+        return 0x80 | 20; /* leap seconds known, 2^-20 s (~1 us) */
+    if (tq == GSTP_TQ_NETWORK_SYNCED || tq == GSTP_TQ_GPS_LOCKED)
+        return 0x80 | 4;  /* synchronised, 2^-4 s (62.5 ms) covers NTP/cellular 1-50 ms */
+    if (tq == GSTP_TQ_FREE_RUNNING)
+        return MMS_TQ_NOT_SYNCED | 31; /* 31: accuracy unspecified */
+    /* unknown source: the window flag is all we know (time_unsync = not GPS-locked) */
+    return unsync ? (MMS_TQ_NOT_SYNCED | 31) : (0x80 | 20);
+}
+
+static void setp(point_t *p, double mag, double ang, int64_t t, uint8_t tq, uint16_t q)
+{
+    p->mag = mag;
+    p->ang = ang;
+    p->t_ns = t;
+    p->tq = tq;
+    p->q = q;
+}
+
 /* Status points of the LD from its terminal's state. */
 static void set_status(ld_t *ld, int64_t now_ns, int first)
 {
@@ -503,6 +646,26 @@ static void set_status(ld_t *ld, int64_t now_ns, int first)
                   : (p->t_ns ? p->t_ns : now_ns);
         p->tq = 0x80 | 10; /* leap seconds known, ~1 ms (2^-10 s) */
     }
+    /* provisioned settings (TVTR/TCTR ASG: no quality or time of their own) */
+    double vt = ld->term.vt_ratio > 0 ? ld->term.vt_ratio : 1;
+    double ct = ld->term.ct_ratio > 0 ? ld->term.ct_ratio : 1;
+    ld->pts[P_VRAT].mag = vt;
+    ld->pts[P_ARAT].mag = ct;
+    ld->pts[P_VRTG].mag = ld->term.declared_v > 0 ? ld->term.declared_v * vt : 0;
+    ld->pts[P_HZRTG].mag = ld->term.nominal_hz;
+    /* the terminal's last STATUS: its own time and time quality */
+    const gstp_status_t *st2 = &ld->term.status;
+    int hs = ld->term.has_status;
+    int64_t ts = hs && st2->time_ns > 0 ? st2->time_ns : 0;
+    uint8_t tq = time_quality(ld, 0);
+    setp(&ld->pts[P_TMP], hs && st2->temp_c10 != GSTP_NA_I16 ? st2->temp_c10 / 10.0 : 0, 0, ts, tq,
+         hs && st2->temp_c10 != GSTP_NA_I16 ? 0 : Q_INVALID);
+    setp(&ld->pts[P_SUPPLY], hs && st2->supply_mv != GSTP_NA_U16 ? st2->supply_mv / 1000.0 : 0, 0,
+         ts, tq, hs && st2->supply_mv != GSTP_NA_U16 ? 0 : Q_INVALID);
+    setp(&ld->pts[P_RSRP], hs && st2->rsrp_dbm != GSTP_NA_I16 ? st2->rsrp_dbm : 0, 0, ts, tq,
+         hs && st2->rsrp_dbm != GSTP_NA_I16 ? 0 : Q_INVALID);
+    setp(&ld->pts[P_RSSI], hs && st2->rssi_dbm != GSTP_NA_I16 ? st2->rssi_dbm : 0, 0, ts, tq,
+         hs && st2->rssi_dbm != GSTP_NA_I16 ? 0 : Q_INVALID);
 }
 
 int ied_set_terminals(ied_t *m, const ied_terminal_t *list, size_t n, int64_t now_ns)
@@ -540,6 +703,9 @@ int ied_set_terminals(ied_t *m, const ied_terminal_t *list, size_t n, int64_t no
         snprintf(ld->dom, sizeof ld->dom, "%s", dom);
         for (int p = 0; p < P_N; p++)
             ld->pts[p].q = Q_INVALID; /* no value yet */
+        for (int p = P_EVDIP; p <= P_EVCNT; p++) /* no event yet: FALSE, count 0 */
+            if (p <= P_EVINTR || p == P_EVCNT)
+                setp(&ld->pts[p], 0, 0, now_ns, 0x80 | 10, 0);
         nl[nn++] = ld;
     }
     /* commit: nothing can fail from here */
@@ -582,8 +748,8 @@ uint16_t ied_point_q(const ld_t *ld, int point)
 {
     const point_t *p = &ld->pts[point];
     uint16_t q = p->q;
-    if (point >= P_MOD) /* the server's own status points */
-        return q;
+    if (point >= P_MOD || (point >= P_EVDIP && point <= P_EVCNT))
+        return q; /* the server's own status and settings; past events stay what they were */
     /* 7-3 6.2: a value that is not being updated (terminal offline) is questionable, oldData;
      * an invalid one stays invalid. */
     if (!ld->term.online && (q & Q_VALIDITY) != Q_INVALID)
@@ -592,21 +758,6 @@ uint16_t ied_point_q(const ld_t *ld, int point)
 }
 
 /* ---- Latest values ---------------------------------------------------------------------------- */
-
-/* TimeQuality octet (8-1 8.1.3.7) of a window's values: from the terminal's last STATUS time
- * quality and the window's time_unsync flag (docs/iec61850.md "Quality and time"). */
-static uint8_t time_quality(const ld_t *ld, int unsync)
-{
-    int tq = ld->term.has_status ? ld->term.status.time_quality : GSTP_TQ_UNKNOWN;
-    if (tq == GSTP_TQ_GPS_LOCKED && !unsync)
-        return 0x80 | 20; /* leap seconds known, 2^-20 s (~1 us) */
-    if (tq == GSTP_TQ_NETWORK_SYNCED || tq == GSTP_TQ_GPS_LOCKED)
-        return 0x80 | 4;  /* synchronised, 2^-4 s (62.5 ms) covers NTP/cellular 1-50 ms */
-    if (tq == GSTP_TQ_FREE_RUNNING)
-        return MMS_TQ_NOT_SYNCED | 31; /* 31: accuracy unspecified */
-    /* unknown source: the window flag is all we know (time_unsync = not GPS-locked) */
-    return unsync ? (MMS_TQ_NOT_SYNCED | 31) : (0x80 | 20);
-}
 
 static int jnum(json_t *o, const char *k, double *v)
 {
@@ -638,15 +789,6 @@ static double wrap180(double d)
     if (d <= -180.0)
         d += 360.0;
     return d;
-}
-
-static void setp(point_t *p, double mag, double ang, int64_t t, uint8_t tq, uint16_t q)
-{
-    p->mag = mag;
-    p->ang = ang;
-    p->t_ns = t;
-    p->tq = tq;
-    p->q = q;
 }
 
 int ied_update_latest(ied_t *m, const char *terminal_id, const char *json, int64_t now_ns)
@@ -683,7 +825,7 @@ int ied_update_latest(ied_t *m, const char *terminal_id, const char *json, int64
     point_t np[P_N];
     memcpy(np, ld->pts, sizeof np);
     /* every measured point is replaced: what this window lacks becomes invalid */
-    for (int p = 0; p < P_MOD; p++)
+    for (int p = 0; p < P_LATEST_END; p++)
         setp(&np[p], 0, 0, t, tq, Q_INVALID);
 
     json_t *chs = json_object_get(root, "channels");
@@ -765,6 +907,85 @@ int ied_update_latest(ied_t *m, const char *terminal_id, const char *json, int64
         setp(&np[P_TOTPF], v, 0, t, tq, 0);
     if (jnum(root, "freq", &v))
         setp(&np[P_HZ], v, 0, t, tq, freq_held ? (Q_QUESTIONABLE | Q_OLDDATA) : 0);
+    /* MSQI1: sequence components (c2/c3 angles are not computed: 0, inaccurate) */
+    static const char *const seqn[2] = {"voltage_sequence", "current_sequence"};
+    for (int k = 0; k < 2; k++) {
+        json_t *sq = json_object_get(root, seqn[k]);
+        double sc = k ? ct : vt, pos, neg, zer, deg = 0, pct;
+        int base = k ? P_SEQA : P_SEQV;
+        if (!json_is_object(sq))
+            continue;
+        int hd = jnum(sq, "positive_deg", &deg);
+        if (jnum(sq, "positive", &pos))
+            setp(&np[base], pos * sc, hd ? wrap180(deg - ref) : 0, t, tq, hd ? 0 : Q_INACCURATE);
+        if (jnum(sq, "negative", &neg))
+            setp(&np[base + 1], neg * sc, 0, t, tq, Q_INACCURATE);
+        if (jnum(sq, "zero", &zer))
+            setp(&np[base + 2], zer * sc, 0, t, tq, Q_INACCURATE);
+        if (jnum(sq, "unbalance_neg_pct", &pct))
+            setp(&np[k ? P_IMBNGA : P_IMBNGV], pct, 0, t, tq, 0);
+        if (jnum(sq, "unbalance_zero_pct", &pct))
+            setp(&np[k ? P_IMBZROA : P_IMBZROV], pct, 0, t, tq, 0);
+    }
+    /* MHAI1 (harmonic groups h = 0..50, angles relative to the fundamental), THD; TVTR/TCTR
+     * secondary RMS */
+    static const char *const hn[7] = {"Ua", "Ub", "Uc", "Ia", "Ib", "Ic", "In"};
+    for (int k = 0; k < 7; k++) {
+        json_t *c = channel(chs, hn[k]);
+        int isv = k < 3;
+        double sc = isv ? vt : ct, x;
+        int hb = isv ? P_HPHV + k * IED_NHARM : P_HA + (k - 3) * IED_NHARM;
+        if (!c)
+            continue;
+        json_t *hg = json_object_get(c, "harmonic_groups");
+        json_t *ha = json_object_get(c, "harmonic_angles_deg");
+        for (int h = 0; h < IED_NHARM; h++) {
+            json_t *mv = json_array_get(hg, (size_t)h);
+            if (!json_is_number(mv) || !isfinite(json_number_value(mv)))
+                continue;
+            json_t *av = json_array_get(ha, (size_t)h);
+            int hasang = json_is_number(av) && isfinite(json_number_value(av));
+            setp(&np[hb + h], json_number_value(mv) * sc, hasang ? json_number_value(av) : 0, t,
+                 tq, hasang || h == 0 ? 0 : Q_INACCURATE);
+        }
+        if (jnum(c, "thd_pct", &x))
+            setp(&np[isv ? P_THDPHV + k : P_THDA + (k - 3)], x, 0, t, tq, 0);
+        if (jnum(c, "rms", &x) && k < 6)
+            setp(&np[isv ? P_SECV + k : P_SECA + (k - 3)], x, 0, t, tq, 0);
+    }
+    /* MMXU2 / MSQI2: the latest synchrophasor report, absolute angles (UTC cosine reference) */
+    json_t *ph2 = json_object_get(root, "phasor");
+    json_t *pt = json_object_get(ph2, "t_ns");
+    if (json_is_object(ph2) && json_is_integer(pt) && json_integer_value(pt) > 0) {
+        int64_t tp = json_integer_value(pt);
+        int un = 0;
+        json_array_foreach(json_object_get(ph2, "flags"), i, f)
+        {
+            if (json_is_string(f) && !strcmp(json_string_value(f), "time_unsync"))
+                un = 1;
+        }
+        uint8_t tqp = time_quality(ld, un);
+        json_t *pp = json_object_get(ph2, "phasors");
+        for (int k = 0; k < 7; k++) {
+            json_t *c = json_object_get(pp, hn[k]);
+            double mg, dg;
+            if (!jnum(c, "mag", &mg) || !jnum(c, "deg", &dg))
+                continue;
+            setp(&np[k < 3 ? P_SYNV + k : P_SYNA + (k - 3)], mg * (k < 3 ? vt : ct), wrap180(dg),
+                 tp, tqp, 0);
+        }
+        if (jnum(ph2, "freq", &v))
+            setp(&np[P_SYNHZ], v, 0, tp, tqp, 0);
+        if (jnum(ph2, "rocof", &v))
+            setp(&np[P_SYNROCOF], v, 0, tp, tqp, 0);
+        static const char *const sn[2] = {"v1", "i1"};
+        for (int k = 0; k < 2; k++) {
+            json_t *c = json_object_get(ph2, sn[k]);
+            double mg, dg;
+            if (jnum(c, "mag", &mg) && jnum(c, "deg", &dg))
+                setp(&np[k ? P_SYNSEQA : P_SYNSEQV], mg * (k ? ct : vt), wrap180(dg), tp, tqp, 0);
+        }
+    }
     memcpy(ld->pts, np, sizeof np);
     json_decref(root);
     return 0;
@@ -777,9 +998,43 @@ int ied_add_event(ied_t *m, const char *terminal_id, const char *json, int64_t n
     if (!ld)
         return GS_ENOTFOUND;
     json_t *root = json_loads(json ? json : "", 0, NULL);
-    int ok = json_is_object(root) && json_is_string(json_object_get(root, "kind")) &&
-             json_is_integer(json_object_get(root, "start_ns"));
+    json_t *k = json_object_get(root, "kind"), *st = json_object_get(root, "start_ns");
+    double dur, va = 0, pct = 0;
+    if (!json_is_object(root) || !json_is_string(k) || !json_is_integer(st) ||
+        json_integer_value(st) <= 0 || !jnum(root, "duration_s", &dur)) {
+        json_decref(root);
+        return GS_EPROTO;
+    }
+    const char *kind = json_string_value(k);
+    int which = !strcmp(kind, "dip") ? 0 : !strcmp(kind, "swell") ? 1
+              : !strcmp(kind, "interruption") ? 2 : -1;
+    if (which < 0) {
+        json_decref(root);
+        return GS_EPROTO;
+    }
+    /* residual (dip, interruption) or maximum (swell), secondary V and % of the reference */
+    const char *vk = which == 1 ? "maximum" : "residual";
+    char pk[24];
+    snprintf(pk, sizeof pk, "%s_pct", vk);
+    int hv = jnum(root, vk, &va), hp = jnum(root, pk, &pct);
+    int64_t t = json_integer_value(st);
+    uint8_t tq = time_quality(ld, 0);
+    double vt = ld->term.vt_ratio > 0 ? ld->term.vt_ratio : 1;
+    for (int i = 0; i < 3; i++) {
+        point_t *p = &ld->pts[P_EVDIP + i];
+        p->ival = i == which;
+        p->q = 0;
+        p->t_ns = t;
+        p->tq = tq;
+    }
+    setp(&ld->pts[P_EVVA], va * vt, 0, t, tq, hv ? 0 : Q_INVALID);
+    setp(&ld->pts[P_EVVAPCT], pct, 0, t, tq, hp ? 0 : Q_INVALID);
+    setp(&ld->pts[P_EVTM], dur, 0, t, tq, 0);
+    point_t *c = &ld->pts[P_EVCNT];
+    c->ival++;
+    c->q = 0;
+    c->t_ns = t;
+    c->tq = tq;
     json_decref(root);
-    /* QVVR1 arrives with slice 2: the event is validated, not yet published. */
-    return ok ? 0 : GS_EPROTO;
+    return 0;
 }

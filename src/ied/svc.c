@@ -126,6 +126,14 @@ static void enc_typespec(mms_ber_writer_t *w, const mnode_t *n)
         break;
     case BT_UTC: mms_bw_null(w, CTX, 17); break;
     case BT_VSTR: mms_bw_int(w, CTX, 10, n->size); break;
+    case BT_ARRAY: { /* array [1] { numberOfElements [1], elementType [2] } */
+        size_t et = mms_bw_mark(w);
+        enc_typespec(w, &n->kids[0]);
+        mms_bw_wrap(w, CTXC, 2, et);
+        mms_bw_uint(w, CTX, 1, (uint64_t)n->size);
+        mms_bw_wrap(w, CTXC, 1, mk);
+        break;
+    }
     default: w->err = GS_EINVAL; break;
     }
 }
@@ -157,20 +165,30 @@ static void utc_of(int64_t ns, uint8_t tq, mms_utctime_t *u)
     u->quality = tq;
 }
 
-static void enc_data(mms_ber_writer_t *w, const ied_t *m, const ld_t *ld, const mnode_t *n)
+/* Data of node n; `off` is added to the point of every leaf (element i of an array: i). */
+static void enc_data(mms_ber_writer_t *w, const ied_t *m, const ld_t *ld, const mnode_t *n,
+                     int off)
 {
-    const point_t *p = n->point >= 0 && n->point < P_N ? &ld->pts[n->point] : NULL;
+    int pi = n->point >= 0 ? n->point + off : -1;
+    const point_t *p = pi >= 0 && pi < P_N ? &ld->pts[pi] : NULL;
     switch (n->bt) {
     case BT_STRUCT: {
         size_t mk = mms_bw_mark(w);
         for (int i = n->nk - 1; i >= 0; i--)
-            enc_data(w, m, ld, &n->kids[i]);
+            enc_data(w, m, ld, &n->kids[i], off);
         mms_bw_wrap(w, CTXC, 2, mk);
+        return;
+    }
+    case BT_ARRAY: {
+        size_t mk = mms_bw_mark(w);
+        for (int i = n->size - 1; i >= 0; i--)
+            enc_data(w, m, ld, &n->kids[0], off + i);
+        mms_bw_wrap(w, CTXC, 1, mk);
         return;
     }
     case BT_FLOAT: {
         double v = 0;
-        if (p && n->role == R_MAG)
+        if (p && (n->role == R_MAG || n->role == R_SETMAG))
             v = p->mag;
         else if (p && n->role == R_ANG)
             v = p->ang;
@@ -178,7 +196,7 @@ static void enc_data(mms_ber_writer_t *w, const ied_t *m, const ld_t *ld, const 
         return;
     }
     case BT_BITS: {
-        uint16_t q = p ? ied_point_q(ld, n->point) : 0;
+        uint16_t q = p ? ied_point_q(ld, pi) : 0;
         uint8_t b[2] = {(uint8_t)(q >> 8), (uint8_t)q};
         mms_bw_bits(w, CTX, 4, b, 13);
         return;
@@ -198,10 +216,12 @@ static void enc_data(mms_ber_writer_t *w, const ied_t *m, const ld_t *ld, const 
             v = n->dd->si;
         else if (n->role == R_UNIT_MULT && n->dd)
             v = n->dd->mult;
-        mms_bw_int(w, CTX, 5, v); /* R_CTLMODEL: 0 status-only */
+        mms_bw_int(w, CTX, 5, v); /* R_ZERO: ctlModel 0 status-only, seqT 0 */
         return;
     }
-    case BT_UINT: mms_bw_uint(w, CTX, 6, p ? (uint64_t)p->ival : 0); return;
+    case BT_UINT:
+        mms_bw_uint(w, CTX, 6, n->role == R_NUMHAR ? IED_NHARM - 1 : p ? (uint64_t)p->ival : 0);
+        return;
     case BT_BOOL: mms_bw_bool(w, CTX, 3, p && p->ival != 0); return;
     case BT_VSTR: {
         const char *s = str_of(m, ld, n->role);
@@ -526,7 +546,7 @@ static int svc_read(ied_client_t *c, bool cons, const uint8_t *body, size_t len,
         else if (vs[i - 1].alt)
             mms_bw_int(w, CTX, 0, DAE_ACCESS_UNSUPPORTED);
         else
-            enc_data(w, c->m, ld, node);
+            enc_data(w, c->m, ld, node, 0);
     }
     mms_bw_wrap(w, CTXC, 1, mk);
     if (with_spec) { /* variableAccessSpecification [0], as the request gave it */

@@ -21,7 +21,7 @@ if(GS_FUZZ AND TARGET gs_ied)
        ${CMAKE_SOURCE_DIR}/src/core/err.c)
   add_executable(fuzz_ied_confirmed ${CMAKE_SOURCE_DIR}/tests/fuzz/ied_confirmed.c ${GS_IED_FUZZ_SRC})
   target_include_directories(fuzz_ied_confirmed PRIVATE ${CMAKE_SOURCE_DIR}/src)
-  target_link_libraries(fuzz_ied_confirmed PRIVATE PkgConfig::JANSSON m)
+  target_link_libraries(fuzz_ied_confirmed PRIVATE PkgConfig::JANSSON PkgConfig::UV m)
   target_compile_options(fuzz_ied_confirmed PRIVATE -g -O1 -fno-omit-frame-pointer
                          -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
   target_link_options(fuzz_ied_confirmed PRIVATE -fsanitize=fuzzer,address,undefined)

@@ -12,3 +12,10 @@ if(CMOCKA_FOUND AND TARGET gs_ied)
   set_tests_properties(unit.ied_tshark_answers PROPERTIES TIMEOUT 120 LABELS unit
                        SKIP_RETURN_CODE 77)
 endif()
+# The SCL (ied_scl_write) well-formed for xmllint and equal to GetNameList / GetVAA.
+if(CMOCKA_FOUND AND TARGET gs_ied)
+  add_test(NAME unit.ied_scl
+           COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/unit/ied_scl_check.py $<TARGET_FILE:test_ied>
+                   $<TARGET_FILE:gridsense>)
+  set_tests_properties(unit.ied_scl PROPERTIES TIMEOUT 120 LABELS unit SKIP_RETURN_CODE 77)
+endif()

@@ -35,6 +35,9 @@ static ied_terminal_t term(const char *id, int online, int tq)
     t.online = online;
     t.has_status = tq >= 0;
     t.status.time_quality = (uint8_t)(tq >= 0 ? tq : 0);
+    t.status.temp_c10 = GSTP_NA_I16; /* a STATUS without readings */
+    t.status.supply_mv = GSTP_NA_U16;
+    t.status.rsrp_dbm = t.status.rssi_dbm = GSTP_NA_I16;
     return t;
 }
 
@@ -52,6 +55,24 @@ static const char *LATEST =
     "{\"phase\":\"b\",\"p\":251.0,\"q\":31.0,\"s\":253.0,\"pf\":0.98},"
     "{\"phase\":\"c\",\"p\":252.0,\"q\":32.0,\"s\":254.0,\"pf\":0.97}],"
     "\"p\":753.0,\"q\":93.0,\"s_eff\":759.0,\"pf\":0.98}}";
+
+/* A window with sequences, harmonics and a synchrophasor report (slice 2 LNs). */
+static const char *LATEST2 =
+    "{\"t_ref_ns\":1796466031250000000,\"freq\":50.0,\"flags\":[],"
+    "\"channels\":["
+    "{\"name\":\"Ua\",\"rms\":57.5,\"fundamental\":{\"mag\":57.4,\"deg\":10.0},\"thd_pct\":2.5,"
+    "\"harmonic_groups\":[0.01,57.4,0.0,1.5,0.0,0.8],"
+    "\"harmonic_angles_deg\":[null,0,null,-171.0,null,33.0]},"
+    "{\"name\":\"Ib\",\"rms\":5.1,\"fundamental\":{\"mag\":5.1,\"deg\":-140.0},"
+    "\"harmonic_groups\":[0.0,5.1,0.0,0.2]},"
+    "{\"name\":\"In\",\"rms\":0.3,\"harmonic_groups\":[0.0,0.1,0.0,0.25],"
+    "\"harmonic_angles_deg\":[null,0,null,90.0]}],"
+    "\"voltage_sequence\":{\"zero\":0.01,\"positive\":57.7,\"negative\":0.2,"
+    "\"positive_deg\":12.0,\"unbalance_zero_pct\":0.02,\"unbalance_neg_pct\":0.35},"
+    "\"phasor\":{\"t_ns\":1796466031900000000,\"index\":9,\"rate\":10,\"freq\":50.0123,"
+    "\"rocof\":0.0012,\"flags\":[],\"v1\":{\"mag\":57.7349,\"deg\":2.2141},"
+    "\"i1\":{\"mag\":5.00012,\"deg\":-27.7859},"
+    "\"phasors\":{\"Ua\":{\"mag\":57.7351,\"deg\":2.2135},\"Ic\":{\"mag\":5.0,\"deg\":-150.5}}}}";
 
 typedef struct {
     ied_t *m;
@@ -520,7 +541,8 @@ static void test_get_vaa(void **state)
     assert_int_equal(v, -255);
 
     /* unknown item / domain: access / object-non-existent */
-    static const char *const bad[][2] = {{"GRIDSENSEDEMO_M0001", "MMXU2"},
+    static const char *const bad[][2] = {{"GRIDSENSEDEMO_M0001", "MMXU3"},
+                                         {"GRIDSENSEDEMO_M0001", "MHAI1$MX$HA$phsAHar$"},
                                          {"GRIDSENSEDEMO_M0001", "MMXU1$MX$PhV$phsD"},
                                          {"GRIDSENSEDEMO_M0001", "MMXU1$ST$PhV"},
                                          {"GRIDSENSEDEMO_M0001", "MMXU1$MX$"},
@@ -891,6 +913,212 @@ static void test_malformed(void **state)
     fx_free(f);
 }
 
+
+/* ---- slice 2 LNs ------------------------------------------------------------------------------- */
+
+static int64_t read_int(fx_t *f, const char *dom, const char *item, int tag)
+{
+    bb_t rq;
+    size_t n;
+    const char *d[1] = {dom}, *it[1] = {item};
+    read_req(&rq, false, 1, d, it);
+    const uint8_t *p = call(f, MMS_SVC_READ, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_RESP);
+    mms_ber_reader_t l = read_results(p, n, false);
+    mms_tlv_t t;
+    int64_t v;
+    bool b;
+    assert_int_equal(mms_ber_next(&l, &t), 1);
+    assert_true(mms_tlv_is(&t, MMS_BER_CONTEXT, false, (uint32_t)tag));
+    if (tag == 3) {
+        assert_int_equal(mms_ber_get_bool(&t, &b), 0);
+        return b;
+    }
+    assert_int_equal(mms_ber_get_int(&t, &v), 0);
+    return v;
+}
+
+/* Magnitude and angle of element idx of a harmonic array (MHAI1$MX$...Har). */
+static void read_har(fx_t *f, const char *dom, const char *item, int idx, double *mag, double *ang)
+{
+    bb_t rq;
+    size_t n;
+    const char *d[1] = {dom}, *it[1] = {item};
+    read_req(&rq, false, 1, d, it);
+    const uint8_t *p = call(f, MMS_SVC_READ, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_RESP);
+    mms_ber_reader_t l = read_results(p, n, false), ar, el, cv, mg;
+    mms_tlv_t t, x, c, mt, ft;
+    bool dbl;
+    assert_int_equal(mms_ber_next(&l, &t), 1);
+    assert_true(mms_tlv_is(&t, MMS_BER_CONTEXT, true, 1));
+    assert_int_equal(mms_ber_enter(&l, &t, &ar), 0);
+    for (int k = 0; k <= idx; k++)
+        assert_int_equal(mms_ber_next(&ar, &x), 1);
+    assert_int_equal(mms_ber_enter(&ar, &x, &el), 0);
+    assert_int_equal(mms_ber_next(&el, &c), 1);
+    assert_int_equal(mms_ber_enter(&el, &c, &cv), 0);
+    assert_int_equal(mms_ber_next(&cv, &mt), 1);
+    assert_int_equal(mms_ber_enter(&cv, &mt, &mg), 0);
+    assert_int_equal(mms_ber_next(&mg, &ft), 1);
+    assert_int_equal(mms_ber_get_float(&ft, mag, &dbl), 0);
+    assert_int_equal(mms_ber_next(&cv, &mt), 1);
+    assert_int_equal(mms_ber_enter(&cv, &mt, &mg), 0);
+    assert_int_equal(mms_ber_next(&mg, &ft), 1);
+    assert_int_equal(mms_ber_get_float(&ft, ang, &dbl), 0);
+}
+
+static void test_slice2_lns(void **state)
+{
+    (void)state;
+    fx_t *f = fx_new(65000);
+    const char *D = "GRIDSENSEDEMO_M0001";
+    assert_int_equal(ied_update_latest(f->m, "DEMO-0001", LATEST2, T0_NS), 0);
+    /* MSQI1: primary, c1 angle relative to Ua, imbalance % */
+    assert_float_equal(read_float(f, D, "MSQI1$MX$SeqV$c1$cVal$mag$f"), 57.7 * 200, 0.01);
+    assert_float_equal(read_float(f, D, "MSQI1$MX$SeqV$c1$cVal$ang$f"), 2.0, 1e-4);
+    assert_float_equal(read_float(f, D, "MSQI1$MX$SeqV$c2$cVal$mag$f"), 0.2 * 200, 1e-3);
+    assert_float_equal(read_float(f, D, "MSQI1$MX$ImbNgV$mag$f"), 0.35, 1e-6);
+    assert_float_equal(read_float(f, D, "MSQI1$MX$ImbZroV$mag$f"), 0.02, 1e-6);
+    uint8_t q[2];
+    mms_utctime_t u;
+    read_qt(f, D, "MSQI1$MX$SeqA$c1", q, &u); /* no current sequence in this window */
+    assert_int_equal(q[0], 0x40);
+    read_qt(f, D, "MSQI1$MX$SeqV$c2", q, &u); /* angle not computed: inaccurate */
+    assert_int_equal(q[0], 0);
+    assert_int_equal(q[1], 0x40);
+    /* MHAI1: harmonic group 3 of Ua (primary), its angle, THD; the array as a whole */
+    assert_float_equal(read_float(f, D, "MHAI1$MX$ThdPhV$phsA$cVal$mag$f"), 2.5, 1e-6);
+    bb_t rq;
+    size_t n;
+    const char *d[2] = {D, D}, *it[2] = {"MHAI1$MX$HPhV$phsAHar", "MHAI1$CF$HPhV$numHar"};
+    read_req(&rq, false, 2, d, it);
+    const uint8_t *p = call(f, MMS_SVC_READ, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_RESP);
+    mms_ber_reader_t l = read_results(p, n, false), ar, el, cv, mg;
+    mms_tlv_t t, x;
+    assert_int_equal(mms_ber_next(&l, &t), 1);
+    assert_true(mms_tlv_is(&t, MMS_BER_CONTEXT, true, 1)); /* array */
+    assert_int_equal(mms_ber_enter(&l, &t, &ar), 0);
+    int k = 0;
+    while (mms_ber_next(&ar, &x) == 1) {
+        assert_true(mms_tlv_is(&x, MMS_BER_CONTEXT, true, 2));
+        if (k == 3) { /* { cVal { mag { f }, ang { f } }, q, t } */
+            mms_tlv_t c, mt, ft;
+            double v;
+            bool dbl;
+            assert_int_equal(mms_ber_enter(&ar, &x, &el), 0);
+            assert_int_equal(mms_ber_next(&el, &c), 1);
+            assert_int_equal(mms_ber_enter(&el, &c, &cv), 0);
+            assert_int_equal(mms_ber_next(&cv, &mt), 1);
+            assert_int_equal(mms_ber_enter(&cv, &mt, &mg), 0);
+            assert_int_equal(mms_ber_next(&mg, &ft), 1);
+            assert_int_equal(mms_ber_get_float(&ft, &v, &dbl), 0);
+            assert_float_equal(v, 1.5 * 200, 1e-3);
+            assert_int_equal(mms_ber_next(&cv, &mt), 1);
+            assert_int_equal(mms_ber_enter(&cv, &mt, &mg), 0);
+            assert_int_equal(mms_ber_next(&mg, &ft), 1);
+            assert_int_equal(mms_ber_get_float(&ft, &v, &dbl), 0);
+            assert_float_equal(v, -171.0, 1e-3);
+        }
+        k++;
+    }
+    assert_int_equal(k, IED_NHARM);
+    assert_int_equal(mms_ber_next(&l, &t), 1);
+    assert_true(mms_tlv_is(&t, MMS_BER_CONTEXT, false, 6));
+    double hm, ha;
+    read_har(f, D, "MHAI1$MX$HA$neutHar", 3, &hm, &ha); /* the neutral: the 4th array */
+    assert_float_equal(hm, 0.25 * 40, 1e-4);
+    assert_float_equal(ha, 90.0, 1e-4);
+    read_har(f, D, "MHAI1$MX$HA$phsBHar", 3, &hm, &ha);
+    assert_float_equal(hm, 0.2 * 40, 1e-4);
+    read_har(f, D, "MHAI1$MX$HPhV$phsCHar", 1, &hm, &ha); /* no Uc: 0 (invalid) */
+    assert_float_equal(hm, 0.0, 1e-9);
+    /* GetVAA of the array: array of 51 structures */
+    vaa_req(&rq, D, "MHAI1$MX$HA$neutHar");
+    p = call(f, MMS_SVC_GET_VAR_ACCESS_ATTR, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_RESP);
+    mms_ber_reader_t r;
+    vaa_top(p, n, &t, &r);
+    assert_true(mms_tlv_is(&t, MMS_BER_CONTEXT, true, 1));
+    assert_int_equal(mms_ber_enter(&r, &t, &ar), 0);
+    assert_int_equal(mms_ber_expect(&ar, MMS_BER_CONTEXT, false, 1, &x), 0);
+    uint32_t ne;
+    assert_int_equal(mms_ber_get_u32(&x, &ne), 0);
+    assert_int_equal(ne, IED_NHARM);
+    assert_int_equal(mms_ber_expect(&ar, MMS_BER_CONTEXT, true, 2, &x), 0);
+    /* TVTR/TCTR: ratios, rated values, secondary values */
+    assert_float_equal(read_float(f, D, "TVTR1$SP$Rat$setMag$f"), 200, 1e-6);
+    assert_float_equal(read_float(f, D, "TCTR2$SP$Rat$setMag$f"), 40, 1e-6);
+    assert_float_equal(read_float(f, D, "TVTR2$SP$HzRtg$setMag$f"), 50, 1e-6);
+    assert_float_equal(read_float(f, D, "TVTR1$MX$SecV$mag$f"), 57.5, 1e-4);
+    assert_float_equal(read_float(f, D, "TCTR2$MX$SecA$mag$f"), 5.1, 1e-5);
+    read_qt(f, D, "TCTR1$MX$SecA", q, &u); /* no Ia in this window */
+    assert_int_equal(q[0], 0x40);
+    /* MMXU2 / MSQI2: synchrophasors with absolute angles and the report's own time */
+    assert_float_equal(read_float(f, D, "MMXU2$MX$PhV$phsA$cVal$ang$f"), 2.2135, 1e-4);
+    assert_float_equal(read_float(f, D, "MMXU2$MX$A$phsC$cVal$mag$f"), 5.0 * 40, 1e-4);
+    assert_float_equal(read_float(f, D, "MMXU2$MX$HzRte$mag$f"), 0.0012, 1e-7);
+    assert_float_equal(read_float(f, D, "MSQI2$MX$SeqV$c1$cVal$mag$f"), 57.7349 * 200, 0.01);
+    read_qt(f, D, "MMXU2$MX$PhV$phsA", q, &u);
+    assert_int_equal(q[0], 0);
+    assert_int_equal(u.secs, 1796466031u);
+    assert_int_equal(u.frac, (uint32_t)((9ull << 24) / 10)); /* .9 s */
+    /* QVVR1: no event yet, then a dip */
+    assert_int_equal(read_int(f, D, "QVVR1$ST$EvtCnt$stVal", 5), 0);
+    assert_int_equal(read_int(f, D, "QVVR1$ST$DipStr$general", 3), 0);
+    assert_int_equal(ied_add_event(f->m, "DEMO-0001",
+                                   "{\"id\":12,\"terminal\":\"DEMO-0001\",\"kind\":\"dip\","
+                                   "\"start_ns\":1796466009994000000,\"duration_s\":0.2126,"
+                                   "\"residual\":34.36,\"residual_pct\":59.52,"
+                                   "\"reference\":57.735,\"channels\":[\"Ua\"]}",
+                                   T0_NS),
+                     0);
+    assert_int_equal(ied_add_event(f->m, "DEMO-0001", "{\"kind\":\"dip\"}", T0_NS), GS_EPROTO);
+    assert_int_equal(ied_add_event(f->m, "nobody", "{}", T0_NS), GS_ENOTFOUND);
+    assert_int_equal(read_int(f, D, "QVVR1$ST$EvtCnt$stVal", 5), 1);
+    assert_int_equal(read_int(f, D, "QVVR1$ST$DipStr$general", 3), 1);
+    assert_int_equal(read_int(f, D, "QVVR1$ST$SwlStr$general", 3), 0);
+    assert_float_equal(read_float(f, D, "QVVR1$MX$VVa$mag$f"), 34.36 * 200, 0.01);
+    assert_float_equal(read_float(f, D, "QVVR1$MX$VVaPct$mag$f"), 59.52, 1e-4);
+    assert_float_equal(read_float(f, D, "QVVR1$MX$VVaTm$mag$f"), 0.2126, 1e-6);
+    read_qt(f, D, "QVVR1$ST$DipStr", q, &u);
+    assert_int_equal(u.secs, 1796466009u);
+    /* status LNs: a STATUS without readings, invalid */
+    read_qt(f, D, "STMP1$MX$Tmp", q, &u);
+    assert_int_equal(q[0], 0x40);
+    fx_free(f);
+
+    /* with a STATUS: the terminal's own readings and time */
+    ied_opts_t o;
+    ied_t *m;
+    char err[64];
+    ied_opts_default(&o);
+    assert_int_equal(ied_new(&o, &m, err, sizeof err), 0);
+    ied_terminal_t ts = term("S1", 1, GSTP_TQ_GPS_LOCKED);
+    ts.status.time_ns = T0_NS;
+    ts.status.temp_c10 = 415;
+    ts.status.supply_mv = 12100;
+    ts.status.rsrp_dbm = -95;
+    ts.status.rssi_dbm = GSTP_NA_I16;
+    assert_int_equal(ied_set_terminals(m, &ts, 1, T0_NS), 0);
+    fx_t g;
+    memset(&g, 0, sizeof g);
+    g.m = m;
+    assert_int_equal(ied_client_new(m, 65000, &g.c), 0);
+    assert_float_equal(read_float(&g, "GRIDSENSES1", "STMP1$MX$Tmp$mag$f"), 41.5, 1e-5);
+    assert_float_equal(read_float(&g, "GRIDSENSES1", "GGIO1$MX$AnIn1$mag$f"), 12.1, 1e-5);
+    assert_float_equal(read_float(&g, "GRIDSENSES1", "GGIO1$MX$AnIn2$mag$f"), -95, 1e-5);
+    read_qt(&g, "GRIDSENSES1", "GGIO1$MX$AnIn3", q, &u);
+    assert_int_equal(q[0], 0x40);
+    read_qt(&g, "GRIDSENSES1", "STMP1$MX$Tmp", q, &u);
+    assert_int_equal(q[0], 0);
+    assert_int_equal(u.secs, (uint32_t)(T0_NS / 1000000000));
+    assert_int_equal(u.quality, 0x80 | 20);
+    ied_client_free(g.c);
+    ied_free(m);
+}
+
 /* ---- Captures --------------------------------------------------------------------------------- */
 
 static const char *corpus_dir;
@@ -991,6 +1219,96 @@ static void test_capture_requests(void **state)
     fx_free(f);
 }
 
+
+
+/* ---- SCL and model dump (--scl FILE NAMES): for tests/unit/ied_scl_check.py ------------------- */
+
+static int scl_fwrite(void *ud, const char *p, size_t n)
+{
+    return fwrite(p, 1, n, (FILE *)ud) == n ? 0 : GS_EIO;
+}
+
+/* Type code of a TypeSpecification element, as ied_scl_check.py derives it from the SCL. */
+static void typecode(const mms_tlv_t *t, char *out, size_t cap)
+{
+    int64_t v;
+    switch (t->tag) {
+    case 1: {
+        mms_ber_reader_t r, a;
+        mms_tlv_t x;
+        uint32_t ne = 0;
+        mms_ber_reader_init(&r, t->raw, (size_t)(t->val + t->len - t->raw));
+        if (mms_ber_next(&r, &x) == 1 && mms_ber_enter(&r, &x, &a) == 0 &&
+            mms_ber_expect(&a, MMS_BER_CONTEXT, false, 1, &x) == 0)
+            mms_ber_get_u32(&x, &ne);
+        snprintf(out, cap, "array:%u", ne);
+        return;
+    }
+    case 2: snprintf(out, cap, "struct"); return;
+    case 3: snprintf(out, cap, "bool"); return;
+    case 7: snprintf(out, cap, "float"); return;
+    case 17: snprintf(out, cap, "utc"); return;
+    default: break;
+    }
+    mms_ber_get_int(t, &v);
+    snprintf(out, cap, "%s:%lld",
+             t->tag == 4 ? "bits" : t->tag == 5 ? "int" : t->tag == 6 ? "uint" : t->tag == 10 ? "vstr" : "?",
+             (long long)v);
+}
+
+static const char *scl_path, *names_path;
+
+/* Writes the SCL of the fixture model and, for LD GRIDSENSEDEMO_M0001, every name GetNameList
+ * gives (paged at a 1000-octet PDU) with the type GetVariableAccessAttributes gives for it, and
+ * the domain list. */
+static void test_dump_scl(void **state)
+{
+    (void)state;
+    fx_t *f = fx_new(1000);
+    FILE *fp = fopen(scl_path, "w");
+    assert_non_null(fp);
+    assert_int_equal(ied_scl_write(f->m, scl_fwrite, fp), 0);
+    fclose(fp);
+    FILE *nf = fopen(names_path, "w");
+    assert_non_null(nf);
+    static char names[4000][130];
+    size_t cnt = 0, n;
+    bb_t rq;
+    const uint8_t *p;
+    gnl_req(&rq, 9, NULL, NULL);
+    p = call(f, MMS_SVC_GET_NAME_LIST, true, rq.b, rq.n, &n);
+    assert_false(gnl_parse(p, n, names, &cnt));
+    for (size_t i = 0; i < cnt; i++)
+        fprintf(nf, "domain\t%s\n", names[i]);
+    cnt = 0;
+    char last[130];
+    const char *after = NULL;
+    for (;;) {
+        gnl_req(&rq, 0, "GRIDSENSEDEMO_M0001", after);
+        p = call(f, MMS_SVC_GET_NAME_LIST, true, rq.b, rq.n, &n);
+        assert_int_equal(f->a.kind, IED_RESP);
+        bool more = gnl_parse(p, n, names, &cnt);
+        if (!more)
+            break;
+        snprintf(last, sizeof last, "%s", names[cnt - 1]);
+        after = last;
+    }
+    fx_t *g = fx_new(65000); /* whole LNs' types need the big PDU */
+    for (size_t i = 0; i < cnt; i++) {
+        mms_tlv_t ty;
+        mms_ber_reader_t r;
+        char tc[64];
+        vaa_req(&rq, "GRIDSENSEDEMO_M0001", names[i]);
+        p = call(g, MMS_SVC_GET_VAR_ACCESS_ATTR, true, rq.b, rq.n, &n);
+        assert_int_equal(g->a.kind, IED_RESP);
+        vaa_top(p, n, &ty, &r);
+        typecode(&ty, tc, sizeof tc);
+        fprintf(nf, "var\t%s\t%s\n", names[i], tc);
+    }
+    fclose(nf);
+    fx_free(g);
+    fx_free(f);
+}
 
 /* ---- Answers for tshark (--answers FILE) ------------------------------------------------------ */
 
@@ -1102,13 +1420,15 @@ static void test_write_answers(void **state)
     const char *D = "GRIDSENSEDEMO_M0001";
     bb_t rq = {0};
     uint32_t inv = 1;
+    assert_int_equal(ied_update_latest(f->m, "DEMO-0001", LATEST2, T0_NS), 0);
     dump_exchange(fp, f, inv++, MMS_SVC_IDENTIFY, false, &rq);
     gnl_req(&rq, 9, NULL, NULL);
     dump_exchange(fp, f, inv++, MMS_SVC_GET_NAME_LIST, true, &rq);
     gnl_req(&rq, 0, D, NULL);
     dump_exchange(fp, f, inv++, MMS_SVC_GET_NAME_LIST, true, &rq);
     static const char *const items[] = {"LLN0", "LPHD1", "MMXU1", "MMXU1$MX$PhV",
-                                        "MMXU1$MX$A$phsA$cVal$mag$f"};
+                                        "MMXU1$MX$A$phsA$cVal$mag$f", "MHAI1", "MSQI1",
+                                        "QVVR1", "TVTR1", "TCTR3", "MMXU2", "GGIO1", "STMP1"};
     for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
         vaa_req(&rq, D, items[i]);
         dump_exchange(fp, f, inv++, MMS_SVC_GET_VAR_ACCESS_ATTR, true, &rq);
@@ -1132,6 +1452,12 @@ static void test_write_answers(void **state)
 
 int main(int argc, char **argv)
 {
+    if (argc == 4 && !strcmp(argv[1], "--scl")) {
+        scl_path = argv[2];
+        names_path = argv[3];
+        const struct CMUnitTest only[] = {cmocka_unit_test(test_dump_scl)};
+        return cmocka_run_group_tests(only, NULL, NULL);
+    }
     if (argc == 3 && !strcmp(argv[1], "--answers")) {
         answers_path = argv[2];
         const struct CMUnitTest only[] = {cmocka_unit_test(test_write_answers)};
@@ -1148,6 +1474,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_quality_offline_unsync),
         cmocka_unit_test(test_identify_status_write),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_slice2_lns),
         cmocka_unit_test(test_capture_requests),
     };
     if (corpus_dir) {
