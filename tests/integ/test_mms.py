@@ -10,6 +10,8 @@ says) with a scheduled dip:
 - MMXU1 values equal GET /api/v1/terminals/{id}/latest for the same analysis window (matched by
   the value's UtcTime = the window's t_ref_ns): PhV.phsA magnitude, Hz, with good quality;
 - QVVR1 shows the scheduled dip the server stored (when the model has QVVR1);
+- LLN0's static datasets (listed, their members, read as lists) and a dynamic named variable
+  list defined, read and deleted: run when offered, else SKIP with the server's answer;
 - reports (URCB/BRCB: integrity/GI reports while the simulator streams, buffered reports after
   a reconnect) and file services (an event's COMTRADE downloaded and read back with
   `gridsense analyze`): run when the server offers them; when it answers that the service or
@@ -245,6 +247,37 @@ def try_reports(srv, dom, names):
                   "BRCB after a reconnect: %d reports (buffered while away)" % len(reps2))
 
 
+def try_lists(srv, dom):
+    """Static datasets of LLN0 (read as named variable lists) and a dynamic list defined,
+    read and deleted by this client."""
+    rc, lines, err = mms(srv, ["names", dom, "--class", "lists"], want=(0, 3))
+    lists = one(lines, "names").get("names", []) if rc == 0 else []
+    if not lists:
+        skip("static datasets", "GetNameList of named variable lists of %s: %s" %
+             (dom, err.strip() or "none"))
+    for ds in lists[:4]:
+        _, l1, _ = mms(srv, ["list-attrs", dom, ds])
+        items = one(l1, "list-attrs")["items"]
+        _, l2, _ = mms(srv, ["read-list", dom, ds])
+        res = one(l2, "read-list")["results"]
+        check(len(items) > 0 and len(res) == len(items) and all("value" in r for r in res),
+              "dataset %s: %d members, read as a list: %d values" % (ds, len(items), len(res)))
+    batch = ("define-list %s LLN0$gsTest MMXU1$MX$PhV MMXU1$MX$Hz\nlist-attrs %s LLN0$gsTest\n"
+             "read-list %s LLN0$gsTest\ndelete-list %s LLN0$gsTest\n" % (dom, dom, dom, dom))
+    rc, lines, err = mms(srv, ["batch"], batch, want=(0, 3))
+    d = one(lines, "define-list")
+    if "error" in d:
+        skip("dynamic named variable lists", "DefineNamedVariableList answered %s" % d["error"])
+        return
+    la = one(lines, "list-attrs")
+    rl = one(lines, "read-list")
+    dl = one(lines, "delete-list")
+    check(la.get("items") == [dom + "/MMXU1$MX$PhV", dom + "/MMXU1$MX$Hz"] and
+          len(rl.get("results", [])) == 2 and all("value" in r for r in rl["results"]) and
+          dl.get("deleted") == 1, "a dynamic list: defined, its attributes, read (2 values), "
+          "deleted")
+
+
 def try_files(srv, tid, data):
     rc, lines, err = mms(srv, ["files"], want=(0, 3))
     if rc == 3:
@@ -317,6 +350,7 @@ def main():
             model = browse(srv, doms)
             types = model[doms[0]]["types"]
             mmxu_vs_api(srv, doms[0], tids[0], types)
+            try_lists(srv, doms[0])
             try_reports(srv, doms[0], model[doms[0]]["names"])
 
             # abort and conclude; the server keeps serving

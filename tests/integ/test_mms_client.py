@@ -358,7 +358,13 @@ def tshark_check(decoded):
                                     "-E", "separator=\t", "-E", "occurrence=a",
                                     "-E", "aggregator=\x1f"] +
                                    sum([["-e", x] for x in fields], []),
-                                   capture_output=True, text=True, check=True)
+                                   capture_output=True, text=True)
+                if p.returncode != 0 and "aren't valid" in p.stderr:
+                    print("SKIP: this tshark names the MMS fields differently (%s): decodes not "
+                          "compared with it" % p.stderr.strip().splitlines()[0])
+                    return
+                if p.returncode != 0:
+                    fail("tshark failed: %s" % p.stderr.strip())
                 rows = [dict(zip(fields, [c.split("\x1f") if c else [] for c in r.split("\t")]))
                         for r in p.stdout.splitlines()]
                 ours = [d for d in pdus if d["stream"] == s and d["pdu"] not in
