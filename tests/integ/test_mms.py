@@ -9,11 +9,13 @@ says) with a scheduled dip:
   answers a value of exactly that shape (no DataAccessError);
 - MMXU1 values equal GET /api/v1/terminals/{id}/latest for the same analysis window (matched by
   the value's UtcTime = the window's t_ref_ns): PhV.phsA magnitude, Hz, with good quality;
-- QVVR1 shows the scheduled dip the server stored (when the model has QVVR1);
+- QVVR1 shows the scheduled dip the server stored (when the model has QVVR1), and a URCB on
+  LLN0's events data set, enabled before the dip, reports it (data-change of QVVR1);
 - LLN0's static datasets (listed, their members, read as lists) and a dynamic named variable
   list defined, read and deleted: run when offered, else SKIP with the server's answer;
-- reports (URCB/BRCB: integrity/GI reports while the simulator streams, buffered reports after
-  a reconnect) and file services (an event's COMTRADE downloaded and read back with
+- reports (URCB/BRCB: GI and integrity/data-change reports while the simulator streams; a BRCB
+  left enabled by a client that vanished keeps buffering: after a reconnect with the last
+  EntryID seen, the entries made meanwhile arrive, SeqNum continuing) and file services (an event's COMTRADE downloaded and read back with
   `gridsense analyze`): run when the server offers them; when it answers that the service or
   object does not exist the test prints SKIP with the server's answer (never a pass);
 - once the simulator stops, the terminal's values read questionable + oldData;
@@ -206,8 +208,19 @@ def mmxu_vs_api(srv, dom, tid, types):
     fail("%s: no MMS read of MMXU1 fell on a window the API served before or after it" % tid)
 
 
+def iso_ns(s):
+    """'2026-12-06T02:14:09.191000Z' -> ns since 1970 (UTC)."""
+    import calendar
+    day, frac = s.rstrip("Z").split(".")
+    t = calendar.timegm(time.strptime(day, "%Y-%m-%dT%H:%M:%S"))
+    return t * 10**9 + int(frac.ljust(9, "0")[:9])
+
+
 def rcbs(names, kind):
-    return sorted(n for n in names if n.startswith("LLN0$%s$" % kind) and n.count("$") == 2)
+    """LLN0's RCBs of a kind; those whose name says measurements first (their data set changes
+    every second, so a buffered one has entries to keep while its client is away)."""
+    rs = [n for n in names if n.startswith("LLN0$%s$" % kind) and n.count("$") == 2]
+    return sorted(rs, key=lambda n: ("meas" not in n.lower(), n))
 
 
 def try_reports(srv, dom, names):
@@ -235,16 +248,58 @@ def try_reports(srv, dom, names):
         if kind == "BR":
             seqs = [rep["seq_num"] for rep in reps]
             check(seqs == sorted(seqs), "BRCB SeqNums increase: %s" % seqs)
-            last = reps[-1]["entry_id"]
-            # leave it enabled and vanish; reconnect later asking for what followed `last`
-            mms(srv, ["--close", "reports", "--enable", "%s/%s" % (dom, rs[0])] + opts +
-                ["--seconds", "0.5", "--keep"])
-            time.sleep(3)
+            # enable it again, leave it enabled and vanish (TCP closed): the server keeps
+            # buffering; then reconnect asking for the entries after the last one we saw
+            _, lines, _ = mms(srv, ["--close", "reports", "--enable", "%s/%s" % (dom, rs[0])] +
+                              opts + ["--count", "1", "--keep"])
+            seen = reps + [l for l in lines if l.get("cmd") == "report"]
+            last = seen[-1]
+            time.sleep(3.5)
+            t_back = time.time_ns()
             rc, lines, err = mms(srv, ["reports", "--enable", "%s/%s" % (dom, rs[0]),
-                                       "--entry-id", last, "--seconds", "2"], want=(0, 3))
+                                       "--entry-id", last["entry_id"], "--seconds", "1.5"],
+                                 want=(0, 3))
             reps2 = [l for l in lines if l.get("cmd") == "report"]
-            check(rc == 0 and len(reps2) >= 2,
-                  "BRCB after a reconnect: %d reports (buffered while away)" % len(reps2))
+            away = [r for r in reps2 if "time_of_entry" in r and
+                    iso_ns(r["time_of_entry"]["btime"]) < t_back]
+            check(rc == 0 and len(away) >= 2,
+                  "BRCB after a reconnect: %d reports, %d of them entries made while we were "
+                  "away (TimeOfEntry before the reconnect)" % (len(reps2), len(away)))
+            check(reps2[0]["seq_num"] == (last["seq_num"] + 1) % 65536,
+                  "BRCB: the first report after the reconnect follows the last one seen "
+                  "(SeqNum %d -> %d)" % (last["seq_num"], reps2[0]["seq_num"]))
+
+
+def start_dip_listener(srv, dom, t_sim):
+    """A URCB on LLN0's events data set, enabled before the scheduled dip, data-change and
+    quality-change triggers only, until some seconds after the dip."""
+    _, lines, _ = mms(srv, ["names", dom])
+    rs = [n for n in rcbs(one(lines, "names")["names"], "RP") if "event" in n.lower()]
+    if not rs:
+        return None
+    secs = max(5.0, DIP_AT_S + 9 - (time.monotonic() - t_sim))
+    args = [CLIENT, "--port", str(srv.mport), "--timeout", "10", "reports", "--enable",
+            "%s/%s" % (dom, rs[0]), "--optflds", "0111110110", "--trgops", "011000",
+            "--seconds", "%.1f" % secs]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), rs[0]
+
+
+def check_dip_report(listener):
+    if listener is None:
+        skip("the dip as a QVVR report", "LLN0 has no events URCB")
+        return
+    p, rcb = listener
+    out, err = p.communicate(timeout=60)
+    lines = [json.loads(l) for l in out.splitlines() if l.strip()]
+    reps = [l for l in lines if l.get("cmd") == "report"]
+    if p.returncode == 3 and not reps:
+        skip("the dip as a QVVR report", "the server answered: %s" % err.strip())
+        return
+    hits = [e for r in reps for e in r["entries"] if "QVVR1" in e.get("ref", "") and
+            "data-change" in e.get("reason", [])]
+    check(p.returncode == 0 and hits, "the scheduled dip arrived as a data-change report of "
+          "QVVR1 on %s (%d reports, QVVR1 entries: %s)" %
+          (rcb, len(reps), [e["ref"].split("/")[-1] for e in hits][:4]))
 
 
 def try_lists(srv, dom):
@@ -347,6 +402,7 @@ def main():
                            "both LDs in GetNameList")
             check(sorted(got) == sorted(doms), "domains = one LD per terminal, '-' mapped: %s"
                   % got)
+            listener = start_dip_listener(srv, doms[0], t_sim)
             model = browse(srv, doms)
             types = model[doms[0]]["types"]
             mmxu_vs_api(srv, doms[0], tids[0], types)
@@ -381,6 +437,7 @@ def main():
                                                dip["duration_s"]))
             else:
                 skip("QVVR1 (dip)", "the model has no QVVR1 LN")
+            check_dip_report(listener)
             try_files(srv, tids[0], d)
 
             # offline: questionable + oldData
