@@ -149,6 +149,13 @@ def browse(srv, doms):
         check(not missing, "%s: every GetNameList name is a path of its LN's type "
               "(%d names; missing: %s)" % (dom, len(names), missing[:5]))
         check({"LLN0", "LPHD1", "MMXU1"} <= set(lns), "%s: LLN0, LPHD1 and MMXU1 present" % dom)
+        # the same names through 1000-octet PDUs: paging with continueAfter
+        _, lines, _ = mms(srv, ["--max-pdu", "1000", "names", dom])
+        small = one(lines, "names")
+        check(small["names"] == names and small["pages"] > 1 and
+              one(lines, "associate")["max_pdu"] <= 1000,
+              "%s: at a 1000-octet PDU the same %d names over %d pages" %
+              (dom, len(names), small["pages"]))
         model[dom] = {"types": types, "names": names}
     return model
 
