@@ -58,7 +58,7 @@ static void ev(mms_assoc_t *a, int e, const char *what)
 
 static void count(mms_assoc_t *a, bool out, int type)
 {
-    if (a->io.pdu && type >= 0)
+    if (a->io.pdu)
         a->io.pdu(a->io.ud, out, type);
 }
 

@@ -628,7 +628,8 @@ typedef struct {
      * rejected unrecognized-service. w holds at most the negotiated PDU size: a response that
      * does not fit is answered with a confirmed-Error resource/capability-unavailable. */
     int (*confirmed)(void *ud, const mms_pdu_t *req, mms_ber_writer_t *w, mms_answer_t *a);
-    /* Counts every MMS PDU received (out = false) or sent (true) by type MMS_PDU_*. Optional. */
+    /* Counts every MMS PDU received (out = false) or sent (true) by type MMS_PDU_*; type -1: a
+     * received PDU that did not decode (answered with a Reject). Optional. */
     void (*pdu)(void *ud, bool out, int type);
 } mms_assoc_io_t;
 

@@ -168,6 +168,14 @@ typedef struct {
     uint8_t data[];
 } wreq_t;
 
+/* log_limited source: one budget per kind of trouble and client address, so that one kind
+ * (protocol errors) does not hide another (refusals, authentication failures) */
+static const char *src(char *buf, size_t cap, const char *kind, const char *addr)
+{
+    snprintf(buf, cap, "mms-%s %s", kind, addr);
+    return buf;
+}
+
 static size_t queue_max(const mmsd_t *m)
 {
     return (size_t)m->o.queue_kb * 1024;
@@ -361,7 +369,8 @@ static int io_send(void *ud, const uint8_t *p, size_t n)
         return GS_ECLOSED;
     if (c->queued + n > queue_max(m)) {
         INC(m, clients_cut);
-        log_limited(LOG_WARN, c->addr,
+        char sb[96];
+        log_limited(LOG_WARN, src(sb, sizeof sb, "queue", c->addr),
                     "mms: client %s does not read its answers (%zu bytes queued): cut", c->addr,
                     c->queued);
         return GS_ELIMIT;
@@ -387,6 +396,7 @@ static void io_event(void *ud, int ev, const char *what)
 {
     conn_t *c = ud;
     mmsd_t *m = c->m;
+    char sb[96];
     int rc;
     switch (ev) {
     case MMS_AEV_ASSOCIATED:
@@ -404,12 +414,13 @@ static void io_event(void *ud, int ev, const char *what)
         break;
     case MMS_AEV_REFUSED:
         INC(m, assoc_failed);
-        log_limited(LOG_WARN, c->addr, "mms: association from %s refused: %s", c->addr, what);
+        log_limited(LOG_WARN, src(sb, sizeof sb, "refused", c->addr),
+                    "mms: association from %s refused: %s", c->addr, what);
         break;
     case MMS_AEV_AUTH_FAILED:
         INC(m, assoc_failed);
         INC(m, auth_failures);
-        log_limited(LOG_WARN, c->addr, "mms: authentication failed from %s", c->addr);
+        log_limited(LOG_WARN, src(sb, sizeof sb, "auth", c->addr), "mms: authentication failed from %s", c->addr);
         break;
     case MMS_AEV_CONCLUDED:
         log_info(WHO, "mms: %s concluded", c->addr);
@@ -423,7 +434,7 @@ static void io_event(void *ud, int ev, const char *what)
         break;
     case MMS_AEV_PROTOCOL_ERROR:
         INC(m, protocol_errors);
-        log_limited(LOG_WARN, c->addr, "mms: %s: protocol error: %s", c->addr, what);
+        log_limited(LOG_WARN, src(sb, sizeof sb, "proto", c->addr), "mms: %s: protocol error: %s", c->addr, what);
         break;
     case MMS_AEV_CLOSE:
         c->want_close = true;
@@ -507,7 +518,7 @@ static void pump_reports(conn_t *c, int64_t now)
         if (rc == 0)
             INC(m, reports_sent);
         else if (rc == GS_ELIMIT)
-            log_limited(LOG_WARN, c->addr, "mms: %s: a report above the PDU size was dropped",
+            log_limited(LOG_WARN, "mms-report", "mms: %s: a report above the PDU size was dropped",
                         c->addr);
         else
             return;
@@ -655,7 +666,9 @@ static void on_connection(uv_stream_t *server, int status)
         why = "out of memory";
     if (why) {
         INC(m, connections_refused);
-        log_limited(LOG_WARN, c->addr, "mms: connection from %s refused: %s", c->addr, why);
+        char sb[96];
+        log_limited(LOG_WARN, src(sb, sizeof sb, "limit", c->addr),
+                    "mms: connection from %s refused: %s", c->addr, why);
         mms_assoc_free(c->as);
         uv_close((uv_handle_t *)&c->tcp, refuse_closed);
         return;
@@ -877,7 +890,9 @@ static void on_sweep(uv_timer_t *t)
             continue;
         }
         if (!c->associated && now - c->accepted_ns > (int64_t)m->o.assoc_timeout_s * 1000000000LL) {
-            log_limited(LOG_WARN, c->addr, "mms: %s: no association within %d s: closed",
+            char sb[96];
+            log_limited(LOG_WARN, src(sb, sizeof sb, "timeout", c->addr),
+                        "mms: %s: no association within %d s: closed",
                         c->addr, m->o.assoc_timeout_s);
             conn_close(c);
             continue;
