@@ -144,6 +144,7 @@ int cmd_token(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_db(int argc, char **argv); /* backup.c: db backup|restore */
 int cmd_export(int argc, char **argv); /* export.c */
+int cmd_mms(int argc, char **argv);    /* mms.c: gridsense mms scl */
 int cmd_reanalyze(int argc, char **argv); /* reanalyze.c */
 int cmd_db_stats(int argc, char **argv); /* db.c: `gridsense db stats` (argv[0] "stats") */
 void cli_db_stats_help(FILE *f);          /* its usage, also part of `gridsense db --help` */

@@ -47,6 +47,8 @@ static void usage(FILE *f)
             "  reanalyze ID --from T --to T\n"
             "                             rebuild a terminal's events and aggregates from its\n"
             "                             stored blocks (see gridsense reanalyze --help)\n"
+            "  mms scl [--out FILE]       the IEC 61850 model as an SCL file (see gridsense mms\n"
+            "                             --help)\n"
             "  --version                  print the version\n"
             "  --help                     this text\n"
             "\n"
@@ -781,6 +783,8 @@ int main(int argc, char **argv)
         return cmd_reanalyze(argc - 1, argv + 1);
     if (strcmp(cmd, "pyramid") == 0)
         return cmd_pyramid(argc - 1, argv + 1);
+    if (strcmp(cmd, "mms") == 0)
+        return cmd_mms(argc - 1, argv + 1);
     fprintf(stderr, "gridsense: unknown command '%s' (see gridsense --help)\n", cmd);
     return EXIT_USAGE;
 }

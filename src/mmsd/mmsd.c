@@ -25,75 +25,6 @@
 
 #define WHO NULL /* (log lines start with "mms: ") */
 
-#ifndef GS_HAVE_IED
-/* Transitional, until src/ied (gs_ied) is on this branch: no model (no logical devices, every
- * confirmed request rejected unrecognized-service, no reports). Removed once it is merged. */
-struct ied {
-    int unused;
-};
-void ied_opts_default(ied_opts_t *o)
-{
-    memset(o, 0, sizeof *o);
-}
-int ied_new(const ied_opts_t *o, ied_t **out, char *err, size_t errlen)
-{
-    (void)o, (void)err, (void)errlen;
-    *out = calloc(1, sizeof **out);
-    return *out ? 0 : GS_ENOMEM;
-}
-void ied_free(ied_t *m)
-{
-    free(m);
-}
-int ied_set_terminals(ied_t *m, const ied_terminal_t *l, size_t n, int64_t now)
-{
-    (void)m, (void)l, (void)n, (void)now;
-    return 0;
-}
-int ied_update_latest(ied_t *m, const char *t, const char *j, int64_t now)
-{
-    (void)m, (void)t, (void)j, (void)now;
-    return GS_ENOTFOUND;
-}
-int ied_add_event(ied_t *m, const char *t, const char *j, int64_t now)
-{
-    (void)m, (void)t, (void)j, (void)now;
-    return GS_ENOTFOUND;
-}
-size_t ied_ld_count(const ied_t *m)
-{
-    (void)m;
-    return 0;
-}
-int ied_client_new(ied_t *m, uint32_t max_pdu, ied_client_t **out)
-{
-    (void)m, (void)max_pdu;
-    *out = NULL;
-    return 0;
-}
-void ied_client_free(ied_client_t *c)
-{
-    (void)c;
-}
-int ied_confirmed(ied_client_t *c, int service, bool constructed, const uint8_t *body, size_t len,
-                  mms_ber_writer_t *w, ied_answer_t *a)
-{
-    (void)c, (void)service, (void)constructed, (void)body, (void)len, (void)w;
-    a->kind = IED_REJECT;
-    a->reject_code = MMS_REJ_REQ_UNRECOGNIZED_SERVICE;
-    return 0;
-}
-int ied_client_next_report(ied_client_t *c, int64_t now, mms_ber_writer_t *w, int *service)
-{
-    (void)c, (void)now, (void)w, (void)service;
-    return 0;
-}
-int64_t ied_client_next_due(const ied_client_t *c)
-{
-    (void)c;
-    return INT64_MAX;
-}
-#endif
 
 typedef struct conn conn_t;
 
@@ -479,10 +410,8 @@ static int io_confirmed(void *ud, const mms_pdu_t *req, mms_ber_writer_t *w, mms
 {
     conn_t *c = ud;
     ied_answer_t ia;
-#ifdef GS_HAVE_IED
     if (!c->ic)
         return GS_ESTATE;
-#endif
     memset(&ia, 0, sizeof ia);
     int rc = ied_confirmed(c->ic, req->service, req->service_constructed, req->body,
                            req->body_len, w, &ia);
