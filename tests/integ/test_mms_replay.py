@@ -81,6 +81,8 @@ def main():
             check(srv.metric("gridsense_mms_protocol_errors_total") == 0,
                   "a capture connection hit a protocol error")
             check(srv.metric("gridsense_mms_associations_total") == 16, "16 associations")
+            # the model has the provisioned terminals (one logical device each)
+            check(srv.metric("gridsense_mms_logical_devices") == 2, "2 logical devices")
             check(srv.metric("gridsense_mms_aborts_received_total") == 5, "5 client aborts")
             log = srv.log()
             check("mms: 127.0.0.1 associated" in log, "association lines in the log")
