@@ -101,6 +101,26 @@ static const tnode_t CDC_INS[] = {LEAF("stVal", BT_INT, FC_ST, R_STVAL, 32),
 static const tnode_t AV_SET[] = {LEAF("f", BT_FLOAT, FC_INH, R_SETMAG, 32)};
 static const tnode_t CDC_ASG[] = {STRU("setMag", FC_SP, AV_SET), STRU("units", FC_CF, UNIT)};
 
+/* Report control blocks (8-1 17.2.2 / 17.2.3 structures, in the captures' order). Their DO-like
+ * entries in LLN0 make them MMS variables of FC RP / BR; SCL writes them as ReportControl. */
+#define RCBL(n, bt, role, size) {n, bt, FC_INH, role, -1, size, 0, NULL}
+static const tnode_t CDC_URCB[] = {
+    RCBL("RptID", BT_VSTR, R_RCB_RPTID, -129), RCBL("RptEna", BT_BOOL, R_RCB_RPTENA, 0),
+    RCBL("Resv", BT_BOOL, R_RCB_RESV, 0), RCBL("DatSet", BT_VSTR, R_RCB_DATSET, -129),
+    RCBL("ConfRev", BT_UINT, R_RCB_CONFREV, 32), RCBL("OptFlds", BT_BITS, R_RCB_OPTFLDS, -10),
+    RCBL("BufTm", BT_UINT, R_RCB_BUFTM, 32), RCBL("SqNum", BT_UINT, R_RCB_SQNUM, 8),
+    RCBL("TrgOps", BT_BITS, R_RCB_TRGOPS, -6), RCBL("IntgPd", BT_UINT, R_RCB_INTGPD, 32),
+    RCBL("GI", BT_BOOL, R_RCB_GI, 0)};
+static const tnode_t CDC_BRCB[] = {
+    RCBL("RptID", BT_VSTR, R_RCB_RPTID, -129), RCBL("RptEna", BT_BOOL, R_RCB_RPTENA, 0),
+    RCBL("DatSet", BT_VSTR, R_RCB_DATSET, -129), RCBL("ConfRev", BT_UINT, R_RCB_CONFREV, 32),
+    RCBL("OptFlds", BT_BITS, R_RCB_OPTFLDS, -10), RCBL("BufTm", BT_UINT, R_RCB_BUFTM, 32),
+    RCBL("SqNum", BT_UINT, R_RCB_SQNUM, 16), RCBL("TrgOps", BT_BITS, R_RCB_TRGOPS, -6),
+    RCBL("IntgPd", BT_UINT, R_RCB_INTGPD, 32), RCBL("GI", BT_BOOL, R_RCB_GI, 0),
+    RCBL("PurgeBuf", BT_BOOL, R_RCB_PURGEBUF, 0), RCBL("EntryID", BT_OCTETS, R_RCB_ENTRYID, 8),
+    RCBL("TimeofEntry", BT_BINTIME, R_RCB_TIMEOFENTRY, 0),
+    RCBL("ResvTms", BT_INT, R_RCB_RESVTMS, 16)};
+
 /* SIUnit values (7-3 Annex A) */
 enum { SI_NONE = 1, SI_S = 4, SI_A = 5, SI_DEGC = 23, SI_V = 29, SI_HZ = 33, SI_W = 38,
        SI_VA = 61, SI_VAR = 63, SI_COSPHI = 65, SI_HZS = 75 };
@@ -113,6 +133,38 @@ static const dodef_t LLN0_DO[] = {
     DO("Beh", "ENS", CDC_ENS, P_BEH, 0, 0, "GS_ENS_Beh"),
     DO("Health", "ENS", CDC_ENS, P_HEALTH, 0, 0, "GS_ENS_Health"),
     DO("NamPlt", "LPL", CDC_LPL0, -1, 0, 0, "GS_LPL_LLN0"),
+    /* report control blocks: point = index in ied_rcbs */
+    {"MeasRCB01", "URCB", CDC_URCB, N(CDC_URCB), 0, 0, 0, NULL},
+    {"MeasRCB02", "URCB", CDC_URCB, N(CDC_URCB), 1, 0, 0, NULL},
+    {"EventsRCB01", "URCB", CDC_URCB, N(CDC_URCB), 2, 0, 0, NULL},
+    {"EventsRCB02", "URCB", CDC_URCB, N(CDC_URCB), 3, 0, 0, NULL},
+    {"StatusRCB01", "URCB", CDC_URCB, N(CDC_URCB), 4, 0, 0, NULL},
+    {"StatusRCB02", "URCB", CDC_URCB, N(CDC_URCB), 5, 0, 0, NULL},
+    {"MeasBRCB01", "BRCB", CDC_BRCB, N(CDC_BRCB), 6, 0, 0, NULL},
+    {"EventsBRCB01", "BRCB", CDC_BRCB, N(CDC_BRCB), 7, 0, 0, NULL},
+    {"StatusBRCB01", "BRCB", CDC_BRCB, N(CDC_BRCB), 8, 0, 0, NULL},
+};
+
+const rcbdef_t ied_rcbs[IED_NRCB] = {
+    {"MeasRCB01", "MeasRCB", 0, false},    {"MeasRCB02", "MeasRCB", 0, false},
+    {"EventsRCB01", "EventsRCB", 1, false}, {"EventsRCB02", "EventsRCB", 1, false},
+    {"StatusRCB01", "StatusRCB", 2, false}, {"StatusRCB02", "StatusRCB", 2, false},
+    {"MeasBRCB01", "MeasBRCB", 0, true},   {"EventsBRCB01", "EventsBRCB", 1, true},
+    {"StatusBRCB01", "StatusBRCB", 2, true}};
+
+const dsdef_t ied_ds[IED_NDS] = {
+    {"Measurements",
+     {"MMXU1$MX$PhV", "MMXU1$MX$PPV", "MMXU1$MX$A", "MMXU1$MX$Hz", "MMXU1$MX$TotW",
+      "MMXU1$MX$TotVAr", "MMXU1$MX$TotVA", "MMXU1$MX$TotPF", "MSQI1$MX$ImbNgV"},
+     9},
+    {"Events",
+     {"QVVR1$ST$DipStr", "QVVR1$ST$SwlStr", "QVVR1$ST$IntrStr", "QVVR1$MX$VVa",
+      "QVVR1$MX$VVaPct", "QVVR1$MX$VVaTm", "QVVR1$ST$EvtCnt"},
+     7},
+    {"Status",
+     {"LLN0$ST$Health", "LPHD1$ST$PhyHealth", "GGIO1$MX$AnIn1", "GGIO1$MX$AnIn2",
+      "GGIO1$MX$AnIn3", "STMP1$MX$Tmp"},
+     6},
 };
 static const dodef_t LPHD_DO[] = {
     DO("PhyNam", "DPL", CDC_DPL, -1, 0, 0, "GS_DPL"),
@@ -370,8 +422,20 @@ static int build_da(mnode_t *out, const tnode_t *t, const dodef_t *dd, int point
     return 0;
 }
 
+/* FC of a report control block entry of LLN0 (its leaves inherit it), or -1. */
+static int rcb_fc(const dodef_t *d)
+{
+    if (!strcmp(d->cdc, "URCB"))
+        return FC_RP;
+    if (!strcmp(d->cdc, "BRCB"))
+        return FC_BR;
+    return -1;
+}
+
 static int type_has_fc(const dodef_t *d, int fc, int nk)
 {
+    if (rcb_fc(d) >= 0)
+        return rcb_fc(d) == fc;
     for (int i = 0; i < nk; i++)
         if (has_fc(&d->type[i], fc, FC_INH))
             return 1;
@@ -418,16 +482,16 @@ static int build_ln(mnode_t *ln, const lndef_t *def)
             dn->fc = (uint8_t)fc;
             dn->point = d->point;
             dn->dd = d;
-            int nsel = 0;
+            int nsel = 0, inh = rcb_fc(d) >= 0 ? fc : FC_INH;
             for (int j = 0; j < nk; j++)
-                nsel += has_fc(&d->type[j], fc, FC_INH);
+                nsel += has_fc(&d->type[j], fc, inh);
             dn->kids = calloc((size_t)nsel, sizeof *dn->kids);
             if (!dn->kids)
                 return GS_ENOMEM;
             for (int j = 0; j < nk; j++) {
-                if (!has_fc(&d->type[j], fc, FC_INH))
+                if (!has_fc(&d->type[j], fc, inh))
                     continue;
-                int rc = build_da(&dn->kids[dn->nk++], &d->type[j], d, d->point, fc, FC_INH);
+                int rc = build_da(&dn->kids[dn->nk++], &d->type[j], d, d->point, fc, inh);
                 if (rc < 0)
                     return rc;
             }
@@ -513,8 +577,10 @@ void ied_free(ied_t *m)
 {
     if (!m)
         return;
-    for (size_t i = 0; i < m->nld; i++)
+    for (size_t i = 0; i < m->nld; i++) {
+        ied_rcb_free_ld(m->lds[i]);
         free(m->lds[i]);
+    }
     free(m->lds);
     for (size_t i = 0; i < m->nln; i++)
         free_node(&m->lns[i]);
@@ -706,6 +772,7 @@ int ied_set_terminals(ied_t *m, const ied_terminal_t *list, size_t n, int64_t no
         for (int p = P_EVDIP; p <= P_EVCNT; p++) /* no event yet: FALSE, count 0 */
             if (p <= P_EVINTR || p == P_EVCNT)
                 setp(&ld->pts[p], 0, 0, now_ns, 0x80 | 10, 0);
+        ied_rcb_init(m, ld, now_ns);
         nl[nn++] = ld;
     }
     /* commit: nothing can fail from here */
@@ -721,13 +788,19 @@ int ied_set_terminals(ied_t *m, const ied_terminal_t *list, size_t n, int64_t no
         set_status(nl[i], now_ns, first);
     }
     for (size_t j = 0; j < m->nld; j++)
-        if (!keep[j])
+        if (!keep[j]) { /* its report control blocks stop with it */
+            ied_rcb_free_ld(m->lds[j]);
             free(m->lds[j]);
+        }
     free(m->lds);
     free(keep);
     qsort(nl, nn, sizeof *nl, cmp_lds);
     m->lds = nl;
     m->nld = nn;
+    if (now_ns > m->now_ns)
+        m->now_ns = now_ns;
+    for (size_t i = 0; i < nn; i++) /* health, status readings may have changed */
+        ied_rcb_changed(m, nl[i], now_ns);
     return 0;
 nomem:
     if (nl)
@@ -793,7 +866,6 @@ static double wrap180(double d)
 
 int ied_update_latest(ied_t *m, const char *terminal_id, const char *json, int64_t now_ns)
 {
-    (void)now_ns;
     ld_t *ld = ld_by_id(m, terminal_id);
     if (!ld)
         return GS_ENOTFOUND;
@@ -988,12 +1060,14 @@ int ied_update_latest(ied_t *m, const char *terminal_id, const char *json, int64
     }
     memcpy(ld->pts, np, sizeof np);
     json_decref(root);
+    if (now_ns > m->now_ns)
+        m->now_ns = now_ns;
+    ied_rcb_changed(m, ld, now_ns);
     return 0;
 }
 
 int ied_add_event(ied_t *m, const char *terminal_id, const char *json, int64_t now_ns)
 {
-    (void)now_ns;
     ld_t *ld = ld_by_id(m, terminal_id);
     if (!ld)
         return GS_ENOTFOUND;
@@ -1036,5 +1110,8 @@ int ied_add_event(ied_t *m, const char *terminal_id, const char *json, int64_t n
     c->t_ns = t;
     c->tq = tq;
     json_decref(root);
+    if (now_ns > m->now_ns)
+        m->now_ns = now_ns;
+    ied_rcb_changed(m, ld, now_ns);
     return 0;
 }

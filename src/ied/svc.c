@@ -1,6 +1,7 @@
 /* ied services: the bodies of the MMS confirmed services (ISO 9506-2 clause 10-14 as IEC 61850-8-1
  * uses them) on the model of model.c. Requests are outside bytes: every element is read with the
  * bounded mms_ber reader and anything malformed is a Reject invalid-argument, never a crash. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,6 +127,8 @@ static void enc_typespec(mms_ber_writer_t *w, const mnode_t *n)
         break;
     case BT_UTC: mms_bw_null(w, CTX, 17); break;
     case BT_VSTR: mms_bw_int(w, CTX, 10, n->size); break;
+    case BT_OCTETS: mms_bw_int(w, CTX, 9, n->size); break;
+    case BT_BINTIME: mms_bw_bool(w, CTX, 12, true); break; /* with the date */
     case BT_ARRAY: { /* array [1] { numberOfElements [1], elementType [2] } */
         size_t et = mms_bw_mark(w);
         enc_typespec(w, &n->kids[0]);
@@ -166,23 +169,26 @@ static void utc_of(int64_t ns, uint8_t tq, mms_utctime_t *u)
 }
 
 /* Data of node n; `off` is added to the point of every leaf (element i of an array: i). */
-static void enc_data(mms_ber_writer_t *w, const ied_t *m, const ld_t *ld, const mnode_t *n,
-                     int off)
+void ied_enc_data(mms_ber_writer_t *w, const ied_t *m, const ld_t *ld, const mnode_t *n, int off)
 {
+    if (n->role >= R_RCB_FIRST) {
+        ied_rcb_enc_attr(w, ld, n);
+        return;
+    }
     int pi = n->point >= 0 ? n->point + off : -1;
     const point_t *p = pi >= 0 && pi < P_N ? &ld->pts[pi] : NULL;
     switch (n->bt) {
     case BT_STRUCT: {
         size_t mk = mms_bw_mark(w);
         for (int i = n->nk - 1; i >= 0; i--)
-            enc_data(w, m, ld, &n->kids[i], off);
+            ied_enc_data(w, m, ld, &n->kids[i], off);
         mms_bw_wrap(w, CTXC, 2, mk);
         return;
     }
     case BT_ARRAY: {
         size_t mk = mms_bw_mark(w);
         for (int i = n->size - 1; i >= 0; i--)
-            enc_data(w, m, ld, &n->kids[0], off + i);
+            ied_enc_data(w, m, ld, &n->kids[0], off + i);
         mms_bw_wrap(w, CTXC, 1, mk);
         return;
     }
@@ -366,12 +372,29 @@ static int svc_get_name_list(ied_client_t *c, bool cons, const uint8_t *body, si
             return 0;
         }
         name_page(c, m->names, m->nnames, after, after_len, w);
+    } else if (oclass == OC_NVL && scope == 1) {
+        if (!ied_ld_find(m, dom, dom_len)) {
+            error(a, EC_DEFINITION, DEF_OBJECT_UNDEFINED);
+            return 0;
+        }
+        char nb[IED_NDS][64], *nm[IED_NDS];
+        for (int i = 0; i < IED_NDS; i++) {
+            snprintf(nb[i], sizeof nb[i], "LLN0$%s", ied_ds[i].name);
+            nm[i] = nb[i];
+        }
+        for (int i = 1; i < IED_NDS; i++) /* sorted (3 names) */
+            for (int j = i; j > 0 && ied_name_cmp(nm[j - 1], nm[j]) > 0; j--) {
+                char *tmp = nm[j];
+                nm[j] = nm[j - 1];
+                nm[j - 1] = tmp;
+            }
+        name_page(c, nm, IED_NDS, after, after_len, w);
     } else {
         if (scope == 1 && !ied_ld_find(m, dom, dom_len)) {
             error(a, EC_DEFINITION, DEF_OBJECT_UNDEFINED);
             return 0;
         }
-        /* named variable lists, journals, other classes and scopes: none (yet) */
+        /* association-specific lists, journals, other classes and scopes: none */
         name_page(c, NULL, 0, NULL, 0, w);
     }
     return 0;
@@ -532,12 +555,28 @@ static int svc_read(ied_client_t *c, bool cons, const uint8_t *body, size_t len,
         return rc;
     if (rc < 0)
         goto bad;
-    if (is_list) { /* named variable lists: none exist yet (docs: not built) */
-        error(a, EC_ACCESS, ACC_OBJECT_NON_EXISTENT);
-        return 0;
+    const ld_t *lld = NULL;
+    int ds = -1;
+    if (is_list) { /* the static datasets of LLN0 */
+        if (list.scope == 1)
+            lld = ied_ld_find(c->m, list.dom, list.dom_len);
+        if (lld)
+            ds = ied_ds_find(list.item, list.item_len);
+        if (ds < 0) {
+            error(a, EC_ACCESS, ACC_OBJECT_NON_EXISTENT);
+            return 0;
+        }
     }
     size_t start = mms_bw_len(w);
     size_t mk = mms_bw_mark(w);
+    for (int i = ds >= 0 ? ied_ds[ds].n : 0; i > 0; i--) {
+        const char *it = ied_ds[ds].members[i - 1];
+        const mnode_t *node = ied_node_find(c->m, it, strlen(it));
+        if (node)
+            ied_enc_data(w, c->m, lld, node, 0);
+        else
+            mms_bw_int(w, CTX, 0, DAE_NON_EXISTENT);
+    }
     for (size_t i = n; i > 0; i--) {
         const ld_t *ld;
         const mnode_t *node = resolve(c, &vs[i - 1].on, &ld);
@@ -546,7 +585,7 @@ static int svc_read(ied_client_t *c, bool cons, const uint8_t *body, size_t len,
         else if (vs[i - 1].alt)
             mms_bw_int(w, CTX, 0, DAE_ACCESS_UNSUPPORTED);
         else
-            enc_data(w, c->m, ld, node, 0);
+            ied_enc_data(w, c->m, ld, node, 0);
     }
     mms_bw_wrap(w, CTXC, 1, mk);
     if (with_spec) { /* variableAccessSpecification [0], as the request gave it */
@@ -606,13 +645,32 @@ static int svc_write(ied_client_t *c, bool cons, const uint8_t *body, size_t len
     }
     if (nd != n)
         goto bad;
-    /* Nothing of this model is writable yet (report control blocks come with slice 3): an
-     * existing variable is object-access-denied, any other object-non-existent. */
-    for (size_t i = n; i > 0; i--) {
-        const ld_t *ld;
-        const mnode_t *node = resolve(c, &vs[i - 1].on, &ld);
-        mms_bw_int(w, CTX, 0, node ? DAE_ACCESS_DENIED : DAE_NON_EXISTENT);
+    /* Only report control block attributes are writable: any other existing variable is
+     * object-access-denied, an unknown one object-non-existent. Data are applied in order. */
+    int *res = malloc((n ? n : 1) * sizeof *res);
+    if (!res) {
+        free(vs);
+        return GS_ENOMEM;
     }
+    mms_ber_enter(&r, &t, &dr); /* succeeded above */
+    for (size_t i = 0; i < n; i++) {
+        const ld_t *cld;
+        const mnode_t *node = resolve(c, &vs[i].on, &cld);
+        mms_ber_next(&dr, &x); /* checked above */
+        if (!node)
+            res[i] = DAE_NON_EXISTENT;
+        else if (node->role >= R_RCB_FIRST && !vs[i].alt)
+            res[i] = ied_rcb_write(c, (ld_t *)cld, node, &x);
+        else
+            res[i] = DAE_ACCESS_DENIED;
+    }
+    for (size_t i = n; i > 0; i--) {
+        if (res[i - 1] < 0)
+            mms_bw_null(w, CTX, 1); /* success */
+        else
+            mms_bw_int(w, CTX, 0, res[i - 1]);
+    }
+    free(res);
     free(vs);
     resp(a, MMS_SVC_WRITE);
     return w->err;
@@ -620,6 +678,42 @@ bad:
     free(vs);
     reject(a, MMS_REJ_REQ_INVALID_ARGUMENT);
     return 0;
+}
+
+/* ---- GetNamedVariableListAttributes ---------------------------------------------------------- */
+
+static int svc_get_nvl_attr(ied_client_t *c, bool cons, const uint8_t *body, size_t len,
+                            mms_ber_writer_t *w, ied_answer_t *a)
+{
+    /* GetNamedVariableListAttributes-Request ::= ObjectName */
+    mms_ber_reader_t r;
+    mms_tlv_t t, x;
+    objname_t on;
+    mms_ber_reader_init(&r, body, len);
+    if (!cons || mms_ber_next(&r, &t) != 1 || mms_ber_next(&r, &x) != 0 || objname(&r, &t, &on) < 0) {
+        reject(a, MMS_REJ_REQ_INVALID_ARGUMENT);
+        return 0;
+    }
+    const ld_t *ld = on.scope == 1 ? ied_ld_find(c->m, on.dom, on.dom_len) : NULL;
+    int ds = ld ? ied_ds_find(on.item, on.item_len) : -1;
+    if (ds < 0) {
+        error(a, EC_ACCESS, ACC_OBJECT_NON_EXISTENT);
+        return 0;
+    }
+    size_t mk = mms_bw_mark(w);
+    for (int i = ied_ds[ds].n - 1; i >= 0; i--) {
+        const char *it = ied_ds[ds].members[i];
+        size_t m1 = mms_bw_mark(w);
+        mms_bw_octets(w, MMS_BER_UNIVERSAL, 26, it, strlen(it));
+        mms_bw_octets(w, MMS_BER_UNIVERSAL, 26, ld->dom, strlen(ld->dom));
+        mms_bw_wrap(w, CTXC, 1, m1);                          /* domain-specific */
+        mms_bw_wrap(w, CTXC, 0, m1);                          /* variableSpecification name */
+        mms_bw_wrap(w, MMS_BER_UNIVERSAL | MMS_BER_CONSTRUCTED, 16, m1);
+    }
+    mms_bw_wrap(w, CTXC, 1, mk); /* listOfVariable */
+    mms_bw_bool(w, CTX, 0, false); /* mmsDeletable */
+    resp(a, MMS_SVC_GET_NVL_ATTR);
+    return w->err;
 }
 
 /* ---- Dispatch ----------------------------------------------------------------------------------- */
@@ -643,6 +737,7 @@ void ied_client_free(ied_client_t *c)
 {
     if (!c)
         return;
+    ied_rcb_release(c->m, c);
     c->m->nclients--;
     free(c);
 }
@@ -661,6 +756,7 @@ int ied_confirmed(ied_client_t *c, int service, bool constructed, const uint8_t 
     case MMS_SVC_GET_VAR_ACCESS_ATTR: rc = svc_get_vaa(c, constructed, body, len, w, a); break;
     case MMS_SVC_READ: rc = svc_read(c, constructed, body, len, w, a); break;
     case MMS_SVC_WRITE: rc = svc_write(c, constructed, body, len, w, a); break;
+    case MMS_SVC_GET_NVL_ATTR: rc = svc_get_nvl_attr(c, constructed, body, len, w, a); break;
     default:
         reject(a, MMS_REJ_REQ_UNRECOGNIZED_SERVICE);
         rc = 0;
@@ -673,17 +769,3 @@ int ied_confirmed(ied_client_t *c, int service, bool constructed, const uint8_t 
     return rc;
 }
 
-int ied_client_next_report(ied_client_t *c, int64_t now_ns, mms_ber_writer_t *w, int *service)
-{
-    (void)c;
-    (void)now_ns;
-    (void)w;
-    (void)service;
-    return 0; /* reporting: slice 3 (docs/iec61850.md "Services": not built) */
-}
-
-int64_t ied_client_next_due(const ied_client_t *c)
-{
-    (void)c;
-    return INT64_MAX;
-}
