@@ -243,6 +243,20 @@ typedef struct {
     bool ovfl;
 } rcb_t;
 
+/* Dynamic named variable lists (DefineNamedVariableList): association-specific ones live in
+ * the ied_client_t, domain-specific ones in their LD. */
+#define IED_NVL_MAX     16  /* lists per association and per LD */
+#define IED_NVL_MEMBERS 64  /* members per list */
+typedef struct {
+    char dom[100];
+    char item[130];
+} nvl_ref_t;
+typedef struct {
+    char name[130];
+    int n;
+    nvl_ref_t *m; /* malloc'ed */
+} nvl_t;
+
 typedef struct ld {
     char id[GSTP_MAX_ID + 1];
     char inst[72];    /* LD inst (escaped id) */
@@ -251,6 +265,8 @@ typedef struct ld {
     int64_t state_ns; /* when online/health last changed (status DOs' t) */
     point_t pts[P_N];
     rcb_t rcb[IED_NRCB];
+    nvl_t dyn[IED_NVL_MAX]; /* domain-specific dynamic lists */
+    int ndyn;
 } ld_t;
 
 struct ied {
@@ -268,6 +284,8 @@ struct ied {
 struct ied_client {
     ied_t *m;
     uint32_t max_pdu;
+    nvl_t aa[IED_NVL_MAX]; /* association-specific lists */
+    int naa;
 };
 
 /* rpt.c */

@@ -579,6 +579,8 @@ void ied_free(ied_t *m)
         return;
     for (size_t i = 0; i < m->nld; i++) {
         ied_rcb_free_ld(m->lds[i]);
+        for (int k = 0; k < m->lds[i]->ndyn; k++)
+            free(m->lds[i]->dyn[k].m);
         free(m->lds[i]);
     }
     free(m->lds);
@@ -790,6 +792,8 @@ int ied_set_terminals(ied_t *m, const ied_terminal_t *list, size_t n, int64_t no
     for (size_t j = 0; j < m->nld; j++)
         if (!keep[j]) { /* its report control blocks stop with it */
             ied_rcb_free_ld(m->lds[j]);
+            for (int k = 0; k < m->lds[j]->ndyn; k++) /* and its dynamic lists */
+                free(m->lds[j]->dyn[k].m);
             free(m->lds[j]);
         }
     free(m->lds);

@@ -1284,6 +1284,12 @@ static void test_datasets_reports(void **state)
             k++;
         assert_int_equal(k, 9);
     }
+    fx_t *g = fx_new(300); /* the answer would not fit a 300-octet PDU: resource error */
+    call(g, MMS_SVC_GET_NVL_ATTR, true, on.b, on.n, &n);
+    assert_int_equal(g->a.kind, IED_ERROR);
+    assert_int_equal(g->a.err_class, 3);
+    assert_int_equal(n, 0);
+    fx_free(g);
     bb_t bad = {0};
     objname_dom(&bad, D, "LLN0$Nope");
     call(f, MMS_SVC_GET_NVL_ATTR, true, bad.b, bad.n, &n);
@@ -1418,6 +1424,176 @@ static void test_datasets_reports(void **state)
     fx_free(f);
 }
 
+/* ---- dynamic named variable lists ------------------------------------------------------------- */
+
+/* ObjectName aa-specific [2] */
+static void objname_aa(bb_t *o, const char *item)
+{
+    put_str(o, 0x82, item);
+}
+
+/* DefineNamedVariableList body: name (already encoded in nm) and (dom,item) members. */
+static void define_req(bb_t *o, const bb_t *nm, int n, const char *const *dom,
+                       const char *const *item)
+{
+    bb_t list = {0};
+    for (int i = 0; i < n; i++) {
+        bb_t on = {0}, name = {0}, seq = {0};
+        objname_dom(&on, dom[i], item[i]);
+        wrap(&name, 0xA0, &on);
+        wrap(&seq, 0x30, &name);
+        memcpy(list.b + list.n, seq.b, seq.n);
+        list.n += seq.n;
+    }
+    memcpy(o->b, nm->b, nm->n);
+    o->n = nm->n;
+    wrap(o, 0xA0, &list);
+}
+
+static int read_list_count(fx_t *f, const bb_t *nm)
+{
+    bb_t vl = {0}, rq = {0};
+    size_t n;
+    wrap(&vl, 0xA1, nm);
+    wrap(&rq, 0xA1, &vl);
+    const uint8_t *p = call(f, MMS_SVC_READ, true, rq.b, rq.n, &n);
+    if (f->a.kind != IED_RESP)
+        return -1;
+    mms_ber_reader_t l = read_results(p, n, false);
+    mms_tlv_t t;
+    int k = 0;
+    while (mms_ber_next(&l, &t) == 1) {
+        assert_false(mms_tlv_is(&t, MMS_BER_CONTEXT, false, 0)); /* no failure */
+        k++;
+    }
+    return k;
+}
+
+static void test_dynamic_lists(void **state)
+{
+    (void)state;
+    fx_t *f = fx_new(65000);
+    const char *D = "GRIDSENSEDEMO_M0001", *T2 = "GRIDSENSET_D2";
+    bb_t nm = {0}, rq = {0};
+    size_t n;
+    const uint8_t *p;
+    /* association-specific, members of two LDs */
+    objname_aa(&nm, "my");
+    const char *d2[2] = {D, T2}, *i2[2] = {"MMXU1$MX$Hz", "LLN0$ST$Health"};
+    define_req(&rq, &nm, 2, d2, i2);
+    p = call(f, MMS_SVC_DEFINE_NVL, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_RESP);
+    assert_int_equal(f->a.service, MMS_SVC_DEFINE_NVL);
+    assert_false(f->a.constructed);
+    assert_int_equal(n, 0);
+    assert_int_equal(read_list_count(f, &nm), 2);
+    call(f, MMS_SVC_DEFINE_NVL, true, rq.b, rq.n, &n); /* again: object-exists */
+    assert_int_equal(f->a.kind, IED_ERROR);
+    assert_int_equal(f->a.err_class, 2);
+    assert_int_equal(f->a.err_code, 2);
+    p = call(f, MMS_SVC_GET_NVL_ATTR, true, nm.b, nm.n, &n);
+    assert_int_equal(f->a.kind, IED_RESP);
+    assert_int_equal(p[0], 0x80);
+    assert_int_equal(p[2], 0xFF); /* mmsDeletable TRUE */
+    /* visible to this association only */
+    ied_client_t *other;
+    assert_int_equal(ied_client_new(f->m, 65000, &other), 0);
+    ied_client_t *mine = f->c;
+    f->c = other;
+    assert_int_equal(read_list_count(f, &nm), -1);
+    f->c = mine;
+    bb_t gq = {0}, oc = {0}, sc = {0};
+    uint8_t two = 2;
+    put_tlv(&oc, 0x80, &two, 1);
+    wrap(&gq, 0xA0, &oc);
+    put_tlv(&sc, 0x82, NULL, 0);
+    wrap(&gq, 0xA1, &sc);
+    static char names[8][130];
+    size_t cnt = 0;
+    p = call(f, MMS_SVC_GET_NAME_LIST, true, gq.b, gq.n, &n);
+    assert_false(gnl_parse(p, n, names, &cnt));
+    assert_int_equal(cnt, 1);
+    assert_string_equal(names[0], "my");
+    /* an unknown member: access / object-non-existent, nothing defined */
+    bb_t nm2 = {0};
+    objname_aa(&nm2, "bad");
+    const char *ib[2] = {"MMXU1$MX$Hz", "MMXU1$MX$Nope"};
+    define_req(&rq, &nm2, 2, d2, ib);
+    call(f, MMS_SVC_DEFINE_NVL, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_ERROR);
+    assert_int_equal(f->a.err_class, 7);
+    assert_int_equal(read_list_count(f, &nm2), -1);
+    /* domain-specific: LN$name in the LD, members of that LD only */
+    bb_t nm3 = {0};
+    objname_dom(&nm3, D, "LLN0$Mine");
+    const char *dd[2] = {D, D}, *id[2] = {"MMXU1$MX$PhV", "QVVR1$ST$DipStr"};
+    define_req(&rq, &nm3, 2, dd, id);
+    call(f, MMS_SVC_DEFINE_NVL, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_RESP);
+    f->c = other; /* visible to every association */
+    assert_int_equal(read_list_count(f, &nm3), 2);
+    f->c = mine;
+    bb_t nm4 = {0};
+    objname_dom(&nm4, D, "LLN0$Cross");
+    define_req(&rq, &nm4, 2, d2, i2); /* a member of another LD */
+    call(f, MMS_SVC_DEFINE_NVL, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_ERROR);
+    bb_t nm5 = {0};
+    objname_dom(&nm5, D, "NoLN");
+    define_req(&rq, &nm5, 2, dd, id);
+    call(f, MMS_SVC_DEFINE_NVL, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_ERROR);
+    bb_t nm6 = {0};
+    objname_dom(&nm6, D, "LLN0$Measurements"); /* a static one */
+    define_req(&rq, &nm6, 2, dd, id);
+    call(f, MMS_SVC_DEFINE_NVL, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_ERROR);
+    assert_int_equal(f->a.err_code, 2);
+    cnt = 0;
+    gnl_req(&gq, 2, D, NULL);
+    p = call(f, MMS_SVC_GET_NAME_LIST, true, gq.b, gq.n, &n);
+    assert_false(gnl_parse(p, n, names, &cnt));
+    assert_int_equal(cnt, 4);
+    assert_string_equal(names[2], "LLN0$Mine");
+    /* Delete specific: the dynamic one goes, the static one is matched but stays */
+    bb_t dl = {0}, lst = {0};
+    memcpy(lst.b, nm3.b, nm3.n);
+    lst.n = nm3.n;
+    memcpy(lst.b + lst.n, nm6.b, nm6.n);
+    lst.n += nm6.n;
+    wrap(&dl, 0xA1, &lst);
+    p = call(f, MMS_SVC_DELETE_NVL, true, dl.b, dl.n, &n);
+    assert_int_equal(f->a.kind, IED_RESP);
+    static const uint8_t r21[] = {0x80, 1, 2, 0x81, 1, 1};
+    assert_int_equal(n, sizeof r21);
+    assert_memory_equal(p, r21, sizeof r21);
+    assert_int_equal(read_list_count(f, &nm3), -1);
+    assert_int_equal(read_list_count(f, &nm6), 9);
+    /* Delete aa-specific: all of this association's */
+    static const uint8_t aa[] = {0x80, 1, 1};
+    p = call(f, MMS_SVC_DELETE_NVL, true, aa, sizeof aa, &n);
+    static const uint8_t r11[] = {0x80, 1, 1, 0x81, 1, 1};
+    assert_int_equal(n, sizeof r11);
+    assert_memory_equal(p, r11, sizeof r11);
+    assert_int_equal(read_list_count(f, &nm), -1);
+    /* a list left at the end of the association is freed with it (ASan checks) */
+    define_req(&rq, &nm, 2, d2, i2);
+    call(f, MMS_SVC_DEFINE_NVL, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_RESP);
+    define_req(&rq, &nm3, 2, dd, id);
+    call(f, MMS_SVC_DEFINE_NVL, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_RESP);
+    /* malformed: Reject */
+    static const uint8_t junk[] = {0x82, 0x01, 'x', 0xA0, 0x02, 0x30, 0x00};
+    call(f, MMS_SVC_DEFINE_NVL, true, junk, sizeof junk, &n);
+    assert_int_equal(f->a.kind, IED_REJECT);
+    static const uint8_t junk2[] = {0x80, 0x01, 0x07};
+    call(f, MMS_SVC_DELETE_NVL, true, junk2, sizeof junk2, &n);
+    assert_int_equal(f->a.kind, IED_REJECT);
+    ied_client_free(other);
+    fx_free(f); /* the domain list goes with its LD */
+}
+
 /* ---- Captures --------------------------------------------------------------------------------- */
 
 static const char *corpus_dir;
@@ -1485,7 +1661,8 @@ static void test_capture_requests(void **state)
             int ours = pdu.service == MMS_SVC_IDENTIFY || pdu.service == MMS_SVC_STATUS ||
                        pdu.service == MMS_SVC_GET_NAME_LIST || pdu.service == MMS_SVC_READ ||
                        pdu.service == MMS_SVC_WRITE || pdu.service == MMS_SVC_GET_VAR_ACCESS_ATTR ||
-                       pdu.service == MMS_SVC_GET_NVL_ATTR;
+                       pdu.service == MMS_SVC_GET_NVL_ATTR || pdu.service == MMS_SVC_DEFINE_NVL ||
+                       pdu.service == MMS_SVC_DELETE_NVL;
             if (ours && f->a.kind == IED_REJECT) {
                 rejected_args++;
                 fail_msg("%s stream %d #%d: service %d rejected", files[fi], stream, idx,
@@ -1514,9 +1691,12 @@ static void test_capture_requests(void **state)
     assert_true(per_svc[MMS_SVC_WRITE] >= 5);
     assert_int_equal(rejected_args, 0);
     assert_true(per_svc[MMS_SVC_GET_NVL_ATTR] >= 1);
+    assert_true(per_svc[MMS_SVC_DEFINE_NVL] >= 1);
+    assert_true(per_svc[MMS_SVC_DELETE_NVL] >= 1);
     print_message("capture requests: %d (GetNameList %d, Read %d, GetVAA %d, Write %d, "
-                  "Identify %d, GetNVLAttributes %d)\n",
-                  total, per_svc[1], per_svc[4], per_svc[6], per_svc[5], per_svc[2], per_svc[12]);
+                  "Identify %d, GetNVLAttributes %d, Define %d, Delete %d)\n",
+                  total, per_svc[1], per_svc[4], per_svc[6], per_svc[5], per_svc[2], per_svc[12],
+                  per_svc[11], per_svc[13]);
     fx_free(f);
 }
 
@@ -1836,6 +2016,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_slice2_lns),
         cmocka_unit_test(test_datasets_reports),
+        cmocka_unit_test(test_dynamic_lists),
         cmocka_unit_test(test_capture_requests),
     };
     if (corpus_dir) {
