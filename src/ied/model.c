@@ -656,12 +656,17 @@ ld_t *ied_ld_find(const ied_t *m, const char *dom, size_t len)
     return NULL;
 }
 
+/* The LD of a terminal id: by its domain name (binary search; the mapping is injective). */
 static ld_t *ld_by_id(const ied_t *m, const char *id)
 {
-    for (size_t i = 0; i < m->nld; i++)
-        if (!strcmp(m->lds[i]->id, id))
-            return m->lds[i];
-    return NULL;
+    char inst[72], dom[100];
+    if (ied_ldinst_from_id(id, inst, sizeof inst) < 0)
+        return NULL;
+    int n = snprintf(dom, sizeof dom, "%s%s", m->o.ied_name, inst);
+    if (n < 0 || (size_t)n >= sizeof dom)
+        return NULL;
+    ld_t *ld = ied_ld_find(m, dom, (size_t)n);
+    return ld && !strcmp(ld->id, id) ? ld : NULL;
 }
 
 static int cmp_lds(const void *a, const void *b)
