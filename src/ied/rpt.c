@@ -537,7 +537,8 @@ static void collect(const ied_t *m, const ld_t *ld, rcb_t *r, bool buffered, int
 }
 
 /* InformationReport contents (8-1 17.2.3.x, ISO 9506-2 15.4) of entry e of RCB r. */
-static void enc_report(mms_ber_writer_t *w, const ld_t *ld, const rcb_t *r, const rpt_entry_t *e)
+static void enc_report(mms_ber_writer_t *w, const ld_t *ld, const rcb_t *r, const rpt_entry_t *e,
+                       bool buffered)
 {
     const dsdef_t *d = &ied_ds[e->ds];
     uint16_t opt = r->optflds;
@@ -578,8 +579,8 @@ static void enc_report(mms_ber_writer_t *w, const ld_t *ld, const rcb_t *r, cons
         bintime_of(e->t_ns, &bt);
         mms_bw_bintime(w, CTX, 12, &bt);
     }
-    if (opt & OPT_SEQNUM)
-        mms_bw_uint(w, CTX, 6, r->sqnum);
+    if (opt & OPT_SEQNUM) /* SqNum: 8 bits (URCB), 16 bits (BRCB), wrapping */
+        mms_bw_uint(w, CTX, 6, r->sqnum & (buffered ? 0xFFFFu : 0xFFu));
     uint8_t ob[2] = {(uint8_t)(opt >> 8), (uint8_t)opt};
     mms_bw_bits(w, CTX, 4, ob, 10);
     mms_bw_octets(w, CTX, 10, r->rptid, strlen(r->rptid));
@@ -607,7 +608,7 @@ int ied_client_next_report(ied_client_t *c, int64_t now_ns, mms_ber_writer_t *w,
             while (r->cursor) {
                 rpt_entry_t *e = r->cursor;
                 size_t start = mms_bw_len(w);
-                enc_report(w, ld, r, e);
+                enc_report(w, ld, r, e, buffered);
                 if (w->err)
                     return w->err;
                 bool fits = mms_bw_len(w) - start + 16 <= c->max_pdu;
