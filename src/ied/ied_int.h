@@ -263,6 +263,7 @@ typedef struct ld {
     char dom[100];    /* domain name = ied name + inst */
     ied_terminal_t term;
     int64_t state_ns; /* when online/health last changed (status DOs' t) */
+    uint64_t gen;     /* ied_set_terminals pass that last listed it */
     point_t pts[P_N];
     rcb_t rcb[IED_NRCB];
     nvl_t dyn[IED_NVL_MAX]; /* domain-specific dynamic lists */
@@ -279,6 +280,7 @@ struct ied {
     size_t nnames;
     size_t nclients;
     int64_t now_ns; /* the latest time any feeding or report call gave */
+    uint64_t gen;   /* ied_set_terminals passes */
 };
 
 struct ied_client {

@@ -573,16 +573,20 @@ void ied_opts_default(ied_opts_t *o)
     snprintf(o->model, sizeof o->model, "gridsense");
 }
 
+static void free_ld(ld_t *ld)
+{
+    ied_rcb_free_ld(ld); /* its report control blocks stop with it */
+    for (int k = 0; k < ld->ndyn; k++) /* and its dynamic lists go */
+        free(ld->dyn[k].m);
+    free(ld);
+}
+
 void ied_free(ied_t *m)
 {
     if (!m)
         return;
-    for (size_t i = 0; i < m->nld; i++) {
-        ied_rcb_free_ld(m->lds[i]);
-        for (int k = 0; k < m->lds[i]->ndyn; k++)
-            free(m->lds[i]->dyn[k].m);
-        free(m->lds[i]);
-    }
+    for (size_t i = 0; i < m->nld; i++)
+        free_ld(m->lds[i]);
     free(m->lds);
     for (size_t i = 0; i < m->nln; i++)
         free_node(&m->lns[i]);
@@ -669,10 +673,6 @@ static ld_t *ld_by_id(const ied_t *m, const char *id)
     return ld && !strcmp(ld->id, id) ? ld : NULL;
 }
 
-static int cmp_lds(const void *a, const void *b)
-{
-    return ied_name_cmp((*(ld_t *const *)a)->dom, (*(ld_t *const *)b)->dom);
-}
 
 /* TimeQuality octet (8-1 8.1.3.7) of a window's values: from the terminal's last STATUS time
  * quality and the window's time_unsync flag (docs/iec61850.md "Quality and time"). */
@@ -741,12 +741,25 @@ static void set_status(ld_t *ld, int64_t now_ns, int first)
          hs && st2->rssi_dbm != GSTP_NA_I16 ? 0 : Q_INVALID);
 }
 
+typedef struct {
+    ld_t *ld;
+    size_t src;  /* index in the caller's list */
+    bool fresh;  /* created by this pass */
+} setent_t;
+
+static int cmp_ent(const void *a, const void *b)
+{
+    return ied_name_cmp(((const setent_t *)a)->ld->dom, ((const setent_t *)b)->ld->dom);
+}
+
 int ied_set_terminals(ied_t *m, const ied_terminal_t *list, size_t n, int64_t now_ns)
 {
+    /* O(n log n): old LDs are found by binary search and marked with this pass's generation */
+    setent_t *e = calloc(n ? n : 1, sizeof *e);
     ld_t **nl = calloc(n ? n : 1, sizeof *nl);
-    size_t nn = 0;
-    char *keep = calloc(m->nld ? m->nld : 1, 1);
-    if (!nl || !keep)
+    size_t ne = 0, nn = 0;
+    uint64_t gen = m->gen + 1;
+    if (!e || !nl)
         goto nomem;
     for (size_t i = 0; i < n; i++) {
         char inst[72], dom[100];
@@ -754,18 +767,11 @@ int ied_set_terminals(ied_t *m, const ied_terminal_t *list, size_t n, int64_t no
             continue;
         if ((size_t)snprintf(dom, sizeof dom, "%s%s", m->o.ied_name, inst) > 64)
             continue; /* not representable: domain names are at most 64 characters */
-        int dup = 0;
-        for (size_t j = 0; j < nn; j++)
-            if (!strcmp(nl[j]->id, list[i].id))
-                dup = 1;
-        if (dup)
-            continue;
         ld_t *old = ld_by_id(m, list[i].id);
         if (old) {
-            for (size_t j = 0; j < m->nld; j++)
-                if (m->lds[j] == old)
-                    keep[j] = 1;
-            nl[nn++] = old;
+            if (old->gen != gen) /* else listed twice: the first entry counts */
+                e[ne++] = (setent_t){old, i, false};
+            old->gen = gen;
             continue;
         }
         ld_t *ld = calloc(1, sizeof *ld);
@@ -774,36 +780,34 @@ int ied_set_terminals(ied_t *m, const ied_terminal_t *list, size_t n, int64_t no
         snprintf(ld->id, sizeof ld->id, "%s", list[i].id);
         snprintf(ld->inst, sizeof ld->inst, "%s", inst);
         snprintf(ld->dom, sizeof ld->dom, "%s", dom);
+        ld->gen = gen;
         for (int p = 0; p < P_N; p++)
             ld->pts[p].q = Q_INVALID; /* no value yet */
         for (int p = P_EVDIP; p <= P_EVCNT; p++) /* no event yet: FALSE, count 0 */
             if (p <= P_EVINTR || p == P_EVCNT)
                 setp(&ld->pts[p], 0, 0, now_ns, 0x80 | 10, 0);
         ied_rcb_init(m, ld, now_ns);
+        e[ne++] = (setent_t){ld, i, true};
+    }
+    qsort(e, ne, sizeof *e, cmp_ent);
+    /* commit: nothing can fail from here */
+    m->gen = gen;
+    for (size_t k = 0; k < ne; k++) {
+        if (nn && !strcmp(nl[nn - 1]->dom, e[k].ld->dom)) { /* a new id listed twice */
+            free_ld(e[k].ld);
+            continue;
+        }
+        ld_t *ld = e[k].ld;
+        int first = ld->state_ns == 0;
+        ld->term = list[e[k].src];
+        set_status(ld, now_ns, first);
         nl[nn++] = ld;
     }
-    /* commit: nothing can fail from here */
-    for (size_t i = 0; i < nn; i++) {
-        const ied_terminal_t *t = NULL;
-        for (size_t j = 0; j < n; j++)
-            if (!strcmp(list[j].id, nl[i]->id)) {
-                t = &list[j];
-                break;
-            }
-        int first = nl[i]->state_ns == 0;
-        nl[i]->term = *t;
-        set_status(nl[i], now_ns, first);
-    }
     for (size_t j = 0; j < m->nld; j++)
-        if (!keep[j]) { /* its report control blocks stop with it */
-            ied_rcb_free_ld(m->lds[j]);
-            for (int k = 0; k < m->lds[j]->ndyn; k++) /* and its dynamic lists */
-                free(m->lds[j]->dyn[k].m);
-            free(m->lds[j]);
-        }
+        if (m->lds[j]->gen != gen)
+            free_ld(m->lds[j]);
     free(m->lds);
-    free(keep);
-    qsort(nl, nn, sizeof *nl, cmp_lds);
+    free(e);
     m->lds = nl;
     m->nld = nn;
     if (now_ns > m->now_ns)
@@ -812,17 +816,13 @@ int ied_set_terminals(ied_t *m, const ied_terminal_t *list, size_t n, int64_t no
         ied_rcb_changed(m, nl[i], now_ns);
     return 0;
 nomem:
-    if (nl)
-        for (size_t i = 0; i < nn; i++) {
-            int isold = 0;
-            for (size_t j = 0; j < m->nld; j++)
-                if (m->lds[j] == nl[i])
-                    isold = 1;
-            if (!isold)
-                free(nl[i]);
-        }
+    for (size_t k = 0; e && k < ne; k++)
+        if (e[k].fresh)
+            free(e[k].ld);
+    for (size_t j = 0; j < m->nld; j++) /* the old LDs stay as they were */
+        m->lds[j]->gen = m->gen;
+    free(e);
     free(nl);
-    free(keep);
     return GS_ENOMEM;
 }
 
