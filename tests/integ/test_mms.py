@@ -32,13 +32,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gslib import (BUILD, GRIDSENSE, Server, TempDir, check, fail, run, sim_finish,  # noqa
-                   sim_start, wait_for)
+from gslib import (BUILD, GRIDSENSE, Server, TempDir, check, fail, run, sim_start,  # noqa
+                   wait_for)
 
 CLIENT = os.path.join(BUILD, "mms_client")
 UDIN = 57.735
 DIP_AT_S, DIP_MS, DIP_LEVEL = 8.0, 200, 60.0
-SIM_S = 16
+SIM_S = 120  # an upper bound: the test stops the simulator itself once it has what it needs
 SKIPPED = []
 
 
@@ -240,13 +240,12 @@ def try_reports(srv, dom, names):
                  "(GetNameList of %s lists none)" % (kind, dom))
             continue
         rc, lines, err = mms(srv, ["reports", "--enable", "%s/%s" % (dom, rs[0])] + opts +
-                             ["--seconds", "4", "--count", "3"], want=(0, 3))
+                             ["--seconds", "10", "--count", "3"], want=(0, 3))
         if rc == 3 and not [l for l in lines if l.get("cmd") == "report"]:
             skip(what, "the server answered: %s" % err.strip().splitlines()[-1])
             continue
         reps = [l for l in lines if l.get("cmd") == "report"]
-        check(rc == 0 and len(reps) >= 3, "%s on %s: %d reports in 4 s" % (what, rs[0],
-                                                                         len(reps)))
+        check(rc == 0 and len(reps) >= 3, "%s on %s: %d reports" % (what, rs[0], len(reps)))
         reasons = {r for rep in reps for e in rep["entries"] for r in e.get("reason", [])}
         check("general-interrogation" in reasons and reasons & {"integrity", "data-change"},
               "%s: a GI report, and integrity or data-change reports (reasons %s)" %
@@ -279,15 +278,17 @@ def try_reports(srv, dom, names):
 
 def start_dip_listener(srv, dom, t_sim):
     """A URCB on LLN0's events data set, enabled before the scheduled dip, data-change and
-    quality-change triggers only, until some seconds after the dip."""
+    quality-change triggers only."""
     _, lines, _ = mms(srv, ["names", dom])
     rs = [n for n in rcbs(one(lines, "names")["names"], "RP") if "event" in n.lower()]
     if not rs:
         return None
-    secs = max(5.0, DIP_AT_S + 9 - (time.monotonic() - t_sim))
+    # until the first data-change report (the data set holds QVVR1's event attributes), with a
+    # generous bound well past the dip
+    secs = DIP_AT_S + 40 - (time.monotonic() - t_sim)
     args = [CLIENT, "--port", str(srv.mport), "--timeout", "10", "reports", "--enable",
             "%s/%s" % (dom, rs[0]), "--optflds", "0111110110", "--trgops", "011000",
-            "--seconds", "%.1f" % secs]
+            "--seconds", "%.1f" % secs, "--count", "1"]
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), rs[0]
 
 
@@ -422,11 +423,9 @@ def main():
             _, lines, _ = mms(srv, ["status"])
             check(one(lines, "conclude")["ok"], "the next association works and concludes")
 
-            rc, summary, err = sim_finish(p, timeout=120)
-            check(rc == 0, "simulator finished: %s" % err[-500:])
-            # the dip: stored by the analysis, shown by QVVR1
+            # the dip: stored by the analysis, shown by QVVR1 (the simulator keeps streaming)
             evs = wait_for(lambda: srv.json("/api/v1/terminals/%s/events" % tids[0])[1]
-                           .get("events"), 20, "the dip stored")
+                           .get("events"), 40, "the dip stored")
             dip = [e for e in evs if e["kind"] == "dip"][0]
             if "QVVR1" in types:
                 def qvvr():
@@ -447,9 +446,11 @@ def main():
             check_dip_report(listener)
             try_files(srv, tids[0], d)
 
-            # offline: questionable + oldData
+            # offline: the terminals vanish (the simulator stopped), values questionable + oldData
+            p.terminate()
+            p.communicate(timeout=60)
             wait_for(lambda: not srv.json("/api/v1/terminals/%s" % tids[0])[1].get("online"),
-                     20, "terminal offline after the simulator stopped")
+                     30, "terminal offline after the simulator stopped")
 
             def offline_q():
                 res = one(mms(srv, ["read", doms[0], "MMXU1$MX$PhV$phsA"])[1],
