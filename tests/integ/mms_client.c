@@ -1066,10 +1066,11 @@ static int handle_unconfirmed(const mms_pdu_t *p)
 static const uint8_t TSAP[2] = {0x00, 0x01}, SSEL[2] = {0x00, 0x01};
 static const uint8_t PSEL[4] = {0x00, 0x00, 0x00, 0x01};
 static const uint32_t CALLED_AP[5] = {1, 1, 1, 999, 1}, CALLING_AP[4] = {1, 1, 1, 999};
-/* ISO 9506-2 ParameterSupportOptions str1 str2 vnam valt vlis, and ServiceSupportOptions of the
- * services this client uses (status getNameList identify read write getVariableAccessAttributes
- * define/get/deleteNamedVariableList, getCapabilityList? no; informationReport, conclude, file
- * services): the values the reference client proposes. */
+/* ISO 9506-2 ParameterSupportOptions (str1 str2 vnam valt vlis) and ServiceSupportOptions exactly
+ * as the reference client proposes them: status, getNameList, identify, read, write,
+ * getVariableAccessAttributes, define/get/deleteNamedVariableList, the file services,
+ * informationReport, conclude and a few more (the byte-for-byte comparison with the captures
+ * covers these octets). */
 static const uint8_t PARAM_CBB[2] = {0xF1, 0x00};
 static const uint8_t SERVICES[11] = {0xEE, 0x1C, 0x00, 0x00, 0x04, 0x08,
                                      0x00, 0x00, 0x79, 0xEF, 0x18};
