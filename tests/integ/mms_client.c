@@ -210,6 +210,55 @@ static const char *error_class_name(int32_t c)
     return c >= 0 && c < (int32_t)(sizeof n / sizeof n[0]) ? n[c] : "unknown";
 }
 
+/* ServiceError codes of the classes an IEC 61850 server answers with (ISO 9506-2 7.4.1.3). */
+static const char *error_code_name(int32_t cls, int32_t code)
+{
+    static const char *def[] = {"other",
+                                "object-undefined",
+                                "invalid-address",
+                                "type-unsupported",
+                                "type-inconsistent",
+                                "object-exists",
+                                "object-attribute-inconsistent"};
+    static const char *res[] = {"other",
+                                "memory-unavailable",
+                                "processor-resource-unavailable",
+                                "mass-storage-unavailable",
+                                "capability-unavailable",
+                                "capability-unknown"};
+    static const char *svc[] = {
+        "other",    "primitives-out-of-sequence", "object-state-conflict",
+        "pdu-size", "continuation-invalid",       "object-constraint-conflict"};
+    static const char *acc[] = {"other", "object-access-unsupported", "object-non-existent",
+                                "object-access-denied", "object-invalidated"};
+    static const char *file[] = {"other",
+                                 "filename-ambiguous",
+                                 "file-busy",
+                                 "filename-syntax-error",
+                                 "content-type-invalid",
+                                 "position-invalid",
+                                 "file-access-denied",
+                                 "file-non-existent",
+                                 "duplicate-filename",
+                                 "insufficient-space-in-filestore"};
+#define PICK(t) return code >= 0 && code < (int32_t)(sizeof t / sizeof t[0]) ? t[code] : "unknown"
+    switch (cls) {
+    case 2:
+        PICK(def);
+    case 3:
+        PICK(res);
+    case 4:
+        PICK(svc);
+    case 7:
+        PICK(acc);
+    case 11:
+        PICK(file);
+    default:
+        return code == 0 ? "other" : "unknown";
+    }
+#undef PICK
+}
+
 static const char *reject_class_name(int32_t c)
 {
     static const char *n[] = {"?",
@@ -1363,7 +1412,9 @@ static void sb_svc_err(sb_t *b, const svc_err_t *e)
     if (e->kind == 1) {
         sb_f(b, "\"error\":{\"kind\":\"confirmed-error\",\"class\":%d,\"class_name\":", e->cls);
         sb_cstr(b, error_class_name(e->cls));
-        sb_f(b, ",\"code\":%d}", e->code);
+        sb_f(b, ",\"code\":%d,\"code_name\":", e->code);
+        sb_cstr(b, error_code_name(e->cls, e->code));
+        sb_s(b, "}");
     } else {
         sb_f(b, "\"error\":{\"kind\":\"reject\",\"class\":%d,\"class_name\":", e->cls);
         sb_cstr(b, reject_class_name(e->cls));
@@ -1418,8 +1469,9 @@ static int call(int svc, bool constructed, const uint8_t *body, size_t len, mms_
             se->kind = 1;
             se->cls = resp->err_class;
             se->code = resp->err_code;
-            return fail(E_SVC, "the server answered with a confirmed-Error (class %s, code %d)",
-                        error_class_name(resp->err_class), resp->err_code);
+            return fail(E_SVC, "the server answered with a confirmed-Error (class %s, code %d %s)",
+                        error_class_name(resp->err_class), resp->err_code,
+                        error_code_name(resp->err_class, resp->err_code));
         }
         if (resp->type != MMS_PDU_CONFIRMED_RESP)
             return fail(E_IO, "unexpected MMS PDU type %d while waiting for a response",

@@ -11,6 +11,7 @@ says) with a scheduled dip:
   the value's UtcTime = the window's t_ref_ns): PhV.phsA magnitude, Hz, with good quality;
 - QVVR1 shows the scheduled dip the server stored (when the model has QVVR1), and a URCB on
   LLN0's events data set, enabled before the dip, reports it (data-change of QVVR1);
+- Write outside RCBs refused (object-access-denied), unknown names object-non-existent;
 - LLN0's static datasets (listed, their members, read as lists) and a dynamic named variable
   list defined, read and deleted: run when offered, else SKIP with the server's answer;
 - reports (URCB/BRCB: GI and integrity/data-change reports while the simulator streams; a BRCB
@@ -310,6 +311,27 @@ def check_dip_report(listener):
           (rcb, len(reps), [e["ref"].split("/")[-1] for e in hits][:4]))
 
 
+def refusals(srv, dom):
+    """Writes outside report control blocks are refused with the right DataAccessError; unknown
+    names answer object-non-existent (Read) / a confirmed-Error (GetVariableAccessAttributes)."""
+    batch = ("write %s MMXU1$MX$Hz$mag$f {\"float\":1.0}\nwrite %s MMXU1$MX$NoSuch true\n"
+             "read %s MMXU1$MX$NoSuch\nattrs %s NOSUCH1\nread NOSUCHDOMAIN LLN0\n" %
+             (dom, dom, dom, dom))
+    rc, lines, err = mms(srv, ["batch"], batch, want=(3,))
+    w = [l for l in lines if l.get("cmd") == "write"]
+    r = [l for l in lines if l.get("cmd") == "read"]
+    a = one(lines, "attrs")
+    check(w[0]["results"][0]["error"]["name"] == "object-access-denied" and
+          w[1]["results"][0]["error"]["name"] == "object-non-existent",
+          "Write of a measurement: object-access-denied; of an unknown name: object-non-existent")
+    check(all(x["results"][0]["error"]["name"] == "object-non-existent" for x in r),
+          "Read of an unknown name or domain: object-non-existent")
+    check(a["error"]["kind"] == "confirmed-error" and a["error"]["class_name"] == "access" and
+          a["error"]["code_name"] == "object-non-existent", "GetVariableAccessAttributes of an "
+          "unknown name: confirmed-Error access/object-non-existent")
+    check(one(lines, "conclude")["ok"], "the association survives the errors (exit 3 at the end)")
+
+
 def try_lists(srv, dom):
     """Static datasets of LLN0 (read as named variable lists) and a dynamic list defined,
     read and deleted by this client."""
@@ -414,6 +436,7 @@ def main():
             model = browse(srv, doms)
             types = model[doms[0]]["types"]
             mmxu_vs_api(srv, doms[0], tids[0], types)
+            refusals(srv, doms[0])
             try_lists(srv, doms[0])
             try_reports(srv, doms[0], model[doms[0]]["names"])
 
