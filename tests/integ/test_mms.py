@@ -482,6 +482,14 @@ def main():
                 return (validity(q) == "questionable" and qbit(q, 7)) and q
             q = wait_for(offline_q, 20, "MMXU1 PhV.phsA questionable + oldData when offline")
             check(True, "offline terminal: PhV.phsA quality %s, oldData (%r)" % (validity(q), q))
+            # everything our client sent was well-formed for the server; it counted the ABORT
+            m = {k: srv.metric("gridsense_mms_" + k) for k in
+                 ("malformed_pdus_total", "protocol_errors_total", "aborts_received_total",
+                  "associations_total", "reports_sent_total")}
+            check(m["malformed_pdus_total"] == 0 and m["protocol_errors_total"] == 0 and
+                  m["aborts_received_total"] >= 1 and m["associations_total"] >= 10,
+                  "server metrics: no malformed PDU or protocol error from our client, "
+                  "the ABORTs counted: %s" % m)
         finally:
             srv.stop()
 
