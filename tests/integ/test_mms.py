@@ -330,6 +330,12 @@ def refusals(srv, dom):
           a["error"]["code_name"] == "object-non-existent", "GetVariableAccessAttributes of an "
           "unknown name: confirmed-Error access/object-non-existent")
     check(one(lines, "conclude")["ok"], "the association survives the errors (exit 3 at the end)")
+    # a whole LN above a 1000-octet PDU: resource / capability-unavailable (ISO 9506-2), never a
+    # response above the negotiated size (the client checks every PDU against it)
+    rc, lines, err = mms(srv, ["--max-pdu", "1000", "read", dom, "MMXU1"], want=(3,))
+    e = one(lines, "read")["error"]
+    check(e["class_name"] == "resource" and e["code_name"] == "capability-unavailable",
+          "Read of MMXU1 at a 1000-octet PDU: confirmed-Error resource/capability-unavailable")
 
 
 def try_lists(srv, dom):
