@@ -4,7 +4,7 @@ client and server (tests/vectors/mms: every TPKT of ../shared/reference/mms/*.pc
 
 (1) Decoding: `mms_client --decode-vectors` decodes every server TPKT of every capture through
     our transport decoders and the client's answer decoders (exit 0 = none failed). Where
-    tshark and text2pcap exist, each capture's streams are rebuilt into a pcap and, for every
+    tshark exists, every capture's streams are rebuilt into one pcap and, for every
     server MMS PDU, the values tshark's dissector shows (floats, integers, booleans, bit strings,
     visible strings, identifiers, UtcTimes, component names, file names and sizes, identify
     strings, DataAccessErrors) are compared with the client's JSON for the same PDU.
@@ -326,12 +326,35 @@ def pdu_values(pdu):
     return acc
 
 
+def write_pcap(path, conns):
+    """One pcap of every connection: conns = [(client port, [(kind, tpkt)...])] in the plan's
+    order, as Ethernet/IPv4/TCP on loopback (checksums 0: Wireshark does not check them by
+    default), each direction with its own running sequence numbers."""
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    ts = 0
+    for port, pkts in conns:
+        seq = {"c": 1000, "s": 5000}
+        for kind, data in pkts:
+            sport, dport = (port, 10102) if kind == "c" else (10102, port)
+            tcp = struct.pack(">HHIIBBHHH", sport, dport, seq[kind],
+                              seq["s" if kind == "c" else "c"], 5 << 4, 0x18, 65535, 0, 0)
+            seq[kind] = (seq[kind] + len(data)) & 0xFFFFFFFF
+            ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + len(data), 0, 0x4000, 64,
+                             6, 0, b"\x7f\0\0\1", b"\x7f\0\0\1")
+            frame = b"\0" * 12 + b"\x08\x00" + ip + tcp + data
+            ts += 1
+            out.append(struct.pack("<IIII", ts // 1000, (ts % 1000) * 1000, len(frame),
+                                   len(frame)) + frame)
+    with open(path, "wb") as f:
+        f.write(b"".join(out))
+
+
 def tshark_check(decoded):
-    if not (shutil.which("tshark") and shutil.which("text2pcap")):
-        print("SKIP: tshark/text2pcap not installed: client decodes not compared with "
-              "Wireshark's dissector (the decode itself ran above)")
+    if not shutil.which("tshark"):
+        print("SKIP: tshark not installed: client decodes not compared with Wireshark's "
+              "dissector (the decode itself ran above)")
         return
-    fields = ["frame.number", "tcp.srcport", "mms.floating_point", "mms.data.visible-string",
+    fields = ["tcp.dstport", "mms.floating_point", "mms.data.visible-string",
               "mms.Identifier", "mms.vendorName", "mms.modelName", "mms.revision",
               "mms.data_bit-string", "mms.utc_time", "mms.componentName", "mms.FileName_item",
               "mms.sizeOfFile", "mms.failure", "mms.boolean", "mms.integer", "mms.unsigned",
@@ -340,42 +363,40 @@ def tshark_check(decoded):
     compared = {"pdus": 0, "floats": 0, "strings": 0, "names": 0, "bits": 0, "utc": 0,
                 "components": 0, "files": 0}
     try:
-        for name, pdus in sorted(decoded.items()):
-            vec = load_vectors(name)
-            for s, st in sorted(vec.items()):
-                # text2pcap input: the plan's order, I = towards the server, O = from it
-                txt = os.path.join(tmp, "%s_%d.txt" % (name, s))
-                with open(txt, "w") as f:
-                    for kind, unit in plan(st):
-                        for t in unit:
-                            f.write("%s 000000 %s\n" % ("I" if kind == "c" else "O",
-                                                         " ".join("%02x" % b for b in t)))
-                pcap = txt[:-4] + ".pcap"
-                subprocess.run(["text2pcap", "-q", "-D", "-T", "40000,10102", txt, pcap],
-                               check=True, capture_output=True)
-                p = subprocess.run(["tshark", "-r", pcap, "-d", "tcp.port==10102,tpkt",
-                                    "-Y", "mms && tcp.srcport==10102", "-T", "fields",
-                                    "-E", "separator=\t", "-E", "occurrence=a",
-                                    "-E", "aggregator=\x1f"] +
-                                   sum([["-e", x] for x in fields], []),
-                                   capture_output=True, text=True)
-                if p.returncode != 0 and "aren't valid" in p.stderr:
-                    print("SKIP: this tshark names the MMS fields differently (%s): decodes not "
-                          "compared with it" % p.stderr.strip().splitlines()[0])
-                    return
-                if p.returncode != 0:
-                    fail("tshark failed: %s" % p.stderr.strip())
-                rows = [dict(zip(fields, [c.split("\x1f") if c else [] for c in r.split("\t")]))
-                        for r in p.stdout.splitlines()]
-                ours = [d for d in pdus if d["stream"] == s and d["pdu"] not in
-                        ("accept", "release-response")]
-                # tshark rows: initiate response, data PDUs (conclude-response included)
-                rows = rows[1:] if rows else rows
-                if len(rows) != len(ours):
-                    fail("%s stream %d: tshark shows %d server MMS PDUs, the client decoded %d" %
-                         (name, s, len(rows), len(ours)))
-                for row, d in zip(rows, ours):
-                    compare_pdu(name, s, row, d, compared)
+        # every connection of every capture in one pcap, client port 40000 + k
+        conns, which = [], {}
+        for name in sorted(decoded):
+            for s, st in sorted(load_vectors(name).items()):
+                port = 40000 + len(conns)
+                which[port] = (name, s)
+                conns.append((port, [(kind, t) for kind, unit in plan(st) for t in unit]))
+        pcap = os.path.join(tmp, "all.pcap")
+        write_pcap(pcap, conns)
+        p = subprocess.run(["tshark", "-r", pcap, "-d", "tcp.port==10102,tpkt",
+                            "-Y", "mms && tcp.srcport==10102", "-T", "fields",
+                            "-E", "separator=\t", "-E", "occurrence=a",
+                            "-E", "aggregator=\x1f"] + sum([["-e", x] for x in fields], []),
+                           capture_output=True, text=True)
+        if p.returncode != 0 and "aren't valid" in p.stderr:
+            print("SKIP: this tshark names the MMS fields differently (%s): decodes not "
+                  "compared with it" % p.stderr.strip().splitlines()[0])
+            return
+        if p.returncode != 0:
+            fail("tshark failed: %s" % p.stderr.strip())
+        rows = {}
+        for r in p.stdout.splitlines():
+            row = dict(zip(fields, [c.split("\x1f") if c else [] for c in r.split("\t")]))
+            rows.setdefault(int(row["tcp.dstport"][0]), []).append(row)
+        for port, (name, s) in sorted(which.items()):
+            ours = [d for d in decoded[name] if d["stream"] == s and d["pdu"] not in
+                    ("accept", "release-response")]
+            # tshark rows: initiate response, data PDUs (conclude-response included)
+            got = rows.get(port, [])[1:]
+            if len(got) != len(ours):
+                fail("%s stream %d: tshark shows %d server MMS PDUs, the client decoded %d" %
+                     (name, s, len(got), len(ours)))
+            for row, d in zip(got, ours):
+                compare_pdu(name, s, row, d, compared)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     total = sum(1 for pdus in decoded.values() for d in pdus
