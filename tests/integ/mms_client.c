@@ -3439,6 +3439,8 @@ int main(int argc, char **argv)
     int rc;
     if (!strcmp(argv[i], "batch") && i + 1 == argc) {
         rc = run_batch();
+        if (rc == E_IO)
+            return rc; /* the stream is not trusted any more: no conclude, the exit closes it */
     } else {
         int r = run_cmd(argc - i, argv + i);
         rc = r < 0 ? -r : 0;

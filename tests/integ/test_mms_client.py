@@ -13,8 +13,8 @@ client and server (tests/vectors/mms: every TPKT of ../shared/reference/mms/*.pc
     end to end (association, every service, paging, file download, reports, conclude/abort,
     refused password) and compares every TPKT the client sends with the captured client's,
     byte for byte (both clients number invokeIDs from 1, so those match too).
-(3) Hostile server: the same replay with one server TPKT mutated per run (80 runs): the client
-    ends with one of its exit codes and JSON output, never a crash or a hang.
+(3) Hostile server: replays of 4 captures with one server TPKT mutated per run (160 runs): the
+    client ends with one of its exit codes and JSON output, never a crash or a hang.
 The vectors keep each direction's order but not their interleaving, so the fake server sends,
 after each client TPKT that expects an answer, the next server unit (a TSDU) plus the
 unsolicited InformationReports that follow it."""
@@ -514,9 +514,9 @@ def replay_browse():
     check(by_cmd(lines, "conclude")[0]["ok"], "conclude + release")
 
 
-def replay_read_write():
+def read_write_cmds():
     D = DOM
-    cmds = ["read %s GGIO1$MX$AnIn1$mag$f" % D, "read %s GGIO1$MX$AnIn1" % D,
+    return ["read %s GGIO1$MX$AnIn1$mag$f" % D, "read %s GGIO1$MX$AnIn1" % D,
             "read %s GGIO1$ST$SPCSO1" % D, "read %s LLN0$RP$EventsRCB01" % D,
             "read %s GGIO1$MX$NoSuch" % D, "names %s" % D, "read %s GGIO1" % D,
             "read %s LLN0" % D, "read %s LPHD1" % D,
@@ -527,6 +527,10 @@ def replay_read_write():
             "define-list %s LLN0$probeDS GGIO1$MX$AnIn1 GGIO1$ST$Ind1$stVal" % D,
             "list-attrs %s LLN0$probeDS" % D, "read-list %s LLN0$probeDS" % D,
             "delete-list %s LLN0$probeDS" % D, "delete-list %s LLN0$Events" % D]
+
+
+def replay_read_write():
+    cmds = read_write_cmds()
     (lines, err), = replay("b_read_write_mms_probe", [(0, ["batch"], "\n".join(cmds) + "\n", 3)])
     reads = by_cmd(lines, "read")
     check(isinstance(reads[0]["results"][0]["value"], float), "read of a float attribute: %r" %
@@ -635,50 +639,63 @@ def replay_misc():
 
 
 def hostile():
-    """A broken server: the browse capture's server side with one TPKT mutated (octets flipped,
-    a length raised or cut, truncation) per run. The client must end by itself with one of its
-    exit codes (never a signal, never a hang past its timeout) and print only JSON lines."""
+    """A broken server: a capture's server side with one TPKT mutated (octets flipped, a length
+    raised or cut, truncation) per run, the mutated unit being the server's last word (then it
+    ends its side of the TCP). The client must end by itself with one of its exit codes (never
+    a signal, never a hang past its timeout) and print only JSON lines. Four captures: browse
+    (names, type trees), read/write/lists (Data, DataAccessErrors), reports (InformationReport
+    decoding), files at PDU 4000 (directory, FileRead, paging)."""
     import random
     rnd = random.Random(61850)
-    vec = load_vectors("a_browse_mms_probe")[0]
-    cmds = "identify\nstatus\ndomains\nnames %s\nattrs %s GGIO1\nattrs %s LLN0\n" \
-           "list-attrs %s LLN0$Events\n" % (DOM, DOM, DOM, DOM)
+    opts = "--optflds 0111110110 --trgops 011111 --intgpd 2000 --gi --seconds 0.3"
+    cases = [
+        ("a_browse_mms_probe", [], "identify\nstatus\ndomains\nnames %s\nattrs %s GGIO1\n"
+         "attrs %s LLN0\nlist-attrs %s LLN0$Events\n" % (DOM, DOM, DOM, DOM)),
+        ("b_read_write_mms_probe", [], "\n".join(read_write_cmds()) + "\n"),
+        ("c_report_mms_probe_brcb_urcb", [],
+         "reports --enable %s/LLN0$BR$Measurements01 %s\n" % (DOM, opts)),
+        ("d_files_probe_maxpdu4000", ["--max-pdu", "4000"],
+         "files \"\"\nget-file COMTRADE_test.cfg /dev/null\nnames %s\n" % DOM),
+    ]
+    runs_each = 40
     codes = {}
-    runs = 80
-    for n in range(runs):
-        script = plan(vec)
-        s_idx = [i for i, (k, _u) in enumerate(script) if k == "s"][:10]
-        i = rnd.choice(s_idx)
-        unit = [bytearray(t) for t in script[i][1]]
-        t = unit[rnd.randrange(len(unit))]
-        how = n % 4
-        if how == 0:    # flip octets past the TPKT header
-            for _ in range(rnd.randint(1, 4)):
-                k = rnd.randrange(4, len(t))
-                t[k] ^= 1 << rnd.randrange(8)
-        elif how == 1:  # a BER length octet raised to the long form / a huge value
-            k = rnd.randrange(8, len(t))
-            t[k] = rnd.choice([0x84, 0xFF, 0x7F, 0x00, 0x83])
-        elif how == 2:  # the TPKT length changed
-            ln = max(7, min(65535, len(t) + rnd.choice([-3, -1, 1, 100, 60000])))
-            t[2:4] = struct.pack(">H", ln)
-        else:           # truncated
-            del t[rnd.randrange(5, len(t)):]
-        # the mutated unit is the server's last word: then it ends its side of the TCP
-        script = script[:i] + [("s", [bytes(x) for x in unit])]
-        srv = FakeServer([script])
-        p = subprocess.run([CLIENT, "--port", str(srv.port), "--timeout", "2", "batch"],
-                           input=cmds, capture_output=True, text=True, timeout=60)
-        srv.join()
-        if p.returncode not in (0, 1, 2, 3):
-            fail("hostile server run %d: mms_client exited %d (signal?)\n%s" %
-                 (n, p.returncode, p.stderr[-2000:]))
-        for l in p.stdout.splitlines():
-            json.loads(l)
-        codes[p.returncode] = codes.get(p.returncode, 0) + 1
+    for name, extra, cmds in cases:
+        vec = load_vectors(name)[0]
+        for n in range(runs_each):
+            script = plan(vec)
+            s_idx = [i for i, (k, _u) in enumerate(script) if k == "s"][1:]  # after the CC
+            i = rnd.choice(s_idx)
+            unit = [bytearray(t) for t in script[i][1]]
+            t = unit[rnd.randrange(len(unit))]
+            how = n % 4
+            if how == 0:    # flip octets past the TPKT header
+                for _ in range(rnd.randint(1, 4)):
+                    k = rnd.randrange(4, len(t))
+                    t[k] ^= 1 << rnd.randrange(8)
+            elif how == 1:  # a BER length octet raised to the long form / a huge value
+                k = rnd.randrange(min(8, len(t) - 1), len(t))
+                t[k] = rnd.choice([0x84, 0xFF, 0x7F, 0x00, 0x83])
+            elif how == 2:  # the TPKT length changed
+                ln = max(7, min(65535, len(t) + rnd.choice([-3, -1, 1, 100, 60000])))
+                t[2:4] = struct.pack(">H", ln)
+            else:           # truncated
+                del t[rnd.randrange(5, len(t)):]
+            script = script[:i] + [("s", [bytes(x) for x in unit])]
+            srv = FakeServer([script])
+            p = subprocess.run([CLIENT, "--port", str(srv.port), "--timeout", "2"] + extra +
+                               ["batch"], input=cmds, capture_output=True, text=True,
+                               timeout=60)
+            srv.join()
+            if p.returncode not in (0, 1, 2, 3):
+                fail("hostile server (%s) run %d: mms_client exited %d (signal?)\n%s" %
+                     (name, n, p.returncode, p.stderr[-2000:]))
+            for l in p.stdout.splitlines():
+                json.loads(l)
+            codes[p.returncode] = codes.get(p.returncode, 0) + 1
+    runs = runs_each * len(cases)
     check(sum(codes.values()) == runs and codes.get(1, 0) > runs // 4,
-          "%d mutated server answers: the client always ended with an exit code of its own and "
-          "JSON lines (exit codes %s)" % (runs, codes))
+          "%d mutated server answers over 4 captures: the client always ended with an exit code "
+          "of its own and JSON lines (exit codes %s)" % (runs, codes))
 
 
 def main():
