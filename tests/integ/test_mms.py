@@ -378,11 +378,13 @@ def try_files(srv, tid, data):
     ents = one(lines, "files")["entries"]
     cfgs = [e["name"] for e in ents if e["name"].lower().endswith(".cfg")]
     if not cfgs:
-        # a directory per terminal: list them all
+        # a directory per terminal: list them all (entry names relative to the directory or
+        # full paths: both are accepted)
         for e in ents:
-            _, l2, _ = mms(srv, ["files", e["name"]], want=(0, 3))
-            cfgs += [x["name"] for x in (one(l2, "files")["entries"] if l2 else [])
-                     if x["name"].lower().endswith(".cfg")]
+            rc2, l2, _ = mms(srv, ["files", e["name"]], want=(0, 3))
+            inner = one(l2, "files").get("entries", []) if rc2 == 0 else []
+            cfgs += [x["name"] if "/" in x["name"] else e["name"].rstrip("/") + "/" + x["name"]
+                     for x in inner if x["name"].lower().endswith(".cfg")]
     if not cfgs:
         skip("file services (COMTRADE download)", "no .cfg file listed: %s" % ents[:5])
         return
