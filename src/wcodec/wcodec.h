@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #define WCODEC_ID           1  /* GSTP block header `codec` value of this codec */
+#define WCODEC_ID_MODEL     2  /* codec 2: codec 1 plus a sinusoidal block model (Appendix A.11) */
 #define WCODEC_MAX_CHANNELS 16 /* channels per set */
 #define WCODEC_MAX_SETS     8192
 
@@ -43,6 +44,7 @@
  * bytes, measure with -fstack-usage). */
 #define WCODEC_DECODE_STACK (20 * 1024) /* wcodec_decode, wcodec_decode_block */
 #define WCODEC_ENCODE_STACK (90 * 1024)  /* wcodec_encode, wcodec_encode_block */
+#define WCODEC_MODEL_ENCODE_STACK (130 * 1024) /* the same with codec 2 (its model's basis) */
 
 enum {
     WCODEC_OK = 0,
@@ -82,8 +84,33 @@ int wcodec_decode_block(const uint8_t *in, size_t len, uint32_t nsets, int nch, 
 int wcodec_encode_block(const uint8_t *block, uint32_t nsets, int nch, int fmt,
                         uint32_t period_hint, uint8_t *out, size_t cap, size_t *len_out);
 
-/* An upper bound of wcodec_encode_block's output for any block of that shape (worst case:
- * incompressible noise, a few bytes above raw). */
+/* Codec 2 (docs/protocol.md Appendix A.11): the same functions for a block codec `codec`,
+ * WCODEC_ID (1: exactly the functions above) or WCODEC_ID_MODEL (2). A codec-2 segment may carry
+ * a model of the block (fundamental and odd harmonics: a phase step per set and per channel
+ * integer coefficients), which its predictor 0 then predicts; every codec-1 segment is a valid
+ * codec-2 segment, not the converse. The codec-2 encoder fits the model over the whole block
+ * (all of `block`, whatever first and max_sets) when period_hint is 2..2047 and the block holds
+ * at least two periods and 32 sets, and writes a model segment when a channel's model pays for
+ * its coefficients; otherwise it writes codec-1 segments. The decoder computes the model with
+ * integers only (a constant sine table). An unknown codec is WCODEC_E_ARG (decode_block:
+ * WCODEC_E_MALFORMED). Stack: as above. */
+int wcodec_encode_as(int codec, const uint8_t *block, uint32_t nsets, int nch, int fmt,
+                     uint32_t period_hint, uint32_t first, uint32_t max_sets, uint8_t *out,
+                     size_t cap, uint32_t *n_out, size_t *len_out);
+int wcodec_decode_as(int codec, const uint8_t *in, size_t len, uint32_t nsets, int nch, int fmt,
+                     uint32_t first, uint8_t *block, uint32_t *n_out, size_t *used);
+int wcodec_decode_block_as(int codec, const uint8_t *in, size_t len, uint32_t nsets, int nch,
+                           int fmt, uint8_t *block);
+int wcodec_encode_block_as(int codec, const uint8_t *block, uint32_t nsets, int nch, int fmt,
+                           uint32_t period_hint, uint8_t *out, size_t cap, size_t *len_out);
+
+/* The codec-2 model's sine (Appendix A.11): sin(2 pi phase / 2^32) in Q30, from the constant
+ * table of 1025 entries with linear interpolation, exactly as the decoder computes it (for
+ * tests and other implementations). */
+int32_t wcodec_model_sin(uint32_t phase);
+
+/* An upper bound of wcodec_encode_block's (and wcodec_encode_block_as's, either codec) output for
+ * any block of that shape (worst case: incompressible noise, a few bytes above raw). */
 size_t wcodec_bound(uint32_t nsets, int nch, int fmt);
 
 #endif
