@@ -681,7 +681,7 @@ static void test_vectors(void **state)
 {
     json_error_t err;
     json_t *doc = json_load_file(GS_WCODEC_VECTORS_JSON, 0, &err), *vs, *v;
-    size_t idx, count = 0;
+    size_t idx, count = 0, count2 = 0, models = 0;
     (void)state;
     if (!doc)
         fail_msg("%s: %s", GS_WCODEC_VECTORS_JSON, err.text);
@@ -696,7 +696,10 @@ static void test_vectors(void **state)
         uint32_t hint = (uint32_t)json_integer_value(json_object_get(v, "period_hint"));
         const char *rh = json_string_value(json_object_get(v, "raw"));
         const char *eh = json_string_value(json_object_get(v, "encoded"));
+        json_t *cj = json_object_get(v, "codec");
         assert_true(rh && eh);
+        g_codec = cj ? (int)json_integer_value(cj) : WCODEC_ID;
+        assert_true(g_codec == WCODEC_ID || g_codec == WCODEC_ID_MODEL);
         size_t rl = unhex(rh, raw, sizeof raw), el = unhex(eh, enc, sizeof enc), len;
         assert_int_equal(rl, block_bytes(nsets, nch, fmt));
         /* decode gives the raw samples */
@@ -707,9 +710,22 @@ static void test_vectors(void **state)
         assert_int_equal(wc_encode_block(raw, nsets, nch, fmt, hint, out, sizeof out, &len), 0);
         assert_int_equal(len, el);
         assert_memory_equal(out, enc, el);
+        if (g_codec == WCODEC_ID_MODEL) {
+            count2++;
+            models += (enc[0] & 0x20) != 0;
+            if (enc[0] & 0x20) /* a model segment is not codec 1 */
+                assert_int_equal(wcodec_decode_block(enc, el, nsets, nch, fmt, dec),
+                                 WCODEC_E_MALFORMED);
+        } else { /* every codec-1 block is a codec-2 block */
+            assert_int_equal(
+                wcodec_decode_block_as(WCODEC_ID_MODEL, enc, el, nsets, nch, fmt, dec), 0);
+            assert_memory_equal(dec, raw, rl);
+        }
         count++;
     }
+    g_codec = WCODEC_ID;
     assert_true(count >= 4);
+    assert_true(count2 >= 3 && models >= 3);
     json_decref(doc);
 }
 
