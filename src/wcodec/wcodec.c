@@ -58,8 +58,7 @@ static int32_t u2i32(uint32_t u)
 
 static int32_t u2i16(uint32_t u)
 {
-    u &= 0xFFFFu;
-    return u >= 0x8000u ? (int32_t)u - 65536 : (int32_t)u;
+    return (int32_t)((u & 0xFFFFu) ^ 0x8000u) - 32768; /* no branch */
 }
 
 static int32_t rd_sample(const uint8_t *p, int fmt)
@@ -669,6 +668,7 @@ static int32_t set0(const uint8_t *block, int fmt, int c)
 #define FIT_TAPS  8 /* the encoder's LPCs: 2 short + up to 6 long taps, or 8 short */
 #define FIT_H     4 /* the encoder's models (A.11): harmonics 1, 3, 5, 7 */
 #define FIT_STRIDE 1  /* the model's normal matrix sums every FIT_STRIDE-th set */
+#define FREQ_SPC  20 /* the frequency estimate correlates sets about 1/FREQ_SPC cycle apart */
 #define BAS_MAX   1024 /* sets of the model's basis the codec-2 encoder keeps (32 KiB) */
 
 /* Work area of one segment encode (on the stack of wcodec_encode: see wcodec.h). */
@@ -1093,6 +1093,7 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
     chan_t *ch = &e->ch;
     unsigned sbits = fmt == 1 ? 16u : 32u;
     uint64_t start = bw_tell(w), mbits = 0, *msc = e->psc, mtot = 0; /* psc: free until chosen */
+    uint64_t fixbest = 0; /* each finest partition with its best fixed predictor: their sum */
     unsigned pmaxo = 0, pmin = 0, id, a, q, mag;
     uint32_t j;
     bw_t saved = *w;
@@ -1175,6 +1176,7 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
                 /* x - m is the noise itself where the model fits: it bounds the floor too, and
                  * each sub-block may take it instead of its best fixed predictor */
                 uint64_t bm = 0;
+                fixbest = best;
                 if (mtot < floor16)
                     floor16 = mtot;
                 for (j = 0; j < (1u << pmaxo); j++) {
@@ -1240,15 +1242,21 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
         unsigned bmask = (1u << ch->nlpc) - 1;
         uint64_t bcost;
         if (mbits) {
-            /* predictor 0 is x - m when the channel carries its model: worth its coefficients? */
-            uint64_t c0 = choose_parts(e, ch, n, pmaxo, pmin, bmask, 0), c1, t;
+            /* predictor 0 is x - m when the channel carries its model: worth its coefficients?
+             * Clear when the model alone leaves at most 2/3 of the residual of the best fixed
+             * predictors and its coefficients cost under half a bit per set; else estimated. */
+            uint64_t c0 = 0, c1 = 0, t;
+            int clear = mtot * 3 <= fixbest * 2 && mbits * 2 < n;
+            if (!clear)
+                c0 = choose_parts(e, ch, n, pmaxo, pmin, bmask, 0);
             for (j = 0; j < (1u << pmaxo); j++) { /* swapped back below if not worth it */
                 t = e->sc[P_ZERO][j];
                 e->sc[P_ZERO][j] = msc[j];
                 msc[j] = t;
             }
-            c1 = choose_parts(e, ch, n, pmaxo, pmin, bmask, 0) + mbits;
-            if (c1 < c0)
+            if (!clear)
+                c1 = choose_parts(e, ch, n, pmaxo, pmin, bmask, 0) + mbits;
+            if (clear || c1 < c0)
                 e->use_model = 1;
             else
                 for (j = 0; j < (1u << pmaxo); j++)
@@ -1420,6 +1428,22 @@ static int chol_multi(double A[][FIT_TAPS], unsigned m, double b[][FIT_TAPS], un
     return 0;
 }
 
+/* Sums over g = 0..n-1 of cos(w g) and sin(w g), in closed form. */
+static void trig_sums(double w, uint32_t n, double *cs, double *ss)
+{
+    double h = sin(0.5 * w);
+    if (fabs(h) < 1e-12) { /* w a multiple of 2 pi (w = 0: the diagonal) */
+        *cs = (double)n;
+        *ss = 0;
+        return;
+    }
+    {
+        double r = sin(0.5 * w * (double)n) / h, m = 0.5 * w * (double)(n - 1);
+        *cs = r * cos(m);
+        *ss = r * sin(m);
+    }
+}
+
 /* Fits the block's model for codec 2: the phase step F near the period hint P, from the drift of
  * the fundamental's phase between the block's two halves (one value for all channels, weighted
  * by amplitude), then per channel the sine and cosine coefficients of harmonics 1, 3, 5, 7 by
@@ -1433,7 +1457,7 @@ static int fit_model(const uint8_t *block, uint32_t nsets, int nch, int fmt, uin
         c2[WCODEC_MAX_CHANNELS], A[FIT_TAPS][FIT_TAPS], b[WCODEC_MAX_CHANNELS][FIT_TAPS];
     double dphi = 0, wsum = 0, w0, w;
     size_t stride = (size_t)nch * (size_t)fmt * 2u, cw = (size_t)fmt * 2u;
-    uint32_t F0, F, g, half = nsets / 2, ph;
+    uint32_t F0, F, g, half = nsets / 2, ph, fs;
     unsigned i, j;
     int c;
 
@@ -1442,7 +1466,8 @@ static int fit_model(const uint8_t *block, uint32_t nsets, int nch, int fmt, uin
     F0 = (uint32_t)((((uint64_t)1 << 32) + P / 2) / P);
     for (c = 0; c < nch; c++)
         s1[c] = c1[c] = s2[c] = c2[c] = 0;
-    for (g = 0, ph = 0; g < 2 * half; g++, ph += F0) {
+    fs = P / FREQ_SPC ? P / FREQ_SPC : 1;
+    for (g = 0, ph = 0; g < 2 * half; g += fs, ph += fs * F0) {
         double sv = (double)msin(ph), cv = (double)msin(ph + 0x40000000u);
         const uint8_t *p = block + (size_t)g * stride;
         double *sa = g < half ? s1 : s2, *ca = g < half ? c1 : c2;
@@ -1450,6 +1475,35 @@ static int fit_model(const uint8_t *block, uint32_t nsets, int nch, int fmt, uin
             double v = (double)rd_sample(p, fmt);
             sa[c] += sv * v;
             ca[c] += cv * v;
+        }
+    }
+    /* each half's phase by a least-squares fit of the fundamental at F0 (its 2 x 2 normal matrix
+     * in closed form): unlike the bare correlations, not biased by the negative frequency over
+     * a few cycles */
+    {
+        double wk = (double)F0 * (two_pi / 4294967296.0) * (double)fs, G[2][3];
+        uint32_t k1 = (half + fs - 1) / fs, k2 = (2 * half + fs - 1) / fs, hh;
+        for (hh = 0; hh < 2; hh++) {
+            uint32_t ka = hh ? k1 : 0, nk = hh ? k2 - k1 : k1;
+            double C, S, cr, sr;
+            trig_sums(2 * wk, nk, &C, &S);
+            cr = cos(2 * wk * ka) * C - sin(2 * wk * ka) * S; /* sums over k = ka .. ka+nk-1 */
+            sr = sin(2 * wk * ka) * C + cos(2 * wk * ka) * S;
+            G[hh][0] = 0.5 * ((double)nk - cr); /* sin sin */
+            G[hh][1] = 0.5 * sr;                /* sin cos */
+            G[hh][2] = 0.5 * ((double)nk + cr); /* cos cos */
+        }
+        for (c = 0; c < nch; c++) {
+            double *sv[2] = {&s1[c], &s2[c]}, *cv[2] = {&c1[c], &c2[c]};
+            for (hh = 0; hh < 2; hh++) {
+                double det = G[hh][0] * G[hh][2] - G[hh][1] * G[hh][1], a, bb;
+                if (!(det > 1e-9))
+                    continue; /* too short: keep the correlations */
+                a = (G[hh][2] * *sv[hh] - G[hh][1] * *cv[hh]) / det;
+                bb = (G[hh][0] * *cv[hh] - G[hh][1] * *sv[hh]) / det;
+                *sv[hh] = a;
+                *cv[hh] = bb;
+            }
         }
     }
     for (c = 0; c < nch; c++) {
@@ -1476,31 +1530,54 @@ static int fit_model(const uint8_t *block, uint32_t nsets, int nch, int fmt, uin
             b[c][i] = 0;
     for (g = 0; g < nsets; g++) {
         double bas[2 * FIT_H];
+        int32_t bi[2 * FIT_H];
         const uint8_t *p = block + (size_t)g * stride;
         uint32_t pg = F * g;
         for (j = 0; j < FIT_H; j++) {
             uint32_t t = (2u * j + 1u) * pg;
-            int64_t sv = msin(t), cv = msin(t + 0x40000000u);
-            if (g < BAS_MAX) { /* kept: the encoder's model values are sums over it */
-                bas_out[g][2 * j] = (int32_t)sv;
-                bas_out[g][2 * j + 1] = (int32_t)cv;
-            }
-            bas[2 * j] = (double)sv * q30;
-            bas[2 * j + 1] = (double)cv * q30;
+            bi[2 * j] = (int32_t)msin(t);
+            bi[2 * j + 1] = (int32_t)msin(t + 0x40000000u);
         }
-        if (g % FIT_STRIDE == 0) /* the basis' products vary smoothly: every few sets do */
-            for (i = 0; i < 2 * FIT_H; i++)
-                for (j = 0; j <= i; j++)
-                    A[i][j] += bas[i] * bas[j];
-        for (c = 0; c < nch; c++, p += cw) {
-            double v = (double)rd_sample(p, fmt);
-            for (i = 0; i < 2 * FIT_H; i++)
-                b[c][i] += bas[i] * v;
+        if (g < BAS_MAX) /* kept: the encoder's model values are sums over it */
+            memcpy(bas_out[g], bi, sizeof bi);
+        for (i = 0; i < 2 * FIT_H; i++)
+            bas[i] = (double)bi[i] * q30;
+        if (fmt == 1) {
+            for (c = 0; c < nch; c++, p += 2) {
+                double v = (double)u2i16((uint32_t)p[0] | (uint32_t)p[1] << 8);
+                for (i = 0; i < 2 * FIT_H; i++)
+                    b[c][i] += bas[i] * v;
+            }
+        } else {
+            for (c = 0; c < nch; c++, p += cw) {
+                double v = (double)rd_sample(p, fmt);
+                for (i = 0; i < 2 * FIT_H; i++)
+                    b[c][i] += bas[i] * v;
+            }
         }
     }
-    for (i = 0; i < 2 * FIT_H; i++)
-        for (j = 0; j <= i; j++)
-            A[i][j] *= FIT_STRIDE; /* the same scale as the right-hand sides' */
+    /* The normal matrix depends on F and nsets only: the sums over the block of products of
+     * sines and cosines of harmonics, in closed form (the basis is S, a sine within 5e-6; the
+     * fit need not be exact, only the decoder's synthesis is) */
+    {
+        double wf = (double)F * (two_pi / 4294967296.0);
+        for (i = 0; i < 2 * FIT_H; i++)
+            for (j = 0; j <= i; j++) {
+                double hi = (double)(2 * (i / 2) + 1), hj = (double)(2 * (j / 2) + 1);
+                double cd, sd, cs, ss, v;
+                trig_sums((hi - hj) * wf, nsets, &cd, &sd);
+                trig_sums((hi + hj) * wf, nsets, &cs, &ss);
+                if (i % 2 == 0 && j % 2 == 0) /* sin sin */
+                    v = 0.5 * (cd - cs);
+                else if (i % 2 == 1 && j % 2 == 1) /* cos cos */
+                    v = 0.5 * (cd + cs);
+                else if (i % 2 == 0) /* sin_i cos_j */
+                    v = 0.5 * (ss + sd);
+                else /* cos_i sin_j = sin_j cos_i: sin((hj + hi) w) + sin((hj - hi) w) */
+                    v = 0.5 * (ss - sd);
+                A[i][j] = v;
+            }
+    }
     for (i = 0; i < 2 * FIT_H; i++)
         A[i][i] += A[i][i] * 1e-9 + 1e-6;
     if (chol_multi(A, 2 * FIT_H, b, (unsigned)nch) != 0)
