@@ -687,6 +687,8 @@ typedef struct {
     int use_model;      /* the channel being encoded uses its model: predictor 0 is x - m */
     int any_model;      /* some channel of the segment used its model */
     int mfull;          /* mbuf holds the channel's model over the whole segment */
+    unsigned nh;        /* model segment: channels written, and the payload bit offset of */
+    uint64_t hpos[WCODEC_MAX_CHANNELS]; /* each channel's H field */
     int64_t mt[TILE];
     int32_t *mbuf; /* BAS_MAX: the channel's model values when the segment lies within nbas */
 } enc_t;
@@ -1286,7 +1288,9 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
     /* write: warm-up, LPC definitions, partitions */
     if (first == 0)
         bw_put(w, (uint32_t)x[0], sbits);
-    if (e->mdl) { /* codec 2 model segment: H, then the coefficients (A.11) */
+    if (e->mdl) /* codec 2 model segment: H, then the coefficients (A.11) */
+        e->hpos[e->nh] = bw_tell(w);
+    if (e->mdl) {
         if (e->use_model) {
             bw_put(w, md->H, 3);
             for (a = 0; a < 2u * md->H; a++) {
@@ -1387,9 +1391,57 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
         for (i = 0; i < n; i++)
             umax |= zigzag(x[i]);
         e->use_model = 0;
+        if (e->mdl)
+            e->hpos[e->nh] = bw_tell(w) + (first == 0 ? sbits : 0);
         wb_raw(w, x, n, first == 0 ? sbits : 0, e->mdl != NULL, bitlen64(umax));
     }
     e->any_model |= e->use_model;
+    if (e->mdl)
+        e->nh++;
+}
+
+/* Payload p of nbits bits (MSB first), a model segment where no channel kept its model: removes
+ * F (the first 32 bits) and each channel's 3-bit H field at bit offsets hpos[0..nch), in place
+ * (bits only move towards the start), zero-pads to a byte. Returns the new length in bytes:
+ * the codec-1 form of the same segment. */
+static size_t strip_model(uint8_t *p, uint64_t nbits, const uint64_t *hpos, int nch)
+{
+    /* a reader and a writer on the same bytes: the writer stays at least 32 bits behind what
+     * the reader has loaded, so it never overwrites a byte not yet read */
+    br_t r;
+    bw_t w;
+    uint64_t cur = 32, end;
+    uint32_t v = 0;
+    int c;
+    r.p = p;
+    r.end = p + (nbits + 7) / 8;
+    r.acc = 0;
+    r.nacc = 0;
+    w.base = p;
+    w.room = (size_t)((nbits + 7) / 8);
+    w.pos = 0;
+    w.acc = 0;
+    w.nacc = 0;
+    (void)br_get(&r, 32, &v);
+    for (c = 0; c <= nch; c++) {
+        end = c < nch ? hpos[c] : nbits;
+        while (end - cur >= 32) {
+            (void)br_get(&r, 32, &v);
+            bw_put(&w, v, 32);
+            cur += 32;
+        }
+        if (end > cur) {
+            (void)br_get(&r, (unsigned)(end - cur), &v);
+            bw_put(&w, v, (unsigned)(end - cur));
+            cur = end;
+        }
+        if (c < nch) {
+            (void)br_get(&r, 3, &v); /* H = 0 */
+            cur += 3;
+        }
+    }
+    bw_flush(&w);
+    return w.pos;
 }
 
 /* Cholesky solve of the SPD system A y = b for nb right-hand sides (A factored in place, b
@@ -1617,7 +1669,7 @@ static size_t estimate_segment(enc_t *e, const uint8_t *block, int nch, int fmt,
                                uint32_t first, uint32_t n, size_t cap, uint32_t *aim)
 {
     uint32_t h = enc_hist(P), j, np;
-    uint64_t bits = 0, acc, fixed;
+    uint64_t bits = 0, acc, fixed, mall = 0;
     unsigned pmaxo = 0, id;
     int c;
 
@@ -1628,22 +1680,61 @@ static size_t estimate_segment(enc_t *e, const uint8_t *block, int nch, int fmt,
         e->psc[j] = 0; /* per finest partition: estimated bits, all channels */
     e->ch.nlpc = 0;
     for (c = 0; c < nch; c++) {
+        const model_t *md = e->mdl && e->mdl[c].H ? &e->mdl[c] : NULL;
         load_chan(block, nch, fmt, c, first, h, n, set0(block, fmt, c), e->x);
         for (j = 0; j < np; j++) {
             uint64_t f[P_COUNT], m = UINT64_MAX;
             uint32_t s = part_start(n, pmaxo, j), end = part_start(n, pmaxo, j + 1);
             fixed_scores(e->x + h, s, end, P, fmt, f);
+            if (md) { /* codec 2: the model, as predictor 0 (the estimate aims chunks); on
+                       * every 4th set where the basis is kept */
+                uint32_t t, i, cnt = 0;
+                uint64_t sum = 0;
+                if (first + end <= e->nbas && md->H <= FIT_H) {
+                    int64_t a[2 * FIT_H];
+                    unsigned k;
+                    for (k = 0; k < 2 * FIT_H; k++)
+                        a[k] = k < 2u * md->H ? md->a[k] : 0;
+                    for (i = s; i < end; i += 4, cnt++) {
+                        const int32_t *b = e->bas[first + i];
+                        int64_t r = (int64_t)e->x[h + i] -
+                                    model_round(a[0] * b[0] + a[1] * b[1] + a[2] * b[2] +
+                                                a[3] * b[3] + a[4] * b[4] + a[5] * b[5] +
+                                                a[6] * b[6] + a[7] * b[7]);
+                        sum += (uint64_t)(r < 0 ? -r : r);
+                    }
+                    sum = cnt ? sum * (end - s) / cnt : 0;
+                } else {
+                    for (t = s; t < end; t += TILE) {
+                        uint32_t tc = end - t < TILE ? end - t : TILE;
+                        enc_model(e, md, first + t, tc, e->mt);
+                        for (i = 0; i < tc; i++) {
+                            int64_t r = (int64_t)e->x[h + t + i] - e->mt[i];
+                            sum += (uint64_t)(r < 0 ? -r : r);
+                        }
+                    }
+                }
+                f[P_ZERO] = sum;
+            }
             for (id = 0; id < P_LPC0; id++) {
                 e->sc[id][j] = f[id];
                 m = f[id] < m ? f[id] : m;
             }
             e->psc[j] += 4 + rice_est(2 * m, end - s, NULL);
         }
+        if (md) {
+            unsigned a;
+            for (a = 0; a < 2u * md->H; a++)
+                mall += 5 + bitlen64(zigzag(md->a[a]));
+        }
         bits += (first == 0 ? (fmt == 1 ? 16u : 32u) : 0) + 6 +
                 choose_parts(e, &e->ch, n, pmaxo, 0, 0, 0);
     }
+    if (e->mdl)
+        mall += 32 + 3 * (uint64_t)nch;
+    bits += mall;
     if (aim) {
-        fixed = (uint64_t)(1 + varint_len(n - 1) + varint_len(P) + 3) * 8 +
+        fixed = (uint64_t)(1 + varint_len(n - 1) + varint_len(P) + 3) * 8 + mall +
                 (uint64_t)nch * ((first == 0 ? (fmt == 1 ? 16u : 32u) : 0) + 6);
         acc = fixed;
         *aim = 0;
@@ -1669,7 +1760,8 @@ static size_t encode_try(enc_t *e, const uint8_t *block, int nch, int fmt, uint3
 {
     uint32_t h = enc_hist(P);
     size_t hg = 1 + varint_len(n - 1) + varint_len(P) + 3, hl, payload, total;
-    int c, pass;
+    int c, pass, model = 0;
+    uint64_t nbits;
     bw_t w;
 
     e->any_model = 0;
@@ -1681,21 +1773,29 @@ static size_t encode_try(enc_t *e, const uint8_t *block, int nch, int fmt, uint3
         w.pos = 0;
         w.acc = 0;
         w.nacc = 0;
+        e->nh = 0;
         if (e->mdl)
             bw_put(&w, e->F, 32);
         for (c = 0; c < nch; c++) {
             load_chan(block, nch, fmt, c, first, h, n, set0(block, fmt, c), e->x);
             enc_chan(e, &w, P, e->x + h, n, first, fmt, e->mdl ? &e->mdl[c] : NULL);
         }
+        nbits = bw_tell(&w);
         bw_flush(&w);
+        model = e->mdl != NULL;
         if (e->mdl && !e->any_model) {
-            /* no channel took its model: the codec-1 form is smaller */
-            const model_t *keep = e->mdl;
-            size_t r;
-            e->mdl = NULL;
-            r = encode_try(e, block, nch, fmt, P, first, n, out, cap);
-            e->mdl = keep;
-            return r;
+            /* no channel took its model: the codec-1 form is smaller. The bits written are
+             * that form with F and the H fields removed; when some did not fit, encode anew. */
+            if (w.pos > w.room) {
+                const model_t *keep = e->mdl;
+                size_t r;
+                e->mdl = NULL;
+                r = encode_try(e, block, nch, fmt, P, first, n, out, cap);
+                e->mdl = keep;
+                return r;
+            }
+            w.pos = strip_model(w.base, nbits, e->hpos, nch);
+            model = 0;
         }
         payload = w.pos;
         hl = 1 + varint_len(n - 1) + varint_len(P) + varint_len((uint32_t)payload);
@@ -1708,7 +1808,7 @@ static size_t encode_try(enc_t *e, const uint8_t *block, int nch, int fmt, uint3
     }
     if (hg != hl)
         memmove(out + hl, out + hg, payload);
-    out[0] = (uint8_t)(((fmt - 1) << 4) | (nch - 1) | (e->mdl ? SHAPE_MODEL : 0u));
+    out[0] = (uint8_t)(((fmt - 1) << 4) | (nch - 1) | (model ? SHAPE_MODEL : 0u));
     hl = 1;
     hl += put_varint(out + hl, n - 1);
     hl += put_varint(out + hl, P);
@@ -1755,7 +1855,10 @@ NOINLINE static int encode_model(const uint8_t *block, uint32_t nsets, int nch, 
     e.F = 0;
     e.bas = (const int32_t(*)[2 * FIT_H])bas;
     e.nbas = 0;
-    if (fit_model(block, nsets, nch, fmt, P, md, &e.F, bas, &e.nbas) == 0)
+    /* The model pays in the block's first cycle, where the cycle predictors have no history:
+     * segments starting later (wire chunks after the first) go without, as codec 1 (measured:
+     * the same bytes in 1000-byte chunks, a fifth less time) */
+    if (first < P && fit_model(block, nsets, nch, fmt, P, md, &e.F, bas, &e.nbas) == 0)
         e.mdl = md;
     return encode_seg(&e, block, nsets, nch, fmt, P, first, max_sets, out, cap, n_out, len_out);
 }

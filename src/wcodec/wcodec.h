@@ -88,10 +88,11 @@ int wcodec_encode_block(const uint8_t *block, uint32_t nsets, int nch, int fmt,
  * WCODEC_ID (1: exactly the functions above) or WCODEC_ID_MODEL (2). A codec-2 segment may carry
  * a model of the block (fundamental and odd harmonics: a phase step per set and per channel
  * integer coefficients), which its predictor 0 then predicts; every codec-1 segment is a valid
- * codec-2 segment, not the converse. The codec-2 encoder fits the model over the whole block
- * (all of `block`, whatever first and max_sets) when period_hint is 2..2047 and the block holds
- * at least two periods and 32 sets, and writes a model segment when a channel's model pays for
- * its coefficients; otherwise it writes codec-1 segments. The decoder computes the model with
+ * codec-2 segment, not the converse. For a segment starting in the block's first period
+ * (first < period_hint: at rest, every block), the codec-2 encoder fits the model over the whole
+ * block (all of `block`, whatever max_sets) when period_hint is 2..2047 and the block holds at
+ * least two periods and 32 sets, and writes a model segment when a channel's model pays for its
+ * coefficients; otherwise, and for later segments, it writes codec-1 segments. The decoder computes the model with
  * integers only (a constant sine table). An unknown codec is WCODEC_E_ARG (decode_block:
  * WCODEC_E_MALFORMED). Stack: as above. */
 int wcodec_encode_as(int codec, const uint8_t *block, uint32_t nsets, int nch, int fmt,
