@@ -1993,6 +1993,8 @@ NOINLINE static int encode_seg(enc_t *pe, const uint8_t *block, uint32_t nsets, 
  * MAX_LAG leaves room for at least one tile, and for the usual lags (P around 80..256) a whole
  * block fits in one window. This bounds the decoder's stack independently of the block's size. */
 #define DEC_WIN (MAX_LAG + 1 + TILE)
+#define DEC_BAS   512 /* sets of a model segment's basis the decoder keeps (16 KiB) */
+#define DEC_BAS_H 4   /* harmonics it keeps: 1, 3, 5, 7 */
 
 typedef struct {
     int32_t x[DEC_WIN];
@@ -2005,6 +2007,10 @@ typedef struct {
     model_t md;    /* codec 2 model segment: the channel's model (H = 0: none) */
     uint32_t F;    /* its phase step */
     int64_t m[TILE];
+    /* model segments: the basis (harmonics 1..DEC_BAS_H) of the segment's first nbas sets,
+     * computed once for all channels, in storage of DEC_BAS sets given by the caller (NULL: none) */
+    int32_t (*bas)[2 * DEC_BAS_H];
+    uint32_t nbas;
 } dec_t;
 
 /* Writes the window's decoded sets [base, upto) to the block. */
@@ -2126,6 +2132,38 @@ static int reconstruct(const chan_t *ch, unsigned id, uint32_t P, int32_t *x, lo
     return 0;
 }
 
+/* d->m[0..cnt) = the channel's model at the segment's sets t .. t+cnt-1 (A.11): from the basis
+ * kept for the segment's first sets (computed on first use, shared by the channels), else
+ * model_tile. Both give the same integers. */
+static void dec_model_vals(dec_t *d, uint32_t t, uint32_t cnt)
+{
+    uint32_t i;
+    if (!d->bas || d->md.H > DEC_BAS_H || t + cnt > DEC_BAS) {
+        model_tile(&d->md, d->F, d->first + t, cnt, d->m);
+        return;
+    }
+    while (d->nbas < t + cnt) { /* extend the basis up to the sets needed */
+        uint32_t g = d->nbas, pg = d->F * (d->first + g), j;
+        for (j = 0; j < DEC_BAS_H; j++) {
+            uint32_t th = (2u * j + 1u) * pg;
+            d->bas[g][2 * j] = (int32_t)msin(th);
+            d->bas[g][2 * j + 1] = (int32_t)msin(th + 0x40000000u);
+        }
+        d->nbas++;
+    }
+    {
+        int64_t a[2 * DEC_BAS_H];
+        unsigned k;
+        for (k = 0; k < 2 * DEC_BAS_H; k++)
+            a[k] = k < 2u * d->md.H ? d->md.a[k] : 0;
+        for (i = 0; i < cnt; i++) {
+            const int32_t *b = d->bas[t + i];
+            d->m[i] = model_round(a[0] * b[0] + a[1] * b[1] + a[2] * b[2] + a[3] * b[3] +
+                                  a[4] * b[4] + a[5] * b[5] + a[6] * b[6] + a[7] * b[7]);
+        }
+    }
+}
+
 /* Decodes one channel's partitions into x[0..n) (x has the history before it). */
 static int dec_chan(br_t *br, dec_t *d, uint32_t P, uint32_t n, int fmt)
 {
@@ -2196,7 +2234,7 @@ static int dec_chan(br_t *br, dec_t *d, uint32_t P, uint32_t n, int fmt)
             if (t + cnt - d->base > DEC_WIN - d->h)
                 win_move(d, t);
             if (id == P_ZERO && d->md.H)
-                model_tile(&d->md, d->F, d->first + t, cnt, d->m);
+                dec_model_vals(d, t, cnt);
             if (reconstruct(ch, id, P, x, (long)(t - d->base), cnt, d->r, lo, hi,
                             id == P_ZERO && d->md.H ? d->m : NULL) != 0)
                 return -1;
@@ -2230,10 +2268,45 @@ int wcodec_decode(const uint8_t *in, size_t len, uint32_t nsets, int nch, int fm
     return wcodec_decode_as(WCODEC_ID, in, len, nsets, nch, fmt, first, block, n_out, used);
 }
 
+static int decode_seg(dec_t *pd, int codec, const uint8_t *in, size_t len, uint32_t nsets,
+                      int nch, int fmt, uint32_t first, uint8_t *block, uint32_t *n_out,
+                      size_t *used);
+
+/* The codec-2 path keeps a model segment's basis; the codec-1 path's stack holds none. */
+NOINLINE static int decode_with_basis(int codec, const uint8_t *in, size_t len, uint32_t nsets,
+                                      int nch, int fmt, uint32_t first, uint8_t *block,
+                                      uint32_t *n_out, size_t *used)
+{
+    dec_t d;
+    int32_t bas[DEC_BAS][2 * DEC_BAS_H];
+    d.bas = bas;
+    d.nbas = 0;
+    return decode_seg(&d, codec, in, len, nsets, nch, fmt, first, block, n_out, used);
+}
+
+NOINLINE static int decode_plain(int codec, const uint8_t *in, size_t len, uint32_t nsets,
+                                 int nch, int fmt, uint32_t first, uint8_t *block,
+                                 uint32_t *n_out, size_t *used)
+{
+    dec_t d;
+    d.bas = NULL;
+    d.nbas = 0;
+    return decode_seg(&d, codec, in, len, nsets, nch, fmt, first, block, n_out, used);
+}
+
 int wcodec_decode_as(int codec, const uint8_t *in, size_t len, uint32_t nsets, int nch, int fmt,
                      uint32_t first, uint8_t *block, uint32_t *n_out, size_t *used)
 {
-    dec_t d;
+    if (codec == WCODEC_ID_MODEL && in && len >= 1 && (in[0] & SHAPE_MODEL))
+        return decode_with_basis(codec, in, len, nsets, nch, fmt, first, block, n_out, used);
+    return decode_plain(codec, in, len, nsets, nch, fmt, first, block, n_out, used);
+}
+
+static int decode_seg(dec_t *pd, int codec, const uint8_t *in, size_t len, uint32_t nsets,
+                      int nch, int fmt, uint32_t first, uint8_t *block, uint32_t *n_out,
+                      size_t *used)
+{
+#define d (*pd)
     uint32_t nm1, P, plen, n;
     size_t pos = 1, u;
     br_t br;
@@ -2303,6 +2376,7 @@ int wcodec_decode_as(int codec, const uint8_t *in, size_t len, uint32_t nsets, i
     *n_out = n;
     *used = pos + plen;
     return WCODEC_OK;
+#undef d
 }
 
 int wcodec_decode_block(const uint8_t *in, size_t len, uint32_t nsets, int nch, int fmt,

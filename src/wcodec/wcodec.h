@@ -23,9 +23,10 @@
  * wcodec_decode and wcodec_decode_block at most 20 KiB whatever the block's size (one channel's
  * samples in a window of about 4,160 int32 sets, slid along long blocks); wcodec_encode and
  * wcodec_encode_block at most 90 KiB (a block's channel of up to 12,287 int32, the scores of
- * 256 sub-blocks; an MCU encoder should keep blocks short, as terminals do). The encoder uses
- * double-precision floating point (least-squares fits of at most 8 taps), the decoder
- * integers only. Bitstream: docs/protocol.md, Appendix A; the period hint of the encoder is
+ * 256 sub-blocks; an MCU encoder should keep blocks short, as terminals do). Codec 2 (below)
+ * adds the model's basis: at most 130 KiB encoding, 40 KiB decoding a model segment. The
+ * encoder uses double-precision floating point (least-squares fits of at most 8 taps), the
+ * decoder integers only. Bitstream: docs/protocol.md, Appendix A; the period hint of the encoder is
  * round(sample rate / nominal frequency), values outside 2..2047 mean none.
  */
 #ifndef GS_WCODEC_WCODEC_H
@@ -45,6 +46,7 @@
 #define WCODEC_DECODE_STACK (20 * 1024) /* wcodec_decode, wcodec_decode_block */
 #define WCODEC_ENCODE_STACK (90 * 1024)  /* wcodec_encode, wcodec_encode_block */
 #define WCODEC_MODEL_ENCODE_STACK (130 * 1024) /* the same with codec 2 (its model's basis) */
+#define WCODEC_MODEL_DECODE_STACK (40 * 1024)  /* codec 2 decoding a model segment (its basis) */
 
 enum {
     WCODEC_OK = 0,

@@ -422,7 +422,7 @@ static void test_stack_bounds(void **state)
     assert_true(enc_use <= WCODEC_ENCODE_STACK);
     assert_true(dec_use <= WCODEC_DECODE_STACK);
     assert_true(enc2_use <= WCODEC_MODEL_ENCODE_STACK);
-    assert_true(dec2_use <= WCODEC_DECODE_STACK);
+    assert_true(dec2_use <= WCODEC_MODEL_DECODE_STACK);
 #endif
     free(j.raw);
     free(j.enc);
