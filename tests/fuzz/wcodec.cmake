@@ -1,4 +1,4 @@
-# Codec 1 (src/wcodec) fuzzing. The replay driver always builds and runs the committed corpus
+# Codecs 1 and 2 (src/wcodec) fuzzing (codec 2: bit 6 of an input's first byte, targets/fuzz_wcodec.c). The replay driver always builds and runs the committed corpus
 # under ctest; the libFuzzer binary builds only with -DGS_FUZZ=ON and clang:
 #   cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DGS_FUZZ=ON
 #   cmake --build build-fuzz --target fuzz_wcodec
