@@ -682,8 +682,9 @@ typedef struct {
     /* codec 2 (A.11): the block's model, fitted once per wcodec_encode call; mdl NULL = none */
     const model_t *mdl; /* per channel, or NULL: codec-1 segment form */
     uint32_t F;         /* phase step per set */
-    const int32_t (*bas)[2 * FIT_H]; /* the model's basis at sets 0 .. nbas-1 (fit_model) */
+    const int32_t (*bas)[2 * FIT_H]; /* the model's basis at sets 0 .. nbas-1 (fit_model), or */
     uint32_t nbas;
+    int mvals; /* with mvals: bas[g][c] = channel c's model at set g (nch <= 2 * FIT_H) */
     int use_model;      /* the channel being encoded uses its model: predictor 0 is x - m */
     int any_model;      /* some channel of the segment used its model */
     int mfull;          /* mbuf holds the channel's model over the whole segment */
@@ -700,6 +701,12 @@ static void enc_model(const enc_t *e, const model_t *md, uint32_t g0, uint32_t c
     uint32_t i;
     if (g0 + cnt > e->nbas || md->H > FIT_H) {
         model_tile(md, e->F, g0, cnt, m);
+        return;
+    }
+    if (e->mvals) { /* the basis was replaced by every channel's values */
+        unsigned c = (unsigned)(md - e->mdl);
+        for (i = 0; i < cnt; i++)
+            m[i] = e->bas[g0 + i][c];
         return;
     }
     {
@@ -1690,7 +1697,12 @@ static size_t estimate_segment(enc_t *e, const uint8_t *block, int nch, int fmt,
                        * every 4th set where the basis is kept */
                 uint32_t t, i, cnt = 0;
                 uint64_t sum = 0;
-                if (first + end <= e->nbas && md->H <= FIT_H) {
+                if (first + end <= e->nbas && e->mvals) {
+                    for (i = s; i < end; i++, cnt++) {
+                        int64_t r = (int64_t)e->x[h + i] - e->bas[first + i][c];
+                        sum += (uint64_t)(r < 0 ? -r : r);
+                    }
+                } else if (first + end <= e->nbas && md->H <= FIT_H) {
                     int64_t a[2 * FIT_H];
                     unsigned k;
                     for (k = 0; k < 2 * FIT_H; k++)
@@ -1839,6 +1851,7 @@ NOINLINE static int encode_plain(const uint8_t *block, uint32_t nsets, int nch, 
     e.F = 0;
     e.bas = NULL;
     e.nbas = 0;
+    e.mvals = 0;
     e.mbuf = NULL;
     return encode_seg(&e, block, nsets, nch, fmt, P, first, max_sets, out, cap, n_out, len_out);
 }
@@ -1855,11 +1868,36 @@ NOINLINE static int encode_model(const uint8_t *block, uint32_t nsets, int nch, 
     e.F = 0;
     e.bas = (const int32_t(*)[2 * FIT_H])bas;
     e.nbas = 0;
+    e.mvals = 0;
     /* The model pays in the block's first cycle, where the cycle predictors have no history:
      * segments starting later (wire chunks after the first) go without, as codec 1 (measured:
      * the same bytes in 1000-byte chunks, a fifth less time) */
-    if (first < P && fit_model(block, nsets, nch, fmt, P, md, &e.F, bas, &e.nbas) == 0)
+    if (first < P && fit_model(block, nsets, nch, fmt, P, md, &e.F, bas, &e.nbas) == 0) {
         e.mdl = md;
+        if (nch <= 2 * FIT_H) {
+            /* every channel's model values once, in place of the basis: the chunk search's
+             * trial encodes and its estimate read them instead of recomputing them */
+            uint32_t g;
+            int c;
+            int64_t a[2 * FIT_H][2 * FIT_H]; /* per channel, zero past 2H */
+            for (c = 0; c < nch; c++) {
+                unsigned k;
+                for (k = 0; k < 2 * FIT_H; k++)
+                    a[c][k] = k < 2u * md[c].H ? md[c].a[k] : 0;
+            }
+            for (g = 0; g < e.nbas; g++) {
+                const int64_t b0 = bas[g][0], b1 = bas[g][1], b2 = bas[g][2], b3 = bas[g][3],
+                              b4 = bas[g][4], b5 = bas[g][5], b6 = bas[g][6], b7 = bas[g][7];
+                for (c = 0; c < nch; c++) { /* bas[g][c] is read above before any write */
+                    const int64_t *q = a[c];
+                    bas[g][c] = (int32_t)model_round(q[0] * b0 + q[1] * b1 + q[2] * b2 +
+                                                     q[3] * b3 + q[4] * b4 + q[5] * b5 +
+                                                     q[6] * b6 + q[7] * b7);
+                }
+            }
+            e.mvals = 1;
+        }
+    }
     return encode_seg(&e, block, nsets, nch, fmt, P, first, max_sets, out, cap, n_out, len_out);
 }
 
