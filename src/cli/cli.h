@@ -14,6 +14,7 @@
 #include "gw/gw.h"
 #include "store/store.h"
 #include "web/web.h"
+#include "mmsd/mmsd.h"
 
 /* Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
 #define EXIT_USAGE 2
@@ -54,6 +55,8 @@ typedef struct {
     int node_heartbeat_s; /* default 5 */
     int node_stale_s;     /* default 20: a node silent this long is dead */
     char port_file[512];
+    int mms_enabled;   /* [mms] enabled (default false) */
+    mmsd_opts_t mms;   /* [mms] settings (mmsd.h; docs/operations.md "[mms]") */
     gw_opts_t gw;
     int dsp_workers;  /* [analysis] workers: 0 = one per CPU */
     int dsp_queue_mb; /* [analysis] queue_mb: samples waiting for analysis, default 64 */
@@ -141,6 +144,7 @@ int cmd_token(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_db(int argc, char **argv); /* backup.c: db backup|restore */
 int cmd_export(int argc, char **argv); /* export.c */
+int cmd_mms(int argc, char **argv);    /* mms.c: gridsense mms scl */
 int cmd_reanalyze(int argc, char **argv); /* reanalyze.c */
 int cmd_db_stats(int argc, char **argv); /* db.c: `gridsense db stats` (argv[0] "stats") */
 void cli_db_stats_help(FILE *f);          /* its usage, also part of `gridsense db --help` */
