@@ -1,5 +1,5 @@
-/* wcodec — lossless waveform codec (GSTP codec 1). See wcodec.h; the bitstream is specified in
- * docs/protocol.md, Appendix A ("Codec 1").
+/* wcodec — lossless waveform codec (GSTP codecs 1 and 2). See wcodec.h; the bitstream is
+ * specified in docs/protocol.md, Appendix A (codec 2, the block model: A.11).
  *
  * Structure of a segment (all details in the spec):
  *   byte header: shape byte, varint n-1, varint period P, varint payload length;
@@ -8,6 +8,9 @@
  *   predictor and Rice parameter (relative to the previous partition's) or an escape to
  *   fixed-width two's complement, and the residuals; zero bits pad the payload to a whole byte.
  * Sets before set 0 of the block read as set 0, so every predictor is defined for every set.
+ * Codec 2 model segments (shape bit 5) also carry a phase step F at the payload's start and,
+ * per channel after its warm-up, H harmonics' integer sine/cosine coefficients; predictor 0 is
+ * then the model, synthesized exactly from a constant Q30 sine table (int64, A.11).
  *
  * Portability: C99, no allocation, no global mutable state, no floating point in the decoder
  * (the encoder's least-squares fits use double). All prediction is done in int64_t on values

@@ -1,9 +1,11 @@
-/* wcodec — lossless codec for interleaved int16/int32 waveform sample blocks (GSTP codec 1).
+/* wcodec — lossless codec for interleaved int16/int32 waveform sample blocks (GSTP codecs 1
+ * and 2).
  *
  * Designed for power-system waveforms: strongly periodic at the nominal frequency, several
  * correlated channels. Portable C99, no malloc, bounded stack, no global state: the same code
  * runs in terminal firmware (encoder) and in the server (decoder, and encoder for blocks that
- * arrive raw). The bitstream is specified in docs/protocol.md ("Codec 1") with test vectors.
+ * arrive raw). The bitstream is specified in docs/protocol.md (Appendix A; codec 2: A.11) with
+ * test vectors.
  *
  * Model: a block is nsets sample sets of nch channels, interleaved little-endian exactly as GSTP
  * 7.4 sends raw samples (set 0 channel by channel, then set 1, ...), width 2 (fmt 1, int16) or 4
@@ -25,9 +27,10 @@
  * wcodec_encode_block at most 90 KiB (a block's channel of up to 12,287 int32, the scores of
  * 256 sub-blocks; an MCU encoder should keep blocks short, as terminals do). Codec 2 (below)
  * adds the model's basis: at most 130 KiB encoding, 40 KiB decoding a model segment. The
- * encoder uses double-precision floating point (least-squares fits of at most 8 taps), the
- * decoder integers only. Bitstream: docs/protocol.md, Appendix A; the period hint of the encoder is
- * round(sample rate / nominal frequency), values outside 2..2047 mean none.
+ * encoder uses double-precision floating point (least-squares fits of at most 8 taps; codec 2's
+ * model fit), the decoder integers only. Bitstream: docs/protocol.md, Appendix A; the period
+ * hint of the encoder is round(sample rate / nominal frequency), values outside 2..2047 mean
+ * none.
  */
 #ifndef GS_WCODEC_WCODEC_H
 #define GS_WCODEC_WCODEC_H
@@ -94,8 +97,8 @@ int wcodec_encode_block(const uint8_t *block, uint32_t nsets, int nch, int fmt,
  * (first < period_hint: at rest, every block), the codec-2 encoder fits the model over the whole
  * block (all of `block`, whatever max_sets) when period_hint is 2..2047 and the block holds at
  * least two periods and 32 sets, and writes a model segment when a channel's model pays for its
- * coefficients; otherwise, and for later segments, it writes codec-1 segments. The decoder computes the model with
- * integers only (a constant sine table). An unknown codec is WCODEC_E_ARG (decode_block:
+ * coefficients; otherwise, and for later segments, it writes codec-1 segments. The decoder
+ * computes the model with integers only (a constant sine table). An unknown codec is WCODEC_E_ARG (decode_block:
  * WCODEC_E_MALFORMED). Stack: as above. */
 int wcodec_encode_as(int codec, const uint8_t *block, uint32_t nsets, int nch, int fmt,
                      uint32_t period_hint, uint32_t first, uint32_t max_sets, uint8_t *out,
