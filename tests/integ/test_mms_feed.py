@@ -134,11 +134,16 @@ def main():
             wait_for(lambda: srv.metric("gridsense_mms_logical_devices") == 2, 30,
                      "the second LD without restart")
             check(len(c.domains()) == 2, "GetNameList lists both LDs")
-            c.close()
             p.terminate()  # (done with it: no need to let it run its duration out)
             p.communicate(timeout=60)
         finally:
             check(srv.stop() == 0, "server stopped cleanly")
+        # the association still open when the server stopped got an ACSE abort, then EOF
+        t = read_tpkt(c.s, 10)
+        check(t is not None and t[5] & 0xF0 == 0xF0 and t[7] == 0x19,
+              "a session ABORT (with ABRT) at shutdown: %s" % (t.hex() if t else None))
+        check(read_tpkt(c.s, 10) is None, "then the connection closed")
+        c.close()
     print("ok")
 
 
