@@ -16,6 +16,8 @@ enum {
     BT_UTC,    /* utc-time (8-1 8.1.3.7) */
     BT_VSTR,   /* visible-string, size = 8-1 size (negative: up to |size|) */
     BT_ARRAY,  /* array of size elements of k[0]; element i has point + i */
+    BT_OCTETS, /* octet-string, size = 8-1 size */
+    BT_BINTIME /* binary-time with date (6 octets) */
 };
 
 /* Functional constraints (IEC 61850-7-2 Table 18), in the order the LN structure lists its
@@ -46,7 +48,24 @@ enum {
     R_S_MODEL,   /* PhyNam.model */
     R_SETMAG,    /* ASG setMag.f: point's magnitude (settings, SP) */
     R_NUMHAR,    /* HWYE numHar: IED_NHARM - 1 */
+    /* report control block attributes (point = RCB index in ld_t.rcb) */
+    R_RCB_RPTID,
+    R_RCB_RPTENA,
+    R_RCB_RESV,
+    R_RCB_DATSET,
+    R_RCB_CONFREV,
+    R_RCB_OPTFLDS,
+    R_RCB_BUFTM,
+    R_RCB_SQNUM,
+    R_RCB_TRGOPS,
+    R_RCB_INTGPD,
+    R_RCB_GI,
+    R_RCB_PURGEBUF,
+    R_RCB_ENTRYID,
+    R_RCB_TIMEOFENTRY,
+    R_RCB_RESVTMS,
 };
+#define R_RCB_FIRST R_RCB_RPTID
 
 #define IED_NHARM 51 /* harmonic groups 0 (DC) .. 50 (IEC 61000-4-7) */
 
@@ -167,13 +186,88 @@ typedef struct {
     int64_t t_ns;  /* 0: never set */
 } point_t;
 
+/* ---- Datasets and report control blocks (rpt.c) ---------------------------------------------- */
+
+#define IED_NDS     3  /* static datasets of LLN0 */
+#define IED_NRCB    9  /* report control blocks of LLN0 */
+#define IED_DS_MAX  16 /* members of a dataset */
+
+typedef struct {
+    const char *name;           /* "Measurements": the list LLN0$Measurements */
+    const char *members[IED_DS_MAX]; /* item paths (FC-constrained data) */
+    int n;
+} dsdef_t;
+extern const dsdef_t ied_ds[IED_NDS];
+
+typedef struct {
+    const char *name; /* "MeasRCB01" */
+    const char *scl;  /* its SCL ReportControl name ("MeasRCB") */
+    int ds;           /* default dataset */
+    bool buffered;
+} rcbdef_t;
+extern const rcbdef_t ied_rcbs[IED_NRCB];
+
+typedef struct rpt_entry {
+    struct rpt_entry *next;
+    uint64_t id;    /* EntryID (buffered) */
+    int64_t t_ns;   /* TimeOfEntry */
+    int ds;         /* dataset of the values */
+    uint32_t confrev;
+    uint8_t reason[IED_DS_MAX]; /* ReasonCode bits per member, 0 = not included */
+    size_t len;     /* data: the included members' Data, concatenated in member order */
+    uint8_t data[];
+} rpt_entry_t;
+
+typedef struct {
+    char rptid[130];
+    bool ena, resv, gi;
+    bool ever; /* a BRCB once enabled: keeps buffering while disabled */
+    ied_client_t *owner;
+    int ds;    /* -1: none */
+    uint32_t confrev;
+    uint16_t optflds; /* 10 bits, bit i = mask 0x8000 >> i */
+    uint8_t trgops;   /* 6 bits, bit i = mask 0x80 >> i */
+    uint32_t buftm, intgpd;
+    uint32_t sqnum;
+    int16_t resvtms;
+    uint64_t entry_id;  /* last EntryID sent (BRCB) */
+    int64_t entry_t_ns; /* its TimeOfEntry */
+    uint32_t hv[IED_DS_MAX], hq[IED_DS_MAX];
+    bool have_h;
+    uint8_t pend[IED_DS_MAX];
+    int64_t pend_since;
+    int64_t next_intg;
+    rpt_entry_t *head, *tail, *cursor; /* queue; cursor: next entry to send */
+    size_t nent, bytes;
+    uint64_t next_id;
+    bool ovfl;
+} rcb_t;
+
+/* Dynamic named variable lists (DefineNamedVariableList): association-specific ones live in
+ * the ied_client_t, domain-specific ones in their LD. */
+#define IED_NVL_MAX     16  /* lists per association and per LD */
+#define IED_NVL_MEMBERS 64  /* members per list */
+typedef struct {
+    char dom[100];
+    char item[130];
+} nvl_ref_t;
+typedef struct {
+    char name[130];
+    int n;
+    nvl_ref_t *m; /* malloc'ed */
+} nvl_t;
+
 typedef struct ld {
     char id[GSTP_MAX_ID + 1];
     char inst[72];    /* LD inst (escaped id) */
     char dom[100];    /* domain name = ied name + inst */
     ied_terminal_t term;
     int64_t state_ns; /* when online/health last changed (status DOs' t) */
+    uint64_t gen;     /* ied_set_terminals pass that last listed it */
     point_t pts[P_N];
+    rcb_t rcb[IED_NRCB];
+    nvl_t dyn[IED_NVL_MAX]; /* domain-specific dynamic lists */
+    int ndyn;
 } ld_t;
 
 struct ied {
@@ -185,12 +279,31 @@ struct ied {
     char **names; /* every domain-specific variable name of an LD, sorted (ied_name_cmp) */
     size_t nnames;
     size_t nclients;
+    int64_t now_ns; /* the latest time any feeding or report call gave */
+    uint64_t gen;   /* ied_set_terminals passes */
 };
 
 struct ied_client {
     ied_t *m;
     uint32_t max_pdu;
+    nvl_t aa[IED_NVL_MAX]; /* association-specific lists */
+    int naa;
 };
+
+/* rpt.c */
+void ied_rcb_init(ied_t *m, ld_t *ld, int64_t now_ns);
+void ied_rcb_free_ld(ld_t *ld);
+void ied_rcb_release(ied_t *m, ied_client_t *c);
+/* After the LD's values changed: data/quality-change detection of its enabled RCBs. */
+void ied_rcb_changed(ied_t *m, ld_t *ld, int64_t now_ns);
+/* Data of the RCB attribute leaf n of rcb r. */
+void ied_rcb_enc_attr(mms_ber_writer_t *w, const ld_t *ld, const mnode_t *n);
+/* Write of one RCB attribute: returns the DataAccessError, or -1 for success. */
+int ied_rcb_write(ied_client_t *c, ld_t *ld, const mnode_t *n, const mms_tlv_t *data);
+/* Data of node n of ld into w (svc.c). */
+void ied_enc_data(mms_ber_writer_t *w, const ied_t *m, const ld_t *ld, const mnode_t *n, int off);
+/* The dataset named by item ("LLN0$Measurements") or -1. */
+int ied_ds_find(const char *item, size_t len);
 
 extern const lndef_t ied_lns[];
 extern const size_t ied_nlns;

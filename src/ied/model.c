@@ -101,6 +101,26 @@ static const tnode_t CDC_INS[] = {LEAF("stVal", BT_INT, FC_ST, R_STVAL, 32),
 static const tnode_t AV_SET[] = {LEAF("f", BT_FLOAT, FC_INH, R_SETMAG, 32)};
 static const tnode_t CDC_ASG[] = {STRU("setMag", FC_SP, AV_SET), STRU("units", FC_CF, UNIT)};
 
+/* Report control blocks (8-1 17.2.2 / 17.2.3 structures, in the captures' order). Their DO-like
+ * entries in LLN0 make them MMS variables of FC RP / BR; SCL writes them as ReportControl. */
+#define RCBL(n, bt, role, size) {n, bt, FC_INH, role, -1, size, 0, NULL}
+static const tnode_t CDC_URCB[] = {
+    RCBL("RptID", BT_VSTR, R_RCB_RPTID, -129), RCBL("RptEna", BT_BOOL, R_RCB_RPTENA, 0),
+    RCBL("Resv", BT_BOOL, R_RCB_RESV, 0), RCBL("DatSet", BT_VSTR, R_RCB_DATSET, -129),
+    RCBL("ConfRev", BT_UINT, R_RCB_CONFREV, 32), RCBL("OptFlds", BT_BITS, R_RCB_OPTFLDS, -10),
+    RCBL("BufTm", BT_UINT, R_RCB_BUFTM, 32), RCBL("SqNum", BT_UINT, R_RCB_SQNUM, 8),
+    RCBL("TrgOps", BT_BITS, R_RCB_TRGOPS, -6), RCBL("IntgPd", BT_UINT, R_RCB_INTGPD, 32),
+    RCBL("GI", BT_BOOL, R_RCB_GI, 0)};
+static const tnode_t CDC_BRCB[] = {
+    RCBL("RptID", BT_VSTR, R_RCB_RPTID, -129), RCBL("RptEna", BT_BOOL, R_RCB_RPTENA, 0),
+    RCBL("DatSet", BT_VSTR, R_RCB_DATSET, -129), RCBL("ConfRev", BT_UINT, R_RCB_CONFREV, 32),
+    RCBL("OptFlds", BT_BITS, R_RCB_OPTFLDS, -10), RCBL("BufTm", BT_UINT, R_RCB_BUFTM, 32),
+    RCBL("SqNum", BT_UINT, R_RCB_SQNUM, 16), RCBL("TrgOps", BT_BITS, R_RCB_TRGOPS, -6),
+    RCBL("IntgPd", BT_UINT, R_RCB_INTGPD, 32), RCBL("GI", BT_BOOL, R_RCB_GI, 0),
+    RCBL("PurgeBuf", BT_BOOL, R_RCB_PURGEBUF, 0), RCBL("EntryID", BT_OCTETS, R_RCB_ENTRYID, 8),
+    RCBL("TimeofEntry", BT_BINTIME, R_RCB_TIMEOFENTRY, 0),
+    RCBL("ResvTms", BT_INT, R_RCB_RESVTMS, 16)};
+
 /* SIUnit values (7-3 Annex A) */
 enum { SI_NONE = 1, SI_S = 4, SI_A = 5, SI_DEGC = 23, SI_V = 29, SI_HZ = 33, SI_W = 38,
        SI_VA = 61, SI_VAR = 63, SI_COSPHI = 65, SI_HZS = 75 };
@@ -113,6 +133,38 @@ static const dodef_t LLN0_DO[] = {
     DO("Beh", "ENS", CDC_ENS, P_BEH, 0, 0, "GS_ENS_Beh"),
     DO("Health", "ENS", CDC_ENS, P_HEALTH, 0, 0, "GS_ENS_Health"),
     DO("NamPlt", "LPL", CDC_LPL0, -1, 0, 0, "GS_LPL_LLN0"),
+    /* report control blocks: point = index in ied_rcbs */
+    {"MeasRCB01", "URCB", CDC_URCB, N(CDC_URCB), 0, 0, 0, NULL},
+    {"MeasRCB02", "URCB", CDC_URCB, N(CDC_URCB), 1, 0, 0, NULL},
+    {"EventsRCB01", "URCB", CDC_URCB, N(CDC_URCB), 2, 0, 0, NULL},
+    {"EventsRCB02", "URCB", CDC_URCB, N(CDC_URCB), 3, 0, 0, NULL},
+    {"StatusRCB01", "URCB", CDC_URCB, N(CDC_URCB), 4, 0, 0, NULL},
+    {"StatusRCB02", "URCB", CDC_URCB, N(CDC_URCB), 5, 0, 0, NULL},
+    {"MeasBRCB01", "BRCB", CDC_BRCB, N(CDC_BRCB), 6, 0, 0, NULL},
+    {"EventsBRCB01", "BRCB", CDC_BRCB, N(CDC_BRCB), 7, 0, 0, NULL},
+    {"StatusBRCB01", "BRCB", CDC_BRCB, N(CDC_BRCB), 8, 0, 0, NULL},
+};
+
+const rcbdef_t ied_rcbs[IED_NRCB] = {
+    {"MeasRCB01", "MeasRCB", 0, false},    {"MeasRCB02", "MeasRCB", 0, false},
+    {"EventsRCB01", "EventsRCB", 1, false}, {"EventsRCB02", "EventsRCB", 1, false},
+    {"StatusRCB01", "StatusRCB", 2, false}, {"StatusRCB02", "StatusRCB", 2, false},
+    {"MeasBRCB01", "MeasBRCB", 0, true},   {"EventsBRCB01", "EventsBRCB", 1, true},
+    {"StatusBRCB01", "StatusBRCB", 2, true}};
+
+const dsdef_t ied_ds[IED_NDS] = {
+    {"Measurements",
+     {"MMXU1$MX$PhV", "MMXU1$MX$PPV", "MMXU1$MX$A", "MMXU1$MX$Hz", "MMXU1$MX$TotW",
+      "MMXU1$MX$TotVAr", "MMXU1$MX$TotVA", "MMXU1$MX$TotPF", "MSQI1$MX$ImbNgV"},
+     9},
+    {"Events",
+     {"QVVR1$ST$DipStr", "QVVR1$ST$SwlStr", "QVVR1$ST$IntrStr", "QVVR1$MX$VVa",
+      "QVVR1$MX$VVaPct", "QVVR1$MX$VVaTm", "QVVR1$ST$EvtCnt"},
+     7},
+    {"Status",
+     {"LLN0$ST$Health", "LPHD1$ST$PhyHealth", "GGIO1$MX$AnIn1", "GGIO1$MX$AnIn2",
+      "GGIO1$MX$AnIn3", "STMP1$MX$Tmp"},
+     6},
 };
 static const dodef_t LPHD_DO[] = {
     DO("PhyNam", "DPL", CDC_DPL, -1, 0, 0, "GS_DPL"),
@@ -370,8 +422,20 @@ static int build_da(mnode_t *out, const tnode_t *t, const dodef_t *dd, int point
     return 0;
 }
 
+/* FC of a report control block entry of LLN0 (its leaves inherit it), or -1. */
+static int rcb_fc(const dodef_t *d)
+{
+    if (!strcmp(d->cdc, "URCB"))
+        return FC_RP;
+    if (!strcmp(d->cdc, "BRCB"))
+        return FC_BR;
+    return -1;
+}
+
 static int type_has_fc(const dodef_t *d, int fc, int nk)
 {
+    if (rcb_fc(d) >= 0)
+        return rcb_fc(d) == fc;
     for (int i = 0; i < nk; i++)
         if (has_fc(&d->type[i], fc, FC_INH))
             return 1;
@@ -418,16 +482,16 @@ static int build_ln(mnode_t *ln, const lndef_t *def)
             dn->fc = (uint8_t)fc;
             dn->point = d->point;
             dn->dd = d;
-            int nsel = 0;
+            int nsel = 0, inh = rcb_fc(d) >= 0 ? fc : FC_INH;
             for (int j = 0; j < nk; j++)
-                nsel += has_fc(&d->type[j], fc, FC_INH);
+                nsel += has_fc(&d->type[j], fc, inh);
             dn->kids = calloc((size_t)nsel, sizeof *dn->kids);
             if (!dn->kids)
                 return GS_ENOMEM;
             for (int j = 0; j < nk; j++) {
-                if (!has_fc(&d->type[j], fc, FC_INH))
+                if (!has_fc(&d->type[j], fc, inh))
                     continue;
-                int rc = build_da(&dn->kids[dn->nk++], &d->type[j], d, d->point, fc, FC_INH);
+                int rc = build_da(&dn->kids[dn->nk++], &d->type[j], d, d->point, fc, inh);
                 if (rc < 0)
                     return rc;
             }
@@ -509,12 +573,20 @@ void ied_opts_default(ied_opts_t *o)
     snprintf(o->model, sizeof o->model, "gridsense");
 }
 
+static void free_ld(ld_t *ld)
+{
+    ied_rcb_free_ld(ld); /* its report control blocks stop with it */
+    for (int k = 0; k < ld->ndyn; k++) /* and its dynamic lists go */
+        free(ld->dyn[k].m);
+    free(ld);
+}
+
 void ied_free(ied_t *m)
 {
     if (!m)
         return;
     for (size_t i = 0; i < m->nld; i++)
-        free(m->lds[i]);
+        free_ld(m->lds[i]);
     free(m->lds);
     for (size_t i = 0; i < m->nln; i++)
         free_node(&m->lns[i]);
@@ -588,18 +660,19 @@ ld_t *ied_ld_find(const ied_t *m, const char *dom, size_t len)
     return NULL;
 }
 
+/* The LD of a terminal id: by its domain name (binary search; the mapping is injective). */
 static ld_t *ld_by_id(const ied_t *m, const char *id)
 {
-    for (size_t i = 0; i < m->nld; i++)
-        if (!strcmp(m->lds[i]->id, id))
-            return m->lds[i];
-    return NULL;
+    char inst[72], dom[100];
+    if (ied_ldinst_from_id(id, inst, sizeof inst) < 0)
+        return NULL;
+    int n = snprintf(dom, sizeof dom, "%s%s", m->o.ied_name, inst);
+    if (n < 0 || (size_t)n >= sizeof dom)
+        return NULL;
+    ld_t *ld = ied_ld_find(m, dom, (size_t)n);
+    return ld && !strcmp(ld->id, id) ? ld : NULL;
 }
 
-static int cmp_lds(const void *a, const void *b)
-{
-    return ied_name_cmp((*(ld_t *const *)a)->dom, (*(ld_t *const *)b)->dom);
-}
 
 /* TimeQuality octet (8-1 8.1.3.7) of a window's values: from the terminal's last STATUS time
  * quality and the window's time_unsync flag (docs/iec61850.md "Quality and time"). */
@@ -668,12 +741,25 @@ static void set_status(ld_t *ld, int64_t now_ns, int first)
          hs && st2->rssi_dbm != GSTP_NA_I16 ? 0 : Q_INVALID);
 }
 
+typedef struct {
+    ld_t *ld;
+    size_t src;  /* index in the caller's list */
+    bool fresh;  /* created by this pass */
+} setent_t;
+
+static int cmp_ent(const void *a, const void *b)
+{
+    return ied_name_cmp(((const setent_t *)a)->ld->dom, ((const setent_t *)b)->ld->dom);
+}
+
 int ied_set_terminals(ied_t *m, const ied_terminal_t *list, size_t n, int64_t now_ns)
 {
+    /* O(n log n): old LDs are found by binary search and marked with this pass's generation */
+    setent_t *e = calloc(n ? n : 1, sizeof *e);
     ld_t **nl = calloc(n ? n : 1, sizeof *nl);
-    size_t nn = 0;
-    char *keep = calloc(m->nld ? m->nld : 1, 1);
-    if (!nl || !keep)
+    size_t ne = 0, nn = 0;
+    uint64_t gen = m->gen + 1;
+    if (!e || !nl)
         goto nomem;
     for (size_t i = 0; i < n; i++) {
         char inst[72], dom[100];
@@ -681,18 +767,11 @@ int ied_set_terminals(ied_t *m, const ied_terminal_t *list, size_t n, int64_t no
             continue;
         if ((size_t)snprintf(dom, sizeof dom, "%s%s", m->o.ied_name, inst) > 64)
             continue; /* not representable: domain names are at most 64 characters */
-        int dup = 0;
-        for (size_t j = 0; j < nn; j++)
-            if (!strcmp(nl[j]->id, list[i].id))
-                dup = 1;
-        if (dup)
-            continue;
         ld_t *old = ld_by_id(m, list[i].id);
         if (old) {
-            for (size_t j = 0; j < m->nld; j++)
-                if (m->lds[j] == old)
-                    keep[j] = 1;
-            nl[nn++] = old;
+            if (old->gen != gen) /* else listed twice: the first entry counts */
+                e[ne++] = (setent_t){old, i, false};
+            old->gen = gen;
             continue;
         }
         ld_t *ld = calloc(1, sizeof *ld);
@@ -701,46 +780,49 @@ int ied_set_terminals(ied_t *m, const ied_terminal_t *list, size_t n, int64_t no
         snprintf(ld->id, sizeof ld->id, "%s", list[i].id);
         snprintf(ld->inst, sizeof ld->inst, "%s", inst);
         snprintf(ld->dom, sizeof ld->dom, "%s", dom);
+        ld->gen = gen;
         for (int p = 0; p < P_N; p++)
             ld->pts[p].q = Q_INVALID; /* no value yet */
         for (int p = P_EVDIP; p <= P_EVCNT; p++) /* no event yet: FALSE, count 0 */
             if (p <= P_EVINTR || p == P_EVCNT)
                 setp(&ld->pts[p], 0, 0, now_ns, 0x80 | 10, 0);
+        ied_rcb_init(m, ld, now_ns);
+        e[ne++] = (setent_t){ld, i, true};
+    }
+    qsort(e, ne, sizeof *e, cmp_ent);
+    /* commit: nothing can fail from here */
+    m->gen = gen;
+    for (size_t k = 0; k < ne; k++) {
+        if (nn && !strcmp(nl[nn - 1]->dom, e[k].ld->dom)) { /* a new id listed twice */
+            free_ld(e[k].ld);
+            continue;
+        }
+        ld_t *ld = e[k].ld;
+        int first = ld->state_ns == 0;
+        ld->term = list[e[k].src];
+        set_status(ld, now_ns, first);
         nl[nn++] = ld;
     }
-    /* commit: nothing can fail from here */
-    for (size_t i = 0; i < nn; i++) {
-        const ied_terminal_t *t = NULL;
-        for (size_t j = 0; j < n; j++)
-            if (!strcmp(list[j].id, nl[i]->id)) {
-                t = &list[j];
-                break;
-            }
-        int first = nl[i]->state_ns == 0;
-        nl[i]->term = *t;
-        set_status(nl[i], now_ns, first);
-    }
     for (size_t j = 0; j < m->nld; j++)
-        if (!keep[j])
-            free(m->lds[j]);
+        if (m->lds[j]->gen != gen)
+            free_ld(m->lds[j]);
     free(m->lds);
-    free(keep);
-    qsort(nl, nn, sizeof *nl, cmp_lds);
+    free(e);
     m->lds = nl;
     m->nld = nn;
+    if (now_ns > m->now_ns)
+        m->now_ns = now_ns;
+    for (size_t i = 0; i < nn; i++) /* health, status readings may have changed */
+        ied_rcb_changed(m, nl[i], now_ns);
     return 0;
 nomem:
-    if (nl)
-        for (size_t i = 0; i < nn; i++) {
-            int isold = 0;
-            for (size_t j = 0; j < m->nld; j++)
-                if (m->lds[j] == nl[i])
-                    isold = 1;
-            if (!isold)
-                free(nl[i]);
-        }
+    for (size_t k = 0; e && k < ne; k++)
+        if (e[k].fresh)
+            free(e[k].ld);
+    for (size_t j = 0; j < m->nld; j++) /* the old LDs stay as they were */
+        m->lds[j]->gen = m->gen;
+    free(e);
     free(nl);
-    free(keep);
     return GS_ENOMEM;
 }
 
@@ -793,7 +875,6 @@ static double wrap180(double d)
 
 int ied_update_latest(ied_t *m, const char *terminal_id, const char *json, int64_t now_ns)
 {
-    (void)now_ns;
     ld_t *ld = ld_by_id(m, terminal_id);
     if (!ld)
         return GS_ENOTFOUND;
@@ -988,12 +1069,14 @@ int ied_update_latest(ied_t *m, const char *terminal_id, const char *json, int64
     }
     memcpy(ld->pts, np, sizeof np);
     json_decref(root);
+    if (now_ns > m->now_ns)
+        m->now_ns = now_ns;
+    ied_rcb_changed(m, ld, now_ns);
     return 0;
 }
 
 int ied_add_event(ied_t *m, const char *terminal_id, const char *json, int64_t now_ns)
 {
-    (void)now_ns;
     ld_t *ld = ld_by_id(m, terminal_id);
     if (!ld)
         return GS_ENOTFOUND;
@@ -1036,5 +1119,8 @@ int ied_add_event(ied_t *m, const char *terminal_id, const char *json, int64_t n
     c->t_ns = t;
     c->tq = tq;
     json_decref(root);
+    if (now_ns > m->now_ns)
+        m->now_ns = now_ns;
+    ied_rcb_changed(m, ld, now_ns);
     return 0;
 }

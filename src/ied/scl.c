@@ -218,6 +218,50 @@ static void fixed_types(sw_t *s)
            "    </EnumType>\n");
 }
 
+static int is_rcb(const dodef_t *d)
+{
+    return !strcmp(d->cdc, "URCB") || !strcmp(d->cdc, "BRCB");
+}
+
+/* The static datasets (FCDA per member "LN$FC$DO") and the report control blocks of LLN0
+ * (one ReportControl per name, RptEnabled max = its instances 01, 02, ...). */
+static void datasets(sw_t *s, const ld_t *ld)
+{
+    for (int i = 0; i < IED_NDS; i++) {
+        out(s, "            <DataSet name=\"%s\">\n", ied_ds[i].name);
+        for (int k = 0; k < ied_ds[i].n; k++) {
+            char ln[16], fc[4], dn[64];
+            if (sscanf(ied_ds[i].members[k], "%15[^$]$%3[^$]$%63s", ln, fc, dn) != 3)
+                continue;
+            for (size_t j = 0; j < ied_nlns; j++)
+                if (!strcmp(ied_lns[j].name, ln))
+                    out(s, "              <FCDA ldInst=\"%s\" prefix=\"\" lnClass=\"%s\""
+                           " lnInst=\"%s\" doName=\"%s\" fc=\"%s\"/>\n",
+                        ld->inst, ied_lns[j].lnclass, ied_lns[j].inst, dn, fc);
+        }
+        out(s, "            </DataSet>\n");
+    }
+    for (int k = 0; k < IED_NRCB; k++) {
+        const rcbdef_t *d = &ied_rcbs[k];
+        if (k > 0 && !strcmp(ied_rcbs[k - 1].scl, d->scl))
+            continue; /* a further instance of the same block */
+        int max = 0;
+        for (int j = k; j < IED_NRCB && !strcmp(ied_rcbs[j].scl, d->scl); j++)
+            max++;
+        out(s, "            <ReportControl name=\"%s\" datSet=\"%s\" confRev=\"1\""
+               " buffered=\"%s\" bufTime=\"0\" intgPd=\"0\" indexed=\"true\">\n"
+               "              <TrgOps dchg=\"true\" qchg=\"true\" dupd=\"false\" period=\"true\""
+               " gi=\"true\"/>\n"
+               "              <OptFields seqNum=\"true\" timeStamp=\"true\" dataSet=\"true\""
+               " reasonCode=\"true\" dataRef=\"false\" entryID=\"%s\" configRef=\"true\""
+               " bufOvfl=\"false\"/>\n"
+               "              <RptEnabled max=\"%d\"/>\n"
+               "            </ReportControl>\n",
+            d->scl, ied_ds[d->ds].name, d->buffered ? "true" : "false",
+            d->buffered ? "true" : "false", max);
+    }
+}
+
 int ied_scl_write(const ied_t *m, int (*write)(void *ud, const char *s, size_t n), void *ud)
 {
     static sw_t s; /* large; ied is single-threaded by contract */
@@ -266,9 +310,11 @@ int ied_scl_write(const ied_t *m, int (*write)(void *ud, const char *s, size_t n
             esc(ld->term.name[0] ? ld->term.name : ld->id, e1, sizeof e1));
         for (size_t j = 0; j < ied_nlns; j++) {
             const lndef_t *l = &ied_lns[j];
-            if (!strcmp(l->lnclass, "LLN0"))
-                out(&s, "          <LN0 lnClass=\"LLN0\" inst=\"\" lnType=\"%s\"/>\n", l->typeid);
-            else
+            if (!strcmp(l->lnclass, "LLN0")) {
+                out(&s, "          <LN0 lnClass=\"LLN0\" inst=\"\" lnType=\"%s\">\n", l->typeid);
+                datasets(&s, ld);
+                out(&s, "          </LN0>\n");
+            } else
                 out(&s, "          <LN prefix=\"\" lnClass=\"%s\" inst=\"%s\" lnType=\"%s\""
                         " desc=\"%s\"/>\n",
                     l->lnclass, l->inst, l->typeid, esc(l->desc, e1, sizeof e1));
@@ -285,13 +331,16 @@ int ied_scl_write(const ied_t *m, int (*write)(void *ud, const char *s, size_t n
             continue;
         out(&s, "    <LNodeType id=\"%s\" lnClass=\"%s\">\n", l->typeid, l->lnclass);
         for (int d = 0; d < l->ndo; d++)
-            out(&s, "      <DO name=\"%s\" type=\"%s\"/>\n", l->dos[d].name, l->dos[d].typeid);
+            if (!is_rcb(&l->dos[d]))
+                out(&s, "      <DO name=\"%s\" type=\"%s\"/>\n", l->dos[d].name,
+                    l->dos[d].typeid);
         out(&s, "    </LNodeType>\n");
     }
     for (size_t j = 0; j < ied_nlns; j++)
         for (int d = 0; d < ied_lns[j].ndo; d++) {
             const dodef_t *dd = &ied_lns[j].dos[d];
-            dotype(&s, dd->typeid, dd->cdc, dd->type, dd->nt, dd->name, FC_INH);
+            if (!is_rcb(dd))
+                dotype(&s, dd->typeid, dd->cdc, dd->type, dd->nt, dd->name, FC_INH);
         }
     fixed_types(&s);
     out(&s, "  </DataTypeTemplates>\n"

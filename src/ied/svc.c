@@ -1,6 +1,7 @@
 /* ied services: the bodies of the MMS confirmed services (ISO 9506-2 clause 10-14 as IEC 61850-8-1
  * uses them) on the model of model.c. Requests are outside bytes: every element is read with the
  * bounded mms_ber reader and anything malformed is a Reject invalid-argument, never a crash. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,6 +127,8 @@ static void enc_typespec(mms_ber_writer_t *w, const mnode_t *n)
         break;
     case BT_UTC: mms_bw_null(w, CTX, 17); break;
     case BT_VSTR: mms_bw_int(w, CTX, 10, n->size); break;
+    case BT_OCTETS: mms_bw_int(w, CTX, 9, n->size); break;
+    case BT_BINTIME: mms_bw_bool(w, CTX, 12, true); break; /* with the date */
     case BT_ARRAY: { /* array [1] { numberOfElements [1], elementType [2] } */
         size_t et = mms_bw_mark(w);
         enc_typespec(w, &n->kids[0]);
@@ -166,23 +169,26 @@ static void utc_of(int64_t ns, uint8_t tq, mms_utctime_t *u)
 }
 
 /* Data of node n; `off` is added to the point of every leaf (element i of an array: i). */
-static void enc_data(mms_ber_writer_t *w, const ied_t *m, const ld_t *ld, const mnode_t *n,
-                     int off)
+void ied_enc_data(mms_ber_writer_t *w, const ied_t *m, const ld_t *ld, const mnode_t *n, int off)
 {
+    if (n->role >= R_RCB_FIRST) {
+        ied_rcb_enc_attr(w, ld, n);
+        return;
+    }
     int pi = n->point >= 0 ? n->point + off : -1;
     const point_t *p = pi >= 0 && pi < P_N ? &ld->pts[pi] : NULL;
     switch (n->bt) {
     case BT_STRUCT: {
         size_t mk = mms_bw_mark(w);
         for (int i = n->nk - 1; i >= 0; i--)
-            enc_data(w, m, ld, &n->kids[i], off);
+            ied_enc_data(w, m, ld, &n->kids[i], off);
         mms_bw_wrap(w, CTXC, 2, mk);
         return;
     }
     case BT_ARRAY: {
         size_t mk = mms_bw_mark(w);
         for (int i = n->size - 1; i >= 0; i--)
-            enc_data(w, m, ld, &n->kids[0], off + i);
+            ied_enc_data(w, m, ld, &n->kids[0], off + i);
         mms_bw_wrap(w, CTXC, 1, mk);
         return;
     }
@@ -366,12 +372,44 @@ static int svc_get_name_list(ied_client_t *c, bool cons, const uint8_t *body, si
             return 0;
         }
         name_page(c, m->names, m->nnames, after, after_len, w);
+    } else if (oclass == OC_NVL && scope == 1) {
+        if (!ied_ld_find(m, dom, dom_len)) {
+            error(a, EC_DEFINITION, DEF_OBJECT_UNDEFINED);
+            return 0;
+        }
+        ld_t *nld = ied_ld_find(m, dom, dom_len);
+        char nb[IED_NDS][64], *nm[IED_NDS + IED_NVL_MAX];
+        int cnt = 0;
+        for (int i = 0; i < IED_NDS; i++) {
+            snprintf(nb[i], sizeof nb[i], "LLN0$%s", ied_ds[i].name);
+            nm[cnt++] = nb[i];
+        }
+        for (int i = 0; i < nld->ndyn; i++)
+            nm[cnt++] = nld->dyn[i].name;
+        for (int i = 1; i < cnt; i++) /* sorted (a few names) */
+            for (int j = i; j > 0 && ied_name_cmp(nm[j - 1], nm[j]) > 0; j--) {
+                char *tmp = nm[j];
+                nm[j] = nm[j - 1];
+                nm[j - 1] = tmp;
+            }
+        name_page(c, nm, (size_t)cnt, after, after_len, w);
+    } else if (oclass == OC_NVL && scope == 2) {
+        char *nm[IED_NVL_MAX];
+        for (int i = 0; i < c->naa; i++)
+            nm[i] = c->aa[i].name;
+        for (int i = 1; i < c->naa; i++)
+            for (int j = i; j > 0 && ied_name_cmp(nm[j - 1], nm[j]) > 0; j--) {
+                char *tmp = nm[j];
+                nm[j] = nm[j - 1];
+                nm[j - 1] = tmp;
+            }
+        name_page(c, nm, (size_t)c->naa, after, after_len, w);
     } else {
         if (scope == 1 && !ied_ld_find(m, dom, dom_len)) {
             error(a, EC_DEFINITION, DEF_OBJECT_UNDEFINED);
             return 0;
         }
-        /* named variable lists, journals, other classes and scopes: none (yet) */
+        /* association-specific lists, journals, other classes and scopes: none */
         name_page(c, NULL, 0, NULL, 0, w);
     }
     return 0;
@@ -423,6 +461,53 @@ static int svc_get_vaa(ied_client_t *c, bool cons, const uint8_t *body, size_t l
 bad:
     reject(a, MMS_REJ_REQ_INVALID_ARGUMENT);
     return 0;
+}
+
+/* ---- Named variable lists -------------------------------------------------------------------- */
+
+enum { DEF_OBJECT_EXISTS = 2 };
+
+static nvl_t *dyn_find(nvl_t *l, int n, const char *name, size_t len)
+{
+    for (int i = 0; i < n; i++)
+        if (strlen(l[i].name) == len && !memcmp(l[i].name, name, len))
+            return &l[i];
+    return NULL;
+}
+
+/* The list named on: a static dataset (*ds >= 0, in *ld) or a dynamic list (*dl). 0, or -1 if
+ * there is none. */
+static int list_find(ied_client_t *c, const objname_t *on, const ld_t **ld, int *ds, nvl_t **dl)
+{
+    *ld = NULL;
+    *ds = -1;
+    *dl = NULL;
+    if (on->scope == 2) {
+        *dl = dyn_find(c->aa, c->naa, on->item, on->item_len);
+        return *dl ? 0 : -1;
+    }
+    if (on->scope != 1 || !(*ld = ied_ld_find(c->m, on->dom, on->dom_len)))
+        return -1;
+    *ds = ied_ds_find(on->item, on->item_len);
+    if (*ds >= 0)
+        return 0;
+    *dl = dyn_find(((ld_t *)*ld)->dyn, (*ld)->ndyn, on->item, on->item_len);
+    return *dl ? 0 : -1;
+}
+
+static void free_list(nvl_t *l)
+{
+    free(l->m);
+    memset(l, 0, sizeof *l);
+}
+
+/* Removes entry i of l[0..*n) keeping the order. */
+static void list_remove(nvl_t *l, int *n, int i)
+{
+    free_list(&l[i]);
+    memmove(&l[i], &l[i + 1], (size_t)(*n - i - 1) * sizeof *l);
+    (*n)--;
+    memset(&l[*n], 0, sizeof *l);
 }
 
 /* ---- Read, Write ------------------------------------------------------------------------------ */
@@ -532,12 +617,32 @@ static int svc_read(ied_client_t *c, bool cons, const uint8_t *body, size_t len,
         return rc;
     if (rc < 0)
         goto bad;
-    if (is_list) { /* named variable lists: none exist yet (docs: not built) */
+    const ld_t *lld = NULL;
+    int ds = -1;
+    nvl_t *dl = NULL;
+    if (is_list && list_find(c, &list, &lld, &ds, &dl) < 0) {
         error(a, EC_ACCESS, ACC_OBJECT_NON_EXISTENT);
         return 0;
     }
     size_t start = mms_bw_len(w);
     size_t mk = mms_bw_mark(w);
+    for (int i = ds >= 0 ? ied_ds[ds].n : 0; i > 0; i--) { /* a static dataset of LLN0 */
+        const char *it = ied_ds[ds].members[i - 1];
+        const mnode_t *node = ied_node_find(c->m, it, strlen(it));
+        if (node)
+            ied_enc_data(w, c->m, lld, node, 0);
+        else
+            mms_bw_int(w, CTX, 0, DAE_NON_EXISTENT);
+    }
+    for (int i = dl ? dl->n : 0; i > 0; i--) { /* a dynamic list: members resolved now */
+        const nvl_ref_t *ref = &dl->m[i - 1];
+        const ld_t *mld = ied_ld_find(c->m, ref->dom, strlen(ref->dom));
+        const mnode_t *node = mld ? ied_node_find(c->m, ref->item, strlen(ref->item)) : NULL;
+        if (node)
+            ied_enc_data(w, c->m, mld, node, 0);
+        else
+            mms_bw_int(w, CTX, 0, DAE_NON_EXISTENT);
+    }
     for (size_t i = n; i > 0; i--) {
         const ld_t *ld;
         const mnode_t *node = resolve(c, &vs[i - 1].on, &ld);
@@ -546,7 +651,7 @@ static int svc_read(ied_client_t *c, bool cons, const uint8_t *body, size_t len,
         else if (vs[i - 1].alt)
             mms_bw_int(w, CTX, 0, DAE_ACCESS_UNSUPPORTED);
         else
-            enc_data(w, c->m, ld, node, 0);
+            ied_enc_data(w, c->m, ld, node, 0);
     }
     mms_bw_wrap(w, CTXC, 1, mk);
     if (with_spec) { /* variableAccessSpecification [0], as the request gave it */
@@ -606,13 +711,32 @@ static int svc_write(ied_client_t *c, bool cons, const uint8_t *body, size_t len
     }
     if (nd != n)
         goto bad;
-    /* Nothing of this model is writable yet (report control blocks come with slice 3): an
-     * existing variable is object-access-denied, any other object-non-existent. */
-    for (size_t i = n; i > 0; i--) {
-        const ld_t *ld;
-        const mnode_t *node = resolve(c, &vs[i - 1].on, &ld);
-        mms_bw_int(w, CTX, 0, node ? DAE_ACCESS_DENIED : DAE_NON_EXISTENT);
+    /* Only report control block attributes are writable: any other existing variable is
+     * object-access-denied, an unknown one object-non-existent. Data are applied in order. */
+    int *res = malloc((n ? n : 1) * sizeof *res);
+    if (!res) {
+        free(vs);
+        return GS_ENOMEM;
     }
+    mms_ber_enter(&r, &t, &dr); /* succeeded above */
+    for (size_t i = 0; i < n; i++) {
+        const ld_t *cld;
+        const mnode_t *node = resolve(c, &vs[i].on, &cld);
+        mms_ber_next(&dr, &x); /* checked above */
+        if (!node)
+            res[i] = DAE_NON_EXISTENT;
+        else if (node->role >= R_RCB_FIRST && !vs[i].alt)
+            res[i] = ied_rcb_write(c, (ld_t *)cld, node, &x);
+        else
+            res[i] = DAE_ACCESS_DENIED;
+    }
+    for (size_t i = n; i > 0; i--) {
+        if (res[i - 1] < 0)
+            mms_bw_null(w, CTX, 1); /* success */
+        else
+            mms_bw_int(w, CTX, 0, res[i - 1]);
+    }
+    free(res);
     free(vs);
     resp(a, MMS_SVC_WRITE);
     return w->err;
@@ -620,6 +744,231 @@ bad:
     free(vs);
     reject(a, MMS_REJ_REQ_INVALID_ARGUMENT);
     return 0;
+}
+
+/* ---- DefineNamedVariableList, DeleteNamedVariableList ------------------------------------------ */
+
+static int svc_define_nvl(ied_client_t *c, bool cons, const uint8_t *body, size_t len,
+                          mms_ber_writer_t *w, ied_answer_t *a)
+{
+    /* SEQUENCE { variableListName ObjectName, listOfVariable [0] IMPLICIT SEQUENCE OF ... } */
+    mms_ber_reader_t r;
+    mms_tlv_t t, lv, x;
+    objname_t on;
+    varspec_t *vs = NULL;
+    size_t n = 0;
+    bool is_list;
+    objname_t dummy;
+    (void)w;
+    if (!cons)
+        goto bad;
+    mms_ber_reader_init(&r, body, len);
+    if (mms_ber_next(&r, &t) != 1 || objname(&r, &t, &on) < 0 || on.scope == 0)
+        goto bad;
+    if (mms_ber_next(&r, &lv) != 1 || !mms_tlv_is(&lv, CTX, true, 0) || mms_ber_next(&r, &x) != 0)
+        goto bad;
+    /* the list has the form of a listOfVariable: reuse its decoder */
+    int rc = var_access_spec(&r, &lv, &vs, &n, &is_list, &dummy);
+    if (rc == GS_ENOMEM)
+        return rc;
+    if (rc < 0)
+        goto bad;
+    ld_t *ld = NULL;
+    nvl_t *lists;
+    int *cnt;
+    if (on.scope == 1) {
+        ld = ied_ld_find(c->m, on.dom, on.dom_len);
+        if (!ld) {
+            error(a, EC_DEFINITION, DEF_OBJECT_UNDEFINED);
+            goto out;
+        }
+        /* 8-1: a domain-specific list is named LN$name, in an LN of the LD */
+        const char *d = memchr(on.item, '$', on.item_len);
+        if (!d || !ied_node_find(c->m, on.item, (size_t)(d - on.item)) ||
+            memchr(d + 1, '$', on.item_len - (size_t)(d + 1 - on.item))) {
+            error(a, EC_DEFINITION, DEF_OBJECT_UNDEFINED);
+            goto out;
+        }
+        if (ied_ds_find(on.item, on.item_len) >= 0 || dyn_find(ld->dyn, ld->ndyn, on.item, on.item_len)) {
+            error(a, EC_DEFINITION, DEF_OBJECT_EXISTS);
+            goto out;
+        }
+        lists = ld->dyn;
+        cnt = &ld->ndyn;
+    } else {
+        if (dyn_find(c->aa, c->naa, on.item, on.item_len)) {
+            error(a, EC_DEFINITION, DEF_OBJECT_EXISTS);
+            goto out;
+        }
+        lists = c->aa;
+        cnt = &c->naa;
+    }
+    if (*cnt >= IED_NVL_MAX || n > IED_NVL_MEMBERS) {
+        error(a, EC_RESOURCE, RES_CAPABILITY_UNAVAILABLE);
+        goto out;
+    }
+    /* every member must exist (and be in the list's own domain for a domain-specific list) */
+    for (size_t i = 0; i < n; i++) {
+        const ld_t *mld;
+        if (vs[i].alt || !resolve(c, &vs[i].on, &mld) ||
+            (ld && mld != ld)) {
+            error(a, EC_ACCESS, ACC_OBJECT_NON_EXISTENT);
+            goto out;
+        }
+    }
+    nvl_t *l = &lists[*cnt];
+    memset(l, 0, sizeof *l);
+    l->m = calloc(n, sizeof *l->m);
+    if (!l->m) {
+        free(vs);
+        return GS_ENOMEM;
+    }
+    memcpy(l->name, on.item, on.item_len);
+    l->name[on.item_len] = 0;
+    l->n = (int)n;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(l->m[i].dom, vs[i].on.dom, vs[i].on.dom_len);
+        memcpy(l->m[i].item, vs[i].on.item, vs[i].on.item_len);
+    }
+    (*cnt)++;
+    resp(a, MMS_SVC_DEFINE_NVL);
+    a->constructed = false; /* DefineNamedVariableList-Response ::= NULL */
+out:
+    free(vs);
+    return 0;
+bad:
+    free(vs);
+    reject(a, MMS_REJ_REQ_INVALID_ARGUMENT);
+    return 0;
+}
+
+static int svc_delete_nvl(ied_client_t *c, bool cons, const uint8_t *body, size_t len,
+                          mms_ber_writer_t *w, ied_answer_t *a)
+{
+    /* SEQUENCE { scopeOfDelete [0] INTEGER DEFAULT specific(0), listOfVariableListName [1]
+     * SEQUENCE OF ObjectName OPTIONAL, domainName [2] Identifier OPTIONAL } */
+    mms_ber_reader_t r, lr;
+    mms_tlv_t t, names = {0}, x;
+    int64_t scope = 0;
+    bool has_names = false;
+    const char *dom = NULL;
+    size_t dom_len = 0;
+    uint32_t matched = 0, deleted = 0;
+    int rc;
+    if (!cons)
+        goto bad;
+    mms_ber_reader_init(&r, body, len);
+    while ((rc = mms_ber_next(&r, &t)) == 1) {
+        if (mms_tlv_is(&t, CTX, false, 0) && !has_names && !dom) {
+            if (mms_ber_get_int(&t, &scope) < 0 || scope < 0 || scope > 3)
+                goto bad;
+        } else if (mms_tlv_is(&t, CTX, true, 1) && !has_names && !dom) {
+            names = t;
+            has_names = true;
+        } else if (mms_tlv_is(&t, CTX, false, 2) && !dom) {
+            if (ident(&t, &dom, &dom_len) < 0)
+                goto bad;
+        } else {
+            goto bad;
+        }
+    }
+    if (rc < 0)
+        goto bad;
+    if (scope == 0 && has_names) {
+        if (mms_ber_enter(&r, &names, &lr) < 0)
+            goto bad;
+        while ((rc = mms_ber_next(&lr, &x)) == 1) {
+            objname_t on;
+            if (objname(&lr, &x, &on) < 0)
+                goto bad;
+            const ld_t *ld;
+            int ds;
+            nvl_t *dl;
+            if (list_find(c, &on, &ld, &ds, &dl) < 0)
+                continue;
+            matched++;
+            if (!dl)
+                continue; /* a static dataset: not deletable */
+            if (on.scope == 2)
+                list_remove(c->aa, &c->naa, (int)(dl - c->aa));
+            else
+                list_remove(((ld_t *)ld)->dyn, &((ld_t *)ld)->ndyn, (int)(dl - ld->dyn));
+            deleted++;
+        }
+        if (rc < 0)
+            goto bad;
+    } else if (scope == 1) { /* aa-specific: all of this association's lists */
+        matched = deleted = (uint32_t)c->naa;
+        while (c->naa)
+            list_remove(c->aa, &c->naa, c->naa - 1);
+    } else if (scope == 2) { /* domain: its dynamic lists (the static ones stay) */
+        ld_t *ld = dom ? ied_ld_find(c->m, dom, dom_len) : NULL;
+        if (!ld) {
+            error(a, EC_DEFINITION, DEF_OBJECT_UNDEFINED);
+            return 0;
+        }
+        matched = (uint32_t)(ld->ndyn + IED_NDS);
+        deleted = (uint32_t)ld->ndyn;
+        while (ld->ndyn)
+            list_remove(ld->dyn, &ld->ndyn, ld->ndyn - 1);
+    } else if (scope == 3) { /* vmd: every deletable list this association may delete */
+        matched = deleted = (uint32_t)c->naa;
+        while (c->naa)
+            list_remove(c->aa, &c->naa, c->naa - 1);
+        for (size_t i = 0; i < c->m->nld; i++) {
+            ld_t *ld = c->m->lds[i];
+            matched += (uint32_t)(ld->ndyn + IED_NDS);
+            deleted += (uint32_t)ld->ndyn;
+            while (ld->ndyn)
+                list_remove(ld->dyn, &ld->ndyn, ld->ndyn - 1);
+        }
+    }
+    mms_bw_uint(w, CTX, 1, deleted);
+    mms_bw_uint(w, CTX, 0, matched);
+    resp(a, MMS_SVC_DELETE_NVL);
+    return w->err;
+bad:
+    reject(a, MMS_REJ_REQ_INVALID_ARGUMENT);
+    return 0;
+}
+
+/* ---- GetNamedVariableListAttributes ---------------------------------------------------------- */
+
+static int svc_get_nvl_attr(ied_client_t *c, bool cons, const uint8_t *body, size_t len,
+                            mms_ber_writer_t *w, ied_answer_t *a)
+{
+    /* GetNamedVariableListAttributes-Request ::= ObjectName */
+    mms_ber_reader_t r;
+    mms_tlv_t t, x;
+    objname_t on;
+    mms_ber_reader_init(&r, body, len);
+    if (!cons || mms_ber_next(&r, &t) != 1 || mms_ber_next(&r, &x) != 0 || objname(&r, &t, &on) < 0) {
+        reject(a, MMS_REJ_REQ_INVALID_ARGUMENT);
+        return 0;
+    }
+    const ld_t *ld;
+    int ds;
+    nvl_t *dl;
+    if (list_find(c, &on, &ld, &ds, &dl) < 0) {
+        error(a, EC_ACCESS, ACC_OBJECT_NON_EXISTENT);
+        return 0;
+    }
+    size_t mk = mms_bw_mark(w);
+    int nm = ds >= 0 ? ied_ds[ds].n : dl->n;
+    for (int i = nm - 1; i >= 0; i--) {
+        const char *it = ds >= 0 ? ied_ds[ds].members[i] : dl->m[i].item;
+        const char *dom = ds >= 0 ? ld->dom : dl->m[i].dom;
+        size_t m1 = mms_bw_mark(w);
+        mms_bw_octets(w, MMS_BER_UNIVERSAL, 26, it, strlen(it));
+        mms_bw_octets(w, MMS_BER_UNIVERSAL, 26, dom, strlen(dom));
+        mms_bw_wrap(w, CTXC, 1, m1);                          /* domain-specific */
+        mms_bw_wrap(w, CTXC, 0, m1);                          /* variableSpecification name */
+        mms_bw_wrap(w, MMS_BER_UNIVERSAL | MMS_BER_CONSTRUCTED, 16, m1);
+    }
+    mms_bw_wrap(w, CTXC, 1, mk); /* listOfVariable */
+    mms_bw_bool(w, CTX, 0, dl != NULL); /* mmsDeletable: the dynamic lists */
+    resp(a, MMS_SVC_GET_NVL_ATTR);
+    return w->err;
 }
 
 /* ---- Dispatch ----------------------------------------------------------------------------------- */
@@ -643,6 +992,9 @@ void ied_client_free(ied_client_t *c)
 {
     if (!c)
         return;
+    ied_rcb_release(c->m, c);
+    for (int i = 0; i < c->naa; i++) /* its association-specific lists */
+        free(c->aa[i].m);
     c->m->nclients--;
     free(c);
 }
@@ -661,10 +1013,18 @@ int ied_confirmed(ied_client_t *c, int service, bool constructed, const uint8_t 
     case MMS_SVC_GET_VAR_ACCESS_ATTR: rc = svc_get_vaa(c, constructed, body, len, w, a); break;
     case MMS_SVC_READ: rc = svc_read(c, constructed, body, len, w, a); break;
     case MMS_SVC_WRITE: rc = svc_write(c, constructed, body, len, w, a); break;
+    case MMS_SVC_GET_NVL_ATTR: rc = svc_get_nvl_attr(c, constructed, body, len, w, a); break;
+    case MMS_SVC_DEFINE_NVL: rc = svc_define_nvl(c, constructed, body, len, w, a); break;
+    case MMS_SVC_DELETE_NVL: rc = svc_delete_nvl(c, constructed, body, len, w, a); break;
     default:
         reject(a, MMS_REJ_REQ_UNRECOGNIZED_SERVICE);
         rc = 0;
         break;
+    }
+    if (rc == 0 && a->kind == IED_RESP && w->cap - w->pos > w->cap - start_pos &&
+        (w->cap - w->pos) - (w->cap - start_pos) + ENVELOPE > c->max_pdu) {
+        /* any response that would not fit the negotiated PDU (GetNameList pages instead) */
+        error(a, EC_RESOURCE, RES_CAPABILITY_UNAVAILABLE);
     }
     if (rc == 0 && a->kind != IED_RESP)
         w->pos = start_pos; /* an error or reject has no contents */
@@ -673,17 +1033,3 @@ int ied_confirmed(ied_client_t *c, int service, bool constructed, const uint8_t 
     return rc;
 }
 
-int ied_client_next_report(ied_client_t *c, int64_t now_ns, mms_ber_writer_t *w, int *service)
-{
-    (void)c;
-    (void)now_ns;
-    (void)w;
-    (void)service;
-    return 0; /* reporting: slice 3 (docs/iec61850.md "Services": not built) */
-}
-
-int64_t ied_client_next_due(const ied_client_t *c)
-{
-    (void)c;
-    return INT64_MAX;
-}

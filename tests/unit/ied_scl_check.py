@@ -25,6 +25,17 @@ BTYPE = {"BOOLEAN": "bool", "Quality": "bits:-13", "Timestamp": "utc", "FLOAT32"
          "Enum": "int:8"}
 
 
+# IEC 61850-8-1 report control block structures (URCB of FC RP, BRCB of FC BR)
+URCB = [("RptID", "vstr:-129"), ("RptEna", "bool"), ("Resv", "bool"), ("DatSet", "vstr:-129"),
+        ("ConfRev", "uint:32"), ("OptFlds", "bits:-10"), ("BufTm", "uint:32"), ("SqNum", "uint:8"),
+        ("TrgOps", "bits:-6"), ("IntgPd", "uint:32"), ("GI", "bool")]
+BRCB = [("RptID", "vstr:-129"), ("RptEna", "bool"), ("DatSet", "vstr:-129"),
+        ("ConfRev", "uint:32"), ("OptFlds", "bits:-10"), ("BufTm", "uint:32"),
+        ("SqNum", "uint:16"), ("TrgOps", "bits:-6"), ("IntgPd", "uint:32"), ("GI", "bool"),
+        ("PurgeBuf", "bool"), ("EntryID", "octets:8"), ("TimeofEntry", "bintime"),
+        ("ResvTms", "int:16")]
+
+
 def fail(msg):
     print("FAIL:", msg)
     sys.exit(1)
@@ -138,9 +149,29 @@ def main():
                 v = do_view(do.get("type"), fc)
                 if v is not None:
                     dos.append((do.get("name"),) + v)
+            if fc in ("BR", "RP"):
+                for rc in ln.findall(NS + "ReportControl"):
+                    if (rc.get("buffered") == "true") != (fc == "BR"):
+                        continue
+                    attrs = BRCB if fc == "BR" else URCB
+                    n = int(rc.find(NS + "RptEnabled").get("max"))
+                    for k in range(1, n + 1):
+                        dos.append(("%s%02d" % (rc.get("name"), k), "struct",
+                                    [(a, c, []) for a, c in attrs]))
             if dos:
                 fcs.append((fc, "struct", dos))
         walk("", (lnname, "struct", fcs), got)
+        for ds in ln.findall(NS + "DataSet"):
+            for fcda in ds.findall(NS + "FCDA"):
+                fref = "%s%s%s$%s$%s" % (fcda.get("prefix") or "", fcda.get("lnClass"),
+                                       fcda.get("lnInst") or "", fcda.get("fc"),
+                                       fcda.get("doName"))
+                if fref not in want_vars or fcda.get("ldInst") != ld.get("inst"):
+                    fail("DataSet %s member %s is not a variable of the LD" % (ds.get("name"),
+                                                                                fref))
+        for rc in ln.findall(NS + "ReportControl"):
+            if rc.get("datSet") not in [x.get("name") for x in ln.findall(NS + "DataSet")]:
+                fail("ReportControl %s: datSet %s" % (rc.get("name"), rc.get("datSet")))
     missing = sorted(set(want_vars) - set(got))
     extra = sorted(set(got) - set(want_vars))
     if missing or extra:

@@ -21,7 +21,7 @@ if grep -Eqi 'malformed|Expert Info \((Error|Warning)' "$dir/detail.txt"; then
   fail=1
 fi
 n=$(grep -c 'confirmed-ResponsePDU' "$dir/summary.txt" || true)
-[ "$n" -ge 14 ] || { echo "expected >= 14 confirmed responses, got $n"; fail=1; }
+[ "$n" -ge 30 ] || { echo "expected >= 30 confirmed responses, got $n"; fail=1; }
 for want in 'confirmed-ErrorPDU' 'rejectPDU'; do
   grep -Eq "$want" "$dir/summary.txt" || { echo "missing: $want"; fail=1; }
 done
@@ -30,6 +30,11 @@ grep -q 'Identifier: GRIDSENSEDEMO_M0001' "$dir/detail.txt" || { echo "missing d
 grep -q 'Identifier: MMXU1\$MX\$PhV\$phsA\$cVal\$mag\$f' "$dir/detail.txt" ||
   { echo "missing variable name"; fail=1; }
 grep -q 'floating-point' "$dir/detail.txt" || { echo "missing float"; fail=1; }
+n=$(grep -c 'unconfirmed-PDU' "$dir/summary.txt" || true)
+[ "$n" -ge 2 ] || { echo "expected 2 informationReports, got $n"; fail=1; }
+grep -q 'vmd-specific: RPT' "$dir/detail.txt" && grep -q 'informationReport' "$dir/detail.txt" ||
+  { echo "missing informationReport RPT"; fail=1; }
+grep -q 'getNamedVariableListAttributes' "$dir/detail.txt" || { echo "missing GetNVLAttributes"; fail=1; }
 grep -q 'failure: object-non-existent (10)' "$dir/detail.txt" ||
   { echo "missing object-non-existent"; fail=1; }
 exit $fail

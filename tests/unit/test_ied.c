@@ -416,9 +416,19 @@ static void test_get_name_list(void **state)
     assert_int_equal(g->a.err_class, 2);
     assert_int_equal(g->a.err_code, 1);
     assert_int_equal(n, 0);
-    /* named variable lists of a domain and journals: none yet, an empty answer */
+    /* named variable lists of a domain: the static datasets of LLN0, sorted */
     cnt = 0;
     gnl_req(&rq, 2, "GRIDSENSEDEMO_M0001", NULL);
+    p = call(g, MMS_SVC_GET_NAME_LIST, true, rq.b, rq.n, &n);
+    assert_int_equal(g->a.kind, IED_RESP);
+    assert_false(gnl_parse(p, n, names, &cnt));
+    assert_int_equal(cnt, 3);
+    assert_string_equal(names[0], "LLN0$Events");
+    assert_string_equal(names[1], "LLN0$Measurements");
+    assert_string_equal(names[2], "LLN0$Status");
+    /* journals: none, an empty answer */
+    cnt = 0;
+    gnl_req(&rq, 8, "GRIDSENSEDEMO_M0001", NULL);
     p = call(g, MMS_SVC_GET_NAME_LIST, true, rq.b, rq.n, &n);
     assert_int_equal(g->a.kind, IED_RESP);
     assert_false(gnl_parse(p, n, names, &cnt));
@@ -521,11 +531,13 @@ static void test_get_vaa(void **state)
     vaa_req(&rq, "GRIDSENSEDEMO_M0001", "LLN0");
     p = call(f, MMS_SVC_GET_VAR_ACCESS_ATTR, true, rq.b, rq.n, &n);
     vaa_top(p, n, &ty, &r);
-    assert_int_equal(struct_names(&r, &ty, nm, kt), 4);
+    assert_int_equal(struct_names(&r, &ty, nm, kt), 6);
     assert_string_equal(nm[0], "ST");
     assert_string_equal(nm[1], "CF");
     assert_string_equal(nm[2], "DC");
     assert_string_equal(nm[3], "EX");
+    assert_string_equal(nm[4], "BR"); /* the report control blocks */
+    assert_string_equal(nm[5], "RP");
 
     vaa_req(&rq, "GRIDSENSEDEMO_M0001", "LLN0$ST$Mod$stVal");
     p = call(f, MMS_SVC_GET_VAR_ACCESS_ATTR, true, rq.b, rq.n, &n);
@@ -1119,6 +1131,469 @@ static void test_slice2_lns(void **state)
     ied_free(m);
 }
 
+/* ---- datasets and reports ---------------------------------------------------------------------- */
+
+/* Writes one attribute of an RCB: returns the Write result (-1 success, else DataAccessError). */
+static int write_attr(fx_t *f, ied_client_t *c, const char *item, const uint8_t *data, size_t dl)
+{
+    bb_t list = {0}, vas = {0}, dat = {0}, rq = {0}, on = {0}, name = {0}, seq = {0};
+    size_t n;
+    objname_dom(&on, "GRIDSENSEDEMO_M0001", item);
+    wrap(&name, 0xA0, &on);
+    wrap(&seq, 0x30, &name);
+    memcpy(list.b, seq.b, seq.n);
+    list.n = seq.n;
+    wrap(&vas, 0xA0, &list);
+    memcpy(dat.b, data, dl);
+    dat.n = dl;
+    memcpy(rq.b, vas.b, vas.n);
+    rq.n = vas.n;
+    wrap(&rq, 0xA0, &dat);
+    ied_client_t *keep = f->c;
+    f->c = c;
+    const uint8_t *p = call(f, MMS_SVC_WRITE, true, rq.b, rq.n, &n);
+    f->c = keep;
+    assert_int_equal(f->a.kind, IED_RESP);
+    if (n == 2 && p[0] == 0x81 && p[1] == 0)
+        return -1;
+    assert_int_equal(n, 3);
+    assert_int_equal(p[0], 0x80);
+    return p[2];
+}
+
+static const uint8_t B_TRUE[] = {0x83, 1, 0xFF}, B_FALSE[] = {0x83, 1, 0x00};
+
+typedef struct {
+    mms_tlv_t r[64];
+    int n;
+} rep_t;
+
+/* The next report of client c (1) or none (0): its AccessResults. */
+static int next_rep(fx_t *f, ied_client_t *c, int64_t now, rep_t *out)
+{
+    int svc = -1;
+    mms_bw_init(&f->w, f->buf, sizeof f->buf);
+    int rc = ied_client_next_report(c, now, &f->w, &svc);
+    assert_true(rc == 0 || rc == 1);
+    if (!rc)
+        return 0;
+    assert_int_equal(svc, MMS_USVC_INFORMATION_REPORT);
+    mms_ber_reader_t r, v, l;
+    mms_tlv_t t, x;
+    mms_ber_reader_init(&r, mms_bw_data(&f->w), mms_bw_len(&f->w));
+    assert_int_equal(mms_ber_expect(&r, MMS_BER_CONTEXT, true, 1, &t), 0);
+    assert_int_equal(mms_ber_enter(&r, &t, &v), 0);
+    assert_int_equal(mms_ber_expect(&v, MMS_BER_CONTEXT, false, 0, &x), 0);
+    assert_int_equal(x.len, 3);
+    assert_memory_equal(x.val, "RPT", 3);
+    assert_int_equal(mms_ber_expect(&r, MMS_BER_CONTEXT, true, 0, &t), 0);
+    assert_int_equal(mms_ber_enter(&r, &t, &l), 0);
+    assert_int_equal(mms_ber_next(&r, &t), 0);
+    out->n = 0;
+    while (mms_ber_next(&l, &x) == 1) {
+        assert_int_equal(mms_ber_check_tree(&l, &x), 0);
+        out->r[out->n++] = x;
+    }
+    return 1;
+}
+
+static uint64_t tlv_uint(const mms_tlv_t *t)
+{
+    uint64_t v;
+    assert_true(mms_tlv_is(t, MMS_BER_CONTEXT, false, 6));
+    assert_int_equal(mms_ber_get_uint(t, &v), 0);
+    return v;
+}
+
+/* Checks a default-OptFlds report of the Measurements dataset (9 members): RptID, OptFlds,
+ * SqNum, time, DatSet, [EntryID], ConfRev, inclusion, values, reasons. Returns the members
+ * included; each must carry reason `why` (change reports: data and/or quality change). */
+static int check_meas_report(const rep_t *rp, uint64_t sq, uint8_t why, bool buffered,
+                             uint64_t *entry)
+{
+    char s[200];
+    int i = 0;
+    assert_int_equal(mms_ber_get_visible(&rp->r[i++], s, sizeof s), 0);
+    assert_string_equal(s, buffered ? "GRIDSENSEDEMO_M0001/LLN0$BR$MeasBRCB01"
+                                    : "GRIDSENSEDEMO_M0001/LLN0$RP$MeasRCB01");
+    const uint8_t *bits;
+    size_t nb;
+    assert_int_equal(mms_ber_get_bits(&rp->r[i++], &bits, &nb), 0);
+    assert_int_equal(nb, 10);
+    assert_int_equal(tlv_uint(&rp->r[i++]), sq);
+    mms_bintime_t bt;
+    assert_int_equal(mms_ber_get_bintime(&rp->r[i++], &bt), 0);
+    assert_true(bt.has_days);
+    assert_int_equal(mms_ber_get_visible(&rp->r[i++], s, sizeof s), 0);
+    assert_string_equal(s, "GRIDSENSEDEMO_M0001/LLN0$Measurements");
+    if (buffered) {
+        const uint8_t *p;
+        size_t l;
+        assert_int_equal(mms_ber_get_octets(&rp->r[i++], 8, &p, &l), 0);
+        assert_int_equal(l, 8);
+        *entry = 0;
+        for (int k = 0; k < 8; k++)
+            *entry = *entry << 8 | p[k];
+    }
+    assert_int_equal(tlv_uint(&rp->r[i++]), 1); /* ConfRev */
+    assert_int_equal(mms_ber_get_bits(&rp->r[i++], &bits, &nb), 0);
+    assert_int_equal(nb, 9);
+    int incl = 0;
+    for (size_t k = 0; k < nb; k++)
+        incl += mms_bits_get(bits, nb, k);
+    assert_int_equal(rp->n, i + 2 * incl); /* values then reason codes */
+    for (int k = 0; k < incl; k++) {
+        assert_true(mms_tlv_is(&rp->r[i + k], MMS_BER_CONTEXT, true, 2)); /* FCD structures */
+        const uint8_t *rb;
+        size_t rn;
+        assert_int_equal(mms_ber_get_bits(&rp->r[i + incl + k], &rb, &rn), 0);
+        assert_int_equal(rn, 7);
+        if (why & 0x60) /* change reports: data and/or quality change, at least one `why` */
+            assert_true((rb[0] & ~0x60) == 0 && rb[0] != 0);
+        else
+            assert_int_equal(rb[0], why);
+    }
+    return incl;
+}
+
+static void test_datasets_reports(void **state)
+{
+    (void)state;
+    fx_t *f = fx_new(65000);
+    const char *D = "GRIDSENSEDEMO_M0001";
+    bb_t rq = {0}, on = {0}, vl = {0};
+    size_t n;
+    const uint8_t *p;
+    /* GetNamedVariableListAttributes of LLN0$Measurements */
+    objname_dom(&on, D, "LLN0$Measurements");
+    p = call(f, MMS_SVC_GET_NVL_ATTR, true, on.b, on.n, &n);
+    assert_int_equal(f->a.kind, IED_RESP);
+    assert_int_equal(f->a.service, MMS_SVC_GET_NVL_ATTR);
+    {
+        mms_ber_reader_t r, l;
+        mms_tlv_t t;
+        bool del = true;
+        mms_ber_reader_init(&r, p, n);
+        assert_int_equal(mms_ber_expect(&r, MMS_BER_CONTEXT, false, 0, &t), 0);
+        assert_int_equal(mms_ber_get_bool(&t, &del), 0);
+        assert_false(del);
+        assert_int_equal(mms_ber_expect(&r, MMS_BER_CONTEXT, true, 1, &t), 0);
+        assert_int_equal(mms_ber_enter(&r, &t, &l), 0);
+        int k = 0;
+        while (mms_ber_next(&l, &t) == 1)
+            k++;
+        assert_int_equal(k, 9);
+    }
+    fx_t *g = fx_new(300); /* the answer would not fit a 300-octet PDU: resource error */
+    call(g, MMS_SVC_GET_NVL_ATTR, true, on.b, on.n, &n);
+    assert_int_equal(g->a.kind, IED_ERROR);
+    assert_int_equal(g->a.err_class, 3);
+    assert_int_equal(n, 0);
+    fx_free(g);
+    bb_t bad = {0};
+    objname_dom(&bad, D, "LLN0$Nope");
+    call(f, MMS_SVC_GET_NVL_ATTR, true, bad.b, bad.n, &n);
+    assert_int_equal(f->a.kind, IED_ERROR);
+    /* Read of the dataset (variableListName) */
+    wrap(&vl, 0xA1, &on);
+    wrap(&rq, 0xA1, &vl);
+    p = call(f, MMS_SVC_READ, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_RESP);
+    {
+        mms_ber_reader_t l = read_results(p, n, false);
+        mms_tlv_t t;
+        int k = 0;
+        while (mms_ber_next(&l, &t) == 1) {
+            assert_true(mms_tlv_is(&t, MMS_BER_CONTEXT, true, 2));
+            k++;
+        }
+        assert_int_equal(k, 9);
+    }
+
+    /* URCB: IntgPd 1000 ms, enable; a second association is refused */
+    ied_client_t *c2;
+    assert_int_equal(ied_client_new(f->m, 65000, &c2), 0);
+    static const uint8_t intg[] = {0x86, 2, 0x03, 0xE8};
+    assert_int_equal(write_attr(f, f->c, "LLN0$RP$MeasRCB01$IntgPd", intg, sizeof intg), -1);
+    assert_int_equal(write_attr(f, f->c, "LLN0$RP$MeasRCB01$RptEna", B_TRUE, 3), -1);
+    assert_int_equal(write_attr(f, c2, "LLN0$RP$MeasRCB01$RptEna", B_TRUE, 3), 2);
+    assert_int_equal(write_attr(f, f->c, "LLN0$RP$MeasRCB01$ConfRev", intg, sizeof intg), 3);
+    assert_int_equal(write_attr(f, f->c, "LLN0$RP$MeasRCB01$BufTm", intg, sizeof intg), 2);
+    assert_int_equal(write_attr(f, f->c, "LLN0$RP$MeasRCB01$RptEna", intg, sizeof intg), 7);
+    assert_int_equal(write_attr(f, f->c, "MMXU1$MX$Hz$mag$f", intg, sizeof intg), 3);
+    assert_int_equal(read_int(f, D, "LLN0$RP$MeasRCB01$RptEna", 3), 1);
+    assert_int_equal(read_int(f, D, "LLN0$RP$MeasRCB01$Resv", 3), 1);
+    rep_t rp;
+    int64_t t0 = T0_NS;
+    assert_int_equal(next_rep(f, f->c, t0, &rp), 0);
+    assert_true(ied_client_next_due(f->c) <= t0 + 1000000000LL);
+    assert_int_equal(ied_client_next_due(c2), INT64_MAX);
+    /* data change: every measured member changed (new window) */
+    assert_int_equal(ied_update_latest(f->m, "DEMO-0001", LATEST2, t0 + 100000000), 0);
+    assert_int_equal(next_rep(f, f->c, t0 + 100000000, &rp), 1);
+    int incl = check_meas_report(&rp, 0, 0x40, false, NULL);
+    assert_true(incl >= 5);
+    assert_int_equal(next_rep(f, f->c, t0 + 100000000, &rp), 0);
+    assert_int_equal(next_rep(f, c2, t0 + 100000000, &rp), 0);
+    /* the same values again: no data change */
+    assert_int_equal(ied_update_latest(f->m, "DEMO-0001", LATEST2, t0 + 200000000), 0);
+    assert_int_equal(next_rep(f, f->c, t0 + 200000000, &rp), 0);
+    /* integrity period: all 9 members */
+    assert_int_equal(next_rep(f, f->c, t0 + 1000000000, &rp), 1);
+    assert_int_equal(check_meas_report(&rp, 1, 0x08, false, NULL), 9);
+    /* quality change only: the terminal goes offline */
+    ied_terminal_t ts[3] = {term("DEMO-0001", 0, GSTP_TQ_GPS_LOCKED),
+                            term("T.2", 0, GSTP_TQ_NETWORK_SYNCED),
+                            term("free-run", 1, GSTP_TQ_FREE_RUNNING)};
+    assert_int_equal(ied_set_terminals(f->m, ts, 3, t0 + 1100000000), 0);
+    assert_int_equal(next_rep(f, f->c, t0 + 1100000000, &rp), 1);
+    assert_true(check_meas_report(&rp, 2, 0x20, false, NULL) >= 2); /* PhV, Hz, A... */
+    /* GI */
+    assert_int_equal(write_attr(f, f->c, "LLN0$RP$MeasRCB01$GI", B_TRUE, 3), -1);
+    assert_int_equal(next_rep(f, f->c, t0 + 1200000000, &rp), 1);
+    assert_int_equal(check_meas_report(&rp, 3, 0x04, false, NULL), 9);
+    assert_int_equal(read_int(f, D, "LLN0$RP$MeasRCB01$SqNum", 6), 4);
+    /* disable: nothing more; released on client free */
+    assert_int_equal(write_attr(f, f->c, "LLN0$RP$MeasRCB01$RptEna", B_FALSE, 3), -1);
+    assert_int_equal(next_rep(f, f->c, t0 + 3000000000LL, &rp), 0);
+    assert_int_equal(write_attr(f, c2, "LLN0$RP$MeasRCB01$RptEna", B_TRUE, 3), 2); /* reserved */
+    ied_client_free(f->c);
+    assert_int_equal(ied_client_new(f->m, 65000, &f->c), 0);
+    assert_int_equal(write_attr(f, c2, "LLN0$RP$MeasRCB01$RptEna", B_TRUE, 3), -1);
+    assert_int_equal(write_attr(f, c2, "LLN0$RP$MeasRCB01$RptEna", B_FALSE, 3), -1);
+    /* DatSet: another dataset of the LD, or invalid */
+    static const uint8_t bad_ds[] = {0x8A, 4, 'n', 'o', 'p', 'e'};
+    assert_int_equal(write_attr(f, c2, "LLN0$RP$MeasRCB01$DatSet", bad_ds, sizeof bad_ds), 11);
+
+    /* BRCB: buffered while the association is gone, resent to the next one */
+    ts[0].online = 1;
+    assert_int_equal(ied_set_terminals(f->m, ts, 3, t0 + 4000000000LL), 0);
+    assert_int_equal(write_attr(f, f->c, "LLN0$BR$MeasBRCB01$RptEna", B_TRUE, 3), -1);
+    assert_int_equal(ied_update_latest(f->m, "DEMO-0001", LATEST, t0 + 4100000000LL), 0);
+    uint64_t e1 = 0, e2 = 0, e3 = 0;
+    assert_int_equal(next_rep(f, f->c, t0 + 4100000000LL, &rp), 1);
+    check_meas_report(&rp, 0, 0x40, true, &e1);
+    ied_client_free(f->c); /* association lost */
+    assert_int_equal(ied_client_new(f->m, 65000, &f->c), 0);
+    assert_int_equal(read_int(f, D, "LLN0$BR$MeasBRCB01$RptEna", 3), 0);
+    assert_int_equal(ied_update_latest(f->m, "DEMO-0001", LATEST2, t0 + 4200000000LL), 0);
+    assert_int_equal(ied_update_latest(f->m, "DEMO-0001", LATEST, t0 + 4300000000LL), 0);
+    assert_int_equal(write_attr(f, f->c, "LLN0$BR$MeasBRCB01$RptEna", B_TRUE, 3), -1);
+    assert_int_equal(next_rep(f, f->c, t0 + 4400000000LL, &rp), 1);
+    check_meas_report(&rp, 1, 0x40, true, &e2);
+    assert_int_equal(next_rep(f, f->c, t0 + 4400000000LL, &rp), 1);
+    check_meas_report(&rp, 2, 0x40, true, &e3);
+    assert_true(e1 < e2 && e2 < e3);
+    assert_int_equal(next_rep(f, f->c, t0 + 4400000000LL, &rp), 0);
+    /* resynchronise: disable, EntryID = e2, enable: e3 again */
+    assert_int_equal(write_attr(f, f->c, "LLN0$BR$MeasBRCB01$RptEna", B_FALSE, 3), -1);
+    uint8_t eid[10] = {0x89, 8};
+    for (int k = 0; k < 8; k++)
+        eid[2 + k] = (uint8_t)(e2 >> (56 - 8 * k));
+    assert_int_equal(write_attr(f, f->c, "LLN0$BR$MeasBRCB01$EntryID", eid, sizeof eid), -1);
+    assert_int_equal(write_attr(f, f->c, "LLN0$BR$MeasBRCB01$RptEna", B_TRUE, 3), -1);
+    uint64_t e4 = 0;
+    assert_int_equal(next_rep(f, f->c, t0 + 4500000000LL, &rp), 1);
+    check_meas_report(&rp, 3, 0x40, true, &e4);
+    assert_int_equal(e4, e3);
+    assert_int_equal(next_rep(f, f->c, t0 + 4500000000LL, &rp), 0);
+    /* an EntryID not in the buffer: object-value-invalid; PurgeBuf empties it */
+    assert_int_equal(write_attr(f, f->c, "LLN0$BR$MeasBRCB01$RptEna", B_FALSE, 3), -1);
+    eid[9] ^= 0x55;
+    assert_int_equal(write_attr(f, f->c, "LLN0$BR$MeasBRCB01$EntryID", eid, sizeof eid), 11);
+    assert_int_equal(write_attr(f, f->c, "LLN0$BR$MeasBRCB01$PurgeBuf", B_TRUE, 3), -1);
+    assert_int_equal(write_attr(f, f->c, "LLN0$BR$MeasBRCB01$RptEna", B_TRUE, 3), -1);
+    assert_int_equal(next_rep(f, f->c, t0 + 4600000000LL, &rp), 0);
+
+    /* Events: a dip is a data-change report of QVVR1 */
+    assert_int_equal(write_attr(f, c2, "LLN0$RP$EventsRCB01$RptEna", B_TRUE, 3), -1);
+    assert_int_equal(ied_add_event(f->m, "DEMO-0001",
+                                   "{\"kind\":\"swell\",\"start_ns\":1796466040000000000,"
+                                   "\"duration_s\":0.1,\"maximum\":66.0,\"maximum_pct\":114.3}",
+                                   t0 + 5000000000LL),
+                     0);
+    assert_int_equal(next_rep(f, c2, t0 + 5000000000LL, &rp), 1);
+    char s[200];
+    assert_int_equal(mms_ber_get_visible(&rp.r[0], s, sizeof s), 0);
+    assert_string_equal(s, "GRIDSENSEDEMO_M0001/LLN0$RP$EventsRCB01");
+    ied_client_free(c2);
+    /* a removed LD's blocks stop with it */
+    assert_int_equal(ied_set_terminals(f->m, ts + 1, 2, t0 + 6000000000LL), 0);
+    assert_int_equal(next_rep(f, f->c, t0 + 7000000000LL, &rp), 0);
+    assert_int_equal(ied_client_next_due(f->c), INT64_MAX);
+    fx_free(f);
+}
+
+/* ---- dynamic named variable lists ------------------------------------------------------------- */
+
+/* ObjectName aa-specific [2] */
+static void objname_aa(bb_t *o, const char *item)
+{
+    put_str(o, 0x82, item);
+}
+
+/* DefineNamedVariableList body: name (already encoded in nm) and (dom,item) members. */
+static void define_req(bb_t *o, const bb_t *nm, int n, const char *const *dom,
+                       const char *const *item)
+{
+    bb_t list = {0};
+    for (int i = 0; i < n; i++) {
+        bb_t on = {0}, name = {0}, seq = {0};
+        objname_dom(&on, dom[i], item[i]);
+        wrap(&name, 0xA0, &on);
+        wrap(&seq, 0x30, &name);
+        memcpy(list.b + list.n, seq.b, seq.n);
+        list.n += seq.n;
+    }
+    memcpy(o->b, nm->b, nm->n);
+    o->n = nm->n;
+    wrap(o, 0xA0, &list);
+}
+
+static int read_list_count(fx_t *f, const bb_t *nm)
+{
+    bb_t vl = {0}, rq = {0};
+    size_t n;
+    wrap(&vl, 0xA1, nm);
+    wrap(&rq, 0xA1, &vl);
+    const uint8_t *p = call(f, MMS_SVC_READ, true, rq.b, rq.n, &n);
+    if (f->a.kind != IED_RESP)
+        return -1;
+    mms_ber_reader_t l = read_results(p, n, false);
+    mms_tlv_t t;
+    int k = 0;
+    while (mms_ber_next(&l, &t) == 1) {
+        assert_false(mms_tlv_is(&t, MMS_BER_CONTEXT, false, 0)); /* no failure */
+        k++;
+    }
+    return k;
+}
+
+static void test_dynamic_lists(void **state)
+{
+    (void)state;
+    fx_t *f = fx_new(65000);
+    const char *D = "GRIDSENSEDEMO_M0001", *T2 = "GRIDSENSET_D2";
+    bb_t nm = {0}, rq = {0};
+    size_t n;
+    const uint8_t *p;
+    /* association-specific, members of two LDs */
+    objname_aa(&nm, "my");
+    const char *d2[2] = {D, T2}, *i2[2] = {"MMXU1$MX$Hz", "LLN0$ST$Health"};
+    define_req(&rq, &nm, 2, d2, i2);
+    p = call(f, MMS_SVC_DEFINE_NVL, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_RESP);
+    assert_int_equal(f->a.service, MMS_SVC_DEFINE_NVL);
+    assert_false(f->a.constructed);
+    assert_int_equal(n, 0);
+    assert_int_equal(read_list_count(f, &nm), 2);
+    call(f, MMS_SVC_DEFINE_NVL, true, rq.b, rq.n, &n); /* again: object-exists */
+    assert_int_equal(f->a.kind, IED_ERROR);
+    assert_int_equal(f->a.err_class, 2);
+    assert_int_equal(f->a.err_code, 2);
+    p = call(f, MMS_SVC_GET_NVL_ATTR, true, nm.b, nm.n, &n);
+    assert_int_equal(f->a.kind, IED_RESP);
+    assert_int_equal(p[0], 0x80);
+    assert_int_equal(p[2], 0xFF); /* mmsDeletable TRUE */
+    /* visible to this association only */
+    ied_client_t *other;
+    assert_int_equal(ied_client_new(f->m, 65000, &other), 0);
+    ied_client_t *mine = f->c;
+    f->c = other;
+    assert_int_equal(read_list_count(f, &nm), -1);
+    f->c = mine;
+    bb_t gq = {0}, oc = {0}, sc = {0};
+    uint8_t two = 2;
+    put_tlv(&oc, 0x80, &two, 1);
+    wrap(&gq, 0xA0, &oc);
+    put_tlv(&sc, 0x82, NULL, 0);
+    wrap(&gq, 0xA1, &sc);
+    static char names[8][130];
+    size_t cnt = 0;
+    p = call(f, MMS_SVC_GET_NAME_LIST, true, gq.b, gq.n, &n);
+    assert_false(gnl_parse(p, n, names, &cnt));
+    assert_int_equal(cnt, 1);
+    assert_string_equal(names[0], "my");
+    /* an unknown member: access / object-non-existent, nothing defined */
+    bb_t nm2 = {0};
+    objname_aa(&nm2, "bad");
+    const char *ib[2] = {"MMXU1$MX$Hz", "MMXU1$MX$Nope"};
+    define_req(&rq, &nm2, 2, d2, ib);
+    call(f, MMS_SVC_DEFINE_NVL, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_ERROR);
+    assert_int_equal(f->a.err_class, 7);
+    assert_int_equal(read_list_count(f, &nm2), -1);
+    /* domain-specific: LN$name in the LD, members of that LD only */
+    bb_t nm3 = {0};
+    objname_dom(&nm3, D, "LLN0$Mine");
+    const char *dd[2] = {D, D}, *id[2] = {"MMXU1$MX$PhV", "QVVR1$ST$DipStr"};
+    define_req(&rq, &nm3, 2, dd, id);
+    call(f, MMS_SVC_DEFINE_NVL, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_RESP);
+    f->c = other; /* visible to every association */
+    assert_int_equal(read_list_count(f, &nm3), 2);
+    f->c = mine;
+    bb_t nm4 = {0};
+    objname_dom(&nm4, D, "LLN0$Cross");
+    define_req(&rq, &nm4, 2, d2, i2); /* a member of another LD */
+    call(f, MMS_SVC_DEFINE_NVL, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_ERROR);
+    bb_t nm5 = {0};
+    objname_dom(&nm5, D, "NoLN");
+    define_req(&rq, &nm5, 2, dd, id);
+    call(f, MMS_SVC_DEFINE_NVL, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_ERROR);
+    bb_t nm6 = {0};
+    objname_dom(&nm6, D, "LLN0$Measurements"); /* a static one */
+    define_req(&rq, &nm6, 2, dd, id);
+    call(f, MMS_SVC_DEFINE_NVL, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_ERROR);
+    assert_int_equal(f->a.err_code, 2);
+    cnt = 0;
+    gnl_req(&gq, 2, D, NULL);
+    p = call(f, MMS_SVC_GET_NAME_LIST, true, gq.b, gq.n, &n);
+    assert_false(gnl_parse(p, n, names, &cnt));
+    assert_int_equal(cnt, 4);
+    assert_string_equal(names[2], "LLN0$Mine");
+    /* Delete specific: the dynamic one goes, the static one is matched but stays */
+    bb_t dl = {0}, lst = {0};
+    memcpy(lst.b, nm3.b, nm3.n);
+    lst.n = nm3.n;
+    memcpy(lst.b + lst.n, nm6.b, nm6.n);
+    lst.n += nm6.n;
+    wrap(&dl, 0xA1, &lst);
+    p = call(f, MMS_SVC_DELETE_NVL, true, dl.b, dl.n, &n);
+    assert_int_equal(f->a.kind, IED_RESP);
+    static const uint8_t r21[] = {0x80, 1, 2, 0x81, 1, 1};
+    assert_int_equal(n, sizeof r21);
+    assert_memory_equal(p, r21, sizeof r21);
+    assert_int_equal(read_list_count(f, &nm3), -1);
+    assert_int_equal(read_list_count(f, &nm6), 9);
+    /* Delete aa-specific: all of this association's */
+    static const uint8_t aa[] = {0x80, 1, 1};
+    p = call(f, MMS_SVC_DELETE_NVL, true, aa, sizeof aa, &n);
+    static const uint8_t r11[] = {0x80, 1, 1, 0x81, 1, 1};
+    assert_int_equal(n, sizeof r11);
+    assert_memory_equal(p, r11, sizeof r11);
+    assert_int_equal(read_list_count(f, &nm), -1);
+    /* a list left at the end of the association is freed with it (ASan checks) */
+    define_req(&rq, &nm, 2, d2, i2);
+    call(f, MMS_SVC_DEFINE_NVL, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_RESP);
+    define_req(&rq, &nm3, 2, dd, id);
+    call(f, MMS_SVC_DEFINE_NVL, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_RESP);
+    /* malformed: Reject */
+    static const uint8_t junk[] = {0x82, 0x01, 'x', 0xA0, 0x02, 0x30, 0x00};
+    call(f, MMS_SVC_DEFINE_NVL, true, junk, sizeof junk, &n);
+    assert_int_equal(f->a.kind, IED_REJECT);
+    static const uint8_t junk2[] = {0x80, 0x01, 0x07};
+    call(f, MMS_SVC_DELETE_NVL, true, junk2, sizeof junk2, &n);
+    assert_int_equal(f->a.kind, IED_REJECT);
+    ied_client_free(other);
+    fx_free(f); /* the domain list goes with its LD */
+}
+
 /* ---- Captures --------------------------------------------------------------------------------- */
 
 static const char *corpus_dir;
@@ -1185,7 +1660,9 @@ static void test_capture_requests(void **state)
                 per_svc[pdu.service]++;
             int ours = pdu.service == MMS_SVC_IDENTIFY || pdu.service == MMS_SVC_STATUS ||
                        pdu.service == MMS_SVC_GET_NAME_LIST || pdu.service == MMS_SVC_READ ||
-                       pdu.service == MMS_SVC_WRITE || pdu.service == MMS_SVC_GET_VAR_ACCESS_ATTR;
+                       pdu.service == MMS_SVC_WRITE || pdu.service == MMS_SVC_GET_VAR_ACCESS_ATTR ||
+                       pdu.service == MMS_SVC_GET_NVL_ATTR || pdu.service == MMS_SVC_DEFINE_NVL ||
+                       pdu.service == MMS_SVC_DELETE_NVL;
             if (ours && f->a.kind == IED_REJECT) {
                 rejected_args++;
                 fail_msg("%s stream %d #%d: service %d rejected", files[fi], stream, idx,
@@ -1213,9 +1690,13 @@ static void test_capture_requests(void **state)
     assert_true(per_svc[MMS_SVC_GET_VAR_ACCESS_ATTR] >= 5);
     assert_true(per_svc[MMS_SVC_WRITE] >= 5);
     assert_int_equal(rejected_args, 0);
+    assert_true(per_svc[MMS_SVC_GET_NVL_ATTR] >= 1);
+    assert_true(per_svc[MMS_SVC_DEFINE_NVL] >= 1);
+    assert_true(per_svc[MMS_SVC_DELETE_NVL] >= 1);
     print_message("capture requests: %d (GetNameList %d, Read %d, GetVAA %d, Write %d, "
-                  "Identify %d)\n",
-                  total, per_svc[1], per_svc[4], per_svc[6], per_svc[5], per_svc[2]);
+                  "Identify %d, GetNVLAttributes %d, Define %d, Delete %d)\n",
+                  total, per_svc[1], per_svc[4], per_svc[6], per_svc[5], per_svc[2], per_svc[12],
+                  per_svc[11], per_svc[13]);
     fx_free(f);
 }
 
@@ -1247,12 +1728,18 @@ static void typecode(const mms_tlv_t *t, char *out, size_t cap)
     case 2: snprintf(out, cap, "struct"); return;
     case 3: snprintf(out, cap, "bool"); return;
     case 7: snprintf(out, cap, "float"); return;
+    case 12: snprintf(out, cap, "bintime"); return;
     case 17: snprintf(out, cap, "utc"); return;
     default: break;
     }
     mms_ber_get_int(t, &v);
     snprintf(out, cap, "%s:%lld",
-             t->tag == 4 ? "bits" : t->tag == 5 ? "int" : t->tag == 6 ? "uint" : t->tag == 10 ? "vstr" : "?",
+             t->tag == 4    ? "bits"
+             : t->tag == 5  ? "int"
+             : t->tag == 6  ? "uint"
+             : t->tag == 9  ? "octets"
+             : t->tag == 10 ? "vstr"
+                            : "?",
              (long long)v);
 }
 
@@ -1446,6 +1933,59 @@ static void test_write_answers(void **state)
     memcpy(rq.b, junk, 3);
     rq.n = 3;
     dump_exchange(fp, f, inv++, MMS_SVC_READ, true, &rq);
+    /* datasets and report control blocks */
+    bb_t on = {0}, vl = {0};
+    objname_dom(&on, D, "LLN0$Measurements");
+    dump_exchange(fp, f, inv++, MMS_SVC_GET_NVL_ATTR, true, &on);
+    wrap(&vl, 0xA1, &on);
+    rq.n = 0;
+    wrap(&rq, 0xA1, &vl);
+    dump_exchange(fp, f, inv++, MMS_SVC_READ, true, &rq);
+    static const char *const rcbs[] = {"LLN0$BR$MeasBRCB01", "LLN0$RP$MeasRCB01", "LLN0$RP"};
+    for (size_t i = 0; i < sizeof rcbs / sizeof rcbs[0]; i++) {
+        vaa_req(&rq, D, rcbs[i]);
+        dump_exchange(fp, f, inv++, MMS_SVC_GET_VAR_ACCESS_ATTR, true, &rq);
+        const char *d1[1] = {D}, *i1[1] = {rcbs[i]};
+        read_req(&rq, false, 1, d1, i1);
+        dump_exchange(fp, f, inv++, MMS_SVC_READ, true, &rq);
+    }
+    static const char *const en[] = {"LLN0$RP$MeasRCB01$RptEna", "LLN0$BR$EventsBRCB01$RptEna"};
+    for (size_t i = 0; i < 2; i++) {
+        bb_t list = {0}, vas = {0}, dat = {0}, o2 = {0}, name = {0}, seq = {0};
+        objname_dom(&o2, D, en[i]);
+        wrap(&name, 0xA0, &o2);
+        wrap(&seq, 0x30, &name);
+        memcpy(list.b, seq.b, seq.n);
+        list.n = seq.n;
+        wrap(&vas, 0xA0, &list);
+        put_tlv(&dat, 0x83, "\xff", 1);
+        memcpy(rq.b, vas.b, vas.n);
+        rq.n = vas.n;
+        wrap(&rq, 0xA0, &dat);
+        dump_exchange(fp, f, inv++, MMS_SVC_WRITE, true, &rq);
+    }
+    /* reports: a data change of the measurements, a dip on the events' buffered block */
+    assert_int_equal(ied_update_latest(f->m, "DEMO-0001", LATEST, T0_NS + 1000000000LL), 0);
+    assert_int_equal(ied_add_event(f->m, "DEMO-0001",
+                                   "{\"kind\":\"dip\",\"start_ns\":1796466040000000000,"
+                                   "\"duration_s\":0.1,\"residual\":30.0,\"residual_pct\":52.0}",
+                                   T0_NS + 1000000000LL),
+                     0);
+    int svc, nrep = 0;
+    static uint8_t rb[70000], pdu[70000];
+    for (;;) {
+        mms_ber_writer_t w, w2;
+        mms_bw_init(&w, rb, sizeof rb);
+        int rc = ied_client_next_report(f->c, T0_NS + 1000000000LL, &w, &svc);
+        assert_true(rc >= 0);
+        if (!rc)
+            break;
+        mms_bw_init(&w2, pdu, sizeof pdu);
+        mms_pdu_encode_unconfirmed(&w2, svc, mms_bw_data(&w), mms_bw_len(&w));
+        dump_mms(fp, 'I', mms_bw_data(&w2), mms_bw_len(&w2));
+        nrep++;
+    }
+    assert_int_equal(nrep, 2);
     fx_free(f);
     fclose(fp);
 }
@@ -1475,6 +2015,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_identify_status_write),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_slice2_lns),
+        cmocka_unit_test(test_datasets_reports),
+        cmocka_unit_test(test_dynamic_lists),
         cmocka_unit_test(test_capture_requests),
     };
     if (corpus_dir) {
