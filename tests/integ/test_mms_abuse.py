@@ -122,7 +122,9 @@ def main():
         port = srv.mport
         good = Good(port, prefix)
         good.start()
+        T0 = time.time()
         try:
+            print("%.1f s: 1. random garbage" % (time.time() - T0))
             # 1. random garbage
             for _ in range(3):
                 s = connect(port)
@@ -131,6 +133,7 @@ def main():
                 except OSError:
                     pass
                 s.close()
+            print("%.1f s: 2. the captures" % (time.time() - T0))
             # 2. the captures' client bytes with random mutations, every layer
             streams = [c["c2s"] for c in conns.values()]
             for i in range(60):
@@ -148,6 +151,7 @@ def main():
                 except OSError:
                     pass
                 s.close()
+            print("%.1f s: 3. huge lengths" % (time.time() - T0))
             # 3. huge lengths: a TPKT claiming 65535 octets, an MMS PDU claiming 2^31
             s = connect(port)
             s.sendall(b"\x03\x00\xff\xff" + b"\x02\xf0\x80" * 10)
@@ -157,6 +161,7 @@ def main():
             check(s is not None, "association for the huge-length PDU")
             s.sendall(mms_dt(b"\xa0\x84\x7f\xff\xff\xff\x02\x01\x01"))
             check(mms_type(read_answer(s, 10)) == 0xA4, "Reject for a huge BER length")
+            print("%.1f s: 4. deep nesting" % (time.time() - T0))
             # 4. deep nesting (1000 levels) in the same association: Reject, still associated
             deep = b"\x02\x01\x07"
             for _ in range(1000):
@@ -166,9 +171,11 @@ def main():
             s.sendall(identify(9))
             check(mms_type(read_answer(s, 10)) == 0xA1, "answered after the Rejects")
             s.close()
+            print("%.1f s: 5. half PDUs" % (time.time() - T0))
             # 5. half PDUs that stall: closed after association_timeout
             half = connect(port)
             half.sendall(prefix[0] + prefix[1][:len(prefix[1]) // 2])
+            print("%.1f s: 6. a slow sender" % (time.time() - T0))
             # 6. a slow sender: the whole association one byte at a time within the timeout
             slow = connect(port)
             for b in prefix[0] + prefix[1]:
@@ -184,6 +191,7 @@ def main():
                     break
             check(len(ans) == 2, "the slow sender associated (CC + ACCEPT)")
             slow.close()
+            print("%.1f s: 7. a client that never reads" % (time.time() - T0))
             # 7. a client that never reads: thousands of pipelined requests, no reading
             lazy = connect(port, rcvbuf=4096)
             lazy.sendall(prefix[0] + prefix[1])
@@ -199,6 +207,7 @@ def main():
                     break  # the server stopped reading from it (back-pressure)
                 except OSError:
                     break  # or cut it
+            print("%.1f s: 8. more connections" % (time.time() - T0))
             # 8. more connections from one address than allowed
             crowd = []
             for _ in range(14):
@@ -211,6 +220,7 @@ def main():
                      "connections refused by the per-address limit")
             for c in crowd:
                 c.close()
+            print("%.1f s: the half PDU and the lazy" % (time.time() - T0))
             # the half PDU and the lazy client are closed by the timeouts
             def closed(sock):
                 try:
