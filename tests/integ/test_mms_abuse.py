@@ -109,6 +109,13 @@ class Good(threading.Thread):
             time.sleep(0.05)
 
 
+def rss_kb(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
 def main():
     rnd = random.Random(61850)
     conns = load_connections()
@@ -120,6 +127,7 @@ def main():
                     "association_timeout = 3\nidle_timeout = 5\nclient_queue_kb = 256\n")
         srv = Server(data, ["--config", cfg], mms=True).start()
         port = srv.mport
+        rss0 = rss_kb(srv.proc.pid)
         good = Good(port, prefix)
         good.start()
         T0 = time.time()
@@ -244,6 +252,11 @@ def main():
             good.stop = True
             good.join(30)
         check(srv.proc.poll() is None, "the server is still up")
+        # bounded per client: the never-reading client, the crowd and the fuzzing never made the
+        # server grow by more than its limits allow (40 connections x ~0.5 MB)
+        rss1 = rss_kb(srv.proc.pid)
+        print("server RSS %d KB -> %d KB" % (rss0, rss1))
+        check(rss1 - rss0 < 40 * 1024, "server RSS grew by %d KB" % (rss1 - rss0))
         print("good client: %d served, %d failed %s" % (good.ok, good.bad, good.errors[:3]))
         check(good.ok >= 10, "the good client was served throughout (%d)" % good.ok)
         check(good.bad == 0, "the good client never failed: %s" % good.errors[:3])
