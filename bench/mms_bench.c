@@ -8,12 +8,14 @@
  *   - memory per client: with the server's PID, its VmRSS before and after HOLD more idle
  *     associations are opened (and held).
  * Usage: mms_bench PORT [ASSOCIATIONS] [READS] [HOLD SERVER_PID]
- *        mms_bench PORT reports CLIENTS SECONDS SERVER_PID
+ *        mms_bench PORT reports|latency CLIENTS SECONDS SERVER_PID
  * The second form: CLIENTS processes each associate and enable, on every logical device, one
  * unbuffered report control block of their own (client k: the k-th of MeasRCB01, MeasRCB02,
  * EventsRCB01, EventsRCB02, StatusRCB01, StatusRCB02) with integrity reports every 1,000 ms,
  * then count the InformationReports they receive for SECONDS; the server's CPU (utime + stime
- * of SERVER_PID) is taken over the same window once every client has enabled. */
+ * of SERVER_PID) is taken over the same window once every client has enabled. `latency`
+ * enables data-change reports instead and reports, per client, the latency from the newest
+ * value time (utc-time) a report carries to its reception: measurement to report. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -289,7 +291,34 @@ static double cpu_s(int pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-static int reports_mode(int nclients, int seconds, int pid)
+/* UTC now, seconds */
+static double utc_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The newest utc-time Data ([17] IMPLICIT, 8 octets: IEC 61850-8-1 8.1.3.7) in a report: the
+ * time of the newest value it carries, 0 if none. A scan of the PDU octets for the 91 08
+ * header: good enough for a benchmark (a float's octets could look like one: such reports
+ * show up as absurd latencies, counted apart). */
+static double newest_t(const uint8_t *p, size_t n)
+{
+    double best = 0;
+    for (size_t i = 0; i + 10 <= n; i++)
+        if (p[i] == 0x91 && p[i + 1] == 0x08) {
+            uint32_t secs = (uint32_t)p[i + 2] << 24 | (uint32_t)p[i + 3] << 16 |
+                            (uint32_t)p[i + 4] << 8 | p[i + 5];
+            uint32_t frac = (uint32_t)p[i + 6] << 16 | (uint32_t)p[i + 7] << 8 | p[i + 8];
+            double t = secs + frac / 16777216.0;
+            if (t > best)
+                best = t;
+        }
+    return best;
+}
+
+static int reports_mode(int nclients, int seconds, int pid, bool dchg)
 {
     static const char *const rcbs[6] = {"MeasRCB01",   "MeasRCB02",   "EventsRCB01",
                                         "EventsRCB02", "StatusRCB01", "StatusRCB02"};
@@ -313,7 +342,8 @@ static int reports_mode(int nclients, int seconds, int pid)
             size_t m0 = mms_bw_mark(&w);
             mms_bw_bool(&w, MMS_BER_CONTEXT, 3, true);
             mms_bw_uint(&w, MMS_BER_CONTEXT, 6, 1000);
-            static const uint8_t trg = 0x08; /* bit 4: integrity */
+            /* TrgOps (8-1): bit 1 data-change, bit 4 integrity */
+            const uint8_t trg = dchg ? 0x40 : 0x08;
             mms_bw_bits(&w, MMS_BER_CONTEXT, 4, &trg, 6);
             mms_bw_wrap(&w, MMS_BER_CONTEXT, 0, m0); /* listOfData */
             size_t m1 = mms_bw_mark(&w);
@@ -346,7 +376,8 @@ static int reports_mode(int nclients, int seconds, int pid)
         if (write(ready[1], "x", 1) != 1)
             exit(1);
         /* count reports for `seconds` */
-        long reports = 0;
+        long reports = 0, n_lat = 0, odd = 0;
+        static double lat[200000];
         static uint8_t tsdu[70000];
         double end = now_s() + seconds;
         while (now_s() < end) {
@@ -360,8 +391,21 @@ static int reports_mode(int nclients, int seconds, int pid)
             if (n && mms_spdu_decode(tsdu, n, &sp) == 0 &&
                 mms_pres_decode_data(sp.user_data, sp.user_len, &pp) == 0 &&
                 mms_pdu_decode(pp.pdv[0].data, pp.pdv[0].len, &pdu, NULL) == 0 &&
-                pdu.type == MMS_PDU_UNCONFIRMED)
+                pdu.type == MMS_PDU_UNCONFIRMED) {
                 reports++;
+                double t = newest_t(pp.pdv[0].data, pp.pdv[0].len), l = utc_s() - t;
+                if (t > 0 && l >= 0 && l < 60 && n_lat < 200000)
+                    lat[n_lat++] = l;
+                else if (t > 0)
+                    odd++;
+            }
+        }
+        if (dchg && n_lat) {
+            qsort(lat, (size_t)n_lat, sizeof *lat, cmp_d);
+            printf("  {\"client\": %d, \"latency_n\": %ld, \"latency_p50_ms\": %.1f, "
+                   "\"latency_p99_ms\": %.1f, \"latency_max_ms\": %.1f, \"odd\": %ld},\n",
+                   k, n_lat, lat[n_lat / 2] * 1e3, lat[(long)(n_lat * 0.99)] * 1e3,
+                   lat[n_lat - 1] * 1e3, odd);
         }
         printf("  {\"client\": %d, \"rcb\": \"%s\", \"lds\": %d, \"enable_s\": %.2f, "
                "\"reports\": %ld, \"reports_per_s\": %.0f},\n",
@@ -391,12 +435,12 @@ int main(int argc, char **argv)
         return 2;
     }
     port = atoi(argv[1]);
-    if (argc > 5 && strcmp(argv[2], "reports") == 0) {
+    if (argc > 5 && (strcmp(argv[2], "reports") == 0 || strcmp(argv[2], "latency") == 0)) {
         cr_len = unhex(CR_HEX, cr, sizeof cr);
         cn_len = unhex(CN_HEX, cn, sizeof cn);
         printf("[\n");
         fflush(stdout);
-        int rc = reports_mode(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
+        int rc = reports_mode(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), argv[2][0] == 'l');
         printf("]\n");
         return rc;
     }
