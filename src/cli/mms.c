@@ -89,8 +89,8 @@ int cmd_mms(int argc, char **argv)
         fprintf(stderr, "gridsense: %s\n", err);
         return EXIT_USAGE;
     }
-    store_opts_t so = {.reader_only = 1, .busy_timeout_ms = 5000,
-                       .url = a.c.store_pg ? a.c.store_url : NULL};
+    store_opts_t so = {
+        .reader_only = 1, .busy_timeout_ms = 5000, .url = a.c.store_pg ? a.c.store_url : NULL};
     store_t *st = NULL;
     tlist_t l = {0};
     int exit_code = 1;
@@ -109,8 +109,9 @@ int cmd_mms(int argc, char **argv)
         goto done;
     }
     if (ied_ld_count(m) != l.n)
-        fprintf(stderr, "gridsense: warning: %zu terminal(s) have no logical device (domain name "
-                        "longer than 64 characters, docs/iec61850.md)\n",
+        fprintf(stderr,
+                "gridsense: warning: %zu terminal(s) have no logical device (domain name "
+                "longer than 64 characters, docs/iec61850.md)\n",
                 l.n - ied_ld_count(m));
     int to_stdout = !v[0] || strcmp(v[0], "-") == 0;
     if (to_stdout) {

@@ -21,7 +21,8 @@
 
 #define T0_NS 1796466031250000000LL /* 2026-12-05T10:20:31.25Z */
 
-/* ---- helpers ---------------------------------------------------------------------------------- */
+/* ---- helpers ----------------------------------------------------------------------------------
+ */
 
 static ied_terminal_t term(const char *id, int online, int tq)
 {
@@ -215,7 +216,8 @@ static bool gnl_parse(const uint8_t *p, size_t n, char names[][130], size_t *cou
     return more;
 }
 
-/* ---- naming ----------------------------------------------------------------------------------- */
+/* ---- naming -----------------------------------------------------------------------------------
+ */
 
 static void test_naming(void **state)
 {
@@ -319,7 +321,8 @@ static void test_new_and_terminals(void **state)
     ied_free(m);
 }
 
-/* ---- GetNameList ------------------------------------------------------------------------------ */
+/* ---- GetNameList ------------------------------------------------------------------------------
+ */
 
 static void test_get_name_list(void **state)
 {
@@ -358,8 +361,8 @@ static void test_get_name_list(void **state)
     for (size_t i = 0; i < total; i++) {
         if (i)
             assert_true(ied_name_cmp(names[i - 1], names[i]) < 0);
-        found += !strcmp(names[i], "MMXU1$MX$PhV$phsA$cVal$mag$f") ||
-                 !strcmp(names[i], "MMXU1") || !strcmp(names[i], "LLN0$ST$Mod$stVal") ||
+        found += !strcmp(names[i], "MMXU1$MX$PhV$phsA$cVal$mag$f") || !strcmp(names[i], "MMXU1") ||
+                 !strcmp(names[i], "LLN0$ST$Mod$stVal") ||
                  !strcmp(names[i], "MMXU1$CF$PhV$phsA$units$SIUnit") ||
                  !strcmp(names[i], "LPHD1$DC$PhyNam$serNum") ||
                  !strcmp(names[i], "LLN0$EX$NamPlt$ldNs") || !strcmp(names[i], "MMXU1$MX$A$neut$q");
@@ -437,7 +440,8 @@ static void test_get_name_list(void **state)
     fx_free(f);
 }
 
-/* ---- GetVariableAccessAttributes -------------------------------------------------------------- */
+/* ---- GetVariableAccessAttributes --------------------------------------------------------------
+ */
 
 static void vaa_req(bb_t *o, const char *dom, const char *item)
 {
@@ -570,7 +574,8 @@ static void test_get_vaa(void **state)
     fx_free(f);
 }
 
-/* ---- Read ------------------------------------------------------------------------------------- */
+/* ---- Read -------------------------------------------------------------------------------------
+ */
 
 /* Opens listOfAccessResult of a Read response and returns its reader. */
 static mms_ber_reader_t read_results(const uint8_t *p, size_t n, bool spec)
@@ -784,7 +789,8 @@ static void test_quality_offline_unsync(void **state)
     fx_free(f);
 }
 
-/* ---- Identify, Status, Write, Reject ---------------------------------------------------------- */
+/* ---- Identify, Status, Write, Reject ----------------------------------------------------------
+ */
 
 static void test_identify_status_write(void **state)
 {
@@ -795,9 +801,9 @@ static void test_identify_status_write(void **state)
     assert_int_equal(f->a.kind, IED_RESP);
     assert_int_equal(f->a.service, MMS_SVC_IDENTIFY);
     assert_true(f->a.constructed);
-    static const uint8_t idr[] = {0x80, 9, 'g', 'r', 'i', 'd', 's', 'e', 'n', 's', 'e',
-                                  0x81, 9, 'g', 'r', 'i', 'd', 's', 'e', 'n', 's', 'e',
-                                  0x82, 5, '0', '.', '1', '.', '0'};
+    static const uint8_t idr[] = {0x80, 9,    'g',  'r', 'i', 'd', 's', 'e', 'n', 's',
+                                  'e',  0x81, 9,    'g', 'r', 'i', 'd', 's', 'e', 'n',
+                                  's',  'e',  0x82, 5,   '0', '.', '1', '.', '0'};
     assert_int_equal(n, sizeof idr);
     assert_memory_equal(p, idr, sizeof idr);
     static const uint8_t st[] = {0x00};
@@ -857,11 +863,11 @@ static void test_malformed(void **state)
         bool cons;
         const char *hex;
     } cases[] = {
-        {MMS_SVC_IDENTIFY, true, ""},                  /* constructed identify */
-        {MMS_SVC_IDENTIFY, false, "00"},               /* contents in a NULL */
-        {MMS_SVC_STATUS, false, ""},                   /* BOOLEAN without octet */
-        {MMS_SVC_GET_NAME_LIST, true, ""},             /* empty */
-        {MMS_SVC_GET_NAME_LIST, true, "a003800109"},   /* no scope */
+        {MMS_SVC_IDENTIFY, true, ""},                                /* constructed identify */
+        {MMS_SVC_IDENTIFY, false, "00"},                             /* contents in a NULL */
+        {MMS_SVC_STATUS, false, ""},                                 /* BOOLEAN without octet */
+        {MMS_SVC_GET_NAME_LIST, true, ""},                           /* empty */
+        {MMS_SVC_GET_NAME_LIST, true, "a003800109"},                 /* no scope */
         {MMS_SVC_GET_NAME_LIST, true, "a003800109a1028000a1028000"}, /* two scopes */
         {MMS_SVC_GET_NAME_LIST, true, "a003800109a10281018200"},     /* scope with a bad tag */
         {MMS_SVC_GET_NAME_LIST, true, "a003800109a10281012d"},       /* truncated */
@@ -873,8 +879,8 @@ static void test_malformed(void **state)
         {MMS_SVC_READ, true, "a102a000"}, /* empty list of variables */
         {MMS_SVC_READ, true, "a104a0023000"},
         {MMS_SVC_READ, false, "a102a000"},
-        {MMS_SVC_READ, true, "a10ea00c300aa008a1061a01411a0142ff"}, /* trailing garbage */
-        {MMS_SVC_WRITE, true, "a00c300aa008a1061a01411a0142"},   /* no data */
+        {MMS_SVC_READ, true, "a10ea00c300aa008a1061a01411a0142ff"},    /* trailing garbage */
+        {MMS_SVC_WRITE, true, "a00c300aa008a1061a01411a0142"},         /* no data */
         {MMS_SVC_WRITE, true, "a00c300aa008a1061a01411a0142a0020500"}, /* universal data */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -925,8 +931,8 @@ static void test_malformed(void **state)
     fx_free(f);
 }
 
-
-/* ---- slice 2 LNs ------------------------------------------------------------------------------- */
+/* ---- slice 2 LNs -------------------------------------------------------------------------------
+ */
 
 static int64_t read_int(fx_t *f, const char *dom, const char *item, int tag)
 {
@@ -1131,7 +1137,8 @@ static void test_slice2_lns(void **state)
     ied_free(m);
 }
 
-/* ---- datasets and reports ---------------------------------------------------------------------- */
+/* ---- datasets and reports ----------------------------------------------------------------------
+ */
 
 /* Writes one attribute of an RCB: returns the Write result (-1 success, else DataAccessError). */
 static int write_attr(fx_t *f, ied_client_t *c, const char *item, const uint8_t *data, size_t dl)
@@ -1424,7 +1431,8 @@ static void test_datasets_reports(void **state)
     fx_free(f);
 }
 
-/* ---- dynamic named variable lists ------------------------------------------------------------- */
+/* ---- dynamic named variable lists -------------------------------------------------------------
+ */
 
 /* ObjectName aa-specific [2] */
 static void objname_aa(bb_t *o, const char *item)
@@ -1594,7 +1602,8 @@ static void test_dynamic_lists(void **state)
     fx_free(f); /* the domain list goes with its LD */
 }
 
-/* ---- Captures --------------------------------------------------------------------------------- */
+/* ---- Captures ---------------------------------------------------------------------------------
+ */
 
 static const char *corpus_dir;
 
@@ -1613,13 +1622,19 @@ static int capture_write_ok, capture_read_ok;
 static void test_capture_requests(void **state)
 {
     (void)state;
-    static const char *const files[] = {
-        "a_browse_client_example2", "a_browse_mms_probe", "b_client_async_read_write_control",
-        "b_client_example4_dataset", "b_read_write_mms_probe", "c_report_client_example1",
-        "c_report_client_example_reporting", "c_report_mms_probe_brcb_urcb",
-        "d_files_file_tool_and_probe", "d_files_probe_maxpdu4000",
-        "e_abort_and_close_mms_probe", "f_acse_password_rejected",
-        "f_selectors_apt_accepted_basic_io"};
+    static const char *const files[] = {"a_browse_client_example2",
+                                        "a_browse_mms_probe",
+                                        "b_client_async_read_write_control",
+                                        "b_client_example4_dataset",
+                                        "b_read_write_mms_probe",
+                                        "c_report_client_example1",
+                                        "c_report_client_example_reporting",
+                                        "c_report_mms_probe_brcb_urcb",
+                                        "d_files_file_tool_and_probe",
+                                        "d_files_probe_maxpdu4000",
+                                        "e_abort_and_close_mms_probe",
+                                        "f_acse_password_rejected",
+                                        "f_selectors_apt_accepted_basic_io"};
     fx_t *f = fx_new(65000);
     if (capture_model) {
         ied_client_free(f->c);
@@ -1673,8 +1688,8 @@ static void test_capture_requests(void **state)
             if (pdu.type != MMS_PDU_CONFIRMED_REQ)
                 continue;
             size_t n;
-            const uint8_t *rp = call(f, pdu.service, pdu.service_constructed, pdu.body,
-                                     pdu.body_len, &n);
+            const uint8_t *rp =
+                call(f, pdu.service, pdu.service_constructed, pdu.body, pdu.body_len, &n);
             total++;
             if (f->a.kind == IED_RESP && pdu.service == MMS_SVC_WRITE) {
                 mms_ber_reader_t wr;
@@ -1740,9 +1755,8 @@ static void test_capture_requests(void **state)
     fx_free(f);
 }
 
-
-
-/* ---- SCL and model dump (--scl FILE NAMES): for tests/unit/ied_scl_check.py ------------------- */
+/* ---- SCL and model dump (--scl FILE NAMES): for tests/unit/ied_scl_check.py -------------------
+ */
 
 static int scl_fwrite(void *ud, const char *p, size_t n)
 {
@@ -1765,12 +1779,23 @@ static void typecode(const mms_tlv_t *t, char *out, size_t cap)
         snprintf(out, cap, "array:%u", ne);
         return;
     }
-    case 2: snprintf(out, cap, "struct"); return;
-    case 3: snprintf(out, cap, "bool"); return;
-    case 7: snprintf(out, cap, "float"); return;
-    case 12: snprintf(out, cap, "bintime"); return;
-    case 17: snprintf(out, cap, "utc"); return;
-    default: break;
+    case 2:
+        snprintf(out, cap, "struct");
+        return;
+    case 3:
+        snprintf(out, cap, "bool");
+        return;
+    case 7:
+        snprintf(out, cap, "float");
+        return;
+    case 12:
+        snprintf(out, cap, "bintime");
+        return;
+    case 17:
+        snprintf(out, cap, "utc");
+        return;
+    default:
+        break;
     }
     mms_ber_get_int(t, &v);
     snprintf(out, cap, "%s:%lld",
@@ -1837,7 +1862,8 @@ static void test_dump_scl(void **state)
     fx_free(f);
 }
 
-/* ---- Answers for tshark (--answers FILE) ------------------------------------------------------ */
+/* ---- Answers for tshark (--answers FILE) ------------------------------------------------------
+ */
 
 static void hexdump_dir(FILE *fp, char dir, const uint8_t *p, size_t n)
 {
@@ -1953,9 +1979,10 @@ static void test_write_answers(void **state)
     dump_exchange(fp, f, inv++, MMS_SVC_GET_NAME_LIST, true, &rq);
     gnl_req(&rq, 0, D, NULL);
     dump_exchange(fp, f, inv++, MMS_SVC_GET_NAME_LIST, true, &rq);
-    static const char *const items[] = {"LLN0", "LPHD1", "MMXU1", "MMXU1$MX$PhV",
-                                        "MMXU1$MX$A$phsA$cVal$mag$f", "MHAI1", "MSQI1",
-                                        "QVVR1", "TVTR1", "TCTR3", "MMXU2", "GGIO1", "STMP1"};
+    static const char *const items[] = {
+        "LLN0",  "LPHD1", "MMXU1", "MMXU1$MX$PhV", "MMXU1$MX$A$phsA$cVal$mag$f",
+        "MHAI1", "MSQI1", "QVVR1", "TVTR1",        "TCTR3",
+        "MMXU2", "GGIO1", "STMP1"};
     for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
         vaa_req(&rq, D, items[i]);
         dump_exchange(fp, f, inv++, MMS_SVC_GET_VAR_ACCESS_ATTR, true, &rq);
