@@ -295,6 +295,7 @@ struct ied_client {
     uint32_t max_pdu;
     rcbref_t *en; /* the report control blocks this association has enabled */
     size_t nen, cap_en;
+    size_t scan; /* where the last report came from: the next call resumes there */
     nvl_t aa[IED_NVL_MAX]; /* association-specific lists */
     int naa;
 };

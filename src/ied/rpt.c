@@ -660,7 +660,9 @@ int ied_client_next_report(ied_client_t *c, int64_t now_ns, mms_ber_writer_t *w,
     ied_t *m = c->m;
     if (now_ns > m->now_ns)
         m->now_ns = now_ns;
-    for (size_t i = 0; i < c->nen; i++) {
+    /* round robin from where the last report came from: draining n blocks costs O(n) */
+    for (size_t j = 0; j < c->nen; j++) {
+        size_t i = (c->scan + j) % c->nen;
         ld_t *ld = c->en[i].ld;
         int k = c->en[i].k;
         rcb_t *r = &ld->rcb[k];
@@ -694,6 +696,7 @@ int ied_client_next_report(ied_client_t *c, int64_t now_ns, mms_ber_writer_t *w,
             }
             r->sqnum++;
             *service = MMS_USVC_INFORMATION_REPORT;
+            c->scan = i;
             return 1;
         }
     }
