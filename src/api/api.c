@@ -267,6 +267,8 @@ int api_new(uv_loop_t *loop, const api_opts_t *o, api_t **out, char *err, size_t
     a->main_q = o->main_q;
     a->ana = o->ana;
     a->cluster = o->cluster;
+    a->extra_metrics = o->extra_metrics;
+    a->extra_metrics_ud = o->extra_metrics_ud;
     a->started_ns = time_utc_ns();
     a->max_pending = o->max_pending;
     a->create_timeout_s = o->create_timeout_s;

@@ -61,6 +61,10 @@ typedef struct {
     const char *web_tiles;   /* [web] tiles: map tile URL template (http(s)://host/{z}/{x}/{y}...;
                                 NULL/"": none, the map draws a plain background) */
     const char *web_tiles_attribution; /* [web] tiles_attribution: the tiles' credit line */
+    /* More /metrics from another server of the process (the MMS server: mmsd_metrics), called
+     * on the API's thread; must be thread-safe. NULL: none. */
+    void (*extra_metrics)(void *ud, buf_t *out);
+    void *extra_metrics_ud;
 } api_opts_t;
 
 /* Fills *o with the defaults (no pointers set). */
@@ -96,6 +100,11 @@ void api_live_result(void *ud, const char *terminal_id, const char *kind, const 
 /* An ana_event_cb: a voltage event was stored; `events` subscribers get it as GET /events/{id}
  * answers it (read back on the API's loop). */
 void api_live_event(void *ud, const char *terminal_id, int64_t event_id);
+/* The JSON object GET /api/v1/events/{id} answers for a stored event, read on st (any store
+ * connection; the thread that owns it): for other servers of the same data (the MMS model).
+ * Returns 0, GS_ENOTFOUND or a store error. */
+int api_event_json(store_t *st, int64_t id, buf_t *b);
+
 /* A gw_cmd_cb: a command created or changed (or `count` expired). */
 void api_live_command(void *ud, int64_t cmd_id, const char *terminal_id, int state, int count);
 /* A new waveform block of a terminal (call from the gateway's block observer): decimated

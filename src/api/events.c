@@ -174,6 +174,20 @@ static int event_read(api_t *a, int64_t id, one_t *o)
     return rc < 0 ? rc : o->found ? 0 : GS_ENOTFOUND;
 }
 
+int api_event_json(store_t *st, int64_t id, buf_t *b)
+{
+    store_pq_event_filter_t f = {.id = id, .limit = 1};
+    one_t o;
+    memset(&o, 0, sizeof o);
+    int rc = store_pq_event_query(st, &f, one_cb, &o);
+    if (rc < 0)
+        return rc;
+    if (!o.found)
+        return GS_ENOTFOUND;
+    api__event_json(b, &o.e);
+    return 0;
+}
+
 int api__event_get_json(api_t *a, int64_t id, buf_t *b)
 {
     one_t o;

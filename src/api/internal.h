@@ -77,6 +77,8 @@ struct api {
     int web_q_closed;
     ana_t *ana;
     cluster_t *cluster; /* NULL on a single node */
+    void (*extra_metrics)(void *ud, buf_t *out); /* api_opts_t.extra_metrics (MMS server) */
+    void *extra_metrics_ud;
     web_t *web;
     int64_t started_ns;
     int max_pending, create_timeout_s;

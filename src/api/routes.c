@@ -426,6 +426,8 @@ void api__metrics(rq_t *q)
         metric_table(b, cm, sizeof cm / sizeof cm[0]);
     }
     api__retention_metrics(a, b);
+    if (a->extra_metrics) /* the MMS server's gridsense_mms_* (docs/operations.md "[mms]") */
+        a->extra_metrics(a->extra_metrics_ud, b);
     if (a->ana) {
         ana_stats_t as;
         ana_stats(a->ana, &as);

@@ -14,6 +14,7 @@
 #include "gw/gw.h"
 #include "store/store.h"
 #include "web/web.h"
+#include "mmsd/mmsd.h"
 
 /* Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
 #define EXIT_USAGE 2
@@ -54,6 +55,8 @@ typedef struct {
     int node_heartbeat_s; /* default 5 */
     int node_stale_s;     /* default 20: a node silent this long is dead */
     char port_file[512];
+    int mms_enabled;   /* [mms] enabled (default false) */
+    mmsd_opts_t mms;   /* [mms] settings (mmsd.h; docs/operations.md "[mms]") */
     gw_opts_t gw;
     int dsp_workers;  /* [analysis] workers: 0 = one per CPU */
     int dsp_queue_mb; /* [analysis] queue_mb: samples waiting for analysis, default 64 */

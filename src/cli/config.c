@@ -38,6 +38,7 @@ void config_defaults(config_t *c)
     c->history.event_pre_s = 10;
     c->history.event_post_s = 10;
     c->history_interval_s = 300;
+    mmsd_opts_default(&c->mms);
 }
 
 /* C37.118.1-2011 5.3 Table 1 (the same lists as dsp_pmu_rate_valid; the CLI settings do not
@@ -274,6 +275,72 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
                 return GS_ECONFIG;
             }
             return 0;
+        }
+    } else if (strcmp(section, "mms") == 0) {
+        mmsd_opts_t *m = &c->mms;
+        if (strcmp(key, "enabled") == 0) {
+            if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0) {
+                c->mms_enabled = value[0] == 't';
+                return 0;
+            }
+            snprintf(err, errlen, "mms.enabled must be true or false, got '%s'", value);
+            return GS_ECONFIG;
+        }
+        if (strcmp(key, "listen") == 0)
+            return set_addr(value, m->host, sizeof m->host, &m->port, err, errlen, "mms.listen");
+        if (strcmp(key, "max_connections") == 0)
+            return set_int(value, 1, 100000, &m->max_connections, err, errlen,
+                           "mms.max_connections");
+        if (strcmp(key, "max_connections_per_address") == 0)
+            return set_int(value, 1, 100000, &m->max_per_address, err, errlen,
+                           "mms.max_connections_per_address");
+        if (strcmp(key, "association_timeout") == 0)
+            return set_int(value, 1, 300, &m->assoc_timeout_s, err, errlen,
+                           "mms.association_timeout");
+        if (strcmp(key, "idle_timeout") == 0)
+            return set_int(value, 5, 86400, &m->idle_timeout_s, err, errlen, "mms.idle_timeout");
+        if (strcmp(key, "client_queue_kb") == 0)
+            return set_int(value, 256, 65536, &m->queue_kb, err, errlen, "mms.client_queue_kb");
+        if (strcmp(key, "max_pdu_size") == 0)
+            return set_int(value, 1024, 65000, &m->max_pdu, err, errlen, "mms.max_pdu_size");
+        if (strcmp(key, "thread_nice") == 0)
+            return set_int(value, 0, 19, &m->nice, err, errlen, "mms.thread_nice");
+        if (strcmp(key, "ied_name") == 0) {
+            /* IEC 61850-7-2 / 6: letters, digits, '_', starting with a letter; the LD names are
+             * IED name + LD inst within the 64-character MMS identifier (the model checks the
+             * rest) */
+            size_t n = strlen(value);
+            int ok = n >= 1 && n < sizeof m->ied_name &&
+                     ((value[0] >= 'A' && value[0] <= 'Z') || (value[0] >= 'a' && value[0] <= 'z'));
+            for (size_t i = 0; ok && i < n; i++)
+                ok = (value[i] >= 'A' && value[i] <= 'Z') || (value[i] >= 'a' && value[i] <= 'z') ||
+                     (value[i] >= '0' && value[i] <= '9') || value[i] == '_';
+            if (!ok) {
+                snprintf(err, errlen,
+                         "mms.ied_name must be 1..%zu letters, digits or '_' starting with a "
+                         "letter, got '%s'",
+                         sizeof m->ied_name - 1, value);
+                return GS_ECONFIG;
+            }
+            snprintf(m->ied_name, sizeof m->ied_name, "%s", value);
+            return 0;
+        }
+        if (strcmp(key, "password_file") == 0) {
+            if (strlen(value) >= sizeof m->password_file) {
+                snprintf(err, errlen, "mms.password_file: path longer than %zu bytes",
+                         sizeof m->password_file - 1);
+                return GS_ECONFIG;
+            }
+            snprintf(m->password_file, sizeof m->password_file, "%s", value);
+            return 0;
+        }
+        if (strcmp(key, "auth_failure") == 0) {
+            if (strcmp(value, "reject") == 0 || strcmp(value, "close") == 0) {
+                m->auth_fail_silent = value[0] == 'c';
+                return 0;
+            }
+            snprintf(err, errlen, "mms.auth_failure must be reject or close, got '%s'", value);
+            return GS_ECONFIG;
         }
     } else if (strcmp(section, "web") == 0) {
         if (strcmp(key, "root") == 0) {

@@ -64,11 +64,14 @@ static void serve_usage(FILE *f)
                "then the config file, then these flags.\n"
                "\n"
                "  --config FILE          INI file (sections [server] [terminals] [commands]\n"
-               "                         [http] [store] [analysis] [security] [history], see\n"
-               "                         docs/operations.md)\n"
+               "                         [http] [store] [analysis] [security] [history] [mms],\n"
+               "                         see docs/operations.md)\n"
                "  --data DIR             data directory holding gridsense.db (default ./data)\n"
                "  --terminals ADDR:PORT  terminal (GSTP) listener (default 0.0.0.0:7100)\n"
                "  --http ADDR:PORT       HTTP API and metrics listener (default 127.0.0.1:8080)\n"
+               "  --mms ADDR:PORT        enable the IEC 61850 MMS server on ADDR:PORT ([mms]\n"
+               "                         enabled = true, listen; off by default; 102 is the\n"
+               "                         field port, 10102 the default)\n"
                "  --log-level LEVEL      error|warn|info|debug|trace (default info)\n"
                "  --heartbeat S          PING interval in seconds, 5..600; 3 unanswered in a\n"
                "                         row close a session (default 30)\n"
@@ -85,7 +88,7 @@ static void serve_usage(FILE *f)
                "                         (they wait in the analysis backlog, analysed later by\n"
                "                         the backfill when the analysis runs again)\n"
                "  --port-file FILE       write {\"terminals\":P,\"http\":P} once listening (for\n"
-               "                         scripts using port 0)\n"
+               "                         scripts using port 0), with \"mms\":P when enabled\n"
                "  --help                 this text\n"
                "\n"
                "Retention ([history]): raw waveforms are deleted 30 days after they were stored\n"
@@ -117,6 +120,7 @@ typedef struct {
     uv_timer_t retention_timer;  /* submits a retention pass every [history] interval */
     int retention_on;
     cluster_t *cluster; /* [store] backend = postgresql: this node among several, else NULL */
+    mmsd_t *mmsd;       /* [mms] enabled: the MMS server (its own thread), else NULL */
 } server_t;
 
 /* A retention pass (store_retention_submit): a no-op while the last one still runs. */
@@ -178,6 +182,35 @@ static int on_block(void *ud, const char *terminal_id, const gw_block_info_t *b,
     return pending;
 }
 
+/* The analysis' result and event observers have one slot each: the live feed and the MMS
+ * model both take them (main loop). */
+static void on_result(void *ud, const char *terminal_id, const char *kind, const char *json)
+{
+    server_t *sv = ud;
+    if (sv->api)
+        api_live_result(sv->api, terminal_id, kind, json);
+    if (sv->mmsd && strcmp(kind, "latest") == 0)
+        mmsd_post_latest(sv->mmsd, terminal_id, json);
+}
+
+static void on_event(void *ud, const char *terminal_id, int64_t event_id)
+{
+    server_t *sv = ud;
+    if (sv->api)
+        api_live_event(sv->api, terminal_id, event_id);
+    if (sv->mmsd)
+        mmsd_post_event(sv->mmsd, terminal_id, event_id);
+}
+
+/* The gateway's terminal observer: the MMS model's terminal list (online, status). */
+static void on_term(void *ud, int event, const gw_term_info_t *ti)
+{
+    server_t *sv = ud;
+    (void)event;
+    (void)ti;
+    mmsd_terminals_changed(sv->mmsd);
+}
+
 /* Stops what runs on the main loop, once HTTP is gone. */
 static void stop_backend(server_t *sv)
 {
@@ -187,10 +220,15 @@ static void stop_backend(server_t *sv)
     }
     gw_set_block_observer(sv->gw, NULL, NULL);
     gw_set_command_observer(sv->gw, NULL, NULL);
+    gw_set_term_observer(sv->gw, NULL, NULL);
     if (sv->ana) {
         ana_set_result_observer(sv->ana, NULL, NULL);
         ana_set_event_observer(sv->ana, NULL, NULL);
     }
+    /* MMS before the analysis and the gateway (like HTTP): nothing feeds it any more; its
+     * associations are aborted and its thread joined. */
+    mmsd_stop(sv->mmsd);
+    sv->mmsd = NULL;
     /* Analysis first: its last results (events, partial aggregates) still reach the store,
      * whose writer the gateway stops after committing everything received. */
     if (sv->ana) {
@@ -338,14 +376,17 @@ static void raise_nofile(void)
     }
 }
 
-static int write_port_file(const char *path, int tport, int hport)
+static int write_port_file(const char *path, int tport, int hport, int mport)
 {
     char tmp[600];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f)
         return -1;
-    fprintf(f, "{\"terminals\":%d,\"http\":%d}\n", tport, hport);
+    if (mport > 0)
+        fprintf(f, "{\"terminals\":%d,\"http\":%d,\"mms\":%d}\n", tport, hport, mport);
+    else
+        fprintf(f, "{\"terminals\":%d,\"http\":%d}\n", tport, hport);
     if (fclose(f) != 0)
         return -1;
     return rename(tmp, path);
@@ -394,6 +435,10 @@ int cmd_serve(int argc, char **argv)
             sec = "terminals", key = "listen";
         else if (strcmp(a, "--http") == 0)
             sec = "http", key = "listen";
+        else if (strcmp(a, "--mms") == 0) {
+            sec = "mms", key = "listen";
+            c.mms_enabled = 1;
+        }
         else if (strcmp(a, "--heartbeat") == 0)
             sec = "terminals", key = "heartbeat";
         else if (strcmp(a, "--ack-window") == 0)
@@ -543,6 +588,20 @@ int cmd_serve(int argc, char **argv)
         c.web.tls_cert = c.http_cert;
         c.web.tls_key = c.http_key;
     }
+    if (c.mms_enabled) {
+        /* The MMS server on its own thread (docs/iec61850.md "Server"), before the API so that
+         * /metrics can read its counters. */
+        c.mms.data_dir = c.data_dir;
+        c.mms.store_url = c.store_pg ? c.store_url : NULL;
+        c.mms.version = GS_VERSION;
+        c.mms.event_json = api_event_json;
+        if (mmsd_start(&c.mms, sv.gw, &sv.mmsd, err, sizeof err) < 0) {
+            log_error(NULL, "%s", err);
+            stop_backend(&sv);
+            uv_run(sv.loop, UV_RUN_DEFAULT);
+            goto fail;
+        }
+    }
     uv_loop_t *api_loop = sv.loop;
     if (c.http_thread) {
         /* The web thread's own read-only connection (no key: it cannot open secrets). */
@@ -588,6 +647,10 @@ int cmd_serve(int argc, char **argv)
     aop.web_root = c.web_root;
     aop.web_tiles = c.web_tiles;
     aop.web_tiles_attribution = c.web_tiles_attr;
+    if (sv.mmsd) {
+        aop.extra_metrics = mmsd_metrics;
+        aop.extra_metrics_ud = sv.mmsd;
+    }
     int hrc = api_new(api_loop, &aop, &sv.api, err, sizeof err);
     if (hrc == 0 && wt) {
         if ((hrc = web_thread_start(wt, err, sizeof err)) == 0)
@@ -603,9 +666,11 @@ int cmd_serve(int argc, char **argv)
     if (hrc == 0) { /* the live feed's sources */
         gw_set_command_observer(sv.gw, api_live_command, sv.api);
         if (sv.ana) {
-            ana_set_result_observer(sv.ana, api_live_result, sv.api);
-            ana_set_event_observer(sv.ana, api_live_event, sv.api);
+            ana_set_result_observer(sv.ana, on_result, &sv);
+            ana_set_event_observer(sv.ana, on_event, &sv);
         }
+        if (sv.mmsd)
+            gw_set_term_observer(sv.gw, on_term, &sv);
     }
     if (hrc < 0) {
         log_error(NULL, "%s", err);
@@ -627,7 +692,8 @@ int cmd_serve(int argc, char **argv)
     log_info(NULL, "gridsense %s: terminals on %s:%d, HTTP on %s://%s:%d/, data in %s",
              GS_VERSION, c.term_host, gw_port(sv.gw), c.http_cert[0] ? "https" : "http",
              c.http_host, hport, c.data_dir);
-    if (c.port_file[0] && write_port_file(c.port_file, gw_port(sv.gw), hport) < 0)
+    if (c.port_file[0] &&
+        write_port_file(c.port_file, gw_port(sv.gw), hport, sv.mmsd ? mmsd_port(sv.mmsd) : 0) < 0)
         log_warn(NULL, "cannot write port file %s", c.port_file);
     uv_run(sv.loop, UV_RUN_DEFAULT);
     log_info(NULL, "stopped cleanly");

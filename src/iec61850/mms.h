@@ -562,4 +562,122 @@ void mms_pdu_encode_conclude(mms_ber_writer_t *w, bool response);
 /* Re-encodes a decoded PDU (envelope + borrowed body) exactly: used by tests and fuzzers. */
 void mms_pdu_encode(mms_ber_writer_t *w, const mms_pdu_t *pdu);
 
+/* ---- Server-side association, sans-I/O (assoc.c) ------------------------------------------- */
+/* The responder's side of one TCP connection carrying IEC 61850-8-1 MMS: every layer above TCP
+ * as a state machine (docs/iec61850.md "Server"). Bytes in (the TCP stream, split anywhere),
+ * whole TPKTs out through a caller callback, events and confirmed requests to the caller. It
+ * knows nothing of the data model: confirmed requests go to a function pointer.
+ *
+ * States: wait-CR -> (CC) wait-CONNECT -> (ACCEPT with CPA + AARE + initiate-response)
+ * associated -> (conclude-response) concluded -> (FINISH/RLRQ -> DISCONNECT/RLRE) closed. Any
+ * state -> closed on a peer ABORT, a COTP DR, a refusal or a protocol error. Answers to
+ * malformed input, layer by layer:
+ *   TPKT      bad version or length: closed, nothing sent (the stream cannot be resynchronised)
+ *   COTP      malformed or unexpected TPDU: ER (ISO 8073 13.12) with the decoder's cause; closed
+ *   session   malformed or unexpected SPDU, TSDU above max_tsdu: ABORT, PI 17 = protocol error
+ *   pres.     malformed PPDU, unknown context, no MMS/ACSE context: ABORT with ARP
+ *   ACSE      undecodable AARQ, other application context, bad initiate: ACCEPT carrying an AARE
+ *             rejected-permanent (diagnostic no-reason / application-context-name-not-supported);
+ *             authentication failure: AARE authentication-failure (or -required), or no answer
+ *             with auth_fail_silent (what the reference server does); closed after each
+ *   MMS       a PDU mms_pdu_decode refuses: the RejectPDU it names; the association stays
+ * Unlike the codecs above, an association allocates its buffers once, in mms_assoc_new (the
+ * caller's bounds), and never again. One thread at a time per association; no global state. */
+
+typedef struct mms_assoc mms_assoc_t;
+
+/* Events (mms_assoc_io_t.event) */
+enum {
+    MMS_AEV_ASSOCIATED = 1, /* the AARE accept was sent: mms_assoc_pdu_size() is negotiated */
+    MMS_AEV_REFUSED,        /* association refused (AARE rejection other than authentication) */
+    MMS_AEV_AUTH_FAILED,    /* authentication failed (refused, or silently closed) */
+    MMS_AEV_CONCLUDED,      /* conclude-response sent */
+    MMS_AEV_RELEASED,       /* RLRQ answered by RLRE (orderly end) */
+    MMS_AEV_PEER_ABORT,     /* the peer aborted (session ABORT / ACSE ABRT / COTP DR) */
+    MMS_AEV_PROTOCOL_ERROR, /* we answered (or closed on) malformed input: ER / ABORT */
+    MMS_AEV_CLOSE,          /* last event: flush what was sent, then close the connection */
+};
+
+/* What the caller's confirmed-service function answers (same meaning as ied_answer_t). */
+enum { MMS_ANS_RESP = 0, MMS_ANS_ERROR = 1, MMS_ANS_REJECT = 2 };
+typedef struct {
+    int kind;            /* MMS_ANS_* */
+    int service;         /* RESP: response CHOICE tag */
+    bool constructed;    /* RESP: its constructed bit */
+    int32_t err_class;   /* ERROR: ServiceError errorClass tag and value */
+    int32_t err_code;
+    int32_t reject_code; /* REJECT: confirmed-requestPDU reason (MMS_REJ_REQ_*) */
+} mms_answer_t;
+
+typedef struct {
+    void *ud;
+    /* One whole TPKT to send. Returns 0, or a negative code when the caller's output queue is
+     * full or closed: the association then closes (MMS_AEV_CLOSE; a client that does not read
+     * never makes the server buffer more than the caller allows). Required. */
+    int (*send)(void *ud, const uint8_t *tpkt, size_t n);
+    /* MMS_AEV_* with a short static description. Optional. */
+    void (*event)(void *ud, int ev, const char *what);
+    /* Decides on an AARQ (password in aarq->auth_value when has_auth and the mechanism is
+     * MMS_OID_PASSWORD): 0 accepts, else the ACSE diagnostic to refuse with
+     * (MMS_ACSE_DIAG_AUTH_FAILURE, _AUTH_REQUIRED, _AUTH_MECH_NOT_RECOGNISED). NULL: no
+     * authentication (any AARQ with the MMS context is accepted). */
+    int (*authenticate)(void *ud, const mms_apdu_t *aarq);
+    /* Answers one confirmed request (req: decoded envelope, service body borrowed): writes the
+     * response contents into w by prepending and fills *a. Return 0, or negative on our own
+     * failure (answered with a confirmed-Error resource/other). NULL: every request is
+     * rejected unrecognized-service. w holds at most the negotiated PDU size: a response that
+     * does not fit is answered with a confirmed-Error resource/capability-unavailable. */
+    int (*confirmed)(void *ud, const mms_pdu_t *req, mms_ber_writer_t *w, mms_answer_t *a);
+    /* Counts every MMS PDU received (out = false) or sent (true) by type MMS_PDU_*; type -1: a
+     * received PDU that did not decode (answered with a Reject). Optional. */
+    void (*pdu)(void *ud, bool out, int type);
+} mms_assoc_io_t;
+
+typedef struct {
+    uint32_t max_pdu;     /* largest MMS PDU size we negotiate (Initiate localDetail), >= 256 */
+    size_t max_tsdu;      /* reassembly bound of one TSDU (0: max_pdu + 1024) */
+    uint8_t tpdu_code;    /* largest COTP TPDU size accepted, code 7..13 (128..8192 octets) */
+    int32_t max_serv;     /* max outstanding requests offered (calling and called) */
+    int32_t max_nesting;  /* data structure nesting level offered */
+    uint8_t param_cbb[2]; /* ParameterSupportOptions we support (ANDed with the client's) */
+    size_t param_cbb_bits;
+    uint8_t services[12]; /* ServiceSupportOptions we announce */
+    size_t services_bits;
+    bool auth_fail_silent; /* wrong password: close without answering (reference server) */
+} mms_assoc_cfg_t;
+
+/* Defaults: max_pdu 65000, max_tsdu 0, tpdu_code 13 (8192), max_serv 5, nesting 10, CBB str1
+ * str2 vnam valt vlis (IEC 61850-8-1 table 2), services: status, getNameList, identify, read,
+ * write, getVariableAccessAttributes, define/get/deleteNamedVariableList, informationReport,
+ * fileOpen/Read/Close, fileDirectory, conclude. auth_fail_silent false. */
+void mms_assoc_cfg_default(mms_assoc_cfg_t *c);
+
+/* Allocates an association (buffers: max_tsdu + 2 x (max_pdu + 128) + one TPDU). Returns 0,
+ * GS_EINVAL (bad cfg/io), GS_ENOMEM. */
+int mms_assoc_new(const mms_assoc_cfg_t *cfg, const mms_assoc_io_t *io, mms_assoc_t **out);
+void mms_assoc_free(mms_assoc_t *a);
+
+/* Feeds stream bytes p[0..n) (any split). Answers and events are emitted from inside. Returns
+ * 0, or GS_ECLOSED once the association is closed (the rest of the input is ignored). */
+int mms_assoc_input(mms_assoc_t *a, const uint8_t *p, size_t n);
+
+/* True once closed (after MMS_AEV_CLOSE). */
+bool mms_assoc_closed(const mms_assoc_t *a);
+/* True while associated (confirmed requests are served and reports may be sent). */
+bool mms_assoc_associated(const mms_assoc_t *a);
+/* The negotiated MMS PDU size (0 before MMS_AEV_ASSOCIATED) and COTP TPDU size. */
+uint32_t mms_assoc_pdu_size(const mms_assoc_t *a);
+uint32_t mms_assoc_tpdu_size(const mms_assoc_t *a);
+
+/* Unconfirmed PDUs (reports): begin gives a writer bounded by the negotiated PDU size for the
+ * UnconfirmedService contents; end wraps them (unconfirmed-PDU, presentation, session) and sends
+ * them in DTs. end returns 0, GS_ELIMIT if the PDU exceeds the negotiated size (not sent),
+ * GS_ECLOSED when not associated, or the send error (the association then closes). */
+int mms_assoc_unconfirmed_begin(mms_assoc_t *a, mms_ber_writer_t *w);
+int mms_assoc_unconfirmed_end(mms_assoc_t *a, mms_ber_writer_t *w, int service);
+
+/* Sends an ACSE abort (session ABORT + ARU + ABRT, source acse-service-provider) when
+ * associated, then closes (the server stopping, a limit). Idempotent. */
+void mms_assoc_abort(mms_assoc_t *a);
+
 #endif

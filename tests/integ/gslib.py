@@ -135,10 +135,14 @@ _TOKENS = {}  # data directory -> admin token made there
 class Server:
     """The real `gridsense serve` on 127.0.0.1 with port 0 and a port file."""
 
-    def __init__(self, data, extra=(), log_level="info", tport=0, hport=0):
+    def __init__(self, data, extra=(), log_level="info", tport=0, hport=0, mms=False, mport=0):
         self.data = data
         self.want_tport = tport
         self.want_hport = hport
+        # mms=True: the MMS server on 127.0.0.1:mport (0: any free port, read back as self.mport)
+        self.mms = mms
+        self.want_mport = mport
+        self.mport = None
         self.extra = list(extra)
         self.log_level = log_level
         self.proc = None
@@ -153,6 +157,7 @@ class Server:
         self.proc = subprocess.Popen(
             [GRIDSENSE, "serve", "--data", self.data, "--terminals", "127.0.0.1:%d" % self.want_tport,
              "--http", "127.0.0.1:%d" % self.want_hport, "--port-file", pf, "--log-level", self.log_level]
+            + (["--mms", "127.0.0.1:%d" % self.want_mport] if self.mms else [])
             + self.extra, stdout=self.logf, stderr=subprocess.STDOUT)
 
         def ready():
@@ -163,6 +168,7 @@ class Server:
         wait_for(ready, timeout, "server port file")
         ports = json.load(open(pf))
         self.tport, self.hport = ports["terminals"], ports["http"]
+        self.mport = ports.get("mms")
         # The admin token every request of the tests uses (made once per data directory, now,
         # before a test may hold the database locked).
         self.token = _TOKENS.get(self.data) or self.make_token()

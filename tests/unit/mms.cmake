@@ -14,3 +14,9 @@ if(CMOCKA_FOUND AND TARGET gs_mms)
   set_tests_properties(unit.mms_tshark_answers PROPERTIES TIMEOUT 120 LABELS unit
                        SKIP_RETURN_CODE 77)
 endif()
+# The server-side association state machine (src/iec61850/assoc.c) on the captures' client side.
+if(CMOCKA_FOUND AND TARGET gs_mms)
+  gs_unit_test(test_mms_assoc SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_mms_assoc.c LIBS gs_mms)
+  target_compile_definitions(test_mms_assoc PRIVATE
+                             MMS_VECTORS_DIR="${CMAKE_SOURCE_DIR}/tests/vectors/mms")
+endif()

@@ -181,7 +181,7 @@ static void test_stream_to_store(void **state)
     wait_t w = {a, "T1", seq};
     assert_true(run_until(f, analysed, &w));
     /* the last latest-values message may still be in flight to the loop */
-    for (int i = 0; i < 100 && ana_latest_json(a, "T1", &b) != 0; i++) {
+    for (int i = 0; i < 2000 && ana_latest_json(a, "T1", &b) != 0; i++) { /* <= 20 s */
         usleep(10000);
         uv_run(&f->loop, UV_RUN_NOWAIT);
     }
@@ -334,7 +334,7 @@ static void test_phasors_to_store(void **state)
     wait_t w = {a, "T1", seq};
     assert_true(run_until(f, analysed, &w));
     buf_t b = {0};
-    for (int i = 0; i < 100 && (ana_latest_phasor_json(a, "T1", &b) != 0 || obs.rows < 2); i++) {
+    for (int i = 0; i < 2000 && (ana_latest_phasor_json(a, "T1", &b) != 0 || obs.rows < 2); i++) {
         usleep(10000);
         uv_run(&f->loop, UV_RUN_NOWAIT);
     }

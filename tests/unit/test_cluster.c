@@ -299,7 +299,9 @@ static void test_displace_across_nodes(void **state)
     assert_true(wait_for(t, ncommands, &t->cb));
     assert_string_equal(t->cb.commands[0], "T1");
     cluster_stats(t->a, &s);
-    for (int i = 0; i < 100 && s.notifications < 2; i++) { /* A hears it too, and ignores it */
+    /* A hears it too, and ignores it (bounded like wait_for: 20 s; a loaded machine may take
+     * longer than a second to deliver the notification to A's LISTEN connection) */
+    for (int i = 0; i < 2000 && s.notifications < 2; i++) {
         uv_run(&t->loop, UV_RUN_NOWAIT);
         usleep(10000);
         cluster_stats(t->a, &s);
