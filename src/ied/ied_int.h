@@ -283,6 +283,9 @@ struct ied {
     size_t cap_cl;
     int64_t now_ns; /* the latest time any feeding or report call gave */
     uint64_t gen;   /* ied_set_terminals passes */
+    ied_file_ops_t fops; /* file provider (file.c) */
+    void *fud;
+    bool has_fops;
 };
 
 typedef struct {
@@ -290,12 +293,19 @@ typedef struct {
     int k;
 } rcbref_t;
 
+#define IED_FRSM_MAX 8 /* open files per association */
+
 struct ied_client {
     ied_t *m;
     uint32_t max_pdu;
     rcbref_t *en; /* the report control blocks this association has enabled */
     size_t nen, cap_en;
     size_t scan; /* where the last report came from: the next call resumes there */
+    struct {
+        bool open;
+        void *h;
+        uint64_t pos, size;
+    } frsm[IED_FRSM_MAX]; /* open files (FRSM id = index) */
     nvl_t aa[IED_NVL_MAX]; /* association-specific lists */
     int naa;
 };
@@ -312,6 +322,10 @@ void ied_rcb_enc_attr(mms_ber_writer_t *w, const ld_t *ld, const mnode_t *n);
 int ied_rcb_write(ied_client_t *c, ld_t *ld, const mnode_t *n, const mms_tlv_t *data);
 /* Data of node n of ld into w (svc.c). */
 void ied_enc_data(mms_ber_writer_t *w, const ied_t *m, const ld_t *ld, const mnode_t *n, int off);
+/* file.c: a file service request; 1 when not served (no provider or another service). */
+int ied_file_service(ied_client_t *c, int service, bool cons, const uint8_t *body, size_t len,
+                     mms_ber_writer_t *w, ied_answer_t *a);
+void ied_file_close_all(ied_client_t *c);
 /* The dataset named by item ("LLN0$Measurements") or -1. */
 int ied_ds_find(const char *item, size_t len);
 

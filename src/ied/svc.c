@@ -1043,6 +1043,7 @@ void ied_client_free(ied_client_t *c)
     if (!c)
         return;
     ied_rcb_release(c->m, c);
+    ied_file_close_all(c);
     for (int i = 0; i < c->naa; i++) /* its association-specific lists */
         free(c->aa[i].m);
     ied_t *m = c->m;
@@ -1091,8 +1092,11 @@ int ied_confirmed(ied_client_t *c, int service, bool constructed, const uint8_t 
         rc = svc_delete_nvl(c, constructed, body, len, w, a);
         break;
     default:
-        reject(a, MMS_REJ_REQ_UNRECOGNIZED_SERVICE);
-        rc = 0;
+        rc = ied_file_service(c, service, constructed, body, len, w, a);
+        if (rc == 1) { /* not ours, or no file provider */
+            reject(a, MMS_REJ_REQ_UNRECOGNIZED_SERVICE);
+            rc = 0;
+        }
         break;
     }
     if (rc == 0 && a->kind == IED_RESP && w->cap - w->pos > w->cap - start_pos &&

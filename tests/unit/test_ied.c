@@ -1602,6 +1602,317 @@ static void test_dynamic_lists(void **state)
     fx_free(f); /* the domain list goes with its LD */
 }
 
+/* ---- file services -----------------------------------------------------------------------------
+ */
+
+/* A fake provider: a directory per terminal with two files of generated content. */
+typedef struct {
+    const char *name;
+    size_t size;
+} ffile_t;
+static const ffile_t FFILES[] = {{"DEMO-0001/EV12.cfg", 300},
+                                 {"DEMO-0001/EV12.dat", 100000},
+                                 {"COMTRADE_test.cfg", 27019},
+                                 {"test", 5}};
+#define NFF ((int)(sizeof FFILES / sizeof FFILES[0]))
+static int fake_open_count;
+
+static uint8_t fbyte(int f, size_t i)
+{
+    return (uint8_t)(i * 7 + (size_t)f * 13 + (i >> 8));
+}
+
+static int fake_list(void *ud, const char *dir, const char *after, ied_file_info_t *out, size_t max,
+                     bool *more)
+{
+    (void)ud;
+    ied_file_info_t all[8];
+    int n = 0;
+    if (!dir[0]) { /* the top: the terminal directory and the two top files */
+        snprintf(all[n].name, sizeof all[n].name, "DEMO-0001");
+        all[n].size = 0;
+        all[n++].mtime_ns = 0;
+        for (int i = 2; i < NFF; i++) {
+            snprintf(all[n].name, sizeof all[n].name, "%s", FFILES[i].name);
+            all[n].size = FFILES[i].size;
+            all[n++].mtime_ns = T0_NS;
+        }
+    } else if (!strcmp(dir, "DEMO-0001")) {
+        for (int i = 0; i < 2; i++) {
+            snprintf(all[n].name, sizeof all[n].name, "%s", FFILES[i].name);
+            all[n].size = FFILES[i].size;
+            all[n++].mtime_ns = T0_NS;
+        }
+    } else {
+        return GS_ENOTFOUND;
+    }
+    int start = 0;
+    if (after)
+        for (int i = 0; i < n; i++)
+            if (!strcmp(all[i].name, after))
+                start = i + 1;
+    size_t k = 0;
+    for (int i = start; i < n && k < max; i++)
+        out[k++] = all[i];
+    *more = start + (int)k < n;
+    return (int)k;
+}
+
+typedef struct {
+    int f;
+    size_t pos;
+} fh_t;
+
+static int fake_open(void *ud, const char *name, void **h, ied_file_info_t *info)
+{
+    (void)ud;
+    for (int i = 0; i < NFF; i++)
+        if (!strcmp(FFILES[i].name, name)) {
+            fh_t *x = calloc(1, sizeof *x);
+            x->f = i;
+            *h = x;
+            snprintf(info->name, sizeof info->name, "%s", name);
+            info->size = FFILES[i].size;
+            info->mtime_ns = T0_NS;
+            fake_open_count++;
+            return 0;
+        }
+    return GS_ENOTFOUND;
+}
+
+static int fake_read(void *ud, void *h, uint8_t *buf, size_t cap)
+{
+    (void)ud;
+    fh_t *x = h;
+    size_t left = FFILES[x->f].size - x->pos, n = cap < left ? cap : left;
+    if (n > 10000)
+        n = 10000; /* short reads: ied must loop */
+    for (size_t i = 0; i < n; i++)
+        buf[i] = fbyte(x->f, x->pos + i);
+    x->pos += n;
+    return (int)n;
+}
+
+static void fake_close(void *ud, void *h)
+{
+    (void)ud;
+    free(h);
+    fake_open_count--;
+}
+
+static const ied_file_ops_t FAKE_OPS = {fake_list, fake_open, fake_read, fake_close};
+
+static void filename(bb_t *o, uint8_t tag, const char *name)
+{
+    bb_t g = {0};
+    put_str(&g, 0x19, name);
+    wrap(o, tag, &g);
+}
+
+/* FileDirectory: names (into names[]), returns moreFollows. */
+static bool file_dir(fx_t *f, const char *spec, const char *after, char names[][260],
+                     uint64_t *sizes, int *n)
+{
+    bb_t rq = {0};
+    size_t len;
+    if (spec)
+        filename(&rq, 0xA0, spec);
+    if (after)
+        filename(&rq, 0xA1, after);
+    const uint8_t *p = call(f, MMS_SVC_FILE_DIRECTORY, true, rq.b, rq.n, &len);
+    assert_int_equal(f->a.kind, IED_RESP);
+    assert_int_equal(f->a.service, MMS_SVC_FILE_DIRECTORY);
+    mms_ber_reader_t r, l, e, fnr, at;
+    mms_tlv_t t, x, y;
+    bool more = false;
+    mms_ber_reader_init(&r, p, len);
+    assert_int_equal(mms_ber_expect(&r, MMS_BER_CONTEXT, true, 0, &t), 0);
+    assert_int_equal(mms_ber_enter(&r, &t, &e), 0); /* [0] EXPLICIT SEQUENCE OF */
+    assert_int_equal(mms_ber_expect(&e, MMS_BER_UNIVERSAL, true, 16, &t), 0);
+    assert_int_equal(mms_ber_enter(&e, &t, &l), 0);
+    *n = 0;
+    while (mms_ber_next(&l, &t) == 1) {
+        assert_int_equal(mms_ber_enter(&l, &t, &e), 0);
+        assert_int_equal(mms_ber_expect(&e, MMS_BER_CONTEXT, true, 0, &x), 0);
+        assert_int_equal(mms_ber_enter(&e, &x, &fnr), 0);
+        assert_int_equal(mms_ber_expect(&fnr, MMS_BER_UNIVERSAL, false, 25, &y), 0);
+        memcpy(names[*n], y.val, y.len);
+        names[*n][y.len] = 0;
+        assert_int_equal(mms_ber_expect(&e, MMS_BER_CONTEXT, true, 1, &x), 0);
+        assert_int_equal(mms_ber_enter(&e, &x, &at), 0);
+        assert_int_equal(mms_ber_expect(&at, MMS_BER_CONTEXT, false, 0, &y), 0);
+        assert_int_equal(mms_ber_get_uint(&y, &sizes[*n]), 0);
+        (*n)++;
+    }
+    if (mms_ber_next(&r, &t) == 1) {
+        assert_true(mms_tlv_is(&t, MMS_BER_CONTEXT, false, 1));
+        assert_int_equal(mms_ber_get_bool(&t, &more), 0);
+        assert_true(more); /* DEFAULT FALSE: only written when TRUE */
+    }
+    return more;
+}
+
+/* FileOpen: frsmID or -1 with the error in f->a. */
+static int file_open(fx_t *f, const char *name, uint32_t pos, uint64_t *size)
+{
+    bb_t rq = {0};
+    size_t len;
+    uint8_t pb[5];
+    int k = 0;
+    filename(&rq, 0xA0, name);
+    if (pos >= 0x800000)
+        pb[k++] = (uint8_t)(pos >> 24);
+    if (pos >= 0x8000)
+        pb[k++] = (uint8_t)(pos >> 16);
+    if (pos >= 0x80)
+        pb[k++] = (uint8_t)(pos >> 8);
+    pb[k++] = (uint8_t)pos;
+    if (pb[0] & 0x80) {
+        memmove(pb + 1, pb, (size_t)k);
+        pb[0] = 0;
+        k++;
+    }
+    put_tlv(&rq, 0x81, pb, (size_t)k);
+    const uint8_t *p = call(f, MMS_SVC_FILE_OPEN, true, rq.b, rq.n, &len);
+    if (f->a.kind != IED_RESP)
+        return -1;
+    mms_ber_reader_t r, at;
+    mms_tlv_t t, x;
+    int64_t id;
+    mms_ber_reader_init(&r, p, len);
+    assert_int_equal(mms_ber_expect(&r, MMS_BER_CONTEXT, false, 0, &t), 0);
+    assert_int_equal(mms_ber_get_int(&t, &id), 0);
+    assert_int_equal(mms_ber_expect(&r, MMS_BER_CONTEXT, true, 1, &t), 0);
+    assert_int_equal(mms_ber_enter(&r, &t, &at), 0);
+    assert_int_equal(mms_ber_expect(&at, MMS_BER_CONTEXT, false, 0, &x), 0);
+    assert_int_equal(mms_ber_get_uint(&x, size), 0);
+    assert_int_equal(mms_ber_expect(&at, MMS_BER_CONTEXT, false, 1, &x), 0);
+    assert_int_equal(x.len, 15);
+    assert_memory_equal(x.val, "20261205102031Z", 15); /* GeneralizedTime of T0 */
+    return (int)id;
+}
+
+/* FileRead: appends into out, returns moreFollows. */
+static bool file_read(fx_t *f, int id, uint8_t *out, size_t *n)
+{
+    uint8_t b = (uint8_t)id;
+    size_t len;
+    const uint8_t *p = call(f, MMS_SVC_FILE_READ, false, &b, 1, &len);
+    assert_int_equal(f->a.kind, IED_RESP);
+    assert_int_equal(f->a.service, MMS_SVC_FILE_READ);
+    mms_ber_reader_t r;
+    mms_tlv_t t;
+    bool more;
+    mms_ber_reader_init(&r, p, len);
+    assert_int_equal(mms_ber_expect(&r, MMS_BER_CONTEXT, false, 0, &t), 0);
+    memcpy(out + *n, t.val, t.len);
+    *n += t.len;
+    assert_int_equal(mms_ber_expect(&r, MMS_BER_CONTEXT, false, 1, &t), 0);
+    assert_int_equal(mms_ber_get_bool(&t, &more), 0);
+    return more;
+}
+
+static void test_file_services(void **state)
+{
+    (void)state;
+    fx_t *f = fx_new(65000);
+    size_t len;
+    /* no provider: not served */
+    call(f, MMS_SVC_FILE_DIRECTORY, true, NULL, 0, &len);
+    assert_int_equal(f->a.kind, IED_REJECT);
+    assert_int_equal(f->a.reject_code, MMS_REJ_REQ_UNRECOGNIZED_SERVICE);
+    ied_set_file_ops(f->m, &FAKE_OPS, NULL);
+    static char names[64][260];
+    uint64_t sizes[64];
+    int n;
+    assert_false(file_dir(f, NULL, NULL, names, sizes, &n)); /* the top (empty request) */
+    assert_int_equal(n, 3);
+    assert_string_equal(names[0], "DEMO-0001");
+    assert_false(file_dir(f, "", NULL, names, sizes, &n)); /* "" = the top, as the captures */
+    assert_int_equal(n, 3);
+    assert_false(file_dir(f, "DEMO-0001", NULL, names, sizes, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(names[1], "DEMO-0001/EV12.dat");
+    assert_int_equal(sizes[1], 100000);
+    assert_false(file_dir(f, "DEMO-0001", "DEMO-0001/EV12.cfg", names, sizes, &n));
+    assert_int_equal(n, 1);
+    bb_t rq = {0};
+    filename(&rq, 0xA0, "NOPE");
+    call(f, MMS_SVC_FILE_DIRECTORY, true, rq.b, rq.n, &len);
+    assert_int_equal(f->a.kind, IED_ERROR);
+    assert_int_equal(f->a.err_class, 11);
+    assert_int_equal(f->a.err_code, 7);
+    /* a small PDU pages the directory */
+    ied_client_t *small, *big = f->c;
+    assert_int_equal(ied_client_new(f->m, 150, &small), 0);
+    f->c = small;
+    assert_true(file_dir(f, "", NULL, names, sizes, &n));
+    assert_true(n >= 1 && n < 3);
+    char last[260];
+    snprintf(last, sizeof last, "%s", names[n - 1]);
+    int n2;
+    file_dir(f, "", last, names, sizes, &n2); /* the rest, after the last one */
+    assert_true(n2 >= 1 && n + n2 <= 3);
+    f->c = big;
+    ied_client_free(small);
+
+    /* the whole .dat in PDU-sized pieces, equal to the provider's content */
+    uint64_t size;
+    int id = file_open(f, "DEMO-0001/EV12.dat", 0, &size);
+    assert_int_equal(id, 0);
+    assert_int_equal(size, 100000);
+    static uint8_t data[200000];
+    size_t got = 0;
+    int reads = 0;
+    while (file_read(f, id, data, &got))
+        assert_true(++reads < 100);
+    assert_int_equal(got, 100000);
+    assert_true(reads >= 1); /* 65000-octet PDUs: at least two reads */
+    for (size_t i = 0; i < got; i++)
+        if (data[i] != fbyte(1, i))
+            fail_msg("byte %zu differs", i);
+    /* initialPosition */
+    int id2 = file_open(f, "DEMO-0001/EV12.dat", 99990, &size);
+    assert_int_equal(id2, 1);
+    got = 0;
+    assert_false(file_read(f, id2, data, &got));
+    assert_int_equal(got, 10);
+    assert_int_equal(data[0], fbyte(1, 99990));
+    /* errors */
+    assert_int_equal(file_open(f, "DEMO-0001/EV13.dat", 0, &size), -1);
+    assert_int_equal(f->a.err_class, 11);
+    assert_int_equal(f->a.err_code, 7);
+    assert_int_equal(file_open(f, "DEMO-0001/../x", 0, &size), -1);
+    assert_int_equal(f->a.err_code, 3);
+    assert_int_equal(file_open(f, "test", 6, &size), -1);
+    assert_int_equal(f->a.err_code, 5);
+    for (int i = 2; i < 8; i++)
+        assert_int_equal(file_open(f, "test", 0, &size), i);
+    assert_int_equal(file_open(f, "test", 0, &size), -1); /* 8 open per association */
+    assert_int_equal(f->a.err_class, 3);
+    assert_int_equal(fake_open_count, 8);
+    uint8_t b = 5;
+    call(f, MMS_SVC_FILE_CLOSE, false, &b, 1, &len);
+    assert_int_equal(f->a.kind, IED_RESP);
+    assert_int_equal(f->a.service, MMS_SVC_FILE_CLOSE);
+    assert_false(f->a.constructed);
+    assert_int_equal(len, 0);
+    call(f, MMS_SVC_FILE_CLOSE, false, &b, 1, &len); /* closed already */
+    assert_int_equal(f->a.kind, IED_ERROR);
+    call(f, MMS_SVC_FILE_READ, false, &b, 1, &len);
+    assert_int_equal(f->a.kind, IED_ERROR);
+    call(f, MMS_SVC_FILE_READ, true, &b, 1, &len); /* malformed */
+    assert_int_equal(f->a.kind, IED_REJECT);
+    static const uint8_t bad_open[] = {0xA0, 0x03, 0x1A, 0x01, 'x', 0x81, 0x01, 0x00};
+    call(f, MMS_SVC_FILE_OPEN, true, bad_open, sizeof bad_open, &len);
+    assert_int_equal(f->a.kind, IED_REJECT);
+    assert_int_equal(fake_open_count, 7);
+    ied_client_free(f->c); /* closes the rest */
+    assert_int_equal(fake_open_count, 0);
+    assert_int_equal(ied_client_new(f->m, 65000, &f->c), 0);
+    fx_free(f);
+}
+
 /* ---- Captures ---------------------------------------------------------------------------------
  */
 
@@ -1617,7 +1928,7 @@ static int hexval(int c)
  * whose IED name "simpleIO" and terminal "GenericIO" give that domain, simpleIOGenericIO, so
  * the captured requests reach our LNs and report control blocks (EventsRCB01 exists in both). */
 static int capture_model;
-static int capture_write_ok, capture_read_ok;
+static int capture_write_ok, capture_read_ok, capture_file_ok;
 
 static void test_capture_requests(void **state)
 {
@@ -1648,6 +1959,7 @@ static void test_capture_requests(void **state)
         assert_int_equal(ied_set_terminals(f->m, &t, 1, T0_NS), 0);
         assert_int_equal(ied_update_latest(f->m, "GenericIO", LATEST, T0_NS), 0);
         assert_int_equal(ied_client_new(f->m, 65000, &f->c), 0);
+        ied_set_file_ops(f->m, &FAKE_OPS, NULL); /* COMTRADE_test.cfg and test, as theirs */
     }
     int per_svc[128] = {0}, rejected_args = 0, total = 0;
     static uint8_t line_bytes[70000], tsdu[70000];
@@ -1720,8 +2032,16 @@ static void test_capture_requests(void **state)
                 fail_msg("%s stream %d #%d: service %d rejected", files[fi], stream, idx,
                          pdu.service);
             }
-            if (!ours)
-                assert_int_equal(f->a.kind, IED_REJECT); /* not built: unrecognized-service */
+            bool file = pdu.service == MMS_SVC_FILE_DIRECTORY || pdu.service == MMS_SVC_FILE_OPEN ||
+                        pdu.service == MMS_SVC_FILE_READ || pdu.service == MMS_SVC_FILE_CLOSE;
+            if (file && capture_model) {
+                if (f->a.kind == IED_REJECT)
+                    fail_msg("%s stream %d #%d: file service %d rejected", files[fi], stream, idx,
+                             pdu.service);
+                capture_file_ok += f->a.kind == IED_RESP;
+            } else if (!ours) {
+                assert_int_equal(f->a.kind, IED_REJECT); /* not served: unrecognized-service */
+            }
             if (corpus_dir) {
                 char cp[600];
                 snprintf(cp, sizeof cp, "%s/cap_%s_%d_%d", corpus_dir, files[fi], stream, idx);
@@ -2053,6 +2373,21 @@ static void test_write_answers(void **state)
         nrep++;
     }
     assert_int_equal(nrep, 2);
+    /* file services */
+    ied_set_file_ops(f->m, &FAKE_OPS, NULL);
+    rq.n = 0;
+    dump_exchange(fp, f, inv++, MMS_SVC_FILE_DIRECTORY, true, &rq);
+    rq.n = 0;
+    filename(&rq, 0xA0, "DEMO-0001");
+    dump_exchange(fp, f, inv++, MMS_SVC_FILE_DIRECTORY, true, &rq);
+    rq.n = 0;
+    filename(&rq, 0xA0, "DEMO-0001/EV12.cfg");
+    put_tlv(&rq, 0x81, "\0", 1);
+    dump_exchange(fp, f, inv++, MMS_SVC_FILE_OPEN, true, &rq);
+    rq.n = 1;
+    rq.b[0] = 0;
+    dump_exchange(fp, f, inv++, MMS_SVC_FILE_READ, false, &rq);
+    dump_exchange(fp, f, inv++, MMS_SVC_FILE_CLOSE, false, &rq);
     fx_free(f);
     fclose(fp);
 }
@@ -2068,6 +2403,9 @@ static void test_capture_on_our_model(void **state)
     capture_model = 0;
     assert_true(capture_write_ok >= 7);
     assert_true(capture_read_ok >= 5);
+    print_message("captured file service requests answered: %d\n", capture_file_ok);
+    assert_true(capture_file_ok >= 8); /* FileDirectory, Open, Read, Close of both files */
+    assert_int_equal(fake_open_count, 0);
 }
 
 int main(int argc, char **argv)
@@ -2097,6 +2435,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_slice2_lns),
         cmocka_unit_test(test_datasets_reports),
         cmocka_unit_test(test_dynamic_lists),
+        cmocka_unit_test(test_file_services),
         cmocka_unit_test(test_capture_requests),
         cmocka_unit_test(test_capture_on_our_model),
     };
