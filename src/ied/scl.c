@@ -314,15 +314,26 @@ int ied_scl_write(const ied_t *m, int (*write)(void *ud, const char *s, size_t n
     out(&s, "  <IED name=\"%s\" manufacturer=\"%s\" type=\"%s\" configVersion=\"%s\">\n",
         o->ied_name, esc(o->vendor, e1, sizeof e1), esc(o->model, e2, sizeof e2),
         o->revision[0] ? o->revision : "1");
-    out(&s, "    <Services nameLength=\"64\">\n"
-            "      <DynAssociation/>\n"
-            "      <GetDirectory/>\n"
-            "      <GetDataObjectDefinition/>\n"
-            "      <DataObjectDirectory/>\n"
-            "      <ReadWrite/>\n"
-            "      <ConfLNs fixPrefix=\"true\" fixLnInst=\"true\"/>\n"
-            "    </Services>\n"
-            "    <AccessPoint name=\"AP1\">\n"
+    /* what the services of ied answer (docs/iec61850.md "Services"), in the tServices order */
+    out(&s,
+        "    <Services nameLength=\"64\">\n"
+        "      <DynAssociation/>\n"
+        "      <GetDirectory/>\n"
+        "      <GetDataObjectDefinition/>\n"
+        "      <DataObjectDirectory/>\n"
+        "      <GetDataSetValue/>\n"
+        "      <DataSetDirectory/>\n"
+        "      <ConfDataSet max=\"%d\" maxAttributes=\"%d\"/>\n"
+        "      <DynDataSet max=\"%d\" maxAttributes=\"%d\"/>\n"
+        "      <ReadWrite/>\n"
+        "      <ConfReportControl max=\"%d\"/>\n"
+        "      <GetCBValues/>\n"
+        "      <ReportSettings cbName=\"Fix\" datSet=\"Dyn\" rptID=\"Dyn\" optFields=\"Dyn\""
+        " bufTime=\"Dyn\" trgOps=\"Dyn\" intgPd=\"Dyn\"/>\n"
+        "      <ConfLNs fixPrefix=\"true\" fixLnInst=\"true\"/>\n"
+        "    </Services>\n",
+        IED_NDS, IED_DS_MAX, IED_NVL_MAX, IED_NVL_MEMBERS, IED_NRCB);
+    out(&s, "    <AccessPoint name=\"AP1\">\n"
             "      <Server>\n"
             "        <Authentication none=\"true\"/>\n");
     for (size_t i = 0; i < m->nld && !s.rc; i++) {
