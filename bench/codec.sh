@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Waveform codec benchmark (src/wcodec, GSTP codec 1), part of `make bench` (bench/run.sh,
+# Waveform codec benchmark (src/wcodec, GSTP codecs 2 and 1), part of `make bench` (bench/run.sh,
 # BENCHES=codec) or on its own. Prints a markdown section "Waveform codec" and keeps the raw
 # output under $RESULTS.
 #
@@ -9,7 +9,8 @@
 # build/codec_bench generates the signals (see the comment at its top: the simulator's default
 # signal linked from sim/signal.c, with disturbances, at 60 Hz, at 12.8 kHz, and the COMTRADE
 # test record of tests/integ/test_analyze.py), encodes every 100 ms block with wcodec (the form
-# stored at rest), checks the round trip, measures encode/decode speed in thread CPU time
+# stored at rest; codec 2, the block model, then codec 1, docs/protocol.md Appendix A), checks
+# the round trip (at rest and chunk by chunk), measures encode/decode speed in thread CPU time
 # (median), and writes each signal's raw int16 samples. The same raw bytes then go through
 # `flac -8` (raw input, 6 channels, the signal's rate), `xz -9e` and `zstd -19`, whole files
 # (which favours them: wcodec compresses each 100 ms block on its own, as stored).
@@ -42,8 +43,10 @@ done
 RAW="$RESULTS/raw"
 mkdir -p "$RAW"
 load_before=$(cut -d' ' -f1 /proc/loadavg)
-"$GS_BUILD/codec_bench" --outdir "$RAW" --reps "$CODEC_REPS" --scale "$CODEC_SCALE" \
+"$GS_BUILD/codec_bench" --codec 2 --outdir "$RAW" --reps "$CODEC_REPS" --scale "$CODEC_SCALE" \
     >"$RESULTS/codec_bench.jsonl"
+"$GS_BUILD/codec_bench" --codec 1 --reps "$CODEC_REPS" --scale "$CODEC_SCALE" \
+    >"$RESULTS/codec1_bench.jsonl"
 load_after=$(cut -d' ' -f1 /proc/loadavg)
 
 # general-purpose compressors on the same bytes (one thread each)
@@ -66,6 +69,7 @@ python3 - "$RESULTS" "$CODEC_REPS" "$load_before" "$load_after" \
 import json, sys, time
 res, reps, lb, la, src = sys.argv[1:6]
 ours = [json.loads(l) for l in open(res + "/codec_bench.jsonl")]
+c1 = {o["signal"]: o for o in (json.loads(l) for l in open(res + "/codec1_bench.jsonl"))}
 others = {o["signal"]: o for o in (json.loads(l) for l in open(res + "/others.jsonl"))}
 desc = {
     "sim": "simulator default (4 kHz, 50 Hz, noise 0.05 %)",
@@ -76,20 +80,23 @@ desc = {
 }
 print("## Waveform codec (%s, `bench/codec.sh` at %s)" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), src))
 print()
-print("Bytes per sample (int16 samples, 6 channels; raw int16 is 2.000). wcodec: every block "
-      "encoded on its own (`wcodec_encode_block`, as stored); flac/xz/zstd: the whole file. "
-      "Speed: one core, thread CPU time, median of %s runs, M samples/s (a sample = one channel "
-      "of one set). Wire chunks: the same blocks as GSTP chunk segments of at most %s bytes each "
-      "(`wcodec_encode` filling each chunk). Load average %s before, %s after." % (
+print("Bytes per sample (int16 samples, 6 channels; raw int16 is 2.000). wcodec codec 2 (the "
+      "block model) and codec 1: every block encoded on its own (`wcodec_encode_block_as`, as "
+      "stored); flac/xz/zstd: the whole file. Speed: one core, thread CPU time, median of %s "
+      "runs, M samples/s (a sample = one channel of one set), codec 2 / codec 1. Wire chunks: "
+      "the same blocks as GSTP chunk segments of at most %s bytes each (`wcodec_encode_as` "
+      "filling each chunk). Load average %s before, %s after." % (
           reps, ours[0]["chunk_bytes"], lb, la))
 print()
-print("| signal | samples | wcodec | flac -8 | xz -9e | zstd -19 | raw | wcodec encode | wcodec decode | wire chunks: B/sample, encode |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| signal | samples | codec 2 | codec 1 | flac -8 | xz -9e | zstd -19 | encode (2 / 1) | decode (2 / 1) | wire chunks, codec 2: B/sample, encode | wire chunks, codec 1 |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for o in ours:
     t = others[o["signal"]]
+    w = c1[o["signal"]]
     n = o["samples"]
-    print("| %s | %.2f M | **%.3f** | %.3f | %.3f | %.3f | 2.000 | %.1f M/s | %.1f M/s | %.3f, %.1f M/s |" % (
-        desc.get(o["signal"], o["signal"]), n / 1e6, o["wcodec_bytes"] / n, t["flac8"] / n,
-        t["xz9e"] / n, t["zstd19"] / n, o["encode_msps"], o["decode_msps"], o["chunk_bps"],
-        o["chunk_encode_msps"]))
+    print("| %s | %.2f M | **%.3f** | %.3f | %.3f | %.3f | %.3f | %.1f / %.1f M/s | %.1f / %.1f M/s | %.3f, %.1f M/s | %.3f, %.1f M/s |" % (
+        desc.get(o["signal"], o["signal"]), n / 1e6, o["wcodec_bytes"] / n,
+        w["wcodec_bytes"] / n, t["flac8"] / n, t["xz9e"] / n, t["zstd19"] / n,
+        o["encode_msps"], w["encode_msps"], o["decode_msps"], w["decode_msps"],
+        o["chunk_bps"], o["chunk_encode_msps"], w["chunk_bps"], w["chunk_encode_msps"]))
 PY

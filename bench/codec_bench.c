@@ -108,6 +108,7 @@ int main(int argc, char **argv)
     int reps = 5;
     double scale = 1.0;
     size_t chunk = 1000;
+    int codec = WCODEC_ID_MODEL;
 
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--outdir") && i + 1 < argc)
@@ -120,10 +121,13 @@ int main(int argc, char **argv)
             only = argv[++i];
         else if (!strcmp(argv[i], "--chunk") && i + 1 < argc)
             chunk = (size_t)atol(argv[++i]);
+        else if (!strcmp(argv[i], "--codec") && i + 1 < argc)
+            codec = atoi(argv[++i]);
         else {
             fprintf(stderr,
                     "usage: %s [--outdir DIR] [--reps N] [--scale F (signal length)] "
-                    "[--only NAME] [--chunk BYTES (wire chunk payload, default 1000)]\n",
+                    "[--only NAME] [--chunk BYTES (wire chunk payload, default 1000)] "
+                    "[--codec 1|2 (default 2)]\n",
                     argv[0]);
             return 2;
         }
@@ -178,8 +182,8 @@ int main(int argc, char **argv)
             double t0 = now_s();
             total = 0;
             for (uint32_t b = 0; b < nblocks; b++) {
-                if (wcodec_encode_block(raw + (size_t)b * bbytes, bs, NCH, 1, hint,
-                                        enc + (size_t)b * bound, bound, &elen[b]) != 0)
+                if (wcodec_encode_block_as(codec, raw + (size_t)b * bbytes, bs, NCH, 1, hint,
+                                           enc + (size_t)b * bound, bound, &elen[b]) != 0)
                     abort();
                 total += elen[b];
             }
@@ -188,7 +192,8 @@ int main(int argc, char **argv)
         for (int r = 0; r < reps; r++) {
             double t0 = now_s();
             for (uint32_t b = 0; b < nblocks; b++) {
-                if (wcodec_decode_block(enc + (size_t)b * bound, elen[b], bs, NCH, 1, dec) != 0)
+                if (wcodec_decode_block_as(codec, enc + (size_t)b * bound, elen[b], bs, NCH, 1,
+                                           dec) != 0)
                     abort();
                 if (r == 0 && memcmp(dec, raw + (size_t)b * bbytes, bbytes) != 0) {
                     fprintf(stderr, "%s: block %u does not round-trip\n", d->name, b);
@@ -207,9 +212,25 @@ int main(int argc, char **argv)
                 uint32_t first = 0, n;
                 size_t len;
                 while (first < bs) {
-                    if (wcodec_encode(raw + (size_t)b * bbytes, bs, NCH, 1, hint, first, bs - first,
-                                      enc, chunk, &n, &len) != 0)
+                    if (wcodec_encode_as(codec, raw + (size_t)b * bbytes, bs, NCH, 1, hint, first,
+                                         bs - first, enc, chunk, &n, &len) != 0)
                         abort();
+                    if (r == 0) { /* untimed check: the chunk decodes into the block */
+                        uint32_t n2;
+                        size_t used;
+                        double tp = now_s();
+                        if (wcodec_decode_as(codec, enc, len, bs, NCH, 1, first, dec, &n2,
+                                             &used) != 0 ||
+                            n2 != n || used != len ||
+                            memcmp(dec + (size_t)first * NCH * 2,
+                                   raw + (size_t)b * bbytes + (size_t)first * NCH * 2,
+                                   (size_t)n * NCH * 2) != 0) {
+                            fprintf(stderr, "%s: block %u chunk at %u does not round-trip\n",
+                                    d->name, b, first);
+                            return 1;
+                        }
+                        t0 += now_s() - tp;
+                    }
                     first += n;
                     ctotal += len;
                     nchunks++;
@@ -218,11 +239,11 @@ int main(int argc, char **argv)
             tc[r] = now_s() - t0;
         }
         double ns = (double)nsets * NCH;
-        printf("{\"signal\":\"%s\",\"rate\":%u,\"nominal_hz\":%u,\"block_sets\":%u,"
+        printf("{\"codec\":%d,\"signal\":\"%s\",\"rate\":%u,\"nominal_hz\":%u,\"block_sets\":%u,"
                "\"channels\":%d,\"samples\":%.0f,\"period_hint\":%u,\"wcodec_bytes\":%zu,"
                "\"wcodec_bps\":%.4f,\"encode_msps\":%.1f,\"decode_msps\":%.1f,"
                "\"chunk_bytes\":%zu,\"chunks\":%zu,\"chunk_bps\":%.4f,\"chunk_encode_msps\":%.1f}\n",
-               d->name, d->rate, d->nominal, bs, NCH, ns, hint, total, total / ns,
+               codec, d->name, d->rate, d->nominal, bs, NCH, ns, hint, total, total / ns,
                ns / median(te, reps) / 1e6, ns / median(td, reps) / 1e6, chunk, nchunks,
                ctotal / ns, ns / median(tc, reps) / 1e6);
         fflush(stdout);

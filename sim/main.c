@@ -94,11 +94,12 @@ static const char usage_text[] =
     "Data:\n"
     "  --block-ms MS             waveform block length (default 100)\n"
     "  --max-payload BYTES       largest chunk payload (default 1024)\n"
-    "  --codec wcodec|raw        block codec (default wcodec): wcodec sends each block\n"
-    "                            losslessly compressed (GSTP codec 1, one segment per\n"
-    "                            chunk, chunks filled up to --max-payload) to a server\n"
-    "                            whose WELCOME announces it, raw to others; raw always\n"
-    "                            sends raw samples (docs/protocol.md 6.7, 7.4)\n"
+    "  --codec wcodec|wcodec1|raw  block codec (default wcodec): wcodec sends each block\n"
+    "                            losslessly compressed, one segment per chunk, chunks\n"
+    "                            filled up to --max-payload: GSTP codec 2 (the block\n"
+    "                            model) to a server whose WELCOME announces it, else\n"
+    "                            codec 1 when announced, else raw; wcodec1 codec 1 only;\n"
+    "                            raw always sends raw samples (docs/protocol.md 6.7, 7.4)\n"
     "  --buffer-blocks N         retransmit buffer per terminal, >= 2 (default 600); at\n"
     "                            most N - 1 blocks are in flight, and when it is full the\n"
     "                            oldest block not yet transmitted is dropped (one that was\n"
@@ -131,8 +132,9 @@ static const char usage_text[] =
     "re-logins: WELCOMEs after each terminal's first), connect_attempts (TCP connection\n"
     "attempts, each terminal's first and failed ones included), auth_rejected,\n"
     "samples_generated, unacked, max_acked_seq_sum, bytes_sent (every byte written to the\n"
-    "sockets), sample_bytes_sent (the block chunks' sample bytes: raw sets or codec-1\n"
-    "segments), sample_raw_bytes (the raw size of those sets), wcodec_blocks_sent; with\n"
+    "sockets), sample_bytes_sent (the block chunks' sample bytes: raw sets or codec-1/2\n"
+    "segments), sample_raw_bytes (the raw size of those sets), wcodec_blocks_sent (with\n"
+    "codec 1 or 2), wcodec2_blocks_sent (of those, with codec 2); with\n"
     "--ack-latency also ack_p50_ms and ack_p99_ms.\n";
 
 enum {
@@ -309,10 +311,12 @@ static void parse_args(int argc, char **argv, sim_config_t *c)
         case OPT_CODEC:
             if (strcmp(a, "wcodec") == 0)
                 c->codec = SIM_CODEC_WCODEC;
+            else if (strcmp(a, "wcodec1") == 0)
+                c->codec = SIM_CODEC_WCODEC1;
             else if (strcmp(a, "raw") == 0)
                 c->codec = SIM_CODEC_RAW;
             else
-                die_usage("--codec: expected wcodec or raw, got '%s'", a);
+                die_usage("--codec: expected wcodec, wcodec1 or raw, got '%s'", a);
             break;
         case OPT_BUFFER_BLOCKS:
             c->buffer_blocks = opt_u32("buffer-blocks", a, 2, 1000000);
@@ -457,7 +461,8 @@ static void print_summary(app_t *app)
                "\"reconnects\":%llu,\"connect_attempts\":%llu,\"auth_rejected\":%llu,"
                "\"samples_generated\":%llu,\"unacked\":%llu,\"max_acked_seq_sum\":%llu,"
                "\"start_ns\":%lld,\"bytes_sent\":%llu,\"sample_bytes_sent\":%llu,"
-               "\"sample_raw_bytes\":%llu,\"wcodec_blocks_sent\":%llu",
+               "\"sample_raw_bytes\":%llu,\"wcodec_blocks_sent\":%llu,"
+               "\"wcodec2_blocks_sent\":%llu",
                s->nterms, s->phase == SIM_STOP ? app->final_online : st->online,
                (unsigned long long)st->blocks_generated, (unsigned long long)st->blocks_sent,
                (unsigned long long)st->blocks_acked, (unsigned long long)st->blocks_resent,
@@ -468,7 +473,8 @@ static void print_summary(app_t *app)
                (unsigned long long)st->unacked, (unsigned long long)max_acked,
                (long long)s->start_ns, (unsigned long long)st->bytes_sent,
                (unsigned long long)st->sample_bytes_sent, (unsigned long long)st->sample_raw_bytes,
-               (unsigned long long)st->wcodec_blocks_sent);
+               (unsigned long long)st->wcodec_blocks_sent,
+               (unsigned long long)st->wcodec2_blocks_sent);
     if (s->cfg.ack_latency)
         buf_printf(&b, ",\"ack_p50_ms\":%.3f,\"ack_p99_ms\":%.3f", sim_hist_quantile(&s->lat, 0.5),
                    sim_hist_quantile(&s->lat, 0.99));

@@ -17,9 +17,10 @@
 #define SIM_WQ_HARD       (1024 * 1024) /* a peer that lets more pile up is dropped */
 #define SIM_FRAMES_CAP    (255u * GSTP_MAX_FRAME) /* every chunk a block may have */
 
-/* --codec: GSTP block codec (protocol.md 7.4). WCODEC (the default) is used by a terminal
- * whose WELCOME announced codec 1 (6.7); otherwise, and with RAW, blocks go raw. */
-enum { SIM_CODEC_RAW = 0, SIM_CODEC_WCODEC = 1 };
+/* --codec: GSTP block codec (protocol.md 7.4). WCODEC (the default): codec 2 (the block model)
+ * with a server whose WELCOME announced it (6.7), else codec 1 when announced; WCODEC1: codec 1
+ * only; otherwise, and with RAW, blocks go raw. */
+enum { SIM_CODEC_RAW = 0, SIM_CODEC_WCODEC = 1, SIM_CODEC_WCODEC1 = 2 };
 
 /* Command-line configuration; defaults in sim_config_defaults(). */
 typedef struct {
@@ -72,7 +73,8 @@ typedef struct {
     uint64_t bytes_sent;       /* every byte handed to the sockets */
     uint64_t sample_bytes_sent; /* block chunks' sample bytes (raw sets or codec-1 segments) */
     uint64_t sample_raw_bytes;  /* the raw size of the sets those chunks carried */
-    uint64_t wcodec_blocks_sent; /* block transmissions with codec 1 */
+    uint64_t wcodec_blocks_sent;  /* block transmissions with codec 1 or 2 */
+    uint64_t wcodec2_blocks_sent; /* of which with codec 2 (the block model) */
     uint64_t errors_received;   /* GSTP ERROR frames from the server */
 } sim_stats_t;
 

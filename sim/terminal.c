@@ -297,7 +297,7 @@ static blk_t *ring_push(term_t *t, const int16_t *samples, uint16_t n, uint64_t 
     return b;
 }
 
-/* Encodes b's chunks with codec 1 (protocol.md 7.4: one wcodec segment per chunk, each chunk
+/* Encodes b's chunks with codec t->wcodec, 1 or 2 (protocol.md 7.4: one wcodec segment per chunk, each chunk
  * filled up to --max-payload) into a write request. Returns it with w->len set, or NULL when the
  * block does not fit in 255 chunks that way (the caller sends it raw). */
 static wreq_t *wcodec_frames(term_t *t, blk_t *b, uint8_t *nchunks)
@@ -311,7 +311,7 @@ static wreq_t *wcodec_frames(term_t *t, blk_t *b, uint8_t *nchunks)
                           .time_quality = t->time_quality,
                           .sample_fmt = GSTP_FMT_INT16,
                           .nchannels = NCH,
-                          .codec = GSTP_CODEC_WCODEC};
+                          .codec = t->wcodec};
     int len = gstp_encode_block_wcodec_all(
         s->frames, SIM_FRAMES_CAP, &h, b->is_event ? &b->ev : NULL, (const uint8_t *)b->samples,
         gstp_period_hint(s->cfg.rate, s->cfg.nominal_hz), s->cfg.max_payload, nchunks);
@@ -347,6 +347,7 @@ static int send_block(term_t *t, blk_t *b)
         }
         s->st.sample_bytes_sent += off - (size_t)nwc * fixed;
         s->st.wcodec_blocks_sent++;
+        s->st.wcodec2_blocks_sent += t->wcodec == GSTP_CODEC_WCODEC2;
     } else {
         uint16_t per = b->is_event ? s->chunk_event : s->chunk_wave;
         uint32_t nchunks = ((uint32_t)b->nsamples + per - 1) / per;
@@ -985,8 +986,14 @@ static void on_welcome(term_t *t, const gstp_frame_t *f)
     t->heartbeat_s = w.heartbeat_s ? w.heartbeat_s : 30;
     t->ack_window = w.ack_window ? w.ack_window : 1;
     t->session_id = w.session_id;
-    /* Codec 1 only to a server that announced it (protocol.md 6.7): an older one refuses it. */
-    t->wcodec = s->cfg.codec == SIM_CODEC_WCODEC && (w.codecs & (1u << GSTP_CODEC_WCODEC));
+    /* A codec only to a server that announced it (protocol.md 6.7): an older one refuses it.
+     * --codec wcodec: codec 2 when announced, else codec 1; wcodec1: codec 1 only. */
+    if (s->cfg.codec == SIM_CODEC_WCODEC && (w.codecs & (1u << GSTP_CODEC_WCODEC2)))
+        t->wcodec = GSTP_CODEC_WCODEC2;
+    else if (s->cfg.codec != SIM_CODEC_RAW && (w.codecs & (1u << GSTP_CODEC_WCODEC)))
+        t->wcodec = GSTP_CODEC_WCODEC;
+    else
+        t->wcodec = 0;
     if (!t->welcomed_once && w.resume_seq > 0) {
         /* The server already holds blocks of this terminal from an earlier simulator run: continue
          * its sequence, as a terminal that kept its counter in flash would. Nothing was sent

@@ -104,7 +104,7 @@ typedef struct term {
     uint8_t nresend;   /* final RESULTs of accepted commands sent this session: resend_ids[] */
     uint8_t gps_sats;
     uint16_t heartbeat_s, ack_window;
-    uint8_t wcodec; /* this session sends codec-1 blocks (announced in WELCOME, --codec) */
+    uint8_t wcodec; /* block codec of this session: 0 raw, 1 or 2 (announced in WELCOME, --codec) */
     uint32_t status_interval_s;
     uint32_t attempt; /* consecutive failed attempts, for the backoff */
     uint32_t tick_ms; /* current tick period */

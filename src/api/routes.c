@@ -319,18 +319,18 @@ void api__metrics(rq_t *q)
             buf_printf(b, "gridsense_frames_sent_total{type=\"%s\"} %llu\n",
                        gstp_type_name((uint8_t)i), (unsigned long long)s.frames_tx[i]);
     /* Block sample data by GSTP codec (protocol.md 7.4): what came over the wire and the raw
-     * size it stands for, so the saving of codec 1 shows (operations.md). */
-    static const char *const codec_names[2] = {"raw", "wcodec"};
+     * size it stands for, so the saving of codecs 1 and 2 shows (operations.md). */
+    static const char *const codec_names[3] = {"raw", "wcodec", "wcodec2"};
     buf_puts(b, "# HELP gridsense_sample_bytes_received_total Block sample bytes received on the "
-                "wire (raw sets or codec-1 segments, chunk headers excluded), by codec.\n"
+                "wire (raw sets or codec-1/2 segments, chunk headers excluded), by codec.\n"
                 "# TYPE gridsense_sample_bytes_received_total counter\n");
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         buf_printf(b, "gridsense_sample_bytes_received_total{codec=\"%s\"} %llu\n", codec_names[i],
                    (unsigned long long)s.sample_wire_bytes[i]);
     buf_puts(b, "# HELP gridsense_sample_raw_bytes_received_total Raw size of the sample sets "
                 "received, by the codec they came in.\n"
                 "# TYPE gridsense_sample_raw_bytes_received_total counter\n");
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         buf_printf(b, "gridsense_sample_raw_bytes_received_total{codec=\"%s\"} %llu\n",
                    codec_names[i], (unsigned long long)s.sample_raw_bytes[i]);
     const metric_t tail[] = {
@@ -386,7 +386,7 @@ void api__metrics(rq_t *q)
         {"gridsense_store_errors_total", "counter", "Items the store writer could not commit.",
          (double)ws.errors},
         {"gridsense_store_blocks_compressed_total", "counter",
-         "Blocks committed compressed at rest (received with codec 1, or encoded by the writer).",
+         "Blocks committed compressed at rest (received with codec 1 or 2, or encoded by the writer).",
          (double)ws.blocks_compressed},
         {"gridsense_store_blocks_raw_busy_total", "counter",
          "Blocks received raw and stored raw because the writer was behind.",

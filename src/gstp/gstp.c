@@ -993,7 +993,7 @@ static int block_hdr_ok(const gstp_block_hdr_t *h, uint16_t n_in_chunk)
            h->sample_rate <= MAX_SAMPLE_RATE && h->channel_mask != 0 &&
            (h->channel_mask >> GSTP_MAX_CHANNELS) == 0 &&
            h->nchannels == popcount32(h->channel_mask) && sample_width(h->sample_fmt) != 0 &&
-           h->codec <= GSTP_CODEC_WCODEC && h->chunk_count >= 1 && h->chunk_index < h->chunk_count &&
+           h->codec <= GSTP_CODEC_WCODEC2 && h->chunk_count >= 1 && h->chunk_index < h->chunk_count &&
            h->nsamples >= 1 && h->nsamples <= GSTP_MAX_BLOCK_SAMPLES && n_in_chunk >= 1 &&
            (uint32_t)h->first_sample + n_in_chunk <= h->nsamples;
 }
@@ -1059,7 +1059,7 @@ int gstp_encode_block_segment(uint8_t *out, size_t cap, const gstp_block_hdr_t *
         return GSTP_E_ARG;
     if ((rc = payload_begin(&w, out, cap)) != 0)
         return rc;
-    if (!block_hdr_ok(hdr, n_in_chunk) || hdr->codec != GSTP_CODEC_WCODEC || seg_len == 0 ||
+    if (!block_hdr_ok(hdr, n_in_chunk) || !GSTP_CODEC_IS_WCODEC(hdr->codec) || seg_len == 0 ||
         GSTP_BLOCK_HDR_LEN + (ev ? GSTP_EVENT_HDR_LEN : 0) + seg_len > GSTP_MAX_PAYLOAD)
         return GSTP_E_RANGE;
     wr_block_hdr(&w, hdr, ev, n_in_chunk);
@@ -1086,7 +1086,7 @@ int gstp_encode_block_wcodec(uint8_t *out, size_t cap, const gstp_block_hdr_t *h
         return GSTP_E_ARG;
     if ((rc = payload_begin(&w, out, cap)) != 0)
         return rc;
-    if (hdr->codec != GSTP_CODEC_WCODEC || !block_hdr_ok(hdr, 1))
+    if (!GSTP_CODEC_IS_WCODEC(hdr->codec) || !block_hdr_ok(hdr, 1))
         return GSTP_E_RANGE;
     if (max_payload > GSTP_MAX_PAYLOAD)
         max_payload = GSTP_MAX_PAYLOAD;
@@ -1097,9 +1097,9 @@ int gstp_encode_block_wcodec(uint8_t *out, size_t cap, const gstp_block_hdr_t *h
     if (room > max_payload - fixed)
         room = max_payload - fixed;
     seg = out + GSTP_HEADER_LEN + fixed;
-    rc = wcodec_encode(block, hdr->nsamples, hdr->nchannels, hdr->sample_fmt, period_hint,
-                       hdr->first_sample, hdr->nsamples - hdr->first_sample, seg, room, &n,
-                       &seg_len);
+    rc = wcodec_encode_as(hdr->codec, block, hdr->nsamples, hdr->nchannels, hdr->sample_fmt,
+                          period_hint, hdr->first_sample, hdr->nsamples - hdr->first_sample, seg,
+                          room, &n, &seg_len);
     if (rc == WCODEC_E_SPACE)
         return GSTP_E_SPACE;
     if (rc != WCODEC_OK || n < 1 || n > (uint32_t)hdr->nsamples - hdr->first_sample ||
@@ -1186,11 +1186,11 @@ int gstp_block_decode_chunk(const gstp_block_t *b, uint8_t *block, size_t block_
         memcpy(block + (size_t)h->first_sample * set, b->samples, b->samples_len);
         return GSTP_OK;
     }
-    if (h->codec == GSTP_CODEC_WCODEC) {
+    if (GSTP_CODEC_IS_WCODEC(h->codec)) {
         uint32_t n = 0;
         size_t used = 0;
-        int rc = wcodec_decode(b->samples, b->samples_len, h->nsamples, h->nchannels,
-                               h->sample_fmt, h->first_sample, block, &n, &used);
+        int rc = wcodec_decode_as(h->codec, b->samples, b->samples_len, h->nsamples,
+                                  h->nchannels, h->sample_fmt, h->first_sample, block, &n, &used);
         /* The chunk rule (7.4): exactly one segment, covering exactly the chunk's sets. */
         if (rc != WCODEC_OK || n != h->n_in_chunk || used != b->samples_len)
             return GSTP_E_RANGE;
@@ -1586,7 +1586,7 @@ int gstp_parse_block(const gstp_frame_t *f, gstp_block_t *m)
         return GSTP_E_TRUNC;
     if (!block_hdr_ok(h, h->n_in_chunk))
         return GSTP_E_RANGE;
-    if (h->codec == GSTP_CODEC_WCODEC) {
+    if (GSTP_CODEC_IS_WCODEC(h->codec)) {
         /* One segment, the rest of the payload; decoded (and checked) in its block. */
         if (rd_left(&r) == 0)
             return GSTP_E_TRUNC;

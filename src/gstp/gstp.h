@@ -298,7 +298,10 @@ typedef struct {
  * announce it refuses such chunks (ERROR MALFORMED, BYE PROTOCOL). */
 #define GSTP_CODEC_RAW    0u /* raw interleaved samples */
 #define GSTP_CODEC_WCODEC 1u /* one wcodec segment per chunk (src/wcodec/wcodec.h; protocol.md Appendix A) */
-#define GSTP_CODECS_KNOWN ((1u << GSTP_CODEC_RAW) | (1u << GSTP_CODEC_WCODEC))
+#define GSTP_CODEC_WCODEC2 2u /* the same with codec 2 segments (block model, Appendix A.11) */
+#define GSTP_CODECS_KNOWN                                                                          \
+    ((1u << GSTP_CODEC_RAW) | (1u << GSTP_CODEC_WCODEC) | (1u << GSTP_CODEC_WCODEC2))
+#define GSTP_CODEC_IS_WCODEC(c) ((c) == GSTP_CODEC_WCODEC || (c) == GSTP_CODEC_WCODEC2)
 
 /* WELCOME extension tags (TLV after the fixed part, protocol.md 6.7). */
 enum {
@@ -363,7 +366,7 @@ typedef struct {
     uint8_t nchannels;     /* popcount(channel_mask), repeated as a check */
     uint8_t chunk_index;
     uint8_t chunk_count; /* 1..255 */
-    uint8_t codec;       /* GSTP_CODEC_RAW (0) or GSTP_CODEC_WCODEC (1), the same in every chunk */
+    uint8_t codec;       /* GSTP_CODEC_RAW (0), _WCODEC (1) or _WCODEC2 (2), the same in every chunk */
     uint16_t reserved;   /* 0 */
     uint16_t n_in_chunk; /* sample sets carried by this chunk (set by the encoder/parser) */
 } gstp_block_hdr_t;
@@ -520,27 +523,27 @@ int gstp_encode_block(uint8_t *out, size_t cap, const gstp_block_hdr_t *hdr,
                       const gstp_event_hdr_t *ev, const uint8_t *samples, uint16_t n_in_chunk);
 /* (hdr->n_in_chunk is ignored by the encoder; the n_in_chunk argument is written.) */
 
-/* Codec 1 (protocol.md 7.4): writes one chunk whose sample bytes are `seg_len` bytes of an
+/* Codec 1 or 2 (protocol.md 7.4): writes one chunk whose sample bytes are `seg_len` bytes of an
  * already encoded wcodec segment covering sets [hdr->first_sample, + n_in_chunk); hdr->codec
- * must be GSTP_CODEC_WCODEC. The codec does not look inside the segment (the receiver decodes it
+ * must be GSTP_CODEC_WCODEC or GSTP_CODEC_WCODEC2. The codec does not look inside the segment (the receiver decodes it
  * in its block, gstp_block_decode_chunk). Returns the frame length or a negative gstp_rc_t. */
 int gstp_encode_block_segment(uint8_t *out, size_t cap, const gstp_block_hdr_t *hdr,
                               const gstp_event_hdr_t *ev, const uint8_t *seg, size_t seg_len,
                               uint16_t n_in_chunk);
 
-/* Codec 1, terminal side: encodes the chunk that starts at hdr->first_sample of the whole block
+/* Codec 1 or 2 (hdr->codec), terminal side: encodes the chunk that starts at hdr->first_sample of the whole block
  * `block` (hdr->nsamples sets, raw interleaved little-endian; the sets before first_sample are
  * the history the codec's predictors use) with as many sets as fit in a payload of max_payload
- * bytes (clamped to GSTP_MAX_PAYLOAD), via wcodec_encode. period_hint: sample sets per cycle
+ * bytes (clamped to GSTP_MAX_PAYLOAD), via wcodec_encode_as. period_hint: sample sets per cycle
  * (sample_rate / nominal_hz rounded, gstp_period_hint), 0 = none. hdr->codec must be
- * GSTP_CODEC_WCODEC; hdr->chunk_index / chunk_count are written as given. *n_out = the sets it
+ * GSTP_CODEC_WCODEC or GSTP_CODEC_WCODEC2; hdr->chunk_index / chunk_count are written as given. *n_out = the sets it
  * carries. Returns the frame length, GSTP_E_SPACE (out too small or not one set fits) or
  * GSTP_E_RANGE / GSTP_E_ARG. */
 int gstp_encode_block_wcodec(uint8_t *out, size_t cap, const gstp_block_hdr_t *hdr,
                              const gstp_event_hdr_t *ev, const uint8_t *block,
                              uint32_t period_hint, size_t max_payload, uint16_t *n_out);
 
-/* Codec 1, terminal side: writes ALL the chunks of a block back to back into out[0..cap)
+/* Codec 1 or 2, terminal side: writes ALL the chunks of a block back to back into out[0..cap)
  * (chunk_index 0.., first_sample and chunk_count filled in; hdr's values of these are ignored),
  * each chunk filled up to max_payload. *nchunks = frames written. Returns the total length, or
  * GSTP_E_SPACE (out too small), GSTP_E_RANGE (more than 255 chunks needed: send the block raw or
@@ -560,8 +563,8 @@ int gstp_block_set_chunk_count(uint8_t *frame, size_t len, uint8_t chunk_count);
 uint32_t gstp_period_hint(uint32_t sample_rate, uint32_t nominal_hz);
 
 /* Receiver side: puts the chunk's sample sets into the block buffer block[0..block_len) (the
- * whole block, nsamples sets, raw interleaved): codec 0 copies them; codec 1 decodes the segment
- * (wcodec_decode), which must cover exactly [first_sample, first_sample + n_in_chunk) and use
+ * whole block, nsamples sets, raw interleaved): codec 0 copies them; codec 1 or 2 decodes the
+ * segment (wcodec_decode_as), which must cover exactly [first_sample, first_sample + n_in_chunk) and use
  * every sample byte of the chunk. The sets before first_sample must already be in `block`
  * (chunks in order, 7.1). Returns GSTP_OK, GSTP_E_RANGE (a segment that does not decode or does
  * not match the chunk header: the chunk is malformed) or GSTP_E_ARG (block_len too small). */
@@ -597,8 +600,8 @@ int gstp_parse_result(const gstp_frame_t *f, gstp_result_t *m);
 int gstp_parse_ping(const gstp_frame_t *f, gstp_ping_t *m); /* PING or PONG */
 int gstp_parse_error(const gstp_frame_t *f, gstp_error_t *m);
 /* WAVEFORM or EVENT: checks seq >= 1, sample rate, mask, nchannels == popcount(mask), format,
- * codec 0 or 1, chunk_index < chunk_count, first_sample + n_in_chunk <= nsamples, and, codec 0,
- * that the sample bytes are exactly n_in_chunk sets (no trailing bytes); codec 1, that there is
+ * codec 0, 1 or 2, chunk_index < chunk_count, first_sample + n_in_chunk <= nsamples, and, codec 0,
+ * that the sample bytes are exactly n_in_chunk sets (no trailing bytes); codec 1 or 2, that there is
  * at least one byte of segment (its contents are checked by gstp_block_decode_chunk, which
  * needs the block's earlier sets). */
 int gstp_parse_block(const gstp_frame_t *f, gstp_block_t *m);

@@ -35,7 +35,7 @@ void gw__free_block(sess_t *s)
     s->blk_enc_len = s->blk_enc_cap = 0;
 }
 
-/* Keeps a codec-1 chunk's segment after the block's earlier ones (the block is stored as it
+/* Keeps a codec-1 or codec-2 chunk's segment after the block's earlier ones (the block is stored as it
  * came, wcodec.h). The buffer grows by doubling and reassembly memory counts its capacity.
  * Returns 0, or -1 when the 128 MiB reassembly limit would be passed. */
 static int keep_segment(sess_t *s, const uint8_t *seg, size_t len)
@@ -150,7 +150,7 @@ static void block_complete(sess_t *s)
              * samples itself, or keeps them raw. */
             it->enc = s->blk_enc;
             it->enc_len = s->blk_enc_len;
-            it->codec = GSTP_CODEC_WCODEC;
+            it->codec = s->blk_hdr.codec; /* 1 or 2 */
         } else {
             free(s->blk_enc);
         }
@@ -258,10 +258,10 @@ void gw__on_block(sess_t *s, const gstp_frame_t *f)
      * segment that does not decode to exactly this chunk's sets is a malformed chunk (7.4). */
     if (gstp_block_decode_chunk(&b, s->blk, s->blk_size) != GSTP_OK) {
         g->st_.parse_errors++;
-        data_violation(s, GSTP_ERR_MALFORMED, f->type, "codec 1 segment does not decode");
+        data_violation(s, GSTP_ERR_MALFORMED, f->type, "codec segment does not decode");
         return;
     }
-    if (h->codec == GSTP_CODEC_WCODEC && keep_segment(s, b.samples, b.samples_len) < 0) {
+    if (GSTP_CODEC_IS_WCODEC(h->codec) && keep_segment(s, b.samples, b.samples_len) < 0) {
         log_limited(LOG_WARN, s->ip, "%s: reassembly memory full (%zu bytes), asking to retry",
                     gw__who(s), g->reasm_bytes);
         gw__send_reject(s, 1, GSTP_REJ_BUSY, 5, "server busy, retry later"); /* decision 9 */

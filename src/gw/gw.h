@@ -135,9 +135,10 @@ typedef struct {
     uint64_t protocol_errors, sessions_replaced, sessions_dead, sessions_stalled;
     uint64_t commands_sent, commands_done, commands_failed, commands_expired;
     uint64_t online, paused_reading;
-    /* Sample data of the block chunks received, by block codec (0 raw, 1 wcodec): bytes on the
-     * wire (the chunks' sample bytes, headers excluded) and the raw size they stand for. */
-    uint64_t sample_wire_bytes[2], sample_raw_bytes[2];
+    /* Sample data of the block chunks received, by block codec (0 raw, 1 wcodec, 2 wcodec with
+     * the block model): bytes on the wire (the chunks' sample bytes, headers excluded) and the
+     * raw size they stand for. */
+    uint64_t sample_wire_bytes[3], sample_raw_bytes[3];
     size_t inflight_bytes, store_queue_items, store_queue_bytes;
 } gw_stats_t;
 

@@ -306,7 +306,7 @@ void gw__on_auth(sess_t *s, const gstp_frame_t *f)
     w.ack_window = (uint16_t)g->o.ack_window;
     w.resume_seq = t->durable_seq;
     w.session_id = s->id;
-    w.codecs = GSTP_CODECS_KNOWN; /* raw and wcodec blocks (protocol.md 6.7, 7.4) */
+    w.codecs = GSTP_CODECS_KNOWN; /* raw, codec 1 and codec 2 blocks (protocol.md 6.7, 7.4) */
     SEND(s, gstp_encode_welcome, &w);
     s->last_ping_ns = time_mono_ns(); /* the first PING is due heartbeat_s after WELCOME */
     s->pings_out = 0;

@@ -252,7 +252,7 @@ fail:
 }
 
 /* Points b->data at the block's raw samples: the stored bytes for codec 0, or the stored wcodec
- * segments (migration 9) decoded into *buf (grown as needed, freed by the caller). Returns 0,
+ * segments of codec 1 (migration 9) or 2 (the block model, protocol.md A.11) decoded into *buf (grown as needed, freed by the caller). Returns 0,
  * or GS_EINVAL when the stored block cannot be decoded (a corrupt row: the caller skips it). */
 static int block_samples(sqlx_stmt_t *st, store_block_t *b, uint8_t **buf, size_t *cap)
 {
@@ -265,7 +265,8 @@ static int block_samples(sqlx_stmt_t *st, store_block_t *b, uint8_t **buf, size_
         return 0;
     }
     int width = b->sample_fmt == 2 ? 4 : b->sample_fmt == 1 ? 2 : 0;
-    if (codec != WCODEC_ID || !data || width == 0 || b->nchannels < 1 ||
+    if ((codec != WCODEC_ID && codec != WCODEC_ID_MODEL) || !data || width == 0 ||
+        b->nchannels < 1 ||
         b->nchannels > WCODEC_MAX_CHANNELS || b->nsamples > WCODEC_MAX_SETS)
         return GS_EINVAL;
     size_t raw = (size_t)b->nsamples * (size_t)b->nchannels * (size_t)width;
@@ -274,7 +275,8 @@ static int block_samples(sqlx_stmt_t *st, store_block_t *b, uint8_t **buf, size_
         *buf = xmalloc(raw);
         *cap = raw;
     }
-    if (wcodec_decode_block(data, len, b->nsamples, b->nchannels, b->sample_fmt, *buf) != WCODEC_OK)
+    if (wcodec_decode_block_as(codec, data, len, b->nsamples, b->nchannels, b->sample_fmt, *buf) !=
+        WCODEC_OK)
         return GS_EINVAL;
     b->data = *buf;
     b->data_len = raw;

@@ -354,10 +354,10 @@ static void at_rest(store_pg_ingest_t *g, store_item_t **items, size_t n)
         store_item_t *it = items[i];
         g->own[i] = NULL;
         it->stored_raw_busy = 0;
-        if (it->enc && it->codec == WCODEC_ID) {
+        if (it->enc && (it->codec == WCODEC_ID || it->codec == WCODEC_ID_MODEL)) {
             g->rest[i] = it->enc;
             g->rest_len[i] = it->enc_len;
-            it->stored_codec = WCODEC_ID;
+            it->stored_codec = it->codec;
             continue;
         }
         g->rest[i] = it->data;
@@ -373,13 +373,13 @@ static void at_rest(store_pg_ingest_t *g, store_item_t **items, size_t n)
             it->nominal_hz ? (it->sample_rate + it->nominal_hz / 2) / it->nominal_hz : 0;
         size_t cap = wcodec_bound(it->nsamples, it->nchannels, it->sample_fmt), len = 0;
         uint8_t *out = xmalloc(cap ? cap : 1);
-        if (wcodec_encode_block(it->data, it->nsamples, it->nchannels, it->sample_fmt, period, out,
-                                cap, &len) == WCODEC_OK &&
+        if (wcodec_encode_block_as(WCODEC_ID_MODEL, it->data, it->nsamples, it->nchannels,
+                                   it->sample_fmt, period, out, cap, &len) == WCODEC_OK &&
             len > 0 && len < it->data_len) {
             g->own[i] = out;
             g->rest[i] = out;
             g->rest_len[i] = len;
-            it->stored_codec = WCODEC_ID;
+            it->stored_codec = WCODEC_ID_MODEL;
         } else {
             free(out);
         }

@@ -493,16 +493,16 @@ typedef struct store_item {
     uint32_t nsamples;
     uint8_t *data; /* interleaved little-endian samples, malloc'ed, owned by the item */
     size_t data_len;
-    /* The block as received encoded (GSTP codec 1: its segments concatenated, wcodec.h), stored
-     * as it came; malloc'ed, owned by the item. enc NULL: the writer encodes data itself
-     * (wcodec_encode_block) and keeps it raw when encoding fails or is not smaller. data stays
-     * the raw samples either way (analysis and summaries use them). The writer never changes
-     * data, data_len, enc or enc_len. codec: 0 (enc NULL) or 1. */
+    /* The block as received encoded (GSTP codec 1 or 2: its segments concatenated, wcodec.h),
+     * stored as it came; malloc'ed, owned by the item. enc NULL: the writer encodes data itself
+     * (codec 2, wcodec_encode_block_as) and keeps it raw when encoding fails or is not smaller.
+     * data stays the raw samples either way (analysis and summaries use them). The writer never
+     * changes data, data_len, enc or enc_len. codec: 0 (enc NULL), 1 or 2. */
     uint8_t *enc;
     size_t enc_len;
     int codec;
     uint32_t nominal_hz; /* the terminal's nominal frequency: the encoder's period hint; 0 none */
-    int stored_codec;    /* set by the writer: what `data` holds at rest (0 raw, 1 wcodec) */
+    int stored_codec;    /* set by the writer: what `data` holds at rest (0 raw, 1 or 2 wcodec) */
     int stored_raw_busy; /* set by the writer: left raw, not encoded, because it was behind */
     int64_t trigger_ns;  /* events */
     int trigger, pretrigger, value_permille, trigger_channel;

@@ -241,16 +241,16 @@ static int write_layout(store_t *s, store_item_t *it)
 }
 
 /* Binds a block's samples as stored at rest (migration 9): the bytes received encoded as they
- * came (codec 1); or the raw samples encoded here (wcodec_encode_block into *enc, which the
+ * came (codec 1 or 2); or the raw samples encoded here (codec 2, into *enc, which the
  * caller frees after the statement ran), or raw (codec 0) when encoding fails or is not smaller.
  * Returns the codec bound. */
 static int block_bind_data(store_t *s, store_item_t *it, sqlx_stmt_t *st, int col, uint8_t **enc)
 {
     *enc = NULL;
     it->stored_raw_busy = 0;
-    if (it->enc && it->codec == WCODEC_ID) {
+    if (it->enc && (it->codec == WCODEC_ID || it->codec == WCODEC_ID_MODEL)) {
         sqlx_bind_blob(st, col, it->enc, it->enc_len);
-        return WCODEC_ID;
+        return it->codec;
     }
     if (!it->data) {
         sqlx_bind_null(st, col);
@@ -272,12 +272,13 @@ static int block_bind_data(store_t *s, store_item_t *it, sqlx_stmt_t *st, int co
             it->nominal_hz ? (it->sample_rate + it->nominal_hz / 2) / it->nominal_hz : 0;
         size_t cap = wcodec_bound(it->nsamples, it->nchannels, it->sample_fmt), len = 0;
         uint8_t *out = xmalloc(cap ? cap : 1);
-        if (wcodec_encode_block(it->data, it->nsamples, it->nchannels, it->sample_fmt, period, out,
-                                cap, &len) == WCODEC_OK &&
+        /* codec 2: codec 1 and the block model (protocol.md A.11), the smaller at rest */
+        if (wcodec_encode_block_as(WCODEC_ID_MODEL, it->data, it->nsamples, it->nchannels,
+                                   it->sample_fmt, period, out, cap, &len) == WCODEC_OK &&
             len > 0 && len < it->data_len) {
             *enc = out;
             sqlx_bind_blob(st, col, out, len);
-            return WCODEC_ID;
+            return WCODEC_ID_MODEL;
         }
         free(out);
     }
@@ -947,7 +948,7 @@ static void *writer_main(void *arg)
                              error) */
             else if (it->kind == STORE_ITEM_BLOCK && it->result == 0) {
                 stored++;
-                compressed += it->stored_codec == 1;
+                compressed += it->stored_codec != 0;
                 raw_busy += it->stored_raw_busy;
             } else if (it->kind == STORE_ITEM_BLOCK)
                 dup++;

@@ -1,5 +1,5 @@
-/* wcodec — lossless waveform codec (GSTP codec 1). See wcodec.h; the bitstream is specified in
- * docs/protocol.md, Appendix A ("Codec 1").
+/* wcodec — lossless waveform codec (GSTP codecs 1 and 2). See wcodec.h; the bitstream is
+ * specified in docs/protocol.md, Appendix A (codec 2, the block model: A.11).
  *
  * Structure of a segment (all details in the spec):
  *   byte header: shape byte, varint n-1, varint period P, varint payload length;
@@ -8,6 +8,9 @@
  *   predictor and Rice parameter (relative to the previous partition's) or an escape to
  *   fixed-width two's complement, and the residuals; zero bits pad the payload to a whole byte.
  * Sets before set 0 of the block read as set 0, so every predictor is defined for every set.
+ * Codec 2 model segments (shape bit 5) also carry a phase step F at the payload's start and,
+ * per channel after its warm-up, H harmonics' integer sine/cosine coefficients; predictor 0 is
+ * then the model, synthesized exactly from a constant Q30 sine table (int64, A.11).
  *
  * Portability: C99, no allocation, no global mutable state, no floating point in the decoder
  * (the encoder's least-squares fits use double). All prediction is done in int64_t on values
@@ -38,6 +41,13 @@
 #define MAX_U_BITS   40   /* zigzagged residuals are < 2^40 */
 #define HDR_MAX      10   /* shape byte + 3 varints of at most 3 bytes each */
 
+/* Keeps a function out of line (stack frames of alternative paths not merged). */
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
 /* Predictor ids of a partition (3 bits). */
 enum { P_ZERO = 0, P_ORD1, P_ORD2, P_ORD3, P_CYCLE, P_CYCLE_D1, P_LPC0, P_LPC1, P_COUNT };
 
@@ -51,8 +61,7 @@ static int32_t u2i32(uint32_t u)
 
 static int32_t u2i16(uint32_t u)
 {
-    u &= 0xFFFFu;
-    return u >= 0x8000u ? (int32_t)u - 65536 : (int32_t)u;
+    return (int32_t)((u & 0xFFFFu) ^ 0x8000u) - 32768; /* no branch */
 }
 
 static int32_t rd_sample(const uint8_t *p, int fmt)
@@ -233,6 +242,190 @@ static void residuals(const chan_t *ch, unsigned id, uint32_t P, const int32_t *
 static uint32_t part_start(uint32_t n, unsigned porder, uint32_t j)
 {
     return (uint32_t)(((uint64_t)n * j) >> porder);
+}
+
+/* ---- the sinusoidal block model of codec 2 (docs/protocol.md, A.11) ---- */
+
+#define MODEL_MAXH     7  /* harmonics 1, 3, ..., 2 * MODEL_MAXH - 1 */
+#define MODEL_CW_MAX   28 /* widest coefficient (bits, two's complement) */
+#define SHAPE_MODEL    0x20u /* shape byte bit 5: the segment carries a model (codec 2 only) */
+
+/* sin(2 pi i / 1024) in Q30, i = 0..1024: entries 0..256 by the integer algorithm of A.11
+ * (tests/unit/test_wcodec.c recomputes them), the rest by symmetry. Constant data. */
+static const int32_t sin_tab[1025] = {
+    0, 6588356, 13176464, 19764076, 26350943, 32936820, 39521455, 46104602,
+    52686015, 59265442, 65842639, 72417357, 78989349, 85558366, 92124162, 98686491,
+    105245103, 111799753, 118350194, 124896179, 131437461, 137973796, 144504935, 151030634,
+    157550648, 164064728, 170572632, 177074115, 183568930, 190056834, 196537583, 203010933,
+    209476638, 215934457, 222384147, 228825464, 235258165, 241682010, 248096755, 254502159,
+    260897982, 267283981, 273659918, 280025552, 286380643, 292724951, 299058240, 305380268,
+    311690799, 317989595, 324276419, 330551034, 336813204, 343062693, 349299267, 355522688,
+    361732726, 367929144, 374111709, 380280190, 386434353, 392573967, 398698801, 404808624,
+    410903207, 416982319, 423045732, 429093217, 435124548, 441139496, 447137835, 453119340,
+    459083786, 465030947, 470960599, 476872522, 482766489, 488642281, 494499676, 500338452,
+    506158392, 511959275, 517740883, 523502998, 529245404, 534967884, 540670222, 546352206,
+    552013618, 557654248, 563273883, 568872310, 574449320, 580004702, 585538248, 591049748,
+    596538995, 602005783, 607449906, 612871159, 618269338, 623644238, 628995660, 634323400,
+    639627258, 644907034, 650162530, 655393548, 660599890, 665781361, 670937767, 676068911,
+    681174601, 686254647, 691308855, 696337036, 701339000, 706314559, 711263525, 716185713,
+    721080937, 725949013, 730789757, 735602987, 740388522, 745146183, 749875788, 754577161,
+    759250125, 763894504, 768510121, 773096806, 777654384, 782182683, 786681534, 791150767,
+    795590213, 799999706, 804379078, 808728168, 813046808, 817334838, 821592095, 825818420,
+    830013654, 834177638, 838310216, 842411232, 846480531, 850517961, 854523369, 858496606,
+    862437520, 866345964, 870221790, 874064853, 877875008, 881652112, 885396022, 889106597,
+    892783698, 896427186, 900036924, 903612777, 907154608, 910662286, 914135679, 917574653,
+    920979081, 924348836, 927683790, 930983817, 934248792, 937478595, 940673101, 943832191,
+    946955747, 950043650, 953095784, 956112037, 959092290, 962036435, 964944360, 967815955,
+    970651113, 973449725, 976211688, 978936898, 981625251, 984276646, 986890984, 989468165,
+    992008095, 994510675, 996975812, 999403414, 1001793390, 1004145648, 1006460101, 1008736660,
+    1010975241, 1013175760, 1015338135, 1017462281, 1019548121, 1021595575, 1023604566, 1025575020,
+    1027506861, 1029400018, 1031254417, 1033069991, 1034846671, 1036584388, 1038283080, 1039942680,
+    1041563126, 1043144360, 1044686319, 1046188946, 1047652184, 1049075981, 1050460278, 1051805027,
+    1053110175, 1054375676, 1055601478, 1056787540, 1057933813, 1059040256, 1060106826, 1061133483,
+    1062120189, 1063066909, 1063973603, 1064840240, 1065666786, 1066453211, 1067199484, 1067905576,
+    1068571465, 1069197120, 1069782522, 1070327647, 1070832474, 1071296985, 1071721163, 1072104991,
+    1072448456, 1072751542, 1073014241, 1073236541, 1073418433, 1073559912, 1073660975, 1073721612,
+    1073741825, 1073721612, 1073660975, 1073559912, 1073418433, 1073236541, 1073014241, 1072751542,
+    1072448456, 1072104991, 1071721163, 1071296985, 1070832474, 1070327647, 1069782522, 1069197120,
+    1068571465, 1067905576, 1067199484, 1066453211, 1065666786, 1064840240, 1063973603, 1063066909,
+    1062120189, 1061133483, 1060106826, 1059040256, 1057933813, 1056787540, 1055601478, 1054375676,
+    1053110175, 1051805027, 1050460278, 1049075981, 1047652184, 1046188946, 1044686319, 1043144360,
+    1041563126, 1039942680, 1038283080, 1036584388, 1034846671, 1033069991, 1031254417, 1029400018,
+    1027506861, 1025575020, 1023604566, 1021595575, 1019548121, 1017462281, 1015338135, 1013175760,
+    1010975241, 1008736660, 1006460101, 1004145648, 1001793390, 999403414, 996975812, 994510675,
+    992008095, 989468165, 986890984, 984276646, 981625251, 978936898, 976211688, 973449725,
+    970651113, 967815955, 964944360, 962036435, 959092290, 956112037, 953095784, 950043650,
+    946955747, 943832191, 940673101, 937478595, 934248792, 930983817, 927683790, 924348836,
+    920979081, 917574653, 914135679, 910662286, 907154608, 903612777, 900036924, 896427186,
+    892783698, 889106597, 885396022, 881652112, 877875008, 874064853, 870221790, 866345964,
+    862437520, 858496606, 854523369, 850517961, 846480531, 842411232, 838310216, 834177638,
+    830013654, 825818420, 821592095, 817334838, 813046808, 808728168, 804379078, 799999706,
+    795590213, 791150767, 786681534, 782182683, 777654384, 773096806, 768510121, 763894504,
+    759250125, 754577161, 749875788, 745146183, 740388522, 735602987, 730789757, 725949013,
+    721080937, 716185713, 711263525, 706314559, 701339000, 696337036, 691308855, 686254647,
+    681174601, 676068911, 670937767, 665781361, 660599890, 655393548, 650162530, 644907034,
+    639627258, 634323400, 628995660, 623644238, 618269338, 612871159, 607449906, 602005783,
+    596538995, 591049748, 585538248, 580004702, 574449320, 568872310, 563273883, 557654248,
+    552013618, 546352206, 540670222, 534967884, 529245404, 523502998, 517740883, 511959275,
+    506158392, 500338452, 494499676, 488642281, 482766489, 476872522, 470960599, 465030947,
+    459083786, 453119340, 447137835, 441139496, 435124548, 429093217, 423045732, 416982319,
+    410903207, 404808624, 398698801, 392573967, 386434353, 380280190, 374111709, 367929144,
+    361732726, 355522688, 349299267, 343062693, 336813204, 330551034, 324276419, 317989595,
+    311690799, 305380268, 299058240, 292724951, 286380643, 280025552, 273659918, 267283981,
+    260897982, 254502159, 248096755, 241682010, 235258165, 228825464, 222384147, 215934457,
+    209476638, 203010933, 196537583, 190056834, 183568930, 177074115, 170572632, 164064728,
+    157550648, 151030634, 144504935, 137973796, 131437461, 124896179, 118350194, 111799753,
+    105245103, 98686491, 92124162, 85558366, 78989349, 72417357, 65842639, 59265442,
+    52686015, 46104602, 39521455, 32936820, 26350943, 19764076, 13176464, 6588356,
+    0, -6588356, -13176464, -19764076, -26350943, -32936820, -39521455, -46104602,
+    -52686015, -59265442, -65842639, -72417357, -78989349, -85558366, -92124162, -98686491,
+    -105245103, -111799753, -118350194, -124896179, -131437461, -137973796, -144504935, -151030634,
+    -157550648, -164064728, -170572632, -177074115, -183568930, -190056834, -196537583, -203010933,
+    -209476638, -215934457, -222384147, -228825464, -235258165, -241682010, -248096755, -254502159,
+    -260897982, -267283981, -273659918, -280025552, -286380643, -292724951, -299058240, -305380268,
+    -311690799, -317989595, -324276419, -330551034, -336813204, -343062693, -349299267, -355522688,
+    -361732726, -367929144, -374111709, -380280190, -386434353, -392573967, -398698801, -404808624,
+    -410903207, -416982319, -423045732, -429093217, -435124548, -441139496, -447137835, -453119340,
+    -459083786, -465030947, -470960599, -476872522, -482766489, -488642281, -494499676, -500338452,
+    -506158392, -511959275, -517740883, -523502998, -529245404, -534967884, -540670222, -546352206,
+    -552013618, -557654248, -563273883, -568872310, -574449320, -580004702, -585538248, -591049748,
+    -596538995, -602005783, -607449906, -612871159, -618269338, -623644238, -628995660, -634323400,
+    -639627258, -644907034, -650162530, -655393548, -660599890, -665781361, -670937767, -676068911,
+    -681174601, -686254647, -691308855, -696337036, -701339000, -706314559, -711263525, -716185713,
+    -721080937, -725949013, -730789757, -735602987, -740388522, -745146183, -749875788, -754577161,
+    -759250125, -763894504, -768510121, -773096806, -777654384, -782182683, -786681534, -791150767,
+    -795590213, -799999706, -804379078, -808728168, -813046808, -817334838, -821592095, -825818420,
+    -830013654, -834177638, -838310216, -842411232, -846480531, -850517961, -854523369, -858496606,
+    -862437520, -866345964, -870221790, -874064853, -877875008, -881652112, -885396022, -889106597,
+    -892783698, -896427186, -900036924, -903612777, -907154608, -910662286, -914135679, -917574653,
+    -920979081, -924348836, -927683790, -930983817, -934248792, -937478595, -940673101, -943832191,
+    -946955747, -950043650, -953095784, -956112037, -959092290, -962036435, -964944360, -967815955,
+    -970651113, -973449725, -976211688, -978936898, -981625251, -984276646, -986890984, -989468165,
+    -992008095, -994510675, -996975812, -999403414, -1001793390, -1004145648, -1006460101, -1008736660,
+    -1010975241, -1013175760, -1015338135, -1017462281, -1019548121, -1021595575, -1023604566, -1025575020,
+    -1027506861, -1029400018, -1031254417, -1033069991, -1034846671, -1036584388, -1038283080, -1039942680,
+    -1041563126, -1043144360, -1044686319, -1046188946, -1047652184, -1049075981, -1050460278, -1051805027,
+    -1053110175, -1054375676, -1055601478, -1056787540, -1057933813, -1059040256, -1060106826, -1061133483,
+    -1062120189, -1063066909, -1063973603, -1064840240, -1065666786, -1066453211, -1067199484, -1067905576,
+    -1068571465, -1069197120, -1069782522, -1070327647, -1070832474, -1071296985, -1071721163, -1072104991,
+    -1072448456, -1072751542, -1073014241, -1073236541, -1073418433, -1073559912, -1073660975, -1073721612,
+    -1073741825, -1073721612, -1073660975, -1073559912, -1073418433, -1073236541, -1073014241, -1072751542,
+    -1072448456, -1072104991, -1071721163, -1071296985, -1070832474, -1070327647, -1069782522, -1069197120,
+    -1068571465, -1067905576, -1067199484, -1066453211, -1065666786, -1064840240, -1063973603, -1063066909,
+    -1062120189, -1061133483, -1060106826, -1059040256, -1057933813, -1056787540, -1055601478, -1054375676,
+    -1053110175, -1051805027, -1050460278, -1049075981, -1047652184, -1046188946, -1044686319, -1043144360,
+    -1041563126, -1039942680, -1038283080, -1036584388, -1034846671, -1033069991, -1031254417, -1029400018,
+    -1027506861, -1025575020, -1023604566, -1021595575, -1019548121, -1017462281, -1015338135, -1013175760,
+    -1010975241, -1008736660, -1006460101, -1004145648, -1001793390, -999403414, -996975812, -994510675,
+    -992008095, -989468165, -986890984, -984276646, -981625251, -978936898, -976211688, -973449725,
+    -970651113, -967815955, -964944360, -962036435, -959092290, -956112037, -953095784, -950043650,
+    -946955747, -943832191, -940673101, -937478595, -934248792, -930983817, -927683790, -924348836,
+    -920979081, -917574653, -914135679, -910662286, -907154608, -903612777, -900036924, -896427186,
+    -892783698, -889106597, -885396022, -881652112, -877875008, -874064853, -870221790, -866345964,
+    -862437520, -858496606, -854523369, -850517961, -846480531, -842411232, -838310216, -834177638,
+    -830013654, -825818420, -821592095, -817334838, -813046808, -808728168, -804379078, -799999706,
+    -795590213, -791150767, -786681534, -782182683, -777654384, -773096806, -768510121, -763894504,
+    -759250125, -754577161, -749875788, -745146183, -740388522, -735602987, -730789757, -725949013,
+    -721080937, -716185713, -711263525, -706314559, -701339000, -696337036, -691308855, -686254647,
+    -681174601, -676068911, -670937767, -665781361, -660599890, -655393548, -650162530, -644907034,
+    -639627258, -634323400, -628995660, -623644238, -618269338, -612871159, -607449906, -602005783,
+    -596538995, -591049748, -585538248, -580004702, -574449320, -568872310, -563273883, -557654248,
+    -552013618, -546352206, -540670222, -534967884, -529245404, -523502998, -517740883, -511959275,
+    -506158392, -500338452, -494499676, -488642281, -482766489, -476872522, -470960599, -465030947,
+    -459083786, -453119340, -447137835, -441139496, -435124548, -429093217, -423045732, -416982319,
+    -410903207, -404808624, -398698801, -392573967, -386434353, -380280190, -374111709, -367929144,
+    -361732726, -355522688, -349299267, -343062693, -336813204, -330551034, -324276419, -317989595,
+    -311690799, -305380268, -299058240, -292724951, -286380643, -280025552, -273659918, -267283981,
+    -260897982, -254502159, -248096755, -241682010, -235258165, -228825464, -222384147, -215934457,
+    -209476638, -203010933, -196537583, -190056834, -183568930, -177074115, -170572632, -164064728,
+    -157550648, -151030634, -144504935, -137973796, -131437461, -124896179, -118350194, -111799753,
+    -105245103, -98686491, -92124162, -85558366, -78989349, -72417357, -65842639, -59265442,
+    -52686015, -46104602, -39521455, -32936820, -26350943, -19764076, -13176464, -6588356,
+    0,
+};
+
+/* The model's sine of a phase th (2^32 = one turn), Q30: the table, linearly interpolated with a
+ * floor shift (A.11). |result| <= 2^30 + 1. */
+static inline int64_t msin(uint32_t th)
+{
+    uint32_t i = th >> 22;
+    int64_t a = sin_tab[i], d = (int64_t)sin_tab[i + 1] - a;
+    /* floor(d * fr / 2^22) with |d * fr| < 2^45: shifted as a biased unsigned value (no branch,
+     * no implementation-defined shift) */
+    return a + (int64_t)(((uint64_t)(d * (int64_t)(th & 0x3FFFFFu)) + ((uint64_t)1 << 52)) >> 22) -
+           ((int64_t)1 << 30);
+}
+
+/* floor((acc + 2^29) / 2^30) for |acc| < 2^61 (the model's final rounding, A.11) */
+static inline int64_t model_round(int64_t acc)
+{
+    return (int64_t)(((uint64_t)acc + ((uint64_t)1 << 29) + ((uint64_t)1 << 62)) >> 30) -
+           ((int64_t)1 << 32);
+}
+
+/* One channel's model: harmonics 1, 3, ..., 2H-1, coefficient of the sine then of the cosine of
+ * each, in counts (|c| < 2^27). */
+typedef struct {
+    uint8_t H;
+    int32_t a[2 * MODEL_MAXH];
+} model_t;
+
+/* m[0..cnt) = the model's values at block sets g0 .. g0+cnt-1 for the phase step F (A.11):
+ * floor((sum_j a_j sin(h_j F g) + b_j cos(h_j F g) + 2^29) / 2^30), exactly, in int64 (each term
+ * below 2^27 * (2^30 + 1), at most 14 terms: below 2^61). |m| < 2^31. */
+static void model_tile(const model_t *md, uint32_t F, uint32_t g0, uint32_t cnt, int64_t *m)
+{
+    uint32_t i, j;
+    for (i = 0; i < cnt; i++)
+        m[i] = 0;
+    for (j = 0; j < md->H; j++) {
+        uint32_t step = (2u * j + 1u) * F, ph = step * g0;
+        int64_t as = md->a[2 * j], ac = md->a[2 * j + 1];
+        for (i = 0; i < cnt; i++, ph += step)
+            m[i] += as * msin(ph) + ac * msin(ph + 0x40000000u);
+    }
+    for (i = 0; i < cnt; i++)
+        m[i] = model_round(m[i]);
 }
 
 /* ---- bit writer (MSB first) into base[0..room); bytes past room are counted, not written,
@@ -476,6 +669,10 @@ static int32_t set0(const uint8_t *block, int fmt, int c)
 #define PART_MAXN 1024 /* the encoder's largest partition (its residual buffer) */
 #define SC_NONE   ((uint64_t)1 << 52) /* score of a predictor not offered in a partition */
 #define FIT_TAPS  8 /* the encoder's LPCs: 2 short + up to 6 long taps, or 8 short */
+#define FIT_H     4 /* the encoder's models (A.11): harmonics 1, 3, 5, 7 */
+#define FIT_STRIDE 1  /* the model's normal matrix sums every FIT_STRIDE-th set */
+#define FREQ_SPC  20 /* the frequency estimate correlates sets about 1/FREQ_SPC cycle apart */
+#define BAS_MAX   1024 /* sets of the model's basis the codec-2 encoder keeps (32 KiB) */
 
 /* Work area of one segment encode (on the stack of wcodec_encode: see wcodec.h). */
 typedef struct {
@@ -485,7 +682,48 @@ typedef struct {
     uint64_t sw[P_COUNT][MAX_PARTS / 2]; /* the same, merged pairwise while choosing */
     uint64_t psc[MAX_PARTS];         /* chosen partitions: their score */
     chan_t ch;
+    /* codec 2 (A.11): the block's model, fitted once per wcodec_encode call; mdl NULL = none */
+    const model_t *mdl; /* per channel, or NULL: codec-1 segment form */
+    uint32_t F;         /* phase step per set */
+    const int32_t (*bas)[2 * FIT_H]; /* the model's basis at sets 0 .. nbas-1 (fit_model), or */
+    uint32_t nbas;
+    int mvals; /* with mvals: bas[g][c] = channel c's model at set g (nch <= 2 * FIT_H) */
+    int use_model;      /* the channel being encoded uses its model: predictor 0 is x - m */
+    int any_model;      /* some channel of the segment used its model */
+    int mfull;          /* mbuf holds the channel's model over the whole segment */
+    unsigned nh;        /* model segment: channels written, and the payload bit offset of */
+    uint64_t hpos[WCODEC_MAX_CHANNELS]; /* each channel's H field */
+    int64_t mt[TILE];
+    int32_t *mbuf; /* BAS_MAX: the channel's model values when the segment lies within nbas */
 } enc_t;
+
+/* m[0..cnt) = the model md at block sets g0 .. g0+cnt-1 (cnt <= TILE): from the basis computed
+ * by fit_model where it has it (the same integers: 2H multiply-adds a set), else model_tile. */
+static void enc_model(const enc_t *e, const model_t *md, uint32_t g0, uint32_t cnt, int64_t *m)
+{
+    uint32_t i;
+    if (g0 + cnt > e->nbas || md->H > FIT_H) {
+        model_tile(md, e->F, g0, cnt, m);
+        return;
+    }
+    if (e->mvals) { /* the basis was replaced by every channel's values */
+        unsigned c = (unsigned)(md - e->mdl);
+        for (i = 0; i < cnt; i++)
+            m[i] = e->bas[g0 + i][c];
+        return;
+    }
+    {
+        int64_t a[2 * FIT_H];
+        unsigned k;
+        for (k = 0; k < 2 * FIT_H; k++)
+            a[k] = k < 2u * md->H ? md->a[k] : 0;
+        for (i = 0; i < cnt; i++) {
+            const int32_t *b = e->bas[g0 + i];
+            m[i] = model_round(a[0] * b[0] + a[1] * b[1] + a[2] * b[2] + a[3] * b[3] +
+                               a[4] * b[4] + a[5] * b[5] + a[6] * b[6] + a[7] * b[7]);
+        }
+    }
+}
 
 /* Residuals of LPC predictor l over x[i0 .. i0+cnt), cnt <= PART_MAXN: tap by tap over the
  * run (vectorizable), then the rounding shift done on a biased unsigned value (exact floor). */
@@ -766,11 +1004,14 @@ static int fit_lpc(const int32_t *x, uint32_t r0, uint32_t r1, uint32_t P, unsig
 }
 
 /* The raw form of a channel: warm-up, no LPC, one partition of predictor 0 escaped at wb. */
-static void wb_raw(bw_t *w, const int32_t *x, uint32_t n, unsigned warm, unsigned wb)
+static void wb_raw(bw_t *w, const int32_t *x, uint32_t n, unsigned warm, int model,
+                   unsigned wb)
 {
     uint32_t i;
     if (warm)
         bw_put(w, (uint32_t)x[0], warm);
+    if (model)
+        bw_put(w, 0, 3); /* codec 2 model segment: this channel without its model (H = 0) */
     bw_put(w, 0, 2);
     bw_put(w, 0, 4);
     bw_put(w, P_ZERO, 3);
@@ -837,20 +1078,40 @@ static uint64_t choose_parts(enc_t *e, chan_t *ch, uint32_t n, unsigned pmaxo, u
     return best;
 }
 
+/* r[0..cnt) = x[s + i] - m(first + s + i): residuals of predictor 0 under the channel's model. */
+static void model_resid(enc_t *e, const model_t *md, const int32_t *x, uint32_t first, uint32_t s,
+                        uint32_t cnt, int64_t *r)
+{
+    uint32_t t, i;
+    if (e->mfull) {
+        for (i = 0; i < cnt; i++)
+            r[i] = (int64_t)x[s + i] - e->mbuf[s + i];
+        return;
+    }
+    for (t = 0; t < cnt; t += TILE) {
+        uint32_t c = cnt - t < TILE ? cnt - t : TILE;
+        enc_model(e, md, first + s + t, c, e->mt);
+        for (i = 0; i < c; i++)
+            r[t + i] = (int64_t)x[s + t + i] - e->mt[i];
+    }
+}
+
 /* Plans and writes channel ch over x[0..n) (x has the history before it; `first` is the
  * segment's first set): LPC predictors, partitions, per-partition predictor and Rice
  * parameter. Falls back to the channel's samples verbatim when that is smaller. */
 static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n,
-                     uint32_t first, int fmt)
+                     uint32_t first, int fmt, const model_t *md)
 {
     chan_t *ch = &e->ch;
     unsigned sbits = fmt == 1 ? 16u : 32u;
-    uint64_t start = bw_tell(w);
+    uint64_t start = bw_tell(w), mbits = 0, *msc = e->psc, mtot = 0; /* psc: free until chosen */
+    uint64_t fixbest = 0; /* each finest partition with its best fixed predictor: their sum */
     unsigned pmaxo = 0, pmin = 0, id, a, q, mag;
     uint32_t j;
     bw_t saved = *w;
 
     ch->nlpc = 0;
+    e->use_model = 0;
     while (pmaxo < MAX_PORDER && (n >> (pmaxo + 1)) >= MIN_PART)
         pmaxo++;
     while ((n >> pmin) + 1 > PART_MAXN)
@@ -869,6 +1130,44 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
             }
             best += m; /* each sub-block with its best fixed predictor */
         }
+        e->mfull = 0;
+        if (md && md->H) {
+            /* codec 2: the scores of x - m per finest partition; the model's values kept for
+             * the residuals when the segment lies within the basis */
+            if (first + n <= e->nbas) {
+                uint32_t t, i;
+                for (t = 0; t < n; t += TILE) {
+                    uint32_t cnt = n - t < TILE ? n - t : TILE;
+                    enc_model(e, md, first + t, cnt, e->mt);
+                    for (i = 0; i < cnt; i++)
+                        e->mbuf[t + i] = (int32_t)e->mt[i];
+                }
+                e->mfull = 1;
+            }
+            for (j = 0; j < (1u << pmaxo); j++) {
+                uint32_t s = part_start(n, pmaxo, j), end = part_start(n, pmaxo, j + 1), i, t;
+                uint64_t sum = 0;
+                if (e->mfull) {
+                    for (i = s; i < end; i++) {
+                        int64_t r = (int64_t)x[i] - e->mbuf[i];
+                        sum += (uint64_t)(r < 0 ? -r : r);
+                    }
+                } else {
+                    for (t = s; t < end; t += TILE) {
+                        uint32_t cnt = end - t < TILE ? end - t : TILE;
+                        enc_model(e, md, first + t, cnt, e->mt);
+                        for (i = 0; i < cnt; i++) {
+                            int64_t r = (int64_t)x[t + i] - e->mt[i];
+                            sum += (uint64_t)(r < 0 ? -r : r);
+                        }
+                    }
+                }
+                msc[j] = sum;
+                mtot += sum;
+            }
+            for (a = 0; a < 2u * md->H; a++)
+                mbits += 5 + bitlen64(zigzag(md->a[a]));
+        }
         /* Fitting LPCs costs most of the encoder's time and pays only when the best fixed
          * predictor is well above the noise floor (smooth or clean signals). On white noise of
          * deviation s the fixed predictors' mean |residual| is s times sqrt(2), sqrt(6),
@@ -884,6 +1183,23 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
                     continue;
                 if (tot[id] * 16 / g16[id] < floor16)
                     floor16 = tot[id] * 16 / g16[id];
+            }
+            if (mbits) {
+                /* x - m is the noise itself where the model fits: it bounds the floor too, and
+                 * each sub-block may take it instead of its best fixed predictor */
+                uint64_t bm = 0;
+                fixbest = best;
+                if (mtot < floor16)
+                    floor16 = mtot;
+                for (j = 0; j < (1u << pmaxo); j++) {
+                    uint64_t m = msc[j];
+                    for (id = 1; id < P_LPC0; id++)
+                        if (e->sc[id][j] < m)
+                            m = e->sc[id][j];
+                    bm += m;
+                }
+                if (bm < best)
+                    best = bm;
             }
             gain = floor16 && best > floor16 ? bitlen64(best / (floor16 + 1)) : 0;
         }
@@ -936,7 +1252,29 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
         /* all LPCs or none: the mixed cases rarely win and cost time. The choice with all is
          * applied at once and redone without only when that is strictly cheaper. */
         unsigned bmask = (1u << ch->nlpc) - 1;
-        uint64_t bcost = choose_parts(e, ch, n, pmaxo, pmin, bmask, 1);
+        uint64_t bcost;
+        if (mbits) {
+            /* predictor 0 is x - m when the channel carries its model: worth its coefficients?
+             * Clear when the model alone leaves at most 2/3 of the residual of the best fixed
+             * predictors and its coefficients cost under half a bit per set; else estimated. */
+            uint64_t c0 = 0, c1 = 0, t;
+            int clear = mtot * 3 <= fixbest * 2 && mbits * 2 < n;
+            if (!clear)
+                c0 = choose_parts(e, ch, n, pmaxo, pmin, bmask, 0);
+            for (j = 0; j < (1u << pmaxo); j++) { /* swapped back below if not worth it */
+                t = e->sc[P_ZERO][j];
+                e->sc[P_ZERO][j] = msc[j];
+                msc[j] = t;
+            }
+            if (!clear)
+                c1 = choose_parts(e, ch, n, pmaxo, pmin, bmask, 0) + mbits;
+            if (clear || c1 < c0)
+                e->use_model = 1;
+            else
+                for (j = 0; j < (1u << pmaxo); j++)
+                    e->sc[P_ZERO][j] = msc[j];
+        }
+        bcost = choose_parts(e, ch, n, pmaxo, pmin, bmask, 1);
         for (a = 0; a < ch->nlpc; a++)
             bcost += 16 + (uint64_t)ch->lpc[a].ntaps * ch->lpc[a].prec;
         if (bmask && choose_parts(e, ch, n, pmaxo, pmin, 0, 0) < bcost) {
@@ -960,6 +1298,21 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
     /* write: warm-up, LPC definitions, partitions */
     if (first == 0)
         bw_put(w, (uint32_t)x[0], sbits);
+    if (e->mdl) /* codec 2 model segment: H, then the coefficients (A.11) */
+        e->hpos[e->nh] = bw_tell(w);
+    if (e->mdl) {
+        if (e->use_model) {
+            bw_put(w, md->H, 3);
+            for (a = 0; a < 2u * md->H; a++) {
+                unsigned cw = md->a[a] ? bitlen64(zigzag(md->a[a])) : 0;
+                bw_put(w, cw, 5);
+                if (cw)
+                    bw_put(w, (uint32_t)md->a[a], cw);
+            }
+        } else {
+            bw_put(w, 0, 3);
+        }
+    }
     bw_put(w, ch->nlpc, 2);
     for (a = 0; a < ch->nlpc; a++) {
         const lpc_t *l = &ch->lpc[a];
@@ -980,13 +1333,20 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
         k0 = kc > 0 ? kc - 1 : 0;
         if (k0 + 2 >= RICE_ESCAPE)
             k0 = RICE_ESCAPE - 3;
-        enc_residuals(ch, ch->pred[j], P, x, (long)s, cnt, e->r);
+        if (ch->pred[j] == P_ZERO && e->use_model) {
+            model_resid(e, md, x, first, s, cnt, e->r);
+        } else {
+            enc_residuals(ch, ch->pred[j], P, x, (long)s, cnt, e->r);
+        }
         zig_sums(e->r, cnt, k0, sq, &umax);
         if (umax >> MAX_U_BITS) {
             /* an LPC gone wild on extreme int32 samples: residuals too wide for any code;
              * predictor 0 (the samples, < 2^32 zigzagged) always has a valid escape */
             ch->pred[j] = P_ZERO;
-            enc_residuals(ch, P_ZERO, P, x, (long)s, cnt, e->r);
+            if (e->use_model)
+                model_resid(e, md, x, first, s, cnt, e->r);
+            else
+                enc_residuals(ch, P_ZERO, P, x, (long)s, cnt, e->r);
             zig_sums(e->r, cnt, k0, sq, &umax);
         }
         if (!(umax >> MAX_U_BITS)) {
@@ -1031,7 +1391,8 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
             bw_rice(w, (const uint64_t *)(const void *)e->r, cnt, k);
         }
     }
-    if (bw_tell(w) - start > (first == 0 ? sbits : 0) + 2 + 4 + 3 + 5 + 6 + (uint64_t)n * sbits) {
+    if (bw_tell(w) - start >
+        (first == 0 ? sbits : 0) + (e->mdl ? 3u : 0u) + 2 + 4 + 3 + 5 + 6 + (uint64_t)n * sbits) {
         /* never worse than the samples themselves (wcodec_bound relies on it): no LPC, one
          * partition, order 0, escaped at the width of the widest sample */
         uint64_t umax = 0;
@@ -1039,8 +1400,263 @@ static void enc_chan(enc_t *e, bw_t *w, uint32_t P, const int32_t *x, uint32_t n
         *w = saved;
         for (i = 0; i < n; i++)
             umax |= zigzag(x[i]);
-        wb_raw(w, x, n, first == 0 ? sbits : 0, bitlen64(umax));
+        e->use_model = 0;
+        if (e->mdl)
+            e->hpos[e->nh] = bw_tell(w) + (first == 0 ? sbits : 0);
+        wb_raw(w, x, n, first == 0 ? sbits : 0, e->mdl != NULL, bitlen64(umax));
     }
+    e->any_model |= e->use_model;
+    if (e->mdl)
+        e->nh++;
+}
+
+/* Payload p of nbits bits (MSB first), a model segment where no channel kept its model: removes
+ * F (the first 32 bits) and each channel's 3-bit H field at bit offsets hpos[0..nch), in place
+ * (bits only move towards the start), zero-pads to a byte. Returns the new length in bytes:
+ * the codec-1 form of the same segment. */
+static size_t strip_model(uint8_t *p, uint64_t nbits, const uint64_t *hpos, int nch)
+{
+    /* a reader and a writer on the same bytes: the writer stays at least 32 bits behind what
+     * the reader has loaded, so it never overwrites a byte not yet read */
+    br_t r;
+    bw_t w;
+    uint64_t cur = 32, end;
+    uint32_t v = 0;
+    int c;
+    r.p = p;
+    r.end = p + (nbits + 7) / 8;
+    r.acc = 0;
+    r.nacc = 0;
+    w.base = p;
+    w.room = (size_t)((nbits + 7) / 8);
+    w.pos = 0;
+    w.acc = 0;
+    w.nacc = 0;
+    (void)br_get(&r, 32, &v);
+    for (c = 0; c <= nch; c++) {
+        end = c < nch ? hpos[c] : nbits;
+        while (end - cur >= 32) {
+            (void)br_get(&r, 32, &v);
+            bw_put(&w, v, 32);
+            cur += 32;
+        }
+        if (end > cur) {
+            (void)br_get(&r, (unsigned)(end - cur), &v);
+            bw_put(&w, v, (unsigned)(end - cur));
+            cur = end;
+        }
+        if (c < nch) {
+            (void)br_get(&r, 3, &v); /* H = 0 */
+            cur += 3;
+        }
+    }
+    bw_flush(&w);
+    return w.pos;
+}
+
+/* Cholesky solve of the SPD system A y = b for nb right-hand sides (A factored in place, b
+ * overwritten by the solutions; rows of FIT_TAPS). Returns 0, or -1 when A is not positive. */
+static int chol_multi(double A[][FIT_TAPS], unsigned m, double b[][FIT_TAPS], unsigned nb)
+{
+    unsigned i, j, q, c;
+    for (j = 0; j < m; j++) {
+        double d = A[j][j];
+        for (q = 0; q < j; q++)
+            d -= A[j][q] * A[j][q];
+        if (!(d > 0))
+            return -1;
+        d = sqrt(d);
+        A[j][j] = d;
+        for (i = j + 1; i < m; i++) {
+            double t = A[i][j];
+            for (q = 0; q < j; q++)
+                t -= A[i][q] * A[j][q];
+            A[i][j] = t / d;
+        }
+    }
+    for (c = 0; c < nb; c++) {
+        double *y = b[c];
+        for (j = 0; j < m; j++) {
+            for (q = 0; q < j; q++)
+                y[j] -= A[j][q] * y[q];
+            y[j] /= A[j][j];
+        }
+        for (j = m; j-- > 0;) {
+            for (q = j + 1; q < m; q++)
+                y[j] -= A[q][j] * y[q];
+            y[j] /= A[j][j];
+        }
+    }
+    return 0;
+}
+
+/* Sums over g = 0..n-1 of cos(w g) and sin(w g), in closed form. */
+static void trig_sums(double w, uint32_t n, double *cs, double *ss)
+{
+    double h = sin(0.5 * w);
+    if (fabs(h) < 1e-12) { /* w a multiple of 2 pi (w = 0: the diagonal) */
+        *cs = (double)n;
+        *ss = 0;
+        return;
+    }
+    {
+        double r = sin(0.5 * w * (double)n) / h, m = 0.5 * w * (double)(n - 1);
+        *cs = r * cos(m);
+        *ss = r * sin(m);
+    }
+}
+
+/* Fits the block's model for codec 2: the phase step F near the period hint P, from the drift of
+ * the fundamental's phase between the block's two halves (one value for all channels, weighted
+ * by amplitude), then per channel the sine and cosine coefficients of harmonics 1, 3, 5, 7 by
+ * least squares over the whole block, on the decoder's own basis (msin), rounded to counts. Only
+ * what any 50/60 Hz waveform has is assumed. Returns 0, or -1 when there is no model to fit. */
+static int fit_model(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32_t P,
+                     model_t *md, uint32_t *Fout, int32_t (*bas_out)[2 * FIT_H], uint32_t *nbas)
+{
+    const double q30 = 1.0 / 1073741824.0, two_pi = 6.283185307179586476925286766559;
+    double s1[WCODEC_MAX_CHANNELS], c1[WCODEC_MAX_CHANNELS], s2[WCODEC_MAX_CHANNELS],
+        c2[WCODEC_MAX_CHANNELS], A[FIT_TAPS][FIT_TAPS], b[WCODEC_MAX_CHANNELS][FIT_TAPS];
+    double dphi = 0, wsum = 0, w0, w;
+    size_t stride = (size_t)nch * (size_t)fmt * 2u, cw = (size_t)fmt * 2u;
+    uint32_t F0, F, g, half = nsets / 2, ph, fs;
+    unsigned i, j;
+    int c;
+
+    if (P < 2 || nsets < 2 * P || nsets < 32)
+        return -1;
+    F0 = (uint32_t)((((uint64_t)1 << 32) + P / 2) / P);
+    for (c = 0; c < nch; c++)
+        s1[c] = c1[c] = s2[c] = c2[c] = 0;
+    fs = P / FREQ_SPC ? P / FREQ_SPC : 1;
+    for (g = 0, ph = 0; g < 2 * half; g += fs, ph += fs * F0) {
+        double sv = (double)msin(ph), cv = (double)msin(ph + 0x40000000u);
+        const uint8_t *p = block + (size_t)g * stride;
+        double *sa = g < half ? s1 : s2, *ca = g < half ? c1 : c2;
+        for (c = 0; c < nch; c++, p += cw) {
+            double v = (double)rd_sample(p, fmt);
+            sa[c] += sv * v;
+            ca[c] += cv * v;
+        }
+    }
+    /* each half's phase by a least-squares fit of the fundamental at F0 (its 2 x 2 normal matrix
+     * in closed form): unlike the bare correlations, not biased by the negative frequency over
+     * a few cycles */
+    {
+        double wk = (double)F0 * (two_pi / 4294967296.0) * (double)fs, G[2][3];
+        uint32_t k1 = (half + fs - 1) / fs, k2 = (2 * half + fs - 1) / fs, hh;
+        for (hh = 0; hh < 2; hh++) {
+            uint32_t ka = hh ? k1 : 0, nk = hh ? k2 - k1 : k1;
+            double C, S, cr, sr;
+            trig_sums(2 * wk, nk, &C, &S);
+            cr = cos(2 * wk * ka) * C - sin(2 * wk * ka) * S; /* sums over k = ka .. ka+nk-1 */
+            sr = sin(2 * wk * ka) * C + cos(2 * wk * ka) * S;
+            G[hh][0] = 0.5 * ((double)nk - cr); /* sin sin */
+            G[hh][1] = 0.5 * sr;                /* sin cos */
+            G[hh][2] = 0.5 * ((double)nk + cr); /* cos cos */
+        }
+        for (c = 0; c < nch; c++) {
+            double *sv[2] = {&s1[c], &s2[c]}, *cv[2] = {&c1[c], &c2[c]};
+            for (hh = 0; hh < 2; hh++) {
+                double det = G[hh][0] * G[hh][2] - G[hh][1] * G[hh][1], a, bb;
+                if (!(det > 1e-9))
+                    continue; /* too short: keep the correlations */
+                a = (G[hh][2] * *sv[hh] - G[hh][1] * *cv[hh]) / det;
+                bb = (G[hh][0] * *cv[hh] - G[hh][1] * *sv[hh]) / det;
+                *sv[hh] = a;
+                *cv[hh] = bb;
+            }
+        }
+    }
+    for (c = 0; c < nch; c++) {
+        double d = atan2(c2[c], s2[c]) - atan2(c1[c], s1[c]), a2 = s1[c] * s1[c] + c1[c] * c1[c];
+        while (d > two_pi / 2)
+            d -= two_pi;
+        while (d < -two_pi / 2)
+            d += two_pi;
+        dphi += d * a2;
+        wsum += a2;
+    }
+    w0 = two_pi / (double)P;
+    w = wsum > 0 ? w0 + dphi / wsum / (double)half : w0;
+    {
+        double f = w / two_pi * 4294967296.0;
+        F = f > 0 && fabs(f - (double)F0) < (double)F0 / 8 ? (uint32_t)(f + 0.5) : F0;
+    }
+    /* least squares on the basis, one normal matrix for all channels */
+    for (i = 0; i < 2 * FIT_H; i++)
+        for (j = 0; j < 2 * FIT_H; j++)
+            A[i][j] = 0;
+    for (c = 0; c < nch; c++)
+        for (i = 0; i < 2 * FIT_H; i++)
+            b[c][i] = 0;
+    for (g = 0; g < nsets; g++) {
+        double bas[2 * FIT_H];
+        int32_t bi[2 * FIT_H];
+        const uint8_t *p = block + (size_t)g * stride;
+        uint32_t pg = F * g;
+        for (j = 0; j < FIT_H; j++) {
+            uint32_t t = (2u * j + 1u) * pg;
+            bi[2 * j] = (int32_t)msin(t);
+            bi[2 * j + 1] = (int32_t)msin(t + 0x40000000u);
+        }
+        if (g < BAS_MAX) /* kept: the encoder's model values are sums over it */
+            memcpy(bas_out[g], bi, sizeof bi);
+        for (i = 0; i < 2 * FIT_H; i++)
+            bas[i] = (double)bi[i] * q30;
+        if (fmt == 1) {
+            for (c = 0; c < nch; c++, p += 2) {
+                double v = (double)u2i16((uint32_t)p[0] | (uint32_t)p[1] << 8);
+                for (i = 0; i < 2 * FIT_H; i++)
+                    b[c][i] += bas[i] * v;
+            }
+        } else {
+            for (c = 0; c < nch; c++, p += cw) {
+                double v = (double)rd_sample(p, fmt);
+                for (i = 0; i < 2 * FIT_H; i++)
+                    b[c][i] += bas[i] * v;
+            }
+        }
+    }
+    /* The normal matrix depends on F and nsets only: the sums over the block of products of
+     * sines and cosines of harmonics, in closed form (the basis is S, a sine within 5e-6; the
+     * fit need not be exact, only the decoder's synthesis is) */
+    {
+        double wf = (double)F * (two_pi / 4294967296.0);
+        for (i = 0; i < 2 * FIT_H; i++)
+            for (j = 0; j <= i; j++) {
+                double hi = (double)(2 * (i / 2) + 1), hj = (double)(2 * (j / 2) + 1);
+                double cd, sd, cs, ss, v;
+                trig_sums((hi - hj) * wf, nsets, &cd, &sd);
+                trig_sums((hi + hj) * wf, nsets, &cs, &ss);
+                if (i % 2 == 0 && j % 2 == 0) /* sin sin */
+                    v = 0.5 * (cd - cs);
+                else if (i % 2 == 1 && j % 2 == 1) /* cos cos */
+                    v = 0.5 * (cd + cs);
+                else if (i % 2 == 0) /* sin_i cos_j */
+                    v = 0.5 * (ss + sd);
+                else /* cos_i sin_j = sin_j cos_i: sin((hj + hi) w) + sin((hj - hi) w) */
+                    v = 0.5 * (ss - sd);
+                A[i][j] = v;
+            }
+    }
+    for (i = 0; i < 2 * FIT_H; i++)
+        A[i][i] += A[i][i] * 1e-9 + 1e-6;
+    if (chol_multi(A, 2 * FIT_H, b, (unsigned)nch) != 0)
+        return -1;
+    for (c = 0; c < nch; c++) {
+        md[c].H = FIT_H;
+        for (i = 0; i < 2 * FIT_H; i++) {
+            double y = b[c][i];
+            const double lim = (double)((1 << (MODEL_CW_MAX - 1)) - 1);
+            md[c].a[i] = (int32_t)lround(y > lim ? lim : y < -lim ? -lim : y);
+        }
+        while (md[c].H && !md[c].a[2 * md[c].H - 1] && !md[c].a[2 * md[c].H - 2])
+            md[c].H--;
+    }
+    *Fout = F;
+    *nbas = nsets < BAS_MAX ? nsets : BAS_MAX;
+    return 0;
 }
 
 static uint32_t pick_period(uint32_t hint)
@@ -1063,7 +1679,7 @@ static size_t estimate_segment(enc_t *e, const uint8_t *block, int nch, int fmt,
                                uint32_t first, uint32_t n, size_t cap, uint32_t *aim)
 {
     uint32_t h = enc_hist(P), j, np;
-    uint64_t bits = 0, acc, fixed;
+    uint64_t bits = 0, acc, fixed, mall = 0;
     unsigned pmaxo = 0, id;
     int c;
 
@@ -1074,22 +1690,66 @@ static size_t estimate_segment(enc_t *e, const uint8_t *block, int nch, int fmt,
         e->psc[j] = 0; /* per finest partition: estimated bits, all channels */
     e->ch.nlpc = 0;
     for (c = 0; c < nch; c++) {
+        const model_t *md = e->mdl && e->mdl[c].H ? &e->mdl[c] : NULL;
         load_chan(block, nch, fmt, c, first, h, n, set0(block, fmt, c), e->x);
         for (j = 0; j < np; j++) {
             uint64_t f[P_COUNT], m = UINT64_MAX;
             uint32_t s = part_start(n, pmaxo, j), end = part_start(n, pmaxo, j + 1);
             fixed_scores(e->x + h, s, end, P, fmt, f);
+            if (md) { /* codec 2: the model, as predictor 0 (the estimate aims chunks); on
+                       * every 4th set where the basis is kept */
+                uint32_t t, i, cnt = 0;
+                uint64_t sum = 0;
+                if (first + end <= e->nbas && e->mvals) {
+                    for (i = s; i < end; i++, cnt++) {
+                        int64_t r = (int64_t)e->x[h + i] - e->bas[first + i][c];
+                        sum += (uint64_t)(r < 0 ? -r : r);
+                    }
+                } else if (first + end <= e->nbas && md->H <= FIT_H) {
+                    int64_t a[2 * FIT_H];
+                    unsigned k;
+                    for (k = 0; k < 2 * FIT_H; k++)
+                        a[k] = k < 2u * md->H ? md->a[k] : 0;
+                    for (i = s; i < end; i += 4, cnt++) {
+                        const int32_t *b = e->bas[first + i];
+                        int64_t r = (int64_t)e->x[h + i] -
+                                    model_round(a[0] * b[0] + a[1] * b[1] + a[2] * b[2] +
+                                                a[3] * b[3] + a[4] * b[4] + a[5] * b[5] +
+                                                a[6] * b[6] + a[7] * b[7]);
+                        sum += (uint64_t)(r < 0 ? -r : r);
+                    }
+                    sum = cnt ? sum * (end - s) / cnt : 0;
+                } else {
+                    for (t = s; t < end; t += TILE) {
+                        uint32_t tc = end - t < TILE ? end - t : TILE;
+                        enc_model(e, md, first + t, tc, e->mt);
+                        for (i = 0; i < tc; i++) {
+                            int64_t r = (int64_t)e->x[h + t + i] - e->mt[i];
+                            sum += (uint64_t)(r < 0 ? -r : r);
+                        }
+                    }
+                }
+                f[P_ZERO] = sum;
+            }
             for (id = 0; id < P_LPC0; id++) {
                 e->sc[id][j] = f[id];
                 m = f[id] < m ? f[id] : m;
             }
             e->psc[j] += 4 + rice_est(2 * m, end - s, NULL);
         }
+        if (md) {
+            unsigned a;
+            for (a = 0; a < 2u * md->H; a++)
+                mall += 5 + bitlen64(zigzag(md->a[a]));
+        }
         bits += (first == 0 ? (fmt == 1 ? 16u : 32u) : 0) + 6 +
                 choose_parts(e, &e->ch, n, pmaxo, 0, 0, 0);
     }
+    if (e->mdl)
+        mall += 32 + 3 * (uint64_t)nch;
+    bits += mall;
     if (aim) {
-        fixed = (uint64_t)(1 + varint_len(n - 1) + varint_len(P) + 3) * 8 +
+        fixed = (uint64_t)(1 + varint_len(n - 1) + varint_len(P) + 3) * 8 + mall +
                 (uint64_t)nch * ((first == 0 ? (fmt == 1 ? 16u : 32u) : 0) + 6);
         acc = fixed;
         *aim = 0;
@@ -1115,9 +1775,11 @@ static size_t encode_try(enc_t *e, const uint8_t *block, int nch, int fmt, uint3
 {
     uint32_t h = enc_hist(P);
     size_t hg = 1 + varint_len(n - 1) + varint_len(P) + 3, hl, payload, total;
-    int c, pass;
+    int c, pass, model = 0;
+    uint64_t nbits;
     bw_t w;
 
+    e->any_model = 0;
     for (pass = 0; pass < 2; pass++) {
         /* pass 0 writes the payload after room for the longest header; pass 1 (only when
          * bytes were dropped but the exact header makes it fit) writes it in place */
@@ -1126,11 +1788,30 @@ static size_t encode_try(enc_t *e, const uint8_t *block, int nch, int fmt, uint3
         w.pos = 0;
         w.acc = 0;
         w.nacc = 0;
+        e->nh = 0;
+        if (e->mdl)
+            bw_put(&w, e->F, 32);
         for (c = 0; c < nch; c++) {
             load_chan(block, nch, fmt, c, first, h, n, set0(block, fmt, c), e->x);
-            enc_chan(e, &w, P, e->x + h, n, first, fmt);
+            enc_chan(e, &w, P, e->x + h, n, first, fmt, e->mdl ? &e->mdl[c] : NULL);
         }
+        nbits = bw_tell(&w);
         bw_flush(&w);
+        model = e->mdl != NULL;
+        if (e->mdl && !e->any_model) {
+            /* no channel took its model: the codec-1 form is smaller. The bits written are
+             * that form with F and the H fields removed; when some did not fit, encode anew. */
+            if (w.pos > w.room) {
+                const model_t *keep = e->mdl;
+                size_t r;
+                e->mdl = NULL;
+                r = encode_try(e, block, nch, fmt, P, first, n, out, cap);
+                e->mdl = keep;
+                return r;
+            }
+            w.pos = strip_model(w.base, nbits, e->hpos, nch);
+            model = 0;
+        }
         payload = w.pos;
         hl = 1 + varint_len(n - 1) + varint_len(P) + varint_len((uint32_t)payload);
         total = hl + payload;
@@ -1142,7 +1823,7 @@ static size_t encode_try(enc_t *e, const uint8_t *block, int nch, int fmt, uint3
     }
     if (hg != hl)
         memmove(out + hl, out + hg, payload);
-    out[0] = (uint8_t)(((fmt - 1) << 4) | (nch - 1));
+    out[0] = (uint8_t)(((fmt - 1) << 4) | (nch - 1) | (model ? SHAPE_MODEL : 0u));
     hl = 1;
     hl += put_varint(out + hl, n - 1);
     hl += put_varint(out + hl, P);
@@ -1154,14 +1835,98 @@ int wcodec_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32
                   uint32_t first, uint32_t max_sets, uint8_t *out, size_t cap, uint32_t *n_out,
                   size_t *len_out)
 {
+    return wcodec_encode_as(WCODEC_ID, block, nsets, nch, fmt, period_hint, first, max_sets, out,
+                            cap, n_out, len_out);
+}
+
+/* The segment search of wcodec_encode_as with the work area e (its model set up). Kept out of
+ * line, like its two callers, so that the codec-1 path's stack holds no model basis. */
+NOINLINE static int encode_seg(enc_t *pe, const uint8_t *block, uint32_t nsets, int nch,
+                               int fmt, uint32_t P, uint32_t first, uint32_t max_sets,
+                               uint8_t *out, size_t cap, uint32_t *n_out, size_t *len_out);
+
+NOINLINE static int encode_plain(const uint8_t *block, uint32_t nsets, int nch, int fmt,
+                                 uint32_t P, uint32_t first, uint32_t max_sets, uint8_t *out,
+                                 size_t cap, uint32_t *n_out, size_t *len_out)
+{
     enc_t e;
-    uint32_t P = pick_period(period_hint), n, lo, hi, last, aim = 0;
+    e.mdl = NULL;
+    e.F = 0;
+    e.bas = NULL;
+    e.nbas = 0;
+    e.mvals = 0;
+    e.mbuf = NULL;
+    return encode_seg(&e, block, nsets, nch, fmt, P, first, max_sets, out, cap, n_out, len_out);
+}
+
+NOINLINE static int encode_model(const uint8_t *block, uint32_t nsets, int nch, int fmt,
+                                 uint32_t P, uint32_t first, uint32_t max_sets, uint8_t *out,
+                                 size_t cap, uint32_t *n_out, size_t *len_out)
+{
+    enc_t e;
+    model_t md[WCODEC_MAX_CHANNELS];
+    int32_t bas[BAS_MAX][2 * FIT_H], mbuf[BAS_MAX];
+    e.mbuf = mbuf;
+    e.mdl = NULL;
+    e.F = 0;
+    e.bas = (const int32_t(*)[2 * FIT_H])bas;
+    e.nbas = 0;
+    e.mvals = 0;
+    /* The model pays in the block's first cycle, where the cycle predictors have no history:
+     * segments starting later (wire chunks after the first) go without, as codec 1 (measured:
+     * the same bytes in 1000-byte chunks, a fifth less time) */
+    if (first < P && fit_model(block, nsets, nch, fmt, P, md, &e.F, bas, &e.nbas) == 0) {
+        e.mdl = md;
+        if (nch <= 2 * FIT_H) {
+            /* every channel's model values once, in place of the basis: the chunk search's
+             * trial encodes and its estimate read them instead of recomputing them */
+            uint32_t g;
+            int c;
+            int64_t a[2 * FIT_H][2 * FIT_H]; /* per channel, zero past 2H */
+            for (c = 0; c < nch; c++) {
+                unsigned k;
+                for (k = 0; k < 2 * FIT_H; k++)
+                    a[c][k] = k < 2u * md[c].H ? md[c].a[k] : 0;
+            }
+            for (g = 0; g < e.nbas; g++) {
+                const int64_t b0 = bas[g][0], b1 = bas[g][1], b2 = bas[g][2], b3 = bas[g][3],
+                              b4 = bas[g][4], b5 = bas[g][5], b6 = bas[g][6], b7 = bas[g][7];
+                for (c = 0; c < nch; c++) { /* bas[g][c] is read above before any write */
+                    const int64_t *q = a[c];
+                    bas[g][c] = (int32_t)model_round(q[0] * b0 + q[1] * b1 + q[2] * b2 +
+                                                     q[3] * b3 + q[4] * b4 + q[5] * b5 +
+                                                     q[6] * b6 + q[7] * b7);
+                }
+            }
+            e.mvals = 1;
+        }
+    }
+    return encode_seg(&e, block, nsets, nch, fmt, P, first, max_sets, out, cap, n_out, len_out);
+}
+
+int wcodec_encode_as(int codec, const uint8_t *block, uint32_t nsets, int nch, int fmt,
+                     uint32_t period_hint, uint32_t first, uint32_t max_sets, uint8_t *out,
+                     size_t cap, uint32_t *n_out, size_t *len_out)
+{
+    uint32_t P = pick_period(period_hint);
+    if (!block || !out || !n_out || !len_out || !check_shape(nsets, nch, fmt) || first >= nsets ||
+        max_sets == 0 || (codec != WCODEC_ID && codec != WCODEC_ID_MODEL))
+        return WCODEC_E_ARG;
+    if (codec == WCODEC_ID_MODEL)
+        return encode_model(block, nsets, nch, fmt, P, first, max_sets, out, cap, n_out,
+                            len_out);
+    return encode_plain(block, nsets, nch, fmt, P, first, max_sets, out, cap, n_out, len_out);
+}
+
+NOINLINE static int encode_seg(enc_t *pe, const uint8_t *block, uint32_t nsets, int nch,
+                               int fmt, uint32_t P, uint32_t first, uint32_t max_sets,
+                               uint8_t *out, size_t cap, uint32_t *n_out, size_t *len_out)
+{
+#define e (*pe)
+    uint32_t n, lo, hi, last, aim = 0;
     size_t sz, est;
     int hi_tested;
 
-    if (!block || !out || !n_out || !len_out || !check_shape(nsets, nch, fmt) || first >= nsets ||
-        max_sets == 0)
-        return WCODEC_E_ARG;
     n = nsets - first;
     if (max_sets < n)
         n = max_sets;
@@ -1255,6 +2020,7 @@ int wcodec_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32
     *len_out = sz;
     *n_out = n;
     return WCODEC_OK;
+#undef e
 }
 
 /* ======================================================================================
@@ -1268,6 +2034,8 @@ int wcodec_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32
  * MAX_LAG leaves room for at least one tile, and for the usual lags (P around 80..256) a whole
  * block fits in one window. This bounds the decoder's stack independently of the block's size. */
 #define DEC_WIN (MAX_LAG + 1 + TILE)
+#define DEC_BAS   512 /* sets of a model segment's basis the decoder keeps (16 KiB) */
+#define DEC_BAS_H 4   /* harmonics it keeps: 1, 3, 5, 7 */
 
 typedef struct {
     int32_t x[DEC_WIN];
@@ -1277,6 +2045,13 @@ typedef struct {
     int nch, fmt, c;
     uint32_t first, h, base;
     int32_t fill;
+    model_t md;    /* codec 2 model segment: the channel's model (H = 0: none) */
+    uint32_t F;    /* its phase step */
+    int64_t m[TILE];
+    /* model segments: the basis (harmonics 1..DEC_BAS_H) of the segment's first nbas sets,
+     * computed once for all channels, in storage of DEC_BAS sets given by the caller (NULL: none) */
+    int32_t (*bas)[2 * DEC_BAS_H];
+    uint32_t nbas;
 } dec_t;
 
 /* Writes the window's decoded sets [base, upto) to the block. */
@@ -1344,7 +2119,7 @@ static int dec_lpcs(br_t *br, chan_t *ch, uint32_t P)
 
 /* x[i0 .. i0+cnt) = prediction + r, checked against the format's range. */
 static int reconstruct(const chan_t *ch, unsigned id, uint32_t P, int32_t *x, long i0,
-                       uint32_t cnt, const int64_t *r, int64_t lo, int64_t hi)
+                       uint32_t cnt, const int64_t *r, int64_t lo, int64_t hi, const int64_t *mt)
 {
     int32_t *p = x + i0;
     long L = (long)P;
@@ -1359,9 +2134,13 @@ static int reconstruct(const chan_t *ch, unsigned id, uint32_t P, int32_t *x, lo
         p[i] = (int32_t)y;                                                                         \
     } while (0)
     switch (id) {
-    case P_ZERO:
-        for (i = 0; i < cnt; i++)
-            PUT(0);
+    case P_ZERO: /* the model's values (codec 2, A.11), else 0 */
+        if (mt)
+            for (i = 0; i < cnt; i++)
+                PUT(mt[i]);
+        else
+            for (i = 0; i < cnt; i++)
+                PUT(0);
         break;
     case P_ORD1:
         for (i = 0; i < cnt; i++)
@@ -1392,6 +2171,38 @@ static int reconstruct(const chan_t *ch, unsigned id, uint32_t P, int32_t *x, lo
     }
 #undef PUT
     return 0;
+}
+
+/* d->m[0..cnt) = the channel's model at the segment's sets t .. t+cnt-1 (A.11): from the basis
+ * kept for the segment's first sets (computed on first use, shared by the channels), else
+ * model_tile. Both give the same integers. */
+static void dec_model_vals(dec_t *d, uint32_t t, uint32_t cnt)
+{
+    uint32_t i;
+    if (!d->bas || d->md.H > DEC_BAS_H || t + cnt > DEC_BAS) {
+        model_tile(&d->md, d->F, d->first + t, cnt, d->m);
+        return;
+    }
+    while (d->nbas < t + cnt) { /* extend the basis up to the sets needed */
+        uint32_t g = d->nbas, pg = d->F * (d->first + g), j;
+        for (j = 0; j < DEC_BAS_H; j++) {
+            uint32_t th = (2u * j + 1u) * pg;
+            d->bas[g][2 * j] = (int32_t)msin(th);
+            d->bas[g][2 * j + 1] = (int32_t)msin(th + 0x40000000u);
+        }
+        d->nbas++;
+    }
+    {
+        int64_t a[2 * DEC_BAS_H];
+        unsigned k;
+        for (k = 0; k < 2 * DEC_BAS_H; k++)
+            a[k] = k < 2u * d->md.H ? d->md.a[k] : 0;
+        for (i = 0; i < cnt; i++) {
+            const int32_t *b = d->bas[t + i];
+            d->m[i] = model_round(a[0] * b[0] + a[1] * b[1] + a[2] * b[2] + a[3] * b[3] +
+                                  a[4] * b[4] + a[5] * b[5] + a[6] * b[6] + a[7] * b[7]);
+        }
+    }
 }
 
 /* Decodes one channel's partitions into x[0..n) (x has the history before it). */
@@ -1463,9 +2274,31 @@ static int dec_chan(br_t *br, dec_t *d, uint32_t P, uint32_t n, int fmt)
             }
             if (t + cnt - d->base > DEC_WIN - d->h)
                 win_move(d, t);
-            if (reconstruct(ch, id, P, x, (long)(t - d->base), cnt, d->r, lo, hi) != 0)
+            if (id == P_ZERO && d->md.H)
+                dec_model_vals(d, t, cnt);
+            if (reconstruct(ch, id, P, x, (long)(t - d->base), cnt, d->r, lo, hi,
+                            id == P_ZERO && d->md.H ? d->m : NULL) != 0)
                 return -1;
         }
+    }
+    return 0;
+}
+
+/* Reads a channel's model (A.11): H, then 2H coefficients, each a 5-bit width and that many
+ * bits, two's complement. */
+static int dec_model(br_t *br, model_t *md)
+{
+    uint32_t h, v, cw, a;
+    if (br_get(br, 3, &h) != 0)
+        return -1;
+    md->H = (uint8_t)h;
+    for (a = 0; a < 2 * h; a++) {
+        if (br_get(br, 5, &cw) != 0 || cw > MODEL_CW_MAX || br_get(br, cw, &v) != 0)
+            return -1;
+        if (cw && (v >> (cw - 1)) & 1u) /* sign-extend */
+            md->a[a] = -(int32_t)(((uint32_t)1 << cw) - v);
+        else
+            md->a[a] = (int32_t)v;
     }
     return 0;
 }
@@ -1473,16 +2306,61 @@ static int dec_chan(br_t *br, dec_t *d, uint32_t P, uint32_t n, int fmt)
 int wcodec_decode(const uint8_t *in, size_t len, uint32_t nsets, int nch, int fmt,
                   uint32_t first, uint8_t *block, uint32_t *n_out, size_t *used)
 {
+    return wcodec_decode_as(WCODEC_ID, in, len, nsets, nch, fmt, first, block, n_out, used);
+}
+
+static int decode_seg(dec_t *pd, int codec, const uint8_t *in, size_t len, uint32_t nsets,
+                      int nch, int fmt, uint32_t first, uint8_t *block, uint32_t *n_out,
+                      size_t *used);
+
+/* The codec-2 path keeps a model segment's basis; the codec-1 path's stack holds none. */
+NOINLINE static int decode_with_basis(int codec, const uint8_t *in, size_t len, uint32_t nsets,
+                                      int nch, int fmt, uint32_t first, uint8_t *block,
+                                      uint32_t *n_out, size_t *used)
+{
     dec_t d;
+    int32_t bas[DEC_BAS][2 * DEC_BAS_H];
+    d.bas = bas;
+    d.nbas = 0;
+    return decode_seg(&d, codec, in, len, nsets, nch, fmt, first, block, n_out, used);
+}
+
+NOINLINE static int decode_plain(int codec, const uint8_t *in, size_t len, uint32_t nsets,
+                                 int nch, int fmt, uint32_t first, uint8_t *block,
+                                 uint32_t *n_out, size_t *used)
+{
+    dec_t d;
+    d.bas = NULL;
+    d.nbas = 0;
+    return decode_seg(&d, codec, in, len, nsets, nch, fmt, first, block, n_out, used);
+}
+
+int wcodec_decode_as(int codec, const uint8_t *in, size_t len, uint32_t nsets, int nch, int fmt,
+                     uint32_t first, uint8_t *block, uint32_t *n_out, size_t *used)
+{
+    if (codec == WCODEC_ID_MODEL && in && len >= 1 && (in[0] & SHAPE_MODEL))
+        return decode_with_basis(codec, in, len, nsets, nch, fmt, first, block, n_out, used);
+    return decode_plain(codec, in, len, nsets, nch, fmt, first, block, n_out, used);
+}
+
+static int decode_seg(dec_t *pd, int codec, const uint8_t *in, size_t len, uint32_t nsets,
+                      int nch, int fmt, uint32_t first, uint8_t *block, uint32_t *n_out,
+                      size_t *used)
+{
+#define d (*pd)
     uint32_t nm1, P, plen, n;
     size_t pos = 1, u;
     br_t br;
-    int c;
+    int c, model;
+    uint8_t shape = (uint8_t)(((fmt - 1) << 4) | (nch - 1));
 
-    if (!in || !block || !n_out || !used || !check_shape(nsets, nch, fmt) || first >= nsets)
+    if (!in || !block || !n_out || !used || !check_shape(nsets, nch, fmt) || first >= nsets ||
+        (codec != WCODEC_ID && codec != WCODEC_ID_MODEL))
         return WCODEC_E_ARG;
-    if (len < 1 || in[0] != (uint8_t)(((fmt - 1) << 4) | (nch - 1)))
+    /* codec 2 segments may carry a model (shape bit 5); codec 1 segments never do */
+    if (len < 1 || (in[0] != shape && (codec != WCODEC_ID_MODEL || in[0] != (shape | SHAPE_MODEL))))
         return WCODEC_E_MALFORMED;
+    model = (in[0] & SHAPE_MODEL) != 0;
     if (!(u = get_varint(in + pos, len - pos, &nm1)))
         return WCODEC_E_MALFORMED;
     pos += u;
@@ -1504,6 +2382,10 @@ int wcodec_decode(const uint8_t *in, size_t len, uint32_t nsets, int nch, int fm
     d.nch = nch;
     d.fmt = fmt;
     d.first = first;
+    d.md.H = 0;
+    d.F = 0;
+    if (model && br_get(&br, 32, &d.F) != 0)
+        return WCODEC_E_MALFORMED;
     for (c = 0; c < nch; c++) {
         uint32_t wv = 0;
         int32_t fill;
@@ -1514,6 +2396,8 @@ int wcodec_decode(const uint8_t *in, size_t len, uint32_t nsets, int nch, int fm
         } else {
             fill = set0(block, fmt, c);
         }
+        if (model && dec_model(&br, &d.md) != 0)
+            return WCODEC_E_MALFORMED;
         if (dec_lpcs(&br, &d.ch, P) != 0)
             return WCODEC_E_MALFORMED;
         d.c = c;
@@ -1533,21 +2417,30 @@ int wcodec_decode(const uint8_t *in, size_t len, uint32_t nsets, int nch, int fm
     *n_out = n;
     *used = pos + plen;
     return WCODEC_OK;
+#undef d
 }
 
 int wcodec_decode_block(const uint8_t *in, size_t len, uint32_t nsets, int nch, int fmt,
                         uint8_t *block)
 {
+    return wcodec_decode_block_as(WCODEC_ID, in, len, nsets, nch, fmt, block);
+}
+
+int wcodec_decode_block_as(int codec, const uint8_t *in, size_t len, uint32_t nsets, int nch,
+                           int fmt, uint8_t *block)
+{
     uint32_t first = 0;
     size_t off = 0;
 
-    if (!in || !block || !check_shape(nsets, nch, fmt))
+    if (!in || !block || !check_shape(nsets, nch, fmt) ||
+        (codec != WCODEC_ID && codec != WCODEC_ID_MODEL))
         return WCODEC_E_MALFORMED;
     while (first < nsets) {
         uint32_t n;
         size_t used;
         if (off >= len ||
-            wcodec_decode(in + off, len - off, nsets, nch, fmt, first, block, &n, &used) != 0)
+            wcodec_decode_as(codec, in + off, len - off, nsets, nch, fmt, first, block, &n,
+                             &used) != 0)
             return WCODEC_E_MALFORMED;
         first += n;
         off += used;
@@ -1558,6 +2451,13 @@ int wcodec_decode_block(const uint8_t *in, size_t len, uint32_t nsets, int nch, 
 int wcodec_encode_block(const uint8_t *block, uint32_t nsets, int nch, int fmt,
                         uint32_t period_hint, uint8_t *out, size_t cap, size_t *len_out)
 {
+    return wcodec_encode_block_as(WCODEC_ID, block, nsets, nch, fmt, period_hint, out, cap,
+                                  len_out);
+}
+
+int wcodec_encode_block_as(int codec, const uint8_t *block, uint32_t nsets, int nch, int fmt,
+                           uint32_t period_hint, uint8_t *out, size_t cap, size_t *len_out)
+{
     uint32_t first = 0;
     size_t off = 0;
 
@@ -1566,8 +2466,8 @@ int wcodec_encode_block(const uint8_t *block, uint32_t nsets, int nch, int fmt,
     while (first < nsets) {
         uint32_t n;
         size_t len;
-        int rc = wcodec_encode(block, nsets, nch, fmt, period_hint, first, nsets - first,
-                               out + off, cap - off, &n, &len);
+        int rc = wcodec_encode_as(codec, block, nsets, nch, fmt, period_hint, first,
+                                  nsets - first, out + off, cap - off, &n, &len);
         if (rc != 0)
             return rc;
         if (first + n < nsets)
@@ -1579,14 +2479,20 @@ int wcodec_encode_block(const uint8_t *block, uint32_t nsets, int nch, int fmt,
     return WCODEC_OK;
 }
 
+int32_t wcodec_model_sin(uint32_t phase)
+{
+    return (int32_t)msin(phase);
+}
+
 size_t wcodec_bound(uint32_t nsets, int nch, int fmt)
 {
     /* One segment: header, then per channel the first sample verbatim, no LPC (2 bits),
      * partition order (4), one
      * partition of predictor 0 (3) escaped (5 + 6) with 16 or 32 bits per sample. The
      * encoder never emits more than this because an escape of the raw width is always
-     * available and is chosen when cheaper. */
-    uint64_t bits =
-        (uint64_t)nch * (2 + 4 + 3 + 5 + 6 + (uint64_t)(nsets + 1) * (fmt == 1 ? 16u : 32u));
+     * available and is chosen when cheaper. Codec 2 adds at most its phase step (32) and, per
+     * channel, a model's H (3): a model segment's channel costs at most its raw form plus H. */
+    uint64_t bits = 32 + (uint64_t)nch * (3 + 2 + 4 + 3 + 5 + 6 +
+                                          (uint64_t)(nsets + 1) * (fmt == 1 ? 16u : 32u));
     return HDR_MAX + (size_t)((bits + 7) / 8);
 }

@@ -1,9 +1,11 @@
-/* wcodec — lossless codec for interleaved int16/int32 waveform sample blocks (GSTP codec 1).
+/* wcodec — lossless codec for interleaved int16/int32 waveform sample blocks (GSTP codecs 1
+ * and 2).
  *
  * Designed for power-system waveforms: strongly periodic at the nominal frequency, several
  * correlated channels. Portable C99, no malloc, bounded stack, no global state: the same code
  * runs in terminal firmware (encoder) and in the server (decoder, and encoder for blocks that
- * arrive raw). The bitstream is specified in docs/protocol.md ("Codec 1") with test vectors.
+ * arrive raw). The bitstream is specified in docs/protocol.md (Appendix A; codec 2: A.11) with
+ * test vectors.
  *
  * Model: a block is nsets sample sets of nch channels, interleaved little-endian exactly as GSTP
  * 7.4 sends raw samples (set 0 channel by channel, then set 1, ...), width 2 (fmt 1, int16) or 4
@@ -23,10 +25,12 @@
  * wcodec_decode and wcodec_decode_block at most 20 KiB whatever the block's size (one channel's
  * samples in a window of about 4,160 int32 sets, slid along long blocks); wcodec_encode and
  * wcodec_encode_block at most 90 KiB (a block's channel of up to 12,287 int32, the scores of
- * 256 sub-blocks; an MCU encoder should keep blocks short, as terminals do). The encoder uses
- * double-precision floating point (least-squares fits of at most 8 taps), the decoder
- * integers only. Bitstream: docs/protocol.md, Appendix A; the period hint of the encoder is
- * round(sample rate / nominal frequency), values outside 2..2047 mean none.
+ * 256 sub-blocks; an MCU encoder should keep blocks short, as terminals do). Codec 2 (below)
+ * adds the model's basis: at most 130 KiB encoding, 40 KiB decoding a model segment. The
+ * encoder uses double-precision floating point (least-squares fits of at most 8 taps; codec 2's
+ * model fit), the decoder integers only. Bitstream: docs/protocol.md, Appendix A; the period
+ * hint of the encoder is round(sample rate / nominal frequency), values outside 2..2047 mean
+ * none.
  */
 #ifndef GS_WCODEC_WCODEC_H
 #define GS_WCODEC_WCODEC_H
@@ -35,6 +39,7 @@
 #include <stdint.h>
 
 #define WCODEC_ID           1  /* GSTP block header `codec` value of this codec */
+#define WCODEC_ID_MODEL     2  /* codec 2: codec 1 plus a sinusoidal block model (Appendix A.11) */
 #define WCODEC_MAX_CHANNELS 16 /* channels per set */
 #define WCODEC_MAX_SETS     8192
 
@@ -43,6 +48,8 @@
  * bytes, measure with -fstack-usage). */
 #define WCODEC_DECODE_STACK (20 * 1024) /* wcodec_decode, wcodec_decode_block */
 #define WCODEC_ENCODE_STACK (90 * 1024)  /* wcodec_encode, wcodec_encode_block */
+#define WCODEC_MODEL_ENCODE_STACK (130 * 1024) /* the same with codec 2 (its model's basis) */
+#define WCODEC_MODEL_DECODE_STACK (40 * 1024)  /* codec 2 decoding a model segment (its basis) */
 
 enum {
     WCODEC_OK = 0,
@@ -82,8 +89,34 @@ int wcodec_decode_block(const uint8_t *in, size_t len, uint32_t nsets, int nch, 
 int wcodec_encode_block(const uint8_t *block, uint32_t nsets, int nch, int fmt,
                         uint32_t period_hint, uint8_t *out, size_t cap, size_t *len_out);
 
-/* An upper bound of wcodec_encode_block's output for any block of that shape (worst case:
- * incompressible noise, a few bytes above raw). */
+/* Codec 2 (docs/protocol.md Appendix A.11): the same functions for a block codec `codec`,
+ * WCODEC_ID (1: exactly the functions above) or WCODEC_ID_MODEL (2). A codec-2 segment may carry
+ * a model of the block (fundamental and odd harmonics: a phase step per set and per channel
+ * integer coefficients), which its predictor 0 then predicts; every codec-1 segment is a valid
+ * codec-2 segment, not the converse. For a segment starting in the block's first period
+ * (first < period_hint: at rest, every block), the codec-2 encoder fits the model over the whole
+ * block (all of `block`, whatever max_sets) when period_hint is 2..2047 and the block holds at
+ * least two periods and 32 sets, and writes a model segment when a channel's model pays for its
+ * coefficients; otherwise, and for later segments, it writes codec-1 segments. The decoder
+ * computes the model with integers only (a constant sine table). An unknown codec is WCODEC_E_ARG (decode_block:
+ * WCODEC_E_MALFORMED). Stack: as above. */
+int wcodec_encode_as(int codec, const uint8_t *block, uint32_t nsets, int nch, int fmt,
+                     uint32_t period_hint, uint32_t first, uint32_t max_sets, uint8_t *out,
+                     size_t cap, uint32_t *n_out, size_t *len_out);
+int wcodec_decode_as(int codec, const uint8_t *in, size_t len, uint32_t nsets, int nch, int fmt,
+                     uint32_t first, uint8_t *block, uint32_t *n_out, size_t *used);
+int wcodec_decode_block_as(int codec, const uint8_t *in, size_t len, uint32_t nsets, int nch,
+                           int fmt, uint8_t *block);
+int wcodec_encode_block_as(int codec, const uint8_t *block, uint32_t nsets, int nch, int fmt,
+                           uint32_t period_hint, uint8_t *out, size_t cap, size_t *len_out);
+
+/* The codec-2 model's sine (Appendix A.11): sin(2 pi phase / 2^32) in Q30, from the constant
+ * table of 1025 entries with linear interpolation, exactly as the decoder computes it (for
+ * tests and other implementations). */
+int32_t wcodec_model_sin(uint32_t phase);
+
+/* An upper bound of wcodec_encode_block's (and wcodec_encode_block_as's, either codec) output for
+ * any block of that shape (worst case: incompressible noise, a few bytes above raw). */
 size_t wcodec_bound(uint32_t nsets, int nch, int fmt);
 
 #endif

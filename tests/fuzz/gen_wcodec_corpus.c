@@ -31,10 +31,14 @@ int main(int argc, char **argv)
         uint32_t nsets;
         int nch, fmt, kind;
         uint32_t hint, first, cap;
+        int codec;
     } cases[] = {
-        {4, 1, 1, 0, 0, 0, 0},     {64, 3, 1, 1, 16, 0, 0},    {400, 6, 1, 1, 80, 0, 0},
-        {400, 6, 1, 1, 80, 80, 300}, {100, 2, 2, 2, 0, 0, 0},  {50, 16, 1, 3, 10, 0, 0},
-        {200, 4, 2, 1, 40, 120, 0}, {33, 1, 2, 2, 0, 5, 0},    {300, 6, 1, 4, 50, 0, 0},
+        {4, 1, 1, 0, 0, 0, 0, 1},       {64, 3, 1, 1, 16, 0, 0, 1},   {400, 6, 1, 1, 80, 0, 0, 1},
+        {400, 6, 1, 1, 80, 80, 300, 1}, {100, 2, 2, 2, 0, 0, 0, 1},   {50, 16, 1, 3, 10, 0, 0, 1},
+        {200, 4, 2, 1, 40, 120, 0, 1},  {33, 1, 2, 2, 0, 5, 0, 1},    {300, 6, 1, 4, 50, 0, 0, 1},
+        /* codec 2 (A.11): model segments at rest and as chunks, and a codec-1 form */
+        {400, 6, 1, 1, 80, 0, 0, 2}, {400, 6, 1, 1, 80, 150, 400, 2}, {96, 2, 2, 5, 24, 0, 0, 2},
+        {160, 3, 1, 1, 32, 0, 300, 2}, {64, 3, 1, 0, 0, 0, 0, 2},
     };
     if (argc != 2) {
         fprintf(stderr, "usage: %s DIR\n", argv[0]);
@@ -59,6 +63,10 @@ int main(int argc, char **argv)
                     break;
                 case 2: v = (seed & 1) ? 2147483647.0 : -2147483648.0; break;
                 case 3: v = c * 100; break;
+                case 5: /* int32 within the model's coefficients */
+                    v = 3000000 * sin(6.2831853 * i / (cases[ci].hint * 0.998) - c) +
+                        (int)((seed >> 16) % 201) - 100;
+                    break;
                 default: v = (i / 50 % 2) ? 30000 : -30000; break;
                 }
                 if (fmt == 1) {
@@ -73,21 +81,25 @@ int main(int argc, char **argv)
                 }
             }
         }
-        hdr[0] = (uint8_t)((nch - 1) | (fmt - 1) << 4 | (first ? 1 : 0) << 5);
+        int codec = cases[ci].codec == 2 ? WCODEC_ID_MODEL : WCODEC_ID;
+        hdr[0] = (uint8_t)((nch - 1) | (fmt - 1) << 4 | (first || cases[ci].cap ? 1 : 0) << 5 |
+                           (codec == WCODEC_ID_MODEL ? 1 : 0) << 6);
         hdr[1] = (uint8_t)((nsets - 1) & 0xFF);
         hdr[2] = (uint8_t)((nsets - 1) >> 8);
         hdr[3] = (uint8_t)(first & 0xFF);
         hdr[4] = (uint8_t)(first >> 8);
-        if (first == 0) {
-            if (wcodec_encode_block(blk, nsets, nch, fmt, cases[ci].hint, enc, sizeof enc,
-                                    &len) != 0)
+        if (first == 0 && !cases[ci].cap) {
+            if (wcodec_encode_block_as(codec, blk, nsets, nch, fmt, cases[ci].hint, enc,
+                                       sizeof enc, &len) != 0)
                 return 1;
-        } else if (wcodec_encode(blk, nsets, nch, fmt, cases[ci].hint, first, nsets - first, enc,
-                                 cases[ci].cap ? cases[ci].cap : sizeof enc, &n, &len) != 0) {
+        } else if (wcodec_encode_as(codec, blk, nsets, nch, fmt, cases[ci].hint, first,
+                                    nsets - first, enc, cases[ci].cap ? cases[ci].cap : sizeof enc,
+                                    &n, &len) != 0) {
             return 1;
         }
-        snprintf(name, sizeof name, "seed_%02zu_%uch_fmt%d_%usets%s", ci, (unsigned)nch, fmt,
-                 nsets, first ? "_segment" : "_block");
+        snprintf(name, sizeof name, "seed_%02zu_%uch_fmt%d_%usets%s%s", ci, (unsigned)nch, fmt,
+                 nsets, first || cases[ci].cap ? "_segment" : "_block",
+                 codec == WCODEC_ID_MODEL ? "_codec2" : "");
         if (write_seed(argv[1], name, hdr, enc, len) != 0)
             return 1;
     }

@@ -1,5 +1,6 @@
-# Codec 1 (src/wcodec) fuzzing. The replay driver always builds and runs the committed corpus
-# under ctest; the libFuzzer binary builds only with -DGS_FUZZ=ON and clang:
+# Codecs 1 and 2 (src/wcodec) fuzzing (codec 2: bit 6 of an input's first byte, see
+# targets/fuzz_wcodec.c). The replay driver always builds and runs the committed corpus under
+# ctest; the libFuzzer binary builds only with -DGS_FUZZ=ON and clang:
 #   cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DGS_FUZZ=ON
 #   cmake --build build-fuzz --target fuzz_wcodec
 #   build-fuzz/fuzz_wcodec -max_total_time=180 /tmp/wcodec-corpus tests/fuzz/corpus/wcodec

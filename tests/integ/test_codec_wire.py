@@ -1,14 +1,18 @@
-"""GSTP codec 1 (wcodec) on the wire and at rest (docs/protocol.md 6.7, 7.4; operations.md):
+"""GSTP codecs 1 and 2 (wcodec) on the wire and at rest (docs/protocol.md 6.7, 7.4, Appendix A;
+operations.md):
 
-1. the simulator with --codec raw and with codec 1 (its default, announced by WELCOME): every
-   block it sent (--dump-blocks: its samples as generated) reads back through the waveform API
-   (raw samples, counts = value / lsb) identical value for value, in both runs;
-2. the wire counters (gridsense_sample_bytes_received_total / _raw_bytes_) and the simulator's
-   own byte counts show what codec 1 saves; every stored block is compressed at rest (codec 1:
-   received encoded, or encoded by the writer; the writer's counters agree); the gateway's
-   in-flight byte accounting (reassembly buffers and kept segments) returns to 0;
+1. the simulator with --codec raw, with its default (codec 2, the block model, announced by
+   WELCOME) and with --codec wcodec1 (codec 1, as a terminal without codec 2 sends): every block
+   it sent (--dump-blocks: its samples as generated) reads back through the waveform API (raw
+   samples, counts = value / lsb) identical value for value, in all runs;
+2. the wire counters (gridsense_sample_bytes_received_total / _raw_bytes_, by codec) and the
+   simulator's own byte counts show what codecs 1 and 2 save; every stored block is compressed
+   at rest (codec 1 or 2 as received, raw ones encoded by the writer with codec 2; the writer's
+   counters agree); the gateway's in-flight byte accounting (reassembly buffers and kept
+   segments) returns to 0;
 3. a Python terminal (independent encoder; its codec-1 segment is the one of the committed test
-   vector) sees CODECS in WELCOME, gets a codec-1 block and a raw block acknowledged, the codec-1
+   vector) sees CODECS in WELCOME, gets a codec-1 block and a raw block acknowledged (the raw one
+   stored raw or encoded by the writer with codec 2), the codec-1
    block is stored byte for byte as it came and reads back as the vector's values; then a
    codec-1 block whose second chunk has a byte after its segment gets ERROR MALFORMED and
    BYE PROTOCOL, nothing past the last ACK is acknowledged or stored, and the next login resumes
@@ -88,39 +92,56 @@ def simulator_runs(data):
               % raw["sample_bytes_sent"])
         w_raw = srv.metric('gridsense_sample_bytes_received_total{codec="raw"}')
         check(w_raw == srv.metric('gridsense_sample_raw_bytes_received_total{codec="raw"}') > 0
-              and srv.metric('gridsense_sample_bytes_received_total{codec="wcodec"}') == 0,
-              "server: raw sample bytes on the wire = their raw size (%d), none with codec 1"
+              and srv.metric('gridsense_sample_bytes_received_total{codec="wcodec"}') == 0
+              and srv.metric('gridsense_sample_bytes_received_total{codec="wcodec2"}') == 0,
+              "server: raw sample bytes on the wire = their raw size (%d), none with codec 1 or 2"
               % w_raw)
-        wc = sim_run(srv, secrets, "wcodec", data)
-        check(wc["wcodec_blocks_sent"] == wc["blocks_sent"] > 0,
-              "default codec: every block sent with codec 1 (%d)" % wc["wcodec_blocks_sent"])
-        wire = srv.metric('gridsense_sample_bytes_received_total{codec="wcodec"}')
-        rawsz = srv.metric('gridsense_sample_raw_bytes_received_total{codec="wcodec"}')
-        check(0 < wire < rawsz and rawsz == wc["sample_raw_bytes"]
-              and wire == wc["sample_bytes_sent"],
-              "server counters match the simulator's: %d sample bytes on the wire for %d raw "
-              "(%.3f, %.3f bytes/sample)" % (wire, rawsz, wire / rawsz, 2 * wire / rawsz))
+        runs = {}
+        for arg, label, want2 in (("wcodec", "wcodec2", True), ("wcodec1", "wcodec", False)):
+            wc = runs[arg] = sim_run(srv, secrets, arg, data)
+            n2 = wc["wcodec2_blocks_sent"]
+            check(wc["wcodec_blocks_sent"] == wc["blocks_sent"] > 0
+                  and n2 == (wc["blocks_sent"] if want2 else 0),
+                  "--codec %s: every block sent with codec %d (%d, %d with codec 2)"
+                  % (arg, 2 if want2 else 1, wc["wcodec_blocks_sent"], n2))
+            wire = srv.metric('gridsense_sample_bytes_received_total{codec="%s"}' % label)
+            rawsz = srv.metric('gridsense_sample_raw_bytes_received_total{codec="%s"}' % label)
+            check(0 < wire < rawsz and rawsz == wc["sample_raw_bytes"]
+                  and wire == wc["sample_bytes_sent"],
+                  "server counters (codec=%s) match the simulator's: %d sample bytes on the wire "
+                  "for %d raw (%.3f, %.3f bytes/sample)"
+                  % (label, wire, rawsz, wire / rawsz, 2 * wire / rawsz))
+        wc, w1 = runs["wcodec"], runs["wcodec1"]
         print("figures: simulator default signal, 2 terminals x 3 s at 4000 S/s x 6 ch, "
-              "--max-payload 1024: raw run %d bytes sent (%d sample bytes), codec-1 run %d bytes "
-              "sent (%d sample bytes for %d raw: %.3f bytes/sample)"
+              "--max-payload 1024: raw run %d bytes sent (%d sample bytes); codec-2 run %d bytes "
+              "sent (%d sample bytes for %d raw: %.3f bytes/sample); codec-1 run %d bytes sent "
+              "(%d sample bytes for %d raw: %.3f bytes/sample)"
               % (raw["bytes_sent"], raw["sample_bytes_sent"], wc["bytes_sent"],
                  wc["sample_bytes_sent"], wc["sample_raw_bytes"],
-                 2.0 * wc["sample_bytes_sent"] / wc["sample_raw_bytes"]))
+                 2.0 * wc["sample_bytes_sent"] / wc["sample_raw_bytes"], w1["bytes_sent"],
+                 w1["sample_bytes_sent"], w1["sample_raw_bytes"],
+                 2.0 * w1["sample_bytes_sent"] / w1["sample_raw_bytes"]))
 
         # reassembly and store backlog accounting (raw buffers and kept segments) back to zero
         wait_for(lambda: srv.metric("gridsense_ingest_inflight_bytes") == 0, 30,
                  "ingest in-flight bytes back to 0")
         check(srv.metric("gridsense_store_blocks_compressed_total") == raw["blocks_generated"]
-              + wc["blocks_generated"] and srv.metric("gridsense_store_blocks_raw_busy_total") == 0,
+              + wc["blocks_generated"] + w1["blocks_generated"]
+              and srv.metric("gridsense_store_blocks_raw_busy_total") == 0,
               "every block committed compressed (%d), none left raw for a busy writer"
               % srv.metric("gridsense_store_blocks_compressed_total"))
         c = db(data)
         rows = c.execute("SELECT codec, COUNT(*), SUM(length(data)),"
                          " SUM(nsamples * nchannels * 2) FROM blocks GROUP BY codec").fetchall()
         c.close()
-        check(len(rows) == 1 and rows[0][0] == 1 and rows[0][2] < rows[0][3],
-              "at rest: all %d blocks stored with codec 1, %d bytes for %d raw (%.3f)"
-              % (rows[0][1], rows[0][2], rows[0][3], rows[0][2] / rows[0][3]))
+        by = {r[0]: r for r in rows}
+        check(sorted(by) == [1, 2] and by[1][1] == w1["blocks_generated"]
+              and by[2][1] == raw["blocks_generated"] + wc["blocks_generated"]
+              and all(r[2] < r[3] for r in rows),
+              "at rest: %d blocks with codec 1 (received so), %d with codec 2 (received so, or "
+              "encoded by the writer), %d and %d bytes for %d and %d raw (%.3f, %.3f)"
+              % (by[1][1], by[2][1], by[1][2], by[2][2], by[1][3], by[2][3],
+                 by[1][2] / by[1][3], by[2][2] / by[2][3]))
     finally:
         srv.stop()
 
@@ -171,8 +192,9 @@ def python_terminal(data):
         t, w = c.login("P0001", secrets["P0001"], hp)
         check(t == WELCOME, "login: WELCOME")
         ext = w[24:]
-        check(ext == tlv(1, struct.pack("<I", 3)),
-              "WELCOME carries CODECS = 0x3 (raw and wcodec): %s" % ext.hex())
+        check(ext == tlv(1, struct.pack("<I", 7)),
+              "WELCOME carries CODECS = 0x7 (raw, wcodec, wcodec with the block model): %s"
+              % ext.hex())
         t0 = (time.time_ns() // 1000000000 - 5) * 1000000000
         period = ns * 1000000000 // rate
         c.send(wc_block(1, t0, rate, ns, seg))
@@ -208,7 +230,7 @@ def python_terminal(data):
               % [r[0] for r in rows])
         check(rows[0][1] == 1 and bytes(rows[0][2]) == seg,
               "block 1 stored with codec 1, byte for byte the segment received")
-        check(rows[1][1] in (0, 1), "block 2 (received raw) stored with codec %d" % rows[1][1])
+        check(rows[1][1] in (0, 2), "block 2 (received raw) stored with codec %d" % rows[1][1])
         # read back through the API: the vector's values (counts x 0.01 V, secondary side)
         for k in (0, 1):
             st, j = srv.json("/api/v1/terminals/P0001/waveform?from=%d&to=%d&max_points=100000"

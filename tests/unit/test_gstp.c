@@ -1464,9 +1464,9 @@ static void test_range_checks(void **state)
             h.sample_fmt = 3;
             out[10 + 29] = 3;
             break;
-        case 6: /* codec 2 is unknown (0 raw and 1 wcodec are defined, 7.4) */
-            h.codec = 2;
-            out[10 + 33] = 2;
+        case 6: /* codec 3 is unknown (0 raw, 1 and 2 wcodec are defined, 7.4) */
+            h.codec = 3;
+            out[10 + 33] = 3;
             break;
         case 7:
             h.chunk_count = 0;
@@ -1772,10 +1772,10 @@ static void test_welcome_codecs(void **state)
     assert_int_equal(n, 14 + 24 + 7);
     assert_int_equal(out[10 + 24], GSTP_WT_CODECS);
     assert_int_equal(out[10 + 25], 4);
-    assert_int_equal(out[10 + 27], 3);
+    assert_int_equal(out[10 + 27], 7); /* raw, codec 1, codec 2 */
     f = decode_one(rx, sizeof rx, out, n);
     assert_int_equal(gstp_parse_welcome(&f, &w2), GSTP_OK);
-    assert_int_equal(w2.codecs, 3u);
+    assert_int_equal(w2.codecs, 7u);
 
     /* Built by hand: an unknown tag before CODECS (skipped), CODECS without bit 0 (set). */
     memcpy(p, out + 10, 24);
@@ -1812,7 +1812,8 @@ static void fill_wave(uint8_t *blk, uint16_t nsets, uint32_t seed)
 }
 
 /* Terminal side builds the chunks, receiver side parses and decodes them back into the block:
- * sample for sample, with each chunk filling its payload limit and fewer bytes than raw. */
+ * sample for sample, with each chunk filling its payload limit and fewer bytes than raw; with
+ * codec 1 and with codec 2 (Appendix A.11; model segments are tested in test_wcodec). */
 static void test_codec1_roundtrip(void **state)
 {
     enum { NS = 800 };
@@ -1828,12 +1829,15 @@ static void test_codec1_roundtrip(void **state)
     (void)state;
 
     fill_wave(blk, NS, 5);
-    for (int is_event = 0; is_event < 2; is_event++) {
+    for (int it = 0; it < 4; it++) {
+        int is_event = it & 1;
+        uint8_t codec = it < 2 ? GSTP_CODEC_WCODEC : GSTP_CODEC_WCODEC2;
         fill_block_hdr(&h, 0x7, GSTP_FMT_INT16, NS);
         h.sample_rate = 4000;
-        h.codec = GSTP_CODEC_WCODEC;
+        h.codec = codec;
+        size_t maxp = 256;
         int total = gstp_encode_block_wcodec_all(frames, sizeof frames, &h,
-                                                 is_event ? &ev : NULL, blk, 80, 256, &nchunks);
+                                                 is_event ? &ev : NULL, blk, 80, maxp, &nchunks);
         assert_true(total > 0);
         assert_true(nchunks >= 2);
         memset(got, 0xEE, sizeof got);
@@ -1843,12 +1847,14 @@ static void test_codec1_roundtrip(void **state)
         seg_bytes = 0;
         for (unsigned i = 0; i < nchunks; i++) {
             size_t flen = 14 + (size_t)(frames[off + 6] | frames[off + 7] << 8);
-            assert_true(flen - 14 <= 256);
+            assert_true(flen - 14 <= maxp);
             assert_int_equal(gstp_decoder_feed(&d, frames + off, flen), flen);
             assert_int_equal(gstp_decoder_next(&d, &f), GSTP_FRAME);
             assert_int_equal(f.type, is_event ? GSTP_EVENT : GSTP_WAVEFORM);
             assert_int_equal(gstp_parse_block(&f, &b), GSTP_OK);
-            assert_int_equal(b.hdr.codec, GSTP_CODEC_WCODEC);
+            assert_int_equal(b.hdr.codec, codec);
+            if (codec == GSTP_CODEC_WCODEC) /* shape byte bit 5 (a model) only in codec 2 */
+                assert_int_equal(b.samples[0] & 0x20, 0);
             assert_int_equal(b.hdr.chunk_index, i);
             assert_int_equal(b.hdr.chunk_count, nchunks);
             assert_int_equal(b.hdr.first_sample, next);

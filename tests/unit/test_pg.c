@@ -971,9 +971,9 @@ static store_item_t *sine_block(const char *tid, uint64_t seq)
     return it;
 }
 
-/* blocks.codec and data as SQLite's writer stores them (migration 11): segments as received,
- * raw blocks encoded when that is smaller, raw otherwise; duplicates of codec 1 rows are still
- * exactly-once. */
+/* blocks.codec and data as SQLite's writer stores them (migration 11): segments as received
+ * (codec 1 here, kept), raw blocks encoded (codec 2) when that is smaller, raw otherwise;
+ * duplicates of encoded rows are still exactly-once. */
 static void test_ingest_codec(void **state)
 {
     sqlx_t *db = ((tpg_t *)*state)->db;
@@ -1003,9 +1003,10 @@ static void test_ingest_codec(void **state)
     assert_int_equal(store_pg_ingest_blocks(g, items, N, 5, acks, &nacks), 0);
     for (int i = 0; i < N; i++) {
         assert_int_equal(items[i]->result, 0);
-        assert_int_equal(items[i]->stored_codec, i % 4 == 3 ? 0 : 1);
+        assert_int_equal(items[i]->stored_codec, i % 4 == 3 ? 0 : i % 4 == 0 ? 1 : 2);
     }
-    assert_int_equal(q(db, "SELECT count(*) FROM blocks WHERE codec = 1", NULL), 30);
+    assert_int_equal(q(db, "SELECT count(*) FROM blocks WHERE codec = 1", NULL), 10);
+    assert_int_equal(q(db, "SELECT count(*) FROM blocks WHERE codec = 2", NULL), 20);
     assert_int_equal(q(db, "SELECT count(*) FROM blocks WHERE codec = 0", NULL), 10);
 
     sqlx_stmt_t *st = NULL;
@@ -1030,11 +1031,12 @@ static void test_ingest_codec(void **state)
             assert_int_equal(sqlx_column_int64(st, 0), 0);
             assert_int_equal(len, 64);
             assert_memory_equal(b, it->data, 64);
-        } else { /* encoded here: smaller, and decodes to the samples */
-            assert_int_equal(sqlx_column_int64(st, 0), 1);
+        } else { /* encoded here (codec 2): smaller, and decodes to the samples */
+            assert_int_equal(sqlx_column_int64(st, 0), 2);
             assert_true(len < it->data_len);
-            assert_int_equal(
-                wcodec_decode_block(b, len, it->nsamples, it->nchannels, it->sample_fmt, dec), 0);
+            assert_int_equal(wcodec_decode_block_as(WCODEC_ID_MODEL, b, len, it->nsamples,
+                                                    it->nchannels, it->sample_fmt, dec),
+                             0);
             assert_memory_equal(dec, it->data, it->data_len);
         }
         sqlx_reset(st);
@@ -1046,7 +1048,8 @@ static void test_ingest_codec(void **state)
     for (int i = 0; i < N; i++)
         assert_int_equal(items[i]->result, 1);
     assert_int_equal(q(db, "SELECT count(*) FROM blocks", NULL), N);
-    assert_int_equal(q(db, "SELECT count(*) FROM blocks WHERE codec = 1", NULL), 30);
+    assert_int_equal(q(db, "SELECT count(*) FROM blocks WHERE codec = 1", NULL), 10);
+    assert_int_equal(q(db, "SELECT count(*) FROM blocks WHERE codec = 2", NULL), 20);
     assert_int_equal(durable(db, "T0"), 20);
 
     /* encoding off (the writer is behind): a raw block stays raw, a received one is still

@@ -2499,8 +2499,8 @@ static int codec_read_cb(void *ud, const store_block_t *b)
     return 0;
 }
 
-/* A block received raw is encoded by the writer (codec 1, fewer bytes); one received encoded is
- * stored byte for byte as it came; an incompressible one stays raw; a raw row from before the
+/* A block received raw is encoded by the writer (codec 2, fewer bytes); one received encoded
+ * (codec 1 here) is stored byte for byte as it came, its codec kept; an incompressible one stays raw; a raw row from before the
  * migration (codec defaults to 0) still reads; a corrupt compressed row is left out of the read
  * with a log line, and the blocks after it are still read. Reads hand out the raw samples. */
 static void test_blocks_codec_at_rest(void **state)
@@ -2536,7 +2536,7 @@ static void test_blocks_codec_at_rest(void **state)
     assert_int_equal(col.ok, 3);
     store_writer_stop(s);
 
-    assert_int_equal(sql_int(f->dir, "SELECT codec FROM blocks WHERE seq = 1"), 1);
+    assert_int_equal(sql_int(f->dir, "SELECT codec FROM blocks WHERE seq = 1"), 2);
     int64_t len1 = sql_int(f->dir, "SELECT length(data) FROM blocks WHERE seq = 1");
     print_message("raw-received block encoded by the writer: %lld of %d bytes\n",
                   (long long)len1, NS * 12);

@@ -22,6 +22,44 @@
 #error "GS_WCODEC_VECTORS_JSON must name docs/vectors/wcodec.json"
 #endif
 
+/* Every test runs for codec 1 (the plain functions) and codec 2 (the _as functions): g_codec. */
+static int g_codec = WCODEC_ID;
+
+static int wc_encode(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32_t hint,
+                     uint32_t first, uint32_t max_sets, uint8_t *out, size_t cap, uint32_t *n_out,
+                     size_t *len_out)
+{
+    if (g_codec == WCODEC_ID)
+        return wcodec_encode(block, nsets, nch, fmt, hint, first, max_sets, out, cap, n_out,
+                             len_out);
+    return wcodec_encode_as(g_codec, block, nsets, nch, fmt, hint, first, max_sets, out, cap,
+                            n_out, len_out);
+}
+
+static int wc_decode(const uint8_t *in, size_t len, uint32_t nsets, int nch, int fmt,
+                     uint32_t first, uint8_t *block, uint32_t *n_out, size_t *used)
+{
+    if (g_codec == WCODEC_ID)
+        return wcodec_decode(in, len, nsets, nch, fmt, first, block, n_out, used);
+    return wcodec_decode_as(g_codec, in, len, nsets, nch, fmt, first, block, n_out, used);
+}
+
+static int wc_encode_block(const uint8_t *block, uint32_t nsets, int nch, int fmt, uint32_t hint,
+                           uint8_t *out, size_t cap, size_t *len_out)
+{
+    if (g_codec == WCODEC_ID)
+        return wcodec_encode_block(block, nsets, nch, fmt, hint, out, cap, len_out);
+    return wcodec_encode_block_as(g_codec, block, nsets, nch, fmt, hint, out, cap, len_out);
+}
+
+static int wc_decode_block(const uint8_t *in, size_t len, uint32_t nsets, int nch, int fmt,
+                           uint8_t *block)
+{
+    if (g_codec == WCODEC_ID)
+        return wcodec_decode_block(in, len, nsets, nch, fmt, block);
+    return wcodec_decode_block_as(g_codec, in, len, nsets, nch, fmt, block);
+}
+
 /* ---- signals ---- */
 
 static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
@@ -114,17 +152,17 @@ static size_t roundtrip(const uint8_t *raw, uint32_t nsets, int nch, int fmt, ui
     uint8_t *enc = malloc(bound), *dec = malloc(rb);
     assert_non_null(enc);
     assert_non_null(dec);
-    assert_int_equal(wcodec_encode_block(raw, nsets, nch, fmt, hint, enc, bound, &len), 0);
+    assert_int_equal(wc_encode_block(raw, nsets, nch, fmt, hint, enc, bound, &len), 0);
     assert_true(len > 0 && len <= bound);
     memset(dec, 0xA5, rb);
-    assert_int_equal(wcodec_decode_block(enc, len, nsets, nch, fmt, dec), 0);
+    assert_int_equal(wc_decode_block(enc, len, nsets, nch, fmt, dec), 0);
     assert_memory_equal(dec, raw, rb);
     free(enc);
     free(dec);
     return len;
 }
 
-static void test_roundtrip_shapes(void **state)
+static void test_roundtrip_shapes_one(void **state)
 {
     static const uint32_t sets[] = {1, 2, 3, 5, 31, 64, 80, 81, 400, 1000, 4097, 8192};
     (void)state;
@@ -147,7 +185,7 @@ static void test_roundtrip_shapes(void **state)
     }
 }
 
-static void test_roundtrip_kinds(void **state)
+static void test_roundtrip_kinds_one(void **state)
 {
     static const uint32_t hints[] = {0, 1, 2, 3, 80, 81, 333, 4095, 4096, 8192, 100000};
     (void)state;
@@ -168,7 +206,7 @@ static void test_roundtrip_kinds(void **state)
 }
 
 /* Compression is real on waveforms: far below raw with the period hint, and the hint helps. */
-static void test_compresses_sines(void **state)
+static void test_compresses_sines_one(void **state)
 {
     (void)state;
     uint32_t nsets = 4000;
@@ -194,11 +232,11 @@ static void check_chunks(const uint8_t *raw, uint32_t nsets, int nch, int fmt, u
     while (first < nsets) {
         uint32_t n = 0, n2 = 0;
         size_t len = 0, used = 0, len2 = 0;
-        int rc = wcodec_encode(raw, nsets, nch, fmt, hint, first, max_sets, seg, cap, &n, &len);
+        int rc = wc_encode(raw, nsets, nch, fmt, hint, first, max_sets, seg, cap, &n, &len);
         if (rc == WCODEC_E_SPACE) {
             /* then really not even one set fits */
             assert_int_equal(
-                wcodec_encode(raw, nsets, nch, fmt, hint, first, 1, big, tcap, &n2, &len2), 0);
+                wc_encode(raw, nsets, nch, fmt, hint, first, 1, big, tcap, &n2, &len2), 0);
             assert_true(len2 > cap);
             goto out;
         }
@@ -208,12 +246,12 @@ static void check_chunks(const uint8_t *raw, uint32_t nsets, int nch, int fmt, u
         if (first + n < nsets && n < max_sets) {
             /* maximal: n + 1 sets would not fit */
             assert_int_equal(
-                wcodec_encode(raw, nsets, nch, fmt, hint, first, n + 1, big, tcap, &n2, &len2), 0);
+                wc_encode(raw, nsets, nch, fmt, hint, first, n + 1, big, tcap, &n2, &len2), 0);
             assert_int_equal(n2, n + 1);
             assert_true(len2 > cap);
         }
         /* same bytes when asked for exactly n with room to spare (deterministic) */
-        assert_int_equal(wcodec_encode(raw, nsets, nch, fmt, hint, first, n, big, tcap, &n2, &len2),
+        assert_int_equal(wc_encode(raw, nsets, nch, fmt, hint, first, n, big, tcap, &n2, &len2),
                          0);
         assert_int_equal(n2, n);
         assert_int_equal(len2, len);
@@ -221,7 +259,7 @@ static void check_chunks(const uint8_t *raw, uint32_t nsets, int nch, int fmt, u
         /* decode this segment (followed by garbage, which must not be read) */
         memcpy(big, seg, len);
         memset(big + len, 0xFF, 16);
-        assert_int_equal(wcodec_decode(big, len + 16, nsets, nch, fmt, first, dec, &n2, &used), 0);
+        assert_int_equal(wc_decode(big, len + 16, nsets, nch, fmt, first, dec, &n2, &used), 0);
         assert_int_equal(n2, n);
         assert_int_equal(used, len);
         memcpy(all + total, seg, len);
@@ -230,14 +268,14 @@ static void check_chunks(const uint8_t *raw, uint32_t nsets, int nch, int fmt, u
     }
     assert_memory_equal(dec, raw, rb);
     memset(dec, 0, rb);
-    assert_int_equal(wcodec_decode_block(all, total, nsets, nch, fmt, dec), 0);
+    assert_int_equal(wc_decode_block(all, total, nsets, nch, fmt, dec), 0);
     assert_memory_equal(dec, raw, rb);
     /* leftovers and missing segments are refused */
     all[total] = 0;
-    assert_int_equal(wcodec_decode_block(all, total + 1, nsets, nch, fmt, dec),
+    assert_int_equal(wc_decode_block(all, total + 1, nsets, nch, fmt, dec),
                      WCODEC_E_MALFORMED);
     if (nsets > 1)
-        assert_int_equal(wcodec_decode_block(all, total, nsets + 1, nch, fmt, dec),
+        assert_int_equal(wc_decode_block(all, total, nsets + 1, nch, fmt, dec),
                          WCODEC_E_MALFORMED);
 out:
     free(all);
@@ -246,7 +284,7 @@ out:
     free(big);
 }
 
-static void test_chunk_fill(void **state)
+static void test_chunk_fill_one(void **state)
 {
     static const size_t caps[] = {8, 16, 40, 100, 333, 1024, 4000};
     (void)state;
@@ -274,7 +312,7 @@ static void test_chunk_fill(void **state)
  * (flushing to the block, reloading the history) when a block does not fit; with P = 2047 and
  * taps two cycles back the window holds one tile past the history, so it slides every 64 sets.
  * Whole blocks and chunks (each decoded on top of the earlier ones) must come back exactly. */
-static void test_long_periods(void **state)
+static void test_long_periods_one(void **state)
 {
     static const uint32_t periods[] = {2047, 1500, 700};
     (void)state;
@@ -309,10 +347,16 @@ static void *stk_run(void *arg)
     stk_job_t *j = arg;
     if (j->encode == 2)
         j->rc = 0; /* baseline: the thread's descriptor and TLS, placed on its stack by libc */
+    else if (j->encode == 3)
+        j->rc = wcodec_encode_block_as(WCODEC_ID_MODEL, j->raw, WCODEC_MAX_SETS, 16, 2, 2047,
+                                       j->enc, j->cap, &j->len);
+    else if (j->encode == 4)
+        j->rc = wcodec_decode_block_as(WCODEC_ID_MODEL, j->enc, j->len, WCODEC_MAX_SETS, 16, 2,
+                                       j->dec);
     else if (j->encode)
-        j->rc = wcodec_encode_block(j->raw, WCODEC_MAX_SETS, 16, 2, 2047, j->enc, j->cap, &j->len);
+        j->rc = wc_encode_block(j->raw, WCODEC_MAX_SETS, 16, 2, 2047, j->enc, j->cap, &j->len);
     else
-        j->rc = wcodec_decode_block(j->enc, j->len, WCODEC_MAX_SETS, 16, 2, j->dec);
+        j->rc = wc_decode_block(j->enc, j->len, WCODEC_MAX_SETS, 16, 2, j->dec);
     return NULL;
 }
 
@@ -338,7 +382,7 @@ static size_t stk_measure(stk_job_t *j)
 static void test_stack_bounds(void **state)
 {
     stk_job_t j = {0};
-    size_t rb = block_bytes(WCODEC_MAX_SETS, 16, 2), enc_use, dec_use, base;
+    size_t rb = block_bytes(WCODEC_MAX_SETS, 16, 2), enc_use, dec_use, enc2_use, dec2_use, base;
     (void)state;
     j.cap = wcodec_bound(WCODEC_MAX_SETS, 16, 2);
     j.raw = malloc(rb);
@@ -355,11 +399,30 @@ static void test_stack_bounds(void **state)
     dec_use = stk_measure(&j) - base;
     assert_int_equal(j.rc, 0);
     assert_memory_equal(j.dec, j.raw, rb);
-    print_message("wcodec stack: encode %zu bytes, decode %zu bytes (beyond the %zu of an empty "
-                  "thread)\n", enc_use, dec_use, base);
+    /* codec 2: the same shape, its model fitted (8192 sets hold 4 periods of 2047; an amplitude
+     * of 2^24 counts, within the model's coefficients of at most 28 bits) */
+    for (uint32_t g = 0; g < WCODEC_MAX_SETS; g++)
+        for (int c = 0; c < 16; c++)
+            put(j.raw, g, 16, c, 2,
+                llround(16777216.0 * sin(6.283185307179586 * g / 2047.3 - c * 0.4) +
+                        (double)((int)(rnd() % 9) - 4)));
+    j.encode = 3;
+    enc2_use = stk_measure(&j) - base;
+    assert_int_equal(j.rc, 0);
+    assert_true((j.enc[0] & 0x20) != 0); /* a model segment */
+    memset(j.dec, 0, rb);
+    j.encode = 4;
+    dec2_use = stk_measure(&j) - base;
+    assert_int_equal(j.rc, 0);
+    assert_memory_equal(j.dec, j.raw, rb);
+    print_message("wcodec stack: encode %zu bytes, decode %zu bytes; codec 2: encode %zu, decode "
+                  "%zu (beyond the %zu of an empty thread)\n", enc_use, dec_use, enc2_use, dec2_use,
+                  base);
 #if defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__)
     assert_true(enc_use <= WCODEC_ENCODE_STACK);
     assert_true(dec_use <= WCODEC_DECODE_STACK);
+    assert_true(enc2_use <= WCODEC_MODEL_ENCODE_STACK);
+    assert_true(dec2_use <= WCODEC_MODEL_DECODE_STACK);
 #endif
     free(j.raw);
     free(j.enc);
@@ -381,9 +444,9 @@ static int decode_guarded(const uint8_t *in, size_t len, uint32_t nsets, int nch
     memset(blk, 0, rb);
     memset(blk + rb, 0xEE, 64);
     if (whole)
-        rc = wcodec_decode_block(copy, len, nsets, nch, fmt, blk);
+        rc = wc_decode_block(copy, len, nsets, nch, fmt, blk);
     else
-        rc = wcodec_decode(copy, len, nsets, nch, fmt, first, blk, &n, &used);
+        rc = wc_decode(copy, len, nsets, nch, fmt, first, blk, &n, &used);
     assert_true(rc == 0 || rc == WCODEC_E_MALFORMED);
     if (rc == 0 && !whole) {
         assert_true(n >= 1 && first + n <= nsets);
@@ -396,7 +459,7 @@ static int decode_guarded(const uint8_t *in, size_t len, uint32_t nsets, int nch
     return rc;
 }
 
-static void test_malformed(void **state)
+static void test_malformed_one(void **state)
 {
     (void)state;
     for (int fmt = 1; fmt <= 2; fmt++) {
@@ -407,7 +470,7 @@ static void test_malformed(void **state)
             uint8_t *raw = malloc(rb), *enc = malloc(cap);
             assert_true(raw && enc);
             fill(raw, nsets, nch, fmt, kind, 20);
-            assert_int_equal(wcodec_encode_block(raw, nsets, nch, fmt, 20, enc, cap, &len), 0);
+            assert_int_equal(wc_encode_block(raw, nsets, nch, fmt, 20, enc, cap, &len), 0);
             /* every truncation of the segment is refused (its length is in its header) */
             for (size_t t = 0; t < len; t++)
                 assert_int_equal(decode_guarded(enc, t, nsets, nch, fmt, 0, 0),
@@ -443,29 +506,29 @@ static void test_malformed(void **state)
     }
 }
 
-static void test_args(void **state)
+static void test_args_one(void **state)
 {
     uint8_t raw[64] = {0}, out[256];
     uint32_t n;
     size_t len;
     (void)state;
-    assert_int_equal(wcodec_encode(raw, 0, 1, 1, 0, 0, 1, out, sizeof out, &n, &len), WCODEC_E_ARG);
-    assert_int_equal(wcodec_encode(raw, 4, 0, 1, 0, 0, 1, out, sizeof out, &n, &len), WCODEC_E_ARG);
-    assert_int_equal(wcodec_encode(raw, 4, 17, 1, 0, 0, 1, out, sizeof out, &n, &len),
+    assert_int_equal(wc_encode(raw, 0, 1, 1, 0, 0, 1, out, sizeof out, &n, &len), WCODEC_E_ARG);
+    assert_int_equal(wc_encode(raw, 4, 0, 1, 0, 0, 1, out, sizeof out, &n, &len), WCODEC_E_ARG);
+    assert_int_equal(wc_encode(raw, 4, 17, 1, 0, 0, 1, out, sizeof out, &n, &len),
                      WCODEC_E_ARG);
-    assert_int_equal(wcodec_encode(raw, 4, 1, 3, 0, 0, 1, out, sizeof out, &n, &len), WCODEC_E_ARG);
-    assert_int_equal(wcodec_encode(raw, 4, 1, 1, 0, 4, 1, out, sizeof out, &n, &len), WCODEC_E_ARG);
-    assert_int_equal(wcodec_encode(raw, 4, 1, 1, 0, 0, 0, out, sizeof out, &n, &len), WCODEC_E_ARG);
-    assert_int_equal(wcodec_encode(raw, 8193, 1, 1, 0, 0, 1, out, sizeof out, &n, &len),
+    assert_int_equal(wc_encode(raw, 4, 1, 3, 0, 0, 1, out, sizeof out, &n, &len), WCODEC_E_ARG);
+    assert_int_equal(wc_encode(raw, 4, 1, 1, 0, 4, 1, out, sizeof out, &n, &len), WCODEC_E_ARG);
+    assert_int_equal(wc_encode(raw, 4, 1, 1, 0, 0, 0, out, sizeof out, &n, &len), WCODEC_E_ARG);
+    assert_int_equal(wc_encode(raw, 8193, 1, 1, 0, 0, 1, out, sizeof out, &n, &len),
                      WCODEC_E_ARG);
-    assert_int_equal(wcodec_encode(raw, 4, 1, 1, 0, 0, 4, out, 0, &n, &len), WCODEC_E_SPACE);
-    assert_int_equal(wcodec_encode_block(raw, 4, 1, 1, 0, out, 2, &len), WCODEC_E_SPACE);
-    assert_int_equal(wcodec_decode(out, 10, 4, 1, 1, 4, raw, &n, &len), WCODEC_E_ARG);
-    assert_int_equal(wcodec_decode_block(out, 0, 4, 1, 1, raw), WCODEC_E_MALFORMED);
+    assert_int_equal(wc_encode(raw, 4, 1, 1, 0, 0, 4, out, 0, &n, &len), WCODEC_E_SPACE);
+    assert_int_equal(wc_encode_block(raw, 4, 1, 1, 0, out, 2, &len), WCODEC_E_SPACE);
+    assert_int_equal(wc_decode(out, 10, 4, 1, 1, 4, raw, &n, &len), WCODEC_E_ARG);
+    assert_int_equal(wc_decode_block(out, 0, 4, 1, 1, raw), WCODEC_E_MALFORMED);
 }
 
 /* The bound holds for the worst inputs (full-range noise, extremes). */
-static void test_bound(void **state)
+static void test_bound_one(void **state)
 {
     (void)state;
     for (int fmt = 1; fmt <= 2; fmt++) {
@@ -483,6 +546,121 @@ static void test_bound(void **state)
             }
         }
     }
+}
+
+/* ---- codec 2 (docs/protocol.md A.11) ---- */
+
+/* The sine table by the integer algorithm of A.11 (quarter wave, then symmetry), against the
+ * codec's table and its interpolation. */
+static int64_t spec_quarter(int64_t i)
+{
+    static const int64_t dv[6] = {156, 110, 72, 42, 20, 6};
+    int64_t x = (i * 3373259426LL + 256) >> 9, x2 = (x * x + (1LL << 29)) >> 30, t = 1LL << 30;
+    for (int k = 0; k < 6; k++)
+        t = (1LL << 30) - ((((x2 * t + (1LL << 29)) >> 30) + dv[k] / 2) / dv[k]);
+    return (x * t + (1LL << 29)) >> 30;
+}
+
+static int64_t spec_table(int64_t i)
+{
+    return i <= 256 ? spec_quarter(i) : i <= 512 ? spec_quarter(512 - i) : -spec_table(i - 512);
+}
+
+static void test_model_sine(void **state)
+{
+    (void)state;
+    for (int64_t i = 0; i < 1024; i++) {
+        assert_int_equal(wcodec_model_sin((uint32_t)i << 22), spec_table(i));
+        /* accurate: within 3 units of Q30 of the true sine at the table's points */
+        assert_true(llabs(spec_table(i) - llround(1073741824.0 * sin(6.283185307179586 * (double)i / 1024))) <= 3);
+        /* interpolation: floor(T[i] + (T[i+1] - T[i]) * fr / 2^22) */
+        for (uint32_t fr = 1; fr < (1u << 22); fr += 1234567u) {
+            int64_t a = spec_table(i), d = spec_table(i + 1) - a, p = d * (int64_t)fr;
+            int64_t want = a + (p >= 0 ? p >> 22 : -((-p + (1 << 22) - 1) >> 22));
+            assert_int_equal(wcodec_model_sin(((uint32_t)i << 22) | fr), want);
+        }
+    }
+    assert_int_equal(wcodec_model_sin(0x40000000u), 1073741825); /* T[256] = 2^30 + 1 */
+    {
+        int64_t p = (spec_table(1024) - spec_table(1023)) * 0x3FFFFF; /* negative: floor */
+        assert_int_equal(wcodec_model_sin(0xFFFFFFFFu),
+                         spec_table(1023) - ((-p + (1 << 22) - 1) >> 22));
+    }
+}
+
+/* Simulator-like 3-phase block: 50 Hz slightly off nominal, odd harmonics, noise of 8 counts. */
+static void fill_grid(uint8_t *b, uint32_t nsets, int nch, double period)
+{
+    for (uint32_t g = 0; g < nsets; g++)
+        for (int c = 0; c < nch; c++) {
+            double th = 6.283185307179586 * g / (period * 1.003) - (c % 3) * 2.0943951 + c * 0.1;
+            double v = 20000.0 * (sin(th) + 0.04 * sin(3 * th + 0.3) + 0.03 * sin(5 * th + 1) +
+                                  0.01 * sin(7 * th + 2)) +
+                       ((double)(rnd() % 1000) + (double)(rnd() % 1000) - 999.0) * 0.012;
+            put(b, g, nch, c, 1, llround(v));
+        }
+}
+
+/* Codec 2 writes model segments on grid waveforms, smaller than codec 1's, which codec 1 refuses;
+ * codec 2 decodes codec-1 segments unchanged (every codec-1 stream is a codec-2 stream). */
+static void test_model(void **state)
+{
+    uint32_t nsets = 400;
+    size_t rb = block_bytes(nsets, 6, 1), cap = wcodec_bound(nsets, 6, 1), l1, l2, used;
+    uint8_t *raw = malloc(rb), *e1 = malloc(cap), *e2 = malloc(cap), *dec = malloc(rb);
+    uint32_t n;
+    (void)state;
+    assert_true(raw && e1 && e2 && dec);
+    fill_grid(raw, nsets, 6, 80);
+    assert_int_equal(wcodec_encode_block(raw, nsets, 6, 1, 80, e1, cap, &l1), 0);
+    assert_int_equal(wcodec_encode_block_as(WCODEC_ID_MODEL, raw, nsets, 6, 1, 80, e2, cap, &l2),
+                     0);
+    assert_int_equal(e1[0] & 0x20, 0);
+    assert_int_equal(e2[0], 0x20 | 0x05); /* int16, 6 channels, model */
+    print_message("grid block: codec 1 %zu bytes, codec 2 %zu bytes (raw %zu)\n", l1, l2, rb);
+    assert_true(l2 * 100 < l1 * 92); /* at least 8 %% smaller */
+    assert_int_equal(wcodec_decode_block_as(WCODEC_ID_MODEL, e2, l2, nsets, 6, 1, dec), 0);
+    assert_memory_equal(dec, raw, rb);
+    assert_int_equal(wcodec_decode_block_as(WCODEC_ID_MODEL, e1, l1, nsets, 6, 1, dec), 0);
+    assert_memory_equal(dec, raw, rb);
+    assert_int_equal(wcodec_decode_block(e2, l2, nsets, 6, 1, dec), WCODEC_E_MALFORMED);
+    assert_int_equal(wcodec_decode(e2, l2, nsets, 6, 1, 0, dec, &n, &used), WCODEC_E_MALFORMED);
+    assert_int_equal(wcodec_decode_block_as(3, e2, l2, nsets, 6, 1, dec), WCODEC_E_MALFORMED);
+    assert_int_equal(wcodec_decode_as(0, e2, l2, nsets, 6, 1, 0, dec, &n, &used), WCODEC_E_ARG);
+    assert_int_equal(wcodec_encode_block_as(3, raw, nsets, 6, 1, 80, e1, cap, &l1), WCODEC_E_ARG);
+    /* chunks: the first segment of the block carries the model (later ones may, or may prefer
+     * the cycle predictors over the block's earlier sets); they decode one after the other */
+    {
+        uint32_t first = 0, nseg = 0;
+        memset(dec, 0, rb);
+        while (first < nsets) {
+            size_t len;
+            assert_int_equal(wcodec_encode_as(WCODEC_ID_MODEL, raw, nsets, 6, 1, 80, first,
+                                              nsets, e2, 700, &n, &len),
+                             0);
+            if (first == 0)
+                assert_int_equal(e2[0], 0x25);
+            else
+                assert_true(e2[0] == 0x25 || e2[0] == 0x05);
+            assert_int_equal(
+                wcodec_decode_as(WCODEC_ID_MODEL, e2, len, nsets, 6, 1, first, dec, &n, &used), 0);
+            first += n;
+            nseg++;
+        }
+        assert_true(nseg >= 2);
+        assert_memory_equal(dec, raw, rb);
+    }
+    /* no period hint, or a block shorter than two periods: no model, codec-1 bytes */
+    assert_int_equal(wcodec_encode_block_as(WCODEC_ID_MODEL, raw, nsets, 6, 1, 0, e2, cap, &l2), 0);
+    assert_int_equal(wcodec_encode_block(raw, nsets, 6, 1, 0, e1, cap, &l1), 0);
+    assert_int_equal(l1, l2);
+    assert_memory_equal(e1, e2, l1);
+    assert_int_equal(wcodec_encode_block_as(WCODEC_ID_MODEL, raw, 150, 6, 1, 80, e2, cap, &l2), 0);
+    assert_int_equal(e2[0] & 0x20, 0);
+    free(raw);
+    free(e1);
+    free(e2);
+    free(dec);
 }
 
 /* ---- committed test vectors ---- */
@@ -503,7 +681,7 @@ static void test_vectors(void **state)
 {
     json_error_t err;
     json_t *doc = json_load_file(GS_WCODEC_VECTORS_JSON, 0, &err), *vs, *v;
-    size_t idx, count = 0;
+    size_t idx, count = 0, count2 = 0, models = 0;
     (void)state;
     if (!doc)
         fail_msg("%s: %s", GS_WCODEC_VECTORS_JSON, err.text);
@@ -518,26 +696,115 @@ static void test_vectors(void **state)
         uint32_t hint = (uint32_t)json_integer_value(json_object_get(v, "period_hint"));
         const char *rh = json_string_value(json_object_get(v, "raw"));
         const char *eh = json_string_value(json_object_get(v, "encoded"));
+        json_t *cj = json_object_get(v, "codec");
         assert_true(rh && eh);
+        g_codec = cj ? (int)json_integer_value(cj) : WCODEC_ID;
+        assert_true(g_codec == WCODEC_ID || g_codec == WCODEC_ID_MODEL);
         size_t rl = unhex(rh, raw, sizeof raw), el = unhex(eh, enc, sizeof enc), len;
         assert_int_equal(rl, block_bytes(nsets, nch, fmt));
         /* decode gives the raw samples */
         memset(dec, 0, sizeof dec);
-        assert_int_equal(wcodec_decode_block(enc, el, nsets, nch, fmt, dec), 0);
+        assert_int_equal(wc_decode_block(enc, el, nsets, nch, fmt, dec), 0);
         assert_memory_equal(dec, raw, rl);
         /* our encoder gives exactly these bytes */
-        assert_int_equal(wcodec_encode_block(raw, nsets, nch, fmt, hint, out, sizeof out, &len), 0);
+        assert_int_equal(wc_encode_block(raw, nsets, nch, fmt, hint, out, sizeof out, &len), 0);
         assert_int_equal(len, el);
         assert_memory_equal(out, enc, el);
+        if (g_codec == WCODEC_ID_MODEL) {
+            count2++;
+            models += (enc[0] & 0x20) != 0;
+            if (enc[0] & 0x20) /* a model segment is not codec 1 */
+                assert_int_equal(wcodec_decode_block(enc, el, nsets, nch, fmt, dec),
+                                 WCODEC_E_MALFORMED);
+        } else { /* every codec-1 block is a codec-2 block */
+            assert_int_equal(
+                wcodec_decode_block_as(WCODEC_ID_MODEL, enc, el, nsets, nch, fmt, dec), 0);
+            assert_memory_equal(dec, raw, rl);
+        }
         count++;
     }
+    g_codec = WCODEC_ID;
     assert_true(count >= 4);
+    assert_true(count2 >= 3 && models >= 3);
     json_decref(doc);
+}
+
+static void test_args(void **state)
+{
+    g_codec = WCODEC_ID;
+    test_args_one(state);
+    g_codec = WCODEC_ID_MODEL;
+    test_args_one(state);
+    g_codec = WCODEC_ID;
+}
+
+static void test_roundtrip_shapes(void **state)
+{
+    g_codec = WCODEC_ID;
+    test_roundtrip_shapes_one(state);
+    g_codec = WCODEC_ID_MODEL;
+    test_roundtrip_shapes_one(state);
+    g_codec = WCODEC_ID;
+}
+
+static void test_roundtrip_kinds(void **state)
+{
+    g_codec = WCODEC_ID;
+    test_roundtrip_kinds_one(state);
+    g_codec = WCODEC_ID_MODEL;
+    test_roundtrip_kinds_one(state);
+    g_codec = WCODEC_ID;
+}
+
+static void test_compresses_sines(void **state)
+{
+    g_codec = WCODEC_ID;
+    test_compresses_sines_one(state);
+    g_codec = WCODEC_ID_MODEL;
+    test_compresses_sines_one(state);
+    g_codec = WCODEC_ID;
+}
+
+static void test_bound(void **state)
+{
+    g_codec = WCODEC_ID;
+    test_bound_one(state);
+    g_codec = WCODEC_ID_MODEL;
+    test_bound_one(state);
+    g_codec = WCODEC_ID;
+}
+
+static void test_chunk_fill(void **state)
+{
+    g_codec = WCODEC_ID;
+    test_chunk_fill_one(state);
+    g_codec = WCODEC_ID_MODEL;
+    test_chunk_fill_one(state);
+    g_codec = WCODEC_ID;
+}
+
+static void test_malformed(void **state)
+{
+    g_codec = WCODEC_ID;
+    test_malformed_one(state);
+    g_codec = WCODEC_ID_MODEL;
+    test_malformed_one(state);
+    g_codec = WCODEC_ID;
+}
+
+static void test_long_periods(void **state)
+{
+    g_codec = WCODEC_ID;
+    test_long_periods_one(state);
+    g_codec = WCODEC_ID_MODEL;
+    test_long_periods_one(state);
+    g_codec = WCODEC_ID;
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_model_sine),       cmocka_unit_test(test_model),
         cmocka_unit_test(test_vectors),          cmocka_unit_test(test_args),
         cmocka_unit_test(test_roundtrip_shapes), cmocka_unit_test(test_roundtrip_kinds),
         cmocka_unit_test(test_compresses_sines), cmocka_unit_test(test_bound),

@@ -518,7 +518,8 @@ static void frames(void)
     }
     {
         gstp_welcome_t w = {1700000000123456789LL, 30, 64, 41, 0x00012346u, GSTP_CODECS_KNOWN};
-        frame_begin("WELCOME announcing codecs raw and wcodec (extension CODECS, 6.7)",
+        frame_begin("WELCOME announcing codecs raw, wcodec and wcodec with the block model "
+                    "(extension CODECS, 6.7)",
                     gstp_encode_welcome(g_frame, sizeof g_frame, &w));
         kv_i("server_time_ns", w.server_time_ns);
         kv_u("heartbeat_s", w.heartbeat_s);
