@@ -1,6 +1,7 @@
 /* The MMS server: thread, loop, listener, connections, limits, model feeding, reports, metrics
  * (mmsd.h; docs/iec61850.md "Server"). */
 #include "mmsd/mmsd.h"
+#include "mmsd/mmsd_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -74,9 +75,20 @@ struct mmsd {
     int latest_posted;
     atomic_int refresh_posted;
     atomic_int events_pending;
+    hmap_t file_sizes; /* files.c: event id -> record sizes (MMS thread) */
 
     stats_t st;
 };
+
+store_t *mmsd__store(mmsd_t *m)
+{
+    return m->rd;
+}
+
+hmap_t *mmsd__size_cache(mmsd_t *m)
+{
+    return &m->file_sizes;
+}
 
 struct conn {
     uv_tcp_t tcp;
@@ -913,6 +925,8 @@ static void thread_main(void *arg)
         snprintf(m->start_err, sizeof m->start_err, "[mms] ied_name: %s", err);
         goto fail;
     }
+    /* disturbance records: each stored event's COMTRADE, a directory per terminal (files.c) */
+    ied_set_file_ops(m->ied, &mmsd__file_ops, m);
     if (strchr(m->host, ':'))
         rc = uv_ip6_addr(m->host, m->o.port, (struct sockaddr_in6 *)&addr);
     else
@@ -949,6 +963,13 @@ static void thread_main(void *arg)
     uv_run(&m->loop, UV_RUN_DEFAULT);
     ied_free(m->ied);
     m->ied = NULL;
+    {
+        const char *k;
+        void *v;
+        for (size_t i = 0; hmap_next(&m->file_sizes, &i, &k, &v);)
+            free(v);
+        hmap_free(&m->file_sizes);
+    }
     store_close(m->rd);
     m->rd = NULL;
     return;
@@ -987,8 +1008,12 @@ int mmsd_start(const mmsd_opts_t *o, gw_t *gw, mmsd_t **out, char *err, size_t e
     mms_assoc_cfg_default(&m->acfg);
     m->acfg.max_pdu = (uint32_t)o->max_pdu;
     m->acfg.auth_fail_silent = o->auth_fail_silent != 0;
+    /* + fileOpen 72, fileRead 73, fileClose 74, fileDirectory 77 (ServiceSupportOptions): the
+     * model serves them through the file provider (files.c) */
+    m->acfg.services[9] |= 0xE4;
     uv_mutex_init(&m->lock);
     hmap_init(&m->latest);
+    hmap_init(&m->file_sizes);
     if ((rc = uv_loop_init(&m->loop)) < 0) {
         snprintf(err, errlen, "cannot create the MMS loop: %s", uv_strerror(rc));
         goto fail;

@@ -1,11 +1,15 @@
 """The MMS server's model is fed from the running system (mmsd, docs/iec61850.md "Server"):
 a simulated terminal streams; over MMS its LD's MMXU1 frequency becomes a valid ~50 Hz value
 (latest values handed from the analysis to the MMS thread), a scheduled dip becomes QVVR1's
-event (the stored event read back by id and given to the model), and a terminal provisioned
-while the server runs gets its logical device without a restart (terminal list refresh)."""
+event (the stored event read back by id and given to the model), its disturbance record is
+downloaded over the file services and read back by `gridsense analyze`, and a terminal
+provisioned while the server runs gets its logical device without a restart (terminal list
+refresh)."""
+import json
 import os
 import socket
 import struct
+import subprocess
 import time
 
 from gslib import *
@@ -129,6 +133,40 @@ def main():
             pct = as_float(c.read(ld, "QVVR1$MX$VVaPct$mag$f"))
             print("QVVR1 dip residual %.1f %%" % pct)
             check(20 < pct < 60, "dip residual near 40 %%: %.1f" % pct)
+            # the dip's disturbance record over the MMS file services (build/mms_client): a
+            # directory per terminal, EV<id>.cfg/.dat with the API's event id; downloaded, it is
+            # a COMTRADE record in which `gridsense analyze` finds the dip again
+            st, body = srv.http("/api/v1/events")
+            check(st == 200, "events listed")
+            evid = json.loads(body)["events"][0]["id"]
+            mc = os.path.join(BUILD, "mms_client")
+
+            def client(*args):
+                r = subprocess.run([mc, "--port", str(srv.mport)] + list(args),
+                                   capture_output=True, text=True, timeout=60)
+                lines = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
+                check(r.returncode == 0, "mms_client %s: %s" % (args, r.stderr[-500:]))
+                return lines
+
+            top = [l for l in client("files") if l["cmd"] == "files"][0]
+            check([e["name"] for e in top["entries"]] == ["F0001"], "one directory per terminal: %r"
+                  % top["entries"])
+            tid_dir = [l for l in client("files", "F0001") if l["cmd"] == "files"][0]
+            names = {e["name"]: e["size"] for e in tid_dir["entries"]}
+            cfg, dat = "F0001/EV%d.cfg" % evid, "F0001/EV%d.dat" % evid
+            check(names.get(cfg, 0) > 0 and names.get(dat, 0) > 0,
+                  "the event's record listed with sizes: %r" % names)
+            dl = os.path.join(data, "dl")
+            os.mkdir(dl)
+            for remote in (cfg, dat):
+                got = [l for l in client("get-file", remote, os.path.join(dl, remote[6:]))
+                       if l["cmd"] == "get-file"][0]
+                check(got["bytes"] == names[remote], "%s: %d octets as listed" % (remote, got["bytes"]))
+            r = run([GRIDSENSE, "analyze", os.path.join(dl, "EV%d.cfg" % evid)])
+            evs = [json.loads(l)["data"] for l in r.stdout.splitlines()
+                   if l.startswith('{"type":"event"')]
+            check(any(e.get("kind") == "dip" for e in evs),
+                  "gridsense analyze finds the dip in the downloaded record: %r" % evs)
             # a terminal provisioned while the server runs: its LD appears
             provision(data, 1, "G")
             wait_for(lambda: srv.metric("gridsense_mms_logical_devices") == 2, 30,
