@@ -96,8 +96,13 @@ done:
     return rc < 0 ? rc : 0;
 }
 
-/* The sizes of event ev's record (built once, then kept). */
-static int sizes_of(mmsd_t *m, const char *tid, int64_t ev, sizes_t *out)
+/* Records built for one directory page at most: each costs an export of its window on the MMS
+ * thread, so a page of a terminal with many unlisted events ends early (moreFollows) instead
+ * of holding the thread for seconds; the client's next page builds the next ones. */
+#define BUILDS_PER_PAGE 16
+
+/* The sizes of event ev's record (built once, then kept); *built set when it was built now. */
+static int sizes_of(mmsd_t *m, const char *tid, int64_t ev, sizes_t *out, int *built)
 {
     hmap_t *cache = mmsd__size_cache(m);
     char key[32];
@@ -109,6 +114,8 @@ static int sizes_of(mmsd_t *m, const char *tid, int64_t ev, sizes_t *out)
     }
     buf_t cfg = {0}, dat = {0};
     int rc = build(m, tid, ev, &cfg, &dat);
+    if (built)
+        (*built)++;
     if (rc == 0) {
         out->cfg = cfg.len;
         out->dat = dat.len;
@@ -186,7 +193,7 @@ static int f_list(void *ud, const char *dir, const char *after, ied_file_info_t 
         sizes_t sz;
         if (parse_name(dir, tid, sizeof tid, &ev, &is_cfg) < 0 || max == 0)
             return GS_ENOTFOUND;
-        int rc = sizes_of(m, tid, ev, &sz);
+        int rc = sizes_of(m, tid, ev, &sz, NULL);
         if (rc < 0)
             return rc;
         memset(out, 0, sizeof *out);
@@ -227,9 +234,14 @@ static int f_list(void *ud, const char *dir, const char *after, ied_file_info_t 
         return rc;
     bool cut = evs.n - (dat_first ? 1 : 0) >= limit;
     size_t n = 0;
+    int built = 0;
     for (int i = 0; i < evs.n; i++) {
         sizes_t sz;
-        if (sizes_of(m, dir, evs.ids[i], &sz) < 0)
+        if (built >= BUILDS_PER_PAGE && n > 0) {
+            *more = true;
+            return (int)n;
+        }
+        if (sizes_of(m, dir, evs.ids[i], &sz, &built) < 0)
             continue; /* no waveform for it (retention, or not stored yet): not listed */
         for (int k = (i == 0 && dat_first) ? 1 : 0; k < 2; k++) {
             if (n == max) {
