@@ -23,7 +23,8 @@ static void help(FILE *f)
             "GetVariableAccessAttributes. Works while the server runs.\n"
             "\n"
             "  --out FILE       where to write (default: - = stdout)\n"
-            "  --ied-name NAME  the IED name (default GRIDSENSE; use the server's [mms] ied_name)\n"
+            "  --ied-name NAME  the IED name (default: [mms] ied_name of the configuration, as the\n"
+            "                   server uses it; GRIDSENSE without one)\n"
             "  --config FILE, --data DIR, --log-level L   as for every command\n"
             "Exit codes: 0 written, 1 failure (store, I/O), 2 usage.\n");
 }
@@ -75,6 +76,8 @@ int cmd_mms(int argc, char **argv)
     ied_opts_t o;
     ied_opts_default(&o);
     snprintf(o.revision, sizeof o.revision, "%s", GS_VERSION);
+    if (a.c.mms.ied_name[0]) /* the server's [mms] ied_name (config file), unless --ied-name */
+        snprintf(o.ied_name, sizeof o.ied_name, "%s", a.c.mms.ied_name);
     if (v[1]) {
         if (strlen(v[1]) >= sizeof o.ied_name) {
             fprintf(stderr, "gridsense: --ied-name: at most %zu characters\n",
@@ -89,8 +92,8 @@ int cmd_mms(int argc, char **argv)
         fprintf(stderr, "gridsense: %s\n", err);
         return EXIT_USAGE;
     }
-    store_opts_t so = {.reader_only = 1, .busy_timeout_ms = 5000,
-                       .url = a.c.store_pg ? a.c.store_url : NULL};
+    store_opts_t so = {
+        .reader_only = 1, .busy_timeout_ms = 5000, .url = a.c.store_pg ? a.c.store_url : NULL};
     store_t *st = NULL;
     tlist_t l = {0};
     int exit_code = 1;
@@ -109,8 +112,9 @@ int cmd_mms(int argc, char **argv)
         goto done;
     }
     if (ied_ld_count(m) != l.n)
-        fprintf(stderr, "gridsense: warning: %zu terminal(s) have no logical device (domain name "
-                        "longer than 64 characters, docs/iec61850.md)\n",
+        fprintf(stderr,
+                "gridsense: warning: %zu terminal(s) have no logical device (domain name "
+                "longer than 64 characters, docs/iec61850.md)\n",
                 l.n - ied_ld_count(m));
     int to_stdout = !v[0] || strcmp(v[0], "-") == 0;
     if (to_stdout) {

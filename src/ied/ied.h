@@ -140,6 +140,42 @@ int ied_client_next_report(ied_client_t *c, int64_t now_ns, mms_ber_writer_t *w,
  * INT64_MAX if nothing is scheduled. */
 int64_t ied_client_next_due(const ied_client_t *c);
 
+/* ---- Files (added by the ied helper: see below) ------------------------------------------------ */
+
+/* MMS file services (ISO 9506-2 clause 19-20 as IEC 61850-8-1 clause 23 uses them: FileDirectory,
+ * FileOpen, FileRead, FileClose) serve the files of a provider the server sets: ied is sans-I/O and
+ * has no store, so the disturbance records (COMTRADE files of each stored event, a directory per
+ * terminal) come from the server, which knows how to build them. Without a provider the file
+ * services get a Reject unrecognized-service. Names are '/'-separated paths of printable ASCII
+ * (no "." or ".." component, at most IED_FILE_NAME_MAX octets; ied refuses others with
+ * filename-syntax-error before calling the provider). Every callback runs on the server's thread
+ * inside ied_confirmed or ied_client_free. Errors: GS_ENOTFOUND (file-non-existent), GS_EBUSY
+ * (file-busy), GS_EINVAL (filename-syntax-error), anything else (other). */
+#define IED_FILE_NAME_MAX 255
+typedef struct {
+    char name[IED_FILE_NAME_MAX + 1]; /* the entry's full path, as FileOpen takes it */
+    uint64_t size;                    /* octets (a directory: 0) */
+    int64_t mtime_ns;                 /* last modified, UTC; 0 = unknown (not sent) */
+} ied_file_info_t;
+
+typedef struct {
+    /* Entries of directory `dir` ("" = the top) in a stable order, starting after the entry
+     * named `after` (NULL: from the first): at most `max` into out. Returns how many (0..max)
+     * and sets *more when entries remain, or a negative code (GS_ENOTFOUND: no such directory;
+     * a file name: its own entry alone). */
+    int (*list)(void *ud, const char *dir, const char *after, ied_file_info_t *out, size_t max,
+                bool *more);
+    /* Opens file `name` for reading: *h and its *info. */
+    int (*open)(void *ud, const char *name, void **h, ied_file_info_t *info);
+    /* Reads up to cap octets at the current position: the count, 0 at the end, or negative. */
+    int (*read)(void *ud, void *h, uint8_t *buf, size_t cap);
+    void (*close)(void *ud, void *h);
+} ied_file_ops_t;
+
+/* Sets (or with NULL removes) the file provider. Associations keep their open files until they
+ * close them; call it before any association exists or only to add a provider. */
+void ied_set_file_ops(ied_t *m, const ied_file_ops_t *ops, void *ud);
+
 /* ---- SCL (IEC 61850-6) --------------------------------------------------------------------- */
 
 /* Writes the model as an SCL file (an ICD: Header, Communication with the access point,

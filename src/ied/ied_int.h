@@ -84,16 +84,16 @@ typedef struct tnode {
 /* One data object of a logical node. */
 typedef struct {
     const char *name;
-    const char *cdc; /* CDC name (SCL DOType cdc) */
+    const char *cdc;     /* CDC name (SCL DOType cdc) */
     const tnode_t *type; /* its DAs and sub-DOs */
     int nt;
-    int point;           /* first point (ld_t.pts index) */
-    int si, mult;        /* units (7-3 Annex A SIUnit, multiplier), si 0 = no units */
-    const char *typeid;  /* SCL DOType id */
+    int point;          /* first point (ld_t.pts index) */
+    int si, mult;       /* units (7-3 Annex A SIUnit, multiplier), si 0 = no units */
+    const char *typeid; /* SCL DOType id */
 } dodef_t;
 
 typedef struct {
-    const char *name;   /* LN name: prefix + class + inst, e.g. "MMXU1" */
+    const char *name; /* LN name: prefix + class + inst, e.g. "MMXU1" */
     const char *lnclass;
     const char *inst;   /* "" for LLN0 */
     const char *typeid; /* SCL LNodeType id */
@@ -107,65 +107,65 @@ typedef struct mnode {
     const char *name; /* static */
     uint8_t bt, fc, role;
     int16_t size;
-    int point;            /* leaves and DO nodes: point index, -1 none */
-    const dodef_t *dd;    /* DO this node belongs to (NULL above DO level) */
-    const tnode_t *tn;    /* static node it came from (NULL above DO level) */
+    int point;         /* leaves and DO nodes: point index, -1 none */
+    const dodef_t *dd; /* DO this node belongs to (NULL above DO level) */
+    const tnode_t *tn; /* static node it came from (NULL above DO level) */
     struct mnode *kids;
     uint16_t nk;
 } mnode_t;
 
 /* Measured / status points of one logical device (P_MOD and later: the server's own). */
 enum {
-    P_PHV = 0,            /* 3: phases A, B, C */
-    P_PPV = P_PHV + 3,    /* 3: AB, BC, CA */
-    P_A = P_PPV + 3,      /* 4: A, B, C, neutral */
-    P_W = P_A + 4,        /* 3 */
-    P_VAR = P_W + 3,      /* 3 */
-    P_VA = P_VAR + 3,     /* 3 */
-    P_PF = P_VA + 3,      /* 3 */
+    P_PHV = 0,         /* 3: phases A, B, C */
+    P_PPV = P_PHV + 3, /* 3: AB, BC, CA */
+    P_A = P_PPV + 3,   /* 4: A, B, C, neutral */
+    P_W = P_A + 4,     /* 3 */
+    P_VAR = P_W + 3,   /* 3 */
+    P_VA = P_VAR + 3,  /* 3 */
+    P_PF = P_VA + 3,   /* 3 */
     P_TOTW = P_PF + 3,
     P_TOTVAR,
     P_TOTVA,
     P_TOTPF,
     P_HZ,
-    P_SEQV,               /* 3: c1 positive, c2 negative, c3 zero */
-    P_SEQA = P_SEQV + 3,  /* 3 */
+    P_SEQV,              /* 3: c1 positive, c2 negative, c3 zero */
+    P_SEQA = P_SEQV + 3, /* 3 */
     P_IMBNGV = P_SEQA + 3,
     P_IMBZROV,
     P_IMBNGA,
     P_IMBZROA,
-    P_HPHV,               /* 3 x IED_NHARM */
-    P_HA = P_HPHV + 3 * IED_NHARM, /* 4 x IED_NHARM */
+    P_HPHV,                          /* 3 x IED_NHARM */
+    P_HA = P_HPHV + 3 * IED_NHARM,   /* 4 x IED_NHARM */
     P_THDPHV = P_HA + 4 * IED_NHARM, /* 3 */
-    P_THDA = P_THDPHV + 3, /* 4 */
-    P_SECV = P_THDA + 4,  /* 3: TVTR1..3 secondary RMS */
-    P_SECA = P_SECV + 3,  /* 4: TCTR1..4 secondary RMS */
-    P_SYNV = P_SECA + 4,  /* 3: synchrophasors (MMXU2), absolute angles */
-    P_SYNA = P_SYNV + 3,  /* 4 */
+    P_THDA = P_THDPHV + 3,           /* 4 */
+    P_SECV = P_THDA + 4,             /* 3: TVTR1..3 secondary RMS */
+    P_SECA = P_SECV + 3,             /* 4: TCTR1..4 secondary RMS */
+    P_SYNV = P_SECA + 4,             /* 3: synchrophasors (MMXU2), absolute angles */
+    P_SYNA = P_SYNV + 3,             /* 4 */
     P_SYNHZ = P_SYNA + 4,
     P_SYNROCOF,
-    P_SYNSEQV,            /* 3: MSQI2 SeqV: c1 = V1 */
+    P_SYNSEQV,                 /* 3: MSQI2 SeqV: c1 = V1 */
     P_SYNSEQA = P_SYNSEQV + 3, /* 3 */
-    P_EVDIP = P_SYNSEQA + 3, /* QVVR1 DipStr.general */
+    P_EVDIP = P_SYNSEQA + 3,   /* QVVR1 DipStr.general */
     P_EVSWL,
     P_EVINTR,
-    P_EVVA,               /* residual / maximum, primary V */
-    P_EVVAPCT,            /* its % of the reference */
-    P_EVTM,               /* duration s */
-    P_EVCNT,              /* events since the LD was created */
-    P_TMP,                /* STMP1.Tmp: board temperature */
-    P_SUPPLY,             /* GGIO1.AnIn1: supply voltage */
-    P_RSRP,               /* GGIO1.AnIn2: LTE RSRP dBm */
-    P_RSSI,               /* GGIO1.AnIn3: RSSI dBm */
+    P_EVVA,    /* residual / maximum, primary V */
+    P_EVVAPCT, /* its % of the reference */
+    P_EVTM,    /* duration s */
+    P_EVCNT,   /* events since the LD was created */
+    P_TMP,     /* STMP1.Tmp: board temperature */
+    P_SUPPLY,  /* GGIO1.AnIn1: supply voltage */
+    P_RSRP,    /* GGIO1.AnIn2: LTE RSRP dBm */
+    P_RSSI,    /* GGIO1.AnIn3: RSSI dBm */
     P_MOD,
     P_BEH,
     P_HEALTH,
     P_PHYHEALTH,
     P_PROXY,
-    P_VRAT,               /* TVTR Rat: vt_ratio */
-    P_ARAT,               /* TCTR Rat: ct_ratio */
-    P_VRTG,               /* TVTR VRtg: declared voltage, primary */
-    P_HZRTG,              /* HzRtg: nominal frequency */
+    P_VRAT,  /* TVTR Rat: vt_ratio */
+    P_ARAT,  /* TCTR Rat: ct_ratio */
+    P_VRTG,  /* TVTR VRtg: declared voltage, primary */
+    P_HZRTG, /* HzRtg: nominal frequency */
     P_N
 };
 #define P_LATEST_END P_EVDIP /* points [0, P_LATEST_END) come from the latest values */
@@ -182,18 +182,18 @@ typedef struct {
     double mag, ang;
     int64_t ival;
     uint16_t q;
-    uint8_t tq;    /* time quality octet */
-    int64_t t_ns;  /* 0: never set */
+    uint8_t tq;   /* time quality octet */
+    int64_t t_ns; /* 0: never set */
 } point_t;
 
 /* ---- Datasets and report control blocks (rpt.c) ---------------------------------------------- */
 
-#define IED_NDS     3  /* static datasets of LLN0 */
-#define IED_NRCB    9  /* report control blocks of LLN0 */
-#define IED_DS_MAX  16 /* members of a dataset */
+#define IED_NDS    3  /* static datasets of LLN0 */
+#define IED_NRCB   9  /* report control blocks of LLN0 */
+#define IED_DS_MAX 16 /* members of a dataset */
 
 typedef struct {
-    const char *name;           /* "Measurements": the list LLN0$Measurements */
+    const char *name;                /* "Measurements": the list LLN0$Measurements */
     const char *members[IED_DS_MAX]; /* item paths (FC-constrained data) */
     int n;
 } dsdef_t;
@@ -209,12 +209,12 @@ extern const rcbdef_t ied_rcbs[IED_NRCB];
 
 typedef struct rpt_entry {
     struct rpt_entry *next;
-    uint64_t id;    /* EntryID (buffered) */
-    int64_t t_ns;   /* TimeOfEntry */
-    int ds;         /* dataset of the values */
+    uint64_t id;  /* EntryID (buffered) */
+    int64_t t_ns; /* TimeOfEntry */
+    int ds;       /* dataset of the values */
     uint32_t confrev;
     uint8_t reason[IED_DS_MAX]; /* ReasonCode bits per member, 0 = not included */
-    size_t len;     /* data: the included members' Data, concatenated in member order */
+    size_t len;                 /* data: the included members' Data, concatenated in member order */
     uint8_t data[];
 } rpt_entry_t;
 
@@ -223,7 +223,7 @@ typedef struct {
     bool ena, resv, gi;
     bool ever; /* a BRCB once enabled: keeps buffering while disabled */
     ied_client_t *owner;
-    int ds;    /* -1: none */
+    int ds; /* -1: none */
     uint32_t confrev;
     uint16_t optflds; /* 10 bits, bit i = mask 0x8000 >> i */
     uint8_t trgops;   /* 6 bits, bit i = mask 0x80 >> i */
@@ -245,8 +245,8 @@ typedef struct {
 
 /* Dynamic named variable lists (DefineNamedVariableList): association-specific ones live in
  * the ied_client_t, domain-specific ones in their LD. */
-#define IED_NVL_MAX     16  /* lists per association and per LD */
-#define IED_NVL_MEMBERS 64  /* members per list */
+#define IED_NVL_MAX     16 /* lists per association and per LD */
+#define IED_NVL_MEMBERS 64 /* members per list */
 typedef struct {
     char dom[100];
     char item[130];
@@ -259,8 +259,8 @@ typedef struct {
 
 typedef struct ld {
     char id[GSTP_MAX_ID + 1];
-    char inst[72];    /* LD inst (escaped id) */
-    char dom[100];    /* domain name = ied name + inst */
+    char inst[72]; /* LD inst (escaped id) */
+    char dom[100]; /* domain name = ied name + inst */
     ied_terminal_t term;
     int64_t state_ns; /* when online/health last changed (status DOs' t) */
     uint64_t gen;     /* ied_set_terminals pass that last listed it */
@@ -279,20 +279,40 @@ struct ied {
     char **names; /* every domain-specific variable name of an LD, sorted (ied_name_cmp) */
     size_t nnames;
     size_t nclients;
+    ied_client_t **cl; /* the associations (to drop their references to a removed LD) */
+    size_t cap_cl;
     int64_t now_ns; /* the latest time any feeding or report call gave */
     uint64_t gen;   /* ied_set_terminals passes */
+    ied_file_ops_t fops; /* file provider (file.c) */
+    void *fud;
+    bool has_fops;
 };
+
+typedef struct {
+    ld_t *ld;
+    int k;
+} rcbref_t;
+
+#define IED_FRSM_MAX 8 /* open files per association */
 
 struct ied_client {
     ied_t *m;
     uint32_t max_pdu;
+    rcbref_t *en; /* the report control blocks this association has enabled */
+    size_t nen, cap_en;
+    size_t scan; /* where the last report came from: the next call resumes there */
+    struct {
+        bool open;
+        void *h;
+        uint64_t pos, size;
+    } frsm[IED_FRSM_MAX]; /* open files (FRSM id = index) */
     nvl_t aa[IED_NVL_MAX]; /* association-specific lists */
     int naa;
 };
 
 /* rpt.c */
 void ied_rcb_init(ied_t *m, ld_t *ld, int64_t now_ns);
-void ied_rcb_free_ld(ld_t *ld);
+void ied_rcb_free_ld(ied_t *m, ld_t *ld);
 void ied_rcb_release(ied_t *m, ied_client_t *c);
 /* After the LD's values changed: data/quality-change detection of its enabled RCBs. */
 void ied_rcb_changed(ied_t *m, ld_t *ld, int64_t now_ns);
@@ -302,6 +322,10 @@ void ied_rcb_enc_attr(mms_ber_writer_t *w, const ld_t *ld, const mnode_t *n);
 int ied_rcb_write(ied_client_t *c, ld_t *ld, const mnode_t *n, const mms_tlv_t *data);
 /* Data of node n of ld into w (svc.c). */
 void ied_enc_data(mms_ber_writer_t *w, const ied_t *m, const ld_t *ld, const mnode_t *n, int off);
+/* file.c: a file service request; 1 when not served (no provider or another service). */
+int ied_file_service(ied_client_t *c, int service, bool cons, const uint8_t *body, size_t len,
+                     mms_ber_writer_t *w, ied_answer_t *a);
+void ied_file_close_all(ied_client_t *c);
 /* The dataset named by item ("LLN0$Measurements") or -1. */
 int ied_ds_find(const char *item, size_t len);
 

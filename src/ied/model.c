@@ -15,13 +15,22 @@ const char *const ied_fc_name[FC_N] = {"MX", "ST", "SP", "CF", "DC", "EX", "BR",
 
 /* ---- CDC type tables (7-3), as 8-1 maps them ------------------------------------------------- */
 
-#define LEAF(n, bt, fc, role, size) {n, bt, fc, role, -1, size, 0, NULL}
-#define STRU(n, fc, kids) {n, BT_STRUCT, fc, R_NONE, -1, 0, (uint8_t)(sizeof kids / sizeof kids[0]), kids}
-#define SUBDO(n, sub, kids) {n, BT_STRUCT, FC_INH, R_NONE, sub, 0, (uint8_t)(sizeof kids / sizeof kids[0]), kids}
+#define LEAF(n, bt, fc, role, size)                                                                \
+    {                                                                                              \
+        n, bt, fc, role, -1, size, 0, NULL                                                         \
+    }
+#define STRU(n, fc, kids)                                                                          \
+    {                                                                                              \
+        n, BT_STRUCT, fc, R_NONE, -1, 0, (uint8_t)(sizeof kids / sizeof kids[0]), kids             \
+    }
+#define SUBDO(n, sub, kids)                                                                        \
+    {                                                                                              \
+        n, BT_STRUCT, FC_INH, R_NONE, sub, 0, (uint8_t)(sizeof kids / sizeof kids[0]), kids        \
+    }
 
 /* 8-1 sizes the captures' server uses: quality bit-string -13, VisString255 -255. */
-#define QSIZE   (-13)
-#define VS255   (-255)
+#define QSIZE (-13)
+#define VS255 (-255)
 
 static const tnode_t AV_MAG[] = {LEAF("f", BT_FLOAT, FC_INH, R_MAG, 32)};
 static const tnode_t AV_ANG[] = {LEAF("f", BT_FLOAT, FC_INH, R_ANG, 32)};
@@ -30,13 +39,11 @@ static const tnode_t UNIT[] = {LEAF("SIUnit", BT_INT, FC_INH, R_UNIT_SI, 8),
                                LEAF("multiplier", BT_INT, FC_INH, R_UNIT_MULT, 8)};
 
 /* MV: measured value (7-3 7.4.2) */
-static const tnode_t CDC_MV[] = {
-    STRU("mag", FC_MX, AV_MAG), LEAF("q", BT_BITS, FC_MX, R_Q, QSIZE),
-    LEAF("t", BT_UTC, FC_MX, R_T, 0), STRU("units", FC_CF, UNIT)};
+static const tnode_t CDC_MV[] = {STRU("mag", FC_MX, AV_MAG), LEAF("q", BT_BITS, FC_MX, R_Q, QSIZE),
+                                 LEAF("t", BT_UTC, FC_MX, R_T, 0), STRU("units", FC_CF, UNIT)};
 /* CMV: complex measured value (7-3 7.4.3) */
-static const tnode_t CDC_CMV[] = {
-    STRU("cVal", FC_MX, VEC), LEAF("q", BT_BITS, FC_MX, R_Q, QSIZE),
-    LEAF("t", BT_UTC, FC_MX, R_T, 0), STRU("units", FC_CF, UNIT)};
+static const tnode_t CDC_CMV[] = {STRU("cVal", FC_MX, VEC), LEAF("q", BT_BITS, FC_MX, R_Q, QSIZE),
+                                  LEAF("t", BT_UTC, FC_MX, R_T, 0), STRU("units", FC_CF, UNIT)};
 /* WYE (7-3 7.5.2): phase to ground/neutral values */
 static const tnode_t CDC_WYE3[] = {SUBDO("phsA", 0, CDC_CMV), SUBDO("phsB", 1, CDC_CMV),
                                    SUBDO("phsC", 2, CDC_CMV)};
@@ -50,10 +57,9 @@ static const tnode_t CDC_ENS[] = {LEAF("stVal", BT_INT, FC_ST, R_STVAL, 8),
                                   LEAF("q", BT_BITS, FC_ST, R_Q, QSIZE),
                                   LEAF("t", BT_UTC, FC_ST, R_T, 0)};
 /* ENC (controllable enumerated status, Mod): status-only (ctlModel 0) */
-static const tnode_t CDC_ENC[] = {LEAF("stVal", BT_INT, FC_ST, R_STVAL, 8),
-                                  LEAF("q", BT_BITS, FC_ST, R_Q, QSIZE),
-                                  LEAF("t", BT_UTC, FC_ST, R_T, 0),
-                                  LEAF("ctlModel", BT_INT, FC_CF, R_ZERO, 8)};
+static const tnode_t CDC_ENC[] = {
+    LEAF("stVal", BT_INT, FC_ST, R_STVAL, 8), LEAF("q", BT_BITS, FC_ST, R_Q, QSIZE),
+    LEAF("t", BT_UTC, FC_ST, R_T, 0), LEAF("ctlModel", BT_INT, FC_CF, R_ZERO, 8)};
 /* SPS (single point status) */
 static const tnode_t CDC_SPS[] = {LEAF("stVal", BT_BOOL, FC_ST, R_STVAL, 0),
                                   LEAF("q", BT_BITS, FC_ST, R_Q, QSIZE),
@@ -73,18 +79,20 @@ static const tnode_t CDC_DPL[] = {LEAF("vendor", BT_VSTR, FC_DC, R_S_PVENDOR, VS
 
 /* SEQ (7-3 7.5.4): sequence components c1 positive, c2 negative, c3 zero */
 static const tnode_t CDC_SEQ[] = {SUBDO("c1", 0, CDC_CMV), SUBDO("c2", 1, CDC_CMV),
-                                  SUBDO("c3", 2, CDC_CMV),
-                                  LEAF("seqT", BT_INT, FC_MX, R_ZERO, 8)};
+                                  SUBDO("c3", 2, CDC_CMV), LEAF("seqT", BT_INT, FC_MX, R_ZERO, 8)};
 /* HWYE (7-3 7.5.6): harmonics of each phase, an ARRAY [0..numHar] of CMV each */
 static const tnode_t HAR_EL[] = {STRU("cVal", FC_INH, VEC), LEAF("q", BT_BITS, FC_INH, R_Q, QSIZE),
                                  LEAF("t", BT_UTC, FC_INH, R_T, 0)};
-#define HARR(n, sub) {n, BT_ARRAY, FC_MX, R_NONE, sub, IED_NHARM, 1, &HAR_STRUCT}
+#define HARR(n, sub)                                                                               \
+    {                                                                                              \
+        n, BT_ARRAY, FC_MX, R_NONE, sub, IED_NHARM, 1, &HAR_STRUCT                                 \
+    }
 static const tnode_t HAR_STRUCT = {"", BT_STRUCT, FC_INH, R_NONE, -1, 0, 3, HAR_EL};
-static const tnode_t CDC_HWYE3[] = {HARR("phsAHar", 0), HARR("phsBHar", IED_NHARM),
-                                    HARR("phsCHar", 2 * IED_NHARM),
-                                    LEAF("numHar", BT_UINT, FC_CF, R_NUMHAR, 16),
-                                    STRU("units", FC_CF, UNIT)};
-static const tnode_t CDC_HWYE4[] = {HARR("phsAHar", 0), HARR("phsBHar", IED_NHARM),
+static const tnode_t CDC_HWYE3[] = {
+    HARR("phsAHar", 0), HARR("phsBHar", IED_NHARM), HARR("phsCHar", 2 * IED_NHARM),
+    LEAF("numHar", BT_UINT, FC_CF, R_NUMHAR, 16), STRU("units", FC_CF, UNIT)};
+static const tnode_t CDC_HWYE4[] = {HARR("phsAHar", 0),
+                                    HARR("phsBHar", IED_NHARM),
                                     HARR("phsCHar", 2 * IED_NHARM),
                                     HARR("neutHar", 3 * IED_NHARM),
                                     LEAF("numHar", BT_UINT, FC_CF, R_NUMHAR, 16),
@@ -103,30 +111,56 @@ static const tnode_t CDC_ASG[] = {STRU("setMag", FC_SP, AV_SET), STRU("units", F
 
 /* Report control blocks (8-1 17.2.2 / 17.2.3 structures, in the captures' order). Their DO-like
  * entries in LLN0 make them MMS variables of FC RP / BR; SCL writes them as ReportControl. */
-#define RCBL(n, bt, role, size) {n, bt, FC_INH, role, -1, size, 0, NULL}
-static const tnode_t CDC_URCB[] = {
-    RCBL("RptID", BT_VSTR, R_RCB_RPTID, -129), RCBL("RptEna", BT_BOOL, R_RCB_RPTENA, 0),
-    RCBL("Resv", BT_BOOL, R_RCB_RESV, 0), RCBL("DatSet", BT_VSTR, R_RCB_DATSET, -129),
-    RCBL("ConfRev", BT_UINT, R_RCB_CONFREV, 32), RCBL("OptFlds", BT_BITS, R_RCB_OPTFLDS, -10),
-    RCBL("BufTm", BT_UINT, R_RCB_BUFTM, 32), RCBL("SqNum", BT_UINT, R_RCB_SQNUM, 8),
-    RCBL("TrgOps", BT_BITS, R_RCB_TRGOPS, -6), RCBL("IntgPd", BT_UINT, R_RCB_INTGPD, 32),
-    RCBL("GI", BT_BOOL, R_RCB_GI, 0)};
-static const tnode_t CDC_BRCB[] = {
-    RCBL("RptID", BT_VSTR, R_RCB_RPTID, -129), RCBL("RptEna", BT_BOOL, R_RCB_RPTENA, 0),
-    RCBL("DatSet", BT_VSTR, R_RCB_DATSET, -129), RCBL("ConfRev", BT_UINT, R_RCB_CONFREV, 32),
-    RCBL("OptFlds", BT_BITS, R_RCB_OPTFLDS, -10), RCBL("BufTm", BT_UINT, R_RCB_BUFTM, 32),
-    RCBL("SqNum", BT_UINT, R_RCB_SQNUM, 16), RCBL("TrgOps", BT_BITS, R_RCB_TRGOPS, -6),
-    RCBL("IntgPd", BT_UINT, R_RCB_INTGPD, 32), RCBL("GI", BT_BOOL, R_RCB_GI, 0),
-    RCBL("PurgeBuf", BT_BOOL, R_RCB_PURGEBUF, 0), RCBL("EntryID", BT_OCTETS, R_RCB_ENTRYID, 8),
-    RCBL("TimeofEntry", BT_BINTIME, R_RCB_TIMEOFENTRY, 0),
-    RCBL("ResvTms", BT_INT, R_RCB_RESVTMS, 16)};
+#define RCBL(n, bt, role, size)                                                                    \
+    {                                                                                              \
+        n, bt, FC_INH, role, -1, size, 0, NULL                                                     \
+    }
+static const tnode_t CDC_URCB[] = {RCBL("RptID", BT_VSTR, R_RCB_RPTID, -129),
+                                   RCBL("RptEna", BT_BOOL, R_RCB_RPTENA, 0),
+                                   RCBL("Resv", BT_BOOL, R_RCB_RESV, 0),
+                                   RCBL("DatSet", BT_VSTR, R_RCB_DATSET, -129),
+                                   RCBL("ConfRev", BT_UINT, R_RCB_CONFREV, 32),
+                                   RCBL("OptFlds", BT_BITS, R_RCB_OPTFLDS, -10),
+                                   RCBL("BufTm", BT_UINT, R_RCB_BUFTM, 32),
+                                   RCBL("SqNum", BT_UINT, R_RCB_SQNUM, 8),
+                                   RCBL("TrgOps", BT_BITS, R_RCB_TRGOPS, -6),
+                                   RCBL("IntgPd", BT_UINT, R_RCB_INTGPD, 32),
+                                   RCBL("GI", BT_BOOL, R_RCB_GI, 0)};
+static const tnode_t CDC_BRCB[] = {RCBL("RptID", BT_VSTR, R_RCB_RPTID, -129),
+                                   RCBL("RptEna", BT_BOOL, R_RCB_RPTENA, 0),
+                                   RCBL("DatSet", BT_VSTR, R_RCB_DATSET, -129),
+                                   RCBL("ConfRev", BT_UINT, R_RCB_CONFREV, 32),
+                                   RCBL("OptFlds", BT_BITS, R_RCB_OPTFLDS, -10),
+                                   RCBL("BufTm", BT_UINT, R_RCB_BUFTM, 32),
+                                   RCBL("SqNum", BT_UINT, R_RCB_SQNUM, 16),
+                                   RCBL("TrgOps", BT_BITS, R_RCB_TRGOPS, -6),
+                                   RCBL("IntgPd", BT_UINT, R_RCB_INTGPD, 32),
+                                   RCBL("GI", BT_BOOL, R_RCB_GI, 0),
+                                   RCBL("PurgeBuf", BT_BOOL, R_RCB_PURGEBUF, 0),
+                                   RCBL("EntryID", BT_OCTETS, R_RCB_ENTRYID, 8),
+                                   RCBL("TimeofEntry", BT_BINTIME, R_RCB_TIMEOFENTRY, 0),
+                                   RCBL("ResvTms", BT_INT, R_RCB_RESVTMS, 16)};
 
 /* SIUnit values (7-3 Annex A) */
-enum { SI_NONE = 1, SI_S = 4, SI_A = 5, SI_DEGC = 23, SI_V = 29, SI_HZ = 33, SI_W = 38,
-       SI_VA = 61, SI_VAR = 63, SI_COSPHI = 65, SI_HZS = 75 };
+enum {
+    SI_NONE = 1,
+    SI_S = 4,
+    SI_A = 5,
+    SI_DEGC = 23,
+    SI_V = 29,
+    SI_HZ = 33,
+    SI_W = 38,
+    SI_VA = 61,
+    SI_VAR = 63,
+    SI_COSPHI = 65,
+    SI_HZS = 75
+};
 
 #define N(a) ((int)(sizeof a / sizeof a[0]))
-#define DO(n, cdc, t, p, si, mult, tid) {n, cdc, t, N(t), p, si, mult, tid}
+#define DO(n, cdc, t, p, si, mult, tid)                                                            \
+    {                                                                                              \
+        n, cdc, t, N(t), p, si, mult, tid                                                          \
+    }
 
 static const dodef_t LLN0_DO[] = {
     DO("Mod", "ENC", CDC_ENC, P_MOD, 0, 0, "GS_ENC_Mod"),
@@ -146,10 +180,10 @@ static const dodef_t LLN0_DO[] = {
 };
 
 const rcbdef_t ied_rcbs[IED_NRCB] = {
-    {"MeasRCB01", "MeasRCB", 0, false},    {"MeasRCB02", "MeasRCB", 0, false},
+    {"MeasRCB01", "MeasRCB", 0, false},     {"MeasRCB02", "MeasRCB", 0, false},
     {"EventsRCB01", "EventsRCB", 1, false}, {"EventsRCB02", "EventsRCB", 1, false},
     {"StatusRCB01", "StatusRCB", 2, false}, {"StatusRCB02", "StatusRCB", 2, false},
-    {"MeasBRCB01", "MeasBRCB", 0, true},   {"EventsBRCB01", "EventsBRCB", 1, true},
+    {"MeasBRCB01", "MeasBRCB", 0, true},    {"EventsBRCB01", "EventsBRCB", 1, true},
     {"StatusBRCB01", "StatusBRCB", 2, true}};
 
 const dsdef_t ied_ds[IED_NDS] = {
@@ -158,12 +192,12 @@ const dsdef_t ied_ds[IED_NDS] = {
       "MMXU1$MX$TotVAr", "MMXU1$MX$TotVA", "MMXU1$MX$TotPF", "MSQI1$MX$ImbNgV"},
      9},
     {"Events",
-     {"QVVR1$ST$DipStr", "QVVR1$ST$SwlStr", "QVVR1$ST$IntrStr", "QVVR1$MX$VVa",
-      "QVVR1$MX$VVaPct", "QVVR1$MX$VVaTm", "QVVR1$ST$EvtCnt"},
+     {"QVVR1$ST$DipStr", "QVVR1$ST$SwlStr", "QVVR1$ST$IntrStr", "QVVR1$MX$VVa", "QVVR1$MX$VVaPct",
+      "QVVR1$MX$VVaTm", "QVVR1$ST$EvtCnt"},
      7},
     {"Status",
-     {"LLN0$ST$Health", "LPHD1$ST$PhyHealth", "GGIO1$MX$AnIn1", "GGIO1$MX$AnIn2",
-      "GGIO1$MX$AnIn3", "STMP1$MX$Tmp"},
+     {"LLN0$ST$Health", "LPHD1$ST$PhyHealth", "GGIO1$MX$AnIn1", "GGIO1$MX$AnIn2", "GGIO1$MX$AnIn3",
+      "STMP1$MX$Tmp"},
      6},
 };
 static const dodef_t LPHD_DO[] = {
@@ -237,18 +271,18 @@ static const dodef_t QVVR_DO[] = {
 };
 #define TVTR_DO(n)                                                                                 \
     static const dodef_t TVTR##n##_DO[] = {                                                        \
-        DO("Beh", "ENS", CDC_ENS, P_BEH, 0, 0, "GS_ENS_Beh"),                                     \
-        DO("Rat", "ASG", CDC_ASG, P_VRAT, SI_NONE, 0, "GS_ASG_none"),                             \
-        DO("VRtg", "ASG", CDC_ASG, P_VRTG, SI_V, 0, "GS_ASG_V"),                                  \
-        DO("HzRtg", "ASG", CDC_ASG, P_HZRTG, SI_HZ, 0, "GS_ASG_Hz"),                              \
-        DO("SecV", "MV", CDC_MV, P_SECV + n - 1, SI_V, 0, "GS_MV_V"),                             \
+        DO("Beh", "ENS", CDC_ENS, P_BEH, 0, 0, "GS_ENS_Beh"),                                      \
+        DO("Rat", "ASG", CDC_ASG, P_VRAT, SI_NONE, 0, "GS_ASG_none"),                              \
+        DO("VRtg", "ASG", CDC_ASG, P_VRTG, SI_V, 0, "GS_ASG_V"),                                   \
+        DO("HzRtg", "ASG", CDC_ASG, P_HZRTG, SI_HZ, 0, "GS_ASG_Hz"),                               \
+        DO("SecV", "MV", CDC_MV, P_SECV + n - 1, SI_V, 0, "GS_MV_V"),                              \
     }
 #define TCTR_DO(n)                                                                                 \
     static const dodef_t TCTR##n##_DO[] = {                                                        \
-        DO("Beh", "ENS", CDC_ENS, P_BEH, 0, 0, "GS_ENS_Beh"),                                     \
-        DO("Rat", "ASG", CDC_ASG, P_ARAT, SI_NONE, 0, "GS_ASG_none"),                             \
-        DO("HzRtg", "ASG", CDC_ASG, P_HZRTG, SI_HZ, 0, "GS_ASG_Hz"),                              \
-        DO("SecA", "MV", CDC_MV, P_SECA + n - 1, SI_A, 0, "GS_MV_A"),                             \
+        DO("Beh", "ENS", CDC_ENS, P_BEH, 0, 0, "GS_ENS_Beh"),                                      \
+        DO("Rat", "ASG", CDC_ASG, P_ARAT, SI_NONE, 0, "GS_ASG_none"),                              \
+        DO("HzRtg", "ASG", CDC_ASG, P_HZRTG, SI_HZ, 0, "GS_ASG_Hz"),                               \
+        DO("SecA", "MV", CDC_MV, P_SECA + n - 1, SI_A, 0, "GS_MV_A"),                              \
     }
 TVTR_DO(1);
 TVTR_DO(2);
@@ -260,15 +294,13 @@ TCTR_DO(3);
 const lndef_t ied_lns[] = {
     {"LLN0", "LLN0", "", "GS_LLN0", "logical device of one terminal", LLN0_DO, N(LLN0_DO)},
     {"LPHD1", "LPHD", "1", "GS_LPHD", "the terminal as a physical device", LPHD_DO, N(LPHD_DO)},
-    {"GGIO1", "GGIO", "1", "GS_GGIO", "terminal status: supply V, RSRP, RSSI", GGIO_DO,
-     N(GGIO_DO)},
+    {"GGIO1", "GGIO", "1", "GS_GGIO", "terminal status: supply V, RSRP, RSSI", GGIO_DO, N(GGIO_DO)},
     {"STMP1", "STMP", "1", "GS_STMP", "terminal board temperature", STMP_DO, N(STMP_DO)},
     {"MMXU1", "MMXU", "1", "GS_MMXU1", "measurements, primary side", MMXU_DO, N(MMXU_DO)},
     {"MMXU2", "MMXU", "2", "GS_MMXU2", "synchrophasors (C37.118), primary side", MMXU2_DO,
      N(MMXU2_DO)},
     {"MSQI1", "MSQI", "1", "GS_MSQI1", "sequence and imbalance", MSQI1_DO, N(MSQI1_DO)},
-    {"MSQI2", "MSQI", "2", "GS_MSQI2", "synchrophasor positive sequence", MSQI2_DO,
-     N(MSQI2_DO)},
+    {"MSQI2", "MSQI", "2", "GS_MSQI2", "synchrophasor positive sequence", MSQI2_DO, N(MSQI2_DO)},
     {"MHAI1", "MHAI", "1", "GS_MHAI", "harmonics (IEC 61000-4-7 groups)", MHAI_DO, N(MHAI_DO)},
     {"QVVR1", "QVVR", "1", "GS_QVVR", "voltage variations (last event)", QVVR_DO, N(QVVR_DO)},
     {"TVTR1", "TVTR", "1", "GS_TVTR", "voltage transformer phase A", TVTR1_DO, N(TVTR1_DO)},
@@ -280,7 +312,8 @@ const lndef_t ied_lns[] = {
 };
 const size_t ied_nlns = sizeof ied_lns / sizeof ied_lns[0];
 
-/* ---- Names ------------------------------------------------------------------------------------ */
+/* ---- Names ------------------------------------------------------------------------------------
+ */
 
 int ied_name_cmp(const char *a, const char *b)
 {
@@ -368,7 +401,8 @@ static int valid_ied_name(const char *s)
     return 1;
 }
 
-/* ---- The FC-constrained view ------------------------------------------------------------------ */
+/* ---- The FC-constrained view ------------------------------------------------------------------
+ */
 
 static int has_fc(const tnode_t *t, int fc, int inherited)
 {
@@ -563,7 +597,8 @@ const mnode_t *ied_node_find(const ied_t *m, const char *item, size_t len)
     return cur;
 }
 
-/* ---- Model ------------------------------------------------------------------------------------ */
+/* ---- Model ------------------------------------------------------------------------------------
+ */
 
 void ied_opts_default(ied_opts_t *o)
 {
@@ -573,9 +608,9 @@ void ied_opts_default(ied_opts_t *o)
     snprintf(o->model, sizeof o->model, "gridsense");
 }
 
-static void free_ld(ld_t *ld)
+static void free_ld(ied_t *m, ld_t *ld)
 {
-    ied_rcb_free_ld(ld); /* its report control blocks stop with it */
+    ied_rcb_free_ld(m, ld);            /* its report control blocks stop with it */
     for (int k = 0; k < ld->ndyn; k++) /* and its dynamic lists go */
         free(ld->dyn[k].m);
     free(ld);
@@ -586,7 +621,7 @@ void ied_free(ied_t *m)
     if (!m)
         return;
     for (size_t i = 0; i < m->nld; i++)
-        free_ld(m->lds[i]);
+        free_ld(m, m->lds[i]);
     free(m->lds);
     for (size_t i = 0; i < m->nln; i++)
         free_node(&m->lns[i]);
@@ -594,6 +629,7 @@ void ied_free(ied_t *m)
     for (size_t i = 0; i < m->nnames; i++)
         free(m->names[i]);
     free(m->names);
+    free(m->cl);
     free(m);
 }
 
@@ -673,7 +709,6 @@ static ld_t *ld_by_id(const ied_t *m, const char *id)
     return ld && !strcmp(ld->id, id) ? ld : NULL;
 }
 
-
 /* TimeQuality octet (8-1 8.1.3.7) of a window's values: from the terminal's last STATUS time
  * quality and the window's time_unsync flag (docs/iec61850.md "Quality and time"). */
 static uint8_t time_quality(const ld_t *ld, int unsync)
@@ -682,7 +717,7 @@ static uint8_t time_quality(const ld_t *ld, int unsync)
     if (tq == GSTP_TQ_GPS_LOCKED && !unsync)
         return 0x80 | 20; /* leap seconds known, 2^-20 s (~1 us) */
     if (tq == GSTP_TQ_NETWORK_SYNCED || tq == GSTP_TQ_GPS_LOCKED)
-        return 0x80 | 4;  /* synchronised, 2^-4 s (62.5 ms) covers NTP/cellular 1-50 ms */
+        return 0x80 | 4; /* synchronised, 2^-4 s (62.5 ms) covers NTP/cellular 1-50 ms */
     if (tq == GSTP_TQ_FREE_RUNNING)
         return MMS_TQ_NOT_SYNCED | 31; /* 31: accuracy unspecified */
     /* unknown source: the window flag is all we know (time_unsync = not GPS-locked) */
@@ -709,14 +744,16 @@ static void set_status(ld_t *ld, int64_t now_ns, int first)
     ld->state_ns = t;
     /* The server's own knowledge of the terminal: its clock, time quality of a synchronised
      * server (the time the server saw the change). */
-    struct { int p; int64_t v; } st[] = {{P_MOD, 1}, {P_BEH, 1}, {P_HEALTH, health},
-                                        {P_PHYHEALTH, health}, {P_PROXY, 1}};
+    struct {
+        int p;
+        int64_t v;
+    } st[] = {{P_MOD, 1}, {P_BEH, 1}, {P_HEALTH, health}, {P_PHYHEALTH, health}, {P_PROXY, 1}};
     for (size_t i = 0; i < sizeof st / sizeof st[0]; i++) {
         point_t *p = &ld->pts[st[i].p];
         p->ival = st[i].v;
         p->q = 0;
-        p->t_ns = (st[i].p == P_HEALTH || st[i].p == P_PHYHEALTH) ? t
-                  : (p->t_ns ? p->t_ns : now_ns);
+        p->t_ns =
+            (st[i].p == P_HEALTH || st[i].p == P_PHYHEALTH) ? t : (p->t_ns ? p->t_ns : now_ns);
         p->tq = 0x80 | 10; /* leap seconds known, ~1 ms (2^-10 s) */
     }
     /* provisioned settings (TVTR/TCTR ASG: no quality or time of their own) */
@@ -743,8 +780,8 @@ static void set_status(ld_t *ld, int64_t now_ns, int first)
 
 typedef struct {
     ld_t *ld;
-    size_t src;  /* index in the caller's list */
-    bool fresh;  /* created by this pass */
+    size_t src; /* index in the caller's list */
+    bool fresh; /* created by this pass */
 } setent_t;
 
 static int cmp_ent(const void *a, const void *b)
@@ -782,7 +819,7 @@ int ied_set_terminals(ied_t *m, const ied_terminal_t *list, size_t n, int64_t no
         snprintf(ld->dom, sizeof ld->dom, "%s", dom);
         ld->gen = gen;
         for (int p = 0; p < P_N; p++)
-            ld->pts[p].q = Q_INVALID; /* no value yet */
+            ld->pts[p].q = Q_INVALID;            /* no value yet */
         for (int p = P_EVDIP; p <= P_EVCNT; p++) /* no event yet: FALSE, count 0 */
             if (p <= P_EVINTR || p == P_EVCNT)
                 setp(&ld->pts[p], 0, 0, now_ns, 0x80 | 10, 0);
@@ -794,7 +831,7 @@ int ied_set_terminals(ied_t *m, const ied_terminal_t *list, size_t n, int64_t no
     m->gen = gen;
     for (size_t k = 0; k < ne; k++) {
         if (nn && !strcmp(nl[nn - 1]->dom, e[k].ld->dom)) { /* a new id listed twice */
-            free_ld(e[k].ld);
+            free_ld(m, e[k].ld);
             continue;
         }
         ld_t *ld = e[k].ld;
@@ -805,7 +842,7 @@ int ied_set_terminals(ied_t *m, const ied_terminal_t *list, size_t n, int64_t no
     }
     for (size_t j = 0; j < m->nld; j++)
         if (m->lds[j]->gen != gen)
-            free_ld(m->lds[j]);
+            free_ld(m, m->lds[j]);
     free(m->lds);
     free(e);
     m->lds = nl;
@@ -839,7 +876,8 @@ uint16_t ied_point_q(const ld_t *ld, int point)
     return q;
 }
 
-/* ---- Latest values ---------------------------------------------------------------------------- */
+/* ---- Latest values ----------------------------------------------------------------------------
+ */
 
 static int jnum(json_t *o, const char *k, double *v)
 {
@@ -1026,8 +1064,8 @@ int ied_update_latest(ied_t *m, const char *terminal_id, const char *json, int64
                 continue;
             json_t *av = json_array_get(ha, (size_t)h);
             int hasang = json_is_number(av) && isfinite(json_number_value(av));
-            setp(&np[hb + h], json_number_value(mv) * sc, hasang ? json_number_value(av) : 0, t,
-                 tq, hasang || h == 0 ? 0 : Q_INACCURATE);
+            setp(&np[hb + h], json_number_value(mv) * sc, hasang ? json_number_value(av) : 0, t, tq,
+                 hasang || h == 0 ? 0 : Q_INACCURATE);
         }
         if (jnum(c, "thd_pct", &x))
             setp(&np[isv ? P_THDPHV + k : P_THDA + (k - 3)], x, 0, t, tq, 0);
@@ -1089,8 +1127,10 @@ int ied_add_event(ied_t *m, const char *terminal_id, const char *json, int64_t n
         return GS_EPROTO;
     }
     const char *kind = json_string_value(k);
-    int which = !strcmp(kind, "dip") ? 0 : !strcmp(kind, "swell") ? 1
-              : !strcmp(kind, "interruption") ? 2 : -1;
+    int which = !strcmp(kind, "dip")            ? 0
+                : !strcmp(kind, "swell")        ? 1
+                : !strcmp(kind, "interruption") ? 2
+                                                : -1;
     if (which < 0) {
         json_decref(root);
         return GS_EPROTO;

@@ -13,22 +13,26 @@
 #define CTXC (MMS_BER_CONTEXT | MMS_BER_CONSTRUCTED)
 
 /* OptFlds (8-1 17.2.2.x), bit i = 0x8000 >> i */
-#define OPT_SEQNUM   0x4000u
-#define OPT_TIME     0x2000u
-#define OPT_REASON   0x1000u
-#define OPT_DATASET  0x0800u
-#define OPT_DATAREF  0x0400u
-#define OPT_BUFOVFL  0x0200u
-#define OPT_ENTRYID  0x0100u
-#define OPT_CONFREV  0x0080u
+#define OPT_SEQNUM  0x4000u
+#define OPT_TIME    0x2000u
+#define OPT_REASON  0x1000u
+#define OPT_DATASET 0x0800u
+#define OPT_DATAREF 0x0400u
+#define OPT_BUFOVFL 0x0200u
+#define OPT_ENTRYID 0x0100u
+#define OPT_CONFREV 0x0080u
 /* TrgOps and ReasonCode, bit i = 0x80 >> i */
 #define TRG_DCHG 0x40u
 #define TRG_QCHG 0x20u
 #define TRG_INTG 0x08u
 #define TRG_GI   0x04u
 
-enum { DAE_TEMP_UNAVAILABLE = 2, DAE_ACCESS_DENIED = 3, DAE_TYPE_INCONSISTENT = 7,
-       DAE_VALUE_INVALID = 11 };
+enum {
+    DAE_TEMP_UNAVAILABLE = 2,
+    DAE_ACCESS_DENIED = 3,
+    DAE_TYPE_INCONSISTENT = 7,
+    DAE_VALUE_INVALID = 11
+};
 
 /* Bounds: an unbuffered RCB keeps at most 16 reports not yet taken; a buffered one 1,000 or
  * 1 MiB (the oldest are dropped, BufOvfl is set in the next report). */
@@ -76,14 +80,41 @@ void ied_rcb_init(ied_t *m, ld_t *ld, int64_t now_ns)
     }
 }
 
-void ied_rcb_free_ld(ld_t *ld)
+/* The list of enabled blocks of an association (what its report calls look at). */
+static void en_del(ied_client_t *c, const ld_t *ld, int k)
 {
+    for (size_t i = 0; i < c->nen; i++)
+        if (c->en[i].ld == ld && (k < 0 || c->en[i].k == k)) {
+            c->en[i] = c->en[--c->nen];
+            i--;
+        }
+}
+
+static int en_add(ied_client_t *c, ld_t *ld, int k)
+{
+    if (c->nen == c->cap_en) {
+        size_t nc = c->cap_en ? c->cap_en * 2 : 8;
+        rcbref_t *n2 = realloc(c->en, nc * sizeof *n2);
+        if (!n2)
+            return GS_ENOMEM;
+        c->en = n2;
+        c->cap_en = nc;
+    }
+    c->en[c->nen++] = (rcbref_t){ld, k};
+    return 0;
+}
+
+void ied_rcb_free_ld(ied_t *m, ld_t *ld)
+{
+    for (size_t i = 0; i < m->nclients; i++)
+        en_del(m->cl[i], ld, -1);
     for (int i = 0; i < IED_NRCB; i++)
         free_entries(&ld->rcb[i]);
 }
 
 void ied_rcb_release(ied_t *m, ied_client_t *c)
 {
+    c->nen = 0;
     for (size_t i = 0; i < m->nld; i++)
         for (int k = 0; k < IED_NRCB; k++) {
             rcb_t *r = &m->lds[i]->rcb[k];
@@ -99,7 +130,8 @@ void ied_rcb_release(ied_t *m, ied_client_t *c)
         }
 }
 
-/* ---- change detection ------------------------------------------------------------------------- */
+/* ---- change detection -------------------------------------------------------------------------
+ */
 
 static uint32_t fnv(uint32_t h, const void *p, size_t n)
 {
@@ -144,8 +176,11 @@ static void hash_node(const ld_t *ld, const mnode_t *n, int off, uint32_t *hv, u
         *hv = fnv(*hv, &f, sizeof f);
         break;
     }
-    case R_STVAL: *hv = fnv(*hv, &p->ival, sizeof p->ival); break;
-    default: break;
+    case R_STVAL:
+        *hv = fnv(*hv, &p->ival, sizeof p->ival);
+        break;
+    default:
+        break;
     }
 }
 
@@ -233,8 +268,9 @@ void ied_rcb_changed(ied_t *m, ld_t *ld, int64_t now_ns)
             if (n)
                 hash_node(ld, n, 0, &hv, &hq);
             if (r->have_h) {
-                uint8_t why = (uint8_t)(((hv != r->hv[i] && (r->trgops & TRG_DCHG)) ? TRG_DCHG : 0) |
-                                        ((hq != r->hq[i] && (r->trgops & TRG_QCHG)) ? TRG_QCHG : 0));
+                uint8_t why =
+                    (uint8_t)(((hv != r->hv[i] && (r->trgops & TRG_DCHG)) ? TRG_DCHG : 0) |
+                              ((hq != r->hq[i] && (r->trgops & TRG_QCHG)) ? TRG_QCHG : 0));
                 if (why) {
                     int any = 0;
                     for (int j = 0; j < IED_DS_MAX; j++)
@@ -253,7 +289,8 @@ void ied_rcb_changed(ied_t *m, ld_t *ld, int64_t now_ns)
     }
 }
 
-/* ---- attributes ------------------------------------------------------------------------------- */
+/* ---- attributes -------------------------------------------------------------------------------
+ */
 
 /* BinaryTime with date (ISO 9506-2 TimeOfDay, 6 octets): ms since midnight, days since
  * 1984-01-01. */
@@ -282,28 +319,46 @@ void ied_rcb_enc_attr(mms_ber_writer_t *w, const ld_t *ld, const mnode_t *n)
     char s[200];
     uint8_t b[8];
     switch (n->role) {
-    case R_RCB_RPTID: mms_bw_octets(w, CTX, 10, r->rptid, strlen(r->rptid)); break;
-    case R_RCB_RPTENA: mms_bw_bool(w, CTX, 3, r->ena); break;
-    case R_RCB_RESV: mms_bw_bool(w, CTX, 3, r->resv); break;
+    case R_RCB_RPTID:
+        mms_bw_octets(w, CTX, 10, r->rptid, strlen(r->rptid));
+        break;
+    case R_RCB_RPTENA:
+        mms_bw_bool(w, CTX, 3, r->ena);
+        break;
+    case R_RCB_RESV:
+        mms_bw_bool(w, CTX, 3, r->resv);
+        break;
     case R_RCB_DATSET:
         datset_ref(ld, r->ds, s, sizeof s);
         mms_bw_octets(w, CTX, 10, s, strlen(s));
         break;
-    case R_RCB_CONFREV: mms_bw_uint(w, CTX, 6, r->confrev); break;
+    case R_RCB_CONFREV:
+        mms_bw_uint(w, CTX, 6, r->confrev);
+        break;
     case R_RCB_OPTFLDS:
         b[0] = (uint8_t)(r->optflds >> 8);
         b[1] = (uint8_t)r->optflds;
         mms_bw_bits(w, CTX, 4, b, 10);
         break;
-    case R_RCB_BUFTM: mms_bw_uint(w, CTX, 6, r->buftm); break;
-    case R_RCB_SQNUM: mms_bw_uint(w, CTX, 6, r->sqnum & (n->size == 8 ? 0xFFu : 0xFFFFu)); break;
+    case R_RCB_BUFTM:
+        mms_bw_uint(w, CTX, 6, r->buftm);
+        break;
+    case R_RCB_SQNUM:
+        mms_bw_uint(w, CTX, 6, r->sqnum & (n->size == 8 ? 0xFFu : 0xFFFFu));
+        break;
     case R_RCB_TRGOPS:
         b[0] = r->trgops;
         mms_bw_bits(w, CTX, 4, b, 6);
         break;
-    case R_RCB_INTGPD: mms_bw_uint(w, CTX, 6, r->intgpd); break;
-    case R_RCB_GI: mms_bw_bool(w, CTX, 3, r->gi); break;
-    case R_RCB_PURGEBUF: mms_bw_bool(w, CTX, 3, false); break;
+    case R_RCB_INTGPD:
+        mms_bw_uint(w, CTX, 6, r->intgpd);
+        break;
+    case R_RCB_GI:
+        mms_bw_bool(w, CTX, 3, r->gi);
+        break;
+    case R_RCB_PURGEBUF:
+        mms_bw_bool(w, CTX, 3, false);
+        break;
     case R_RCB_ENTRYID:
         for (int i = 0; i < 8; i++)
             b[i] = (uint8_t)(r->entry_id >> (56 - 8 * i));
@@ -315,8 +370,12 @@ void ied_rcb_enc_attr(mms_ber_writer_t *w, const ld_t *ld, const mnode_t *n)
         mms_bw_bintime(w, CTX, 12, &bt);
         break;
     }
-    case R_RCB_RESVTMS: mms_bw_int(w, CTX, 5, r->resvtms); break;
-    default: w->err = GS_EINVAL; break;
+    case R_RCB_RESVTMS:
+        mms_bw_int(w, CTX, 5, r->resvtms);
+        break;
+    default:
+        w->err = GS_EINVAL;
+        break;
     }
 }
 
@@ -351,8 +410,8 @@ int ied_rcb_write(ied_client_t *c, ld_t *ld, const mnode_t *n, const mms_tlv_t *
     /* another association's block: 7-2 17.2.2 reservation (URCB Resv, BRCB enabled/ResvTms) */
     if (r->owner && r->owner != c && (r->ena || r->resv || r->resvtms > 0))
         return DAE_TEMP_UNAVAILABLE;
-    bool settable_while_enabled = n->role == R_RCB_RPTENA || n->role == R_RCB_GI ||
-                                  n->role == R_RCB_RESV;
+    bool settable_while_enabled =
+        n->role == R_RCB_RPTENA || n->role == R_RCB_GI || n->role == R_RCB_RESV;
     if (r->ena && !settable_while_enabled)
         return DAE_TEMP_UNAVAILABLE;
     switch (n->role) {
@@ -369,6 +428,8 @@ int ied_rcb_write(ied_client_t *c, ld_t *ld, const mnode_t *n, const mms_tlv_t *
         if (!mms_tlv_is(t, CTX, false, 3) || mms_ber_get_bool(t, &bv) < 0)
             return DAE_TYPE_INCONSISTENT;
         if (bv && !r->ena) {
+            if (en_add(c, ld, k) < 0)
+                return DAE_TEMP_UNAVAILABLE; /* out of memory */
             r->ena = true;
             r->owner = c;
             if (!buffered)
@@ -381,6 +442,7 @@ int ied_rcb_write(ied_client_t *c, ld_t *ld, const mnode_t *n, const mms_tlv_t *
             baseline(c->m, ld, r);
             r->next_intg = 0; /* set at the next report call, from its clock */
         } else if (!bv && r->ena) {
+            en_del(c, ld, k);
             r->ena = false;
             memset(r->pend, 0, sizeof r->pend);
             if (!buffered)
@@ -500,7 +562,8 @@ int ied_rcb_write(ied_client_t *c, ld_t *ld, const mnode_t *n, const mms_tlv_t *
     return -1;
 }
 
-/* ---- reports ---------------------------------------------------------------------------------- */
+/* ---- reports ----------------------------------------------------------------------------------
+ */
 
 static void all_members(const rcb_t *r, uint8_t why, uint8_t *reason)
 {
@@ -597,42 +660,44 @@ int ied_client_next_report(ied_client_t *c, int64_t now_ns, mms_ber_writer_t *w,
     ied_t *m = c->m;
     if (now_ns > m->now_ns)
         m->now_ns = now_ns;
-    for (size_t i = 0; i < m->nld; i++) {
-        ld_t *ld = m->lds[i];
-        for (int k = 0; k < IED_NRCB; k++) {
-            rcb_t *r = &ld->rcb[k];
-            bool buffered = ied_rcbs[k].buffered;
-            if (r->owner != c || !r->ena)
-                continue;
-            collect(m, ld, r, buffered, now_ns);
-            while (r->cursor) {
-                rpt_entry_t *e = r->cursor;
-                size_t start = mms_bw_len(w);
-                enc_report(w, ld, r, e, buffered);
-                if (w->err)
-                    return w->err;
-                bool fits = mms_bw_len(w) - start + 16 <= c->max_pdu;
-                r->cursor = e->next;
-                if (buffered) {
-                    r->entry_id = e->id;
-                    r->entry_t_ns = e->t_ns;
-                    r->ovfl = false;
-                } else { /* sent: an unbuffered report is gone */
-                    r->head = e->next;
-                    if (!r->head)
-                        r->tail = NULL;
-                    r->nent--;
-                    r->bytes -= e->len;
-                    free(e);
-                }
-                if (!fits) { /* no segmentation: our datasets always fit (docs) */
-                    w->pos = w->cap - start;
-                    continue;
-                }
-                r->sqnum++;
-                *service = MMS_USVC_INFORMATION_REPORT;
-                return 1;
+    /* round robin from where the last report came from: draining n blocks costs O(n) */
+    for (size_t j = 0; j < c->nen; j++) {
+        size_t i = (c->scan + j) % c->nen;
+        ld_t *ld = c->en[i].ld;
+        int k = c->en[i].k;
+        rcb_t *r = &ld->rcb[k];
+        bool buffered = ied_rcbs[k].buffered;
+        if (r->owner != c || !r->ena)
+            continue;
+        collect(m, ld, r, buffered, now_ns);
+        while (r->cursor) {
+            rpt_entry_t *e = r->cursor;
+            size_t start = mms_bw_len(w);
+            enc_report(w, ld, r, e, buffered);
+            if (w->err)
+                return w->err;
+            bool fits = mms_bw_len(w) - start + 16 <= c->max_pdu;
+            r->cursor = e->next;
+            if (buffered) {
+                r->entry_id = e->id;
+                r->entry_t_ns = e->t_ns;
+                r->ovfl = false;
+            } else { /* sent: an unbuffered report is gone */
+                r->head = e->next;
+                if (!r->head)
+                    r->tail = NULL;
+                r->nent--;
+                r->bytes -= e->len;
+                free(e);
             }
+            if (!fits) { /* no segmentation: our datasets always fit (docs) */
+                w->pos = w->cap - start;
+                continue;
+            }
+            r->sqnum++;
+            *service = MMS_USVC_INFORMATION_REPORT;
+            c->scan = i;
+            return 1;
         }
     }
     return 0;
@@ -644,23 +709,22 @@ int64_t ied_client_next_due(const ied_client_t *c)
         return INT64_MAX;
     const ied_t *m = c->m;
     int64_t due = INT64_MAX;
-    for (size_t i = 0; i < m->nld; i++)
-        for (int k = 0; k < IED_NRCB; k++) {
-            const rcb_t *r = &m->lds[i]->rcb[k];
-            if (r->owner != c || !r->ena)
-                continue;
-            if (r->cursor || r->gi)
-                return m->now_ns; /* something to send now */
-            int any = 0;
-            for (int j = 0; j < IED_DS_MAX; j++)
-                any |= r->pend[j];
-            if (any && r->pend_since + (int64_t)r->buftm * 1000000 < due)
-                due = r->pend_since + (int64_t)r->buftm * 1000000;
-            if (r->intgpd && (r->trgops & TRG_INTG)) {
-                int64_t t = r->next_intg ? r->next_intg : m->now_ns;
-                if (t < due)
-                    due = t;
-            }
+    for (size_t i = 0; i < c->nen; i++) {
+        const rcb_t *r = &c->en[i].ld->rcb[c->en[i].k];
+        if (r->owner != c || !r->ena)
+            continue;
+        if (r->cursor || r->gi)
+            return m->now_ns; /* something to send now */
+        int any = 0;
+        for (int j = 0; j < IED_DS_MAX; j++)
+            any |= r->pend[j];
+        if (any && r->pend_since + (int64_t)r->buftm * 1000000 < due)
+            due = r->pend_since + (int64_t)r->buftm * 1000000;
+        if (r->intgpd && (r->trgops & TRG_INTG)) {
+            int64_t t = r->next_intg ? r->next_intg : m->now_ns;
+            if (t < due)
+                due = t;
         }
+    }
     return due;
 }

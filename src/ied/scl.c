@@ -41,12 +41,23 @@ static const char *esc(const char *in, char *buf, size_t cap)
     for (const char *p = in; *p && n + 7 < cap; p++) {
         const char *r = NULL;
         switch (*p) {
-        case '&': r = "&amp;"; break;
-        case '<': r = "&lt;"; break;
-        case '>': r = "&gt;"; break;
-        case '"': r = "&quot;"; break;
-        case '\'': r = "&apos;"; break;
-        default: break;
+        case '&':
+            r = "&amp;";
+            break;
+        case '<':
+            r = "&lt;";
+            break;
+        case '>':
+            r = "&gt;";
+            break;
+        case '"':
+            r = "&quot;";
+            break;
+        case '\'':
+            r = "&apos;";
+            break;
+        default:
+            break;
         }
         if (r) {
             size_t l = strlen(r);
@@ -78,12 +89,18 @@ static const char *btype(const tnode_t *t, const char *doname, const char **type
 {
     *type = NULL;
     switch (t->bt) {
-    case BT_BOOL: return "BOOLEAN";
-    case BT_BITS: return "Quality";
-    case BT_UTC: return "Timestamp";
-    case BT_FLOAT: return "FLOAT32";
-    case BT_VSTR: return "VisString255";
-    case BT_UINT: return t->size == 16 ? "INT16U" : "INT32U";
+    case BT_BOOL:
+        return "BOOLEAN";
+    case BT_BITS:
+        return "Quality";
+    case BT_UTC:
+        return "Timestamp";
+    case BT_FLOAT:
+        return "FLOAT32";
+    case BT_VSTR:
+        return "VisString255";
+    case BT_UINT:
+        return t->size == 16 ? "INT16U" : "INT32U";
     case BT_INT:
         if (t->size == 32)
             return "INT32";
@@ -101,7 +118,8 @@ static const char *btype(const tnode_t *t, const char *doname, const char **type
         else
             *type = "GS_Beh"; /* Mod and Beh share the 7-4 Beh values */
         return "Enum";
-    default: return "Struct";
+    default:
+        return "Struct";
     }
 }
 
@@ -143,8 +161,7 @@ static void dotype(sw_t *s, const char *id, const char *cdc, const tnode_t *k, i
         if (k[i].sub >= 0) {
             const tnode_t *el = k[i].bt == BT_ARRAY ? k[i].k : &k[i];
             snprintf(sub, sizeof sub, "%s_%s", id, k[i].bt == BT_ARRAY ? "HCMV" : "CMV");
-            dotype(s, sub, "CMV", el->k, el->nk, NULL,
-                   k[i].fc == FC_INH ? inh_fc : k[i].fc);
+            dotype(s, sub, "CMV", el->k, el->nk, NULL, k[i].fc == FC_INH ? inh_fc : k[i].fc);
         }
     out(s, "    <DOType id=\"%s\" cdc=\"%s\">\n", id, cdc);
     for (int i = 0; i < nk; i++) {
@@ -235,8 +252,9 @@ static void datasets(sw_t *s, const ld_t *ld)
                 continue;
             for (size_t j = 0; j < ied_nlns; j++)
                 if (!strcmp(ied_lns[j].name, ln))
-                    out(s, "              <FCDA ldInst=\"%s\" prefix=\"\" lnClass=\"%s\""
-                           " lnInst=\"%s\" doName=\"%s\" fc=\"%s\"/>\n",
+                    out(s,
+                        "              <FCDA ldInst=\"%s\" prefix=\"\" lnClass=\"%s\""
+                        " lnInst=\"%s\" doName=\"%s\" fc=\"%s\"/>\n",
                         ld->inst, ied_lns[j].lnclass, ied_lns[j].inst, dn, fc);
         }
         out(s, "            </DataSet>\n");
@@ -248,15 +266,16 @@ static void datasets(sw_t *s, const ld_t *ld)
         int max = 0;
         for (int j = k; j < IED_NRCB && !strcmp(ied_rcbs[j].scl, d->scl); j++)
             max++;
-        out(s, "            <ReportControl name=\"%s\" datSet=\"%s\" confRev=\"1\""
-               " buffered=\"%s\" bufTime=\"0\" intgPd=\"0\" indexed=\"true\">\n"
-               "              <TrgOps dchg=\"true\" qchg=\"true\" dupd=\"false\" period=\"true\""
-               " gi=\"true\"/>\n"
-               "              <OptFields seqNum=\"true\" timeStamp=\"true\" dataSet=\"true\""
-               " reasonCode=\"true\" dataRef=\"false\" entryID=\"%s\" configRef=\"true\""
-               " bufOvfl=\"false\"/>\n"
-               "              <RptEnabled max=\"%d\"/>\n"
-               "            </ReportControl>\n",
+        out(s,
+            "            <ReportControl name=\"%s\" datSet=\"%s\" confRev=\"1\""
+            " buffered=\"%s\" bufTime=\"0\" intgPd=\"0\" indexed=\"true\">\n"
+            "              <TrgOps dchg=\"true\" qchg=\"true\" dupd=\"false\" period=\"true\""
+            " gi=\"true\"/>\n"
+            "              <OptFields seqNum=\"true\" timeStamp=\"true\" dataSet=\"true\""
+            " reasonCode=\"true\" dataRef=\"false\" entryID=\"%s\" configRef=\"true\""
+            " bufOvfl=\"false\"/>\n"
+            "              <RptEnabled max=\"%d\"/>\n"
+            "            </ReportControl>\n",
             d->scl, ied_ds[d->ds].name, d->buffered ? "true" : "false",
             d->buffered ? "true" : "false", max);
     }
@@ -273,35 +292,48 @@ int ied_scl_write(const ied_t *m, int (*write)(void *ud, const char *s, size_t n
     out(&s, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
             "<SCL xmlns=\"http://www.iec.ch/61850/2003/SCL\" version=\"2007\" revision=\"B\""
             " release=\"4\">\n");
-    out(&s, "  <Header id=\"%s\" version=\"1\" revision=\"A\" toolID=\"%s %s\""
-            " nameStructure=\"IEDName\"/>\n",
+    out(&s,
+        "  <Header id=\"%s\" version=\"1\" revision=\"A\" toolID=\"%s %s\""
+        " nameStructure=\"IEDName\"/>\n",
         o->ied_name, esc(o->vendor, e1, sizeof e1), esc(o->revision, e2, sizeof e2));
     /* the OSI selectors every capture's client uses, and an address to edit */
-    out(&s, "  <Communication>\n"
-            "    <SubNetwork name=\"W1\" type=\"8-MMS\">\n"
-            "      <ConnectedAP iedName=\"%s\" apName=\"AP1\">\n"
-            "        <Address>\n"
-            "          <P type=\"IP\">127.0.0.1</P>\n"
-            "          <P type=\"OSI-TSEL\">0001</P>\n"
-            "          <P type=\"OSI-SSEL\">0001</P>\n"
-            "          <P type=\"OSI-PSEL\">00000001</P>\n"
-            "        </Address>\n"
-            "      </ConnectedAP>\n"
-            "    </SubNetwork>\n"
-            "  </Communication>\n",
+    out(&s,
+        "  <Communication>\n"
+        "    <SubNetwork name=\"W1\" type=\"8-MMS\">\n"
+        "      <ConnectedAP iedName=\"%s\" apName=\"AP1\">\n"
+        "        <Address>\n"
+        "          <P type=\"IP\">127.0.0.1</P>\n"
+        "          <P type=\"OSI-TSEL\">0001</P>\n"
+        "          <P type=\"OSI-SSEL\">0001</P>\n"
+        "          <P type=\"OSI-PSEL\">00000001</P>\n"
+        "        </Address>\n"
+        "      </ConnectedAP>\n"
+        "    </SubNetwork>\n"
+        "  </Communication>\n",
         o->ied_name);
     out(&s, "  <IED name=\"%s\" manufacturer=\"%s\" type=\"%s\" configVersion=\"%s\">\n",
         o->ied_name, esc(o->vendor, e1, sizeof e1), esc(o->model, e2, sizeof e2),
         o->revision[0] ? o->revision : "1");
-    out(&s, "    <Services nameLength=\"64\">\n"
-            "      <DynAssociation/>\n"
-            "      <GetDirectory/>\n"
-            "      <GetDataObjectDefinition/>\n"
-            "      <DataObjectDirectory/>\n"
-            "      <ReadWrite/>\n"
-            "      <ConfLNs fixPrefix=\"true\" fixLnInst=\"true\"/>\n"
-            "    </Services>\n"
-            "    <AccessPoint name=\"AP1\">\n"
+    /* what the services of ied answer (docs/iec61850.md "Services"), in the tServices order */
+    out(&s,
+        "    <Services nameLength=\"64\">\n"
+        "      <DynAssociation/>\n"
+        "      <GetDirectory/>\n"
+        "      <GetDataObjectDefinition/>\n"
+        "      <DataObjectDirectory/>\n"
+        "      <GetDataSetValue/>\n"
+        "      <DataSetDirectory/>\n"
+        "      <ConfDataSet max=\"%d\" maxAttributes=\"%d\"/>\n"
+        "      <DynDataSet max=\"%d\" maxAttributes=\"%d\"/>\n"
+        "      <ReadWrite/>\n"
+        "      <ConfReportControl max=\"%d\"/>\n"
+        "      <GetCBValues/>\n"
+        "      <ReportSettings cbName=\"Fix\" datSet=\"Dyn\" rptID=\"Dyn\" optFields=\"Dyn\""
+        " bufTime=\"Dyn\" trgOps=\"Dyn\" intgPd=\"Dyn\"/>\n"
+        "      <ConfLNs fixPrefix=\"true\" fixLnInst=\"true\"/>\n"
+        "    </Services>\n",
+        IED_NDS, IED_DS_MAX, IED_NVL_MAX, IED_NVL_MEMBERS, IED_NRCB);
+    out(&s, "    <AccessPoint name=\"AP1\">\n"
             "      <Server>\n"
             "        <Authentication none=\"true\"/>\n");
     for (size_t i = 0; i < m->nld && !s.rc; i++) {
@@ -315,8 +347,9 @@ int ied_scl_write(const ied_t *m, int (*write)(void *ud, const char *s, size_t n
                 datasets(&s, ld);
                 out(&s, "          </LN0>\n");
             } else
-                out(&s, "          <LN prefix=\"\" lnClass=\"%s\" inst=\"%s\" lnType=\"%s\""
-                        " desc=\"%s\"/>\n",
+                out(&s,
+                    "          <LN prefix=\"\" lnClass=\"%s\" inst=\"%s\" lnType=\"%s\""
+                    " desc=\"%s\"/>\n",
                     l->lnclass, l->inst, l->typeid, esc(l->desc, e1, sizeof e1));
         }
         out(&s, "        </LDevice>\n");
@@ -332,8 +365,7 @@ int ied_scl_write(const ied_t *m, int (*write)(void *ud, const char *s, size_t n
         out(&s, "    <LNodeType id=\"%s\" lnClass=\"%s\">\n", l->typeid, l->lnclass);
         for (int d = 0; d < l->ndo; d++)
             if (!is_rcb(&l->dos[d]))
-                out(&s, "      <DO name=\"%s\" type=\"%s\"/>\n", l->dos[d].name,
-                    l->dos[d].typeid);
+                out(&s, "      <DO name=\"%s\" type=\"%s\"/>\n", l->dos[d].name, l->dos[d].typeid);
         out(&s, "    </LNodeType>\n");
     }
     for (size_t j = 0; j < ied_nlns; j++)

@@ -98,7 +98,8 @@ static int objname(const mms_ber_reader_t *r, const mms_tlv_t *t, objname_t *o)
     return 0;
 }
 
-/* ---- Encoders --------------------------------------------------------------------------------- */
+/* ---- Encoders ---------------------------------------------------------------------------------
+ */
 
 static void enc_typespec(mms_ber_writer_t *w, const mnode_t *n)
 {
@@ -116,19 +117,35 @@ static void enc_typespec(mms_ber_writer_t *w, const mnode_t *n)
         mms_bw_wrap(w, CTXC, 1, mk);
         mms_bw_wrap(w, CTXC, 2, mk);
         break;
-    case BT_BOOL: mms_bw_null(w, CTX, 3); break;
-    case BT_BITS: mms_bw_int(w, CTX, 4, n->size); break;
-    case BT_INT: mms_bw_int(w, CTX, 5, n->size); break;
-    case BT_UINT: mms_bw_int(w, CTX, 6, n->size); break;
+    case BT_BOOL:
+        mms_bw_null(w, CTX, 3);
+        break;
+    case BT_BITS:
+        mms_bw_int(w, CTX, 4, n->size);
+        break;
+    case BT_INT:
+        mms_bw_int(w, CTX, 5, n->size);
+        break;
+    case BT_UINT:
+        mms_bw_int(w, CTX, 6, n->size);
+        break;
     case BT_FLOAT:
         mms_bw_int(w, UNIV, 2, 8);  /* exponent-width */
         mms_bw_int(w, UNIV, 2, 32); /* format-width */
         mms_bw_wrap(w, CTXC, 7, mk);
         break;
-    case BT_UTC: mms_bw_null(w, CTX, 17); break;
-    case BT_VSTR: mms_bw_int(w, CTX, 10, n->size); break;
-    case BT_OCTETS: mms_bw_int(w, CTX, 9, n->size); break;
-    case BT_BINTIME: mms_bw_bool(w, CTX, 12, true); break; /* with the date */
+    case BT_UTC:
+        mms_bw_null(w, CTX, 17);
+        break;
+    case BT_VSTR:
+        mms_bw_int(w, CTX, 10, n->size);
+        break;
+    case BT_OCTETS:
+        mms_bw_int(w, CTX, 9, n->size);
+        break;
+    case BT_BINTIME:
+        mms_bw_bool(w, CTX, 12, true);
+        break;       /* with the date */
     case BT_ARRAY: { /* array [1] { numberOfElements [1], elementType [2] } */
         size_t et = mms_bw_mark(w);
         enc_typespec(w, &n->kids[0]);
@@ -137,24 +154,37 @@ static void enc_typespec(mms_ber_writer_t *w, const mnode_t *n)
         mms_bw_wrap(w, CTXC, 1, mk);
         break;
     }
-    default: w->err = GS_EINVAL; break;
+    default:
+        w->err = GS_EINVAL;
+        break;
     }
 }
 
 static const char *str_of(const ied_t *m, const ld_t *ld, int role)
 {
     switch (role) {
-    case R_S_VENDOR: return m->o.vendor;
-    case R_S_SWREV: return m->o.revision;
-    case R_S_D: return ld->term.name[0] ? ld->term.name : ld->id;
-    case R_S_CONFREV: return "1";
-    case R_S_LDNS: return "IEC 61850-7-4:2007B";
-    case R_S_PVENDOR: return "";
-    case R_S_HWREV: return "";
-    case R_S_PSWREV: return "";
-    case R_S_SERNUM: return ld->id;
-    case R_S_MODEL: return "GSTP terminal";
-    default: return "";
+    case R_S_VENDOR:
+        return m->o.vendor;
+    case R_S_SWREV:
+        return m->o.revision;
+    case R_S_D:
+        return ld->term.name[0] ? ld->term.name : ld->id;
+    case R_S_CONFREV:
+        return "1";
+    case R_S_LDNS:
+        return "IEC 61850-7-4:2007B";
+    case R_S_PVENDOR:
+        return "";
+    case R_S_HWREV:
+        return "";
+    case R_S_PSWREV:
+        return "";
+    case R_S_SERNUM:
+        return ld->id;
+    case R_S_MODEL:
+        return "GSTP terminal";
+    default:
+        return "";
     }
 }
 
@@ -228,17 +258,22 @@ void ied_enc_data(mms_ber_writer_t *w, const ied_t *m, const ld_t *ld, const mno
     case BT_UINT:
         mms_bw_uint(w, CTX, 6, n->role == R_NUMHAR ? IED_NHARM - 1 : p ? (uint64_t)p->ival : 0);
         return;
-    case BT_BOOL: mms_bw_bool(w, CTX, 3, p && p->ival != 0); return;
+    case BT_BOOL:
+        mms_bw_bool(w, CTX, 3, p && p->ival != 0);
+        return;
     case BT_VSTR: {
         const char *s = str_of(m, ld, n->role);
         mms_bw_octets(w, CTX, 10, s, strlen(s));
         return;
     }
-    default: w->err = GS_EINVAL; return;
+    default:
+        w->err = GS_EINVAL;
+        return;
     }
 }
 
-/* ---- Identify, Status ------------------------------------------------------------------------- */
+/* ---- Identify, Status -------------------------------------------------------------------------
+ */
 
 static int svc_identify(ied_client_t *c, bool cons, size_t len, mms_ber_writer_t *w,
                         ied_answer_t *a)
@@ -271,7 +306,8 @@ static int svc_status(ied_client_t *c, bool cons, const uint8_t *body, size_t le
     return 0;
 }
 
-/* ---- GetNameList ------------------------------------------------------------------------------ */
+/* ---- GetNameList ------------------------------------------------------------------------------
+ */
 
 /* Writes names[first..] that fit into the PDU, with moreFollows. */
 static void name_page(ied_client_t *c, char *const *names, size_t n, const char *after,
@@ -510,7 +546,8 @@ static void list_remove(nvl_t *l, int *n, int i)
     memset(&l[*n], 0, sizeof *l);
 }
 
-/* ---- Read, Write ------------------------------------------------------------------------------ */
+/* ---- Read, Write ------------------------------------------------------------------------------
+ */
 
 typedef struct {
     objname_t on;
@@ -746,7 +783,8 @@ bad:
     return 0;
 }
 
-/* ---- DefineNamedVariableList, DeleteNamedVariableList ------------------------------------------ */
+/* ---- DefineNamedVariableList, DeleteNamedVariableList ------------------------------------------
+ */
 
 static int svc_define_nvl(ied_client_t *c, bool cons, const uint8_t *body, size_t len,
                           mms_ber_writer_t *w, ied_answer_t *a)
@@ -789,7 +827,8 @@ static int svc_define_nvl(ied_client_t *c, bool cons, const uint8_t *body, size_
             error(a, EC_DEFINITION, DEF_OBJECT_UNDEFINED);
             goto out;
         }
-        if (ied_ds_find(on.item, on.item_len) >= 0 || dyn_find(ld->dyn, ld->ndyn, on.item, on.item_len)) {
+        if (ied_ds_find(on.item, on.item_len) >= 0 ||
+            dyn_find(ld->dyn, ld->ndyn, on.item, on.item_len)) {
             error(a, EC_DEFINITION, DEF_OBJECT_EXISTS);
             goto out;
         }
@@ -810,8 +849,7 @@ static int svc_define_nvl(ied_client_t *c, bool cons, const uint8_t *body, size_
     /* every member must exist (and be in the list's own domain for a domain-specific list) */
     for (size_t i = 0; i < n; i++) {
         const ld_t *mld;
-        if (vs[i].alt || !resolve(c, &vs[i].on, &mld) ||
-            (ld && mld != ld)) {
+        if (vs[i].alt || !resolve(c, &vs[i].on, &mld) || (ld && mld != ld)) {
             error(a, EC_ACCESS, ACC_OBJECT_NON_EXISTENT);
             goto out;
         }
@@ -942,7 +980,8 @@ static int svc_get_nvl_attr(ied_client_t *c, bool cons, const uint8_t *body, siz
     mms_tlv_t t, x;
     objname_t on;
     mms_ber_reader_init(&r, body, len);
-    if (!cons || mms_ber_next(&r, &t) != 1 || mms_ber_next(&r, &x) != 0 || objname(&r, &t, &on) < 0) {
+    if (!cons || mms_ber_next(&r, &t) != 1 || mms_ber_next(&r, &x) != 0 ||
+        objname(&r, &t, &on) < 0) {
         reject(a, MMS_REJ_REQ_INVALID_ARGUMENT);
         return 0;
     }
@@ -961,17 +1000,18 @@ static int svc_get_nvl_attr(ied_client_t *c, bool cons, const uint8_t *body, siz
         size_t m1 = mms_bw_mark(w);
         mms_bw_octets(w, MMS_BER_UNIVERSAL, 26, it, strlen(it));
         mms_bw_octets(w, MMS_BER_UNIVERSAL, 26, dom, strlen(dom));
-        mms_bw_wrap(w, CTXC, 1, m1);                          /* domain-specific */
-        mms_bw_wrap(w, CTXC, 0, m1);                          /* variableSpecification name */
+        mms_bw_wrap(w, CTXC, 1, m1); /* domain-specific */
+        mms_bw_wrap(w, CTXC, 0, m1); /* variableSpecification name */
         mms_bw_wrap(w, MMS_BER_UNIVERSAL | MMS_BER_CONSTRUCTED, 16, m1);
     }
-    mms_bw_wrap(w, CTXC, 1, mk); /* listOfVariable */
+    mms_bw_wrap(w, CTXC, 1, mk);        /* listOfVariable */
     mms_bw_bool(w, CTX, 0, dl != NULL); /* mmsDeletable: the dynamic lists */
     resp(a, MMS_SVC_GET_NVL_ATTR);
     return w->err;
 }
 
-/* ---- Dispatch ----------------------------------------------------------------------------------- */
+/* ---- Dispatch -----------------------------------------------------------------------------------
+ */
 
 int ied_client_new(ied_t *m, uint32_t max_pdu, ied_client_t **out)
 {
@@ -983,7 +1023,17 @@ int ied_client_new(ied_t *m, uint32_t max_pdu, ied_client_t **out)
         return GS_ENOMEM;
     c->m = m;
     c->max_pdu = max_pdu;
-    m->nclients++;
+    if (m->nclients == m->cap_cl) {
+        size_t nc = m->cap_cl ? m->cap_cl * 2 : 16;
+        ied_client_t **n2 = realloc(m->cl, nc * sizeof *n2);
+        if (!n2) {
+            free(c);
+            return GS_ENOMEM;
+        }
+        m->cl = n2;
+        m->cap_cl = nc;
+    }
+    m->cl[m->nclients++] = c;
     *out = c;
     return 0;
 }
@@ -993,9 +1043,16 @@ void ied_client_free(ied_client_t *c)
     if (!c)
         return;
     ied_rcb_release(c->m, c);
+    ied_file_close_all(c);
     for (int i = 0; i < c->naa; i++) /* its association-specific lists */
         free(c->aa[i].m);
-    c->m->nclients--;
+    ied_t *m = c->m;
+    for (size_t i = 0; i < m->nclients; i++)
+        if (m->cl[i] == c) {
+            m->cl[i] = m->cl[--m->nclients];
+            break;
+        }
+    free(c->en);
     free(c);
 }
 
@@ -1007,18 +1064,39 @@ int ied_confirmed(ied_client_t *c, int service, bool constructed, const uint8_t 
     size_t start_pos = w->pos;
     int rc;
     switch (service) {
-    case MMS_SVC_IDENTIFY: rc = svc_identify(c, constructed, len, w, a); break;
-    case MMS_SVC_STATUS: rc = svc_status(c, constructed, body, len, w, a); break;
-    case MMS_SVC_GET_NAME_LIST: rc = svc_get_name_list(c, constructed, body, len, w, a); break;
-    case MMS_SVC_GET_VAR_ACCESS_ATTR: rc = svc_get_vaa(c, constructed, body, len, w, a); break;
-    case MMS_SVC_READ: rc = svc_read(c, constructed, body, len, w, a); break;
-    case MMS_SVC_WRITE: rc = svc_write(c, constructed, body, len, w, a); break;
-    case MMS_SVC_GET_NVL_ATTR: rc = svc_get_nvl_attr(c, constructed, body, len, w, a); break;
-    case MMS_SVC_DEFINE_NVL: rc = svc_define_nvl(c, constructed, body, len, w, a); break;
-    case MMS_SVC_DELETE_NVL: rc = svc_delete_nvl(c, constructed, body, len, w, a); break;
+    case MMS_SVC_IDENTIFY:
+        rc = svc_identify(c, constructed, len, w, a);
+        break;
+    case MMS_SVC_STATUS:
+        rc = svc_status(c, constructed, body, len, w, a);
+        break;
+    case MMS_SVC_GET_NAME_LIST:
+        rc = svc_get_name_list(c, constructed, body, len, w, a);
+        break;
+    case MMS_SVC_GET_VAR_ACCESS_ATTR:
+        rc = svc_get_vaa(c, constructed, body, len, w, a);
+        break;
+    case MMS_SVC_READ:
+        rc = svc_read(c, constructed, body, len, w, a);
+        break;
+    case MMS_SVC_WRITE:
+        rc = svc_write(c, constructed, body, len, w, a);
+        break;
+    case MMS_SVC_GET_NVL_ATTR:
+        rc = svc_get_nvl_attr(c, constructed, body, len, w, a);
+        break;
+    case MMS_SVC_DEFINE_NVL:
+        rc = svc_define_nvl(c, constructed, body, len, w, a);
+        break;
+    case MMS_SVC_DELETE_NVL:
+        rc = svc_delete_nvl(c, constructed, body, len, w, a);
+        break;
     default:
-        reject(a, MMS_REJ_REQ_UNRECOGNIZED_SERVICE);
-        rc = 0;
+        rc = ied_file_service(c, service, constructed, body, len, w, a);
+        if (rc == 1) { /* not ours, or no file provider */
+            reject(a, MMS_REJ_REQ_UNRECOGNIZED_SERVICE);
+            rc = 0;
+        }
         break;
     }
     if (rc == 0 && a->kind == IED_RESP && w->cap - w->pos > w->cap - start_pos &&
@@ -1032,4 +1110,3 @@ int ied_confirmed(ied_client_t *c, int service, bool constructed, const uint8_t 
         rc = w->err;
     return rc;
 }
-

@@ -1,6 +1,7 @@
 /* The MMS server: thread, loop, listener, connections, limits, model feeding, reports, metrics
  * (mmsd.h; docs/iec61850.md "Server"). */
 #include "mmsd/mmsd.h"
+#include "mmsd/mmsd_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -74,9 +75,20 @@ struct mmsd {
     int latest_posted;
     atomic_int refresh_posted;
     atomic_int events_pending;
+    hmap_t file_sizes; /* files.c: event id -> record sizes (MMS thread) */
 
     stats_t st;
 };
+
+store_t *mmsd__store(mmsd_t *m)
+{
+    return m->rd;
+}
+
+hmap_t *mmsd__size_cache(mmsd_t *m)
+{
+    return &m->file_sizes;
+}
 
 struct conn {
     uv_tcp_t tcp;
@@ -88,6 +100,7 @@ struct conn {
     size_t queued; /* bytes handed to uv_write and not completed */
     int64_t accepted_ns, last_io_ns, close_deadline_ns; /* mono */
     bool want_close, want_abort, closing, shutting, paused, associated;
+    bool report_blocked; /* reports were due but the output queue had no room for one */
     uv_shutdown_t shut;
     const char *auth_name;
 };
@@ -276,6 +289,11 @@ static void conn_finish(conn_t *c)
         conn_close(c);
 }
 
+static void pump_reports(conn_t *c, int64_t now);
+static void schedule_reports(mmsd_t *m);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
 static void on_write(uv_write_t *req, int status)
 {
     wreq_t *w = (wreq_t *)req;
@@ -289,7 +307,20 @@ static void on_write(uv_write_t *req, int status)
         return;
     }
     c->last_io_ns = time_mono_ns();
-    (void)0;
+    mmsd_t *m = c->m;
+    /* the client reads again: resume reading its requests, send the reports that waited */
+    if (c->paused && !c->shutting && c->queued < queue_max(m) / 4) {
+        c->paused = false;
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    }
+    if (c->report_blocked && !c->shutting &&
+        c->queued + mms_assoc_pdu_size(c->as) + 1024 <= queue_max(m)) {
+        c->report_blocked = false;
+        pump_reports(c, time_utc_ns());
+        if (c->want_close)
+            conn_finish(c);
+        schedule_reports(m);
+    }
 }
 
 static int io_send(void *ud, const uint8_t *p, size_t n)
@@ -436,8 +467,12 @@ static void pump_reports(conn_t *c, int64_t now)
         int svc = MMS_USVC_INFORMATION_REPORT;
         if (!c->ic || c->closing || c->want_close || !mms_assoc_associated(c->as))
             return;
-        if (c->queued + mms_assoc_pdu_size(c->as) + 1024 > queue_max(m))
-            return; /* stays due in the model (buffered reports stay buffered) */
+        if (c->queued + mms_assoc_pdu_size(c->as) + 1024 > queue_max(m)) {
+            /* stays due in the model (buffered reports stay buffered); on_write pumps again
+             * once the client has read enough */
+            c->report_blocked = true;
+            return;
+        }
         if (mms_assoc_unconfirmed_begin(c->as, &w) < 0)
             return;
         int rc = ied_client_next_report(c->ic, now, &w, &svc);
@@ -480,7 +515,7 @@ static void schedule_reports(mmsd_t *m)
     if (m->stopping)
         return;
     for (conn_t *c = m->conns; c; c = c->next)
-        if (c->ic && !c->closing) {
+        if (c->ic && !c->closing && !c->report_blocked) { /* (blocked: on_write pumps) */
             int64_t d = ied_client_next_due(c->ic);
             if (d < due)
                 due = d;
@@ -490,8 +525,8 @@ static void schedule_reports(mmsd_t *m)
         return;
     }
     int64_t wait_ms = (due - time_utc_ns()) / 1000000;
-    if (wait_ms < 1)
-        wait_ms = 1;
+    if (wait_ms < 5)
+        wait_ms = 5; /* (a report due now was offered already: never spin) */
     if (wait_ms > 1000)
         wait_ms = 1000;
     uv_timer_start(&m->reports, on_report_timer, (uint64_t)wait_ms, 0);
@@ -890,6 +925,8 @@ static void thread_main(void *arg)
         snprintf(m->start_err, sizeof m->start_err, "[mms] ied_name: %s", err);
         goto fail;
     }
+    /* disturbance records: each stored event's COMTRADE, a directory per terminal (files.c) */
+    ied_set_file_ops(m->ied, &mmsd__file_ops, m);
     if (strchr(m->host, ':'))
         rc = uv_ip6_addr(m->host, m->o.port, (struct sockaddr_in6 *)&addr);
     else
@@ -926,6 +963,13 @@ static void thread_main(void *arg)
     uv_run(&m->loop, UV_RUN_DEFAULT);
     ied_free(m->ied);
     m->ied = NULL;
+    {
+        const char *k;
+        void *v;
+        for (size_t i = 0; hmap_next(&m->file_sizes, &i, &k, &v);)
+            free(v);
+        hmap_free(&m->file_sizes);
+    }
     store_close(m->rd);
     m->rd = NULL;
     return;
@@ -964,8 +1008,12 @@ int mmsd_start(const mmsd_opts_t *o, gw_t *gw, mmsd_t **out, char *err, size_t e
     mms_assoc_cfg_default(&m->acfg);
     m->acfg.max_pdu = (uint32_t)o->max_pdu;
     m->acfg.auth_fail_silent = o->auth_fail_silent != 0;
+    /* + fileOpen 72, fileRead 73, fileClose 74, fileDirectory 77 (ServiceSupportOptions): the
+     * model serves them through the file provider (files.c) */
+    m->acfg.services[9] |= 0xE4;
     uv_mutex_init(&m->lock);
     hmap_init(&m->latest);
+    hmap_init(&m->file_sizes);
     if ((rc = uv_loop_init(&m->loop)) < 0) {
         snprintf(err, errlen, "cannot create the MMS loop: %s", uv_strerror(rc));
         goto fail;

@@ -204,6 +204,15 @@ def main():
         t2 = ET.tostring(r2.find(NS + "DataTypeTemplates"))
         if t1 != t2:
             fail("gridsense mms scl: DataTypeTemplates differ from the model's")
+        conf = os.path.join(d, "gs.ini")
+        with open(conf, "w") as f:
+            f.write("[mms]\nied_name = CFGNAME\n")
+        out2 = os.path.join(d, "cfg.icd")
+        subprocess.run([gs, "mms", "scl", "--config", conf, "--data", data, "--out", out2],
+                       check=True)
+        r3 = ET.parse(out2).getroot()
+        if r3.find(NS + "IED").get("name") != "CFGNAME":
+            fail("gridsense mms scl: the IED name of [mms] ied_name")
         bad = subprocess.run([gs, "mms", "scl", "--data", data, "--ied-name", "1x"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if bad.returncode != 2:

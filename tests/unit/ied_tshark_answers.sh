@@ -21,7 +21,7 @@ if grep -Eqi 'malformed|Expert Info \((Error|Warning)' "$dir/detail.txt"; then
   fail=1
 fi
 n=$(grep -c 'confirmed-ResponsePDU' "$dir/summary.txt" || true)
-[ "$n" -ge 30 ] || { echo "expected >= 30 confirmed responses, got $n"; fail=1; }
+[ "$n" -ge 35 ] || { echo "expected >= 35 confirmed responses, got $n"; fail=1; }
 for want in 'confirmed-ErrorPDU' 'rejectPDU'; do
   grep -Eq "$want" "$dir/summary.txt" || { echo "missing: $want"; fail=1; }
 done
@@ -35,6 +35,11 @@ n=$(grep -c 'unconfirmed-PDU' "$dir/summary.txt" || true)
 grep -q 'vmd-specific: RPT' "$dir/detail.txt" && grep -q 'informationReport' "$dir/detail.txt" ||
   { echo "missing informationReport RPT"; fail=1; }
 grep -q 'getNamedVariableListAttributes' "$dir/detail.txt" || { echo "missing GetNVLAttributes"; fail=1; }
+for want in 'confirmedServiceResponse: fileDirectory' 'confirmedServiceResponse: fileOpen' \
+            'confirmedServiceResponse: fileRead' 'confirmedServiceResponse: fileClose' \
+            'FileName item: DEMO-0001/EV12.dat' 'sizeOfFile: 300'; do
+  grep -q "$want" "$dir/detail.txt" || { echo "missing: $want"; fail=1; }
+done
 grep -q 'failure: object-non-existent (10)' "$dir/detail.txt" ||
   { echo "missing object-non-existent"; fail=1; }
 exit $fail

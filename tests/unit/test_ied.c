@@ -21,7 +21,8 @@
 
 #define T0_NS 1796466031250000000LL /* 2026-12-05T10:20:31.25Z */
 
-/* ---- helpers ---------------------------------------------------------------------------------- */
+/* ---- helpers ----------------------------------------------------------------------------------
+ */
 
 static ied_terminal_t term(const char *id, int online, int tq)
 {
@@ -215,7 +216,8 @@ static bool gnl_parse(const uint8_t *p, size_t n, char names[][130], size_t *cou
     return more;
 }
 
-/* ---- naming ----------------------------------------------------------------------------------- */
+/* ---- naming -----------------------------------------------------------------------------------
+ */
 
 static void test_naming(void **state)
 {
@@ -319,7 +321,8 @@ static void test_new_and_terminals(void **state)
     ied_free(m);
 }
 
-/* ---- GetNameList ------------------------------------------------------------------------------ */
+/* ---- GetNameList ------------------------------------------------------------------------------
+ */
 
 static void test_get_name_list(void **state)
 {
@@ -358,8 +361,8 @@ static void test_get_name_list(void **state)
     for (size_t i = 0; i < total; i++) {
         if (i)
             assert_true(ied_name_cmp(names[i - 1], names[i]) < 0);
-        found += !strcmp(names[i], "MMXU1$MX$PhV$phsA$cVal$mag$f") ||
-                 !strcmp(names[i], "MMXU1") || !strcmp(names[i], "LLN0$ST$Mod$stVal") ||
+        found += !strcmp(names[i], "MMXU1$MX$PhV$phsA$cVal$mag$f") || !strcmp(names[i], "MMXU1") ||
+                 !strcmp(names[i], "LLN0$ST$Mod$stVal") ||
                  !strcmp(names[i], "MMXU1$CF$PhV$phsA$units$SIUnit") ||
                  !strcmp(names[i], "LPHD1$DC$PhyNam$serNum") ||
                  !strcmp(names[i], "LLN0$EX$NamPlt$ldNs") || !strcmp(names[i], "MMXU1$MX$A$neut$q");
@@ -437,7 +440,8 @@ static void test_get_name_list(void **state)
     fx_free(f);
 }
 
-/* ---- GetVariableAccessAttributes -------------------------------------------------------------- */
+/* ---- GetVariableAccessAttributes --------------------------------------------------------------
+ */
 
 static void vaa_req(bb_t *o, const char *dom, const char *item)
 {
@@ -570,7 +574,8 @@ static void test_get_vaa(void **state)
     fx_free(f);
 }
 
-/* ---- Read ------------------------------------------------------------------------------------- */
+/* ---- Read -------------------------------------------------------------------------------------
+ */
 
 /* Opens listOfAccessResult of a Read response and returns its reader. */
 static mms_ber_reader_t read_results(const uint8_t *p, size_t n, bool spec)
@@ -784,7 +789,8 @@ static void test_quality_offline_unsync(void **state)
     fx_free(f);
 }
 
-/* ---- Identify, Status, Write, Reject ---------------------------------------------------------- */
+/* ---- Identify, Status, Write, Reject ----------------------------------------------------------
+ */
 
 static void test_identify_status_write(void **state)
 {
@@ -795,9 +801,9 @@ static void test_identify_status_write(void **state)
     assert_int_equal(f->a.kind, IED_RESP);
     assert_int_equal(f->a.service, MMS_SVC_IDENTIFY);
     assert_true(f->a.constructed);
-    static const uint8_t idr[] = {0x80, 9, 'g', 'r', 'i', 'd', 's', 'e', 'n', 's', 'e',
-                                  0x81, 9, 'g', 'r', 'i', 'd', 's', 'e', 'n', 's', 'e',
-                                  0x82, 5, '0', '.', '1', '.', '0'};
+    static const uint8_t idr[] = {0x80, 9,    'g',  'r', 'i', 'd', 's', 'e', 'n', 's',
+                                  'e',  0x81, 9,    'g', 'r', 'i', 'd', 's', 'e', 'n',
+                                  's',  'e',  0x82, 5,   '0', '.', '1', '.', '0'};
     assert_int_equal(n, sizeof idr);
     assert_memory_equal(p, idr, sizeof idr);
     static const uint8_t st[] = {0x00};
@@ -857,11 +863,11 @@ static void test_malformed(void **state)
         bool cons;
         const char *hex;
     } cases[] = {
-        {MMS_SVC_IDENTIFY, true, ""},                  /* constructed identify */
-        {MMS_SVC_IDENTIFY, false, "00"},               /* contents in a NULL */
-        {MMS_SVC_STATUS, false, ""},                   /* BOOLEAN without octet */
-        {MMS_SVC_GET_NAME_LIST, true, ""},             /* empty */
-        {MMS_SVC_GET_NAME_LIST, true, "a003800109"},   /* no scope */
+        {MMS_SVC_IDENTIFY, true, ""},                                /* constructed identify */
+        {MMS_SVC_IDENTIFY, false, "00"},                             /* contents in a NULL */
+        {MMS_SVC_STATUS, false, ""},                                 /* BOOLEAN without octet */
+        {MMS_SVC_GET_NAME_LIST, true, ""},                           /* empty */
+        {MMS_SVC_GET_NAME_LIST, true, "a003800109"},                 /* no scope */
         {MMS_SVC_GET_NAME_LIST, true, "a003800109a1028000a1028000"}, /* two scopes */
         {MMS_SVC_GET_NAME_LIST, true, "a003800109a10281018200"},     /* scope with a bad tag */
         {MMS_SVC_GET_NAME_LIST, true, "a003800109a10281012d"},       /* truncated */
@@ -873,8 +879,8 @@ static void test_malformed(void **state)
         {MMS_SVC_READ, true, "a102a000"}, /* empty list of variables */
         {MMS_SVC_READ, true, "a104a0023000"},
         {MMS_SVC_READ, false, "a102a000"},
-        {MMS_SVC_READ, true, "a10ea00c300aa008a1061a01411a0142ff"}, /* trailing garbage */
-        {MMS_SVC_WRITE, true, "a00c300aa008a1061a01411a0142"},   /* no data */
+        {MMS_SVC_READ, true, "a10ea00c300aa008a1061a01411a0142ff"},    /* trailing garbage */
+        {MMS_SVC_WRITE, true, "a00c300aa008a1061a01411a0142"},         /* no data */
         {MMS_SVC_WRITE, true, "a00c300aa008a1061a01411a0142a0020500"}, /* universal data */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -925,8 +931,8 @@ static void test_malformed(void **state)
     fx_free(f);
 }
 
-
-/* ---- slice 2 LNs ------------------------------------------------------------------------------- */
+/* ---- slice 2 LNs -------------------------------------------------------------------------------
+ */
 
 static int64_t read_int(fx_t *f, const char *dom, const char *item, int tag)
 {
@@ -1131,7 +1137,8 @@ static void test_slice2_lns(void **state)
     ied_free(m);
 }
 
-/* ---- datasets and reports ---------------------------------------------------------------------- */
+/* ---- datasets and reports ----------------------------------------------------------------------
+ */
 
 /* Writes one attribute of an RCB: returns the Write result (-1 success, else DataAccessError). */
 static int write_attr(fx_t *f, ied_client_t *c, const char *item, const uint8_t *data, size_t dl)
@@ -1424,7 +1431,8 @@ static void test_datasets_reports(void **state)
     fx_free(f);
 }
 
-/* ---- dynamic named variable lists ------------------------------------------------------------- */
+/* ---- dynamic named variable lists -------------------------------------------------------------
+ */
 
 /* ObjectName aa-specific [2] */
 static void objname_aa(bb_t *o, const char *item)
@@ -1594,7 +1602,319 @@ static void test_dynamic_lists(void **state)
     fx_free(f); /* the domain list goes with its LD */
 }
 
-/* ---- Captures --------------------------------------------------------------------------------- */
+/* ---- file services -----------------------------------------------------------------------------
+ */
+
+/* A fake provider: a directory per terminal with two files of generated content. */
+typedef struct {
+    const char *name;
+    size_t size;
+} ffile_t;
+static const ffile_t FFILES[] = {{"DEMO-0001/EV12.cfg", 300},
+                                 {"DEMO-0001/EV12.dat", 100000},
+                                 {"COMTRADE_test.cfg", 27019},
+                                 {"test", 5}};
+#define NFF ((int)(sizeof FFILES / sizeof FFILES[0]))
+static int fake_open_count;
+
+static uint8_t fbyte(int f, size_t i)
+{
+    return (uint8_t)(i * 7 + (size_t)f * 13 + (i >> 8));
+}
+
+static int fake_list(void *ud, const char *dir, const char *after, ied_file_info_t *out, size_t max,
+                     bool *more)
+{
+    (void)ud;
+    ied_file_info_t all[8];
+    int n = 0;
+    if (!dir[0]) { /* the top: the terminal directory and the two top files */
+        snprintf(all[n].name, sizeof all[n].name, "DEMO-0001");
+        all[n].size = 0;
+        all[n++].mtime_ns = 0;
+        for (int i = 2; i < NFF; i++) {
+            snprintf(all[n].name, sizeof all[n].name, "%s", FFILES[i].name);
+            all[n].size = FFILES[i].size;
+            all[n++].mtime_ns = T0_NS;
+        }
+    } else if (!strcmp(dir, "DEMO-0001")) {
+        for (int i = 0; i < 2; i++) {
+            snprintf(all[n].name, sizeof all[n].name, "%s", FFILES[i].name);
+            all[n].size = FFILES[i].size;
+            all[n++].mtime_ns = T0_NS;
+        }
+    } else {
+        return GS_ENOTFOUND;
+    }
+    int start = 0;
+    if (after)
+        for (int i = 0; i < n; i++)
+            if (!strcmp(all[i].name, after))
+                start = i + 1;
+    size_t k = 0;
+    for (int i = start; i < n && k < max; i++)
+        out[k++] = all[i];
+    *more = start + (int)k < n;
+    return (int)k;
+}
+
+typedef struct {
+    int f;
+    size_t pos;
+} fh_t;
+
+static int fake_open(void *ud, const char *name, void **h, ied_file_info_t *info)
+{
+    (void)ud;
+    for (int i = 0; i < NFF; i++)
+        if (!strcmp(FFILES[i].name, name)) {
+            fh_t *x = calloc(1, sizeof *x);
+            x->f = i;
+            *h = x;
+            snprintf(info->name, sizeof info->name, "%s", name);
+            info->size = FFILES[i].size;
+            info->mtime_ns = T0_NS;
+            fake_open_count++;
+            return 0;
+        }
+    return GS_ENOTFOUND;
+}
+
+static int fake_read(void *ud, void *h, uint8_t *buf, size_t cap)
+{
+    (void)ud;
+    fh_t *x = h;
+    size_t left = FFILES[x->f].size - x->pos, n = cap < left ? cap : left;
+    if (n > 10000)
+        n = 10000; /* short reads: ied must loop */
+    for (size_t i = 0; i < n; i++)
+        buf[i] = fbyte(x->f, x->pos + i);
+    x->pos += n;
+    return (int)n;
+}
+
+static void fake_close(void *ud, void *h)
+{
+    (void)ud;
+    free(h);
+    fake_open_count--;
+}
+
+static const ied_file_ops_t FAKE_OPS = {fake_list, fake_open, fake_read, fake_close};
+
+static void filename(bb_t *o, uint8_t tag, const char *name)
+{
+    bb_t g = {0};
+    put_str(&g, 0x19, name);
+    wrap(o, tag, &g);
+}
+
+/* FileDirectory: names (into names[]), returns moreFollows. */
+static bool file_dir(fx_t *f, const char *spec, const char *after, char names[][260],
+                     uint64_t *sizes, int *n)
+{
+    bb_t rq = {0};
+    size_t len;
+    if (spec)
+        filename(&rq, 0xA0, spec);
+    if (after)
+        filename(&rq, 0xA1, after);
+    const uint8_t *p = call(f, MMS_SVC_FILE_DIRECTORY, true, rq.b, rq.n, &len);
+    assert_int_equal(f->a.kind, IED_RESP);
+    assert_int_equal(f->a.service, MMS_SVC_FILE_DIRECTORY);
+    mms_ber_reader_t r, l, e, fnr, at;
+    mms_tlv_t t, x, y;
+    bool more = false;
+    mms_ber_reader_init(&r, p, len);
+    assert_int_equal(mms_ber_expect(&r, MMS_BER_CONTEXT, true, 0, &t), 0);
+    assert_int_equal(mms_ber_enter(&r, &t, &e), 0); /* [0] EXPLICIT SEQUENCE OF */
+    assert_int_equal(mms_ber_expect(&e, MMS_BER_UNIVERSAL, true, 16, &t), 0);
+    assert_int_equal(mms_ber_enter(&e, &t, &l), 0);
+    *n = 0;
+    while (mms_ber_next(&l, &t) == 1) {
+        assert_int_equal(mms_ber_enter(&l, &t, &e), 0);
+        assert_int_equal(mms_ber_expect(&e, MMS_BER_CONTEXT, true, 0, &x), 0);
+        assert_int_equal(mms_ber_enter(&e, &x, &fnr), 0);
+        assert_int_equal(mms_ber_expect(&fnr, MMS_BER_UNIVERSAL, false, 25, &y), 0);
+        memcpy(names[*n], y.val, y.len);
+        names[*n][y.len] = 0;
+        assert_int_equal(mms_ber_expect(&e, MMS_BER_CONTEXT, true, 1, &x), 0);
+        assert_int_equal(mms_ber_enter(&e, &x, &at), 0);
+        assert_int_equal(mms_ber_expect(&at, MMS_BER_CONTEXT, false, 0, &y), 0);
+        assert_int_equal(mms_ber_get_uint(&y, &sizes[*n]), 0);
+        (*n)++;
+    }
+    if (mms_ber_next(&r, &t) == 1) {
+        assert_true(mms_tlv_is(&t, MMS_BER_CONTEXT, false, 1));
+        assert_int_equal(mms_ber_get_bool(&t, &more), 0);
+        assert_true(more); /* DEFAULT FALSE: only written when TRUE */
+    }
+    return more;
+}
+
+/* FileOpen: frsmID or -1 with the error in f->a. */
+static int file_open(fx_t *f, const char *name, uint32_t pos, uint64_t *size)
+{
+    bb_t rq = {0};
+    size_t len;
+    uint8_t pb[5];
+    int k = 0;
+    filename(&rq, 0xA0, name);
+    if (pos >= 0x800000)
+        pb[k++] = (uint8_t)(pos >> 24);
+    if (pos >= 0x8000)
+        pb[k++] = (uint8_t)(pos >> 16);
+    if (pos >= 0x80)
+        pb[k++] = (uint8_t)(pos >> 8);
+    pb[k++] = (uint8_t)pos;
+    if (pb[0] & 0x80) {
+        memmove(pb + 1, pb, (size_t)k);
+        pb[0] = 0;
+        k++;
+    }
+    put_tlv(&rq, 0x81, pb, (size_t)k);
+    const uint8_t *p = call(f, MMS_SVC_FILE_OPEN, true, rq.b, rq.n, &len);
+    if (f->a.kind != IED_RESP)
+        return -1;
+    mms_ber_reader_t r, at;
+    mms_tlv_t t, x;
+    int64_t id;
+    mms_ber_reader_init(&r, p, len);
+    assert_int_equal(mms_ber_expect(&r, MMS_BER_CONTEXT, false, 0, &t), 0);
+    assert_int_equal(mms_ber_get_int(&t, &id), 0);
+    assert_int_equal(mms_ber_expect(&r, MMS_BER_CONTEXT, true, 1, &t), 0);
+    assert_int_equal(mms_ber_enter(&r, &t, &at), 0);
+    assert_int_equal(mms_ber_expect(&at, MMS_BER_CONTEXT, false, 0, &x), 0);
+    assert_int_equal(mms_ber_get_uint(&x, size), 0);
+    assert_int_equal(mms_ber_expect(&at, MMS_BER_CONTEXT, false, 1, &x), 0);
+    assert_int_equal(x.len, 15);
+    assert_memory_equal(x.val, "20261205102031Z", 15); /* GeneralizedTime of T0 */
+    return (int)id;
+}
+
+/* FileRead: appends into out, returns moreFollows. */
+static bool file_read(fx_t *f, int id, uint8_t *out, size_t *n)
+{
+    uint8_t b = (uint8_t)id;
+    size_t len;
+    const uint8_t *p = call(f, MMS_SVC_FILE_READ, false, &b, 1, &len);
+    assert_int_equal(f->a.kind, IED_RESP);
+    assert_int_equal(f->a.service, MMS_SVC_FILE_READ);
+    mms_ber_reader_t r;
+    mms_tlv_t t;
+    bool more;
+    mms_ber_reader_init(&r, p, len);
+    assert_int_equal(mms_ber_expect(&r, MMS_BER_CONTEXT, false, 0, &t), 0);
+    memcpy(out + *n, t.val, t.len);
+    *n += t.len;
+    assert_int_equal(mms_ber_expect(&r, MMS_BER_CONTEXT, false, 1, &t), 0);
+    assert_int_equal(mms_ber_get_bool(&t, &more), 0);
+    return more;
+}
+
+static void test_file_services(void **state)
+{
+    (void)state;
+    fx_t *f = fx_new(65000);
+    size_t len;
+    /* no provider: not served */
+    call(f, MMS_SVC_FILE_DIRECTORY, true, NULL, 0, &len);
+    assert_int_equal(f->a.kind, IED_REJECT);
+    assert_int_equal(f->a.reject_code, MMS_REJ_REQ_UNRECOGNIZED_SERVICE);
+    ied_set_file_ops(f->m, &FAKE_OPS, NULL);
+    static char names[64][260];
+    uint64_t sizes[64];
+    int n;
+    assert_false(file_dir(f, NULL, NULL, names, sizes, &n)); /* the top (empty request) */
+    assert_int_equal(n, 3);
+    assert_string_equal(names[0], "DEMO-0001");
+    assert_false(file_dir(f, "", NULL, names, sizes, &n)); /* "" = the top, as the captures */
+    assert_int_equal(n, 3);
+    assert_false(file_dir(f, "DEMO-0001", NULL, names, sizes, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(names[1], "DEMO-0001/EV12.dat");
+    assert_int_equal(sizes[1], 100000);
+    assert_false(file_dir(f, "DEMO-0001", "DEMO-0001/EV12.cfg", names, sizes, &n));
+    assert_int_equal(n, 1);
+    bb_t rq = {0};
+    filename(&rq, 0xA0, "NOPE");
+    call(f, MMS_SVC_FILE_DIRECTORY, true, rq.b, rq.n, &len);
+    assert_int_equal(f->a.kind, IED_ERROR);
+    assert_int_equal(f->a.err_class, 11);
+    assert_int_equal(f->a.err_code, 7);
+    /* a small PDU pages the directory */
+    ied_client_t *small, *big = f->c;
+    assert_int_equal(ied_client_new(f->m, 150, &small), 0);
+    f->c = small;
+    assert_true(file_dir(f, "", NULL, names, sizes, &n));
+    assert_true(n >= 1 && n < 3);
+    char last[260];
+    snprintf(last, sizeof last, "%s", names[n - 1]);
+    int n2;
+    file_dir(f, "", last, names, sizes, &n2); /* the rest, after the last one */
+    assert_true(n2 >= 1 && n + n2 <= 3);
+    f->c = big;
+    ied_client_free(small);
+
+    /* the whole .dat in PDU-sized pieces, equal to the provider's content */
+    uint64_t size;
+    int id = file_open(f, "DEMO-0001/EV12.dat", 0, &size);
+    assert_int_equal(id, 0);
+    assert_int_equal(size, 100000);
+    static uint8_t data[200000];
+    size_t got = 0;
+    int reads = 0;
+    while (file_read(f, id, data, &got))
+        assert_true(++reads < 100);
+    assert_int_equal(got, 100000);
+    assert_true(reads >= 1); /* 65000-octet PDUs: at least two reads */
+    for (size_t i = 0; i < got; i++)
+        if (data[i] != fbyte(1, i))
+            fail_msg("byte %zu differs", i);
+    /* initialPosition */
+    int id2 = file_open(f, "DEMO-0001/EV12.dat", 99990, &size);
+    assert_int_equal(id2, 1);
+    got = 0;
+    assert_false(file_read(f, id2, data, &got));
+    assert_int_equal(got, 10);
+    assert_int_equal(data[0], fbyte(1, 99990));
+    /* errors */
+    assert_int_equal(file_open(f, "DEMO-0001/EV13.dat", 0, &size), -1);
+    assert_int_equal(f->a.err_class, 11);
+    assert_int_equal(f->a.err_code, 7);
+    assert_int_equal(file_open(f, "DEMO-0001/../x", 0, &size), -1);
+    assert_int_equal(f->a.err_code, 3);
+    assert_int_equal(file_open(f, "test", 6, &size), -1);
+    assert_int_equal(f->a.err_code, 5);
+    for (int i = 2; i < 8; i++)
+        assert_int_equal(file_open(f, "test", 0, &size), i);
+    assert_int_equal(file_open(f, "test", 0, &size), -1); /* 8 open per association */
+    assert_int_equal(f->a.err_class, 3);
+    assert_int_equal(fake_open_count, 8);
+    uint8_t b = 5;
+    call(f, MMS_SVC_FILE_CLOSE, false, &b, 1, &len);
+    assert_int_equal(f->a.kind, IED_RESP);
+    assert_int_equal(f->a.service, MMS_SVC_FILE_CLOSE);
+    assert_false(f->a.constructed);
+    assert_int_equal(len, 0);
+    call(f, MMS_SVC_FILE_CLOSE, false, &b, 1, &len); /* closed already */
+    assert_int_equal(f->a.kind, IED_ERROR);
+    call(f, MMS_SVC_FILE_READ, false, &b, 1, &len);
+    assert_int_equal(f->a.kind, IED_ERROR);
+    call(f, MMS_SVC_FILE_READ, true, &b, 1, &len); /* malformed */
+    assert_int_equal(f->a.kind, IED_REJECT);
+    static const uint8_t bad_open[] = {0xA0, 0x03, 0x1A, 0x01, 'x', 0x81, 0x01, 0x00};
+    call(f, MMS_SVC_FILE_OPEN, true, bad_open, sizeof bad_open, &len);
+    assert_int_equal(f->a.kind, IED_REJECT);
+    assert_int_equal(fake_open_count, 7);
+    ied_client_free(f->c); /* closes the rest */
+    assert_int_equal(fake_open_count, 0);
+    assert_int_equal(ied_client_new(f->m, 65000, &f->c), 0);
+    fx_free(f);
+}
+
+/* ---- Captures ---------------------------------------------------------------------------------
+ */
 
 static const char *corpus_dir;
 
@@ -1604,17 +1924,43 @@ static int hexval(int c)
 }
 
 /* Every c2s confirmed request of the captures through ied_confirmed. */
+/* 0: the usual fixture (the captures name another server's domain: errors mostly); 1: a model
+ * whose IED name "simpleIO" and terminal "GenericIO" give that domain, simpleIOGenericIO, so
+ * the captured requests reach our LNs and report control blocks (EventsRCB01 exists in both). */
+static int capture_model;
+static int capture_write_ok, capture_read_ok, capture_file_ok;
+
 static void test_capture_requests(void **state)
 {
     (void)state;
-    static const char *const files[] = {
-        "a_browse_client_example2", "a_browse_mms_probe", "b_client_async_read_write_control",
-        "b_client_example4_dataset", "b_read_write_mms_probe", "c_report_client_example1",
-        "c_report_client_example_reporting", "c_report_mms_probe_brcb_urcb",
-        "d_files_file_tool_and_probe", "d_files_probe_maxpdu4000",
-        "e_abort_and_close_mms_probe", "f_acse_password_rejected",
-        "f_selectors_apt_accepted_basic_io"};
+    static const char *const files[] = {"a_browse_client_example2",
+                                        "a_browse_mms_probe",
+                                        "b_client_async_read_write_control",
+                                        "b_client_example4_dataset",
+                                        "b_read_write_mms_probe",
+                                        "c_report_client_example1",
+                                        "c_report_client_example_reporting",
+                                        "c_report_mms_probe_brcb_urcb",
+                                        "d_files_file_tool_and_probe",
+                                        "d_files_probe_maxpdu4000",
+                                        "e_abort_and_close_mms_probe",
+                                        "f_acse_password_rejected",
+                                        "f_selectors_apt_accepted_basic_io"};
     fx_t *f = fx_new(65000);
+    if (capture_model) {
+        ied_client_free(f->c);
+        ied_free(f->m);
+        ied_opts_t o;
+        char err[64];
+        ied_opts_default(&o);
+        snprintf(o.ied_name, sizeof o.ied_name, "simpleIO");
+        assert_int_equal(ied_new(&o, &f->m, err, sizeof err), 0);
+        ied_terminal_t t = term("GenericIO", 1, GSTP_TQ_GPS_LOCKED);
+        assert_int_equal(ied_set_terminals(f->m, &t, 1, T0_NS), 0);
+        assert_int_equal(ied_update_latest(f->m, "GenericIO", LATEST, T0_NS), 0);
+        assert_int_equal(ied_client_new(f->m, 65000, &f->c), 0);
+        ied_set_file_ops(f->m, &FAKE_OPS, NULL); /* COMTRADE_test.cfg and test, as theirs */
+    }
     int per_svc[128] = {0}, rejected_args = 0, total = 0;
     static uint8_t line_bytes[70000], tsdu[70000];
     static char line[150000];
@@ -1654,8 +2000,26 @@ static void test_capture_requests(void **state)
             if (pdu.type != MMS_PDU_CONFIRMED_REQ)
                 continue;
             size_t n;
-            call(f, pdu.service, pdu.service_constructed, pdu.body, pdu.body_len, &n);
+            const uint8_t *rp =
+                call(f, pdu.service, pdu.service_constructed, pdu.body, pdu.body_len, &n);
             total++;
+            if (f->a.kind == IED_RESP && pdu.service == MMS_SVC_WRITE) {
+                mms_ber_reader_t wr;
+                mms_tlv_t wt;
+                mms_ber_reader_init(&wr, rp, n);
+                while (mms_ber_next(&wr, &wt) == 1)
+                    capture_write_ok += mms_tlv_is(&wt, MMS_BER_CONTEXT, false, 1);
+            }
+            if (f->a.kind == IED_RESP && pdu.service == MMS_SVC_READ) {
+                mms_ber_reader_t rr, rl;
+                mms_tlv_t rt;
+                mms_ber_reader_init(&rr, rp, n);
+                while (mms_ber_next(&rr, &rt) == 1)
+                    if (mms_tlv_is(&rt, MMS_BER_CONTEXT, true, 1) &&
+                        mms_ber_enter(&rr, &rt, &rl) == 0)
+                        while (mms_ber_next(&rl, &rt) == 1)
+                            capture_read_ok += !mms_tlv_is(&rt, MMS_BER_CONTEXT, false, 0);
+            }
             if (pdu.service >= 0 && pdu.service < 128)
                 per_svc[pdu.service]++;
             int ours = pdu.service == MMS_SVC_IDENTIFY || pdu.service == MMS_SVC_STATUS ||
@@ -1668,8 +2032,16 @@ static void test_capture_requests(void **state)
                 fail_msg("%s stream %d #%d: service %d rejected", files[fi], stream, idx,
                          pdu.service);
             }
-            if (!ours)
-                assert_int_equal(f->a.kind, IED_REJECT); /* not built: unrecognized-service */
+            bool file = pdu.service == MMS_SVC_FILE_DIRECTORY || pdu.service == MMS_SVC_FILE_OPEN ||
+                        pdu.service == MMS_SVC_FILE_READ || pdu.service == MMS_SVC_FILE_CLOSE;
+            if (file && capture_model) {
+                if (f->a.kind == IED_REJECT)
+                    fail_msg("%s stream %d #%d: file service %d rejected", files[fi], stream, idx,
+                             pdu.service);
+                capture_file_ok += f->a.kind == IED_RESP;
+            } else if (!ours) {
+                assert_int_equal(f->a.kind, IED_REJECT); /* not served: unrecognized-service */
+            }
             if (corpus_dir) {
                 char cp[600];
                 snprintf(cp, sizeof cp, "%s/cap_%s_%d_%d", corpus_dir, files[fi], stream, idx);
@@ -1692,6 +2064,9 @@ static void test_capture_requests(void **state)
     assert_int_equal(rejected_args, 0);
     assert_true(per_svc[MMS_SVC_GET_NVL_ATTR] >= 1);
     assert_true(per_svc[MMS_SVC_DEFINE_NVL] >= 1);
+    print_message("capture requests on %s: %d Write results succeeded, %d Read results\n",
+                  capture_model ? "simpleIOGenericIO" : "the fixture", capture_write_ok,
+                  capture_read_ok);
     assert_true(per_svc[MMS_SVC_DELETE_NVL] >= 1);
     print_message("capture requests: %d (GetNameList %d, Read %d, GetVAA %d, Write %d, "
                   "Identify %d, GetNVLAttributes %d, Define %d, Delete %d)\n",
@@ -1700,9 +2075,8 @@ static void test_capture_requests(void **state)
     fx_free(f);
 }
 
-
-
-/* ---- SCL and model dump (--scl FILE NAMES): for tests/unit/ied_scl_check.py ------------------- */
+/* ---- SCL and model dump (--scl FILE NAMES): for tests/unit/ied_scl_check.py -------------------
+ */
 
 static int scl_fwrite(void *ud, const char *p, size_t n)
 {
@@ -1725,12 +2099,23 @@ static void typecode(const mms_tlv_t *t, char *out, size_t cap)
         snprintf(out, cap, "array:%u", ne);
         return;
     }
-    case 2: snprintf(out, cap, "struct"); return;
-    case 3: snprintf(out, cap, "bool"); return;
-    case 7: snprintf(out, cap, "float"); return;
-    case 12: snprintf(out, cap, "bintime"); return;
-    case 17: snprintf(out, cap, "utc"); return;
-    default: break;
+    case 2:
+        snprintf(out, cap, "struct");
+        return;
+    case 3:
+        snprintf(out, cap, "bool");
+        return;
+    case 7:
+        snprintf(out, cap, "float");
+        return;
+    case 12:
+        snprintf(out, cap, "bintime");
+        return;
+    case 17:
+        snprintf(out, cap, "utc");
+        return;
+    default:
+        break;
     }
     mms_ber_get_int(t, &v);
     snprintf(out, cap, "%s:%lld",
@@ -1797,7 +2182,8 @@ static void test_dump_scl(void **state)
     fx_free(f);
 }
 
-/* ---- Answers for tshark (--answers FILE) ------------------------------------------------------ */
+/* ---- Answers for tshark (--answers FILE) ------------------------------------------------------
+ */
 
 static void hexdump_dir(FILE *fp, char dir, const uint8_t *p, size_t n)
 {
@@ -1913,9 +2299,10 @@ static void test_write_answers(void **state)
     dump_exchange(fp, f, inv++, MMS_SVC_GET_NAME_LIST, true, &rq);
     gnl_req(&rq, 0, D, NULL);
     dump_exchange(fp, f, inv++, MMS_SVC_GET_NAME_LIST, true, &rq);
-    static const char *const items[] = {"LLN0", "LPHD1", "MMXU1", "MMXU1$MX$PhV",
-                                        "MMXU1$MX$A$phsA$cVal$mag$f", "MHAI1", "MSQI1",
-                                        "QVVR1", "TVTR1", "TCTR3", "MMXU2", "GGIO1", "STMP1"};
+    static const char *const items[] = {
+        "LLN0",  "LPHD1", "MMXU1", "MMXU1$MX$PhV", "MMXU1$MX$A$phsA$cVal$mag$f",
+        "MHAI1", "MSQI1", "QVVR1", "TVTR1",        "TCTR3",
+        "MMXU2", "GGIO1", "STMP1"};
     for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
         vaa_req(&rq, D, items[i]);
         dump_exchange(fp, f, inv++, MMS_SVC_GET_VAR_ACCESS_ATTR, true, &rq);
@@ -1986,8 +2373,39 @@ static void test_write_answers(void **state)
         nrep++;
     }
     assert_int_equal(nrep, 2);
+    /* file services */
+    ied_set_file_ops(f->m, &FAKE_OPS, NULL);
+    rq.n = 0;
+    dump_exchange(fp, f, inv++, MMS_SVC_FILE_DIRECTORY, true, &rq);
+    rq.n = 0;
+    filename(&rq, 0xA0, "DEMO-0001");
+    dump_exchange(fp, f, inv++, MMS_SVC_FILE_DIRECTORY, true, &rq);
+    rq.n = 0;
+    filename(&rq, 0xA0, "DEMO-0001/EV12.cfg");
+    put_tlv(&rq, 0x81, "\0", 1);
+    dump_exchange(fp, f, inv++, MMS_SVC_FILE_OPEN, true, &rq);
+    rq.n = 1;
+    rq.b[0] = 0;
+    dump_exchange(fp, f, inv++, MMS_SVC_FILE_READ, false, &rq);
+    dump_exchange(fp, f, inv++, MMS_SVC_FILE_CLOSE, false, &rq);
     fx_free(f);
     fclose(fp);
+}
+
+/* The captured client's requests on an LD with the captures' domain name: its writes to
+ * LLN0$RP$EventsRCB01 (Resv, OptFlds, TrgOps, RptEna, GI with the captures' encodings) succeed
+ * and its reads of common names return data. */
+static void test_capture_on_our_model(void **state)
+{
+    capture_model = 1;
+    capture_write_ok = capture_read_ok = 0;
+    test_capture_requests(state);
+    capture_model = 0;
+    assert_true(capture_write_ok >= 7);
+    assert_true(capture_read_ok >= 5);
+    print_message("captured file service requests answered: %d\n", capture_file_ok);
+    assert_true(capture_file_ok >= 8); /* FileDirectory, Open, Read, Close of both files */
+    assert_int_equal(fake_open_count, 0);
 }
 
 int main(int argc, char **argv)
@@ -2017,7 +2435,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_slice2_lns),
         cmocka_unit_test(test_datasets_reports),
         cmocka_unit_test(test_dynamic_lists),
+        cmocka_unit_test(test_file_services),
         cmocka_unit_test(test_capture_requests),
+        cmocka_unit_test(test_capture_on_our_model),
     };
     if (corpus_dir) {
         answers_path = "/dev/null";
