@@ -369,7 +369,7 @@ def try_lists(srv, dom):
           "deleted")
 
 
-def try_files(srv, tid, data):
+def try_files(srv, tid, data, dip):
     rc, lines, err = mms(srv, ["files"], want=(0, 3))
     if rc == 3:
         skip("file services (COMTRADE download)", "the server answered: %s" %
@@ -395,13 +395,19 @@ def try_files(srv, tid, data):
     batch = "get-file %s %s.cfg\nget-file %s %s.dat\n" % (cfg, base, cfg[:-4] + ".dat", base)
     rc, lines, err = mms(srv, ["batch"], batch, want=(0, 3))
     got = [l for l in lines if l.get("cmd") == "get-file" and "bytes" in l]
-    check(len(got) == 2, "downloaded %s and its .dat: %s" % (cfg, err.strip()))
+    check(len(got) == 2, "downloaded %s (%s octets) and its .dat (%s octets), each of the size "
+          "FileOpen announced %s" % (cfg, got[0]["bytes"] if got else "-",
+                                     got[1]["bytes"] if len(got) > 1 else "-", err.strip()))
     p = run([GRIDSENSE, "analyze", base + ".cfg", "--what", "event", "--declared-voltage",
              str(UDIN)])
-    evs = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
-    check(any(e.get("type") == "event" for e in evs),
-          "gridsense analyze reads the downloaded COMTRADE and finds its event: %s" %
-          [e.get("kind") for e in evs])
+    evs = [json.loads(l)["data"] for l in p.stdout.splitlines() if l.startswith("{") and
+           json.loads(l).get("type") == "event"]
+    same = [e for e in evs if e.get("kind") == "dip" and
+            abs(e["start_ns"] - dip["start_ns"]) < 20_000_000 and
+            abs(e["residual_pct"] - dip["residual_pct"]) < 1.0]
+    check(same, "gridsense analyze of the downloaded COMTRADE finds the stored dip (start within "
+          "a cycle, residual %.2f %% within 1 point): %s" %
+          (dip["residual_pct"], [(e.get("kind"), e.get("residual_pct")) for e in evs]))
 
 
 def main():
@@ -475,7 +481,7 @@ def main():
             else:
                 skip("QVVR1 (dip)", "the model has no QVVR1 LN")
             check_dip_report(listener)
-            try_files(srv, tids[0], d)
+            try_files(srv, tids[0], d, dip)
 
             # offline: the terminals vanish (the simulator stopped), values questionable + oldData
             p.terminate()
