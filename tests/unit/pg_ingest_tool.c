@@ -12,7 +12,7 @@
  * same batch: its outcome was unknown. Ends with "DONE <blocks stored> <blocks/s> <MB/s>".
  * With the default DATA_BYTES (4800: 400 sets of 6 int16 channels) the samples are sines and
  * odd-numbered terminals send their blocks encoded (codec 1, as GSTP carries them), even ones raw
- * (the ingest encodes them): every stored block is a codec 1 row, half of them as received. */
+ * (the ingest encodes them as codec 2): every stored block is encoded, half of them as received. */
 #include "core/err.h"
 #include "store/pg.h"
 #include "store/sql.h"
