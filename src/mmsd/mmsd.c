@@ -22,6 +22,7 @@
 #include "core/xcall.h"
 #include "iec61850/mms.h"
 #include "ied/ied.h"
+#include "mmsd/files.h" /* files: COMTRADE records (files.c) */
 
 #define WHO NULL /* (log lines start with "mms: ") */
 
@@ -62,6 +63,7 @@ struct mmsd {
     xcall_t *calls;     /* onto the MMS loop; the main thread holds it */
     store_t *rd;        /* the MMS thread's read-only store connection */
     ied_t *ied;
+    mmsd_files_t *files; /* files: the file provider (files.c) */
     conn_t *conns;
     int n_conns;
     int stopping;
@@ -770,6 +772,7 @@ static void on_event(void *arg, int status)
         if (rc == 0) {
             buf_putc(&b, 0);
             rc = ied_add_event(m->ied, e->tid, b.data, time_utc_ns());
+            mmsd_files_event(m->files, e->tid, e->id); /* files: render its record */
         }
         if (rc < 0 && rc != GS_ENOTFOUND)
             log_limited(LOG_WARN, "mms-event", "mms: event %lld not added to the model: %s",
@@ -852,6 +855,7 @@ static void on_stop(void *arg)
 {
     mmsd_t *m = arg;
     m->stopping = 1;
+    mmsd_files_stop(m->files); /* files */
     uv_close((uv_handle_t *)&m->listener, NULL);
     uv_close((uv_handle_t *)&m->sweep, NULL);
     uv_close((uv_handle_t *)&m->reports, NULL);
@@ -918,12 +922,17 @@ static void thread_main(void *arg)
     m->sweep.data = m;
     uv_timer_init(&m->loop, &m->reports);
     m->reports.data = m;
+    if (mmsd_files_start(&m->loop, m->ied, &m->acfg, m->o.ied_name, m->data_dir, /* files */
+                         m->store_url, &m->files) < 0)
+        log_warn(WHO, "mms: no file services (out of memory)");
     refresh_terminals(m);
     m->next_refresh_ns = time_mono_ns() + (int64_t)m->o.refresh_s * 1000000000LL;
     uv_timer_start(&m->sweep, on_sweep, 1000, 1000);
     m->start_rc = 0;
     uv_sem_post(&m->started);
     uv_run(&m->loop, UV_RUN_DEFAULT);
+    mmsd_files_free(m->files); /* files */
+    m->files = NULL;
     ied_free(m->ied);
     m->ied = NULL;
     store_close(m->rd);
