@@ -77,6 +77,78 @@ def download(srv, remote, local):
     return one(lines, "get-file")
 
 
+def check_record(srv, d, dl, ev, sizes):
+    """Downloads the event's record and checks it against the CLI export, the waveform API
+    and gridsense analyze; returns {ext: bytes}."""
+    base = DOM + "/" + basename(ev)
+    got = {}
+    for ext in (".cfg", ".dat", ".hdr"):
+        local = os.path.join(dl, basename(ev) + ext)
+        g = download(srv, base + ext, local)
+        got[ext] = open(local, "rb").read()
+        check(g.get("bytes") == len(got[ext]) == sizes[base + ext],
+              "%s downloaded: %d bytes = the listed size %d (%d reads)"
+              % (ext, len(got[ext]), sizes[base + ext], g.get("reads", 0)))
+    cli = os.path.join(d, "cli-%d" % ev["id"])
+    os.makedirs(cli)
+    run([GRIDSENSE, "export", "comtrade", TID, "--event", str(ev["id"]), "--out", cli]
+        + srv.cli_args())
+    cc = [f for f in os.listdir(cli) if f.endswith(".cfg")]
+    check(len(cc) == 1, "CLI event export wrote a .cfg: %s" % os.listdir(cli))
+    ccfg = open(os.path.join(cli, cc[0]), "rb").read()
+    cdat = open(os.path.join(cli, cc[0][:-4] + ".dat"), "rb").read()
+    check(got[".cfg"] == ccfg and got[".dat"] == cdat,
+          "the MMS record is byte for byte `gridsense export comtrade --event %d` "
+          "(cfg %d, dat %d bytes)" % (ev["id"], len(ccfg), len(cdat)))
+    check(b"event: %d" % ev["id"] in got[".hdr"], "the .hdr names the event")
+
+    cfg = parse_cfg(got[".cfg"].decode())
+    recs = parse_dat(cfg, got[".dat"])
+    check(abs(cfg["trigger"] - ev["start_ns"]) < 1000, "trigger = the event start")
+    times = sample_times(cfg, recs)
+    period = 10**9 / cfg["rates"][0][0]
+    # the window: the event's start - 0.5 s to its end + 1 s, the whole of it (rendered once
+    # the post-window was stored); duration_s has µs precision
+    frm = ev["start_ns"] - 500 * 10**6
+    to = ev["start_ns"] + round(ev["duration_s"] * 1e9) + 10**9
+    check(frm - 1000 <= times[0] < frm + period + 1000 and to - period - 2000 <= times[-1] < to + 2000,
+          "E%d: the record spans start - 0.5 s .. end + 1 s (first %+d ns, last %+d ns)"
+          % (ev["id"], times[0] - frm, times[-1] - to))
+    # the waveform API over the record's own sample range: the same samples
+    st, w = srv.json("/api/v1/terminals/%s/waveform?from=%d&to=%d&side=secondary"
+                     "&max_points=100000" % (TID, times[0], times[-1] + 1))
+    check(st == 200 and w["mode"] == "raw" and len(w["segments"]) == 1,
+          "waveform API: one raw segment (%s)" % w.get("mode"))
+    seg = w["segments"][0]
+    names = [c["name"] for c in seg["channels"]]
+    lsb = [c["lsb"] for c in seg["channels"]]
+    n = seg["n"]
+    check(len(recs) == n and n > 0, "%d samples, the waveform API has %d" % (len(recs), n))
+    worst = max(abs(t - (seg["t0_ns"] + i * 10**9 // seg["sample_rate"]))
+                for i, t in enumerate(times))
+    check(worst <= 1000, "sample times agree within 1 us (worst %d ns)" % worst)
+    check([c["id"] for c in cfg["ch"]] == names,
+          "channels: %s vs %s" % ([c["id"] for c in cfg["ch"]], names))
+    for c, nm in enumerate(names):
+        api = [round(seg["samples"][nm][i] / lsb[c]) for i in range(n)]
+        xs = [r[2][c] for r in recs]
+        bad = [i for i, (x, y) in enumerate(zip(xs, api)) if x != y]
+        check(not bad, "%s: every sample is the API's stored count (first mismatch %s)"
+              % (nm, bad[:1]))
+    cfgp = os.path.join(dl, basename(ev) + ".cfg")
+    pa = subprocess.run([GRIDSENSE, "analyze", cfgp, "--what", "event",
+                         "--declared-voltage", str(UDIN)], capture_output=True,
+                        text=True, timeout=120)
+    check(pa.returncode == 0, "gridsense analyze: %s" % pa.stderr[-300:])
+    found = [json.loads(l) for l in pa.stdout.splitlines() if l.startswith("{")]
+    dips = [e for e in found if e.get("type") == "event" and
+            e.get("data", {}).get("kind") == "dip"]
+    check(len(dips) == 1, "gridsense analyze finds the dip in the downloaded record: %s"
+          % [e.get("data", {}).get("kind") for e in found if e.get("type") == "event"])
+
+    return got
+
+
 def main():
     if not os.path.exists(CLIENT):
         fail("%s not built" % CLIENT)
@@ -133,68 +205,14 @@ def main():
                   "every file has a size and a lastModified: %s" % ents[:3])
             sizes = {e["name"]: e["size"] for e in ents}
 
-            # the first dip's record: downloaded, the CLI's record, the waveform API's samples
-            ev = evs[0]
-            base = DOM + "/" + basename(ev)
             dl = os.path.join(d, "dl")
             os.makedirs(dl)
-            got = {}
-            for ext in (".cfg", ".dat", ".hdr"):
-                local = os.path.join(dl, basename(ev) + ext)
-                g = download(srv, base + ext, local)
-                got[ext] = open(local, "rb").read()
-                check(g.get("bytes") == len(got[ext]) == sizes[base + ext],
-                      "%s downloaded: %d bytes = the listed size %d (%d reads)"
-                      % (ext, len(got[ext]), sizes[base + ext], g.get("reads", 0)))
-            cli = os.path.join(d, "cli")
-            os.makedirs(cli)
-            run([GRIDSENSE, "export", "comtrade", TID, "--event", str(ev["id"]), "--out", cli]
-                + srv.cli_args())
-            cc = [f for f in os.listdir(cli) if f.endswith(".cfg")]
-            check(len(cc) == 1, "CLI event export wrote a .cfg: %s" % os.listdir(cli))
-            ccfg = open(os.path.join(cli, cc[0]), "rb").read()
-            cdat = open(os.path.join(cli, cc[0][:-4] + ".dat"), "rb").read()
-            check(got[".cfg"] == ccfg and got[".dat"] == cdat,
-                  "the MMS record is byte for byte `gridsense export comtrade --event %d` "
-                  "(cfg %d, dat %d bytes)" % (ev["id"], len(ccfg), len(cdat)))
-            check(b"event: %d" % ev["id"] in got[".hdr"], "the .hdr names the event")
-
-            cfg = parse_cfg(got[".cfg"].decode())
-            recs = parse_dat(cfg, got[".dat"])
-            frm = ev["start_ns"] - 500 * 10**6
-            to = ev["start_ns"] + round(ev["duration_s"] * 1e9) + 10**9
-            check(abs(cfg["trigger"] - ev["start_ns"]) < 1000, "trigger = the event start")
-            st, w = srv.json("/api/v1/terminals/%s/waveform?from=%d&to=%d&side=secondary"
-                             "&max_points=100000" % (TID, frm, to))
-            check(st == 200 and w["mode"] == "raw" and len(w["segments"]) == 1,
-                  "waveform API: one raw segment (%s)" % w.get("mode"))
-            seg = w["segments"][0]
-            names = [c["name"] for c in seg["channels"]]
-            lsb = [c["lsb"] for c in seg["channels"]]
-            n = seg["n"]
-            check(len(recs) == n and n > 0, "%d samples, the waveform API has %d" % (len(recs), n))
-            times = sample_times(cfg, recs)
-            worst = max(abs(t - (seg["t0_ns"] + i * 10**9 // seg["sample_rate"]))
-                        for i, t in enumerate(times))
-            check(worst <= 1000, "sample times agree within 1 us (worst %d ns)" % worst)
-            check([c["id"] for c in cfg["ch"]] == names,
-                  "channels: %s vs %s" % ([c["id"] for c in cfg["ch"]], names))
-            for c, nm in enumerate(names):
-                api = [round(seg["samples"][nm][i] / lsb[c]) for i in range(n)]
-                xs = [r[2][c] for r in recs]
-                bad = [i for i, (x, y) in enumerate(zip(xs, api)) if x != y]
-                check(not bad, "%s: every sample is the API's stored count (first mismatch %s)"
-                      % (nm, bad[:1]))
-            cfgp = os.path.join(dl, basename(ev) + ".cfg")
-            pa = subprocess.run([GRIDSENSE, "analyze", cfgp, "--what", "event",
-                                 "--declared-voltage", str(UDIN)], capture_output=True,
-                                text=True, timeout=120)
-            check(pa.returncode == 0, "gridsense analyze: %s" % pa.stderr[-300:])
-            found = [json.loads(l) for l in pa.stdout.splitlines() if l.startswith("{")]
-            dips = [e for e in found if e.get("type") == "event" and
-                    e.get("data", {}).get("kind") == "dip"]
-            check(len(dips) == 1, "gridsense analyze finds the dip in the downloaded record: %s"
-                  % [e.get("data", {}).get("kind") for e in found if e.get("type") == "event"])
+            recs_got = {}
+            for ev in evs:
+                recs_got[ev["id"]] = check_record(srv, d, dl, ev, sizes)
+            ev = evs[0]
+            got = recs_got[ev["id"]]
+            base = DOM + "/" + basename(ev)
 
             # missing files
             rc, lines, err = mms(srv, ["get-file", base + "x.cfg", os.path.join(dl, "x")],
