@@ -157,6 +157,23 @@ static size_t find_id(const mmsd_fcache_t *c, int64_t id)
     return SIZE_MAX;
 }
 
+size_t mmsd_fcache_ids(const mmsd_fcache_t *c, int64_t *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n && n < max; i++)
+        out[n++] = c->v[i]->id;
+    return n;
+}
+
+bool mmsd_fcache_remove(mmsd_fcache_t *c, int64_t id)
+{
+    size_t i = find_id(c, id);
+    if (i == SIZE_MAX)
+        return false;
+    remove_at(c, i);
+    return true;
+}
+
 bool mmsd_fcache_has(const mmsd_fcache_t *c, int64_t id)
 {
     return find_id(c, id) != SIZE_MAX;
@@ -412,7 +429,7 @@ void mmsd_fcache_ops(ied_file_ops_t *ops)
 
 #define MAX_PENDING 50000
 
-enum { JOB_STARTUP = 1, JOB_EVENT };
+enum { JOB_STARTUP = 1, JOB_EVENT, JOB_SWEEP };
 
 typedef struct {
     char tid[STORE_ID_MAX + 1];
@@ -451,6 +468,7 @@ struct mmsd_files {
     job_t *running;
     uv_timer_t timer;
     bool stopping;
+    int64_t next_sweep_ns; /* mono */
     uint64_t rendered, dropped;
 };
 
@@ -640,11 +658,49 @@ done:
     export_free(ex);
 }
 
+static int cmp_tid(const void *a, const void *b)
+{
+    return strcmp(((const evref_t *)a)->tid, ((const evref_t *)b)->tid);
+}
+
+/* Pool thread: which cached records lost their event or their terminal (deleted, retention of
+ * events, terminal removed): their ids get start_ns = 1 in j->list. */
+static void work_sweep(job_t *j)
+{
+    mmsd_files_t *f = j->f;
+    job_t t = {0};
+    if ((j->rc = open_store(f, j->err, sizeof j->err)) < 0)
+        return;
+    if ((j->rc = store_terminal_list(f->st, collect_term, &t)) < 0)
+        goto done;
+    qsort(t.list, t.n_list, sizeof t.list[0], cmp_tid);
+    for (size_t i = 0; i < j->n_list; i++) {
+        store_pq_event_t e;
+        int rc = store_pq_event_get(f->st, j->list[i].id, &e);
+        if (rc == GS_ENOTFOUND) {
+            j->list[i].start_ns = 1;
+            continue;
+        }
+        if (rc < 0) {
+            j->rc = rc;
+            goto done;
+        }
+        evref_t key;
+        snprintf(key.tid, sizeof key.tid, "%s", e.terminal_id);
+        if (!t.n_list || !bsearch(&key, t.list, t.n_list, sizeof t.list[0], cmp_tid))
+            j->list[i].start_ns = 1;
+    }
+done:
+    free(t.list);
+}
+
 static void on_work(uv_work_t *w)
 {
     job_t *j = w->data;
     if (j->kind == JOB_STARTUP)
         work_startup(j);
+    else if (j->kind == JOB_SWEEP)
+        work_sweep(j);
     else
         work_event(j);
 }
@@ -755,6 +811,14 @@ static void on_after_work(uv_work_t *w, int status)
     if (j->kind == JOB_STARTUP) {
         after_startup(f, j);
         job_free(j);
+    } else if (j->kind == JOB_SWEEP) {
+        size_t gone = 0;
+        for (size_t i = 0; j->rc == 0 && i < j->n_list; i++)
+            if (j->list[i].start_ns == 1 && mmsd_fcache_remove(f->cache, j->list[i].id))
+                gone++;
+        if (gone)
+            log_info(NULL, "mms: files: %zu records of deleted events or terminals removed", gone);
+        job_free(j);
     } else {
         after_event(f, j);
     }
@@ -791,10 +855,34 @@ static void kick(mmsd_files_t *f)
         f->running = j;
         return;
     }
-    if (f->pending) {
-        int64_t ms = (f->pending->due_ns - now) / 1000000 + 1;
-        uv_timer_start(&f->timer, on_timer, (uint64_t)ms, 0);
+    /* the periodic check of the cached records against the store, when nothing else is due */
+    if (now >= f->next_sweep_ns) {
+        f->next_sweep_ns = now + MMSD_FILES_SWEEP_NS;
+        size_t n = mmsd_fcache_count(f->cache);
+        job_t *j = n ? calloc(1, sizeof *j) : NULL;
+        int64_t *ids = n ? malloc(n * sizeof *ids) : NULL;
+        if (j && ids && (j->list = calloc(n, sizeof *j->list))) {
+            n = mmsd_fcache_ids(f->cache, ids, n);
+            for (size_t i = 0; i < n; i++)
+                j->list[i].id = ids[i];
+            j->n_list = j->cap_list = n;
+            j->f = f;
+            j->kind = JOB_SWEEP;
+            j->w.data = j;
+            if (uv_queue_work(f->loop, &j->w, on_work, on_after_work) == 0) {
+                f->running = j;
+                j = NULL;
+            }
+        }
+        free(ids);
+        if (j)
+            job_free(j);
+        if (f->running)
+            return;
     }
+    int64_t due = f->pending && f->pending->due_ns < f->next_sweep_ns ? f->pending->due_ns
+                                                                       : f->next_sweep_ns;
+    uv_timer_start(&f->timer, on_timer, (uint64_t)((due - now) / 1000000 + 1), 0);
 }
 
 int mmsd_files_start(uv_loop_t *loop, ied_t *ied, mms_assoc_cfg_t *acfg, const char *ied_name,
@@ -826,6 +914,7 @@ int mmsd_files_start(uv_loop_t *loop, ied_t *ied, mms_assoc_cfg_t *acfg, const c
     acfg->services[9] |= 0x80 | 0x40 | 0x20 | 0x04;
     if (acfg->services_bits < 78)
         acfg->services_bits = 78;
+    f->next_sweep_ns = time_mono_ns() + MMSD_FILES_SWEEP_NS;
     j->f = f;
     j->kind = JOB_STARTUP;
     j->due_ns = time_mono_ns();

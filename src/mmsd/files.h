@@ -49,6 +49,9 @@
 #define MMSD_FILES_FIRST_NS  2000000000LL
 #define MMSD_FILES_RETRY_NS  3000000000LL
 #define MMSD_FILES_SETTLE_NS 60000000000LL
+/* Every MMSD_FILES_SWEEP_NS the cached records are checked against the store: a record whose
+ * event or terminal was deleted since is removed. */
+#define MMSD_FILES_SWEEP_NS 600000000000LL
 
 /* ---- the cache ---------------------------------------------------------------------------- */
 
@@ -78,6 +81,11 @@ typedef struct {
     size_t cfg_len, dat_len, hdr_len;
 } mmsd_frecord_t;
 int mmsd_fcache_put(mmsd_fcache_t *c, mmsd_frecord_t *r);
+
+/* The event ids of the cached records (at most max into out): how many. */
+size_t mmsd_fcache_ids(const mmsd_fcache_t *c, int64_t *out, size_t max);
+/* Removes event id's record (an open one stays readable until closed): false if absent. */
+bool mmsd_fcache_remove(mmsd_fcache_t *c, int64_t id);
 
 /* Whether the cache holds event `id`, and its totals (for tests and logs). */
 bool mmsd_fcache_has(const mmsd_fcache_t *c, int64_t id);

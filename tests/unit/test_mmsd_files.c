@@ -2,7 +2,7 @@
  * the directory listing (top = one directory per LD, an LD's files in name order, `after`
  * paging, a file's own entry, unknown directories), open/read/close, the caps (per directory,
  * total bytes: the newest events are kept, an older one is refused), a re-render replacing its
- * record, and a record evicted while a client reads it staying readable until closed. The
+ * record, ids and removal, and a record evicted while a client reads it staying readable until closed. The
  * renderer (store, export, libuv pool) runs in integ.mms_files. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -205,6 +205,21 @@ static void test_caps(void **state)
     assert_int_equal(put(c, "GSA", 3, T0 + 2, 30), 0);
     assert_int_equal(mmsd_fcache_count(c), 3);
     assert_int_equal(mmsd_fcache_bytes(c), 2 * 25 + 45);
+    /* ids and removal (the sweep of deleted events) */
+    int64_t ids[8];
+    assert_int_equal(mmsd_fcache_ids(c, ids, 8), 3);
+    assert_int_equal(ids[0] + ids[1] + ids[2], 2 + 3 + 9);
+    assert_int_equal(mmsd_fcache_ids(c, ids, 2), 2);
+    assert_true(mmsd_fcache_remove(c, 9));
+    assert_false(mmsd_fcache_remove(c, 9));
+    assert_int_equal(mmsd_fcache_count(c), 2);
+    assert_int_equal(mmsd_fcache_bytes(c), 25 + 45);
+    ied_file_ops_t ops;
+    ied_file_info_t e[4];
+    bool more;
+    mmsd_fcache_ops(&ops);
+    assert_int_equal(ops.list(c, "", NULL, e, 4, &more), 1); /* GSB has no record left */
+    assert_string_equal(e[0].name, "GSA");
     mmsd_fcache_free(c);
 
     /* total bytes: 3 records of 115 fit in 350; the oldest across LDs go first */
