@@ -886,12 +886,13 @@ static void kick(mmsd_files_t *f)
 }
 
 int mmsd_files_start(uv_loop_t *loop, ied_t *ied, mms_assoc_cfg_t *acfg, const char *ied_name,
-                     const char *data_dir, const char *store_url, mmsd_files_t **out)
+                     const char *data_dir, const char *store_url, size_t max_bytes,
+                     mmsd_files_t **out)
 {
     mmsd_files_t *f = calloc(1, sizeof *f);
     if (!f)
         return GS_ENOMEM;
-    f->cache = mmsd_fcache_new(MMSD_FILES_PER_DIR, MMSD_FILES_MAX_BYTES);
+    f->cache = mmsd_fcache_new(MMSD_FILES_PER_DIR, max_bytes);
     job_t *j = calloc(1, sizeof *j);
     if (!f->cache || !j) {
         mmsd_fcache_free(f->cache);

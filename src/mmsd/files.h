@@ -33,10 +33,9 @@
 #include "ied/ied.h"
 
 /* Caps (docs/iec61850.md "Files"): the newest MMSD_FILES_PER_DIR records of each LD, at most
- * MMSD_FILES_MAX_BYTES of record bytes in all (the newest events across the fleet win), and a
+ * [mms] files_max_mb of record bytes in all (the newest events across the fleet win), and a
  * record whose files would exceed MMSD_FILES_MAX_RECORD (a long interruption) is not kept. */
 #define MMSD_FILES_PER_DIR    16
-#define MMSD_FILES_MAX_BYTES  (64u << 20)
 #define MMSD_FILES_MAX_RECORD (16u << 20)
 
 /* The record's window, as `gridsense export comtrade --event` and /events/{id}/export default:
@@ -99,12 +98,13 @@ void mmsd_fcache_ops(ied_file_ops_t *ops);
 
 typedef struct mmsd_files mmsd_files_t;
 
-/* Starts the provider on the MMS loop: sets it on the model (ied_set_file_ops), announces
- * fileOpen/fileRead/fileClose/fileDirectory in acfg's ServiceSupportOptions, and queues the
- * startup pass (the newest MMSD_FILES_PER_DIR events of every stored terminal). store_url NULL
+/* Starts the provider on the MMS loop (max_bytes: the total cap, [mms] files_max_mb): sets it
+ * on the model (ied_set_file_ops), announces fileOpen/fileRead/fileClose/fileDirectory in
+ * acfg's ServiceSupportOptions, and queues the startup pass (the newest MMSD_FILES_PER_DIR events of every stored terminal). store_url NULL
  * or "": SQLite in data_dir. Returns 0 or GS_ENOMEM (then no provider: nothing announced). */
 int mmsd_files_start(uv_loop_t *loop, ied_t *ied, mms_assoc_cfg_t *acfg, const char *ied_name,
-                     const char *data_dir, const char *store_url, mmsd_files_t **out);
+                     const char *data_dir, const char *store_url, size_t max_bytes,
+                     mmsd_files_t **out);
 
 /* A voltage event was stored (the server's event feed): its record is rendered
  * MMSD_FILES_FIRST_NS later. NULL f: no-op. */

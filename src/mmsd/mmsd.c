@@ -130,6 +130,7 @@ void mmsd_opts_default(mmsd_opts_t *o)
     o->refresh_s = 5;
     o->nice = 5;
     snprintf(o->ied_name, sizeof o->ied_name, "GRIDSENSE");
+    o->files_max_mb = 64; /* files */
 }
 
 int mmsd_password_file_load(const char *path, mmsd_password_t *out, int max, char *err,
@@ -922,8 +923,9 @@ static void thread_main(void *arg)
     m->sweep.data = m;
     uv_timer_init(&m->loop, &m->reports);
     m->reports.data = m;
-    if (mmsd_files_start(&m->loop, m->ied, &m->acfg, m->o.ied_name, m->data_dir, /* files */
-                         m->store_url, &m->files) < 0)
+    if (m->o.files_max_mb > 0 && /* files */
+        mmsd_files_start(&m->loop, m->ied, &m->acfg, m->o.ied_name, m->data_dir, m->store_url,
+                         (size_t)m->o.files_max_mb << 20, &m->files) < 0)
         log_warn(WHO, "mms: no file services (out of memory)");
     refresh_terminals(m);
     m->next_refresh_ns = time_mono_ns() + (int64_t)m->o.refresh_s * 1000000000LL;

@@ -15,7 +15,8 @@ streams one terminal (id with '-') with two scheduled dips:
   directory that does not exist too;
 - the listing paged with a small --max-pdu has several pages and the same entries;
 - after a restart, the startup pass renders the stored events again: the same names, sizes and
-  bytes."""
+  bytes;
+- with `[mms] files_max_mb = 0` the file services are neither announced nor served (Reject)."""
 
 import datetime
 import json
@@ -243,6 +244,23 @@ def main():
             local = os.path.join(dl, "again.dat")
             download(srv, base + ".dat", local)
             check(open(local, "rb").read() == got[".dat"], "after a restart: the same .dat bytes")
+        finally:
+            srv.stop()
+
+        # [mms] files_max_mb = 0: no file services, not announced
+        conf = os.path.join(d, "gridsense.conf")
+        with open(conf, "w") as f:
+            f.write("[mms]\nfiles_max_mb = 0\n")
+        os.chmod(conf, 0o600)
+        srv = Server(data, mms=True, extra=["--config", conf]).start()
+        try:
+            _, lines, _ = mms(srv, ["identify"])
+            svc = bytes.fromhex(one(lines, "associate")["services"])
+            check(len(svc) > 9 and svc[9] & 0xE4 == 0,
+                  "files_max_mb = 0: file services not announced (octet 9: %02x)" % svc[9])
+            rc, lines, err = mms(srv, ["files", '""'], want=(3,))
+            check("reject" in (err + json.dumps(lines)).lower(),
+                  "files_max_mb = 0: FileDirectory rejected (%s)" % err.strip())
         finally:
             srv.stop()
     print("PASS")
