@@ -450,6 +450,7 @@ typedef struct job {
     char err[256];
     bool complete;
     int64_t window_end_ns;
+    int64_t work_ns; /* how long the work function took (debug log) */
     store_pq_event_t ev;
     buf_t cfg, dat, hdr;
     evref_t *list;
@@ -697,12 +698,14 @@ done:
 static void on_work(uv_work_t *w)
 {
     job_t *j = w->data;
+    int64_t t0 = time_mono_ns();
     if (j->kind == JOB_STARTUP)
         work_startup(j);
     else if (j->kind == JOB_SWEEP)
         work_sweep(j);
     else
         work_event(j);
+    j->work_ns = time_mono_ns() - t0;
 }
 
 static uint8_t *take(buf_t *b, size_t *len)
@@ -784,7 +787,11 @@ static void after_event(mmsd_files_t *f, job_t *j)
         r.cfg = take(&j->cfg, &r.cfg_len);
         r.dat = take(&j->dat, &r.dat_len);
         r.hdr = take(&j->hdr, &r.hdr_len);
+        size_t bytes = r.cfg_len + r.dat_len + r.hdr_len;
         int rc = mmsd_fcache_put(f->cache, &r);
+        log_debug(NULL, "mms: files: event %lld: %zu bytes rendered in %.1f ms (%s)%s",
+                  (long long)j->id, bytes, (double)j->work_ns / 1e6,
+                  j->complete ? "complete" : "as stored", rc == 0 ? "" : ", not kept (caps)");
         if (rc == 0)
             f->rendered++;
         else if (rc != GS_ELIMIT)
@@ -794,6 +801,8 @@ static void after_event(mmsd_files_t *f, job_t *j)
         return;
     }
     /* incomplete: the post-window's blocks may still be in flight */
+    log_debug(NULL, "mms: files: event %lld: window not stored to its end yet, again in 3 s",
+              (long long)j->id);
     job_reset(j);
     j->due_ns = time_mono_ns() + MMSD_FILES_RETRY_NS;
     enqueue(f, j);
