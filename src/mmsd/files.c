@@ -464,7 +464,7 @@ struct mmsd_files {
     char data_dir[512], store_url[1024];
     mmsd_fcache_t *cache;
     store_t *st; /* the render jobs' read-only connection: used by the job in flight only */
-    job_t *pending; /* by due time */
+    job_t *pending, *tail; /* by due time */
     size_t n_pending;
     job_t *running;
     uv_timer_t timer;
@@ -524,10 +524,15 @@ static int domain_of(const char *ied_name, const char *id, char *out, size_t cap
 static void enqueue(mmsd_files_t *f, job_t *j)
 {
     job_t **p = &f->pending;
+    if (f->tail && f->tail->due_ns <= j->due_ns) /* the common case: no walk (the startup pass
+                                                    queues thousands due now) */
+        p = &f->tail->next;
     while (*p && (*p)->due_ns <= j->due_ns)
         p = &(*p)->next;
     j->next = *p;
     *p = j;
+    if (!j->next)
+        f->tail = j;
     f->n_pending++;
 }
 
@@ -844,6 +849,8 @@ static void kick(mmsd_files_t *f)
     while (f->pending && f->pending->due_ns <= now) {
         job_t *j = f->pending;
         f->pending = j->next;
+        if (!f->pending)
+            f->tail = NULL;
         f->n_pending--;
         j->next = NULL;
         if (j->kind == JOB_EVENT) {
