@@ -7,14 +7,24 @@
  * The logical device is the first domain GetNameList returns. Prints one JSON object.
  *   - memory per client: with the server's PID, its VmRSS before and after HOLD more idle
  *     associations are opened (and held).
- * Usage: mms_bench PORT [ASSOCIATIONS] [READS] [HOLD SERVER_PID] */
+ * Usage: mms_bench PORT [ASSOCIATIONS] [READS] [HOLD SERVER_PID]
+ *        mms_bench PORT reports|latency CLIENTS SECONDS SERVER_PID
+ * The second form: CLIENTS processes each associate and enable, on every logical device, one
+ * unbuffered report control block of their own (client k: the k-th of MeasRCB01, MeasRCB02,
+ * EventsRCB01, EventsRCB02, StatusRCB01, StatusRCB02) with integrity reports every 1,000 ms,
+ * then count the InformationReports they receive for SECONDS; the server's CPU (utime + stime
+ * of SERVER_PID) is taken over the same window once every client has enabled. `latency`
+ * enables data-change reports instead and reports, per client, the latency from the newest
+ * value time (utc-time) a report carries to its reception: measurement to report. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -167,12 +177,15 @@ static void request(int fd, uint32_t invoke, int service, const uint8_t *body, s
     int sl = mms_spdu_encode(spdu, sizeof spdu, &s);
     int n = mms_cotp_encode_dt(out, sizeof out, true, spdu, (size_t)sl);
     put(fd, out, (size_t)n);
-    size_t tl = answer(fd, tsdu, sizeof tsdu);
-    if (mms_spdu_decode(tsdu, tl, &s) < 0 || mms_pres_decode_data(s.user_data, s.user_len, &pp) < 0 ||
-        mms_pdu_decode(pp.pdv[0].data, pp.pdv[0].len, pdu, NULL) < 0) {
-        fprintf(stderr, "undecodable answer\n");
-        exit(1);
-    }
+    do { /* (InformationReports in between are skipped) */
+        size_t tl = answer(fd, tsdu, sizeof tsdu);
+        if (mms_spdu_decode(tsdu, tl, &s) < 0 ||
+            mms_pres_decode_data(s.user_data, s.user_len, &pp) < 0 ||
+            mms_pdu_decode(pp.pdv[0].data, pp.pdv[0].len, pdu, NULL) < 0) {
+            fprintf(stderr, "undecodable answer\n");
+            exit(1);
+        }
+    } while (pdu->type == MMS_PDU_UNCONFIRMED);
     if (pdu->type != MMS_PDU_CONFIRMED_RESP || pdu->invoke_id != invoke) {
         fprintf(stderr, "answer type %d to invoke %u\n", pdu->type, invoke);
         exit(1);
@@ -226,6 +239,195 @@ static size_t read_body(uint8_t *out, size_t cap, const char *dom, const char *i
     return mms_bw_len(&w);
 }
 
+/* All domain names (GetNameList, following continueAfter). */
+static int all_domains(int fd, char (*out)[80], int max, uint32_t *inv)
+{
+    int n = 0;
+    for (;;) {
+        uint8_t body[256];
+        mms_ber_writer_t w;
+        mms_bw_init(&w, body, sizeof body);
+        if (n)
+            mms_bw_octets(&w, MMS_BER_CONTEXT, 2, out[n - 1], strlen(out[n - 1]));
+        size_t m = mms_bw_mark(&w);
+        mms_bw_null(&w, MMS_BER_CONTEXT, 0);
+        mms_bw_wrap(&w, MMS_BER_CONTEXT, 1, m);
+        m = mms_bw_mark(&w);
+        mms_bw_int(&w, MMS_BER_CONTEXT, 0, 9);
+        mms_bw_wrap(&w, MMS_BER_CONTEXT, 0, m);
+        mms_pdu_t pdu;
+        request(fd, (*inv)++, MMS_SVC_GET_NAME_LIST, mms_bw_data(&w), mms_bw_len(&w), &pdu);
+        mms_ber_reader_t r, r2;
+        mms_tlv_t t, t2;
+        bool more = true;
+        mms_ber_reader_init(&r, pdu.body, pdu.body_len);
+        while (mms_ber_next(&r, &t) == 1) {
+            if (t.tag == 0 && mms_ber_enter(&r, &t, &r2) == 0)
+                while (mms_ber_next(&r2, &t2) == 1 && n < max)
+                    mms_ber_get_visible(&t2, out[n++], 80);
+            else if (t.tag == 1)
+                mms_ber_get_bool(&t, &more);
+        }
+        if (!more || n >= max)
+            return n;
+    }
+}
+
+static double cpu_s(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    /* fields after the command: state(3) ... utime(14) stime(15) */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* UTC now, seconds */
+static double utc_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The newest utc-time Data ([17] IMPLICIT, 8 octets: IEC 61850-8-1 8.1.3.7) in a report: the
+ * time of the newest value it carries, 0 if none. A scan of the PDU octets for the 91 08
+ * header: good enough for a benchmark (a float's octets could look like one: such reports
+ * show up as absurd latencies, counted apart). */
+static double newest_t(const uint8_t *p, size_t n)
+{
+    double best = 0;
+    for (size_t i = 0; i + 10 <= n; i++)
+        if (p[i] == 0x91 && p[i + 1] == 0x08) {
+            uint32_t secs = (uint32_t)p[i + 2] << 24 | (uint32_t)p[i + 3] << 16 |
+                            (uint32_t)p[i + 4] << 8 | p[i + 5];
+            uint32_t frac = (uint32_t)p[i + 6] << 16 | (uint32_t)p[i + 7] << 8 | p[i + 8];
+            double t = secs + frac / 16777216.0;
+            if (t > best)
+                best = t;
+        }
+    return best;
+}
+
+static int reports_mode(int nclients, int seconds, int pid, bool dchg)
+{
+    static const char *const rcbs[6] = {"MeasRCB01",   "MeasRCB02",   "EventsRCB01",
+                                        "EventsRCB02", "StatusRCB01", "StatusRCB02"};
+    int ready[2];
+    if (nclients < 1 || nclients > 6 || pipe(ready) != 0)
+        return 2;
+    for (int k = 0; k < nclients; k++) {
+        if (fork() != 0)
+            continue;
+        static char doms[5000][80];
+        uint32_t inv = 1;
+        int fd = associate();
+        int nd = all_domains(fd, doms, 5000, &inv);
+        double t_en = now_s();
+        for (int i = 0; i < nd; i++) {
+            /* Write TrgOps = integrity, IntgPd = 1000, RptEna = TRUE, in that order */
+            static const char *const attr[3] = {"TrgOps", "IntgPd", "RptEna"};
+            uint8_t body[1024];
+            mms_ber_writer_t w;
+            mms_bw_init(&w, body, sizeof body);
+            size_t m0 = mms_bw_mark(&w);
+            mms_bw_bool(&w, MMS_BER_CONTEXT, 3, true);
+            mms_bw_uint(&w, MMS_BER_CONTEXT, 6, 1000);
+            /* TrgOps (8-1): bit 1 data-change, bit 4 integrity */
+            const uint8_t trg = dchg ? 0x40 : 0x08;
+            mms_bw_bits(&w, MMS_BER_CONTEXT, 4, &trg, 6);
+            mms_bw_wrap(&w, MMS_BER_CONTEXT, 0, m0); /* listOfData */
+            size_t m1 = mms_bw_mark(&w);
+            (void)m0;
+            for (int a = 2; a >= 0; a--) {
+                char item[80];
+                snprintf(item, sizeof item, "LLN0$RP$%s$%s", rcbs[k], attr[a]);
+                size_t m = mms_bw_mark(&w);
+                mms_bw_octets(&w, MMS_BER_UNIVERSAL, 26, item, strlen(item));
+                mms_bw_octets(&w, MMS_BER_UNIVERSAL, 26, doms[i], strlen(doms[i]));
+                mms_bw_wrap(&w, MMS_BER_CONTEXT, 1, m);
+                mms_bw_wrap(&w, MMS_BER_CONTEXT, 0, m);
+                mms_bw_wrap(&w, MMS_BER_UNIVERSAL, 16, m);
+            }
+            mms_bw_wrap(&w, MMS_BER_CONTEXT, 0, m1); /* listOfVariable */
+            mms_pdu_t pdu;
+            /* reports of earlier enables may arrive before the answer: request() skips them */
+            request(fd, inv++, MMS_SVC_WRITE, mms_bw_data(&w), mms_bw_len(&w), &pdu);
+            /* Write-Response: one CHOICE per variable, success [1] NULL */
+            int ok = 0;
+            for (size_t b = 0; b + 1 < pdu.body_len; b += 2)
+                ok += pdu.body[b] == 0x81 && pdu.body[b + 1] == 0;
+            if (ok != 3) {
+                fprintf(stderr, "client %d: enabling %s of %s refused (%zu octets)\n", k,
+                        rcbs[k], doms[i], pdu.body_len);
+                exit(1);
+            }
+        }
+        double t_done = now_s();
+        if (write(ready[1], "x", 1) != 1)
+            exit(1);
+        /* count reports for `seconds` */
+        long reports = 0, n_lat = 0, odd = 0;
+        static double lat[200000];
+        static uint8_t tsdu[70000];
+        double end = now_s() + seconds;
+        while (now_s() < end) {
+            struct pollfd pf = {fd, POLLIN, 0};
+            if (poll(&pf, 1, 200) <= 0)
+                continue;
+            size_t n = answer(fd, tsdu, sizeof tsdu);
+            mms_spdu_t sp;
+            mms_ppdu_t pp;
+            mms_pdu_t pdu;
+            if (n && mms_spdu_decode(tsdu, n, &sp) == 0 &&
+                mms_pres_decode_data(sp.user_data, sp.user_len, &pp) == 0 &&
+                mms_pdu_decode(pp.pdv[0].data, pp.pdv[0].len, &pdu, NULL) == 0 &&
+                pdu.type == MMS_PDU_UNCONFIRMED) {
+                reports++;
+                double t = newest_t(pp.pdv[0].data, pp.pdv[0].len), l = utc_s() - t;
+                if (t > 0 && l >= 0 && l < 60 && n_lat < 200000)
+                    lat[n_lat++] = l;
+                else if (t > 0)
+                    odd++;
+            }
+        }
+        if (dchg && n_lat) {
+            qsort(lat, (size_t)n_lat, sizeof *lat, cmp_d);
+            printf("  {\"client\": %d, \"latency_n\": %ld, \"latency_p50_ms\": %.1f, "
+                   "\"latency_p99_ms\": %.1f, \"latency_max_ms\": %.1f, \"odd\": %ld},\n",
+                   k, n_lat, lat[n_lat / 2] * 1e3, lat[(long)(n_lat * 0.99)] * 1e3,
+                   lat[n_lat - 1] * 1e3, odd);
+        }
+        printf("  {\"client\": %d, \"rcb\": \"%s\", \"lds\": %d, \"enable_s\": %.2f, "
+               "\"reports\": %ld, \"reports_per_s\": %.0f},\n",
+               k, rcbs[k], nd, t_done - t_en, reports, (double)reports / seconds);
+        fflush(stdout);
+        close(fd);
+        _exit(0);
+    }
+    char x;
+    for (int k = 0; k < nclients; k++)
+        if (read(ready[0], &x, 1) != 1)
+            return 1;
+    double c0 = cpu_s(pid), w0 = now_s();
+    sleep((unsigned)(seconds > 2 ? seconds - 1 : 1));
+    double c1 = cpu_s(pid), w1 = now_s();
+    for (int k = 0; k < nclients; k++)
+        wait(NULL);
+    printf("  {\"server_cpu_cores\": %.3f, \"window_s\": %.1f}\n", (c1 - c0) / (w1 - w0),
+           w1 - w0);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -233,6 +435,15 @@ int main(int argc, char **argv)
         return 2;
     }
     port = atoi(argv[1]);
+    if (argc > 5 && (strcmp(argv[2], "reports") == 0 || strcmp(argv[2], "latency") == 0)) {
+        cr_len = unhex(CR_HEX, cr, sizeof cr);
+        cn_len = unhex(CN_HEX, cn, sizeof cn);
+        printf("[\n");
+        fflush(stdout);
+        int rc = reports_mode(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), argv[2][0] == 'l');
+        printf("]\n");
+        return rc;
+    }
     int na = argc > 2 ? atoi(argv[2]) : 500, nr = argc > 3 ? atoi(argv[3]) : 5000;
     cr_len = unhex(CR_HEX, cr, sizeof cr);
     cn_len = unhex(CN_HEX, cn, sizeof cn);

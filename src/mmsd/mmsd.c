@@ -90,6 +90,7 @@ struct conn {
     size_t queued; /* bytes handed to uv_write and not completed */
     int64_t accepted_ns, last_io_ns, close_deadline_ns; /* mono */
     bool want_close, want_abort, closing, shutting, paused, associated;
+    bool report_blocked; /* reports were due but the output queue had no room for one */
     uv_shutdown_t shut;
     const char *auth_name;
 };
@@ -279,6 +280,11 @@ static void conn_finish(conn_t *c)
         conn_close(c);
 }
 
+static void pump_reports(conn_t *c, int64_t now);
+static void schedule_reports(mmsd_t *m);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
 static void on_write(uv_write_t *req, int status)
 {
     wreq_t *w = (wreq_t *)req;
@@ -292,7 +298,20 @@ static void on_write(uv_write_t *req, int status)
         return;
     }
     c->last_io_ns = time_mono_ns();
-    (void)0;
+    mmsd_t *m = c->m;
+    /* the client reads again: resume reading its requests, send the reports that waited */
+    if (c->paused && !c->shutting && c->queued < queue_max(m) / 4) {
+        c->paused = false;
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    }
+    if (c->report_blocked && !c->shutting &&
+        c->queued + mms_assoc_pdu_size(c->as) + 1024 <= queue_max(m)) {
+        c->report_blocked = false;
+        pump_reports(c, time_utc_ns());
+        if (c->want_close)
+            conn_finish(c);
+        schedule_reports(m);
+    }
 }
 
 static int io_send(void *ud, const uint8_t *p, size_t n)
@@ -439,8 +458,12 @@ static void pump_reports(conn_t *c, int64_t now)
         int svc = MMS_USVC_INFORMATION_REPORT;
         if (!c->ic || c->closing || c->want_close || !mms_assoc_associated(c->as))
             return;
-        if (c->queued + mms_assoc_pdu_size(c->as) + 1024 > queue_max(m))
-            return; /* stays due in the model (buffered reports stay buffered) */
+        if (c->queued + mms_assoc_pdu_size(c->as) + 1024 > queue_max(m)) {
+            /* stays due in the model (buffered reports stay buffered); on_write pumps again
+             * once the client has read enough */
+            c->report_blocked = true;
+            return;
+        }
         if (mms_assoc_unconfirmed_begin(c->as, &w) < 0)
             return;
         int rc = ied_client_next_report(c->ic, now, &w, &svc);
@@ -483,7 +506,7 @@ static void schedule_reports(mmsd_t *m)
     if (m->stopping)
         return;
     for (conn_t *c = m->conns; c; c = c->next)
-        if (c->ic && !c->closing) {
+        if (c->ic && !c->closing && !c->report_blocked) { /* (blocked: on_write pumps) */
             int64_t d = ied_client_next_due(c->ic);
             if (d < due)
                 due = d;
@@ -493,8 +516,8 @@ static void schedule_reports(mmsd_t *m)
         return;
     }
     int64_t wait_ms = (due - time_utc_ns()) / 1000000;
-    if (wait_ms < 1)
-        wait_ms = 1;
+    if (wait_ms < 5)
+        wait_ms = 5; /* (a report due now was offered already: never spin) */
     if (wait_ms > 1000)
         wait_ms = 1000;
     uv_timer_start(&m->reports, on_report_timer, (uint64_t)wait_ms, 0);

@@ -8,7 +8,7 @@
 # layer of every TPKT of the reference captures, and every layer's error answers) and found_*
 # inputs of libFuzzer runs, minimised together with `fuzz_mms_<layer> -merge=1` (the unit test
 # test_mms_stack already replays every capture PDU, so seeds adding no coverage were dropped).
-set(GS_MMS_FUZZ_LAYERS ber cotp session pres acse pdu)
+set(GS_MMS_FUZZ_LAYERS ber cotp session pres acse pdu assoc)
 file(GLOB GS_MMS_SRC ${CMAKE_SOURCE_DIR}/src/iec61850/*.c)
 
 foreach(layer ${GS_MMS_FUZZ_LAYERS})

@@ -4,10 +4,15 @@ no protocol error in the server's counters), each gets its answer, and tshark's 
 decode our side of every conversation (written as one pcap, a TCP connection each) as TPKT/COTP/session/
 presentation/ACSE/MMS with no malformed frame and no expert warning or error.
 
-The captures' requests name the reference server's model (e.g. simpleIOGenericIO/GGIO1...);
-they are sent unchanged (no name is rewritten): ours answers them from its own model, with a
-confirmed-Error object-non-existent where the object does not exist — still an answer tshark
-must decode. The password connection (f_acse_password_rejected, client password "top secret")
+The captures' requests name the reference server's logical device "simpleIOGenericIO" (17
+characters). The server here has one terminal provisioned as REPLAY01, whose logical device is
+"GRIDSENSEREPLAY01" — 17 characters too — and that is the only rewrite: those 17 octets are
+replaced wherever they occur in the client's TPKTs, so no BER length changes. The item names
+are sent unchanged: where our model has them (LLN0 and its datasets and report control blocks
+EventsRCB01 etc., LPHD1, GGIO1...) ours answers with data and the report captures' RptEna
+writes make it send InformationReports, which tshark decodes too; where it has not (e.g. GGIO1
+of the reference model's data objects), a confirmed-Error or a DataAccessError — still answers
+tshark must decode. The password connection (f_acse_password_rejected, client password "top secret")
 is replayed against a server with a password file without it (AARE rejected,
 authentication-failure, then closed) and with it (associated)."""
 import os
@@ -24,7 +29,8 @@ def main():
     conns = load_connections()
     check(len(conns) == 17, "17 connections in the vectors, got %d" % len(conns))
     with TempDir() as data, tempfile.TemporaryDirectory() as work:
-        provision(data, 2, "R")
+        run([GRIDSENSE, "terminal", "add", "REPLAY01", "--data", data])
+        provision(data, 1, "R")
         srv = Server(data, mms=True).start()
         try:
             check(srv.mport, "the port file names the MMS port")
@@ -33,7 +39,8 @@ def main():
             for (name, stream), c in sorted(conns.items()):
                 if name == "f_acse_password_rejected":
                     continue
-                conv, closed = replay(srv.mport, c["c2s"])
+                c2s = [t.replace(b"simpleIOGenericIO", b"GRIDSENSEREPLAY01") for t in c["c2s"]]
+                conv, closed = replay(srv.mport, c2s)
                 ours = [b for d, b in conv if d == "I"]
                 want = sum(1 for t in c["c2s"] if expects_answer(t))
                 n_req += want
@@ -49,8 +56,8 @@ def main():
                 check("CC TPDU" in summ, "%s: no CC decoded:\n%s" % (tag, summ))
                 check("initiate-ResponsePDU" in summ,
                       "%s: no initiate-ResponsePDU:\n%s" % (tag, summ))
-                # every confirmed request answered (a response, an error, or a Reject for a
-                # service the model does not implement: counted and printed below)
+                # every confirmed request answered (a response or an error; a Reject would be
+                # a service the server does not implement: counted, printed, and none expected)
                 reqs = sum(1 for i in infos[k] if "confirmed-RequestPDU" in i)
                 resp = sum(1 for i in infos[k] if "confirmed-ResponsePDU" in i)
                 errs = sum(1 for i in infos[k] if "confirmed-ErrorPDU" in i)
@@ -75,6 +82,13 @@ def main():
             print("replayed %d connections: %d requests, %d answer TPKTs" %
                   (len(conns) - 1, n_req, n_ans))
             print("confirmed requests %d: %d responses, %d errors, %d rejects" % tuple(totals))
+            # our InformationReports (the report captures enable EventsRCB01 & co.): tshark shows
+            # them as unconfirmed-PDU
+            reports = sum(1 for k in range(len(runs)) for i in infos[k] if "unconfirmed-PDU" in i)
+            print("InformationReports decoded: %d" % reports)
+            check(reports >= 3, "the report captures got reports from our server")
+            check(totals[1] >= 70, "with the LD renamed, most requests get a response (%r)" % totals)
+            check(totals[3] == 0, "no request rejected (%r)" % totals)
             check(totals[1] > totals[3], "most requests get a response (%r)" % totals)
             check(srv.metric("gridsense_mms_malformed_pdus_total") == 0,
                   "a capture request did not decode (Reject)")
