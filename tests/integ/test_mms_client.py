@@ -4,7 +4,7 @@ client and server (tests/vectors/mms: every TPKT of ../shared/reference/mms/*.pc
 
 (1) Decoding: `mms_client --decode-vectors` decodes every server TPKT of every capture through
     our transport decoders and the client's answer decoders (exit 0 = none failed). Where
-    tshark and text2pcap exist, each capture's streams are rebuilt into a pcap and, for every
+    tshark exists, every capture's streams are rebuilt into one pcap and, for every
     server MMS PDU, the values tshark's dissector shows (floats, integers, booleans, bit strings,
     visible strings, identifiers, UtcTimes, component names, file names and sizes, identify
     strings, DataAccessErrors) are compared with the client's JSON for the same PDU.
@@ -13,8 +13,8 @@ client and server (tests/vectors/mms: every TPKT of ../shared/reference/mms/*.pc
     end to end (association, every service, paging, file download, reports, conclude/abort,
     refused password) and compares every TPKT the client sends with the captured client's,
     byte for byte (both clients number invokeIDs from 1, so those match too).
-(3) Hostile server: the same replay with one server TPKT mutated per run (80 runs): the client
-    ends with one of its exit codes and JSON output, never a crash or a hang.
+(3) Hostile server: replays of 4 captures with one server TPKT mutated per run (160 runs): the
+    client ends with one of its exit codes and JSON output, never a crash or a hang.
 The vectors keep each direction's order but not their interleaving, so the fake server sends,
 after each client TPKT that expects an answer, the next server unit (a TSDU) plus the
 unsolicited InformationReports that follow it."""
@@ -326,12 +326,35 @@ def pdu_values(pdu):
     return acc
 
 
+def write_pcap(path, conns):
+    """One pcap of every connection: conns = [(client port, [(kind, tpkt)...])] in the plan's
+    order, as Ethernet/IPv4/TCP on loopback (checksums 0: Wireshark does not check them by
+    default), each direction with its own running sequence numbers."""
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    ts = 0
+    for port, pkts in conns:
+        seq = {"c": 1000, "s": 5000}
+        for kind, data in pkts:
+            sport, dport = (port, 10102) if kind == "c" else (10102, port)
+            tcp = struct.pack(">HHIIBBHHH", sport, dport, seq[kind],
+                              seq["s" if kind == "c" else "c"], 5 << 4, 0x18, 65535, 0, 0)
+            seq[kind] = (seq[kind] + len(data)) & 0xFFFFFFFF
+            ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + len(data), 0, 0x4000, 64,
+                             6, 0, b"\x7f\0\0\1", b"\x7f\0\0\1")
+            frame = b"\0" * 12 + b"\x08\x00" + ip + tcp + data
+            ts += 1
+            out.append(struct.pack("<IIII", ts // 1000, (ts % 1000) * 1000, len(frame),
+                                   len(frame)) + frame)
+    with open(path, "wb") as f:
+        f.write(b"".join(out))
+
+
 def tshark_check(decoded):
-    if not (shutil.which("tshark") and shutil.which("text2pcap")):
-        print("SKIP: tshark/text2pcap not installed: client decodes not compared with "
-              "Wireshark's dissector (the decode itself ran above)")
+    if not shutil.which("tshark"):
+        print("SKIP: tshark not installed: client decodes not compared with Wireshark's "
+              "dissector (the decode itself ran above)")
         return
-    fields = ["frame.number", "tcp.srcport", "mms.floating_point", "mms.data.visible-string",
+    fields = ["tcp.dstport", "mms.floating_point", "mms.data.visible-string",
               "mms.Identifier", "mms.vendorName", "mms.modelName", "mms.revision",
               "mms.data_bit-string", "mms.utc_time", "mms.componentName", "mms.FileName_item",
               "mms.sizeOfFile", "mms.failure", "mms.boolean", "mms.integer", "mms.unsigned",
@@ -340,42 +363,40 @@ def tshark_check(decoded):
     compared = {"pdus": 0, "floats": 0, "strings": 0, "names": 0, "bits": 0, "utc": 0,
                 "components": 0, "files": 0}
     try:
-        for name, pdus in sorted(decoded.items()):
-            vec = load_vectors(name)
-            for s, st in sorted(vec.items()):
-                # text2pcap input: the plan's order, I = towards the server, O = from it
-                txt = os.path.join(tmp, "%s_%d.txt" % (name, s))
-                with open(txt, "w") as f:
-                    for kind, unit in plan(st):
-                        for t in unit:
-                            f.write("%s 000000 %s\n" % ("I" if kind == "c" else "O",
-                                                         " ".join("%02x" % b for b in t)))
-                pcap = txt[:-4] + ".pcap"
-                subprocess.run(["text2pcap", "-q", "-D", "-T", "40000,10102", txt, pcap],
-                               check=True, capture_output=True)
-                p = subprocess.run(["tshark", "-r", pcap, "-d", "tcp.port==10102,tpkt",
-                                    "-Y", "mms && tcp.srcport==10102", "-T", "fields",
-                                    "-E", "separator=\t", "-E", "occurrence=a",
-                                    "-E", "aggregator=\x1f"] +
-                                   sum([["-e", x] for x in fields], []),
-                                   capture_output=True, text=True)
-                if p.returncode != 0 and "aren't valid" in p.stderr:
-                    print("SKIP: this tshark names the MMS fields differently (%s): decodes not "
-                          "compared with it" % p.stderr.strip().splitlines()[0])
-                    return
-                if p.returncode != 0:
-                    fail("tshark failed: %s" % p.stderr.strip())
-                rows = [dict(zip(fields, [c.split("\x1f") if c else [] for c in r.split("\t")]))
-                        for r in p.stdout.splitlines()]
-                ours = [d for d in pdus if d["stream"] == s and d["pdu"] not in
-                        ("accept", "release-response")]
-                # tshark rows: initiate response, data PDUs (conclude-response included)
-                rows = rows[1:] if rows else rows
-                if len(rows) != len(ours):
-                    fail("%s stream %d: tshark shows %d server MMS PDUs, the client decoded %d" %
-                         (name, s, len(rows), len(ours)))
-                for row, d in zip(rows, ours):
-                    compare_pdu(name, s, row, d, compared)
+        # every connection of every capture in one pcap, client port 40000 + k
+        conns, which = [], {}
+        for name in sorted(decoded):
+            for s, st in sorted(load_vectors(name).items()):
+                port = 40000 + len(conns)
+                which[port] = (name, s)
+                conns.append((port, [(kind, t) for kind, unit in plan(st) for t in unit]))
+        pcap = os.path.join(tmp, "all.pcap")
+        write_pcap(pcap, conns)
+        p = subprocess.run(["tshark", "-r", pcap, "-d", "tcp.port==10102,tpkt",
+                            "-Y", "mms && tcp.srcport==10102", "-T", "fields",
+                            "-E", "separator=\t", "-E", "occurrence=a",
+                            "-E", "aggregator=\x1f"] + sum([["-e", x] for x in fields], []),
+                           capture_output=True, text=True)
+        if p.returncode != 0 and "aren't valid" in p.stderr:
+            print("SKIP: this tshark names the MMS fields differently (%s): decodes not "
+                  "compared with it" % p.stderr.strip().splitlines()[0])
+            return
+        if p.returncode != 0:
+            fail("tshark failed: %s" % p.stderr.strip())
+        rows = {}
+        for r in p.stdout.splitlines():
+            row = dict(zip(fields, [c.split("\x1f") if c else [] for c in r.split("\t")]))
+            rows.setdefault(int(row["tcp.dstport"][0]), []).append(row)
+        for port, (name, s) in sorted(which.items()):
+            ours = [d for d in decoded[name] if d["stream"] == s and d["pdu"] not in
+                    ("accept", "release-response")]
+            # tshark rows: initiate response, data PDUs (conclude-response included)
+            got = rows.get(port, [])[1:]
+            if len(got) != len(ours):
+                fail("%s stream %d: tshark shows %d server MMS PDUs, the client decoded %d" %
+                     (name, s, len(got), len(ours)))
+            for row, d in zip(got, ours):
+                compare_pdu(name, s, row, d, compared)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     total = sum(1 for pdus in decoded.values() for d in pdus
@@ -493,9 +514,9 @@ def replay_browse():
     check(by_cmd(lines, "conclude")[0]["ok"], "conclude + release")
 
 
-def replay_read_write():
+def read_write_cmds():
     D = DOM
-    cmds = ["read %s GGIO1$MX$AnIn1$mag$f" % D, "read %s GGIO1$MX$AnIn1" % D,
+    return ["read %s GGIO1$MX$AnIn1$mag$f" % D, "read %s GGIO1$MX$AnIn1" % D,
             "read %s GGIO1$ST$SPCSO1" % D, "read %s LLN0$RP$EventsRCB01" % D,
             "read %s GGIO1$MX$NoSuch" % D, "names %s" % D, "read %s GGIO1" % D,
             "read %s LLN0" % D, "read %s LPHD1" % D,
@@ -506,6 +527,10 @@ def replay_read_write():
             "define-list %s LLN0$probeDS GGIO1$MX$AnIn1 GGIO1$ST$Ind1$stVal" % D,
             "list-attrs %s LLN0$probeDS" % D, "read-list %s LLN0$probeDS" % D,
             "delete-list %s LLN0$probeDS" % D, "delete-list %s LLN0$Events" % D]
+
+
+def replay_read_write():
+    cmds = read_write_cmds()
     (lines, err), = replay("b_read_write_mms_probe", [(0, ["batch"], "\n".join(cmds) + "\n", 3)])
     reads = by_cmd(lines, "read")
     check(isinstance(reads[0]["results"][0]["value"], float), "read of a float attribute: %r" %
@@ -614,50 +639,63 @@ def replay_misc():
 
 
 def hostile():
-    """A broken server: the browse capture's server side with one TPKT mutated (octets flipped,
-    a length raised or cut, truncation) per run. The client must end by itself with one of its
-    exit codes (never a signal, never a hang past its timeout) and print only JSON lines."""
+    """A broken server: a capture's server side with one TPKT mutated (octets flipped, a length
+    raised or cut, truncation) per run, the mutated unit being the server's last word (then it
+    ends its side of the TCP). The client must end by itself with one of its exit codes (never
+    a signal, never a hang past its timeout) and print only JSON lines. Four captures: browse
+    (names, type trees), read/write/lists (Data, DataAccessErrors), reports (InformationReport
+    decoding), files at PDU 4000 (directory, FileRead, paging)."""
     import random
     rnd = random.Random(61850)
-    vec = load_vectors("a_browse_mms_probe")[0]
-    cmds = "identify\nstatus\ndomains\nnames %s\nattrs %s GGIO1\nattrs %s LLN0\n" \
-           "list-attrs %s LLN0$Events\n" % (DOM, DOM, DOM, DOM)
+    opts = "--optflds 0111110110 --trgops 011111 --intgpd 2000 --gi --seconds 0.3"
+    cases = [
+        ("a_browse_mms_probe", [], "identify\nstatus\ndomains\nnames %s\nattrs %s GGIO1\n"
+         "attrs %s LLN0\nlist-attrs %s LLN0$Events\n" % (DOM, DOM, DOM, DOM)),
+        ("b_read_write_mms_probe", [], "\n".join(read_write_cmds()) + "\n"),
+        ("c_report_mms_probe_brcb_urcb", [],
+         "reports --enable %s/LLN0$BR$Measurements01 %s\n" % (DOM, opts)),
+        ("d_files_probe_maxpdu4000", ["--max-pdu", "4000"],
+         "files \"\"\nget-file COMTRADE_test.cfg /dev/null\nnames %s\n" % DOM),
+    ]
+    runs_each = 40
     codes = {}
-    runs = 80
-    for n in range(runs):
-        script = plan(vec)
-        s_idx = [i for i, (k, _u) in enumerate(script) if k == "s"][:10]
-        i = rnd.choice(s_idx)
-        unit = [bytearray(t) for t in script[i][1]]
-        t = unit[rnd.randrange(len(unit))]
-        how = n % 4
-        if how == 0:    # flip octets past the TPKT header
-            for _ in range(rnd.randint(1, 4)):
-                k = rnd.randrange(4, len(t))
-                t[k] ^= 1 << rnd.randrange(8)
-        elif how == 1:  # a BER length octet raised to the long form / a huge value
-            k = rnd.randrange(8, len(t))
-            t[k] = rnd.choice([0x84, 0xFF, 0x7F, 0x00, 0x83])
-        elif how == 2:  # the TPKT length changed
-            ln = max(7, min(65535, len(t) + rnd.choice([-3, -1, 1, 100, 60000])))
-            t[2:4] = struct.pack(">H", ln)
-        else:           # truncated
-            del t[rnd.randrange(5, len(t)):]
-        # the mutated unit is the server's last word: then it ends its side of the TCP
-        script = script[:i] + [("s", [bytes(x) for x in unit])]
-        srv = FakeServer([script])
-        p = subprocess.run([CLIENT, "--port", str(srv.port), "--timeout", "2", "batch"],
-                           input=cmds, capture_output=True, text=True, timeout=60)
-        srv.join()
-        if p.returncode not in (0, 1, 2, 3):
-            fail("hostile server run %d: mms_client exited %d (signal?)\n%s" %
-                 (n, p.returncode, p.stderr[-2000:]))
-        for l in p.stdout.splitlines():
-            json.loads(l)
-        codes[p.returncode] = codes.get(p.returncode, 0) + 1
+    for name, extra, cmds in cases:
+        vec = load_vectors(name)[0]
+        for n in range(runs_each):
+            script = plan(vec)
+            s_idx = [i for i, (k, _u) in enumerate(script) if k == "s"][1:]  # after the CC
+            i = rnd.choice(s_idx)
+            unit = [bytearray(t) for t in script[i][1]]
+            t = unit[rnd.randrange(len(unit))]
+            how = n % 4
+            if how == 0:    # flip octets past the TPKT header
+                for _ in range(rnd.randint(1, 4)):
+                    k = rnd.randrange(4, len(t))
+                    t[k] ^= 1 << rnd.randrange(8)
+            elif how == 1:  # a BER length octet raised to the long form / a huge value
+                k = rnd.randrange(min(8, len(t) - 1), len(t))
+                t[k] = rnd.choice([0x84, 0xFF, 0x7F, 0x00, 0x83])
+            elif how == 2:  # the TPKT length changed
+                ln = max(7, min(65535, len(t) + rnd.choice([-3, -1, 1, 100, 60000])))
+                t[2:4] = struct.pack(">H", ln)
+            else:           # truncated
+                del t[rnd.randrange(5, len(t)):]
+            script = script[:i] + [("s", [bytes(x) for x in unit])]
+            srv = FakeServer([script])
+            p = subprocess.run([CLIENT, "--port", str(srv.port), "--timeout", "2"] + extra +
+                               ["batch"], input=cmds, capture_output=True, text=True,
+                               timeout=60)
+            srv.join()
+            if p.returncode not in (0, 1, 2, 3):
+                fail("hostile server (%s) run %d: mms_client exited %d (signal?)\n%s" %
+                     (name, n, p.returncode, p.stderr[-2000:]))
+            for l in p.stdout.splitlines():
+                json.loads(l)
+            codes[p.returncode] = codes.get(p.returncode, 0) + 1
+    runs = runs_each * len(cases)
     check(sum(codes.values()) == runs and codes.get(1, 0) > runs // 4,
-          "%d mutated server answers: the client always ended with an exit code of its own and "
-          "JSON lines (exit codes %s)" % (runs, codes))
+          "%d mutated server answers over 4 captures: the client always ended with an exit code "
+          "of its own and JSON lines (exit codes %s)" % (runs, codes))
 
 
 def main():
