@@ -806,10 +806,14 @@ static void after_event(mmsd_files_t *f, job_t *j)
         return;
     }
     /* incomplete: the post-window's blocks may still be in flight */
-    log_debug(NULL, "mms: files: event %lld: window not stored to its end yet, again in 3 s",
-              (long long)j->id);
+    int64_t wait = j->window_end_ns + MMSD_FILES_AFTER_NS - now_utc;
+    wait = wait < MMSD_FILES_RETRY_MIN_NS   ? MMSD_FILES_RETRY_MIN_NS
+           : wait > MMSD_FILES_RETRY_MAX_NS ? MMSD_FILES_RETRY_MAX_NS
+                                            : wait;
+    log_debug(NULL, "mms: files: event %lld: window not stored to its end yet, again in %lld ms",
+              (long long)j->id, (long long)(wait / 1000000));
     job_reset(j);
-    j->due_ns = time_mono_ns() + MMSD_FILES_RETRY_NS;
+    j->due_ns = time_mono_ns() + wait;
     enqueue(f, j);
 }
 
@@ -945,7 +949,7 @@ void mmsd_files_event(mmsd_files_t *f, const char *terminal_id, int64_t event_id
 {
     if (!f || f->stopping)
         return;
-    queue_event(f, terminal_id, event_id, INT64_MAX, time_mono_ns() + MMSD_FILES_FIRST_NS);
+    queue_event(f, terminal_id, event_id, INT64_MAX, time_mono_ns());
     kick(f);
 }
 

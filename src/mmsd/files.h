@@ -42,11 +42,14 @@
  * from the event's start - 0.5 s to its end + 1 s, trigger = its start. */
 #define MMSD_FILES_PRE_NS  500000000LL
 #define MMSD_FILES_POST_NS 1000000000LL
-/* First render this long after the event arrives (its post-window's blocks may be in flight);
- * an incomplete render is retried every MMSD_FILES_RETRY_NS until the window's end is
- * MMSD_FILES_SETTLE_NS in the past, then the record is kept as stored. */
-#define MMSD_FILES_FIRST_NS  2000000000LL
-#define MMSD_FILES_RETRY_NS  3000000000LL
+/* A record is rendered when its event arrives; while its samples do not reach the window's end
+ * (the post-window's blocks still in flight) it is rendered again MMSD_FILES_AFTER_NS after the
+ * window's end (UTC), at least MMSD_FILES_RETRY_MIN_NS and at most MMSD_FILES_RETRY_MAX_NS
+ * later, until complete or the window's end is MMSD_FILES_SETTLE_NS in the past: then it is
+ * kept as stored. Only complete (or settled) records are listed. */
+#define MMSD_FILES_AFTER_NS     500000000LL
+#define MMSD_FILES_RETRY_MIN_NS 500000000LL
+#define MMSD_FILES_RETRY_MAX_NS 3000000000LL
 #define MMSD_FILES_SETTLE_NS 60000000000LL
 /* Every MMSD_FILES_SWEEP_NS the cached records are checked against the store: a record whose
  * event or terminal was deleted since is removed. */
@@ -106,8 +109,8 @@ int mmsd_files_start(uv_loop_t *loop, ied_t *ied, mms_assoc_cfg_t *acfg, const c
                      const char *data_dir, const char *store_url, size_t max_bytes,
                      mmsd_files_t **out);
 
-/* A voltage event was stored (the server's event feed): its record is rendered
- * MMSD_FILES_FIRST_NS later. NULL f: no-op. */
+/* A voltage event was stored (the server's event feed): its record is rendered (see above).
+ * NULL f: no-op. */
 void mmsd_files_event(mmsd_files_t *f, const char *terminal_id, int64_t event_id);
 
 /* The loop is stopping: no new jobs, the timer closed (the job in flight finishes). NULL: no-op. */
