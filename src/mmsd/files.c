@@ -451,6 +451,7 @@ typedef struct job {
     bool complete;
     int64_t window_end_ns;
     int64_t work_ns; /* how long the work function took (debug log) */
+    int late_tries;  /* retries after the window's end + MMSD_FILES_AFTER_NS */
     store_pq_event_t ev;
     buf_t cfg, dat, hdr;
     evref_t *list;
@@ -806,10 +807,12 @@ static void after_event(mmsd_files_t *f, job_t *j)
         return;
     }
     /* incomplete: the post-window's blocks may still be in flight */
+    /* 0.5 s after the window's end; once that has passed, 0.5, 1, 2, 3, 3... s apart */
     int64_t wait = j->window_end_ns + MMSD_FILES_AFTER_NS - now_utc;
-    wait = wait < MMSD_FILES_RETRY_MIN_NS   ? MMSD_FILES_RETRY_MIN_NS
-           : wait > MMSD_FILES_RETRY_MAX_NS ? MMSD_FILES_RETRY_MAX_NS
-                                            : wait;
+    if (wait < MMSD_FILES_RETRY_MIN_NS)
+        wait = MMSD_FILES_RETRY_MIN_NS << (j->late_tries < 3 ? j->late_tries++ : 3);
+    if (wait > MMSD_FILES_RETRY_MAX_NS)
+        wait = MMSD_FILES_RETRY_MAX_NS;
     log_debug(NULL, "mms: files: event %lld: window not stored to its end yet, again in %lld ms",
               (long long)j->id, (long long)(wait / 1000000));
     job_reset(j);

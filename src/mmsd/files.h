@@ -44,8 +44,8 @@
 #define MMSD_FILES_POST_NS 1000000000LL
 /* A record is rendered when its event arrives; while its samples do not reach the window's end
  * (the post-window's blocks still in flight) it is rendered again MMSD_FILES_AFTER_NS after the
- * window's end (UTC), at least MMSD_FILES_RETRY_MIN_NS and at most MMSD_FILES_RETRY_MAX_NS
- * later, until complete or the window's end is MMSD_FILES_SETTLE_NS in the past: then it is
+ * window's end (UTC), then 0.5, 1, 2, 3, 3, ... s apart (MMSD_FILES_RETRY_MIN_NS doubling up to
+ * MMSD_FILES_RETRY_MAX_NS), until complete or the window's end is MMSD_FILES_SETTLE_NS in the past: then it is
  * kept as stored. Only complete (or settled) records are listed. */
 #define MMSD_FILES_AFTER_NS     500000000LL
 #define MMSD_FILES_RETRY_MIN_NS 500000000LL
