@@ -680,7 +680,8 @@ static void work_sweep(job_t *j)
         return;
     if ((j->rc = store_terminal_list(f->st, collect_term, &t)) < 0)
         goto done;
-    qsort(t.list, t.n_list, sizeof t.list[0], cmp_tid);
+    if (t.n_list)
+        qsort(t.list, t.n_list, sizeof t.list[0], cmp_tid);
     for (size_t i = 0; i < j->n_list; i++) {
         store_pq_event_t e;
         int rc = store_pq_event_get(f->st, j->list[i].id, &e);
@@ -763,7 +764,8 @@ static void after_startup(mmsd_files_t *f, job_t *j)
         return;
     }
     /* newest first: under the caps the newest records are the ones kept */
-    qsort(j->list, j->n_list, sizeof j->list[0], cmp_newest);
+    if (j->n_list)
+        qsort(j->list, j->n_list, sizeof j->list[0], cmp_newest);
     int64_t now = time_mono_ns();
     for (size_t i = 0; i < j->n_list; i++)
         queue_event(f, j->list[i].tid, j->list[i].id, j->list[i].start_ns, now);
