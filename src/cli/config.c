@@ -305,6 +305,8 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
             return set_int(value, 1024, 65000, &m->max_pdu, err, errlen, "mms.max_pdu_size");
         if (strcmp(key, "thread_nice") == 0)
             return set_int(value, 0, 19, &m->nice, err, errlen, "mms.thread_nice");
+        if (strcmp(key, "files_max_mb") == 0)
+            return set_int(value, 0, 65536, &m->files_max_mb, err, errlen, "mms.files_max_mb");
         if (strcmp(key, "ied_name") == 0) {
             /* IEC 61850-7-2 / 6: letters, digits, '_', starting with a letter; the LD names are
              * IED name + LD inst within the 64-character MMS identifier (the model checks the

@@ -1,7 +1,6 @@
 /* The MMS server: thread, loop, listener, connections, limits, model feeding, reports, metrics
  * (mmsd.h; docs/iec61850.md "Server"). */
 #include "mmsd/mmsd.h"
-#include "mmsd/mmsd_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +22,7 @@
 #include "core/xcall.h"
 #include "iec61850/mms.h"
 #include "ied/ied.h"
+#include "mmsd/files.h" /* files: COMTRADE records (files.c) */
 
 #define WHO NULL /* (log lines start with "mms: ") */
 
@@ -63,6 +63,7 @@ struct mmsd {
     xcall_t *calls;     /* onto the MMS loop; the main thread holds it */
     store_t *rd;        /* the MMS thread's read-only store connection */
     ied_t *ied;
+    mmsd_files_t *files; /* files: the file provider (files.c) */
     conn_t *conns;
     int n_conns;
     int stopping;
@@ -75,20 +76,9 @@ struct mmsd {
     int latest_posted;
     atomic_int refresh_posted;
     atomic_int events_pending;
-    hmap_t file_sizes; /* files.c: event id -> record sizes (MMS thread) */
 
     stats_t st;
 };
-
-store_t *mmsd__store(mmsd_t *m)
-{
-    return m->rd;
-}
-
-hmap_t *mmsd__size_cache(mmsd_t *m)
-{
-    return &m->file_sizes;
-}
 
 struct conn {
     uv_tcp_t tcp;
@@ -141,6 +131,7 @@ void mmsd_opts_default(mmsd_opts_t *o)
     o->refresh_s = 5;
     o->nice = 5;
     snprintf(o->ied_name, sizeof o->ied_name, "GRIDSENSE");
+    o->files_max_mb = 64; /* files */
 }
 
 int mmsd_password_file_load(const char *path, mmsd_password_t *out, int max, char *err,
@@ -805,6 +796,7 @@ static void on_event(void *arg, int status)
         if (rc == 0) {
             buf_putc(&b, 0);
             rc = ied_add_event(m->ied, e->tid, b.data, time_utc_ns());
+            mmsd_files_event(m->files, e->tid, e->id); /* files: render its record */
         }
         if (rc < 0 && rc != GS_ENOTFOUND)
             log_limited(LOG_WARN, "mms-event", "mms: event %lld not added to the model: %s",
@@ -887,6 +879,7 @@ static void on_stop(void *arg)
 {
     mmsd_t *m = arg;
     m->stopping = 1;
+    mmsd_files_stop(m->files); /* files */
     uv_close((uv_handle_t *)&m->listener, NULL);
     uv_close((uv_handle_t *)&m->sweep, NULL);
     uv_close((uv_handle_t *)&m->reports, NULL);
@@ -925,8 +918,6 @@ static void thread_main(void *arg)
         snprintf(m->start_err, sizeof m->start_err, "[mms] ied_name: %s", err);
         goto fail;
     }
-    /* disturbance records: each stored event's COMTRADE, a directory per terminal (files.c) */
-    ied_set_file_ops(m->ied, &mmsd__file_ops, m);
     if (strchr(m->host, ':'))
         rc = uv_ip6_addr(m->host, m->o.port, (struct sockaddr_in6 *)&addr);
     else
@@ -955,21 +946,20 @@ static void thread_main(void *arg)
     m->sweep.data = m;
     uv_timer_init(&m->loop, &m->reports);
     m->reports.data = m;
+    if (m->o.files_max_mb > 0 && /* files */
+        mmsd_files_start(&m->loop, m->ied, &m->acfg, m->o.ied_name, m->data_dir, m->store_url,
+                         (size_t)m->o.files_max_mb << 20, &m->files) < 0)
+        log_warn(WHO, "mms: no file services (out of memory)");
     refresh_terminals(m);
     m->next_refresh_ns = time_mono_ns() + (int64_t)m->o.refresh_s * 1000000000LL;
     uv_timer_start(&m->sweep, on_sweep, 1000, 1000);
     m->start_rc = 0;
     uv_sem_post(&m->started);
     uv_run(&m->loop, UV_RUN_DEFAULT);
+    mmsd_files_free(m->files); /* files */
+    m->files = NULL;
     ied_free(m->ied);
     m->ied = NULL;
-    {
-        const char *k;
-        void *v;
-        for (size_t i = 0; hmap_next(&m->file_sizes, &i, &k, &v);)
-            free(v);
-        hmap_free(&m->file_sizes);
-    }
     store_close(m->rd);
     m->rd = NULL;
     return;
@@ -1008,12 +998,8 @@ int mmsd_start(const mmsd_opts_t *o, gw_t *gw, mmsd_t **out, char *err, size_t e
     mms_assoc_cfg_default(&m->acfg);
     m->acfg.max_pdu = (uint32_t)o->max_pdu;
     m->acfg.auth_fail_silent = o->auth_fail_silent != 0;
-    /* + fileOpen 72, fileRead 73, fileClose 74, fileDirectory 77 (ServiceSupportOptions): the
-     * model serves them through the file provider (files.c) */
-    m->acfg.services[9] |= 0xE4;
     uv_mutex_init(&m->lock);
     hmap_init(&m->latest);
-    hmap_init(&m->file_sizes);
     if ((rc = uv_loop_init(&m->loop)) < 0) {
         snprintf(err, errlen, "cannot create the MMS loop: %s", uv_strerror(rc));
         goto fail;

@@ -41,6 +41,8 @@ typedef struct {
     char password_file[512];/* [mms] password_file: "" = no authentication */
     int auth_fail_silent;   /* [mms] auth_failure = close: close without an AARE (the reference
                                server's behaviour); default 0 = AARE authentication-failure */
+    int files_max_mb;       /* [mms] files_max_mb: memory for the disturbance records (files.c),
+                               default 64; 0 = no file services */
     const char *data_dir;   /* for the MMS thread's read-only store connection */
     const char *store_url;  /* PostgreSQL URL or NULL (SQLite in data_dir) */
     const char *version;    /* Identify revision */

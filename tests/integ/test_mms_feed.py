@@ -134,8 +134,9 @@ def main():
             print("QVVR1 dip residual %.1f %%" % pct)
             check(20 < pct < 60, "dip residual near 40 %%: %.1f" % pct)
             # the dip's disturbance record over the MMS file services (build/mms_client): a
-            # directory per terminal, EV<id>.cfg/.dat with the API's event id; downloaded, it is
-            # a COMTRADE record in which `gridsense analyze` finds the dip again
+            # directory per LD (its domain name), BASE.cfg/.dat with the API's event id in BASE
+            # (docs/iec61850.md "Files"; rendered off the MMS thread shortly after the event);
+            # downloaded, it is a COMTRADE record in which `gridsense analyze` finds the dip again
             st, body = srv.http("/api/v1/events")
             check(st == 200, "events listed")
             evid = json.loads(body)["events"][0]["id"]
@@ -148,21 +149,26 @@ def main():
                 check(r.returncode == 0, "mms_client %s: %s" % (args, r.stderr[-500:]))
                 return lines
 
-            top = [l for l in client("files") if l["cmd"] == "files"][0]
-            check([e["name"] for e in top["entries"]] == ["F0001"], "one directory per terminal: %r"
-                  % top["entries"])
-            tid_dir = [l for l in client("files", "F0001") if l["cmd"] == "files"][0]
-            names = {e["name"]: e["size"] for e in tid_dir["entries"]}
-            cfg, dat = "F0001/EV%d.cfg" % evid, "F0001/EV%d.dat" % evid
+            def listed():
+                top = [l for l in client("files") if l["cmd"] == "files"][0]
+                if [e["name"] for e in top["entries"]] != [ld]:
+                    return None
+                d = [l for l in client("files", ld) if l["cmd"] == "files"][0]
+                names = {e["name"]: e["size"] for e in d["entries"]}
+                cfgs = [n for n in names if n.endswith("_E%d_dip.cfg" % evid)]
+                return cfgs and (names, cfgs[0])
+            names, cfg = wait_for(listed, 30, "the dip's record listed in the LD's directory")
+            dat = cfg[:-4] + ".dat"
             check(names.get(cfg, 0) > 0 and names.get(dat, 0) > 0,
                   "the event's record listed with sizes: %r" % names)
             dl = os.path.join(data, "dl")
             os.mkdir(dl)
             for remote in (cfg, dat):
-                got = [l for l in client("get-file", remote, os.path.join(dl, remote[6:]))
+                got = [l for l in client("get-file", remote,
+                                         os.path.join(dl, os.path.basename(remote)))
                        if l["cmd"] == "get-file"][0]
                 check(got["bytes"] == names[remote], "%s: %d octets as listed" % (remote, got["bytes"]))
-            r = run([GRIDSENSE, "analyze", os.path.join(dl, "EV%d.cfg" % evid)])
+            r = run([GRIDSENSE, "analyze", os.path.join(dl, os.path.basename(cfg))])
             evs = [json.loads(l)["data"] for l in r.stdout.splitlines()
                    if l.startswith('{"type":"event"')]
             check(any(e.get("kind") == "dip" for e in evs),
