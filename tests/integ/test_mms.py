@@ -369,12 +369,11 @@ def try_lists(srv, dom):
           "deleted")
 
 
-def try_files(srv, tid, data, dip):
+def list_cfgs(srv):
+    """(rc, err, top entries, .cfg paths listed) of one walk of the server's file store."""
     rc, lines, err = mms(srv, ["files"], want=(0, 3))
     if rc == 3:
-        skip("file services (COMTRADE download)", "the server answered: %s" %
-             err.strip().splitlines()[-1])
-        return
+        return rc, err, [], []
     ents = one(lines, "files")["entries"]
     cfgs = [e["name"] for e in ents if e["name"].lower().endswith(".cfg")]
     if not cfgs:
@@ -385,9 +384,24 @@ def try_files(srv, tid, data, dip):
             inner = one(l2, "files").get("entries", []) if rc2 == 0 else []
             cfgs += [x["name"] if "/" in x["name"] else e["name"].rstrip("/") + "/" + x["name"]
                      for x in inner if x["name"].lower().endswith(".cfg")]
-    if not cfgs:
-        skip("file services (COMTRADE download)", "no .cfg file listed: %s" % ents[:5])
-        return
+    return rc, err, ents, cfgs
+
+
+def try_files(srv, tid, data, dip):
+    # A record is listed once its whole window (the event's end + 1 s of post-window) is
+    # stored (docs/iec61850.md "Files"); the dip was just stored and the simulator still
+    # streams: wait for it, bounded.
+    deadline = time.time() + 30
+    while True:
+        rc, err, ents, cfgs = list_cfgs(srv)
+        if rc == 3:
+            skip("file services (COMTRADE download)", "the server answered: %s" %
+                 err.strip().splitlines()[-1])
+            return
+        if cfgs or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    check(cfgs, "the dip's COMTRADE record is listed within 30 s: %s" % ents[:5])
     cfg = cfgs[0]
     local = os.path.join(data, "dl")
     os.makedirs(local, exist_ok=True)
