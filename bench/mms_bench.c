@@ -9,9 +9,9 @@
  *     associations are opened (and held).
  * Usage: mms_bench PORT [ASSOCIATIONS] [READS] [HOLD SERVER_PID]
  *        mms_bench PORT reports|latency CLIENTS SECONDS SERVER_PID
- * The second form: CLIENTS processes each associate and enable, on every logical device, one
- * unbuffered report control block of their own (client k: the k-th of MeasRCB01, MeasRCB02,
- * EventsRCB01, EventsRCB02, StatusRCB01, StatusRCB02) with integrity reports every 1,000 ms,
+ * The second form: CLIENTS (1..10) processes each associate and enable, on every logical device,
+ * one unbuffered report control block of their own on the measurements dataset (client k:
+ * MeasRCB01 + k, the LD's ten instances) with integrity reports every 1,000 ms,
  * then count the InformationReports they receive for SECONDS; the server's CPU (utime + stime
  * of SERVER_PID) is taken over the same window once every client has enabled. `latency`
  * enables data-change reports instead and reports, per client, the latency from the newest
@@ -320,11 +320,13 @@ static double newest_t(const uint8_t *p, size_t n)
 
 static int reports_mode(int nclients, int seconds, int pid, bool dchg)
 {
-    static const char *const rcbs[6] = {"MeasRCB01",   "MeasRCB02",   "EventsRCB01",
-                                        "EventsRCB02", "StatusRCB01", "StatusRCB02"};
+    /* the measurements URCB's instances MeasRCB01..10 of every LD (docs/iec61850.md) */
+    static char rcbs[10][16];
     int ready[2];
-    if (nclients < 1 || nclients > 6 || pipe(ready) != 0)
+    if (nclients < 1 || nclients > 10 || pipe(ready) != 0)
         return 2;
+    for (int k = 0; k < 10; k++)
+        snprintf(rcbs[k], sizeof rcbs[k], "MeasRCB%02d", k + 1);
     for (int k = 0; k < nclients; k++) {
         if (fork() != 0)
             continue;
