@@ -369,8 +369,8 @@ static int reports_mode(int nclients, int seconds, int pid, bool dchg)
             for (size_t b = 0; b + 1 < pdu.body_len; b += 2)
                 ok += pdu.body[b] == 0x81 && pdu.body[b + 1] == 0;
             if (ok != 3) {
-                fprintf(stderr, "client %d: enabling %s of %s refused (%zu octets)\n", k,
-                        rcbs[k], doms[i], pdu.body_len);
+                fprintf(stderr, "client %d: enabling %s of %s refused (%zu octets)\n", k, rcbs[k],
+                        doms[i], pdu.body_len);
                 exit(1);
             }
         }
@@ -425,8 +425,7 @@ static int reports_mode(int nclients, int seconds, int pid, bool dchg)
     double c1 = cpu_s(pid), w1 = now_s();
     for (int k = 0; k < nclients; k++)
         wait(NULL);
-    printf("  {\"server_cpu_cores\": %.3f, \"window_s\": %.1f}\n", (c1 - c0) / (w1 - w0),
-           w1 - w0);
+    printf("  {\"server_cpu_cores\": %.3f, \"window_s\": %.1f}\n", (c1 - c0) / (w1 - w0), w1 - w0);
     return 0;
 }
 
@@ -472,8 +471,7 @@ int main(int argc, char **argv)
     mms_tlv_t t, t2;
     char dom[80] = "";
     mms_ber_reader_init(&r, pdu.body, pdu.body_len);
-    if (mms_ber_next(&r, &t) == 1 && mms_ber_enter(&r, &t, &r2) == 0 &&
-        mms_ber_next(&r2, &t2) == 1)
+    if (mms_ber_next(&r, &t) == 1 && mms_ber_enter(&r, &t, &r2) == 0 && mms_ber_next(&r2, &t2) == 1)
         mms_ber_get_visible(&t2, dom, sizeof dom);
     if (!dom[0]) {
         fprintf(stderr, "no logical device (provision a terminal)\n");
