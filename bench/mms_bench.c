@@ -417,6 +417,7 @@ static int reports_mode(int nclients, int seconds, int pid, bool dchg)
         _exit(0);
     }
     char x;
+    close(ready[1]); /* a client that dies before it is ready (refused): EOF, not a hang */
     for (int k = 0; k < nclients; k++)
         if (read(ready[0], &x, 1) != 1)
             return 1;
