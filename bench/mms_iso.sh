@@ -38,7 +38,7 @@ for mode in $MODES; do
   if [ "$mode" = reports ]; then
     "$B/mms_bench" "$mport" reports "${MMS_ISO_REP_CLIENTS:-10}" $((D + 4)) "$pid" >"$d/bench.out" 2>&1 &
     lp=$!
-    sleep 3 # (the enables take about 1.5 s with 6 clients)
+    sleep 3 # (the enables take 0.4-1.5 s)
   fi
   t0=$(date +%s.%N)
   "$B/gridsense-sim" --server "127.0.0.1:$tport" --secrets "$d/s.txt" --terminals "$N" \
