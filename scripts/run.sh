@@ -7,6 +7,7 @@ D=${GS_DATA:-./data}
 N=${GS_SIM_TERMINALS:-12}
 HTTP=${GS_HTTP:-127.0.0.1:8080}
 TERM_ADDR=${GS_TERMINALS:-0.0.0.0:7100}
+MMS=${GS_MMS:-127.0.0.1:10102} # the IEC 61850 server: loopback only, with a password
 
 mkdir -p "$D"
 SECRETS="$D/demo-secrets.txt"
@@ -40,12 +41,23 @@ if [ ! -s "$AUTH_HDR" ]; then
 fi
 ADMIN_PW=$(sed -n 's/^password //p' "$ADMIN_FILE")
 
+# The IEC 61850 (MMS) server for SCADA clients: one client "scada" with a random password
+# (the password file and the config naming it are private, 0600), made on first run and kept.
+MMS_PW_FILE="$D/demo-mms-passwords"
+if [ ! -s "$MMS_PW_FILE" ]; then
+  MPW=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+  (umask 077 && printf 'scada %s\n' "$MPW" >"$MMS_PW_FILE")
+fi
+MMS_PW=$(awk '$1 == "scada" {print $2}' "$MMS_PW_FILE")
+CFG="$D/demo.ini"
+(umask 077 && printf '[mms]\npassword_file = %s\n' "$(cd "$D" && pwd)/demo-mms-passwords" >"$CFG")
+
 # Own sessions (setsid): Ctrl-C reaches only this script, which then stops the simulator
 # (it drains its acknowledgements) and the server with exactly one signal each; a second signal
 # would make them exit at once.
 rm -f "$D/ports.json"
 setsid "$B/gridsense" serve --data "$D" --http "$HTTP" --terminals "$TERM_ADDR" \
-  --port-file "$D/ports.json" >"$D/server.log" 2>&1 &
+  --config "$CFG" --mms "$MMS" --port-file "$D/ports.json" >"$D/server.log" 2>&1 &
 SERVER=$!
 SIM=""
 cleanup() {
@@ -73,6 +85,8 @@ done
 TPORT=$(sed -n 's/.*"terminals":\([0-9]*\).*/\1/p' "$D/ports.json")
 HPORT=$(sed -n 's/.*"http":\([0-9]*\).*/\1/p' "$D/ports.json")
 HTTP="${HTTP%:*}:$HPORT"
+MPORT=$(sed -n 's/.*"mms":\([0-9]*\).*/\1/p' "$D/ports.json")
+MMS="${MMS%:*}:$MPORT"
 
 # Fresh demo terminals get their own places and names (through the admin API: it applies at
 # once, and the web app's map shows them), spread over the Zurich area.
@@ -106,6 +120,10 @@ cat <<MSG
     Health      curl http://$HTTP/api/v1/health
     Metrics     curl http://$HTTP/metrics
     Command     $B/gridsense command send DEMO-0001 capture cycles=20 --wait 10$DATA_OPT
+    IEC 61850   MMS on $MMS, client scada, password $MMS_PW (in $MMS_PW_FILE)
+                $B/mms_client --host ${MMS%:*} --port $MPORT --password $MMS_PW domains
+                $B/mms_client --host ${MMS%:*} --port $MPORT --password $MMS_PW read GRIDSENSEDEMO_M0001 'MMXU1\$MX\$Hz'
+    SCL         $B/gridsense mms scl --out gridsense.icd$DATA_OPT
     Logs        $D/server.log  $D/sim.log
 
   Press Ctrl-C to stop (everything received is committed before exit).

@@ -178,7 +178,8 @@ int mmsd_password_file_load(const char *path, mmsd_password_t *out, int max, cha
         if (!*p || *p == '#')
             continue;
         char *sp = p + strcspn(p, " \t");
-        if (!*sp || sp - p >= (long)sizeof out[0].name) {
+        size_t nl = (size_t)(sp - p);
+        if (!*sp || nl >= sizeof out[0].name) {
             snprintf(err, errlen, "[mms] password_file %s:%d: NAME PASSWORD expected", path,
                      lineno);
             goto fail;
@@ -196,7 +197,8 @@ int mmsd_password_file_load(const char *path, mmsd_password_t *out, int max, cha
             snprintf(err, errlen, "[mms] password_file %s: more than %d entries", path, max);
             goto fail;
         }
-        snprintf(out[n].name, sizeof out[n].name, "%s", p);
+        memcpy(out[n].name, p, nl); /* nl < sizeof name: checked above */
+        out[n].name[nl] = 0;
         crypto_generichash(out[n].hash, sizeof out[n].hash, (const unsigned char *)sp, pl, NULL,
                            0);
         sodium_memzero(sp, pl);

@@ -14,7 +14,8 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 def main():
     with TempDir() as data:
         env = dict(os.environ, GS_BUILD_DIR=os.path.abspath(BUILD), GS_DATA=data,
-                   GS_HTTP="127.0.0.1:0", GS_TERMINALS="127.0.0.1:0", GS_SIM_TERMINALS="12")
+                   GS_HTTP="127.0.0.1:0", GS_TERMINALS="127.0.0.1:0", GS_SIM_TERMINALS="12",
+                   GS_MMS="127.0.0.1:0")
         p = subprocess.Popen([os.path.join(ROOT, "scripts", "run.sh")], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
@@ -43,6 +44,21 @@ def main():
             print("ok: demo terminals stream and blocks are stored")
             secrets = read_secrets(os.path.join(data, "demo-secrets.txt"))
             check(len(secrets) == 12 and "DEMO-0001" in secrets, "demo terminals provisioned")
+            # the IEC 61850 server: on, with the demo client's password only
+            pwf = os.path.join(data, "demo-mms-passwords")
+            check(os.stat(pwf).st_mode & 0o077 == 0, "demo-mms-passwords is private (0600)")
+            mpw = open(pwf).read().split()[1]
+            cli = [os.path.join(BUILD, "mms_client"), "--port", str(ports["mms"]), "--timeout", "20"]
+            r = subprocess.run(cli + ["--password", mpw, "domains"], capture_output=True,
+                               text=True, timeout=60)
+            doms = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
+            names = [n for d in doms if d.get("cmd") == "domains" for n in d.get("names", [])]
+            check(r.returncode == 0 and len(names) == 12 and "GRIDSENSEDEMO_M0001" in names,
+                  "the MMS server lists the 12 demo terminals' logical devices (%s %s)"
+                  % (names[:3], r.stderr[-300:]))
+            r = subprocess.run(cli + ["domains"], capture_output=True, text=True, timeout=60)
+            check(r.returncode == 2, "the MMS server refuses a client without the password "
+                  "(exit %d)" % r.returncode)
         finally:
             p.send_signal(signal.SIGINT)
             out, _ = p.communicate(timeout=90)
@@ -50,6 +66,8 @@ def main():
         check("http://127.0.0.1:%d/api/v1/terminals" % ports["http"] in out,
               "prints where to look, with the real HTTP port")
         check("Ctrl-C" in out, "says how to stop")
+        check("MMS on 127.0.0.1:%d" % ports["mms"] in out and mpw in out,
+              "prints the MMS server's address and the demo client's password")
         adm = os.path.join(data, "demo-admin.txt")
         check(os.stat(adm).st_mode & 0o077 == 0, "demo-admin.txt is private (0600)")
         pw = [l.split(" ", 1)[1] for l in open(adm).read().splitlines() if l.startswith("password ")]
