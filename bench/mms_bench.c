@@ -9,9 +9,9 @@
  *     associations are opened (and held).
  * Usage: mms_bench PORT [ASSOCIATIONS] [READS] [HOLD SERVER_PID]
  *        mms_bench PORT reports|latency CLIENTS SECONDS SERVER_PID
- * The second form: CLIENTS processes each associate and enable, on every logical device, one
- * unbuffered report control block of their own (client k: the k-th of MeasRCB01, MeasRCB02,
- * EventsRCB01, EventsRCB02, StatusRCB01, StatusRCB02) with integrity reports every 1,000 ms,
+ * The second form: CLIENTS (1..10) processes each associate and enable, on every logical device,
+ * one unbuffered report control block of their own on the measurements dataset (client k:
+ * MeasRCB01 + k, the LD's ten instances) with integrity reports every 1,000 ms,
  * then count the InformationReports they receive for SECONDS; the server's CPU (utime + stime
  * of SERVER_PID) is taken over the same window once every client has enabled. `latency`
  * enables data-change reports instead and reports, per client, the latency from the newest
@@ -320,11 +320,13 @@ static double newest_t(const uint8_t *p, size_t n)
 
 static int reports_mode(int nclients, int seconds, int pid, bool dchg)
 {
-    static const char *const rcbs[6] = {"MeasRCB01",   "MeasRCB02",   "EventsRCB01",
-                                        "EventsRCB02", "StatusRCB01", "StatusRCB02"};
+    /* the measurements URCB's instances MeasRCB01..10 of every LD (docs/iec61850.md) */
+    static char rcbs[10][16];
     int ready[2];
-    if (nclients < 1 || nclients > 6 || pipe(ready) != 0)
+    if (nclients < 1 || nclients > 10 || pipe(ready) != 0)
         return 2;
+    for (int k = 0; k < 10; k++)
+        snprintf(rcbs[k], sizeof rcbs[k], "MeasRCB%02d", k + 1);
     for (int k = 0; k < nclients; k++) {
         if (fork() != 0)
             continue;
@@ -367,8 +369,8 @@ static int reports_mode(int nclients, int seconds, int pid, bool dchg)
             for (size_t b = 0; b + 1 < pdu.body_len; b += 2)
                 ok += pdu.body[b] == 0x81 && pdu.body[b + 1] == 0;
             if (ok != 3) {
-                fprintf(stderr, "client %d: enabling %s of %s refused (%zu octets)\n", k,
-                        rcbs[k], doms[i], pdu.body_len);
+                fprintf(stderr, "client %d: enabling %s of %s refused (%zu octets)\n", k, rcbs[k],
+                        doms[i], pdu.body_len);
                 exit(1);
             }
         }
@@ -415,6 +417,7 @@ static int reports_mode(int nclients, int seconds, int pid, bool dchg)
         _exit(0);
     }
     char x;
+    close(ready[1]); /* a client that dies before it is ready (refused): EOF, not a hang */
     for (int k = 0; k < nclients; k++)
         if (read(ready[0], &x, 1) != 1)
             return 1;
@@ -423,8 +426,7 @@ static int reports_mode(int nclients, int seconds, int pid, bool dchg)
     double c1 = cpu_s(pid), w1 = now_s();
     for (int k = 0; k < nclients; k++)
         wait(NULL);
-    printf("  {\"server_cpu_cores\": %.3f, \"window_s\": %.1f}\n", (c1 - c0) / (w1 - w0),
-           w1 - w0);
+    printf("  {\"server_cpu_cores\": %.3f, \"window_s\": %.1f}\n", (c1 - c0) / (w1 - w0), w1 - w0);
     return 0;
 }
 
@@ -470,8 +472,7 @@ int main(int argc, char **argv)
     mms_tlv_t t, t2;
     char dom[80] = "";
     mms_ber_reader_init(&r, pdu.body, pdu.body_len);
-    if (mms_ber_next(&r, &t) == 1 && mms_ber_enter(&r, &t, &r2) == 0 &&
-        mms_ber_next(&r2, &t2) == 1)
+    if (mms_ber_next(&r, &t) == 1 && mms_ber_enter(&r, &t, &r2) == 0 && mms_ber_next(&r2, &t2) == 1)
         mms_ber_get_visible(&t2, dom, sizeof dom);
     if (!dom[0]) {
         fprintf(stderr, "no logical device (provision a terminal)\n");

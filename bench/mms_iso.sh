@@ -3,8 +3,9 @@
 # "MMS server"). One server (`--sync normal --mms`), MMS_ISO_N simulated terminals streaming
 # for MMS_ISO_DURATION s with --ack-latency, runs in a row (MMS_ISO_MODES): none = no MMS load;
 # mms = build/mms_bench reads a whole MMXU1 back to back on one association (as fast as the
-# loopback allows); reports = 6 clients with integrity reports every 1 s on each of the
-# MMS_ISO_LDS provisioned terminals' LDs (mms_bench reports mode: 6 x MMS_ISO_LDS reports/s).
+# loopback allows); reports = MMS_ISO_REP_CLIENTS (10) clients with integrity reports every 1 s
+# on each of the MMS_ISO_LDS provisioned terminals' LDs (mms_bench reports mode, MeasRCB01..10:
+# 10 x MMS_ISO_LDS reports/s).
 # Prints each run's ack p50/p99.
 #   MMS_ISO_N=50 MMS_ISO_LDS=1000 MMS_ISO_DURATION=15 MMS_ISO_MODES="none mms reports none" \
 #     bench/mms_iso.sh
@@ -35,9 +36,9 @@ for mode in $MODES; do
     sleep 1
   fi
   if [ "$mode" = reports ]; then
-    "$B/mms_bench" "$mport" reports 6 $((D + 4)) "$pid" >"$d/bench.out" 2>&1 &
+    "$B/mms_bench" "$mport" reports "${MMS_ISO_REP_CLIENTS:-10}" $((D + 4)) "$pid" >"$d/bench.out" 2>&1 &
     lp=$!
-    sleep 3 # (the enables take about 1.5 s)
+    sleep 3 # (the enables take 0.4-1.5 s)
   fi
   t0=$(date +%s.%N)
   "$B/gridsense-sim" --server "127.0.0.1:$tport" --secrets "$d/s.txt" --terminals "$N" \

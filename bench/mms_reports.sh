@@ -2,10 +2,10 @@
 # MMS reports under load (docs/benchmarks.md "MMS server"): MMS_REP_N provisioned terminals (no
 # simulator: integrity reports carry whatever the model holds, which costs the same to encode),
 # `gridsense serve --mms`, then build/mms_bench in its reports mode: MMS_REP_CLIENTS clients
-# (at most 6: the unbuffered report control blocks of each LD) each enable integrity reports
-# every 1 s on every LD and count what they receive for MMS_REP_SECONDS; the server's CPU over
-# the same window.
-#   MMS_REP_N=1000 MMS_REP_CLIENTS=6 MMS_REP_SECONDS=15 bench/mms_reports.sh
+# (at most 10: the instances MeasRCB01..10 of each LD, one per client, dataset
+# LLN0$Measurements) each enable integrity reports every 1 s on every LD and count what they
+# receive for MMS_REP_SECONDS; the server's CPU over the same window.
+#   MMS_REP_N=1000 MMS_REP_CLIENTS=10 MMS_REP_SECONDS=15 bench/mms_reports.sh
 set -euo pipefail
 B=${GS_BUILD_DIR:-$(cd "$(dirname "$0")/.." && pwd)/build}
 N=${MMS_REP_N:-1000}
@@ -22,4 +22,4 @@ printf '[mms]\nclient_queue_kb = 16384\nmax_connections_per_address = 16\n' >"$d
 pid=$!
 for _ in $(seq 300); do [ -s "$d/p.json" ] && break; sleep 0.1; done
 port=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["mms"])' "$d/p.json")
-"$B/mms_bench" "$port" reports "${MMS_REP_CLIENTS:-6}" "${MMS_REP_SECONDS:-15}" "$pid"
+"$B/mms_bench" "$port" reports "${MMS_REP_CLIENTS:-10}" "${MMS_REP_SECONDS:-15}" "$pid"

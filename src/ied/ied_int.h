@@ -189,7 +189,7 @@ typedef struct {
 /* ---- Datasets and report control blocks (rpt.c) ---------------------------------------------- */
 
 #define IED_NDS    3  /* static datasets of LLN0 */
-#define IED_NRCB   9  /* report control blocks of LLN0 */
+#define IED_NRCB   17 /* report control blocks of LLN0 (ied_rcbs) */
 #define IED_DS_MAX 16 /* members of a dataset */
 
 typedef struct {

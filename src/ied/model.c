@@ -167,24 +167,38 @@ static const dodef_t LLN0_DO[] = {
     DO("Beh", "ENS", CDC_ENS, P_BEH, 0, 0, "GS_ENS_Beh"),
     DO("Health", "ENS", CDC_ENS, P_HEALTH, 0, 0, "GS_ENS_Health"),
     DO("NamPlt", "LPL", CDC_LPL0, -1, 0, 0, "GS_LPL_LLN0"),
-    /* report control blocks: point = index in ied_rcbs */
+    /* report control blocks: point = index in ied_rcbs. Ten instances of the measurements
+     * URCB so ten clients can each have their own (issue 11: reports to 10 clients). */
     {"MeasRCB01", "URCB", CDC_URCB, N(CDC_URCB), 0, 0, 0, NULL},
     {"MeasRCB02", "URCB", CDC_URCB, N(CDC_URCB), 1, 0, 0, NULL},
-    {"EventsRCB01", "URCB", CDC_URCB, N(CDC_URCB), 2, 0, 0, NULL},
-    {"EventsRCB02", "URCB", CDC_URCB, N(CDC_URCB), 3, 0, 0, NULL},
-    {"StatusRCB01", "URCB", CDC_URCB, N(CDC_URCB), 4, 0, 0, NULL},
-    {"StatusRCB02", "URCB", CDC_URCB, N(CDC_URCB), 5, 0, 0, NULL},
-    {"MeasBRCB01", "BRCB", CDC_BRCB, N(CDC_BRCB), 6, 0, 0, NULL},
-    {"EventsBRCB01", "BRCB", CDC_BRCB, N(CDC_BRCB), 7, 0, 0, NULL},
-    {"StatusBRCB01", "BRCB", CDC_BRCB, N(CDC_BRCB), 8, 0, 0, NULL},
+    {"MeasRCB03", "URCB", CDC_URCB, N(CDC_URCB), 2, 0, 0, NULL},
+    {"MeasRCB04", "URCB", CDC_URCB, N(CDC_URCB), 3, 0, 0, NULL},
+    {"MeasRCB05", "URCB", CDC_URCB, N(CDC_URCB), 4, 0, 0, NULL},
+    {"MeasRCB06", "URCB", CDC_URCB, N(CDC_URCB), 5, 0, 0, NULL},
+    {"MeasRCB07", "URCB", CDC_URCB, N(CDC_URCB), 6, 0, 0, NULL},
+    {"MeasRCB08", "URCB", CDC_URCB, N(CDC_URCB), 7, 0, 0, NULL},
+    {"MeasRCB09", "URCB", CDC_URCB, N(CDC_URCB), 8, 0, 0, NULL},
+    {"MeasRCB10", "URCB", CDC_URCB, N(CDC_URCB), 9, 0, 0, NULL},
+    {"EventsRCB01", "URCB", CDC_URCB, N(CDC_URCB), 10, 0, 0, NULL},
+    {"EventsRCB02", "URCB", CDC_URCB, N(CDC_URCB), 11, 0, 0, NULL},
+    {"StatusRCB01", "URCB", CDC_URCB, N(CDC_URCB), 12, 0, 0, NULL},
+    {"StatusRCB02", "URCB", CDC_URCB, N(CDC_URCB), 13, 0, 0, NULL},
+    {"MeasBRCB01", "BRCB", CDC_BRCB, N(CDC_BRCB), 14, 0, 0, NULL},
+    {"EventsBRCB01", "BRCB", CDC_BRCB, N(CDC_BRCB), 15, 0, 0, NULL},
+    {"StatusBRCB01", "BRCB", CDC_BRCB, N(CDC_BRCB), 16, 0, 0, NULL},
 };
 
 const rcbdef_t ied_rcbs[IED_NRCB] = {
-    {"MeasRCB01", "MeasRCB", 0, false},     {"MeasRCB02", "MeasRCB", 0, false},
-    {"EventsRCB01", "EventsRCB", 1, false}, {"EventsRCB02", "EventsRCB", 1, false},
-    {"StatusRCB01", "StatusRCB", 2, false}, {"StatusRCB02", "StatusRCB", 2, false},
-    {"MeasBRCB01", "MeasBRCB", 0, true},    {"EventsBRCB01", "EventsBRCB", 1, true},
-    {"StatusBRCB01", "StatusBRCB", 2, true}};
+    {"MeasRCB01", "MeasRCB", 0, false},      {"MeasRCB02", "MeasRCB", 0, false},
+    {"MeasRCB03", "MeasRCB", 0, false},      {"MeasRCB04", "MeasRCB", 0, false},
+    {"MeasRCB05", "MeasRCB", 0, false},      {"MeasRCB06", "MeasRCB", 0, false},
+    {"MeasRCB07", "MeasRCB", 0, false},      {"MeasRCB08", "MeasRCB", 0, false},
+    {"MeasRCB09", "MeasRCB", 0, false},      {"MeasRCB10", "MeasRCB", 0, false},
+    {"EventsRCB01", "EventsRCB", 1, false},  {"EventsRCB02", "EventsRCB", 1, false},
+    {"StatusRCB01", "StatusRCB", 2, false},  {"StatusRCB02", "StatusRCB", 2, false},
+    {"MeasBRCB01", "MeasBRCB", 0, true},     {"EventsBRCB01", "EventsBRCB", 1, true},
+    {"StatusBRCB01", "StatusBRCB", 2, true},
+};
 
 const dsdef_t ied_ds[IED_NDS] = {
     {"Measurements",

@@ -1431,6 +1431,65 @@ static void test_datasets_reports(void **state)
     fx_free(f);
 }
 
+/* Ten indexed instances of the measurements URCB (MeasRCB01..10, issue 11: reports to ten
+ * clients): GetNameList lists exactly those ten, ten associations each enable their own and each
+ * receives its integrity report under its own RptID; an eleventh finds every instance taken and
+ * there is no MeasRCB11. */
+static void test_ten_meas_rcbs(void **state)
+{
+    (void)state;
+    fx_t *f = fx_new(65000);
+    const char *D = "GRIDSENSEDEMO_M0001";
+    static char names[4000][130];
+    bb_t rq = {0};
+    size_t n, cnt = 0;
+    gnl_req(&rq, 0, D, NULL);
+    const uint8_t *p = call(f, MMS_SVC_GET_NAME_LIST, true, rq.b, rq.n, &n);
+    assert_int_equal(f->a.kind, IED_RESP);
+    assert_false(gnl_parse(p, n, names, &cnt));
+    int inst = 0;
+    for (size_t i = 0; i < cnt; i++)
+        if (!strncmp(names[i], "LLN0$RP$MeasRCB", 15) && !strchr(names[i] + 15, '$')) {
+            char want[40];
+            snprintf(want, sizeof want, "LLN0$RP$MeasRCB%02d", ++inst);
+            assert_string_equal(names[i], want); /* sorted: 01..10 in order */
+        }
+    assert_int_equal(inst, 10);
+
+    ied_client_t *c[11];
+    c[0] = f->c;
+    for (int k = 1; k < 11; k++)
+        assert_int_equal(ied_client_new(f->m, 65000, &c[k]), 0);
+    static const uint8_t intg[] = {0x86, 2, 0x03, 0xE8};
+    char item[64];
+    for (int k = 0; k < 10; k++) {
+        snprintf(item, sizeof item, "LLN0$RP$MeasRCB%02d$IntgPd", k + 1);
+        assert_int_equal(write_attr(f, c[k], item, intg, sizeof intg), -1);
+        snprintf(item, sizeof item, "LLN0$RP$MeasRCB%02d$RptEna", k + 1);
+        assert_int_equal(write_attr(f, c[k], item, B_TRUE, 3), -1);
+    }
+    for (int k = 0; k < 10; k++) { /* taken: temporarily-unavailable */
+        snprintf(item, sizeof item, "LLN0$RP$MeasRCB%02d$RptEna", k + 1);
+        assert_int_equal(write_attr(f, c[10], item, B_TRUE, 3), 2);
+    }
+    assert_int_equal(write_attr(f, c[10], "LLN0$RP$MeasRCB11$RptEna", B_TRUE, 3), 10);
+    rep_t rp;
+    for (int k = 0; k < 10; k++) /* the integrity period starts at the first report call */
+        assert_int_equal(next_rep(f, c[k], T0_NS, &rp), 0);
+    for (int k = 0; k < 10; k++) {
+        assert_int_equal(next_rep(f, c[k], T0_NS + 1000000000LL, &rp), 1);
+        char s[200], want[80];
+        assert_int_equal(mms_ber_get_visible(&rp.r[0], s, sizeof s), 0);
+        snprintf(want, sizeof want, "%s/LLN0$RP$MeasRCB%02d", D, k + 1);
+        assert_string_equal(s, want);
+        assert_int_equal(next_rep(f, c[k], T0_NS + 1000000000LL, &rp), 0);
+    }
+    assert_int_equal(next_rep(f, c[10], T0_NS + 1000000000LL, &rp), 0);
+    for (int k = 1; k < 11; k++)
+        ied_client_free(c[k]);
+    fx_free(f);
+}
+
 /* ---- dynamic named variable lists -------------------------------------------------------------
  */
 
@@ -2434,6 +2493,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_slice2_lns),
         cmocka_unit_test(test_datasets_reports),
+        cmocka_unit_test(test_ten_meas_rcbs),
         cmocka_unit_test(test_dynamic_lists),
         cmocka_unit_test(test_file_services),
         cmocka_unit_test(test_capture_requests),
