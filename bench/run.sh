@@ -38,9 +38,11 @@
 #           PostgreSQL cluster's CPU, CPU s per M samples, disk bytes per block
 #           (bench/store_compare.py; needs Debian's postgresql package; about 1 minute per
 #           run, 6 runs by default: not in the default BENCHES, run it by name)
+#   mms     the MMS server (bench/mms.sh, mms_reports.sh, mms_latency.sh: associations, Reads,
+#           reports to 10 clients over 1,000 LDs, measurement-to-report latency; QUICK=1: 100 LDs)
 #
 # Environment (defaults: full / QUICK=1):
-#   BENCHES               "idle ingest wave dsp api iso web codec hist"
+#   BENCHES               "idle ingest wave dsp api iso web codec hist mms"
 #   WAVE_REPS             15 / 5             runs per waveform query
 #   WAVE_HISTORY_S        600 / 120          seconds of stored history per terminal (4 terminals)
 #   HIST_TERMINALS        100 / 10           terminals with a year of aggregates
@@ -92,7 +94,7 @@ py() { python3 "$PYH" "$@"; }
 QUICK=${QUICK:-0}
 q() { if [ "$QUICK" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 
-BENCHES=${BENCHES:-"idle ingest wave dsp api iso web codec hist"}
+BENCHES=${BENCHES:-"idle ingest wave dsp api iso web codec hist mms"}
 WAVE_REPS=${WAVE_REPS:-$(q 15 5)}
 WAVE_HISTORY_S=${WAVE_HISTORY_S:-$(q 600 120)}
 HIST_TERMINALS=${HIST_TERMINALS:-$(q 100 10)}
@@ -514,7 +516,25 @@ for b in $BENCHES; do
                 --warmup "$(q 5 2)" --poll "$POLL_INTERVAL" --build "$GS_BUILD" \
                 --results "$RESULTS/store" >"$W/store.md"
             ;;
-        *) log "unknown benchmark '$b' (known: idle ingest wave dsp api iso web codec hist store)"; exit 2 ;;
+        mms)
+            # the MMS server (docs/benchmarks.md "MMS server"): associations and Reads, reports
+            # to 10 clients over 1,000 LDs, measurement-to-report latency; each script starts
+            # and stops its own server
+            {
+                echo "### MMS: associations, Reads, memory per association"
+                GS_BUILD_DIR="$GS_BUILD" MMS_ASSOC="$(q 500 100)" MMS_READS="$(q 5000 500)" \
+                    "$HERE/mms.sh"
+                echo
+                echo "### MMS: reports, $(q 1000 100) LDs at 1 s integrity, 10 clients"
+                GS_BUILD_DIR="$GS_BUILD" MMS_REP_N="$(q 1000 100)" MMS_REP_CLIENTS=10 \
+                    MMS_REP_SECONDS="$(q 15 5)" "$HERE/mms_reports.sh"
+                echo
+                echo "### MMS: measurement to report, 10 streaming terminals, 10 clients"
+                GS_BUILD_DIR="$GS_BUILD" MMS_LAT_N=10 MMS_LAT_CLIENTS=10 \
+                    MMS_LAT_SECONDS="$(q 20 8)" "$HERE/mms_latency.sh"
+            } >"$W/mms.md" 2>&1
+            ;;
+        *) log "unknown benchmark '$b' (known: idle ingest wave dsp api iso web codec hist store mms)"; exit 2 ;;
     esac
 done
 log "suite took $(sub "$(now)" "$T_BEGIN") s"
@@ -528,3 +548,4 @@ if [ -s "$W/web.md" ]; then printf '\n' | cat - "$W/web.md" | tee -a "$RESULTS/r
 if [ -s "$W/codec.md" ]; then printf '\n' | cat - "$W/codec.md" | tee -a "$RESULTS/report.md"; fi
 if [ -s "$W/hist.md" ]; then printf '\n' | cat - "$W/hist.md" | tee -a "$RESULTS/report.md"; fi
 if [ -s "$W/store.md" ]; then printf '\n' | cat - "$W/store.md" | tee -a "$RESULTS/report.md"; fi
+if [ -s "$W/mms.md" ]; then printf '\n' | cat - "$W/mms.md" | tee -a "$RESULTS/report.md"; fi
