@@ -256,7 +256,13 @@ def main():
         # server grow by more than its limits allow (40 connections x ~0.5 MB)
         rss1 = rss_kb(srv.proc.pid)
         print("server RSS %d KB -> %d KB" % (rss0, rss1))
-        check(rss1 - rss0 < 40 * 1024, "server RSS grew by %d KB" % (rss1 - rss0))
+        if SANITIZED:
+            # ASan keeps freed memory in its quarantine (up to 256 MB), so RSS says nothing
+            # about our bounds here; LeakSanitizer checks for leaks at the server's exit, and the
+            # normal build checks the bound
+            print("RSS bound not checked under ASan (quarantine): grew by %d KB" % (rss1 - rss0))
+        else:
+            check(rss1 - rss0 < 40 * 1024, "server RSS grew by %d KB" % (rss1 - rss0))
         print("good client: %d served, %d failed %s" % (good.ok, good.bad, good.errors[:3]))
         check(good.ok >= 10, "the good client was served throughout (%d)" % good.ok)
         check(good.bad == 0, "the good client never failed: %s" % good.errors[:3])

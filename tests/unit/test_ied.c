@@ -136,7 +136,8 @@ static void put_tlv(bb_t *o, uint8_t id, const void *p, size_t n)
         o->b[o->n++] = (uint8_t)(n >> 8);
         o->b[o->n++] = (uint8_t)n;
     }
-    memcpy(o->b + o->n, p, n);
+    if (n) /* p may be NULL for an empty value */
+        memcpy(o->b + o->n, p, n);
     o->n += n;
 }
 
