@@ -604,3 +604,31 @@ def browser_script(script, args, timeout=300):
                        capture_output=True, text=True, timeout=timeout, cwd=_ROOT, env=env)
     print(r.stdout)
     check(r.returncode == 0, "%s passed: %s" % (script, (r.stderr or r.stdout)[-3000:]))
+
+
+def mms_client(port, args, stdin=None, password=None, want=(0,), timeout=60, max_pdu=None):
+    """Runs build/mms_client against 127.0.0.1:port (docs/iec61850.md "Test client"): every
+    stdout line must be JSON and the exit code one of `want`, else the test fails. Returns
+    (exit code, the JSON lines, stderr)."""
+    cmd = [os.path.join(BUILD, "mms_client"), "--port", str(port), "--timeout", "10"]
+    if password is not None:
+        cmd += ["--password", password]
+    if max_pdu:
+        cmd += ["--max-pdu", str(max_pdu)]
+    p = subprocess.run(cmd + args, input=stdin, capture_output=True, text=True, timeout=timeout)
+    try:
+        lines = [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
+    except ValueError:
+        fail("mms_client %s printed a line that is not JSON:\n%s" % (" ".join(args), p.stdout))
+    if p.returncode not in want:
+        fail("mms_client %s exited %d (want %s): %s\n%s" % (" ".join(args), p.returncode, want,
+                                                            p.stderr.strip(), p.stdout[-3000:]))
+    return p.returncode, lines, p.stderr
+
+
+def mms_line(lines, cmd):
+    """The first mms_client output line of command `cmd` (fails the test without one)."""
+    xs = [l for l in lines if l.get("cmd") == cmd]
+    if not xs:
+        fail("no %s line in %r" % (cmd, lines[-5:]))
+    return xs[0]

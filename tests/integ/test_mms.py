@@ -34,7 +34,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gslib import (BUILD, GRIDSENSE, Server, TempDir, check, fail, run, sim_start,  # noqa
-                   wait_for)
+                   mms_client, mms_line, wait_for)
 
 CLIENT = os.path.join(BUILD, "mms_client")
 UDIN = 57.735
@@ -49,25 +49,10 @@ def skip(what, why):
 
 
 def mms(srv, args, stdin=None, password=None, want=(0,), timeout=60, port=None):
-    cmd = [CLIENT, "--port", str(port or srv.mport), "--timeout", "10"]
-    if password is not None:
-        cmd += ["--password", password]
-    p = subprocess.run(cmd + args, input=stdin, capture_output=True, text=True, timeout=timeout)
-    try:
-        lines = [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
-    except ValueError:
-        fail("mms_client %s printed a line that is not JSON:\n%s" % (" ".join(args), p.stdout))
-    if p.returncode not in want:
-        fail("mms_client %s exited %d (want %s): %s\n%s" % (" ".join(args), p.returncode, want,
-                                                            p.stderr.strip(), p.stdout[-3000:]))
-    return p.returncode, lines, p.stderr
+    return mms_client(port or srv.mport, args, stdin, password, want, timeout)
 
 
-def one(lines, cmd):
-    xs = [l for l in lines if l.get("cmd") == cmd]
-    if not xs:
-        fail("no %s line in %r" % (cmd, lines[-5:]))
-    return xs[0]
+one = mms_line
 
 
 def domain_of(term_id, ied="GRIDSENSE"):

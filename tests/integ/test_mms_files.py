@@ -26,7 +26,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gslib import (BUILD, GRIDSENSE, Server, TempDir, check, fail, run, sim_finish,  # noqa
-                   sim_start, wait_for)
+                   mms_client, mms_line, sim_start, wait_for)
 from test_export import parse_cfg, parse_dat, sample_times  # noqa: E402
 
 CLIENT = os.path.join(BUILD, "mms_client")
@@ -37,25 +37,10 @@ DIPS = [(2.0, 200, 40.0), (5.0, 150, 60.0)]
 
 
 def mms(srv, args, stdin=None, want=(0,), max_pdu=None):
-    cmd = [CLIENT, "--port", str(srv.mport), "--timeout", "10"]
-    if max_pdu:
-        cmd += ["--max-pdu", str(max_pdu)]
-    p = subprocess.run(cmd + args, input=stdin, capture_output=True, text=True, timeout=60)
-    try:
-        lines = [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
-    except ValueError:
-        fail("mms_client %s printed a line that is not JSON:\n%s" % (" ".join(args), p.stdout))
-    if p.returncode not in want:
-        fail("mms_client %s exited %d (want %s): %s\n%s" % (" ".join(args), p.returncode, want,
-                                                            p.stderr.strip(), p.stdout[-3000:]))
-    return p.returncode, lines, p.stderr
+    return mms_client(srv.mport, args, stdin, want=want, max_pdu=max_pdu)
 
 
-def one(lines, cmd):
-    xs = [l for l in lines if l.get("cmd") == cmd]
-    if not xs:
-        fail("no %s line in %r" % (cmd, lines[-5:]))
-    return xs[0]
+one = mms_line
 
 
 def non_existent(err, lines):
