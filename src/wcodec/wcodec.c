@@ -914,6 +914,42 @@ static uint64_t rice_est(uint64_t sum, uint32_t cnt, unsigned *kout)
     return best;
 }
 
+/* Cholesky solve of the SPD system A y = b for nb right-hand sides (A factored in place, b
+ * overwritten by the solutions; rows of FIT_TAPS). Returns 0, or -1 when A is not positive. */
+static int chol_multi(double A[][FIT_TAPS], unsigned m, double b[][FIT_TAPS], unsigned nb)
+{
+    unsigned i, j, q, c;
+    for (j = 0; j < m; j++) {
+        double d = A[j][j];
+        for (q = 0; q < j; q++)
+            d -= A[j][q] * A[j][q];
+        if (!(d > 0))
+            return -1;
+        d = sqrt(d);
+        A[j][j] = d;
+        for (i = j + 1; i < m; i++) {
+            double t = A[i][j];
+            for (q = 0; q < j; q++)
+                t -= A[i][q] * A[j][q];
+            A[i][j] = t / d;
+        }
+    }
+    for (c = 0; c < nb; c++) {
+        double *y = b[c];
+        for (j = 0; j < m; j++) {
+            for (q = 0; q < j; q++)
+                y[j] -= A[j][q] * y[q];
+            y[j] /= A[j][j];
+        }
+        for (j = m; j-- > 0;) {
+            for (q = j + 1; q < m; q++)
+                y[j] -= A[q][j] * y[q];
+            y[j] /= A[j][j];
+        }
+    }
+    return 0;
+}
+
 /* Least-squares fit of an LPC predictor over rows [r0, r1) of x (whose taps all lie inside the
  * block), at most about 128 rows (subsampled), quantized with error feedback. Returns 0, or -1
  * when there is too little data or the system is singular. */
@@ -950,33 +986,9 @@ static int fit_lpc(const int32_t *x, uint32_t r0, uint32_t r1, uint32_t P, unsig
     /* Cholesky with a small ridge (keeps flat or tiny signals solvable) */
     for (j = 0; j < nt; j++)
         A[j][j] += A[j][j] * 1e-9 + 1e-3;
-    for (j = 0; j < nt; j++) {
-        double d = A[j][j];
-        for (q = 0; q < j; q++)
-            d -= A[j][q] * A[j][q];
-        if (!(d > 0))
-            return -1;
-        d = sqrt(d);
-        A[j][j] = d;
-        for (i = j + 1; i < nt; i++) {
-            double s = A[i][j];
-            for (q = 0; q < j; q++)
-                s -= A[i][q] * A[j][q];
-            A[i][j] = s / d;
-        }
-    }
-    for (j = 0; j < nt; j++) { /* forward: L y = b */
-        double s = b[j];
-        for (q = 0; q < j; q++)
-            s -= A[j][q] * c[q];
-        c[j] = s / A[j][j];
-    }
-    for (j = nt; j-- > 0;) { /* back: L^T c = y */
-        double s = c[j];
-        for (q = j + 1; q < nt; q++)
-            s -= A[q][j] * c[q];
-        c[j] = s / A[j][j];
-    }
+    if (chol_multi(A, nt, (double(*)[FIT_TAPS])b, 1) < 0)
+        return -1;
+    memcpy(c, b, sizeof c);
     for (j = 0; j < nt; j++)
         if (fabs(c[j]) > m)
             m = fabs(c[j]);
@@ -1452,42 +1464,6 @@ static size_t strip_model(uint8_t *p, uint64_t nbits, const uint64_t *hpos, int 
     }
     bw_flush(&w);
     return w.pos;
-}
-
-/* Cholesky solve of the SPD system A y = b for nb right-hand sides (A factored in place, b
- * overwritten by the solutions; rows of FIT_TAPS). Returns 0, or -1 when A is not positive. */
-static int chol_multi(double A[][FIT_TAPS], unsigned m, double b[][FIT_TAPS], unsigned nb)
-{
-    unsigned i, j, q, c;
-    for (j = 0; j < m; j++) {
-        double d = A[j][j];
-        for (q = 0; q < j; q++)
-            d -= A[j][q] * A[j][q];
-        if (!(d > 0))
-            return -1;
-        d = sqrt(d);
-        A[j][j] = d;
-        for (i = j + 1; i < m; i++) {
-            double t = A[i][j];
-            for (q = 0; q < j; q++)
-                t -= A[i][q] * A[j][q];
-            A[i][j] = t / d;
-        }
-    }
-    for (c = 0; c < nb; c++) {
-        double *y = b[c];
-        for (j = 0; j < m; j++) {
-            for (q = 0; q < j; q++)
-                y[j] -= A[j][q] * y[q];
-            y[j] /= A[j][j];
-        }
-        for (j = m; j-- > 0;) {
-            for (q = j + 1; q < m; q++)
-                y[j] -= A[q][j] * y[q];
-            y[j] /= A[j][j];
-        }
-    }
-    return 0;
 }
 
 /* Sums over g = 0..n-1 of cos(w g) and sin(w g), in closed form. */
